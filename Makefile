@@ -1,0 +1,83 @@
+# Parley - one plain Makefile (STYLE rule 22). Sources are listed per module in src/*/module.mk.
+#   make            release build: build/parley
+#   make run        install missing Debian packages, build, start `parley serve`
+#   make test       install missing packages, build with ASan+UBSan into build/san, run every test
+#   make bench      build and run the load benchmark (see bench/README.md)
+
+CC      ?= cc
+BUILD   ?= build
+SAN     ?= 0
+
+WARN    := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow -Werror
+CFLAGS  := -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -I$(BUILD)/gen -MMD -MP -pthread
+LDLIBS  := -lmicrohttpd -ljansson -lsqlite3 -lcurl -lcrypto -lpthread -lm
+ifeq ($(SAN),1)
+CFLAGS  += -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+else
+CFLAGS  += -O2 -g
+endif
+
+# Each src/<module>/module.mk appends its sources to LIB_SRCS (and generated files to GEN_SRCS).
+LIB_SRCS :=
+GEN_SRCS :=
+include $(sort $(wildcard src/*/*.mk))
+
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(GEN_SRCS:%.c=$(BUILD)/%.o)
+MAIN_OBJ  := $(BUILD)/src/cli/main.o
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+E2E_SRCS  := $(sort $(wildcard tests/e2e/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+E2E_BINS  := $(E2E_SRCS:tests/e2e/%.c=$(BUILD)/tests/%)
+BENCH_BINS := $(BUILD)/bench/loadgen
+
+.PHONY: all run test tests deps bench clean format
+all: $(BUILD)/parley
+
+$(BUILD)/libparley.a: $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(BUILD)/parley: $(MAIN_OBJ) $(BUILD)/libparley.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libparley.a tests/check.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(BUILD)/libparley.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/e2e/%.c tests/e2e/e2e.h $(BUILD)/libparley.a tests/check.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(BUILD)/libparley.a $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libparley.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libparley.a $(LDLIBS)
+
+tests: $(BUILD)/parley $(UNIT_BINS) $(E2E_BINS)
+
+deps:
+	@scripts/install-deps.sh
+
+run: deps
+	$(MAKE) all
+	$(BUILD)/parley serve
+
+test: deps
+	$(MAKE) SAN=1 BUILD=build/san tests
+	tests/run.sh build/san
+
+bench: deps
+	$(MAKE) all $(BENCH_BINS)
+	bench/run.sh $(BUILD)
+
+clean:
+	rm -rf build
+
+format:
+	clang-format -i $(LIB_SRCS) src/cli/main.c $(wildcard src/*/*.h)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,1 @@
+LIB_SRCS += src/base/xmalloc.c src/base/err.c src/base/log.c

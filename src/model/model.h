@@ -1,0 +1,60 @@
+/*
+ * model.h - the model port: one call that takes an Anthropic Messages-API request body and returns
+ * a Messages-API response, whatever the provider behind it.
+ *
+ * Request (borrowed): {"system": string, "messages": [...], "tools": [{name, description,
+ * input_schema}], "max_tokens": n}. Messages are {"role": "user"|"assistant", "content": string |
+ * [blocks]} with blocks {"type":"text","text"}, {"type":"tool_use","id","name","input"},
+ * {"type":"tool_result","tool_use_id","content": string,"is_error"?: bool}.
+ *
+ * Response (new reference owned by the caller): {"id", "type":"message", "role":"assistant",
+ * "model", "content": [text | tool_use blocks], "stop_reason": "end_turn"|"tool_use"|"max_tokens",
+ * "usage": {"input_tokens", "output_tokens"}}.
+ *
+ * Adapters: model_offline.c (deterministic, no network), and the network providers (bedrock,
+ * anthropic, openai). Each adapter is thread-safe: one struct model serves concurrent turns.
+ */
+#ifndef PARLEY_MODEL_H
+#define PARLEY_MODEL_H
+
+#include <jansson.h>
+
+#include "base/err.h"
+
+struct model;
+
+/* Called with each piece of reply text as it is generated (streaming); may be NULL. */
+typedef void (*model_delta_fn)(void *ud, const char *text);
+
+struct model_ops {
+    const char *name; /* "offline", "bedrock", "anthropic", "openai" */
+    /* Returns a new response or NULL with err filled ("ModelTimeout", "ModelThrottled",
+     * "ModelError", "ModelBadResponse", ...). on_delta, when not NULL, receives text deltas before
+     * the call returns; an error return means no further deltas. */
+    json_t *(*invoke)(struct model *m, const json_t *request, model_delta_fn on_delta, void *ud,
+                      struct err *err);
+    void (*free)(struct model *m);
+};
+
+struct model {
+    const struct model_ops *ops; /* the adapter */
+};
+
+static inline json_t *model_invoke(struct model *m, const json_t *request, model_delta_fn on_delta,
+                                   void *ud, struct err *err)
+{
+    return m->ops->invoke(m, request, on_delta, ud, err);
+}
+
+/* Frees the model; NULL is a no-op. */
+static inline void model_free(struct model *m)
+{
+    if (m)
+        m->ops->free(m);
+}
+
+/* The offline adapter (model_offline.c): a deterministic intent-and-slot engine. Never fails to
+ * construct. It only calls tools that the request lists in "tools". */
+struct model *model_offline_new(void);
+
+#endif
