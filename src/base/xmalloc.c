@@ -1,5 +1,4 @@
 /* xmalloc.c - aborting allocation wrappers; see xmalloc.h for the policy. */
-#define _GNU_SOURCE
 #include "base/xmalloc.h"
 
 #include <jansson.h>
