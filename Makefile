@@ -7,6 +7,7 @@
 CC      ?= cc
 BUILD   ?= build
 SAN     ?= 0
+.DEFAULT_GOAL := all
 
 WARN    := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow -Werror
 CFLAGS  := -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -I$(BUILD)/gen -MMD -MP -pthread

@@ -1,7 +1,47 @@
-/* main.c - placeholder entry point; replaced by the CLI dispatcher. */
+/*
+ * main.c - the `parley` command: dispatches to serve, chat, sfn and the other subcommands.
+ */
 #include <stdio.h>
-int main(void)
+#include <string.h>
+
+#include "base/xmalloc.h"
+#include "cli/cli.h"
+
+static const struct cli_command commands[] = {
+    {"serve", "run the HTTP API on the embedded defaults (SQLite, files, offline model)",
+     cli_serve},
+    {"chat", "talk to a running server from the terminal", cli_chat},
+    {"sfn", "validate and run Amazon States Language state machines", cli_sfn},
+    {"version", "print the version", cli_version},
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out)
 {
-    puts("parley");
-    return 0;
+    fprintf(out, "usage: parley COMMAND [OPTIONS]\n\n"
+                 "Parley is an AI customer-support agent service. Run `parley COMMAND --help`\n"
+                 "for a command's options.\n\nCommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nWith no command, `parley` runs `parley serve`.\n\n");
+    cli_print_settings(out);
+}
+
+int main(int argc, char **argv)
+{
+    xmalloc_init();
+    if (argc < 2)
+        return cli_serve(1, (char *[]){"serve", NULL});
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "parley: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
 }

@@ -1,0 +1,57 @@
+/*
+ * agent.h - the agent's shared runtime context and the seed's handlers.
+ *
+ * Each handler is one box of the seed: a plain function that takes the workflow state as a JSON
+ * event and returns the next state (a new reference), or NULL with err set. They never know
+ * whether they run in `parley serve` (driven by the ASL engine) or in a Lambda bootstrap.
+ *
+ * The workflow state (one JSON object) carries:
+ *   sessionId, userId, message, isNew          - from the request handler
+ *   history       messages of recent turns, oldest first (LoadContext)
+ *   newMessages   messages produced by this turn: the user message, assistant replies,
+ *                 tool results; each {"role","content","timestamp"(ms)}
+ *   requiresAction  true when the model's last reply asked for tools (CheckForActions reads it)
+ *   iterations      model/tool round trips done this turn; maxIterations the cap
+ *   actions         [{"id","tool","input","status","result"}] executed this turn
+ *   reply, usage, stopReason
+ * SaveConversation returns the API response {sessionId, turn, reply, actions}.
+ */
+#ifndef PARLEY_AGENT_H
+#define PARLEY_AGENT_H
+
+#include <jansson.h>
+
+#include "base/config.h"
+#include "base/err.h"
+#include "model/model.h"
+#include "store/store.h"
+
+struct agent {
+    const struct config *cfg; /* settings (borrowed) */
+    struct store *store;      /* session/ticket store (borrowed) */
+    struct model *model;      /* model port (borrowed) */
+};
+
+typedef json_t *(*agent_handler_fn)(struct agent *a, json_t *event, struct err *err);
+
+struct agent_handler {
+    const char *name;    /* the seed's Lambda function name, e.g. "LoadContext" */
+    agent_handler_fn fn; /* the handler */
+};
+
+/* The seed's handlers by function name: LoadContext, BedrockInference, ActionExecutor,
+ * SaveConversation. Terminated by {NULL, NULL}. */
+extern const struct agent_handler agent_handlers[];
+
+/* Finds a handler by function name; NULL if unknown. */
+agent_handler_fn agent_handler_find(const char *name);
+
+json_t *agent_load_context(struct agent *a, json_t *event, struct err *err);
+json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err);
+json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err);
+json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err);
+
+/* The system prompt of the support persona. */
+extern const char agent_system_prompt[];
+
+#endif

@@ -1,0 +1,1 @@
+LIB_SRCS += src/agent/handlers.c src/agent/tools.c src/agent/turn.c

@@ -1,0 +1,348 @@
+/*
+ * handlers.c - the seed's Lambda handlers: LoadContext, BedrockInference, ActionExecutor and
+ * SaveConversation. See agent.h for the workflow state they pass along.
+ */
+#include <string.h>
+
+#include "agent/agent.h"
+#include "agent/tools.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/xmalloc.h"
+
+const char agent_system_prompt[] =
+    "You are Parley, a friendly and precise customer-support agent for Parley Demo Store. "
+    "Help customers with account access, orders, billing, refunds and tickets. Use the tools to "
+    "act: ask for any detail a tool needs (such as the customer's email address) before calling "
+    "it, never invent ticket numbers or order details, and tell the customer what you did.";
+
+/* ---------------------------------------------------------------- helpers */
+
+static const char *str_field(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+/* Returns the event's array field key (creating an empty one when absent); borrowed. */
+static json_t *array_field(json_t *event, const char *key)
+{
+    json_t *a = json_object_get(event, key);
+    if (!json_is_array(a)) {
+        a = json_array();
+        json_object_set_new(event, key, a);
+    }
+    return a;
+}
+
+static void append_message(json_t *event, const char *role, json_t *content)
+{
+    json_array_append_new(array_field(event, "newMessages"),
+                          json_pack("{s:s, s:o, s:I}", "role", role, "content", content,
+                                    "timestamp", (json_int_t)clock_now_ms()));
+}
+
+/* Rough token estimate of a message: four characters a token, as providers document. */
+static size_t message_tokens(const json_t *m)
+{
+    char *text = json_dumps(json_object_get(m, "content"), JSON_COMPACT | JSON_ENCODE_ANY);
+    size_t n = text ? strlen(text) / 4 + 4 : 4;
+    free(text);
+    return n;
+}
+
+/* A message that begins a turn: a user message whose content is plain text. Dropping older
+ * messages only ever cuts before such a message, so a tool_use never loses its tool_result. */
+static int starts_turn(const json_t *m)
+{
+    return strcmp(str_field(m, "role") ? str_field(m, "role") : "", "user") == 0 &&
+           json_is_string(json_object_get(m, "content"));
+}
+
+/* Drops the oldest messages of history until it fits budget tokens; returns the count dropped. */
+static size_t trim_to_budget(json_t *history, size_t budget)
+{
+    size_t total = 0, n = json_array_size(history);
+    for (size_t i = 0; i < n; i++)
+        total += message_tokens(json_array_get(history, i));
+    size_t cut = 0;
+    while (total > budget && cut < n) {
+        /* Drop one whole turn: the message at cut and everything up to the next turn start. */
+        size_t end = cut + 1;
+        while (end < n && !starts_turn(json_array_get(history, end)))
+            end++;
+        for (size_t i = cut; i < end; i++)
+            total -= message_tokens(json_array_get(history, i));
+        cut = end;
+    }
+    for (size_t i = 0; i < cut; i++)
+        json_array_remove(history, 0);
+    return cut;
+}
+
+/* ---------------------------------------------------------------- LoadContext */
+
+json_t *agent_load_context(struct agent *a, json_t *event, struct err *err)
+{
+    const char *id = str_field(event, "sessionId");
+    const char *message = str_field(event, "message");
+    if (!id || !message) {
+        err_set(err, "InvalidRequest", "LoadContext needs sessionId and message");
+        return NULL;
+    }
+    json_t *out = json_deep_copy(event);
+    json_t *history = NULL;
+    if (!json_is_true(json_object_get(event, "isNew"))) {
+        json_t *session = NULL;
+        if (STORE_CALL(a->store, session_get, id, &session, err) < 0)
+            goto fail;
+        const char *owner = str_field(session, "userId");
+        const char *user = str_field(event, "userId");
+        if (user && owner && strcmp(user, owner) != 0) {
+            /* Another user's session is reported exactly like a missing one. */
+            json_decref(session);
+            err_set(err, "NotFound", "session '%s' not found", id);
+            goto fail;
+        }
+        json_object_set_new(out, "userId", json_string(owner));
+        json_object_set(out, "status", json_object_get(session, "status"));
+        json_object_set(out, "context", json_object_get(session, "context"));
+        json_decref(session);
+        if (STORE_CALL(a->store, history_recent, id, a->cfg->history_turns, &history, err) < 0)
+            goto fail;
+    } else {
+        history = json_array();
+        json_object_set_new(out, "status", json_string("active"));
+        json_object_set_new(out, "context", json_object());
+    }
+    size_t dropped = trim_to_budget(history, (size_t)a->cfg->context_tokens);
+    json_object_set_new(out, "history", history);
+    json_object_set_new(out, "historyDropped", json_integer((json_int_t)dropped));
+    json_object_set_new(out, "newMessages", json_array());
+    append_message(out, "user", json_string(message));
+    json_object_set_new(out, "requiresAction", json_false());
+    json_object_set_new(out, "iterations", json_integer(0));
+    json_object_set_new(out, "maxIterations", json_integer(a->cfg->max_tool_iterations));
+    json_object_set_new(out, "actions", json_array());
+    json_object_set_new(out, "usage", json_pack("{s:i, s:i}", "input_tokens", 0,
+                                                "output_tokens", 0));
+    return out;
+fail:
+    json_decref(out);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- BedrockInference */
+
+/* Appends msg (role + content only) to messages, merging consecutive messages of one role into
+ * one message of content blocks, as the Messages API expects alternating roles. */
+static void push_api_message(json_t *messages, const json_t *msg)
+{
+    const char *role = str_field(msg, "role");
+    json_t *content = json_object_get(msg, "content");
+    if (!role || !content || (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0))
+        return; /* operator notes and other roles are not part of the model's dialogue */
+    size_t n = json_array_size(messages);
+    json_t *last = n ? json_array_get(messages, n - 1) : NULL;
+    if (last && strcmp(str_field(last, "role"), role) == 0) {
+        json_t *blocks = json_object_get(last, "content");
+        if (json_is_string(blocks)) {
+            json_t *converted = json_pack("[{s:s, s:O}]", "type", "text", "text", blocks);
+            json_object_set_new(last, "content", converted);
+            blocks = converted;
+        }
+        if (json_is_string(content))
+            json_array_append_new(blocks, json_pack("{s:s, s:O}", "type", "text", "text", content));
+        else
+            json_array_extend(blocks, content);
+        return;
+    }
+    json_array_append_new(messages, json_pack("{s:s, s:o}", "role", role, "content",
+                                              json_deep_copy(content)));
+}
+
+static json_t *build_request(const json_t *event)
+{
+    json_t *messages = json_array();
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(event, "history"), i, m) push_api_message(messages, m);
+    json_array_foreach(json_object_get(event, "newMessages"), i, m) push_api_message(messages, m);
+    return json_pack("{s:s, s:o, s:o, s:i}", "system", agent_system_prompt, "messages", messages,
+                     "tools", tools_specs(), "max_tokens", 1024);
+}
+
+/* Checks that a model response has the Messages-API shape we rely on. */
+static int response_valid(const json_t *resp, struct err *err)
+{
+    json_t *content = json_object_get(resp, "content");
+    if (!json_is_array(content))
+        return err_set(err, "ModelBadResponse", "model response has no content array");
+    size_t i;
+    json_t *b;
+    json_array_foreach(content, i, b) {
+        const char *type = str_field(b, "type");
+        if (!type)
+            return err_set(err, "ModelBadResponse", "content block %zu has no type", i);
+        if (strcmp(type, "text") == 0 && !json_is_string(json_object_get(b, "text")))
+            return err_set(err, "ModelBadResponse", "text block %zu has no text", i);
+        if (strcmp(type, "tool_use") == 0 &&
+            (!str_field(b, "id") || !str_field(b, "name") ||
+             !json_is_object(json_object_get(b, "input"))))
+            return err_set(err, "ModelBadResponse", "tool_use block %zu needs id, name, input", i);
+    }
+    if (!str_field(resp, "stop_reason"))
+        return err_set(err, "ModelBadResponse", "model response has no stop_reason");
+    return 0;
+}
+
+static void add_usage(json_t *event, const json_t *usage)
+{
+    json_t *u = json_object_get(event, "usage");
+    const char *keys[] = {"input_tokens", "output_tokens"};
+    for (int k = 0; k < 2; k++) {
+        json_int_t have = json_integer_value(json_object_get(u, keys[k]));
+        json_int_t add = json_integer_value(json_object_get(usage, keys[k]));
+        json_object_set_new(u, keys[k], json_integer(have + add));
+    }
+}
+
+json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
+{
+    json_t *request = build_request(event);
+    json_t *resp = model_invoke(a->model, request, NULL, NULL, err);
+    json_decref(request);
+    if (!resp)
+        return NULL;
+    if (response_valid(resp, err) < 0) {
+        json_decref(resp);
+        return NULL;
+    }
+    json_t *out = json_deep_copy(event);
+    json_t *content = json_object_get(resp, "content");
+    int has_tool_use = 0;
+    char *reply = xstrdup("");
+    size_t i;
+    json_t *b;
+    json_array_foreach(content, i, b) {
+        const char *type = str_field(b, "type");
+        if (strcmp(type, "tool_use") == 0) {
+            has_tool_use = 1;
+        } else if (strcmp(type, "text") == 0) {
+            char *joined = xasprintf("%s%s%s", reply, reply[0] ? "\n\n" : "", str_field(b, "text"));
+            free(reply);
+            reply = joined;
+        }
+    }
+    const char *stop = str_field(resp, "stop_reason");
+    append_message(out, "assistant", json_incref(content));
+    json_object_set_new(out, "requiresAction",
+                        json_boolean(has_tool_use && strcmp(stop, "tool_use") == 0));
+    json_object_set_new(out, "stopReason", json_string(stop));
+    if (reply[0] || !json_object_get(out, "reply"))
+        json_object_set_new(out, "reply", json_string(reply));
+    add_usage(out, json_object_get(resp, "usage"));
+    free(reply);
+    json_decref(resp);
+    return out;
+}
+
+/* ---------------------------------------------------------------- ActionExecutor */
+
+/* Runs one tool_use block; returns the action record and appends its tool_result block. */
+static json_t *run_tool_use(struct agent *a, const json_t *event, const json_t *block,
+                            json_t *results)
+{
+    const char *use_id = str_field(block, "id");
+    const char *name = str_field(block, "name");
+    const json_t *input = json_object_get(block, "input");
+    struct tool_ctx ctx = {a->store, str_field(event, "sessionId"), str_field(event, "userId")};
+    struct err terr;
+    err_clear(&terr);
+    json_t *result = NULL;
+    const struct tool *t = tools_find(name);
+    if (!t)
+        err_set(&terr, "UnknownTool", "no tool named '%s'; available tools are listed in tools",
+                name);
+    else if (tools_validate(t, input, &terr) == 0)
+        result = t->run(&ctx, input, &terr);
+    int ok = result != NULL;
+    char *text = ok ? json_dumps(result, JSON_COMPACT)
+                    : xasprintf("%s: %s", terr.code, terr.message);
+    json_array_append_new(results, json_pack("{s:s, s:s, s:s, s:b}", "type", "tool_result",
+                                             "tool_use_id", use_id, "content", text, "is_error",
+                                             !ok));
+    free(text);
+    if (!ok) {
+        log_at(LL_INFO, "agent", "tool '%s' failed: %s", name, terr.message);
+        result = json_pack("{s:{s:s, s:s}}", "error", "code", terr.code, "message", terr.message);
+    }
+    return json_pack("{s:s, s:s, s:O, s:s, s:o}", "id", use_id, "tool", name, "input", input,
+                     "status", ok ? "succeeded" : "failed", "result", result);
+}
+
+json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err)
+{
+    json_t *msgs = json_object_get(event, "newMessages");
+    json_t *last = json_array_get(msgs, json_array_size(msgs) - 1);
+    if (!last || strcmp(str_field(last, "role") ? str_field(last, "role") : "", "assistant") != 0) {
+        err_set(err, "InvalidRequest", "ActionExecutor needs the model's tool_use reply last");
+        return NULL;
+    }
+    json_t *out = json_deep_copy(event);
+    json_t *actions = array_field(out, "actions");
+    json_t *results = json_array();
+    size_t i;
+    json_t *b;
+    json_array_foreach(json_object_get(last, "content"), i, b) {
+        if (strcmp(str_field(b, "type"), "tool_use") == 0)
+            json_array_append_new(actions, run_tool_use(a, out, b, results));
+    }
+    append_message(out, "user", results);
+    json_object_set_new(out, "requiresAction", json_false());
+    json_int_t it = json_integer_value(json_object_get(out, "iterations")) + 1;
+    json_object_set_new(out, "iterations", json_integer(it));
+    return out;
+}
+
+/* ---------------------------------------------------------------- SaveConversation */
+
+json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
+{
+    json_t *metadata = json_pack("{s:O, s:s, s:O}", "usage", json_object_get(event, "usage"),
+                                 "model", a->model->ops->name, "iterations",
+                                 json_object_get(event, "iterations"));
+    json_t *turn = json_pack("{s:O, s:O, s:b, s:O, s:O, s:o}", "sessionId",
+                             json_object_get(event, "sessionId"), "userId",
+                             json_object_get(event, "userId"), "isNew",
+                             json_is_true(json_object_get(event, "isNew")), "messages",
+                             json_object_get(event, "newMessages"), "context",
+                             json_object_get(event, "context"), "metadata", metadata);
+    int turn_no = 0;
+    int rc = STORE_CALL(a->store, turn_save, turn, &turn_no, err);
+    json_decref(turn);
+    if (rc < 0)
+        return NULL;
+    const char *reply = str_field(event, "reply");
+    json_t *actions = json_object_get(event, "actions");
+    return json_pack("{s:O, s:i, s:s, s:o}", "sessionId", json_object_get(event, "sessionId"),
+                     "turn", turn_no, "reply", reply ? reply : "", "actions",
+                     actions ? json_incref(actions) : json_array());
+}
+
+/* ---------------------------------------------------------------- table */
+
+const struct agent_handler agent_handlers[] = {
+    {"LoadContext", agent_load_context},
+    {"BedrockInference", agent_model_inference},
+    {"ActionExecutor", agent_action_executor},
+    {"SaveConversation", agent_save_conversation},
+    {NULL, NULL},
+};
+
+agent_handler_fn agent_handler_find(const char *name)
+{
+    for (const struct agent_handler *h = agent_handlers; h->name; h++)
+        if (strcmp(h->name, name) == 0)
+            return h->fn;
+    return NULL;
+}

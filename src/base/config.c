@@ -1,0 +1,140 @@
+/* config.c - the settings table and its loader; see config.h. */
+#include "base/config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/xmalloc.h"
+
+enum setting_type { ST_INT, ST_STRING, ST_ENUM };
+
+struct setting {
+    const char *name;       /* environment variable */
+    enum setting_type type; /* how the text is parsed */
+    size_t offset;          /* field in struct config */
+    const char *def;        /* default, as text */
+    long min, max;          /* bounds for ST_INT */
+    const char *choices;    /* '|'-separated values for ST_ENUM */
+    const char *help;       /* one line for --help */
+};
+
+#define F(field) offsetof(struct config, field)
+
+static const struct setting settings[] = {
+    {"PARLEY_PORT", ST_INT, F(port), "8080", 1, 65535, NULL, "HTTP port of `parley serve`"},
+    {"PARLEY_BIND", ST_STRING, F(bind), "127.0.0.1", 0, 0, NULL, "address `parley serve` listens on"},
+    {"PARLEY_DATA", ST_STRING, F(data), "./data", 0, 0, NULL,
+     "data directory (SQLite store, archive, logs)"},
+    {"PARLEY_MODEL", ST_ENUM, F(model), "offline", 0, 0, "offline|bedrock|anthropic|openai",
+     "model provider"},
+    {"PARLEY_LOG_LEVEL", ST_ENUM, F(log_level), "info", 0, 0, "debug|info|warn|error|off",
+     "log threshold (stderr)"},
+    {"PARLEY_HISTORY_TURNS", ST_INT, F(history_turns), "20", 1, 1000, NULL,
+     "most recent turns loaded into the prompt window"},
+    {"PARLEY_CONTEXT_TOKENS", ST_INT, F(context_tokens), "8000", 256, 1000000, NULL,
+     "token budget for the prompt's message window (older turns are dropped)"},
+    {"PARLEY_MAX_TOOL_ITERATIONS", ST_INT, F(max_tool_iterations), "5", 1, 50, NULL,
+     "model/tool round trips allowed in one turn"},
+    {"PARLEY_MAX_CONNECTIONS", ST_INT, F(max_connections), "512", 1, 65536, NULL,
+     "concurrent HTTP connections"},
+    {"PARLEY_STORE_POOL", ST_INT, F(store_pool), "8", 1, 256, NULL, "SQLite connections in the pool"},
+    {"PARLEY_OPERATOR_TOKEN", ST_STRING, F(operator_token), "", 0, 0, NULL,
+     "bearer token for operator APIs (empty: operator APIs disabled)"},
+    {"PARLEY_URL", ST_STRING, F(url), "http://127.0.0.1:8080", 0, 0, NULL,
+     "server URL used by `parley chat`"},
+    {"PARLEY_STATEMACHINE", ST_STRING, F(statemachine), "statemachine/agent.asl.json", 0, 0, NULL,
+     "ASL definition of the turn workflow"},
+    {"PARLEY_KB_DIR", ST_STRING, F(kb_dir), "kb", 0, 0, NULL, "knowledge-base articles (Markdown)"},
+};
+
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+
+static int choice_ok(const char *choices, const char *v)
+{
+    size_t n = strlen(v);
+    const char *p = choices;
+    while (*p) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && strncmp(p, v, n) == 0)
+            return 1;
+        if (!bar)
+            break;
+        p = bar + 1;
+    }
+    return 0;
+}
+
+static int apply(struct config *c, const struct setting *s, const char *value, struct err *err)
+{
+    char *base = (char *)c;
+    if (s->type == ST_INT) {
+        char *end = NULL;
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        if (errno || end == value || *end != '\0')
+            return err_set(err, "InvalidConfig", "%s must be an integer (got '%s')", s->name, value);
+        if (v < s->min || v > s->max)
+            return err_set(err, "InvalidConfig", "%s must be between %ld and %ld (got %ld)",
+                           s->name, s->min, s->max, v);
+        *(int *)(base + s->offset) = (int)v;
+        return 0;
+    }
+    if (s->type == ST_ENUM && !choice_ok(s->choices, value))
+        return err_set(err, "InvalidConfig", "%s must be one of %s (got '%s')", s->name,
+                       s->choices, value);
+    char **slot = (char **)(base + s->offset);
+    free(*slot);
+    *slot = xstrdup(value);
+    return 0;
+}
+
+int config_set(struct config *c, const char *name, const char *value, struct err *err)
+{
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (strcmp(settings[i].name, name) == 0)
+            return apply(c, &settings[i], value, err);
+    return err_set(err, "InvalidConfig", "unknown setting '%s'", name);
+}
+
+int config_load(struct config *c, struct err *err)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (apply(c, &settings[i], settings[i].def, err) < 0)
+            return -1;
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const char *v = getenv(settings[i].name);
+        if (v && apply(c, &settings[i], v, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+void config_release(struct config *c)
+{
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        if (settings[i].type == ST_INT)
+            continue;
+        char **slot = (char **)((char *)c + settings[i].offset);
+        free(*slot);
+        *slot = NULL;
+    }
+}
+
+void config_print_help(FILE *out)
+{
+    fprintf(out, "Settings (environment variables):\n");
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        fprintf(out, "  %-28s %s (default: %s", s->name, s->help, s->def[0] ? s->def : "empty");
+        if (s->type == ST_INT)
+            fprintf(out, "; %ld..%ld", s->min, s->max);
+        else if (s->type == ST_ENUM)
+            fprintf(out, "; one of %s", s->choices);
+        fprintf(out, ")\n");
+    }
+}

@@ -1,0 +1,44 @@
+/*
+ * config.h - every setting of Parley in one table (STYLE rule 17).
+ *
+ * Each setting has an environment variable (PARLEY_*), a type, a default, bounds and a line of
+ * help. config_load() fills struct config from defaults then the environment, validating bounds;
+ * command-line flags override single settings with config_set(). `parley --help` prints the table.
+ */
+#ifndef PARLEY_CONFIG_H
+#define PARLEY_CONFIG_H
+
+#include <stdio.h>
+
+#include "base/err.h"
+
+struct config {
+    int port;                /* PARLEY_PORT: HTTP port */
+    char *bind;              /* PARLEY_BIND: listen address */
+    char *data;              /* PARLEY_DATA: data directory */
+    char *model;             /* PARLEY_MODEL: offline|bedrock|anthropic|openai */
+    char *log_level;         /* PARLEY_LOG_LEVEL */
+    int history_turns;       /* PARLEY_HISTORY_TURNS: turns of history loaded per turn */
+    int context_tokens;      /* PARLEY_CONTEXT_TOKENS: token budget for the prompt window */
+    int max_tool_iterations; /* PARLEY_MAX_TOOL_ITERATIONS: model/tool round trips per turn */
+    int max_connections;     /* PARLEY_MAX_CONNECTIONS: concurrent HTTP connections */
+    int store_pool;          /* PARLEY_STORE_POOL: SQLite connections */
+    char *operator_token;    /* PARLEY_OPERATOR_TOKEN: bearer token for operator APIs */
+    char *url;               /* PARLEY_URL: server URL used by `parley chat` */
+    char *statemachine;      /* PARLEY_STATEMACHINE: ASL definition of the turn workflow */
+    char *kb_dir;            /* PARLEY_KB_DIR: knowledge-base articles */
+};
+
+/* Fills c with defaults, then applies the environment. Returns 0, or -1 with err naming the
+ * variable and what is wrong. Strings in c are owned by c; release with config_release(). */
+int config_load(struct config *c, struct err *err);
+
+/* Sets one setting by its environment-variable name from text, with the same validation. */
+int config_set(struct config *c, const char *name, const char *value, struct err *err);
+
+void config_release(struct config *c);
+
+/* Prints the settings table (name, default, help) for --help. */
+void config_print_help(FILE *out);
+
+#endif

@@ -1,0 +1,1 @@
+LIB_SRCS += src/cli/serve.c src/cli/chat.c src/cli/sfn_cmd.c

@@ -1,0 +1,71 @@
+/*
+ * store.h - the store port: sessions, their conversation turns, and tickets.
+ *
+ * The data model follows the seed's Conversations table: one item per turn keyed by sessionId +
+ * timestamp (milliseconds, strictly increasing within a session), holding userId, the turn's
+ * messages, the session context, lastActivity and metadata. A sessions row (or item) keeps the
+ * session's header: userId, status, createdAt, lastActivity, turn count. Reading the recent window
+ * touches only the last N turn items, so a turn costs O(window), not O(history).
+ *
+ * All payloads cross the port as jansson values so that the SQLite and DynamoDB adapters share one
+ * contract. Every function returns 0 or -1 with err set; codes: "NotFound", "Conflict",
+ * "StoreError". Objects returned through out-parameters are new references owned by the caller.
+ * Adapters are thread-safe.
+ */
+#ifndef PARLEY_STORE_H
+#define PARLEY_STORE_H
+
+#include <jansson.h>
+
+#include "base/err.h"
+
+struct store;
+
+struct store_ops {
+    const char *name; /* "sqlite", "dynamodb" */
+
+    /* Session header: {"sessionId","userId","status","createdAt"(ms),"lastActivity"(ms),
+     * "turns","context","metadata"}. NotFound when the session was never created. */
+    int (*session_get)(struct store *s, const char *session_id, json_t **out, struct err *err);
+
+    /* The messages of the last max_turns turns, oldest first, each {"role","content",
+     * "timestamp"(ms), ...}. An unknown session gives an empty array. */
+    int (*history_recent)(struct store *s, const char *session_id, int max_turns, json_t **out,
+                          struct err *err);
+
+    /* Every message of the session, oldest first (for the transcript). */
+    int (*transcript)(struct store *s, const char *session_id, json_t **out, struct err *err);
+
+    /* Saves one turn atomically. turn = {"sessionId","userId","isNew": bool,"messages": [...],
+     * "context": {...},"metadata": {...}}. Creates the session when isNew (Conflict if it exists;
+     * NotFound if !isNew and it does not). Sets *turn_no to the session's new turn count. */
+    int (*turn_save)(struct store *s, const json_t *turn, int *turn_no, struct err *err);
+
+    /* Creates a ticket from {"sessionId","userId","title","description","priority","email"};
+     * returns it as in ticket_get. */
+    int (*ticket_create)(struct store *s, const json_t *fields, json_t **out, struct err *err);
+
+    /* {"id":"TKT-000042","title","description","priority","email","status","sessionId",
+     * "userId","createdAt"(ISO-8601)}. NotFound for unknown or malformed ids. */
+    int (*ticket_get)(struct store *s, const char *ticket_id, json_t **out, struct err *err);
+
+    void (*free)(struct store *s);
+};
+
+struct store {
+    const struct store_ops *ops; /* the adapter */
+};
+
+#define STORE_CALL(s, fn, ...) ((s)->ops->fn((s), __VA_ARGS__))
+
+static inline void store_free(struct store *s)
+{
+    if (s)
+        s->ops->free(s);
+}
+
+/* The embedded adapter: SQLite in WAL mode at path, with pool_size connections. Returns NULL with
+ * err ("StoreError", naming the path and SQLite's message) when the database cannot be opened. */
+struct store *store_sqlite_new(const char *path, int pool_size, struct err *err);
+
+#endif

@@ -1,0 +1,1 @@
+LIB_SRCS += src/store/store_sqlite.c

@@ -1,0 +1,513 @@
+/*
+ * store_sqlite.c - the embedded store adapter: SQLite in WAL mode behind a small connection pool.
+ *
+ * Each pooled connection keeps its prepared statements, so a turn does no SQL parsing. A turn's
+ * writes run in one BEGIN IMMEDIATE transaction; readers never block the writer (WAL).
+ */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/xmalloc.h"
+#include "store/store.h"
+
+/* ---------------------------------------------------------------- statements */
+
+enum stmt_id {
+    Q_SESSION_GET,
+    Q_HISTORY,
+    Q_TRANSCRIPT,
+    Q_SESSION_INSERT,
+    Q_SESSION_TOUCH,
+    Q_TURN_INSERT,
+    Q_TICKET_INSERT,
+    Q_TICKET_GET,
+    Q_BEGIN,
+    Q_COMMIT,
+    Q_ROLLBACK,
+    Q_COUNT
+};
+
+static const char *const stmt_sql[Q_COUNT] = {
+    [Q_SESSION_GET] = "SELECT user_id, status, created_at, last_activity, turns, last_ts, context,"
+                      " metadata FROM sessions WHERE session_id = ?1",
+    [Q_HISTORY] = "SELECT messages FROM conversations WHERE session_id = ?1"
+                  " ORDER BY timestamp DESC LIMIT ?2",
+    [Q_TRANSCRIPT] = "SELECT messages FROM conversations WHERE session_id = ?1 ORDER BY timestamp",
+    [Q_SESSION_INSERT] = "INSERT INTO sessions (session_id, user_id, status, created_at,"
+                         " last_activity, turns, last_ts, context, metadata)"
+                         " VALUES (?1, ?2, 'active', ?3, ?3, 0, 0, '{}', '{}')",
+    [Q_SESSION_TOUCH] = "UPDATE sessions SET turns = ?2, last_ts = ?3, last_activity = ?3,"
+                        " context = ?4, metadata = ?5 WHERE session_id = ?1",
+    [Q_TURN_INSERT] = "INSERT INTO conversations (session_id, timestamp, turn, user_id, messages,"
+                      " context, last_activity, metadata) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?2, ?7)",
+    [Q_TICKET_INSERT] = "INSERT INTO tickets (session_id, user_id, title, description, priority,"
+                        " email, status, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7)",
+    [Q_TICKET_GET] = "SELECT seq, session_id, user_id, title, description, priority, email, status,"
+                     " created_at FROM tickets WHERE seq = ?1",
+    [Q_BEGIN] = "BEGIN IMMEDIATE",
+    [Q_COMMIT] = "COMMIT",
+    [Q_ROLLBACK] = "ROLLBACK",
+};
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS sessions ("
+    " session_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, status TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, last_activity INTEGER NOT NULL, turns INTEGER NOT NULL,"
+    " last_ts INTEGER NOT NULL, context TEXT NOT NULL, metadata TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS conversations ("
+    " session_id TEXT NOT NULL, timestamp INTEGER NOT NULL, turn INTEGER NOT NULL,"
+    " user_id TEXT NOT NULL, messages TEXT NOT NULL, context TEXT NOT NULL,"
+    " last_activity INTEGER NOT NULL, metadata TEXT NOT NULL,"
+    " PRIMARY KEY (session_id, timestamp)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS tickets ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL, user_id TEXT NOT NULL,"
+    " title TEXT NOT NULL, description TEXT NOT NULL, priority TEXT NOT NULL,"
+    " email TEXT NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS tickets_by_user ON tickets (user_id, seq);";
+
+/* ---------------------------------------------------------------- pool */
+
+struct conn {
+    sqlite3 *db;                   /* one connection */
+    sqlite3_stmt *stmt[Q_COUNT];   /* prepared lazily, kept for the connection's life */
+    struct conn *next_free;        /* free-list link */
+};
+
+struct store_sqlite {
+    struct store base;      /* must be first */
+    char *path;             /* database file */
+    struct conn *conns;     /* pool_size connections */
+    int pool_size;          /* number of connections */
+    struct conn *free_list; /* idle connections */
+    pthread_mutex_t lock;   /* guards free_list */
+    pthread_cond_t avail;   /* signalled when a connection returns */
+};
+
+static int db_error(struct err *err, sqlite3 *db, const char *what)
+{
+    return err_set(err, "StoreError", "%s failed: %s", what, sqlite3_errmsg(db));
+}
+
+static struct conn *conn_acquire(struct store_sqlite *s)
+{
+    pthread_mutex_lock(&s->lock);
+    while (!s->free_list)
+        pthread_cond_wait(&s->avail, &s->lock);
+    struct conn *c = s->free_list;
+    s->free_list = c->next_free;
+    pthread_mutex_unlock(&s->lock);
+    return c;
+}
+
+static void conn_release(struct store_sqlite *s, struct conn *c)
+{
+    pthread_mutex_lock(&s->lock);
+    c->next_free = s->free_list;
+    s->free_list = c;
+    pthread_cond_signal(&s->avail);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Returns the reset, cleared statement q of connection c, preparing it on first use. */
+static sqlite3_stmt *stmt_get(struct conn *c, enum stmt_id q, struct err *err)
+{
+    if (!c->stmt[q]) {
+        if (sqlite3_prepare_v3(c->db, stmt_sql[q], -1, SQLITE_PREPARE_PERSISTENT, &c->stmt[q],
+                               NULL) != SQLITE_OK) {
+            db_error(err, c->db, "prepare");
+            return NULL;
+        }
+    }
+    sqlite3_reset(c->stmt[q]);
+    sqlite3_clear_bindings(c->stmt[q]);
+    return c->stmt[q];
+}
+
+static int exec_simple(struct conn *c, enum stmt_id q, struct err *err)
+{
+    sqlite3_stmt *st = stmt_get(c, q, err);
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return db_error(err, c->db, stmt_sql[q]);
+    return 0;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_TRANSIENT);
+}
+
+static json_t *column_json(sqlite3_stmt *st, int col)
+{
+    const char *text = (const char *)sqlite3_column_text(st, col);
+    json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+    return v ? v : json_object();
+}
+
+/* ---------------------------------------------------------------- sessions and turns */
+
+static int sq_session_get(struct store *base, const char *id, json_t **out, struct err *err)
+{
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    struct conn *c = conn_acquire(s);
+    int rc = -1;
+    sqlite3_stmt *st = stmt_get(c, Q_SESSION_GET, err);
+    if (!st)
+        goto out;
+    bind_text(st, 1, id);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_DONE) {
+        err_set(err, "NotFound", "session '%s' not found", id);
+        goto out;
+    }
+    if (step != SQLITE_ROW) {
+        db_error(err, c->db, "read session");
+        goto out;
+    }
+    *out = json_pack("{s:s, s:s, s:s, s:I, s:I, s:i, s:I, s:o, s:o}", "sessionId", id, "userId",
+                     (const char *)sqlite3_column_text(st, 0), "status",
+                     (const char *)sqlite3_column_text(st, 1), "createdAt",
+                     (json_int_t)sqlite3_column_int64(st, 2), "lastActivity",
+                     (json_int_t)sqlite3_column_int64(st, 3), "turns", sqlite3_column_int(st, 4),
+                     "lastTimestamp", (json_int_t)sqlite3_column_int64(st, 5), "context",
+                     column_json(st, 6), "metadata", column_json(st, 7));
+    rc = 0;
+out:
+    if (st)
+        sqlite3_reset(st);
+    conn_release(s, c);
+    return rc;
+}
+
+/* Appends the messages stored in each row of st (already bound) to out, in row order. */
+static int collect_messages(struct conn *c, sqlite3_stmt *st, json_t *rows, struct err *err)
+{
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *text = (const char *)sqlite3_column_text(st, 0);
+        json_t *msgs = text ? json_loads(text, 0, NULL) : NULL;
+        if (!json_is_array(msgs)) {
+            json_decref(msgs);
+            return err_set(err, "StoreError", "stored turn holds malformed messages");
+        }
+        json_array_append_new(rows, msgs);
+    }
+    if (step != SQLITE_DONE)
+        return db_error(err, c->db, "read messages");
+    return 0;
+}
+
+static int read_turns(struct store_sqlite *s, enum stmt_id q, const char *id, int limit,
+                      json_t **out, struct err *err)
+{
+    struct conn *c = conn_acquire(s);
+    json_t *rows = json_array();
+    int rc = -1;
+    sqlite3_stmt *st = stmt_get(c, q, err);
+    if (!st)
+        goto out;
+    bind_text(st, 1, id);
+    if (q == Q_HISTORY)
+        sqlite3_bind_int(st, 2, limit);
+    if (collect_messages(c, st, rows, err) < 0)
+        goto out;
+    json_t *all = json_array();
+    size_t n = json_array_size(rows);
+    for (size_t k = 0; k < n; k++) {
+        /* Q_HISTORY reads newest first; flip it so the window is oldest first. */
+        json_t *turn = json_array_get(rows, q == Q_HISTORY ? n - 1 - k : k);
+        json_array_extend(all, turn);
+    }
+    *out = all;
+    rc = 0;
+out:
+    if (st)
+        sqlite3_reset(st);
+    conn_release(s, c);
+    json_decref(rows);
+    return rc;
+}
+
+static int sq_history_recent(struct store *base, const char *id, int max_turns, json_t **out,
+                             struct err *err)
+{
+    return read_turns((struct store_sqlite *)base, Q_HISTORY, id, max_turns, out, err);
+}
+
+static int sq_transcript(struct store *base, const char *id, json_t **out, struct err *err)
+{
+    return read_turns((struct store_sqlite *)base, Q_TRANSCRIPT, id, 0, out, err);
+}
+
+static char *dump_or(const json_t *v, const char *fallback)
+{
+    return v ? json_dumps(v, JSON_COMPACT) : xstrdup(fallback);
+}
+
+static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, struct err *err)
+{
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    const char *id = json_string_value(json_object_get(turn, "sessionId"));
+    const char *user = json_string_value(json_object_get(turn, "userId"));
+    int is_new = json_is_true(json_object_get(turn, "isNew"));
+    const json_t *messages = json_object_get(turn, "messages");
+    if (!id || !user || !json_is_array(messages))
+        return err_set(err, "StoreError", "turn needs sessionId, userId and messages");
+
+    char *msgs_text = json_dumps(messages, JSON_COMPACT);
+    char *ctx_text = dump_or(json_object_get(turn, "context"), "{}");
+    char *meta_text = dump_or(json_object_get(turn, "metadata"), "{}");
+    struct conn *c = conn_acquire(s);
+    int rc = -1, in_tx = 0;
+    int64_t now = clock_now_ms();
+
+    if (exec_simple(c, Q_BEGIN, err) < 0)
+        goto out;
+    in_tx = 1;
+    sqlite3_stmt *st;
+    if (is_new) {
+        if (!(st = stmt_get(c, Q_SESSION_INSERT, err)))
+            goto out;
+        bind_text(st, 1, id);
+        bind_text(st, 2, user);
+        sqlite3_bind_int64(st, 3, now);
+        int step = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (step == SQLITE_CONSTRAINT) {
+            err_set(err, "Conflict", "session '%s' already exists", id);
+            goto out;
+        }
+        if (step != SQLITE_DONE) {
+            db_error(err, c->db, "create session");
+            goto out;
+        }
+    }
+    if (!(st = stmt_get(c, Q_SESSION_GET, err)))
+        goto out;
+    bind_text(st, 1, id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_reset(st);
+        err_set(err, "NotFound", "session '%s' not found", id);
+        goto out;
+    }
+    int turns = sqlite3_column_int(st, 4) + 1;
+    int64_t last_ts = sqlite3_column_int64(st, 5);
+    sqlite3_reset(st);
+    /* Sort keys must be unique and increasing within a session, even within one millisecond. */
+    int64_t ts = now > last_ts ? now : last_ts + 1;
+
+    if (!(st = stmt_get(c, Q_TURN_INSERT, err)))
+        goto out;
+    bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, ts);
+    sqlite3_bind_int(st, 3, turns);
+    bind_text(st, 4, user);
+    bind_text(st, 5, msgs_text);
+    bind_text(st, 6, ctx_text);
+    bind_text(st, 7, meta_text);
+    int step = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE) {
+        db_error(err, c->db, "insert turn");
+        goto out;
+    }
+    if (!(st = stmt_get(c, Q_SESSION_TOUCH, err)))
+        goto out;
+    bind_text(st, 1, id);
+    sqlite3_bind_int(st, 2, turns);
+    sqlite3_bind_int64(st, 3, ts);
+    bind_text(st, 4, ctx_text);
+    bind_text(st, 5, meta_text);
+    step = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE) {
+        db_error(err, c->db, "update session");
+        goto out;
+    }
+    if (exec_simple(c, Q_COMMIT, err) < 0)
+        goto out;
+    in_tx = 0;
+    *turn_no = turns;
+    rc = 0;
+out:
+    if (in_tx) {
+        struct err ignored;
+        exec_simple(c, Q_ROLLBACK, &ignored);
+    }
+    conn_release(s, c);
+    free(msgs_text);
+    free(ctx_text);
+    free(meta_text);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- tickets */
+
+/* Parses "TKT-000042" (case-insensitive prefix, 1..12 digits) into 42; returns -1 if malformed. */
+static long long ticket_seq(const char *id)
+{
+    if (strncasecmp(id, "TKT-", 4) != 0)
+        return -1;
+    const char *p = id + 4;
+    size_t n = strlen(p);
+    if (n == 0 || n > 12)
+        return -1;
+    long long v = 0;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        v = v * 10 + (*p - '0');
+    }
+    return v;
+}
+
+static int ticket_read(struct conn *c, long long seq, json_t **out, struct err *err)
+{
+    sqlite3_stmt *st = stmt_get(c, Q_TICKET_GET, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, seq);
+    int step = sqlite3_step(st);
+    int rc = -1;
+    if (step == SQLITE_ROW) {
+        char id[32], created[32];
+        snprintf(id, sizeof id, "TKT-%06lld", (long long)sqlite3_column_int64(st, 0));
+        clock_iso8601(sqlite3_column_int64(st, 8), created, sizeof created);
+        *out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", id, "title",
+                         (const char *)sqlite3_column_text(st, 3), "description",
+                         (const char *)sqlite3_column_text(st, 4), "priority",
+                         (const char *)sqlite3_column_text(st, 5), "email",
+                         (const char *)sqlite3_column_text(st, 6), "status",
+                         (const char *)sqlite3_column_text(st, 7), "sessionId",
+                         (const char *)sqlite3_column_text(st, 1), "userId",
+                         (const char *)sqlite3_column_text(st, 2), "createdAt", created);
+        rc = 0;
+    } else if (step == SQLITE_DONE) {
+        err_set(err, "NotFound", "ticket not found");
+    } else {
+        db_error(err, c->db, "read ticket");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int sq_ticket_create(struct store *base, const json_t *f, json_t **out, struct err *err)
+{
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    struct conn *c = conn_acquire(s);
+    int rc = -1;
+    sqlite3_stmt *st = stmt_get(c, Q_TICKET_INSERT, err);
+    if (!st)
+        goto out;
+    static const char *const fields[] = {"sessionId", "userId",   "title",
+                                         "description", "priority", "email"};
+    for (int i = 0; i < 6; i++)
+        bind_text(st, i + 1, json_string_value(json_object_get(f, fields[i])));
+    sqlite3_bind_int64(st, 7, clock_now_ms());
+    int step = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE) {
+        db_error(err, c->db, "create ticket");
+        goto out;
+    }
+    rc = ticket_read(c, sqlite3_last_insert_rowid(c->db), out, err);
+out:
+    conn_release(s, c);
+    return rc;
+}
+
+static int sq_ticket_get(struct store *base, const char *id, json_t **out, struct err *err)
+{
+    long long seq = ticket_seq(id);
+    if (seq < 0)
+        return err_set(err, "NotFound", "ticket '%s' not found", id);
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    struct conn *c = conn_acquire(s);
+    int rc = ticket_read(c, seq, out, err);
+    if (rc < 0 && strcmp(err->code, "NotFound") == 0)
+        err_set(err, "NotFound", "ticket '%s' not found", id);
+    conn_release(s, c);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static void conn_close(struct conn *c)
+{
+    for (int q = 0; q < Q_COUNT; q++)
+        sqlite3_finalize(c->stmt[q]);
+    sqlite3_close(c->db);
+}
+
+static void sq_free(struct store *base)
+{
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    for (int i = 0; i < s->pool_size; i++)
+        if (s->conns[i].db)
+            conn_close(&s->conns[i]);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->avail);
+    free(s->conns);
+    free(s->path);
+    free(s);
+}
+
+static const struct store_ops sqlite_ops = {
+    .name = "sqlite",
+    .session_get = sq_session_get,
+    .history_recent = sq_history_recent,
+    .transcript = sq_transcript,
+    .turn_save = sq_turn_save,
+    .ticket_create = sq_ticket_create,
+    .ticket_get = sq_ticket_get,
+    .free = sq_free,
+};
+
+static int conn_open(struct conn *c, const char *path, int first, struct err *err)
+{
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
+        err_set(err, "StoreError", "cannot open '%s': %s", path,
+                c->db ? sqlite3_errmsg(c->db) : "out of memory");
+        return -1;
+    }
+    sqlite3_busy_timeout(c->db, 10000);
+    char *msg = NULL;
+    const char *setup = first ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                              : "PRAGMA synchronous=NORMAL;";
+    if (sqlite3_exec(c->db, setup, NULL, NULL, &msg) != SQLITE_OK ||
+        (first && sqlite3_exec(c->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK)) {
+        err_set(err, "StoreError", "cannot initialise '%s': %s", path, msg ? msg : "unknown");
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+struct store *store_sqlite_new(const char *path, int pool_size, struct err *err)
+{
+    struct store_sqlite *s = xcalloc(1, sizeof *s);
+    s->base.ops = &sqlite_ops;
+    s->path = xstrdup(path);
+    s->pool_size = pool_size < 1 ? 1 : pool_size;
+    s->conns = xcalloc((size_t)s->pool_size, sizeof *s->conns);
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->avail, NULL);
+    for (int i = 0; i < s->pool_size; i++) {
+        if (conn_open(&s->conns[i], path, i == 0, err) < 0) {
+            sq_free(&s->base);
+            return NULL;
+        }
+        s->conns[i].next_free = s->free_list;
+        s->free_list = &s->conns[i];
+    }
+    log_at(LL_DEBUG, "store", "opened '%s' with %d connections", path, s->pool_size);
+    return &s->base;
+}
