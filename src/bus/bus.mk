@@ -1,0 +1,2 @@
+# src/bus: EventBridge-style event bus (pattern matcher, bus port, local adapter).
+LIB_SRCS += src/bus/pattern.c
