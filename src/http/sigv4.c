@@ -1,0 +1,507 @@
+/*
+ * sigv4.c - AWS Signature Version 4: canonical request, string to sign, signing key and the
+ * Authorization header, following the published algorithm step by step (see sigv4.h).
+ */
+#include "http/sigv4.h"
+
+#include <ctype.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+
+#include "base/xmalloc.h"
+
+/* ---- A small growable string ---------------------------------------------------------------- */
+
+struct sbuf {
+    char *p;    /* NUL-terminated contents */
+    size_t len; /* bytes used, without the NUL */
+    size_t cap; /* bytes allocated */
+};
+
+static void sb_addn(struct sbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        b->p = xrealloc(b->p, cap);
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sb_add(struct sbuf *b, const char *s)
+{
+    sb_addn(b, s, strlen(s));
+}
+
+static void sb_addc(struct sbuf *b, char c)
+{
+    sb_addn(b, &c, 1);
+}
+
+/* Returns the contents (never NULL) and leaves b empty; the caller owns the string. */
+static char *sb_take(struct sbuf *b)
+{
+    char *p = b->p ? b->p : xstrdup("");
+    b->p = NULL;
+    b->len = b->cap = 0;
+    return p;
+}
+
+/* ---- Encoding ------------------------------------------------------------------------------- */
+
+static int is_unreserved(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+static void encode_into(struct sbuf *b, const char *s, size_t n, int keep_slash)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (is_unreserved(c) || (keep_slash && c == '/')) {
+            sb_addc(b, (char)c);
+        } else {
+            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+            sb_addn(b, e, 3);
+        }
+    }
+}
+
+char *sigv4_uri_encode(const char *s, size_t n, int keep_slash)
+{
+    struct sbuf b = {0};
+    encode_into(&b, s, n, keep_slash);
+    return sb_take(&b);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes %XX escapes of n bytes at s into a new string; a '%' not followed by two hex digits
+ * stays literal. '+' stays '+' (AWS query strings never use it for a space). */
+static char *percent_decode(const char *s, size_t n, size_t *out_len)
+{
+    char *o = xmalloc(n + 1);
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            o[j++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else {
+            o[j++] = s[i];
+        }
+    }
+    o[j] = '\0';
+    *out_len = j;
+    return o;
+}
+
+static void to_hex(const unsigned char *d, size_t n, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+void sigv4_sha256_hex(const void *p, size_t n, char out[65])
+{
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256(p ? p : (const void *)"", n, d);
+    to_hex(d, sizeof d, out);
+}
+
+void sigv4_amz_date(time_t t, char out[17])
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
+}
+
+static void hmac(const unsigned char *key, size_t key_len, const char *msg, size_t msg_len,
+                 unsigned char out[32])
+{
+    unsigned int len = 32;
+    HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)msg, msg_len, out, &len);
+}
+
+/* ---- Canonical URI -------------------------------------------------------------------------- */
+
+/* Removes empty, "." and ".." segments (RFC 3986 5.2.4 plus duplicate-slash removal, as the SDKs
+ * do for every service but S3). Keeps a trailing slash. Returns a new string. */
+static char *normalize_path(const char *p)
+{
+    size_t n = strlen(p);
+    const char **seg = xmalloc((n + 1) * sizeof *seg);
+    size_t *seglen = xmalloc((n + 1) * sizeof *seglen);
+    size_t nseg = 0;
+    const char *s = p;
+    while (*s) {
+        while (*s == '/')
+            s++;
+        if (!*s)
+            break;
+        const char *e = strchr(s, '/');
+        size_t l = e ? (size_t)(e - s) : strlen(s);
+        if (l == 1 && s[0] == '.') {
+            /* skip */
+        } else if (l == 2 && s[0] == '.' && s[1] == '.') {
+            if (nseg > 0)
+                nseg--;
+        } else {
+            seg[nseg] = s;
+            seglen[nseg] = l;
+            nseg++;
+        }
+        s += l;
+    }
+    struct sbuf b = {0};
+    sb_addc(&b, '/');
+    for (size_t i = 0; i < nseg; i++) {
+        sb_addn(&b, seg[i], seglen[i]);
+        if (i + 1 < nseg)
+            sb_addc(&b, '/');
+    }
+    if (nseg > 0 && n > 0 && p[n - 1] == '/')
+        sb_addc(&b, '/');
+    free(seg);
+    free(seglen);
+    return sb_take(&b);
+}
+
+static char *canonical_uri(const char *path, const struct sigv4_options *o)
+{
+    if (!path || !*path)
+        path = "/";
+    char *norm = o->normalize_path ? normalize_path(path) : xstrdup(path);
+    if (!o->encode_path)
+        return norm;
+    char *enc = sigv4_uri_encode(norm, strlen(norm), 1);
+    free(norm);
+    return enc;
+}
+
+/* ---- Canonical query string ----------------------------------------------------------------- */
+
+struct qparam {
+    char *key; /* encoded */
+    char *val; /* encoded */
+};
+
+static int qparam_cmp(const void *a, const void *b)
+{
+    const struct qparam *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : strcmp(x->val, y->val);
+}
+
+static char *canonical_query(const char *q)
+{
+    if (!q || !*q)
+        return xstrdup("");
+    size_t cap = 1;
+    for (const char *s = q; *s; s++)
+        if (*s == '&')
+            cap++;
+    struct qparam *ps = xcalloc(cap, sizeof *ps);
+    size_t np = 0;
+    const char *s = q;
+    while (*s) {
+        const char *e = strchr(s, '&');
+        size_t l = e ? (size_t)(e - s) : strlen(s);
+        if (l > 0) {
+            const char *eq = memchr(s, '=', l);
+            size_t kl = eq ? (size_t)(eq - s) : l;
+            size_t dl;
+            char *k = percent_decode(s, kl, &dl);
+            ps[np].key = sigv4_uri_encode(k, dl, 0);
+            free(k);
+            char *v = eq ? percent_decode(eq + 1, l - kl - 1, &dl) : xstrdup("");
+            if (!eq)
+                dl = 0;
+            ps[np].val = sigv4_uri_encode(v, dl, 0);
+            free(v);
+            np++;
+        }
+        s += l;
+        if (*s == '&')
+            s++;
+    }
+    qsort(ps, np, sizeof *ps, qparam_cmp);
+    struct sbuf b = {0};
+    for (size_t i = 0; i < np; i++) {
+        if (i)
+            sb_addc(&b, '&');
+        sb_add(&b, ps[i].key);
+        sb_addc(&b, '=');
+        sb_add(&b, ps[i].val);
+        free(ps[i].key);
+        free(ps[i].val);
+    }
+    free(ps);
+    return sb_take(&b);
+}
+
+/* ---- Canonical headers ---------------------------------------------------------------------- */
+
+struct chdr {
+    char *name;   /* lower-case */
+    char *value;  /* trimmed, whitespace collapsed */
+    size_t order; /* input position, keeps duplicates in their order */
+};
+
+static int chdr_cmp(const void *a, const void *b)
+{
+    const struct chdr *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    if (c)
+        return c;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static char *lower_dup(const char *s)
+{
+    char *d = xstrdup(s);
+    for (char *p = d; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return d;
+}
+
+static char *trim_collapse(const char *v)
+{
+    struct sbuf b = {0};
+    int pending_space = 0;
+    for (const char *p = v; *p; p++) {
+        if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') {
+            pending_space = 1;
+            continue;
+        }
+        if (pending_space && b.len > 0)
+            sb_addc(&b, ' ');
+        pending_space = 0;
+        sb_addc(&b, *p);
+    }
+    return sb_take(&b);
+}
+
+static int is_signer_owned(const char *lname)
+{
+    return !strcmp(lname, "x-amz-date") || !strcmp(lname, "x-amz-security-token") ||
+           !strcmp(lname, "x-amz-content-sha256") || !strcmp(lname, "authorization");
+}
+
+/* ---- Signing -------------------------------------------------------------------------------- */
+
+void sigv4_options_for_service(struct sigv4_options *o, const char *region, const char *service,
+                               time_t now)
+{
+    int s3 = service && !strcmp(service, "s3");
+    memset(o, 0, sizeof *o);
+    o->region = region;
+    o->service = service;
+    o->now = now;
+    o->normalize_path = !s3;
+    o->encode_path = !s3;
+    o->sign_body = s3;
+}
+
+void sigv4_signed_release(struct sigv4_signed *s)
+{
+    if (!s)
+        return;
+    free(s->authorization);
+    free(s->canonical_request);
+    free(s->string_to_sign);
+    free(s->signed_headers);
+    free(s->session_token);
+    memset(s, 0, sizeof *s);
+}
+
+int sigv4_sign(const struct sigv4_request *r, const struct sigv4_credentials *cred,
+               const struct sigv4_options *o, struct sigv4_signed *out, struct err *err)
+{
+    int rc = -1;
+    struct chdr *hs = NULL;
+    size_t nh = 0;
+    char *uri = NULL, *query = NULL;
+    struct sbuf creq = {0}, sh = {0}, sts = {0}, auth = {0};
+
+    memset(out, 0, sizeof *out);
+    if (!r || !r->method || !cred || !cred->access_key_id || !*cred->access_key_id ||
+        !cred->secret_access_key || !*cred->secret_access_key || !o || !o->region ||
+        !*o->region || !o->service || !*o->service) {
+        err_set(err, "InvalidArgument", "cannot sign: method, credentials, region and service "
+                                        "are required");
+        goto out;
+    }
+    int has_token = cred->session_token && *cred->session_token;
+
+    sigv4_amz_date(o->now, out->amz_date);
+    if (r->payload_hash)
+        snprintf(out->payload_hash, sizeof out->payload_hash, "%s", r->payload_hash);
+    else
+        sigv4_sha256_hex(r->body, r->body_len, out->payload_hash);
+
+    /* Collect the headers to sign: the caller's, then those the signer owns. */
+    hs = xcalloc(r->n_headers + 4, sizeof *hs);
+    int has_host = 0;
+    for (size_t i = 0; i < r->n_headers; i++) {
+        if (!r->headers[i].name || !r->headers[i].value)
+            continue;
+        char *ln = lower_dup(r->headers[i].name);
+        if (is_signer_owned(ln)) {
+            free(ln);
+            continue;
+        }
+        if (!strcmp(ln, "host"))
+            has_host = 1;
+        hs[nh].name = ln;
+        hs[nh].value = trim_collapse(r->headers[i].value);
+        hs[nh].order = nh;
+        nh++;
+    }
+    if (!has_host) {
+        if (!r->host || !*r->host) {
+            err_set(err, "InvalidArgument", "cannot sign: no host");
+            goto out;
+        }
+        hs[nh] = (struct chdr){xstrdup("host"), xstrdup(r->host), nh};
+        nh++;
+    }
+    hs[nh] = (struct chdr){xstrdup("x-amz-date"), xstrdup(out->amz_date), nh};
+    nh++;
+    if (has_token && !o->omit_session_token) {
+        hs[nh] = (struct chdr){xstrdup("x-amz-security-token"), trim_collapse(cred->session_token),
+                               nh};
+        nh++;
+    }
+    if (o->sign_body) {
+        hs[nh] = (struct chdr){xstrdup("x-amz-content-sha256"), xstrdup(out->payload_hash), nh};
+        nh++;
+    }
+    qsort(hs, nh, sizeof *hs, chdr_cmp);
+
+    /* Canonical request. */
+    uri = canonical_uri(r->path, o);
+    query = canonical_query(r->query);
+    sb_add(&creq, r->method);
+    sb_addc(&creq, '\n');
+    sb_add(&creq, uri);
+    sb_addc(&creq, '\n');
+    sb_add(&creq, query);
+    sb_addc(&creq, '\n');
+    for (size_t i = 0; i < nh; i++) {
+        int dup_of_prev = i > 0 && !strcmp(hs[i].name, hs[i - 1].name);
+        if (dup_of_prev) {
+            sb_addc(&creq, ',');
+        } else {
+            if (i > 0)
+                sb_addc(&creq, '\n');
+            sb_add(&creq, hs[i].name);
+            sb_addc(&creq, ':');
+            if (sh.len)
+                sb_addc(&sh, ';');
+            sb_add(&sh, hs[i].name);
+        }
+        sb_add(&creq, hs[i].value);
+    }
+    sb_add(&creq, "\n\n");
+    sb_add(&creq, sh.p ? sh.p : "");
+    sb_addc(&creq, '\n');
+    sb_add(&creq, out->payload_hash);
+
+    /* String to sign. */
+    char date8[9];
+    memcpy(date8, out->amz_date, 8);
+    date8[8] = '\0';
+    char creq_hash[65];
+    sigv4_sha256_hex(creq.p, creq.len, creq_hash);
+    sb_add(&sts, "AWS4-HMAC-SHA256\n");
+    sb_add(&sts, out->amz_date);
+    sb_addc(&sts, '\n');
+    sb_add(&sts, date8);
+    sb_addc(&sts, '/');
+    sb_add(&sts, o->region);
+    sb_addc(&sts, '/');
+    sb_add(&sts, o->service);
+    sb_add(&sts, "/aws4_request\n");
+    sb_add(&sts, creq_hash);
+
+    /* Signing key and signature. */
+    unsigned char k[32], k2[32];
+    char *kseed = xasprintf("AWS4%s", cred->secret_access_key);
+    hmac((const unsigned char *)kseed, strlen(kseed), date8, 8, k);
+    OPENSSL_cleanse(kseed, strlen(kseed));
+    free(kseed);
+    hmac(k, 32, o->region, strlen(o->region), k2);
+    hmac(k2, 32, o->service, strlen(o->service), k);
+    hmac(k, 32, "aws4_request", 12, k2);
+    unsigned char sig[32];
+    hmac(k2, 32, sts.p, sts.len, sig);
+    OPENSSL_cleanse(k, sizeof k);
+    OPENSSL_cleanse(k2, sizeof k2);
+    to_hex(sig, sizeof sig, out->signature);
+
+    sb_add(&auth, "AWS4-HMAC-SHA256 Credential=");
+    sb_add(&auth, cred->access_key_id);
+    sb_addc(&auth, '/');
+    sb_add(&auth, date8);
+    sb_addc(&auth, '/');
+    sb_add(&auth, o->region);
+    sb_addc(&auth, '/');
+    sb_add(&auth, o->service);
+    sb_add(&auth, "/aws4_request, SignedHeaders=");
+    sb_add(&auth, sh.p ? sh.p : "");
+    sb_add(&auth, ", Signature=");
+    sb_add(&auth, out->signature);
+
+    out->canonical_request = sb_take(&creq);
+    out->string_to_sign = sb_take(&sts);
+    out->signed_headers = sb_take(&sh);
+    out->authorization = sb_take(&auth);
+    out->add[out->n_add++] = (struct sigv4_header){"Authorization", out->authorization};
+    out->add[out->n_add++] = (struct sigv4_header){"X-Amz-Date", out->amz_date};
+    if (has_token) {
+        out->session_token = xstrdup(cred->session_token);
+        out->add[out->n_add++] = (struct sigv4_header){"X-Amz-Security-Token", out->session_token};
+    }
+    if (o->sign_body)
+        out->add[out->n_add++] = (struct sigv4_header){"X-Amz-Content-Sha256", out->payload_hash};
+    rc = 0;
+out:
+    for (size_t i = 0; i < nh; i++) {
+        free(hs[i].name);
+        free(hs[i].value);
+    }
+    free(hs);
+    free(uri);
+    free(query);
+    free(creq.p);
+    free(sh.p);
+    free(sts.p);
+    free(auth.p);
+    if (rc != 0)
+        sigv4_signed_release(out);
+    return rc;
+}
