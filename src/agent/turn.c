@@ -32,7 +32,7 @@ json_t *turn_parse_request(const char *body, size_t len, struct err *err)
         return NULL;
     }
     json_error_t jerr;
-    json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
     if (!req) {
         err_set(err, "MalformedJson", "request body is not valid JSON: %s at line %d column %d",
                 jerr.text, jerr.line, jerr.column);

@@ -24,7 +24,8 @@ struct setting {
 #define F(field) offsetof(struct config, field)
 
 static const struct setting settings[] = {
-    {"PARLEY_PORT", ST_INT, F(port), "8080", 1, 65535, NULL, "HTTP port of `parley serve`"},
+    {"PARLEY_PORT", ST_INT, F(port), "8080", 0, 65535, NULL,
+     "HTTP port of `parley serve` (0 picks a free port)"},
     {"PARLEY_BIND", ST_STRING, F(bind), "127.0.0.1", 0, 0, NULL, "address `parley serve` listens on"},
     {"PARLEY_DATA", ST_STRING, F(data), "./data", 0, 0, NULL,
      "data directory (SQLite store, archive, logs)"},

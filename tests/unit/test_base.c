@@ -1,0 +1,128 @@
+/* test_base.c - config table, UTF-8 validation, random ids, clock formatting, errors. */
+#include <stdlib.h>
+
+#include "base/clock.h"
+#include "base/config.h"
+#include "base/rand.h"
+#include "base/utf8.h"
+#include "base/xmalloc.h"
+#include "check.h"
+
+static void test_config_defaults_and_env(void)
+{
+    struct config c;
+    struct err e;
+    unsetenv("PARLEY_PORT");
+    CHECK(config_load(&c, &e) == 0);
+    CHECK_INT(c.port, 8080);
+    CHECK_STR(c.data, "./data");
+    CHECK_STR(c.model, "offline");
+    config_release(&c);
+    setenv("PARLEY_PORT", "9091", 1);
+    setenv("PARLEY_DATA", "/tmp/x", 1);
+    CHECK(config_load(&c, &e) == 0);
+    CHECK_INT(c.port, 9091);
+    CHECK_STR(c.data, "/tmp/x");
+    CHECK(config_set(&c, "PARLEY_PORT", "7000", &e) == 0);
+    CHECK_INT(c.port, 7000);
+    config_release(&c);
+    unsetenv("PARLEY_DATA");
+}
+
+static void test_config_rejects_bad_values(void)
+{
+    struct config c;
+    struct err e;
+    setenv("PARLEY_PORT", "70000", 1);
+    CHECK(config_load(&c, &e) < 0);
+    CHECK_STR(e.code, "InvalidConfig");
+    CHECK(strstr(e.message, "PARLEY_PORT") && strstr(e.message, "70000"));
+    config_release(&c);
+    setenv("PARLEY_PORT", "80x", 1);
+    CHECK(config_load(&c, &e) < 0);
+    CHECK(strstr(e.message, "integer") != NULL);
+    config_release(&c);
+    unsetenv("PARLEY_PORT");
+    setenv("PARLEY_MODEL", "gpt", 1);
+    CHECK(config_load(&c, &e) < 0);
+    CHECK(strstr(e.message, "offline|bedrock|anthropic|openai") != NULL);
+    config_release(&c);
+    unsetenv("PARLEY_MODEL");
+    CHECK(config_load(&c, &e) == 0);
+    CHECK(config_set(&c, "PARLEY_NOPE", "1", &e) < 0);
+    CHECK(strstr(e.message, "PARLEY_NOPE") != NULL);
+    config_release(&c);
+}
+
+static void test_utf8(void)
+{
+    CHECK_INT(utf8_invalid_at("plain", 5), -1);
+    CHECK_INT(utf8_invalid_at("caf\xc3\xa9", 5), -1);
+    CHECK_INT(utf8_invalid_at("\xf0\x9f\x98\x80", 4), -1);     /* emoji */
+    CHECK_INT(utf8_invalid_at("ab\xc3", 3), 2);                 /* truncated */
+    CHECK_INT(utf8_invalid_at("\xc0\x80", 2), 0);               /* overlong NUL */
+    CHECK_INT(utf8_invalid_at("\xe0\x80\xaf", 3), 0);           /* overlong */
+    CHECK_INT(utf8_invalid_at("x\xed\xa0\x80", 4), 1);          /* surrogate */
+    CHECK_INT(utf8_invalid_at("\xf4\x90\x80\x80", 4), 0);       /* above U+10FFFF */
+    CHECK_INT(utf8_invalid_at("\x80", 1), 0);                   /* lone continuation */
+    CHECK_INT(utf8_length("caf\xc3\xa9\xf0\x9f\x98\x80"), 5);
+}
+
+static void test_random_ids(void)
+{
+    char a[23], b[23], u[37];
+    CHECK(rand_id128(a) == 0);
+    CHECK(rand_id128(b) == 0);
+    CHECK_INT(strlen(a), 22);
+    CHECK(strcmp(a, b) != 0);
+    for (int i = 0; i < 22; i++)
+        CHECK(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", a[i]));
+    CHECK(rand_uuid4(u) == 0);
+    CHECK_INT(strlen(u), 36);
+    CHECK(u[14] == '4');
+    CHECK(strchr("89ab", u[19]) != NULL);
+    /* The ids spread over the alphabet: 2000 ids use every one of the 64 characters. */
+    int seen[256] = {0};
+    for (int i = 0; i < 2000; i++) {
+        rand_id128(a);
+        for (int k = 0; k < 21; k++)
+            seen[(unsigned char)a[k]] = 1;
+    }
+    int distinct = 0;
+    for (int i = 0; i < 256; i++)
+        distinct += seen[i];
+    CHECK_INT(distinct, 64);
+}
+
+static void test_clock(void)
+{
+    char buf[40];
+    clock_iso8601(1764041400123LL, buf, sizeof buf);
+    CHECK_STR(buf, "2025-11-25T03:30:00.123Z");
+    CHECK(clock_now_ms() > 1700000000000LL);
+    int64_t a = clock_mono_us(), b = clock_mono_us();
+    CHECK(b >= a);
+}
+
+static void test_err(void)
+{
+    struct err e;
+    err_clear(&e);
+    CHECK(!err_is_set(&e));
+    CHECK_INT(err_set(&e, "NotFound", "ticket '%s' not found", "TKT-1"), -1);
+    CHECK(err_is_set(&e));
+    CHECK_STR(e.message, "ticket 'TKT-1' not found");
+    CHECK_INT(err_set(NULL, "X", "y"), -1);
+}
+
+int main(void)
+{
+    xmalloc_init();
+    RUN(test_config_defaults_and_env);
+    RUN(test_config_rejects_bad_values);
+    RUN(test_utf8);
+    RUN(test_random_ids);
+    RUN(test_clock);
+    RUN(test_err);
+    return check_summary();
+}

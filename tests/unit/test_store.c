@@ -1,0 +1,162 @@
+/* test_store.c - the SQLite store adapter: turns, windows, transcripts, tickets, errors. */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "base/xmalloc.h"
+#include "check.h"
+#include "store/store.h"
+
+static struct store *st;
+static char dbdir[64];
+
+static json_t *msg(const char *role, const char *text, int ts)
+{
+    return json_pack("{s:s, s:s, s:i}", "role", role, "content", text, "timestamp", ts);
+}
+
+static int save(const char *sid, int is_new, int k, int *turn_no, struct err *e)
+{
+    char u[32], a[32];
+    snprintf(u, sizeof u, "user %d", k);
+    snprintf(a, sizeof a, "assistant %d", k);
+    json_t *turn = json_pack("{s:s, s:s, s:b, s:[o,o], s:{s:i}, s:{}}", "sessionId", sid,
+                             "userId", "u-1", "isNew", is_new, "messages", msg("user", u, k),
+                             msg("assistant", a, k), "context", "k", k, "metadata");
+    int rc = STORE_CALL(st, turn_save, turn, turn_no, e);
+    json_decref(turn);
+    return rc;
+}
+
+static void test_turns_and_window(void)
+{
+    struct err e;
+    int turn = 0;
+    CHECK(save("s1", 1, 1, &turn, &e) == 0);
+    CHECK_INT(turn, 1);
+    for (int k = 2; k <= 5; k++) {
+        CHECK(save("s1", 0, k, &turn, &e) == 0);
+        CHECK_INT(turn, k);
+    }
+    json_t *w = NULL;
+    CHECK(STORE_CALL(st, history_recent, "s1", 2, &w, &e) == 0);
+    CHECK_INT(json_array_size(w), 4);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(w, 0), "content")), "user 4");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(w, 3), "content")), "assistant 5");
+    json_decref(w);
+    json_t *all = NULL;
+    CHECK(STORE_CALL(st, transcript, "s1", &all, &e) == 0);
+    CHECK_INT(json_array_size(all), 10);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(all, 0), "content")), "user 1");
+    json_decref(all);
+    json_t *s = NULL;
+    CHECK(STORE_CALL(st, session_get, "s1", &s, &e) == 0);
+    CHECK_INT(json_integer_value(json_object_get(s, "turns")), 5);
+    CHECK_STR(json_string_value(json_object_get(s, "userId")), "u-1");
+    CHECK_STR(json_string_value(json_object_get(s, "status")), "active");
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(s, "context"), "k")), 5);
+    json_decref(s);
+}
+
+static void test_session_errors(void)
+{
+    struct err e;
+    int turn = 0;
+    CHECK(save("s2", 1, 1, &turn, &e) == 0);
+    CHECK(save("s2", 1, 1, &turn, &e) < 0);
+    CHECK_STR(e.code, "Conflict");
+    CHECK(save("never", 0, 1, &turn, &e) < 0);
+    CHECK_STR(e.code, "NotFound");
+    json_t *s = NULL;
+    CHECK(STORE_CALL(st, session_get, "never", &s, &e) < 0);
+    CHECK_STR(e.code, "NotFound");
+    CHECK(s == NULL);
+    /* The failed turn left nothing behind. */
+    json_t *all = NULL;
+    CHECK(STORE_CALL(st, transcript, "never", &all, &e) == 0);
+    CHECK_INT(json_array_size(all), 0);
+    json_decref(all);
+}
+
+static void test_tickets(void)
+{
+    struct err e;
+    json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "sessionId", "s1", "userId", "u-1",
+                          "title", "Cannot log in", "description", "locked out", "priority",
+                          "high", "email", "jane@example.com");
+    json_t *t1 = NULL, *t2 = NULL;
+    CHECK(STORE_CALL(st, ticket_create, f, &t1, &e) == 0);
+    CHECK(STORE_CALL(st, ticket_create, f, &t2, &e) == 0);
+    json_decref(f);
+    const char *id1 = json_string_value(json_object_get(t1, "id"));
+    const char *id2 = json_string_value(json_object_get(t2, "id"));
+    CHECK(id1 && strlen(id1) == 10 && strncmp(id1, "TKT-", 4) == 0);
+    CHECK(id1 && id2 && strcmp(id1, id2) != 0);
+    json_t *g = NULL;
+    CHECK(STORE_CALL(st, ticket_get, id2, &g, &e) == 0);
+    CHECK_STR(json_string_value(json_object_get(g, "email")), "jane@example.com");
+    CHECK_STR(json_string_value(json_object_get(g, "status")), "open");
+    CHECK_STR(json_string_value(json_object_get(g, "sessionId")), "s1");
+    json_decref(g);
+    g = NULL;
+    /* Lower-case prefix is accepted; malformed and unknown ids are NotFound. */
+    char lower[16];
+    snprintf(lower, sizeof lower, "tkt-%s", id1 + 4);
+    CHECK(STORE_CALL(st, ticket_get, lower, &g, &e) == 0);
+    json_decref(g);
+    const char *bad[] = {"TKT-", "TKT-12x", "42", "TKT-999999", "TKT-1234567890123"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        g = NULL;
+        CHECK(STORE_CALL(st, ticket_get, bad[i], &g, &e) < 0);
+        CHECK_STR(e.code, "NotFound");
+        CHECK(strstr(e.message, bad[i]) != NULL);
+    }
+    json_decref(t1);
+    json_decref(t2);
+}
+
+static void test_reopen_keeps_data(void)
+{
+    struct err e;
+    store_free(st);
+    char path[128];
+    snprintf(path, sizeof path, "%s/t.db", dbdir);
+    st = store_sqlite_new(path, 2, &e);
+    CHECK(st != NULL);
+    json_t *s = NULL;
+    CHECK(STORE_CALL(st, session_get, "s1", &s, &e) == 0);
+    CHECK_INT(json_integer_value(json_object_get(s, "turns")), 5);
+    json_decref(s);
+}
+
+static void test_open_failure(void)
+{
+    struct err e;
+    struct store *bad = store_sqlite_new("/nonexistent-dir/x/y.db", 1, &e);
+    CHECK(bad == NULL);
+    CHECK_STR(e.code, "StoreError");
+    CHECK(strstr(e.message, "/nonexistent-dir/x/y.db") != NULL);
+}
+
+int main(void)
+{
+    xmalloc_init();
+    snprintf(dbdir, sizeof dbdir, "/tmp/parley-store-XXXXXX");
+    if (!mkdtemp(dbdir))
+        return 1;
+    char path[128];
+    snprintf(path, sizeof path, "%s/t.db", dbdir);
+    struct err e;
+    st = store_sqlite_new(path, 3, &e);
+    CHECK(st != NULL);
+    RUN(test_turns_and_window);
+    RUN(test_session_errors);
+    RUN(test_tickets);
+    RUN(test_reopen_keeps_data);
+    RUN(test_open_failure);
+    store_free(st);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dbdir);
+    if (system(cmd) != 0)
+        return 1;
+    return check_summary();
+}

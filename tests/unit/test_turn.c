@@ -1,0 +1,309 @@
+/*
+ * test_turn.c - request validation and the turn workflow (LoadContext → model → ExecuteAction →
+ * SaveConversation) driven with a scripted model port, so each path is exercised exactly.
+ */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "agent/turn.h"
+#include "base/xmalloc.h"
+#include "check.h"
+
+/* ---------------------------------------------------------------- a scripted model */
+
+struct scripted {
+    struct model base;
+    json_t *replies;    /* array of responses, used in order */
+    size_t next;        /* index of the next reply */
+    json_t *last_req;   /* the last request seen */
+};
+
+static json_t *scripted_invoke(struct model *m, const json_t *req, model_delta_fn d, void *ud,
+                               struct err *err)
+{
+    (void)d;
+    (void)ud;
+    struct scripted *s = (struct scripted *)m;
+    json_decref(s->last_req);
+    s->last_req = json_deep_copy(req);
+    json_t *r = json_array_get(s->replies, s->next++);
+    if (!r) {
+        err_set(err, "ModelError", "script exhausted");
+        return NULL;
+    }
+    return json_deep_copy(r);
+}
+
+static void scripted_free(struct model *m)
+{
+    (void)m;
+}
+
+static const struct model_ops scripted_ops = {"scripted", scripted_invoke, scripted_free};
+
+static json_t *text_reply(const char *text)
+{
+    return json_pack("{s:[{s:s, s:s}], s:s, s:{s:i, s:i}}", "content", "type", "text", "text", text,
+                     "stop_reason", "end_turn", "usage", "input_tokens", 10, "output_tokens", 5);
+}
+
+static json_t *tool_reply(const char *id, const char *name, json_t *input)
+{
+    return json_pack("{s:[{s:s, s:s, s:s, s:o}], s:s, s:{s:i, s:i}}", "content", "type",
+                     "tool_use", "id", id, "name", name, "input", input, "stop_reason", "tool_use",
+                     "usage", "input_tokens", 7, "output_tokens", 3);
+}
+
+static struct config cfg;
+static struct store *store;
+static struct scripted model;
+static struct agent agent;
+static char dir[64];
+
+static void script(json_t *replies)
+{
+    json_decref(model.replies);
+    model.replies = replies;
+    model.next = 0;
+}
+
+static json_t *chat(const char *sid, const char *text, struct err *e)
+{
+    json_t *req = json_pack("{s:s}", "message", text);
+    if (sid)
+        json_object_set_new(req, "sessionId", json_string(sid));
+    json_t *out = turn_run(&agent, req, e);
+    json_decref(req);
+    return out;
+}
+
+/* ---------------------------------------------------------------- parsing */
+
+static void expect_parse_error(const char *body, const char *code, const char *fragment)
+{
+    struct err e;
+    err_clear(&e);
+    json_t *r = turn_parse_request(body, strlen(body), &e);
+    CHECK(r == NULL);
+    json_decref(r);
+    CHECK_STR(e.code, code);
+    if (!strstr(e.message, fragment))
+        fprintf(stderr, "'%s' lacks '%s'\n", e.message, fragment);
+    CHECK(strstr(e.message, fragment) != NULL);
+}
+
+static void test_parse_request(void)
+{
+    struct err e;
+    const char *good = "{\"message\":\"hi\",\"sessionId\":\"a-b_C9\",\"userId\":\"u\"}";
+    json_t *ok = turn_parse_request(good, strlen(good), &e);
+    CHECK(ok != NULL);
+    json_decref(ok);
+    expect_parse_error("[1]", "InvalidRequest", "JSON object");
+    expect_parse_error("42", "InvalidRequest", "JSON object");
+    expect_parse_error("{\"message\":\"x\",\"message\":\"y\"}", "MalformedJson", "duplicate");
+    expect_parse_error("{\"message\":\"a\\u0000b\"}", "InvalidRequest", "NUL");
+    expect_parse_error("{\"message\":\"x\",\"userId\":\"\"}", "InvalidRequest", "userId");
+    expect_parse_error("{\"message\":\"x\",\"sessionId\":7}", "InvalidRequest", "sessionId");
+    expect_parse_error("{\"message\":\"x\",\"sessionId\":\"\"}", "InvalidRequest", "sessionId");
+    expect_parse_error("\xff", "InvalidUtf8", "offset 0");
+    expect_parse_error("{\"message\":\"\xed\xa0\x80\"}", "InvalidUtf8", "offset 12");
+    expect_parse_error("{\"message\":\"\xc0\xaf\"}", "InvalidUtf8", "UTF-8");
+}
+
+static void test_session_id_pattern(void)
+{
+    CHECK(turn_session_id_valid("abc"));
+    CHECK(turn_session_id_valid("A-_z09"));
+    CHECK(!turn_session_id_valid(""));
+    CHECK(!turn_session_id_valid("a b"));
+    CHECK(!turn_session_id_valid("a/b"));
+    char long65[66];
+    memset(long65, 'a', 65);
+    long65[65] = '\0';
+    CHECK(!turn_session_id_valid(long65));
+    long65[64] = '\0';
+    CHECK(turn_session_id_valid(long65));
+}
+
+/* ---------------------------------------------------------------- workflow */
+
+static void test_text_turn(void)
+{
+    struct err e;
+    script(json_pack("[o]", text_reply("Hello there")));
+    json_t *out = chat(NULL, "hi", &e);
+    CHECK(out != NULL);
+    CHECK_STR(json_string_value(json_object_get(out, "reply")), "Hello there");
+    CHECK_INT(json_integer_value(json_object_get(out, "turn")), 1);
+    CHECK_INT(json_array_size(json_object_get(out, "actions")), 0);
+    /* The request the model saw: system prompt, tool specs, the user message. */
+    json_t *req = model.last_req;
+    CHECK(json_string_length(json_object_get(req, "system")) > 20);
+    CHECK(json_array_size(json_object_get(req, "tools")) >= 2);
+    CHECK_INT(json_array_size(json_object_get(req, "messages")), 1);
+    json_decref(out);
+}
+
+static void test_tool_loop(void)
+{
+    struct err e;
+    json_t *input = json_pack("{s:s, s:s, s:s, s:s}", "title", "Cannot log in", "description",
+                              "locked out", "priority", "high", "email", "a@example.com");
+    script(json_pack("[o, o]", tool_reply("tu_1", "create_support_ticket", input),
+                     text_reply("Ticket created.")));
+    json_t *out = chat(NULL, "help", &e);
+    CHECK(out != NULL);
+    json_t *a0 = json_array_get(json_object_get(out, "actions"), 0);
+    CHECK_STR(json_string_value(json_object_get(a0, "status")), "succeeded");
+    CHECK_STR(json_string_value(json_object_get(a0, "id")), "tu_1");
+    const char *tid = json_string_value(json_object_get(json_object_get(a0, "result"), "ticketId"));
+    CHECK(tid && strncmp(tid, "TKT-", 4) == 0);
+    /* The second model call saw the tool result right after its tool_use. */
+    json_t *msgs = json_object_get(model.last_req, "messages");
+    CHECK_INT(json_array_size(msgs), 3);
+    json_t *res = json_array_get(json_object_get(json_array_get(msgs, 2), "content"), 0);
+    CHECK_STR(json_string_value(json_object_get(res, "type")), "tool_result");
+    CHECK_STR(json_string_value(json_object_get(res, "tool_use_id")), "tu_1");
+    CHECK(strstr(json_string_value(json_object_get(res, "content")), tid) != NULL);
+    CHECK_STR(json_string_value(json_object_get(out, "reply")), "Ticket created.");
+    json_decref(out);
+}
+
+static void test_invalid_tool_input_goes_back_as_error(void)
+{
+    struct err e;
+    script(json_pack("[o, o, o]", tool_reply("tu_x", "create_support_ticket", json_pack("{s:s}", "title", "x")),
+                     tool_reply("tu_y", "no_such_tool", json_object()), text_reply("Sorry.")));
+    json_t *out = chat(NULL, "help", &e);
+    CHECK(out != NULL);
+    json_t *acts = json_object_get(out, "actions");
+    CHECK_INT(json_array_size(acts), 2);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(acts, 0), "status")), "failed");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(acts, 1), "status")), "failed");
+    json_t *msgs = json_object_get(model.last_req, "messages");
+    json_t *res = json_array_get(json_object_get(json_array_get(msgs, json_array_size(msgs) - 1),
+                                                 "content"), 0);
+    CHECK(json_is_true(json_object_get(res, "is_error")));
+    CHECK(strstr(json_string_value(json_object_get(res, "content")), "no_such_tool") != NULL);
+    json_decref(out);
+}
+
+static void test_iteration_cap(void)
+{
+    struct err e;
+    json_t *replies = json_array();
+    for (int i = 0; i < 10; i++)
+        json_array_append_new(replies, tool_reply("tu", "get_ticket_status",
+                                                  json_pack("{s:s}", "ticket_id", "TKT-000001")));
+    script(replies);
+    json_t *out = chat(NULL, "loop", &e);
+    CHECK(out != NULL);
+    CHECK_INT((long long)model.next, cfg.max_tool_iterations);
+    CHECK_INT(json_array_size(json_object_get(out, "actions")), cfg.max_tool_iterations);
+    json_decref(out);
+}
+
+static void test_model_failure_saves_nothing(void)
+{
+    struct err e;
+    err_clear(&e);
+    script(json_pack("[{s:s}]", "stop_reason", "end_turn")); /* no content array */
+    json_t *out = chat(NULL, "hi", &e);
+    CHECK(out == NULL);
+    CHECK_STR(e.code, "ModelBadResponse");
+    script(json_array());
+    out = chat(NULL, "hi", &e);
+    CHECK(out == NULL);
+    CHECK_STR(e.code, "ModelError");
+}
+
+static void test_history_window_and_budget(void)
+{
+    struct err e;
+    script(json_pack("[o]", text_reply("one")));
+    json_t *out = chat(NULL, "first", &e);
+    char sid[64];
+    snprintf(sid, sizeof sid, "%s", json_string_value(json_object_get(out, "sessionId")));
+    json_decref(out);
+    /* A tool turn, then a plain turn: the window holds everything in order. */
+    script(json_pack("[o, o]", tool_reply("t2", "get_ticket_status",
+                                          json_pack("{s:s}", "ticket_id", "TKT-000001")),
+                     text_reply("two")));
+    json_decref(chat(sid, "second", &e));
+    script(json_pack("[o]", text_reply("three")));
+    out = chat(sid, "third", &e);
+    CHECK_INT(json_integer_value(json_object_get(out, "turn")), 3);
+    json_decref(out);
+    json_t *msgs = json_object_get(model.last_req, "messages");
+    /* user, assistant, user, assistant(tool_use), user(tool_result + "third") merged, ... */
+    json_t *first = json_array_get(msgs, 0);
+    CHECK_STR(json_string_value(json_object_get(first, "content")), "first");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(msgs, json_array_size(msgs) - 1),
+                                                "role")),
+              "user");
+
+    /* With a tiny budget only the newest turns survive, and the window starts at a turn start. */
+    cfg.context_tokens = 8;
+    script(json_pack("[o]", text_reply("four")));
+    out = chat(sid, "fourth", &e);
+    CHECK(out != NULL);
+    json_decref(out);
+    msgs = json_object_get(model.last_req, "messages");
+    first = json_array_get(msgs, 0);
+    CHECK_STR(json_string_value(json_object_get(first, "role")), "user");
+    CHECK(json_array_size(msgs) < 6);
+    size_t i;
+    json_t *m;
+    json_array_foreach(msgs, i, m) {
+        /* No tool_result may appear without the tool_use before it. */
+        json_t *c = json_object_get(m, "content");
+        if (i == 0 && json_is_array(c))
+            CHECK(strcmp(json_string_value(json_object_get(json_array_get(c, 0), "type")),
+                         "tool_result") != 0);
+    }
+    cfg.context_tokens = 8000;
+}
+
+static void test_unknown_session(void)
+{
+    struct err e;
+    script(json_pack("[o]", text_reply("x")));
+    json_t *out = chat("doesNotExist", "hi", &e);
+    CHECK(out == NULL);
+    CHECK_STR(e.code, "NotFound");
+    CHECK_INT((long long)model.next, 0); /* the model was never called */
+}
+
+int main(void)
+{
+    xmalloc_init();
+    struct err e;
+    config_load(&cfg, &e);
+    snprintf(dir, sizeof dir, "/tmp/parley-turn-XXXXXX");
+    if (!mkdtemp(dir))
+        return 1;
+    char path[128];
+    snprintf(path, sizeof path, "%s/t.db", dir);
+    store = store_sqlite_new(path, 2, &e);
+    model.base.ops = &scripted_ops;
+    agent = (struct agent){.cfg = &cfg, .store = store, .model = &model.base};
+    RUN(test_parse_request);
+    RUN(test_session_id_pattern);
+    RUN(test_text_turn);
+    RUN(test_tool_loop);
+    RUN(test_invalid_tool_input_goes_back_as_error);
+    RUN(test_iteration_cap);
+    RUN(test_model_failure_saves_nothing);
+    RUN(test_history_window_and_budget);
+    RUN(test_unknown_session);
+    json_decref(model.replies);
+    json_decref(model.last_req);
+    store_free(store);
+    config_release(&cfg);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        return 1;
+    return check_summary();
+}
