@@ -1,0 +1,397 @@
+/*
+ * client.c - the libcurl client (see client.h): a mutex-guarded stack of idle easy handles,
+ * per-attempt transfer state, the retry loop and its backoff.
+ */
+#include "http/client.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/xmalloc.h"
+
+#define HEADER_BYTES_MAX (64 * 1024)
+#define HEADERS_MAX 128
+
+struct http_client {
+    struct http_client_config cfg; /* defaults resolved */
+    pthread_mutex_t mu;            /* guards idle */
+    CURL **idle;                   /* idle handles, keep their connections open */
+    size_t n_idle;                 /* handles in idle */
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+
+static void global_init(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* ---- Lifecycle ------------------------------------------------------------------------------ */
+
+struct http_client *http_client_new(const struct http_client_config *cfg)
+{
+    pthread_once(&global_once, global_init);
+    struct http_client *c = xcalloc(1, sizeof *c);
+    if (cfg)
+        c->cfg = *cfg;
+    if (c->cfg.connect_timeout_ms <= 0)
+        c->cfg.connect_timeout_ms = 5000;
+    if (c->cfg.timeout_ms <= 0)
+        c->cfg.timeout_ms = 30000;
+    if (c->cfg.max_response_bytes == 0)
+        c->cfg.max_response_bytes = 8u << 20;
+    if (c->cfg.max_retries == 0)
+        c->cfg.max_retries = 2;
+    else if (c->cfg.max_retries < 0)
+        c->cfg.max_retries = 0;
+    if (c->cfg.backoff_base_ms <= 0)
+        c->cfg.backoff_base_ms = 200;
+    if (c->cfg.backoff_max_ms <= 0)
+        c->cfg.backoff_max_ms = 5000;
+    if (c->cfg.max_idle_handles == 0)
+        c->cfg.max_idle_handles = 8;
+    pthread_mutex_init(&c->mu, NULL);
+    c->idle = xcalloc(c->cfg.max_idle_handles, sizeof *c->idle);
+    return c;
+}
+
+void http_client_free(struct http_client *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n_idle; i++)
+        curl_easy_cleanup(c->idle[i]);
+    free(c->idle);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+static CURL *handle_get(struct http_client *c)
+{
+    CURL *h = NULL;
+    pthread_mutex_lock(&c->mu);
+    if (c->n_idle > 0)
+        h = c->idle[--c->n_idle];
+    pthread_mutex_unlock(&c->mu);
+    if (!h)
+        h = curl_easy_init();
+    else
+        curl_easy_reset(h); /* keeps live connections */
+    return h;
+}
+
+static void handle_put(struct http_client *c, CURL *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&c->mu);
+    if (c->n_idle < c->cfg.max_idle_handles) {
+        c->idle[c->n_idle++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (h)
+        curl_easy_cleanup(h);
+}
+
+/* ---- Responses ------------------------------------------------------------------------------ */
+
+const char *http_client_header(const struct http_client_response *r, const char *name)
+{
+    for (size_t i = 0; r && i < r->n_headers; i++)
+        if (strcasecmp(r->headers[i].name, name) == 0)
+            return r->headers[i].value;
+    return NULL;
+}
+
+static void headers_clear(struct http_client_response *r)
+{
+    for (size_t i = 0; i < r->n_headers; i++) {
+        free(r->headers[i].name);
+        free(r->headers[i].value);
+    }
+    free(r->headers);
+    r->headers = NULL;
+    r->n_headers = 0;
+}
+
+void http_client_response_release(struct http_client_response *resp)
+{
+    if (!resp)
+        return;
+    headers_clear(resp);
+    free(resp->body);
+    memset(resp, 0, sizeof *resp);
+}
+
+int http_client_retryable_status(long status)
+{
+    return status == 429 || (status >= 500 && status <= 599 && status != 501);
+}
+
+/* ---- Backoff -------------------------------------------------------------------------------- */
+
+static uint64_t next_random(void)
+{
+    static _Thread_local uint64_t state;
+    if (state == 0)
+        state = (uint64_t)clock_mono_us() ^ ((uint64_t)(uintptr_t)&state << 17) ^
+                0x9e3779b97f4a7c15ull;
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+}
+
+long http_client_backoff_ms(int attempt, long base_ms, long max_ms)
+{
+    if (attempt < 1)
+        attempt = 1;
+    long d = base_ms;
+    for (int i = 1; i < attempt && d < max_ms; i++)
+        d *= 2;
+    if (d > max_ms)
+        d = max_ms;
+    long half = d / 2;
+    return half + (long)(next_random() % (uint64_t)(d - half + 1));
+}
+
+static void sleep_ms(long ms)
+{
+    if (ms <= 0)
+        return;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+/* Reads Retry-After (seconds) or retry-after-ms; returns milliseconds or -1. */
+static long retry_after_ms(const struct http_client_response *r)
+{
+    const char *v = http_client_header(r, "retry-after-ms");
+    if (v) {
+        char *end;
+        double ms = strtod(v, &end);
+        if (end != v && ms >= 0)
+            return (long)ms;
+    }
+    v = http_client_header(r, "retry-after");
+    if (v) {
+        char *end;
+        long s = strtol(v, &end, 10);
+        if (end != v && s >= 0 && s < 86400)
+            return s * 1000;
+    }
+    return -1;
+}
+
+/* ---- One attempt ---------------------------------------------------------------------------- */
+
+struct xfer {
+    CURL *h;                     /* the easy handle */
+    const struct http_client_request *req;
+    struct http_client_response *resp;  /* filled */
+    size_t cap;                  /* body cap */
+    size_t body_cap;             /* bytes allocated for resp->body */
+    size_t header_bytes;         /* header bytes seen, capped */
+    int too_large;               /* the cap was hit */
+    int aborted;                 /* on_data asked to stop */
+    int streaming;               /* decided at the first body byte */
+    int decided;                 /* streaming decided */
+};
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
+{
+    struct xfer *x = ud;
+    size_t n = size * nmemb;
+    x->header_bytes += n;
+    if (x->header_bytes > HEADER_BYTES_MAX) {
+        x->too_large = 1;
+        return 0;
+    }
+    if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+        headers_clear(x->resp); /* a new response (after 100-continue, say) */
+        return n;
+    }
+    const char *colon = memchr(data, ':', n);
+    if (!colon || x->resp->n_headers >= HEADERS_MAX)
+        return n;
+    const char *v = colon + 1, *end = data + n;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    struct http_client_response *r = x->resp;
+    r->headers = xrealloc(r->headers, (r->n_headers + 1) * sizeof *r->headers);
+    r->headers[r->n_headers].name = xstrndup(data, (size_t)(colon - data));
+    r->headers[r->n_headers].value = xstrndup(v, (size_t)(end - v));
+    r->n_headers++;
+    return n;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+    struct xfer *x = ud;
+    size_t n = size * nmemb;
+    struct http_client_response *r = x->resp;
+    if (!x->decided) {
+        long status = 0;
+        curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
+        x->streaming = x->req->on_data && status >= 200 && status < 300;
+        x->decided = 1;
+    }
+    if (r->body_len + r->streamed + n > x->cap) {
+        x->too_large = 1;
+        return 0;
+    }
+    if (x->streaming) {
+        r->streamed += n;
+        if (x->req->on_data(x->req->ud, data, n) != 0) {
+            x->aborted = 1;
+            return 0;
+        }
+        return n;
+    }
+    if (r->body_len + n + 1 > x->body_cap) {
+        size_t cap = x->body_cap ? x->body_cap : 4096;
+        while (cap < r->body_len + n + 1)
+            cap *= 2;
+        r->body = xrealloc(r->body, cap);
+        x->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, n);
+    r->body_len += n;
+    r->body[r->body_len] = '\0';
+    return n;
+}
+
+/* Runs one attempt. Returns the curl code; resp holds status, headers and body. */
+static CURLcode attempt(struct http_client *c, CURL *h, const struct http_client_request *req,
+                        struct http_client_response *resp, struct xfer *x)
+{
+    struct curl_slist *hl = NULL;
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (req->headers[i])
+            hl = curl_slist_append(hl, req->headers[i]);
+    hl = curl_slist_append(hl, "Expect:"); /* no 100-continue round trip */
+    memset(x, 0, sizeof *x);
+    x->h = h;
+    x->req = req;
+    x->resp = resp;
+    x->cap = c->cfg.max_response_bytes;
+
+    curl_easy_setopt(h, CURLOPT_URL, req->url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L); /* send the path we signed */
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->cfg.connect_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms
+                                                                 : c->cfg.timeout_ms);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, ""); /* gzip etc. when offered */
+    const char *m = req->method ? req->method : "GET";
+    if (req->body || strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 ||
+        strcmp(m, "PATCH") == 0) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+        if (strcmp(m, "POST") != 0)
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m);
+    } else if (strcmp(m, "HEAD") == 0) {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(m, "GET") != 0) {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m);
+    }
+    CURLcode cc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+    curl_slist_free_all(hl);
+    return cc;
+}
+
+static int transport_retryable(CURLcode cc)
+{
+    return cc == CURLE_OPERATION_TIMEDOUT || cc == CURLE_COULDNT_CONNECT ||
+           cc == CURLE_GOT_NOTHING || cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR ||
+           cc == CURLE_PARTIAL_FILE;
+}
+
+/* ---- Calls ---------------------------------------------------------------------------------- */
+
+int http_client_do(struct http_client *c, const struct http_client_request *req,
+                   struct http_client_response *resp, struct err *err)
+{
+    int rc = -1;
+    memset(resp, 0, sizeof *resp);
+    if (!req || !req->url) {
+        err_set(err, "HttpError", "no URL given");
+        return -1;
+    }
+    int retries = req->max_retries < 0 ? c->cfg.max_retries : req->max_retries;
+    CURL *h = handle_get(c);
+    for (int n = 0;; n++) {
+        struct xfer x;
+        headers_clear(resp);
+        free(resp->body);
+        resp->body = NULL;
+        resp->body_len = 0;
+        resp->status = 0;
+        resp->attempts = n + 1;
+        CURLcode cc = attempt(c, h, req, resp, &x);
+        int can_retry = n < retries && resp->streamed == 0;
+        if (cc == CURLE_OK) {
+            int again = req->retry_if ? req->retry_if(req->retry_ud, resp)
+                                      : http_client_retryable_status(resp->status);
+            if (!again || !can_retry) {
+                rc = 0;
+                err_clear(err);
+                break;
+            }
+            long wait = http_client_backoff_ms(n + 1, c->cfg.backoff_base_ms, c->cfg.backoff_max_ms);
+            long ra = retry_after_ms(resp);
+            if (ra > wait)
+                wait = ra > c->cfg.backoff_max_ms ? c->cfg.backoff_max_ms : ra;
+            log_at(LL_INFO, "http", "retrying '%s' after status %ld in %ld ms", req->url,
+                   resp->status, wait);
+            sleep_ms(wait);
+            continue;
+        }
+        if (x.too_large) {
+            err_set(err, "HttpTooLarge", "response from '%s' exceeds %zu bytes", req->url,
+                    c->cfg.max_response_bytes);
+            break;
+        }
+        if (x.aborted) {
+            err_set(err, "HttpAborted", "transfer from '%s' stopped by the receiver", req->url);
+            break;
+        }
+        if (transport_retryable(cc) && can_retry) {
+            long wait = http_client_backoff_ms(n + 1, c->cfg.backoff_base_ms, c->cfg.backoff_max_ms);
+            log_at(LL_INFO, "http", "retrying '%s' after %s in %ld ms", req->url,
+                   curl_easy_strerror(cc), wait);
+            sleep_ms(wait);
+            continue;
+        }
+        if (cc == CURLE_OPERATION_TIMEDOUT)
+            err_set(err, "HttpTimeout", "'%s' timed out after %d attempt(s)", req->url, n + 1);
+        else if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST)
+            err_set(err, "HttpConnect", "cannot connect to '%s': %s", req->url,
+                    curl_easy_strerror(cc));
+        else
+            err_set(err, "HttpError", "request to '%s' failed: %s", req->url,
+                    curl_easy_strerror(cc));
+        break;
+    }
+    handle_put(c, h);
+    return rc;
+}

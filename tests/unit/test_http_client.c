@@ -1,0 +1,272 @@
+/*
+ * test_http_client.c - the libcurl client against the scripted fake server: exact request
+ * shape, retries on 429/5xx with Retry-After, no retry on 4xx, timeouts, the size cap,
+ * streaming, connection refused, and the backoff bounds.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/xmalloc.h"
+#include "check.h"
+#include "fakes/fake_http.h"
+#include "http/client.h"
+
+static struct http_client_config fast_cfg(void)
+{
+    struct http_client_config c = {0};
+    c.connect_timeout_ms = 1000;
+    c.timeout_ms = 2000;
+    c.max_retries = 3;
+    c.backoff_base_ms = 5;
+    c.backoff_max_ms = 50;
+    return c;
+}
+
+static void test_post_exact_request(void)
+{
+    struct fake_http f;
+    CHECK_INT(fake_http_start(&f), 0);
+    fake_http_push(&f, 200, "Content-Type: application/json\nX-Req: 7\n", "{\"ok\":true}",
+                   (size_t)-1, 0);
+    struct http_client_config cfg = fast_cfg();
+    struct http_client *c = http_client_new(&cfg);
+    char *url = xasprintf("%s/model/a.b-v2%%3A0/invoke?x=1", f.base_url);
+    const char *hdrs[] = {"Content-Type: application/json", "X-Api-Key: k1"};
+    struct http_client_request req = {.method = "POST",
+                               .url = url,
+                               .headers = hdrs,
+                               .n_headers = 2,
+                               .body = "{\"a\":1}",
+                               .body_len = 7,
+                               .max_retries = -1};
+    struct http_client_response resp;
+    struct err e = {0};
+    CHECK_INT(http_client_do(c, &req, &resp, &e), 0);
+    CHECK_INT(resp.status, 200);
+    CHECK_STR(resp.body, "{\"ok\":true}");
+    CHECK_STR(http_client_header(&resp, "x-req"), "7");
+    CHECK_INT(resp.attempts, 1);
+    const struct fake_request *r = fake_http_request(&f, 0);
+    CHECK(r != NULL);
+    if (r) {
+        CHECK_STR(r->method, "POST");
+        CHECK_STR(r->target, "/model/a.b-v2%3A0/invoke?x=1"); /* path kept as given */
+        CHECK_STR(r->body, "{\"a\":1}");
+        CHECK_STR(fake_header(r, "x-api-key"), "k1");
+        CHECK_STR(fake_header(r, "content-type"), "application/json");
+        CHECK(fake_header(r, "expect") == NULL);
+    }
+    http_client_response_release(&resp);
+    /* A second call reuses the pooled handle and works the same. */
+    fake_http_push(&f, 204, NULL, "", 0, 0);
+    struct http_client_request get = {.method = "GET", .url = url, .max_retries = -1};
+    CHECK_INT(http_client_do(c, &get, &resp, &e), 0);
+    CHECK_INT(resp.status, 204);
+    CHECK_INT(fake_http_count(&f), 2);
+    http_client_response_release(&resp);
+    free(url);
+    http_client_free(c);
+    fake_http_stop(&f);
+}
+
+static void test_retry_then_success(void)
+{
+    struct fake_http f;
+    CHECK_INT(fake_http_start(&f), 0);
+    fake_http_push(&f, 429, "Retry-After: 0\n", "slow down", (size_t)-1, 0);
+    fake_http_push(&f, 503, NULL, "busy", (size_t)-1, 0);
+    fake_http_push(&f, 200, NULL, "done", (size_t)-1, 0);
+    struct http_client_config cfg = fast_cfg();
+    struct http_client *c = http_client_new(&cfg);
+    struct http_client_request req = {.method = "GET", .url = f.base_url, .max_retries = -1};
+    struct http_client_response resp;
+    struct err e = {0};
+    CHECK_INT(http_client_do(c, &req, &resp, &e), 0);
+    CHECK_INT(resp.status, 200);
+    CHECK_INT(resp.attempts, 3);
+    CHECK_STR(resp.body, "done");
+    CHECK_INT(fake_http_count(&f), 3);
+    http_client_response_release(&resp);
+    http_client_free(c);
+    fake_http_stop(&f);
+}
+
+static void test_retries_exhausted_and_4xx(void)
+{
+    struct fake_http f;
+    CHECK_INT(fake_http_start(&f), 0);
+    for (int i = 0; i < 3; i++)
+        fake_http_push(&f, 500, NULL, "boom", (size_t)-1, 0);
+    fake_http_push(&f, 400, NULL, "bad", (size_t)-1, 0);
+    struct http_client_config cfg = fast_cfg();
+    struct http_client *c = http_client_new(&cfg);
+    struct http_client_request req = {.method = "GET", .url = f.base_url, .max_retries = 2};
+    struct http_client_response resp;
+    struct err e = {0};
+    CHECK_INT(http_client_do(c, &req, &resp, &e), 0); /* a response arrived: status says 500 */
+    CHECK_INT(resp.status, 500);
+    CHECK_INT(resp.attempts, 3);
+    http_client_response_release(&resp);
+    CHECK_INT(http_client_do(c, &req, &resp, &e), 0);
+    CHECK_INT(resp.status, 400); /* never retried */
+    CHECK_INT(resp.attempts, 1);
+    CHECK_INT(fake_http_count(&f), 4);
+    http_client_response_release(&resp);
+    http_client_free(c);
+    fake_http_stop(&f);
+}
+
+static void test_timeout(void)
+{
+    struct fake_http f;
+    CHECK_INT(fake_http_start(&f), 0);
+    fake_http_push(&f, 200, NULL, "late", (size_t)-1, 700);
+    fake_http_push(&f, 200, NULL, "late", (size_t)-1, 700);
+    struct http_client_config cfg = fast_cfg();
+    struct http_client *c = http_client_new(&cfg);
+    struct http_client_request req = {
+        .method = "GET", .url = f.base_url, .timeout_ms = 150, .max_retries = 1};
+    struct http_client_response resp;
+    struct err e = {0};
+    int64_t t0 = clock_mono_ms();
+    CHECK_INT(http_client_do(c, &req, &resp, &e), -1);
+    int64_t took = clock_mono_ms() - t0;
+    CHECK_STR(e.code, "HttpTimeout");
+    CHECK_INT(resp.attempts, 2);
+    CHECK(took < 1500);
+    http_client_response_release(&resp);
+    http_client_free(c);
+    fake_http_stop(&f);
+}
+
+static void test_size_cap(void)
+{
+    struct fake_http f;
+    CHECK_INT(fake_http_start(&f), 0);
+    char *big = xmalloc(100000);
+    memset(big, 'x', 100000);
+    fake_http_push(&f, 200, NULL, big, 100000, 0);
+    free(big);
+    struct http_client_config cfg = fast_cfg();
+    cfg.max_response_bytes = 1000;
+    struct http_client *c = http_client_new(&cfg);
+    struct http_client_request req = {.method = "GET", .url = f.base_url, .max_retries = -1};
+    struct http_client_response resp;
+    struct err e = {0};
+    CHECK_INT(http_client_do(c, &req, &resp, &e), -1);
+    CHECK_STR(e.code, "HttpTooLarge");
+    CHECK(resp.body_len <= 1000);
+    CHECK_INT(fake_http_count(&f), 1); /* not retried */
+    http_client_response_release(&resp);
+    http_client_free(c);
+    fake_http_stop(&f);
+}
+
+struct sink {
+    char buf[256];
+    size_t len;
+    int calls;
+    int stop_after;
+};
+
+static int on_data(void *ud, const char *data, size_t len)
+{
+    struct sink *s = ud;
+    s->calls++;
+    if (s->len + len < sizeof s->buf) {
+        memcpy(s->buf + s->len, data, len);
+        s->len += len;
+        s->buf[s->len] = '\0';
+    }
+    return s->stop_after && s->calls >= s->stop_after ? -1 : 0;
+}
+
+static void test_streaming(void)
+{
+    struct fake_http f;
+    CHECK_INT(fake_http_start(&f), 0);
+    fake_http_push(&f, 200, "Content-Type: text/event-stream\n", "data: a\n\ndata: b\n\n",
+                   (size_t)-1, 0);
+    fake_http_push(&f, 400, NULL, "{\"error\":\"bad\"}", (size_t)-1, 0);
+    fake_http_push(&f, 200, NULL, "data: x\n\n", (size_t)-1, 0);
+    struct http_client_config cfg = fast_cfg();
+    struct http_client *c = http_client_new(&cfg);
+    struct sink s = {0};
+    struct http_client_request req = {
+        .method = "POST", .url = f.base_url, .body = "{}", .body_len = 2, .max_retries = -1,
+        .on_data = on_data, .ud = &s};
+    struct http_client_response resp;
+    struct err e = {0};
+    CHECK_INT(http_client_do(c, &req, &resp, &e), 0);
+    CHECK_STR(s.buf, "data: a\n\ndata: b\n\n");
+    CHECK_INT(resp.streamed, strlen("data: a\n\ndata: b\n\n"));
+    CHECK_INT(resp.body_len, 0);
+    http_client_response_release(&resp);
+    /* An error status is buffered, not streamed, so the caller can read the message. */
+    struct sink s2 = {0};
+    req.ud = &s2;
+    CHECK_INT(http_client_do(c, &req, &resp, &e), 0);
+    CHECK_INT(resp.status, 400);
+    CHECK_STR(resp.body, "{\"error\":\"bad\"}");
+    CHECK_INT(s2.calls, 0);
+    http_client_response_release(&resp);
+    /* The receiver can stop the stream. */
+    struct sink s3 = {.stop_after = 1};
+    req.ud = &s3;
+    CHECK_INT(http_client_do(c, &req, &resp, &e), -1);
+    CHECK_STR(e.code, "HttpAborted");
+    http_client_response_release(&resp);
+    http_client_free(c);
+    fake_http_stop(&f);
+}
+
+static void test_connect_refused(void)
+{
+    /* Start and stop a server to get a port that is (very likely) closed. */
+    struct fake_http f;
+    CHECK_INT(fake_http_start(&f), 0);
+    char url[96];
+    snprintf(url, sizeof url, "%s/", f.base_url);
+    fake_http_stop(&f);
+    struct http_client_config cfg = fast_cfg();
+    struct http_client *c = http_client_new(&cfg);
+    struct http_client_request req = {.method = "GET", .url = url, .max_retries = 1};
+    struct http_client_response resp;
+    struct err e = {0};
+    CHECK_INT(http_client_do(c, &req, &resp, &e), -1);
+    CHECK_STR(e.code, "HttpConnect");
+    CHECK_INT(resp.attempts, 2);
+    http_client_response_release(&resp);
+    http_client_free(c);
+}
+
+static void test_backoff_bounds(void)
+{
+    for (int i = 0; i < 200; i++) {
+        long a = http_client_backoff_ms(1, 100, 1000);
+        CHECK(a >= 50 && a <= 100);
+        long b = http_client_backoff_ms(3, 100, 1000);
+        CHECK(b >= 200 && b <= 400);
+        long d = http_client_backoff_ms(20, 100, 1000);
+        CHECK(d >= 500 && d <= 1000);
+    }
+    CHECK(http_client_retryable_status(429));
+    CHECK(http_client_retryable_status(503));
+    CHECK(!http_client_retryable_status(501));
+    CHECK(!http_client_retryable_status(404));
+}
+
+int main(void)
+{
+    xmalloc_init();
+    RUN(test_post_exact_request);
+    RUN(test_retry_then_success);
+    RUN(test_retries_exhausted_and_4xx);
+    RUN(test_timeout);
+    RUN(test_size_cap);
+    RUN(test_streaming);
+    RUN(test_connect_refused);
+    RUN(test_backoff_bounds);
+    return check_summary();
+}
