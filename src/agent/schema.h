@@ -1,0 +1,55 @@
+/*
+ * schema.h - JSON Schema validation of tool inputs: compile a schema once, validate many inputs.
+ *
+ * The supported subset (what tool input schemas use): type (a name or an array of names; "integer"
+ * accepts 3 and 3.0, "number" any number), properties, required, enum, const, pattern (ECMA-style
+ * \d \w \s are translated to POSIX ERE; matched unanchored, as JSON Schema says), minLength /
+ * maxLength (in Unicode code points), minimum / maximum / exclusiveMinimum / exclusiveMaximum
+ * (numbers, or draft-04 booleans), multipleOf, additionalProperties (boolean or schema), items,
+ * minItems / maxItems, uniqueItems, format ("email", "date", "date-time", "uuid", "uri"; other
+ * formats are annotations and ignored), boolean schemas, and the annotations title, description,
+ * default, examples, $schema, $id, $comment. Keywords that would change validation but are not
+ * supported ($ref, anyOf, oneOf, allOf, not, if, patternProperties, ...) are rejected at compile
+ * time rather than silently ignored.
+ *
+ * Violations are reported all at once, each prefixed by the JSON Pointer of the offending value,
+ * for example `/priority: must be one of "low", "medium", "high", "urgent" (got "critical");
+ * /email: required property missing`, so a model can correct its tool call.
+ *
+ * A compiled schema is immutable: any number of threads may validate against it at once.
+ */
+#ifndef PARLEY_AGENT_SCHEMA_H
+#define PARLEY_AGENT_SCHEMA_H
+
+#include <jansson.h>
+
+#include "base/err.h"
+
+#define SCHEMA_MAX_DEPTH 32       /* nesting of subschemas in a schema */
+#define SCHEMA_MAX_VIOLATIONS 50  /* violations listed in one report; the rest are counted */
+#define SCHEMA_INSTANCE_DEPTH 64  /* deeper instance values are reported, not descended */
+
+struct schema;
+
+/* ---- compile ---- */
+
+/* Compiles schema (borrowed; nothing is kept). Returns a new schema owned by the caller, or NULL
+ * with e set to code "InvalidSchema" and a message naming the schema location (`#/properties/
+ * priority/enum: must be a non-empty array`). */
+struct schema *schema_compile(const json_t *schema, struct err *e);
+
+/* Frees a schema; NULL is a no-op. */
+void schema_free(struct schema *s);
+
+/* ---- validate ---- */
+
+/* Returns 0 when instance (borrowed) is valid. Otherwise returns -1 and sets e to code
+ * "InvalidInput" with every violation, separated by "; " (cut at ERR_MSG_MAX bytes; use
+ * schema_check for the full text). */
+int schema_validate(const struct schema *s, const json_t *instance, struct err *e);
+
+/* Returns the number of violations (0 when valid). When it is not 0 and message is not NULL,
+ * *message receives the full report, owned by the caller (free()); otherwise *message is NULL. */
+int schema_check(const struct schema *s, const json_t *instance, char **message);
+
+#endif
