@@ -1,0 +1,1242 @@
+/*
+ * engine.c - interpret a compiled machine for one execution.
+ *
+ * Lifecycle of an execution (struct exec): created by sfn_run() on the caller's stack, it holds
+ * the clock, the random state, the mock invocation counters and the history for exactly one
+ * execution, and is released before sfn_run() returns. The machine is only read, and JSON values
+ * reachable from the machine or from the caller's input are never modified (copy on write), so any
+ * number of executions may run the same machine on different threads.
+ *
+ * Every state runs as: Entered event -> InputPath -> Parameters -> work -> ResultSelector ->
+ * ResultPath -> OutputPath -> Exited event. Failures travel as a (error, cause) pair of heap
+ * strings; Task, Parallel and Map states pass them through Retry and then Catch.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/xmalloc.h"
+#include "sfn/sfn_int.h"
+
+struct fail {
+    char *error; /* heap; NULL when the error has no name (a Fail state without Error) */
+    char *cause; /* heap or NULL */
+};
+
+struct mock_count {
+    const struct sfn__state *state;
+    long n;
+};
+
+struct exec {
+    const struct sfn_machine *m;
+    const struct sfn_run_opts *o;
+    size_t limit;
+    long max_transitions, transitions;
+    int64_t vclock, start_ms, deadline_ms;
+    uint64_t rng;
+    json_t *input;
+    json_t *history;
+    long last_id;
+    char *sm_arn, *exec_arn;
+    const char *exec_name, *sm_name;
+    char start_iso[32];
+    json_t *ctx_exec, *ctx_sm; /* shared parts of the context object, built once */
+    struct mock_count *mc;
+    size_t nmc;
+    int timed_out;
+};
+
+static const char *type_names[] = {"Task", "Pass", "Choice", "Wait", "Succeed", "Fail",
+                                   "Parallel", "Map"};
+
+/* ------------------------------------------------------------------------------------------ */
+/* failures, clock, history                                                                   */
+
+static int failf(struct fail *f, const char *error, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int failf(struct fail *f, const char *error, const char *fmt, ...)
+{
+    free(f->error);
+    free(f->cause);
+    f->error = error ? xstrdup(error) : NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    f->cause = xvasprintf(fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int fail_err(struct fail *f, const struct err *e)
+{
+    return failf(f, e->code[0] ? e->code : "States.TaskFailed", "%s", e->message);
+}
+
+static void fail_release(struct fail *f)
+{
+    free(f->error);
+    free(f->cause);
+    f->error = f->cause = NULL;
+}
+
+static int64_t now_ms(struct exec *x)
+{
+    if (x->o->virtual_clock)
+        return x->vclock;
+    if (x->o->now)
+        return x->o->now(x->o->clock_ud);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sleeps ms (virtually or really), never past the execution deadline. */
+static void sleep_ms(struct exec *x, int64_t ms)
+{
+    if (ms <= 0)
+        return;
+    if (x->deadline_ms) {
+        int64_t left = x->deadline_ms - now_ms(x);
+        if (ms > left) {
+            ms = left > 0 ? left : 0;
+            x->timed_out = 1;
+        }
+    }
+    if (x->o->virtual_clock) {
+        x->vclock += ms;
+    } else if (x->o->sleep) {
+        x->o->sleep(x->o->clock_ud, ms);
+    } else {
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+        while (nanosleep(&ts, &ts) != 0)
+            ;
+    }
+}
+
+static int check_deadline(struct exec *x)
+{
+    if (x->deadline_ms && now_ms(x) >= x->deadline_ms)
+        x->timed_out = 1;
+    return x->timed_out;
+}
+
+static char *dump(json_t *v)
+{
+    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/* Appends one AWS-shaped history event; details is stolen. Callers check x->history first so
+ * no details are built when history is off. */
+static void event(struct exec *x, const char *type, const char *key, json_t *details)
+{
+    char ts[32];
+    sfn__format_iso(now_ms(x), ts);
+    json_t *e = json_object();
+    json_object_set_new(e, "timestamp", json_string(ts));
+    json_object_set_new(e, "type", json_string(type));
+    json_object_set_new(e, "id", json_integer(++x->last_id));
+    json_object_set_new(e, "previousEventId", json_integer(x->last_id - 1));
+    if (key)
+        json_object_set_new(e, key, details);
+    else if (details)
+        json_decref(details);
+    json_array_append_new(x->history, e);
+}
+
+static json_t *payload_details(const char *field, json_t *v)
+{
+    char *s = dump(v);
+    char *dk = xasprintf("%sDetails", field);
+    json_t *d = json_pack("{s:s, s:{s:b}}", field, s ? s : "null", dk, "truncated", 0);
+    free(dk);
+    free(s);
+    return d;
+}
+
+static void state_event(struct exec *x, const struct sfn__state *s, int entered, json_t *v)
+{
+    char type[48];
+    snprintf(type, sizeof type, "%sState%s", type_names[s->type], entered ? "Entered" : "Exited");
+    json_t *d = payload_details(entered ? "input" : "output", v);
+    json_object_set_new(d, "name", json_string(s->name));
+    event(x, type, entered ? "stateEnteredEventDetails" : "stateExitedEventDetails", d);
+}
+
+static void simple_event(struct exec *x, const char *type, const char *key, json_t *d)
+{
+    event(x, type, key, d ? d : json_object());
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* context object and common input/output processing                                         */
+
+static json_t *build_ctx(struct exec *x, const struct sfn__state *s, long retry, const char *token,
+                         json_t *item_value, long item_index)
+{
+    char ts[32];
+    sfn__format_iso(now_ms(x), ts);
+    json_t *ctx = json_object();
+    json_object_set(ctx, "Execution", x->ctx_exec);
+    json_object_set(ctx, "StateMachine", x->ctx_sm);
+    json_object_set_new(ctx, "State", json_pack("{s:s, s:s, s:I}", "EnteredTime", ts, "Name",
+                                                s->name, "RetryCount", (json_int_t)retry));
+    if (token)
+        json_object_set_new(ctx, "Task", json_pack("{s:s}", "Token", token));
+    if (item_value)
+        json_object_set_new(ctx, "Map",
+                            json_pack("{s:{s:I, s:O}}", "Item", "Index", (json_int_t)item_index,
+                                      "Value", item_value));
+    return ctx;
+}
+
+static int check_size(struct exec *x, json_t *v, const char *what, const struct sfn__state *s,
+                      struct fail *f)
+{
+    size_t n = sfn__json_size(v, x->limit);
+    if (n > x->limit)
+        return failf(f, "States.DataLimitExceeded",
+                     "The state/task '%s' returned a result with a size exceeding the maximum "
+                     "number of bytes service limit (%s larger than %zu bytes).",
+                     s->name, what, x->limit);
+    return 0;
+}
+
+static int input_path(const struct sfn__state *s, json_t *in, json_t **out, struct fail *f)
+{
+    if (s->input_path_null) {
+        *out = json_object();
+        return 0;
+    }
+    if (!s->input_path) {
+        *out = json_incref(in);
+        return 0;
+    }
+    if (jsonpath_eval(s->input_path, in, out) != 0) {
+        char *d = dump(in);
+        failf(f, "States.Runtime",
+              "An error occurred while executing the state '%s'. Invalid path '%s' : No results "
+              "for path: %s in the input '%.400s'",
+              s->name, jsonpath_text(s->input_path), jsonpath_text(s->input_path), d);
+        free(d);
+        return -1;
+    }
+    return 0;
+}
+
+static int output_path(const struct sfn__state *s, json_t *v, json_t **out, struct fail *f)
+{
+    if (s->output_path_null) {
+        *out = json_object();
+        return 0;
+    }
+    if (!s->output_path) {
+        *out = json_incref(v);
+        return 0;
+    }
+    if (jsonpath_eval(s->output_path, v, out) != 0) {
+        char *d = dump(v);
+        failf(f, "States.Runtime",
+              "An error occurred while executing the state '%s'. Invalid path '%s' : No results "
+              "for path: %s in the output '%.400s'",
+              s->name, jsonpath_text(s->output_path), jsonpath_text(s->output_path), d);
+        free(d);
+        return -1;
+    }
+    return 0;
+}
+
+static int result_path(const struct sfn__state *s, struct jsonpath *rp, int rp_null, json_t *raw,
+                       json_t *result, json_t **out, struct fail *f)
+{
+    if (rp_null) {
+        *out = json_incref(raw);
+        return 0;
+    }
+    if (!rp || jsonpath_is_root(rp)) {
+        *out = json_incref(result);
+        return 0;
+    }
+    struct err e = {0};
+    *out = jsonpath_set(rp, raw, result, &e);
+    if (!*out)
+        return failf(f, "States.ResultPathMatchFailure", "State '%s': %s", s->name, e.message);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Choice                                                                                     */
+
+struct lazy_ctx {
+    struct exec *x;
+    const struct sfn__state *s;
+    json_t *ctx;
+};
+
+static json_t *lazy_get(struct lazy_ctx *l)
+{
+    if (!l->ctx)
+        l->ctx = build_ctx(l->x, l->s, 0, NULL, NULL, 0);
+    return l->ctx;
+}
+
+static int ts_of(json_t *v, int64_t *sec, int32_t *ns)
+{
+    return json_is_string(v) && sfn__parse_timestamp(json_string_value(v), sec, ns) == 0 ? 0 : -1;
+}
+
+static int num_cmp(json_t *a, json_t *b)
+{
+    if (json_is_integer(a) && json_is_integer(b)) {
+        json_int_t x = json_integer_value(a), y = json_integer_value(b);
+        return x < y ? -1 : x > y;
+    }
+    double x = json_number_value(a), y = json_number_value(b);
+    return x < y ? -1 : x > y;
+}
+
+/* StringMatches: '*' matches any run of characters; "\*" and "\\" are literal. */
+static int glob(const char *p, const char *s)
+{
+    const char *star_p = NULL, *star_s = NULL;
+    while (*s) {
+        if (*p == '\\' && (p[1] == '*' || p[1] == '\\')) {
+            if (*s == p[1]) {
+                p += 2;
+                s++;
+                continue;
+            }
+        } else if (*p == '*') {
+            star_p = ++p;
+            star_s = s;
+            continue;
+        } else if (*p && *p == *s) {
+            p++;
+            s++;
+            continue;
+        }
+        if (!star_p)
+            return 0;
+        p = star_p;
+        s = ++star_s;
+    }
+    while (*p == '*')
+        p++;
+    return *p == '\0';
+}
+
+static int path_value(struct lazy_ctx *l, struct jsonpath *p, json_t *in, json_t **out)
+{
+    return jsonpath_eval(p, jsonpath_is_context(p) ? lazy_get(l) : in, out);
+}
+
+static int rule_eval(struct lazy_ctx *l, const struct sfn__rule *r, json_t *in, int *res,
+                     struct fail *f)
+{
+    if (r->op == OP_AND || r->op == OP_OR) {
+        for (size_t i = 0; i < r->nkids; i++) {
+            int v;
+            if (rule_eval(l, &r->kids[i], in, &v, f) < 0)
+                return -1;
+            if (r->op == OP_AND && !v) {
+                *res = 0;
+                return 0;
+            }
+            if (r->op == OP_OR && v) {
+                *res = 1;
+                return 0;
+            }
+        }
+        *res = r->op == OP_AND;
+        return 0;
+    }
+    if (r->op == OP_NOT) {
+        int v;
+        if (rule_eval(l, &r->kids[0], in, &v, f) < 0)
+            return -1;
+        *res = !v;
+        return 0;
+    }
+    json_t *v = NULL, *o = NULL;
+    if (path_value(l, r->var, in, &v) != 0) {
+        if (r->op == OP_IsPresent) {
+            *res = !json_is_true(r->operand);
+            return 0;
+        }
+        return failf(f, "States.Runtime",
+                     "An error occurred while executing the state '%s'. Invalid path '%s': The "
+                     "choice state's condition path references an invalid value.",
+                     l->s->name, jsonpath_text(r->var));
+    }
+    if (r->operand_path) {
+        if (path_value(l, r->operand_path, in, &o) != 0) {
+            json_decref(v);
+            return failf(f, "States.Runtime",
+                         "An error occurred while executing the state '%s'. Invalid path '%s': "
+                         "The choice state's condition path references an invalid value.",
+                         l->s->name, jsonpath_text(r->operand_path));
+        }
+    } else {
+        o = json_incref(r->operand);
+    }
+    int t = 0, want = json_is_true(o);
+    int64_t s1, s2;
+    int32_t n1, n2;
+    int c;
+    switch (r->op) {
+    case OP_IsNull: t = json_is_null(v) == want; break;
+    case OP_IsPresent: t = want; break;
+    case OP_IsNumeric: t = json_is_number(v) == want; break;
+    case OP_IsString: t = json_is_string(v) == want; break;
+    case OP_IsBoolean: t = json_is_boolean(v) == want; break;
+    case OP_IsTimestamp: t = (ts_of(v, &s1, &n1) == 0) == want; break;
+    case OP_BooleanEquals: t = json_is_boolean(v) && json_is_boolean(o) && json_equal(v, o); break;
+    case OP_StringMatches:
+        t = json_is_string(v) && json_is_string(o) &&
+            glob(json_string_value(o), json_string_value(v));
+        break;
+    case OP_StringEquals: case OP_StringLessThan: case OP_StringGreaterThan:
+    case OP_StringLessThanEquals: case OP_StringGreaterThanEquals:
+        if (json_is_string(v) && json_is_string(o)) {
+            c = strcmp(json_string_value(v), json_string_value(o));
+            t = r->op == OP_StringEquals ? c == 0 : r->op == OP_StringLessThan ? c < 0
+              : r->op == OP_StringGreaterThan ? c > 0 : r->op == OP_StringLessThanEquals ? c <= 0
+              : c >= 0;
+        }
+        break;
+    case OP_NumericEquals: case OP_NumericLessThan: case OP_NumericGreaterThan:
+    case OP_NumericLessThanEquals: case OP_NumericGreaterThanEquals:
+        if (json_is_number(v) && json_is_number(o)) {
+            c = num_cmp(v, o);
+            t = r->op == OP_NumericEquals ? c == 0 : r->op == OP_NumericLessThan ? c < 0
+              : r->op == OP_NumericGreaterThan ? c > 0 : r->op == OP_NumericLessThanEquals ? c <= 0
+              : c >= 0;
+        }
+        break;
+    default: /* Timestamp comparisons */
+        if (ts_of(v, &s1, &n1) == 0 && ts_of(o, &s2, &n2) == 0) {
+            c = s1 < s2 ? -1 : s1 > s2 ? 1 : n1 < n2 ? -1 : n1 > n2;
+            t = r->op == OP_TimestampEquals ? c == 0 : r->op == OP_TimestampLessThan ? c < 0
+              : r->op == OP_TimestampGreaterThan ? c > 0
+              : r->op == OP_TimestampLessThanEquals ? c <= 0 : c >= 0;
+        }
+        break;
+    }
+    json_decref(v);
+    json_decref(o);
+    *res = t;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* states                                                                                     */
+
+static int run_graph(struct exec *x, const struct sfn__graph *g, json_t *input, json_t **output,
+                     struct fail *f);
+
+/* Shared tail of Task/Parallel/Map/Pass: ResultSelector (if any), ResultPath, OutputPath. */
+static int finish(struct exec *x, const struct sfn__state *s, json_t *raw, json_t *result,
+                  json_t *ctx, json_t **out, struct fail *f)
+{
+    json_t *sel = NULL, *rp = NULL;
+    int rc = -1;
+    if (s->result_selector) {
+        struct err e = {0};
+        struct sfn__env env = {.input = result, .ctx = ctx, .rng = &x->rng};
+        if (sfn__tmpl_eval(s->result_selector, &env, "States.Runtime", &sel, &e) < 0) {
+            fail_err(f, &e);
+            goto out;
+        }
+        result = sel;
+    }
+    if (result_path(s, s->result_path, s->result_path_null, raw, result, &rp, f) < 0)
+        goto out;
+    if (output_path(s, rp, out, f) < 0)
+        goto out;
+    if (check_size(x, *out, "output", s, f) < 0) {
+        json_decref(*out);
+        *out = NULL;
+        goto out;
+    }
+    rc = 0;
+out:
+    if (sel)
+        json_decref(sel);
+    if (rp)
+        json_decref(rp);
+    return rc;
+}
+
+static void resource_kind(const char *res, char *type, size_t tcap, char *name, size_t ncap)
+{
+    const char *p = !strncmp(res, "arn:aws:states:::", 18) ? res + 18 : NULL;
+    if (p) {
+        const char *colon = strrchr(p, ':');
+        if (colon) {
+            snprintf(type, tcap, "%.*s", (int)(colon - p), p);
+            snprintf(name, ncap, "%s", colon + 1);
+            return;
+        }
+    }
+    snprintf(type, tcap, "%s", "lambda");
+    snprintf(name, ncap, "%s", res);
+}
+
+static int resolve_secs(const struct sfn__state *s, struct jsonpath *p, json_t *in, long *out,
+                        const char *field, struct fail *f)
+{
+    json_t *v = NULL;
+    if (!p)
+        return 0;
+    if (jsonpath_eval(p, in, &v) != 0 || !json_is_integer(v) || json_integer_value(v) < 1) {
+        if (v)
+            json_decref(v);
+        return failf(f, "States.Runtime",
+                     "An error occurred while executing the state '%s'. %s '%s' must point to a "
+                     "positive integer",
+                     s->name, field, jsonpath_text(p));
+    }
+    *out = (long)json_integer_value(v);
+    json_decref(v);
+    return 0;
+}
+
+static long *mock_counter(struct exec *x, const struct sfn__state *s)
+{
+    for (size_t i = 0; i < x->nmc; i++)
+        if (x->mc[i].state == s)
+            return &x->mc[i].n;
+    x->mc = xrealloc(x->mc, (x->nmc + 1) * sizeof *x->mc);
+    x->mc[x->nmc].state = s;
+    x->mc[x->nmc].n = 0;
+    return &x->mc[x->nmc++].n;
+}
+
+static int task_attempt(struct exec *x, const struct sfn__state *s, json_t *raw, long retry,
+                        json_t **out, struct fail *f)
+{
+    json_t *eff = NULL, *params = NULL, *result = NULL, *ctx = NULL;
+    int rc = -1;
+    char token[37] = "";
+    if (input_path(s, raw, &eff, f) < 0)
+        goto out;
+    if (s->uses_context) {
+        sfn__uuid(&x->rng, token);
+        ctx = build_ctx(x, s, retry, token, NULL, 0);
+    }
+    if (s->parameters) {
+        struct err e = {0};
+        struct sfn__env env = {.input = eff, .ctx = ctx, .rng = &x->rng};
+        if (sfn__tmpl_eval(s->parameters, &env, "States.ParameterPathFailure", &params, &e) < 0) {
+            fail_err(f, &e);
+            goto out;
+        }
+    } else {
+        params = json_incref(eff);
+    }
+    if (check_size(x, params, "input", s, f) < 0)
+        goto out;
+    long timeout = s->timeout_s, heartbeat = s->heartbeat_s;
+    if (resolve_secs(s, s->timeout_path, raw, &timeout, "TimeoutSecondsPath", f) < 0 ||
+        resolve_secs(s, s->heartbeat_path, raw, &heartbeat, "HeartbeatSecondsPath", f) < 0)
+        goto out;
+    char rtype[64], rname[256];
+    resource_kind(s->resource, rtype, sizeof rtype, rname, sizeof rname);
+    int lambda_ev = s->resource_is_lambda_arn;
+    if (x->history) {
+        char *ps = dump(params);
+        if (lambda_ev) {
+            json_t *d = json_pack("{s:s, s:s, s:{s:b}}", "resource", s->resource, "input", ps,
+                                  "inputDetails", "truncated", 0);
+            if (timeout)
+                json_object_set_new(d, "timeoutInSeconds", json_integer(timeout));
+            simple_event(x, "LambdaFunctionScheduled", "lambdaFunctionScheduledEventDetails", d);
+            simple_event(x, "LambdaFunctionStarted", NULL, NULL);
+        } else {
+            json_t *d = json_pack("{s:s, s:s, s:s, s:s}", "resourceType", rtype, "resource", rname,
+                                  "region", x->o->region ? x->o->region : "us-east-1",
+                                  "parameters", ps);
+            if (timeout)
+                json_object_set_new(d, "timeoutInSeconds", json_integer(timeout));
+            if (heartbeat)
+                json_object_set_new(d, "heartbeatInSeconds", json_integer(heartbeat));
+            simple_event(x, "TaskScheduled", "taskScheduledEventDetails", d);
+            simple_event(x, "TaskStarted", "taskStartedEventDetails",
+                         json_pack("{s:s, s:s}", "resourceType", rtype, "resource", rname));
+        }
+        free(ps);
+    }
+    int64_t t0 = now_ms(x);
+    int got = 0; /* 1 result, -1 failure */
+    if (x->o->mock) {
+        char *me = NULL, *mc = NULL;
+        long *cnt = mock_counter(x, s);
+        int r = sfn__mock_respond(x->o->mock, s->name, (*cnt)++, &result, &me, &mc);
+        if (r == 1) {
+            got = 1;
+        } else if (r == 2) {
+            free(f->error);
+            free(f->cause);
+            f->error = me;
+            f->cause = mc;
+            got = -1;
+        }
+    }
+    if (!got) {
+        if (x->o->task) {
+            struct err e = {0};
+            result = NULL;
+            if (x->o->task(x->o->task_ud, s->resource, params, &result, &e) < 0 || !result) {
+                if (result)
+                    json_decref(result);
+                result = NULL;
+                if (!e.code[0])
+                    err_set(&e, "States.TaskFailed", "the task for '%s' returned no result",
+                            s->resource);
+                fail_err(f, &e);
+                got = -1;
+            } else {
+                got = 1;
+            }
+        } else {
+            result = json_incref(params);
+            got = 1;
+        }
+    }
+    if (got == 1 && timeout && now_ms(x) - t0 > timeout * 1000) {
+        json_decref(result);
+        result = NULL;
+        failf(f, "States.Timeout", "Task '%s' did not complete within %ld seconds", s->name,
+              timeout);
+        got = -1;
+        if (x->history)
+            simple_event(x, lambda_ev ? "LambdaFunctionTimedOut" : "TaskTimedOut",
+                         lambda_ev ? "lambdaFunctionTimedOutEventDetails"
+                                   : "taskTimedOutEventDetails",
+                         json_pack("{s:s, s:s}", "error", f->error, "cause", f->cause));
+        goto out;
+    }
+    if (got == -1) {
+        if (x->history) {
+            json_t *d = json_object();
+            if (!lambda_ev) {
+                json_object_set_new(d, "resourceType", json_string(rtype));
+                json_object_set_new(d, "resource", json_string(rname));
+            }
+            if (f->error)
+                json_object_set_new(d, "error", json_string(f->error));
+            if (f->cause)
+                json_object_set_new(d, "cause", json_string(f->cause));
+            simple_event(x, lambda_ev ? "LambdaFunctionFailed" : "TaskFailed",
+                         lambda_ev ? "lambdaFunctionFailedEventDetails"
+                                   : "taskFailedEventDetails",
+                         d);
+        }
+        goto out;
+    }
+    if (check_size(x, result, "result", s, f) < 0)
+        goto out;
+    if (x->history) {
+        json_t *d = payload_details("output", result);
+        if (!lambda_ev) {
+            json_object_set_new(d, "resourceType", json_string(rtype));
+            json_object_set_new(d, "resource", json_string(rname));
+        }
+        simple_event(x, lambda_ev ? "LambdaFunctionSucceeded" : "TaskSucceeded",
+                     lambda_ev ? "lambdaFunctionSucceededEventDetails"
+                               : "taskSucceededEventDetails",
+                     d);
+    }
+    rc = finish(x, s, raw, result, ctx, out, f);
+out:
+    if (eff)
+        json_decref(eff);
+    if (params)
+        json_decref(params);
+    if (result)
+        json_decref(result);
+    if (ctx)
+        json_decref(ctx);
+    return rc;
+}
+
+static int parallel_attempt(struct exec *x, const struct sfn__state *s, json_t *raw, long retry,
+                            json_t **out, struct fail *f)
+{
+    json_t *eff = NULL, *params = NULL, *results = NULL, *ctx = NULL;
+    int rc = -1;
+    if (input_path(s, raw, &eff, f) < 0)
+        goto out;
+    if (s->uses_context)
+        ctx = build_ctx(x, s, retry, NULL, NULL, 0);
+    if (s->parameters) {
+        struct err e = {0};
+        struct sfn__env env = {.input = eff, .ctx = ctx, .rng = &x->rng};
+        if (sfn__tmpl_eval(s->parameters, &env, "States.ParameterPathFailure", &params, &e) < 0) {
+            fail_err(f, &e);
+            goto out;
+        }
+    } else {
+        params = json_incref(eff);
+    }
+    if (x->history)
+        simple_event(x, "ParallelStateStarted", NULL, NULL);
+    results = json_array();
+    for (size_t i = 0; i < s->nbranches; i++) {
+        json_t *bo = NULL;
+        if (run_graph(x, s->branches[i], params, &bo, f) < 0) {
+            if (x->history)
+                simple_event(x, "ParallelStateFailed", "executionFailedEventDetails",
+                             json_pack("{s:s?, s:s?}", "error", f->error, "cause", f->cause));
+            goto out;
+        }
+        json_array_append_new(results, bo);
+    }
+    if (x->history)
+        simple_event(x, "ParallelStateSucceeded", NULL, NULL);
+    rc = finish(x, s, raw, results, ctx, out, f);
+out:
+    if (eff)
+        json_decref(eff);
+    if (params)
+        json_decref(params);
+    if (results)
+        json_decref(results);
+    if (ctx)
+        json_decref(ctx);
+    return rc;
+}
+
+static int map_attempt(struct exec *x, const struct sfn__state *s, json_t *raw, long retry,
+                       json_t **out, struct fail *f)
+{
+    json_t *eff = NULL, *items = NULL, *results = NULL;
+    int rc = -1;
+    if (input_path(s, raw, &eff, f) < 0)
+        goto out;
+    if (s->items_path) {
+        if (jsonpath_eval(s->items_path, jsonpath_is_context(s->items_path) ? x->input : eff,
+                          &items) != 0) {
+            failf(f, "States.Runtime",
+                  "An error occurred while executing the state '%s'. Invalid path '%s': The "
+                  "ItemsPath path references an invalid value.",
+                  s->name, jsonpath_text(s->items_path));
+            goto out;
+        }
+    } else {
+        items = json_incref(eff);
+    }
+    if (!json_is_array(items)) {
+        failf(f, "States.Runtime",
+              "An error occurred while executing the state '%s'. The ItemsPath '%s' must "
+              "reference a JSON array, not %s",
+              s->name, s->items_path ? jsonpath_text(s->items_path) : "$",
+              json_is_object(items) ? "an object" : "a scalar");
+        goto out;
+    }
+    long tol_count = s->tolerated_count;
+    double tol_pct = s->tolerated_pct;
+    if (s->tolerated_count_path) {
+        json_t *v = NULL;
+        if (jsonpath_eval(s->tolerated_count_path, eff, &v) != 0 || !json_is_integer(v) ||
+            json_integer_value(v) < 0) {
+            if (v)
+                json_decref(v);
+            failf(f, "States.Runtime", "State '%s': ToleratedFailureCountPath '%s' must point to "
+                  "a non-negative integer", s->name, jsonpath_text(s->tolerated_count_path));
+            goto out;
+        }
+        tol_count = (long)json_integer_value(v);
+        json_decref(v);
+    }
+    if (s->tolerated_pct_path) {
+        json_t *v = NULL;
+        if (jsonpath_eval(s->tolerated_pct_path, eff, &v) != 0 || !json_is_number(v) ||
+            json_number_value(v) < 0 || json_number_value(v) > 100) {
+            if (v)
+                json_decref(v);
+            failf(f, "States.Runtime", "State '%s': ToleratedFailurePercentagePath '%s' must "
+                  "point to a number from 0 to 100", s->name,
+                  jsonpath_text(s->tolerated_pct_path));
+            goto out;
+        }
+        tol_pct = json_number_value(v);
+        json_decref(v);
+    }
+    int tolerant = tol_count >= 0 || tol_pct >= 0;
+    size_t n = json_array_size(items), failures = 0;
+    if (x->history)
+        simple_event(x, "MapStateStarted", "mapStateStartedEventDetails",
+                     json_pack("{s:I}", "length", (json_int_t)n));
+    results = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *item = json_array_get(items, i), *iin = NULL, *io = NULL;
+        if (s->parameters) {
+            struct err e = {0};
+            json_t *ctx = build_ctx(x, s, retry, NULL, item, (long)i);
+            struct sfn__env env = {.input = eff, .ctx = ctx, .rng = &x->rng};
+            int r = sfn__tmpl_eval(s->parameters, &env, "States.ParameterPathFailure", &iin, &e);
+            json_decref(ctx);
+            if (r < 0) {
+                fail_err(f, &e);
+                goto out;
+            }
+        } else {
+            iin = json_incref(item);
+        }
+        if (x->history)
+            simple_event(x, "MapIterationStarted", "mapIterationStartedEventDetails",
+                         json_pack("{s:s, s:I}", "name", s->name, "index", (json_int_t)i));
+        int r = run_graph(x, s->processor, iin, &io, f);
+        json_decref(iin);
+        if (r < 0) {
+            if (x->history)
+                simple_event(x, "MapIterationFailed", "mapIterationFailedEventDetails",
+                             json_pack("{s:s, s:I}", "name", s->name, "index", (json_int_t)i));
+            if (x->timed_out || !tolerant || (f->error && !strcmp(f->error, "States.Runtime")))
+                goto map_failed;
+            failures++;
+            json_array_append_new(results, json_pack("{s:s?, s:s?}", "Error", f->error, "Cause",
+                                                     f->cause));
+            fail_release(f);
+            continue;
+        }
+        if (x->history)
+            simple_event(x, "MapIterationSucceeded", "mapIterationSucceededEventDetails",
+                         json_pack("{s:s, s:I}", "name", s->name, "index", (json_int_t)i));
+        json_array_append_new(results, io);
+    }
+    if (failures && ((tol_count >= 0 && (long)failures > tol_count && tol_pct < 0) ||
+                     (tol_pct >= 0 && failures * 100.0 > tol_pct * (double)n &&
+                      (tol_count < 0 || (long)failures > tol_count)))) {
+        failf(f, "States.ExceedToleratedFailureThreshold",
+              "The number of failed items (%zu of %zu) exceeds the tolerated failure threshold "
+              "of Map state '%s'",
+              failures, n, s->name);
+        goto map_failed;
+    }
+    if (x->history)
+        simple_event(x, "MapStateSucceeded", NULL, NULL);
+    rc = finish(x, s, raw, results, NULL, out, f);
+    goto out;
+map_failed:
+    if (x->history)
+        simple_event(x, "MapStateFailed", NULL, NULL);
+out:
+    if (eff)
+        json_decref(eff);
+    if (items)
+        json_decref(items);
+    if (results)
+        json_decref(results);
+    return rc;
+}
+
+typedef int (*attempt_fn)(struct exec *x, const struct sfn__state *s, json_t *raw, long retry,
+                          json_t **out, struct fail *f);
+
+/* Runs attempts through Retry, then Catch. Returns 0 with *out and *next (catcher's Next when
+ * caught, else the state's Next), or -1 with f. */
+static int with_retry(struct exec *x, const struct sfn__state *s, attempt_fn fn, json_t *raw,
+                      json_t **out, int *next, struct fail *f)
+{
+    long counts[64] = {0};
+    long retries = 0;
+    for (;;) {
+        if (fn(x, s, raw, retries, out, f) == 0) {
+            *next = s->next;
+            return 0;
+        }
+        if (x->timed_out || !f->error)
+            break;
+        size_t i;
+        for (i = 0; i < s->nretry; i++)
+            if (sfn__error_matches(&s->retry[i].errors, f->error))
+                break;
+        if (i < s->nretry && i < 64 && counts[i] < s->retry[i].max_attempts) {
+            const struct sfn__retrier *r = &s->retry[i];
+            double d = r->interval_s * pow(r->backoff, (double)counts[i]);
+            if (r->max_delay_s > 0 && d > r->max_delay_s)
+                d = r->max_delay_s;
+            if (r->jitter_full)
+                d = d * (double)(sfn__rand(&x->rng) % 1000001) / 1e6;
+            counts[i]++;
+            retries++;
+            fail_release(f);
+            sleep_ms(x, (int64_t)(d * 1000.0));
+            if (check_deadline(x)) {
+                failf(f, "States.Timeout", "The execution timed out during a Retry back-off");
+                return -1;
+            }
+            continue;
+        }
+        break;
+    }
+    if (x->timed_out || !f->error)
+        return -1;
+    for (size_t i = 0; i < s->ncatch; i++) {
+        const struct sfn__catcher *c = &s->catch_[i];
+        if (!sfn__error_matches(&c->errors, f->error))
+            continue;
+        json_t *eo = json_pack("{s:s, s:s}", "Error", f->error, "Cause", f->cause ? f->cause : "");
+        struct fail f2 = {0};
+        int r = result_path(s, c->result_path, c->result_path_null, raw, eo, out, &f2);
+        json_decref(eo);
+        fail_release(f);
+        if (r < 0) {
+            *f = f2;
+            return -1;
+        }
+        *next = c->next;
+        return 0;
+    }
+    return -1;
+}
+
+static int run_state(struct exec *x, const struct sfn__state *s, json_t *in, json_t **out,
+                     int *next, struct fail *f)
+{
+    json_t *eff = NULL, *tmp = NULL;
+    int rc = -1;
+    *next = -1;
+    if (x->history)
+        state_event(x, s, 1, in);
+    switch (s->type) {
+    case ST_TASK:
+        rc = with_retry(x, s, task_attempt, in, out, next, f);
+        break;
+    case ST_PARALLEL:
+        rc = with_retry(x, s, parallel_attempt, in, out, next, f);
+        break;
+    case ST_MAP:
+        rc = with_retry(x, s, map_attempt, in, out, next, f);
+        break;
+    case ST_PASS: {
+        if (input_path(s, in, &eff, f) < 0)
+            break;
+        json_t *ctx = NULL;
+        if (s->parameters) {
+            struct err e = {0};
+            if (s->uses_context)
+                ctx = build_ctx(x, s, 0, NULL, NULL, 0);
+            struct sfn__env env = {.input = eff, .ctx = ctx, .rng = &x->rng};
+            int r = sfn__tmpl_eval(s->parameters, &env, "States.ParameterPathFailure", &tmp, &e);
+            if (ctx)
+                json_decref(ctx);
+            if (r < 0) {
+                fail_err(f, &e);
+                break;
+            }
+        }
+        json_t *result = s->result ? s->result : tmp ? tmp : eff;
+        if (finish(x, s, in, result, NULL, out, f) < 0)
+            break;
+        *next = s->next;
+        rc = 0;
+        break;
+    }
+    case ST_CHOICE: {
+        if (input_path(s, in, &eff, f) < 0)
+            break;
+        struct lazy_ctx l = {.x = x, .s = s};
+        int target = -1, r = 0;
+        for (size_t i = 0; i < s->nrules && target < 0; i++) {
+            int v = 0;
+            if ((r = rule_eval(&l, &s->rules[i], eff, &v, f)) < 0)
+                break;
+            if (v)
+                target = s->rules[i].next;
+        }
+        if (l.ctx)
+            json_decref(l.ctx);
+        if (r < 0)
+            break;
+        if (target < 0)
+            target = s->default_next;
+        if (target < 0) {
+            failf(f, "States.NoChoiceMatched",
+                  "No Matches! (Choice state '%s' matched no rule and has no Default)", s->name);
+            break;
+        }
+        if (output_path(s, eff, out, f) < 0)
+            break;
+        *next = target;
+        rc = 0;
+        break;
+    }
+    case ST_WAIT: {
+        if (input_path(s, in, &eff, f) < 0)
+            break;
+        int64_t wait = 0;
+        if (s->wait_seconds >= 0) {
+            wait = (int64_t)s->wait_seconds * 1000;
+        } else if (s->wait_ts_ms != INT64_MIN) {
+            wait = s->wait_ts_ms - now_ms(x);
+        } else if (s->seconds_path) {
+            json_t *v = NULL;
+            if (jsonpath_eval(s->seconds_path, eff, &v) != 0 || !json_is_integer(v) ||
+                json_integer_value(v) < 0 || json_integer_value(v) > 99999999) {
+                if (v)
+                    json_decref(v);
+                failf(f, "States.Runtime",
+                      "An error occurred while executing the state '%s'. The SecondsPath "
+                      "parameter does not reference a valid non-negative integer: '%s'",
+                      s->name, jsonpath_text(s->seconds_path));
+                break;
+            }
+            wait = (int64_t)json_integer_value(v) * 1000;
+            json_decref(v);
+        } else if (s->timestamp_path) {
+            json_t *v = NULL;
+            int64_t sec;
+            int32_t ns;
+            if (jsonpath_eval(s->timestamp_path, eff, &v) != 0 || ts_of(v, &sec, &ns) < 0) {
+                if (v)
+                    json_decref(v);
+                failf(f, "States.Runtime",
+                      "An error occurred while executing the state '%s'. The TimestampPath "
+                      "parameter does not reference a valid ISO-8601 extended offset date-time "
+                      "format string: '%s'",
+                      s->name, jsonpath_text(s->timestamp_path));
+                break;
+            }
+            json_decref(v);
+            wait = sec * 1000 + ns / 1000000 - now_ms(x);
+        }
+        sleep_ms(x, wait);
+        if (check_deadline(x)) {
+            failf(f, "States.Timeout", "The execution timed out in Wait state '%s'", s->name);
+            break;
+        }
+        if (output_path(s, eff, out, f) < 0)
+            break;
+        *next = s->next;
+        rc = 0;
+        break;
+    }
+    case ST_SUCCEED:
+        if (input_path(s, in, &eff, f) < 0 || output_path(s, eff, out, f) < 0)
+            break;
+        rc = 0;
+        break;
+    case ST_FAIL: {
+        const char *names[2] = {"ErrorPath", "CausePath"};
+        const struct sfn__valsrc *srcs[2] = {&s->error_src, &s->cause_src};
+        char *vals[2] = {s->fail_error ? xstrdup(s->fail_error) : NULL,
+                         s->fail_cause ? xstrdup(s->fail_cause) : NULL};
+        int bad = 0;
+        for (int k = 0; k < 2 && !bad; k++) {
+            json_t *v = NULL;
+            if (srcs[k]->path) {
+                json_t *ctx = jsonpath_is_context(srcs[k]->path) ? build_ctx(x, s, 0, NULL, NULL, 0)
+                                                                 : NULL;
+                if (jsonpath_eval(srcs[k]->path, ctx ? ctx : in, &v) != 0)
+                    v = NULL;
+                if (ctx)
+                    json_decref(ctx);
+            } else if (srcs[k]->fn) {
+                struct err e = {0};
+                struct sfn__env env = {.input = in, .ctx = NULL, .rng = &x->rng};
+                if (sfn__intrinsic_eval(srcs[k]->fn, &env, &v, &e) < 0) {
+                    fail_err(f, &e);
+                    bad = 1;
+                    break;
+                }
+            } else {
+                continue;
+            }
+            if (!json_is_string(v)) {
+                failf(f, "States.Runtime",
+                      "An error occurred while executing the state '%s'. The %s field does not "
+                      "reference a string",
+                      s->name, names[k]);
+                bad = 1;
+            } else {
+                vals[k] = xstrdup(json_string_value(v));
+            }
+            if (v)
+                json_decref(v);
+        }
+        if (!bad) {
+            free(f->error);
+            free(f->cause);
+            f->error = vals[0];
+            f->cause = vals[1];
+        } else {
+            free(vals[0]);
+            free(vals[1]);
+        }
+        rc = -1;
+        break;
+    }
+    }
+    if (eff)
+        json_decref(eff);
+    if (tmp)
+        json_decref(tmp);
+    if (rc == 0 && x->history)
+        state_event(x, s, 0, *out);
+    return rc;
+}
+
+static int run_graph(struct exec *x, const struct sfn__graph *g, json_t *input, json_t **output,
+                     struct fail *f)
+{
+    int cur = g->start;
+    json_t *in = json_incref(input);
+    for (;;) {
+        if (check_deadline(x)) {
+            json_decref(in);
+            return failf(f, "States.Timeout", "The execution exceeded its TimeoutSeconds");
+        }
+        if (++x->transitions > x->max_transitions) {
+            json_decref(in);
+            return failf(f, "States.Runtime",
+                         "The execution exceeded the limit of %ld state transitions",
+                         x->max_transitions);
+        }
+        const struct sfn__state *s = &g->states[cur];
+        json_t *out = NULL;
+        int next = -1;
+        int rc = run_state(x, s, in, &out, &next, f);
+        json_decref(in);
+        if (rc < 0)
+            return -1;
+        if (next < 0) {
+            *output = out;
+            return 0;
+        }
+        in = out;
+        cur = next;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* public                                                                                     */
+
+const char *sfn_status_name(enum sfn_status s)
+{
+    return s == SFN_SUCCEEDED ? "SUCCEEDED" : s == SFN_TIMED_OUT ? "TIMED_OUT" : "FAILED";
+}
+
+void sfn_result_release(struct sfn_result *r)
+{
+    if (!r)
+        return;
+    if (r->output)
+        json_decref(r->output);
+    if (r->history)
+        json_decref(r->history);
+    free(r->error);
+    free(r->cause);
+    memset(r, 0, sizeof *r);
+}
+
+json_t *sfn_result_to_json(const struct sfn_result *r)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "status", json_string(sfn_status_name(r->status)));
+    json_object_set(o, "output", r->output ? r->output : json_null());
+    json_object_set_new(o, "error", r->error ? json_string(r->error) : json_null());
+    json_object_set_new(o, "cause", r->cause ? json_string(r->cause) : json_null());
+    if (r->history)
+        json_object_set(o, "history", r->history);
+    return o;
+}
+
+int sfn_run(const struct sfn_machine *m, json_t *input, const struct sfn_run_opts *opts,
+            struct sfn_result *out)
+{
+    static const struct sfn_run_opts defaults;
+    memset(out, 0, sizeof *out);
+    if (!m || !input) {
+        out->status = SFN_FAILED;
+        out->error = xstrdup("States.Runtime");
+        out->cause = xstrdup(!m ? "no state machine" : "no input");
+        return -1;
+    }
+    struct exec x = {0};
+    struct fail f = {0};
+    x.m = m;
+    x.o = opts ? opts : &defaults;
+    x.limit = x.o->payload_limit ? x.o->payload_limit : SFN_PAYLOAD_LIMIT;
+    x.max_transitions = x.o->max_transitions > 0 ? x.o->max_transitions : SFN_MAX_TRANSITIONS;
+    x.input = input;
+    if (x.o->virtual_clock) {
+        if (x.o->start_ms) {
+            x.vclock = x.o->start_ms;
+        } else {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            x.vclock = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        }
+    }
+    x.start_ms = now_ms(&x);
+    x.rng = x.o->seed ? x.o->seed : (uint64_t)x.start_ms ^ (uint64_t)(uintptr_t)&x;
+    if (m->timeout_s)
+        x.deadline_ms = x.start_ms + (int64_t)m->timeout_s * 1000;
+    char uuid[37];
+    sfn__uuid(&x.rng, uuid);
+    x.exec_name = x.o->execution_name ? x.o->execution_name : uuid;
+    x.sm_name = x.o->state_machine_name ? x.o->state_machine_name : "StateMachine";
+    const char *region = x.o->region ? x.o->region : "us-east-1";
+    const char *account = x.o->account ? x.o->account : "123456789012";
+    x.sm_arn = xasprintf("arn:aws:states:%s:%s:stateMachine:%s", region, account, x.sm_name);
+    x.exec_arn = xasprintf("arn:aws:states:%s:%s:execution:%s:%s", region, account, x.sm_name,
+                           x.exec_name);
+    sfn__format_iso(x.start_ms, x.start_iso);
+    char *role = xasprintf("arn:aws:iam::%s:role/service-role/StepFunctions-%s-role", account,
+                           x.sm_name);
+    x.ctx_exec = json_pack("{s:s, s:O, s:s, s:s, s:s, s:i}", "Id", x.exec_arn, "Input", input,
+                           "Name", x.exec_name, "RoleArn", role, "StartTime", x.start_iso,
+                           "RedriveCount", 0);
+    x.ctx_sm = json_pack("{s:s, s:s}", "Id", x.sm_arn, "Name", x.sm_name);
+    if (x.o->want_history) {
+        x.history = json_array();
+        json_t *d = payload_details("input", input);
+        json_object_set_new(d, "roleArn", json_string(role));
+        event(&x, "ExecutionStarted", "executionStartedEventDetails", d);
+    }
+    free(role);
+    json_t *result = NULL;
+    out->status = SFN_FAILED;
+    if (sfn__json_size(input, x.limit) > x.limit) {
+        failf(&f, "States.DataLimitExceeded",
+              "The execution input exceeds the maximum of %zu bytes", x.limit);
+    } else if (run_graph(&x, m->top, input, &result, &f) == 0) {
+        out->status = SFN_SUCCEEDED;
+        out->output = result;
+    }
+    if (out->status != SFN_SUCCEEDED) {
+        out->status = x.timed_out ? SFN_TIMED_OUT : SFN_FAILED;
+        if (x.timed_out) {
+            fail_release(&f);
+            f.error = xstrdup("States.Timeout");
+            f.cause = xstrdup("The execution exceeded its TimeoutSeconds");
+        }
+        out->error = f.error;
+        out->cause = f.cause;
+        f.error = f.cause = NULL;
+    }
+    if (x.history) {
+        if (out->status == SFN_SUCCEEDED)
+            event(&x, "ExecutionSucceeded", "executionSucceededEventDetails",
+                  payload_details("output", out->output));
+        else
+            event(&x, out->status == SFN_TIMED_OUT ? "ExecutionTimedOut" : "ExecutionFailed",
+                  out->status == SFN_TIMED_OUT ? "executionTimedOutEventDetails"
+                                               : "executionFailedEventDetails",
+                  json_pack("{s:s?, s:s?}", "error", out->error, "cause", out->cause));
+        out->history = x.history;
+    }
+    out->transitions = x.transitions;
+    json_decref(x.ctx_exec);
+    json_decref(x.ctx_sm);
+    free(x.sm_arn);
+    free(x.exec_arn);
+    free(x.mc);
+    fail_release(&f);
+    return 0;
+}

@@ -1,0 +1,133 @@
+/*
+ * lambda.c - the in-process Lambda resolver: Task resource (or lambda:invoke FunctionName) to a
+ * handler from a table, with AWS's result and error shapes.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/xmalloc.h"
+#include "sfn/sfn_int.h"
+#include "sfn/sfn_lambda.h"
+
+static int copy_out(const char *s, size_t n, char *buf, size_t cap)
+{
+    if (n == 0 || n >= cap)
+        return -1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return 0;
+}
+
+static int ends_with(const char *s, size_t n, const char *suf)
+{
+    size_t l = strlen(suf);
+    return n > l && !memcmp(s + n - l, suf, l);
+}
+
+int sfn_lambda_function_name(const char *r, char *buf, size_t cap)
+{
+    size_t n = strlen(r);
+    if (!strncmp(r, "${", 2) && n > 3 && r[n - 1] == '}') {
+        const char *p = r + 2;
+        size_t l = n - 3;
+        if (ends_with(p, l, "FunctionArn"))
+            l -= strlen("FunctionArn");
+        else if (ends_with(p, l, "Arn"))
+            l -= strlen("Arn");
+        return copy_out(p, l, buf, cap);
+    }
+    const char *f = strstr(r, ":function:");
+    if (f && (!strncmp(r, "arn:", 4) || f > r)) {
+        const char *p = f + strlen(":function:");
+        const char *q = strchr(p, ':');
+        return copy_out(p, q ? (size_t)(q - p) : strlen(p), buf, cap);
+    }
+    if (!strncmp(r, "arn:", 4))
+        return -1;
+    const char *q = strchr(r, ':');
+    return copy_out(r, q ? (size_t)(q - r) : n, buf, cap);
+}
+
+static const struct sfn_lambda_handler *find(const struct sfn_lambda_table *t, const char *name)
+{
+    for (size_t i = 0; i < t->count; i++)
+        if (!strcmp(t->handlers[i].name, name))
+            return &t->handlers[i];
+    return NULL;
+}
+
+static int invoke(const struct sfn_lambda_table *t, const char *name, const char *shown,
+                  json_t *event, json_t **out, struct err *err)
+{
+    const struct sfn_lambda_handler *h = find(t, name);
+    if (!h)
+        return err_set(err, "Lambda.ResourceNotFoundException",
+                       "Function not found: %s (no in-process handler named '%s')", shown, name);
+    struct err he = {0};
+    json_t *res = h->fn(h->ud, event, &he);
+    if (!res) {
+        const char *type = he.code[0] ? he.code : "Lambda.Unknown";
+        json_t *cause = json_pack("{s:s, s:s}", "errorMessage",
+                                  he.message[0] ? he.message : "the handler returned no result",
+                                  "errorType", type);
+        char *cs = json_dumps(cause, JSON_COMPACT);
+        err_set(err, type, "%s", cs);
+        free(cs);
+        json_decref(cause);
+        return -1;
+    }
+    *out = res;
+    return 0;
+}
+
+static void request_id(char out[37])
+{
+    static _Thread_local uint64_t st;
+    if (!st) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        st = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&st;
+    }
+    sfn__uuid(&st, out);
+}
+
+int sfn_lambda_task(void *ud, const char *resource, json_t *input, json_t **output,
+                    struct err *err)
+{
+    const struct sfn_lambda_table *t = ud;
+    char name[256];
+    if (!strncmp(resource, "arn:aws:states:::lambda:invoke", 30)) {
+        json_t *fn = json_object_get(input, "FunctionName");
+        if (!json_is_string(fn))
+            return err_set(err, "States.Runtime",
+                           "lambda:invoke needs a string FunctionName in its Parameters");
+        if (sfn_lambda_function_name(json_string_value(fn), name, sizeof name) < 0)
+            return err_set(err, "Lambda.ResourceNotFoundException",
+                           "FunctionName '%s' names no Lambda function", json_string_value(fn));
+        json_t *payload = json_object_get(input, "Payload");
+        json_t *empty = payload ? NULL : json_object();
+        json_t *res = NULL;
+        int rc = invoke(t, name, json_string_value(fn), payload ? payload : empty, &res, err);
+        if (empty)
+            json_decref(empty);
+        if (rc < 0)
+            return -1;
+        char rid[37];
+        request_id(rid);
+        *output = json_pack(
+            "{s:s, s:o, s:{s:{s:[s], s:[s], s:[s]}, s:{s:s, s:s, s:s}, s:i}, s:{s:s}, s:i}",
+            "ExecutedVersion", "$LATEST", "Payload", res, "SdkHttpMetadata", "AllHttpHeaders",
+            "X-Amz-Executed-Version", "$LATEST", "x-amzn-RequestId", rid, "Content-Type",
+            "application/json", "HttpHeaders", "X-Amz-Executed-Version", "$LATEST",
+            "x-amzn-RequestId", rid, "Content-Type", "application/json", "HttpStatusCode", 200,
+            "SdkResponseMetadata", "RequestId", rid, "StatusCode", 200);
+        return 0;
+    }
+    if (sfn_lambda_function_name(resource, name, sizeof name) < 0 ||
+        (strncmp(resource, "arn:aws:lambda:", 15) && strncmp(resource, "${", 2)))
+        return err_set(err, "States.Runtime",
+                       "resource '%s' is not a Lambda function this runtime can resolve",
+                       resource);
+    return invoke(t, name, resource, input, output, err);
+}
