@@ -101,6 +101,9 @@ static int left_boundary_ok(const char *s, size_t i)
     if ((p == '-' || p == '.' || p == '/' || p == '#' || p == ':') && i >= 2 &&
         isalnum((unsigned char)s[i - 2]))
         return 0;
+    /* Nor in the middle of a run of digit groups ("DE89 3704 0044 0532 0130 00"). */
+    if (p == ' ' && i >= 2 && isdigit((unsigned char)s[i - 2]))
+        return 0;
     return 1;
 }
 

@@ -49,6 +49,8 @@ static const struct tcase cases[] = {
     {"version 1.2.3 and 3.14159", GUARD_ALL, "version 1.2.3 and 3.14159"},
     {"order 5551234567", GUARD_ALL, "order 5551234567"},
     {"total $1,234.56", GUARD_ALL, "total $1,234.56"},
+    {"iban DE89 3704 0044 0532 0130 00", GUARD_ALL, "iban DE89 3704 0044 0532 0130 00"},
+    {"between 2024-01-01 and 2024-12-31", GUARD_ALL, "between 2024-01-01 and 2024-12-31"},
     /* Cards (Luhn-valid test numbers). */
     {"card 4111 1111 1111 1111 exp 12/27", GUARD_ALL, "card [CARD] exp 12/27"},
     {"4111-1111-1111-1111", GUARD_ALL, "[CARD]"},
