@@ -30,6 +30,14 @@ struct agent {
     const struct config *cfg; /* settings (borrowed) */
     struct store *store;      /* session/ticket store (borrowed) */
     struct model *model;      /* model port (borrowed) */
+    /* Called by HandleError with the failed state, error name and cause (may be NULL): the
+     * runtime emits error_occurred and counts the error. */
+    void (*on_error)(struct agent *a, const json_t *state, const char *error, const char *cause);
+    /* Runs the turn workflow (statemachine/agent.asl.json) from the request handler's state to
+     * SaveConversation's output; NULL with err when the execution failed. The local runtime runs
+     * it with the ASL engine (runtime/workflow_local.c); on AWS it is Step Functions. */
+    json_t *(*workflow)(struct agent *a, json_t *state, struct err *err);
+    void *workflow_ud; /* the workflow's own state */
 };
 
 typedef json_t *(*agent_handler_fn)(struct agent *a, json_t *event, struct err *err);
@@ -40,7 +48,7 @@ struct agent_handler {
 };
 
 /* The seed's handlers by function name: LoadContext, BedrockInference, ActionExecutor,
- * SaveConversation. Terminated by {NULL, NULL}. */
+ * SaveConversation, HandleError. Terminated by {NULL, NULL}. */
 extern const struct agent_handler agent_handlers[];
 
 /* Finds a handler by function name; NULL if unknown. */
@@ -50,6 +58,14 @@ json_t *agent_load_context(struct agent *a, json_t *event, struct err *err);
 json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err);
 json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err);
 json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err);
+
+/* The Catch target of the workflow: turns the failure in event.error ({"Error","Cause"}, as
+ * Step Functions' Catch writes it) into a graceful reply, answers any unanswered tool_use with an
+ * error result, and records the failure in "failure". Never fails. */
+json_t *agent_handle_error(struct agent *a, json_t *event, struct err *err);
+
+/* The reply a customer gets when a turn fails. */
+extern const char agent_apology[];
 
 /* The system prompt of the support persona. */
 extern const char agent_system_prompt[];

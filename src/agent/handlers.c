@@ -89,31 +89,12 @@ json_t *agent_load_context(struct agent *a, json_t *event, struct err *err)
         err_set(err, "InvalidRequest", "LoadContext needs sessionId and message");
         return NULL;
     }
-    json_t *out = json_deep_copy(event);
     json_t *history = NULL;
-    if (!json_is_true(json_object_get(event, "isNew"))) {
-        json_t *session = NULL;
-        if (STORE_CALL(a->store, session_get, id, &session, err) < 0)
-            goto fail;
-        const char *owner = str_field(session, "userId");
-        const char *user = str_field(event, "userId");
-        if (user && owner && strcmp(user, owner) != 0) {
-            /* Another user's session is reported exactly like a missing one. */
-            json_decref(session);
-            err_set(err, "NotFound", "session '%s' not found", id);
-            goto fail;
-        }
-        json_object_set_new(out, "userId", json_string(owner));
-        json_object_set(out, "status", json_object_get(session, "status"));
-        json_object_set(out, "context", json_object_get(session, "context"));
-        json_decref(session);
-        if (STORE_CALL(a->store, history_recent, id, a->cfg->history_turns, &history, err) < 0)
-            goto fail;
-    } else {
+    if (json_is_true(json_object_get(event, "isNew")))
         history = json_array();
-        json_object_set_new(out, "status", json_string("active"));
-        json_object_set_new(out, "context", json_object());
-    }
+    else if (STORE_CALL(a->store, history_recent, id, a->cfg->history_turns, &history, err) < 0)
+        return NULL;
+    json_t *out = json_deep_copy(event);
     size_t dropped = trim_to_budget(history, (size_t)a->cfg->context_tokens);
     json_object_set_new(out, "history", history);
     json_object_set_new(out, "historyDropped", json_integer((json_int_t)dropped));
@@ -126,9 +107,6 @@ json_t *agent_load_context(struct agent *a, json_t *event, struct err *err)
     json_object_set_new(out, "usage", json_pack("{s:i, s:i}", "input_tokens", 0,
                                                 "output_tokens", 0));
     return out;
-fail:
-    json_decref(out);
-    return NULL;
 }
 
 /* ---------------------------------------------------------------- BedrockInference */
@@ -329,6 +307,75 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
                      actions ? json_incref(actions) : json_array());
 }
 
+/* ---------------------------------------------------------------- HandleError */
+
+const char agent_apology[] =
+    "I'm sorry, something went wrong on our side and I couldn't finish that. Please try again in "
+    "a moment; if it keeps happening, ask for a human agent.";
+
+/* Returns 1 when msg is an assistant message with at least one tool_use block. */
+static int has_tool_use(const json_t *msg)
+{
+    size_t i;
+    json_t *b;
+    if (strcmp(str_field(msg, "role") ? str_field(msg, "role") : "", "assistant") != 0)
+        return 0;
+    json_array_foreach(json_object_get(msg, "content"), i, b) {
+        if (strcmp(str_field(b, "type") ? str_field(b, "type") : "", "tool_use") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+json_t *agent_handle_error(struct agent *a, json_t *event, struct err *err)
+{
+    (void)err;
+    json_t *out = json_deep_copy(event);
+    json_t *error = json_object_get(out, "error");
+    const char *name = str_field(error, "Error");
+    const char *cause = str_field(error, "Cause");
+    log_at(LL_WARN, "agent", "turn of session '%s' failed: %s: %s",
+           str_field(out, "sessionId") ? str_field(out, "sessionId") : "?", name ? name : "?",
+           cause ? cause : "");
+    if (a->on_error)
+        a->on_error(a, out, name ? name : "States.Runtime", cause ? cause : "");
+    json_t *msgs = json_object_get(out, "newMessages");
+    if (!json_is_array(msgs)) {
+        /* LoadContext never ran to its end: start the turn's messages with the user's. */
+        json_object_set_new(out, "newMessages", json_array());
+        append_message(out, "user", json_string(str_field(out, "message") ? str_field(out, "message")
+                                                                          : ""));
+        msgs = json_object_get(out, "newMessages");
+    }
+    /* A tool_use must never be saved without its tool_result: answer each with an error. */
+    json_t *last = json_array_get(msgs, json_array_size(msgs) - 1);
+    if (last && has_tool_use(last)) {
+        json_t *results = json_array();
+        size_t i;
+        json_t *b;
+        json_array_foreach(json_object_get(last, "content"), i, b) {
+            if (strcmp(str_field(b, "type"), "tool_use") == 0)
+                json_array_append_new(results, json_pack("{s:s, s:O, s:s, s:b}", "type",
+                                                         "tool_result", "tool_use_id",
+                                                         json_object_get(b, "id"), "content",
+                                                         "the action was not run", "is_error", 1));
+        }
+        append_message(out, "user", results);
+    }
+    append_message(out, "assistant", json_pack("[{s:s, s:s}]", "type", "text", "text",
+                                               agent_apology));
+    json_object_set_new(out, "reply", json_string(agent_apology));
+    json_object_set_new(out, "requiresAction", json_false());
+    if (!json_object_get(out, "actions"))
+        json_object_set_new(out, "actions", json_array());
+    if (!json_object_get(out, "usage"))
+        json_object_set_new(out, "usage", json_pack("{s:i, s:i}", "input_tokens", 0,
+                                                    "output_tokens", 0));
+    json_object_set_new(out, "failure", json_pack("{s:s, s:s}", "code", name ? name : "States.Runtime",
+                                                  "message", cause ? cause : ""));
+    return out;
+}
+
 /* ---------------------------------------------------------------- table */
 
 const struct agent_handler agent_handlers[] = {
@@ -336,6 +383,7 @@ const struct agent_handler agent_handlers[] = {
     {"BedrockInference", agent_model_inference},
     {"ActionExecutor", agent_action_executor},
     {"SaveConversation", agent_save_conversation},
+    {"HandleError", agent_handle_error},
     {NULL, NULL},
 };
 

@@ -94,30 +94,25 @@ bad:
     return NULL;
 }
 
-/* Runs the workflow's states in the seed's order; the ASL engine replaces this loop. */
-static json_t *run_pipeline(struct agent *a, json_t *state, struct err *err)
+/* Fills state with the session header: owner, status, context. Returns 0, or -1 with NotFound
+ * when the session does not exist or belongs to another user (indistinguishable on purpose). */
+static int open_session(struct agent *a, json_t *state, const char *sid, const char *uid,
+                        struct err *err)
 {
-    json_t *next = agent_load_context(a, state, err);
-    json_decref(state);
-    state = next;
-    while (state) {
-        next = agent_model_inference(a, state, err);
-        json_decref(state);
-        state = next;
-        if (!state || !json_is_true(json_object_get(state, "requiresAction")))
-            break;
-        next = agent_action_executor(a, state, err);
-        json_decref(state);
-        state = next;
-        if (state && json_integer_value(json_object_get(state, "iterations")) >=
-                         a->cfg->max_tool_iterations)
-            break;
+    json_t *session = NULL;
+    if (STORE_CALL(a->store, session_get, sid, &session, err) < 0)
+        return -1;
+    const char *owner = json_string_value(json_object_get(session, "userId"));
+    if (uid && owner && strcmp(uid, owner) != 0) {
+        json_decref(session);
+        return err_set(err, "NotFound", "session '%s' not found", sid);
     }
-    if (!state)
-        return NULL;
-    next = agent_save_conversation(a, state, err);
-    json_decref(state);
-    return next;
+    json_object_set_new(state, "userId", json_string(owner ? owner : ""));
+    json_object_set(state, "status", json_object_get(session, "status"));
+    json_object_set(state, "context", json_object_get(session, "context"));
+    json_object_set(state, "turns", json_object_get(session, "turns"));
+    json_decref(session);
+    return 0;
 }
 
 json_t *turn_run(struct agent *a, const json_t *request, struct err *err)
@@ -126,26 +121,34 @@ json_t *turn_run(struct agent *a, const json_t *request, struct err *err)
     const char *uid = json_string_value(json_object_get(request, "userId"));
     char fresh[23];
     json_t *state = json_object();
-    if (!sid) {
+    json_t *out = NULL;
+    if (sid) {
+        json_object_set_new(state, "isNew", json_false());
+        if (open_session(a, state, sid, uid, err) < 0)
+            goto done;
+    } else {
         if (rand_id128(fresh) < 0) {
-            json_decref(state);
             err_set(err, "InternalError", "cannot draw a random session id");
-            return NULL;
+            goto done;
         }
         sid = fresh;
         json_object_set_new(state, "isNew", json_true());
-    } else {
-        json_object_set_new(state, "isNew", json_false());
+        json_object_set_new(state, "status", json_string("active"));
+        json_object_set_new(state, "context", json_object());
+        json_object_set_new(state, "turns", json_integer(0));
+        /* An anonymous customer is their session: tools act for "guest:<sessionId>". */
+        char *user = uid ? xstrdup(uid) : xasprintf("guest:%s", sid);
+        json_object_set_new(state, "userId", json_string(user));
+        free(user);
     }
     json_object_set_new(state, "sessionId", json_string(sid));
-    if (uid) {
-        json_object_set_new(state, "userId", json_string(uid));
-    } else if (json_is_true(json_object_get(state, "isNew"))) {
-        /* An anonymous customer is their session: tools act for "guest:<sessionId>". */
-        char *guest = xasprintf("guest:%s", sid);
-        json_object_set_new(state, "userId", json_string(guest));
-        free(guest);
-    }
     json_object_set(state, "message", json_object_get(request, "message"));
-    return run_pipeline(a, state, err);
+    if (!a->workflow) {
+        err_set(err, "InternalError", "no turn workflow is configured");
+        goto done;
+    }
+    out = a->workflow(a, state, err);
+done:
+    json_decref(state);
+    return out;
 }

@@ -17,6 +17,7 @@
 #include "http/server.h"
 #include "model/model.h"
 #include "runtime/api.h"
+#include "runtime/workflow_local.h"
 #include "store/store.h"
 
 void cli_print_settings(FILE *out)
@@ -81,6 +82,7 @@ int cli_serve(int argc, char **argv)
     struct store *store = NULL;
     struct model *model = NULL;
     struct http_server *server = NULL;
+    struct workflow_local *workflow = NULL;
     if (config_load(&cfg, &e) < 0) {
         fprintf(stderr, "parley serve: %s\n", e.message);
         config_release(&cfg);
@@ -108,6 +110,12 @@ int cli_serve(int argc, char **argv)
     }
     model = model_offline_new();
     struct agent agent = {.cfg = &cfg, .store = store, .model = model};
+    workflow = workflow_local_new(&agent, cfg.statemachine, &e);
+    if (!workflow) {
+        log_at(LL_ERROR, "serve", "%s", e.message);
+        goto out;
+    }
+    workflow_local_attach(workflow, &agent);
 
     /* Block the stop signals before any thread starts, so only sigwait below receives them. */
     sigset_t stop;
@@ -131,6 +139,7 @@ int cli_serve(int argc, char **argv)
     rc = 0;
 out:
     http_server_stop(server);
+    workflow_local_free(workflow);
     model_free(model);
     store_free(store);
     config_release(&cfg);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "agent/turn.h"
+#include "runtime/workflow_local.h"
 #include "base/xmalloc.h"
 #include "check.h"
 
@@ -55,6 +56,16 @@ static json_t *tool_reply(const char *id, const char *name, json_t *input)
 }
 
 static struct config cfg;
+static int errors_seen;
+
+static void count_error(struct agent *a, const json_t *state, const char *error, const char *cause)
+{
+    (void)a;
+    (void)state;
+    (void)cause;
+    if (error && error[0])
+        errors_seen++;
+}
 static struct store *store;
 static struct scripted model;
 static struct agent agent;
@@ -204,18 +215,41 @@ static void test_iteration_cap(void)
     json_decref(out);
 }
 
-static void test_model_failure_saves_nothing(void)
+static void test_model_failure_gives_graceful_reply(void)
 {
     struct err e;
     err_clear(&e);
     script(json_pack("[{s:s}]", "stop_reason", "end_turn")); /* no content array */
     json_t *out = chat(NULL, "hi", &e);
-    CHECK(out == NULL);
-    CHECK_STR(e.code, "ModelBadResponse");
-    script(json_array());
-    out = chat(NULL, "hi", &e);
-    CHECK(out == NULL);
-    CHECK_STR(e.code, "ModelError");
+    CHECK(out != NULL);
+    CHECK_STR(json_string_value(json_object_get(out, "reply")), agent_apology);
+    CHECK_INT(json_integer_value(json_object_get(out, "turn")), 1);
+    json_decref(out);
+    /* A failure in the middle of the tool loop: the saved transcript still pairs every
+     * tool_use with a tool_result, so the next turn's request is well formed. */
+    script(json_pack("[o]", tool_reply("tu_z", "get_ticket_status",
+                                       json_pack("{s:s}", "ticket_id", "TKT-000001"))));
+    out = chat(NULL, "status", &e); /* the second model call finds the script exhausted */
+    CHECK(out != NULL);
+    CHECK_STR(json_string_value(json_object_get(out, "reply")), agent_apology);
+    char sid[64];
+    snprintf(sid, sizeof sid, "%s", json_string_value(json_object_get(out, "sessionId")));
+    json_decref(out);
+    script(json_pack("[o]", text_reply("fine")));
+    out = chat(sid, "again", &e);
+    CHECK_STR(json_string_value(json_object_get(out, "reply")), "fine");
+    json_decref(out);
+    json_t *msgs = json_object_get(model.last_req, "messages");
+    /* user, assistant tool_use, user [tool_result, apology?], ... roles alternate */
+    const char *prev = "";
+    size_t i;
+    json_t *m;
+    json_array_foreach(msgs, i, m) {
+        const char *role = json_string_value(json_object_get(m, "role"));
+        CHECK(strcmp(role, prev) != 0);
+        prev = role;
+    }
+    CHECK_INT(errors_seen, 2);
 }
 
 static void test_history_window_and_budget(void)
@@ -287,18 +321,29 @@ int main(void)
     snprintf(path, sizeof path, "%s/t.db", dir);
     store = store_sqlite_new(path, 2, &e);
     model.base.ops = &scripted_ops;
-    agent = (struct agent){.cfg = &cfg, .store = store, .model = &model.base};
+    agent = (struct agent){.cfg = &cfg, .store = store, .model = &model.base,
+                           .on_error = count_error};
+    char asl[512];
+    snprintf(asl, sizeof asl, "%s/statemachine/agent.asl.json",
+             getenv("PARLEY_SRC") ? getenv("PARLEY_SRC") : ".");
+    struct workflow_local *wf = workflow_local_new(&agent, asl, &e);
+    if (!wf) {
+        fprintf(stderr, "%s\n", e.message);
+        return 1;
+    }
+    workflow_local_attach(wf, &agent);
     RUN(test_parse_request);
     RUN(test_session_id_pattern);
     RUN(test_text_turn);
     RUN(test_tool_loop);
     RUN(test_invalid_tool_input_goes_back_as_error);
     RUN(test_iteration_cap);
-    RUN(test_model_failure_saves_nothing);
+    RUN(test_model_failure_gives_graceful_reply);
     RUN(test_history_window_and_budget);
     RUN(test_unknown_session);
     json_decref(model.replies);
     json_decref(model.last_req);
+    workflow_local_free(wf);
     store_free(store);
     config_release(&cfg);
     char cmd[128];

@@ -1,0 +1,133 @@
+/*
+ * workflow_local.c - runs the turn's ASL definition in-process. The machine is compiled once at
+ * start-up and shared by every request thread (the engine is re-entrant).
+ */
+#include "runtime/workflow_local.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/xmalloc.h"
+#include "sfn/sfn.h"
+#include "sfn/sfn_lambda.h"
+
+struct binding {
+    struct agent *agent;   /* the agent the handler runs for */
+    agent_handler_fn fn;   /* the seed handler */
+};
+
+struct workflow_local {
+    struct sfn_machine *machine;        /* compiled definition */
+    struct binding *bindings;           /* one per handler */
+    struct sfn_lambda_handler *lambdas; /* the resolver's table entries */
+    struct sfn_lambda_table table;      /* passed to sfn_lambda_task */
+};
+
+static json_t *call_bound(void *ud, json_t *event, struct err *err)
+{
+    struct binding *b = ud;
+    return b->fn(b->agent, event, err);
+}
+
+static char *read_file(const char *path, struct err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        err_set(err, "InvalidConfig", "cannot read state machine '%s'", path);
+        return NULL;
+    }
+    size_t cap = 65536, len = 0;
+    char *buf = xmalloc(cap);
+    size_t n;
+    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (len + 1 == cap) {
+            if (cap >= SFN_MAX_DEFINITION_BYTES * 2) {
+                fclose(f);
+                free(buf);
+                err_set(err, "InvalidConfig", "state machine '%s' is too large", path);
+                return NULL;
+            }
+            cap *= 2;
+            buf = xrealloc(buf, cap);
+        }
+    }
+    fclose(f);
+    buf[len] = '\0';
+    return buf;
+}
+
+struct workflow_local *workflow_local_new(struct agent *a, const char *asl_path, struct err *err)
+{
+    char *text = read_file(asl_path, err);
+    if (!text)
+        return NULL;
+    struct sfn_machine *m = sfn_machine_parse(text, err);
+    free(text);
+    if (!m) {
+        char msg[ERR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", err->message);
+        err_set(err, "States.InvalidDefinition", "'%s': %s", asl_path, msg);
+        return NULL;
+    }
+    struct workflow_local *w = xcalloc(1, sizeof *w);
+    w->machine = m;
+    size_t n = 0;
+    while (agent_handlers[n].name)
+        n++;
+    w->bindings = xcalloc(n, sizeof *w->bindings);
+    w->lambdas = xcalloc(n, sizeof *w->lambdas);
+    for (size_t i = 0; i < n; i++) {
+        w->bindings[i] = (struct binding){a, agent_handlers[i].fn};
+        w->lambdas[i] = (struct sfn_lambda_handler){agent_handlers[i].name, call_bound,
+                                                   &w->bindings[i]};
+    }
+    w->table = (struct sfn_lambda_table){w->lambdas, n};
+    log_at(LL_DEBUG, "workflow", "compiled '%s' (%zu states)", asl_path,
+           sfn_machine_state_count(m));
+    return w;
+}
+
+void workflow_local_attach(struct workflow_local *w, struct agent *a)
+{
+    a->workflow = workflow_local_run;
+    a->workflow_ud = w;
+}
+
+json_t *workflow_local_run(struct agent *a, json_t *state, struct err *err)
+{
+    struct workflow_local *w = a->workflow_ud;
+    struct sfn_run_opts opts = {
+        .task = sfn_lambda_task,
+        .task_ud = &w->table,
+        .state_machine_name = "ParleyAgentWorkflow",
+    };
+    struct sfn_result res = {0};
+    json_t *out = NULL;
+    int rc = sfn_run(w->machine, state, &opts, &res);
+    if (rc == 0 && res.status == SFN_SUCCEEDED) {
+        out = json_incref(res.output);
+    } else {
+        const char *cause = res.cause ? res.cause : "";
+        /* A handler's failure carries its own error code (NotFound, StoreError, ...) as the
+         * error name; the cause is Lambda's {"errorMessage","errorType"} document. */
+        json_t *doc = json_loads(cause, 0, NULL);
+        const char *msg = json_string_value(json_object_get(doc, "errorMessage"));
+        err_set(err, res.error ? res.error : "States.Runtime", "%s", msg ? msg : cause);
+        json_decref(doc);
+    }
+    sfn_result_release(&res);
+    return out;
+}
+
+void workflow_local_free(struct workflow_local *w)
+{
+    if (!w)
+        return;
+    sfn_machine_free(w->machine);
+    free(w->bindings);
+    free(w->lambdas);
+    free(w);
+}
