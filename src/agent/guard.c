@@ -101,7 +101,8 @@ static int left_boundary_ok(const char *s, size_t i)
     if ((p == '-' || p == '.' || p == '/' || p == '#' || p == ':') && i >= 2 &&
         isalnum((unsigned char)s[i - 2]))
         return 0;
-    /* Nor in the middle of a run of digit groups ("DE89 3704 0044 0532 0130 00"). */
+    /* Nor in the middle of a run of digit groups ("DE89 3704 0044 0532 0130 00"), unless the
+     * caller knows the run before it was just redacted. */
     if (p == ' ' && i >= 2 && isdigit((unsigned char)s[i - 2]))
         return 0;
     return 1;
@@ -309,7 +310,7 @@ char *guard_redact_text_count(const char *in, unsigned kinds, size_t *count)
             int may_start =
                 (isdigit(c) || ((c == '+' || c == '(') && i + 1 < n &&
                                 (isdigit((unsigned char)in[i + 1]) || in[i + 1] == '('))) &&
-                left_boundary_ok(in, i);
+                (left_boundary_ok(in, i) || (hits && copied + 1 == i && in[copied] == ' '));
             if (may_start && (kinds & GUARD_CARD) && isdigit(c)) {
                 end = card_at(in, n, i);
                 token = "[CARD]";
