@@ -253,7 +253,8 @@ static void index_passage(struct kb *kb, size_t pi)
     tokenize(p->section, SIZE_MAX, &tk);
     tokenize(p->text, SIZE_MAX, &tk);
     p->len = tk.n;
-    qsort(tk.t, tk.n, sizeof tk.t[0], cmp_str);
+    if (tk.n > 1)
+        qsort(tk.t, tk.n, sizeof tk.t[0], cmp_str);
     for (size_t i = 0; i < tk.n;) {
         size_t j = i;
         while (j < tk.n && strcmp(tk.t[j], tk.t[i]) == 0)
@@ -472,7 +473,8 @@ struct kb *kb_load(const char *dir, struct err *err)
     int ok = 0;
     if (collect(root, "", 0, &nl, err) != 0)
         goto out;
-    qsort(nl.v, nl.n, sizeof nl.v[0], cmp_str);
+    if (nl.n > 1)
+        qsort(nl.v, nl.n, sizeof nl.v[0], cmp_str);
     kb->articles = xcalloc(nl.n + 1, sizeof kb->articles[0]);
     for (size_t i = 0; i < nl.n; i++) {
         char *path = xasprintf("%s/%s", root, nl.v[i]);
@@ -567,7 +569,8 @@ int kb_search(const struct kb *kb, const char *query, size_t k, struct kb_hit *o
 
     struct toks tk = {0};
     tokenize(query, MAX_QUERY_TERMS, &tk);
-    qsort(tk.t, tk.n, sizeof tk.t[0], cmp_str);
+    if (tk.n > 1)
+        qsort(tk.t, tk.n, sizeof tk.t[0], cmp_str);
     double *score = xcalloc(kb->n_passages, sizeof(double));
     double n = (double)kb->n_passages;
     for (size_t i = 0; i < tk.n; i++) {

@@ -1,0 +1,233 @@
+/*
+ * test_kb.c - the knowledge base: the shipped kb/ articles rank the right article first for
+ * typical questions, scores are ordered, Markdown is split into titled passages, errors are clear,
+ * and concurrent searches agree.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/kb.h"
+#include "check.h"
+
+static struct kb *kb;
+
+static void expect_first(const char *query, const char *article)
+{
+    struct kb_hit hits[5];
+    struct err err = {{0}, {0}};
+    int n = kb_search(kb, query, 5, hits, &err);
+    CHECK(n > 0);
+    if (n <= 0)
+        return;
+    if (strcmp(hits[0].article, article) != 0)
+        fprintf(stderr, "  '%s' -> %s (%.3f), wanted %s\n", query, hits[0].article, hits[0].score,
+                article);
+    CHECK_STR(hits[0].article, article);
+    for (int i = 1; i < n; i++)
+        CHECK(hits[i].score <= hits[i - 1].score);
+    for (int i = 0; i < n; i++)
+        CHECK(hits[i].score > 0);
+}
+
+static void test_shipped_articles(void)
+{
+    CHECK(kb_article_count(kb) >= 10);
+    CHECK(kb_passage_count(kb) > kb_article_count(kb));
+    expect_first("how do I reset my password", "password-reset.md");
+    expect_first("the password reset email never arrived", "password-reset.md");
+    expect_first("refund policy", "refunds.md");
+    expect_first("how long until my refund shows up on my card", "refunds.md");
+    expect_first("how long does shipping take", "shipping-and-tracking.md");
+    expect_first("do you ship internationally", "shipping-and-tracking.md");
+    expect_first("exchange for a different size", "returns-and-exchanges.md");
+    expect_first("cancel my subscription", "cancel-subscription.md");
+    expect_first("lost my phone two-factor backup codes", "two-factor-authentication.md");
+    expect_first("where can I download my invoice", "billing-and-invoices.md");
+    expect_first("I was charged twice", "billing-and-invoices.md");
+    expect_first("change my email address", "change-email-and-profile.md");
+    expect_first("delete my account and personal data", "privacy-and-data-deletion.md");
+    expect_first("what are your opening hours", "contact-and-hours.md");
+    expect_first("my account is locked after failed attempts", "account-access.md");
+    expect_first("I can't log in", "account-access.md");
+    expect_first("my card was declined", "update-payment-method.md");
+}
+
+static void test_hit_fields(void)
+{
+    struct kb_hit hits[3];
+    struct err err = {{0}, {0}};
+    int n = kb_search(kb, "reset link expired", 3, hits, &err);
+    CHECK(n >= 1);
+    if (n < 1)
+        return;
+    CHECK_STR(hits[0].title, "Resetting your password");
+    CHECK_STR(hits[0].section, "The reset link has expired");
+    CHECK(strstr(hits[0].passage, "60 minutes") != NULL);
+
+    json_t *j = kb_search_json(kb, "refund policy", 2, &err);
+    CHECK(j != NULL);
+    json_t *results = json_object_get(j, "results");
+    CHECK(json_is_array(results) && json_array_size(results) == 2);
+    json_t *first = json_array_get(results, 0);
+    CHECK_STR(json_string_value(json_object_get(first, "article")), "refunds.md");
+    CHECK_STR(json_string_value(json_object_get(first, "title")), "Refunds");
+    CHECK(json_string_value(json_object_get(first, "passage")) != NULL);
+    CHECK(json_real_value(json_object_get(first, "score")) > 0);
+    json_decref(j);
+}
+
+static void test_no_match_and_errors(void)
+{
+    struct kb_hit hits[3];
+    struct err err = {{0}, {0}};
+    CHECK_INT(kb_search(kb, "zzyzx qwxv", 3, hits, &err), 0);
+    CHECK_INT(kb_search(kb, "the of and", 3, hits, &err), 0);
+    CHECK_INT(kb_search(kb, "", 3, hits, &err), -1);
+    CHECK_STR(err.code, "InvalidQuery");
+    CHECK_STR(err.message, "query is empty");
+    CHECK_INT(kb_search(kb, "  \t\n ", 3, hits, &err), -1);
+    CHECK_STR(err.code, "InvalidQuery");
+    CHECK_INT(kb_search(kb, NULL, 3, hits, &err), -1);
+    CHECK_INT(kb_search(kb, "refund", 0, hits, &err), -1);
+    CHECK_INT(kb_search(kb, "refund", KB_MAX_RESULTS + 1, hits, &err), -1);
+    char *big = malloc(KB_MAX_QUERY + 2);
+    memset(big, 'a', KB_MAX_QUERY + 1);
+    big[KB_MAX_QUERY + 1] = '\0';
+    CHECK_INT(kb_search(kb, big, 3, hits, &err), -1);
+    CHECK(strstr(err.message, "longer than") != NULL);
+    free(big);
+    CHECK(kb_search_json(kb, "", 3, &err) == NULL);
+
+    struct kb *none = kb_load("/nonexistent/parley-kb", &err);
+    CHECK(none == NULL);
+    CHECK_STR(err.code, "KbLoadFailed");
+    CHECK(strstr(err.message, "/nonexistent/parley-kb") != NULL);
+    kb_free(NULL);
+}
+
+static char tmpdir[64];
+
+static void write_file(const char *name, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return;
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_parsing(void)
+{
+    struct err err = {{0}, {0}};
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/parley-kb-XXXXXX");
+    CHECK(mkdtemp(tmpdir) != NULL);
+
+    /* an empty directory is an error */
+    struct kb *k = kb_load(tmpdir, &err);
+    CHECK(k == NULL);
+    CHECK_STR(err.code, "KbEmpty");
+
+    write_file("a.md", "# Alpha article\n\nIntro paragraph about gardening tools and rakes, long "
+                       "enough to stand on its own as a passage.\n\n## Watering\n\nShort.\n\n"
+                       "Water the plants every morning; tomatoes need deep watering twice a "
+                       "week in summer.\n\n```\n# not a heading\n```\n");
+    write_file("notes.txt", "# Ignored\n\nnot markdown\n");
+    char sub[128];
+    snprintf(sub, sizeof sub, "%s/sub", tmpdir);
+    mkdir(sub, 0700);
+    write_file("sub/b.md", "No title here, only a paragraph about bicycles and repairs.\n");
+    k = kb_load(tmpdir, &err);
+    CHECK(k != NULL);
+    if (!k)
+        return;
+    CHECK_INT(kb_article_count(k), 2);
+    /* "Short." joins the next paragraph of its section; the fenced line is not a heading */
+    CHECK_INT(kb_passage_count(k), 4);
+    struct kb_hit hits[4];
+    int n = kb_search(k, "tomatoes watering", 4, hits, &err);
+    CHECK(n >= 1);
+    if (n >= 1) {
+        CHECK_STR(hits[0].article, "a.md");
+        CHECK_STR(hits[0].title, "Alpha article");
+        CHECK_STR(hits[0].section, "Watering");
+        CHECK(strncmp(hits[0].passage, "Short. Water the plants", 23) == 0);
+    }
+    n = kb_search(k, "bicycle repair", 4, hits, &err);
+    CHECK_INT(n, 1);
+    if (n == 1) {
+        CHECK_STR(hits[0].article, "sub/b.md");
+        CHECK_STR(hits[0].title, "sub/b.md");
+    }
+    /* the title is indexed with every passage of its article */
+    n = kb_search(k, "alpha", 4, hits, &err);
+    CHECK_INT(n, 3);
+    kb_free(k);
+
+    /* an oversized article is refused by name */
+    char *huge = malloc(KB_MAX_FILE_BYTES + 10);
+    memset(huge, 'x', KB_MAX_FILE_BYTES + 9);
+    huge[KB_MAX_FILE_BYTES + 9] = '\0';
+    write_file("huge.md", huge);
+    free(huge);
+    k = kb_load(tmpdir, &err);
+    CHECK(k == NULL);
+    CHECK_STR(err.code, "KbLoadFailed");
+    CHECK(strstr(err.message, "huge.md") != NULL);
+
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    CHECK(system(cmd) == 0);
+}
+
+static void *search_thread(void *arg)
+{
+    int *ok = arg;
+    *ok = 1;
+    for (int i = 0; i < 200; i++) {
+        struct kb_hit hits[3];
+        int n = kb_search(kb, i % 2 ? "refund policy" : "reset password", 3, hits, NULL);
+        const char *want = i % 2 ? "refunds.md" : "password-reset.md";
+        if (n < 1 || strcmp(hits[0].article, want) != 0)
+            *ok = 0;
+    }
+    return NULL;
+}
+
+static void test_concurrent_reads(void)
+{
+    pthread_t t[4];
+    int ok[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, search_thread, &ok[i]);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        CHECK(ok[i]);
+    }
+}
+
+int main(void)
+{
+    const char *src = getenv("PARLEY_SRC");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/kb", src ? src : ".");
+    struct err err = {{0}, {0}};
+    kb = kb_load(dir, &err);
+    if (!kb) {
+        fprintf(stderr, "%s\n", err.message);
+        check_record("load kb/", 0);
+        return check_summary();
+    }
+    RUN(test_shipped_articles);
+    RUN(test_hit_fields);
+    RUN(test_no_match_and_errors);
+    RUN(test_parsing);
+    RUN(test_concurrent_reads);
+    kb_free(kb);
+    return check_summary();
+}
