@@ -30,6 +30,8 @@ struct agent {
     const struct config *cfg; /* settings (borrowed) */
     struct store *store;      /* session/ticket store (borrowed) */
     struct model *model;      /* model port (borrowed) */
+    struct tools *tools;      /* tool registry (borrowed) */
+    const struct kb *kb;      /* knowledge base (borrowed, may be NULL) */
     /* Called by HandleError with the failed state, error name and cause (may be NULL): the
      * runtime emits error_occurred and counts the error. */
     void (*on_error)(struct agent *a, const json_t *state, const char *error, const char *cause);

@@ -138,15 +138,15 @@ static void push_api_message(json_t *messages, const json_t *msg)
                                               json_deep_copy(content)));
 }
 
-static json_t *build_request(const json_t *event)
+static json_t *build_request(const struct tools *tools, const json_t *event)
 {
     json_t *messages = json_array();
     size_t i;
     json_t *m;
     json_array_foreach(json_object_get(event, "history"), i, m) push_api_message(messages, m);
     json_array_foreach(json_object_get(event, "newMessages"), i, m) push_api_message(messages, m);
-    return json_pack("{s:s, s:o, s:o, s:i}", "system", agent_system_prompt, "messages", messages,
-                     "tools", tools_specs(), "max_tokens", 1024);
+    return json_pack("{s:s, s:o, s:O, s:i}", "system", agent_system_prompt, "messages", messages,
+                     "tools", tools_specs(tools), "max_tokens", 1024);
 }
 
 /* Checks that a model response has the Messages-API shape we rely on. */
@@ -186,7 +186,7 @@ static void add_usage(json_t *event, const json_t *usage)
 
 json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
 {
-    json_t *request = build_request(event);
+    json_t *request = build_request(a->tools, event);
     json_t *resp = model_invoke(a->model, request, NULL, NULL, err);
     json_decref(request);
     if (!resp)
@@ -233,16 +233,11 @@ static json_t *run_tool_use(struct agent *a, const json_t *event, const json_t *
     const char *use_id = str_field(block, "id");
     const char *name = str_field(block, "name");
     const json_t *input = json_object_get(block, "input");
-    struct tool_ctx ctx = {a->store, str_field(event, "sessionId"), str_field(event, "userId")};
+    struct tool_ctx ctx = {a->store, a->kb, str_field(event, "sessionId"),
+                           str_field(event, "userId")};
     struct err terr;
     err_clear(&terr);
-    json_t *result = NULL;
-    const struct tool *t = tools_find(name);
-    if (!t)
-        err_set(&terr, "UnknownTool", "no tool named '%s'; available tools are listed in tools",
-                name);
-    else if (tools_validate(t, input, &terr) == 0)
-        result = t->run(&ctx, input, &terr);
+    json_t *result = tools_run(a->tools, &ctx, name, input, &terr);
     int ok = result != NULL;
     char *text = ok ? json_dumps(result, JSON_COMPACT)
                     : xasprintf("%s: %s", terr.code, terr.message);

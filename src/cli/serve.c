@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 
 #include "agent/agent.h"
+#include "agent/kb.h"
+#include "agent/tools.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
@@ -83,6 +85,8 @@ int cli_serve(int argc, char **argv)
     struct model *model = NULL;
     struct http_server *server = NULL;
     struct workflow_local *workflow = NULL;
+    struct kb *kb = NULL;
+    struct tools *tools = NULL;
     if (config_load(&cfg, &e) < 0) {
         fprintf(stderr, "parley serve: %s\n", e.message);
         config_release(&cfg);
@@ -108,8 +112,17 @@ int cli_serve(int argc, char **argv)
         log_at(LL_ERROR, "serve", "%s", e.message);
         goto out;
     }
+    kb = kb_load(cfg.kb_dir, &e);
+    if (!kb)
+        log_at(LL_WARN, "serve", "knowledge base unavailable (search_knowledge_base is off): %s",
+               e.message);
+    tools = tools_new(kb, &e);
+    if (!tools) {
+        log_at(LL_ERROR, "serve", "%s", e.message);
+        goto out;
+    }
     model = model_offline_new();
-    struct agent agent = {.cfg = &cfg, .store = store, .model = model};
+    struct agent agent = {.cfg = &cfg, .store = store, .model = model, .tools = tools, .kb = kb};
     workflow = workflow_local_new(&agent, cfg.statemachine, &e);
     if (!workflow) {
         log_at(LL_ERROR, "serve", "%s", e.message);
@@ -141,6 +154,8 @@ out:
     http_server_stop(server);
     workflow_local_free(workflow);
     model_free(model);
+    tools_free(tools);
+    kb_free(kb);
     store_free(store);
     config_release(&cfg);
     if (rc == 0 && server)

@@ -37,8 +37,10 @@ struct store_ops {
     int (*transcript)(struct store *s, const char *session_id, json_t **out, struct err *err);
 
     /* Saves one turn atomically. turn = {"sessionId","userId","isNew": bool,"messages": [...],
-     * "context": {...},"metadata": {...}}. Creates the session when isNew (Conflict if it exists;
-     * NotFound if !isNew and it does not). Sets *turn_no to the session's new turn count. */
+     * "context": {...},"metadata": {...}, "noTurn"?: bool}. Creates the session when isNew
+     * (Conflict if it exists; NotFound if !isNew and it does not). Sets *turn_no to the session's
+     * turn count, incremented unless noTurn (an operator's message is stored as an item of its
+     * own without counting as a customer turn; its context is then left unchanged). */
     int (*turn_save)(struct store *s, const json_t *turn, int *turn_no, struct err *err);
 
     /* Creates a ticket from {"sessionId","userId","title","description","priority","email"};
@@ -48,6 +50,24 @@ struct store_ops {
     /* {"id":"TKT-000042","title","description","priority","email","status","sessionId",
      * "userId","createdAt"(ISO-8601)}. NotFound for unknown or malformed ids. */
     int (*ticket_get)(struct store *s, const char *ticket_id, json_t **out, struct err *err);
+
+    /* The user's tickets, newest first: [{as ticket_get}], at most limit. */
+    int (*tickets_list)(struct store *s, const char *user_id, int limit, json_t **out,
+                        struct err *err);
+
+    /* {"orderId","userId","status","items":[{"sku","name","quantity","price"}],"total",
+     * "shipping":{"carrier","tracking","eta"},"createdAt"}. NotFound for unknown ids. */
+    int (*order_get)(struct store *s, const char *order_id, json_t **out, struct err *err);
+
+    /* Sets a session's status ("active", "handoff", "closed") and records why in its metadata
+     * ("statusReason"). NotFound when the session does not exist. */
+    int (*session_set_status)(struct store *s, const char *session_id, const char *status,
+                              const char *reason, struct err *err);
+
+    /* Sessions, most recently active first: [{"sessionId","userId","status","createdAt",
+     * "lastActivity","turns"}]; status filters when not NULL. */
+    int (*sessions_list)(struct store *s, const char *status, int limit, json_t **out,
+                         struct err *err);
 
     void (*free)(struct store *s);
 };

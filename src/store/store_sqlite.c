@@ -25,6 +25,11 @@ enum stmt_id {
     Q_TURN_INSERT,
     Q_TICKET_INSERT,
     Q_TICKET_GET,
+    Q_SESSION_TOUCH_NOTURN,
+    Q_TICKETS_LIST,
+    Q_ORDER_GET,
+    Q_SESSION_STATUS,
+    Q_SESSIONS_LIST,
     Q_BEGIN,
     Q_COMMIT,
     Q_ROLLBACK,
@@ -48,6 +53,19 @@ static const char *const stmt_sql[Q_COUNT] = {
                         " email, status, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7)",
     [Q_TICKET_GET] = "SELECT seq, session_id, user_id, title, description, priority, email, status,"
                      " created_at FROM tickets WHERE seq = ?1",
+    [Q_SESSION_TOUCH_NOTURN] = "UPDATE sessions SET last_ts = ?2, last_activity = ?2"
+                               " WHERE session_id = ?1",
+    [Q_TICKETS_LIST] = "SELECT seq, session_id, user_id, title, description, priority, email,"
+                       " status, created_at FROM tickets WHERE user_id = ?1"
+                       " ORDER BY seq DESC LIMIT ?2",
+    [Q_ORDER_GET] = "SELECT order_id, user_id, status, items, total, carrier, tracking, eta,"
+                    " created_at FROM orders WHERE order_id = ?1",
+    [Q_SESSION_STATUS] = "UPDATE sessions SET status = ?2,"
+                         " metadata = json_set(metadata, '$.statusReason', ?3)"
+                         " WHERE session_id = ?1",
+    [Q_SESSIONS_LIST] = "SELECT session_id, user_id, status, created_at, last_activity, turns"
+                        " FROM sessions WHERE ?1 IS NULL OR status = ?1"
+                        " ORDER BY last_activity DESC LIMIT ?2",
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
@@ -67,7 +85,28 @@ static const char schema_sql[] =
     " seq INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL, user_id TEXT NOT NULL,"
     " title TEXT NOT NULL, description TEXT NOT NULL, priority TEXT NOT NULL,"
     " email TEXT NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS tickets_by_user ON tickets (user_id, seq);";
+    "CREATE INDEX IF NOT EXISTS tickets_by_user ON tickets (user_id, seq);"
+    "CREATE INDEX IF NOT EXISTS sessions_by_activity ON sessions (last_activity);"
+    "CREATE TABLE IF NOT EXISTS orders ("
+    " order_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, status TEXT NOT NULL, items TEXT NOT NULL,"
+    " total REAL NOT NULL, carrier TEXT, tracking TEXT, eta TEXT, created_at TEXT NOT NULL);"
+    /* The demo store's orders, owned by the demo users "demo" and "jane". */
+    "INSERT OR IGNORE INTO orders VALUES"
+    " ('1042', 'demo', 'shipped', '[{\"sku\":\"HP-200\",\"name\":\"Wireless headphones\","
+    "\"quantity\":1,\"price\":89.99}]', 89.99, 'UPS', '1Z999AA10123456784', '2026-11-28',"
+    " '2026-11-20T10:15:00Z'),"
+    " ('1043', 'demo', 'processing', '[{\"sku\":\"PC-11\",\"name\":\"Phone case\","
+    "\"quantity\":2,\"price\":14.5},{\"sku\":\"CB-3\",\"name\":\"USB-C cable\","
+    "\"quantity\":1,\"price\":9.99}]', 38.99, NULL, NULL, '2026-12-02',"
+    " '2026-11-24T08:02:00Z'),"
+    " ('1044', 'demo', 'delivered', '[{\"sku\":\"KB-7\",\"name\":\"Mechanical keyboard\","
+    "\"quantity\":1,\"price\":129.0}]', 129.0, 'DHL', 'JD014600006281234567', '2026-11-12',"
+    " '2026-11-08T16:40:00Z'),"
+    " ('1045', 'jane', 'cancelled', '[{\"sku\":\"MN-27\",\"name\":\"27-inch monitor\","
+    "\"quantity\":1,\"price\":249.0}]', 249.0, NULL, NULL, NULL, '2026-11-18T12:00:00Z'),"
+    " ('1046', 'jane', 'shipped', '[{\"sku\":\"MS-1\",\"name\":\"Wireless mouse\","
+    "\"quantity\":1,\"price\":29.99}]', 29.99, 'FedEx', '612999AA10NA', '2026-11-27',"
+    " '2026-11-22T09:30:00Z');";
 
 /* ---------------------------------------------------------------- pool */
 
@@ -257,6 +296,7 @@ static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, st
     const char *id = json_string_value(json_object_get(turn, "sessionId"));
     const char *user = json_string_value(json_object_get(turn, "userId"));
     int is_new = json_is_true(json_object_get(turn, "isNew"));
+    int no_turn = json_is_true(json_object_get(turn, "noTurn"));
     const json_t *messages = json_object_get(turn, "messages");
     if (!id || !user || !json_is_array(messages))
         return err_set(err, "StoreError", "turn needs sessionId, userId and messages");
@@ -297,7 +337,7 @@ static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, st
         err_set(err, "NotFound", "session '%s' not found", id);
         goto out;
     }
-    int turns = sqlite3_column_int(st, 4) + 1;
+    int turns = sqlite3_column_int(st, 4) + (no_turn ? 0 : 1);
     int64_t last_ts = sqlite3_column_int64(st, 5);
     sqlite3_reset(st);
     /* Sort keys must be unique and increasing within a session, even within one millisecond. */
@@ -318,13 +358,17 @@ static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, st
         db_error(err, c->db, "insert turn");
         goto out;
     }
-    if (!(st = stmt_get(c, Q_SESSION_TOUCH, err)))
+    if (!(st = stmt_get(c, no_turn ? Q_SESSION_TOUCH_NOTURN : Q_SESSION_TOUCH, err)))
         goto out;
     bind_text(st, 1, id);
-    sqlite3_bind_int(st, 2, turns);
-    sqlite3_bind_int64(st, 3, ts);
-    bind_text(st, 4, ctx_text);
-    bind_text(st, 5, meta_text);
+    if (no_turn) {
+        sqlite3_bind_int64(st, 2, ts);
+    } else {
+        sqlite3_bind_int(st, 2, turns);
+        sqlite3_bind_int64(st, 3, ts);
+        bind_text(st, 4, ctx_text);
+        bind_text(st, 5, meta_text);
+    }
     step = sqlite3_step(st);
     sqlite3_reset(st);
     if (step != SQLITE_DONE) {
@@ -437,6 +481,144 @@ static int sq_ticket_get(struct store *base, const char *id, json_t **out, struc
     return rc;
 }
 
+static int sq_tickets_list(struct store *base, const char *user, int limit, json_t **out,
+                           struct err *err)
+{
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    struct conn *c = conn_acquire(s);
+    json_t *list = json_array();
+    int rc = -1;
+    sqlite3_stmt *st = stmt_get(c, Q_TICKETS_LIST, err);
+    if (!st)
+        goto out;
+    bind_text(st, 1, user);
+    sqlite3_bind_int(st, 2, limit);
+    int step;
+    json_t *ids = json_array();
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(ids, json_integer(sqlite3_column_int64(st, 0)));
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE) {
+        json_decref(ids);
+        db_error(err, c->db, "list tickets");
+        goto out;
+    }
+    size_t i;
+    json_t *id;
+    rc = 0;
+    json_array_foreach(ids, i, id) {
+        json_t *t = NULL;
+        if (ticket_read(c, json_integer_value(id), &t, err) < 0) {
+            rc = -1;
+            break;
+        }
+        json_array_append_new(list, t);
+    }
+    json_decref(ids);
+out:
+    conn_release(s, c);
+    if (rc == 0)
+        *out = list;
+    else
+        json_decref(list);
+    return rc;
+}
+
+static int sq_order_get(struct store *base, const char *order_id, json_t **out, struct err *err)
+{
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    struct conn *c = conn_acquire(s);
+    int rc = -1;
+    sqlite3_stmt *st = stmt_get(c, Q_ORDER_GET, err);
+    if (!st)
+        goto out;
+    bind_text(st, 1, order_id);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        json_t *shipping = json_pack("{s:s?, s:s?, s:s?}", "carrier",
+                                     (const char *)sqlite3_column_text(st, 5), "tracking",
+                                     (const char *)sqlite3_column_text(st, 6), "eta",
+                                     (const char *)sqlite3_column_text(st, 7));
+        *out = json_pack("{s:s, s:s, s:s, s:o, s:f, s:o, s:s}", "orderId",
+                         (const char *)sqlite3_column_text(st, 0), "userId",
+                         (const char *)sqlite3_column_text(st, 1), "status",
+                         (const char *)sqlite3_column_text(st, 2), "items", column_json(st, 3),
+                         "total", sqlite3_column_double(st, 4), "shipping", shipping,
+                         "createdAt", (const char *)sqlite3_column_text(st, 8));
+        rc = 0;
+    } else if (step == SQLITE_DONE) {
+        err_set(err, "NotFound", "order %s not found", order_id);
+    } else {
+        db_error(err, c->db, "read order");
+    }
+    sqlite3_reset(st);
+out:
+    conn_release(s, c);
+    return rc;
+}
+
+static int sq_session_set_status(struct store *base, const char *id, const char *status,
+                                 const char *reason, struct err *err)
+{
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    struct conn *c = conn_acquire(s);
+    int rc = -1;
+    sqlite3_stmt *st = stmt_get(c, Q_SESSION_STATUS, err);
+    if (!st)
+        goto out;
+    bind_text(st, 1, id);
+    bind_text(st, 2, status);
+    bind_text(st, 3, reason ? reason : "");
+    int step = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE)
+        db_error(err, c->db, "update session status");
+    else if (sqlite3_changes(c->db) == 0)
+        err_set(err, "NotFound", "session '%s' not found", id);
+    else
+        rc = 0;
+out:
+    conn_release(s, c);
+    return rc;
+}
+
+static int sq_sessions_list(struct store *base, const char *status, int limit, json_t **out,
+                            struct err *err)
+{
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    struct conn *c = conn_acquire(s);
+    int rc = -1;
+    json_t *list = json_array();
+    sqlite3_stmt *st = stmt_get(c, Q_SESSIONS_LIST, err);
+    if (!st)
+        goto out;
+    if (status)
+        bind_text(st, 1, status);
+    sqlite3_bind_int(st, 2, limit);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(
+            list, json_pack("{s:s, s:s, s:s, s:I, s:I, s:i}", "sessionId",
+                            (const char *)sqlite3_column_text(st, 0), "userId",
+                            (const char *)sqlite3_column_text(st, 1), "status",
+                            (const char *)sqlite3_column_text(st, 2), "createdAt",
+                            (json_int_t)sqlite3_column_int64(st, 3), "lastActivity",
+                            (json_int_t)sqlite3_column_int64(st, 4), "turns",
+                            sqlite3_column_int(st, 5)));
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE)
+        db_error(err, c->db, "list sessions");
+    else
+        rc = 0;
+out:
+    conn_release(s, c);
+    if (rc == 0)
+        *out = list;
+    else
+        json_decref(list);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- lifecycle */
 
 static void conn_close(struct conn *c)
@@ -467,6 +649,10 @@ static const struct store_ops sqlite_ops = {
     .turn_save = sq_turn_save,
     .ticket_create = sq_ticket_create,
     .ticket_get = sq_ticket_get,
+    .tickets_list = sq_tickets_list,
+    .order_get = sq_order_get,
+    .session_set_status = sq_session_set_status,
+    .sessions_list = sq_sessions_list,
     .free = sq_free,
 };
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "agent/tools.h"
 #include "agent/turn.h"
 #include "runtime/workflow_local.h"
 #include "base/xmalloc.h"
@@ -321,7 +322,8 @@ int main(void)
     snprintf(path, sizeof path, "%s/t.db", dir);
     store = store_sqlite_new(path, 2, &e);
     model.base.ops = &scripted_ops;
-    agent = (struct agent){.cfg = &cfg, .store = store, .model = &model.base,
+    struct tools *tools = tools_new(NULL, &e);
+    agent = (struct agent){.cfg = &cfg, .store = store, .model = &model.base, .tools = tools,
                            .on_error = count_error};
     char asl[512];
     snprintf(asl, sizeof asl, "%s/statemachine/agent.asl.json",
@@ -344,6 +346,7 @@ int main(void)
     json_decref(model.replies);
     json_decref(model.last_req);
     workflow_local_free(wf);
+    tools_free(tools);
     store_free(store);
     config_release(&cfg);
     char cmd[128];
