@@ -1,0 +1,176 @@
+/*
+ * model_anthropic.c - the Anthropic Messages API adapter: POST {base}/v1/messages with x-api-key
+ * and anthropic-version; with on_delta, "stream": true and the SSE events assembled into the
+ * final message.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/xmalloc.h"
+#include "http/client.h"
+#include "model/providers.h"
+
+struct anthropic_model {
+    struct model base;         /* must be first */
+    struct http_client *http;  /* pooled connections */
+    char *url;                 /* .../v1/messages */
+    char *api_key;             /* may be NULL */
+    char *model_id;            /* "claude-..." */
+    int max_tokens;            /* default max_tokens */
+    long timeout_ms;           /* per attempt */
+    int max_retries;           /* -1 = client default */
+};
+
+struct sse_ctx {
+    struct model__stream stream;
+    int failed;
+};
+
+static int on_sse(void *ud, const char *event, const char *data)
+{
+    (void)event;
+    struct sse_ctx *c = ud;
+    json_t *ev = json_loads(data, 0, NULL);
+    if (!ev) {
+        err_set(&c->stream.failure, "ModelBadResponse", "malformed stream event");
+        return -1;
+    }
+    int rc = model__stream_event(&c->stream, ev);
+    json_decref(ev);
+    return rc;
+}
+
+static int on_data(void *ud, const char *data, size_t len)
+{
+    struct model__sse *p = ud;
+    return model__sse_feed(p, data, len);
+}
+
+static json_t *anthropic_invoke(struct model *mb, const json_t *request, model_delta_fn on_delta,
+                                void *ud, struct err *err)
+{
+    struct anthropic_model *m = (struct anthropic_model *)mb;
+    json_t *out = NULL;
+    char *body = NULL, *key_hdr = NULL;
+    struct http_client_response resp = {0};
+    struct sse_ctx sc;
+    struct model__sse sse = {0};
+    model__stream_init(&sc.stream, on_delta, ud);
+
+    if (!json_is_object(request)) {
+        err_set(err, "ModelError", "anthropic: request is not a JSON object");
+        goto out;
+    }
+    json_t *req = json_deep_copy(request);
+    json_object_set_new(req, "model", json_string(m->model_id));
+    if (!json_is_integer(json_object_get(req, "max_tokens")))
+        json_object_set_new(req, "max_tokens", json_integer(m->max_tokens));
+    if (json_is_array(json_object_get(req, "tools")) &&
+        json_array_size(json_object_get(req, "tools")) == 0)
+        json_object_del(req, "tools");
+    if (on_delta)
+        json_object_set_new(req, "stream", json_true());
+    body = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+
+    const char *hdrs[5];
+    size_t nh = 0;
+    hdrs[nh++] = "Content-Type: application/json";
+    hdrs[nh++] = "anthropic-version: 2023-06-01";
+    hdrs[nh++] = on_delta ? "Accept: text/event-stream" : "Accept: application/json";
+    if (m->api_key && *m->api_key) {
+        key_hdr = xasprintf("x-api-key: %s", m->api_key);
+        hdrs[nh++] = key_hdr;
+    }
+    sse.fn = on_sse;
+    sse.ud = &sc;
+    struct http_client_request hr = {.method = "POST",
+                                     .url = m->url,
+                                     .headers = hdrs,
+                                     .n_headers = nh,
+                                     .body = body,
+                                     .body_len = strlen(body),
+                                     .timeout_ms = m->timeout_ms,
+                                     .max_retries = m->max_retries,
+                                     .on_data = on_delta ? on_data : NULL,
+                                     .ud = &sse};
+    struct err herr = {0};
+    int rc = http_client_do(m->http, &hr, &resp, &herr);
+    if (rc != 0 && strcmp(herr.code, "HttpAborted") == 0 && err_is_set(&sc.stream.failure)) {
+        *err = sc.stream.failure;
+        goto out;
+    }
+    if (rc != 0 || resp.status < 200 || resp.status > 299) {
+        const char *code = NULL, *msg = NULL;
+        json_t *ej = resp.body ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
+        json_t *e = json_object_get(ej, "error");
+        code = json_string_value(json_object_get(e, "type"));
+        msg = json_string_value(json_object_get(e, "message"));
+        model__map_failure("anthropic", rc, &herr, resp.status, code, msg, err);
+        json_decref(ej);
+        goto out;
+    }
+    if (on_delta) {
+        out = model__stream_finish(&sc.stream, err);
+        goto out;
+    }
+    json_error_t je;
+    out = json_loadb(resp.body ? resp.body : "", resp.body_len, 0, &je);
+    if (!out) {
+        err_set(err, "ModelBadResponse", "anthropic: response is not JSON: %s", je.text);
+        goto out;
+    }
+    if (model__check_response(out, m->model_id, err) != 0) {
+        json_decref(out);
+        out = NULL;
+    }
+out:
+    model__stream_release(&sc.stream);
+    model__sse_release(&sse);
+    http_client_response_release(&resp);
+    free(body);
+    free(key_hdr);
+    return out;
+}
+
+static void anthropic_free(struct model *mb)
+{
+    struct anthropic_model *m = (struct anthropic_model *)mb;
+    http_client_free(m->http);
+    free(m->url);
+    free(m->api_key);
+    free(m->model_id);
+    free(m);
+}
+
+static const struct model_ops anthropic_ops = {
+    .name = "anthropic",
+    .invoke = anthropic_invoke,
+    .free = anthropic_free,
+};
+
+struct model *model_anthropic_new(const struct model_provider_config *cfg, struct err *err)
+{
+    (void)err;
+    struct anthropic_model *m = xcalloc(1, sizeof *m);
+    m->base.ops = &anthropic_ops;
+    const char *base = cfg->base_url && *cfg->base_url ? cfg->base_url : "https://api.anthropic.com";
+    size_t bl = strlen(base);
+    while (bl > 0 && base[bl - 1] == '/')
+        bl--;
+    m->url = xasprintf("%.*s/v1/messages", (int)bl, base);
+    m->api_key = cfg->api_key ? xstrdup(cfg->api_key) : NULL;
+    m->model_id = xstrdup(cfg->model_id ? cfg->model_id : MODEL_ANTHROPIC_DEFAULT_ID);
+    m->max_tokens = cfg->max_tokens > 0 ? cfg->max_tokens : 1024;
+    m->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 60000;
+    m->max_retries = cfg->max_retries == 0 ? 2 : (cfg->max_retries < 0 ? 0 : cfg->max_retries);
+    struct http_client_config hc = {.timeout_ms = m->timeout_ms,
+                                    .max_retries = m->max_retries > 0 ? m->max_retries : -1,
+                                    .backoff_base_ms = cfg->backoff_base_ms ? cfg->backoff_base_ms
+                                                                            : 250,
+                                    .backoff_max_ms = cfg->backoff_max_ms ? cfg->backoff_max_ms
+                                                                          : 8000,
+                                    .max_response_bytes = cfg->max_response_bytes};
+    m->http = http_client_new(&hc);
+    return &m->base;
+}

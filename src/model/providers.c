@@ -1,0 +1,485 @@
+/*
+ * providers.c - what the network model adapters share: the by-name constructor and its
+ * environment, failure mapping, response checks, the Anthropic stream-event assembler, the SSE
+ * splitter and the AWS event-stream decoder (see providers.h).
+ */
+#include "model/providers.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/xmalloc.h"
+
+#define SSE_EVENT_MAX (1u << 20)
+#define EVSTREAM_FRAME_MAX (16u << 20)
+
+/* ---- By name -------------------------------------------------------------------------------- */
+
+/* Weak, so this file links (and its tests run) before or without model_offline.c. */
+extern struct model *model_offline_new(void) __attribute__((weak));
+
+static int env_long(const char *name, long lo, long hi, long *out, struct err *err)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return 0;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || n < lo || n > hi)
+        return err_set(err, "ModelConfig", "%s must be an integer in [%ld, %ld], got '%s'", name,
+                       lo, hi, v);
+    *out = n;
+    return 0;
+}
+
+struct model *model_new_by_name(const char *name, struct err *err)
+{
+    if (!name || !*name || strcmp(name, "offline") == 0) {
+        if (!model_offline_new) {
+            err_set(err, "ModelConfig", "the offline model is not built into this binary");
+            return NULL;
+        }
+        return model_offline_new();
+    }
+    struct model_provider_config cfg = {0};
+    long timeout = 0, retries = 0, tokens = 0;
+    int has_retries = getenv("PARLEY_MODEL_MAX_RETRIES") && *getenv("PARLEY_MODEL_MAX_RETRIES");
+    if (env_long("PARLEY_MODEL_TIMEOUT_MS", 1, 3600000, &timeout, err) != 0 ||
+        env_long("PARLEY_MODEL_MAX_RETRIES", 0, 10, &retries, err) != 0 ||
+        env_long("PARLEY_MAX_TOKENS", 1, 200000, &tokens, err) != 0)
+        return NULL;
+    cfg.model_id = getenv("PARLEY_MODEL_ID") && *getenv("PARLEY_MODEL_ID")
+                       ? getenv("PARLEY_MODEL_ID")
+                       : NULL;
+    cfg.timeout_ms = timeout;
+    cfg.max_retries = has_retries ? (retries == 0 ? -1 : (int)retries) : 0;
+    cfg.max_tokens = (int)tokens;
+    if (strcmp(name, "bedrock") == 0)
+        return model_bedrock_new(&cfg, err); /* reads the AWS variables itself */
+    if (strcmp(name, "anthropic") == 0) {
+        cfg.api_key = getenv("ANTHROPIC_API_KEY");
+        cfg.base_url = getenv("ANTHROPIC_BASE_URL");
+        return model_anthropic_new(&cfg, err);
+    }
+    if (strcmp(name, "openai") == 0) {
+        cfg.api_key = getenv("OPENAI_API_KEY");
+        cfg.base_url = getenv("OPENAI_BASE_URL");
+        return model_openai_new(&cfg, err);
+    }
+    err_set(err, "ModelConfig", "unknown model provider '%s' (offline|bedrock|anthropic|openai)",
+            name);
+    return NULL;
+}
+
+/* ---- Failures and checks -------------------------------------------------------------------- */
+
+void model__map_failure(const char *provider, int http_rc, const struct err *herr, long status,
+                        const char *code_hint, const char *message, struct err *err)
+{
+    if (http_rc != 0) {
+        if (strcmp(herr->code, "HttpTimeout") == 0)
+            err_set(err, "ModelTimeout", "%s: %s", provider, herr->message);
+        else if (strcmp(herr->code, "HttpTooLarge") == 0)
+            err_set(err, "ModelBadResponse", "%s: %s", provider, herr->message);
+        else
+            err_set(err, "ModelError", "%s: %s", provider, herr->message);
+        return;
+    }
+    const char *msg = message && *message ? message : "no message";
+    int throttled = status == 429 || status == 529 ||
+                    (code_hint && (aws_error_is_throttling(code_hint) ||
+                                   strcmp(code_hint, "rate_limit_error") == 0 ||
+                                   strcmp(code_hint, "overloaded_error") == 0));
+    if (throttled)
+        err_set(err, "ModelThrottled", "%s is throttling requests (status %ld%s%s): %s", provider,
+                status, code_hint ? ", " : "", code_hint ? code_hint : "", msg);
+    else
+        err_set(err, "ModelError", "%s returned status %ld%s%s: %s", provider, status,
+                code_hint ? ", " : "", code_hint ? code_hint : "", msg);
+}
+
+int model__check_response(json_t *resp, const char *model_id, struct err *err)
+{
+    if (!json_is_object(resp))
+        return err_set(err, "ModelBadResponse", "model response is not a JSON object");
+    json_t *content = json_object_get(resp, "content");
+    if (!json_is_array(content))
+        return err_set(err, "ModelBadResponse", "model response has no content array");
+    size_t i;
+    json_t *b;
+    json_array_foreach(content, i, b)
+    {
+        const char *t = json_string_value(json_object_get(b, "type"));
+        if (!t)
+            return err_set(err, "ModelBadResponse", "content block %zu has no type", i);
+        if (strcmp(t, "text") == 0 && !json_is_string(json_object_get(b, "text")))
+            return err_set(err, "ModelBadResponse", "text block %zu has no text", i);
+        if (strcmp(t, "tool_use") == 0 &&
+            (!json_is_string(json_object_get(b, "id")) ||
+             !json_is_string(json_object_get(b, "name")) ||
+             !json_is_object(json_object_get(b, "input"))))
+            return err_set(err, "ModelBadResponse", "tool_use block %zu lacks id, name or input",
+                           i);
+    }
+    if (!json_is_string(json_object_get(resp, "stop_reason")))
+        return err_set(err, "ModelBadResponse", "model response has no stop_reason");
+    if (!json_object_get(resp, "type"))
+        json_object_set_new(resp, "type", json_string("message"));
+    if (!json_object_get(resp, "role"))
+        json_object_set_new(resp, "role", json_string("assistant"));
+    if (!json_object_get(resp, "model") && model_id)
+        json_object_set_new(resp, "model", json_string(model_id));
+    if (!json_object_get(resp, "id"))
+        json_object_set_new(resp, "id", json_string("msg_local"));
+    json_t *u = json_object_get(resp, "usage");
+    if (!json_is_object(u)) {
+        u = json_object();
+        json_object_set_new(resp, "usage", u);
+    }
+    if (!json_is_integer(json_object_get(u, "input_tokens")))
+        json_object_set_new(u, "input_tokens", json_integer(0));
+    if (!json_is_integer(json_object_get(u, "output_tokens")))
+        json_object_set_new(u, "output_tokens", json_integer(0));
+    return 0;
+}
+
+/* ---- Anthropic stream events ---------------------------------------------------------------- */
+
+void model__stream_init(struct model__stream *s, model_delta_fn on_delta, void *ud)
+{
+    memset(s, 0, sizeof *s);
+    s->msg = json_pack("{s:s, s:s, s:[], s:n, s:{s:i, s:i}}", "type", "message", "role",
+                       "assistant", "content", "stop_reason", "usage", "input_tokens", 0,
+                       "output_tokens", 0);
+    s->partial = json_object();
+    s->on_delta = on_delta;
+    s->ud = ud;
+}
+
+void model__stream_release(struct model__stream *s)
+{
+    json_decref(s->msg);
+    json_decref(s->partial);
+    s->msg = s->partial = NULL;
+}
+
+static void merge_usage(json_t *msg, const json_t *u)
+{
+    json_t *mu = json_object_get(msg, "usage");
+    const char *keys[] = {"input_tokens", "output_tokens"};
+    for (int i = 0; i < 2; i++) {
+        json_t *v = json_object_get(u, keys[i]);
+        if (json_is_integer(v))
+            json_object_set_new(mu, keys[i], json_integer(json_integer_value(v)));
+    }
+}
+
+int model__stream_event(struct model__stream *s, const json_t *ev)
+{
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    json_t *content = json_object_get(s->msg, "content");
+    if (!type)
+        return err_set(&s->failure, "ModelBadResponse", "stream event without a type");
+    if (strcmp(type, "message_start") == 0) {
+        json_t *m = json_object_get(ev, "message");
+        const char *keys[] = {"id", "model"};
+        for (int i = 0; i < 2; i++) {
+            json_t *v = json_object_get(m, keys[i]);
+            if (json_is_string(v))
+                json_object_set(s->msg, keys[i], v);
+        }
+        merge_usage(s->msg, json_object_get(m, "usage"));
+    } else if (strcmp(type, "content_block_start") == 0) {
+        json_t *idx = json_object_get(ev, "index");
+        json_t *b = json_object_get(ev, "content_block");
+        if (!json_is_integer(idx) || json_integer_value(idx) != (json_int_t)json_array_size(content) ||
+            !json_is_object(b))
+            return err_set(&s->failure, "ModelBadResponse", "content_block_start out of order");
+        json_t *copy = json_deep_copy(b);
+        if (json_is_string(json_object_get(copy, "type")) &&
+            strcmp(json_string_value(json_object_get(copy, "type")), "tool_use") == 0)
+            json_object_set_new(copy, "input", json_object());
+        json_array_append_new(content, copy);
+    } else if (strcmp(type, "content_block_delta") == 0) {
+        json_t *idx = json_object_get(ev, "index");
+        json_t *d = json_object_get(ev, "delta");
+        json_t *b = json_is_integer(idx) ? json_array_get(content, (size_t)json_integer_value(idx))
+                                         : NULL;
+        const char *dt = json_string_value(json_object_get(d, "type"));
+        if (!b || !dt)
+            return err_set(&s->failure, "ModelBadResponse", "content_block_delta for no block");
+        if (strcmp(dt, "text_delta") == 0) {
+            const char *t = json_string_value(json_object_get(d, "text"));
+            const char *old = json_string_value(json_object_get(b, "text"));
+            if (!t)
+                return err_set(&s->failure, "ModelBadResponse", "text_delta without text");
+            char *joined = xasprintf("%s%s", old ? old : "", t);
+            json_object_set_new(b, "text", json_string(joined));
+            free(joined);
+            if (s->on_delta && *t)
+                s->on_delta(s->ud, t);
+        } else if (strcmp(dt, "input_json_delta") == 0) {
+            const char *p = json_string_value(json_object_get(d, "partial_json"));
+            char key[32];
+            snprintf(key, sizeof key, "%lld", (long long)json_integer_value(idx));
+            const char *old = json_string_value(json_object_get(s->partial, key));
+            char *joined = xasprintf("%s%s", old ? old : "", p ? p : "");
+            json_object_set_new(s->partial, key, json_string(joined));
+            free(joined);
+        }
+    } else if (strcmp(type, "content_block_stop") == 0) {
+        json_t *idx = json_object_get(ev, "index");
+        char key[32];
+        snprintf(key, sizeof key, "%lld", (long long)json_integer_value(idx));
+        const char *p = json_string_value(json_object_get(s->partial, key));
+        json_t *b = json_array_get(content, (size_t)json_integer_value(idx));
+        if (p && *p && b) {
+            json_t *input = json_loads(p, 0, NULL);
+            if (!json_is_object(input)) {
+                json_decref(input);
+                return err_set(&s->failure, "ModelBadResponse",
+                               "tool input of block %s is not a JSON object", key);
+            }
+            json_object_set_new(b, "input", input);
+        }
+    } else if (strcmp(type, "message_delta") == 0) {
+        json_t *d = json_object_get(ev, "delta");
+        json_t *sr = json_object_get(d, "stop_reason");
+        if (json_is_string(sr))
+            json_object_set(s->msg, "stop_reason", sr);
+        merge_usage(s->msg, json_object_get(ev, "usage"));
+    } else if (strcmp(type, "message_stop") == 0) {
+        s->done = 1;
+    } else if (strcmp(type, "error") == 0) {
+        json_t *e = json_object_get(ev, "error");
+        const char *et = json_string_value(json_object_get(e, "type"));
+        const char *em = json_string_value(json_object_get(e, "message"));
+        int throttled = et && (strcmp(et, "overloaded_error") == 0 ||
+                               strcmp(et, "rate_limit_error") == 0);
+        return err_set(&s->failure, throttled ? "ModelThrottled" : "ModelError",
+                       "stream error %s: %s", et ? et : "?", em ? em : "no message");
+    }
+    return 0; /* ping and unknown events are ignored */
+}
+
+json_t *model__stream_finish(struct model__stream *s, struct err *err)
+{
+    if (err_is_set(&s->failure)) {
+        *err = s->failure;
+        return NULL;
+    }
+    if (!s->done || !json_is_string(json_object_get(s->msg, "stop_reason"))) {
+        err_set(err, "ModelBadResponse", "stream ended before message_stop");
+        return NULL;
+    }
+    json_t *m = s->msg;
+    s->msg = NULL;
+    if (model__check_response(m, NULL, err) != 0) {
+        json_decref(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* ---- SSE ------------------------------------------------------------------------------------ */
+
+/* Handles one complete event block (lines without the blank separator). */
+static int sse_dispatch(struct model__sse *p, char *block)
+{
+    char event[64] = "";
+    char *data = NULL;
+    size_t dlen = 0;
+    int rc = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(block, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        size_t l = strlen(line);
+        if (l > 0 && line[l - 1] == '\r')
+            line[--l] = '\0';
+        if (strncmp(line, "data:", 5) == 0) {
+            const char *v = line + 5 + (line[5] == ' ');
+            size_t vl = strlen(v);
+            data = xrealloc(data, dlen + vl + 2);
+            if (dlen)
+                data[dlen++] = '\n';
+            memcpy(data + dlen, v, vl);
+            dlen += vl;
+            data[dlen] = '\0';
+        } else if (strncmp(line, "event:", 6) == 0) {
+            snprintf(event, sizeof event, "%s", line + 6 + (line[6] == ' '));
+        }
+    }
+    if (data)
+        rc = p->fn(p->ud, event, data);
+    free(data);
+    return rc;
+}
+
+int model__sse_feed(struct model__sse *p, const char *data, size_t len)
+{
+    if (p->len + len + 1 > p->cap) {
+        size_t cap = p->cap ? p->cap : 4096;
+        while (cap < p->len + len + 1)
+            cap *= 2;
+        p->buf = xrealloc(p->buf, cap);
+        p->cap = cap;
+    }
+    memcpy(p->buf + p->len, data, len);
+    p->len += len;
+    p->buf[p->len] = '\0';
+    for (;;) {
+        char *sep = strstr(p->buf, "\n\n");
+        char *sep2 = strstr(p->buf, "\r\n\r\n");
+        size_t skip = 2;
+        if (sep2 && (!sep || sep2 < sep)) {
+            sep = sep2;
+            skip = 4;
+        }
+        if (!sep)
+            break;
+        *sep = '\0';
+        size_t used = (size_t)(sep - p->buf) + skip;
+        char *block = xstrdup(p->buf);
+        memmove(p->buf, p->buf + used, p->len - used + 1);
+        p->len -= used;
+        int rc = sse_dispatch(p, block);
+        free(block);
+        if (rc != 0)
+            return -1;
+    }
+    return p->len > SSE_EVENT_MAX ? -1 : 0;
+}
+
+void model__sse_release(struct model__sse *p)
+{
+    free(p->buf);
+    memset(p, 0, sizeof *p);
+}
+
+/* ---- AWS event stream ----------------------------------------------------------------------- */
+
+unsigned long model__crc32(unsigned long crc, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    crc = ~crc & 0xffffffffUL;
+    for (size_t i = 0; i < len; i++) {
+        crc ^= p[i];
+        for (int k = 0; k < 8; k++)
+            crc = (crc >> 1) ^ (0xEDB88320UL & (0UL - (crc & 1UL)));
+    }
+    return ~crc & 0xffffffffUL;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Parses the header block; returns 0 or -1 when it is malformed. */
+static int evstream_headers(const unsigned char *h, size_t n, struct model__evstream_msg *m)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t nl = h[i++];
+        if (i + nl + 1 > n)
+            return -1;
+        char name[128];
+        memcpy(name, h + i, nl < 127 ? nl : 127);
+        name[nl < 127 ? nl : 127] = '\0';
+        i += nl;
+        unsigned char type = h[i++];
+        size_t vlen;
+        switch (type) {
+        case 0: case 1: vlen = 0; break;                 /* bool true/false */
+        case 2: vlen = 1; break;                         /* byte */
+        case 3: vlen = 2; break;                         /* short */
+        case 4: vlen = 4; break;                         /* int */
+        case 5: case 8: vlen = 8; break;                 /* long, timestamp */
+        case 9: vlen = 16; break;                        /* uuid */
+        case 6: case 7:                                  /* bytes, string */
+            if (i + 2 > n)
+                return -1;
+            vlen = (size_t)h[i] << 8 | h[i + 1];
+            i += 2;
+            break;
+        default:
+            return -1;
+        }
+        if (i + vlen > n)
+            return -1;
+        if (type == 7) {
+            char *dst = NULL;
+            size_t cap = 0;
+            if (strcmp(name, ":event-type") == 0)
+                dst = m->event_type, cap = sizeof m->event_type;
+            else if (strcmp(name, ":message-type") == 0)
+                dst = m->message_type, cap = sizeof m->message_type;
+            else if (strcmp(name, ":exception-type") == 0 || strcmp(name, ":error-code") == 0)
+                dst = m->exception_type, cap = sizeof m->exception_type;
+            if (dst) {
+                size_t l = vlen < cap - 1 ? vlen : cap - 1;
+                memcpy(dst, h + i, l);
+                dst[l] = '\0';
+            }
+        }
+        i += vlen;
+    }
+    return 0;
+}
+
+int model__evstream_feed(struct model__evstream *d, const void *data, size_t len)
+{
+    if (d->bad)
+        return -1;
+    if (d->len + len > d->cap) {
+        size_t cap = d->cap ? d->cap : 4096;
+        while (cap < d->len + len)
+            cap *= 2;
+        d->buf = xrealloc(d->buf, cap);
+        d->cap = cap;
+    }
+    memcpy(d->buf + d->len, data, len);
+    d->len += len;
+    size_t off = 0;
+    int rc = 0;
+    while (d->len - off >= 12) {
+        const unsigned char *f = d->buf + off;
+        uint32_t total = be32(f), hlen = be32(f + 4);
+        if (total < 16 || total > EVSTREAM_FRAME_MAX || hlen > total - 16 ||
+            model__crc32(0, f, 8) != be32(f + 8)) {
+            d->bad = 1;
+            rc = -1;
+            break;
+        }
+        if (d->len - off < total)
+            break; /* need more */
+        if (model__crc32(0, f, total - 4) != be32(f + total - 4)) {
+            d->bad = 1;
+            rc = -1;
+            break;
+        }
+        struct model__evstream_msg m;
+        memset(&m, 0, sizeof m);
+        if (evstream_headers(f + 12, hlen, &m) != 0) {
+            d->bad = 1;
+            rc = -1;
+            break;
+        }
+        m.payload = f + 12 + hlen;
+        m.payload_len = total - 16 - hlen;
+        off += total;
+        if (d->fn(d->ud, &m) != 0) {
+            rc = -1;
+            break;
+        }
+    }
+    memmove(d->buf, d->buf + off, d->len - off);
+    d->len -= off;
+    return rc;
+}
+
+void model__evstream_release(struct model__evstream *d)
+{
+    free(d->buf);
+    memset(d, 0, sizeof *d);
+}

@@ -1,0 +1,121 @@
+/*
+ * providers.h - the network model adapters (Bedrock, Anthropic API, OpenAI-compatible) and the
+ * by-name constructor that reads their environment.
+ *
+ * Every adapter speaks the model port of model.h: a Messages-API request in, a Messages-API
+ * response out, text deltas to on_delta while streaming. Each call has a timeout and retries
+ * with jittered backoff on 429/5xx/throttling, and fails with one of "ModelThrottled" (still
+ * throttled after the retries), "ModelTimeout", "ModelError" (the provider refused: 4xx with its
+ * message, 5xx, no connection, missing credentials) or "ModelBadResponse" (malformed or
+ * oversized reply).
+ */
+#ifndef PARLEY_MODEL_PROVIDERS_H
+#define PARLEY_MODEL_PROVIDERS_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "aws/aws.h"
+#include "base/err.h"
+#include "model/model.h"
+
+/* ---- Configuration -------------------------------------------------------------------------- */
+
+struct model_provider_config {
+    const char *model_id;          /* NULL = the provider's default */
+    long timeout_ms;               /* per attempt; 0 = 60000 */
+    int max_retries;               /* -1 = none; 0 = 2 */
+    int max_tokens;                /* used when a request has none; 0 = 1024 */
+    const char *api_key;           /* anthropic, openai (NULL = none, for local servers) */
+    const char *base_url;          /* anthropic/openai API base; bedrock endpoint override */
+    const struct aws_config *aws;  /* bedrock: region, credentials, clock; NULL = from env */
+    long backoff_base_ms;          /* 0 = 250 */
+    long backoff_max_ms;           /* 0 = 8000 */
+    size_t max_response_bytes;     /* 0 = 8 MiB */
+};
+
+#define MODEL_BEDROCK_DEFAULT_ID "anthropic.claude-3-5-sonnet-20241022-v2:0"
+#define MODEL_ANTHROPIC_DEFAULT_ID "claude-3-5-sonnet-20241022"
+#define MODEL_OPENAI_DEFAULT_ID "gpt-4o-mini"
+
+/* ---- Constructors --------------------------------------------------------------------------- */
+
+/* Each returns a new model (free with model_free) or NULL with err ("ModelConfig") when the
+ * configuration is unusable (no region for Bedrock, ...). */
+struct model *model_bedrock_new(const struct model_provider_config *cfg, struct err *err);
+struct model *model_anthropic_new(const struct model_provider_config *cfg, struct err *err);
+struct model *model_openai_new(const struct model_provider_config *cfg, struct err *err);
+
+/* Returns the model called name ("offline", "bedrock", "anthropic", "openai"; NULL = offline),
+ * configured from the environment: PARLEY_MODEL_ID, PARLEY_MODEL_TIMEOUT_MS,
+ * PARLEY_MODEL_MAX_RETRIES, PARLEY_MAX_TOKENS, the AWS variables (aws.h), ANTHROPIC_API_KEY,
+ * ANTHROPIC_BASE_URL, OPENAI_API_KEY, OPENAI_BASE_URL. NULL with err ("ModelConfig") for an
+ * unknown name or a bad value. */
+struct model *model_new_by_name(const char *name, struct err *err);
+
+/* ---- Internals shared by the adapters (model__*) -------------------------------------------- */
+
+/* Builds a Messages-API response from Anthropic stream events (message_start,
+ * content_block_start/delta/stop, message_delta, message_stop, error), forwarding text deltas. */
+struct model__stream {
+    json_t *msg;              /* the message being built */
+    json_t *partial;          /* object: block index -> accumulated input_json string */
+    model_delta_fn on_delta;  /* may be NULL */
+    void *ud;                 /* for on_delta */
+    int done;                 /* message_stop seen */
+    struct err failure;       /* set by an "error" event or a malformed event */
+};
+
+void model__stream_init(struct model__stream *s, model_delta_fn on_delta, void *ud);
+/* Feeds one event. Returns 0, or -1 with s->failure set. */
+int model__stream_event(struct model__stream *s, const json_t *ev);
+/* Returns the finished response (new reference) or NULL with err. */
+json_t *model__stream_finish(struct model__stream *s, struct err *err);
+void model__stream_release(struct model__stream *s);
+
+/* Server-Sent Events splitter: feed bytes, get each event's joined data lines. */
+typedef int (*model__sse_fn)(void *ud, const char *event, const char *data);
+struct model__sse {
+    char *buf;       /* pending bytes */
+    size_t len, cap; /* used, allocated */
+    model__sse_fn fn;
+    void *ud;
+};
+/* Returns 0, or -1 when fn failed or an event exceeded 1 MiB. */
+int model__sse_feed(struct model__sse *p, const char *data, size_t len);
+void model__sse_release(struct model__sse *p);
+
+/* AWS event-stream (application/vnd.amazon.eventstream) decoder. */
+struct model__evstream_msg {
+    char event_type[64];     /* ":event-type" */
+    char message_type[32];   /* ":message-type": "event", "exception", "error" */
+    char exception_type[96]; /* ":exception-type" or ":error-code" */
+    const unsigned char *payload;
+    size_t payload_len;
+};
+typedef int (*model__evstream_fn)(void *ud, const struct model__evstream_msg *m);
+struct model__evstream {
+    unsigned char *buf;
+    size_t len, cap;
+    model__evstream_fn fn;
+    void *ud;
+    int bad; /* a frame failed its CRC or bounds */
+};
+/* Feeds bytes; calls fn per complete message. Returns 0 (need more or done), -1 malformed frame
+ * or fn failure. */
+int model__evstream_feed(struct model__evstream *d, const void *data, size_t len);
+void model__evstream_release(struct model__evstream *d);
+/* CRC-32 (IEEE 802.3), as the event-stream framing uses; crc starts at 0. */
+unsigned long model__crc32(unsigned long crc, const void *data, size_t len);
+
+/* Maps a failed provider call to the port's error codes. http_rc/herr: the HTTP client's result;
+ * status/body: the response when one arrived; provider names the adapter for messages. */
+void model__map_failure(const char *provider, int http_rc, const struct err *herr, long status,
+                        const char *code_hint, const char *message, struct err *err);
+
+/* Checks and completes a Messages-API response (content array of text/tool_use blocks,
+ * stop_reason, usage). Returns 0 or -1 with err "ModelBadResponse". */
+int model__check_response(json_t *resp, const char *model_id, struct err *err);
+
+#endif
