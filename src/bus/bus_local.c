@@ -1,0 +1,727 @@
+/*
+ * bus_local.c - the in-process event bus: EventBridge rules from a JSON file, a bounded queue
+ * drained by one background thread, and the log, webhook and analytics targets (see bus.h).
+ *
+ * Lifecycle: bus_local_new() loads and validates the rules, opens nothing yet, and starts the
+ * worker. bus_put() copies the event into the ring (waiting briefly for room). The worker pops
+ * one event at a time and delivers it to every matching rule's targets outside the lock.
+ * bus_free() marks the bus closed, lets the worker drain the ring, joins it, then frees.
+ */
+#include "bus/bus.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/xmalloc.h"
+#include "bus/pattern.h"
+
+#define DEFAULT_QUEUE_CAP 4096
+#define MAX_QUEUE_CAP (1u << 20)
+#define DEFAULT_PUT_WAIT_MS 50
+#define DEFAULT_BACKOFF_MS 200
+#define MAX_BACKOFF_MS 10000
+#define RULES_FILE_MAX (1 << 20) /* bytes */
+#define MAX_RULES 300            /* EventBridge's default rules-per-bus quota */
+#define MAX_TARGETS 5            /* EventBridge allows five targets per rule */
+#define WEBHOOK_RESPONSE_MAX 65536
+
+/* ------------------------------------------------------------------------------------------------
+ * Rules
+ * ---------------------------------------------------------------------------------------------- */
+
+enum target_type { TARGET_LOG, TARGET_WEBHOOK, TARGET_ANALYTICS };
+
+struct target {
+    enum target_type type;
+    char *log_group;  /* log: as configured */
+    char *log_path;   /* log: <data>/logs/<file>.log */
+    int fd;           /* log: open for append, or -1 until first use */
+    char *url;        /* webhook */
+    int max_attempts; /* webhook */
+    long timeout_ms;  /* webhook */
+};
+
+struct rule {
+    char *name;
+    struct pattern *pattern;
+    struct target *targets;
+    size_t ntargets;
+};
+
+struct bus_local {
+    struct bus base;
+    struct rule *rules;
+    size_t nrules;
+    char *logs_dir;
+    int put_wait_ms;
+    int backoff_ms;
+
+    pthread_mutex_t mu;
+    pthread_cond_t not_empty; /* signalled on put and on close */
+    pthread_cond_t not_full;  /* signalled when the worker pops */
+    pthread_cond_t idle;      /* signalled when the ring is empty and the worker idle */
+    json_t **ring;            /* cap slots, count used from head */
+    size_t cap, head, count;
+    int busy;    /* the worker is delivering an event */
+    int closing; /* bus_free() has begun */
+    pthread_t worker;
+    bus_analytics_fn sink; /* under mu */
+    void *sink_ud;
+    struct bus_stats st; /* under mu */
+};
+
+static void rules_free(struct rule *rules, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(rules[i].name);
+        pattern_free(rules[i].pattern);
+        for (size_t j = 0; j < rules[i].ntargets; j++) {
+            struct target *t = &rules[i].targets[j];
+            free(t->log_group);
+            free(t->log_path);
+            free(t->url);
+            if (t->fd >= 0)
+                close(t->fd);
+        }
+        free(rules[i].targets);
+    }
+    free(rules);
+}
+
+/* Fails with InvalidConfig naming where in the rules document the problem is. */
+static int cfg_fail(struct err *e, const char *origin, const char *where, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int cfg_fail(struct err *e, const char *origin, const char *where, const char *fmt, ...)
+{
+    char why[700];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    return err_set(e, "InvalidConfig", "rules '%s': %s%s%s", origin, where, *where ? ": " : "",
+                   why);
+}
+
+/* Only these keys may appear; anything else is probably a typo worth reporting. */
+static int check_keys(const json_t *obj, const char *const *allowed, const char *origin,
+                      const char *where, struct err *e)
+{
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)obj, k, v)
+    {
+        int ok = 0;
+        (void)v;
+        for (size_t i = 0; allowed[i]; i++)
+            ok |= strcmp(k, allowed[i]) == 0;
+        if (!ok) {
+            char list[256] = "";
+            for (size_t i = 0; allowed[i]; i++) {
+                strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+                strncat(list, allowed[i], sizeof list - strlen(list) - 1);
+            }
+            return cfg_fail(e, origin, where, "unknown key \"%s\" (allowed: %s)", k, list);
+        }
+    }
+    return 0;
+}
+
+/* CloudWatch Logs group names: 1-512 of [A-Za-z0-9._/#-]. */
+static int log_group_ok(const char *g)
+{
+    size_t n = strlen(g);
+    if (n == 0 || n > 512)
+        return 0;
+    for (const char *p = g; *p; p++)
+        if (!(isalnum((unsigned char)*p) || strchr("._/#-", *p)))
+            return 0;
+    return 1;
+}
+
+static char *log_file_name(const char *group)
+{
+    while (*group == '/')
+        group++;
+    char *name = xasprintf("%s.log", *group ? group : "default");
+    for (char *p = name; *p; p++)
+        if (*p == '/' || *p == '#')
+            *p = '_';
+    if (name[0] == '.')
+        name[0] = '_'; /* no hidden files, no ".." */
+    return name;
+}
+
+static int parse_target(const json_t *t, const char *origin, const char *where, struct target *out,
+                        struct err *e)
+{
+    static const char *const log_keys[] = {"type", "logGroup", NULL};
+    static const char *const hook_keys[] = {"type", "url", "maxAttempts", "timeoutMs", NULL};
+    static const char *const an_keys[] = {"type", NULL};
+    out->fd = -1;
+    if (!json_is_object(t))
+        return cfg_fail(e, origin, where, "a target must be an object");
+    const char *type = json_string_value(json_object_get(t, "type"));
+    if (!type)
+        return cfg_fail(e, origin, where, "\"type\" is missing (log, webhook or analytics)");
+    if (strcmp(type, "log") == 0) {
+        out->type = TARGET_LOG;
+        if (check_keys(t, log_keys, origin, where, e) < 0)
+            return -1;
+        const char *g = json_string_value(json_object_get(t, "logGroup"));
+        if (!g)
+            return cfg_fail(e, origin, where, "a log target needs \"logGroup\" (a string)");
+        if (!log_group_ok(g))
+            return cfg_fail(e, origin, where,
+                            "logGroup '%s' must be 1-512 characters of A-Z a-z 0-9 . _ / # -", g);
+        out->log_group = xstrdup(g);
+        return 0;
+    }
+    if (strcmp(type, "webhook") == 0) {
+        out->type = TARGET_WEBHOOK;
+        if (check_keys(t, hook_keys, origin, where, e) < 0)
+            return -1;
+        const char *url = json_string_value(json_object_get(t, "url"));
+        if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
+            return cfg_fail(e, origin, where, "a webhook target needs \"url\" (http:// or https://)");
+        const json_t *ma = json_object_get(t, "maxAttempts"), *to = json_object_get(t, "timeoutMs");
+        out->max_attempts = 3;
+        out->timeout_ms = 5000;
+        if (ma && (!json_is_integer(ma) || json_integer_value(ma) < 1 || json_integer_value(ma) > 10))
+            return cfg_fail(e, origin, where, "maxAttempts must be an integer from 1 to 10");
+        if (to && (!json_is_integer(to) || json_integer_value(to) < 100 ||
+                   json_integer_value(to) > 60000))
+            return cfg_fail(e, origin, where, "timeoutMs must be an integer from 100 to 60000");
+        if (ma)
+            out->max_attempts = (int)json_integer_value(ma);
+        if (to)
+            out->timeout_ms = (long)json_integer_value(to);
+        out->url = xstrdup(url);
+        return 0;
+    }
+    if (strcmp(type, "analytics") == 0) {
+        out->type = TARGET_ANALYTICS;
+        return check_keys(t, an_keys, origin, where, e);
+    }
+    return cfg_fail(e, origin, where, "unknown target type '%s' (log, webhook or analytics)", type);
+}
+
+/* Parses and validates a rules document into *rules (owned by the caller) . */
+static int parse_rules(const json_t *doc, const char *origin, struct rule **rules, size_t *nrules,
+                       struct err *e)
+{
+    static const char *const top_keys[] = {"rules", NULL};
+    static const char *const rule_keys[] = {"name", "eventPattern", "targets", "description", NULL};
+    *rules = NULL;
+    *nrules = 0;
+    if (!json_is_object(doc))
+        return cfg_fail(e, origin, "", "the document must be an object {\"rules\": [...]}");
+    if (check_keys(doc, top_keys, origin, "", e) < 0)
+        return -1;
+    const json_t *arr = json_object_get(doc, "rules");
+    if (!json_is_array(arr))
+        return cfg_fail(e, origin, "", "\"rules\" must be an array");
+    if (json_array_size(arr) > MAX_RULES)
+        return cfg_fail(e, origin, "", "%zu rules; at most %d are allowed", json_array_size(arr),
+                        MAX_RULES);
+    struct rule *rs = xcalloc(json_array_size(arr) + 1, sizeof *rs);
+    size_t n = 0, i;
+    const json_t *r;
+    json_array_foreach(arr, i, r)
+    {
+        char where[160];
+        snprintf(where, sizeof where, "rules[%zu]", i);
+        if (!json_is_object(r)) {
+            cfg_fail(e, origin, where, "a rule must be an object");
+            goto fail;
+        }
+        const char *name = json_string_value(json_object_get(r, "name"));
+        if (name)
+            snprintf(where, sizeof where, "rules[%zu] (\"%.64s\")", i, name);
+        if (check_keys(r, rule_keys, origin, where, e) < 0)
+            goto fail;
+        if (!name || !*name) {
+            cfg_fail(e, origin, where, "\"name\" is missing or empty");
+            goto fail;
+        }
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(rs[k].name, name) == 0) {
+                cfg_fail(e, origin, where, "duplicate rule name (also rules[%zu])", k);
+                goto fail;
+            }
+        struct rule *rule = &rs[n++];
+        rule->name = xstrdup(name);
+        const json_t *pat = json_object_get(r, "eventPattern");
+        struct err pe;
+        err_clear(&pe);
+        if (json_is_string(pat))
+            rule->pattern = pattern_compile_str(json_string_value(pat), &pe); /* as the API takes */
+        else if (pat)
+            rule->pattern = pattern_compile(pat, &pe);
+        else
+            err_set(&pe, "InvalidEventPattern", "\"eventPattern\" is missing");
+        if (!rule->pattern) {
+            cfg_fail(e, origin, where, "%s", pe.message);
+            goto fail;
+        }
+        const json_t *ts = json_object_get(r, "targets");
+        if (!json_is_array(ts) || json_array_size(ts) == 0 || json_array_size(ts) > MAX_TARGETS) {
+            cfg_fail(e, origin, where, "\"targets\" must be an array of 1 to %d targets",
+                     MAX_TARGETS);
+            goto fail;
+        }
+        rule->targets = xcalloc(json_array_size(ts), sizeof *rule->targets);
+        size_t j;
+        const json_t *t;
+        json_array_foreach(ts, j, t)
+        {
+            char twhere[200];
+            snprintf(twhere, sizeof twhere, "%s: targets[%zu]", where, j);
+            rule->ntargets++;
+            if (parse_target(t, origin, twhere, &rule->targets[j], e) < 0)
+                goto fail;
+        }
+    }
+    *rules = rs;
+    *nrules = n;
+    return 0;
+fail:
+    rules_free(rs, n);
+    return -1;
+}
+
+int bus_local_check_rules(const json_t *doc, const char *origin, struct err *e)
+{
+    struct rule *rs;
+    size_t n;
+    if (parse_rules(doc, origin ? origin : "(inline)", &rs, &n, e) < 0)
+        return -1;
+    rules_free(rs, n);
+    return 0;
+}
+
+static json_t *default_rules(void)
+{
+    return json_pack("{s:[{s:s, s:{s:[s]}, s:[{s:s, s:s}, {s:s}]}]}", "rules", "name",
+                     "parley-default", "eventPattern", "source", BUS_SOURCE, "targets", "type",
+                     "log", "logGroup", "/parley/events", "type", "analytics");
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Targets
+ * ---------------------------------------------------------------------------------------------- */
+
+static int mkdir_p(const char *path)
+{
+    char *tmp = xstrdup(path);
+    int rc = 0;
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+            rc = -1;
+        *p = '/';
+    }
+    if (rc == 0 && mkdir(tmp, 0755) < 0 && errno != EEXIST)
+        rc = -1;
+    free(tmp);
+    return rc;
+}
+
+static int deliver_log(struct target *t, const char *line, size_t len)
+{
+    if (t->fd < 0) {
+        t->fd = open(t->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (t->fd < 0) {
+            log_at(LL_ERROR, "bus", "cannot open '%s': %s", t->log_path, strerror(errno));
+            return -1;
+        }
+    }
+    /* One write per line, so concurrent appenders never interleave inside a line. */
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = write(t->fd, line + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            log_at(LL_ERROR, "bus", "cannot append to '%s': %s", t->log_path, strerror(errno));
+            return -1;
+        }
+        off += (size_t)n;
+    }
+    return 0;
+}
+
+static size_t discard_body(char *p, size_t size, size_t nmemb, void *ud)
+{
+    size_t *seen = ud;
+    (void)p;
+    *seen += size * nmemb;
+    return *seen > WEBHOOK_RESPONSE_MAX ? 0 : size * nmemb; /* cap what a target can send back */
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+static unsigned jitter_seed(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (unsigned)(ts.tv_nsec ^ (long)pthread_self());
+}
+
+/* POSTs body; retries on transport errors, 429 and 5xx with jittered exponential backoff. */
+static int deliver_webhook(const struct bus_local *b, const struct target *t, const char *body,
+                           size_t len)
+{
+    CURL *curl = curl_easy_init();
+    if (!curl)
+        return -1;
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    hdrs = curl_slist_append(hdrs, "User-Agent: parley-bus/1");
+    unsigned seed = jitter_seed();
+    int rc = -1;
+    long delay = b->backoff_ms;
+    for (int attempt = 1; attempt <= t->max_attempts; attempt++) {
+        size_t seen = 0;
+        long status = 0;
+        curl_easy_reset(curl);
+        curl_easy_setopt(curl, CURLOPT_URL, t->url);
+        curl_easy_setopt(curl, CURLOPT_POST, 1L);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)len);
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, t->timeout_ms);
+        curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, t->timeout_ms < 2000 ? t->timeout_ms : 2000L);
+        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard_body);
+        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &seen);
+        curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+        CURLcode cc = curl_easy_perform(curl);
+        if (cc == CURLE_OK)
+            curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+        if (cc == CURLE_OK && status >= 200 && status < 300) {
+            rc = 0;
+            break;
+        }
+        int retryable = cc != CURLE_OK || status == 429 || status >= 500 || status == 408;
+        log_at(LL_WARN, "bus", "webhook '%s' attempt %d/%d failed: %s", t->url, attempt,
+               t->max_attempts, cc != CURLE_OK ? curl_easy_strerror(cc) : "HTTP error status");
+        if (!retryable || attempt == t->max_attempts)
+            break;
+        long wait = delay + (long)(rand_r(&seed) % (unsigned)(delay / 2 + 1));
+        sleep_ms(wait);
+        delay = delay * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : delay * 2;
+    }
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(curl);
+    return rc;
+}
+
+/* Delivers one event to every matching rule's targets. Runs on the worker, outside the lock. */
+static void route(struct bus_local *b, json_t *event)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int matched = 0;
+    uint64_t ok = 0, failed = 0;
+    pthread_mutex_lock(&b->mu);
+    bus_analytics_fn sink = b->sink;
+    void *sink_ud = b->sink_ud;
+    pthread_mutex_unlock(&b->mu);
+    for (size_t i = 0; i < b->nrules; i++) {
+        struct rule *r = &b->rules[i];
+        if (!pattern_match(r->pattern, event))
+            continue;
+        matched = 1;
+        for (size_t j = 0; j < r->ntargets; j++) {
+            struct target *t = &r->targets[j];
+            int rc = 0;
+            if (t->type != TARGET_ANALYTICS && !text) {
+                char *dump = json_dumps(event, JSON_COMPACT);
+                len = dump ? strlen(dump) : 0;
+                text = xmalloc(len + 2);
+                memcpy(text, dump ? dump : "", len);
+                text[len] = '\n';
+                text[len + 1] = '\0';
+                free(dump);
+            }
+            if (t->type == TARGET_LOG)
+                rc = deliver_log(t, text, len + 1);
+            else if (t->type == TARGET_WEBHOOK)
+                rc = deliver_webhook(b, t, text, len);
+            else if (sink)
+                sink(sink_ud, event);
+            if (rc == 0)
+                ok++;
+            else {
+                failed++;
+                log_at(LL_ERROR, "bus", "rule '%s' could not deliver event %s to its %s target",
+                       r->name, json_string_value(json_object_get(event, "id")),
+                       t->type == TARGET_LOG ? "log" : "webhook");
+            }
+        }
+    }
+    free(text);
+    pthread_mutex_lock(&b->mu);
+    b->st.delivered += ok;
+    b->st.failed += failed;
+    b->st.unmatched += !matched;
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Queue and worker
+ * ---------------------------------------------------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+    struct bus_local *b = arg;
+    pthread_mutex_lock(&b->mu);
+    for (;;) {
+        while (b->count == 0 && !b->closing)
+            pthread_cond_wait(&b->not_empty, &b->mu);
+        if (b->count == 0 && b->closing)
+            break;
+        json_t *ev = b->ring[b->head];
+        b->ring[b->head] = NULL;
+        b->head = (b->head + 1) % b->cap;
+        b->count--;
+        b->busy = 1;
+        pthread_cond_signal(&b->not_full);
+        pthread_mutex_unlock(&b->mu);
+        route(b, ev);
+        json_decref(ev);
+        pthread_mutex_lock(&b->mu);
+        b->busy = 0;
+        if (b->count == 0)
+            pthread_cond_broadcast(&b->idle);
+    }
+    pthread_cond_broadcast(&b->idle);
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+static void deadline_after(struct timespec *ts, long ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static int local_put(struct bus *base, const json_t *event, struct err *e)
+{
+    struct bus_local *b = (struct bus_local *)base;
+    if (!json_is_object(event))
+        return err_set(e, "InvalidEvent", "an event must be a JSON object");
+    json_t *copy = json_deep_copy(event);
+    int rc = -1;
+    pthread_mutex_lock(&b->mu);
+    if (b->count == b->cap && !b->closing && b->put_wait_ms > 0) {
+        struct timespec dl;
+        deadline_after(&dl, b->put_wait_ms);
+        while (b->count == b->cap && !b->closing)
+            if (pthread_cond_timedwait(&b->not_full, &b->mu, &dl) == ETIMEDOUT)
+                break;
+    }
+    if (b->closing) {
+        err_set(e, "BusClosed", "the event bus is shutting down");
+    } else if (b->count == b->cap) {
+        b->st.dropped++;
+        uint64_t dropped = b->st.dropped;
+        err_set(e, "BusFull", "event bus queue is full (%zu events); event dropped", b->cap);
+        pthread_mutex_unlock(&b->mu);
+        if (dropped == 1 || dropped % 1000 == 0)
+            log_at(LL_WARN, "bus", "queue full (%zu events): dropped %llu event(s) so far", b->cap,
+                   (unsigned long long)dropped);
+        json_decref(copy);
+        return -1;
+    } else {
+        b->ring[(b->head + b->count) % b->cap] = copy;
+        copy = NULL;
+        b->count++;
+        b->st.accepted++;
+        pthread_cond_signal(&b->not_empty);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&b->mu);
+    json_decref(copy);
+    return rc;
+}
+
+static int local_flush(struct bus *base, int timeout_ms)
+{
+    struct bus_local *b = (struct bus_local *)base;
+    int rc = 0;
+    struct timespec dl;
+    if (timeout_ms >= 0)
+        deadline_after(&dl, timeout_ms);
+    pthread_mutex_lock(&b->mu);
+    while ((b->count > 0 || b->busy) && rc == 0) {
+        if (timeout_ms < 0)
+            pthread_cond_wait(&b->idle, &b->mu);
+        else if (pthread_cond_timedwait(&b->idle, &b->mu, &dl) == ETIMEDOUT)
+            rc = (b->count > 0 || b->busy) ? -1 : 0;
+    }
+    pthread_mutex_unlock(&b->mu);
+    return rc;
+}
+
+static void local_set_sink(struct bus *base, bus_analytics_fn fn, void *ud)
+{
+    struct bus_local *b = (struct bus_local *)base;
+    pthread_mutex_lock(&b->mu);
+    b->sink = fn;
+    b->sink_ud = ud;
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void local_stats(struct bus *base, struct bus_stats *out)
+{
+    struct bus_local *b = (struct bus_local *)base;
+    pthread_mutex_lock(&b->mu);
+    *out = b->st;
+    out->queued = b->count;
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void local_free(struct bus *base)
+{
+    struct bus_local *b = (struct bus_local *)base;
+    pthread_mutex_lock(&b->mu);
+    b->closing = 1;
+    pthread_cond_broadcast(&b->not_empty);
+    pthread_cond_broadcast(&b->not_full);
+    pthread_mutex_unlock(&b->mu);
+    pthread_join(b->worker, NULL); /* the worker drains the ring before it exits */
+    rules_free(b->rules, b->nrules);
+    free(b->ring);
+    free(b->logs_dir);
+    pthread_mutex_destroy(&b->mu);
+    pthread_cond_destroy(&b->not_empty);
+    pthread_cond_destroy(&b->not_full);
+    pthread_cond_destroy(&b->idle);
+    curl_global_cleanup();
+    free(b);
+}
+
+static const struct bus_ops local_ops = {
+    .name = "local",
+    .put = local_put,
+    .flush = local_flush,
+    .set_analytics_sink = local_set_sink,
+    .stats = local_stats,
+    .free = local_free,
+};
+
+static json_t *load_rules_file(const char *path, struct err *e)
+{
+    struct stat sb;
+    json_error_t jerr;
+    if (stat(path, &sb) < 0) {
+        err_set(e, "InvalidConfig", "rules '%s': cannot read: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (sb.st_size > RULES_FILE_MAX) {
+        err_set(e, "InvalidConfig", "rules '%s': %lld bytes; at most %d are allowed", path,
+                (long long)sb.st_size, RULES_FILE_MAX);
+        return NULL;
+    }
+    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!doc)
+        err_set(e, "InvalidConfig", "rules '%s': line %d column %d: %s", path, jerr.line,
+                jerr.column, jerr.text);
+    return doc;
+}
+
+struct bus *bus_local_new(const struct bus_local_config *cfg, struct err *e)
+{
+    struct bus_local *b = NULL;
+    json_t *doc = NULL;
+    struct rule *rules = NULL;
+    size_t nrules = 0;
+    if (!cfg || !cfg->data_dir || !*cfg->data_dir) {
+        err_set(e, "InvalidConfig", "event bus: a data directory is required");
+        return NULL;
+    }
+    if (cfg->queue_cap > MAX_QUEUE_CAP) {
+        err_set(e, "InvalidConfig", "event bus: queue capacity %zu exceeds %u", cfg->queue_cap,
+                MAX_QUEUE_CAP);
+        return NULL;
+    }
+    const char *origin = cfg->rules_path ? cfg->rules_path : "(default rules)";
+    doc = cfg->rules_path ? load_rules_file(cfg->rules_path, e) : default_rules();
+    if (!doc)
+        return NULL;
+    int rc = parse_rules(doc, origin, &rules, &nrules, e);
+    json_decref(doc);
+    if (rc < 0)
+        return NULL;
+
+    b = xcalloc(1, sizeof *b);
+    b->base.ops = &local_ops;
+    b->rules = rules;
+    b->nrules = nrules;
+    b->logs_dir = xasprintf("%s/logs", cfg->data_dir);
+    b->cap = cfg->queue_cap ? cfg->queue_cap : DEFAULT_QUEUE_CAP;
+    b->ring = xcalloc(b->cap, sizeof *b->ring);
+    b->put_wait_ms = cfg->put_wait_ms == 0 ? DEFAULT_PUT_WAIT_MS
+                     : cfg->put_wait_ms < 0 ? 0
+                                            : cfg->put_wait_ms;
+    b->backoff_ms = cfg->webhook_backoff_ms > 0 ? cfg->webhook_backoff_ms : DEFAULT_BACKOFF_MS;
+    int need_logs = 0;
+    for (size_t i = 0; i < nrules; i++)
+        for (size_t j = 0; j < rules[i].ntargets; j++)
+            if (rules[i].targets[j].type == TARGET_LOG) {
+                char *file = log_file_name(rules[i].targets[j].log_group);
+                rules[i].targets[j].log_path = xasprintf("%s/%s", b->logs_dir, file);
+                free(file);
+                need_logs = 1;
+            }
+    if (need_logs && mkdir_p(b->logs_dir) < 0) {
+        err_set(e, "IOError", "event bus: cannot create '%s': %s", b->logs_dir, strerror(errno));
+        goto fail;
+    }
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_cond_init(&b->not_empty, NULL);
+    pthread_cond_init(&b->not_full, NULL);
+    pthread_cond_init(&b->idle, NULL);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (pthread_create(&b->worker, NULL, worker_main, b) != 0) {
+        err_set(e, "IOError", "event bus: cannot start its thread");
+        pthread_mutex_destroy(&b->mu);
+        pthread_cond_destroy(&b->not_empty);
+        pthread_cond_destroy(&b->not_full);
+        pthread_cond_destroy(&b->idle);
+        curl_global_cleanup();
+        goto fail;
+    }
+    log_at(LL_INFO, "bus", "local event bus started: %zu rule(s) from %s", nrules, origin);
+    return &b->base;
+fail:
+    rules_free(b->rules, b->nrules);
+    free(b->ring);
+    free(b->logs_dir);
+    free(b);
+    return NULL;
+}
