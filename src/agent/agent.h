@@ -69,6 +69,9 @@ json_t *agent_handle_error(struct agent *a, json_t *event, struct err *err);
 /* The reply a customer gets when a turn fails. */
 extern const char agent_apology[];
 
+/* The reply to a customer's message while a human agent has the session (status "handoff"). */
+extern const char agent_handoff_ack[];
+
 /* The system prompt of the support persona. */
 extern const char agent_system_prompt[];
 

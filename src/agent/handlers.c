@@ -81,6 +81,29 @@ static size_t trim_to_budget(json_t *history, size_t budget)
 
 /* ---------------------------------------------------------------- LoadContext */
 
+const char agent_handoff_ack[] =
+    "Thanks, your message has been passed to our support team. A human agent will reply here.";
+
+/* Operator messages in the window that the customer has not been shown yet: those newer than
+ * context.lastSeen (the timestamp of the customer's last reply). New array. */
+static json_t *unseen_operator_messages(const json_t *event)
+{
+    json_int_t seen = json_integer_value(
+        json_object_get(json_object_get(event, "context"), "lastSeen"));
+    json_t *out = json_array();
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(event, "history"), i, m) {
+        const char *role = str_field(m, "role");
+        if (role && strcmp(role, "operator") == 0 &&
+            json_integer_value(json_object_get(m, "timestamp")) > seen)
+            json_array_append_new(out, json_pack("{s:O, s:O}", "content",
+                                                 json_object_get(m, "content"), "timestamp",
+                                                 json_object_get(m, "timestamp")));
+    }
+    return out;
+}
+
 json_t *agent_load_context(struct agent *a, json_t *event, struct err *err)
 {
     const char *id = str_field(event, "sessionId");
@@ -106,6 +129,9 @@ json_t *agent_load_context(struct agent *a, json_t *event, struct err *err)
     json_object_set_new(out, "actions", json_array());
     json_object_set_new(out, "usage", json_pack("{s:i, s:i}", "input_tokens", 0,
                                                 "output_tokens", 0));
+    json_object_set_new(out, "operatorMessages", unseen_operator_messages(out));
+    if (strcmp(str_field(out, "status") ? str_field(out, "status") : "", "handoff") == 0)
+        json_object_set_new(out, "reply", json_string(agent_handoff_ack));
     return out;
 }
 
@@ -117,25 +143,36 @@ static void push_api_message(json_t *messages, const json_t *msg)
 {
     const char *role = str_field(msg, "role");
     json_t *content = json_object_get(msg, "content");
+    json_t *converted = NULL;
+    if (role && strcmp(role, "operator") == 0 && json_is_string(content)) {
+        /* What a human agent said is part of the dialogue: the model sees it as the support
+         * side's words, marked as such. */
+        char *text = xasprintf("[Human support agent] %s", json_string_value(content));
+        converted = json_pack("{s:s, s:s}", "role", "assistant", "content", text);
+        free(text);
+        role = "assistant";
+        content = json_object_get(converted, "content");
+    }
     if (!role || !content || (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0))
-        return; /* operator notes and other roles are not part of the model's dialogue */
+        return;
     size_t n = json_array_size(messages);
     json_t *last = n ? json_array_get(messages, n - 1) : NULL;
     if (last && strcmp(str_field(last, "role"), role) == 0) {
         json_t *blocks = json_object_get(last, "content");
         if (json_is_string(blocks)) {
-            json_t *converted = json_pack("[{s:s, s:O}]", "type", "text", "text", blocks);
-            json_object_set_new(last, "content", converted);
-            blocks = converted;
+            json_t *as_blocks = json_pack("[{s:s, s:O}]", "type", "text", "text", blocks);
+            json_object_set_new(last, "content", as_blocks);
+            blocks = as_blocks;
         }
         if (json_is_string(content))
             json_array_append_new(blocks, json_pack("{s:s, s:O}", "type", "text", "text", content));
         else
             json_array_extend(blocks, content);
-        return;
+    } else {
+        json_array_append_new(messages, json_pack("{s:s, s:o}", "role", role, "content",
+                                                  json_deep_copy(content)));
     }
-    json_array_append_new(messages, json_pack("{s:s, s:o}", "role", role, "content",
-                                              json_deep_copy(content)));
+    json_decref(converted);
 }
 
 static json_t *build_request(const struct tools *tools, const json_t *event)
@@ -281,15 +318,19 @@ json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err)
 
 json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
 {
+    /* Everything up to now has been shown to the customer in this reply. */
+    json_t *context = json_object_get(event, "context");
+    context = json_is_object(context) ? json_deep_copy(context) : json_object();
+    json_object_set_new(context, "lastSeen", json_integer((json_int_t)clock_now_ms()));
     json_t *metadata = json_pack("{s:O, s:s, s:O}", "usage", json_object_get(event, "usage"),
                                  "model", a->model->ops->name, "iterations",
                                  json_object_get(event, "iterations"));
-    json_t *turn = json_pack("{s:O, s:O, s:b, s:O, s:O, s:o}", "sessionId",
+    json_t *turn = json_pack("{s:O, s:O, s:b, s:O, s:o, s:o}", "sessionId",
                              json_object_get(event, "sessionId"), "userId",
                              json_object_get(event, "userId"), "isNew",
                              json_is_true(json_object_get(event, "isNew")), "messages",
-                             json_object_get(event, "newMessages"), "context",
-                             json_object_get(event, "context"), "metadata", metadata);
+                             json_object_get(event, "newMessages"), "context", context,
+                             "metadata", metadata);
     int turn_no = 0;
     int rc = STORE_CALL(a->store, turn_save, turn, &turn_no, err);
     json_decref(turn);
@@ -297,9 +338,24 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
         return NULL;
     const char *reply = str_field(event, "reply");
     json_t *actions = json_object_get(event, "actions");
-    return json_pack("{s:O, s:i, s:s, s:o}", "sessionId", json_object_get(event, "sessionId"),
-                     "turn", turn_no, "reply", reply ? reply : "", "actions",
-                     actions ? json_incref(actions) : json_array());
+    json_t *resp = json_pack("{s:O, s:i, s:s, s:o}", "sessionId",
+                             json_object_get(event, "sessionId"), "turn", turn_no, "reply",
+                             reply ? reply : "", "actions",
+                             actions ? json_incref(actions) : json_array());
+    json_t *ops = json_object_get(event, "operatorMessages");
+    if (json_array_size(ops))
+        json_object_set(resp, "operatorMessages", ops);
+    const char *status = str_field(event, "status");
+    int handed_off = 0;
+    size_t i;
+    json_t *act;
+    json_array_foreach(actions, i, act) {
+        handed_off |= strcmp(str_field(act, "tool"), "escalate_to_human") == 0 &&
+                      strcmp(str_field(act, "status"), "succeeded") == 0;
+    }
+    json_object_set_new(resp, "status", json_string(handed_off ? "handoff"
+                                                               : (status ? status : "active")));
+    return resp;
 }
 
 /* ---------------------------------------------------------------- HandleError */

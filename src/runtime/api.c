@@ -3,6 +3,8 @@
  */
 #include "runtime/api.h"
 
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <string.h>
 #include <strings.h>
 
@@ -196,64 +198,241 @@ static void handle_ticket(struct agent *a, const char *id, struct http_response 
     reply_json(resp, 200, ticket);
 }
 
+/* ---------------------------------------------------------------- operator APIs */
+
+/* Compares the SHA-256 digests in constant time, so neither the position of the first difference
+ * nor the token's length leaks through timing. */
+static int token_equal(const char *a, const char *b)
+{
+    unsigned char da[SHA256_DIGEST_LENGTH], db[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)a, strlen(a), da);
+    SHA256((const unsigned char *)b, strlen(b), db);
+    return CRYPTO_memcmp(da, db, sizeof da) == 0;
+}
+
+/* Returns 1 when the request carries the operator token; otherwise answers 401 and returns 0. */
+static int require_operator(struct agent *a, struct http_request *req, struct http_response *resp)
+{
+    const char *token = a->cfg->operator_token;
+    const char *auth = http_request_header(req, "Authorization");
+    if (!token || !token[0]) {
+        http_response_header(resp, "WWW-Authenticate", "Bearer realm=\"parley-operator\"");
+        reply_error(resp, "Unauthorized",
+                    "operator APIs are disabled: start the server with PARLEY_OPERATOR_TOKEN set");
+        return 0;
+    }
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !token_equal(auth + 7, token)) {
+        http_response_header(resp, "WWW-Authenticate", "Bearer realm=\"parley-operator\"");
+        reply_error(resp, "Unauthorized", auth ? "the operator token is not valid"
+                                               : "an operator token is required "
+                                                 "(Authorization: Bearer ...)");
+        return 0;
+    }
+    return 1;
+}
+
+static json_t *parse_json_body(struct http_request *req, struct http_response *resp)
+{
+    if (req->body_too_large) {
+        reply_error(resp, "PayloadTooLarge", "request body is larger than 65536 bytes");
+        return NULL;
+    }
+    if (!is_json_type(http_request_header(req, "Content-Type"))) {
+        reply_error(resp, "UnsupportedMediaType", "Content-Type must be application/json");
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(body)) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "request body must be a JSON object%s%s", body ? "" : ": ",
+                 body ? "" : jerr.text);
+        reply_error(resp, body ? "InvalidRequest" : "MalformedJson", msg);
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
+static void handle_operator_message(struct agent *a, const char *id, struct http_request *req,
+                                    struct http_response *resp)
+{
+    json_t *body = parse_json_body(req, resp);
+    if (!body)
+        return;
+    const char *role = json_string_value(json_object_get(body, "role"));
+    json_t *content = json_object_get(body, "content");
+    struct err e;
+    err_clear(&e);
+    json_t *session = NULL;
+    if (!role || strcmp(role, "operator") != 0) {
+        reply_error(resp, "InvalidRequest", "'role' must be \"operator\"");
+    } else if (!json_is_string(content) || json_string_length(content) == 0 ||
+               json_string_length(content) > 8000) {
+        reply_error(resp, "InvalidRequest", "'content' must be a string of 1 to 8000 bytes");
+    } else if (!turn_session_id_valid(id) ||
+               STORE_CALL(a->store, session_get, id, &session, &e) < 0) {
+        reply_error(resp, "NotFound", "session not found");
+    } else {
+        json_int_t now = clock_now_ms();
+        json_t *msg = json_pack("{s:s, s:O, s:I}", "role", "operator", "content", content,
+                                "timestamp", now);
+        json_t *turn = json_pack("{s:s, s:O, s:b, s:[O], s:b}", "sessionId", id, "userId",
+                                 json_object_get(session, "userId"), "isNew", 0, "messages", msg,
+                                 "noTurn", 1);
+        int turn_no = 0;
+        if (STORE_CALL(a->store, turn_save, turn, &turn_no, &e) < 0) {
+            reply_err(resp, &e);
+        } else {
+            char ts[40];
+            clock_iso8601(now, ts, sizeof ts);
+            reply_json(resp, 201, json_pack("{s:s, s:{s:s, s:O, s:s}}", "sessionId", id,
+                                            "message", "role", "operator", "content", content,
+                                            "timestamp", ts));
+        }
+        json_decref(turn);
+        json_decref(msg);
+    }
+    json_decref(session);
+    json_decref(body);
+}
+
+static void handle_release(struct agent *a, const char *id, struct http_response *resp)
+{
+    struct err e;
+    err_clear(&e);
+    if (!turn_session_id_valid(id) ||
+        STORE_CALL(a->store, session_set_status, id, "active", "released by operator", &e) < 0) {
+        reply_error(resp, "NotFound", "session not found");
+        return;
+    }
+    reply_json(resp, 200, json_pack("{s:s, s:s}", "sessionId", id, "status", "active"));
+}
+
+static void handle_session_list(struct agent *a, struct http_request *req,
+                                struct http_response *resp)
+{
+    const char *status = http_request_query(req, "status");
+    if (status && strcmp(status, "active") != 0 && strcmp(status, "handoff") != 0 &&
+        strcmp(status, "closed") != 0) {
+        reply_error(resp, "InvalidRequest", "'status' must be active, handoff or closed");
+        return;
+    }
+    struct err e;
+    err_clear(&e);
+    json_t *list = NULL;
+    if (STORE_CALL(a->store, sessions_list, status, 200, &list, &e) < 0) {
+        reply_err(resp, &e);
+        return;
+    }
+    size_t i;
+    json_t *s;
+    json_array_foreach(list, i, s) {
+        char buf[40];
+        const char *keys[] = {"createdAt", "lastActivity"};
+        for (int k = 0; k < 2; k++) {
+            clock_iso8601(json_integer_value(json_object_get(s, keys[k])), buf, sizeof buf);
+            json_object_set_new(s, keys[k], json_string(buf));
+        }
+    }
+    reply_json(resp, 200, json_pack("{s:o}", "sessions", list));
+}
+
 /* ---------------------------------------------------------------- routing */
 
+enum route_id { R_CHAT, R_HEALTH, R_SESSIONS, R_SESSION, R_SESSION_MESSAGES, R_SESSION_RELEASE,
+                R_TICKET };
+
 struct route {
-    const char *prefix; /* exact path, or prefix ending in '/' followed by one id segment */
-    const char *method; /* the one method allowed */
-    int has_id;         /* 1 when the path ends in an id */
+    enum route_id id;    /* which handler */
+    const char *pattern; /* path with '*' standing for one id segment */
+    const char *method;  /* the one method allowed */
+    int operator_only;   /* 1: needs the operator token */
 };
 
 static const struct route routes[] = {
-    {"/chat", "POST", 0},
-    {"/health", "GET", 0},
-    {"/sessions/", "GET", 1},
-    {"/tickets/", "GET", 1},
+    {R_CHAT, "/chat", "POST", 0},
+    {R_HEALTH, "/health", "GET", 0},
+    {R_SESSIONS, "/sessions", "GET", 1},
+    {R_SESSION, "/sessions/*", "GET", 0},
+    {R_SESSION_MESSAGES, "/sessions/*/messages", "POST", 1},
+    {R_SESSION_RELEASE, "/sessions/*/release", "POST", 1},
+    {R_TICKET, "/tickets/*", "GET", 0},
 };
 
-/* Matches path against a route; sets *id to the id segment (borrowed) when the route has one. */
-static const struct route *route_match(const char *path, const char **id)
+/* Matches path against pattern; the '*' segment (non-empty, no '/') is copied to id. */
+static int path_match(const char *pattern, const char *path, char *id, size_t cap)
 {
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        const struct route *r = &routes[i];
-        size_t n = strlen(r->prefix);
-        if (!r->has_id && strcmp(path, r->prefix) == 0)
-            return r;
-        if (r->has_id && strncmp(path, r->prefix, n) == 0 && path[n] && !strchr(path + n, '/')) {
-            *id = path + n;
-            return r;
+    while (*pattern && *path) {
+        if (*pattern == '*') {
+            size_t n = strcspn(path, "/");
+            if (n == 0 || n >= cap)
+                return 0;
+            memcpy(id, path, n);
+            id[n] = '\0';
+            path += n;
+            pattern++;
+        } else if (*pattern++ != *path++) {
+            return 0;
         }
     }
-    return NULL;
+    return *pattern == '\0' && *path == '\0';
 }
 
 void api_handle(void *ud, struct http_request *req, struct http_response *resp)
 {
     struct agent *a = ud;
-    const char *id = NULL;
-    const struct route *r = route_match(req->path, &id);
+    char id[128] = "";
+    const struct route *r = NULL;
+    const char *allowed = NULL;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (!path_match(routes[i].pattern, req->path, id, sizeof id))
+            continue;
+        allowed = routes[i].method;
+        if (strcmp(req->method, routes[i].method) == 0 ||
+            (strcmp(routes[i].method, "GET") == 0 && strcmp(req->method, "HEAD") == 0)) {
+            r = &routes[i];
+            break;
+        }
+    }
+    if (!r && allowed) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "%.120s allows %s only (got %.10s)", req->path, allowed,
+                 req->method);
+        http_response_header(resp, "Allow", allowed);
+        reply_error(resp, "MethodNotAllowed", msg);
+        return;
+    }
     if (!r) {
         char msg[200];
         snprintf(msg, sizeof msg, "no route for %.10s %.120s", req->method, req->path);
         reply_error(resp, "NotFound", msg);
         return;
     }
-    if (strcmp(req->method, r->method) != 0 &&
-        !(strcmp(r->method, "GET") == 0 && strcmp(req->method, "HEAD") == 0)) {
-        char msg[200];
-        snprintf(msg, sizeof msg, "%.120s allows %s only (got %.10s)", req->path, r->method,
-                 req->method);
-        http_response_header(resp, "Allow", r->method);
-        reply_error(resp, "MethodNotAllowed", msg);
+    if (r->operator_only && !require_operator(a, req, resp))
         return;
-    }
-    if (strcmp(r->prefix, "/chat") == 0)
+    switch (r->id) {
+    case R_CHAT:
         handle_chat(a, req, resp);
-    else if (strcmp(r->prefix, "/health") == 0)
+        break;
+    case R_HEALTH:
         reply_json(resp, 200, json_pack("{s:s, s:s, s:s}", "status", "ok", "store",
                                         a->store->ops->name, "model", a->model->ops->name));
-    else if (strcmp(r->prefix, "/sessions/") == 0)
+        break;
+    case R_SESSIONS:
+        handle_session_list(a, req, resp);
+        break;
+    case R_SESSION:
         handle_session(a, id, resp);
-    else
+        break;
+    case R_SESSION_MESSAGES:
+        handle_operator_message(a, id, req, resp);
+        break;
+    case R_SESSION_RELEASE:
+        handle_release(a, id, resp);
+        break;
+    case R_TICKET:
         handle_ticket(a, id, resp);
+        break;
+    }
 }
