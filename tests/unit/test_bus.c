@@ -1,0 +1,379 @@
+/*
+ * test_bus.c - the event envelope and the local bus: rules-file validation, routing to log and
+ * analytics targets, flush, flush-on-free, and the bounded queue's drop accounting.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "bus/bus.h"
+#include "check.h"
+
+static char tmpdir[256];
+
+static void make_tmpdir(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/parley-test-bus-XXXXXX");
+    if (!mkdtemp(tmpdir))
+        abort();
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Returns the lines of a file as a JSON array of parsed objects (NULL entries for bad lines). */
+static json_t *read_json_lines(const char *path)
+{
+    json_t *out = json_array();
+    FILE *f = fopen(path, "r");
+    char line[8192];
+    if (!f)
+        return out;
+    while (fgets(line, sizeof line, f)) {
+        json_t *v = json_loads(line, 0, NULL);
+        json_array_append_new(out, v ? v : json_null());
+    }
+    fclose(f);
+    return out;
+}
+
+/* ---- envelope ---- */
+
+static void test_envelope(void)
+{
+    json_t *ev = bus_event_new(BUS_ACTION_EXECUTED, json_pack("{s:s}", "tool", "lookup_order"));
+    CHECK(ev != NULL);
+    CHECK_STR(json_string_value(json_object_get(ev, "version")), "0");
+    CHECK_STR(json_string_value(json_object_get(ev, "detail-type")), "action_executed");
+    CHECK_STR(json_string_value(json_object_get(ev, "source")), "parley.agent");
+    CHECK(json_is_string(json_object_get(ev, "account")));
+    CHECK(json_is_string(json_object_get(ev, "region")));
+    CHECK(json_is_array(json_object_get(ev, "resources")));
+    CHECK_INT(json_array_size(json_object_get(ev, "resources")), 0);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(ev, "detail"), "tool")),
+              "lookup_order");
+    const char *id = json_string_value(json_object_get(ev, "id"));
+    CHECK(id && strlen(id) == 36 && id[14] == '4' && strchr("89ab", id[19]) && id[8] == '-');
+    const char *t = json_string_value(json_object_get(ev, "time"));
+    CHECK(t && strlen(t) == 20 && t[4] == '-' && t[10] == 'T' && t[19] == 'Z');
+    json_t *ev2 = bus_event_new(BUS_ERROR_OCCURRED, NULL);
+    CHECK(strcmp(json_string_value(json_object_get(ev2, "id")), id) != 0);
+    CHECK(json_is_object(json_object_get(ev2, "detail")));
+    json_decref(ev);
+    json_decref(ev2);
+    CHECK(bus_event_name_known("handoff_requested"));
+    CHECK(bus_event_name_known("conversation_archived"));
+    CHECK(!bus_event_name_known("conversation_ended"));
+    CHECK(!bus_event_name_known(NULL));
+}
+
+/* ---- rules validation ---- */
+
+static void expect_bad_rules(const char *text, const char *fragment)
+{
+    struct err e;
+    err_clear(&e);
+    json_t *doc = json_loads(text, 0, NULL);
+    int rc = bus_local_check_rules(doc, "t.json", &e);
+    CHECK_INT(rc, -1);
+    CHECK_STR(e.code, "InvalidConfig");
+    if (!strstr(e.message, fragment))
+        fprintf(stderr, "wanted '%s' in '%s'\n", fragment, e.message);
+    CHECK(strstr(e.message, fragment) != NULL);
+    json_decref(doc);
+}
+
+static void test_rules_validation(void)
+{
+    expect_bad_rules("[]", "must be an object");
+    expect_bad_rules("{\"rulez\": []}", "unknown key \"rulez\"");
+    expect_bad_rules("{\"rules\": {}}", "\"rules\" must be an array");
+    expect_bad_rules("{\"rules\": [{\"eventPattern\": {\"source\": [\"x\"]}, \"targets\": "
+                     "[{\"type\": \"analytics\"}]}]}",
+                     "rules[0]: \"name\" is missing");
+    expect_bad_rules("{\"rules\": [{\"name\": \"a\", \"eventPatern\": {}, \"targets\": []}]}",
+                     "rules[0] (\"a\"): unknown key \"eventPatern\"");
+    expect_bad_rules("{\"rules\": [{\"name\": \"a\", \"eventPattern\": {\"source\": []}, "
+                     "\"targets\": [{\"type\": \"analytics\"}]}]}",
+                     "rules[0] (\"a\"): event pattern is not valid: source: Empty arrays");
+    expect_bad_rules("{\"rules\": [{\"name\": \"a\", \"eventPattern\": {\"source\": [\"x\"]}, "
+                     "\"targets\": []}]}",
+                     "\"targets\" must be an array of 1 to 5 targets");
+    expect_bad_rules("{\"rules\": [{\"name\": \"a\", \"eventPattern\": {\"source\": [\"x\"]}, "
+                     "\"targets\": [{\"type\": \"sns\"}]}]}",
+                     "targets[0]: unknown target type 'sns'");
+    expect_bad_rules("{\"rules\": [{\"name\": \"a\", \"eventPattern\": {\"source\": [\"x\"]}, "
+                     "\"targets\": [{\"type\": \"log\"}]}]}",
+                     "needs \"logGroup\"");
+    expect_bad_rules("{\"rules\": [{\"name\": \"a\", \"eventPattern\": {\"source\": [\"x\"]}, "
+                     "\"targets\": [{\"type\": \"log\", \"logGroup\": \"/a b\"}]}]}",
+                     "logGroup '/a b' must be");
+    expect_bad_rules("{\"rules\": [{\"name\": \"a\", \"eventPattern\": {\"source\": [\"x\"]}, "
+                     "\"targets\": [{\"type\": \"webhook\", \"url\": \"ftp://x\"}]}]}",
+                     "needs \"url\" (http:// or https://)");
+    expect_bad_rules("{\"rules\": [{\"name\": \"a\", \"eventPattern\": {\"source\": [\"x\"]}, "
+                     "\"targets\": [{\"type\": \"webhook\", \"url\": \"http://x\", "
+                     "\"maxAttempts\": 0}]}]}",
+                     "maxAttempts must be an integer from 1 to 10");
+    expect_bad_rules("{\"rules\": [{\"name\": \"a\", \"eventPattern\": {\"source\": [\"x\"]}, "
+                     "\"targets\": [{\"type\": \"analytics\"}]}, {\"name\": \"a\", "
+                     "\"eventPattern\": {\"source\": [\"y\"]}, \"targets\": [{\"type\": "
+                     "\"analytics\"}]}]}",
+                     "rules[1] (\"a\"): duplicate rule name");
+
+    /* A file that does not parse names its line. */
+    char path[512];
+    struct err e;
+    snprintf(path, sizeof path, "%s/broken.json", tmpdir);
+    write_file(path, "{\"rules\": [\n  {\"name\": \"a\",}\n]}\n");
+    struct bus_local_config cfg = {.data_dir = tmpdir, .rules_path = path};
+    err_clear(&e);
+    CHECK(bus_local_new(&cfg, &e) == NULL);
+    CHECK(strstr(e.message, "broken.json': line 2") != NULL);
+    cfg.rules_path = "/nonexistent/rules.json";
+    CHECK(bus_local_new(&cfg, &e) == NULL);
+    CHECK(strstr(e.message, "cannot read") != NULL);
+    cfg.data_dir = NULL;
+    CHECK(bus_local_new(&cfg, &e) == NULL);
+}
+
+/* ---- routing ---- */
+
+struct sink_log {
+    pthread_mutex_t mu;
+    int n;
+    char last[64];
+};
+
+static void sink_fn(void *ud, const json_t *event)
+{
+    struct sink_log *s = ud;
+    pthread_mutex_lock(&s->mu);
+    s->n++;
+    snprintf(s->last, sizeof s->last, "%s", json_string_value(json_object_get(event, "detail-type")));
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void test_routing_rules_file(void)
+{
+    char dir[512], rules[600], path[700];
+    snprintf(dir, sizeof dir, "%s/routing", tmpdir);
+    mkdir(dir, 0755);
+    snprintf(rules, sizeof rules, "%s/rules.json", dir);
+    write_file(rules,
+               "{\"rules\": [\n"
+               " {\"name\": \"all\", \"eventPattern\": {\"source\": [\"parley.agent\"]},\n"
+               "  \"targets\": [{\"type\": \"log\", \"logGroup\": \"/parley/events\"}]},\n"
+               " {\"name\": \"failures\", \"eventPattern\": {\"detail-type\": [\"action_failed\", "
+               "\"error_occurred\"]},\n"
+               "  \"targets\": [{\"type\": \"log\", \"logGroup\": \"/parley/alerts\"}]},\n"
+               " {\"name\": \"slow-tools\", \"eventPattern\": {\"detail-type\": "
+               "[\"action_executed\"], \"detail\": {\"latency_ms\": [{\"numeric\": [\">=\", "
+               "1000]}]}},\n"
+               "  \"targets\": [{\"type\": \"analytics\"}]}\n"
+               "]}\n");
+    struct bus_local_config cfg = {.data_dir = dir, .rules_path = rules};
+    struct err e;
+    struct bus *bus = bus_local_new(&cfg, &e);
+    CHECK(bus != NULL);
+    if (!bus) {
+        fprintf(stderr, "%s\n", e.message);
+        return;
+    }
+    struct sink_log sl = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    bus_set_analytics_sink(bus, sink_fn, &sl);
+    const struct {
+        const char *type;
+        int latency;
+    } evs[] = {{"conversation_started", 0}, {"action_executed", 20},  {"action_executed", 1500},
+               {"action_failed", 30},       {"error_occurred", 0},    {"conversation_archived", 0}};
+    for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++) {
+        json_t *ev = bus_event_new(evs[i].type, json_pack("{s:i}", "latency_ms", evs[i].latency));
+        CHECK_INT(bus_put(bus, ev, &e), 0);
+        json_decref(ev);
+    }
+    /* Not from parley.agent: matches no rule. */
+    json_t *foreign = json_pack("{s:s, s:s}", "source", "other", "detail-type", "x");
+    CHECK_INT(bus_put(bus, foreign, &e), 0);
+    json_decref(foreign);
+    CHECK_INT(bus_flush(bus, 5000), 0);
+
+    snprintf(path, sizeof path, "%s/logs/parley_events.log", dir);
+    json_t *all = read_json_lines(path);
+    CHECK_INT(json_array_size(all), 6);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(all, 2), "detail-type")),
+              "action_executed");
+    CHECK_INT(json_integer_value(json_object_get(
+                  json_object_get(json_array_get(all, 2), "detail"), "latency_ms")),
+              1500);
+    json_decref(all);
+    snprintf(path, sizeof path, "%s/logs/parley_alerts.log", dir);
+    json_t *alerts = read_json_lines(path);
+    CHECK_INT(json_array_size(alerts), 2);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(alerts, 0), "detail-type")),
+              "action_failed");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(alerts, 1), "detail-type")),
+              "error_occurred");
+    json_decref(alerts);
+    CHECK_INT(sl.n, 1);
+    CHECK_STR(sl.last, "action_executed");
+
+    struct bus_stats st;
+    bus_stats(bus, &st);
+    CHECK_INT(st.accepted, 7);
+    CHECK_INT(st.delivered, 6 + 2 + 1);
+    CHECK_INT(st.unmatched, 1);
+    CHECK_INT(st.dropped, 0);
+    CHECK_INT(st.failed, 0);
+    CHECK_INT(st.queued, 0);
+    CHECK_INT(bus_put(bus, NULL, &e), -1);
+    CHECK_STR(e.code, "InvalidEvent");
+    bus_free(bus);
+    bus_free(NULL);
+}
+
+static void test_default_rules_and_flush_on_free(void)
+{
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/defaults", tmpdir);
+    mkdir(dir, 0755);
+    struct bus_local_config cfg = {.data_dir = dir};
+    struct err e;
+    struct bus *bus = bus_local_new(&cfg, &e);
+    CHECK(bus != NULL);
+    if (!bus)
+        return;
+    struct sink_log sl = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    bus_set_analytics_sink(bus, sink_fn, &sl);
+    int accepted = 0;
+    for (int i = 0; i < 500; i++) {
+        json_t *ev = bus_event_new(BUS_MESSAGE_RECEIVED, json_pack("{s:i}", "n", i));
+        accepted += bus_put(bus, ev, &e) == 0;
+        json_decref(ev);
+    }
+    bus_free(bus); /* no flush: free must deliver everything accepted */
+    snprintf(path, sizeof path, "%s/logs/parley_events.log", dir);
+    json_t *lines = read_json_lines(path);
+    CHECK_INT(accepted, 500);
+    CHECK_INT(json_array_size(lines), 500);
+    /* In order, and each a whole JSON object. */
+    int in_order = 1;
+    for (size_t i = 0; i < json_array_size(lines); i++) {
+        json_t *d = json_object_get(json_array_get(lines, i), "detail");
+        in_order &= json_integer_value(json_object_get(d, "n")) == (json_int_t)i;
+    }
+    CHECK(in_order);
+    CHECK_INT(sl.n, 500);
+    json_decref(lines);
+}
+
+/* ---- overflow ---- */
+
+static void slow_sink(void *ud, const json_t *event)
+{
+    (void)event;
+    (void)ud;
+    usleep(20000);
+}
+
+static void test_overflow_counts_drops(void)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/overflow", tmpdir);
+    mkdir(dir, 0755);
+    char rules[600];
+    snprintf(rules, sizeof rules, "%s/rules.json", dir);
+    write_file(rules, "{\"rules\": [{\"name\": \"a\", \"eventPattern\": {\"source\": "
+                      "[\"parley.agent\"]}, \"targets\": [{\"type\": \"analytics\"}]}]}");
+    struct bus_local_config cfg = {
+        .data_dir = dir, .rules_path = rules, .queue_cap = 4, .put_wait_ms = -1};
+    struct err e;
+    struct bus *bus = bus_local_new(&cfg, &e);
+    CHECK(bus != NULL);
+    if (!bus)
+        return;
+    bus_set_analytics_sink(bus, slow_sink, NULL);
+    enum log_level saved = log_threshold;
+    log_threshold = LL_OFF; /* the drop warning is expected here */
+    int ok = 0, full = 0;
+    for (int i = 0; i < 40; i++) {
+        json_t *ev = bus_event_new(BUS_MESSAGE_RECEIVED, NULL);
+        err_clear(&e);
+        if (bus_put(bus, ev, &e) == 0)
+            ok++;
+        else if (strcmp(e.code, "BusFull") == 0)
+            full++;
+        json_decref(ev);
+    }
+    log_threshold = saved;
+    CHECK(full > 0);
+    CHECK_INT(ok + full, 40);
+    CHECK_INT(bus_flush(bus, 10000), 0);
+    struct bus_stats st;
+    bus_stats(bus, &st);
+    CHECK_INT(st.dropped, (uint64_t)full);
+    CHECK_INT(st.accepted, (uint64_t)ok);
+    CHECK_INT(st.delivered, (uint64_t)ok); /* every acknowledged event was delivered */
+    bus_free(bus);
+
+    /* With a short wait for room, the same burst loses nothing. */
+    cfg.put_wait_ms = 2000;
+    bus = bus_local_new(&cfg, &e);
+    bus_set_analytics_sink(bus, slow_sink, NULL);
+    ok = 0;
+    for (int i = 0; i < 12; i++) {
+        json_t *ev = bus_event_new(BUS_MESSAGE_RECEIVED, NULL);
+        ok += bus_put(bus, ev, &e) == 0;
+        json_decref(ev);
+    }
+    CHECK_INT(ok, 12);
+    bus_stats(bus, &st);
+    CHECK_INT(st.dropped, 0);
+    bus_free(bus);
+}
+
+static void test_flush_timeout(void)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/flush", tmpdir);
+    mkdir(dir, 0755);
+    char rules[600];
+    snprintf(rules, sizeof rules, "%s/rules.json", dir);
+    write_file(rules, "{\"rules\": [{\"name\": \"a\", \"eventPattern\": {\"source\": "
+                      "[\"parley.agent\"]}, \"targets\": [{\"type\": \"analytics\"}]}]}");
+    struct bus_local_config cfg = {.data_dir = dir, .rules_path = rules};
+    struct err e;
+    struct bus *bus = bus_local_new(&cfg, &e);
+    bus_set_analytics_sink(bus, slow_sink, NULL);
+    for (int i = 0; i < 10; i++) {
+        json_t *ev = bus_event_new(BUS_MESSAGE_RECEIVED, NULL);
+        bus_put(bus, ev, &e);
+        json_decref(ev);
+    }
+    CHECK_INT(bus_flush(bus, 10), -1);   /* 10 x 20 ms cannot finish in 10 ms */
+    CHECK_INT(bus_flush(bus, 5000), 0);
+    bus_free(bus);
+}
+
+int main(void)
+{
+    make_tmpdir();
+    RUN(test_envelope);
+    RUN(test_rules_validation);
+    RUN(test_routing_rules_file);
+    RUN(test_default_rules_and_flush_on_free);
+    RUN(test_overflow_counts_drops);
+    RUN(test_flush_timeout);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+    return check_summary();
+}
