@@ -66,6 +66,19 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
  * error result, and records the failure in "failure". Never fails. */
 json_t *agent_handle_error(struct agent *a, json_t *event, struct err *err);
 
+/* ---- observing a turn as it runs (streaming) ---- */
+
+/* Callbacks a streaming request installs on its own thread before running a turn. The handlers
+ * call them from the thread that runs the turn; the ASL engine runs every Task on that thread. */
+struct agent_observer {
+    void (*on_text)(void *ud, const char *delta);      /* reply text as the model writes it */
+    void (*on_tool)(void *ud, const json_t *action);    /* {"id","tool","input","status",...} */
+    void *ud;
+};
+
+/* Sets (or clears, with NULL) the observer of turns run by the calling thread. */
+void agent_observer_set(const struct agent_observer *o);
+
 /* The reply a customer gets when a turn fails. */
 extern const char agent_apology[];
 

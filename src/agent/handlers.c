@@ -18,6 +18,20 @@ const char agent_system_prompt[] =
 
 /* ---------------------------------------------------------------- helpers */
 
+static _Thread_local const struct agent_observer *observer;
+
+void agent_observer_set(const struct agent_observer *o)
+{
+    observer = o;
+}
+
+static void observe_text(void *ud, const char *delta)
+{
+    (void)ud;
+    if (observer && observer->on_text)
+        observer->on_text(observer->ud, delta);
+}
+
 static const char *str_field(const json_t *o, const char *key)
 {
     return json_string_value(json_object_get(o, key));
@@ -224,7 +238,7 @@ static void add_usage(json_t *event, const json_t *usage)
 json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
 {
     json_t *request = build_request(a->tools, event);
-    json_t *resp = model_invoke(a->model, request, NULL, NULL, err);
+    json_t *resp = model_invoke(a->model, request, observer ? observe_text : NULL, NULL, err);
     json_decref(request);
     if (!resp)
         return NULL;
@@ -304,8 +318,12 @@ json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err)
     size_t i;
     json_t *b;
     json_array_foreach(json_object_get(last, "content"), i, b) {
-        if (strcmp(str_field(b, "type"), "tool_use") == 0)
-            json_array_append_new(actions, run_tool_use(a, out, b, results));
+        if (strcmp(str_field(b, "type"), "tool_use") != 0)
+            continue;
+        json_t *action = run_tool_use(a, out, b, results);
+        if (observer && observer->on_tool)
+            observer->on_tool(observer->ud, action);
+        json_array_append_new(actions, action);
     }
     append_message(out, "user", results);
     json_object_set_new(out, "requiresAction", json_false());

@@ -19,6 +19,7 @@
 #include "http/server.h"
 #include "model/model.h"
 #include "runtime/api.h"
+#include "runtime/chat_stream.h"
 #include "runtime/workflow_local.h"
 #include "store/store.h"
 
@@ -152,6 +153,7 @@ int cli_serve(int argc, char **argv)
     rc = 0;
 out:
     http_server_stop(server);
+    chat_stream_drain();
     workflow_local_free(workflow);
     model_free(model);
     tools_free(tools);

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "agent/turn.h"
+#include "runtime/chat_stream.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
@@ -90,6 +91,15 @@ static void handle_chat(struct agent *a, struct http_request *req, struct http_r
     json_t *request = turn_parse_request(req->body, req->body_len, &e);
     if (!request) {
         reply_err(resp, &e);
+        return;
+    }
+    const char *accept = http_request_header(req, "Accept");
+    if (accept && strstr(accept, "text/event-stream")) {
+        json_t *stolen = request;
+        if (chat_stream_start(a, stolen, resp, &e) < 0) {
+            json_decref(stolen);
+            reply_err(resp, &e);
+        }
         return;
     }
     json_t *out = turn_run(a, request, &e);

@@ -1,0 +1,173 @@
+/*
+ * chat_stream.c - Server-Sent Events for a streaming turn. A turn thread produces events into a
+ * buffer; the connection's thread (libmicrohttpd, thread per connection) drains it, blocking on a
+ * condition variable until there is something to send. The stream owns itself: whichever side
+ * finishes last (turn thread or connection) frees it.
+ */
+#include "runtime/chat_stream.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/turn.h"
+#include "base/xmalloc.h"
+
+struct stream {
+    pthread_mutex_t lock;  /* guards everything below */
+    pthread_cond_t ready;  /* signalled when data is appended or the turn ends */
+    char *buf;             /* bytes not yet sent */
+    size_t len, cap;       /* used / allocated in buf */
+    size_t sent;           /* bytes of buf already handed to the connection */
+    int finished;          /* the turn thread is done producing */
+    int refs;              /* 2 while both sides hold the stream */
+    struct agent *agent;   /* runs the turn */
+    json_t *request;       /* the validated request (owned) */
+};
+
+/* Turn threads still running, so shutdown can wait for them before freeing what they use. */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t live_zero = PTHREAD_COND_INITIALIZER;
+static int live_turns;
+
+static void live_add(int delta)
+{
+    pthread_mutex_lock(&live_lock);
+    live_turns += delta;
+    if (live_turns == 0)
+        pthread_cond_broadcast(&live_zero);
+    pthread_mutex_unlock(&live_lock);
+}
+
+void chat_stream_drain(void)
+{
+    pthread_mutex_lock(&live_lock);
+    while (live_turns > 0)
+        pthread_cond_wait(&live_zero, &live_lock);
+    pthread_mutex_unlock(&live_lock);
+}
+
+static void stream_unref(struct stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    int left = --s->refs;
+    pthread_mutex_unlock(&s->lock);
+    if (left)
+        return;
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->ready);
+    json_decref(s->request);
+    free(s->buf);
+    free(s);
+}
+
+/* Appends one SSE event (data is compact JSON, so it holds no newline). */
+static void emit(struct stream *s, const char *event, json_t *data)
+{
+    char *json = json_dumps(data, JSON_COMPACT);
+    char *frame = xasprintf("event: %s\ndata: %s\n\n", event, json);
+    size_t n = strlen(frame);
+    pthread_mutex_lock(&s->lock);
+    if (s->len + n > s->cap) {
+        while (s->len + n > s->cap)
+            s->cap = s->cap ? s->cap * 2 : 4096;
+        s->buf = xrealloc(s->buf, s->cap);
+    }
+    memcpy(s->buf + s->len, frame, n);
+    s->len += n;
+    pthread_cond_signal(&s->ready);
+    pthread_mutex_unlock(&s->lock);
+    free(frame);
+    free(json);
+    json_decref(data);
+}
+
+static void on_text(void *ud, const char *delta)
+{
+    emit(ud, "delta", json_pack("{s:s}", "text", delta));
+}
+
+static void on_tool(void *ud, const json_t *action)
+{
+    emit(ud, "action", json_deep_copy(action));
+}
+
+static void *turn_thread(void *arg)
+{
+    struct stream *s = arg;
+    struct agent_observer obs = {on_text, on_tool, s};
+    agent_observer_set(&obs);
+    struct err e;
+    err_clear(&e);
+    json_t *out = turn_run(s->agent, s->request, &e);
+    agent_observer_set(NULL);
+    if (out)
+        emit(s, "done", out);
+    else
+        emit(s, "error", json_pack("{s:{s:s, s:s}}", "error", "code",
+                                   e.code[0] ? e.code : "InternalError", "message", e.message));
+    pthread_mutex_lock(&s->lock);
+    s->finished = 1;
+    pthread_cond_signal(&s->ready);
+    pthread_mutex_unlock(&s->lock);
+    stream_unref(s);
+    live_add(-1);
+    return NULL;
+}
+
+static ssize_t stream_read(void *ud, char *out, size_t max)
+{
+    struct stream *s = ud;
+    pthread_mutex_lock(&s->lock);
+    while (s->sent == s->len && !s->finished)
+        pthread_cond_wait(&s->ready, &s->lock);
+    ssize_t n = -1;
+    if (s->sent < s->len) {
+        size_t avail = s->len - s->sent;
+        size_t take = avail < max ? avail : max;
+        memcpy(out, s->buf + s->sent, take);
+        s->sent += take;
+        if (s->sent == s->len)
+            s->sent = s->len = 0;
+        n = (ssize_t)take;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+static void stream_release(void *ud)
+{
+    stream_unref(ud);
+}
+
+int chat_stream_start(struct agent *a, json_t *request, struct http_response *resp,
+                      struct err *err)
+{
+    struct stream *s = xcalloc(1, sizeof *s);
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->ready, NULL);
+    s->refs = 2;
+    s->agent = a;
+    s->request = request;
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    live_add(1);
+    int rc = pthread_create(&t, &attr, turn_thread, s);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        live_add(-1);
+        s->request = NULL;
+        s->refs = 1;
+        stream_unref(s);
+        return err_set(err, "InternalError", "cannot start the turn thread");
+    }
+    resp->status = 200;
+    resp->content_type = "text/event-stream";
+    http_response_header(resp, "Cache-Control", "no-cache");
+    resp->stream_fn = stream_read;
+    resp->stream_ud = s;
+    resp->stream_free = stream_release;
+    return 0;
+}

@@ -1,0 +1,26 @@
+/*
+ * chat_stream.h - POST /chat with `Accept: text/event-stream`: the turn runs on a thread of its
+ * own while the connection streams Server-Sent Events as they happen:
+ *   event: delta   data: {"text": "..."}                 reply text as the model writes it
+ *   event: action  data: {"id","tool","input","status","result"}   each tool call when done
+ *   event: done    data: the same JSON object as the non-streaming reply
+ *   event: error   data: {"error": {"code","message"}}  the turn failed (no done event follows)
+ */
+#ifndef PARLEY_CHAT_STREAM_H
+#define PARLEY_CHAT_STREAM_H
+
+#include <jansson.h>
+
+#include "agent/agent.h"
+#include "http/server.h"
+
+/* Starts the turn for a validated request (stolen reference) and sets resp up to stream it.
+ * Returns 0, or -1 with err when the turn thread cannot start (resp untouched). */
+int chat_stream_start(struct agent *a, json_t *request, struct http_response *resp,
+                      struct err *err);
+
+/* Waits until every streaming turn thread has finished (call after the HTTP server stopped and
+ * before freeing the agent's store and model). */
+void chat_stream_drain(void);
+
+#endif
