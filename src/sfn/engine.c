@@ -717,8 +717,12 @@ static int map_attempt(struct exec *x, const struct sfn__state *s, json_t *raw, 
     if (input_path(s, raw, &eff, f) < 0)
         goto out;
     if (s->items_path) {
-        if (jsonpath_eval(s->items_path, jsonpath_is_context(s->items_path) ? x->input : eff,
-                          &items) != 0) {
+        json_t *ictx = jsonpath_is_context(s->items_path) ? build_ctx(x, s, retry, NULL, NULL, 0)
+                                                          : NULL;
+        int r = jsonpath_eval(s->items_path, ictx ? ictx : eff, &items);
+        if (ictx)
+            json_decref(ictx);
+        if (r != 0) {
             failf(f, "States.Runtime",
                   "An error occurred while executing the state '%s'. Invalid path '%s': The "
                   "ItemsPath path references an invalid value.",
