@@ -266,6 +266,71 @@ static void test_error_wrong_content_type(void)
                  "application/json");
 }
 
+/* Splits an SSE body into events; returns the concatenated delta texts and the done payload. */
+static void parse_sse(const char *body, char *deltas, size_t cap, json_t **done, int *actions)
+{
+    deltas[0] = '\0';
+    *done = NULL;
+    *actions = 0;
+    const char *p = body;
+    char event[32] = "";
+    while (*p) {
+        const char *eol = strchr(p, '\n');
+        size_t n = eol ? (size_t)(eol - p) : strlen(p);
+        if (n > 7 && strncmp(p, "event: ", 7) == 0) {
+            snprintf(event, sizeof event, "%.*s", (int)(n - 7), p + 7);
+        } else if (n > 6 && strncmp(p, "data: ", 6) == 0) {
+            char *data = strndup(p + 6, n - 6);
+            json_t *j = json_loads(data, 0, NULL);
+            if (strcmp(event, "delta") == 0 && json_string_value(json_object_get(j, "text")))
+                strncat(deltas, json_string_value(json_object_get(j, "text")),
+                        cap - strlen(deltas) - 1);
+            else if (strcmp(event, "done") == 0)
+                *done = json_incref(j);
+            else if (strcmp(event, "action") == 0)
+                (*actions)++;
+            json_decref(j);
+            free(data);
+        }
+        p += n + (eol ? 1 : 0);
+    }
+}
+
+static void test_streaming_reply(void)
+{
+    struct e2e_resp r = e2e_http_ex(&srv, "POST", "/chat",
+                                    "{\"message\":\"I can't log into my account\"}", -1, NULL,
+                                    "Accept: text/event-stream");
+    CHECK_INT(r.status, 200);
+    CHECK(strstr(r.ctype, "text/event-stream") != NULL);
+    char deltas[4096];
+    json_t *done = NULL;
+    int actions = 0;
+    parse_sse(r.body, deltas, sizeof deltas, &done, &actions);
+    CHECK(done != NULL);
+    const char *reply = json_string_value(json_object_get(done, "reply"));
+    CHECK(reply && strlen(deltas) > 0);
+    /* The word-by-word deltas add up to the final reply. */
+    CHECK_STR(deltas, reply);
+    const char *sid = json_string_value(json_object_get(done, "sessionId"));
+    char body[256];
+    snprintf(body, sizeof body, "{\"sessionId\":\"%s\",\"message\":\"It's jane.doe@example.com\"}",
+             sid ? sid : "x");
+    json_decref(done);
+    e2e_resp_free(&r);
+    r = e2e_http_ex(&srv, "POST", "/chat", body, -1, NULL, "Accept: text/event-stream");
+    parse_sse(r.body, deltas, sizeof deltas, &done, &actions);
+    CHECK_INT(actions, 1);
+    CHECK(done && strstr(json_string_value(json_object_get(done, "reply")), "TKT-") != NULL);
+    json_decref(done);
+    e2e_resp_free(&r);
+    /* Validation errors are plain JSON errors, before any stream starts. */
+    r = e2e_http_ex(&srv, "POST", "/chat", "{}", -1, NULL, "Accept: text/event-stream");
+    CHECK_INT(r.status, 400);
+    CHECK_STR(e2e_str(&r, "error.code"), "InvalidRequest");
+    e2e_resp_free(&r);
+}
+
 static void test_health(void)
 {
     struct e2e_resp r = e2e_http(&srv, "GET", "/health", NULL);
@@ -352,6 +417,7 @@ int main(void)
     RUN(test_sample_conversation);
     RUN(test_paraphrases_ask_for_email);
     RUN(test_ticket_status_tool);
+    RUN(test_streaming_reply);
     RUN(test_error_malformed_json);
     RUN(test_error_missing_message);
     RUN(test_error_empty_message);
