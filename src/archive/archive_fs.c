@@ -1,0 +1,887 @@
+/*
+ * archive_fs.c - the embedded archive adapter: objects as files under a root directory.
+ *
+ * `<root>/hot/<key>` holds an object's bytes; `<root>/cold/<key>.gz` holds a gzip copy moved there
+ * by lifecycle (the stand-in for S3 Glacier), keeping the object's last-modified time as its
+ * mtime. Every write goes to a temporary file in the target directory, is fsynced, renamed over
+ * the target and made durable with an fsync of the directory (STYLE rule 20), so a crash leaves the
+ * old object or the new one. Ordering keeps an object readable at every instant: lifecycle writes
+ * the cold copy before it removes the hot one, and put writes the hot copy before it removes a
+ * cold one, and get looks in the hot tier first.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "archive/archive.h"
+#include "base/log.h"
+#include "base/xmalloc.h"
+
+#define FS_IO_CHUNK (64u << 10)
+#define FS_SCAN_MAX (1u << 22)   /* objects one list or lifecycle pass may hold in memory */
+#define FS_GZ_OVERHEAD (1u << 20) /* a cold file may exceed its content by this much */
+#define FS_MKDIR_RETRIES 3        /* a concurrent delete may prune a directory we just made */
+
+struct archive_fs {
+    struct archive base; /* first, so a struct archive * converts back */
+    char *root;          /* as given */
+    char *hot;           /* <root>/hot */
+    char *cold;          /* <root>/cold */
+};
+
+static atomic_uint fs_claim_seq; /* makes lifecycle claim names unique within the process */
+
+static struct archive_fs *fs_of(struct archive *a)
+{
+    return (struct archive_fs *)a;
+}
+
+/* ---------------------------------------------------------------- small file helpers */
+
+static int io_error(struct err *err, const char *what, const char *path)
+{
+    return err_set(err, "ArchiveError", "cannot %s '%s': %s", what, path, strerror(errno));
+}
+
+static int fsync_dir(const char *dir, struct err *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return io_error(err, "open directory", dir);
+    int rc = 0;
+    if (fsync(fd) != 0)
+        rc = io_error(err, "fsync directory", dir);
+    close(fd);
+    return rc;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Returns bytes read (0 at end of file) or -1 with errno set. */
+static ssize_t read_some(int fd, void *buf, size_t len)
+{
+    ssize_t r;
+    do {
+        r = read(fd, buf, len);
+    } while (r < 0 && errno == EINTR);
+    return r;
+}
+
+/* The directory part of path (everything before the last '/'), as a new string. */
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup(".");
+}
+
+static const char *base_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* Creates tier/<every parent directory of key>, fsyncing the parent of each one it creates so
+ * the new entry survives a crash. */
+static int make_parents(const char *tier, const char *key, struct err *err)
+{
+    int rc = -1;
+    char *path = xasprintf("%s/%s", tier, key);
+    size_t skip = strlen(tier) + 1;
+    for (char *p = path + skip; (p = strchr(p, '/')) != NULL; p++) {
+        *p = '\0';
+        if (mkdir(path, 0755) == 0) {
+            char *parent = dir_of(path);
+            int synced = fsync_dir(parent, err);
+            free(parent);
+            if (synced != 0)
+                goto out;
+        } else if (errno != EEXIST) {
+            io_error(err, "create directory", path);
+            goto out;
+        }
+        *p = '/';
+    }
+    rc = 0;
+out:
+    free(path);
+    return rc;
+}
+
+/* Removes the now-empty directories between path's parent and tier, best effort: a directory
+ * that still holds anything stays (rmdir refuses), which makes this safe against writers. */
+static void prune_parents(const char *tier, const char *path)
+{
+    char *dir = dir_of(path);
+    size_t tier_len = strlen(tier);
+    while (strlen(dir) > tier_len && rmdir(dir) == 0) {
+        char *up = dir_of(dir);
+        free(dir);
+        dir = up;
+    }
+    free(dir);
+}
+
+/* ---------------------------------------------------------------- durable replacement */
+
+/* Fills the open temporary file fd; returns 0 or -1 with err set. */
+typedef int (*fill_fn)(int fd, void *ctx, const char *tmp_path, struct err *err);
+
+/* Writes final_path durably: a temporary file beside it filled by fill, fsync, optional mtime
+ * (times, as for futimens), rename over final_path, fsync of the directory. On error the
+ * temporary file is removed and final_path is untouched. Returns 0, -1 with err set, or -2 (err
+ * set) when the directory does not exist. */
+static int write_durable(const char *final_path, fill_fn fill, void *ctx,
+                         const struct timespec times[2], struct err *err)
+{
+    int rc = -1, fd = -1, created = 0;
+    char *dir = dir_of(final_path);
+    char *tmp = xasprintf("%s/.%s.XXXXXX", dir, base_of(final_path));
+
+    fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        int missing = errno == ENOENT;
+        io_error(err, "create temporary file", tmp);
+        if (missing)
+            rc = -2;
+        goto out;
+    }
+    created = 1;
+    if (fill(fd, ctx, tmp, err) != 0)
+        goto out;
+    if (fsync(fd) != 0) {
+        io_error(err, "fsync", tmp);
+        goto out;
+    }
+    if (times && futimens(fd, times) != 0) {
+        io_error(err, "set the modification time of", tmp);
+        goto out;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        io_error(err, "close", tmp);
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, final_path) != 0) {
+        io_error(err, "rename into place", final_path);
+        goto out;
+    }
+    created = 0; /* renamed: nothing to remove */
+    if (fsync_dir(dir, err) != 0)
+        goto out;
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (rc != 0 && created)
+        unlink(tmp);
+    free(tmp);
+    free(dir);
+    return rc;
+}
+
+struct bytes_src {
+    const void *bytes; /* borrowed */
+    size_t len;
+};
+
+static int fill_bytes(int fd, void *ctx, const char *tmp_path, struct err *err)
+{
+    struct bytes_src *src = ctx;
+    if (write_all(fd, src->bytes, src->len) != 0)
+        return io_error(err, "write", tmp_path);
+    return 0;
+}
+
+struct gzip_src {
+    int in_fd;          /* the hot object, read from its current offset */
+    const char *in_path; /* for messages */
+};
+
+/* Compresses src->in_fd into fd in the gzip format (zlib windowBits 15 + 16). */
+static int fill_gzip(int fd, void *ctx, const char *tmp_path, struct err *err)
+{
+    struct gzip_src *src = ctx;
+    int rc = -1, zrc, flush;
+    unsigned char *in = xmalloc(FS_IO_CHUNK), *out = xmalloc(FS_IO_CHUNK);
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+        Z_OK) {
+        err_set(err, "ArchiveError", "cannot start gzip compression for '%s'", src->in_path);
+        free(in);
+        free(out);
+        return -1;
+    }
+    do {
+        ssize_t r = read_some(src->in_fd, in, FS_IO_CHUNK);
+        if (r < 0) {
+            io_error(err, "read", src->in_path);
+            goto out;
+        }
+        z.next_in = in;
+        z.avail_in = (uInt)r;
+        flush = r == 0 ? Z_FINISH : Z_NO_FLUSH;
+        do {
+            z.next_out = out;
+            z.avail_out = FS_IO_CHUNK;
+            zrc = deflate(&z, flush);
+            if (zrc == Z_STREAM_ERROR) {
+                err_set(err, "ArchiveError", "gzip compression of '%s' failed", src->in_path);
+                goto out;
+            }
+            if (write_all(fd, out, FS_IO_CHUNK - z.avail_out) != 0) {
+                io_error(err, "write", tmp_path);
+                goto out;
+            }
+        } while (z.avail_out == 0);
+    } while (flush != Z_FINISH);
+    rc = zrc == Z_STREAM_END ? 0
+                             : err_set(err, "ArchiveError", "gzip stream of '%s' did not end",
+                                       src->in_path);
+out:
+    deflateEnd(&z);
+    free(in);
+    free(out);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+/* Reads a whole hot file. Returns 0, 1 when it does not exist, or -1 with err set. */
+static int read_hot(const char *path, const char *key, char **out, size_t *out_len,
+                    struct err *err)
+{
+    int rc = -1;
+    char *buf = NULL;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return 1;
+        return io_error(err, "open", path);
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        io_error(err, "stat", path);
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        err_set(err, "ArchiveError", "'%s' is not a regular file", path);
+        goto out;
+    }
+    if ((uint64_t)st.st_size > ARCHIVE_OBJECT_MAX) {
+        err_set(err, "TooLarge", "object '%s' is %lld bytes, over the %u-byte cap", key,
+                (long long)st.st_size, ARCHIVE_OBJECT_MAX);
+        goto out;
+    }
+    size_t cap = (size_t)st.st_size, len = 0;
+    buf = xmalloc(cap + 1);
+    for (;;) {
+        if (len == cap) {
+            /* The file may have grown since fstat (it never should); stay within the cap. */
+            char probe;
+            ssize_t r = read_some(fd, &probe, 1);
+            if (r < 0) {
+                io_error(err, "read", path);
+                goto out;
+            }
+            if (r > 0) {
+                err_set(err, "ArchiveError", "'%s' changed while being read", path);
+                goto out;
+            }
+            break;
+        }
+        ssize_t r = read_some(fd, buf + len, cap - len);
+        if (r < 0) {
+            io_error(err, "read", path);
+            goto out;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    *out_len = len;
+    buf = NULL;
+    rc = 0;
+out:
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+/* Decompresses a cold file, refusing output past ARCHIVE_OBJECT_MAX. Returns 0, 1 when it does
+ * not exist, or -1 with err ("ArchiveCorrupt" for a bad gzip stream). */
+static int read_cold(const char *path, const char *key, char **out, size_t *out_len,
+                     struct err *err)
+{
+    int rc = -1, zrc = Z_OK;
+    unsigned char *in = NULL;
+    char *buf = NULL;
+    size_t cap = 0, len = 0;
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return 1;
+        return io_error(err, "open", path);
+    }
+    if (inflateInit2(&z, 15 + 16) != Z_OK) {
+        close(fd);
+        return err_set(err, "ArchiveError", "cannot start gzip decompression for '%s'", path);
+    }
+    in = xmalloc(FS_IO_CHUNK);
+    cap = FS_IO_CHUNK;
+    buf = xmalloc(cap + 1);
+    uint64_t total_in = 0;
+    while (zrc != Z_STREAM_END) {
+        ssize_t r = read_some(fd, in, FS_IO_CHUNK);
+        if (r < 0) {
+            io_error(err, "read", path);
+            goto out;
+        }
+        if (r == 0) {
+            err_set(err, "ArchiveCorrupt", "cold object '%s' is truncated (gzip stream ends early)",
+                    key);
+            goto out;
+        }
+        total_in += (uint64_t)r;
+        if (total_in > (uint64_t)ARCHIVE_OBJECT_MAX + FS_GZ_OVERHEAD) {
+            err_set(err, "TooLarge", "cold object '%s' is over the %u-byte cap", key,
+                    ARCHIVE_OBJECT_MAX);
+            goto out;
+        }
+        z.next_in = in;
+        z.avail_in = (uInt)r;
+        /* Keep inflating while input remains or the output filled up (more may be pending). */
+        while ((z.avail_in > 0 || len == cap) && zrc != Z_STREAM_END) {
+            if (len == cap) {
+                if (cap >= ARCHIVE_OBJECT_MAX) {
+                    err_set(err, "TooLarge", "cold object '%s' inflates past the %u-byte cap",
+                            key, ARCHIVE_OBJECT_MAX);
+                    goto out;
+                }
+                cap = cap * 2 > ARCHIVE_OBJECT_MAX ? ARCHIVE_OBJECT_MAX : cap * 2;
+                buf = xrealloc(buf, cap + 1);
+            }
+            z.next_out = (unsigned char *)buf + len;
+            z.avail_out = (uInt)(cap - len);
+            zrc = inflate(&z, Z_NO_FLUSH);
+            len = cap - z.avail_out;
+            if (zrc != Z_OK && zrc != Z_STREAM_END && zrc != Z_BUF_ERROR) {
+                err_set(err, "ArchiveCorrupt", "cold object '%s' is corrupt: %s", key,
+                        z.msg ? z.msg : "invalid gzip data");
+                goto out;
+            }
+            if (zrc == Z_BUF_ERROR && z.avail_out > 0)
+                break; /* needs more input */
+        }
+        if (zrc == Z_STREAM_END) {
+            char probe;
+            if (z.avail_in > 0 || read_some(fd, &probe, 1) != 0) {
+                err_set(err, "ArchiveCorrupt", "cold object '%s' has bytes after its gzip stream",
+                        key);
+                goto out;
+            }
+        }
+    }
+    buf[len] = '\0';
+    *out = buf;
+    *out_len = len;
+    buf = NULL;
+    rc = 0;
+out:
+    inflateEnd(&z);
+    free(in);
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- walking a tier */
+
+struct fs_entry {
+    char *key;        /* owned */
+    int64_t size;     /* content bytes */
+    int64_t mtime_ms; /* last modified */
+    int cold;         /* 1 for the cold tier */
+};
+
+struct fs_scan {
+    struct fs_entry *v; /* owned array */
+    size_t n, cap;
+    const char *prefix;      /* keep keys starting with this */
+    const char *start_after; /* and sorting after this, when not NULL */
+};
+
+static void scan_release(struct fs_scan *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i].key);
+    free(s->v);
+}
+
+/* The uncompressed size a gzip file records in its last four bytes (mod 2^32). */
+static int64_t gzip_isize(const char *path, int64_t file_size)
+{
+    int64_t size = file_size;
+    unsigned char t[4];
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return size;
+    if (file_size >= 18 && pread(fd, t, 4, file_size - 4) == 4)
+        size = (int64_t)t[0] | (int64_t)t[1] << 8 | (int64_t)t[2] << 16 | (int64_t)t[3] << 24;
+    close(fd);
+    return size;
+}
+
+/* Does a directory at rel (ending with '/') possibly hold keys starting with prefix? */
+static int prefix_may_match(const char *rel, size_t rel_len, const char *prefix)
+{
+    size_t plen = strlen(prefix);
+    size_t n = rel_len < plen ? rel_len : plen;
+    return memcmp(rel, prefix, n) == 0;
+}
+
+/* Adds the objects under tier/rel to s, recursing at most ARCHIVE_DEPTH_MAX levels. rel is a
+ * buffer of ARCHIVE_KEY_MAX + 8 bytes holding rel_len bytes ("" or ending with '/'). Names that
+ * are not valid keys (temporary files, foreign files) are skipped. */
+static int scan_dir(const char *tier, int cold, char *rel, size_t rel_len, int depth,
+                    struct fs_scan *s, struct err *err)
+{
+    int rc = -1;
+    char *dir_path = xasprintf("%s/%.*s", tier, (int)rel_len, rel);
+    DIR *d = opendir(dir_path);
+    if (!d) {
+        if (errno == ENOENT && depth > 0) {
+            rc = 0; /* pruned by a concurrent delete */
+            goto out;
+        }
+        io_error(err, "open directory", dir_path);
+        goto out;
+    }
+    for (;;) {
+        errno = 0;
+        struct dirent *de = readdir(d);
+        if (!de) {
+            if (errno != 0) {
+                io_error(err, "read directory", dir_path);
+                goto out;
+            }
+            break;
+        }
+        const char *name = de->d_name;
+        size_t nlen = strlen(name);
+        if (name[0] == '.' || nlen > ARCHIVE_COMPONENT_MAX + 3 ||
+            rel_len + nlen + 1 > ARCHIVE_KEY_MAX + 3)
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue; /* removed since readdir */
+        memcpy(rel + rel_len, name, nlen);
+        size_t len = rel_len + nlen;
+        if (S_ISDIR(st.st_mode)) {
+            rel[len] = '/';
+            if (depth + 1 < ARCHIVE_DEPTH_MAX && prefix_may_match(rel, len + 1, s->prefix) &&
+                scan_dir(tier, cold, rel, len + 1, depth + 1, s, err) != 0)
+                goto out;
+            continue;
+        }
+        if (!S_ISREG(st.st_mode))
+            continue;
+        if (cold) {
+            if (len < 3 || memcmp(rel + len - 3, ".gz", 3) != 0)
+                continue;
+            len -= 3;
+        }
+        rel[len] = '\0';
+        if (len > ARCHIVE_KEY_MAX || archive_key_check(rel, NULL) != 0 ||
+            strncmp(rel, s->prefix, strlen(s->prefix)) != 0 ||
+            (s->start_after && strcmp(rel, s->start_after) <= 0))
+            continue;
+        if (s->n == FS_SCAN_MAX) {
+            err_set(err, "ArchiveError",
+                    "more than %u objects match prefix '%s'; narrow the prefix", FS_SCAN_MAX,
+                    s->prefix);
+            goto out;
+        }
+        if (s->n == s->cap) {
+            s->cap = s->cap ? s->cap * 2 : 64;
+            s->v = xrealloc(s->v, s->cap * sizeof *s->v);
+        }
+        struct fs_entry *e = &s->v[s->n++];
+        e->key = xstrndup(rel, len);
+        e->mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+        e->cold = cold;
+        if (cold) {
+            char *p = xasprintf("%s/%s.gz", tier, e->key);
+            e->size = gzip_isize(p, (int64_t)st.st_size);
+            free(p);
+        } else {
+            e->size = (int64_t)st.st_size;
+        }
+    }
+    rc = 0;
+out:
+    if (d)
+        closedir(d);
+    free(dir_path);
+    return rc;
+}
+
+static int scan_tier(const char *tier, int cold, struct fs_scan *s, struct err *err)
+{
+    char rel[ARCHIVE_KEY_MAX + 8];
+    rel[0] = '\0';
+    return scan_dir(tier, cold, rel, 0, 0, s, err);
+}
+
+/* By key, the hot copy first. */
+static int entry_cmp(const void *a, const void *b)
+{
+    const struct fs_entry *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : x->cold - y->cold;
+}
+
+/* ---------------------------------------------------------------- the operations */
+
+static int fs_put(struct archive *a, const char *key, const void *bytes, size_t len,
+                  struct err *err)
+{
+    struct archive_fs *fs = fs_of(a);
+    int rc = -1;
+    char *hot_path = NULL, *cold_path = NULL;
+    if (archive_key_check(key, err) != 0)
+        return -1;
+    if (len > ARCHIVE_OBJECT_MAX)
+        return err_set(err, "TooLarge", "object '%s' is %zu bytes, over the %u-byte cap", key, len,
+                       ARCHIVE_OBJECT_MAX);
+    if (!bytes && len > 0)
+        return err_set(err, "InvalidArgument", "object '%s' has no bytes", key);
+    hot_path = xasprintf("%s/%s", fs->hot, key);
+    cold_path = xasprintf("%s/%s.gz", fs->cold, key);
+    struct bytes_src src = {bytes ? bytes : "", len};
+    for (int attempt = 0;; attempt++) {
+        if (make_parents(fs->hot, key, err) != 0)
+            goto out;
+        int w = write_durable(hot_path, fill_bytes, &src, NULL, err);
+        if (w == 0)
+            break;
+        /* A concurrent delete may have pruned the directory between mkdir and mkstemp. */
+        if (w != -2 || attempt + 1 == FS_MKDIR_RETRIES)
+            goto out;
+    }
+    /* The new bytes are durable; a stale cold copy would only be shadowed, so drop it. */
+    if (unlink(cold_path) == 0) {
+        char *cold_dir = dir_of(cold_path);
+        fsync_dir(cold_dir, NULL);
+        free(cold_dir);
+        prune_parents(fs->cold, cold_path);
+    }
+    rc = 0;
+out:
+    free(hot_path);
+    free(cold_path);
+    return rc;
+}
+
+static int fs_get(struct archive *a, const char *key, char **out, size_t *out_len,
+                  struct err *err)
+{
+    struct archive_fs *fs = fs_of(a);
+    if (archive_key_check(key, err) != 0)
+        return -1;
+    char *path = xasprintf("%s/%s", fs->hot, key);
+    int rc = read_hot(path, key, out, out_len, err);
+    free(path);
+    if (rc != 1)
+        return rc;
+    path = xasprintf("%s/%s.gz", fs->cold, key);
+    rc = read_cold(path, key, out, out_len, err);
+    free(path);
+    if (rc == 1)
+        return err_set(err, "NotFound", "no archived object at key '%s'", key);
+    return rc;
+}
+
+static int fs_list(struct archive *a, const char *prefix, const char *start_after, int max_keys,
+                   json_t **out, struct err *err)
+{
+    struct archive_fs *fs = fs_of(a);
+    int rc = -1;
+    if (!prefix)
+        prefix = "";
+    if (start_after && !start_after[0])
+        start_after = NULL;
+    if (archive_prefix_check(prefix, err) != 0)
+        return -1;
+    if (start_after && strnlen(start_after, ARCHIVE_KEY_MAX + 1) > ARCHIVE_KEY_MAX)
+        return err_set(err, "InvalidKey", "start-after key is longer than %d bytes",
+                       ARCHIVE_KEY_MAX);
+    if (max_keys < 1 || max_keys > ARCHIVE_LIST_MAX)
+        return err_set(err, "InvalidArgument", "max keys %d is outside 1..%d", max_keys,
+                       ARCHIVE_LIST_MAX);
+    struct fs_scan s = {.prefix = prefix, .start_after = start_after};
+    if (scan_tier(fs->hot, 0, &s, err) != 0 || scan_tier(fs->cold, 1, &s, err) != 0)
+        goto out;
+    if (s.n > 1)
+        qsort(s.v, s.n, sizeof *s.v, entry_cmp);
+
+    json_t *objects = json_array();
+    int listed = 0, truncated = 0;
+    for (size_t i = 0; i < s.n; i++) {
+        if (i > 0 && strcmp(s.v[i].key, s.v[i - 1].key) == 0)
+            continue; /* a cold copy shadowed by a newer hot one */
+        if (listed == max_keys) {
+            truncated = 1;
+            break;
+        }
+        json_array_append_new(
+            objects, json_pack("{s:s, s:I, s:I, s:s}", "key", s.v[i].key, "size",
+                               (json_int_t)s.v[i].size, "lastModified",
+                               (json_int_t)s.v[i].mtime_ms, "storageClass",
+                               s.v[i].cold ? "GLACIER" : "STANDARD"));
+        listed++;
+    }
+    *out = json_pack("{s:o, s:b}", "objects", objects, "isTruncated", truncated);
+    rc = 0;
+out:
+    scan_release(&s);
+    return rc;
+}
+
+/* Unlinks path if present and makes the removal durable. Returns 0 (also when absent) or -1. */
+static int remove_durable(const char *tier, const char *path, struct err *err)
+{
+    if (unlink(path) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return 0;
+        return io_error(err, "remove", path);
+    }
+    char *dir = dir_of(path);
+    int rc = fsync_dir(dir, err);
+    free(dir);
+    prune_parents(tier, path);
+    return rc;
+}
+
+static int fs_del(struct archive *a, const char *key, struct err *err)
+{
+    struct archive_fs *fs = fs_of(a);
+    if (archive_key_check(key, err) != 0)
+        return -1;
+    char *hot_path = xasprintf("%s/%s", fs->hot, key);
+    char *cold_path = xasprintf("%s/%s.gz", fs->cold, key);
+    int rc = remove_durable(fs->hot, hot_path, err);
+    if (rc == 0)
+        rc = remove_durable(fs->cold, cold_path, err);
+    free(hot_path);
+    free(cold_path);
+    return rc;
+}
+
+/* Moves one hot object to the cold tier unless it changed since the scan. Returns 0 when moved,
+ * 1 when skipped (gone, or modified after the cutoff), -1 with err on failure. */
+static int move_to_cold(struct archive_fs *fs, const char *key, int64_t cutoff_ms,
+                        struct err *err)
+{
+    int rc = -1, fd = -1;
+    char *hot_path = xasprintf("%s/%s", fs->hot, key);
+    char *cold_path = xasprintf("%s/%s.gz", fs->cold, key);
+    char *hot_dir = dir_of(hot_path);
+    char *claim = xasprintf("%s/.%s.lc-%ld-%u", hot_dir, base_of(hot_path), (long)getpid(),
+                            atomic_fetch_add(&fs_claim_seq, 1));
+    struct stat st, cst;
+
+    fd = open(hot_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) {
+            rc = 1;
+            goto out;
+        }
+        io_error(err, "open", hot_path);
+        goto out;
+    }
+    if (fstat(fd, &st) != 0) {
+        io_error(err, "stat", hot_path);
+        goto out;
+    }
+    int64_t mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+    if (!S_ISREG(st.st_mode) || mtime_ms >= cutoff_ms) {
+        rc = 1;
+        goto out;
+    }
+    if (make_parents(fs->cold, key, err) != 0)
+        goto out;
+    struct gzip_src src = {fd, hot_path};
+    struct timespec times[2] = {st.st_atim, st.st_mtim};
+    if (write_durable(cold_path, fill_gzip, &src, times, err) != 0)
+        goto out;
+
+    /* The cold copy is durable. Remove the hot file only if it is still the one we copied: claim
+     * it by renaming it aside, then compare inodes. A newer put that landed in between is put
+     * back (unless an even newer one took its place). */
+    if (rename(hot_path, claim) != 0) {
+        if (errno == ENOENT) {
+            rc = 0; /* deleted or moved concurrently; the cold copy stays */
+            goto out;
+        }
+        io_error(err, "rename aside", hot_path);
+        goto out;
+    }
+    if (stat(claim, &cst) == 0 && (cst.st_ino != st.st_ino || cst.st_dev != st.st_dev)) {
+        if (renameat2(AT_FDCWD, claim, AT_FDCWD, hot_path, RENAME_NOREPLACE) != 0)
+            unlink(claim);
+    } else {
+        unlink(claim);
+    }
+    if (fsync_dir(hot_dir, err) != 0)
+        goto out;
+    prune_parents(fs->hot, hot_path);
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    free(hot_path);
+    free(cold_path);
+    free(hot_dir);
+    free(claim);
+    return rc;
+}
+
+static int fs_lifecycle(struct archive *a, int days, int64_t now_ms,
+                        struct archive_lifecycle_stats *stats, json_t *moved_keys,
+                        struct err *err)
+{
+    struct archive_fs *fs = fs_of(a);
+    struct archive_lifecycle_stats local = {0};
+    if (!stats)
+        stats = &local;
+    memset(stats, 0, sizeof *stats);
+    if (days < 0 || days > 36500)
+        return err_set(err, "InvalidArgument", "lifecycle days %d is outside 0..36500", days);
+    int64_t cutoff_ms = now_ms - (int64_t)days * 86400000;
+
+    struct fs_scan s = {.prefix = ""};
+    int rc = scan_tier(fs->hot, 0, &s, err);
+    if (rc != 0)
+        goto out;
+    if (s.n > 1)
+        qsort(s.v, s.n, sizeof *s.v, entry_cmp);
+    for (size_t i = 0; i < s.n; i++) {
+        stats->scanned++;
+        if (s.v[i].mtime_ms >= cutoff_ms)
+            continue;
+        struct err merr = {0};
+        int moved = move_to_cold(fs, s.v[i].key, cutoff_ms, &merr);
+        if (moved == 0) {
+            stats->moved++;
+            if (moved_keys)
+                json_array_append_new(moved_keys, json_string(s.v[i].key));
+        } else if (moved < 0) {
+            stats->failed++;
+            log_at(LL_WARN, "archive", "cannot move '%s' to the cold tier: %s", s.v[i].key,
+                   merr.message);
+        }
+    }
+out:
+    scan_release(&s);
+    return rc;
+}
+
+static void fs_free(struct archive *a)
+{
+    struct archive_fs *fs = fs_of(a);
+    free(fs->root);
+    free(fs->hot);
+    free(fs->cold);
+    free(fs);
+}
+
+static const struct archive_ops fs_ops = {
+    .name = "fs",
+    .put = fs_put,
+    .get = fs_get,
+    .list = fs_list,
+    .del = fs_del,
+    .lifecycle = fs_lifecycle,
+    .free = fs_free,
+};
+
+/* Creates dir (and its parents) when missing. */
+static int ensure_dir(const char *dir, struct err *err)
+{
+    int rc = -1;
+    char *path = xstrdup(dir);
+    for (char *p = path + 1; (p = strchr(p, '/')) != NULL; p++) {
+        *p = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+            io_error(err, "create directory", path);
+            goto out;
+        }
+        *p = '/';
+    }
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        io_error(err, "create directory", path);
+        goto out;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        err_set(err, "ArchiveError", "'%s' is not a directory", path);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(path);
+    return rc;
+}
+
+struct archive *archive_fs_new(const char *root_dir, struct err *err)
+{
+    if (!root_dir || !root_dir[0]) {
+        err_set(err, "ArchiveError", "archive root directory is empty");
+        return NULL;
+    }
+    if (strlen(root_dir) > PATH_MAX - ARCHIVE_KEY_MAX - 64) {
+        err_set(err, "ArchiveError", "archive root '%.64s...' is too long", root_dir);
+        return NULL;
+    }
+    struct archive_fs *fs = xcalloc(1, sizeof *fs);
+    fs->base.ops = &fs_ops;
+    fs->root = xstrdup(root_dir);
+    size_t n = strlen(fs->root);
+    while (n > 1 && fs->root[n - 1] == '/')
+        fs->root[--n] = '\0';
+    fs->hot = xasprintf("%s/hot", fs->root);
+    fs->cold = xasprintf("%s/cold", fs->root);
+    if (ensure_dir(fs->hot, err) != 0 || ensure_dir(fs->cold, err) != 0) {
+        fs_free(&fs->base);
+        return NULL;
+    }
+    return &fs->base;
+}
