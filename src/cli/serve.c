@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "agent/agent.h"
 #include "agent/kb.h"
@@ -18,6 +19,7 @@
 #include "cli/cli.h"
 #include "http/server.h"
 #include "model/model.h"
+#include "model/providers.h"
 #include "runtime/api.h"
 #include "runtime/chat_stream.h"
 #include "runtime/workflow_local.h"
@@ -69,6 +71,31 @@ static int parse_flags(int argc, char **argv, struct config *cfg)
     return 0;
 }
 
+/* Finds a bundled file or directory (the state machine, the knowledge base): as given, else
+ * relative to the repository the binary was built in (build/parley or build/san/parley).
+ * Returns a new string. */
+static char *resolve_asset(const char *path)
+{
+    if (path[0] == '/' || access(path, R_OK) == 0)
+        return xstrdup(path);
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        for (int up = 0; up < 3; up++) {
+            char *slash = strrchr(exe, '/');
+            if (!slash)
+                break;
+            *slash = '\0';
+            char *candidate = xasprintf("%s/%s", exe, path);
+            if (access(candidate, R_OK) == 0)
+                return candidate;
+            free(candidate);
+        }
+    }
+    return xstrdup(path);
+}
+
 static int make_dir(const char *path)
 {
     if (mkdir(path, 0755) == 0 || errno == EEXIST)
@@ -113,7 +140,9 @@ int cli_serve(int argc, char **argv)
         log_at(LL_ERROR, "serve", "%s", e.message);
         goto out;
     }
-    kb = kb_load(cfg.kb_dir, &e);
+    char *kb_dir = resolve_asset(cfg.kb_dir);
+    kb = kb_load(kb_dir, &e);
+    free(kb_dir);
     if (!kb)
         log_at(LL_WARN, "serve", "knowledge base unavailable (search_knowledge_base is off): %s",
                e.message);
@@ -122,9 +151,15 @@ int cli_serve(int argc, char **argv)
         log_at(LL_ERROR, "serve", "%s", e.message);
         goto out;
     }
-    model = model_offline_new();
+    model = model_new_by_name(cfg.model, &e);
+    if (!model) {
+        log_at(LL_ERROR, "serve", "cannot start model '%s': %s", cfg.model, e.message);
+        goto out;
+    }
     struct agent agent = {.cfg = &cfg, .store = store, .model = model, .tools = tools, .kb = kb};
-    workflow = workflow_local_new(&agent, cfg.statemachine, &e);
+    char *asl = resolve_asset(cfg.statemachine);
+    workflow = workflow_local_new(&agent, asl, &e);
+    free(asl);
     if (!workflow) {
         log_at(LL_ERROR, "serve", "%s", e.message);
         goto out;
