@@ -43,8 +43,9 @@ struct store_ops {
      * own without counting as a customer turn; its context is then left unchanged). */
     int (*turn_save)(struct store *s, const json_t *turn, int *turn_no, struct err *err);
 
-    /* Creates a ticket from {"sessionId","userId","title","description","priority","email"};
-     * returns it as in ticket_get. */
+    /* Creates a ticket from {"sessionId","userId","title","description","priority","email",
+     * "idempotencyKey"?}; returns it as in ticket_get. A key seen before returns the ticket it
+     * created instead of creating another (exactly-once effect for redelivered actions). */
     int (*ticket_create)(struct store *s, const json_t *fields, json_t **out, struct err *err);
 
     /* {"id":"TKT-000042","title","description","priority","email","status","sessionId",
@@ -68,6 +69,13 @@ struct store_ops {
      * "lastActivity","turns"}]; status filters when not NULL. */
     int (*sessions_list)(struct store *s, const char *status, int limit, json_t **out,
                          struct err *err);
+
+    /* Records an action's state: {"id","sessionId","userId","tool","input","status":
+     * "pending"|"succeeded"|"failed","result"?}. Insert or replace by id. */
+    int (*action_put)(struct store *s, const json_t *action, struct err *err);
+
+    /* The action as recorded (plus "updatedAt" ms). NotFound for unknown ids. */
+    int (*action_get)(struct store *s, const char *action_id, json_t **out, struct err *err);
 
     void (*free)(struct store *s);
 };

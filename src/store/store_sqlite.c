@@ -30,6 +30,9 @@ enum stmt_id {
     Q_ORDER_GET,
     Q_SESSION_STATUS,
     Q_SESSIONS_LIST,
+    Q_TICKET_BY_KEY,
+    Q_ACTION_PUT,
+    Q_ACTION_GET,
     Q_BEGIN,
     Q_COMMIT,
     Q_ROLLBACK,
@@ -50,7 +53,14 @@ static const char *const stmt_sql[Q_COUNT] = {
     [Q_TURN_INSERT] = "INSERT INTO conversations (session_id, timestamp, turn, user_id, messages,"
                       " context, last_activity, metadata) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?2, ?7)",
     [Q_TICKET_INSERT] = "INSERT INTO tickets (session_id, user_id, title, description, priority,"
-                        " email, status, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7)",
+                        " email, status, created_at, idempotency_key)"
+                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8)"
+                        " ON CONFLICT (idempotency_key) DO NOTHING",
+    [Q_TICKET_BY_KEY] = "SELECT seq FROM tickets WHERE idempotency_key = ?1",
+    [Q_ACTION_PUT] = "INSERT OR REPLACE INTO actions (action_id, session_id, user_id, tool, input,"
+                     " status, result, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [Q_ACTION_GET] = "SELECT action_id, session_id, user_id, tool, input, status, result,"
+                     " updated_at FROM actions WHERE action_id = ?1",
     [Q_TICKET_GET] = "SELECT seq, session_id, user_id, title, description, priority, email, status,"
                      " created_at FROM tickets WHERE seq = ?1",
     [Q_SESSION_TOUCH_NOTURN] = "UPDATE sessions SET last_ts = ?2, last_activity = ?2"
@@ -84,7 +94,12 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS tickets ("
     " seq INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL, user_id TEXT NOT NULL,"
     " title TEXT NOT NULL, description TEXT NOT NULL, priority TEXT NOT NULL,"
-    " email TEXT NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL);"
+    " email TEXT NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL,"
+    " idempotency_key TEXT UNIQUE);"
+    "CREATE TABLE IF NOT EXISTS actions ("
+    " action_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, user_id TEXT NOT NULL,"
+    " tool TEXT NOT NULL, input TEXT NOT NULL, status TEXT NOT NULL, result TEXT,"
+    " updated_at INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS tickets_by_user ON tickets (user_id, seq);"
     "CREATE INDEX IF NOT EXISTS sessions_by_activity ON sessions (last_activity);"
     "CREATE TABLE IF NOT EXISTS orders ("
@@ -447,6 +462,7 @@ static int sq_ticket_create(struct store *base, const json_t *f, json_t **out, s
     struct store_sqlite *s = (struct store_sqlite *)base;
     struct conn *c = conn_acquire(s);
     int rc = -1;
+    const char *key = json_string_value(json_object_get(f, "idempotencyKey"));
     sqlite3_stmt *st = stmt_get(c, Q_TICKET_INSERT, err);
     if (!st)
         goto out;
@@ -455,13 +471,93 @@ static int sq_ticket_create(struct store *base, const json_t *f, json_t **out, s
     for (int i = 0; i < 6; i++)
         bind_text(st, i + 1, json_string_value(json_object_get(f, fields[i])));
     sqlite3_bind_int64(st, 7, clock_now_ms());
+    if (key)
+        bind_text(st, 8, key);
     int step = sqlite3_step(st);
+    int inserted = sqlite3_changes(c->db) > 0;
     sqlite3_reset(st);
     if (step != SQLITE_DONE) {
         db_error(err, c->db, "create ticket");
         goto out;
     }
-    rc = ticket_read(c, sqlite3_last_insert_rowid(c->db), out, err);
+    long long seq = sqlite3_last_insert_rowid(c->db);
+    if (!inserted) {
+        /* The key was used before: that earlier call's ticket is the answer. */
+        if (!(st = stmt_get(c, Q_TICKET_BY_KEY, err)))
+            goto out;
+        bind_text(st, 1, key);
+        step = sqlite3_step(st);
+        seq = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+        sqlite3_reset(st);
+        if (seq < 0) {
+            db_error(err, c->db, "find ticket by idempotency key");
+            goto out;
+        }
+    }
+    rc = ticket_read(c, seq, out, err);
+out:
+    conn_release(s, c);
+    return rc;
+}
+
+static int sq_action_put(struct store *base, const json_t *a, struct err *err)
+{
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    struct conn *c = conn_acquire(s);
+    int rc = -1;
+    char *input = dump_or(json_object_get(a, "input"), "{}");
+    char *result = dump_or(json_object_get(a, "result"), "null");
+    sqlite3_stmt *st = stmt_get(c, Q_ACTION_PUT, err);
+    if (!st)
+        goto out;
+    static const char *const fields[] = {"id", "sessionId", "userId", "tool"};
+    for (int i = 0; i < 4; i++)
+        bind_text(st, i + 1, json_string_value(json_object_get(a, fields[i])));
+    bind_text(st, 5, input);
+    bind_text(st, 6, json_string_value(json_object_get(a, "status")));
+    bind_text(st, 7, result);
+    sqlite3_bind_int64(st, 8, clock_now_ms());
+    int step = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE)
+        db_error(err, c->db, "record action");
+    else
+        rc = 0;
+out:
+    conn_release(s, c);
+    free(input);
+    free(result);
+    return rc;
+}
+
+static int sq_action_get(struct store *base, const char *id, json_t **out, struct err *err)
+{
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    struct conn *c = conn_acquire(s);
+    int rc = -1;
+    sqlite3_stmt *st = stmt_get(c, Q_ACTION_GET, err);
+    if (!st)
+        goto out;
+    bind_text(st, 1, id);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        const char *result = (const char *)sqlite3_column_text(st, 6);
+        json_t *r = result ? json_loads(result, JSON_DECODE_ANY, NULL) : NULL;
+        *out = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:I}", "id",
+                         (const char *)sqlite3_column_text(st, 0), "sessionId",
+                         (const char *)sqlite3_column_text(st, 1), "userId",
+                         (const char *)sqlite3_column_text(st, 2), "tool",
+                         (const char *)sqlite3_column_text(st, 3), "input", column_json(st, 4),
+                         "status", (const char *)sqlite3_column_text(st, 5), "result",
+                         r ? r : json_null(), "updatedAt",
+                         (json_int_t)sqlite3_column_int64(st, 7));
+        rc = 0;
+    } else if (step == SQLITE_DONE) {
+        err_set(err, "NotFound", "action '%s' not found", id);
+    } else {
+        db_error(err, c->db, "read action");
+    }
+    sqlite3_reset(st);
 out:
     conn_release(s, c);
     return rc;
@@ -653,6 +749,8 @@ static const struct store_ops sqlite_ops = {
     .order_get = sq_order_get,
     .session_set_status = sq_session_set_status,
     .sessions_list = sq_sessions_list,
+    .action_put = sq_action_put,
+    .action_get = sq_action_get,
     .free = sq_free,
 };
 
