@@ -1,0 +1,1 @@
+LIB_SRCS += src/queue/queue.c src/queue/queue_sqlite.c
