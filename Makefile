@@ -68,6 +68,7 @@ run: deps
 	$(BUILD)/parley serve
 
 test: deps
+	@scripts/install-test-deps.sh
 	$(MAKE) SAN=1 BUILD=build/san tests
 	tests/run.sh build/san
 

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# scripts/install-test-deps.sh - what `make test` needs beyond the build: Node.js and npm for the
+# test peers (AWS emulators, asl-validator, signers) and Debian's Chromium for the browser tests.
+# Idempotent; installs only what is missing and says what it installs.
+set -eu
+missing=""
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+if [ -z "$missing" ]; then
+    exit 0
+fi
+echo "install-test-deps: installing:$missing"
+if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+# shellcheck disable=SC2086
+$sudo apt-get install -y -q --no-install-recommends $missing
