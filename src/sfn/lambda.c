@@ -28,7 +28,9 @@ static int ends_with(const char *s, size_t n, const char *suf)
 int sfn_lambda_function_name(const char *r, char *buf, size_t cap)
 {
     size_t n = strlen(r);
-    if (!strncmp(r, "${", 2) && n > 3 && r[n - 1] == '}') {
+    if (!strncmp(r, "${", 2)) {
+        if (n <= 3 || r[n - 1] != '}')
+            return -1;
         const char *p = r + 2;
         size_t l = n - 3;
         if (ends_with(p, l, "FunctionArn"))

@@ -1,11 +1,15 @@
 /* test_sfn.c - unit tests of the ASL engine's C API: parse, run, Retry/Catch, clock, threads. */
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/xmalloc.h"
 #include "check.h"
 #include "sfn/sfn.h"
+#include "sfn/sfn_cli.h"
 #include "sfn/sfn_lambda.h"
 #include "sfn/sfn_mock.h"
 
@@ -119,9 +123,256 @@ static void test_seed_workflow(void)
     sfn_machine_free(m);
 }
 
+
+static void test_lambda_names(void)
+{
+    char b[64];
+    CHECK_INT(sfn_lambda_function_name("arn:aws:lambda:us-east-1:1:function:LoadContext", b, sizeof b), 0);
+    CHECK_STR(b, "LoadContext");
+    CHECK_INT(sfn_lambda_function_name("arn:aws:lambda:us-east-1:1:function:Fn:prod", b, sizeof b), 0);
+    CHECK_STR(b, "Fn");
+    CHECK_INT(sfn_lambda_function_name("${LoadContextFunctionArn}", b, sizeof b), 0);
+    CHECK_STR(b, "LoadContext");
+    CHECK_INT(sfn_lambda_function_name("${SaveConversationArn}", b, sizeof b), 0);
+    CHECK_STR(b, "SaveConversation");
+    CHECK_INT(sfn_lambda_function_name("${Plain}", b, sizeof b), 0);
+    CHECK_STR(b, "Plain");
+    CHECK_INT(sfn_lambda_function_name("123456789012:function:Part", b, sizeof b), 0);
+    CHECK_STR(b, "Part");
+    CHECK_INT(sfn_lambda_function_name("Name:alias", b, sizeof b), 0);
+    CHECK_STR(b, "Name");
+    CHECK_INT(sfn_lambda_function_name("arn:aws:sqs:us-east-1:1:queue", b, sizeof b), -1);
+    CHECK_INT(sfn_lambda_function_name("${}", b, sizeof b), -1);
+}
+
+static void test_lambda_invoke_shape_and_errors(void)
+{
+    const char *def =
+        "{\"StartAt\":\"I\",\"States\":{\"I\":{\"Type\":\"Task\",\"Resource\":"
+        "\"arn:aws:states:::lambda:invoke\",\"Parameters\":{\"FunctionName\":"
+        "\"arn:aws:lambda:us-east-1:1:function:ActionExecutor\",\"Payload.$\":\"$\"},"
+        "\"Retry\":[{\"ErrorEquals\":[\"ActionFailed\"],\"MaxAttempts\":2}],"
+        "\"Catch\":[{\"ErrorEquals\":[\"ActionFailed\"],\"ResultPath\":\"$.err\",\"Next\":\"H\"}],"
+        "\"End\":true},\"H\":{\"Type\":\"Pass\",\"End\":true}}}";
+    struct err e = {0};
+    struct sfn_machine *m = sfn_machine_parse(def, &e);
+    CHECK(m != NULL);
+    struct sfn_run_opts o = {.task = sfn_lambda_task, .task_ud = (void *)&table,
+                             .virtual_clock = 1};
+    json_t *in = J("{\"x\":1}");
+    struct sfn_result r;
+    sfn_run(m, in, &o, &r);
+    CHECK_INT(r.status, SFN_SUCCEEDED);
+    CHECK_STR(json_string_value(json_object_get(r.output, "ExecutedVersion")), "$LATEST");
+    CHECK_INT(json_integer_value(json_object_get(r.output, "StatusCode")), 200);
+    CHECK(json_is_true(json_object_get(json_object_get(r.output, "Payload"), "acted")));
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(r.output, "SdkHttpMetadata"),
+                                                 "HttpStatusCode")),
+              200);
+    CHECK(json_is_string(json_object_get(json_object_get(r.output, "SdkResponseMetadata"),
+                                         "RequestId")));
+    sfn_result_release(&r);
+    json_decref(in);
+    /* handler error: retried twice, then caught by its own errorType */
+    action_calls = 0;
+    in = J("{\"breakAction\":true}");
+    sfn_run(m, in, &o, &r);
+    CHECK_INT(r.status, SFN_SUCCEEDED);
+    CHECK_INT(action_calls, 3);
+    json_t *err = json_object_get(r.output, "err");
+    CHECK_STR(json_string_value(json_object_get(err, "Error")), "ActionFailed");
+    CHECK(strstr(json_string_value(json_object_get(err, "Cause")), "\"errorType\":\"ActionFailed\""));
+    sfn_result_release(&r);
+    json_decref(in);
+    sfn_machine_free(m);
+    /* unknown function */
+    m = sfn_machine_parse("{\"StartAt\":\"T\",\"States\":{\"T\":{\"Type\":\"Task\",\"Resource\":"
+                          "\"${MissingFunctionArn}\",\"End\":true}}}", &e);
+    in = J("{}");
+    sfn_run(m, in, &o, &r);
+    CHECK_STR(r.error, "Lambda.ResourceNotFoundException");
+    sfn_result_release(&r);
+    json_decref(in);
+    sfn_machine_free(m);
+}
+
+static void test_problems_listed(void)
+{
+    struct sfn_problem_list pl;
+    sfn_problem_list_init(&pl);
+    struct err e = {0};
+    struct sfn_machine *m = sfn_machine_parse_ex(
+        "{\"StartAt\":\"A\",\"States\":{\"A\":{\"Type\":\"Pass\",\"Next\":\"Nope\"},"
+        "\"B\":{\"Type\":\"Wait\",\"End\":true}}}", &pl, &e);
+    CHECK(m == NULL);
+    CHECK_STR(e.code, "States.InvalidDefinition");
+    CHECK(pl.count >= 3);
+    CHECK(strstr(e.message, "/States/A/Next") != NULL);
+    CHECK(strstr(e.message, "unreachable") != NULL);
+    CHECK(strstr(e.message, "exactly one of Seconds") != NULL);
+    sfn_problem_list_release(&pl);
+    CHECK(sfn_machine_parse("{\"QueryLanguage\":\"JSONata\",\"StartAt\":\"A\",\"States\":{\"A\":"
+                            "{\"Type\":\"Succeed\"}}}", &e) == NULL);
+    CHECK(strstr(e.message, "not supported yet") != NULL);
+    CHECK(sfn_machine_parse(NULL, &e) == NULL);
+}
+
+/* the same machine run from several threads at once must give each its own correct result */
+struct thr { const struct sfn_machine *m; int ok; };
+static void *thr_main(void *p)
+{
+    struct thr *t = p;
+    struct sfn_run_opts o = {.task = sfn_lambda_task, .task_ud = (void *)&table,
+                             .virtual_clock = 1, .want_history = 1};
+    t->ok = 1;
+    for (int i = 0; i < 200; i++) {
+        json_t *in = json_pack("{s:b, s:i}", "wantAction", i % 2, "n", i);
+        struct sfn_result r;
+        sfn_run(t->m, in, &o, &r);
+        if (r.status != SFN_SUCCEEDED || json_integer_value(json_object_get(r.output, "n")) != i ||
+            (json_object_get(r.output, "acted") != NULL) != (i % 2))
+            t->ok = 0;
+        sfn_result_release(&r);
+        json_decref(in);
+    }
+    return NULL;
+}
+
+static void test_threads_share_machine(void)
+{
+    struct err e = {0};
+    struct sfn_machine *m = sfn_machine_parse(SEED, &e);
+    pthread_t th[4];
+    struct thr t[4];
+    for (int i = 0; i < 4; i++) {
+        t[i].m = m;
+        pthread_create(&th[i], NULL, thr_main, &t[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(t[i].ok);
+    }
+    sfn_machine_free(m);
+}
+
+/* Wait and Retry go through the injected clock and sleep hooks. */
+static int64_t fake_now;
+static int64_t slept;
+static int64_t clk_now(void *ud) { (void)ud; return fake_now; }
+static void clk_sleep(void *ud, int64_t ms) { (void)ud; slept += ms; fake_now += ms; }
+
+static void test_injected_clock(void)
+{
+    struct err e = {0};
+    struct sfn_machine *m = sfn_machine_parse(
+        "{\"StartAt\":\"W\",\"States\":{\"W\":{\"Type\":\"Wait\",\"Seconds\":3600,\"End\":true}}}", &e);
+    struct sfn_run_opts o = {.now = clk_now, .sleep = clk_sleep};
+    fake_now = 1000000;
+    slept = 0;
+    json_t *in = J("{}");
+    struct sfn_result r;
+    sfn_run(m, in, &o, &r);
+    CHECK_INT(r.status, SFN_SUCCEEDED);
+    CHECK_INT(slept, 3600000);
+    sfn_result_release(&r);
+    json_decref(in);
+    sfn_machine_free(m);
+}
+
+static void test_mock_from_c(void)
+{
+    struct err e = {0};
+    const char *cfg =
+        "{\"StateMachines\":{\"Seed\":{\"TestCases\":{\"Throttle\":{\"CallBedrock\":\"T\"}}}},"
+        "\"MockedResponses\":{\"T\":{\"0\":{\"Throw\":{\"Error\":\"ModelThrottled\",\"Cause\":"
+        "\"slow down\"}}}}}";
+    struct sfn_mock *mk = sfn_mock_parse(cfg, &e);
+    CHECK(mk != NULL);
+    CHECK(sfn_mock_find(mk, "Seed", "Nope", &e) == NULL);
+    CHECK(strstr(e.message, "no test case 'Nope'") != NULL);
+    const struct sfn_mock_case *mc = sfn_mock_find(mk, "Seed", "Throttle", &e);
+    struct sfn_machine *m = sfn_machine_parse(SEED, &e);
+    struct sfn_run_opts o = {.mock = mc, .task = sfn_lambda_task, .task_ud = (void *)&table,
+                             .virtual_clock = 1};
+    json_t *in = J("{}");
+    struct sfn_result r;
+    sfn_run(m, in, &o, &r);
+    CHECK_STR(r.error, "ModelThrottled");
+    CHECK_STR(r.cause, "slow down");
+    sfn_result_release(&r);
+    json_decref(in);
+    sfn_machine_free(m);
+    sfn_mock_free(mk);
+    CHECK(sfn_mock_parse("{\"StateMachines\":{}, \"MockedResponses\":{\"x\":{\"zero\":{}}}}", &e)
+          == NULL);
+    CHECK(strstr(e.message, "invocation key 'zero'") != NULL);
+    CHECK(sfn_mock_parse("{not json", &e) == NULL);
+}
+
+static int write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fputs(text, f);
+    fclose(f);
+    return 0;
+}
+
+static int cli(int n, ...)
+{
+    char *argv[16];
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++)
+        argv[i] = va_arg(ap, char *);
+    va_end(ap);
+    argv[n] = NULL;
+    fflush(stdout);
+    return sfn_cli_main(n, argv);
+}
+
+static void test_cli(void)
+{
+    char dir[] = "/tmp/sfn-cli-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char *def = xasprintf("%s/Seed.asl.json", dir), *bad = xasprintf("%s/bad.json", dir);
+    char *mock = xasprintf("%s/mock.json", dir), *in = xasprintf("%s/in.json", dir);
+    write_file(def, SEED);
+    write_file(bad, "{\"StartAt\":\"A\",\"States\":{\"A\":{\"Type\":\"Pass\"}}}");
+    write_file(mock, "{\"StateMachines\":{\"Seed\":{\"TestCases\":{\"Act\":{\"CallBedrock\":\"R\"},"
+                     "\"Fail\":{\"CallBedrock\":\"R\",\"SaveAndReturn\":\"F\"}}}},\"MockedResponses\":{\"R\":{\"0\":"
+                     "{\"Return\":{\"requiresAction\":true}}},\"F\":{\"0\":{\"Throw\":{\"Error\":"
+                     "\"Boom\",\"Cause\":\"c\"}}}}}");
+    write_file(in, "{\"requiresAction\":false}");
+    CHECK_INT(cli(3, "sfn", "validate", def), 0);
+    CHECK_INT(cli(3, "sfn", "validate", bad), 1);
+    CHECK_INT(cli(3, "sfn", "validate", "/nonexistent/x.json"), 1);
+    CHECK_INT(cli(2, "sfn", "frobnicate"), 2);
+    CHECK_INT(cli(5, "sfn", "run", def, "--input", in), 0);
+    CHECK_INT(cli(7, "sfn", "run", def, "--mock-config", mock, "--test-case", "Act"), 0);
+    CHECK_INT(cli(8, "sfn", "run", def, "--mock-config", mock, "--test-case", "Fail", "--history"), 1);
+    CHECK_INT(cli(9, "sfn", "run", def, "--mock-config", mock, "--test-case", "Act",
+                  "--state-machine", "Other"), 1);
+    CHECK_INT(cli(7, "sfn", "run", def, "--input", in, "--repeat", "50"), 0);
+    CHECK_INT(cli(3, "sfn", "run", def), 1); /* identity tasks: $.requiresAction is missing */
+    CHECK_INT(cli(5, "sfn", "run", def, "--repeat", "0"), 2);
+    CHECK_INT(cli(5, "sfn", "run", def, "--test-case", "Act"), 2);
+    CHECK_INT(cli(3, "sfn", "run", bad), 1);
+    remove(def), remove(bad), remove(mock), remove(in), rmdir(dir);
+    free(def), free(bad), free(mock), free(in);
+}
+
 int main(void)
 {
     xmalloc_init();
     RUN(test_seed_workflow);
+    RUN(test_lambda_names);
+    RUN(test_lambda_invoke_shape_and_errors);
+    RUN(test_problems_listed);
+    RUN(test_threads_share_machine);
+    RUN(test_injected_clock);
+    RUN(test_mock_from_c);
+    RUN(test_cli);
     return check_summary();
 }
