@@ -1,0 +1,1114 @@
+/*
+ * offline_policy.c - the offline model's dialogue policy; see offline_policy.h for the flows and
+ * the stateless design. Sections: request reading, tools, ticket flow, intent dispatch, tool result
+ * summaries, entry point.
+ */
+#include "model/offline_policy.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/xmalloc.h"
+#include "model/offline_intents.h"
+#include "model/offline_slots.h"
+
+/* Longest customer quote copied into a ticket or a search query. */
+#define MAX_QUOTE 1000
+#define MAX_QUERY 300
+/* Longest knowledge-base passage quoted in an answer. */
+#define MAX_PASSAGE 700
+/* Tool result text parsed as JSON up to this size. */
+#define MAX_RESULT 65536
+/* Tickets listed by name in a list_my_tickets summary. */
+#define MAX_LISTED 10
+
+#define SUPPORT_CONTACT                                                                            \
+    "support@parleydemo.example or +31 10 000 0000 (Monday to Friday 8:00-20:00, Saturday "         \
+    "10:00-16:00 CET)"
+
+/* ------------------------------------------------------------------------------------------------
+ * Tools (a closed set, STYLE rule 16)
+ * --------------------------------------------------------------------------------------------- */
+
+enum tool {
+    T_CREATE_TICKET,
+    T_TICKET_STATUS,
+    T_LIST_TICKETS,
+    T_LOOKUP_ORDER,
+    T_SEARCH_KB,
+    T_ESCALATE,
+    T_COUNT
+};
+
+static const struct {
+    const char *name;
+    const char *cannot; /* what we say when the tool is not on offer */
+} tools[T_COUNT] = {
+    [T_CREATE_TICKET] = {"create_support_ticket", "open support tickets"},
+    [T_TICKET_STATUS] = {"get_ticket_status", "check ticket status"},
+    [T_LIST_TICKETS] = {"list_my_tickets", "list your tickets"},
+    [T_LOOKUP_ORDER] = {"lookup_order", "look up orders"},
+    [T_SEARCH_KB] = {"search_knowledge_base", "search our help articles"},
+    [T_ESCALATE] = {"escalate_to_human", "hand the conversation to a person"},
+};
+
+/* ------------------------------------------------------------------------------------------------
+ * Context: what the request tells us
+ * --------------------------------------------------------------------------------------------- */
+
+struct ctx {
+    const json_t *msgs;      /* the request's messages array (borrowed) */
+    size_t start, n;         /* the window: msgs[start..n) */
+    unsigned offered;        /* bit per enum tool listed in the request's tools */
+    size_t user_idx;         /* index of the last user message */
+    char *user;              /* its text (owned) */
+    char *prev;              /* text of the assistant message before it (owned, "" if none) */
+    struct offline_intent intent;
+    struct offline_slots slots;
+};
+
+static int offered(const struct ctx *c, enum tool t)
+{
+    return (c->offered >> t) & 1u;
+}
+
+static const char *role_of(const json_t *msg)
+{
+    const char *r = json_string_value(json_object_get(msg, "role"));
+    return r ? r : "";
+}
+
+/* Appends up to the cap of text to buf (length *len). */
+static void append_capped(char **buf, size_t *len, const char *text, size_t cap)
+{
+    size_t add = strnlen(text, cap);
+    if (*len + add > cap)
+        add = cap > *len ? cap - *len : 0;
+    *buf = xrealloc(*buf, *len + add + 2);
+    if (*len > 0 && add > 0)
+        (*buf)[(*len)++] = '\n';
+    memcpy(*buf + *len, text, add);
+    *len += add;
+    (*buf)[*len] = '\0';
+}
+
+/* Returns the text of a message (string content or its text blocks), owned, capped. */
+static char *message_text(const json_t *msg)
+{
+    char *buf = xstrdup("");
+    size_t len = 0;
+    const json_t *content = json_object_get(msg, "content");
+    if (json_is_string(content)) {
+        append_capped(&buf, &len, json_string_value(content), OFFLINE_POLICY_MAX_TEXT);
+    } else if (json_is_array(content)) {
+        size_t i;
+        const json_t *b;
+        json_array_foreach(content, i, b) {
+            const char *type = json_string_value(json_object_get(b, "type"));
+            const char *t = json_string_value(json_object_get(b, "text"));
+            if (type && strcmp(type, "text") == 0 && t)
+                append_capped(&buf, &len, t, OFFLINE_POLICY_MAX_TEXT);
+        }
+    }
+    return buf;
+}
+
+static int has_block(const json_t *msg, const char *type)
+{
+    const json_t *content = json_object_get(msg, "content");
+    size_t i;
+    const json_t *b;
+    if (!json_is_array(content))
+        return 0;
+    json_array_foreach(content, i, b) {
+        const char *t = json_string_value(json_object_get(b, "type"));
+        if (t && strcmp(t, type) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Index of the last message before `before` with this role that carries text, or SIZE_MAX. */
+static size_t find_back(const struct ctx *c, size_t before, const char *role)
+{
+    for (size_t i = before; i > c->start; i--) {
+        const json_t *m = json_array_get(c->msgs, i - 1);
+        if (strcmp(role_of(m), role) != 0)
+            continue;
+        if (has_block(m, "tool_result"))
+            continue;
+        char *t = message_text(m);
+        int has_text = t[0] != '\0';
+        free(t);
+        if (has_text)
+            return i - 1;
+    }
+    return SIZE_MAX;
+}
+
+/* Counts the assistant's consecutive unresolved replies (fallbacks and re-asks) before the last
+ * user message. */
+static int unresolved_streak(const struct ctx *c)
+{
+    int streak = 0;
+    for (size_t i = c->user_idx; i > c->start; i--) {
+        const json_t *m = json_array_get(c->msgs, i - 1);
+        if (strcmp(role_of(m), "assistant") != 0)
+            continue;
+        if (has_block(m, "tool_use"))
+            break;
+        char *t = message_text(m);
+        int unresolved = strstr(t, OFFLINE_MARK_FALLBACK) || strstr(t, OFFLINE_MARK_REASK);
+        free(t);
+        if (!unresolved)
+            break;
+        streak++;
+    }
+    return streak;
+}
+
+/* Finds an e-mail address the customer gave earlier in the window. */
+static void earlier_email(const struct ctx *c, char *out, size_t cap)
+{
+    for (size_t i = c->user_idx; i > c->start; i--) {
+        const json_t *m = json_array_get(c->msgs, i - 1);
+        if (strcmp(role_of(m), "user") != 0)
+            continue;
+        char *t = message_text(m);
+        struct offline_slots s;
+        offline_slots_extract(t, &s);
+        free(t);
+        if (s.email[0]) {
+            snprintf(out, cap, "%s", s.email);
+            return;
+        }
+    }
+}
+
+/* Returns 1 when intent names a problem worth a ticket. */
+static int is_issue_intent(const char *intent)
+{
+    static const char *const issues[] = {"login_problem", "account_locked", "two_factor",
+                                         "password_reset", "report_problem", "complaint",
+                                         "billing_question", "order_status", "refund_request",
+                                         "return_item", "update_payment", "change_email",
+                                         "delete_account", "product_question", "shipping_info",
+                                         "cancel_subscription", "unknown", NULL};
+    for (int i = 0; issues[i]; i++)
+        if (strcmp(intent, issues[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Finds the customer's problem report: the nearest user message before `before` whose intent is a
+ * problem (skipping "yes", e-mail answers and the like). Returns its text (owned) or NULL. */
+static char *find_report(const struct ctx *c, size_t before, struct offline_intent *intent)
+{
+    for (size_t i = before; i > c->start; i--) {
+        const json_t *m = json_array_get(c->msgs, i - 1);
+        if (strcmp(role_of(m), "user") != 0 || has_block(m, "tool_result"))
+            continue;
+        char *t = message_text(m);
+        struct offline_intent it;
+        offline_intents_classify(t, &it);
+        struct offline_slots s;
+        offline_slots_extract(t, &s);
+        /* an answer that is only an address or a number is not the report */
+        int only_slot = strcmp(it.name, "provide_info") == 0 ||
+                        (strcmp(it.name, "unknown") == 0 && (s.email[0] || s.order_id[0]));
+        if (t[0] && !only_slot && is_issue_intent(it.name)) {
+            if (intent)
+                *intent = it;
+            return t;
+        }
+        free(t);
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Reply helpers
+ * --------------------------------------------------------------------------------------------- */
+
+static void say(struct offline_reply *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void say(struct offline_reply *out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    free(out->text);
+    out->text = xvasprintf(fmt, ap);
+    va_end(ap);
+}
+
+static void call(struct offline_reply *out, enum tool t, json_t *input)
+{
+    out->tool = tools[t].name;
+    out->input = input;
+}
+
+static void cannot(struct offline_reply *out, enum tool t)
+{
+    say(out,
+        "I'm sorry, I can't %s in this setup, because that tool isn't available to me. You can "
+        "reach our support team at " SUPPORT_CONTACT ".",
+        tools[t].cannot);
+}
+
+/* Copies at most cap bytes of s, cut at a word boundary with "..." when shortened. */
+static char *clip(const char *s, size_t cap)
+{
+    size_t len = strlen(s);
+    if (len <= cap)
+        return xstrdup(s);
+    size_t cut = cap;
+    while (cut > cap / 2 && !isspace((unsigned char)s[cut]))
+        cut--;
+    /* do not split a UTF-8 sequence */
+    while (cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80)
+        cut--;
+    char *r = xmalloc(cut + 4);
+    memcpy(r, s, cut);
+    memcpy(r + cut, "...", 4);
+    return r;
+}
+
+/* Collapses runs of whitespace into single spaces and trims. Returns owned text. */
+static char *squash(const char *s)
+{
+    char *r = xmalloc(strlen(s) + 1);
+    size_t o = 0;
+    int space = 0;
+    for (; *s; s++) {
+        if (isspace((unsigned char)*s)) {
+            space = o > 0;
+            continue;
+        }
+        if (space)
+            r[o++] = ' ';
+        space = 0;
+        r[o++] = *s;
+    }
+    r[o] = '\0';
+    return r;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Ticket flow
+ * --------------------------------------------------------------------------------------------- */
+
+static int is_access_intent(const char *intent)
+{
+    return strcmp(intent, "login_problem") == 0 || strcmp(intent, "account_locked") == 0 ||
+           strcmp(intent, "two_factor") == 0 || strcmp(intent, "password_reset") == 0;
+}
+
+static char *ticket_title(const char *intent, const char *report)
+{
+    if (strcmp(intent, "login_problem") == 0)
+        return xstrdup("Unable to log in to account");
+    if (strcmp(intent, "account_locked") == 0)
+        return xstrdup("Account locked");
+    if (strcmp(intent, "two_factor") == 0)
+        return xstrdup("Two-factor authentication problem");
+    if (strcmp(intent, "password_reset") == 0)
+        return xstrdup("Password reset problem");
+    char *flat = squash(report);
+    char *cut = clip(flat, 60);
+    char *title = xasprintf("Customer report: %s", cut[0] ? cut : "support request");
+    free(flat);
+    free(cut);
+    return title;
+}
+
+/* Picks the priority: what the customer said anywhere from the report on, else high for access
+ * problems, else medium. */
+static const char *ticket_priority(const struct ctx *c, const char *intent, size_t report_idx)
+{
+    static const char *const levels[] = {"low", "medium", "high", "urgent"};
+    const char *said = NULL;
+    for (size_t i = report_idx; i < c->n; i++) {
+        const json_t *m = json_array_get(c->msgs, i);
+        if (strcmp(role_of(m), "user") != 0)
+            continue;
+        char *t = message_text(m);
+        struct offline_slots s;
+        offline_slots_extract(t, &s);
+        free(t);
+        for (int l = 0; l < 4; l++)
+            if (strcmp(s.priority, levels[l]) == 0)
+                said = levels[l];
+    }
+    if (said)
+        return said;
+    return is_access_intent(intent) ? "high" : "medium";
+}
+
+/* Index of the user message whose text is report (searching back from before), for priority. */
+static size_t report_index(const struct ctx *c, size_t before, const char *report)
+{
+    for (size_t i = before; i > c->start; i--) {
+        const json_t *m = json_array_get(c->msgs, i - 1);
+        if (strcmp(role_of(m), "user") != 0)
+            continue;
+        char *t = message_text(m);
+        int same = strcmp(t, report) == 0;
+        free(t);
+        if (same)
+            return i - 1;
+    }
+    return c->user_idx;
+}
+
+/* Emits create_support_ticket for report (intent it) with email. */
+static void create_ticket(struct ctx *c, struct offline_reply *out, const char *report,
+                          const char *intent, const char *email)
+{
+    if (!offered(c, T_CREATE_TICKET)) {
+        cannot(out, T_CREATE_TICKET);
+        return;
+    }
+    size_t ri = report_index(c, c->user_idx + 1, report);
+    char *flat = squash(report);
+    char *quote = clip(flat, MAX_QUOTE);
+    struct offline_slots s;
+    offline_slots_extract(report, &s);
+    char *desc = s.date[0] ? xasprintf("Customer reported: \"%s\" (date mentioned: %s). Contact "
+                                       "email: %s.",
+                                       quote, s.date, email)
+                           : xasprintf("Customer reported: \"%s\". Contact email: %s.", quote,
+                                       email);
+    char *title = ticket_title(intent, report);
+    json_t *input = json_pack("{s:s, s:s, s:s, s:s}", "title", title, "description", desc,
+                              "priority", ticket_priority(c, intent, ri), "email", email);
+    call(out, T_CREATE_TICKET, input);
+    free(flat);
+    free(quote);
+    free(desc);
+    free(title);
+}
+
+static void ask_email(struct offline_reply *out, const char *intent)
+{
+    if (strcmp(intent, "login_problem") == 0 || strcmp(intent, "account_locked") == 0)
+        say(out, "I'm sorry you're having trouble getting into your account. I can open a support "
+                 "ticket so our team can sort it out. To do that, " OFFLINE_ASK_EMAIL "?");
+    else
+        say(out, "I'm sorry about that. I can open a support ticket so our team can look into "
+                 "it. To do that, " OFFLINE_ASK_EMAIL "?");
+}
+
+/* Starts or completes the ticket flow for a report: creates the ticket when an e-mail address is
+ * known, asks for it otherwise. */
+static void ticket_flow(struct ctx *c, struct offline_reply *out, const char *report,
+                        const char *intent)
+{
+    char email[256] = "";
+    snprintf(email, sizeof email, "%s", c->slots.email);
+    if (!email[0])
+        earlier_email(c, email, sizeof email);
+    if (!offered(c, T_CREATE_TICKET)) {
+        cannot(out, T_CREATE_TICKET);
+        return;
+    }
+    if (email[0])
+        create_ticket(c, out, report, intent, email);
+    else
+        ask_email(out, intent);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Single-step tools
+ * --------------------------------------------------------------------------------------------- */
+
+static void ticket_status(struct ctx *c, struct offline_reply *out, const char *ticket_id)
+{
+    if (!offered(c, T_TICKET_STATUS)) {
+        cannot(out, T_TICKET_STATUS);
+        return;
+    }
+    if (!ticket_id[0]) {
+        say(out, "Sure, I can check that. Which ticket should I check? Ticket numbers look like "
+                 "TKT-000042.");
+        return;
+    }
+    call(out, T_TICKET_STATUS, json_pack("{s:s}", "ticket_id", ticket_id));
+}
+
+static void order_lookup(struct ctx *c, struct offline_reply *out, const char *order_id)
+{
+    if (!offered(c, T_LOOKUP_ORDER)) {
+        cannot(out, T_LOOKUP_ORDER);
+        return;
+    }
+    if (!order_id[0]) {
+        say(out, "I can look that up for you. What's your order number? You'll find it in your "
+                 "order confirmation email (for example 1042).");
+        return;
+    }
+    call(out, T_LOOKUP_ORDER, json_pack("{s:s}", "order_id", order_id));
+}
+
+static void kb_search(struct ctx *c, struct offline_reply *out, const char *query)
+{
+    if (!offered(c, T_SEARCH_KB)) {
+        cannot(out, T_SEARCH_KB);
+        return;
+    }
+    char *flat = squash(query);
+    char *q = clip(flat, MAX_QUERY);
+    call(out, T_SEARCH_KB, json_pack("{s:s}", "query", q));
+    free(flat);
+    free(q);
+}
+
+static void escalate(struct ctx *c, struct offline_reply *out, const char *why)
+{
+    if (!offered(c, T_ESCALATE)) {
+        say(out, "I can't hand this conversation to a person from here, but our support team "
+                 "can help: " SUPPORT_CONTACT ".");
+        return;
+    }
+    char *flat = squash(why);
+    char *reason = clip(flat, 500);
+    call(out, T_ESCALATE, json_pack("{s:s}", "reason", reason));
+    free(flat);
+    free(reason);
+}
+
+static void escalate_quoting(struct ctx *c, struct offline_reply *out, const char *prefix)
+{
+    char *flat = squash(c->user);
+    char *quote = clip(flat, 300);
+    char *why = xasprintf("%s: \"%s\"", prefix, quote);
+    escalate(c, out, why);
+    free(flat);
+    free(quote);
+    free(why);
+}
+
+static void fallback(struct ctx *c, struct offline_reply *out)
+{
+    if (unresolved_streak(c) + 1 >= OFFLINE_UNRESOLVED_BEFORE_HANDOFF && offered(c, T_ESCALATE)) {
+        escalate_quoting(c, out,
+                         "The assistant could not resolve two consecutive messages; the last was");
+        return;
+    }
+    say(out, OFFLINE_MARK_FALLBACK ", so I only understand a limited set of requests. I can help "
+             "with sign-in problems and support tickets, ticket status, order tracking, and "
+             "questions about passwords, refunds, returns, shipping, billing and subscriptions. "
+             "I can also connect you with a person. Could you rephrase your question?");
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Intent dispatch
+ * --------------------------------------------------------------------------------------------- */
+
+static const char *const kb_intents[] = {
+    "password_reset",    "two_factor",     "shipping_info",       "refund_request",
+    "return_item",       "billing_question", "cancel_subscription", "update_payment",
+    "change_email",      "delete_account", "product_question",    "contact_hours",
+    NULL,
+};
+
+static int in_list(const char *s, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcmp(s, *list) == 0)
+            return 1;
+    return 0;
+}
+
+static const char CAPABILITIES[] =
+    "I can open a support ticket (for example when you can't sign in), tell you the status of a "
+    "ticket or list your tickets, track an order, answer questions about passwords, two-factor "
+    "authentication, refunds, returns, shipping, billing and subscriptions from our help "
+    "articles, and connect you with a person.";
+
+static void by_intent(struct ctx *c, struct offline_reply *out)
+{
+    const char *in = c->intent.name;
+    const struct offline_slots *s = &c->slots;
+
+    if (strcmp(in, "greeting") == 0) {
+        say(out, "Hello! I'm the Parley Demo Store support assistant. %s What can I do for you?",
+            CAPABILITIES);
+    } else if (strcmp(in, "goodbye") == 0) {
+        say(out, "Goodbye, and thanks for contacting Parley Demo Store. Have a great day!");
+    } else if (strcmp(in, "thanks") == 0) {
+        say(out, "You're welcome! Is there anything else I can help you with?");
+    } else if (strcmp(in, "bot_identity") == 0) {
+        say(out, "I'm the Parley Demo Store's offline assistant: a deterministic intent-and-slot "
+                 "engine, not a language model and not a person. %s",
+            CAPABILITIES);
+    } else if (strcmp(in, "capabilities") == 0) {
+        say(out, "%s What would you like to do?", CAPABILITIES);
+    } else if (strcmp(in, "login_problem") == 0 || strcmp(in, "account_locked") == 0 ||
+               strcmp(in, "report_problem") == 0) {
+        ticket_flow(c, out, c->user, in);
+    } else if (strcmp(in, "create_ticket") == 0) {
+        /* a bare "open a ticket": use the problem described just before, or ask for it */
+        size_t prev_user = find_back(c, c->user_idx, "user");
+        char *report = prev_user != SIZE_MAX ? find_report(c, prev_user + 1, NULL) : NULL;
+        struct offline_intent it;
+        if (report) {
+            offline_intents_classify(report, &it);
+            ticket_flow(c, out, report, it.name);
+        } else if (!offered(c, T_CREATE_TICKET)) {
+            cannot(out, T_CREATE_TICKET);
+        } else {
+            say(out, "Of course. Please " OFFLINE_ASK_DESCRIPTION ", and I'll open a ticket.");
+        }
+        free(report);
+    } else if (strcmp(in, "ticket_status") == 0) {
+        ticket_status(c, out, s->ticket_id);
+    } else if (strcmp(in, "list_tickets") == 0) {
+        if (offered(c, T_LIST_TICKETS))
+            call(out, T_LIST_TICKETS, json_object());
+        else
+            cannot(out, T_LIST_TICKETS);
+    } else if (strcmp(in, "order_status") == 0) {
+        order_lookup(c, out, s->order_id);
+    } else if (in_list(in, kb_intents)) {
+        kb_search(c, out, c->user);
+    } else if (strcmp(in, "human_agent") == 0) {
+        escalate_quoting(c, out, "Customer asked to talk to a person");
+    } else if (strcmp(in, "complaint") == 0) {
+        escalate_quoting(c, out, "Customer complaint");
+    } else if (strcmp(in, "affirm") == 0) {
+        if (strcasestr(c->prev, OFFLINE_OFFER_HUMAN)) {
+            escalate(c, out, "Customer accepted the offer to talk to a person");
+        } else if (strcasestr(c->prev, OFFLINE_OFFER_TICKET)) {
+            struct offline_intent it;
+            char *report = find_report(c, c->user_idx, &it);
+            if (report)
+                ticket_flow(c, out, report, it.name);
+            else
+                say(out, "Of course. Please " OFFLINE_ASK_DESCRIPTION ", and I'll open a ticket.");
+            free(report);
+        } else {
+            say(out, "Great! Is there anything else I can help you with?");
+        }
+    } else if (strcmp(in, "deny") == 0) {
+        say(out, "No problem. Is there anything else I can help you with?");
+    } else if (s->ticket_id[0]) {
+        ticket_status(c, out, s->ticket_id);
+    } else if (s->order_id[0]) {
+        order_lookup(c, out, s->order_id);
+    } else if (strcmp(in, "provide_info") == 0 && s->email[0]) {
+        say(out, "Thanks, I've noted %s. What can I help you with?", s->email);
+    } else {
+        fallback(c, out);
+    }
+}
+
+/* Intents strong enough to abandon a question the assistant just asked. */
+static int overrides_pending(const struct offline_intent *it)
+{
+    static const char *const strong[] = {"human_agent", "goodbye",       "greeting",
+                                         "ticket_status", "list_tickets", "order_status",
+                                         "complaint",   "bot_identity",  "capabilities",
+                                         NULL};
+    return in_list(it->name, strong) || in_list(it->name, kb_intents);
+}
+
+/* Index of the first assistant message of the current run of questions for marker: when the
+ * customer's earlier answers did not satisfy it and it was asked again, the report precedes the
+ * first time it was asked. */
+static size_t first_ask(const struct ctx *c, const char *marker)
+{
+    size_t asked = find_back(c, c->user_idx, "assistant");
+    while (asked != SIZE_MAX) {
+        size_t u = find_back(c, asked, "user");
+        size_t a = u != SIZE_MAX ? find_back(c, u, "assistant") : SIZE_MAX;
+        if (a == SIZE_MAX)
+            break;
+        char *t = message_text(json_array_get(c->msgs, a));
+        int same = strcasestr(t, marker) != NULL;
+        free(t);
+        if (!same)
+            break;
+        asked = a;
+    }
+    return asked;
+}
+
+/* Handles a user message that answers what the assistant asked last. Returns 1 when handled. */
+static int fill_pending(struct ctx *c, struct offline_reply *out)
+{
+    const struct offline_slots *s = &c->slots;
+    const char *in = c->intent.name;
+    char digits[24];
+    int deny = strcmp(in, "deny") == 0;
+
+    if (strcasestr(c->prev, OFFLINE_ASK_EMAIL)) {
+        size_t asked = first_ask(c, OFFLINE_ASK_EMAIL);
+        struct offline_intent it;
+        char *report = asked != SIZE_MAX ? find_report(c, asked, &it) : NULL;
+        int handled = 1;
+        if (s->email[0] && report) {
+            create_ticket(c, out, report, it.name, s->email);
+        } else if (s->email[0]) {
+            create_ticket(c, out, "(no description given)", "report_problem", s->email);
+        } else if (deny) {
+            say(out, "No problem, I won't open a ticket. Is there anything else I can help you "
+                     "with?");
+        } else if (overrides_pending(&c->intent)) {
+            handled = 0;
+        } else if (unresolved_streak(c) + 1 >= OFFLINE_UNRESOLVED_BEFORE_HANDOFF &&
+                   offered(c, T_ESCALATE)) {
+            handled = 0;
+        } else {
+            say(out, OFFLINE_MARK_REASK " an email address there. To open the ticket, "
+                     OFFLINE_ASK_EMAIL "? (For example jane.doe@example.com.)");
+        }
+        free(report);
+        return handled;
+    }
+    if (strcasestr(c->prev, OFFLINE_ASK_TICKET)) {
+        if (s->ticket_id[0]) {
+            ticket_status(c, out, s->ticket_id);
+        } else if (offline_slots_bare_number(c->user, digits, sizeof digits) &&
+                   strlen(digits) <= 6) {
+            char id[16];
+            snprintf(id, sizeof id, "TKT-%06lu", strtoul(digits, NULL, 10));
+            ticket_status(c, out, id);
+        } else if (deny) {
+            say(out, "No problem. Is there anything else I can help you with?");
+        } else if (overrides_pending(&c->intent) && strcmp(in, "ticket_status") != 0) {
+            return 0;
+        } else if (strcmp(in, "list_tickets") == 0 ||
+                   (unresolved_streak(c) + 1 >= OFFLINE_UNRESOLVED_BEFORE_HANDOFF)) {
+            return 0;
+        } else {
+            say(out, OFFLINE_MARK_REASK " a ticket number there. Which ticket should I check? "
+                     "Ticket numbers look like TKT-000042.");
+        }
+        return 1;
+    }
+    if (strcasestr(c->prev, OFFLINE_ASK_ORDER)) {
+        if (s->order_id[0]) {
+            order_lookup(c, out, s->order_id);
+        } else if (offline_slots_bare_number(c->user, digits, sizeof digits)) {
+            order_lookup(c, out, digits);
+        } else if (deny) {
+            say(out, "No problem. Is there anything else I can help you with?");
+        } else if ((overrides_pending(&c->intent) && strcmp(in, "order_status") != 0) ||
+                   unresolved_streak(c) + 1 >= OFFLINE_UNRESOLVED_BEFORE_HANDOFF) {
+            return 0;
+        } else {
+            say(out, OFFLINE_MARK_REASK " an order number there. What's your order number? "
+                     "It's in your order confirmation email (for example 1042).");
+        }
+        return 1;
+    }
+    if (strcasestr(c->prev, OFFLINE_ASK_DESCRIPTION)) {
+        if (deny) {
+            say(out, "No problem, I won't open a ticket. Is there anything else I can help you "
+                     "with?");
+            return 1;
+        }
+        if (strcmp(in, "human_agent") == 0 || strcmp(in, "goodbye") == 0)
+            return 0;
+        struct offline_intent it;
+        offline_intents_classify(c->user, &it);
+        ticket_flow(c, out, c->user, is_issue_intent(it.name) ? it.name : "report_problem");
+        return 1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Tool results
+ * --------------------------------------------------------------------------------------------- */
+
+/* Returns the result's text: a string content or its text blocks (owned). */
+static char *result_text(const json_t *block)
+{
+    json_t *wrap = json_pack("{s:O?}", "content", json_object_get(block, "content"));
+    char *t = message_text(wrap);
+    json_decref(wrap);
+    return t;
+}
+
+/* Finds the tool_use block with this id in the window; returns it borrowed or NULL. */
+static const json_t *find_tool_use(const struct ctx *c, const char *id)
+{
+    for (size_t i = c->n; i > c->start; i--) {
+        const json_t *m = json_array_get(c->msgs, i - 1);
+        const json_t *content = json_object_get(m, "content");
+        size_t k;
+        const json_t *b;
+        if (strcmp(role_of(m), "assistant") != 0 || !json_is_array(content))
+            continue;
+        json_array_foreach(content, k, b) {
+            const char *type = json_string_value(json_object_get(b, "type"));
+            const char *bid = json_string_value(json_object_get(b, "id"));
+            if (type && strcmp(type, "tool_use") == 0 && bid && id && strcmp(bid, id) == 0)
+                return b;
+        }
+    }
+    return NULL;
+}
+
+/* The error message of a failed result: {"error": "..."} / {"error": {"message"}} /
+ * {"message"} / plain text. Owned. */
+static char *error_message(const char *text, const json_t *parsed)
+{
+    const json_t *e = json_object_get(parsed, "error");
+    const char *msg = json_string_value(e);
+    if (!msg)
+        msg = json_string_value(json_object_get(e, "message"));
+    if (!msg)
+        msg = json_string_value(json_object_get(parsed, "message"));
+    if (!msg)
+        msg = text;
+    char *flat = squash(msg[0] ? msg : "no details were given");
+    char *r = clip(flat, 300);
+    free(flat);
+    /* no trailing period: the reply puts the message inside its own sentence */
+    size_t l = strlen(r);
+    while (l > 0 && r[l - 1] == '.')
+        r[--l] = '\0';
+    return r;
+}
+
+static const char *str_field(const json_t *o, const char *a, const char *b)
+{
+    const char *v = json_string_value(json_object_get(o, a));
+    if (!v && b)
+        v = json_string_value(json_object_get(o, b));
+    return v;
+}
+
+/* Appends formatted text to *buf. */
+static void catf(char **buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void catf(char **buf, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *add = xvasprintf(fmt, ap);
+    va_end(ap);
+    char *joined = xasprintf("%s%s", *buf ? *buf : "", add);
+    free(*buf);
+    free(add);
+    *buf = joined;
+}
+
+static char *sum_create_ticket(const json_t *input, const json_t *r, int is_error, const char *text)
+{
+    if (is_error) {
+        char *msg = error_message(text, r);
+        char *s = xasprintf("I'm sorry, I couldn't open the ticket: %s. Nothing was created. "
+                            "Please try again in a moment. " OFFLINE_OFFER_HUMAN " instead?",
+                            msg);
+        free(msg);
+        return s;
+    }
+    const char *id = str_field(r, "ticketId", "id");
+    const char *prio = str_field(r, "priority", NULL);
+    if (!prio)
+        prio = str_field(input, "priority", NULL);
+    const char *email = str_field(input, "email", NULL);
+    char *s = NULL;
+    if (id)
+        catf(&s, "I've opened ticket %s for you", id);
+    else
+        catf(&s, "I've opened a support ticket for you (the system didn't return its number)");
+    if (prio)
+        catf(&s, " with %s priority", prio);
+    catf(&s, ".");
+    if (email)
+        catf(&s, " Our support team will contact you at %s, usually within one business day.",
+             email);
+    if (id)
+        catf(&s, " You can ask me about %s at any time.", id);
+    return s;
+}
+
+static char *sum_ticket_status(const json_t *input, const json_t *r, int is_error,
+                               const char *text)
+{
+    const char *asked = str_field(input, "ticket_id", NULL);
+    if (is_error) {
+        char *msg = error_message(text, r);
+        char *s = xasprintf("I couldn't find that ticket (%s). Please check the number: ticket "
+                            "numbers look like TKT-000042, and I can only see tickets opened "
+                            "from your account.",
+                            msg);
+        free(msg);
+        return s;
+    }
+    const char *id = str_field(r, "ticketId", "id");
+    const char *status = str_field(r, "status", NULL);
+    const char *title = str_field(r, "title", NULL);
+    const char *prio = str_field(r, "priority", NULL);
+    const char *created = str_field(r, "createdAt", NULL);
+    char *s = NULL;
+    catf(&s, "Ticket %s", id ? id : asked ? asked : "");
+    if (title)
+        catf(&s, " (\"%s\")", title);
+    catf(&s, " is %s", status ? status : "in an unknown state");
+    if (prio)
+        catf(&s, ", with %s priority", prio);
+    catf(&s, ".");
+    if (created)
+        catf(&s, " It was opened on %.10s.", created);
+    if (status && (strcmp(status, "open") == 0 || strcmp(status, "pending") == 0 ||
+                   strcmp(status, "in_progress") == 0))
+        catf(&s, " Our team will contact you by email as soon as there's news.");
+    return s;
+}
+
+static char *sum_list_tickets(const json_t *r, int is_error, const char *text)
+{
+    if (is_error) {
+        char *msg = error_message(text, r);
+        char *s = xasprintf("I'm sorry, I couldn't list your tickets: %s.", msg);
+        free(msg);
+        return s;
+    }
+    const json_t *list = json_is_array(r) ? r : json_object_get(r, "tickets");
+    if (!json_is_array(list) || json_array_size(list) == 0)
+        return xstrdup("You don't have any support tickets yet. If something isn't working, tell "
+                       "me about it and I'll open one.");
+    size_t n = json_array_size(list);
+    char *s = NULL;
+    catf(&s, "You have %zu ticket%s:", n, n == 1 ? "" : "s");
+    for (size_t i = 0; i < n && i < MAX_LISTED; i++) {
+        const json_t *t = json_array_get(list, i);
+        const char *id = str_field(t, "ticketId", "id");
+        const char *title = str_field(t, "title", NULL);
+        const char *status = str_field(t, "status", NULL);
+        const char *prio = str_field(t, "priority", NULL);
+        catf(&s, "\n- %s", id ? id : "(no id)");
+        if (title)
+            catf(&s, ": %s", title);
+        if (status && prio)
+            catf(&s, " (%s, %s priority)", status, prio);
+        else if (status)
+            catf(&s, " (%s)", status);
+    }
+    if (n > MAX_LISTED)
+        catf(&s, "\n...and %zu more.", n - MAX_LISTED);
+    return s;
+}
+
+static char *sum_lookup_order(const json_t *input, const json_t *r, int is_error,
+                              const char *text)
+{
+    const char *asked = str_field(input, "order_id", NULL);
+    if (is_error) {
+        char *msg = error_message(text, r);
+        char *s = xasprintf("I couldn't find order %s (%s). Please check the number: it's in your "
+                            "order confirmation email, and I can only see orders placed from your "
+                            "account.",
+                            asked ? asked : "", msg);
+        free(msg);
+        return s;
+    }
+    const json_t *oid = json_object_get(r, "orderId");
+    char idbuf[32] = "";
+    if (json_is_integer(oid))
+        snprintf(idbuf, sizeof idbuf, "%lld", (long long)json_integer_value(oid));
+    const char *id = json_is_string(oid) ? json_string_value(oid) : idbuf[0] ? idbuf : asked;
+    const char *status = str_field(r, "status", NULL);
+    char *s = NULL;
+    catf(&s, "Order %s is %s.", id ? id : "", status ? status : "in an unknown state");
+    const json_t *items = json_object_get(r, "items");
+    if (json_is_array(items) && json_array_size(items) > 0) {
+        size_t n = json_array_size(items);
+        catf(&s, " It contains %zu item%s:", n, n == 1 ? "" : "s");
+        for (size_t i = 0; i < n && i < MAX_LISTED; i++) {
+            const json_t *it = json_array_get(items, i);
+            const char *name = json_is_string(it) ? json_string_value(it)
+                                                  : str_field(it, "name", "title");
+            const json_t *q = json_object_get(it, "quantity");
+            if (!q)
+                q = json_object_get(it, "qty");
+            if (json_is_integer(q) && json_integer_value(q) > 1)
+                catf(&s, "%s %lld x %s", i ? "," : "", (long long)json_integer_value(q),
+                     name ? name : "item");
+            else
+                catf(&s, "%s %s", i ? "," : "", name ? name : "item");
+        }
+        catf(&s, n > MAX_LISTED ? ", and more." : ".");
+    }
+    const json_t *ship = json_object_get(r, "shipping");
+    const char *carrier = str_field(ship, "carrier", NULL);
+    const char *tracking = str_field(ship, "tracking", NULL);
+    const char *eta = str_field(ship, "eta", NULL);
+    if (carrier && tracking)
+        catf(&s, " It's with %s, tracking number %s.", carrier, tracking);
+    else if (carrier)
+        catf(&s, " It's with %s.", carrier);
+    else if (tracking)
+        catf(&s, " The tracking number is %s.", tracking);
+    if (eta)
+        catf(&s, " Expected delivery: %s.", eta);
+    return s;
+}
+
+static char *sum_search_kb(const json_t *r, int is_error, const char *text)
+{
+    if (is_error) {
+        char *msg = error_message(text, r);
+        char *s = xasprintf("I'm sorry, I couldn't search our help articles just now (%s). "
+                            OFFLINE_OFFER_TICKET " instead?",
+                            msg);
+        free(msg);
+        return s;
+    }
+    const json_t *results = json_object_get(r, "results");
+    const json_t *top = json_array_get(results, 0);
+    const char *passage = str_field(top, "passage", "text");
+    if (!passage)
+        return xstrdup("I couldn't find anything about that in our help articles. "
+                       OFFLINE_OFFER_TICKET " so our team can answer you?");
+    const char *title = str_field(top, "title", NULL);
+    const char *article = str_field(top, "article", "source");
+    char *cut = clip(passage, MAX_PASSAGE);
+    char *s = NULL;
+    if (title)
+        catf(&s, "From our help article \"%s\":\n\n%s\n\n", title, cut);
+    else
+        catf(&s, "From our help articles:\n\n%s\n\n", cut);
+    if (article)
+        catf(&s, "(Source: %s) ", article);
+    catf(&s, "If that doesn't solve it, tell me and I can open a support ticket for you.");
+    free(cut);
+    return s;
+}
+
+static char *sum_escalate(const json_t *r, int is_error, const char *text)
+{
+    if (is_error) {
+        char *msg = error_message(text, r);
+        char *s = xasprintf("I'm sorry, I couldn't reach a person just now (%s). You can contact "
+                            "our support team directly at " SUPPORT_CONTACT ".",
+                            msg);
+        free(msg);
+        return s;
+    }
+    return xstrdup("I've asked a member of our support team to take over this conversation. They "
+                   "will reply here as soon as they can; our team is available Monday to Friday "
+                   "8:00-20:00 and Saturday 10:00-16:00 CET.");
+}
+
+/* Summarises one tool_result block. Returns owned text. */
+static char *summarise(const struct ctx *c, const json_t *block)
+{
+    const char *id = json_string_value(json_object_get(block, "tool_use_id"));
+    int is_error = json_is_true(json_object_get(block, "is_error"));
+    const json_t *use = find_tool_use(c, id);
+    const char *name = json_string_value(json_object_get(use, "name"));
+    const json_t *input = json_object_get(use, "input");
+    char *text = result_text(block);
+    json_t *parsed = NULL;
+    if (strlen(text) <= MAX_RESULT)
+        parsed = json_loads(text, JSON_DECODE_ANY, NULL);
+    /* an {"error": ...} body is an error even without is_error */
+    if (json_is_object(parsed) && json_object_get(parsed, "error") &&
+        !json_object_get(parsed, "ticketId") && !json_object_get(parsed, "results"))
+        is_error = 1;
+    char *s;
+    if (!name)
+        s = is_error ? xstrdup("Something went wrong with a request I didn't recognise.")
+                     : xstrdup("Done.");
+    else if (strcmp(name, tools[T_CREATE_TICKET].name) == 0)
+        s = sum_create_ticket(input, parsed, is_error, text);
+    else if (strcmp(name, tools[T_TICKET_STATUS].name) == 0)
+        s = sum_ticket_status(input, parsed, is_error, text);
+    else if (strcmp(name, tools[T_LIST_TICKETS].name) == 0)
+        s = sum_list_tickets(parsed, is_error, text);
+    else if (strcmp(name, tools[T_LOOKUP_ORDER].name) == 0)
+        s = sum_lookup_order(input, parsed, is_error, text);
+    else if (strcmp(name, tools[T_SEARCH_KB].name) == 0)
+        s = sum_search_kb(parsed, is_error, text);
+    else if (strcmp(name, tools[T_ESCALATE].name) == 0)
+        s = sum_escalate(parsed, is_error, text);
+    else if (is_error)
+        s = xstrdup("I'm sorry, that didn't work.");
+    else
+        s = xstrdup("Done.");
+    json_decref(parsed);
+    free(text);
+    return s;
+}
+
+static void answer_results(const struct ctx *c, const json_t *msg, struct offline_reply *out)
+{
+    char *all = NULL;
+    size_t i;
+    const json_t *b;
+    json_array_foreach(json_object_get(msg, "content"), i, b) {
+        const char *type = json_string_value(json_object_get(b, "type"));
+        if (!type || strcmp(type, "tool_result") != 0)
+            continue;
+        char *s = summarise(c, b);
+        catf(&all, "%s%s", all ? "\n\n" : "", s);
+        free(s);
+    }
+    out->text = all ? all : xstrdup("Done.");
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Entry point
+ * --------------------------------------------------------------------------------------------- */
+
+int offline_policy_decide(const json_t *request, struct offline_reply *out, struct err *err)
+{
+    memset(out, 0, sizeof *out);
+    const json_t *msgs = json_object_get(request, "messages");
+    if (!json_is_array(msgs) || json_array_size(msgs) == 0)
+        return err_set(err, "InvalidRequest", "request has no messages");
+
+    struct ctx c = {0};
+    c.msgs = msgs;
+    c.n = json_array_size(msgs);
+    c.start = c.n > OFFLINE_POLICY_WINDOW ? c.n - OFFLINE_POLICY_WINDOW : 0;
+    size_t i;
+    const json_t *t;
+    json_array_foreach(json_object_get(request, "tools"), i, t) {
+        const char *name = json_string_value(json_object_get(t, "name"));
+        for (int k = 0; name && k < T_COUNT; k++)
+            if (strcmp(name, tools[k].name) == 0)
+                c.offered |= 1u << k;
+    }
+
+    const json_t *last = json_array_get(msgs, c.n - 1);
+    if (strcmp(role_of(last), "user") == 0 && has_block(last, "tool_result")) {
+        answer_results(&c, last, out);
+        return 0;
+    }
+
+    c.user_idx = find_back(&c, c.n, "user");
+    if (c.user_idx == SIZE_MAX) {
+        say(out, "Hello! I'm the Parley Demo Store support assistant. %s What can I do for you?",
+            CAPABILITIES);
+        return 0;
+    }
+    c.user = message_text(json_array_get(msgs, c.user_idx));
+    size_t prev = find_back(&c, c.user_idx, "assistant");
+    c.prev = prev != SIZE_MAX ? message_text(json_array_get(msgs, prev)) : xstrdup("");
+    offline_intents_classify(c.user, &c.intent);
+    offline_slots_extract(c.user, &c.slots);
+
+    if (!fill_pending(&c, out) && !out->text && !out->tool)
+        by_intent(&c, out);
+    free(c.user);
+    free(c.prev);
+    return 0;
+}
+
+void offline_reply_release(struct offline_reply *r)
+{
+    free(r->text);
+    json_decref(r->input);
+    memset(r, 0, sizeof *r);
+}
