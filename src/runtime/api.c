@@ -10,6 +10,7 @@
 
 #include "agent/turn.h"
 #include "runtime/chat_stream.h"
+#include "runtime/runtime.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
@@ -348,10 +349,63 @@ static void handle_session_list(struct agent *a, struct http_request *req,
     reply_json(resp, 200, json_pack("{s:o}", "sessions", list));
 }
 
+/* ---------------------------------------------------------------- static pages */
+
+#define API_CSP                                                                                    \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+#define API_MAX_STATIC (2 * 1024 * 1024)
+
+static const struct {
+    const char *ext;
+    const char *type;
+} content_types[] = {
+    {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
+    {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
+    {".svg", "image/svg+xml"}, {".png", "image/png"}, {".ico", "image/x-icon"},
+    {".json", "application/json"}, {".txt", "text/plain; charset=utf-8"},
+};
+
+/* Serves web/<name>: names are one path segment of [A-Za-z0-9._-] not starting with '.', and the
+ * extension must be a known type, so nothing outside web/ can be reached. */
+static void serve_static(const struct runtime *rt, const char *name, struct http_response *resp)
+{
+    size_t n = strlen(name);
+    const char *type = NULL;
+    int ok = n > 0 && n < 100 && name[0] != '.';
+    for (size_t i = 0; ok && i < n; i++) {
+        char c = name[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '.' || c == '_' || c == '-';
+    }
+    const char *dot = ok ? strrchr(name, '.') : NULL;
+    for (size_t i = 0; dot && i < sizeof content_types / sizeof content_types[0]; i++)
+        if (strcmp(dot, content_types[i].ext) == 0)
+            type = content_types[i].type;
+    char *path = type ? xasprintf("%s/%s", rt->web_dir, name) : NULL;
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    free(path);
+    if (!f) {
+        reply_error(resp, "NotFound", "no such page");
+        return;
+    }
+    char *buf = xmalloc(API_MAX_STATIC);
+    size_t len = fread(buf, 1, API_MAX_STATIC, f);
+    fclose(f);
+    resp->status = 200;
+    resp->content_type = type;
+    resp->body = buf;
+    resp->body_len = len;
+    http_response_header(resp, "Content-Security-Policy", API_CSP);
+    http_response_header(resp, "X-Content-Type-Options", "nosniff");
+    http_response_header(resp, "Referrer-Policy", "no-referrer");
+    http_response_header(resp, "Cache-Control", "no-cache");
+}
+
 /* ---------------------------------------------------------------- routing */
 
 enum route_id { R_CHAT, R_HEALTH, R_SESSIONS, R_SESSION, R_SESSION_MESSAGES, R_SESSION_RELEASE,
-                R_TICKET };
+                R_TICKET, R_PAGE_CHAT, R_PAGE_CONSOLE, R_STATIC };
 
 struct route {
     enum route_id id;    /* which handler */
@@ -368,6 +422,9 @@ static const struct route routes[] = {
     {R_SESSION_MESSAGES, "/sessions/*/messages", "POST", 1},
     {R_SESSION_RELEASE, "/sessions/*/release", "POST", 1},
     {R_TICKET, "/tickets/*", "GET", 0},
+    {R_PAGE_CHAT, "/", "GET", 0},
+    {R_PAGE_CONSOLE, "/console", "GET", 0},
+    {R_STATIC, "/static/*", "GET", 0},
 };
 
 /* Matches path against pattern; the '*' segment (non-empty, no '/') is copied to id. */
@@ -391,7 +448,8 @@ static int path_match(const char *pattern, const char *path, char *id, size_t ca
 
 void api_handle(void *ud, struct http_request *req, struct http_response *resp)
 {
-    struct agent *a = ud;
+    struct runtime *rt = ud;
+    struct agent *a = &rt->agent;
     char id[128] = "";
     const struct route *r = NULL;
     const char *allowed = NULL;
@@ -443,6 +501,15 @@ void api_handle(void *ud, struct http_request *req, struct http_response *resp)
         break;
     case R_TICKET:
         handle_ticket(a, id, resp);
+        break;
+    case R_PAGE_CHAT:
+        serve_static(rt, "index.html", resp);
+        break;
+    case R_PAGE_CONSOLE:
+        serve_static(rt, "console.html", resp);
+        break;
+    case R_STATIC:
+        serve_static(rt, id, resp);
         break;
     }
 }

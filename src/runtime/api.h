@@ -15,7 +15,7 @@
 
 #define API_MAX_BODY (64 * 1024) /* request bodies above this get 413 */
 
-/* The http_handler_fn of the API; ud is the struct agent. */
+/* The http_handler_fn of the API; ud is the struct runtime. */
 void api_handle(void *ud, struct http_request *req, struct http_response *resp);
 
 /* Maps an error code to its HTTP status (InvalidRequest → 400, NotFound → 404, ...). */
