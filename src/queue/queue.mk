@@ -1,1 +1,1 @@
-LIB_SRCS += src/queue/queue.c src/queue/queue_sqlite.c
+LIB_SRCS += src/queue/queue.c src/queue/queue_sqlite.c src/queue/queue_cli.c

@@ -223,6 +223,24 @@ static void test_attributes_round_trip(void)
     queue_free(q);
 }
 
+/* Vectors published by two independent SQS tools (a Go SQS emulator's and an npm checksum
+ * package's tests), so our encoding matches what SQS clients verify. */
+static void test_md5_of_attributes_vectors(void)
+{
+    char hex[33];
+    json_t *a = json_pack("{s:{s:s, s:s}, s:{s:s, s:s}}", "ordinal", "DataType", "Number",
+                          "StringValue", "1", "category", "DataType", "String", "StringValue",
+                          "test");
+    queue__md5_attributes(a, hex);
+    CHECK_STR(hex, "d21ae90c49061e927f57df5f5d72be1f");
+    json_decref(a);
+    a = json_pack("{s:{s:s, s:s}}", "SellerName", "DataType", "String", "StringValue",
+                  "Example Store");
+    queue__md5_attributes(a, hex);
+    CHECK_STR(hex, "cd28f3b68aeee4b2eac9c66f2f694b58");
+    json_decref(a);
+}
+
 static void test_limits(void)
 {
     struct queue *q = fresh(NULL);
@@ -720,6 +738,7 @@ int main(void)
     RUN(test_send_receive_delete);
     RUN(test_md5_of_body);
     RUN(test_attributes_round_trip);
+    RUN(test_md5_of_attributes_vectors);
     RUN(test_limits);
     RUN(test_visibility_expiry_and_redelivery);
     RUN(test_crashed_receiver_never_loses);
