@@ -62,7 +62,7 @@ struct queue;
 
 /* A queue's settings, as the attributes of SQS CreateQueue/SetQueueAttributes. */
 struct queue_attrs {
-    int visibility_timeout_s;       /* receive default, 0..43200 (SQS default 30) */
+    int visibility_timeout_s;       /* receive default, 1..43200; 0 means SQS's default, 30 */
     int delay_s;                    /* send default, 0..900 */
     const char *dead_letter_target; /* DLQ name (must exist), or NULL for no redrive policy */
     int max_receive_count;          /* 1..1000; 0 means QUEUE_MAX_RECEIVE_DEFAULT */
@@ -70,7 +70,7 @@ struct queue_attrs {
 
 struct queue_receive_opts {
     int max_messages;         /* 1..10 */
-    int visibility_timeout_s; /* 0..43200, or -1 for the queue's default */
+    int visibility_timeout_s; /* 1..43200; 0 means the queue's default (zeroed opts are safe) */
     int wait_time_s;          /* 0..20: long polling waits this long for a first message */
 };
 

@@ -288,10 +288,13 @@ static int sq_ensure(struct queue *base, const char *name, const struct queue_at
                      struct err *err)
 {
     struct queue_sqlite *s = (struct queue_sqlite *)base;
-    static const struct queue_attrs defaults = {.visibility_timeout_s = 30};
+    static const struct queue_attrs defaults = {0};
     const struct queue_attrs *a = attrs ? attrs : &defaults;
     if (queue__check_name(name, err) < 0 || check_queue_attrs(name, a, err) < 0)
         return -1;
+    /* Zero means "not given", as an omitted SQS attribute: a zeroed struct must never create a
+     * queue whose messages reappear at once and get delivered twice. */
+    int visibility_s = a->visibility_timeout_s ? a->visibility_timeout_s : 30;
     struct conn *c = conn_acquire(s);
     int ok = 0;
     if (tx_begin(s, c, err) < 0)
@@ -307,7 +310,7 @@ static int sq_ensure(struct queue *base, const char *name, const struct queue_at
     sqlite3_stmt *st = stmt_get(c, attrs ? Q_QUEUE_UPSERT : Q_QUEUE_INSERT, err);
     if (st) {
         bind_text(st, 1, name);
-        sqlite3_bind_int(st, 2, a->visibility_timeout_s);
+        sqlite3_bind_int(st, 2, visibility_s);
         sqlite3_bind_int(st, 3, a->delay_s);
         bind_text(st, 4, a->dead_letter_target);
         sqlite3_bind_int(st, 5, a->max_receive_count ? a->max_receive_count
@@ -522,7 +525,7 @@ static int receive_once(struct queue_sqlite *s, const char *name, int max, int v
     struct qinfo qi = {0};
     if (queue_get(c, name, &qi, err) < 0)
         goto end;
-    if (vis_s < 0)
+    if (vis_s <= 0)
         vis_s = qi.visibility_s;
     now = s->now_ms(s->clock_ctx);
     while ((int)json_array_size(out) < max) {
@@ -607,7 +610,7 @@ static int sq_receive(struct queue *base, const char *name, const struct queue_r
     if (!o || o->max_messages < 1 || o->max_messages > QUEUE_RECEIVE_MAX)
         return err_set(err, "InvalidParameterValue", "MaxNumberOfMessages must be 1..%d, not %d",
                        QUEUE_RECEIVE_MAX, o ? o->max_messages : 0);
-    if (o->visibility_timeout_s < -1 || o->visibility_timeout_s > QUEUE_VISIBILITY_MAX_S)
+    if (o->visibility_timeout_s < 0 || o->visibility_timeout_s > QUEUE_VISIBILITY_MAX_S)
         return err_set(err, "InvalidParameterValue", "VisibilityTimeout must be 0..%d, not %d",
                        QUEUE_VISIBILITY_MAX_S, o->visibility_timeout_s);
     if (o->wait_time_s < 0 || o->wait_time_s > QUEUE_WAIT_MAX_S)

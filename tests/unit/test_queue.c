@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -356,6 +357,29 @@ static void test_crashed_receiver_never_loses(void)
     free(path);
 }
 
+static void test_zeroed_opts_use_queue_default(void)
+{
+    struct queue *q = fresh(NULL);
+    struct err err = {0};
+    struct queue_attrs tuned = {.dead_letter_target = QUEUE_AGENT_ACTIONS_DLQ}; /* vis unset */
+    CHECK_INT(queue_ensure(q, "Tuned", &tuned, &err), 0);
+    char id[37];
+    send_body(q, "Tuned", "z", id);
+    struct queue_receive_opts o = {.max_messages = 1};
+    json_t *got = NULL;
+    CHECK_INT(queue_receive(q, "Tuned", &o, &got, &err), 0);
+    CHECK_INT(json_array_size(got), 1);
+    json_decref(got);
+    /* Hidden for the SQS default of 30 s, not for 0 s. */
+    advance_s(29);
+    CHECK_INT(counts(q, "Tuned").in_flight, 1);
+    advance_s(1);
+    CHECK_INT(counts(q, "Tuned").visible, 1);
+    o.visibility_timeout_s = -1;
+    CHECK_INT(queue_receive(q, "Tuned", &o, &got, &err), -1);
+    queue_free(q);
+}
+
 static void test_change_visibility(void)
 {
     struct queue *q = fresh(NULL);
@@ -555,6 +579,80 @@ static void test_two_handles_never_share(void)
     free(path);
 }
 
+/* Reads message ids from a pipe, one per line, into set; returns how many were duplicates. */
+static int read_ids(int fd, json_t *set, int *total)
+{
+    FILE *f = fdopen(fd, "r");
+    char line[64];
+    int dup = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (json_object_get(set, line))
+            dup++;
+        json_object_set_new(set, line, json_true());
+        (*total)++;
+    }
+    if (f)
+        fclose(f);
+    return dup;
+}
+
+/* Two real processes drain one file at once; together they see every message exactly once. */
+static void test_two_processes_drain_once(void)
+{
+    char *path = NULL;
+    struct queue *q = fresh(&path);
+    char id[37];
+    enum { N = 300 };
+    for (int i = 0; i < N; i++)
+        send_body(q, "AgentActions", "job", id);
+    queue_free(q);
+    int pipes[2][2];
+    pid_t pids[2];
+    for (int k = 0; k < 2; k++) {
+        if (pipe(pipes[k]) < 0)
+            return;
+        pids[k] = fork();
+        if (pids[k] == 0) {
+            close(pipes[k][0]);
+            FILE *out = fdopen(pipes[k][1], "w");
+            struct queue *mine = open_queue(path);
+            int empty = 0;
+            while (mine && empty < 3) {
+                json_t *got = recv_n(mine, "AgentActions", 10, 300);
+                empty = json_array_size(got) ? 0 : empty + 1;
+                size_t i;
+                json_t *m;
+                json_array_foreach(got, i, m)
+                {
+                    struct err err = {0};
+                    fprintf(out, "%s\n", field(m, "MessageId"));
+                    queue_delete(mine, "AgentActions", field(m, "ReceiptHandle"), &err);
+                }
+                json_decref(got);
+            }
+            queue_free(mine);
+            fclose(out);
+            _exit(0);
+        }
+        close(pipes[k][1]);
+    }
+    json_t *seen = json_object();
+    int total = 0, dup = 0;
+    for (int k = 0; k < 2; k++)
+        dup += read_ids(pipes[k][0], seen, &total);
+    for (int k = 0; k < 2; k++) {
+        int status = -1;
+        waitpid(pids[k], &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    CHECK_INT(dup, 0);
+    CHECK_INT(total, N);
+    CHECK_INT(json_object_size(seen), N);
+    json_decref(seen);
+    free(path);
+}
+
 #define CONC_MESSAGES 1000
 #define CONC_THREADS 4
 
@@ -742,12 +840,14 @@ int main(void)
     RUN(test_limits);
     RUN(test_visibility_expiry_and_redelivery);
     RUN(test_crashed_receiver_never_loses);
+    RUN(test_zeroed_opts_use_queue_default);
     RUN(test_change_visibility);
     RUN(test_delay);
     RUN(test_dlq_after_max_receives_and_redrive);
     RUN(test_redrive_max_and_explicit_target);
     RUN(test_purge);
     RUN(test_two_handles_never_share);
+    RUN(test_two_processes_drain_once);
     RUN(test_concurrent_consumers_each_once);
     RUN(test_long_poll_wakes_on_send);
     RUN(test_long_poll_sees_other_process);
