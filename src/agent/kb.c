@@ -250,6 +250,8 @@ static void index_passage(struct kb *kb, size_t pi)
     struct passage *p = &kb->passages[pi];
     struct toks tk = {0};
     tokenize(kb->articles[p->article].title, SIZE_MAX, &tk);
+    /* a section heading names what its paragraphs answer: it counts twice */
+    tokenize(p->section, SIZE_MAX, &tk);
     tokenize(p->section, SIZE_MAX, &tk);
     tokenize(p->text, SIZE_MAX, &tk);
     p->len = tk.n;

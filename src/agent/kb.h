@@ -6,8 +6,9 @@
  * KB_MAX_DEPTH), takes each article's title from its first `# ` heading, and splits the body into
  * passages: one per paragraph (a run of non-blank lines; list items stay together), each tagged
  * with its nearest `##`/`###` heading; very short paragraphs join the next one in their section.
- * A passage is indexed with its article title and section heading, so "refund policy" finds the
- * paragraphs of the refunds article even when they never say "refund".
+ * A passage is indexed with its article title and (counted twice) its section heading, so
+ * "refund policy" finds the paragraphs of the refunds article even when they never say "refund",
+ * and the paragraph under "How to reset your password" outranks a passing mention.
  *
  * Ranking is Okapi BM25 (k1 = 1.2, b = 0.75, idf = ln(1 + (N - df + 0.5) / (df + 0.5))) over
  * tokens that are lower-cased, stripped of English stop words and lightly stemmed ("refunds",

@@ -765,8 +765,15 @@ static char *error_message(const char *text, const json_t *parsed)
         msg = json_string_value(json_object_get(e, "message"));
     if (!msg)
         msg = json_string_value(json_object_get(parsed, "message"));
-    if (!msg)
+    if (!msg) {
         msg = text;
+        /* "NotFound: order 7 not found" -> "order 7 not found" */
+        const char *colon = strstr(msg, ": ");
+        size_t code_len = colon ? (size_t)(colon - msg) : 0;
+        if (code_len > 0 && code_len < 40 && strspn(msg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
+                                                          "opqrstuvwxyz0123456789._") == code_len)
+            msg = colon + 2;
+    }
     char *flat = squash(msg[0] ? msg : "no details were given");
     char *r = clip(flat, 300);
     free(flat);
@@ -978,6 +985,17 @@ static char *sum_search_kb(const json_t *r, int is_error, const char *text)
         catf(&s, "From our help article \"%s\":\n\n%s\n\n", title, cut);
     else
         catf(&s, "From our help articles:\n\n%s\n\n", cut);
+    /* the next passage of the same article often carries the steps: add it when it scores close
+     * to the best and the answer stays short */
+    const json_t *next = json_array_get(results, 1);
+    const char *next_passage = str_field(next, "passage", "text");
+    const char *next_article = str_field(next, "article", "source");
+    double top_score = json_number_value(json_object_get(top, "score"));
+    double next_score = json_number_value(json_object_get(next, "score"));
+    if (next_passage && article && next_article && strcmp(article, next_article) == 0 &&
+        next_score >= 0.8 * top_score && strlen(cut) + strlen(next_passage) <= MAX_PASSAGE) {
+        catf(&s, "%s\n\n", next_passage);
+    }
     if (article)
         catf(&s, "(Source: %s) ", article);
     catf(&s, "If that doesn't solve it, tell me and I can open a support ticket for you.");

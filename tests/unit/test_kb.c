@@ -68,6 +68,12 @@ static void test_hit_fields(void)
     CHECK_STR(hits[0].section, "The reset link has expired");
     CHECK(strstr(hits[0].passage, "60 minutes") != NULL);
 
+    /* the paragraph under the matching heading beats the article's introduction */
+    n = kb_search(kb, "how do I reset my password", 3, hits, &err);
+    CHECK(n >= 1);
+    if (n >= 1)
+        CHECK_STR(hits[0].section, "How to reset your password");
+
     json_t *j = kb_search_json(kb, "refund policy", 2, &err);
     CHECK(j != NULL);
     json_t *results = json_object_get(j, "results");

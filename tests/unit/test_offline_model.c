@@ -395,6 +395,14 @@ static void test_order_flow(void)
     json_decref(r);
     json_decref(r2);
 
+    /* an error code prefix is not read out to the customer */
+    r = turn(req, "where is order 8888");
+    r2 = result(req, r, "NotFound: order 8888 not found", 1);
+    CHECK(contains(resp_text(r2), "(order 8888 not found)"));
+    CHECK(strstr(resp_text(r2), "NotFound") == NULL);
+    json_decref(r);
+    json_decref(r2);
+
     r = turn(req, "has ORD-2201 shipped yet");
     CHECK_STR(input_str(r, "order_id"), "2201");
     json_decref(r);
@@ -428,6 +436,16 @@ static void test_kb_answers(void)
     CHECK(contains(resp_text(r2), "choose Forgot password"));
     CHECK(contains(resp_text(r2), "Resetting your password"));
     CHECK(contains(resp_text(r2), "password-reset.md"));
+    json_decref(r);
+    json_decref(r2);
+    /* a close second passage of the same article is added; one from another article is not */
+    r = turn(req, "how do I reset my password");
+    r2 = result(req, r, "{\"results\":[{\"article\":\"a.md\",\"title\":\"A\",\"passage\":"
+                        "\"First part.\",\"score\":5.0},{\"article\":\"a.md\",\"title\":\"A\","
+                        "\"passage\":\"Second part.\",\"score\":4.5},{\"article\":\"b.md\","
+                        "\"title\":\"B\",\"passage\":\"Other article.\",\"score\":4.4}]}", 0);
+    CHECK(contains(resp_text(r2), "First part.\n\nSecond part."));
+    CHECK(strstr(resp_text(r2), "Other article") == NULL);
     json_decref(r);
     json_decref(r2);
     r = turn(req, "what is your refund policy");
