@@ -1,1 +1,1 @@
-LIB_SRCS += src/archive/archive.c src/archive/archive_fs.c
+LIB_SRCS += src/archive/archive.c src/archive/archive_fs.c src/archive/archiver.c

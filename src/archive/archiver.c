@@ -1,0 +1,450 @@
+/*
+ * archiver.c - the background archiver (see archiver.h): a hash table of pending sessions, a list
+ * of them ordered by due time, and one worker thread that fetches, redacts and stores documents.
+ *
+ * One mutex guards everything; the worker drops it while it does I/O. Because a mark sets its due
+ * time to now + max_delay and a retry's backoff is never shorter than max_delay, new entries almost
+ * always go to the tail of the due list, so ordered insertion is O(1) on the hot path.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "archive/archiver.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/xmalloc.h"
+
+#define ARCHIVER_BATCH_MAX 256         /* entries taken per pass when not flushing */
+#define ARCHIVER_BACKOFF_MIN_MS 100    /* first retry delay (or max_delay when longer) */
+#define ARCHIVER_BACKOFF_MAX_MS 60000  /* longest retry delay */
+
+struct pending {
+    struct pending *hnext;      /* hash chain */
+    struct pending *prev, *next; /* due list, earliest first */
+    char *session_id;           /* owned */
+    char *key;                  /* owned: archive key computed at the first mark */
+    int64_t due_ms;             /* monotonic time the worker should write it */
+    int attempts;               /* failed attempts so far */
+};
+
+struct archiver {
+    struct archive *archive; /* borrowed */
+    archiver_fetch_fn fetch;
+    void *ud;
+    int max_delay_ms;
+
+    pthread_mutex_t mu;
+    pthread_cond_t work;     /* signalled on mark, flush and stop */
+    pthread_cond_t done;     /* signalled when a flush round ends */
+    pthread_t thread;
+
+    struct archiver_hooks hooks; /* guarded by mu; copied per pass */
+    struct pending **buckets;    /* hash table of pending entries */
+    size_t nbuckets;             /* power of two */
+    size_t count;                /* pending entries */
+    struct pending *head, *tail; /* due list */
+
+    uint64_t flush_req;    /* flush rounds requested */
+    uint64_t flush_done;   /* flush rounds finished */
+    size_t flush_failed;   /* failures of the last finished round */
+    int stopping;          /* archiver_stop has begun; marks are refused */
+    struct archiver_stats stats;
+};
+
+/* ---------------------------------------------------------------- pending entries */
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static struct pending **bucket_of(struct archiver *ar, const char *session_id)
+{
+    return &ar->buckets[hash_str(session_id) & (ar->nbuckets - 1)];
+}
+
+static struct pending *find(struct archiver *ar, const char *session_id)
+{
+    for (struct pending *p = *bucket_of(ar, session_id); p; p = p->hnext)
+        if (strcmp(p->session_id, session_id) == 0)
+            return p;
+    return NULL;
+}
+
+static void grow(struct archiver *ar)
+{
+    size_t n = ar->nbuckets * 2;
+    struct pending **b = xcalloc(n, sizeof *b);
+    for (size_t i = 0; i < ar->nbuckets; i++) {
+        struct pending *p = ar->buckets[i];
+        while (p) {
+            struct pending *next = p->hnext;
+            struct pending **slot = &b[hash_str(p->session_id) & (n - 1)];
+            p->hnext = *slot;
+            *slot = p;
+            p = next;
+        }
+    }
+    free(ar->buckets);
+    ar->buckets = b;
+    ar->nbuckets = n;
+}
+
+static void list_unlink(struct archiver *ar, struct pending *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        ar->head = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    else
+        ar->tail = p->prev;
+    p->prev = p->next = NULL;
+}
+
+/* Inserts p in due order, scanning from the tail (where nearly every entry belongs). */
+static void list_insert(struct archiver *ar, struct pending *p)
+{
+    struct pending *after = ar->tail;
+    while (after && after->due_ms > p->due_ms)
+        after = after->prev;
+    p->prev = after;
+    p->next = after ? after->next : ar->head;
+    if (p->next)
+        p->next->prev = p;
+    else
+        ar->tail = p;
+    if (after)
+        after->next = p;
+    else
+        ar->head = p;
+}
+
+static void add(struct archiver *ar, struct pending *p)
+{
+    if (ar->count >= ar->nbuckets)
+        grow(ar);
+    struct pending **slot = bucket_of(ar, p->session_id);
+    p->hnext = *slot;
+    *slot = p;
+    ar->count++;
+    list_insert(ar, p);
+}
+
+/* Removes p from the table and the list; the caller owns it. */
+static void take(struct archiver *ar, struct pending *p)
+{
+    for (struct pending **slot = bucket_of(ar, p->session_id); *slot; slot = &(*slot)->hnext)
+        if (*slot == p) {
+            *slot = p->hnext;
+            break;
+        }
+    p->hnext = NULL;
+    list_unlink(ar, p);
+    ar->count--;
+}
+
+static void pending_free(struct pending *p)
+{
+    free(p->session_id);
+    free(p->key);
+    free(p);
+}
+
+static int64_t backoff_ms(const struct archiver *ar, int attempts)
+{
+    int64_t b = ARCHIVER_BACKOFF_MIN_MS;
+    for (int i = 1; i < attempts && b < ARCHIVER_BACKOFF_MAX_MS; i++)
+        b *= 2;
+    if (b > ARCHIVER_BACKOFF_MAX_MS)
+        b = ARCHIVER_BACKOFF_MAX_MS;
+    return b < ar->max_delay_ms ? ar->max_delay_ms : b;
+}
+
+/* ---------------------------------------------------------------- the worker */
+
+/* Fetches, redacts, serialises and stores one session. Returns 0 when stored, 1 when the session
+ * is gone (fetch said NotFound), -1 on failure (logged). */
+static int archive_one(struct archiver *ar, const struct archiver_hooks *hooks,
+                       const struct pending *p)
+{
+    struct err err = {0};
+    int rc = -1;
+    char *text = NULL;
+    json_t *doc = ar->fetch(ar->ud, p->session_id, &err);
+    if (!doc) {
+        if (strcmp(err.code, "NotFound") == 0) {
+            log_at(LL_INFO, "archive", "session '%s' is gone; not archiving it: %s",
+                   p->session_id, err.message);
+            return 1;
+        }
+        log_at(LL_WARN, "archive", "cannot fetch session '%s' for the archive (attempt %d): %s",
+               p->session_id, p->attempts + 1, err.code[0] ? err.message : "no document");
+        return -1;
+    }
+    if (hooks->redact)
+        hooks->redact(doc, hooks->redact_kinds);
+    text = json_dumps(doc, JSON_COMPACT);
+    if (!text) {
+        log_at(LL_WARN, "archive", "cannot serialise session '%s' for the archive",
+               p->session_id);
+        goto out;
+    }
+    if (archive_put(ar->archive, p->key, text, strlen(text), &err) != 0) {
+        log_at(LL_WARN, "archive", "cannot store session '%s' at '%s' (attempt %d): %s",
+               p->session_id, p->key, p->attempts + 1, err.message);
+        goto out;
+    }
+    if (hooks->on_archived)
+        hooks->on_archived(ar->ud, p->session_id, p->key);
+    rc = 0;
+out:
+    free(text);
+    json_decref(doc);
+    return rc;
+}
+
+/* Puts a failed entry back: merged into a newer mark of the same session if one arrived while it
+ * was in flight, else pending again after a backoff. Called with mu held. */
+static void requeue(struct archiver *ar, struct pending *p, int64_t now)
+{
+    p->attempts++;
+    struct pending *newer = find(ar, p->session_id);
+    if (newer) {
+        if (newer->attempts < p->attempts)
+            newer->attempts = p->attempts;
+        pending_free(p);
+        return;
+    }
+    p->due_ms = now + backoff_ms(ar, p->attempts);
+    add(ar, p);
+}
+
+static void *worker_main(void *arg)
+{
+    struct archiver *ar = arg;
+    pthread_mutex_lock(&ar->mu);
+    for (;;) {
+        int64_t now = clock_mono_ms();
+        uint64_t round = 0;
+        struct pending *batch = NULL, **batch_tail = &batch;
+        size_t limit = ARCHIVER_BATCH_MAX;
+        if (ar->flush_req > ar->flush_done) {
+            round = ar->flush_req;
+            limit = SIZE_MAX;
+        } else if (!(ar->head && ar->head->due_ms <= now)) {
+            if (ar->stopping)
+                break;
+            if (ar->head) {
+                struct timespec ts;
+                int64_t wake = ar->head->due_ms;
+                ts.tv_sec = (time_t)(wake / 1000);
+                ts.tv_nsec = (long)(wake % 1000) * 1000000;
+                pthread_cond_timedwait(&ar->work, &ar->mu, &ts);
+            } else {
+                pthread_cond_wait(&ar->work, &ar->mu);
+            }
+            continue;
+        }
+        /* Take the due entries (all of them in a flush round), earliest first. */
+        while (ar->head && limit > 0 && (round || ar->head->due_ms <= now)) {
+            struct pending *p = ar->head;
+            take(ar, p);
+            *batch_tail = p;
+            batch_tail = &p->next;
+            limit--;
+        }
+        struct archiver_hooks hooks = ar->hooks;
+        pthread_mutex_unlock(&ar->mu);
+
+        size_t failed = 0;
+        uint64_t written = 0, skipped = 0;
+        struct pending *retry = NULL;
+        while (batch) {
+            struct pending *p = batch;
+            batch = p->next;
+            p->next = NULL;
+            int rc = archive_one(ar, &hooks, p);
+            if (rc < 0) {
+                failed++;
+                p->next = retry;
+                retry = p;
+                continue;
+            }
+            if (rc == 0)
+                written++;
+            else
+                skipped++;
+            pending_free(p);
+        }
+
+        pthread_mutex_lock(&ar->mu);
+        now = clock_mono_ms();
+        while (retry) {
+            struct pending *p = retry;
+            retry = p->next;
+            p->next = NULL;
+            requeue(ar, p, now);
+        }
+        ar->stats.written += written;
+        ar->stats.skipped += skipped;
+        ar->stats.failures += failed;
+        if (round) {
+            ar->flush_done = round;
+            ar->flush_failed = failed;
+            pthread_cond_broadcast(&ar->done);
+        }
+    }
+    pthread_mutex_unlock(&ar->mu);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- public functions */
+
+struct archiver *archiver_start(struct archive *archive, archiver_fetch_fn fetch, void *ud,
+                                int max_delay_ms, struct err *err)
+{
+    if (!archive || !fetch) {
+        err_set(err, "InvalidArgument", "archiver needs an archive and a fetch function");
+        return NULL;
+    }
+    if (max_delay_ms < 0 || max_delay_ms > ARCHIVER_DELAY_MAX_MS) {
+        err_set(err, "InvalidArgument", "archiver delay %d ms is outside 0..%d", max_delay_ms,
+                ARCHIVER_DELAY_MAX_MS);
+        return NULL;
+    }
+    struct archiver *ar = xcalloc(1, sizeof *ar);
+    ar->archive = archive;
+    ar->fetch = fetch;
+    ar->ud = ud;
+    ar->max_delay_ms = max_delay_ms;
+    ar->nbuckets = 64;
+    ar->buckets = xcalloc(ar->nbuckets, sizeof *ar->buckets);
+    pthread_mutex_init(&ar->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* due times are clock_mono_ms() */
+    pthread_cond_init(&ar->work, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_cond_init(&ar->done, NULL);
+    int e = pthread_create(&ar->thread, NULL, worker_main, ar);
+    if (e != 0) {
+        err_set(err, "ArchiverError", "cannot start the archiver thread: %s", strerror(e));
+        pthread_cond_destroy(&ar->work);
+        pthread_cond_destroy(&ar->done);
+        pthread_mutex_destroy(&ar->mu);
+        free(ar->buckets);
+        free(ar);
+        return NULL;
+    }
+    return ar;
+}
+
+void archiver_set_hooks(struct archiver *ar, const struct archiver_hooks *hooks)
+{
+    pthread_mutex_lock(&ar->mu);
+    if (hooks)
+        ar->hooks = *hooks;
+    else
+        memset(&ar->hooks, 0, sizeof ar->hooks);
+    pthread_mutex_unlock(&ar->mu);
+}
+
+int archiver_mark(struct archiver *ar, const char *session_id, int64_t created_at_ms,
+                  struct err *err)
+{
+    char key[ARCHIVE_KEY_MAX + 1];
+    if (archive_key_for(session_id, created_at_ms, key, sizeof key, err) != 0)
+        return -1;
+    int rc = -1;
+    pthread_mutex_lock(&ar->mu);
+    if (ar->stopping) {
+        err_set(err, "ArchiverStopped", "archiver is stopping; session '%s' not queued",
+                session_id);
+        goto out;
+    }
+    int64_t due = clock_mono_ms() + ar->max_delay_ms;
+    struct pending *p = find(ar, session_id);
+    if (p) {
+        ar->stats.coalesced++;
+        if (p->due_ms > due) {
+            /* A failed entry waiting out its backoff: the new mark retries it sooner. */
+            list_unlink(ar, p);
+            p->due_ms = due;
+            list_insert(ar, p);
+            pthread_cond_signal(&ar->work);
+        }
+    } else {
+        if (ar->count >= ARCHIVER_PENDING_MAX) {
+            err_set(err, "ArchiverFull", "%d sessions already wait for the archive; '%s' refused",
+                    ARCHIVER_PENDING_MAX, session_id);
+            goto out;
+        }
+        p = xcalloc(1, sizeof *p);
+        p->session_id = xstrdup(session_id);
+        p->key = xstrdup(key);
+        p->due_ms = due;
+        int was_empty = ar->head == NULL;
+        add(ar, p);
+        if (was_empty || ar->head == p)
+            pthread_cond_signal(&ar->work);
+    }
+    ar->stats.marks++;
+    rc = 0;
+out:
+    pthread_mutex_unlock(&ar->mu);
+    return rc;
+}
+
+size_t archiver_flush(struct archiver *ar)
+{
+    pthread_mutex_lock(&ar->mu);
+    uint64_t mine = ++ar->flush_req;
+    pthread_cond_signal(&ar->work);
+    while (ar->flush_done < mine)
+        pthread_cond_wait(&ar->done, &ar->mu);
+    size_t failed = ar->flush_failed;
+    pthread_mutex_unlock(&ar->mu);
+    return failed;
+}
+
+void archiver_stats(struct archiver *ar, struct archiver_stats *out)
+{
+    pthread_mutex_lock(&ar->mu);
+    *out = ar->stats;
+    out->pending = ar->count;
+    pthread_mutex_unlock(&ar->mu);
+}
+
+size_t archiver_stop(struct archiver *ar)
+{
+    if (!ar)
+        return 0;
+    pthread_mutex_lock(&ar->mu);
+    ar->stopping = 1; /* from here no mark gets in, so the final flush sees everything */
+    ar->flush_req++;
+    pthread_cond_signal(&ar->work);
+    pthread_mutex_unlock(&ar->mu);
+    pthread_join(ar->thread, NULL);
+
+    size_t lost = ar->count;
+    for (struct pending *p = ar->head; p;) {
+        struct pending *next = p->next;
+        log_at(LL_ERROR, "archive", "session '%s' was not archived at shutdown after %d attempts",
+               p->session_id, p->attempts);
+        pending_free(p);
+        p = next;
+    }
+    pthread_cond_destroy(&ar->work);
+    pthread_cond_destroy(&ar->done);
+    pthread_mutex_destroy(&ar->mu);
+    free(ar->buckets);
+    free(ar);
+    return lost;
+}
