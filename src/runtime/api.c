@@ -196,6 +196,21 @@ static void handle_session(struct agent *a, const char *id, struct http_response
     reply_json(resp, 200, body);
 }
 
+static void handle_ticket_list(struct agent *a, struct http_response *resp)
+{
+    struct err e;
+    err_clear(&e);
+    json_t *list = NULL;
+    if (STORE_CALL(a->store, tickets_list, NULL, 500, &list, &e) < 0) {
+        reply_err(resp, &e);
+        return;
+    }
+    size_t i;
+    json_t *t;
+    json_array_foreach(list, i, t) json_object_del(t, "userId");
+    reply_json(resp, 200, json_pack("{s:o}", "tickets", list));
+}
+
 static void handle_ticket(struct agent *a, const char *id, struct http_response *resp)
 {
     struct err e;
@@ -405,7 +420,7 @@ static void serve_static(const struct runtime *rt, const char *name, struct http
 /* ---------------------------------------------------------------- routing */
 
 enum route_id { R_CHAT, R_HEALTH, R_SESSIONS, R_SESSION, R_SESSION_MESSAGES, R_SESSION_RELEASE,
-                R_TICKET, R_PAGE_CHAT, R_PAGE_CONSOLE, R_STATIC };
+                R_TICKET, R_TICKETS, R_PAGE_CHAT, R_PAGE_CONSOLE, R_STATIC };
 
 struct route {
     enum route_id id;    /* which handler */
@@ -422,6 +437,7 @@ static const struct route routes[] = {
     {R_SESSION_MESSAGES, "/sessions/*/messages", "POST", 1},
     {R_SESSION_RELEASE, "/sessions/*/release", "POST", 1},
     {R_TICKET, "/tickets/*", "GET", 0},
+    {R_TICKETS, "/tickets", "GET", 1},
     {R_PAGE_CHAT, "/", "GET", 0},
     {R_PAGE_CONSOLE, "/console", "GET", 0},
     {R_STATIC, "/static/*", "GET", 0},
@@ -501,6 +517,9 @@ void api_handle(void *ud, struct http_request *req, struct http_response *resp)
         break;
     case R_TICKET:
         handle_ticket(a, id, resp);
+        break;
+    case R_TICKETS:
+        handle_ticket_list(a, resp);
         break;
     case R_PAGE_CHAT:
         serve_static(rt, "index.html", resp);

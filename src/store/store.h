@@ -52,7 +52,8 @@ struct store_ops {
      * "userId","createdAt"(ISO-8601)}. NotFound for unknown or malformed ids. */
     int (*ticket_get)(struct store *s, const char *ticket_id, json_t **out, struct err *err);
 
-    /* The user's tickets, newest first: [{as ticket_get}], at most limit. */
+    /* The user's tickets (every ticket when user_id is NULL), newest first: [{as ticket_get}],
+     * at most limit. */
     int (*tickets_list)(struct store *s, const char *user_id, int limit, json_t **out,
                         struct err *err);
 

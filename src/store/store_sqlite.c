@@ -66,7 +66,7 @@ static const char *const stmt_sql[Q_COUNT] = {
     [Q_SESSION_TOUCH_NOTURN] = "UPDATE sessions SET last_ts = ?2, last_activity = ?2"
                                " WHERE session_id = ?1",
     [Q_TICKETS_LIST] = "SELECT seq, session_id, user_id, title, description, priority, email,"
-                       " status, created_at FROM tickets WHERE user_id = ?1"
+                       " status, created_at FROM tickets WHERE ?1 IS NULL OR user_id = ?1"
                        " ORDER BY seq DESC LIMIT ?2",
     [Q_ORDER_GET] = "SELECT order_id, user_id, status, items, total, carrier, tracking, eta,"
                     " created_at FROM orders WHERE order_id = ?1",
@@ -587,7 +587,8 @@ static int sq_tickets_list(struct store *base, const char *user, int limit, json
     sqlite3_stmt *st = stmt_get(c, Q_TICKETS_LIST, err);
     if (!st)
         goto out;
-    bind_text(st, 1, user);
+    if (user)
+        bind_text(st, 1, user);
     sqlite3_bind_int(st, 2, limit);
     int step;
     json_t *ids = json_array();
