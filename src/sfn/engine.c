@@ -40,12 +40,11 @@ struct exec {
     json_t *input;
     json_t *history;
     long last_id;
-    char *sm_arn, *exec_arn;
-    const char *exec_name, *sm_name;
-    char start_iso[32];
     json_t *ctx_exec, *ctx_sm; /* shared parts of the context object, built once */
     struct mock_count *mc;
     size_t nmc;
+    json_t *sized; /* last value measured within the limit (a reference held, so its address
+                     * cannot be reused by another value while it is remembered) */
     int timed_out;
 };
 
@@ -173,10 +172,42 @@ static void simple_event(struct exec *x, const char *type, const char *key, json
 /* ------------------------------------------------------------------------------------------ */
 /* context object and common input/output processing                                         */
 
+static char *role_arn(struct exec *x)
+{
+    return xasprintf("arn:aws:iam::%s:role/service-role/StepFunctions-%s-role",
+                     x->o->account ? x->o->account : "123456789012",
+                     x->o->state_machine_name ? x->o->state_machine_name : "StateMachine");
+}
+
+/* Builds the execution-wide parts of the context object on first use: most executions never
+ * read `$$`, so they never pay for ARNs and names. */
+static void init_ctx(struct exec *x)
+{
+    char uuid[37], start_iso[32];
+    sfn__uuid(&x->rng, uuid);
+    const char *name = x->o->execution_name ? x->o->execution_name : uuid;
+    const char *sm = x->o->state_machine_name ? x->o->state_machine_name : "StateMachine";
+    const char *region = x->o->region ? x->o->region : "us-east-1";
+    const char *account = x->o->account ? x->o->account : "123456789012";
+    char *sm_arn = xasprintf("arn:aws:states:%s:%s:stateMachine:%s", region, account, sm);
+    char *exec_arn = xasprintf("arn:aws:states:%s:%s:execution:%s:%s", region, account, sm, name);
+    char *role = role_arn(x);
+    sfn__format_iso(x->start_ms, start_iso);
+    x->ctx_exec = json_pack("{s:s, s:O, s:s, s:s, s:s, s:i}", "Id", exec_arn, "Input", x->input,
+                            "Name", name, "RoleArn", role, "StartTime", start_iso,
+                            "RedriveCount", 0);
+    x->ctx_sm = json_pack("{s:s, s:s}", "Id", sm_arn, "Name", sm);
+    free(sm_arn);
+    free(exec_arn);
+    free(role);
+}
+
 static json_t *build_ctx(struct exec *x, const struct sfn__state *s, long retry, const char *token,
                          json_t *item_value, long item_index)
 {
     char ts[32];
+    if (!x->ctx_exec)
+        init_ctx(x);
     sfn__format_iso(now_ms(x), ts);
     json_t *ctx = json_object();
     json_object_set(ctx, "Execution", x->ctx_exec);
@@ -195,7 +226,14 @@ static json_t *build_ctx(struct exec *x, const struct sfn__state *s, long retry,
 static int check_size(struct exec *x, json_t *v, const char *what, const struct sfn__state *s,
                       struct fail *f)
 {
+    if (v == x->sized)
+        return 0; /* values are never modified, so a value measured once keeps its size */
     size_t n = sfn__json_size(v, x->limit);
+    if (n <= x->limit) {
+        if (x->sized)
+            json_decref(x->sized);
+        x->sized = json_incref(v);
+    }
     if (n > x->limit)
         return failf(f, "States.DataLimitExceeded",
                      "The state/task '%s' returned a result with a size exceeding the maximum "
@@ -1181,29 +1219,14 @@ int sfn_run(const struct sfn_machine *m, json_t *input, const struct sfn_run_opt
     x.rng = x.o->seed ? x.o->seed : (uint64_t)x.start_ms ^ (uint64_t)(uintptr_t)&x;
     if (m->timeout_s)
         x.deadline_ms = x.start_ms + (int64_t)m->timeout_s * 1000;
-    char uuid[37];
-    sfn__uuid(&x.rng, uuid);
-    x.exec_name = x.o->execution_name ? x.o->execution_name : uuid;
-    x.sm_name = x.o->state_machine_name ? x.o->state_machine_name : "StateMachine";
-    const char *region = x.o->region ? x.o->region : "us-east-1";
-    const char *account = x.o->account ? x.o->account : "123456789012";
-    x.sm_arn = xasprintf("arn:aws:states:%s:%s:stateMachine:%s", region, account, x.sm_name);
-    x.exec_arn = xasprintf("arn:aws:states:%s:%s:execution:%s:%s", region, account, x.sm_name,
-                           x.exec_name);
-    sfn__format_iso(x.start_ms, x.start_iso);
-    char *role = xasprintf("arn:aws:iam::%s:role/service-role/StepFunctions-%s-role", account,
-                           x.sm_name);
-    x.ctx_exec = json_pack("{s:s, s:O, s:s, s:s, s:s, s:i}", "Id", x.exec_arn, "Input", input,
-                           "Name", x.exec_name, "RoleArn", role, "StartTime", x.start_iso,
-                           "RedriveCount", 0);
-    x.ctx_sm = json_pack("{s:s, s:s}", "Id", x.sm_arn, "Name", x.sm_name);
     if (x.o->want_history) {
         x.history = json_array();
         json_t *d = payload_details("input", input);
+        char *role = role_arn(&x);
         json_object_set_new(d, "roleArn", json_string(role));
+        free(role);
         event(&x, "ExecutionStarted", "executionStartedEventDetails", d);
     }
-    free(role);
     json_t *result = NULL;
     out->status = SFN_FAILED;
     if (sfn__json_size(input, x.limit) > x.limit) {
@@ -1236,10 +1259,12 @@ int sfn_run(const struct sfn_machine *m, json_t *input, const struct sfn_run_opt
         out->history = x.history;
     }
     out->transitions = x.transitions;
-    json_decref(x.ctx_exec);
-    json_decref(x.ctx_sm);
-    free(x.sm_arn);
-    free(x.exec_arn);
+    if (x.sized)
+        json_decref(x.sized);
+    if (x.ctx_exec)
+        json_decref(x.ctx_exec);
+    if (x.ctx_sm)
+        json_decref(x.ctx_sm);
     free(x.mc);
     fail_release(&f);
     return 0;

@@ -182,9 +182,16 @@ static size_t size_rec(const json_t *v, size_t acc, size_t cap, int depth)
     }
     case JSON_STRING:
         return acc + str_size(json_string_value(v), json_string_length(v));
-    case JSON_INTEGER:
-        return acc + (size_t)snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT,
-                                      json_integer_value(v));
+    case JSON_INTEGER: {
+        json_int_t i = json_integer_value(v);
+        unsigned long long u = i < 0 ? 0ULL - (unsigned long long)i : (unsigned long long)i;
+        size_t d = i < 0 ? 2 : 1;
+        while (u >= 10) {
+            u /= 10;
+            d++;
+        }
+        return acc + d;
+    }
     case JSON_REAL:
         return acc + (size_t)snprintf(buf, sizeof buf, "%.17g", json_real_value(v));
     case JSON_TRUE:
