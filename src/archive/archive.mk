@@ -1,1 +1,2 @@
-LIB_SRCS += src/archive/archive.c src/archive/archive_fs.c src/archive/archiver.c
+LIB_SRCS += src/archive/archive.c src/archive/archive_fs.c src/archive/archiver.c \
+            src/archive/archive_cli.c
