@@ -45,7 +45,8 @@ static int check_text(const char *what, const char *s, size_t len, struct err *e
             return err_set(err, "InvalidParameterValue",
                            "%s holds control character 0x%02x at byte %zu, which SQS rejects",
                            what, p[i], i);
-        if (p[i] == 0xEF && i + 2 < len && p[i + 1] == 0xBF && (p[i + 2] == 0xBE || p[i + 2] == 0xBF))
+        if (p[i] == 0xEF && i + 2 < len && p[i + 1] == 0xBF &&
+            (p[i + 2] == 0xBE || p[i + 2] == 0xBF))
             return err_set(err, "InvalidParameterValue",
                            "%s holds the non-character U+FFF%c at byte %zu", what,
                            p[i + 2] == 0xBE ? 'E' : 'F', i);
@@ -89,7 +90,8 @@ static enum attr_kind attr_kind(const char *type)
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         size_t n = strlen(kinds[i].name);
         /* A custom type label may follow after a period: "Number.float", "String.json". */
-        if (strncmp(type, kinds[i].name, n) == 0 && (type[n] == '\0' || (type[n] == '.' && type[n + 1])))
+        if (strncmp(type, kinds[i].name, n) == 0 &&
+            (type[n] == '\0' || (type[n] == '.' && type[n + 1])))
             return kinds[i].kind;
     }
     return AK_BAD;

@@ -87,6 +87,12 @@ static const char *attr(const json_t *m, const char *k)
     return json_string_value(json_object_get(json_object_get(m, "Attributes"), k));
 }
 
+/* 1 when both strings exist and differ. */
+static int differ(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) != 0;
+}
+
 static struct queue_counts counts(struct queue *q, const char *name)
 {
     struct queue_counts c = {-1, -1, -1};
@@ -267,7 +273,10 @@ static void test_limits(void)
     CHECK_INT(queue_send(q, "AgentActions", "", NULL, -1, id, &err), -1);
     CHECK_INT(queue_send(q, "AgentActions", "bad \x01 control", NULL, -1, id, &err), -1);
     CHECK_INT(queue_send(q, "AgentActions", "bad \xc3\x28 utf8", NULL, -1, id, &err), -1);
-    CHECK_INT(queue_send(q, "AgentActions", "ok \xc3\xa9\t\n", NULL, -1, id, &err), 0);
+    CHECK_INT(queue_send(q, "AgentActions", "non-char \xef\xbf\xbe", NULL, -1, id, &err), -1);
+    CHECK(strstr(err.message, "U+FFFE") != NULL);
+    CHECK_INT(queue_send(q, "AgentActions", "ok \xc3\xa9\t\n\xf0\x9f\x98\x80", NULL, -1, id, &err),
+              0);
     CHECK_INT(queue_send(q, "AgentActions", "x", NULL, 901, id, &err), -1);
     CHECK_INT(queue_send(q, "NoSuchQueue", "x", NULL, -1, id, &err), -1);
     CHECK_STR(err.code, "QueueDoesNotExist");
@@ -312,7 +321,7 @@ static void test_visibility_expiry_and_redelivery(void)
     /* First-receive timestamp stays; the receipt handle is new. */
     CHECK_STR(attr(b, "ApproximateFirstReceiveTimestamp"),
               attr(a, "ApproximateFirstReceiveTimestamp"));
-    CHECK(strcmp(field(a, "ReceiptHandle"), field(b, "ReceiptHandle")) != 0);
+    CHECK(differ(field(a, "ReceiptHandle"), field(b, "ReceiptHandle")));
 
     /* The stale handle deletes nothing (SQS: "succeeds but might not delete"). */
     struct err err = {0};
@@ -446,6 +455,7 @@ static void test_dlq_after_max_receives_and_redrive(void)
     struct queue *q = fresh(NULL);
     char id[37];
     send_body(q, "AgentActions", "poison", id);
+    char last_handle[128] = "";
     /* Received maxReceiveCount (3) times, never deleted. */
     for (int i = 1; i <= 3; i++) {
         json_t *got = recv_n(q, "AgentActions", 1, 10);
@@ -453,6 +463,8 @@ static void test_dlq_after_max_receives_and_redrive(void)
         char want[16];
         snprintf(want, sizeof want, "%d", i);
         CHECK_STR(attr(json_array_get(got, 0), "ApproximateReceiveCount"), want);
+        const char *rh = field(json_array_get(got, 0), "ReceiptHandle");
+        snprintf(last_handle, sizeof last_handle, "%s", rh ? rh : "");
         json_decref(got);
         advance_s(10);
     }
@@ -465,7 +477,10 @@ static void test_dlq_after_max_receives_and_redrive(void)
     CHECK_INT(c.visible + c.in_flight + c.delayed, 0);
     CHECK_INT(counts(q, "AgentActions-DLQ").visible, 1);
 
+    /* The consumer's last handle is stale now: accepted, but the dead letter stays. */
     struct err err = {0};
+    CHECK_INT(queue_delete(q, "AgentActions", last_handle, &err), 0);
+    CHECK_INT(counts(q, "AgentActions-DLQ").visible, 1);
     json_t *listed = NULL;
     CHECK_INT(queue_peek(q, "AgentActions-DLQ", 10, &listed, &err), 0);
     CHECK_INT(json_array_size(listed), 1);
@@ -487,7 +502,7 @@ static void test_dlq_after_max_receives_and_redrive(void)
     json_t *m = json_array_get(got, 0);
     CHECK_STR(field(m, "Body"), "poison");
     /* Redriven messages are new messages: new id, count starts again. */
-    CHECK(strcmp(field(m, "MessageId"), id) != 0);
+    CHECK(differ(field(m, "MessageId"), id));
     CHECK_STR(attr(m, "ApproximateReceiveCount"), "1");
     json_decref(got);
     queue_free(q);
@@ -680,7 +695,8 @@ static void *consume(void *arg)
         json_t *m;
         json_array_foreach(got, i, m)
         {
-            int idx = atoi(field(m, "Body"));
+            const char *b = field(m, "Body");
+            int idx = b ? atoi(b) : -1;
             if (idx >= 0 && idx < CONC_MESSAGES)
                 atomic_fetch_add(&c->hits[idx], 1);
             if (queue_delete(c->q, "AgentActions", field(m, "ReceiptHandle"), &err) < 0)

@@ -58,7 +58,8 @@ static json_t *find_queue(json_t *stats, const char *name)
     json_t *q;
     json_array_foreach(json_object_get(stats, "queues"), i, q)
     {
-        if (strcmp(json_string_value(json_object_get(q, "name")), name) == 0)
+        const char *n = json_string_value(json_object_get(q, "name"));
+        if (n && strcmp(n, name) == 0)
             return q;
     }
     return NULL;
