@@ -1,0 +1,1 @@
+LIB_SRCS += src/runtime/lambda.c
