@@ -37,8 +37,8 @@ typedef json_t *(*archiver_fetch_fn)(void *ud, const char *session_id, struct er
 /* Redacts every string of doc in place (guard_redact_json fits); returns what it replaced. */
 typedef size_t (*archiver_redact_fn)(json_t *doc, unsigned kinds);
 
-/* Called on the worker thread after a document is durably stored at key. It must not call
- * archiver_flush() or archiver_stop(). */
+/* Called on the worker thread after a document is durably stored at key, with the ud given to
+ * archiver_start. It must not call archiver_flush() or archiver_stop(). */
 typedef void (*archiver_archived_fn)(void *ud, const char *session_id, const char *key);
 
 /* Optional hooks; NULL members are skipped. */
@@ -71,7 +71,8 @@ struct archiver *archiver_start(struct archive *archive, archiver_fetch_fn fetch
 void archiver_set_hooks(struct archiver *ar, const struct archiver_hooks *hooks);
 
 /* Writes everything pending (including failed entries) now, waits, and returns how many sessions
- * still failed in this pass (0 when all are stored). Must not be called from a hook. */
+ * still failed in this pass (0 when all are stored). Takes as long as the fetches and puts it
+ * runs (their own timeouts bound it). Must not be called from a hook. */
 size_t archiver_flush(struct archiver *ar);
 
 /* Flushes, stops the worker and frees the archiver. Returns how many sessions could not be

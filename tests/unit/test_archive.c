@@ -594,6 +594,49 @@ out:
     rm_tree(dir);
 }
 
+/* I/O failures: a file where a directory must go. The operation fails with a message naming the
+ * path, and nothing is lost: lifecycle leaves the object hot and readable. */
+static void test_io_failures(void)
+{
+    char *dir = make_tmpdir();
+    struct err err = {0};
+    struct archive *a = archive_fs_new(dir, &err);
+    CHECK(a != NULL);
+    if (!a)
+        goto out;
+    CHECK_INT(archive_put(a, "blocker", "x", 1, &err), 0);
+    err_clear(&err);
+    CHECK_INT(archive_put(a, "blocker/child.json", "y", 1, &err), -1);
+    CHECK_STR(err.code, "ArchiveError");
+    CHECK(strstr(err.message, "blocker") != NULL);
+    err_clear(&err);
+    CHECK_INT(archive_get(a, "blocker/child.json", NULL, NULL, &err), -1);
+    CHECK_STR(err.code, "NotFound");
+
+    CHECK_INT(archive_put(a, "2024/05/05/s.json", "{\"s\":1}", 7, &err), 0);
+    write_raw(dir, "cold/2024", "not a directory", 15);
+    json_t *moved = json_array();
+    struct archive_lifecycle_stats st;
+    CHECK_INT(archive_lifecycle(a, 0, clock_now_ms() + 1000, &st, moved, &err), 0);
+    CHECK_INT(st.scanned, 2);
+    CHECK_INT(st.moved, 1); /* "blocker" */
+    CHECK_INT(st.failed, 1);
+    CHECK_INT(json_array_size(moved), 1);
+    json_decref(moved);
+    char *out = NULL;
+    size_t len = 0;
+    CHECK_INT(archive_get(a, "2024/05/05/s.json", &out, &len, &err), 0);
+    CHECK_STR(out, "{\"s\":1}");
+    free(out);
+    CHECK(file_exists(dir, "hot/2024/05/05/s.json"));
+    dot_files = 0;
+    nftw(dir, count_dot, 16, FTW_PHYS);
+    CHECK_INT(dot_files, 0);
+    archive_free(a);
+out:
+    rm_tree(dir);
+}
+
 static void test_fs_new_errors(void)
 {
     struct err err = {0};
@@ -613,6 +656,7 @@ int main(void)
     RUN(test_atomic_overwrite);
     RUN(test_lifecycle);
     RUN(test_cold_corrupt);
+    RUN(test_io_failures);
     RUN(test_fs_new_errors);
     return check_summary();
 }
