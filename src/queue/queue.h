@@ -22,10 +22,12 @@
  * most recent one for the message "succeeds but might not delete". This port makes that
  * deterministic: a well-formed but stale handle (the message was received again since, moved to
  * the DLQ, or already deleted) returns success and deletes nothing, so a slow consumer can never
- * delete a message another consumer is now working on. A malformed handle, or one naming another
- * queue's format, is ReceiptHandleIsInvalid. change_visibility, which SQS documents as failing for
- * messages that are not in flight, returns MessageNotInflight for a visible message and
- * ReceiptHandleIsInvalid for a stale handle.
+ * delete a message another consumer is now working on. A well-formed handle used on the wrong
+ * queue is treated the same way (success, nothing deleted); a malformed one is
+ * ReceiptHandleIsInvalid. change_visibility, which SQS documents as failing for messages that are
+ * not in flight, returns MessageNotInflight for a visible message and ReceiptHandleIsInvalid for a
+ * stale handle. Not modelled: message retention (messages never expire) and PurgeQueue's
+ * once-per-60-seconds limit.
  *
  * Errors (codes follow SQS): "InvalidParameterValue" (limits, malformed input),
  * "InvalidAttributeName", "InvalidAttributeValue", "QueueDoesNotExist", "ReceiptHandleIsInvalid",
