@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "base/config.h"
+#include "bus/bus.h"
 #include "base/err.h"
 #include "model/model.h"
 #include "store/store.h"
@@ -32,6 +33,8 @@ struct agent {
     struct model *model;      /* model port (borrowed) */
     struct tools *tools;      /* tool registry (borrowed) */
     const struct kb *kb;      /* knowledge base (borrowed, may be NULL) */
+    struct bus *bus;          /* agent events (borrowed, may be NULL) */
+    unsigned redact;          /* guard kinds redacted from events, logs and archives */
     /* Called by HandleError with the failed state, error name and cause (may be NULL): the
      * runtime emits error_occurred and counts the error. */
     void (*on_error)(struct agent *a, const json_t *state, const char *error, const char *cause);
@@ -65,6 +68,10 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
  * Step Functions' Catch writes it) into a graceful reply, answers any unanswered tool_use with an
  * error result, and records the failure in "failure". Never fails. */
 json_t *agent_handle_error(struct agent *a, json_t *event, struct err *err);
+
+/* Emits an agent event (detail stolen): PII-redacted, wrapped in the EventBridge envelope, put on
+ * a->bus. A full bus is logged, never fatal to the turn. */
+void agent_emit(struct agent *a, const char *detail_type, json_t *detail);
 
 /* ---- observing a turn as it runs (streaming) ---- */
 

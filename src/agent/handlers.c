@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "agent/guard.h"
 #include "agent/tools.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -23,6 +24,21 @@ static _Thread_local const struct agent_observer *observer;
 void agent_observer_set(const struct agent_observer *o)
 {
     observer = o;
+}
+
+void agent_emit(struct agent *a, const char *detail_type, json_t *detail)
+{
+    if (!a->bus) {
+        json_decref(detail);
+        return;
+    }
+    guard_redact_json(detail, a->redact);
+    json_t *event = bus_event_new(detail_type, detail);
+    struct err e;
+    err_clear(&e);
+    if (bus_put(a->bus, event, &e) < 0)
+        log_at(LL_WARN, "agent", "event %s not delivered: %s", detail_type, e.message);
+    json_decref(event);
 }
 
 static void observe_text(void *ud, const char *delta)
@@ -151,42 +167,24 @@ json_t *agent_load_context(struct agent *a, json_t *event, struct err *err)
 
 /* ---------------------------------------------------------------- BedrockInference */
 
-/* Appends msg (role + content only) to messages, merging consecutive messages of one role into
- * one message of content blocks, as the Messages API expects alternating roles. */
+/* Appends msg (role + content only) to messages. Consecutive messages of one role are kept as
+ * they are: the Messages API combines them into one turn, and a model reading the dialogue sees
+ * each customer message on its own. What a human agent said is part of the dialogue: the model
+ * sees it as the support side's words, marked as such. */
 static void push_api_message(json_t *messages, const json_t *msg)
 {
     const char *role = str_field(msg, "role");
     json_t *content = json_object_get(msg, "content");
-    json_t *converted = NULL;
-    if (role && strcmp(role, "operator") == 0 && json_is_string(content)) {
-        /* What a human agent said is part of the dialogue: the model sees it as the support
-         * side's words, marked as such. */
-        char *text = xasprintf("[Human support agent] %s", json_string_value(content));
-        converted = json_pack("{s:s, s:s}", "role", "assistant", "content", text);
-        free(text);
-        role = "assistant";
-        content = json_object_get(converted, "content");
-    }
-    if (!role || !content || (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0))
+    if (!role || !content)
         return;
-    size_t n = json_array_size(messages);
-    json_t *last = n ? json_array_get(messages, n - 1) : NULL;
-    if (last && strcmp(str_field(last, "role"), role) == 0) {
-        json_t *blocks = json_object_get(last, "content");
-        if (json_is_string(blocks)) {
-            json_t *as_blocks = json_pack("[{s:s, s:O}]", "type", "text", "text", blocks);
-            json_object_set_new(last, "content", as_blocks);
-            blocks = as_blocks;
-        }
-        if (json_is_string(content))
-            json_array_append_new(blocks, json_pack("{s:s, s:O}", "type", "text", "text", content));
-        else
-            json_array_extend(blocks, content);
-    } else {
-        json_array_append_new(messages, json_pack("{s:s, s:o}", "role", role, "content",
-                                                  json_deep_copy(content)));
+    if (strcmp(role, "operator") == 0 && json_is_string(content)) {
+        char *text = xasprintf("[Human support agent] %s", json_string_value(content));
+        json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "assistant", "content",
+                                                  text));
+        free(text);
+    } else if (strcmp(role, "user") == 0 || strcmp(role, "assistant") == 0) {
+        json_array_append_new(messages, json_pack("{s:s, s:O}", "role", role, "content", content));
     }
-    json_decref(converted);
 }
 
 static json_t *build_request(const struct tools *tools, const json_t *event)
@@ -334,6 +332,50 @@ json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err)
 
 /* ---------------------------------------------------------------- SaveConversation */
 
+/* Returns 1 when this turn handed the session to a human (escalate_to_human succeeded). */
+static int handed_off(const json_t *event)
+{
+    size_t i;
+    json_t *act;
+    json_array_foreach(json_object_get(event, "actions"), i, act) {
+        if (strcmp(str_field(act, "tool"), "escalate_to_human") == 0 &&
+            strcmp(str_field(act, "status"), "succeeded") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The events of a saved turn: conversation_started, message_received, one action_executed or
+ * action_failed per action, handoff_requested. */
+static void emit_turn_events(struct agent *a, const json_t *event, int turn_no)
+{
+    const char *sid = str_field(event, "sessionId");
+    if (json_is_true(json_object_get(event, "isNew")))
+        agent_emit(a, BUS_CONVERSATION_STARTED,
+                   json_pack("{s:s, s:O}", "sessionId", sid, "userId",
+                             json_object_get(event, "userId")));
+    agent_emit(a, BUS_MESSAGE_RECEIVED,
+               json_pack("{s:s, s:i, s:O, s:O}", "sessionId", sid, "turn", turn_no, "message",
+                         json_object_get(event, "message"), "status",
+                         json_object_get(event, "status")));
+    size_t i;
+    json_t *act;
+    json_array_foreach(json_object_get(event, "actions"), i, act) {
+        int ok = strcmp(str_field(act, "status"), "succeeded") == 0;
+        json_t *detail = json_pack("{s:s, s:O, s:O, s:O}", "sessionId", sid, "actionId",
+                                   json_object_get(act, "id"), "tool", json_object_get(act, "tool"),
+                                   "status", json_object_get(act, "status"));
+        if (!ok)
+            json_object_set(detail, "error", json_object_get(json_object_get(act, "result"),
+                                                             "error"));
+        agent_emit(a, ok ? BUS_ACTION_EXECUTED : BUS_ACTION_FAILED, detail);
+        if (ok && strcmp(str_field(act, "tool"), "escalate_to_human") == 0)
+            agent_emit(a, BUS_HANDOFF_REQUESTED,
+                       json_pack("{s:s, s:O}", "sessionId", sid, "reason",
+                                 json_object_get(json_object_get(act, "input"), "reason")));
+    }
+}
+
 json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
 {
     /* Everything up to now has been shown to the customer in this reply. */
@@ -343,12 +385,12 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
     json_t *metadata = json_pack("{s:O, s:s, s:O}", "usage", json_object_get(event, "usage"),
                                  "model", a->model->ops->name, "iterations",
                                  json_object_get(event, "iterations"));
-    json_t *turn = json_pack("{s:O, s:O, s:b, s:O, s:o, s:o}", "sessionId",
+    json_t *turn = json_pack("{s:O, s:O, s:b, s:O, s:o, s:o, s:s}", "sessionId",
                              json_object_get(event, "sessionId"), "userId",
                              json_object_get(event, "userId"), "isNew",
                              json_is_true(json_object_get(event, "isNew")), "messages",
                              json_object_get(event, "newMessages"), "context", context,
-                             "metadata", metadata);
+                             "metadata", metadata, "status", handed_off(event) ? "handoff" : "");
     int turn_no = 0;
     int rc = STORE_CALL(a->store, turn_save, turn, &turn_no, err);
     json_decref(turn);
@@ -356,6 +398,7 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
         return NULL;
     const char *reply = str_field(event, "reply");
     json_t *actions = json_object_get(event, "actions");
+    emit_turn_events(a, event, turn_no);
     json_t *resp = json_pack("{s:O, s:i, s:s, s:o}", "sessionId",
                              json_object_get(event, "sessionId"), "turn", turn_no, "reply",
                              reply ? reply : "", "actions",
@@ -364,15 +407,8 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
     if (json_array_size(ops))
         json_object_set(resp, "operatorMessages", ops);
     const char *status = str_field(event, "status");
-    int handed_off = 0;
-    size_t i;
-    json_t *act;
-    json_array_foreach(actions, i, act) {
-        handed_off |= strcmp(str_field(act, "tool"), "escalate_to_human") == 0 &&
-                      strcmp(str_field(act, "status"), "succeeded") == 0;
-    }
-    json_object_set_new(resp, "status", json_string(handed_off ? "handoff"
-                                                               : (status ? status : "active")));
+    json_object_set_new(resp, "status", json_string(handed_off(event) ? "handoff"
+                                                                      : (status ? status : "active")));
     return resp;
 }
 
@@ -408,6 +444,9 @@ json_t *agent_handle_error(struct agent *a, json_t *event, struct err *err)
            cause ? cause : "");
     if (a->on_error)
         a->on_error(a, out, name ? name : "States.Runtime", cause ? cause : "");
+    agent_emit(a, BUS_ERROR_OCCURRED,
+               json_pack("{s:s?, s:s, s:s}", "sessionId", str_field(out, "sessionId"), "error",
+                         name ? name : "States.Runtime", "cause", cause ? cause : ""));
     json_t *msgs = json_object_get(out, "newMessages");
     if (!json_is_array(msgs)) {
         /* LoadContext never ran to its end: start the turn's messages with the user's. */

@@ -106,11 +106,13 @@ static json_t *tool_search_kb(const struct tool_ctx *ctx, const json_t *input, s
     return kb_search_json(ctx->kb, in_str(input, "query"), 3, err);
 }
 
+/* The hand-over itself is part of the turn: SaveConversation sets the session's status to
+ * "handoff" in the same transaction as the turn's messages. */
 static json_t *tool_escalate(const struct tool_ctx *ctx, const json_t *input, struct err *err)
 {
+    (void)ctx;
+    (void)err;
     const char *reason = in_str(input, "reason");
-    if (STORE_CALL(ctx->store, session_set_status, ctx->session_id, "handoff", reason, err) < 0)
-        return NULL;
     return json_pack("{s:s, s:s, s:s}", "status", "handoff", "reason", reason, "message",
                      "A human agent has been asked to join this conversation.");
 }

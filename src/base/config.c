@@ -49,6 +49,11 @@ static const struct setting settings[] = {
     {"PARLEY_STATEMACHINE", ST_STRING, F(statemachine), "statemachine/agent.asl.json", 0, 0, NULL,
      "ASL definition of the turn workflow"},
     {"PARLEY_KB_DIR", ST_STRING, F(kb_dir), "kb", 0, 0, NULL, "knowledge-base articles (Markdown)"},
+    {"PARLEY_EVENT_RULES", ST_STRING, F(event_rules), "", 0, 0, NULL,
+     "event rules file (EventBridge patterns and targets; empty: all events to the log and "
+     "analytics)"},
+    {"PARLEY_REDACT", ST_STRING, F(redact), "all", 0, 0, NULL,
+     "PII redacted from events, logs and archives: all, none, or a list of email,phone,card"},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])

@@ -27,6 +27,8 @@ struct config {
     char *url;               /* PARLEY_URL: server URL used by `parley chat` */
     char *statemachine;      /* PARLEY_STATEMACHINE: ASL definition of the turn workflow */
     char *kb_dir;            /* PARLEY_KB_DIR: knowledge-base articles */
+    char *event_rules;       /* PARLEY_EVENT_RULES: EventBridge-style rules file (empty: default) */
+    char *redact;            /* PARLEY_REDACT: PII kinds redacted from events, logs, archives */
 };
 
 /* Fills c with defaults, then applies the environment. Returns 0, or -1 with err naming the

@@ -16,9 +16,6 @@
 
 /* ---- By name -------------------------------------------------------------------------------- */
 
-/* Weak, so this file links (and its tests run) before or without model_offline.c. */
-extern struct model *model_offline_new(void) __attribute__((weak));
-
 static int env_long(const char *name, long lo, long hi, long *out, struct err *err)
 {
     const char *v = getenv(name);
@@ -36,10 +33,6 @@ static int env_long(const char *name, long lo, long hi, long *out, struct err *e
 struct model *model_new_by_name(const char *name, struct err *err)
 {
     if (!name || !*name || strcmp(name, "offline") == 0) {
-        if (!model_offline_new) {
-            err_set(err, "ModelConfig", "the offline model is not built into this binary");
-            return NULL;
-        }
         return model_offline_new();
     }
     struct model_provider_config cfg = {0};

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "agent/turn.h"
+#include "runtime/analytics.h"
 #include "runtime/chat_stream.h"
 #include "runtime/runtime.h"
 #include "base/clock.h"
@@ -420,7 +421,7 @@ static void serve_static(const struct runtime *rt, const char *name, struct http
 /* ---------------------------------------------------------------- routing */
 
 enum route_id { R_CHAT, R_HEALTH, R_SESSIONS, R_SESSION, R_SESSION_MESSAGES, R_SESSION_RELEASE,
-                R_TICKET, R_TICKETS, R_PAGE_CHAT, R_PAGE_CONSOLE, R_STATIC };
+                R_TICKET, R_TICKETS, R_ANALYTICS, R_PAGE_CHAT, R_PAGE_CONSOLE, R_STATIC };
 
 struct route {
     enum route_id id;    /* which handler */
@@ -438,6 +439,7 @@ static const struct route routes[] = {
     {R_SESSION_RELEASE, "/sessions/*/release", "POST", 1},
     {R_TICKET, "/tickets/*", "GET", 0},
     {R_TICKETS, "/tickets", "GET", 1},
+    {R_ANALYTICS, "/analytics", "GET", 1},
     {R_PAGE_CHAT, "/", "GET", 0},
     {R_PAGE_CONSOLE, "/console", "GET", 0},
     {R_STATIC, "/static/*", "GET", 0},
@@ -520,6 +522,9 @@ void api_handle(void *ud, struct http_request *req, struct http_response *resp)
         break;
     case R_TICKETS:
         handle_ticket_list(a, resp);
+        break;
+    case R_ANALYTICS:
+        reply_json(resp, 200, analytics_report(rt->analytics));
         break;
     case R_PAGE_CHAT:
         serve_static(rt, "index.html", resp);

@@ -9,12 +9,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/guard.h"
 #include "agent/kb.h"
 #include "agent/tools.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
+#include "bus/bus.h"
 #include "model/providers.h"
+#include "runtime/analytics.h"
 #include "runtime/workflow_local.h"
 #include "store/store.h"
 
@@ -76,8 +79,21 @@ int runtime_open(struct runtime *rt, struct config *cfg, struct err *err)
         err_set(err, "InvalidConfig", "cannot start model '%s': %s", cfg->model, msg);
         goto fail;
     }
+    unsigned redact = 0;
+    if (guard_kinds_parse(cfg->redact, &redact) < 0) {
+        err_set(err, "InvalidConfig", "PARLEY_REDACT must be all, none or a list of email,phone,card"
+                " (got '%s')", cfg->redact);
+        goto fail;
+    }
+    struct bus_local_config bcfg = {.data_dir = cfg->data,
+                                    .rules_path = cfg->event_rules[0] ? cfg->event_rules : NULL};
+    if (!(rt->bus = bus_local_new(&bcfg, err)))
+        goto fail;
+    rt->analytics = analytics_new();
+    bus_set_analytics_sink(rt->bus, analytics_sink, rt->analytics);
     rt->agent = (struct agent){.cfg = cfg, .store = rt->store, .model = rt->model,
-                               .tools = rt->tools, .kb = rt->kb};
+                               .tools = rt->tools, .kb = rt->kb, .bus = rt->bus,
+                               .redact = redact};
     char *asl = runtime_asset_path(cfg->statemachine);
     rt->workflow = workflow_local_new(&rt->agent, asl, err);
     free(asl);
@@ -94,6 +110,8 @@ fail:
 void runtime_close(struct runtime *rt)
 {
     workflow_local_free(rt->workflow);
+    bus_free(rt->bus); /* delivers every accepted event first */
+    analytics_free(rt->analytics);
     model_free(rt->model);
     tools_free(rt->tools);
     kb_free(rt->kb);

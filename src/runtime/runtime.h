@@ -11,6 +11,8 @@
 #include "base/config.h"
 #include "base/err.h"
 
+struct analytics;
+struct bus;
 struct kb;
 struct tools;
 struct workflow_local;
@@ -22,6 +24,8 @@ struct runtime {
     struct kb *kb;                   /* knowledge base, NULL when unavailable */
     struct tools *tools;             /* the tool registry */
     struct workflow_local *workflow; /* the ASL turn workflow */
+    struct bus *bus;                 /* agent events */
+    struct analytics *analytics;     /* the analytics target's counters */
     struct agent agent;              /* the handlers' context */
     char *web_dir;                   /* the static web pages */
     long long started_ms;            /* when the runtime opened */

@@ -37,7 +37,8 @@ struct store_ops {
     int (*transcript)(struct store *s, const char *session_id, json_t **out, struct err *err);
 
     /* Saves one turn atomically. turn = {"sessionId","userId","isNew": bool,"messages": [...],
-     * "context": {...},"metadata": {...}, "noTurn"?: bool}. Creates the session when isNew
+     * "context": {...},"metadata": {...}, "noTurn"?: bool, "status"?: string (non-empty: the
+     * session's new status)}. Creates the session when isNew
      * (Conflict if it exists; NotFound if !isNew and it does not). Sets *turn_no to the session's
      * turn count, incremented unless noTurn (an operator's message is stored as an item of its
      * own without counting as a customer turn; its context is then left unchanged). */

@@ -390,6 +390,20 @@ static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, st
         db_error(err, c->db, "update session");
         goto out;
     }
+    const char *status = json_string_value(json_object_get(turn, "status"));
+    if (status && status[0]) {
+        if (!(st = stmt_get(c, Q_SESSION_STATUS, err)))
+            goto out;
+        bind_text(st, 1, id);
+        bind_text(st, 2, status);
+        bind_text(st, 3, "set by the turn");
+        step = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (step != SQLITE_DONE) {
+            db_error(err, c->db, "update session status");
+            goto out;
+        }
+    }
     if (exec_simple(c, Q_COMMIT, err) < 0)
         goto out;
     in_tx = 0;
