@@ -29,7 +29,7 @@
 #define FS_IO_CHUNK (64u << 10)
 #define FS_SCAN_MAX (1u << 22)   /* objects one list or lifecycle pass may hold in memory */
 #define FS_GZ_OVERHEAD (1u << 20) /* a cold file may exceed its content by this much */
-#define FS_MKDIR_RETRIES 3        /* a concurrent delete may prune a directory we just made */
+#define FS_MKDIR_RETRIES 8        /* a concurrent delete may prune a directory we just made */
 
 struct archive_fs {
     struct archive base; /* first, so a struct archive * converts back */
@@ -103,12 +103,15 @@ static const char *base_of(const char *path)
 }
 
 /* Creates tier/<every parent directory of key>, fsyncing the parent of each one it creates so
- * the new entry survives a crash. */
+ * the new entry survives a crash. A concurrent delete may prune a directory just made (ENOENT on
+ * the next level): start over, a few times. */
 static int make_parents(const char *tier, const char *key, struct err *err)
 {
     int rc = -1;
     char *path = xasprintf("%s/%s", tier, key);
     size_t skip = strlen(tier) + 1;
+    int attempts = 0;
+again:
     for (char *p = path + skip; (p = strchr(p, '/')) != NULL; p++) {
         *p = '\0';
         if (mkdir(path, 0755) == 0) {
@@ -117,6 +120,9 @@ static int make_parents(const char *tier, const char *key, struct err *err)
             free(parent);
             if (synced != 0)
                 goto out;
+        } else if (errno == ENOENT && ++attempts < FS_MKDIR_RETRIES) {
+            *p = '/';
+            goto again;
         } else if (errno != EEXIST) {
             io_error(err, "create directory", path);
             goto out;
@@ -266,6 +272,20 @@ out:
     free(in);
     free(out);
     return rc;
+}
+
+/* Writes tier/key (final_path) durably, creating its directories; retries when a concurrent
+ * delete prunes the directory between mkdir and the temporary file. */
+static int write_object(const char *tier, const char *key, const char *final_path, fill_fn fill,
+                        void *ctx, const struct timespec times[2], struct err *err)
+{
+    for (int attempt = 0;; attempt++) {
+        if (make_parents(tier, key, err) != 0)
+            return -1;
+        int w = write_durable(final_path, fill, ctx, times, err);
+        if (w != -2 || attempt + 1 == FS_MKDIR_RETRIES)
+            return w == 0 ? 0 : -1;
+    }
 }
 
 /* ---------------------------------------------------------------- reading */
@@ -586,16 +606,8 @@ static int fs_put(struct archive *a, const char *key, const void *bytes, size_t 
     hot_path = xasprintf("%s/%s", fs->hot, key);
     cold_path = xasprintf("%s/%s.gz", fs->cold, key);
     struct bytes_src src = {bytes ? bytes : "", len};
-    for (int attempt = 0;; attempt++) {
-        if (make_parents(fs->hot, key, err) != 0)
-            goto out;
-        int w = write_durable(hot_path, fill_bytes, &src, NULL, err);
-        if (w == 0)
-            break;
-        /* A concurrent delete may have pruned the directory between mkdir and mkstemp. */
-        if (w != -2 || attempt + 1 == FS_MKDIR_RETRIES)
-            goto out;
-    }
+    if (write_object(fs->hot, key, hot_path, fill_bytes, &src, NULL, err) != 0)
+        goto out;
     /* The new bytes are durable; a stale cold copy would only be shadowed, so drop it. */
     if (unlink(cold_path) == 0) {
         char *cold_dir = dir_of(cold_path);
@@ -736,11 +748,9 @@ static int move_to_cold(struct archive_fs *fs, const char *key, int64_t cutoff_m
         rc = 1;
         goto out;
     }
-    if (make_parents(fs->cold, key, err) != 0)
-        goto out;
     struct gzip_src src = {fd, hot_path};
     struct timespec times[2] = {st.st_atim, st.st_mtim};
-    if (write_durable(cold_path, fill_gzip, &src, times, err) != 0)
+    if (write_object(fs->cold, key, cold_path, fill_gzip, &src, times, err) != 0)
         goto out;
 
     /* The cold copy is durable. Remove the hot file only if it is still the one we copied: claim
