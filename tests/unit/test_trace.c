@@ -638,6 +638,24 @@ static void test_concurrent_subsegments(void)
     trace_shutdown();
 }
 
+/* Printed, not asserted: the cost of one traced request with five subsegments, stored. */
+static void test_benchmark(void)
+{
+    enum { N = 2000 };
+    int64_t t0 = clock_mono_us();
+    for (int i = 0; i < N; i++) {
+        struct trace_ctx *seg = trace_begin("parley", "Root=" ROOT ";Parent=" PARENT, NULL);
+        for (int k = 0; k < 5; k++)
+            trace_sub_end(trace_sub_begin(seg, "state", NULL), NULL);
+        trace_end(seg, 200);
+    }
+    int64_t t1 = clock_mono_us();
+    printf("# bench: segment with 5 subsegments, begin to stored: %.2f us\n",
+           (double)(t1 - t0) / N);
+    CHECK_INT(trace_store_count(), N < TRACE_STORE_DEFAULT ? N : TRACE_STORE_DEFAULT);
+    trace_shutdown();
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -651,5 +669,6 @@ int main(void)
     RUN(test_store_eviction);
     RUN(test_late_and_caps);
     RUN(test_concurrent_subsegments);
+    RUN(test_benchmark);
     return check_summary();
 }
