@@ -20,6 +20,7 @@
 #define PARLEY_AGENT_H
 
 #include <jansson.h>
+#include <pthread.h>
 
 #include "base/config.h"
 #include "bus/bus.h"
@@ -34,6 +35,13 @@ struct agent {
     struct tools *tools;      /* tool registry (borrowed) */
     const struct kb *kb;      /* knowledge base (borrowed, may be NULL) */
     struct bus *bus;          /* agent events (borrowed, may be NULL) */
+    struct queue *queue;      /* the AgentActions queue (borrowed; NULL: actions run inline) */
+    int action_wait_ms;       /* how long ExecuteAction waits for queued results */
+    pthread_mutex_t action_lock;      /* guards action_generation */
+    pthread_cond_t action_done;       /* broadcast when a worker records a result */
+    unsigned long action_generation;  /* bumped by agent_actions_notify */
+    /* Called after every tool run with its name, success and duration in seconds. */
+    void (*on_tool)(struct agent *a, const char *tool, int ok, double seconds);
     unsigned redact;          /* guard kinds redacted from events, logs and archives */
     /* Called by HandleError with the failed state, error name and cause (may be NULL): the
      * runtime emits error_occurred and counts the error. */
@@ -53,7 +61,7 @@ struct agent_handler {
 };
 
 /* The seed's handlers by function name: LoadContext, BedrockInference, ActionExecutor,
- * SaveConversation, HandleError. Terminated by {NULL, NULL}. */
+ * SaveConversation, HandleError, ActionWorker. Terminated by {NULL, NULL}. */
 extern const struct agent_handler agent_handlers[];
 
 /* Finds a handler by function name; NULL if unknown. */
@@ -63,6 +71,17 @@ json_t *agent_load_context(struct agent *a, json_t *event, struct err *err);
 json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err);
 json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err);
 json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err);
+
+/* The AgentActions consumer: SQS event {"Records":[{"messageId","receiptHandle","body"}]} in,
+ * {"batchItemFailures":[{"itemIdentifier"}]} out (see actions.c). */
+json_t *agent_action_worker(struct agent *a, json_t *event, struct err *err);
+
+/* Wakes ExecuteAction calls waiting in this process: a worker recorded a result. */
+void agent_actions_notify(struct agent *a);
+
+/* Initialises and releases the waiting machinery of a (call around the agent's life). */
+void agent_init(struct agent *a);
+void agent_release(struct agent *a);
 
 /* The Catch target of the workflow: turns the failure in event.error ({"Error","Cause"}, as
  * Step Functions' Catch writes it) into a graceful reply, answers any unanswered tool_use with an

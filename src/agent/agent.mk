@@ -1,1 +1,1 @@
-LIB_SRCS += src/agent/handlers.c src/agent/tools.c src/agent/turn.c
+LIB_SRCS += src/agent/handlers.c src/agent/actions.c src/agent/tools.c src/agent/turn.c src/agent/transcript.c

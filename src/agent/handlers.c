@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "agent/agent_int.h"
 #include "agent/guard.h"
 #include "agent/tools.h"
 #include "base/clock.h"
@@ -19,11 +20,11 @@ const char agent_system_prompt[] =
 
 /* ---------------------------------------------------------------- helpers */
 
-static _Thread_local const struct agent_observer *observer;
+_Thread_local const struct agent_observer *agent__observer;
 
 void agent_observer_set(const struct agent_observer *o)
 {
-    observer = o;
+    agent__observer = o;
 }
 
 void agent_emit(struct agent *a, const char *detail_type, json_t *detail)
@@ -44,17 +45,17 @@ void agent_emit(struct agent *a, const char *detail_type, json_t *detail)
 static void observe_text(void *ud, const char *delta)
 {
     (void)ud;
-    if (observer && observer->on_text)
-        observer->on_text(observer->ud, delta);
+    if (agent__observer && agent__observer->on_text)
+        agent__observer->on_text(agent__observer->ud, delta);
 }
 
-static const char *str_field(const json_t *o, const char *key)
+const char *agent__str(const json_t *o, const char *key)
 {
     return json_string_value(json_object_get(o, key));
 }
 
 /* Returns the event's array field key (creating an empty one when absent); borrowed. */
-static json_t *array_field(json_t *event, const char *key)
+json_t *agent__array(json_t *event, const char *key)
 {
     json_t *a = json_object_get(event, key);
     if (!json_is_array(a)) {
@@ -64,9 +65,9 @@ static json_t *array_field(json_t *event, const char *key)
     return a;
 }
 
-static void append_message(json_t *event, const char *role, json_t *content)
+void agent__append_message(json_t *event, const char *role, json_t *content)
 {
-    json_array_append_new(array_field(event, "newMessages"),
+    json_array_append_new(agent__array(event, "newMessages"),
                           json_pack("{s:s, s:o, s:I}", "role", role, "content", content,
                                     "timestamp", (json_int_t)clock_now_ms()));
 }
@@ -84,7 +85,7 @@ static size_t message_tokens(const json_t *m)
  * messages only ever cuts before such a message, so a tool_use never loses its tool_result. */
 static int starts_turn(const json_t *m)
 {
-    return strcmp(str_field(m, "role") ? str_field(m, "role") : "", "user") == 0 &&
+    return strcmp(agent__str(m, "role") ? agent__str(m, "role") : "", "user") == 0 &&
            json_is_string(json_object_get(m, "content"));
 }
 
@@ -124,7 +125,7 @@ static json_t *unseen_operator_messages(const json_t *event)
     size_t i;
     json_t *m;
     json_array_foreach(json_object_get(event, "history"), i, m) {
-        const char *role = str_field(m, "role");
+        const char *role = agent__str(m, "role");
         if (role && strcmp(role, "operator") == 0 &&
             json_integer_value(json_object_get(m, "timestamp")) > seen)
             json_array_append_new(out, json_pack("{s:O, s:O}", "content",
@@ -136,8 +137,8 @@ static json_t *unseen_operator_messages(const json_t *event)
 
 json_t *agent_load_context(struct agent *a, json_t *event, struct err *err)
 {
-    const char *id = str_field(event, "sessionId");
-    const char *message = str_field(event, "message");
+    const char *id = agent__str(event, "sessionId");
+    const char *message = agent__str(event, "message");
     if (!id || !message) {
         err_set(err, "InvalidRequest", "LoadContext needs sessionId and message");
         return NULL;
@@ -152,7 +153,7 @@ json_t *agent_load_context(struct agent *a, json_t *event, struct err *err)
     json_object_set_new(out, "history", history);
     json_object_set_new(out, "historyDropped", json_integer((json_int_t)dropped));
     json_object_set_new(out, "newMessages", json_array());
-    append_message(out, "user", json_string(message));
+    agent__append_message(out, "user", json_string(message));
     json_object_set_new(out, "requiresAction", json_false());
     json_object_set_new(out, "iterations", json_integer(0));
     json_object_set_new(out, "maxIterations", json_integer(a->cfg->max_tool_iterations));
@@ -160,7 +161,7 @@ json_t *agent_load_context(struct agent *a, json_t *event, struct err *err)
     json_object_set_new(out, "usage", json_pack("{s:i, s:i}", "input_tokens", 0,
                                                 "output_tokens", 0));
     json_object_set_new(out, "operatorMessages", unseen_operator_messages(out));
-    if (strcmp(str_field(out, "status") ? str_field(out, "status") : "", "handoff") == 0)
+    if (strcmp(agent__str(out, "status") ? agent__str(out, "status") : "", "handoff") == 0)
         json_object_set_new(out, "reply", json_string(agent_handoff_ack));
     return out;
 }
@@ -173,7 +174,7 @@ json_t *agent_load_context(struct agent *a, json_t *event, struct err *err)
  * sees it as the support side's words, marked as such. */
 static void push_api_message(json_t *messages, const json_t *msg)
 {
-    const char *role = str_field(msg, "role");
+    const char *role = agent__str(msg, "role");
     json_t *content = json_object_get(msg, "content");
     if (!role || !content)
         return;
@@ -207,17 +208,17 @@ static int response_valid(const json_t *resp, struct err *err)
     size_t i;
     json_t *b;
     json_array_foreach(content, i, b) {
-        const char *type = str_field(b, "type");
+        const char *type = agent__str(b, "type");
         if (!type)
             return err_set(err, "ModelBadResponse", "content block %zu has no type", i);
         if (strcmp(type, "text") == 0 && !json_is_string(json_object_get(b, "text")))
             return err_set(err, "ModelBadResponse", "text block %zu has no text", i);
         if (strcmp(type, "tool_use") == 0 &&
-            (!str_field(b, "id") || !str_field(b, "name") ||
+            (!agent__str(b, "id") || !agent__str(b, "name") ||
              !json_is_object(json_object_get(b, "input"))))
             return err_set(err, "ModelBadResponse", "tool_use block %zu needs id, name, input", i);
     }
-    if (!str_field(resp, "stop_reason"))
+    if (!agent__str(resp, "stop_reason"))
         return err_set(err, "ModelBadResponse", "model response has no stop_reason");
     return 0;
 }
@@ -236,7 +237,7 @@ static void add_usage(json_t *event, const json_t *usage)
 json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
 {
     json_t *request = build_request(a->tools, event);
-    json_t *resp = model_invoke(a->model, request, observer ? observe_text : NULL, NULL, err);
+    json_t *resp = model_invoke(a->model, request, agent__observer ? observe_text : NULL, NULL, err);
     json_decref(request);
     if (!resp)
         return NULL;
@@ -251,17 +252,17 @@ json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
     size_t i;
     json_t *b;
     json_array_foreach(content, i, b) {
-        const char *type = str_field(b, "type");
+        const char *type = agent__str(b, "type");
         if (strcmp(type, "tool_use") == 0) {
             has_tool_use = 1;
         } else if (strcmp(type, "text") == 0) {
-            char *joined = xasprintf("%s%s%s", reply, reply[0] ? "\n\n" : "", str_field(b, "text"));
+            char *joined = xasprintf("%s%s%s", reply, reply[0] ? "\n\n" : "", agent__str(b, "text"));
             free(reply);
             reply = joined;
         }
     }
-    const char *stop = str_field(resp, "stop_reason");
-    append_message(out, "assistant", json_incref(content));
+    const char *stop = agent__str(resp, "stop_reason");
+    agent__append_message(out, "assistant", json_incref(content));
     json_object_set_new(out, "requiresAction",
                         json_boolean(has_tool_use && strcmp(stop, "tool_use") == 0));
     json_object_set_new(out, "stopReason", json_string(stop));
@@ -273,63 +274,6 @@ json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
     return out;
 }
 
-/* ---------------------------------------------------------------- ActionExecutor */
-
-/* Runs one tool_use block; returns the action record and appends its tool_result block. */
-static json_t *run_tool_use(struct agent *a, const json_t *event, const json_t *block,
-                            json_t *results)
-{
-    const char *use_id = str_field(block, "id");
-    const char *name = str_field(block, "name");
-    const json_t *input = json_object_get(block, "input");
-    struct tool_ctx ctx = {a->store, a->kb, str_field(event, "sessionId"),
-                           str_field(event, "userId")};
-    struct err terr;
-    err_clear(&terr);
-    json_t *result = tools_run(a->tools, &ctx, name, input, &terr);
-    int ok = result != NULL;
-    char *text = ok ? json_dumps(result, JSON_COMPACT)
-                    : xasprintf("%s: %s", terr.code, terr.message);
-    json_array_append_new(results, json_pack("{s:s, s:s, s:s, s:b}", "type", "tool_result",
-                                             "tool_use_id", use_id, "content", text, "is_error",
-                                             !ok));
-    free(text);
-    if (!ok) {
-        log_at(LL_INFO, "agent", "tool '%s' failed: %s", name, terr.message);
-        result = json_pack("{s:{s:s, s:s}}", "error", "code", terr.code, "message", terr.message);
-    }
-    return json_pack("{s:s, s:s, s:O, s:s, s:o}", "id", use_id, "tool", name, "input", input,
-                     "status", ok ? "succeeded" : "failed", "result", result);
-}
-
-json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err)
-{
-    json_t *msgs = json_object_get(event, "newMessages");
-    json_t *last = json_array_get(msgs, json_array_size(msgs) - 1);
-    if (!last || strcmp(str_field(last, "role") ? str_field(last, "role") : "", "assistant") != 0) {
-        err_set(err, "InvalidRequest", "ActionExecutor needs the model's tool_use reply last");
-        return NULL;
-    }
-    json_t *out = json_deep_copy(event);
-    json_t *actions = array_field(out, "actions");
-    json_t *results = json_array();
-    size_t i;
-    json_t *b;
-    json_array_foreach(json_object_get(last, "content"), i, b) {
-        if (strcmp(str_field(b, "type"), "tool_use") != 0)
-            continue;
-        json_t *action = run_tool_use(a, out, b, results);
-        if (observer && observer->on_tool)
-            observer->on_tool(observer->ud, action);
-        json_array_append_new(actions, action);
-    }
-    append_message(out, "user", results);
-    json_object_set_new(out, "requiresAction", json_false());
-    json_int_t it = json_integer_value(json_object_get(out, "iterations")) + 1;
-    json_object_set_new(out, "iterations", json_integer(it));
-    return out;
-}
-
 /* ---------------------------------------------------------------- SaveConversation */
 
 /* Returns 1 when this turn handed the session to a human (escalate_to_human succeeded). */
@@ -338,8 +282,8 @@ static int handed_off(const json_t *event)
     size_t i;
     json_t *act;
     json_array_foreach(json_object_get(event, "actions"), i, act) {
-        if (strcmp(str_field(act, "tool"), "escalate_to_human") == 0 &&
-            strcmp(str_field(act, "status"), "succeeded") == 0)
+        if (strcmp(agent__str(act, "tool"), "escalate_to_human") == 0 &&
+            strcmp(agent__str(act, "status"), "succeeded") == 0)
             return 1;
     }
     return 0;
@@ -349,7 +293,7 @@ static int handed_off(const json_t *event)
  * action_failed per action, handoff_requested. */
 static void emit_turn_events(struct agent *a, const json_t *event, int turn_no)
 {
-    const char *sid = str_field(event, "sessionId");
+    const char *sid = agent__str(event, "sessionId");
     if (json_is_true(json_object_get(event, "isNew")))
         agent_emit(a, BUS_CONVERSATION_STARTED,
                    json_pack("{s:s, s:O}", "sessionId", sid, "userId",
@@ -361,7 +305,7 @@ static void emit_turn_events(struct agent *a, const json_t *event, int turn_no)
     size_t i;
     json_t *act;
     json_array_foreach(json_object_get(event, "actions"), i, act) {
-        int ok = strcmp(str_field(act, "status"), "succeeded") == 0;
+        int ok = strcmp(agent__str(act, "status"), "succeeded") == 0;
         json_t *detail = json_pack("{s:s, s:O, s:O, s:O}", "sessionId", sid, "actionId",
                                    json_object_get(act, "id"), "tool", json_object_get(act, "tool"),
                                    "status", json_object_get(act, "status"));
@@ -369,7 +313,7 @@ static void emit_turn_events(struct agent *a, const json_t *event, int turn_no)
             json_object_set(detail, "error", json_object_get(json_object_get(act, "result"),
                                                              "error"));
         agent_emit(a, ok ? BUS_ACTION_EXECUTED : BUS_ACTION_FAILED, detail);
-        if (ok && strcmp(str_field(act, "tool"), "escalate_to_human") == 0)
+        if (ok && strcmp(agent__str(act, "tool"), "escalate_to_human") == 0)
             agent_emit(a, BUS_HANDOFF_REQUESTED,
                        json_pack("{s:s, s:O}", "sessionId", sid, "reason",
                                  json_object_get(json_object_get(act, "input"), "reason")));
@@ -396,7 +340,7 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
     json_decref(turn);
     if (rc < 0)
         return NULL;
-    const char *reply = str_field(event, "reply");
+    const char *reply = agent__str(event, "reply");
     json_t *actions = json_object_get(event, "actions");
     emit_turn_events(a, event, turn_no);
     json_t *resp = json_pack("{s:O, s:i, s:s, s:o}", "sessionId",
@@ -406,7 +350,7 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
     json_t *ops = json_object_get(event, "operatorMessages");
     if (json_array_size(ops))
         json_object_set(resp, "operatorMessages", ops);
-    const char *status = str_field(event, "status");
+    const char *status = agent__str(event, "status");
     json_object_set_new(resp, "status", json_string(handed_off(event) ? "handoff"
                                                                       : (status ? status : "active")));
     return resp;
@@ -423,10 +367,10 @@ static int has_tool_use(const json_t *msg)
 {
     size_t i;
     json_t *b;
-    if (strcmp(str_field(msg, "role") ? str_field(msg, "role") : "", "assistant") != 0)
+    if (strcmp(agent__str(msg, "role") ? agent__str(msg, "role") : "", "assistant") != 0)
         return 0;
     json_array_foreach(json_object_get(msg, "content"), i, b) {
-        if (strcmp(str_field(b, "type") ? str_field(b, "type") : "", "tool_use") == 0)
+        if (strcmp(agent__str(b, "type") ? agent__str(b, "type") : "", "tool_use") == 0)
             return 1;
     }
     return 0;
@@ -437,21 +381,21 @@ json_t *agent_handle_error(struct agent *a, json_t *event, struct err *err)
     (void)err;
     json_t *out = json_deep_copy(event);
     json_t *error = json_object_get(out, "error");
-    const char *name = str_field(error, "Error");
-    const char *cause = str_field(error, "Cause");
+    const char *name = agent__str(error, "Error");
+    const char *cause = agent__str(error, "Cause");
     log_at(LL_WARN, "agent", "turn of session '%s' failed: %s: %s",
-           str_field(out, "sessionId") ? str_field(out, "sessionId") : "?", name ? name : "?",
+           agent__str(out, "sessionId") ? agent__str(out, "sessionId") : "?", name ? name : "?",
            cause ? cause : "");
     if (a->on_error)
         a->on_error(a, out, name ? name : "States.Runtime", cause ? cause : "");
     agent_emit(a, BUS_ERROR_OCCURRED,
-               json_pack("{s:s?, s:s, s:s}", "sessionId", str_field(out, "sessionId"), "error",
+               json_pack("{s:s?, s:s, s:s}", "sessionId", agent__str(out, "sessionId"), "error",
                          name ? name : "States.Runtime", "cause", cause ? cause : ""));
     json_t *msgs = json_object_get(out, "newMessages");
     if (!json_is_array(msgs)) {
         /* LoadContext never ran to its end: start the turn's messages with the user's. */
         json_object_set_new(out, "newMessages", json_array());
-        append_message(out, "user", json_string(str_field(out, "message") ? str_field(out, "message")
+        agent__append_message(out, "user", json_string(agent__str(out, "message") ? agent__str(out, "message")
                                                                           : ""));
         msgs = json_object_get(out, "newMessages");
     }
@@ -462,15 +406,15 @@ json_t *agent_handle_error(struct agent *a, json_t *event, struct err *err)
         size_t i;
         json_t *b;
         json_array_foreach(json_object_get(last, "content"), i, b) {
-            if (strcmp(str_field(b, "type"), "tool_use") == 0)
+            if (strcmp(agent__str(b, "type"), "tool_use") == 0)
                 json_array_append_new(results, json_pack("{s:s, s:O, s:s, s:b}", "type",
                                                          "tool_result", "tool_use_id",
                                                          json_object_get(b, "id"), "content",
                                                          "the action was not run", "is_error", 1));
         }
-        append_message(out, "user", results);
+        agent__append_message(out, "user", results);
     }
-    append_message(out, "assistant", json_pack("[{s:s, s:s}]", "type", "text", "text",
+    agent__append_message(out, "assistant", json_pack("[{s:s, s:s}]", "type", "text", "text",
                                                agent_apology));
     json_object_set_new(out, "reply", json_string(agent_apology));
     json_object_set_new(out, "requiresAction", json_false());
@@ -490,10 +434,24 @@ const struct agent_handler agent_handlers[] = {
     {"LoadContext", agent_load_context},
     {"BedrockInference", agent_model_inference},
     {"ActionExecutor", agent_action_executor},
+    {"ActionWorker", agent_action_worker},
     {"SaveConversation", agent_save_conversation},
     {"HandleError", agent_handle_error},
     {NULL, NULL},
 };
+
+void agent_init(struct agent *a)
+{
+    pthread_mutex_init(&a->action_lock, NULL);
+    pthread_cond_init(&a->action_done, NULL);
+    a->action_generation = 0;
+}
+
+void agent_release(struct agent *a)
+{
+    pthread_mutex_destroy(&a->action_lock);
+    pthread_cond_destroy(&a->action_done);
+}
 
 agent_handler_fn agent_handler_find(const char *name)
 {

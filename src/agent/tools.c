@@ -33,6 +33,8 @@ static json_t *tool_create_ticket(const struct tool_ctx *ctx, const json_t *inpu
     json_t *fields = json_deep_copy(input);
     json_object_set_new(fields, "sessionId", json_string(ctx->session_id));
     json_object_set_new(fields, "userId", json_string(ctx->user_id));
+    if (ctx->idempotency_key)
+        json_object_set_new(fields, "idempotencyKey", json_string(ctx->idempotency_key));
     json_t *ticket = NULL;
     int rc = STORE_CALL(ctx->store, ticket_create, fields, &ticket, err);
     json_decref(fields);

@@ -25,6 +25,7 @@ struct tool_ctx {
     const struct kb *kb;    /* knowledge base (borrowed; NULL: search unavailable) */
     const char *session_id; /* the session the call belongs to */
     const char *user_id;    /* the customer the tool acts for */
+    const char *idempotency_key; /* makes effects happen once per action (NULL: none) */
 };
 
 /* Builds the registry. kb may be NULL, in which case search_knowledge_base is not offered. */

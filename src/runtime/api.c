@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "agent/transcript.h"
 #include "agent/turn.h"
 #include "runtime/analytics.h"
 #include "runtime/chat_stream.h"
@@ -113,60 +114,6 @@ static void handle_chat(struct agent *a, struct http_request *req, struct http_r
     reply_json(resp, 200, out);
 }
 
-/* Renders stored messages as the transcript: role, content (text), timestamp (ISO-8601), with tool
- * calls and results shown as their own entries. */
-static json_t *render_transcript(const json_t *messages)
-{
-    json_t *out = json_array();
-    size_t i;
-    json_t *m;
-    json_array_foreach(messages, i, m) {
-        const char *role = json_string_value(json_object_get(m, "role"));
-        json_t *content = json_object_get(m, "content");
-        char ts[40];
-        clock_iso8601(json_integer_value(json_object_get(m, "timestamp")), ts, sizeof ts);
-        if (json_is_string(content)) {
-            json_array_append_new(out, json_pack("{s:s, s:O, s:s}", "role", role, "content",
-                                                 content, "timestamp", ts));
-            continue;
-        }
-        char *text = xstrdup("");
-        json_t *tool_uses = json_array();
-        size_t k;
-        json_t *b;
-        json_array_foreach(content, k, b) {
-            const char *type = json_string_value(json_object_get(b, "type"));
-            if (type && strcmp(type, "text") == 0) {
-                char *t = xasprintf("%s%s%s", text, text[0] ? "\n\n" : "",
-                                    json_string_value(json_object_get(b, "text")));
-                free(text);
-                text = t;
-            } else if (type && strcmp(type, "tool_use") == 0) {
-                json_array_append_new(tool_uses, json_pack("{s:O, s:O, s:O}", "id",
-                                                           json_object_get(b, "id"), "tool",
-                                                           json_object_get(b, "name"), "input",
-                                                           json_object_get(b, "input")));
-            } else if (type && strcmp(type, "tool_result") == 0) {
-                json_array_append_new(
-                    out, json_pack("{s:s, s:O, s:s, s:O, s:b}", "role", "tool", "content",
-                                   json_object_get(b, "content"), "timestamp", ts, "toolUseId",
-                                   json_object_get(b, "tool_use_id"), "isError",
-                                   json_is_true(json_object_get(b, "is_error"))));
-            }
-        }
-        if (text[0] || json_array_size(tool_uses)) {
-            json_t *entry = json_pack("{s:s, s:s, s:s}", "role", role, "content", text,
-                                      "timestamp", ts);
-            if (json_array_size(tool_uses))
-                json_object_set(entry, "toolUses", tool_uses);
-            json_array_append_new(out, entry);
-        }
-        json_decref(tool_uses);
-        free(text);
-    }
-    return out;
-}
-
 static void handle_session(struct agent *a, const char *id, struct http_response *resp)
 {
     struct err e;
@@ -175,26 +122,12 @@ static void handle_session(struct agent *a, const char *id, struct http_response
         reply_error(resp, "NotFound", "session not found");
         return;
     }
-    json_t *session = NULL, *messages = NULL;
-    if (STORE_CALL(a->store, session_get, id, &session, &e) < 0 ||
-        STORE_CALL(a->store, transcript, id, &messages, &e) < 0) {
-        json_decref(session);
+    json_t *doc = transcript_document(a->store, id, &e);
+    if (!doc) {
         reply_err(resp, &e);
         return;
     }
-    char created[40], last[40];
-    clock_iso8601(json_integer_value(json_object_get(session, "createdAt")), created,
-                  sizeof created);
-    clock_iso8601(json_integer_value(json_object_get(session, "lastActivity")), last, sizeof last);
-    json_t *body = json_pack("{s:O, s:O, s:O, s:s, s:s, s:O, s:o}", "sessionId",
-                             json_object_get(session, "sessionId"), "userId",
-                             json_object_get(session, "userId"), "status",
-                             json_object_get(session, "status"), "createdAt", created,
-                             "lastActivity", last, "turns", json_object_get(session, "turns"),
-                             "messages", render_transcript(messages));
-    json_decref(session);
-    json_decref(messages);
-    reply_json(resp, 200, body);
+    reply_json(resp, 200, doc);
 }
 
 static void handle_ticket_list(struct agent *a, struct http_response *resp)

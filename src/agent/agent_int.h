@@ -1,0 +1,23 @@
+/*
+ * agent_int.h - helpers shared by the agent's handler files (agent__ names; not a public API).
+ */
+#ifndef PARLEY_AGENT_INT_H
+#define PARLEY_AGENT_INT_H
+
+#include <jansson.h>
+
+#include "agent/agent.h"
+
+/* The string at key, or NULL. */
+const char *agent__str(const json_t *o, const char *key);
+
+/* The array at key in event, created empty when absent (borrowed). */
+json_t *agent__array(json_t *event, const char *key);
+
+/* Appends {"role","content" (stolen),"timestamp": now} to event.newMessages. */
+void agent__append_message(json_t *event, const char *role, json_t *content);
+
+/* The calling thread's turn observer, or NULL. */
+extern _Thread_local const struct agent_observer *agent__observer;
+
+#endif
