@@ -1,0 +1,51 @@
+/*
+ * store_dynamo.h - the DynamoDB adapter of the store port (store.h), over the DynamoDB JSON 1.0
+ * protocol signed with SigV4 (aws/aws.h).
+ *
+ * Two tables (both created by deploy/template.yaml; store_dynamo_new can create them for
+ * emulators and local development):
+ *   Conversations  sessionId (S, hash) + timestamp (N, range): the seed's table. One item per
+ *                  turn (timestamp = ms, strictly increasing) holding userId, messages (L),
+ *                  context (M), lastActivity, metadata (M), turn; the session header lives in the
+ *                  same partition at timestamp 0 (userId, status, createdAt, lastActivity, turns,
+ *                  lastTimestamp, context, metadata), so the recent window is one Query and a
+ *                  turn's writes (header update + turn item) are one TransactWriteItems.
+ *   Entities       pk (S, hash) + sk (S, range): tickets ("TICKET#<seq>"), each user's ticket list
+ *                  ("USER#<userId>#TICKETS", sk = 12-digit seq, newest first by Query), the ticket
+ *                  counter ("COUNTER"/"ticket", UpdateItem ADD), idempotency keys
+ *                  ("IDEMPOTENCY#<key>", conditional put in the ticket's transaction), orders
+ *                  ("ORDER#<id>") and action records ("ACTION#<id>").
+ * JSON values map to attribute values one to one (string S, number N, bool BOOL, null NULL,
+ * array L, object M). Optional expiry: items carry "expiresAt" (epoch seconds, the table's TTL
+ * attribute) when ttl_days > 0. Throttling left after aws_call's retries surfaces as "StoreBusy"
+ * (the workflow retries it); other AWS failures as "StoreError" naming the AWS error code.
+ * sessions_list scans the header items (an operator view, O(table)).
+ */
+#ifndef PARLEY_STORE_DYNAMO_H
+#define PARLEY_STORE_DYNAMO_H
+
+#include "aws/aws.h"
+#include "base/err.h"
+#include "store/store.h"
+
+struct store_dynamo_config {
+    const struct aws_config *aws;    /* region, credentials, endpoint (copied) */
+    const char *conversations_table; /* NULL = "Conversations" */
+    const char *entities_table;      /* NULL = "ParleyEntities" */
+    int create_tables;               /* CreateTable (on demand) when a table is missing */
+    int seed_demo_orders;            /* put the demo store's orders when they are missing */
+    int ttl_days;                    /* items expire after this many days; 0 = never */
+};
+
+/* Opens the adapter. Checks that both tables exist (DescribeTable), creating them first when
+ * create_tables is set. Returns the store (store_free) or NULL with err "StoreError" naming the
+ * table and the AWS error. */
+struct store *store_dynamo_new(const struct store_dynamo_config *cfg, struct err *err);
+
+/* Opens the adapter from the environment: the AWS variables (aws_config_from_env) plus
+ * PARLEY_DYNAMO_CONVERSATIONS, PARLEY_DYNAMO_ENTITIES, PARLEY_DYNAMO_CREATE (1 = create missing
+ * tables), PARLEY_DEMO_ORDERS (0 = do not seed demo orders; default 1) and
+ * PARLEY_CONVERSATION_TTL_DAYS (default 0). Returns as store_dynamo_new. */
+struct store *store_dynamo_from_env(struct err *err);
+
+#endif

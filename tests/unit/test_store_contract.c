@@ -1,0 +1,411 @@
+/*
+ * test_store_contract.c - one behavioural suite for every store adapter (store.h): turns and the
+ * recent window, transcripts, session errors, operator (noTurn) items, tickets and idempotency
+ * keys, ticket lists, orders, session status and lists, action records.
+ *
+ * Always runs against SQLite. With PARLEY_TEST_DYNAMODB=http://127.0.0.1:PORT (set by
+ * tests/scripts/test_aws_store.sh, which starts dynalite there) it runs the same suite against the
+ * DynamoDB adapter too, on freshly created tables.
+ */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "aws/aws.h"
+#include "base/clock.h"
+#include "base/xmalloc.h"
+#include "check.h"
+#include "store/store.h"
+#include "store/store_dynamo.h"
+
+static struct store *st;
+static char prefix[32]; /* unique per adapter run, so ids never collide between runs */
+
+static json_t *msg(const char *role, const char *text, int ts)
+{
+    return json_pack("{s:s, s:s, s:i}", "role", role, "content", text, "timestamp", ts);
+}
+
+static const char *sid(const char *name)
+{
+    static char buf[8][64];
+    static int next;
+    char *b = buf[next++ % 8];
+    snprintf(b, 64, "%s-%s", prefix, name);
+    return b;
+}
+
+static int save(const char *id, int is_new, int k, int *turn_no, struct err *e)
+{
+    char u[32], a[32];
+    snprintf(u, sizeof u, "user %d", k);
+    snprintf(a, sizeof a, "assistant %d", k);
+    json_t *turn = json_pack("{s:s, s:s, s:b, s:[o,o], s:{s:i, s:[i,f,b,n]}, s:{s:s}}",
+                             "sessionId", id, "userId", "u-1", "isNew", is_new, "messages",
+                             msg("user", u, k), msg("assistant", a, k), "context", "k", k,
+                             "mix", k, 0.25, 1, "metadata", "via", "test");
+    int rc = STORE_CALL(st, turn_save, turn, turn_no, e);
+    json_decref(turn);
+    return rc;
+}
+
+static void test_turns_and_window(void)
+{
+    struct err e;
+    int turn = 0;
+    const char *s1 = sid("s1");
+    CHECK(save(s1, 1, 1, &turn, &e) == 0);
+    CHECK_INT(turn, 1);
+    for (int k = 2; k <= 5; k++) {
+        CHECK(save(s1, 0, k, &turn, &e) == 0);
+        CHECK_INT(turn, k);
+    }
+    json_t *w = NULL;
+    CHECK(STORE_CALL(st, history_recent, s1, 2, &w, &e) == 0);
+    CHECK_INT(json_array_size(w), 4);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(w, 0), "content")), "user 4");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(w, 3), "content")), "assistant 5");
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(w, 3), "timestamp")), 5);
+    json_decref(w);
+    w = NULL;
+    CHECK(STORE_CALL(st, history_recent, s1, 50, &w, &e) == 0);
+    CHECK_INT(json_array_size(w), 10);
+    json_decref(w);
+    json_t *all = NULL;
+    CHECK(STORE_CALL(st, transcript, s1, &all, &e) == 0);
+    CHECK_INT(json_array_size(all), 10);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(all, 0), "content")), "user 1");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(all, 9), "content")),
+              "assistant 5");
+    json_decref(all);
+    json_t *s = NULL;
+    CHECK(STORE_CALL(st, session_get, s1, &s, &e) == 0);
+    CHECK_INT(json_integer_value(json_object_get(s, "turns")), 5);
+    CHECK_STR(json_string_value(json_object_get(s, "userId")), "u-1");
+    CHECK_STR(json_string_value(json_object_get(s, "status")), "active");
+    json_t *ctx = json_object_get(s, "context");
+    CHECK_INT(json_integer_value(json_object_get(ctx, "k")), 5);
+    /* JSON types survive the trip: integer, real, bool, null. */
+    json_t *mix = json_object_get(ctx, "mix");
+    CHECK(json_is_integer(json_array_get(mix, 0)));
+    CHECK(json_is_real(json_array_get(mix, 1)) && json_real_value(json_array_get(mix, 1)) == 0.25);
+    CHECK(json_is_true(json_array_get(mix, 2)));
+    CHECK(json_is_null(json_array_get(mix, 3)));
+    CHECK(json_integer_value(json_object_get(s, "createdAt")) > 1600000000000LL);
+    CHECK(json_integer_value(json_object_get(s, "lastActivity")) >=
+          json_integer_value(json_object_get(s, "createdAt")));
+    json_decref(s);
+}
+
+static void test_session_errors(void)
+{
+    struct err e;
+    int turn = 0;
+    const char *s2 = sid("s2");
+    CHECK(save(s2, 1, 1, &turn, &e) == 0);
+    CHECK(save(s2, 1, 1, &turn, &e) < 0);
+    CHECK_STR(e.code, "Conflict");
+    const char *never = sid("never");
+    CHECK(save(never, 0, 1, &turn, &e) < 0);
+    CHECK_STR(e.code, "NotFound");
+    json_t *s = NULL;
+    CHECK(STORE_CALL(st, session_get, never, &s, &e) < 0);
+    CHECK_STR(e.code, "NotFound");
+    CHECK(s == NULL);
+    /* The failed turns left nothing behind: s2 still has its one turn. */
+    json_t *all = NULL;
+    CHECK(STORE_CALL(st, transcript, never, &all, &e) == 0);
+    CHECK_INT(json_array_size(all), 0);
+    json_decref(all);
+    all = NULL;
+    CHECK(STORE_CALL(st, transcript, s2, &all, &e) == 0);
+    CHECK_INT(json_array_size(all), 2);
+    json_decref(all);
+    CHECK(STORE_CALL(st, session_get, s2, &s, &e) == 0);
+    CHECK_INT(json_integer_value(json_object_get(s, "turns")), 1);
+    json_decref(s);
+    /* A turn without a session id is refused. */
+    json_t *bad = json_pack("{s:s, s:[]}", "userId", "u", "messages");
+    CHECK(STORE_CALL(st, turn_save, bad, &turn, &e) < 0);
+    CHECK_STR(e.code, "StoreError");
+    json_decref(bad);
+}
+
+static void test_operator_item(void)
+{
+    struct err e;
+    int turn = 0;
+    const char *s3 = sid("s3");
+    CHECK(save(s3, 1, 1, &turn, &e) == 0);
+    json_t *op = json_pack("{s:s, s:s, s:b, s:b, s:[{s:s, s:s}], s:{s:s}}", "sessionId", s3,
+                           "userId", "u-1", "isNew", 0, "noTurn", 1, "messages", "role",
+                           "operator", "content", "hello from a human", "context", "k", "ignored");
+    CHECK(STORE_CALL(st, turn_save, op, &turn, &e) == 0);
+    CHECK_INT(turn, 1);
+    json_decref(op);
+    json_t *s = NULL;
+    CHECK(STORE_CALL(st, session_get, s3, &s, &e) == 0);
+    CHECK_INT(json_integer_value(json_object_get(s, "turns")), 1);
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(s, "context"), "k")), 1);
+    json_decref(s);
+    json_t *all = NULL;
+    CHECK(STORE_CALL(st, transcript, s3, &all, &e) == 0);
+    CHECK_INT(json_array_size(all), 3);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(all, 2), "role")), "operator");
+    json_decref(all);
+}
+
+static json_t *ticket_fields(const char *user, const char *title, const char *key)
+{
+    json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "sessionId", sid("s1"), "userId",
+                          user, "title", title, "description", "locked out", "priority", "high",
+                          "email", "jane@example.com");
+    if (key)
+        json_object_set_new(f, "idempotencyKey", json_string(key));
+    return f;
+}
+
+static void test_tickets(void)
+{
+    struct err e;
+    json_t *f = ticket_fields("u-1", "Cannot log in", NULL);
+    json_t *t1 = NULL, *t2 = NULL;
+    CHECK(STORE_CALL(st, ticket_create, f, &t1, &e) == 0);
+    CHECK(STORE_CALL(st, ticket_create, f, &t2, &e) == 0);
+    json_decref(f);
+    const char *id1 = json_string_value(json_object_get(t1, "id"));
+    const char *id2 = json_string_value(json_object_get(t2, "id"));
+    CHECK(id1 && strlen(id1) == 10 && strncmp(id1, "TKT-", 4) == 0);
+    CHECK(id1 && id2 && strcmp(id1, id2) != 0);
+    CHECK_STR(json_string_value(json_object_get(t1, "title")), "Cannot log in");
+    CHECK_STR(json_string_value(json_object_get(t1, "status")), "open");
+    const char *created = json_string_value(json_object_get(t1, "createdAt"));
+    CHECK(created && strlen(created) >= 20 && created[4] == '-' && created[10] == 'T');
+    json_t *g = NULL;
+    CHECK(STORE_CALL(st, ticket_get, id2, &g, &e) == 0);
+    CHECK_STR(json_string_value(json_object_get(g, "email")), "jane@example.com");
+    CHECK_STR(json_string_value(json_object_get(g, "status")), "open");
+    CHECK_STR(json_string_value(json_object_get(g, "sessionId")), sid("s1"));
+    CHECK_STR(json_string_value(json_object_get(g, "userId")), "u-1");
+    CHECK_STR(json_string_value(json_object_get(g, "priority")), "high");
+    json_decref(g);
+    g = NULL;
+    char lower[16];
+    snprintf(lower, sizeof lower, "tkt-%s", id1 + 4);
+    CHECK(STORE_CALL(st, ticket_get, lower, &g, &e) == 0);
+    CHECK_STR(json_string_value(json_object_get(g, "id")), id1);
+    json_decref(g);
+    const char *bad[] = {"TKT-", "TKT-12x", "42", "TKT-999999", "TKT-1234567890123"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        g = NULL;
+        CHECK(STORE_CALL(st, ticket_get, bad[i], &g, &e) < 0);
+        CHECK_STR(e.code, "NotFound");
+        CHECK(strstr(e.message, bad[i]) != NULL);
+    }
+    json_decref(t1);
+    json_decref(t2);
+}
+
+static void test_idempotency_and_lists(void)
+{
+    struct err e;
+    char user[64], key[64];
+    snprintf(user, sizeof user, "%s-lister", prefix);
+    snprintf(key, sizeof key, "%s-action-7", prefix);
+    json_t *f = ticket_fields(user, "first", key);
+    json_t *a = NULL, *b = NULL;
+    CHECK(STORE_CALL(st, ticket_create, f, &a, &e) == 0);
+    json_object_set_new(f, "title", json_string("redelivered"));
+    CHECK(STORE_CALL(st, ticket_create, f, &b, &e) == 0);
+    CHECK_STR(json_string_value(json_object_get(a, "id")),
+              json_string_value(json_object_get(b, "id")));
+    CHECK_STR(json_string_value(json_object_get(b, "title")), "first");
+    json_decref(f);
+    json_decref(b);
+    json_t *c = NULL;
+    f = ticket_fields(user, "second", NULL);
+    CHECK(STORE_CALL(st, ticket_create, f, &c, &e) == 0);
+    json_decref(f);
+    json_t *list = NULL;
+    CHECK(STORE_CALL(st, tickets_list, user, 10, &list, &e) == 0);
+    CHECK_INT(json_array_size(list), 2);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(list, 0), "title")), "second");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(list, 1), "id")),
+              json_string_value(json_object_get(a, "id")));
+    json_decref(list);
+    list = NULL;
+    CHECK(STORE_CALL(st, tickets_list, user, 1, &list, &e) == 0);
+    CHECK_INT(json_array_size(list), 1);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(list, 0), "id")),
+              json_string_value(json_object_get(c, "id")));
+    json_decref(list);
+    list = NULL;
+    CHECK(STORE_CALL(st, tickets_list, "nobody-at-all", 10, &list, &e) == 0);
+    CHECK_INT(json_array_size(list), 0);
+    json_decref(list);
+    json_decref(a);
+    json_decref(c);
+}
+
+static void test_orders(void)
+{
+    struct err e;
+    json_t *o = NULL;
+    CHECK(STORE_CALL(st, order_get, "1043", &o, &e) == 0);
+    CHECK_STR(json_string_value(json_object_get(o, "userId")), "demo");
+    CHECK_STR(json_string_value(json_object_get(o, "status")), "processing");
+    CHECK_INT(json_array_size(json_object_get(o, "items")), 2);
+    CHECK(json_is_real(json_object_get(o, "total")) &&
+          json_real_value(json_object_get(o, "total")) == 38.99);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(o, "shipping"), "eta")),
+              "2026-12-02");
+    CHECK(json_is_null(json_object_get(json_object_get(o, "shipping"), "carrier")));
+    CHECK_INT(json_integer_value(json_object_get(
+                  json_array_get(json_object_get(o, "items"), 0), "quantity")),
+              2);
+    json_decref(o);
+    o = NULL;
+    CHECK(STORE_CALL(st, order_get, "1044", &o, &e) == 0);
+    CHECK(json_is_real(json_object_get(o, "total")) &&
+          json_real_value(json_object_get(o, "total")) == 129.0);
+    json_decref(o);
+    o = NULL;
+    CHECK(STORE_CALL(st, order_get, "9999", &o, &e) < 0);
+    CHECK_STR(e.code, "NotFound");
+    CHECK(strstr(e.message, "9999") != NULL);
+}
+
+static void test_status_and_list(void)
+{
+    struct err e;
+    int turn = 0;
+    const char *s4 = sid("s4");
+    /* Sort keys run ahead of the clock when several turns share a millisecond: let it catch up. */
+    usleep(50 * 1000);
+    CHECK(save(s4, 1, 1, &turn, &e) == 0);
+    CHECK(STORE_CALL(st, session_set_status, s4, "handoff", "customer asked", &e) == 0);
+    json_t *s = NULL;
+    CHECK(STORE_CALL(st, session_get, s4, &s, &e) == 0);
+    CHECK_STR(json_string_value(json_object_get(s, "status")), "handoff");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(s, "metadata"), "statusReason")),
+              "customer asked");
+    json_decref(s);
+    CHECK(STORE_CALL(st, session_set_status, sid("ghost"), "closed", "x", &e) < 0);
+    CHECK_STR(e.code, "NotFound");
+    json_t *list = NULL;
+    CHECK(STORE_CALL(st, sessions_list, "handoff", 100, &list, &e) == 0);
+    int found = 0;
+    size_t i;
+    json_t *row;
+    json_array_foreach(list, i, row) {
+        CHECK_STR(json_string_value(json_object_get(row, "status")), "handoff");
+        found += strcmp(json_string_value(json_object_get(row, "sessionId")), s4) == 0;
+    }
+    CHECK_INT(found, 1);
+    json_decref(list);
+    /* Most recently active first: s4 was written last. */
+    list = NULL;
+    CHECK(STORE_CALL(st, sessions_list, NULL, 2, &list, &e) == 0);
+    CHECK_INT(json_array_size(list), 2);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(list, 0), "sessionId")), s4);
+    CHECK(json_integer_value(json_object_get(json_array_get(list, 0), "lastActivity")) >=
+          json_integer_value(json_object_get(json_array_get(list, 1), "lastActivity")));
+    json_decref(list);
+}
+
+static void test_actions(void)
+{
+    struct err e;
+    char id[64];
+    snprintf(id, sizeof id, "%s-act-1", prefix);
+    json_t *a = json_pack("{s:s, s:s, s:s, s:s, s:{s:s}, s:s}", "id", id, "sessionId", sid("s1"),
+                          "userId", "u-1", "tool", "create_support_ticket", "input", "title",
+                          "x", "status", "pending");
+    CHECK(STORE_CALL(st, action_put, a, &e) == 0);
+    json_t *g = NULL;
+    CHECK(STORE_CALL(st, action_get, id, &g, &e) == 0);
+    CHECK_STR(json_string_value(json_object_get(g, "status")), "pending");
+    CHECK(json_is_null(json_object_get(g, "result")));
+    CHECK_STR(json_string_value(json_object_get(json_object_get(g, "input"), "title")), "x");
+    CHECK(json_integer_value(json_object_get(g, "updatedAt")) > 0);
+    json_decref(g);
+    json_object_set_new(a, "status", json_string("succeeded"));
+    json_object_set_new(a, "result", json_pack("{s:s}", "ticketId", "TKT-000001"));
+    CHECK(STORE_CALL(st, action_put, a, &e) == 0);
+    g = NULL;
+    CHECK(STORE_CALL(st, action_get, id, &g, &e) == 0);
+    CHECK_STR(json_string_value(json_object_get(g, "status")), "succeeded");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(g, "result"), "ticketId")),
+              "TKT-000001");
+    CHECK_STR(json_string_value(json_object_get(g, "tool")), "create_support_ticket");
+    json_decref(g);
+    json_decref(a);
+    g = NULL;
+    CHECK(STORE_CALL(st, action_get, "no-such-action", &g, &e) < 0);
+    CHECK_STR(e.code, "NotFound");
+}
+
+static void run_suite(const char *name)
+{
+    snprintf(prefix, sizeof prefix, "%s%lld", name, (long long)(clock_now_ms() % 100000000));
+    printf("# store adapter: %s\n", st->ops->name);
+    RUN(test_turns_and_window);
+    RUN(test_session_errors);
+    RUN(test_operator_item);
+    RUN(test_tickets);
+    RUN(test_idempotency_and_lists);
+    RUN(test_orders);
+    RUN(test_actions);
+    RUN(test_status_and_list);
+}
+
+static void test_dynamo_missing_table(void)
+{
+    struct aws_config aws;
+    struct err e;
+    CHECK(aws_config_from_env(&aws, &e) == 0);
+    struct store_dynamo_config cfg = {.aws = &aws, .conversations_table = "NoSuchTable"};
+    struct store *s = store_dynamo_new(&cfg, &e);
+    CHECK(s == NULL);
+    CHECK_STR(e.code, "StoreError");
+    CHECK(strstr(e.message, "NoSuchTable") != NULL);
+    CHECK(strstr(e.message, "ResourceNotFoundException") != NULL);
+    aws_config_release(&aws);
+}
+
+int main(void)
+{
+    xmalloc_init();
+    char dir[] = "/tmp/parley-contract-XXXXXX";
+    if (!mkdtemp(dir))
+        return 1;
+    char *path = xasprintf("%s/t.db", dir);
+    struct err e;
+    st = store_sqlite_new(path, 3, &e);
+    CHECK(st != NULL);
+    if (st)
+        run_suite("sq");
+    store_free(st);
+    free(path);
+    char *cmd = xasprintf("rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", dir);
+    free(cmd);
+
+    const char *ddb = getenv("PARLEY_TEST_DYNAMODB");
+    if (ddb && *ddb) {
+        setenv("AWS_ENDPOINT_URL_DYNAMODB", ddb, 1);
+        setenv("AWS_REGION", "us-east-1", 0);
+        setenv("AWS_ACCESS_KEY_ID", "test", 0);
+        setenv("AWS_SECRET_ACCESS_KEY", "test", 0);
+        setenv("PARLEY_DYNAMO_CREATE", "1", 1);
+        st = store_dynamo_from_env(&e);
+        if (!st)
+            fprintf(stderr, "dynamodb: %s: %s\n", e.code, e.message);
+        check_record("dynamodb adapter opens (tables created)", st != NULL);
+        if (st)
+            run_suite("dy");
+        store_free(st);
+        RUN(test_dynamo_missing_table);
+    }
+    return check_summary();
+}
