@@ -42,6 +42,17 @@ struct agent {
     unsigned long action_generation;  /* bumped by agent_actions_notify */
     /* Called after every tool run with its name, success and duration in seconds. */
     void (*on_tool)(struct agent *a, const char *tool, int ok, double seconds);
+    /* Called after every model call with its duration and token usage. */
+    void (*on_model)(struct agent *a, double seconds, long long tokens_in, long long tokens_out);
+    /* Called when SaveConversation stored a turn (state as saved, the new turn number). */
+    void (*on_saved)(struct agent *a, const json_t *state, int turn_no);
+    /* Called after each workflow execution with its record: {"executionId","sessionId","turn",
+     * "traceId","status","startedAt","durationMs","path":[{"state","type","enteredAt",
+     * "durationMs","retries","error"?}]}. */
+    void (*on_execution)(struct agent *a, const json_t *execution);
+    /* Called when turn_run ends: the response (NULL on failure), the error, the duration. */
+    void (*on_turn)(struct agent *a, const json_t *response, const struct err *err,
+                    double seconds);
     unsigned redact;          /* guard kinds redacted from events, logs and archives */
     /* Called by HandleError with the failed state, error name and cause (may be NULL): the
      * runtime emits error_occurred and counts the error. */
@@ -104,6 +115,12 @@ struct agent_observer {
 
 /* Sets (or clears, with NULL) the observer of turns run by the calling thread. */
 void agent_observer_set(const struct agent_observer *o);
+
+/* The trace segment of the request the calling thread serves (NULL: not traced). Handlers hang
+ * their subsegments on it. */
+struct trace_ctx;
+void agent_trace_set(struct trace_ctx *seg);
+struct trace_ctx *agent_trace_current(void);
 
 /* The reply a customer gets when a turn fails. */
 extern const char agent_apology[];

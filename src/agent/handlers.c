@@ -11,6 +11,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
+#include "telemetry/trace.h"
 
 const char agent_system_prompt[] =
     "You are Parley, a friendly and precise customer-support agent for Parley Demo Store. "
@@ -21,6 +22,18 @@ const char agent_system_prompt[] =
 /* ---------------------------------------------------------------- helpers */
 
 _Thread_local const struct agent_observer *agent__observer;
+
+static _Thread_local struct trace_ctx *current_trace;
+
+void agent_trace_set(struct trace_ctx *seg)
+{
+    current_trace = seg;
+}
+
+struct trace_ctx *agent_trace_current(void)
+{
+    return current_trace;
+}
 
 void agent_observer_set(const struct agent_observer *o)
 {
@@ -237,7 +250,16 @@ static void add_usage(json_t *event, const json_t *usage)
 json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
 {
     json_t *request = build_request(a->tools, event);
+    struct trace_ctx *sub = trace_sub_begin(current_trace, a->model->ops->name, "remote");
+    int64_t t0 = clock_mono_us();
     json_t *resp = model_invoke(a->model, request, agent__observer ? observe_text : NULL, NULL, err);
+    double seconds = (double)(clock_mono_us() - t0) / 1e6;
+    trace_sub_end(sub, resp ? NULL : err);
+    if (a->on_model) {
+        json_t *u = json_object_get(resp, "usage");
+        a->on_model(a, seconds, json_integer_value(json_object_get(u, "input_tokens")),
+                    json_integer_value(json_object_get(u, "output_tokens")));
+    }
     json_decref(request);
     if (!resp)
         return NULL;
@@ -343,6 +365,8 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
     const char *reply = agent__str(event, "reply");
     json_t *actions = json_object_get(event, "actions");
     emit_turn_events(a, event, turn_no);
+    if (a->on_saved)
+        a->on_saved(a, event, turn_no);
     json_t *resp = json_pack("{s:O, s:i, s:s, s:o}", "sessionId",
                              json_object_get(event, "sessionId"), "turn", turn_no, "reply",
                              reply ? reply : "", "actions",

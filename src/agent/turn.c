@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/rand.h"
 #include "base/utf8.h"
 #include "base/xmalloc.h"
@@ -111,6 +112,7 @@ static int open_session(struct agent *a, json_t *state, const char *sid, const c
     json_object_set(state, "status", json_object_get(session, "status"));
     json_object_set(state, "context", json_object_get(session, "context"));
     json_object_set(state, "turns", json_object_get(session, "turns"));
+    json_object_set(state, "createdAt", json_object_get(session, "createdAt"));
     json_decref(session);
     return 0;
 }
@@ -122,6 +124,7 @@ json_t *turn_run(struct agent *a, const json_t *request, struct err *err)
     char fresh[23];
     json_t *state = json_object();
     json_t *out = NULL;
+    int64_t t0 = clock_mono_us();
     if (sid) {
         json_object_set_new(state, "isNew", json_false());
         if (open_session(a, state, sid, uid, err) < 0)
@@ -136,6 +139,7 @@ json_t *turn_run(struct agent *a, const json_t *request, struct err *err)
         json_object_set_new(state, "status", json_string("active"));
         json_object_set_new(state, "context", json_object());
         json_object_set_new(state, "turns", json_integer(0));
+        json_object_set_new(state, "createdAt", json_integer(clock_now_ms()));
         /* An anonymous customer is their session: tools act for "guest:<sessionId>". */
         char *user = uid ? xstrdup(uid) : xasprintf("guest:%s", sid);
         json_object_set_new(state, "userId", json_string(user));
@@ -150,5 +154,7 @@ json_t *turn_run(struct agent *a, const json_t *request, struct err *err)
     out = a->workflow(a, state, err);
 done:
     json_decref(state);
+    if (a->on_turn)
+        a->on_turn(a, out, err, (double)(clock_mono_us() - t0) / 1e6);
     return out;
 }

@@ -54,6 +54,18 @@ static const struct setting settings[] = {
      "analytics)"},
     {"PARLEY_REDACT", ST_STRING, F(redact), "all", 0, 0, NULL,
      "PII redacted from events, logs and archives: all, none, or a list of email,phone,card"},
+    {"PARLEY_WORKERS", ST_INT, F(workers), "2", 0, 64, NULL,
+     "action worker threads in `parley serve` (0: run `parley worker` separately)"},
+    {"PARLEY_ACTION_WAIT_MS", ST_INT, F(action_wait_ms), "10000", 0, 600000, NULL,
+     "how long a turn waits for its queued actions before reporting them pending"},
+    {"PARLEY_ACTION_VISIBILITY_S", ST_INT, F(action_visibility_s), "30", 1, 43200, NULL,
+     "visibility timeout of a received action; a worker that dies is retried after it"},
+    {"PARLEY_ARCHIVE_DELAY_MS", ST_INT, F(archive_delay_ms), "2000", 0, 3600000, NULL,
+     "bound on the delay before a changed transcript is archived"},
+    {"PARLEY_XRAY_DAEMON", ST_STRING, F(xray_daemon), "", 0, 0, NULL,
+     "X-Ray daemon address host:port for trace segments (empty: traces kept in memory only)"},
+    {"PARLEY_EMF", ST_INT, F(emf), "1", 0, 1, NULL,
+     "1: one CloudWatch Embedded Metric Format line per turn in <data>/logs/emf.log"},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])

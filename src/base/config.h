@@ -29,6 +29,12 @@ struct config {
     char *kb_dir;            /* PARLEY_KB_DIR: knowledge-base articles */
     char *event_rules;       /* PARLEY_EVENT_RULES: EventBridge-style rules file (empty: default) */
     char *redact;            /* PARLEY_REDACT: PII kinds redacted from events, logs, archives */
+    int workers;             /* PARLEY_WORKERS: action worker threads in `parley serve` */
+    int action_wait_ms;      /* PARLEY_ACTION_WAIT_MS: how long a turn waits for its actions */
+    int action_visibility_s; /* PARLEY_ACTION_VISIBILITY_S: queue visibility timeout */
+    int archive_delay_ms;    /* PARLEY_ARCHIVE_DELAY_MS: bound on transcript archiving delay */
+    char *xray_daemon;       /* PARLEY_XRAY_DAEMON: host:port of an X-Ray daemon (empty: off) */
+    int emf;                 /* PARLEY_EMF: 1 writes CloudWatch EMF lines to <data>/logs/emf.log */
 };
 
 /* Fills c with defaults, then applies the environment. Returns 0, or -1 with err naming the

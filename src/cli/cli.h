@@ -17,6 +17,7 @@ int cli_serve(int argc, char **argv);
 int cli_chat(int argc, char **argv);
 int cli_sfn(int argc, char **argv);
 int cli_version(int argc, char **argv);
+int cli_worker(int argc, char **argv);
 
 /* Prints the settings table (environment variables) for --help. */
 void cli_print_settings(FILE *out);

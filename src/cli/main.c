@@ -5,12 +5,18 @@
 #include <string.h>
 
 #include "base/xmalloc.h"
+#include "archive/archive_cli.h"
 #include "cli/cli.h"
+#include "queue/queue_cli.h"
 
 static const struct cli_command commands[] = {
     {"serve", "run the HTTP API on the embedded defaults (SQLite, files, offline model)",
      cli_serve},
     {"chat", "talk to a running server from the terminal", cli_chat},
+    {"worker", "run queued actions from the data directory's AgentActions queue", cli_worker},
+    {"queue", "inspect the action queue and its dead-letter queue, redrive", queue_cli_main},
+    {"archive", "read the transcript archive and apply its lifecycle (cold tier)",
+     archive_cli_main},
     {"sfn", "validate and run Amazon States Language state machines", cli_sfn},
     {"version", "print the version", cli_version},
 };

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/config.h"
@@ -82,11 +83,6 @@ int cli_serve(int argc, char **argv)
     enum log_level lvl;
     if (log_level_parse(cfg.log_level, &lvl) == 0)
         log_threshold = lvl;
-    if (runtime_open(&rt, &cfg, &e) < 0) {
-        log_at(LL_ERROR, "serve", "%s", e.message);
-        goto out;
-    }
-
     /* Block the stop signals before any thread starts, so only sigwait below receives them. */
     sigset_t stop;
     sigemptyset(&stop);
@@ -94,6 +90,10 @@ int cli_serve(int argc, char **argv)
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (runtime_open(&rt, &cfg, &e) < 0 || runtime_start_workers(&rt, cfg.workers, &e) < 0) {
+        log_at(LL_ERROR, "serve", "%s", e.message);
+        goto out;
+    }
 
     server = http_server_start(cfg.bind, cfg.port, cfg.max_connections, API_MAX_BODY, api_handle,
                                &rt, &e);
@@ -115,6 +115,70 @@ out:
     config_release(&cfg);
     if (rc == 0 && server)
         log_at(LL_INFO, "serve", "stopped cleanly");
+    return rc;
+}
+
+static void worker_usage(FILE *out)
+{
+    fprintf(out, "usage: parley worker [--data DIR] [--threads N]\n\n"
+                 "Drains the AgentActions queue of the data directory DIR (shared with a running\n"
+                 "`parley serve`, which may run with PARLEY_WORKERS=0): each queued tool call runs\n"
+                 "once and its result is stored for the waiting turn. Stops on SIGINT/SIGTERM.\n");
+}
+
+int cli_worker(int argc, char **argv)
+{
+    struct config cfg;
+    struct err e;
+    err_clear(&e);
+    if (config_load(&cfg, &e) < 0) {
+        fprintf(stderr, "parley worker: %s\n", e.message);
+        config_release(&cfg);
+        return 2;
+    }
+    int threads = cfg.workers > 0 ? cfg.workers : 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            worker_usage(stdout);
+            config_release(&cfg);
+            return 0;
+        }
+        if (i + 1 < argc && strcmp(argv[i], "--data") == 0 &&
+            config_set(&cfg, "PARLEY_DATA", argv[i + 1], &e) == 0) {
+            i++;
+        } else if (i + 1 < argc && strcmp(argv[i], "--threads") == 0 && atoi(argv[i + 1]) > 0 &&
+                   atoi(argv[i + 1]) <= 64) {
+            threads = atoi(argv[++i]);
+        } else {
+            fprintf(stderr, "parley worker: bad option '%s'\n", argv[i]);
+            worker_usage(stderr);
+            config_release(&cfg);
+            return 2;
+        }
+    }
+    enum log_level lvl;
+    if (log_level_parse(cfg.log_level, &lvl) == 0)
+        log_threshold = lvl;
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    struct runtime rt = {0};
+    int rc = 1;
+    if (runtime_open(&rt, &cfg, &e) == 0 && runtime_start_workers(&rt, threads, &e) == 0) {
+        log_at(LL_INFO, "worker", "draining AgentActions in '%s' with %d threads", cfg.data,
+               threads);
+        int sig = 0;
+        sigwait(&stop, &sig);
+        rc = 0;
+    } else {
+        log_at(LL_ERROR, "worker", "%s", e.message);
+    }
+    runtime_close(&rt);
+    config_release(&cfg);
+    if (rc == 0)
+        log_at(LL_INFO, "worker", "stopped cleanly");
     return rc;
 }
 

@@ -13,6 +13,9 @@
 #include "runtime/analytics.h"
 #include "runtime/chat_stream.h"
 #include "runtime/runtime.h"
+#include "queue/queue.h"
+#include "telemetry/metrics.h"
+#include "telemetry/trace.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
@@ -351,10 +354,70 @@ static void serve_static(const struct runtime *rt, const char *name, struct http
     http_response_header(resp, "Cache-Control", "no-cache");
 }
 
+/* ---------------------------------------------------------------- telemetry and queue */
+
+static void handle_metrics(struct http_response *resp)
+{
+    char *text = NULL;
+    if (metrics_render_prometheus(&text) < 0 || !text) {
+        free(text);
+        reply_error(resp, "InternalError", "cannot render metrics");
+        return;
+    }
+    resp->status = 200;
+    resp->content_type = METRICS_PROMETHEUS_CONTENT_TYPE;
+    resp->body = text;
+    resp->body_len = strlen(text);
+}
+
+static void handle_trace(const char *id, struct http_response *resp)
+{
+    json_t *tree = trace_id_valid(id) ? trace_store_get(id) : NULL;
+    if (!tree) {
+        reply_error(resp, "NotFound", "trace not found (only recent traces are kept)");
+        return;
+    }
+    reply_json(resp, 200, tree);
+}
+
+static void handle_queue_stats(struct runtime *rt, struct http_response *resp)
+{
+    const char *names[] = {QUEUE_AGENT_ACTIONS, QUEUE_AGENT_ACTIONS_DLQ};
+    json_t *queues = json_array();
+    for (int i = 0; i < 2; i++) {
+        struct queue_counts c = {0};
+        struct err e;
+        err_clear(&e);
+        if (queue_counts(rt->queue, names[i], &c, &e) < 0) {
+            json_decref(queues);
+            reply_err(resp, &e);
+            return;
+        }
+        json_array_append_new(queues, json_pack("{s:s, s:I, s:I, s:I}", "name", names[i],
+                                                "visible", (json_int_t)c.visible, "inFlight",
+                                                (json_int_t)c.in_flight, "delayed",
+                                                (json_int_t)c.delayed));
+    }
+    reply_json(resp, 200, json_pack("{s:o}", "queues", queues));
+}
+
+static void handle_queue_redrive(struct runtime *rt, struct http_response *resp)
+{
+    long long moved = 0;
+    struct err e;
+    err_clear(&e);
+    if (queue_redrive(rt->queue, QUEUE_AGENT_ACTIONS_DLQ, NULL, 1000, &moved, &e) < 0) {
+        reply_err(resp, &e);
+        return;
+    }
+    reply_json(resp, 200, json_pack("{s:I}", "moved", (json_int_t)moved));
+}
+
 /* ---------------------------------------------------------------- routing */
 
 enum route_id { R_CHAT, R_HEALTH, R_SESSIONS, R_SESSION, R_SESSION_MESSAGES, R_SESSION_RELEASE,
-                R_TICKET, R_TICKETS, R_ANALYTICS, R_PAGE_CHAT, R_PAGE_CONSOLE, R_STATIC };
+                R_SESSION_EXECUTIONS, R_TICKET, R_TICKETS, R_ANALYTICS, R_METRICS, R_TRACE,
+                R_QUEUE_STATS, R_QUEUE_REDRIVE, R_PAGE_CHAT, R_PAGE_CONSOLE, R_STATIC };
 
 struct route {
     enum route_id id;    /* which handler */
@@ -370,6 +433,11 @@ static const struct route routes[] = {
     {R_SESSION, "/sessions/*", "GET", 0},
     {R_SESSION_MESSAGES, "/sessions/*/messages", "POST", 1},
     {R_SESSION_RELEASE, "/sessions/*/release", "POST", 1},
+    {R_SESSION_EXECUTIONS, "/sessions/*/executions", "GET", 1},
+    {R_METRICS, "/metrics", "GET", 1},
+    {R_TRACE, "/traces/*", "GET", 1},
+    {R_QUEUE_STATS, "/queue/stats", "GET", 1},
+    {R_QUEUE_REDRIVE, "/queue/dlq/redrive", "POST", 1},
     {R_TICKET, "/tickets/*", "GET", 0},
     {R_TICKETS, "/tickets", "GET", 1},
     {R_ANALYTICS, "/analytics", "GET", 1},
@@ -397,9 +465,34 @@ static int path_match(const char *pattern, const char *path, char *id, size_t ca
     return *pattern == '\0' && *path == '\0';
 }
 
+static void dispatch(struct runtime *rt, struct http_request *req, struct http_response *resp,
+                     const char **route_name);
+
+/* Every request: an X-Ray segment (continuing the caller's X-Amzn-Trace-Id), the route's
+ * counter, and the trace header on the response. */
 void api_handle(void *ud, struct http_request *req, struct http_response *resp)
 {
     struct runtime *rt = ud;
+    const char *header = http_request_header(req, "X-Amzn-Trace-Id");
+    struct err terr;
+    err_clear(&terr);
+    struct trace_ctx *seg = trace_begin("parley", header, &terr);
+    trace_set_request(seg, req->method, req->path, http_request_header(req, "User-Agent"),
+                      NULL);
+    agent_trace_set(seg);
+    const char *route = "unmatched";
+    dispatch(rt, req, resp, &route);
+    agent_trace_set(NULL);
+    char th[256];
+    if (trace_header_format(seg, 0, th, sizeof th) > 0)
+        http_response_header(resp, "X-Amzn-Trace-Id", th);
+    trace_end(seg, resp->status);
+    metrics_http_request(route, resp->status);
+}
+
+static void dispatch(struct runtime *rt, struct http_request *req, struct http_response *resp,
+                     const char **route_name)
+{
     struct agent *a = &rt->agent;
     char id[128] = "";
     const struct route *r = NULL;
@@ -428,6 +521,7 @@ void api_handle(void *ud, struct http_request *req, struct http_response *resp)
         reply_error(resp, "NotFound", msg);
         return;
     }
+    *route_name = r->pattern;
     if (r->operator_only && !require_operator(a, req, resp))
         return;
     switch (r->id) {
@@ -458,6 +552,21 @@ void api_handle(void *ud, struct http_request *req, struct http_response *resp)
         break;
     case R_ANALYTICS:
         reply_json(resp, 200, analytics_report(rt->analytics));
+        break;
+    case R_SESSION_EXECUTIONS:
+        reply_json(resp, 200, json_pack("{s:o}", "executions", runtime_executions(rt, id)));
+        break;
+    case R_METRICS:
+        handle_metrics(resp);
+        break;
+    case R_TRACE:
+        handle_trace(id, resp);
+        break;
+    case R_QUEUE_STATS:
+        handle_queue_stats(rt, resp);
+        break;
+    case R_QUEUE_REDRIVE:
+        handle_queue_redrive(rt, resp);
         break;
     case R_PAGE_CHAT:
         serve_static(rt, "index.html", resp);

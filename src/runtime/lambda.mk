@@ -1,1 +1,1 @@
-LIB_SRCS += src/runtime/lambda.c
+LIB_SRCS += src/runtime/lambda.c src/runtime/workflow_sfn.c

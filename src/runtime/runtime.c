@@ -4,6 +4,8 @@
 #include "runtime/runtime.h"
 
 #include <errno.h>
+#include <stddef.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,7 +17,13 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
+#include "agent/transcript.h"
+#include "archive/archive.h"
+#include "archive/archiver.h"
 #include "bus/bus.h"
+#include "queue/queue.h"
+#include "telemetry/metrics.h"
+#include "telemetry/trace.h"
 #include "model/providers.h"
 #include "runtime/analytics.h"
 #include "runtime/workflow_local.h"
@@ -41,6 +49,192 @@ char *runtime_asset_path(const char *path)
         }
     }
     return xstrdup(path);
+}
+
+/* ---------------------------------------------------------------- agent hooks */
+
+static struct runtime *rt_of(struct agent *a)
+{
+    return (struct runtime *)((char *)a - offsetof(struct runtime, agent));
+}
+
+static void hook_error(struct agent *a, const json_t *state, const char *error, const char *cause)
+{
+    (void)a;
+    (void)state;
+    (void)cause;
+    metrics_error(error);
+}
+
+static void hook_tool(struct agent *a, const char *tool, int ok, double seconds)
+{
+    (void)a;
+    metrics_action(tool, ok ? "succeeded" : "failed", seconds);
+}
+
+static void hook_model(struct agent *a, double seconds, long long in, long long out)
+{
+    metrics_model_latency(a->model->ops->name, seconds);
+    metrics_tokens((uint64_t)(in > 0 ? in : 0), (uint64_t)(out > 0 ? out : 0));
+}
+
+static void hook_saved(struct agent *a, const json_t *state, int turn_no)
+{
+    (void)turn_no;
+    struct runtime *rt = rt_of(a);
+    json_int_t created = json_integer_value(json_object_get(state, "createdAt"));
+    const char *sid = json_string_value(json_object_get(state, "sessionId"));
+    if (created > 0)
+        metrics_conversation_duration((double)(clock_now_ms() - created) / 1000.0);
+    struct err e;
+    err_clear(&e);
+    if (rt->archiver && sid && archiver_mark(rt->archiver, sid, created, &e) < 0)
+        log_at(LL_WARN, "runtime", "cannot schedule archiving of '%s': %s", sid, e.message);
+}
+
+static void hook_turn(struct agent *a, const json_t *response, const struct err *err,
+                      double seconds)
+{
+    struct runtime *rt = rt_of(a);
+    metrics_turn(seconds);
+    if (!response)
+        metrics_error(err && err->code[0] ? err->code : "InternalError");
+    if (rt->emf) {
+        struct trace_ctx *seg = agent_trace_current();
+        struct metrics_turn_emf t = {
+            .turn_ms = seconds * 1000.0,
+            .tools = (unsigned)json_array_size(json_object_get(response, "actions")),
+            .error = response == NULL,
+            .provider = a->model->ops->name,
+            .session_id = json_string_value(json_object_get(response, "sessionId")),
+            .trace_id = seg ? trace_id_of(seg) : NULL,
+        };
+        metrics_emf_turn(rt->emf, &t);
+    }
+}
+
+static void hook_execution(struct agent *a, const json_t *execution)
+{
+    struct runtime *rt = rt_of(a);
+    pthread_mutex_lock(&rt->exec_lock);
+    json_array_append(rt->executions, (json_t *)execution);
+    if (json_array_size(rt->executions) > RUNTIME_EXECUTIONS)
+        json_array_remove(rt->executions, 0);
+    pthread_mutex_unlock(&rt->exec_lock);
+}
+
+json_t *runtime_executions(struct runtime *rt, const char *session_id)
+{
+    json_t *out = json_array();
+    pthread_mutex_lock(&rt->exec_lock);
+    size_t i;
+    json_t *x;
+    json_array_foreach(rt->executions, i, x) {
+        const char *sid = json_string_value(json_object_get(x, "sessionId"));
+        if (sid && strcmp(sid, session_id) == 0)
+            json_array_append_new(out, json_deep_copy(x));
+    }
+    pthread_mutex_unlock(&rt->exec_lock);
+    return out;
+}
+
+/* ---------------------------------------------------------------- archive */
+
+static json_t *fetch_transcript(void *ud, const char *session_id, struct err *err)
+{
+    struct runtime *rt = ud;
+    return transcript_document(rt->store, session_id, err);
+}
+
+static void on_archived(void *ud, const char *session_id, const char *key)
+{
+    struct runtime *rt = ud;
+    agent_emit(&rt->agent, BUS_CONVERSATION_ARCHIVED,
+               json_pack("{s:s, s:s}", "sessionId", session_id, "key", key));
+}
+
+/* ---------------------------------------------------------------- action workers */
+
+int runtime_work_once(struct runtime *rt, int wait_s, struct err *err)
+{
+    struct queue_receive_opts opts = {.max_messages = 10,
+                                      .visibility_timeout_s = rt->cfg->action_visibility_s,
+                                      .wait_time_s = wait_s};
+    json_t *msgs = NULL;
+    if (queue_receive(rt->queue, QUEUE_AGENT_ACTIONS, &opts, &msgs, err) < 0)
+        return -1;
+    size_t n = json_array_size(msgs);
+    if (n == 0) {
+        json_decref(msgs);
+        return 0;
+    }
+    /* The same SQS event a Lambda event source mapping would deliver. */
+    json_t *records = json_array();
+    size_t i;
+    json_t *m;
+    json_array_foreach(msgs, i, m) {
+        json_array_append_new(records,
+                              json_pack("{s:O, s:O, s:O, s:s}", "messageId",
+                                        json_object_get(m, "MessageId"), "receiptHandle",
+                                        json_object_get(m, "ReceiptHandle"), "body",
+                                        json_object_get(m, "Body"), "eventSource", "aws:sqs"));
+    }
+    json_t *event = json_pack("{s:o}", "Records", records);
+    struct trace_ctx *seg = trace_begin("parley-worker", NULL, NULL);
+    agent_trace_set(seg);
+    json_t *resp = agent_action_worker(&rt->agent, event, err);
+    agent_trace_set(NULL);
+    trace_end(seg, resp ? 200 : 500);
+    json_array_foreach(msgs, i, m) {
+        const char *mid = json_string_value(json_object_get(m, "MessageId"));
+        int failed = !resp;
+        size_t k;
+        json_t *f;
+        json_array_foreach(json_object_get(resp, "batchItemFailures"), k, f) {
+            const char *item = json_string_value(json_object_get(f, "itemIdentifier"));
+            failed |= item && mid && strcmp(item, mid) == 0;
+        }
+        struct err derr;
+        if (!failed && queue_delete(rt->queue, QUEUE_AGENT_ACTIONS,
+                                    json_string_value(json_object_get(m, "ReceiptHandle")),
+                                    &derr) < 0)
+            log_at(LL_WARN, "worker", "cannot delete message '%s': %s", mid, derr.message);
+    }
+    json_decref(resp);
+    json_decref(event);
+    json_decref(msgs);
+    return (int)n;
+}
+
+static void *worker_main(void *arg)
+{
+    struct runtime *rt = arg;
+    while (!rt->stopping) {
+        struct err e;
+        err_clear(&e);
+        if (runtime_work_once(rt, 1, &e) < 0) {
+            log_at(LL_WARN, "worker", "receive failed: %s", e.message);
+            struct timespec ts = {0, 200 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        struct queue_counts qc = {0}, dc = {0};
+        if (queue_counts(rt->queue, QUEUE_AGENT_ACTIONS, &qc, &e) == 0 &&
+            queue_counts(rt->queue, QUEUE_AGENT_ACTIONS_DLQ, &dc, &e) == 0)
+            metrics_queue_depths((double)(qc.visible + qc.in_flight + qc.delayed),
+                                 (double)(dc.visible + dc.in_flight + dc.delayed));
+    }
+    return NULL;
+}
+
+int runtime_start_workers(struct runtime *rt, int n, struct err *err)
+{
+    rt->workers = xcalloc((size_t)(n > 0 ? n : 1), sizeof *rt->workers);
+    for (int i = 0; i < n; i++) {
+        if (pthread_create(&rt->workers[i], NULL, worker_main, rt) != 0)
+            return err_set(err, "InternalError", "cannot start action worker %d", i);
+        rt->nworkers++;
+    }
+    return 0;
 }
 
 static int make_dir(const char *path, struct err *err)
@@ -91,9 +285,48 @@ int runtime_open(struct runtime *rt, struct config *cfg, struct err *err)
         goto fail;
     rt->analytics = analytics_new();
     bus_set_analytics_sink(rt->bus, analytics_sink, rt->analytics);
+    char *queue_path = xasprintf("%s/queue.db", cfg->data);
+    struct queue_config qcfg = {0};
+    rt->queue = queue_sqlite_new(queue_path, &qcfg, err);
+    free(queue_path);
+    if (!rt->queue || queue_setup_agent(rt->queue, err) < 0)
+        goto fail;
+    char *archive_root = xasprintf("%s/archive", cfg->data);
+    rt->archive = archive_fs_new(archive_root, err);
+    free(archive_root);
+    if (!rt->archive)
+        goto fail;
     rt->agent = (struct agent){.cfg = cfg, .store = rt->store, .model = rt->model,
                                .tools = rt->tools, .kb = rt->kb, .bus = rt->bus,
-                               .redact = redact};
+                               .redact = redact, .queue = rt->queue,
+                               .action_wait_ms = cfg->action_wait_ms, .on_error = hook_error,
+                               .on_tool = hook_tool, .on_model = hook_model,
+                               .on_saved = hook_saved, .on_turn = hook_turn,
+                               .on_execution = hook_execution};
+    agent_init(&rt->agent);
+    rt->agent_ready = 1;
+    pthread_mutex_init(&rt->exec_lock, NULL);
+    rt->executions = json_array();
+    rt->archiver = archiver_start(rt->archive, fetch_transcript, rt, cfg->archive_delay_ms, err);
+    if (!rt->archiver)
+        goto fail;
+    archiver_set_hooks(rt->archiver, &(struct archiver_hooks){.redact = guard_redact_json,
+                                                              .redact_kinds = redact,
+                                                              .on_archived = on_archived});
+    if (cfg->emf) {
+        char *logs = xasprintf("%s/logs", cfg->data);
+        mkdir(logs, 0755);
+        char *emf_path = xasprintf("%s/emf.log", logs);
+        rt->emf = fopen(emf_path, "a");
+        if (!rt->emf)
+            log_at(LL_WARN, "runtime", "cannot open '%s'; EMF lines are off", emf_path);
+        free(emf_path);
+        free(logs);
+    }
+    if (cfg->xray_daemon[0])
+        setenv("PARLEY_XRAY_DAEMON", cfg->xray_daemon, 1);
+    if (trace_init_from_env(err) < 0)
+        goto fail;
     char *asl = runtime_asset_path(cfg->statemachine);
     rt->workflow = workflow_local_new(&rt->agent, asl, err);
     free(asl);
@@ -109,6 +342,20 @@ fail:
 
 void runtime_close(struct runtime *rt)
 {
+    rt->stopping = 1;
+    for (int i = 0; i < rt->nworkers; i++)
+        pthread_join(rt->workers[i], NULL);
+    free(rt->workers);
+    archiver_stop(rt->archiver); /* flushes every pending transcript first */
+    archive_free(rt->archive);
+    queue_free(rt->queue);
+    if (rt->emf)
+        fclose(rt->emf);
+    if (rt->agent_ready) {
+        agent_release(&rt->agent);
+        pthread_mutex_destroy(&rt->exec_lock);
+    }
+    json_decref(rt->executions);
     workflow_local_free(rt->workflow);
     bus_free(rt->bus); /* delivers every accepted event first */
     analytics_free(rt->analytics);

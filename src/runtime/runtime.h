@@ -7,11 +7,17 @@
 #ifndef PARLEY_RUNTIME_H
 #define PARLEY_RUNTIME_H
 
+#include <pthread.h>
+#include <stdio.h>
+
 #include "agent/agent.h"
 #include "base/config.h"
 #include "base/err.h"
 
 struct analytics;
+struct archive;
+struct archiver;
+struct queue;
 struct bus;
 struct kb;
 struct tools;
@@ -26,6 +32,16 @@ struct runtime {
     struct workflow_local *workflow; /* the ASL turn workflow */
     struct bus *bus;                 /* agent events */
     struct analytics *analytics;     /* the analytics target's counters */
+    struct queue *queue;             /* the AgentActions queue and its DLQ */
+    struct archive *archive;         /* transcript archive (S3 layout) */
+    struct archiver *archiver;       /* writes changed transcripts off the hot path */
+    FILE *emf;                       /* CloudWatch EMF lines, or NULL */
+    pthread_t *workers;              /* action worker threads */
+    int nworkers;                    /* threads in workers */
+    volatile int stopping;           /* set to stop the workers */
+    pthread_mutex_t exec_lock;       /* guards executions */
+    json_t *executions;              /* the last RUNTIME_EXECUTIONS execution records */
+    int agent_ready;                 /* agent_init ran */
     struct agent agent;              /* the handlers' context */
     char *web_dir;                   /* the static web pages */
     long long started_ms;            /* when the runtime opened */
@@ -34,6 +50,18 @@ struct runtime {
 /* Opens everything cfg names. Returns 0, or -1 with err naming what could not be opened (the
  * partly opened runtime is closed again). */
 int runtime_open(struct runtime *rt, struct config *cfg, struct err *err);
+
+#define RUNTIME_EXECUTIONS 2000 /* execution records kept for the console */
+
+/* Starts n action worker threads draining AgentActions into the ActionWorker handler. */
+int runtime_start_workers(struct runtime *rt, int n, struct err *err);
+
+/* Receives one batch from AgentActions (waiting up to wait_s) and runs it through the ActionWorker
+ * handler, deleting what it finished. Returns the number of messages handled, or -1 with err. */
+int runtime_work_once(struct runtime *rt, int wait_s, struct err *err);
+
+/* The execution records of one session, oldest first (new array). */
+json_t *runtime_executions(struct runtime *rt, const char *session_id);
 
 /* Closes what runtime_open opened, in reverse order. Safe on a zeroed or failed runtime. */
 void runtime_close(struct runtime *rt);

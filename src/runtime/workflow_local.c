@@ -8,14 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/log.h"
+#include "base/rand.h"
 #include "base/xmalloc.h"
 #include "sfn/sfn.h"
 #include "sfn/sfn_lambda.h"
+#include "telemetry/trace.h"
 
 struct binding {
     struct agent *agent;   /* the agent the handler runs for */
     agent_handler_fn fn;   /* the seed handler */
+    const char *name;      /* its function name (the trace subsegment and path node) */
 };
 
 struct workflow_local {
@@ -25,10 +29,44 @@ struct workflow_local {
     struct sfn_lambda_table table;      /* passed to sfn_lambda_task */
 };
 
+/* The path of the execution the calling thread runs: one entry per Task attempt group. */
+static _Thread_local json_t *current_path;
+
 static json_t *call_bound(void *ud, json_t *event, struct err *err)
 {
     struct binding *b = ud;
-    return b->fn(b->agent, event, err);
+    struct trace_ctx *sub = trace_sub_begin(agent_trace_current(), b->name, NULL);
+    int64_t entered = clock_now_ms(), t0 = clock_mono_us();
+    json_t *out = b->fn(b->agent, event, err);
+    double ms = (double)(clock_mono_us() - t0) / 1000.0;
+    trace_sub_end(sub, out ? NULL : err);
+    if (current_path) {
+        size_t n = json_array_size(current_path);
+        json_t *last = n ? json_array_get(current_path, n - 1) : NULL;
+        const char *last_state = json_string_value(json_object_get(last, "state"));
+        if (last && last_state && strcmp(last_state, b->name) == 0 &&
+            json_object_get(last, "error")) {
+            /* A Retry of the same state: one node with its attempts counted. */
+            json_object_set_new(last, "retries",
+                                json_integer(json_integer_value(json_object_get(last, "retries")) +
+                                             1));
+            json_object_set_new(last, "durationMs",
+                                json_real(json_number_value(json_object_get(last, "durationMs")) +
+                                          ms));
+            if (out)
+                json_object_del(last, "error");
+            else
+                json_object_set_new(last, "error", json_string(err->code));
+        } else {
+            json_t *node = json_pack("{s:s, s:s, s:I, s:f, s:i}", "state", b->name, "type",
+                                     "Task", "enteredAt", (json_int_t)entered, "durationMs", ms,
+                                     "retries", 0);
+            if (!out)
+                json_object_set_new(node, "error", json_string(err->code));
+            json_array_append_new(current_path, node);
+        }
+    }
+    return out;
 }
 
 static char *read_file(const char *path, struct err *err)
@@ -80,7 +118,7 @@ struct workflow_local *workflow_local_new(struct agent *a, const char *asl_path,
     w->bindings = xcalloc(n, sizeof *w->bindings);
     w->lambdas = xcalloc(n, sizeof *w->lambdas);
     for (size_t i = 0; i < n; i++) {
-        w->bindings[i] = (struct binding){a, agent_handlers[i].fn};
+        w->bindings[i] = (struct binding){a, agent_handlers[i].fn, agent_handlers[i].name};
         w->lambdas[i] = (struct sfn_lambda_handler){agent_handlers[i].name, call_bound,
                                                    &w->bindings[i]};
     }
@@ -106,7 +144,32 @@ json_t *workflow_local_run(struct agent *a, json_t *state, struct err *err)
     };
     struct sfn_result res = {0};
     json_t *out = NULL;
+    char exec_id[37];
+    rand_uuid4(exec_id);
+    opts.execution_name = exec_id;
+    json_t *path = json_array();
+    current_path = path;
+    int64_t started = clock_now_ms(), t0 = clock_mono_us();
     int rc = sfn_run(w->machine, state, &opts, &res);
+    current_path = NULL;
+    if (a->on_execution) {
+        struct trace_ctx *seg = agent_trace_current();
+        json_t *rec = json_pack("{s:s, s:O, s:s, s:I, s:f, s:o}", "executionId", exec_id,
+                                "sessionId", json_object_get(state, "sessionId"), "status",
+                                rc == 0 ? sfn_status_name(res.status) : "FAILED", "startedAt",
+                                (json_int_t)started, "durationMs",
+                                (double)(clock_mono_us() - t0) / 1000.0, "path",
+                                json_incref(path));
+        if (seg)
+            json_object_set_new(rec, "traceId", json_string(trace_id_of(seg)));
+        if (rc == 0 && res.status == SFN_SUCCEEDED)
+            json_object_set(rec, "turn", json_object_get(res.output, "turn"));
+        else
+            json_object_set_new(rec, "error", json_string(res.error ? res.error : "States.Runtime"));
+        a->on_execution(a, rec);
+        json_decref(rec);
+    }
+    json_decref(path);
     if (rc == 0 && res.status == SFN_SUCCEEDED) {
         out = json_incref(res.output);
     } else {
