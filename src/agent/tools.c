@@ -119,6 +119,26 @@ static json_t *tool_escalate(const struct tool_ctx *ctx, const json_t *input, st
                      "A human agent has been asked to join this conversation.");
 }
 
+static json_t *tool_action_status(const struct tool_ctx *ctx, const json_t *input, struct err *err)
+{
+    const char *id = in_str(input, "action_id");
+    json_t *rec = NULL;
+    if (STORE_CALL(ctx->store, action_get, id, &rec, err) < 0)
+        return NULL;
+    const char *owner = in_str(rec, "userId");
+    if (!owner || strcmp(owner, ctx->user_id) != 0) {
+        json_decref(rec);
+        err_set(err, "NotFound", "action %s not found", id);
+        return NULL;
+    }
+    json_t *out = json_pack("{s:O, s:O, s:O, s:O}", "actionId", json_object_get(rec, "id"),
+                            "tool", json_object_get(rec, "tool"), "status",
+                            json_object_get(rec, "status"), "result",
+                            json_object_get(rec, "result"));
+    json_decref(rec);
+    return out;
+}
+
 /* ---------------------------------------------------------------- registry */
 
 struct tool_def {
@@ -170,6 +190,12 @@ static const struct tool_def defs[] = {
      "\"reason\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":1000}},"
      "\"required\":[\"reason\"],\"additionalProperties\":false}",
      tool_escalate, 0},
+    {"get_action_status",
+     "Check on an action that was still running (pending) when you last replied, by its id.",
+     "{\"type\":\"object\",\"properties\":{"
+     "\"action_id\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":128}},"
+     "\"required\":[\"action_id\"],\"additionalProperties\":false}",
+     tool_action_status, 0},
 };
 
 #define NDEFS (sizeof defs / sizeof defs[0])

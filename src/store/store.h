@@ -79,6 +79,17 @@ struct store_ops {
     /* The action as recorded (plus "updatedAt" ms). NotFound for unknown ids. */
     int (*action_get)(struct store *s, const char *action_id, json_t **out, struct err *err);
 
+    /* Idempotent requests. idem_begin claims key for a request whose body hashes to hash:
+     * returns 0 when the caller should run it; 1 with *response (new ref) when an earlier request
+     * with this key finished; -1 with "Conflict" while one is still running, or
+     * "IdempotencyMismatch" when the key was used for a different request. */
+    int (*idem_begin)(struct store *s, const char *key, const char *hash, json_t **response,
+                      struct err *err);
+    /* Stores the finished response under key. */
+    int (*idem_finish)(struct store *s, const char *key, const json_t *response, struct err *err);
+    /* Releases a claimed key whose request failed, so a retry runs it again. */
+    int (*idem_abort)(struct store *s, const char *key, struct err *err);
+
     void (*free)(struct store *s);
 };
 

@@ -33,6 +33,10 @@ enum stmt_id {
     Q_TICKET_BY_KEY,
     Q_ACTION_PUT,
     Q_ACTION_GET,
+    Q_IDEM_CLAIM,
+    Q_IDEM_GET,
+    Q_IDEM_FINISH,
+    Q_IDEM_ABORT,
     Q_BEGIN,
     Q_COMMIT,
     Q_ROLLBACK,
@@ -76,6 +80,11 @@ static const char *const stmt_sql[Q_COUNT] = {
     [Q_SESSIONS_LIST] = "SELECT session_id, user_id, status, created_at, last_activity, turns"
                         " FROM sessions WHERE ?1 IS NULL OR status = ?1"
                         " ORDER BY last_activity DESC LIMIT ?2",
+    [Q_IDEM_CLAIM] = "INSERT INTO idempotency (idem_key, request_hash, state, response, created_at)"
+                     " VALUES (?1, ?2, 'running', NULL, ?3) ON CONFLICT (idem_key) DO NOTHING",
+    [Q_IDEM_GET] = "SELECT request_hash, state, response FROM idempotency WHERE idem_key = ?1",
+    [Q_IDEM_FINISH] = "UPDATE idempotency SET state = 'done', response = ?2 WHERE idem_key = ?1",
+    [Q_IDEM_ABORT] = "DELETE FROM idempotency WHERE idem_key = ?1 AND state = 'running'",
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
@@ -96,6 +105,9 @@ static const char schema_sql[] =
     " title TEXT NOT NULL, description TEXT NOT NULL, priority TEXT NOT NULL,"
     " email TEXT NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL,"
     " idempotency_key TEXT UNIQUE);"
+    "CREATE TABLE IF NOT EXISTS idempotency ("
+    " idem_key TEXT PRIMARY KEY, request_hash TEXT NOT NULL, state TEXT NOT NULL,"
+    " response TEXT, created_at INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS actions ("
     " action_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, user_id TEXT NOT NULL,"
     " tool TEXT NOT NULL, input TEXT NOT NULL, status TEXT NOT NULL, result TEXT,"
@@ -730,6 +742,91 @@ out:
     return rc;
 }
 
+/* ---------------------------------------------------------------- idempotency */
+
+static int sq_idem_begin(struct store *base, const char *key, const char *hash, json_t **response,
+                         struct err *err)
+{
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    struct conn *c = conn_acquire(s);
+    int rc = -1;
+    sqlite3_stmt *st = stmt_get(c, Q_IDEM_CLAIM, err);
+    if (!st)
+        goto out;
+    bind_text(st, 1, key);
+    bind_text(st, 2, hash);
+    sqlite3_bind_int64(st, 3, clock_now_ms());
+    int step = sqlite3_step(st);
+    int claimed = sqlite3_changes(c->db) > 0;
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE) {
+        db_error(err, c->db, "claim idempotency key");
+        goto out;
+    }
+    if (claimed) {
+        rc = 0;
+        goto out;
+    }
+    if (!(st = stmt_get(c, Q_IDEM_GET, err)))
+        goto out;
+    bind_text(st, 1, key);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_reset(st);
+        err_set(err, "Conflict", "a request with this Idempotency-Key is still running");
+        goto out;
+    }
+    const char *old_hash = (const char *)sqlite3_column_text(st, 0);
+    const char *state = (const char *)sqlite3_column_text(st, 1);
+    const char *text = (const char *)sqlite3_column_text(st, 2);
+    if (!old_hash || strcmp(old_hash, hash) != 0) {
+        err_set(err, "IdempotencyMismatch",
+                "this Idempotency-Key was used with a different request body");
+    } else if (!state || strcmp(state, "done") != 0 || !text) {
+        err_set(err, "Conflict", "a request with this Idempotency-Key is still running");
+    } else if (!(*response = json_loads(text, 0, NULL))) {
+        err_set(err, "StoreError", "stored response for this Idempotency-Key is malformed");
+    } else {
+        rc = 1;
+    }
+    sqlite3_reset(st);
+out:
+    conn_release(s, c);
+    return rc;
+}
+
+static int idem_exec(struct store *base, enum stmt_id q, const char *key, const char *text,
+                     struct err *err)
+{
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    struct conn *c = conn_acquire(s);
+    int rc = -1;
+    sqlite3_stmt *st = stmt_get(c, q, err);
+    if (st) {
+        bind_text(st, 1, key);
+        if (text)
+            bind_text(st, 2, text);
+        int step = sqlite3_step(st);
+        sqlite3_reset(st);
+        rc = step == SQLITE_DONE ? 0 : db_error(err, c->db, "update idempotency key");
+    }
+    conn_release(s, c);
+    return rc;
+}
+
+static int sq_idem_finish(struct store *base, const char *key, const json_t *response,
+                          struct err *err)
+{
+    char *text = json_dumps(response, JSON_COMPACT);
+    int rc = idem_exec(base, Q_IDEM_FINISH, key, text, err);
+    free(text);
+    return rc;
+}
+
+static int sq_idem_abort(struct store *base, const char *key, struct err *err)
+{
+    return idem_exec(base, Q_IDEM_ABORT, key, NULL, err);
+}
+
 /* ---------------------------------------------------------------- lifecycle */
 
 static void conn_close(struct conn *c)
@@ -766,6 +863,9 @@ static const struct store_ops sqlite_ops = {
     .sessions_list = sq_sessions_list,
     .action_put = sq_action_put,
     .action_get = sq_action_get,
+    .idem_begin = sq_idem_begin,
+    .idem_finish = sq_idem_finish,
+    .idem_abort = sq_idem_abort,
     .free = sq_free,
 };
 

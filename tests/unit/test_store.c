@@ -112,6 +112,64 @@ static void test_tickets(void)
     }
     json_decref(t1);
     json_decref(t2);
+
+    /* The same idempotency key twice: one ticket, returned both times. */
+    json_t *k = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "sessionId", "s1", "userId",
+                          "u-1", "title", "Refund", "description", "twice", "priority", "low",
+                          "email", "a@example.com", "idempotencyKey", "s1:toolu_1");
+    json_t *k1 = NULL, *k2 = NULL;
+    CHECK(STORE_CALL(st, ticket_create, k, &k1, &e) == 0);
+    CHECK(STORE_CALL(st, ticket_create, k, &k2, &e) == 0);
+    CHECK_STR(json_string_value(json_object_get(k1, "id")),
+              json_string_value(json_object_get(k2, "id")));
+    json_t *mine = NULL;
+    CHECK(STORE_CALL(st, tickets_list, "u-1", 100, &mine, &e) == 0);
+    CHECK_INT(json_array_size(mine), 3);
+    json_decref(mine);
+    json_decref(k);
+    json_decref(k1);
+    json_decref(k2);
+}
+
+static void test_actions_and_idempotency(void)
+{
+    struct err e;
+    json_t *a = json_pack("{s:s, s:s, s:s, s:s, s:{s:s}, s:s}", "id", "toolu_9", "sessionId",
+                          "s1", "userId", "u-1", "tool", "get_ticket_status", "input",
+                          "ticket_id", "TKT-000001", "status", "pending");
+    CHECK(STORE_CALL(st, action_put, a, &e) == 0);
+    json_t *g = NULL;
+    CHECK(STORE_CALL(st, action_get, "toolu_9", &g, &e) == 0);
+    CHECK_STR(json_string_value(json_object_get(g, "status")), "pending");
+    json_decref(g);
+    json_object_set_new(a, "status", json_string("succeeded"));
+    json_object_set_new(a, "result", json_pack("{s:s}", "ticketId", "TKT-000001"));
+    CHECK(STORE_CALL(st, action_put, a, &e) == 0);
+    CHECK(STORE_CALL(st, action_get, "toolu_9", &g, &e) == 0);
+    CHECK_STR(json_string_value(json_object_get(g, "status")), "succeeded");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(g, "result"), "ticketId")),
+              "TKT-000001");
+    json_decref(g);
+    json_decref(a);
+    CHECK(STORE_CALL(st, action_get, "nope", &g, &e) < 0);
+    CHECK_STR(e.code, "NotFound");
+
+    json_t *resp = NULL;
+    CHECK_INT(STORE_CALL(st, idem_begin, "k-1", "h1", &resp, &e), 0);
+    CHECK_INT(STORE_CALL(st, idem_begin, "k-1", "h1", &resp, &e), -1);
+    CHECK_STR(e.code, "Conflict");
+    json_t *r = json_pack("{s:s}", "reply", "hi");
+    CHECK(STORE_CALL(st, idem_finish, "k-1", r, &e) == 0);
+    json_decref(r);
+    CHECK_INT(STORE_CALL(st, idem_begin, "k-1", "h1", &resp, &e), 1);
+    CHECK_STR(json_string_value(json_object_get(resp, "reply")), "hi");
+    json_decref(resp);
+    CHECK_INT(STORE_CALL(st, idem_begin, "k-1", "h2", &resp, &e), -1);
+    CHECK_STR(e.code, "IdempotencyMismatch");
+    /* An aborted claim can be claimed again. */
+    CHECK_INT(STORE_CALL(st, idem_begin, "k-2", "h", &resp, &e), 0);
+    CHECK(STORE_CALL(st, idem_abort, "k-2", &e) == 0);
+    CHECK_INT(STORE_CALL(st, idem_begin, "k-2", "h", &resp, &e), 0);
 }
 
 static void test_reopen_keeps_data(void)
@@ -151,6 +209,7 @@ int main(void)
     RUN(test_turns_and_window);
     RUN(test_session_errors);
     RUN(test_tickets);
+    RUN(test_actions_and_idempotency);
     RUN(test_reopen_keeps_data);
     RUN(test_open_failure);
     store_free(st);
