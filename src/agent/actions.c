@@ -70,14 +70,27 @@ static json_t *run_action(struct agent *a, const char *id, const char *sid, cons
         a->on_tool(a, name, result != NULL, (double)(clock_mono_us() - t0) / 1e6);
     if (transient)
         *transient = !result && strncmp(terr.code, "Store", 5) == 0;
+    if (!result && transient && *transient)
+        return json_pack("{s:s, s:s, s:O, s:s, s:n}", "id", id, "tool", name, "input", input,
+                         "status", "pending", "result");
+    json_t *action;
     if (!result) {
         log_at(LL_INFO, "agent", "tool '%s' failed: %s: %s", name, terr.code, terr.message);
         result = json_pack("{s:{s:s, s:s}}", "error", "code", terr.code, "message", terr.message);
-        return json_pack("{s:s, s:s, s:O, s:s, s:o}", "id", id, "tool", name, "input", input,
-                         "status", "failed", "result", result);
+        action = json_pack("{s:s, s:s, s:O, s:s, s:o}", "id", id, "tool", name, "input", input,
+                           "status", "failed", "result", result);
+        agent_emit(a, BUS_ACTION_FAILED,
+                   json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s}}", "sessionId", sid, "actionId",
+                             id, "tool", name, "status", "failed", "error", "code", terr.code,
+                             "message", terr.message));
+    } else {
+        action = json_pack("{s:s, s:s, s:O, s:s, s:o}", "id", id, "tool", name, "input", input,
+                           "status", "succeeded", "result", result);
+        agent_emit(a, BUS_ACTION_EXECUTED,
+                   json_pack("{s:s, s:s, s:s, s:s}", "sessionId", sid, "actionId", id, "tool",
+                             name, "status", "succeeded"));
     }
-    return json_pack("{s:s, s:s, s:O, s:s, s:o}", "id", id, "tool", name, "input", input,
-                     "status", "succeeded", "result", result);
+    return action;
 }
 
 /* The tool_result block the model sees for an action record. */

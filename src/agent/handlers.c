@@ -311,8 +311,8 @@ static int handed_off(const json_t *event)
     return 0;
 }
 
-/* The events of a saved turn: conversation_started, message_received, one action_executed or
- * action_failed per action, handoff_requested. */
+/* The events of a saved turn: conversation_started, message_received, handoff_requested.
+ * action_executed / action_failed come from where the action runs (actions.c). */
 static void emit_turn_events(struct agent *a, const json_t *event, int turn_no)
 {
     const char *sid = agent__str(event, "sessionId");
@@ -327,15 +327,8 @@ static void emit_turn_events(struct agent *a, const json_t *event, int turn_no)
     size_t i;
     json_t *act;
     json_array_foreach(json_object_get(event, "actions"), i, act) {
-        int ok = strcmp(agent__str(act, "status"), "succeeded") == 0;
-        json_t *detail = json_pack("{s:s, s:O, s:O, s:O}", "sessionId", sid, "actionId",
-                                   json_object_get(act, "id"), "tool", json_object_get(act, "tool"),
-                                   "status", json_object_get(act, "status"));
-        if (!ok)
-            json_object_set(detail, "error", json_object_get(json_object_get(act, "result"),
-                                                             "error"));
-        agent_emit(a, ok ? BUS_ACTION_EXECUTED : BUS_ACTION_FAILED, detail);
-        if (ok && strcmp(agent__str(act, "tool"), "escalate_to_human") == 0)
+        if (strcmp(agent__str(act, "tool"), "escalate_to_human") == 0 &&
+            strcmp(agent__str(act, "status"), "succeeded") == 0)
             agent_emit(a, BUS_HANDOFF_REQUESTED,
                        json_pack("{s:s, s:O}", "sessionId", sid, "reason",
                                  json_object_get(json_object_get(act, "input"), "reason")));

@@ -143,6 +143,15 @@ static void test_release_returns_to_agent(void)
     CHECK_STR(e2e_str(&r, "actions.0.tool"), "get_ticket_status");
     CHECK(strstr(e2e_str(&r, "reply"), "human agent will reply") == NULL);
     e2e_resp_free(&r);
+    /* The actions ran on the server's worker threads and were counted there. */
+    r = e2e_http_ex(&srv, "GET", "/metrics", NULL, 0, NULL, TOKEN_HEADER);
+    CHECK(strstr(r.body, "parley_actions_total{") != NULL);
+    CHECK(strstr(r.body, "escalate_to_human") != NULL);
+    e2e_resp_free(&r);
+    r = e2e_http_ex(&srv, "GET", "/analytics", NULL, 0, NULL, TOKEN_HEADER);
+    CHECK(json_integer_value(json_object_get(json_object_get(r.json, "totals"), "handoffs")) >= 1);
+    CHECK(json_integer_value(json_object_get(json_object_get(r.json, "totals"), "turns")) >= 4);
+    e2e_resp_free(&r);
 }
 
 int main(void)

@@ -1,0 +1,36 @@
+/*
+ * lambda_handlers.h - Parley's Lambda functions: the handler table the bootstrap serves, one entry
+ * per function of the seed, chosen by _HANDLER.
+ *
+ *   RequestHandler    API Gateway REST proxy event in ({"httpMethod","headers","body",
+ *                     "isBase64Encoded"}), the same validation as POST /chat (turn.h), the turn
+ *                     through Step Functions StartSyncExecution (workflow_sfn.h), a proxy response
+ *                     out ({"statusCode","headers","body","isBase64Encoded":false}); errors are
+ *                     {"error":{"code","message"}} bodies with the status `parley serve` would give.
+ *   LoadContext, BedrockInference, ActionExecutor, SaveConversation, HandleError
+ *                     the workflow's Tasks: state in, next state out (agent.h); a failure's code is
+ *                     the errorType the state machine's Retry and Catch match.
+ *   ActionWorker      SQS event in, {"batchItemFailures":[{"itemIdentifier"}]} out.
+ *   Analytics         EventBridge event in: folded into counters and written as one CloudWatch
+ *                     EMF line on stdout (so CloudWatch turns it into metrics).
+ *
+ * Adapters come from the environment: PARLEY_STORE ("dynamodb", the default on Lambda, or
+ * "sqlite" under PARLEY_DATA), PARLEY_STATE_MACHINE_ARN (RequestHandler), PARLEY_EVENT_BUS
+ * (EventBridge bus name; events are off without it), PARLEY_MODEL and the AWS variables. Events
+ * put during an invocation are flushed before its response is posted, since Lambda freezes the
+ * process between invocations.
+ */
+#ifndef PARLEY_LAMBDA_HANDLERS_H
+#define PARLEY_LAMBDA_HANDLERS_H
+
+#include "runtime/lambda.h"
+
+/* The functions above, by name; {NULL, NULL}-terminated. */
+extern const struct lambda_handler lambda_parley_handlers[];
+
+/* Runs the bootstrap: opens what the chosen handler needs, then serves invocations until the
+ * Runtime API goes away. argv may carry "--handler NAME" (else _HANDLER) and "--once" (one
+ * invocation, for tests). Returns the process exit status. */
+int lambda_parley_main(int argc, char **argv);
+
+#endif

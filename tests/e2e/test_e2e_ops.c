@@ -1,0 +1,383 @@
+/*
+ * test_e2e_ops.c - issue 5 end to end against the real binary: Idempotency-Key, the action queue
+ * (a worker that dies mid-action, duplicate delivery, dead letters and redrive), the transcript
+ * archive (layout, redaction, flush on shutdown, lifecycle to the cold tier), the event log,
+ * Prometheus metrics, X-Ray trace propagation and the per-turn execution path.
+ */
+#include <dirent.h>
+#include <regex.h>
+#include <time.h>
+
+#include "base/xmalloc.h"
+#include "check.h"
+#include "e2e/e2e.h"
+#include "queue/queue.h"
+
+#define TOKEN "Authorization: Bearer ops-token"
+
+static struct e2e_server srv;
+static char dir[64];
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = malloc(1 << 22);
+    size_t n = fread(buf, 1, (1 << 22) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static int count_lines_with(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; p && (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+static struct e2e_resp chat_in(const char *sid, const char *text, const char *header)
+{
+    char body[512];
+    if (sid)
+        snprintf(body, sizeof body, "{\"sessionId\":\"%s\",\"message\":\"%s\"}", sid, text);
+    else
+        snprintf(body, sizeof body, "{\"message\":\"%s\"}", text);
+    return e2e_http_ex(&srv, "POST", "/chat", body, -1, NULL, header);
+}
+
+static void test_idempotency_key(void)
+{
+    const char *body = "{\"message\":\"I can't log into my account\"}";
+    struct e2e_resp a = e2e_http_ex(&srv, "POST", "/chat", body, -1, NULL, "Idempotency-Key: k-123");
+    struct e2e_resp b = e2e_http_ex(&srv, "POST", "/chat", body, -1, NULL, "Idempotency-Key: k-123");
+    CHECK_INT(a.status, 200);
+    CHECK_INT(b.status, 200);
+    CHECK_STR(b.body, a.body); /* the same response, byte for byte */
+    char path[128];
+    snprintf(path, sizeof path, "/sessions/%s", e2e_str(&a, "sessionId"));
+    struct e2e_resp s = e2e_http(&srv, "GET", path, NULL);
+    CHECK_INT(json_integer_value(json_object_get(s.json, "turns")), 1); /* ran once */
+    e2e_resp_free(&s);
+    struct e2e_resp c = e2e_http_ex(&srv, "POST", "/chat", "{\"message\":\"something else\"}", -1,
+                                    NULL, "Idempotency-Key: k-123");
+    CHECK_INT(c.status, 422);
+    CHECK_STR(e2e_str(&c, "error.code"), "IdempotencyMismatch");
+    e2e_resp_free(&a);
+    e2e_resp_free(&b);
+    e2e_resp_free(&c);
+}
+
+static int ticket_count(void)
+{
+    struct e2e_resp r = e2e_http_ex(&srv, "GET", "/tickets", NULL, 0, NULL, TOKEN);
+    int n = (int)json_array_size(json_object_get(r.json, "tickets"));
+    e2e_resp_free(&r);
+    return n;
+}
+
+/* With no worker running, the action stays pending; a "worker" takes the message and dies
+ * without deleting it; after the visibility timeout `parley worker` runs it exactly once, and a
+ * duplicate delivery of the same message changes nothing. */
+static void test_worker_dies_mid_action(void)
+{
+    struct e2e_resp r = chat_in(NULL, "I can't log into my account", NULL);
+    char sid[64];
+    snprintf(sid, sizeof sid, "%s", e2e_str(&r, "sessionId"));
+    e2e_resp_free(&r);
+    int before = ticket_count();
+    r = chat_in(sid, "It's jane.doe@example.com", NULL);
+    CHECK_INT(r.status, 200);
+    CHECK_STR(e2e_str(&r, "actions.0.status"), "pending");
+    char action_id[128];
+    snprintf(action_id, sizeof action_id, "%s", e2e_str(&r, "actions.0.id"));
+    e2e_resp_free(&r);
+
+    char qpath[128];
+    snprintf(qpath, sizeof qpath, "%s/queue.db", dir);
+    struct err e;
+    struct queue_config qc = {0};
+    struct queue *q = queue_sqlite_new(qpath, &qc, &e);
+    CHECK(q != NULL);
+    struct queue_receive_opts ro = {.max_messages = 1, .visibility_timeout_s = 1};
+    json_t *msgs = NULL;
+    CHECK(queue_receive(q, QUEUE_AGENT_ACTIONS, &ro, &msgs, &e) == 0);
+    CHECK_INT(json_array_size(msgs), 1); /* taken, never deleted: the worker "died" */
+    char *dup = xstrdup(json_string_value(json_object_get(json_array_get(msgs, 0), "Body")));
+    json_decref(msgs);
+
+    setenv("PARLEY_ACTION_VISIBILITY_S", "1", 1);
+    setenv("PARLEY_OPERATOR_TOKEN", "ops-token", 1);
+    pid_t w = fork();
+    if (w == 0) {
+        char log[160];
+        snprintf(log, sizeof log, "%s/worker.log", dir);
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 2);
+        execl(getenv("PARLEY_BIN"), "parley", "worker", "--data", dir, "--threads", "1",
+              (char *)NULL);
+        _exit(127);
+    }
+    /* Wait for the action to finish (visibility 1 s, then the worker runs it). */
+    char spath[256];
+    int done = 0;
+    for (int i = 0; i < 100 && !done; i++) {
+        e2e_sleep_ms(100);
+        if (ticket_count() > before)
+            done = 1;
+    }
+    CHECK(done);
+    /* A duplicate delivery of the same message: no second ticket. */
+    char mid[37];
+    CHECK(queue_send(q, QUEUE_AGENT_ACTIONS, dup, NULL, 0, mid, &e) == 0);
+    for (int i = 0; i < 50; i++) {
+        struct queue_counts c = {0};
+        queue_counts(q, QUEUE_AGENT_ACTIONS, &c, &e);
+        if (c.visible + c.in_flight == 0)
+            break;
+        e2e_sleep_ms(100);
+    }
+    CHECK_INT(ticket_count(), before + 1);
+    free(dup);
+
+    /* A later turn can ask for the action's status: it succeeded. */
+    snprintf(spath, sizeof spath, "/sessions/%s", sid);
+    (void)spath;
+
+    /* A malformed message is never dropped: three receives, then the dead-letter queue, then a
+     * redrive puts it back. */
+    CHECK(queue_send(q, QUEUE_AGENT_ACTIONS, "{\"not\":\"an action\"}", NULL, 0, mid, &e) == 0);
+    int in_dlq = 0;
+    for (int i = 0; i < 100 && !in_dlq; i++) {
+        e2e_sleep_ms(100);
+        struct queue_counts c = {0};
+        queue_counts(q, QUEUE_AGENT_ACTIONS_DLQ, &c, &e);
+        in_dlq = c.visible == 1;
+    }
+    CHECK(in_dlq);
+    kill(w, SIGTERM);
+    int st = 0;
+    waitpid(w, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    r = e2e_http_ex(&srv, "GET", "/queue/stats", NULL, 0, NULL, TOKEN);
+    CHECK_STR(e2e_str(&r, "queues.1.name"), "AgentActions-DLQ");
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(json_object_get(r.json, "queues"), 1),
+                                                 "visible")),
+              1);
+    e2e_resp_free(&r);
+    r = e2e_http_ex(&srv, "POST", "/queue/dlq/redrive", "{}", -1, NULL, TOKEN);
+    CHECK_INT(r.status, 200);
+    CHECK_INT(json_integer_value(json_object_get(r.json, "moved")), 1);
+    e2e_resp_free(&r);
+    struct queue_counts c = {0};
+    queue_counts(q, QUEUE_AGENT_ACTIONS, &c, &e);
+    CHECK_INT(c.visible, 1);
+    long long purged = 0;
+    queue_purge(q, QUEUE_AGENT_ACTIONS, &purged, &e);
+    queue_free(q);
+    (void)action_id;
+}
+
+static void test_trace_propagation(void)
+{
+    const char *root = "1-5759e988-bd862e3fe1be46a994272793";
+    struct e2e_resp r = chat_in(NULL, "hello there",
+                                "X-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793;"
+                                "Parent=53995c3f42cd8ad8;Sampled=1");
+    CHECK_INT(r.status, 200);
+    e2e_resp_free(&r);
+    /* The response header carries the same trace (checked through a raw request below). */
+    char path[128];
+    snprintf(path, sizeof path, "/traces/%s", root);
+    r = e2e_http_ex(&srv, "GET", path, NULL, 0, NULL, TOKEN);
+    CHECK_INT(r.status, 200);
+    char *doc = json_dumps(r.json, 0);
+    CHECK(doc && strstr(doc, "LoadContext") && strstr(doc, "BedrockInference") &&
+          strstr(doc, "SaveConversation"));
+    CHECK(doc && strstr(doc, "53995c3f42cd8ad8")); /* the caller's segment is the parent */
+    free(doc);
+    e2e_resp_free(&r);
+    r = e2e_http(&srv, "GET", path, NULL);
+    CHECK_INT(r.status, 401);
+    e2e_resp_free(&r);
+    r = e2e_http_ex(&srv, "GET", "/traces/1-00000000-000000000000000000000000", NULL, 0, NULL,
+                    TOKEN);
+    CHECK_INT(r.status, 404);
+    e2e_resp_free(&r);
+}
+
+static void test_trace_header_on_response(void)
+{
+    CURL *c = curl_easy_init();
+    char url[128];
+    snprintf(url, sizeof url, "%s/health", srv.url);
+    struct curl_slist *h = curl_slist_append(NULL, "X-Amzn-Trace-Id: Root=1-5759e988-00000000000000000000abcd;Sampled=1");
+    struct e2e_buf hdrs = {NULL, 0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, e2e_on_data);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &hdrs);
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    CHECK(curl_easy_perform(c) == CURLE_OK);
+    CHECK(hdrs.data && strcasestr(hdrs.data, "X-Amzn-Trace-Id: Root=1-5759e988-00000000000000000000abcd"));
+    free(hdrs.data);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+}
+
+static void test_metrics_text(void)
+{
+    struct e2e_resp r = e2e_http_ex(&srv, "GET", "/metrics", NULL, 0, NULL, TOKEN);
+    CHECK_INT(r.status, 200);
+    CHECK(strstr(r.ctype, "text/plain") != NULL);
+    CHECK(strstr(r.body, "# TYPE parley_turns_total counter") != NULL);
+    CHECK(strstr(r.body, "parley_turn_duration_seconds_bucket{le=\"+Inf\"}") != NULL);
+    CHECK(strstr(r.body, "parley_model_latency_seconds") != NULL);
+    CHECK(strstr(r.body, "parley_http_requests_total{") != NULL);
+    /* Every sample line is `name{labels} value` or `name value`. */
+    regex_t re;
+    regcomp(&re, "^[a-zA-Z_:][a-zA-Z0-9_:]*(\\{.*\\})? [-+0-9.eEInfa]+$", REG_EXTENDED | REG_NOSUB);
+    char *copy = strdup(r.body);
+    int bad = 0, samples = 0;
+    for (char *line = strtok(copy, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '#')
+            continue;
+        samples++;
+        if (regexec(&re, line, 0, NULL, 0) != 0) {
+            fprintf(stderr, "bad sample line: %s\n", line);
+            bad++;
+        }
+    }
+    regfree(&re);
+    free(copy);
+    CHECK(samples > 10);
+    CHECK_INT(bad, 0);
+    e2e_resp_free(&r);
+    r = e2e_http(&srv, "GET", "/metrics", NULL);
+    CHECK_INT(r.status, 401);
+    e2e_resp_free(&r);
+}
+
+static void test_execution_path(void)
+{
+    struct e2e_resp r = chat_in(NULL, "What is the status of TKT-000001?", NULL);
+    char path[128];
+    snprintf(path, sizeof path, "/sessions/%s/executions", e2e_str(&r, "sessionId"));
+    e2e_resp_free(&r);
+    r = e2e_http_ex(&srv, "GET", path, NULL, 0, NULL, TOKEN);
+    CHECK_INT(r.status, 200);
+    json_t *x = json_array_get(json_object_get(r.json, "executions"), 0);
+    CHECK_STR(json_string_value(json_object_get(x, "status")), "SUCCEEDED");
+    json_t *p = json_object_get(x, "path");
+    const char *want[] = {"LoadContext", "BedrockInference", "ActionExecutor", "BedrockInference",
+                          "SaveConversation"};
+    CHECK_INT(json_array_size(p), 5);
+    for (size_t i = 0; i < 5 && i < json_array_size(p); i++)
+        CHECK_STR(json_string_value(json_object_get(json_array_get(p, i), "state")), want[i]);
+    CHECK(json_string_length(json_object_get(x, "traceId")) == 35);
+    e2e_resp_free(&r);
+}
+
+/* Finds the archived transcript of sid under root; returns its path or "" */
+static void find_file(const char *root, const char *name, char *out, size_t cap)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "find '%s' -name '%s*' -type f 2>/dev/null | head -n 1", root, name);
+    FILE *p = popen(cmd, "r");
+    out[0] = '\0';
+    if (p && fgets(out, (int)cap, p))
+        out[strcspn(out, "\n")] = '\0';
+    if (p)
+        pclose(p);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    static const char *const env[] = {"PARLEY_OPERATOR_TOKEN=ops-token", "PARLEY_WORKERS=0",
+                                      "PARLEY_ACTION_WAIT_MS=300",
+                                      "PARLEY_ACTION_VISIBILITY_S=1",
+                                      "PARLEY_ARCHIVE_DELAY_MS=60000", NULL};
+    if (e2e_tmpdir(dir, sizeof dir) != 0 || e2e_start_env(&srv, dir, env) != 0) {
+        check_record("server starts", 0);
+        return check_summary();
+    }
+    RUN(test_idempotency_key);
+    RUN(test_worker_dies_mid_action);
+    RUN(test_trace_propagation);
+    RUN(test_trace_header_on_response);
+    RUN(test_metrics_text);
+    RUN(test_execution_path);
+
+    /* The seed conversation with the email: archived on shutdown (the delay is 60 s, so only the
+     * flush on a clean stop can have written it), redacted, in the date layout. */
+    struct e2e_resp r = chat_in(NULL, "I can't log into my account", NULL);
+    char sid[64];
+    snprintf(sid, sizeof sid, "%s", e2e_str(&r, "sessionId"));
+    e2e_resp_free(&r);
+    r = chat_in(sid, "call me on +44 20 7946 0958 or jane.doe@example.com", NULL);
+    e2e_resp_free(&r);
+    check_record("server exits 0 on SIGTERM", e2e_stop(&srv) == 0);
+
+    char hot[256], found[512];
+    snprintf(hot, sizeof hot, "%s/archive/hot", dir);
+    find_file(hot, sid, found, sizeof found);
+    char *doc = found[0] ? slurp(found) : NULL;
+    check_record("transcript archived on shutdown", doc != NULL);
+    regex_t re;
+    regcomp(&re, "/archive/hot/[0-9]{4}/[0-9]{2}/[0-9]{2}/[A-Za-z0-9_-]+\\.json$",
+            REG_EXTENDED | REG_NOSUB);
+    check_record("archive key is {yyyy}/{mm}/{dd}/{sessionId}.json",
+                 regexec(&re, found, 0, NULL, 0) == 0);
+    regfree(&re);
+    check_record("archived transcript is redacted",
+                 doc && strstr(doc, "[EMAIL]") && strstr(doc, "[PHONE]") &&
+                     !strstr(doc, "jane.doe@example.com") && !strstr(doc, "7946"));
+    check_record("archived transcript holds the conversation",
+                 doc && strstr(doc, "I can't log into my account"));
+
+    /* Lifecycle: --days 0 moves everything to the cold tier; reading still works. */
+    char cmd[512], key[256];
+    const char *k = strstr(found, "/archive/hot/");
+    snprintf(key, sizeof key, "%s", k ? k + strlen("/archive/hot/") : "");
+    snprintf(cmd, sizeof cmd, "'%s' archive lifecycle --days 0 --data '%s' > '%s/lc.json'",
+             getenv("PARLEY_BIN"), dir, dir);
+    check_record("archive lifecycle runs", system(cmd) == 0);
+    char cold[256], cfound[512];
+    snprintf(cold, sizeof cold, "%s/archive/cold", dir);
+    find_file(cold, sid, cfound, sizeof cfound);
+    check_record("lifecycle moved the transcript to the cold tier (.gz)",
+                 strstr(cfound, ".json.gz") != NULL);
+    snprintf(cmd, sizeof cmd, "'%s' archive get '%s' --data '%s' > '%s/got.json'",
+             getenv("PARLEY_BIN"), key, dir, dir);
+    char gpath[160];
+    snprintf(gpath, sizeof gpath, "%s/got.json", dir);
+    int got = system(cmd) == 0;
+    char *back = slurp(gpath);
+    check_record("cold transcript reads back identical",
+                 got && back && doc && strcmp(back, doc) == 0);
+    free(back);
+    free(doc);
+
+    /* The event log: the CloudWatch Logs stand-in, redacted. */
+    char lpath[160];
+    snprintf(lpath, sizeof lpath, "%s/logs/parley_events.log", dir);
+    char *log = slurp(lpath);
+    check_record("events logged: conversation_started", count_lines_with(log, "\"conversation_started\"") >= 3);
+    check_record("events logged: action_executed", count_lines_with(log, "\"action_executed\"") >= 1);
+    check_record("events logged: conversation_archived", count_lines_with(log, "\"conversation_archived\"") >= 1);
+    check_record("events are redacted", log && !strstr(log, "jane.doe@example.com"));
+    free(log);
+    snprintf(lpath, sizeof lpath, "%s/logs/emf.log", dir);
+    log = slurp(lpath);
+    json_t *emf = log ? json_loads(log, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+    check_record("EMF line per turn",
+                 emf && json_object_get(json_object_get(emf, "_aws"), "CloudWatchMetrics"));
+    json_decref(emf);
+    free(log);
+    e2e_rmdir(dir);
+    curl_global_cleanup();
+    return check_summary();
+}
