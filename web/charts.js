@@ -90,6 +90,7 @@ function niceMax(v) {
 function fmt(v) {
     if (v === null || v === undefined || Number.isNaN(v)) return '–';
     if (Math.abs(v) >= 1000) return `${(v / 1000).toFixed(1)}k`;
+    if (Number.isInteger(v)) return String(v);
     if (Math.abs(v) >= 10) return v.toFixed(0);
     if (Math.abs(v) >= 1) return v.toFixed(1);
     return v.toPrecision(2);
@@ -135,17 +136,17 @@ export function lineChart(title, series, unit = '') {
 }
 
 // Draws grouped bars: groups [{label, values: [{name, cls, value}]}].
-export function barChart(title, groups) {
+export function barChart(title, groups, width = W) {
     const n = Math.max(1, groups.length);
     const k = Math.max(1, ...groups.map((g) => g.values.length));
     const vmax = niceMax(Math.max(0, ...groups.flatMap((g) => g.values.map((v) => v.value))));
-    const gw = (W - PAD.l - PAD.r) / n;
+    const gw = (width - PAD.l - PAD.r) / n;
     const bw = Math.max(2, (gw * 0.8) / k);
     const y = (v) => H - PAD.b - (v / vmax) * (H - PAD.t - PAD.b);
-    const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': title });
+    const svg = s('svg', { viewBox: `0 0 ${width} ${H}`, class: 'chart', role: 'img', 'aria-label': title });
     for (let i = 0; i <= 4; i++) {
         const v = (vmax * i) / 4;
-        svg.append(s('line', { x1: PAD.l, x2: W - PAD.r, y1: y(v), y2: y(v), class: 'grid' }),
+        svg.append(s('line', { x1: PAD.l, x2: width - PAD.r, y1: y(v), y2: y(v), class: 'grid' }),
             s('text', { x: PAD.l - 4, y: y(v) + 4, class: 'tick', 'text-anchor': 'end', text: fmt(v) }));
     }
     groups.forEach((g, gi) => {

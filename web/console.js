@@ -608,7 +608,7 @@ async function loadAnalytics() {
     const keys = [['conversations', 's1'], ['turns', 's2'], ['actions', 's4'], ['errors', 's3'], ['handoffs', 's5']];
     const groups = rows.map((r) => ({ label: label(r), values: keys.map(([k, cls]) => ({ name: k, cls, value: countOf(r, k) })) }));
     $('analytics-body').replaceChildren(
-        h('div', { class: 'chart-box wide' }, barChart('Activity per hour', groups), legend(keys)),
+        h('div', { class: 'chart-box wide' }, barChart('Activity per hour', groups, 760), legend(keys)),
         table(['Hour', ...keys.map((k) => k[0])], groups.map((g) => h('tr', {}, h('th', { scope: 'row', text: g.label }),
             g.values.map((v) => h('td', { class: 'num', text: v.value })))), 'analytics'));
 }

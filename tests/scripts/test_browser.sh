@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# test_browser.sh - the chat page and the operator console in real headless Chromium: starts
+# `$PARLEY_BIN serve` on a free port with an operator token and a fresh data directory, installs
+# playwright-core with `npm ci` (lock file committed) and runs tests/browser/run.mjs against it.
+# Screenshots of each step go to build/browser-artifacts/. Ends with "# N passed, M failed".
+#   PARLEY_WEB_PROXY=1   put tests/browser/devproxy.mjs (serves web/ with the CSP) in front of the
+#                        server, for working on the pages before the server serves them
+#   PARLEY_BROWSER_ONLY=chat,handoff   run only these test files
+set -u
+src=${PARLEY_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+bin=${PARLEY_BIN:-$src/build/san/parley}
+here="$src/tests/browser"
+artifacts="$src/build/browser-artifacts"
+
+fail() {
+    echo "not ok - $1"
+    echo "# 0 passed, 1 failed"
+    exit 1
+}
+
+for tool in node npm; do
+    command -v "$tool" >/dev/null 2>&1 || fail "$tool is needed (scripts/install-test-deps.sh installs it)"
+done
+chromium_bin=${PARLEY_CHROMIUM:-/usr/bin/chromium}
+[ -x "$chromium_bin" ] || fail "$chromium_bin is needed (scripts/install-test-deps.sh installs Debian's chromium)"
+[ -x "$bin" ] || fail "no parley binary at $bin"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/parley-browser.XXXXXX")
+server_pid=""
+proxy_pid=""
+cleanup() {
+    [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null
+    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+        kill "$server_pid" 2>/dev/null
+        wait "$server_pid" 2>/dev/null
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+(cd "$here" && npm ci --no-audit --no-fund >"$tmp/npm-ci.log" 2>&1) || {
+    tail -n 20 "$tmp/npm-ci.log"
+    fail "npm ci failed in tests/browser"
+}
+
+token="browser-test-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+mkdir -p "$tmp/data"
+PARLEY_OPERATOR_TOKEN="$token" PARLEY_LOG_LEVEL=info "$bin" serve --port 0 --bind 127.0.0.1 \
+    --data "$tmp/data" >"$tmp/server.log" 2>&1 &
+server_pid=$!
+
+port=""
+for _ in $(seq 1 100); do
+    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$tmp/server.log" | head -n 1)
+    [ -n "$port" ] && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+done
+if [ -z "$port" ]; then
+    tail -n 30 "$tmp/server.log"
+    fail "parley serve did not report its port"
+fi
+url="http://127.0.0.1:$port"
+
+if [ "${PARLEY_WEB_PROXY:-0}" = 1 ]; then
+    node "$here/devproxy.mjs" "$url" >"$tmp/proxy.log" 2>&1 &
+    proxy_pid=$!
+    for _ in $(seq 1 50); do
+        purl=$(sed -n 's/.*listening on \(http:\/\/127\.0\.0\.1:[0-9]*\).*/\1/p' "$tmp/proxy.log" | head -n 1)
+        [ -n "$purl" ] && break
+        sleep 0.1
+    done
+    [ -n "$purl" ] || fail "the development proxy did not start"
+    echo "# PARLEY_WEB_PROXY=1: pages served by tests/browser/devproxy.mjs in front of $url"
+    url=$purl
+fi
+
+rm -rf "$artifacts"
+mkdir -p "$artifacts"
+(cd "$here" && PARLEY_URL="$url" PARLEY_OPERATOR_TOKEN="$token" PARLEY_ARTIFACTS="$artifacts" \
+    PARLEY_CHROMIUM="$chromium_bin" node run.mjs) | tee "$tmp/results.txt"
+rc=${PIPESTATUS[0]}
+
+# The server must survive the suite and stop cleanly (sanitizer reports fail the run).
+extra_pass=0 extra_fail=0
+if kill -0 "$server_pid" 2>/dev/null; then
+    echo "ok - server: still running after the suite"; extra_pass=$((extra_pass + 1))
+    kill -TERM "$server_pid"
+    wait "$server_pid"
+    code=$?
+    server_pid=""
+    if [ "$code" -eq 0 ]; then
+        echo "ok - server: exits 0 on SIGTERM"; extra_pass=$((extra_pass + 1))
+    else
+        echo "not ok - server: exit status $code on SIGTERM"; extra_fail=$((extra_fail + 1))
+    fi
+else
+    echo "not ok - server: died during the suite"; extra_fail=$((extra_fail + 1))
+fi
+if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$tmp/server.log"; then
+    echo "not ok - server: sanitizer report in the server log"
+    grep -E -A12 'AddressSanitizer|LeakSanitizer|runtime error:' "$tmp/server.log" | head -n 40 | sed 's/^/#   /'
+    extra_fail=$((extra_fail + 1))
+else
+    echo "ok - server: no sanitizer report"; extra_pass=$((extra_pass + 1))
+fi
+cp "$tmp/server.log" "$artifacts/server.log" 2>/dev/null
+
+line=$(grep -E '^# [0-9]+ passed, [0-9]+ failed' "$tmp/results.txt" | tail -n 1)
+p=$(echo "$line" | sed -E 's/^# ([0-9]+) passed.*/\1/')
+f=$(echo "$line" | sed -E 's/^# [0-9]+ passed, ([0-9]+) failed.*/\1/')
+[ -n "$p" ] || p=0
+[ -n "$f" ] || f=1
+p=$((p + extra_pass)); f=$((f + extra_fail))
+if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+echo "# screenshots in ${artifacts#"$src"/}/"
+echo "# $p passed, $f failed"
+[ "$f" -eq 0 ]
