@@ -1,0 +1,311 @@
+/* test_lambda_handlers.c - Parley's Lambda functions through the bootstrap's main loop, against a
+ * scripted Runtime API and a scripted Step Functions endpoint on 127.0.0.1 (SQLite store in a
+ * temporary directory): API Gateway proxy validation and responses, workflow errors mapped to
+ * statuses, a workflow Task, the SQS worker's partial batch response, the EventBridge analytics
+ * target and init errors. */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/xmalloc.h"
+#include "check.h"
+#include "fakes/fake_http.h"
+#include "runtime/lambda_handlers.h"
+#include "store/store.h"
+
+static struct fake_http api, sfn;
+static char dir[64];
+
+/* Serves one invocation of handler with event; returns the posted body (parsed, new ref) and
+ * sets *path to the URL path it was posted to (borrowed). */
+static json_t *invoke(const char *handler, const char *event, const char **path, int *rc)
+{
+    size_t before = fake_http_count(&api);
+    char *h = xasprintf("Lambda-Runtime-Aws-Request-Id: id-%zu\nLambda-Runtime-Deadline-Ms: "
+                        "%lld\n",
+                        before, (long long)clock_now_ms() + 30000);
+    fake_http_push(&api, 200, h, event, (size_t)-1, 0);
+    fake_http_push(&api, 202, NULL, "{}", (size_t)-1, 0);
+    free(h);
+    char *argv[] = {"bootstrap", "--handler", (char *)handler, "--once", NULL};
+    *rc = lambda_parley_main(4, argv);
+    const struct fake_request *r = fake_http_request(&api, before + 1);
+    *path = r ? r->target : "";
+    return r ? json_loads(r->body, JSON_DECODE_ANY, NULL) : NULL;
+}
+
+/* A fresh Runtime API for each test (a fake serves at most FAKE_MAX_SCRIPT replies). */
+static void reset_api(void)
+{
+    fake_http_stop(&api);
+    if (fake_http_start(&api) < 0)
+        return;
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", (unsigned)api.port);
+    setenv("AWS_LAMBDA_RUNTIME_API", addr, 1);
+}
+
+static json_t *proxy_event(const char *ct, const char *body, int b64)
+{
+    return json_pack("{s:s, s:s, s:s, s:{s:s}, s:s, s:b}", "resource", "/chat", "path", "/chat",
+                     "httpMethod", "POST", "headers", "content-type", ct, "body", body,
+                     "isBase64Encoded", b64);
+}
+
+static json_t *call_request(json_t *event /* stolen */, int *status, json_t **body)
+{
+    char *text = json_dumps(event, JSON_COMPACT);
+    json_decref(event);
+    const char *path;
+    int rc;
+    json_t *resp = invoke("RequestHandler", text, &path, &rc);
+    free(text);
+    CHECK_INT(rc, 0);
+    CHECK(strstr(path, "/response") != NULL);
+    *status = (int)json_integer_value(json_object_get(resp, "statusCode"));
+    *body = json_loads(json_string_value(json_object_get(resp, "body")), 0, NULL);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(resp, "headers"),
+                                                "Content-Type")),
+              "application/json");
+    CHECK(json_is_false(json_object_get(resp, "isBase64Encoded")));
+    return resp;
+}
+
+static void test_request_handler(void)
+{
+    reset_api();
+    size_t sfn_before = fake_http_count(&sfn);
+    fake_http_push(&sfn, 200, NULL,
+                   "{\"status\":\"SUCCEEDED\",\"output\":\"{\\\"sessionId\\\":\\\"S1\\\","
+                   "\\\"turn\\\":1,\\\"reply\\\":\\\"Hello!\\\",\\\"actions\\\":[]}\"}",
+                   (size_t)-1, 0);
+    int status;
+    json_t *body;
+    json_t *resp = call_request(proxy_event("application/json", "{\"message\":\"hi there\"}", 0),
+                                &status, &body);
+    CHECK_INT(status, 200);
+    CHECK_STR(json_string_value(json_object_get(body, "reply")), "Hello!");
+    json_decref(body);
+    json_decref(resp);
+    CHECK_INT(fake_http_count(&sfn), sfn_before + 1);
+    /* The execution's input is the request handler's state for a new session. */
+    const struct fake_request *r = fake_http_request(&sfn, sfn_before);
+    json_t *req = json_loads(r->body, 0, NULL);
+    json_t *state = json_loads(json_string_value(json_object_get(req, "input")), 0, NULL);
+    CHECK_STR(json_string_value(json_object_get(state, "message")), "hi there");
+    CHECK(json_is_true(json_object_get(state, "isNew")));
+    const char *sid = json_string_value(json_object_get(state, "sessionId"));
+    CHECK(sid && strlen(sid) == 22);
+    CHECK(strncmp(json_string_value(json_object_get(state, "userId")), "guest:", 6) == 0);
+    json_decref(state);
+    json_decref(req);
+
+    /* base64 bodies (binary media types) decode to the same request. */
+    fake_http_push(&sfn, 200, NULL, "{\"status\":\"SUCCEEDED\",\"output\":\"{\\\"reply\\\":\\\"b64\\\"}\"}",
+                   (size_t)-1, 0);
+    resp = call_request(proxy_event("application/json; charset=utf-8",
+                                    "eyJtZXNzYWdlIjoiaGkifQ==", 1),
+                        &status, &body); /* {"message":"hi"} */
+    CHECK_INT(status, 200);
+    CHECK_STR(json_string_value(json_object_get(body, "reply")), "b64");
+    json_decref(body);
+    json_decref(resp);
+    r = fake_http_request(&sfn, sfn_before + 1);
+    req = json_loads(r ? r->body : "", 0, NULL);
+    state = json_loads(json_string_value(json_object_get(req, "input")), 0, NULL);
+    CHECK_STR(json_string_value(json_object_get(state, "message")), "hi");
+    json_decref(state);
+    json_decref(req);
+}
+
+static void test_request_errors(void)
+{
+    reset_api();
+    size_t sfn_before = fake_http_count(&sfn);
+    static const struct {
+        const char *ct, *body;
+        int b64, status;
+        const char *code;
+    } cases[] = {
+        {"application/json", "{\"message\":", 0, 400, "MalformedJson"},
+        {"application/json", "{\"message\":\"\"}", 0, 400, "InvalidRequest"},
+        {"application/json", "{\"message\":\"x\",\"extra\":1}", 0, 400, "InvalidRequest"},
+        {"application/json", "{\"message\":\"x\",\"sessionId\":\"bad id!\"}", 0, 400,
+         "InvalidRequest"},
+        {"text/plain", "{\"message\":\"x\"}", 0, 415, "UnsupportedMediaType"},
+        {"application/json", "%%%", 1, 400, "InvalidRequest"},
+        {"application/json", "{\"message\":\"x\",\"sessionId\":\"nosuchsession\"}", 0, 404,
+         "NotFound"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int status;
+        json_t *body;
+        json_t *resp = call_request(proxy_event(cases[i].ct, cases[i].body, cases[i].b64), &status,
+                                    &body);
+        CHECK_INT(status, cases[i].status);
+        CHECK_STR(json_string_value(json_object_get(json_object_get(body, "error"), "code")),
+                  cases[i].code);
+        json_decref(body);
+        json_decref(resp);
+    }
+    /* None of them reached Step Functions. */
+    CHECK_INT(fake_http_count(&sfn), sfn_before);
+    /* Oversized bodies are 413. */
+    char *big = xmalloc(70000);
+    memset(big, 'a', 69999);
+    big[69999] = '\0';
+    int status;
+    json_t *body;
+    json_t *resp = call_request(proxy_event("application/json", big, 0), &status, &body);
+    CHECK_INT(status, 413);
+    json_decref(body);
+    json_decref(resp);
+    free(big);
+    /* Workflow failures map to the statuses `parley serve` gives. */
+    fake_http_push(&sfn, 200, NULL, "{\"status\":\"FAILED\",\"error\":\"ModelThrottled\"}",
+                   (size_t)-1, 0);
+    fake_http_push(&sfn, 200, NULL, "{\"status\":\"TIMED_OUT\"}", (size_t)-1, 0);
+    resp = call_request(proxy_event("application/json", "{\"message\":\"x\"}", 0), &status, &body);
+    CHECK_INT(status, 503);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(body, "error"), "code")),
+              "ModelThrottled");
+    json_decref(body);
+    json_decref(resp);
+    resp = call_request(proxy_event("application/json", "{\"message\":\"x\"}", 0), &status, &body);
+    CHECK_INT(status, 504);
+    json_decref(body);
+    json_decref(resp);
+}
+
+static void test_task_handler(void)
+{
+    reset_api();
+    const char *path;
+    int rc;
+    json_t *out = invoke("LoadContext",
+                         "{\"sessionId\":\"Lc1\",\"userId\":\"u\",\"message\":\"hello\","
+                         "\"isNew\":true,\"status\":\"active\",\"context\":{},\"turns\":0}",
+                         &path, &rc);
+    CHECK_INT(rc, 0);
+    CHECK(strstr(path, "/response") != NULL);
+    CHECK_STR(json_string_value(json_object_get(out, "sessionId")), "Lc1");
+    CHECK(json_is_array(json_object_get(out, "history")));
+    json_decref(out);
+    /* A Task's failure is an invocation error whose type the state machine matches. */
+    out = invoke("ActionExecutor", "{\"sessionId\":\"Lc1\",\"newMessages\":[]}", &path, &rc);
+    CHECK(strstr(path, "/error") != NULL);
+    CHECK_STR(json_string_value(json_object_get(out, "errorType")), "InvalidRequest");
+    json_decref(out);
+}
+
+static void test_action_worker(void)
+{
+    reset_api();
+    json_t *good = json_pack(
+        "{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:s}", "actionId", "toolu_lambda_1",
+        "sessionId", "Aw1", "userId", "u-worker", "tool", "create_support_ticket", "input",
+        "title", "Cannot log in", "description", "locked out", "priority", "high", "email",
+        "jane@example.com", "idempotencyKey", "Aw1:toolu_lambda_1");
+    char *gb = json_dumps(good, JSON_COMPACT);
+    json_decref(good);
+    json_t *ev = json_pack("{s:[{s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s}]}", "Records",
+                           "messageId", "m-bad", "receiptHandle", "rh1", "body", "not json",
+                           "eventSource", "aws:sqs", "messageId", "m-good", "receiptHandle", "rh2",
+                           "body", gb, "eventSource", "aws:sqs");
+    free(gb);
+    char *text = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+    const char *path;
+    int rc;
+    json_t *out = invoke("ActionWorker", text, &path, &rc);
+    free(text);
+    CHECK(strstr(path, "/response") != NULL);
+    json_t *fails = json_object_get(out, "batchItemFailures");
+    CHECK_INT(json_array_size(fails), 1);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(fails, 0), "itemIdentifier")),
+              "m-bad");
+    json_decref(out);
+    /* The good message's effect is in the store. */
+    struct err e;
+    char *db = xasprintf("%s/parley.db", dir);
+    struct store *st = store_sqlite_new(db, 1, &e);
+    free(db);
+    json_t *a = NULL;
+    CHECK(st && STORE_CALL(st, action_get, "toolu_lambda_1", &a, &e) == 0);
+    CHECK_STR(json_string_value(json_object_get(a, "status")), "succeeded");
+    json_decref(a);
+    json_t *list = NULL;
+    CHECK(st && STORE_CALL(st, tickets_list, "u-worker", 10, &list, &e) == 0);
+    CHECK_INT(json_array_size(list), 1);
+    json_decref(list);
+    store_free(st);
+}
+
+static void test_analytics(void)
+{
+    reset_api();
+    const char *path;
+    int rc;
+    json_t *out = invoke("Analytics",
+                         "{\"version\":\"0\",\"id\":\"e1\",\"detail-type\":\"action_executed\","
+                         "\"source\":\"parley.agent\",\"account\":\"1\",\"time\":"
+                         "\"2026-11-25T03:00:00Z\",\"region\":\"us-east-1\",\"resources\":[],"
+                         "\"detail\":{\"tool\":\"create_support_ticket\",\"status\":"
+                         "\"succeeded\"}}",
+                         &path, &rc);
+    CHECK(strstr(path, "/response") != NULL);
+    CHECK_STR(json_string_value(json_object_get(out, "folded")), "action_executed");
+    CHECK(json_is_true(json_object_get(out, "known")));
+    json_decref(out);
+    out = invoke("Analytics", "{\"detail\":{}}", &path, &rc);
+    CHECK(strstr(path, "/error") != NULL);
+    CHECK_STR(json_string_value(json_object_get(out, "errorType")), "InvalidEvent");
+    json_decref(out);
+}
+
+static void test_init_error(void)
+{
+    reset_api();
+    setenv("PARLEY_STORE", "cassandra", 1);
+    size_t before = fake_http_count(&api);
+    fake_http_push(&api, 202, NULL, "{}", (size_t)-1, 0);
+    char *argv[] = {"bootstrap", "--handler", "LoadContext", "--once", NULL};
+    CHECK_INT(lambda_parley_main(4, argv), 1);
+    const struct fake_request *r = fake_http_request(&api, before);
+    CHECK(r != NULL);
+    CHECK_STR(r ? r->target : "", "/2018-06-01/runtime/init/error");
+    CHECK_STR(fake_header(r, "Lambda-Runtime-Function-Error-Type"), "Runtime.InvalidConfig");
+    CHECK(r && strstr(r->body, "cassandra") != NULL);
+    setenv("PARLEY_STORE", "sqlite", 1);
+}
+
+int main(void)
+{
+    xmalloc_init();
+    snprintf(dir, sizeof dir, "/tmp/parley-lambda-XXXXXX");
+    if (!mkdtemp(dir) || fake_http_start(&api) < 0 || fake_http_start(&sfn) < 0)
+        return 1;
+    setenv("AWS_ENDPOINT_URL_SFN", sfn.base_url, 1);
+    setenv("AWS_REGION", "us-east-1", 1);
+    setenv("AWS_ACCESS_KEY_ID", "AKIDTEST", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "secret", 1);
+    setenv("PARLEY_STATE_MACHINE_ARN", "arn:aws:states:us-east-1:1:stateMachine:Agent", 1);
+    setenv("PARLEY_STORE", "sqlite", 1);
+    setenv("PARLEY_DATA", dir, 1);
+    setenv("PARLEY_MODEL", "offline", 1);
+    setenv("PARLEY_LOG_LEVEL", "warn", 1);
+    unsetenv("PARLEY_EVENT_BUS");
+    RUN(test_request_handler);
+    RUN(test_request_errors);
+    RUN(test_task_handler);
+    RUN(test_action_worker);
+    RUN(test_analytics);
+    RUN(test_init_error);
+    fake_http_stop(&sfn);
+    fake_http_stop(&api);
+    char *cmd = xasprintf("rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", dir);
+    free(cmd);
+    return check_summary();
+}
