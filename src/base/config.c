@@ -66,6 +66,10 @@ static const struct setting settings[] = {
      "X-Ray daemon address host:port for trace segments (empty: traces kept in memory only)"},
     {"PARLEY_EMF", ST_INT, F(emf), "1", 0, 1, NULL,
      "1: one CloudWatch Embedded Metric Format line per turn in <data>/logs/emf.log"},
+    {"PARLEY_ARCHIVE", ST_INT, F(archive), "1", 0, 1, NULL,
+     "1: archive transcripts to <data>/archive ({yyyy}/{mm}/{dd}/{sessionId}.json)"},
+    {"PARLEY_EVENTS", ST_INT, F(events), "1", 0, 1, NULL,
+     "1: emit agent events (EventBridge envelope) to the rules' targets"},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])

@@ -35,6 +35,8 @@ struct config {
     int archive_delay_ms;    /* PARLEY_ARCHIVE_DELAY_MS: bound on transcript archiving delay */
     char *xray_daemon;       /* PARLEY_XRAY_DAEMON: host:port of an X-Ray daemon (empty: off) */
     int emf;                 /* PARLEY_EMF: 1 writes CloudWatch EMF lines to <data>/logs/emf.log */
+    int archive;             /* PARLEY_ARCHIVE: 1 archives transcripts */
+    int events;              /* PARLEY_EVENTS: 1 emits agent events on the bus */
 };
 
 /* Fills c with defaults, then applies the environment. Returns 0, or -1 with err naming the

@@ -297,8 +297,9 @@ int runtime_open(struct runtime *rt, struct config *cfg, struct err *err)
     if (!rt->archive)
         goto fail;
     rt->agent = (struct agent){.cfg = cfg, .store = rt->store, .model = rt->model,
-                               .tools = rt->tools, .kb = rt->kb, .bus = rt->bus,
-                               .redact = redact, .queue = rt->queue,
+                               .tools = rt->tools, .kb = rt->kb,
+                               .bus = cfg->events ? rt->bus : NULL, .redact = redact,
+                               .queue = rt->queue,
                                .action_wait_ms = cfg->action_wait_ms, .on_error = hook_error,
                                .on_tool = hook_tool, .on_model = hook_model,
                                .on_saved = hook_saved, .on_turn = hook_turn,
@@ -307,10 +308,14 @@ int runtime_open(struct runtime *rt, struct config *cfg, struct err *err)
     rt->agent_ready = 1;
     pthread_mutex_init(&rt->exec_lock, NULL);
     rt->executions = json_array();
-    rt->archiver = archiver_start(rt->archive, fetch_transcript, rt, cfg->archive_delay_ms, err);
-    if (!rt->archiver)
-        goto fail;
-    archiver_set_hooks(rt->archiver, &(struct archiver_hooks){.redact = guard_redact_json,
+    if (cfg->archive) {
+        rt->archiver = archiver_start(rt->archive, fetch_transcript, rt, cfg->archive_delay_ms,
+                                      err);
+        if (!rt->archiver)
+            goto fail;
+    }
+    if (rt->archiver)
+        archiver_set_hooks(rt->archiver, &(struct archiver_hooks){.redact = guard_redact_json,
                                                               .redact_kinds = redact,
                                                               .on_archived = on_archived});
     if (cfg->emf) {
