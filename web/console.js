@@ -5,7 +5,7 @@
 
 import { h, apiError, ApiError, clockTime } from './common.js';
 import { parsePrometheus, sumOf, bucketsOf, bucketsDelta, histogramQuantile, lineChart, barChart, formatNumber } from './charts.js';
-import { pathGraph, waterfall } from './flow.js';
+import { pathGraph, waterfall, ms } from './flow.js';
 
 const TOKEN_KEY = 'parley.operatorToken';
 const REFRESH_MS = 3000;
@@ -357,7 +357,7 @@ async function loadExecutions(id) {
         const traceBtn = h('button', { type: 'button', class: 'ghost trace-button', disabled: !e.traceId,
             onclick: () => showTrace(e.traceId, traceBox, traceBtn) }, 'Show trace');
         return h('article', { class: `execution status-${String(e.status).toLowerCase()}`, dataset: { turn: e.turn } },
-            h('h4', {}, `Turn ${e.turn} · ${e.status} · ${e.durationMs} ms`, e.traceId ? h('code', { class: 'trace-id', text: ` ${e.traceId}` }) : null),
+            h('h4', {}, `Turn ${e.turn} · ${e.status} · ${ms(e.durationMs)}`, e.traceId ? h('code', { class: 'trace-id', text: ` ${e.traceId}` }) : null),
             h('div', { class: 'graph-scroll' }, pathGraph(e)),
             traceBtn,
             traceBox);
@@ -586,7 +586,7 @@ function hourRows(doc) {
 function countOf(row, key) {
     const v = row[key];
     if (typeof v === 'number') return v;
-    if (v && typeof v === 'object') return Object.values(v).reduce((a, b) => a + (typeof b === 'number' ? b : 0), 0);
+    if (v && typeof v === 'object') return Object.keys(v).reduce((a, k) => a + countOf(v, k), 0);
     return 0;
 }
 

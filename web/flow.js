@@ -3,10 +3,12 @@
 
 import { s } from './common.js';
 
-function ms(v) {
+export function ms(v) {
     if (v === null || v === undefined || Number.isNaN(Number(v))) return '';
     const n = Number(v);
-    return n >= 1000 ? `${(n / 1000).toFixed(2)} s` : `${n < 10 ? n.toFixed(1) : Math.round(n)} ms`;
+    if (n >= 1000) return `${(n / 1000).toFixed(2)} s`;
+    if (n >= 10) return `${Math.round(n)} ms`;
+    return `${n >= 1 ? n.toFixed(1) : Number(n.toPrecision(2))} ms`;
 }
 
 function clip(text, n) {
@@ -79,6 +81,18 @@ export function pathGraph(execution) {
 
 /* ------------------------------------------------------------------ trace waterfall */
 
+// The segment to draw: the document itself, or, for {"trace_id", "segments": [...]} (the shape of
+// X-Ray's BatchGetTraces), its only segment or a root spanning all of them.
+function traceRoot(doc) {
+    if (!Array.isArray(doc.segments)) return doc;
+    const segs = doc.segments.map((x) => (typeof x.Document === 'string' ? JSON.parse(x.Document) : x));
+    if (segs.length === 1) return segs[0];
+    const starts = segs.map((x) => Number(x.start_time)).filter(Number.isFinite);
+    const ends = segs.map((x) => Number(x.end_time)).filter(Number.isFinite);
+    return { trace_id: doc.trace_id, name: 'trace', start_time: Math.min(...starts), end_time: Math.max(...ends, ...starts),
+        subsegments: segs };
+}
+
 function flatten(seg, depth, out) {
     out.push({ seg, depth });
     for (const sub of seg.subsegments || []) flatten(sub, depth + 1, out);
@@ -87,7 +101,8 @@ function flatten(seg, depth, out) {
 
 // Returns an <svg> waterfall of an X-Ray segment document: one row per (sub)segment, indented by
 // depth, its bar placed on the segment's time line; errors and faults are marked.
-export function waterfall(doc) {
+export function waterfall(input) {
+    const doc = traceRoot(input);
     const rows = flatten(doc, 0, []);
     const t0 = Number(doc.start_time);
     const ends = rows.map((r) => Number(r.seg.end_time)).filter(Number.isFinite);

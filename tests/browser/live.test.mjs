@@ -16,7 +16,10 @@ export const tests = [
         const op = await newPage({ allow: [/status of 404/, /status of 401/] });
         await signIn(op);
 
-        const sid = shared.chatSession;
+        // A turn through plain (not streamed) POST /chat, so its execution carries a trace id.
+        const turn = await apiCall('/chat', { method: 'POST', body: { message: "I can't log into my account" } });
+        const sid = turn.json && turn.json.sessionId;
+        ok(turn.status === 200 && sid, 'a plain POST /chat turn for the checks below', turn.status);
         const ex = sid ? await present(`/sessions/${sid}/executions`) : null;
         if (!ex) skip('executions are drawn as path graphs', 'GET /sessions/{id}/executions answers 404');
         else {
@@ -38,7 +41,11 @@ export const tests = [
                     await art.getByRole('button', { name: 'Show trace' }).click();
                     await art.locator('svg.waterfall').waitFor();
                     const names = await art.locator('svg.waterfall .span-name').allTextContents();
-                    ok(names.length >= 1 && names[0] === String(tr.json.name).slice(0, names[0].length), 'the waterfall starts with the segment', names.join(','));
+                    const segs = Array.isArray(tr.json.segments) ? tr.json.segments : [tr.json];
+                    const count = (x) => 1 + (x.subsegments || []).reduce((a, y) => a + count(y), 0);
+                    const expected = segs.reduce((a, x) => a + count(x), 0) + (segs.length > 1 ? 1 : 0);
+                    ok(names.length === expected, 'the waterfall has a row per segment and subsegment', `${names.length} vs ${expected}`);
+                    ok(segs.length > 1 || names[0] === String(segs[0].name).slice(0, names[0].length), 'the waterfall starts with the segment', names.join(','));
                 }
             }
             await shot(op, 'console-live-executions');
@@ -74,7 +81,9 @@ export const tests = [
             const m = /^parley_turns_total(?:\{\})?\s+(\d+)/m.exec(metrics.text);
             ok(m && Number(m[1]) > 0, 'the server counts turns', m && m[1]);
             await op.getByRole('tab', { name: 'Metrics' }).click();
-            await op.waitForFunction(() => document.querySelector('[data-metric="turns"] .tile-value'));
+            // The console scrapes every 5 s: wait for a scrape made after the server's count above.
+            await op.waitForFunction((n) => Number((document.querySelector('[data-metric="turns"] .tile-value') || {}).textContent) >= n,
+                m ? Number(m[1]) : 1, { timeout: 12000 }).catch(() => {});
             const shown = Number(await op.locator('[data-metric="turns"] .tile-value').textContent());
             ok(m && shown >= Number(m[1]), 'the turns tile shows the server count', `${shown} vs ${m && m[1]}`);
             await shot(op, 'console-live-metrics');
