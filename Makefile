@@ -73,8 +73,10 @@ test: deps
 	tests/run.sh build/san
 
 bench: deps
+	@scripts/install-test-deps.sh
 	$(MAKE) all $(BENCH_BINS)
 	bench/run.sh $(BUILD)
+	bench/sfn/run.sh
 
 clean:
 	rm -rf build

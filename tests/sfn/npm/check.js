@@ -33,6 +33,16 @@ for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort()
     }
   }
 }
+// The product's own workflow, exactly as it is deployed.
+const agentDef = path.join(__dirname, '..', '..', '..', 'statemachine', 'agent.asl.json');
+const agent = validate(JSON.parse(fs.readFileSync(agentDef, 'utf8')));
+if (agent.isValid) {
+  passed++;
+  console.log('ok - statemachine/agent.asl.json');
+} else {
+  failed++;
+  console.log(`not ok - statemachine/agent.asl.json: ${JSON.stringify(agent.errors)}`);
+}
 console.log(`# skipped ${skipped.length} cases: ${skipped.join('; ')}`);
 if (passed < 100) {
   failed++;
