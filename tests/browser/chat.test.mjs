@@ -111,6 +111,20 @@ export const tests = [
         await page.getByRole('button', { name: 'New conversation' }).click();
     }],
 
+    ['chat: an order lookup chip for a signed-in customer', async () => {
+        const page = await newPage();
+        // ?user= makes the page send that userId; the demo store's order 1042 belongs to "demo".
+        await page.goto(`${BASE}/?user=demo`);
+        await page.waitForSelector('body[data-ready="true"]');
+        const reply = await say(page, 'Where is my order 1042?');
+        const chips = await page.locator('.msg-assistant .chip').allTextContents();
+        ok(chips.includes('Order 1042: shipped'), 'the chip says "Order 1042: shipped"', chips.join(' | '));
+        ok(/shipped/i.test(reply), 'the reply gives the order status', reply);
+        await shot(page, 'chat-order-chip');
+        await page.getByRole('button', { name: 'New conversation' }).click();
+        await page.evaluate(() => localStorage.removeItem('parley.userId'));
+    }],
+
     ['chat: phone width has no sideways scroll', async () => {
         const page = await newPage();
         await page.setViewportSize({ width: 360, height: 740 });

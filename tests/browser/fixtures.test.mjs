@@ -3,7 +3,7 @@
 // Playwright with documents of the agreed shapes, so the state-machine graph, the trace
 // waterfall, the tables, the redrive button and the live charts are checked whether or not the
 // server offers those endpoints yet (live.test.mjs checks them against the real server).
-import { BASE, ok, newPage, shot } from './harness.mjs';
+import { BASE, ok, newPage, shot, noSidewaysScroll } from './harness.mjs';
 import { signIn } from './handoff.test.mjs';
 import { say } from './chat.test.mjs';
 
@@ -152,5 +152,13 @@ export const tests = [
         ok(await bars.count() === 15, 'the per-hour chart has five bars for each of three hours', await bars.count());
         ok(await op.locator('#analytics-body tbody tr').count() === 3, 'the per-hour table has three rows');
         await shot(op, 'console-fixture-metrics');
+
+        // Phone width: wide drawings scroll inside their own boxes, never the page.
+        await op.setViewportSize({ width: 375, height: 740 });
+        for (const tab of ['Metrics', 'Queues', 'Tickets', 'Sessions']) {
+            await op.getByRole('tab', { name: tab }).click();
+            ok(await noSidewaysScroll(op), `the ${tab} tab has no horizontal scroll at 375 px`);
+        }
+        await shot(op, 'console-phone');
     }],
 ];

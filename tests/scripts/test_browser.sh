@@ -3,8 +3,6 @@
 # `$PARLEY_BIN serve` on a free port with an operator token and a fresh data directory, installs
 # playwright-core with `npm ci` (lock file committed) and runs tests/browser/run.mjs against it.
 # Screenshots of each step go to build/browser-artifacts/. Ends with "# N passed, M failed".
-#   PARLEY_WEB_PROXY=1   put tests/browser/devproxy.mjs (serves web/ with the CSP) in front of the
-#                        server, for working on the pages before the server serves them
 #   PARLEY_BROWSER_ONLY=chat,handoff   run only these test files
 set -u
 src=${PARLEY_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -27,9 +25,7 @@ chromium_bin=${PARLEY_CHROMIUM:-/usr/bin/chromium}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/parley-browser.XXXXXX")
 server_pid=""
-proxy_pid=""
 cleanup() {
-    [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null
     if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
         kill "$server_pid" 2>/dev/null
         wait "$server_pid" 2>/dev/null
@@ -61,19 +57,6 @@ if [ -z "$port" ]; then
     fail "parley serve did not report its port"
 fi
 url="http://127.0.0.1:$port"
-
-if [ "${PARLEY_WEB_PROXY:-0}" = 1 ]; then
-    node "$here/devproxy.mjs" "$url" >"$tmp/proxy.log" 2>&1 &
-    proxy_pid=$!
-    for _ in $(seq 1 50); do
-        purl=$(sed -n 's/.*listening on \(http:\/\/127\.0\.0\.1:[0-9]*\).*/\1/p' "$tmp/proxy.log" | head -n 1)
-        [ -n "$purl" ] && break
-        sleep 0.1
-    done
-    [ -n "$purl" ] || fail "the development proxy did not start"
-    echo "# PARLEY_WEB_PROXY=1: pages served by tests/browser/devproxy.mjs in front of $url"
-    url=$purl
-fi
 
 rm -rf "$artifacts"
 mkdir -p "$artifacts"
