@@ -122,6 +122,9 @@ struct trace_ctx;
 void agent_trace_set(struct trace_ctx *seg);
 struct trace_ctx *agent_trace_current(void);
 
+/* The reply when a turn has used PARLEY_TURN_TOKEN_CAP model tokens. */
+extern const char agent_token_cap_reply[];
+
 /* The reply a customer gets when a turn fails. */
 extern const char agent_apology[];
 

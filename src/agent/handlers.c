@@ -247,8 +247,26 @@ static void add_usage(json_t *event, const json_t *usage)
     }
 }
 
+const char agent_token_cap_reply[] =
+    "I've done as much as I can in this reply. Tell me what you'd like me to do next, or ask for a "
+    "human agent.";
+
 json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
 {
+    json_t *used = json_object_get(event, "usage");
+    json_int_t tokens = json_integer_value(json_object_get(used, "input_tokens")) +
+                        json_integer_value(json_object_get(used, "output_tokens"));
+    if (a->cfg->turn_token_cap > 0 && tokens >= a->cfg->turn_token_cap) {
+        /* The turn's token budget is spent: end it without another model call. The last message
+         * is a tool result, so the transcript stays well formed. */
+        json_t *out = json_deep_copy(event);
+        agent__append_message(out, "assistant", json_pack("[{s:s, s:s}]", "type", "text", "text",
+                                                          agent_token_cap_reply));
+        json_object_set_new(out, "reply", json_string(agent_token_cap_reply));
+        json_object_set_new(out, "requiresAction", json_false());
+        json_object_set_new(out, "stopReason", json_string("token_cap"));
+        return out;
+    }
     json_t *request = build_request(a->tools, event);
     struct trace_ctx *sub = trace_sub_begin(current_trace, a->model->ops->name, "remote");
     int64_t t0 = clock_mono_us();

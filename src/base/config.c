@@ -39,6 +39,8 @@ static const struct setting settings[] = {
      "token budget for the prompt's message window (older turns are dropped)"},
     {"PARLEY_MAX_TOOL_ITERATIONS", ST_INT, F(max_tool_iterations), "5", 1, 50, NULL,
      "model/tool round trips allowed in one turn"},
+    {"PARLEY_TURN_TOKEN_CAP", ST_INT, F(turn_token_cap), "50000", 100, 10000000, NULL,
+     "model tokens (input + output) one turn may use; past it the turn ends with what it has"},
     {"PARLEY_MAX_CONNECTIONS", ST_INT, F(max_connections), "512", 1, 65536, NULL,
      "concurrent HTTP connections"},
     {"PARLEY_STORE_POOL", ST_INT, F(store_pool), "8", 1, 256, NULL, "SQLite connections in the pool"},

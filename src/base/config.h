@@ -21,6 +21,7 @@ struct config {
     int history_turns;       /* PARLEY_HISTORY_TURNS: turns of history loaded per turn */
     int context_tokens;      /* PARLEY_CONTEXT_TOKENS: token budget for the prompt window */
     int max_tool_iterations; /* PARLEY_MAX_TOOL_ITERATIONS: model/tool round trips per turn */
+    int turn_token_cap;      /* PARLEY_TURN_TOKEN_CAP: model tokens (in + out) one turn may use */
     int max_connections;     /* PARLEY_MAX_CONNECTIONS: concurrent HTTP connections */
     int store_pool;          /* PARLEY_STORE_POOL: SQLite connections */
     char *operator_token;    /* PARLEY_OPERATOR_TOKEN: bearer token for operator APIs */

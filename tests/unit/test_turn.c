@@ -308,6 +308,25 @@ static void test_history_window_and_budget(void)
     cfg.context_tokens = 8000;
 }
 
+static void test_token_cap_ends_turn(void)
+{
+    struct err e;
+    /* Each scripted reply reports 10 tokens; a cap of 15 allows two model calls, not three. */
+    json_t *replies = json_array();
+    for (int i = 0; i < 5; i++)
+        json_array_append_new(replies, tool_reply("tu", "list_my_tickets", json_object()));
+    script(replies);
+    int saved = cfg.turn_token_cap;
+    cfg.turn_token_cap = 15;
+    json_t *out = chat(NULL, "loop", &e);
+    cfg.turn_token_cap = saved;
+    CHECK(out != NULL);
+    CHECK_INT((long long)model.next, 2);
+    CHECK_STR(json_string_value(json_object_get(out, "reply")), agent_token_cap_reply);
+    CHECK_INT(json_array_size(json_object_get(out, "actions")), 2);
+    json_decref(out);
+}
+
 static void test_unknown_session(void)
 {
     struct err e;
@@ -350,6 +369,7 @@ int main(void)
     RUN(test_iteration_cap);
     RUN(test_model_failure_gives_graceful_reply);
     RUN(test_history_window_and_budget);
+    RUN(test_token_cap_ends_turn);
     RUN(test_unknown_session);
     json_decref(model.replies);
     json_decref(model.last_req);

@@ -1,0 +1,33 @@
+/*
+ * queue_sqs.h - the Amazon SQS adapter of the queue port (queue.h), over the SQS JSON protocol
+ * (AmazonSQS.<Action>, application/x-amz-json-1.0) signed with SigV4.
+ *
+ * Port queue names map to SQS queue names as prefix + name (the SAM template names them
+ * "<stack>-AgentActions" and "<stack>-AgentActions-DLQ"); URLs are looked up once with
+ * GetQueueUrl and cached. Received messages are SQS's own, trimmed to the attributes the port
+ * documents. SQS has no way to look at a queue without receiving, so peek receives with a
+ * visibility timeout of 0 (as the AWS console's "poll for messages" does), which counts as a
+ * receive; redrive moves messages one by one (receive, send to the source named by
+ * DeadLetterQueueSourceArn or the given one, delete) so that max and *moved are exact; purge
+ * reports the approximate count it removed (PurgeQueue answers no number). Errors keep SQS's
+ * codes; anything else is "QueueError" naming the AWS code.
+ */
+#ifndef PARLEY_QUEUE_SQS_H
+#define PARLEY_QUEUE_SQS_H
+
+#include "aws/aws.h"
+#include "queue/queue.h"
+
+struct queue_sqs_config {
+    const struct aws_config *aws; /* region, credentials, endpoints (copied) */
+    const char *name_prefix;      /* prepended to every queue name; NULL = "" */
+};
+
+/* Returns the adapter (queue_free) or NULL with err "QueueError" when the prefix makes names
+ * longer than SQS allows. Makes no call: queues are found on first use. */
+struct queue *queue_sqs_new(const struct queue_sqs_config *cfg, struct err *err);
+
+/* The adapter from the AWS variables and PARLEY_QUEUE_PREFIX. */
+struct queue *queue_sqs_from_env(struct err *err);
+
+#endif
