@@ -126,6 +126,7 @@ function hideError() {
 function setBusy(busy) {
     state.busy = busy;
     sendBtn.disabled = busy;
+    $('new-chat').disabled = busy;
     typing.hidden = !busy;
     list.setAttribute('aria-busy', busy ? 'true' : 'false');
     if (busy) scrollToEnd();
@@ -280,8 +281,11 @@ async function poll() {
     state.pollTimer = null;
     if (!state.sessionId || state.status !== 'handoff') return;
     if (!state.busy) {
+        const polled = state.sessionId;
         try {
             const session = await fetchSession();
+            // The customer may have started a new conversation meanwhile.
+            if (polled !== state.sessionId) return;
             for (const m of session.messages || [])
                 if (m.role === 'operator') addOperatorMessage(m.content, m.timestamp);
             if (session.status !== state.status) setStatus(session.status);

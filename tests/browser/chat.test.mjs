@@ -125,6 +125,20 @@ export const tests = [
         await page.evaluate(() => localStorage.removeItem('parley.userId'));
     }],
 
+    ['chat: asking for a human in the first message', async () => {
+        const page = await newPage();
+        await page.goto(`${BASE}/`);
+        await page.waitForSelector('body[data-ready="true"]');
+        await say(page, 'I want to talk to a human');
+        ok(await page.locator('body.in-handoff').count() === 1, 'the page is in handoff after the first message');
+        ok((await page.locator('.chip').allTextContents()).includes('Handed over to a human agent'), 'the escalation chip succeeded',
+            (await page.locator('.chip').allTextContents()).join(' | '));
+        ok(/support team/i.test(await page.locator('#status-line').textContent()), 'the header says a person will reply');
+        await shot(page, 'chat-first-message-handoff');
+        await page.getByRole('button', { name: 'New conversation' }).click();
+        ok(await page.locator('body.in-handoff').count() === 0, 'a new conversation leaves the handoff state');
+    }],
+
     ['chat: phone width has no sideways scroll', async () => {
         const page = await newPage();
         await page.setViewportSize({ width: 360, height: 740 });
