@@ -43,7 +43,10 @@ export const tests = [
             const [bgHandoff, bgOther] = await Promise.all([row, other].map((l) => l.locator('button').evaluate((b) => getComputedStyle(b).backgroundColor)));
             ok(bgHandoff !== bgOther, 'the highlight is visible (a different background)', `${bgHandoff} vs ${bgOther}`);
         }
-        ok(await op.locator('#session-list li').first().getAttribute('data-session-id') === sid, 'handoff sessions are listed first');
+        const order = await op.locator('#session-list li[data-session-id]').evaluateAll((lis) => lis.map((li) => [li.dataset.sessionId, li.dataset.status]));
+        const mine = order.findIndex(([id]) => id === sid);
+        const firstCalm = order.findIndex(([, st]) => st !== 'handoff');
+        ok(mine >= 0 && (firstCalm < 0 || mine < firstCalm), 'handoff sessions are listed before the others', JSON.stringify(order));
         // Search narrows the list to this session.
         await op.getByLabel('Search').fill(sid.slice(0, 12));
         ok(await op.locator('#session-list li[data-session-id]').count() === 1, 'search by session id finds just this session');
