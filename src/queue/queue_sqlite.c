@@ -16,6 +16,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/sqlpool.h"
 #include "base/rand.h"
 #include "base/xmalloc.h"
 #include "queue/queue.h"
@@ -99,23 +100,14 @@ static const char schema_sql[] =
 
 /* ---------------------------------------------------------------- handle and pool */
 
-struct conn {
-    sqlite3 *db;                 /* one connection */
-    sqlite3_stmt *stmt[Q_COUNT]; /* prepared lazily, kept for the connection's life */
-    struct conn *next_free;      /* free-list link */
-};
-
 struct queue_sqlite {
     struct queue base;        /* must be first */
     char *path;               /* database file */
     int64_t (*now_ms)(void *);  /* wall clock */
     void *clock_ctx;          /* its argument */
     int poll_ms;              /* long-poll re-check period */
-    struct conn *conns;       /* pool_size connections */
-    int pool_size;            /* number of connections */
-    struct conn *free_list;   /* idle connections */
-    pthread_mutex_t lock;     /* guards free_list and generation */
-    pthread_cond_t avail;     /* a connection returned */
+    struct sqlpool *pool;     /* connections with their prepared statements */
+    pthread_mutex_t lock;     /* guards generation */
     pthread_cond_t changed;   /* generation moved: a message may have become visible */
     unsigned long generation; /* bumped by every same-process send or reveal */
     pthread_mutex_t wlock;    /* serialises this process's write transactions */
@@ -125,31 +117,6 @@ static int64_t default_now(void *ctx)
 {
     (void)ctx;
     return clock_now_ms();
-}
-
-static int db_error(struct err *err, sqlite3 *db, const char *what)
-{
-    return err_set(err, "QueueError", "%s failed: %s", what, sqlite3_errmsg(db));
-}
-
-static struct conn *conn_acquire(struct queue_sqlite *s)
-{
-    pthread_mutex_lock(&s->lock);
-    while (!s->free_list)
-        pthread_cond_wait(&s->avail, &s->lock);
-    struct conn *c = s->free_list;
-    s->free_list = c->next_free;
-    pthread_mutex_unlock(&s->lock);
-    return c;
-}
-
-static void conn_release(struct queue_sqlite *s, struct conn *c)
-{
-    pthread_mutex_lock(&s->lock);
-    c->next_free = s->free_list;
-    s->free_list = c;
-    pthread_cond_signal(&s->avail);
-    pthread_mutex_unlock(&s->lock);
 }
 
 static void notify(struct queue_sqlite *s)
@@ -168,31 +135,6 @@ static unsigned long generation(struct queue_sqlite *s)
     return g;
 }
 
-/* Returns the reset, cleared statement q of connection c, preparing it on first use. */
-static sqlite3_stmt *stmt_get(struct conn *c, enum stmt_id q, struct err *err)
-{
-    if (!c->stmt[q] && sqlite3_prepare_v3(c->db, stmt_sql[q], -1, SQLITE_PREPARE_PERSISTENT,
-                                          &c->stmt[q], NULL) != SQLITE_OK) {
-        db_error(err, c->db, "prepare");
-        return NULL;
-    }
-    sqlite3_reset(c->stmt[q]);
-    sqlite3_clear_bindings(c->stmt[q]);
-    return c->stmt[q];
-}
-
-static int exec_simple(struct conn *c, enum stmt_id q, struct err *err)
-{
-    sqlite3_stmt *st = stmt_get(c, q, err);
-    if (!st)
-        return -1;
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return db_error(err, c->db, stmt_sql[q]);
-    return 0;
-}
-
 static void bind_text(sqlite3_stmt *st, int i, const char *v)
 {
     if (v)
@@ -203,28 +145,28 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
 
 /* Write transactions: the process mutex first, then SQLite's write lock (waiting out other
  * processes through the busy timeout). tx_end commits when ok, else rolls back. */
-static int tx_begin(struct queue_sqlite *s, struct conn *c, struct err *err)
+static int tx_begin(struct queue_sqlite *s, struct sqlpool_conn *c, struct err *err)
 {
     pthread_mutex_lock(&s->wlock);
-    if (exec_simple(c, Q_BEGIN, err) < 0) {
+    if (sqlpool_exec(c, Q_BEGIN, err) < 0) {
         pthread_mutex_unlock(&s->wlock);
         return -1;
     }
     return 0;
 }
 
-static int tx_end(struct queue_sqlite *s, struct conn *c, int ok, struct err *err)
+static int tx_end(struct queue_sqlite *s, struct sqlpool_conn *c, int ok, struct err *err)
 {
     int rc = 0;
     if (ok) {
-        rc = exec_simple(c, Q_COMMIT, err);
+        rc = sqlpool_exec(c, Q_COMMIT, err);
         if (rc < 0) {
             struct err ignored;
-            exec_simple(c, Q_ROLLBACK, &ignored);
+            sqlpool_exec(c, Q_ROLLBACK, &ignored);
         }
     } else {
         struct err ignored;
-        exec_simple(c, Q_ROLLBACK, &ignored);
+        sqlpool_exec(c, Q_ROLLBACK, &ignored);
     }
     pthread_mutex_unlock(&s->wlock);
     return rc;
@@ -240,9 +182,9 @@ struct qinfo {
 };
 
 /* Reads a queue's settings; QueueDoesNotExist when it is missing. */
-static int queue_get(struct conn *c, const char *name, struct qinfo *out, struct err *err)
+static int queue_get(struct sqlpool_conn *c, const char *name, struct qinfo *out, struct err *err)
 {
-    sqlite3_stmt *st = stmt_get(c, Q_QUEUE_GET, err);
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_QUEUE_GET, err);
     if (!st)
         return -1;
     bind_text(st, 1, name);
@@ -258,7 +200,7 @@ static int queue_get(struct conn *c, const char *name, struct qinfo *out, struct
     } else if (step == SQLITE_DONE) {
         err_set(err, "QueueDoesNotExist", "queue '%s' does not exist", name);
     } else {
-        db_error(err, c->db, "read queue");
+        sqlpool_fail(c, err, "read queue");
     }
     sqlite3_reset(st);
     return rc;
@@ -295,7 +237,7 @@ static int sq_ensure(struct queue *base, const char *name, const struct queue_at
     /* Zero means "not given", as an omitted SQS attribute: a zeroed struct must never create a
      * queue whose messages reappear at once and get delivered twice. */
     int visibility_s = a->visibility_timeout_s ? a->visibility_timeout_s : 30;
-    struct conn *c = conn_acquire(s);
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     int ok = 0;
     if (tx_begin(s, c, err) < 0)
         goto out;
@@ -307,7 +249,7 @@ static int sq_ensure(struct queue *base, const char *name, const struct queue_at
         tx_end(s, c, 0, err);
         goto out;
     }
-    sqlite3_stmt *st = stmt_get(c, attrs ? Q_QUEUE_UPSERT : Q_QUEUE_INSERT, err);
+    sqlite3_stmt *st = sqlpool_stmt(c, attrs ? Q_QUEUE_UPSERT : Q_QUEUE_INSERT, err);
     if (st) {
         bind_text(st, 1, name);
         sqlite3_bind_int(st, 2, visibility_s);
@@ -320,21 +262,21 @@ static int sq_ensure(struct queue *base, const char *name, const struct queue_at
         sqlite3_reset(st);
         ok = step == SQLITE_DONE;
         if (!ok)
-            db_error(err, c->db, "create queue");
+            sqlpool_fail(c, err, "create queue");
     }
     ok = tx_end(s, c, ok, err) == 0 && ok;
 out:
-    conn_release(s, c);
+    sqlpool_release(s->pool, c);
     return ok ? 0 : -1;
 }
 
 static int sq_list(struct queue *base, json_t **out, struct err *err)
 {
     struct queue_sqlite *s = (struct queue_sqlite *)base;
-    struct conn *c = conn_acquire(s);
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     json_t *arr = json_array();
     int rc = -1, step;
-    sqlite3_stmt *st = stmt_get(c, Q_QUEUE_LIST, err);
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_QUEUE_LIST, err);
     if (!st)
         goto out;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -350,7 +292,7 @@ static int sq_list(struct queue *base, json_t **out, struct err *err)
     }
     sqlite3_reset(st);
     if (step != SQLITE_DONE) {
-        db_error(err, c->db, "list queues");
+        sqlpool_fail(c, err, "list queues");
         goto out;
     }
     *out = arr;
@@ -358,7 +300,7 @@ static int sq_list(struct queue *base, json_t **out, struct err *err)
     rc = 0;
 out:
     json_decref(arr);
-    conn_release(s, c);
+    sqlpool_release(s->pool, c);
     return rc;
 }
 
@@ -370,9 +312,9 @@ static int queue_lookup(struct queue_sqlite *s, const char *name, struct qinfo *
 {
     if (queue__check_name(name, err) < 0)
         return -1;
-    struct conn *c = conn_acquire(s);
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     int rc = queue_get(c, name, qi, err);
-    conn_release(s, c);
+    sqlpool_release(s->pool, c);
     return rc;
 }
 
@@ -397,9 +339,9 @@ static int sq_send(struct queue *base, const char *name, const char *body,
     if (has_attrs)
         queue__md5_attributes(attributes, attrs_md5);
 
-    struct conn *c = conn_acquire(s);
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     int rc = -1;
-    sqlite3_stmt *st = stmt_get(c, Q_INSERT, err);
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_INSERT, err);
     if (!st)
         goto out;
     int64_t now = s->now_ms(s->clock_ctx);
@@ -417,13 +359,13 @@ static int sq_send(struct queue *base, const char *name, const char *body,
     pthread_mutex_unlock(&s->wlock);
     sqlite3_reset(st);
     if (step != SQLITE_DONE) {
-        db_error(err, c->db, "send message");
+        sqlpool_fail(c, err, "send message");
         goto out;
     }
     memcpy(message_id, id, sizeof id);
     rc = 0;
 out:
-    conn_release(s, c);
+    sqlpool_release(s->pool, c);
     free(attrs_text);
     if (rc == 0 && delay_s == 0)
         notify(s);
@@ -500,11 +442,11 @@ static int receipt_parse(const char *receipt, long long *seq, const char **token
 static int receive_once(struct queue_sqlite *s, const char *name, int max, int vis_s,
                         json_t *out, struct err *err)
 {
-    struct conn *c = conn_acquire(s);
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     int rc = -1, ok = 0, moved = 0;
     int64_t now = s->now_ms(s->clock_ctx);
     /* Cheap read first: an idle poller never takes the write lock. */
-    sqlite3_stmt *st = stmt_get(c, Q_ANY_READY, err);
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_ANY_READY, err);
     if (!st)
         goto out;
     bind_text(st, 1, name);
@@ -516,7 +458,7 @@ static int receive_once(struct queue_sqlite *s, const char *name, int max, int v
         goto out;
     }
     if (step != SQLITE_ROW) {
-        db_error(err, c->db, "look for messages");
+        sqlpool_fail(c, err, "look for messages");
         goto out;
     }
 
@@ -531,7 +473,7 @@ static int receive_once(struct queue_sqlite *s, const char *name, int max, int v
     while ((int)json_array_size(out) < max) {
         long long seqs[QUEUE_RECEIVE_MAX];
         int counts[QUEUE_RECEIVE_MAX], n = 0;
-        if (!(st = stmt_get(c, Q_READY, err)))
+        if (!(st = sqlpool_stmt(c, Q_READY, err)))
             goto end;
         bind_text(st, 1, name);
         sqlite3_bind_int64(st, 2, now);
@@ -542,7 +484,7 @@ static int receive_once(struct queue_sqlite *s, const char *name, int max, int v
         }
         sqlite3_reset(st);
         if (step != SQLITE_DONE && step != SQLITE_ROW) {
-            db_error(err, c->db, "pick messages");
+            sqlpool_fail(c, err, "pick messages");
             goto end;
         }
         if (n == 0)
@@ -551,7 +493,7 @@ static int receive_once(struct queue_sqlite *s, const char *name, int max, int v
         for (int i = 0; i < n; i++) {
             if (qi.dlq[0] && counts[i] >= qi.max_receive) {
                 /* Received maxReceiveCount times already: this receive moves it instead. */
-                if (!(st = stmt_get(c, Q_TO_DLQ, err)))
+                if (!(st = sqlpool_stmt(c, Q_TO_DLQ, err)))
                     goto end;
                 sqlite3_bind_int64(st, 1, seqs[i]);
                 bind_text(st, 2, qi.dlq);
@@ -559,7 +501,7 @@ static int receive_once(struct queue_sqlite *s, const char *name, int max, int v
                 step = sqlite3_step(st);
                 sqlite3_reset(st);
                 if (step != SQLITE_DONE) {
-                    db_error(err, c->db, "move message to the dead-letter queue");
+                    sqlpool_fail(c, err, "move message to the dead-letter queue");
                     goto end;
                 }
                 moved_now++;
@@ -571,7 +513,7 @@ static int receive_once(struct queue_sqlite *s, const char *name, int max, int v
                 goto end;
             }
             snprintf(receipt, sizeof receipt, "%lld.%s", seqs[i], token);
-            if (!(st = stmt_get(c, Q_MARK_RECEIVED, err)))
+            if (!(st = sqlpool_stmt(c, Q_MARK_RECEIVED, err)))
                 goto end;
             sqlite3_bind_int64(st, 1, seqs[i]);
             sqlite3_bind_int64(st, 2, now);
@@ -580,7 +522,7 @@ static int receive_once(struct queue_sqlite *s, const char *name, int max, int v
             step = sqlite3_step(st);
             if (step != SQLITE_ROW) {
                 sqlite3_reset(st);
-                db_error(err, c->db, "mark message received");
+                sqlpool_fail(c, err, "mark message received");
                 goto end;
             }
             json_array_append_new(out, message_json(st, 0, receipt));
@@ -599,7 +541,7 @@ end:
         log_at(LL_INFO, "queue", "moved %d messages of '%s' to dead-letter queue '%s'", moved,
                name, qi.dlq);
 out:
-    conn_release(s, c);
+    sqlpool_release(s->pool, c);
     return rc;
 }
 
@@ -663,9 +605,9 @@ static int sq_delete(struct queue *base, const char *name, const char *receipt, 
     if (receipt_parse(receipt, &seq, &token) < 0)
         return err_set(err, "ReceiptHandleIsInvalid", "receipt handle '%.64s' is not valid",
                        receipt ? receipt : "");
-    struct conn *c = conn_acquire(s);
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     int rc = -1;
-    sqlite3_stmt *st = stmt_get(c, Q_DELETE, err);
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_DELETE, err);
     if (!st)
         goto out;
     sqlite3_bind_int64(st, 1, seq);
@@ -677,14 +619,14 @@ static int sq_delete(struct queue *base, const char *name, const char *receipt, 
     pthread_mutex_unlock(&s->wlock);
     sqlite3_reset(st);
     if (step != SQLITE_DONE) {
-        db_error(err, c->db, "delete message");
+        sqlpool_fail(c, err, "delete message");
         goto out;
     }
     if (!changed)
         log_at(LL_DEBUG, "queue", "stale receipt handle for '%s': nothing deleted", name);
     rc = 0;
 out:
-    conn_release(s, c);
+    sqlpool_release(s->pool, c);
     return rc;
 }
 
@@ -703,11 +645,11 @@ static int sq_change_visibility(struct queue *base, const char *name, const char
     if (receipt_parse(receipt, &seq, &token) < 0)
         return err_set(err, "ReceiptHandleIsInvalid", "receipt handle '%.64s' is not valid",
                        receipt ? receipt : "");
-    struct conn *c = conn_acquire(s);
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     int ok = 0;
     if (tx_begin(s, c, err) < 0)
         goto out;
-    sqlite3_stmt *st = stmt_get(c, Q_RECEIPT_GET, err);
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_RECEIPT_GET, err);
     if (!st)
         goto end;
     sqlite3_bind_int64(st, 1, seq);
@@ -715,7 +657,7 @@ static int sq_change_visibility(struct queue *base, const char *name, const char
     int step = sqlite3_step(st);
     if (step != SQLITE_ROW && step != SQLITE_DONE) {
         sqlite3_reset(st);
-        db_error(err, c->db, "read message");
+        sqlpool_fail(c, err, "read message");
         goto end;
     }
     const char *stored = step == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
@@ -735,21 +677,21 @@ static int sq_change_visibility(struct queue *base, const char *name, const char
                 "the message is not in flight: its visibility timeout has already expired");
         goto end;
     }
-    if (!(st = stmt_get(c, Q_SET_VISIBLE, err)))
+    if (!(st = sqlpool_stmt(c, Q_SET_VISIBLE, err)))
         goto end;
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_int64(st, 2, now + (int64_t)timeout_s * 1000);
     step = sqlite3_step(st);
     sqlite3_reset(st);
     if (step != SQLITE_DONE) {
-        db_error(err, c->db, "change visibility");
+        sqlpool_fail(c, err, "change visibility");
         goto end;
     }
     ok = 1;
 end:
     ok = tx_end(s, c, ok, err) == 0 && ok;
 out:
-    conn_release(s, c);
+    sqlpool_release(s->pool, c);
     if (ok && timeout_s == 0)
         notify(s);
     return ok ? 0 : -1;
@@ -761,19 +703,19 @@ static int sq_counts(struct queue *base, const char *name, struct queue_counts *
     struct queue_sqlite *s = (struct queue_sqlite *)base;
     if (queue__check_name(name, err) < 0)
         return -1;
-    struct conn *c = conn_acquire(s);
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     struct qinfo qi;
     int rc = -1;
     if (queue_get(c, name, &qi, err) < 0)
         goto out;
-    sqlite3_stmt *st = stmt_get(c, Q_COUNTS, err);
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_COUNTS, err);
     if (!st)
         goto out;
     bind_text(st, 1, name);
     sqlite3_bind_int64(st, 2, s->now_ms(s->clock_ctx));
     if (sqlite3_step(st) != SQLITE_ROW) {
         sqlite3_reset(st);
-        db_error(err, c->db, "count messages");
+        sqlpool_fail(c, err, "count messages");
         goto out;
     }
     out->visible = sqlite3_column_int64(st, 0);
@@ -782,7 +724,7 @@ static int sq_counts(struct queue *base, const char *name, struct queue_counts *
     sqlite3_reset(st);
     rc = 0;
 out:
-    conn_release(s, c);
+    sqlpool_release(s->pool, c);
     return rc;
 }
 
@@ -792,9 +734,9 @@ static int sq_purge(struct queue *base, const char *name, long long *purged, str
     struct qinfo qi;
     if (queue_lookup(s, name, &qi, err) < 0)
         return -1;
-    struct conn *c = conn_acquire(s);
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     int rc = -1;
-    sqlite3_stmt *st = stmt_get(c, Q_PURGE, err);
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_PURGE, err);
     if (!st)
         goto out;
     bind_text(st, 1, name);
@@ -804,14 +746,14 @@ static int sq_purge(struct queue *base, const char *name, long long *purged, str
     pthread_mutex_unlock(&s->wlock);
     sqlite3_reset(st);
     if (step != SQLITE_DONE) {
-        db_error(err, c->db, "purge queue");
+        sqlpool_fail(c, err, "purge queue");
         goto out;
     }
     if (purged)
         *purged = n;
     rc = 0;
 out:
-    conn_release(s, c);
+    sqlpool_release(s->pool, c);
     return rc;
 }
 
@@ -823,11 +765,11 @@ static int sq_peek(struct queue *base, const char *name, int max, json_t **out, 
     struct qinfo qi;
     if (queue_lookup(s, name, &qi, err) < 0)
         return -1;
-    struct conn *c = conn_acquire(s);
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     json_t *arr = json_array();
     int rc = -1, step;
     int64_t now = s->now_ms(s->clock_ctx);
-    sqlite3_stmt *st = stmt_get(c, Q_PEEK, err);
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_PEEK, err);
     if (!st)
         goto out;
     bind_text(st, 1, name);
@@ -842,7 +784,7 @@ static int sq_peek(struct queue *base, const char *name, int max, json_t **out, 
     }
     sqlite3_reset(st);
     if (step != SQLITE_DONE) {
-        db_error(err, c->db, "list messages");
+        sqlpool_fail(c, err, "list messages");
         goto out;
     }
     *out = arr;
@@ -850,7 +792,7 @@ static int sq_peek(struct queue *base, const char *name, int max, json_t **out, 
     rc = 0;
 out:
     json_decref(arr);
-    conn_release(s, c);
+    sqlpool_release(s->pool, c);
     return rc;
 }
 
@@ -860,7 +802,7 @@ out:
 
 /* Moves up to limit visible messages of dlq in one transaction; *done is set when the DLQ has
  * nothing more to move. Messages whose source queue is unknown or gone are skipped. */
-static int redrive_batch(struct queue_sqlite *s, struct conn *c, const char *dlq,
+static int redrive_batch(struct queue_sqlite *s, struct sqlpool_conn *c, const char *dlq,
                          const char *source, int limit, long long *moved, int *done,
                          struct err *err)
 {
@@ -878,7 +820,7 @@ static int redrive_batch(struct queue_sqlite *s, struct conn *c, const char *dlq
         return -1;
     }
     if (sqlite3_prepare_v2(c->db, pick_sql, -1, &pick, NULL) != SQLITE_OK) {
-        db_error(err, c->db, "prepare");
+        sqlpool_fail(c, err, "prepare");
         goto end;
     }
     int64_t now = s->now_ms(s->clock_ctx);
@@ -900,7 +842,7 @@ static int redrive_batch(struct queue_sqlite *s, struct conn *c, const char *dlq
         }
         sqlite3_reset(pick);
         if (step != SQLITE_DONE && step != SQLITE_ROW) {
-            db_error(err, c->db, "pick dead letters");
+            sqlpool_fail(c, err, "pick dead letters");
             goto end;
         }
         if (n == 0) {
@@ -918,7 +860,7 @@ static int redrive_batch(struct queue_sqlite *s, struct conn *c, const char *dlq
                 err_set(err, "QueueError", "cannot draw a message id from the kernel");
                 goto end;
             }
-            sqlite3_stmt *st = stmt_get(c, Q_MOVE_BACK, err);
+            sqlite3_stmt *st = sqlpool_stmt(c, Q_MOVE_BACK, err);
             if (!st)
                 goto end;
             sqlite3_bind_int64(st, 1, rows[i].seq);
@@ -928,7 +870,7 @@ static int redrive_batch(struct queue_sqlite *s, struct conn *c, const char *dlq
             step = sqlite3_step(st);
             sqlite3_reset(st);
             if (step != SQLITE_DONE) {
-                db_error(err, c->db, "move dead letter back");
+                sqlpool_fail(c, err, "move dead letter back");
                 goto end;
             }
             (*moved)++;
@@ -952,7 +894,7 @@ static int sq_redrive(struct queue *base, const char *dlq, const char *source, l
         return -1;
     if (max < 0)
         return err_set(err, "InvalidParameterValue", "redrive max must be 0 (all) or more");
-    struct conn *c = conn_acquire(s);
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     int rc = 0, done = 0;
     /* Each batch is its own transaction. A batch that finds messages it must skip scans past
      * them and reports done when it reaches the end, so the loop always ends. */
@@ -964,7 +906,7 @@ static int sq_redrive(struct queue *base, const char *dlq, const char *source, l
             break;
         }
     }
-    conn_release(s, c);
+    sqlpool_release(s->pool, c);
     if (moved)
         *moved = n;
     if (n > 0) {
@@ -976,24 +918,13 @@ static int sq_redrive(struct queue *base, const char *dlq, const char *source, l
 
 /* ---------------------------------------------------------------- lifecycle */
 
-static void conn_close(struct conn *c)
-{
-    for (int q = 0; q < Q_COUNT; q++)
-        sqlite3_finalize(c->stmt[q]);
-    sqlite3_close(c->db);
-}
-
 static void sq_free(struct queue *base)
 {
     struct queue_sqlite *s = (struct queue_sqlite *)base;
-    for (int i = 0; i < s->pool_size; i++)
-        if (s->conns[i].db)
-            conn_close(&s->conns[i]);
+    sqlpool_close(s->pool);
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->wlock);
-    pthread_cond_destroy(&s->avail);
     pthread_cond_destroy(&s->changed);
-    free(s->conns);
     free(s->path);
     free(s);
 }
@@ -1013,28 +944,6 @@ static const struct queue_ops sqlite_ops = {
     .free = sq_free,
 };
 
-static int conn_open(struct conn *c, const char *path, int first, struct err *err)
-{
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
-        err_set(err, "QueueError", "cannot open '%s': %s", path,
-                c->db ? sqlite3_errmsg(c->db) : "out of memory");
-        return -1;
-    }
-    sqlite3_busy_timeout(c->db, 10000);
-    char *msg = NULL;
-    const char *setup = first ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                              : "PRAGMA synchronous=NORMAL;";
-    if (sqlite3_exec(c->db, setup, NULL, NULL, &msg) != SQLITE_OK ||
-        (first && sqlite3_exec(c->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK)) {
-        err_set(err, "QueueError", "cannot initialise '%s': %s", path,
-                msg ? msg : sqlite3_errmsg(c->db));
-        sqlite3_free(msg);
-        return -1;
-    }
-    return 0;
-}
-
 struct queue *queue_sqlite_new(const char *db_path, const struct queue_config *cfg,
                                struct err *err)
 {
@@ -1047,24 +956,18 @@ struct queue *queue_sqlite_new(const char *db_path, const struct queue_config *c
     s->now_ms = cfg->now_ms ? cfg->now_ms : default_now;
     s->clock_ctx = cfg->clock_ctx;
     s->poll_ms = cfg->poll_interval_ms > 0 ? cfg->poll_interval_ms : 100;
-    s->pool_size = cfg->pool_size > 0 ? cfg->pool_size : 4;
-    s->conns = xcalloc((size_t)s->pool_size, sizeof *s->conns);
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->wlock, NULL);
-    pthread_cond_init(&s->avail, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->changed, &ca);
     pthread_condattr_destroy(&ca);
-    for (int i = 0; i < s->pool_size; i++) {
-        if (conn_open(&s->conns[i], db_path, i == 0, err) < 0) {
-            sq_free(&s->base);
-            return NULL;
-        }
-        s->conns[i].next_free = s->free_list;
-        s->free_list = &s->conns[i];
+    s->pool = sqlpool_open(db_path, cfg->pool_size > 0 ? cfg->pool_size : 4, stmt_sql, Q_COUNT,
+                           schema_sql, "QueueError", err);
+    if (!s->pool) {
+        sq_free(&s->base);
+        return NULL;
     }
-    log_at(LL_DEBUG, "queue", "opened '%s' with %d connections", db_path, s->pool_size);
     return &s->base;
 }

@@ -4,13 +4,13 @@
  * Each pooled connection keeps its prepared statements, so a turn does no SQL parsing. A turn's
  * writes run in one BEGIN IMMEDIATE transaction; readers never block the writer (WAL).
  */
-#include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/sqlpool.h"
 #include "base/xmalloc.h"
 #include "store/store.h"
 
@@ -137,73 +137,10 @@ static const char schema_sql[] =
 
 /* ---------------------------------------------------------------- pool */
 
-struct conn {
-    sqlite3 *db;                   /* one connection */
-    sqlite3_stmt *stmt[Q_COUNT];   /* prepared lazily, kept for the connection's life */
-    struct conn *next_free;        /* free-list link */
-};
-
 struct store_sqlite {
-    struct store base;      /* must be first */
-    char *path;             /* database file */
-    struct conn *conns;     /* pool_size connections */
-    int pool_size;          /* number of connections */
-    struct conn *free_list; /* idle connections */
-    pthread_mutex_t lock;   /* guards free_list */
-    pthread_cond_t avail;   /* signalled when a connection returns */
+    struct store base;     /* must be first */
+    struct sqlpool *pool;  /* connections with their prepared statements */
 };
-
-static int db_error(struct err *err, sqlite3 *db, const char *what)
-{
-    return err_set(err, "StoreError", "%s failed: %s", what, sqlite3_errmsg(db));
-}
-
-static struct conn *conn_acquire(struct store_sqlite *s)
-{
-    pthread_mutex_lock(&s->lock);
-    while (!s->free_list)
-        pthread_cond_wait(&s->avail, &s->lock);
-    struct conn *c = s->free_list;
-    s->free_list = c->next_free;
-    pthread_mutex_unlock(&s->lock);
-    return c;
-}
-
-static void conn_release(struct store_sqlite *s, struct conn *c)
-{
-    pthread_mutex_lock(&s->lock);
-    c->next_free = s->free_list;
-    s->free_list = c;
-    pthread_cond_signal(&s->avail);
-    pthread_mutex_unlock(&s->lock);
-}
-
-/* Returns the reset, cleared statement q of connection c, preparing it on first use. */
-static sqlite3_stmt *stmt_get(struct conn *c, enum stmt_id q, struct err *err)
-{
-    if (!c->stmt[q]) {
-        if (sqlite3_prepare_v3(c->db, stmt_sql[q], -1, SQLITE_PREPARE_PERSISTENT, &c->stmt[q],
-                               NULL) != SQLITE_OK) {
-            db_error(err, c->db, "prepare");
-            return NULL;
-        }
-    }
-    sqlite3_reset(c->stmt[q]);
-    sqlite3_clear_bindings(c->stmt[q]);
-    return c->stmt[q];
-}
-
-static int exec_simple(struct conn *c, enum stmt_id q, struct err *err)
-{
-    sqlite3_stmt *st = stmt_get(c, q, err);
-    if (!st)
-        return -1;
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return db_error(err, c->db, stmt_sql[q]);
-    return 0;
-}
 
 static void bind_text(sqlite3_stmt *st, int i, const char *v)
 {
@@ -222,9 +159,9 @@ static json_t *column_json(sqlite3_stmt *st, int col)
 static int sq_session_get(struct store *base, const char *id, json_t **out, struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
-    struct conn *c = conn_acquire(s);
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     int rc = -1;
-    sqlite3_stmt *st = stmt_get(c, Q_SESSION_GET, err);
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_SESSION_GET, err);
     if (!st)
         goto out;
     bind_text(st, 1, id);
@@ -234,7 +171,7 @@ static int sq_session_get(struct store *base, const char *id, json_t **out, stru
         goto out;
     }
     if (step != SQLITE_ROW) {
-        db_error(err, c->db, "read session");
+        sqlpool_fail(c, err, "read session");
         goto out;
     }
     *out = json_pack("{s:s, s:s, s:s, s:I, s:I, s:i, s:I, s:o, s:o}", "sessionId", id, "userId",
@@ -248,12 +185,12 @@ static int sq_session_get(struct store *base, const char *id, json_t **out, stru
 out:
     if (st)
         sqlite3_reset(st);
-    conn_release(s, c);
+    sqlpool_release(s->pool, c);
     return rc;
 }
 
 /* Appends the messages stored in each row of st (already bound) to out, in row order. */
-static int collect_messages(struct conn *c, sqlite3_stmt *st, json_t *rows, struct err *err)
+static int collect_messages(struct sqlpool_conn *c, sqlite3_stmt *st, json_t *rows, struct err *err)
 {
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -266,17 +203,17 @@ static int collect_messages(struct conn *c, sqlite3_stmt *st, json_t *rows, stru
         json_array_append_new(rows, msgs);
     }
     if (step != SQLITE_DONE)
-        return db_error(err, c->db, "read messages");
+        return sqlpool_fail(c, err, "read messages");
     return 0;
 }
 
 static int read_turns(struct store_sqlite *s, enum stmt_id q, const char *id, int limit,
                       json_t **out, struct err *err)
 {
-    struct conn *c = conn_acquire(s);
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     json_t *rows = json_array();
     int rc = -1;
-    sqlite3_stmt *st = stmt_get(c, q, err);
+    sqlite3_stmt *st = sqlpool_stmt(c, q, err);
     if (!st)
         goto out;
     bind_text(st, 1, id);
@@ -296,7 +233,7 @@ static int read_turns(struct store_sqlite *s, enum stmt_id q, const char *id, in
 out:
     if (st)
         sqlite3_reset(st);
-    conn_release(s, c);
+    sqlpool_release(s->pool, c);
     json_decref(rows);
     return rc;
 }
@@ -331,16 +268,16 @@ static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, st
     char *msgs_text = json_dumps(messages, JSON_COMPACT);
     char *ctx_text = dump_or(json_object_get(turn, "context"), "{}");
     char *meta_text = dump_or(json_object_get(turn, "metadata"), "{}");
-    struct conn *c = conn_acquire(s);
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     int rc = -1, in_tx = 0;
     int64_t now = clock_now_ms();
 
-    if (exec_simple(c, Q_BEGIN, err) < 0)
+    if (sqlpool_exec(c, Q_BEGIN, err) < 0)
         goto out;
     in_tx = 1;
     sqlite3_stmt *st;
     if (is_new) {
-        if (!(st = stmt_get(c, Q_SESSION_INSERT, err)))
+        if (!(st = sqlpool_stmt(c, Q_SESSION_INSERT, err)))
             goto out;
         bind_text(st, 1, id);
         bind_text(st, 2, user);
@@ -352,11 +289,11 @@ static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, st
             goto out;
         }
         if (step != SQLITE_DONE) {
-            db_error(err, c->db, "create session");
+            sqlpool_fail(c, err, "create session");
             goto out;
         }
     }
-    if (!(st = stmt_get(c, Q_SESSION_GET, err)))
+    if (!(st = sqlpool_stmt(c, Q_SESSION_GET, err)))
         goto out;
     bind_text(st, 1, id);
     if (sqlite3_step(st) != SQLITE_ROW) {
@@ -370,7 +307,7 @@ static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, st
     /* Sort keys must be unique and increasing within a session, even within one millisecond. */
     int64_t ts = now > last_ts ? now : last_ts + 1;
 
-    if (!(st = stmt_get(c, Q_TURN_INSERT, err)))
+    if (!(st = sqlpool_stmt(c, Q_TURN_INSERT, err)))
         goto out;
     bind_text(st, 1, id);
     sqlite3_bind_int64(st, 2, ts);
@@ -382,10 +319,10 @@ static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, st
     int step = sqlite3_step(st);
     sqlite3_reset(st);
     if (step != SQLITE_DONE) {
-        db_error(err, c->db, "insert turn");
+        sqlpool_fail(c, err, "insert turn");
         goto out;
     }
-    if (!(st = stmt_get(c, no_turn ? Q_SESSION_TOUCH_NOTURN : Q_SESSION_TOUCH, err)))
+    if (!(st = sqlpool_stmt(c, no_turn ? Q_SESSION_TOUCH_NOTURN : Q_SESSION_TOUCH, err)))
         goto out;
     bind_text(st, 1, id);
     if (no_turn) {
@@ -399,12 +336,12 @@ static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, st
     step = sqlite3_step(st);
     sqlite3_reset(st);
     if (step != SQLITE_DONE) {
-        db_error(err, c->db, "update session");
+        sqlpool_fail(c, err, "update session");
         goto out;
     }
     const char *status = json_string_value(json_object_get(turn, "status"));
     if (status && status[0]) {
-        if (!(st = stmt_get(c, Q_SESSION_STATUS, err)))
+        if (!(st = sqlpool_stmt(c, Q_SESSION_STATUS, err)))
             goto out;
         bind_text(st, 1, id);
         bind_text(st, 2, status);
@@ -412,11 +349,11 @@ static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, st
         step = sqlite3_step(st);
         sqlite3_reset(st);
         if (step != SQLITE_DONE) {
-            db_error(err, c->db, "update session status");
+            sqlpool_fail(c, err, "update session status");
             goto out;
         }
     }
-    if (exec_simple(c, Q_COMMIT, err) < 0)
+    if (sqlpool_exec(c, Q_COMMIT, err) < 0)
         goto out;
     in_tx = 0;
     *turn_no = turns;
@@ -424,9 +361,9 @@ static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, st
 out:
     if (in_tx) {
         struct err ignored;
-        exec_simple(c, Q_ROLLBACK, &ignored);
+        sqlpool_exec(c, Q_ROLLBACK, &ignored);
     }
-    conn_release(s, c);
+    sqlpool_release(s->pool, c);
     free(msgs_text);
     free(ctx_text);
     free(meta_text);
@@ -453,9 +390,9 @@ static long long ticket_seq(const char *id)
     return v;
 }
 
-static int ticket_read(struct conn *c, long long seq, json_t **out, struct err *err)
+static int ticket_read(struct sqlpool_conn *c, long long seq, json_t **out, struct err *err)
 {
-    sqlite3_stmt *st = stmt_get(c, Q_TICKET_GET, err);
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_TICKET_GET, err);
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, seq);
@@ -477,7 +414,7 @@ static int ticket_read(struct conn *c, long long seq, json_t **out, struct err *
     } else if (step == SQLITE_DONE) {
         err_set(err, "NotFound", "ticket not found");
     } else {
-        db_error(err, c->db, "read ticket");
+        sqlpool_fail(c, err, "read ticket");
     }
     sqlite3_reset(st);
     return rc;
@@ -486,10 +423,10 @@ static int ticket_read(struct conn *c, long long seq, json_t **out, struct err *
 static int sq_ticket_create(struct store *base, const json_t *f, json_t **out, struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
-    struct conn *c = conn_acquire(s);
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     int rc = -1;
     const char *key = json_string_value(json_object_get(f, "idempotencyKey"));
-    sqlite3_stmt *st = stmt_get(c, Q_TICKET_INSERT, err);
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_TICKET_INSERT, err);
     if (!st)
         goto out;
     static const char *const fields[] = {"sessionId", "userId",   "title",
@@ -503,37 +440,37 @@ static int sq_ticket_create(struct store *base, const json_t *f, json_t **out, s
     int inserted = sqlite3_changes(c->db) > 0;
     sqlite3_reset(st);
     if (step != SQLITE_DONE) {
-        db_error(err, c->db, "create ticket");
+        sqlpool_fail(c, err, "create ticket");
         goto out;
     }
     long long seq = sqlite3_last_insert_rowid(c->db);
     if (!inserted) {
         /* The key was used before: that earlier call's ticket is the answer. */
-        if (!(st = stmt_get(c, Q_TICKET_BY_KEY, err)))
+        if (!(st = sqlpool_stmt(c, Q_TICKET_BY_KEY, err)))
             goto out;
         bind_text(st, 1, key);
         step = sqlite3_step(st);
         seq = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
         sqlite3_reset(st);
         if (seq < 0) {
-            db_error(err, c->db, "find ticket by idempotency key");
+            sqlpool_fail(c, err, "find ticket by idempotency key");
             goto out;
         }
     }
     rc = ticket_read(c, seq, out, err);
 out:
-    conn_release(s, c);
+    sqlpool_release(s->pool, c);
     return rc;
 }
 
 static int sq_action_put(struct store *base, const json_t *a, struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
-    struct conn *c = conn_acquire(s);
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     int rc = -1;
     char *input = dump_or(json_object_get(a, "input"), "{}");
     char *result = dump_or(json_object_get(a, "result"), "null");
-    sqlite3_stmt *st = stmt_get(c, Q_ACTION_PUT, err);
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_ACTION_PUT, err);
     if (!st)
         goto out;
     static const char *const fields[] = {"id", "sessionId", "userId", "tool"};
@@ -546,11 +483,11 @@ static int sq_action_put(struct store *base, const json_t *a, struct err *err)
     int step = sqlite3_step(st);
     sqlite3_reset(st);
     if (step != SQLITE_DONE)
-        db_error(err, c->db, "record action");
+        sqlpool_fail(c, err, "record action");
     else
         rc = 0;
 out:
-    conn_release(s, c);
+    sqlpool_release(s->pool, c);
     free(input);
     free(result);
     return rc;
@@ -559,9 +496,9 @@ out:
 static int sq_action_get(struct store *base, const char *id, json_t **out, struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
-    struct conn *c = conn_acquire(s);
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     int rc = -1;
-    sqlite3_stmt *st = stmt_get(c, Q_ACTION_GET, err);
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_ACTION_GET, err);
     if (!st)
         goto out;
     bind_text(st, 1, id);
@@ -581,11 +518,11 @@ static int sq_action_get(struct store *base, const char *id, json_t **out, struc
     } else if (step == SQLITE_DONE) {
         err_set(err, "NotFound", "action '%s' not found", id);
     } else {
-        db_error(err, c->db, "read action");
+        sqlpool_fail(c, err, "read action");
     }
     sqlite3_reset(st);
 out:
-    conn_release(s, c);
+    sqlpool_release(s->pool, c);
     return rc;
 }
 
@@ -595,11 +532,11 @@ static int sq_ticket_get(struct store *base, const char *id, json_t **out, struc
     if (seq < 0)
         return err_set(err, "NotFound", "ticket '%s' not found", id);
     struct store_sqlite *s = (struct store_sqlite *)base;
-    struct conn *c = conn_acquire(s);
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     int rc = ticket_read(c, seq, out, err);
     if (rc < 0 && strcmp(err->code, "NotFound") == 0)
         err_set(err, "NotFound", "ticket '%s' not found", id);
-    conn_release(s, c);
+    sqlpool_release(s->pool, c);
     return rc;
 }
 
@@ -607,10 +544,10 @@ static int sq_tickets_list(struct store *base, const char *user, int limit, json
                            struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
-    struct conn *c = conn_acquire(s);
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     json_t *list = json_array();
     int rc = -1;
-    sqlite3_stmt *st = stmt_get(c, Q_TICKETS_LIST, err);
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_TICKETS_LIST, err);
     if (!st)
         goto out;
     if (user)
@@ -623,7 +560,7 @@ static int sq_tickets_list(struct store *base, const char *user, int limit, json
     sqlite3_reset(st);
     if (step != SQLITE_DONE) {
         json_decref(ids);
-        db_error(err, c->db, "list tickets");
+        sqlpool_fail(c, err, "list tickets");
         goto out;
     }
     size_t i;
@@ -639,7 +576,7 @@ static int sq_tickets_list(struct store *base, const char *user, int limit, json
     }
     json_decref(ids);
 out:
-    conn_release(s, c);
+    sqlpool_release(s->pool, c);
     if (rc == 0)
         *out = list;
     else
@@ -650,9 +587,9 @@ out:
 static int sq_order_get(struct store *base, const char *order_id, json_t **out, struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
-    struct conn *c = conn_acquire(s);
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     int rc = -1;
-    sqlite3_stmt *st = stmt_get(c, Q_ORDER_GET, err);
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_ORDER_GET, err);
     if (!st)
         goto out;
     bind_text(st, 1, order_id);
@@ -672,11 +609,11 @@ static int sq_order_get(struct store *base, const char *order_id, json_t **out, 
     } else if (step == SQLITE_DONE) {
         err_set(err, "NotFound", "order %s not found", order_id);
     } else {
-        db_error(err, c->db, "read order");
+        sqlpool_fail(c, err, "read order");
     }
     sqlite3_reset(st);
 out:
-    conn_release(s, c);
+    sqlpool_release(s->pool, c);
     return rc;
 }
 
@@ -684,9 +621,9 @@ static int sq_session_set_status(struct store *base, const char *id, const char 
                                  const char *reason, struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
-    struct conn *c = conn_acquire(s);
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     int rc = -1;
-    sqlite3_stmt *st = stmt_get(c, Q_SESSION_STATUS, err);
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_SESSION_STATUS, err);
     if (!st)
         goto out;
     bind_text(st, 1, id);
@@ -695,13 +632,13 @@ static int sq_session_set_status(struct store *base, const char *id, const char 
     int step = sqlite3_step(st);
     sqlite3_reset(st);
     if (step != SQLITE_DONE)
-        db_error(err, c->db, "update session status");
+        sqlpool_fail(c, err, "update session status");
     else if (sqlite3_changes(c->db) == 0)
         err_set(err, "NotFound", "session '%s' not found", id);
     else
         rc = 0;
 out:
-    conn_release(s, c);
+    sqlpool_release(s->pool, c);
     return rc;
 }
 
@@ -709,10 +646,10 @@ static int sq_sessions_list(struct store *base, const char *status, int limit, j
                             struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
-    struct conn *c = conn_acquire(s);
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     int rc = -1;
     json_t *list = json_array();
-    sqlite3_stmt *st = stmt_get(c, Q_SESSIONS_LIST, err);
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_SESSIONS_LIST, err);
     if (!st)
         goto out;
     if (status)
@@ -730,11 +667,11 @@ static int sq_sessions_list(struct store *base, const char *status, int limit, j
                             sqlite3_column_int(st, 5)));
     sqlite3_reset(st);
     if (step != SQLITE_DONE)
-        db_error(err, c->db, "list sessions");
+        sqlpool_fail(c, err, "list sessions");
     else
         rc = 0;
 out:
-    conn_release(s, c);
+    sqlpool_release(s->pool, c);
     if (rc == 0)
         *out = list;
     else
@@ -748,9 +685,9 @@ static int sq_idem_begin(struct store *base, const char *key, const char *hash, 
                          struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
-    struct conn *c = conn_acquire(s);
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     int rc = -1;
-    sqlite3_stmt *st = stmt_get(c, Q_IDEM_CLAIM, err);
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_IDEM_CLAIM, err);
     if (!st)
         goto out;
     bind_text(st, 1, key);
@@ -760,14 +697,14 @@ static int sq_idem_begin(struct store *base, const char *key, const char *hash, 
     int claimed = sqlite3_changes(c->db) > 0;
     sqlite3_reset(st);
     if (step != SQLITE_DONE) {
-        db_error(err, c->db, "claim idempotency key");
+        sqlpool_fail(c, err, "claim idempotency key");
         goto out;
     }
     if (claimed) {
         rc = 0;
         goto out;
     }
-    if (!(st = stmt_get(c, Q_IDEM_GET, err)))
+    if (!(st = sqlpool_stmt(c, Q_IDEM_GET, err)))
         goto out;
     bind_text(st, 1, key);
     if (sqlite3_step(st) != SQLITE_ROW) {
@@ -790,7 +727,7 @@ static int sq_idem_begin(struct store *base, const char *key, const char *hash, 
     }
     sqlite3_reset(st);
 out:
-    conn_release(s, c);
+    sqlpool_release(s->pool, c);
     return rc;
 }
 
@@ -798,18 +735,18 @@ static int idem_exec(struct store *base, enum stmt_id q, const char *key, const 
                      struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
-    struct conn *c = conn_acquire(s);
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     int rc = -1;
-    sqlite3_stmt *st = stmt_get(c, q, err);
+    sqlite3_stmt *st = sqlpool_stmt(c, q, err);
     if (st) {
         bind_text(st, 1, key);
         if (text)
             bind_text(st, 2, text);
         int step = sqlite3_step(st);
         sqlite3_reset(st);
-        rc = step == SQLITE_DONE ? 0 : db_error(err, c->db, "update idempotency key");
+        rc = step == SQLITE_DONE ? 0 : sqlpool_fail(c, err, "update idempotency key");
     }
-    conn_release(s, c);
+    sqlpool_release(s->pool, c);
     return rc;
 }
 
@@ -829,23 +766,10 @@ static int sq_idem_abort(struct store *base, const char *key, struct err *err)
 
 /* ---------------------------------------------------------------- lifecycle */
 
-static void conn_close(struct conn *c)
-{
-    for (int q = 0; q < Q_COUNT; q++)
-        sqlite3_finalize(c->stmt[q]);
-    sqlite3_close(c->db);
-}
-
 static void sq_free(struct store *base)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
-    for (int i = 0; i < s->pool_size; i++)
-        if (s->conns[i].db)
-            conn_close(&s->conns[i]);
-    pthread_mutex_destroy(&s->lock);
-    pthread_cond_destroy(&s->avail);
-    free(s->conns);
-    free(s->path);
+    sqlpool_close(s->pool);
     free(s);
 }
 
@@ -869,44 +793,14 @@ static const struct store_ops sqlite_ops = {
     .free = sq_free,
 };
 
-static int conn_open(struct conn *c, const char *path, int first, struct err *err)
-{
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
-        err_set(err, "StoreError", "cannot open '%s': %s", path,
-                c->db ? sqlite3_errmsg(c->db) : "out of memory");
-        return -1;
-    }
-    sqlite3_busy_timeout(c->db, 10000);
-    char *msg = NULL;
-    const char *setup = first ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                              : "PRAGMA synchronous=NORMAL;";
-    if (sqlite3_exec(c->db, setup, NULL, NULL, &msg) != SQLITE_OK ||
-        (first && sqlite3_exec(c->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK)) {
-        err_set(err, "StoreError", "cannot initialise '%s': %s", path, msg ? msg : "unknown");
-        sqlite3_free(msg);
-        return -1;
-    }
-    return 0;
-}
-
 struct store *store_sqlite_new(const char *path, int pool_size, struct err *err)
 {
+    struct sqlpool *pool = sqlpool_open(path, pool_size, stmt_sql, Q_COUNT, schema_sql,
+                                        "StoreError", err);
+    if (!pool)
+        return NULL;
     struct store_sqlite *s = xcalloc(1, sizeof *s);
     s->base.ops = &sqlite_ops;
-    s->path = xstrdup(path);
-    s->pool_size = pool_size < 1 ? 1 : pool_size;
-    s->conns = xcalloc((size_t)s->pool_size, sizeof *s->conns);
-    pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->avail, NULL);
-    for (int i = 0; i < s->pool_size; i++) {
-        if (conn_open(&s->conns[i], path, i == 0, err) < 0) {
-            sq_free(&s->base);
-            return NULL;
-        }
-        s->conns[i].next_free = s->free_list;
-        s->free_list = &s->conns[i];
-    }
-    log_at(LL_DEBUG, "store", "opened '%s' with %d connections", path, s->pool_size);
+    s->pool = pool;
     return &s->base;
 }
