@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "bus/bus_eventbridge.h"
+#include "queue/queue_sqs.h"
 #include "model/providers.h"
 #include "runtime/analytics.h"
 #include "runtime/api.h"
@@ -39,6 +40,7 @@ struct lambda_app {
     struct kb *kb;                  /* knowledge base (may be NULL) */
     struct tools *tools;            /* tool registry */
     struct bus *bus;                /* EventBridge, or NULL when PARLEY_EVENT_BUS is unset */
+    struct queue *queue;            /* SQS AgentActions, or NULL (actions run inline) */
     struct workflow_sfn *sfn;       /* RequestHandler's workflow */
     struct analytics *analytics;    /* Analytics' counters */
     struct agent agent;             /* the handlers' context */
@@ -120,15 +122,19 @@ static int app_init(void *ud, const char *handler, struct err *err)
         return -1;
     if (open_bus(app, err) < 0)
         return -1;
+    const char *qp = getenv("PARLEY_QUEUE_PREFIX");
+    if (qp && *qp && !(app->queue = queue_sqs_from_env(err)))
+        return -1;
     app->agent = (struct agent){.cfg = &app->cfg, .store = app->store, .model = app->model,
                                 .tools = app->tools, .kb = app->kb, .bus = app->bus,
-                                .action_wait_ms = app->cfg.action_wait_ms};
+                                .queue = app->queue, .action_wait_ms = app->cfg.action_wait_ms};
     agent_init(&app->agent);
     app->agent_ready = 1;
     if (strcmp(handler, "RequestHandler") == 0 && open_sfn(app, err) < 0)
         return -1;
-    log_at(LL_INFO, "lambda", "%s ready (store %s, model %s, events %s)", handler,
-           app->store->ops->name, app->model->ops->name, app->bus ? "eventbridge" : "off");
+    log_at(LL_INFO, "lambda", "%s ready (store %s, model %s, events %s, actions %s)", handler,
+           app->store->ops->name, app->model->ops->name, app->bus ? "eventbridge" : "off",
+           app->queue ? "sqs" : "inline");
     return 0;
 }
 
@@ -136,6 +142,7 @@ static void app_close(struct lambda_app *app)
 {
     workflow_sfn_free(app->sfn);
     bus_free(app->bus);
+    queue_free(app->queue);
     if (app->agent_ready)
         agent_release(&app->agent);
     model_free(app->model);
