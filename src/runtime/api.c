@@ -3,6 +3,8 @@
  */
 #include "runtime/api.h"
 
+#include <sys/stat.h>
+
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <string.h>
@@ -45,7 +47,7 @@ static void reply_json(struct http_response *resp, int status, json_t *body)
 {
     resp->status = status;
     resp->content_type = "application/json";
-    resp->body = json_dumps(body, JSON_COMPACT);
+    resp->body = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(10));
     resp->body_len = strlen(resp->body);
     json_decref(body);
 }
@@ -151,7 +153,7 @@ static void handle_chat(struct agent *a, struct http_request *req, struct http_r
     const char *accept = http_request_header(req, "Accept");
     if (accept && strstr(accept, "text/event-stream")) {
         json_t *stolen = request;
-        if (chat_stream_start(a, stolen, resp, &e) < 0) {
+        if (chat_stream_start(a, stolen, agent_trace_current(), resp, &e) < 0) {
             json_decref(stolen);
             reply_err(resp, &e);
         }
@@ -395,8 +397,14 @@ static void serve_static(const struct runtime *rt, const char *name, struct http
         reply_error(resp, "NotFound", "no such page");
         return;
     }
-    char *buf = xmalloc(API_MAX_STATIC);
-    size_t len = fread(buf, 1, API_MAX_STATIC, f);
+    struct stat sb;
+    if (fstat(fileno(f), &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size > API_MAX_STATIC) {
+        fclose(f);
+        reply_error(resp, "NotFound", "no such page");
+        return;
+    }
+    char *buf = xmalloc((size_t)sb.st_size + 1);
+    size_t len = fread(buf, 1, (size_t)sb.st_size, f);
     fclose(f);
     resp->status = 200;
     resp->content_type = type;
@@ -533,14 +541,17 @@ void api_handle(void *ud, struct http_request *req, struct http_response *resp)
     struct trace_ctx *seg = trace_begin("parley", header, &terr);
     trace_set_request(seg, req->method, req->path, http_request_header(req, "User-Agent"),
                       NULL);
+    /* Formatted now: a streamed turn ends (and frees) the segment on its own thread. */
+    char th[256];
+    size_t thn = trace_header_format(seg, 0, th, sizeof th);
     agent_trace_set(seg);
     const char *route = "unmatched";
     dispatch(rt, req, resp, &route);
     agent_trace_set(NULL);
-    char th[256];
-    if (trace_header_format(seg, 0, th, sizeof th) > 0)
+    if (thn > 0)
         http_response_header(resp, "X-Amzn-Trace-Id", th);
-    trace_end(seg, resp->status);
+    if (!resp->stream_fn)
+        trace_end(seg, resp->status); /* a stream ends its segment when its turn ends */
     metrics_http_request(route, resp->status);
 }
 

@@ -12,6 +12,8 @@
 
 #include "agent/turn.h"
 #include "base/xmalloc.h"
+#include "runtime/api.h"
+#include "telemetry/trace.h"
 
 struct stream {
     pthread_mutex_t lock;  /* guards everything below */
@@ -23,6 +25,7 @@ struct stream {
     int refs;              /* 2 while both sides hold the stream */
     struct agent *agent;   /* runs the turn */
     json_t *request;       /* the validated request (owned) */
+    struct trace_ctx *seg; /* the request's trace segment, ended when the turn ends */
 };
 
 /* Turn threads still running, so shutdown can wait for them before freeing what they use. */
@@ -97,10 +100,14 @@ static void *turn_thread(void *arg)
     struct stream *s = arg;
     struct agent_observer obs = {on_text, on_tool, s};
     agent_observer_set(&obs);
+    agent_trace_set(s->seg);
     struct err e;
     err_clear(&e);
     json_t *out = turn_run(s->agent, s->request, &e);
+    agent_trace_set(NULL);
     agent_observer_set(NULL);
+    trace_end(s->seg, out ? 200 : api_status_for(e.code[0] ? e.code : "InternalError"));
+    s->seg = NULL;
     if (out)
         emit(s, "done", out);
     else
@@ -140,8 +147,8 @@ static void stream_release(void *ud)
     stream_unref(ud);
 }
 
-int chat_stream_start(struct agent *a, json_t *request, struct http_response *resp,
-                      struct err *err)
+int chat_stream_start(struct agent *a, json_t *request, struct trace_ctx *seg,
+                      struct http_response *resp, struct err *err)
 {
     struct stream *s = xcalloc(1, sizeof *s);
     pthread_mutex_init(&s->lock, NULL);
@@ -149,6 +156,7 @@ int chat_stream_start(struct agent *a, json_t *request, struct http_response *re
     s->refs = 2;
     s->agent = a;
     s->request = request;
+    s->seg = seg;
     pthread_t t;
     pthread_attr_t attr;
     pthread_attr_init(&attr);

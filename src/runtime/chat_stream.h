@@ -14,10 +14,13 @@
 #include "agent/agent.h"
 #include "http/server.h"
 
-/* Starts the turn for a validated request (stolen reference) and sets resp up to stream it.
- * Returns 0, or -1 with err when the turn thread cannot start (resp untouched). */
-int chat_stream_start(struct agent *a, json_t *request, struct http_response *resp,
-                      struct err *err);
+struct trace_ctx;
+
+/* Starts the turn for a validated request (stolen reference) and sets resp up to stream it. On
+ * success the stream takes over seg (the request's trace segment) and ends it when the turn
+ * ends. Returns 0, or -1 with err when the turn thread cannot start (resp and seg untouched). */
+int chat_stream_start(struct agent *a, json_t *request, struct trace_ctx *seg,
+                      struct http_response *resp, struct err *err);
 
 /* Waits until every streaming turn thread has finished (call after the HTTP server stopped and
  * before freeing the agent's store and model). */

@@ -29,44 +29,27 @@ struct workflow_local {
     struct sfn_lambda_table table;      /* passed to sfn_lambda_task */
 };
 
-/* The path of the execution the calling thread runs: one entry per Task attempt group. */
-static _Thread_local json_t *current_path;
-
 static json_t *call_bound(void *ud, json_t *event, struct err *err)
 {
     struct binding *b = ud;
     struct trace_ctx *sub = trace_sub_begin(agent_trace_current(), b->name, NULL);
-    int64_t entered = clock_now_ms(), t0 = clock_mono_us();
     json_t *out = b->fn(b->agent, event, err);
-    double ms = (double)(clock_mono_us() - t0) / 1000.0;
     trace_sub_end(sub, out ? NULL : err);
-    if (current_path) {
-        size_t n = json_array_size(current_path);
-        json_t *last = n ? json_array_get(current_path, n - 1) : NULL;
-        const char *last_state = json_string_value(json_object_get(last, "state"));
-        if (last && last_state && strcmp(last_state, b->name) == 0 &&
-            json_object_get(last, "error")) {
-            /* A Retry of the same state: one node with its attempts counted. */
-            json_object_set_new(last, "retries",
-                                json_integer(json_integer_value(json_object_get(last, "retries")) +
-                                             1));
-            json_object_set_new(last, "durationMs",
-                                json_real(json_number_value(json_object_get(last, "durationMs")) +
-                                          ms));
-            if (out)
-                json_object_del(last, "error");
-            else
-                json_object_set_new(last, "error", json_string(err->code));
-        } else {
-            json_t *node = json_pack("{s:s, s:s, s:I, s:f, s:i}", "state", b->name, "type",
-                                     "Task", "enteredAt", (json_int_t)entered, "durationMs", ms,
-                                     "retries", 0);
-            if (!out)
-                json_object_set_new(node, "error", json_string(err->code));
-            json_array_append_new(current_path, node);
-        }
-    }
     return out;
+}
+
+/* Records each state of the execution as it ends: the path the console draws. */
+static void on_state(void *ud, const struct sfn_state_report *r)
+{
+    json_t *node = json_pack("{s:s, s:s, s:I, s:f, s:i}", "state", r->name, "type", r->type,
+                             "enteredAt", (json_int_t)r->entered_ms, "durationMs",
+                             (double)r->duration_us / 1000.0, "retries", (int)r->retries);
+    if (r->next)
+        json_object_set_new(node, strcmp(r->type, "Choice") == 0 ? "choice" : "next",
+                            json_string(r->next));
+    if (r->error)
+        json_object_set_new(node, "error", json_string(r->error));
+    json_array_append_new(ud, node);
 }
 
 static char *read_file(const char *path, struct err *err)
@@ -148,10 +131,12 @@ json_t *workflow_local_run(struct agent *a, json_t *state, struct err *err)
     rand_uuid4(exec_id);
     opts.execution_name = exec_id;
     json_t *path = json_array();
-    current_path = path;
+    if (a->on_execution) {
+        opts.on_state = on_state;
+        opts.state_ud = path;
+    }
     int64_t started = clock_now_ms(), t0 = clock_mono_us();
     int rc = sfn_run(w->machine, state, &opts, &res);
-    current_path = NULL;
     if (a->on_execution) {
         struct trace_ctx *seg = agent_trace_current();
         json_t *rec = json_pack("{s:s, s:O, s:s, s:I, s:f, s:o}", "executionId", exec_id,

@@ -46,6 +46,7 @@ struct exec {
     json_t *sized; /* last value measured within the limit (a reference held, so its address
                      * cannot be reused by another value while it is remembered) */
     int timed_out;
+    long last_retries; /* Retry attempts of the state that ran last (for on_state) */
 };
 
 static const char *type_names[] = {"Task", "Pass", "Choice", "Wait", "Succeed", "Fail",
@@ -887,6 +888,7 @@ static int with_retry(struct exec *x, const struct sfn__state *s, attempt_fn fn,
     long counts[64] = {0};
     long retries = 0;
     for (;;) {
+        x->last_retries = retries;
         if (fn(x, s, raw, retries, out, f) == 0) {
             *next = s->next;
             return 0;
@@ -1142,7 +1144,25 @@ static int run_graph(struct exec *x, const struct sfn__graph *g, json_t *input, 
         const struct sfn__state *s = &g->states[cur];
         json_t *out = NULL;
         int next = -1;
+        x->last_retries = 0;
+        int64_t entered = x->o->on_state ? now_ms(x) : 0;
+        struct timespec t0, t1;
+        if (x->o->on_state)
+            clock_gettime(CLOCK_MONOTONIC, &t0);
         int rc = run_state(x, s, in, &out, &next, f);
+        if (x->o->on_state) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            struct sfn_state_report r = {
+                .name = s->name,
+                .type = type_names[s->type],
+                .next = rc == 0 && next >= 0 ? g->states[next].name : NULL,
+                .error = rc < 0 ? f->error : NULL,
+                .entered_ms = entered,
+                .duration_us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000,
+                .retries = x->last_retries,
+            };
+            x->o->on_state(x->o->state_ud, &r);
+        }
         json_decref(in);
         if (rc < 0)
             return -1;

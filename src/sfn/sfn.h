@@ -72,6 +72,18 @@ typedef int (*sfn_task_fn)(void *ud, const char *resource, json_t *input, json_t
 typedef int64_t (*sfn_now_fn)(void *ud);             /* milliseconds since the Unix epoch */
 typedef void (*sfn_sleep_fn)(void *ud, int64_t ms); /* block for ms milliseconds */
 
+/* What on_state reports when a state ends (pointers valid during the call only). */
+struct sfn_state_report {
+    const char *name;    /* the state */
+    const char *type;    /* "Task", "Choice", ... */
+    const char *next;    /* the state entered next (a Choice's pick, a Catch's Next), NULL at
+                            the end of the graph or on failure */
+    const char *error;   /* the error the state failed with, NULL on success */
+    int64_t entered_ms;  /* when it was entered (the execution's clock) */
+    int64_t duration_us; /* how long it ran (monotonic clock, Retry back-off included) */
+    long retries;        /* Retry attempts it needed */
+};
+
 struct sfn_run_opts {
     sfn_task_fn task;      /* NULL: a Task returns its effective input unchanged */
     void *task_ud;
@@ -89,6 +101,10 @@ struct sfn_run_opts {
     uint64_t seed;         /* seeds MathRandom/UUID/jitter; 0: seeded from the clock */
     size_t payload_limit;  /* bytes; 0: SFN_PAYLOAD_LIMIT */
     long max_transitions;  /* state entries; 0: SFN_MAX_TRANSITIONS */
+    /* Called on the running thread as each state ends, branch states included; NULL: none.
+     * Much cheaper than want_history: nothing is serialised. */
+    void (*on_state)(void *ud, const struct sfn_state_report *r);
+    void *state_ud;
 };
 
 enum sfn_status { SFN_SUCCEEDED, SFN_FAILED, SFN_TIMED_OUT };

@@ -271,12 +271,42 @@ static void test_execution_path(void)
     json_t *x = json_array_get(json_object_get(r.json, "executions"), 0);
     CHECK_STR(json_string_value(json_object_get(x, "status")), "SUCCEEDED");
     json_t *p = json_object_get(x, "path");
-    const char *want[] = {"LoadContext", "BedrockInference", "ActionExecutor", "BedrockInference",
-                          "SaveConversation"};
-    CHECK_INT(json_array_size(p), 5);
-    for (size_t i = 0; i < 5 && i < json_array_size(p); i++)
+    const char *want[] = {"LoadContext",     "CheckHandoff",    "CallBedrock",
+                          "CheckForActions", "ExecuteAction",   "CheckIterations",
+                          "CallBedrock",     "CheckForActions", "SaveAndReturn"};
+    CHECK_INT(json_array_size(p), 9);
+    for (size_t i = 0; i < 9 && i < json_array_size(p); i++)
         CHECK_STR(json_string_value(json_object_get(json_array_get(p, i), "state")), want[i]);
+    /* The Choices record the branch they took. */
+    CHECK_STR(json_string_value(json_object_get(json_array_get(p, 3), "choice")), "ExecuteAction");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(p, 7), "choice")), "SaveAndReturn");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(p, 1), "type")), "Choice");
     CHECK(json_string_length(json_object_get(x, "traceId")) == 35);
+    e2e_resp_free(&r);
+}
+
+static void test_streamed_turn_is_traced(void)
+{
+    struct e2e_resp r = e2e_http_ex(&srv, "POST", "/chat", "{\"message\":\"hello\"}", -1, NULL,
+                                    "Accept: text/event-stream");
+    CHECK_INT(r.status, 200);
+    const char *done = strstr(r.body, "event: done\ndata: ");
+    json_t *d = done ? json_loads(done + strlen("event: done\ndata: "), JSON_DISABLE_EOF_CHECK,
+                                  NULL) : NULL;
+    char path[160];
+    snprintf(path, sizeof path, "/sessions/%s/executions",
+             json_string_value(json_object_get(d, "sessionId")));
+    json_decref(d);
+    e2e_resp_free(&r);
+    r = e2e_http_ex(&srv, "GET", path, NULL, 0, NULL, TOKEN);
+    const char *trace = json_string_value(
+        json_object_get(json_array_get(json_object_get(r.json, "executions"), 0), "traceId"));
+    CHECK(trace && strlen(trace) == 35);
+    snprintf(path, sizeof path, "/traces/%s", trace ? trace : "none");
+    e2e_resp_free(&r);
+    r = e2e_http_ex(&srv, "GET", path, NULL, 0, NULL, TOKEN);
+    CHECK_INT(r.status, 200);
+    CHECK(strstr(r.body, "SaveConversation") != NULL);
     e2e_resp_free(&r);
 }
 
@@ -310,6 +340,7 @@ int main(void)
     RUN(test_trace_header_on_response);
     RUN(test_metrics_text);
     RUN(test_execution_path);
+    RUN(test_streamed_turn_is_traced);
 
     /* The seed conversation with the email: archived on shutdown (the delay is 60 s, so only the
      * flush on a clean stop can have written it), redacted, in the date layout. */

@@ -363,6 +363,60 @@ static void test_cli(void)
     free(def), free(bad), free(mock), free(in);
 }
 
+/* on_state: every state reported in order, the Choice's pick, Retry attempts counted. */
+static int flaky_calls;
+
+static int flaky_task(void *ud, const char *resource, json_t *input, json_t **output,
+                      struct err *err)
+{
+    (void)ud;
+    (void)resource;
+    if (flaky_calls++ == 0)
+        return err_set(err, "Flaky", "first call fails");
+    *output = json_incref(input);
+    return 0;
+}
+
+static void record_state(void *ud, const struct sfn_state_report *r)
+{
+    json_array_append_new(ud, json_pack("{s:s, s:s, s:s?, s:i}", "name", r->name, "type",
+                                        r->type, "next", r->next, "retries", (int)r->retries));
+}
+
+static void test_on_state_reports(void)
+{
+    const char *def =
+        "{\"StartAt\":\"T\",\"States\":{"
+        "\"T\":{\"Type\":\"Task\",\"Resource\":\"arn:aws:lambda:us-east-1:1:function:F\","
+        "\"Retry\":[{\"ErrorEquals\":[\"Flaky\"],\"IntervalSeconds\":1}],\"Next\":\"C\"},"
+        "\"C\":{\"Type\":\"Choice\",\"Choices\":[{\"Variable\":\"$.x\",\"NumericEquals\":1,"
+        "\"Next\":\"Yes\"}],\"Default\":\"No\"},"
+        "\"Yes\":{\"Type\":\"Succeed\"},\"No\":{\"Type\":\"Fail\"}}}";
+    struct err e;
+    struct sfn_machine *m = sfn_machine_parse(def, &e);
+    CHECK(m != NULL);
+    json_t *seen = json_array();
+    flaky_calls = 0;
+    struct sfn_run_opts o = {.task = flaky_task, .virtual_clock = 1, .on_state = record_state,
+                             .state_ud = seen};
+    json_t *in = json_pack("{s:i}", "x", 1);
+    struct sfn_result r = {0};
+    CHECK(sfn_run(m, in, &o, &r) == 0);
+    CHECK(r.status == SFN_SUCCEEDED);
+    CHECK_INT(json_array_size(seen), 3);
+    json_t *t = json_array_get(seen, 0), *c = json_array_get(seen, 1);
+    CHECK_STR(json_string_value(json_object_get(t, "name")), "T");
+    CHECK_INT(json_integer_value(json_object_get(t, "retries")), 1);
+    CHECK_STR(json_string_value(json_object_get(t, "next")), "C");
+    CHECK_STR(json_string_value(json_object_get(c, "type")), "Choice");
+    CHECK_STR(json_string_value(json_object_get(c, "next")), "Yes");
+    CHECK(json_is_null(json_object_get(json_array_get(seen, 2), "next")));
+    sfn_result_release(&r);
+    json_decref(in);
+    json_decref(seen);
+    sfn_machine_free(m);
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -374,5 +428,6 @@ int main(void)
     RUN(test_injected_clock);
     RUN(test_mock_from_c);
     RUN(test_cli);
+    RUN(test_on_state_reports);
     return check_summary();
 }
