@@ -7,15 +7,19 @@
 #include "runtime/lambda_handlers.h"
 
 #include <openssl/evp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "agent/agent.h"
+#include "agent/guard.h"
 #include "agent/kb.h"
 #include "agent/tools.h"
+#include "agent/transcript.h"
 #include "agent/turn.h"
+#include "archive/archive_s3.h"
 #include "base/clock.h"
 #include "base/config.h"
 #include "base/log.h"
@@ -41,6 +45,8 @@ struct lambda_app {
     struct tools *tools;            /* tool registry */
     struct bus *bus;                /* EventBridge, or NULL when PARLEY_EVENT_BUS is unset */
     struct queue *queue;            /* SQS AgentActions, or NULL (actions run inline) */
+    struct archive *archive;        /* S3 transcripts, or NULL when PARLEY_ARCHIVE_BUCKET is unset */
+    unsigned redact;                /* guard kinds redacted from archived transcripts */
     struct workflow_sfn *sfn;       /* RequestHandler's workflow */
     struct analytics *analytics;    /* Analytics' counters */
     struct agent agent;             /* the handlers' context */
@@ -95,6 +101,41 @@ static int open_sfn(struct lambda_app *app, struct err *err)
     return 0;
 }
 
+/* SaveConversation's hook: the session's transcript to S3 under its archive key, redacted as
+ * PARLEY_REDACT says. A failure is logged and never fails the turn (the transcript is in the
+ * store; the next turn writes the archive again). */
+static void archive_saved(struct agent *a, const json_t *state, int turn_no)
+{
+    (void)turn_no;
+    struct lambda_app *app = (struct lambda_app *)((char *)a - offsetof(struct lambda_app, agent));
+    const char *sid = json_string_value(json_object_get(state, "sessionId"));
+    struct err e;
+    err_clear(&e);
+    json_t *doc = sid ? transcript_document(app->store, sid, &e) : NULL;
+    json_t *session = NULL;
+    char key[ARCHIVE_KEY_MAX + 1];
+    /* The key carries the date the session started (epoch ms in the session header). */
+    if (!doc || STORE_CALL(app->store, session_get, sid, &session, &e) < 0 ||
+        archive_key_for(sid, json_integer_value(json_object_get(session, "createdAt")), key,
+                        sizeof key, &e) < 0) {
+        log_at(LL_WARN, "lambda", "transcript of '%s' not archived: %s", sid ? sid : "?",
+               e.message);
+        json_decref(session);
+        json_decref(doc);
+        return;
+    }
+    json_decref(session);
+    guard_redact_json(doc, app->redact);
+    char *text = json_dumps(doc, JSON_COMPACT);
+    if (archive_put(app->archive, key, text, strlen(text), &e) < 0)
+        log_at(LL_WARN, "lambda", "transcript of '%s' not archived: %s", sid, e.message);
+    else
+        agent_emit(a, BUS_CONVERSATION_ARCHIVED,
+                   json_pack("{s:s, s:s}", "sessionId", sid, "key", key));
+    free(text);
+    json_decref(doc);
+}
+
 static int app_init(void *ud, const char *handler, struct err *err)
 {
     struct lambda_app *app = ud;
@@ -125,9 +166,18 @@ static int app_init(void *ud, const char *handler, struct err *err)
     const char *qp = getenv("PARLEY_QUEUE_PREFIX");
     if (qp && *qp && !(app->queue = queue_sqs_from_env(err)))
         return -1;
+    if (guard_kinds_parse(app->cfg.redact, &app->redact) < 0)
+        return err_set(err, "InvalidConfig", "PARLEY_REDACT must be all, none or a list of "
+                                             "email,phone,card (got '%s')", app->cfg.redact);
+    const char *bucket = getenv("PARLEY_ARCHIVE_BUCKET");
+    if (strcmp(handler, "SaveConversation") == 0 && bucket && *bucket &&
+        !(app->archive = archive_s3_from_env(err)))
+        return -1;
     app->agent = (struct agent){.cfg = &app->cfg, .store = app->store, .model = app->model,
                                 .tools = app->tools, .kb = app->kb, .bus = app->bus,
-                                .queue = app->queue, .action_wait_ms = app->cfg.action_wait_ms};
+                                .queue = app->queue, .redact = app->redact,
+                                .action_wait_ms = app->cfg.action_wait_ms,
+                                .on_saved = app->archive ? archive_saved : NULL};
     agent_init(&app->agent);
     app->agent_ready = 1;
     if (strcmp(handler, "RequestHandler") == 0 && open_sfn(app, err) < 0)
@@ -143,6 +193,7 @@ static void app_close(struct lambda_app *app)
     workflow_sfn_free(app->sfn);
     bus_free(app->bus);
     queue_free(app->queue);
+    archive_free(app->archive);
     if (app->agent_ready)
         agent_release(&app->agent);
     model_free(app->model);

@@ -17,8 +17,9 @@
  * Adapters come from the environment: PARLEY_STORE ("dynamodb", the default on Lambda, or
  * "sqlite" under PARLEY_DATA), PARLEY_STATE_MACHINE_ARN (RequestHandler), PARLEY_EVENT_BUS
  * (EventBridge bus name; events are off without it), PARLEY_QUEUE_PREFIX (SQS queues
- * "<prefix>AgentActions"; without it ActionExecutor runs actions inline), PARLEY_MODEL and the AWS
- * variables. Events
+ * "<prefix>AgentActions"; without it ActionExecutor runs actions inline), PARLEY_ARCHIVE_BUCKET
+ * (SaveConversation writes the session's transcript to S3 after each turn, redacted as
+ * PARLEY_REDACT says), PARLEY_MODEL and the AWS variables. Events
  * put during an invocation are flushed before its response is posted, since Lambda freezes the
  * process between invocations.
  */
