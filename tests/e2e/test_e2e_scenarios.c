@@ -254,7 +254,10 @@ static void describe_response(struct run *r, const struct e2e_resp *resp)
 {
     fprintf(r->why, "    came back: HTTP %ld, status \"%s\"\n", resp->status,
             e2e_str(resp, "status"));
-    fprintf(r->why, "      reply: %s\n", resp->json ? e2e_str(resp, "reply") : resp->body);
+    if (json_is_string(json_object_get(resp->json, "reply")))
+        fprintf(r->why, "      reply: %s\n", e2e_str(resp, "reply"));
+    else
+        fprintf(r->why, "      body: %.500s\n", resp->body ? resp->body : "");
     json_t *actions = json_object_get(resp->json, "actions");
     size_t i;
     json_t *a;
@@ -295,7 +298,7 @@ static void check_expect(struct run *r, const json_t *expect, const struct e2e_r
 {
     static const char *const keys[] = {"httpStatus", "tools", "toolStatus", "actions",
                                        "replyContains", "replyNotContains", "status",
-                                       "response", NULL};
+                                       "response", "paths", NULL};
     if (!known_keys(r, expect, "expect", keys))
         return;
     long want_http = json_integer_value(json_object_get(expect, "httpStatus"));
@@ -343,6 +346,10 @@ static void check_expect(struct run *r, const json_t *expect, const struct e2e_r
                "status");
     if (json_object_get(expect, "response"))
         subset(r, json_object_get(expect, "response"), resp->json, "response");
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(expect, "paths"), k, v)
+        subset(r, v, at_path(resp->json, k), k);
 }
 
 /* Runs turn number idx (0-based). Returns 0 when it passed. */
@@ -384,6 +391,16 @@ static int run_turn(struct run *r, const json_t *turn, size_t idx)
     size_t mine_len = 0;
     r->why = open_memstream(&mine, &mine_len);
     r->failed = 0;
+    /* captures first: the turn's own expectations may use them (the new ticket's id) */
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(turn, "capture"), k, v) {
+        json_t *got = json_is_string(v) ? at_path(resp.json, json_string_value(v)) : NULL;
+        if (json_is_string(got) && json_string_length(got) > 0)
+            json_object_set(r->vars, k, got);
+        else
+            fail(r, "capture %s: nothing at %s", k, json_is_string(v) ? json_string_value(v) : "?");
+    }
     const json_t *expect = json_object_get(turn, "expect");
     if (!json_is_object(expect))
         fail(r, "turn %zu has no \"expect\" object (scenario file error)", idx + 1);
@@ -393,15 +410,6 @@ static int run_turn(struct run *r, const json_t *turn, size_t idx)
         if (!s->sid[0])
             snprintf(s->sid, sizeof s->sid, "%s", e2e_str(&resp, "sessionId"));
         s->turns++;
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach(json_object_get(turn, "capture"), k, v) {
-        json_t *got = json_is_string(v) ? at_path(resp.json, json_string_value(v)) : NULL;
-        if (json_is_string(got) && json_string_length(got) > 0)
-            json_object_set(r->vars, k, got);
-        else
-            fail(r, "capture %s: nothing at %s", k, json_is_string(v) ? json_string_value(v) : "?");
     }
     int failed = r->failed;
     if (failed)
@@ -647,7 +655,11 @@ int main(void)
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     char data[64];
-    const char *env[] = {"PARLEY_OPERATOR_TOKEN=" OPERATOR_TOKEN, NULL};
+    /* the knowledge base and the workflow come from the source tree, whatever the cwd */
+    static char kb[1100], sm[1100];
+    snprintf(kb, sizeof kb, "PARLEY_KB_DIR=%s/kb", src ? src : ".");
+    snprintf(sm, sizeof sm, "PARLEY_STATEMACHINE=%s/statemachine/agent.asl.json", src ? src : ".");
+    const char *env[] = {"PARLEY_OPERATOR_TOKEN=" OPERATOR_TOKEN, kb, sm, NULL};
     int started = e2e_tmpdir(data, sizeof data) == 0 && e2e_start_env(&srv, data, env) == 0;
     check_record("server started", started);
     if (started) {
