@@ -27,6 +27,7 @@
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "queue/queue.h"
+#include "telemetry/trace.h"
 
 /* ---------------------------------------------------------------- waiting for results */
 
@@ -136,7 +137,17 @@ static int enqueue(struct agent *a, const json_t *event, const char *id, const c
                             "userId", uid, "tool", name, "input", input, "idempotencyKey", key);
     char *body = json_dumps(msg, JSON_COMPACT);
     char message_id[37];
-    rc = queue_send(a->queue, QUEUE_AGENT_ACTIONS, body, NULL, 0, message_id, err);
+    /* The queue hop joins the turn's trace: the worker continues it from AWSTraceHeader, the
+     * system attribute SQS itself uses for X-Ray. */
+    struct trace_ctx *hop = trace_sub_begin(agent_trace_current(), QUEUE_AGENT_ACTIONS, "aws");
+    char th[TRACE_HEADER_MAX];
+    json_t *attrs = NULL;
+    if (trace_header_format(hop, 1, th, sizeof th) > 0)
+        attrs = json_pack("{s:{s:s, s:s}}", "AWSTraceHeader", "DataType", "String",
+                          "StringValue", th);
+    rc = queue_send(a->queue, QUEUE_AGENT_ACTIONS, body, attrs, 0, message_id, err);
+    trace_sub_end(hop, rc < 0 ? err : NULL);
+    json_decref(attrs);
     free(body);
     free(key);
     json_decref(msg);

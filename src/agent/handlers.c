@@ -159,8 +159,13 @@ json_t *agent_load_context(struct agent *a, json_t *event, struct err *err)
     json_t *history = NULL;
     if (json_is_true(json_object_get(event, "isNew")))
         history = json_array();
-    else if (STORE_CALL(a->store, history_recent, id, a->cfg->history_turns, &history, err) < 0)
-        return NULL;
+    else {
+        struct trace_ctx *sub = trace_sub_begin(current_trace, "store.history_recent", NULL);
+        int rc = STORE_CALL(a->store, history_recent, id, a->cfg->history_turns, &history, err);
+        trace_sub_end(sub, rc < 0 ? err : NULL);
+        if (rc < 0)
+            return NULL;
+    }
     json_t *out = json_deep_copy(event);
     size_t dropped = trim_to_budget(history, (size_t)a->cfg->context_tokens);
     json_object_set_new(out, "history", history);
@@ -369,7 +374,9 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
                              json_object_get(event, "newMessages"), "context", context,
                              "metadata", metadata, "status", handed_off(event) ? "handoff" : "");
     int turn_no = 0;
+    struct trace_ctx *sub = trace_sub_begin(current_trace, "store.turn_save", NULL);
     int rc = STORE_CALL(a->store, turn_save, turn, &turn_no, err);
+    trace_sub_end(sub, rc < 0 ? err : NULL);
     json_decref(turn);
     if (rc < 0)
         return NULL;

@@ -168,40 +168,36 @@ int runtime_work_once(struct runtime *rt, int wait_s, struct err *err)
         json_decref(msgs);
         return 0;
     }
-    /* The same SQS event a Lambda event source mapping would deliver. */
-    json_t *records = json_array();
+    /* Each message runs as the SQS event a Lambda event source mapping would deliver, with its
+     * own segment continuing the trace of the turn that queued it. */
     size_t i;
     json_t *m;
     json_array_foreach(msgs, i, m) {
-        json_array_append_new(records,
-                              json_pack("{s:O, s:O, s:O, s:s}", "messageId",
-                                        json_object_get(m, "MessageId"), "receiptHandle",
-                                        json_object_get(m, "ReceiptHandle"), "body",
-                                        json_object_get(m, "Body"), "eventSource", "aws:sqs"));
-    }
-    json_t *event = json_pack("{s:o}", "Records", records);
-    struct trace_ctx *seg = trace_begin("parley-worker", NULL, NULL);
-    agent_trace_set(seg);
-    json_t *resp = agent_action_worker(&rt->agent, event, err);
-    agent_trace_set(NULL);
-    trace_end(seg, resp ? 200 : 500);
-    json_array_foreach(msgs, i, m) {
         const char *mid = json_string_value(json_object_get(m, "MessageId"));
-        int failed = !resp;
-        size_t k;
-        json_t *f;
-        json_array_foreach(json_object_get(resp, "batchItemFailures"), k, f) {
-            const char *item = json_string_value(json_object_get(f, "itemIdentifier"));
-            failed |= item && mid && strcmp(item, mid) == 0;
-        }
+        const char *th = json_string_value(json_object_get(
+            json_object_get(json_object_get(m, "MessageAttributes"), "AWSTraceHeader"),
+            "StringValue"));
+        json_t *event = json_pack("{s:[{s:O, s:O, s:O, s:s}]}", "Records", "messageId",
+                                  json_object_get(m, "MessageId"), "receiptHandle",
+                                  json_object_get(m, "ReceiptHandle"), "body",
+                                  json_object_get(m, "Body"), "eventSource", "aws:sqs");
+        struct err terr;
+        struct trace_ctx *seg = trace_begin("parley-worker", th, &terr);
+        agent_trace_set(seg);
+        struct err werr;
+        err_clear(&werr);
+        json_t *resp = agent_action_worker(&rt->agent, event, &werr);
+        agent_trace_set(NULL);
+        trace_end(seg, resp ? 200 : 500);
+        int failed = !resp || json_array_size(json_object_get(resp, "batchItemFailures")) > 0;
         struct err derr;
         if (!failed && queue_delete(rt->queue, QUEUE_AGENT_ACTIONS,
                                     json_string_value(json_object_get(m, "ReceiptHandle")),
                                     &derr) < 0)
             log_at(LL_WARN, "worker", "cannot delete message '%s': %s", mid, derr.message);
+        json_decref(resp);
+        json_decref(event);
     }
-    json_decref(resp);
-    json_decref(event);
     json_decref(msgs);
     return (int)n;
 }
