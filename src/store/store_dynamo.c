@@ -357,6 +357,13 @@ static int dy_turn_save(struct store *base, const json_t *turn, int *turn_no, st
         return err_set(err, "StoreError", "turn needs sessionId, userId and messages");
     json_t *ctx = object_or_empty(json_object_get(turn, "context"));
     json_t *meta = object_or_empty(json_object_get(turn, "metadata"));
+    const char *status = json_string_value(json_object_get(turn, "status"));
+    if (status && !*status)
+        status = NULL;
+    /* The session header's metadata records why its status changed, as session_set_status does. */
+    json_t *hdr_meta = json_deep_copy(meta);
+    if (status)
+        json_object_set_new(hdr_meta, "statusReason", json_string("set by the turn"));
     int rc = -1;
 
     for (int attempt = 0; attempt < DDB_SAVE_ATTEMPTS; attempt++) {
@@ -387,12 +394,12 @@ static int dy_turn_save(struct store *base, const json_t *turn, int *turn_no, st
                                      "attribute_not_exists(sessionId)");
         json_t *first;
         if (is_new) {
-            json_t *h = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:O, s:O}",
+            json_t *h = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:O, s:o}",
                                   "sessionId", av_s(id), "timestamp", av_n(0), "userId",
-                                  av_s(user), "status", av_s("active"),
+                                  av_s(user), "status", av_s(status ? status : "active"),
                                   "createdAt", av_n(now), "lastActivity", av_n(ts), "turns",
                                   av_n(turns), "context", json_object_get(item, "context"),
-                                  "metadata", json_object_get(item, "metadata"));
+                                  "metadata", av_of(hdr_meta));
             json_object_set_new(h, "kind", av_s("session"));
             json_object_set_new(h, "lastTimestamp", av_n(ts));
             add_expiry(s, h);
@@ -401,20 +408,28 @@ static int dy_turn_save(struct store *base, const json_t *turn, int *turn_no, st
         } else {
             json_t *names = json_pack("{s:s, s:s}", "#lt", "lastTimestamp", "#la", "lastActivity");
             json_t *values = json_pack("{s:o, s:o}", ":ts", av_n(ts), ":old", av_n(last_ts));
-            const char *update = "SET #lt = :ts, #la = :ts";
+            char update[256] = "SET #lt = :ts, #la = :ts";
             if (!no_turn) {
-                update = "SET #lt = :ts, #la = :ts, #tu = :tu, #cx = :cx, #md = :md";
+                strcat(update, ", #tu = :tu, #cx = :cx, #md = :md");
                 json_object_set_new(names, "#tu", json_string("turns"));
                 json_object_set_new(names, "#cx", json_string("context"));
                 json_object_set_new(names, "#md", json_string("metadata"));
                 json_object_set_new(values, ":tu", av_n(turns));
                 json_object_set_new(values, ":cx", av_of(ctx));
-                json_object_set_new(values, ":md", av_of(meta));
+                json_object_set_new(values, ":md", av_of(hdr_meta));
+            }
+            if (status) {
+                strcat(update, no_turn ? ", #st = :st, #md.#sr = :sr" : ", #st = :st");
+                json_object_set_new(names, "#st", json_string("status"));
+                json_object_set_new(values, ":st", av_s(status));
+                if (no_turn) {
+                    json_object_set_new(names, "#md", json_string("metadata"));
+                    json_object_set_new(names, "#sr", json_string("statusReason"));
+                    json_object_set_new(values, ":sr", av_s("set by the turn"));
+                }
             }
             if (s->ttl_days > 0) {
-                update = no_turn ? "SET #lt = :ts, #la = :ts, #ex = :ex"
-                                 : "SET #lt = :ts, #la = :ts, #tu = :tu, #cx = :cx, #md = :md, "
-                                   "#ex = :ex";
+                strcat(update, ", #ex = :ex");
                 json_object_set_new(names, "#ex", json_string("expiresAt"));
                 json_object_set(values, ":ex", json_object_get(item, "expiresAt"));
             }
@@ -450,6 +465,7 @@ static int dy_turn_save(struct store *base, const json_t *turn, int *turn_no, st
 out:
     json_decref(ctx);
     json_decref(meta);
+    json_decref(hdr_meta);
     return rc;
 }
 
@@ -667,6 +683,41 @@ static int dy_ticket_create(struct store *base, const json_t *f, json_t **out, s
     return 0;
 }
 
+static int by_seq_desc(const void *a, const void *b)
+{
+    json_int_t x = item_int(*(json_t *const *)a, "seq");
+    json_int_t y = item_int(*(json_t *const *)b, "seq");
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Every ticket, newest first (an operator view: a Scan of the ticket items, O(table)). */
+static int all_tickets(struct store_dynamo *s, int limit, json_t **out, struct err *err)
+{
+    json_t *req = json_pack("{s:s, s:s, s:{s:o, s:o}, s:b}", "TableName", s->ent,
+                            "FilterExpression", "begins_with(pk, :t) AND sk = :h",
+                            "ExpressionAttributeValues", ":t", av_s("TICKET#"), ":h", av_s("#"),
+                            "ConsistentRead", 1);
+    json_t *items = json_array();
+    int rc = query_all(s, "Scan", req, 0, items, err);
+    json_decref(req);
+    if (rc < 0) {
+        json_decref(items);
+        return -1;
+    }
+    size_t n = json_array_size(items);
+    json_t **rows = xcalloc(n + 1, sizeof *rows);
+    for (size_t i = 0; i < n; i++)
+        rows[i] = json_array_get(items, i);
+    qsort(rows, n, sizeof *rows, by_seq_desc);
+    json_t *list = json_array();
+    for (size_t i = 0; i < n && i < (size_t)limit; i++)
+        json_array_append_new(list, ticket_of_item(rows[i]));
+    free(rows);
+    json_decref(items);
+    *out = list;
+    return 0;
+}
+
 static int dy_tickets_list(struct store *base, const char *user, int limit, json_t **out,
                            struct err *err)
 {
@@ -675,7 +726,9 @@ static int dy_tickets_list(struct store *base, const char *user, int limit, json
         *out = json_array();
         return 0;
     }
-    char *pk = xasprintf("USER#%s#TICKETS", user ? user : "");
+    if (!user)
+        return all_tickets(s, limit, out, err);
+    char *pk = xasprintf("USER#%s#TICKETS", user);
     json_t *req = json_pack("{s:s, s:s, s:{s:o}, s:b, s:i, s:b}", "TableName", s->ent,
                             "KeyConditionExpression", "pk = :p", "ExpressionAttributeValues",
                             ":p", av_s(pk), "ScanIndexForward", 0, "Limit", limit,
@@ -776,6 +829,80 @@ static int dy_action_get(struct store *base, const char *id, json_t **out, struc
     return 0;
 }
 
+/* ---------------------------------------------------------------- idempotent requests */
+
+#define DDB_IDEM_TTL_S (24 * 3600) /* idempotency keys expire (table TTL) after a day */
+
+static json_t *idem_key(const char *key)
+{
+    char *pk = xasprintf("IDEM#%s", key);
+    json_t *k = ent_key(pk, "#");
+    free(pk);
+    return k;
+}
+
+static int dy_idem_begin(struct store *base, const char *key, const char *hash, json_t **response,
+                         struct err *err)
+{
+    struct store_dynamo *s = (struct store_dynamo *)base;
+    json_t *item = idem_key(key);
+    json_object_set_new(item, "hash", av_s(hash));
+    json_object_set_new(item, "state", av_s("running"));
+    json_object_set_new(item, "expiresAt", av_n(clock_now_ms() / 1000 + DDB_IDEM_TTL_S));
+    json_t *req = json_pack("{s:s, s:o, s:s}", "TableName", s->ent, "Item", item,
+                            "ConditionExpression", "attribute_not_exists(pk)");
+    if (ddb(s, "PutItem", req, NULL, NULL, err) == 0)
+        return 0;
+    if (strcmp(err->code, "ConditionalCheckFailedException") != 0)
+        return store_error(err, "claim idempotency key");
+    json_t *old = NULL;
+    if (get_item(s, s->ent, idem_key(key), &old, err) < 0)
+        return -1;
+    int rc = -1;
+    const char *old_hash = item_str(old, "hash");
+    const char *state = item_str(old, "state");
+    const char *text = item_str(old, "response");
+    if (!old || (state && strcmp(state, "done") != 0 && old_hash && strcmp(old_hash, hash) == 0))
+        err_set(err, "Conflict", "a request with this Idempotency-Key is still running");
+    else if (!old_hash || strcmp(old_hash, hash) != 0)
+        err_set(err, "IdempotencyMismatch",
+                "this Idempotency-Key was used with a different request body");
+    else if (!text || !(*response = json_loads(text, 0, NULL)))
+        err_set(err, "StoreError", "stored response for this Idempotency-Key is malformed");
+    else
+        rc = 1;
+    json_decref(old);
+    return rc;
+}
+
+static int dy_idem_finish(struct store *base, const char *key, const json_t *response,
+                          struct err *err)
+{
+    struct store_dynamo *s = (struct store_dynamo *)base;
+    char *text = json_dumps(response, JSON_COMPACT);
+    json_t *req = json_pack("{s:s, s:o, s:s, s:{s:s, s:s}, s:{s:o, s:o}}", "TableName", s->ent,
+                            "Key", idem_key(key), "UpdateExpression", "SET #s = :s, #r = :r",
+                            "ExpressionAttributeNames", "#s", "state", "#r", "response",
+                            "ExpressionAttributeValues", ":s", av_s("done"), ":r", av_s(text));
+    free(text);
+    if (ddb(s, "UpdateItem", req, NULL, NULL, err) < 0)
+        return store_error(err, "finish idempotency key");
+    return 0;
+}
+
+static int dy_idem_abort(struct store *base, const char *key, struct err *err)
+{
+    struct store_dynamo *s = (struct store_dynamo *)base;
+    json_t *req = json_pack("{s:s, s:o, s:s, s:{s:s}, s:{s:o}}", "TableName", s->ent, "Key",
+                            idem_key(key), "ConditionExpression", "#s = :running",
+                            "ExpressionAttributeNames", "#s", "state",
+                            "ExpressionAttributeValues", ":running", av_s("running"));
+    if (ddb(s, "DeleteItem", req, NULL, NULL, err) == 0 ||
+        strcmp(err->code, "ConditionalCheckFailedException") == 0)
+        return 0; /* a finished key stays */
+    return store_error(err, "release idempotency key");
+}
+
 /* ---------------------------------------------------------------- lifecycle */
 
 static void dy_free(struct store *base)
@@ -801,6 +928,9 @@ static const struct store_ops dynamo_ops = {
     .sessions_list = dy_sessions_list,
     .action_put = dy_action_put,
     .action_get = dy_action_get,
+    .idem_begin = dy_idem_begin,
+    .idem_finish = dy_idem_finish,
+    .idem_abort = dy_idem_abort,
     .free = dy_free,
 };
 
