@@ -14,12 +14,13 @@
  *                  ("USER#<userId>#TICKETS", sk = 12-digit seq, newest first by Query), the ticket
  *                  counter ("COUNTER"/"ticket", UpdateItem ADD), idempotency keys
  *                  ("IDEMPOTENCY#<key>", conditional put in the ticket's transaction), orders
- *                  ("ORDER#<id>") and action records ("ACTION#<id>").
+ *                  ("ORDER#<id>"), action records ("ACTION#<id>") and the keys of idempotent
+ *                  requests ("IDEM#<key>", a conditional put; they expire after a day).
  * JSON values map to attribute values one to one (string S, number N, bool BOOL, null NULL,
  * array L, object M). Optional expiry: items carry "expiresAt" (epoch seconds, the table's TTL
  * attribute) when ttl_days > 0. Throttling left after aws_call's retries surfaces as "StoreBusy"
  * (the workflow retries it); other AWS failures as "StoreError" naming the AWS error code.
- * sessions_list scans the header items (an operator view, O(table)).
+ * sessions_list and tickets_list(NULL) scan (operator views, O(table)).
  */
 #ifndef PARLEY_STORE_DYNAMO_H
 #define PARLEY_STORE_DYNAMO_H
