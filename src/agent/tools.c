@@ -19,6 +19,14 @@ static const char *in_str(const json_t *input, const char *key)
     return json_string_value(json_object_get(input, key));
 }
 
+/* The one "not found" a tool gives, whether the thing is missing or belongs to someone else, so
+ * the reply never tells which (ids cannot be probed). Keeps other store errors as they are. */
+static void not_found(struct err *err, const char *what, const char *id)
+{
+    if (!err_is_set(err) || strcmp(err->code, "NotFound") == 0)
+        err_set(err, "NotFound", "%s %s not found", what, id);
+}
+
 /* The public view of a ticket (no owner id). */
 static json_t *ticket_view(const json_t *t)
 {
@@ -49,12 +57,16 @@ static json_t *tool_ticket_status(const struct tool_ctx *ctx, const json_t *inpu
 {
     const char *id = in_str(input, "ticket_id");
     json_t *ticket = NULL;
-    if (STORE_CALL(ctx->store, ticket_get, id, &ticket, err) < 0)
+    err_clear(err);
+    if (STORE_CALL(ctx->store, ticket_get, id, &ticket, err) < 0) {
+        not_found(err, "ticket", id);
         return NULL;
+    }
     const char *owner = in_str(ticket, "userId");
     if (!owner || strcmp(owner, ctx->user_id) != 0) {
         json_decref(ticket);
-        err_set(err, "NotFound", "ticket %s not found", id);
+        err_clear(err);
+        not_found(err, "ticket", id);
         return NULL;
     }
     json_t *result = ticket_view(ticket);
@@ -87,12 +99,16 @@ static json_t *tool_lookup_order(const struct tool_ctx *ctx, const json_t *input
             id[n++] = *p;
     id[n] = '\0';
     json_t *order = NULL;
-    if (STORE_CALL(ctx->store, order_get, id, &order, err) < 0)
+    err_clear(err);
+    if (STORE_CALL(ctx->store, order_get, id, &order, err) < 0) {
+        not_found(err, "order", raw);
         return NULL;
+    }
     const char *owner = in_str(order, "userId");
     if (!owner || strcmp(owner, ctx->user_id) != 0) {
         json_decref(order);
-        err_set(err, "NotFound", "order %s not found", raw);
+        err_clear(err);
+        not_found(err, "order", raw);
         return NULL;
     }
     json_object_del(order, "userId");
@@ -123,12 +139,16 @@ static json_t *tool_action_status(const struct tool_ctx *ctx, const json_t *inpu
 {
     const char *id = in_str(input, "action_id");
     json_t *rec = NULL;
-    if (STORE_CALL(ctx->store, action_get, id, &rec, err) < 0)
+    err_clear(err);
+    if (STORE_CALL(ctx->store, action_get, id, &rec, err) < 0) {
+        not_found(err, "action", id);
         return NULL;
+    }
     const char *owner = in_str(rec, "userId");
     if (!owner || strcmp(owner, ctx->user_id) != 0) {
         json_decref(rec);
-        err_set(err, "NotFound", "action %s not found", id);
+        err_clear(err);
+        not_found(err, "action", id);
         return NULL;
     }
     json_t *out = json_pack("{s:O, s:O, s:O, s:O}", "actionId", json_object_get(rec, "id"),

@@ -956,7 +956,10 @@ static char *sum_lookup_order(const json_t *input, const json_t *r, int is_error
         catf(&s, " It's with %s.", carrier);
     else if (tracking)
         catf(&s, " The tracking number is %s.", tracking);
-    if (eta)
+    const char *st = str_field(r, "status", NULL);
+    if (eta && st && strcmp(st, "delivered") == 0)
+        catf(&s, " It was delivered on %s.", eta);
+    else if (eta && !(st && strcmp(st, "cancelled") == 0))
         catf(&s, " Expected delivery: %s.", eta);
     return s;
 }

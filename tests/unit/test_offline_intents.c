@@ -151,6 +151,20 @@ static void test_builtin_paraphrases(void)
     expect_intent("It's jane.doe@example.com", "provide_info");
 }
 
+static void test_cue_phrases(void)
+{
+    /* "open a ticket" is a request to create one, "my open tickets" a request to list them: the
+     * bag of words cannot tell them apart, the cue phrases do. */
+    expect_intent("open a ticket please", "create_ticket");
+    expect_intent("Could you raise a support ticket for me?", "create_ticket");
+    expect_intent("please open a new case", "create_ticket");
+    expect_intent("do I have any open tickets", "list_tickets");
+    expect_intent("show me my open tickets", "list_tickets");
+    struct offline_intent it;
+    offline_intents_classify("the ticketing page shows my open tickets", &it);
+    CHECK(strcmp(it.name, "create_ticket") != 0); /* whole words only */
+}
+
 static void test_builtin_unknown(void)
 {
     struct offline_intent it;
@@ -179,6 +193,7 @@ int main(void)
     RUN(test_training_is_deterministic);
     RUN(test_features);
     RUN(test_builtin_paraphrases);
+    RUN(test_cue_phrases);
     RUN(test_builtin_unknown);
     offline_nb_data_release(&data);
     return check_summary();
