@@ -552,6 +552,57 @@ size_t kb_passage_count(const struct kb *kb)
  * Search
  * --------------------------------------------------------------------------------------------- */
 
+/* 1 when the query asks how to do something ("how do I ...", "how can I ...", "how to ..."). */
+static int is_how_question(const char *query)
+{
+    const char *p = query;
+    while (*p && isspace((unsigned char)*p))
+        p++;
+    return strncasecmp(p, "how ", 4) == 0 || strcasestr(query, "how do ") ||
+           strcasestr(query, "how can ") || strcasestr(query, "how to ");
+}
+
+/* 1 when a section heading describes a procedure: "How to return an item", "Changing or adding
+ * a card", "Turning on two-factor authentication", "Tracking your order". */
+static int is_procedural(const char *section)
+{
+    if (strncasecmp(section, "How to ", 7) == 0)
+        return 1;
+    size_t n = strcspn(section, " ");
+    return n > 4 && strncasecmp(section + n - 3, "ing", 3) == 0;
+}
+
+/* Re-ranks BM25 scores with two signals a passage's own words miss: the article's title (a query
+ * word in "Refunds" makes every passage of that article more likely the answer than a passage
+ * about refunds elsewhere), and, for how-questions, sections that describe a procedure. */
+static void rerank(const struct kb *kb, const char *query, const struct toks *q, double *score)
+{
+    double *title_boost = xcalloc(kb->n_articles, sizeof *title_boost);
+    for (size_t a = 0; a < kb->n_articles; a++) {
+        struct toks tt = {0};
+        tokenize(kb->articles[a].title, MAX_QUERY_TERMS, &tt);
+        size_t hits = 0;
+        for (size_t i = 0; i < q->n; i++)
+            for (size_t j = 0; j < tt.n; j++)
+                if (strcmp(q->t[i], tt.t[j]) == 0) {
+                    hits++;
+                    break;
+                }
+        title_boost[a] = 1.0 + KB_TITLE_BOOST * (double)hits;
+        toks_release(&tt);
+    }
+    int how = is_how_question(query);
+    for (size_t i = 0; i < kb->n_passages; i++) {
+        if (score[i] <= 0)
+            continue;
+        const struct passage *p = &kb->passages[i];
+        score[i] *= title_boost[p->article];
+        if (how && is_procedural(p->section))
+            score[i] *= KB_PROCEDURE_BOOST;
+    }
+    free(title_boost);
+}
+
 int kb_search(const struct kb *kb, const char *query, size_t k, struct kb_hit *out,
               struct err *err)
 {
@@ -591,6 +642,7 @@ int kb_search(const struct kb *kb, const char *query, size_t k, struct kb_hit *o
             score[po->passage] += idf * tf * (KB_K1 + 1.0) / (tf + norm);
         }
     }
+    rerank(kb, query, &tk, score);
     toks_release(&tk);
 
     /* top k by selection: k is small (<= KB_MAX_RESULTS) */

@@ -12,7 +12,9 @@
  *
  * Ranking is Okapi BM25 (k1 = 1.2, b = 0.75, idf = ln(1 + (N - df + 0.5) / (df + 0.5))) over
  * tokens that are lower-cased, stripped of English stop words and lightly stemmed ("refunds",
- * "refunded" -> "refund"; "log in", "sign in" -> "login").
+ * "refunded" -> "refund"; "log in", "sign in" -> "login"), then re-ranked: each query word in the
+ * article's title multiplies its passages' scores by 1 + KB_TITLE_BOOST, and for how-questions
+ * a section that describes a procedure ("How to ...", "Changing ...") by KB_PROCEDURE_BOOST.
  *
  * A loaded kb is immutable, so any number of threads may search it at once without locking.
  */
@@ -32,6 +34,8 @@
 #define KB_MAX_RESULTS 20               /* largest k kb_search accepts */
 #define KB_K1 1.2
 #define KB_B 0.75
+#define KB_TITLE_BOOST 0.25     /* per query word in the article's title */
+#define KB_PROCEDURE_BOOST 1.3  /* how-questions: sections that describe a procedure */
 
 struct kb;
 

@@ -56,6 +56,34 @@ static void test_shipped_articles(void)
     expect_first("my card was declined", "update-payment-method.md");
 }
 
+static void expect_section(const char *query, const char *article, const char *section)
+{
+    struct kb_hit hits[3];
+    struct err err = {{0}, {0}};
+    int n = kb_search(kb, query, 3, hits, &err);
+    CHECK(n > 0);
+    if (n <= 0)
+        return;
+    if (strcmp(hits[0].article, article) != 0 || strcmp(hits[0].section, section) != 0)
+        fprintf(stderr, "  '%s' -> %s # %s, wanted %s # %s\n", query, hits[0].article,
+                hits[0].section, article, section);
+    CHECK_STR(hits[0].article, article);
+    CHECK_STR(hits[0].section, section);
+}
+
+/* The re-ranking: the article whose title names the subject wins over a passage about it
+ * elsewhere, and how-questions get the section that describes the procedure. */
+static void test_rerank(void)
+{
+    expect_first("I want a refund", "refunds.md");
+    expect_section("How do I get a refund?", "refunds.md", "How to request a refund");
+    expect_section("How do I return an item?", "returns-and-exchanges.md", "How to return an item");
+    expect_section("How do I set up two-factor authentication?", "two-factor-authentication.md",
+                   "Turning on two-factor authentication");
+    expect_section("How do I update my credit card?", "update-payment-method.md",
+                   "Changing or adding a card");
+}
+
 static void test_hit_fields(void)
 {
     struct kb_hit hits[3];
@@ -230,6 +258,7 @@ int main(void)
         return check_summary();
     }
     RUN(test_shipped_articles);
+    RUN(test_rerank);
     RUN(test_hit_fields);
     RUN(test_no_match_and_errors);
     RUN(test_parsing);
