@@ -72,6 +72,17 @@ static const struct setting settings[] = {
      "1: archive transcripts to <data>/archive ({yyyy}/{mm}/{dd}/{sessionId}.json)"},
     {"PARLEY_EVENTS", ST_INT, F(events), "1", 0, 1, NULL,
      "1: emit agent events (EventBridge envelope) to the rules' targets"},
+    {"PARLEY_STORE", ST_ENUM, F(store), "sqlite", 0, 0, "sqlite|dynamodb",
+     "session store: SQLite in the data directory, or DynamoDB (PARLEY_DYNAMO_CONVERSATIONS, "
+     "PARLEY_DYNAMO_ENTITIES, PARLEY_DYNAMO_CREATE, PARLEY_DEMO_ORDERS)"},
+    {"PARLEY_QUEUE_PREFIX", ST_STRING, F(queue_prefix), "", 0, 0, NULL,
+     "SQS queue name prefix: actions go to <prefix>AgentActions with its DLQ (empty: SQLite)"},
+    {"PARLEY_ARCHIVE_BUCKET", ST_STRING, F(archive_bucket), "", 0, 0, NULL,
+     "S3 bucket for archived transcripts (empty: <data>/archive)"},
+    {"PARLEY_EVENT_BUS", ST_STRING, F(event_bus), "", 0, 0, NULL,
+     "EventBridge bus for agent events (empty: the in-process bus and its rules)"},
+    {"PARLEY_STATE_MACHINE_ARN", ST_STRING, F(state_machine_arn), "", 0, 0, NULL,
+     "run turns on this Step Functions Express state machine (empty: the local ASL engine)"},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])

@@ -38,6 +38,11 @@ struct config {
     int emf;                 /* PARLEY_EMF: 1 writes CloudWatch EMF lines to <data>/logs/emf.log */
     int archive;             /* PARLEY_ARCHIVE: 1 archives transcripts */
     int events;              /* PARLEY_EVENTS: 1 emits agent events on the bus */
+    char *store;             /* PARLEY_STORE: sqlite|dynamodb */
+    char *queue_prefix;      /* PARLEY_QUEUE_PREFIX: SQS queue name prefix (empty: SQLite queue) */
+    char *archive_bucket;    /* PARLEY_ARCHIVE_BUCKET: S3 bucket (empty: files) */
+    char *event_bus;         /* PARLEY_EVENT_BUS: EventBridge bus (empty: in-process bus) */
+    char *state_machine_arn; /* PARLEY_STATE_MACHINE_ARN: Step Functions Express (empty: local) */
 };
 
 /* Fills c with defaults, then applies the environment. Returns 0, or -1 with err naming the

@@ -19,6 +19,12 @@
 #include "base/xmalloc.h"
 #include "agent/transcript.h"
 #include "archive/archive.h"
+#include "archive/archive_s3.h"
+#include "aws/aws.h"
+#include "bus/bus_eventbridge.h"
+#include "queue/queue_sqs.h"
+#include "runtime/workflow_sfn.h"
+#include "store/store_dynamo.h"
 #include "archive/archiver.h"
 #include "bus/bus.h"
 #include "queue/queue.h"
@@ -233,6 +239,91 @@ int runtime_start_workers(struct runtime *rt, int n, struct err *err)
     return 0;
 }
 
+/* ---------------------------------------------------------------- adapters */
+
+/* Each port's adapter as the settings choose: the embedded default, or the AWS service, so that
+ * several `parley serve` processes share one DynamoDB/SQS/S3/EventBridge (scale-out without
+ * Lambda). Each returns NULL with err when its adapter cannot start. */
+
+static struct store *open_store(const struct config *cfg, struct err *err)
+{
+    if (strcmp(cfg->store, "dynamodb") == 0)
+        return store_dynamo_from_env(err);
+    char *db_path = xasprintf("%s/parley.db", cfg->data);
+    struct store *s = store_sqlite_new(db_path, cfg->store_pool, err);
+    free(db_path);
+    return s;
+}
+
+static struct queue *open_queue(const struct config *cfg, struct err *err)
+{
+    struct queue *q;
+    if (cfg->queue_prefix[0]) {
+        q = queue_sqs_from_env(err);
+    } else {
+        char *path = xasprintf("%s/queue.db", cfg->data);
+        struct queue_config qcfg = {0};
+        q = queue_sqlite_new(path, &qcfg, err);
+        free(path);
+    }
+    if (q && queue_setup_agent(q, err) < 0) {
+        queue_free(q);
+        return NULL;
+    }
+    return q;
+}
+
+static struct archive *open_archive(const struct config *cfg, struct err *err)
+{
+    if (cfg->archive_bucket[0])
+        return archive_s3_from_env(err);
+    char *root = xasprintf("%s/archive", cfg->data);
+    struct archive *a = archive_fs_new(root, err);
+    free(root);
+    return a;
+}
+
+static struct bus *open_bus(const struct config *cfg, struct err *err)
+{
+    if (cfg->event_bus[0]) {
+        struct aws_config aws;
+        if (aws_config_from_env(&aws, err) < 0)
+            return NULL;
+        struct bus_eventbridge_config bc = {.aws = &aws, .bus_name = cfg->event_bus};
+        struct bus *b = bus_eventbridge_new(&bc, err);
+        aws_config_release(&aws);
+        return b;
+    }
+    struct bus_local_config bcfg = {.data_dir = cfg->data,
+                                    .rules_path = cfg->event_rules[0] ? cfg->event_rules : NULL};
+    return bus_local_new(&bcfg, err);
+}
+
+/* The turn workflow: Step Functions when an ARN is set, else the local ASL engine. */
+static int open_workflow(struct runtime *rt, struct err *err)
+{
+    if (rt->cfg->state_machine_arn[0]) {
+        struct aws_config aws;
+        if (aws_config_from_env(&aws, err) < 0)
+            return -1;
+        struct workflow_sfn_config wc = {.aws = &aws,
+                                         .state_machine_arn = rt->cfg->state_machine_arn};
+        rt->sfn = workflow_sfn_new(&wc, err);
+        aws_config_release(&aws);
+        if (!rt->sfn)
+            return -1;
+        workflow_sfn_attach(rt->sfn, &rt->agent);
+        return 0;
+    }
+    char *asl = runtime_asset_path(rt->cfg->statemachine);
+    rt->workflow = workflow_local_new(&rt->agent, asl, err);
+    free(asl);
+    if (!rt->workflow)
+        return -1;
+    workflow_local_attach(rt->workflow, &rt->agent);
+    return 0;
+}
+
 static int make_dir(const char *path, struct err *err)
 {
     if (mkdir(path, 0755) == 0 || errno == EEXIST)
@@ -248,10 +339,7 @@ int runtime_open(struct runtime *rt, struct config *cfg, struct err *err)
     rt->started_ms = clock_now_ms();
     if (make_dir(cfg->data, err) < 0)
         goto fail;
-    char *db_path = xasprintf("%s/parley.db", cfg->data);
-    rt->store = store_sqlite_new(db_path, cfg->store_pool, err);
-    free(db_path);
-    if (!rt->store)
+    if (!(rt->store = open_store(cfg, err)))
         goto fail;
     char *kb_dir = runtime_asset_path(cfg->kb_dir);
     rt->kb = kb_load(kb_dir, err);
@@ -275,22 +363,11 @@ int runtime_open(struct runtime *rt, struct config *cfg, struct err *err)
                 " (got '%s')", cfg->redact);
         goto fail;
     }
-    struct bus_local_config bcfg = {.data_dir = cfg->data,
-                                    .rules_path = cfg->event_rules[0] ? cfg->event_rules : NULL};
-    if (!(rt->bus = bus_local_new(&bcfg, err)))
+    if (!(rt->bus = open_bus(cfg, err)))
         goto fail;
     rt->analytics = analytics_new();
     bus_set_analytics_sink(rt->bus, analytics_sink, rt->analytics);
-    char *queue_path = xasprintf("%s/queue.db", cfg->data);
-    struct queue_config qcfg = {0};
-    rt->queue = queue_sqlite_new(queue_path, &qcfg, err);
-    free(queue_path);
-    if (!rt->queue || queue_setup_agent(rt->queue, err) < 0)
-        goto fail;
-    char *archive_root = xasprintf("%s/archive", cfg->data);
-    rt->archive = archive_fs_new(archive_root, err);
-    free(archive_root);
-    if (!rt->archive)
+    if (!(rt->queue = open_queue(cfg, err)) || !(rt->archive = open_archive(cfg, err)))
         goto fail;
     rt->agent = (struct agent){.cfg = cfg, .store = rt->store, .model = rt->model,
                                .tools = rt->tools, .kb = rt->kb,
@@ -328,12 +405,8 @@ int runtime_open(struct runtime *rt, struct config *cfg, struct err *err)
         setenv("PARLEY_XRAY_DAEMON", cfg->xray_daemon, 1);
     if (trace_init_from_env(err) < 0)
         goto fail;
-    char *asl = runtime_asset_path(cfg->statemachine);
-    rt->workflow = workflow_local_new(&rt->agent, asl, err);
-    free(asl);
-    if (!rt->workflow)
+    if (open_workflow(rt, err) < 0)
         goto fail;
-    workflow_local_attach(rt->workflow, &rt->agent);
     rt->web_dir = runtime_asset_path("web");
     return 0;
 fail:
@@ -358,6 +431,7 @@ void runtime_close(struct runtime *rt)
     }
     json_decref(rt->executions);
     workflow_local_free(rt->workflow);
+    workflow_sfn_free(rt->sfn);
     bus_free(rt->bus); /* delivers every accepted event first */
     analytics_free(rt->analytics);
     model_free(rt->model);

@@ -22,6 +22,7 @@ struct bus;
 struct kb;
 struct tools;
 struct workflow_local;
+struct workflow_sfn;
 
 struct runtime {
     struct config *cfg;              /* settings (borrowed; outlives the runtime) */
@@ -29,7 +30,8 @@ struct runtime {
     struct model *model;             /* the model provider */
     struct kb *kb;                   /* knowledge base, NULL when unavailable */
     struct tools *tools;             /* the tool registry */
-    struct workflow_local *workflow; /* the ASL turn workflow */
+    struct workflow_local *workflow; /* the ASL turn workflow (local engine) */
+    struct workflow_sfn *sfn;        /* or Step Functions, when PARLEY_STATE_MACHINE_ARN is set */
     struct bus *bus;                 /* agent events */
     struct analytics *analytics;     /* the analytics target's counters */
     struct queue *queue;             /* the AgentActions queue and its DLQ */
