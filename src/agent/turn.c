@@ -5,7 +5,11 @@
 
 #include <string.h>
 
+#include <openssl/sha.h>
+#include <stdio.h>
+
 #include "base/clock.h"
+#include "base/log.h"
 #include "base/rand.h"
 #include "base/utf8.h"
 #include "base/xmalloc.h"
@@ -156,5 +160,44 @@ done:
     json_decref(state);
     if (a->on_turn)
         a->on_turn(a, out, err, (double)(clock_mono_us() - t0) / 1e6);
+    return out;
+}
+
+json_t *turn_run_idempotent(struct agent *a, const char *key, const char *body, size_t len,
+                            const json_t *request, int *replayed, struct err *err)
+{
+    *replayed = 0;
+    if (!key)
+        return turn_run(a, request, err);
+    size_t n = strlen(key);
+    int ok = n >= 1 && n <= 255;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = key[i] > 0x20 && key[i] < 0x7f;
+    if (!ok) {
+        err_set(err, "InvalidRequest", "Idempotency-Key must be 1 to 255 visible ASCII characters");
+        return NULL;
+    }
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)body, len, digest);
+    char hash[2 * SHA256_DIGEST_LENGTH + 1];
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        snprintf(hash + 2 * i, 3, "%02x", digest[i]);
+    json_t *earlier = NULL;
+    int claim = STORE_CALL(a->store, idem_begin, key, hash, &earlier, err);
+    if (claim < 0)
+        return NULL;
+    if (claim == 1) {
+        *replayed = 1;
+        return earlier;
+    }
+    json_t *out = turn_run(a, request, err);
+    struct err e2;
+    if (!out) {
+        if (STORE_CALL(a->store, idem_abort, key, &e2) < 0)
+            log_at(LL_WARN, "turn", "cannot release Idempotency-Key: %s", e2.message);
+        return NULL;
+    }
+    if (STORE_CALL(a->store, idem_finish, key, out, &e2) < 0)
+        log_at(LL_WARN, "turn", "cannot store the response of an Idempotency-Key: %s", e2.message);
     return out;
 }

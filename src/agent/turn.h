@@ -29,4 +29,12 @@ int turn_session_id_valid(const char *id);
  * errors otherwise). */
 json_t *turn_run(struct agent *a, const json_t *request, struct err *err);
 
+/* Runs one turn at most once per idempotency key. key may be NULL (an ordinary turn). A key is
+ * 1..255 visible ASCII characters ("InvalidRequest" otherwise); body[0..len) is the raw request
+ * body, whose SHA-256 must match the first request with that key ("IdempotencyMismatch"); while
+ * that first request runs, others get "Conflict". A finished key returns the first response
+ * again and sets *replayed. request is borrowed. */
+json_t *turn_run_idempotent(struct agent *a, const char *key, const char *body, size_t len,
+                            const json_t *request, int *replayed, struct err *err);
+
 #endif

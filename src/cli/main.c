@@ -8,6 +8,7 @@
 #include "archive/archive_cli.h"
 #include "cli/cli.h"
 #include "queue/queue_cli.h"
+#include "runtime/lambda_handlers.h"
 
 static const struct cli_command commands[] = {
     {"serve", "run the HTTP API on the embedded defaults (SQLite, files, offline model)",
@@ -18,6 +19,8 @@ static const struct cli_command commands[] = {
     {"archive", "read the transcript archive and apply its lifecycle (cold tier)",
      archive_cli_main},
     {"sfn", "validate and run Amazon States Language state machines", cli_sfn},
+    {"lambda", "serve one seed function on the AWS Lambda Runtime API (the bootstrap)",
+     lambda_parley_main},
     {"version", "print the version", cli_version},
 };
 

@@ -289,6 +289,13 @@ static CURLcode attempt(struct http_client *c, CURL *h, const struct http_client
     x->cap = c->cfg.max_response_bytes;
 
     curl_easy_setopt(h, CURLOPT_URL, req->url);
+    /* A CA bundle named the way curl and OpenSSL tools read it: Debian's libcurl looks in its own
+     * path, which Amazon Linux (the Lambda runtime) does not have. */
+    const char *ca = getenv("CURL_CA_BUNDLE");
+    if (!ca || !*ca)
+        ca = getenv("SSL_CERT_FILE");
+    if (ca && *ca)
+        curl_easy_setopt(h, CURLOPT_CAINFO, ca);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L); /* send the path we signed */
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->cfg.connect_timeout_ms);

@@ -80,55 +80,6 @@ static int is_json_type(const char *ct)
                                                            ct[n] == ' ');
 }
 
-/* POST /chat with an Idempotency-Key: the first request runs the turn and its response is kept;
- * a retry with the same key and body gets that response again without running the turn. */
-static void handle_chat_idempotent(struct agent *a, const char *key, json_t *request,
-                                   struct http_request *req, struct http_response *resp)
-{
-    struct err e;
-    err_clear(&e);
-    size_t n = strlen(key);
-    int ok = n >= 1 && n <= 255;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = key[i] > 0x20 && key[i] < 0x7f;
-    if (!ok) {
-        json_decref(request);
-        reply_error(resp, "InvalidRequest",
-                    "Idempotency-Key must be 1 to 255 visible ASCII characters");
-        return;
-    }
-    unsigned char digest[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)req->body, req->body_len, digest);
-    char hash[2 * SHA256_DIGEST_LENGTH + 1];
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-        snprintf(hash + 2 * i, 3, "%02x", digest[i]);
-    json_t *earlier = NULL;
-    int claim = STORE_CALL(a->store, idem_begin, key, hash, &earlier, &e);
-    if (claim < 0) {
-        json_decref(request);
-        reply_err(resp, &e);
-        return;
-    }
-    if (claim == 1) {
-        json_decref(request);
-        http_response_header(resp, "Idempotent-Replayed", "true");
-        reply_json(resp, 200, earlier);
-        return;
-    }
-    json_t *out = turn_run(a, request, &e);
-    json_decref(request);
-    struct err e2;
-    if (!out) {
-        if (STORE_CALL(a->store, idem_abort, key, &e2) < 0)
-            log_at(LL_WARN, "api", "cannot release Idempotency-Key: %s", e2.message);
-        reply_err(resp, &e);
-        return;
-    }
-    if (STORE_CALL(a->store, idem_finish, key, out, &e2) < 0)
-        log_at(LL_WARN, "api", "cannot store response for Idempotency-Key: %s", e2.message);
-    reply_json(resp, 200, out);
-}
-
 static void handle_chat(struct agent *a, struct http_request *req, struct http_response *resp)
 {
     if (req->body_too_large) {
@@ -159,17 +110,17 @@ static void handle_chat(struct agent *a, struct http_request *req, struct http_r
         }
         return;
     }
-    const char *key = http_request_header(req, "Idempotency-Key");
-    if (key) {
-        handle_chat_idempotent(a, key, request, req, resp);
-        return;
-    }
-    json_t *out = turn_run(a, request, &e);
+    /* With an Idempotency-Key the first request runs the turn and a retry gets its response. */
+    int replayed = 0;
+    json_t *out = turn_run_idempotent(a, http_request_header(req, "Idempotency-Key"), req->body,
+                                      req->body_len, request, &replayed, &e);
     json_decref(request);
     if (!out) {
         reply_err(resp, &e);
         return;
     }
+    if (replayed)
+        http_response_header(resp, "Idempotent-Replayed", "true");
     reply_json(resp, 200, out);
 }
 

@@ -323,7 +323,9 @@ static json_t *h_request(void *ud, const struct lambda_context *ctx, const json_
         resp = proxy_error(e.code, e.message);
         goto out;
     }
-    json_t *reply = turn_run(&app->agent, req, &e);
+    int replayed = 0;
+    json_t *reply = turn_run_idempotent(&app->agent, event_header(event, "Idempotency-Key"),
+                                        text ? text : "", len, req, &replayed, &e);
     json_decref(req);
     resp = reply ? proxy_response(200, reply) : proxy_error(e.code[0] ? e.code : "InternalError",
                                                             e.message);

@@ -118,6 +118,40 @@ static void test_request_handler(void)
     json_decref(req);
 }
 
+/* Idempotency-Key on the Lambda path: the retry gets the first response and starts no second
+ * execution; the same key with another body is refused. */
+static void test_request_idempotency_key(void)
+{
+    reset_api();
+    size_t sfn_before = fake_http_count(&sfn);
+    fake_http_push(&sfn, 200, NULL,
+                   "{\"status\":\"SUCCEEDED\",\"output\":\"{\\\"sessionId\\\":\\\"S9\\\","
+                   "\\\"turn\\\":1,\\\"reply\\\":\\\"once\\\",\\\"actions\\\":[]}\"}",
+                   (size_t)-1, 0);
+    int status;
+    json_t *body;
+    for (int i = 0; i < 2; i++) {
+        json_t *ev = proxy_event("application/json", "{\"message\":\"hello\"}", 0);
+        json_object_set_new(json_object_get(ev, "headers"), "Idempotency-Key",
+                            json_string("lambda-key-1"));
+        json_t *resp = call_request(ev, &status, &body);
+        CHECK_INT(status, 200);
+        CHECK_STR(json_string_value(json_object_get(body, "reply")), "once");
+        json_decref(body);
+        json_decref(resp);
+    }
+    CHECK_INT(fake_http_count(&sfn), sfn_before + 1);
+    json_t *ev = proxy_event("application/json", "{\"message\":\"something else\"}", 0);
+    json_object_set_new(json_object_get(ev, "headers"), "Idempotency-Key",
+                        json_string("lambda-key-1"));
+    json_t *resp = call_request(ev, &status, &body);
+    CHECK_INT(status, 422);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(body, "error"), "code")),
+              "IdempotencyMismatch");
+    json_decref(body);
+    json_decref(resp);
+}
+
 static void test_request_errors(void)
 {
     reset_api();
@@ -296,6 +330,7 @@ int main(void)
     setenv("PARLEY_LOG_LEVEL", "warn", 1);
     unsetenv("PARLEY_EVENT_BUS");
     RUN(test_request_handler);
+    RUN(test_request_idempotency_key);
     RUN(test_request_errors);
     RUN(test_task_handler);
     RUN(test_action_worker);
