@@ -12,13 +12,9 @@
 
 struct anthropic_model {
     struct model base;         /* must be first */
-    struct http_client *http;  /* pooled connections */
-    char *url;                 /* .../v1/messages */
+    struct model__http h;      /* URL, client, limits (model__http_init) */
     char *api_key;             /* may be NULL */
     char *model_id;            /* "claude-..." */
-    int max_tokens;            /* default max_tokens */
-    long timeout_ms;           /* per attempt */
-    int max_retries;           /* -1 = client default */
 };
 
 struct sse_ctx {
@@ -64,7 +60,7 @@ static json_t *anthropic_invoke(struct model *mb, const json_t *request, model_d
     json_t *req = json_deep_copy(request);
     json_object_set_new(req, "model", json_string(m->model_id));
     if (!json_is_integer(json_object_get(req, "max_tokens")))
-        json_object_set_new(req, "max_tokens", json_integer(m->max_tokens));
+        json_object_set_new(req, "max_tokens", json_integer(m->h.max_tokens));
     if (json_is_array(json_object_get(req, "tools")) &&
         json_array_size(json_object_get(req, "tools")) == 0)
         json_object_del(req, "tools");
@@ -85,17 +81,17 @@ static json_t *anthropic_invoke(struct model *mb, const json_t *request, model_d
     sse.fn = on_sse;
     sse.ud = &sc;
     struct http_client_request hr = {.method = "POST",
-                                     .url = m->url,
+                                     .url = m->h.url,
                                      .headers = hdrs,
                                      .n_headers = nh,
                                      .body = body,
                                      .body_len = strlen(body),
-                                     .timeout_ms = m->timeout_ms,
-                                     .max_retries = m->max_retries,
+                                     .timeout_ms = m->h.timeout_ms,
+                                     .max_retries = m->h.max_retries,
                                      .on_data = on_delta ? on_data : NULL,
                                      .ud = &sse};
     struct err herr = {0};
-    int rc = http_client_do(m->http, &hr, &resp, &herr);
+    int rc = http_client_do(m->h.http, &hr, &resp, &herr);
     if (rc != 0 && strcmp(herr.code, "HttpAborted") == 0 && err_is_set(&sc.stream.failure)) {
         *err = sc.stream.failure;
         goto out;
@@ -136,8 +132,7 @@ out:
 static void anthropic_free(struct model *mb)
 {
     struct anthropic_model *m = (struct anthropic_model *)mb;
-    http_client_free(m->http);
-    free(m->url);
+    model__http_release(&m->h);
     free(m->api_key);
     free(m->model_id);
     free(m);
@@ -154,23 +149,8 @@ struct model *model_anthropic_new(const struct model_provider_config *cfg, struc
     (void)err;
     struct anthropic_model *m = xcalloc(1, sizeof *m);
     m->base.ops = &anthropic_ops;
-    const char *base = cfg->base_url && *cfg->base_url ? cfg->base_url : "https://api.anthropic.com";
-    size_t bl = strlen(base);
-    while (bl > 0 && base[bl - 1] == '/')
-        bl--;
-    m->url = xasprintf("%.*s/v1/messages", (int)bl, base);
+    model__http_init(&m->h, cfg, "https://api.anthropic.com", "/v1/messages");
     m->api_key = cfg->api_key ? xstrdup(cfg->api_key) : NULL;
     m->model_id = xstrdup(cfg->model_id ? cfg->model_id : MODEL_ANTHROPIC_DEFAULT_ID);
-    m->max_tokens = cfg->max_tokens > 0 ? cfg->max_tokens : 1024;
-    m->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 60000;
-    m->max_retries = cfg->max_retries == 0 ? 2 : (cfg->max_retries < 0 ? 0 : cfg->max_retries);
-    struct http_client_config hc = {.timeout_ms = m->timeout_ms,
-                                    .max_retries = m->max_retries > 0 ? m->max_retries : -1,
-                                    .backoff_base_ms = cfg->backoff_base_ms ? cfg->backoff_base_ms
-                                                                            : 250,
-                                    .backoff_max_ms = cfg->backoff_max_ms ? cfg->backoff_max_ms
-                                                                          : 8000,
-                                    .max_response_bytes = cfg->max_response_bytes};
-    m->http = http_client_new(&hc);
     return &m->base;
 }

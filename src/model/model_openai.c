@@ -13,13 +13,9 @@
 
 struct openai_model {
     struct model base;        /* must be first */
-    struct http_client *http; /* pooled connections */
-    char *url;                /* .../chat/completions */
+    struct model__http h;      /* URL, client, limits (model__http_init) */
     char *api_key;            /* may be NULL */
     char *model_id;           /* "gpt-4o-mini", "llama3.1", ... */
-    int max_tokens;           /* default max_tokens */
-    long timeout_ms;          /* per attempt */
-    int max_retries;          /* retries */
 };
 
 /* ---- Request translation -------------------------------------------------------------------- */
@@ -308,7 +304,7 @@ static json_t *openai_invoke(struct model *mb, const json_t *request, model_delt
         err_set(err, "ModelError", "openai: request is not a JSON object");
         goto out;
     }
-    json_t *req = to_chat(request, m->model_id, m->max_tokens, on_delta != NULL);
+    json_t *req = to_chat(request, m->model_id, m->h.max_tokens, on_delta != NULL);
     body = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     const char *hdrs[3];
@@ -320,17 +316,17 @@ static json_t *openai_invoke(struct model *mb, const json_t *request, model_delt
         hdrs[nh++] = auth;
     }
     struct http_client_request hr = {.method = "POST",
-                                     .url = m->url,
+                                     .url = m->h.url,
                                      .headers = hdrs,
                                      .n_headers = nh,
                                      .body = body,
                                      .body_len = strlen(body),
-                                     .timeout_ms = m->timeout_ms,
-                                     .max_retries = m->max_retries,
+                                     .timeout_ms = m->h.timeout_ms,
+                                     .max_retries = m->h.max_retries,
                                      .on_data = on_delta ? on_data : NULL,
                                      .ud = &sse};
     struct err herr = {0};
-    int rc = http_client_do(m->http, &hr, &resp, &herr);
+    int rc = http_client_do(m->h.http, &hr, &resp, &herr);
     if (rc != 0 && strcmp(herr.code, "HttpAborted") == 0 && err_is_set(&cc.failure)) {
         *err = cc.failure;
         goto out;
@@ -395,8 +391,7 @@ out:
 static void openai_free(struct model *mb)
 {
     struct openai_model *m = (struct openai_model *)mb;
-    http_client_free(m->http);
-    free(m->url);
+    model__http_release(&m->h);
     free(m->api_key);
     free(m->model_id);
     free(m);
@@ -413,24 +408,8 @@ struct model *model_openai_new(const struct model_provider_config *cfg, struct e
     (void)err;
     struct openai_model *m = xcalloc(1, sizeof *m);
     m->base.ops = &openai_ops;
-    const char *base = cfg->base_url && *cfg->base_url ? cfg->base_url
-                                                       : "https://api.openai.com/v1";
-    size_t bl = strlen(base);
-    while (bl > 0 && base[bl - 1] == '/')
-        bl--;
-    m->url = xasprintf("%.*s/chat/completions", (int)bl, base);
+    model__http_init(&m->h, cfg, "https://api.openai.com/v1", "/chat/completions");
     m->api_key = cfg->api_key && *cfg->api_key ? xstrdup(cfg->api_key) : NULL;
     m->model_id = xstrdup(cfg->model_id ? cfg->model_id : MODEL_OPENAI_DEFAULT_ID);
-    m->max_tokens = cfg->max_tokens > 0 ? cfg->max_tokens : 1024;
-    m->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 60000;
-    m->max_retries = cfg->max_retries == 0 ? 2 : (cfg->max_retries < 0 ? 0 : cfg->max_retries);
-    struct http_client_config hc = {.timeout_ms = m->timeout_ms,
-                                    .max_retries = m->max_retries > 0 ? m->max_retries : -1,
-                                    .backoff_base_ms = cfg->backoff_base_ms ? cfg->backoff_base_ms
-                                                                            : 250,
-                                    .backoff_max_ms = cfg->backoff_max_ms ? cfg->backoff_max_ms
-                                                                          : 8000,
-                                    .max_response_bytes = cfg->max_response_bytes};
-    m->http = http_client_new(&hc);
     return &m->base;
 }

@@ -30,6 +30,33 @@ static int env_long(const char *name, long lo, long hi, long *out, struct err *e
     return 0;
 }
 
+void model__http_init(struct model__http *h, const struct model_provider_config *cfg,
+                      const char *default_base, const char *path)
+{
+    const char *base = cfg->base_url && *cfg->base_url ? cfg->base_url : default_base;
+    size_t bl = strlen(base);
+    while (bl > 0 && base[bl - 1] == '/')
+        bl--;
+    h->url = xasprintf("%.*s%s", (int)bl, base, path);
+    h->max_tokens = cfg->max_tokens > 0 ? cfg->max_tokens : 1024;
+    h->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 60000;
+    h->max_retries = cfg->max_retries == 0 ? 2 : (cfg->max_retries < 0 ? 0 : cfg->max_retries);
+    struct http_client_config hc = {
+        .timeout_ms = h->timeout_ms,
+        .max_retries = h->max_retries > 0 ? h->max_retries : -1,
+        .backoff_base_ms = cfg->backoff_base_ms ? cfg->backoff_base_ms : 250,
+        .backoff_max_ms = cfg->backoff_max_ms ? cfg->backoff_max_ms : 8000,
+        .max_response_bytes = cfg->max_response_bytes,
+    };
+    h->http = http_client_new(&hc);
+}
+
+void model__http_release(struct model__http *h)
+{
+    http_client_free(h->http);
+    free(h->url);
+}
+
 struct model *model_new_by_name(const char *name, struct err *err)
 {
     if (!name || !*name || strcmp(name, "offline") == 0) {

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "aws/aws.h"
+#include "http/client.h"
 #include "base/err.h"
 #include "model/model.h"
 
@@ -55,6 +56,20 @@ struct model *model_openai_new(const struct model_provider_config *cfg, struct e
 struct model *model_new_by_name(const char *name, struct err *err);
 
 /* ---- Internals shared by the adapters (model__*) -------------------------------------------- */
+
+/* What every HTTP provider (anthropic, openai) takes from its config, defaults applied. */
+struct model__http {
+    struct http_client *http; /* pooled connections with retries and backoff */
+    char *url;                /* base URL (no trailing '/') + the API path */
+    int max_tokens;           /* default max_tokens: 1024 */
+    long timeout_ms;          /* per attempt: 60000 */
+    int max_retries;          /* retries on 429/5xx: 2 */
+};
+
+/* Fills h from cfg: cfg->base_url (or default_base) joined with path, and the client. */
+void model__http_init(struct model__http *h, const struct model_provider_config *cfg,
+                      const char *default_base, const char *path);
+void model__http_release(struct model__http *h);
 
 /* Builds a Messages-API response from Anthropic stream events (message_start,
  * content_block_start/delta/stop, message_delta, message_stop, error), forwarding text deltas. */
