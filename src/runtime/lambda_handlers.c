@@ -55,21 +55,6 @@ struct lambda_app {
 
 /* ---------------------------------------------------------------- opening */
 
-static struct store *open_store(struct lambda_app *app, struct err *err)
-{
-    const char *kind = getenv("PARLEY_STORE");
-    if (!kind || !*kind || strcmp(kind, "dynamodb") == 0)
-        return store_dynamo_from_env(err);
-    if (strcmp(kind, "sqlite") == 0) {
-        char *path = xasprintf("%s/parley.db", app->cfg.data);
-        struct store *s = store_sqlite_new(path, app->cfg.store_pool, err);
-        free(path);
-        return s;
-    }
-    err_set(err, "InvalidConfig", "PARLEY_STORE must be dynamodb or sqlite (got '%s')", kind);
-    return NULL;
-}
-
 static int open_bus(struct lambda_app *app, struct err *err)
 {
     const char *name = getenv("PARLEY_EVENT_BUS");
@@ -149,7 +134,7 @@ static int app_init(void *ud, const char *handler, struct err *err)
         app->analytics = analytics_new();
         return 0;
     }
-    if (!(app->store = open_store(app, err)))
+    if (!(app->store = runtime_open_store(&app->cfg, err)))
         return -1;
     char *kb_dir = runtime_asset_path(app->cfg.kb_dir);
     app->kb = kb_load(kb_dir, err);

@@ -245,7 +245,7 @@ int runtime_start_workers(struct runtime *rt, int n, struct err *err)
  * several `parley serve` processes share one DynamoDB/SQS/S3/EventBridge (scale-out without
  * Lambda). Each returns NULL with err when its adapter cannot start. */
 
-static struct store *open_store(const struct config *cfg, struct err *err)
+struct store *runtime_open_store(const struct config *cfg, struct err *err)
 {
     if (strcmp(cfg->store, "dynamodb") == 0)
         return store_dynamo_from_env(err);
@@ -339,7 +339,7 @@ int runtime_open(struct runtime *rt, struct config *cfg, struct err *err)
     rt->started_ms = clock_now_ms();
     if (make_dir(cfg->data, err) < 0)
         goto fail;
-    if (!(rt->store = open_store(cfg, err)))
+    if (!(rt->store = runtime_open_store(cfg, err)))
         goto fail;
     char *kb_dir = runtime_asset_path(cfg->kb_dir);
     rt->kb = kb_load(kb_dir, err);

@@ -65,6 +65,10 @@ int runtime_work_once(struct runtime *rt, int wait_s, struct err *err);
 /* The execution records of one session, oldest first (new array). */
 json_t *runtime_executions(struct runtime *rt, const char *session_id);
 
+/* The store PARLEY_STORE names: SQLite in the data directory, or DynamoDB from the environment.
+ * Returns NULL with err when it cannot be opened. */
+struct store *runtime_open_store(const struct config *cfg, struct err *err);
+
 /* Closes what runtime_open opened, in reverse order. Safe on a zeroed or failed runtime. */
 void runtime_close(struct runtime *rt);
 
