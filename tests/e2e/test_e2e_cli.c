@@ -1,0 +1,104 @@
+/*
+ * test_e2e_cli.c - the command line: every command explains itself with --help, unknown commands
+ * and options are refused with exit 2, and `parley chat` holds the seed's conversation with a
+ * running server from the terminal.
+ */
+#include "check.h"
+#include "e2e/e2e.h"
+
+/* Runs `parley ARGS` with stdin from a file (or /dev/null); returns the exit code and fills out. */
+static int run_parley(const char *args, const char *stdin_text, char *out, size_t cap)
+{
+    char in_path[] = "/tmp/parley-cli-in-XXXXXX", out_path[] = "/tmp/parley-cli-out-XXXXXX";
+    int ifd = mkstemp(in_path), ofd = mkstemp(out_path);
+    if (ifd < 0 || ofd < 0)
+        return -1;
+    if (stdin_text && write(ifd, stdin_text, strlen(stdin_text)) < 0)
+        return -1;
+    close(ifd);
+    close(ofd);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' %s < '%s' > '%s' 2>&1", getenv("PARLEY_BIN"), args, in_path,
+             out_path);
+    int st = system(cmd);
+    FILE *f = fopen(out_path, "r");
+    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
+    out[n] = '\0';
+    if (f)
+        fclose(f);
+    unlink(in_path);
+    unlink(out_path);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char out[1 << 16];
+
+static void test_help_everywhere(void)
+{
+    const char *cmds[] = {"--help", "serve --help", "chat --help", "worker --help",
+                          "queue --help", "archive --help", "sfn --help", "lambda --help"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        int rc = run_parley(cmds[i], NULL, out, sizeof out);
+        if (rc != 0 || !strcasestr(out, "usage"))
+            fprintf(stderr, "parley %s: rc %d\n%s\n", cmds[i], rc, out);
+        CHECK_INT(rc, 0);
+        CHECK(strcasestr(out, "usage") != NULL);
+    }
+    /* The top-level help lists every command and every setting. */
+    run_parley("--help", NULL, out, sizeof out);
+    const char *must[] = {"serve", "chat", "worker", "queue", "archive", "sfn", "lambda",
+                          "PARLEY_PORT", "PARLEY_DATA", "PARLEY_MODEL", "PARLEY_OPERATOR_TOKEN",
+                          "PARLEY_STORE", "PARLEY_WORKERS", "PARLEY_REDACT"};
+    for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
+        CHECK(strstr(out, must[i]) != NULL);
+}
+
+static void test_refusals(void)
+{
+    CHECK_INT(run_parley("frobnicate", NULL, out, sizeof out), 2);
+    CHECK(strstr(out, "unknown command 'frobnicate'") != NULL);
+    CHECK_INT(run_parley("serve --bogus", NULL, out, sizeof out), 2);
+    CHECK(strstr(out, "--bogus") != NULL);
+    CHECK_INT(run_parley("serve --port 99999", NULL, out, sizeof out), 2);
+    CHECK(strstr(out, "PARLEY_PORT") != NULL);
+    char env_cmd[256];
+    snprintf(env_cmd, sizeof env_cmd, "version");
+    CHECK_INT(run_parley(env_cmd, NULL, out, sizeof out), 0);
+    CHECK(strncmp(out, "parley ", 7) == 0);
+}
+
+static void test_chat_conversation(void)
+{
+    struct e2e_server srv;
+    char dir[64];
+    CHECK(e2e_tmpdir(dir, sizeof dir) == 0);
+    if (e2e_start(&srv, dir) != 0) {
+        CHECK(0);
+        return;
+    }
+    char args[160];
+    snprintf(args, sizeof args, "chat --url %s", srv.url);
+    int rc = run_parley(args, "I can't log into my account\nIt's jane.doe@example.com\n\n", out,
+                        sizeof out);
+    CHECK_INT(rc, 0);
+    CHECK(strstr(out, "(session ") != NULL);
+    CHECK(strcasestr(out, "email") != NULL);
+    CHECK(strstr(out, "[create_support_ticket succeeded") != NULL);
+    CHECK(strstr(out, "TKT-") != NULL);
+    /* A server that is not there: a clear message and a failing exit code. */
+    e2e_stop(&srv);
+    rc = run_parley(args, "hello\n\n", out, sizeof out);
+    CHECK_INT(rc, 1);
+    CHECK(strstr(out, "cannot reach") != NULL);
+    e2e_rmdir(dir);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    RUN(test_help_everywhere);
+    RUN(test_refusals);
+    RUN(test_chat_conversation);
+    curl_global_cleanup();
+    return check_summary();
+}
