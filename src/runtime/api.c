@@ -43,11 +43,13 @@ int api_status_for(const char *code)
     return 500;
 }
 
+/* Reals print with 16 significant digits: enough for X-Ray's epoch seconds to the microsecond,
+ * and short of the 17th digit that turns 0.359 into 0.35899999999999999. */
 static void reply_json(struct http_response *resp, int status, json_t *body)
 {
     resp->status = status;
     resp->content_type = "application/json";
-    resp->body = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    resp->body = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(16));
     resp->body_len = strlen(resp->body);
     json_decref(body);
 }
