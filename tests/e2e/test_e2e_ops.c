@@ -197,6 +197,11 @@ static void test_trace_propagation(void)
     CHECK(doc && strstr(doc, "LoadContext") && strstr(doc, "BedrockInference") &&
           strstr(doc, "SaveConversation"));
     CHECK(doc && strstr(doc, "53995c3f42cd8ad8")); /* the caller's segment is the parent */
+    /* Times are epoch seconds to the microsecond: a turn's segment has a real duration. */
+    json_t *seg0 = json_array_get(json_object_get(r.json, "segments"), 0);
+    double t0 = json_number_value(json_object_get(seg0, "start_time"));
+    double t1 = json_number_value(json_object_get(seg0, "end_time"));
+    CHECK(t0 > 1.7e9 && t1 > t0 && t1 - t0 < 60);
     free(doc);
     e2e_resp_free(&r);
     r = e2e_http(&srv, "GET", path, NULL);
