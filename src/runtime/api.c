@@ -157,19 +157,6 @@ static void handle_ticket_list(struct agent *a, struct http_response *resp)
     reply_json(resp, 200, json_pack("{s:o}", "tickets", list));
 }
 
-static void handle_ticket(struct agent *a, const char *id, struct http_response *resp)
-{
-    struct err e;
-    err_clear(&e);
-    json_t *ticket = NULL;
-    if (STORE_CALL(a->store, ticket_get, id, &ticket, &e) < 0) {
-        reply_err(resp, &e);
-        return;
-    }
-    json_object_del(ticket, "userId");
-    reply_json(resp, 200, ticket);
-}
-
 /* ---------------------------------------------------------------- operator APIs */
 
 /* Compares the SHA-256 digests in constant time, so neither the position of the first difference
@@ -183,6 +170,15 @@ static int token_equal(const char *a, const char *b)
 }
 
 /* Returns 1 when the request carries the operator token; otherwise answers 401 and returns 0. */
+/* 1 when the request carries the configured operator token. */
+static int is_operator(const struct agent *a, const struct http_request *req)
+{
+    const char *token = a->cfg->operator_token;
+    const char *auth = http_request_header(req, "Authorization");
+    return token && token[0] && auth && strncasecmp(auth, "Bearer ", 7) == 0 &&
+           token_equal(auth + 7, token);
+}
+
 static int require_operator(struct agent *a, struct http_request *req, struct http_response *resp)
 {
     const char *token = a->cfg->operator_token;
@@ -193,7 +189,7 @@ static int require_operator(struct agent *a, struct http_request *req, struct ht
                     "operator APIs are disabled: start the server with PARLEY_OPERATOR_TOKEN set");
         return 0;
     }
-    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !token_equal(auth + 7, token)) {
+    if (!is_operator(a, req)) {
         http_response_header(resp, "WWW-Authenticate", "Bearer realm=\"parley-operator\"");
         reply_error(resp, "Unauthorized", auth ? "the operator token is not valid"
                                                : "an operator token is required "
@@ -201,6 +197,35 @@ static int require_operator(struct agent *a, struct http_request *req, struct ht
         return 0;
     }
     return 1;
+}
+
+/* GET /tickets/{id}: the ticket names its session, whose id is the key to the transcript, and
+ * ticket numbers are sequential; so a ticket is shown only to its own session (?sessionId=) or
+ * to an operator. Anyone else gets the same 404 as for a ticket that does not exist. */
+static void handle_ticket(struct agent *a, const char *id, struct http_request *req,
+                          struct http_response *resp)
+{
+    struct err e;
+    err_clear(&e);
+    json_t *ticket = NULL;
+    const char *sid = http_request_query(req, "sessionId");
+    const char *owner = NULL;
+    if (STORE_CALL(a->store, ticket_get, id, &ticket, &e) == 0)
+        owner = json_string_value(json_object_get(ticket, "sessionId"));
+    if (!owner || !(is_operator(a, req) || (sid && strcmp(sid, owner) == 0))) {
+        json_decref(ticket);
+        if (!err_is_set(&e) || strcmp(e.code, "NotFound") == 0) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "ticket '%.80s' not found (ask with ?sessionId= of the "
+                                      "session that opened it)", id);
+            reply_error(resp, "NotFound", msg);
+        } else {
+            reply_err(resp, &e);
+        }
+        return;
+    }
+    json_object_del(ticket, "userId");
+    reply_json(resp, 200, ticket);
 }
 
 static json_t *parse_json_body(struct http_request *req, struct http_response *resp)
@@ -563,7 +588,7 @@ static void dispatch(struct runtime *rt, struct http_request *req, struct http_r
         handle_release(a, id, resp);
         break;
     case R_TICKET:
-        handle_ticket(a, id, resp);
+        handle_ticket(a, id, req, resp);
         break;
     case R_TICKETS:
         handle_ticket_list(a, resp);

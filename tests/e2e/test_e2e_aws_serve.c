@@ -63,7 +63,7 @@ int main(void)
     e2e_resp_free(&r);
 
     char path[128];
-    snprintf(path, sizeof path, "/tickets/%s", ticket);
+    snprintf(path, sizeof path, "/tickets/%s?sessionId=%s", ticket, sid);
     r = e2e_http(&a, "GET", path, NULL);
     check_record("the ticket is in DynamoDB for both servers",
                  r.status == 200 && strcmp(e2e_str(&r, "email"), "jane.doe@example.com") == 0);

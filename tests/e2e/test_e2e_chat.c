@@ -56,8 +56,18 @@ static void test_sample_conversation(void)
     CHECK(ticket[0] && strstr(e2e_str(&r, "reply"), ticket) != NULL);
     e2e_resp_free(&r);
 
-    char path[128];
+    char path[256];
+    /* Ticket numbers are sequential: without its session's id a ticket is not found. */
     snprintf(path, sizeof path, "/tickets/%s", ticket);
+    r = e2e_http(&srv, "GET", path, NULL);
+    CHECK_INT(r.status, 404);
+    CHECK_STR(e2e_str(&r, "error.code"), "NotFound");
+    e2e_resp_free(&r);
+    snprintf(path, sizeof path, "/tickets/%s?sessionId=someoneElse", ticket);
+    r = e2e_http(&srv, "GET", path, NULL);
+    CHECK_INT(r.status, 404);
+    e2e_resp_free(&r);
+    snprintf(path, sizeof path, "/tickets/%s?sessionId=%s", ticket, sid);
     r = e2e_http(&srv, "GET", path, NULL);
     CHECK_INT(r.status, 200);
     CHECK_STR(e2e_str(&r, "id"), ticket);
@@ -389,8 +399,8 @@ static void test_restart_keeps_sessions(void)
     CHECK_INT(r.status, 200);
     CHECK_INT(json_integer_value(json_object_get(r.json, "turn")), 3);
     e2e_resp_free(&r);
-    char path[128];
-    snprintf(path, sizeof path, "/tickets/%s", ticket);
+    char path[256];
+    snprintf(path, sizeof path, "/tickets/%s?sessionId=%s", ticket, sid);
     r = e2e_http(&srv, "GET", path, NULL);
     CHECK_INT(r.status, 200);
     CHECK_STR(e2e_str(&r, "sessionId"), sid);
