@@ -341,6 +341,41 @@ static void test_streaming_reply(void)
     e2e_resp_free(&r);
 }
 
+/* Hostile bodies: random bytes, deep nesting, odd JSON. Each gets a JSON error or a reply, and
+ * the server (under ASan) stays up. */
+static void test_hostile_bodies(void)
+{
+    unsigned seed = 12345;
+    char body[4096];
+    int answered = 0;
+    for (int i = 0; i < 200; i++) {
+        size_t n = 1 + (size_t)(rand_r(&seed) % (sizeof body - 1));
+        for (size_t k = 0; k < n; k++)
+            body[k] = (char)(rand_r(&seed) % 256);
+        if (i % 2)
+            memcpy(body, "{\"message\":\"", 12 < n ? 12 : n);
+        struct e2e_resp r = e2e_http_ex(&srv, "POST", "/chat", body, (long)n, NULL, NULL);
+        answered += r.status == 400 || r.status == 200;
+        e2e_resp_free(&r);
+    }
+    CHECK_INT(answered, 200);
+    char *deep = malloc(60001);
+    memset(deep, '[', 60000);
+    deep[60000] = '\0';
+    expect_error("POST", "/chat", deep, -1, NULL, 400, "MalformedJson", NULL);
+    memcpy(deep, "{\"message\":", 11);
+    expect_error("POST", "/chat", deep, -1, NULL, 400, "MalformedJson", NULL);
+    free(deep);
+    expect_error("POST", "/chat", "{\"message\":\"hi\",\"userId\":1e999}", -1, NULL, 400,
+                 "MalformedJson", NULL);
+    expect_error("POST", "/chat", "{\"message\":[\"hi\"]}", -1, NULL, 400, "InvalidRequest",
+                 "string");
+    expect_error("POST", "/chat", "", 0, NULL, 400, "MalformedJson", NULL);
+    struct e2e_resp r = e2e_http(&srv, "GET", "/health", NULL);
+    CHECK_INT(r.status, 200);
+    e2e_resp_free(&r);
+}
+
 static void test_health(void)
 {
     struct e2e_resp r = e2e_http(&srv, "GET", "/health", NULL);
@@ -442,6 +477,7 @@ int main(void)
     RUN(test_error_wrong_method);
     RUN(test_error_body_too_large);
     RUN(test_error_wrong_content_type);
+    RUN(test_hostile_bodies);
     RUN(test_session_ids_unique);
     RUN(test_restart_keeps_sessions);
     int code = e2e_stop(&srv);
