@@ -82,6 +82,51 @@ static void test_rerank(void)
                    "Turning on two-factor authentication");
     expect_section("How do I update my credit card?", "update-payment-method.md",
                    "Changing or adding a card");
+    /* from the scenario review: questions that landed on a neighbouring section */
+    expect_section("my 2fa codes don't work and I can't get into my account",
+                   "two-factor-authentication.md", "The verification code is not accepted");
+    expect_section("How do I track my parcel?", "shipping-and-tracking.md", "Tracking your order");
+    expect_section("I forgot which email address my account uses", "account-access.md",
+                   "Forgot which email address you used");
+}
+
+/* A wrapped line that starts with a digit reads as a numbered-list item to the passage splitter,
+ * which keeps its line break ("from 10:00 to\n16:00"): the shipped articles wrap so that only real
+ * list items ("1. ...") start a line with a digit inside a paragraph. */
+static void test_wrapping(void)
+{
+    struct kb_hit hits[1];
+    struct err err = {{0}, {0}};
+    CHECK(kb_search(kb, "what are your opening hours", 1, hits, &err) == 1);
+    CHECK(strstr(hits[0].passage, "Saturday from 10:00 to 16:00") != NULL);
+
+    const char *src = getenv("PARLEY_SRC");
+    static const char *const names[] = {
+        "account-access.md", "billing-and-invoices.md", "cancel-subscription.md",
+        "change-email-and-profile.md", "contact-and-hours.md", "orders.md", "password-reset.md",
+        "privacy-and-data-deletion.md", "refunds.md", "returns-and-exchanges.md",
+        "shipping-and-tracking.md", "two-factor-authentication.md", "update-payment-method.md"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char path[4096], line[1024];
+        snprintf(path, sizeof path, "%s/kb/%s", src ? src : ".", names[i]);
+        FILE *f = fopen(path, "r");
+        CHECK(f != NULL);
+        if (!f)
+            continue;
+        int prev_text = 0, lineno = 0;
+        while (fgets(line, sizeof line, f)) {
+            lineno++;
+            const char *t = line + strspn(line, " \t");
+            size_t d = strspn(t, "0123456789");
+            int list_item = d > 0 && (t[d] == '.' || t[d] == ')') && t[d + 1] == ' ';
+            if (prev_text && d > 0 && !list_item) {
+                fprintf(stderr, "  %s:%d starts a wrapped line with a digit\n", names[i], lineno);
+                CHECK(0);
+            }
+            prev_text = t[0] != '\n' && t[0] != '\0' && t[0] != '#';
+        }
+        fclose(f);
+    }
 }
 
 static void test_hit_fields(void)
@@ -259,6 +304,7 @@ int main(void)
     }
     RUN(test_shipped_articles);
     RUN(test_rerank);
+    RUN(test_wrapping);
     RUN(test_hit_fields);
     RUN(test_no_match_and_errors);
     RUN(test_parsing);
