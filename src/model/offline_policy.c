@@ -844,10 +844,14 @@ static char *sum_ticket_status(const json_t *input, const json_t *r, int is_erro
     const char *asked = str_field(input, "ticket_id", NULL);
     if (is_error) {
         char *msg = error_message(text, r);
-        char *s = xasprintf("I couldn't find that ticket (%s). Please check the number: ticket "
-                            "numbers look like TKT-000042, and I can only see tickets opened "
-                            "from your account.",
-                            msg);
+        /* "ticket TKT-000099 not found" only repeats what the sentence already says */
+        char *why = strcasestr(msg, "not found") ? xstrdup("")
+                                                  : xasprintf(" (%s)", msg);
+        char *s = xasprintf("I couldn't find %s%s%s. Please check the number: ticket numbers "
+                            "look like TKT-000042, and I can only see tickets opened from your "
+                            "account.",
+                            asked ? "ticket " : "that ticket", asked ? asked : "", why);
+        free(why);
         free(msg);
         return s;
     }
@@ -912,10 +916,14 @@ static char *sum_lookup_order(const json_t *input, const json_t *r, int is_error
     const char *asked = str_field(input, "order_id", NULL);
     if (is_error) {
         char *msg = error_message(text, r);
-        char *s = xasprintf("I couldn't find order %s (%s). Please check the number: it's in your "
+        /* "order 1045 not found" only repeats what the sentence already says */
+        char *why = strcasestr(msg, "not found") ? xstrdup("")
+                                                  : xasprintf(" (%s)", msg);
+        char *s = xasprintf("I couldn't find order %s%s. Please check the number: it's in your "
                             "order confirmation email, and I can only see orders placed from your "
                             "account.",
-                            asked ? asked : "", msg);
+                            asked ? asked : "", why);
+        free(why);
         free(msg);
         return s;
     }
