@@ -40,6 +40,7 @@ struct exec {
     json_t *input;
     json_t *history;
     long last_id;
+    long prev_id; /* previousEventId of the next event: the event before it on the same branch */
     json_t *ctx_exec, *ctx_sm; /* shared parts of the context object, built once */
     struct mock_count *mc;
     size_t nmc;
@@ -138,7 +139,8 @@ static void event(struct exec *x, const char *type, const char *key, json_t *det
     json_object_set_new(e, "timestamp", json_string(ts));
     json_object_set_new(e, "type", json_string(type));
     json_object_set_new(e, "id", json_integer(++x->last_id));
-    json_object_set_new(e, "previousEventId", json_integer(x->last_id - 1));
+    json_object_set_new(e, "previousEventId", json_integer(x->prev_id));
+    x->prev_id = x->last_id;
     if (key)
         json_object_set_new(e, key, details);
     else if (details)
@@ -701,6 +703,105 @@ out:
     return rc;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* branches on the virtual clock                                                              */
+
+/*
+ * Parallel branches and Map iterations always run one after another on the calling thread,
+ * because Task callbacks must run there (sfn.h). With the virtual clock each branch still gets
+ * the time it would have on AWS, where they run concurrently: every Parallel branch starts at
+ * the time the branches start, a Map iteration starts when one of MaxConcurrency slots frees up
+ * (in item order; 0 means no limit), and the state goes on at the latest end among them. So
+ * Waits and Retry back-offs in different branches overlap. Their history events are then merged
+ * by timestamp, keeping each branch's own order, and renumbered, as AWS interleaves them.
+ *
+ * With the real clock nothing is simulated: branches take the time they take, one after
+ * another.
+ */
+
+struct branches {
+    size_t first;  /* index in x->history of the first event of the branches */
+    long base_id;  /* id of the event that started them (the ...StateStarted event) */
+    int64_t start; /* virtual time at which the branches start */
+    int64_t end;   /* latest virtual time a branch reached so far */
+};
+
+static void branches_init(struct exec *x, struct branches *b)
+{
+    b->first = x->history ? json_array_size(x->history) : 0;
+    b->base_id = x->last_id;
+    b->start = b->end = x->vclock;
+}
+
+/* Starts one branch at virtual time at (ignored on the real clock). */
+static void branch_start(struct exec *x, const struct branches *b, int64_t at)
+{
+    if (x->o->virtual_clock)
+        x->vclock = at;
+    x->prev_id = b->base_id;
+}
+
+/* Records where the branch that just ran ended; returns that time. */
+static int64_t branch_end(struct exec *x, struct branches *b)
+{
+    if (x->vclock > b->end)
+        b->end = x->vclock;
+    return x->vclock;
+}
+
+struct ev_key {
+    const char *ts; /* borrowed from the event */
+    size_t pos;     /* position before sorting: keeps the sort stable */
+    json_t *ev;     /* a reference held while the array is rewritten */
+};
+
+static int ev_cmp(const void *a, const void *b)
+{
+    const struct ev_key *p = a, *q = b;
+    int c = strcmp(p->ts, q->ts);
+    if (c)
+        return c;
+    return p->pos < q->pos ? -1 : p->pos > q->pos;
+}
+
+/* Ends the branches: the clock moves to the latest branch end, and the branches' events are
+ * ordered by time (timestamps have a fixed width, so text order is time order), renumbered, and
+ * their previousEventId references follow the renumbering. */
+static void branches_finish(struct exec *x, const struct branches *b)
+{
+    if (!x->o->virtual_clock)
+        return;
+    x->vclock = b->end;
+    size_t n = x->history ? json_array_size(x->history) - b->first : 0;
+    if (n < 2)
+        return;
+    struct ev_key *k = xmalloc(n * sizeof *k);
+    long *new_id = xmalloc(n * sizeof *new_id);
+    for (size_t i = 0; i < n; i++) {
+        json_t *ev = json_array_get(x->history, b->first + i);
+        k[i].ts = json_string_value(json_object_get(ev, "timestamp"));
+        k[i].pos = i;
+        k[i].ev = json_incref(ev);
+    }
+    qsort(k, n, sizeof *k, ev_cmp);
+    for (size_t j = 0; j < n; j++)
+        new_id[k[j].pos] = b->base_id + 1 + (long)j;
+    for (size_t j = 0; j < n; j++) {
+        json_t *ev = k[j].ev;
+        long prev = (long)json_integer_value(json_object_get(ev, "previousEventId"));
+        if (prev > b->base_id && prev <= b->base_id + (long)n)
+            json_object_set_new(ev, "previousEventId",
+                                json_integer(new_id[prev - b->base_id - 1]));
+        json_object_set_new(ev, "id", json_integer(b->base_id + 1 + (long)j));
+        json_array_set(x->history, b->first + j, ev);
+    }
+    for (size_t j = 0; j < n; j++)
+        json_decref(k[j].ev);
+    x->prev_id = x->last_id;
+    free(k);
+    free(new_id);
+}
+
 static int parallel_attempt(struct exec *x, const struct sfn__state *s, json_t *raw, long retry,
                             json_t **out, struct fail *f)
 {
@@ -722,10 +823,18 @@ static int parallel_attempt(struct exec *x, const struct sfn__state *s, json_t *
     }
     if (x->history)
         simple_event(x, "ParallelStateStarted", NULL, NULL);
+    struct branches br;
+    branches_init(x, &br);
     results = json_array();
     for (size_t i = 0; i < s->nbranches; i++) {
         json_t *bo = NULL;
-        if (run_graph(x, s->branches[i], params, &bo, f) < 0) {
+        branch_start(x, &br, br.start);
+        int r = run_graph(x, s->branches[i], params, &bo, f);
+        branch_end(x, &br);
+        if (r < 0) {
+            /* The branches after this one never run; the state fails once the branches that
+             * ran have ended, so no event of theirs is dated after the failure. */
+            branches_finish(x, &br);
             if (x->history)
                 simple_event(x, "ParallelStateFailed", "executionFailedEventDetails",
                              json_pack("{s:s?, s:s?}", "error", f->error, "cause", f->cause));
@@ -733,6 +842,7 @@ static int parallel_attempt(struct exec *x, const struct sfn__state *s, json_t *
         }
         json_array_append_new(results, bo);
     }
+    branches_finish(x, &br);
     if (x->history)
         simple_event(x, "ParallelStateSucceeded", NULL, NULL);
     rc = finish(x, s, raw, results, ctx, out, f);
@@ -752,6 +862,7 @@ static int map_attempt(struct exec *x, const struct sfn__state *s, json_t *raw, 
                        json_t **out, struct fail *f)
 {
     json_t *eff = NULL, *items = NULL, *results = NULL;
+    int64_t *slots = NULL;
     int rc = -1;
     if (input_path(s, raw, &eff, f) < 0)
         goto out;
@@ -813,9 +924,25 @@ static int map_attempt(struct exec *x, const struct sfn__state *s, json_t *raw, 
     if (x->history)
         simple_event(x, "MapStateStarted", "mapStateStartedEventDetails",
                      json_pack("{s:I}", "length", (json_int_t)n));
+    struct branches br;
+    branches_init(x, &br);
+    /* slots[k]: when concurrency slot k frees up; none when every iteration starts at once */
+    size_t nslots = x->o->virtual_clock && s->max_concurrency > 0 &&
+                            (size_t)s->max_concurrency < n
+                        ? (size_t)s->max_concurrency
+                        : 0;
+    slots = nslots ? xmalloc(nslots * sizeof *slots) : NULL;
+    for (size_t k = 0; k < nslots; k++)
+        slots[k] = br.start;
     results = json_array();
     for (size_t i = 0; i < n; i++) {
         json_t *item = json_array_get(items, i), *iin = NULL, *io = NULL;
+        size_t slot = 0;
+        for (size_t k = 1; k < nslots; k++)
+            if (slots[k] < slots[slot])
+                slot = k;
+        /* the ItemSelector sees the Map state's time in $$.State.EnteredTime */
+        branch_start(x, &br, br.start);
         if (s->parameters) {
             struct err e = {0};
             json_t *ctx = build_ctx(x, s, retry, NULL, item, (long)i);
@@ -824,11 +951,13 @@ static int map_attempt(struct exec *x, const struct sfn__state *s, json_t *raw, 
             json_decref(ctx);
             if (r < 0) {
                 fail_err(f, &e);
+                branches_finish(x, &br);
                 goto out;
             }
         } else {
             iin = json_incref(item);
         }
+        branch_start(x, &br, nslots ? slots[slot] : br.start);
         if (x->history)
             simple_event(x, "MapIterationStarted", "mapIterationStartedEventDetails",
                          json_pack("{s:s, s:I}", "name", s->name, "index", (json_int_t)i));
@@ -838,6 +967,9 @@ static int map_attempt(struct exec *x, const struct sfn__state *s, json_t *raw, 
             if (x->history)
                 simple_event(x, "MapIterationFailed", "mapIterationFailedEventDetails",
                              json_pack("{s:s, s:I}", "name", s->name, "index", (json_int_t)i));
+            int64_t end = branch_end(x, &br);
+            if (nslots)
+                slots[slot] = end;
             if (x->timed_out || !tolerant || (f->error && !strcmp(f->error, "States.Runtime")))
                 goto map_failed;
             failures++;
@@ -849,6 +981,9 @@ static int map_attempt(struct exec *x, const struct sfn__state *s, json_t *raw, 
         if (x->history)
             simple_event(x, "MapIterationSucceeded", "mapIterationSucceededEventDetails",
                          json_pack("{s:s, s:I}", "name", s->name, "index", (json_int_t)i));
+        int64_t end = branch_end(x, &br);
+        if (nslots)
+            slots[slot] = end;
         json_array_append_new(results, io);
     }
     if (failures && ((tol_count >= 0 && (long)failures > tol_count && tol_pct < 0) ||
@@ -860,14 +995,17 @@ static int map_attempt(struct exec *x, const struct sfn__state *s, json_t *raw, 
               failures, n, s->name);
         goto map_failed;
     }
+    branches_finish(x, &br);
     if (x->history)
         simple_event(x, "MapStateSucceeded", NULL, NULL);
     rc = finish(x, s, raw, results, NULL, out, f);
     goto out;
 map_failed:
+    branches_finish(x, &br);
     if (x->history)
         simple_event(x, "MapStateFailed", NULL, NULL);
 out:
+    free(slots);
     if (eff)
         json_decref(eff);
     if (items)

@@ -279,6 +279,91 @@ static void test_injected_clock(void)
     sfn_machine_free(m);
 }
 
+/* On the real clock, Parallel branches and Map iterations run one after another (Task callbacks
+ * must run on the calling thread), so their Waits add up; history timestamps still never go
+ * back. */
+static void test_real_clock_branches_sequential(void)
+{
+    struct err e = {0};
+    struct sfn_machine *m = sfn_machine_parse(
+        "{\"StartAt\":\"P\",\"States\":{\"P\":{\"Type\":\"Parallel\",\"Next\":\"M\","
+        "\"ResultPath\":null,\"Branches\":["
+        "{\"StartAt\":\"A\",\"States\":{\"A\":{\"Type\":\"Wait\",\"Seconds\":10,\"End\":true}}},"
+        "{\"StartAt\":\"B\",\"States\":{\"B\":{\"Type\":\"Wait\",\"Seconds\":10,\"End\":true}}}]},"
+        "\"M\":{\"Type\":\"Map\",\"ItemsPath\":\"$.items\",\"End\":true,\"ItemProcessor\":"
+        "{\"StartAt\":\"C\",\"States\":{\"C\":{\"Type\":\"Wait\",\"SecondsPath\":\"$\","
+        "\"End\":true}}}}}}",
+        &e);
+    CHECK(m != NULL);
+    struct sfn_run_opts o = {.now = clk_now, .sleep = clk_sleep, .want_history = 1};
+    fake_now = 1704067200000LL;
+    slept = 0;
+    json_t *in = J("{\"items\":[5,5]}");
+    struct sfn_result r;
+    sfn_run(m, in, &o, &r);
+    CHECK_INT(r.status, SFN_SUCCEEDED);
+    CHECK_INT(slept, 30000);
+    size_t i;
+    json_t *ev;
+    const char *last = "";
+    json_array_foreach(r.history, i, ev) {
+        const char *ts = json_string_value(json_object_get(ev, "timestamp"));
+        CHECK(ts && strcmp(ts, last) >= 0);
+        last = ts;
+    }
+    sfn_result_release(&r);
+    json_decref(in);
+    sfn_machine_free(m);
+}
+
+/* A Task's TimeoutSeconds is checked when the callback returns: on the real clock a task that
+ * took longer fails with States.Timeout (Retry/Catch see it); on the virtual clock a callback
+ * takes no virtual time. */
+static int slow_task(void *ud, const char *resource, json_t *input, json_t **output,
+                     struct err *err)
+{
+    (void)ud;
+    (void)resource;
+    (void)err;
+    fake_now += 3000;
+    *output = json_incref(input);
+    return 0;
+}
+
+static void test_task_timeout_after_return(void)
+{
+    struct err e = {0};
+    const char *defs[] = {
+        "{\"StartAt\":\"T\",\"States\":{\"T\":{\"Type\":\"Task\",\"Resource\":"
+        "\"arn:aws:lambda:us-east-1:123456789012:function:f\",\"TimeoutSeconds\":2,\"End\":true}}}",
+        "{\"StartAt\":\"T\",\"States\":{\"T\":{\"Type\":\"Task\",\"Resource\":"
+        "\"arn:aws:lambda:us-east-1:123456789012:function:f\",\"TimeoutSecondsPath\":\"$.t\","
+        "\"End\":true}}}",
+    };
+    for (int d = 0; d < 2; d++) {
+        struct sfn_machine *m = sfn_machine_parse(defs[d], &e);
+        CHECK(m != NULL);
+        const char *inputs[] = {"{\"t\":2}", "{\"t\":4}"};
+        for (int k = 0; k < 2; k++) {
+            for (int virt = 0; virt < 2; virt++) {
+                struct sfn_run_opts o = {.now = clk_now, .sleep = clk_sleep, .task = slow_task,
+                                         .virtual_clock = virt, .start_ms = 1704067200000LL};
+                json_t *in = J(inputs[k]);
+                struct sfn_result r;
+                sfn_run(m, in, &o, &r);
+                /* times out: real clock, and a timeout of 2 s (always for defs[0]) */
+                int want_timeout = !virt && (d == 0 || k == 0);
+                CHECK_INT(r.status, want_timeout ? SFN_FAILED : SFN_SUCCEEDED);
+                if (want_timeout)
+                    CHECK_STR(r.error, "States.Timeout");
+                sfn_result_release(&r);
+                json_decref(in);
+            }
+        }
+        sfn_machine_free(m);
+    }
+}
+
 static void test_mock_from_c(void)
 {
     struct err e = {0};
@@ -426,6 +511,8 @@ int main(void)
     RUN(test_problems_listed);
     RUN(test_threads_share_machine);
     RUN(test_injected_clock);
+    RUN(test_real_clock_branches_sequential);
+    RUN(test_task_timeout_after_return);
     RUN(test_mock_from_c);
     RUN(test_cli);
     RUN(test_on_state_reports);

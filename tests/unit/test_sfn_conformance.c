@@ -4,6 +4,7 @@
  * definition (or definition_text), input, optional mocks (AWS MockedResponses entries keyed by
  * state name) and either "invalid" (substrings every one of which must appear among the
  * validation problems) or "expect" {status, output, error, cause_contains, history_types}.
+ * Every history produced is also checked to be well formed (history_valid).
  * Every case cites the AWS documentation page that fixes its expectation in "doc".
  */
 #include <dirent.h>
@@ -23,6 +24,31 @@ static int fail_case(const char *name, const char *fmt, const char *a, const cha
     fprintf(stderr, fmt, a ? a : "(null)", b ? b : "(null)");
     fputc('\n', stderr);
     return 0;
+}
+
+/* Every history, whatever the case expects of it, must be well formed as AWS's are: ids count
+ * up from 1, each previousEventId names an earlier event (0 for the first), and timestamps
+ * never go back, also where Parallel branches and Map iterations interleave. */
+static int history_valid(const char *name, json_t *h)
+{
+    size_t i;
+    json_t *ev;
+    const char *last_ts = "";
+    json_array_foreach(h, i, ev) {
+        json_int_t id = json_integer_value(json_object_get(ev, "id"));
+        json_int_t prev = json_integer_value(json_object_get(ev, "previousEventId"));
+        const char *ts = json_string_value(json_object_get(ev, "timestamp"));
+        char at[32];
+        snprintf(at, sizeof at, "%zu", i);
+        if (id != (json_int_t)i + 1)
+            return fail_case(name, "history event %s has id %s", at, "out of sequence");
+        if (prev < 0 || prev >= id || (i == 0 && prev != 0))
+            return fail_case(name, "history event %s: previousEventId %s", at, "not earlier");
+        if (!ts || strcmp(ts, last_ts) < 0)
+            return fail_case(name, "history event %s: timestamp %s goes back", at, ts);
+        last_ts = ts;
+    }
+    return 1;
 }
 
 static int problems_contain(const struct sfn_problem_list *pl, const char *needle)
@@ -191,6 +217,8 @@ static int run_case(json_t *c)
                 ok = fail_case(name, "output field %s is not a %s", k, t);
         }
     }
+    if (r.history && !history_valid(name, r.history))
+        ok = 0;
     if (htypes) {
         size_t i;
         json_t *x;
