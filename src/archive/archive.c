@@ -2,7 +2,8 @@
  * archive.c - the rules every archive adapter shares: the key layout and what makes a key safe.
  *
  * Keys become file paths in the embedded adapter and object names in S3, so they are checked
- * once, here, against a small byte set before any adapter touches them.
+ * once, here, against a small byte set before any adapter touches them. The batch put falls back
+ * to single puts for adapters that do not batch.
  */
 #include <stdio.h>
 #include <string.h>
@@ -106,4 +107,18 @@ int archive_key_check(const char *key, struct err *err)
 int archive_prefix_check(const char *prefix, struct err *err)
 {
     return check_path("prefix", prefix, 1, err);
+}
+
+size_t archive_put_many(struct archive *a, struct archive_put_item *items, size_t n)
+{
+    if (a->ops->put_many)
+        return a->ops->put_many(a, items, n);
+    size_t failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        err_clear(&items[i].err);
+        items[i].rc = archive_put(a, items[i].key, items[i].bytes, items[i].len, &items[i].err);
+        if (items[i].rc != 0)
+            failed++;
+    }
+    return failed;
 }

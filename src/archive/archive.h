@@ -54,6 +54,16 @@ int archive_prefix_check(const char *prefix, struct err *err);
 
 struct archive;
 
+/* One object of a batch put (archive_put_many): the caller fills key, bytes and len; the call
+ * fills rc and err. */
+struct archive_put_item {
+    const char *key;   /* borrowed */
+    const void *bytes; /* borrowed */
+    size_t len;        /* bytes at bytes */
+    int rc;            /* out: 0 when the object is stored and durable, else -1 */
+    struct err err;    /* out: why rc is -1 */
+};
+
 /* What one lifecycle pass did. */
 struct archive_lifecycle_stats {
     size_t scanned; /* objects examined in the hot tier */
@@ -94,6 +104,14 @@ struct archive_ops {
                      struct archive_lifecycle_stats *stats, json_t *moved_keys, struct err *err);
 
     void (*free)(struct archive *a);
+
+    /* Optional (NULL falls back to put, one item at a time). Stores n objects as put would,
+     * each one independently: an item whose rc is 0 is durable on return, exactly as after put;
+     * an item that fails (rc -1, its err set) leaves its key as it was, or holding the new bytes
+     * without the guarantee that they survive a crash. Adapters batch what they can, e.g. one
+     * fsync per directory instead of one per object. Returns how many items failed. Last in the
+     * struct so adapters initialised positionally need no change. */
+    size_t (*put_many)(struct archive *a, struct archive_put_item *items, size_t n);
 };
 
 struct archive {
@@ -107,6 +125,10 @@ static inline int archive_put(struct archive *a, const char *key, const void *by
 {
     return a->ops->put(a, key, bytes, len, err);
 }
+
+/* Stores n objects (see put_many); adapters without put_many get one put per item. Sets every
+ * item's rc and err; returns how many failed. Defined in archive.c. */
+size_t archive_put_many(struct archive *a, struct archive_put_item *items, size_t n);
 
 static inline int archive_get(struct archive *a, const char *key, char **out, size_t *out_len,
                               struct err *err)

@@ -155,11 +155,12 @@ static void prune_parents(const char *tier, const char *path)
 typedef int (*fill_fn)(int fd, void *ctx, const char *tmp_path, struct err *err);
 
 /* Writes final_path durably: a temporary file beside it filled by fill, fsync, optional mtime
- * (times, as for futimens), rename over final_path, fsync of the directory. On error the
- * temporary file is removed and final_path is untouched. Returns 0, -1 with err set, or -2 (err
- * set) when the directory does not exist. */
+ * (times, as for futimens), rename over final_path, fsync of the directory. With sync_dir 0 the
+ * caller owes that last fsync (a batch does one per directory): until it returns, the rename may
+ * not survive a crash. On error the temporary file is removed and final_path is untouched.
+ * Returns 0, -1 with err set, or -2 (err set) when the directory does not exist. */
 static int write_durable(const char *final_path, fill_fn fill, void *ctx,
-                         const struct timespec times[2], struct err *err)
+                         const struct timespec times[2], int sync_dir, struct err *err)
 {
     int rc = -1, fd = -1, created = 0;
     char *dir = dir_of(final_path);
@@ -195,7 +196,7 @@ static int write_durable(const char *final_path, fill_fn fill, void *ctx,
         goto out;
     }
     created = 0; /* renamed: nothing to remove */
-    if (fsync_dir(dir, err) != 0)
+    if (sync_dir && fsync_dir(dir, err) != 0)
         goto out;
     rc = 0;
 out:
@@ -275,14 +276,16 @@ out:
 }
 
 /* Writes tier/key (final_path) durably, creating its directories; retries when a concurrent
- * delete prunes the directory between mkdir and the temporary file. */
+ * delete prunes the directory between mkdir and the temporary file. sync_dir as for
+ * write_durable. */
 static int write_object(const char *tier, const char *key, const char *final_path, fill_fn fill,
-                        void *ctx, const struct timespec times[2], struct err *err)
+                        void *ctx, const struct timespec times[2], int sync_dir,
+                        struct err *err)
 {
     for (int attempt = 0;; attempt++) {
         if (make_parents(tier, key, err) != 0)
             return -1;
-        int w = write_durable(final_path, fill, ctx, times, err);
+        int w = write_durable(final_path, fill, ctx, times, sync_dir, err);
         if (w != -2 || attempt + 1 == FS_MKDIR_RETRIES)
             return w == 0 ? 0 : -1;
     }
@@ -590,12 +593,9 @@ static int entry_cmp(const void *a, const void *b)
 
 /* ---------------------------------------------------------------- the operations */
 
-static int fs_put(struct archive *a, const char *key, const void *bytes, size_t len,
-                  struct err *err)
+/* Checks what put and put_many accept. */
+static int put_check(const char *key, const void *bytes, size_t len, struct err *err)
 {
-    struct archive_fs *fs = fs_of(a);
-    int rc = -1;
-    char *hot_path = NULL, *cold_path = NULL;
     if (archive_key_check(key, err) != 0)
         return -1;
     if (len > ARCHIVE_OBJECT_MAX)
@@ -603,23 +603,102 @@ static int fs_put(struct archive *a, const char *key, const void *bytes, size_t 
                        ARCHIVE_OBJECT_MAX);
     if (!bytes && len > 0)
         return err_set(err, "InvalidArgument", "object '%s' has no bytes", key);
-    hot_path = xasprintf("%s/%s", fs->hot, key);
-    cold_path = xasprintf("%s/%s.gz", fs->cold, key);
-    struct bytes_src src = {bytes ? bytes : "", len};
-    if (write_object(fs->hot, key, hot_path, fill_bytes, &src, NULL, err) != 0)
-        goto out;
-    /* The new bytes are durable; a stale cold copy would only be shadowed, so drop it. */
+    return 0;
+}
+
+/* Once the new hot bytes of key are durable, a stale cold copy would only be shadowed: drop it
+ * (best effort; get prefers the hot tier anyway). */
+static void drop_cold(struct archive_fs *fs, const char *key)
+{
+    char *cold_path = xasprintf("%s/%s.gz", fs->cold, key);
     if (unlink(cold_path) == 0) {
         char *cold_dir = dir_of(cold_path);
         fsync_dir(cold_dir, NULL);
         free(cold_dir);
         prune_parents(fs->cold, cold_path);
     }
-    rc = 0;
-out:
-    free(hot_path);
     free(cold_path);
+}
+
+static int fs_put(struct archive *a, const char *key, const void *bytes, size_t len,
+                  struct err *err)
+{
+    struct archive_fs *fs = fs_of(a);
+    if (put_check(key, bytes, len, err) != 0)
+        return -1;
+    char *hot_path = xasprintf("%s/%s", fs->hot, key);
+    struct bytes_src src = {bytes ? bytes : "", len};
+    int rc = write_object(fs->hot, key, hot_path, fill_bytes, &src, NULL, 1, err);
+    free(hot_path);
+    if (rc == 0)
+        drop_cold(fs, key);
     return rc;
+}
+
+/* Each object gets its own temporary file, fsync and rename, exactly as in put; what a batch
+ * saves is the rest: parents are created once per directory, and each directory is fsynced once
+ * after all of its renames, which is when those objects become durable. A failed directory
+ * fsync fails every object renamed into that directory. */
+static size_t fs_put_many(struct archive *a, struct archive_put_item *items, size_t n)
+{
+    struct archive_fs *fs = fs_of(a);
+    size_t failed = 0;
+    char **dirs = xcalloc(n ? n : 1, sizeof *dirs); /* renamed, awaiting the fsync of this dir */
+    char *made = NULL; /* the last directory known to exist */
+    for (size_t i = 0; i < n; i++) {
+        struct archive_put_item *it = &items[i];
+        err_clear(&it->err);
+        it->rc = -1;
+        if (put_check(it->key, it->bytes, it->len, &it->err) != 0)
+            continue;
+        char *hot_path = xasprintf("%s/%s", fs->hot, it->key);
+        char *dir = dir_of(hot_path);
+        struct bytes_src src = {it->bytes ? it->bytes : "", it->len};
+        int w = -2;
+        if (made && strcmp(made, dir) == 0)
+            w = write_durable(hot_path, fill_bytes, &src, NULL, 0, &it->err);
+        if (w == -2) {
+            /* A new directory, or a concurrent delete pruned the one we knew. */
+            err_clear(&it->err);
+            w = write_object(fs->hot, it->key, hot_path, fill_bytes, &src, NULL, 0, &it->err);
+            free(made);
+            made = w == 0 ? xstrdup(dir) : NULL;
+        }
+        free(hot_path);
+        if (w == 0)
+            dirs[i] = dir;
+        else
+            free(dir);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!dirs[i])
+            continue;
+        struct err derr = {0};
+        int synced = fsync_dir(dirs[i], &derr);
+        for (size_t j = n; j-- > i;) {
+            if (!dirs[j] || strcmp(dirs[j], dirs[i]) != 0)
+                continue;
+            if (synced == 0)
+                items[j].rc = 0;
+            else
+                items[j].err = derr;
+            if (j != i) {
+                free(dirs[j]);
+                dirs[j] = NULL;
+            }
+        }
+        free(dirs[i]);
+        dirs[i] = NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].rc == 0)
+            drop_cold(fs, items[i].key);
+        else
+            failed++;
+    }
+    free(made);
+    free(dirs);
+    return failed;
 }
 
 static int fs_get(struct archive *a, const char *key, char **out, size_t *out_len,
@@ -750,7 +829,7 @@ static int move_to_cold(struct archive_fs *fs, const char *key, int64_t cutoff_m
     }
     struct gzip_src src = {fd, hot_path};
     struct timespec times[2] = {st.st_atim, st.st_mtim};
-    if (write_object(fs->cold, key, cold_path, fill_gzip, &src, times, err) != 0)
+    if (write_object(fs->cold, key, cold_path, fill_gzip, &src, times, 1, err) != 0)
         goto out;
 
     /* The cold copy is durable. Remove the hot file only if it is still the one we copied: claim
@@ -841,6 +920,7 @@ static const struct archive_ops fs_ops = {
     .del = fs_del,
     .lifecycle = fs_lifecycle,
     .free = fs_free,
+    .put_many = fs_put_many,
 };
 
 /* Creates dir (and its parents) when missing. */

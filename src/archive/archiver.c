@@ -1,6 +1,7 @@
 /*
  * archiver.c - the background archiver (see archiver.h): a hash table of pending sessions, a list
  * of them ordered by due time, and one worker thread that fetches, redacts and stores documents.
+ * The worker stores a pass's documents with archive_put_many, so they share directory fsyncs.
  *
  * One mutex guards everything; the worker drops it while it does I/O. Because a mark sets its due
  * time to now + max_delay and a retry's backoff is never shorter than max_delay, new entries almost
@@ -16,7 +17,9 @@
 #include "base/log.h"
 #include "base/xmalloc.h"
 
-#define ARCHIVER_BATCH_MAX 256         /* entries taken per pass when not flushing */
+#define ARCHIVER_BATCH_MAX 256         /* entries taken per pass when not flushing, and per put */
+#define ARCHIVER_BATCH_BYTES (8u << 20) /* document bytes one archive_put_many may carry */
+#define ARCHIVER_GATHER_MAX_MS 1000    /* longest an entry may be written before its due time */
 #define ARCHIVER_BACKOFF_MIN_MS 100    /* first retry delay (or max_delay when longer) */
 #define ARCHIVER_BACKOFF_MAX_MS 60000  /* longest retry delay */
 
@@ -169,14 +172,28 @@ static int64_t backoff_ms(const struct archiver *ar, int attempts)
 
 /* ---------------------------------------------------------------- the worker */
 
-/* Fetches, redacts, serialises and stores one session. Returns 0 when stored, 1 when the session
- * is gone (fetch said NotFound), -1 on failure (logged). */
-static int archive_one(struct archiver *ar, const struct archiver_hooks *hooks,
-                       const struct pending *p)
+/* How far ahead of now a pass takes entries: a quarter of max_delay, so an entry is written
+ * between 3/4 of max_delay and max_delay after its first mark, and the writes of many sessions
+ * share one batch (and its directory fsyncs) instead of one wake-up and fsync pair each. */
+static int64_t gather_ms(const struct archiver *ar)
+{
+    int64_t g = ar->max_delay_ms / 4;
+    return g < ARCHIVER_GATHER_MAX_MS ? g : ARCHIVER_GATHER_MAX_MS;
+}
+
+/* One entry of a write batch: the document text prepared for archive_put_many. */
+struct prepared {
+    struct pending *p; /* the entry, owned by the batch */
+    char *text;        /* owned: the serialised, redacted document */
+};
+
+/* Fetches, redacts and serialises one session into *text (owned by the caller). Returns 0 when
+ * ready, 1 when the session is gone (fetch said NotFound), -1 on failure (logged). */
+static int prepare_one(struct archiver *ar, const struct archiver_hooks *hooks,
+                       const struct pending *p, char **text)
 {
     struct err err = {0};
-    int rc = -1;
-    char *text = NULL;
+    *text = NULL;
     json_t *doc = ar->fetch(ar->ud, p->session_id, &err);
     if (!doc) {
         if (strcmp(err.code, "NotFound") == 0) {
@@ -190,24 +207,92 @@ static int archive_one(struct archiver *ar, const struct archiver_hooks *hooks,
     }
     if (hooks->redact)
         hooks->redact(doc, hooks->redact_kinds);
-    text = json_dumps(doc, JSON_COMPACT);
-    if (!text) {
+    *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (!*text) {
         log_at(LL_WARN, "archive", "cannot serialise session '%s' for the archive",
                p->session_id);
-        goto out;
+        return -1;
     }
-    if (archive_put(ar->archive, p->key, text, strlen(text), &err) != 0) {
-        log_at(LL_WARN, "archive", "cannot store session '%s' at '%s' (attempt %d): %s",
-               p->session_id, p->key, p->attempts + 1, err.message);
-        goto out;
+    return 0;
+}
+
+/* What one pass did, merged into the stats under mu. */
+struct pass {
+    struct pending *retry; /* failed entries, owned, to requeue */
+    size_t failed;
+    uint64_t written, skipped;
+};
+
+/* Stores the n prepared documents with one archive_put_many, runs on_archived for each stored
+ * one and moves the failed ones to pass->retry. Frees the texts and the stored entries. */
+static void store_batch(struct archiver *ar, const struct archiver_hooks *hooks,
+                        struct prepared *v, struct archive_put_item *items, size_t n,
+                        struct pass *pass)
+{
+    if (n == 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        items[i] = (struct archive_put_item){
+            .key = v[i].p->key, .bytes = v[i].text, .len = strlen(v[i].text)};
+    archive_put_many(ar->archive, items, n);
+    for (size_t i = 0; i < n; i++) {
+        struct pending *p = v[i].p;
+        if (items[i].rc != 0) {
+            log_at(LL_WARN, "archive", "cannot store session '%s' at '%s' (attempt %d): %s",
+                   p->session_id, p->key, p->attempts + 1, items[i].err.message);
+            pass->failed++;
+            p->next = pass->retry;
+            pass->retry = p;
+        } else {
+            if (hooks->on_archived)
+                hooks->on_archived(ar->ud, p->session_id, p->key);
+            pass->written++;
+            pending_free(p);
+        }
+        free(v[i].text);
     }
-    if (hooks->on_archived)
-        hooks->on_archived(ar->ud, p->session_id, p->key);
-    rc = 0;
-out:
-    free(text);
-    json_decref(doc);
-    return rc;
+}
+
+/* Archives every entry of batch (a list linked by next, owned): prepares documents and stores
+ * them in groups of at most ARCHIVER_BATCH_MAX entries or ARCHIVER_BATCH_BYTES bytes, so a
+ * group shares its directory fsyncs. Called without mu. */
+static void run_pass(struct archiver *ar, const struct archiver_hooks *hooks,
+                     struct pending *batch, struct pass *pass)
+{
+    struct prepared *v = xcalloc(ARCHIVER_BATCH_MAX, sizeof *v);
+    struct archive_put_item *items = xcalloc(ARCHIVER_BATCH_MAX, sizeof *items);
+    size_t n = 0, bytes = 0;
+    while (batch) {
+        struct pending *p = batch;
+        batch = p->next;
+        p->next = NULL;
+        char *text = NULL;
+        int rc = prepare_one(ar, hooks, p, &text);
+        if (rc < 0) {
+            pass->failed++;
+            p->next = pass->retry;
+            pass->retry = p;
+            continue;
+        }
+        if (rc > 0) {
+            pass->skipped++;
+            pending_free(p);
+            continue;
+        }
+        v[n].p = p;
+        v[n].text = text;
+        n++;
+        bytes += strlen(text);
+        if (n == ARCHIVER_BATCH_MAX || bytes >= ARCHIVER_BATCH_BYTES) {
+            store_batch(ar, hooks, v, items, n, pass);
+            n = 0;
+            bytes = 0;
+        }
+    }
+    store_batch(ar, hooks, v, items, n, pass);
+    free(v);
+    free(items);
 }
 
 /* Puts a failed entry back: merged into a newer mark of the same session if one arrived while it
@@ -252,8 +337,10 @@ static void *worker_main(void *arg)
             }
             continue;
         }
-        /* Take the due entries (all of them in a flush round), earliest first. */
-        while (ar->head && limit > 0 && (round || ar->head->due_ms <= now)) {
+        /* Take the due entries (all of them in a flush round), earliest first, and those due
+         * within the gather window: they ride along in this pass's batch, a little early. */
+        int64_t upto = now + gather_ms(ar);
+        while (ar->head && limit > 0 && (round || ar->head->due_ms <= upto)) {
             struct pending *p = ar->head;
             take(ar, p);
             *batch_tail = p;
@@ -263,41 +350,23 @@ static void *worker_main(void *arg)
         struct archiver_hooks hooks = ar->hooks;
         pthread_mutex_unlock(&ar->mu);
 
-        size_t failed = 0;
-        uint64_t written = 0, skipped = 0;
-        struct pending *retry = NULL;
-        while (batch) {
-            struct pending *p = batch;
-            batch = p->next;
-            p->next = NULL;
-            int rc = archive_one(ar, &hooks, p);
-            if (rc < 0) {
-                failed++;
-                p->next = retry;
-                retry = p;
-                continue;
-            }
-            if (rc == 0)
-                written++;
-            else
-                skipped++;
-            pending_free(p);
-        }
+        struct pass pass = {0};
+        run_pass(ar, &hooks, batch, &pass);
 
         pthread_mutex_lock(&ar->mu);
         now = clock_mono_ms();
-        while (retry) {
-            struct pending *p = retry;
-            retry = p->next;
+        while (pass.retry) {
+            struct pending *p = pass.retry;
+            pass.retry = p->next;
             p->next = NULL;
             requeue(ar, p, now);
         }
-        ar->stats.written += written;
-        ar->stats.skipped += skipped;
-        ar->stats.failures += failed;
+        ar->stats.written += pass.written;
+        ar->stats.skipped += pass.skipped;
+        ar->stats.failures += pass.failed;
         if (round) {
             ar->flush_done = round;
-            ar->flush_failed = failed;
+            ar->flush_failed = pass.failed;
             pthread_cond_broadcast(&ar->done);
         }
     }

@@ -5,9 +5,13 @@
  * marks of one session coalesce into one pending entry). A worker thread picks each entry up
  * within max_delay_ms of its first mark, asks the caller's fetch function for the session's
  * transcript document, redacts it through the optional hook, serialises it and puts it at the
- * session's key (archive_key_for). A failed attempt is logged, counted and kept pending: it is
- * retried on the session's next mark, on a flush, or after a backoff. archiver_flush() writes
- * everything pending now; archiver_stop() flushes, so a clean shutdown loses nothing.
+ * session's key (archive_key_for). When the worker wakes for a due entry it also takes those due
+ * within a quarter of max_delay_ms (at most a second) and stores them all with one
+ * archive_put_many, so an entry is written between 3/4 of max_delay_ms and max_delay_ms after its
+ * first mark (an entry alone is written at its due time). A failed attempt is logged, counted and
+ * kept pending: it is retried on the session's next mark, on a flush, or after a backoff; in a
+ * batch only the entries that failed are retried. archiver_flush() writes everything pending
+ * now; archiver_stop() flushes, so a clean shutdown loses nothing.
  *
  * Lifecycle of a pending entry:
  *   mark -> pending (due = first mark + max_delay) -> in flight (worker) -> written | failed

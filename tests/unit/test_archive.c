@@ -699,6 +699,67 @@ out:
     rm_tree(dir);
 }
 
+/* A batch put stores every good item durably and readably, across directories; a bad key and an
+ * item whose directory cannot exist fail alone, in the middle, without touching the others; a
+ * stale cold copy is dropped; no temporary file is left behind. */
+static void test_put_many(void)
+{
+    char *dir = make_tmpdir();
+    struct err err = {0};
+    struct archive *a = archive_fs_new(dir, &err);
+    CHECK(a != NULL);
+    if (!a)
+        goto out;
+    CHECK_INT(archive_put(a, "blocker", "x", 1, &err), 0);
+    write_raw(dir, "cold/2024/05/06/s03.json.gz", "stale", 5);
+    enum { N = 40 };
+    char keys[N][64], bodies[N][64];
+    struct archive_put_item items[N];
+    for (int i = 0; i < N; i++) {
+        /* Two days, interleaved, so both directories get created and fsynced. */
+        snprintf(keys[i], sizeof keys[i], "2024/05/%02d/s%02d.json", 5 + i % 2, i);
+        snprintf(bodies[i], sizeof bodies[i], "{\"i\":%d}", i);
+        items[i] = (struct archive_put_item){.key = keys[i], .bytes = bodies[i],
+                                             .len = strlen(bodies[i]), .rc = 99};
+    }
+    items[10].key = "../escape.json";
+    items[20].key = "blocker/child.json";
+    CHECK_INT(archive_put_many(a, items, N), 2);
+    for (int i = 0; i < N; i++) {
+        if (i == 10 || i == 20)
+            continue;
+        CHECK_INT(items[i].rc, 0);
+        CHECK_STR(items[i].err.code, "");
+        char *out = NULL;
+        size_t len = 0;
+        CHECK_INT(archive_get(a, keys[i], &out, &len, &err), 0);
+        CHECK_STR(out, bodies[i]);
+        free(out);
+    }
+    CHECK_INT(items[10].rc, -1);
+    CHECK_STR(items[10].err.code, "InvalidKey");
+    CHECK_INT(items[20].rc, -1);
+    CHECK_STR(items[20].err.code, "ArchiveError");
+    CHECK(!file_exists(dir, "cold/2024/05/06/s03.json.gz"));
+    CHECK(file_exists(dir, "hot/2024/05/06/s03.json"));
+    dot_files = 0;
+    nftw(dir, count_dot, 16, FTW_PHYS);
+    CHECK_INT(dot_files, 0);
+
+    /* Overwrite in a batch; an empty batch does nothing. */
+    struct archive_put_item again = {.key = keys[0], .bytes = "{}", .len = 2};
+    CHECK_INT(archive_put_many(a, &again, 1), 0);
+    char *out = NULL;
+    size_t len = 0;
+    CHECK_INT(archive_get(a, keys[0], &out, &len, &err), 0);
+    CHECK_STR(out, "{}");
+    free(out);
+    CHECK_INT(archive_put_many(a, NULL, 0), 0);
+    archive_free(a);
+out:
+    rm_tree(dir);
+}
+
 static void test_fs_new_errors(void)
 {
     struct err err = {0};
@@ -720,6 +781,7 @@ int main(void)
     RUN(test_cold_corrupt);
     RUN(test_lifecycle_races_put);
     RUN(test_io_failures);
+    RUN(test_put_many);
     RUN(test_fs_new_errors);
     return check_summary();
 }

@@ -1,6 +1,7 @@
 /*
  * test_archiver.c - the background archiver: coalescing, bounded delay, flush and stop, the
- * redaction and on_archived hooks, failures counted and retried, marks while in flight.
+ * redaction and on_archived hooks, failures counted and retried, marks while in flight, batches
+ * (one put_many per pass, only failed entries retried) and the gather window.
  */
 #include <errno.h>
 #include <ftw.h>
@@ -93,27 +94,75 @@ static size_t test_redact(json_t *doc, unsigned kinds)
     return n;
 }
 
-/* An adapter that fails the next N puts, then forwards to an inner archive. */
+/* An adapter that fails the next N puts (or every put of one key while fail_key_left lasts),
+ * then forwards to an inner archive, batches included. */
 struct flaky {
     struct archive base;
     struct archive *inner;
     atomic_int fail_puts;
-    atomic_int puts; /* successful puts */
+    atomic_int puts;    /* successful puts */
+    atomic_int batches; /* put_many calls with at least one item */
+    const char *fail_key; /* a key ending in this fails while fail_key_left > 0 */
+    atomic_int fail_key_left;
 };
+
+/* Returns -1 with err set when the flaky adapter should fail this put. */
+static int flaky_injected(struct flaky *f, const char *key, struct err *err)
+{
+    if (atomic_load(&f->fail_puts) > 0) {
+        atomic_fetch_sub(&f->fail_puts, 1);
+        return err_set(err, "ArchiveError", "injected put failure for '%s'", key);
+    }
+    size_t kl = strlen(key), fl = f->fail_key ? strlen(f->fail_key) : 0;
+    if (fl && kl >= fl && strcmp(key + kl - fl, f->fail_key) == 0 &&
+        atomic_load(&f->fail_key_left) > 0) {
+        atomic_fetch_sub(&f->fail_key_left, 1);
+        return err_set(err, "ArchiveError", "injected put failure for '%s'", key);
+    }
+    return 0;
+}
 
 static int flaky_put(struct archive *a, const char *key, const void *bytes, size_t len,
                      struct err *err)
 {
     struct flaky *f = (struct flaky *)a;
-    if (atomic_load(&f->fail_puts) > 0) {
-        atomic_fetch_sub(&f->fail_puts, 1);
-        return err_set(err, "ArchiveError", "injected put failure for '%s'", key);
-    }
+    if (flaky_injected(f, key, err) != 0)
+        return -1;
     int rc = archive_put(f->inner, key, bytes, len, err);
     if (rc == 0)
         atomic_fetch_add(&f->puts, 1);
     return rc;
 }
+
+static size_t flaky_put_many(struct archive *a, struct archive_put_item *items, size_t n)
+{
+    struct flaky *f = (struct flaky *)a;
+    struct archive_put_item *fwd = xcalloc(n ? n : 1, sizeof *fwd);
+    size_t *at = xcalloc(n ? n : 1, sizeof *at), m = 0, failed = 0;
+    if (n > 0)
+        atomic_fetch_add(&f->batches, 1);
+    for (size_t i = 0; i < n; i++) {
+        err_clear(&items[i].err);
+        items[i].rc = flaky_injected(f, items[i].key, &items[i].err);
+        if (items[i].rc == 0) {
+            fwd[m] = items[i];
+            at[m++] = i;
+        }
+    }
+    archive_put_many(f->inner, fwd, m);
+    for (size_t k = 0; k < m; k++) {
+        items[at[k]].rc = fwd[k].rc;
+        items[at[k]].err = fwd[k].err;
+        if (fwd[k].rc == 0)
+            atomic_fetch_add(&f->puts, 1);
+    }
+    for (size_t i = 0; i < n; i++)
+        failed += items[i].rc != 0;
+    free(fwd);
+    free(at);
+    return failed;
+}
+
 static int flaky_get(struct archive *a, const char *key, char **out, size_t *len, struct err *e)
 {
     return archive_get(((struct flaky *)a)->inner, key, out, len, e);
@@ -136,8 +185,9 @@ static void flaky_free(struct archive *a)
 {
     archive_free(((struct flaky *)a)->inner);
 }
-static const struct archive_ops flaky_ops = {"flaky",         flaky_put, flaky_get, flaky_list,
-                                             flaky_del, flaky_lifecycle, flaky_free};
+static const struct archive_ops flaky_ops = {"flaky",         flaky_put,  flaky_get,
+                                             flaky_list,      flaky_del,  flaky_lifecycle,
+                                             flaky_free,      flaky_put_many};
 
 struct env {
     char *dir;
@@ -590,6 +640,96 @@ out:
     env_release(&e);
 }
 
+/* One pass stores every pending session with one put_many; a failure in the middle of it
+ * retries only that session (one more fetch, one more put), and the rest are not rewritten. */
+static void test_batch_retries_only_failures(void)
+{
+    struct env e;
+    CHECK_INT(env_init(&e), 0);
+    struct err err = {0};
+    struct archiver *ar = archiver_start(&e.flaky.base, fake_fetch, &e.fake, 60000, &err);
+    if (!ar) {
+        CHECK(ar != NULL);
+        goto out;
+    }
+    char id[32];
+    for (int i = 0; i < 20; i++) {
+        snprintf(id, sizeof id, "batch-%02d", i);
+        CHECK_INT(archiver_mark(ar, id, T0_MS, &err), 0);
+    }
+    e.flaky.fail_key = "/batch-07.json";
+    atomic_store(&e.flaky.fail_key_left, 1);
+    CHECK_INT(archiver_flush(ar), 1);
+    struct archiver_stats st;
+    archiver_stats(ar, &st);
+    CHECK_INT(st.written, 19);
+    CHECK_INT(st.failures, 1);
+    CHECK_INT(st.pending, 1);
+    CHECK_INT(atomic_load(&e.flaky.batches), 1);
+    CHECK_INT(atomic_load(&e.flaky.puts), 19);
+    CHECK_INT(e.fake.calls, 20);
+    json_t *doc = archived_doc(&e, "batch-07", T0_MS);
+    CHECK(doc == NULL);
+    json_decref(doc);
+    for (int i = 0; i < 20; i++) {
+        if (i == 7)
+            continue;
+        snprintf(id, sizeof id, "batch-%02d", i);
+        doc = archived_doc(&e, id, T0_MS);
+        CHECK(doc != NULL);
+        CHECK_STR(json_string_value(json_object_get(doc, "sessionId")), id);
+        json_decref(doc);
+    }
+
+    CHECK_INT(archiver_flush(ar), 0);
+    archiver_stats(ar, &st);
+    CHECK_INT(st.written, 20);
+    CHECK_INT(st.pending, 0);
+    CHECK_INT(atomic_load(&e.flaky.batches), 2);
+    CHECK_INT(atomic_load(&e.flaky.puts), 20);
+    CHECK_INT(e.fake.calls, 21);
+    doc = archived_doc(&e, "batch-07", T0_MS);
+    CHECK(doc != NULL);
+    json_decref(doc);
+    CHECK_INT(archiver_stop(ar), 0);
+out:
+    env_release(&e);
+}
+
+/* A pass woken by a due entry takes along those due within a quarter of the delay: two sessions
+ * marked 50 ms apart under a 400 ms delay share one put_many, and neither is written before the
+ * first one's due time. */
+static void test_gather_window(void)
+{
+    struct env e;
+    CHECK_INT(env_init(&e), 0);
+    struct err err = {0};
+    const int delay = 400;
+    struct archiver *ar = archiver_start(&e.flaky.base, fake_fetch, &e.fake, delay, &err);
+    if (!ar) {
+        CHECK(ar != NULL);
+        goto out;
+    }
+    int64_t t0 = clock_mono_ms();
+    CHECK_INT(archiver_mark(ar, "gather-a", T0_MS, &err), 0);
+    sleep_ms(50);
+    CHECK_INT(archiver_mark(ar, "gather-b", T0_MS, &err), 0);
+    struct archiver_stats st;
+    int64_t first_seen = -1;
+    do {
+        sleep_ms(2);
+        archiver_stats(ar, &st);
+        if (st.written > 0 && first_seen < 0)
+            first_seen = clock_mono_ms();
+    } while (st.written < 2 && clock_mono_ms() - t0 < 5000);
+    CHECK_INT(st.written, 2);
+    CHECK(first_seen - t0 >= delay - 5);
+    CHECK_INT(atomic_load(&e.flaky.batches), 1);
+    CHECK_INT(archiver_stop(ar), 0);
+out:
+    env_release(&e);
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -601,5 +741,7 @@ int main(void)
     RUN(test_retry_on_mark_and_backoff);
     RUN(test_mark_while_in_flight);
     RUN(test_concurrent_marks);
+    RUN(test_batch_retries_only_failures);
+    RUN(test_gather_window);
     return check_summary();
 }
