@@ -6,6 +6,8 @@
 #include "model/offline_policy.h"
 
 #include <ctype.h>
+#include <pthread.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -228,6 +230,66 @@ static char *find_report(const struct ctx *c, size_t before, struct offline_inte
         free(t);
     }
     return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Phrases the policy reads itself (the classifier has no intent for them)
+ * --------------------------------------------------------------------------------------------- */
+
+enum phrase {
+    P_CANNOT_SAY,  /* the customer cannot give what was asked: "I don't remember it", "dunno" */
+    P_ALL_TICKETS, /* "my tickets", "all of them": a list, not one ticket */
+    P_DONE,        /* "that's all", "nothing else": the conversation is over */
+    P_COUNT
+};
+
+static const char *const phrase_patterns[P_COUNT] = {
+    [P_CANNOT_SAY] = "(^|[^a-z])((do ?n[o']?t|can[o']?t|cannot|could ?n[o']?t|did ?n[o']?t) "
+                     "(remember|recall|know|find|say|see|have (it|one|that|the|access))|"
+                     "forg[eo]t|no idea|dunno|no clue|not sure|lost (it|access)|no longer have|"
+                     "no access|no way to (find|know|get))([^a-z]|$)",
+    [P_ALL_TICKETS] = "(^|[^a-z])(tickets|all of them|(list|show)( me)? (them|all)|every ticket|"
+                      "each (one|ticket))([^a-z]|$)",
+    [P_DONE] = "(^|[^a-z])(that'?s (all|it|everything)|that('?ll| will) be all|nothing (else|more)|"
+               "all (good|sorted|set|done)|i'?m (good|fine|done|all set))([^a-z]|$)",
+};
+
+static regex_t phrase_re[P_COUNT];
+static pthread_once_t phrase_once = PTHREAD_ONCE_INIT;
+
+static void phrase_compile(void)
+{
+    for (int i = 0; i < P_COUNT; i++)
+        if (regcomp(&phrase_re[i], phrase_patterns[i], REG_EXTENDED | REG_ICASE | REG_NOSUB) != 0)
+            abort(); /* a pattern of ours that does not compile is our bug */
+}
+
+/* 1 when text says phrase p; a typographic apostrophe counts as a plain one. */
+static int says(const char *text, enum phrase p)
+{
+    pthread_once(&phrase_once, phrase_compile);
+    char *plain = xmalloc(strlen(text) + 1);
+    size_t o = 0;
+    for (const char *q = text; *q; q++) {
+        if (strncmp(q, "\xe2\x80\x99", 3) == 0) { /* U+2019 */
+            plain[o++] = '\'';
+            q += 2;
+        } else {
+            plain[o++] = *q;
+        }
+    }
+    plain[o] = '\0';
+    int hit = regexec(&phrase_re[p], plain, 0, NULL, 0) == 0;
+    free(plain);
+    return hit;
+}
+
+/* 1 when the customer says they cannot give the detail asked for. "I forgot my password" is a
+ * password question, not an answer to "what's your email". */
+static int cannot_say(const struct ctx *c)
+{
+    return says(c->user, P_CANNOT_SAY) && !strcasestr(c->user, "password") &&
+           !strcasestr(c->user, "code");
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -523,6 +585,12 @@ static int in_list(const char *s, const char *const *list)
     return 0;
 }
 
+#define ANYTHING_ELSE "Is there anything else I can help you with"
+#define GOODBYE "Goodbye, and thanks for contacting Parley Demo Store. Have a great day!"
+/* Said when the customer cannot give the detail asked for; the customer may still give it. */
+#define EMAIL_LATER "tell me the address and I'll open the ticket"
+#define ORDER_LATER "tell me the order number and I'll look it up"
+
 static const char CAPABILITIES[] =
     "I can open a support ticket (for example when you can't sign in), tell you the status of a "
     "ticket or list your tickets, track an order, answer questions about passwords, two-factor "
@@ -538,7 +606,7 @@ static void by_intent(struct ctx *c, struct offline_reply *out)
         say(out, "Hello! I'm the Parley Demo Store support assistant. %s What can I do for you?",
             CAPABILITIES);
     } else if (strcmp(in, "goodbye") == 0) {
-        say(out, "Goodbye, and thanks for contacting Parley Demo Store. Have a great day!");
+        say(out, GOODBYE);
     } else if (strcmp(in, "thanks") == 0) {
         say(out, "You're welcome! Is there anything else I can help you with?");
     } else if (strcmp(in, "bot_identity") == 0) {
@@ -590,11 +658,22 @@ static void by_intent(struct ctx *c, struct offline_reply *out)
             else
                 say(out, "Of course. Please " OFFLINE_ASK_DESCRIPTION ", and I'll open a ticket.");
             free(report);
+        } else if (strstr(c->prev, OFFLINE_MARK_FALLBACK) || strstr(c->prev, OFFLINE_MARK_REASK)) {
+            /* a "yes" to "could you rephrase that?" leaves the question unresolved */
+            fallback(c, out);
+        } else if (strcasestr(c->prev, ANYTHING_ELSE)) {
+            say(out, "Sure. What else can I help you with?");
         } else {
-            say(out, "Great! Is there anything else I can help you with?");
+            say(out, "Great! " ANYTHING_ELSE "?");
         }
+    } else if ((strcmp(in, "deny") == 0 || strcmp(in, "thanks") == 0 ||
+                strcmp(in, "unknown") == 0) &&
+               (says(c->user, P_DONE) ||
+                (strcmp(in, "deny") == 0 && strcasestr(c->prev, ANYTHING_ELSE)))) {
+        /* "cheers, that's all", or "no" to "anything else?" */
+        say(out, GOODBYE);
     } else if (strcmp(in, "deny") == 0) {
-        say(out, "No problem. Is there anything else I can help you with?");
+        say(out, "No problem. " ANYTHING_ELSE "?");
     } else if (s->ticket_id[0]) {
         ticket_status(c, out, s->ticket_id);
     } else if (s->order_id[0]) {
@@ -619,9 +698,8 @@ static int overrides_pending(const struct offline_intent *it)
 /* Index of the first assistant message of the current run of questions for marker: when the
  * customer's earlier answers did not satisfy it and it was asked again, the report precedes the
  * first time it was asked. */
-static size_t first_ask(const struct ctx *c, const char *marker)
+static size_t first_ask_from(const struct ctx *c, size_t asked, const char *marker)
 {
-    size_t asked = find_back(c, c->user_idx, "assistant");
     while (asked != SIZE_MAX) {
         size_t u = find_back(c, asked, "user");
         size_t a = u != SIZE_MAX ? find_back(c, u, "assistant") : SIZE_MAX;
@@ -635,6 +713,47 @@ static size_t first_ask(const struct ctx *c, const char *marker)
         asked = a;
     }
     return asked;
+}
+
+static size_t first_ask(const struct ctx *c, const char *marker)
+{
+    return first_ask_from(c, find_back(c, c->user_idx, "assistant"), marker);
+}
+
+/* The report behind an e-mail question asked before the assistant's last reply (the customer
+ * could not give the address then and gives it now). Returns it owned, or NULL. */
+static char *report_before_last(const struct ctx *c, struct offline_intent *it)
+{
+    size_t p = find_back(c, c->user_idx, "assistant");
+    size_t u = p != SIZE_MAX ? find_back(c, p, "user") : SIZE_MAX;
+    size_t a = u != SIZE_MAX ? find_back(c, u, "assistant") : SIZE_MAX;
+    if (a == SIZE_MAX)
+        return NULL;
+    char *t = message_text(json_array_get(c->msgs, a));
+    int asked = strcasestr(t, OFFLINE_ASK_EMAIL) != NULL;
+    free(t);
+    return asked ? find_report(c, first_ask_from(c, a, OFFLINE_ASK_EMAIL), it) : NULL;
+}
+
+static void cannot_give_email(struct offline_reply *out)
+{
+    say(out, "That's all right. I need the email address on your account to open a ticket, so "
+             "here is how to find it (from our help article \"Account access and signing in\"): "
+             "search every inbox you use for emails from Parley Demo Store, such as an order "
+             "confirmation; the address they were sent to is the one on your account. You can "
+             "also try the password reset with each address you use, because only an address "
+             "with an account receives the reset email. When you find it, just " EMAIL_LATER
+             ". (Source: account-access.md) If none of that works, a support agent can find "
+             "your account after checking your identity. " OFFLINE_OFFER_HUMAN "?");
+}
+
+static void cannot_give_order(struct offline_reply *out)
+{
+    say(out, "No problem. I can only look an order up by its number, but you can see all your "
+             "orders and their status under Account, then Orders, on our website, and every "
+             "order confirmation email has the number. When you find it, just " ORDER_LATER
+             ". If you can't find it, a support agent can look for the order another way. "
+             OFFLINE_OFFER_HUMAN "?");
 }
 
 /* Handles a user message that answers what the assistant asked last. Returns 1 when handled. */
@@ -654,6 +773,8 @@ static int fill_pending(struct ctx *c, struct offline_reply *out)
             create_ticket(c, out, report, it.name, s->email);
         } else if (s->email[0]) {
             create_ticket(c, out, "(no description given)", "report_problem", s->email);
+        } else if (cannot_say(c)) {
+            cannot_give_email(out);
         } else if (deny) {
             say(out, "No problem, I won't open a ticket. Is there anything else I can help you "
                      "with?");
@@ -669,6 +790,19 @@ static int fill_pending(struct ctx *c, struct offline_reply *out)
         free(report);
         return handled;
     }
+    if (strcasestr(c->prev, EMAIL_LATER)) {
+        if (s->email[0]) {
+            struct offline_intent it;
+            char *report = report_before_last(c, &it);
+            if (report)
+                create_ticket(c, out, report, it.name, s->email);
+            else
+                create_ticket(c, out, "(no description given)", "report_problem", s->email);
+            free(report);
+            return 1;
+        }
+        return 0; /* "yes" to the offer of a person, or something new */
+    }
     if (strcasestr(c->prev, OFFLINE_ASK_TICKET)) {
         if (s->ticket_id[0]) {
             ticket_status(c, out, s->ticket_id);
@@ -677,6 +811,12 @@ static int fill_pending(struct ctx *c, struct offline_reply *out)
             char id[16];
             snprintf(id, sizeof id, "TKT-%06lu", strtoul(digits, NULL, 10));
             ticket_status(c, out, id);
+        } else if (says(c->user, P_ALL_TICKETS) || cannot_say(c)) {
+            /* "my tickets", "I don't know the number": list them */
+            if (offered(c, T_LIST_TICKETS))
+                call(out, T_LIST_TICKETS, json_object());
+            else
+                cannot(out, T_LIST_TICKETS);
         } else if (deny) {
             say(out, "No problem. Is there anything else I can help you with?");
         } else if (overrides_pending(&c->intent) && strcmp(in, "ticket_status") != 0) {
@@ -690,11 +830,15 @@ static int fill_pending(struct ctx *c, struct offline_reply *out)
         }
         return 1;
     }
-    if (strcasestr(c->prev, OFFLINE_ASK_ORDER)) {
+    if (strcasestr(c->prev, OFFLINE_ASK_ORDER) || strcasestr(c->prev, ORDER_LATER)) {
         if (s->order_id[0]) {
             order_lookup(c, out, s->order_id);
         } else if (offline_slots_bare_number(c->user, digits, sizeof digits)) {
             order_lookup(c, out, digits);
+        } else if (strcasestr(c->prev, ORDER_LATER) && !cannot_say(c)) {
+            return 0; /* "yes" to the offer of a person, or something new */
+        } else if (cannot_say(c)) {
+            cannot_give_order(out);
         } else if (deny) {
             say(out, "No problem. Is there anything else I can help you with?");
         } else if ((overrides_pending(&c->intent) && strcmp(in, "order_status") != 0) ||

@@ -254,7 +254,9 @@ static void test_email_reask_and_decline(void)
     json_decref(turn(req, "I can't log into my account"));
     json_t *r = turn(req, "hmm I'm not sure which one");
     CHECK(resp_tool(r) == NULL);
-    CHECK(contains(resp_text(r), OFFLINE_ASK_EMAIL));
+    /* not knowing the address gets the way to find it and the offer of a person, not a re-ask */
+    CHECK(contains(resp_text(r), "account-access.md"));
+    CHECK(contains(resp_text(r), OFFLINE_OFFER_HUMAN));
     json_decref(r);
     /* the address can still come afterwards, and the report is still found */
     r = turn(req, "oh wait, it's jane.doe@example.com");
@@ -268,6 +270,49 @@ static void test_email_reask_and_decline(void)
     r = turn(req, "no thanks");
     CHECK(resp_tool(r) == NULL);
     CHECK(contains(resp_text(r), "won't open a ticket"));
+    json_decref(r);
+    json_decref(req);
+}
+
+/* From the scenario review: answers that say the customer cannot give what was asked. */
+static void test_cannot_give_detail(void)
+{
+    json_t *req = request_new();
+    json_decref(turn(req, "I can't log in"));
+    json_t *r = turn(req, "I don\xe2\x80\x99t remember it"); /* typographic apostrophe */
+    CHECK(resp_tool(r) == NULL);
+    CHECK(contains(resp_text(r), "account-access.md"));
+    json_decref(r);
+    r = turn(req, "yes please");
+    CHECK_STR(resp_tool(r), "escalate_to_human");
+    json_decref(r);
+    json_decref(req);
+
+    /* "I forgot my password" is a question of its own, not "I don't know my email" */
+    req = request_new();
+    json_decref(turn(req, "I can't log in"));
+    r = turn(req, "I forgot my password");
+    CHECK_STR(resp_tool(r), "search_knowledge_base");
+    json_decref(r);
+    json_decref(req);
+
+    req = request_new();
+    json_decref(turn(req, "check my ticket"));
+    r = turn(req, "I don't know the number");
+    CHECK_STR(resp_tool(r), "list_my_tickets");
+    json_decref(r);
+    json_decref(req);
+
+    req = request_new();
+    json_decref(turn(req, "where is my order"));
+    r = turn(req, "no idea");
+    CHECK(resp_tool(r) == NULL);
+    CHECK(contains(resp_text(r), "Account, then Orders"));
+    CHECK(contains(resp_text(r), OFFLINE_OFFER_HUMAN));
+    json_decref(r);
+    r = turn(req, "found it, 1043");
+    CHECK_STR(resp_tool(r), "lookup_order");
+    CHECK_STR(input_str(r, "order_id"), "1043");
     json_decref(r);
     json_decref(req);
 }
@@ -704,6 +749,7 @@ int main(void)
     RUN(test_login_paraphrases);
     RUN(test_login_with_email_and_priority);
     RUN(test_email_reask_and_decline);
+    RUN(test_cannot_give_detail);
     RUN(test_ticket_tool_error);
     RUN(test_ticket_status);
     RUN(test_ticket_status_slot_filling);
