@@ -11,6 +11,7 @@
  * ResultPath -> OutputPath -> Exited event. Failures travel as a (error, cause) pair of heap
  * strings; Task, Parallel and Map states pass them through Retry and then Catch.
  */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -919,6 +920,20 @@ static int map_attempt(struct exec *x, const struct sfn__state *s, json_t *raw, 
         tol_pct = json_number_value(v);
         json_decref(v);
     }
+    long max_conc = s->max_concurrency;
+    if (s->max_concurrency_path) {
+        json_t *v = NULL;
+        if (jsonpath_eval(s->max_concurrency_path, eff, &v) != 0 || !json_is_integer(v) ||
+            json_integer_value(v) < 0) {
+            if (v)
+                json_decref(v);
+            failf(f, "States.Runtime", "State '%s': MaxConcurrencyPath '%s' must point to a "
+                  "non-negative integer", s->name, jsonpath_text(s->max_concurrency_path));
+            goto out;
+        }
+        max_conc = json_integer_value(v) > LONG_MAX ? LONG_MAX : (long)json_integer_value(v);
+        json_decref(v);
+    }
     int tolerant = tol_count >= 0 || tol_pct >= 0;
     size_t n = json_array_size(items), failures = 0;
     if (x->history)
@@ -927,9 +942,8 @@ static int map_attempt(struct exec *x, const struct sfn__state *s, json_t *raw, 
     struct branches br;
     branches_init(x, &br);
     /* slots[k]: when concurrency slot k frees up; none when every iteration starts at once */
-    size_t nslots = x->o->virtual_clock && s->max_concurrency > 0 &&
-                            (size_t)s->max_concurrency < n
-                        ? (size_t)s->max_concurrency
+    size_t nslots = x->o->virtual_clock && max_conc > 0 && (size_t)max_conc < n
+                        ? (size_t)max_conc
                         : 0;
     slots = nslots ? xmalloc(nslots * sizeof *slots) : NULL;
     for (size_t k = 0; k < nslots; k++)

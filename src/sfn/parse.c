@@ -124,6 +124,7 @@ static void state_release(struct sfn__state *s)
     graph_free(s->processor);
     jsonpath_free(s->items_path);
     jsonpath_free(s->tolerated_count_path);
+    jsonpath_free(s->max_concurrency_path);
     jsonpath_free(s->tolerated_pct_path);
 }
 
@@ -793,6 +794,8 @@ static void compile_state(struct pctx *c, json_t *st, const char *where, struct 
         exclusive(c, st, where, "ToleratedFailureCount", "ToleratedFailureCountPath");
         exclusive(c, st, where, "ToleratedFailurePercentage", "ToleratedFailurePercentagePath");
         exclusive(c, st, where, "MaxConcurrency", "MaxConcurrencyPath");
+        path_field(c, st, where, "MaxConcurrencyPath", JSONPATH_REFERENCE,
+                   &s->max_concurrency_path, NULL);
         json_t *tp = json_object_get(st, "ToleratedFailurePercentage");
         if (tp) {
             if (!json_is_number(tp) || json_number_value(tp) < 0 || json_number_value(tp) > 100)

@@ -144,7 +144,8 @@ struct sfn__state {
     size_t nbranches;
     struct sfn__graph *processor;    /* Map */
     struct jsonpath *items_path;
-    long max_concurrency;
+    long max_concurrency;            /* 0: no limit */
+    struct jsonpath *max_concurrency_path;
     long tolerated_count;            /* -1: unset */
     double tolerated_pct;            /* -1: unset */
     struct jsonpath *tolerated_count_path, *tolerated_pct_path;
