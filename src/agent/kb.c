@@ -303,9 +303,21 @@ static void add_passage(struct kb *kb, size_t article, const char *section, cons
 
 /* Appends line to the paragraph buffer, joining wrapped lines with a space and list items with a
  * newline. */
+/* 1 when line starts a Markdown list item: "- ", "* ", "1. " or "1) " (a wrapped line that merely
+ * starts with a number, like "16:00 on Saturdays", is not one). */
+static int is_list_item(const char *line)
+{
+    if ((line[0] == '-' || line[0] == '*') && line[1] == ' ')
+        return 1;
+    size_t d = 0;
+    while (d < 9 && isdigit((unsigned char)line[d]))
+        d++;
+    return d > 0 && (line[d] == '.' || line[d] == ')') && line[d + 1] == ' ';
+}
+
 static void para_append(char **para, size_t *len, const char *line)
 {
-    int list_item = line[0] == '-' || line[0] == '*' || isdigit((unsigned char)line[0]);
+    int list_item = is_list_item(line);
     size_t l = strlen(line);
     *para = xrealloc(*para, *len + l + 2);
     if (*len > 0)

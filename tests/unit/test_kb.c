@@ -248,6 +248,26 @@ static void test_parsing(void)
     CHECK_INT(n, 3);
     kb_free(k);
 
+    /* list items keep their lines; a wrapped line that starts with a number joins its sentence */
+    write_file("c.md", "# Hours and steps\n\nWe are open 10:00 to\n16:00 on Saturdays for "
+                       "collections.\n\n## Steps\n\n1. Open the returns page and pick the order.\n"
+                       "2) Print the label and attach it.\n- Drop the parcel off.\n");
+    k = kb_load(tmpdir, &err);
+    CHECK(k != NULL);
+    n = k ? kb_search(k, "saturdays collections", 1, hits, &err) : 0;
+    CHECK_INT(n, 1);
+    if (n == 1)
+        CHECK(strstr(hits[0].passage, "10:00 to 16:00 on Saturdays") != NULL);
+    n = k ? kb_search(k, "print label returns page", 1, hits, &err) : 0;
+    CHECK_INT(n, 1);
+    if (n == 1)
+        CHECK(strstr(hits[0].passage, "order.\n2) Print") != NULL &&
+              strstr(hits[0].passage, "it.\n- Drop") != NULL);
+    kb_free(k);
+    char path_c[160];
+    snprintf(path_c, sizeof path_c, "%s/c.md", tmpdir);
+    unlink(path_c);
+
     /* an oversized article is refused by name */
     char *huge = malloc(KB_MAX_FILE_BYTES + 10);
     memset(huge, 'x', KB_MAX_FILE_BYTES + 9);
