@@ -90,7 +90,9 @@ struct sfn_run_opts {
     sfn_now_fn now;        /* NULL: the real clock (CLOCK_REALTIME) */
     sfn_sleep_fn sleep;    /* NULL: nanosleep */
     void *clock_ud;
-    int virtual_clock;     /* 1: Wait and Retry advance a per-execution clock, never sleep */
+    int virtual_clock;     /* 1: Wait and Retry advance a per-execution clock, never sleep,
+                              and Parallel branches / Map iterations overlap in time as on AWS
+                              (they still run one after another; docs/sfn.md) */
     int64_t start_ms;      /* virtual clock start (0: the real time at start) */
     int want_history;      /* 1: fill sfn_result.history with AWS-shaped events */
     const char *execution_name;     /* $$.Execution.Name (default: a UUID) */
