@@ -30,6 +30,7 @@
 #define FS_SCAN_MAX (1u << 22)   /* objects one list or lifecycle pass may hold in memory */
 #define FS_GZ_OVERHEAD (1u << 20) /* a cold file may exceed its content by this much */
 #define FS_MKDIR_RETRIES 8        /* a concurrent delete may prune a directory we just made */
+#define FS_BATCH_OPEN 64          /* temporary files a batch put holds open at once */
 
 struct archive_fs {
     struct archive base; /* first, so a struct archive * converts back */
@@ -155,12 +156,11 @@ static void prune_parents(const char *tier, const char *path)
 typedef int (*fill_fn)(int fd, void *ctx, const char *tmp_path, struct err *err);
 
 /* Writes final_path durably: a temporary file beside it filled by fill, fsync, optional mtime
- * (times, as for futimens), rename over final_path, fsync of the directory. With sync_dir 0 the
- * caller owes that last fsync (a batch does one per directory): until it returns, the rename may
- * not survive a crash. On error the temporary file is removed and final_path is untouched.
- * Returns 0, -1 with err set, or -2 (err set) when the directory does not exist. */
+ * (times, as for futimens), rename over final_path, fsync of the directory. On error the
+ * temporary file is removed and final_path is untouched. Returns 0, -1 with err set, or -2 (err
+ * set) when the directory does not exist. */
 static int write_durable(const char *final_path, fill_fn fill, void *ctx,
-                         const struct timespec times[2], int sync_dir, struct err *err)
+                         const struct timespec times[2], struct err *err)
 {
     int rc = -1, fd = -1, created = 0;
     char *dir = dir_of(final_path);
@@ -196,7 +196,7 @@ static int write_durable(const char *final_path, fill_fn fill, void *ctx,
         goto out;
     }
     created = 0; /* renamed: nothing to remove */
-    if (sync_dir && fsync_dir(dir, err) != 0)
+    if (fsync_dir(dir, err) != 0)
         goto out;
     rc = 0;
 out:
@@ -276,16 +276,14 @@ out:
 }
 
 /* Writes tier/key (final_path) durably, creating its directories; retries when a concurrent
- * delete prunes the directory between mkdir and the temporary file. sync_dir as for
- * write_durable. */
+ * delete prunes the directory between mkdir and the temporary file. */
 static int write_object(const char *tier, const char *key, const char *final_path, fill_fn fill,
-                        void *ctx, const struct timespec times[2], int sync_dir,
-                        struct err *err)
+                        void *ctx, const struct timespec times[2], struct err *err)
 {
     for (int attempt = 0;; attempt++) {
         if (make_parents(tier, key, err) != 0)
             return -1;
-        int w = write_durable(final_path, fill, ctx, times, sync_dir, err);
+        int w = write_durable(final_path, fill, ctx, times, err);
         if (w != -2 || attempt + 1 == FS_MKDIR_RETRIES)
             return w == 0 ? 0 : -1;
     }
@@ -628,76 +626,151 @@ static int fs_put(struct archive *a, const char *key, const void *bytes, size_t 
         return -1;
     char *hot_path = xasprintf("%s/%s", fs->hot, key);
     struct bytes_src src = {bytes ? bytes : "", len};
-    int rc = write_object(fs->hot, key, hot_path, fill_bytes, &src, NULL, 1, err);
+    int rc = write_object(fs->hot, key, hot_path, fill_bytes, &src, NULL, err);
     free(hot_path);
     if (rc == 0)
         drop_cold(fs, key);
     return rc;
 }
 
-/* Each object gets its own temporary file, fsync and rename, exactly as in put; what a batch
- * saves is the rest: parents are created once per directory, and each directory is fsynced once
- * after all of its renames, which is when those objects become durable. A failed directory
- * fsync fails every object renamed into that directory. */
-static size_t fs_put_many(struct archive *a, struct archive_put_item *items, size_t n)
+/* One object of a batch on its way to durable: the state fs_put_many keeps between phases. */
+struct fs_pending_put {
+    char *path; /* final path, owned */
+    char *dir;  /* its directory, owned */
+    char *tmp;  /* temporary file beside it, owned; NULL once renamed or removed */
+    int fd;     /* open temporary file, or -1 */
+};
+
+/* Creates and fills the temporary file of one batch item, making its directories unless made
+ * (the last directory known to exist) is the same. Returns 0 with b->fd open, or -1 with err. */
+static int batch_open(struct archive_fs *fs, struct archive_put_item *it, struct fs_pending_put *b,
+                      char **made)
 {
-    struct archive_fs *fs = fs_of(a);
-    size_t failed = 0;
-    char **dirs = xcalloc(n ? n : 1, sizeof *dirs); /* renamed, awaiting the fsync of this dir */
+    for (int attempt = 0;; attempt++) {
+        if (!(*made && strcmp(*made, b->dir) == 0)) {
+            free(*made);
+            *made = NULL;
+            if (make_parents(fs->hot, it->key, &it->err) != 0)
+                return -1;
+            *made = xstrdup(b->dir);
+        }
+        free(b->tmp);
+        b->tmp = xasprintf("%s/.%s.XXXXXX", b->dir, base_of(b->path));
+        b->fd = mkostemp(b->tmp, O_CLOEXEC);
+        if (b->fd >= 0)
+            break;
+        io_error(&it->err, "create temporary file", b->tmp);
+        free(b->tmp);
+        b->tmp = NULL;
+        if (errno != ENOENT || attempt + 1 == FS_MKDIR_RETRIES)
+            return -1;
+        /* A concurrent delete pruned the directory: make it again. */
+        free(*made);
+        *made = NULL;
+        err_clear(&it->err);
+    }
+    if (write_all(b->fd, it->bytes ? it->bytes : "", it->len) != 0)
+        return io_error(&it->err, "write", b->tmp);
+    return 0;
+}
+
+/* Abandons one batch item: closes and removes its temporary file, keeps its err. */
+static void batch_drop(struct fs_pending_put *b)
+{
+    if (b->fd >= 0)
+        close(b->fd);
+    b->fd = -1;
+    if (b->tmp)
+        unlink(b->tmp);
+    free(b->tmp);
+    b->tmp = NULL;
+}
+
+/* Stores at most FS_BATCH_OPEN items (one temporary file open each). Every object still gets
+ * its own temporary file, fsync and rename, in that order (STYLE rule 20); what the batch saves
+ * is the rest. All files are written first and their writeback started together, so the fsyncs
+ * that follow mostly find the shared metadata (bitmaps, inode table blocks, the directory)
+ * already written; directories are created once; and each directory is fsynced once, after all
+ * of its renames, which is when those objects become durable. A failed directory fsync fails
+ * every object renamed into that directory. */
+static void put_group(struct archive_fs *fs, struct archive_put_item *items, size_t n)
+{
+    struct fs_pending_put *b = xcalloc(n, sizeof *b);
     char *made = NULL; /* the last directory known to exist */
     for (size_t i = 0; i < n; i++) {
         struct archive_put_item *it = &items[i];
+        b[i].fd = -1;
         err_clear(&it->err);
         it->rc = -1;
         if (put_check(it->key, it->bytes, it->len, &it->err) != 0)
             continue;
-        char *hot_path = xasprintf("%s/%s", fs->hot, it->key);
-        char *dir = dir_of(hot_path);
-        struct bytes_src src = {it->bytes ? it->bytes : "", it->len};
-        int w = -2;
-        if (made && strcmp(made, dir) == 0)
-            w = write_durable(hot_path, fill_bytes, &src, NULL, 0, &it->err);
-        if (w == -2) {
-            /* A new directory, or a concurrent delete pruned the one we knew. */
-            err_clear(&it->err);
-            w = write_object(fs->hot, it->key, hot_path, fill_bytes, &src, NULL, 0, &it->err);
-            free(made);
-            made = w == 0 ? xstrdup(dir) : NULL;
+        b[i].path = xasprintf("%s/%s", fs->hot, it->key);
+        b[i].dir = dir_of(b[i].path);
+        if (batch_open(fs, it, &b[i], &made) != 0)
+            batch_drop(&b[i]);
+    }
+    /* Start every file's writeback before waiting for any (best effort: fsync reports errors). */
+    for (size_t i = 0; i < n; i++)
+        if (b[i].fd >= 0)
+            sync_file_range(b[i].fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    for (size_t i = 0; i < n; i++) {
+        if (b[i].fd < 0)
+            continue;
+        if (fsync(b[i].fd) != 0) {
+            io_error(&items[i].err, "fsync", b[i].tmp);
+            batch_drop(&b[i]);
+            continue;
         }
-        free(hot_path);
-        if (w == 0)
-            dirs[i] = dir;
-        else
-            free(dir);
+        int closed = close(b[i].fd);
+        b[i].fd = -1;
+        if (closed != 0) {
+            io_error(&items[i].err, "close", b[i].tmp);
+            batch_drop(&b[i]);
+        }
     }
     for (size_t i = 0; i < n; i++) {
-        if (!dirs[i])
+        if (!b[i].tmp)
+            continue;
+        if (rename(b[i].tmp, b[i].path) != 0) {
+            io_error(&items[i].err, "rename into place", b[i].path);
+            batch_drop(&b[i]);
+            continue;
+        }
+        free(b[i].tmp);
+        b[i].tmp = NULL;
+        items[i].rc = 1; /* renamed; durable once its directory is fsynced */
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].rc != 1)
             continue;
         struct err derr = {0};
-        int synced = fsync_dir(dirs[i], &derr);
-        for (size_t j = n; j-- > i;) {
-            if (!dirs[j] || strcmp(dirs[j], dirs[i]) != 0)
+        int synced = fsync_dir(b[i].dir, &derr);
+        for (size_t j = i; j < n; j++) {
+            if (items[j].rc != 1 || strcmp(b[j].dir, b[i].dir) != 0)
                 continue;
-            if (synced == 0)
-                items[j].rc = 0;
-            else
+            items[j].rc = synced == 0 ? 0 : -1;
+            if (synced != 0)
                 items[j].err = derr;
-            if (j != i) {
-                free(dirs[j]);
-                dirs[j] = NULL;
-            }
         }
-        free(dirs[i]);
-        dirs[i] = NULL;
     }
     for (size_t i = 0; i < n; i++) {
         if (items[i].rc == 0)
             drop_cold(fs, items[i].key);
-        else
-            failed++;
+        free(b[i].path);
+        free(b[i].dir);
     }
     free(made);
-    free(dirs);
+    free(b);
+}
+
+static size_t fs_put_many(struct archive *a, struct archive_put_item *items, size_t n)
+{
+    struct archive_fs *fs = fs_of(a);
+    size_t failed = 0;
+    for (size_t at = 0; at < n; at += FS_BATCH_OPEN)
+        put_group(fs, items + at, n - at < FS_BATCH_OPEN ? n - at : FS_BATCH_OPEN);
+    for (size_t i = 0; i < n; i++)
+        failed += items[i].rc != 0;
     return failed;
 }
 
@@ -829,7 +902,7 @@ static int move_to_cold(struct archive_fs *fs, const char *key, int64_t cutoff_m
     }
     struct gzip_src src = {fd, hot_path};
     struct timespec times[2] = {st.st_atim, st.st_mtim};
-    if (write_object(fs->cold, key, cold_path, fill_gzip, &src, times, 1, err) != 0)
+    if (write_object(fs->cold, key, cold_path, fill_gzip, &src, times, err) != 0)
         goto out;
 
     /* The cold copy is durable. Remove the hot file only if it is still the one we copied: claim

@@ -412,6 +412,7 @@ struct archiver *archiver_start(struct archive *archive, archiver_fetch_fn fetch
         free(ar);
         return NULL;
     }
+    pthread_setname_np(ar->thread, "archiver"); /* for top -H, perf and /proc; best effort */
     return ar;
 }
 
