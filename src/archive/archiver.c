@@ -185,6 +185,7 @@ static int64_t gather_ms(const struct archiver *ar)
 struct prepared {
     struct pending *p; /* the entry, owned by the batch */
     char *text;        /* owned: the serialised, redacted document */
+    size_t len;        /* bytes of text */
 };
 
 /* Fetches, redacts and serialises one session into *text (owned by the caller). Returns 0 when
@@ -234,7 +235,7 @@ static void store_batch(struct archiver *ar, const struct archiver_hooks *hooks,
         return;
     for (size_t i = 0; i < n; i++)
         items[i] = (struct archive_put_item){
-            .key = v[i].p->key, .bytes = v[i].text, .len = strlen(v[i].text)};
+            .key = v[i].p->key, .bytes = v[i].text, .len = v[i].len};
     archive_put_many(ar->archive, items, n);
     for (size_t i = 0; i < n; i++) {
         struct pending *p = v[i].p;
@@ -282,8 +283,9 @@ static void run_pass(struct archiver *ar, const struct archiver_hooks *hooks,
         }
         v[n].p = p;
         v[n].text = text;
+        v[n].len = strlen(text);
+        bytes += v[n].len;
         n++;
-        bytes += strlen(text);
         if (n == ARCHIVER_BATCH_MAX || bytes >= ARCHIVER_BATCH_BYTES) {
             store_batch(ar, hooks, v, items, n, pass);
             n = 0;
