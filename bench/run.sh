@@ -4,25 +4,42 @@
 #   chat_turn      turns/s and latency of the seed's sample conversation (CLIENTS concurrent)
 #   http_health    a trivial HTTP 200 from the same server (the HTTP ceiling)
 #   sqlite_commit  a bare SQLite commit loop (the storage ceiling)
-# and prints the ratios; then the same conversation again on a second server with archiving,
-# events and EMF lines switched off, to show what they cost.
-# Settings: BENCH_CLIENTS (default 8), BENCH_SECONDS (default 10).
+# and prints the ratios. Then it measures what archiving, events and EMF lines cost: the same
+# conversation against a second server with them switched off, alternating the two servers over
+# ROUNDS rounds and comparing the medians, so that a burst of load elsewhere on the machine
+# does not decide the figure.
+# Settings: BENCH_CLIENTS (default 8), BENCH_SECONDS (default 10), BENCH_ROUNDS (default 3).
 set -eu
 build=${1:-build}
 clients=${BENCH_CLIENTS:-8}
 seconds=${BENCH_SECONDS:-10}
+rounds=${BENCH_ROUNDS:-3}
 dir=$(mktemp -d /tmp/parley-bench-XXXXXX)
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
-"$build/parley" serve --port 0 --data "$dir" 2>"$dir/server.log" &
-pid=$!
-port=
-for _ in $(seq 200); do
-    port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$dir/server.log" 2>/dev/null | grep -o '[0-9]*$' || true)
-    [ -n "$port" ] && break
-    sleep 0.05
-done
-[ -n "$port" ] || { echo "bench: server did not start" >&2; cat "$dir/server.log" >&2; exit 1; }
+dir2=$(mktemp -d /tmp/parley-bench-XXXXXX)
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$dir" "$dir2"' EXIT
+
+# start DIR [ENV=VALUE...]: starts a server on a free port; sets $port.
+start() {
+    local d=$1; shift
+    env "$@" "$build/parley" serve --port 0 --data "$d" 2>"$d/server.log" &
+    pids+=($!)
+    port=
+    for _ in $(seq 200); do
+        port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$d/server.log" 2>/dev/null | grep -o '[0-9]*$' || true)
+        [ -n "$port" ] && return 0
+        sleep 0.05
+    done
+    echo "bench: server did not start" >&2
+    cat "$d/server.log" >&2
+    exit 1
+}
+
+start "$dir"
 url="http://127.0.0.1:$port"
+start "$dir2" PARLEY_ARCHIVE=0 PARLEY_EVENTS=0 PARLEY_EMF=0
+url_bare="http://127.0.0.1:$port"
+
 echo "parley load benchmark: $clients clients, ${seconds}s each, $(nproc) cores"
 printf '%-14s %12s %10s %10s %10s %7s\n' name ops/s p50_ms p99_ms ops errors
 chat=$("$build/bench/loadgen" chat "$url" "$clients" "$seconds")
@@ -36,21 +53,17 @@ rate() { echo "$1" | awk '{print $2}'; }
 awk -v c="$(rate "$chat")" -v h="$(rate "$health")" -v s="$(rate "$commit")" 'BEGIN {
     printf "chat turns/s vs trivial HTTP 200: %.3f   vs bare SQLite commits: %.3f\n", c / h, c / s }'
 
-# The same turns without archive, events and EMF: their cost is the difference.
-kill $pid; wait $pid 2>/dev/null || true
-dir2=$(mktemp -d /tmp/parley-bench-XXXXXX)
-PARLEY_ARCHIVE=0 PARLEY_EVENTS=0 PARLEY_EMF=0 "$build/parley" serve --port 0 --data "$dir2" 2>"$dir2/server.log" &
-pid=$!
-port=
-for _ in $(seq 200); do
-    port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$dir2/server.log" 2>/dev/null | grep -o '[0-9]*$' || true)
-    [ -n "$port" ] && break
-    sleep 0.05
+# What archive + events + EMF cost: alternate the two servers, compare the medians.
+on=() off=()
+half=$(( seconds / 2 > 0 ? seconds / 2 : 1 ))
+for _ in $(seq "$rounds"); do
+    on+=("$(rate "$("$build/bench/loadgen" chat "$url" "$clients" "$half")")")
+    off+=("$(rate "$("$build/bench/loadgen" chat "$url_bare" "$clients" "$half")")")
 done
-bare=$("$build/bench/loadgen" chat "http://127.0.0.1:$port" "$clients" "$seconds")
-# shellcheck disable=SC2086
-printf '%-14s %12s %10s %10s %10s %7s\n' $(echo "$bare" | sed 's/^chat_turn/chat_bare/')
-kill $pid; wait $pid 2>/dev/null || true
-rm -rf "$dir2"
-awk -v c="$(rate "$chat")" -v b="$(rate "$bare")" 'BEGIN {
-    printf "archive+events+EMF on: %.1f turns/s, off: %.1f turns/s, cost %.1f%% of throughput\n", c, b, (b - c) * 100 / b }'
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+m_on=$(median "${on[@]}")
+m_off=$(median "${off[@]}")
+echo "with archive+events+EMF (turns/s per round): ${on[*]}"
+echo "without them            (turns/s per round): ${off[*]}"
+awk -v c="$m_on" -v b="$m_off" 'BEGIN {
+    printf "archive+events+EMF on: %.1f turns/s, off: %.1f turns/s (medians), cost %.1f%% of throughput\n", c, b, (b - c) * 100 / b }'

@@ -93,9 +93,18 @@ static int conn_open(struct sqlpool *p, struct sqlpool_conn *c, const char *path
     return 0;
 }
 
+/* SQLite's memory statistics take a global lock on every allocation, which all request threads
+ * then contend on; Parley never reads them. Must run before SQLite initialises. */
+static void sqlite_setup(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 struct sqlpool *sqlpool_open(const char *path, int size, const char *const *sql, int nsql,
                              const char *schema, const char *err_code, struct err *err)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sqlite_setup);
     struct sqlpool *p = xcalloc(1, sizeof *p);
     p->size = size < 1 ? 1 : size;
     p->sql = sql;

@@ -396,6 +396,8 @@ int runtime_open(struct runtime *rt, struct config *cfg, struct err *err)
         mkdir(logs, 0755);
         char *emf_path = xasprintf("%s/emf.log", logs);
         rt->emf = fopen(emf_path, "a");
+        if (rt->emf)
+            setvbuf(rt->emf, NULL, _IOFBF, 1 << 16);
         if (!rt->emf)
             log_at(LL_WARN, "runtime", "cannot open '%s'; EMF lines are off", emf_path);
         free(emf_path);

@@ -208,8 +208,9 @@ struct metrics_turn_emf {
 };
 
 /* Writes one EMF line (namespace "Parley", dimensions Service="parley" and Provider) for a turn
- * to f (stdout when NULL), followed by a newline, as one locked write. Returns 0, or -1 on a
- * write error. */
+ * to f (stdout when NULL), followed by a newline, under the stream's lock. stdout is flushed at
+ * once (Lambda's log stream); another stream is flushed by stdio when its buffer fills and when it
+ * is closed. Returns 0, or -1 on a write error. */
 int metrics_emf_turn(FILE *f, const struct metrics_turn_emf *t);
 
 #endif
