@@ -1,10 +1,11 @@
 /* bus.c - the EventBridge event envelope shared by every bus adapter (see bus.h). */
 #include "bus/bus.h"
 
+#include "base/rand.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 static const char *const event_names[] = {
@@ -23,28 +24,6 @@ int bus_event_name_known(const char *detail_type)
     return 0;
 }
 
-void bus_uuid4(char out[37])
-{
-    unsigned char b[16];
-    size_t got = 0;
-    while (got < sizeof b) {
-        ssize_t n = getrandom(b + got, sizeof b - got, 0);
-        if (n <= 0) {
-            /* getrandom cannot fail on a sane kernel; fall back to a weak source over aborting. */
-            for (; got < sizeof b; got++)
-                b[got] = (unsigned char)(rand() & 0xFF);
-            break;
-        }
-        got += (size_t)n;
-    }
-    b[6] = (unsigned char)((b[6] & 0x0F) | 0x40); /* version 4 */
-    b[8] = (unsigned char)((b[8] & 0x3F) | 0x80); /* RFC 4122 variant */
-    snprintf(out, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
-}
-
 static const char *env_or(const char *a, const char *b, const char *def)
 {
     const char *v = a ? getenv(a) : NULL;
@@ -61,7 +40,8 @@ json_t *bus_event_new(const char *detail_type, json_t *detail)
     time_t now = time(NULL);
     gmtime_r(&now, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    bus_uuid4(id);
+    if (rand_uuid4(id) < 0)
+        snprintf(id, sizeof id, "00000000-0000-4000-8000-000000000000"); /* kernel refused */
     if (!detail)
         detail = json_object();
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[], s:o}", "version", "0", "id", id,

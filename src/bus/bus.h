@@ -48,8 +48,6 @@ int bus_event_name_known(const char *detail_type);
  * {}). Returns a new reference owned by the caller. */
 json_t *bus_event_new(const char *detail_type, json_t *detail);
 
-/* Fills out (37 bytes) with a random UUID v4 in lower case. */
-void bus_uuid4(char out[37]);
 
 /* ---- the port ---- */
 
