@@ -28,6 +28,9 @@ export const tests = [
             await op.getByLabel('Search').fill(sid);
             await op.locator(`#session-list li[data-session-id="${sid}"] button`).click();
             await op.waitForSelector('#executions article, #executions p');
+            // The graphs are drawn after the list arrives: wait for them rather than race them.
+            await op.waitForFunction((n) => document.querySelectorAll('#executions svg.path-graph').length >= n,
+                execs.length, { timeout: 10000 }).catch(() => {});
             const graphs = op.locator('#executions svg.path-graph');
             ok(await graphs.count() === execs.length && execs.length > 0, 'one path graph per execution', `${await graphs.count()} vs ${execs.length}`);
             if (execs.length) {
