@@ -246,48 +246,39 @@ static int check_size(struct exec *x, json_t *v, const char *what, const struct 
     return 0;
 }
 
-static int input_path(const struct sfn__state *s, json_t *in, json_t **out, struct fail *f)
+/* InputPath and OutputPath: null gives {}, absent passes v through, a path that selects nothing
+ * is States.Runtime naming the path and the value ("input" or "output"). */
+static int select_path(const struct sfn__state *s, const struct jsonpath *path, int path_null,
+                       const char *what, json_t *v, json_t **out, struct fail *f)
 {
-    if (s->input_path_null) {
+    if (path_null) {
         *out = json_object();
         return 0;
     }
-    if (!s->input_path) {
-        *out = json_incref(in);
+    if (!path) {
+        *out = json_incref(v);
         return 0;
     }
-    if (jsonpath_eval(s->input_path, in, out) != 0) {
-        char *d = dump(in);
+    if (jsonpath_eval(path, v, out) != 0) {
+        char *d = dump(v);
         failf(f, "States.Runtime",
               "An error occurred while executing the state '%s'. Invalid path '%s' : No results "
-              "for path: %s in the input '%.400s'",
-              s->name, jsonpath_text(s->input_path), jsonpath_text(s->input_path), d);
+              "for path: %s in the %s '%.400s'",
+              s->name, jsonpath_text(path), jsonpath_text(path), what, d);
         free(d);
         return -1;
     }
     return 0;
 }
 
+static int input_path(const struct sfn__state *s, json_t *in, json_t **out, struct fail *f)
+{
+    return select_path(s, s->input_path, s->input_path_null, "input", in, out, f);
+}
+
 static int output_path(const struct sfn__state *s, json_t *v, json_t **out, struct fail *f)
 {
-    if (s->output_path_null) {
-        *out = json_object();
-        return 0;
-    }
-    if (!s->output_path) {
-        *out = json_incref(v);
-        return 0;
-    }
-    if (jsonpath_eval(s->output_path, v, out) != 0) {
-        char *d = dump(v);
-        failf(f, "States.Runtime",
-              "An error occurred while executing the state '%s'. Invalid path '%s' : No results "
-              "for path: %s in the output '%.400s'",
-              s->name, jsonpath_text(s->output_path), jsonpath_text(s->output_path), d);
-        free(d);
-        return -1;
-    }
-    return 0;
+    return select_path(s, s->output_path, s->output_path_null, "output", v, out, f);
 }
 
 static int result_path(const struct sfn__state *s, struct jsonpath *rp, int rp_null, json_t *raw,
