@@ -156,37 +156,52 @@ static json_t *column_json(sqlite3_stmt *st, int col)
 
 /* ---------------------------------------------------------------- sessions and turns */
 
-static int sq_session_get(struct store *base, const char *id, json_t **out, struct err *err)
+/* ---- reading one row by its key: the pattern every *_get shares ---- */
+
+typedef json_t *(*row_fn)(sqlite3_stmt *st, const char *key);
+
+/* Runs statement q with key as ?1 and builds *out from its row with fn. No row is NotFound with
+ * "<what> '<key>' not found"; an SQLite failure is StoreError. */
+static int get_row(struct store_sqlite *s, enum stmt_id q, const char *key, row_fn fn,
+                   const char *what, json_t **out, struct err *err)
 {
-    struct store_sqlite *s = (struct store_sqlite *)base;
     struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     int rc = -1;
-    sqlite3_stmt *st = sqlpool_stmt(c, Q_SESSION_GET, err);
-    if (!st)
-        goto out;
-    bind_text(st, 1, id);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_DONE) {
-        err_set(err, "NotFound", "session '%s' not found", id);
-        goto out;
+    sqlite3_stmt *st = sqlpool_stmt(c, q, err);
+    if (st) {
+        bind_text(st, 1, key);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW) {
+            *out = fn(st, key);
+            rc = 0;
+        } else if (step == SQLITE_DONE) {
+            err_set(err, "NotFound", "%s '%s' not found", what, key);
+        } else {
+            char doing[64];
+            snprintf(doing, sizeof doing, "read %s", what);
+            sqlpool_fail(c, err, doing);
+        }
+        sqlite3_reset(st);
     }
-    if (step != SQLITE_ROW) {
-        sqlpool_fail(c, err, "read session");
-        goto out;
-    }
-    *out = json_pack("{s:s, s:s, s:s, s:I, s:I, s:i, s:I, s:o, s:o}", "sessionId", id, "userId",
+    sqlpool_release(s->pool, c);
+    return rc;
+}
+
+static json_t *session_row(sqlite3_stmt *st, const char *id)
+{
+    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:i, s:I, s:o, s:o}", "sessionId", id, "userId",
                      (const char *)sqlite3_column_text(st, 0), "status",
                      (const char *)sqlite3_column_text(st, 1), "createdAt",
                      (json_int_t)sqlite3_column_int64(st, 2), "lastActivity",
                      (json_int_t)sqlite3_column_int64(st, 3), "turns", sqlite3_column_int(st, 4),
                      "lastTimestamp", (json_int_t)sqlite3_column_int64(st, 5), "context",
                      column_json(st, 6), "metadata", column_json(st, 7));
-    rc = 0;
-out:
-    if (st)
-        sqlite3_reset(st);
-    sqlpool_release(s->pool, c);
-    return rc;
+}
+
+static int sq_session_get(struct store *base, const char *id, json_t **out, struct err *err)
+{
+    return get_row((struct store_sqlite *)base, Q_SESSION_GET, id, session_row, "session", out,
+                   err);
 }
 
 /* Appends the messages stored in each row of st (already bound) to out, in row order. */
@@ -493,37 +508,23 @@ out:
     return rc;
 }
 
+static json_t *action_row(sqlite3_stmt *st, const char *id)
+{
+    (void)id;
+    const char *result = (const char *)sqlite3_column_text(st, 6);
+    json_t *r = result ? json_loads(result, JSON_DECODE_ANY, NULL) : NULL;
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:I}", "id",
+                     (const char *)sqlite3_column_text(st, 0), "sessionId",
+                     (const char *)sqlite3_column_text(st, 1), "userId",
+                     (const char *)sqlite3_column_text(st, 2), "tool",
+                     (const char *)sqlite3_column_text(st, 3), "input", column_json(st, 4),
+                     "status", (const char *)sqlite3_column_text(st, 5), "result",
+                     r ? r : json_null(), "updatedAt", (json_int_t)sqlite3_column_int64(st, 7));
+}
+
 static int sq_action_get(struct store *base, const char *id, json_t **out, struct err *err)
 {
-    struct store_sqlite *s = (struct store_sqlite *)base;
-    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
-    int rc = -1;
-    sqlite3_stmt *st = sqlpool_stmt(c, Q_ACTION_GET, err);
-    if (!st)
-        goto out;
-    bind_text(st, 1, id);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-        const char *result = (const char *)sqlite3_column_text(st, 6);
-        json_t *r = result ? json_loads(result, JSON_DECODE_ANY, NULL) : NULL;
-        *out = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:I}", "id",
-                         (const char *)sqlite3_column_text(st, 0), "sessionId",
-                         (const char *)sqlite3_column_text(st, 1), "userId",
-                         (const char *)sqlite3_column_text(st, 2), "tool",
-                         (const char *)sqlite3_column_text(st, 3), "input", column_json(st, 4),
-                         "status", (const char *)sqlite3_column_text(st, 5), "result",
-                         r ? r : json_null(), "updatedAt",
-                         (json_int_t)sqlite3_column_int64(st, 7));
-        rc = 0;
-    } else if (step == SQLITE_DONE) {
-        err_set(err, "NotFound", "action '%s' not found", id);
-    } else {
-        sqlpool_fail(c, err, "read action");
-    }
-    sqlite3_reset(st);
-out:
-    sqlpool_release(s->pool, c);
-    return rc;
+    return get_row((struct store_sqlite *)base, Q_ACTION_GET, id, action_row, "action", out, err);
 }
 
 static int sq_ticket_get(struct store *base, const char *id, json_t **out, struct err *err)
@@ -584,37 +585,25 @@ out:
     return rc;
 }
 
+static json_t *order_row(sqlite3_stmt *st, const char *id)
+{
+    (void)id;
+    json_t *shipping = json_pack("{s:s?, s:s?, s:s?}", "carrier",
+                                 (const char *)sqlite3_column_text(st, 5), "tracking",
+                                 (const char *)sqlite3_column_text(st, 6), "eta",
+                                 (const char *)sqlite3_column_text(st, 7));
+    return json_pack("{s:s, s:s, s:s, s:o, s:f, s:o, s:s}", "orderId",
+                     (const char *)sqlite3_column_text(st, 0), "userId",
+                     (const char *)sqlite3_column_text(st, 1), "status",
+                     (const char *)sqlite3_column_text(st, 2), "items", column_json(st, 3),
+                     "total", sqlite3_column_double(st, 4), "shipping", shipping, "createdAt",
+                     (const char *)sqlite3_column_text(st, 8));
+}
+
 static int sq_order_get(struct store *base, const char *order_id, json_t **out, struct err *err)
 {
-    struct store_sqlite *s = (struct store_sqlite *)base;
-    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
-    int rc = -1;
-    sqlite3_stmt *st = sqlpool_stmt(c, Q_ORDER_GET, err);
-    if (!st)
-        goto out;
-    bind_text(st, 1, order_id);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-        json_t *shipping = json_pack("{s:s?, s:s?, s:s?}", "carrier",
-                                     (const char *)sqlite3_column_text(st, 5), "tracking",
-                                     (const char *)sqlite3_column_text(st, 6), "eta",
-                                     (const char *)sqlite3_column_text(st, 7));
-        *out = json_pack("{s:s, s:s, s:s, s:o, s:f, s:o, s:s}", "orderId",
-                         (const char *)sqlite3_column_text(st, 0), "userId",
-                         (const char *)sqlite3_column_text(st, 1), "status",
-                         (const char *)sqlite3_column_text(st, 2), "items", column_json(st, 3),
-                         "total", sqlite3_column_double(st, 4), "shipping", shipping,
-                         "createdAt", (const char *)sqlite3_column_text(st, 8));
-        rc = 0;
-    } else if (step == SQLITE_DONE) {
-        err_set(err, "NotFound", "order %s not found", order_id);
-    } else {
-        sqlpool_fail(c, err, "read order");
-    }
-    sqlite3_reset(st);
-out:
-    sqlpool_release(s->pool, c);
-    return rc;
+    return get_row((struct store_sqlite *)base, Q_ORDER_GET, order_id, order_row, "order", out,
+                   err);
 }
 
 static int sq_session_set_status(struct store *base, const char *id, const char *status,
