@@ -547,6 +547,24 @@ static long *mock_counter(struct exec *x, const struct sfn__state *s)
     return &x->mc[x->nmc++].n;
 }
 
+/* Parameters over the effective input (a new reference in *params, the input itself when the
+ * state has none); a path that selects nothing is States.ParameterPathFailure. */
+static int apply_parameters(struct exec *x, const struct sfn__state *s, json_t *eff, json_t *ctx,
+                            json_t **params, struct fail *f)
+{
+    if (!s->parameters) {
+        *params = json_incref(eff);
+        return 0;
+    }
+    struct err e = {0};
+    struct sfn__env env = {.input = eff, .ctx = ctx, .rng = &x->rng};
+    if (sfn__tmpl_eval(s->parameters, &env, "States.ParameterPathFailure", params, &e) < 0) {
+        fail_err(f, &e);
+        return -1;
+    }
+    return 0;
+}
+
 static int task_attempt(struct exec *x, const struct sfn__state *s, json_t *raw, long retry,
                         json_t **out, struct fail *f)
 {
@@ -559,16 +577,8 @@ static int task_attempt(struct exec *x, const struct sfn__state *s, json_t *raw,
         sfn__uuid(&x->rng, token);
         ctx = build_ctx(x, s, retry, token, NULL, 0);
     }
-    if (s->parameters) {
-        struct err e = {0};
-        struct sfn__env env = {.input = eff, .ctx = ctx, .rng = &x->rng};
-        if (sfn__tmpl_eval(s->parameters, &env, "States.ParameterPathFailure", &params, &e) < 0) {
-            fail_err(f, &e);
-            goto out;
-        }
-    } else {
-        params = json_incref(eff);
-    }
+    if (apply_parameters(x, s, eff, ctx, &params, f) < 0)
+        goto out;
     if (check_size(x, params, "input", s, f) < 0)
         goto out;
     long timeout = s->timeout_s, heartbeat = s->heartbeat_s;
@@ -803,16 +813,8 @@ static int parallel_attempt(struct exec *x, const struct sfn__state *s, json_t *
         goto out;
     if (s->uses_context)
         ctx = build_ctx(x, s, retry, NULL, NULL, 0);
-    if (s->parameters) {
-        struct err e = {0};
-        struct sfn__env env = {.input = eff, .ctx = ctx, .rng = &x->rng};
-        if (sfn__tmpl_eval(s->parameters, &env, "States.ParameterPathFailure", &params, &e) < 0) {
-            fail_err(f, &e);
-            goto out;
-        }
-    } else {
-        params = json_incref(eff);
-    }
+    if (apply_parameters(x, s, eff, ctx, &params, f) < 0)
+        goto out;
     if (x->history)
         simple_event(x, "ParallelStateStarted", NULL, NULL);
     struct branches br;
