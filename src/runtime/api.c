@@ -19,29 +19,12 @@
 #include "telemetry/metrics.h"
 #include "telemetry/trace.h"
 #include "base/clock.h"
+#include "base/errcode.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 
 /* ---------------------------------------------------------------- responses */
 
-static const struct {
-    const char *code;
-    int status;
-} status_map[] = {
-    {"InvalidRequest", 400}, {"MalformedJson", 400},       {"InvalidUtf8", 400},
-    {"Unauthorized", 401},   {"NotFound", 404},            {"MethodNotAllowed", 405},
-    {"Conflict", 409},       {"IdempotencyMismatch", 422},       {"PayloadTooLarge", 413},     {"UnsupportedMediaType", 415},
-    {"ModelThrottled", 503}, {"ModelTimeout", 504},        {"ModelError", 502},
-    {"ModelBadResponse", 502},
-};
-
-int api_status_for(const char *code)
-{
-    for (size_t i = 0; i < sizeof status_map / sizeof status_map[0]; i++)
-        if (strcmp(status_map[i].code, code) == 0)
-            return status_map[i].status;
-    return 500;
-}
 
 /* Reals print with 16 significant digits: enough for X-Ray's epoch seconds to the microsecond,
  * and short of the 17th digit that turns 0.359 into 0.35899999999999999. */
@@ -56,7 +39,7 @@ static void reply_json(struct http_response *resp, int status, json_t *body)
 
 static void reply_error(struct http_response *resp, const char *code, const char *message)
 {
-    int status = api_status_for(code);
+    int status = errcode_status(code);
     if (status >= 500)
         log_at(LL_WARN, "api", "request failed: %s: %s", code, message);
     reply_json(resp, status,

@@ -18,7 +18,5 @@
 /* The http_handler_fn of the API; ud is the struct runtime. */
 void api_handle(void *ud, struct http_request *req, struct http_response *resp);
 
-/* Maps an error code to its HTTP status (InvalidRequest → 400, NotFound → 404, ...). */
-int api_status_for(const char *code);
 
 #endif

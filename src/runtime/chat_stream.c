@@ -12,7 +12,7 @@
 
 #include "agent/turn.h"
 #include "base/xmalloc.h"
-#include "runtime/api.h"
+#include "base/errcode.h"
 #include "telemetry/trace.h"
 
 struct stream {
@@ -106,7 +106,7 @@ static void *turn_thread(void *arg)
     json_t *out = turn_run(s->agent, s->request, &e);
     agent_trace_set(NULL);
     agent_observer_set(NULL);
-    trace_end(s->seg, out ? 200 : api_status_for(e.code[0] ? e.code : "InternalError"));
+    trace_end(s->seg, out ? 200 : errcode_status(e.code[0] ? e.code : "InternalError"));
     s->seg = NULL;
     if (out)
         emit(s, "done", out);

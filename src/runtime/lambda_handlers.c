@@ -22,6 +22,7 @@
 #include "archive/archive_s3.h"
 #include "base/clock.h"
 #include "base/config.h"
+#include "base/errcode.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "bus/bus_eventbridge.h"
@@ -199,21 +200,6 @@ static void flush_events(struct lambda_app *app)
 
 /* ---------------------------------------------------------------- RequestHandler */
 
-static const struct {
-    const char *code;
-    int status;
-} extra_status[] = {
-    {"States.Timeout", 504}, {"StoreBusy", 503}, {"ThrottlingException", 503},
-    {"ExecutionLimitExceeded", 503},
-};
-
-static int status_for(const char *code)
-{
-    for (size_t i = 0; i < sizeof extra_status / sizeof extra_status[0]; i++)
-        if (strcmp(extra_status[i].code, code) == 0)
-            return extra_status[i].status;
-    return api_status_for(code);
-}
 
 /* Builds a proxy response around body (stolen). */
 static json_t *proxy_response(int status, json_t *body)
@@ -229,7 +215,7 @@ static json_t *proxy_response(int status, json_t *body)
 
 static json_t *proxy_error(const char *code, const char *message)
 {
-    int status = status_for(code);
+    int status = errcode_status(code);
     if (status >= 500)
         log_at(LL_WARN, "lambda", "request failed: %s: %s", code, message);
     return proxy_response(status,

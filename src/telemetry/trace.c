@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/errcode.h"
 #include "base/log.h"
 #include "base/rand.h"
 #include "base/utf8.h"
@@ -399,20 +400,18 @@ out:
     return c;
 }
 
-static int has_prefix(const char *s, const char *p)
-{
-    return strncmp(s, p, strlen(p)) == 0;
-}
-
+/* X-Ray's flags for a failure with this code: a client error is "error", a throttle is "error" and
+ * "throttle", anything else is a "fault" (the class comes from base/errcode.h). */
 static unsigned flags_for_code(const char *code)
 {
-    if (strstr(code, "Throttl") || strstr(code, "TooManyRequests"))
+    switch (errcode_class_of(code)) {
+    case ERRCODE_THROTTLE:
         return F_THROTTLE | F_ERROR;
-    static const char *const client[] = {"Invalid",  "Validation", "NotFound",       "Unauthorized",
-                                         "Forbidden", "Conflict",  "PayloadTooLarge"};
-    for (size_t i = 0; i < sizeof client / sizeof *client; i++)
-        if (has_prefix(code, client[i]))
-            return F_ERROR;
+    case ERRCODE_CLIENT:
+        return F_ERROR;
+    case ERRCODE_SERVER:
+        break;
+    }
     return F_FAULT;
 }
 
