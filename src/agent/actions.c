@@ -67,8 +67,7 @@ static json_t *run_action(struct agent *a, const char *id, const char *sid, cons
     err_clear(&terr);
     int64_t t0 = clock_mono_us();
     json_t *result = tools_run(a->tools, &ctx, name, input, &terr);
-    if (a->on_tool)
-        a->on_tool(a, name, result != NULL, (double)(clock_mono_us() - t0) / 1e6);
+    AGENT_HOOK(a, on_tool, name, result != NULL, (double)(clock_mono_us() - t0) / 1e6);
     if (transient)
         *transient = !result && strncmp(terr.code, "Store", 5) == 0;
     if (!result && transient && *transient)

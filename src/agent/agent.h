@@ -28,6 +28,40 @@
 #include "model/model.h"
 #include "store/store.h"
 
+struct agent;
+
+/* What the hosting process learns while the agent works: one ops table, written once in
+ * runtime/observe.c (metrics, EMF, archive scheduling, events, traces, execution records) and
+ * installed by every host. Each member may be NULL. All are called on the thread doing the work
+ * and must not fail the turn: an observer logs its own trouble. The hooks' state is a->hooks_ud. */
+struct agent_hooks {
+    /* After every tool run: its name, success and duration in seconds. */
+    void (*on_tool)(struct agent *a, const char *tool, int ok, double seconds);
+    /* After every model call: its duration and token usage. */
+    void (*on_model)(struct agent *a, double seconds, long long tokens_in, long long tokens_out);
+    /* When SaveConversation stored a turn (state as saved, the new turn number). */
+    void (*on_saved)(struct agent *a, const json_t *state, int turn_no);
+    /* After each workflow execution with its record: {"executionId","sessionId","turn",
+     * "traceId","status","startedAt","durationMs","path":[{"state","type","enteredAt",
+     * "durationMs","retries","error"?}]}. */
+    void (*on_execution)(struct agent *a, const json_t *execution);
+    /* When turn_run ends: the response (NULL on failure), the error, the duration. */
+    void (*on_turn)(struct agent *a, const json_t *response, const struct err *err,
+                    double seconds);
+    /* By HandleError with the failed state, error name and cause (may be ""). */
+    void (*on_error)(struct agent *a, const json_t *state, const char *error, const char *cause);
+    /* By the host when a unit of work ends (the Lambda host: after every invocation, before
+     * Lambda may freeze the process): write out what is buffered (EMF lines, events). */
+    void (*flush)(struct agent *a);
+};
+
+/* Calls hook `name` of a's hooks with the arguments after a (at least one), when both are set. */
+#define AGENT_HOOK(a, name, ...)                                                                   \
+    do {                                                                                           \
+        if ((a)->hooks && (a)->hooks->name)                                                        \
+            (a)->hooks->name((a), __VA_ARGS__);                                                    \
+    } while (0)
+
 struct agent {
     const struct config *cfg; /* settings (borrowed) */
     struct store *store;      /* session/ticket store (borrowed) */
@@ -40,23 +74,9 @@ struct agent {
     pthread_mutex_t action_lock;      /* guards action_generation */
     pthread_cond_t action_done;       /* broadcast when a worker records a result */
     unsigned long action_generation;  /* bumped by agent_actions_notify */
-    /* Called after every tool run with its name, success and duration in seconds. */
-    void (*on_tool)(struct agent *a, const char *tool, int ok, double seconds);
-    /* Called after every model call with its duration and token usage. */
-    void (*on_model)(struct agent *a, double seconds, long long tokens_in, long long tokens_out);
-    /* Called when SaveConversation stored a turn (state as saved, the new turn number). */
-    void (*on_saved)(struct agent *a, const json_t *state, int turn_no);
-    /* Called after each workflow execution with its record: {"executionId","sessionId","turn",
-     * "traceId","status","startedAt","durationMs","path":[{"state","type","enteredAt",
-     * "durationMs","retries","error"?}]}. */
-    void (*on_execution)(struct agent *a, const json_t *execution);
-    /* Called when turn_run ends: the response (NULL on failure), the error, the duration. */
-    void (*on_turn)(struct agent *a, const json_t *response, const struct err *err,
-                    double seconds);
+    const struct agent_hooks *hooks; /* observers of the agent's work (borrowed; may be NULL) */
+    void *hooks_ud;                  /* the hooks' own state (runtime/observe.c's struct observe) */
     unsigned redact;          /* guard kinds redacted from events, logs and archives */
-    /* Called by HandleError with the failed state, error name and cause (may be NULL): the
-     * runtime emits error_occurred and counts the error. */
-    void (*on_error)(struct agent *a, const json_t *state, const char *error, const char *cause);
     /* Runs the turn workflow (statemachine/agent.asl.json) from the request handler's state to
      * SaveConversation's output; NULL with err when the execution failed. The local runtime runs
      * it with the ASL engine (runtime/workflow_local.c); on AWS it is Step Functions. */

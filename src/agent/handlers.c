@@ -278,10 +278,10 @@ json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
     json_t *resp = model_invoke(a->model, request, agent__observer ? observe_text : NULL, NULL, err);
     double seconds = (double)(clock_mono_us() - t0) / 1e6;
     trace_sub_end(sub, resp ? NULL : err);
-    if (a->on_model) {
+    if (a->hooks && a->hooks->on_model) {
         json_t *u = json_object_get(resp, "usage");
-        a->on_model(a, seconds, json_integer_value(json_object_get(u, "input_tokens")),
-                    json_integer_value(json_object_get(u, "output_tokens")));
+        a->hooks->on_model(a, seconds, json_integer_value(json_object_get(u, "input_tokens")),
+                           json_integer_value(json_object_get(u, "output_tokens")));
     }
     json_decref(request);
     if (!resp)
@@ -383,8 +383,7 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
     const char *reply = agent__str(event, "reply");
     json_t *actions = json_object_get(event, "actions");
     emit_turn_events(a, event, turn_no);
-    if (a->on_saved)
-        a->on_saved(a, event, turn_no);
+    AGENT_HOOK(a, on_saved, event, turn_no);
     json_t *resp = json_pack("{s:O, s:i, s:s, s:o}", "sessionId",
                              json_object_get(event, "sessionId"), "turn", turn_no, "reply",
                              reply ? reply : "", "actions",
@@ -428,8 +427,7 @@ json_t *agent_handle_error(struct agent *a, json_t *event, struct err *err)
     log_at(LL_WARN, "agent", "turn of session '%s' failed: %s: %s",
            agent__str(out, "sessionId") ? agent__str(out, "sessionId") : "?", name ? name : "?",
            cause ? cause : "");
-    if (a->on_error)
-        a->on_error(a, out, name ? name : "States.Runtime", cause ? cause : "");
+    AGENT_HOOK(a, on_error, out, name ? name : "States.Runtime", cause ? cause : "");
     agent_emit(a, BUS_ERROR_OCCURRED,
                json_pack("{s:s?, s:s, s:s}", "sessionId", agent__str(out, "sessionId"), "error",
                          name ? name : "States.Runtime", "cause", cause ? cause : ""));

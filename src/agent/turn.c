@@ -158,8 +158,7 @@ json_t *turn_run(struct agent *a, const json_t *request, struct err *err)
     out = a->workflow(a, state, err);
 done:
     json_decref(state);
-    if (a->on_turn)
-        a->on_turn(a, out, err, (double)(clock_mono_us() - t0) / 1e6);
+    AGENT_HOOK(a, on_turn, out, err, (double)(clock_mono_us() - t0) / 1e6);
     return out;
 }
 

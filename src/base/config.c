@@ -83,6 +83,8 @@ static const struct setting settings[] = {
      "EventBridge bus for agent events (empty: the in-process bus and its rules)"},
     {"PARLEY_STATE_MACHINE_ARN", ST_STRING, F(state_machine_arn), "", 0, 0, NULL,
      "run turns on this Step Functions Express state machine (empty: the local ASL engine)"},
+    {"PARLEY_WORKFLOW_TIMEOUT_MS", ST_INT, F(workflow_timeout_ms), "0", 0, 3600000, NULL,
+     "how long a turn waits for its Step Functions execution (0: 60000)"},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])

@@ -14,7 +14,7 @@
 #include "http/server.h"
 #include "runtime/api.h"
 #include "runtime/chat_stream.h"
-#include "runtime/runtime.h"
+#include "runtime/app.h"
 
 void cli_print_settings(FILE *out)
 {
@@ -68,7 +68,7 @@ int cli_serve(int argc, char **argv)
     struct err e;
     err_clear(&e);
     int rc = 1;
-    struct runtime rt = {0};
+    struct app rt = {0};
     struct http_server *server = NULL;
     if (config_load(&cfg, &e) < 0) {
         fprintf(stderr, "parley serve: %s\n", e.message);
@@ -90,7 +90,7 @@ int cli_serve(int argc, char **argv)
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
-    if (runtime_open(&rt, &cfg, &e) < 0 || runtime_start_workers(&rt, cfg.workers, &e) < 0) {
+    if (app_open(&rt, &cfg, APP_SERVE, &e) < 0 || app_start_workers(&rt, cfg.workers, &e) < 0) {
         log_at(LL_ERROR, "serve", "%s", e.message);
         goto out;
     }
@@ -111,7 +111,7 @@ int cli_serve(int argc, char **argv)
 out:
     http_server_stop(server);
     chat_stream_drain();
-    runtime_close(&rt);
+    app_close(&rt);
     config_release(&cfg);
     if (rc == 0 && server)
         log_at(LL_INFO, "serve", "stopped cleanly");
@@ -164,9 +164,9 @@ int cli_worker(int argc, char **argv)
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    struct runtime rt = {0};
+    struct app rt = {0};
     int rc = 1;
-    if (runtime_open(&rt, &cfg, &e) == 0 && runtime_start_workers(&rt, threads, &e) == 0) {
+    if (app_open(&rt, &cfg, APP_WORKER, &e) == 0 && app_start_workers(&rt, threads, &e) == 0) {
         log_at(LL_INFO, "worker", "draining AgentActions in '%s' with %d threads", cfg.data,
                threads);
         int sig = 0;
@@ -175,7 +175,7 @@ int cli_worker(int argc, char **argv)
     } else {
         log_at(LL_ERROR, "worker", "%s", e.message);
     }
-    runtime_close(&rt);
+    app_close(&rt);
     config_release(&cfg);
     if (rc == 0)
         log_at(LL_INFO, "worker", "stopped cleanly");

@@ -14,7 +14,7 @@
 #include "agent/turn.h"
 #include "runtime/analytics.h"
 #include "runtime/chat_stream.h"
-#include "runtime/runtime.h"
+#include "runtime/app.h"
 #include "queue/queue.h"
 #include "telemetry/metrics.h"
 #include "telemetry/trace.h"
@@ -337,7 +337,7 @@ static const struct {
 
 /* Serves web/<name>: names are one path segment of [A-Za-z0-9._-] not starting with '.', and the
  * extension must be a known type, so nothing outside web/ can be reached. */
-static void serve_static(const struct runtime *rt, const char *name, struct http_response *resp)
+static void serve_static(const struct app *rt, const char *name, struct http_response *resp)
 {
     size_t n = strlen(name);
     const char *type = NULL;
@@ -403,7 +403,7 @@ static void handle_trace(const char *id, struct http_response *resp)
     reply_json(resp, 200, tree);
 }
 
-static void handle_queue_stats(struct runtime *rt, struct http_response *resp)
+static void handle_queue_stats(struct app *rt, struct http_response *resp)
 {
     const char *names[] = {QUEUE_AGENT_ACTIONS, QUEUE_AGENT_ACTIONS_DLQ};
     json_t *queues = json_array();
@@ -424,7 +424,7 @@ static void handle_queue_stats(struct runtime *rt, struct http_response *resp)
     reply_json(resp, 200, json_pack("{s:o}", "queues", queues));
 }
 
-static void handle_queue_redrive(struct runtime *rt, struct http_response *resp)
+static void handle_queue_redrive(struct app *rt, struct http_response *resp)
 {
     long long moved = 0;
     struct err e;
@@ -488,14 +488,14 @@ static int path_match(const char *pattern, const char *path, char *id, size_t ca
     return *pattern == '\0' && *path == '\0';
 }
 
-static void dispatch(struct runtime *rt, struct http_request *req, struct http_response *resp,
+static void dispatch(struct app *rt, struct http_request *req, struct http_response *resp,
                      const char **route_name);
 
 /* Every request: an X-Ray segment (continuing the caller's X-Amzn-Trace-Id), the route's
  * counter, and the trace header on the response. */
 void api_handle(void *ud, struct http_request *req, struct http_response *resp)
 {
-    struct runtime *rt = ud;
+    struct app *rt = ud;
     const char *header = http_request_header(req, "X-Amzn-Trace-Id");
     struct err terr;
     err_clear(&terr);
@@ -516,7 +516,7 @@ void api_handle(void *ud, struct http_request *req, struct http_response *resp)
     metrics_http_request(route, resp->status);
 }
 
-static void dispatch(struct runtime *rt, struct http_request *req, struct http_response *resp,
+static void dispatch(struct app *rt, struct http_request *req, struct http_response *resp,
                      const char **route_name)
 {
     struct agent *a = &rt->agent;
@@ -580,7 +580,7 @@ static void dispatch(struct runtime *rt, struct http_request *req, struct http_r
         reply_json(resp, 200, analytics_report(rt->analytics));
         break;
     case R_SESSION_EXECUTIONS:
-        reply_json(resp, 200, json_pack("{s:o}", "executions", runtime_executions(rt, id)));
+        reply_json(resp, 200, json_pack("{s:o}", "executions", app_executions(rt, id)));
         break;
     case R_METRICS:
         handle_metrics(resp);

@@ -15,7 +15,7 @@
 
 #define API_MAX_BODY (64 * 1024) /* request bodies above this get 413 */
 
-/* The http_handler_fn of the API; ud is the struct runtime. */
+/* The http_handler_fn of the API; ud is the struct app. */
 void api_handle(void *ud, struct http_request *req, struct http_response *resp);
 
 

@@ -7,195 +7,64 @@
 #include "runtime/lambda_handlers.h"
 
 #include <openssl/evp.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "agent/agent.h"
-#include "agent/guard.h"
-#include "agent/kb.h"
-#include "agent/tools.h"
-#include "agent/transcript.h"
 #include "agent/turn.h"
-#include "archive/archive_s3.h"
 #include "base/clock.h"
 #include "base/config.h"
 #include "base/errcode.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
-#include "bus/bus_eventbridge.h"
-#include "queue/queue_sqs.h"
-#include "model/providers.h"
 #include "runtime/analytics.h"
 #include "runtime/api.h"
-#include "runtime/runtime.h"
-#include "runtime/workflow_sfn.h"
-#include "store/store_dynamo.h"
+#include "runtime/app.h"
 
-#define LAMBDA_BUS_FLUSH_MS 2000 /* how long an invocation waits for its events to go out */
-
-/* Everything one bootstrap process opened. */
+/* Everything one bootstrap process opened: the settings and the app built from them. */
 struct lambda_app {
-    struct config cfg;              /* settings */
-    int cfg_loaded;                 /* cfg needs config_release */
-    struct store *store;            /* sessions, tickets, actions */
-    struct model *model;            /* the model provider */
-    struct kb *kb;                  /* knowledge base (may be NULL) */
-    struct tools *tools;            /* tool registry */
-    struct bus *bus;                /* EventBridge, or NULL when PARLEY_EVENT_BUS is unset */
-    struct queue *queue;            /* SQS AgentActions, or NULL (actions run inline) */
-    struct archive *archive;        /* S3 transcripts, or NULL when PARLEY_ARCHIVE_BUCKET is unset */
-    unsigned redact;                /* guard kinds redacted from archived transcripts */
-    struct workflow_sfn *sfn;       /* RequestHandler's workflow */
-    struct analytics *analytics;    /* Analytics' counters */
-    struct agent agent;             /* the handlers' context */
-    int agent_ready;                /* agent_init ran */
+    struct config cfg; /* settings */
+    int cfg_loaded;    /* cfg needs config_release */
+    struct app app;    /* ports, telemetry and the agent (app.h) */
 };
 
 /* ---------------------------------------------------------------- opening */
 
-static int open_bus(struct lambda_app *app, struct err *err)
+static enum app_role role_for(const char *handler)
 {
-    const char *name = getenv("PARLEY_EVENT_BUS");
-    if (!name || !*name)
-        return 0;
-    struct aws_config aws;
-    if (aws_config_from_env(&aws, err) < 0)
-        return -1;
-    struct bus_eventbridge_config bc = {.aws = &aws, .bus_name = name};
-    app->bus = bus_eventbridge_new(&bc, err);
-    aws_config_release(&aws);
-    return app->bus ? 0 : -1;
+    if (strcmp(handler, "Analytics") == 0)
+        return APP_LAMBDA_ANALYTICS;
+    if (strcmp(handler, "RequestHandler") == 0)
+        return APP_LAMBDA_REQUEST;
+    return APP_LAMBDA_TASK;
 }
 
-static int open_sfn(struct lambda_app *app, struct err *err)
+static int lambda_app_init(void *ud, const char *handler, struct err *err)
 {
-    struct aws_config aws;
-    if (aws_config_from_env(&aws, err) < 0)
+    struct lambda_app *la = ud;
+    if (config_load(&la->cfg, err) < 0)
         return -1;
-    const char *timeout = getenv("PARLEY_WORKFLOW_TIMEOUT_MS");
-    struct workflow_sfn_config wc = {.aws = &aws,
-                                     .state_machine_arn = getenv("PARLEY_STATE_MACHINE_ARN"),
-                                     .timeout_ms = timeout ? atol(timeout) : 0};
-    app->sfn = workflow_sfn_new(&wc, err);
-    aws_config_release(&aws);
-    if (!app->sfn)
-        return -1;
-    workflow_sfn_attach(app->sfn, &app->agent);
-    return 0;
-}
-
-/* SaveConversation's hook: the session's transcript to S3 under its archive key, redacted as
- * PARLEY_REDACT says. A failure is logged and never fails the turn (the transcript is in the
- * store; the next turn writes the archive again). */
-static void archive_saved(struct agent *a, const json_t *state, int turn_no)
-{
-    (void)turn_no;
-    struct lambda_app *app = (struct lambda_app *)((char *)a - offsetof(struct lambda_app, agent));
-    const char *sid = json_string_value(json_object_get(state, "sessionId"));
-    struct err e;
-    err_clear(&e);
-    json_t *doc = sid ? transcript_document(app->store, sid, &e) : NULL;
-    json_t *session = NULL;
-    char key[ARCHIVE_KEY_MAX + 1];
-    /* The key carries the date the session started (epoch ms in the session header). */
-    if (!doc || STORE_CALL(app->store, session_get, sid, &session, &e) < 0 ||
-        archive_key_for(sid, json_integer_value(json_object_get(session, "createdAt")), key,
-                        sizeof key, &e) < 0) {
-        log_at(LL_WARN, "lambda", "transcript of '%s' not archived: %s", sid ? sid : "?",
-               e.message);
-        json_decref(session);
-        json_decref(doc);
-        return;
-    }
-    json_decref(session);
-    guard_redact_json(doc, app->redact);
-    char *text = json_dumps(doc, JSON_COMPACT);
-    if (archive_put(app->archive, key, text, strlen(text), &e) < 0)
-        log_at(LL_WARN, "lambda", "transcript of '%s' not archived: %s", sid, e.message);
-    else
-        agent_emit(a, BUS_CONVERSATION_ARCHIVED,
-                   json_pack("{s:s, s:s}", "sessionId", sid, "key", key));
-    free(text);
-    json_decref(doc);
-}
-
-static int app_init(void *ud, const char *handler, struct err *err)
-{
-    struct lambda_app *app = ud;
-    if (config_load(&app->cfg, err) < 0)
-        return -1;
-    app->cfg_loaded = 1;
+    la->cfg_loaded = 1;
     enum log_level lvl;
-    if (log_level_parse(app->cfg.log_level, &lvl) == 0)
+    if (log_level_parse(la->cfg.log_level, &lvl) == 0)
         log_threshold = lvl;
-    if (strcmp(handler, "Analytics") == 0) {
-        app->analytics = analytics_new();
-        return 0;
-    }
-    if (!(app->store = runtime_open_store(&app->cfg, err)))
+    enum app_role role = role_for(handler);
+    if (app_open(&la->app, &la->cfg, role, err) < 0)
         return -1;
-    char *kb_dir = runtime_asset_path(app->cfg.kb_dir);
-    app->kb = kb_load(kb_dir, err);
-    if (!app->kb)
-        log_at(LL_WARN, "lambda", "knowledge base unavailable: %s", err->message);
-    free(kb_dir);
-    err_clear(err);
-    if (!(app->tools = tools_new(app->kb, err)))
-        return -1;
-    if (!(app->model = model_new_by_name(app->cfg.model, err)))
-        return -1;
-    if (open_bus(app, err) < 0)
-        return -1;
-    const char *qp = getenv("PARLEY_QUEUE_PREFIX");
-    if (qp && *qp && !(app->queue = queue_sqs_from_env(err)))
-        return -1;
-    if (guard_kinds_parse(app->cfg.redact, &app->redact) < 0)
-        return err_set(err, "InvalidConfig", "PARLEY_REDACT must be all, none or a list of "
-                                             "email,phone,card (got '%s')", app->cfg.redact);
-    const char *bucket = getenv("PARLEY_ARCHIVE_BUCKET");
-    if (strcmp(handler, "SaveConversation") == 0 && bucket && *bucket &&
-        !(app->archive = archive_s3_from_env(err)))
-        return -1;
-    app->agent = (struct agent){.cfg = &app->cfg, .store = app->store, .model = app->model,
-                                .tools = app->tools, .kb = app->kb, .bus = app->bus,
-                                .queue = app->queue, .redact = app->redact,
-                                .action_wait_ms = app->cfg.action_wait_ms,
-                                .on_saved = app->archive ? archive_saved : NULL};
-    agent_init(&app->agent);
-    app->agent_ready = 1;
-    if (strcmp(handler, "RequestHandler") == 0 && open_sfn(app, err) < 0)
-        return -1;
-    log_at(LL_INFO, "lambda", "%s ready (store %s, model %s, events %s, actions %s)", handler,
-           app->store->ops->name, app->model->ops->name, app->bus ? "eventbridge" : "off",
-           app->queue ? "sqs" : "inline");
+    if (role != APP_LAMBDA_ANALYTICS)
+        log_at(LL_INFO, "lambda", "%s ready (store %s, model %s, events %s, actions %s)", handler,
+               la->app.store->ops->name, la->app.model->ops->name,
+               la->app.bus ? "eventbridge" : "off", la->app.queue ? "sqs" : "inline");
     return 0;
 }
 
-static void app_close(struct lambda_app *app)
+static void lambda_app_close(struct lambda_app *la)
 {
-    workflow_sfn_free(app->sfn);
-    bus_free(app->bus);
-    queue_free(app->queue);
-    archive_free(app->archive);
-    if (app->agent_ready)
-        agent_release(&app->agent);
-    model_free(app->model);
-    tools_free(app->tools);
-    kb_free(app->kb);
-    store_free(app->store);
-    analytics_free(app->analytics);
-    if (app->cfg_loaded)
-        config_release(&app->cfg);
-}
-
-/* Lets the events of this invocation leave before Lambda freezes the process. */
-static void flush_events(struct lambda_app *app)
-{
-    if (app->bus && bus_flush(app->bus, LAMBDA_BUS_FLUSH_MS) < 0)
-        log_at(LL_WARN, "lambda", "events still queued after %d ms", LAMBDA_BUS_FLUSH_MS);
+    app_close(&la->app);
+    if (la->cfg_loaded)
+        config_release(&la->cfg);
 }
 
 /* ---------------------------------------------------------------- RequestHandler */
@@ -264,7 +133,7 @@ static json_t *h_request(void *ud, const struct lambda_context *ctx, const json_
 {
     (void)ctx;
     (void)err;
-    struct lambda_app *app = ud;
+    struct app *app = &((struct lambda_app *)ud)->app;
     const char *method = json_string_value(json_object_get(event, "httpMethod"));
     if (method && strcmp(method, "POST") != 0)
         return proxy_error("MethodNotAllowed", "only POST is allowed on /chat");
@@ -302,15 +171,16 @@ static json_t *h_request(void *ud, const struct lambda_context *ctx, const json_
                                                             e.message);
 out:
     free(decoded);
-    flush_events(app);
+    app_flush(app);
     return resp;
 }
 
 /* ---------------------------------------------------------------- workflow Tasks */
 
-static json_t *run_agent_handler(struct lambda_app *app, const char *name, const json_t *event,
+static json_t *run_agent_handler(struct lambda_app *la, const char *name, const json_t *event,
                                  struct err *err)
 {
+    struct app *app = &la->app;
     agent_handler_fn fn = agent_handler_find(name);
     if (!fn) {
         err_set(err, "HandlerNotFound", "no agent handler '%s'", name);
@@ -319,7 +189,7 @@ static json_t *run_agent_handler(struct lambda_app *app, const char *name, const
     json_t *in = json_deep_copy(event);
     json_t *out = fn(&app->agent, in, err);
     json_decref(in);
-    flush_events(app);
+    app_flush(app);
     return out;
 }
 
@@ -344,7 +214,7 @@ static json_t *h_analytics(void *ud, const struct lambda_context *ctx, const jso
                            struct err *err)
 {
     (void)ctx;
-    struct lambda_app *app = ud;
+    struct app *app = &((struct lambda_app *)ud)->app;
     const char *type = json_string_value(json_object_get(event, "detail-type"));
     const char *source = json_string_value(json_object_get(event, "source"));
     if (!type || !source) {
@@ -395,14 +265,14 @@ int lambda_parley_main(int argc, char **argv)
             return 2;
         }
     }
-    static struct lambda_app app;
-    memset(&app, 0, sizeof app);
-    struct lambda_handler_table t = {lambda_parley_handlers, &app, app_init};
+    static struct lambda_app la;
+    memset(&la, 0, sizeof la);
+    struct lambda_handler_table t = {lambda_parley_handlers, &la, lambda_app_init};
     struct err err;
     err_clear(&err);
     int rc = lambda_runtime_run(&t, &cfg, &err);
     if (rc < 0)
         log_at(LL_ERROR, "lambda", "%s: %s", err.code, err.message);
-    app_close(&app);
+    lambda_app_close(&la);
     return rc < 0 ? 1 : 0;
 }

@@ -131,13 +131,13 @@ json_t *workflow_local_run(struct agent *a, json_t *state, struct err *err)
     rand_uuid4(exec_id);
     opts.execution_name = exec_id;
     json_t *path = json_array();
-    if (a->on_execution) {
+    if (a->hooks && a->hooks->on_execution) {
         opts.on_state = on_state;
         opts.state_ud = path;
     }
     int64_t started = clock_now_ms(), t0 = clock_mono_us();
     int rc = sfn_run(w->machine, state, &opts, &res);
-    if (a->on_execution) {
+    if (a->hooks && a->hooks->on_execution) {
         struct trace_ctx *seg = agent_trace_current();
         json_t *rec = json_pack("{s:s, s:O, s:s, s:I, s:f, s:o}", "executionId", exec_id,
                                 "sessionId", json_object_get(state, "sessionId"), "status",
@@ -151,7 +151,7 @@ json_t *workflow_local_run(struct agent *a, json_t *state, struct err *err)
             json_object_set(rec, "turn", json_object_get(res.output, "turn"));
         else
             json_object_set_new(rec, "error", json_string(res.error ? res.error : "States.Runtime"));
-        a->on_execution(a, rec);
+        a->hooks->on_execution(a, rec);
         json_decref(rec);
     }
     json_decref(path);

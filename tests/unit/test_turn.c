@@ -350,8 +350,9 @@ int main(void)
     store = store_sqlite_new(path, 2, &e);
     model.base.ops = &scripted_ops;
     struct tools *tools = tools_new(NULL, &e);
+    static const struct agent_hooks hooks = {.on_error = count_error};
     agent = (struct agent){.cfg = &cfg, .store = store, .model = &model.base, .tools = tools,
-                           .on_error = count_error};
+                           .hooks = &hooks};
     char asl[512];
     snprintf(asl, sizeof asl, "%s/statemachine/agent.asl.json",
              getenv("PARLEY_SRC") ? getenv("PARLEY_SRC") : ".");

@@ -1,0 +1,441 @@
+/*
+ * app.c - builds Parley from the settings for one host; see app.h.
+ */
+#include "runtime/app.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stddef.h>
+#include <time.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/guard.h"
+#include "agent/kb.h"
+#include "agent/tools.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/xmalloc.h"
+#include "agent/transcript.h"
+#include "archive/archive.h"
+#include "archive/archive_s3.h"
+#include "aws/aws.h"
+#include "bus/bus_eventbridge.h"
+#include "queue/queue_sqs.h"
+#include "runtime/workflow_sfn.h"
+#include "store/store_dynamo.h"
+#include "archive/archiver.h"
+#include "bus/bus.h"
+#include "queue/queue.h"
+#include "telemetry/metrics.h"
+#include "telemetry/trace.h"
+#include "model/providers.h"
+#include "runtime/analytics.h"
+#include "runtime/workflow_local.h"
+#include "store/store.h"
+
+char *app_asset_path(const char *path)
+{
+    if (path[0] == '/' || access(path, R_OK) == 0)
+        return xstrdup(path);
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        for (int up = 0; up < 3; up++) {
+            char *slash = strrchr(exe, '/');
+            if (!slash)
+                break;
+            *slash = '\0';
+            char *candidate = xasprintf("%s/%s", exe, path);
+            if (access(candidate, R_OK) == 0)
+                return candidate;
+            free(candidate);
+        }
+    }
+    return xstrdup(path);
+}
+
+json_t *app_executions(struct app *app, const char *session_id)
+{
+    return observe_executions(&app->obs, session_id);
+}
+
+/* ---------------------------------------------------------------- archive */
+
+static json_t *fetch_transcript(void *ud, const char *session_id, struct err *err)
+{
+    struct app *app = ud;
+    return transcript_document(app->store, session_id, err);
+}
+
+static void on_archived(void *ud, const char *session_id, const char *key)
+{
+    struct app *app = ud;
+    agent_emit(&app->agent, BUS_CONVERSATION_ARCHIVED,
+               json_pack("{s:s, s:s}", "sessionId", session_id, "key", key));
+}
+
+/* ---------------------------------------------------------------- action workers */
+
+int app_work_once(struct app *app, int wait_s, struct err *err)
+{
+    struct queue_receive_opts opts = {.max_messages = 10,
+                                      .visibility_timeout_s = app->cfg->action_visibility_s,
+                                      .wait_time_s = wait_s};
+    json_t *msgs = NULL;
+    if (queue_receive(app->queue, QUEUE_AGENT_ACTIONS, &opts, &msgs, err) < 0)
+        return -1;
+    size_t n = json_array_size(msgs);
+    if (n == 0) {
+        json_decref(msgs);
+        return 0;
+    }
+    /* Each message runs as the SQS event a Lambda event source mapping would deliver, with its
+     * own segment continuing the trace of the turn that queued it. */
+    size_t i;
+    json_t *m;
+    json_array_foreach(msgs, i, m) {
+        const char *mid = json_string_value(json_object_get(m, "MessageId"));
+        const char *th = json_string_value(json_object_get(
+            json_object_get(json_object_get(m, "MessageAttributes"), "AWSTraceHeader"),
+            "StringValue"));
+        json_t *event = json_pack("{s:[{s:O, s:O, s:O, s:s}]}", "Records", "messageId",
+                                  json_object_get(m, "MessageId"), "receiptHandle",
+                                  json_object_get(m, "ReceiptHandle"), "body",
+                                  json_object_get(m, "Body"), "eventSource", "aws:sqs");
+        struct err terr;
+        struct trace_ctx *seg = trace_begin("parley-worker", th, &terr);
+        agent_trace_set(seg);
+        struct err werr;
+        err_clear(&werr);
+        json_t *resp = agent_action_worker(&app->agent, event, &werr);
+        agent_trace_set(NULL);
+        trace_end(seg, resp ? 200 : 500);
+        int failed = !resp || json_array_size(json_object_get(resp, "batchItemFailures")) > 0;
+        struct err derr;
+        if (!failed && queue_delete(app->queue, QUEUE_AGENT_ACTIONS,
+                                    json_string_value(json_object_get(m, "ReceiptHandle")),
+                                    &derr) < 0)
+            log_at(LL_WARN, "worker", "cannot delete message '%s': %s", mid, derr.message);
+        json_decref(resp);
+        json_decref(event);
+    }
+    json_decref(msgs);
+    return (int)n;
+}
+
+static void *worker_main(void *arg)
+{
+    struct app *app = arg;
+    while (!app->stopping) {
+        struct err e;
+        err_clear(&e);
+        if (app_work_once(app, 1, &e) < 0) {
+            log_at(LL_WARN, "worker", "receive failed: %s", e.message);
+            struct timespec ts = {0, 200 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        struct queue_counts qc = {0}, dc = {0};
+        if (queue_counts(app->queue, QUEUE_AGENT_ACTIONS, &qc, &e) == 0 &&
+            queue_counts(app->queue, QUEUE_AGENT_ACTIONS_DLQ, &dc, &e) == 0)
+            metrics_queue_depths((double)(qc.visible + qc.in_flight + qc.delayed),
+                                 (double)(dc.visible + dc.in_flight + dc.delayed));
+    }
+    return NULL;
+}
+
+int app_start_workers(struct app *app, int n, struct err *err)
+{
+    app->workers = xcalloc((size_t)(n > 0 ? n : 1), sizeof *app->workers);
+    for (int i = 0; i < n; i++) {
+        if (pthread_create(&app->workers[i], NULL, worker_main, app) != 0)
+            return err_set(err, "InternalError", "cannot start action worker %d", i);
+        app->nworkers++;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- adapters */
+
+/* Each port's adapter as the settings choose: the embedded default, or the AWS service, so that
+ * several `parley serve` processes share one DynamoDB/SQS/S3/EventBridge (scale-out without
+ * Lambda). Each returns NULL with err when its adapter cannot start. */
+
+struct store *app_open_store(const struct config *cfg, struct err *err)
+{
+    if (strcmp(cfg->store, "dynamodb") == 0)
+        return store_dynamo_from_env(err);
+    char *db_path = xasprintf("%s/parley.db", cfg->data);
+    struct store *s = store_sqlite_new(db_path, cfg->store_pool, err);
+    free(db_path);
+    return s;
+}
+
+/* On Lambda (lambda != 0) only the AWS adapters open: without PARLEY_QUEUE_PREFIX actions run
+ * inline, without PARLEY_ARCHIVE_BUCKET nothing is archived, without PARLEY_EVENT_BUS events are
+ * off (a function has no data directory of its own). Those leave *out NULL and return 0. */
+static int open_queue(const struct config *cfg, int lambda, struct queue **out, struct err *err)
+{
+    if (lambda) {
+        *out = cfg->queue_prefix[0] ? queue_sqs_from_env(err) : NULL;
+        return cfg->queue_prefix[0] && !*out ? -1 : 0;
+    }
+    struct queue *q;
+    if (cfg->queue_prefix[0]) {
+        q = queue_sqs_from_env(err);
+    } else {
+        char *path = xasprintf("%s/queue.db", cfg->data);
+        struct queue_config qcfg = {0};
+        q = queue_sqlite_new(path, &qcfg, err);
+        free(path);
+    }
+    if (q && queue_setup_agent(q, err) < 0) {
+        queue_free(q);
+        q = NULL;
+    }
+    *out = q;
+    return q ? 0 : -1;
+}
+
+static int open_archive(const struct config *cfg, int lambda, struct archive **out,
+                        struct err *err)
+{
+    if (cfg->archive_bucket[0]) {
+        *out = archive_s3_from_env(err);
+    } else if (lambda) {
+        *out = NULL;
+        return 0;
+    } else {
+        char *root = xasprintf("%s/archive", cfg->data);
+        *out = archive_fs_new(root, err);
+        free(root);
+    }
+    return *out ? 0 : -1;
+}
+
+static int open_bus(const struct config *cfg, int lambda, struct bus **out, struct err *err)
+{
+    if (cfg->event_bus[0]) {
+        struct aws_config aws;
+        *out = NULL;
+        if (aws_config_from_env(&aws, err) < 0)
+            return -1;
+        struct bus_eventbridge_config bc = {.aws = &aws, .bus_name = cfg->event_bus};
+        *out = bus_eventbridge_new(&bc, err);
+        aws_config_release(&aws);
+    } else if (lambda) {
+        *out = NULL;
+        return 0;
+    } else {
+        struct bus_local_config bcfg = {.data_dir = cfg->data,
+                                        .rules_path = cfg->event_rules[0] ? cfg->event_rules
+                                                                          : NULL};
+        *out = bus_local_new(&bcfg, err);
+    }
+    return *out ? 0 : -1;
+}
+
+/* The turn workflow: Step Functions when an ARN is set, else the local ASL engine. */
+static int open_workflow(struct app *app, struct err *err)
+{
+    if (app->cfg->state_machine_arn[0] || app->role == APP_LAMBDA_REQUEST) {
+        struct aws_config aws;
+        if (aws_config_from_env(&aws, err) < 0)
+            return -1;
+        struct workflow_sfn_config wc = {.aws = &aws,
+                                         .state_machine_arn = app->cfg->state_machine_arn,
+                                         .timeout_ms = app->cfg->workflow_timeout_ms};
+        app->sfn = workflow_sfn_new(&wc, err);
+        aws_config_release(&aws);
+        if (!app->sfn)
+            return -1;
+        workflow_sfn_attach(app->sfn, &app->agent);
+        return 0;
+    }
+    char *asl = app_asset_path(app->cfg->statemachine);
+    app->workflow = workflow_local_new(&app->agent, asl, err);
+    free(asl);
+    if (!app->workflow)
+        return -1;
+    workflow_local_attach(app->workflow, &app->agent);
+    return 0;
+}
+
+static int make_dir(const char *path, struct err *err)
+{
+    if (mkdir(path, 0755) == 0 || errno == EEXIST)
+        return 0;
+    return err_set(err, "InvalidConfig", "cannot create data directory '%s': %s", path,
+                   strerror(errno));
+}
+
+static int is_lambda(enum app_role role)
+{
+    return role == APP_LAMBDA_REQUEST || role == APP_LAMBDA_TASK || role == APP_LAMBDA_ANALYTICS;
+}
+
+/* The agent's definition: its tool registry (with the knowledge base behind
+ * search_knowledge_base) and its system prompt. A user-supplied agent file plugs in here. */
+static int app__open_agent(struct app *app, unsigned redact, struct err *err)
+{
+    const struct config *cfg = app->cfg;
+    char *kb_dir = app_asset_path(cfg->kb_dir);
+    app->kb = kb_load(kb_dir, err);
+    if (!app->kb)
+        log_at(LL_WARN, "app", "knowledge base unavailable (search_knowledge_base is off): %s",
+               err->message);
+    free(kb_dir);
+    err_clear(err);
+    if (!(app->tools = tools_new(app->kb, err)))
+        return -1;
+    app->agent = (struct agent){.cfg = cfg, .store = app->store, .model = app->model,
+                                .tools = app->tools, .kb = app->kb,
+                                .bus = cfg->events ? app->bus : NULL, .redact = redact,
+                                .queue = app->queue, .action_wait_ms = cfg->action_wait_ms,
+                                .hooks = &observe_hooks, .hooks_ud = &app->obs};
+    agent_init(&app->agent);
+    app->agent_ready = 1;
+    return 0;
+}
+
+/* EMF lines: <data>/logs/emf.log for serve and worker; stdout on Lambda, where CloudWatch reads
+ * the function's log. Off when PARLEY_EMF=0 or the file cannot be opened. */
+static void open_emf(struct app *app)
+{
+    if (!app->cfg->emf)
+        return;
+    if (is_lambda(app->role)) {
+        app->emf = stdout;
+        return;
+    }
+    char *logs = xasprintf("%s/logs", app->cfg->data);
+    mkdir(logs, 0755);
+    char *emf_path = xasprintf("%s/emf.log", logs);
+    app->emf = fopen(emf_path, "a");
+    if (app->emf) {
+        setvbuf(app->emf, NULL, _IOFBF, 1 << 16);
+        app->emf_owned = 1;
+    } else {
+        log_at(LL_WARN, "app", "cannot open '%s'; EMF lines are off", emf_path);
+    }
+    free(emf_path);
+    free(logs);
+}
+
+int app_open(struct app *app, const struct config *cfg, enum app_role role, struct err *err)
+{
+    assert(app && cfg);
+    memset(app, 0, sizeof *app);
+    app->cfg = cfg;
+    app->role = role;
+    app->started_ms = clock_now_ms();
+    int lambda = is_lambda(role);
+    unsigned redact = 0;
+    if (role == APP_LAMBDA_ANALYTICS) {
+        app->analytics = analytics_new();
+        return 0;
+    }
+    if (!lambda && make_dir(cfg->data, err) < 0)
+        goto fail;
+    if (!(app->store = app_open_store(cfg, err)))
+        goto fail;
+    app->model = model_new_by_name(cfg->model, err);
+    if (!app->model) {
+        char msg[ERR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", err->message);
+        err_set(err, "InvalidConfig", "cannot start model '%s': %s", cfg->model, msg);
+        goto fail;
+    }
+    if (guard_kinds_parse(cfg->redact, &redact) < 0) {
+        err_set(err, "InvalidConfig", "PARLEY_REDACT must be all, none or a list of email,phone,card"
+                " (got '%s')", cfg->redact);
+        goto fail;
+    }
+    if (open_bus(cfg, lambda, &app->bus, err) < 0)
+        goto fail;
+    if (!lambda) {
+        app->analytics = analytics_new();
+        bus_set_analytics_sink(app->bus, analytics_sink, app->analytics);
+    }
+    if (open_queue(cfg, lambda, &app->queue, err) < 0 ||
+        open_archive(cfg, lambda, &app->archive, err) < 0)
+        goto fail;
+    if (!lambda && cfg->archive) {
+        app->archiver = archiver_start(app->archive, fetch_transcript, app,
+                                       cfg->archive_delay_ms, err);
+        if (!app->archiver)
+            goto fail;
+        archiver_set_hooks(app->archiver, &(struct archiver_hooks){.redact = guard_redact_json,
+                                                                   .redact_kinds = redact,
+                                                                   .on_archived = on_archived});
+    }
+    open_emf(app);
+    observe_init(&app->obs, &(struct observe_config){
+                                .emf = app->emf,
+                                .per_invocation = lambda,
+                                .archiver = app->archiver,
+                                .archive = lambda && cfg->archive ? app->archive : NULL,
+                                .bus = lambda ? app->bus : NULL,
+                                .bus_flush_ms = APP_LAMBDA_BUS_FLUSH_MS,
+                                .keep_executions = !lambda,
+                            });
+    if (app__open_agent(app, redact, err) < 0)
+        goto fail;
+    if (!lambda) {
+        if (cfg->xray_daemon[0])
+            setenv("PARLEY_XRAY_DAEMON", cfg->xray_daemon, 1);
+        if (trace_init_from_env(err) < 0)
+            goto fail;
+        app->web_dir = app_asset_path("web");
+    }
+    if ((role != APP_LAMBDA_TASK) && open_workflow(app, err) < 0)
+        goto fail;
+    assert(app->store && app->model && app->tools && app->agent_ready);
+    return 0;
+fail:
+    app_close(app);
+    return -1;
+}
+
+void app_flush(struct app *app)
+{
+    if (app->agent_ready && app->agent.hooks && app->agent.hooks->flush)
+        app->agent.hooks->flush(&app->agent);
+    else if (app->obs.executions)
+        observe_flush(&app->obs, NULL);
+}
+
+void app_close(struct app *app)
+{
+    app->stopping = 1;
+    for (int i = 0; i < app->nworkers; i++)
+        pthread_join(app->workers[i], NULL);
+    free(app->workers);
+    archiver_stop(app->archiver); /* flushes every pending transcript first */
+    archive_free(app->archive);
+    queue_free(app->queue);
+    if (app->agent_ready)
+        agent_release(&app->agent);
+    observe_release(&app->obs);
+    if (app->emf_owned)
+        fclose(app->emf);
+    else if (app->emf)
+        fflush(app->emf);
+    workflow_local_free(app->workflow);
+    workflow_sfn_free(app->sfn);
+    bus_free(app->bus); /* delivers every accepted event first */
+    analytics_free(app->analytics);
+    model_free(app->model);
+    tools_free(app->tools);
+    kb_free(app->kb);
+    store_free(app->store);
+    free(app->web_dir);
+    const struct config *cfg = app->cfg;
+    enum app_role role = app->role;
+    memset(app, 0, sizeof *app);
+    app->cfg = cfg;
+    app->role = role;
+}

@@ -1,0 +1,107 @@
+/*
+ * app.h - the one place that builds Parley from the settings table: the adapter of every port
+ * (store, queue, archive and archiver, bus, model, knowledge base, tool registry, workflow local
+ * or Step Functions), telemetry (metrics, EMF, traces) and the agent that uses them, with the
+ * observer hooks (observe.h) installed. `parley serve`, `parley worker` and every Lambda function
+ * open the same app; the host files keep only what is host-specific (the HTTP server, the worker
+ * loop, the Runtime API event and response shapes).
+ *
+ * Lifecycle: app_open() -> [app_start_workers()] -> ... -> app_close(). A failed app_open()
+ * leaves nothing open. The agent's definition (system prompt, tools) is built in one function of
+ * app.c, app__open_agent(), which is where a user-supplied agent file plugs in.
+ */
+#ifndef PARLEY_APP_H
+#define PARLEY_APP_H
+
+#include <pthread.h>
+#include <stdio.h>
+
+#include "agent/agent.h"
+#include "base/config.h"
+#include "base/err.h"
+#include "runtime/observe.h"
+
+struct analytics;
+struct archive;
+struct archiver;
+struct queue;
+struct bus;
+struct kb;
+struct tools;
+struct workflow_local;
+struct workflow_sfn;
+
+/* Which host opens the app; it decides the defaults the settings leave open. */
+enum app_role {
+    APP_SERVE,            /* `parley serve`: every port, local defaults, archiver, EMF file */
+    APP_WORKER,           /* `parley worker`: as serve (it drains the same queue) */
+    APP_LAMBDA_REQUEST,   /* Lambda RequestHandler: AWS ports only, Step Functions workflow */
+    APP_LAMBDA_TASK,      /* a Lambda workflow Task or ActionWorker: AWS ports only, no workflow */
+    APP_LAMBDA_ANALYTICS, /* the Lambda Analytics target: counters only */
+};
+
+#define APP_LAMBDA_BUS_FLUSH_MS 2000 /* how long a Lambda invocation waits for its events */
+
+struct app {
+    const struct config *cfg;        /* settings (borrowed; outlives the app) */
+    enum app_role role;              /* who opened it */
+    struct store *store;             /* sessions, turns, tickets, actions */
+    struct model *model;             /* the model provider */
+    struct kb *kb;                   /* knowledge base, NULL when unavailable */
+    struct tools *tools;             /* the tool registry */
+    struct workflow_local *workflow; /* the ASL turn workflow (local engine) */
+    struct workflow_sfn *sfn;        /* or Step Functions, when PARLEY_STATE_MACHINE_ARN is set */
+    struct bus *bus;                 /* agent events (NULL on Lambda without PARLEY_EVENT_BUS) */
+    struct analytics *analytics;     /* the analytics target's counters */
+    struct queue *queue;             /* AgentActions and its DLQ (NULL on Lambda: inline) */
+    struct archive *archive;         /* transcript archive (S3 layout), or NULL */
+    struct archiver *archiver;       /* writes changed transcripts off the hot path (serve) */
+    FILE *emf;                       /* CloudWatch EMF lines, or NULL */
+    int emf_owned;                   /* emf is a file we opened (not stdout) */
+    struct observe obs;              /* the agent hooks' state */
+    pthread_t *workers;              /* action worker threads */
+    int nworkers;                    /* threads in workers */
+    volatile int stopping;           /* set to stop the workers */
+    int agent_ready;                 /* agent_init ran */
+    struct agent agent;              /* the handlers' context */
+    char *web_dir;                   /* the static web pages (serve) */
+    long long started_ms;            /* when the app opened */
+};
+
+/* ---- Opening and closing ---- */
+
+/* Opens everything cfg names for role. Returns 0, or -1 with err naming what could not be opened
+ * (the partly opened app is closed again). */
+int app_open(struct app *app, const struct config *cfg, enum app_role role, struct err *err);
+
+/* Closes what app_open opened, in reverse order, after flushing the observer. Safe on a zeroed
+ * or failed app. */
+void app_close(struct app *app);
+
+/* Runs the flush hook (EMF lines, events): the Lambda host calls it after every invocation. */
+void app_flush(struct app *app);
+
+/* ---- Action workers (serve, worker) ---- */
+
+/* Starts n action worker threads draining AgentActions into the ActionWorker handler. */
+int app_start_workers(struct app *app, int n, struct err *err);
+
+/* Receives one batch from AgentActions (waiting up to wait_s) and runs it through the ActionWorker
+ * handler, deleting what it finished. Returns the number of messages handled, or -1 with err. */
+int app_work_once(struct app *app, int wait_s, struct err *err);
+
+/* The execution records of one session, oldest first (new array). */
+json_t *app_executions(struct app *app, const char *session_id);
+
+/* ---- Helpers other commands use ---- */
+
+/* The store PARLEY_STORE names: SQLite in the data directory, or DynamoDB. Returns NULL with err
+ * when it cannot be opened. */
+struct store *app_open_store(const struct config *cfg, struct err *err);
+
+/* Finds a bundled file or directory (state machine, knowledge base, web pages): as given, else
+ * relative to the repository the binary was built in (build/parley, build/san/parley). Returns a
+ * new string. */
+char *app_asset_path(const char *path);
+
+#endif

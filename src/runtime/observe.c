@@ -1,0 +1,257 @@
+/*
+ * observe.c - the agent hooks every host installs; see observe.h. Metrics go to the process-wide
+ * registry (telemetry/metrics.h); EMF lines to the configured stream; archiving either through the
+ * archiver thread or, on Lambda, straight to the archive before the invocation answers.
+ */
+#include "runtime/observe.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/guard.h"
+#include "agent/transcript.h"
+#include "archive/archive.h"
+#include "archive/archiver.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "telemetry/metrics.h"
+#include "telemetry/trace.h"
+
+static struct observe *obs_of(struct agent *a)
+{
+    assert(a->hooks_ud); /* installing observe_hooks without its struct observe is our bug */
+    return a->hooks_ud;
+}
+
+static const char *provider_of(const struct agent *a)
+{
+    return a->model && a->model->ops ? a->model->ops->name : "unknown";
+}
+
+/* ---------------------------------------------------------------- metrics */
+
+static void on_error(struct agent *a, const json_t *state, const char *error, const char *cause)
+{
+    (void)state;
+    (void)cause;
+    struct observe *o = obs_of(a);
+    metrics_error(error);
+    pthread_mutex_lock(&o->lock);
+    o->errors++;
+    pthread_mutex_unlock(&o->lock);
+}
+
+static void on_tool(struct agent *a, const char *tool, int ok, double seconds)
+{
+    struct observe *o = obs_of(a);
+    metrics_action(tool, ok ? "succeeded" : "failed", seconds);
+    pthread_mutex_lock(&o->lock);
+    o->tools++;
+    pthread_mutex_unlock(&o->lock);
+}
+
+static void on_model(struct agent *a, double seconds, long long in, long long out)
+{
+    struct observe *o = obs_of(a);
+    uint64_t tin = (uint64_t)(in > 0 ? in : 0), tout = (uint64_t)(out > 0 ? out : 0);
+    metrics_model_latency(provider_of(a), seconds);
+    metrics_tokens(tin, tout);
+    pthread_mutex_lock(&o->lock);
+    o->model_ms += seconds * 1000.0;
+    o->tokens_in += tin;
+    o->tokens_out += tout;
+    o->model_calls++;
+    pthread_mutex_unlock(&o->lock);
+}
+
+static void on_turn(struct agent *a, const json_t *response, const struct err *err,
+                    double seconds)
+{
+    struct observe *o = obs_of(a);
+    metrics_turn(seconds);
+    if (!response)
+        metrics_error(err && err->code[0] ? err->code : "InternalError");
+    if (!o->cfg.emf)
+        return;
+    struct trace_ctx *seg = agent_trace_current();
+    struct metrics_turn_emf t = {
+        .turn_ms = seconds * 1000.0,
+        .tools = (unsigned)json_array_size(json_object_get(response, "actions")),
+        .error = response == NULL,
+        .provider = provider_of(a),
+        .session_id = json_string_value(json_object_get(response, "sessionId")),
+        .trace_id = seg ? trace_id_of(seg) : NULL,
+    };
+    if (o->cfg.per_invocation) {
+        /* One turn per invocation: this line carries what the invocation measured. */
+        pthread_mutex_lock(&o->lock);
+        t.model_ms = o->model_ms;
+        t.tokens_in = o->tokens_in;
+        t.tokens_out = o->tokens_out;
+        o->turn_written = 1;
+        pthread_mutex_unlock(&o->lock);
+    }
+    if (metrics_emf_turn(o->cfg.emf, &t) < 0)
+        log_at(LL_WARN, "observe", "cannot write an EMF line");
+}
+
+/* ---------------------------------------------------------------- archiving */
+
+/* Writes the session's transcript to the archive now (Lambda: the process may be frozen after
+ * the response). A failure is logged and never fails the turn: the transcript is in the store and
+ * the next turn writes the archive again. */
+static void archive_now(struct agent *a, struct archive *archive, const char *sid)
+{
+    struct err e;
+    err_clear(&e);
+    json_t *doc = transcript_document(a->store, sid, &e);
+    json_t *session = NULL;
+    char key[ARCHIVE_KEY_MAX + 1];
+    char *text = NULL;
+    /* The key carries the date the session started (epoch ms in the session header). */
+    if (!doc || STORE_CALL(a->store, session_get, sid, &session, &e) < 0 ||
+        archive_key_for(sid, json_integer_value(json_object_get(session, "createdAt")), key,
+                        sizeof key, &e) < 0)
+        goto fail;
+    guard_redact_json(doc, a->redact);
+    text = json_dumps(doc, JSON_COMPACT);
+    if (archive_put(archive, key, text, strlen(text), &e) < 0)
+        goto fail;
+    agent_emit(a, BUS_CONVERSATION_ARCHIVED,
+               json_pack("{s:s, s:s}", "sessionId", sid, "key", key));
+    goto out;
+fail:
+    log_at(LL_WARN, "observe", "transcript of '%s' not archived: %s", sid, e.message);
+out:
+    free(text);
+    json_decref(session);
+    json_decref(doc);
+}
+
+static void on_saved(struct agent *a, const json_t *state, int turn_no)
+{
+    (void)turn_no;
+    struct observe *o = obs_of(a);
+    json_int_t created = json_integer_value(json_object_get(state, "createdAt"));
+    const char *sid = json_string_value(json_object_get(state, "sessionId"));
+    if (created > 0)
+        metrics_conversation_duration((double)(clock_now_ms() - created) / 1000.0);
+    if (!sid)
+        return;
+    struct err e;
+    err_clear(&e);
+    if (o->cfg.archiver) {
+        if (archiver_mark(o->cfg.archiver, sid, created, &e) < 0)
+            log_at(LL_WARN, "observe", "cannot schedule archiving of '%s': %s", sid, e.message);
+    } else if (o->cfg.archive) {
+        archive_now(a, o->cfg.archive, sid);
+    }
+}
+
+/* ---------------------------------------------------------------- executions */
+
+static void on_execution(struct agent *a, const json_t *execution)
+{
+    struct observe *o = obs_of(a);
+    if (!o->cfg.keep_executions)
+        return;
+    pthread_mutex_lock(&o->lock);
+    json_array_append(o->executions, (json_t *)execution);
+    if (json_array_size(o->executions) > OBSERVE_EXECUTIONS)
+        json_array_remove(o->executions, 0);
+    pthread_mutex_unlock(&o->lock);
+}
+
+json_t *observe_executions(struct observe *o, const char *session_id)
+{
+    json_t *out = json_array();
+    pthread_mutex_lock(&o->lock);
+    size_t i;
+    json_t *x;
+    json_array_foreach(o->executions, i, x) {
+        const char *sid = json_string_value(json_object_get(x, "sessionId"));
+        if (sid && strcmp(sid, session_id) == 0)
+            json_array_append_new(out, json_deep_copy(x));
+    }
+    pthread_mutex_unlock(&o->lock);
+    return out;
+}
+
+/* ---------------------------------------------------------------- flush */
+
+void observe_flush(struct observe *o, const char *provider)
+{
+    pthread_mutex_lock(&o->lock);
+    int write = o->cfg.emf && o->cfg.per_invocation && !o->turn_written &&
+                (o->model_calls || o->tools || o->errors);
+    struct metrics_emf_value vals[] = {
+        {"ModelLatency", "Milliseconds", o->model_ms},
+        {"TokensIn", "Count", (double)o->tokens_in},
+        {"TokensOut", "Count", (double)o->tokens_out},
+        {"ToolCount", "Count", (double)o->tools},
+        {"Errors", "Count", (double)o->errors},
+    };
+    o->model_ms = 0;
+    o->tokens_in = o->tokens_out = 0;
+    o->model_calls = o->tools = o->errors = 0;
+    o->turn_written = 0;
+    pthread_mutex_unlock(&o->lock);
+    if (write) {
+        /* A workflow Task measured model calls or tools without a turn line: one line with the
+         * same namespace and dimensions as a turn's, without TurnLatency. */
+        struct metrics_emf_dim dims[] = {{"Service", "parley"},
+                                         {"Provider", provider && *provider ? provider : "unknown"}};
+        char *line = NULL;
+        struct err e;
+        err_clear(&e);
+        if (metrics_emf_line("Parley", dims, 2, vals, sizeof vals / sizeof *vals, NULL, 0,
+                             clock_now_ms(), &line, &e) < 0) {
+            log_at(LL_WARN, "observe", "cannot build an EMF line: %s", e.message);
+        } else {
+            flockfile(o->cfg.emf);
+            if (fputs(line, o->cfg.emf) < 0 || putc_unlocked('\n', o->cfg.emf) == EOF)
+                log_at(LL_WARN, "observe", "cannot write an EMF line");
+            funlockfile(o->cfg.emf);
+        }
+        free(line);
+    }
+    if (o->cfg.emf)
+        fflush(o->cfg.emf);
+    if (o->cfg.bus && bus_flush(o->cfg.bus, o->cfg.bus_flush_ms) < 0)
+        log_at(LL_WARN, "observe", "events still queued after %ld ms", o->cfg.bus_flush_ms);
+}
+
+static void on_flush(struct agent *a)
+{
+    observe_flush(obs_of(a), provider_of(a));
+}
+
+/* ---------------------------------------------------------------- the table */
+
+const struct agent_hooks observe_hooks = {
+    .on_tool = on_tool,
+    .on_model = on_model,
+    .on_saved = on_saved,
+    .on_execution = on_execution,
+    .on_turn = on_turn,
+    .on_error = on_error,
+    .flush = on_flush,
+};
+
+void observe_init(struct observe *o, const struct observe_config *cfg)
+{
+    memset(o, 0, sizeof *o);
+    o->cfg = *cfg;
+    pthread_mutex_init(&o->lock, NULL);
+    o->executions = json_array();
+}
+
+void observe_release(struct observe *o)
+{
+    if (!o->executions)
+        return; /* never initialised */
+    pthread_mutex_destroy(&o->lock);
+    json_decref(o->executions);
+    o->executions = NULL;
+}
