@@ -99,6 +99,7 @@ enum errcode_class {
     X(Runtime_DeadlineExceeded, "Runtime.DeadlineExceeded", 500, ERRCODE_SERVER, 0)                \
     X(Runtime_HandlerNotFound, "Runtime.HandlerNotFound", 500, ERRCODE_SERVER, 0)                  \
     X(Runtime_InvalidEvent, "Runtime.InvalidEvent", 500, ERRCODE_SERVER, 0)                        \
+    X(Function_ResponseSizeTooLarge, "Function.ResponseSizeTooLarge", 500, ERRCODE_SERVER, 0)      \
     X(Lambda_ResourceNotFoundException, "Lambda.ResourceNotFoundException", 500, ERRCODE_SERVER, 0) \
     /* base: settings, telemetry, files */                                                         \
     X(InvalidConfig, "InvalidConfig", 500, ERRCODE_CLIENT, 0)                                      \

@@ -2,9 +2,14 @@
  * scripted Runtime API and a scripted Step Functions endpoint on 127.0.0.1 (SQLite store in a
  * temporary directory): API Gateway proxy validation and responses, workflow errors mapped to
  * statuses, a workflow Task, the SQS worker's partial batch response, the EventBridge analytics
- * target and init errors. */
+ * target and init errors; the observer hooks every function installs (EMF lines on stdout and the
+ * process metrics) and the host's error paths (an event that is not JSON, a failing handler). */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+#include "base/errcode.h"
+#include "telemetry/metrics.h"
 
 #include "base/clock.h"
 #include "base/xmalloc.h"
@@ -297,6 +302,169 @@ static void test_analytics(void)
     json_decref(out);
 }
 
+
+/* ---- stdout capture: the EMF lines a function writes for CloudWatch ---- */
+
+static int saved_stdout = -1;
+static char capture_path[128];
+
+static void capture_begin(void)
+{
+    fflush(stdout);
+    snprintf(capture_path, sizeof capture_path, "%s/stdout.txt", dir);
+    int fd = open(capture_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    saved_stdout = dup(STDOUT_FILENO);
+    if (fd >= 0) {
+        dup2(fd, STDOUT_FILENO);
+        close(fd);
+    }
+}
+
+/* Ends the capture; returns the EMF documents written (a new array). */
+static json_t *capture_end(void)
+{
+    fflush(stdout);
+    if (saved_stdout >= 0) {
+        dup2(saved_stdout, STDOUT_FILENO);
+        close(saved_stdout);
+        saved_stdout = -1;
+    }
+    json_t *lines = json_array();
+    FILE *f = fopen(capture_path, "r");
+    char buf[8192];
+    while (f && fgets(buf, sizeof buf, f)) {
+        json_t *doc = json_loads(buf, 0, NULL);
+        if (doc && json_object_get(doc, "_aws"))
+            json_array_append(lines, doc);
+        json_decref(doc);
+    }
+    if (f)
+        fclose(f);
+    return lines;
+}
+
+/* The metric names one EMF document declares, as "A,B,C". */
+static void emf_names(const json_t *doc, char *out, size_t cap)
+{
+    out[0] = '\0';
+    json_t *m = json_object_get(json_array_get(json_object_get(json_object_get(doc, "_aws"),
+                                                              "CloudWatchMetrics"), 0),
+                                "Metrics");
+    size_t i;
+    json_t *x;
+    json_array_foreach(m, i, x) {
+        size_t n = strlen(out);
+        snprintf(out + n, cap - n, "%s%s", n ? "," : "", json_string_value(json_object_get(x,
+                                                                                    "Name")));
+    }
+}
+
+/* RequestHandler: one turn line per invocation on stdout with the turn's figures, and the
+ * process's turn metrics move. */
+static void test_emf_request(void)
+{
+    reset_api();
+    fake_http_push(&sfn, 200, NULL,
+                   "{\"status\":\"SUCCEEDED\",\"output\":\"{\\\"sessionId\\\":\\\"Emf1\\\","
+                   "\\\"turn\\\":1,\\\"reply\\\":\\\"ok\\\",\\\"actions\\\":[{\\\"id\\\":\\\"a\\\"}]}\"}",
+                   (size_t)-1, 0);
+    struct metric *turns = metrics_find(metrics_default(), METRIC_TURNS_TOTAL);
+    double before = metrics_value(turns, NULL);
+    capture_begin();
+    int status;
+    json_t *body;
+    json_t *resp = call_request(proxy_event("application/json", "{\"message\":\"hello\"}", 0),
+                                &status, &body);
+    json_t *lines = capture_end();
+    CHECK_INT(status, 200);
+    CHECK_INT(json_array_size(lines), 1);
+    json_t *doc = json_array_get(lines, 0);
+    char names[256];
+    emf_names(doc, names, sizeof names);
+    CHECK_STR(names, "TurnLatency,ModelLatency,TokensIn,TokensOut,ToolCount,Errors");
+    CHECK_STR(json_string_value(json_object_get(doc, "Service")), "parley");
+    CHECK_STR(json_string_value(json_object_get(doc, "Provider")), "offline");
+    CHECK_STR(json_string_value(json_object_get(doc, "sessionId")), "Emf1");
+    CHECK(json_number_value(json_object_get(doc, "TurnLatency")) > 0);
+    CHECK(json_number_value(json_object_get(doc, "ToolCount")) == 1);
+    CHECK(json_number_value(json_object_get(doc, "Errors")) == 0);
+    CHECK(metrics_value(turns, NULL) == before + 1);
+    json_decref(lines);
+    json_decref(body);
+    json_decref(resp);
+}
+
+/* BedrockInference as its own function: the model call is measured (latency histogram, tokens)
+ * and written as one EMF line without a TurnLatency, since no turn ends in this invocation. */
+static void test_emf_task(void)
+{
+    reset_api();
+    struct metric *lat = metrics_find(metrics_default(), METRIC_MODEL_LATENCY);
+    struct metric *tok = metrics_find(metrics_default(), METRIC_TOKENS_TOTAL);
+    uint64_t calls = metrics_hist_count(lat, METRICS_L("offline"), NULL);
+    double tin = metrics_value(tok, METRICS_L("in"));
+    const char *path;
+    int rc;
+    json_t *state = invoke("LoadContext",
+                           "{\"sessionId\":\"Emf2\",\"userId\":\"u\",\"message\":\"where is my "
+                           "order?\",\"isNew\":true,\"status\":\"active\",\"context\":{},"
+                           "\"turns\":0}",
+                           &path, &rc);
+    CHECK(strstr(path, "/response") != NULL);
+    char *text = json_dumps(state, JSON_COMPACT);
+    json_decref(state);
+    capture_begin();
+    json_t *out = invoke("BedrockInference", text ? text : "{}", &path, &rc);
+    json_t *lines = capture_end();
+    free(text);
+    CHECK(strstr(path, "/response") != NULL);
+    CHECK_INT(metrics_hist_count(lat, METRICS_L("offline"), NULL), calls + 1);
+    CHECK(metrics_value(tok, METRICS_L("in")) > tin);
+    CHECK_INT(json_array_size(lines), 1);
+    json_t *doc = json_array_get(lines, 0);
+    char names[256];
+    emf_names(doc, names, sizeof names);
+    CHECK_STR(names, "ModelLatency,TokensIn,TokensOut,ToolCount,Errors");
+    CHECK(json_object_get(doc, "TurnLatency") == NULL);
+    CHECK(json_number_value(json_object_get(doc, "TokensIn")) > 0);
+    CHECK_STR(json_string_value(json_object_get(doc, "Provider")), "offline");
+    json_decref(lines);
+    json_decref(out);
+    /* A later invocation that measures nothing writes no line (the figures were reset). */
+    capture_begin();
+    out = invoke("LoadContext", "{\"sessionId\":\"Emf3\",\"userId\":\"u\",\"message\":\"hi\","
+                                "\"isNew\":true,\"status\":\"active\",\"context\":{},\"turns\":0}",
+                 &path, &rc);
+    lines = capture_end();
+    CHECK(strstr(path, "/response") != NULL);
+    CHECK_INT(json_array_size(lines), 0);
+    json_decref(lines);
+    json_decref(out);
+}
+
+/* The host's error paths: an event that is not JSON never reaches the handler; a handler's
+ * failure is posted with an errorType from the error-code table, in the body and the header. */
+static void test_host_errors(void)
+{
+    reset_api();
+    const char *path;
+    int rc;
+    json_t *out = invoke("LoadContext", "{not json", &path, &rc);
+    CHECK_INT(rc, 0);
+    CHECK(strstr(path, "/error") != NULL);
+    CHECK_STR(json_string_value(json_object_get(out, "errorType")), "Runtime.InvalidEvent");
+    CHECK(strstr(json_string_value(json_object_get(out, "errorMessage")), "not JSON") != NULL);
+    json_decref(out);
+    size_t before = fake_http_count(&api);
+    out = invoke("SaveConversation", "{\"sessionId\":\"nosuch\"}", &path, &rc);
+    CHECK(strstr(path, "/error") != NULL);
+    const char *type = json_string_value(json_object_get(out, "errorType"));
+    CHECK(type && errcode_known(type));
+    const struct fake_request *r = fake_http_request(&api, before + 1);
+    CHECK_STR(r ? fake_header(r, "Lambda-Runtime-Function-Error-Type") : NULL, type);
+    json_decref(out);
+}
+
 static void test_init_error(void)
 {
     reset_api();
@@ -335,6 +503,9 @@ int main(void)
     RUN(test_task_handler);
     RUN(test_action_worker);
     RUN(test_analytics);
+    RUN(test_emf_request);
+    RUN(test_emf_task);
+    RUN(test_host_errors);
     RUN(test_init_error);
     fake_http_stop(&sfn);
     fake_http_stop(&api);
