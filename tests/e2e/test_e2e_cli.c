@@ -1,8 +1,13 @@
 /*
  * test_e2e_cli.c - the command line: every command explains itself with --help, unknown commands
  * and options are refused with exit 2, and `parley chat` holds the seed's conversation with a
- * running server from the terminal.
+ * running server from the terminal; `parley serve` that cannot start (port in use, unwritable data
+ * directory, bad setting) exits non-zero naming the problem.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "check.h"
 #include "e2e/e2e.h"
 
@@ -67,6 +72,60 @@ static void test_refusals(void)
     CHECK(strncmp(out, "parley ", 7) == 0);
 }
 
+/* Runs `env ENV timeout 30 parley ARGS` (a serve that started anyway is killed, and fails). */
+static int run_serve(const char *env, const char *args)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "env %s timeout 30 '%s' %s > /tmp/parley-cli-serve.txt 2>&1", env,
+             getenv("PARLEY_BIN"), args);
+    int st = system(cmd);
+    FILE *f = fopen("/tmp/parley-cli-serve.txt", "r");
+    size_t n = f ? fread(out, 1, sizeof out - 1, f) : 0;
+    out[n] = '\0';
+    if (f)
+        fclose(f);
+    unlink("/tmp/parley-cli-serve.txt");
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_serve_startup_failures(void)
+{
+    char dir[64];
+    CHECK_INT(e2e_tmpdir(dir, sizeof dir), 0);
+    /* The port is taken by a listening socket of ours. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(fd, 1) == 0 &&
+          getsockname(fd, (struct sockaddr *)&a, &alen) == 0);
+    char args[256];
+    snprintf(args, sizeof args, "serve --port %d --data %s", ntohs(a.sin_port), dir);
+    int rc = run_serve("PARLEY_WORKERS=0", args);
+    CHECK(rc != 0 && rc != 124);
+    char want[64];
+    snprintf(want, sizeof want, "cannot listen on 127.0.0.1:%d", ntohs(a.sin_port));
+    CHECK(strstr(out, want) != NULL);
+    close(fd);
+    /* The data directory cannot be created. */
+    rc = run_serve("PARLEY_WORKERS=0", "serve --port 0 --data /proc/parley-no/such");
+    CHECK(rc != 0 && rc != 124);
+    CHECK(strstr(out, "cannot create data directory '/proc/parley-no/such'") != NULL);
+    /* A setting out of its bounds, and one not in its choices. */
+    snprintf(args, sizeof args, "serve --port 0 --data %s", dir);
+    rc = run_serve("PARLEY_HISTORY_TURNS=0", args);
+    CHECK_INT(rc, 2);
+    CHECK(strstr(out, "PARLEY_HISTORY_TURNS must be between 1 and 1000 (got 0)") != NULL);
+    rc = run_serve("PARLEY_MODEL=gpt9", args);
+    CHECK_INT(rc, 2);
+    CHECK(strstr(out, "PARLEY_MODEL must be one of") != NULL);
+    rc = run_serve("PARLEY_REDACT=everything", args);
+    CHECK(rc != 0 && rc != 124);
+    CHECK(strstr(out, "PARLEY_REDACT must be") != NULL);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK_INT(system(cmd), 0);
+}
+
 static void test_chat_conversation(void)
 {
     struct e2e_server srv;
@@ -98,6 +157,7 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     RUN(test_help_everywhere);
     RUN(test_refusals);
+    RUN(test_serve_startup_failures);
     RUN(test_chat_conversation);
     curl_global_cleanup();
     return check_summary();
