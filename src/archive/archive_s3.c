@@ -3,6 +3,8 @@
  */
 #include "archive/archive_s3.h"
 
+#include "base/config.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,13 +317,24 @@ struct archive *archive_s3_new(const struct archive_s3_config *cfg, struct err *
     return &s->base;
 }
 
-struct archive *archive_s3_from_env(struct err *err)
+struct archive *archive_s3_from_config(const struct config *c, struct err *err)
 {
     struct aws_config aws;
     if (aws_config_from_env(&aws, err) < 0)
         return NULL;
-    struct archive_s3_config cfg = {.aws = &aws, .bucket = getenv("PARLEY_ARCHIVE_BUCKET")};
+    struct archive_s3_config cfg = {.aws = &aws,
+                                    .bucket = c->archive_bucket[0] ? c->archive_bucket : NULL};
     struct archive *a = archive_s3_new(&cfg, err);
     aws_config_release(&aws);
+    return a;
+}
+
+struct archive *archive_s3_from_env(struct err *err)
+{
+    struct config c;
+    struct archive *a = NULL;
+    if (config_load(&c, err) == 0)
+        a = archive_s3_from_config(&c, err);
+    config_release(&c);
     return a;
 }

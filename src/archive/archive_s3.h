@@ -25,7 +25,12 @@ struct archive_s3_config {
  * or unreachable (HeadBucket). */
 struct archive *archive_s3_new(const struct archive_s3_config *cfg, struct err *err);
 
-/* The adapter from the AWS variables and PARLEY_ARCHIVE_BUCKET. */
+struct config;
+
+/* The adapter from the settings table (PARLEY_ARCHIVE_BUCKET) and the AWS variables. */
+struct archive *archive_s3_from_config(const struct config *c, struct err *err);
+
+/* archive_s3_from_config() with the settings loaded from the environment now (tests, tools). */
 struct archive *archive_s3_from_env(struct err *err);
 
 #endif

@@ -44,6 +44,21 @@ struct config {
     char *event_bus;         /* PARLEY_EVENT_BUS: EventBridge bus (empty: in-process bus) */
     char *state_machine_arn; /* PARLEY_STATE_MACHINE_ARN: Step Functions Express (empty: local) */
     int workflow_timeout_ms; /* PARLEY_WORKFLOW_TIMEOUT_MS: wait for one execution (0: 60000) */
+    char *model_id;          /* PARLEY_MODEL_ID: the provider's model (empty: its default) */
+    int model_timeout_ms;    /* PARLEY_MODEL_TIMEOUT_MS: one model call (0: 60000) */
+    int model_max_retries;   /* PARLEY_MODEL_MAX_RETRIES: -1 unset (2), 0 none, else that many */
+    int max_tokens;          /* PARLEY_MAX_TOKENS: completion tokens per call (0: 1024) */
+    char *anthropic_api_key; /* ANTHROPIC_API_KEY */
+    char *anthropic_base_url;/* ANTHROPIC_BASE_URL (empty: the public API) */
+    char *openai_api_key;    /* OPENAI_API_KEY */
+    char *openai_base_url;   /* OPENAI_BASE_URL (empty: the public API) */
+    char *dynamo_conversations; /* PARLEY_DYNAMO_CONVERSATIONS: table (empty: Conversations) */
+    char *dynamo_entities;   /* PARLEY_DYNAMO_ENTITIES: table (empty: ParleyEntities) */
+    int dynamo_create;       /* PARLEY_DYNAMO_CREATE: 1 creates missing tables */
+    int demo_orders;         /* PARLEY_DEMO_ORDERS: 1 seeds the demo orders */
+    int conversation_ttl_days; /* PARLEY_CONVERSATION_TTL_DAYS: DynamoDB TTL (0: none) */
+    char *aws_xray_daemon;   /* AWS_XRAY_DAEMON_ADDRESS: set by Lambda; used when PARLEY_XRAY_DAEMON
+                              * is empty */
 };
 
 /* Fills c with defaults, then applies the environment. Returns 0, or -1 with err naming the

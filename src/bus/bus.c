@@ -24,6 +24,10 @@ int bus_event_name_known(const char *detail_type)
     return 0;
 }
 
+/* The envelope's account and region: AWS_REGION/AWS_DEFAULT_REGION are the AWS region chain
+ * (aws.h) and PARLEY_ACCOUNT_ID names the account in local envelopes; read per event because
+ * bus_event_new() takes no settings. Left for a later change that passes them in (see
+ * docs/architecture.md). */
 static const char *env_or(const char *a, const char *b, const char *def)
 {
     const char *v = a ? getenv(a) : NULL;

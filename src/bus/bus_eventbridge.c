@@ -67,6 +67,7 @@ static json_t *entry_of(struct bus_eb *b, const json_t *event, struct err *e)
     long long t = parse_time(json_string_value(json_object_get(event, "time")));
     if (t >= 0)
         json_object_set_new(entry, "Time", json_integer(t));
+    /* Not a setting: the Lambda runtime sets _X_AMZN_TRACE_ID per invocation (lambda.c). */
     const char *trace = getenv("_X_AMZN_TRACE_ID");
     if (trace && *trace)
         json_object_set_new(entry, "TraceHeader", json_string(trace));

@@ -6,29 +6,17 @@
 #include "model/providers.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/config.h"
 #include "base/xmalloc.h"
 
 #define SSE_EVENT_MAX (1u << 20)
 #define EVSTREAM_FRAME_MAX (16u << 20)
 
 /* ---- By name -------------------------------------------------------------------------------- */
-
-static int env_long(const char *name, long lo, long hi, long *out, struct err *err)
-{
-    const char *v = getenv(name);
-    if (!v || !*v)
-        return 0;
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (*end || n < lo || n > hi)
-        return err_set(err, "ModelConfig", "%s must be an integer in [%ld, %ld], got '%s'", name,
-                       lo, hi, v);
-    *out = n;
-    return 0;
-}
 
 void model__http_init(struct model__http *h, const struct model_provider_config *cfg,
                       const char *default_base, const char *path)
@@ -57,39 +45,55 @@ void model__http_release(struct model__http *h)
     free(h->url);
 }
 
-struct model *model_new_by_name(const char *name, struct err *err)
+static const char *or_null(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+struct model *model_new_from_config(const char *name, const struct config *c, struct err *err)
 {
     if (!name || !*name || strcmp(name, "offline") == 0) {
         return model_offline_new();
     }
     struct model_provider_config cfg = {0};
-    long timeout = 0, retries = 0, tokens = 0;
-    int has_retries = getenv("PARLEY_MODEL_MAX_RETRIES") && *getenv("PARLEY_MODEL_MAX_RETRIES");
-    if (env_long("PARLEY_MODEL_TIMEOUT_MS", 1, 3600000, &timeout, err) != 0 ||
-        env_long("PARLEY_MODEL_MAX_RETRIES", 0, 10, &retries, err) != 0 ||
-        env_long("PARLEY_MAX_TOKENS", 1, 200000, &tokens, err) != 0)
-        return NULL;
-    cfg.model_id = getenv("PARLEY_MODEL_ID") && *getenv("PARLEY_MODEL_ID")
-                       ? getenv("PARLEY_MODEL_ID")
-                       : NULL;
-    cfg.timeout_ms = timeout;
-    cfg.max_retries = has_retries ? (retries == 0 ? -1 : (int)retries) : 0;
-    cfg.max_tokens = (int)tokens;
+    cfg.model_id = or_null(c->model_id);
+    cfg.timeout_ms = c->model_timeout_ms;
+    /* -1 (unset) keeps the provider's default; 0 means no retries, which the providers spell -1. */
+    cfg.max_retries = c->model_max_retries < 0 ? 0
+                                               : (c->model_max_retries == 0 ? -1
+                                                                            : c->model_max_retries);
+    cfg.max_tokens = c->max_tokens;
     if (strcmp(name, "bedrock") == 0)
         return model_bedrock_new(&cfg, err); /* reads the AWS variables itself */
     if (strcmp(name, "anthropic") == 0) {
-        cfg.api_key = getenv("ANTHROPIC_API_KEY");
-        cfg.base_url = getenv("ANTHROPIC_BASE_URL");
+        cfg.api_key = or_null(c->anthropic_api_key);
+        cfg.base_url = or_null(c->anthropic_base_url);
         return model_anthropic_new(&cfg, err);
     }
     if (strcmp(name, "openai") == 0) {
-        cfg.api_key = getenv("OPENAI_API_KEY");
-        cfg.base_url = getenv("OPENAI_BASE_URL");
+        cfg.api_key = or_null(c->openai_api_key);
+        cfg.base_url = or_null(c->openai_base_url);
         return model_openai_new(&cfg, err);
     }
     err_set(err, "ModelConfig", "unknown model provider '%s' (offline|bedrock|anthropic|openai)",
             name);
     return NULL;
+}
+
+struct model *model_new_by_name(const char *name, struct err *err)
+{
+    struct config c;
+    struct model *m = NULL;
+    if (config_load(&c, err) < 0) {
+        char msg[ERR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", err->message);
+        err_set(err, "ModelConfig", "%s", msg);
+        goto out;
+    }
+    m = model_new_from_config(name, &c, err);
+out:
+    config_release(&c);
+    return m;
 }
 
 /* ---- Failures and checks -------------------------------------------------------------------- */

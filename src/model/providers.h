@@ -48,11 +48,17 @@ struct model *model_bedrock_new(const struct model_provider_config *cfg, struct 
 struct model *model_anthropic_new(const struct model_provider_config *cfg, struct err *err);
 struct model *model_openai_new(const struct model_provider_config *cfg, struct err *err);
 
+struct config;
+
 /* Returns the model called name ("offline", "bedrock", "anthropic", "openai"; NULL = offline),
- * configured from the environment: PARLEY_MODEL_ID, PARLEY_MODEL_TIMEOUT_MS,
- * PARLEY_MODEL_MAX_RETRIES, PARLEY_MAX_TOKENS, the AWS variables (aws.h), ANTHROPIC_API_KEY,
- * ANTHROPIC_BASE_URL, OPENAI_API_KEY, OPENAI_BASE_URL. NULL with err ("ModelConfig") for an
- * unknown name or a bad value. */
+ * configured from the settings table (base/config.h): PARLEY_MODEL_ID, PARLEY_MODEL_TIMEOUT_MS,
+ * PARLEY_MODEL_MAX_RETRIES, PARLEY_MAX_TOKENS, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL,
+ * OPENAI_API_KEY, OPENAI_BASE_URL, plus the AWS variables (aws.h) for Bedrock. NULL with err
+ * ("ModelConfig") for an unknown name. */
+struct model *model_new_from_config(const char *name, const struct config *c, struct err *err);
+
+/* model_new_from_config() with the settings loaded from the environment now; a bad value is
+ * err "ModelConfig". For tools and tests that hold no struct config. */
 struct model *model_new_by_name(const char *name, struct err *err);
 
 /* ---- Internals shared by the adapters (model__*) -------------------------------------------- */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/config.h"
 #include "base/clock.h"
 #include "base/xmalloc.h"
 #include "queue/queue.h"
@@ -363,8 +364,18 @@ int queue_cli_main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    const char *env = getenv("PARLEY_DATA");
-    struct opts o = {.data = env && *env ? env : "./data", .max = -1};
+    /* --data overrides PARLEY_DATA from the settings table. */
+    struct config cfg;
+    struct err cerr;
+    if (config_load(&cfg, &cerr) < 0) {
+        fprintf(stderr, "parley queue: %s\n", cerr.message);
+        config_release(&cfg);
+        return 2;
+    }
+    char data[4096];
+    snprintf(data, sizeof data, "%s", cfg.data[0] ? cfg.data : "./data");
+    config_release(&cfg);
+    struct opts o = {.data = data, .max = -1};
     int p = parse_opts(argc - words, argv + words, &o);
     if (p != 0)
         return p > 0 ? 0 : 2;

@@ -3,6 +3,8 @@
  */
 #include "queue/queue_sqs.h"
 
+#include "base/config.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -606,13 +608,24 @@ struct queue *queue_sqs_new(const struct queue_sqs_config *cfg, struct err *err)
     return &q->base;
 }
 
-struct queue *queue_sqs_from_env(struct err *err)
+struct queue *queue_sqs_from_config(const struct config *c, struct err *err)
 {
     struct aws_config aws;
     if (aws_config_from_env(&aws, err) < 0)
         return NULL;
-    struct queue_sqs_config cfg = {.aws = &aws, .name_prefix = getenv("PARLEY_QUEUE_PREFIX")};
+    struct queue_sqs_config cfg = {.aws = &aws,
+                                   .name_prefix = c->queue_prefix[0] ? c->queue_prefix : NULL};
     struct queue *q = queue_sqs_new(&cfg, err);
     aws_config_release(&aws);
+    return q;
+}
+
+struct queue *queue_sqs_from_env(struct err *err)
+{
+    struct config c;
+    struct queue *q = NULL;
+    if (config_load(&c, err) == 0)
+        q = queue_sqs_from_config(&c, err);
+    config_release(&c);
     return q;
 }

@@ -27,7 +27,12 @@ struct queue_sqs_config {
  * longer than SQS allows. Makes no call: queues are found on first use. */
 struct queue *queue_sqs_new(const struct queue_sqs_config *cfg, struct err *err);
 
-/* The adapter from the AWS variables and PARLEY_QUEUE_PREFIX. */
+struct config;
+
+/* The adapter from the settings table (PARLEY_QUEUE_PREFIX) and the AWS variables. */
+struct queue *queue_sqs_from_config(const struct config *c, struct err *err);
+
+/* queue_sqs_from_config() with the settings loaded from the environment now (tests, tools). */
 struct queue *queue_sqs_from_env(struct err *err);
 
 #endif

@@ -167,7 +167,7 @@ int app_start_workers(struct app *app, int n, struct err *err)
 struct store *app_open_store(const struct config *cfg, struct err *err)
 {
     if (strcmp(cfg->store, "dynamodb") == 0)
-        return store_dynamo_from_env(err);
+        return store_dynamo_from_config(cfg, err);
     char *db_path = xasprintf("%s/parley.db", cfg->data);
     struct store *s = store_sqlite_new(db_path, cfg->store_pool, err);
     free(db_path);
@@ -180,12 +180,12 @@ struct store *app_open_store(const struct config *cfg, struct err *err)
 static int open_queue(const struct config *cfg, int lambda, struct queue **out, struct err *err)
 {
     if (lambda) {
-        *out = cfg->queue_prefix[0] ? queue_sqs_from_env(err) : NULL;
+        *out = cfg->queue_prefix[0] ? queue_sqs_from_config(cfg, err) : NULL;
         return cfg->queue_prefix[0] && !*out ? -1 : 0;
     }
     struct queue *q;
     if (cfg->queue_prefix[0]) {
-        q = queue_sqs_from_env(err);
+        q = queue_sqs_from_config(cfg, err);
     } else {
         char *path = xasprintf("%s/queue.db", cfg->data);
         struct queue_config qcfg = {0};
@@ -204,7 +204,7 @@ static int open_archive(const struct config *cfg, int lambda, struct archive **o
                         struct err *err)
 {
     if (cfg->archive_bucket[0]) {
-        *out = archive_s3_from_env(err);
+        *out = archive_s3_from_config(cfg, err);
     } else if (lambda) {
         *out = NULL;
         return 0;
@@ -342,7 +342,7 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
         goto fail;
     if (!(app->store = app_open_store(cfg, err)))
         goto fail;
-    app->model = model_new_by_name(cfg->model, err);
+    app->model = model_new_from_config(cfg->model, cfg, err);
     if (!app->model) {
         char msg[ERR_MSG_MAX];
         snprintf(msg, sizeof msg, "%s", err->message);
@@ -385,9 +385,7 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
     if (app__open_agent(app, redact, err) < 0)
         goto fail;
     if (!lambda) {
-        if (cfg->xray_daemon[0])
-            setenv("PARLEY_XRAY_DAEMON", cfg->xray_daemon, 1);
-        if (trace_init_from_env(err) < 0)
+        if (trace_init_from_config(cfg, err) < 0)
             goto fail;
         app->web_dir = app_asset_path("web");
     }

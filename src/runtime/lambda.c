@@ -201,6 +201,8 @@ out:
 int lambda_runtime_run(const struct lambda_handler_table *t, const struct lambda_runtime_config *cfg,
                        struct err *err)
 {
+    /* Not settings: the Lambda service sets these two for the process it starts (the custom
+     * runtime contract), and they are read here only. */
     const char *api = cfg && cfg->api ? cfg->api : getenv("AWS_LAMBDA_RUNTIME_API");
     const char *name = cfg && cfg->handler ? cfg->handler : getenv("_HANDLER");
     long max = cfg ? cfg->max_invocations : 0;

@@ -26,6 +26,8 @@ struct workflow_sfn *workflow_sfn_new(const struct workflow_sfn_config *cfg, str
     struct aws_config c;
     aws_config_copy(&c, cfg->aws);
     /* StartSyncExecution lives on its own host unless the environment points elsewhere. */
+    /* AWS_ENDPOINT_URL_SFN belongs to the AWS SDK's endpoint chain (aws.h reads it), not to the
+     * settings table: here only its absence is checked. */
     if (!c.endpoint_url && !getenv("AWS_ENDPOINT_URL_SFN") && c.region) {
         const char *cn = strncmp(c.region, "cn-", 3) == 0 ? ".cn" : "";
         c.endpoint_url = xasprintf("https://sync-states.%s.amazonaws.com%s", c.region, cn);
@@ -107,6 +109,8 @@ json_t *workflow_sfn_run(struct agent *a, json_t *state, struct err *err)
     }
     json_t *req = json_pack("{s:s, s:s}", "stateMachineArn", w->arn, "input", input);
     free(input);
+    /* Not a setting: the Lambda runtime sets _X_AMZN_TRACE_ID per invocation (lambda.c), so it is
+     * read at the moment of the call, as AWS's SDKs do. */
     const char *trace = getenv("_X_AMZN_TRACE_ID");
     if (trace && *trace)
         json_object_set_new(req, "traceHeader", json_string(trace));

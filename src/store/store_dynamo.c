@@ -4,6 +4,8 @@
  */
 #include "store/store_dynamo.h"
 
+#include "base/config.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1041,24 +1043,29 @@ struct store *store_dynamo_new(const struct store_dynamo_config *cfg, struct err
     return &s->base;
 }
 
-static int env_int(const char *name, int dflt)
-{
-    const char *v = getenv(name);
-    return v && *v ? atoi(v) : dflt;
-}
-
-struct store *store_dynamo_from_env(struct err *err)
+struct store *store_dynamo_from_config(const struct config *c, struct err *err)
 {
     struct aws_config aws;
     if (aws_config_from_env(&aws, err) < 0)
         return NULL;
-    struct store_dynamo_config cfg = {.aws = &aws,
-                                      .conversations_table = getenv("PARLEY_DYNAMO_CONVERSATIONS"),
-                                      .entities_table = getenv("PARLEY_DYNAMO_ENTITIES"),
-                                      .create_tables = env_int("PARLEY_DYNAMO_CREATE", 0),
-                                      .seed_demo_orders = env_int("PARLEY_DEMO_ORDERS", 1),
-                                      .ttl_days = env_int("PARLEY_CONVERSATION_TTL_DAYS", 0)};
+    struct store_dynamo_config cfg = {
+        .aws = &aws,
+        .conversations_table = c->dynamo_conversations[0] ? c->dynamo_conversations : NULL,
+        .entities_table = c->dynamo_entities[0] ? c->dynamo_entities : NULL,
+        .create_tables = c->dynamo_create,
+        .seed_demo_orders = c->demo_orders,
+        .ttl_days = c->conversation_ttl_days};
     struct store *s = store_dynamo_new(&cfg, err);
     aws_config_release(&aws);
+    return s;
+}
+
+struct store *store_dynamo_from_env(struct err *err)
+{
+    struct config c;
+    struct store *s = NULL;
+    if (config_load(&c, err) == 0)
+        s = store_dynamo_from_config(&c, err);
+    config_release(&c);
     return s;
 }

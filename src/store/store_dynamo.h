@@ -43,10 +43,16 @@ struct store_dynamo_config {
  * table and the AWS error. */
 struct store *store_dynamo_new(const struct store_dynamo_config *cfg, struct err *err);
 
-/* Opens the adapter from the environment: the AWS variables (aws_config_from_env) plus
- * PARLEY_DYNAMO_CONVERSATIONS, PARLEY_DYNAMO_ENTITIES, PARLEY_DYNAMO_CREATE (1 = create missing
- * tables), PARLEY_DEMO_ORDERS (0 = do not seed demo orders; default 1) and
- * PARLEY_CONVERSATION_TTL_DAYS (default 0). Returns as store_dynamo_new. */
+struct config;
+
+/* Opens the adapter from the settings table (base/config.h): PARLEY_DYNAMO_CONVERSATIONS,
+ * PARLEY_DYNAMO_ENTITIES, PARLEY_DYNAMO_CREATE (1 = create missing tables), PARLEY_DEMO_ORDERS
+ * (0 = do not seed demo orders; default 1) and PARLEY_CONVERSATION_TTL_DAYS (default 0), plus the
+ * AWS variables (aws_config_from_env). Returns as store_dynamo_new. */
+struct store *store_dynamo_from_config(const struct config *c, struct err *err);
+
+/* store_dynamo_from_config() with the settings loaded from the environment now (tests, tools);
+ * NULL with err "InvalidConfig" for a bad setting. */
 struct store *store_dynamo_from_env(struct err *err);
 
 #endif

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/config.h"
 #include "base/errcode.h"
 #include "base/log.h"
 #include "base/rand.h"
@@ -867,12 +868,18 @@ out:
     return rc;
 }
 
+int trace_init_from_config(const struct config *c, struct err *err)
+{
+    const char *a = c->xray_daemon[0] ? c->xray_daemon : c->aws_xray_daemon;
+    return trace_export_configure(a, err);
+}
+
 int trace_init_from_env(struct err *err)
 {
-    const char *a = getenv("PARLEY_XRAY_DAEMON");
-    if (!a || !*a)
-        a = getenv("AWS_XRAY_DAEMON_ADDRESS");
-    return trace_export_configure(a, err);
+    struct config c;
+    int rc = config_load(&c, err) == 0 ? trace_init_from_config(&c, err) : -1;
+    config_release(&c);
+    return rc;
 }
 
 void trace_export_stats(unsigned long *sent, unsigned long *failed)

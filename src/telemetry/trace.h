@@ -137,8 +137,13 @@ json_t *trace_to_json(const struct trace_ctx *c);
  * TRACE_UDP_MAX is sent without its subsegments. */
 int trace_export_configure(const char *addr, struct err *err);
 
-/* Configures export from PARLEY_XRAY_DAEMON, else AWS_XRAY_DAEMON_ADDRESS, else leaves it off.
- * Returns 0 or -1 as trace_export_configure(). */
+struct config;
+
+/* Configures export from the settings PARLEY_XRAY_DAEMON, else AWS_XRAY_DAEMON_ADDRESS, else
+ * leaves it off. Returns 0 or -1 as trace_export_configure(). */
+int trace_init_from_config(const struct config *c, struct err *err);
+
+/* trace_init_from_config() with the settings loaded from the environment now (tests, tools). */
 int trace_init_from_env(struct err *err);
 
 /* Datagrams sent and send failures since start, for tests and the console. */

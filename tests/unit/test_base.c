@@ -115,11 +115,49 @@ static void test_err(void)
     CHECK_INT(err_set(NULL, "X", "y"), -1);
 }
 
+/* The settings that adapters used to read with getenv are rows of the table, with bounds. */
+static void test_config_adapter_settings(void)
+{
+    struct config c;
+    struct err e;
+    setenv("PARLEY_WORKFLOW_TIMEOUT_MS", "4500", 1);
+    setenv("PARLEY_MODEL_ID", "m-1", 1);
+    setenv("PARLEY_DYNAMO_ENTITIES", "Ents", 1);
+    setenv("AWS_XRAY_DAEMON_ADDRESS", "127.0.0.1:2000", 1);
+    CHECK(config_load(&c, &e) == 0);
+    CHECK_INT(c.workflow_timeout_ms, 4500);
+    CHECK_STR(c.model_id, "m-1");
+    CHECK_STR(c.dynamo_entities, "Ents");
+    CHECK_STR(c.dynamo_conversations, "");
+    CHECK_STR(c.aws_xray_daemon, "127.0.0.1:2000");
+    CHECK_INT(c.model_max_retries, -1);
+    CHECK_INT(c.demo_orders, 1);
+    config_release(&c);
+    setenv("PARLEY_MODEL_MAX_RETRIES", "11", 1);
+    CHECK(config_load(&c, &e) < 0);
+    CHECK(strstr(e.message, "PARLEY_MODEL_MAX_RETRIES must be between -1 and 10") != NULL);
+    config_release(&c);
+    unsetenv("PARLEY_MODEL_MAX_RETRIES");
+    unsetenv("PARLEY_WORKFLOW_TIMEOUT_MS");
+    unsetenv("PARLEY_MODEL_ID");
+    unsetenv("PARLEY_DYNAMO_ENTITIES");
+    unsetenv("AWS_XRAY_DAEMON_ADDRESS");
+    /* --help lists them. */
+    char buf[16384] = "";
+    FILE *f = fmemopen(buf, sizeof buf - 1, "w");
+    config_print_help(f);
+    fclose(f);
+    CHECK(strstr(buf, "ANTHROPIC_API_KEY") != NULL);
+    CHECK(strstr(buf, "PARLEY_WORKFLOW_TIMEOUT_MS") != NULL);
+    CHECK(strstr(buf, "PARLEY_DYNAMO_CONVERSATIONS") != NULL);
+}
+
 int main(void)
 {
     xmalloc_init();
     RUN(test_config_defaults_and_env);
     RUN(test_config_rejects_bad_values);
+    RUN(test_config_adapter_settings);
     RUN(test_utf8);
     RUN(test_random_ids);
     RUN(test_clock);
