@@ -58,6 +58,11 @@ char *app_asset_path(const char *path)
     return xstrdup(path);
 }
 
+static int is_lambda(enum app_role role)
+{
+    return role == APP_LAMBDA_REQUEST || role == APP_LAMBDA_TASK || role == APP_LAMBDA_ANALYTICS;
+}
+
 json_t *app_executions(struct app *app, const char *session_id)
 {
     return observe_executions(&app->obs, session_id);
@@ -82,6 +87,7 @@ static void on_archived(void *ud, const char *session_id, const char *key)
 
 int app_work_once(struct app *app, int wait_s, struct err *err)
 {
+    assert(app->queue && app->agent_ready); /* serve and worker open both */
     struct queue_receive_opts opts = {.max_messages = 10,
                                       .visibility_timeout_s = app->cfg->action_visibility_s,
                                       .wait_time_s = wait_s};
@@ -149,6 +155,7 @@ static void *worker_main(void *arg)
 
 int app_start_workers(struct app *app, int n, struct err *err)
 {
+    assert(n >= 0 && !app->workers && !is_lambda(app->role)); /* once, and not on Lambda */
     app->workers = xcalloc((size_t)(n > 0 ? n : 1), sizeof *app->workers);
     for (int i = 0; i < n; i++) {
         if (pthread_create(&app->workers[i], NULL, worker_main, app) != 0)
@@ -270,11 +277,6 @@ static int make_dir(const char *path, struct err *err)
         return 0;
     return err_set(err, "InvalidConfig", "cannot create data directory '%s': %s", path,
                    strerror(errno));
-}
-
-static int is_lambda(enum app_role role)
-{
-    return role == APP_LAMBDA_REQUEST || role == APP_LAMBDA_TASK || role == APP_LAMBDA_ANALYTICS;
 }
 
 /* The agent's definition: its tool registry (with the knowledge base behind

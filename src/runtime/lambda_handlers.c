@@ -6,6 +6,7 @@
  */
 #include "runtime/lambda_handlers.h"
 
+#include <assert.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,6 +182,7 @@ static json_t *run_agent_handler(struct lambda_app *la, const char *name, const 
                                  struct err *err)
 {
     struct app *app = &la->app;
+    assert(app->agent_ready); /* a Task's role opens the agent */
     agent_handler_fn fn = agent_handler_find(name);
     if (!fn) {
         err_set(err, "HandlerNotFound", "no agent handler '%s'", name);

@@ -4,6 +4,7 @@
  */
 #include "runtime/workflow_local.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,12 +114,14 @@ struct workflow_local *workflow_local_new(struct agent *a, const char *asl_path,
 
 void workflow_local_attach(struct workflow_local *w, struct agent *a)
 {
+    assert(w && a && !a->workflow); /* an agent runs one workflow */
     a->workflow = workflow_local_run;
     a->workflow_ud = w;
 }
 
 json_t *workflow_local_run(struct agent *a, json_t *state, struct err *err)
 {
+    assert(a->workflow_ud && json_is_object(state));
     struct workflow_local *w = a->workflow_ud;
     struct sfn_run_opts opts = {
         .task = sfn_lambda_task,

@@ -3,6 +3,7 @@
  */
 #include "runtime/workflow_sfn.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +45,7 @@ struct workflow_sfn *workflow_sfn_new(const struct workflow_sfn_config *cfg, str
 
 void workflow_sfn_attach(struct workflow_sfn *w, struct agent *a)
 {
+    assert(w && a && !a->workflow); /* an agent runs one workflow */
     a->workflow = workflow_sfn_run;
     a->workflow_ud = w;
 }
@@ -88,6 +90,7 @@ static json_t *outcome(const json_t *doc, struct err *err)
 
 json_t *workflow_sfn_run(struct agent *a, json_t *state, struct err *err)
 {
+    assert(a->workflow_ud && json_is_object(state));
     struct workflow_sfn *w = a->workflow_ud;
     long timeout = w->timeout_ms;
     int64_t left = lambda_remaining_ms(lambda_current());

@@ -73,13 +73,15 @@ struct stored {
     char *doc; /* compact JSON of one segment, owned; NULL for an empty slot */
 };
 
+/* The process's finished segments and their export: one per process, like the X-Ray daemon a
+ * process talks to. */
 static struct {
-    pthread_mutex_t lock;
-    struct stored *ring;
-    size_t cap, next, count;
-    int fd; /* connected UDP socket to the daemon, or -1 */
-    unsigned long sent, failed;
-} g = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, 0, -1, 0, 0};
+    pthread_mutex_t lock;         /* guards every member */
+    struct stored *ring;          /* the last cap finished segments, for the console */
+    size_t cap, next, count;      /* ring size, next slot, slots used */
+    int fd;                       /* connected UDP socket to the daemon, or -1 */
+    unsigned long sent, failed;   /* datagrams sent and send failures */
+} seg_store = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, 0, -1, 0, 0};
 
 /* ------------------------------------------------------------------------------------------ */
 /* Ids                                                                                        */
@@ -626,34 +628,34 @@ size_t trace_header_format(const struct trace_ctx *c, int parent, char *buf, siz
 
 static void store_put_locked(const char *trace_id, char *doc)
 {
-    if (!g.ring) {
-        g.cap = TRACE_STORE_DEFAULT;
-        g.ring = xcalloc(g.cap, sizeof *g.ring);
+    if (!seg_store.ring) {
+        seg_store.cap = TRACE_STORE_DEFAULT;
+        seg_store.ring = xcalloc(seg_store.cap, sizeof *seg_store.ring);
     }
-    struct stored *s = &g.ring[g.next];
+    struct stored *s = &seg_store.ring[seg_store.next];
     if (s->doc)
         free(s->doc);
     else
-        g.count++;
+        seg_store.count++;
     memcpy(s->trace_id, trace_id, sizeof s->trace_id);
     s->doc = doc;
-    g.next = (g.next + 1) % g.cap;
+    seg_store.next = (seg_store.next + 1) % seg_store.cap;
 }
 
 static void export_locked(const char *doc, size_t len)
 {
     static const char head[] = "{\"format\": \"json\", \"version\": 1}\n";
-    if (g.fd < 0)
+    if (seg_store.fd < 0)
         return;
     size_t hl = sizeof head - 1;
     char *msg = xmalloc(hl + len);
     memcpy(msg, head, hl);
     memcpy(msg + hl, doc, len);
-    ssize_t n = send(g.fd, msg, hl + len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    ssize_t n = send(seg_store.fd, msg, hl + len, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n == (ssize_t)(hl + len)) {
-        g.sent++;
+        seg_store.sent++;
     } else {
-        g.failed++;
+        seg_store.failed++;
         log_at(LL_DEBUG, "trace", "cannot send segment to the X-Ray daemon: %s",
                n < 0 ? strerror(errno) : "short write");
     }
@@ -712,11 +714,11 @@ void trace_end(struct trace_ctx *seg, int http_status)
     pthread_mutex_unlock(&r->lock);
 
     if (doc) {
-        pthread_mutex_lock(&g.lock);
+        pthread_mutex_lock(&seg_store.lock);
         if (sampled)
             export_locked(doc, strlen(doc));
         store_put_locked(trace_id, doc);
-        pthread_mutex_unlock(&g.lock);
+        pthread_mutex_unlock(&seg_store.lock);
     }
     if (last)
         root_free(r);
@@ -730,17 +732,17 @@ json_t *trace_store_get(const char *trace_id)
     memcpy(want, trace_id, sizeof want);
     lower(want);
     json_t *segs = json_array();
-    pthread_mutex_lock(&g.lock);
-    for (size_t k = 0; k < g.cap; k++) {
+    pthread_mutex_lock(&seg_store.lock);
+    for (size_t k = 0; k < seg_store.cap; k++) {
         /* Oldest first: start at the slot written next. */
-        struct stored *s = &g.ring[(g.next + k) % g.cap];
+        struct stored *s = &seg_store.ring[(seg_store.next + k) % seg_store.cap];
         if (!s->doc || strcmp(s->trace_id, want) != 0)
             continue;
         json_t *doc = json_loads(s->doc, 0, NULL);
         if (doc)
             json_array_append_new(segs, doc);
     }
-    pthread_mutex_unlock(&g.lock);
+    pthread_mutex_unlock(&seg_store.lock);
     if (json_array_size(segs) == 0) {
         json_decref(segs);
         return NULL;
@@ -750,9 +752,9 @@ json_t *trace_store_get(const char *trace_id)
 
 size_t trace_store_count(void)
 {
-    pthread_mutex_lock(&g.lock);
-    size_t n = g.count;
-    pthread_mutex_unlock(&g.lock);
+    pthread_mutex_lock(&seg_store.lock);
+    size_t n = seg_store.count;
+    pthread_mutex_unlock(&seg_store.lock);
     return n;
 }
 
@@ -763,11 +765,11 @@ void trace_store_set_capacity(size_t n)
     if (n > TRACE_STORE_MAX)
         n = TRACE_STORE_MAX;
     struct stored *ring = xcalloc(n, sizeof *ring);
-    pthread_mutex_lock(&g.lock);
+    pthread_mutex_lock(&seg_store.lock);
     /* Walk the old ring oldest first, free the oldest beyond n, copy the rest in order. */
-    size_t keep = g.count < n ? g.count : n, drop = g.count - keep, j = 0;
-    for (size_t k = 0; k < g.cap; k++) {
-        struct stored *s = &g.ring[(g.next + k) % g.cap];
+    size_t keep = seg_store.count < n ? seg_store.count : n, drop = seg_store.count - keep, j = 0;
+    for (size_t k = 0; k < seg_store.cap; k++) {
+        struct stored *s = &seg_store.ring[(seg_store.next + k) % seg_store.cap];
         if (!s->doc)
             continue;
         if (drop) {
@@ -777,12 +779,12 @@ void trace_store_set_capacity(size_t n)
         }
         ring[j++] = *s;
     }
-    free(g.ring);
-    g.ring = ring;
-    g.cap = n;
-    g.count = keep;
-    g.next = keep % n;
-    pthread_mutex_unlock(&g.lock);
+    free(seg_store.ring);
+    seg_store.ring = ring;
+    seg_store.cap = n;
+    seg_store.count = keep;
+    seg_store.next = keep % n;
+    pthread_mutex_unlock(&seg_store.lock);
 }
 
 /* Splits "udp:h:p tcp:h:p" or "h:p" into host and port for UDP. */
@@ -827,11 +829,11 @@ int trace_export_configure(const char *addr, struct err *err)
 {
     int rc = -1, fd = -1;
     struct addrinfo *res = NULL;
-    pthread_mutex_lock(&g.lock);
-    if (g.fd >= 0)
-        close(g.fd);
-    g.fd = -1;
-    pthread_mutex_unlock(&g.lock);
+    pthread_mutex_lock(&seg_store.lock);
+    if (seg_store.fd >= 0)
+        close(seg_store.fd);
+    seg_store.fd = -1;
+    pthread_mutex_unlock(&seg_store.lock);
     if (!addr || !*addr)
         return 0;
     char host[256], port[8];
@@ -854,10 +856,10 @@ int trace_export_configure(const char *addr, struct err *err)
                 strerror(errno));
         goto out;
     }
-    pthread_mutex_lock(&g.lock);
-    g.fd = fd;
+    pthread_mutex_lock(&seg_store.lock);
+    seg_store.fd = fd;
     fd = -1;
-    pthread_mutex_unlock(&g.lock);
+    pthread_mutex_unlock(&seg_store.lock);
     log_at(LL_INFO, "trace", "sending segments to the X-Ray daemon at %s:%s", host, port);
     rc = 0;
 out:
@@ -884,25 +886,25 @@ int trace_init_from_env(struct err *err)
 
 void trace_export_stats(unsigned long *sent, unsigned long *failed)
 {
-    pthread_mutex_lock(&g.lock);
+    pthread_mutex_lock(&seg_store.lock);
     if (sent)
-        *sent = g.sent;
+        *sent = seg_store.sent;
     if (failed)
-        *failed = g.failed;
-    pthread_mutex_unlock(&g.lock);
+        *failed = seg_store.failed;
+    pthread_mutex_unlock(&seg_store.lock);
 }
 
 void trace_shutdown(void)
 {
-    pthread_mutex_lock(&g.lock);
-    if (g.fd >= 0)
-        close(g.fd);
-    g.fd = -1;
-    for (size_t i = 0; i < g.cap; i++)
-        free(g.ring[i].doc);
-    free(g.ring);
-    g.ring = NULL;
-    g.cap = g.next = g.count = 0;
-    g.sent = g.failed = 0;
-    pthread_mutex_unlock(&g.lock);
+    pthread_mutex_lock(&seg_store.lock);
+    if (seg_store.fd >= 0)
+        close(seg_store.fd);
+    seg_store.fd = -1;
+    for (size_t i = 0; i < seg_store.cap; i++)
+        free(seg_store.ring[i].doc);
+    free(seg_store.ring);
+    seg_store.ring = NULL;
+    seg_store.cap = seg_store.next = seg_store.count = 0;
+    seg_store.sent = seg_store.failed = 0;
+    pthread_mutex_unlock(&seg_store.lock);
 }
