@@ -14,14 +14,16 @@
  *   Analytics         EventBridge event in: folded into counters and written as one CloudWatch
  *                     EMF line on stdout (so CloudWatch turns it into metrics).
  *
- * Adapters come from the environment: PARLEY_STORE ("dynamodb", the default on Lambda, or
+ * Every function opens the same app (app.h) with its role and installs the same observer
+ * (observe.h): turn, model and tool metrics, and CloudWatch EMF lines on stdout, flushed with the
+ * events after every invocation. Adapters come from the settings table: PARLEY_STORE ("dynamodb", the default on Lambda, or
  * "sqlite" under PARLEY_DATA), PARLEY_STATE_MACHINE_ARN (RequestHandler), PARLEY_EVENT_BUS
  * (EventBridge bus name; events are off without it), PARLEY_QUEUE_PREFIX (SQS queues
  * "<prefix>AgentActions"; without it ActionExecutor runs actions inline), PARLEY_ARCHIVE_BUCKET
  * (SaveConversation writes the session's transcript to S3 after each turn, redacted as
- * PARLEY_REDACT says), PARLEY_MODEL and the AWS variables. Events
- * put during an invocation are flushed before its response is posted, since Lambda freezes the
- * process between invocations.
+ * PARLEY_REDACT says), PARLEY_MODEL and the AWS variables. Events and EMF
+ * lines of an invocation are flushed before its response is posted, since Lambda freezes the
+ * process between invocations. A failure's errorType is its code from base/errcode.h.
  */
 #ifndef PARLEY_LAMBDA_HANDLERS_H
 #define PARLEY_LAMBDA_HANDLERS_H
