@@ -23,6 +23,7 @@
 #include "runtime/analytics.h"
 #include "runtime/api.h"
 #include "runtime/app.h"
+#include "telemetry/metrics.h"
 
 /* Everything one bootstrap process opened: the settings and the app built from them. */
 struct lambda_app {
@@ -225,14 +226,17 @@ static json_t *h_analytics(void *ud, const struct lambda_context *ctx, const jso
     }
     analytics_fold(app->analytics, event);
     /* One EMF line: CloudWatch extracts Parley/Events{EventType} from the function's log. */
-    json_t *emf = json_pack("{s:{s:I, s:[{s:s, s:[[s]], s:[{s:s, s:s}]}]}, s:s, s:i}", "_aws",
-                            "Timestamp", (json_int_t)clock_now_ms(), "CloudWatchMetrics",
-                            "Namespace", "Parley", "Dimensions", "EventType", "Metrics", "Name",
-                            "Events", "Unit", "Count", "EventType", type, "Events", 1);
-    char *line = json_dumps(emf, JSON_COMPACT);
-    json_decref(emf);
-    printf("%s\n", line);
-    fflush(stdout);
+    struct metrics_emf_dim dim = {"EventType", type};
+    struct metrics_emf_value val = {"Events", "Count", 1};
+    char *line = NULL;
+    struct err e;
+    err_clear(&e);
+    if (metrics_emf_line("Parley", &dim, 1, &val, 1, NULL, 0, clock_now_ms(), &line, &e) == 0) {
+        printf("%s\n", line);
+        fflush(stdout);
+    } else {
+        log_at(LL_WARN, "lambda", "no EMF line for '%s': %s", type, e.message);
+    }
     free(line);
     return json_pack("{s:s, s:b}", "folded", type, "known", bus_event_name_known(type));
 }

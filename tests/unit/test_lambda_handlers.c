@@ -465,6 +465,30 @@ static void test_host_errors(void)
     json_decref(out);
 }
 
+/* Analytics writes its Events metric through the same EMF builder. */
+static void test_emf_analytics(void)
+{
+    reset_api();
+    const char *path;
+    int rc;
+    capture_begin();
+    json_t *out = invoke("Analytics",
+                         "{\"detail-type\":\"turn_completed\",\"source\":\"parley.agent\","
+                         "\"detail\":{}}",
+                         &path, &rc);
+    json_t *lines = capture_end();
+    CHECK(strstr(path, "/response") != NULL);
+    CHECK_INT(json_array_size(lines), 1);
+    json_t *doc = json_array_get(lines, 0);
+    char names[64];
+    emf_names(doc, names, sizeof names);
+    CHECK_STR(names, "Events");
+    CHECK_STR(json_string_value(json_object_get(doc, "EventType")), "turn_completed");
+    CHECK(json_number_value(json_object_get(doc, "Events")) == 1);
+    json_decref(lines);
+    json_decref(out);
+}
+
 static void test_init_error(void)
 {
     reset_api();
@@ -506,6 +530,7 @@ int main(void)
     RUN(test_emf_request);
     RUN(test_emf_task);
     RUN(test_host_errors);
+    RUN(test_emf_analytics);
     RUN(test_init_error);
     fake_http_stop(&sfn);
     fake_http_stop(&api);
