@@ -7,6 +7,7 @@
 #include "base/xmalloc.h"
 #include "archive/archive_cli.h"
 #include "cli/cli.h"
+#include "ptest/ptest.h"
 #include "queue/queue_cli.h"
 #include "runtime/lambda_handlers.h"
 
@@ -21,6 +22,8 @@ static const struct cli_command commands[] = {
     {"sfn", "validate and run Amazon States Language state machines", cli_sfn},
     {"lambda", "serve one seed function on the AWS Lambda Runtime API (the bootstrap)",
      lambda_parley_main},
+    {"test", "run conversation tests (scenario files), pass^k over trials, JUnit/JSON",
+     ptest_main},
     {"version", "print the version", cli_version},
 };
 

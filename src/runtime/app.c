@@ -31,6 +31,7 @@
 #include "queue/queue.h"
 #include "telemetry/metrics.h"
 #include "telemetry/trace.h"
+#include "model/model_record.h"
 #include "model/providers.h"
 #include "runtime/analytics.h"
 #include "runtime/workflow_local.h"
@@ -351,6 +352,19 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
         err_set(err, "InvalidConfig", "cannot start model '%s': %s", cfg->model, msg);
         goto fail;
     }
+    /* ---- issue 12: model record/replay (PARLEY_MODEL_RECORD / PARLEY_MODEL_REPLAY) ---- */
+    if (cfg->model_record[0] && cfg->model_replay[0]) {
+        err_set(err, "InvalidConfig", "PARLEY_MODEL_RECORD and PARLEY_MODEL_REPLAY exclude each other");
+        goto fail;
+    }
+    if (cfg->model_record[0] || cfg->model_replay[0]) {
+        int replay = cfg->model_replay[0] != 0;
+        app->model = model_record_new(app->model, replay ? cfg->model_replay : cfg->model_record,
+                                      replay ? MODEL_RECORD_REPLAY : MODEL_RECORD_SAVE, err);
+        if (!app->model)
+            goto fail;
+    }
+    /* ---- end issue 12 ---- */
     if (guard_kinds_parse(cfg->redact, &redact) < 0) {
         err_set(err, "InvalidConfig", "PARLEY_REDACT must be all, none or a list of email,phone,card"
                 " (got '%s')", cfg->redact);

@@ -1,0 +1,864 @@
+/*
+ * ptest.c - `parley test`: finds scenario files, runs each K times (a fresh session per trial) on
+ * a target (the app in-process on a throwaway data directory, or a server over HTTP), and reports
+ * per scenario trials passed/K with the first failing turn, pass^1 and pass^k, JUnit and JSON.
+ */
+#include "ptest/ptest.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/transcript.h"
+#include "agent/turn.h"
+#include "base/clock.h"
+#include "base/config.h"
+#include "base/errcode.h"
+#include "base/log.h"
+#include "http/client.h"
+#include "ptest/scenario.h"
+#include "runtime/app.h"
+#include "store/store.h"
+
+#define REPLY_EXCERPT 300 /* bytes of a reply shown in a failure */
+
+/* ------------------------------------------------------------------------------------------------
+ * Targets: where the turns run
+ * --------------------------------------------------------------------------------------------- */
+
+struct target {
+    struct app app;            /* in-process (when http is NULL) */
+    struct config cfg;         /* its settings */
+    int app_open;              /* app_open succeeded */
+    char data[64];             /* throwaway data directory ("" when none) */
+    struct http_client *http;  /* --url */
+    const char *url;           /* base URL without trailing slash */
+    char auth[600];            /* "Authorization: Bearer ..." or "" */
+};
+
+static json_t *error_body(const char *code, const char *message)
+{
+    return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
+}
+
+/* One HTTP call; returns the parsed body (new) or an error body, and the status. */
+static json_t *http_call(struct target *t, const char *method, const char *path,
+                         const char *body, int auth, long *status)
+{
+    char url[1400];
+    snprintf(url, sizeof url, "%s%s", t->url, path);
+    const char *headers[2];
+    size_t nh = 0;
+    if (body)
+        headers[nh++] = "Content-Type: application/json";
+    if (auth && t->auth[0])
+        headers[nh++] = t->auth;
+    struct http_client_request req = {.method = method, .url = url, .headers = headers,
+                                      .n_headers = nh, .body = body,
+                                      .body_len = body ? strlen(body) : 0, .max_retries = 0};
+    struct http_client_response resp = {0};
+    struct err e;
+    err_clear(&e);
+    json_t *out = NULL;
+    if (http_client_do(t->http, &req, &resp, &e) < 0) {
+        *status = 0;
+        out = error_body(e.code, e.message);
+    } else {
+        *status = resp.status;
+        out = json_loadb(resp.body ? resp.body : "", resp.body_len, 0, NULL);
+        if (!out)
+            out = error_body("BadResponse", "the server's answer is not JSON");
+    }
+    http_client_response_release(&resp);
+    return out;
+}
+
+static json_t *target_chat(struct target *t, const char *body, long *status)
+{
+    if (t->http)
+        return http_call(t, "POST", "/chat", body, 0, status);
+    struct err e;
+    err_clear(&e);
+    json_t *out = NULL;
+    json_t *req = turn_parse_request(body, strlen(body), &e);
+    if (req)
+        out = turn_run(&t->app.agent, req, &e);
+    json_decref(req);
+    if (out) {
+        *status = 200;
+        return out;
+    }
+    *status = errcode_status(e.code[0] ? e.code : "InternalError");
+    return error_body(e.code[0] ? e.code : "InternalError", e.message);
+}
+
+/* GET /sessions/{id}: the transcript document (new) or NULL. */
+static json_t *target_session(struct target *t, const char *sid)
+{
+    if (t->http) {
+        char path[128];
+        long status = 0;
+        snprintf(path, sizeof path, "/sessions/%s", sid);
+        json_t *doc = http_call(t, "GET", path, NULL, 0, &status);
+        if (status != 200) {
+            json_decref(doc);
+            doc = NULL;
+        }
+        return doc;
+    }
+    struct err e;
+    err_clear(&e);
+    return transcript_document(t->app.store, sid, &e);
+}
+
+/* Every ticket (new array) or NULL. */
+static json_t *target_tickets(struct target *t)
+{
+    if (t->http) {
+        long status = 0;
+        json_t *doc = http_call(t, "GET", "/tickets", NULL, 1, &status);
+        json_t *list = status == 200 ? json_incref(json_object_get(doc, "tickets")) : NULL;
+        json_decref(doc);
+        return list;
+    }
+    struct err e;
+    err_clear(&e);
+    json_t *list = NULL;
+    if (STORE_CALL(t->app.store, tickets_list, NULL, 500, &list, &e) < 0)
+        return NULL;
+    size_t i;
+    json_t *tk;
+    json_array_foreach(list, i, tk) json_object_del(tk, "userId");
+    return list;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void target_close(struct target *t)
+{
+    if (t->app_open)
+        app_close(&t->app);
+    t->app_open = 0;
+    http_client_free(t->http);
+    t->http = NULL;
+    if (t->data[0])
+        nftw(t->data, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    config_release(&t->cfg);
+}
+
+struct options {
+    int trials;             /* --trials */
+    int jobs;               /* --jobs */
+    const char *junit;      /* --junit FILE */
+    const char *json;       /* --json FILE */
+    const char *record;     /* --record DIR */
+    const char *replay;     /* --replay DIR */
+    const char *url;        /* --url URL */
+    const char *agent;      /* --agent FILE */
+    const char *model;      /* --model NAME (replay) */
+    const char **paths;     /* scenario paths */
+    int npaths;
+};
+
+/* Opens the target the options name. Returns 0 or -1 with err. */
+static int target_open(struct target *t, const struct options *o, struct err *err)
+{
+    int rc = -1;
+    memset(t, 0, sizeof *t);
+    if (o->agent && setenv("PARLEY_AGENT", o->agent, 1) < 0) {
+        /* the agent file is a setting (PARLEY_AGENT) read when the settings load */
+        err_set(err, "InvalidConfig", "cannot set PARLEY_AGENT");
+        goto out;
+    }
+    if (config_load(&t->cfg, err) < 0)
+        goto out;
+    enum log_level lvl;
+    if (log_level_parse(t->cfg.log_level, &lvl) == 0)
+        log_threshold = lvl < LL_WARN ? LL_WARN : lvl; /* info lines would bury the report */
+    if (o->model && config_set(&t->cfg, "PARLEY_MODEL", o->model, err) < 0)
+        goto out;
+    if (o->url) {
+        t->url = o->url;
+        t->http = http_client_new(&(struct http_client_config){.timeout_ms = 120000});
+        if (t->cfg.operator_token[0])
+            snprintf(t->auth, sizeof t->auth, "Authorization: Bearer %.500s",
+                     t->cfg.operator_token);
+        rc = 0;
+        goto out;
+    }
+    snprintf(t->data, sizeof t->data, "/tmp/parley-test.XXXXXX");
+    if (!mkdtemp(t->data)) {
+        err_set(err, "InvalidConfig", "cannot create a data directory: %s", strerror(errno));
+        t->data[0] = '\0';
+        goto out;
+    }
+    if (config_set(&t->cfg, "PARLEY_DATA", t->data, err) < 0)
+        goto out;
+    if (o->record && config_set(&t->cfg, "PARLEY_MODEL_RECORD", o->record, err) < 0)
+        goto out;
+    if (o->replay && config_set(&t->cfg, "PARLEY_MODEL_REPLAY", o->replay, err) < 0)
+        goto out;
+    if (app_open(&t->app, &t->cfg, APP_SERVE, err) < 0)
+        goto out;
+    t->app_open = 1;
+    /* queued actions run on workers, as in `parley serve` (PARLEY_WORKERS=0: inline waits) */
+    if (t->cfg.workers > 0 && app_start_workers(&t->app, t->cfg.workers, err) < 0)
+        goto out;
+    rc = 0;
+out:
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * One trial
+ * --------------------------------------------------------------------------------------------- */
+
+struct session {
+    const char *label; /* "main" or a declared label */
+    const char *user;  /* userId or NULL */
+    char sid[80];      /* issued on the first answered turn */
+    int turns;         /* turns answered so far */
+};
+
+/* The first failure of a scenario, kept for the report. */
+struct failure {
+    int trial;      /* 1-based */
+    int turn;       /* 1-based; 0 = effects or setup */
+    char *user;     /* the customer's message of that turn (owned) */
+    char *why;      /* what was expected and did not hold (owned) */
+    json_t *got;    /* the response of that turn (owned), or NULL */
+    long http;      /* its HTTP status */
+};
+
+struct result {
+    const char *file;    /* borrowed from the run */
+    const json_t *sc;    /* the scenario (borrowed) */
+    int passed;          /* trials passed */
+    int ran;             /* trials run */
+    double seconds;      /* wall time of all trials */
+    struct failure fail; /* the first failing trial, when any */
+};
+
+static struct session *find_session(struct session *s, int n, const char *label)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(s[i].label, label) == 0)
+            return &s[i];
+    return NULL;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    const char *x = json_string_value(json_object_get(*(json_t *const *)a, "id"));
+    const char *y = json_string_value(json_object_get(*(json_t *const *)b, "id"));
+    return strcmp(x ? x : "", y ? y : "");
+}
+
+/* Tickets created from the trial's sessions, oldest first (new array). */
+static json_t *trial_tickets(struct target *t, struct session *s, int n)
+{
+    json_t *all = target_tickets(t);
+    json_t *mine = json_array();
+    json_t **items = calloc(json_array_size(all) + 1, sizeof *items);
+    size_t i, k = 0;
+    json_t *tk;
+    json_array_foreach(all, i, tk) {
+        const char *sid = json_string_value(json_object_get(tk, "sessionId"));
+        for (int j = 0; sid && j < n; j++)
+            if (s[j].sid[0] && strcmp(s[j].sid, sid) == 0) {
+                items[k++] = tk;
+                break;
+            }
+    }
+    qsort(items, k, sizeof *items, by_id);
+    for (i = 0; i < k; i++)
+        json_array_append(mine, items[i]);
+    free(items);
+    json_decref(all);
+    return mine;
+}
+
+static void set_failure(struct failure *f, int trial, int turn, const char *user, const char *why,
+                        json_t *got, long http)
+{
+    f->trial = trial;
+    f->turn = turn;
+    f->user = strdup(user ? user : "");
+    f->why = strdup(why ? why : "");
+    f->got = got ? json_incref(got) : NULL;
+    f->http = http;
+}
+
+/* Runs one trial. Returns 1 passed, 0 failed (filling *f when f is not NULL). */
+static int run_trial(struct target *t, const json_t *sc, int trial, struct failure *f)
+{
+    struct session s[SCENARIO_SESSIONS_MAX];
+    int n = 0, passed = 1;
+    json_t *vars = json_object();
+    s[n++] = (struct session){.label = "main",
+                              .user = json_string_value(json_object_get(sc, "user"))};
+    const char *label;
+    json_t *decl;
+    json_object_foreach(json_object_get(sc, "sessions"), label, decl)
+        s[n++] = (struct session){.label = label,
+                                  .user = json_string_value(json_object_get(decl, "user"))};
+    size_t i;
+    json_t *turn;
+    json_array_foreach(json_object_get(sc, "turns"), i, turn) {
+        const char *sl = json_string_value(json_object_get(turn, "session"));
+        struct session *ss = find_session(s, n, sl ? sl : "main");
+        char *why = NULL;
+        size_t why_len = 0;
+        FILE *w = open_memstream(&why, &why_len);
+        char *text = scenario_subst(json_string_value(json_object_get(turn, "user")), vars, w);
+        json_t *resp = NULL;
+        long http = 0;
+        int ok = 0;
+        if (text) {
+            json_t *body = json_pack("{s:s}", "message", text);
+            if (ss->sid[0])
+                json_object_set_new(body, "sessionId", json_string(ss->sid));
+            if (ss->user)
+                json_object_set_new(body, "userId", json_string(ss->user));
+            char *raw = json_dumps(body, JSON_COMPACT);
+            json_decref(body);
+            resp = target_chat(t, raw, &http);
+            free(raw);
+            ok = scenario_judge_turn(json_object_get(turn, "expect"), http, resp, vars,
+                                     ss->turns + 1, ss->sid, w);
+            if (http == 200) {
+                if (!ss->sid[0])
+                    snprintf(ss->sid, sizeof ss->sid, "%s",
+                             json_string_value(json_object_get(resp, "sessionId")) ?: "");
+                ss->turns++;
+            }
+        }
+        fclose(w);
+        if (!ok && f)
+            set_failure(f, trial, (int)i + 1, text ? text : json_string_value(json_object_get(
+                                                                turn, "user")),
+                        why, resp, http);
+        free(why);
+        free(text);
+        json_decref(resp);
+        if (!ok) {
+            passed = 0;
+            goto out; /* later turns depend on this one */
+        }
+    }
+    const json_t *effects = json_object_get(sc, "effects");
+    if (effects) {
+        json_t *tickets = trial_tickets(t, s, n);
+        json_t *doc = s[0].sid[0] ? target_session(t, s[0].sid) : NULL;
+        char *why = NULL;
+        size_t why_len = 0;
+        FILE *w = open_memstream(&why, &why_len);
+        passed = scenario_judge_effects(effects, tickets, doc, vars, w);
+        fclose(w);
+        if (!passed && f)
+            set_failure(f, trial, 0, "(effects after the last turn)", why, doc, 200);
+        free(why);
+        json_decref(doc);
+        json_decref(tickets);
+    }
+out:
+    json_decref(vars);
+    return passed;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * The run: scenarios over jobs, progress
+ * --------------------------------------------------------------------------------------------- */
+
+struct run {
+    struct target *target;
+    const struct options *o;
+    struct result *results;
+    size_t n;
+    size_t next;          /* next scenario to take */
+    size_t done;          /* scenarios finished */
+    int tty;              /* stdout is a terminal: draw a progress line */
+    pthread_mutex_t mu;   /* guards next, done and stdout */
+};
+
+static void progress(struct run *r, size_t i, int trial)
+{
+    if (!r->tty)
+        return;
+    pthread_mutex_lock(&r->mu);
+    printf("\r\033[K[%zu/%zu] %s, trial %d/%d", r->done + 1, r->n,
+           json_string_value(json_object_get(r->results[i].sc, "name")), trial, r->o->trials);
+    fflush(stdout);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void *run_jobs(void *arg)
+{
+    struct run *r = arg;
+    for (;;) {
+        pthread_mutex_lock(&r->mu);
+        size_t i = r->next < r->n ? r->next++ : r->n;
+        pthread_mutex_unlock(&r->mu);
+        if (i == r->n)
+            break;
+        struct result *res = &r->results[i];
+        long long start = clock_now_ms();
+        for (int k = 1; k <= r->o->trials; k++) {
+            progress(r, i, k);
+            int first_fail = res->passed == res->ran; /* no failure kept yet */
+            res->passed += run_trial(r->target, res->sc, k, first_fail ? &res->fail : NULL);
+            res->ran++;
+        }
+        res->seconds = (double)(clock_now_ms() - start) / 1000.0;
+        pthread_mutex_lock(&r->mu);
+        r->done++;
+        if (r->tty)
+            printf("\r\033[K");
+        printf("%s %s (%d/%d trials) %s\n", res->passed == res->ran ? "PASS" : "FAIL",
+               json_string_value(json_object_get(res->sc, "name")), res->passed, res->ran,
+               res->file);
+        fflush(stdout);
+        pthread_mutex_unlock(&r->mu);
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Reports
+ * --------------------------------------------------------------------------------------------- */
+
+/* The failing turn as text: what was expected, then what came back. */
+static void describe_failure(FILE *out, const struct result *res, const char *indent)
+{
+    const struct failure *f = &res->fail;
+    if (f->turn > 0)
+        fprintf(out, "%strial %d/%d failed at turn %d, customer says \"%s\":\n", indent, f->trial,
+                res->ran, f->turn, f->user);
+    else
+        fprintf(out, "%strial %d/%d failed %s:\n", indent, f->trial, res->ran, f->user);
+    const char *line = f->why;
+    while (line && *line) {
+        const char *nl = strchr(line, '\n');
+        int len = nl ? (int)(nl - line) : (int)strlen(line);
+        fprintf(out, "%s  expected: %.*s\n", indent, len, line);
+        line = nl ? nl + 1 : NULL;
+    }
+    if (f->turn == 0 || !f->got)
+        return;
+    const char *reply = json_string_value(json_object_get(f->got, "reply"));
+    fprintf(out, "%s  got: HTTP %ld", indent, f->http);
+    if (json_string_value(json_object_get(f->got, "status")))
+        fprintf(out, ", status %s", json_string_value(json_object_get(f->got, "status")));
+    if (reply) {
+        fprintf(out, ", reply \"%.*s%s\"\n", REPLY_EXCERPT, reply,
+                strlen(reply) > REPLY_EXCERPT ? "..." : "");
+    } else {
+        char *body = json_dumps(f->got, JSON_COMPACT);
+        fprintf(out, ", body %.*s\n", REPLY_EXCERPT, body ? body : "");
+        free(body);
+    }
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(f->got, "actions"), i, a) {
+        char *in = json_dumps(json_object_get(a, "input"), JSON_COMPACT);
+        fprintf(out, "%s  action: %s (%s) input %.200s\n", indent,
+                json_string_value(json_object_get(a, "tool")),
+                json_string_value(json_object_get(a, "status")), in ? in : "{}");
+        free(in);
+    }
+    if (reply && json_array_size(json_object_get(f->got, "actions")) == 0)
+        fprintf(out, "%s  actions: none\n", indent);
+}
+
+static char *failure_text(const struct result *res)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    describe_failure(f, res, "");
+    fclose(f);
+    return text;
+}
+
+/* Writes s escaped for XML text and attributes; drops characters XML 1.0 forbids. */
+static void xml_escape(FILE *f, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&apos;", f); break;
+        default:
+            if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')
+                fputc('?', f);
+            else
+                fputc(*p, f);
+        }
+    }
+}
+
+static int write_junit(const char *path, const struct run *r, int failed, double seconds)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites tests=\"%zu\" "
+               "failures=\"%d\" time=\"%.3f\">\n  <testsuite name=\"parley test\" tests=\"%zu\" "
+               "failures=\"%d\" errors=\"0\" time=\"%.3f\">\n",
+            r->n, failed, seconds, r->n, failed, seconds);
+    for (size_t i = 0; i < r->n; i++) {
+        const struct result *res = &r->results[i];
+        fputs("    <testcase name=\"", f);
+        xml_escape(f, json_string_value(json_object_get(res->sc, "name")));
+        fputs("\" classname=\"", f);
+        xml_escape(f, res->file);
+        fprintf(f, "\" time=\"%.3f\">", res->seconds);
+        if (res->passed != res->ran) {
+            char head[200];
+            snprintf(head, sizeof head, "%d/%d trials passed; trial %d failed at turn %d",
+                     res->passed, res->ran, res->fail.trial, res->fail.turn);
+            char *text = failure_text(res);
+            fputs("\n      <failure message=\"", f);
+            xml_escape(f, head);
+            fputs("\" type=\"ScenarioFailed\">", f);
+            xml_escape(f, text ? text : "");
+            fputs("</failure>\n    ", f);
+            free(text);
+        }
+        fputs("</testcase>\n", f);
+    }
+    fputs("  </testsuite>\n</testsuites>\n", f);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+static int write_json(const char *path, const struct run *r, int failed, int trials_passed,
+                      int trials, double seconds)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < r->n; i++) {
+        const struct result *res = &r->results[i];
+        json_t *one = json_pack("{s:O, s:s, s:i, s:i, s:b, s:f}", "name",
+                                json_object_get(res->sc, "name"), "file", res->file, "trials",
+                                res->ran, "trialsPassed", res->passed, "passed",
+                                res->passed == res->ran, "seconds", res->seconds);
+        if (res->passed != res->ran) {
+            char *text = failure_text(res);
+            json_object_set_new(one, "failure",
+                                json_pack("{s:i, s:i, s:s, s:s, s:s, s:O?}", "trial",
+                                          res->fail.trial, "turn", res->fail.turn, "user",
+                                          res->fail.user, "expected", res->fail.why, "report",
+                                          text ? text : "", "got", res->fail.got));
+            free(text);
+        }
+        json_array_append_new(list, one);
+    }
+    double pass1 = trials ? (double)trials_passed / trials : 0;
+    double passk = r->n ? (double)(r->n - (size_t)failed) / (double)r->n : 0;
+    json_t *doc = json_pack("{s:{s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:f}, s:o}", "summary",
+                            "scenarios", (int)r->n, "passed", (int)r->n - failed, "failed", failed,
+                            "k", r->o->trials, "trials", trials, "trialsPassed", trials_passed,
+                            "pass1", pass1, "passK", passk, "seconds", seconds, "scenarios", list);
+    int rc = json_dump_file(doc, path, JSON_INDENT(2)) == 0 ? 0 : -1;
+    json_decref(doc);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Finding scenario files
+ * --------------------------------------------------------------------------------------------- */
+
+static int scenario_name(const char *name)
+{
+    size_t n = strlen(name);
+    return (n > 5 && strcmp(name + n - 5, ".json") == 0) ||
+           (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
+           (n > 4 && strcmp(name + n - 4, ".yml") == 0);
+}
+
+static int collect(const char *path, int depth, json_t *files, struct err *err)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return err_set(err, "NotFound", "cannot read '%s': %s", path, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) {
+        if (json_array_size(files) >= PTEST_FILES_MAX)
+            return err_set(err, "InvalidScenario", "more than %d scenario files",
+                           PTEST_FILES_MAX);
+        json_array_append_new(files, json_string(path));
+        return 0;
+    }
+    if (depth > PTEST_DEPTH_MAX)
+        return err_set(err, "InvalidScenario", "'%s' is nested deeper than %d directories", path,
+                       PTEST_DEPTH_MAX);
+    struct dirent **names = NULL;
+    int n = scandir(path, &names, NULL, alphasort);
+    if (n < 0)
+        return err_set(err, "NotFound", "cannot read '%s': %s", path, strerror(errno));
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i]->d_name;
+        char sub[2048];
+        snprintf(sub, sizeof sub, "%s/%s", path, name);
+        struct stat cs;
+        if (rc == 0 && name[0] != '.' && stat(sub, &cs) == 0 &&
+            (S_ISDIR(cs.st_mode) || scenario_name(name)))
+            rc = collect(sub, depth + 1, files, err);
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * The command
+ * --------------------------------------------------------------------------------------------- */
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: parley test [PATH...] [--trials K] [--jobs N] [--junit FILE] [--json FILE]\n"
+            "                   [--record DIR | --replay DIR] [--url URL] [--agent FILE]\n\n"
+            "Runs conversation scenarios (JSON files; directories are searched for *.json,\n"
+            "*.yaml, *.yml; default tests/conversations) against the configured agent and model,\n"
+            "in-process on a throwaway data directory, or against a running server (--url).\n"
+            "Each scenario runs K trials (default 1) in fresh sessions and passes only when every\n"
+            "trial passes (pass^k). Exit 0: all passed; 1: some failed; 2: usage or file error.\n\n"
+            "  --trials K      trials per scenario (1..%d)\n"
+            "  --jobs N        scenarios run in parallel (1..%d, default 1)\n"
+            "  --junit FILE    write JUnit XML (one testcase per scenario)\n"
+            "  --json FILE     write the full result as JSON\n"
+            "  --record DIR    save every model request/response pair to DIR\n"
+            "  --replay DIR    answer every model call from DIR (a miss fails the turn)\n"
+            "  --url URL       run against a running `parley serve`\n"
+            "  --agent FILE    the agent file (PARLEY_AGENT)\n"
+            "See docs/testing-your-agent.md.\n",
+            PTEST_TRIALS_MAX, PTEST_JOBS_MAX);
+}
+
+static int int_arg(const char *s, int lo, int hi, int *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || !end || *end || end == s || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* Parses argv into o. Returns 0, 1 for --help, or -1 (message printed). */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    o->trials = 1;
+    o->jobs = 1;
+    o->paths = calloc((size_t)argc + 1, sizeof *o->paths);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            return 1;
+        if (a[0] != '-' || strcmp(a, "-") == 0) {
+            o->paths[o->npaths++] = a;
+            continue;
+        }
+        if (!v) {
+            fprintf(stderr, "parley test: %s needs a value\n", a);
+            return -1;
+        }
+        i++;
+        if (strcmp(a, "--trials") == 0) {
+            if (int_arg(v, 1, PTEST_TRIALS_MAX, &o->trials) < 0) {
+                fprintf(stderr, "parley test: --trials must be 1..%d (got '%s')\n",
+                        PTEST_TRIALS_MAX, v);
+                return -1;
+            }
+        } else if (strcmp(a, "--jobs") == 0) {
+            if (int_arg(v, 1, PTEST_JOBS_MAX, &o->jobs) < 0) {
+                fprintf(stderr, "parley test: --jobs must be 1..%d (got '%s')\n", PTEST_JOBS_MAX,
+                        v);
+                return -1;
+            }
+        } else if (strcmp(a, "--junit") == 0) {
+            o->junit = v;
+        } else if (strcmp(a, "--json") == 0) {
+            o->json = v;
+        } else if (strcmp(a, "--record") == 0) {
+            o->record = v;
+        } else if (strcmp(a, "--replay") == 0) {
+            o->replay = v;
+        } else if (strcmp(a, "--url") == 0) {
+            o->url = v;
+        } else if (strcmp(a, "--agent") == 0) {
+            o->agent = v;
+        } else {
+            fprintf(stderr, "parley test: unknown option '%s'\n", a);
+            return -1;
+        }
+    }
+    if (o->record && o->replay) {
+        fprintf(stderr, "parley test: --record and --replay exclude each other\n");
+        return -1;
+    }
+    if (o->url && (o->record || o->replay)) {
+        fprintf(stderr, "parley test: with --url the server records or replays "
+                        "(PARLEY_MODEL_RECORD / PARLEY_MODEL_REPLAY), not the runner\n");
+        return -1;
+    }
+    if (o->url && strncmp(o->url, "http://", 7) != 0 && strncmp(o->url, "https://", 8) != 0) {
+        fprintf(stderr, "parley test: --url must start with http:// or https://\n");
+        return -1;
+    }
+    if (o->npaths == 0)
+        o->paths[o->npaths++] = "tests/conversations";
+    return 0;
+}
+
+/* Loads every scenario of o's paths into files/scenarios. Returns 0 or -1 (printed). */
+static int load_all(const struct options *o, json_t *files, json_t *scenarios)
+{
+    struct err e;
+    err_clear(&e);
+    for (int i = 0; i < o->npaths; i++)
+        if (collect(o->paths[i], 0, files, &e) < 0) {
+            fprintf(stderr, "parley test: %s\n", e.message);
+            return -1;
+        }
+    if (json_array_size(files) == 0) {
+        fprintf(stderr, "parley test: no scenario files found\n");
+        return -1;
+    }
+    size_t i;
+    json_t *f;
+    json_array_foreach(files, i, f) {
+        json_t *sc = scenario_load(json_string_value(f), &e);
+        if (!sc) {
+            fprintf(stderr, "parley test: %s\n", e.message);
+            return -1;
+        }
+        const char *name = json_string_value(json_object_get(sc, "name"));
+        for (size_t k = 0; k < i; k++) {
+            json_t *other = json_array_get(scenarios, k);
+            if (strcmp(name, json_string_value(json_object_get(other, "name"))) == 0) {
+                fprintf(stderr, "parley test: %s: $.name: scenario name \"%s\" is also used by "
+                                "%s\n", json_string_value(f), name,
+                        json_string_value(json_array_get(files, k)));
+                json_decref(sc);
+                return -1;
+            }
+        }
+        json_array_append_new(scenarios, sc);
+    }
+    return 0;
+}
+
+int ptest_main(int argc, char **argv)
+{
+    int rc = 2;
+    struct options o = {0};
+    struct target t;
+    int target_ready = 0;
+    struct run r = {0};
+    pthread_t *threads = NULL;
+    json_t *files = json_array(), *scenarios = json_array();
+    struct err e;
+    err_clear(&e);
+    memset(&t, 0, sizeof t);
+    int parsed = parse_args(argc, argv, &o);
+    if (parsed != 0) {
+        usage(parsed > 0 ? stdout : stderr);
+        rc = parsed > 0 ? 0 : 2;
+        goto out;
+    }
+    if (load_all(&o, files, scenarios) < 0)
+        goto out;
+    if (target_open(&t, &o, &e) < 0) {
+        fprintf(stderr, "parley test: %s\n", e.message);
+        target_ready = 1; /* release what opened */
+        goto out;
+    }
+    target_ready = 1;
+    r.target = &t;
+    r.o = &o;
+    r.n = json_array_size(scenarios);
+    r.results = calloc(r.n, sizeof *r.results);
+    r.tty = isatty(STDOUT_FILENO);
+    pthread_mutex_init(&r.mu, NULL);
+    for (size_t i = 0; i < r.n; i++) {
+        r.results[i].file = json_string_value(json_array_get(files, i));
+        r.results[i].sc = json_array_get(scenarios, i);
+    }
+    long long start = clock_now_ms();
+    int jobs = o.jobs < (int)r.n ? o.jobs : (int)r.n;
+    threads = calloc((size_t)jobs, sizeof *threads);
+    int started = 0;
+    for (int i = 1; i < jobs; i++)
+        started += pthread_create(&threads[i], NULL, run_jobs, &r) == 0;
+    run_jobs(&r);
+    for (int i = 1; i <= started; i++)
+        pthread_join(threads[i], NULL);
+    double seconds = (double)(clock_now_ms() - start) / 1000.0;
+
+    int failed = 0, trials = 0, trials_passed = 0;
+    for (size_t i = 0; i < r.n; i++) {
+        const struct result *res = &r.results[i];
+        trials += res->ran;
+        trials_passed += res->passed;
+        if (res->passed != res->ran) {
+            if (failed == 0)
+                printf("\nFailures:\n");
+            failed++;
+            printf("%s (%s): %d/%d trials passed\n",
+                   json_string_value(json_object_get(res->sc, "name")), res->file, res->passed,
+                   res->ran);
+            describe_failure(stdout, res, "  ");
+        }
+    }
+    printf("\npass^1 = %.3f (%d/%d trials)  pass^%d = %.3f (%zu/%zu scenarios)  %.1fs\n",
+           trials ? (double)trials_passed / trials : 0.0, trials_passed, trials, o.trials,
+           r.n ? (double)(r.n - (size_t)failed) / (double)r.n : 0.0, r.n - (size_t)failed, r.n,
+           seconds);
+    printf("%zu passed, %d failed\n", r.n - (size_t)failed, failed);
+    fflush(stdout);
+    rc = failed ? 1 : 0;
+    if (o.junit && write_junit(o.junit, &r, failed, seconds) < 0) {
+        fprintf(stderr, "parley test: cannot write '%s': %s\n", o.junit, strerror(errno));
+        rc = 2;
+    }
+    if (o.json && write_json(o.json, &r, failed, trials_passed, trials, seconds) < 0) {
+        fprintf(stderr, "parley test: cannot write '%s'\n", o.json);
+        rc = 2;
+    }
+out:
+    if (target_ready)
+        target_close(&t);
+    else
+        config_release(&t.cfg);
+    for (size_t i = 0; r.results && i < r.n; i++) {
+        free(r.results[i].fail.user);
+        free(r.results[i].fail.why);
+        json_decref(r.results[i].fail.got);
+    }
+    if (r.results)
+        pthread_mutex_destroy(&r.mu);
+    free(r.results);
+    free(threads);
+    free(o.paths);
+    json_decref(files);
+    json_decref(scenarios);
+    return rc;
+}
