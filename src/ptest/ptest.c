@@ -22,6 +22,7 @@
 #include "base/config.h"
 #include "base/errcode.h"
 #include "base/log.h"
+#include "base/rand.h"
 #include "http/client.h"
 #include "ptest/scenario.h"
 #include "runtime/app.h"
@@ -228,7 +229,7 @@ out:
 
 struct session {
     const char *label; /* "main" or a declared label */
-    const char *user;  /* userId or NULL */
+    char *user;        /* userId after {{var}} substitution (owned), or NULL */
     char sid[80];      /* issued on the first answered turn */
     int turns;         /* turns answered so far */
 };
@@ -308,13 +309,23 @@ static int run_trial(struct target *t, const json_t *sc, int trial, struct failu
     struct session s[SCENARIO_SESSIONS_MAX];
     int n = 0, passed = 1;
     json_t *vars = json_object();
-    s[n++] = (struct session){.label = "main",
-                              .user = json_string_value(json_object_get(sc, "user"))};
+    /* {{trial_id}}: unique to this trial, so a scenario can give each trial its own customer */
+    char rid[23] = "";
+    if (rand_id128(rid) < 0)
+        snprintf(rid, sizeof rid, "%lld", (long long)clock_now_ms());
+    char tid[40];
+    snprintf(tid, sizeof tid, "%.12s%d", rid, trial);
+    json_object_set_new(vars, "trial_id", json_string(tid));
+    const char *user = json_string_value(json_object_get(sc, "user"));
+    s[n++] = (struct session){.label = "main", .user = user ? scenario_subst(user, vars, NULL)
+                                                            : NULL};
     const char *label;
     json_t *decl;
-    json_object_foreach(json_object_get(sc, "sessions"), label, decl)
+    json_object_foreach(json_object_get(sc, "sessions"), label, decl) {
+        user = json_string_value(json_object_get(decl, "user"));
         s[n++] = (struct session){.label = label,
-                                  .user = json_string_value(json_object_get(decl, "user"))};
+                                  .user = user ? scenario_subst(user, vars, NULL) : NULL};
+    }
     size_t i;
     json_t *turn;
     json_array_foreach(json_object_get(sc, "turns"), i, turn) {
@@ -375,6 +386,8 @@ static int run_trial(struct target *t, const json_t *sc, int trial, struct failu
         json_decref(tickets);
     }
 out:
+    for (int k = 0; k < n; k++)
+        free(s[k].user);
     json_decref(vars);
     return passed;
 }
@@ -453,7 +466,7 @@ static void describe_failure(FILE *out, const struct result *res, const char *in
     while (line && *line) {
         const char *nl = strchr(line, '\n');
         int len = nl ? (int)(nl - line) : (int)strlen(line);
-        fprintf(out, "%s  expected: %.*s\n", indent, len, line);
+        fprintf(out, "%s  - %.*s\n", indent, len, line);
         line = nl ? nl + 1 : NULL;
     }
     if (f->turn == 0 || !f->got)
