@@ -26,6 +26,18 @@ struct model_record {
     pthread_mutex_t mu;         /* serialises index.txt appends */
 };
 
+/* The last replay miss of this thread (model_record_take_miss). */
+static __thread char last_miss[ERR_MSG_MAX];
+
+int model_record_take_miss(char *out, size_t cap)
+{
+    if (!last_miss[0])
+        return 0;
+    snprintf(out, cap, "%s", last_miss);
+    last_miss[0] = '\0';
+    return 1;
+}
+
 /* ------------------------------------------------------------------------------------------------
  * Normalisation
  * --------------------------------------------------------------------------------------------- */
@@ -272,6 +284,7 @@ static json_t *record_invoke(struct model *m, const json_t *request, model_delta
     json_t *doc = json_load_file(path, 0, NULL);
     if (!doc) {
         miss(r, key, text ? text : "", err);
+        snprintf(last_miss, sizeof last_miss, "%s", err->message);
         log_at(LL_WARN, "model", "%s", err->message);
         goto done;
     }

@@ -13,6 +13,8 @@
 #ifndef PARLEY_MODEL_RECORD_H
 #define PARLEY_MODEL_RECORD_H
 
+#include <stddef.h>
+
 #include <jansson.h>
 
 #include "base/err.h"
@@ -33,6 +35,13 @@ enum model_record_mode {
  * message names the request's key, the closest recording and where the two differ. */
 struct model *model_record_new(struct model *inner, const char *dir, enum model_record_mode mode,
                                struct err *err);
+
+/* ---- Replay misses ---- */
+
+/* Copies the message of the last replay miss on the calling thread into out[cap] and forgets
+ * it. Returns 1 when there was one, 0 otherwise. A turn's workflow may turn a failed model call
+ * into an apology, so `parley test` asks after each turn whether a miss happened under it. */
+int model_record_take_miss(char *out, size_t cap);
 
 /* ---- Helpers (exposed for tests) ---- */
 

@@ -24,6 +24,7 @@
 #include "base/log.h"
 #include "base/rand.h"
 #include "http/client.h"
+#include "model/model_record.h"
 #include "ptest/scenario.h"
 #include "runtime/app.h"
 #include "store/store.h"
@@ -346,10 +347,16 @@ static int run_trial(struct target *t, const json_t *sc, int trial, struct failu
                 json_object_set_new(body, "userId", json_string(ss->user));
             char *raw = json_dumps(body, JSON_COMPACT);
             json_decref(body);
+            char missed[ERR_MSG_MAX];
+            model_record_take_miss(missed, sizeof missed); /* forget an earlier trial's */
             resp = target_chat(t, raw, &http);
             free(raw);
             ok = scenario_judge_turn(json_object_get(turn, "expect"), http, resp, vars,
                                      ss->turns + 1, ss->sid, w);
+            if (!t->http && model_record_take_miss(missed, sizeof missed)) {
+                fprintf(w, "no model call may miss the recording (--replay): %s\n", missed);
+                ok = 0;
+            }
             if (http == 200) {
                 if (!ss->sid[0])
                     snprintf(ss->sid, sizeof ss->sid, "%s",
@@ -478,6 +485,10 @@ static void describe_failure(FILE *out, const struct result *res, const char *in
     if (reply) {
         fprintf(out, ", reply \"%.*s%s\"\n", REPLY_EXCERPT, reply,
                 strlen(reply) > REPLY_EXCERPT ? "..." : "");
+    } else if (json_object_get(f->got, "error")) {
+        const json_t *e = json_object_get(f->got, "error");
+        fprintf(out, ", error %s: %s\n", json_string_value(json_object_get(e, "code")),
+                json_string_value(json_object_get(e, "message")));
     } else {
         char *body = json_dumps(f->got, JSON_COMPACT);
         fprintf(out, ", body %.*s\n", REPLY_EXCERPT, body ? body : "");
