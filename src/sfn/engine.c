@@ -563,6 +563,99 @@ static int apply_parameters(struct exec *x, const struct sfn__state *s, json_t *
     return 0;
 }
 
+/* The resource's type and name as Task history events show them. */
+struct task_res {
+    char type[64];
+    char name[256];
+    int lambda_ev; /* Lambda-shaped events (LambdaFunction...) instead of Task... */
+};
+
+/* LambdaFunctionScheduled/Started, or TaskScheduled/Started, for params. */
+static void task_start_events(struct exec *x, const struct sfn__state *s, const struct task_res *tr,
+                              json_t *params, long timeout, long heartbeat)
+{
+    char *ps = dump(params);
+    if (tr->lambda_ev) {
+        json_t *d = json_pack("{s:s, s:s, s:{s:b}}", "resource", s->resource, "input", ps,
+                              "inputDetails", "truncated", 0);
+        if (timeout)
+            json_object_set_new(d, "timeoutInSeconds", json_integer(timeout));
+        simple_event(x, "LambdaFunctionScheduled", "lambdaFunctionScheduledEventDetails", d);
+        simple_event(x, "LambdaFunctionStarted", NULL, NULL);
+    } else {
+        json_t *d = json_pack("{s:s, s:s, s:s, s:s}", "resourceType", tr->type, "resource",
+                              tr->name, "region", x->o->region ? x->o->region : "us-east-1",
+                              "parameters", ps);
+        if (timeout)
+            json_object_set_new(d, "timeoutInSeconds", json_integer(timeout));
+        if (heartbeat)
+            json_object_set_new(d, "heartbeatInSeconds", json_integer(heartbeat));
+        simple_event(x, "TaskScheduled", "taskScheduledEventDetails", d);
+        simple_event(x, "TaskStarted", "taskStartedEventDetails",
+                     json_pack("{s:s, s:s}", "resourceType", tr->type, "resource", tr->name));
+    }
+    free(ps);
+}
+
+/* Adds the resource's type and name to event details d, unless the events are Lambda-shaped. */
+static json_t *task_resource(const struct task_res *tr, json_t *d)
+{
+    if (!tr->lambda_ev) {
+        json_object_set_new(d, "resourceType", json_string(tr->type));
+        json_object_set_new(d, "resource", json_string(tr->name));
+    }
+    return d;
+}
+
+/* The task's Failed event: the resource, then the error and the cause when there are. */
+static void task_failed_event(struct exec *x, const struct task_res *tr, const struct fail *f)
+{
+    json_t *d = task_resource(tr, json_object());
+    if (f->error)
+        json_object_set_new(d, "error", json_string(f->error));
+    if (f->cause)
+        json_object_set_new(d, "cause", json_string(f->cause));
+    simple_event(x, tr->lambda_ev ? "LambdaFunctionFailed" : "TaskFailed",
+                 tr->lambda_ev ? "lambdaFunctionFailedEventDetails" : "taskFailedEventDetails", d);
+}
+
+/* Calls the task: its mock when one answers, else the caller's task function, else the input
+ * comes back. Returns 1 with *result (new ref), or -1 with f. */
+static int task_call(struct exec *x, const struct sfn__state *s, json_t *params, json_t **result,
+                     struct fail *f)
+{
+    if (x->o->mock) {
+        char *me = NULL, *mc = NULL;
+        long *cnt = mock_counter(x, s);
+        int r = sfn__mock_respond(x->o->mock, s->name, (*cnt)++, result, &me, &mc);
+        if (r == 1)
+            return 1;
+        if (r == 2) {
+            free(f->error);
+            free(f->cause);
+            f->error = me;
+            f->cause = mc;
+            return -1;
+        }
+    }
+    if (!x->o->task) {
+        *result = json_incref(params);
+        return 1;
+    }
+    struct err e = {0};
+    *result = NULL;
+    if (x->o->task(x->o->task_ud, s->resource, params, result, &e) < 0 || !*result) {
+        if (*result)
+            json_decref(*result);
+        *result = NULL;
+        if (!e.code[0])
+            err_set(&e, "States.TaskFailed", "the task for '%s' returned no result", s->resource);
+        fail_err(f, &e);
+        return -1;
+    }
+    return 1;
+}
+
 static int task_attempt(struct exec *x, const struct sfn__state *s, json_t *raw, long retry,
                         json_t **out, struct fail *f)
 {
@@ -583,113 +676,36 @@ static int task_attempt(struct exec *x, const struct sfn__state *s, json_t *raw,
     if (resolve_secs(s, s->timeout_path, raw, &timeout, "TimeoutSecondsPath", f) < 0 ||
         resolve_secs(s, s->heartbeat_path, raw, &heartbeat, "HeartbeatSecondsPath", f) < 0)
         goto out;
-    char rtype[64], rname[256];
-    resource_kind(s->resource, rtype, sizeof rtype, rname, sizeof rname);
-    int lambda_ev = s->resource_is_lambda_arn;
-    if (x->history) {
-        char *ps = dump(params);
-        if (lambda_ev) {
-            json_t *d = json_pack("{s:s, s:s, s:{s:b}}", "resource", s->resource, "input", ps,
-                                  "inputDetails", "truncated", 0);
-            if (timeout)
-                json_object_set_new(d, "timeoutInSeconds", json_integer(timeout));
-            simple_event(x, "LambdaFunctionScheduled", "lambdaFunctionScheduledEventDetails", d);
-            simple_event(x, "LambdaFunctionStarted", NULL, NULL);
-        } else {
-            json_t *d = json_pack("{s:s, s:s, s:s, s:s}", "resourceType", rtype, "resource", rname,
-                                  "region", x->o->region ? x->o->region : "us-east-1",
-                                  "parameters", ps);
-            if (timeout)
-                json_object_set_new(d, "timeoutInSeconds", json_integer(timeout));
-            if (heartbeat)
-                json_object_set_new(d, "heartbeatInSeconds", json_integer(heartbeat));
-            simple_event(x, "TaskScheduled", "taskScheduledEventDetails", d);
-            simple_event(x, "TaskStarted", "taskStartedEventDetails",
-                         json_pack("{s:s, s:s}", "resourceType", rtype, "resource", rname));
-        }
-        free(ps);
-    }
+    struct task_res tr = {.lambda_ev = s->resource_is_lambda_arn};
+    resource_kind(s->resource, tr.type, sizeof tr.type, tr.name, sizeof tr.name);
+    if (x->history)
+        task_start_events(x, s, &tr, params, timeout, heartbeat);
     int64_t t0 = now_ms(x);
-    int got = 0; /* 1 result, -1 failure */
-    if (x->o->mock) {
-        char *me = NULL, *mc = NULL;
-        long *cnt = mock_counter(x, s);
-        int r = sfn__mock_respond(x->o->mock, s->name, (*cnt)++, &result, &me, &mc);
-        if (r == 1) {
-            got = 1;
-        } else if (r == 2) {
-            free(f->error);
-            free(f->cause);
-            f->error = me;
-            f->cause = mc;
-            got = -1;
-        }
-    }
-    if (!got) {
-        if (x->o->task) {
-            struct err e = {0};
-            result = NULL;
-            if (x->o->task(x->o->task_ud, s->resource, params, &result, &e) < 0 || !result) {
-                if (result)
-                    json_decref(result);
-                result = NULL;
-                if (!e.code[0])
-                    err_set(&e, "States.TaskFailed", "the task for '%s' returned no result",
-                            s->resource);
-                fail_err(f, &e);
-                got = -1;
-            } else {
-                got = 1;
-            }
-        } else {
-            result = json_incref(params);
-            got = 1;
-        }
-    }
+    int got = task_call(x, s, params, &result, f);
     if (got == 1 && timeout && now_ms(x) - t0 > timeout * 1000) {
         json_decref(result);
         result = NULL;
         failf(f, "States.Timeout", "Task '%s' did not complete within %ld seconds", s->name,
               timeout);
-        got = -1;
         if (x->history)
-            simple_event(x, lambda_ev ? "LambdaFunctionTimedOut" : "TaskTimedOut",
-                         lambda_ev ? "lambdaFunctionTimedOutEventDetails"
-                                   : "taskTimedOutEventDetails",
+            simple_event(x, tr.lambda_ev ? "LambdaFunctionTimedOut" : "TaskTimedOut",
+                         tr.lambda_ev ? "lambdaFunctionTimedOutEventDetails"
+                                      : "taskTimedOutEventDetails",
                          json_pack("{s:s, s:s}", "error", f->error, "cause", f->cause));
         goto out;
     }
     if (got == -1) {
-        if (x->history) {
-            json_t *d = json_object();
-            if (!lambda_ev) {
-                json_object_set_new(d, "resourceType", json_string(rtype));
-                json_object_set_new(d, "resource", json_string(rname));
-            }
-            if (f->error)
-                json_object_set_new(d, "error", json_string(f->error));
-            if (f->cause)
-                json_object_set_new(d, "cause", json_string(f->cause));
-            simple_event(x, lambda_ev ? "LambdaFunctionFailed" : "TaskFailed",
-                         lambda_ev ? "lambdaFunctionFailedEventDetails"
-                                   : "taskFailedEventDetails",
-                         d);
-        }
+        if (x->history)
+            task_failed_event(x, &tr, f);
         goto out;
     }
     if (check_size(x, result, "result", s, f) < 0)
         goto out;
-    if (x->history) {
-        json_t *d = payload_details("output", result);
-        if (!lambda_ev) {
-            json_object_set_new(d, "resourceType", json_string(rtype));
-            json_object_set_new(d, "resource", json_string(rname));
-        }
-        simple_event(x, lambda_ev ? "LambdaFunctionSucceeded" : "TaskSucceeded",
-                     lambda_ev ? "lambdaFunctionSucceededEventDetails"
-                               : "taskSucceededEventDetails",
-                     d);
-    }
+    if (x->history)
+        simple_event(x, tr.lambda_ev ? "LambdaFunctionSucceeded" : "TaskSucceeded",
+                     tr.lambda_ev ? "lambdaFunctionSucceededEventDetails"
+                                  : "taskSucceededEventDetails",
+                     task_resource(&tr, payload_details("output", result)));
     rc = finish(x, s, raw, result, ctx, out, f);
 out:
     if (eff)
@@ -1084,10 +1100,12 @@ static int with_retry(struct exec *x, const struct sfn__state *s, attempt_fn fn,
     long retries = 0;
     for (;;) {
         x->last_retries = retries;
+        assert(*out == NULL && !f->error && !f->cause); /* each attempt starts clean */
         if (fn(x, s, raw, retries, out, f) == 0) {
             *next = s->next;
             return 0;
         }
+        assert(*out == NULL); /* a failed attempt leaves no output behind */
         if (x->timed_out || !f->error)
             break;
         size_t i;
@@ -1096,6 +1114,8 @@ static int with_retry(struct exec *x, const struct sfn__state *s, attempt_fn fn,
                 break;
         if (i < s->nretry && i < 64 && counts[i] < s->retry[i].max_attempts) {
             const struct sfn__retrier *r = &s->retry[i];
+            /* a retrier never runs past its MaxAttempts, and every retry is counted once */
+            assert(counts[i] >= 0 && counts[i] < r->max_attempts && retries >= counts[i]);
             double d = r->interval_s * pow(r->backoff, (double)counts[i]);
             if (r->max_delay_s > 0 && d > r->max_delay_s)
                 d = r->max_delay_s;
@@ -1404,6 +1424,8 @@ static int run_graph(struct exec *x, const struct sfn__graph *g, json_t *input, 
                          "The execution exceeded the limit of %ld state transitions",
                          x->max_transitions);
         }
+        /* the engine owns exactly the current input; cur is a state of this graph */
+        assert(cur >= 0 && (size_t)cur < g->n && in);
         const struct sfn__state *s = &g->states[cur];
         json_t *out = NULL;
         int next = -1;
@@ -1427,6 +1449,8 @@ static int run_graph(struct exec *x, const struct sfn__graph *g, json_t *input, 
             x->o->on_state(x->o->state_ud, &r);
         }
         json_decref(in);
+        assert(rc < 0 || out);
+        assert(next < (int)g->n);
         if (rc < 0)
             return -1;
         if (next < 0) {
