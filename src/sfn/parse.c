@@ -401,6 +401,46 @@ static int find_op(const char *k)
     return -1;
 }
 
+/* The operand of comparison k (op from find_op: +1000 for the ...Path variant): a literal of
+ * the operator's type, or a Reference Path. */
+static void compile_operand(struct pctx *c, const char *k, json_t *v, const char *w, int op,
+                            struct sfn__rule *out)
+{
+    int is_path = op >= 1000;
+    out->op = (enum sfn__op)(is_path ? op - 1000 : op);
+    if (is_path) {
+        struct err e = {0};
+        if (!json_is_string(v))
+            sfn__problem_add(c->pl, w, "%s must be a path string", k);
+        else if (!(out->operand_path =
+                       jsonpath_compile(json_string_value(v), JSONPATH_REFERENCE, &e)))
+            sfn__problem_add(c->pl, w, "%s", e.message);
+        return;
+    }
+    const char *tn = op_names[op];
+    int ok;
+    if (!strncmp(tn, "Is", 2) || !strcmp(tn, "BooleanEquals")) {
+        ok = json_is_boolean(v);
+    } else if (!strncmp(tn, "Numeric", 7)) {
+        ok = json_is_number(v);
+    } else if (!strncmp(tn, "Timestamp", 9)) {
+        int64_t sec;
+        int32_t ns;
+        ok = json_is_string(v) && sfn__parse_timestamp(json_string_value(v), &sec, &ns) == 0;
+    } else {
+        ok = json_is_string(v);
+    }
+    if (!ok)
+        sfn__problem_add(c->pl, w, "%s needs %s", k,
+                         !strncmp(tn, "Is", 2) || !strcmp(tn, "BooleanEquals") ? "a boolean"
+                         : !strncmp(tn, "Numeric", 7)                         ? "a number"
+                         : !strncmp(tn, "Timestamp", 9)
+                             ? "an RFC 3339 timestamp string such as \"2016-03-14T01:59:00Z\""
+                             : "a string");
+    else
+        out->operand = json_incref(v);
+}
+
 static void compile_rule(struct pctx *c, json_t *r, const char *where, struct sfn__rule *out,
                          int top, json_t *names, int depth)
 {
@@ -450,41 +490,7 @@ static void compile_rule(struct pctx *c, json_t *r, const char *where, struct sf
                 continue;
             }
             nops++;
-            int is_path = op >= 1000;
-            out->op = (enum sfn__op)(is_path ? op - 1000 : op);
-            if (is_path) {
-                struct err e = {0};
-                if (!json_is_string(v))
-                    sfn__problem_add(c->pl, w, "%s must be a path string", k);
-                else if (!(out->operand_path = jsonpath_compile(json_string_value(v),
-                                                                JSONPATH_REFERENCE, &e)))
-                    sfn__problem_add(c->pl, w, "%s", e.message);
-            } else {
-                const char *tn = op_names[op];
-                int ok;
-                if (!strncmp(tn, "Is", 2) || !strcmp(tn, "BooleanEquals"))
-                    ok = json_is_boolean(v);
-                else if (!strncmp(tn, "Numeric", 7))
-                    ok = json_is_number(v);
-                else if (!strncmp(tn, "Timestamp", 9)) {
-                    int64_t sec;
-                    int32_t ns;
-                    ok = json_is_string(v) &&
-                         sfn__parse_timestamp(json_string_value(v), &sec, &ns) == 0;
-                } else
-                    ok = json_is_string(v);
-                if (!ok)
-                    sfn__problem_add(c->pl, w, "%s needs %s", k,
-                                     !strncmp(tn, "Is", 2) || !strcmp(tn, "BooleanEquals")
-                                         ? "a boolean"
-                                     : !strncmp(tn, "Numeric", 7) ? "a number"
-                                     : !strncmp(tn, "Timestamp", 9)
-                                         ? "an RFC 3339 timestamp string such as "
-                                           "\"2016-03-14T01:59:00Z\""
-                                         : "a string");
-                else
-                    out->operand = json_incref(v);
-            }
+            compile_operand(c, k, v, w, op, out);
         }
         free(w);
     }
@@ -933,6 +939,39 @@ static void mark_reach(const struct sfn__graph *g, int i, char *seen)
     free(stack);
 }
 
+/* Every state is reachable from StartAt, and at least one state ends the graph. ws is the
+ * location of States. */
+static void check_graph_shape(struct pctx *c, const struct sfn__graph *g, json_t *states,
+                              const char *ws)
+{
+    const char *k;
+    json_t *v;
+    size_t i;
+    if (g->start >= 0 && !c->too_many) {
+        char *seen = xcalloc(g->n, 1);
+        mark_reach(g, g->start, seen);
+        for (i = 0; i < g->n; i++) {
+            if (!seen[i]) {
+                char *w = xasprintf("%s/%s", ws, g->states[i].name);
+                sfn__problem_add(c->pl, w, "state '%s' is unreachable from StartAt",
+                                 g->states[i].name);
+                free(w);
+            }
+        }
+        free(seen);
+    }
+    int terminal = 0;
+    json_object_foreach(states, k, v) {
+        int t = sfn__type_lookup(json_string_value(json_object_get(v, "Type")));
+        if (json_is_true(json_object_get(v, "End")) || t == ST_SUCCEED || t == ST_FAIL)
+            terminal = 1;
+    }
+    if (!terminal)
+        sfn__problem_add(c->pl, ws,
+                         "no terminal state: at least one state needs \"End\": true or Type "
+                         "Succeed or Fail");
+}
+
 static struct sfn__graph *compile_graph(struct pctx *c, json_t *obj, const char *where, int depth,
                                         int is_processor)
 {
@@ -1010,31 +1049,7 @@ static struct sfn__graph *compile_graph(struct pctx *c, json_t *obj, const char 
         sfn__problem_add(c->pl, wst, "StartAt names the unknown state '%s'",
                          json_string_value(start));
     free(wst);
-    if (g->start >= 0 && !c->too_many) {
-        char *seen = xcalloc(g->n, 1);
-        mark_reach(g, g->start, seen);
-        for (i = 0; i < g->n; i++) {
-            if (!seen[i]) {
-                char *w = xasprintf("%s/%s", ws, g->states[i].name);
-                sfn__problem_add(c->pl, w, "state '%s' is unreachable from StartAt",
-                                 g->states[i].name);
-                free(w);
-            }
-        }
-        free(seen);
-    }
-    int terminal = 0;
-    json_object_foreach(states, k, v) {
-        json_t *ty = json_object_get(v, "Type");
-        const char *tn = json_string_value(ty);
-        if (json_is_true(json_object_get(v, "End")) ||
-            (tn && (!strcmp(tn, "Succeed") || !strcmp(tn, "Fail"))))
-            terminal = 1;
-    }
-    if (!terminal)
-        sfn__problem_add(c->pl, ws,
-                         "no terminal state: at least one state needs \"End\": true or Type "
-                         "Succeed or Fail");
+    check_graph_shape(c, g, states, ws);
     free(ws);
     json_decref(names);
     return g;
