@@ -142,7 +142,7 @@ static int app_init(void *ud, const char *handler, struct err *err)
         log_at(LL_WARN, "lambda", "knowledge base unavailable: %s", err->message);
     free(kb_dir);
     err_clear(err);
-    if (!(app->tools = tools_new(app->kb, err)))
+    if (!(app->tools = tools_new(app->kb, NULL, err) /* issue 11: agent document tools section */))
         return -1;
     if (!(app->model = model_new_by_name(app->cfg.model, err)))
         return -1;

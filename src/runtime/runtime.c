@@ -348,7 +348,7 @@ int runtime_open(struct runtime *rt, struct config *cfg, struct err *err)
                err->message);
     free(kb_dir);
     err_clear(err);
-    if (!(rt->tools = tools_new(rt->kb, err)))
+    if (!(rt->tools = tools_new(rt->kb, NULL, err) /* issue 11: agent document tools section */))
         goto fail;
     rt->model = model_new_by_name(cfg->model, err);
     if (!rt->model) {
