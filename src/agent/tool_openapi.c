@@ -170,9 +170,10 @@ out:
     return rc;
 }
 
-/* Merges an application/json object requestBody into props/required. */
+/* Merges an application/json object requestBody into props/required; *closed = 1 when the body
+ * allows no other properties. */
 static int add_body(const json_t *doc, const json_t *body, json_t *props, json_t *required,
-                    const char *where, struct err *err)
+                    int *closed, const char *where, struct err *err)
 {
     json_t *b = resolve(doc, body, 0, where, err);
     if (!b)
@@ -202,6 +203,7 @@ static int add_body(const json_t *doc, const json_t *body, json_t *props, json_t
     }
     size_t i;
     json_array_foreach(json_object_get(schema, "required"), i, v) json_array_append(required, v);
+    *closed = json_is_false(json_object_get(schema, "additionalProperties"));
     rc = 0;
 out:
     json_decref(b);
@@ -228,7 +230,8 @@ static json_t *convert_op(const json_t *doc, const char *path, const char *metho
         }
     }
     json_t *body = json_object_get(op, "requestBody");
-    if (body && add_body(doc, body, props, required, at, err) < 0)
+    int closed = 0;
+    if (body && add_body(doc, body, props, required, &closed, at, err) < 0)
         goto fail;
     const char *summary = json_string_value(json_object_get(op, "summary"));
     if (!summary)
@@ -238,8 +241,12 @@ static json_t *convert_op(const json_t *doc, const char *path, const char *metho
         *c = (char)toupper((unsigned char)*c);
     char *fallback = xasprintf("%s %s", upper, path);
     char *url = xasprintf("%s%s", base, path);
+    /* A closed body (additionalProperties: false) closes the whole input: parameters are
+     * listed properties too. */
     json_t *schema = json_pack("{s:s, s:o}", "type", "object", "properties", props);
     props = NULL;
+    if (closed)
+        json_object_set_new(schema, "additionalProperties", json_false());
     if (json_array_size(required))
         json_object_set(schema, "required", required);
     out = json_pack("{s:s, s:s, s:o, s:s, s:s, s:O}", "name", id, "description",
