@@ -16,6 +16,7 @@
 #include "agent/tools.h"
 #include "agent/turn.h"
 #include "base/xmalloc.h"
+#include "queue/queue.h"
 #include "runtime/workflow_local.h"
 #include "check.h"
 #include "fakes/fake_http.h"
@@ -719,6 +720,97 @@ out:
         fprintf(stderr, "cannot remove %s\n", dir);
 }
 
+/* ---------------------------------------------------------------- async policy */
+
+static void test_async_goes_through_the_queue(void)
+{
+    reset();
+    struct err e;
+    err_clear(&e);
+    struct config cfg;
+    config_load(&cfg, &e);
+    char dir[64] = "/tmp/parley-toolasync-XXXXXX";
+    if (!mkdtemp(dir))
+        return;
+    char path[128], qpath[128];
+    snprintf(path, sizeof path, "%s/t.db", dir);
+    snprintf(qpath, sizeof qpath, "%s/q.db", dir);
+    struct store *store = store_sqlite_new(path, 2, &e);
+    struct queue *q = queue_sqlite_new(qpath, NULL, &e);
+    char text[2048];
+    snprintf(text, sizeof text,
+             "{\"builtin\":false,\"http\":[{\"name\":\"slow_job\",\"description\":\"Slow.\","
+             "\"input_schema\":{\"type\":\"object\"},\"url\":\"%s/slow\",\"async\":true},"
+             "{\"name\":\"quick\",\"description\":\"Quick.\",\"input_schema\":{\"type\":"
+             "\"object\"},\"url\":\"%s/quick\"}]}",
+             srv.base_url, srv.base_url);
+    json_t *section = json_loads(text, 0, NULL);
+    struct tools *t = tools_new(NULL, section, &e);
+    json_decref(section);
+    CHECK(store && q && t);
+    if (!store || !q || !t)
+        goto out;
+    CHECK(queue_ensure(q, QUEUE_AGENT_ACTIONS, NULL, &e) == 0);
+    struct agent a = {.cfg = &cfg, .store = store, .model = &model.base, .tools = t, .queue = q,
+                      .action_wait_ms = 0};
+    agent_init(&a);
+    fake_http_push(&srv, 200, NULL, "{\"quick\":1}", (size_t)-1, 0);
+    json_t *event = json_pack(
+        "{s:s, s:s, s:[{s:s, s:[{s:s, s:s, s:s, s:{}}, {s:s, s:s, s:s, s:{}}]}], s:i, s:i}",
+        "sessionId", "s-async", "userId", "u1", "newMessages", "role", "assistant", "content",
+        "type", "tool_use", "id", "tu_slow", "name", "slow_job", "input", "type", "tool_use",
+        "id", "tu_quick", "name", "quick", "input", "iterations", 0, "maxIterations", 5);
+    json_t *out = agent_action_executor(&a, event, &e);
+    CHECK(out != NULL);
+    json_t *acts = json_object_get(out, "actions");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(acts, 0), "status")), "pending");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(acts, 1), "status")), "succeeded");
+    CHECK_INT(fake_http_count(&srv), 1); /* only the inline one has run */
+    const struct fake_request *r = fake_http_request(&srv, 0);
+    if (r) {
+        CHECK_STR(r->target, "/quick");
+        CHECK_STR(fake_header(r, "Idempotency-Key"), "s-async:tu_quick");
+    }
+    /* The worker takes the queued call and runs it with the same key. */
+    json_t *msgs = NULL;
+    struct queue_receive_opts opts = {.max_messages = 10};
+    CHECK(queue_receive(q, QUEUE_AGENT_ACTIONS, &opts, &msgs, &e) == 0);
+    CHECK_INT(json_array_size(msgs), 1);
+    json_t *m = json_array_get(msgs, 0);
+    json_t *sqs = json_pack("{s:[{s:O, s:O, s:O}]}", "Records", "messageId",
+                            json_object_get(m, "MessageId"), "receiptHandle",
+                            json_object_get(m, "ReceiptHandle"), "body",
+                            json_object_get(m, "Body"));
+    fake_http_push(&srv, 200, NULL, "{\"slow\":1}", (size_t)-1, 0);
+    json_t *res = agent_action_worker(&a, sqs, &e);
+    CHECK_INT(json_array_size(json_object_get(res, "batchItemFailures")), 0);
+    CHECK_INT(fake_http_count(&srv), 2);
+    r = fake_http_request(&srv, 1);
+    if (r) {
+        CHECK_STR(r->target, "/slow");
+        CHECK_STR(fake_header(r, "Idempotency-Key"), "s-async:tu_slow");
+    }
+    json_t *rec = NULL;
+    CHECK(STORE_CALL(store, action_get, "tu_slow", &rec, &e) == 0);
+    CHECK_STR(json_string_value(json_object_get(rec, "status")), "succeeded");
+    json_decref(rec);
+    json_decref(res);
+    json_decref(sqs);
+    json_decref(msgs);
+    json_decref(out);
+    json_decref(event);
+    agent_release(&a);
+out:
+    tools_free(t);
+    queue_free(q);
+    store_free(store);
+    config_release(&cfg);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", dir);
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -736,6 +828,7 @@ int main(void)
     RUN(test_openapi_conversion);
     RUN(test_lambda_invoke);
     RUN(test_confirm_flow);
+    RUN(test_async_goes_through_the_queue);
     fake_http_stop(&srv);
     return check_summary();
 }
