@@ -384,8 +384,17 @@ static int entry_common(const json_t *e, const char *where, int *confirm, int *a
         return err_set(err, "ToolConfig", "%s: must be an object", where);
     if ((c && !json_is_boolean(c)) || (a && !json_is_boolean(a)))
         return err_set(err, "ToolConfig", "%s: confirm and async must be booleans", where);
-    if (ex && !json_is_array(ex))
-        return err_set(err, "ToolConfig", "%s/examples: must be an array of strings", where);
+    size_t i;
+    json_t *x;
+    if (ex && (!json_is_array(ex) || json_array_size(ex) > TOOLS_EXAMPLES_MAX))
+        return err_set(err, "ToolConfig", "%s/examples: must be an array of at most %d strings",
+                       where, TOOLS_EXAMPLES_MAX);
+    json_array_foreach(ex, i, x) {
+        if (!json_is_string(x) || json_string_length(x) == 0 ||
+            json_string_length(x) > TOOLS_EXAMPLE_MAX_BYTES)
+            return err_set(err, "ToolConfig", "%s/examples/%zu: must be a string of 1..%d bytes",
+                           where, i, TOOLS_EXAMPLE_MAX_BYTES);
+    }
     *confirm = json_is_true(c);
     *async = json_is_true(a);
     *examples = ex;

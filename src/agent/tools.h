@@ -35,7 +35,9 @@ struct tool_ctx {
     const char *idempotency_key; /* makes effects happen once per action (NULL: none) */
 };
 
-#define TOOLS_MAX 128 /* tools in one registry */
+#define TOOLS_MAX 128              /* tools in one registry */
+#define TOOLS_EXAMPLES_MAX 100     /* example utterances of one tool */
+#define TOOLS_EXAMPLE_MAX_BYTES 500 /* bytes in one example utterance */
 
 /* Builds the registry. kb may be NULL, in which case search_knowledge_base is not offered.
  * tools_section is the agent document's `tools` object (borrowed, nothing kept): "builtin" (an

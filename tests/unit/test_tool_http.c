@@ -352,6 +352,13 @@ static void test_registry_kinds_and_policy(void)
     CHECK(t == NULL);
     CHECK(strstr(e.message, "/tools/mcp") != NULL);
     json_decref(section);
+    section = json_pack("{s:[{s:s, s:s, s:{}, s:s, s:[s, i]}]}", "http", "name", "w",
+                        "description", "x", "input_schema", "url", "http://127.0.0.1:9/",
+                        "examples", "fine", 7);
+    t = tools_new(NULL, section, &e);
+    CHECK(t == NULL);
+    CHECK(strstr(e.message, "/tools/http/0/examples/1") != NULL);
+    json_decref(section);
     section = json_pack("{s:[s]}", "builtin", "format_disk");
     t = tools_new(NULL, section, &e);
     CHECK(t == NULL);
