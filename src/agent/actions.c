@@ -16,6 +16,7 @@
  *
  * Without a queue (a->queue NULL) actions run inline, in the turn's thread.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -66,17 +67,21 @@ static json_t *run_action(struct agent *a, const char *id, const char *sid, cons
     struct err terr;
     err_clear(&terr);
     int64_t t0 = clock_mono_us();
-    json_t *result = tools_run(a->tools, &ctx, name, input, &terr);
-    AGENT_HOOK(a, on_tool, name, result != NULL, (double)(clock_mono_us() - t0) / 1e6);
+    int is_error = 0;
+    json_t *result = tools_call(a->tools, &ctx, name, input, &is_error, &terr);
+    AGENT_HOOK(a, on_tool, name, result != NULL && !is_error, (double)(clock_mono_us() - t0) / 1e6);
     if (transient)
         *transient = !result && strncmp(terr.code, "Store", 5) == 0;
     if (!result && transient && *transient)
         return json_pack("{s:s, s:s, s:O, s:s, s:n}", "id", id, "tool", name, "input", input,
                          "status", "pending", "result");
     json_t *action;
-    if (!result) {
+    if (!result || is_error) {
         log_at(LL_INFO, "agent", "tool '%s' failed: %s: %s", name, terr.code, terr.message);
-        result = json_pack("{s:{s:s, s:s}}", "error", "code", terr.code, "message", terr.message);
+        /* A backend's own error answer ({"error":{code, message, status, body}}) is kept whole. */
+        if (!result)
+            result = json_pack("{s:{s:s, s:s}}", "error", "code", terr.code, "message",
+                               terr.message);
         action = json_pack("{s:s, s:s, s:O, s:s, s:o}", "id", id, "tool", name, "input", input,
                            "status", "failed", "result", result);
         agent_emit(a, BUS_ACTION_FAILED,
@@ -103,6 +108,11 @@ static json_t *tool_result_block(const json_t *action)
     if (is_error) {
         json_t *e = json_object_get(result, "error");
         text = xasprintf("%s: %s", agent__str(e, "code"), agent__str(e, "message"));
+    } else if (strcmp(status, "awaiting_confirmation") == 0) {
+        text = xstrdup("Not run yet: this action needs the customer's explicit confirmation and "
+                       "they have been asked; their answer comes with their next message.");
+    } else if (strcmp(status, "declined") == 0) {
+        text = xstrdup("The customer declined; the action was not run.");
     } else if (strcmp(status, "pending") == 0) {
         text = xasprintf("{\"status\":\"pending\",\"actionId\":\"%s\",\"message\":\"The action "
                          "is still running; check it later with get_action_status.\"}",
@@ -153,6 +163,161 @@ static int enqueue(struct agent *a, const json_t *event, const char *id, const c
     return rc;
 }
 
+/* ---------------------------------------------------------------- confirmation (policy) */
+
+/* A tool with "confirm": true never runs when the model asks for it. ActionExecutor holds the call
+ * (hold_for_confirmation): the turn ends with a reply that shows the customer what will be done,
+ * and the session context keeps {"tool","input","prompt","toolUseId"} as pendingConfirmation. The
+ * next customer message decides (agent__confirm_resume, from LoadContext): an explicit yes runs
+ * the call, a no tells the model the customer declined, anything else leaves it pending. */
+
+#define CONFIRM_PROMPT_MAX 1500 /* bytes of the arguments shown in the prompt */
+
+/* The question put to the customer: the tool in plain words and its arguments. New string. */
+static char *confirm_prompt(const char *tool, const json_t *input)
+{
+    char *words = xstrdup(tool);
+    for (char *c = words; *c; c++)
+        if (*c == '_' || *c == '-')
+            *c = ' ';
+    char *args = xstrdup("");
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)input, k, v) {
+        char *text = json_is_string(v) ? xasprintf("\"%s\"", json_string_value(v))
+                                       : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *next = xasprintf("%s%s%s: %s", args, args[0] ? ", " : "", k, text ? text : "");
+        free(text);
+        free(args);
+        args = next;
+        if (strlen(args) > CONFIRM_PROMPT_MAX) {
+            args[CONFIRM_PROMPT_MAX] = '\0';
+            char *cut = xasprintf("%s...", args);
+            free(args);
+            args = cut;
+            break;
+        }
+    }
+    char *prompt = xasprintf("Before I go ahead, please confirm: I will %s%s%s. Reply \"yes\" to "
+                             "go ahead or \"no\" to cancel.",
+                             words, args[0] ? " with " : "", args);
+    free(words);
+    free(args);
+    return prompt;
+}
+
+static void hold_for_confirmation(json_t *out, const json_t *action)
+{
+    const char *tool = agent__str(action, "tool");
+    json_t *input = json_object_get(action, "input");
+    char *prompt = confirm_prompt(tool, input);
+    json_t *context = json_object_get(out, "context");
+    if (!json_is_object(context)) {
+        context = json_object();
+        json_object_set_new(out, "context", context);
+    }
+    json_object_set_new(context, "pendingConfirmation",
+                        json_pack("{s:s, s:O, s:s, s:O}", "tool", tool, "input", input, "prompt",
+                                  prompt, "toolUseId", json_object_get(action, "id")));
+    agent__append_message(out, "assistant",
+                          json_pack("[{s:s, s:s}]", "type", "text", "text", prompt));
+    json_object_set_new(out, "reply", json_string(prompt));
+    /* The turn ends here, with the question: CheckIterations sends a state whose iterations
+     * reached maxIterations to SaveAndReturn without another model call. */
+    json_object_set(out, "iterations", json_object_get(out, "maxIterations"));
+    json_object_set_new(out, "awaitingConfirmation", json_true());
+    free(prompt);
+}
+
+/* 1 for an explicit yes, -1 for a no, 0 for anything else. */
+static int confirm_answer(const char *message)
+{
+    static const char *const yes[] = {"yes", "y", "yeah", "yep", "yup", "sure", "ok", "okay",
+                                      "confirm", "confirmed", "i confirm", "go ahead", "do it",
+                                      "please do", "proceed", "approve", "approved"};
+    static const char *const no[] = {"no", "n", "nope", "cancel", "dont", "do not", "stop",
+                                     "decline", "never mind", "nevermind", "dont do it"};
+    char norm[128];
+    size_t n = 0;
+    for (const char *p = message; *p && n + 1 < sizeof norm; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (isalpha(c))
+            norm[n++] = (char)tolower(c);
+        else if ((c == ' ' || c == ',' || c == '.' || c == '!') && n > 0 && norm[n - 1] != ' ')
+            norm[n++] = ' ';
+    }
+    while (n > 0 && norm[n - 1] == ' ')
+        n--;
+    norm[n] = '\0';
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        size_t l = strlen(yes[i]);
+        if (strncmp(norm, yes[i], l) == 0 && (norm[l] == '\0' || norm[l] == ' ') &&
+            strncmp(norm, "yes but", 7) != 0)
+            return 1;
+    }
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        size_t l = strlen(no[i]);
+        if (strncmp(norm, no[i], l) == 0 && (norm[l] == '\0' || norm[l] == ' '))
+            return -1;
+    }
+    return 0;
+}
+
+int agent__confirm_resume(struct agent *a, json_t *event, struct err *err)
+{
+    json_t *context = json_object_get(event, "context");
+    json_t *pending = json_object_get(context, "pendingConfirmation");
+    const char *msg = agent__str(event, "message");
+    int answer = json_is_object(pending) && msg ? confirm_answer(msg) : 0;
+    if (answer == 0)
+        return 0;
+    int rc = -1;
+    json_incref(pending);
+    json_object_del(context, "pendingConfirmation");
+    const char *sid = agent__str(event, "sessionId");
+    const char *uid = agent__str(event, "userId");
+    const char *tool = agent__str(pending, "tool");
+    const char *orig = agent__str(pending, "toolUseId");
+    json_t *input = json_object_get(pending, "input");
+    char *id = xasprintf("%.40s_confirmed", orig ? orig : "call");
+    agent__append_message(event, "assistant",
+                          json_pack("[{s:s, s:s, s:s, s:O}]", "type", "tool_use", "id", id, "name",
+                                    tool ? tool : "", "input", input));
+    json_t *action = NULL;
+    int confirm = 0, async = 0;
+    struct err verr;
+    err_clear(&verr);
+    tools_policy(a->tools, tool, &confirm, &async);
+    if (answer < 0) {
+        action = json_pack("{s:s, s:s, s:O, s:s, s:{s:b}}", "id", id, "tool", tool, "input", input,
+                           "status", "declined", "result", "declined", 1);
+    } else if (tools_validate(a->tools, tool, input, &verr) < 0) {
+        action = json_pack("{s:s, s:s, s:O, s:s, s:{s:{s:s, s:s}}}", "id", id, "tool", tool,
+                           "input", input, "status", "failed", "result", "error", "code",
+                           verr.code, "message", verr.message);
+    } else if (async && a->queue) {
+        if (enqueue(a, event, id, tool, input, err) < 0)
+            goto out;
+        action = json_pack("{s:s, s:s, s:O, s:s, s:n}", "id", id, "tool", tool, "input", input,
+                           "status", "pending", "result");
+    } else {
+        /* The key of the action the customer confirmed, so a retried turn acts once. */
+        char *key = xasprintf("%s:%s", sid, orig ? orig : id);
+        action = run_action(a, id, sid, uid, tool, input, key, NULL);
+        free(key);
+    }
+    if (agent__observer && agent__observer->on_tool)
+        agent__observer->on_tool(agent__observer->ud, action);
+    json_array_append(agent__array(event, "actions"), action);
+    agent__append_message(event, "user", json_pack("[o]", tool_result_block(action)));
+    rc = 0;
+out:
+    json_decref(action);
+    json_decref(pending);
+    free(id);
+    return rc;
+}
+
 json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err)
 {
     json_t *msgs = json_object_get(event, "newMessages");
@@ -165,6 +330,7 @@ json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err)
     const char *sid = agent__str(event, "sessionId");
     const char *uid = agent__str(event, "userId");
     json_t *batch = json_array(); /* this call's action records, in tool_use order */
+    json_t *held = NULL;          /* the action awaiting the customer's confirmation */
     size_t i;
     json_t *b;
     int pending = 0;
@@ -177,13 +343,32 @@ json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err)
         struct err verr;
         err_clear(&verr);
         json_t *action;
+        int confirm = 0, async = 0;
+        tools_policy(a->tools, name, &confirm, &async);
         if (tools_validate(a->tools, name, input, &verr) < 0) {
             action = json_pack("{s:s, s:s, s:O, s:s, s:{s:{s:s, s:s}}}", "id", id, "tool", name,
                                "input", input, "status", "failed", "result", "error", "code",
                                verr.code, "message", verr.message);
-        } else if (!a->queue) {
-            action = run_action(a, id, sid, uid, name, input, NULL, NULL);
+        } else if (confirm) {
+            /* Not run: the customer is asked first (one confirmation at a time). */
+            if (held)
+                action = json_pack("{s:s, s:s, s:O, s:s, s:{s:{s:s, s:s}}}", "id", id, "tool",
+                                   name, "input", input, "status", "failed", "result", "error",
+                                   "code", "ConfirmationBusy", "message",
+                                   "not run: another action is waiting for the customer's "
+                                   "confirmation; ask again after it");
+            else {
+                action = json_pack("{s:s, s:s, s:O, s:s, s:n}", "id", id, "tool", name, "input",
+                                   input, "status", "awaiting_confirmation", "result");
+                held = json_incref(action);
+            }
+        } else if (!a->queue || !async) {
+            /* Inline. Custom tools get the action's key, as queued ones do. */
+            char *key = async ? NULL : xasprintf("%s:%s", sid, id);
+            action = run_action(a, id, sid, uid, name, input, key, NULL);
+            free(key);
         } else if (enqueue(a, event, id, name, input, err) < 0) {
+            json_decref(held);
             json_decref(batch);
             return NULL; /* the store or queue is down: Retry/Catch in the workflow decide */
         } else {
@@ -232,6 +417,10 @@ json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err)
     json_object_set_new(out, "requiresAction", json_false());
     json_int_t it = json_integer_value(json_object_get(out, "iterations")) + 1;
     json_object_set_new(out, "iterations", json_integer(it));
+    if (held) {
+        hold_for_confirmation(out, held);
+        json_decref(held);
+    }
     return out;
 }
 

@@ -17,6 +17,12 @@ json_t *agent__array(json_t *event, const char *key);
 /* Appends {"role","content" (stolen),"timestamp": now} to event.newMessages. */
 void agent__append_message(json_t *event, const char *role, json_t *content);
 
+/* Settles the session's pending confirmation (context.pendingConfirmation, see actions.c) with
+ * the customer's message in event: an explicit yes runs the held call, a no records it declined;
+ * either way the call and its result join event.newMessages and event.actions. Anything else
+ * leaves it pending. Returns 0, or -1 with err when a queued call could not be sent. */
+int agent__confirm_resume(struct agent *a, json_t *event, struct err *err);
+
 /* The calling thread's turn observer, or NULL. */
 extern _Thread_local const struct agent_observer *agent__observer;
 

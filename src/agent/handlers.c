@@ -181,6 +181,10 @@ json_t *agent_load_context(struct agent *a, json_t *event, struct err *err)
     json_object_set_new(out, "operatorMessages", unseen_operator_messages(out));
     if (strcmp(agent__str(out, "status") ? agent__str(out, "status") : "", "handoff") == 0)
         json_object_set_new(out, "reply", json_string(agent_handoff_ack));
+    else if (agent__confirm_resume(a, out, err) < 0) { /* a held "confirm" tool call (actions.c) */
+        json_decref(out);
+        return NULL;
+    }
     return out;
 }
 
@@ -391,6 +395,12 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
     json_t *ops = json_object_get(event, "operatorMessages");
     if (json_array_size(ops))
         json_object_set(resp, "operatorMessages", ops);
+    json_t *held = json_object_get(json_object_get(event, "context"), "pendingConfirmation");
+    if (json_is_object(held)) /* a "confirm" tool call waits for the customer's yes */
+        json_object_set_new(resp, "confirmation",
+                            json_pack("{s:O, s:O, s:O}", "tool", json_object_get(held, "tool"),
+                                      "input", json_object_get(held, "input"), "prompt",
+                                      json_object_get(held, "prompt")));
     const char *status = agent__str(event, "status");
     json_object_set_new(resp, "status", json_string(handed_off(event) ? "handoff"
                                                                       : (status ? status : "active")));

@@ -342,168 +342,288 @@ static int compile_bound(struct cctx *c, const char *kw, const json_t *v, int *h
     return 0;
 }
 
+/* ---- one compile function per keyword ----
+ * Each compiles keyword kw with value v (js is the whole schema object, for keywords that look at
+ * a neighbour) into n. Returns 0, or -1 with the problem recorded through bad(). */
+
+static int kw_annotation(struct cctx *c, const char *kw, const json_t *v, const json_t *js,
+                         int depth, struct snode *n)
+{
+    (void)c, (void)kw, (void)v, (void)js, (void)depth, (void)n;
+    return 0;
+}
+
+static int kw_unsupported(struct cctx *c, const char *kw, const json_t *v, const json_t *js,
+                          int depth, struct snode *n)
+{
+    (void)v, (void)js, (void)depth, (void)n;
+    return bad(c, kw, "keyword not supported by this validator");
+}
+
+static int kw_type(struct cctx *c, const char *kw, const json_t *v, const json_t *js, int depth,
+                   struct snode *n)
+{
+    (void)kw, (void)js, (void)depth;
+    return compile_type(c, v, n);
+}
+
+static int kw_properties(struct cctx *c, const char *kw, const json_t *v, const json_t *js,
+                         int depth, struct snode *n)
+{
+    const char *name;
+    const json_t *sub;
+    (void)js;
+    if (!json_is_object(v))
+        return bad(c, kw, "must be an object mapping names to schemas");
+    n->props = xcalloc(json_object_size(v) + 1, sizeof *n->props);
+    json_object_foreach((json_t *)v, name, sub)
+    {
+        struct prop *p = &n->props[n->nprops++];
+        p->name = xstrdup(name);
+        if (compile_sub(c, sub, "properties", name, depth, &p->schema) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int kw_required(struct cctx *c, const char *kw, const json_t *v, const json_t *js,
+                       int depth, struct snode *n)
+{
+    size_t i;
+    const json_t *x;
+    (void)js, (void)depth;
+    if (!json_is_array(v))
+        return bad(c, kw, "must be an array of property names");
+    n->required = xcalloc(json_array_size(v) + 1, sizeof *n->required);
+    json_array_foreach(v, i, x)
+    {
+        if (!json_is_string(x))
+            return bad(c, kw, "must be an array of property names (item %zu is not a string)", i);
+        n->required[n->nrequired++] = xstrdup(json_string_value(x));
+    }
+    return 0;
+}
+
+static int kw_additional_properties(struct cctx *c, const char *kw, const json_t *v,
+                                    const json_t *js, int depth, struct snode *n)
+{
+    (void)js;
+    if (json_is_false(v)) {
+        n->addl_forbidden = 1;
+        return 0;
+    }
+    if (json_is_true(v))
+        return 0;
+    if (!json_is_object(v))
+        return bad(c, kw, "must be a boolean or a schema");
+    return compile_sub(c, v, kw, NULL, depth, &n->addl);
+}
+
+static int kw_items(struct cctx *c, const char *kw, const json_t *v, const json_t *js, int depth,
+                    struct snode *n)
+{
+    (void)js;
+    if (json_is_array(v))
+        return bad(c, kw, "tuple form (an array of schemas) is not supported; use one schema");
+    return compile_sub(c, v, kw, NULL, depth, &n->items);
+}
+
+static int kw_enum(struct cctx *c, const char *kw, const json_t *v, const json_t *js, int depth,
+                   struct snode *n)
+{
+    (void)js, (void)depth;
+    if (!json_is_array(v) || json_array_size(v) == 0)
+        return bad(c, kw, "must be a non-empty array");
+    n->enum_values = json_deep_copy(v);
+    return 0;
+}
+
+static int kw_const(struct cctx *c, const char *kw, const json_t *v, const json_t *js, int depth,
+                    struct snode *n)
+{
+    (void)c, (void)kw, (void)js, (void)depth;
+    n->has_const = 1;
+    n->const_value = json_deep_copy(v);
+    return 0;
+}
+
+static int kw_pattern(struct cctx *c, const char *kw, const json_t *v, const json_t *js,
+                      int depth, struct snode *n)
+{
+    (void)js, (void)depth;
+    if (!json_is_string(v))
+        return bad(c, kw, "must be a string (a regular expression)");
+    char *ere = translate_regex(json_string_value(v));
+    int rc = regcomp(&n->re, ere, REG_EXTENDED | REG_NOSUB);
+    free(ere);
+    if (rc != 0) {
+        char msg[256];
+        regerror(rc, &n->re, msg, sizeof msg);
+        regfree(&n->re);
+        return bad(c, kw, "cannot compile '%s': %s", json_string_value(v), msg);
+    }
+    n->pattern = xstrdup(json_string_value(v));
+    return 0;
+}
+
+/* minLength, maxLength, minItems and maxItems: a non-negative integer into *field. */
+static int count_kw(struct cctx *c, const char *kw, const json_t *v, long *field)
+{
+    long x;
+    if (!is_nonneg_int(v, &x))
+        return bad(c, kw, "must be a non-negative integer");
+    *field = x;
+    return 0;
+}
+
+static int kw_min_length(struct cctx *c, const char *kw, const json_t *v, const json_t *js,
+                         int depth, struct snode *n)
+{
+    (void)js, (void)depth;
+    return count_kw(c, kw, v, &n->min_len);
+}
+
+static int kw_max_length(struct cctx *c, const char *kw, const json_t *v, const json_t *js,
+                         int depth, struct snode *n)
+{
+    (void)js, (void)depth;
+    return count_kw(c, kw, v, &n->max_len);
+}
+
+static int kw_min_items(struct cctx *c, const char *kw, const json_t *v, const json_t *js,
+                        int depth, struct snode *n)
+{
+    (void)js, (void)depth;
+    return count_kw(c, kw, v, &n->min_items);
+}
+
+static int kw_max_items(struct cctx *c, const char *kw, const json_t *v, const json_t *js,
+                        int depth, struct snode *n)
+{
+    (void)js, (void)depth;
+    return count_kw(c, kw, v, &n->max_items);
+}
+
+static int kw_minimum(struct cctx *c, const char *kw, const json_t *v, const json_t *js,
+                      int depth, struct snode *n)
+{
+    (void)js, (void)depth;
+    return compile_bound(c, kw, v, &n->has_min, &n->min);
+}
+
+static int kw_maximum(struct cctx *c, const char *kw, const json_t *v, const json_t *js,
+                      int depth, struct snode *n)
+{
+    (void)js, (void)depth;
+    return compile_bound(c, kw, v, &n->has_max, &n->max);
+}
+
+/* exclusiveMinimum / exclusiveMaximum: a boolean modifying minimum / maximum (draft-04), or a
+ * number bound of its own (the tighter of it and minimum / maximum wins; one bound is kept). */
+static int kw_exclusive(struct cctx *c, const char *kw, const json_t *v, const json_t *js,
+                        int depth, struct snode *n)
+{
+    int is_min = strcmp(kw, "exclusiveMinimum") == 0;
+    (void)depth;
+    if (json_is_boolean(v)) {
+        const char *base = is_min ? "minimum" : "maximum";
+        if (json_is_true(v) && !json_object_get(js, base))
+            return bad(c, kw, "true needs '%s' next to it", base);
+        if (is_min)
+            n->min_excl = json_is_true(v);
+        else
+            n->max_excl = json_is_true(v);
+        return 0;
+    }
+    if (!json_is_number(v))
+        return bad(c, kw, "must be a number");
+    double x = json_number_value(v);
+    if (is_min) {
+        if (!n->has_min || x >= n->min) {
+            n->has_min = 1;
+            n->min = x;
+            n->min_excl = 1;
+        }
+    } else if (!n->has_max || x <= n->max) {
+        n->has_max = 1;
+        n->max = x;
+        n->max_excl = 1;
+    }
+    return 0;
+}
+
+static int kw_multiple_of(struct cctx *c, const char *kw, const json_t *v, const json_t *js,
+                          int depth, struct snode *n)
+{
+    (void)js, (void)depth;
+    if (!json_is_number(v) || json_number_value(v) <= 0)
+        return bad(c, kw, "must be a number greater than 0");
+    n->multiple_of = json_number_value(v);
+    return 0;
+}
+
+static int kw_unique_items(struct cctx *c, const char *kw, const json_t *v, const json_t *js,
+                           int depth, struct snode *n)
+{
+    (void)js, (void)depth;
+    if (!json_is_boolean(v))
+        return bad(c, kw, "must be a boolean");
+    n->unique_items = json_is_true(v);
+    return 0;
+}
+
+static int kw_format(struct cctx *c, const char *kw, const json_t *v, const json_t *js, int depth,
+                     struct snode *n)
+{
+    (void)js, (void)depth;
+    if (!json_is_string(v))
+        return bad(c, kw, "must be a string");
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
+        if (strcmp(json_string_value(v), formats[i].name) == 0)
+            n->format = formats[i].fmt;
+    return 0;
+}
+
+typedef int (*keyword_fn)(struct cctx *c, const char *kw, const json_t *v, const json_t *js,
+                          int depth, struct snode *n);
+
+/* Every keyword the compiler knows (STYLE rule 16): annotations are accepted and ignored, the
+ * unsupported ones are refused by name, anything else is an unknown keyword. */
+static const struct {
+    const char *name;
+    keyword_fn fn;
+} keywords[] = {
+    {"title", kw_annotation}, {"description", kw_annotation}, {"default", kw_annotation},
+    {"examples", kw_annotation}, {"$schema", kw_annotation}, {"$id", kw_annotation},
+    {"$comment", kw_annotation}, {"readOnly", kw_annotation}, {"writeOnly", kw_annotation},
+    {"deprecated", kw_annotation},
+    {"$ref", kw_unsupported}, {"$defs", kw_unsupported}, {"definitions", kw_unsupported},
+    {"anyOf", kw_unsupported}, {"oneOf", kw_unsupported}, {"allOf", kw_unsupported},
+    {"not", kw_unsupported}, {"if", kw_unsupported}, {"then", kw_unsupported},
+    {"else", kw_unsupported}, {"patternProperties", kw_unsupported},
+    {"dependencies", kw_unsupported}, {"dependentRequired", kw_unsupported},
+    {"dependentSchemas", kw_unsupported}, {"propertyNames", kw_unsupported},
+    {"contains", kw_unsupported}, {"prefixItems", kw_unsupported},
+    {"additionalItems", kw_unsupported}, {"unevaluatedProperties", kw_unsupported},
+    {"unevaluatedItems", kw_unsupported}, {"minProperties", kw_unsupported},
+    {"maxProperties", kw_unsupported}, {"minContains", kw_unsupported},
+    {"maxContains", kw_unsupported}, {"contentMediaType", kw_unsupported},
+    {"contentEncoding", kw_unsupported},
+    {"type", kw_type}, {"properties", kw_properties}, {"required", kw_required},
+    {"additionalProperties", kw_additional_properties}, {"items", kw_items},
+    {"enum", kw_enum}, {"const", kw_const}, {"pattern", kw_pattern},
+    {"minLength", kw_min_length}, {"maxLength", kw_max_length}, {"minItems", kw_min_items},
+    {"maxItems", kw_max_items}, {"minimum", kw_minimum}, {"maximum", kw_maximum},
+    {"exclusiveMinimum", kw_exclusive}, {"exclusiveMaximum", kw_exclusive},
+    {"multipleOf", kw_multiple_of}, {"uniqueItems", kw_unique_items}, {"format", kw_format},
+};
+
 static int compile_keyword(struct cctx *c, const char *kw, const json_t *v, const json_t *js,
                            int depth, struct snode *n)
 {
-    static const char *const annotations[] = {"title",   "description", "default", "examples",
-                                              "$schema", "$id",         "$comment", "readOnly",
-                                              "writeOnly", "deprecated"};
-    static const char *const unsupported[] = {
-        "$ref",          "$defs",            "definitions",       "anyOf",      "oneOf",
-        "allOf",         "not",              "if",                "then",       "else",
-        "patternProperties", "dependencies", "dependentRequired", "dependentSchemas",
-        "propertyNames", "contains",         "prefixItems",       "additionalItems",
-        "unevaluatedProperties", "unevaluatedItems", "minProperties", "maxProperties",
-        "minContains",   "maxContains",      "contentMediaType",  "contentEncoding"};
-    for (size_t i = 0; i < sizeof annotations / sizeof annotations[0]; i++)
-        if (strcmp(kw, annotations[i]) == 0)
-            return 0;
-    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
-        if (strcmp(kw, unsupported[i]) == 0)
-            return bad(c, kw, "keyword not supported by this validator");
-
-    if (strcmp(kw, "type") == 0)
-        return compile_type(c, v, n);
-    if (strcmp(kw, "properties") == 0) {
-        const char *name;
-        const json_t *sub;
-        if (!json_is_object(v))
-            return bad(c, kw, "must be an object mapping names to schemas");
-        n->props = xcalloc(json_object_size(v) + 1, sizeof *n->props);
-        json_object_foreach((json_t *)v, name, sub)
-        {
-            struct prop *p = &n->props[n->nprops++];
-            p->name = xstrdup(name);
-            if (compile_sub(c, sub, "properties", name, depth, &p->schema) < 0)
-                return -1;
-        }
-        return 0;
-    }
-    if (strcmp(kw, "required") == 0) {
-        size_t i;
-        const json_t *x;
-        if (!json_is_array(v))
-            return bad(c, kw, "must be an array of property names");
-        n->required = xcalloc(json_array_size(v) + 1, sizeof *n->required);
-        json_array_foreach(v, i, x)
-        {
-            if (!json_is_string(x))
-                return bad(c, kw, "must be an array of property names (item %zu is not a string)",
-                           i);
-            n->required[n->nrequired++] = xstrdup(json_string_value(x));
-        }
-        return 0;
-    }
-    if (strcmp(kw, "additionalProperties") == 0) {
-        if (json_is_false(v)) {
-            n->addl_forbidden = 1;
-            return 0;
-        }
-        if (json_is_true(v))
-            return 0;
-        if (!json_is_object(v))
-            return bad(c, kw, "must be a boolean or a schema");
-        return compile_sub(c, v, kw, NULL, depth, &n->addl);
-    }
-    if (strcmp(kw, "items") == 0) {
-        if (json_is_array(v))
-            return bad(c, kw, "tuple form (an array of schemas) is not supported; use one schema");
-        return compile_sub(c, v, kw, NULL, depth, &n->items);
-    }
-    if (strcmp(kw, "enum") == 0) {
-        if (!json_is_array(v) || json_array_size(v) == 0)
-            return bad(c, kw, "must be a non-empty array");
-        n->enum_values = json_deep_copy(v);
-        return 0;
-    }
-    if (strcmp(kw, "const") == 0) {
-        n->has_const = 1;
-        n->const_value = json_deep_copy(v);
-        return 0;
-    }
-    if (strcmp(kw, "pattern") == 0) {
-        if (!json_is_string(v))
-            return bad(c, kw, "must be a string (a regular expression)");
-        char *ere = translate_regex(json_string_value(v));
-        int rc = regcomp(&n->re, ere, REG_EXTENDED | REG_NOSUB);
-        free(ere);
-        if (rc != 0) {
-            char msg[256];
-            regerror(rc, &n->re, msg, sizeof msg);
-            regfree(&n->re);
-            return bad(c, kw, "cannot compile '%s': %s", json_string_value(v), msg);
-        }
-        n->pattern = xstrdup(json_string_value(v));
-        return 0;
-    }
-    if (strcmp(kw, "minLength") == 0 || strcmp(kw, "maxLength") == 0 ||
-        strcmp(kw, "minItems") == 0 || strcmp(kw, "maxItems") == 0) {
-        long x;
-        if (!is_nonneg_int(v, &x))
-            return bad(c, kw, "must be a non-negative integer");
-        if (strcmp(kw, "minLength") == 0)
-            n->min_len = x;
-        else if (strcmp(kw, "maxLength") == 0)
-            n->max_len = x;
-        else if (strcmp(kw, "minItems") == 0)
-            n->min_items = x;
-        else
-            n->max_items = x;
-        return 0;
-    }
-    if (strcmp(kw, "minimum") == 0)
-        return compile_bound(c, kw, v, &n->has_min, &n->min);
-    if (strcmp(kw, "maximum") == 0)
-        return compile_bound(c, kw, v, &n->has_max, &n->max);
-    if (strcmp(kw, "exclusiveMinimum") == 0 || strcmp(kw, "exclusiveMaximum") == 0) {
-        int is_min = strcmp(kw, "exclusiveMinimum") == 0;
-        if (json_is_boolean(v)) { /* draft-04: modifies minimum / maximum */
-            const char *base = is_min ? "minimum" : "maximum";
-            if (json_is_true(v) && !json_object_get(js, base))
-                return bad(c, kw, "true needs '%s' next to it", base);
-            if (is_min)
-                n->min_excl = json_is_true(v);
-            else
-                n->max_excl = json_is_true(v);
-            return 0;
-        }
-        if (!json_is_number(v))
-            return bad(c, kw, "must be a number");
-        double x = json_number_value(v);
-        /* The tighter of minimum and exclusiveMinimum wins; keep one bound. */
-        if (is_min) {
-            if (!n->has_min || x >= n->min) {
-                n->has_min = 1;
-                n->min = x;
-                n->min_excl = 1;
-            }
-        } else if (!n->has_max || x <= n->max) {
-            n->has_max = 1;
-            n->max = x;
-            n->max_excl = 1;
-        }
-        return 0;
-    }
-    if (strcmp(kw, "multipleOf") == 0) {
-        if (!json_is_number(v) || json_number_value(v) <= 0)
-            return bad(c, kw, "must be a number greater than 0");
-        n->multiple_of = json_number_value(v);
-        return 0;
-    }
-    if (strcmp(kw, "uniqueItems") == 0) {
-        if (!json_is_boolean(v))
-            return bad(c, kw, "must be a boolean");
-        n->unique_items = json_is_true(v);
-        return 0;
-    }
-    if (strcmp(kw, "format") == 0) {
-        if (!json_is_string(v))
-            return bad(c, kw, "must be a string");
-        for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
-            if (strcmp(json_string_value(v), formats[i].name) == 0)
-                n->format = formats[i].fmt;
-        return 0;
-    }
+    for (size_t i = 0; i < sizeof keywords / sizeof keywords[0]; i++)
+        if (strcmp(kw, keywords[i].name) == 0)
+            return keywords[i].fn(c, kw, v, js, depth, n);
     return bad(c, kw, "unknown keyword (a typo?)");
 }
 

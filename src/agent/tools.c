@@ -1,14 +1,21 @@
 /*
- * tools.c - the registry of tools the model may call, and their implementations.
+ * tools.c - the registry of tools the model may call, the built-in tools' implementations, and
+ * the one ops table per kind of tool (builtin, http, lambda; openapi entries become http tools).
  */
 #include "agent/tools.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "agent/kb.h"
 #include "agent/schema.h"
+#include "agent/tool_http.h"
+#include "agent/tool_lambda.h"
+#include "agent/tool_openapi.h"
+#include "aws/aws.h"
 #include "base/xmalloc.h"
+#include "http/client.h"
 
 /* ---------------------------------------------------------------- implementations */
 
@@ -220,45 +227,318 @@ static const struct tool_def defs[] = {
 
 #define NDEFS (sizeof defs / sizeof defs[0])
 
-struct tools {
-    struct schema *schemas[NDEFS]; /* compiled input schemas, by defs index */
-    int offered[NDEFS];            /* 1 when the tool is available */
-    json_t *specs;                 /* what the model sees */
+/* ---------------------------------------------------------------- kinds */
+
+/* One kind of tool: how its tools run and are freed. ud is the tool's own state. */
+struct tool_kind {
+    const char *name; /* "builtin", "http", "lambda" */
+    json_t *(*run)(const void *ud, const struct tool_ctx *ctx, const json_t *input,
+                   int *is_error, struct err *err);
+    void (*free)(void *ud);
 };
 
-struct tools *tools_new(const struct kb *kb, struct err *err)
+static json_t *builtin_run(const void *ud, const struct tool_ctx *ctx, const json_t *input,
+                           int *is_error, struct err *err)
 {
-    struct tools *t = xcalloc(1, sizeof *t);
-    t->specs = json_array();
-    for (size_t i = 0; i < NDEFS; i++) {
-        json_error_t jerr;
-        json_t *schema = json_loads(defs[i].schema, 0, &jerr);
-        t->schemas[i] = schema ? schema_compile(schema, err) : NULL;
-        if (!t->schemas[i]) {
-            if (!schema)
-                err_set(err, "InvalidSchema", "tool '%s': %s", defs[i].name, jerr.text);
-            json_decref(schema);
-            tools_free(t);
-            return NULL;
-        }
-        t->offered[i] = !defs[i].needs_kb || kb != NULL;
-        if (t->offered[i])
-            json_array_append_new(t->specs, json_pack("{s:s, s:s, s:O}", "name", defs[i].name,
-                                                      "description", defs[i].description,
-                                                      "input_schema", schema));
-        json_decref(schema);
-    }
-    return t;
+    *is_error = 0;
+    return ((const struct tool_def *)ud)->run(ctx, input, err);
 }
+
+static void builtin_free(void *ud)
+{
+    (void)ud; /* a row of the static table */
+}
+
+static json_t *http_run(const void *ud, const struct tool_ctx *ctx, const json_t *input,
+                        int *is_error, struct err *err)
+{
+    return tool_http_run(ud, ctx, input, is_error, err);
+}
+
+static void http_free(void *ud)
+{
+    tool_http_free(ud);
+}
+
+static json_t *lambda_run(const void *ud, const struct tool_ctx *ctx, const json_t *input,
+                          int *is_error, struct err *err)
+{
+    return tool_lambda_run(ud, ctx, input, is_error, err);
+}
+
+static void lambda_free(void *ud)
+{
+    tool_lambda_free(ud);
+}
+
+static const struct tool_kind kind_builtin = {"builtin", builtin_run, builtin_free};
+static const struct tool_kind kind_http = {"http", http_run, http_free};
+static const struct tool_kind kind_lambda = {"lambda", lambda_run, lambda_free};
+
+/* ---------------------------------------------------------------- registry */
+
+struct tool {
+    char *name;                    /* the name the model uses */
+    struct schema *schema;         /* compiled input schema */
+    const struct tool_kind *kind;  /* how it runs */
+    void *ud;                      /* the kind's state for this tool (owned via kind->free) */
+    int confirm;                   /* ask the customer first */
+    int async;                     /* through the AgentActions queue */
+};
+
+struct tools {
+    struct tool list[TOOLS_MAX];  /* registered tools, in the order offered */
+    size_t n;                     /* number of tools */
+    json_t *specs;                /* what the model sees */
+    json_t *examples;             /* tools with example utterances */
+    struct http_client *http;     /* shared by http tools (NULL until one exists) */
+    struct aws_client *aws;       /* shared by lambda tools (NULL until one exists) */
+};
 
 void tools_free(struct tools *t)
 {
     if (!t)
         return;
-    for (size_t i = 0; i < NDEFS; i++)
-        schema_free(t->schemas[i]);
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->list[i].name);
+        schema_free(t->list[i].schema);
+        if (t->list[i].ud)
+            t->list[i].kind->free(t->list[i].ud);
+    }
     json_decref(t->specs);
+    json_decref(t->examples);
+    http_client_free(t->http);
+    aws_client_free(t->aws);
     free(t);
+}
+
+static const struct tool *lookup(const struct tools *t, const char *name)
+{
+    for (size_t i = 0; name && i < t->n; i++)
+        if (strcmp(t->list[i].name, name) == 0)
+            return &t->list[i];
+    return NULL;
+}
+
+/* Model-facing names: Claude allows [A-Za-z0-9_-]{1,64}. */
+static int name_valid(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)name[i]) && name[i] != '_' && name[i] != '-')
+            return 0;
+    return 1;
+}
+
+/* Registers one tool; ud is owned by the registry from here on, whatever happens. schema is
+ * borrowed. examples (borrowed, may be NULL) go into tools_examples(). */
+static int add_tool(struct tools *t, const char *where, const char *name, const char *description,
+                    const json_t *schema, const struct tool_kind *kind, void *ud, int confirm,
+                    int async, const json_t *examples, struct err *err)
+{
+    if (t->n >= TOOLS_MAX) {
+        kind->free(ud);
+        return err_set(err, "ToolConfig", "%s: more than %d tools", where, TOOLS_MAX);
+    }
+    struct tool *tl = &t->list[t->n];
+    tl->kind = kind;
+    tl->ud = ud;
+    tl->name = xstrdup(name ? name : "");
+    t->n++; /* from here tools_free releases it */
+    if (!name_valid(name))
+        return err_set(err, "ToolConfig", "%s/name: must match [A-Za-z0-9_-]{1,64}", where);
+    for (size_t i = 0; i + 1 < t->n; i++)
+        if (strcmp(t->list[i].name, name) == 0)
+            return err_set(err, "DuplicateTool", "%s/name: a tool named '%s' already exists",
+                           where, name);
+    if (!description || !description[0])
+        return err_set(err, "ToolConfig", "%s/description: missing", where);
+    if (!json_is_object(schema))
+        return err_set(err, "ToolConfig", "%s/input_schema: must be a JSON Schema object", where);
+    if (!(tl->schema = schema_compile(schema, err))) {
+        char msg[ERR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", err->message);
+        return err_set(err, "InvalidSchema", "%s/input_schema: %s", where, msg);
+    }
+    tl->confirm = confirm;
+    tl->async = async;
+    json_array_append_new(t->specs, json_pack("{s:s, s:s, s:O}", "name", name, "description",
+                                              description, "input_schema", schema));
+    if (json_array_size(examples))
+        json_array_append_new(t->examples,
+                              json_pack("{s:s, s:s, s:O, s:O}", "name", name, "description",
+                                        description, "input_schema", schema, "examples",
+                                        examples));
+    return 0;
+}
+
+/* The policy keys and examples every custom entry shares. */
+static int entry_common(const json_t *e, const char *where, int *confirm, int *async,
+                        const json_t **examples, struct err *err)
+{
+    json_t *c = json_object_get(e, "confirm"), *a = json_object_get(e, "async");
+    json_t *ex = json_object_get(e, "examples");
+    if (!json_is_object(e))
+        return err_set(err, "ToolConfig", "%s: must be an object", where);
+    if ((c && !json_is_boolean(c)) || (a && !json_is_boolean(a)))
+        return err_set(err, "ToolConfig", "%s: confirm and async must be booleans", where);
+    size_t i;
+    json_t *x;
+    if (ex && (!json_is_array(ex) || json_array_size(ex) > TOOLS_EXAMPLES_MAX))
+        return err_set(err, "ToolConfig", "%s/examples: must be an array of at most %d strings",
+                       where, TOOLS_EXAMPLES_MAX);
+    json_array_foreach(ex, i, x) {
+        if (!json_is_string(x) || json_string_length(x) == 0 ||
+            json_string_length(x) > TOOLS_EXAMPLE_MAX_BYTES)
+            return err_set(err, "ToolConfig", "%s/examples/%zu: must be a string of 1..%d bytes",
+                           where, i, TOOLS_EXAMPLE_MAX_BYTES);
+    }
+    *confirm = json_is_true(c);
+    *async = json_is_true(a);
+    *examples = ex;
+    return 0;
+}
+
+static int add_builtins(struct tools *t, const struct kb *kb, const json_t *sel, struct err *err)
+{
+    if (sel && !json_is_array(sel) && !json_is_boolean(sel))
+        return err_set(err, "ToolConfig", "/tools/builtin: must be a list of names or a boolean");
+    size_t i;
+    json_t *v;
+    json_array_foreach(sel, i, v) {
+        int known = 0;
+        for (size_t d = 0; d < NDEFS; d++)
+            known |= json_is_string(v) && strcmp(defs[d].name, json_string_value(v)) == 0;
+        if (!known)
+            return err_set(err, "ToolConfig", "/tools/builtin/%zu: no built-in tool by that name",
+                           i);
+    }
+    for (size_t d = 0; d < NDEFS; d++) {
+        int on = !sel || json_is_true(sel);
+        json_array_foreach(sel, i, v) on |= strcmp(defs[d].name, json_string_value(v)) == 0;
+        if (!on || (defs[d].needs_kb && !kb))
+            continue;
+        json_error_t jerr;
+        json_t *schema = json_loads(defs[d].schema, 0, &jerr);
+        char where[96];
+        snprintf(where, sizeof where, "builtin '%s'", defs[d].name);
+        int rc = add_tool(t, where, defs[d].name, defs[d].description, schema, &kind_builtin,
+                          (void *)&defs[d], 0, 1, NULL, err);
+        json_decref(schema);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Adds one http entry (also what each OpenAPI operation becomes). */
+static int add_http(struct tools *t, const json_t *e, const char *where, struct err *err)
+{
+    int confirm, async;
+    const json_t *examples;
+    if (entry_common(e, where, &confirm, &async, &examples, err) < 0)
+        return -1;
+    if (!t->http) {
+        struct http_client_config hc = {.max_response_bytes = TOOL_HTTP_REPLY_MAX,
+                                        .backoff_base_ms = 100};
+        t->http = http_client_new(&hc);
+    }
+    struct tool_http *h = tool_http_new(e, where, t->http, err);
+    if (!h)
+        return -1;
+    return add_tool(t, where, json_string_value(json_object_get(e, "name")),
+                    json_string_value(json_object_get(e, "description")),
+                    json_object_get(e, "input_schema"), &kind_http, h, confirm, async, examples,
+                    err);
+}
+
+static int add_lambda(struct tools *t, const json_t *e, const char *where, struct err *err)
+{
+    int confirm, async;
+    const json_t *examples;
+    if (entry_common(e, where, &confirm, &async, &examples, err) < 0)
+        return -1;
+    if (!t->aws) {
+        struct aws_config cfg;
+        if (aws_config_from_env(&cfg, err) < 0)
+            return -1;
+        t->aws = aws_client_new(&cfg, NULL);
+        aws_config_release(&cfg);
+    }
+    struct tool_lambda *l = tool_lambda_new(e, where, t->aws, err);
+    if (!l)
+        return -1;
+    return add_tool(t, where, json_string_value(json_object_get(e, "name")),
+                    json_string_value(json_object_get(e, "description")),
+                    json_object_get(e, "input_schema"), &kind_lambda, l, confirm, async,
+                    examples, err);
+}
+
+static int add_openapi(struct tools *t, const json_t *e, const char *where, struct err *err)
+{
+    json_t *entries = tool_openapi_entries(e, where, err);
+    if (!entries)
+        return -1;
+    int rc = 0;
+    size_t i;
+    json_t *op;
+    json_array_foreach(entries, i, op) {
+        char at[160];
+        snprintf(at, sizeof at, "%s (operation '%s')", where,
+                 json_string_value(json_object_get(op, "name")));
+        if ((rc = add_http(t, op, at, err)) < 0)
+            break;
+    }
+    json_decref(entries);
+    return rc;
+}
+
+typedef int (*add_fn)(struct tools *t, const json_t *e, const char *where, struct err *err);
+
+/* The custom kinds, by their key in the tools section. */
+static const struct {
+    const char *key;
+    add_fn add;
+} sections[] = {{"http", add_http}, {"openapi", add_openapi}, {"lambda", add_lambda}};
+
+struct tools *tools_new(const struct kb *kb, const json_t *tools_section, struct err *err)
+{
+    struct tools *t = xcalloc(1, sizeof *t);
+    t->specs = json_array();
+    t->examples = json_array();
+    if (tools_section && !json_is_object(tools_section)) {
+        err_set(err, "ToolConfig", "/tools: must be an object");
+        goto fail;
+    }
+    if (add_builtins(t, kb, json_object_get(tools_section, "builtin"), err) < 0)
+        goto fail;
+    for (size_t s = 0; s < sizeof sections / sizeof sections[0]; s++) {
+        json_t *list = json_object_get(tools_section, sections[s].key);
+        if (list && !json_is_array(list)) {
+            err_set(err, "ToolConfig", "/tools/%s: must be a list", sections[s].key);
+            goto fail;
+        }
+        size_t i;
+        json_t *e;
+        json_array_foreach(list, i, e) {
+            char where[64];
+            snprintf(where, sizeof where, "/tools/%s/%zu", sections[s].key, i);
+            if (sections[s].add(t, e, where, err) < 0)
+                goto fail;
+        }
+    }
+    if (json_array_size(json_object_get(tools_section, "mcp"))) {
+        /* TODO(lead): register MCP tools through src/mcp/mcp.h (mcp_client_from_json,
+         * mcp_list_tools, mcp_call_tool) once the mcp branch is merged; not in this tree. */
+        err_set(err, "ToolConfig", "/tools/mcp: MCP servers are not supported by this build");
+        goto fail;
+    }
+    return t;
+fail:
+    tools_free(t);
+    return NULL;
 }
 
 const json_t *tools_specs(const struct tools *t)
@@ -266,27 +546,54 @@ const json_t *tools_specs(const struct tools *t)
     return t->specs;
 }
 
-static int find(const struct tools *t, const char *name, struct err *err)
+const json_t *tools_examples(const struct tools *t)
 {
-    for (size_t i = 0; name && i < NDEFS; i++)
-        if (t->offered[i] && strcmp(defs[i].name, name) == 0)
-            return (int)i;
-    return err_set(err, "UnknownTool", "no tool named '%s'; use one of the tools listed",
-                   name ? name : "");
+    return t->examples;
+}
+
+static const struct tool *find(const struct tools *t, const char *name, struct err *err)
+{
+    const struct tool *tl = lookup(t, name);
+    if (!tl)
+        err_set(err, "UnknownTool", "no tool named '%s'; use one of the tools listed",
+                name ? name : "");
+    return tl;
+}
+
+int tools_policy(const struct tools *t, const char *name, int *confirm, int *async)
+{
+    const struct tool *tl = lookup(t, name);
+    *confirm = tl ? tl->confirm : 0;
+    *async = tl ? tl->async : 0;
+    return tl ? 0 : -1;
 }
 
 int tools_validate(const struct tools *t, const char *name, const json_t *input, struct err *err)
 {
-    int i = find(t, name, err);
-    if (i < 0)
+    const struct tool *tl = find(t, name, err);
+    if (!tl)
         return -1;
-    return schema_validate(t->schemas[i], input, err);
+    return schema_validate(tl->schema, input, err);
+}
+
+json_t *tools_call(const struct tools *t, const struct tool_ctx *ctx, const char *name,
+                   const json_t *input, int *is_error, struct err *err)
+{
+    *is_error = 0;
+    if (tools_validate(t, name, input, err) < 0)
+        return NULL;
+    const struct tool *tl = lookup(t, name);
+    return tl->kind->run(tl->ud, ctx, input, is_error, err);
 }
 
 json_t *tools_run(const struct tools *t, const struct tool_ctx *ctx, const char *name,
                   const json_t *input, struct err *err)
 {
-    if (tools_validate(t, name, input, err) < 0)
-        return NULL;
-    return defs[find(t, name, err)].run(ctx, input, err);
+    int is_error = 0;
+    json_t *r = tools_call(t, ctx, name, input, &is_error, err);
+    if (is_error) {
+        json_decref(r); /* err already says what the backend answered */
+        r = NULL;
+    }
+    return r;
 }

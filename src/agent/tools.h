@@ -8,6 +8,13 @@
  * Results are JSON (new reference) that goes back to the model as a tool_result; failures return
  * NULL with err: "UnknownTool", "InvalidInput" (every schema violation listed), "NotFound",
  * "ToolFailed" or a store error.
+ *
+ * Tools come in kinds, each behind one ops table (run, free): "builtin" (the seven tools compiled
+ * in), "http" (the team's own HTTP backends, tool_http.h), "openapi" (operations of an OpenAPI 3
+ * document, turned into http tools, tool_openapi.h) and "lambda" (AWS Lambda Invoke,
+ * tool_lambda.h). Which tools exist comes from the agent document's `tools` object. Each tool also
+ * carries a policy: confirm (ask the customer first) and async (run through the AgentActions
+ * queue).
  */
 #ifndef PARLEY_TOOLS_H
 #define PARLEY_TOOLS_H
@@ -28,8 +35,18 @@ struct tool_ctx {
     const char *idempotency_key; /* makes effects happen once per action (NULL: none) */
 };
 
-/* Builds the registry. kb may be NULL, in which case search_knowledge_base is not offered. */
-struct tools *tools_new(const struct kb *kb, struct err *err);
+#define TOOLS_MAX 128              /* tools in one registry */
+#define TOOLS_EXAMPLES_MAX 100     /* example utterances of one tool */
+#define TOOLS_EXAMPLE_MAX_BYTES 500 /* bytes in one example utterance */
+
+/* Builds the registry. kb may be NULL, in which case search_knowledge_base is not offered.
+ * tools_section is the agent document's `tools` object (borrowed, nothing kept): "builtin" (an
+ * array of built-in names, or true/false; absent = all), "http", "openapi", "lambda" (arrays of
+ * entries, see docs/tools.md) and "mcp" (not in this build: refused with "ToolConfig"). NULL =
+ * every built-in, exactly as before agent files existed. Returns the registry, or NULL with err
+ * "ToolConfig" (a bad entry, named by its location such as `/tools/http/0`), "InvalidSchema",
+ * "DuplicateTool" or "AwsConfig". */
+struct tools *tools_new(const struct kb *kb, const json_t *tools_section, struct err *err);
 void tools_free(struct tools *t); /* NULL ok */
 
 /* The specs offered to the model: [{name, description, input_schema}]. Borrowed, immutable. */
@@ -39,7 +56,23 @@ const json_t *tools_specs(const struct tools *t);
 json_t *tools_run(const struct tools *t, const struct tool_ctx *ctx, const char *name,
                   const json_t *input, struct err *err);
 
+/* Like tools_run, but a tool whose backend answered with an error (an HTTP tool's 4xx/5xx, a
+ * Lambda function error) returns that answer as {"error":{"code","message",...details}} (new
+ * reference) with *is_error = 1 and err filled too, so the caller can show the model the details.
+ * Every other failure returns NULL with err, as tools_run. */
+json_t *tools_call(const struct tools *t, const struct tool_ctx *ctx, const char *name,
+                   const json_t *input, int *is_error, struct err *err);
+
 /* Validation alone (used before queueing an action). */
 int tools_validate(const struct tools *t, const char *name, const json_t *input, struct err *err);
+
+/* The tools that carry example utterances: [{"name","description","input_schema","examples":[...]}]
+ * (borrowed, immutable; empty when none do; built-ins have none). For model_offline_train(). */
+const json_t *tools_examples(const struct tools *t);
+
+/* The policy of the named tool: *confirm = 1 when the customer must say yes first, *async = 1 when
+ * the call goes through the AgentActions queue (when there is one). Built-ins report confirm 0 and
+ * async 1 (they have always used the queue). Returns 0, or -1 for an unknown name (both 0). */
+int tools_policy(const struct tools *t, const char *name, int *confirm, int *async);
 
 #endif

@@ -3,14 +3,13 @@
  */
 #include "archive/archive_s3.h"
 
-#include "base/config.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "base/clock.h"
+#include "base/config.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 

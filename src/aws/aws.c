@@ -27,6 +27,7 @@ static const struct aws_service services[] = {
     {"monitoring", "monitoring", "CLOUDWATCH"},
     {"xray", "xray", "XRAY"},
     {"sts", "sts", "STS"},
+    {"lambda", "lambda", "LAMBDA"}, /* custom agent tools (agent/tool_lambda.c) */
 };
 
 const struct aws_service *aws_service_find(const char *key)

@@ -38,7 +38,7 @@ struct aws_service {
 };
 
 /* Returns the table row for key ("bedrock-runtime", "dynamodb", "sqs", "s3", "events",
- * "states", "logs", "monitoring", "xray", "sts"), or NULL. */
+ * "states", "logs", "monitoring", "xray", "sts", "lambda"), or NULL. */
 const struct aws_service *aws_service_find(const char *key);
 
 /* Fills c from the environment. Returns 0, or -1 with err "AwsConfig" when no region is set

@@ -338,34 +338,16 @@ void sigv4_signed_release(struct sigv4_signed *s)
     memset(s, 0, sizeof *s);
 }
 
-int sigv4_sign(const struct sigv4_request *r, const struct sigv4_credentials *cred,
-               const struct sigv4_options *o, struct sigv4_signed *out, struct err *err)
+/* The headers to sign, sorted by name: the caller's (without those the signer owns), then host
+ * (unless the caller gave one), x-amz-date, x-amz-security-token and x-amz-content-sha256 as the
+ * options ask. Returns 0 with *hs (heap, nh entries), or -1 with err when there is no host. */
+static int collect_headers(const struct sigv4_request *r, const struct sigv4_credentials *cred,
+                           const struct sigv4_options *o, const struct sigv4_signed *out,
+                           struct chdr **hsp, size_t *nhp, struct err *err)
 {
-    int rc = -1;
-    struct chdr *hs = NULL;
+    struct chdr *hs = xcalloc(r->n_headers + 4, sizeof *hs);
     size_t nh = 0;
-    char *uri = NULL, *query = NULL;
-    struct sbuf creq = {0}, sh = {0}, sts = {0}, auth = {0};
-
-    memset(out, 0, sizeof *out);
-    if (!r || !r->method || !cred || !cred->access_key_id || !*cred->access_key_id ||
-        !cred->secret_access_key || !*cred->secret_access_key || !o || !o->region ||
-        !*o->region || !o->service || !*o->service) {
-        err_set(err, "InvalidArgument", "cannot sign: method, credentials, region and service "
-                                        "are required");
-        goto out;
-    }
-    int has_token = cred->session_token && *cred->session_token;
-
-    sigv4_amz_date(o->now, out->amz_date);
-    if (r->payload_hash)
-        snprintf(out->payload_hash, sizeof out->payload_hash, "%s", r->payload_hash);
-    else
-        sigv4_sha256_hex(r->body, r->body_len, out->payload_hash);
-
-    /* Collect the headers to sign: the caller's, then those the signer owns. */
-    hs = xcalloc(r->n_headers + 4, sizeof *hs);
-    int has_host = 0;
+    int has_host = 0, rc = -1;
     for (size_t i = 0; i < r->n_headers; i++) {
         if (!r->headers[i].name || !r->headers[i].value)
             continue;
@@ -391,7 +373,7 @@ int sigv4_sign(const struct sigv4_request *r, const struct sigv4_credentials *cr
     }
     hs[nh] = (struct chdr){xstrdup("x-amz-date"), xstrdup(out->amz_date), nh};
     nh++;
-    if (has_token && !o->omit_session_token) {
+    if (cred->session_token && *cred->session_token && !o->omit_session_token) {
         hs[nh] = (struct chdr){xstrdup("x-amz-security-token"), trim_collapse(cred->session_token),
                                nh};
         nh++;
@@ -401,10 +383,22 @@ int sigv4_sign(const struct sigv4_request *r, const struct sigv4_credentials *cr
         nh++;
     }
     qsort(hs, nh, sizeof *hs, chdr_cmp);
+    rc = 0;
+out:
+    *hsp = hs;
+    *nhp = nh;
+    return rc;
+}
 
-    /* Canonical request. */
-    uri = canonical_uri(r->path, o);
-    query = canonical_query(r->query);
+/* Step 1: the canonical request (method, URI, query, headers, signed headers, payload hash).
+ * Appends the signed-header list to sh. Returns a heap string. */
+static char *canonical_request(const struct sigv4_request *r, const struct sigv4_options *o,
+                               const struct chdr *hs, size_t nh, const char *payload_hash,
+                               struct sbuf *sh)
+{
+    struct sbuf creq = {0};
+    char *uri = canonical_uri(r->path, o);
+    char *query = canonical_query(r->query);
     sb_add(&creq, r->method);
     sb_addc(&creq, '\n');
     sb_add(&creq, uri);
@@ -420,25 +414,30 @@ int sigv4_sign(const struct sigv4_request *r, const struct sigv4_credentials *cr
                 sb_addc(&creq, '\n');
             sb_add(&creq, hs[i].name);
             sb_addc(&creq, ':');
-            if (sh.len)
-                sb_addc(&sh, ';');
-            sb_add(&sh, hs[i].name);
+            if (sh->len)
+                sb_addc(sh, ';');
+            sb_add(sh, hs[i].name);
         }
         sb_add(&creq, hs[i].value);
     }
     sb_add(&creq, "\n\n");
-    sb_add(&creq, sh.p ? sh.p : "");
+    sb_add(&creq, sh->p ? sh->p : "");
     sb_addc(&creq, '\n');
-    sb_add(&creq, out->payload_hash);
+    sb_add(&creq, payload_hash);
+    free(uri);
+    free(query);
+    return sb_take(&creq);
+}
 
-    /* String to sign. */
-    char date8[9];
-    memcpy(date8, out->amz_date, 8);
-    date8[8] = '\0';
+/* Step 2: the string to sign over the canonical request. Returns a heap string. */
+static char *string_to_sign(const char *amz_date, const char *date8,
+                            const struct sigv4_options *o, const char *creq)
+{
+    struct sbuf sts = {0};
     char creq_hash[65];
-    sigv4_sha256_hex(creq.p, creq.len, creq_hash);
+    sigv4_sha256_hex(creq, strlen(creq), creq_hash);
     sb_add(&sts, "AWS4-HMAC-SHA256\n");
-    sb_add(&sts, out->amz_date);
+    sb_add(&sts, amz_date);
     sb_addc(&sts, '\n');
     sb_add(&sts, date8);
     sb_addc(&sts, '/');
@@ -447,10 +446,15 @@ int sigv4_sign(const struct sigv4_request *r, const struct sigv4_credentials *cr
     sb_add(&sts, o->service);
     sb_add(&sts, "/aws4_request\n");
     sb_add(&sts, creq_hash);
+    return sb_take(&sts);
+}
 
-    /* Signing key and signature. */
+/* Step 3: the signing key derived from the secret, then the hex signature of sts into hex. */
+static void signature(const char *secret, const char *date8, const struct sigv4_options *o,
+                      const char *sts, char hex[65])
+{
     unsigned char k[32], k2[32];
-    char *kseed = xasprintf("AWS4%s", cred->secret_access_key);
+    char *kseed = xasprintf("AWS4%s", secret);
     hmac((const unsigned char *)kseed, strlen(kseed), date8, 8, k);
     OPENSSL_cleanse(kseed, strlen(kseed));
     free(kseed);
@@ -458,13 +462,20 @@ int sigv4_sign(const struct sigv4_request *r, const struct sigv4_credentials *cr
     hmac(k2, 32, o->service, strlen(o->service), k);
     hmac(k, 32, "aws4_request", 12, k2);
     unsigned char sig[32];
-    hmac(k2, 32, sts.p, sts.len, sig);
+    hmac(k2, 32, sts, strlen(sts), sig);
     OPENSSL_cleanse(k, sizeof k);
     OPENSSL_cleanse(k2, sizeof k2);
-    to_hex(sig, sizeof sig, out->signature);
+    to_hex(sig, sizeof sig, hex);
+}
 
+/* Step 4: the Authorization header value. Returns a heap string. */
+static char *authorization(const char *access_key_id, const char *date8,
+                           const struct sigv4_options *o, const char *signed_headers,
+                           const char *sig)
+{
+    struct sbuf auth = {0};
     sb_add(&auth, "AWS4-HMAC-SHA256 Credential=");
-    sb_add(&auth, cred->access_key_id);
+    sb_add(&auth, access_key_id);
     sb_addc(&auth, '/');
     sb_add(&auth, date8);
     sb_addc(&auth, '/');
@@ -472,17 +483,47 @@ int sigv4_sign(const struct sigv4_request *r, const struct sigv4_credentials *cr
     sb_addc(&auth, '/');
     sb_add(&auth, o->service);
     sb_add(&auth, "/aws4_request, SignedHeaders=");
-    sb_add(&auth, sh.p ? sh.p : "");
+    sb_add(&auth, signed_headers);
     sb_add(&auth, ", Signature=");
-    sb_add(&auth, out->signature);
+    sb_add(&auth, sig);
+    return sb_take(&auth);
+}
 
-    out->canonical_request = sb_take(&creq);
-    out->string_to_sign = sb_take(&sts);
+int sigv4_sign(const struct sigv4_request *r, const struct sigv4_credentials *cred,
+               const struct sigv4_options *o, struct sigv4_signed *out, struct err *err)
+{
+    int rc = -1;
+    struct chdr *hs = NULL;
+    size_t nh = 0;
+    struct sbuf sh = {0};
+
+    memset(out, 0, sizeof *out);
+    if (!r || !r->method || !cred || !cred->access_key_id || !*cred->access_key_id ||
+        !cred->secret_access_key || !*cred->secret_access_key || !o || !o->region ||
+        !*o->region || !o->service || !*o->service) {
+        err_set(err, "InvalidArgument", "cannot sign: method, credentials, region and service "
+                                        "are required");
+        goto out;
+    }
+    sigv4_amz_date(o->now, out->amz_date);
+    if (r->payload_hash)
+        snprintf(out->payload_hash, sizeof out->payload_hash, "%s", r->payload_hash);
+    else
+        sigv4_sha256_hex(r->body, r->body_len, out->payload_hash);
+    if (collect_headers(r, cred, o, out, &hs, &nh, err) < 0)
+        goto out;
+    char date8[9];
+    memcpy(date8, out->amz_date, 8);
+    date8[8] = '\0';
+    out->canonical_request = canonical_request(r, o, hs, nh, out->payload_hash, &sh);
+    out->string_to_sign = string_to_sign(out->amz_date, date8, o, out->canonical_request);
+    signature(cred->secret_access_key, date8, o, out->string_to_sign, out->signature);
     out->signed_headers = sb_take(&sh);
-    out->authorization = sb_take(&auth);
+    out->authorization =
+        authorization(cred->access_key_id, date8, o, out->signed_headers, out->signature);
     out->add[out->n_add++] = (struct sigv4_header){"Authorization", out->authorization};
     out->add[out->n_add++] = (struct sigv4_header){"X-Amz-Date", out->amz_date};
-    if (has_token) {
+    if (cred->session_token && *cred->session_token) {
         out->session_token = xstrdup(cred->session_token);
         out->add[out->n_add++] = (struct sigv4_header){"X-Amz-Security-Token", out->session_token};
     }
@@ -495,12 +536,7 @@ out:
         free(hs[i].value);
     }
     free(hs);
-    free(uri);
-    free(query);
-    free(creq.p);
     free(sh.p);
-    free(sts.p);
-    free(auth.p);
     if (rc != 0)
         sigv4_signed_release(out);
     return rc;

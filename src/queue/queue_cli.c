@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/config.h"
 #include "base/clock.h"
+#include "base/config.h"
 #include "base/xmalloc.h"
 #include "queue/queue.h"
 #include "queue/queue_cli.h"

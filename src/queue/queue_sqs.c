@@ -3,13 +3,12 @@
  */
 #include "queue/queue_sqs.h"
 
-#include "base/config.h"
-
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/config.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 

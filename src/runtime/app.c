@@ -292,7 +292,7 @@ static int app__open_agent(struct app *app, unsigned redact, struct err *err)
                err->message);
     free(kb_dir);
     err_clear(err);
-    if (!(app->tools = tools_new(app->kb, err)))
+    if (!(app->tools = tools_new(app->kb, NULL, err)))
         return -1;
     app->agent = (struct agent){.cfg = cfg, .store = app->store, .model = app->model,
                                 .tools = app->tools, .kb = app->kb,

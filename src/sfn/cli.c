@@ -127,42 +127,51 @@ struct run_args {
     long repeat;
 };
 
-static int cmd_run(int argc, char **argv)
+/* Reads run's options into *a. Returns 0, or the exit code of the usage message it printed. */
+static int run_args_parse(int argc, char **argv, struct run_args *a)
 {
-    struct run_args a = {0};
     for (int i = 2; i < argc; i++) {
         const char *o = argv[i];
-        const char **slot = !strcmp(o, "--input") ? &a.input
-                          : !strcmp(o, "--mock-config") ? &a.mock
-                          : !strcmp(o, "--test-case") ? &a.test_case
-                          : !strcmp(o, "--state-machine") ? &a.sm : NULL;
+        const char **slot = !strcmp(o, "--input") ? &a->input
+                          : !strcmp(o, "--mock-config") ? &a->mock
+                          : !strcmp(o, "--test-case") ? &a->test_case
+                          : !strcmp(o, "--state-machine") ? &a->sm : NULL;
         if (slot) {
             if (i + 1 >= argc)
                 return usage("an option is missing its value");
             *slot = argv[++i];
         } else if (!strcmp(o, "--history")) {
-            a.history = 1;
+            a->history = 1;
         } else if (!strcmp(o, "--repeat")) {
             if (i + 1 >= argc)
                 return usage("--repeat needs a count");
             char *end;
             errno = 0;
-            a.repeat = strtol(argv[++i], &end, 10);
-            if (*end || errno || a.repeat < 1 || a.repeat > CLI_MAX_REPEAT)
+            a->repeat = strtol(argv[++i], &end, 10);
+            if (*end || errno || a->repeat < 1 || a->repeat > CLI_MAX_REPEAT)
                 return usage("--repeat needs an integer from 1 to 100000000");
         } else if (o[0] == '-' && o[1]) {
             fprintf(stderr, "parley sfn: unknown option '%s'\n", o);
             return usage(NULL);
-        } else if (!a.def) {
-            a.def = o;
+        } else if (!a->def) {
+            a->def = o;
         } else {
             return usage("run takes one definition file");
         }
     }
-    if (!a.def)
+    if (!a->def)
         return usage("run needs a definition file");
-    if (!a.mock != !a.test_case)
+    if (!a->mock != !a->test_case)
         return usage("--mock-config and --test-case go together");
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    struct run_args a = {0};
+    int code = run_args_parse(argc, argv, &a);
+    if (code)
+        return code;
     int rc = 1;
     char *text = NULL, *in_text = NULL, *mock_text = NULL, *sm = NULL;
     struct sfn_machine *m = NULL;

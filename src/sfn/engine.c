@@ -11,6 +11,7 @@
  * ResultPath -> OutputPath -> Exited event. Failures travel as a (error, cause) pair of heap
  * strings; Task, Parallel and Map states pass them through Retry and then Catch.
  */
+#include <assert.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -50,9 +51,6 @@ struct exec {
     int timed_out;
     long last_retries; /* Retry attempts of the state that ran last (for on_state) */
 };
-
-static const char *type_names[] = {"Task", "Pass", "Choice", "Wait", "Succeed", "Fail",
-                                   "Parallel", "Map"};
 
 /* ------------------------------------------------------------------------------------------ */
 /* failures, clock, history                                                                   */
@@ -162,7 +160,7 @@ static json_t *payload_details(const char *field, json_t *v)
 static void state_event(struct exec *x, const struct sfn__state *s, int entered, json_t *v)
 {
     char type[48];
-    snprintf(type, sizeof type, "%sState%s", type_names[s->type], entered ? "Entered" : "Exited");
+    snprintf(type, sizeof type, "%sState%s", sfn__type_name(s->type), entered ? "Entered" : "Exited");
     json_t *d = payload_details(entered ? "input" : "output", v);
     json_object_set_new(d, "name", json_string(s->name));
     event(x, type, entered ? "stateEnteredEventDetails" : "stateExitedEventDetails", d);
@@ -565,6 +563,99 @@ static int apply_parameters(struct exec *x, const struct sfn__state *s, json_t *
     return 0;
 }
 
+/* The resource's type and name as Task history events show them. */
+struct task_res {
+    char type[64];
+    char name[256];
+    int lambda_ev; /* Lambda-shaped events (LambdaFunction...) instead of Task... */
+};
+
+/* LambdaFunctionScheduled/Started, or TaskScheduled/Started, for params. */
+static void task_start_events(struct exec *x, const struct sfn__state *s, const struct task_res *tr,
+                              json_t *params, long timeout, long heartbeat)
+{
+    char *ps = dump(params);
+    if (tr->lambda_ev) {
+        json_t *d = json_pack("{s:s, s:s, s:{s:b}}", "resource", s->resource, "input", ps,
+                              "inputDetails", "truncated", 0);
+        if (timeout)
+            json_object_set_new(d, "timeoutInSeconds", json_integer(timeout));
+        simple_event(x, "LambdaFunctionScheduled", "lambdaFunctionScheduledEventDetails", d);
+        simple_event(x, "LambdaFunctionStarted", NULL, NULL);
+    } else {
+        json_t *d = json_pack("{s:s, s:s, s:s, s:s}", "resourceType", tr->type, "resource",
+                              tr->name, "region", x->o->region ? x->o->region : "us-east-1",
+                              "parameters", ps);
+        if (timeout)
+            json_object_set_new(d, "timeoutInSeconds", json_integer(timeout));
+        if (heartbeat)
+            json_object_set_new(d, "heartbeatInSeconds", json_integer(heartbeat));
+        simple_event(x, "TaskScheduled", "taskScheduledEventDetails", d);
+        simple_event(x, "TaskStarted", "taskStartedEventDetails",
+                     json_pack("{s:s, s:s}", "resourceType", tr->type, "resource", tr->name));
+    }
+    free(ps);
+}
+
+/* Adds the resource's type and name to event details d, unless the events are Lambda-shaped. */
+static json_t *task_resource(const struct task_res *tr, json_t *d)
+{
+    if (!tr->lambda_ev) {
+        json_object_set_new(d, "resourceType", json_string(tr->type));
+        json_object_set_new(d, "resource", json_string(tr->name));
+    }
+    return d;
+}
+
+/* The task's Failed event: the resource, then the error and the cause when there are. */
+static void task_failed_event(struct exec *x, const struct task_res *tr, const struct fail *f)
+{
+    json_t *d = task_resource(tr, json_object());
+    if (f->error)
+        json_object_set_new(d, "error", json_string(f->error));
+    if (f->cause)
+        json_object_set_new(d, "cause", json_string(f->cause));
+    simple_event(x, tr->lambda_ev ? "LambdaFunctionFailed" : "TaskFailed",
+                 tr->lambda_ev ? "lambdaFunctionFailedEventDetails" : "taskFailedEventDetails", d);
+}
+
+/* Calls the task: its mock when one answers, else the caller's task function, else the input
+ * comes back. Returns 1 with *result (new ref), or -1 with f. */
+static int task_call(struct exec *x, const struct sfn__state *s, json_t *params, json_t **result,
+                     struct fail *f)
+{
+    if (x->o->mock) {
+        char *me = NULL, *mc = NULL;
+        long *cnt = mock_counter(x, s);
+        int r = sfn__mock_respond(x->o->mock, s->name, (*cnt)++, result, &me, &mc);
+        if (r == 1)
+            return 1;
+        if (r == 2) {
+            free(f->error);
+            free(f->cause);
+            f->error = me;
+            f->cause = mc;
+            return -1;
+        }
+    }
+    if (!x->o->task) {
+        *result = json_incref(params);
+        return 1;
+    }
+    struct err e = {0};
+    *result = NULL;
+    if (x->o->task(x->o->task_ud, s->resource, params, result, &e) < 0 || !*result) {
+        if (*result)
+            json_decref(*result);
+        *result = NULL;
+        if (!e.code[0])
+            err_set(&e, "States.TaskFailed", "the task for '%s' returned no result", s->resource);
+        fail_err(f, &e);
+        return -1;
+    }
+    return 1;
+}
+
 static int task_attempt(struct exec *x, const struct sfn__state *s, json_t *raw, long retry,
                         json_t **out, struct fail *f)
 {
@@ -585,113 +676,36 @@ static int task_attempt(struct exec *x, const struct sfn__state *s, json_t *raw,
     if (resolve_secs(s, s->timeout_path, raw, &timeout, "TimeoutSecondsPath", f) < 0 ||
         resolve_secs(s, s->heartbeat_path, raw, &heartbeat, "HeartbeatSecondsPath", f) < 0)
         goto out;
-    char rtype[64], rname[256];
-    resource_kind(s->resource, rtype, sizeof rtype, rname, sizeof rname);
-    int lambda_ev = s->resource_is_lambda_arn;
-    if (x->history) {
-        char *ps = dump(params);
-        if (lambda_ev) {
-            json_t *d = json_pack("{s:s, s:s, s:{s:b}}", "resource", s->resource, "input", ps,
-                                  "inputDetails", "truncated", 0);
-            if (timeout)
-                json_object_set_new(d, "timeoutInSeconds", json_integer(timeout));
-            simple_event(x, "LambdaFunctionScheduled", "lambdaFunctionScheduledEventDetails", d);
-            simple_event(x, "LambdaFunctionStarted", NULL, NULL);
-        } else {
-            json_t *d = json_pack("{s:s, s:s, s:s, s:s}", "resourceType", rtype, "resource", rname,
-                                  "region", x->o->region ? x->o->region : "us-east-1",
-                                  "parameters", ps);
-            if (timeout)
-                json_object_set_new(d, "timeoutInSeconds", json_integer(timeout));
-            if (heartbeat)
-                json_object_set_new(d, "heartbeatInSeconds", json_integer(heartbeat));
-            simple_event(x, "TaskScheduled", "taskScheduledEventDetails", d);
-            simple_event(x, "TaskStarted", "taskStartedEventDetails",
-                         json_pack("{s:s, s:s}", "resourceType", rtype, "resource", rname));
-        }
-        free(ps);
-    }
+    struct task_res tr = {.lambda_ev = s->resource_is_lambda_arn};
+    resource_kind(s->resource, tr.type, sizeof tr.type, tr.name, sizeof tr.name);
+    if (x->history)
+        task_start_events(x, s, &tr, params, timeout, heartbeat);
     int64_t t0 = now_ms(x);
-    int got = 0; /* 1 result, -1 failure */
-    if (x->o->mock) {
-        char *me = NULL, *mc = NULL;
-        long *cnt = mock_counter(x, s);
-        int r = sfn__mock_respond(x->o->mock, s->name, (*cnt)++, &result, &me, &mc);
-        if (r == 1) {
-            got = 1;
-        } else if (r == 2) {
-            free(f->error);
-            free(f->cause);
-            f->error = me;
-            f->cause = mc;
-            got = -1;
-        }
-    }
-    if (!got) {
-        if (x->o->task) {
-            struct err e = {0};
-            result = NULL;
-            if (x->o->task(x->o->task_ud, s->resource, params, &result, &e) < 0 || !result) {
-                if (result)
-                    json_decref(result);
-                result = NULL;
-                if (!e.code[0])
-                    err_set(&e, "States.TaskFailed", "the task for '%s' returned no result",
-                            s->resource);
-                fail_err(f, &e);
-                got = -1;
-            } else {
-                got = 1;
-            }
-        } else {
-            result = json_incref(params);
-            got = 1;
-        }
-    }
+    int got = task_call(x, s, params, &result, f);
     if (got == 1 && timeout && now_ms(x) - t0 > timeout * 1000) {
         json_decref(result);
         result = NULL;
         failf(f, "States.Timeout", "Task '%s' did not complete within %ld seconds", s->name,
               timeout);
-        got = -1;
         if (x->history)
-            simple_event(x, lambda_ev ? "LambdaFunctionTimedOut" : "TaskTimedOut",
-                         lambda_ev ? "lambdaFunctionTimedOutEventDetails"
-                                   : "taskTimedOutEventDetails",
+            simple_event(x, tr.lambda_ev ? "LambdaFunctionTimedOut" : "TaskTimedOut",
+                         tr.lambda_ev ? "lambdaFunctionTimedOutEventDetails"
+                                      : "taskTimedOutEventDetails",
                          json_pack("{s:s, s:s}", "error", f->error, "cause", f->cause));
         goto out;
     }
     if (got == -1) {
-        if (x->history) {
-            json_t *d = json_object();
-            if (!lambda_ev) {
-                json_object_set_new(d, "resourceType", json_string(rtype));
-                json_object_set_new(d, "resource", json_string(rname));
-            }
-            if (f->error)
-                json_object_set_new(d, "error", json_string(f->error));
-            if (f->cause)
-                json_object_set_new(d, "cause", json_string(f->cause));
-            simple_event(x, lambda_ev ? "LambdaFunctionFailed" : "TaskFailed",
-                         lambda_ev ? "lambdaFunctionFailedEventDetails"
-                                   : "taskFailedEventDetails",
-                         d);
-        }
+        if (x->history)
+            task_failed_event(x, &tr, f);
         goto out;
     }
     if (check_size(x, result, "result", s, f) < 0)
         goto out;
-    if (x->history) {
-        json_t *d = payload_details("output", result);
-        if (!lambda_ev) {
-            json_object_set_new(d, "resourceType", json_string(rtype));
-            json_object_set_new(d, "resource", json_string(rname));
-        }
-        simple_event(x, lambda_ev ? "LambdaFunctionSucceeded" : "TaskSucceeded",
-                     lambda_ev ? "lambdaFunctionSucceededEventDetails"
-                               : "taskSucceededEventDetails",
-                     d);
-    }
+    if (x->history)
+        simple_event(x, tr.lambda_ev ? "LambdaFunctionSucceeded" : "TaskSucceeded",
+                     tr.lambda_ev ? "lambdaFunctionSucceededEventDetails"
+                                  : "taskSucceededEventDetails",
+                     task_resource(&tr, payload_details("output", result)));
     rc = finish(x, s, raw, result, ctx, out, f);
 out:
     if (eff)
@@ -852,167 +866,219 @@ out:
     return rc;
 }
 
-static int map_attempt(struct exec *x, const struct sfn__state *s, json_t *raw, long retry,
-                       json_t **out, struct fail *f)
+/* ---- Map ---- */
+
+/* The array a Map iterates: ItemsPath over the effective input (or $$), else the input itself.
+ * Returns 0 with *items (new ref), or -1 with f. */
+static int map_items(struct exec *x, const struct sfn__state *s, json_t *eff, long retry,
+                     json_t **items, struct fail *f)
 {
-    json_t *eff = NULL, *items = NULL, *results = NULL;
-    int64_t *slots = NULL;
-    int rc = -1;
-    if (input_path(s, raw, &eff, f) < 0)
-        goto out;
     if (s->items_path) {
         json_t *ictx = jsonpath_is_context(s->items_path) ? build_ctx(x, s, retry, NULL, NULL, 0)
                                                           : NULL;
-        int r = jsonpath_eval(s->items_path, ictx ? ictx : eff, &items);
+        int r = jsonpath_eval(s->items_path, ictx ? ictx : eff, items);
         if (ictx)
             json_decref(ictx);
-        if (r != 0) {
-            failf(f, "States.Runtime",
-                  "An error occurred while executing the state '%s'. Invalid path '%s': The "
-                  "ItemsPath path references an invalid value.",
-                  s->name, jsonpath_text(s->items_path));
-            goto out;
-        }
+        if (r != 0)
+            return failf(f, "States.Runtime",
+                         "An error occurred while executing the state '%s'. Invalid path '%s': "
+                         "The ItemsPath path references an invalid value.",
+                         s->name, jsonpath_text(s->items_path));
     } else {
-        items = json_incref(eff);
+        *items = json_incref(eff);
     }
-    if (!json_is_array(items)) {
-        failf(f, "States.Runtime",
-              "An error occurred while executing the state '%s'. The ItemsPath '%s' must "
-              "reference a JSON array, not %s",
-              s->name, s->items_path ? jsonpath_text(s->items_path) : "$",
-              json_is_object(items) ? "an object" : "a scalar");
-        goto out;
-    }
-    long tol_count = s->tolerated_count;
-    double tol_pct = s->tolerated_pct;
+    if (!json_is_array(*items))
+        return failf(f, "States.Runtime",
+                     "An error occurred while executing the state '%s'. The ItemsPath '%s' must "
+                     "reference a JSON array, not %s",
+                     s->name, s->items_path ? jsonpath_text(s->items_path) : "$",
+                     json_is_object(*items) ? "an object" : "a scalar");
+    return 0;
+}
+
+/* A Map's failure tolerance and concurrency, each fixed or read by path from eff. */
+struct map_limits {
+    long tol_count;  /* -1: unset */
+    double tol_pct;  /* -1: unset */
+    long max_conc;   /* 0: no limit */
+};
+
+/* Reads a limit by path: an integer (is_int) or any number, from 0 to max. Returns it (new ref),
+ * or NULL when the path selects no such number. */
+static json_t *limit_at(const struct jsonpath *p, json_t *eff, int is_int, double max)
+{
+    json_t *v = NULL;
+    if (jsonpath_eval(p, eff, &v) == 0 && (is_int ? json_is_integer(v) : json_is_number(v)) &&
+        json_number_value(v) >= 0 && json_number_value(v) <= max)
+        return v;
+    if (v)
+        json_decref(v);
+    return NULL;
+}
+
+static int map_limits(const struct sfn__state *s, json_t *eff, struct map_limits *l,
+                      struct fail *f)
+{
+    json_t *v = NULL;
+    l->tol_count = s->tolerated_count;
+    l->tol_pct = s->tolerated_pct;
+    l->max_conc = s->max_concurrency;
     if (s->tolerated_count_path) {
-        json_t *v = NULL;
-        if (jsonpath_eval(s->tolerated_count_path, eff, &v) != 0 || !json_is_integer(v) ||
-            json_integer_value(v) < 0) {
-            if (v)
-                json_decref(v);
-            failf(f, "States.Runtime", "State '%s': ToleratedFailureCountPath '%s' must point to "
-                  "a non-negative integer", s->name, jsonpath_text(s->tolerated_count_path));
-            goto out;
-        }
-        tol_count = (long)json_integer_value(v);
+        if (!(v = limit_at(s->tolerated_count_path, eff, 1, HUGE_VAL)))
+            return failf(f, "States.Runtime", "State '%s': ToleratedFailureCountPath '%s' must "
+                         "point to a non-negative integer", s->name,
+                         jsonpath_text(s->tolerated_count_path));
+        l->tol_count = (long)json_integer_value(v);
         json_decref(v);
     }
     if (s->tolerated_pct_path) {
-        json_t *v = NULL;
-        if (jsonpath_eval(s->tolerated_pct_path, eff, &v) != 0 || !json_is_number(v) ||
-            json_number_value(v) < 0 || json_number_value(v) > 100) {
-            if (v)
-                json_decref(v);
-            failf(f, "States.Runtime", "State '%s': ToleratedFailurePercentagePath '%s' must "
-                  "point to a number from 0 to 100", s->name,
-                  jsonpath_text(s->tolerated_pct_path));
-            goto out;
-        }
-        tol_pct = json_number_value(v);
+        if (!(v = limit_at(s->tolerated_pct_path, eff, 0, 100)))
+            return failf(f, "States.Runtime", "State '%s': ToleratedFailurePercentagePath '%s' "
+                         "must point to a number from 0 to 100", s->name,
+                         jsonpath_text(s->tolerated_pct_path));
+        l->tol_pct = json_number_value(v);
         json_decref(v);
     }
-    long max_conc = s->max_concurrency;
     if (s->max_concurrency_path) {
-        json_t *v = NULL;
-        if (jsonpath_eval(s->max_concurrency_path, eff, &v) != 0 || !json_is_integer(v) ||
-            json_integer_value(v) < 0) {
-            if (v)
-                json_decref(v);
-            failf(f, "States.Runtime", "State '%s': MaxConcurrencyPath '%s' must point to a "
-                  "non-negative integer", s->name, jsonpath_text(s->max_concurrency_path));
-            goto out;
-        }
-        max_conc = json_integer_value(v) > LONG_MAX ? LONG_MAX : (long)json_integer_value(v);
+        if (!(v = limit_at(s->max_concurrency_path, eff, 1, HUGE_VAL)))
+            return failf(f, "States.Runtime", "State '%s': MaxConcurrencyPath '%s' must point to "
+                         "a non-negative integer", s->name,
+                         jsonpath_text(s->max_concurrency_path));
+        l->max_conc = json_integer_value(v) > LONG_MAX ? LONG_MAX : (long)json_integer_value(v);
         json_decref(v);
     }
-    int tolerant = tol_count >= 0 || tol_pct >= 0;
-    size_t n = json_array_size(items), failures = 0;
+    return 0;
+}
+
+/* Whether failures of n items exceed the tolerated count or percentage. */
+static int map_over_threshold(const struct map_limits *l, size_t failures, size_t n)
+{
+    return failures && ((l->tol_count >= 0 && (long)failures > l->tol_count && l->tol_pct < 0) ||
+                        (l->tol_pct >= 0 && failures * 100.0 > l->tol_pct * (double)n &&
+                         (l->tol_count < 0 || (long)failures > l->tol_count)));
+}
+
+/* The input of iteration i: ItemSelector (or Parameters) with $$.Map.Item, else the item. */
+static int map_item_input(struct exec *x, const struct sfn__state *s, json_t *eff, long retry,
+                          json_t *item, size_t i, json_t **iin, struct fail *f)
+{
+    if (!s->parameters) {
+        *iin = json_incref(item);
+        return 0;
+    }
+    struct err e = {0};
+    json_t *ctx = build_ctx(x, s, retry, NULL, item, (long)i);
+    struct sfn__env env = {.input = eff, .ctx = ctx, .rng = &x->rng};
+    int r = sfn__tmpl_eval(s->parameters, &env, "States.ParameterPathFailure", iin, &e);
+    json_decref(ctx);
+    if (r < 0)
+        return fail_err(f, &e);
+    return 0;
+}
+
+static void map_iteration_event(struct exec *x, const struct sfn__state *s, const char *type,
+                                const char *key, size_t i)
+{
     if (x->history)
-        simple_event(x, "MapStateStarted", "mapStateStartedEventDetails",
-                     json_pack("{s:I}", "length", (json_int_t)n));
-    struct branches br;
-    branches_init(x, &br);
+        simple_event(x, type, key, json_pack("{s:s, s:I}", "name", s->name, "index",
+                                             (json_int_t)i));
+}
+
+/* The iterations of one Map attempt. Returns 0 with *results (new ref; a tolerated failure is
+ * its {"Error","Cause"}); -1 with f when an iteration fails beyond tolerance; -2 with f when an
+ * ItemSelector fails. The caller ends the branches (branches_finish) in every case. */
+static int map_iterate(struct exec *x, const struct sfn__state *s, json_t *eff, long retry,
+                       json_t *items, const struct map_limits *l, struct branches *br,
+                       json_t **results, struct fail *f)
+{
+    size_t n = json_array_size(items), failures = 0;
+    int tolerant = l->tol_count >= 0 || l->tol_pct >= 0, rc = -1;
     /* slots[k]: when concurrency slot k frees up; none when every iteration starts at once */
-    size_t nslots = x->o->virtual_clock && max_conc > 0 && (size_t)max_conc < n
-                        ? (size_t)max_conc
-                        : 0;
-    slots = nslots ? xmalloc(nslots * sizeof *slots) : NULL;
+    size_t nslots =
+        x->o->virtual_clock && l->max_conc > 0 && (size_t)l->max_conc < n ? (size_t)l->max_conc
+                                                                          : 0;
+    int64_t *slots = nslots ? xmalloc(nslots * sizeof *slots) : NULL;
     for (size_t k = 0; k < nslots; k++)
-        slots[k] = br.start;
-    results = json_array();
+        slots[k] = br->start;
+    *results = json_array();
     for (size_t i = 0; i < n; i++) {
-        json_t *item = json_array_get(items, i), *iin = NULL, *io = NULL;
+        json_t *iin = NULL, *io = NULL;
         size_t slot = 0;
         for (size_t k = 1; k < nslots; k++)
             if (slots[k] < slots[slot])
                 slot = k;
         /* the ItemSelector sees the Map state's time in $$.State.EnteredTime */
-        branch_start(x, &br, br.start);
-        if (s->parameters) {
-            struct err e = {0};
-            json_t *ctx = build_ctx(x, s, retry, NULL, item, (long)i);
-            struct sfn__env env = {.input = eff, .ctx = ctx, .rng = &x->rng};
-            int r = sfn__tmpl_eval(s->parameters, &env, "States.ParameterPathFailure", &iin, &e);
-            json_decref(ctx);
-            if (r < 0) {
-                fail_err(f, &e);
-                branches_finish(x, &br);
-                goto out;
-            }
-        } else {
-            iin = json_incref(item);
+        branch_start(x, br, br->start);
+        if (map_item_input(x, s, eff, retry, json_array_get(items, i), i, &iin, f) < 0) {
+            rc = -2;
+            goto out;
         }
-        branch_start(x, &br, nslots ? slots[slot] : br.start);
-        if (x->history)
-            simple_event(x, "MapIterationStarted", "mapIterationStartedEventDetails",
-                         json_pack("{s:s, s:I}", "name", s->name, "index", (json_int_t)i));
+        branch_start(x, br, nslots ? slots[slot] : br->start);
+        map_iteration_event(x, s, "MapIterationStarted", "mapIterationStartedEventDetails", i);
         int r = run_graph(x, s->processor, iin, &io, f);
         json_decref(iin);
-        if (r < 0) {
-            if (x->history)
-                simple_event(x, "MapIterationFailed", "mapIterationFailedEventDetails",
-                             json_pack("{s:s, s:I}", "name", s->name, "index", (json_int_t)i));
-            int64_t end = branch_end(x, &br);
-            if (nslots)
-                slots[slot] = end;
-            if (x->timed_out || !tolerant || (f->error && !strcmp(f->error, "States.Runtime")))
-                goto map_failed;
-            failures++;
-            json_array_append_new(results, json_pack("{s:s?, s:s?}", "Error", f->error, "Cause",
-                                                     f->cause));
-            fail_release(f);
-            continue;
-        }
-        if (x->history)
-            simple_event(x, "MapIterationSucceeded", "mapIterationSucceededEventDetails",
-                         json_pack("{s:s, s:I}", "name", s->name, "index", (json_int_t)i));
-        int64_t end = branch_end(x, &br);
+        if (r < 0)
+            map_iteration_event(x, s, "MapIterationFailed", "mapIterationFailedEventDetails", i);
+        else
+            map_iteration_event(x, s, "MapIterationSucceeded",
+                                "mapIterationSucceededEventDetails", i);
+        int64_t end = branch_end(x, br);
         if (nslots)
             slots[slot] = end;
-        json_array_append_new(results, io);
+        if (r == 0) {
+            json_array_append_new(*results, io);
+            continue;
+        }
+        if (x->timed_out || !tolerant || (f->error && !strcmp(f->error, "States.Runtime")))
+            goto out;
+        failures++;
+        json_array_append_new(*results, json_pack("{s:s?, s:s?}", "Error", f->error, "Cause",
+                                                  f->cause));
+        fail_release(f);
     }
-    if (failures && ((tol_count >= 0 && (long)failures > tol_count && tol_pct < 0) ||
-                     (tol_pct >= 0 && failures * 100.0 > tol_pct * (double)n &&
-                      (tol_count < 0 || (long)failures > tol_count)))) {
+    if (map_over_threshold(l, failures, n)) {
         failf(f, "States.ExceedToleratedFailureThreshold",
               "The number of failed items (%zu of %zu) exceeds the tolerated failure threshold "
               "of Map state '%s'",
               failures, n, s->name);
-        goto map_failed;
+        goto out;
     }
+    rc = 0;
+out:
+    free(slots);
+    if (rc < 0) {
+        json_decref(*results);
+        *results = NULL;
+    }
+    return rc;
+}
+
+static int map_attempt(struct exec *x, const struct sfn__state *s, json_t *raw, long retry,
+                       json_t **out, struct fail *f)
+{
+    json_t *eff = NULL, *items = NULL, *results = NULL;
+    struct map_limits l;
+    int rc = -1;
+    if (input_path(s, raw, &eff, f) < 0 || map_items(x, s, eff, retry, &items, f) < 0 ||
+        map_limits(s, eff, &l, f) < 0)
+        goto out;
+    if (x->history)
+        simple_event(x, "MapStateStarted", "mapStateStartedEventDetails",
+                     json_pack("{s:I}", "length", (json_int_t)json_array_size(items)));
+    struct branches br;
+    branches_init(x, &br);
+    int r = map_iterate(x, s, eff, retry, items, &l, &br, &results, f);
     branches_finish(x, &br);
+    if (r < 0) {
+        /* a failed ItemSelector fails the state without a MapStateFailed event */
+        if (x->history && r == -1)
+            simple_event(x, "MapStateFailed", NULL, NULL);
+        goto out;
+    }
     if (x->history)
         simple_event(x, "MapStateSucceeded", NULL, NULL);
     rc = finish(x, s, raw, results, NULL, out, f);
-    goto out;
-map_failed:
-    branches_finish(x, &br);
-    if (x->history)
-        simple_event(x, "MapStateFailed", NULL, NULL);
 out:
-    free(slots);
     if (eff)
         json_decref(eff);
     if (items)
@@ -1034,10 +1100,12 @@ static int with_retry(struct exec *x, const struct sfn__state *s, attempt_fn fn,
     long retries = 0;
     for (;;) {
         x->last_retries = retries;
+        assert(*out == NULL && !f->error && !f->cause); /* each attempt starts clean */
         if (fn(x, s, raw, retries, out, f) == 0) {
             *next = s->next;
             return 0;
         }
+        assert(*out == NULL); /* a failed attempt leaves no output behind */
         if (x->timed_out || !f->error)
             break;
         size_t i;
@@ -1046,6 +1114,8 @@ static int with_retry(struct exec *x, const struct sfn__state *s, attempt_fn fn,
                 break;
         if (i < s->nretry && i < 64 && counts[i] < s->retry[i].max_attempts) {
             const struct sfn__retrier *r = &s->retry[i];
+            /* a retrier never runs past its MaxAttempts, and every retry is counted once */
+            assert(counts[i] >= 0 && counts[i] < r->max_attempts && retries >= counts[i]);
             double d = r->interval_s * pow(r->backoff, (double)counts[i]);
             if (r->max_delay_s > 0 && d > r->max_delay_s)
                 d = r->max_delay_s;
@@ -1084,187 +1154,255 @@ static int with_retry(struct exec *x, const struct sfn__state *s, attempt_fn fn,
     return -1;
 }
 
+/* ---- one run function per state type ----
+ * Each runs state s on input in (borrowed). It returns 0 with *out (new ref) and *next (the state
+ * entered next; -1 at the end of the graph), or -1 with f. */
+
+static int run_task(struct exec *x, const struct sfn__state *s, json_t *in, json_t **out,
+                    int *next, struct fail *f)
+{
+    return with_retry(x, s, task_attempt, in, out, next, f);
+}
+
+static int run_parallel(struct exec *x, const struct sfn__state *s, json_t *in, json_t **out,
+                        int *next, struct fail *f)
+{
+    return with_retry(x, s, parallel_attempt, in, out, next, f);
+}
+
+static int run_map(struct exec *x, const struct sfn__state *s, json_t *in, json_t **out,
+                   int *next, struct fail *f)
+{
+    return with_retry(x, s, map_attempt, in, out, next, f);
+}
+
+static int run_pass(struct exec *x, const struct sfn__state *s, json_t *in, json_t **out,
+                    int *next, struct fail *f)
+{
+    json_t *eff = NULL, *params = NULL, *ctx = NULL;
+    int rc = -1;
+    if (input_path(s, in, &eff, f) < 0)
+        goto out;
+    if (s->parameters) {
+        struct err e = {0};
+        if (s->uses_context)
+            ctx = build_ctx(x, s, 0, NULL, NULL, 0);
+        struct sfn__env env = {.input = eff, .ctx = ctx, .rng = &x->rng};
+        if (sfn__tmpl_eval(s->parameters, &env, "States.ParameterPathFailure", &params, &e) < 0) {
+            fail_err(f, &e);
+            goto out;
+        }
+    }
+    json_t *result = s->result ? s->result : params ? params : eff;
+    if (finish(x, s, in, result, NULL, out, f) < 0)
+        goto out;
+    *next = s->next;
+    rc = 0;
+out:
+    if (ctx)
+        json_decref(ctx);
+    if (eff)
+        json_decref(eff);
+    if (params)
+        json_decref(params);
+    return rc;
+}
+
+static int run_choice(struct exec *x, const struct sfn__state *s, json_t *in, json_t **out,
+                      int *next, struct fail *f)
+{
+    json_t *eff = NULL;
+    int rc = -1;
+    if (input_path(s, in, &eff, f) < 0)
+        goto out;
+    struct lazy_ctx l = {.x = x, .s = s};
+    int target = -1, r = 0;
+    for (size_t i = 0; i < s->nrules && target < 0; i++) {
+        int v = 0;
+        if ((r = rule_eval(&l, &s->rules[i], eff, &v, f)) < 0)
+            break;
+        if (v)
+            target = s->rules[i].next;
+    }
+    if (l.ctx)
+        json_decref(l.ctx);
+    if (r < 0)
+        goto out;
+    if (target < 0)
+        target = s->default_next;
+    if (target < 0) {
+        failf(f, "States.NoChoiceMatched",
+              "No Matches! (Choice state '%s' matched no rule and has no Default)", s->name);
+        goto out;
+    }
+    if (output_path(s, eff, out, f) < 0)
+        goto out;
+    *next = target;
+    rc = 0;
+out:
+    if (eff)
+        json_decref(eff);
+    return rc;
+}
+
+/* How long a Wait state waits, in ms (negative: not at all). Returns 0, or -1 with f when
+ * SecondsPath or TimestampPath selects no valid value. */
+static int wait_duration(struct exec *x, const struct sfn__state *s, json_t *eff, int64_t *wait,
+                         struct fail *f)
+{
+    json_t *v = NULL;
+    int64_t sec;
+    int32_t ns;
+    *wait = 0;
+    if (s->wait_seconds >= 0) {
+        *wait = (int64_t)s->wait_seconds * 1000;
+    } else if (s->wait_ts_ms != INT64_MIN) {
+        *wait = s->wait_ts_ms - now_ms(x);
+    } else if (s->seconds_path) {
+        if (jsonpath_eval(s->seconds_path, eff, &v) != 0 || !json_is_integer(v) ||
+            json_integer_value(v) < 0 || json_integer_value(v) > 99999999) {
+            if (v)
+                json_decref(v);
+            return failf(f, "States.Runtime",
+                         "An error occurred while executing the state '%s'. The SecondsPath "
+                         "parameter does not reference a valid non-negative integer: '%s'",
+                         s->name, jsonpath_text(s->seconds_path));
+        }
+        *wait = (int64_t)json_integer_value(v) * 1000;
+        json_decref(v);
+    } else if (s->timestamp_path) {
+        if (jsonpath_eval(s->timestamp_path, eff, &v) != 0 || ts_of(v, &sec, &ns) < 0) {
+            if (v)
+                json_decref(v);
+            return failf(f, "States.Runtime",
+                         "An error occurred while executing the state '%s'. The TimestampPath "
+                         "parameter does not reference a valid ISO-8601 extended offset "
+                         "date-time format string: '%s'",
+                         s->name, jsonpath_text(s->timestamp_path));
+        }
+        json_decref(v);
+        *wait = sec * 1000 + ns / 1000000 - now_ms(x);
+    }
+    return 0;
+}
+
+static int run_wait(struct exec *x, const struct sfn__state *s, json_t *in, json_t **out,
+                    int *next, struct fail *f)
+{
+    json_t *eff = NULL;
+    int64_t wait = 0;
+    int rc = -1;
+    if (input_path(s, in, &eff, f) < 0 || wait_duration(x, s, eff, &wait, f) < 0)
+        goto out;
+    sleep_ms(x, wait);
+    if (check_deadline(x)) {
+        failf(f, "States.Timeout", "The execution timed out in Wait state '%s'", s->name);
+        goto out;
+    }
+    if (output_path(s, eff, out, f) < 0)
+        goto out;
+    *next = s->next;
+    rc = 0;
+out:
+    if (eff)
+        json_decref(eff);
+    return rc;
+}
+
+static int run_succeed(struct exec *x, const struct sfn__state *s, json_t *in, json_t **out,
+                       int *next, struct fail *f)
+{
+    json_t *eff = NULL;
+    int rc = -1;
+    (void)x;
+    (void)next;
+    if (input_path(s, in, &eff, f) == 0 && output_path(s, eff, out, f) == 0)
+        rc = 0;
+    if (eff)
+        json_decref(eff);
+    return rc;
+}
+
+/* A Fail state's ErrorPath or CausePath (src) over in. Returns 0 with *val (heap; untouched when
+ * src is empty), or -1 with f when it does not give a string. */
+static int fail_value(struct exec *x, const struct sfn__state *s, const struct sfn__valsrc *src,
+                      const char *field, json_t *in, char **val, struct fail *f)
+{
+    json_t *v = NULL;
+    int rc = -1;
+    if (src->path) {
+        json_t *ctx = jsonpath_is_context(src->path) ? build_ctx(x, s, 0, NULL, NULL, 0) : NULL;
+        if (jsonpath_eval(src->path, ctx ? ctx : in, &v) != 0)
+            v = NULL;
+        if (ctx)
+            json_decref(ctx);
+    } else if (src->fn) {
+        struct err e = {0};
+        struct sfn__env env = {.input = in, .ctx = NULL, .rng = &x->rng};
+        if (sfn__intrinsic_eval(src->fn, &env, &v, &e) < 0)
+            return fail_err(f, &e);
+    } else {
+        return 0;
+    }
+    if (!json_is_string(v)) {
+        failf(f, "States.Runtime",
+              "An error occurred while executing the state '%s'. The %s field does not "
+              "reference a string",
+              s->name, field);
+    } else {
+        free(*val);
+        *val = xstrdup(json_string_value(v));
+        rc = 0;
+    }
+    if (v)
+        json_decref(v);
+    return rc;
+}
+
+/* A Fail state always fails: with Error/Cause, or what ErrorPath/CausePath select. */
+static int run_fail(struct exec *x, const struct sfn__state *s, json_t *in, json_t **out,
+                    int *next, struct fail *f)
+{
+    char *err = s->fail_error ? xstrdup(s->fail_error) : NULL;
+    char *cause = s->fail_cause ? xstrdup(s->fail_cause) : NULL;
+    (void)out;
+    (void)next;
+    if (fail_value(x, s, &s->error_src, "ErrorPath", in, &err, f) < 0 ||
+        fail_value(x, s, &s->cause_src, "CausePath", in, &cause, f) < 0) {
+        free(err);
+        free(cause);
+        return -1;
+    }
+    free(f->error);
+    free(f->cause);
+    f->error = err;
+    f->cause = cause;
+    return -1;
+}
+
+typedef int (*run_fn)(struct exec *x, const struct sfn__state *s, json_t *in, json_t **out,
+                      int *next, struct fail *f);
+
+static const run_fn run_by_type[ST__COUNT] = {
+#define X(id, name, fn) [ST_##id] = run_##fn,
+    SFN_STATE_TYPES(X)
+#undef X
+};
+
+/* Runs one state between its Entered and Exited events. in is borrowed; returns 0 with *out (a
+ * new ref) and *next, or -1 with f (f->error may be NULL: a Fail state without Error). */
 static int run_state(struct exec *x, const struct sfn__state *s, json_t *in, json_t **out,
                      int *next, struct fail *f)
 {
-    json_t *eff = NULL, *tmp = NULL;
-    int rc = -1;
+    assert((unsigned)s->type < ST__COUNT && run_by_type[s->type]);
+    assert(in && *out == NULL && !f->error && !f->cause);
     *next = -1;
     if (x->history)
         state_event(x, s, 1, in);
-    switch (s->type) {
-    case ST_TASK:
-        rc = with_retry(x, s, task_attempt, in, out, next, f);
-        break;
-    case ST_PARALLEL:
-        rc = with_retry(x, s, parallel_attempt, in, out, next, f);
-        break;
-    case ST_MAP:
-        rc = with_retry(x, s, map_attempt, in, out, next, f);
-        break;
-    case ST_PASS: {
-        if (input_path(s, in, &eff, f) < 0)
-            break;
-        json_t *ctx = NULL;
-        if (s->parameters) {
-            struct err e = {0};
-            if (s->uses_context)
-                ctx = build_ctx(x, s, 0, NULL, NULL, 0);
-            struct sfn__env env = {.input = eff, .ctx = ctx, .rng = &x->rng};
-            int r = sfn__tmpl_eval(s->parameters, &env, "States.ParameterPathFailure", &tmp, &e);
-            if (ctx)
-                json_decref(ctx);
-            if (r < 0) {
-                fail_err(f, &e);
-                break;
-            }
-        }
-        json_t *result = s->result ? s->result : tmp ? tmp : eff;
-        if (finish(x, s, in, result, NULL, out, f) < 0)
-            break;
-        *next = s->next;
-        rc = 0;
-        break;
-    }
-    case ST_CHOICE: {
-        if (input_path(s, in, &eff, f) < 0)
-            break;
-        struct lazy_ctx l = {.x = x, .s = s};
-        int target = -1, r = 0;
-        for (size_t i = 0; i < s->nrules && target < 0; i++) {
-            int v = 0;
-            if ((r = rule_eval(&l, &s->rules[i], eff, &v, f)) < 0)
-                break;
-            if (v)
-                target = s->rules[i].next;
-        }
-        if (l.ctx)
-            json_decref(l.ctx);
-        if (r < 0)
-            break;
-        if (target < 0)
-            target = s->default_next;
-        if (target < 0) {
-            failf(f, "States.NoChoiceMatched",
-                  "No Matches! (Choice state '%s' matched no rule and has no Default)", s->name);
-            break;
-        }
-        if (output_path(s, eff, out, f) < 0)
-            break;
-        *next = target;
-        rc = 0;
-        break;
-    }
-    case ST_WAIT: {
-        if (input_path(s, in, &eff, f) < 0)
-            break;
-        int64_t wait = 0;
-        if (s->wait_seconds >= 0) {
-            wait = (int64_t)s->wait_seconds * 1000;
-        } else if (s->wait_ts_ms != INT64_MIN) {
-            wait = s->wait_ts_ms - now_ms(x);
-        } else if (s->seconds_path) {
-            json_t *v = NULL;
-            if (jsonpath_eval(s->seconds_path, eff, &v) != 0 || !json_is_integer(v) ||
-                json_integer_value(v) < 0 || json_integer_value(v) > 99999999) {
-                if (v)
-                    json_decref(v);
-                failf(f, "States.Runtime",
-                      "An error occurred while executing the state '%s'. The SecondsPath "
-                      "parameter does not reference a valid non-negative integer: '%s'",
-                      s->name, jsonpath_text(s->seconds_path));
-                break;
-            }
-            wait = (int64_t)json_integer_value(v) * 1000;
-            json_decref(v);
-        } else if (s->timestamp_path) {
-            json_t *v = NULL;
-            int64_t sec;
-            int32_t ns;
-            if (jsonpath_eval(s->timestamp_path, eff, &v) != 0 || ts_of(v, &sec, &ns) < 0) {
-                if (v)
-                    json_decref(v);
-                failf(f, "States.Runtime",
-                      "An error occurred while executing the state '%s'. The TimestampPath "
-                      "parameter does not reference a valid ISO-8601 extended offset date-time "
-                      "format string: '%s'",
-                      s->name, jsonpath_text(s->timestamp_path));
-                break;
-            }
-            json_decref(v);
-            wait = sec * 1000 + ns / 1000000 - now_ms(x);
-        }
-        sleep_ms(x, wait);
-        if (check_deadline(x)) {
-            failf(f, "States.Timeout", "The execution timed out in Wait state '%s'", s->name);
-            break;
-        }
-        if (output_path(s, eff, out, f) < 0)
-            break;
-        *next = s->next;
-        rc = 0;
-        break;
-    }
-    case ST_SUCCEED:
-        if (input_path(s, in, &eff, f) < 0 || output_path(s, eff, out, f) < 0)
-            break;
-        rc = 0;
-        break;
-    case ST_FAIL: {
-        const char *names[2] = {"ErrorPath", "CausePath"};
-        const struct sfn__valsrc *srcs[2] = {&s->error_src, &s->cause_src};
-        char *vals[2] = {s->fail_error ? xstrdup(s->fail_error) : NULL,
-                         s->fail_cause ? xstrdup(s->fail_cause) : NULL};
-        int bad = 0;
-        for (int k = 0; k < 2 && !bad; k++) {
-            json_t *v = NULL;
-            if (srcs[k]->path) {
-                json_t *ctx = jsonpath_is_context(srcs[k]->path) ? build_ctx(x, s, 0, NULL, NULL, 0)
-                                                                 : NULL;
-                if (jsonpath_eval(srcs[k]->path, ctx ? ctx : in, &v) != 0)
-                    v = NULL;
-                if (ctx)
-                    json_decref(ctx);
-            } else if (srcs[k]->fn) {
-                struct err e = {0};
-                struct sfn__env env = {.input = in, .ctx = NULL, .rng = &x->rng};
-                if (sfn__intrinsic_eval(srcs[k]->fn, &env, &v, &e) < 0) {
-                    fail_err(f, &e);
-                    bad = 1;
-                    break;
-                }
-            } else {
-                continue;
-            }
-            if (!json_is_string(v)) {
-                failf(f, "States.Runtime",
-                      "An error occurred while executing the state '%s'. The %s field does not "
-                      "reference a string",
-                      s->name, names[k]);
-                bad = 1;
-            } else {
-                vals[k] = xstrdup(json_string_value(v));
-            }
-            if (v)
-                json_decref(v);
-        }
-        if (!bad) {
-            free(f->error);
-            free(f->cause);
-            f->error = vals[0];
-            f->cause = vals[1];
-        } else {
-            free(vals[0]);
-            free(vals[1]);
-        }
-        rc = -1;
-        break;
-    }
-    }
-    if (eff)
-        json_decref(eff);
-    if (tmp)
-        json_decref(tmp);
+    int rc = run_by_type[s->type](x, s, in, out, next, f);
+    /* a state that succeeds leaves an output; only End states and Succeed end a graph */
+    assert(rc < 0 || *out);
+    assert(rc < 0 || s->next < 0 || *next >= 0);
     if (rc == 0 && x->history)
         state_event(x, s, 0, *out);
     return rc;
@@ -1286,6 +1424,8 @@ static int run_graph(struct exec *x, const struct sfn__graph *g, json_t *input, 
                          "The execution exceeded the limit of %ld state transitions",
                          x->max_transitions);
         }
+        /* the engine owns exactly the current input; cur is a state of this graph */
+        assert(cur >= 0 && (size_t)cur < g->n && in);
         const struct sfn__state *s = &g->states[cur];
         json_t *out = NULL;
         int next = -1;
@@ -1299,7 +1439,7 @@ static int run_graph(struct exec *x, const struct sfn__graph *g, json_t *input, 
             clock_gettime(CLOCK_MONOTONIC, &t1);
             struct sfn_state_report r = {
                 .name = s->name,
-                .type = type_names[s->type],
+                .type = sfn__type_name(s->type),
                 .next = rc == 0 && next >= 0 ? g->states[next].name : NULL,
                 .error = rc < 0 ? f->error : NULL,
                 .entered_ms = entered,
@@ -1309,6 +1449,8 @@ static int run_graph(struct exec *x, const struct sfn__graph *g, json_t *input, 
             x->o->on_state(x->o->state_ud, &r);
         }
         json_decref(in);
+        assert(rc < 0 || out);
+        assert(next < (int)g->n);
         if (rc < 0)
             return -1;
         if (next < 0) {

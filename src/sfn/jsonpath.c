@@ -188,58 +188,42 @@ static int parse_filter(struct cur *c, struct seg *sg)
     return 0;
 }
 
-static int parse_bracket(struct cur *c, struct seg *sg)
+/* Quoted names: ['a'] is a field, ['a','b'] a union of names. c->i is at the first quote. */
+static int parse_names(struct cur *c, struct seg *sg)
 {
-    /* c->i points after '[' */
-    skip_ws(c);
-    char ch = c->s[c->i];
-    if (ch == '*') {
-        c->i++;
+    sg->kind = SEG_UNION_NAMES;
+    for (;;) {
+        char *nm;
         skip_ws(c);
+        if (c->s[c->i] != '\'' && c->s[c->i] != '"')
+            return bad(c, "expected a quoted name");
+        if (read_quoted(c, &nm) < 0)
+            return -1;
+        sg->names = xrealloc(sg->names, (sg->n + 1) * sizeof *sg->names);
+        sg->names[sg->n++] = nm;
+        skip_ws(c);
+        if (c->s[c->i] == ',') {
+            c->i++;
+            continue;
+        }
         if (c->s[c->i] != ']')
             return bad(c, "expected ']'");
         c->i++;
-        sg->kind = SEG_WILD;
-        return 0;
+        break;
     }
-    if (ch == '?') {
-        if (c->s[c->i + 1] != '(')
-            return bad(c, "expected '(' after '?'");
-        c->i += 2;
-        sg->kind = SEG_FILTER;
-        return parse_filter(c, sg);
+    if (sg->n == 1) {
+        sg->kind = SEG_FIELD;
+        sg->name = sg->names[0];
+        free(sg->names);
+        sg->names = NULL;
+        sg->n = 0;
     }
-    if (ch == '\'' || ch == '"') {
-        sg->kind = SEG_UNION_NAMES;
-        for (;;) {
-            char *nm;
-            skip_ws(c);
-            if (c->s[c->i] != '\'' && c->s[c->i] != '"')
-                return bad(c, "expected a quoted name");
-            if (read_quoted(c, &nm) < 0)
-                return -1;
-            sg->names = xrealloc(sg->names, (sg->n + 1) * sizeof *sg->names);
-            sg->names[sg->n++] = nm;
-            skip_ws(c);
-            if (c->s[c->i] == ',') {
-                c->i++;
-                continue;
-            }
-            if (c->s[c->i] != ']')
-                return bad(c, "expected ']'");
-            c->i++;
-            break;
-        }
-        if (sg->n == 1) {
-            sg->kind = SEG_FIELD;
-            sg->name = sg->names[0];
-            free(sg->names);
-            sg->names = NULL;
-            sg->n = 0;
-        }
-        return 0;
-    }
-    /* number, union of numbers, or slice */
+    return 0;
+}
+
+/* [n], [n,m,...] or a slice [s:e] (either end optional). c->i is after '[' and blanks. */
+static int parse_numbers(struct cur *c, struct seg *sg)
+{
     long first = 0;
     int has_first = 0;
     if (c->s[c->i] != ':') {
@@ -290,6 +274,32 @@ static int parse_bracket(struct cur *c, struct seg *sg)
         sg->n = 0;
     }
     return 0;
+}
+
+static int parse_bracket(struct cur *c, struct seg *sg)
+{
+    /* c->i points after '[' */
+    skip_ws(c);
+    char ch = c->s[c->i];
+    if (ch == '*') {
+        c->i++;
+        skip_ws(c);
+        if (c->s[c->i] != ']')
+            return bad(c, "expected ']'");
+        c->i++;
+        sg->kind = SEG_WILD;
+        return 0;
+    }
+    if (ch == '?') {
+        if (c->s[c->i + 1] != '(')
+            return bad(c, "expected '(' after '?'");
+        c->i += 2;
+        sg->kind = SEG_FILTER;
+        return parse_filter(c, sg);
+    }
+    if (ch == '\'' || ch == '"')
+        return parse_names(c, sg);
+    return parse_numbers(c, sg);
 }
 
 static char *read_name(struct cur *c)

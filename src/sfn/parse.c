@@ -5,6 +5,7 @@
  * location (a JSON-Pointer-like "/States/Name/Field") so a user can fix a definition in one go.
  * Compilation happens in the same walk; a machine is returned only when the list is empty.
  */
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@
 
 /* ---- which fields each state type accepts (STYLE rule 16: tables for closed sets) ---- */
 #define B(t) (1u << (t))
-#define ALL_T 0xffu
+#define ALL_T ((1u << ST__COUNT) - 1)
 #define IO_T (ALL_T & ~B(ST_FAIL))
 #define NEXT_T (B(ST_TASK) | B(ST_PASS) | B(ST_WAIT) | B(ST_PARALLEL) | B(ST_MAP))
 #define RES_T (B(ST_TASK) | B(ST_PARALLEL) | B(ST_MAP))
@@ -45,9 +46,6 @@ static const struct {
     {"ToleratedFailurePercentagePath", B(ST_MAP)}, {"Label", B(ST_MAP)},
     {"ItemReader", B(ST_MAP)}, {"ResultWriter", B(ST_MAP)}, {"ItemBatcher", B(ST_MAP)},
 };
-
-static const char *type_names[] = {"Task", "Pass", "Choice", "Wait", "Succeed", "Fail",
-                                   "Parallel", "Map"};
 
 static const char *op_names[] = {
 #define X(n) #n,
@@ -403,6 +401,46 @@ static int find_op(const char *k)
     return -1;
 }
 
+/* The operand of comparison k (op from find_op: +1000 for the ...Path variant): a literal of
+ * the operator's type, or a Reference Path. */
+static void compile_operand(struct pctx *c, const char *k, json_t *v, const char *w, int op,
+                            struct sfn__rule *out)
+{
+    int is_path = op >= 1000;
+    out->op = (enum sfn__op)(is_path ? op - 1000 : op);
+    if (is_path) {
+        struct err e = {0};
+        if (!json_is_string(v))
+            sfn__problem_add(c->pl, w, "%s must be a path string", k);
+        else if (!(out->operand_path =
+                       jsonpath_compile(json_string_value(v), JSONPATH_REFERENCE, &e)))
+            sfn__problem_add(c->pl, w, "%s", e.message);
+        return;
+    }
+    const char *tn = op_names[op];
+    int ok;
+    if (!strncmp(tn, "Is", 2) || !strcmp(tn, "BooleanEquals")) {
+        ok = json_is_boolean(v);
+    } else if (!strncmp(tn, "Numeric", 7)) {
+        ok = json_is_number(v);
+    } else if (!strncmp(tn, "Timestamp", 9)) {
+        int64_t sec;
+        int32_t ns;
+        ok = json_is_string(v) && sfn__parse_timestamp(json_string_value(v), &sec, &ns) == 0;
+    } else {
+        ok = json_is_string(v);
+    }
+    if (!ok)
+        sfn__problem_add(c->pl, w, "%s needs %s", k,
+                         !strncmp(tn, "Is", 2) || !strcmp(tn, "BooleanEquals") ? "a boolean"
+                         : !strncmp(tn, "Numeric", 7)                         ? "a number"
+                         : !strncmp(tn, "Timestamp", 9)
+                             ? "an RFC 3339 timestamp string such as \"2016-03-14T01:59:00Z\""
+                             : "a string");
+    else
+        out->operand = json_incref(v);
+}
+
 static void compile_rule(struct pctx *c, json_t *r, const char *where, struct sfn__rule *out,
                          int top, json_t *names, int depth)
 {
@@ -452,41 +490,7 @@ static void compile_rule(struct pctx *c, json_t *r, const char *where, struct sf
                 continue;
             }
             nops++;
-            int is_path = op >= 1000;
-            out->op = (enum sfn__op)(is_path ? op - 1000 : op);
-            if (is_path) {
-                struct err e = {0};
-                if (!json_is_string(v))
-                    sfn__problem_add(c->pl, w, "%s must be a path string", k);
-                else if (!(out->operand_path = jsonpath_compile(json_string_value(v),
-                                                                JSONPATH_REFERENCE, &e)))
-                    sfn__problem_add(c->pl, w, "%s", e.message);
-            } else {
-                const char *tn = op_names[op];
-                int ok;
-                if (!strncmp(tn, "Is", 2) || !strcmp(tn, "BooleanEquals"))
-                    ok = json_is_boolean(v);
-                else if (!strncmp(tn, "Numeric", 7))
-                    ok = json_is_number(v);
-                else if (!strncmp(tn, "Timestamp", 9)) {
-                    int64_t sec;
-                    int32_t ns;
-                    ok = json_is_string(v) &&
-                         sfn__parse_timestamp(json_string_value(v), &sec, &ns) == 0;
-                } else
-                    ok = json_is_string(v);
-                if (!ok)
-                    sfn__problem_add(c->pl, w, "%s needs %s", k,
-                                     !strncmp(tn, "Is", 2) || !strcmp(tn, "BooleanEquals")
-                                         ? "a boolean"
-                                     : !strncmp(tn, "Numeric", 7) ? "a number"
-                                     : !strncmp(tn, "Timestamp", 9)
-                                         ? "an RFC 3339 timestamp string such as "
-                                           "\"2016-03-14T01:59:00Z\""
-                                         : "a string");
-                else
-                    out->operand = json_incref(v);
-            }
+            compile_operand(c, k, v, w, op, out);
         }
         free(w);
     }
@@ -533,39 +537,45 @@ static int tmpl_uses_ctx(const struct sfn__tmpl *t)
     return t && t->uses_context;
 }
 
-static void compile_state(struct pctx *c, json_t *st, const char *where, struct sfn__state *s,
-                          json_t *names, int depth)
+/* "Task, Pass, ... or Map", from the state type list. Returns a heap string. */
+static char *type_list(void)
 {
-    s->next = -1;
-    s->default_next = -1;
-    s->wait_seconds = -1;
-    s->wait_ts_ms = INT64_MIN;
-    s->tolerated_count = -1;
-    s->tolerated_pct = -1;
-    if (!json_is_object(st)) {
-        sfn__problem_add(c->pl, where, "a state must be an object");
-        return;
+    char *s = xstrdup("");
+    for (int i = 0; i < ST__COUNT; i++) {
+        const char *sep = i == 0 ? "" : i == ST__COUNT - 1 ? " or " : ", ";
+        char *n = xasprintf("%s%s%s", s, sep, sfn__type_name((enum sfn__type)i));
+        free(s);
+        s = n;
     }
+    return s;
+}
+
+/* Reads Type into s->type. Returns 0, or -1 (with a problem) when Type is missing or unknown. */
+static int compile_type(struct pctx *c, json_t *st, const char *where, struct sfn__state *s)
+{
     json_t *ty = json_object_get(st, "Type");
-    int t = -1;
-    for (int i = 0; i < 8; i++)
-        if (json_is_string(ty) && !strcmp(json_string_value(ty), type_names[i]))
-            t = i;
-    if (t < 0) {
-        char *w = at(where, "Type");
-        if (!ty)
-            sfn__problem_add(c->pl, w, "a state must have Type");
-        else
-            sfn__problem_add(c->pl, w,
-                             "unknown Type %s%s%s (use Task, Pass, Choice, Wait, Succeed, Fail, "
-                             "Parallel or Map)",
-                             json_is_string(ty) ? "'" : "",
-                             json_is_string(ty) ? json_string_value(ty) : "(not a string)",
-                             json_is_string(ty) ? "'" : "");
-        free(w);
-        return;
+    int t = sfn__type_lookup(json_string_value(ty));
+    if (t >= 0) {
+        s->type = (enum sfn__type)t;
+        return 0;
     }
-    s->type = (enum sfn__type)t;
+    char *w = at(where, "Type");
+    if (!ty) {
+        sfn__problem_add(c->pl, w, "a state must have Type");
+    } else {
+        char *list = type_list();
+        sfn__problem_add(c->pl, w, "unknown Type %s%s%s (use %s)", json_is_string(ty) ? "'" : "",
+                         json_is_string(ty) ? json_string_value(ty) : "(not a string)",
+                         json_is_string(ty) ? "'" : "", list);
+        free(list);
+    }
+    free(w);
+    return -1;
+}
+
+/* Every field must be known and allowed for the state's type; QueryLanguage must be JSONPath. */
+static void check_fields(struct pctx *c, json_t *st, const char *where, enum sfn__type t)
+{
     const char *k;
     json_t *v;
     json_object_foreach(st, k, v) {
@@ -577,31 +587,40 @@ static void compile_state(struct pctx *c, json_t *st, const char *where, struct 
             sfn__problem_add(c->pl, where, "unknown field '%s'", k);
         else if (!(fields[i].types & B(t)))
             sfn__problem_add(c->pl, where, "field '%s' is not allowed in a %s state", k,
-                             type_names[t]);
+                             sfn__type_name(t));
     }
     json_t *ql = json_object_get(st, "QueryLanguage");
     if (ql && !(json_is_string(ql) && !strcmp(json_string_value(ql), "JSONPath")))
         sfn__problem_add(c->pl, where,
                          "QueryLanguage %s is not supported yet (only JSONPath is)",
                          json_is_string(ql) ? json_string_value(ql) : "(not a string)");
-    /* Next / End */
+}
+
+/* Next / End, for the types that take them. */
+static void compile_next(struct pctx *c, json_t *st, const char *where, struct sfn__state *s,
+                         json_t *names)
+{
     json_t *nx = json_object_get(st, "Next"), *end = json_object_get(st, "End");
-    if (B(t) & NEXT_T) {
-        if (end && !json_is_boolean(end))
-            sfn__problem_add(c->pl, where, "End must be a boolean");
-        int is_end = json_is_true(end);
-        if (nx && is_end)
-            sfn__problem_add(c->pl, where, "Next and \"End\": true cannot both be set");
-        else if (!nx && !is_end)
-            sfn__problem_add(c->pl, where, "a %s state needs Next or \"End\": true",
-                             type_names[t]);
-        else if (nx) {
-            char *w = at(where, "Next");
-            next_field(c, names, nx, w, &s->next);
-            free(w);
-        }
+    if (!(B(s->type) & NEXT_T))
+        return;
+    if (end && !json_is_boolean(end))
+        sfn__problem_add(c->pl, where, "End must be a boolean");
+    int is_end = json_is_true(end);
+    if (nx && is_end) {
+        sfn__problem_add(c->pl, where, "Next and \"End\": true cannot both be set");
+    } else if (!nx && !is_end) {
+        sfn__problem_add(c->pl, where, "a %s state needs Next or \"End\": true",
+                         sfn__type_name(s->type));
+    } else if (nx) {
+        char *w = at(where, "Next");
+        next_field(c, names, nx, w, &s->next);
+        free(w);
     }
-    /* input / output processing */
+}
+
+/* InputPath, OutputPath, ResultPath, Parameters (or ItemSelector) and ResultSelector. */
+static void compile_io(struct pctx *c, json_t *st, const char *where, struct sfn__state *s)
+{
     path_field(c, st, where, "InputPath", 0, &s->input_path, &s->input_path_null);
     path_field(c, st, where, "OutputPath", 0, &s->output_path, &s->output_path_null);
     path_field(c, st, where, "ResultPath", JSONPATH_REFERENCE, &s->result_path,
@@ -629,6 +648,12 @@ static void compile_state(struct pctx *c, json_t *st, const char *where, struct 
         free(w);
     }
     s->uses_context = tmpl_uses_ctx(s->parameters) || tmpl_uses_ctx(s->result_selector);
+}
+
+/* Retry and Catch (the field table has already refused them where they do not belong). */
+static void compile_errors(struct pctx *c, json_t *st, const char *where, struct sfn__state *s,
+                           json_t *names)
+{
     json_t *rty = json_object_get(st, "Retry");
     if (rty) {
         char *w = at(where, "Retry");
@@ -641,179 +666,253 @@ static void compile_state(struct pctx *c, json_t *st, const char *where, struct 
         compile_catch(c, cat, w, s, names);
         free(w);
     }
-    switch (s->type) {
-    case ST_TASK: {
-        json_t *res = json_object_get(st, "Resource");
-        if (!json_is_string(res)) {
-            sfn__problem_add(c->pl, where, "a Task state needs Resource (a string)");
-        } else {
-            s->resource = xstrdup(json_string_value(res));
-            if (strncmp(s->resource, "arn:", 4) && strncmp(s->resource, "${", 2))
-                sfn__problem_add(c->pl, where,
-                                 "Resource '%s' is not an ARN (or a ${Substitution})",
-                                 s->resource);
-            s->resource_is_lambda_arn = !strncmp(s->resource, "arn:aws:lambda:", 15) ||
-                                        !strncmp(s->resource, "${", 2);
-        }
-        exclusive(c, st, where, "TimeoutSeconds", "TimeoutSecondsPath");
-        exclusive(c, st, where, "HeartbeatSeconds", "HeartbeatSecondsPath");
-        int_field(c, st, where, "TimeoutSeconds", 1, &s->timeout_s);
-        int_field(c, st, where, "HeartbeatSeconds", 1, &s->heartbeat_s);
-        path_field(c, st, where, "TimeoutSecondsPath", JSONPATH_REFERENCE, &s->timeout_path,
-                   NULL);
-        path_field(c, st, where, "HeartbeatSecondsPath", JSONPATH_REFERENCE, &s->heartbeat_path,
-                   NULL);
-        if (s->timeout_s && s->heartbeat_s && s->heartbeat_s >= s->timeout_s)
-            sfn__problem_add(c->pl, where, "HeartbeatSeconds must be smaller than TimeoutSeconds");
-        break;
+}
+
+/* ---- one compile function per state type: the fields only that type has ---- */
+
+static void compile_task(struct pctx *c, json_t *st, const char *where, struct sfn__state *s,
+                         json_t *names, int depth)
+{
+    (void)names;
+    (void)depth;
+    json_t *res = json_object_get(st, "Resource");
+    if (!json_is_string(res)) {
+        sfn__problem_add(c->pl, where, "a Task state needs Resource (a string)");
+    } else {
+        s->resource = xstrdup(json_string_value(res));
+        if (strncmp(s->resource, "arn:", 4) && strncmp(s->resource, "${", 2))
+            sfn__problem_add(c->pl, where, "Resource '%s' is not an ARN (or a ${Substitution})",
+                             s->resource);
+        s->resource_is_lambda_arn = !strncmp(s->resource, "arn:aws:lambda:", 15) ||
+                                    !strncmp(s->resource, "${", 2);
     }
-    case ST_PASS: {
-        json_t *r = json_object_get(st, "Result");
-        if (r)
-            s->result = json_deep_copy(r);
-        break;
-    }
-    case ST_CHOICE: {
-        json_t *ch = json_object_get(st, "Choices");
-        char *w = at(where, "Choices");
-        if (!json_is_array(ch) || json_array_size(ch) == 0) {
-            sfn__problem_add(c->pl, w, "a Choice state needs a non-empty Choices array");
-        } else {
-            s->rules = xcalloc(json_array_size(ch), sizeof *s->rules);
-            size_t i;
-            json_t *x;
-            json_array_foreach(ch, i, x) {
-                char *wi = xasprintf("%s/%zu", w, i);
-                compile_rule(c, x, wi, &s->rules[s->nrules++], 1, names, 0);
-                free(wi);
-            }
+    exclusive(c, st, where, "TimeoutSeconds", "TimeoutSecondsPath");
+    exclusive(c, st, where, "HeartbeatSeconds", "HeartbeatSecondsPath");
+    int_field(c, st, where, "TimeoutSeconds", 1, &s->timeout_s);
+    int_field(c, st, where, "HeartbeatSeconds", 1, &s->heartbeat_s);
+    path_field(c, st, where, "TimeoutSecondsPath", JSONPATH_REFERENCE, &s->timeout_path, NULL);
+    path_field(c, st, where, "HeartbeatSecondsPath", JSONPATH_REFERENCE, &s->heartbeat_path,
+               NULL);
+    if (s->timeout_s && s->heartbeat_s && s->heartbeat_s >= s->timeout_s)
+        sfn__problem_add(c->pl, where, "HeartbeatSeconds must be smaller than TimeoutSeconds");
+}
+
+static void compile_pass(struct pctx *c, json_t *st, const char *where, struct sfn__state *s,
+                         json_t *names, int depth)
+{
+    (void)c;
+    (void)where;
+    (void)names;
+    (void)depth;
+    json_t *r = json_object_get(st, "Result");
+    if (r)
+        s->result = json_deep_copy(r);
+}
+
+static void compile_choice(struct pctx *c, json_t *st, const char *where, struct sfn__state *s,
+                           json_t *names, int depth)
+{
+    (void)depth;
+    json_t *ch = json_object_get(st, "Choices");
+    char *w = at(where, "Choices");
+    if (!json_is_array(ch) || json_array_size(ch) == 0) {
+        sfn__problem_add(c->pl, w, "a Choice state needs a non-empty Choices array");
+    } else {
+        s->rules = xcalloc(json_array_size(ch), sizeof *s->rules);
+        size_t i;
+        json_t *x;
+        json_array_foreach(ch, i, x) {
+            char *wi = xasprintf("%s/%zu", w, i);
+            compile_rule(c, x, wi, &s->rules[s->nrules++], 1, names, 0);
+            free(wi);
         }
+    }
+    free(w);
+    json_t *d = json_object_get(st, "Default");
+    if (d) {
+        char *wd = at(where, "Default");
+        if (!json_is_string(d))
+            sfn__problem_add(c->pl, wd, "Default must be a string naming a state");
+        else if ((s->default_next = lookup_state(names, json_string_value(d))) < 0)
+            sfn__problem_add(c->pl, wd, "Default names the unknown state '%s'",
+                             json_string_value(d));
+        free(wd);
+    }
+}
+
+static void compile_wait(struct pctx *c, json_t *st, const char *where, struct sfn__state *s,
+                         json_t *names, int depth)
+{
+    (void)names;
+    (void)depth;
+    int n = !!json_object_get(st, "Seconds") + !!json_object_get(st, "SecondsPath") +
+            !!json_object_get(st, "Timestamp") + !!json_object_get(st, "TimestampPath");
+    if (n != 1)
+        sfn__problem_add(c->pl, where,
+                         "a Wait state needs exactly one of Seconds, SecondsPath, Timestamp "
+                         "and TimestampPath");
+    json_t *sec = json_object_get(st, "Seconds");
+    if (sec) {
+        char *w = at(where, "Seconds");
+        if (!json_is_integer(sec) || json_integer_value(sec) < 0 ||
+            json_integer_value(sec) > 99999999)
+            sfn__problem_add(c->pl, w, "Seconds must be a non-negative integer");
+        else
+            s->wait_seconds = (long)json_integer_value(sec);
         free(w);
-        json_t *d = json_object_get(st, "Default");
-        if (d) {
-            char *wd = at(where, "Default");
-            if (!json_is_string(d))
-                sfn__problem_add(c->pl, wd, "Default must be a string naming a state");
-            else if ((s->default_next = lookup_state(names, json_string_value(d))) < 0)
-                sfn__problem_add(c->pl, wd, "Default names the unknown state '%s'",
-                                 json_string_value(d));
-            free(wd);
-        }
-        break;
     }
-    case ST_WAIT: {
-        int n = !!json_object_get(st, "Seconds") + !!json_object_get(st, "SecondsPath") +
-                !!json_object_get(st, "Timestamp") + !!json_object_get(st, "TimestampPath");
-        if (n != 1)
-            sfn__problem_add(c->pl, where,
-                             "a Wait state needs exactly one of Seconds, SecondsPath, Timestamp "
-                             "and TimestampPath");
-        json_t *sec = json_object_get(st, "Seconds");
-        if (sec) {
-            char *w = at(where, "Seconds");
-            if (!json_is_integer(sec) || json_integer_value(sec) < 0 ||
-                json_integer_value(sec) > 99999999)
-                sfn__problem_add(c->pl, w, "Seconds must be a non-negative integer");
-            else
-                s->wait_seconds = (long)json_integer_value(sec);
-            free(w);
-        }
-        json_t *ts = json_object_get(st, "Timestamp");
-        if (ts) {
-            char *w = at(where, "Timestamp");
-            int64_t sc;
-            int32_t ns;
-            if (!json_is_string(ts) || sfn__parse_timestamp(json_string_value(ts), &sc, &ns))
-                sfn__problem_add(c->pl, w,
-                                 "Timestamp must be an RFC 3339 string such as "
-                                 "\"2016-03-14T01:59:00Z\"");
-            else
-                s->wait_ts_ms = sc * 1000 + ns / 1000000;
-            free(w);
-        }
-        path_field(c, st, where, "SecondsPath", JSONPATH_REFERENCE, &s->seconds_path, NULL);
-        path_field(c, st, where, "TimestampPath", JSONPATH_REFERENCE, &s->timestamp_path, NULL);
-        break;
-    }
-    case ST_FAIL: {
-        exclusive(c, st, where, "Error", "ErrorPath");
-        exclusive(c, st, where, "Cause", "CausePath");
-        json_t *e = json_object_get(st, "Error"), *ca = json_object_get(st, "Cause");
-        if (e && !json_is_string(e))
-            sfn__problem_add(c->pl, where, "Error must be a string");
-        else if (e)
-            s->fail_error = xstrdup(json_string_value(e));
-        if (ca && !json_is_string(ca))
-            sfn__problem_add(c->pl, where, "Cause must be a string");
-        else if (ca)
-            s->fail_cause = xstrdup(json_string_value(ca));
-        valsrc_field(c, st, where, "ErrorPath", &s->error_src);
-        valsrc_field(c, st, where, "CausePath", &s->cause_src);
-        break;
-    }
-    case ST_PARALLEL: {
-        json_t *br = json_object_get(st, "Branches");
-        char *w = at(where, "Branches");
-        if (!json_is_array(br) || json_array_size(br) == 0) {
-            sfn__problem_add(c->pl, w, "a Parallel state needs a non-empty Branches array");
-        } else {
-            s->branches = xcalloc(json_array_size(br), sizeof *s->branches);
-            size_t i;
-            json_t *x;
-            json_array_foreach(br, i, x) {
-                char *wi = xasprintf("%s/%zu", w, i);
-                struct sfn__graph *g = compile_graph(c, x, wi, depth + 1, 0);
-                if (g)
-                    s->branches[s->nbranches++] = g;
-                free(wi);
-            }
-        }
+    json_t *ts = json_object_get(st, "Timestamp");
+    if (ts) {
+        char *w = at(where, "Timestamp");
+        int64_t sc;
+        int32_t ns;
+        if (!json_is_string(ts) || sfn__parse_timestamp(json_string_value(ts), &sc, &ns))
+            sfn__problem_add(c->pl, w,
+                             "Timestamp must be an RFC 3339 string such as "
+                             "\"2016-03-14T01:59:00Z\"");
+        else
+            s->wait_ts_ms = sc * 1000 + ns / 1000000;
         free(w);
-        break;
     }
-    case ST_MAP: {
-        json_t *it = json_object_get(st, "ItemProcessor");
-        json_t *old = json_object_get(st, "Iterator");
-        if (it && old)
-            sfn__problem_add(c->pl, where, "ItemProcessor and Iterator cannot both be set");
-        if (!it && !old)
-            sfn__problem_add(c->pl, where, "a Map state needs ItemProcessor (or Iterator)");
-        if (it || old) {
-            char *w = at(where, it ? "ItemProcessor" : "Iterator");
-            s->processor = compile_graph(c, it ? it : old, w, depth + 1, 1);
-            free(w);
+    path_field(c, st, where, "SecondsPath", JSONPATH_REFERENCE, &s->seconds_path, NULL);
+    path_field(c, st, where, "TimestampPath", JSONPATH_REFERENCE, &s->timestamp_path, NULL);
+}
+
+static void compile_succeed(struct pctx *c, json_t *st, const char *where, struct sfn__state *s,
+                            json_t *names, int depth)
+{
+    (void)c;
+    (void)st;
+    (void)where;
+    (void)s;
+    (void)names;
+    (void)depth;
+}
+
+static void compile_fail(struct pctx *c, json_t *st, const char *where, struct sfn__state *s,
+                         json_t *names, int depth)
+{
+    (void)names;
+    (void)depth;
+    exclusive(c, st, where, "Error", "ErrorPath");
+    exclusive(c, st, where, "Cause", "CausePath");
+    json_t *e = json_object_get(st, "Error"), *ca = json_object_get(st, "Cause");
+    if (e && !json_is_string(e))
+        sfn__problem_add(c->pl, where, "Error must be a string");
+    else if (e)
+        s->fail_error = xstrdup(json_string_value(e));
+    if (ca && !json_is_string(ca))
+        sfn__problem_add(c->pl, where, "Cause must be a string");
+    else if (ca)
+        s->fail_cause = xstrdup(json_string_value(ca));
+    valsrc_field(c, st, where, "ErrorPath", &s->error_src);
+    valsrc_field(c, st, where, "CausePath", &s->cause_src);
+}
+
+static void compile_parallel(struct pctx *c, json_t *st, const char *where, struct sfn__state *s,
+                             json_t *names, int depth)
+{
+    (void)names;
+    json_t *br = json_object_get(st, "Branches");
+    char *w = at(where, "Branches");
+    if (!json_is_array(br) || json_array_size(br) == 0) {
+        sfn__problem_add(c->pl, w, "a Parallel state needs a non-empty Branches array");
+    } else {
+        s->branches = xcalloc(json_array_size(br), sizeof *s->branches);
+        size_t i;
+        json_t *x;
+        json_array_foreach(br, i, x) {
+            char *wi = xasprintf("%s/%zu", w, i);
+            struct sfn__graph *g = compile_graph(c, x, wi, depth + 1, 0);
+            if (g)
+                s->branches[s->nbranches++] = g;
+            free(wi);
         }
-        if (json_object_get(st, "ItemReader") || json_object_get(st, "ResultWriter") ||
-            json_object_get(st, "ItemBatcher"))
+    }
+    free(w);
+}
+
+/* Map's MaxConcurrency and ToleratedFailure* fields (each a value or a ...Path). */
+static void compile_map_limits(struct pctx *c, json_t *st, const char *where,
+                               struct sfn__state *s)
+{
+    int_field(c, st, where, "MaxConcurrency", 0, &s->max_concurrency);
+    int_field(c, st, where, "ToleratedFailureCount", 0, &s->tolerated_count);
+    exclusive(c, st, where, "ToleratedFailureCount", "ToleratedFailureCountPath");
+    exclusive(c, st, where, "ToleratedFailurePercentage", "ToleratedFailurePercentagePath");
+    exclusive(c, st, where, "MaxConcurrency", "MaxConcurrencyPath");
+    path_field(c, st, where, "MaxConcurrencyPath", JSONPATH_REFERENCE, &s->max_concurrency_path,
+               NULL);
+    json_t *tp = json_object_get(st, "ToleratedFailurePercentage");
+    if (tp) {
+        if (!json_is_number(tp) || json_number_value(tp) < 0 || json_number_value(tp) > 100)
             sfn__problem_add(c->pl, where,
-                             "ItemReader, ItemBatcher and ResultWriter (distributed Map over S3) "
-                             "are not supported yet");
-        path_field(c, st, where, "ItemsPath", JSONPATH_REFERENCE, &s->items_path, NULL);
-        int_field(c, st, where, "MaxConcurrency", 0, &s->max_concurrency);
-        int_field(c, st, where, "ToleratedFailureCount", 0, &s->tolerated_count);
-        exclusive(c, st, where, "ToleratedFailureCount", "ToleratedFailureCountPath");
-        exclusive(c, st, where, "ToleratedFailurePercentage", "ToleratedFailurePercentagePath");
-        exclusive(c, st, where, "MaxConcurrency", "MaxConcurrencyPath");
-        path_field(c, st, where, "MaxConcurrencyPath", JSONPATH_REFERENCE,
-                   &s->max_concurrency_path, NULL);
-        json_t *tp = json_object_get(st, "ToleratedFailurePercentage");
-        if (tp) {
-            if (!json_is_number(tp) || json_number_value(tp) < 0 || json_number_value(tp) > 100)
-                sfn__problem_add(c->pl, where,
-                                 "ToleratedFailurePercentage must be a number from 0 to 100");
-            else
-                s->tolerated_pct = json_number_value(tp);
-        }
-        path_field(c, st, where, "ToleratedFailureCountPath", JSONPATH_REFERENCE,
-                   &s->tolerated_count_path, NULL);
-        path_field(c, st, where, "ToleratedFailurePercentagePath", JSONPATH_REFERENCE,
-                   &s->tolerated_pct_path, NULL);
-        s->uses_context = 1; /* ItemSelector / Parameters see $$.Map.Item */
-        break;
+                             "ToleratedFailurePercentage must be a number from 0 to 100");
+        else
+            s->tolerated_pct = json_number_value(tp);
     }
-    case ST_SUCCEED:
-        break;
+    path_field(c, st, where, "ToleratedFailureCountPath", JSONPATH_REFERENCE,
+               &s->tolerated_count_path, NULL);
+    path_field(c, st, where, "ToleratedFailurePercentagePath", JSONPATH_REFERENCE,
+               &s->tolerated_pct_path, NULL);
+}
+
+static void compile_map(struct pctx *c, json_t *st, const char *where, struct sfn__state *s,
+                        json_t *names, int depth)
+{
+    (void)names;
+    json_t *it = json_object_get(st, "ItemProcessor");
+    json_t *old = json_object_get(st, "Iterator");
+    if (it && old)
+        sfn__problem_add(c->pl, where, "ItemProcessor and Iterator cannot both be set");
+    if (!it && !old)
+        sfn__problem_add(c->pl, where, "a Map state needs ItemProcessor (or Iterator)");
+    if (it || old) {
+        char *w = at(where, it ? "ItemProcessor" : "Iterator");
+        s->processor = compile_graph(c, it ? it : old, w, depth + 1, 1);
+        free(w);
     }
+    if (json_object_get(st, "ItemReader") || json_object_get(st, "ResultWriter") ||
+        json_object_get(st, "ItemBatcher"))
+        sfn__problem_add(c->pl, where,
+                         "ItemReader, ItemBatcher and ResultWriter (distributed Map over S3) "
+                         "are not supported yet");
+    path_field(c, st, where, "ItemsPath", JSONPATH_REFERENCE, &s->items_path, NULL);
+    compile_map_limits(c, st, where, s);
+    s->uses_context = 1; /* ItemSelector / Parameters see $$.Map.Item */
+}
+
+typedef void (*compile_fn)(struct pctx *c, json_t *st, const char *where, struct sfn__state *s,
+                           json_t *names, int depth);
+
+static const compile_fn compile_by_type[ST__COUNT] = {
+#define X(id, name, fn) [ST_##id] = compile_##fn,
+    SFN_STATE_TYPES(X)
+#undef X
+};
+
+/* Compiles one state: the fields every type shares, then its type's own through the table. */
+static void compile_state(struct pctx *c, json_t *st, const char *where, struct sfn__state *s,
+                          json_t *names, int depth)
+{
+    s->next = -1;
+    s->default_next = -1;
+    s->wait_seconds = -1;
+    s->wait_ts_ms = INT64_MIN;
+    s->tolerated_count = -1;
+    s->tolerated_pct = -1;
+    if (!json_is_object(st)) {
+        sfn__problem_add(c->pl, where, "a state must be an object");
+        return;
+    }
+    if (compile_type(c, st, where, s) < 0)
+        return;
+    check_fields(c, st, where, s->type);
+    compile_next(c, st, where, s, names);
+    compile_io(c, st, where, s);
+    compile_errors(c, st, where, s, names);
+    assert((unsigned)s->type < ST__COUNT && compile_by_type[s->type]);
+    compile_by_type[s->type](c, st, where, s, names, depth);
 }
 
 static void mark_reach(const struct sfn__graph *g, int i, char *seen)
@@ -838,6 +937,39 @@ static void mark_reach(const struct sfn__graph *g, int i, char *seen)
             stack[sp++] = s->rules[j].next;
     }
     free(stack);
+}
+
+/* Every state is reachable from StartAt, and at least one state ends the graph. ws is the
+ * location of States. */
+static void check_graph_shape(struct pctx *c, const struct sfn__graph *g, json_t *states,
+                              const char *ws)
+{
+    const char *k;
+    json_t *v;
+    size_t i;
+    if (g->start >= 0 && !c->too_many) {
+        char *seen = xcalloc(g->n, 1);
+        mark_reach(g, g->start, seen);
+        for (i = 0; i < g->n; i++) {
+            if (!seen[i]) {
+                char *w = xasprintf("%s/%s", ws, g->states[i].name);
+                sfn__problem_add(c->pl, w, "state '%s' is unreachable from StartAt",
+                                 g->states[i].name);
+                free(w);
+            }
+        }
+        free(seen);
+    }
+    int terminal = 0;
+    json_object_foreach(states, k, v) {
+        int t = sfn__type_lookup(json_string_value(json_object_get(v, "Type")));
+        if (json_is_true(json_object_get(v, "End")) || t == ST_SUCCEED || t == ST_FAIL)
+            terminal = 1;
+    }
+    if (!terminal)
+        sfn__problem_add(c->pl, ws,
+                         "no terminal state: at least one state needs \"End\": true or Type "
+                         "Succeed or Fail");
 }
 
 static struct sfn__graph *compile_graph(struct pctx *c, json_t *obj, const char *where, int depth,
@@ -917,31 +1049,7 @@ static struct sfn__graph *compile_graph(struct pctx *c, json_t *obj, const char 
         sfn__problem_add(c->pl, wst, "StartAt names the unknown state '%s'",
                          json_string_value(start));
     free(wst);
-    if (g->start >= 0 && !c->too_many) {
-        char *seen = xcalloc(g->n, 1);
-        mark_reach(g, g->start, seen);
-        for (i = 0; i < g->n; i++) {
-            if (!seen[i]) {
-                char *w = xasprintf("%s/%s", ws, g->states[i].name);
-                sfn__problem_add(c->pl, w, "state '%s' is unreachable from StartAt",
-                                 g->states[i].name);
-                free(w);
-            }
-        }
-        free(seen);
-    }
-    int terminal = 0;
-    json_object_foreach(states, k, v) {
-        json_t *ty = json_object_get(v, "Type");
-        const char *tn = json_string_value(ty);
-        if (json_is_true(json_object_get(v, "End")) ||
-            (tn && (!strcmp(tn, "Succeed") || !strcmp(tn, "Fail"))))
-            terminal = 1;
-    }
-    if (!terminal)
-        sfn__problem_add(c->pl, ws,
-                         "no terminal state: at least one state needs \"End\": true or Type "
-                         "Succeed or Fail");
+    check_graph_shape(c, g, states, ws);
     free(ws);
     json_decref(names);
     return g;

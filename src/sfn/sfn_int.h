@@ -105,7 +105,23 @@ struct sfn__catcher {
     int next;
 };
 
-enum sfn__type { ST_TASK, ST_PASS, ST_CHOICE, ST_WAIT, ST_SUCCEED, ST_FAIL, ST_PARALLEL, ST_MAP };
+/* ---- state types: the one list (STYLE rule 16). Each row is (enum suffix, ASL name, function
+ * suffix); parse.c compiles a type with compile_<fn>() and engine.c runs it with run_<fn>(), both
+ * through tables indexed by enum sfn__type built from this list. ---- */
+#define SFN_STATE_TYPES(X)                                                                         \
+    X(TASK, Task, task) X(PASS, Pass, pass) X(CHOICE, Choice, choice) X(WAIT, Wait, wait)          \
+    X(SUCCEED, Succeed, succeed) X(FAIL, Fail, fail) X(PARALLEL, Parallel, parallel)               \
+    X(MAP, Map, map)
+enum sfn__type {
+#define X(id, name, fn) ST_##id,
+    SFN_STATE_TYPES(X)
+#undef X
+    ST__COUNT /* number of state types, not a type */
+};
+/* Returns the ASL name of a state type ("Task", ...); t must be below ST__COUNT. */
+const char *sfn__type_name(enum sfn__type t);
+/* Returns the type whose ASL name is name, or -1 when none is (name may be NULL). */
+int sfn__type_lookup(const char *name);
 
 struct sfn__graph;
 

@@ -28,6 +28,51 @@ void sfn__tmpl_free(struct sfn__tmpl *t)
     free(t);
 }
 
+/* The value of a field ending in ".$": a path or an intrinsic function. A problem leaves a
+ * TM_CONST null in its place and sets *bad. */
+static struct sfn__tmpl *compile_dynamic(json_t *v, const char *sub, struct sfn_problem_list *pl,
+                                         int *bad)
+{
+    struct sfn__tmpl *kid = xcalloc(1, sizeof *kid);
+    struct err e = {0};
+    const char *s = json_string_value(v);
+    if (!json_is_string(v)) {
+        sfn__problem_add(pl, sub,
+                         "the value of a field ending in '.$' must be a string "
+                         "(a path or an intrinsic function)");
+        *bad = 1;
+    } else if (!strncmp(s, "States.", 7)) {
+        kid->kind = TM_INTRINSIC;
+        kid->fn = sfn__intrinsic_compile(s, &e);
+        if (!kid->fn) {
+            sfn__problem_add(pl, sub, "%s", e.message);
+            *bad = 1;
+        } else {
+            kid->uses_context = sfn__intrinsic_uses_context(kid->fn);
+        }
+    } else if (s[0] == '$') {
+        kid->kind = TM_PATH;
+        kid->path = jsonpath_compile(s, 0, &e);
+        if (!kid->path) {
+            sfn__problem_add(pl, sub, "%s", e.message);
+            *bad = 1;
+        } else {
+            kid->uses_context = jsonpath_is_context(kid->path);
+        }
+    } else {
+        sfn__problem_add(pl, sub,
+                         "the value '%s' is neither a JSONPath (starting with '$') "
+                         "nor an intrinsic function (starting with 'States.')",
+                         s);
+        *bad = 1;
+    }
+    if (!kid->path && !kid->fn) {
+        kid->kind = TM_CONST;
+        kid->value = json_null();
+    }
+    return kid;
+}
+
 static struct sfn__tmpl *compile(json_t *j, const char *where, struct sfn_problem_list *pl,
                                  int depth, int *bad)
 {
@@ -53,43 +98,7 @@ static struct sfn__tmpl *compile(json_t *j, const char *where, struct sfn_proble
             char *sub = xasprintf("%s/%s", where, k);
             struct sfn__tmpl *kid;
             if (kl >= 2 && !strcmp(k + kl - 2, ".$")) {
-                kid = xcalloc(1, sizeof *kid);
-                struct err e = {0};
-                const char *s = json_string_value(v);
-                if (!json_is_string(v)) {
-                    sfn__problem_add(pl, sub,
-                                     "the value of a field ending in '.$' must be a string "
-                                     "(a path or an intrinsic function)");
-                    *bad = 1;
-                } else if (!strncmp(s, "States.", 7)) {
-                    kid->kind = TM_INTRINSIC;
-                    kid->fn = sfn__intrinsic_compile(s, &e);
-                    if (!kid->fn) {
-                        sfn__problem_add(pl, sub, "%s", e.message);
-                        *bad = 1;
-                    } else {
-                        kid->uses_context = sfn__intrinsic_uses_context(kid->fn);
-                    }
-                } else if (s[0] == '$') {
-                    kid->kind = TM_PATH;
-                    kid->path = jsonpath_compile(s, 0, &e);
-                    if (!kid->path) {
-                        sfn__problem_add(pl, sub, "%s", e.message);
-                        *bad = 1;
-                    } else {
-                        kid->uses_context = jsonpath_is_context(kid->path);
-                    }
-                } else {
-                    sfn__problem_add(pl, sub,
-                                     "the value '%s' is neither a JSONPath (starting with '$') "
-                                     "nor an intrinsic function (starting with 'States.')",
-                                     s);
-                    *bad = 1;
-                }
-                if (!kid->path && !kid->fn) {
-                    kid->kind = TM_CONST;
-                    kid->value = json_null();
-                }
+                kid = compile_dynamic(v, sub, pl, bad);
                 t->keys[i] = xstrndup(k, kl - 2);
                 dynamic = 1;
             } else {

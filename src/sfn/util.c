@@ -1,7 +1,9 @@
 /*
  * util.c - small helpers shared by the sfn module: the problem list, RFC 3339 timestamps,
- * payload size accounting, error-name matching and the per-execution random source.
+ * payload size accounting, error-name matching, the per-execution random source and the state
+ * type names.
  */
+#include <assert.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -246,4 +248,28 @@ void sfn__uuid(uint64_t *rng, char out[37])
     snprintf(out, 37, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(a >> 32),
              (unsigned)((a >> 16) & 0xffff), (unsigned)(a & 0xffff), (unsigned)(b >> 48),
              (unsigned long long)(b & 0xffffffffffffULL));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* state type names                                                                           */
+
+static const char *const type_names[ST__COUNT] = {
+#define X(id, name, fn) [ST_##id] = #name,
+    SFN_STATE_TYPES(X)
+#undef X
+};
+
+const char *sfn__type_name(enum sfn__type t)
+{
+    assert((unsigned)t < ST__COUNT);
+    return type_names[t];
+}
+
+int sfn__type_lookup(const char *name)
+{
+    int t = -1;
+    for (int i = 0; name && i < ST__COUNT && t < 0; i++)
+        if (!strcmp(name, type_names[i]))
+            t = i;
+    return t;
 }

@@ -4,8 +4,6 @@
  */
 #include "store/store_dynamo.h"
 
-#include "base/config.h"
-
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +11,7 @@
 #include <strings.h>
 
 #include "base/clock.h"
+#include "base/config.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 

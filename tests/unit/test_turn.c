@@ -349,7 +349,7 @@ int main(void)
     snprintf(path, sizeof path, "%s/t.db", dir);
     store = store_sqlite_new(path, 2, &e);
     model.base.ops = &scripted_ops;
-    struct tools *tools = tools_new(NULL, &e);
+    struct tools *tools = tools_new(NULL, NULL, &e);
     static const struct agent_hooks hooks = {.on_error = count_error};
     agent = (struct agent){.cfg = &cfg, .store = store, .model = &model.base, .tools = tools,
                            .hooks = &hooks};
