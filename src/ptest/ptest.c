@@ -7,7 +7,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -16,150 +15,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/transcript.h"
-#include "agent/turn.h"
 #include "base/clock.h"
 #include "base/config.h"
-#include "base/errcode.h"
 #include "base/log.h"
 #include "base/rand.h"
 #include "http/client.h"
 #include "model/model_record.h"
+#include "ptest/ptest_int.h"
 #include "ptest/scenario.h"
 #include "runtime/app.h"
-#include "store/store.h"
 
 #define REPLY_EXCERPT 300 /* bytes of a reply shown in a failure */
-
-/* ------------------------------------------------------------------------------------------------
- * Targets: where the turns run
- * --------------------------------------------------------------------------------------------- */
-
-struct target {
-    struct app app;            /* in-process (when http is NULL) */
-    struct config cfg;         /* its settings */
-    int app_open;              /* app_open succeeded */
-    char data[64];             /* throwaway data directory ("" when none) */
-    struct http_client *http;  /* --url */
-    const char *url;           /* base URL without trailing slash */
-    char auth[600];            /* "Authorization: Bearer ..." or "" */
-};
-
-static json_t *error_body(const char *code, const char *message)
-{
-    return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
-}
-
-/* One HTTP call; returns the parsed body (new) or an error body, and the status. */
-static json_t *http_call(struct target *t, const char *method, const char *path,
-                         const char *body, int auth, long *status)
-{
-    char url[1400];
-    snprintf(url, sizeof url, "%s%s", t->url, path);
-    const char *headers[2];
-    size_t nh = 0;
-    if (body)
-        headers[nh++] = "Content-Type: application/json";
-    if (auth && t->auth[0])
-        headers[nh++] = t->auth;
-    struct http_client_request req = {.method = method, .url = url, .headers = headers,
-                                      .n_headers = nh, .body = body,
-                                      .body_len = body ? strlen(body) : 0, .max_retries = 0};
-    struct http_client_response resp = {0};
-    struct err e;
-    err_clear(&e);
-    json_t *out = NULL;
-    if (http_client_do(t->http, &req, &resp, &e) < 0) {
-        *status = 0;
-        out = error_body(e.code, e.message);
-    } else {
-        *status = resp.status;
-        out = json_loadb(resp.body ? resp.body : "", resp.body_len, 0, NULL);
-        if (!out)
-            out = error_body("BadResponse", "the server's answer is not JSON");
-    }
-    http_client_response_release(&resp);
-    return out;
-}
-
-static json_t *target_chat(struct target *t, const char *body, long *status)
-{
-    if (t->http)
-        return http_call(t, "POST", "/chat", body, 0, status);
-    struct err e;
-    err_clear(&e);
-    json_t *out = NULL;
-    json_t *req = turn_parse_request(body, strlen(body), &e);
-    if (req)
-        out = turn_run(&t->app.agent, req, &e);
-    json_decref(req);
-    if (out) {
-        *status = 200;
-        return out;
-    }
-    *status = errcode_status(e.code[0] ? e.code : "InternalError");
-    return error_body(e.code[0] ? e.code : "InternalError", e.message);
-}
-
-/* GET /sessions/{id}: the transcript document (new) or NULL. */
-static json_t *target_session(struct target *t, const char *sid)
-{
-    if (t->http) {
-        char path[128];
-        long status = 0;
-        snprintf(path, sizeof path, "/sessions/%s", sid);
-        json_t *doc = http_call(t, "GET", path, NULL, 0, &status);
-        if (status != 200) {
-            json_decref(doc);
-            doc = NULL;
-        }
-        return doc;
-    }
-    struct err e;
-    err_clear(&e);
-    return transcript_document(t->app.store, sid, &e);
-}
-
-/* Every ticket (new array) or NULL. */
-static json_t *target_tickets(struct target *t)
-{
-    if (t->http) {
-        long status = 0;
-        json_t *doc = http_call(t, "GET", "/tickets", NULL, 1, &status);
-        json_t *list = status == 200 ? json_incref(json_object_get(doc, "tickets")) : NULL;
-        json_decref(doc);
-        return list;
-    }
-    struct err e;
-    err_clear(&e);
-    json_t *list = NULL;
-    if (STORE_CALL(t->app.store, tickets_list, NULL, 500, &list, &e) < 0)
-        return NULL;
-    size_t i;
-    json_t *tk;
-    json_array_foreach(list, i, tk) json_object_del(tk, "userId");
-    return list;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void target_close(struct target *t)
-{
-    if (t->app_open)
-        app_close(&t->app);
-    t->app_open = 0;
-    http_client_free(t->http);
-    t->http = NULL;
-    if (t->data[0])
-        nftw(t->data, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    config_release(&t->cfg);
-}
 
 struct options {
     int trials;             /* --trials */
@@ -174,55 +40,6 @@ struct options {
     const char **paths;     /* scenario paths */
     int npaths;
 };
-
-/* Opens the target the options name. Returns 0 or -1 with err. */
-static int target_open(struct target *t, const struct options *o, struct err *err)
-{
-    int rc = -1;
-    memset(t, 0, sizeof *t);
-    if (o->agent && setenv("PARLEY_AGENT", o->agent, 1) < 0) {
-        /* the agent file is a setting (PARLEY_AGENT) read when the settings load */
-        err_set(err, "InvalidConfig", "cannot set PARLEY_AGENT");
-        goto out;
-    }
-    if (config_load(&t->cfg, err) < 0)
-        goto out;
-    enum log_level lvl;
-    if (log_level_parse(t->cfg.log_level, &lvl) == 0)
-        log_threshold = lvl < LL_WARN ? LL_WARN : lvl; /* info lines would bury the report */
-    if (o->model && config_set(&t->cfg, "PARLEY_MODEL", o->model, err) < 0)
-        goto out;
-    if (o->url) {
-        t->url = o->url;
-        t->http = http_client_new(&(struct http_client_config){.timeout_ms = 120000});
-        if (t->cfg.operator_token[0])
-            snprintf(t->auth, sizeof t->auth, "Authorization: Bearer %.500s",
-                     t->cfg.operator_token);
-        rc = 0;
-        goto out;
-    }
-    snprintf(t->data, sizeof t->data, "/tmp/parley-test.XXXXXX");
-    if (!mkdtemp(t->data)) {
-        err_set(err, "InvalidConfig", "cannot create a data directory: %s", strerror(errno));
-        t->data[0] = '\0';
-        goto out;
-    }
-    if (config_set(&t->cfg, "PARLEY_DATA", t->data, err) < 0)
-        goto out;
-    if (o->record && config_set(&t->cfg, "PARLEY_MODEL_RECORD", o->record, err) < 0)
-        goto out;
-    if (o->replay && config_set(&t->cfg, "PARLEY_MODEL_REPLAY", o->replay, err) < 0)
-        goto out;
-    if (app_open(&t->app, &t->cfg, APP_SERVE, err) < 0)
-        goto out;
-    t->app_open = 1;
-    /* queued actions run on workers, as in `parley serve` (PARLEY_WORKERS=0: inline waits) */
-    if (t->cfg.workers > 0 && app_start_workers(&t->app, t->cfg.workers, err) < 0)
-        goto out;
-    rc = 0;
-out:
-    return rc;
-}
 
 /* ------------------------------------------------------------------------------------------------
  * One trial
@@ -270,9 +87,9 @@ static int by_id(const void *a, const void *b)
 }
 
 /* Tickets created from the trial's sessions, oldest first (new array). */
-static json_t *trial_tickets(struct target *t, struct session *s, int n)
+static json_t *trial_tickets(struct ptest_target *t, struct session *s, int n)
 {
-    json_t *all = target_tickets(t);
+    json_t *all = ptest__target_tickets(t);
     json_t *mine = json_array();
     json_t **items = calloc(json_array_size(all) + 1, sizeof *items);
     size_t i, k = 0;
@@ -305,7 +122,7 @@ static void set_failure(struct failure *f, int trial, int turn, const char *user
 }
 
 /* Runs one trial. Returns 1 passed, 0 failed (filling *f when f is not NULL). */
-static int run_trial(struct target *t, const json_t *sc, int trial, struct failure *f)
+static int run_trial(struct ptest_target *t, const json_t *sc, int trial, struct failure *f)
 {
     struct session s[SCENARIO_SESSIONS_MAX];
     int n = 0, passed = 1;
@@ -349,7 +166,7 @@ static int run_trial(struct target *t, const json_t *sc, int trial, struct failu
             json_decref(body);
             char missed[ERR_MSG_MAX];
             model_record_take_miss(missed, sizeof missed); /* forget an earlier trial's */
-            resp = target_chat(t, raw, &http);
+            resp = ptest__target_chat(t, raw, &http);
             free(raw);
             ok = scenario_judge_turn(json_object_get(turn, "expect"), http, resp, vars,
                                      ss->turns + 1, ss->sid, w);
@@ -380,7 +197,7 @@ static int run_trial(struct target *t, const json_t *sc, int trial, struct failu
     const json_t *effects = json_object_get(sc, "effects");
     if (effects) {
         json_t *tickets = trial_tickets(t, s, n);
-        json_t *doc = s[0].sid[0] ? target_session(t, s[0].sid) : NULL;
+        json_t *doc = s[0].sid[0] ? ptest__target_session(t, s[0].sid) : NULL;
         char *why = NULL;
         size_t why_len = 0;
         FILE *w = open_memstream(&why, &why_len);
@@ -404,7 +221,7 @@ out:
  * --------------------------------------------------------------------------------------------- */
 
 struct run {
-    struct target *target;
+    struct ptest_target *target;
     const struct options *o;
     struct result *results;
     size_t n;
@@ -794,7 +611,7 @@ int ptest_main(int argc, char **argv)
 {
     int rc = 2;
     struct options o = {0};
-    struct target t;
+    struct ptest_target t;
     int target_ready = 0;
     struct run r = {0};
     pthread_t *threads = NULL;
@@ -810,7 +627,9 @@ int ptest_main(int argc, char **argv)
     }
     if (load_all(&o, files, scenarios) < 0)
         goto out;
-    if (target_open(&t, &o, &e) < 0) {
+    struct ptest_target_opts topts = {.url = o.url, .agent = o.agent, .record = o.record,
+                                      .replay = o.replay};
+    if (ptest__target_open(&t, &topts, &e) < 0) {
         fprintf(stderr, "parley test: %s\n", e.message);
         target_ready = 1; /* release what opened */
         goto out;
@@ -869,7 +688,7 @@ int ptest_main(int argc, char **argv)
     }
 out:
     if (target_ready)
-        target_close(&t);
+        ptest__target_close(&t);
     else
         config_release(&t.cfg);
     for (size_t i = 0; r.results && i < r.n; i++) {
