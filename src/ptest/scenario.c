@@ -718,3 +718,123 @@ int scenario_judge_effects(const json_t *effects, const json_t *tickets, const j
     }
     return j.ok;
 }
+
+/* ------------------------------------------------------------------------------------------------
+ * Save as test: a scenario from a transcript
+ * --------------------------------------------------------------------------------------------- */
+
+/* The status of the tool result answering id ("succeeded", "failed" or "pending"). */
+static const char *result_status(const json_t *messages, const char *id)
+{
+    size_t i;
+    json_t *m;
+    json_array_foreach(messages, i, m) {
+        const char *role = json_string_value(json_object_get(m, "role"));
+        const char *use = json_string_value(json_object_get(m, "toolUseId"));
+        if (role && strcmp(role, "tool") == 0 && use && id && strcmp(use, id) == 0)
+            return json_is_true(json_object_get(m, "isError")) ? "failed" : "succeeded";
+    }
+    return "pending";
+}
+
+json_t *scenario_transcript_turns(const json_t *doc)
+{
+    const json_t *messages = json_object_get(doc, "messages");
+    json_t *turns = json_array();
+    json_t *cur = NULL; /* borrowed from turns */
+    size_t i;
+    json_t *m;
+    json_array_foreach(messages, i, m) {
+        const char *role = json_string_value(json_object_get(m, "role"));
+        const char *content = json_string_value(json_object_get(m, "content"));
+        if (!role)
+            continue;
+        if (strcmp(role, "user") == 0) {
+            cur = json_pack("{s:s, s:s, s:[]}", "user", content ? content : "", "reply", "",
+                            "actions");
+            json_array_append_new(turns, cur);
+            continue;
+        }
+        if (!cur || strcmp(role, "assistant") != 0)
+            continue;
+        if (content && *content)
+            json_object_set_new(cur, "reply", json_string(content));
+        size_t k;
+        json_t *u;
+        json_array_foreach(json_object_get(m, "toolUses"), k, u) {
+            const char *id = json_string_value(json_object_get(u, "id"));
+            json_array_append_new(json_object_get(cur, "actions"),
+                                  json_pack("{s:O, s:O?, s:s}", "tool", json_object_get(u, "tool"),
+                                            "input", json_object_get(u, "input"), "status",
+                                            result_status(messages, id)));
+        }
+    }
+    return turns;
+}
+
+json_t *scenario_from_transcript(const json_t *doc)
+{
+    json_t *turns = scenario_transcript_turns(doc);
+    json_t *sc = NULL;
+    if (json_array_size(turns) == 0 || json_array_size(turns) > SCENARIO_TURNS_MAX)
+        goto out;
+    const char *sid = json_string_value(json_object_get(doc, "sessionId"));
+    const char *user = json_string_value(json_object_get(doc, "userId"));
+    const char *status = json_string_value(json_object_get(doc, "status"));
+    char name[160], description[300];
+    snprintf(name, sizeof name, "session %s", sid ? sid : "?");
+    snprintf(description, sizeof description,
+             "saved from session %s (last activity %s); edit the expectations", sid ? sid : "?",
+             json_string_value(json_object_get(doc, "lastActivity")) ?: "?");
+    sc = json_pack("{s:s, s:s}", "name", name, "description", description);
+    if (user && *user)
+        json_object_set_new(sc, "user", json_string(user));
+    json_t *out_turns = json_array();
+    json_t *all_tools = json_array();
+    size_t i;
+    json_t *t;
+    json_array_foreach(turns, i, t) {
+        json_t *expect = json_object();
+        json_t *ok = json_array(), *called = json_array(), *args = json_object();
+        size_t k;
+        json_t *a;
+        json_array_foreach(json_object_get(t, "actions"), k, a) {
+            const char *tool = json_string_value(json_object_get(a, "tool"));
+            const char *st = json_string_value(json_object_get(a, "status"));
+            if (!tool)
+                continue;
+            json_array_append_new(all_tools, json_string(tool));
+            json_array_append_new(strcmp(st, "succeeded") == 0 ? ok : called, json_string(tool));
+            if (!json_object_get(args, tool) && json_is_object(json_object_get(a, "input")))
+                json_object_set(args, tool, json_object_get(a, "input"));
+        }
+        if (json_array_size(ok) + json_array_size(called) == 0)
+            json_object_set_new(expect, "no_tools", json_true());
+        if (json_array_size(ok))
+            json_object_set(expect, "tools", ok);
+        if (json_array_size(called))
+            json_object_set(expect, "tools_called", called);
+        if (json_object_size(args))
+            json_object_set(expect, "tool_args", args);
+        json_decref(ok);
+        json_decref(called);
+        json_decref(args);
+        if (i + 1 == json_array_size(turns) && status &&
+            (strcmp(status, "active") == 0 || strcmp(status, "handoff") == 0))
+            json_object_set_new(expect, "status", json_string(status));
+        json_t *turn = json_pack("{s:O, s:o}", "user", json_object_get(t, "user"), "expect",
+                                 expect);
+        const char *reply = json_string_value(json_object_get(t, "reply"));
+        if (reply && *reply) {
+            char note[400];
+            snprintf(note, sizeof note, "the agent answered: %.340s", reply);
+            json_object_set_new(turn, "note", json_string(note));
+        }
+        json_array_append_new(out_turns, turn);
+    }
+    json_object_set_new(sc, "turns", out_turns);
+    json_object_set_new(sc, "effects", json_pack("{s:o}", "transcript_tools", all_tools));
+out:
+    json_decref(turns);
+    return sc;
+}

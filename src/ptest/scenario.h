@@ -64,6 +64,21 @@ int scenario_judge_turn(const json_t *expect, long http_status, const json_t *re
 int scenario_judge_effects(const json_t *effects, const json_t *tickets, const json_t *session,
                            const json_t *vars, FILE *why);
 
+/* ---- Save as test ---- */
+
+/* Builds a scenario from a transcript document (GET /sessions/{id}, transcript.h): one turn per
+ * customer message, expecting the tools that ran in that turn (`tools` for those that succeeded,
+ * `tools_called` for the others, with `tool_args` of their first call) or `no_tools`, the final
+ * status on the last turn, and the transcript's tool calls as effects. A starting point for an
+ * operator to edit. Returns a new scenario (it passes scenario_parse()), or NULL when the
+ * transcript holds no customer message. */
+json_t *scenario_from_transcript(const json_t *doc);
+
+/* The turns of a transcript document (new array): per customer message {"user", "reply"
+ * (the last assistant text before the next customer message), "actions": [{"tool", "input",
+ * "status"}]}. scenario_from_transcript() and `parley replay` read transcripts through it. */
+json_t *scenario_transcript_turns(const json_t *doc);
+
 /* Compiles a regular expression of a scenario (POSIX extended, plus \d \w \s \D \W \S outside
  * brackets). Returns 0 or -1 when it does not compile. Release re with regfree(). */
 int scenario_regcomp(regex_t *re, const char *pattern, int icase);

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "agent/transcript.h"
+#include "ptest/scenario.h"
 #include "agent/turn.h"
 #include "runtime/analytics.h"
 #include "runtime/chat_stream.h"
@@ -123,6 +124,33 @@ static void handle_session(struct agent *a, const char *id, struct http_response
         return;
     }
     reply_json(resp, 200, doc);
+}
+
+/* GET /sessions/{id}/scenario (operator): "Save as test", a `parley test` scenario built from the
+ * transcript (issue 12), served as a download. */
+static void handle_session_scenario(struct agent *a, const char *id, struct http_response *resp)
+{
+    struct err e;
+    err_clear(&e);
+    if (!turn_session_id_valid(id)) {
+        reply_error(resp, "NotFound", "session not found");
+        return;
+    }
+    json_t *doc = transcript_document(a->store, id, &e);
+    if (!doc) {
+        reply_err(resp, &e);
+        return;
+    }
+    json_t *sc = scenario_from_transcript(doc);
+    json_decref(doc);
+    if (!sc) {
+        reply_error(resp, "NotFound", "the session has no customer message to make a test from");
+        return;
+    }
+    char disposition[160];
+    snprintf(disposition, sizeof disposition, "attachment; filename=\"session-%.64s.json\"", id);
+    http_response_header(resp, "Content-Disposition", disposition);
+    reply_json(resp, 200, sc);
 }
 
 static void handle_ticket_list(struct agent *a, struct http_response *resp)
@@ -439,7 +467,7 @@ static void handle_queue_redrive(struct app *rt, struct http_response *resp)
 /* ---------------------------------------------------------------- routing */
 
 enum route_id { R_CHAT, R_HEALTH, R_SESSIONS, R_SESSION, R_SESSION_MESSAGES, R_SESSION_RELEASE,
-                R_SESSION_EXECUTIONS, R_TICKET, R_TICKETS, R_ANALYTICS, R_METRICS, R_TRACE,
+                R_SESSION_EXECUTIONS, R_SESSION_SCENARIO, R_TICKET, R_TICKETS, R_ANALYTICS, R_METRICS, R_TRACE,
                 R_QUEUE_STATS, R_QUEUE_REDRIVE, R_PAGE_CHAT, R_PAGE_CONSOLE, R_STATIC };
 
 struct route {
@@ -457,6 +485,7 @@ static const struct route routes[] = {
     {R_SESSION_MESSAGES, "/sessions/*/messages", "POST", 1},
     {R_SESSION_RELEASE, "/sessions/*/release", "POST", 1},
     {R_SESSION_EXECUTIONS, "/sessions/*/executions", "GET", 1},
+    {R_SESSION_SCENARIO, "/sessions/*/scenario", "GET", 1},
     {R_METRICS, "/metrics", "GET", 1},
     {R_TRACE, "/traces/*", "GET", 1},
     {R_QUEUE_STATS, "/queue/stats", "GET", 1},
@@ -578,6 +607,9 @@ static void dispatch(struct app *rt, struct http_request *req, struct http_respo
         break;
     case R_ANALYTICS:
         reply_json(resp, 200, analytics_report(rt->analytics));
+        break;
+    case R_SESSION_SCENARIO:
+        handle_session_scenario(a, id, resp);
         break;
     case R_SESSION_EXECUTIONS:
         reply_json(resp, 200, json_pack("{s:o}", "executions", app_executions(rt, id)));

@@ -311,6 +311,45 @@ static void test_url_against_serve(void)
     const char *args2[] = {PATH("url2"), "--url", srv.url, NULL};
     CHECK_INT(run_test(env, args2), 1);
     CHECK(HAS("expected the reply to match /^no such reply$/"));
+
+    /* Save as test: a session's transcript becomes a scenario that passes against the same agent */
+    r = e2e_http_ex(&srv, "GET", "/sessions", NULL, 0, NULL, "Authorization: Bearer ptest-token");
+    const char *sid = NULL;
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(r.json, "sessions"), i, s)
+        if (json_integer_value(json_object_get(s, "turns")) == 3)
+            sid = json_string_value(json_object_get(s, "sessionId"));
+    CHECK(sid != NULL);
+    char route[128];
+    snprintf(route, sizeof route, "/sessions/%s/scenario", sid ? sid : "x");
+    struct e2e_resp denied = e2e_http(&srv, "GET", route, NULL);
+    CHECK_INT(denied.status, 401);
+    e2e_resp_free(&denied);
+    struct e2e_resp sc = e2e_http_ex(&srv, "GET", route, NULL, 0, NULL,
+                                     "Authorization: Bearer ptest-token");
+    e2e_resp_free(&r);
+    CHECK_INT(sc.status, 200);
+    json_t *turns = json_object_get(sc.json, "turns");
+    CHECK_INT(json_array_size(turns), 3);
+    json_t *t1 = json_object_get(json_array_get(turns, 0), "expect");
+    json_t *t2 = json_object_get(json_array_get(turns, 1), "expect");
+    CHECK(json_is_true(json_object_get(t1, "no_tools")));
+    CHECK_STR(json_string_value(json_array_get(json_object_get(t2, "tools"), 0)),
+              "create_support_ticket");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(json_object_get(t2, "tool_args"),
+                                                                "create_support_ticket"),
+                                                "email")),
+              "jane.doe@example.com");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(turns, 1), "user")),
+              "It's jane.doe@example.com");
+    char saved[200];
+    snprintf(saved, sizeof saved, "%s/saved.json", tmp);
+    CHECK_INT(json_dump_file(sc.json, saved, JSON_INDENT(2)), 0);
+    e2e_resp_free(&sc);
+    const char *args3[] = {saved, "--url", srv.url, NULL};
+    CHECK_INT(run_test(env, args3), 0);
+    CHECK(HAS("1 passed, 0 failed"));
     CHECK_INT(e2e_stop(&srv), 0);
     e2e_rmdir(data);
 }
