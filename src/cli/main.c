@@ -24,6 +24,8 @@ static const struct cli_command commands[] = {
      lambda_parley_main},
     {"test", "run conversation tests (scenario files), pass^k over trials, JUnit/JSON",
      ptest_main},
+    {"replay", "re-run a stored conversation against the current agent and model, old vs new",
+     ptest_replay_main},
     {"version", "print the version", cli_version},
 };
 

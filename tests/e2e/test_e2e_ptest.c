@@ -5,7 +5,8 @@
  * hold the results, pass^k sees a deliberately flaky model (an OpenAI-compatible fake that
  * alternates answers), record then replay works with no network and a replay miss names the
  * scenario, the turn and the closest recording, and --url runs the same scenarios against a
- * `parley serve` child.
+ * `parley serve` child; "Save as test" (GET /sessions/{id}/scenario) gives a scenario that passes, and
+ * `parley replay` re-runs a stored session side by side.
  */
 #include <sys/wait.h>
 
@@ -44,9 +45,9 @@ static char *read_file(const char *path)
     return buf;
 }
 
-/* Runs `parley test ARGS...` with extra "K=V" environment (NULL-ended lists); the output goes to
+/* Runs `parley SUB ARGS...` with extra "K=V" environment (NULL-ended lists); the output goes to
  * `out`. Returns the exit code. */
-static int run_test(const char *const *env, const char *const *args)
+static int run_parley(const char *const *env, const char *sub, const char *const *args)
 {
     const char *bin = getenv("PARLEY_BIN");
     const char *src = getenv("PARLEY_SRC");
@@ -65,7 +66,7 @@ static int run_test(const char *const *env, const char *const *args)
         putenv(sm);
         for (const char *const *e = env; e && *e; e++)
             putenv((char *)*e);
-        const char *argv[32] = {bin ? bin : "build/san/parley", "test"};
+        const char *argv[32] = {bin ? bin : "build/san/parley", sub};
         int n = 2;
         for (const char *const *a = args; *a && n < 31; a++)
             argv[n++] = *a;
@@ -82,6 +83,11 @@ static int run_test(const char *const *env, const char *const *args)
     if (!WIFEXITED(st) || (WEXITSTATUS(st) > 2)) /* a crash or a sanitizer report */
         fprintf(stderr, "parley test ended with status %d:\n%s\n", st, out);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int run_test(const char *const *env, const char *const *args)
+{
+    return run_parley(env, "test", args);
 }
 
 #define HAS(s) (strstr(out, (s)) != NULL)
@@ -314,12 +320,15 @@ static void test_url_against_serve(void)
 
     /* Save as test: a session's transcript becomes a scenario that passes against the same agent */
     r = e2e_http_ex(&srv, "GET", "/sessions", NULL, 0, NULL, "Authorization: Bearer ptest-token");
+    char sid_buf[80] = "";
     const char *sid = NULL;
     size_t i;
     json_t *s;
     json_array_foreach(json_object_get(r.json, "sessions"), i, s)
         if (json_integer_value(json_object_get(s, "turns")) == 3)
-            sid = json_string_value(json_object_get(s, "sessionId"));
+            snprintf(sid_buf, sizeof sid_buf, "%s",
+                     json_string_value(json_object_get(s, "sessionId")));
+    sid = sid_buf[0] ? sid_buf : NULL;
     CHECK(sid != NULL);
     char route[128];
     snprintf(route, sizeof route, "/sessions/%s/scenario", sid ? sid : "x");
@@ -350,6 +359,19 @@ static void test_url_against_serve(void)
     const char *args3[] = {saved, "--url", srv.url, NULL};
     CHECK_INT(run_test(env, args3), 0);
     CHECK(HAS("1 passed, 0 failed"));
+
+    /* parley replay: the stored conversation against the current agent, old and new side by side
+     * (the offline model is deterministic, so the first turn is the same) */
+    const char *args4[] = {sid ? sid : "x", "--data", data, NULL};
+    CHECK_INT(run_parley(env, "replay", args4), 0);
+    CHECK(HAS("(3 customer messages), replayed on model offline"));
+    CHECK(HAS("turn 1  customer: I can't log into my account   [same]"));
+    CHECK(HAS("turn 2  customer: It's jane.doe@example.com"));
+    CHECK(HAS("| create_support_ticket(succeeded)"));
+    CHECK(HAS("\n3 turns, "));
+    const char *args5[] = {"NoSuchSession", "--data", data, NULL};
+    CHECK_INT(run_parley(env, "replay", args5), 1);
+    CHECK(HAS("cannot read session 'NoSuchSession'"));
     CHECK_INT(e2e_stop(&srv), 0);
     e2e_rmdir(data);
 }
