@@ -258,7 +258,8 @@ function buildSessionView(id) {
         replyInput,
         h('div', { class: 'reply-actions' },
             h('button', { type: 'submit', id: 'reply-send' }, 'Send reply'),
-            h('button', { type: 'button', id: 'release', class: 'ghost', onclick: () => release(id) }, 'Release to the agent')),
+            h('button', { type: 'button', id: 'release', class: 'ghost', onclick: () => release(id) }, 'Release to the agent'),
+            h('button', { type: 'button', id: 'save-test', class: 'ghost', title: 'Download a parley test scenario built from this transcript', onclick: () => saveAsTest(id) }, 'Save as test')),
         note);
     view.replaceChildren(
         h('div', { id: 'session-head', class: 'session-head' }),
@@ -404,6 +405,27 @@ async function release(id) {
     } catch (err) {
         note.textContent = `Not released: ${err.message}`;
         $('release').disabled = false;
+    }
+}
+
+// "Save as test" (issue 12): the server turns the transcript into a `parley test` scenario (the
+// customer's messages and the actions that happened); the browser downloads it for editing.
+async function saveAsTest(id) {
+    const note = $('reply-note');
+    $('save-test').disabled = true;
+    try {
+        const text = await api(`/sessions/${encodeURIComponent(id)}/scenario`, { text: true });
+        const url = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
+        const link = h('a', { href: url, download: `session-${id}.json`, hidden: true });
+        document.body.append(link);
+        link.click();
+        link.remove();
+        setTimeout(() => URL.revokeObjectURL(url), 0);
+        note.textContent = `Saved session-${id}.json: edit its expectations, put it under tests/conversations/ and run parley test.`;
+    } catch (err) {
+        note.textContent = `Not saved: ${err.message}`;
+    } finally {
+        $('save-test').disabled = false;
     }
 }
 
