@@ -376,6 +376,68 @@ static void test_url_against_serve(void)
     e2e_rmdir(data);
 }
 
+/* PARLEY_MODEL_RECORD / PARLEY_MODEL_REPLAY on `parley serve`: the same decorator for the server. */
+static void test_server_record_replay(void)
+{
+    char data[64], data2[64], rec[256], renv[300], penv[300];
+    struct e2e_server srv;
+    const char *src = getenv("PARLEY_SRC");
+    static char kb[1100], sm[1100];
+    snprintf(kb, sizeof kb, "PARLEY_KB_DIR=%s/kb", src ? src : ".");
+    snprintf(sm, sizeof sm, "PARLEY_STATEMACHINE=%s/statemachine/agent.asl.json",
+             src ? src : ".");
+    snprintf(rec, sizeof rec, "%s/server-recording", tmp);
+    snprintf(renv, sizeof renv, "PARLEY_MODEL_RECORD=%s", rec);
+    snprintf(penv, sizeof penv, "PARLEY_MODEL_REPLAY=%s", rec);
+    const char *body = "{\"message\": \"I can't log into my account\"}";
+
+    CHECK_INT(e2e_tmpdir(data, sizeof data), 0);
+    const char *env1[] = {renv, kb, sm, NULL};
+    if (e2e_start_env(&srv, data, env1) < 0) {
+        CHECK(0);
+        return;
+    }
+    struct e2e_resp first = e2e_http(&srv, "POST", "/chat", body);
+    CHECK_INT(first.status, 200);
+    CHECK_INT(e2e_stop(&srv), 0);
+    char index[300];
+    snprintf(index, sizeof index, "%s/index.txt", rec);
+    char *idx = read_file(index);
+    CHECK(idx && strstr(idx, "I can't log into my account"));
+    free(idx);
+
+    CHECK_INT(e2e_tmpdir(data2, sizeof data2), 0);
+    const char *env2[] = {penv, kb, sm, NULL};
+    if (e2e_start_env(&srv, data2, env2) < 0) {
+        CHECK(0);
+        e2e_resp_free(&first);
+        return;
+    }
+    struct e2e_resp again = e2e_http(&srv, "POST", "/chat", body);
+    CHECK_INT(again.status, 200);
+    CHECK_STR(e2e_str(&again, "reply"), e2e_str(&first, "reply"));
+    struct e2e_resp other = e2e_http(&srv, "POST", "/chat", "{\"message\": \"hello there\"}");
+    CHECK(strcmp(e2e_str(&other, "reply"), e2e_str(&first, "reply")) != 0);
+    CHECK_INT(e2e_stop(&srv), 0);
+    char log[300];
+    snprintf(log, sizeof log, "%s/server.log", data2);
+    char *text = read_file(log);
+    CHECK(text && strstr(text, "model replay miss") && strstr(text, "closest recorded request"));
+    free(text);
+    e2e_resp_free(&first);
+    e2e_resp_free(&again);
+    e2e_resp_free(&other);
+
+    /* both at once is a configuration error: the server does not start */
+    const char *env3[] = {renv, penv, kb, sm, NULL};
+    CHECK(e2e_start_env(&srv, data2, env3) < 0);
+    text = read_file(log);
+    CHECK(text && strstr(text, "PARLEY_MODEL_RECORD and PARLEY_MODEL_REPLAY exclude each other"));
+    free(text);
+    e2e_rmdir(data);
+    e2e_rmdir(data2);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -394,6 +456,7 @@ int main(void)
     RUN(test_flaky_model_pass_k);
     RUN(test_record_then_replay);
     RUN(test_url_against_serve);
+    RUN(test_server_record_replay);
     free(out);
     e2e_rmdir(tmp);
     curl_global_cleanup();
