@@ -53,7 +53,46 @@ static int credential_key(const char *k)
     return 0;
 }
 
-/* ids: original tool_use id -> "toolu_N" */
+/* Length of an ISO-8601 UTC timestamp at s ("2026-12-04T16:26:01.420Z", fraction optional),
+ * or 0. */
+static size_t timestamp_at(const char *s)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+    size_t i = 0;
+    for (; shape[i]; i++) {
+        if (shape[i] == 'd' ? !(s[i] >= '0' && s[i] <= '9') : s[i] != shape[i])
+            return 0;
+    }
+    if (s[i] == '.')
+        for (i++; s[i] >= '0' && s[i] <= '9'; i++)
+            ;
+    return s[i] == 'Z' ? i + 1 : i;
+}
+
+/* The string with every timestamp replaced by "<time>" (tool results carry creation times that
+ * differ from run to run), as a new JSON string. */
+static json_t *mask_times(const char *s)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    while (*s) {
+        size_t n = timestamp_at(s);
+        if (n) {
+            fputs("<time>", f);
+            s += n;
+        } else {
+            fputc(*s++, f);
+        }
+    }
+    fclose(f);
+    json_t *v = json_stringn(out, len);
+    free(out);
+    return v ? v : json_string("");
+}
+
+/* ids: original tool_use id -> "toolu_N"; NULL keeps ids as they are (responses: the agent keys
+ * actions by tool-use id, so a replayed response must keep the ids that were recorded). */
 static json_t *norm(const json_t *v, json_t *ids)
 {
     if (json_is_object(v)) {
@@ -65,7 +104,7 @@ static json_t *norm(const json_t *v, json_t *ids)
         json_object_foreach((json_t *)v, k, e) {
             if (credential_key(k))
                 continue;
-            if (json_is_string(e) && ((is_tool_use && strcmp(k, "id") == 0) ||
+            if (ids && json_is_string(e) && ((is_tool_use && strcmp(k, "id") == 0) ||
                                       strcmp(k, "tool_use_id") == 0)) {
                 const char *orig = json_string_value(e);
                 json_t *seen = json_object_get(ids, orig);
@@ -89,6 +128,8 @@ static json_t *norm(const json_t *v, json_t *ids)
         json_array_foreach(v, i, e) json_array_append_new(out, norm(e, ids));
         return out;
     }
+    if (ids && json_is_string(v))
+        return mask_times(json_string_value(v));
     return json_deep_copy(v);
 }
 
@@ -186,7 +227,7 @@ static int save_pair(struct model_record *r, const char *key, json_t *normalised
 {
     int rc = -1;
     char path[1200];
-    json_t *resp_clean = model_record_normalise(response);
+    json_t *resp_clean = norm(response, NULL); /* credentials dropped, ids kept */
     json_t *doc = json_pack("{s:O, s:o}", "request", normalised, "response", resp_clean);
     char *text = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
     char *line = last_user_text(request);

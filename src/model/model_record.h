@@ -3,7 +3,7 @@
  * answers every call from such a recording without touching the network (issue 12).
  *
  * Each request is normalised (object keys sorted, tool_use ids renumbered in order of
- * appearance, credential-like keys removed) and keyed by the SHA-256 of its compact JSON. A
+ * appearance, ISO-8601 timestamps in strings masked, credential-like keys removed) and keyed by the SHA-256 of its compact JSON. A
  * recording directory holds one file per request, `<key>.json` = {"request": normalised request,
  * "response": the provider's response}, and `index.txt`, one readable line per recording (key,
  * then the last customer text of the request). The port never sees API keys, Authorization

@@ -120,6 +120,34 @@ static void test_passing_with_captures(void)
     CHECK(HAS("\n1 passed, 0 failed"));
 }
 
+/* On a terminal (script(1) gives it one) a progress line shows scenario i/n and trial j/k; into a
+ * pipe or file only plain lines go. */
+static void test_progress_line_on_a_terminal(void)
+{
+    char path[256], cmd[1200];
+    const char *bin = getenv("PARLEY_BIN");
+    const char *src = getenv("PARLEY_SRC");
+    if (access("/usr/bin/script", X_OK) != 0) {
+        printf("# no script(1): the terminal case is not checked\n");
+        CHECK(0);
+        return;
+    }
+    snprintf(cmd, sizeof cmd,
+             "PARLEY_KB_DIR=%s/kb PARLEY_STATEMACHINE=%s/statemachine/agent.asl.json "
+             "/usr/bin/script -qec '%s test %s --trials 2' /dev/null > %s/tty.log 2>&1",
+             src ? src : ".", src ? src : ".", bin ? bin : "build/san/parley", PATH("pass"), tmp);
+    CHECK_INT(system(cmd), 0);
+    char log[128];
+    snprintf(log, sizeof log, "%s/tty.log", tmp);
+    char *text = read_file(log);
+    CHECK(text && strstr(text, "\r\033[K[1/1] login problem opens a ticket, trial 1/2"));
+    CHECK(text && strstr(text, "\r\033[K[1/1] login problem opens a ticket, trial 2/2"));
+    free(text);
+    const char *args[] = {PATH("pass"), NULL};
+    CHECK_INT(run_test(NULL, args), 0);
+    CHECK(!HAS("\033[K") && !HAS("trial 1/1\r"));
+}
+
 static void test_failing_reports_first_turn_and_files(void)
 {
     char path[256], junit[256], json[256];
@@ -451,6 +479,7 @@ int main(void)
         mkdir(d, 0755);
     }
     RUN(test_passing_with_captures);
+    RUN(test_progress_line_on_a_terminal);
     RUN(test_failing_reports_first_turn_and_files);
     RUN(test_unknown_key_rejected);
     RUN(test_flaky_model_pass_k);

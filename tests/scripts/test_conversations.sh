@@ -3,7 +3,8 @@
 # conversations, in `parley test`'s format since issue 12) run through `parley test` itself:
 #   1. in-process with the offline model and --trials 3: the model is deterministic, so pass^3 must
 #      equal pass^1 and every scenario must pass all three trials;
-#   2. once more over HTTP (--url) against a `parley serve` child with an operator token, so the
+#   2. with --record, then from that recording with --replay (no model call may miss it);
+#   3. once more over HTTP (--url) against a `parley serve` child with an operator token, so the
 #      HTTP layer (status codes, error bodies, GET /sessions and GET /tickets) is covered as well.
 # Each scenario counts once per run; the closing line is "# N passed, M failed" (tests/run.sh).
 set -u
@@ -59,7 +60,17 @@ else
     not_ok "in-process: pass^3 equals pass^1: $(grep -E '^pass\^1' "$tmp/inproc.log")"
 fi
 
-# 2. over HTTP against parley serve
+# 2. record the model traffic of the whole suite, then replay it: every turn is answered from the
+#    recording (a miss would fail its turn), so the replayed run passes exactly like the live one
+(cd "$src" && "$bin" test tests/conversations --record "$tmp/recording") >"$tmp/record.log" 2>&1
+rc=$?
+tally "--record" "$tmp/record.log" "$rc"
+(cd "$src" && "$bin" test tests/conversations --replay "$tmp/recording") >"$tmp/replay.log" 2>&1
+rc=$?
+tally "--replay" "$tmp/replay.log" "$rc"
+if grep -q 'model replay miss' "$tmp/replay.log"; then not_ok "--replay: a replay miss"; fi
+
+# 3. over HTTP against parley serve
 token="conversations-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 mkdir -p "$tmp/data"
 PARLEY_OPERATOR_TOKEN="$token" "$bin" serve --port 0 --bind 127.0.0.1 --data "$tmp/data" \

@@ -61,6 +61,11 @@ static void test_normalise(void)
     CHECK(strstr(text, "\"tool_use_id\":\"toolu_1\"") != NULL);
     CHECK(strstr(text, "toolu_abc") == NULL);
     CHECK(strstr(text, "sk-should-vanish") == NULL && strstr(text, "api_key") == NULL);
+    json_t *timed = json_pack("{s:s}", "content", "{\"createdAt\":\"2026-12-04T16:26:01.420Z\"}");
+    json_t *tn = model_record_normalise(timed);
+    CHECK_STR(json_string_value(json_object_get(tn, "content")), "{\"createdAt\":\"<time>\"}");
+    json_decref(tn);
+    json_decref(timed);
     char ka[65], kb[65], kc[65];
     model_record_key(a, ka);
     model_record_key(b, kb);
