@@ -1,1 +1,2 @@
 LIB_SRCS += src/agent/handlers.c src/agent/actions.c src/agent/tools.c src/agent/turn.c src/agent/transcript.c
+LIB_SRCS += src/agent/agent_file.c
