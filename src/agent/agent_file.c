@@ -598,7 +598,7 @@ static void schema_problem(struct probs *p, const char *v, size_t n)
     *colon = '\0';
     const char *loc = strcmp(one, "(root)") == 0 ? "" : one;
     const char *msg = colon + 2;
-    if (strncmp(msg, "required property missing", 26) == 0) {
+    if (strncmp(msg, "required property missing", 25) == 0) {
         char *slash = strrchr(one, '/');
         if (slash) {
             *slash = '\0';

@@ -43,6 +43,7 @@ struct config {
     char *archive_bucket;    /* PARLEY_ARCHIVE_BUCKET: S3 bucket (empty: files) */
     char *event_bus;         /* PARLEY_EVENT_BUS: EventBridge bus (empty: in-process bus) */
     char *state_machine_arn; /* PARLEY_STATE_MACHINE_ARN: Step Functions Express (empty: local) */
+    char *agent;             /* PARLEY_AGENT: agent file (empty: the shipped demo agent) */
 };
 
 /* Fills c with defaults, then applies the environment. Returns 0, or -1 with err naming the

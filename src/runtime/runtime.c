@@ -25,6 +25,7 @@
 #include "queue/queue_sqs.h"
 #include "runtime/workflow_sfn.h"
 #include "store/store_dynamo.h"
+#include "agent/agent_file.h" /* issue 11 */
 #include "archive/archiver.h"
 #include "bus/bus.h"
 #include "queue/queue.h"
@@ -341,7 +342,24 @@ int runtime_open(struct runtime *rt, struct config *cfg, struct err *err)
         goto fail;
     if (!(rt->store = runtime_open_store(cfg, err)))
         goto fail;
-    char *kb_dir = runtime_asset_path(cfg->kb_dir);
+    /* ---- issue 11 (agent file): load PARLEY_AGENT (empty: the shipped demo agent); an invalid
+     * file lists every problem on stderr and the server refuses to start. */
+    char *problems = NULL;
+    rt->agent_file = agent_file_load_report(cfg->agent[0] ? cfg->agent : NULL, &problems, err);
+    if (!rt->agent_file) {
+        if (problems) {
+            fputs(problems, stderr);
+            err_set(err, "InvalidAgentFile", "the agent file is invalid (problems listed above)");
+        }
+        free(problems);
+        goto fail;
+    }
+    const json_t *kdirs = json_object_get(json_object_get(agent_file_doc(rt->agent_file),
+                                                          "knowledge"), "dirs");
+    const char *file_kb = json_string_value(json_array_get(kdirs, 0));
+    char *kb_dir = file_kb && strcmp(cfg->kb_dir, "kb") == 0 ? xstrdup(file_kb)
+                                                             : runtime_asset_path(cfg->kb_dir);
+    /* ---- end issue 11 */
     rt->kb = kb_load(kb_dir, err);
     if (!rt->kb)
         log_at(LL_WARN, "runtime", "knowledge base unavailable (search_knowledge_base is off): %s",
@@ -363,6 +381,7 @@ int runtime_open(struct runtime *rt, struct config *cfg, struct err *err)
                 " (got '%s')", cfg->redact);
         goto fail;
     }
+    agent_file_redact(rt->agent_file, &redact); /* issue 11: guardrails.redact wins */
     if (!(rt->bus = open_bus(cfg, err)))
         goto fail;
     rt->analytics = analytics_new();
@@ -376,7 +395,8 @@ int runtime_open(struct runtime *rt, struct config *cfg, struct err *err)
                                .action_wait_ms = cfg->action_wait_ms, .on_error = hook_error,
                                .on_tool = hook_tool, .on_model = hook_model,
                                .on_saved = hook_saved, .on_turn = hook_turn,
-                               .on_execution = hook_execution};
+                               .on_execution = hook_execution,
+                               .file = rt->agent_file /* issue 11 */};
     agent_init(&rt->agent);
     rt->agent_ready = 1;
     pthread_mutex_init(&rt->exec_lock, NULL);
@@ -439,6 +459,7 @@ void runtime_close(struct runtime *rt)
     model_free(rt->model);
     tools_free(rt->tools);
     kb_free(rt->kb);
+    agent_file_free(rt->agent_file); /* issue 11 */
     store_free(rt->store);
     free(rt->web_dir);
     struct config *cfg = rt->cfg;

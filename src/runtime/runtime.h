@@ -47,6 +47,7 @@ struct runtime {
     struct agent agent;              /* the handlers' context */
     char *web_dir;                   /* the static web pages */
     long long started_ms;            /* when the runtime opened */
+    struct agent_file *agent_file;   /* issue 11: the agent file (PARLEY_AGENT or the demo) */
 };
 
 /* Opens everything cfg names. Returns 0, or -1 with err naming what could not be opened (the
