@@ -129,6 +129,7 @@ static const char velo_agent[] =
     "greeting: Hi, this is Velo Bikes.\n"
     "tools:\n"
     "  builtin: [create_support_ticket, get_ticket_status]\n"
+    "limits: {reply_tokens: 300}\n"
     "guardrails:\n"
     "  denied_topics:\n"
     "    - {topic: legal, patterns: [\"lawyer\"], reply: \"Velo Bikes cannot give legal advice.\"}\n";
@@ -171,6 +172,7 @@ static void test_instructions_reach_the_model(void)
     json_t *body = req ? json_loads(req->body, 0, NULL) : NULL;
     CHECK_STR(json_string_value(json_object_get(body, "system")),
               "You are the assistant of Velo Bikes, a bicycle shop. Be brief.");
+    CHECK_INT(json_integer_value(json_object_get(body, "max_tokens")), 300); /* limits */
     /* Only the built-in tools the file turns on are offered (after the registry honours
      * tools.builtin; today the registry offers every built-in). */
     CHECK(json_array_size(json_object_get(body, "tools")) >= 2);
