@@ -357,11 +357,13 @@ int runtime_open(struct runtime *rt, struct config *cfg, struct err *err)
     const json_t *kdirs = json_object_get(json_object_get(agent_file_doc(rt->agent_file),
                                                           "knowledge"), "dirs");
     const char *file_kb = json_string_value(json_array_get(kdirs, 0));
-    char *kb_dir = file_kb && strcmp(cfg->kb_dir, "kb") == 0 ? xstrdup(file_kb)
-                                                             : runtime_asset_path(cfg->kb_dir);
+    int kb_default = strcmp(cfg->kb_dir, "kb") == 0;
+    char *kb_dir = file_kb && kb_default ? xstrdup(file_kb)
+                   : kb_default && cfg->agent[0] ? NULL /* a custom agent without knowledge */
+                                                 : runtime_asset_path(cfg->kb_dir);
     /* ---- end issue 11 */
-    rt->kb = kb_load(kb_dir, err);
-    if (!rt->kb)
+    rt->kb = kb_dir ? kb_load(kb_dir, err) : NULL;
+    if (!rt->kb && kb_dir)
         log_at(LL_WARN, "runtime", "knowledge base unavailable (search_knowledge_base is off): %s",
                err->message);
     free(kb_dir);

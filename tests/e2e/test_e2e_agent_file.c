@@ -132,7 +132,8 @@ static const char velo_agent[] =
     "limits: {reply_tokens: 300}\n"
     "guardrails:\n"
     "  denied_topics:\n"
-    "    - {topic: legal, patterns: [\"lawyer\"], reply: \"Velo Bikes cannot give legal advice.\"}\n";
+    "    - {topic: legal, patterns: [\"lawyer\"],\n"
+    "       reply: \"Velo Bikes cannot give legal advice.\"}\n";
 
 static void test_instructions_reach_the_model(void)
 {
@@ -188,6 +189,45 @@ static void test_instructions_reach_the_model(void)
     e2e_rmdir(dir);
 }
 
+/* No agent file: the shipped demo agent's prompt is exactly the one that was compiled in. */
+static void test_default_agent_prompt(void)
+{
+    struct fake_http f;
+    CHECK_INT(fake_http_start(&f), 0);
+    fake_http_push(&f, 200, "Content-Type: application/json\n",
+                   "{\"id\":\"msg_02\",\"type\":\"message\",\"role\":\"assistant\",\"content\":"
+                   "[{\"type\":\"text\",\"text\":\"Hello!\"}],\"stop_reason\":\"end_turn\","
+                   "\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}",
+                   (size_t)-1, 0);
+    static char e_url[128];
+    snprintf(e_url, sizeof e_url, "ANTHROPIC_BASE_URL=%s", f.base_url);
+    const char *env[] = {"PARLEY_MODEL=anthropic", "ANTHROPIC_API_KEY=test-key", e_url, NULL};
+    char dir[64];
+    CHECK(e2e_tmpdir(dir, sizeof dir) == 0);
+    struct e2e_server srv;
+    if (e2e_start_env(&srv, dir, env) != 0) {
+        CHECK(0);
+        fake_http_stop(&f);
+        return;
+    }
+    struct e2e_resp r = e2e_http(&srv, "POST", "/chat", "{\"message\":\"Hi\"}");
+    CHECK_INT(r.status, 200);
+    e2e_resp_free(&r);
+    const struct fake_request *req = fake_http_request(&f, 0);
+    json_t *body = req ? json_loads(req->body, 0, NULL) : NULL;
+    CHECK_STR(json_string_value(json_object_get(body, "system")),
+              "You are Parley, a friendly and precise customer-support agent for Parley Demo "
+              "Store. Help customers with account access, orders, billing, refunds and tickets. "
+              "Use the tools to act: ask for any detail a tool needs (such as the customer's email "
+              "address) before calling it, never invent ticket numbers or order details, and tell "
+              "the customer what you did.");
+    CHECK_INT(json_array_size(json_object_get(body, "tools")), 7);
+    json_decref(body);
+    CHECK_INT(e2e_stop(&srv), 0);
+    fake_http_stop(&f);
+    e2e_rmdir(dir);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -195,6 +235,7 @@ int main(void)
     RUN(test_show);
     RUN(test_serve_refuses_invalid_file);
     RUN(test_instructions_reach_the_model);
+    RUN(test_default_agent_prompt);
     curl_global_cleanup();
     return check_summary();
 }

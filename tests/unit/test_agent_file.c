@@ -111,7 +111,8 @@ static void test_yaml_core_schema(void)
     CHECK_INT(json_integer_value(json_object_get(d, "o")), 15);
     CHECK_INT(json_integer_value(json_object_get(d, "h")), 31);
     CHECK(json_is_real(json_object_get(d, "f")) && json_real_value(json_object_get(d, "f")) == 3.5);
-    CHECK(json_is_real(json_object_get(d, "e")) && json_real_value(json_object_get(d, "e")) == 1000);
+    CHECK(json_is_real(json_object_get(d, "e")) &&
+          json_real_value(json_object_get(d, "e")) == 1000);
     CHECK(json_is_true(json_object_get(d, "t")));
     CHECK(json_is_true(json_object_get(d, "T")));
     CHECK(json_is_false(json_object_get(d, "fl")));
@@ -352,7 +353,8 @@ static void test_expansion_and_masking(void)
     CHECK_INT(agent_file_limit(f, "turn_tokens", 50000), 2000);
     CHECK_INT(agent_file_limit(f, "reply_tokens", 1024), 1024);
     CHECK_INT(agent_file_limit(NULL, "turn_tokens", 7), 7);
-    CHECK_STR(agent_file_denied_reply(f, "My LAWYER says hi"), "I can't help with legal questions.");
+    CHECK_STR(agent_file_denied_reply(f, "My LAWYER says hi"),
+              "I can't help with legal questions.");
     CHECK_STR(agent_file_denied_reply(f, "I will sue you"), "I can't help with legal questions.");
     CHECK(agent_file_denied_reply(f, "my bike lawyered up") == NULL);
     CHECK(agent_file_denied_reply(f, "where is my order") == NULL);
