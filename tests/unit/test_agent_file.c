@@ -9,6 +9,9 @@
 
 #include <dirent.h>
 
+#include "agent/agent.h"
+#include "base/config.h"
+
 #include "check.h"
 
 static const char *src_dir(void)
@@ -386,6 +389,46 @@ static void test_paths_relative_to_file(void)
     agent_file_free(f);
 }
 
+/* The handlers apply the file's limits and denied topics where the turn's caps are applied. */
+static void test_handlers_apply_the_file(void)
+{
+    setenv("AF_SHOP", "Velo", 1);
+    setenv("AF_PASS", "pw123", 1);
+    setenv("AF_HOST", "api.velo.test", 1);
+    setenv("AF_TOKEN", "s3cr3t-token", 1);
+    struct err e;
+    err_clear(&e);
+    struct agent_file *f = agent_file_load(write_tmp("velo2.yaml", custom), &e);
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    struct config cfg = {.history_turns = 5, .context_tokens = 8000, .max_tool_iterations = 5,
+                         .turn_token_cap = 50000};
+    struct agent a = {.cfg = &cfg, .file = f}; /* no model: any model call would crash */
+    json_t *ev = json_pack("{s:s, s:s, s:b}", "sessionId", "s1", "message",
+                           "Should I call my lawyer?", "isNew", 1);
+    json_t *state = agent_load_context(&a, ev, &e);
+    CHECK(state != NULL);
+    CHECK_INT(json_integer_value(json_object_get(state, "maxIterations")), 3);
+    json_t *out = state ? agent_model_inference(&a, state, &e) : NULL;
+    CHECK_STR(json_string_value(json_object_get(out, "reply")),
+              "I can't help with legal questions.");
+    CHECK_STR(json_string_value(json_object_get(out, "stopReason")), "denied_topic");
+    CHECK(json_is_false(json_object_get(out, "requiresAction")));
+    json_decref(out);
+    /* limits.turn_tokens (2000) ends the turn before another model call. */
+    json_object_set_new(state, "message", json_string("where is my bike"));
+    json_object_set_new(state, "iterations", json_integer(1));
+    json_object_set_new(state, "usage", json_pack("{s:i, s:i}", "input_tokens", 1900,
+                                                  "output_tokens", 100));
+    out = agent_model_inference(&a, state, &e);
+    CHECK_STR(json_string_value(json_object_get(out, "stopReason")), "token_cap");
+    json_decref(out);
+    json_decref(state);
+    json_decref(ev);
+    agent_file_free(f);
+}
+
 int main(void)
 {
     RUN(test_demo_yaml_equals_json);
@@ -396,5 +439,6 @@ int main(void)
     run_cases();
     RUN(test_expansion_and_masking);
     RUN(test_paths_relative_to_file);
+    RUN(test_handlers_apply_the_file);
     return check_summary();
 }
