@@ -11,7 +11,7 @@ SAN     ?= 0
 
 WARN    := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow -Werror
 CFLAGS  := -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -I$(BUILD)/gen -MMD -MP -pthread
-LDLIBS  := -lmicrohttpd -ljansson -lsqlite3 -lcurl -lcrypto -lz -lpthread -lm
+LDLIBS  := -lmicrohttpd -ljansson -lyaml -lsqlite3 -lcurl -lcrypto -lz -lpthread -lm
 ifeq ($(SAN),1)
 CFLAGS  += -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined

@@ -1,1 +1,1 @@
-LIB_SRCS += src/cli/serve.c src/cli/chat.c src/cli/sfn_cmd.c
+LIB_SRCS += src/cli/serve.c src/cli/chat.c src/cli/sfn_cmd.c src/cli/agent_cmd.c

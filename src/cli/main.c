@@ -19,6 +19,7 @@ static const struct cli_command commands[] = {
     {"archive", "read the transcript archive and apply its lifecycle (cold tier)",
      archive_cli_main},
     {"sfn", "validate and run Amazon States Language state machines", cli_sfn},
+    {"agent", "validate an agent file or show the resolved agent", cli_agent}, /* issue 11 */
     {"lambda", "serve one seed function on the AWS Lambda Runtime API (the bootstrap)",
      lambda_parley_main},
     {"version", "print the version", cli_version},
