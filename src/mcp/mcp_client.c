@@ -298,16 +298,18 @@ void mcp__fail_all(struct mcp_client *c, const char *code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    log_at(LL_WARN, "mcp", "server '%s': %s", c->name, msg);
+    int failed = 0;
     pthread_mutex_lock(&c->mu);
     for (struct pending *p = c->pending; p; p = p->next) {
         if (p->done)
             continue;
         p->done = 1;
+        failed++;
         err_set(&p->err, code, "%s", msg);
     }
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
+    log_at(failed ? LL_WARN : LL_DEBUG, "mcp", "%s (%d request(s) failed)", msg, failed);
 }
 
 char *mcp__answer(const json_t *msg)
