@@ -44,19 +44,23 @@ struct sink {
     struct mcp__sse sse;    /* stream parser; keeps last_id and retry_ms across resumptions */
     long long want;         /* id of the reply we wait for, -1 for none */
     int got;                /* that reply was delivered */
-    char **answers;         /* replies to server requests, to POST afterwards */
-    size_t n_answers;
     struct err err;         /* what went wrong inside a callback */
 };
 
 /* ---- Receiving ------------------------------------------------------------------------------ */
 
+static int http_send(void *t, const char *msg, long long id, long long deadline, struct err *err);
+
+/* Answers a server request at once, on its own POST: the server may hold our reply until it has
+ * its answer (a ping in the middle of a long tool call, say). */
 static void take_answer(struct sink *s, char *answer)
 {
     if (!answer)
         return;
-    s->answers = xrealloc(s->answers, (s->n_answers + 1) * sizeof *s->answers);
-    s->answers[s->n_answers++] = answer;
+    struct err e = {0};
+    if (http_send(s->h, answer, -1, clock_mono_ms() + 5000, &e) != 0)
+        log_at(LL_INFO, "mcp", "cannot answer server '%s': %s", mcp__name(s->h->c), e.message);
+    free(answer);
 }
 
 static int on_event(void *ud, const char *event, const char *data, size_t len)
@@ -251,7 +255,9 @@ static int http_send(void *t, const char *msg, long long id, long long deadline,
     if (rc != 0)
         goto out;
     rc = -1;
-    if (s.mode == 1 && s.len > 0) {
+    /* A notification or an answer of ours needs no reply; a body sent anyway is not read, so
+     * that a confused server cannot fail the requests of other threads. */
+    if (id >= 0 && s.mode == 1 && s.len > 0) {
         char *answer = NULL;
         long long got = mcp__dispatch(h->c, s.buf, s.len, &answer);
         take_answer(&s, answer);
@@ -307,13 +313,6 @@ out:
     http_client_response_release(&resp);
     mcp__sse_release(&s.sse);
     free(s.buf);
-    for (size_t i = 0; i < s.n_answers; i++) {
-        struct err e = {0};
-        if (http_send(h, s.answers[i], -1, clock_mono_ms() + 5000, &e) != 0)
-            log_at(LL_INFO, "mcp", "cannot answer server '%s': %s", mcp__name(h->c), e.message);
-        free(s.answers[i]);
-    }
-    free(s.answers);
     return rc;
 }
 

@@ -418,6 +418,31 @@ static void test_http_json_and_sse_session(void)
     fake_http_stop(&f);
 }
 
+static void test_http_server_ping_mid_stream(void)
+{
+    struct fake_http f;
+    CHECK_INT(fake_http_start(&f), 0);
+    fake_http_push(&f, 200, "Content-Type: application/json\n", init_reply, (size_t)-1, 0);
+    fake_http_push(&f, 202, NULL, "", 0, 0);
+    fake_http_push(&f, 200, "Content-Type: text/event-stream\n",
+                   "data: {\"jsonrpc\":\"2.0\",\"id\":\"srv-9\",\"method\":\"ping\"}\n\n"
+                   "data: {\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"content\":[]}}\n\n",
+                   (size_t)-1, 0);
+    fake_http_push(&f, 202, NULL, "", 0, 0);
+    struct mcp_client *c = http_client_for(&f);
+    struct err err = {0};
+    json_t *res = NULL;
+    CHECK_INT(mcp_call_tool(c, "t", NULL, 0, &res, &err), 0);
+    json_decref(res);
+    CHECK_INT(fake_http_count(&f), 4);
+    json_t *answer = json_loads(fake_http_request(&f, 3)->body, 0, NULL);
+    CHECK_STR(json_string_value(json_object_get(answer, "id")), "srv-9");
+    CHECK(json_is_object(json_object_get(answer, "result")));
+    json_decref(answer);
+    mcp_client_free(c);
+    fake_http_stop(&f);
+}
+
 static void test_http_resume_after_break(void)
 {
     struct fake_http f;
@@ -520,6 +545,7 @@ int main(void)
     RUN(test_public_names);
     RUN(test_sse_parser);
     RUN(test_http_json_and_sse_session);
+    RUN(test_http_server_ping_mid_stream);
     RUN(test_http_resume_after_break);
     RUN(test_http_session_gone_reinitializes);
     RUN(test_http_errors);
