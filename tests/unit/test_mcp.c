@@ -500,6 +500,30 @@ static void test_http_session_gone_reinitializes(void)
     fake_http_stop(&f);
 }
 
+static void test_http_timeout_sends_cancelled(void)
+{
+    struct fake_http f;
+    CHECK_INT(fake_http_start(&f), 0);
+    fake_http_push(&f, 200, "Content-Type: application/json\n", init_reply, (size_t)-1, 0);
+    fake_http_push(&f, 202, NULL, "", 0, 0);
+    fake_http_push(&f, 200, "Content-Type: application/json\n",
+                   "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"content\":[]}}", (size_t)-1, 900);
+    fake_http_push(&f, 202, NULL, "", 0, 0);
+    struct mcp_client *c = http_client_for(&f);
+    struct err err = {0};
+    json_t *res = NULL;
+    CHECK_INT(mcp_call_tool(c, "slow", NULL, 400, &res, &err), -1);
+    CHECK_STR(err.code, "McpTimeout");
+    CHECK(res == NULL);
+    CHECK_INT(fake_http_count(&f), 4);
+    json_t *n = json_loads(fake_http_request(&f, 3)->body, 0, NULL);
+    CHECK_STR(json_string_value(json_object_get(n, "method")), "notifications/cancelled");
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(n, "params"), "requestId")), 2);
+    json_decref(n);
+    mcp_client_free(c);
+    fake_http_stop(&f);
+}
+
 static void test_http_errors(void)
 {
     struct fake_http f;
@@ -548,6 +572,7 @@ int main(void)
     RUN(test_http_server_ping_mid_stream);
     RUN(test_http_resume_after_break);
     RUN(test_http_session_gone_reinitializes);
+    RUN(test_http_timeout_sends_cancelled);
     RUN(test_http_errors);
     return check_summary();
 }
