@@ -340,9 +340,13 @@ static void http_stop(void *t)
     if (session) {
         /* Tell the server we are done with the session; it may answer 405, which is fine. */
         char *line = xasprintf("Mcp-Session-Id: %s", session);
-        const char *lines[] = {line};
+        const char *lines[HEADERS_MAX];
+        size_t n = 0;
+        lines[n++] = line;
+        for (size_t i = 0; h->headers[i] && n < HEADERS_MAX; i++)
+            lines[n++] = h->headers[i];
         struct http_client_request req = {.method = "DELETE", .url = h->url, .headers = lines,
-                                          .n_headers = 1, .timeout_ms = 2000, .max_retries = 0};
+                                          .n_headers = n, .timeout_ms = 2000, .max_retries = 0};
         struct http_client_response resp;
         struct err e = {0};
         http_client_do(h->hc, &req, &resp, &e);
