@@ -575,7 +575,7 @@ char *offline_custom_ask(const struct offline_custom *cu, size_t i, const char *
     if (desc && desc[0] && desc[strlen(desc) - 1] == '?') {
         q = xstrdup(desc);
     } else if (desc && desc[0]) {
-        char *d = xstrndup(desc, 300);
+        char *d = xstrndup(desc, strnlen(desc, 300));
         size_t n = strlen(d);
         while (n > 0 && (d[n - 1] == '.' || isspace((unsigned char)d[n - 1])))
             d[--n] = '\0';

@@ -882,13 +882,20 @@ static int custom_pending(struct ctx *c, struct offline_reply *out)
         say(out, "No problem. Is there anything else I can help you with?");
         return 1;
     }
-    /* another strong intent abandons the question unless the message plainly holds the value */
+    /* Another strong intent abandons the question unless the message plainly holds the value. A
+     * free-text answer (any text fills a plain string) is abandoned only for a person, a goodbye
+     * or another custom tool. */
     json_t *probe = json_object();
     offline_custom_fill(c->custom, (size_t)tool, c->user, NULL, probe);
     int typed = json_object_get(probe, asked) != NULL;
+    int free_text = !typed && offline_custom_fill(c->custom, (size_t)tool, c->user, asked, probe);
     json_decref(probe);
-    if (!typed && overrides_pending(c, &c->intent) &&
-        strcmp(c->intent.name, offline_custom_name(c->custom, (size_t)tool)) != 0)
+    const char *in = c->intent.name;
+    int other = strcmp(in, offline_custom_name(c->custom, (size_t)tool)) != 0;
+    int leaves = free_text ? strcmp(in, "human_agent") == 0 || strcmp(in, "goodbye") == 0 ||
+                                 offline_custom_find(c->custom, in) >= 0
+                           : overrides_pending(c, &c->intent);
+    if (!typed && other && leaves)
         return 0;
     json_t *input = custom_gather(c, tool, &answered);
     if (!answered && unresolved_streak(c) + 1 >= OFFLINE_UNRESOLVED_BEFORE_HANDOFF &&
