@@ -14,6 +14,7 @@
 #include "check.h"
 #include "model/model.h"
 #include "model/offline_custom.h"
+#include "model/offline_intents.h"
 #include "model/offline_nb.h"
 #include "model/offline_policy.h"
 
@@ -585,6 +586,22 @@ static void test_accuracy(void)
     }
     printf("# custom intents on unseen paraphrases: %zu/%zu\n", ru, nu);
     CHECK(ru * 4 >= nu * 3);
+
+    /* every built-in utterance keeps its intent, apart from a rare drop below the threshold */
+    size_t same = 0;
+    for (size_t i = 0; cu && i < offline_intents_examples_count; i++) {
+        struct offline_intent x, y;
+        offline_intents_classify(offline_intents_examples[i].text, &x);
+        offline_intents_classify_with(offline_custom_nb(cu), offline_intents_examples[i].text, &y);
+        if (strcmp(x.name, y.name) == 0)
+            same++;
+        else
+            fprintf(stderr, "  changed: '%s' %s -> %s\n", offline_intents_examples[i].text,
+                    x.name, y.name);
+    }
+    printf("# built-in utterances keeping their intent with the custom intents: %zu/%zu\n", same,
+           offline_intents_examples_count);
+    CHECK(same * 100 >= offline_intents_examples_count * 99);
     offline_custom_unref(cu);
     offline_nb_free(a);
     offline_nb_free(b);
