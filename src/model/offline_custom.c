@@ -35,7 +35,6 @@ struct slot {
     const json_t *schema; /* the property's schema (borrowed from the copy) */
     enum kind kind;
     regex_t re;           /* compiled pattern when kind is K_PATTERN */
-    int anchored_start;   /* the pattern began with '^' */
 };
 
 struct tool {
@@ -76,17 +75,17 @@ static int taken_name(const char *s)
 }
 
 /* Translates a JSON Schema (ECMA-262) pattern into POSIX ERE for searching inside a message:
- * leading ^ and trailing $ are dropped, \d \w \s become classes. Returns 0, or -1 when the pattern
- * uses escapes that have no ERE spelling. */
-static int pattern_to_ere(const char *p, char *out, size_t cap, int *anchored)
+ * leading ^ and trailing $ are dropped, \d \w \s become classes (inside brackets too), "(?:"
+ * becomes "(". Returns 0, or -1 when the pattern uses escapes or groups that have no ERE
+ * spelling. */
+static int pattern_to_ere(const char *p, char *out, size_t cap)
 {
     size_t o = 0;
     size_t len = strlen(p);
-    *anchored = 0;
+    int in_set = 0;
     if (len > 0 && p[0] == '^') {
         p++;
         len--;
-        *anchored = 1;
     }
     if (len > 0 && p[len - 1] == '$' && (len < 2 || p[len - 2] != '\\'))
         len--;
@@ -96,17 +95,27 @@ static int pattern_to_ere(const char *p, char *out, size_t cap, int *anchored)
         if (p[i] == '\\' && i + 1 < len) {
             char e = p[++i];
             if (e == 'd')
-                add = "[0-9]";
+                add = in_set ? "0-9" : "[0-9]";
             else if (e == 'w')
-                add = "[A-Za-z0-9_]";
+                add = in_set ? "A-Za-z0-9_" : "[A-Za-z0-9_]";
             else if (e == 's')
-                add = "[[:space:]]";
+                add = in_set ? "[:space:]" : "[[:space:]]";
             else if (isalnum((unsigned char)e))
                 return -1;
+            else if (in_set)
+                one[0] = e; /* no escapes inside an ERE bracket expression */
             else {
                 one[0] = '\\';
                 one[1] = e;
             }
+        } else if (!in_set && p[i] == '(' && i + 2 < len && p[i + 1] == '?') {
+            if (p[i + 2] != ':')
+                return -1; /* look-arounds and named groups */
+            i += 2;
+        } else if (p[i] == '[' && !in_set) {
+            in_set = 1;
+        } else if (p[i] == ']' && in_set) {
+            in_set = 0;
         }
         if (!add)
             add = one;
@@ -149,15 +158,12 @@ static int slot_init(struct slot *s, const char *tool, const char *name, const j
         } else if (format && strcmp(format, "date") == 0) {
             s->kind = K_DATE;
         } else if (pattern) {
+            /* a pattern the model cannot read leaves a plain string (see the header) */
             char ere[MAX_PATTERN * 4];
-            if (strlen(pattern) > MAX_PATTERN ||
-                pattern_to_ere(pattern, ere, sizeof ere, &s->anchored_start) != 0 ||
-                regcomp(&s->re, ere, REG_EXTENDED) != 0)
-                return err_set(err, "ToolExamplesInvalid",
-                               "tool '%s': the pattern of property '%s' is not one the offline "
-                               "model can match",
-                               tool, name);
-            s->kind = K_PATTERN;
+            if (strlen(pattern) <= MAX_PATTERN &&
+                pattern_to_ere(pattern, ere, sizeof ere) == 0 &&
+                regcomp(&s->re, ere, REG_EXTENDED) == 0)
+                s->kind = K_PATTERN;
         }
     } else {
         return err_set(err, "ToolExamplesInvalid",

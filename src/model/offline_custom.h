@@ -13,8 +13,10 @@
  *     within "minimum"/"maximum" when they are given;
  *   - string with "format": "email": the first e-mail address; "date": a date or relative day as
  *     offline_slots.h reads it;
- *   - string with "pattern": the first match of the pattern (ECMA \d \w \s are understood, ^ and $
- *     anchor the value, not the message) that is not glued to letters or digits around it;
+ *   - string with "pattern": the first match of the pattern (ECMA \d \w \s and (?: are understood,
+ *     ^ and $ anchor the value, not the message) that is not glued to letters or digits around
+ *     it; a pattern with no POSIX spelling (\p{..}, look-arounds, back-references) is ignored and
+ *     the property is filled as a plain string;
  *   - plain string: a span in double quotes anywhere; or, when the message answers the question
  *     for this property, the whole message trimmed of surrounding spaces and final punctuation
  *     (at most "maxLength" or 500 bytes).
@@ -43,8 +45,8 @@ struct offline_custom;
 /* Builds the custom intents from tool_examples (borrowed; an array of {"name", "description",
  * "input_schema", "examples": [utterance, ...]}; tools without examples are skipped). Returns a new
  * object with one reference, or NULL with err "ToolExamplesInvalid" naming the entry (a bad shape,
- * a name that is a built-in intent or tool, a required property of a type the model cannot fill,
- * a cap exceeded). */
+ * a name that is a built-in intent or tool, a required property that is not described or of a
+ * type the model cannot fill (boolean, array, object), a cap exceeded). */
 struct offline_custom *offline_custom_new(const json_t *tool_examples, struct err *err);
 
 /* Adds a reference and returns cu. */
