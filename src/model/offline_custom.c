@@ -556,6 +556,20 @@ int offline_custom_fill(const struct offline_custom *cu, size_t i, const char *t
     return set_asked;
 }
 
+void offline_custom_fill_carried(const struct offline_custom *cu, size_t i, const char *text,
+                                 json_t *input)
+{
+    const struct tool *t = &cu->tools[i];
+    for (size_t k = 0; k < t->n_slots; k++) {
+        const struct slot *s = &t->slots[k];
+        if (s->kind != K_EMAIL && s->kind != K_PATTERN)
+            continue;
+        json_t *v = slot_find(s, text, 0);
+        if (v)
+            json_object_set_new(input, s->name, v);
+    }
+}
+
 const char *offline_custom_missing(const struct offline_custom *cu, size_t i, const json_t *input)
 {
     const struct tool *t = &cu->tools[i];

@@ -20,6 +20,8 @@
  *   - plain string: a span in double quotes anywhere; or, when the message answers the question
  *     for this property, the whole message trimmed of surrounding spaces and final punctuation
  *     (at most "maxLength" or 500 bytes).
+ * Within one tool's run of questions every rule applies; from earlier messages of the conversation
+ * only e-mail and pattern values carry over, as the customer's e-mail address does for tickets.
  * The question for a missing property is its "description" when that ends with '?', otherwise
  * "What's <description>?" (or "What's the <name with spaces>?" without one), with the allowed
  * values of an enum listed after it.
@@ -80,6 +82,12 @@ int offline_custom_find(const struct offline_custom *cu, const char *name);
  * from this text, else 0. */
 int offline_custom_fill(const struct offline_custom *cu, size_t i, const char *text,
                         const char *asked, json_t *input);
+
+/* Sets in input the e-mail and pattern properties of tool i that text shows: the values distinct
+ * enough to carry from anywhere earlier in the conversation (a number or an enum word said in
+ * passing is not). */
+void offline_custom_fill_carried(const struct offline_custom *cu, size_t i, const char *text,
+                                 json_t *input);
 
 /* The first required property of tool i that input lacks (borrowed), or NULL. */
 const char *offline_custom_missing(const struct offline_custom *cu, size_t i, const json_t *input);

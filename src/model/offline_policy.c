@@ -808,7 +808,8 @@ static const char *custom_asked(const struct ctx *c, const char *text, int *tool
 
 /* Gathers the tool's slots from the customer's messages since its flow began: walking back from
  * the last user message while the assistant's message before each one asked for a property of
- * this tool, then filling forwards so later answers win. *answered tells whether the last message
+ * this tool, then filling forwards so later answers win, after the distinctive values of the
+ * customer's earlier messages. *answered tells whether the last message
  * filled the property it was asked for. Returns the input object (owned). */
 static json_t *custom_gather(const struct ctx *c, int tool, int *answered)
 {
@@ -832,6 +833,15 @@ static json_t *custom_gather(const struct ctx *c, int tool, int *answered)
     }
     json_t *input = json_object();
     *answered = 0;
+    /* distinctive values said before the run began, oldest first so the latest wins */
+    for (size_t i = c->start; i < users[n - 1]; i++) {
+        const json_t *m = json_array_get(c->msgs, i);
+        if (strcmp(role_of(m), "user") != 0 || has_block(m, "tool_result"))
+            continue;
+        char *t = message_text(m);
+        offline_custom_fill_carried(c->custom, (size_t)tool, t, input);
+        free(t);
+    }
     for (size_t k = n; k > 0; k--) {
         char *t = message_text(json_array_get(c->msgs, users[k - 1]));
         int got = offline_custom_fill(c->custom, (size_t)tool, t, asks[k - 1], input);

@@ -231,6 +231,26 @@ static void test_warranty_flow(void)
     json_decref(req);
 }
 
+/* A serial number said earlier in the conversation is carried into a later warranty check. */
+static void test_carried_from_earlier(void)
+{
+    json_t *req = request_new();
+    turn(req, "hello, I bought bike SN-31337 from you last year");
+    const json_t *r = turn(req, "is it still under warranty?");
+    CHECK_STR(TOOL(r), "check_warranty");
+    CHECK_STR(json_string_value(json_object_get(resp_input(r), "serial_number")), "SN-31337");
+    json_decref(req);
+
+    /* a number said in passing is not carried into an integer slot */
+    req = request_new();
+    turn(req, "where is my order 1042?");
+    r = turn(req, "I need a quote for spare parts");
+    CHECK(contains(TEXT(r), "Which part do you need?"));
+    r = turn(req, "a chain");
+    CHECK(contains(TEXT(r), "What's how many you need?"));
+    json_decref(req);
+}
+
 static void test_reask_and_decline(void)
 {
     json_t *req = request_new();
@@ -646,6 +666,7 @@ int main(void)
     CHECK(train(model, s) == 0);
     json_decref(s);
     RUN(test_warranty_flow);
+    RUN(test_carried_from_earlier);
     RUN(test_reask_and_decline);
     RUN(test_booking_carries_slots);
     RUN(test_plain_string_and_integer);
