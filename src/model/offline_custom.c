@@ -21,6 +21,7 @@
 #define MAX_PLAIN 500
 #define MAX_FIELDS 12
 #define MAX_FIELD_TEXT 200
+#define MAX_LISTED 12 /* enum values named in a question */
 
 /* Tools of the built-in demo store; a custom tool may not take their names. */
 static const char *const builtin_tools[] = {
@@ -617,7 +618,14 @@ char *offline_custom_ask(const struct offline_custom *cu, size_t i, const char *
         size_t k;
         const json_t *v;
         json_array_foreach(json_object_get(s->schema, "enum"), k, v) {
-            char *nl = xasprintf("%s%s%s", list, k ? ", " : "", json_string_value(v));
+            if (k == MAX_LISTED) {
+                char *more = xasprintf("%s and others", list);
+                free(list);
+                list = more;
+                break;
+            }
+            char *nl = xasprintf("%s%s%.*s", list, k ? ", " : "", MAX_FIELD_TEXT,
+                                 json_string_value(v));
             free(list);
             list = nl;
         }

@@ -24,7 +24,9 @@
  * only e-mail and pattern values carry over, as the customer's e-mail address does for tickets.
  * The question for a missing property is its "description" when that ends with '?', otherwise
  * "What's <description>?" (or "What's the <name with spaces>?" without one), with the allowed
- * values of an enum listed after it.
+ * values of an enum (the first 12) listed after it. The policy recognises its own questions in
+ * the history by this exact text, so it is a format: changing the rule breaks conversations in
+ * flight.
  */
 #ifndef PARLEY_OFFLINE_CUSTOM_H
 #define PARLEY_OFFLINE_CUSTOM_H
