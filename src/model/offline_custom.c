@@ -17,6 +17,7 @@
 /* The additive smoothing of the shipped model (tools/intents/train.c). */
 #define CUSTOM_ALPHA 0.1
 #define MAX_NAME 64
+#define MAX_EXAMPLE 1024 /* bytes of one utterance, as for the built-in data */
 #define MAX_PATTERN 256
 #define MAX_PLAIN 500
 #define MAX_FIELDS 12
@@ -72,7 +73,8 @@ static int taken_name(const char *s)
     for (int i = 0; builtin_tools[i]; i++)
         if (strcmp(builtin_tools[i], s) == 0)
             return 1;
-    return offline_nb_class_index(&offline_intents_model, s) >= 0;
+    /* "unknown" is what the classifier says when it is not sure */
+    return strcmp(s, "unknown") == 0 || offline_nb_class_index(&offline_intents_model, s) >= 0;
 }
 
 /* Translates a JSON Schema (ECMA-262) pattern into POSIX ERE for searching inside a message:
@@ -278,9 +280,9 @@ int offline_custom_data(const json_t *tool_examples, struct offline_nb_data *d, 
         const json_t *ex;
         json_array_foreach(json_object_get(entry, "examples"), k, ex) {
             const char *text = json_string_value(ex);
-            if (!text || !text[0]) {
-                err_set(err, "ToolExamplesInvalid", "tool '%s': example %zu is not a non-empty "
-                        "string", name, k);
+            if (!text || !text[0] || strlen(text) > MAX_EXAMPLE) {
+                err_set(err, "ToolExamplesInvalid", "tool '%s': example %zu is not a string of "
+                        "1 to %d bytes", name, k, MAX_EXAMPLE);
                 goto out;
             }
             if (offline_nb_data_add(d, name, text, err) != 0)

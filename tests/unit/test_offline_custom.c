@@ -429,6 +429,8 @@ static void test_bad_examples(void)
         "[{\"name\": \"bad name!\", \"examples\": [\"hi\"]}]",
         "[{\"name\": \"lookup_order\", \"examples\": [\"where is it\"]}]",
         "[{\"name\": \"greeting\", \"examples\": [\"hello\"]}]",
+        "[{\"name\": \"unknown\", \"examples\": [\"hello\"]}]",
+        "[{\"name\": \"t\", \"examples\": [\"\"]}]",
         "[{\"name\": \"t\", \"examples\": [\"a\", 3]}]",
         "[{\"name\": \"t\", \"examples\": [\"a\"], \"input_schema\": {\"required\": [\"k\"], "
         "\"properties\": {\"k\": {\"type\": \"array\"}}}}]",
@@ -436,6 +438,16 @@ static void test_bad_examples(void)
         "\"properties\": {}}}]",
         "[{\"name\": \"t\", \"examples\": [\"a\"]}, {\"name\": \"t\", \"examples\": [\"b\"]}]",
         NULL};
+    /* an utterance over 1 KiB */
+    char *long_text = malloc(1100);
+    memset(long_text, 'a', 1099);
+    long_text[1099] = '\0';
+    json_t *lj = json_pack("[{s:s, s:[s]}]", "name", "t", "examples", long_text);
+    struct err lerr = {{0}, {0}};
+    CHECK_INT(model_offline_train(model, lj, &lerr), -1);
+    CHECK_STR(lerr.code, "ToolExamplesInvalid");
+    json_decref(lj);
+    free(long_text);
     for (int i = 0; bad[i]; i++) {
         json_t *j = json_loads(bad[i], 0, NULL);
         CHECK(j != NULL);
