@@ -1,7 +1,8 @@
 # The offline model (src/model/offline_*.c, model_offline.c) and its build-time intent trainer.
 # tools/intents/train turns src/model/data/intents.tsv into $(BUILD)/gen/offline_intents_model.c.
 LIB_SRCS += src/model/offline_text.c src/model/offline_nb.c src/model/offline_intents.c \
-            src/model/offline_slots.c src/model/offline_policy.c src/model/model_offline.c
+            src/model/offline_slots.c src/model/offline_custom.c src/model/offline_policy.c \
+            src/model/model_offline.c
 GEN_SRCS += gen/offline_intents_model.c
 
 OFFLINE_TRAIN := $(BUILD)/tools/intents/train

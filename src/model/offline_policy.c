@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "base/xmalloc.h"
+#include "model/offline_custom.h"
 #include "model/offline_intents.h"
 #include "model/offline_slots.h"
 
@@ -71,11 +72,34 @@ struct ctx {
     char *prev;              /* text of the assistant message before it (owned, "" if none) */
     struct offline_intent intent;
     struct offline_slots slots;
+    const struct offline_custom *custom; /* custom tools and their classifier, or NULL */
+    const json_t *tools;     /* the request's tools array (borrowed) */
 };
 
 static int offered(const struct ctx *c, enum tool t)
 {
     return (c->offered >> t) & 1u;
+}
+
+/* Classifies text with the custom tools' classifier when there is one, else the built-in one. */
+static void classify(const struct ctx *c, const char *text, struct offline_intent *out)
+{
+    offline_intents_classify_with(c->custom ? offline_custom_nb(c->custom) : NULL, text, out);
+}
+
+/* Index of the custom tool named name that the request offers, or -1. */
+static int custom_offered(const struct ctx *c, const char *name)
+{
+    size_t i;
+    const json_t *t;
+    if (offline_custom_find(c->custom, name) < 0)
+        return -1;
+    json_array_foreach(c->tools, i, t) {
+        const char *n = json_string_value(json_object_get(t, "name"));
+        if (n && strcmp(n, name) == 0)
+            return offline_custom_find(c->custom, name);
+    }
+    return -1;
 }
 
 static const char *role_of(const json_t *msg)
@@ -216,7 +240,7 @@ static char *find_report(const struct ctx *c, size_t before, struct offline_inte
             continue;
         char *t = message_text(m);
         struct offline_intent it;
-        offline_intents_classify(t, &it);
+        classify(c, t, &it);
         struct offline_slots s;
         offline_slots_extract(t, &s);
         /* an answer that is only an address or a number is not the report */
@@ -597,12 +621,16 @@ static const char CAPABILITIES[] =
     "authentication, refunds, returns, shipping, billing and subscriptions from our help "
     "articles, and connect you with a person.";
 
+static void custom_start(struct ctx *c, struct offline_reply *out, const char *name);
+
 static void by_intent(struct ctx *c, struct offline_reply *out)
 {
     const char *in = c->intent.name;
     const struct offline_slots *s = &c->slots;
 
-    if (strcmp(in, "greeting") == 0) {
+    if (offline_custom_find(c->custom, in) >= 0) {
+        custom_start(c, out, in);
+    } else if (strcmp(in, "greeting") == 0) {
         say(out, "Hello! I'm the Parley Demo Store support assistant. %s What can I do for you?",
             CAPABILITIES);
     } else if (strcmp(in, "goodbye") == 0) {
@@ -624,7 +652,7 @@ static void by_intent(struct ctx *c, struct offline_reply *out)
         char *report = prev_user != SIZE_MAX ? find_report(c, prev_user + 1, NULL) : NULL;
         struct offline_intent it;
         if (report) {
-            offline_intents_classify(report, &it);
+            classify(c, report, &it);
             ticket_flow(c, out, report, it.name);
         } else if (!offered(c, T_CREATE_TICKET)) {
             cannot(out, T_CREATE_TICKET);
@@ -686,8 +714,10 @@ static void by_intent(struct ctx *c, struct offline_reply *out)
 }
 
 /* Intents strong enough to abandon a question the assistant just asked. */
-static int overrides_pending(const struct offline_intent *it)
+static int overrides_pending(const struct ctx *c, const struct offline_intent *it)
 {
+    if (offline_custom_find(c->custom, it->name) >= 0)
+        return 1;
     static const char *const strong[] = {"human_agent", "goodbye",       "greeting",
                                          "ticket_status", "list_tickets", "order_status",
                                          "complaint",   "bot_identity",  "capabilities",
@@ -756,6 +786,137 @@ static void cannot_give_order(struct offline_reply *out)
              OFFLINE_OFFER_HUMAN "?");
 }
 
+/* ------------------------------------------------------------------------------------------------
+ * Custom tools (offline_custom.h): ask for missing required properties one at a time, carry what
+ * the customer gave across turns by re-reading the run of questions in the history, then call.
+ * --------------------------------------------------------------------------------------------- */
+
+/* The property of an offered custom tool that text asks for, setting *tool; NULL when none. */
+static const char *custom_asked(const struct ctx *c, const char *text, int *tool)
+{
+    for (size_t i = 0; i < offline_custom_count(c->custom); i++) {
+        if (custom_offered(c, offline_custom_name(c->custom, i)) < 0)
+            continue;
+        const char *p = offline_custom_asked(c->custom, i, text);
+        if (p) {
+            *tool = (int)i;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/* Gathers the tool's slots from the customer's messages since its flow began: walking back from
+ * the last user message while the assistant's message before each one asked for a property of
+ * this tool, then filling forwards so later answers win, after the distinctive values of the
+ * customer's earlier messages. *answered tells whether the last message
+ * filled the property it was asked for. Returns the input object (owned). */
+static json_t *custom_gather(const struct ctx *c, int tool, int *answered)
+{
+    size_t users[OFFLINE_POLICY_WINDOW];
+    const char *asks[OFFLINE_POLICY_WINDOW];
+    size_t n = 0, u = c->user_idx;
+    while (u != SIZE_MAX && n < OFFLINE_POLICY_WINDOW) {
+        size_t a = find_back(c, u, "assistant");
+        const char *p = NULL;
+        if (a != SIZE_MAX) {
+            char *t = message_text(json_array_get(c->msgs, a));
+            p = offline_custom_asked(c->custom, (size_t)tool, t);
+            free(t);
+        }
+        users[n] = u;
+        asks[n] = p;
+        n++;
+        if (!p)
+            break;
+        u = find_back(c, a, "user");
+    }
+    json_t *input = json_object();
+    *answered = 0;
+    /* distinctive values said before the run began, oldest first so the latest wins */
+    for (size_t i = c->start; i < users[n - 1]; i++) {
+        const json_t *m = json_array_get(c->msgs, i);
+        if (strcmp(role_of(m), "user") != 0 || has_block(m, "tool_result"))
+            continue;
+        char *t = message_text(m);
+        offline_custom_fill_carried(c->custom, (size_t)tool, t, input);
+        free(t);
+    }
+    for (size_t k = n; k > 0; k--) {
+        char *t = message_text(json_array_get(c->msgs, users[k - 1]));
+        int got = offline_custom_fill(c->custom, (size_t)tool, t, asks[k - 1], input);
+        if (k == 1)
+            *answered = got;
+        free(t);
+    }
+    return input;
+}
+
+/* Asks for the first missing property, or calls the tool with input (taken). */
+static void custom_next(struct ctx *c, struct offline_reply *out, int tool, json_t *input,
+                        const char *reask)
+{
+    const char *missing = offline_custom_missing(c->custom, (size_t)tool, input);
+    if (missing) {
+        char *q = offline_custom_ask(c->custom, (size_t)tool, missing);
+        say(out, "%s%s", reask ? reask : "", q);
+        free(q);
+        json_decref(input);
+        return;
+    }
+    out->tool = offline_custom_name(c->custom, (size_t)tool);
+    out->input = input;
+}
+
+/* A message whose intent is the custom tool `name`. */
+static void custom_start(struct ctx *c, struct offline_reply *out, const char *name)
+{
+    int tool = custom_offered(c, name);
+    int answered;
+    if (tool < 0) {
+        say(out, "I'm sorry, I can't do that in this setup, because the tool for it isn't "
+                 "available to me. You can reach our support team at " SUPPORT_CONTACT ".");
+        return;
+    }
+    custom_next(c, out, tool, custom_gather(c, tool, &answered), NULL);
+}
+
+/* Handles an answer to the question for a custom tool's property. Returns 1 when handled. */
+static int custom_pending(struct ctx *c, struct offline_reply *out)
+{
+    int tool = -1, answered = 0;
+    const char *asked = custom_asked(c, c->prev, &tool);
+    if (!asked)
+        return 0;
+    if (strcmp(c->intent.name, "deny") == 0) {
+        say(out, "No problem. Is there anything else I can help you with?");
+        return 1;
+    }
+    /* Another strong intent abandons the question unless the message plainly holds the value. A
+     * free-text answer (any text fills a plain string) is abandoned only for a person, a goodbye
+     * or another custom tool. */
+    json_t *probe = json_object();
+    offline_custom_fill(c->custom, (size_t)tool, c->user, NULL, probe);
+    int typed = json_object_get(probe, asked) != NULL;
+    int free_text = !typed && offline_custom_fill(c->custom, (size_t)tool, c->user, asked, probe);
+    json_decref(probe);
+    const char *in = c->intent.name;
+    int other = strcmp(in, offline_custom_name(c->custom, (size_t)tool)) != 0;
+    int leaves = free_text ? strcmp(in, "human_agent") == 0 || strcmp(in, "goodbye") == 0 ||
+                                 offline_custom_find(c->custom, in) >= 0
+                           : overrides_pending(c, &c->intent);
+    if (!typed && other && leaves)
+        return 0;
+    json_t *input = custom_gather(c, tool, &answered);
+    if (!answered && unresolved_streak(c) + 1 >= OFFLINE_UNRESOLVED_BEFORE_HANDOFF &&
+        offered(c, T_ESCALATE)) {
+        json_decref(input);
+        return 0;
+    }
+    custom_next(c, out, tool, input, answered ? NULL : OFFLINE_MARK_REASK " that. ");
+    return 1;
+}
+
 /* Handles a user message that answers what the assistant asked last. Returns 1 when handled. */
 static int fill_pending(struct ctx *c, struct offline_reply *out)
 {
@@ -778,7 +939,7 @@ static int fill_pending(struct ctx *c, struct offline_reply *out)
         } else if (deny) {
             say(out, "No problem, I won't open a ticket. Is there anything else I can help you "
                      "with?");
-        } else if (overrides_pending(&c->intent)) {
+        } else if (overrides_pending(c, &c->intent)) {
             handled = 0;
         } else if (unresolved_streak(c) + 1 >= OFFLINE_UNRESOLVED_BEFORE_HANDOFF &&
                    offered(c, T_ESCALATE)) {
@@ -819,7 +980,7 @@ static int fill_pending(struct ctx *c, struct offline_reply *out)
                 cannot(out, T_LIST_TICKETS);
         } else if (deny) {
             say(out, "No problem. Is there anything else I can help you with?");
-        } else if (overrides_pending(&c->intent) && strcmp(in, "ticket_status") != 0) {
+        } else if (overrides_pending(c, &c->intent) && strcmp(in, "ticket_status") != 0) {
             return 0;
         } else if (strcmp(in, "list_tickets") == 0 ||
                    (unresolved_streak(c) + 1 >= OFFLINE_UNRESOLVED_BEFORE_HANDOFF)) {
@@ -841,7 +1002,7 @@ static int fill_pending(struct ctx *c, struct offline_reply *out)
             cannot_give_order(out);
         } else if (deny) {
             say(out, "No problem. Is there anything else I can help you with?");
-        } else if ((overrides_pending(&c->intent) && strcmp(in, "order_status") != 0) ||
+        } else if ((overrides_pending(c, &c->intent) && strcmp(in, "order_status") != 0) ||
                    unresolved_streak(c) + 1 >= OFFLINE_UNRESOLVED_BEFORE_HANDOFF) {
             return 0;
         } else {
@@ -859,11 +1020,11 @@ static int fill_pending(struct ctx *c, struct offline_reply *out)
         if (strcmp(in, "human_agent") == 0 || strcmp(in, "goodbye") == 0)
             return 0;
         struct offline_intent it;
-        offline_intents_classify(c->user, &it);
+        classify(c, c->user, &it);
         ticket_flow(c, out, c->user, is_issue_intent(it.name) ? it.name : "report_problem");
         return 1;
     }
-    return 0;
+    return custom_pending(c, out);
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -1173,6 +1334,18 @@ static char *sum_escalate(const json_t *r, int is_error, const char *text)
                    "8:00-20:00 and Saturday 10:00-16:00 CET.");
 }
 
+/* A custom tool's result: its top-level fields as a sentence, or an apology and an offer of a
+ * person. */
+static char *sum_custom(const json_t *r, int is_error, const char *text)
+{
+    if (!is_error)
+        return offline_custom_phrase(r, text);
+    char *msg = error_message(text, r);
+    char *s = xasprintf("I'm sorry, that didn't work: %s. " OFFLINE_OFFER_HUMAN "?", msg);
+    free(msg);
+    return s;
+}
+
 /* Summarises one tool_result block. Returns owned text. */
 static char *summarise(const struct ctx *c, const json_t *block)
 {
@@ -1205,6 +1378,8 @@ static char *summarise(const struct ctx *c, const json_t *block)
         s = sum_search_kb(parsed, is_error, text);
     else if (strcmp(name, tools[T_ESCALATE].name) == 0)
         s = sum_escalate(parsed, is_error, text);
+    else if (offline_custom_find(c->custom, name) >= 0)
+        s = sum_custom(parsed, is_error, text);
     else if (is_error)
         s = xstrdup("I'm sorry, that didn't work.");
     else
@@ -1234,7 +1409,8 @@ static void answer_results(const struct ctx *c, const json_t *msg, struct offlin
  * Entry point
  * --------------------------------------------------------------------------------------------- */
 
-int offline_policy_decide(const json_t *request, struct offline_reply *out, struct err *err)
+int offline_policy_decide(const json_t *request, const struct offline_custom *custom,
+                          struct offline_reply *out, struct err *err)
 {
     memset(out, 0, sizeof *out);
     const json_t *msgs = json_object_get(request, "messages");
@@ -1245,6 +1421,8 @@ int offline_policy_decide(const json_t *request, struct offline_reply *out, stru
     c.msgs = msgs;
     c.n = json_array_size(msgs);
     c.start = c.n > OFFLINE_POLICY_WINDOW ? c.n - OFFLINE_POLICY_WINDOW : 0;
+    c.custom = custom;
+    c.tools = json_object_get(request, "tools");
     size_t i;
     const json_t *t;
     json_array_foreach(json_object_get(request, "tools"), i, t) {
@@ -1269,7 +1447,7 @@ int offline_policy_decide(const json_t *request, struct offline_reply *out, stru
     c.user = message_text(json_array_get(msgs, c.user_idx));
     size_t prev = find_back(&c, c.user_idx, "assistant");
     c.prev = prev != SIZE_MAX ? message_text(json_array_get(msgs, prev)) : xstrdup("");
-    offline_intents_classify(c.user, &c.intent);
+    classify(&c, c.user, &c.intent);
     offline_slots_extract(c.user, &c.slots);
 
     if (!fill_pending(&c, out) && !out->text && !out->tool)
