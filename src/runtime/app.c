@@ -297,9 +297,9 @@ static char *app__kb_dir(const struct app *app)
  * them. */
 static int app__train_model(struct app *app, struct err *err)
 {
-    (void)app;
-    (void)err;
-    return 0;
+    if (strcmp(app->cfg->model, "offline") != 0)
+        return 0;
+    return model_offline_train(app->model, tools_examples(app->tools), err);
 }
 
 /* Builds what the agent file defines: the knowledge base, the tool registry (built-in subset,
