@@ -85,9 +85,10 @@ out:
 
 long backoff_wait_ms(const struct backoff *b, int attempt, long retry_after_ms)
 {
-    if (retry_after_ms >= 0)
-        return retry_after_ms > b->max_ms ? b->max_ms : retry_after_ms;
-    return backoff_delay_ms(b, attempt);
+    long wait = backoff_delay_ms(b, attempt);
+    if (retry_after_ms > wait)
+        wait = retry_after_ms > b->max_ms ? b->max_ms : retry_after_ms;
+    return wait;
 }
 
 void backoff_sleep_ms(long ms)

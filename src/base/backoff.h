@@ -31,8 +31,9 @@ long backoff_delay_ms(const struct backoff *b, int attempt);
  * value is NULL, malformed or more than a day away. */
 long backoff_retry_after_ms(const char *value, time_t now);
 
-/* Returns what to wait before retry number attempt: the server's retry_after_ms capped at
- * max_ms when it is >= 0, else backoff_delay_ms(). */
+/* Returns what to wait before retry number attempt: backoff_delay_ms(), or the server's
+ * retry_after_ms (ignored when < 0) capped at max_ms if that is longer. A server may slow us
+ * down but never make us retry sooner than our own backoff. */
 long backoff_wait_ms(const struct backoff *b, int attempt, long retry_after_ms);
 
 /* Sleeps ms milliseconds (nothing when ms <= 0), resuming after signals. */

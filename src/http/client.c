@@ -1,6 +1,6 @@
 /*
  * client.c - the libcurl client (see client.h): a mutex-guarded stack of idle easy handles,
- * per-attempt transfer state, the retry loop and its backoff.
+ * per-attempt transfer state and the retry loop (delays from base/backoff).
  */
 #include "http/client.h"
 
@@ -13,7 +13,7 @@
 
 #include <curl/curl.h>
 
-#include "base/clock.h"
+#include "base/backoff.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 
@@ -139,41 +139,13 @@ int http_client_retryable_status(long status)
 
 /* ---- Backoff -------------------------------------------------------------------------------- */
 
-static uint64_t next_random(void)
-{
-    static _Thread_local uint64_t state;
-    if (state == 0)
-        state = (uint64_t)clock_mono_us() ^ ((uint64_t)(uintptr_t)&state << 17) ^
-                0x9e3779b97f4a7c15ull;
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return state;
-}
-
 long http_client_backoff_ms(int attempt, long base_ms, long max_ms)
 {
-    if (attempt < 1)
-        attempt = 1;
-    long d = base_ms;
-    for (int i = 1; i < attempt && d < max_ms; i++)
-        d *= 2;
-    if (d > max_ms)
-        d = max_ms;
-    long half = d / 2;
-    return half + (long)(next_random() % (uint64_t)(d - half + 1));
+    struct backoff b = {.base_ms = base_ms, .max_ms = max_ms, .jitter = BACKOFF_JITTER_EQUAL};
+    return backoff_delay_ms(&b, attempt);
 }
 
-static void sleep_ms(long ms)
-{
-    if (ms <= 0)
-        return;
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
-/* Reads Retry-After (seconds) or retry-after-ms; returns milliseconds or -1. */
+/* Reads retry-after-ms or Retry-After (seconds or HTTP-date); returns milliseconds or -1. */
 static long retry_after_ms(const struct http_client_response *r)
 {
     const char *v = http_client_header(r, "retry-after-ms");
@@ -183,14 +155,7 @@ static long retry_after_ms(const struct http_client_response *r)
         if (end != v && ms >= 0)
             return (long)ms;
     }
-    v = http_client_header(r, "retry-after");
-    if (v) {
-        char *end;
-        long s = strtol(v, &end, 10);
-        if (end != v && s >= 0 && s < 86400)
-            return s * 1000;
-    }
-    return -1;
+    return backoff_retry_after_ms(http_client_header(r, "retry-after"), time(NULL));
 }
 
 /* ---- One attempt ---------------------------------------------------------------------------- */
@@ -346,6 +311,9 @@ int http_client_do(struct http_client *c, const struct http_client_request *req,
     }
     int retries = req->max_retries < 0 ? c->cfg.max_retries : req->max_retries;
     CURL *h = handle_get(c);
+    struct backoff bo = {.base_ms = c->cfg.backoff_base_ms,
+                         .max_ms = c->cfg.backoff_max_ms,
+                         .jitter = BACKOFF_JITTER_EQUAL};
     for (int n = 0;; n++) {
         struct xfer x;
         headers_clear(resp);
@@ -364,13 +332,10 @@ int http_client_do(struct http_client *c, const struct http_client_request *req,
                 err_clear(err);
                 break;
             }
-            long wait = http_client_backoff_ms(n + 1, c->cfg.backoff_base_ms, c->cfg.backoff_max_ms);
-            long ra = retry_after_ms(resp);
-            if (ra > wait)
-                wait = ra > c->cfg.backoff_max_ms ? c->cfg.backoff_max_ms : ra;
+            long wait = backoff_wait_ms(&bo, n + 1, retry_after_ms(resp));
             log_at(LL_INFO, "http", "retrying '%s' after status %ld in %ld ms", req->url,
                    resp->status, wait);
-            sleep_ms(wait);
+            backoff_sleep_ms(wait);
             continue;
         }
         if (x.too_large) {
@@ -383,10 +348,10 @@ int http_client_do(struct http_client *c, const struct http_client_request *req,
             break;
         }
         if (transport_retryable(cc) && can_retry) {
-            long wait = http_client_backoff_ms(n + 1, c->cfg.backoff_base_ms, c->cfg.backoff_max_ms);
+            long wait = backoff_delay_ms(&bo, n + 1);
             log_at(LL_INFO, "http", "retrying '%s' after %s in %ld ms", req->url,
                    curl_easy_strerror(cc), wait);
-            sleep_ms(wait);
+            backoff_sleep_ms(wait);
             continue;
         }
         if (cc == CURLE_OPERATION_TIMEDOUT)

@@ -69,12 +69,13 @@ static void test_retry_after_http_date(void)
     CHECK_INT(backoff_retry_after_ms("tomorrow", t), -1);
 }
 
-static void test_wait_prefers_retry_after_capped(void)
+static void test_wait_honours_retry_after_capped(void)
 {
     struct backoff b = {.base_ms = 100, .max_ms = 1000, .jitter = BACKOFF_JITTER_NONE};
     CHECK_INT(backoff_wait_ms(&b, 1, 700), 700);
     CHECK_INT(backoff_wait_ms(&b, 1, 5000), 1000);
-    CHECK_INT(backoff_wait_ms(&b, 1, 0), 0);
+    CHECK_INT(backoff_wait_ms(&b, 1, 0), 100);  /* never sooner than our own backoff */
+    CHECK_INT(backoff_wait_ms(&b, 2, 150), 200);
     CHECK_INT(backoff_wait_ms(&b, 3, -1), 400);
 }
 
@@ -96,7 +97,7 @@ int main(void)
     RUN(test_equal_jitter_bounds);
     RUN(test_retry_after_seconds);
     RUN(test_retry_after_http_date);
-    RUN(test_wait_prefers_retry_after_capped);
+    RUN(test_wait_honours_retry_after_capped);
     RUN(test_sleep_waits_at_least);
     return check_summary();
 }
