@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/buf.h"
 #include "base/text.h"
 #include "base/xmalloc.h"
 
@@ -243,8 +244,6 @@ static void add_passage(struct kb *kb, size_t article, const char *section, cons
     p->len = 0;
 }
 
-/* Appends line to the paragraph buffer, joining wrapped lines with a space and list items with a
- * newline. */
 /* 1 when line starts a Markdown list item: "- ", "* ", "1. " or "1) " (a wrapped line that merely
  * starts with a number, like "16:00 on Saturdays", is not one). */
 static int is_list_item(const char *line)
@@ -257,24 +256,21 @@ static int is_list_item(const char *line)
     return d > 0 && (line[d] == '.' || line[d] == ')') && line[d + 1] == ' ';
 }
 
-static void para_append(char **para, size_t *len, const char *line)
+/* Appends line to the paragraph buffer, joining wrapped lines with a space and list items with a
+ * newline. */
+static void para_append(struct buf *para, const char *line)
 {
-    int list_item = is_list_item(line);
-    size_t l = strlen(line);
-    *para = xrealloc(*para, *len + l + 2);
-    if (*len > 0)
-        (*para)[(*len)++] = list_item ? '\n' : ' ';
-    memcpy(*para + *len, line, l);
-    *len += l;
-    (*para)[*len] = '\0';
+    if (para->len > 0)
+        buf_add_char(para, is_list_item(line) ? '\n' : ' ');
+    buf_add_str(para, line);
 }
 
 /* Splits one article's text (NUL-terminated, modified in place) into passages. */
 static void parse_article(struct kb *kb, size_t ai, char *text)
 {
     char *section = xstrdup("");
-    char *para = NULL;
-    size_t plen = 0;
+    struct buf para; /* joins lines, each in place of its '\n': never longer than text */
+    buf_init(&para, strlen(text) + 1);
     int in_code = 0;
     char *line = text;
     while (line) {
@@ -291,11 +287,9 @@ static void parse_article(struct kb *kb, size_t ai, char *text)
         int heading = !in_code && t[0] == '#';
         int blank = t[0] == '\0';
         /* a paragraph ends at a blank line or a heading; short ones wait for the next */
-        if ((heading || blank) && plen > 0 && (heading || plen >= MIN_PASSAGE_CHARS)) {
-            add_passage(kb, ai, section, para);
-            free(para);
-            para = NULL;
-            plen = 0;
+        if ((heading || blank) && para.len > 0 && (heading || para.len >= MIN_PASSAGE_CHARS)) {
+            add_passage(kb, ai, section, buf_str(&para));
+            buf_reset(&para);
         }
         if (heading) {
             const char *h = t;
@@ -317,11 +311,11 @@ static void parse_article(struct kb *kb, size_t ai, char *text)
             continue;
         }
         if (!blank)
-            para_append(&para, &plen, t);
+            para_append(&para, t);
     }
-    if (plen > 0)
-        add_passage(kb, ai, section, para);
-    free(para);
+    if (para.len > 0)
+        add_passage(kb, ai, section, buf_str(&para));
+    buf_release(&para);
     free(section);
 }
 

@@ -10,7 +10,6 @@
 
 void buf_init(struct buf *b, size_t max)
 {
-    assert(max >= 1);
     b->data = NULL;
     b->len = 0;
     b->cap = 0;

@@ -23,7 +23,8 @@ struct buf {
 
 /* ---- Lifecycle ------------------------------------------------------------------------------ */
 
-/* Makes b empty with room for at most max bytes (max >= 1). Allocates nothing. */
+/* Makes b empty with room for at most max bytes (0 allows only the empty string). Allocates
+ * nothing: data stays NULL until the first successful append or reserve (even of 0 bytes). */
 void buf_init(struct buf *b, size_t max);
 
 /* Frees the contents; b is left empty with the same cap, ready to reuse or drop. */

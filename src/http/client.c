@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 
 #include "base/backoff.h"
+#include "base/buf.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 
@@ -165,7 +166,7 @@ struct xfer {
     const struct http_client_request *req;
     struct http_client_response *resp;  /* filled */
     size_t cap;                  /* body cap */
-    size_t body_cap;             /* bytes allocated for resp->body */
+    struct buf body;             /* the buffered body; moved to resp->body after the attempt */
     size_t header_bytes;         /* header bytes seen, capped */
     int too_large;               /* the cap was hit */
     int aborted;                 /* on_data asked to stop */
@@ -213,7 +214,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
         x->streaming = x->req->on_data && status >= 200 && status < 300;
         x->decided = 1;
     }
-    if (r->body_len + r->streamed + n > x->cap) {
+    if (x->body.len + r->streamed + n > x->cap) {
         x->too_large = 1;
         return 0;
     }
@@ -225,16 +226,10 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
         }
         return n;
     }
-    if (r->body_len + n + 1 > x->body_cap) {
-        size_t cap = x->body_cap ? x->body_cap : 4096;
-        while (cap < r->body_len + n + 1)
-            cap *= 2;
-        r->body = xrealloc(r->body, cap);
-        x->body_cap = cap;
+    if (buf_add(&x->body, data, n) < 0) {
+        x->too_large = 1; /* not reached: the check above is stricter */
+        return 0;
     }
-    memcpy(r->body + r->body_len, data, n);
-    r->body_len += n;
-    r->body[r->body_len] = '\0';
     return n;
 }
 
@@ -252,6 +247,7 @@ static CURLcode attempt(struct http_client *c, CURL *h, const struct http_client
     x->req = req;
     x->resp = resp;
     x->cap = c->cfg.max_response_bytes;
+    buf_init(&x->body, x->cap);
 
     curl_easy_setopt(h, CURLOPT_URL, req->url);
     /* A CA bundle named the way curl and OpenSSL tools read it: Debian's libcurl looks in its own
@@ -287,6 +283,8 @@ static CURLcode attempt(struct http_client *c, CURL *h, const struct http_client
     }
     CURLcode cc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+    if (x->body.data) /* a body that never started stays NULL */
+        resp->body = buf_take(&x->body, &resp->body_len);
     curl_slist_free_all(hl);
     return cc;
 }

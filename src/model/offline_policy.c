@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/xmalloc.h"
 #include "model/offline_intents.h"
 #include "model/offline_slots.h"
@@ -84,39 +85,37 @@ static const char *role_of(const json_t *msg)
     return r ? r : "";
 }
 
-/* Appends up to the cap of text to buf (length *len). */
-static void append_capped(char **buf, size_t *len, const char *text, size_t cap)
+/* Appends to b as much of text as keeps b's text (not counting the '\n' joining parts) within
+ * cap bytes: a long message is cut, by design. b's own cap is cap + 1, which this never passes. */
+static void append_capped(struct buf *b, const char *text, size_t cap)
 {
     size_t add = strnlen(text, cap);
-    if (*len + add > cap)
-        add = cap > *len ? cap - *len : 0;
-    *buf = xrealloc(*buf, *len + add + 2);
-    if (*len > 0 && add > 0)
-        (*buf)[(*len)++] = '\n';
-    memcpy(*buf + *len, text, add);
-    *len += add;
-    (*buf)[*len] = '\0';
+    if (b->len + add > cap)
+        add = cap > b->len ? cap - b->len : 0;
+    if (b->len > 0 && add > 0)
+        buf_add_char(b, '\n');
+    buf_add(b, text, add);
 }
 
 /* Returns the text of a message (string content or its text blocks), owned, capped. */
 static char *message_text(const json_t *msg)
 {
-    char *buf = xstrdup("");
-    size_t len = 0;
+    struct buf b;
+    buf_init(&b, OFFLINE_POLICY_MAX_TEXT + 1);
     const json_t *content = json_object_get(msg, "content");
     if (json_is_string(content)) {
-        append_capped(&buf, &len, json_string_value(content), OFFLINE_POLICY_MAX_TEXT);
+        append_capped(&b, json_string_value(content), OFFLINE_POLICY_MAX_TEXT);
     } else if (json_is_array(content)) {
         size_t i;
-        const json_t *b;
-        json_array_foreach(content, i, b) {
-            const char *type = json_string_value(json_object_get(b, "type"));
-            const char *t = json_string_value(json_object_get(b, "text"));
+        const json_t *blk;
+        json_array_foreach(content, i, blk) {
+            const char *type = json_string_value(json_object_get(blk, "type"));
+            const char *t = json_string_value(json_object_get(blk, "text"));
             if (type && strcmp(type, "text") == 0 && t)
-                append_capped(&buf, &len, t, OFFLINE_POLICY_MAX_TEXT);
+                append_capped(&b, t, OFFLINE_POLICY_MAX_TEXT);
         }
     }
-    return buf;
+    return buf_take(&b, NULL);
 }
 
 static int has_block(const json_t *msg, const char *type)

@@ -109,6 +109,19 @@ static void test_reserve_commit(void)
     buf_release(&b);
 }
 
+static void test_zero_cap_and_empty_append(void)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    CHECK(b.data == NULL);
+    CHECK_INT(buf_add(&b, "", 0), 0); /* an empty append makes data a real "" */
+    CHECK(b.data != NULL);
+    CHECK_STR(b.data, "");
+    CHECK_INT(buf_add_char(&b, 'x'), -1);
+    CHECK_INT(b.len, 0);
+    buf_release(&b);
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -118,5 +131,6 @@ int main(void)
     RUN(test_printf_past_cap);
     RUN(test_growth_and_binary);
     RUN(test_reserve_commit);
+    RUN(test_zero_cap_and_empty_append);
     return check_summary();
 }
