@@ -8,7 +8,7 @@ GEN_SRCS += gen/offline_intents_model.c
 OFFLINE_TRAIN := $(BUILD)/tools/intents/train
 OFFLINE_TRAIN_OBJS := $(BUILD)/tools/intents/train.o $(BUILD)/src/model/offline_nb.o \
                       $(BUILD)/src/model/offline_text.o $(BUILD)/src/base/xmalloc.o \
-                      $(BUILD)/src/base/err.o
+                      $(BUILD)/src/base/err.o $(BUILD)/src/base/text.o
 
 $(OFFLINE_TRAIN): $(OFFLINE_TRAIN_OBJS)
 	@mkdir -p $(@D)

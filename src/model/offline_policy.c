@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/xmalloc.h"
 #include "model/offline_custom.h"
 #include "model/offline_intents.h"
@@ -108,39 +109,37 @@ static const char *role_of(const json_t *msg)
     return r ? r : "";
 }
 
-/* Appends up to the cap of text to buf (length *len). */
-static void append_capped(char **buf, size_t *len, const char *text, size_t cap)
+/* Appends to b as much of text as keeps b's text (not counting the '\n' joining parts) within
+ * cap bytes: a long message is cut, by design. b's own cap is cap + 1, which this never passes. */
+static void append_capped(struct buf *b, const char *text, size_t cap)
 {
     size_t add = strnlen(text, cap);
-    if (*len + add > cap)
-        add = cap > *len ? cap - *len : 0;
-    *buf = xrealloc(*buf, *len + add + 2);
-    if (*len > 0 && add > 0)
-        (*buf)[(*len)++] = '\n';
-    memcpy(*buf + *len, text, add);
-    *len += add;
-    (*buf)[*len] = '\0';
+    if (b->len + add > cap)
+        add = cap > b->len ? cap - b->len : 0;
+    if (b->len > 0 && add > 0)
+        buf_add_char(b, '\n');
+    buf_add(b, text, add);
 }
 
 /* Returns the text of a message (string content or its text blocks), owned, capped. */
 static char *message_text(const json_t *msg)
 {
-    char *buf = xstrdup("");
-    size_t len = 0;
+    struct buf b;
+    buf_init(&b, OFFLINE_POLICY_MAX_TEXT + 1);
     const json_t *content = json_object_get(msg, "content");
     if (json_is_string(content)) {
-        append_capped(&buf, &len, json_string_value(content), OFFLINE_POLICY_MAX_TEXT);
+        append_capped(&b, json_string_value(content), OFFLINE_POLICY_MAX_TEXT);
     } else if (json_is_array(content)) {
         size_t i;
-        const json_t *b;
-        json_array_foreach(content, i, b) {
-            const char *type = json_string_value(json_object_get(b, "type"));
-            const char *t = json_string_value(json_object_get(b, "text"));
+        const json_t *blk;
+        json_array_foreach(content, i, blk) {
+            const char *type = json_string_value(json_object_get(blk, "type"));
+            const char *t = json_string_value(json_object_get(blk, "text"));
             if (type && strcmp(type, "text") == 0 && t)
-                append_capped(&buf, &len, t, OFFLINE_POLICY_MAX_TEXT);
+                append_capped(&b, t, OFFLINE_POLICY_MAX_TEXT);
         }
     }
-    return buf;
+    return buf_take(&b, NULL);
 }
 
 static int has_block(const json_t *msg, const char *type)
@@ -1097,20 +1096,8 @@ static const char *str_field(const json_t *o, const char *a, const char *b)
     return v;
 }
 
-/* Appends formatted text to *buf. */
-static void catf(char **buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void catf(char **buf, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *add = xvasprintf(fmt, ap);
-    va_end(ap);
-    char *joined = xasprintf("%s%s", *buf ? *buf : "", add);
-    free(*buf);
-    free(add);
-    *buf = joined;
-}
+/* A summary never comes near this; it only bounds one built from a hostile tool result. */
+#define REPLY_TEXT_MAX (1u << 20)
 
 static char *sum_create_ticket(const json_t *input, const json_t *r, int is_error, const char *text)
 {
@@ -1127,20 +1114,21 @@ static char *sum_create_ticket(const json_t *input, const json_t *r, int is_erro
     if (!prio)
         prio = str_field(input, "priority", NULL);
     const char *email = str_field(input, "email", NULL);
-    char *s = NULL;
+    struct buf s;
+    buf_init(&s, REPLY_TEXT_MAX);
     if (id)
-        catf(&s, "I've opened ticket %s for you", id);
+        buf_printf(&s, "I've opened ticket %s for you", id);
     else
-        catf(&s, "I've opened a support ticket for you (the system didn't return its number)");
+        buf_printf(&s, "I've opened a support ticket for you (the system didn't return its number)");
     if (prio)
-        catf(&s, " with %s priority", prio);
-    catf(&s, ".");
+        buf_printf(&s, " with %s priority", prio);
+    buf_printf(&s, ".");
     if (email)
-        catf(&s, " Our support team will contact you at %s, usually within one business day.",
+        buf_printf(&s, " Our support team will contact you at %s, usually within one business day.",
              email);
     if (id)
-        catf(&s, " You can ask me about %s at any time.", id);
-    return s;
+        buf_printf(&s, " You can ask me about %s at any time.", id);
+    return buf_take(&s, NULL);
 }
 
 static char *sum_ticket_status(const json_t *input, const json_t *r, int is_error,
@@ -1165,20 +1153,21 @@ static char *sum_ticket_status(const json_t *input, const json_t *r, int is_erro
     const char *title = str_field(r, "title", NULL);
     const char *prio = str_field(r, "priority", NULL);
     const char *created = str_field(r, "createdAt", NULL);
-    char *s = NULL;
-    catf(&s, "Ticket %s", id ? id : asked ? asked : "");
+    struct buf s;
+    buf_init(&s, REPLY_TEXT_MAX);
+    buf_printf(&s, "Ticket %s", id ? id : asked ? asked : "");
     if (title)
-        catf(&s, " (\"%s\")", title);
-    catf(&s, " is %s", status ? status : "in an unknown state");
+        buf_printf(&s, " (\"%s\")", title);
+    buf_printf(&s, " is %s", status ? status : "in an unknown state");
     if (prio)
-        catf(&s, ", with %s priority", prio);
-    catf(&s, ".");
+        buf_printf(&s, ", with %s priority", prio);
+    buf_printf(&s, ".");
     if (created)
-        catf(&s, " It was opened on %.10s.", created);
+        buf_printf(&s, " It was opened on %.10s.", created);
     if (status && (strcmp(status, "open") == 0 || strcmp(status, "pending") == 0 ||
                    strcmp(status, "in_progress") == 0))
-        catf(&s, " Our team will contact you by email as soon as there's news.");
-    return s;
+        buf_printf(&s, " Our team will contact you by email as soon as there's news.");
+    return buf_take(&s, NULL);
 }
 
 static char *sum_list_tickets(const json_t *r, int is_error, const char *text)
@@ -1194,25 +1183,26 @@ static char *sum_list_tickets(const json_t *r, int is_error, const char *text)
         return xstrdup("You don't have any support tickets yet. If something isn't working, tell "
                        "me about it and I'll open one.");
     size_t n = json_array_size(list);
-    char *s = NULL;
-    catf(&s, "You have %zu ticket%s:", n, n == 1 ? "" : "s");
+    struct buf s;
+    buf_init(&s, REPLY_TEXT_MAX);
+    buf_printf(&s, "You have %zu ticket%s:", n, n == 1 ? "" : "s");
     for (size_t i = 0; i < n && i < MAX_LISTED; i++) {
         const json_t *t = json_array_get(list, i);
         const char *id = str_field(t, "ticketId", "id");
         const char *title = str_field(t, "title", NULL);
         const char *status = str_field(t, "status", NULL);
         const char *prio = str_field(t, "priority", NULL);
-        catf(&s, "\n- %s", id ? id : "(no id)");
+        buf_printf(&s, "\n- %s", id ? id : "(no id)");
         if (title)
-            catf(&s, ": %s", title);
+            buf_printf(&s, ": %s", title);
         if (status && prio)
-            catf(&s, " (%s, %s priority)", status, prio);
+            buf_printf(&s, " (%s, %s priority)", status, prio);
         else if (status)
-            catf(&s, " (%s)", status);
+            buf_printf(&s, " (%s)", status);
     }
     if (n > MAX_LISTED)
-        catf(&s, "\n...and %zu more.", n - MAX_LISTED);
-    return s;
+        buf_printf(&s, "\n...and %zu more.", n - MAX_LISTED);
+    return buf_take(&s, NULL);
 }
 
 static char *sum_lookup_order(const json_t *input, const json_t *r, int is_error,
@@ -1238,12 +1228,13 @@ static char *sum_lookup_order(const json_t *input, const json_t *r, int is_error
         snprintf(idbuf, sizeof idbuf, "%lld", (long long)json_integer_value(oid));
     const char *id = json_is_string(oid) ? json_string_value(oid) : idbuf[0] ? idbuf : asked;
     const char *status = str_field(r, "status", NULL);
-    char *s = NULL;
-    catf(&s, "Order %s is %s.", id ? id : "", status ? status : "in an unknown state");
+    struct buf s;
+    buf_init(&s, REPLY_TEXT_MAX);
+    buf_printf(&s, "Order %s is %s.", id ? id : "", status ? status : "in an unknown state");
     const json_t *items = json_object_get(r, "items");
     if (json_is_array(items) && json_array_size(items) > 0) {
         size_t n = json_array_size(items);
-        catf(&s, " It contains %zu item%s:", n, n == 1 ? "" : "s");
+        buf_printf(&s, " It contains %zu item%s:", n, n == 1 ? "" : "s");
         for (size_t i = 0; i < n && i < MAX_LISTED; i++) {
             const json_t *it = json_array_get(items, i);
             const char *name = json_is_string(it) ? json_string_value(it)
@@ -1252,29 +1243,29 @@ static char *sum_lookup_order(const json_t *input, const json_t *r, int is_error
             if (!q)
                 q = json_object_get(it, "qty");
             if (json_is_integer(q) && json_integer_value(q) > 1)
-                catf(&s, "%s %lld x %s", i ? "," : "", (long long)json_integer_value(q),
+                buf_printf(&s, "%s %lld x %s", i ? "," : "", (long long)json_integer_value(q),
                      name ? name : "item");
             else
-                catf(&s, "%s %s", i ? "," : "", name ? name : "item");
+                buf_printf(&s, "%s %s", i ? "," : "", name ? name : "item");
         }
-        catf(&s, n > MAX_LISTED ? ", and more." : ".");
+        buf_printf(&s, n > MAX_LISTED ? ", and more." : ".");
     }
     const json_t *ship = json_object_get(r, "shipping");
     const char *carrier = str_field(ship, "carrier", NULL);
     const char *tracking = str_field(ship, "tracking", NULL);
     const char *eta = str_field(ship, "eta", NULL);
     if (carrier && tracking)
-        catf(&s, " It's with %s, tracking number %s.", carrier, tracking);
+        buf_printf(&s, " It's with %s, tracking number %s.", carrier, tracking);
     else if (carrier)
-        catf(&s, " It's with %s.", carrier);
+        buf_printf(&s, " It's with %s.", carrier);
     else if (tracking)
-        catf(&s, " The tracking number is %s.", tracking);
+        buf_printf(&s, " The tracking number is %s.", tracking);
     const char *st = str_field(r, "status", NULL);
     if (eta && st && strcmp(st, "delivered") == 0)
-        catf(&s, " It was delivered on %s.", eta);
+        buf_printf(&s, " It was delivered on %s.", eta);
     else if (eta && !(st && strcmp(st, "cancelled") == 0))
-        catf(&s, " Expected delivery: %s.", eta);
-    return s;
+        buf_printf(&s, " Expected delivery: %s.", eta);
+    return buf_take(&s, NULL);
 }
 
 static char *sum_search_kb(const json_t *r, int is_error, const char *text)
@@ -1296,11 +1287,12 @@ static char *sum_search_kb(const json_t *r, int is_error, const char *text)
     const char *title = str_field(top, "title", NULL);
     const char *article = str_field(top, "article", "source");
     char *cut = clip(passage, MAX_PASSAGE);
-    char *s = NULL;
+    struct buf s;
+    buf_init(&s, REPLY_TEXT_MAX);
     if (title)
-        catf(&s, "From our help article \"%s\":\n\n%s\n\n", title, cut);
+        buf_printf(&s, "From our help article \"%s\":\n\n%s\n\n", title, cut);
     else
-        catf(&s, "From our help articles:\n\n%s\n\n", cut);
+        buf_printf(&s, "From our help articles:\n\n%s\n\n", cut);
     /* the next passage of the same article often carries the steps: add it when it scores close
      * to the best and the answer stays short */
     const json_t *next = json_array_get(results, 1);
@@ -1310,13 +1302,13 @@ static char *sum_search_kb(const json_t *r, int is_error, const char *text)
     double next_score = json_number_value(json_object_get(next, "score"));
     if (next_passage && article && next_article && strcmp(article, next_article) == 0 &&
         next_score >= 0.8 * top_score && strlen(cut) + strlen(next_passage) <= MAX_PASSAGE) {
-        catf(&s, "%s\n\n", next_passage);
+        buf_printf(&s, "%s\n\n", next_passage);
     }
     if (article)
-        catf(&s, "(Source: %s) ", article);
-    catf(&s, "If that doesn't solve it, tell me and I can open a support ticket for you.");
+        buf_printf(&s, "(Source: %s) ", article);
+    buf_printf(&s, "If that doesn't solve it, tell me and I can open a support ticket for you.");
     free(cut);
-    return s;
+    return buf_take(&s, NULL);
 }
 
 static char *sum_escalate(const json_t *r, int is_error, const char *text)
@@ -1391,18 +1383,23 @@ static char *summarise(const struct ctx *c, const json_t *block)
 
 static void answer_results(const struct ctx *c, const json_t *msg, struct offline_reply *out)
 {
-    char *all = NULL;
+    struct buf all;
+    int any = 0;
     size_t i;
     const json_t *b;
+    buf_init(&all, REPLY_TEXT_MAX);
     json_array_foreach(json_object_get(msg, "content"), i, b) {
         const char *type = json_string_value(json_object_get(b, "type"));
         if (!type || strcmp(type, "tool_result") != 0)
             continue;
         char *s = summarise(c, b);
-        catf(&all, "%s%s", all ? "\n\n" : "", s);
+        buf_printf(&all, "%s%s", any ? "\n\n" : "", s);
+        any = 1;
         free(s);
     }
-    out->text = all ? all : xstrdup("Done.");
+    if (!any)
+        buf_add_str(&all, "Done.");
+    out->text = buf_take(&all, NULL);
 }
 
 /* ------------------------------------------------------------------------------------------------
