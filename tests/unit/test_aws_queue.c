@@ -236,12 +236,12 @@ static void run_suite(void)
     RUN(test_errors);
 }
 
-int main(void)
+/* The SQLite part; tests/run.sh counts it when it runs this binary on its own. */
+static void run_local(void)
 {
-    xmalloc_init();
     char dir[] = "/tmp/parley-queue-contract-XXXXXX";
-    if (!mkdtemp(dir))
-        return 1;
+    if (!check_require("a temporary directory", mkdtemp(dir) != NULL))
+        return;
     char *path = xasprintf("%s/queue.db", dir);
     struct err e;
     q = queue_sqlite_new(path, NULL, &e);
@@ -254,9 +254,18 @@ int main(void)
     if (system(cmd) != 0)
         fprintf(stderr, "cannot remove %s\n", dir);
     free(cmd);
+}
 
+int main(void)
+{
+    xmalloc_init();
+    /* With the emulator configured (tests/scripts/test_aws_queue.sh) only the AWS adapter
+     * part runs, so the SQLite part is not counted twice. */
     const char *sqs = getenv("PARLEY_TEST_SQS");
-    if (sqs && *sqs) {
+    if (!sqs || !*sqs)
+        run_local();
+    else {
+        struct err e;
         setenv("AWS_ENDPOINT_URL_SQS", sqs, 1);
         setenv("AWS_REGION", "us-east-1", 0);
         setenv("AWS_ACCESS_KEY_ID", "test", 0);
@@ -265,7 +274,7 @@ int main(void)
         snprintf(prefix, sizeof prefix, "t%d-", (int)getpid());
         setenv("PARLEY_QUEUE_PREFIX", prefix, 1);
         q = queue_sqs_from_env(&e);
-        check_record("sqs adapter opens", q != NULL);
+        check_require("sqs adapter opens", q != NULL);
         if (q)
             run_suite();
         queue_free(q);
