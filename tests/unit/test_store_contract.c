@@ -275,13 +275,34 @@ static void test_orders(void)
     CHECK(strstr(e.message, "9999") != NULL);
 }
 
+/* For check_wait: the wall clock is past every session's lastActivity. */
+static int clock_past_last_activity(void *ud)
+{
+    (void)ud;
+    json_t *list = NULL;
+    struct err e;
+    if (STORE_CALL(st, sessions_list, NULL, 1000, &list, &e) < 0)
+        return 0;
+    long long newest = 0;
+    size_t i;
+    json_t *s;
+    json_array_foreach(list, i, s) {
+        long long at = json_integer_value(json_object_get(s, "lastActivity"));
+        if (at > newest)
+            newest = at;
+    }
+    json_decref(list);
+    return clock_now_ms() > newest;
+}
+
 static void test_status_and_list(void)
 {
     struct err e;
     int turn = 0;
     const char *s4 = sid("s4");
-    /* Sort keys run ahead of the clock when several turns share a millisecond: let it catch up. */
-    usleep(50 * 1000);
+    /* Sort keys run ahead of the clock when several turns share a millisecond: wait until the
+     * clock has passed the most recent activity recorded so far. */
+    CHECK(check_wait(clock_past_last_activity, NULL, 5000));
     CHECK(save(s4, 1, 1, &turn, &e) == 0);
     CHECK(STORE_CALL(st, session_set_status, s4, "handoff", "customer asked", &e) == 0);
     json_t *s = NULL;
