@@ -661,7 +661,7 @@ int main(void)
     snprintf(sm, sizeof sm, "PARLEY_STATEMACHINE=%s/statemachine/agent.asl.json", src ? src : ".");
     const char *env[] = {"PARLEY_OPERATOR_TOKEN=" OPERATOR_TOKEN, kb, sm, NULL};
     int started = e2e_tmpdir(data, sizeof data) == 0 && e2e_start_env(&srv, data, env) == 0;
-    check_record("server started", started);
+    check_require("server started", started);
     if (started) {
         size_t i;
         json_t *w;
