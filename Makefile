@@ -1,8 +1,10 @@
-# Parley - one plain Makefile (STYLE rule 22). Sources are listed per module in src/*/module.mk.
+# Parley - one plain Makefile (STYLE rule 22). Sources are listed in src/<module>/<module>.mk.
 #   make            release build: build/parley
 #   make run        install missing Debian packages, build, start `parley serve`
 #   make test       install missing packages, build with ASan+UBSan into build/san, run every test
 #   make bench      build and run the load benchmark (see bench/README.md)
+#   make format     rewrite the C sources and headers with .clang-format
+#   make format-check  fail (clang-format --dry-run -Werror) if any source differs from .clang-format
 
 CC      ?= cc
 BUILD   ?= build
@@ -11,7 +13,7 @@ SAN     ?= 0
 
 WARN    := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow -Werror
 CFLAGS  := -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -I$(BUILD)/gen -MMD -MP -pthread
-LDLIBS  := -lmicrohttpd -ljansson -lsqlite3 -lcurl -lcrypto -lz -lpthread -lm
+LDLIBS  := -lmicrohttpd -ljansson -lyaml -lsqlite3 -lcurl -lcrypto -lz -lpthread -lm
 ifeq ($(SAN),1)
 CFLAGS  += -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
@@ -19,7 +21,7 @@ else
 CFLAGS  += -O2 -g
 endif
 
-# Each src/<module>/module.mk appends its sources to LIB_SRCS (and generated files to GEN_SRCS).
+# Each src/<module>/<module>.mk appends its sources to LIB_SRCS (and generated files to GEN_SRCS).
 LIB_SRCS :=
 GEN_SRCS :=
 include $(sort $(wildcard src/*/*.mk))
@@ -32,7 +34,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 E2E_BINS  := $(E2E_SRCS:tests/e2e/%.c=$(BUILD)/tests/%)
 BENCH_BINS := $(BUILD)/bench/loadgen
 
-.PHONY: all run test tests deps bench clean format
+.PHONY: all run test tests deps bench clean format format-check
 all: $(BUILD)/parley
 
 $(BUILD)/libparley.a: $(LIB_OBJS)
@@ -81,7 +83,13 @@ bench: deps
 clean:
 	rm -rf build
 
+CLANG_FORMAT ?= clang-format
+FORMAT_SRCS  := $(LIB_SRCS) src/cli/main.c src/runtime/lambda_main.c $(wildcard src/*/*.h)
+
 format:
-	clang-format -i $(LIB_SRCS) src/cli/main.c $(wildcard src/*/*.h)
+	$(CLANG_FORMAT) -i $(FORMAT_SRCS)
+
+format-check:
+	$(CLANG_FORMAT) --dry-run -Werror $(FORMAT_SRCS)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

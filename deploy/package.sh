@@ -4,6 +4,7 @@
 #   bin/parley-lambda  the binary
 #   lib/               every shared library ldd lists, the C library and its loader included
 #   kb/                the knowledge base
+#   examples/demo-store/  the default agent file (issue 11; its knowledge dir is ../../kb)
 # The launcher starts the binary through the bundled loader, so the package runs on Amazon Linux
 # 2023 whatever glibc it has (the build machine's may be newer). With ZIP, also zips DIR.
 set -eu
@@ -23,6 +24,7 @@ while read -r line; do
 done < <(ldd "$bin")
 [ -n "$loader" ] || { echo "package.sh: no dynamic loader found in ldd output" >&2; exit 1; }
 cp -r "$root/kb" "$dir/kb"
+mkdir -p "$dir/examples" && cp -r "$root/examples/demo-store" "$dir/examples/demo-store" # issue 11
 cat >"$dir/bootstrap" <<EOS
 #!/bin/sh
 # Lambda runs this file: start parley-lambda with the libraries packaged beside it.

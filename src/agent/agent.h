@@ -61,6 +61,7 @@ struct agent_hooks {
         if ((a)->hooks && (a)->hooks->name)                                                        \
             (a)->hooks->name((a), __VA_ARGS__);                                                    \
     } while (0)
+struct agent_file;
 
 struct agent {
     const struct config *cfg; /* settings (borrowed) */
@@ -82,6 +83,7 @@ struct agent {
      * it with the ASL engine (runtime/workflow_local.c); on AWS it is Step Functions. */
     json_t *(*workflow)(struct agent *a, json_t *state, struct err *err);
     void *workflow_ud; /* the workflow's own state */
+    const struct agent_file *file; /* the agent file (borrowed; NULL: the shipped demo agent) */
 };
 
 typedef json_t *(*agent_handler_fn)(struct agent *a, json_t *event, struct err *err);
@@ -150,8 +152,5 @@ extern const char agent_apology[];
 
 /* The reply to a customer's message while a human agent has the session (status "handoff"). */
 extern const char agent_handoff_ack[];
-
-/* The system prompt of the support persona. */
-extern const char agent_system_prompt[];
 
 #endif

@@ -1,2 +1,15 @@
-LIB_SRCS += src/agent/handlers.c src/agent/actions.c src/agent/tools.c src/agent/turn.c src/agent/transcript.c
-LIB_SRCS += src/agent/tool_http.c src/agent/tool_lambda.c src/agent/tool_openapi.c
+# src/agent/agent.mk - the agent: turn loop, tools, actions, transcript, tool-input schema, PII
+#  guard, knowledge base.
+# One source per line, so additions from parallel branches merge without conflicts.
+LIB_SRCS += src/agent/handlers.c
+LIB_SRCS += src/agent/actions.c
+LIB_SRCS += src/agent/tools.c
+LIB_SRCS += src/agent/turn.c
+LIB_SRCS += src/agent/transcript.c
+LIB_SRCS += src/agent/schema.c
+LIB_SRCS += src/agent/guard.c
+LIB_SRCS += src/agent/kb.c
+LIB_SRCS += src/agent/tool_http.c
+LIB_SRCS += src/agent/tool_lambda.c
+LIB_SRCS += src/agent/tool_openapi.c
+LIB_SRCS += src/agent/agent_file.c

@@ -12,30 +12,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/buf.h"
 #include "base/xmalloc.h"
 
 #define GUARD_JSON_DEPTH 64
 #define MAX_GROUPS 12 /* digit groups looked at in one number */
-
-/* ------------------------------------------------------------------------------------------------
- * Output buffer
- * ---------------------------------------------------------------------------------------------- */
-
-struct out {
-    char *s;
-    size_t len, cap;
-};
-
-static void out_putn(struct out *o, const char *s, size_t n)
-{
-    if (o->len + n + 1 > o->cap) {
-        o->cap = (o->len + n + 1) * 2;
-        o->s = xrealloc(o->s, o->cap);
-    }
-    memcpy(o->s + o->len, s, n);
-    o->len += n;
-    o->s[o->len] = '\0';
-}
 
 /* ------------------------------------------------------------------------------------------------
  * Emails
@@ -296,7 +277,10 @@ char *guard_redact_text_count(const char *in, unsigned kinds, size_t *count)
     if (!in)
         return NULL;
     size_t n = strlen(in), i = 0, copied = 0, hits = 0, ne = 0, k = 0;
-    struct out o = {0};
+    /* A replacement token is at most 7 bytes and replaces at least 5 ("a@b.c"), so the output
+     * never reaches twice the input. */
+    struct buf o;
+    buf_init(&o, 2 * n + 16);
     struct span *emails = (kinds & GUARD_EMAIL) ? find_emails(in, n, &ne) : NULL;
     while (i < n) {
         size_t limit = k < ne ? emails[k].b : n; /* numbers must end before the next email */
@@ -323,8 +307,8 @@ char *guard_redact_text_count(const char *in, unsigned kinds, size_t *count)
                 end = 0;
         }
         if (end) {
-            out_putn(&o, in + copied, i - copied);
-            out_putn(&o, token, strlen(token));
+            buf_add(&o, in + copied, i - copied);
+            buf_add_str(&o, token);
             hits++;
             i = copied = end;
             continue;
@@ -334,13 +318,11 @@ char *guard_redact_text_count(const char *in, unsigned kinds, size_t *count)
         while (i < limit && isalnum((unsigned char)in[i]) && isalnum((unsigned char)in[i - 1]))
             i++;
     }
-    out_putn(&o, in + copied, n - copied);
-    if (!o.s)
-        out_putn(&o, "", 0);
+    buf_add(&o, in + copied, n - copied);
     free(emails);
     if (count)
         *count = hits;
-    return o.s;
+    return buf_take(&o, NULL);
 }
 
 char *guard_redact_text(const char *in, unsigned kinds)

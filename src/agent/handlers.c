@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "agent/agent_file.h"
 #include "agent/agent_int.h"
 #include "agent/guard.h"
 #include "agent/tools.h"
@@ -13,11 +14,11 @@
 #include "base/xmalloc.h"
 #include "telemetry/trace.h"
 
-const char agent_system_prompt[] =
-    "You are Parley, a friendly and precise customer-support agent for Parley Demo Store. "
-    "Help customers with account access, orders, billing, refunds and tickets. Use the tools to "
-    "act: ask for any detail a tool needs (such as the customer's email address) before calling "
-    "it, never invent ticket numbers or order details, and tell the customer what you did.";
+/* The agent this turn runs as: its own file, or the shipped demo agent (agent file). */
+static const struct agent_file *file_of(const struct agent *a)
+{
+    return a->file ? a->file : agent_file_default();
+}
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -174,7 +175,8 @@ json_t *agent_load_context(struct agent *a, json_t *event, struct err *err)
     agent__append_message(out, "user", json_string(message));
     json_object_set_new(out, "requiresAction", json_false());
     json_object_set_new(out, "iterations", json_integer(0));
-    json_object_set_new(out, "maxIterations", json_integer(a->cfg->max_tool_iterations));
+    json_object_set_new(out, "maxIterations", json_integer(agent_file_limit(
+                                 file_of(a), "tool_iterations", a->cfg->max_tool_iterations)));
     json_object_set_new(out, "actions", json_array());
     json_object_set_new(out, "usage", json_pack("{s:i, s:i}", "input_tokens", 0,
                                                 "output_tokens", 0));
@@ -210,15 +212,16 @@ static void push_api_message(json_t *messages, const json_t *msg)
     }
 }
 
-static json_t *build_request(const struct tools *tools, const json_t *event)
+static json_t *build_request(const struct tools *tools, const json_t *event, const char *system,
+                             int max_tokens)
 {
     json_t *messages = json_array();
     size_t i;
     json_t *m;
     json_array_foreach(json_object_get(event, "history"), i, m) push_api_message(messages, m);
     json_array_foreach(json_object_get(event, "newMessages"), i, m) push_api_message(messages, m);
-    return json_pack("{s:s, s:o, s:O, s:i}", "system", agent_system_prompt, "messages", messages,
-                     "tools", tools_specs(tools), "max_tokens", 1024);
+    return json_pack("{s:s, s:o, s:O, s:i}", "system", system, "messages", messages,
+                     "tools", tools_specs(tools), "max_tokens", max_tokens);
 }
 
 /* Checks that a model response has the Messages-API shape we rely on. */
@@ -260,23 +263,43 @@ const char agent_token_cap_reply[] =
     "I've done as much as I can in this reply. Tell me what you'd like me to do next, or ask for a "
     "human agent.";
 
+/* Ends the turn with a fixed reply and no model call (the turn's caps and guardrails). */
+static json_t *canned_reply(const json_t *event, const char *reply, const char *stop)
+{
+    json_t *out = json_deep_copy(event);
+    agent__append_message(out, "assistant", json_pack("[{s:s, s:s}]", "type", "text", "text",
+                                                      reply));
+    json_object_set_new(out, "reply", json_string(reply));
+    json_object_set_new(out, "requiresAction", json_false());
+    json_object_set_new(out, "stopReason", json_string(stop));
+    return out;
+}
+
 json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
 {
+    const struct agent_file *file = file_of(a);
+    if (!file) {
+        err_set(err, "AgentFileMissing", "no agent file is loaded (see the log)");
+        return NULL;
+    }
     json_t *used = json_object_get(event, "usage");
     json_int_t tokens = json_integer_value(json_object_get(used, "input_tokens")) +
                         json_integer_value(json_object_get(used, "output_tokens"));
-    if (a->cfg->turn_token_cap > 0 && tokens >= a->cfg->turn_token_cap) {
-        /* The turn's token budget is spent: end it without another model call. The last message
-         * is a tool result, so the transcript stays well formed. */
-        json_t *out = json_deep_copy(event);
-        agent__append_message(out, "assistant", json_pack("[{s:s, s:s}]", "type", "text", "text",
-                                                          agent_token_cap_reply));
-        json_object_set_new(out, "reply", json_string(agent_token_cap_reply));
-        json_object_set_new(out, "requiresAction", json_false());
-        json_object_set_new(out, "stopReason", json_string("token_cap"));
-        return out;
-    }
-    json_t *request = build_request(a->tools, event);
+    long long cap = agent_file_limit(file, "turn_tokens", a->cfg->turn_token_cap);
+    /* The turn's token budget is spent: end it without another model call. The last message is
+     * a tool result, so the transcript stays well formed. */
+    if (cap > 0 && tokens >= cap)
+        return canned_reply(event, agent_token_cap_reply, "token_cap");
+    /* A denied topic is answered before the model sees the message. */
+    const char *denied = json_integer_value(json_object_get(event, "iterations")) == 0
+                             ? agent_file_denied_reply(file, agent__str(event, "message"))
+                             : NULL;
+    if (denied)
+        return canned_reply(event, denied, "denied_topic");
+    char *system = agent_file_render_instructions(file, clock_now_ms());
+    json_t *request = build_request(a->tools, event, system,
+                                    (int)agent_file_limit(file, "reply_tokens", 1024));
+    free(system);
     struct trace_ctx *sub = trace_sub_begin(current_trace, a->model->ops->name, "remote");
     int64_t t0 = clock_mono_us();
     json_t *resp = model_invoke(a->model, request, agent__observer ? observe_text : NULL, NULL, err);

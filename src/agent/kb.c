@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/buf.h"
+#include "base/text.h"
 #include "base/xmalloc.h"
 
 /* Paragraphs shorter than this join the next paragraph of their section. */
@@ -62,56 +64,6 @@ struct kb {
  * Tokenisation
  * --------------------------------------------------------------------------------------------- */
 
-static const char *const stop_words[] = {
-    "a",     "about", "after", "again", "all",   "also",  "am",    "an",    "and",   "any",
-    "are",   "as",    "at",    "be",    "been",  "but",   "by",    "can",   "could", "did",
-    "do",    "does",  "for",   "from",  "get",   "got",   "had",   "has",   "have",  "he",
-    "her",   "here",  "him",   "his",   "how",   "i",     "if",    "in",    "into",  "is",
-    "it",    "its",   "just",  "me",    "more",  "most",  "my",    "no",    "not",   "of",
-    "on",    "or",    "our",   "out",   "please", "she",  "should", "so",   "some",  "than",
-    "that",  "the",   "their", "them",  "then",  "there", "these", "they",  "this",  "those",
-    "to",    "too",   "up",    "us",    "very",  "was",   "we",    "were",  "what",  "when",
-    "where", "which", "who",   "why",   "will",  "with",  "would", "you",   "your",  "yours",
-    "s",     "t",     "don",   "cant",  "im",     "want",  "need",  "like",  "help",  "tell",
-};
-
-static int is_stop(const char *w)
-{
-    for (size_t i = 0; i < sizeof stop_words / sizeof stop_words[0]; i++)
-        if (strcmp(w, stop_words[i]) == 0)
-            return 1;
-    return 0;
-}
-
-static int ends_with(const char *w, size_t len, const char *suf)
-{
-    size_t sl = strlen(suf);
-    return len >= sl && memcmp(w + len - sl, suf, sl) == 0;
-}
-
-/* A light English stemmer: plural, -ing, -ed, final -e ("refunds", "refunded", "refunding" ->
- * "refund"; "invoices" -> "invoic"). Kept in step with the offline model's. */
-static void stem(char *w)
-{
-    size_t len = strlen(w);
-    if (len > 4 && (ends_with(w, len, "ies") || ends_with(w, len, "ied"))) {
-        strcpy(w + len - 3, "y");
-    } else if (len > 5 && ends_with(w, len, "ing")) {
-        w[len - 3] = '\0';
-    } else if (len > 4 && ends_with(w, len, "ed") && !ends_with(w, len, "eed")) {
-        w[len - 2] = '\0';
-    } else if (len > 3 && w[len - 1] == 's' && !ends_with(w, len, "ss") &&
-               !ends_with(w, len, "us") && !ends_with(w, len, "is")) {
-        w[len - 1] = '\0';
-    }
-    len = strlen(w);
-    /* undouble a final consonant pair left by -ing/-ed ("shipp" -> "ship"), keep ll/ss */
-    if (len >= 4 && w[len - 1] == w[len - 2] && !strchr("aeioulsz", w[len - 1]))
-        w[--len] = '\0';
-    if (len > 4 && w[len - 1] == 'e')
-        w[len - 1] = '\0';
-}
-
 struct toks {
     size_t n, cap;
     char **t;
@@ -137,20 +89,11 @@ static void toks_release(struct toks *tk)
 /* Splits text into normalised tokens (appended to tk), at most max of them. */
 static void tokenize(const char *text, size_t max, struct toks *tk)
 {
-    char w[64];
-    char prev[64] = "";
-    const unsigned char *p = (const unsigned char *)text;
+    char w[TEXT_WORD_MAX];
+    char prev[TEXT_WORD_MAX] = "";
+    const char *p = text;
     while (*p && tk->n < max) {
-        while (*p && !isalnum(*p))
-            p++;
-        size_t n = 0;
-        while (*p && (isalnum(*p) || (*p == '\'' && isalpha(p[1])))) {
-            if (n + 1 < sizeof w && *p != '\'')
-                w[n++] = (char)tolower(*p);
-            p++;
-        }
-        w[n] = '\0';
-        if (n == 0)
+        if (text_next_word(&p, w) == 0)
             continue;
         /* "log in", "sign in", "log on" -> "login"; "e mail" -> "email" */
         if ((strcmp(w, "in") == 0 || strcmp(w, "on") == 0 || strcmp(w, "into") == 0) &&
@@ -176,9 +119,9 @@ static void tokenize(const char *text, size_t max, struct toks *tk)
             toks_push(tk, w);
             continue;
         }
-        if (is_stop(w))
+        if (text_is_stop(w, TEXT_FOR_SEARCH))
             continue;
-        stem(w);
+        text_stem(w, TEXT_FOR_SEARCH);
         if (w[0])
             toks_push(tk, w);
     }
@@ -301,8 +244,6 @@ static void add_passage(struct kb *kb, size_t article, const char *section, cons
     p->len = 0;
 }
 
-/* Appends line to the paragraph buffer, joining wrapped lines with a space and list items with a
- * newline. */
 /* 1 when line starts a Markdown list item: "- ", "* ", "1. " or "1) " (a wrapped line that merely
  * starts with a number, like "16:00 on Saturdays", is not one). */
 static int is_list_item(const char *line)
@@ -315,24 +256,21 @@ static int is_list_item(const char *line)
     return d > 0 && (line[d] == '.' || line[d] == ')') && line[d + 1] == ' ';
 }
 
-static void para_append(char **para, size_t *len, const char *line)
+/* Appends line to the paragraph buffer, joining wrapped lines with a space and list items with a
+ * newline. */
+static void para_append(struct buf *para, const char *line)
 {
-    int list_item = is_list_item(line);
-    size_t l = strlen(line);
-    *para = xrealloc(*para, *len + l + 2);
-    if (*len > 0)
-        (*para)[(*len)++] = list_item ? '\n' : ' ';
-    memcpy(*para + *len, line, l);
-    *len += l;
-    (*para)[*len] = '\0';
+    if (para->len > 0)
+        buf_add_char(para, is_list_item(line) ? '\n' : ' ');
+    buf_add_str(para, line);
 }
 
 /* Splits one article's text (NUL-terminated, modified in place) into passages. */
 static void parse_article(struct kb *kb, size_t ai, char *text)
 {
     char *section = xstrdup("");
-    char *para = NULL;
-    size_t plen = 0;
+    struct buf para; /* joins lines, each in place of its '\n': never longer than text */
+    buf_init(&para, strlen(text) + 1);
     int in_code = 0;
     char *line = text;
     while (line) {
@@ -349,11 +287,9 @@ static void parse_article(struct kb *kb, size_t ai, char *text)
         int heading = !in_code && t[0] == '#';
         int blank = t[0] == '\0';
         /* a paragraph ends at a blank line or a heading; short ones wait for the next */
-        if ((heading || blank) && plen > 0 && (heading || plen >= MIN_PASSAGE_CHARS)) {
-            add_passage(kb, ai, section, para);
-            free(para);
-            para = NULL;
-            plen = 0;
+        if ((heading || blank) && para.len > 0 && (heading || para.len >= MIN_PASSAGE_CHARS)) {
+            add_passage(kb, ai, section, buf_str(&para));
+            buf_reset(&para);
         }
         if (heading) {
             const char *h = t;
@@ -375,11 +311,11 @@ static void parse_article(struct kb *kb, size_t ai, char *text)
             continue;
         }
         if (!blank)
-            para_append(&para, &plen, t);
+            para_append(&para, t);
     }
-    if (plen > 0)
-        add_passage(kb, ai, section, para);
-    free(para);
+    if (para.len > 0)
+        add_passage(kb, ai, section, buf_str(&para));
+    buf_release(&para);
     free(section);
 }
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/xmalloc.h"
 
 /* ------------------------------------------------------------------------------------------------
@@ -120,57 +121,24 @@ void schema_free(struct schema *s)
     free(s);
 }
 
-/* ------------------------------------------------------------------------------------------------
- * A small growable string
- * ---------------------------------------------------------------------------------------------- */
-
-struct sbuf {
-    char *s;
-    size_t len, cap;
-};
-
-static void sb_putn(struct sbuf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        b->cap = (b->len + n + 1) * 2;
-        b->s = xrealloc(b->s, b->cap);
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_puts(struct sbuf *b, const char *s)
-{
-    sb_putn(b, s, strlen(s));
-}
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = xvasprintf(fmt, ap);
-    va_end(ap);
-    sb_puts(b, s);
-    free(s);
-}
+/* Every text built here (a translated pattern, a violation report) stays far below this; it
+ * only keeps a hostile schema from growing one without bound. */
+#define SCHEMA_TEXT_MAX (1u << 20)
 
 /* Appends v as short JSON (long values are cut with "..."). */
-static void sb_json(struct sbuf *b, const json_t *v)
+static void add_json_short(struct buf *b, const json_t *v)
 {
     char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
     if (!s) {
-        sb_puts(b, "?");
+        buf_add_str(b, "?");
         return;
     }
     size_t n = strlen(s);
     if (n > 80) {
-        sb_putn(b, s, 77);
-        sb_puts(b, "...");
+        buf_add(b, s, 77);
+        buf_add_str(b, "...");
     } else {
-        sb_putn(b, s, n);
+        buf_add(b, s, n);
     }
     free(s);
 }
@@ -201,7 +169,8 @@ static int bad(struct cctx *c, const char *kw, const char *fmt, ...)
 /* Translates the ECMA escapes schema authors use (\d \w \s and their negations) to POSIX ERE. */
 static char *translate_regex(const char *src)
 {
-    struct sbuf b = {0};
+    struct buf b;
+    buf_init(&b, SCHEMA_TEXT_MAX);
     size_t i = 0, n = strlen(src);
     while (i < n) {
         char ch = src[i];
@@ -215,13 +184,14 @@ static char *translate_regex(const char *src)
                               : x == 'S' ? "[^[:space:]]"
                                          : NULL;
             if (rep)
-                sb_puts(&b, rep);
+                buf_add_str(&b, rep);
             else
-                sb_putn(&b, src + i, 2);
+                buf_add(&b, src + i, 2);
             i += 2;
         } else if (ch == '[') {
             /* A bracket expression: POSIX has no escapes inside, so rebuild it. */
-            struct sbuf body = {0};
+            struct buf body;
+    buf_init(&body, SCHEMA_TEXT_MAX);
             int neg = 0, rbracket = 0, hyphen = 0;
             size_t j = i + 1;
             if (j < n && src[j] == '^') {
@@ -232,48 +202,45 @@ static char *translate_regex(const char *src)
                 if (src[j] == '\\' && j + 1 < n) {
                     char x = src[j + 1];
                     if (x == 'd')
-                        sb_puts(&body, "0-9");
+                        buf_add_str(&body, "0-9");
                     else if (x == 'w')
-                        sb_puts(&body, "A-Za-z0-9_");
+                        buf_add_str(&body, "A-Za-z0-9_");
                     else if (x == 's')
-                        sb_puts(&body, " \t\r\n\f\v");
+                        buf_add_str(&body, " \t\r\n\f\v");
                     else if (x == ']')
                         rbracket = 1;
                     else if (x == '-')
                         hyphen = 1;
                     else if (x == 'n')
-                        sb_puts(&body, "\n");
+                        buf_add_str(&body, "\n");
                     else if (x == 't')
-                        sb_puts(&body, "\t");
+                        buf_add_str(&body, "\t");
                     else
-                        sb_putn(&body, &x, 1);
+                        buf_add(&body, &x, 1);
                     j += 2;
                 } else {
-                    sb_putn(&body, src + j, 1);
+                    buf_add(&body, src + j, 1);
                     j++;
                 }
             }
-            sb_puts(&b, neg ? "[^" : "[");
+            buf_add_str(&b, neg ? "[^" : "[");
             if (rbracket)
-                sb_puts(&b, "]");
-            if (body.s)
-                sb_puts(&b, body.s);
+                buf_add_str(&b, "]");
+            buf_add_str(&b, buf_str(&body));
             if (hyphen)
-                sb_puts(&b, "-");
+                buf_add_str(&b, "-");
             if (j < n) {
-                sb_puts(&b, "]");
+                buf_add_str(&b, "]");
                 j++;
             }
-            free(body.s);
+            buf_release(&body);
             i = j;
         } else {
-            sb_putn(&b, &ch, 1);
+            buf_add(&b, &ch, 1);
             i++;
         }
     }
-    if (!b.s)
-        sb_puts(&b, "");
-    return b.s;
+    return buf_take(&b, NULL);
 }
 
 static int is_nonneg_int(const json_t *v, long *out)
@@ -835,7 +802,7 @@ static const char *format_says(enum format f)
  * ---------------------------------------------------------------------------------------------- */
 
 struct vctx {
-    struct sbuf out; /* the report */
+    struct buf out;    /* the report */
     int count;       /* violations found */
     char path[1024]; /* JSON Pointer of the current value */
 };
@@ -848,15 +815,13 @@ static void violation(struct vctx *v, const char *fmt, ...)
     if (v->count > SCHEMA_MAX_VIOLATIONS)
         return;
     if (v->out.len)
-        sb_puts(&v->out, "; ");
-    sb_puts(&v->out, v->path[0] ? v->path : "(root)");
-    sb_puts(&v->out, ": ");
+        buf_add_str(&v->out, "; ");
+    buf_add_str(&v->out, v->path[0] ? v->path : "(root)");
+    buf_add_str(&v->out, ": ");
     va_list ap;
     va_start(ap, fmt);
-    char *s = xvasprintf(fmt, ap);
+    buf_vprintf(&v->out, fmt, ap);
     va_end(ap);
-    sb_puts(&v->out, s);
-    free(s);
 }
 
 /* Appends "/token" (escaped per RFC 6901) to the path; returns the old length to restore. */
@@ -947,7 +912,8 @@ static void check_types(struct vctx *v, const struct snode *n, const json_t *x, 
     if (!n->types || (type_of(x) & n->types))
         return;
     *ok = 0;
-    struct sbuf want = {0};
+    struct buf want;
+    buf_init(&want, SCHEMA_TEXT_MAX);
     size_t k = 0;
     size_t total = 0;
     for (size_t i = 0; i < sizeof type_names / sizeof type_names[0]; i++)
@@ -956,19 +922,20 @@ static void check_types(struct vctx *v, const struct snode *n, const json_t *x, 
         if (!(n->types & type_names[i].bit))
             continue;
         if (k)
-            sb_puts(&want, k + 1 == total ? " or " : ", ");
+            buf_add_str(&want, k + 1 == total ? " or " : ", ");
         const char *name = type_names[i].name;
         if (strcmp(name, "null") == 0)
-            sb_puts(&want, "null");
+            buf_add_str(&want, "null");
         else
-            sb_printf(&want, "%s %s", strchr("aeiou", name[0]) ? "an" : "a", name);
+            buf_printf(&want, "%s %s", strchr("aeiou", name[0]) ? "an" : "a", name);
         k++;
     }
-    struct sbuf got = {0};
-    sb_json(&got, x);
-    violation(v, "must be %s (got %s %s)", want.s, describe_type(x), got.s);
-    free(want.s);
-    free(got.s);
+    struct buf got;
+    buf_init(&got, SCHEMA_TEXT_MAX);
+    add_json_short(&got, x);
+    violation(v, "must be %s (got %s %s)", buf_str(&want), describe_type(x), buf_str(&got));
+    buf_release(&want);
+    buf_release(&got);
 }
 
 static void check_string(struct vctx *v, const struct snode *n, const json_t *x)
@@ -982,16 +949,18 @@ static void check_string(struct vctx *v, const struct snode *n, const json_t *x)
         violation(v, "must be at most %ld character%s long (got %zu)", n->max_len,
                   n->max_len == 1 ? "" : "s", chars);
     if (n->pattern && regexec(&n->re, s, 0, NULL, 0) != 0) {
-        struct sbuf got = {0};
-        sb_json(&got, x);
-        violation(v, "must match the pattern %s (got %s)", n->pattern, got.s);
-        free(got.s);
+        struct buf got;
+    buf_init(&got, SCHEMA_TEXT_MAX);
+        add_json_short(&got, x);
+        violation(v, "must match the pattern %s (got %s)", n->pattern, buf_str(&got));
+        buf_release(&got);
     }
     if (n->format != FMT_NONE && !format_ok(n->format, s)) {
-        struct sbuf got = {0};
-        sb_json(&got, x);
-        violation(v, "must be %s (got %s)", format_says(n->format), got.s);
-        free(got.s);
+        struct buf got;
+    buf_init(&got, SCHEMA_TEXT_MAX);
+        add_json_short(&got, x);
+        violation(v, "must be %s (got %s)", format_says(n->format), buf_str(&got));
+        buf_release(&got);
     }
 }
 
@@ -1053,17 +1022,18 @@ static void check_object(struct vctx *v, const struct snode *n, const json_t *x,
         if (ps) {
             validate_node(v, ps, val, depth + 1);
         } else if (n->addl_forbidden) {
-            struct sbuf allowed = {0};
+            struct buf allowed;
+    buf_init(&allowed, SCHEMA_TEXT_MAX);
             for (size_t i = 0; i < n->nprops; i++) {
                 if (i)
-                    sb_puts(&allowed, ", ");
-                sb_puts(&allowed, n->props[i].name);
+                    buf_add_str(&allowed, ", ");
+                buf_add_str(&allowed, n->props[i].name);
             }
             if (n->nprops)
-                violation(v, "unexpected property (allowed: %s)", allowed.s);
+                violation(v, "unexpected property (allowed: %s)", buf_str(&allowed));
             else
                 violation(v, "unexpected property (no properties are allowed)");
-            free(allowed.s);
+            buf_release(&allowed);
         } else if (n->addl) {
             validate_node(v, n->addl, val, depth + 1);
         }
@@ -1110,17 +1080,19 @@ static void check_enum(struct vctx *v, const struct snode *n, const json_t *x)
             (json_is_number(e) && json_is_number(x) && json_number_value(e) == json_number_value(x)))
             return;
     }
-    struct sbuf want = {0}, got = {0};
+    struct buf want, got;
+    buf_init(&want, SCHEMA_TEXT_MAX);
+    buf_init(&got, SCHEMA_TEXT_MAX);
     json_array_foreach(n->enum_values, i, e)
     {
         if (i)
-            sb_puts(&want, ", ");
-        sb_json(&want, e);
+            buf_add_str(&want, ", ");
+        add_json_short(&want, e);
     }
-    sb_json(&got, x);
-    violation(v, "must be one of %s (got %s)", want.s, got.s);
-    free(want.s);
-    free(got.s);
+    add_json_short(&got, x);
+    violation(v, "must be one of %s (got %s)", buf_str(&want), buf_str(&got));
+    buf_release(&want);
+    buf_release(&got);
 }
 
 static void validate_node(struct vctx *v, const struct snode *n, const json_t *x, int depth)
@@ -1142,12 +1114,14 @@ static void validate_node(struct vctx *v, const struct snode *n, const json_t *x
     if (n->has_const && !json_equal(n->const_value, (json_t *)x) &&
         !(json_is_number(n->const_value) && json_is_number(x) &&
           json_number_value(n->const_value) == json_number_value(x))) {
-        struct sbuf want = {0}, got = {0};
-        sb_json(&want, n->const_value);
-        sb_json(&got, x);
-        violation(v, "must be %s (got %s)", want.s, got.s);
-        free(want.s);
-        free(got.s);
+        struct buf want, got;
+    buf_init(&want, SCHEMA_TEXT_MAX);
+    buf_init(&got, SCHEMA_TEXT_MAX);
+        add_json_short(&want, n->const_value);
+        add_json_short(&got, x);
+        violation(v, "must be %s (got %s)", buf_str(&want), buf_str(&got));
+        buf_release(&want);
+        buf_release(&got);
     }
     if (json_is_string(x))
         check_string(v, n, x);
@@ -1161,7 +1135,8 @@ static void validate_node(struct vctx *v, const struct snode *n, const json_t *x
 
 int schema_check(const struct schema *s, const json_t *instance, char **message)
 {
-    struct vctx v = {.out = {0}, .count = 0, .path = ""};
+    struct vctx v = {.count = 0, .path = ""};
+    buf_init(&v.out, SCHEMA_TEXT_MAX);
     if (message)
         *message = NULL;
     if (!s || !instance) {
@@ -1171,12 +1146,12 @@ int schema_check(const struct schema *s, const json_t *instance, char **message)
     }
     validate_node(&v, s->root, instance, 0);
     if (v.count > SCHEMA_MAX_VIOLATIONS)
-        sb_printf(&v.out, "; and %d more violation%s", v.count - SCHEMA_MAX_VIOLATIONS,
+        buf_printf(&v.out, "; and %d more violation%s", v.count - SCHEMA_MAX_VIOLATIONS,
                   v.count - SCHEMA_MAX_VIOLATIONS == 1 ? "" : "s");
     if (v.count && message)
-        *message = v.out.s;
+        *message = buf_take(&v.out, NULL);
     else
-        free(v.out.s);
+        buf_release(&v.out);
     return v.count;
 }
 

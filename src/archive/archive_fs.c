@@ -23,6 +23,7 @@
 #include <zlib.h>
 
 #include "archive/archive.h"
+#include "base/buf.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 
@@ -361,8 +362,9 @@ static int read_cold(const char *path, const char *key, char **out, size_t *out_
 {
     int rc = -1, zrc = Z_OK;
     unsigned char *in = NULL;
-    char *buf = NULL;
-    size_t cap = 0, len = 0;
+    struct buf plain; /* the inflated content, capped at ARCHIVE_OBJECT_MAX */
+    int full = 0;     /* the last inflate() filled all the room it was given */
+    buf_init(&plain, ARCHIVE_OBJECT_MAX);
     z_stream z;
     memset(&z, 0, sizeof z);
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -376,8 +378,6 @@ static int read_cold(const char *path, const char *key, char **out, size_t *out_
         return err_set(err, "ArchiveError", "cannot start gzip decompression for '%s'", path);
     }
     in = xmalloc(FS_IO_CHUNK);
-    cap = FS_IO_CHUNK;
-    buf = xmalloc(cap + 1);
     uint64_t total_in = 0;
     while (zrc != Z_STREAM_END) {
         ssize_t r = read_some(fd, in, FS_IO_CHUNK);
@@ -399,20 +399,21 @@ static int read_cold(const char *path, const char *key, char **out, size_t *out_
         z.next_in = in;
         z.avail_in = (uInt)r;
         /* Keep inflating while input remains or the output filled up (more may be pending). */
-        while ((z.avail_in > 0 || len == cap) && zrc != Z_STREAM_END) {
-            if (len == cap) {
-                if (cap >= ARCHIVE_OBJECT_MAX) {
-                    err_set(err, "TooLarge", "cold object '%s' inflates past the %u-byte cap",
-                            key, ARCHIVE_OBJECT_MAX);
-                    goto out;
-                }
-                cap = cap * 2 > ARCHIVE_OBJECT_MAX ? ARCHIVE_OBJECT_MAX : cap * 2;
-                buf = xrealloc(buf, cap + 1);
+        while ((z.avail_in > 0 || full) && zrc != Z_STREAM_END) {
+            /* Room for as much again as is held (a chunk to start), up to the cap. */
+            size_t want = plain.len ? plain.len : FS_IO_CHUNK;
+            if (want > ARCHIVE_OBJECT_MAX - plain.len)
+                want = ARCHIVE_OBJECT_MAX - plain.len;
+            if (want == 0 || buf_reserve(&plain, want) < 0) {
+                err_set(err, "TooLarge", "cold object '%s' inflates past the %u-byte cap", key,
+                        ARCHIVE_OBJECT_MAX);
+                goto out;
             }
-            z.next_out = (unsigned char *)buf + len;
-            z.avail_out = (uInt)(cap - len);
+            z.next_out = (unsigned char *)plain.data + plain.len;
+            z.avail_out = (uInt)want;
             zrc = inflate(&z, Z_NO_FLUSH);
-            len = cap - z.avail_out;
+            buf_commit(&plain, want - z.avail_out);
+            full = z.avail_out == 0;
             if (zrc != Z_OK && zrc != Z_STREAM_END && zrc != Z_BUF_ERROR) {
                 err_set(err, "ArchiveCorrupt", "cold object '%s' is corrupt: %s", key,
                         z.msg ? z.msg : "invalid gzip data");
@@ -430,15 +431,12 @@ static int read_cold(const char *path, const char *key, char **out, size_t *out_
             }
         }
     }
-    buf[len] = '\0';
-    *out = buf;
-    *out_len = len;
-    buf = NULL;
+    *out = buf_take(&plain, out_len);
     rc = 0;
 out:
     inflateEnd(&z);
     free(in);
-    free(buf);
+    buf_release(&plain);
     close(fd);
     return rc;
 }

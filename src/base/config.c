@@ -50,6 +50,9 @@ static const struct setting settings[] = {
      "server URL used by `parley chat`"},
     {"PARLEY_STATEMACHINE", ST_STRING, F(statemachine), "statemachine/agent.asl.json", 0, 0, NULL,
      "ASL definition of the turn workflow"},
+    /* issue 11 (agent file): */
+    {"PARLEY_AGENT", ST_STRING, F(agent), "", 0, 0, NULL,
+     "agent file, JSON or YAML (docs/agent-file.md; empty: examples/demo-store/agent.yaml)"},
     {"PARLEY_KB_DIR", ST_STRING, F(kb_dir), "kb", 0, 0, NULL, "knowledge-base articles (Markdown)"},
     {"PARLEY_EVENT_RULES", ST_STRING, F(event_rules), "", 0, 0, NULL,
      "event rules file (EventBridge patterns and targets; empty: all events to the log and "

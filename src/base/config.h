@@ -61,6 +61,7 @@ struct config {
     int conversation_ttl_days; /* PARLEY_CONVERSATION_TTL_DAYS: DynamoDB TTL (0: none) */
     char *aws_xray_daemon;   /* AWS_XRAY_DAEMON_ADDRESS: set by Lambda; used when PARLEY_XRAY_DAEMON
                               * is empty */
+    char *agent;             /* PARLEY_AGENT: agent file (empty: the shipped demo agent) */
 };
 
 /* Fills c with defaults, then applies the environment. Returns 0, or -1 with err naming the

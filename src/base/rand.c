@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/random.h>
+#include <time.h>
 
 int rand_bytes(void *buf, size_t n)
 {
@@ -52,4 +53,70 @@ int rand_uuid4(char out[37])
              b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
              b[14], b[15]);
     return 0;
+}
+
+/* ---- Fast per-thread PRNG ------------------------------------------------------------------- */
+
+/* xoshiro256** (Blackman and Vigna); the state must not be all zero, which seeding ensures. */
+static _Thread_local uint64_t prng[4];
+static _Thread_local int prng_seeded;
+
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+/* splitmix64 spreads one word of seed over the four state words. */
+static uint64_t splitmix(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void prng_seed(void)
+{
+    uint64_t seed = 0;
+    if (rand_bytes(&seed, sizeof seed) < 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)(uintptr_t)&seed;
+    }
+    for (int i = 0; i < 4; i++)
+        prng[i] = splitmix(&seed);
+    prng_seeded = 1;
+}
+
+uint64_t rand_u64(void)
+{
+    if (!prng_seeded)
+        prng_seed();
+    uint64_t *s = prng;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+uint64_t rand_range(uint64_t lo, uint64_t hi)
+{
+    if (hi <= lo)
+        return lo;
+    uint64_t span = hi - lo;
+    if (span == UINT64_MAX)
+        return rand_u64();
+    uint64_t n = span + 1;
+    /* Reject the top partial block so every value in [0, n) is equally likely. */
+    uint64_t limit = UINT64_MAX - (UINT64_MAX % n);
+    uint64_t v;
+    do
+        v = rand_u64();
+    while (v >= limit);
+    return lo + v % n;
 }

@@ -121,7 +121,8 @@ struct bus_local_config {
     const char *rules_path; /* rules file; NULL = default rules (below) */
     size_t queue_cap;       /* queued events at most; 0 = 4096 */
     int put_wait_ms;        /* how long a put may wait for room; 0 = 50 ms, negative = none */
-    int webhook_backoff_ms; /* first webhook retry delay, doubled each retry; 0 = 200 ms */
+    int webhook_backoff_ms; /* least wait before the first webhook retry (up to twice it with
+                             * jitter), doubled each retry, at most 10 s; 0 = 200 ms */
 };
 
 /*

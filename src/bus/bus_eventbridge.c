@@ -12,9 +12,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/backoff.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
+
+/* The longest wait between resends; doubling stops there. */
+#define RESEND_BACKOFF_MAX_MS 60000
 
 struct entry {
     json_t *doc;  /* the PutEvents entry */
@@ -133,13 +137,12 @@ static size_t send_batch(struct bus_eb *b, struct entry *batch, size_t n)
     for (size_t i = 0; i < n; i++)
         pending[i] = 1;
     size_t left = n;
-    long delay = b->backoff_ms;
+    /* Resends wait backoff_ms, then twice that, and so on (no jitter, capped). */
+    struct backoff bo = {.base_ms = b->backoff_ms, .max_ms = RESEND_BACKOFF_MAX_MS,
+                         .jitter = BACKOFF_JITTER_NONE};
     for (int attempt = 1; left > 0 && attempt <= b->max_attempts; attempt++) {
-        if (attempt > 1) {
-            struct timespec ts = {delay / 1000, (delay % 1000) * 1000000L};
-            nanosleep(&ts, NULL);
-            delay *= 2;
-        }
+        if (attempt > 1)
+            backoff_sleep_ms(backoff_delay_ms(&bo, attempt - 1));
         json_t *entries = json_array();
         size_t *index = xcalloc(left, sizeof *index);
         size_t k = 0;

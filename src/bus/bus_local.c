@@ -10,7 +10,6 @@
 #include "bus/bus.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -25,6 +24,7 @@
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "bus/pattern.h"
+#include "http/client.h"
 
 #define DEFAULT_QUEUE_CAP 4096
 #define MAX_QUEUE_CAP (1u << 20)
@@ -66,6 +66,7 @@ struct bus_local {
     char *logs_dir;
     int put_wait_ms;
     int backoff_ms;
+    struct http_client *http; /* webhook deliveries; shared by nothing else */
 
     pthread_mutex_t mu;
     pthread_cond_t not_empty; /* signalled on put and on close */
@@ -364,73 +365,39 @@ static int deliver_log(struct target *t, const char *line, size_t len)
     return 0;
 }
 
-static size_t discard_body(char *p, size_t size, size_t nmemb, void *ud)
+/* The webhook retry rule: 408, 429 and every 5xx are worth another attempt. */
+static int webhook_retryable(void *ud, const struct http_client_response *resp)
 {
-    size_t *seen = ud;
-    (void)p;
-    *seen += size * nmemb;
-    return *seen > WEBHOOK_RESPONSE_MAX ? 0 : size * nmemb; /* cap what a target can send back */
+    (void)ud;
+    return resp->status == 429 || resp->status >= 500 || resp->status == 408;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-static unsigned jitter_seed(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (unsigned)(ts.tv_nsec ^ (long)pthread_self());
-}
-
-/* POSTs body; retries on transport errors, 429 and 5xx with jittered exponential backoff. */
+/* POSTs body through the bus's HTTP client, which retries transport errors and the statuses
+ * above with jittered exponential backoff. Returns 0 on a 2xx answer, else -1. */
 static int deliver_webhook(const struct bus_local *b, const struct target *t, const char *body,
                            size_t len)
 {
-    CURL *curl = curl_easy_init();
-    if (!curl)
-        return -1;
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-    hdrs = curl_slist_append(hdrs, "User-Agent: parley-bus/1");
-    unsigned seed = jitter_seed();
+    static const char *const headers[] = {"Content-Type: application/json",
+                                          "User-Agent: parley-bus/1"};
+    struct http_client_request req = {.method = "POST",
+                                      .url = t->url,
+                                      .headers = headers,
+                                      .n_headers = 2,
+                                      .body = body,
+                                      .body_len = len,
+                                      .timeout_ms = t->timeout_ms,
+                                      .max_retries = t->max_attempts - 1,
+                                      .retry_if = webhook_retryable};
+    struct http_client_response resp;
+    struct err e;
+    err_clear(&e);
     int rc = -1;
-    long delay = b->backoff_ms;
-    for (int attempt = 1; attempt <= t->max_attempts; attempt++) {
-        size_t seen = 0;
-        long status = 0;
-        curl_easy_reset(curl);
-        curl_easy_setopt(curl, CURLOPT_URL, t->url);
-        curl_easy_setopt(curl, CURLOPT_POST, 1L);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)len);
-        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
-        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, t->timeout_ms);
-        curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, t->timeout_ms < 2000 ? t->timeout_ms : 2000L);
-        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard_body);
-        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &seen);
-        curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-        CURLcode cc = curl_easy_perform(curl);
-        if (cc == CURLE_OK)
-            curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-        if (cc == CURLE_OK && status >= 200 && status < 300) {
-            rc = 0;
-            break;
-        }
-        int retryable = cc != CURLE_OK || status == 429 || status >= 500 || status == 408;
-        log_at(LL_WARN, "bus", "webhook '%s' attempt %d/%d failed: %s", t->url, attempt,
-               t->max_attempts, cc != CURLE_OK ? curl_easy_strerror(cc) : "HTTP error status");
-        if (!retryable || attempt == t->max_attempts)
-            break;
-        long wait = delay + (long)(rand_r(&seed) % (unsigned)(delay / 2 + 1));
-        sleep_ms(wait);
-        delay = delay * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : delay * 2;
-    }
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(curl);
+    if (http_client_do(b->http, &req, &resp, &e) == 0 && resp.status >= 200 && resp.status < 300)
+        rc = 0;
+    if (rc < 0)
+        log_at(LL_WARN, "bus", "webhook '%s' failed after %d attempt(s): %s", t->url,
+               resp.attempts, err_is_set(&e) ? e.message : "HTTP error status");
+    http_client_response_release(&resp);
     return rc;
 }
 
@@ -621,7 +588,7 @@ static void local_free(struct bus *base)
     pthread_cond_destroy(&b->not_empty);
     pthread_cond_destroy(&b->not_full);
     pthread_cond_destroy(&b->idle);
-    curl_global_cleanup();
+    http_client_free(b->http);
     free(b);
 }
 
@@ -706,14 +673,22 @@ struct bus *bus_local_new(const struct bus_local_config *cfg, struct err *e)
     pthread_cond_init(&b->not_empty, NULL);
     pthread_cond_init(&b->not_full, NULL);
     pthread_cond_init(&b->idle, NULL);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* The client waits base/2..base before retry n with base = 2^n x backoff_ms, so a retry
+     * never comes sooner than the configured delay. Connect within 2 s; the target's timeoutMs
+     * bounds each attempt; a target may answer at most WEBHOOK_RESPONSE_MAX bytes. */
+    struct http_client_config hc = {.connect_timeout_ms = 2000,
+                                    .max_response_bytes = WEBHOOK_RESPONSE_MAX,
+                                    .backoff_base_ms = 2L * b->backoff_ms,
+                                    .backoff_max_ms = MAX_BACKOFF_MS,
+                                    .max_idle_handles = 1};
+    b->http = http_client_new(&hc);
     if (pthread_create(&b->worker, NULL, worker_main, b) != 0) {
         err_set(e, "IOError", "event bus: cannot start its thread");
         pthread_mutex_destroy(&b->mu);
         pthread_cond_destroy(&b->not_empty);
         pthread_cond_destroy(&b->not_full);
         pthread_cond_destroy(&b->idle);
-        curl_global_cleanup();
+        http_client_free(b->http);
         goto fail;
     }
     log_at(LL_INFO, "bus", "local event bus started: %zu rule(s) from %s", nrules, origin);

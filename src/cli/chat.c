@@ -2,7 +2,6 @@
  * chat.c - `parley chat`: an interactive terminal conversation with a running server.
  * Each line typed is one POST /chat; the reply and any actions are printed.
  */
-#include <curl/curl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,29 +10,16 @@
 #include "base/config.h"
 #include "base/xmalloc.h"
 #include "cli/cli.h"
+#include "http/client.h"
 
-struct body {
-    char *data; /* response bytes */
-    size_t len; /* bytes in data */
-};
+#define CHAT_REPLY_MAX (1u << 22) /* a reply above 4 MiB is not a chat reply */
 
-static size_t on_data(char *p, size_t size, size_t n, void *ud)
+/* Sends one message; returns the parsed reply (new ref) or NULL after printing why. A message is
+ * not idempotent, so it is sent once, never retried. */
+static json_t *send_message(struct http_client *http, const char *url, const char *session,
+                            const char *user, const char *text)
 {
-    struct body *b = ud;
-    size_t add = size * n;
-    if (b->len + add > (1u << 22))
-        return 0; /* a reply above 4 MiB is not a chat reply */
-    b->data = xrealloc(b->data, b->len + add + 1);
-    memcpy(b->data + b->len, p, add);
-    b->len += add;
-    b->data[b->len] = '\0';
-    return add;
-}
-
-/* Sends one message; returns the parsed reply (new ref) or NULL after printing why. */
-static json_t *send_message(CURL *curl, const char *url, const char *session, const char *user,
-                            const char *text)
-{
+    static const char *const headers[] = {"Content-Type: application/json"};
     json_t *req = json_pack("{s:s}", "message", text);
     if (session)
         json_object_set_new(req, "sessionId", json_string(session));
@@ -42,33 +28,30 @@ static json_t *send_message(CURL *curl, const char *url, const char *session, co
     char *payload = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     char *endpoint = xasprintf("%s/chat", url);
-    struct body b = {NULL, 0};
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(curl, CURLOPT_URL, endpoint);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);
-    CURLcode cc = curl_easy_perform(curl);
-    long status = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    struct http_client_request hreq = {.method = "POST",
+                                       .url = endpoint,
+                                       .headers = headers,
+                                       .n_headers = 1,
+                                       .body = payload,
+                                       .body_len = strlen(payload),
+                                       .max_retries = 0};
+    struct http_client_response resp;
+    struct err e;
     json_t *reply = NULL;
-    if (cc != CURLE_OK) {
-        fprintf(stderr, "parley chat: cannot reach %s: %s\n", endpoint, curl_easy_strerror(cc));
+    if (http_client_do(http, &hreq, &resp, &e) < 0) {
+        fprintf(stderr, "parley chat: cannot reach %s: %s\n", endpoint, e.message);
     } else {
-        reply = b.data ? json_loads(b.data, 0, NULL) : NULL;
-        if (status != 200) {
+        reply = resp.body ? json_loads(resp.body, 0, NULL) : NULL;
+        if (resp.status != 200) {
             json_t *errobj = json_object_get(reply, "error");
-            fprintf(stderr, "parley chat: server answered %ld: %s\n", status,
+            fprintf(stderr, "parley chat: server answered %ld: %s\n", resp.status,
                     errobj ? json_string_value(json_object_get(errobj, "message"))
-                           : (b.data ? b.data : ""));
+                           : (resp.body ? resp.body : ""));
             json_decref(reply);
             reply = NULL;
         }
     }
-    curl_slist_free_all(hdrs);
-    free(b.data);
+    http_client_response_release(&resp);
     free(endpoint);
     free(payload);
     return reply;
@@ -131,8 +114,11 @@ int cli_chat(int argc, char **argv)
             return 2;
         }
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    CURL *curl = curl_easy_init();
+    struct http_client_config hc = {.timeout_ms = 120000,
+                                    .max_response_bytes = CHAT_REPLY_MAX,
+                                    .max_retries = -1,
+                                    .max_idle_handles = 1};
+    struct http_client *http = http_client_new(&hc);
     char line[8192];
     int rc = 0;
     printf("Connected to %s. Type a message; an empty line ends the chat.\n", url);
@@ -144,7 +130,7 @@ int cli_chat(int argc, char **argv)
         line[strcspn(line, "\r\n")] = '\0';
         if (!line[0])
             break;
-        json_t *reply = send_message(curl, url, session, user, line);
+        json_t *reply = send_message(http, url, session, user, line);
         if (!reply) {
             rc = 1;
             continue;
@@ -156,8 +142,7 @@ int cli_chat(int argc, char **argv)
         print_reply(reply);
         json_decref(reply);
     }
-    curl_easy_cleanup(curl);
-    curl_global_cleanup();
+    http_client_free(http);
     free(session);
     config_release(&cfg);
     return rc;

@@ -16,6 +16,7 @@ struct cli_command {
 int cli_serve(int argc, char **argv);
 int cli_chat(int argc, char **argv);
 int cli_sfn(int argc, char **argv);
+int cli_agent(int argc, char **argv); /* issue 11: agent_cmd.c */
 int cli_version(int argc, char **argv);
 int cli_worker(int argc, char **argv);
 

@@ -7,6 +7,7 @@
 #include "base/xmalloc.h"
 #include "archive/archive_cli.h"
 #include "cli/cli.h"
+#include "mcp/mcp_cmd.h"
 #include "ptest/ptest.h"
 #include "queue/queue_cli.h"
 #include "runtime/lambda_handlers.h"
@@ -20,6 +21,8 @@ static const struct cli_command commands[] = {
     {"archive", "read the transcript archive and apply its lifecycle (cold tier)",
      archive_cli_main},
     {"sfn", "validate and run Amazon States Language state machines", cli_sfn},
+    {"agent", "validate an agent file or show the resolved agent", cli_agent},
+    {"mcp", "list and call the tools of an MCP server (stdio or Streamable HTTP)", mcp_cmd_main},
     {"lambda", "serve one seed function on the AWS Lambda Runtime API (the bootstrap)",
      lambda_parley_main},
     {"test", "run conversation tests (scenario files), pass^k over trials, JUnit/JSON",

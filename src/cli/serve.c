@@ -23,12 +23,13 @@ void cli_print_settings(FILE *out)
 
 static void serve_usage(FILE *out)
 {
-    fprintf(out, "usage: parley serve [--port N] [--bind ADDR] [--data DIR]\n\n"
+    fprintf(out, "usage: parley serve [--port N] [--bind ADDR] [--data DIR] [--agent FILE]\n\n"
                  "Serves the HTTP API (POST /chat, GET /sessions/{id}, GET /tickets/{id},\n"
                  "GET /health) on the embedded defaults: SQLite in DIR/parley.db and the\n"
                  "offline model. Flags override the environment variables below.\n\n"
                  "  --port N      PARLEY_PORT\n  --bind ADDR   PARLEY_BIND\n"
-                 "  --data DIR    PARLEY_DATA\n\n");
+                 "  --data DIR    PARLEY_DATA\n"
+                 "  --agent FILE  PARLEY_AGENT\n\n"); /* issue 11 */
     config_print_help(out);
 }
 
@@ -37,7 +38,8 @@ static int parse_flags(int argc, char **argv, struct config *cfg)
 {
     static const struct {
         const char *flag, *setting;
-    } flags[] = {{"--port", "PARLEY_PORT"}, {"--bind", "PARLEY_BIND"}, {"--data", "PARLEY_DATA"}};
+    } flags[] = {{"--port", "PARLEY_PORT"}, {"--bind", "PARLEY_BIND"}, {"--data", "PARLEY_DATA"},
+                 {"--agent", "PARLEY_AGENT"} /* issue 11 */};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             serve_usage(stdout);

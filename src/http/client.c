@@ -1,6 +1,6 @@
 /*
  * client.c - the libcurl client (see client.h): a mutex-guarded stack of idle easy handles,
- * per-attempt transfer state, the retry loop and its backoff.
+ * per-attempt transfer state and the retry loop (delays from base/backoff).
  */
 #include "http/client.h"
 
@@ -13,7 +13,8 @@
 
 #include <curl/curl.h>
 
-#include "base/clock.h"
+#include "base/backoff.h"
+#include "base/buf.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 
@@ -139,41 +140,13 @@ int http_client_retryable_status(long status)
 
 /* ---- Backoff -------------------------------------------------------------------------------- */
 
-static uint64_t next_random(void)
-{
-    static _Thread_local uint64_t state;
-    if (state == 0)
-        state = (uint64_t)clock_mono_us() ^ ((uint64_t)(uintptr_t)&state << 17) ^
-                0x9e3779b97f4a7c15ull;
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return state;
-}
-
 long http_client_backoff_ms(int attempt, long base_ms, long max_ms)
 {
-    if (attempt < 1)
-        attempt = 1;
-    long d = base_ms;
-    for (int i = 1; i < attempt && d < max_ms; i++)
-        d *= 2;
-    if (d > max_ms)
-        d = max_ms;
-    long half = d / 2;
-    return half + (long)(next_random() % (uint64_t)(d - half + 1));
+    struct backoff b = {.base_ms = base_ms, .max_ms = max_ms, .jitter = BACKOFF_JITTER_EQUAL};
+    return backoff_delay_ms(&b, attempt);
 }
 
-static void sleep_ms(long ms)
-{
-    if (ms <= 0)
-        return;
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
-/* Reads Retry-After (seconds) or retry-after-ms; returns milliseconds or -1. */
+/* Reads retry-after-ms or Retry-After (seconds or HTTP-date); returns milliseconds or -1. */
 static long retry_after_ms(const struct http_client_response *r)
 {
     const char *v = http_client_header(r, "retry-after-ms");
@@ -183,14 +156,7 @@ static long retry_after_ms(const struct http_client_response *r)
         if (end != v && ms >= 0)
             return (long)ms;
     }
-    v = http_client_header(r, "retry-after");
-    if (v) {
-        char *end;
-        long s = strtol(v, &end, 10);
-        if (end != v && s >= 0 && s < 86400)
-            return s * 1000;
-    }
-    return -1;
+    return backoff_retry_after_ms(http_client_header(r, "retry-after"), time(NULL));
 }
 
 /* ---- One attempt ---------------------------------------------------------------------------- */
@@ -200,7 +166,7 @@ struct xfer {
     const struct http_client_request *req;
     struct http_client_response *resp;  /* filled */
     size_t cap;                  /* body cap */
-    size_t body_cap;             /* bytes allocated for resp->body */
+    struct buf body;             /* the buffered body; moved to resp->body after the attempt */
     size_t header_bytes;         /* header bytes seen, capped */
     int too_large;               /* the cap was hit */
     int aborted;                 /* on_data asked to stop */
@@ -248,7 +214,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
         x->streaming = x->req->on_data && status >= 200 && status < 300;
         x->decided = 1;
     }
-    if (r->body_len + r->streamed + n > x->cap) {
+    if (x->body.len + r->streamed + n > x->cap) {
         x->too_large = 1;
         return 0;
     }
@@ -260,16 +226,10 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
         }
         return n;
     }
-    if (r->body_len + n + 1 > x->body_cap) {
-        size_t cap = x->body_cap ? x->body_cap : 4096;
-        while (cap < r->body_len + n + 1)
-            cap *= 2;
-        r->body = xrealloc(r->body, cap);
-        x->body_cap = cap;
+    if (buf_add(&x->body, data, n) < 0) {
+        x->too_large = 1; /* not reached: the check above is stricter */
+        return 0;
     }
-    memcpy(r->body + r->body_len, data, n);
-    r->body_len += n;
-    r->body[r->body_len] = '\0';
     return n;
 }
 
@@ -287,6 +247,7 @@ static CURLcode attempt(struct http_client *c, CURL *h, const struct http_client
     x->req = req;
     x->resp = resp;
     x->cap = c->cfg.max_response_bytes;
+    buf_init(&x->body, x->cap);
 
     curl_easy_setopt(h, CURLOPT_URL, req->url);
     /* A CA bundle named the way curl and OpenSSL tools read it: Debian's libcurl looks in its own
@@ -322,6 +283,8 @@ static CURLcode attempt(struct http_client *c, CURL *h, const struct http_client
     }
     CURLcode cc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+    if (x->body.data) /* a body that never started stays NULL */
+        resp->body = buf_take(&x->body, &resp->body_len);
     curl_slist_free_all(hl);
     return cc;
 }
@@ -346,6 +309,9 @@ int http_client_do(struct http_client *c, const struct http_client_request *req,
     }
     int retries = req->max_retries < 0 ? c->cfg.max_retries : req->max_retries;
     CURL *h = handle_get(c);
+    struct backoff bo = {.base_ms = c->cfg.backoff_base_ms,
+                         .max_ms = c->cfg.backoff_max_ms,
+                         .jitter = BACKOFF_JITTER_EQUAL};
     for (int n = 0;; n++) {
         struct xfer x;
         headers_clear(resp);
@@ -364,13 +330,10 @@ int http_client_do(struct http_client *c, const struct http_client_request *req,
                 err_clear(err);
                 break;
             }
-            long wait = http_client_backoff_ms(n + 1, c->cfg.backoff_base_ms, c->cfg.backoff_max_ms);
-            long ra = retry_after_ms(resp);
-            if (ra > wait)
-                wait = ra > c->cfg.backoff_max_ms ? c->cfg.backoff_max_ms : ra;
+            long wait = backoff_wait_ms(&bo, n + 1, retry_after_ms(resp));
             log_at(LL_INFO, "http", "retrying '%s' after status %ld in %ld ms", req->url,
                    resp->status, wait);
-            sleep_ms(wait);
+            backoff_sleep_ms(wait);
             continue;
         }
         if (x.too_large) {
@@ -383,10 +346,10 @@ int http_client_do(struct http_client *c, const struct http_client_request *req,
             break;
         }
         if (transport_retryable(cc) && can_retry) {
-            long wait = http_client_backoff_ms(n + 1, c->cfg.backoff_base_ms, c->cfg.backoff_max_ms);
+            long wait = backoff_delay_ms(&bo, n + 1);
             log_at(LL_INFO, "http", "retrying '%s' after %s in %ld ms", req->url,
                    curl_easy_strerror(cc), wait);
-            sleep_ms(wait);
+            backoff_sleep_ms(wait);
             continue;
         }
         if (cc == CURLE_OPERATION_TIMEDOUT)

@@ -1,7 +1,8 @@
 /*
  * client.h - outgoing HTTP through libcurl: pooled keep-alive handles, connect and total timeouts,
  * a response size cap, optional streaming of the response body, and retries with jittered
- * exponential backoff on 429, 5xx, timeouts and dropped connections (honouring Retry-After).
+ * exponential backoff on 429, 5xx, timeouts and dropped connections (honouring Retry-After in
+ * seconds or as an HTTP-date; delays come from base/backoff).
  *
  * One struct http_client is shared by every thread; each call borrows an easy handle from its
  * idle pool (so connections to the same host are reused) and gives it back after the call.

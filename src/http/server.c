@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/buf.h"
 #include "base/xmalloc.h"
 
 struct http_server {
@@ -25,7 +26,7 @@ struct http_server {
 
 struct req_ctx {
     struct http_request req; /* what the handler sees */
-    size_t cap;              /* allocated bytes in req.body */
+    struct buf body;         /* the request body, capped at max_body; req.body points into it */
 };
 
 const char *http_request_header(const struct http_request *req, const char *name)
@@ -54,24 +55,17 @@ static void response_release(struct http_response *r)
         free(r->header_values[i]);
 }
 
-static void append_body(struct req_ctx *ctx, size_t max_body, const char *data, size_t n)
+/* Appends upload bytes; a body past the cap is dropped whole and flagged. */
+static void append_body(struct req_ctx *ctx, const char *data, size_t n)
 {
     if (ctx->req.body_too_large)
         return;
-    if (ctx->req.body_len + n > max_body) {
+    if (buf_add(&ctx->body, data, n) < 0) {
         ctx->req.body_too_large = 1;
-        ctx->req.body_len = 0;
-        ctx->req.body[0] = '\0';
-        return;
+        buf_reset(&ctx->body);
     }
-    if (ctx->req.body_len + n + 1 > ctx->cap) {
-        while (ctx->req.body_len + n + 1 > ctx->cap)
-            ctx->cap *= 2;
-        ctx->req.body = xrealloc(ctx->req.body, ctx->cap);
-    }
-    memcpy(ctx->req.body + ctx->req.body_len, data, n);
-    ctx->req.body_len += n;
-    ctx->req.body[ctx->req.body_len] = '\0';
+    ctx->req.body = ctx->body.data;
+    ctx->req.body_len = ctx->body.len;
 }
 
 struct stream_state {
@@ -105,9 +99,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct req_ctx *ctx = *con_cls;
     if (!ctx) {
         ctx = xcalloc(1, sizeof *ctx);
-        ctx->cap = 1024;
-        ctx->req.body = xmalloc(ctx->cap);
-        ctx->req.body[0] = '\0';
+        buf_init(&ctx->body, s->max_body);
+        buf_add(&ctx->body, "", 0); /* handlers always see a string, "" when empty */
+        ctx->req.body = ctx->body.data;
         ctx->req.method = method;
         ctx->req.path = url;
         ctx->req.conn = conn;
@@ -115,7 +109,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_size) {
-        append_body(ctx, s->max_body, upload_data, *upload_size);
+        append_body(ctx, upload_data, *upload_size);
         *upload_size = 0;
         return MHD_YES;
     }
@@ -155,7 +149,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct req_ctx *ctx = *con_cls;
     if (!ctx)
         return;
-    free(ctx->req.body);
+    buf_release(&ctx->body);
     free(ctx);
     *con_cls = NULL;
 }

@@ -57,4 +57,14 @@ static inline void model_free(struct model *m)
  * construct. It only calls tools that the request lists in "tools". */
 struct model *model_offline_new(void);
 
+/* Teaches the offline model m the custom tools of tool_examples (borrowed; an array of {"name",
+ * "description", "input_schema", "examples": [utterance, ...]} as tools_examples() gives): its
+ * intent classifier is retrained from the built-in utterances plus the examples, each tool being
+ * an intent of its name, and the tool's required properties are filled from the conversation (see
+ * model/offline_custom.h). NULL or no examples restores the built-in classifier. Safe while turns
+ * run: the new classifier is swapped in atomically and running turns finish with the old one.
+ * Returns 0, or -1 with err "ToolExamplesInvalid" (the model keeps what it had) or
+ * "InvalidArgument" when m is not the offline model. */
+int model_offline_train(struct model *m, const json_t *tool_examples, struct err *err);
+
 #endif

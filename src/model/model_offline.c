@@ -4,11 +4,14 @@
  *
  * The decision comes from offline_policy.c; this file wraps it into a response: a message id and
  * tool_use ids derived from a hash of the request (same request, same response), token counts
- * estimated from the text, and word-by-word streaming of the reply text. The adapter holds no
- * mutable state, so one instance serves any number of threads.
+ * estimated from the text, and word-by-word streaming of the reply text. Its only mutable state is
+ * the pointer to the custom tools (model_offline_train), an immutable reference-counted object
+ * swapped under a mutex: a turn takes a reference for its whole decision, so a reload never frees
+ * what a running turn reads, and one instance serves any number of threads.
  */
 #include <ctype.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,9 +19,16 @@
 
 #include "base/xmalloc.h"
 #include "model/model.h"
+#include "model/offline_custom.h"
 #include "model/offline_policy.h"
 
 #define OFFLINE_MODEL_NAME "parley-offline-1"
+
+struct model_offline {
+    struct model base;             /* first, so a struct model * is a struct model_offline * */
+    pthread_mutex_t mu;            /* guards custom */
+    struct offline_custom *custom; /* custom tools (one reference), or NULL */
+};
 
 /* ------------------------------------------------------------------------------------------------
  * Hashing and token estimates
@@ -98,15 +108,18 @@ static void stream_words(const char *text, model_delta_fn on_delta, void *ud)
 static json_t *offline_invoke(struct model *m, const json_t *request, model_delta_fn on_delta,
                               void *ud, struct err *err)
 {
-    (void)m;
+    struct model_offline *mo = (struct model_offline *)m;
     json_t *resp = NULL;
     struct offline_reply reply = {0};
     char *dump = NULL;
+    pthread_mutex_lock(&mo->mu);
+    struct offline_custom *custom = mo->custom ? offline_custom_ref(mo->custom) : NULL;
+    pthread_mutex_unlock(&mo->mu);
     if (!json_is_object(request)) {
         err_set(err, "InvalidRequest", "model request is not a JSON object");
         goto out;
     }
-    if (offline_policy_decide(request, &reply, err) != 0)
+    if (offline_policy_decide(request, custom, &reply, err) != 0)
         goto out;
 
     dump = json_dumps(request, JSON_COMPACT | JSON_SORT_KEYS);
@@ -139,13 +152,17 @@ static json_t *offline_invoke(struct model *m, const json_t *request, model_delt
                      "output_tokens", (json_int_t)out_tokens);
 out:
     free(dump);
-    offline_reply_release(&reply);
+    offline_reply_release(&reply); /* before the unref: reply.tool may point into custom */
+    offline_custom_unref(custom);
     return resp;
 }
 
 static void offline_free(struct model *m)
 {
-    free(m);
+    struct model_offline *mo = (struct model_offline *)m;
+    offline_custom_unref(mo->custom);
+    pthread_mutex_destroy(&mo->mu);
+    free(mo);
 }
 
 static const struct model_ops offline_ops = {
@@ -156,7 +173,39 @@ static const struct model_ops offline_ops = {
 
 struct model *model_offline_new(void)
 {
-    struct model *m = xcalloc(1, sizeof *m);
-    m->ops = &offline_ops;
-    return m;
+    struct model_offline *mo = xcalloc(1, sizeof *mo);
+    mo->base.ops = &offline_ops;
+    pthread_mutex_init(&mo->mu, NULL);
+    return &mo->base;
+}
+
+int model_offline_train(struct model *m, const json_t *tool_examples, struct err *err)
+{
+    int rc = -1;
+    struct offline_custom *fresh = NULL, *old = NULL;
+    if (!m || m->ops != &offline_ops) {
+        err_set(err, "InvalidArgument", "model_offline_train needs the offline model");
+        goto out;
+    }
+    struct model_offline *mo = (struct model_offline *)m;
+    /* no custom tool with examples: exactly the built-in classifier */
+    int any = 0;
+    size_t i;
+    const json_t *t;
+    json_array_foreach(tool_examples, i, t)
+        if (json_array_size(json_object_get(t, "examples")) > 0)
+            any = 1;
+    if (any || (tool_examples && !json_is_array(tool_examples))) {
+        fresh = offline_custom_new(tool_examples, err);
+        if (!fresh)
+            goto out;
+    }
+    pthread_mutex_lock(&mo->mu);
+    old = mo->custom;
+    mo->custom = fresh;
+    pthread_mutex_unlock(&mo->mu);
+    offline_custom_unref(old);
+    rc = 0;
+out:
+    return rc;
 }

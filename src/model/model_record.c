@@ -371,6 +371,11 @@ static const struct model_ops record_ops = {
     .free = record_free,
 };
 
+struct model *model_record_inner(struct model *m)
+{
+    return m && m->ops == &record_ops ? ((struct model_record *)m)->inner : m;
+}
+
 struct model *model_record_new(struct model *inner, const char *dir, enum model_record_mode mode,
                                struct err *err)
 {

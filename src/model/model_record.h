@@ -36,6 +36,10 @@ enum model_record_mode {
 struct model *model_record_new(struct model *inner, const char *dir, enum model_record_mode mode,
                                struct err *err);
 
+/* The model m decorates when m is a record/replay decorator, else m itself: what provider-specific
+ * calls (model_offline_train) must reach. */
+struct model *model_record_inner(struct model *m);
+
 /* ---- Replay misses ---- */
 
 /* Copies the message of the last replay miss on the calling thread into out[cap] and forgets

@@ -35,6 +35,14 @@ static void cue_compile(void)
 
 void offline_intents_classify(const char *text, struct offline_intent *out)
 {
+    offline_intents_classify_with(NULL, text, out);
+}
+
+void offline_intents_classify_with(const struct offline_nb *nb, const char *text,
+                                   struct offline_intent *out)
+{
+    if (!nb)
+        nb = &offline_intents_model;
     pthread_once(&cue_once, cue_compile);
     for (size_t i = 0; i < NCUES; i++) {
         if (regexec(&cue_re[i], text, 0, NULL, 0) == 0) {
@@ -45,9 +53,9 @@ void offline_intents_classify(const char *text, struct offline_intent *out)
         }
     }
     struct offline_nb_guess g;
-    offline_nb_predict(&offline_intents_model, text, &g);
+    offline_nb_predict(nb, text, &g);
     out->name = "unknown";
-    out->best = g.cls >= 0 ? offline_intents_model.classes[g.cls] : "unknown";
+    out->best = g.cls >= 0 ? nb->classes[g.cls] : "unknown";
     out->confidence = g.confidence;
     out->coverage = g.unigrams ? (double)g.known / (double)g.unigrams : 0.0;
     if (g.cls < 0 || g.known == 0)

@@ -11,8 +11,11 @@
 /* At least this share of an utterance's words must be known to the vocabulary. */
 #define OFFLINE_INTENT_MIN_COVERAGE 0.5
 
+struct offline_nb;
+
 struct offline_intent {
-    const char *name;   /* an intent of src/model/data/intents.tsv, or "unknown"; static storage */
+    const char *name;   /* an intent of the model, or "unknown"; static storage for the built-in
+                           model, owned by the model otherwise */
     const char *best;   /* the best intent even when name is "unknown" ("unknown" if none) */
     double confidence;  /* posterior probability of best, 0..1 */
     double coverage;    /* share of the utterance's words the vocabulary knows, 0..1 */
@@ -21,5 +24,9 @@ struct offline_intent {
 /* Classifies text (NUL-terminated; only the first OFFLINE_TEXT_MAX_INPUT bytes count) with the
  * built-in model. Never fails: no evidence gives "unknown". */
 void offline_intents_classify(const char *text, struct offline_intent *out);
+
+/* The same with model nb (borrowed; the built-in one when NULL). Names point into nb. */
+void offline_intents_classify_with(const struct offline_nb *nb, const char *text,
+                                   struct offline_intent *out);
 
 #endif

@@ -25,7 +25,7 @@
 int offline_nb_data_read(struct offline_nb_data *d, const char *path, struct err *err)
 {
     int rc = -1;
-    size_t cap = 0, lineno = 0;
+    size_t lineno = 0;
     char line[DATA_MAX_LINE + 2];
     memset(d, 0, sizeof *d);
     FILE *f = fopen(path, "r");
@@ -56,14 +56,9 @@ int offline_nb_data_read(struct offline_nb_data *d, const char *path, struct err
                     DATA_MAX_EXAMPLES);
             goto out;
         }
-        if (d->n == cap) {
-            cap = cap ? cap * 2 : 256;
-            d->labels = xrealloc(d->labels, cap * sizeof d->labels[0]);
-            d->texts = xrealloc(d->texts, cap * sizeof d->texts[0]);
-        }
-        d->labels[d->n] = xstrndup(line, (size_t)(tab - line));
-        d->texts[d->n] = xstrdup(tab + 1);
-        d->n++;
+        *tab = '\0';
+        if (offline_nb_data_add(d, line, tab + 1, err) != 0)
+            goto out;
     }
     if (ferror(f)) {
         err_set(err, "IntentDataInvalid", "cannot read '%s'", path);
@@ -80,6 +75,28 @@ out:
     if (rc != 0)
         offline_nb_data_release(d);
     return rc;
+}
+
+int offline_nb_data_add(struct offline_nb_data *d, const char *label, const char *text,
+                        struct err *err)
+{
+    if (d->n >= DATA_MAX_EXAMPLES)
+        return err_set(err, "IntentDataInvalid", "more than %d examples", DATA_MAX_EXAMPLES);
+    if (strlen(text) > DATA_MAX_LINE)
+        return err_set(err, "IntentDataInvalid", "an example is longer than %d bytes",
+                       DATA_MAX_LINE);
+    /* grow in powers of two from 256 */
+    if (d->n >= 256 && (d->n & (d->n - 1)) == 0) {
+        d->labels = xrealloc(d->labels, 2 * d->n * sizeof d->labels[0]);
+        d->texts = xrealloc(d->texts, 2 * d->n * sizeof d->texts[0]);
+    } else if (d->n == 0) {
+        d->labels = xrealloc(d->labels, 256 * sizeof d->labels[0]);
+        d->texts = xrealloc(d->texts, 256 * sizeof d->texts[0]);
+    }
+    d->labels[d->n] = xstrdup(label);
+    d->texts[d->n] = xstrdup(text);
+    d->n++;
+    return 0;
 }
 
 void offline_nb_data_release(struct offline_nb_data *d)
@@ -301,6 +318,20 @@ int offline_nb_write_c(const struct offline_nb *nb, FILE *out, const char *symbo
             "    .log_prior = log_prior,\n    .n_features = %zu,\n    .features = features,\n"
             "    .log_lik = log_lik,\n    .owned = 0,\n};\n",
             symbol, nb->n_classes, nb->n_features);
+    return ferror(out) ? -1 : 0;
+}
+
+int offline_nb_data_write_c(const struct offline_nb_data *d, FILE *out, const char *symbol)
+{
+    fprintf(out, "\nconst struct offline_nb_example %s[%zu] = {\n", symbol, d->n + 1);
+    for (size_t i = 0; i < d->n; i++) {
+        fputs("    {", out);
+        write_c_string(out, d->labels[i]);
+        fputs(", ", out);
+        write_c_string(out, d->texts[i]);
+        fputs("},\n", out);
+    }
+    fprintf(out, "    {0, 0},\n};\n\nconst size_t %s_count = %zu;\n", symbol, d->n);
     return ferror(out) ? -1 : 0;
 }
 

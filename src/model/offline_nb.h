@@ -41,8 +41,18 @@ struct offline_nb_data {
     char **texts;     /* [n] owned */
 };
 
+/* One labelled utterance in static storage. */
+struct offline_nb_example {
+    const char *label; /* intent name */
+    const char *text;  /* utterance */
+};
+
 /* The model compiled into the library (generated at build time). */
 extern const struct offline_nb offline_intents_model;
+/* The utterances it was trained on, in file order (generated with it), so the classifier can be
+ * retrained at load time with more intents (offline_custom.h). */
+extern const struct offline_nb_example offline_intents_examples[];
+extern const size_t offline_intents_examples_count;
 
 /* ---- data ---- */
 
@@ -50,6 +60,11 @@ extern const struct offline_nb offline_intents_model;
  * starting with '#' are skipped. Lines are capped at 1 KiB and files at 20000 examples. Returns 0,
  * or -1 with err ("IntentDataInvalid", naming the file and line) and d empty. */
 int offline_nb_data_read(struct offline_nb_data *d, const char *path, struct err *err);
+
+/* Appends a copy of (label, text) to d. Returns 0, or -1 with err ("IntentDataInvalid") when d
+ * already holds the maximum number of examples (20000) or text is longer than 1 KiB. */
+int offline_nb_data_add(struct offline_nb_data *d, const char *label, const char *text,
+                        struct err *err);
 
 /* Frees d's contents; accepts a zeroed d. */
 void offline_nb_data_release(struct offline_nb_data *d);
@@ -67,6 +82,11 @@ void offline_nb_free(struct offline_nb *nb);
 /* Writes nb as a C translation unit defining `const struct offline_nb <symbol>`. Returns 0 or -1
  * on a write error. */
 int offline_nb_write_c(const struct offline_nb *nb, FILE *out, const char *symbol);
+
+/* Writes d's examples as C defining `const struct offline_nb_example <symbol>[]` and
+ * `const size_t <symbol>_count`, to be appended to offline_nb_write_c's output. Returns 0 or -1 on a
+ * write error. */
+int offline_nb_data_write_c(const struct offline_nb_data *d, FILE *out, const char *symbol);
 
 /* ---- prediction ---- */
 

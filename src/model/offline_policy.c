@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/xmalloc.h"
+#include "model/offline_custom.h"
 #include "model/offline_intents.h"
 #include "model/offline_slots.h"
 
@@ -71,11 +73,34 @@ struct ctx {
     char *prev;              /* text of the assistant message before it (owned, "" if none) */
     struct offline_intent intent;
     struct offline_slots slots;
+    const struct offline_custom *custom; /* custom tools and their classifier, or NULL */
+    const json_t *tools;     /* the request's tools array (borrowed) */
 };
 
 static int offered(const struct ctx *c, enum tool t)
 {
     return (c->offered >> t) & 1u;
+}
+
+/* Classifies text with the custom tools' classifier when there is one, else the built-in one. */
+static void classify(const struct ctx *c, const char *text, struct offline_intent *out)
+{
+    offline_intents_classify_with(c->custom ? offline_custom_nb(c->custom) : NULL, text, out);
+}
+
+/* Index of the custom tool named name that the request offers, or -1. */
+static int custom_offered(const struct ctx *c, const char *name)
+{
+    size_t i;
+    const json_t *t;
+    if (offline_custom_find(c->custom, name) < 0)
+        return -1;
+    json_array_foreach(c->tools, i, t) {
+        const char *n = json_string_value(json_object_get(t, "name"));
+        if (n && strcmp(n, name) == 0)
+            return offline_custom_find(c->custom, name);
+    }
+    return -1;
 }
 
 static const char *role_of(const json_t *msg)
@@ -84,39 +109,37 @@ static const char *role_of(const json_t *msg)
     return r ? r : "";
 }
 
-/* Appends up to the cap of text to buf (length *len). */
-static void append_capped(char **buf, size_t *len, const char *text, size_t cap)
+/* Appends to b as much of text as keeps b's text (not counting the '\n' joining parts) within
+ * cap bytes: a long message is cut, by design. b's own cap is cap + 1, which this never passes. */
+static void append_capped(struct buf *b, const char *text, size_t cap)
 {
     size_t add = strnlen(text, cap);
-    if (*len + add > cap)
-        add = cap > *len ? cap - *len : 0;
-    *buf = xrealloc(*buf, *len + add + 2);
-    if (*len > 0 && add > 0)
-        (*buf)[(*len)++] = '\n';
-    memcpy(*buf + *len, text, add);
-    *len += add;
-    (*buf)[*len] = '\0';
+    if (b->len + add > cap)
+        add = cap > b->len ? cap - b->len : 0;
+    if (b->len > 0 && add > 0)
+        buf_add_char(b, '\n');
+    buf_add(b, text, add);
 }
 
 /* Returns the text of a message (string content or its text blocks), owned, capped. */
 static char *message_text(const json_t *msg)
 {
-    char *buf = xstrdup("");
-    size_t len = 0;
+    struct buf b;
+    buf_init(&b, OFFLINE_POLICY_MAX_TEXT + 1);
     const json_t *content = json_object_get(msg, "content");
     if (json_is_string(content)) {
-        append_capped(&buf, &len, json_string_value(content), OFFLINE_POLICY_MAX_TEXT);
+        append_capped(&b, json_string_value(content), OFFLINE_POLICY_MAX_TEXT);
     } else if (json_is_array(content)) {
         size_t i;
-        const json_t *b;
-        json_array_foreach(content, i, b) {
-            const char *type = json_string_value(json_object_get(b, "type"));
-            const char *t = json_string_value(json_object_get(b, "text"));
+        const json_t *blk;
+        json_array_foreach(content, i, blk) {
+            const char *type = json_string_value(json_object_get(blk, "type"));
+            const char *t = json_string_value(json_object_get(blk, "text"));
             if (type && strcmp(type, "text") == 0 && t)
-                append_capped(&buf, &len, t, OFFLINE_POLICY_MAX_TEXT);
+                append_capped(&b, t, OFFLINE_POLICY_MAX_TEXT);
         }
     }
-    return buf;
+    return buf_take(&b, NULL);
 }
 
 static int has_block(const json_t *msg, const char *type)
@@ -216,7 +239,7 @@ static char *find_report(const struct ctx *c, size_t before, struct offline_inte
             continue;
         char *t = message_text(m);
         struct offline_intent it;
-        offline_intents_classify(t, &it);
+        classify(c, t, &it);
         struct offline_slots s;
         offline_slots_extract(t, &s);
         /* an answer that is only an address or a number is not the report */
@@ -597,12 +620,16 @@ static const char CAPABILITIES[] =
     "authentication, refunds, returns, shipping, billing and subscriptions from our help "
     "articles, and connect you with a person.";
 
+static void custom_start(struct ctx *c, struct offline_reply *out, const char *name);
+
 static void by_intent(struct ctx *c, struct offline_reply *out)
 {
     const char *in = c->intent.name;
     const struct offline_slots *s = &c->slots;
 
-    if (strcmp(in, "greeting") == 0) {
+    if (offline_custom_find(c->custom, in) >= 0) {
+        custom_start(c, out, in);
+    } else if (strcmp(in, "greeting") == 0) {
         say(out, "Hello! I'm the Parley Demo Store support assistant. %s What can I do for you?",
             CAPABILITIES);
     } else if (strcmp(in, "goodbye") == 0) {
@@ -624,7 +651,7 @@ static void by_intent(struct ctx *c, struct offline_reply *out)
         char *report = prev_user != SIZE_MAX ? find_report(c, prev_user + 1, NULL) : NULL;
         struct offline_intent it;
         if (report) {
-            offline_intents_classify(report, &it);
+            classify(c, report, &it);
             ticket_flow(c, out, report, it.name);
         } else if (!offered(c, T_CREATE_TICKET)) {
             cannot(out, T_CREATE_TICKET);
@@ -686,8 +713,10 @@ static void by_intent(struct ctx *c, struct offline_reply *out)
 }
 
 /* Intents strong enough to abandon a question the assistant just asked. */
-static int overrides_pending(const struct offline_intent *it)
+static int overrides_pending(const struct ctx *c, const struct offline_intent *it)
 {
+    if (offline_custom_find(c->custom, it->name) >= 0)
+        return 1;
     static const char *const strong[] = {"human_agent", "goodbye",       "greeting",
                                          "ticket_status", "list_tickets", "order_status",
                                          "complaint",   "bot_identity",  "capabilities",
@@ -756,6 +785,137 @@ static void cannot_give_order(struct offline_reply *out)
              OFFLINE_OFFER_HUMAN "?");
 }
 
+/* ------------------------------------------------------------------------------------------------
+ * Custom tools (offline_custom.h): ask for missing required properties one at a time, carry what
+ * the customer gave across turns by re-reading the run of questions in the history, then call.
+ * --------------------------------------------------------------------------------------------- */
+
+/* The property of an offered custom tool that text asks for, setting *tool; NULL when none. */
+static const char *custom_asked(const struct ctx *c, const char *text, int *tool)
+{
+    for (size_t i = 0; i < offline_custom_count(c->custom); i++) {
+        if (custom_offered(c, offline_custom_name(c->custom, i)) < 0)
+            continue;
+        const char *p = offline_custom_asked(c->custom, i, text);
+        if (p) {
+            *tool = (int)i;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/* Gathers the tool's slots from the customer's messages since its flow began: walking back from
+ * the last user message while the assistant's message before each one asked for a property of
+ * this tool, then filling forwards so later answers win, after the distinctive values of the
+ * customer's earlier messages. *answered tells whether the last message
+ * filled the property it was asked for. Returns the input object (owned). */
+static json_t *custom_gather(const struct ctx *c, int tool, int *answered)
+{
+    size_t users[OFFLINE_POLICY_WINDOW];
+    const char *asks[OFFLINE_POLICY_WINDOW];
+    size_t n = 0, u = c->user_idx;
+    while (u != SIZE_MAX && n < OFFLINE_POLICY_WINDOW) {
+        size_t a = find_back(c, u, "assistant");
+        const char *p = NULL;
+        if (a != SIZE_MAX) {
+            char *t = message_text(json_array_get(c->msgs, a));
+            p = offline_custom_asked(c->custom, (size_t)tool, t);
+            free(t);
+        }
+        users[n] = u;
+        asks[n] = p;
+        n++;
+        if (!p)
+            break;
+        u = find_back(c, a, "user");
+    }
+    json_t *input = json_object();
+    *answered = 0;
+    /* distinctive values said before the run began, oldest first so the latest wins */
+    for (size_t i = c->start; i < users[n - 1]; i++) {
+        const json_t *m = json_array_get(c->msgs, i);
+        if (strcmp(role_of(m), "user") != 0 || has_block(m, "tool_result"))
+            continue;
+        char *t = message_text(m);
+        offline_custom_fill_carried(c->custom, (size_t)tool, t, input);
+        free(t);
+    }
+    for (size_t k = n; k > 0; k--) {
+        char *t = message_text(json_array_get(c->msgs, users[k - 1]));
+        int got = offline_custom_fill(c->custom, (size_t)tool, t, asks[k - 1], input);
+        if (k == 1)
+            *answered = got;
+        free(t);
+    }
+    return input;
+}
+
+/* Asks for the first missing property, or calls the tool with input (taken). */
+static void custom_next(struct ctx *c, struct offline_reply *out, int tool, json_t *input,
+                        const char *reask)
+{
+    const char *missing = offline_custom_missing(c->custom, (size_t)tool, input);
+    if (missing) {
+        char *q = offline_custom_ask(c->custom, (size_t)tool, missing);
+        say(out, "%s%s", reask ? reask : "", q);
+        free(q);
+        json_decref(input);
+        return;
+    }
+    out->tool = offline_custom_name(c->custom, (size_t)tool);
+    out->input = input;
+}
+
+/* A message whose intent is the custom tool `name`. */
+static void custom_start(struct ctx *c, struct offline_reply *out, const char *name)
+{
+    int tool = custom_offered(c, name);
+    int answered;
+    if (tool < 0) {
+        say(out, "I'm sorry, I can't do that in this setup, because the tool for it isn't "
+                 "available to me. You can reach our support team at " SUPPORT_CONTACT ".");
+        return;
+    }
+    custom_next(c, out, tool, custom_gather(c, tool, &answered), NULL);
+}
+
+/* Handles an answer to the question for a custom tool's property. Returns 1 when handled. */
+static int custom_pending(struct ctx *c, struct offline_reply *out)
+{
+    int tool = -1, answered = 0;
+    const char *asked = custom_asked(c, c->prev, &tool);
+    if (!asked)
+        return 0;
+    if (strcmp(c->intent.name, "deny") == 0) {
+        say(out, "No problem. Is there anything else I can help you with?");
+        return 1;
+    }
+    /* Another strong intent abandons the question unless the message plainly holds the value. A
+     * free-text answer (any text fills a plain string) is abandoned only for a person, a goodbye
+     * or another custom tool. */
+    json_t *probe = json_object();
+    offline_custom_fill(c->custom, (size_t)tool, c->user, NULL, probe);
+    int typed = json_object_get(probe, asked) != NULL;
+    int free_text = !typed && offline_custom_fill(c->custom, (size_t)tool, c->user, asked, probe);
+    json_decref(probe);
+    const char *in = c->intent.name;
+    int other = strcmp(in, offline_custom_name(c->custom, (size_t)tool)) != 0;
+    int leaves = free_text ? strcmp(in, "human_agent") == 0 || strcmp(in, "goodbye") == 0 ||
+                                 offline_custom_find(c->custom, in) >= 0
+                           : overrides_pending(c, &c->intent);
+    if (!typed && other && leaves)
+        return 0;
+    json_t *input = custom_gather(c, tool, &answered);
+    if (!answered && unresolved_streak(c) + 1 >= OFFLINE_UNRESOLVED_BEFORE_HANDOFF &&
+        offered(c, T_ESCALATE)) {
+        json_decref(input);
+        return 0;
+    }
+    custom_next(c, out, tool, input, answered ? NULL : OFFLINE_MARK_REASK " that. ");
+    return 1;
+}
+
 /* Handles a user message that answers what the assistant asked last. Returns 1 when handled. */
 static int fill_pending(struct ctx *c, struct offline_reply *out)
 {
@@ -778,7 +938,7 @@ static int fill_pending(struct ctx *c, struct offline_reply *out)
         } else if (deny) {
             say(out, "No problem, I won't open a ticket. Is there anything else I can help you "
                      "with?");
-        } else if (overrides_pending(&c->intent)) {
+        } else if (overrides_pending(c, &c->intent)) {
             handled = 0;
         } else if (unresolved_streak(c) + 1 >= OFFLINE_UNRESOLVED_BEFORE_HANDOFF &&
                    offered(c, T_ESCALATE)) {
@@ -819,7 +979,7 @@ static int fill_pending(struct ctx *c, struct offline_reply *out)
                 cannot(out, T_LIST_TICKETS);
         } else if (deny) {
             say(out, "No problem. Is there anything else I can help you with?");
-        } else if (overrides_pending(&c->intent) && strcmp(in, "ticket_status") != 0) {
+        } else if (overrides_pending(c, &c->intent) && strcmp(in, "ticket_status") != 0) {
             return 0;
         } else if (strcmp(in, "list_tickets") == 0 ||
                    (unresolved_streak(c) + 1 >= OFFLINE_UNRESOLVED_BEFORE_HANDOFF)) {
@@ -841,7 +1001,7 @@ static int fill_pending(struct ctx *c, struct offline_reply *out)
             cannot_give_order(out);
         } else if (deny) {
             say(out, "No problem. Is there anything else I can help you with?");
-        } else if ((overrides_pending(&c->intent) && strcmp(in, "order_status") != 0) ||
+        } else if ((overrides_pending(c, &c->intent) && strcmp(in, "order_status") != 0) ||
                    unresolved_streak(c) + 1 >= OFFLINE_UNRESOLVED_BEFORE_HANDOFF) {
             return 0;
         } else {
@@ -859,11 +1019,11 @@ static int fill_pending(struct ctx *c, struct offline_reply *out)
         if (strcmp(in, "human_agent") == 0 || strcmp(in, "goodbye") == 0)
             return 0;
         struct offline_intent it;
-        offline_intents_classify(c->user, &it);
+        classify(c, c->user, &it);
         ticket_flow(c, out, c->user, is_issue_intent(it.name) ? it.name : "report_problem");
         return 1;
     }
-    return 0;
+    return custom_pending(c, out);
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -936,20 +1096,8 @@ static const char *str_field(const json_t *o, const char *a, const char *b)
     return v;
 }
 
-/* Appends formatted text to *buf. */
-static void catf(char **buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void catf(char **buf, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *add = xvasprintf(fmt, ap);
-    va_end(ap);
-    char *joined = xasprintf("%s%s", *buf ? *buf : "", add);
-    free(*buf);
-    free(add);
-    *buf = joined;
-}
+/* A summary never comes near this; it only bounds one built from a hostile tool result. */
+#define REPLY_TEXT_MAX (1u << 20)
 
 static char *sum_create_ticket(const json_t *input, const json_t *r, int is_error, const char *text)
 {
@@ -966,20 +1114,21 @@ static char *sum_create_ticket(const json_t *input, const json_t *r, int is_erro
     if (!prio)
         prio = str_field(input, "priority", NULL);
     const char *email = str_field(input, "email", NULL);
-    char *s = NULL;
+    struct buf s;
+    buf_init(&s, REPLY_TEXT_MAX);
     if (id)
-        catf(&s, "I've opened ticket %s for you", id);
+        buf_printf(&s, "I've opened ticket %s for you", id);
     else
-        catf(&s, "I've opened a support ticket for you (the system didn't return its number)");
+        buf_printf(&s, "I've opened a support ticket for you (the system didn't return its number)");
     if (prio)
-        catf(&s, " with %s priority", prio);
-    catf(&s, ".");
+        buf_printf(&s, " with %s priority", prio);
+    buf_printf(&s, ".");
     if (email)
-        catf(&s, " Our support team will contact you at %s, usually within one business day.",
+        buf_printf(&s, " Our support team will contact you at %s, usually within one business day.",
              email);
     if (id)
-        catf(&s, " You can ask me about %s at any time.", id);
-    return s;
+        buf_printf(&s, " You can ask me about %s at any time.", id);
+    return buf_take(&s, NULL);
 }
 
 static char *sum_ticket_status(const json_t *input, const json_t *r, int is_error,
@@ -1004,20 +1153,21 @@ static char *sum_ticket_status(const json_t *input, const json_t *r, int is_erro
     const char *title = str_field(r, "title", NULL);
     const char *prio = str_field(r, "priority", NULL);
     const char *created = str_field(r, "createdAt", NULL);
-    char *s = NULL;
-    catf(&s, "Ticket %s", id ? id : asked ? asked : "");
+    struct buf s;
+    buf_init(&s, REPLY_TEXT_MAX);
+    buf_printf(&s, "Ticket %s", id ? id : asked ? asked : "");
     if (title)
-        catf(&s, " (\"%s\")", title);
-    catf(&s, " is %s", status ? status : "in an unknown state");
+        buf_printf(&s, " (\"%s\")", title);
+    buf_printf(&s, " is %s", status ? status : "in an unknown state");
     if (prio)
-        catf(&s, ", with %s priority", prio);
-    catf(&s, ".");
+        buf_printf(&s, ", with %s priority", prio);
+    buf_printf(&s, ".");
     if (created)
-        catf(&s, " It was opened on %.10s.", created);
+        buf_printf(&s, " It was opened on %.10s.", created);
     if (status && (strcmp(status, "open") == 0 || strcmp(status, "pending") == 0 ||
                    strcmp(status, "in_progress") == 0))
-        catf(&s, " Our team will contact you by email as soon as there's news.");
-    return s;
+        buf_printf(&s, " Our team will contact you by email as soon as there's news.");
+    return buf_take(&s, NULL);
 }
 
 static char *sum_list_tickets(const json_t *r, int is_error, const char *text)
@@ -1033,25 +1183,26 @@ static char *sum_list_tickets(const json_t *r, int is_error, const char *text)
         return xstrdup("You don't have any support tickets yet. If something isn't working, tell "
                        "me about it and I'll open one.");
     size_t n = json_array_size(list);
-    char *s = NULL;
-    catf(&s, "You have %zu ticket%s:", n, n == 1 ? "" : "s");
+    struct buf s;
+    buf_init(&s, REPLY_TEXT_MAX);
+    buf_printf(&s, "You have %zu ticket%s:", n, n == 1 ? "" : "s");
     for (size_t i = 0; i < n && i < MAX_LISTED; i++) {
         const json_t *t = json_array_get(list, i);
         const char *id = str_field(t, "ticketId", "id");
         const char *title = str_field(t, "title", NULL);
         const char *status = str_field(t, "status", NULL);
         const char *prio = str_field(t, "priority", NULL);
-        catf(&s, "\n- %s", id ? id : "(no id)");
+        buf_printf(&s, "\n- %s", id ? id : "(no id)");
         if (title)
-            catf(&s, ": %s", title);
+            buf_printf(&s, ": %s", title);
         if (status && prio)
-            catf(&s, " (%s, %s priority)", status, prio);
+            buf_printf(&s, " (%s, %s priority)", status, prio);
         else if (status)
-            catf(&s, " (%s)", status);
+            buf_printf(&s, " (%s)", status);
     }
     if (n > MAX_LISTED)
-        catf(&s, "\n...and %zu more.", n - MAX_LISTED);
-    return s;
+        buf_printf(&s, "\n...and %zu more.", n - MAX_LISTED);
+    return buf_take(&s, NULL);
 }
 
 static char *sum_lookup_order(const json_t *input, const json_t *r, int is_error,
@@ -1077,12 +1228,13 @@ static char *sum_lookup_order(const json_t *input, const json_t *r, int is_error
         snprintf(idbuf, sizeof idbuf, "%lld", (long long)json_integer_value(oid));
     const char *id = json_is_string(oid) ? json_string_value(oid) : idbuf[0] ? idbuf : asked;
     const char *status = str_field(r, "status", NULL);
-    char *s = NULL;
-    catf(&s, "Order %s is %s.", id ? id : "", status ? status : "in an unknown state");
+    struct buf s;
+    buf_init(&s, REPLY_TEXT_MAX);
+    buf_printf(&s, "Order %s is %s.", id ? id : "", status ? status : "in an unknown state");
     const json_t *items = json_object_get(r, "items");
     if (json_is_array(items) && json_array_size(items) > 0) {
         size_t n = json_array_size(items);
-        catf(&s, " It contains %zu item%s:", n, n == 1 ? "" : "s");
+        buf_printf(&s, " It contains %zu item%s:", n, n == 1 ? "" : "s");
         for (size_t i = 0; i < n && i < MAX_LISTED; i++) {
             const json_t *it = json_array_get(items, i);
             const char *name = json_is_string(it) ? json_string_value(it)
@@ -1091,29 +1243,29 @@ static char *sum_lookup_order(const json_t *input, const json_t *r, int is_error
             if (!q)
                 q = json_object_get(it, "qty");
             if (json_is_integer(q) && json_integer_value(q) > 1)
-                catf(&s, "%s %lld x %s", i ? "," : "", (long long)json_integer_value(q),
+                buf_printf(&s, "%s %lld x %s", i ? "," : "", (long long)json_integer_value(q),
                      name ? name : "item");
             else
-                catf(&s, "%s %s", i ? "," : "", name ? name : "item");
+                buf_printf(&s, "%s %s", i ? "," : "", name ? name : "item");
         }
-        catf(&s, n > MAX_LISTED ? ", and more." : ".");
+        buf_printf(&s, n > MAX_LISTED ? ", and more." : ".");
     }
     const json_t *ship = json_object_get(r, "shipping");
     const char *carrier = str_field(ship, "carrier", NULL);
     const char *tracking = str_field(ship, "tracking", NULL);
     const char *eta = str_field(ship, "eta", NULL);
     if (carrier && tracking)
-        catf(&s, " It's with %s, tracking number %s.", carrier, tracking);
+        buf_printf(&s, " It's with %s, tracking number %s.", carrier, tracking);
     else if (carrier)
-        catf(&s, " It's with %s.", carrier);
+        buf_printf(&s, " It's with %s.", carrier);
     else if (tracking)
-        catf(&s, " The tracking number is %s.", tracking);
+        buf_printf(&s, " The tracking number is %s.", tracking);
     const char *st = str_field(r, "status", NULL);
     if (eta && st && strcmp(st, "delivered") == 0)
-        catf(&s, " It was delivered on %s.", eta);
+        buf_printf(&s, " It was delivered on %s.", eta);
     else if (eta && !(st && strcmp(st, "cancelled") == 0))
-        catf(&s, " Expected delivery: %s.", eta);
-    return s;
+        buf_printf(&s, " Expected delivery: %s.", eta);
+    return buf_take(&s, NULL);
 }
 
 static char *sum_search_kb(const json_t *r, int is_error, const char *text)
@@ -1135,11 +1287,12 @@ static char *sum_search_kb(const json_t *r, int is_error, const char *text)
     const char *title = str_field(top, "title", NULL);
     const char *article = str_field(top, "article", "source");
     char *cut = clip(passage, MAX_PASSAGE);
-    char *s = NULL;
+    struct buf s;
+    buf_init(&s, REPLY_TEXT_MAX);
     if (title)
-        catf(&s, "From our help article \"%s\":\n\n%s\n\n", title, cut);
+        buf_printf(&s, "From our help article \"%s\":\n\n%s\n\n", title, cut);
     else
-        catf(&s, "From our help articles:\n\n%s\n\n", cut);
+        buf_printf(&s, "From our help articles:\n\n%s\n\n", cut);
     /* the next passage of the same article often carries the steps: add it when it scores close
      * to the best and the answer stays short */
     const json_t *next = json_array_get(results, 1);
@@ -1149,13 +1302,13 @@ static char *sum_search_kb(const json_t *r, int is_error, const char *text)
     double next_score = json_number_value(json_object_get(next, "score"));
     if (next_passage && article && next_article && strcmp(article, next_article) == 0 &&
         next_score >= 0.8 * top_score && strlen(cut) + strlen(next_passage) <= MAX_PASSAGE) {
-        catf(&s, "%s\n\n", next_passage);
+        buf_printf(&s, "%s\n\n", next_passage);
     }
     if (article)
-        catf(&s, "(Source: %s) ", article);
-    catf(&s, "If that doesn't solve it, tell me and I can open a support ticket for you.");
+        buf_printf(&s, "(Source: %s) ", article);
+    buf_printf(&s, "If that doesn't solve it, tell me and I can open a support ticket for you.");
     free(cut);
-    return s;
+    return buf_take(&s, NULL);
 }
 
 static char *sum_escalate(const json_t *r, int is_error, const char *text)
@@ -1171,6 +1324,18 @@ static char *sum_escalate(const json_t *r, int is_error, const char *text)
     return xstrdup("I've asked a member of our support team to take over this conversation. They "
                    "will reply here as soon as they can; our team is available Monday to Friday "
                    "8:00-20:00 and Saturday 10:00-16:00 CET.");
+}
+
+/* A custom tool's result: its top-level fields as a sentence, or an apology and an offer of a
+ * person. */
+static char *sum_custom(const json_t *r, int is_error, const char *text)
+{
+    if (!is_error)
+        return offline_custom_phrase(r, text);
+    char *msg = error_message(text, r);
+    char *s = xasprintf("I'm sorry, that didn't work: %s. " OFFLINE_OFFER_HUMAN "?", msg);
+    free(msg);
+    return s;
 }
 
 /* Summarises one tool_result block. Returns owned text. */
@@ -1205,6 +1370,8 @@ static char *summarise(const struct ctx *c, const json_t *block)
         s = sum_search_kb(parsed, is_error, text);
     else if (strcmp(name, tools[T_ESCALATE].name) == 0)
         s = sum_escalate(parsed, is_error, text);
+    else if (offline_custom_find(c->custom, name) >= 0)
+        s = sum_custom(parsed, is_error, text);
     else if (is_error)
         s = xstrdup("I'm sorry, that didn't work.");
     else
@@ -1216,25 +1383,31 @@ static char *summarise(const struct ctx *c, const json_t *block)
 
 static void answer_results(const struct ctx *c, const json_t *msg, struct offline_reply *out)
 {
-    char *all = NULL;
+    struct buf all;
+    int any = 0;
     size_t i;
     const json_t *b;
+    buf_init(&all, REPLY_TEXT_MAX);
     json_array_foreach(json_object_get(msg, "content"), i, b) {
         const char *type = json_string_value(json_object_get(b, "type"));
         if (!type || strcmp(type, "tool_result") != 0)
             continue;
         char *s = summarise(c, b);
-        catf(&all, "%s%s", all ? "\n\n" : "", s);
+        buf_printf(&all, "%s%s", any ? "\n\n" : "", s);
+        any = 1;
         free(s);
     }
-    out->text = all ? all : xstrdup("Done.");
+    if (!any)
+        buf_add_str(&all, "Done.");
+    out->text = buf_take(&all, NULL);
 }
 
 /* ------------------------------------------------------------------------------------------------
  * Entry point
  * --------------------------------------------------------------------------------------------- */
 
-int offline_policy_decide(const json_t *request, struct offline_reply *out, struct err *err)
+int offline_policy_decide(const json_t *request, const struct offline_custom *custom,
+                          struct offline_reply *out, struct err *err)
 {
     memset(out, 0, sizeof *out);
     const json_t *msgs = json_object_get(request, "messages");
@@ -1245,6 +1418,8 @@ int offline_policy_decide(const json_t *request, struct offline_reply *out, stru
     c.msgs = msgs;
     c.n = json_array_size(msgs);
     c.start = c.n > OFFLINE_POLICY_WINDOW ? c.n - OFFLINE_POLICY_WINDOW : 0;
+    c.custom = custom;
+    c.tools = json_object_get(request, "tools");
     size_t i;
     const json_t *t;
     json_array_foreach(json_object_get(request, "tools"), i, t) {
@@ -1269,7 +1444,7 @@ int offline_policy_decide(const json_t *request, struct offline_reply *out, stru
     c.user = message_text(json_array_get(msgs, c.user_idx));
     size_t prev = find_back(&c, c.user_idx, "assistant");
     c.prev = prev != SIZE_MAX ? message_text(json_array_get(msgs, prev)) : xstrdup("");
-    offline_intents_classify(c.user, &c.intent);
+    classify(&c, c.user, &c.intent);
     offline_slots_extract(c.user, &c.slots);
 
     if (!fill_pending(&c, out) && !out->text && !out->tool)

@@ -15,7 +15,9 @@
  * and policy questions -> search_knowledge_base, answered from the best passage with its source;
  * requests for a person and complaints -> escalate_to_human; an honest fallback, and escalation on
  * the second consecutive message it cannot resolve. A tool that the request does not offer is
- * never called; the reply says what it cannot do instead.
+ * never called; the reply says what it cannot do instead. Custom tools with examples (see
+ * offline_custom.h) are intents of their own: their required properties are asked one at a time,
+ * recognised later by the exact question, and the tool is called when all are filled.
  */
 #ifndef PARLEY_OFFLINE_POLICY_H
 #define PARLEY_OFFLINE_POLICY_H
@@ -42,16 +44,22 @@
 #define OFFLINE_MARK_FALLBACK "I'm the offline demo model"
 #define OFFLINE_MARK_REASK "Sorry, I didn't catch"
 
+struct offline_custom;
+
 /* The policy's decision: exactly one of text or tool is set. */
 struct offline_reply {
     char *text;       /* owned reply text, or NULL */
-    const char *tool; /* tool name (static storage), or NULL */
+    const char *tool; /* tool name (static storage, or owned by the custom tools passed to
+                         offline_policy_decide, which must outlive the reply), or NULL */
     json_t *input;    /* owned tool input object when tool is set */
 };
 
-/* Decides the next move for request (borrowed; see model.h for its shape) and fills out. Returns 0,
- * or -1 with err "InvalidRequest" when the request has no "messages" array or it is empty. */
-int offline_policy_decide(const json_t *request, struct offline_reply *out, struct err *err);
+/* Decides the next move for request (borrowed; see model.h for its shape) and fills out. custom
+ * (borrowed, may be NULL) adds the custom tools' intents and flows (offline_custom.h); NULL gives
+ * exactly the built-in behaviour. Returns 0, or -1 with err "InvalidRequest" when the request has
+ * no "messages" array or it is empty. */
+int offline_policy_decide(const json_t *request, const struct offline_custom *custom,
+                          struct offline_reply *out, struct err *err);
 
 /* Frees what out holds and zeroes it. Accepts a zeroed reply. */
 void offline_reply_release(struct offline_reply *r);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/text.h"
 #include "base/xmalloc.h"
 
 /* ------------------------------------------------------------------------------------------------
@@ -48,15 +49,6 @@ static const struct {
     {"thx", "thanks", NULL},      {"ty", "thanks", NULL},       {"pls", "please", NULL},
     {"plz", "please", NULL},      {"u", "you", NULL},           {"ur", "your", NULL},
     {"ord", "order", NULL},       {"tkt", "ticket", NULL},      {"acct", "account", NULL},
-};
-
-static const char *const stop_words[] = {
-    "a",    "an",   "the",  "to",    "of",   "and",   "or",     "it",    "its",  "this",
-    "that", "is",   "am",   "are",   "be",   "been",  "was",    "were",  "i",    "me",
-    "my",   "mine", "we",   "our",   "us",   "please", "just",  "so",    "very", "really",
-    "some", "any",  "on",   "at",    "for",  "from",  "by",     "with",  "in",   "into",
-    "as",   "do",   "does", "did",   "there", "then", "than",   "also",  "too",  "would",
-    "could", "should", "will", "shall", "have", "has", "had",   "kindly", "im",  "currently", "about",
 };
 
 /* Synonyms folded onto one concept word, looked up by the raw word and then by its stem. This is
@@ -119,58 +111,13 @@ static const char *synonym_of(const char *w)
     return NULL;
 }
 
-static int is_stop(const char *w)
-{
-    for (size_t i = 0; i < sizeof stop_words / sizeof stop_words[0]; i++)
-        if (strcmp(w, stop_words[i]) == 0)
-            return 1;
-    return 0;
-}
-
 /* ------------------------------------------------------------------------------------------------
  * Stemmer
  * --------------------------------------------------------------------------------------------- */
 
-static int ends_with(const char *w, size_t len, const char *suf)
-{
-    size_t sl = strlen(suf);
-    return len >= sl && memcmp(w + len - sl, suf, sl) == 0;
-}
-
-static int is_vowel(char c)
-{
-    return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u';
-}
-
-/* Drops one letter of a final double consonant ("shipp" -> "ship"), keeping ll/ss/zz. */
-static void undouble(char *w)
-{
-    size_t len = strlen(w);
-    if (len >= 3 && w[len - 1] == w[len - 2] && !is_vowel(w[len - 1]) && w[len - 1] != 'l' &&
-        w[len - 1] != 's' && w[len - 1] != 'z')
-        w[len - 1] = '\0';
-}
-
 void offline_text_stem(char *w)
 {
-    size_t len = strlen(w);
-    if (len > 4 && ends_with(w, len, "ies")) {
-        strcpy(w + len - 3, "y");
-    } else if (len > 4 && ends_with(w, len, "ied")) {
-        strcpy(w + len - 3, "y");
-    } else if (len > 5 && ends_with(w, len, "ing")) {
-        w[len - 3] = '\0';
-        undouble(w);
-    } else if (len > 4 && ends_with(w, len, "ed") && !ends_with(w, len, "eed")) {
-        w[len - 2] = '\0';
-        undouble(w);
-    } else if (len > 3 && w[len - 1] == 's' && !ends_with(w, len, "ss") &&
-               !ends_with(w, len, "us") && !ends_with(w, len, "is")) {
-        w[len - 1] = '\0';
-    }
-    len = strlen(w);
-    if (len > 4 && w[len - 1] == 'e')
-        w[len - 1] = '\0';
+    text_stem(w, TEXT_FOR_MODEL);
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -395,7 +342,7 @@ void offline_features_build(struct offline_features *f, const char *text)
     /* stop words out, stems in */
     size_t k = 0;
     for (size_t i = 0; i < wl.n; i++) {
-        if (is_stop(wl.w[i])) {
+        if (text_is_stop(wl.w[i], TEXT_FOR_MODEL)) {
             free(wl.w[i]);
             continue;
         }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/config.h"
 #include "base/xmalloc.h"
 
@@ -312,10 +313,11 @@ json_t *model__stream_finish(struct model__stream *s, struct err *err)
 static int sse_dispatch(struct model__sse *p, char *block)
 {
     char event[64] = "";
-    char *data = NULL;
-    size_t dlen = 0;
+    struct buf data; /* the data lines joined by '\n'; never longer than the block */
+    int has_data = 0;
     int rc = 0;
     char *save = NULL;
+    buf_init(&data, strlen(block) + 1);
     for (char *line = strtok_r(block, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         size_t l = strlen(line);
         if (l > 0 && line[l - 1] == '\r')
@@ -323,19 +325,17 @@ static int sse_dispatch(struct model__sse *p, char *block)
         if (strncmp(line, "data:", 5) == 0) {
             const char *v = line + 5 + (line[5] == ' ');
             size_t vl = strlen(v);
-            data = xrealloc(data, dlen + vl + 2);
-            if (dlen)
-                data[dlen++] = '\n';
-            memcpy(data + dlen, v, vl);
-            dlen += vl;
-            data[dlen] = '\0';
+            if (data.len)
+                buf_add_char(&data, '\n');
+            buf_add(&data, v, vl);
+            has_data = 1;
         } else if (strncmp(line, "event:", 6) == 0) {
             snprintf(event, sizeof event, "%s", line + 6 + (line[6] == ' '));
         }
     }
-    if (data)
-        rc = p->fn(p->ud, event, data);
-    free(data);
+    if (has_data)
+        rc = p->fn(p->ud, event, buf_str(&data));
+    buf_release(&data);
     return rc;
 }
 

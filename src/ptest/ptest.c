@@ -560,6 +560,11 @@ static int parse_args(int argc, char **argv, struct options *o)
                         "(PARLEY_MODEL_RECORD / PARLEY_MODEL_REPLAY), not the runner\n");
         return -1;
     }
+    if (o->url && o->agent) {
+        fprintf(stderr, "parley test: with --url the server's own agent file answers "
+                        "(PARLEY_AGENT of the server), not --agent\n");
+        return -1;
+    }
     if (o->url && strncmp(o->url, "http://", 7) != 0 && strncmp(o->url, "https://", 8) != 0) {
         fprintf(stderr, "parley test: --url must start with http:// or https://\n");
         return -1;

@@ -25,7 +25,7 @@ struct ptest_target {
 
 struct ptest_target_opts {
     const char *url;    /* run against this server (NULL: in-process) */
-    const char *agent;  /* agent file: PARLEY_AGENT for the settings load (NULL: as configured) */
+    const char *agent;  /* agent file: the PARLEY_AGENT setting (NULL: as configured) */
     const char *model;  /* PARLEY_MODEL override (NULL: as configured) */
     const char *record; /* PARLEY_MODEL_RECORD for the in-process app */
     const char *replay; /* PARLEY_MODEL_REPLAY for the in-process app */

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/agent_file.h"
+
 /* ------------------------------------------------------------------------------------------------
  * Validation: every key of the file is known and of the right shape
  * --------------------------------------------------------------------------------------------- */
@@ -256,14 +258,32 @@ static int validate(struct vctx *v, const json_t *sc)
     return 0;
 }
 
+static int has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
 json_t *scenario_parse(const char *path, const char *text, size_t len, struct err *err)
 {
     struct vctx v = {path, err};
-    json_error_t jerr;
-    json_t *sc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!sc) {
-        err_set(err, "InvalidScenario", "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
-        return NULL;
+    json_t *sc = NULL;
+    if (has_suffix(path, ".yaml") || has_suffix(path, ".yml")) {
+        /* the agent file's YAML reader: same schema, same caps */
+        if (!(sc = agent_file_yaml_to_json(path, text, len, err))) {
+            char msg[ERR_MSG_MAX];
+            snprintf(msg, sizeof msg, "%s", err->message);
+            err_set(err, "InvalidScenario", "%s", msg);
+            return NULL;
+        }
+    } else {
+        json_error_t jerr;
+        sc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!sc) {
+            err_set(err, "InvalidScenario", "%s:%d:%d: %s", path, jerr.line, jerr.column,
+                    jerr.text);
+            return NULL;
+        }
     }
     if (validate(&v, sc) < 0) {
         json_decref(sc);
@@ -272,24 +292,11 @@ json_t *scenario_parse(const char *path, const char *text, size_t len, struct er
     return sc;
 }
 
-static int has_suffix(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
 json_t *scenario_load(const char *path, struct err *err)
 {
     json_t *sc = NULL;
     char *text = NULL;
     FILE *f = NULL;
-    if (has_suffix(path, ".yaml") || has_suffix(path, ".yml")) {
-        err_set(err, "InvalidScenario",
-                "%s: YAML scenarios need the agent-file YAML loader, which this build lacks; "
-                "write the scenario as JSON",
-                path);
-        goto out;
-    }
     f = fopen(path, "rb");
     if (!f) {
         err_set(err, "NotFound", "cannot read '%s': %s", path, strerror(errno));

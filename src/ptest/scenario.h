@@ -2,7 +2,7 @@
  * scenario.h - conversation test files for `parley test` (issue 12): loading and validating a
  * scenario, and judging one turn's response (or a scenario's effects) against what it expects.
  *
- * A scenario is one JSON object per file (docs/testing-your-agent.md is the reference):
+ * A scenario is one object per file, JSON or YAML (docs/testing-your-agent.md is the reference):
  *   {"name", "description"?, "user"?, "sessions"?: {label: {"user"?}}, "turns": [turn, ...],
  *    "effects"?: {"tickets"?, "session"?, "transcript_tools"?}}
  *   turn = {"user": message, "session"?: label, "note"?, "expect"?: {...}}
@@ -30,13 +30,13 @@
 
 /* ---- Loading ---- */
 
-/* Parses text (len bytes, JSON) as the scenario of file `path` and validates it. Returns the
+/* Parses text (len bytes; YAML when path ends in .yaml or .yml, else JSON) as the scenario of
+ * file `path` and validates it. Returns the
  * scenario (new reference) or NULL with err "InvalidScenario" whose message starts with
  * "path: $.location: ". */
 json_t *scenario_parse(const char *path, const char *text, size_t len, struct err *err);
 
-/* Reads and validates one scenario file (".json"; ".yaml"/".yml" need the YAML loader and are
- * refused with a message saying so when it is missing). Returns the scenario (new reference) or
+/* Reads and validates one scenario file (JSON, or YAML by the agent file's reader). Returns the scenario (new reference) or
  * NULL with err "InvalidScenario" (or "NotFound" when the file cannot be read). */
 json_t *scenario_load(const char *path, struct err *err);
 

@@ -137,12 +137,9 @@ int ptest__target_open(struct ptest_target *t, const struct ptest_target_opts *o
 {
     int rc = -1;
     memset(t, 0, sizeof *t);
-    if (o->agent && setenv("PARLEY_AGENT", o->agent, 1) < 0) {
-        /* the agent file is a setting (PARLEY_AGENT) read when the settings load */
-        err_set(err, "InvalidConfig", "cannot set PARLEY_AGENT");
-        goto out;
-    }
     if (config_load(&t->cfg, err) < 0)
+        goto out;
+    if (o->agent && config_set(&t->cfg, "PARLEY_AGENT", o->agent, err) < 0)
         goto out;
     enum log_level lvl;
     if (log_level_parse(t->cfg.log_level, &lvl) == 0)

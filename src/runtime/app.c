@@ -12,9 +12,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/agent_file.h"
 #include "agent/guard.h"
 #include "agent/kb.h"
 #include "agent/tools.h"
+#include "base/asset.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
@@ -37,27 +39,6 @@
 #include "runtime/workflow_local.h"
 #include "store/store.h"
 
-char *app_asset_path(const char *path)
-{
-    if (path[0] == '/' || access(path, R_OK) == 0)
-        return xstrdup(path);
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        for (int up = 0; up < 3; up++) {
-            char *slash = strrchr(exe, '/');
-            if (!slash)
-                break;
-            *slash = '\0';
-            char *candidate = xasprintf("%s/%s", exe, path);
-            if (access(candidate, R_OK) == 0)
-                return candidate;
-            free(candidate);
-        }
-    }
-    return xstrdup(path);
-}
 
 static int is_lambda(enum app_role role)
 {
@@ -263,7 +244,7 @@ static int open_workflow(struct app *app, struct err *err)
         workflow_sfn_attach(app->sfn, &app->agent);
         return 0;
     }
-    char *asl = app_asset_path(app->cfg->statemachine);
+    char *asl = asset_path(app->cfg->statemachine);
     app->workflow = workflow_local_new(&app->agent, asl, err);
     free(asl);
     if (!app->workflow)
@@ -282,20 +263,66 @@ static int make_dir(const char *path, struct err *err)
 
 /* The agent's definition: its tool registry (with the knowledge base behind
  * search_knowledge_base) and its system prompt. A user-supplied agent file plugs in here. */
+/* Loads the agent file (PARLEY_AGENT; empty: the shipped demo agent). An invalid file lists every
+ * problem on stderr and fails with InvalidAgentFile: the host refuses to start. */
+static int app__load_agent_file(struct app *app, struct err *err)
+{
+    const struct config *cfg = app->cfg;
+    char *problems = NULL;
+    app->agent_file = agent_file_load_report(cfg->agent[0] ? cfg->agent : NULL, &problems, err);
+    if (!app->agent_file && problems) {
+        fputs(problems, stderr);
+        err_set(err, "InvalidAgentFile", "the agent file is invalid (problems listed above)");
+    }
+    free(problems);
+    return app->agent_file ? 0 : -1;
+}
+
+/* The knowledge base directory: PARLEY_KB_DIR when set away from its default, else the agent
+ * file's knowledge.dirs[0]; a custom agent without knowledge gets none (NULL). New string. */
+static char *app__kb_dir(const struct app *app)
+{
+    const struct config *cfg = app->cfg;
+    const json_t *kdirs =
+        json_object_get(json_object_get(agent_file_doc(app->agent_file), "knowledge"), "dirs");
+    const char *file_kb = json_string_value(json_array_get(kdirs, 0));
+    int kb_default = strcmp(cfg->kb_dir, "kb") == 0;
+    if (!kb_default)
+        return asset_path(cfg->kb_dir);
+    if (file_kb)
+        return xstrdup(file_kb);
+    return cfg->agent[0] ? NULL : asset_path(cfg->kb_dir);
+}
+
+/* Teaches the offline model the agent's custom tools (their examples); other providers ignore
+ * them. */
+static int app__train_model(struct app *app, struct err *err)
+{
+    if (strcmp(app->cfg->model, "offline") != 0)
+        return 0;
+    /* issue 12: under PARLEY_MODEL_RECORD/REPLAY the offline model is the decorator's inner one */
+    return model_offline_train(model_record_inner(app->model), tools_examples(app->tools), err);
+}
+
+/* Builds what the agent file defines: the knowledge base, the tool registry (built-in subset,
+ * HTTP, OpenAPI, Lambda and MCP tools), the offline model's custom intents, and the agent. */
 static int app__open_agent(struct app *app, unsigned redact, struct err *err)
 {
     const struct config *cfg = app->cfg;
-    char *kb_dir = app_asset_path(cfg->kb_dir);
-    app->kb = kb_load(kb_dir, err);
-    if (!app->kb)
+    char *kb_dir = app__kb_dir(app);
+    app->kb = kb_dir ? kb_load(kb_dir, err) : NULL;
+    if (!app->kb && kb_dir)
         log_at(LL_WARN, "app", "knowledge base unavailable (search_knowledge_base is off): %s",
                err->message);
     free(kb_dir);
     err_clear(err);
-    if (!(app->tools = tools_new(app->kb, NULL, err)))
+    const json_t *tools = json_object_get(agent_file_doc(app->agent_file), "tools");
+    if (!(app->tools = tools_new(app->kb, tools, err)))
+        return -1;
+    if (app__train_model(app, err) < 0)
         return -1;
     app->agent = (struct agent){.cfg = cfg, .store = app->store, .model = app->model,
-                                .tools = app->tools, .kb = app->kb,
+                                .tools = app->tools, .kb = app->kb, .file = app->agent_file,
                                 .bus = cfg->events ? app->bus : NULL, .redact = redact,
                                 .queue = app->queue, .action_wait_ms = cfg->action_wait_ms,
                                 .hooks = &observe_hooks, .hooks_ud = &app->obs};
@@ -370,6 +397,9 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
                 " (got '%s')", cfg->redact);
         goto fail;
     }
+    if (app__load_agent_file(app, err) < 0)
+        goto fail;
+    agent_file_redact(app->agent_file, &redact); /* guardrails.redact wins over PARLEY_REDACT */
     if (open_bus(cfg, lambda, &app->bus, err) < 0)
         goto fail;
     if (!lambda) {
@@ -403,7 +433,7 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
     if (!lambda) {
         if (trace_init_from_config(cfg, err) < 0)
             goto fail;
-        app->web_dir = app_asset_path("web");
+        app->web_dir = asset_path("web");
     }
     if ((role != APP_LAMBDA_TASK) && open_workflow(app, err) < 0)
         goto fail;
@@ -445,6 +475,7 @@ void app_close(struct app *app)
     model_free(app->model);
     tools_free(app->tools);
     kb_free(app->kb);
+    agent_file_free(app->agent_file);
     store_free(app->store);
     free(app->web_dir);
     const struct config *cfg = app->cfg;

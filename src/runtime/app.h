@@ -21,6 +21,7 @@
 #include "base/err.h"
 #include "runtime/observe.h"
 
+struct agent_file;
 struct analytics;
 struct archive;
 struct archiver;
@@ -49,6 +50,7 @@ struct app {
     struct model *model;             /* the model provider */
     struct kb *kb;                   /* knowledge base, NULL when unavailable */
     struct tools *tools;             /* the tool registry */
+    struct agent_file *agent_file;   /* the agent file (PARLEY_AGENT, or the shipped demo agent) */
     struct workflow_local *workflow; /* the ASL turn workflow (local engine) */
     struct workflow_sfn *sfn;        /* or Step Functions, when PARLEY_STATE_MACHINE_ARN is set */
     struct bus *bus;                 /* agent events (NULL on Lambda without PARLEY_EVENT_BUS) */
@@ -99,9 +101,5 @@ json_t *app_executions(struct app *app, const char *session_id);
  * when it cannot be opened. */
 struct store *app_open_store(const struct config *cfg, struct err *err);
 
-/* Finds a bundled file or directory (state machine, knowledge base, web pages): as given, else
- * relative to the repository the binary was built in (build/parley, build/san/parley). Returns a
- * new string. */
-char *app_asset_path(const char *path);
 
 #endif

@@ -1,2 +1,11 @@
-# src/sfn - Amazon States Language engine (issue 3).
-LIB_SRCS += src/sfn/jsonpath.c src/sfn/util.c src/sfn/intrinsic.c src/sfn/tmpl.c src/sfn/parse.c src/sfn/engine.c src/sfn/mock.c src/sfn/lambda.c src/sfn/cli.c
+# src/sfn/sfn.mk - the Amazon States Language engine (issue 3).
+# One source per line, so additions from parallel branches merge without conflicts.
+LIB_SRCS += src/sfn/jsonpath.c
+LIB_SRCS += src/sfn/util.c
+LIB_SRCS += src/sfn/intrinsic.c
+LIB_SRCS += src/sfn/tmpl.c
+LIB_SRCS += src/sfn/parse.c
+LIB_SRCS += src/sfn/engine.c
+LIB_SRCS += src/sfn/mock.c
+LIB_SRCS += src/sfn/lambda.c
+LIB_SRCS += src/sfn/cli.c

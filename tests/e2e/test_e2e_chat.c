@@ -341,6 +341,59 @@ static void test_streaming_reply(void)
     e2e_resp_free(&r);
 }
 
+/* The data of the first SSE event named name in body (new reference), or NULL. */
+static json_t *sse_event(const char *body, const char *name)
+{
+    char want[64];
+    snprintf(want, sizeof want, "event: %s\ndata: ", name);
+    const char *p = body ? strstr(body, want) : NULL;
+    if (!p)
+        return NULL;
+    p += strlen(want);
+    size_t n = strcspn(p, "\n");
+    return json_loadb(p, n, 0, NULL);
+}
+
+/* A turn that fails after the stream has started ends it with an `error` event carrying the
+ * error code and message, and no `done` event: here the session is unknown, or belongs to another
+ * customer (indistinguishable on purpose), which only the turn itself finds out. */
+static void test_streamed_error_event(void)
+{
+    struct e2e_resp r = e2e_http_ex(&srv, "POST", "/chat",
+                                    "{\"sessionId\":\"no-such-session\",\"message\":\"hello\"}",
+                                    -1, NULL, "Accept: text/event-stream");
+    CHECK_INT(r.status, 200); /* the stream had started; the failure travels inside it */
+    CHECK(strstr(r.ctype, "text/event-stream") != NULL);
+    json_t *err = sse_event(r.body, "error");
+    CHECK(err != NULL);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(err, "error"), "code")),
+              "NotFound");
+    const char *msg = json_string_value(json_object_get(json_object_get(err, "error"), "message"));
+    CHECK(msg && strstr(msg, "no-such-session") != NULL);
+    json_t *done = sse_event(r.body, "done");
+    CHECK(done == NULL);
+    CHECK(r.body && strstr(r.body, "event: delta") == NULL);
+    json_decref(err);
+    json_decref(done);
+    e2e_resp_free(&r);
+
+    /* Another customer's session: the same NotFound error event. */
+    r = e2e_http(&srv, "POST", "/chat", "{\"userId\":\"alice\",\"message\":\"hello\"}");
+    CHECK_INT(r.status, 200);
+    char body[256];
+    snprintf(body, sizeof body, "{\"sessionId\":\"%s\",\"userId\":\"mallory\",\"message\":\"hi\"}",
+             e2e_str(&r, "sessionId"));
+    e2e_resp_free(&r);
+    r = e2e_http_ex(&srv, "POST", "/chat", body, -1, NULL, "Accept: text/event-stream");
+    CHECK_INT(r.status, 200);
+    err = sse_event(r.body, "error");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(err, "error"), "code")),
+              "NotFound");
+    CHECK(sse_event(r.body, "done") == NULL);
+    json_decref(err);
+    e2e_resp_free(&r);
+}
+
 /* Hostile bodies: random bytes, deep nesting, odd JSON. Each gets a JSON error or a reply, and
  * the server (under ASan) stays up. */
 static void test_hostile_bodies(void)
@@ -463,6 +516,7 @@ int main(void)
     RUN(test_paraphrases_ask_for_email);
     RUN(test_ticket_status_tool);
     RUN(test_streaming_reply);
+    RUN(test_streamed_error_event);
     RUN(test_error_malformed_json);
     RUN(test_error_missing_message);
     RUN(test_error_empty_message);

@@ -6,6 +6,7 @@
  */
 #include <dirent.h>
 #include <regex.h>
+#include <sqlite3.h>
 #include <time.h>
 
 #include "base/xmalloc.h"
@@ -78,8 +79,78 @@ static int ticket_count(void)
     return n;
 }
 
-/* With no worker running, the action stays pending; a "worker" takes the message and dies
- * without deleting it; after the visibility timeout `parley worker` runs it exactly once, and a
+/* Queue counts of AgentActions as seen from the test. */
+struct qwatch {
+    struct queue *q;
+    long long visible, in_flight; /* wait until the counts are exactly these */
+};
+
+static int counts_are(void *ud)
+{
+    struct qwatch *w = ud;
+    struct queue_counts c = {0};
+    struct err e;
+    return queue_counts(w->q, QUEUE_AGENT_ACTIONS, &c, &e) == 0 && c.visible == w->visible &&
+           c.in_flight == w->in_flight;
+}
+
+struct tickets_watch {
+    int above; /* wait until the ticket count is above this */
+};
+
+static int tickets_above(void *ud)
+{
+    return ticket_count() > ((struct tickets_watch *)ud)->above;
+}
+
+static int queue_drained(void *ud)
+{
+    struct queue_counts c = {0};
+    struct err e;
+    return queue_counts(ud, QUEUE_AGENT_ACTIONS, &c, &e) == 0 && c.visible + c.in_flight == 0;
+}
+
+static int dlq_holds_one(void *ud)
+{
+    struct queue_counts c = {0};
+    struct err e;
+    return queue_counts(ud, QUEUE_AGENT_ACTIONS_DLQ, &c, &e) == 0 && c.visible == 1;
+}
+
+struct log_watch {
+    const char *path; /* a log file */
+    const char *line; /* wait until it holds this text */
+};
+
+static int log_has(void *ud)
+{
+    struct log_watch *w = ud;
+    char *text = slurp(w->path);
+    int found = text && strstr(text, w->line) != NULL;
+    free(text);
+    return found;
+}
+
+/* Starts `parley worker --threads 1` on the test's data directory, its log in DIR/NAME. */
+static pid_t start_worker(const char *name)
+{
+    pid_t w = fork();
+    if (w == 0) {
+        char log[160];
+        snprintf(log, sizeof log, "%s/%s", dir, name);
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 2);
+        execl(getenv("PARLEY_BIN"), "parley", "worker", "--data", dir, "--threads", "1",
+              (char *)NULL);
+        _exit(127);
+    }
+    return w;
+}
+
+/* With no worker running, the action stays pending. A consumer takes the message and vanishes
+ * without deleting it; then a real `parley worker` process takes it and is killed with SIGKILL
+ * while the action runs (the test holds the store's write lock, so the action cannot finish
+ * before the kill); after the visibility timeout a second worker runs it exactly once, and a
  * duplicate delivery of the same message changes nothing. */
 static void test_worker_dies_mid_action(void)
 {
@@ -101,62 +172,58 @@ static void test_worker_dies_mid_action(void)
     struct queue_config qc = {0};
     struct queue *q = queue_sqlite_new(qpath, &qc, &e);
     CHECK(q != NULL);
-    struct queue_receive_opts ro = {.max_messages = 1, .visibility_timeout_s = 1};
+    struct queue_receive_opts ro = {.max_messages = 1, .visibility_timeout_s = 60};
     json_t *msgs = NULL;
     CHECK(queue_receive(q, QUEUE_AGENT_ACTIONS, &ro, &msgs, &e) == 0);
-    CHECK_INT(json_array_size(msgs), 1); /* taken, never deleted: the worker "died" */
-    char *dup = xstrdup(json_string_value(json_object_get(json_array_get(msgs, 0), "Body")));
+    CHECK_INT(json_array_size(msgs), 1); /* taken, never deleted: this consumer vanished */
+    json_t *m0 = json_array_get(msgs, 0);
+    char *dup = xstrdup(json_string_value(json_object_get(m0, "Body")));
+    char *receipt = xstrdup(json_string_value(json_object_get(m0, "ReceiptHandle")));
     json_decref(msgs);
 
     setenv("PARLEY_ACTION_VISIBILITY_S", "1", 1);
     setenv("PARLEY_OPERATOR_TOKEN", "ops-token", 1);
-    pid_t w = fork();
-    if (w == 0) {
-        char log[160];
-        snprintf(log, sizeof log, "%s/worker.log", dir);
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 2);
-        execl(getenv("PARLEY_BIN"), "parley", "worker", "--data", dir, "--threads", "1",
-              (char *)NULL);
-        _exit(127);
-    }
-    /* Wait for the action to finish (visibility 1 s, then the worker runs it). */
+    /* The first worker starts while the message is still hidden by the vanished consumer. */
+    pid_t w1 = start_worker("worker1.log");
+    char w1log[160];
+    snprintf(w1log, sizeof w1log, "%s/worker1.log", dir);
+    struct log_watch ready = {w1log, "draining AgentActions"};
+    CHECK(check_wait(log_has, &ready, 10000));
+    /* Hold the store's write lock: the worker can read the action but not record its effect. */
     char spath[256];
-    int done = 0;
-    for (int i = 0; i < 100 && !done; i++) {
-        e2e_sleep_ms(100);
-        if (ticket_count() > before)
-            done = 1;
-    }
-    CHECK(done);
+    snprintf(spath, sizeof spath, "%s/parley.db", dir);
+    sqlite3 *lock = NULL;
+    CHECK(sqlite3_open(spath, &lock) == SQLITE_OK);
+    CHECK(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+    /* The vanished consumer's message becomes visible again (as when its timeout runs out)... */
+    CHECK(queue_change_visibility(q, QUEUE_AGENT_ACTIONS, receipt, 0, &e) == 0);
+    free(receipt);
+    /* ...and the first worker takes it: from here on the action is running in that process. */
+    struct qwatch taken = {q, 0, 1};
+    CHECK(check_wait(counts_are, &taken, 10000));
+    CHECK(kill(w1, SIGKILL) == 0);
+    int st1 = 0;
+    CHECK(waitpid(w1, &st1, 0) == w1);
+    CHECK(WIFSIGNALED(st1) && WTERMSIG(st1) == SIGKILL); /* killed, not finished */
+    CHECK_INT(ticket_count(), before);                    /* the action did not complete */
+    CHECK(sqlite3_exec(lock, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(lock);
+
+    /* The second worker gets the message once its visibility runs out and finishes the action. */
+    pid_t w = start_worker("worker.log");
+    struct tickets_watch tw = {before};
+    CHECK(check_wait(tickets_above, &tw, 10000));
     /* A duplicate delivery of the same message: no second ticket. */
     char mid[37];
     CHECK(queue_send(q, QUEUE_AGENT_ACTIONS, dup, NULL, 0, mid, &e) == 0);
-    for (int i = 0; i < 50; i++) {
-        struct queue_counts c = {0};
-        queue_counts(q, QUEUE_AGENT_ACTIONS, &c, &e);
-        if (c.visible + c.in_flight == 0)
-            break;
-        e2e_sleep_ms(100);
-    }
+    CHECK(check_wait(queue_drained, q, 5000));
     CHECK_INT(ticket_count(), before + 1);
     free(dup);
-
-    /* A later turn can ask for the action's status: it succeeded. */
-    snprintf(spath, sizeof spath, "/sessions/%s", sid);
-    (void)spath;
 
     /* A malformed message is never dropped: three receives, then the dead-letter queue, then a
      * redrive puts it back. */
     CHECK(queue_send(q, QUEUE_AGENT_ACTIONS, "{\"not\":\"an action\"}", NULL, 0, mid, &e) == 0);
-    int in_dlq = 0;
-    for (int i = 0; i < 100 && !in_dlq; i++) {
-        e2e_sleep_ms(100);
-        struct queue_counts c = {0};
-        queue_counts(q, QUEUE_AGENT_ACTIONS_DLQ, &c, &e);
-        in_dlq = c.visible == 1;
-    }
-    CHECK(in_dlq);
+    CHECK(check_wait(dlq_holds_one, q, 10000));
     kill(w, SIGTERM);
     int st = 0;
     waitpid(w, &st, 0);

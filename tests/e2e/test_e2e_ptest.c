@@ -113,11 +113,20 @@ static void test_passing_with_captures(void)
 {
     char path[256];
     write_file("pass/login.json", login_flow);
+    /* YAML goes through the agent file's reader */
+    write_file("pass/sub/greet.yml", "name: greets in YAML\n"
+                                     "turns:\n"
+                                     "  - user: hello\n"
+                                     "    expect:\n"
+                                     "      no_tools: true\n"
+                                     "      reply_matches: 'help'\n"
+                                     "      status: active\n");
     const char *args[] = {PATH("pass"), "--trials", "2", NULL};
     CHECK_INT(run_test(NULL, args), 0);
     CHECK(HAS("PASS login problem opens a ticket (2/2 trials)"));
-    CHECK(HAS("pass^1 = 1.000 (2/2 trials)"));
-    CHECK(HAS("\n1 passed, 0 failed"));
+    CHECK(HAS("PASS greets in YAML (2/2 trials)"));
+    CHECK(HAS("pass^1 = 1.000 (4/4 trials)"));
+    CHECK(HAS("\n2 passed, 0 failed"));
 }
 
 /* On a terminal (script(1) gives it one) a progress line shows scenario i/n and trial j/k; into a
@@ -140,8 +149,9 @@ static void test_progress_line_on_a_terminal(void)
     char log[128];
     snprintf(log, sizeof log, "%s/tty.log", tmp);
     char *text = read_file(log);
-    CHECK(text && strstr(text, "\r\033[K[1/1] login problem opens a ticket, trial 1/2"));
-    CHECK(text && strstr(text, "\r\033[K[1/1] login problem opens a ticket, trial 2/2"));
+    CHECK(text && strstr(text, "\r\033[K[1/2] login problem opens a ticket, trial 1/2"));
+    CHECK(text && strstr(text, "\r\033[K[1/2] login problem opens a ticket, trial 2/2"));
+    CHECK(text && strstr(text, "\r\033[K[2/2] greets in YAML, trial 1/2"));
     free(text);
     const char *args[] = {PATH("pass"), NULL};
     CHECK_INT(run_test(NULL, args), 0);
@@ -221,6 +231,14 @@ static void test_unknown_key_rejected(void)
     const char *args2[] = {PATH("bad/regex.json"), NULL};
     CHECK_INT(run_test(NULL, args2), 2);
     CHECK(HAS("$.turns[0].expect.reply_matches: invalid regular expression"));
+    write_file("bad/typo.yaml", "name: typo\nturns:\n  - user: hi\n    expect: {tool: [x]}\n");
+    const char *args4[] = {PATH("bad/typo.yaml"), NULL};
+    CHECK_INT(run_test(NULL, args4), 2);
+    CHECK(HAS("bad/typo.yaml: $.turns[0].expect.tool: unknown key \"tool\""));
+    write_file("bad/broken.yaml", "name: [unclosed\n");
+    const char *args5[] = {PATH("bad/broken.yaml"), NULL};
+    CHECK_INT(run_test(NULL, args5), 2);
+    CHECK(HAS("bad/broken.yaml: line "));
     const char *args3[] = {"--trials", "0", PATH("pass"), NULL};
     CHECK_INT(run_test(NULL, args3), 2);
     CHECK(HAS("--trials must be"));
@@ -472,7 +490,7 @@ int main(void)
     snprintf(tmp, sizeof tmp, "/tmp/parley-ptest.XXXXXX");
     if (!mkdtemp(tmp))
         return 1;
-    const char *dirs[] = {"pass", "fail", "bad", "flaky", "rr", "rr2", "url", "url2"};
+    const char *dirs[] = {"pass", "pass/sub", "fail", "bad", "flaky", "rr", "rr2", "url", "url2"};
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         char d[128];
         snprintf(d, sizeof d, "%s/%s", tmp, dirs[i]);

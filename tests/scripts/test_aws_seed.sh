@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_aws_seed.sh - the seed's sample conversation through the Lambda functions
 # (tests/unit/test_aws_seed.c) with DynamoDB on dynalite and S3 on s3rver, both on 127.0.0.1.
+# drives: test_aws_seed
 set -u
 . "$(dirname "$0")/../aws/lib.sh"
 trap aws_stop_all EXIT

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_aws_serve.sh - `parley serve` on the AWS adapters (tests/e2e/test_e2e_aws_serve.c): two
 # servers sharing DynamoDB (dynalite), SQS (fauxqs) and S3 (s3rver), all on 127.0.0.1.
+# drives: test_e2e_aws_serve
 set -u
 . "$(dirname "$0")/../aws/lib.sh"
 trap aws_stop_all EXIT

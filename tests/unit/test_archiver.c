@@ -29,20 +29,23 @@ struct fake {
     int version;           /* bumped by the test to tell documents apart */
     int fail_fetches;      /* fail this many next fetches */
     const char *gone_id;   /* fetch says NotFound for this session */
-    int slow_ms;           /* sleep in fetch */
+    atomic_int hold;       /* while set, fetch waits (the test opens the gate) */
     atomic_int in_fetch;   /* set while fetch runs */
     int archived;          /* on_archived calls */
     char last_archived[600];
 };
 
+static int gate_open(void *ud)
+{
+    return !atomic_load(&((struct fake *)ud)->hold);
+}
+
 static json_t *fake_fetch(void *ud, const char *session_id, struct err *err)
 {
     struct fake *f = ud;
     atomic_store(&f->in_fetch, 1);
-    if (f->slow_ms) {
-        struct timespec ts = {f->slow_ms / 1000, (f->slow_ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-    }
+    if (atomic_load(&f->hold))
+        check_wait(gate_open, f, 10000);
     pthread_mutex_lock(&f->mu);
     f->calls++;
     int fail = f->fail_fetches > 0;
@@ -245,6 +248,20 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* For check_wait: the archiver has written at least want transcripts (st is refreshed). */
+struct written_watch {
+    struct archiver *ar;
+    struct archiver_stats st;
+    uint64_t want;
+};
+
+static int written_reached(void *ud)
+{
+    struct written_watch *w = ud;
+    archiver_stats(w->ar, &w->st);
+    return w->st.written >= w->want;
+}
+
 /* ---------------------------------------------------------------- tests */
 
 static void test_coalescing(void)
@@ -264,23 +281,19 @@ static void test_coalescing(void)
     CHECK_INT(st.marks, 201);
     CHECK_INT(st.coalesced, 199);
     CHECK_INT(st.pending, 2);
-    /* Wait for the delayed write, then make sure nothing else follows. */
-    int64_t deadline = clock_mono_ms() + 5000;
-    do {
-        sleep_ms(20);
-        archiver_stats(ar, &st);
-    } while (st.written < 2 && clock_mono_ms() < deadline);
-    sleep_ms(400);
-    archiver_stats(ar, &st);
+    /* Wait for the delayed write; then stop, which flushes whatever else would have followed. */
+    struct written_watch ww = {ar, {0}, 2};
+    CHECK(check_wait(written_reached, &ww, 5000));
+    st = ww.st;
     CHECK_INT(st.written, 2);
     CHECK_INT(st.pending, 0);
+    CHECK_INT(archiver_stop(ar), 0);
     CHECK_INT(e.fake.calls, 2);      /* 200 marks of sess-a became one fetch */
-    CHECK_INT(atomic_load(&e.flaky.puts), 2);
+    CHECK_INT(atomic_load(&e.flaky.puts), 2); /* and nothing else was written, even by stop */
     json_t *doc = archived_doc(&e, "sess-a", T0_MS);
     CHECK(doc != NULL);
     CHECK_STR(json_string_value(json_object_get(doc, "sessionId")), "sess-a");
     json_decref(doc);
-    CHECK_INT(archiver_stop(ar), 0);
 out:
     env_release(&e);
 }
@@ -358,7 +371,10 @@ static void test_stop_flushes_everything(void)
         CHECK_INT(archiver_mark(ar, id, T0_MS + (int64_t)i * 1000, &err), 0);
         CHECK_INT(archiver_mark(ar, id, T0_MS + (int64_t)i * 1000, &err), 0);
     }
-    sleep_ms(50);
+    /* Nothing is due for ten minutes: no fetch may have happened (the marks are all pending). */
+    struct archiver_stats pst;
+    archiver_stats(ar, &pst);
+    CHECK_INT(pst.pending, 50);
     CHECK_INT(e.fake.calls, 0);
     CHECK_INT(archiver_stop(ar), 0);
     CHECK_INT(e.fake.calls, 50);
@@ -549,6 +565,11 @@ out:
     env_release(&e);
 }
 
+static int in_fetch_now(void *ud)
+{
+    return atomic_load(&((struct fake *)ud)->in_fetch);
+}
+
 static void test_mark_while_in_flight(void)
 {
     struct env e;
@@ -559,16 +580,15 @@ static void test_mark_while_in_flight(void)
         CHECK(ar != NULL);
         goto out;
     }
-    e.fake.slow_ms = 200;
+    atomic_store(&e.fake.hold, 1); /* the first fetch waits until the test has marked again */
     CHECK_INT(archiver_mark(ar, "sess-w", T0_MS, &err), 0);
-    int64_t deadline = clock_mono_ms() + 3000;
-    while (!atomic_load(&e.fake.in_fetch) && clock_mono_ms() < deadline)
-        sleep_ms(1);
+    CHECK(check_wait(in_fetch_now, &e.fake, 3000));
     /* The worker is reading the old transcript; a turn lands and marks again. */
     pthread_mutex_lock(&e.fake.mu);
     e.fake.version = 7;
     pthread_mutex_unlock(&e.fake.mu);
     CHECK_INT(archiver_mark(ar, "sess-w", T0_MS, &err), 0);
+    atomic_store(&e.fake.hold, 0);
     CHECK_INT(archiver_stop(ar), 0);
     CHECK_INT(e.fake.calls, 2);
     json_t *doc = archived_doc(&e, "sess-w", T0_MS);

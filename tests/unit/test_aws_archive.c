@@ -174,12 +174,12 @@ static void test_s3_unknown_access_key(void)
     aws_config_release(&aws);
 }
 
-int main(void)
+/* The filesystem part; tests/run.sh counts it when it runs this binary on its own. */
+static void run_local(void)
 {
-    xmalloc_init();
     char dir[] = "/tmp/parley-archive-contract-XXXXXX";
-    if (!mkdtemp(dir))
-        return 1;
+    if (!check_require("a temporary directory", mkdtemp(dir) != NULL))
+        return;
     struct err e;
     ar = archive_fs_new(dir, &e);
     CHECK(ar != NULL);
@@ -190,9 +190,18 @@ int main(void)
     if (system(cmd) != 0)
         fprintf(stderr, "cannot remove %s\n", dir);
     free(cmd);
+}
 
+int main(void)
+{
+    xmalloc_init();
+    /* With the emulator configured (tests/scripts/test_aws_archive.sh) only the AWS adapter
+     * part runs, so the filesystem part is not counted twice. */
     const char *s3 = getenv("PARLEY_TEST_S3");
-    if (s3 && *s3) {
+    if (!s3 || !*s3)
+        run_local();
+    else {
+        struct err e;
         setenv("AWS_ENDPOINT_URL_S3", s3, 1);
         setenv("AWS_REGION", "us-east-1", 0);
         setenv("AWS_ACCESS_KEY_ID", "S3RVER", 1); /* s3rver's credentials */
@@ -201,7 +210,7 @@ int main(void)
         ar = archive_s3_from_env(&e);
         if (!ar)
             fprintf(stderr, "s3: %s: %s\n", e.code, e.message);
-        check_record("s3 adapter opens (HeadBucket)", ar != NULL);
+        check_require("s3 adapter opens (HeadBucket)", ar != NULL);
         if (ar)
             run_suite();
         archive_free(ar);

@@ -68,6 +68,12 @@ static void put_n(struct bus *b, int from, int count)
     }
 }
 
+/* For check_wait: the fake service has received its first request (it answers it slowly). */
+static int first_request_in(void *ud)
+{
+    return fake_http_count(ud) >= 1;
+}
+
 static void test_eventbridge_batches(void)
 {
     struct fake_http f;
@@ -84,7 +90,7 @@ static void test_eventbridge_batches(void)
     CHECK(b != NULL);
     setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793", 1);
     put_n(b, 0, 1);
-    usleep(100 * 1000); /* the sender is now waiting on the slow first answer */
+    CHECK(check_wait(first_request_in, &f, 5000)); /* the sender waits on the slow first answer */
     put_n(b, 1, 22);
     unsetenv("_X_AMZN_TRACE_ID");
     CHECK(bus_flush(b, 5000) == 0);
@@ -142,7 +148,7 @@ static void test_eventbridge_failed_entries(void)
     free(one);
     struct bus *b = open_bus(3);
     put_n(b, 0, 1);
-    usleep(100 * 1000);
+    CHECK(check_wait(first_request_in, &f, 5000)); /* the sender waits on the slow first answer */
     put_n(b, 1, 2);
     CHECK(bus_flush(b, 5000) == 0);
     struct bus_stats s;

@@ -232,7 +232,7 @@ int main(void)
         return 1;
     log_threshold = LL_ERROR; /* retries log warnings by design */
     struct MHD_Daemon *d = start_server(&port);
-    check_record("local webhook server started", d != NULL && port > 0);
+    check_require("local webhook server started", d != NULL && port > 0);
     if (d) {
         RUN(test_fails_twice_then_succeeds);
         RUN(test_gives_up_after_max_attempts);

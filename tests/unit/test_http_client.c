@@ -4,7 +4,9 @@
  * streaming, connection refused, and the backoff bounds.
  */
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/clock.h"
 #include "base/xmalloc.h"
@@ -87,6 +89,38 @@ static void test_retry_then_success(void)
     CHECK_INT(resp.attempts, 3);
     CHECK_STR(resp.body, "done");
     CHECK_INT(fake_http_count(&f), 3);
+    http_client_response_release(&resp);
+    http_client_free(c);
+    fake_http_stop(&f);
+}
+
+/* Retry-After as an HTTP-date two seconds ahead: the client waits for it (more than a second,
+ * since the date has whole-second resolution) instead of its 5 ms backoff. */
+static void test_retry_after_http_date(void)
+{
+    struct fake_http f;
+    CHECK_INT(fake_http_start(&f), 0);
+    char hdr[96], date[64];
+    time_t at = time(NULL) + 2;
+    struct tm tm;
+    gmtime_r(&at, &tm);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    snprintf(hdr, sizeof hdr, "Retry-After: %s\n", date);
+    fake_http_push(&f, 503, hdr, "later", (size_t)-1, 0);
+    fake_http_push(&f, 200, NULL, "done", (size_t)-1, 0);
+    struct http_client_config cfg = fast_cfg();
+    cfg.backoff_max_ms = 5000; /* the cap must not hide the server's wish */
+    struct http_client *c = http_client_new(&cfg);
+    struct http_client_request req = {.method = "GET", .url = f.base_url, .max_retries = -1};
+    struct http_client_response resp;
+    struct err e = {0};
+    int64_t t0 = clock_mono_ms();
+    CHECK_INT(http_client_do(c, &req, &resp, &e), 0);
+    int64_t took = clock_mono_ms() - t0;
+    CHECK_INT(resp.status, 200);
+    CHECK_INT(resp.attempts, 2);
+    CHECK(took >= 950);
+    CHECK(took < 4000);
     http_client_response_release(&resp);
     http_client_free(c);
     fake_http_stop(&f);
@@ -262,6 +296,7 @@ int main(void)
     xmalloc_init();
     RUN(test_post_exact_request);
     RUN(test_retry_then_success);
+    RUN(test_retry_after_http_date);
     RUN(test_retries_exhausted_and_4xx);
     RUN(test_timeout);
     RUN(test_size_cap);

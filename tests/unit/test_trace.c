@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -200,10 +201,17 @@ static void test_begin_and_propagate(void)
     trace_shutdown();
 }
 
+/* For check_wait: the monotonic clock has passed *(int64_t *)ud microseconds. */
+static int clock_passed(void *ud)
+{
+    return clock_mono_us() >= *(int64_t *)ud;
+}
+
+/* Lets us microseconds pass on the monotonic clock: the time a subsegment measures. */
 static void sleep_us(long us)
 {
-    struct timespec ts = {0, us * 1000};
-    nanosleep(&ts, NULL);
+    int64_t until = clock_mono_us() + us;
+    check_wait(clock_passed, &until, (int)(us / 1000) + 1000);
 }
 
 /* Checks that every child lies within its parent and that start <= end; counts nodes. */
@@ -536,9 +544,18 @@ static void test_store_eviction(void)
     trace_shutdown();
 }
 
+static atomic_int request_ended; /* set once the request's segment has ended */
+
+static int segment_ended(void *ud)
+{
+    (void)ud;
+    return atomic_load(&request_ended);
+}
+
 static void *late_end(void *arg)
 {
-    sleep_us(5000);
+    /* Ends only after the request's segment has: the late end this test is about. */
+    check_wait(segment_ended, NULL, 10000);
     struct err e;
     err_set(&e, "States.Timeout", "worker finished late");
     trace_sub_end(arg, &e);
@@ -556,6 +573,7 @@ static void test_late_and_caps(void)
     char id[TRACE_ID_LEN + 1];
     snprintf(id, sizeof id, "%s", trace_id_of(seg));
     trace_end(seg, 200);
+    atomic_store(&request_ended, 1);
     pthread_join(th, NULL);
     json_t *t = trace_store_get(id);
     json_t *s = json_array_get(json_object_get(t, "segments"), 0);

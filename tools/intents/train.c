@@ -3,7 +3,8 @@
  *
  * Usage: train INTENTS.tsv OUT.c
  * Reads the labelled utterances, trains the naive Bayes model of src/model/offline_nb.h on all of
- * them and writes it as C defining `offline_intents_model`. The output is written to OUT.c.tmp and
+ * them and writes it as C defining `offline_intents_model`, followed by the utterances themselves
+ * (`offline_intents_examples`) for retraining at load time. The output is written to OUT.c.tmp and
  * renamed, so an interrupted build never leaves a half-written file behind.
  */
 #include <stdio.h>
@@ -39,7 +40,8 @@ int main(int argc, char **argv)
         perror(tmp);
         goto out;
     }
-    if (offline_nb_write_c(nb, out, "offline_intents_model") != 0 || fclose(out) != 0) {
+    if (offline_nb_write_c(nb, out, "offline_intents_model") != 0 ||
+        offline_nb_data_write_c(&data, out, "offline_intents_examples") != 0 || fclose(out) != 0) {
         out = NULL;
         fprintf(stderr, "train: cannot write '%s'\n", tmp);
         goto out;

@@ -1,0 +1,87 @@
+/*
+ * agent_cmd.c - `parley agent validate FILE` and `parley agent show FILE`: the agent file's check
+ * on its own, and the resolved agent as JSON with its secrets masked (docs/agent-file.md).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent_file.h"
+#include "agent/kb.h"
+#include "agent/tools.h"
+#include "base/log.h"
+#include "cli/cli.h"
+
+static void agent_usage(FILE *out)
+{
+    fprintf(out, "usage: parley agent validate FILE\n"
+                 "       parley agent show FILE\n\n"
+                 "validate  checks an agent file (JSON or YAML) against its schema and rules;\n"
+                 "          exit 0 when valid, 1 with every problem listed, 2 on usage errors\n"
+                 "show      prints the resolved agent as JSON: every tool with its input schema,\n"
+                 "          secrets expanded from ${VAR} masked as ***\n");
+}
+
+/* Loads path, printing every problem to stderr. Returns the file or NULL. */
+static struct agent_file *load_or_report(const char *path)
+{
+    char *problems = NULL;
+    struct err e;
+    err_clear(&e);
+    struct agent_file *f = agent_file_load_report(path, &problems, &e);
+    if (!f)
+        fputs(problems ? problems : e.message, stderr);
+    if (!f && !problems)
+        fputc('\n', stderr);
+    free(problems);
+    return f;
+}
+
+/* Prints the resolved agent; built-in tool schemas come from the registry itself. */
+static int show(const struct agent_file *f)
+{
+    const json_t *dirs = json_object_get(json_object_get(agent_file_doc(f), "knowledge"), "dirs");
+    const char *kb_dir = json_string_value(json_array_get(dirs, 0));
+    struct err e;
+    err_clear(&e);
+    enum log_level saved = log_threshold;
+    log_threshold = LL_ERROR; /* kb_load's notes would mix with the JSON on the terminal */
+    struct kb *kb = kb_dir ? kb_load(kb_dir, &e) : NULL;
+    struct tools *t = tools_new(kb, NULL, &e); /* the built-ins; the file's own tools are shown as written */
+    log_threshold = saved;
+    json_t *out = agent_file_show(f, t ? tools_specs(t) : NULL);
+    char *text = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    printf("%s\n", text);
+    free(text);
+    json_decref(out);
+    tools_free(t);
+    kb_free(kb);
+    return 0;
+}
+
+int cli_agent(int argc, char **argv)
+{
+    int rc = 2;
+    struct agent_file *f = NULL;
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        agent_usage(stdout);
+        rc = 0;
+        goto out;
+    }
+    if (argc != 3 || (strcmp(argv[1], "validate") != 0 && strcmp(argv[1], "show") != 0)) {
+        agent_usage(stderr);
+        goto out;
+    }
+    rc = 1;
+    if (!(f = load_or_report(argv[2])))
+        goto out;
+    if (strcmp(argv[1], "validate") == 0) {
+        printf("%s: valid\n", argv[2]);
+        rc = 0;
+    } else {
+        rc = show(f);
+    }
+out:
+    agent_file_free(f);
+    return rc;
+}

@@ -1,1 +1,0 @@
-LIB_SRCS += src/http/server.c
