@@ -484,6 +484,27 @@ static void test_server_record_replay(void)
     e2e_rmdir(data2);
 }
 
+/* --agent FILE: the scenarios run against that agent file (here one without the ticket tool, so
+ * the login scenario that passes with the demo agent fails), and a missing file is exit 2. */
+static void test_agent_flag(void)
+{
+    char path[256], agent[256];
+    snprintf(agent, sizeof agent, "%s/noticket.yaml", tmp);
+    write_file("noticket.yaml", "name: No Tickets\ninstructions: You help with orders only.\n"
+                                "tools:\n  builtin:\n    - lookup_order\n"
+                                "    - escalate_to_human\n");
+    const char *args[] = {PATH("pass/login.json"), "--agent", agent, NULL};
+    CHECK_INT(run_test(NULL, args), 1);
+    CHECK(HAS("FAIL login problem opens a ticket (0/1 trials)"));
+    CHECK(HAS("expected tool create_support_ticket to be called and succeed") ||
+          HAS("expected the reply to match /e-?mail/"));
+    const char *args2[] = {PATH("pass/login.json"), "--agent", "/nonexistent/agent.yaml", NULL};
+    CHECK_INT(run_test(NULL, args2), 2);
+    CHECK(HAS("cannot open agent file '/nonexistent/agent.yaml'"));
+    const char *args3[] = {PATH("pass/login.json"), NULL};
+    CHECK_INT(run_test(NULL, args3), 0); /* the default agent still passes it */
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -500,6 +521,7 @@ int main(void)
     RUN(test_progress_line_on_a_terminal);
     RUN(test_failing_reports_first_turn_and_files);
     RUN(test_unknown_key_rejected);
+    RUN(test_agent_flag);
     RUN(test_flaky_model_pass_k);
     RUN(test_record_then_replay);
     RUN(test_url_against_serve);
