@@ -19,11 +19,11 @@
 #include "base/log.h"
 
 struct model_record {
-    struct model base;          /* must be first: the port sees this */
-    struct model *inner;        /* the real provider (unused when replaying) */
-    char *dir;                  /* the recording directory */
-    enum model_record_mode mode;/* save or replay */
-    pthread_mutex_t mu;         /* serialises index.txt appends */
+    struct model base;           /* must be first: the port sees this */
+    struct model *inner;         /* the real provider (unused when replaying) */
+    char *dir;                   /* the recording directory */
+    enum model_record_mode mode; /* save or replay */
+    pthread_mutex_t mu;          /* serialises index.txt appends */
 };
 
 /* The last replay miss of this thread (model_record_take_miss). */
@@ -44,9 +44,15 @@ int model_record_take_miss(char *out, size_t cap)
 
 static int credential_key(const char *k)
 {
-    static const char *const names[] = {"authorization", "api_key", "apikey", "x-api-key",
-                                        "x-amz-security-token", "x-amz-signature", "signature",
-                                        "aws_secret_access_key", "secret"};
+    static const char *const names[] = {"authorization",
+                                        "api_key",
+                                        "apikey",
+                                        "x-api-key",
+                                        "x-amz-security-token",
+                                        "x-amz-signature",
+                                        "signature",
+                                        "aws_secret_access_key",
+                                        "secret"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcasecmp(k, names[i]) == 0)
             return 1;
@@ -109,8 +115,8 @@ static json_t *norm(const json_t *v, json_t *ids)
         json_object_foreach((json_t *)v, k, e) {
             if (credential_key(k))
                 continue;
-            if (ids && json_is_string(e) && ((is_tool_use && strcmp(k, "id") == 0) ||
-                                      strcmp(k, "tool_use_id") == 0)) {
+            if (ids && json_is_string(e) &&
+                ((is_tool_use && strcmp(k, "id") == 0) || strcmp(k, "tool_use_id") == 0)) {
                 const char *orig = json_string_value(e);
                 json_t *seen = json_object_get(ids, orig);
                 if (!seen) {
@@ -130,7 +136,8 @@ static json_t *norm(const json_t *v, json_t *ids)
         json_t *out = json_array();
         size_t i;
         json_t *e;
-        json_array_foreach(v, i, e) json_array_append_new(out, norm(e, ids));
+        json_array_foreach(v, i, e)
+            json_array_append_new(out, norm(e, ids));
         return out;
     }
     if (ids && json_is_string(v))
@@ -291,8 +298,10 @@ static void miss(struct model_record *r, const char *key, const char *text, stru
     if (d)
         closedir(d);
     if (!best_text) {
-        err_set(err, "ModelError", "model replay miss: no recording %s in '%s' (the directory "
-                "holds no recordings)", key, r->dir);
+        err_set(err, "ModelError",
+                "model replay miss: no recording %s in '%s' (the directory "
+                "holds no recordings)",
+                key, r->dir);
         return;
     }
     size_t from = best_common > 40 ? best_common - 40 : 0;

@@ -3,12 +3,12 @@
  * answers every call from such a recording without touching the network (issue 12).
  *
  * Each request is normalised (object keys sorted, tool_use ids renumbered in order of
- * appearance, ISO-8601 timestamps in strings masked, credential-like keys removed) and keyed by the SHA-256 of its compact JSON. A
- * recording directory holds one file per request, `<key>.json` = {"request": normalised request,
- * "response": the provider's response}, and `index.txt`, one readable line per recording (key,
- * then the last customer text of the request). The port never sees API keys, Authorization
- * headers or SigV4 signatures (the providers add them below it); the normalisation removes any key
- * named like one anyway, so a recording is safe to commit.
+ * appearance, ISO-8601 timestamps in strings masked, credential-like keys removed) and keyed by the
+ * SHA-256 of its compact JSON. A recording directory holds one file per request, `<key>.json` =
+ * {"request": normalised request, "response": the provider's response}, and `index.txt`, one
+ * readable line per recording (key, then the last customer text of the request). The port never
+ * sees API keys, Authorization headers or SigV4 signatures (the providers add them below it); the
+ * normalisation removes any key named like one anyway, so a recording is safe to commit.
  */
 #ifndef PARLEY_MODEL_RECORD_H
 #define PARLEY_MODEL_RECORD_H

@@ -28,16 +28,16 @@
 #define REPLY_EXCERPT 300 /* bytes of a reply shown in a failure */
 
 struct options {
-    int trials;             /* --trials */
-    int jobs;               /* --jobs */
-    const char *junit;      /* --junit FILE */
-    const char *json;       /* --json FILE */
-    const char *record;     /* --record DIR */
-    const char *replay;     /* --replay DIR */
-    const char *url;        /* --url URL */
-    const char *agent;      /* --agent FILE */
-    const char *model;      /* --model NAME (replay) */
-    const char **paths;     /* scenario paths */
+    int trials;         /* --trials */
+    int jobs;           /* --jobs */
+    const char *junit;  /* --junit FILE */
+    const char *json;   /* --json FILE */
+    const char *record; /* --record DIR */
+    const char *replay; /* --replay DIR */
+    const char *url;    /* --url URL */
+    const char *agent;  /* --agent FILE */
+    const char *model;  /* --model NAME (replay) */
+    const char **paths; /* scenario paths */
     int npaths;
 };
 
@@ -54,12 +54,12 @@ struct session {
 
 /* The first failure of a scenario, kept for the report. */
 struct failure {
-    int trial;      /* 1-based */
-    int turn;       /* 1-based; 0 = effects or setup */
-    char *user;     /* the customer's message of that turn (owned) */
-    char *why;      /* what was expected and did not hold (owned) */
-    json_t *got;    /* the response of that turn (owned), or NULL */
-    long http;      /* its HTTP status */
+    int trial;   /* 1-based */
+    int turn;    /* 1-based; 0 = effects or setup */
+    char *user;  /* the customer's message of that turn (owned) */
+    char *why;   /* what was expected and did not hold (owned) */
+    json_t *got; /* the response of that turn (owned), or NULL */
+    long http;   /* its HTTP status */
 };
 
 struct result {
@@ -135,8 +135,8 @@ static int run_trial(struct ptest_target *t, const json_t *sc, int trial, struct
     snprintf(tid, sizeof tid, "%.12s%d", rid, trial);
     json_object_set_new(vars, "trial_id", json_string(tid));
     const char *user = json_string_value(json_object_get(sc, "user"));
-    s[n++] = (struct session){.label = "main", .user = user ? scenario_subst(user, vars, NULL)
-                                                            : NULL};
+    s[n++] = (struct session){.label = "main",
+                              .user = user ? scenario_subst(user, vars, NULL) : NULL};
     const char *label;
     json_t *decl;
     json_object_foreach(json_object_get(sc, "sessions"), label, decl) {
@@ -183,9 +183,9 @@ static int run_trial(struct ptest_target *t, const json_t *sc, int trial, struct
         }
         fclose(w);
         if (!ok && f)
-            set_failure(f, trial, (int)i + 1, text ? text : json_string_value(json_object_get(
-                                                                turn, "user")),
-                        why, resp, http);
+            set_failure(f, trial, (int)i + 1,
+                        text ? text : json_string_value(json_object_get(turn, "user")), why, resp,
+                        http);
         free(why);
         free(text);
         json_decref(resp);
@@ -225,10 +225,10 @@ struct run {
     const struct options *o;
     struct result *results;
     size_t n;
-    size_t next;          /* next scenario to take */
-    size_t done;          /* scenarios finished */
-    int tty;              /* stdout is a terminal: draw a progress line */
-    pthread_mutex_t mu;   /* guards next, done and stdout */
+    size_t next;        /* next scenario to take */
+    size_t done;        /* scenarios finished */
+    int tty;            /* stdout is a terminal: draw a progress line */
+    pthread_mutex_t mu; /* guards next, done and stdout */
 };
 
 static void progress(struct run *r, size_t i, int trial)
@@ -304,8 +304,8 @@ static void describe_failure(FILE *out, const struct result *res, const char *in
                 strlen(reply) > REPLY_EXCERPT ? "..." : "");
     } else if (json_object_get(f->got, "error")) {
         const json_t *e = json_object_get(f->got, "error");
-        fprintf(out, ", error %s: %s\n", json_string_value(json_object_get(e, "code")),
-                json_string_value(json_object_get(e, "message")));
+        fprintf(out, ", error %s: %s\n", json_string_value(json_object_get(e, "code")) ?: "?",
+                json_string_value(json_object_get(e, "message")) ?: "?");
     } else {
         char *body = json_dumps(f->got, JSON_COMPACT);
         fprintf(out, ", body %.*s\n", REPLY_EXCERPT, body ? body : "");
@@ -339,11 +339,21 @@ static void xml_escape(FILE *f, const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         switch (*p) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        case '\'': fputs("&apos;", f); break;
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
+        case '\'':
+            fputs("&apos;", f);
+            break;
         default:
             if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')
                 fputc('?', f);
@@ -358,9 +368,10 @@ static int write_junit(const char *path, const struct run *r, int failed, double
     FILE *f = fopen(path, "w");
     if (!f)
         return -1;
-    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites tests=\"%zu\" "
-               "failures=\"%d\" time=\"%.3f\">\n  <testsuite name=\"parley test\" tests=\"%zu\" "
-               "failures=\"%d\" errors=\"0\" time=\"%.3f\">\n",
+    fprintf(f,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites tests=\"%zu\" "
+            "failures=\"%d\" time=\"%.3f\">\n  <testsuite name=\"parley test\" tests=\"%zu\" "
+            "failures=\"%d\" errors=\"0\" time=\"%.3f\">\n",
             r->n, failed, seconds, r->n, failed, seconds);
     for (size_t i = 0; i < r->n; i++) {
         const struct result *res = &r->results[i];
@@ -438,8 +449,7 @@ static int collect(const char *path, int depth, json_t *files, struct err *err)
         return err_set(err, "NotFound", "cannot read '%s': %s", path, strerror(errno));
     if (!S_ISDIR(st.st_mode)) {
         if (json_array_size(files) >= PTEST_FILES_MAX)
-            return err_set(err, "InvalidScenario", "more than %d scenario files",
-                           PTEST_FILES_MAX);
+            return err_set(err, "InvalidScenario", "more than %d scenario files", PTEST_FILES_MAX);
         json_array_append_new(files, json_string(path));
         return 0;
     }
@@ -600,9 +610,10 @@ static int load_all(const struct options *o, json_t *files, json_t *scenarios)
         for (size_t k = 0; k < i; k++) {
             json_t *other = json_array_get(scenarios, k);
             if (strcmp(name, json_string_value(json_object_get(other, "name"))) == 0) {
-                fprintf(stderr, "parley test: %s: $.name: scenario name \"%s\" is also used by "
-                                "%s\n", json_string_value(f), name,
-                        json_string_value(json_array_get(files, k)));
+                fprintf(stderr,
+                        "parley test: %s: $.name: scenario name \"%s\" is also used by "
+                        "%s\n",
+                        json_string_value(f), name, json_string_value(json_array_get(files, k)));
                 json_decref(sc);
                 return -1;
             }
@@ -632,7 +643,9 @@ int ptest_main(int argc, char **argv)
     }
     if (load_all(&o, files, scenarios) < 0)
         goto out;
-    struct ptest_target_opts topts = {.url = o.url, .agent = o.agent, .record = o.record,
+    struct ptest_target_opts topts = {.url = o.url,
+                                      .agent = o.agent,
+                                      .record = o.record,
                                       .replay = o.replay};
     if (ptest__target_open(&t, &topts, &e) < 0) {
         fprintf(stderr, "parley test: %s\n", e.message);

@@ -34,8 +34,7 @@ struct ptest_target_opts {
 /* Loads the settings and opens the target: over HTTP, or the app (APP_SERVE, its action workers
  * started) on a fresh data directory under /tmp. Returns 0, or -1 with err; either way release
  * with ptest__target_close(). Log lines below WARN are silenced (they would bury the report). */
-int ptest__target_open(struct ptest_target *t, const struct ptest_target_opts *o,
-                       struct err *err);
+int ptest__target_open(struct ptest_target *t, const struct ptest_target_opts *o, struct err *err);
 
 /* Closes what is open and removes the throwaway data directory. Safe on a zeroed target. */
 void ptest__target_close(struct ptest_target *t);

@@ -70,10 +70,11 @@ static void side_by_side(const char *left, const char *right)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: parley replay SESSION_ID [--data DIR] [--agent FILE] [--model NAME]\n\n"
-                 "Re-runs a stored conversation's customer messages against the current agent and\n"
-                 "model (in-process, on a throwaway data directory) and prints the old and new\n"
-                 "replies and actions side by side. The session is read from PARLEY_DATA (--data).\n");
+    fprintf(out,
+            "usage: parley replay SESSION_ID [--data DIR] [--agent FILE] [--model NAME]\n\n"
+            "Re-runs a stored conversation's customer messages against the current agent and\n"
+            "model (in-process, on a throwaway data directory) and prints the old and new\n"
+            "replies and actions side by side. The session is read from PARLEY_DATA (--data).\n");
 }
 
 /* Reads the stored session's transcript (new reference) or prints why not. */

@@ -63,9 +63,9 @@ static int is_string_list(struct vctx *v, const json_t *val, const char *loc)
         return bad(v, loc, "must be an array of strings");
     size_t i;
     json_t *e;
-    json_array_foreach(val, i, e) if (!json_is_string(e)) return bad(v, loc,
-                                                                    "element %zu is not a string",
-                                                                    i);
+    json_array_foreach(val, i, e)
+        if (!json_is_string(e))
+            return bad(v, loc, "element %zu is not a string", i);
     return 0;
 }
 
@@ -105,8 +105,7 @@ static int is_status(struct vctx *v, const json_t *val, const char *loc)
 static int is_http_status(struct vctx *v, const json_t *val, const char *loc)
 {
     json_int_t n = json_integer_value(val);
-    return json_is_integer(val) && n >= 100 && n <= 599 ? 0
-                                                        : bad(v, loc, "must be an HTTP status");
+    return json_is_integer(val) && n >= 100 && n <= 599 ? 0 : bad(v, loc, "must be an HTTP status");
 }
 
 static int is_tool_args(struct vctx *v, const json_t *val, const char *loc)
@@ -115,8 +114,9 @@ static int is_tool_args(struct vctx *v, const json_t *val, const char *loc)
         return bad(v, loc, "must be an object {\"tool\": {subset of its input}}");
     const char *k;
     json_t *e;
-    json_object_foreach((json_t *)val, k, e) if (!json_is_object(e)) return bad(
-        v, loc, "\"%s\" must be an object (a subset of the tool's input)", k);
+    json_object_foreach((json_t *)val, k, e)
+        if (!json_is_object(e))
+            return bad(v, loc, "\"%s\" must be an object (a subset of the tool's input)", k);
     return 0;
 }
 
@@ -140,20 +140,20 @@ static int is_capture(struct vctx *v, const json_t *val, const char *loc)
 }
 
 static const struct key_row expect_keys[] = {
-    {"reply_matches", is_regex},         /* regex found in the reply (case-insensitive) */
-    {"reply_not_matches", is_regex},     /* regex not found in the reply */
+    {"reply_matches", is_regex},               /* regex found in the reply (case-insensitive) */
+    {"reply_not_matches", is_regex},           /* regex not found in the reply */
     {"reply_contains", is_string_or_list},     /* literal text in the reply (case-sensitive) */
     {"reply_not_contains", is_string_or_list}, /* literal text not in the reply */
-    {"tools", is_string_list},           /* each called and succeeded */
-    {"tools_called", is_string_list},    /* each called, any status */
-    {"tool_args", is_tool_args},         /* {"tool": {subset of its input}} */
-    {"no_tools", is_true},               /* no action at all */
-    {"status", is_status},               /* active | handoff */
-    {"capture", is_capture},             /* {"var": "regex"} in the reply, or {"path": ...} */
-    {"actions", is_array},               /* the actions array, element by element (subset) */
-    {"paths", is_object},                /* {"dotted.path": expected} in the response */
-    {"http_status", is_http_status},     /* default 200 */
-    {"response", is_object},             /* subset of the whole response body */
+    {"tools", is_string_list},                 /* each called and succeeded */
+    {"tools_called", is_string_list},          /* each called, any status */
+    {"tool_args", is_tool_args},               /* {"tool": {subset of its input}} */
+    {"no_tools", is_true},                     /* no action at all */
+    {"status", is_status},                     /* active | handoff */
+    {"capture", is_capture},                   /* {"var": "regex"} in the reply, or {"path": ...} */
+    {"actions", is_array},                     /* the actions array, element by element (subset) */
+    {"paths", is_object},                      /* {"dotted.path": expected} in the response */
+    {"http_status", is_http_status},           /* default 200 */
+    {"response", is_object},                   /* subset of the whole response body */
 };
 
 static const struct key_row effects_keys[] = {
@@ -185,8 +185,10 @@ static int check_keys(struct vctx *v, const json_t *obj, const char *loc,
 
 static int check_turn(struct vctx *v, const json_t *turn, const char *loc, const json_t *sessions)
 {
-    static const struct key_row rows[] = {
-        {"user", is_string}, {"session", is_string}, {"note", is_string}, {"expect", is_object}};
+    static const struct key_row rows[] = {{"user", is_string},
+                                          {"session", is_string},
+                                          {"note", is_string},
+                                          {"expect", is_object}};
     if (!json_is_object(turn))
         return bad(v, loc, "a turn must be an object");
     if (check_keys(v, turn, loc, rows, NROWS(rows)) < 0)
@@ -226,9 +228,9 @@ static int check_sessions(struct vctx *v, const json_t *sessions)
 
 static int validate(struct vctx *v, const json_t *sc)
 {
-    static const struct key_row rows[] = {{"name", is_string},   {"description", is_string},
-                                          {"user", is_string},   {"sessions", NULL},
-                                          {"turns", is_array},   {"effects", is_object}};
+    static const struct key_row rows[] = {{"name", is_string}, {"description", is_string},
+                                          {"user", is_string}, {"sessions", NULL},
+                                          {"turns", is_array}, {"effects", is_object}};
     if (!json_is_object(sc))
         return bad(v, "$", "a scenario file holds one object");
     if (check_keys(v, sc, "$", rows, NROWS(rows)) < 0)
@@ -382,13 +384,28 @@ int scenario_regcomp(regex_t *re, const char *pattern, int icase)
         } else if (*p == '\\' && p[1]) {
             p++;
             switch (*p) {
-            case 'd': fputs("[0-9]", f); break;
-            case 'D': fputs("[^0-9]", f); break;
-            case 'w': fputs("[A-Za-z0-9_]", f); break;
-            case 'W': fputs("[^A-Za-z0-9_]", f); break;
-            case 's': fputs("[[:space:]]", f); break;
-            case 'S': fputs("[^[:space:]]", f); break;
-            default: fputc('\\', f); fputc(*p, f); break;
+            case 'd':
+                fputs("[0-9]", f);
+                break;
+            case 'D':
+                fputs("[^0-9]", f);
+                break;
+            case 'w':
+                fputs("[A-Za-z0-9_]", f);
+                break;
+            case 'W':
+                fputs("[^A-Za-z0-9_]", f);
+                break;
+            case 's':
+                fputs("[[:space:]]", f);
+                break;
+            case 'S':
+                fputs("[^[:space:]]", f);
+                break;
+            default:
+                fputc('\\', f);
+                fputc(*p, f);
+                break;
             }
         } else {
             fputc(*p, f);
@@ -429,8 +446,7 @@ static char *dump(const json_t *v)
 }
 
 /* Finds the regex (after substitution) in text. Returns 1 found, 0 not, -1 bad pattern (failed). */
-static int find_re(struct judge *j, const char *pattern, int icase, const char *text,
-                   regmatch_t *m)
+static int find_re(struct judge *j, const char *pattern, int icase, const char *text, regmatch_t *m)
 {
     char *p = scenario_subst(pattern, j->vars, j->why);
     if (!p) {
@@ -487,8 +503,8 @@ static int subset(struct judge *j, const json_t *exp, const json_t *got, const c
     if (json_is_array(exp)) {
         if (!json_is_array(got) || json_array_size(got) != json_array_size(exp)) {
             char *e = dump(exp), *g = dump(got);
-            fail(j, "%s: expected %zu elements matching %s, got %s", path, json_array_size(exp),
-                 e, g);
+            fail(j, "%s: expected %zu elements matching %s, got %s", path, json_array_size(exp), e,
+                 g);
             free(e);
             free(g);
             return 0;
@@ -533,8 +549,7 @@ static const json_t *at_path(const json_t *root, const char *path)
     const json_t *v = root;
     char *save = NULL;
     for (char *tok = strtok_r(buf, ".", &save); tok && v; tok = strtok_r(NULL, ".", &save))
-        v = json_is_array(v) ? json_array_get(v, strtoul(tok, NULL, 10))
-                             : json_object_get(v, tok);
+        v = json_is_array(v) ? json_array_get(v, strtoul(tok, NULL, 10)) : json_object_get(v, tok);
     return v;
 }
 
@@ -556,8 +571,8 @@ static void capture(struct judge *j, json_t *vars, const json_t *spec, const jso
         regmatch_t m;
         int rc = find_re(j, json_string_value(v), 1, reply, &m);
         if (rc > 0 && m.rm_so >= 0) {
-            json_object_set_new(vars, k, json_stringn(reply + m.rm_so,
-                                                      (size_t)(m.rm_eo - m.rm_so)));
+            json_object_set_new(vars, k,
+                                json_stringn(reply + m.rm_so, (size_t)(m.rm_eo - m.rm_so)));
         } else if (rc == 0) {
             fail(j, "capture %s: /%s/ does not match the reply", k, json_string_value(v));
         }
@@ -578,8 +593,7 @@ static void contains(struct judge *j, const json_t *list, const char *reply, int
             continue;
         }
         if ((strstr(reply, needle) != NULL) != want)
-            fail(j, "expected the reply %s \"%s\"", want ? "to contain" : "not to contain",
-                 needle);
+            fail(j, "expected the reply %s \"%s\"", want ? "to contain" : "not to contain", needle);
         free(needle);
     }
     json_decref(one);

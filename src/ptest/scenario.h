@@ -36,8 +36,9 @@
  * "path: $.location: ". */
 json_t *scenario_parse(const char *path, const char *text, size_t len, struct err *err);
 
-/* Reads and validates one scenario file (JSON, or YAML by the agent file's reader). Returns the scenario (new reference) or
- * NULL with err "InvalidScenario" (or "NotFound" when the file cannot be read). */
+/* Reads and validates one scenario file (JSON, or YAML by the agent file's reader). Returns the
+ * scenario (new reference) or NULL with err "InvalidScenario" (or "NotFound" when the file cannot
+ * be read). */
 json_t *scenario_load(const char *path, struct err *err);
 
 /* ---- Variables ---- */

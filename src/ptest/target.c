@@ -32,9 +32,13 @@ static json_t *http_call(struct ptest_target *t, const char *method, const char 
         headers[nh++] = "Content-Type: application/json";
     if (auth && t->auth[0])
         headers[nh++] = t->auth;
-    struct http_client_request req = {.method = method, .url = url, .headers = headers,
-                                      .n_headers = nh, .body = body,
-                                      .body_len = body ? strlen(body) : 0, .max_retries = 0};
+    struct http_client_request req = {.method = method,
+                                      .url = url,
+                                      .headers = headers,
+                                      .n_headers = nh,
+                                      .body = body,
+                                      .body_len = body ? strlen(body) : 0,
+                                      .max_retries = 0};
     struct http_client_response resp = {0};
     struct err e;
     err_clear(&e);
@@ -107,7 +111,8 @@ json_t *ptest__target_tickets(struct ptest_target *t)
         return NULL;
     size_t i;
     json_t *tk;
-    json_array_foreach(list, i, tk) json_object_del(tk, "userId");
+    json_array_foreach(list, i, tk)
+        json_object_del(tk, "userId");
     return list;
 }
 
@@ -130,7 +135,6 @@ void ptest__target_close(struct ptest_target *t)
         nftw(t->data, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     config_release(&t->cfg);
 }
-
 
 /* Opens the target the options name. Returns 0 or -1 with err. */
 int ptest__target_open(struct ptest_target *t, const struct ptest_target_opts *o, struct err *err)
@@ -177,4 +181,3 @@ int ptest__target_open(struct ptest_target *t, const struct ptest_target_opts *o
 out:
     return rc;
 }
-

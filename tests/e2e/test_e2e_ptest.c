@@ -5,8 +5,8 @@
  * hold the results, pass^k sees a deliberately flaky model (an OpenAI-compatible fake that
  * alternates answers), record then replay works with no network and a replay miss names the
  * scenario, the turn and the closest recording, and --url runs the same scenarios against a
- * `parley serve` child; "Save as test" (GET /sessions/{id}/scenario) gives a scenario that passes, and
- * `parley replay` re-runs a stored session side by side.
+ * `parley serve` child; "Save as test" (GET /sessions/{id}/scenario) gives a scenario that passes,
+ * and `parley replay` re-runs a stored session side by side.
  */
 #include <sys/wait.h>
 
@@ -14,8 +14,8 @@
 #include "e2e/e2e.h"
 #include "fakes/fake_http.h"
 
-static char tmp[64];  /* this test's scratch directory */
-static char *out;     /* stdout+stderr of the last run (owned) */
+static char tmp[64]; /* this test's scratch directory */
+static char *out;    /* stdout+stderr of the last run (owned) */
 
 static void write_file(const char *name, const char *text)
 {
@@ -213,16 +213,17 @@ static void test_failing_reports_first_turn_and_files(void)
     CHECK_STR(json_string_value(json_object_get(a, "name")), "fails <on purpose> & \"quoted\"");
     CHECK(json_is_false(json_object_get(a, "passed")));
     CHECK_INT(json_integer_value(json_object_get(json_object_get(a, "failure"), "turn")), 2);
-    CHECK(json_is_string(json_object_get(json_object_get(json_object_get(a, "failure"), "got"),
-                                         "reply")));
+    CHECK(json_is_string(
+        json_object_get(json_object_get(json_object_get(a, "failure"), "got"), "reply")));
     json_decref(doc);
 }
 
 static void test_unknown_key_rejected(void)
 {
     char path[256];
-    write_file("bad/typo.json", "{\"name\": \"typo\", \"turns\": [{\"user\": \"hi\"},\n"
-                                " {\"user\": \"hello\", \"expect\": {\"reply_matchez\": \"x\"}}]}\n");
+    write_file("bad/typo.json",
+               "{\"name\": \"typo\", \"turns\": [{\"user\": \"hi\"},\n"
+               " {\"user\": \"hello\", \"expect\": {\"reply_matchez\": \"x\"}}]}\n");
     const char *args[] = {PATH("bad/typo.json"), NULL};
     CHECK_INT(run_test(NULL, args), 2);
     CHECK(HAS("bad/typo.json: $.turns[1].expect.reply_matchez: unknown key \"reply_matchez\""));
@@ -257,9 +258,9 @@ static void push_completion(struct fake_http *f, const char *text)
     fake_http_push(f, 200, "Content-Type: application/json\n", body, (size_t)-1, 0);
 }
 
-static const char *const greet =
-    "{\"name\": \"greets\", \"turns\": [{\"user\": \"hello there\", \"expect\": "
-    "{\"reply_matches\": \"^hello\"}}]}\n";
+static const char
+    *const greet = "{\"name\": \"greets\", \"turns\": [{\"user\": \"hello there\", \"expect\": "
+                   "{\"reply_matches\": \"^hello\"}}]}\n";
 
 static void test_flaky_model_pass_k(void)
 {
@@ -339,8 +340,7 @@ static void test_url_against_serve(void)
     const char *src = getenv("PARLEY_SRC");
     static char kb[1100], sm[1100];
     snprintf(kb, sizeof kb, "PARLEY_KB_DIR=%s/kb", src ? src : ".");
-    snprintf(sm, sizeof sm, "PARLEY_STATEMACHINE=%s/statemachine/agent.asl.json",
-             src ? src : ".");
+    snprintf(sm, sizeof sm, "PARLEY_STATEMACHINE=%s/statemachine/agent.asl.json", src ? src : ".");
     const char *senv[] = {"PARLEY_OPERATOR_TOKEN=ptest-token", kb, sm, NULL};
     CHECK_INT(e2e_tmpdir(data, sizeof data), 0);
     if (e2e_start_env(&srv, data, senv) < 0) {
@@ -422,7 +422,8 @@ static void test_url_against_serve(void)
     e2e_rmdir(data);
 }
 
-/* PARLEY_MODEL_RECORD / PARLEY_MODEL_REPLAY on `parley serve`: the same decorator for the server. */
+/* PARLEY_MODEL_RECORD / PARLEY_MODEL_REPLAY on `parley serve`: the same decorator for the server.
+ */
 static void test_server_record_replay(void)
 {
     char data[64], data2[64], rec[256], renv[300], penv[300];
@@ -430,8 +431,7 @@ static void test_server_record_replay(void)
     const char *src = getenv("PARLEY_SRC");
     static char kb[1100], sm[1100];
     snprintf(kb, sizeof kb, "PARLEY_KB_DIR=%s/kb", src ? src : ".");
-    snprintf(sm, sizeof sm, "PARLEY_STATEMACHINE=%s/statemachine/agent.asl.json",
-             src ? src : ".");
+    snprintf(sm, sizeof sm, "PARLEY_STATEMACHINE=%s/statemachine/agent.asl.json", src ? src : ".");
     snprintf(rec, sizeof rec, "%s/server-recording", tmp);
     snprintf(renv, sizeof renv, "PARLEY_MODEL_RECORD=%s", rec);
     snprintf(penv, sizeof penv, "PARLEY_MODEL_REPLAY=%s", rec);

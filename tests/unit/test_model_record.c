@@ -37,16 +37,15 @@ static void stub_free(struct model *m)
     (void)m; /* the stub lives on the test's stack */
 }
 
-static const struct model_ops stub_ops = {.name = "stub", .invoke = stub_invoke,
-                                          .free = stub_free};
+static const struct model_ops stub_ops = {.name = "stub", .invoke = stub_invoke, .free = stub_free};
 
 static json_t *request(const char *text, const char *tool_id)
 {
     return json_pack("{s:s, s:i, s:[{s:s, s:s}, {s:s, s:[{s:s, s:s, s:s, s:{}}]}, "
                      "{s:s, s:[{s:s, s:s, s:s}]}], s:s}",
-                     "system", "be kind", "max_tokens", 1024, "messages", "role", "user",
-                     "content", text, "role", "assistant", "content", "type", "tool_use", "id",
-                     tool_id, "name", "lookup_order", "input", "role", "user", "content", "type",
+                     "system", "be kind", "max_tokens", 1024, "messages", "role", "user", "content",
+                     text, "role", "assistant", "content", "type", "tool_use", "id", tool_id,
+                     "name", "lookup_order", "input", "role", "user", "content", "type",
                      "tool_result", "tool_use_id", tool_id, "content", "shipped", "api_key",
                      "sk-should-vanish");
 }
@@ -72,8 +71,8 @@ static void test_normalise(void)
     json_t *c = request("where is my parcel", "toolu_abc");
     model_record_key(c, kc);
     CHECK_INT(strlen(ka), 64);
-    CHECK_STR(ka, kb);                /* tool ids do not change the key */
-    CHECK(strcmp(ka, kc) != 0);       /* the customer's words do */
+    CHECK_STR(ka, kb);          /* tool ids do not change the key */
+    CHECK(strcmp(ka, kc) != 0); /* the customer's words do */
     free(text);
     json_decref(n);
     json_decref(a);
@@ -103,8 +102,8 @@ static void test_record_then_replay(void)
     json_t *again = request("where is my order", "toolu_other");
     r = model_invoke(rep, again, NULL, NULL, &e);
     CHECK(r != NULL);
-    CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(r, "content"), 0),
-                                                "text")),
+    CHECK_STR(json_string_value(
+                  json_object_get(json_array_get(json_object_get(r, "content"), 0), "text")),
               "recorded answer");
     json_decref(r);
     char missed[ERR_MSG_MAX];
@@ -236,8 +235,8 @@ static void test_from_transcript(void)
     CHECK(back != NULL); /* what it writes, the loader accepts */
     json_t *turns = json_object_get(sc, "turns");
     CHECK_INT(json_array_size(turns), 2);
-    CHECK(json_is_true(json_object_get(json_object_get(json_array_get(turns, 0), "expect"),
-                                       "no_tools")));
+    CHECK(json_is_true(
+        json_object_get(json_object_get(json_array_get(turns, 0), "expect"), "no_tools")));
     json_t *e2 = json_object_get(json_array_get(turns, 1), "expect");
     CHECK_STR(json_string_value(json_array_get(json_object_get(e2, "tools_called"), 0)),
               "lookup_order");
