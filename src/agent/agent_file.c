@@ -96,6 +96,9 @@ static const char agent_schema[] =
     "    \"name\":" TOOLNAME ",\"command\":{\"type\":\"array\",\"minItems\":1,\"items\":" STR "},"
     "    \"env\":" STRMAP ",\"url\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":2048},"
     "    \"headers\":" STRMAP ",\"timeout_ms\":" TIMEOUT "," POLICY
+    "    \"optional\":{\"type\":\"boolean\"},"
+    "    \"tools\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"object\","
+    "      \"additionalProperties\":false,\"properties\":{" POLICY "\"examples\":" EXAMPLES "}}},"
     "    \"examples\":{\"type\":\"object\",\"additionalProperties\":" EXAMPLES "}}}},"
     "  \"lambda\":{\"type\":\"array\",\"maxItems\":128,\"items\":{\"type\":\"object\","
     "    \"additionalProperties\":false,"
@@ -491,6 +494,22 @@ out:
     if (started)
         yaml_parser_delete(&y.parser);
     json_decref(y.anchors);
+    return doc;
+}
+
+json_t *agent_file_parse_yaml(const char *name, const char *buf, size_t len, struct err *err)
+{
+    struct probs p = {.file = name};
+    p.out = open_memstream(&p.buf, &p.len);
+    json_t *doc = yaml_to_json(buf, len, &p);
+    fclose(p.out);
+    if (!doc) {
+        size_t n = p.len;
+        while (n && p.buf[n - 1] == '\n')
+            n--; /* the message is one line or several, without a trailing newline */
+        err_set(err, "InvalidYaml", "%.*s", (int)n, p.buf);
+    }
+    free(p.buf);
     return doc;
 }
 
