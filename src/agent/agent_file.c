@@ -993,6 +993,12 @@ static void resolve_tools(struct load *L)
                                    json_object_get(t, "name")))
                         prob(L->p, loc, "server name \"%s\" is already used at /tools/mcp/%zu",
                              name, j);
+                json_t *cmd = json_object_get(t, "command"), *arg;
+                json_array_foreach(cmd, j, arg) { /* ./x and ../x: next to the agent file */
+                    const char *a = json_string_value(arg);
+                    if (a && (strncmp(a, "./", 2) == 0 || strncmp(a, "../", 3) == 0))
+                        free(resolve_path(L, cmd, json_object_get(st, "command"), NULL, j));
+                }
                 int has_cmd = json_object_get(t, "command") != NULL;
                 int has_url = json_object_get(t, "url") != NULL;
                 if (has_cmd == has_url)
