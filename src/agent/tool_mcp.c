@@ -25,8 +25,7 @@ struct tool_mcp {
 
 /* ---------------------------------------------------------------- servers */
 
-struct tool_mcp_server *tool_mcp_server_new(const json_t *entry, const char *where,
-                                            struct err *err)
+struct tool_mcp_server *tool_mcp_server_new(const json_t *entry, const char *where, struct err *err)
 {
     struct err e;
     err_clear(&e);
@@ -69,8 +68,8 @@ void tool_mcp_server_free(struct tool_mcp_server *s)
 
 /* ---------------------------------------------------------------- tools */
 
-struct tool_mcp *tool_mcp_new(struct tool_mcp_server *s, const char *tool,
-                              const char *public_name, long timeout_ms)
+struct tool_mcp *tool_mcp_new(struct tool_mcp_server *s, const char *tool, const char *public_name,
+                              long timeout_ms)
 {
     struct tool_mcp *m = xcalloc(1, sizeof *m);
     m->server = s;

@@ -48,8 +48,8 @@ void tool_mcp_server_free(struct tool_mcp_server *s);
 /* One tool of server s (borrowed; must outlive the tool) named tool on the server and
  * public_name for the model; timeout_ms bounds a call (0: the server entry's timeout_ms or the
  * client's default). Never fails. Free with tool_mcp_free. */
-struct tool_mcp *tool_mcp_new(struct tool_mcp_server *s, const char *tool,
-                              const char *public_name, long timeout_ms);
+struct tool_mcp *tool_mcp_new(struct tool_mcp_server *s, const char *tool, const char *public_name,
+                              long timeout_ms);
 
 /* Frees the tool; NULL is a no-op. */
 void tool_mcp_free(struct tool_mcp *m);

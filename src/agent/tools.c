@@ -524,7 +524,8 @@ static int mcp_policy(const json_t *e, const char *tool, const char *where, int 
                       int *async, const json_t **examples, struct err *err)
 {
     const json_t *over = json_object_get(json_object_get(e, "tools"), tool);
-    int c = json_is_true(json_object_get(e, "confirm")), a = json_is_true(json_object_get(e, "async"));
+    int c = json_is_true(json_object_get(e, "confirm"));
+    int a = json_is_true(json_object_get(e, "async"));
     const json_t *ex = json_object_get(json_object_get(e, "examples"), tool);
     if (over) {
         char at[192];

@@ -18,11 +18,11 @@ static void agent_usage(FILE *out)
                  "       parley agent show FILE\n\n"
                  "validate  checks an agent file (JSON or YAML) against its schema and rules;\n"
                  "          exit 0 when valid, 1 with every problem listed, 2 on usage errors\n"
-                 "show      prints the resolved agent as JSON: every tool (built-in, http, lambda,\n"
-                 "          each OpenAPI operation, each tool of each MCP server, which are\n"
-                 "          started for this) with its kind, origin, policy and input schema;\n"
-                 "          secrets expanded from ${VAR} masked as ***; exit 1 when a tool\n"
-                 "          cannot be resolved (an MCP server down, a bad OpenAPI spec)\n");
+                 "show      prints the resolved agent as JSON: every tool (built-in, http,\n"
+                 "          lambda, each OpenAPI operation, each tool of each MCP server,\n"
+                 "          which are started for this) with its kind, origin, policy and\n"
+                 "          input schema; secrets expanded from ${VAR} masked as ***; exit 1\n"
+                 "          when a tool cannot be resolved (an MCP server down, a bad spec)\n");
 }
 
 /* Loads path, printing every problem to stderr. Returns the file or NULL. */

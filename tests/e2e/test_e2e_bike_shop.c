@@ -21,8 +21,9 @@ static const char *src(void)
     return getenv("PARLEY_SRC") ? getenv("PARLEY_SRC") : ".";
 }
 
-/* Runs `[env] parley ARGS`; returns the exit code and fills out with stdout (stderr apart). */
-static int run_parley(const char *env, const char *args)
+/* Runs `[env] parley ARGS`; returns the exit code and fills out with stdout, and stderr too when
+ * with_stderr is set. */
+static int run_parley_ex(const char *env, const char *args, int with_stderr)
 {
     char out_path[] = "/tmp/parley-bikeshop-XXXXXX";
     int ofd = mkstemp(out_path);
@@ -30,8 +31,8 @@ static int run_parley(const char *env, const char *args)
         return -1;
     close(ofd);
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s timeout 60 '%s' %s < /dev/null > '%s' 2>/dev/null",
-             env ? env : "", getenv("PARLEY_BIN"), args, out_path);
+    snprintf(cmd, sizeof cmd, "%s timeout 60 '%s' %s < /dev/null > '%s' %s", env ? env : "",
+             getenv("PARLEY_BIN"), args, out_path, with_stderr ? "2>&1" : "2>/dev/null");
     int st = system(cmd);
     FILE *f = fopen(out_path, "r");
     size_t n = f ? fread(out, 1, sizeof out - 1, f) : 0;
@@ -40,6 +41,11 @@ static int run_parley(const char *env, const char *args)
         fclose(f);
     unlink(out_path);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int run_parley(const char *env, const char *args)
+{
+    return run_parley_ex(env, args, 0);
 }
 
 /* The requests backend.py recorded so far, as an array (new reference). */
@@ -162,6 +168,48 @@ static void test_show(void)
     json_decref(doc);
 }
 
+/* An MCP server that cannot be started: `agent show` and `serve` fail naming it, unless the
+ * entry is optional. */
+static void test_mcp_server_down(void)
+{
+    char path[128], args[300], data[128];
+    snprintf(path, sizeof path, "%s/down.yaml", dir);
+    FILE *f = fopen(path, "w");
+    fputs("name: Velo Down\ninstructions: x\ntools:\n  builtin: [escalate_to_human]\n"
+          "  mcp:\n    - {name: stockroom, command: [/nonexistent/parts-server]}\n",
+          f);
+    fclose(f);
+    snprintf(args, sizeof args, "agent show '%s'", path);
+    CHECK_INT(run_parley_ex(NULL, args, 1), 1);
+    CHECK(strstr(out, "MCP server 'stockroom'") != NULL);
+    CHECK(strstr(out, "\"optional\": true") != NULL);
+    static char e_agent[200];
+    snprintf(e_agent, sizeof e_agent, "PARLEY_AGENT=%s", path);
+    const char *env[] = {"PARLEY_MODEL=offline", e_agent, NULL};
+    struct e2e_server srv;
+    snprintf(data, sizeof data, "%s/data-down", dir);
+    CHECK(e2e_start_env(&srv, data, env) != 0); /* exits before listening (reaped there) */
+    char log[200], line[1024];
+    snprintf(log, sizeof log, "%s/server.log", data);
+    FILE *lf = fopen(log, "r");
+    int named = 0;
+    while (lf && fgets(line, sizeof line, lf))
+        named |= strstr(line, "MCP server 'stockroom'") != NULL;
+    if (lf)
+        fclose(lf);
+    CHECK(named);
+    /* Optional: the agent runs without the server's tools. */
+    f = fopen(path, "w");
+    fputs("name: Velo Down\ninstructions: x\ntools:\n  builtin: [escalate_to_human]\n"
+          "  mcp:\n    - {name: stockroom, command: [/nonexistent/parts-server], optional: true}\n",
+          f);
+    fclose(f);
+    CHECK_INT(run_parley(NULL, args), 0);
+    json_t *doc = json_loads(out, 0, NULL);
+    CHECK_INT(json_array_size(json_object_get(doc, "tools")), 1);
+    json_decref(doc);
+}
+
 static void test_conversations(void)
 {
     char data[128], e_agent[700], e_url[128];
@@ -266,6 +314,7 @@ int main(void)
         fprintf(stderr, "cannot start examples/bike-shop/backend.py\n");
     } else {
         RUN(test_show);
+        RUN(test_mcp_server_down);
         RUN(test_conversations);
     }
     stop_backend();
