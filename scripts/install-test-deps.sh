@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # scripts/install-test-deps.sh - what `make test` needs beyond the build: Node.js and npm for the
-# test peers (AWS emulators, asl-validator, signers) and Debian's Chromium for the browser tests.
+# test peers (AWS emulators, asl-validator, signers, MCP servers), Debian's Chromium for the browser
+# tests, Python 3 for the small stdlib-only test servers and clang-format for `make format-check`.
 # Idempotent; installs only what is missing and says what it installs.
 set -eu
 missing=""
 command -v node >/dev/null 2>&1 || missing="$missing nodejs"
 command -v npm >/dev/null 2>&1 || missing="$missing npm"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+command -v clang-format >/dev/null 2>&1 || missing="$missing clang-format"
 if [ -z "$missing" ]; then
     exit 0
 fi

@@ -96,6 +96,9 @@ static const char agent_schema[] =
     "    \"name\":" TOOLNAME ",\"command\":{\"type\":\"array\",\"minItems\":1,\"items\":" STR "},"
     "    \"env\":" STRMAP ",\"url\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":2048},"
     "    \"headers\":" STRMAP ",\"timeout_ms\":" TIMEOUT "," POLICY
+    "    \"optional\":{\"type\":\"boolean\"},"
+    "    \"tools\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"object\","
+    "      \"additionalProperties\":false,\"properties\":{" POLICY "\"examples\":" EXAMPLES "}}},"
     "    \"examples\":{\"type\":\"object\",\"additionalProperties\":" EXAMPLES "}}}},"
     "  \"lambda\":{\"type\":\"array\",\"maxItems\":128,\"items\":{\"type\":\"object\","
     "    \"additionalProperties\":false,"
@@ -494,15 +497,17 @@ out:
     return doc;
 }
 
-json_t *agent_file_yaml_to_json(const char *path, const char *text, size_t len, struct err *err)
+json_t *agent_file_parse_yaml(const char *name, const char *buf, size_t len, struct err *err)
 {
-    struct probs p = {.file = path};
+    struct probs p = {.file = name};
     p.out = open_memstream(&p.buf, &p.len);
-    json_t *doc = yaml_to_json(text, len, &p);
+    json_t *doc = yaml_to_json(buf, len, &p);
     fclose(p.out);
     if (!doc) {
-        size_t n = strcspn(p.buf ? p.buf : "", "\n");
-        err_set(err, "InvalidYaml", "%.*s", (int)n, p.buf ? p.buf : "");
+        size_t n = p.len;
+        while (n && p.buf[n - 1] == '\n')
+            n--; /* the message is one line or several, without a trailing newline */
+        err_set(err, "InvalidYaml", "%.*s", (int)n, p.buf);
     }
     free(p.buf);
     return doc;
@@ -988,6 +993,12 @@ static void resolve_tools(struct load *L)
                                    json_object_get(t, "name")))
                         prob(L->p, loc, "server name \"%s\" is already used at /tools/mcp/%zu",
                              name, j);
+                json_t *cmd = json_object_get(t, "command"), *arg;
+                json_array_foreach(cmd, j, arg) { /* ./x and ../x: next to the agent file */
+                    const char *a = json_string_value(arg);
+                    if (a && (strncmp(a, "./", 2) == 0 || strncmp(a, "../", 3) == 0))
+                        free(resolve_path(L, cmd, json_object_get(st, "command"), NULL, j));
+                }
                 int has_cmd = json_object_get(t, "command") != NULL;
                 int has_url = json_object_get(t, "url") != NULL;
                 if (has_cmd == has_url)

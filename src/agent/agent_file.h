@@ -40,15 +40,17 @@ struct agent_file *agent_file_load(const char *path, struct err *err);
  * line, each line ending in '\n' (owned by the caller, free()). On success *problems is NULL. */
 struct agent_file *agent_file_load_report(const char *path, char **problems, struct err *err);
 
-/* Converts one YAML document (text[0..len)) to JSON by the agent file's rules (YAML 1.2 core
- * schema, one document, aliases capped); `parley test` reads YAML scenarios through it. path
- * names the file in messages. Returns a new value, or NULL with err "InvalidYaml" whose message
- * is "path: line L:C: problem". */
-json_t *agent_file_yaml_to_json(const char *path, const char *text, size_t len, struct err *err);
-
 /* The process-wide shipped demo agent, loaded on first use; NULL when it cannot be loaded (the
  * reason is logged once). Never freed. */
 const struct agent_file *agent_file_default(void);
+
+/* Converts one YAML document (buf, len bytes) to JSON by the agent file's rules and caps: the
+ * YAML 1.2 core schema for plain scalars, anchors and aliases resolved (at most
+ * AGENT_FILE_MAX_ALIASES uses, AGENT_FILE_MAX_NODES values), nesting at most AGENT_FILE_MAX_DEPTH,
+ * duplicate keys and several documents refused. name prefixes each problem (a file path). Returns
+ * a new value, or NULL with err "InvalidYaml" whose message lists the problems as
+ * `NAME: LOCATION: message` lines. Also used for OpenAPI specs in YAML (tool_openapi.h). */
+json_t *agent_file_parse_yaml(const char *name, const char *buf, size_t len, struct err *err);
 
 /* Frees an agent file; NULL is a no-op. */
 void agent_file_free(struct agent_file *f);

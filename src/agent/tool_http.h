@@ -7,7 +7,7 @@
  * the body or query. Every call carries Content-Type: application/json, Idempotency-Key (the
  * action's key, stable across retries), X-Parley-Session and, when PARLEY_TOOL_SIGNING_SECRET is
  * set, X-Parley-Timestamp and X-Parley-Signature: v1=<hex HMAC-SHA256(secret, ts + "." + body)>
- * (docs/tools.md explains how a backend verifies it). A 2xx JSON reply is the tool's result.
+ * (docs/agent-file.md explains how a backend verifies it). A 2xx JSON reply is the tool's result.
  * Error messages name the tool and the url as written in the agent file, without its query, so
  * secrets expanded into the url or headers never appear in them.
  */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "agent/agent_file.h"
 #include "base/xmalloc.h"
 
 static const char *const op_methods[] = {"get", "put", "post", "delete", "patch"};
@@ -345,6 +346,30 @@ fail:
     return NULL;
 }
 
+/* Reads a YAML spec (at most TOOL_OPENAPI_FILE_MAX bytes) and converts it with the agent file's
+ * YAML rules. Returns a new document, or NULL with err "ToolConfig". */
+static json_t *load_yaml(const char *spec, const char *where, struct err *err)
+{
+    json_t *doc = NULL;
+    char *buf = xmalloc(TOOL_OPENAPI_FILE_MAX + 1);
+    FILE *f = fopen(spec, "rb");
+    size_t len = f ? fread(buf, 1, TOOL_OPENAPI_FILE_MAX + 1, f) : 0;
+    if (!f || ferror(f) || len > TOOL_OPENAPI_FILE_MAX) {
+        err_set(err, "ToolConfig", "%s/spec: cannot read '%s' (missing or over %u bytes)", where,
+                spec, TOOL_OPENAPI_FILE_MAX);
+        goto out;
+    }
+    struct err yerr;
+    err_clear(&yerr);
+    if (!(doc = agent_file_parse_yaml(spec, buf, len, &yerr)))
+        err_set(err, "ToolConfig", "%s/spec: %s", where, yerr.message);
+out:
+    if (f)
+        fclose(f);
+    free(buf);
+    return doc;
+}
+
 json_t *tool_openapi_entries(const json_t *entry, const char *where, struct err *err)
 {
     const char *spec = json_string_value(json_object_get(entry, "spec"));
@@ -353,22 +378,19 @@ json_t *tool_openapi_entries(const json_t *entry, const char *where, struct err 
         return NULL;
     }
     size_t n = strlen(spec);
-    if ((n > 5 && strcmp(spec + n - 5, ".yaml") == 0) ||
-        (n > 4 && strcmp(spec + n - 4, ".yml") == 0)) {
-        /* TODO(lead): convert with the agent-file loader's YAML->JSON function once merged. */
-        err_set(err, "ToolConfig", "%s/spec: YAML OpenAPI documents are not supported yet; "
-                "use the JSON form", where);
-        return NULL;
-    }
+    int yaml = (n > 5 && strcmp(spec + n - 5, ".yaml") == 0) ||
+               (n > 4 && strcmp(spec + n - 4, ".yml") == 0);
     struct stat st;
     if (stat(spec, &st) != 0 || (size_t)st.st_size > TOOL_OPENAPI_FILE_MAX) {
         err_set(err, "ToolConfig", "%s/spec: cannot read '%s' (missing or over %u bytes)", where,
                 spec, TOOL_OPENAPI_FILE_MAX);
         return NULL;
     }
+    json_t *doc = yaml ? load_yaml(spec, where, err) : NULL;
+    if (yaml && !doc)
+        return NULL;
     json_error_t jerr;
-    json_t *doc = json_load_file(spec, 0, &jerr);
-    if (!doc) {
+    if (!yaml && !(doc = json_load_file(spec, 0, &jerr))) {
         err_set(err, "ToolConfig", "%s/spec: '%s' line %d: %s", where, spec, jerr.line,
                 jerr.text);
         return NULL;

@@ -7,8 +7,8 @@
  * -> input_schema (query parameters listed in the entry's "query"). Local `$ref`s
  * (#/components/...) are resolved, at most TOOL_OPENAPI_REF_DEPTH deep, so a cyclic schema is an
  * error, not a hang. OpenAPI-only keywords the tool schema validator does not know (nullable,
- * example, readOnly, ...) are dropped. JSON documents only: a YAML spec is refused until the
- * agent-file loader's YAML->JSON function is in this tree (TODO for the lead when merging).
+ * example, readOnly, ...) are dropped. A spec file ending in .yaml or .yml is read as YAML with
+ * the agent file's converter (agent_file_parse_yaml), any other as JSON.
  */
 #ifndef PARLEY_TOOL_OPENAPI_H
 #define PARLEY_TOOL_OPENAPI_H
@@ -27,7 +27,9 @@
 json_t *tool_openapi_convert(const json_t *doc, const json_t *entry, const char *where,
                              struct err *err);
 
-/* Loads entry["spec"] (a JSON file path; relative paths are taken from the working directory)
+/* Loads entry["spec"] (a JSON or YAML file path; the agent-file loader has already made it
+ * absolute against the agent file's directory, a relative path here is taken from the working
+ * directory)
  * and converts it as tool_openapi_convert does. Returns a new array, or NULL with err
  * "ToolConfig". */
 json_t *tool_openapi_entries(const json_t *entry, const char *where, struct err *err);

@@ -1,6 +1,7 @@
 /*
  * tools.c - the registry of tools the model may call, the built-in tools' implementations, and
- * the one ops table per kind of tool (builtin, http, lambda; openapi entries become http tools).
+ * the one ops table per kind of tool (builtin, http, lambda, mcp; openapi entries become http
+ * tools).
  */
 #include "agent/tools.h"
 
@@ -12,10 +13,13 @@
 #include "agent/schema.h"
 #include "agent/tool_http.h"
 #include "agent/tool_lambda.h"
+#include "agent/tool_mcp.h"
 #include "agent/tool_openapi.h"
 #include "aws/aws.h"
+#include "base/log.h"
 #include "base/xmalloc.h"
 #include "http/client.h"
+#include "mcp/mcp.h"
 
 /* ---------------------------------------------------------------- implementations */
 
@@ -271,14 +275,27 @@ static void lambda_free(void *ud)
     tool_lambda_free(ud);
 }
 
+static json_t *mcp_run(const void *ud, const struct tool_ctx *ctx, const json_t *input,
+                       int *is_error, struct err *err)
+{
+    return tool_mcp_run(ud, ctx, input, is_error, err);
+}
+
+static void mcp_free(void *ud)
+{
+    tool_mcp_free(ud);
+}
+
 static const struct tool_kind kind_builtin = {"builtin", builtin_run, builtin_free};
 static const struct tool_kind kind_http = {"http", http_run, http_free};
 static const struct tool_kind kind_lambda = {"lambda", lambda_run, lambda_free};
+static const struct tool_kind kind_mcp = {"mcp", mcp_run, mcp_free};
 
 /* ---------------------------------------------------------------- registry */
 
 struct tool {
     char *name;                    /* the name the model uses */
+    char *where;                   /* where it comes from, for messages ("/tools/http/0") */
     struct schema *schema;         /* compiled input schema */
     const struct tool_kind *kind;  /* how it runs */
     void *ud;                      /* the kind's state for this tool (owned via kind->free) */
@@ -293,6 +310,8 @@ struct tools {
     json_t *examples;             /* tools with example utterances */
     struct http_client *http;     /* shared by http tools (NULL until one exists) */
     struct aws_client *aws;       /* shared by lambda tools (NULL until one exists) */
+    struct tool_mcp_server *mcp[TOOLS_MCP_SERVERS_MAX]; /* servers the mcp tools borrow */
+    size_t n_mcp;                 /* number of servers */
 };
 
 void tools_free(struct tools *t)
@@ -301,10 +320,13 @@ void tools_free(struct tools *t)
         return;
     for (size_t i = 0; i < t->n; i++) {
         free(t->list[i].name);
+        free(t->list[i].where);
         schema_free(t->list[i].schema);
         if (t->list[i].ud)
             t->list[i].kind->free(t->list[i].ud);
     }
+    for (size_t i = 0; i < t->n_mcp; i++) /* after their tools, which borrow them */
+        tool_mcp_server_free(t->mcp[i]);
     json_decref(t->specs);
     json_decref(t->examples);
     http_client_free(t->http);
@@ -346,13 +368,14 @@ static int add_tool(struct tools *t, const char *where, const char *name, const 
     tl->kind = kind;
     tl->ud = ud;
     tl->name = xstrdup(name ? name : "");
+    tl->where = xstrdup(where);
     t->n++; /* from here tools_free releases it */
     if (!name_valid(name))
         return err_set(err, "ToolConfig", "%s/name: must match [A-Za-z0-9_-]{1,64}", where);
     for (size_t i = 0; i + 1 < t->n; i++)
         if (strcmp(t->list[i].name, name) == 0)
-            return err_set(err, "DuplicateTool", "%s/name: a tool named '%s' already exists",
-                           where, name);
+            return err_set(err, "DuplicateTool", "%s/name: a tool named '%s' already exists (%s)",
+                           where, name, t->list[i].where);
     if (!description || !description[0])
         return err_set(err, "ToolConfig", "%s/description: missing", where);
     if (!json_is_object(schema))
@@ -495,13 +518,144 @@ static int add_openapi(struct tools *t, const json_t *e, const char *where, stru
     return rc;
 }
 
+/* The policy of one MCP tool: the server entry's confirm/async, overridden by its "tools" map
+ * entry; examples from that entry, else from the server's "examples" map. */
+static int mcp_policy(const json_t *e, const char *tool, const char *where, int *confirm,
+                      int *async, const json_t **examples, struct err *err)
+{
+    const json_t *over = json_object_get(json_object_get(e, "tools"), tool);
+    int c = json_is_true(json_object_get(e, "confirm"));
+    int a = json_is_true(json_object_get(e, "async"));
+    const json_t *ex = json_object_get(json_object_get(e, "examples"), tool);
+    if (over) {
+        char at[192];
+        snprintf(at, sizeof at, "%s/tools/%s", where, tool);
+        int oc, oa;
+        const json_t *oex;
+        if (entry_common(over, at, &oc, &oa, &oex, err) < 0)
+            return -1;
+        c = json_object_get(over, "confirm") ? oc : c;
+        a = json_object_get(over, "async") ? oa : a;
+        ex = oex ? oex : ex;
+    }
+    *confirm = c;
+    *async = a;
+    *examples = ex;
+    return 0;
+}
+
+/* Registers one listed tool of server s; skipped (with a warning) when its schema does not
+ * compile. A public name already taken is a "DuplicateTool" error naming both tools. */
+static int add_mcp_tool(struct tools *t, struct tool_mcp_server *s, const json_t *e,
+                        const json_t *listed, const char *where, struct err *err)
+{
+    int rc = -1;
+    const char *server = tool_mcp_server_name(s);
+    const char *tool = json_string_value(json_object_get(listed, "name"));
+    const char *desc = json_string_value(json_object_get(listed, "description"));
+    const json_t *schema = json_object_get(listed, "inputSchema");
+    char *pub = mcp_tool_public_name(server, tool ? tool : "");
+    char *fallback = NULL;
+    const struct tool *other = lookup(t, pub);
+    int confirm, async;
+    const json_t *examples;
+    char at[192];
+    snprintf(at, sizeof at, "%s (tool '%s')", where, tool ? tool : "");
+    if (other) {
+        err_set(err, "DuplicateTool",
+                "%s: tool '%s' of MCP server '%s' would be offered as '%s', which the tool from "
+                "%s already is; rename the server", where, tool ? tool : "", server, pub,
+                other->where);
+        goto out;
+    }
+    struct err serr;
+    err_clear(&serr);
+    struct schema *probe = json_is_object(schema) ? schema_compile(schema, &serr) : NULL;
+    if (!probe) {
+        log_at(LL_WARN, "tools", "skipping tool '%s' of MCP server '%s': its inputSchema is not "
+               "supported (%s)", tool ? tool : "", server,
+               json_is_object(schema) ? serr.message : "not an object");
+        rc = 0;
+        goto out;
+    }
+    schema_free(probe);
+    if (mcp_policy(e, tool, where, &confirm, &async, &examples, err) < 0)
+        goto out;
+    if (!desc || !desc[0])
+        desc = fallback = xasprintf("Tool '%s' of the '%s' MCP server.", tool, server);
+    struct tool_mcp *m = tool_mcp_new(s, tool, pub, 0);
+    rc = add_tool(t, at, pub, desc, schema, &kind_mcp, m, confirm, async, examples, err);
+out:
+    free(pub);
+    free(fallback);
+    return rc;
+}
+
+/* Connects to one tools.mcp server and registers every tool it lists. */
+static int add_mcp(struct tools *t, const json_t *e, const char *where, struct err *err)
+{
+    int rc = -1;
+    json_t *listed = NULL;
+    const json_t *opt = json_object_get(e, "optional");
+    const json_t *tmap = json_object_get(e, "tools");
+    if (!json_is_object(e))
+        return err_set(err, "ToolConfig", "%s: must be an object", where);
+    if ((opt && !json_is_boolean(opt)) || (tmap && !json_is_object(tmap)))
+        return err_set(err, "ToolConfig", "%s: optional must be a boolean and tools an object",
+                       where);
+    if (t->n_mcp >= TOOLS_MCP_SERVERS_MAX)
+        return err_set(err, "ToolConfig", "%s: more than %d MCP servers", where,
+                       TOOLS_MCP_SERVERS_MAX);
+    struct tool_mcp_server *s = tool_mcp_server_new(e, where, err);
+    if (!s)
+        return -1;
+    t->mcp[t->n_mcp++] = s; /* from here tools_free releases it */
+    struct err lerr;
+    err_clear(&lerr);
+    if (tool_mcp_server_list(s, where, &listed, &lerr) < 0) {
+        if (json_is_true(opt)) {
+            log_at(LL_WARN, "tools", "%s; the server is optional, so its tools are left out "
+                   "until the agent is reloaded", lerr.message);
+            rc = 0;
+        } else {
+            err_set(err, lerr.code, "%s (start it, or set \"optional\": true)", lerr.message);
+        }
+        goto out;
+    }
+    size_t i;
+    json_t *tool;
+    json_array_foreach(listed, i, tool) {
+        if (add_mcp_tool(t, s, e, tool, where, err) < 0)
+            goto out;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)tmap, k, v) {
+        int found = 0;
+        json_array_foreach(listed, i, tool) {
+            const char *n = json_string_value(json_object_get(tool, "name"));
+            found |= n && strcmp(n, k) == 0;
+        }
+        if (!found)
+            log_at(LL_WARN, "tools", "%s/tools/%s: MCP server '%s' lists no tool by that name",
+                   where, k, tool_mcp_server_name(s));
+    }
+    rc = 0;
+out:
+    json_decref(listed);
+    return rc;
+}
+
 typedef int (*add_fn)(struct tools *t, const json_t *e, const char *where, struct err *err);
 
 /* The custom kinds, by their key in the tools section. */
 static const struct {
     const char *key;
     add_fn add;
-} sections[] = {{"http", add_http}, {"openapi", add_openapi}, {"lambda", add_lambda}};
+} sections[] = {{"http", add_http},
+                {"openapi", add_openapi},
+                {"lambda", add_lambda},
+                {"mcp", add_mcp}};
 
 struct tools *tools_new(const struct kb *kb, const json_t *tools_section, struct err *err)
 {
@@ -529,12 +683,6 @@ struct tools *tools_new(const struct kb *kb, const json_t *tools_section, struct
                 goto fail;
         }
     }
-    if (json_array_size(json_object_get(tools_section, "mcp"))) {
-        /* TODO(lead): register MCP tools through src/mcp/mcp.h (mcp_client_from_json,
-         * mcp_list_tools, mcp_call_tool) once the mcp branch is merged; not in this tree. */
-        err_set(err, "ToolConfig", "/tools/mcp: MCP servers are not supported by this build");
-        goto fail;
-    }
     return t;
 fail:
     tools_free(t);
@@ -558,6 +706,30 @@ static const struct tool *find(const struct tools *t, const char *name, struct e
         err_set(err, "UnknownTool", "no tool named '%s'; use one of the tools listed",
                 name ? name : "");
     return tl;
+}
+
+json_t *tools_describe(const struct tools *t)
+{
+    json_t *out = json_array();
+    for (size_t i = 0; i < t->n; i++) {
+        const struct tool *tl = &t->list[i];
+        const json_t *spec = NULL;
+        size_t j;
+        json_t *sp;
+        json_array_foreach(t->specs, j, sp) {
+            if (strcmp(json_string_value(json_object_get(sp, "name")), tl->name) == 0)
+                spec = sp;
+        }
+        if (!spec)
+            continue; /* failed half-way through add_tool: not offered */
+        json_t *e = json_pack("{s:s, s:s, s:s, s:O, s:O, s:b, s:b}", "name", tl->name, "kind",
+                              tl->kind->name, "from", tl->where, "description",
+                              json_object_get(spec, "description"), "input_schema",
+                              json_object_get(spec, "input_schema"), "confirm", tl->confirm,
+                              "async", tl->async);
+        json_array_append_new(out, e);
+    }
+    return out;
 }
 
 int tools_policy(const struct tools *t, const char *name, int *confirm, int *async)

@@ -12,7 +12,8 @@
  * Tools come in kinds, each behind one ops table (run, free): "builtin" (the seven tools compiled
  * in), "http" (the team's own HTTP backends, tool_http.h), "openapi" (operations of an OpenAPI 3
  * document, turned into http tools, tool_openapi.h) and "lambda" (AWS Lambda Invoke,
- * tool_lambda.h). Which tools exist comes from the agent document's `tools` object. Each tool also
+ * tool_lambda.h) and "mcp" (every tool an MCP server lists, offered as `<server>__<tool>`,
+ * tool_mcp.h). Which tools exist comes from the agent document's `tools` object. Each tool also
  * carries a policy: confirm (ask the customer first) and async (run through the AgentActions
  * queue).
  */
@@ -38,14 +39,19 @@ struct tool_ctx {
 #define TOOLS_MAX 128              /* tools in one registry */
 #define TOOLS_EXAMPLES_MAX 100     /* example utterances of one tool */
 #define TOOLS_EXAMPLE_MAX_BYTES 500 /* bytes in one example utterance */
+#define TOOLS_MCP_SERVERS_MAX 32   /* entries in tools.mcp */
 
 /* Builds the registry. kb may be NULL, in which case search_knowledge_base is not offered.
  * tools_section is the agent document's `tools` object (borrowed, nothing kept): "builtin" (an
- * array of built-in names, or true/false; absent = all), "http", "openapi", "lambda" (arrays of
- * entries, see docs/tools.md) and "mcp" (not in this build: refused with "ToolConfig"). NULL =
- * every built-in, exactly as before agent files existed. Returns the registry, or NULL with err
- * "ToolConfig" (a bad entry, named by its location such as `/tools/http/0`), "InvalidSchema",
- * "DuplicateTool" or "AwsConfig". */
+ * array of built-in names, or true/false; absent = all), "http", "openapi", "lambda" and "mcp"
+ * (arrays of entries, see docs/agent-file.md). NULL = every built-in, exactly as before agent
+ * files existed. MCP servers are started and their tools listed here (tool_mcp.h): a server that
+ * cannot be reached fails the build with its MCP code ("McpUnavailable", "McpTimeout", ...) and a
+ * message naming the entry and the server, unless the entry says "optional": true, in which case
+ * a warning is logged and its tools are absent until the registry is built again (a reload). An
+ * MCP tool whose inputSchema our schema compiler refuses is skipped with a warning naming it.
+ * Returns the registry, or NULL with err "ToolConfig" (a bad entry, named by its location such
+ * as `/tools/http/0`), "InvalidSchema", "DuplicateTool" (naming both tools) or "AwsConfig". */
 struct tools *tools_new(const struct kb *kb, const json_t *tools_section, struct err *err);
 void tools_free(struct tools *t); /* NULL ok */
 
@@ -69,6 +75,11 @@ int tools_validate(const struct tools *t, const char *name, const json_t *input,
 /* The tools that carry example utterances: [{"name","description","input_schema","examples":[...]}]
  * (borrowed, immutable; empty when none do; built-ins have none). For model_offline_train(). */
 const json_t *tools_examples(const struct tools *t);
+
+/* Every registered tool as `parley agent show` prints it: [{"name", "kind", "from" (where it
+ * comes from: "builtin 'x'", "/tools/http/0", "/tools/mcp/0 (tool 'x')", ...), "description",
+ * "input_schema", "confirm", "async"}]. New reference; holds no secrets (no urls or headers). */
+json_t *tools_describe(const struct tools *t);
 
 /* The policy of the named tool: *confirm = 1 when the customer must say yes first, *async = 1 when
  * the call goes through the AgentActions queue (when there is one). Built-ins report confirm 0 and

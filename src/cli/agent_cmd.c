@@ -18,8 +18,11 @@ static void agent_usage(FILE *out)
                  "       parley agent show FILE\n\n"
                  "validate  checks an agent file (JSON or YAML) against its schema and rules;\n"
                  "          exit 0 when valid, 1 with every problem listed, 2 on usage errors\n"
-                 "show      prints the resolved agent as JSON: every tool with its input schema,\n"
-                 "          secrets expanded from ${VAR} masked as ***\n");
+                 "show      prints the resolved agent as JSON: every tool (built-in, http,\n"
+                 "          lambda, each OpenAPI operation, each tool of each MCP server,\n"
+                 "          which are started for this) with its kind, origin, policy and\n"
+                 "          input schema; secrets expanded from ${VAR} masked as ***; exit 1\n"
+                 "          when a tool cannot be resolved (an MCP server down, a bad spec)\n");
 }
 
 /* Loads path, printing every problem to stderr. Returns the file or NULL. */
@@ -37,26 +40,40 @@ static struct agent_file *load_or_report(const char *path)
     return f;
 }
 
-/* Prints the resolved agent; built-in tool schemas come from the registry itself. */
+/* Prints the resolved agent: the masked document, then every tool the registry resolves (the
+ * built-ins, each http and lambda entry, each OpenAPI operation and each tool the MCP servers
+ * list, which means starting them) with its input schema. Returns 0, or 1 when the tools cannot
+ * be resolved (the reason on stderr). */
 static int show(const struct agent_file *f)
 {
-    const json_t *dirs = json_object_get(json_object_get(agent_file_doc(f), "knowledge"), "dirs");
+    int rc = 1;
+    const json_t *doc = agent_file_doc(f);
+    const json_t *dirs = json_object_get(json_object_get(doc, "knowledge"), "dirs");
     const char *kb_dir = json_string_value(json_array_get(dirs, 0));
     struct err e;
     err_clear(&e);
     enum log_level saved = log_threshold;
     log_threshold = LL_ERROR; /* kb_load's notes would mix with the JSON on the terminal */
     struct kb *kb = kb_dir ? kb_load(kb_dir, &e) : NULL;
-    struct tools *t = tools_new(kb, NULL, &e); /* the built-ins; the file's own tools are shown as written */
+    log_threshold = saved < LL_WARN ? LL_WARN : saved; /* skipped MCP tools are worth a line */
+    struct tools *t = tools_new(kb, json_object_get(doc, "tools"), &e);
     log_threshold = saved;
-    json_t *out = agent_file_show(f, t ? tools_specs(t) : NULL);
+    json_t *out = NULL;
+    if (!t) {
+        fprintf(stderr, "parley agent show: %s: %s\n", e.code, e.message);
+        goto out;
+    }
+    out = agent_file_show(f, NULL);
+    json_object_set_new(out, "tools", tools_describe(t));
     char *text = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     printf("%s\n", text);
     free(text);
+    rc = 0;
+out:
     json_decref(out);
     tools_free(t);
     kb_free(kb);
-    return 0;
+    return rc;
 }
 
 int cli_agent(int argc, char **argv)

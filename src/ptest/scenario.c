@@ -272,7 +272,7 @@ json_t *scenario_parse(const char *path, const char *text, size_t len, struct er
     json_t *sc = NULL;
     if (has_suffix(path, ".yaml") || has_suffix(path, ".yml")) {
         /* the agent file's YAML reader: same schema, same caps */
-        if (!(sc = agent_file_yaml_to_json(path, text, len, err))) {
+        if (!(sc = agent_file_parse_yaml(path, text, len, err))) {
             char msg[ERR_MSG_MAX];
             snprintf(msg, sizeof msg, "%s", err->message);
             err_set(err, "InvalidScenario", "%s", msg);

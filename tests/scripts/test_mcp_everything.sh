@@ -4,6 +4,7 @@
 # `parley mcp tools|call` over stdio and Streamable HTTP, exit codes, the list_changed the server
 # sends after initialize, and build/.../tests/test_mcp_everything (the C API on both transports
 # and a SIGKILLed stdio server restarted on the next call). Ends with "# N passed, M failed".
+# drives: test_mcp_everything
 set -u
 . "$(dirname "$0")/../mcp/lib.sh"
 mcp_npm_ready

@@ -4,7 +4,7 @@
  * and a stdio server killed with SIGKILL restarted on the next call. Driven by
  * tests/scripts/test_mcp_everything.sh, which installs the server and sets
  * PARLEY_MCP_EVERYTHING (its dist/index.js) and PARLEY_MCP_EVERYTHING_URL (a running HTTP
- * instance). Run without them (as tests/run.sh does), it reports that it is skipped.
+ * instance). Run without them it reports that it is skipped; tests/run.sh leaves it to the script.
  */
 #include <signal.h>
 #include <stdio.h>

@@ -469,10 +469,10 @@ static void test_openapi_conversion(void)
     CHECK(tools == NULL);
     CHECK(strstr(e.message, "/tools/openapi/0/operations/0") != NULL);
     json_decref(entry);
-    entry = json_pack("{s:s}", "spec", "api.yaml");
-    tools = tool_openapi_entries(entry, "/tools/openapi/0", &e);
+    entry = json_pack("{s:s}", "spec", "api.yaml"); /* YAML is read now (test_tool_mcp.c); */
+    tools = tool_openapi_entries(entry, "/tools/openapi/0", &e); /* this one does not exist */
     CHECK(tools == NULL);
-    CHECK(strstr(e.message, "YAML") != NULL);
+    CHECK(strstr(e.message, "cannot read 'api.yaml'") != NULL);
     json_decref(entry);
 }
 
