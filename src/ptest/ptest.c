@@ -484,7 +484,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: parley test [PATH...] [--trials K] [--jobs N] [--junit FILE] [--json FILE]\n"
             "                   [--record DIR | --replay DIR] [--url URL] [--agent FILE]\n\n"
-            "Runs conversation scenarios (JSON files; directories are searched for *.json,\n"
+            "Runs conversation scenarios (JSON or YAML files; directories are searched for *.json,\n"
             "*.yaml, *.yml; default tests/conversations) against the configured agent and model,\n"
             "in-process on a throwaway data directory, or against a running server (--url).\n"
             "Each scenario runs K trials (default 1) in fresh sessions and passes only when every\n"
