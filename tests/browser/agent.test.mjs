@@ -123,6 +123,8 @@ export const tests = [
             ok(await page.evaluate(() => document.activeElement && document.activeElement.textContent) === 'Yes',
                 'the Yes button has the focus');
             ok(backend.calls.length === 0, 'no backend call before the answer', backend.calls.length);
+            const held = (await page.locator('.msg-assistant').last().locator('.chip').allTextContents()).join(' | ');
+            ok(/waiting for your confirmation/.test(held) && !/done/.test(held), 'the held action\'s chip says it waits', held);
             await shot(page, 'agent-confirmation');
 
             // "No" (keyboard: Tab to it, Enter) cancels: no call, the buttons go away.

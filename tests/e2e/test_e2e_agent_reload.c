@@ -113,6 +113,14 @@ static void test_sighup_reload(void)
         return;
     }
 
+    /* GET /agent: the public name and greeting of the agent file. */
+    struct e2e_resp r = e2e_http(&srv, "GET", "/agent", NULL);
+    CHECK_INT(r.status, 200);
+    CHECK_STR(e2e_str(&r, "name"), "Alpha");
+    CHECK_STR(e2e_str(&r, "greeting"), "Hi from Alpha.");
+    CHECK_INT(json_object_size(r.json), 2); /* nothing else of the file */
+    e2e_resp_free(&r);
+
     /* Turn 1 starts with Alpha and is held at its first model call. */
     struct chat_call call = {.srv = &srv};
     pthread_t th;
@@ -138,9 +146,13 @@ static void test_sighup_reload(void)
     CHECK_STR(system_of(&f, 1, &b1), "You are Alpha.");
 
     /* Turn 2 continues the session from before the reload, as Beta, with its history. */
+    r = e2e_http(&srv, "GET", "/agent", NULL);
+    CHECK_STR(e2e_str(&r, "name"), "Beta");
+    CHECK_STR(e2e_str(&r, "greeting"), "Hi from Beta.");
+    e2e_resp_free(&r);
     char body[200];
     snprintf(body, sizeof body, "{\"sessionId\":\"%s\",\"message\":\"Thanks!\"}", sid);
-    struct e2e_resp r = e2e_http(&srv, "POST", "/chat", body);
+    r = e2e_http(&srv, "POST", "/chat", body);
     CHECK_INT(r.status, 200);
     CHECK_STR(e2e_str(&r, "sessionId"), sid);
     CHECK_INT(json_integer_value(json_object_get(r.json, "turn")), 2);
