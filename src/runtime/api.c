@@ -447,8 +447,9 @@ static void handle_agent(struct agent *a, struct http_response *resp)
     const json_t *doc = agent_file_doc(f ? f : agent_file_default());
     const char *name = json_string_value(json_object_get(doc, "name"));
     const char *greeting = json_string_value(json_object_get(doc, "greeting"));
-    reply_json(resp, 200, json_pack("{s:s, s:o}", "name", name ? name : "", "greeting",
-                                    greeting ? json_string(greeting) : json_null()));
+    reply_json(resp, 200,
+               json_pack("{s:s, s:o}", "name", name ? name : "", "greeting",
+                         greeting ? json_string(greeting) : json_null()));
     agent_def_unref(d);
 }
 
