@@ -136,7 +136,8 @@ static void worker_usage(FILE *out)
     fprintf(out, "usage: parley worker [--data DIR] [--threads N]\n\n"
                  "Drains the AgentActions queue of the data directory DIR (shared with a running\n"
                  "`parley serve`, which may run with PARLEY_WORKERS=0): each queued tool call runs\n"
-                 "once and its result is stored for the waiting turn. Stops on SIGINT/SIGTERM.\n");
+                 "once and its result is stored for the waiting turn. SIGHUP reloads the agent\n"
+                 "file (its tools); SIGINT/SIGTERM stop.\n");
 }
 
 int cli_worker(int argc, char **argv)
@@ -176,6 +177,7 @@ int cli_worker(int argc, char **argv)
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     struct app rt = {0};
     int rc = 1;
@@ -183,7 +185,10 @@ int cli_worker(int argc, char **argv)
         log_at(LL_INFO, "worker", "draining AgentActions in '%s' with %d threads", cfg.data,
                threads);
         int sig = 0;
-        sigwait(&stop, &sig);
+        while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) {
+            err_clear(&e); /* the tools of a reloaded agent, as `parley serve` does */
+            app_reload_agent(&rt, &e);
+        }
         rc = 0;
     } else {
         log_at(LL_ERROR, "worker", "%s", e.message);

@@ -188,10 +188,47 @@ static void test_sighup_reload(void)
     e2e_rmdir(dir);
 }
 
+/* `parley worker` reloads too (its tools run queued actions), and a bad file leaves it running. */
+static void test_worker_sighup(void)
+{
+    char dir[64], agent[128], logp[160], env_agent[200];
+    CHECK(e2e_tmpdir(dir, sizeof dir) == 0);
+    snprintf(agent, sizeof agent, "%s/agent.yaml", dir);
+    snprintf(logp, sizeof logp, "%s/worker.log", dir);
+    snprintf(env_agent, sizeof env_agent, "PARLEY_AGENT=%s", agent);
+    write_file(agent, "name: Alpha\ninstructions: You are Alpha.\n");
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        putenv(env_agent);
+        execl(getenv("PARLEY_BIN"), "parley", "worker", "--data", dir, "--threads", "1",
+              (char *)NULL);
+        _exit(127);
+    }
+    struct log_wait started = {logp, "draining AgentActions", 1};
+    CHECK(check_wait(log_has, &started, 30000));
+    write_file(agent, "name: Beta\ninstructions: You are Beta.\n");
+    CHECK_INT(kill(pid, SIGHUP), 0);
+    struct log_wait reloaded = {logp, "reloaded the agent from", 1};
+    CHECK(check_wait(log_has, &reloaded, 20000));
+    write_file(agent, "name: [not, a, string]\n");
+    CHECK_INT(kill(pid, SIGHUP), 0);
+    struct log_wait refused = {logp, "cannot reload", 1};
+    CHECK(check_wait(log_has, &refused, 20000));
+    CHECK_INT(kill(pid, SIGTERM), 0);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0); /* still running until asked to stop */
+    e2e_rmdir(dir);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     RUN(test_sighup_reload);
+    RUN(test_worker_sighup);
     curl_global_cleanup();
     return check_summary();
 }
