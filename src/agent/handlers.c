@@ -17,7 +17,8 @@
 /* The agent this turn runs as: its own file, or the shipped demo agent (agent file). */
 static const struct agent_file *file_of(const struct agent *a)
 {
-    return a->file ? a->file : agent_file_default();
+    const struct agent_file *f = agent_file_of(a);
+    return f ? f : agent_file_default();
 }
 
 /* ---------------------------------------------------------------- helpers */
@@ -297,7 +298,7 @@ json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
     if (denied)
         return canned_reply(event, denied, "denied_topic");
     char *system = agent_file_render_instructions(file, clock_now_ms());
-    json_t *request = build_request(a->tools, event, system,
+    json_t *request = build_request(agent_tools(a), event, system,
                                     (int)agent_file_limit(file, "reply_tokens", 1024));
     free(system);
     struct trace_ctx *sub = trace_sub_begin(current_trace, a->model->ops->name, "remote");
@@ -518,12 +519,15 @@ void agent_init(struct agent *a)
     pthread_mutex_init(&a->action_lock, NULL);
     pthread_cond_init(&a->action_done, NULL);
     a->action_generation = 0;
+    pthread_mutex_init(&a->def_lock, NULL);
 }
 
 void agent_release(struct agent *a)
 {
     pthread_mutex_destroy(&a->action_lock);
     pthread_cond_destroy(&a->action_done);
+    agent_def_unref(atomic_exchange(&a->def, NULL));
+    pthread_mutex_destroy(&a->def_lock);
 }
 
 agent_handler_fn agent_handler_find(const char *name)

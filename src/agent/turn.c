@@ -1,8 +1,15 @@
 /*
- * turn.c - the request handler: validation, session creation and the turn workflow.
+ * turn.c - the request handler: validation, session creation and the turn workflow, which runs
+ * with one reference to the agent's definition (agent.h, struct agent_def) from start to end.
  */
 #include "agent/turn.h"
 
+#include "agent/agent_file.h"
+#include "agent/kb.h"
+#include "agent/tools.h"
+
+#include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/sha.h>
@@ -99,6 +106,92 @@ bad:
     return NULL;
 }
 
+/* ---------------------------------------------------------------- the definition */
+
+/* The definition the calling thread entered (agent_def_enter), or NULL. */
+static _Thread_local struct agent_def *entered;
+
+struct agent_def *agent_def_new(struct agent_file *file, struct kb *kb, struct tools *tools)
+{
+    struct agent_def *d = xcalloc(1, sizeof *d);
+    atomic_init(&d->refs, 1);
+    d->file = file;
+    d->kb = kb;
+    d->tools = tools;
+    return d;
+}
+
+void agent_def_unref(struct agent_def *d)
+{
+    if (!d || atomic_fetch_sub(&d->refs, 1) != 1)
+        return;
+    tools_free(d->tools); /* the registry borrows the knowledge base: it goes first */
+    kb_free(d->kb);
+    agent_file_free(d->file);
+    free(d);
+}
+
+struct agent_def *agent_def_get(struct agent *a)
+{
+    /* Hand-built agents (tests, hosts that never reload) have no definition and may not have run
+     * agent_init: the lock is only touched when one exists. */
+    if (!atomic_load(&a->def))
+        return NULL;
+    pthread_mutex_lock(&a->def_lock);
+    struct agent_def *d = atomic_load(&a->def);
+    if (d)
+        atomic_fetch_add(&d->refs, 1);
+    pthread_mutex_unlock(&a->def_lock);
+    return d;
+}
+
+void agent_def_swap(struct agent *a, struct agent_def *d)
+{
+    pthread_mutex_lock(&a->def_lock);
+    struct agent_def *old = atomic_exchange(&a->def, d);
+    pthread_mutex_unlock(&a->def_lock);
+    agent_def_unref(old); /* freed here unless a turn still holds it */
+}
+
+void agent_def_enter(struct agent *a)
+{
+    assert(!entered); /* calls do not nest */
+    entered = agent_def_get(a);
+}
+
+void agent_def_leave(void)
+{
+    struct agent_def *d = entered;
+    entered = NULL;
+    agent_def_unref(d);
+}
+
+/* The definition the turn on this thread runs with: the entered one, else a's current one. */
+static const struct agent_def *def_of(const struct agent *a)
+{
+    return entered ? entered : atomic_load(&((struct agent *)a)->def);
+}
+
+struct tools *agent_tools(const struct agent *a)
+{
+    const struct agent_def *d = def_of(a);
+    return d ? d->tools : a->tools;
+}
+
+const struct kb *agent_kb(const struct agent *a)
+{
+    const struct agent_def *d = def_of(a);
+    return d ? d->kb : a->kb;
+}
+
+const struct agent_file *agent_file_of(const struct agent *a)
+{
+    const struct agent_def *d = def_of(a);
+    return d ? d->file : a->file;
+}
+
+/* ---------------------------------------------------------------- the turn */
+
 /* Fills state with the session header: owner, status, context. Returns 0, or -1 with NotFound
  * when the session does not exist or belongs to another user (indistinguishable on purpose). */
 static int open_session(struct agent *a, json_t *state, const char *sid, const char *uid,
@@ -129,6 +222,7 @@ json_t *turn_run(struct agent *a, const json_t *request, struct err *err)
     json_t *state = json_object();
     json_t *out = NULL;
     int64_t t0 = clock_mono_us();
+    agent_def_enter(a); /* this turn runs with the definition current now, to its end */
     if (sid) {
         json_object_set_new(state, "isNew", json_false());
         if (open_session(a, state, sid, uid, err) < 0)
@@ -159,6 +253,7 @@ json_t *turn_run(struct agent *a, const json_t *request, struct err *err)
 done:
     json_decref(state);
     AGENT_HOOK(a, on_turn, out, err, (double)(clock_mono_us() - t0) / 1e6);
+    agent_def_leave();
     return out;
 }
 

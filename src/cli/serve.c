@@ -1,6 +1,8 @@
 /*
  * serve.c - `parley serve`: the local runtime. Opens the store, the model and the HTTP API, then
- * waits for SIGINT/SIGTERM and shuts down cleanly (in-flight requests finish first).
+ * waits for signals on the main thread (sigwait: no handler runs anything): SIGHUP reloads the
+ * agent file (app_reload_agent), SIGINT/SIGTERM shut down cleanly (in-flight requests finish
+ * first).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -29,7 +31,10 @@ static void serve_usage(FILE *out)
                  "offline model. Flags override the environment variables below.\n\n"
                  "  --port N      PARLEY_PORT\n  --bind ADDR   PARLEY_BIND\n"
                  "  --data DIR    PARLEY_DATA\n"
-                 "  --agent FILE  PARLEY_AGENT\n\n"); /* issue 11 */
+                 "  --agent FILE  PARLEY_AGENT\n\n"
+                 "SIGHUP reloads the agent file without dropping conversations: a valid new\n"
+                 "file is used from the next turn on; an invalid one is logged and refused,\n"
+                 "and the running agent stays.\n\n"); /* issue 11 */
     config_print_help(out);
 }
 
@@ -85,11 +90,13 @@ int cli_serve(int argc, char **argv)
     enum log_level lvl;
     if (log_level_parse(cfg.log_level, &lvl) == 0)
         log_threshold = lvl;
-    /* Block the stop signals before any thread starts, so only sigwait below receives them. */
+    /* Block the stop and reload signals before any thread starts, so only sigwait below
+     * receives them, on this ordinary thread. */
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (app_open(&rt, &cfg, APP_SERVE, &e) < 0 || app_start_workers(&rt, cfg.workers, &e) < 0) {
@@ -107,7 +114,11 @@ int cli_serve(int argc, char **argv)
            cfg.bind, http_server_port(server), cfg.data, rt.store->ops->name,
            rt.model->ops->name);
     int sig = 0;
-    sigwait(&stop, &sig);
+    while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) {
+        log_at(LL_INFO, "serve", "received SIGHUP, reloading the agent file");
+        err_clear(&e);
+        app_reload_agent(&rt, &e); /* logs its outcome; a failure keeps the running agent */
+    }
     log_at(LL_INFO, "serve", "received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = 0;
 out:
@@ -125,7 +136,8 @@ static void worker_usage(FILE *out)
     fprintf(out, "usage: parley worker [--data DIR] [--threads N]\n\n"
                  "Drains the AgentActions queue of the data directory DIR (shared with a running\n"
                  "`parley serve`, which may run with PARLEY_WORKERS=0): each queued tool call runs\n"
-                 "once and its result is stored for the waiting turn. Stops on SIGINT/SIGTERM.\n");
+                 "once and its result is stored for the waiting turn. SIGHUP reloads the agent\n"
+                 "file (its tools); SIGINT/SIGTERM stop.\n");
 }
 
 int cli_worker(int argc, char **argv)
@@ -165,6 +177,7 @@ int cli_worker(int argc, char **argv)
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     struct app rt = {0};
     int rc = 1;
@@ -172,7 +185,10 @@ int cli_worker(int argc, char **argv)
         log_at(LL_INFO, "worker", "draining AgentActions in '%s' with %d threads", cfg.data,
                threads);
         int sig = 0;
-        sigwait(&stop, &sig);
+        while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) {
+            err_clear(&e); /* the tools of a reloaded agent, as `parley serve` does */
+            app_reload_agent(&rt, &e);
+        }
         rc = 0;
     } else {
         log_at(LL_ERROR, "worker", "%s", e.message);

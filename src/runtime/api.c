@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "agent/agent_file.h"
 #include "agent/transcript.h"
 #include "agent/turn.h"
 #include "runtime/analytics.h"
@@ -436,11 +437,27 @@ static void handle_queue_redrive(struct app *rt, struct http_response *resp)
     reply_json(resp, 200, json_pack("{s:I}", "moved", (json_int_t)moved));
 }
 
+/* GET /agent: the public face of the running agent, {"name","greeting"} from its agent file
+ * (greeting null when the file has none); nothing else of the file (no secrets). Holds the
+ * definition for the read, so a concurrent reload cannot free it. */
+static void handle_agent(struct agent *a, struct http_response *resp)
+{
+    struct agent_def *d = agent_def_get(a);
+    const struct agent_file *f = d ? d->file : a->file;
+    const json_t *doc = agent_file_doc(f ? f : agent_file_default());
+    const char *name = json_string_value(json_object_get(doc, "name"));
+    const char *greeting = json_string_value(json_object_get(doc, "greeting"));
+    reply_json(resp, 200,
+               json_pack("{s:s, s:o}", "name", name ? name : "", "greeting",
+                         greeting ? json_string(greeting) : json_null()));
+    agent_def_unref(d);
+}
+
 /* ---------------------------------------------------------------- routing */
 
 enum route_id { R_CHAT, R_HEALTH, R_SESSIONS, R_SESSION, R_SESSION_MESSAGES, R_SESSION_RELEASE,
                 R_SESSION_EXECUTIONS, R_TICKET, R_TICKETS, R_ANALYTICS, R_METRICS, R_TRACE,
-                R_QUEUE_STATS, R_QUEUE_REDRIVE, R_PAGE_CHAT, R_PAGE_CONSOLE, R_STATIC };
+                R_QUEUE_STATS, R_QUEUE_REDRIVE, R_AGENT, R_PAGE_CHAT, R_PAGE_CONSOLE, R_STATIC };
 
 struct route {
     enum route_id id;    /* which handler */
@@ -452,6 +469,7 @@ struct route {
 static const struct route routes[] = {
     {R_CHAT, "/chat", "POST", 0},
     {R_HEALTH, "/health", "GET", 0},
+    {R_AGENT, "/agent", "GET", 0},
     {R_SESSIONS, "/sessions", "GET", 1},
     {R_SESSION, "/sessions/*", "GET", 0},
     {R_SESSION_MESSAGES, "/sessions/*/messages", "POST", 1},
@@ -557,6 +575,9 @@ static void dispatch(struct app *rt, struct http_request *req, struct http_respo
     case R_HEALTH:
         reply_json(resp, 200, json_pack("{s:s, s:s, s:s}", "status", "ok", "store",
                                         a->store->ops->name, "model", a->model->ops->name));
+        break;
+    case R_AGENT:
+        handle_agent(a, resp);
         break;
     case R_SESSIONS:
         handle_session_list(a, req, resp);

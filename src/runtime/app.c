@@ -84,6 +84,7 @@ int app_work_once(struct app *app, int wait_s, struct err *err)
      * own segment continuing the trace of the turn that queued it. */
     size_t i;
     json_t *m;
+    agent_def_enter(&app->agent); /* the batch runs with one definition, even across a reload */
     json_array_foreach(msgs, i, m) {
         const char *mid = json_string_value(json_object_get(m, "MessageId"));
         const char *th = json_string_value(json_object_get(
@@ -110,6 +111,7 @@ int app_work_once(struct app *app, int wait_s, struct err *err)
         json_decref(resp);
         json_decref(event);
     }
+    agent_def_leave();
     json_decref(msgs);
     return (int)n;
 }
@@ -260,30 +262,15 @@ static int make_dir(const char *path, struct err *err)
                    strerror(errno));
 }
 
-/* The agent's definition: its tool registry (with the knowledge base behind
- * search_knowledge_base) and its system prompt. A user-supplied agent file plugs in here. */
-/* Loads the agent file (PARLEY_AGENT; empty: the shipped demo agent). An invalid file lists every
- * problem on stderr and fails with InvalidAgentFile: the host refuses to start. */
-static int app__load_agent_file(struct app *app, struct err *err)
-{
-    const struct config *cfg = app->cfg;
-    char *problems = NULL;
-    app->agent_file = agent_file_load_report(cfg->agent[0] ? cfg->agent : NULL, &problems, err);
-    if (!app->agent_file && problems) {
-        fputs(problems, stderr);
-        err_set(err, "InvalidAgentFile", "the agent file is invalid (problems listed above)");
-    }
-    free(problems);
-    return app->agent_file ? 0 : -1;
-}
+/* ---------------------------------------------------------------- the agent's definition */
 
 /* The knowledge base directory: PARLEY_KB_DIR when set away from its default, else the agent
  * file's knowledge.dirs[0]; a custom agent without knowledge gets none (NULL). New string. */
-static char *app__kb_dir(const struct app *app)
+static char *app__kb_dir(const struct app *app, const struct agent_file *file)
 {
     const struct config *cfg = app->cfg;
     const json_t *kdirs =
-        json_object_get(json_object_get(agent_file_doc(app->agent_file), "knowledge"), "dirs");
+        json_object_get(json_object_get(agent_file_doc(file), "knowledge"), "dirs");
     const char *file_kb = json_string_value(json_array_get(kdirs, 0));
     int kb_default = strcmp(cfg->kb_dir, "kb") == 0;
     if (!kb_default)
@@ -295,38 +282,130 @@ static char *app__kb_dir(const struct app *app)
 
 /* Teaches the offline model the agent's custom tools (their examples); other providers ignore
  * them. */
-static int app__train_model(struct app *app, struct err *err)
+static int app__train_model(struct app *app, const struct tools *tools, struct err *err)
 {
     if (strcmp(app->cfg->model, "offline") != 0)
         return 0;
-    return model_offline_train(app->model, tools_examples(app->tools), err);
+    return model_offline_train(app->model, tools_examples(tools), err);
 }
 
-/* Builds what the agent file defines: the knowledge base, the tool registry (built-in subset,
- * HTTP, OpenAPI, Lambda and MCP tools), the offline model's custom intents, and the agent. */
-static int app__open_agent(struct app *app, unsigned redact, struct err *err)
+/* Builds the agent's definition off to the side from the agent file (PARLEY_AGENT; empty: the
+ * shipped demo agent): the file, its knowledge base, its tool registry (built-in subset, HTTP,
+ * OpenAPI, Lambda and MCP tools), then the offline model's custom intents (the one step that
+ * changes shared state, last, and only when the rest is valid). An invalid file fails with
+ * InvalidAgentFile and *problems (new string, one problem a line) listing them. With strict, a
+ * knowledge base that cannot be loaded fails too (a reload keeps the old definition); without,
+ * it is logged and search_knowledge_base is off. Returns the definition (one reference) or NULL
+ * with err. */
+static struct agent_def *app__build_def(struct app *app, int strict, char **problems,
+                                        struct err *err)
 {
     const struct config *cfg = app->cfg;
-    char *kb_dir = app__kb_dir(app);
-    app->kb = kb_dir ? kb_load(kb_dir, err) : NULL;
-    if (!app->kb && kb_dir)
+    struct agent_def *def = NULL;
+    struct kb *kb = NULL;
+    struct tools *tools = NULL;
+    char *kb_dir = NULL;
+    *problems = NULL;
+    struct agent_file *file =
+        agent_file_load_report(cfg->agent[0] ? cfg->agent : NULL, problems, err);
+    if (!file) {
+        if (*problems)
+            err_set(err, "InvalidAgentFile", "the agent file is invalid (problems listed above)");
+        goto out;
+    }
+    kb_dir = app__kb_dir(app, file);
+    kb = kb_dir ? kb_load(kb_dir, err) : NULL;
+    if (!kb && kb_dir) {
+        if (strict)
+            goto out;
         log_at(LL_WARN, "app", "knowledge base unavailable (search_knowledge_base is off): %s",
                err->message);
-    free(kb_dir);
+    }
     err_clear(err);
-    const json_t *tools = json_object_get(agent_file_doc(app->agent_file), "tools");
-    if (!(app->tools = tools_new(app->kb, tools, err)))
-        return -1;
-    if (app__train_model(app, err) < 0)
-        return -1;
+    tools = tools_new(kb, json_object_get(agent_file_doc(file), "tools"), err);
+    if (!tools || app__train_model(app, tools, err) < 0)
+        goto out;
+    def = agent_def_new(file, kb, tools);
+    file = NULL;
+    kb = NULL;
+    tools = NULL;
+out:
+    tools_free(tools);
+    kb_free(kb);
+    agent_file_free(file);
+    free(kb_dir);
+    return def;
+}
+
+/* Builds the agent's definition at start. An invalid agent file lists every problem on stderr
+ * and fails with InvalidAgentFile: the host refuses to start. Returns the definition (one
+ * reference) or NULL with err. */
+static struct agent_def *app__load_def(struct app *app, struct err *err)
+{
+    char *problems = NULL;
+    struct agent_def *def = app__build_def(app, 0, &problems, err);
+    if (problems)
+        fputs(problems, stderr);
+    free(problems);
+    return def;
+}
+
+/* Builds the agent that runs def (its reference taken). */
+static void app__open_agent(struct app *app, struct agent_def *def, unsigned redact)
+{
+    const struct config *cfg = app->cfg;
     app->agent = (struct agent){.cfg = cfg, .store = app->store, .model = app->model,
-                                .tools = app->tools, .kb = app->kb, .file = app->agent_file,
                                 .bus = cfg->events ? app->bus : NULL, .redact = redact,
                                 .queue = app->queue, .action_wait_ms = cfg->action_wait_ms,
                                 .hooks = &observe_hooks, .hooks_ud = &app->obs};
     agent_init(&app->agent);
+    agent_def_swap(&app->agent, def);
     app->agent_ready = 1;
-    return 0;
+}
+
+/* The reload counter, parley_agent_reloads_total{result="ok"|"failed"}. */
+static struct metric *reload_metric(void)
+{
+    static const char name[] = "parley_agent_reloads_total";
+    struct metrics_reg *reg = metrics_default();
+    struct metric *m = metrics_find(reg, name);
+    if (!m) {
+        struct err e;
+        m = metrics_define(reg, METRIC_COUNTER, name,
+                           "Agent file reloads (SIGHUP) by result: ok, or failed (old agent kept).",
+                           "result", NULL, 0, &e);
+    }
+    return m;
+}
+
+int app_reload_agent(struct app *app, struct err *err)
+{
+    assert(app->agent_ready); /* only an opened app reloads */
+    int rc = -1;
+    char *problems = NULL;
+    const char *path = app->cfg->agent[0] ? app->cfg->agent : "the shipped demo agent";
+    struct agent_def *def = app__build_def(app, 1, &problems, err);
+    if (!def) {
+        /* every problem on its own log line, then the summary */
+        for (char *line = problems, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+            nl = strchr(line, '\n');
+            if (nl)
+                *nl = '\0';
+            if (*line)
+                log_at(LL_ERROR, "app", "reload of '%s': %s", path, line);
+        }
+        log_at(LL_ERROR, "app", "cannot reload '%s', keeping the running agent: %s", path,
+               err->message);
+        metrics_counter_add(reload_metric(), METRICS_L("failed"), 1);
+        goto out;
+    }
+    agent_def_swap(&app->agent, def);
+    metrics_counter_add(reload_metric(), METRICS_L("ok"), 1);
+    log_at(LL_INFO, "app", "reloaded the agent from '%s'", path);
+    rc = 0;
+out:
+    free(problems);
+    return rc;
 }
 
 /* EMF lines: <data>/logs/emf.log for serve and worker; stdout on Lambda, where CloudWatch reads
@@ -362,6 +441,7 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
     app->started_ms = clock_now_ms();
     int lambda = is_lambda(role);
     unsigned redact = 0;
+    struct agent_def *def = NULL; /* the agent's definition until the agent takes it */
     if (role == APP_LAMBDA_ANALYTICS) {
         app->analytics = analytics_new();
         return 0;
@@ -382,9 +462,9 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
                 " (got '%s')", cfg->redact);
         goto fail;
     }
-    if (app__load_agent_file(app, err) < 0)
+    if (!(def = app__load_def(app, err)))
         goto fail;
-    agent_file_redact(app->agent_file, &redact); /* guardrails.redact wins over PARLEY_REDACT */
+    agent_file_redact(def->file, &redact); /* guardrails.redact wins over PARLEY_REDACT */
     if (open_bus(cfg, lambda, &app->bus, err) < 0)
         goto fail;
     if (!lambda) {
@@ -413,8 +493,10 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
                                 .bus_flush_ms = APP_LAMBDA_BUS_FLUSH_MS,
                                 .keep_executions = !lambda,
                             });
-    if (app__open_agent(app, redact, err) < 0)
-        goto fail;
+    app__open_agent(app, def, redact);
+    def = NULL;
+    if (role == APP_SERVE)
+        reload_metric(); /* listed at 0 before the first SIGHUP */
     if (!lambda) {
         if (trace_init_from_config(cfg, err) < 0)
             goto fail;
@@ -422,9 +504,10 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
     }
     if ((role != APP_LAMBDA_TASK) && open_workflow(app, err) < 0)
         goto fail;
-    assert(app->store && app->model && app->tools && app->agent_ready);
+    assert(app->store && app->model && app->agent_ready);
     return 0;
 fail:
+    agent_def_unref(def);
     app_close(app);
     return -1;
 }
@@ -458,9 +541,6 @@ void app_close(struct app *app)
     bus_free(app->bus); /* delivers every accepted event first */
     analytics_free(app->analytics);
     model_free(app->model);
-    tools_free(app->tools);
-    kb_free(app->kb);
-    agent_file_free(app->agent_file);
     store_free(app->store);
     free(app->web_dir);
     const struct config *cfg = app->cfg;

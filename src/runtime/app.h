@@ -7,8 +7,9 @@
  * loop, the Runtime API event and response shapes).
  *
  * Lifecycle: app_open() -> [app_start_workers()] -> ... -> app_close(). A failed app_open()
- * leaves nothing open. The agent's definition (system prompt, tools) is built in one function of
- * app.c, app__open_agent(), which is where a user-supplied agent file plugs in.
+ * leaves nothing open. The agent's definition (the agent file, its knowledge base, its tool
+ * registry and the offline model's custom intents) is built in one function of app.c,
+ * app__build_def(), at open and again by app_reload_agent() (SIGHUP in `parley serve`).
  */
 #ifndef PARLEY_APP_H
 #define PARLEY_APP_H
@@ -48,9 +49,6 @@ struct app {
     enum app_role role;              /* who opened it */
     struct store *store;             /* sessions, turns, tickets, actions */
     struct model *model;             /* the model provider */
-    struct kb *kb;                   /* knowledge base, NULL when unavailable */
-    struct tools *tools;             /* the tool registry */
-    struct agent_file *agent_file;   /* the agent file (PARLEY_AGENT, or the shipped demo agent) */
     struct workflow_local *workflow; /* the ASL turn workflow (local engine) */
     struct workflow_sfn *sfn;        /* or Step Functions, when PARLEY_STATE_MACHINE_ARN is set */
     struct bus *bus;                 /* agent events (NULL on Lambda without PARLEY_EVENT_BUS) */
@@ -82,6 +80,16 @@ void app_close(struct app *app);
 
 /* Runs the flush hook (EMF lines, events): the Lambda host calls it after every invocation. */
 void app_flush(struct app *app);
+
+/* Rebuilds the agent's definition from the agent file (PARLEY_AGENT) off to the side and, when
+ * everything in it is valid (file, knowledge base, tools, offline-model training), swaps it in:
+ * turns already running finish with the old definition, turns started after use the new one,
+ * and the old one is freed when its last turn ends. Conversations are untouched. On failure
+ * every problem is logged, the running definition stays, and -1 returns with err
+ * (InvalidAgentFile, or the code of the part that failed). Each outcome counts in
+ * parley_agent_reloads_total{result="ok"|"failed"}. guardrails.redact is read at start only.
+ * One caller at a time (serve's signal loop); safe while turns and workers run. */
+int app_reload_agent(struct app *app, struct err *err);
 
 /* ---- Action workers (serve, worker) ---- */
 
