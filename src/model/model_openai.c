@@ -356,7 +356,8 @@ static json_t *openai_invoke(struct model *mb, const json_t *request, model_delt
             err_set(err, "ModelBadResponse", "openai: stream ended without a finish_reason");
             goto out;
         }
-        out = build_response(cc.id, m->model_id, buf_str(&cc.text), cc.calls, cc.finish, cc.usage, err);
+        out = build_response(cc.id, m->model_id, buf_str(&cc.text), cc.calls, cc.finish, cc.usage,
+                             err);
         goto out;
     }
     json_error_t je;

@@ -1497,7 +1497,8 @@ int sfn_run(const struct sfn_machine *m, json_t *input, const struct sfn_run_opt
         }
     }
     x.start_ms = now_ms(&x);
-    rand_seeded_init(&x.rng, x.o->seed ? x.o->seed : (uint64_t)x.start_ms ^ (uint64_t)(uintptr_t)&x);
+    rand_seeded_init(&x.rng,
+                     x.o->seed ? x.o->seed : (uint64_t)x.start_ms ^ (uint64_t)(uintptr_t)&x);
     if (m->timeout_s)
         x.deadline_ms = x.start_ms + (int64_t)m->timeout_s * 1000;
     if (x.o->want_history) {

@@ -766,8 +766,9 @@ static void render_metric(struct buf *b, struct metric *m)
             snprintf(v, sizeof v, "%" PRIu64, cell_sum(s, CELL_COUNT));
             put_sample(b, m, s, "", NULL, v);
         } else if (m->type == METRIC_GAUGE) {
-            fmt_double(v, sizeof v, bits_to_double(atomic_load_explicit(&s->cells[CELL_BITS],
-                                                                        memory_order_relaxed)));
+            fmt_double(v, sizeof v,
+                       bits_to_double(
+                           atomic_load_explicit(&s->cells[CELL_BITS], memory_order_relaxed)));
             put_sample(b, m, s, "", NULL, v);
         } else {
             /* Read each bucket once and derive +Inf and _count from the same reads, so the

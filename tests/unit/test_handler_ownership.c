@@ -47,10 +47,10 @@ static const struct model_ops scripted_ops = {"scripted", scripted_invoke, scrip
 
 static struct agent agent;
 static struct sfn_machine *machine;
-static int calls;             /* handler calls checked */
-static int unchanged;         /* of which left their event unchanged */
-static json_t *history_seen;  /* LoadContext's history array, to see it travel uncopied */
-static int history_shared;    /* later handlers got that very array */
+static int calls;            /* handler calls checked */
+static int unchanged;        /* of which left their event unchanged */
+static json_t *history_seen; /* LoadContext's history array, to see it travel uncopied */
+static int history_shared;   /* later handlers got that very array */
 
 static json_t *checked(void *ud, json_t *event, struct err *err)
 {
@@ -170,8 +170,8 @@ static void test_error_path_leaves_its_event(void)
 static void test_state_next_shares_what_is_not_changed(void)
 {
     json_t *ev = json_pack("{s:[{s:s}], s:[], s:[], s:{s:i}, s:{s:i}, s:s}", "history", "role",
-                           "user", "newMessages", "actions", "usage", "input_tokens", 1,
-                           "context", "lastSeen", 5, "sessionId", "s1");
+                           "user", "newMessages", "actions", "usage", "input_tokens", 1, "context",
+                           "lastSeen", 5, "sessionId", "s1");
     json_t *out = agent__state_next(ev);
     CHECK(out != ev);
     CHECK(json_equal(out, ev));
@@ -202,7 +202,10 @@ int main(void)
     struct store *store = store_sqlite_new(path, 2, &e);
     model.base.ops = &scripted_ops;
     struct tools *tools = tools_new(NULL, NULL, &e);
-    agent = (struct agent){.cfg = &cfg, .store = store, .model = &model.base, .tools = tools,
+    agent = (struct agent){.cfg = &cfg,
+                           .store = store,
+                           .model = &model.base,
+                           .tools = tools,
                            .workflow = checked_workflow};
     char asl[512];
     snprintf(asl, sizeof asl, "%s/statemachine/agent.asl.json",

@@ -224,8 +224,8 @@ static size_t put_str_header(unsigned char *p, const char *name, const char *val
 }
 
 /* Appends one frame: string headers :message-type, :event-type or :exception-type, then payload. */
-static void add_frame(struct frame_buf *b, const char *mtype, const char *etype_name, const char *etype,
-                      const char *payload)
+static void add_frame(struct frame_buf *b, const char *mtype, const char *etype_name,
+                      const char *etype, const char *payload)
 {
     unsigned char h[256];
     size_t hl = put_str_header(h, ":message-type", mtype);
