@@ -403,7 +403,7 @@ json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err)
             break;
         wait_slice(a, seen, left < 50 ? (int)left : 50);
     }
-    json_t *out = json_deep_copy(event);
+    json_t *out = agent__state_next(event);
     json_t *actions = agent__array(out, "actions");
     json_t *results = json_array();
     json_array_foreach(batch, i, b) {

@@ -15,6 +15,16 @@
  *   actions         [{"id","tool","input","status","result"}] executed this turn
  *   reply, usage, stopReason
  * SaveConversation returns the API response {sessionId, turn, reply, actions}.
+ *
+ * Ownership. A handler's event is borrowed and is never modified, at any depth: the engine may
+ * still hold it (Retry re-runs a Task on the same input, Catch and a ResultPath other than $
+ * keep it, the history records it, the caller's request state is the first one). The returned
+ * state is the handler's to give: a new object that shares every member it does not change
+ * with the event (agent__state_next in agent_int.h makes it, copying the top level and the
+ * containers handlers change in place: newMessages, actions, usage, context). So the state is
+ * passed on from state to state without a deep copy, and no code may change a nested value of
+ * a workflow state in place: replace the member, or copy its container first. The engine passes
+ * a state's output on as the next input as it is (see sfn.h), never copying it either.
  */
 #ifndef PARLEY_AGENT_H
 #define PARLEY_AGENT_H

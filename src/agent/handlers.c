@@ -2,6 +2,7 @@
  * handlers.c - the seed's Lambda handlers: LoadContext, BedrockInference, ActionExecutor and
  * SaveConversation. See agent.h for the workflow state they pass along.
  */
+#include <assert.h>
 #include <string.h>
 
 #include "agent/agent.h"
@@ -67,6 +68,19 @@ static void observe_text(void *ud, const char *delta)
 const char *agent__str(const json_t *o, const char *key)
 {
     return json_string_value(json_object_get(o, key));
+}
+
+json_t *agent__state_next(json_t *event)
+{
+    static const char *const changed[] = {"newMessages", "actions", "usage", "context"};
+    assert(json_is_object(event));
+    json_t *out = json_copy(event);
+    for (size_t i = 0; i < sizeof changed / sizeof changed[0]; i++) {
+        json_t *v = json_object_get(out, changed[i]);
+        if (json_is_object(v) || json_is_array(v))
+            json_object_set_new(out, changed[i], json_copy(v));
+    }
+    return out;
 }
 
 /* Returns the event's array field key (creating an empty one when absent); borrowed. */
@@ -168,7 +182,7 @@ json_t *agent_load_context(struct agent *a, json_t *event, struct err *err)
         if (rc < 0)
             return NULL;
     }
-    json_t *out = json_deep_copy(event);
+    json_t *out = agent__state_next(event);
     size_t dropped = trim_to_budget(history, (size_t)a->cfg->context_tokens);
     json_object_set_new(out, "history", history);
     json_object_set_new(out, "historyDropped", json_integer((json_int_t)dropped));
@@ -265,9 +279,9 @@ const char agent_token_cap_reply[] =
     "human agent.";
 
 /* Ends the turn with a fixed reply and no model call (the turn's caps and guardrails). */
-static json_t *canned_reply(const json_t *event, const char *reply, const char *stop)
+static json_t *canned_reply(json_t *event, const char *reply, const char *stop)
 {
-    json_t *out = json_deep_copy(event);
+    json_t *out = agent__state_next(event);
     agent__append_message(out, "assistant", json_pack("[{s:s, s:s}]", "type", "text", "text",
                                                       reply));
     json_object_set_new(out, "reply", json_string(reply));
@@ -318,7 +332,7 @@ json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
         json_decref(resp);
         return NULL;
     }
-    json_t *out = json_deep_copy(event);
+    json_t *out = agent__state_next(event);
     json_t *content = json_object_get(resp, "content");
     int has_tool_use = 0;
     char *reply = xstrdup("");
@@ -390,7 +404,7 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
 {
     /* Everything up to now has been shown to the customer in this reply. */
     json_t *context = json_object_get(event, "context");
-    context = json_is_object(context) ? json_deep_copy(context) : json_object();
+    context = json_is_object(context) ? json_copy(context) : json_object(); /* sets one member */
     json_object_set_new(context, "lastSeen", json_integer((json_int_t)clock_now_ms()));
     json_t *metadata = json_pack("{s:O, s:s, s:O}", "usage", json_object_get(event, "usage"),
                                  "model", a->model->ops->name, "iterations",
@@ -454,7 +468,7 @@ static int has_tool_use(const json_t *msg)
 json_t *agent_handle_error(struct agent *a, json_t *event, struct err *err)
 {
     (void)err;
-    json_t *out = json_deep_copy(event);
+    json_t *out = agent__state_next(event);
     json_t *error = json_object_get(out, "error");
     const char *name = agent__str(error, "Error");
     const char *cause = agent__str(error, "Cause");

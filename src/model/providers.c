@@ -16,6 +16,9 @@
 
 #define SSE_EVENT_MAX (1u << 20)
 #define EVSTREAM_FRAME_MAX (16u << 20)
+/* Pending bytes a decoder may hold: one event or frame at its cap plus the chunk that brought
+ * it (the HTTP client's response cap keeps every chunk far below the margin). */
+#define STREAM_PENDING_MAX (EVSTREAM_FRAME_MAX + (16u << 20))
 
 /* ---- By name -------------------------------------------------------------------------------- */
 
@@ -200,6 +203,18 @@ static void merge_usage(json_t *msg, const json_t *u)
     }
 }
 
+/* Sets obj[key] to its current string (none counts as "") followed by more. */
+static void stream_append(json_t *obj, const char *key, const char *more)
+{
+    const char *old = json_string_value(json_object_get(obj, key));
+    struct buf joined;
+    buf_init(&joined, STREAM_PENDING_MAX);
+    (void)buf_add_str(&joined, old ? old : "");
+    (void)buf_add_str(&joined, more);
+    json_object_set_new(obj, key, json_string(buf_str(&joined)));
+    buf_release(&joined);
+}
+
 int model__stream_event(struct model__stream *s, const json_t *ev)
 {
     const char *type = json_string_value(json_object_get(ev, "type"));
@@ -236,22 +251,16 @@ int model__stream_event(struct model__stream *s, const json_t *ev)
             return err_set(&s->failure, "ModelBadResponse", "content_block_delta for no block");
         if (strcmp(dt, "text_delta") == 0) {
             const char *t = json_string_value(json_object_get(d, "text"));
-            const char *old = json_string_value(json_object_get(b, "text"));
             if (!t)
                 return err_set(&s->failure, "ModelBadResponse", "text_delta without text");
-            char *joined = xasprintf("%s%s", old ? old : "", t);
-            json_object_set_new(b, "text", json_string(joined));
-            free(joined);
+            stream_append(b, "text", t);
             if (s->on_delta && *t)
                 s->on_delta(s->ud, t);
         } else if (strcmp(dt, "input_json_delta") == 0) {
             const char *p = json_string_value(json_object_get(d, "partial_json"));
             char key[32];
             snprintf(key, sizeof key, "%lld", (long long)json_integer_value(idx));
-            const char *old = json_string_value(json_object_get(s->partial, key));
-            char *joined = xasprintf("%s%s", old ? old : "", p ? p : "");
-            json_object_set_new(s->partial, key, json_string(joined));
-            free(joined);
+            stream_append(s->partial, key, p ? p : "");
         }
     } else if (strcmp(type, "content_block_stop") == 0) {
         json_t *idx = json_object_get(ev, "index");
@@ -341,19 +350,14 @@ static int sse_dispatch(struct model__sse *p, char *block)
 
 int model__sse_feed(struct model__sse *p, const char *data, size_t len)
 {
-    if (p->len + len + 1 > p->cap) {
-        size_t cap = p->cap ? p->cap : 4096;
-        while (cap < p->len + len + 1)
-            cap *= 2;
-        p->buf = xrealloc(p->buf, cap);
-        p->cap = cap;
-    }
-    memcpy(p->buf + p->len, data, len);
-    p->len += len;
-    p->buf[p->len] = '\0';
+    struct buf *b = &p->pending;
+    if (!b->data)
+        buf_init(b, STREAM_PENDING_MAX); /* the struct was zero-initialised */
+    if (buf_add(b, data, len) < 0)
+        return -1;
     for (;;) {
-        char *sep = strstr(p->buf, "\n\n");
-        char *sep2 = strstr(p->buf, "\r\n\r\n");
+        char *sep = strstr(b->data, "\n\n");
+        char *sep2 = strstr(b->data, "\r\n\r\n");
         size_t skip = 2;
         if (sep2 && (!sep || sep2 < sep)) {
             sep = sep2;
@@ -362,21 +366,21 @@ int model__sse_feed(struct model__sse *p, const char *data, size_t len)
         if (!sep)
             break;
         *sep = '\0';
-        size_t used = (size_t)(sep - p->buf) + skip;
-        char *block = xstrdup(p->buf);
-        memmove(p->buf, p->buf + used, p->len - used + 1);
-        p->len -= used;
+        size_t used = (size_t)(sep - b->data) + skip;
+        char *block = xstrdup(b->data);
+        memmove(b->data, b->data + used, b->len - used + 1); /* drops the event, NUL included */
+        b->len -= used;
         int rc = sse_dispatch(p, block);
         free(block);
         if (rc != 0)
             return -1;
     }
-    return p->len > SSE_EVENT_MAX ? -1 : 0;
+    return b->len > SSE_EVENT_MAX ? -1 : 0;
 }
 
 void model__sse_release(struct model__sse *p)
 {
-    free(p->buf);
+    buf_release(&p->pending);
     memset(p, 0, sizeof *p);
 }
 
@@ -455,19 +459,17 @@ int model__evstream_feed(struct model__evstream *d, const void *data, size_t len
 {
     if (d->bad)
         return -1;
-    if (d->len + len > d->cap) {
-        size_t cap = d->cap ? d->cap : 4096;
-        while (cap < d->len + len)
-            cap *= 2;
-        d->buf = xrealloc(d->buf, cap);
-        d->cap = cap;
+    struct buf *b = &d->pending;
+    if (!b->data)
+        buf_init(b, STREAM_PENDING_MAX); /* the struct was zero-initialised */
+    if (buf_add(b, data, len) < 0) {
+        d->bad = 1;
+        return -1;
     }
-    memcpy(d->buf + d->len, data, len);
-    d->len += len;
     size_t off = 0;
     int rc = 0;
-    while (d->len - off >= 12) {
-        const unsigned char *f = d->buf + off;
+    while (b->len - off >= 12) {
+        const unsigned char *f = (const unsigned char *)b->data + off;
         uint32_t total = be32(f), hlen = be32(f + 4);
         if (total < 16 || total > EVSTREAM_FRAME_MAX || hlen > total - 16 ||
             model__crc32(0, f, 8) != be32(f + 8)) {
@@ -475,7 +477,7 @@ int model__evstream_feed(struct model__evstream *d, const void *data, size_t len
             rc = -1;
             break;
         }
-        if (d->len - off < total)
+        if (b->len - off < total)
             break; /* need more */
         if (model__crc32(0, f, total - 4) != be32(f + total - 4)) {
             d->bad = 1;
@@ -497,13 +499,13 @@ int model__evstream_feed(struct model__evstream *d, const void *data, size_t len
             break;
         }
     }
-    memmove(d->buf, d->buf + off, d->len - off);
-    d->len -= off;
+    memmove(b->data, b->data + off, b->len - off + 1); /* drops the frames, NUL included */
+    b->len -= off;
     return rc;
 }
 
 void model__evstream_release(struct model__evstream *d)
 {
-    free(d->buf);
+    buf_release(&d->pending);
     memset(d, 0, sizeof *d);
 }

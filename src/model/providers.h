@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "aws/aws.h"
+#include "base/buf.h"
 #include "http/client.h"
 #include "base/err.h"
 #include "model/model.h"
@@ -98,8 +99,7 @@ void model__stream_release(struct model__stream *s);
 /* Server-Sent Events splitter: feed bytes, get each event's joined data lines. */
 typedef int (*model__sse_fn)(void *ud, const char *event, const char *data);
 struct model__sse {
-    char *buf;       /* pending bytes */
-    size_t len, cap; /* used, allocated */
+    struct buf pending; /* bytes of the event not yet complete (zero-initialise the struct) */
     model__sse_fn fn;
     void *ud;
 };
@@ -117,8 +117,7 @@ struct model__evstream_msg {
 };
 typedef int (*model__evstream_fn)(void *ud, const struct model__evstream_msg *m);
 struct model__evstream {
-    unsigned char *buf;
-    size_t len, cap;
+    struct buf pending; /* bytes of the frame not yet complete (zero-initialise the struct) */
     model__evstream_fn fn;
     void *ud;
     int bad; /* a frame failed its CRC or bounds */
