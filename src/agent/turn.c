@@ -5,8 +5,12 @@
 
 #include <string.h>
 
+#include <errno.h>
 #include <openssl/sha.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -162,6 +166,63 @@ done:
     return out;
 }
 
+/* ---------------------------------------------------------------- idempotency keys */
+
+#define TURN_HOST_MAX 255
+
+static pthread_once_t turn_owner_once = PTHREAD_ONCE_INIT;
+static char turn_start_id[33];                    /* 128 random bits, hex */
+static char turn_owner[33 + TURN_HOST_MAX + 32];  /* "<start id> <host> <pid>" */
+
+static void turn_owner_init(void)
+{
+    unsigned char raw[16];
+    if (rand_bytes(raw, sizeof raw) != 0) {
+        /* rand_bytes only fails without a kernel RNG; the clock still tells restarts apart. */
+        uint64_t t = (uint64_t)clock_now_ms() ^ ((uint64_t)getpid() << 40);
+        memcpy(raw, &t, sizeof t);
+        memset(raw + sizeof t, 0, sizeof raw - sizeof t);
+    }
+    for (int i = 0; i < 16; i++)
+        snprintf(turn_start_id + 2 * i, 3, "%02x", raw[i]);
+    char host[TURN_HOST_MAX + 1] = "";
+    if (gethostname(host, sizeof host) != 0)
+        host[0] = '\0';
+    host[TURN_HOST_MAX] = '\0';
+    for (char *p = host; *p; p++)
+        if (*p == ' ')
+            *p = '_';
+    snprintf(turn_owner, sizeof turn_owner, "%s %s %ld", turn_start_id, host[0] ? host : "-",
+             (long)getpid());
+}
+
+const char *turn_process_id(void)
+{
+    pthread_once(&turn_owner_once, turn_owner_init);
+    return turn_start_id;
+}
+
+/* Whether the process recorded as a key's owner ("<start id> <host> <pid>") is gone: another
+ * start id on this host whose pid is ours (we replaced it) or no longer exists. Owners on other
+ * hosts are never known gone; their lease decides. */
+static int owner_gone(const char *owner, void *ctx)
+{
+    (void)ctx;
+    char id[33], host[TURN_HOST_MAX + 1];
+    long pid;
+    char mine_id[33], mine_host[TURN_HOST_MAX + 1];
+    long mine_pid;
+    if (sscanf(owner, "%32s %255s %ld", id, host, &pid) != 3 || pid <= 0)
+        return 0;
+    if (sscanf(turn_owner, "%32s %255s %ld", mine_id, mine_host, &mine_pid) != 3)
+        return 0;
+    if (strcmp(id, mine_id) == 0 || strcmp(host, mine_host) != 0)
+        return 0;
+    if (pid == mine_pid)
+        return 1;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
 json_t *turn_run_idempotent(struct agent *a, const char *key, const char *body, size_t len,
                             const json_t *request, int *replayed, struct err *err)
 {
@@ -182,9 +243,21 @@ json_t *turn_run_idempotent(struct agent *a, const char *key, const char *body, 
     for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
         snprintf(hash + 2 * i, 3, "%02x", digest[i]);
     json_t *earlier = NULL;
-    int claim = STORE_CALL(a->store, idem_begin, key, hash, &earlier, err);
+    turn_process_id();
+    long long now = clock_now_ms();
+    int ttl_h = a->cfg && a->cfg->idempotency_ttl_h > 0 ? a->cfg->idempotency_ttl_h : 24;
+    int lease_s = a->cfg && a->cfg->idempotency_lease_s > 0 ? a->cfg->idempotency_lease_s : 300;
+    struct store_idem_claim claim_req = {.key = key, .hash = hash, .owner = turn_owner,
+                                         .now_ms = now, .lease_until_ms = now + lease_s * 1000LL,
+                                         .expires_ms = now + ttl_h * 3600000LL,
+                                         .owner_gone = owner_gone};
+    int taken_over = 0;
+    int claim = STORE_CALL(a->store, idem_claim, &claim_req, &earlier, &taken_over, err);
     if (claim < 0)
         return NULL;
+    if (taken_over)
+        log_at(LL_INFO, "turn", "took over Idempotency-Key '%.64s' from a gone or late process",
+               key);
     if (claim == 1) {
         *replayed = 1;
         return earlier;

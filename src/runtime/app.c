@@ -16,6 +16,7 @@
 #include "agent/guard.h"
 #include "agent/kb.h"
 #include "agent/tools.h"
+#include "agent/turn.h"
 #include "base/asset.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -360,6 +361,8 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
     app->cfg = cfg;
     app->role = role;
     app->started_ms = clock_now_ms();
+    /* Fixes this process's start id: Idempotency-Keys record it to recover after a crash. */
+    log_at(LL_DEBUG, "app", "process start id %s", turn_process_id());
     int lambda = is_lambda(role);
     unsigned redact = 0;
     if (role == APP_LAMBDA_ANALYTICS) {

@@ -6,6 +6,7 @@
  */
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "base/clock.h"
@@ -37,6 +38,8 @@ enum stmt_id {
     Q_IDEM_GET,
     Q_IDEM_FINISH,
     Q_IDEM_ABORT,
+    Q_IDEM_TAKEOVER,
+    Q_IDEM_PURGE,
     Q_BEGIN,
     Q_COMMIT,
     Q_ROLLBACK,
@@ -80,11 +83,23 @@ static const char *const stmt_sql[Q_COUNT] = {
     [Q_SESSIONS_LIST] = "SELECT session_id, user_id, status, created_at, last_activity, turns"
                         " FROM sessions WHERE ?1 IS NULL OR status = ?1"
                         " ORDER BY last_activity DESC LIMIT ?2",
-    [Q_IDEM_CLAIM] = "INSERT INTO idempotency (idem_key, request_hash, state, response, created_at)"
-                     " VALUES (?1, ?2, 'running', NULL, ?3) ON CONFLICT (idem_key) DO NOTHING",
-    [Q_IDEM_GET] = "SELECT request_hash, state, response FROM idempotency WHERE idem_key = ?1",
-    [Q_IDEM_FINISH] = "UPDATE idempotency SET state = 'done', response = ?2 WHERE idem_key = ?1",
-    [Q_IDEM_ABORT] = "DELETE FROM idempotency WHERE idem_key = ?1 AND state = 'running'",
+    /* A new key, or one whose earlier claim expired, is (re)claimed; a live one stays. */
+    [Q_IDEM_CLAIM] = "INSERT INTO idem_keys (idem_key, request_hash, state, response, owner,"
+                     " lease_until, expires_at, created_at)"
+                     " VALUES (?1, ?2, 'running', NULL, ?3, ?4, ?5, ?6) ON CONFLICT (idem_key)"
+                     " DO UPDATE SET request_hash = excluded.request_hash, state = 'running',"
+                     " response = NULL, owner = excluded.owner, lease_until = excluded.lease_until,"
+                     " expires_at = excluded.expires_at, created_at = excluded.created_at"
+                     " WHERE idem_keys.expires_at <= ?6",
+    [Q_IDEM_GET] = "SELECT request_hash, state, response, owner, lease_until FROM idem_keys"
+                   " WHERE idem_key = ?1",
+    [Q_IDEM_FINISH] = "UPDATE idem_keys SET state = 'done', response = ?2 WHERE idem_key = ?1",
+    [Q_IDEM_ABORT] = "DELETE FROM idem_keys WHERE idem_key = ?1 AND state = 'running'",
+    /* Takes a running key over from the owner and lease read a moment ago, if still theirs. */
+    [Q_IDEM_TAKEOVER] = "UPDATE idem_keys SET owner = ?2, lease_until = ?3, expires_at = ?4"
+                        " WHERE idem_key = ?1 AND state = 'running' AND owner = ?5"
+                        " AND lease_until = ?6",
+    [Q_IDEM_PURGE] = "DELETE FROM idem_keys WHERE expires_at <= ?1",
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
@@ -108,6 +123,13 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS idempotency ("
     " idem_key TEXT PRIMARY KEY, request_hash TEXT NOT NULL, state TEXT NOT NULL,"
     " response TEXT, created_at INTEGER NOT NULL) WITHOUT ROWID;"
+    /* Idempotency keys with their owner (a process), lease and expiry; the table above is the
+     * seed's, without them, and no longer written. */
+    "CREATE TABLE IF NOT EXISTS idem_keys ("
+    " idem_key TEXT PRIMARY KEY, request_hash TEXT NOT NULL, state TEXT NOT NULL,"
+    " response TEXT, owner TEXT NOT NULL, lease_until INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL, created_at INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS idem_keys_by_expiry ON idem_keys (expires_at);"
     "CREATE TABLE IF NOT EXISTS actions ("
     " action_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, user_id TEXT NOT NULL,"
     " tool TEXT NOT NULL, input TEXT NOT NULL, status TEXT NOT NULL, result TEXT,"
@@ -140,7 +162,11 @@ static const char schema_sql[] =
 struct store_sqlite {
     struct store base;     /* must be first */
     struct sqlpool *pool;  /* connections with their prepared statements */
+    atomic_uint idem_claims; /* counts claims; every SQ_IDEM_PURGE_EVERY-th purges expired keys */
 };
+
+#define SQ_IDEM_PURGE_EVERY 256u
+#define SQ_IDEM_DEFAULT_MS (24LL * 3600 * 1000) /* idem_begin: lease and expiry, no owner */
 
 static void bind_text(sqlite3_stmt *st, int i, const char *v)
 {
@@ -670,32 +696,51 @@ out:
 
 /* ---------------------------------------------------------------- idempotency */
 
-static int sq_idem_begin(struct store *base, const char *key, const char *hash, json_t **response,
-                         struct err *err)
+/* Steps a statement that changes rows; returns the number changed or -1 with err. */
+static int step_changes(struct sqlpool_conn *c, sqlite3_stmt *st, const char *what,
+                        struct err *err)
+{
+    int step = sqlite3_step(st);
+    int changed = sqlite3_changes(c->db);
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE)
+        return sqlpool_fail(c, err, what);
+    return changed;
+}
+
+static int sq_idem_claim(struct store *base, const struct store_idem_claim *k, json_t **response,
+                         int *taken_over, struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
     struct sqlpool_conn *c = sqlpool_acquire(s->pool);
-    int rc = -1;
-    sqlite3_stmt *st = sqlpool_stmt(c, Q_IDEM_CLAIM, err);
-    if (!st)
-        goto out;
-    bind_text(st, 1, key);
-    bind_text(st, 2, hash);
-    sqlite3_bind_int64(st, 3, clock_now_ms());
-    int step = sqlite3_step(st);
-    int claimed = sqlite3_changes(c->db) > 0;
-    sqlite3_reset(st);
-    if (step != SQLITE_DONE) {
-        sqlpool_fail(c, err, "claim idempotency key");
-        goto out;
+    int rc = -1, changed;
+    char *owner = NULL;
+    *taken_over = 0;
+    sqlite3_stmt *st;
+    if (atomic_fetch_add(&s->idem_claims, 1) % SQ_IDEM_PURGE_EVERY == 0) {
+        if (!(st = sqlpool_stmt(c, Q_IDEM_PURGE, err)))
+            goto out;
+        sqlite3_bind_int64(st, 1, k->now_ms);
+        if (step_changes(c, st, "purge expired idempotency keys", err) < 0)
+            goto out;
     }
-    if (claimed) {
+    if (!(st = sqlpool_stmt(c, Q_IDEM_CLAIM, err)))
+        goto out;
+    bind_text(st, 1, k->key);
+    bind_text(st, 2, k->hash);
+    bind_text(st, 3, k->owner);
+    sqlite3_bind_int64(st, 4, k->lease_until_ms);
+    sqlite3_bind_int64(st, 5, k->expires_ms);
+    sqlite3_bind_int64(st, 6, k->now_ms);
+    if ((changed = step_changes(c, st, "claim idempotency key", err)) < 0)
+        goto out;
+    if (changed > 0) {
         rc = 0;
         goto out;
     }
     if (!(st = sqlpool_stmt(c, Q_IDEM_GET, err)))
         goto out;
-    bind_text(st, 1, key);
+    bind_text(st, 1, k->key);
     if (sqlite3_step(st) != SQLITE_ROW) {
         sqlite3_reset(st);
         err_set(err, "Conflict", "a request with this Idempotency-Key is still running");
@@ -704,20 +749,62 @@ static int sq_idem_begin(struct store *base, const char *key, const char *hash, 
     const char *old_hash = (const char *)sqlite3_column_text(st, 0);
     const char *state = (const char *)sqlite3_column_text(st, 1);
     const char *text = (const char *)sqlite3_column_text(st, 2);
-    if (!old_hash || strcmp(old_hash, hash) != 0) {
+    const char *old_owner = (const char *)sqlite3_column_text(st, 3);
+    long long lease_until = sqlite3_column_int64(st, 4);
+    int running = !state || strcmp(state, "done") != 0 || !text;
+    if (!old_hash || strcmp(old_hash, k->hash) != 0) {
         err_set(err, "IdempotencyMismatch",
                 "this Idempotency-Key was used with a different request body");
-    } else if (!state || strcmp(state, "done") != 0 || !text) {
-        err_set(err, "Conflict", "a request with this Idempotency-Key is still running");
+    } else if (running) {
+        owner = xstrdup(old_owner ? old_owner : "");
+        rc = 2; /* decided below, after the statement is reset */
     } else if (!(*response = json_loads(text, 0, NULL))) {
         err_set(err, "StoreError", "stored response for this Idempotency-Key is malformed");
     } else {
         rc = 1;
     }
     sqlite3_reset(st);
+    if (rc != 2)
+        goto out;
+    rc = -1;
+    int gone = lease_until <= k->now_ms || (k->owner_gone && owner[0] &&
+                                            k->owner_gone(owner, k->ctx) == 1);
+    if (!gone) {
+        err_set(err, "Conflict", "a request with this Idempotency-Key is still running");
+        goto out;
+    }
+    if (!(st = sqlpool_stmt(c, Q_IDEM_TAKEOVER, err)))
+        goto out;
+    bind_text(st, 1, k->key);
+    bind_text(st, 2, k->owner);
+    sqlite3_bind_int64(st, 3, k->lease_until_ms);
+    sqlite3_bind_int64(st, 4, k->expires_ms);
+    bind_text(st, 5, owner);
+    sqlite3_bind_int64(st, 6, lease_until);
+    if ((changed = step_changes(c, st, "take over idempotency key", err)) < 0)
+        goto out;
+    if (changed == 0) {
+        err_set(err, "Conflict", "a request with this Idempotency-Key is still running");
+        goto out;
+    }
+    *taken_over = 1;
+    rc = 0;
 out:
+    free(owner);
     sqlpool_release(s->pool, c);
     return rc;
+}
+
+/* The seed's contract: no owner, a lease and an expiry of a day. */
+static int sq_idem_begin(struct store *base, const char *key, const char *hash, json_t **response,
+                         struct err *err)
+{
+    long long now = clock_now_ms();
+    struct store_idem_claim k = {.key = key, .hash = hash, .owner = "", .now_ms = now,
+                                 .lease_until_ms = now + SQ_IDEM_DEFAULT_MS,
+                                 .expires_ms = now + SQ_IDEM_DEFAULT_MS};
+    int taken_over;
+    return sq_idem_claim(base, &k, response, &taken_over, err);
 }
 
 static int idem_exec(struct store *base, enum stmt_id q, const char *key, const char *text,
@@ -779,6 +866,7 @@ static const struct store_ops sqlite_ops = {
     .idem_begin = sq_idem_begin,
     .idem_finish = sq_idem_finish,
     .idem_abort = sq_idem_abort,
+    .idem_claim = sq_idem_claim,
     .free = sq_free,
 };
 
