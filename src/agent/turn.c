@@ -125,7 +125,10 @@ static int open_session(struct agent *a, json_t *state, const char *sid, const c
     return 0;
 }
 
-json_t *turn_run(struct agent *a, const json_t *request, struct err *err)
+/* turn_run, with new_sid (22 characters, or NULL for a random one) as the id of a session the
+ * turn creates. */
+static json_t *run_turn(struct agent *a, const json_t *request, const char *new_sid,
+                        struct err *err)
 {
     const char *sid = json_string_value(json_object_get(request, "sessionId"));
     const char *uid = json_string_value(json_object_get(request, "userId"));
@@ -138,7 +141,9 @@ json_t *turn_run(struct agent *a, const json_t *request, struct err *err)
         if (open_session(a, state, sid, uid, err) < 0)
             goto done;
     } else {
-        if (rand_id128(fresh) < 0) {
+        if (new_sid) {
+            snprintf(fresh, sizeof fresh, "%s", new_sid);
+        } else if (rand_id128(fresh) < 0) {
             err_set(err, "InternalError", "cannot draw a random session id");
             goto done;
         }
@@ -164,6 +169,11 @@ done:
     json_decref(state);
     AGENT_HOOK(a, on_turn, out, err, (double)(clock_mono_us() - t0) / 1e6);
     return out;
+}
+
+json_t *turn_run(struct agent *a, const json_t *request, struct err *err)
+{
+    return run_turn(a, request, NULL, err);
 }
 
 /* ---------------------------------------------------------------- idempotency keys */
@@ -223,6 +233,21 @@ static int owner_gone(const char *owner, void *ctx)
     return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
 }
 
+/* The session id (22 characters of rand_id128's alphabet) for a new session opened under an
+ * Idempotency-Key: SHA-256 of the key and the body hash, so unguessable without both. */
+static void key_session_id(const char *key, const char *hash, char out[23])
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    char *text = xasprintf("parley-session\n%s\n%s", key, hash);
+    SHA256((const unsigned char *)text, strlen(text), d);
+    free(text);
+    for (int i = 0; i < 22; i++)
+        out[i] = alphabet[d[i] & 63];
+    out[22] = '\0';
+}
+
 json_t *turn_run_idempotent(struct agent *a, const char *key, const char *body, size_t len,
                             const json_t *request, int *replayed, struct err *err)
 {
@@ -262,7 +287,12 @@ json_t *turn_run_idempotent(struct agent *a, const char *key, const char *body, 
         *replayed = 1;
         return earlier;
     }
-    json_t *out = turn_run(a, request, err);
+    /* A turn that opens a session gets an id derived from the key and body, so a run after a
+     * takeover reopens the same session and its actions keep their keys (sessionId:toolUseId):
+     * a ticket the crashed run created is found, not created again. */
+    char sid[23];
+    key_session_id(key, hash, sid);
+    json_t *out = run_turn(a, request, sid, err);
     struct err e2;
     if (!out) {
         if (STORE_CALL(a->store, idem_abort, key, &e2) < 0)
