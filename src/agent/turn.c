@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "agent/guard.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/rand.h"
@@ -159,7 +160,11 @@ static json_t *run_turn(struct agent *a, const json_t *request, const char *new_
         free(user);
     }
     json_object_set_new(state, "sessionId", json_string(sid));
-    json_object_set(state, "message", json_object_get(request, "message"));
+    /* A card number never reaches the model or the store: only its last four digits do. */
+    json_t *message = json_deep_copy(json_object_get(request, "message"));
+    guard_mask_cards_json(message);
+    if (message)
+        json_object_set_new(state, "message", message);
     if (!a->workflow) {
         err_set(err, "InternalError", "no turn workflow is configured");
         goto done;
