@@ -111,6 +111,14 @@ struct store_ops {
     int (*idem_claim)(struct store *s, const struct store_idem_claim *c, json_t **response,
                       int *taken_over, struct err *err);
 
+    /* Erases a session (the customer's right to erasure): its header, turns, actions and the
+     * Idempotency-Keys whose response named it are deleted; its tickets keep their number,
+     * status, priority and dates but lose every personal field (user "erased", title and
+     * description "[erased]", email ""). The deletion leaves no copy in the store's files
+     * (SQLite: secure_delete, then a WAL checkpoint with truncation). NotFound when the session
+     * does not exist; "NotImplemented" from an adapter that cannot erase yet (DynamoDB). */
+    int (*session_erase)(struct store *s, const char *session_id, struct err *err);
+
     void (*free)(struct store *s);
 };
 

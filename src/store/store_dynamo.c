@@ -964,6 +964,18 @@ static int dy_idem_abort(struct store *base, const char *key, struct err *err)
     return store_error(err, "release idempotency key");
 }
 
+/* ---------------------------------------------------------------- erasure */
+
+/* Not yet: erasure over DynamoDB (TransactWriteItems over the session's items) is issue 15's
+ * next step. */
+static int dy_session_erase(struct store *base, const char *session_id, struct err *err)
+{
+    (void)base;
+    return err_set(err, "NotImplemented",
+                   "erasing session '%.64s' is not supported by the DynamoDB store yet",
+                   session_id);
+}
+
 /* ---------------------------------------------------------------- no card number at rest */
 
 /* What is written passes through guard_mask_cards_json first (a copy; the caller's value is
@@ -1038,6 +1050,7 @@ static const struct store_ops dynamo_ops = {
     .idem_finish = dy_idem_finish,
     .idem_abort = dy_idem_abort,
     .idem_claim = dy_idem_claim,
+    .session_erase = dy_session_erase,
     .free = dy_free,
 };
 

@@ -41,6 +41,13 @@ enum stmt_id {
     Q_IDEM_ABORT,
     Q_IDEM_TAKEOVER,
     Q_IDEM_PURGE,
+    Q_ERASE_TURNS,
+    Q_ERASE_SESSION,
+    Q_ERASE_ACTIONS,
+    Q_ERASE_IDEM,
+    Q_ERASE_TICKETS,
+    Q_SECURE_DELETE,
+    Q_WAL_TRUNCATE,
     Q_BEGIN,
     Q_COMMIT,
     Q_ROLLBACK,
@@ -94,13 +101,23 @@ static const char *const stmt_sql[Q_COUNT] = {
                      " WHERE idem_keys.expires_at <= ?6",
     [Q_IDEM_GET] = "SELECT request_hash, state, response, owner, lease_until FROM idem_keys"
                    " WHERE idem_key = ?1",
-    [Q_IDEM_FINISH] = "UPDATE idem_keys SET state = 'done', response = ?2 WHERE idem_key = ?1",
+    [Q_IDEM_FINISH] = "UPDATE idem_keys SET state = 'done', response = ?2, session_id = ?3"
+                      " WHERE idem_key = ?1",
     [Q_IDEM_ABORT] = "DELETE FROM idem_keys WHERE idem_key = ?1 AND state = 'running'",
     /* Takes a running key over from the owner and lease read a moment ago, if still theirs. */
     [Q_IDEM_TAKEOVER] = "UPDATE idem_keys SET owner = ?2, lease_until = ?3, expires_at = ?4"
                         " WHERE idem_key = ?1 AND state = 'running' AND owner = ?5"
                         " AND lease_until = ?6",
     [Q_IDEM_PURGE] = "DELETE FROM idem_keys WHERE expires_at <= ?1",
+    [Q_ERASE_TURNS] = "DELETE FROM conversations WHERE session_id = ?1",
+    [Q_ERASE_SESSION] = "DELETE FROM sessions WHERE session_id = ?1",
+    [Q_ERASE_ACTIONS] = "DELETE FROM actions WHERE session_id = ?1",
+    [Q_ERASE_IDEM] = "DELETE FROM idem_keys WHERE session_id = ?1",
+    /* Tickets keep their number, status, priority, dates and session; not who or what. */
+    [Q_ERASE_TICKETS] = "UPDATE tickets SET user_id = 'erased', title = '[erased]',"
+                        " description = '[erased]', email = '' WHERE session_id = ?1",
+    [Q_SECURE_DELETE] = "PRAGMA secure_delete = ON",
+    [Q_WAL_TRUNCATE] = "PRAGMA wal_checkpoint(TRUNCATE)",
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
@@ -129,8 +146,9 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS idem_keys ("
     " idem_key TEXT PRIMARY KEY, request_hash TEXT NOT NULL, state TEXT NOT NULL,"
     " response TEXT, owner TEXT NOT NULL, lease_until INTEGER NOT NULL,"
-    " expires_at INTEGER NOT NULL, created_at INTEGER NOT NULL) WITHOUT ROWID;"
+    " expires_at INTEGER NOT NULL, created_at INTEGER NOT NULL, session_id TEXT) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS idem_keys_by_expiry ON idem_keys (expires_at);"
+    "CREATE INDEX IF NOT EXISTS idem_keys_by_session ON idem_keys (session_id);"
     "CREATE TABLE IF NOT EXISTS actions ("
     " action_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, user_id TEXT NOT NULL,"
     " tool TEXT NOT NULL, input TEXT NOT NULL, status TEXT NOT NULL, result TEXT,"
@@ -811,7 +829,7 @@ static int sq_idem_begin(struct store *base, const char *key, const char *hash, 
 }
 
 static int idem_exec(struct store *base, enum stmt_id q, const char *key, const char *text,
-                     struct err *err)
+                     const char *session_id, struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
     struct sqlpool_conn *c = sqlpool_acquire(s->pool);
@@ -821,6 +839,8 @@ static int idem_exec(struct store *base, enum stmt_id q, const char *key, const 
         bind_text(st, 1, key);
         if (text)
             bind_text(st, 2, text);
+        if (session_id)
+            bind_text(st, 3, session_id);
         int step = sqlite3_step(st);
         sqlite3_reset(st);
         rc = step == SQLITE_DONE ? 0 : sqlpool_fail(c, err, "update idempotency key");
@@ -833,14 +853,71 @@ static int sq_idem_finish_clean(struct store *base, const char *key, const json_
                                 struct err *err)
 {
     char *text = json_dumps(response, JSON_COMPACT);
-    int rc = idem_exec(base, Q_IDEM_FINISH, key, text, err);
+    /* The session the response names, so that erasing it also forgets this key. */
+    const char *sid = json_string_value(json_object_get(response, "sessionId"));
+    int rc = idem_exec(base, Q_IDEM_FINISH, key, text, sid ? sid : "", err);
     free(text);
     return rc;
 }
 
 static int sq_idem_abort(struct store *base, const char *key, struct err *err)
 {
-    return idem_exec(base, Q_IDEM_ABORT, key, NULL, err);
+    return idem_exec(base, Q_IDEM_ABORT, key, NULL, NULL, err);
+}
+
+/* ---------------------------------------------------------------- erasure */
+
+/* Runs a PRAGMA statement q that may return rows. Returns 0 or -1 with err. */
+static int run_pragma(struct sqlpool_conn *c, enum stmt_id q, struct err *err)
+{
+    sqlite3_stmt *st = sqlpool_stmt(c, q, err);
+    if (!st)
+        return -1;
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        ;
+    sqlite3_reset(st);
+    return step == SQLITE_DONE ? 0 : sqlpool_fail(c, err, stmt_sql[q]);
+}
+
+static int sq_session_erase(struct store *base, const char *session_id, struct err *err)
+{
+    static const enum stmt_id steps[] = {Q_ERASE_TURNS, Q_ERASE_ACTIONS, Q_ERASE_IDEM,
+                                         Q_ERASE_TICKETS, Q_ERASE_SESSION};
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
+    int rc = -1, in_tx = 0, changed = 0;
+    /* Freed pages are zeroed, so deleted rows do not linger in the file. */
+    if (run_pragma(c, Q_SECURE_DELETE, err) < 0 || sqlpool_exec(c, Q_BEGIN, err) < 0)
+        goto out;
+    in_tx = 1;
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        sqlite3_stmt *st = sqlpool_stmt(c, steps[i], err);
+        if (!st)
+            goto out;
+        bind_text(st, 1, session_id);
+        if ((changed = step_changes(c, st, "erase session", err)) < 0)
+            goto out;
+    }
+    if (changed == 0) { /* the last step: the session row itself */
+        err_set(err, "NotFound", "session '%s' not found", session_id);
+        goto out;
+    }
+    if (sqlpool_exec(c, Q_COMMIT, err) < 0)
+        goto out;
+    in_tx = 0;
+    /* The old row images live on in the WAL until a checkpoint: copy back and truncate it. */
+    struct err ck = {0};
+    if (run_pragma(c, Q_WAL_TRUNCATE, &ck) < 0)
+        log_at(LL_WARN, "store", "cannot truncate the WAL after an erasure: %s", ck.message);
+    rc = 0;
+out:
+    if (in_tx) {
+        struct err rb = {0};
+        sqlpool_exec(c, Q_ROLLBACK, &rb);
+    }
+    sqlpool_release(s->pool, c);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- no card number at rest */
@@ -915,6 +992,7 @@ static const struct store_ops sqlite_ops = {
     .idem_finish = sq_idem_finish,
     .idem_abort = sq_idem_abort,
     .idem_claim = sq_idem_claim,
+    .session_erase = sq_session_erase,
     .free = sq_free,
 };
 

@@ -198,11 +198,105 @@ static void test_nested_data_dir_and_modes(void)
     CHECK(log_has(log_path, "parley.db"));
 }
 
+static int archived_files;
+
+static int count_archived(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)path;
+    (void)st;
+    if (flag == FTW_F && strstr(path, "/archive/") && path[ftw->base] != '.')
+        archived_files++;
+    return 0;
+}
+
+static const char *archive_dir;
+
+static int transcript_archived(void *ud)
+{
+    (void)ud;
+    archived_files = 0;
+    nftw(archive_dir, count_archived, 16, FTW_PHYS);
+    return archived_files > 0;
+}
+
+static int email_hits;
+
+static int scan_email(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)ftw;
+    if (flag != FTW_F || !S_ISREG(st->st_mode))
+        return 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    char *buf = malloc((size_t)st->st_size + 1);
+    size_t n = fread(buf, 1, (size_t)st->st_size, f);
+    fclose(f);
+    const char *needle = "erase.me@example.com";
+    size_t len = strlen(needle);
+    for (size_t i = 0; i + len <= n; i++)
+        if (memcmp(buf + i, needle, len) == 0) {
+            email_hits++;
+            fprintf(stderr, "# email in %s\n", path);
+            break;
+        }
+    free(buf);
+    return 0;
+}
+
+/* DELETE /sessions/{id}: 204, the session is gone (404 after), and after a clean shutdown the
+ * customer's email is in no file of the data directory (database, WAL, archive, logs). */
+static void test_erase_session(void)
+{
+    char dir[256];
+    CHECK_INT(e2e_tmpdir(dir, sizeof dir), 0);
+    struct e2e_server srv;
+    const char *env[] = {"PARLEY_OPERATOR_TOKEN=ops-token", "PARLEY_ARCHIVE_DELAY_MS=0", NULL};
+    CHECK_INT(e2e_start_env(&srv, dir, env), 0);
+    struct e2e_resp a = e2e_http(&srv, "POST", "/chat",
+                                 "{\"message\":\"I can't log in, my email is "
+                                 "erase.me@example.com\"}");
+    CHECK_INT(a.status, 200);
+    const char *sid = json_string_value(json_object_get(a.json, "sessionId"));
+    char path[128];
+    snprintf(path, sizeof path, "/sessions/%s", sid ? sid : "x");
+    char adir[300];
+    snprintf(adir, sizeof adir, "%s/archive", dir);
+    archive_dir = adir;
+    CHECK_INT(check_wait(transcript_archived, NULL, 20000), 1);
+    /* Control: before the erasure the store does hold the email (database or its WAL). */
+    email_hits = 0;
+    nftw(dir, scan_email, 16, FTW_PHYS);
+    CHECK(email_hits > 0);
+    /* Without the operator token: refused. */
+    struct e2e_resp u = e2e_http(&srv, "DELETE", path, NULL);
+    CHECK_INT(u.status, 401);
+    struct e2e_resp d =
+        e2e_http_ex(&srv, "DELETE", path, NULL, 0, NULL, "Authorization: Bearer ops-token");
+    CHECK_INT(d.status, 204);
+    struct e2e_resp g = e2e_http(&srv, "GET", path, NULL);
+    CHECK_INT(g.status, 404);
+    struct e2e_resp d2 =
+        e2e_http_ex(&srv, "DELETE", path, NULL, 0, NULL, "Authorization: Bearer ops-token");
+    CHECK_INT(d2.status, 404);
+    CHECK_INT(transcript_archived(NULL), 0); /* the archived transcript is gone too */
+    e2e_resp_free(&a);
+    e2e_resp_free(&u);
+    e2e_resp_free(&d);
+    e2e_resp_free(&g);
+    e2e_resp_free(&d2);
+    CHECK_INT(e2e_stop(&srv), 0);
+    email_hits = 0;
+    nftw(dir, scan_email, 16, FTW_PHYS);
+    CHECK_INT(email_hits, 0);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     RUN(test_no_card_at_rest);
     RUN(test_nested_data_dir_and_modes);
+    RUN(test_erase_session);
     curl_global_cleanup();
     return check_summary();
 }

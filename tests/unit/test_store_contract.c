@@ -508,6 +508,55 @@ static void test_idempotency_recovery(void)
     CHECK_STR(e.code, "Conflict");
 }
 
+/* session_erase: the session, its turns and actions are gone and its tickets keep only their
+ * number and status (SQLite); DynamoDB says NotImplemented for now. */
+static void test_session_erase(void)
+{
+    struct err e;
+    char sid[64], tkey[80];
+    snprintf(sid, sizeof sid, "%s-erase", prefix);
+    json_t *turn = json_pack("{s:s, s:s, s:b, s:[{s:s, s:s}], s:{}}", "sessionId", sid, "userId",
+                             "erin", "isNew", 1, "messages", "role", "user", "content",
+                             "mail me at erin@example.com", "context");
+    int n = 0;
+    CHECK_INT(STORE_CALL(st, turn_save, turn, &n, &e), 0);
+    json_decref(turn);
+    snprintf(tkey, sizeof tkey, "%s:call_1", sid);
+    json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "sessionId", sid, "userId",
+                          "erin", "title", "Erin cannot log in", "description",
+                          "erin@example.com locked out", "priority", "high", "email",
+                          "erin@example.com", "idempotencyKey", tkey);
+    json_t *ticket = NULL;
+    CHECK_INT(STORE_CALL(st, ticket_create, f, &ticket, &e), 0);
+    json_decref(f);
+    char tid[32] = "";
+    snprintf(tid, sizeof tid, "%s", json_string_value(json_object_get(ticket, "id")));
+    json_decref(ticket);
+    int rc = STORE_CALL(st, session_erase, sid, &e);
+    if (strcmp(st->ops->name, "dynamodb") == 0) {
+        CHECK_INT(rc, -1);
+        CHECK_STR(e.code, "NotImplemented");
+        return;
+    }
+    CHECK_INT(rc, 0);
+    json_t *out = NULL;
+    CHECK_INT(STORE_CALL(st, session_get, sid, &out, &e), -1);
+    CHECK_STR(e.code, "NotFound");
+    CHECK_INT(STORE_CALL(st, transcript, sid, &out, &e), 0);
+    CHECK_INT(json_array_size(out), 0);
+    json_decref(out);
+    out = NULL;
+    CHECK_INT(STORE_CALL(st, ticket_get, tid, &out, &e), 0);
+    CHECK_STR(json_string_value(json_object_get(out, "id")), tid);
+    CHECK_STR(json_string_value(json_object_get(out, "status")), "open");
+    char *text = json_dumps(out, JSON_COMPACT);
+    CHECK(text && strstr(text, "erin") == NULL);
+    free(text);
+    json_decref(out);
+    CHECK_INT(STORE_CALL(st, session_erase, sid, &e), -1);
+    CHECK_STR(e.code, "NotFound");
+}
+
 #define CONC_THREADS 4
 #define CONC_TURNS 6
 
@@ -572,6 +621,7 @@ static void run_suite(const char *name)
     RUN(test_all_tickets);
     RUN(test_idempotency_keys);
     RUN(test_idempotency_recovery);
+    RUN(test_session_erase);
     RUN(test_concurrent_turns);
 }
 
