@@ -12,9 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
 #include <openssl/sha.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 
+#include "agent/guard.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/rand.h"
@@ -214,7 +219,10 @@ static int open_session(struct agent *a, json_t *state, const char *sid, const c
     return 0;
 }
 
-json_t *turn_run(struct agent *a, const json_t *request, struct err *err)
+/* turn_run, with new_sid (22 characters, or NULL for a random one) as the id of a session the
+ * turn creates. */
+static json_t *run_turn(struct agent *a, const json_t *request, const char *new_sid,
+                        struct err *err)
 {
     const char *sid = json_string_value(json_object_get(request, "sessionId"));
     const char *uid = json_string_value(json_object_get(request, "userId"));
@@ -228,7 +236,9 @@ json_t *turn_run(struct agent *a, const json_t *request, struct err *err)
         if (open_session(a, state, sid, uid, err) < 0)
             goto done;
     } else {
-        if (rand_id128(fresh) < 0) {
+        if (new_sid) {
+            snprintf(fresh, sizeof fresh, "%s", new_sid);
+        } else if (rand_id128(fresh) < 0) {
             err_set(err, "InternalError", "cannot draw a random session id");
             goto done;
         }
@@ -244,7 +254,11 @@ json_t *turn_run(struct agent *a, const json_t *request, struct err *err)
         free(user);
     }
     json_object_set_new(state, "sessionId", json_string(sid));
-    json_object_set(state, "message", json_object_get(request, "message"));
+    /* A card number never reaches the model or the store: only its last four digits do. */
+    json_t *message = json_deep_copy(json_object_get(request, "message"));
+    guard_mask_cards_json(message);
+    if (message)
+        json_object_set_new(state, "message", message);
     if (!a->workflow) {
         err_set(err, "InternalError", "no turn workflow is configured");
         goto done;
@@ -255,6 +269,83 @@ done:
     AGENT_HOOK(a, on_turn, out, err, (double)(clock_mono_us() - t0) / 1e6);
     agent_def_leave();
     return out;
+}
+
+json_t *turn_run(struct agent *a, const json_t *request, struct err *err)
+{
+    return run_turn(a, request, NULL, err);
+}
+
+/* ---------------------------------------------------------------- idempotency keys */
+
+#define TURN_HOST_MAX 255
+
+static pthread_once_t turn_owner_once = PTHREAD_ONCE_INIT;
+static char turn_start_id[33];                    /* 128 random bits, hex */
+static char turn_owner[33 + TURN_HOST_MAX + 32];  /* "<start id> <host> <pid>" */
+
+static void turn_owner_init(void)
+{
+    unsigned char raw[16];
+    if (rand_bytes(raw, sizeof raw) != 0) {
+        /* rand_bytes only fails without a kernel RNG; the clock still tells restarts apart. */
+        uint64_t t = (uint64_t)clock_now_ms() ^ ((uint64_t)getpid() << 40);
+        memcpy(raw, &t, sizeof t);
+        memset(raw + sizeof t, 0, sizeof raw - sizeof t);
+    }
+    for (int i = 0; i < 16; i++)
+        snprintf(turn_start_id + 2 * i, 3, "%02x", raw[i]);
+    char host[TURN_HOST_MAX + 1] = "";
+    if (gethostname(host, sizeof host) != 0)
+        host[0] = '\0';
+    host[TURN_HOST_MAX] = '\0';
+    for (char *p = host; *p; p++)
+        if (*p == ' ')
+            *p = '_';
+    snprintf(turn_owner, sizeof turn_owner, "%s %s %ld", turn_start_id, host[0] ? host : "-",
+             (long)getpid());
+}
+
+const char *turn_process_id(void)
+{
+    pthread_once(&turn_owner_once, turn_owner_init);
+    return turn_start_id;
+}
+
+/* Whether the process recorded as a key's owner ("<start id> <host> <pid>") is gone: another
+ * start id on this host whose pid is ours (we replaced it) or no longer exists. Owners on other
+ * hosts are never known gone; their lease decides. */
+static int owner_gone(const char *owner, void *ctx)
+{
+    (void)ctx;
+    char id[33], host[TURN_HOST_MAX + 1];
+    long pid;
+    char mine_id[33], mine_host[TURN_HOST_MAX + 1];
+    long mine_pid;
+    if (sscanf(owner, "%32s %255s %ld", id, host, &pid) != 3 || pid <= 0)
+        return 0;
+    if (sscanf(turn_owner, "%32s %255s %ld", mine_id, mine_host, &mine_pid) != 3)
+        return 0;
+    if (strcmp(id, mine_id) == 0 || strcmp(host, mine_host) != 0)
+        return 0;
+    if (pid == mine_pid)
+        return 1;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* The session id (22 characters of rand_id128's alphabet) for a new session opened under an
+ * Idempotency-Key: SHA-256 of the key and the body hash, so unguessable without both. */
+static void key_session_id(const char *key, const char *hash, char out[23])
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    char *text = xasprintf("parley-session\n%s\n%s", key, hash);
+    SHA256((const unsigned char *)text, strlen(text), d);
+    free(text);
+    for (int i = 0; i < 22; i++)
+        out[i] = alphabet[d[i] & 63];
+    out[22] = '\0';
 }
 
 json_t *turn_run_idempotent(struct agent *a, const char *key, const char *body, size_t len,
@@ -277,14 +368,31 @@ json_t *turn_run_idempotent(struct agent *a, const char *key, const char *body, 
     for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
         snprintf(hash + 2 * i, 3, "%02x", digest[i]);
     json_t *earlier = NULL;
-    int claim = STORE_CALL(a->store, idem_begin, key, hash, &earlier, err);
+    turn_process_id();
+    long long now = clock_now_ms();
+    int ttl_h = a->cfg && a->cfg->idempotency_ttl_h > 0 ? a->cfg->idempotency_ttl_h : 24;
+    int lease_s = a->cfg && a->cfg->idempotency_lease_s > 0 ? a->cfg->idempotency_lease_s : 300;
+    struct store_idem_claim claim_req = {.key = key, .hash = hash, .owner = turn_owner,
+                                         .now_ms = now, .lease_until_ms = now + lease_s * 1000LL,
+                                         .expires_ms = now + ttl_h * 3600000LL,
+                                         .owner_gone = owner_gone};
+    int taken_over = 0;
+    int claim = STORE_CALL(a->store, idem_claim, &claim_req, &earlier, &taken_over, err);
     if (claim < 0)
         return NULL;
+    if (taken_over)
+        log_at(LL_INFO, "turn", "took over Idempotency-Key '%.64s' from a gone or late process",
+               key);
     if (claim == 1) {
         *replayed = 1;
         return earlier;
     }
-    json_t *out = turn_run(a, request, err);
+    /* A turn that opens a session gets an id derived from the key and body, so a run after a
+     * takeover reopens the same session and its actions keep their keys (sessionId:toolUseId):
+     * a ticket the crashed run created is found, not created again. */
+    char sid[23];
+    key_session_id(key, hash, sid);
+    json_t *out = run_turn(a, request, sid, err);
     struct err e2;
     if (!out) {
         if (STORE_CALL(a->store, idem_abort, key, &e2) < 0)

@@ -88,6 +88,11 @@ static const struct setting settings[] = {
      "run turns on this Step Functions Express state machine (empty: the local ASL engine)"},
     {"PARLEY_WORKFLOW_TIMEOUT_MS", ST_INT, F(workflow_timeout_ms), "0", 0, 3600000, NULL,
      "how long a turn waits for its Step Functions execution (0: 60000)"},
+    {"PARLEY_IDEMPOTENCY_TTL_H", ST_INT, F(idempotency_ttl_h), "24", 1, 8760, NULL,
+     "hours an Idempotency-Key (and its response) is kept"},
+    {"PARLEY_IDEMPOTENCY_LEASE_S", ST_INT, F(idempotency_lease_s), "300", 1, 86400, NULL,
+     "seconds a running Idempotency-Key is held before a retry may take it over (a key whose "
+     "process died is taken over at once)"},
     {"PARLEY_MODEL_ID", ST_STRING, F(model_id), "", 0, 0, NULL,
      "the provider's model id (empty: the provider's default)"},
     {"PARLEY_MODEL_TIMEOUT_MS", ST_INT, F(model_timeout_ms), "0", 0, 3600000, NULL,

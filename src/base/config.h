@@ -44,6 +44,8 @@ struct config {
     char *event_bus;         /* PARLEY_EVENT_BUS: EventBridge bus (empty: in-process bus) */
     char *state_machine_arn; /* PARLEY_STATE_MACHINE_ARN: Step Functions Express (empty: local) */
     int workflow_timeout_ms; /* PARLEY_WORKFLOW_TIMEOUT_MS: wait for one execution (0: 60000) */
+    int idempotency_ttl_h;   /* PARLEY_IDEMPOTENCY_TTL_H: an Idempotency-Key is kept this long */
+    int idempotency_lease_s; /* PARLEY_IDEMPOTENCY_LEASE_S: a running key's lease */
     char *model_id;          /* PARLEY_MODEL_ID: the provider's model (empty: its default) */
     int model_timeout_ms;    /* PARLEY_MODEL_TIMEOUT_MS: one model call (0: 60000) */
     int model_max_retries;   /* PARLEY_MODEL_MAX_RETRIES: -1 unset (2), 0 none, else that many */

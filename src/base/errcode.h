@@ -30,6 +30,7 @@ enum errcode_class {
     X(NotFound, "NotFound", 404, ERRCODE_CLIENT, 0)                                                \
     X(MethodNotAllowed, "MethodNotAllowed", 405, ERRCODE_CLIENT, 0)                                \
     X(Conflict, "Conflict", 409, ERRCODE_CLIENT, 0)                                                \
+    X(NotImplemented, "NotImplemented", 501, ERRCODE_SERVER, 0)                                    \
     X(PayloadTooLarge, "PayloadTooLarge", 413, ERRCODE_CLIENT, 0)                                  \
     X(UnsupportedMediaType, "UnsupportedMediaType", 415, ERRCODE_CLIENT, 0)                        \
     X(IdempotencyMismatch, "IdempotencyMismatch", 422, ERRCODE_CLIENT, 0)                          \

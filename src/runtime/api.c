@@ -13,6 +13,7 @@
 #include "agent/agent_file.h"
 #include "agent/transcript.h"
 #include "agent/turn.h"
+#include "archive/archive.h"
 #include "runtime/analytics.h"
 #include "runtime/chat_stream.h"
 #include "runtime/app.h"
@@ -290,6 +291,36 @@ static void handle_release(struct agent *a, const char *id, struct http_response
     reply_json(resp, 200, json_pack("{s:s, s:s}", "sessionId", id, "status", "active"));
 }
 
+/* DELETE /sessions/{id} (operator): erases the session from the store (turns, actions,
+ * idempotency records; tickets anonymised) and its archived transcript, then emits
+ * conversation_erased. 204, or 404 for an unknown session. */
+static void handle_erase(struct app *rt, const char *id, struct http_response *resp)
+{
+    struct agent *a = &rt->agent;
+    struct err e;
+    err_clear(&e);
+    json_t *session = NULL;
+    if (!turn_session_id_valid(id) || STORE_CALL(a->store, session_get, id, &session, &e) < 0) {
+        reply_error(resp, "NotFound", "session not found");
+        return;
+    }
+    json_int_t created = json_integer_value(json_object_get(session, "createdAt"));
+    json_decref(session);
+    if (STORE_CALL(a->store, session_erase, id, &e) < 0) {
+        reply_err(resp, &e);
+        return;
+    }
+    char key[ARCHIVE_KEY_MAX + 1];
+    struct err ae;
+    err_clear(&ae);
+    if (rt->archive && archive_key_for(id, created, key, sizeof key, &ae) == 0 &&
+        archive_delete(rt->archive, key, &ae) < 0)
+        log_at(LL_WARN, "api", "cannot erase the archived transcript of '%s': %s", id,
+               ae.message);
+    agent_emit(a, "conversation_erased", json_pack("{s:s}", "sessionId", id));
+    resp->status = 204;
+}
+
 static void handle_session_list(struct agent *a, struct http_request *req,
                                 struct http_response *resp)
 {
@@ -455,7 +486,8 @@ static void handle_agent(struct agent *a, struct http_response *resp)
 
 /* ---------------------------------------------------------------- routing */
 
-enum route_id { R_CHAT, R_HEALTH, R_SESSIONS, R_SESSION, R_SESSION_MESSAGES, R_SESSION_RELEASE,
+enum route_id { R_CHAT, R_HEALTH, R_SESSIONS, R_SESSION, R_SESSION_ERASE, R_SESSION_MESSAGES,
+                R_SESSION_RELEASE,
                 R_SESSION_EXECUTIONS, R_TICKET, R_TICKETS, R_ANALYTICS, R_METRICS, R_TRACE,
                 R_QUEUE_STATS, R_QUEUE_REDRIVE, R_AGENT, R_PAGE_CHAT, R_PAGE_CONSOLE, R_STATIC };
 
@@ -472,6 +504,7 @@ static const struct route routes[] = {
     {R_AGENT, "/agent", "GET", 0},
     {R_SESSIONS, "/sessions", "GET", 1},
     {R_SESSION, "/sessions/*", "GET", 0},
+    {R_SESSION_ERASE, "/sessions/*", "DELETE", 1},
     {R_SESSION_MESSAGES, "/sessions/*/messages", "POST", 1},
     {R_SESSION_RELEASE, "/sessions/*/release", "POST", 1},
     {R_SESSION_EXECUTIONS, "/sessions/*/executions", "GET", 1},
@@ -584,6 +617,9 @@ static void dispatch(struct app *rt, struct http_request *req, struct http_respo
         break;
     case R_SESSION:
         handle_session(a, id, resp);
+        break;
+    case R_SESSION_ERASE:
+        handle_erase(rt, id, resp);
         break;
     case R_SESSION_MESSAGES:
         handle_operator_message(a, id, req, resp);

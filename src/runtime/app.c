@@ -4,6 +4,7 @@
 #include "runtime/app.h"
 
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stddef.h>
 #include <time.h>
@@ -16,6 +17,7 @@
 #include "agent/guard.h"
 #include "agent/kb.h"
 #include "agent/tools.h"
+#include "agent/turn.h"
 #include "base/asset.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -254,12 +256,53 @@ static int open_workflow(struct app *app, struct err *err)
     return 0;
 }
 
+/* Creates the data directory with its parents, mode 0700 (the directories it creates; an
+ * existing one keeps its mode and gets a warning in check_private). */
 static int make_dir(const char *path, struct err *err)
 {
-    if (mkdir(path, 0755) == 0 || errno == EEXIST)
-        return 0;
-    return err_set(err, "InvalidConfig", "cannot create data directory '%s': %s", path,
-                   strerror(errno));
+    int rc = -1;
+    char *p = xstrdup(path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        int made = mkdir(p, 0700) == 0 || errno == EEXIST;
+        *s = '/';
+        if (!made)
+            goto fail;
+    }
+    if (mkdir(p, 0700) == 0 || errno == EEXIST) {
+        rc = 0;
+        goto out;
+    }
+fail:
+    err_set(err, "InvalidConfig", "cannot create data directory '%s': %s", path, strerror(errno));
+out:
+    free(p);
+    return rc;
+}
+
+/* Warns about a data directory or a file directly in it that group or others may read: the
+ * store holds personal data (new ones are private: umask 077 at open). */
+static void check_private(const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0 && (st.st_mode & 077))
+        log_at(LL_WARN, "app", "data directory '%s' is readable by others (mode %03o); chmod 700 it",
+               dir, (unsigned)(st.st_mode & 0777));
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char *path = xasprintf("%s/%s", dir, e->d_name);
+        if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077))
+            log_at(LL_WARN, "app", "data file '%s' is readable by others (mode %03o); chmod 600 it",
+                   path, (unsigned)(st.st_mode & 0777));
+        free(path);
+    }
+    if (d)
+        closedir(d);
 }
 
 /* ---------------------------------------------------------------- the agent's definition */
@@ -439,6 +482,8 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
     app->cfg = cfg;
     app->role = role;
     app->started_ms = clock_now_ms();
+    /* Fixes this process's start id: Idempotency-Keys record it to recover after a crash. */
+    log_at(LL_DEBUG, "app", "process start id %s", turn_process_id());
     int lambda = is_lambda(role);
     unsigned redact = 0;
     struct agent_def *def = NULL; /* the agent's definition until the agent takes it */
@@ -446,8 +491,15 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
         app->analytics = analytics_new();
         return 0;
     }
-    if (!lambda && make_dir(cfg->data, err) < 0)
-        goto fail;
+    /* Data files hold personal data: private to this user, whoever's umask started us. */
+    umask(077);
+    /* On Lambda only the SQLite store needs it (the bootstrap's /tmp/parley). */
+    int local_store = strcmp(cfg->store, "dynamodb") != 0;
+    if (!lambda || local_store) {
+        if (make_dir(cfg->data, err) < 0)
+            goto fail;
+        check_private(cfg->data);
+    }
     if (!(app->store = app_open_store(cfg, err)))
         goto fail;
     app->model = model_new_from_config(cfg->model, cfg, err);

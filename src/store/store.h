@@ -21,6 +21,19 @@
 
 struct store;
 
+/* A process's claim on an Idempotency-Key (idem_claim). Strings are borrowed. */
+struct store_idem_claim {
+    const char *key;        /* the Idempotency-Key */
+    const char *hash;       /* hash of the request body */
+    const char *owner;      /* the claiming process (at most 300 bytes; opaque to the store) */
+    long long now_ms;       /* the caller's clock, epoch milliseconds */
+    long long lease_until_ms; /* a running claim may be taken over from then on */
+    long long expires_ms;   /* the key is forgotten from then on */
+    /* Returns 1 when owner (a running key's recorded owner) is known to be gone; may be NULL. */
+    int (*owner_gone)(const char *owner, void *ctx);
+    void *ctx; /* for owner_gone */
+};
+
 struct store_ops {
     const char *name; /* "sqlite", "dynamodb" */
 
@@ -89,6 +102,22 @@ struct store_ops {
     int (*idem_finish)(struct store *s, const char *key, const json_t *response, struct err *err);
     /* Releases a claimed key whose request failed, so a retry runs it again. */
     int (*idem_abort)(struct store *s, const char *key, struct err *err);
+    /* Crash-safe idem_begin: claims c->key for c->owner under a lease ending at
+     * c->lease_until_ms; the key (running or done) is forgotten at c->expires_ms. Returns 0 when
+     * the caller should run the request: the key is new, its earlier claim expired, or it is
+     * still running under a lease that ended before c->now_ms or an owner c->owner_gone reports
+     * gone (a crashed process); *taken_over is then 1. A takeover is a conditional write, so of
+     * two concurrent retries one wins and the other gets "Conflict". Otherwise as idem_begin. */
+    int (*idem_claim)(struct store *s, const struct store_idem_claim *c, json_t **response,
+                      int *taken_over, struct err *err);
+
+    /* Erases a session (the customer's right to erasure): its header, turns, actions and the
+     * Idempotency-Keys whose response named it are deleted; its tickets keep their number,
+     * status, priority and dates but lose every personal field (user "erased", title and
+     * description "[erased]", email ""). The deletion leaves no copy in the store's files
+     * (SQLite: secure_delete, then a WAL checkpoint with truncation). NotFound when the session
+     * does not exist; "NotImplemented" from an adapter that cannot erase yet (DynamoDB). */
+    int (*session_erase)(struct store *s, const char *session_id, struct err *err);
 
     void (*free)(struct store *s);
 };

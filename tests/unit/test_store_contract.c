@@ -436,6 +436,127 @@ static void test_idempotency_keys(void)
     CHECK_INT(STORE_CALL(st, idem_begin, key, "h", &resp, &e), 0);
 }
 
+static int gone_if_dead(const char *owner, void *ctx)
+{
+    (void)ctx;
+    return strcmp(owner, "dead-process") == 0;
+}
+
+/* idem_claim: a key records its owner and lease; a retry takes over a key whose owner is gone or
+ * whose lease ended (once: the next retry finds it running again), and an expired key is new. */
+static void test_idempotency_recovery(void)
+{
+    struct err e;
+    char key[64];
+    json_t *resp = NULL;
+    int taken = -1;
+    long long now = 1700000000000LL;
+    struct store_idem_claim c = {.hash = "h", .owner = "dead-process", .now_ms = now,
+                                 .lease_until_ms = now + 60000, .expires_ms = now + 3600000,
+                                 .owner_gone = gone_if_dead};
+    /* Owner gone: taken over at once, well inside its lease. */
+    snprintf(key, sizeof key, "%s-rec-1", prefix);
+    c.key = key;
+    CHECK_INT(STORE_CALL(st, idem_claim, &c, &resp, &taken, &e), 0);
+    CHECK_INT(taken, 0);
+    c.owner = "live-process";
+    c.now_ms = now + 1000;
+    c.lease_until_ms = now + 61000;
+    CHECK_INT(STORE_CALL(st, idem_claim, &c, &resp, &taken, &e), 0);
+    CHECK_INT(taken, 1);
+    /* The new owner is alive and within its lease: the next retry waits. */
+    c.owner = "third-process";
+    c.now_ms = now + 2000;
+    CHECK_INT(STORE_CALL(st, idem_claim, &c, &resp, &taken, &e), -1);
+    CHECK_STR(e.code, "Conflict");
+    /* A different body is still refused, running or not. */
+    c.hash = "other";
+    CHECK_INT(STORE_CALL(st, idem_claim, &c, &resp, &taken, &e), -1);
+    CHECK_STR(e.code, "IdempotencyMismatch");
+    c.hash = "h";
+    /* Lease ended: taken over, and the takeover's owner finishes it. */
+    c.now_ms = now + 61000;
+    c.lease_until_ms = now + 121000;
+    CHECK_INT(STORE_CALL(st, idem_claim, &c, &resp, &taken, &e), 0);
+    CHECK_INT(taken, 1);
+    json_t *answer = json_pack("{s:s}", "reply", "TKT-000001");
+    CHECK_INT(STORE_CALL(st, idem_finish, key, answer, &e), 0);
+    /* A finished key replays even for a gone owner, until it expires. */
+    c.owner = "dead-process";
+    c.now_ms = now + 3599000;
+    CHECK_INT(STORE_CALL(st, idem_claim, &c, &resp, &taken, &e), 1);
+    CHECK(json_equal(resp, answer));
+    json_decref(resp);
+    resp = NULL;
+    /* Expired: the key is new again (any body). */
+    c.hash = "new-body";
+    c.owner = "live-process";
+    c.now_ms = now + 3600000;
+    c.lease_until_ms = c.now_ms + 60000;
+    c.expires_ms = c.now_ms + 3600000;
+    CHECK_INT(STORE_CALL(st, idem_claim, &c, &resp, &taken, &e), 0);
+    CHECK_INT(taken, 0);
+    CHECK(resp == NULL);
+    json_decref(answer);
+    /* A key claimed by idem_begin (no owner) is not taken over before its lease. */
+    snprintf(key, sizeof key, "%s-rec-2", prefix);
+    CHECK_INT(STORE_CALL(st, idem_begin, key, "h", &resp, &e), 0);
+    c.key = key;
+    c.hash = "h";
+    c.now_ms = clock_now_ms();
+    CHECK_INT(STORE_CALL(st, idem_claim, &c, &resp, &taken, &e), -1);
+    CHECK_STR(e.code, "Conflict");
+}
+
+/* session_erase: the session, its turns and actions are gone and its tickets keep only their
+ * number and status (SQLite); DynamoDB says NotImplemented for now. */
+static void test_session_erase(void)
+{
+    struct err e;
+    char sid[64], tkey[80];
+    snprintf(sid, sizeof sid, "%s-erase", prefix);
+    json_t *turn = json_pack("{s:s, s:s, s:b, s:[{s:s, s:s}], s:{}}", "sessionId", sid, "userId",
+                             "erin", "isNew", 1, "messages", "role", "user", "content",
+                             "mail me at erin@example.com", "context");
+    int n = 0;
+    CHECK_INT(STORE_CALL(st, turn_save, turn, &n, &e), 0);
+    json_decref(turn);
+    snprintf(tkey, sizeof tkey, "%s:call_1", sid);
+    json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "sessionId", sid, "userId",
+                          "erin", "title", "Erin cannot log in", "description",
+                          "erin@example.com locked out", "priority", "high", "email",
+                          "erin@example.com", "idempotencyKey", tkey);
+    json_t *ticket = NULL;
+    CHECK_INT(STORE_CALL(st, ticket_create, f, &ticket, &e), 0);
+    json_decref(f);
+    char tid[32] = "";
+    snprintf(tid, sizeof tid, "%s", json_string_value(json_object_get(ticket, "id")));
+    json_decref(ticket);
+    int rc = STORE_CALL(st, session_erase, sid, &e);
+    if (strcmp(st->ops->name, "dynamodb") == 0) {
+        CHECK_INT(rc, -1);
+        CHECK_STR(e.code, "NotImplemented");
+        return;
+    }
+    CHECK_INT(rc, 0);
+    json_t *out = NULL;
+    CHECK_INT(STORE_CALL(st, session_get, sid, &out, &e), -1);
+    CHECK_STR(e.code, "NotFound");
+    CHECK_INT(STORE_CALL(st, transcript, sid, &out, &e), 0);
+    CHECK_INT(json_array_size(out), 0);
+    json_decref(out);
+    out = NULL;
+    CHECK_INT(STORE_CALL(st, ticket_get, tid, &out, &e), 0);
+    CHECK_STR(json_string_value(json_object_get(out, "id")), tid);
+    CHECK_STR(json_string_value(json_object_get(out, "status")), "open");
+    char *text = json_dumps(out, JSON_COMPACT);
+    CHECK(text && strstr(text, "erin") == NULL);
+    free(text);
+    json_decref(out);
+    CHECK_INT(STORE_CALL(st, session_erase, sid, &e), -1);
+    CHECK_STR(e.code, "NotFound");
+}
+
 #define CONC_THREADS 4
 #define CONC_TURNS 6
 
@@ -499,6 +620,8 @@ static void run_suite(const char *name)
     RUN(test_turn_status);
     RUN(test_all_tickets);
     RUN(test_idempotency_keys);
+    RUN(test_idempotency_recovery);
+    RUN(test_session_erase);
     RUN(test_concurrent_turns);
 }
 
