@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "agent/transcript.h"
+#include "edge/jwt.h"
 #include "agent/turn.h"
 #include "runtime/analytics.h"
 #include "runtime/chat_stream.h"
@@ -19,9 +20,89 @@
 #include "telemetry/metrics.h"
 #include "telemetry/trace.h"
 #include "base/clock.h"
+#include "base/buf.h"
 #include "base/errcode.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
+
+/* ---------------------------------------------------------------- the API object */
+
+struct api {
+    struct app *rt;          /* the wired application (borrowed) */
+    struct jwt_verifier *jwt; /* customer-token verifier (NULL: local demo mode) */
+};
+
+#define API_MAX_PEM (64 * 1024) /* bytes in a PEM key file */
+
+/* PARLEY_USER_JWT_PUBLIC_KEY holds the PEM text itself or the path of a PEM file. Returns the
+ * text (caller frees), "" for none, or NULL with err. */
+static char *load_pem(const char *setting, struct err *err)
+{
+    char *text = NULL;
+    FILE *f = NULL;
+    struct buf b;
+    buf_init(&b, API_MAX_PEM);
+    if (!setting || !setting[0] || strncmp(setting, "-----BEGIN", 10) == 0) {
+        text = xstrdup(setting ? setting : "");
+        goto out;
+    }
+    f = fopen(setting, "rb");
+    if (!f) {
+        err_set(err, "InvalidConfig", "cannot open PARLEY_USER_JWT_PUBLIC_KEY file '%.200s'",
+                setting);
+        goto out;
+    }
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (buf_add(&b, chunk, n) < 0) {
+            err_set(err, "InvalidConfig", "PARLEY_USER_JWT_PUBLIC_KEY file '%.200s' is over %d "
+                                          "bytes", setting, API_MAX_PEM);
+            goto out;
+        }
+    }
+    buf_add(&b, "", 0);
+    text = buf_take(&b, NULL);
+out:
+    if (f)
+        fclose(f);
+    buf_release(&b);
+    return text;
+}
+
+struct api *api_new(struct app *rt, struct err *err)
+{
+    struct api *api = xcalloc(1, sizeof *api);
+    api->rt = rt;
+    const char *secret = rt->cfg->user_jwt_secret ? rt->cfg->user_jwt_secret : "";
+    char *pem = load_pem(rt->cfg->user_jwt_public_key, err);
+    if (!pem)
+        goto fail;
+    if (secret[0] || pem[0]) {
+        api->jwt = jwt_verifier_new((const unsigned char *)secret, strlen(secret), pem, err);
+        if (!api->jwt)
+            goto fail;
+    }
+    free(pem);
+    return api;
+fail:
+    free(pem);
+    api_free(api);
+    return NULL;
+}
+
+void api_free(struct api *api)
+{
+    if (!api)
+        return;
+    jwt_verifier_free(api->jwt);
+    free(api);
+}
+
+int api_demo_mode(const struct api *api)
+{
+    return api->jwt == NULL;
+}
 
 /* ---------------------------------------------------------------- responses */
 
@@ -52,6 +133,73 @@ static void reply_err(struct http_response *resp, const struct err *e)
                 e->message[0] ? e->message : "internal error");
 }
 
+static int is_operator(const struct agent *a, const struct http_request *req);
+
+/* ---------------------------------------------------------------- customer identity */
+
+/* Who is asking. With a verifier the customer is the `sub` of a valid bearer token; in demo mode
+ * the userId the client claims (body or ?userId=) is trusted. */
+struct caller {
+    int operator;                  /* 1: the operator token */
+    char user[JWT_SUB_MAX + 1];    /* the customer's userId ("" anonymous) */
+    char email[JWT_EMAIL_MAX + 1]; /* verified email claim ("" none) */
+};
+
+/* Fills c for a request claiming userId `claimed` (NULL: none). Returns 0, or -1 with err
+ * "Unauthorized": a bearer token that does not verify, or a claimed userId without a token (or
+ * differing from its `sub`) when customers are verified. */
+static int caller_identify(struct api *api, struct http_request *req, const char *claimed,
+                           struct caller *c, struct err *err)
+{
+    memset(c, 0, sizeof *c);
+    if (is_operator(&api->rt->agent, req)) {
+        c->operator = 1;
+        return 0;
+    }
+    if (!api->jwt) {
+        if (claimed)
+            snprintf(c->user, sizeof c->user, "%s", claimed);
+        return 0;
+    }
+    const char *auth = http_request_header(req, "Authorization");
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
+        if (claimed)
+            return err_set(err, "Unauthorized", "a userId needs a valid customer token "
+                                                "(Authorization: Bearer <JWT>)");
+        return 0;
+    }
+    struct jwt_identity id;
+    json_t *claims = jwt_verify(api->jwt, auth + 7, (int64_t)(clock_now_ms() / 1000), err);
+    int rc = claims ? jwt_identity(claims, &id, err) : -1;
+    json_decref(claims);
+    if (rc < 0)
+        return -1;
+    if (claimed && strcmp(claimed, id.sub) != 0)
+        return err_set(err, "Unauthorized", "the userId does not match the customer token");
+    snprintf(c->user, sizeof c->user, "%s", id.sub);
+    snprintf(c->email, sizeof c->email, "%s", id.email);
+    return 0;
+}
+
+/* 1 when the caller may see session sid, owned by owner: an operator; anyone holding the id of an
+ * anonymous session (owner "guest:<sid>", the id is the key); or the owner themself. */
+static int caller_may_see(const struct caller *c, const char *sid, const char *owner)
+{
+    if (c->operator)
+        return 1;
+    if (!owner)
+        return 0;
+    if (strncmp(owner, "guest:", 6) == 0 && strcmp(owner + 6, sid) == 0)
+        return 1;
+    return c->user[0] && strcmp(owner, c->user) == 0;
+}
+
+static void reply_unauthorized(struct http_response *resp, const struct err *e)
+{
+    http_response_header(resp, "WWW-Authenticate", "Bearer realm=\"parley\"");
+    reply_err(resp, e);
+}
+
 /* ---------------------------------------------------------------- handlers */
 
 static int is_json_type(const char *ct)
@@ -65,8 +213,24 @@ static int is_json_type(const char *ct)
                                                            ct[n] == ' ');
 }
 
-static void handle_chat(struct agent *a, struct http_request *req, struct http_response *resp)
+/* Puts the caller's identity into a parsed /chat request: the verified `sub` (or the trusted
+ * demo userId) as "userId"; an anonymous continuation becomes "guest:<sessionId>", so the turn
+ * checks the owner of the session it continues (a session with an owner is not found). */
+static void request_set_user(json_t *request, const struct caller *c)
 {
+    const char *sid = json_string_value(json_object_get(request, "sessionId"));
+    if (c->user[0]) {
+        json_object_set_new(request, "userId", json_string(c->user));
+    } else if (sid) {
+        char *guest = xasprintf("guest:%s", sid);
+        json_object_set_new(request, "userId", json_string(guest));
+        free(guest);
+    }
+}
+
+static void handle_chat(struct api *api, struct http_request *req, struct http_response *resp)
+{
+    struct agent *a = &api->rt->agent;
     if (req->body_too_large) {
         reply_error(resp, "PayloadTooLarge", "request body is larger than 65536 bytes");
         return;
@@ -86,6 +250,14 @@ static void handle_chat(struct agent *a, struct http_request *req, struct http_r
         reply_err(resp, &e);
         return;
     }
+    struct caller c;
+    if (caller_identify(api, req, json_string_value(json_object_get(request, "userId")), &c,
+                        &e) < 0) {
+        json_decref(request);
+        reply_unauthorized(resp, &e);
+        return;
+    }
+    request_set_user(request, &c);
     const char *accept = http_request_header(req, "Accept");
     if (accept && strstr(accept, "text/event-stream")) {
         json_t *stolen = request;
@@ -109,10 +281,20 @@ static void handle_chat(struct agent *a, struct http_request *req, struct http_r
     reply_json(resp, 200, out);
 }
 
-static void handle_session(struct agent *a, const char *id, struct http_response *resp)
+/* GET /sessions/{id}: the transcript, to its own customer (token `sub`, or ?userId= in demo
+ * mode), to anyone holding an anonymous session's id, or to an operator; to anyone else the same
+ * 404 as for a session that does not exist. */
+static void handle_session(struct api *api, const char *id, struct http_request *req,
+                           struct http_response *resp)
 {
+    struct agent *a = &api->rt->agent;
     struct err e;
     err_clear(&e);
+    struct caller c;
+    if (caller_identify(api, req, http_request_query(req, "userId"), &c, &e) < 0) {
+        reply_unauthorized(resp, &e);
+        return;
+    }
     if (!turn_session_id_valid(id)) {
         reply_error(resp, "NotFound", "session not found");
         return;
@@ -120,6 +302,11 @@ static void handle_session(struct agent *a, const char *id, struct http_response
     json_t *doc = transcript_document(a->store, id, &e);
     if (!doc) {
         reply_err(resp, &e);
+        return;
+    }
+    if (!caller_may_see(&c, id, json_string_value(json_object_get(doc, "userId")))) {
+        json_decref(doc);
+        reply_error(resp, "NotFound", "session not found");
         return;
     }
     reply_json(resp, 200, doc);
@@ -185,17 +372,33 @@ static int require_operator(struct agent *a, struct http_request *req, struct ht
 /* GET /tickets/{id}: the ticket names its session, whose id is the key to the transcript, and
  * ticket numbers are sequential; so a ticket is shown only to its own session (?sessionId=) or
  * to an operator. Anyone else gets the same 404 as for a ticket that does not exist. */
-static void handle_ticket(struct agent *a, const char *id, struct http_request *req,
+static void handle_ticket(struct api *api, const char *id, struct http_request *req,
                           struct http_response *resp)
 {
+    struct agent *a = &api->rt->agent;
     struct err e;
     err_clear(&e);
-    json_t *ticket = NULL;
+    struct caller c;
+    if (caller_identify(api, req, http_request_query(req, "userId"), &c, &e) < 0) {
+        reply_unauthorized(resp, &e);
+        return;
+    }
+    json_t *ticket = NULL, *session = NULL;
     const char *sid = http_request_query(req, "sessionId");
     const char *owner = NULL;
     if (STORE_CALL(a->store, ticket_get, id, &ticket, &e) == 0)
         owner = json_string_value(json_object_get(ticket, "sessionId"));
-    if (!owner || !(is_operator(a, req) || (sid && strcmp(sid, owner) == 0))) {
+    /* Beyond the session id, the caller must be allowed to see that session (its customer). */
+    int allowed = owner && (c.operator || (sid && strcmp(sid, owner) == 0));
+    if (allowed && !c.operator) {
+        struct err se;
+        err_clear(&se);
+        allowed = STORE_CALL(a->store, session_get, owner, &session, &se) == 0 &&
+                  caller_may_see(&c, owner,
+                                 json_string_value(json_object_get(session, "userId")));
+        json_decref(session);
+    }
+    if (!allowed) {
         json_decref(ticket);
         if (!err_is_set(&e) || strcmp(e.code, "NotFound") == 0) {
             char msg[160];
@@ -488,14 +691,14 @@ static int path_match(const char *pattern, const char *path, char *id, size_t ca
     return *pattern == '\0' && *path == '\0';
 }
 
-static void dispatch(struct app *rt, struct http_request *req, struct http_response *resp,
+static void dispatch(struct api *api, struct http_request *req, struct http_response *resp,
                      const char **route_name);
 
 /* Every request: an X-Ray segment (continuing the caller's X-Amzn-Trace-Id), the route's
  * counter, and the trace header on the response. */
 void api_handle(void *ud, struct http_request *req, struct http_response *resp)
 {
-    struct app *rt = ud;
+    struct api *api = ud;
     const char *header = http_request_header(req, "X-Amzn-Trace-Id");
     struct err terr;
     err_clear(&terr);
@@ -507,7 +710,7 @@ void api_handle(void *ud, struct http_request *req, struct http_response *resp)
     size_t thn = trace_header_format(seg, 0, th, sizeof th);
     agent_trace_set(seg);
     const char *route = "unmatched";
-    dispatch(rt, req, resp, &route);
+    dispatch(api, req, resp, &route);
     agent_trace_set(NULL);
     if (thn > 0)
         http_response_header(resp, "X-Amzn-Trace-Id", th);
@@ -516,9 +719,10 @@ void api_handle(void *ud, struct http_request *req, struct http_response *resp)
     metrics_http_request(route, resp->status);
 }
 
-static void dispatch(struct app *rt, struct http_request *req, struct http_response *resp,
+static void dispatch(struct api *api, struct http_request *req, struct http_response *resp,
                      const char **route_name)
 {
+    struct app *rt = api->rt;
     struct agent *a = &rt->agent;
     char id[128] = "";
     const struct route *r = NULL;
@@ -552,7 +756,7 @@ static void dispatch(struct app *rt, struct http_request *req, struct http_respo
         return;
     switch (r->id) {
     case R_CHAT:
-        handle_chat(a, req, resp);
+        handle_chat(api, req, resp);
         break;
     case R_HEALTH:
         reply_json(resp, 200, json_pack("{s:s, s:s, s:s}", "status", "ok", "store",
@@ -562,7 +766,7 @@ static void dispatch(struct app *rt, struct http_request *req, struct http_respo
         handle_session_list(a, req, resp);
         break;
     case R_SESSION:
-        handle_session(a, id, resp);
+        handle_session(api, id, req, resp);
         break;
     case R_SESSION_MESSAGES:
         handle_operator_message(a, id, req, resp);
@@ -571,7 +775,7 @@ static void dispatch(struct app *rt, struct http_request *req, struct http_respo
         handle_release(a, id, resp);
         break;
     case R_TICKET:
-        handle_ticket(a, id, req, resp);
+        handle_ticket(api, id, req, resp);
         break;
     case R_TICKETS:
         handle_ticket_list(a, resp);
