@@ -123,6 +123,12 @@ static const struct setting settings[] = {
      "tokens"},
     {"PARLEY_INSECURE_DEMO", ST_INT, F(insecure_demo), "0", 0, 1, NULL,
      "1: let `parley serve` in demo mode (no JWT key) listen on a non-loopback address"},
+    {"PARLEY_RATE_LIMIT_PER_MIN", ST_INT, F(rate_limit_per_min), "60", 0, 1000000, NULL,
+     "POST /chat requests a minute per client address, as a token bucket (0: off); past it 429"},
+    {"PARLEY_SESSION_RATE_LIMIT_PER_MIN", ST_INT, F(session_rate_limit_per_min), "20", 0, 1000000,
+     NULL, "POST /chat requests a minute per session (0: off); past it 429"},
+    {"PARLEY_TRUSTED_PROXIES", ST_STRING, F(trusted_proxies), "", 0, 0, NULL,
+     "IPv4 CIDRs of reverse proxies whose X-Forwarded-For names the client (empty: none)"},
     {"AWS_XRAY_DAEMON_ADDRESS", ST_STRING, F(aws_xray_daemon), "", 0, 0, NULL,
      "X-Ray daemon address Lambda sets; used when PARLEY_XRAY_DAEMON is empty"},
 };

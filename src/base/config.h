@@ -63,6 +63,9 @@ struct config {
     char *user_jwt_secret;   /* PARLEY_USER_JWT_SECRET: HS256 key of customer tokens */
     char *user_jwt_public_key; /* PARLEY_USER_JWT_PUBLIC_KEY: PEM text or path (RS256/ES256) */
     int insecure_demo;       /* PARLEY_INSECURE_DEMO: 1 allows demo mode off loopback */
+    int rate_limit_per_min;  /* PARLEY_RATE_LIMIT_PER_MIN: POST /chat per client address (0 off) */
+    int session_rate_limit_per_min; /* PARLEY_SESSION_RATE_LIMIT_PER_MIN: per session (0 off) */
+    char *trusted_proxies;   /* PARLEY_TRUSTED_PROXIES: CIDRs trusted for X-Forwarded-For */
 };
 
 /* Fills c with defaults, then applies the environment. Returns 0, or -1 with err naming the

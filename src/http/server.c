@@ -39,6 +39,19 @@ const char *http_request_query(const struct http_request *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+const char *http_request_peer(const struct http_request *req, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    out[0] = '\0';
+    if (info && info->client_addr && info->client_addr->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)info->client_addr;
+        if (!inet_ntop(AF_INET, &in->sin_addr, out, (socklen_t)cap))
+            out[0] = '\0';
+    }
+    return out;
+}
+
 void http_response_header(struct http_response *resp, const char *name, const char *value)
 {
     if (resp->nheaders >= HTTP_MAX_HEADERS)

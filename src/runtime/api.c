@@ -12,6 +12,7 @@
 
 #include "agent/transcript.h"
 #include "edge/jwt.h"
+#include "edge/ratelimit.h"
 #include "agent/turn.h"
 #include "runtime/analytics.h"
 #include "runtime/chat_stream.h"
@@ -30,7 +31,12 @@
 struct api {
     struct app *rt;          /* the wired application (borrowed) */
     struct jwt_verifier *jwt; /* customer-token verifier (NULL: local demo mode) */
+    struct ratelimit *by_addr;    /* POST /chat per client address (NULL: off) */
+    struct ratelimit *by_session; /* POST /chat per session (NULL: off) */
+    struct ratelimit_proxies *proxies; /* PARLEY_TRUSTED_PROXIES */
 };
+
+#define API_RATE_KEYS 10000 /* buckets kept per limiter (idle ones are evicted first) */
 
 #define API_MAX_PEM (64 * 1024) /* bytes in a PEM key file */
 
@@ -83,6 +89,13 @@ struct api *api_new(struct app *rt, struct err *err)
         if (!api->jwt)
             goto fail;
     }
+    api->proxies = ratelimit_proxies_parse(rt->cfg->trusted_proxies, err);
+    if (!api->proxies)
+        goto fail;
+    if (rt->cfg->rate_limit_per_min > 0)
+        api->by_addr = ratelimit_new(rt->cfg->rate_limit_per_min, API_RATE_KEYS);
+    if (rt->cfg->session_rate_limit_per_min > 0)
+        api->by_session = ratelimit_new(rt->cfg->session_rate_limit_per_min, API_RATE_KEYS);
     free(pem);
     return api;
 fail:
@@ -96,6 +109,9 @@ void api_free(struct api *api)
     if (!api)
         return;
     jwt_verifier_free(api->jwt);
+    ratelimit_free(api->by_addr);
+    ratelimit_free(api->by_session);
+    ratelimit_proxies_free(api->proxies);
     free(api);
 }
 
@@ -228,9 +244,30 @@ static void request_set_user(json_t *request, const struct caller *c)
     }
 }
 
+/* Takes a token from rl for key; past the limit answers 429 with Retry-After and returns 0. */
+static int within_limit(struct ratelimit *rl, const char *key, const char *what,
+                        struct http_response *resp)
+{
+    int wait_s = rl ? ratelimit_take(rl, key, clock_mono_us() / 1000) : 0;
+    if (wait_s == 0)
+        return 1;
+    char secs[16], msg[160];
+    snprintf(secs, sizeof secs, "%d", wait_s);
+    snprintf(msg, sizeof msg, "too many messages %s; retry in %d s", what, wait_s);
+    http_response_header(resp, "Retry-After", secs);
+    reply_error(resp, "TooManyRequests", msg);
+    return 0;
+}
+
 static void handle_chat(struct api *api, struct http_request *req, struct http_response *resp)
 {
     struct agent *a = &api->rt->agent;
+    char peer[RATELIMIT_ADDR_MAX], client[RATELIMIT_ADDR_MAX];
+    http_request_peer(req, peer, sizeof peer);
+    ratelimit_client_address(api->proxies, peer, http_request_header(req, "X-Forwarded-For"),
+                             client);
+    if (!within_limit(api->by_addr, client, "from this address", resp))
+        return;
     if (req->body_too_large) {
         reply_error(resp, "PayloadTooLarge", "request body is larger than 65536 bytes");
         return;
@@ -258,6 +295,11 @@ static void handle_chat(struct api *api, struct http_request *req, struct http_r
         return;
     }
     request_set_user(request, &c);
+    const char *sid = json_string_value(json_object_get(request, "sessionId"));
+    if (sid && !within_limit(api->by_session, sid, "in this session", resp)) {
+        json_decref(request);
+        return;
+    }
     const char *accept = http_request_header(req, "Accept");
     if (accept && strstr(accept, "text/event-stream")) {
         json_t *stolen = request;

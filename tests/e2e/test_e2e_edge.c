@@ -1,0 +1,121 @@
+/*
+ * test_e2e_edge.c - the public edge against the real binary (issue 14): POST /chat rate limits per
+ * client address (X-Forwarded-For believed only from PARLEY_TRUSTED_PROXIES) and per session, with
+ * 429, a JSON error and Retry-After.
+ */
+#include "check.h"
+#include "e2e/e2e.h"
+
+static struct e2e_server srv;
+static char dir[64];
+
+struct hresp {
+    long status;
+    char headers[4096]; /* raw response headers */
+    struct e2e_buf body;
+};
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    struct hresp *r = ud;
+    size_t have = strlen(r->headers), add = size * n;
+    if (have + add < sizeof r->headers) {
+        memcpy(r->headers + have, p, add);
+        r->headers[have + add] = '\0';
+    }
+    return size * n;
+}
+
+/* One request with up to two extra headers (NULL for none); keeps the response headers. */
+static struct hresp request(const char *method, const char *path, const char *body,
+                            const char *h1, const char *h2)
+{
+    struct hresp r = {0};
+    CURL *c = curl_easy_init();
+    char url[512];
+    snprintf(url, sizeof url, "%s%s", srv.url, path);
+    struct curl_slist *h = curl_slist_append(NULL, "Expect:");
+    if (body) {
+        h = curl_slist_append(h, "Content-Type: application/json");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    }
+    if (h1)
+        h = curl_slist_append(h, h1);
+    if (h2)
+        h = curl_slist_append(h, h2);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, e2e_on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    if (!r.body.data)
+        r.body.data = strdup("");
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return r;
+}
+
+static int has_header(const struct hresp *r, const char *line)
+{
+    return strcasestr(r->headers, line) != NULL;
+}
+
+static void test_rate_limits(void)
+{
+    const char *a = "X-Forwarded-For: 6.6.6.6, 198.51.100.1", *b = "X-Forwarded-For: 198.51.100.2";
+    struct hresp r = request("POST", "/chat", "{\"message\":\"hello\"}", a, NULL);
+    CHECK_INT(r.status, 200);
+    json_t *j = json_loads(r.body.data, 0, NULL);
+    char sid[80], body[200];
+    snprintf(sid, sizeof sid, "%s", json_string_value(json_object_get(j, "sessionId")));
+    json_decref(j);
+    free(r.body.data);
+    snprintf(body, sizeof body, "{\"sessionId\":\"%s\",\"message\":\"hello again\"}", sid);
+    for (int i = 0; i < 2; i++) {
+        r = request("POST", "/chat", body, a, NULL);
+        CHECK_INT(r.status, 200);
+        CHECK(!has_header(&r, "Retry-After"));
+        free(r.body.data);
+    }
+    /* The address's 3 a minute are spent: 429, a JSON error and Retry-After (20 s a token). */
+    r = request("POST", "/chat", body, a, NULL);
+    CHECK_INT(r.status, 429);
+    CHECK(strstr(r.body.data, "\"code\":\"TooManyRequests\"") != NULL);
+    CHECK(strstr(r.body.data, "from this address") != NULL);
+    CHECK(has_header(&r, "Retry-After: 2") || has_header(&r, "Retry-After: 1"));
+    free(r.body.data);
+    /* Other routes are not limited. */
+    r = request("GET", "/health", NULL, a, NULL);
+    CHECK_INT(r.status, 200);
+    free(r.body.data);
+    /* Another address has its own bucket, but the session's 2 a minute are spent. */
+    r = request("POST", "/chat", "{\"message\":\"hi\"}", b, NULL);
+    CHECK_INT(r.status, 200);
+    free(r.body.data);
+    r = request("POST", "/chat", body, b, NULL);
+    CHECK_INT(r.status, 429);
+    CHECK(strstr(r.body.data, "in this session") != NULL);
+    CHECK(has_header(&r, "Retry-After: "));
+    free(r.body.data);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (!check_require("a temporary directory", e2e_tmpdir(dir, sizeof dir) == 0))
+        return check_summary();
+    const char *env[] = {"PARLEY_RATE_LIMIT_PER_MIN=3", "PARLEY_SESSION_RATE_LIMIT_PER_MIN=2",
+                         "PARLEY_TRUSTED_PROXIES=127.0.0.1/32", NULL};
+    if (check_require("server starts", e2e_start_env(&srv, dir, env) == 0)) {
+        RUN(test_rate_limits);
+        CHECK_INT(e2e_stop(&srv), 0);
+    }
+    e2e_rmdir(dir);
+    curl_global_cleanup();
+    return check_summary();
+}
