@@ -129,6 +129,9 @@ static const struct setting settings[] = {
      NULL, "POST /chat requests a minute per session (0: off); past it 429"},
     {"PARLEY_TRUSTED_PROXIES", ST_STRING, F(trusted_proxies), "", 0, 0, NULL,
      "IPv4 CIDRs of reverse proxies whose X-Forwarded-For names the client (empty: none)"},
+    {"PARLEY_ALLOWED_ORIGINS", ST_STRING, F(allowed_origins), "", 0, 0, NULL,
+     "comma list of web origins (https://shop.example.com) allowed to call the API from a "
+     "browser (CORS); empty: none"},
     {"AWS_XRAY_DAEMON_ADDRESS", ST_STRING, F(aws_xray_daemon), "", 0, 0, NULL,
      "X-Ray daemon address Lambda sets; used when PARLEY_XRAY_DAEMON is empty"},
 };

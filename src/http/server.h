@@ -15,7 +15,7 @@
 
 #include "base/err.h"
 
-#define HTTP_MAX_HEADERS 8
+#define HTTP_MAX_HEADERS 16
 
 struct http_request {
     const char *method;   /* "GET", "POST", ... */

@@ -28,12 +28,17 @@
 
 /* ---------------------------------------------------------------- the API object */
 
+#define API_MAX_ORIGINS 32     /* entries in PARLEY_ALLOWED_ORIGINS */
+#define API_MAX_ORIGIN_LEN 200 /* bytes in one origin */
+
 struct api {
     struct app *rt;          /* the wired application (borrowed) */
     struct jwt_verifier *jwt; /* customer-token verifier (NULL: local demo mode) */
     struct ratelimit *by_addr;    /* POST /chat per client address (NULL: off) */
     struct ratelimit *by_session; /* POST /chat per session (NULL: off) */
     struct ratelimit_proxies *proxies; /* PARLEY_TRUSTED_PROXIES */
+    char *origins[API_MAX_ORIGINS]; /* PARLEY_ALLOWED_ORIGINS (owned) */
+    int norigins;                   /* origins in use */
 };
 
 #define API_RATE_KEYS 10000 /* buckets kept per limiter (idle ones are evicted first) */
@@ -76,6 +81,36 @@ out:
     return text;
 }
 
+/* Parses PARLEY_ALLOWED_ORIGINS: comma-separated "scheme://host[:port]" with no path. */
+static int parse_origins(struct api *api, const char *list, struct err *err)
+{
+    const char *s = list ? list : "";
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        size_t a = 0, z = n;
+        while (a < z && s[a] == ' ')
+            a++;
+        while (z > a && s[z - 1] == ' ')
+            z--;
+        if (z > a) {
+            const char *o = s + a;
+            size_t len = z - a;
+            size_t scheme = strncmp(o, "https://", 8) == 0 ? 8 : strncmp(o, "http://", 7) == 0 ? 7 : 0;
+            if (!scheme || len <= scheme || len > API_MAX_ORIGIN_LEN ||
+                memchr(o + scheme, '/', len - scheme) || api->norigins >= API_MAX_ORIGINS)
+                return err_set(err, "InvalidConfig",
+                               "PARLEY_ALLOWED_ORIGINS entry '%.*s' is not an origin like "
+                               "https://shop.example.com (at most %d)",
+                               (int)(len > 80 ? 80 : len), o, API_MAX_ORIGINS);
+            api->origins[api->norigins++] = xstrndup(o, len);
+        }
+        s += n;
+        if (*s == ',')
+            s++;
+    }
+    return 0;
+}
+
 struct api *api_new(struct app *rt, struct err *err)
 {
     struct api *api = xcalloc(1, sizeof *api);
@@ -89,6 +124,8 @@ struct api *api_new(struct app *rt, struct err *err)
         if (!api->jwt)
             goto fail;
     }
+    if (parse_origins(api, rt->cfg->allowed_origins, err) < 0)
+        goto fail;
     api->proxies = ratelimit_proxies_parse(rt->cfg->trusted_proxies, err);
     if (!api->proxies)
         goto fail;
@@ -112,6 +149,8 @@ void api_free(struct api *api)
     ratelimit_free(api->by_addr);
     ratelimit_free(api->by_session);
     ratelimit_proxies_free(api->proxies);
+    for (int i = 0; i < api->norigins; i++)
+        free(api->origins[i]);
     free(api);
 }
 
@@ -736,6 +775,52 @@ static int path_match(const char *pattern, const char *path, char *id, size_t ca
 static void dispatch(struct api *api, struct http_request *req, struct http_response *resp,
                      const char **route_name);
 
+/* ---------------------------------------------------------------- CORS */
+
+#define API_CORS_HEADERS "Content-Type, Authorization, Idempotency-Key, Accept"
+
+/* The request's Origin when it is one of PARLEY_ALLOWED_ORIGINS, else NULL. */
+static const char *allowed_origin(const struct api *api, const struct http_request *req)
+{
+    const char *origin = api->norigins ? http_request_header(req, "Origin") : NULL;
+    for (int i = 0; origin && i < api->norigins; i++)
+        if (strcmp(origin, api->origins[i]) == 0)
+            return origin;
+    return NULL;
+}
+
+/* A preflight (OPTIONS with Access-Control-Request-Method) from an allowed origin: 204 with what
+ * it may send. Returns 1 when answered. Other origins fall through to routing (405). */
+static int cors_preflight(const struct api *api, struct http_request *req,
+                          struct http_response *resp)
+{
+    const char *origin = allowed_origin(api, req);
+    if (!origin || strcmp(req->method, "OPTIONS") != 0 ||
+        !http_request_header(req, "Access-Control-Request-Method"))
+        return 0;
+    resp->status = 204;
+    resp->content_type = NULL;
+    http_response_header(resp, "Access-Control-Allow-Origin", origin);
+    http_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    http_response_header(resp, "Access-Control-Allow-Headers", API_CORS_HEADERS);
+    http_response_header(resp, "Access-Control-Max-Age", "600");
+    http_response_header(resp, "Vary", "Origin");
+    return 1;
+}
+
+/* Every other response: the CORS headers for an allowed origin; none for any other. */
+static void cors_headers(const struct api *api, struct http_request *req,
+                         struct http_response *resp)
+{
+    const char *origin = allowed_origin(api, req);
+    if (api->norigins)
+        http_response_header(resp, "Vary", "Origin");
+    if (!origin)
+        return;
+    http_response_header(resp, "Access-Control-Allow-Origin", origin);
+    http_response_header(resp, "Access-Control-Expose-Headers", "Retry-After");
+}
+
 /* Every request: an X-Ray segment (continuing the caller's X-Amzn-Trace-Id), the route's
  * counter, and the trace header on the response. */
 void api_handle(void *ud, struct http_request *req, struct http_response *resp)
@@ -752,7 +837,12 @@ void api_handle(void *ud, struct http_request *req, struct http_response *resp)
     size_t thn = trace_header_format(seg, 0, th, sizeof th);
     agent_trace_set(seg);
     const char *route = "unmatched";
-    dispatch(api, req, resp, &route);
+    if (cors_preflight(api, req, resp)) {
+        route = "preflight";
+    } else {
+        dispatch(api, req, resp, &route);
+        cors_headers(api, req, resp);
+    }
     agent_trace_set(NULL);
     if (thn > 0)
         http_response_header(resp, "X-Amzn-Trace-Id", th);

@@ -1,7 +1,7 @@
 /*
  * test_e2e_edge.c - the public edge against the real binary (issue 14): POST /chat rate limits per
  * client address (X-Forwarded-For believed only from PARLEY_TRUSTED_PROXIES) and per session, with
- * 429, a JSON error and Retry-After.
+ * 429, a JSON error and Retry-After; CORS for exactly PARLEY_ALLOWED_ORIGINS.
  */
 #include "check.h"
 #include "e2e/e2e.h"
@@ -104,15 +104,58 @@ static void test_rate_limits(void)
     free(r.body.data);
 }
 
+static void test_cors(void)
+{
+    const char *ok = "Origin: http://shop.example:8081", *other = "Origin: http://evil.example";
+    /* Preflight from an allowed origin. */
+    struct hresp r = request("OPTIONS", "/chat", NULL, ok, "Access-Control-Request-Method: POST");
+    CHECK_INT(r.status, 204);
+    CHECK(has_header(&r, "Access-Control-Allow-Origin: http://shop.example:8081\r\n"));
+    CHECK(has_header(&r, "Access-Control-Allow-Headers: Content-Type, Authorization, "
+                         "Idempotency-Key, Accept"));
+    CHECK(has_header(&r, "Access-Control-Allow-Methods: GET, POST, OPTIONS"));
+    CHECK(has_header(&r, "Vary: Origin"));
+    free(r.body.data);
+    /* The same from another origin: no CORS headers (and OPTIONS is not a route). */
+    r = request("OPTIONS", "/chat", NULL, other, "Access-Control-Request-Method: POST");
+    CHECK_INT(r.status, 405);
+    CHECK(!has_header(&r, "Access-Control-"));
+    free(r.body.data);
+    /* Actual requests: the allowed origin is echoed with Retry-After exposed; others get none. */
+    r = request("POST", "/chat", "{\"message\":\"hello\"}", ok, "X-Forwarded-For: 192.0.2.50");
+    CHECK_INT(r.status, 200);
+    CHECK(has_header(&r, "Access-Control-Allow-Origin: http://shop.example:8081\r\n"));
+    CHECK(has_header(&r, "Access-Control-Expose-Headers: Retry-After"));
+    CHECK(has_header(&r, "Vary: Origin"));
+    free(r.body.data);
+    r = request("GET", "/health", NULL, other, NULL);
+    CHECK_INT(r.status, 200);
+    CHECK(!has_header(&r, "Access-Control-"));
+    CHECK(has_header(&r, "Vary: Origin"));
+    free(r.body.data);
+    /* A prefix of an allowed origin is another origin. */
+    r = request("GET", "/health", NULL, "Origin: http://shop.example:808", NULL);
+    CHECK(!has_header(&r, "Access-Control-Allow-Origin"));
+    free(r.body.data);
+    /* Our pages keep their CSP. */
+    r = request("GET", "/", NULL, ok, NULL);
+    CHECK_INT(r.status, 200);
+    CHECK(has_header(&r, "Content-Security-Policy: default-src 'self'"));
+    CHECK(has_header(&r, "frame-ancestors 'none'"));
+    free(r.body.data);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (!check_require("a temporary directory", e2e_tmpdir(dir, sizeof dir) == 0))
         return check_summary();
     const char *env[] = {"PARLEY_RATE_LIMIT_PER_MIN=3", "PARLEY_SESSION_RATE_LIMIT_PER_MIN=2",
-                         "PARLEY_TRUSTED_PROXIES=127.0.0.1/32", NULL};
+                         "PARLEY_TRUSTED_PROXIES=127.0.0.1/32",
+                         "PARLEY_ALLOWED_ORIGINS=https://a.example, http://shop.example:8081", NULL};
     if (check_require("server starts", e2e_start_env(&srv, dir, env) == 0)) {
         RUN(test_rate_limits);
+        RUN(test_cors);
         CHECK_INT(e2e_stop(&srv), 0);
     }
     e2e_rmdir(dir);
