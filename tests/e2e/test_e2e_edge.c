@@ -1,8 +1,14 @@
 /*
  * test_e2e_edge.c - the public edge against the real binary (issue 14): POST /chat rate limits per
  * client address (X-Forwarded-For believed only from PARLEY_TRUSTED_PROXIES) and per session, with
- * 429, a JSON error and Retry-After; CORS for exactly PARLEY_ALLOWED_ORIGINS.
+ * 429, a JSON error and Retry-After; CORS for exactly PARLEY_ALLOWED_ORIGINS; ambiguous HTTP
+ * framing refused over a raw socket (400/501 before the body is read).
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
 #include "check.h"
 #include "e2e/e2e.h"
 
@@ -145,6 +151,70 @@ static void test_cors(void)
     free(r.body.data);
 }
 
+/* Sends raw bytes on a new connection; returns the status of the first response line (0 when the
+ * connection closed or timed out without one) and copies the response head to out. */
+static int raw_status(const char *bytes, char *out, size_t cap)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv.port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int status = 0;
+    out[0] = '\0';
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        send(fd, bytes, strlen(bytes), MSG_NOSIGNAL) == (ssize_t)strlen(bytes)) {
+        size_t n = 0;
+        ssize_t got;
+        while (n + 1 < cap && (got = recv(fd, out + n, cap - 1 - n, 0)) > 0)
+            n += (size_t)got;
+        out[n] = '\0';
+        if (strncmp(out, "HTTP/1.1 ", 9) == 0)
+            status = atoi(out + 9);
+    }
+    close(fd);
+    return status;
+}
+
+static void test_framing(void)
+{
+    char out[2048];
+    const char *hdr = "POST /chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
+    char req[600];
+    /* Two Content-Length headers, conflicting or not. */
+    snprintf(req, sizeof req, "%sContent-Length: 19\r\nContent-Length: 5\r\n\r\n"
+                              "{\"message\":\"hello\"}", hdr);
+    CHECK_INT(raw_status(req, out, sizeof out), 400);
+    CHECK(strstr(out, "\"code\":\"InvalidRequest\"") && strstr(out, "2 Content-Length"));
+    CHECK(strcasestr(out, "Connection: close") != NULL);
+    snprintf(req, sizeof req, "%sContent-Length: 19\r\nContent-Length: 19\r\n\r\n"
+                              "{\"message\":\"hello\"}", hdr);
+    CHECK_INT(raw_status(req, out, sizeof out), 400);
+    /* Content-Length with Transfer-Encoding. */
+    snprintf(req, sizeof req, "%sContent-Length: 19\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              "13\r\n{\"message\":\"hello\"}\r\n0\r\n\r\n", hdr);
+    CHECK_INT(raw_status(req, out, sizeof out), 400);
+    CHECK(strstr(out, "both Content-Length and Transfer-Encoding") != NULL);
+    /* Unknown transfer codings. */
+    snprintf(req, sizeof req, "%sTransfer-Encoding: gzip\r\n\r\nxxxx", hdr);
+    CHECK_INT(raw_status(req, out, sizeof out), 501);
+    CHECK(strstr(out, "\"code\":\"NotImplemented\"") != NULL);
+    snprintf(req, sizeof req, "%sTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", hdr);
+    CHECK_INT(raw_status(req, out, sizeof out), 501);
+    /* Plain chunked and plain Content-Length still work. */
+    snprintf(req, sizeof req, "%sTransfer-Encoding: chunked\r\nX-Forwarded-For: 192.0.2.77\r\n"
+                              "Connection: close\r\n\r\n13\r\n{\"message\":\"hello\"}\r\n"
+                              "0\r\n\r\n", hdr);
+    CHECK_INT(raw_status(req, out, sizeof out), 200);
+    snprintf(req, sizeof req, "%sContent-Length: 19\r\nX-Forwarded-For: 192.0.2.77\r\n"
+                              "Connection: close\r\n\r\n{\"message\":\"hello\"}", hdr);
+    CHECK_INT(raw_status(req, out, sizeof out), 200);
+    /* The server is still up. */
+    struct hresp r = request("GET", "/health", NULL, NULL, NULL);
+    CHECK_INT(r.status, 200);
+    free(r.body.data);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -156,6 +226,7 @@ int main(void)
     if (check_require("server starts", e2e_start_env(&srv, dir, env) == 0)) {
         RUN(test_rate_limits);
         RUN(test_cors);
+        RUN(test_framing);
         CHECK_INT(e2e_stop(&srv), 0);
     }
     e2e_rmdir(dir);
