@@ -8,6 +8,7 @@
  */
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
 #include <time.h>
 
 #include "check.h"
@@ -32,6 +33,32 @@ static char *mint(const char *secret, const char *sub, long ttl)
     unsigned int n = 0;
     HMAC(EVP_sha256(), secret, (int)strlen(secret), (unsigned char *)input, strlen(input), mac, &n);
     char *s = jwt_b64url_encode(mac, n);
+    char *out = malloc(2048);
+    snprintf(out, 2048, "Authorization: Bearer %s.%s", input, s);
+    free(h);
+    free(c);
+    free(s);
+    return out;
+}
+
+/* An RS256 token for sub signed with key. */
+static char *mint_rs256(EVP_PKEY *key, const char *sub)
+{
+    const char *header = "{\"alg\":\"RS256\"}";
+    char claims[300];
+    long now = (long)time(NULL);
+    snprintf(claims, sizeof claims, "{\"sub\":\"%s\",\"exp\":%ld}", sub, now + 600);
+    char *h = jwt_b64url_encode((const unsigned char *)header, strlen(header));
+    char *c = jwt_b64url_encode((const unsigned char *)claims, strlen(claims));
+    char input[1024];
+    snprintf(input, sizeof input, "%s.%s", h, c);
+    unsigned char sig[512];
+    size_t n = sizeof sig;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key);
+    EVP_DigestSign(md, sig, &n, (unsigned char *)input, strlen(input));
+    EVP_MD_CTX_free(md);
+    char *s = jwt_b64url_encode(sig, n);
     char *out = malloc(2048);
     snprintf(out, 2048, "Authorization: Bearer %s.%s", input, s);
     free(h);
@@ -147,6 +174,55 @@ static void test_verified_customers(void)
     free(expired);
 }
 
+/* RS256 with the public key in a PEM file: the site keeps the private key. */
+static void test_rs256_key_file(void)
+{
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    char pem[128], data[128], setting[200];
+    snprintf(pem, sizeof pem, "%s/public.pem", dir);
+    snprintf(data, sizeof data, "%s/rs256", dir);
+    FILE *f = fopen(pem, "w");
+    CHECK(key && f && PEM_write_PUBKEY(f, key) == 1);
+    if (f)
+        fclose(f);
+    snprintf(setting, sizeof setting, "PARLEY_USER_JWT_PUBLIC_KEY=%s", pem);
+    const char *env[] = {setting, NULL};
+    if (!check_require("server (RS256) starts", e2e_start_env(&srv, data, env) == 0)) {
+        EVP_PKEY_free(key);
+        return;
+    }
+    char *carol = mint_rs256(key, "carol");
+    struct e2e_resp r = post_chat("{\"message\":\"hello\"}", carol);
+    CHECK_INT(r.status, 200);
+    char path[128];
+    snprintf(path, sizeof path, "/sessions/%s", e2e_str(&r, "sessionId"));
+    e2e_resp_free(&r);
+    r = get(path, carol);
+    CHECK_INT(r.status, 200);
+    CHECK_STR(e2e_str(&r, "userId"), "carol");
+    e2e_resp_free(&r);
+    /* HS256 signed with the public key's PEM as the secret: algorithm confusion, refused. */
+    char *pem_text = NULL;
+    {
+        FILE *pf = fopen(pem, "r");
+        pem_text = calloc(1, 4096);
+        if (pf) {
+            size_t got = fread(pem_text, 1, 4095, pf);
+            pem_text[got] = '\0';
+            fclose(pf);
+        }
+    }
+    char *forged = mint(pem_text, "carol", 600);
+    r = post_chat("{\"message\":\"hello\"}", forged);
+    CHECK_INT(r.status, 401);
+    e2e_resp_free(&r);
+    CHECK_INT(e2e_stop(&srv), 0);
+    free(pem_text);
+    free(forged);
+    free(carol);
+    EVP_PKEY_free(key);
+}
+
 /* ---------------------------------------------------------------- demo mode */
 
 static void test_demo_owner_checks(void)
@@ -226,8 +302,8 @@ static int log_has(void *ud)
     return found;
 }
 
-/* Starts `parley serve --bind 0.0.0.0 --port 0` with extra "K=V" (may be NULL). */
-static pid_t serve_wide(const char *extra, const char *log, const char *data)
+/* Starts `parley serve --bind BIND --port 0` with extra "K=V" (may be NULL). */
+static pid_t serve_at(const char *bind, const char *extra, const char *log, const char *data)
 {
     const char *bin = getenv("PARLEY_BIN") ? getenv("PARLEY_BIN") : "build/san/parley";
     pid_t pid = fork();
@@ -239,8 +315,7 @@ static pid_t serve_wide(const char *extra, const char *log, const char *data)
         unsetenv("PARLEY_INSECURE_DEMO");
         if (extra)
             putenv((char *)extra);
-        execl(bin, bin, "serve", "--bind", "0.0.0.0", "--port", "0", "--data", data,
-              (char *)NULL);
+        execl(bin, bin, "serve", "--bind", bind, "--port", "0", "--data", data, (char *)NULL);
         _exit(127);
     }
     return pid;
@@ -251,7 +326,7 @@ static void test_demo_bind_refusal(void)
     char log[128], data[128];
     snprintf(log, sizeof log, "%s/wide.log", dir);
     snprintf(data, sizeof data, "%s/wide-data", dir);
-    struct run r = {.pid = serve_wide(NULL, log, data)};
+    struct run r = {.pid = serve_at("0.0.0.0", NULL, log, data)};
     CHECK(check_wait(run_exited, &r, 20000));
     if (!r.exited) {
         kill(r.pid, SIGKILL);
@@ -265,7 +340,7 @@ static void test_demo_bind_refusal(void)
 
     /* PARLEY_INSECURE_DEMO=1 allows it, with the warning. */
     snprintf(log, sizeof log, "%s/wide2.log", dir);
-    struct run r2 = {.pid = serve_wide("PARLEY_INSECURE_DEMO=1", log, data)};
+    struct run r2 = {.pid = serve_at("0.0.0.0", "PARLEY_INSECURE_DEMO=1", log, data)};
     struct logwait w = {log, "listening on http://0.0.0.0:"};
     CHECK(check_wait(log_has, &w, 20000));
     kill(r2.pid, SIGTERM);
@@ -273,6 +348,37 @@ static void test_demo_bind_refusal(void)
     out = slurp(log);
     CHECK(strstr(out, "demo mode: customers are not verified") != NULL);
     free(out);
+}
+
+/* Edge settings that cannot be used stop the start-up with a message naming them. */
+static void test_bad_edge_settings(void)
+{
+    const char *cases[][2] = {
+        {"PARLEY_USER_JWT_PUBLIC_KEY=/nonexistent/key.pem",
+         "cannot open PARLEY_USER_JWT_PUBLIC_KEY file '/nonexistent/key.pem'"},
+        {"PARLEY_USER_JWT_PUBLIC_KEY=-----BEGIN PUBLIC KEY-----\nxx\n-----END PUBLIC KEY-----",
+         "PARLEY_USER_JWT_PUBLIC_KEY is not a PEM public key"},
+        {"PARLEY_ALLOWED_ORIGINS=https://ok.example,ftp://x", "PARLEY_ALLOWED_ORIGINS entry 'ftp://x'"},
+        {"PARLEY_TRUSTED_PROXIES=10.0.0.0/40", "PARLEY_TRUSTED_PROXIES entry '10.0.0.0/40'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char log[128], data[128];
+        snprintf(log, sizeof log, "%s/bad%zu.log", dir, i);
+        snprintf(data, sizeof data, "%s/bad-data", dir);
+        struct run r = {.pid = serve_at("127.0.0.1", cases[i][0], log, data)};
+        CHECK(check_wait(run_exited, &r, 20000));
+        if (!r.exited) {
+            kill(r.pid, SIGKILL);
+            waitpid(r.pid, &r.status, 0);
+        }
+        CHECK(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 1);
+        char *out = slurp(log);
+        if (!strstr(out, cases[i][1]))
+            fprintf(stderr, "  expected '%s' in:\n%s\n", cases[i][1], out);
+        CHECK(strstr(out, cases[i][1]) != NULL);
+        CHECK(strstr(out, "listening on") == NULL);
+        free(out);
+    }
 }
 
 int main(void)
@@ -295,7 +401,9 @@ int main(void)
         RUN(test_demo_owner_checks);
         CHECK_INT(e2e_stop(&srv), 0);
     }
+    RUN(test_rs256_key_file);
     RUN(test_demo_bind_refusal);
+    RUN(test_bad_edge_settings);
     e2e_rmdir(dir);
     curl_global_cleanup();
     return check_summary();
