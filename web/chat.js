@@ -265,7 +265,8 @@ function finishTurn(reply, li) {
 /* ------------------------------------------------------------------ transcript */
 
 async function fetchSession() {
-    const resp = await fetch(`/sessions/${encodeURIComponent(state.sessionId)}`, { cache: 'no-store' });
+    const who = state.userId ? `?userId=${encodeURIComponent(state.userId)}` : '';
+    const resp = await fetch(`/sessions/${encodeURIComponent(state.sessionId)}${who}`, { cache: 'no-store' });
     if (!resp.ok) throw await apiError(resp);
     return resp.json();
 }

@@ -119,6 +119,24 @@ static const struct setting settings[] = {
      "1: seed the demo orders into a new DynamoDB store"},
     {"PARLEY_CONVERSATION_TTL_DAYS", ST_INT, F(conversation_ttl_days), "0", 0, 36500, NULL,
      "DynamoDB TTL of conversation turns in days (0: kept)"},
+    /* issue 14 (the public edge): */
+    {"PARLEY_USER_JWT_SECRET", ST_STRING, F(user_jwt_secret), "", 0, 0, NULL,
+     "HS256 secret verifying customers' `Authorization: Bearer <JWT>` (docs/identity.md; empty "
+     "with no public key: local demo mode, a body userId is trusted)"},
+    {"PARLEY_USER_JWT_PUBLIC_KEY", ST_STRING, F(user_jwt_public_key), "", 0, 0, NULL,
+     "PEM public key (the text, or a file path) verifying RS256 (RSA) or ES256 (P-256) customer "
+     "tokens"},
+    {"PARLEY_INSECURE_DEMO", ST_INT, F(insecure_demo), "0", 0, 1, NULL,
+     "1: let `parley serve` in demo mode (no JWT key) listen on a non-loopback address"},
+    {"PARLEY_RATE_LIMIT_PER_MIN", ST_INT, F(rate_limit_per_min), "60", 0, 1000000, NULL,
+     "POST /chat requests a minute per client address, as a token bucket (0: off); past it 429"},
+    {"PARLEY_SESSION_RATE_LIMIT_PER_MIN", ST_INT, F(session_rate_limit_per_min), "20", 0, 1000000,
+     NULL, "POST /chat requests a minute per session (0: off); past it 429"},
+    {"PARLEY_TRUSTED_PROXIES", ST_STRING, F(trusted_proxies), "", 0, 0, NULL,
+     "IPv4 CIDRs of reverse proxies whose X-Forwarded-For names the client (empty: none)"},
+    {"PARLEY_ALLOWED_ORIGINS", ST_STRING, F(allowed_origins), "", 0, 0, NULL,
+     "comma list of web origins (https://shop.example.com) allowed to call the API from a "
+     "browser (CORS); empty: none"},
     {"AWS_XRAY_DAEMON_ADDRESS", ST_STRING, F(aws_xray_daemon), "", 0, 0, NULL,
      "X-Ray daemon address Lambda sets; used when PARLEY_XRAY_DAEMON is empty"},
 };

@@ -4,6 +4,8 @@
  * agent file (app_reload_agent), SIGINT/SIGTERM shut down cleanly (in-flight requests finish
  * first).
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +71,13 @@ static int parse_flags(int argc, char **argv, struct config *cfg)
     return 0;
 }
 
+/* 1 when bind is an IPv4 loopback address (127.0.0.0/8). */
+static int bind_is_loopback(const char *bind)
+{
+    struct in_addr a;
+    return inet_pton(AF_INET, bind, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
 int cli_serve(int argc, char **argv)
 {
     struct config cfg;
@@ -77,6 +86,7 @@ int cli_serve(int argc, char **argv)
     int rc = 1;
     struct app rt = {0};
     struct http_server *server = NULL;
+    struct api *api = NULL;
     if (config_load(&cfg, &e) < 0) {
         fprintf(stderr, "parley serve: %s\n", e.message);
         config_release(&cfg);
@@ -104,8 +114,25 @@ int cli_serve(int argc, char **argv)
         goto out;
     }
 
+    api = api_new(&rt, &e);
+    if (!api) {
+        log_at(LL_ERROR, "serve", "%s", e.message);
+        goto out;
+    }
+    /* Demo mode trusts the userId a client sends: fine on a laptop, not on a network. */
+    if (api_demo_mode(api)) {
+        if (!bind_is_loopback(cfg.bind) && !cfg.insecure_demo) {
+            log_at(LL_ERROR, "serve",
+                   "refusing to listen on '%s' in demo mode: set PARLEY_USER_JWT_SECRET or "
+                   "PARLEY_USER_JWT_PUBLIC_KEY (docs/identity.md), or PARLEY_INSECURE_DEMO=1",
+                   cfg.bind);
+            goto out;
+        }
+        log_at(LL_WARN, "serve", "demo mode: customers are not verified (a body userId is "
+                                 "trusted); set PARLEY_USER_JWT_SECRET before facing users");
+    }
     server = http_server_start(cfg.bind, cfg.port, cfg.max_connections, API_MAX_BODY, api_handle,
-                               &rt, &e);
+                               api, &e);
     if (!server) {
         log_at(LL_ERROR, "serve", "%s", e.message);
         goto out;
@@ -124,6 +151,7 @@ int cli_serve(int argc, char **argv)
 out:
     http_server_stop(server);
     chat_stream_drain();
+    api_free(api);
     app_close(&rt);
     config_release(&cfg);
     if (rc == 0 && server)

@@ -12,6 +12,8 @@
 
 #include "agent/agent_file.h"
 #include "agent/transcript.h"
+#include "edge/jwt.h"
+#include "edge/ratelimit.h"
 #include "agent/turn.h"
 #include "archive/archive.h"
 #include "runtime/analytics.h"
@@ -21,9 +23,143 @@
 #include "telemetry/metrics.h"
 #include "telemetry/trace.h"
 #include "base/clock.h"
+#include "base/buf.h"
 #include "base/errcode.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
+
+/* ---------------------------------------------------------------- the API object */
+
+#define API_MAX_ORIGINS 32     /* entries in PARLEY_ALLOWED_ORIGINS */
+#define API_MAX_ORIGIN_LEN 200 /* bytes in one origin */
+
+struct api {
+    struct app *rt;          /* the wired application (borrowed) */
+    struct jwt_verifier *jwt; /* customer-token verifier (NULL: local demo mode) */
+    struct ratelimit *by_addr;    /* POST /chat per client address (NULL: off) */
+    struct ratelimit *by_session; /* POST /chat per session (NULL: off) */
+    struct ratelimit_proxies *proxies; /* PARLEY_TRUSTED_PROXIES */
+    char *origins[API_MAX_ORIGINS]; /* PARLEY_ALLOWED_ORIGINS (owned) */
+    int norigins;                   /* origins in use */
+};
+
+#define API_RATE_KEYS 10000 /* buckets kept per limiter (idle ones are evicted first) */
+
+#define API_MAX_PEM (64 * 1024) /* bytes in a PEM key file */
+
+/* PARLEY_USER_JWT_PUBLIC_KEY holds the PEM text itself or the path of a PEM file. Returns the
+ * text (caller frees), "" for none, or NULL with err. */
+static char *load_pem(const char *setting, struct err *err)
+{
+    char *text = NULL;
+    FILE *f = NULL;
+    struct buf b;
+    buf_init(&b, API_MAX_PEM);
+    if (!setting || !setting[0] || strncmp(setting, "-----BEGIN", 10) == 0) {
+        text = xstrdup(setting ? setting : "");
+        goto out;
+    }
+    f = fopen(setting, "rb");
+    if (!f) {
+        err_set(err, "InvalidConfig", "cannot open PARLEY_USER_JWT_PUBLIC_KEY file '%.200s'",
+                setting);
+        goto out;
+    }
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (buf_add(&b, chunk, n) < 0) {
+            err_set(err, "InvalidConfig", "PARLEY_USER_JWT_PUBLIC_KEY file '%.200s' is over %d "
+                                          "bytes", setting, API_MAX_PEM);
+            goto out;
+        }
+    }
+    buf_add(&b, "", 0);
+    text = buf_take(&b, NULL);
+out:
+    if (f)
+        fclose(f);
+    buf_release(&b);
+    return text;
+}
+
+/* Parses PARLEY_ALLOWED_ORIGINS: comma-separated "scheme://host[:port]" with no path. */
+static int parse_origins(struct api *api, const char *list, struct err *err)
+{
+    const char *s = list ? list : "";
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        size_t a = 0, z = n;
+        while (a < z && s[a] == ' ')
+            a++;
+        while (z > a && s[z - 1] == ' ')
+            z--;
+        if (z > a) {
+            const char *o = s + a;
+            size_t len = z - a;
+            size_t scheme = strncmp(o, "https://", 8) == 0 ? 8 : strncmp(o, "http://", 7) == 0 ? 7 : 0;
+            if (!scheme || len <= scheme || len > API_MAX_ORIGIN_LEN ||
+                memchr(o + scheme, '/', len - scheme) || api->norigins >= API_MAX_ORIGINS)
+                return err_set(err, "InvalidConfig",
+                               "PARLEY_ALLOWED_ORIGINS entry '%.*s' is not an origin like "
+                               "https://shop.example.com (at most %d)",
+                               (int)(len > 80 ? 80 : len), o, API_MAX_ORIGINS);
+            api->origins[api->norigins++] = xstrndup(o, len);
+        }
+        s += n;
+        if (*s == ',')
+            s++;
+    }
+    return 0;
+}
+
+struct api *api_new(struct app *rt, struct err *err)
+{
+    struct api *api = xcalloc(1, sizeof *api);
+    api->rt = rt;
+    const char *secret = rt->cfg->user_jwt_secret ? rt->cfg->user_jwt_secret : "";
+    char *pem = load_pem(rt->cfg->user_jwt_public_key, err);
+    if (!pem)
+        goto fail;
+    if (secret[0] || pem[0]) {
+        api->jwt = jwt_verifier_new((const unsigned char *)secret, strlen(secret), pem, err);
+        if (!api->jwt)
+            goto fail;
+    }
+    if (parse_origins(api, rt->cfg->allowed_origins, err) < 0)
+        goto fail;
+    api->proxies = ratelimit_proxies_parse(rt->cfg->trusted_proxies, err);
+    if (!api->proxies)
+        goto fail;
+    if (rt->cfg->rate_limit_per_min > 0)
+        api->by_addr = ratelimit_new(rt->cfg->rate_limit_per_min, API_RATE_KEYS);
+    if (rt->cfg->session_rate_limit_per_min > 0)
+        api->by_session = ratelimit_new(rt->cfg->session_rate_limit_per_min, API_RATE_KEYS);
+    free(pem);
+    return api;
+fail:
+    free(pem);
+    api_free(api);
+    return NULL;
+}
+
+void api_free(struct api *api)
+{
+    if (!api)
+        return;
+    jwt_verifier_free(api->jwt);
+    ratelimit_free(api->by_addr);
+    ratelimit_free(api->by_session);
+    ratelimit_proxies_free(api->proxies);
+    for (int i = 0; i < api->norigins; i++)
+        free(api->origins[i]);
+    free(api);
+}
+
+int api_demo_mode(const struct api *api)
+{
+    return api->jwt == NULL;
+}
 
 /* ---------------------------------------------------------------- responses */
 
@@ -54,6 +190,73 @@ static void reply_err(struct http_response *resp, const struct err *e)
                 e->message[0] ? e->message : "internal error");
 }
 
+static int is_operator(const struct agent *a, const struct http_request *req);
+
+/* ---------------------------------------------------------------- customer identity */
+
+/* Who is asking. With a verifier the customer is the `sub` of a valid bearer token; in demo mode
+ * the userId the client claims (body or ?userId=) is trusted. */
+struct caller {
+    int operator;                  /* 1: the operator token */
+    char user[JWT_SUB_MAX + 1];    /* the customer's userId ("" anonymous) */
+    char email[JWT_EMAIL_MAX + 1]; /* verified email claim ("" none) */
+};
+
+/* Fills c for a request claiming userId `claimed` (NULL: none). Returns 0, or -1 with err
+ * "Unauthorized": a bearer token that does not verify, or a claimed userId without a token (or
+ * differing from its `sub`) when customers are verified. */
+static int caller_identify(struct api *api, struct http_request *req, const char *claimed,
+                           struct caller *c, struct err *err)
+{
+    memset(c, 0, sizeof *c);
+    if (is_operator(&api->rt->agent, req)) {
+        c->operator = 1;
+        return 0;
+    }
+    if (!api->jwt) {
+        if (claimed)
+            snprintf(c->user, sizeof c->user, "%s", claimed);
+        return 0;
+    }
+    const char *auth = http_request_header(req, "Authorization");
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
+        if (claimed)
+            return err_set(err, "Unauthorized", "a userId needs a valid customer token "
+                                                "(Authorization: Bearer <JWT>)");
+        return 0;
+    }
+    struct jwt_identity id;
+    json_t *claims = jwt_verify(api->jwt, auth + 7, (int64_t)(clock_now_ms() / 1000), err);
+    int rc = claims ? jwt_identity(claims, &id, err) : -1;
+    json_decref(claims);
+    if (rc < 0)
+        return -1;
+    if (claimed && strcmp(claimed, id.sub) != 0)
+        return err_set(err, "Unauthorized", "the userId does not match the customer token");
+    snprintf(c->user, sizeof c->user, "%s", id.sub);
+    snprintf(c->email, sizeof c->email, "%s", id.email);
+    return 0;
+}
+
+/* 1 when the caller may see session sid, owned by owner: an operator; anyone holding the id of an
+ * anonymous session (owner "guest:<sid>", the id is the key); or the owner themself. */
+static int caller_may_see(const struct caller *c, const char *sid, const char *owner)
+{
+    if (c->operator)
+        return 1;
+    if (!owner)
+        return 0;
+    if (strncmp(owner, "guest:", 6) == 0 && strcmp(owner + 6, sid) == 0)
+        return 1;
+    return c->user[0] && strcmp(owner, c->user) == 0;
+}
+
+static void reply_unauthorized(struct http_response *resp, const struct err *e)
+{
+    http_response_header(resp, "WWW-Authenticate", "Bearer realm=\"parley\"");
+    reply_err(resp, e);
+}
+
 /* ---------------------------------------------------------------- handlers */
 
 static int is_json_type(const char *ct)
@@ -67,8 +270,45 @@ static int is_json_type(const char *ct)
                                                            ct[n] == ' ');
 }
 
-static void handle_chat(struct agent *a, struct http_request *req, struct http_response *resp)
+/* Puts the caller's identity into a parsed /chat request: the verified `sub` (or the trusted
+ * demo userId) as "userId"; an anonymous continuation becomes "guest:<sessionId>", so the turn
+ * checks the owner of the session it continues (a session with an owner is not found). */
+static void request_set_user(json_t *request, const struct caller *c)
 {
+    const char *sid = json_string_value(json_object_get(request, "sessionId"));
+    if (c->user[0]) {
+        json_object_set_new(request, "userId", json_string(c->user));
+    } else if (sid) {
+        char *guest = xasprintf("guest:%s", sid);
+        json_object_set_new(request, "userId", json_string(guest));
+        free(guest);
+    }
+}
+
+/* Takes a token from rl for key; past the limit answers 429 with Retry-After and returns 0. */
+static int within_limit(struct ratelimit *rl, const char *key, const char *what,
+                        struct http_response *resp)
+{
+    int wait_s = rl ? ratelimit_take(rl, key, clock_mono_us() / 1000) : 0;
+    if (wait_s == 0)
+        return 1;
+    char secs[16], msg[160];
+    snprintf(secs, sizeof secs, "%d", wait_s);
+    snprintf(msg, sizeof msg, "too many messages %s; retry in %d s", what, wait_s);
+    http_response_header(resp, "Retry-After", secs);
+    reply_error(resp, "TooManyRequests", msg);
+    return 0;
+}
+
+static void handle_chat(struct api *api, struct http_request *req, struct http_response *resp)
+{
+    struct agent *a = &api->rt->agent;
+    char peer[RATELIMIT_ADDR_MAX], client[RATELIMIT_ADDR_MAX];
+    http_request_peer(req, peer, sizeof peer);
+    ratelimit_client_address(api->proxies, peer, http_request_header(req, "X-Forwarded-For"),
+                             client);
+    if (!within_limit(api->by_addr, client, "from this address", resp))
+        return;
     if (req->body_too_large) {
         reply_error(resp, "PayloadTooLarge", "request body is larger than 65536 bytes");
         return;
@@ -86,6 +326,19 @@ static void handle_chat(struct agent *a, struct http_request *req, struct http_r
     json_t *request = turn_parse_request(req->body, req->body_len, &e);
     if (!request) {
         reply_err(resp, &e);
+        return;
+    }
+    struct caller c;
+    if (caller_identify(api, req, json_string_value(json_object_get(request, "userId")), &c,
+                        &e) < 0) {
+        json_decref(request);
+        reply_unauthorized(resp, &e);
+        return;
+    }
+    request_set_user(request, &c);
+    const char *sid = json_string_value(json_object_get(request, "sessionId"));
+    if (sid && !within_limit(api->by_session, sid, "in this session", resp)) {
+        json_decref(request);
         return;
     }
     const char *accept = http_request_header(req, "Accept");
@@ -111,10 +364,20 @@ static void handle_chat(struct agent *a, struct http_request *req, struct http_r
     reply_json(resp, 200, out);
 }
 
-static void handle_session(struct agent *a, const char *id, struct http_response *resp)
+/* GET /sessions/{id}: the transcript, to its own customer (token `sub`, or ?userId= in demo
+ * mode), to anyone holding an anonymous session's id, or to an operator; to anyone else the same
+ * 404 as for a session that does not exist. */
+static void handle_session(struct api *api, const char *id, struct http_request *req,
+                           struct http_response *resp)
 {
+    struct agent *a = &api->rt->agent;
     struct err e;
     err_clear(&e);
+    struct caller c;
+    if (caller_identify(api, req, http_request_query(req, "userId"), &c, &e) < 0) {
+        reply_unauthorized(resp, &e);
+        return;
+    }
     if (!turn_session_id_valid(id)) {
         reply_error(resp, "NotFound", "session not found");
         return;
@@ -122,6 +385,11 @@ static void handle_session(struct agent *a, const char *id, struct http_response
     json_t *doc = transcript_document(a->store, id, &e);
     if (!doc) {
         reply_err(resp, &e);
+        return;
+    }
+    if (!caller_may_see(&c, id, json_string_value(json_object_get(doc, "userId")))) {
+        json_decref(doc);
+        reply_error(resp, "NotFound", "session not found");
         return;
     }
     reply_json(resp, 200, doc);
@@ -187,17 +455,33 @@ static int require_operator(struct agent *a, struct http_request *req, struct ht
 /* GET /tickets/{id}: the ticket names its session, whose id is the key to the transcript, and
  * ticket numbers are sequential; so a ticket is shown only to its own session (?sessionId=) or
  * to an operator. Anyone else gets the same 404 as for a ticket that does not exist. */
-static void handle_ticket(struct agent *a, const char *id, struct http_request *req,
+static void handle_ticket(struct api *api, const char *id, struct http_request *req,
                           struct http_response *resp)
 {
+    struct agent *a = &api->rt->agent;
     struct err e;
     err_clear(&e);
-    json_t *ticket = NULL;
+    struct caller c;
+    if (caller_identify(api, req, http_request_query(req, "userId"), &c, &e) < 0) {
+        reply_unauthorized(resp, &e);
+        return;
+    }
+    json_t *ticket = NULL, *session = NULL;
     const char *sid = http_request_query(req, "sessionId");
     const char *owner = NULL;
     if (STORE_CALL(a->store, ticket_get, id, &ticket, &e) == 0)
         owner = json_string_value(json_object_get(ticket, "sessionId"));
-    if (!owner || !(is_operator(a, req) || (sid && strcmp(sid, owner) == 0))) {
+    /* Beyond the session id, the caller must be allowed to see that session (its customer). */
+    int allowed = owner && (c.operator || (sid && strcmp(sid, owner) == 0));
+    if (allowed && !c.operator) {
+        struct err se;
+        err_clear(&se);
+        allowed = STORE_CALL(a->store, session_get, owner, &session, &se) == 0 &&
+                  caller_may_see(&c, owner,
+                                 json_string_value(json_object_get(session, "userId")));
+        json_decref(session);
+    }
+    if (!allowed) {
         json_decref(ticket);
         if (!err_is_set(&e) || strcmp(e.code, "NotFound") == 0) {
             char msg[160];
@@ -539,14 +823,60 @@ static int path_match(const char *pattern, const char *path, char *id, size_t ca
     return *pattern == '\0' && *path == '\0';
 }
 
-static void dispatch(struct app *rt, struct http_request *req, struct http_response *resp,
+static void dispatch(struct api *api, struct http_request *req, struct http_response *resp,
                      const char **route_name);
+
+/* ---------------------------------------------------------------- CORS */
+
+#define API_CORS_HEADERS "Content-Type, Authorization, Idempotency-Key, Accept"
+
+/* The request's Origin when it is one of PARLEY_ALLOWED_ORIGINS, else NULL. */
+static const char *allowed_origin(const struct api *api, const struct http_request *req)
+{
+    const char *origin = api->norigins ? http_request_header(req, "Origin") : NULL;
+    for (int i = 0; origin && i < api->norigins; i++)
+        if (strcmp(origin, api->origins[i]) == 0)
+            return origin;
+    return NULL;
+}
+
+/* A preflight (OPTIONS with Access-Control-Request-Method) from an allowed origin: 204 with what
+ * it may send. Returns 1 when answered. Other origins fall through to routing (405). */
+static int cors_preflight(const struct api *api, struct http_request *req,
+                          struct http_response *resp)
+{
+    const char *origin = allowed_origin(api, req);
+    if (!origin || strcmp(req->method, "OPTIONS") != 0 ||
+        !http_request_header(req, "Access-Control-Request-Method"))
+        return 0;
+    resp->status = 204;
+    resp->content_type = NULL;
+    http_response_header(resp, "Access-Control-Allow-Origin", origin);
+    http_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    http_response_header(resp, "Access-Control-Allow-Headers", API_CORS_HEADERS);
+    http_response_header(resp, "Access-Control-Max-Age", "600");
+    http_response_header(resp, "Vary", "Origin");
+    return 1;
+}
+
+/* Every other response: the CORS headers for an allowed origin; none for any other. */
+static void cors_headers(const struct api *api, struct http_request *req,
+                         struct http_response *resp)
+{
+    const char *origin = allowed_origin(api, req);
+    if (api->norigins)
+        http_response_header(resp, "Vary", "Origin");
+    if (!origin)
+        return;
+    http_response_header(resp, "Access-Control-Allow-Origin", origin);
+    http_response_header(resp, "Access-Control-Expose-Headers", "Retry-After");
+}
 
 /* Every request: an X-Ray segment (continuing the caller's X-Amzn-Trace-Id), the route's
  * counter, and the trace header on the response. */
 void api_handle(void *ud, struct http_request *req, struct http_response *resp)
 {
-    struct app *rt = ud;
+    struct api *api = ud;
     const char *header = http_request_header(req, "X-Amzn-Trace-Id");
     struct err terr;
     err_clear(&terr);
@@ -558,7 +888,12 @@ void api_handle(void *ud, struct http_request *req, struct http_response *resp)
     size_t thn = trace_header_format(seg, 0, th, sizeof th);
     agent_trace_set(seg);
     const char *route = "unmatched";
-    dispatch(rt, req, resp, &route);
+    if (cors_preflight(api, req, resp)) {
+        route = "preflight";
+    } else {
+        dispatch(api, req, resp, &route);
+        cors_headers(api, req, resp);
+    }
     agent_trace_set(NULL);
     if (thn > 0)
         http_response_header(resp, "X-Amzn-Trace-Id", th);
@@ -567,9 +902,10 @@ void api_handle(void *ud, struct http_request *req, struct http_response *resp)
     metrics_http_request(route, resp->status);
 }
 
-static void dispatch(struct app *rt, struct http_request *req, struct http_response *resp,
+static void dispatch(struct api *api, struct http_request *req, struct http_response *resp,
                      const char **route_name)
 {
+    struct app *rt = api->rt;
     struct agent *a = &rt->agent;
     char id[128] = "";
     const struct route *r = NULL;
@@ -603,7 +939,7 @@ static void dispatch(struct app *rt, struct http_request *req, struct http_respo
         return;
     switch (r->id) {
     case R_CHAT:
-        handle_chat(a, req, resp);
+        handle_chat(api, req, resp);
         break;
     case R_HEALTH:
         reply_json(resp, 200, json_pack("{s:s, s:s, s:s}", "status", "ok", "store",
@@ -616,7 +952,7 @@ static void dispatch(struct app *rt, struct http_request *req, struct http_respo
         handle_session_list(a, req, resp);
         break;
     case R_SESSION:
-        handle_session(a, id, resp);
+        handle_session(api, id, req, resp);
         break;
     case R_SESSION_ERASE:
         handle_erase(rt, id, resp);
@@ -628,7 +964,7 @@ static void dispatch(struct app *rt, struct http_request *req, struct http_respo
         handle_release(a, id, resp);
         break;
     case R_TICKET:
-        handle_ticket(a, id, req, resp);
+        handle_ticket(api, id, req, resp);
         break;
     case R_TICKETS:
         handle_ticket_list(a, resp);

@@ -495,8 +495,10 @@ static void check_effects(struct run *r, const json_t *effects)
     }
     if (json_object_get(effects, "session") || json_object_get(effects, "transcriptTools")) {
         struct session *s = session_get(r, "main");
-        char path[128];
-        snprintf(path, sizeof path, "/sessions/%s", s->sid);
+        char path[320];
+        /* The owner asks: a session with a userId is shown to that userId (issue 14). */
+        snprintf(path, sizeof path, "/sessions/%s%s%s", s->sid, s->user[0] ? "?userId=" : "",
+                 s->user);
         struct e2e_resp resp = e2e_http(&srv, "GET", path, NULL);
         if (resp.status != 200) {
             fail(r, "GET %s answered HTTP %ld", path, resp.status);
