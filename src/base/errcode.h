@@ -35,7 +35,6 @@ enum errcode_class {
     X(UnsupportedMediaType, "UnsupportedMediaType", 415, ERRCODE_CLIENT, 0)                        \
     X(IdempotencyMismatch, "IdempotencyMismatch", 422, ERRCODE_CLIENT, 0)                          \
     X(TooManyRequests, "TooManyRequests", 429, ERRCODE_THROTTLE, 1)                                \
-    X(NotImplemented, "NotImplemented", 501, ERRCODE_CLIENT, 0)                                    \
     /* model port */                                                                               \
     X(ModelThrottled, "ModelThrottled", 503, ERRCODE_THROTTLE, 1)                                  \
     X(ModelTimeout, "ModelTimeout", 504, ERRCODE_SERVER, 1)                                        \
