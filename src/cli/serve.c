@@ -104,8 +104,8 @@ int cli_serve(int argc, char **argv)
         goto out;
     }
     log_at(LL_INFO, "serve", "listening on http://%s:%d (data '%s', store %s, model %s)",
-           cfg.bind, http_server_port(server), cfg.data, rt.store->ops->name,
-           rt.model->ops->name);
+           cfg.bind, http_server_port(server), cfg.data, store_name(rt.store),
+           model_name(rt.model));
     int sig = 0;
     sigwait(&stop, &sig);
     log_at(LL_INFO, "serve", "received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -130,7 +130,7 @@ static void handle_ticket_list(struct agent *a, struct http_response *resp)
     struct err e;
     err_clear(&e);
     json_t *list = NULL;
-    if (STORE_CALL(a->store, tickets_list, NULL, 500, &list, &e) < 0) {
+    if (store_tickets_list(a->store, NULL, 500, &list, &e) < 0) {
         reply_err(resp, &e);
         return;
     }
@@ -193,7 +193,7 @@ static void handle_ticket(struct agent *a, const char *id, struct http_request *
     json_t *ticket = NULL;
     const char *sid = http_request_query(req, "sessionId");
     const char *owner = NULL;
-    if (STORE_CALL(a->store, ticket_get, id, &ticket, &e) == 0)
+    if (store_ticket_get(a->store, id, &ticket, &e) == 0)
         owner = json_string_value(json_object_get(ticket, "sessionId"));
     if (!owner || !(is_operator(a, req) || (sid && strcmp(sid, owner) == 0))) {
         json_decref(ticket);
@@ -251,7 +251,7 @@ static void handle_operator_message(struct agent *a, const char *id, struct http
                json_string_length(content) > 8000) {
         reply_error(resp, "InvalidRequest", "'content' must be a string of 1 to 8000 bytes");
     } else if (!turn_session_id_valid(id) ||
-               STORE_CALL(a->store, session_get, id, &session, &e) < 0) {
+               store_session_get(a->store, id, &session, &e) < 0) {
         reply_error(resp, "NotFound", "session not found");
     } else {
         json_int_t now = clock_now_ms();
@@ -261,7 +261,7 @@ static void handle_operator_message(struct agent *a, const char *id, struct http
                                  json_object_get(session, "userId"), "isNew", 0, "messages", msg,
                                  "noTurn", 1);
         int turn_no = 0;
-        if (STORE_CALL(a->store, turn_save, turn, &turn_no, &e) < 0) {
+        if (store_turn_save(a->store, turn, &turn_no, &e) < 0) {
             reply_err(resp, &e);
         } else {
             char ts[40];
@@ -282,7 +282,7 @@ static void handle_release(struct agent *a, const char *id, struct http_response
     struct err e;
     err_clear(&e);
     if (!turn_session_id_valid(id) ||
-        STORE_CALL(a->store, session_set_status, id, "active", "released by operator", &e) < 0) {
+        store_session_set_status(a->store, id, "active", "released by operator", &e) < 0) {
         reply_error(resp, "NotFound", "session not found");
         return;
     }
@@ -301,7 +301,7 @@ static void handle_session_list(struct agent *a, struct http_request *req,
     struct err e;
     err_clear(&e);
     json_t *list = NULL;
-    if (STORE_CALL(a->store, sessions_list, status, 200, &list, &e) < 0) {
+    if (store_sessions_list(a->store, status, 200, &list, &e) < 0) {
         reply_err(resp, &e);
         return;
     }
@@ -556,7 +556,7 @@ static void dispatch(struct app *rt, struct http_request *req, struct http_respo
         break;
     case R_HEALTH:
         reply_json(resp, 200, json_pack("{s:s, s:s, s:s}", "status", "ok", "store",
-                                        a->store->ops->name, "model", a->model->ops->name));
+                                        store_name(a->store), "model", model_name(a->model)));
         break;
     case R_SESSIONS:
         handle_session_list(a, req, resp);
