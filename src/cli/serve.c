@@ -169,8 +169,9 @@ int cli_worker(int argc, char **argv)
     struct app rt = {0};
     int rc = 1;
     if (app_open(&rt, &cfg, APP_WORKER, &e) == 0 && app_start_workers(&rt, threads, &e) == 0) {
-        log_at(LL_INFO, "worker", "draining AgentActions in '%s' with %d threads", cfg.data,
-               threads);
+        char *backend = app_port_backend(&cfg, APP_PORT_QUEUE);
+        log_at(LL_INFO, "worker", "draining AgentActions on %s with %d threads", backend, threads);
+        free(backend);
         int sig = 0;
         sigwait(&stop, &sig);
         rc = 0;

@@ -46,7 +46,6 @@ static inline json_t *model_invoke(struct model *m, const json_t *request, model
                                    void *ud, struct err *err)
 {
     assert(m);
-    assert(request);
     return m->ops->invoke(m, request, on_delta, ud, err);
 }
 
