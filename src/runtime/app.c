@@ -496,6 +496,10 @@ int app_open_ports(struct app_ports *p, const struct config *cfg, unsigned want,
         if (!(p->queue = queue_sqs_from_config(cfg, err)))
             goto out;
     } else if (want & APP_PORT_QUEUE) {
+        if (access(cfg->data, F_OK) != 0) {
+            err_set(err, "NotFound", "no data directory '%s'", cfg->data);
+            goto out;
+        }
         char *db = xasprintf("%s/queue.db", cfg->data);
         int exists = access(db, F_OK) == 0;
         if (exists)

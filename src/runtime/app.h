@@ -117,7 +117,8 @@ struct app_ports {
 /* Opens the ports in want the way `parley serve` does: PARLEY_QUEUE_PREFIX selects SQS (else
  * SQLite in <data>/queue.db, its queues set up), PARLEY_ARCHIVE_BUCKET selects S3 (else files
  * under <data>/archive). With APP_PORTS_EXISTING a local queue database that does not exist is
- * left unopened (p->queue NULL) instead of created, and no queue is set up. Returns 0, or -1 with
+ * left unopened (p->queue NULL) instead of created (a missing data directory is err "NotFound"),
+ * and no queue is set up. Returns 0, or -1 with
  * err (nothing left open). Release with app_close_ports(). */
 int app_open_ports(struct app_ports *p, const struct config *cfg, unsigned want, struct err *err);
 

@@ -109,18 +109,22 @@ static void test_local(void)
 {
     char *data = xasprintf("%s/data", dir);
     size_t rows = 99;
-    /* stats on a data directory that does not exist: no queues, nothing created. */
+    /* stats without a data directory fails and creates none. */
+    CHECK_INT(run(app_cli_queue, "queue", "stats", "--data", data, NULL), 1);
+    CHECK(strstr(err_text, "no data directory") != NULL);
+    CHECK(!exists(data));
+    /* stats in a data directory without queues: none listed, no database created. */
+    CHECK_INT(mkdir(data, 0755), 0);
+    char *db = xasprintf("%s/queue.db", data);
     CHECK_INT(run(app_cli_queue, "queue", "stats", "--data", data, NULL), 0);
     CHECK(stats_visible("AgentActions", &rows) == -1);
     CHECK_INT(rows, 0);
     CHECK(strstr(err_text, "backend sqlite") != NULL);
     CHECK(strstr(err_text, "not created yet") != NULL);
-    CHECK(!exists(data));
+    CHECK(!exists(db));
 
     /* Once the queues exist (dlq list opens them as serve does), stats reads them. */
-    CHECK_INT(mkdir(data, 0755), 0);
     CHECK_INT(run(app_cli_queue, "queue", "dlq", "list", "--data", data, NULL), 0);
-    char *db = xasprintf("%s/queue.db", data);
     CHECK(exists(db));
     free(db);
     CHECK_INT(run(app_cli_queue, "queue", "stats", "--data", data, NULL), 0);
