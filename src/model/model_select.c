@@ -24,9 +24,9 @@ struct model *model_new_from_config(const char *name, const struct config *c, st
     cfg.model_id = or_null(c->model_id);
     cfg.timeout_ms = c->model_timeout_ms;
     /* -1 (unset) keeps the provider's default; 0 means no retries, which the providers spell -1. */
-    cfg.max_retries = c->model_max_retries < 0 ? 0
-                                               : (c->model_max_retries == 0 ? -1
-                                                                            : c->model_max_retries);
+    cfg.max_retries = c->model_max_retries < 0
+                          ? 0
+                          : (c->model_max_retries == 0 ? -1 : c->model_max_retries);
     cfg.max_tokens = c->max_tokens;
     if (strcmp(name, "bedrock") == 0)
         return model_bedrock_new(&cfg, err); /* reads the AWS variables itself */

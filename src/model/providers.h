@@ -25,16 +25,16 @@
 /* ---- Configuration -------------------------------------------------------------------------- */
 
 struct model_provider_config {
-    const char *model_id;          /* NULL = the provider's default */
-    long timeout_ms;               /* per attempt; 0 = 60000 */
-    int max_retries;               /* -1 = none; 0 = 2 */
-    int max_tokens;                /* used when a request has none; 0 = 1024 */
-    const char *api_key;           /* anthropic, openai (NULL = none, for local servers) */
-    const char *base_url;          /* anthropic/openai API base; bedrock endpoint override */
-    const struct aws_config *aws;  /* bedrock: region, credentials, clock; NULL = from env */
-    long backoff_base_ms;          /* 0 = 250 */
-    long backoff_max_ms;           /* 0 = 8000 */
-    size_t max_response_bytes;     /* 0 = 8 MiB */
+    const char *model_id;         /* NULL = the provider's default */
+    long timeout_ms;              /* per attempt; 0 = 60000 */
+    int max_retries;              /* -1 = none; 0 = 2 */
+    int max_tokens;               /* used when a request has none; 0 = 1024 */
+    const char *api_key;          /* anthropic, openai (NULL = none, for local servers) */
+    const char *base_url;         /* anthropic/openai API base; bedrock endpoint override */
+    const struct aws_config *aws; /* bedrock: region, credentials, clock; NULL = from env */
+    long backoff_base_ms;         /* 0 = 250 */
+    long backoff_max_ms;          /* 0 = 8000 */
+    size_t max_response_bytes;    /* 0 = 8 MiB */
 };
 
 #define MODEL_BEDROCK_DEFAULT_ID "anthropic.claude-3-5-sonnet-20241022-v2:0"

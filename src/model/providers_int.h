@@ -37,12 +37,12 @@ void model__http_release(struct model__http *h);
 /* Builds a Messages-API response from Anthropic stream events (message_start,
  * content_block_start/delta/stop, message_delta, message_stop, error), forwarding text deltas. */
 struct model__stream {
-    json_t *msg;              /* the message being built */
-    json_t *partial;          /* object: block index -> accumulated input_json string */
-    model_delta_fn on_delta;  /* may be NULL */
-    void *ud;                 /* for on_delta */
-    int done;                 /* message_stop seen */
-    struct err failure;       /* set by an "error" event or a malformed event */
+    json_t *msg;             /* the message being built */
+    json_t *partial;         /* object: block index -> accumulated input_json string */
+    model_delta_fn on_delta; /* may be NULL */
+    void *ud;                /* for on_delta */
+    int done;                /* message_stop seen */
+    struct err failure;      /* set by an "error" event or a malformed event */
 };
 
 void model__stream_init(struct model__stream *s, model_delta_fn on_delta, void *ud);

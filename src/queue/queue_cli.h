@@ -19,12 +19,12 @@ typedef int (*queue_cli_open_fn)(const struct config *cfg, int existing, struct 
                                  char **backend, struct err *err);
 
 /* Runs `parley queue stats | dlq list | dlq redrive` with argv[0] == "queue", opening the queues
- * with open_queues (stats opens only what exists, so it creates nothing). The backend goes to stderr as
- * "parley queue: backend <backend>". Options: --data DIR
- * (default: PARLEY_DATA, else ./data), --table (a readable table instead of JSON), --help; for
- * dlq: --queue NAME (one DLQ; default all), --max N; for redrive: --to QUEUE (default each
- * message's source queue). Prints results on stdout and errors on stderr. Returns the exit code:
- * 0 success, 1 failure, 2 usage error. */
+ * with open_queues (stats opens only what exists, so it creates nothing). The backend goes to
+ * stderr as "parley queue: backend <backend>". Options: --data DIR (default: PARLEY_DATA, else
+ * ./data), --table (a readable table instead of JSON), --help; for dlq: --queue NAME (one DLQ;
+ * default all), --max N; for redrive: --to QUEUE (default each message's source queue). Prints
+ * results on stdout and errors on stderr. Returns the exit code: 0 success, 1 failure, 2 usage
+ * error. */
 int queue_cli_main(int argc, char **argv, queue_cli_open_fn open_queues);
 
 #endif

@@ -250,8 +250,7 @@ static void handle_operator_message(struct agent *a, const char *id, struct http
     } else if (!json_is_string(content) || json_string_length(content) == 0 ||
                json_string_length(content) > 8000) {
         reply_error(resp, "InvalidRequest", "'content' must be a string of 1 to 8000 bytes");
-    } else if (!turn_session_id_valid(id) ||
-               store_session_get(a->store, id, &session, &e) < 0) {
+    } else if (!turn_session_id_valid(id) || store_session_get(a->store, id, &session, &e) < 0) {
         reply_error(resp, "NotFound", "session not found");
     } else {
         json_int_t now = clock_now_ms();

@@ -524,8 +524,8 @@ void app_close_ports(struct app_ports *p)
     memset(p, 0, sizeof *p);
 }
 
-static int cli_open_queue(const struct config *cfg, int existing, struct queue **q,
-                          char **backend, struct err *err)
+static int cli_open_queue(const struct config *cfg, int existing, struct queue **q, char **backend,
+                          struct err *err)
 {
     struct app_ports p;
     unsigned want = APP_PORT_QUEUE | (existing ? APP_PORTS_EXISTING : 0);

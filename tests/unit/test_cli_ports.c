@@ -93,8 +93,7 @@ static long long stats_visible(const char *name, size_t *rows)
     *rows = json_array_size(list);
     size_t i;
     json_t *row;
-    json_array_foreach(list, i, row)
-    {
+    json_array_foreach(list, i, row) {
         const char *n = json_string_value(json_object_get(row, "name"));
         if (n && strstr(n, name) && !strstr(n, "DLQ"))
             visible = (long long)json_integer_value(json_object_get(row, "visible"));
