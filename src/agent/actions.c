@@ -137,7 +137,7 @@ static int enqueue(struct agent *a, const json_t *event, const char *id, const c
     const char *uid = agent__str(event, "userId");
     json_t *record = json_pack("{s:s, s:s, s:s, s:s, s:O, s:s}", "id", id, "sessionId", sid,
                                "userId", uid, "tool", name, "input", input, "status", "pending");
-    int rc = STORE_CALL(a->store, action_put, record, err);
+    int rc = store_action_put(a->store, record, err);
     json_decref(record);
     if (rc < 0)
         return -1;
@@ -389,7 +389,7 @@ json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err)
                 continue;
             json_t *rec = NULL;
             struct err gerr;
-            if (STORE_CALL(a->store, action_get, agent__str(b, "id"), &rec, &gerr) == 0 &&
+            if (store_action_get(a->store, agent__str(b, "id"), &rec, &gerr) == 0 &&
                 strcmp(agent__str(rec, "status"), "pending") != 0) {
                 json_object_set(b, "status", json_object_get(rec, "status"));
                 json_object_set(b, "result", json_object_get(rec, "result"));
@@ -445,7 +445,7 @@ static int work_one(struct agent *a, const char *body)
     json_t *rec = NULL;
     struct err e;
     err_clear(&e);
-    if (STORE_CALL(a->store, action_get, id, &rec, &e) == 0 &&
+    if (store_action_get(a->store, id, &rec, &e) == 0 &&
         strcmp(agent__str(rec, "status"), "pending") != 0) {
         json_decref(rec); /* a redelivery of a finished action: nothing to do again */
         rc = 0;
@@ -460,7 +460,7 @@ static int work_one(struct agent *a, const char *body)
     }
     json_object_set_new(action, "sessionId", json_string(sid));
     json_object_set_new(action, "userId", json_string(uid));
-    if (STORE_CALL(a->store, action_put, action, &e) == 0) {
+    if (store_action_put(a->store, action, &e) == 0) {
         rc = 0;
         agent_actions_notify(a);
     } else {

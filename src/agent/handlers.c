@@ -177,7 +177,7 @@ json_t *agent_load_context(struct agent *a, json_t *event, struct err *err)
         history = json_array();
     else {
         struct trace_ctx *sub = trace_sub_begin(current_trace, "store.history_recent", NULL);
-        int rc = STORE_CALL(a->store, history_recent, id, a->cfg->history_turns, &history, err);
+        int rc = store_history_recent(a->store, id, a->cfg->history_turns, &history, err);
         trace_sub_end(sub, rc < 0 ? err : NULL);
         if (rc < 0)
             return NULL;
@@ -315,7 +315,7 @@ json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
     json_t *request = build_request(agent_tools(a), event, system,
                                     (int)agent_file_limit(file, "reply_tokens", 1024));
     free(system);
-    struct trace_ctx *sub = trace_sub_begin(current_trace, a->model->ops->name, "remote");
+    struct trace_ctx *sub = trace_sub_begin(current_trace, model_name(a->model), "remote");
     int64_t t0 = clock_mono_us();
     json_t *resp = model_invoke(a->model, request, agent__observer ? observe_text : NULL, NULL, err);
     double seconds = (double)(clock_mono_us() - t0) / 1e6;
@@ -407,7 +407,7 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
     context = json_is_object(context) ? json_copy(context) : json_object(); /* sets one member */
     json_object_set_new(context, "lastSeen", json_integer((json_int_t)clock_now_ms()));
     json_t *metadata = json_pack("{s:O, s:s, s:O}", "usage", json_object_get(event, "usage"),
-                                 "model", a->model->ops->name, "iterations",
+                                 "model", model_name(a->model), "iterations",
                                  json_object_get(event, "iterations"));
     json_t *turn = json_pack("{s:O, s:O, s:b, s:O, s:o, s:o, s:s}", "sessionId",
                              json_object_get(event, "sessionId"), "userId",
@@ -417,7 +417,7 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
                              "metadata", metadata, "status", handed_off(event) ? "handoff" : "");
     int turn_no = 0;
     struct trace_ctx *sub = trace_sub_begin(current_trace, "store.turn_save", NULL);
-    int rc = STORE_CALL(a->store, turn_save, turn, &turn_no, err);
+    int rc = store_turn_save(a->store, turn, &turn_no, err);
     trace_sub_end(sub, rc < 0 ? err : NULL);
     json_decref(turn);
     if (rc < 0)

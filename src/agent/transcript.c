@@ -70,9 +70,9 @@ json_t *transcript_render(const json_t *messages)
 json_t *transcript_document(struct store *store, const char *id, struct err *err)
 {
     json_t *session = NULL, *messages = NULL;
-    if (STORE_CALL(store, session_get, id, &session, err) < 0)
+    if (store_session_get(store, id, &session, err) < 0)
         return NULL;
-    if (STORE_CALL(store, transcript, id, &messages, err) < 0) {
+    if (store_transcript(store, id, &messages, err) < 0) {
         json_decref(session);
         return NULL;
     }

@@ -203,7 +203,7 @@ static int open_session(struct agent *a, json_t *state, const char *sid, const c
                         struct err *err)
 {
     json_t *session = NULL;
-    if (STORE_CALL(a->store, session_get, sid, &session, err) < 0)
+    if (store_session_get(a->store, sid, &session, err) < 0)
         return -1;
     const char *owner = json_string_value(json_object_get(session, "userId"));
     if (uid && owner && strcmp(uid, owner) != 0) {
@@ -377,7 +377,7 @@ json_t *turn_run_idempotent(struct agent *a, const char *key, const char *body, 
                                          .expires_ms = now + ttl_h * 3600000LL,
                                          .owner_gone = owner_gone};
     int taken_over = 0;
-    int claim = STORE_CALL(a->store, idem_claim, &claim_req, &earlier, &taken_over, err);
+    int claim = store_idem_claim(a->store, &claim_req, &earlier, &taken_over, err);
     if (claim < 0)
         return NULL;
     if (taken_over)
@@ -395,11 +395,11 @@ json_t *turn_run_idempotent(struct agent *a, const char *key, const char *body, 
     json_t *out = run_turn(a, request, sid, err);
     struct err e2;
     if (!out) {
-        if (STORE_CALL(a->store, idem_abort, key, &e2) < 0)
+        if (store_idem_abort(a->store, key, &e2) < 0)
             log_at(LL_WARN, "turn", "cannot release Idempotency-Key: %s", e2.message);
         return NULL;
     }
-    if (STORE_CALL(a->store, idem_finish, key, out, &e2) < 0)
+    if (store_idem_finish(a->store, key, out, &e2) < 0)
         log_at(LL_WARN, "turn", "cannot store the response of an Idempotency-Key: %s", e2.message);
     return out;
 }

@@ -138,8 +138,8 @@ int cli_serve(int argc, char **argv)
         goto out;
     }
     log_at(LL_INFO, "serve", "listening on http://%s:%d (data '%s', store %s, model %s)",
-           cfg.bind, http_server_port(server), cfg.data, rt.store->ops->name,
-           rt.model->ops->name);
+           cfg.bind, http_server_port(server), cfg.data, store_name(rt.store),
+           model_name(rt.model));
     int sig = 0;
     while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) {
         log_at(LL_INFO, "serve", "received SIGHUP, reloading the agent file");
@@ -210,8 +210,9 @@ int cli_worker(int argc, char **argv)
     struct app rt = {0};
     int rc = 1;
     if (app_open(&rt, &cfg, APP_WORKER, &e) == 0 && app_start_workers(&rt, threads, &e) == 0) {
-        log_at(LL_INFO, "worker", "draining AgentActions in '%s' with %d threads", cfg.data,
-               threads);
+        char *backend = app_port_backend(&cfg, APP_PORT_QUEUE);
+        log_at(LL_INFO, "worker", "draining AgentActions on %s with %d threads", backend, threads);
+        free(backend);
         int sig = 0;
         while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) {
             err_clear(&e); /* the tools of a reloaded agent, as `parley serve` does */

@@ -12,7 +12,7 @@
 #include "aws/aws.h"
 #include "base/xmalloc.h"
 #include "http/sigv4.h"
-#include "model/providers.h"
+#include "model/providers_int.h"
 
 struct bedrock_model {
     struct model base;      /* must be first */

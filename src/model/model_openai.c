@@ -10,7 +10,7 @@
 #include "base/buf.h"
 #include "base/xmalloc.h"
 #include "http/client.h"
-#include "model/providers.h"
+#include "model/providers_int.h"
 
 struct openai_model {
     struct model base;        /* must be first */

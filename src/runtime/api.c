@@ -400,7 +400,7 @@ static void handle_ticket_list(struct agent *a, struct http_response *resp)
     struct err e;
     err_clear(&e);
     json_t *list = NULL;
-    if (STORE_CALL(a->store, tickets_list, NULL, 500, &list, &e) < 0) {
+    if (store_tickets_list(a->store, NULL, 500, &list, &e) < 0) {
         reply_err(resp, &e);
         return;
     }
@@ -469,14 +469,14 @@ static void handle_ticket(struct api *api, const char *id, struct http_request *
     json_t *ticket = NULL, *session = NULL;
     const char *sid = http_request_query(req, "sessionId");
     const char *owner = NULL;
-    if (STORE_CALL(a->store, ticket_get, id, &ticket, &e) == 0)
+    if (store_ticket_get(a->store, id, &ticket, &e) == 0)
         owner = json_string_value(json_object_get(ticket, "sessionId"));
     /* Beyond the session id, the caller must be allowed to see that session (its customer). */
     int allowed = owner && (c.operator || (sid && strcmp(sid, owner) == 0));
     if (allowed && !c.operator) {
         struct err se;
         err_clear(&se);
-        allowed = STORE_CALL(a->store, session_get, owner, &session, &se) == 0 &&
+        allowed = store_session_get(a->store, owner, &session, &se) == 0 &&
                   caller_may_see(&c, owner,
                                  json_string_value(json_object_get(session, "userId")));
         json_decref(session);
@@ -536,8 +536,7 @@ static void handle_operator_message(struct agent *a, const char *id, struct http
     } else if (!json_is_string(content) || json_string_length(content) == 0 ||
                json_string_length(content) > 8000) {
         reply_error(resp, "InvalidRequest", "'content' must be a string of 1 to 8000 bytes");
-    } else if (!turn_session_id_valid(id) ||
-               STORE_CALL(a->store, session_get, id, &session, &e) < 0) {
+    } else if (!turn_session_id_valid(id) || store_session_get(a->store, id, &session, &e) < 0) {
         reply_error(resp, "NotFound", "session not found");
     } else {
         json_int_t now = clock_now_ms();
@@ -547,7 +546,7 @@ static void handle_operator_message(struct agent *a, const char *id, struct http
                                  json_object_get(session, "userId"), "isNew", 0, "messages", msg,
                                  "noTurn", 1);
         int turn_no = 0;
-        if (STORE_CALL(a->store, turn_save, turn, &turn_no, &e) < 0) {
+        if (store_turn_save(a->store, turn, &turn_no, &e) < 0) {
             reply_err(resp, &e);
         } else {
             char ts[40];
@@ -568,7 +567,7 @@ static void handle_release(struct agent *a, const char *id, struct http_response
     struct err e;
     err_clear(&e);
     if (!turn_session_id_valid(id) ||
-        STORE_CALL(a->store, session_set_status, id, "active", "released by operator", &e) < 0) {
+        store_session_set_status(a->store, id, "active", "released by operator", &e) < 0) {
         reply_error(resp, "NotFound", "session not found");
         return;
     }
@@ -584,13 +583,13 @@ static void handle_erase(struct app *rt, const char *id, struct http_response *r
     struct err e;
     err_clear(&e);
     json_t *session = NULL;
-    if (!turn_session_id_valid(id) || STORE_CALL(a->store, session_get, id, &session, &e) < 0) {
+    if (!turn_session_id_valid(id) || store_session_get(a->store, id, &session, &e) < 0) {
         reply_error(resp, "NotFound", "session not found");
         return;
     }
     json_int_t created = json_integer_value(json_object_get(session, "createdAt"));
     json_decref(session);
-    if (STORE_CALL(a->store, session_erase, id, &e) < 0) {
+    if (store_session_erase(a->store, id, &e) < 0) {
         reply_err(resp, &e);
         return;
     }
@@ -617,7 +616,7 @@ static void handle_session_list(struct agent *a, struct http_request *req,
     struct err e;
     err_clear(&e);
     json_t *list = NULL;
-    if (STORE_CALL(a->store, sessions_list, status, 200, &list, &e) < 0) {
+    if (store_sessions_list(a->store, status, 200, &list, &e) < 0) {
         reply_err(resp, &e);
         return;
     }
@@ -943,7 +942,7 @@ static void dispatch(struct api *api, struct http_request *req, struct http_resp
         break;
     case R_HEALTH:
         reply_json(resp, 200, json_pack("{s:s, s:s, s:s}", "status", "ok", "store",
-                                        a->store->ops->name, "model", a->model->ops->name));
+                                        store_name(a->store), "model", model_name(a->model)));
         break;
     case R_AGENT:
         handle_agent(a, resp);

@@ -24,6 +24,7 @@
 #include "base/xmalloc.h"
 #include "agent/transcript.h"
 #include "archive/archive.h"
+#include "archive/archive_cli.h"
 #include "archive/archive_s3.h"
 #include "aws/aws.h"
 #include "bus/bus_eventbridge.h"
@@ -33,6 +34,7 @@
 #include "archive/archiver.h"
 #include "bus/bus.h"
 #include "queue/queue.h"
+#include "queue/queue_cli.h"
 #include "telemetry/metrics.h"
 #include "telemetry/trace.h"
 #include "model/providers.h"
@@ -600,4 +602,89 @@ void app_close(struct app *app)
     memset(app, 0, sizeof *app);
     app->cfg = cfg;
     app->role = role;
+}
+
+/* ---------------------------------------------------------------- ports for CLI commands */
+
+char *app_port_backend(const struct config *cfg, unsigned port)
+{
+    if (port == APP_PORT_QUEUE)
+        return cfg->queue_prefix[0] ? xasprintf("sqs (queue prefix '%s')", cfg->queue_prefix)
+                                    : xasprintf("sqlite '%s/queue.db'", cfg->data);
+    assert(port == APP_PORT_ARCHIVE);
+    return cfg->archive_bucket[0] ? xasprintf("s3 (bucket '%s')", cfg->archive_bucket)
+                                  : xasprintf("fs '%s/archive'", cfg->data);
+}
+
+int app_open_ports(struct app_ports *p, const struct config *cfg, unsigned want, struct err *err)
+{
+    assert(p && cfg);
+    int rc = -1;
+    memset(p, 0, sizeof *p);
+    if ((want & APP_PORT_QUEUE) && !(want & APP_PORTS_EXISTING)) {
+        if (open_queue(cfg, 0, &p->queue, err) < 0)
+            goto out;
+    } else if ((want & APP_PORT_QUEUE) && cfg->queue_prefix[0]) {
+        if (!(p->queue = queue_sqs_from_config(cfg, err)))
+            goto out;
+    } else if (want & APP_PORT_QUEUE) {
+        if (access(cfg->data, F_OK) != 0) {
+            err_set(err, "NotFound", "no data directory '%s'", cfg->data);
+            goto out;
+        }
+        char *db = xasprintf("%s/queue.db", cfg->data);
+        int exists = access(db, F_OK) == 0;
+        if (exists)
+            p->queue = queue_sqlite_new(db, NULL, err);
+        free(db);
+        if (exists && !p->queue)
+            goto out;
+    }
+    if ((want & APP_PORT_ARCHIVE) && open_archive(cfg, 0, &p->archive, err) < 0)
+        goto out;
+    rc = 0;
+out:
+    if (rc < 0)
+        app_close_ports(p);
+    return rc;
+}
+
+void app_close_ports(struct app_ports *p)
+{
+    queue_free(p->queue);
+    archive_free(p->archive);
+    memset(p, 0, sizeof *p);
+}
+
+static int cli_open_queue(const struct config *cfg, int existing, struct queue **q, char **backend,
+                          struct err *err)
+{
+    struct app_ports p;
+    unsigned want = APP_PORT_QUEUE | (existing ? APP_PORTS_EXISTING : 0);
+    if (app_open_ports(&p, cfg, want, err) < 0)
+        return -1;
+    *q = p.queue;
+    *backend = app_port_backend(cfg, APP_PORT_QUEUE);
+    return 0;
+}
+
+static int cli_open_archive(const struct config *cfg, struct archive **a, char **backend,
+                            struct err *err)
+{
+    struct app_ports p;
+    if (app_open_ports(&p, cfg, APP_PORT_ARCHIVE, err) < 0)
+        return -1;
+    *a = p.archive;
+    *backend = app_port_backend(cfg, APP_PORT_ARCHIVE);
+    return 0;
+}
+
+int app_cli_queue(int argc, char **argv)
+{
+    return queue_cli_main(argc, argv, cli_open_queue);
+}
+
+int app_cli_archive(int argc, char **argv)
+{
+    return archive_cli_main(argc, argv, cli_open_archive);
 }

@@ -109,5 +109,37 @@ json_t *app_executions(struct app *app, const char *session_id);
  * when it cannot be opened. */
 struct store *app_open_store(const struct config *cfg, struct err *err);
 
+/* ---- Ports for CLI commands ---- */
+
+/* What app_open_ports() opens: any of the ports, plus APP_PORTS_EXISTING. */
+#define APP_PORT_QUEUE 0x1u       /* the action queues (AgentActions and its DLQ) */
+#define APP_PORT_ARCHIVE 0x2u     /* the transcript archive */
+#define APP_PORTS_EXISTING 0x100u /* look, don't create: no local file, directory or queue */
+
+/* The ports one CLI command talks to, opened with the adapter serve would choose. */
+struct app_ports {
+    struct queue *queue;     /* APP_PORT_QUEUE; NULL with APP_PORTS_EXISTING when none exists */
+    struct archive *archive; /* APP_PORT_ARCHIVE */
+};
+
+/* Opens the ports in want the way `parley serve` does: PARLEY_QUEUE_PREFIX selects SQS (else
+ * SQLite in <data>/queue.db, its queues set up), PARLEY_ARCHIVE_BUCKET selects S3 (else files
+ * under <data>/archive). With APP_PORTS_EXISTING a local queue database that does not exist is
+ * left unopened (p->queue NULL) instead of created (a missing data directory is err "NotFound"),
+ * and no queue is set up. Returns 0, or -1 with
+ * err (nothing left open). Release with app_close_ports(). */
+int app_open_ports(struct app_ports *p, const struct config *cfg, unsigned want, struct err *err);
+
+/* Frees what app_open_ports() opened; safe on a zeroed struct. */
+void app_close_ports(struct app_ports *p);
+
+/* Names the backend behind one port (APP_PORT_QUEUE or APP_PORT_ARCHIVE) for people, e.g.
+ * "sqs (queue prefix 'parley-')" or "sqlite './data/queue.db'". Returns a new string. */
+char *app_port_backend(const struct config *cfg, unsigned port);
+
+/* `parley queue ...` and `parley archive ...` (queue_cli.h, archive_cli.h) with their ports opened
+ * by app_open_ports(). Return the exit code. */
+int app_cli_queue(int argc, char **argv);
+int app_cli_archive(int argc, char **argv);
 
 #endif

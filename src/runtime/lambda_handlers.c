@@ -57,7 +57,7 @@ static int lambda_app_init(void *ud, const char *handler, struct err *err)
         return -1;
     if (role != APP_LAMBDA_ANALYTICS)
         log_at(LL_INFO, "lambda", "%s ready (store %s, model %s, events %s, actions %s)", handler,
-               la->app.store->ops->name, la->app.model->ops->name,
+               store_name(la->app.store), model_name(la->app.model),
                la->app.bus ? "eventbridge" : "off", la->app.queue ? "sqs" : "inline");
     return 0;
 }

@@ -15,7 +15,7 @@
 #include "check.h"
 #include "fakes/fake_http.h"
 #include "http/sigv4.h"
-#include "model/providers.h"
+#include "model/providers_int.h"
 
 #define SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 
