@@ -26,7 +26,7 @@
 struct model_provider_config {
     const char *model_id;          /* NULL = the provider's default */
     long timeout_ms;               /* per attempt; 0 = 60000 */
-    int max_retries;               /* -1 = none; 0 = 2 */
+    int max_retries;               /* -1 = none; 0 = MODEL_MAX_CALLS - 1 (also the cap) */
     int max_tokens;                /* used when a request has none; 0 = 1024 */
     const char *api_key;           /* anthropic, openai (NULL = none, for local servers) */
     const char *base_url;          /* anthropic/openai API base; bedrock endpoint override */
@@ -36,9 +36,27 @@ struct model_provider_config {
     size_t max_response_bytes;     /* 0 = 8 MiB */
 };
 
-#define MODEL_BEDROCK_DEFAULT_ID "anthropic.claude-3-5-sonnet-20241022-v2:0"
-#define MODEL_ANTHROPIC_DEFAULT_ID "claude-3-5-sonnet-20241022"
-#define MODEL_OPENAI_DEFAULT_ID "gpt-4o-mini"
+/* Defaults when PARLEY_MODEL_ID is empty: Claude Sonnet 4.5 (on Bedrock through the global
+ * cross-region inference profile, which Claude 4 models require for on-demand use) and GPT-4.1
+ * mini (it takes "max_tokens"; the reasoning models want "max_completion_tokens"). */
+#define MODEL_BEDROCK_DEFAULT_ID "global.anthropic.claude-sonnet-4-5-20250929-v1:0"
+#define MODEL_ANTHROPIC_DEFAULT_ID "claude-sonnet-4-5-20250929"
+#define MODEL_OPENAI_DEFAULT_ID "gpt-4.1-mini"
+
+/* The retry budget of one model step: at most this many upstream calls (the first and its
+ * retries), all in the adapter's HTTP client, which honours Retry-After. The workflow
+ * (statemachine/agent.asl.json, CallBedrock) does not retry model errors, so the two never
+ * multiply. */
+#define MODEL_MAX_CALLS 4
+
+/* What the turn gets instead of a refusal (Anthropic/Bedrock "refusal", OpenAI
+ * "content_filter", Bedrock Converse "content_filtered"). */
+#define MODEL_DECLINE_TEXT                                                                       \
+    "I'm sorry, but I can't help with that request. If you'd like, I can connect you with a "   \
+    "member of our support team who can take a closer look."
+/* What the turn gets when the model ran out of tokens before writing one full sentence. */
+#define MODEL_CUT_TEXT                                                                           \
+    "I'm sorry, my answer ran too long. Could you ask me that again, one part at a time?"
 
 /* ---- Constructors --------------------------------------------------------------------------- */
 
@@ -69,8 +87,12 @@ struct model__http {
     char *url;                /* base URL (no trailing '/') + the API path */
     int max_tokens;           /* default max_tokens: 1024 */
     long timeout_ms;          /* per attempt: 60000 */
-    int max_retries;          /* retries on 429/5xx: 2 */
+    int max_retries;          /* retries on 429/5xx: model__retries() */
 };
+
+/* Returns the retries an adapter makes for cfg_max_retries (providers config): 0 = the default,
+ * MODEL_MAX_CALLS - 1; -1 = none; larger values are capped to the budget. */
+int model__retries(int cfg_max_retries);
 
 /* Fills h from cfg: cfg->base_url (or default_base) joined with path, and the client. */
 void model__http_init(struct model__http *h, const struct model_provider_config *cfg,
@@ -91,7 +113,8 @@ struct model__stream {
 void model__stream_init(struct model__stream *s, model_delta_fn on_delta, void *ud);
 /* Feeds one event. Returns 0, or -1 with s->failure set. */
 int model__stream_event(struct model__stream *s, const json_t *ev);
-/* Returns the finished response (new reference) or NULL with err. */
+/* Returns the finished response (new reference) or NULL with err. A refusal also sends
+ * "\n\n" MODEL_DECLINE_TEXT to on_delta, so that a streaming client sees the decline. */
 json_t *model__stream_finish(struct model__stream *s, struct err *err);
 void model__stream_release(struct model__stream *s);
 
@@ -130,13 +153,20 @@ void model__evstream_release(struct model__evstream *d);
 /* CRC-32 (IEEE 802.3), as the event-stream framing uses; crc starts at 0. */
 unsigned long model__crc32(unsigned long crc, const void *data, size_t len);
 
+/* When resp (a checked response) is a refusal, sends the decline to on_delta (may be NULL). */
+void model__stream_refusal(const json_t *resp, model_delta_fn on_delta, void *ud);
+
 /* Maps a failed provider call to the port's error codes. http_rc/herr: the HTTP client's result;
  * status/body: the response when one arrived; provider names the adapter for messages. */
 void model__map_failure(const char *provider, int http_rc, const struct err *herr, long status,
                         const char *code_hint, const char *message, struct err *err);
 
 /* Checks and completes a Messages-API response (content array of text/tool_use blocks,
- * stop_reason, usage). Returns 0 or -1 with err "ModelBadResponse". */
+ * stop_reason, usage). Returns 0 or -1 with err "ModelBadResponse".
+ * It also settles the stop reasons a turn cannot use as they come, so that every provider ends
+ * the turn with a sensible reply: "refusal" gets MODEL_DECLINE_TEXT as its whole content (the
+ * stop_reason stays "refusal"); "max_tokens" drops tool_use blocks (their input may be cut) and
+ * ends the last text block at its last full sentence (MODEL_CUT_TEXT when none is left). */
 int model__check_response(json_t *resp, const char *model_id, struct err *err);
 
 #endif
