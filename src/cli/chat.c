@@ -277,7 +277,7 @@ static void print_usage(const char *url)
     printf("usage: parley chat [--url URL] [--session ID] [--user ID]\n\n"
            "Opens an interactive conversation with a running `parley serve`. Type a message and\n"
            "press Enter: the reply is shown as it is written, each action as a line\n"
-           "\"  [tool status input]\", and what a human operator wrote as \"operator> ...\".\n"
+           "\"  [tool status input]\", and what a human operator wrote as \"NAME (operator)> ...\".\n"
            "An empty line or Ctrl-D ends the chat. Commands:\n"
            "  /new      start a new conversation\n"
            "  /history  show this conversation as the server keeps it\n"

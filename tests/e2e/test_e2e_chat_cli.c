@@ -118,15 +118,23 @@ static void test_against_serve(void)
     char path[128];
     snprintf(path, sizeof path, "/sessions/%s/messages", session);
     struct e2e_resp r = e2e_http_ex(&srv, "POST", path,
-                                    "{\"role\":\"operator\",\"content\":\"Hi, Sam from support "
-                                    "here.\"}",
+                                    "{\"role\":\"operator\",\"name\":\"Sam\",\"content\":\"Hi, "
+                                    "Sam from support here.\"}",
                                     -1, NULL, "Authorization: Bearer op-token");
     CHECK_INT(r.status, 201);
     e2e_resp_free(&r);
     snprintf(args, sizeof args, "chat --url %s --session %s", srv.url, session);
-    rc = run_parley(args, "thanks\n", out, sizeof out);
+    rc = run_parley(args, "thanks\n/history\n", out, sizeof out);
     CHECK_INT(rc, 0);
-    CHECK(strstr(out, "operator> Hi, Sam from support here.\n") != NULL);
+    const char *shown = strstr(out, "Sam (operator)> Hi, Sam from support here.\n");
+    CHECK(shown != NULL);
+    /* and /history shows it again, with the name the server kept */
+    CHECK(shown && strstr(shown + 1, "Sam (operator)> Hi, Sam from support here.\n") != NULL);
+    /* a name that is not a short string is refused */
+    r = e2e_http_ex(&srv, "POST", path, "{\"role\":\"operator\",\"name\":7,\"content\":\"x\"}", -1,
+                    NULL, "Authorization: Bearer op-token");
+    CHECK_INT(r.status, 400);
+    e2e_resp_free(&r);
 
     /* /new starts another session. */
     snprintf(args, sizeof args, "chat --url %s", srv.url);
