@@ -22,11 +22,11 @@
 
 /* What one POST /chat stream has shown and received. */
 struct turn_view {
-    struct buf pending;  /* bytes not yet split into events */
-    int in_text;         /* "agent> " printed and the line not ended */
-    int printed_text;    /* any reply text shown */
-    json_t *done;        /* the done event's object, or NULL */
-    char failure[512];   /* the error event's "code: message", or "" */
+    struct buf pending; /* bytes not yet split into events */
+    int in_text;        /* "agent> " printed and the line not ended */
+    int printed_text;   /* any reply text shown */
+    json_t *done;       /* the done event's object, or NULL */
+    char failure[512];  /* the error event's "code: message", or "" */
 };
 
 static void end_text_line(struct turn_view *v)
@@ -161,7 +161,8 @@ static void print_done(struct turn_view *v)
     end_text_line(v);
     size_t i;
     json_t *m;
-    json_array_foreach(json_object_get(d, "operatorMessages"), i, m) print_operator(m);
+    json_array_foreach(json_object_get(d, "operatorMessages"), i, m)
+        print_operator(m);
     fflush(stdout);
 }
 
@@ -201,8 +202,8 @@ static json_t *send_message(struct http_client *http, const char *url, const cha
         fprintf(stderr, "parley chat: cannot reach %s: %s\n", endpoint, e.message);
     } else if (rc == 0 && (resp.status < 200 || resp.status > 299)) {
         json_t *body = resp.body ? json_loads(resp.body, 0, NULL) : NULL;
-        const char *msg = json_string_value(json_object_get(json_object_get(body, "error"),
-                                                            "message"));
+        const char *msg = json_string_value(
+            json_object_get(json_object_get(body, "error"), "message"));
         fprintf(stderr, "parley chat: server answered %ld: %s\n", resp.status,
                 msg ? msg : (resp.body ? resp.body : ""));
         json_decref(body);
@@ -255,11 +256,11 @@ static void show_history(struct http_client *http, const char *url, const char *
     free(path);
     size_t i;
     json_t *m;
-    json_array_foreach(json_object_get(doc, "messages"), i, m)
-    {
+    json_array_foreach(json_object_get(doc, "messages"), i, m) {
         const char *role = json_string_value(json_object_get(m, "role"));
         json_t *c = json_object_get(m, "content");
-        char *text = json_is_string(c) ? xstrdup(json_string_value(c)) : json_dumps(c, JSON_COMPACT);
+        char *text = json_is_string(c) ? xstrdup(json_string_value(c))
+                                       : json_dumps(c, JSON_COMPACT);
         role = role ? role : "?";
         if (strcmp(role, "operator") == 0)
             print_operator(m);
@@ -274,18 +275,19 @@ static void show_history(struct http_client *http, const char *url, const char *
 
 static void print_usage(const char *url)
 {
-    printf("usage: parley chat [--url URL] [--session ID] [--user ID]\n\n"
-           "Opens an interactive conversation with a running `parley serve`. Type a message and\n"
-           "press Enter: the reply is shown as it is written, each action as a line\n"
-           "\"  [tool status input]\", and what a human operator wrote as \"NAME (operator)> ...\".\n"
-           "An empty line or Ctrl-D ends the chat. Commands:\n"
-           "  /new      start a new conversation\n"
-           "  /history  show this conversation as the server keeps it\n"
-           "  /quit     end the chat\n\n"
-           "  --url URL     server URL (PARLEY_URL, default %s)\n"
-           "  --session ID  continue an existing session\n"
-           "  --user ID     the customer's user id (the demo orders 1042-1044 belong to `demo`)\n",
-           url);
+    printf(
+        "usage: parley chat [--url URL] [--session ID] [--user ID]\n\n"
+        "Opens an interactive conversation with a running `parley serve`. Type a message and\n"
+        "press Enter: the reply is shown as it is written, each action as a line\n"
+        "\"  [tool status input]\", and what a human operator wrote as \"NAME (operator)> ...\".\n"
+        "An empty line or Ctrl-D ends the chat. Commands:\n"
+        "  /new      start a new conversation\n"
+        "  /history  show this conversation as the server keeps it\n"
+        "  /quit     end the chat\n\n"
+        "  --url URL     server URL (PARLEY_URL, default %s)\n"
+        "  --session ID  continue an existing session\n"
+        "  --user ID     the customer's user id (the demo orders 1042-1044 belong to `demo`)\n",
+        url);
 }
 
 int cli_chat(int argc, char **argv)
@@ -330,8 +332,9 @@ int cli_chat(int argc, char **argv)
     http = http_client_new(&hc);
     health = get_json(http, url, "/health");
     if (!health) {
-        fprintf(stderr, "parley chat: no Parley server at %s (start one with `parley serve`, "
-                        "or pass --url)\n",
+        fprintf(stderr,
+                "parley chat: no Parley server at %s (start one with `parley serve`, "
+                "or pass --url)\n",
                 url);
         rc = 1;
         goto out;

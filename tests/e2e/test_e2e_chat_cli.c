@@ -109,7 +109,7 @@ static void test_against_serve(void)
     CHECK(strstr(out, "[create_support_ticket succeeded") != NULL);
     CHECK(strstr(out, "TKT-") != NULL);
     CHECK(strstr(out, "you> I can't log into my account\n") != NULL); /* /history */
-    CHECK(strstr(out, "never sent") == NULL);                          /* /quit */
+    CHECK(strstr(out, "never sent") == NULL);                         /* /quit */
     char session[64];
     snprintf(session, sizeof session, "%s", session_in(out));
     CHECK(session[0] != '\0');

@@ -13,10 +13,11 @@ static void test_refusal_and_budget(void)
 {
     struct fake_http f;
     CHECK_INT(fake_http_start(&f), 0);
-    fake_http_push(&f, 200, "Content-Type: application/json\n",
-                   "{\"id\":\"msg_r\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],"
-                   "\"stop_reason\":\"refusal\",\"usage\":{\"input_tokens\":3,\"output_tokens\":0}}",
-                   (size_t)-1, 0);
+    fake_http_push(
+        &f, 200, "Content-Type: application/json\n",
+        "{\"id\":\"msg_r\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],"
+        "\"stop_reason\":\"refusal\",\"usage\":{\"input_tokens\":3,\"output_tokens\":0}}",
+        (size_t)-1, 0);
     for (int i = 0; i < 12; i++)
         fake_http_push(&f, 529, "Content-Type: application/json\n",
                        "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":"

@@ -59,8 +59,8 @@ static struct model *bedrock_converse(struct fake_http *f)
 
 static json_t *request(void)
 {
-    return json_pack("{s:s, s:[{s:s, s:s}], s:i}", "system", "You are a support agent.",
-                     "messages", "role", "user", "content", "Where is my order?", "max_tokens", 64);
+    return json_pack("{s:s, s:[{s:s, s:s}], s:i}", "system", "You are a support agent.", "messages",
+                     "role", "user", "content", "Where is my order?", "max_tokens", 64);
 }
 
 /* Invokes m once; returns the response (or NULL) and leaves the error in e. */
@@ -332,10 +332,8 @@ static void test_workflow_does_not_stack(void)
     size_t i, j;
     json_t *rule, *name;
     int model_retried = 0;
-    json_array_foreach(json_object_get(call_state, "Retry"), i, rule)
-    {
-        json_array_foreach(json_object_get(rule, "ErrorEquals"), j, name)
-        {
+    json_array_foreach(json_object_get(call_state, "Retry"), i, rule) {
+        json_array_foreach(json_object_get(rule, "ErrorEquals"), j, name) {
             const char *n = json_string_value(name);
             if (strncmp(n, "Model", 5) == 0 || strcmp(n, "States.ALL") == 0 ||
                 strcmp(n, "States.TaskFailed") == 0)
