@@ -156,10 +156,15 @@ static json_t *unseen_operator_messages(const json_t *event)
     json_array_foreach(json_object_get(event, "history"), i, m) {
         const char *role = agent__str(m, "role");
         if (role && strcmp(role, "operator") == 0 &&
-            json_integer_value(json_object_get(m, "timestamp")) > seen)
-            json_array_append_new(out, json_pack("{s:O, s:O}", "content",
-                                                 json_object_get(m, "content"), "timestamp",
-                                                 json_object_get(m, "timestamp")));
+            json_integer_value(json_object_get(m, "timestamp")) > seen) {
+            char ts[40]; /* ISO 8601 like every other timestamp of the API */
+            clock_iso8601(json_integer_value(json_object_get(m, "timestamp")), ts, sizeof ts);
+            json_t *seen_m = json_pack("{s:O, s:s}", "content", json_object_get(m, "content"),
+                                       "timestamp", ts);
+            if (json_is_string(json_object_get(m, "name")))
+                json_object_set(seen_m, "name", json_object_get(m, "name"));
+            json_array_append_new(out, seen_m);
+        }
     }
     return out;
 }

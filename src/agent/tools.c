@@ -99,6 +99,18 @@ static json_t *tool_list_tickets(const struct tool_ctx *ctx, const json_t *input
     return json_pack("{s:o, s:i}", "tickets", views, "count", (int)json_array_size(views));
 }
 
+/* Replaces the number at obj[key] with a fixed two-decimal string ("89.99", "14.50"): a binary
+ * double printed in full is 89.98999999999999, which no customer should read. */
+static void money_fixed(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    if (json_is_number(v)) {
+        char txt[48];
+        snprintf(txt, sizeof txt, "%.2f", json_number_value(v));
+        json_object_set_new(obj, key, json_string(txt));
+    }
+}
+
 static json_t *tool_lookup_order(const struct tool_ctx *ctx, const json_t *input, struct err *err)
 {
     /* Accept "1042", "#1042" and "ORD-1042": the digits are the id. */
@@ -123,6 +135,10 @@ static json_t *tool_lookup_order(const struct tool_ctx *ctx, const json_t *input
         return NULL;
     }
     json_object_del(order, "userId");
+    money_fixed(order, "total");
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(order, "items"), i, item) money_fixed(item, "price");
     return order;
 }
 

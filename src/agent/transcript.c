@@ -27,8 +27,11 @@ json_t *transcript_render(const json_t *messages)
         char ts[40];
         clock_iso8601(json_integer_value(json_object_get(m, "timestamp")), ts, sizeof ts);
         if (json_is_string(content)) {
-            json_array_append_new(out, json_pack("{s:s, s:O, s:s}", "role", role, "content",
-                                                 content, "timestamp", ts));
+            json_t *entry = json_pack("{s:s, s:O, s:s}", "role", role, "content", content,
+                                      "timestamp", ts);
+            if (json_is_string(json_object_get(m, "name"))) /* an operator's name */
+                json_object_set(entry, "name", json_object_get(m, "name"));
+            json_array_append_new(out, entry);
             continue;
         }
         struct buf text;

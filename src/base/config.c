@@ -94,11 +94,13 @@ static const struct setting settings[] = {
      "seconds a running Idempotency-Key is held before a retry may take it over (a key whose "
      "process died is taken over at once)"},
     {"PARLEY_MODEL_ID", ST_STRING, F(model_id), "", 0, 0, NULL,
-     "the provider's model id (empty: the provider's default)"},
+     "the provider's model id (empty: claude-sonnet-4-5-20250929, bedrock "
+     "global.anthropic.claude-sonnet-4-5-20250929-v1:0, openai gpt-4.1-mini)"},
     {"PARLEY_MODEL_TIMEOUT_MS", ST_INT, F(model_timeout_ms), "0", 0, 3600000, NULL,
      "limit on one model call (0: 60000)"},
     {"PARLEY_MODEL_MAX_RETRIES", ST_INT, F(model_max_retries), "-1", -1, 10, NULL,
-     "retries of a throttled or failed model call (-1: 2; 0: none)"},
+     "retries of a throttled or failed model call, Retry-After honoured (-1: 3; 0: none; "
+     "capped at 3: at most 4 model calls per model step)"},
     {"PARLEY_MAX_TOKENS", ST_INT, F(max_tokens), "0", 0, 200000, NULL,
      "completion tokens one model call may write (0: 1024)"},
     {"ANTHROPIC_API_KEY", ST_STRING, F(anthropic_api_key), "", 0, 0, NULL,

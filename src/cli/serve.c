@@ -191,6 +191,12 @@ int cli_worker(int argc, char **argv)
         } else if (i + 1 < argc && strcmp(argv[i], "--threads") == 0 && atoi(argv[i + 1]) > 0 &&
                    atoi(argv[i + 1]) <= 64) {
             threads = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--threads") == 0) {
+            fprintf(stderr, "parley worker: --threads must be a number of threads from 1 to 64 "
+                            "(got '%s')\n",
+                    i + 1 < argc ? argv[i + 1] : "nothing");
+            config_release(&cfg);
+            return 2;
         } else {
             fprintf(stderr, "parley worker: bad option '%s'\n", argv[i]);
             worker_usage(stderr);

@@ -16,7 +16,7 @@ struct openai_model {
     struct model base;        /* must be first */
     struct model__http h;      /* URL, client, limits (model__http_init) */
     char *api_key;            /* may be NULL */
-    char *model_id;           /* "gpt-4o-mini", "llama3.1", ... */
+    char *model_id;           /* "gpt-4.1-mini", "llama3.1", ... */
 };
 
 /* ---- Request translation -------------------------------------------------------------------- */
@@ -144,6 +144,8 @@ static const char *stop_from_finish(const char *f)
         return "tool_use";
     if (strcmp(f, "length") == 0)
         return "max_tokens";
+    if (strcmp(f, "content_filter") == 0)
+        return "refusal"; /* settled into a polite decline by model__check_response */
     return "end_turn";
 }
 
@@ -358,6 +360,7 @@ static json_t *openai_invoke(struct model *mb, const json_t *request, model_delt
         }
         out = build_response(cc.id, m->model_id, buf_str(&cc.text), cc.calls, cc.finish, cc.usage,
                              err);
+        model__stream_refusal(out, on_delta, ud);
         goto out;
     }
     json_error_t je;
@@ -377,7 +380,9 @@ static json_t *openai_invoke(struct model *mb, const json_t *request, model_delt
     out = build_response(json_string_value(json_object_get(r, "id")), model ? model : m->model_id,
                          json_string_value(json_object_get(msg, "content")),
                          json_object_get(msg, "tool_calls"),
-                         json_string_value(json_object_get(ch, "finish_reason")),
+                         json_is_string(json_object_get(msg, "refusal"))
+                             ? "content_filter" /* the model declined (structured outputs) */
+                             : json_string_value(json_object_get(ch, "finish_reason")),
                          json_object_get(r, "usage"), err);
     json_decref(r);
 out:

@@ -21,6 +21,15 @@
 
 /* ---- HTTP set-up ----------------------------------------------------------------------------- */
 
+int model__retries(int cfg_max_retries)
+{
+    if (cfg_max_retries < 0)
+        return 0;
+    if (cfg_max_retries == 0 || cfg_max_retries > MODEL_MAX_CALLS - 1)
+        return MODEL_MAX_CALLS - 1;
+    return cfg_max_retries;
+}
+
 void model__http_init(struct model__http *h, const struct model_provider_config *cfg,
                       const char *default_base, const char *path)
 {
@@ -31,7 +40,7 @@ void model__http_init(struct model__http *h, const struct model_provider_config 
     h->url = xasprintf("%.*s%s", (int)bl, base, path);
     h->max_tokens = cfg->max_tokens > 0 ? cfg->max_tokens : 1024;
     h->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 60000;
-    h->max_retries = cfg->max_retries == 0 ? 2 : (cfg->max_retries < 0 ? 0 : cfg->max_retries);
+    h->max_retries = model__retries(cfg->max_retries);
     struct http_client_config hc = {
         .timeout_ms = h->timeout_ms,
         .max_retries = h->max_retries > 0 ? h->max_retries : -1,
@@ -75,6 +84,67 @@ void model__map_failure(const char *provider, int http_rc, const struct err *her
                 code_hint ? ", " : "", code_hint ? code_hint : "", msg);
 }
 
+/* Returns the length of text's prefix that ends with its last full sentence: a '.', '!', '?' or
+ * '…' (with any closing quotes or brackets) followed by white space or the end, or a line break.
+ * Returns 0 when the text holds no full sentence. */
+static size_t last_sentence_end(const char *text)
+{
+    size_t n = strlen(text), best = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t end = 0;
+        if (text[i] == '\n') {
+            end = i;
+        } else if (text[i] == '.' || text[i] == '!' || text[i] == '?' ||
+                   (i + 2 < n && memcmp(text + i, "\xe2\x80\xa6", 3) == 0)) {
+            size_t j = i + (text[i] == '\xe2' ? 3 : 1);
+            while (j < n && (text[j] == '"' || text[j] == '\'' || text[j] == ')' || text[j] == ']'))
+                j++;
+            if (j == n || text[j] == ' ' || text[j] == '\n' || text[j] == '\t' || text[j] == '\r')
+                end = j;
+        }
+        while (end > 0 && (text[end - 1] == ' ' || text[end - 1] == '\n' || text[end - 1] == '\r' ||
+                           text[end - 1] == '\t'))
+            end--;
+        if (end > best)
+            best = end;
+    }
+    return best;
+}
+
+/* Settles "refusal" and "max_tokens" (see model__check_response in providers.h). */
+static void settle_stop(json_t *resp)
+{
+    const char *stop = json_string_value(json_object_get(resp, "stop_reason"));
+    if (strcmp(stop, "refusal") == 0) {
+        json_object_set_new(resp, "content",
+                            json_pack("[{s:s, s:s}]", "type", "text", "text", MODEL_DECLINE_TEXT));
+        return;
+    }
+    if (strcmp(stop, "max_tokens") != 0)
+        return;
+    json_t *content = json_object_get(resp, "content");
+    json_t *kept = json_array();
+    size_t i, last_text = (size_t)-1;
+    json_t *b;
+    json_array_foreach(content, i, b)
+    {
+        if (strcmp(json_string_value(json_object_get(b, "type")), "text") == 0)
+            last_text = i;
+    }
+    json_array_foreach(content, i, b)
+    {
+        if (strcmp(json_string_value(json_object_get(b, "type")), "text") != 0)
+            continue; /* a tool_use cut by the limit is not safe to run */
+        const char *t = json_string_value(json_object_get(b, "text"));
+        size_t keep = i == last_text ? last_sentence_end(t) : strlen(t);
+        if (keep > 0)
+            json_array_append_new(kept, json_pack("{s:s, s:s%}", "type", "text", "text", t, keep));
+    }
+    if (json_array_size(kept) == 0)
+        json_array_append_new(kept, json_pack("{s:s, s:s}", "type", "text", "text", MODEL_CUT_TEXT));
+    json_object_set_new(resp, "content", kept);
+}
+
 int model__check_response(json_t *resp, const char *model_id, struct err *err)
 {
     if (!json_is_object(resp))
@@ -100,6 +170,7 @@ int model__check_response(json_t *resp, const char *model_id, struct err *err)
     }
     if (!json_is_string(json_object_get(resp, "stop_reason")))
         return err_set(err, "ModelBadResponse", "model response has no stop_reason");
+    settle_stop(resp);
     if (!json_object_get(resp, "type"))
         json_object_set_new(resp, "type", json_string("message"));
     if (!json_object_get(resp, "role"))
@@ -261,7 +332,15 @@ json_t *model__stream_finish(struct model__stream *s, struct err *err)
         json_decref(m);
         return NULL;
     }
+    model__stream_refusal(m, s->on_delta, s->ud);
     return m;
+}
+
+void model__stream_refusal(const json_t *resp, model_delta_fn on_delta, void *ud)
+{
+    const char *stop = json_string_value(json_object_get(resp, "stop_reason"));
+    if (on_delta && stop && strcmp(stop, "refusal") == 0)
+        on_delta(ud, "\n\n" MODEL_DECLINE_TEXT);
 }
 
 /* ---- SSE ------------------------------------------------------------------------------------ */

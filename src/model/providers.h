@@ -25,21 +25,39 @@
 /* ---- Configuration -------------------------------------------------------------------------- */
 
 struct model_provider_config {
-    const char *model_id;         /* NULL = the provider's default */
-    long timeout_ms;              /* per attempt; 0 = 60000 */
-    int max_retries;              /* -1 = none; 0 = 2 */
-    int max_tokens;               /* used when a request has none; 0 = 1024 */
-    const char *api_key;          /* anthropic, openai (NULL = none, for local servers) */
-    const char *base_url;         /* anthropic/openai API base; bedrock endpoint override */
-    const struct aws_config *aws; /* bedrock: region, credentials, clock; NULL = from env */
-    long backoff_base_ms;         /* 0 = 250 */
-    long backoff_max_ms;          /* 0 = 8000 */
-    size_t max_response_bytes;    /* 0 = 8 MiB */
+    const char *model_id;          /* NULL = the provider's default */
+    long timeout_ms;               /* per attempt; 0 = 60000 */
+    int max_retries;               /* -1 = none; 0 = MODEL_MAX_CALLS - 1 (also the cap) */
+    int max_tokens;                /* used when a request has none; 0 = 1024 */
+    const char *api_key;           /* anthropic, openai (NULL = none, for local servers) */
+    const char *base_url;          /* anthropic/openai API base; bedrock endpoint override */
+    const struct aws_config *aws;  /* bedrock: region, credentials, clock; NULL = from env */
+    long backoff_base_ms;          /* 0 = 250 */
+    long backoff_max_ms;           /* 0 = 8000 */
+    size_t max_response_bytes;     /* 0 = 8 MiB */
 };
 
-#define MODEL_BEDROCK_DEFAULT_ID "anthropic.claude-3-5-sonnet-20241022-v2:0"
-#define MODEL_ANTHROPIC_DEFAULT_ID "claude-3-5-sonnet-20241022"
-#define MODEL_OPENAI_DEFAULT_ID "gpt-4o-mini"
+/* Defaults when PARLEY_MODEL_ID is empty: Claude Sonnet 4.5 (on Bedrock through the global
+ * cross-region inference profile, which Claude 4 models require for on-demand use) and GPT-4.1
+ * mini (it takes "max_tokens"; the reasoning models want "max_completion_tokens"). */
+#define MODEL_BEDROCK_DEFAULT_ID "global.anthropic.claude-sonnet-4-5-20250929-v1:0"
+#define MODEL_ANTHROPIC_DEFAULT_ID "claude-sonnet-4-5-20250929"
+#define MODEL_OPENAI_DEFAULT_ID "gpt-4.1-mini"
+
+/* The retry budget of one model step: at most this many upstream calls (the first and its
+ * retries), all in the adapter's HTTP client, which honours Retry-After. The workflow
+ * (statemachine/agent.asl.json, CallBedrock) does not retry model errors, so the two never
+ * multiply. */
+#define MODEL_MAX_CALLS 4
+
+/* What the turn gets instead of a refusal (Anthropic/Bedrock "refusal", OpenAI
+ * "content_filter", Bedrock Converse "content_filtered"). */
+#define MODEL_DECLINE_TEXT                                                                       \
+    "I'm sorry, but I can't help with that request. If you'd like, I can connect you with a "   \
+    "member of our support team who can take a closer look."
+/* What the turn gets when the model ran out of tokens before writing one full sentence. */
+#define MODEL_CUT_TEXT                                                                           \
+    "I'm sorry, my answer ran too long. Could you ask me that again, one part at a time?"
 
 /* ---- Constructors --------------------------------------------------------------------------- */
 

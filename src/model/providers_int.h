@@ -30,6 +30,10 @@ struct model__http {
     int max_retries;          /* retries on 429/5xx: 2 */
 };
 
+/* Returns the retries an adapter makes for cfg_max_retries (providers config): 0 = the default,
+ * MODEL_MAX_CALLS - 1; -1 = none; larger values are capped to the budget. */
+int model__retries(int cfg_max_retries);
+
 /* Fills h from cfg: cfg->base_url (or default_base) joined with path, and the client. */
 void model__http_init(struct model__http *h, const struct model_provider_config *cfg,
                       const char *default_base, const char *path);
@@ -49,7 +53,8 @@ struct model__stream {
 void model__stream_init(struct model__stream *s, model_delta_fn on_delta, void *ud);
 /* Feeds one event. Returns 0, or -1 with s->failure set. */
 int model__stream_event(struct model__stream *s, const json_t *ev);
-/* Returns the finished response (new reference) or NULL with err. */
+/* Returns the finished response (new reference) or NULL with err. A refusal also sends
+ * "\n\n" MODEL_DECLINE_TEXT to on_delta, so that a streaming client sees the decline. */
 json_t *model__stream_finish(struct model__stream *s, struct err *err);
 void model__stream_release(struct model__stream *s);
 
@@ -86,13 +91,20 @@ void model__evstream_release(struct model__evstream *d);
 /* CRC-32 (IEEE 802.3), as the event-stream framing uses; crc starts at 0. */
 unsigned long model__crc32(unsigned long crc, const void *data, size_t len);
 
+/* When resp (a checked response) is a refusal, sends the decline to on_delta (may be NULL). */
+void model__stream_refusal(const json_t *resp, model_delta_fn on_delta, void *ud);
+
 /* Maps a failed provider call to the port's error codes. http_rc/herr: the HTTP client's result;
  * status/body: the response when one arrived; provider names the adapter for messages. */
 void model__map_failure(const char *provider, int http_rc, const struct err *herr, long status,
                         const char *code_hint, const char *message, struct err *err);
 
 /* Checks and completes a Messages-API response (content array of text/tool_use blocks,
- * stop_reason, usage). Returns 0 or -1 with err "ModelBadResponse". */
+ * stop_reason, usage). Returns 0 or -1 with err "ModelBadResponse".
+ * It also settles the stop reasons a turn cannot use as they come, so that every provider ends
+ * the turn with a sensible reply: "refusal" gets MODEL_DECLINE_TEXT as its whole content (the
+ * stop_reason stays "refusal"); "max_tokens" drops tool_use blocks (their input may be cut) and
+ * ends the last text block at its last full sentence (MODEL_CUT_TEXT when none is left). */
 int model__check_response(json_t *resp, const char *model_id, struct err *err);
 
 #endif

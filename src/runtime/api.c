@@ -528,6 +528,7 @@ static void handle_operator_message(struct agent *a, const char *id, struct http
         return;
     const char *role = json_string_value(json_object_get(body, "role"));
     json_t *content = json_object_get(body, "content");
+    json_t *name = json_object_get(body, "name"); /* optional: the operator's name */
     struct err e;
     err_clear(&e);
     json_t *session = NULL;
@@ -536,12 +537,18 @@ static void handle_operator_message(struct agent *a, const char *id, struct http
     } else if (!json_is_string(content) || json_string_length(content) == 0 ||
                json_string_length(content) > 8000) {
         reply_error(resp, "InvalidRequest", "'content' must be a string of 1 to 8000 bytes");
-    } else if (!turn_session_id_valid(id) || store_session_get(a->store, id, &session, &e) < 0) {
+    } else if (name && (!json_is_string(name) || json_string_length(name) == 0 ||
+                        json_string_length(name) > 64)) {
+        reply_error(resp, "InvalidRequest", "'name' must be a string of 1 to 64 bytes");
+    } else if (!turn_session_id_valid(id) ||
+               store_session_get(a->store, id, &session, &e) < 0) {
         reply_error(resp, "NotFound", "session not found");
     } else {
         json_int_t now = clock_now_ms();
         json_t *msg = json_pack("{s:s, s:O, s:I}", "role", "operator", "content", content,
                                 "timestamp", now);
+        if (name)
+            json_object_set(msg, "name", name);
         json_t *turn = json_pack("{s:s, s:O, s:b, s:[O], s:b}", "sessionId", id, "userId",
                                  json_object_get(session, "userId"), "isNew", 0, "messages", msg,
                                  "noTurn", 1);
@@ -551,9 +558,11 @@ static void handle_operator_message(struct agent *a, const char *id, struct http
         } else {
             char ts[40];
             clock_iso8601(now, ts, sizeof ts);
-            reply_json(resp, 201, json_pack("{s:s, s:{s:s, s:O, s:s}}", "sessionId", id,
-                                            "message", "role", "operator", "content", content,
-                                            "timestamp", ts));
+            json_t *out = json_pack("{s:s, s:{s:s, s:O, s:s}}", "sessionId", id, "message",
+                                    "role", "operator", "content", content, "timestamp", ts);
+            if (name)
+                json_object_set(json_object_get(out, "message"), "name", name);
+            reply_json(resp, 201, out);
         }
         json_decref(turn);
         json_decref(msg);

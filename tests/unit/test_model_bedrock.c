@@ -18,6 +18,7 @@
 #include "model/providers_int.h"
 
 #define SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+#define CLAUDE35 "anthropic.claude-3-5-sonnet-20241022-v2:0" /* the id the signatures below were made for */
 
 static time_t fixed_clock(void)
 {
@@ -84,7 +85,7 @@ static void test_invoke_exact_request(void)
                    "\"I can help. What's your email?\"}],\"stop_reason\":\"end_turn\","
                    "\"stop_sequence\":null,\"usage\":{\"input_tokens\":40,\"output_tokens\":9}}",
                    (size_t)-1, 0);
-    struct model *m = new_model(&f, NULL, 2000);
+    struct model *m = new_model(&f, CLAUDE35, 2000); /* an explicit id: the default moved on */
     CHECK(m != NULL);
     json_t *req = seed_request();
     struct err e = {0};
@@ -331,7 +332,7 @@ static void test_streaming(void)
                   "{\"inputTokenCount\":31,\"outputTokenCount\":5}}");
     fake_http_push(&f, 200, "Content-Type: application/vnd.amazon.eventstream\n",
                    (const char *)b.p, b.len, 0);
-    struct model *m = new_model(&f, NULL, 2000);
+    struct model *m = new_model(&f, CLAUDE35, 2000);
     json_t *req = seed_request();
     struct err e = {0};
     struct deltas d = {0};
