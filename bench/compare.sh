@@ -8,6 +8,8 @@
 # machine disturbs far less than throughput.
 # Settings: BENCH_CLIENTS (default 8), BENCH_SECONDS (default 5 a round), BENCH_ROUNDS (default 5).
 set -eu
+# Rate limits off: one client address sends every request here (as in bench/run.sh).
+export PARLEY_RATE_LIMIT_PER_MIN=0 PARLEY_SESSION_RATE_LIMIT_PER_MIN=0
 a=${1:?usage: bench/compare.sh BUILD_A BUILD_B}
 b=${2:?usage: bench/compare.sh BUILD_A BUILD_B}
 clients=${BENCH_CLIENTS:-8}
