@@ -22,7 +22,9 @@ trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; do
 # start DIR [ENV=VALUE...]: starts a server on a free port; sets $port.
 start() {
     local d=$1; shift
-    env "$@" "$build/parley" serve --port 0 --data "$d" 2>"$d/server.log" &
+    # A load benchmark is one client firing many requests: rate limits off.
+    env PARLEY_RATE_LIMIT_PER_MIN=0 PARLEY_SESSION_RATE_LIMIT_PER_MIN=0 "$@" \
+        "$build/parley" serve --port 0 --data "$d" 2>"$d/server.log" &
     pids+=($!)
     port=
     for _ in $(seq 200); do

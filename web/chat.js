@@ -1,6 +1,8 @@
 // chat.js - the customer chat page: sends messages to POST /chat as a Server-Sent Events stream,
 // shows the reply as it arrives with a typing indicator and action chips, keeps the session across
 // reloads (localStorage + GET /sessions/{id}) and polls for operator replies during a handoff.
+// The page's title and greeting come from the agent file (GET /agent); a tool call that needs the
+// customer's confirmation shows what will be done with "Yes" / "No" buttons that send the answer.
 
 import { h, readEventStream, apiError, ApiError, actionLabel, clockTime, toMs } from './common.js';
 
@@ -27,6 +29,8 @@ const state = {
     seenOperator: new Set(), // keys of operator messages already on screen
     seenActions: new Set(),  // ids of actions already shown as chips
     pollTimer: null,
+    confirmBox: null,      // the pending confirmation's Yes/No group, or null
+    confirmSeq: 0,         // ids of confirmation groups
 };
 
 // A ?user= on the URL starts (or keeps) a conversation for that customer id; otherwise the one the
@@ -132,10 +136,52 @@ function setBusy(busy) {
     if (busy) scrollToEnd();
 }
 
+/* ------------------------------------------------------------------ confirmations */
+
+const plainWords = (name) => String(name || '').replace(/[_-]+/g, ' ').trim();
+
+function clearConfirmation() {
+    if (state.confirmBox) state.confirmBox.remove();
+    state.confirmBox = null;
+}
+
+// Shows the pending confirmation under the assistant's question (li): the action in plain words,
+// its arguments, and Yes / No buttons that send the answer as the customer's next message. The
+// group is labelled by the action and described by the question (confirmation.prompt), and the
+// Yes button takes the focus so a keyboard or screen-reader user lands on the choice.
+function showConfirmation(li, c) {
+    clearConfirmation();
+    const n = ++state.confirmSeq;
+    const bubble = li.querySelector('.bubble');
+    if (!bubble.textContent) bubble.textContent = c.prompt || '';
+    bubble.id = `confirm-prompt-${n}`;
+    const args = Object.entries(c.input && typeof c.input === 'object' ? c.input : {}).map(([k, v]) =>
+        h('li', {},
+            h('span', { class: 'confirm-key', text: `${plainWords(k)}: ` }),
+            h('span', { class: 'confirm-value', text: typeof v === 'string' ? v : JSON.stringify(v) })));
+    const answer = (text) => {
+        clearConfirmation();
+        if (!state.busy) send(text);
+        input.focus();
+    };
+    const yes = h('button', { type: 'button', class: 'confirm-yes', text: 'Yes', onclick: () => answer('Yes') });
+    const no = h('button', { type: 'button', class: 'confirm-no ghost', text: 'No', onclick: () => answer('No') });
+    const box = h('div', { class: 'confirm', role: 'group', 'aria-labelledby': `confirm-title-${n}`,
+        'aria-describedby': bubble.id, dataset: { tool: c.tool || '' } },
+        h('p', { class: 'confirm-title', id: `confirm-title-${n}`, text: `Confirm: ${plainWords(c.tool)}` }),
+        args.length ? h('ul', { class: 'confirm-args', 'aria-label': 'Details' }, ...args) : null,
+        h('div', { class: 'confirm-buttons' }, yes, no));
+    li.append(box);
+    state.confirmBox = box;
+    scrollToEnd();
+    yes.focus();
+}
+
 /* ------------------------------------------------------------------ sending */
 
 async function send(text, userLi) {
     hideError();
+    clearConfirmation(); // a typed answer replaces the buttons; a new question brings new ones
     if (!userLi) userLi = addMessage('user', text, { time: Date.now() });
     userLi.classList.remove('failed');
     setBusy(true);
@@ -209,13 +255,18 @@ function finishTurn(reply, li) {
     } else if (li) {
         li.remove();
     }
+    if (reply.confirmation && typeof reply.confirmation === 'object') {
+        if (!li) li = addMessage('assistant', '');
+        showConfirmation(li, reply.confirmation);
+    }
     setStatus(reply.status);
 }
 
 /* ------------------------------------------------------------------ transcript */
 
 async function fetchSession() {
-    const resp = await fetch(`/sessions/${encodeURIComponent(state.sessionId)}`, { cache: 'no-store' });
+    const who = state.userId ? `?userId=${encodeURIComponent(state.userId)}` : '';
+    const resp = await fetch(`/sessions/${encodeURIComponent(state.sessionId)}${who}`, { cache: 'no-store' });
     if (!resp.ok) throw await apiError(resp);
     return resp.json();
 }
@@ -340,6 +391,7 @@ $('dismiss').addEventListener('click', hideError);
 $('new-chat').addEventListener('click', () => {
     stopPolling();
     hideError();
+    clearConfirmation();
     localStorage.removeItem(SESSION_KEY);
     state.sessionId = null;
     state.status = 'active';
@@ -351,8 +403,25 @@ $('new-chat').addEventListener('click', () => {
     input.focus();
 });
 
+// The agent's name and greeting (GET /agent) replace the page's defaults; without them (an older
+// server, a network error) the defaults stay.
+async function loadAgent() {
+    try {
+        const resp = await fetch('/agent', { cache: 'no-store' });
+        if (!resp.ok) return;
+        const agent = await resp.json();
+        if (typeof agent.name === 'string' && agent.name) {
+            $('agent-name').textContent = agent.name;
+            document.title = `${agent.name} · Support`;
+        }
+        if (typeof agent.greeting === 'string' && agent.greeting) $('empty-hint').textContent = agent.greeting;
+    } catch {
+        // keep the defaults
+    }
+}
+
 document.body.dataset.ready = 'loading';
-restore().finally(() => {
+Promise.all([loadAgent(), restore()]).finally(() => {
     updateEmptyHint();
     document.body.dataset.ready = 'true';
 });

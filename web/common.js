@@ -116,6 +116,9 @@ export function actionLabel(a) {
     const failed = a.status === 'failed';
     const pending = a.status === 'pending';
     const errMsg = r.error ? str(r.error.message || r.error.code) : 'failed';
+    const words = str(a.tool).replace(/_/g, ' ');
+    if (a.status === 'awaiting_confirmation') return `${words}: waiting for your confirmation`;
+    if (a.status === 'declined') return `${words}: cancelled`;
     switch (a.tool) {
     case 'create_support_ticket':
         if (pending) return 'Creating a ticket…';

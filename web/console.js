@@ -290,7 +290,7 @@ function renderSessionHead(x) {
     $('session-head').replaceChildren(
         h('h2', {}, 'Session ', h('code', { text: x.sessionId })),
         h('p', { class: 'head-meta' }, statusBadge(x.status),
-            ` user ${x.userId} · ${x.turns} turns · started ${new Date(x.createdAt).toLocaleString()} · last activity ${clockTime(x.lastActivity)}`));
+            ` user ${x.userId} · ${x.turns} turn${x.turns === 1 ? '' : 's'} · started ${new Date(x.createdAt).toLocaleString()} · last activity ${clockTime(x.lastActivity)}`));
     $('session-view').classList.toggle('handoff', x.status === 'handoff');
     $('release').disabled = x.status !== 'handoff';
     $('release').title = x.status === 'handoff' ? '' : 'Only a session in handoff can be released';

@@ -63,12 +63,12 @@ static void wait_slice(struct agent *a, unsigned long seen, int slice_ms)
 static json_t *run_action(struct agent *a, const char *id, const char *sid, const char *uid,
                           const char *name, const json_t *input, const char *key, int *transient)
 {
-    struct tool_ctx ctx = {a->store, a->kb, sid, uid, key};
+    struct tool_ctx ctx = {a->store, agent_kb(a), sid, uid, key};
     struct err terr;
     err_clear(&terr);
     int64_t t0 = clock_mono_us();
     int is_error = 0;
-    json_t *result = tools_call(a->tools, &ctx, name, input, &is_error, &terr);
+    json_t *result = tools_call(agent_tools(a), &ctx, name, input, &is_error, &terr);
     AGENT_HOOK(a, on_tool, name, result != NULL && !is_error, (double)(clock_mono_us() - t0) / 1e6);
     if (transient)
         *transient = !result && strncmp(terr.code, "Store", 5) == 0;
@@ -137,7 +137,7 @@ static int enqueue(struct agent *a, const json_t *event, const char *id, const c
     const char *uid = agent__str(event, "userId");
     json_t *record = json_pack("{s:s, s:s, s:s, s:s, s:O, s:s}", "id", id, "sessionId", sid,
                                "userId", uid, "tool", name, "input", input, "status", "pending");
-    int rc = STORE_CALL(a->store, action_put, record, err);
+    int rc = store_action_put(a->store, record, err);
     json_decref(record);
     if (rc < 0)
         return -1;
@@ -287,11 +287,11 @@ int agent__confirm_resume(struct agent *a, json_t *event, struct err *err)
     int confirm = 0, async = 0;
     struct err verr;
     err_clear(&verr);
-    tools_policy(a->tools, tool, &confirm, &async);
+    tools_policy(agent_tools(a), tool, &confirm, &async);
     if (answer < 0) {
         action = json_pack("{s:s, s:s, s:O, s:s, s:{s:b}}", "id", id, "tool", tool, "input", input,
                            "status", "declined", "result", "declined", 1);
-    } else if (tools_validate(a->tools, tool, input, &verr) < 0) {
+    } else if (tools_validate(agent_tools(a), tool, input, &verr) < 0) {
         action = json_pack("{s:s, s:s, s:O, s:s, s:{s:{s:s, s:s}}}", "id", id, "tool", tool,
                            "input", input, "status", "failed", "result", "error", "code",
                            verr.code, "message", verr.message);
@@ -344,8 +344,8 @@ json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err)
         err_clear(&verr);
         json_t *action;
         int confirm = 0, async = 0;
-        tools_policy(a->tools, name, &confirm, &async);
-        if (tools_validate(a->tools, name, input, &verr) < 0) {
+        tools_policy(agent_tools(a), name, &confirm, &async);
+        if (tools_validate(agent_tools(a), name, input, &verr) < 0) {
             action = json_pack("{s:s, s:s, s:O, s:s, s:{s:{s:s, s:s}}}", "id", id, "tool", name,
                                "input", input, "status", "failed", "result", "error", "code",
                                verr.code, "message", verr.message);
@@ -389,7 +389,7 @@ json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err)
                 continue;
             json_t *rec = NULL;
             struct err gerr;
-            if (STORE_CALL(a->store, action_get, agent__str(b, "id"), &rec, &gerr) == 0 &&
+            if (store_action_get(a->store, agent__str(b, "id"), &rec, &gerr) == 0 &&
                 strcmp(agent__str(rec, "status"), "pending") != 0) {
                 json_object_set(b, "status", json_object_get(rec, "status"));
                 json_object_set(b, "result", json_object_get(rec, "result"));
@@ -403,7 +403,7 @@ json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err)
             break;
         wait_slice(a, seen, left < 50 ? (int)left : 50);
     }
-    json_t *out = json_deep_copy(event);
+    json_t *out = agent__state_next(event);
     json_t *actions = agent__array(out, "actions");
     json_t *results = json_array();
     json_array_foreach(batch, i, b) {
@@ -445,7 +445,7 @@ static int work_one(struct agent *a, const char *body)
     json_t *rec = NULL;
     struct err e;
     err_clear(&e);
-    if (STORE_CALL(a->store, action_get, id, &rec, &e) == 0 &&
+    if (store_action_get(a->store, id, &rec, &e) == 0 &&
         strcmp(agent__str(rec, "status"), "pending") != 0) {
         json_decref(rec); /* a redelivery of a finished action: nothing to do again */
         rc = 0;
@@ -460,7 +460,7 @@ static int work_one(struct agent *a, const char *body)
     }
     json_object_set_new(action, "sessionId", json_string(sid));
     json_object_set_new(action, "userId", json_string(uid));
-    if (STORE_CALL(a->store, action_put, action, &e) == 0) {
+    if (store_action_put(a->store, action, &e) == 0) {
         rc = 0;
         agent_actions_notify(a);
     } else {

@@ -15,12 +15,23 @@
  *   actions         [{"id","tool","input","status","result"}] executed this turn
  *   reply, usage, stopReason
  * SaveConversation returns the API response {sessionId, turn, reply, actions}.
+ *
+ * Ownership. A handler's event is borrowed and is never modified, at any depth: the engine may
+ * still hold it (Retry re-runs a Task on the same input, Catch and a ResultPath other than $
+ * keep it, the history records it, the caller's request state is the first one). The returned
+ * state is the handler's to give: a new object that shares every member it does not change
+ * with the event (agent__state_next in agent_int.h makes it, copying the top level and the
+ * containers handlers change in place: newMessages, actions, usage, context). So the state is
+ * passed on from state to state without a deep copy, and no code may change a nested value of
+ * a workflow state in place: replace the member, or copy its container first. The engine passes
+ * a state's output on as the next input as it is (see sfn.h), never copying it either.
  */
 #ifndef PARLEY_AGENT_H
 #define PARLEY_AGENT_H
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "base/config.h"
 #include "bus/bus.h"
@@ -62,6 +73,24 @@ struct agent_hooks {
             (a)->hooks->name((a), __VA_ARGS__);                                                    \
     } while (0)
 struct agent_file;
+struct kb;
+struct tools;
+
+/* The agent's definition: what an agent file builds (the file itself, its knowledge base and its
+ * tool registry), immutable once built and shared by reference count. `parley serve` swaps a new
+ * one in on SIGHUP (agent_def_swap): each turn and each worker batch holds a reference for its
+ * whole run (agent_def_enter/leave), so a turn never mixes two definitions and the old one is
+ * freed when its last turn ends.
+ *
+ * Lifecycle: agent_def_new() (one reference, the caller's) -> agent_def_swap() hands it to the
+ * agent -> agent_def_enter() / agent_def_get() take more -> agent_def_unref() drops one; the last
+ * frees the three parts. */
+struct agent_def {
+    atomic_int refs;         /* references; the last agent_def_unref frees */
+    struct agent_file *file; /* the agent file (owned; NULL: the shipped demo agent) */
+    struct kb *kb;           /* knowledge base (owned, may be NULL) */
+    struct tools *tools;     /* tool registry (owned) */
+};
 
 struct agent {
     const struct config *cfg; /* settings (borrowed) */
@@ -84,6 +113,11 @@ struct agent {
     json_t *(*workflow)(struct agent *a, json_t *state, struct err *err);
     void *workflow_ud; /* the workflow's own state */
     const struct agent_file *file; /* the agent file (borrowed; NULL: the shipped demo agent) */
+    /* The reloadable definition (hosts that reload: serve, worker). When set it wins over the
+     * tools/kb/file fields above, which stay for hosts and tests that build an agent by hand.
+     * Read only through agent_def_get/enter, under def_lock. */
+    _Atomic(struct agent_def *) def;
+    pthread_mutex_t def_lock; /* guards def (agent_init creates it) */
 };
 
 typedef json_t *(*agent_handler_fn)(struct agent *a, json_t *event, struct err *err);
@@ -112,9 +146,42 @@ json_t *agent_action_worker(struct agent *a, json_t *event, struct err *err);
 /* Wakes ExecuteAction calls waiting in this process: a worker recorded a result. */
 void agent_actions_notify(struct agent *a);
 
-/* Initialises and releases the waiting machinery of a (call around the agent's life). */
+/* Initialises and releases the waiting machinery and the definition lock of a (call around the
+ * agent's life); agent_release also drops a's reference to its definition. */
 void agent_init(struct agent *a);
 void agent_release(struct agent *a);
+
+/* ---- the definition a turn runs with ---- */
+
+/* Returns a new definition holding file, kb and tools (all three taken; each may be NULL), with
+ * one reference owned by the caller. Never fails. */
+struct agent_def *agent_def_new(struct agent_file *file, struct kb *kb, struct tools *tools);
+
+/* Drops one reference to d; the last frees d with its file, knowledge base and tools. NULL is a
+ * no-op. */
+void agent_def_unref(struct agent_def *d);
+
+/* Returns a new reference to a's current definition, or NULL when a has none (release it with
+ * agent_def_unref). Thread-safe. */
+struct agent_def *agent_def_get(struct agent *a);
+
+/* Makes d (its reference taken) a's current definition; turns started later use it, running ones
+ * finish with the one they entered. Drops a's reference to the previous one. Thread-safe. */
+void agent_def_swap(struct agent *a, struct agent_def *d);
+
+/* Pins a's current definition to the calling thread until agent_def_leave(): agent_tools(),
+ * agent_kb() and agent_file_of() on this thread answer from it. turn_run and the worker host
+ * call these around a turn or a batch. Calls do not nest. */
+void agent_def_enter(struct agent *a);
+void agent_def_leave(void);
+
+/* The tool registry, knowledge base and agent file of the running turn: the definition the
+ * calling thread entered, else a's current definition (only hosts that never reload call
+ * handlers outside a turn), else a's tools/kb/file fields. Borrowed for the turn.
+ * agent_file_of() may return NULL: the shipped demo agent. */
+struct tools *agent_tools(const struct agent *a);
+const struct kb *agent_kb(const struct agent *a);
+const struct agent_file *agent_file_of(const struct agent *a);
 
 /* The Catch target of the workflow: turns the failure in event.error ({"Error","Cause"}, as
  * Step Functions' Catch writes it) into a graceful reply, answers any unanswered tool_use with an

@@ -8,6 +8,13 @@
 
 #include "agent/agent.h"
 
+/* The next workflow state, made from event without modifying it (see "Ownership" in agent.h):
+ * a new object holding event's members, in which the containers handlers change in place
+ * (newMessages, actions, usage, context) are themselves new shallow copies. Everything else is
+ * shared with event, so a handler replaces a member instead of changing it. Returns a new
+ * reference; event must be an object. */
+json_t *agent__state_next(json_t *event);
+
 /* The string at key, or NULL. */
 const char *agent__str(const json_t *o, const char *key);
 

@@ -270,15 +270,19 @@ static struct span *find_emails(const char *in, size_t n, size_t *count)
     return v;
 }
 
-char *guard_redact_text_count(const char *in, unsigned kinds, size_t *count)
+/* The redaction loop. card_tail: cards become "[card ending NNNN]" (their last four digits)
+ * instead of "[CARD]". */
+static char *redact_text(const char *in, unsigned kinds, int card_tail, size_t *count)
 {
     if (count)
         *count = 0;
     if (!in)
         return NULL;
     size_t n = strlen(in), i = 0, copied = 0, hits = 0, ne = 0, k = 0;
-    /* A replacement token is at most 7 bytes and replaces at least 5 ("a@b.c"), so the output
-     * never reaches twice the input. */
+    /* A replacement token is at most 7 bytes and replaces at least 5 ("a@b.c"), or 18 bytes
+     * for at least 13 digits ("[card ending 1111]"), so the output never reaches twice the
+     * input. */
+    char tail[32];
     struct buf o;
     buf_init(&o, 2 * n + 16);
     struct span *emails = (kinds & GUARD_EMAIL) ? find_emails(in, n, &ne) : NULL;
@@ -298,6 +302,15 @@ char *guard_redact_text_count(const char *in, unsigned kinds, size_t *count)
             if (may_start && (kinds & GUARD_CARD) && isdigit(c)) {
                 end = card_at(in, n, i);
                 token = "[CARD]";
+                if (end && card_tail) {
+                    char last[5] = "";
+                    int got = 4;
+                    for (size_t j = end; j-- > i && got > 0;)
+                        if (isdigit((unsigned char)in[j]))
+                            last[--got] = in[j];
+                    snprintf(tail, sizeof tail, "[card ending %s]", last);
+                    token = tail;
+                }
             }
             if (may_start && !end && (kinds & GUARD_PHONE)) {
                 end = phone_at(in, n, i);
@@ -325,12 +338,22 @@ char *guard_redact_text_count(const char *in, unsigned kinds, size_t *count)
     return buf_take(&o, NULL);
 }
 
+char *guard_redact_text_count(const char *in, unsigned kinds, size_t *count)
+{
+    return redact_text(in, kinds, 0, count);
+}
+
+char *guard_mask_cards(const char *in, size_t *count)
+{
+    return redact_text(in, GUARD_CARD, 1, count);
+}
+
 char *guard_redact_text(const char *in, unsigned kinds)
 {
     return guard_redact_text_count(in, kinds, NULL);
 }
 
-static size_t redact_json(json_t *v, unsigned kinds, int depth)
+static size_t redact_json(json_t *v, unsigned kinds, int card_tail, int depth)
 {
     size_t total = 0;
     if (!v || depth > GUARD_JSON_DEPTH)
@@ -338,7 +361,7 @@ static size_t redact_json(json_t *v, unsigned kinds, int depth)
     if (json_is_string(v)) {
         size_t hits = 0;
         /* Strings with NUL bytes are redacted up to the first NUL, which is where C text ends. */
-        char *r = guard_redact_text_count(json_string_value(v), kinds, &hits);
+        char *r = redact_text(json_string_value(v), kinds, card_tail, &hits);
         if (hits)
             json_string_set(v, r);
         free(r);
@@ -347,18 +370,23 @@ static size_t redact_json(json_t *v, unsigned kinds, int depth)
     if (json_is_array(v)) {
         size_t i;
         json_t *x;
-        json_array_foreach(v, i, x) total += redact_json(x, kinds, depth + 1);
+        json_array_foreach(v, i, x) total += redact_json(x, kinds, card_tail, depth + 1);
     } else if (json_is_object(v)) {
         const char *k;
         json_t *x;
-        json_object_foreach(v, k, x) total += redact_json(x, kinds, depth + 1);
+        json_object_foreach(v, k, x) total += redact_json(x, kinds, card_tail, depth + 1);
     }
     return total;
 }
 
 size_t guard_redact_json(json_t *value, unsigned kinds)
 {
-    return redact_json(value, kinds, 0);
+    return redact_json(value, kinds, 0, 0);
+}
+
+size_t guard_mask_cards_json(json_t *value)
+{
+    return redact_json(value, GUARD_CARD, 1, 0);
 }
 
 int guard_kinds_parse(const char *spec, unsigned *out)

@@ -1,6 +1,7 @@
 /*
  * guard.h - PII redaction for what leaves the live conversation: archived transcripts, logs and
- * events. The live conversation itself is never altered.
+ * events; and card numbers, masked where text enters (guard_mask_cards), so that they are never
+ * sent to the model or stored.
  *
  * Kinds (a bit set, so each can be switched on or off):
  *   GUARD_EMAIL  user@example.com                         -> [EMAIL]
@@ -46,5 +47,17 @@ char *guard_redact_text(const char *in, unsigned kinds);
 /* Redacts every string value inside value, in place (object keys are kept), descending at most 64
  * levels. Returns the number of replacements made. NULL is a no-op returning 0. */
 size_t guard_redact_json(json_t *value, unsigned kinds);
+
+/* ---- card numbers at entry ---- */
+
+/* Card numbers (GUARD_CARD's rule) never reach the model or the disk: they are masked where
+ * customer or operator text enters, keeping the last four digits the customer may need to tell
+ * cards apart. Returns a copy of in (owned, free()) with each Luhn-valid card number replaced by
+ * "[card ending 1111]", or NULL when in is NULL; *count (when not NULL) gets the number masked. */
+char *guard_mask_cards(const char *in, size_t *count);
+
+/* Masks card numbers in every string value inside value, in place, as guard_mask_cards; at most
+ * 64 levels deep. Returns the number masked. NULL is a no-op returning 0. */
+size_t guard_mask_cards_json(json_t *value);
 
 #endif

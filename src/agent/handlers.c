@@ -2,6 +2,7 @@
  * handlers.c - the seed's Lambda handlers: LoadContext, BedrockInference, ActionExecutor and
  * SaveConversation. See agent.h for the workflow state they pass along.
  */
+#include <assert.h>
 #include <string.h>
 
 #include "agent/agent.h"
@@ -17,7 +18,8 @@
 /* The agent this turn runs as: its own file, or the shipped demo agent (agent file). */
 static const struct agent_file *file_of(const struct agent *a)
 {
-    return a->file ? a->file : agent_file_default();
+    const struct agent_file *f = agent_file_of(a);
+    return f ? f : agent_file_default();
 }
 
 /* ---------------------------------------------------------------- helpers */
@@ -66,6 +68,19 @@ static void observe_text(void *ud, const char *delta)
 const char *agent__str(const json_t *o, const char *key)
 {
     return json_string_value(json_object_get(o, key));
+}
+
+json_t *agent__state_next(json_t *event)
+{
+    static const char *const changed[] = {"newMessages", "actions", "usage", "context"};
+    assert(json_is_object(event));
+    json_t *out = json_copy(event);
+    for (size_t i = 0; i < sizeof changed / sizeof changed[0]; i++) {
+        json_t *v = json_object_get(out, changed[i]);
+        if (json_is_object(v) || json_is_array(v))
+            json_object_set_new(out, changed[i], json_copy(v));
+    }
+    return out;
 }
 
 /* Returns the event's array field key (creating an empty one when absent); borrowed. */
@@ -141,10 +156,15 @@ static json_t *unseen_operator_messages(const json_t *event)
     json_array_foreach(json_object_get(event, "history"), i, m) {
         const char *role = agent__str(m, "role");
         if (role && strcmp(role, "operator") == 0 &&
-            json_integer_value(json_object_get(m, "timestamp")) > seen)
-            json_array_append_new(out, json_pack("{s:O, s:O}", "content",
-                                                 json_object_get(m, "content"), "timestamp",
-                                                 json_object_get(m, "timestamp")));
+            json_integer_value(json_object_get(m, "timestamp")) > seen) {
+            char ts[40]; /* ISO 8601 like every other timestamp of the API */
+            clock_iso8601(json_integer_value(json_object_get(m, "timestamp")), ts, sizeof ts);
+            json_t *seen_m = json_pack("{s:O, s:s}", "content", json_object_get(m, "content"),
+                                       "timestamp", ts);
+            if (json_is_string(json_object_get(m, "name")))
+                json_object_set(seen_m, "name", json_object_get(m, "name"));
+            json_array_append_new(out, seen_m);
+        }
     }
     return out;
 }
@@ -162,12 +182,12 @@ json_t *agent_load_context(struct agent *a, json_t *event, struct err *err)
         history = json_array();
     else {
         struct trace_ctx *sub = trace_sub_begin(current_trace, "store.history_recent", NULL);
-        int rc = STORE_CALL(a->store, history_recent, id, a->cfg->history_turns, &history, err);
+        int rc = store_history_recent(a->store, id, a->cfg->history_turns, &history, err);
         trace_sub_end(sub, rc < 0 ? err : NULL);
         if (rc < 0)
             return NULL;
     }
-    json_t *out = json_deep_copy(event);
+    json_t *out = agent__state_next(event);
     size_t dropped = trim_to_budget(history, (size_t)a->cfg->context_tokens);
     json_object_set_new(out, "history", history);
     json_object_set_new(out, "historyDropped", json_integer((json_int_t)dropped));
@@ -264,9 +284,9 @@ const char agent_token_cap_reply[] =
     "human agent.";
 
 /* Ends the turn with a fixed reply and no model call (the turn's caps and guardrails). */
-static json_t *canned_reply(const json_t *event, const char *reply, const char *stop)
+static json_t *canned_reply(json_t *event, const char *reply, const char *stop)
 {
-    json_t *out = json_deep_copy(event);
+    json_t *out = agent__state_next(event);
     agent__append_message(out, "assistant", json_pack("[{s:s, s:s}]", "type", "text", "text",
                                                       reply));
     json_object_set_new(out, "reply", json_string(reply));
@@ -297,10 +317,10 @@ json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
     if (denied)
         return canned_reply(event, denied, "denied_topic");
     char *system = agent_file_render_instructions(file, clock_now_ms());
-    json_t *request = build_request(a->tools, event, system,
+    json_t *request = build_request(agent_tools(a), event, system,
                                     (int)agent_file_limit(file, "reply_tokens", 1024));
     free(system);
-    struct trace_ctx *sub = trace_sub_begin(current_trace, a->model->ops->name, "remote");
+    struct trace_ctx *sub = trace_sub_begin(current_trace, model_name(a->model), "remote");
     int64_t t0 = clock_mono_us();
     json_t *resp = model_invoke(a->model, request, agent__observer ? observe_text : NULL, NULL, err);
     double seconds = (double)(clock_mono_us() - t0) / 1e6;
@@ -317,7 +337,7 @@ json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
         json_decref(resp);
         return NULL;
     }
-    json_t *out = json_deep_copy(event);
+    json_t *out = agent__state_next(event);
     json_t *content = json_object_get(resp, "content");
     int has_tool_use = 0;
     char *reply = xstrdup("");
@@ -389,10 +409,10 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
 {
     /* Everything up to now has been shown to the customer in this reply. */
     json_t *context = json_object_get(event, "context");
-    context = json_is_object(context) ? json_deep_copy(context) : json_object();
+    context = json_is_object(context) ? json_copy(context) : json_object(); /* sets one member */
     json_object_set_new(context, "lastSeen", json_integer((json_int_t)clock_now_ms()));
     json_t *metadata = json_pack("{s:O, s:s, s:O}", "usage", json_object_get(event, "usage"),
-                                 "model", a->model->ops->name, "iterations",
+                                 "model", model_name(a->model), "iterations",
                                  json_object_get(event, "iterations"));
     json_t *turn = json_pack("{s:O, s:O, s:b, s:O, s:o, s:o, s:s}", "sessionId",
                              json_object_get(event, "sessionId"), "userId",
@@ -402,7 +422,7 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
                              "metadata", metadata, "status", handed_off(event) ? "handoff" : "");
     int turn_no = 0;
     struct trace_ctx *sub = trace_sub_begin(current_trace, "store.turn_save", NULL);
-    int rc = STORE_CALL(a->store, turn_save, turn, &turn_no, err);
+    int rc = store_turn_save(a->store, turn, &turn_no, err);
     trace_sub_end(sub, rc < 0 ? err : NULL);
     json_decref(turn);
     if (rc < 0)
@@ -453,7 +473,7 @@ static int has_tool_use(const json_t *msg)
 json_t *agent_handle_error(struct agent *a, json_t *event, struct err *err)
 {
     (void)err;
-    json_t *out = json_deep_copy(event);
+    json_t *out = agent__state_next(event);
     json_t *error = json_object_get(out, "error");
     const char *name = agent__str(error, "Error");
     const char *cause = agent__str(error, "Cause");
@@ -518,12 +538,15 @@ void agent_init(struct agent *a)
     pthread_mutex_init(&a->action_lock, NULL);
     pthread_cond_init(&a->action_done, NULL);
     a->action_generation = 0;
+    pthread_mutex_init(&a->def_lock, NULL);
 }
 
 void agent_release(struct agent *a)
 {
     pthread_mutex_destroy(&a->action_lock);
     pthread_cond_destroy(&a->action_done);
+    agent_def_unref(atomic_exchange(&a->def, NULL));
+    pthread_mutex_destroy(&a->def_lock);
 }
 
 agent_handler_fn agent_handler_find(const char *name)

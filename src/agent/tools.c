@@ -55,7 +55,7 @@ static json_t *tool_create_ticket(const struct tool_ctx *ctx, const json_t *inpu
     if (ctx->idempotency_key)
         json_object_set_new(fields, "idempotencyKey", json_string(ctx->idempotency_key));
     json_t *ticket = NULL;
-    int rc = STORE_CALL(ctx->store, ticket_create, fields, &ticket, err);
+    int rc = store_ticket_create(ctx->store, fields, &ticket, err);
     json_decref(fields);
     if (rc < 0)
         return NULL;
@@ -69,7 +69,7 @@ static json_t *tool_ticket_status(const struct tool_ctx *ctx, const json_t *inpu
     const char *id = in_str(input, "ticket_id");
     json_t *ticket = NULL;
     err_clear(err);
-    if (STORE_CALL(ctx->store, ticket_get, id, &ticket, err) < 0) {
+    if (store_ticket_get(ctx->store, id, &ticket, err) < 0) {
         not_found(err, "ticket", id);
         return NULL;
     }
@@ -89,7 +89,7 @@ static json_t *tool_list_tickets(const struct tool_ctx *ctx, const json_t *input
 {
     (void)input;
     json_t *list = NULL;
-    if (STORE_CALL(ctx->store, tickets_list, ctx->user_id, 20, &list, err) < 0)
+    if (store_tickets_list(ctx->store, ctx->user_id, 20, &list, err) < 0)
         return NULL;
     json_t *views = json_array();
     size_t i;
@@ -97,6 +97,18 @@ static json_t *tool_list_tickets(const struct tool_ctx *ctx, const json_t *input
     json_array_foreach(list, i, t) json_array_append_new(views, ticket_view(t));
     json_decref(list);
     return json_pack("{s:o, s:i}", "tickets", views, "count", (int)json_array_size(views));
+}
+
+/* Replaces the number at obj[key] with a fixed two-decimal string ("89.99", "14.50"): a binary
+ * double printed in full is 89.98999999999999, which no customer should read. */
+static void money_fixed(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    if (json_is_number(v)) {
+        char txt[48];
+        snprintf(txt, sizeof txt, "%.2f", json_number_value(v));
+        json_object_set_new(obj, key, json_string(txt));
+    }
 }
 
 static json_t *tool_lookup_order(const struct tool_ctx *ctx, const json_t *input, struct err *err)
@@ -111,7 +123,7 @@ static json_t *tool_lookup_order(const struct tool_ctx *ctx, const json_t *input
     id[n] = '\0';
     json_t *order = NULL;
     err_clear(err);
-    if (STORE_CALL(ctx->store, order_get, id, &order, err) < 0) {
+    if (store_order_get(ctx->store, id, &order, err) < 0) {
         not_found(err, "order", raw);
         return NULL;
     }
@@ -123,6 +135,10 @@ static json_t *tool_lookup_order(const struct tool_ctx *ctx, const json_t *input
         return NULL;
     }
     json_object_del(order, "userId");
+    money_fixed(order, "total");
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(order, "items"), i, item) money_fixed(item, "price");
     return order;
 }
 
@@ -151,7 +167,7 @@ static json_t *tool_action_status(const struct tool_ctx *ctx, const json_t *inpu
     const char *id = in_str(input, "action_id");
     json_t *rec = NULL;
     err_clear(err);
-    if (STORE_CALL(ctx->store, action_get, id, &rec, err) < 0) {
+    if (store_action_get(ctx->store, id, &rec, err) < 0) {
         not_found(err, "action", id);
         return NULL;
     }

@@ -6,8 +6,13 @@
 
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/clock.h"
 #include "base/xmalloc.h"
+
+/* The most bytes of text one transcript entry gathers from its blocks; a stored message is far
+ * smaller (the store caps a turn's input and the model's output). */
+#define TRANSCRIPT_TEXT_MAX (64u * 1024 * 1024)
 
 /* Renders stored messages as the transcript: role, content (text), timestamp (ISO-8601), with tool
  * calls and results shown as their own entries. */
@@ -22,21 +27,23 @@ json_t *transcript_render(const json_t *messages)
         char ts[40];
         clock_iso8601(json_integer_value(json_object_get(m, "timestamp")), ts, sizeof ts);
         if (json_is_string(content)) {
-            json_array_append_new(out, json_pack("{s:s, s:O, s:s}", "role", role, "content",
-                                                 content, "timestamp", ts));
+            json_t *entry = json_pack("{s:s, s:O, s:s}", "role", role, "content", content,
+                                      "timestamp", ts);
+            if (json_is_string(json_object_get(m, "name"))) /* an operator's name */
+                json_object_set(entry, "name", json_object_get(m, "name"));
+            json_array_append_new(out, entry);
             continue;
         }
-        char *text = xstrdup("");
+        struct buf text;
+        buf_init(&text, TRANSCRIPT_TEXT_MAX);
         json_t *tool_uses = json_array();
         size_t k;
         json_t *b;
         json_array_foreach(content, k, b) {
             const char *type = json_string_value(json_object_get(b, "type"));
             if (type && strcmp(type, "text") == 0) {
-                char *t = xasprintf("%s%s%s", text, text[0] ? "\n\n" : "",
-                                    json_string_value(json_object_get(b, "text")));
-                free(text);
-                text = t;
+                (void)buf_printf(&text, "%s%s", buf_str(&text)[0] ? "\n\n" : "",
+                                 json_string_value(json_object_get(b, "text")));
             } else if (type && strcmp(type, "tool_use") == 0) {
                 json_array_append_new(tool_uses, json_pack("{s:O, s:O, s:O}", "id",
                                                            json_object_get(b, "id"), "tool",
@@ -50,15 +57,15 @@ json_t *transcript_render(const json_t *messages)
                                    json_is_true(json_object_get(b, "is_error"))));
             }
         }
-        if (text[0] || json_array_size(tool_uses)) {
-            json_t *entry = json_pack("{s:s, s:s, s:s}", "role", role, "content", text,
+        if (buf_str(&text)[0] || json_array_size(tool_uses)) {
+            json_t *entry = json_pack("{s:s, s:s, s:s}", "role", role, "content", buf_str(&text),
                                       "timestamp", ts);
             if (json_array_size(tool_uses))
                 json_object_set(entry, "toolUses", tool_uses);
             json_array_append_new(out, entry);
         }
         json_decref(tool_uses);
-        free(text);
+        buf_release(&text);
     }
     return out;
 }
@@ -66,9 +73,9 @@ json_t *transcript_render(const json_t *messages)
 json_t *transcript_document(struct store *store, const char *id, struct err *err)
 {
     json_t *session = NULL, *messages = NULL;
-    if (STORE_CALL(store, session_get, id, &session, err) < 0)
+    if (store_session_get(store, id, &session, err) < 0)
         return NULL;
-    if (STORE_CALL(store, transcript, id, &messages, err) < 0) {
+    if (store_transcript(store, id, &messages, err) < 0) {
         json_decref(session);
         return NULL;
     }

@@ -1,13 +1,25 @@
 /*
- * turn.c - the request handler: validation, session creation and the turn workflow.
+ * turn.c - the request handler: validation, session creation and the turn workflow, which runs
+ * with one reference to the agent's definition (agent.h, struct agent_def) from start to end.
  */
 #include "agent/turn.h"
 
+#include "agent/agent_file.h"
+#include "agent/kb.h"
+#include "agent/tools.h"
+
+#include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
 #include <openssl/sha.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 
+#include "agent/guard.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/rand.h"
@@ -99,13 +111,99 @@ bad:
     return NULL;
 }
 
+/* ---------------------------------------------------------------- the definition */
+
+/* The definition the calling thread entered (agent_def_enter), or NULL. */
+static _Thread_local struct agent_def *entered;
+
+struct agent_def *agent_def_new(struct agent_file *file, struct kb *kb, struct tools *tools)
+{
+    struct agent_def *d = xcalloc(1, sizeof *d);
+    atomic_init(&d->refs, 1);
+    d->file = file;
+    d->kb = kb;
+    d->tools = tools;
+    return d;
+}
+
+void agent_def_unref(struct agent_def *d)
+{
+    if (!d || atomic_fetch_sub(&d->refs, 1) != 1)
+        return;
+    tools_free(d->tools); /* the registry borrows the knowledge base: it goes first */
+    kb_free(d->kb);
+    agent_file_free(d->file);
+    free(d);
+}
+
+struct agent_def *agent_def_get(struct agent *a)
+{
+    /* Hand-built agents (tests, hosts that never reload) have no definition and may not have run
+     * agent_init: the lock is only touched when one exists. */
+    if (!atomic_load(&a->def))
+        return NULL;
+    pthread_mutex_lock(&a->def_lock);
+    struct agent_def *d = atomic_load(&a->def);
+    if (d)
+        atomic_fetch_add(&d->refs, 1);
+    pthread_mutex_unlock(&a->def_lock);
+    return d;
+}
+
+void agent_def_swap(struct agent *a, struct agent_def *d)
+{
+    pthread_mutex_lock(&a->def_lock);
+    struct agent_def *old = atomic_exchange(&a->def, d);
+    pthread_mutex_unlock(&a->def_lock);
+    agent_def_unref(old); /* freed here unless a turn still holds it */
+}
+
+void agent_def_enter(struct agent *a)
+{
+    assert(!entered); /* calls do not nest */
+    entered = agent_def_get(a);
+}
+
+void agent_def_leave(void)
+{
+    struct agent_def *d = entered;
+    entered = NULL;
+    agent_def_unref(d);
+}
+
+/* The definition the turn on this thread runs with: the entered one, else a's current one. */
+static const struct agent_def *def_of(const struct agent *a)
+{
+    return entered ? entered : atomic_load(&((struct agent *)a)->def);
+}
+
+struct tools *agent_tools(const struct agent *a)
+{
+    const struct agent_def *d = def_of(a);
+    return d ? d->tools : a->tools;
+}
+
+const struct kb *agent_kb(const struct agent *a)
+{
+    const struct agent_def *d = def_of(a);
+    return d ? d->kb : a->kb;
+}
+
+const struct agent_file *agent_file_of(const struct agent *a)
+{
+    const struct agent_def *d = def_of(a);
+    return d ? d->file : a->file;
+}
+
+/* ---------------------------------------------------------------- the turn */
+
 /* Fills state with the session header: owner, status, context. Returns 0, or -1 with NotFound
  * when the session does not exist or belongs to another user (indistinguishable on purpose). */
 static int open_session(struct agent *a, json_t *state, const char *sid, const char *uid,
                         struct err *err)
 {
     json_t *session = NULL;
-    if (STORE_CALL(a->store, session_get, sid, &session, err) < 0)
+    if (store_session_get(a->store, sid, &session, err) < 0)
         return -1;
     const char *owner = json_string_value(json_object_get(session, "userId"));
     if (uid && owner && strcmp(uid, owner) != 0) {
@@ -121,7 +219,10 @@ static int open_session(struct agent *a, json_t *state, const char *sid, const c
     return 0;
 }
 
-json_t *turn_run(struct agent *a, const json_t *request, struct err *err)
+/* turn_run, with new_sid (22 characters, or NULL for a random one) as the id of a session the
+ * turn creates. */
+static json_t *run_turn(struct agent *a, const json_t *request, const char *new_sid,
+                        struct err *err)
 {
     const char *sid = json_string_value(json_object_get(request, "sessionId"));
     const char *uid = json_string_value(json_object_get(request, "userId"));
@@ -129,12 +230,15 @@ json_t *turn_run(struct agent *a, const json_t *request, struct err *err)
     json_t *state = json_object();
     json_t *out = NULL;
     int64_t t0 = clock_mono_us();
+    agent_def_enter(a); /* this turn runs with the definition current now, to its end */
     if (sid) {
         json_object_set_new(state, "isNew", json_false());
         if (open_session(a, state, sid, uid, err) < 0)
             goto done;
     } else {
-        if (rand_id128(fresh) < 0) {
+        if (new_sid) {
+            snprintf(fresh, sizeof fresh, "%s", new_sid);
+        } else if (rand_id128(fresh) < 0) {
             err_set(err, "InternalError", "cannot draw a random session id");
             goto done;
         }
@@ -150,7 +254,11 @@ json_t *turn_run(struct agent *a, const json_t *request, struct err *err)
         free(user);
     }
     json_object_set_new(state, "sessionId", json_string(sid));
-    json_object_set(state, "message", json_object_get(request, "message"));
+    /* A card number never reaches the model or the store: only its last four digits do. */
+    json_t *message = json_deep_copy(json_object_get(request, "message"));
+    guard_mask_cards_json(message);
+    if (message)
+        json_object_set_new(state, "message", message);
     if (!a->workflow) {
         err_set(err, "InternalError", "no turn workflow is configured");
         goto done;
@@ -159,7 +267,85 @@ json_t *turn_run(struct agent *a, const json_t *request, struct err *err)
 done:
     json_decref(state);
     AGENT_HOOK(a, on_turn, out, err, (double)(clock_mono_us() - t0) / 1e6);
+    agent_def_leave();
     return out;
+}
+
+json_t *turn_run(struct agent *a, const json_t *request, struct err *err)
+{
+    return run_turn(a, request, NULL, err);
+}
+
+/* ---------------------------------------------------------------- idempotency keys */
+
+#define TURN_HOST_MAX 255
+
+static pthread_once_t turn_owner_once = PTHREAD_ONCE_INIT;
+static char turn_start_id[33];                    /* 128 random bits, hex */
+static char turn_owner[33 + TURN_HOST_MAX + 32];  /* "<start id> <host> <pid>" */
+
+static void turn_owner_init(void)
+{
+    unsigned char raw[16];
+    if (rand_bytes(raw, sizeof raw) != 0) {
+        /* rand_bytes only fails without a kernel RNG; the clock still tells restarts apart. */
+        uint64_t t = (uint64_t)clock_now_ms() ^ ((uint64_t)getpid() << 40);
+        memcpy(raw, &t, sizeof t);
+        memset(raw + sizeof t, 0, sizeof raw - sizeof t);
+    }
+    for (int i = 0; i < 16; i++)
+        snprintf(turn_start_id + 2 * i, 3, "%02x", raw[i]);
+    char host[TURN_HOST_MAX + 1] = "";
+    if (gethostname(host, sizeof host) != 0)
+        host[0] = '\0';
+    host[TURN_HOST_MAX] = '\0';
+    for (char *p = host; *p; p++)
+        if (*p == ' ')
+            *p = '_';
+    snprintf(turn_owner, sizeof turn_owner, "%s %s %ld", turn_start_id, host[0] ? host : "-",
+             (long)getpid());
+}
+
+const char *turn_process_id(void)
+{
+    pthread_once(&turn_owner_once, turn_owner_init);
+    return turn_start_id;
+}
+
+/* Whether the process recorded as a key's owner ("<start id> <host> <pid>") is gone: another
+ * start id on this host whose pid is ours (we replaced it) or no longer exists. Owners on other
+ * hosts are never known gone; their lease decides. */
+static int owner_gone(const char *owner, void *ctx)
+{
+    (void)ctx;
+    char id[33], host[TURN_HOST_MAX + 1];
+    long pid;
+    char mine_id[33], mine_host[TURN_HOST_MAX + 1];
+    long mine_pid;
+    if (sscanf(owner, "%32s %255s %ld", id, host, &pid) != 3 || pid <= 0)
+        return 0;
+    if (sscanf(turn_owner, "%32s %255s %ld", mine_id, mine_host, &mine_pid) != 3)
+        return 0;
+    if (strcmp(id, mine_id) == 0 || strcmp(host, mine_host) != 0)
+        return 0;
+    if (pid == mine_pid)
+        return 1;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* The session id (22 characters of rand_id128's alphabet) for a new session opened under an
+ * Idempotency-Key: SHA-256 of the key and the body hash, so unguessable without both. */
+static void key_session_id(const char *key, const char *hash, char out[23])
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    char *text = xasprintf("parley-session\n%s\n%s", key, hash);
+    SHA256((const unsigned char *)text, strlen(text), d);
+    free(text);
+    for (int i = 0; i < 22; i++)
+        out[i] = alphabet[d[i] & 63];
+    out[22] = '\0';
 }
 
 json_t *turn_run_idempotent(struct agent *a, const char *key, const char *body, size_t len,
@@ -182,21 +368,38 @@ json_t *turn_run_idempotent(struct agent *a, const char *key, const char *body, 
     for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
         snprintf(hash + 2 * i, 3, "%02x", digest[i]);
     json_t *earlier = NULL;
-    int claim = STORE_CALL(a->store, idem_begin, key, hash, &earlier, err);
+    turn_process_id();
+    long long now = clock_now_ms();
+    int ttl_h = a->cfg && a->cfg->idempotency_ttl_h > 0 ? a->cfg->idempotency_ttl_h : 24;
+    int lease_s = a->cfg && a->cfg->idempotency_lease_s > 0 ? a->cfg->idempotency_lease_s : 300;
+    struct store_idem_claim claim_req = {.key = key, .hash = hash, .owner = turn_owner,
+                                         .now_ms = now, .lease_until_ms = now + lease_s * 1000LL,
+                                         .expires_ms = now + ttl_h * 3600000LL,
+                                         .owner_gone = owner_gone};
+    int taken_over = 0;
+    int claim = store_idem_claim(a->store, &claim_req, &earlier, &taken_over, err);
     if (claim < 0)
         return NULL;
+    if (taken_over)
+        log_at(LL_INFO, "turn", "took over Idempotency-Key '%.64s' from a gone or late process",
+               key);
     if (claim == 1) {
         *replayed = 1;
         return earlier;
     }
-    json_t *out = turn_run(a, request, err);
+    /* A turn that opens a session gets an id derived from the key and body, so a run after a
+     * takeover reopens the same session and its actions keep their keys (sessionId:toolUseId):
+     * a ticket the crashed run created is found, not created again. */
+    char sid[23];
+    key_session_id(key, hash, sid);
+    json_t *out = run_turn(a, request, sid, err);
     struct err e2;
     if (!out) {
-        if (STORE_CALL(a->store, idem_abort, key, &e2) < 0)
+        if (store_idem_abort(a->store, key, &e2) < 0)
             log_at(LL_WARN, "turn", "cannot release Idempotency-Key: %s", e2.message);
         return NULL;
     }
-    if (STORE_CALL(a->store, idem_finish, key, out, &e2) < 0)
+    if (store_idem_finish(a->store, key, out, &e2) < 0)
         log_at(LL_WARN, "turn", "cannot store the response of an Idempotency-Key: %s", e2.message);
     return out;
 }

@@ -32,8 +32,15 @@ json_t *turn_run(struct agent *a, const json_t *request, struct err *err);
 /* Runs one turn at most once per idempotency key. key may be NULL (an ordinary turn). A key is
  * 1..255 visible ASCII characters ("InvalidRequest" otherwise); body[0..len) is the raw request
  * body, whose SHA-256 must match the first request with that key ("IdempotencyMismatch"); while
- * that first request runs, others get "Conflict". A finished key returns the first response
- * again and sets *replayed. request is borrowed. */
+ * that first request runs, others get "Conflict" - unless its process is gone or its lease
+ * (PARLEY_IDEMPOTENCY_LEASE_S) ended: then the retry takes the key over and runs the turn again
+ * (actions are exactly-once by their own keys). A finished key returns the first response again
+ * and sets *replayed, for PARLEY_IDEMPOTENCY_TTL_H hours. request is borrowed. */
+/* This process's start id: 32 random hex digits, fixed on first call (app open calls it). A
+ * claimed Idempotency-Key records it with the host name and pid, so that a retry after a restart
+ * takes over a key whose process died instead of answering "Conflict" for ever. */
+const char *turn_process_id(void);
+
 json_t *turn_run_idempotent(struct agent *a, const char *key, const char *body, size_t len,
                             const json_t *request, int *replayed, struct err *err);
 

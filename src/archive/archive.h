@@ -16,6 +16,8 @@
 #ifndef PARLEY_ARCHIVE_H
 #define PARLEY_ARCHIVE_H
 
+#include <assert.h>
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -123,6 +125,7 @@ struct archive {
 static inline int archive_put(struct archive *a, const char *key, const void *bytes, size_t len,
                               struct err *err)
 {
+    assert(a);
     return a->ops->put(a, key, bytes, len, err);
 }
 
@@ -133,17 +136,20 @@ size_t archive_put_many(struct archive *a, struct archive_put_item *items, size_
 static inline int archive_get(struct archive *a, const char *key, char **out, size_t *out_len,
                               struct err *err)
 {
+    assert(a);
     return a->ops->get(a, key, out, out_len, err);
 }
 
 static inline int archive_list(struct archive *a, const char *prefix, const char *start_after,
                                int max_keys, json_t **out, struct err *err)
 {
+    assert(a);
     return a->ops->list(a, prefix, start_after, max_keys, out, err);
 }
 
 static inline int archive_delete(struct archive *a, const char *key, struct err *err)
 {
+    assert(a);
     return a->ops->del(a, key, err);
 }
 
@@ -151,7 +157,15 @@ static inline int archive_lifecycle(struct archive *a, int days, int64_t now_ms,
                                     struct archive_lifecycle_stats *stats, json_t *moved_keys,
                                     struct err *err)
 {
+    assert(a);
     return a->ops->lifecycle(a, days, now_ms, stats, moved_keys, err);
+}
+
+/* The adapter's name ("fs", "s3"), for logs and the CLI. */
+static inline const char *archive_name(const struct archive *a)
+{
+    assert(a);
+    return a->ops->name;
 }
 
 /* Frees the adapter. Accepts NULL. */

@@ -31,7 +31,9 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: parley archive COMMAND [OPTIONS]\n\n"
             "The transcript archive: one JSON document per session at\n"
-            "{yyyy}/{mm}/{dd}/{sessionId}.json under <data>/archive (hot/ and cold/ tiers).\n\n"
+            "{yyyy}/{mm}/{dd}/{sessionId}.json in the archive serve writes: the S3 bucket\n"
+            "PARLEY_ARCHIVE_BUCKET when set, else <data>/archive (hot/ and cold/ tiers). The\n"
+            "backend is named on stderr.\n\n"
             "Commands:\n"
             "  lifecycle [--days N]  move objects last modified more than N days ago (default %d)\n"
             "                        to the gzip cold tier; prints what moved as JSON\n"
@@ -98,19 +100,22 @@ static int parse_args(int argc, char **argv, struct cli_opts *o)
     return 0;
 }
 
-/* Opens <data>/archive, the data directory from --data or the settings. */
-static struct archive *open_archive(const char *data_flag, struct err *err)
+/* Opens the archive through the wiring's opener, with --data over the settings' PARLEY_DATA, and
+ * names its backend on stderr. */
+static struct archive *open_with(archive_cli_open_fn open_archive, const char *data_flag,
+                                 struct err *err)
 {
     struct config cfg;
     struct archive *a = NULL;
+    char *backend = NULL;
     if (config_load(&cfg, err) != 0)
-        return NULL;
+        goto out;
     if (data_flag && config_set(&cfg, "PARLEY_DATA", data_flag, err) != 0)
         goto out;
-    char *root = xasprintf("%s/archive", cfg.data);
-    a = archive_fs_new(root, err);
-    free(root);
+    if (open_archive(&cfg, &a, &backend, err) == 0)
+        fprintf(stderr, "parley archive: backend %s\n", backend);
 out:
+    free(backend);
     config_release(&cfg);
     return a;
 }
@@ -188,7 +193,7 @@ static int cmd_delete(struct archive *a, const char *key)
     return 0;
 }
 
-int archive_cli_main(int argc, char **argv)
+int archive_cli_main(int argc, char **argv, archive_cli_open_fn open_archive)
 {
     struct cli_opts o;
     int rc = parse_args(argc, argv, &o);
@@ -215,7 +220,7 @@ int archive_cli_main(int argc, char **argv)
     }
 
     struct err err = {0};
-    struct archive *a = open_archive(o.data, &err);
+    struct archive *a = open_with(open_archive, o.data, &err);
     if (!a)
         return fail(&err);
     if (strcmp(o.sub, "lifecycle") == 0)

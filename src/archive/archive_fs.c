@@ -8,6 +8,12 @@
  * old object or the new one. Ordering keeps an object readable at every instant: lifecycle writes
  * the cold copy before it removes the hot one, and put writes the hot copy before it removes a
  * cold one, and get looks in the hot tier first.
+ *
+ * Put and lifecycle of the same key may run at once (threads or processes, no lock): each removes
+ * the other tier's file only after claiming it (rename aside) and checking that the copy it keeps
+ * is still in place, and puts the claimed file back otherwise: a put removes a cold copy only while
+ * its own hot file is still there, lifecycle removes a hot file only while its cold copy is still
+ * there. Either way a copy of the newest version survives.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -63,6 +69,22 @@ static int fsync_dir(const char *dir, struct err *err)
     if (fsync(fd) != 0)
         rc = io_error(err, "fsync directory", dir);
     close(fd);
+    return rc;
+}
+
+/* As fsync_dir, but a directory that no longer exists counts as synced: it was pruned, which
+ * needs every entry in it gone, so whoever removed ours made that durable. */
+static int fsync_dir_if_present(const char *dir, struct err *err)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0 && (errno == ENOENT || errno == ENOTDIR))
+        return 0;
+    struct err local = {0};
+    int rc = fsync_dir(dir, &local);
+    if (rc != 0 && stat(dir, &st) != 0 && (errno == ENOENT || errno == ENOTDIR))
+        return 0;
+    if (rc != 0 && err)
+        *err = local;
     return rc;
 }
 
@@ -157,11 +179,11 @@ static void prune_parents(const char *tier, const char *path)
 typedef int (*fill_fn)(int fd, void *ctx, const char *tmp_path, struct err *err);
 
 /* Writes final_path durably: a temporary file beside it filled by fill, fsync, optional mtime
- * (times, as for futimens), rename over final_path, fsync of the directory. On error the
- * temporary file is removed and final_path is untouched. Returns 0, -1 with err set, or -2 (err
- * set) when the directory does not exist. */
+ * (times, as for futimens), rename over final_path, fsync of the directory. The written file's
+ * identity goes to *out_st when not NULL. On error the temporary file is removed and final_path
+ * is untouched. Returns 0, -1 with err set, or -2 (err set) when the directory does not exist. */
 static int write_durable(const char *final_path, fill_fn fill, void *ctx,
-                         const struct timespec times[2], struct err *err)
+                         const struct timespec times[2], struct stat *out_st, struct err *err)
 {
     int rc = -1, fd = -1, created = 0;
     char *dir = dir_of(final_path);
@@ -186,6 +208,10 @@ static int write_durable(const char *final_path, fill_fn fill, void *ctx,
         io_error(err, "set the modification time of", tmp);
         goto out;
     }
+    if (out_st && fstat(fd, out_st) != 0) {
+        io_error(err, "stat", tmp);
+        goto out;
+    }
     if (close(fd) != 0) {
         fd = -1;
         io_error(err, "close", tmp);
@@ -197,7 +223,8 @@ static int write_durable(const char *final_path, fill_fn fill, void *ctx,
         goto out;
     }
     created = 0; /* renamed: nothing to remove */
-    if (fsync_dir(dir, err) != 0)
+    /* A concurrent lifecycle may already have moved the new file on and pruned the directory. */
+    if (fsync_dir_if_present(dir, err) != 0)
         goto out;
     rc = 0;
 out:
@@ -279,12 +306,13 @@ out:
 /* Writes tier/key (final_path) durably, creating its directories; retries when a concurrent
  * delete prunes the directory between mkdir and the temporary file. */
 static int write_object(const char *tier, const char *key, const char *final_path, fill_fn fill,
-                        void *ctx, const struct timespec times[2], struct err *err)
+                        void *ctx, const struct timespec times[2], struct stat *out_st,
+                        struct err *err)
 {
     for (int attempt = 0;; attempt++) {
         if (make_parents(tier, key, err) != 0)
             return -1;
-        int w = write_durable(final_path, fill, ctx, times, err);
+        int w = write_durable(final_path, fill, ctx, times, out_st, err);
         if (w != -2 || attempt + 1 == FS_MKDIR_RETRIES)
             return w == 0 ? 0 : -1;
     }
@@ -602,18 +630,47 @@ static int put_check(const char *key, const void *bytes, size_t len, struct err 
     return 0;
 }
 
-/* Once the new hot bytes of key are durable, a stale cold copy would only be shadowed: drop it
- * (best effort; get prefers the hot tier anyway). */
-static void drop_cold(struct archive_fs *fs, const char *key)
+/* The name a claimed file of path takes while it is set aside (unique within the host). */
+static char *claim_name(const char *path, const char *tag)
+{
+    char *dir = dir_of(path);
+    char *claim = xasprintf("%s/.%s.%s-%ld-%u", dir, base_of(path), tag, (long)getpid(),
+                            atomic_fetch_add(&fs_claim_seq, 1));
+    free(dir);
+    return claim;
+}
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_ino == b->st_ino && a->st_dev == b->st_dev;
+}
+
+/* Once the new hot bytes of key (the file hot_st) are durable, a stale cold copy would only be
+ * shadowed: drop it (best effort; get prefers the hot tier anyway). A concurrent lifecycle may
+ * have just copied our very version to the cold tier and be about to remove the hot file, so the
+ * cold file is claimed first and removed only if our hot file is still in place; otherwise it is
+ * put back (unless a newer cold copy took its place). */
+static void drop_cold(struct archive_fs *fs, const char *key, const struct stat *hot_st)
 {
     char *cold_path = xasprintf("%s/%s.gz", fs->cold, key);
-    if (unlink(cold_path) == 0) {
-        char *cold_dir = dir_of(cold_path);
+    char *hot_path = xasprintf("%s/%s", fs->hot, key);
+    char *claim = claim_name(cold_path, "dc");
+    char *cold_dir = dir_of(cold_path);
+    struct stat now;
+    if (rename(cold_path, claim) != 0)
+        goto out; /* no cold copy (ENOENT), or nothing we can do */
+    if (stat(hot_path, &now) == 0 && same_file(&now, hot_st)) {
+        unlink(claim);
         fsync_dir(cold_dir, NULL);
-        free(cold_dir);
         prune_parents(fs->cold, cold_path);
+    } else if (renameat2(AT_FDCWD, claim, AT_FDCWD, cold_path, RENAME_NOREPLACE) != 0) {
+        unlink(claim); /* a newer cold copy is in place */
     }
+out:
     free(cold_path);
+    free(hot_path);
+    free(claim);
+    free(cold_dir);
 }
 
 static int fs_put(struct archive *a, const char *key, const void *bytes, size_t len,
@@ -624,10 +681,11 @@ static int fs_put(struct archive *a, const char *key, const void *bytes, size_t 
         return -1;
     char *hot_path = xasprintf("%s/%s", fs->hot, key);
     struct bytes_src src = {bytes ? bytes : "", len};
-    int rc = write_object(fs->hot, key, hot_path, fill_bytes, &src, NULL, err);
+    struct stat st;
+    int rc = write_object(fs->hot, key, hot_path, fill_bytes, &src, NULL, &st, err);
     free(hot_path);
     if (rc == 0)
-        drop_cold(fs, key);
+        drop_cold(fs, key, &st);
     return rc;
 }
 
@@ -637,6 +695,7 @@ struct fs_pending_put {
     char *dir;  /* its directory, owned */
     char *tmp;  /* temporary file beside it, owned; NULL once renamed or removed */
     int fd;     /* open temporary file, or -1 */
+    struct stat st; /* the file's identity, for drop_cold */
 };
 
 /* Creates and fills the temporary file of one batch item, making its directories unless made
@@ -719,6 +778,11 @@ static void put_group(struct archive_fs *fs, struct archive_put_item *items, siz
             batch_drop(&b[i]);
             continue;
         }
+        if (fstat(b[i].fd, &b[i].st) != 0) {
+            io_error(&items[i].err, "stat", b[i].tmp);
+            batch_drop(&b[i]);
+            continue;
+        }
         int closed = close(b[i].fd);
         b[i].fd = -1;
         if (closed != 0) {
@@ -742,7 +806,7 @@ static void put_group(struct archive_fs *fs, struct archive_put_item *items, siz
         if (items[i].rc != 1)
             continue;
         struct err derr = {0};
-        int synced = fsync_dir(b[i].dir, &derr);
+        int synced = fsync_dir_if_present(b[i].dir, &derr);
         for (size_t j = i; j < n; j++) {
             if (items[j].rc != 1 || strcmp(b[j].dir, b[i].dir) != 0)
                 continue;
@@ -753,7 +817,7 @@ static void put_group(struct archive_fs *fs, struct archive_put_item *items, siz
     }
     for (size_t i = 0; i < n; i++) {
         if (items[i].rc == 0)
-            drop_cold(fs, items[i].key);
+            drop_cold(fs, items[i].key, &b[i].st);
         free(b[i].path);
         free(b[i].dir);
     }
@@ -868,7 +932,8 @@ static int fs_del(struct archive *a, const char *key, struct err *err)
 }
 
 /* Moves one hot object to the cold tier unless it changed since the scan. Returns 0 when moved,
- * 1 when skipped (gone, or modified after the cutoff), -1 with err on failure. */
+ * 1 when skipped (gone, modified after the cutoff, or its cold copy dropped by a concurrent put of
+ * the same version), -1 with err on failure. */
 static int move_to_cold(struct archive_fs *fs, const char *key, int64_t cutoff_ms,
                         struct err *err)
 {
@@ -876,9 +941,8 @@ static int move_to_cold(struct archive_fs *fs, const char *key, int64_t cutoff_m
     char *hot_path = xasprintf("%s/%s", fs->hot, key);
     char *cold_path = xasprintf("%s/%s.gz", fs->cold, key);
     char *hot_dir = dir_of(hot_path);
-    char *claim = xasprintf("%s/.%s.lc-%ld-%u", hot_dir, base_of(hot_path), (long)getpid(),
-                            atomic_fetch_add(&fs_claim_seq, 1));
-    struct stat st, cst;
+    char *claim = claim_name(hot_path, "lc");
+    struct stat st, cst, cold_st, now;
 
     fd = open(hot_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
@@ -900,7 +964,7 @@ static int move_to_cold(struct archive_fs *fs, const char *key, int64_t cutoff_m
     }
     struct gzip_src src = {fd, hot_path};
     struct timespec times[2] = {st.st_atim, st.st_mtim};
-    if (write_object(fs->cold, key, cold_path, fill_gzip, &src, times, err) != 0)
+    if (write_object(fs->cold, key, cold_path, fill_gzip, &src, times, &cold_st, err) != 0)
         goto out;
 
     /* The cold copy is durable. Remove the hot file only if it is still the one we copied: claim
@@ -914,16 +978,25 @@ static int move_to_cold(struct archive_fs *fs, const char *key, int64_t cutoff_m
         io_error(err, "rename aside", hot_path);
         goto out;
     }
-    if (stat(claim, &cst) == 0 && (cst.st_ino != st.st_ino || cst.st_dev != st.st_dev)) {
-        if (renameat2(AT_FDCWD, claim, AT_FDCWD, hot_path, RENAME_NOREPLACE) != 0)
-            unlink(claim);
+    int put_back = stat(claim, &cst) == 0 && !same_file(&cst, &st);
+    /* A put of this same version may have dropped our cold copy (it saw its hot file still in
+     * place): then the hot file is the only copy and goes back too. */
+    int cold_kept = stat(cold_path, &now) == 0 && same_file(&now, &cold_st);
+    int unlinked = 0;
+    if ((put_back || !cold_kept) &&
+        renameat2(AT_FDCWD, claim, AT_FDCWD, hot_path, RENAME_NOREPLACE) == 0) {
+        rc = put_back ? 0 : 1; /* a newer version stays hot; or ours does, uncopied */
     } else {
-        unlink(claim);
+        unlink(claim); /* ours, or superseded by an even newer put */
+        unlinked = 1;
+        rc = 0;
     }
-    if (fsync_dir(hot_dir, err) != 0)
+    if (fsync_dir_if_present(hot_dir, err) != 0) {
+        rc = -1;
         goto out;
-    prune_parents(fs->hot, hot_path);
-    rc = 0;
+    }
+    if (unlinked)
+        prune_parents(fs->hot, hot_path);
 out:
     if (fd >= 0)
         close(fd);

@@ -88,12 +88,19 @@ static const struct setting settings[] = {
      "run turns on this Step Functions Express state machine (empty: the local ASL engine)"},
     {"PARLEY_WORKFLOW_TIMEOUT_MS", ST_INT, F(workflow_timeout_ms), "0", 0, 3600000, NULL,
      "how long a turn waits for its Step Functions execution (0: 60000)"},
+    {"PARLEY_IDEMPOTENCY_TTL_H", ST_INT, F(idempotency_ttl_h), "24", 1, 8760, NULL,
+     "hours an Idempotency-Key (and its response) is kept"},
+    {"PARLEY_IDEMPOTENCY_LEASE_S", ST_INT, F(idempotency_lease_s), "300", 1, 86400, NULL,
+     "seconds a running Idempotency-Key is held before a retry may take it over (a key whose "
+     "process died is taken over at once)"},
     {"PARLEY_MODEL_ID", ST_STRING, F(model_id), "", 0, 0, NULL,
-     "the provider's model id (empty: the provider's default)"},
+     "the provider's model id (empty: claude-sonnet-4-5-20250929, bedrock "
+     "global.anthropic.claude-sonnet-4-5-20250929-v1:0, openai gpt-4.1-mini)"},
     {"PARLEY_MODEL_TIMEOUT_MS", ST_INT, F(model_timeout_ms), "0", 0, 3600000, NULL,
      "limit on one model call (0: 60000)"},
     {"PARLEY_MODEL_MAX_RETRIES", ST_INT, F(model_max_retries), "-1", -1, 10, NULL,
-     "retries of a throttled or failed model call (-1: 2; 0: none)"},
+     "retries of a throttled or failed model call, Retry-After honoured (-1: 3; 0: none; "
+     "capped at 3: at most 4 model calls per model step)"},
     {"PARLEY_MAX_TOKENS", ST_INT, F(max_tokens), "0", 0, 200000, NULL,
      "completion tokens one model call may write (0: 1024)"},
     {"PARLEY_MODEL_RECORD", ST_STRING, F(model_record), "", 0, 0, NULL,
@@ -118,6 +125,24 @@ static const struct setting settings[] = {
      "1: seed the demo orders into a new DynamoDB store"},
     {"PARLEY_CONVERSATION_TTL_DAYS", ST_INT, F(conversation_ttl_days), "0", 0, 36500, NULL,
      "DynamoDB TTL of conversation turns in days (0: kept)"},
+    /* issue 14 (the public edge): */
+    {"PARLEY_USER_JWT_SECRET", ST_STRING, F(user_jwt_secret), "", 0, 0, NULL,
+     "HS256 secret verifying customers' `Authorization: Bearer <JWT>` (docs/identity.md; empty "
+     "with no public key: local demo mode, a body userId is trusted)"},
+    {"PARLEY_USER_JWT_PUBLIC_KEY", ST_STRING, F(user_jwt_public_key), "", 0, 0, NULL,
+     "PEM public key (the text, or a file path) verifying RS256 (RSA) or ES256 (P-256) customer "
+     "tokens"},
+    {"PARLEY_INSECURE_DEMO", ST_INT, F(insecure_demo), "0", 0, 1, NULL,
+     "1: let `parley serve` in demo mode (no JWT key) listen on a non-loopback address"},
+    {"PARLEY_RATE_LIMIT_PER_MIN", ST_INT, F(rate_limit_per_min), "60", 0, 1000000, NULL,
+     "POST /chat requests a minute per client address, as a token bucket (0: off); past it 429"},
+    {"PARLEY_SESSION_RATE_LIMIT_PER_MIN", ST_INT, F(session_rate_limit_per_min), "20", 0, 1000000,
+     NULL, "POST /chat requests a minute per session (0: off); past it 429"},
+    {"PARLEY_TRUSTED_PROXIES", ST_STRING, F(trusted_proxies), "", 0, 0, NULL,
+     "IPv4 CIDRs of reverse proxies whose X-Forwarded-For names the client (empty: none)"},
+    {"PARLEY_ALLOWED_ORIGINS", ST_STRING, F(allowed_origins), "", 0, 0, NULL,
+     "comma list of web origins (https://shop.example.com) allowed to call the API from a "
+     "browser (CORS); empty: none"},
     {"AWS_XRAY_DAEMON_ADDRESS", ST_STRING, F(aws_xray_daemon), "", 0, 0, NULL,
      "X-Ray daemon address Lambda sets; used when PARLEY_XRAY_DAEMON is empty"},
 };

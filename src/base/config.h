@@ -44,6 +44,8 @@ struct config {
     char *event_bus;         /* PARLEY_EVENT_BUS: EventBridge bus (empty: in-process bus) */
     char *state_machine_arn; /* PARLEY_STATE_MACHINE_ARN: Step Functions Express (empty: local) */
     int workflow_timeout_ms; /* PARLEY_WORKFLOW_TIMEOUT_MS: wait for one execution (0: 60000) */
+    int idempotency_ttl_h;   /* PARLEY_IDEMPOTENCY_TTL_H: an Idempotency-Key is kept this long */
+    int idempotency_lease_s; /* PARLEY_IDEMPOTENCY_LEASE_S: a running key's lease */
     char *model_id;          /* PARLEY_MODEL_ID: the provider's model (empty: its default) */
     int model_timeout_ms;    /* PARLEY_MODEL_TIMEOUT_MS: one model call (0: 60000) */
     int model_max_retries;   /* PARLEY_MODEL_MAX_RETRIES: -1 unset (2), 0 none, else that many */
@@ -62,6 +64,13 @@ struct config {
     char *aws_xray_daemon;   /* AWS_XRAY_DAEMON_ADDRESS: set by Lambda; used when PARLEY_XRAY_DAEMON
                               * is empty */
     char *agent;             /* PARLEY_AGENT: agent file (empty: the shipped demo agent) */
+    char *user_jwt_secret;   /* PARLEY_USER_JWT_SECRET: HS256 key of customer tokens */
+    char *user_jwt_public_key; /* PARLEY_USER_JWT_PUBLIC_KEY: PEM text or path (RS256/ES256) */
+    int insecure_demo;       /* PARLEY_INSECURE_DEMO: 1 allows demo mode off loopback */
+    int rate_limit_per_min;  /* PARLEY_RATE_LIMIT_PER_MIN: POST /chat per client address (0 off) */
+    int session_rate_limit_per_min; /* PARLEY_SESSION_RATE_LIMIT_PER_MIN: per session (0 off) */
+    char *trusted_proxies;   /* PARLEY_TRUSTED_PROXIES: CIDRs trusted for X-Forwarded-For */
+    char *allowed_origins;   /* PARLEY_ALLOWED_ORIGINS: CORS origins, comma-separated */
 };
 
 /* Fills c with defaults, then applies the environment. Returns 0, or -1 with err naming the

@@ -30,9 +30,11 @@ enum errcode_class {
     X(NotFound, "NotFound", 404, ERRCODE_CLIENT, 0)                                                \
     X(MethodNotAllowed, "MethodNotAllowed", 405, ERRCODE_CLIENT, 0)                                \
     X(Conflict, "Conflict", 409, ERRCODE_CLIENT, 0)                                                \
+    X(NotImplemented, "NotImplemented", 501, ERRCODE_SERVER, 0)                                    \
     X(PayloadTooLarge, "PayloadTooLarge", 413, ERRCODE_CLIENT, 0)                                  \
     X(UnsupportedMediaType, "UnsupportedMediaType", 415, ERRCODE_CLIENT, 0)                        \
     X(IdempotencyMismatch, "IdempotencyMismatch", 422, ERRCODE_CLIENT, 0)                          \
+    X(TooManyRequests, "TooManyRequests", 429, ERRCODE_THROTTLE, 1)                                \
     /* model port */                                                                               \
     X(ModelThrottled, "ModelThrottled", 503, ERRCODE_THROTTLE, 1)                                  \
     X(ModelTimeout, "ModelTimeout", 504, ERRCODE_SERVER, 1)                                        \

@@ -55,6 +55,22 @@ int rand_uuid4(char out[37])
     return 0;
 }
 
+/* ---- Seeded generator ------------------------------------------------------------------------ */
+
+void rand_seeded_init(struct rand_seeded *r, uint64_t seed)
+{
+    r->state = seed;
+}
+
+/* splitmix64 (Steele, Lea and Flood; constants as published by Vigna). */
+uint64_t rand_seeded_next(struct rand_seeded *r)
+{
+    uint64_t z = (r->state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
 /* ---- Fast per-thread PRNG ------------------------------------------------------------------- */
 
 /* xoshiro256** (Blackman and Vigna); the state must not be all zero, which seeding ensures. */
@@ -66,15 +82,6 @@ static uint64_t rotl(uint64_t x, int k)
     return (x << k) | (x >> (64 - k));
 }
 
-/* splitmix64 spreads one word of seed over the four state words. */
-static uint64_t splitmix(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 static void prng_seed(void)
 {
     uint64_t seed = 0;
@@ -83,8 +90,10 @@ static void prng_seed(void)
         clock_gettime(CLOCK_MONOTONIC, &ts);
         seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)(uintptr_t)&seed;
     }
+    /* splitmix64 spreads one word of seed over the four state words. */
+    struct rand_seeded spread = {seed};
     for (int i = 0; i < 4; i++)
-        prng[i] = splitmix(&seed);
+        prng[i] = rand_seeded_next(&spread);
     prng_seeded = 1;
 }
 

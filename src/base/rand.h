@@ -2,7 +2,10 @@
  * rand.h - the one random source. Identifiers that must not be guessable (session ids, UUIDs)
  * come straight from the kernel CSPRNG (getrandom); cheap numbers that only need to be spread
  * out, such as retry jitter, come from a fast per-thread PRNG (xoshiro256**) that seeds itself
- * from getrandom on first use in each thread. Never use the fast one for secrets.
+ * from getrandom on first use in each thread. Sequences that must repeat from a caller's seed
+ * (the ASL engine's States.MathRandom and States.UUID under a fixed seed) come from a seeded
+ * generator (splitmix64, the same function that spreads the fast PRNG's seed). Never use the
+ * fast or the seeded one for secrets.
  */
 #ifndef PARLEY_RAND_H
 #define PARLEY_RAND_H
@@ -31,5 +34,20 @@ uint64_t rand_u64(void);
 /* Returns a uniform value in [lo, hi] (both inclusive, without modulo bias). Returns lo when
  * hi <= lo. */
 uint64_t rand_range(uint64_t lo, uint64_t hi);
+
+/* ---- Seeded generator (repeatable sequences) ------------------------------------------------ */
+
+/* One repeatable sequence; a caller embeds it and owns it (not thread-safe by itself). Set
+ * state to the seed directly or with rand_seeded_init; any value, zero included, is a seed. */
+struct rand_seeded {
+    uint64_t state; /* splitmix64 counter */
+};
+
+/* Starts r's sequence at seed. */
+void rand_seeded_init(struct rand_seeded *r, uint64_t seed);
+
+/* Returns the next 64 bits of r's sequence (splitmix64): the same seed always gives the same
+ * sequence, on every platform. Never fails. */
+uint64_t rand_seeded_next(struct rand_seeded *r);
 
 #endif

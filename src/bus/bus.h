@@ -14,6 +14,8 @@
 #ifndef PARLEY_BUS_H
 #define PARLEY_BUS_H
 
+#include <assert.h>
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -86,6 +88,7 @@ struct bus {
  * "InvalidEvent" when event is not an object. Thread-safe; never blocks longer than the wait. */
 static inline int bus_put(struct bus *b, const json_t *event, struct err *e)
 {
+    assert(b);
     return b->ops->put(b, event, e);
 }
 
@@ -93,18 +96,28 @@ static inline int bus_put(struct bus *b, const json_t *event, struct err *e)
  * timeout_ms (negative = no limit) passed first. */
 static inline int bus_flush(struct bus *b, int timeout_ms)
 {
+    assert(b);
     return b->ops->flush(b, timeout_ms);
 }
 
 /* Installs (or, with fn NULL, removes) the callback behind "analytics" targets. */
 static inline void bus_set_analytics_sink(struct bus *b, bus_analytics_fn fn, void *ud)
 {
+    assert(b);
     b->ops->set_analytics_sink(b, fn, ud);
 }
 
 static inline void bus_stats(struct bus *b, struct bus_stats *out)
 {
+    assert(b);
     b->ops->stats(b, out);
+}
+
+/* The adapter's name ("local", "eventbridge"), for logs and the CLI. */
+static inline const char *bus_name(const struct bus *b)
+{
+    assert(b);
+    return b->ops->name;
 }
 
 /* Delivers everything accepted so far, stops the bus and frees it. NULL is a no-op. */

@@ -5,11 +5,11 @@
 #include <string.h>
 
 #include "base/xmalloc.h"
-#include "archive/archive_cli.h"
 #include "cli/cli.h"
 #include "mcp/mcp_cmd.h"
 #include "ptest/ptest.h"
 #include "queue/queue_cli.h"
+#include "runtime/app.h"
 #include "runtime/lambda_handlers.h"
 
 static const struct cli_command commands[] = {
@@ -17,9 +17,8 @@ static const struct cli_command commands[] = {
      cli_serve},
     {"chat", "talk to a running server from the terminal", cli_chat},
     {"worker", "run queued actions from the data directory's AgentActions queue", cli_worker},
-    {"queue", "inspect the action queue and its dead-letter queue, redrive", queue_cli_main},
-    {"archive", "read the transcript archive and apply its lifecycle (cold tier)",
-     archive_cli_main},
+    {"queue", "inspect the action queue and its dead-letter queue, redrive", app_cli_queue},
+    {"archive", "read the transcript archive and apply its lifecycle (cold tier)", app_cli_archive},
     {"sfn", "validate and run Amazon States Language state machines", cli_sfn},
     {"agent", "validate an agent file or show the resolved agent", cli_agent},
     {"mcp", "list and call the tools of an MCP server (stdio or Streamable HTTP)", mcp_cmd_main},

@@ -1,7 +1,11 @@
 /*
  * serve.c - `parley serve`: the local runtime. Opens the store, the model and the HTTP API, then
- * waits for SIGINT/SIGTERM and shuts down cleanly (in-flight requests finish first).
+ * waits for signals on the main thread (sigwait: no handler runs anything): SIGHUP reloads the
+ * agent file (app_reload_agent), SIGINT/SIGTERM shut down cleanly (in-flight requests finish
+ * first).
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +33,10 @@ static void serve_usage(FILE *out)
                  "offline model. Flags override the environment variables below.\n\n"
                  "  --port N      PARLEY_PORT\n  --bind ADDR   PARLEY_BIND\n"
                  "  --data DIR    PARLEY_DATA\n"
-                 "  --agent FILE  PARLEY_AGENT\n\n"); /* issue 11 */
+                 "  --agent FILE  PARLEY_AGENT\n\n"
+                 "SIGHUP reloads the agent file without dropping conversations: a valid new\n"
+                 "file is used from the next turn on; an invalid one is logged and refused,\n"
+                 "and the running agent stays.\n\n"); /* issue 11 */
     config_print_help(out);
 }
 
@@ -64,6 +71,13 @@ static int parse_flags(int argc, char **argv, struct config *cfg)
     return 0;
 }
 
+/* 1 when bind is an IPv4 loopback address (127.0.0.0/8). */
+static int bind_is_loopback(const char *bind)
+{
+    struct in_addr a;
+    return inet_pton(AF_INET, bind, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
+}
+
 int cli_serve(int argc, char **argv)
 {
     struct config cfg;
@@ -72,6 +86,7 @@ int cli_serve(int argc, char **argv)
     int rc = 1;
     struct app rt = {0};
     struct http_server *server = NULL;
+    struct api *api = NULL;
     if (config_load(&cfg, &e) < 0) {
         fprintf(stderr, "parley serve: %s\n", e.message);
         config_release(&cfg);
@@ -85,11 +100,13 @@ int cli_serve(int argc, char **argv)
     enum log_level lvl;
     if (log_level_parse(cfg.log_level, &lvl) == 0)
         log_threshold = lvl;
-    /* Block the stop signals before any thread starts, so only sigwait below receives them. */
+    /* Block the stop and reload signals before any thread starts, so only sigwait below
+     * receives them, on this ordinary thread. */
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (app_open(&rt, &cfg, APP_SERVE, &e) < 0 || app_start_workers(&rt, cfg.workers, &e) < 0) {
@@ -97,22 +114,44 @@ int cli_serve(int argc, char **argv)
         goto out;
     }
 
+    api = api_new(&rt, &e);
+    if (!api) {
+        log_at(LL_ERROR, "serve", "%s", e.message);
+        goto out;
+    }
+    /* Demo mode trusts the userId a client sends: fine on a laptop, not on a network. */
+    if (api_demo_mode(api)) {
+        if (!bind_is_loopback(cfg.bind) && !cfg.insecure_demo) {
+            log_at(LL_ERROR, "serve",
+                   "refusing to listen on '%s' in demo mode: set PARLEY_USER_JWT_SECRET or "
+                   "PARLEY_USER_JWT_PUBLIC_KEY (docs/identity.md), or PARLEY_INSECURE_DEMO=1",
+                   cfg.bind);
+            goto out;
+        }
+        log_at(LL_WARN, "serve", "demo mode: customers are not verified (a body userId is "
+                                 "trusted); set PARLEY_USER_JWT_SECRET before facing users");
+    }
     server = http_server_start(cfg.bind, cfg.port, cfg.max_connections, API_MAX_BODY, api_handle,
-                               &rt, &e);
+                               api, &e);
     if (!server) {
         log_at(LL_ERROR, "serve", "%s", e.message);
         goto out;
     }
     log_at(LL_INFO, "serve", "listening on http://%s:%d (data '%s', store %s, model %s)",
-           cfg.bind, http_server_port(server), cfg.data, rt.store->ops->name,
-           rt.model->ops->name);
+           cfg.bind, http_server_port(server), cfg.data, store_name(rt.store),
+           model_name(rt.model));
     int sig = 0;
-    sigwait(&stop, &sig);
+    while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) {
+        log_at(LL_INFO, "serve", "received SIGHUP, reloading the agent file");
+        err_clear(&e);
+        app_reload_agent(&rt, &e); /* logs its outcome; a failure keeps the running agent */
+    }
     log_at(LL_INFO, "serve", "received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = 0;
 out:
     http_server_stop(server);
     chat_stream_drain();
+    api_free(api);
     app_close(&rt);
     config_release(&cfg);
     if (rc == 0 && server)
@@ -125,7 +164,8 @@ static void worker_usage(FILE *out)
     fprintf(out, "usage: parley worker [--data DIR] [--threads N]\n\n"
                  "Drains the AgentActions queue of the data directory DIR (shared with a running\n"
                  "`parley serve`, which may run with PARLEY_WORKERS=0): each queued tool call runs\n"
-                 "once and its result is stored for the waiting turn. Stops on SIGINT/SIGTERM.\n");
+                 "once and its result is stored for the waiting turn. SIGHUP reloads the agent\n"
+                 "file (its tools); SIGINT/SIGTERM stop.\n");
 }
 
 int cli_worker(int argc, char **argv)
@@ -151,6 +191,12 @@ int cli_worker(int argc, char **argv)
         } else if (i + 1 < argc && strcmp(argv[i], "--threads") == 0 && atoi(argv[i + 1]) > 0 &&
                    atoi(argv[i + 1]) <= 64) {
             threads = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--threads") == 0) {
+            fprintf(stderr, "parley worker: --threads must be a number of threads from 1 to 64 "
+                            "(got '%s')\n",
+                    i + 1 < argc ? argv[i + 1] : "nothing");
+            config_release(&cfg);
+            return 2;
         } else {
             fprintf(stderr, "parley worker: bad option '%s'\n", argv[i]);
             worker_usage(stderr);
@@ -165,14 +211,19 @@ int cli_worker(int argc, char **argv)
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     struct app rt = {0};
     int rc = 1;
     if (app_open(&rt, &cfg, APP_WORKER, &e) == 0 && app_start_workers(&rt, threads, &e) == 0) {
-        log_at(LL_INFO, "worker", "draining AgentActions in '%s' with %d threads", cfg.data,
-               threads);
+        char *backend = app_port_backend(&cfg, APP_PORT_QUEUE);
+        log_at(LL_INFO, "worker", "draining AgentActions on %s with %d threads", backend, threads);
+        free(backend);
         int sig = 0;
-        sigwait(&stop, &sig);
+        while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) {
+            err_clear(&e); /* the tools of a reloaded agent, as `parley serve` does */
+            app_reload_agent(&rt, &e);
+        }
         rc = 0;
     } else {
         log_at(LL_ERROR, "worker", "%s", e.message);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/log.h"
 #include "base/buf.h"
@@ -37,6 +38,19 @@ const char *http_request_header(const struct http_request *req, const char *name
 const char *http_request_query(const struct http_request *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_request_peer(const struct http_request *req, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    out[0] = '\0';
+    if (info && info->client_addr && info->client_addr->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)info->client_addr;
+        if (!inet_ntop(AF_INET, &in->sin_addr, out, (socklen_t)cap))
+            out[0] = '\0';
+    }
+    return out;
 }
 
 void http_response_header(struct http_response *resp, const char *name, const char *value)
@@ -90,6 +104,73 @@ static void stream_done(void *cls)
     free(st);
 }
 
+/* ---------------------------------------------------------------- framing */
+
+struct header_count {
+    const char *name; /* header to count (case-insensitive) */
+    int n;            /* occurrences */
+    const char *last; /* its last value */
+};
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    (void)kind;
+    struct header_count *c = cls;
+    if (key && strcasecmp(key, c->name) == 0) {
+        c->n++;
+        c->last = value;
+    }
+    return MHD_YES;
+}
+
+/* libmicrohttpd 0.9.75 serves a request with two Content-Length headers, or Content-Length with
+ * Transfer-Encoding, by the first one, and waits on unknown transfer codings: behind a proxy that
+ * reads the other one, that is request smuggling. Such requests are refused before their body:
+ * returns 0 (fine) or the status (400, 501) with a message in msg. */
+static int framing_status(struct MHD_Connection *conn, char *msg, size_t cap)
+{
+    struct header_count cl = {"Content-Length", 0, NULL}, te = {"Transfer-Encoding", 0, NULL};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &cl);
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &te);
+    if (cl.n > 1) {
+        snprintf(msg, cap, "the request has %d Content-Length headers", cl.n);
+        return 400;
+    }
+    if (cl.n && te.n) {
+        snprintf(msg, cap, "the request has both Content-Length and Transfer-Encoding");
+        return 400;
+    }
+    if (te.n > 1) {
+        snprintf(msg, cap, "the request has %d Transfer-Encoding headers", te.n);
+        return 400;
+    }
+    if (te.n && strcasecmp(te.last ? te.last : "", "chunked") != 0) {
+        snprintf(msg, cap, "transfer coding '%.60s' is not supported (only chunked)",
+                 te.last ? te.last : "");
+        return 501;
+    }
+    return 0;
+}
+
+/* Answers a framing error as a JSON error and closes the connection (the body is not read). */
+static enum MHD_Result refuse_framing(struct MHD_Connection *conn, int status, const char *msg)
+{
+    char body[300];
+    int n = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
+                     status == 501 ? "NotImplemented" : "InvalidRequest", msg);
+    struct MHD_Response *mr = MHD_create_response_from_buffer((size_t)n, body,
+                                                              MHD_RESPMEM_MUST_COPY);
+    if (!mr)
+        return MHD_NO;
+    MHD_add_response_header(mr, "Content-Type", "application/json");
+    MHD_add_response_header(mr, "Connection", "close");
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, mr);
+    MHD_destroy_response(mr);
+    log_at(LL_INFO, "http", "refused a request: %s", msg);
+    return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
@@ -98,6 +179,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct http_server *s = cls;
     struct req_ctx *ctx = *con_cls;
     if (!ctx) {
+        char msg[200];
+        int bad = framing_status(conn, msg, sizeof msg);
+        if (bad)
+            return refuse_framing(conn, bad, msg);
         ctx = xcalloc(1, sizeof *ctx);
         buf_init(&ctx->body, s->max_body);
         buf_add(&ctx->body, "", 0); /* handlers always see a string, "" when empty */

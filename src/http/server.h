@@ -15,7 +15,7 @@
 
 #include "base/err.h"
 
-#define HTTP_MAX_HEADERS 8
+#define HTTP_MAX_HEADERS 16
 
 struct http_request {
     const char *method;   /* "GET", "POST", ... */
@@ -52,6 +52,9 @@ const char *http_request_header(const struct http_request *req, const char *name
 
 /* Returns a query-string argument's value or NULL. */
 const char *http_request_query(const struct http_request *req, const char *name);
+
+/* Writes the peer's IP address (text) to out[0..cap). Returns out, "" when unknown. */
+const char *http_request_peer(const struct http_request *req, char *out, size_t cap);
 
 /* Adds a response header; value is copied. Ignored beyond HTTP_MAX_HEADERS. */
 void http_response_header(struct http_response *resp, const char *name, const char *value);

@@ -13,48 +13,15 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+#include "base/buf.h"
 #include "base/xmalloc.h"
 
-/* ---- A small growable string ---------------------------------------------------------------- */
+/* ---- Text building ------------------------------------------------------------------------- */
 
-struct sbuf {
-    char *p;    /* NUL-terminated contents */
-    size_t len; /* bytes used, without the NUL */
-    size_t cap; /* bytes allocated */
-};
-
-static void sb_addn(struct sbuf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->p = xrealloc(b->p, cap);
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_add(struct sbuf *b, const char *s)
-{
-    sb_addn(b, s, strlen(s));
-}
-
-static void sb_addc(struct sbuf *b, char c)
-{
-    sb_addn(b, &c, 1);
-}
-
-/* Returns the contents (never NULL) and leaves b empty; the caller owns the string. */
-static char *sb_take(struct sbuf *b)
-{
-    char *p = b->p ? b->p : xstrdup("");
-    b->p = NULL;
-    b->len = b->cap = 0;
-    return p;
-}
+/* The most bytes one canonical text (URI, query, request, string to sign) may reach. Its parts
+ * are a request's URL and headers, never its body (that is hashed), so this is far above any
+ * real request; a text that would pass it is cut short, and AWS then refuses the signature. */
+#define SIGV4_TEXT_MAX (16u * 1024 * 1024)
 
 /* ---- Encoding ------------------------------------------------------------------------------- */
 
@@ -64,25 +31,26 @@ static int is_unreserved(unsigned char c)
            c == '-' || c == '.' || c == '_' || c == '~';
 }
 
-static void encode_into(struct sbuf *b, const char *s, size_t n, int keep_slash)
+static void encode_into(struct buf *b, const char *s, size_t n, int keep_slash)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (is_unreserved(c) || (keep_slash && c == '/')) {
-            sb_addc(b, (char)c);
+            buf_add_char(b, (char)c);
         } else {
             char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-            sb_addn(b, e, 3);
+            buf_add(b, e, 3);
         }
     }
 }
 
 char *sigv4_uri_encode(const char *s, size_t n, int keep_slash)
 {
-    struct sbuf b = {0};
+    struct buf b;
+    buf_init(&b, SIGV4_TEXT_MAX);
     encode_into(&b, s, n, keep_slash);
-    return sb_take(&b);
+    return buf_take(&b, NULL);
 }
 
 static int hexval(char c)
@@ -176,18 +144,19 @@ static char *normalize_path(const char *p)
         }
         s += l;
     }
-    struct sbuf b = {0};
-    sb_addc(&b, '/');
+    struct buf b;
+    buf_init(&b, SIGV4_TEXT_MAX);
+    buf_add_char(&b, '/');
     for (size_t i = 0; i < nseg; i++) {
-        sb_addn(&b, seg[i], seglen[i]);
+        buf_add(&b, seg[i], seglen[i]);
         if (i + 1 < nseg)
-            sb_addc(&b, '/');
+            buf_add_char(&b, '/');
     }
     if (nseg > 0 && n > 0 && p[n - 1] == '/')
-        sb_addc(&b, '/');
+        buf_add_char(&b, '/');
     free(seg);
     free(seglen);
-    return sb_take(&b);
+    return buf_take(&b, NULL);
 }
 
 static char *canonical_uri(const char *path, const struct sigv4_options *o)
@@ -249,18 +218,19 @@ static char *canonical_query(const char *q)
             s++;
     }
     qsort(ps, np, sizeof *ps, qparam_cmp);
-    struct sbuf b = {0};
+    struct buf b;
+    buf_init(&b, SIGV4_TEXT_MAX);
     for (size_t i = 0; i < np; i++) {
         if (i)
-            sb_addc(&b, '&');
-        sb_add(&b, ps[i].key);
-        sb_addc(&b, '=');
-        sb_add(&b, ps[i].val);
+            buf_add_char(&b, '&');
+        buf_add_str(&b, ps[i].key);
+        buf_add_char(&b, '=');
+        buf_add_str(&b, ps[i].val);
         free(ps[i].key);
         free(ps[i].val);
     }
     free(ps);
-    return sb_take(&b);
+    return buf_take(&b, NULL);
 }
 
 /* ---- Canonical headers ---------------------------------------------------------------------- */
@@ -290,7 +260,8 @@ static char *lower_dup(const char *s)
 
 static char *trim_collapse(const char *v)
 {
-    struct sbuf b = {0};
+    struct buf b;
+    buf_init(&b, SIGV4_TEXT_MAX);
     int pending_space = 0;
     for (const char *p = v; *p; p++) {
         if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') {
@@ -298,11 +269,11 @@ static char *trim_collapse(const char *v)
             continue;
         }
         if (pending_space && b.len > 0)
-            sb_addc(&b, ' ');
+            buf_add_char(&b, ' ');
         pending_space = 0;
-        sb_addc(&b, *p);
+        buf_add_char(&b, *p);
     }
-    return sb_take(&b);
+    return buf_take(&b, NULL);
 }
 
 static int is_signer_owned(const char *lname)
@@ -394,59 +365,61 @@ out:
  * Appends the signed-header list to sh. Returns a heap string. */
 static char *canonical_request(const struct sigv4_request *r, const struct sigv4_options *o,
                                const struct chdr *hs, size_t nh, const char *payload_hash,
-                               struct sbuf *sh)
+                               struct buf *sh)
 {
-    struct sbuf creq = {0};
+    struct buf creq;
+    buf_init(&creq, SIGV4_TEXT_MAX);
     char *uri = canonical_uri(r->path, o);
     char *query = canonical_query(r->query);
-    sb_add(&creq, r->method);
-    sb_addc(&creq, '\n');
-    sb_add(&creq, uri);
-    sb_addc(&creq, '\n');
-    sb_add(&creq, query);
-    sb_addc(&creq, '\n');
+    buf_add_str(&creq, r->method);
+    buf_add_char(&creq, '\n');
+    buf_add_str(&creq, uri);
+    buf_add_char(&creq, '\n');
+    buf_add_str(&creq, query);
+    buf_add_char(&creq, '\n');
     for (size_t i = 0; i < nh; i++) {
         int dup_of_prev = i > 0 && !strcmp(hs[i].name, hs[i - 1].name);
         if (dup_of_prev) {
-            sb_addc(&creq, ',');
+            buf_add_char(&creq, ',');
         } else {
             if (i > 0)
-                sb_addc(&creq, '\n');
-            sb_add(&creq, hs[i].name);
-            sb_addc(&creq, ':');
+                buf_add_char(&creq, '\n');
+            buf_add_str(&creq, hs[i].name);
+            buf_add_char(&creq, ':');
             if (sh->len)
-                sb_addc(sh, ';');
-            sb_add(sh, hs[i].name);
+                buf_add_char(sh, ';');
+            buf_add_str(sh, hs[i].name);
         }
-        sb_add(&creq, hs[i].value);
+        buf_add_str(&creq, hs[i].value);
     }
-    sb_add(&creq, "\n\n");
-    sb_add(&creq, sh->p ? sh->p : "");
-    sb_addc(&creq, '\n');
-    sb_add(&creq, payload_hash);
+    buf_add_str(&creq, "\n\n");
+    buf_add_str(&creq, buf_str(sh));
+    buf_add_char(&creq, '\n');
+    buf_add_str(&creq, payload_hash);
     free(uri);
     free(query);
-    return sb_take(&creq);
+    return buf_take(&creq, NULL);
 }
 
 /* Step 2: the string to sign over the canonical request. Returns a heap string. */
 static char *string_to_sign(const char *amz_date, const char *date8,
                             const struct sigv4_options *o, const char *creq)
 {
-    struct sbuf sts = {0};
+    struct buf sts;
+    buf_init(&sts, SIGV4_TEXT_MAX);
     char creq_hash[65];
     sigv4_sha256_hex(creq, strlen(creq), creq_hash);
-    sb_add(&sts, "AWS4-HMAC-SHA256\n");
-    sb_add(&sts, amz_date);
-    sb_addc(&sts, '\n');
-    sb_add(&sts, date8);
-    sb_addc(&sts, '/');
-    sb_add(&sts, o->region);
-    sb_addc(&sts, '/');
-    sb_add(&sts, o->service);
-    sb_add(&sts, "/aws4_request\n");
-    sb_add(&sts, creq_hash);
-    return sb_take(&sts);
+    buf_add_str(&sts, "AWS4-HMAC-SHA256\n");
+    buf_add_str(&sts, amz_date);
+    buf_add_char(&sts, '\n');
+    buf_add_str(&sts, date8);
+    buf_add_char(&sts, '/');
+    buf_add_str(&sts, o->region);
+    buf_add_char(&sts, '/');
+    buf_add_str(&sts, o->service);
+    buf_add_str(&sts, "/aws4_request\n");
+    buf_add_str(&sts, creq_hash);
+    return buf_take(&sts, NULL);
 }
 
 /* Step 3: the signing key derived from the secret, then the hex signature of sts into hex. */
@@ -473,20 +446,21 @@ static char *authorization(const char *access_key_id, const char *date8,
                            const struct sigv4_options *o, const char *signed_headers,
                            const char *sig)
 {
-    struct sbuf auth = {0};
-    sb_add(&auth, "AWS4-HMAC-SHA256 Credential=");
-    sb_add(&auth, access_key_id);
-    sb_addc(&auth, '/');
-    sb_add(&auth, date8);
-    sb_addc(&auth, '/');
-    sb_add(&auth, o->region);
-    sb_addc(&auth, '/');
-    sb_add(&auth, o->service);
-    sb_add(&auth, "/aws4_request, SignedHeaders=");
-    sb_add(&auth, signed_headers);
-    sb_add(&auth, ", Signature=");
-    sb_add(&auth, sig);
-    return sb_take(&auth);
+    struct buf auth;
+    buf_init(&auth, SIGV4_TEXT_MAX);
+    buf_add_str(&auth, "AWS4-HMAC-SHA256 Credential=");
+    buf_add_str(&auth, access_key_id);
+    buf_add_char(&auth, '/');
+    buf_add_str(&auth, date8);
+    buf_add_char(&auth, '/');
+    buf_add_str(&auth, o->region);
+    buf_add_char(&auth, '/');
+    buf_add_str(&auth, o->service);
+    buf_add_str(&auth, "/aws4_request, SignedHeaders=");
+    buf_add_str(&auth, signed_headers);
+    buf_add_str(&auth, ", Signature=");
+    buf_add_str(&auth, sig);
+    return buf_take(&auth, NULL);
 }
 
 int sigv4_sign(const struct sigv4_request *r, const struct sigv4_credentials *cred,
@@ -495,7 +469,8 @@ int sigv4_sign(const struct sigv4_request *r, const struct sigv4_credentials *cr
     int rc = -1;
     struct chdr *hs = NULL;
     size_t nh = 0;
-    struct sbuf sh = {0};
+    struct buf sh;
+    buf_init(&sh, SIGV4_TEXT_MAX);
 
     memset(out, 0, sizeof *out);
     if (!r || !r->method || !cred || !cred->access_key_id || !*cred->access_key_id ||
@@ -518,7 +493,7 @@ int sigv4_sign(const struct sigv4_request *r, const struct sigv4_credentials *cr
     out->canonical_request = canonical_request(r, o, hs, nh, out->payload_hash, &sh);
     out->string_to_sign = string_to_sign(out->amz_date, date8, o, out->canonical_request);
     signature(cred->secret_access_key, date8, o, out->string_to_sign, out->signature);
-    out->signed_headers = sb_take(&sh);
+    out->signed_headers = buf_take(&sh, NULL);
     out->authorization =
         authorization(cred->access_key_id, date8, o, out->signed_headers, out->signature);
     out->add[out->n_add++] = (struct sigv4_header){"Authorization", out->authorization};
@@ -536,7 +511,7 @@ out:
         free(hs[i].value);
     }
     free(hs);
-    free(sh.p);
+    buf_release(&sh);
     if (rc != 0)
         sigv4_signed_release(out);
     return rc;

@@ -17,6 +17,8 @@
 #ifndef PARLEY_MODEL_H
 #define PARLEY_MODEL_H
 
+#include <assert.h>
+
 #include <jansson.h>
 
 #include "base/err.h"
@@ -43,7 +45,15 @@ struct model {
 static inline json_t *model_invoke(struct model *m, const json_t *request, model_delta_fn on_delta,
                                    void *ud, struct err *err)
 {
+    assert(m);
     return m->ops->invoke(m, request, on_delta, ud, err);
+}
+
+/* The adapter's name ("offline", "bedrock", "anthropic", "openai"), for logs and the CLI. */
+static inline const char *model_name(const struct model *m)
+{
+    assert(m);
+    return m->ops->name;
 }
 
 /* Frees the model; NULL is a no-op. */

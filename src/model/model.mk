@@ -8,6 +8,7 @@ LIB_SRCS += src/model/offline_custom.c
 LIB_SRCS += src/model/offline_policy.c
 LIB_SRCS += src/model/model_offline.c
 LIB_SRCS += src/model/providers.c
+LIB_SRCS += src/model/model_select.c
 LIB_SRCS += src/model/model_anthropic.c
 LIB_SRCS += src/model/model_bedrock.c
 LIB_SRCS += src/model/model_openai.c

@@ -8,7 +8,7 @@
 
 #include "base/xmalloc.h"
 #include "http/client.h"
-#include "model/providers.h"
+#include "model/providers_int.h"
 
 struct anthropic_model {
     struct model base;         /* must be first */

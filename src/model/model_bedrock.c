@@ -12,12 +12,12 @@
 #include "aws/aws.h"
 #include "base/xmalloc.h"
 #include "http/sigv4.h"
-#include "model/providers.h"
+#include "model/providers_int.h"
 
 struct bedrock_model {
     struct model base;      /* must be first */
     struct aws_client *aws; /* signed calls */
-    char *model_id;         /* "anthropic.claude-3-5-sonnet-20241022-v2:0" */
+    char *model_id;         /* MODEL_BEDROCK_DEFAULT_ID or PARLEY_MODEL_ID */
     char *enc_id;           /* percent-encoded for the path */
     int anthropic;          /* InvokeModel with the Anthropic body, else Converse */
     int max_tokens;         /* default max_tokens */
@@ -126,7 +126,9 @@ static const char *stop_from_converse(const char *s)
         return "max_tokens";
     if (strcmp(s, "stop_sequence") == 0)
         return "stop_sequence";
-    return "end_turn"; /* end_turn, guardrail_intervened, content_filtered */
+    if (strcmp(s, "content_filtered") == 0)
+        return "refusal"; /* settled into a polite decline by model__check_response */
+    return "end_turn"; /* end_turn, guardrail_intervened (its text is the guardrail's message) */
 }
 
 static json_t *from_converse(const json_t *r, const char *model_id, struct err *err)
@@ -389,7 +391,7 @@ struct model *model_bedrock_new(const struct model_provider_config *cfg, struct 
     m->anthropic = strstr(m->model_id, "anthropic.") != NULL;
     m->max_tokens = cfg->max_tokens > 0 ? cfg->max_tokens : 1024;
     m->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 60000;
-    m->max_retries = cfg->max_retries == 0 ? 2 : (cfg->max_retries < 0 ? 0 : cfg->max_retries);
+    m->max_retries = model__retries(cfg->max_retries);
     struct http_client_config hc = {.timeout_ms = m->timeout_ms,
                                     .max_retries = m->max_retries > 0 ? m->max_retries : -1,
                                     .backoff_base_ms = cfg->backoff_base_ms ? cfg->backoff_base_ms

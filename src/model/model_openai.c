@@ -7,37 +7,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/xmalloc.h"
 #include "http/client.h"
-#include "model/providers.h"
+#include "model/providers_int.h"
 
 struct openai_model {
     struct model base;        /* must be first */
     struct model__http h;      /* URL, client, limits (model__http_init) */
     char *api_key;            /* may be NULL */
-    char *model_id;           /* "gpt-4o-mini", "llama3.1", ... */
+    char *model_id;           /* "gpt-4.1-mini", "llama3.1", ... */
 };
 
 /* ---- Request translation -------------------------------------------------------------------- */
+
+/* The most bytes of text gathered from one message or one streamed response; the HTTP client's
+ * response cap (8 MiB by default) keeps a response below it. */
+#define OPENAI_TEXT_MAX (64u * 1024 * 1024)
 
 static char *text_of(const json_t *content)
 {
     if (json_is_string(content))
         return xstrdup(json_string_value(content));
-    char *acc = xstrdup("");
+    struct buf acc;
+    buf_init(&acc, OPENAI_TEXT_MAX);
     size_t i;
     json_t *b;
     json_array_foreach(content, i, b)
     {
         const char *t = json_string_value(json_object_get(b, "text"));
         if (t && json_is_string(json_object_get(b, "type")) &&
-            strcmp(json_string_value(json_object_get(b, "type")), "text") == 0) {
-            char *n = xasprintf("%s%s%s", acc, *acc ? "\n" : "", t);
-            free(acc);
-            acc = n;
-        }
+            strcmp(json_string_value(json_object_get(b, "type")), "text") == 0)
+            (void)buf_printf(&acc, "%s%s", acc.len ? "\n" : "", t);
     }
-    return acc;
+    return buf_take(&acc, NULL);
 }
 
 static json_t *to_chat(const json_t *req, const char *model_id, int max_tokens, int stream)
@@ -141,6 +144,8 @@ static const char *stop_from_finish(const char *f)
         return "tool_use";
     if (strcmp(f, "length") == 0)
         return "max_tokens";
+    if (strcmp(f, "content_filter") == 0)
+        return "refusal"; /* settled into a polite decline by model__check_response */
     return "end_turn";
 }
 
@@ -199,7 +204,7 @@ static json_t *build_response(const char *id, const char *model, const char *tex
 /* ---- Streaming ------------------------------------------------------------------------------ */
 
 struct chunk_ctx {
-    char *text;          /* accumulated content */
+    struct buf text;     /* accumulated content, capped at OPENAI_TEXT_MAX */
     json_t *calls;       /* array indexed by tool call index: {id, function:{name, arguments}} */
     char *finish;        /* finish_reason */
     char *id;            /* chunk id */
@@ -213,9 +218,12 @@ struct chunk_ctx {
 static void append_str(json_t *obj, const char *key, const char *more)
 {
     const char *old = json_string_value(json_object_get(obj, key));
-    char *n = xasprintf("%s%s", old ? old : "", more);
-    json_object_set_new(obj, key, json_string(n));
-    free(n);
+    struct buf joined;
+    buf_init(&joined, OPENAI_TEXT_MAX);
+    (void)buf_add_str(&joined, old ? old : "");
+    (void)buf_add_str(&joined, more);
+    json_object_set_new(obj, key, json_string(buf_str(&joined)));
+    buf_release(&joined);
 }
 
 static int on_chunk(void *ud, const char *event, const char *data)
@@ -246,9 +254,7 @@ static int on_chunk(void *ud, const char *event, const char *data)
     json_t *d = json_object_get(ch, "delta");
     const char *t = json_string_value(json_object_get(d, "content"));
     if (t && *t) {
-        char *n = xasprintf("%s%s", c->text, t);
-        free(c->text);
-        c->text = n;
+        (void)buf_add_str(&c->text, t);
         if (c->on_delta)
             c->on_delta(c->ud, t);
     }
@@ -296,8 +302,8 @@ static json_t *openai_invoke(struct model *mb, const json_t *request, model_delt
     json_t *out = NULL;
     char *body = NULL, *auth = NULL;
     struct http_client_response resp = {0};
-    struct chunk_ctx cc = {.text = xstrdup(""), .calls = json_array(), .on_delta = on_delta,
-                           .ud = ud};
+    struct chunk_ctx cc = {.calls = json_array(), .on_delta = on_delta, .ud = ud};
+    buf_init(&cc.text, OPENAI_TEXT_MAX);
     struct model__sse sse = {.fn = on_chunk, .ud = &cc};
 
     if (!json_is_object(request)) {
@@ -352,7 +358,9 @@ static json_t *openai_invoke(struct model *mb, const json_t *request, model_delt
             err_set(err, "ModelBadResponse", "openai: stream ended without a finish_reason");
             goto out;
         }
-        out = build_response(cc.id, m->model_id, cc.text, cc.calls, cc.finish, cc.usage, err);
+        out = build_response(cc.id, m->model_id, buf_str(&cc.text), cc.calls, cc.finish, cc.usage,
+                             err);
+        model__stream_refusal(out, on_delta, ud);
         goto out;
     }
     json_error_t je;
@@ -372,11 +380,13 @@ static json_t *openai_invoke(struct model *mb, const json_t *request, model_delt
     out = build_response(json_string_value(json_object_get(r, "id")), model ? model : m->model_id,
                          json_string_value(json_object_get(msg, "content")),
                          json_object_get(msg, "tool_calls"),
-                         json_string_value(json_object_get(ch, "finish_reason")),
+                         json_is_string(json_object_get(msg, "refusal"))
+                             ? "content_filter" /* the model declined (structured outputs) */
+                             : json_string_value(json_object_get(ch, "finish_reason")),
                          json_object_get(r, "usage"), err);
     json_decref(r);
 out:
-    free(cc.text);
+    buf_release(&cc.text);
     json_decref(cc.calls);
     free(cc.finish);
     free(cc.id);

@@ -217,7 +217,8 @@ static void earlier_email(const struct ctx *c, char *out, size_t cap)
 /* Returns 1 when intent names a problem worth a ticket. */
 static int is_issue_intent(const char *intent)
 {
-    static const char *const issues[] = {"login_problem", "account_locked", "two_factor",
+    static const char *const issues[] = {"login_problem", "account_locked", "account_compromised",
+                                         "two_factor",
                                          "password_reset", "report_problem", "complaint",
                                          "billing_question", "order_status", "refund_request",
                                          "return_item", "update_payment", "change_email",
@@ -389,7 +390,7 @@ static char *squash(const char *s)
 static int is_access_intent(const char *intent)
 {
     return strcmp(intent, "login_problem") == 0 || strcmp(intent, "account_locked") == 0 ||
-           strcmp(intent, "two_factor") == 0 || strcmp(intent, "password_reset") == 0;
+           strcmp(intent, "account_compromised") == 0 || strcmp(intent, "two_factor") == 0 || strcmp(intent, "password_reset") == 0;
 }
 
 static char *ticket_title(const char *intent, const char *report)
@@ -398,6 +399,8 @@ static char *ticket_title(const char *intent, const char *report)
         return xstrdup("Unable to log in to account");
     if (strcmp(intent, "account_locked") == 0)
         return xstrdup("Account locked");
+    if (strcmp(intent, "account_compromised") == 0)
+        return xstrdup("Account compromised: possible takeover");
     if (strcmp(intent, "two_factor") == 0)
         return xstrdup("Two-factor authentication problem");
     if (strcmp(intent, "password_reset") == 0)
@@ -416,6 +419,8 @@ static const char *ticket_priority(const struct ctx *c, const char *intent, size
 {
     static const char *const levels[] = {"low", "medium", "high", "urgent"};
     const char *said = NULL;
+    if (strcmp(intent, "account_compromised") == 0)
+        return "urgent"; /* someone else holds the account: never wait in a queue */
     for (size_t i = report_idx; i < c->n; i++) {
         const json_t *m = json_array_get(c->msgs, i);
         if (strcmp(role_of(m), "user") != 0)
@@ -479,7 +484,10 @@ static void create_ticket(struct ctx *c, struct offline_reply *out, const char *
 
 static void ask_email(struct offline_reply *out, const char *intent)
 {
-    if (strcmp(intent, "login_problem") == 0 || strcmp(intent, "account_locked") == 0)
+    if (strcmp(intent, "account_compromised") == 0)
+        say(out, "I'm sorry, that's serious. I'll open an urgent ticket so our security team can "
+                 "secure your account right away. To do that, " OFFLINE_ASK_EMAIL "?");
+    else if (strcmp(intent, "login_problem") == 0 || strcmp(intent, "account_locked") == 0)
         say(out, "I'm sorry you're having trouble getting into your account. I can open a support "
                  "ticket so our team can sort it out. To do that, " OFFLINE_ASK_EMAIL "?");
     else
@@ -643,7 +651,7 @@ static void by_intent(struct ctx *c, struct offline_reply *out)
     } else if (strcmp(in, "capabilities") == 0) {
         say(out, "%s What would you like to do?", CAPABILITIES);
     } else if (strcmp(in, "login_problem") == 0 || strcmp(in, "account_locked") == 0 ||
-               strcmp(in, "report_problem") == 0) {
+               strcmp(in, "account_compromised") == 0 || strcmp(in, "report_problem") == 0) {
         ticket_flow(c, out, c->user, in);
     } else if (strcmp(in, "create_ticket") == 0) {
         /* a bare "open a ticket": use the problem described just before, or ask for it */

@@ -1,9 +1,9 @@
 /*
- * providers.c - what the network model adapters share: the by-name constructor and its
- * environment, failure mapping, response checks, the Anthropic stream-event assembler, the SSE
- * splitter and the AWS event-stream decoder (see providers.h).
+ * providers.c - what the network model adapters share: the HTTP client set-up, failure mapping,
+ * response checks, the Anthropic stream-event assembler, the SSE splitter and the AWS
+ * event-stream decoder (see providers_int.h). It calls no adapter.
  */
-#include "model/providers.h"
+#include "model/providers_int.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -11,13 +11,24 @@
 #include <string.h>
 
 #include "base/buf.h"
-#include "base/config.h"
 #include "base/xmalloc.h"
 
 #define SSE_EVENT_MAX (1u << 20)
 #define EVSTREAM_FRAME_MAX (16u << 20)
+/* Pending bytes a decoder may hold: one event or frame at its cap plus the chunk that brought
+ * it (the HTTP client's response cap keeps every chunk far below the margin). */
+#define STREAM_PENDING_MAX (EVSTREAM_FRAME_MAX + (16u << 20))
 
-/* ---- By name -------------------------------------------------------------------------------- */
+/* ---- HTTP set-up ----------------------------------------------------------------------------- */
+
+int model__retries(int cfg_max_retries)
+{
+    if (cfg_max_retries < 0)
+        return 0;
+    if (cfg_max_retries == 0 || cfg_max_retries > MODEL_MAX_CALLS - 1)
+        return MODEL_MAX_CALLS - 1;
+    return cfg_max_retries;
+}
 
 void model__http_init(struct model__http *h, const struct model_provider_config *cfg,
                       const char *default_base, const char *path)
@@ -29,7 +40,7 @@ void model__http_init(struct model__http *h, const struct model_provider_config 
     h->url = xasprintf("%.*s%s", (int)bl, base, path);
     h->max_tokens = cfg->max_tokens > 0 ? cfg->max_tokens : 1024;
     h->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 60000;
-    h->max_retries = cfg->max_retries == 0 ? 2 : (cfg->max_retries < 0 ? 0 : cfg->max_retries);
+    h->max_retries = model__retries(cfg->max_retries);
     struct http_client_config hc = {
         .timeout_ms = h->timeout_ms,
         .max_retries = h->max_retries > 0 ? h->max_retries : -1,
@@ -44,57 +55,6 @@ void model__http_release(struct model__http *h)
 {
     http_client_free(h->http);
     free(h->url);
-}
-
-static const char *or_null(const char *s)
-{
-    return s && *s ? s : NULL;
-}
-
-struct model *model_new_from_config(const char *name, const struct config *c, struct err *err)
-{
-    if (!name || !*name || strcmp(name, "offline") == 0) {
-        return model_offline_new();
-    }
-    struct model_provider_config cfg = {0};
-    cfg.model_id = or_null(c->model_id);
-    cfg.timeout_ms = c->model_timeout_ms;
-    /* -1 (unset) keeps the provider's default; 0 means no retries, which the providers spell -1. */
-    cfg.max_retries = c->model_max_retries < 0 ? 0
-                                               : (c->model_max_retries == 0 ? -1
-                                                                            : c->model_max_retries);
-    cfg.max_tokens = c->max_tokens;
-    if (strcmp(name, "bedrock") == 0)
-        return model_bedrock_new(&cfg, err); /* reads the AWS variables itself */
-    if (strcmp(name, "anthropic") == 0) {
-        cfg.api_key = or_null(c->anthropic_api_key);
-        cfg.base_url = or_null(c->anthropic_base_url);
-        return model_anthropic_new(&cfg, err);
-    }
-    if (strcmp(name, "openai") == 0) {
-        cfg.api_key = or_null(c->openai_api_key);
-        cfg.base_url = or_null(c->openai_base_url);
-        return model_openai_new(&cfg, err);
-    }
-    err_set(err, "ModelConfig", "unknown model provider '%s' (offline|bedrock|anthropic|openai)",
-            name);
-    return NULL;
-}
-
-struct model *model_new_by_name(const char *name, struct err *err)
-{
-    struct config c;
-    struct model *m = NULL;
-    if (config_load(&c, err) < 0) {
-        char msg[ERR_MSG_MAX];
-        snprintf(msg, sizeof msg, "%s", err->message);
-        err_set(err, "ModelConfig", "%s", msg);
-        goto out;
-    }
-    m = model_new_from_config(name, &c, err);
-out:
-    config_release(&c);
-    return m;
 }
 
 /* ---- Failures and checks -------------------------------------------------------------------- */
@@ -124,6 +84,67 @@ void model__map_failure(const char *provider, int http_rc, const struct err *her
                 code_hint ? ", " : "", code_hint ? code_hint : "", msg);
 }
 
+/* Returns the length of text's prefix that ends with its last full sentence: a '.', '!', '?' or
+ * '…' (with any closing quotes or brackets) followed by white space or the end, or a line break.
+ * Returns 0 when the text holds no full sentence. */
+static size_t last_sentence_end(const char *text)
+{
+    size_t n = strlen(text), best = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t end = 0;
+        if (text[i] == '\n') {
+            end = i;
+        } else if (text[i] == '.' || text[i] == '!' || text[i] == '?' ||
+                   (i + 2 < n && memcmp(text + i, "\xe2\x80\xa6", 3) == 0)) {
+            size_t j = i + (text[i] == '\xe2' ? 3 : 1);
+            while (j < n && (text[j] == '"' || text[j] == '\'' || text[j] == ')' || text[j] == ']'))
+                j++;
+            if (j == n || text[j] == ' ' || text[j] == '\n' || text[j] == '\t' || text[j] == '\r')
+                end = j;
+        }
+        while (end > 0 && (text[end - 1] == ' ' || text[end - 1] == '\n' || text[end - 1] == '\r' ||
+                           text[end - 1] == '\t'))
+            end--;
+        if (end > best)
+            best = end;
+    }
+    return best;
+}
+
+/* Settles "refusal" and "max_tokens" (see model__check_response in providers.h). */
+static void settle_stop(json_t *resp)
+{
+    const char *stop = json_string_value(json_object_get(resp, "stop_reason"));
+    if (strcmp(stop, "refusal") == 0) {
+        json_object_set_new(resp, "content",
+                            json_pack("[{s:s, s:s}]", "type", "text", "text", MODEL_DECLINE_TEXT));
+        return;
+    }
+    if (strcmp(stop, "max_tokens") != 0)
+        return;
+    json_t *content = json_object_get(resp, "content");
+    json_t *kept = json_array();
+    size_t i, last_text = (size_t)-1;
+    json_t *b;
+    json_array_foreach(content, i, b)
+    {
+        if (strcmp(json_string_value(json_object_get(b, "type")), "text") == 0)
+            last_text = i;
+    }
+    json_array_foreach(content, i, b)
+    {
+        if (strcmp(json_string_value(json_object_get(b, "type")), "text") != 0)
+            continue; /* a tool_use cut by the limit is not safe to run */
+        const char *t = json_string_value(json_object_get(b, "text"));
+        size_t keep = i == last_text ? last_sentence_end(t) : strlen(t);
+        if (keep > 0)
+            json_array_append_new(kept, json_pack("{s:s, s:s%}", "type", "text", "text", t, keep));
+    }
+    if (json_array_size(kept) == 0)
+        json_array_append_new(kept, json_pack("{s:s, s:s}", "type", "text", "text", MODEL_CUT_TEXT));
+    json_object_set_new(resp, "content", kept);
+}
+
 int model__check_response(json_t *resp, const char *model_id, struct err *err)
 {
     if (!json_is_object(resp))
@@ -149,6 +170,7 @@ int model__check_response(json_t *resp, const char *model_id, struct err *err)
     }
     if (!json_is_string(json_object_get(resp, "stop_reason")))
         return err_set(err, "ModelBadResponse", "model response has no stop_reason");
+    settle_stop(resp);
     if (!json_object_get(resp, "type"))
         json_object_set_new(resp, "type", json_string("message"));
     if (!json_object_get(resp, "role"))
@@ -200,6 +222,18 @@ static void merge_usage(json_t *msg, const json_t *u)
     }
 }
 
+/* Sets obj[key] to its current string (none counts as "") followed by more. */
+static void stream_append(json_t *obj, const char *key, const char *more)
+{
+    const char *old = json_string_value(json_object_get(obj, key));
+    struct buf joined;
+    buf_init(&joined, STREAM_PENDING_MAX);
+    (void)buf_add_str(&joined, old ? old : "");
+    (void)buf_add_str(&joined, more);
+    json_object_set_new(obj, key, json_string(buf_str(&joined)));
+    buf_release(&joined);
+}
+
 int model__stream_event(struct model__stream *s, const json_t *ev)
 {
     const char *type = json_string_value(json_object_get(ev, "type"));
@@ -236,22 +270,16 @@ int model__stream_event(struct model__stream *s, const json_t *ev)
             return err_set(&s->failure, "ModelBadResponse", "content_block_delta for no block");
         if (strcmp(dt, "text_delta") == 0) {
             const char *t = json_string_value(json_object_get(d, "text"));
-            const char *old = json_string_value(json_object_get(b, "text"));
             if (!t)
                 return err_set(&s->failure, "ModelBadResponse", "text_delta without text");
-            char *joined = xasprintf("%s%s", old ? old : "", t);
-            json_object_set_new(b, "text", json_string(joined));
-            free(joined);
+            stream_append(b, "text", t);
             if (s->on_delta && *t)
                 s->on_delta(s->ud, t);
         } else if (strcmp(dt, "input_json_delta") == 0) {
             const char *p = json_string_value(json_object_get(d, "partial_json"));
             char key[32];
             snprintf(key, sizeof key, "%lld", (long long)json_integer_value(idx));
-            const char *old = json_string_value(json_object_get(s->partial, key));
-            char *joined = xasprintf("%s%s", old ? old : "", p ? p : "");
-            json_object_set_new(s->partial, key, json_string(joined));
-            free(joined);
+            stream_append(s->partial, key, p ? p : "");
         }
     } else if (strcmp(type, "content_block_stop") == 0) {
         json_t *idx = json_object_get(ev, "index");
@@ -304,7 +332,15 @@ json_t *model__stream_finish(struct model__stream *s, struct err *err)
         json_decref(m);
         return NULL;
     }
+    model__stream_refusal(m, s->on_delta, s->ud);
     return m;
+}
+
+void model__stream_refusal(const json_t *resp, model_delta_fn on_delta, void *ud)
+{
+    const char *stop = json_string_value(json_object_get(resp, "stop_reason"));
+    if (on_delta && stop && strcmp(stop, "refusal") == 0)
+        on_delta(ud, "\n\n" MODEL_DECLINE_TEXT);
 }
 
 /* ---- SSE ------------------------------------------------------------------------------------ */
@@ -341,19 +377,14 @@ static int sse_dispatch(struct model__sse *p, char *block)
 
 int model__sse_feed(struct model__sse *p, const char *data, size_t len)
 {
-    if (p->len + len + 1 > p->cap) {
-        size_t cap = p->cap ? p->cap : 4096;
-        while (cap < p->len + len + 1)
-            cap *= 2;
-        p->buf = xrealloc(p->buf, cap);
-        p->cap = cap;
-    }
-    memcpy(p->buf + p->len, data, len);
-    p->len += len;
-    p->buf[p->len] = '\0';
+    struct buf *b = &p->pending;
+    if (!b->data)
+        buf_init(b, STREAM_PENDING_MAX); /* the struct was zero-initialised */
+    if (buf_add(b, data, len) < 0)
+        return -1;
     for (;;) {
-        char *sep = strstr(p->buf, "\n\n");
-        char *sep2 = strstr(p->buf, "\r\n\r\n");
+        char *sep = strstr(b->data, "\n\n");
+        char *sep2 = strstr(b->data, "\r\n\r\n");
         size_t skip = 2;
         if (sep2 && (!sep || sep2 < sep)) {
             sep = sep2;
@@ -362,21 +393,21 @@ int model__sse_feed(struct model__sse *p, const char *data, size_t len)
         if (!sep)
             break;
         *sep = '\0';
-        size_t used = (size_t)(sep - p->buf) + skip;
-        char *block = xstrdup(p->buf);
-        memmove(p->buf, p->buf + used, p->len - used + 1);
-        p->len -= used;
+        size_t used = (size_t)(sep - b->data) + skip;
+        char *block = xstrdup(b->data);
+        memmove(b->data, b->data + used, b->len - used + 1); /* drops the event, NUL included */
+        b->len -= used;
         int rc = sse_dispatch(p, block);
         free(block);
         if (rc != 0)
             return -1;
     }
-    return p->len > SSE_EVENT_MAX ? -1 : 0;
+    return b->len > SSE_EVENT_MAX ? -1 : 0;
 }
 
 void model__sse_release(struct model__sse *p)
 {
-    free(p->buf);
+    buf_release(&p->pending);
     memset(p, 0, sizeof *p);
 }
 
@@ -455,19 +486,17 @@ int model__evstream_feed(struct model__evstream *d, const void *data, size_t len
 {
     if (d->bad)
         return -1;
-    if (d->len + len > d->cap) {
-        size_t cap = d->cap ? d->cap : 4096;
-        while (cap < d->len + len)
-            cap *= 2;
-        d->buf = xrealloc(d->buf, cap);
-        d->cap = cap;
+    struct buf *b = &d->pending;
+    if (!b->data)
+        buf_init(b, STREAM_PENDING_MAX); /* the struct was zero-initialised */
+    if (buf_add(b, data, len) < 0) {
+        d->bad = 1;
+        return -1;
     }
-    memcpy(d->buf + d->len, data, len);
-    d->len += len;
     size_t off = 0;
     int rc = 0;
-    while (d->len - off >= 12) {
-        const unsigned char *f = d->buf + off;
+    while (b->len - off >= 12) {
+        const unsigned char *f = (const unsigned char *)b->data + off;
         uint32_t total = be32(f), hlen = be32(f + 4);
         if (total < 16 || total > EVSTREAM_FRAME_MAX || hlen > total - 16 ||
             model__crc32(0, f, 8) != be32(f + 8)) {
@@ -475,7 +504,7 @@ int model__evstream_feed(struct model__evstream *d, const void *data, size_t len
             rc = -1;
             break;
         }
-        if (d->len - off < total)
+        if (b->len - off < total)
             break; /* need more */
         if (model__crc32(0, f, total - 4) != be32(f + total - 4)) {
             d->bad = 1;
@@ -497,13 +526,13 @@ int model__evstream_feed(struct model__evstream *d, const void *data, size_t len
             break;
         }
     }
-    memmove(d->buf, d->buf + off, d->len - off);
-    d->len -= off;
+    memmove(b->data, b->data + off, b->len - off + 1); /* drops the frames, NUL included */
+    b->len -= off;
     return rc;
 }
 
 void model__evstream_release(struct model__evstream *d)
 {
-    free(d->buf);
+    buf_release(&d->pending);
     memset(d, 0, sizeof *d);
 }

@@ -197,7 +197,7 @@ static int run_trial(struct ptest_target *t, const json_t *sc, int trial, struct
     const json_t *effects = json_object_get(sc, "effects");
     if (effects) {
         json_t *tickets = trial_tickets(t, s, n);
-        json_t *doc = s[0].sid[0] ? ptest__target_session(t, s[0].sid) : NULL;
+        json_t *doc = s[0].sid[0] ? ptest__target_session(t, s[0].sid, s[0].user) : NULL;
         char *why = NULL;
         size_t why_len = 0;
         FILE *w = open_memstream(&why, &why_len);

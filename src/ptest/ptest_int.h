@@ -43,8 +43,9 @@ void ptest__target_close(struct ptest_target *t);
  * NULL) and sets *status (0 when no HTTP answer came). */
 json_t *ptest__target_chat(struct ptest_target *t, const char *body, long *status);
 
-/* GET /sessions/{sid}: the transcript document (new reference), or NULL. */
-json_t *ptest__target_session(struct ptest_target *t, const char *sid);
+/* GET /sessions/{sid} as its customer `user` (may be NULL): the transcript document (new
+ * reference), or NULL. */
+json_t *ptest__target_session(struct ptest_target *t, const char *sid, const char *user);
 
 /* Every ticket without its userId, as GET /tickets shows them (new array), or NULL. */
 json_t *ptest__target_tickets(struct ptest_target *t);

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <curl/curl.h>
+
 #include "agent/transcript.h"
 #include "agent/turn.h"
 #include "base/errcode.h"
@@ -76,12 +78,15 @@ json_t *ptest__target_chat(struct ptest_target *t, const char *body, long *statu
 }
 
 /* GET /sessions/{id}: the transcript document (new) or NULL. */
-json_t *ptest__target_session(struct ptest_target *t, const char *sid)
+json_t *ptest__target_session(struct ptest_target *t, const char *sid, const char *user)
 {
     if (t->http) {
-        char path[128];
+        char path[512];
         long status = 0;
-        snprintf(path, sizeof path, "/sessions/%s", sid);
+        /* a session with a userId is shown to that userId (or an operator) */
+        char *q = user && *user ? curl_easy_escape(NULL, user, 0) : NULL;
+        snprintf(path, sizeof path, "/sessions/%s%s%s", sid, q ? "?userId=" : "", q ? q : "");
+        curl_free(q);
         json_t *doc = http_call(t, "GET", path, NULL, 0, &status);
         if (status != 200) {
             json_decref(doc);
@@ -107,7 +112,7 @@ json_t *ptest__target_tickets(struct ptest_target *t)
     struct err e;
     err_clear(&e);
     json_t *list = NULL;
-    if (STORE_CALL(t->app.store, tickets_list, NULL, 500, &list, &e) < 0)
+    if (store_tickets_list(t->app.store, NULL, 500, &list, &e) < 0)
         return NULL;
     size_t i;
     json_t *tk;

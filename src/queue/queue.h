@@ -37,6 +37,8 @@
 #ifndef PARLEY_QUEUE_H
 #define PARLEY_QUEUE_H
 
+#include <assert.h>
+
 #include <jansson.h>
 #include <stdint.h>
 
@@ -153,11 +155,13 @@ struct queue {
 static inline int queue_ensure(struct queue *q, const char *name, const struct queue_attrs *a,
                                struct err *err)
 {
+    assert(q);
     return q->ops->ensure(q, name, a, err);
 }
 
 static inline int queue_list(struct queue *q, json_t **out, struct err *err)
 {
+    assert(q);
     return q->ops->list(q, out, err);
 }
 
@@ -165,6 +169,7 @@ static inline int queue_send(struct queue *q, const char *name, const char *body
                              const json_t *attributes, int delay_s, char message_id[37],
                              struct err *err)
 {
+    assert(q);
     return q->ops->send(q, name, body, attributes, delay_s, message_id, err);
 }
 
@@ -172,43 +177,57 @@ static inline int queue_receive(struct queue *q, const char *name,
                                 const struct queue_receive_opts *opts, json_t **out,
                                 struct err *err)
 {
+    assert(q);
     return q->ops->receive(q, name, opts, out, err);
 }
 
 static inline int queue_delete(struct queue *q, const char *name, const char *receipt,
                                struct err *err)
 {
+    assert(q);
     return q->ops->delete_message(q, name, receipt, err);
 }
 
 static inline int queue_change_visibility(struct queue *q, const char *name, const char *receipt,
                                           int timeout_s, struct err *err)
 {
+    assert(q);
     return q->ops->change_visibility(q, name, receipt, timeout_s, err);
 }
 
 static inline int queue_counts(struct queue *q, const char *name, struct queue_counts *out,
                                struct err *err)
 {
+    assert(q);
     return q->ops->counts(q, name, out, err);
 }
 
 static inline int queue_purge(struct queue *q, const char *name, long long *purged,
                               struct err *err)
 {
+    assert(q);
     return q->ops->purge(q, name, purged, err);
 }
 
 static inline int queue_peek(struct queue *q, const char *name, int max, json_t **out,
                              struct err *err)
 {
+    assert(q);
     return q->ops->peek(q, name, max, out, err);
 }
 
 static inline int queue_redrive(struct queue *q, const char *dlq, const char *source,
                                 long long max, long long *moved, struct err *err)
 {
+    assert(q);
     return q->ops->redrive(q, dlq, source, max, moved, err);
+}
+
+/* The adapter's name ("sqlite", "sqs"), for logs and the CLI. */
+static inline const char *queue_name(const struct queue *q)
+{
+    assert(q);
+    return q->ops->name;
 }
 
 /* Frees the queue handle (not the queues). Accepts NULL. */

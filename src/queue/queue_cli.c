@@ -1,6 +1,7 @@
 /*
- * queue_cli.c - `parley queue stats | dlq list | dlq redrive` over <data>/queue.db. JSON goes to
- * stdout for scripts; --table prints the same facts for people.
+ * queue_cli.c - `parley queue stats | dlq list | dlq redrive` over the queue adapter the wiring
+ * opens (see queue_cli.h). JSON goes to stdout for scripts; --table prints the same facts for
+ * people.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,8 +30,9 @@ static void usage(FILE *out)
             "usage: parley queue stats [--data DIR] [--table]\n"
             "       parley queue dlq list [--queue DLQ] [--max N] [--data DIR] [--table]\n"
             "       parley queue dlq redrive [--queue DLQ] [--to QUEUE] [--max N] [--data DIR]\n\n"
-            "Inspects the action queues in DIR/queue.db (DIR defaults to PARLEY_DATA, else\n"
-            "./data).\n\n"
+            "Inspects the action queues serve uses: SQS when PARLEY_QUEUE_PREFIX is set, else\n"
+            "DIR/queue.db (DIR defaults to PARLEY_DATA, else ./data). The backend is named on\n"
+            "stderr. stats creates nothing: without queues it lists none.\n\n"
             "  stats        counts per queue (visible, in flight, delayed) and its DLQ, as JSON\n"
             "  dlq list     messages waiting in the dead-letter queues (at most --max per DLQ,\n"
             "               default 100, up to %d), oldest first, without receiving them\n"
@@ -89,21 +91,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     return 0;
 }
 
-static struct queue *open_data(const char *data)
-{
-    char *path = xasprintf("%s/queue.db", data);
-    struct err err = {0};
-    struct queue *q = queue_sqlite_new(path, NULL, &err);
-    if (q && queue_setup_agent(q, &err) < 0) {
-        queue_free(q);
-        q = NULL;
-    }
-    if (!q)
-        fprintf(stderr, "parley queue: cannot open the queues in '%s': %s\n", data, err.message);
-    free(path);
-    return q;
-}
-
 static void print_json(json_t *v)
 {
     char *text = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -128,7 +115,9 @@ static int cmd_stats(struct queue *q, const struct opts *o)
     struct err err = {0};
     json_t *list = NULL, *out = json_pack("{s:[]}", "queues");
     int rc = 1;
-    if (queue_list(q, &list, &err) < 0)
+    if (!q)
+        list = json_array(); /* no queues yet (a local database not created) */
+    else if (queue_list(q, &list, &err) < 0)
         goto out;
     size_t i;
     json_t *info;
@@ -342,7 +331,7 @@ done:
 
 /* ---------------------------------------------------------------- entry */
 
-int queue_cli_main(int argc, char **argv)
+int queue_cli_main(int argc, char **argv, queue_cli_open_fn open_queues)
 {
     enum { STATS, DLQ_LIST, DLQ_REDRIVE } cmd;
     int words;
@@ -366,33 +355,44 @@ int queue_cli_main(int argc, char **argv)
     }
     /* --data overrides PARLEY_DATA from the settings table. */
     struct config cfg;
-    struct err cerr;
-    if (config_load(&cfg, &cerr) < 0) {
-        fprintf(stderr, "parley queue: %s\n", cerr.message);
-        config_release(&cfg);
-        return 2;
+    struct err err = {0};
+    struct queue *q = NULL;
+    char *backend = NULL;
+    int rc = 2;
+    if (config_load(&cfg, &err) < 0) {
+        fprintf(stderr, "parley queue: %s\n", err.message);
+        goto out;
     }
-    char data[4096];
-    snprintf(data, sizeof data, "%s", cfg.data[0] ? cfg.data : "./data");
-    config_release(&cfg);
-    struct opts o = {.data = data, .max = -1};
+    struct opts o = {.data = NULL, .max = -1};
     int p = parse_opts(argc - words, argv + words, &o);
-    if (p != 0)
-        return p > 0 ? 0 : 2;
+    if (p != 0) {
+        rc = p > 0 ? 0 : 2;
+        goto out;
+    }
+    if (o.data && config_set(&cfg, "PARLEY_DATA", o.data, &err) < 0) {
+        fprintf(stderr, "parley queue: %s\n", err.message);
+        goto out;
+    }
     if (cmd == STATS && (o.queue || o.to || o.max >= 0)) {
         fprintf(stderr, "parley queue stats: takes only --data and --table\n");
-        return 2;
+        goto out;
     }
     if (cmd == DLQ_LIST && o.to) {
         fprintf(stderr, "parley queue dlq list: --to is for redrive\n");
-        return 2;
+        goto out;
     }
-    struct queue *q = open_data(o.data);
-    if (!q)
-        return 1;
-    int rc = cmd == STATS      ? cmd_stats(q, &o)
-             : cmd == DLQ_LIST ? cmd_dlq_list(q, &o)
-                               : cmd_dlq_redrive(q, &o);
+    if (open_queues(&cfg, cmd == STATS, &q, &backend, &err) < 0) {
+        fprintf(stderr, "parley queue: cannot open the queues: %s\n", err.message);
+        rc = 1;
+        goto out;
+    }
+    fprintf(stderr, "parley queue: backend %s%s\n", backend, q ? "" : " (not created yet)");
+    rc = cmd == STATS      ? cmd_stats(q, &o)
+         : cmd == DLQ_LIST ? cmd_dlq_list(q, &o)
+                           : cmd_dlq_redrive(q, &o);
+out:
     queue_free(q);
+    free(backend);
+    config_release(&cfg);
     return rc;
 }

@@ -10,9 +10,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include "agent/agent_file.h"
 #include "agent/transcript.h"
+#include "edge/jwt.h"
+#include "edge/ratelimit.h"
 #include "ptest/scenario.h"
 #include "agent/turn.h"
+#include "archive/archive.h"
 #include "runtime/analytics.h"
 #include "runtime/chat_stream.h"
 #include "runtime/app.h"
@@ -20,9 +24,143 @@
 #include "telemetry/metrics.h"
 #include "telemetry/trace.h"
 #include "base/clock.h"
+#include "base/buf.h"
 #include "base/errcode.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
+
+/* ---------------------------------------------------------------- the API object */
+
+#define API_MAX_ORIGINS 32     /* entries in PARLEY_ALLOWED_ORIGINS */
+#define API_MAX_ORIGIN_LEN 200 /* bytes in one origin */
+
+struct api {
+    struct app *rt;          /* the wired application (borrowed) */
+    struct jwt_verifier *jwt; /* customer-token verifier (NULL: local demo mode) */
+    struct ratelimit *by_addr;    /* POST /chat per client address (NULL: off) */
+    struct ratelimit *by_session; /* POST /chat per session (NULL: off) */
+    struct ratelimit_proxies *proxies; /* PARLEY_TRUSTED_PROXIES */
+    char *origins[API_MAX_ORIGINS]; /* PARLEY_ALLOWED_ORIGINS (owned) */
+    int norigins;                   /* origins in use */
+};
+
+#define API_RATE_KEYS 10000 /* buckets kept per limiter (idle ones are evicted first) */
+
+#define API_MAX_PEM (64 * 1024) /* bytes in a PEM key file */
+
+/* PARLEY_USER_JWT_PUBLIC_KEY holds the PEM text itself or the path of a PEM file. Returns the
+ * text (caller frees), "" for none, or NULL with err. */
+static char *load_pem(const char *setting, struct err *err)
+{
+    char *text = NULL;
+    FILE *f = NULL;
+    struct buf b;
+    buf_init(&b, API_MAX_PEM);
+    if (!setting || !setting[0] || strncmp(setting, "-----BEGIN", 10) == 0) {
+        text = xstrdup(setting ? setting : "");
+        goto out;
+    }
+    f = fopen(setting, "rb");
+    if (!f) {
+        err_set(err, "InvalidConfig", "cannot open PARLEY_USER_JWT_PUBLIC_KEY file '%.200s'",
+                setting);
+        goto out;
+    }
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (buf_add(&b, chunk, n) < 0) {
+            err_set(err, "InvalidConfig", "PARLEY_USER_JWT_PUBLIC_KEY file '%.200s' is over %d "
+                                          "bytes", setting, API_MAX_PEM);
+            goto out;
+        }
+    }
+    buf_add(&b, "", 0);
+    text = buf_take(&b, NULL);
+out:
+    if (f)
+        fclose(f);
+    buf_release(&b);
+    return text;
+}
+
+/* Parses PARLEY_ALLOWED_ORIGINS: comma-separated "scheme://host[:port]" with no path. */
+static int parse_origins(struct api *api, const char *list, struct err *err)
+{
+    const char *s = list ? list : "";
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        size_t a = 0, z = n;
+        while (a < z && s[a] == ' ')
+            a++;
+        while (z > a && s[z - 1] == ' ')
+            z--;
+        if (z > a) {
+            const char *o = s + a;
+            size_t len = z - a;
+            size_t scheme = strncmp(o, "https://", 8) == 0 ? 8 : strncmp(o, "http://", 7) == 0 ? 7 : 0;
+            if (!scheme || len <= scheme || len > API_MAX_ORIGIN_LEN ||
+                memchr(o + scheme, '/', len - scheme) || api->norigins >= API_MAX_ORIGINS)
+                return err_set(err, "InvalidConfig",
+                               "PARLEY_ALLOWED_ORIGINS entry '%.*s' is not an origin like "
+                               "https://shop.example.com (at most %d)",
+                               (int)(len > 80 ? 80 : len), o, API_MAX_ORIGINS);
+            api->origins[api->norigins++] = xstrndup(o, len);
+        }
+        s += n;
+        if (*s == ',')
+            s++;
+    }
+    return 0;
+}
+
+struct api *api_new(struct app *rt, struct err *err)
+{
+    struct api *api = xcalloc(1, sizeof *api);
+    api->rt = rt;
+    const char *secret = rt->cfg->user_jwt_secret ? rt->cfg->user_jwt_secret : "";
+    char *pem = load_pem(rt->cfg->user_jwt_public_key, err);
+    if (!pem)
+        goto fail;
+    if (secret[0] || pem[0]) {
+        api->jwt = jwt_verifier_new((const unsigned char *)secret, strlen(secret), pem, err);
+        if (!api->jwt)
+            goto fail;
+    }
+    if (parse_origins(api, rt->cfg->allowed_origins, err) < 0)
+        goto fail;
+    api->proxies = ratelimit_proxies_parse(rt->cfg->trusted_proxies, err);
+    if (!api->proxies)
+        goto fail;
+    if (rt->cfg->rate_limit_per_min > 0)
+        api->by_addr = ratelimit_new(rt->cfg->rate_limit_per_min, API_RATE_KEYS);
+    if (rt->cfg->session_rate_limit_per_min > 0)
+        api->by_session = ratelimit_new(rt->cfg->session_rate_limit_per_min, API_RATE_KEYS);
+    free(pem);
+    return api;
+fail:
+    free(pem);
+    api_free(api);
+    return NULL;
+}
+
+void api_free(struct api *api)
+{
+    if (!api)
+        return;
+    jwt_verifier_free(api->jwt);
+    ratelimit_free(api->by_addr);
+    ratelimit_free(api->by_session);
+    ratelimit_proxies_free(api->proxies);
+    for (int i = 0; i < api->norigins; i++)
+        free(api->origins[i]);
+    free(api);
+}
+
+int api_demo_mode(const struct api *api)
+{
+    return api->jwt == NULL;
+}
 
 /* ---------------------------------------------------------------- responses */
 
@@ -53,6 +191,73 @@ static void reply_err(struct http_response *resp, const struct err *e)
                 e->message[0] ? e->message : "internal error");
 }
 
+static int is_operator(const struct agent *a, const struct http_request *req);
+
+/* ---------------------------------------------------------------- customer identity */
+
+/* Who is asking. With a verifier the customer is the `sub` of a valid bearer token; in demo mode
+ * the userId the client claims (body or ?userId=) is trusted. */
+struct caller {
+    int operator;                  /* 1: the operator token */
+    char user[JWT_SUB_MAX + 1];    /* the customer's userId ("" anonymous) */
+    char email[JWT_EMAIL_MAX + 1]; /* verified email claim ("" none) */
+};
+
+/* Fills c for a request claiming userId `claimed` (NULL: none). Returns 0, or -1 with err
+ * "Unauthorized": a bearer token that does not verify, or a claimed userId without a token (or
+ * differing from its `sub`) when customers are verified. */
+static int caller_identify(struct api *api, struct http_request *req, const char *claimed,
+                           struct caller *c, struct err *err)
+{
+    memset(c, 0, sizeof *c);
+    if (is_operator(&api->rt->agent, req)) {
+        c->operator = 1;
+        return 0;
+    }
+    if (!api->jwt) {
+        if (claimed)
+            snprintf(c->user, sizeof c->user, "%s", claimed);
+        return 0;
+    }
+    const char *auth = http_request_header(req, "Authorization");
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
+        if (claimed)
+            return err_set(err, "Unauthorized", "a userId needs a valid customer token "
+                                                "(Authorization: Bearer <JWT>)");
+        return 0;
+    }
+    struct jwt_identity id;
+    json_t *claims = jwt_verify(api->jwt, auth + 7, (int64_t)(clock_now_ms() / 1000), err);
+    int rc = claims ? jwt_identity(claims, &id, err) : -1;
+    json_decref(claims);
+    if (rc < 0)
+        return -1;
+    if (claimed && strcmp(claimed, id.sub) != 0)
+        return err_set(err, "Unauthorized", "the userId does not match the customer token");
+    snprintf(c->user, sizeof c->user, "%s", id.sub);
+    snprintf(c->email, sizeof c->email, "%s", id.email);
+    return 0;
+}
+
+/* 1 when the caller may see session sid, owned by owner: an operator; anyone holding the id of an
+ * anonymous session (owner "guest:<sid>", the id is the key); or the owner themself. */
+static int caller_may_see(const struct caller *c, const char *sid, const char *owner)
+{
+    if (c->operator)
+        return 1;
+    if (!owner)
+        return 0;
+    if (strncmp(owner, "guest:", 6) == 0 && strcmp(owner + 6, sid) == 0)
+        return 1;
+    return c->user[0] && strcmp(owner, c->user) == 0;
+}
+
+static void reply_unauthorized(struct http_response *resp, const struct err *e)
+{
+    http_response_header(resp, "WWW-Authenticate", "Bearer realm=\"parley\"");
+    reply_err(resp, e);
+}
+
 /* ---------------------------------------------------------------- handlers */
 
 static int is_json_type(const char *ct)
@@ -66,8 +271,45 @@ static int is_json_type(const char *ct)
                                                            ct[n] == ' ');
 }
 
-static void handle_chat(struct agent *a, struct http_request *req, struct http_response *resp)
+/* Puts the caller's identity into a parsed /chat request: the verified `sub` (or the trusted
+ * demo userId) as "userId"; an anonymous continuation becomes "guest:<sessionId>", so the turn
+ * checks the owner of the session it continues (a session with an owner is not found). */
+static void request_set_user(json_t *request, const struct caller *c)
 {
+    const char *sid = json_string_value(json_object_get(request, "sessionId"));
+    if (c->user[0]) {
+        json_object_set_new(request, "userId", json_string(c->user));
+    } else if (sid) {
+        char *guest = xasprintf("guest:%s", sid);
+        json_object_set_new(request, "userId", json_string(guest));
+        free(guest);
+    }
+}
+
+/* Takes a token from rl for key; past the limit answers 429 with Retry-After and returns 0. */
+static int within_limit(struct ratelimit *rl, const char *key, const char *what,
+                        struct http_response *resp)
+{
+    int wait_s = rl ? ratelimit_take(rl, key, clock_mono_us() / 1000) : 0;
+    if (wait_s == 0)
+        return 1;
+    char secs[16], msg[160];
+    snprintf(secs, sizeof secs, "%d", wait_s);
+    snprintf(msg, sizeof msg, "too many messages %s; retry in %d s", what, wait_s);
+    http_response_header(resp, "Retry-After", secs);
+    reply_error(resp, "TooManyRequests", msg);
+    return 0;
+}
+
+static void handle_chat(struct api *api, struct http_request *req, struct http_response *resp)
+{
+    struct agent *a = &api->rt->agent;
+    char peer[RATELIMIT_ADDR_MAX], client[RATELIMIT_ADDR_MAX];
+    http_request_peer(req, peer, sizeof peer);
+    ratelimit_client_address(api->proxies, peer, http_request_header(req, "X-Forwarded-For"),
+                             client);
+    if (!within_limit(api->by_addr, client, "from this address", resp))
+        return;
     if (req->body_too_large) {
         reply_error(resp, "PayloadTooLarge", "request body is larger than 65536 bytes");
         return;
@@ -85,6 +327,19 @@ static void handle_chat(struct agent *a, struct http_request *req, struct http_r
     json_t *request = turn_parse_request(req->body, req->body_len, &e);
     if (!request) {
         reply_err(resp, &e);
+        return;
+    }
+    struct caller c;
+    if (caller_identify(api, req, json_string_value(json_object_get(request, "userId")), &c,
+                        &e) < 0) {
+        json_decref(request);
+        reply_unauthorized(resp, &e);
+        return;
+    }
+    request_set_user(request, &c);
+    const char *sid = json_string_value(json_object_get(request, "sessionId"));
+    if (sid && !within_limit(api->by_session, sid, "in this session", resp)) {
+        json_decref(request);
         return;
     }
     const char *accept = http_request_header(req, "Accept");
@@ -110,10 +365,20 @@ static void handle_chat(struct agent *a, struct http_request *req, struct http_r
     reply_json(resp, 200, out);
 }
 
-static void handle_session(struct agent *a, const char *id, struct http_response *resp)
+/* GET /sessions/{id}: the transcript, to its own customer (token `sub`, or ?userId= in demo
+ * mode), to anyone holding an anonymous session's id, or to an operator; to anyone else the same
+ * 404 as for a session that does not exist. */
+static void handle_session(struct api *api, const char *id, struct http_request *req,
+                           struct http_response *resp)
 {
+    struct agent *a = &api->rt->agent;
     struct err e;
     err_clear(&e);
+    struct caller c;
+    if (caller_identify(api, req, http_request_query(req, "userId"), &c, &e) < 0) {
+        reply_unauthorized(resp, &e);
+        return;
+    }
     if (!turn_session_id_valid(id)) {
         reply_error(resp, "NotFound", "session not found");
         return;
@@ -121,6 +386,11 @@ static void handle_session(struct agent *a, const char *id, struct http_response
     json_t *doc = transcript_document(a->store, id, &e);
     if (!doc) {
         reply_err(resp, &e);
+        return;
+    }
+    if (!caller_may_see(&c, id, json_string_value(json_object_get(doc, "userId")))) {
+        json_decref(doc);
+        reply_error(resp, "NotFound", "session not found");
         return;
     }
     reply_json(resp, 200, doc);
@@ -158,7 +428,7 @@ static void handle_ticket_list(struct agent *a, struct http_response *resp)
     struct err e;
     err_clear(&e);
     json_t *list = NULL;
-    if (STORE_CALL(a->store, tickets_list, NULL, 500, &list, &e) < 0) {
+    if (store_tickets_list(a->store, NULL, 500, &list, &e) < 0) {
         reply_err(resp, &e);
         return;
     }
@@ -213,17 +483,33 @@ static int require_operator(struct agent *a, struct http_request *req, struct ht
 /* GET /tickets/{id}: the ticket names its session, whose id is the key to the transcript, and
  * ticket numbers are sequential; so a ticket is shown only to its own session (?sessionId=) or
  * to an operator. Anyone else gets the same 404 as for a ticket that does not exist. */
-static void handle_ticket(struct agent *a, const char *id, struct http_request *req,
+static void handle_ticket(struct api *api, const char *id, struct http_request *req,
                           struct http_response *resp)
 {
+    struct agent *a = &api->rt->agent;
     struct err e;
     err_clear(&e);
-    json_t *ticket = NULL;
+    struct caller c;
+    if (caller_identify(api, req, http_request_query(req, "userId"), &c, &e) < 0) {
+        reply_unauthorized(resp, &e);
+        return;
+    }
+    json_t *ticket = NULL, *session = NULL;
     const char *sid = http_request_query(req, "sessionId");
     const char *owner = NULL;
-    if (STORE_CALL(a->store, ticket_get, id, &ticket, &e) == 0)
+    if (store_ticket_get(a->store, id, &ticket, &e) == 0)
         owner = json_string_value(json_object_get(ticket, "sessionId"));
-    if (!owner || !(is_operator(a, req) || (sid && strcmp(sid, owner) == 0))) {
+    /* Beyond the session id, the caller must be allowed to see that session (its customer). */
+    int allowed = owner && (c.operator || (sid && strcmp(sid, owner) == 0));
+    if (allowed && !c.operator) {
+        struct err se;
+        err_clear(&se);
+        allowed = store_session_get(a->store, owner, &session, &se) == 0 &&
+                  caller_may_see(&c, owner,
+                                 json_string_value(json_object_get(session, "userId")));
+        json_decref(session);
+    }
+    if (!allowed) {
         json_decref(ticket);
         if (!err_is_set(&e) || strcmp(e.code, "NotFound") == 0) {
             char msg[160];
@@ -270,6 +556,7 @@ static void handle_operator_message(struct agent *a, const char *id, struct http
         return;
     const char *role = json_string_value(json_object_get(body, "role"));
     json_t *content = json_object_get(body, "content");
+    json_t *name = json_object_get(body, "name"); /* optional: the operator's name */
     struct err e;
     err_clear(&e);
     json_t *session = NULL;
@@ -278,25 +565,32 @@ static void handle_operator_message(struct agent *a, const char *id, struct http
     } else if (!json_is_string(content) || json_string_length(content) == 0 ||
                json_string_length(content) > 8000) {
         reply_error(resp, "InvalidRequest", "'content' must be a string of 1 to 8000 bytes");
+    } else if (name && (!json_is_string(name) || json_string_length(name) == 0 ||
+                        json_string_length(name) > 64)) {
+        reply_error(resp, "InvalidRequest", "'name' must be a string of 1 to 64 bytes");
     } else if (!turn_session_id_valid(id) ||
-               STORE_CALL(a->store, session_get, id, &session, &e) < 0) {
+               store_session_get(a->store, id, &session, &e) < 0) {
         reply_error(resp, "NotFound", "session not found");
     } else {
         json_int_t now = clock_now_ms();
         json_t *msg = json_pack("{s:s, s:O, s:I}", "role", "operator", "content", content,
                                 "timestamp", now);
+        if (name)
+            json_object_set(msg, "name", name);
         json_t *turn = json_pack("{s:s, s:O, s:b, s:[O], s:b}", "sessionId", id, "userId",
                                  json_object_get(session, "userId"), "isNew", 0, "messages", msg,
                                  "noTurn", 1);
         int turn_no = 0;
-        if (STORE_CALL(a->store, turn_save, turn, &turn_no, &e) < 0) {
+        if (store_turn_save(a->store, turn, &turn_no, &e) < 0) {
             reply_err(resp, &e);
         } else {
             char ts[40];
             clock_iso8601(now, ts, sizeof ts);
-            reply_json(resp, 201, json_pack("{s:s, s:{s:s, s:O, s:s}}", "sessionId", id,
-                                            "message", "role", "operator", "content", content,
-                                            "timestamp", ts));
+            json_t *out = json_pack("{s:s, s:{s:s, s:O, s:s}}", "sessionId", id, "message",
+                                    "role", "operator", "content", content, "timestamp", ts);
+            if (name)
+                json_object_set(json_object_get(out, "message"), "name", name);
+            reply_json(resp, 201, out);
         }
         json_decref(turn);
         json_decref(msg);
@@ -310,11 +604,41 @@ static void handle_release(struct agent *a, const char *id, struct http_response
     struct err e;
     err_clear(&e);
     if (!turn_session_id_valid(id) ||
-        STORE_CALL(a->store, session_set_status, id, "active", "released by operator", &e) < 0) {
+        store_session_set_status(a->store, id, "active", "released by operator", &e) < 0) {
         reply_error(resp, "NotFound", "session not found");
         return;
     }
     reply_json(resp, 200, json_pack("{s:s, s:s}", "sessionId", id, "status", "active"));
+}
+
+/* DELETE /sessions/{id} (operator): erases the session from the store (turns, actions,
+ * idempotency records; tickets anonymised) and its archived transcript, then emits
+ * conversation_erased. 204, or 404 for an unknown session. */
+static void handle_erase(struct app *rt, const char *id, struct http_response *resp)
+{
+    struct agent *a = &rt->agent;
+    struct err e;
+    err_clear(&e);
+    json_t *session = NULL;
+    if (!turn_session_id_valid(id) || store_session_get(a->store, id, &session, &e) < 0) {
+        reply_error(resp, "NotFound", "session not found");
+        return;
+    }
+    json_int_t created = json_integer_value(json_object_get(session, "createdAt"));
+    json_decref(session);
+    if (store_session_erase(a->store, id, &e) < 0) {
+        reply_err(resp, &e);
+        return;
+    }
+    char key[ARCHIVE_KEY_MAX + 1];
+    struct err ae;
+    err_clear(&ae);
+    if (rt->archive && archive_key_for(id, created, key, sizeof key, &ae) == 0 &&
+        archive_delete(rt->archive, key, &ae) < 0)
+        log_at(LL_WARN, "api", "cannot erase the archived transcript of '%s': %s", id,
+               ae.message);
+    agent_emit(a, "conversation_erased", json_pack("{s:s}", "sessionId", id));
+    resp->status = 204;
 }
 
 static void handle_session_list(struct agent *a, struct http_request *req,
@@ -329,7 +653,7 @@ static void handle_session_list(struct agent *a, struct http_request *req,
     struct err e;
     err_clear(&e);
     json_t *list = NULL;
-    if (STORE_CALL(a->store, sessions_list, status, 200, &list, &e) < 0) {
+    if (store_sessions_list(a->store, status, 200, &list, &e) < 0) {
         reply_err(resp, &e);
         return;
     }
@@ -464,11 +788,29 @@ static void handle_queue_redrive(struct app *rt, struct http_response *resp)
     reply_json(resp, 200, json_pack("{s:I}", "moved", (json_int_t)moved));
 }
 
+/* GET /agent: the public face of the running agent, {"name","greeting"} from its agent file
+ * (greeting null when the file has none); nothing else of the file (no secrets). Holds the
+ * definition for the read, so a concurrent reload cannot free it. */
+static void handle_agent(struct agent *a, struct http_response *resp)
+{
+    struct agent_def *d = agent_def_get(a);
+    const struct agent_file *f = d ? d->file : a->file;
+    const json_t *doc = agent_file_doc(f ? f : agent_file_default());
+    const char *name = json_string_value(json_object_get(doc, "name"));
+    const char *greeting = json_string_value(json_object_get(doc, "greeting"));
+    reply_json(resp, 200,
+               json_pack("{s:s, s:o}", "name", name ? name : "", "greeting",
+                         greeting ? json_string(greeting) : json_null()));
+    agent_def_unref(d);
+}
+
 /* ---------------------------------------------------------------- routing */
 
-enum route_id { R_CHAT, R_HEALTH, R_SESSIONS, R_SESSION, R_SESSION_MESSAGES, R_SESSION_RELEASE,
-                R_SESSION_EXECUTIONS, R_SESSION_SCENARIO, R_TICKET, R_TICKETS, R_ANALYTICS, R_METRICS, R_TRACE,
-                R_QUEUE_STATS, R_QUEUE_REDRIVE, R_PAGE_CHAT, R_PAGE_CONSOLE, R_STATIC };
+enum route_id { R_CHAT, R_HEALTH, R_SESSIONS, R_SESSION, R_SESSION_ERASE, R_SESSION_MESSAGES,
+                R_SESSION_RELEASE,
+                R_SESSION_EXECUTIONS, R_SESSION_SCENARIO, R_TICKET, R_TICKETS, R_ANALYTICS,
+                R_METRICS, R_TRACE, R_QUEUE_STATS, R_QUEUE_REDRIVE, R_AGENT, R_PAGE_CHAT,
+                R_PAGE_CONSOLE, R_STATIC };
 
 struct route {
     enum route_id id;    /* which handler */
@@ -480,8 +822,10 @@ struct route {
 static const struct route routes[] = {
     {R_CHAT, "/chat", "POST", 0},
     {R_HEALTH, "/health", "GET", 0},
+    {R_AGENT, "/agent", "GET", 0},
     {R_SESSIONS, "/sessions", "GET", 1},
     {R_SESSION, "/sessions/*", "GET", 0},
+    {R_SESSION_ERASE, "/sessions/*", "DELETE", 1},
     {R_SESSION_MESSAGES, "/sessions/*/messages", "POST", 1},
     {R_SESSION_RELEASE, "/sessions/*/release", "POST", 1},
     {R_SESSION_EXECUTIONS, "/sessions/*/executions", "GET", 1},
@@ -517,14 +861,60 @@ static int path_match(const char *pattern, const char *path, char *id, size_t ca
     return *pattern == '\0' && *path == '\0';
 }
 
-static void dispatch(struct app *rt, struct http_request *req, struct http_response *resp,
+static void dispatch(struct api *api, struct http_request *req, struct http_response *resp,
                      const char **route_name);
+
+/* ---------------------------------------------------------------- CORS */
+
+#define API_CORS_HEADERS "Content-Type, Authorization, Idempotency-Key, Accept"
+
+/* The request's Origin when it is one of PARLEY_ALLOWED_ORIGINS, else NULL. */
+static const char *allowed_origin(const struct api *api, const struct http_request *req)
+{
+    const char *origin = api->norigins ? http_request_header(req, "Origin") : NULL;
+    for (int i = 0; origin && i < api->norigins; i++)
+        if (strcmp(origin, api->origins[i]) == 0)
+            return origin;
+    return NULL;
+}
+
+/* A preflight (OPTIONS with Access-Control-Request-Method) from an allowed origin: 204 with what
+ * it may send. Returns 1 when answered. Other origins fall through to routing (405). */
+static int cors_preflight(const struct api *api, struct http_request *req,
+                          struct http_response *resp)
+{
+    const char *origin = allowed_origin(api, req);
+    if (!origin || strcmp(req->method, "OPTIONS") != 0 ||
+        !http_request_header(req, "Access-Control-Request-Method"))
+        return 0;
+    resp->status = 204;
+    resp->content_type = NULL;
+    http_response_header(resp, "Access-Control-Allow-Origin", origin);
+    http_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    http_response_header(resp, "Access-Control-Allow-Headers", API_CORS_HEADERS);
+    http_response_header(resp, "Access-Control-Max-Age", "600");
+    http_response_header(resp, "Vary", "Origin");
+    return 1;
+}
+
+/* Every other response: the CORS headers for an allowed origin; none for any other. */
+static void cors_headers(const struct api *api, struct http_request *req,
+                         struct http_response *resp)
+{
+    const char *origin = allowed_origin(api, req);
+    if (api->norigins)
+        http_response_header(resp, "Vary", "Origin");
+    if (!origin)
+        return;
+    http_response_header(resp, "Access-Control-Allow-Origin", origin);
+    http_response_header(resp, "Access-Control-Expose-Headers", "Retry-After");
+}
 
 /* Every request: an X-Ray segment (continuing the caller's X-Amzn-Trace-Id), the route's
  * counter, and the trace header on the response. */
 void api_handle(void *ud, struct http_request *req, struct http_response *resp)
 {
-    struct app *rt = ud;
+    struct api *api = ud;
     const char *header = http_request_header(req, "X-Amzn-Trace-Id");
     struct err terr;
     err_clear(&terr);
@@ -536,7 +926,12 @@ void api_handle(void *ud, struct http_request *req, struct http_response *resp)
     size_t thn = trace_header_format(seg, 0, th, sizeof th);
     agent_trace_set(seg);
     const char *route = "unmatched";
-    dispatch(rt, req, resp, &route);
+    if (cors_preflight(api, req, resp)) {
+        route = "preflight";
+    } else {
+        dispatch(api, req, resp, &route);
+        cors_headers(api, req, resp);
+    }
     agent_trace_set(NULL);
     if (thn > 0)
         http_response_header(resp, "X-Amzn-Trace-Id", th);
@@ -545,9 +940,10 @@ void api_handle(void *ud, struct http_request *req, struct http_response *resp)
     metrics_http_request(route, resp->status);
 }
 
-static void dispatch(struct app *rt, struct http_request *req, struct http_response *resp,
+static void dispatch(struct api *api, struct http_request *req, struct http_response *resp,
                      const char **route_name)
 {
+    struct app *rt = api->rt;
     struct agent *a = &rt->agent;
     char id[128] = "";
     const struct route *r = NULL;
@@ -581,17 +977,23 @@ static void dispatch(struct app *rt, struct http_request *req, struct http_respo
         return;
     switch (r->id) {
     case R_CHAT:
-        handle_chat(a, req, resp);
+        handle_chat(api, req, resp);
         break;
     case R_HEALTH:
         reply_json(resp, 200, json_pack("{s:s, s:s, s:s}", "status", "ok", "store",
-                                        a->store->ops->name, "model", a->model->ops->name));
+                                        store_name(a->store), "model", model_name(a->model)));
+        break;
+    case R_AGENT:
+        handle_agent(a, resp);
         break;
     case R_SESSIONS:
         handle_session_list(a, req, resp);
         break;
     case R_SESSION:
-        handle_session(a, id, resp);
+        handle_session(api, id, req, resp);
+        break;
+    case R_SESSION_ERASE:
+        handle_erase(rt, id, resp);
         break;
     case R_SESSION_MESSAGES:
         handle_operator_message(a, id, req, resp);
@@ -600,7 +1002,7 @@ static void dispatch(struct app *rt, struct http_request *req, struct http_respo
         handle_release(a, id, resp);
         break;
     case R_TICKET:
-        handle_ticket(a, id, req, resp);
+        handle_ticket(api, id, req, resp);
         break;
     case R_TICKETS:
         handle_ticket_list(a, resp);

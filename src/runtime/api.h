@@ -15,7 +15,22 @@
 
 #define API_MAX_BODY (64 * 1024) /* request bodies above this get 413 */
 
-/* The http_handler_fn of the API; ud is the struct app. */
+struct app;
+struct api;
+
+/* Builds the API over an opened app (borrowed; it must outlive the API): the customer-token
+ * verifier from PARLEY_USER_JWT_SECRET / PARLEY_USER_JWT_PUBLIC_KEY (docs/identity.md). Returns
+ * the API or NULL with err "InvalidConfig" (an unreadable key). Free with api_free(). */
+struct api *api_new(struct app *rt, struct err *err);
+
+/* Frees the API. NULL is a no-op. */
+void api_free(struct api *api);
+
+/* 1 in local demo mode (no customer-token key: a body userId is trusted), 0 when customers are
+ * verified. */
+int api_demo_mode(const struct api *api);
+
+/* The http_handler_fn of the API; ud is the struct api. */
 void api_handle(void *ud, struct http_request *req, struct http_response *resp);
 
 

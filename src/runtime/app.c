@@ -4,6 +4,7 @@
 #include "runtime/app.h"
 
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stddef.h>
 #include <time.h>
@@ -16,12 +17,14 @@
 #include "agent/guard.h"
 #include "agent/kb.h"
 #include "agent/tools.h"
+#include "agent/turn.h"
 #include "base/asset.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "agent/transcript.h"
 #include "archive/archive.h"
+#include "archive/archive_cli.h"
 #include "archive/archive_s3.h"
 #include "aws/aws.h"
 #include "bus/bus_eventbridge.h"
@@ -31,6 +34,7 @@
 #include "archive/archiver.h"
 #include "bus/bus.h"
 #include "queue/queue.h"
+#include "queue/queue_cli.h"
 #include "telemetry/metrics.h"
 #include "telemetry/trace.h"
 #include "model/model_record.h"
@@ -85,6 +89,7 @@ int app_work_once(struct app *app, int wait_s, struct err *err)
      * own segment continuing the trace of the turn that queued it. */
     size_t i;
     json_t *m;
+    agent_def_enter(&app->agent); /* the batch runs with one definition, even across a reload */
     json_array_foreach(msgs, i, m) {
         const char *mid = json_string_value(json_object_get(m, "MessageId"));
         const char *th = json_string_value(json_object_get(
@@ -111,6 +116,7 @@ int app_work_once(struct app *app, int wait_s, struct err *err)
         json_decref(resp);
         json_decref(event);
     }
+    agent_def_leave();
     json_decref(msgs);
     return (int)n;
 }
@@ -253,38 +259,64 @@ static int open_workflow(struct app *app, struct err *err)
     return 0;
 }
 
+/* Creates the data directory with its parents, mode 0700 (the directories it creates; an
+ * existing one keeps its mode and gets a warning in check_private). */
 static int make_dir(const char *path, struct err *err)
 {
-    if (mkdir(path, 0755) == 0 || errno == EEXIST)
-        return 0;
-    return err_set(err, "InvalidConfig", "cannot create data directory '%s': %s", path,
-                   strerror(errno));
+    int rc = -1;
+    char *p = xstrdup(path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        int made = mkdir(p, 0700) == 0 || errno == EEXIST;
+        *s = '/';
+        if (!made)
+            goto fail;
+    }
+    if (mkdir(p, 0700) == 0 || errno == EEXIST) {
+        rc = 0;
+        goto out;
+    }
+fail:
+    err_set(err, "InvalidConfig", "cannot create data directory '%s': %s", path, strerror(errno));
+out:
+    free(p);
+    return rc;
 }
 
-/* The agent's definition: its tool registry (with the knowledge base behind
- * search_knowledge_base) and its system prompt. A user-supplied agent file plugs in here. */
-/* Loads the agent file (PARLEY_AGENT; empty: the shipped demo agent). An invalid file lists every
- * problem on stderr and fails with InvalidAgentFile: the host refuses to start. */
-static int app__load_agent_file(struct app *app, struct err *err)
+/* Warns about a data directory or a file directly in it that group or others may read: the
+ * store holds personal data (new ones are private: umask 077 at open). */
+static void check_private(const char *dir)
 {
-    const struct config *cfg = app->cfg;
-    char *problems = NULL;
-    app->agent_file = agent_file_load_report(cfg->agent[0] ? cfg->agent : NULL, &problems, err);
-    if (!app->agent_file && problems) {
-        fputs(problems, stderr);
-        err_set(err, "InvalidAgentFile", "the agent file is invalid (problems listed above)");
+    struct stat st;
+    if (stat(dir, &st) == 0 && (st.st_mode & 077))
+        log_at(LL_WARN, "app", "data directory '%s' is readable by others (mode %03o); chmod 700 it",
+               dir, (unsigned)(st.st_mode & 0777));
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char *path = xasprintf("%s/%s", dir, e->d_name);
+        if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077))
+            log_at(LL_WARN, "app", "data file '%s' is readable by others (mode %03o); chmod 600 it",
+                   path, (unsigned)(st.st_mode & 0777));
+        free(path);
     }
-    free(problems);
-    return app->agent_file ? 0 : -1;
+    if (d)
+        closedir(d);
 }
+
+/* ---------------------------------------------------------------- the agent's definition */
 
 /* The knowledge base directory: PARLEY_KB_DIR when set away from its default, else the agent
  * file's knowledge.dirs[0]; a custom agent without knowledge gets none (NULL). New string. */
-static char *app__kb_dir(const struct app *app)
+static char *app__kb_dir(const struct app *app, const struct agent_file *file)
 {
     const struct config *cfg = app->cfg;
     const json_t *kdirs =
-        json_object_get(json_object_get(agent_file_doc(app->agent_file), "knowledge"), "dirs");
+        json_object_get(json_object_get(agent_file_doc(file), "knowledge"), "dirs");
     const char *file_kb = json_string_value(json_array_get(kdirs, 0));
     int kb_default = strcmp(cfg->kb_dir, "kb") == 0;
     if (!kb_default)
@@ -296,39 +328,131 @@ static char *app__kb_dir(const struct app *app)
 
 /* Teaches the offline model the agent's custom tools (their examples); other providers ignore
  * them. */
-static int app__train_model(struct app *app, struct err *err)
+static int app__train_model(struct app *app, const struct tools *tools, struct err *err)
 {
     if (strcmp(app->cfg->model, "offline") != 0)
         return 0;
     /* issue 12: under PARLEY_MODEL_RECORD/REPLAY the offline model is the decorator's inner one */
-    return model_offline_train(model_record_inner(app->model), tools_examples(app->tools), err);
+    return model_offline_train(model_record_inner(app->model), tools_examples(tools), err);
 }
 
-/* Builds what the agent file defines: the knowledge base, the tool registry (built-in subset,
- * HTTP, OpenAPI, Lambda and MCP tools), the offline model's custom intents, and the agent. */
-static int app__open_agent(struct app *app, unsigned redact, struct err *err)
+/* Builds the agent's definition off to the side from the agent file (PARLEY_AGENT; empty: the
+ * shipped demo agent): the file, its knowledge base, its tool registry (built-in subset, HTTP,
+ * OpenAPI, Lambda and MCP tools), then the offline model's custom intents (the one step that
+ * changes shared state, last, and only when the rest is valid). An invalid file fails with
+ * InvalidAgentFile and *problems (new string, one problem a line) listing them. With strict, a
+ * knowledge base that cannot be loaded fails too (a reload keeps the old definition); without,
+ * it is logged and search_knowledge_base is off. Returns the definition (one reference) or NULL
+ * with err. */
+static struct agent_def *app__build_def(struct app *app, int strict, char **problems,
+                                        struct err *err)
 {
     const struct config *cfg = app->cfg;
-    char *kb_dir = app__kb_dir(app);
-    app->kb = kb_dir ? kb_load(kb_dir, err) : NULL;
-    if (!app->kb && kb_dir)
+    struct agent_def *def = NULL;
+    struct kb *kb = NULL;
+    struct tools *tools = NULL;
+    char *kb_dir = NULL;
+    *problems = NULL;
+    struct agent_file *file =
+        agent_file_load_report(cfg->agent[0] ? cfg->agent : NULL, problems, err);
+    if (!file) {
+        if (*problems)
+            err_set(err, "InvalidAgentFile", "the agent file is invalid (problems listed above)");
+        goto out;
+    }
+    kb_dir = app__kb_dir(app, file);
+    kb = kb_dir ? kb_load(kb_dir, err) : NULL;
+    if (!kb && kb_dir) {
+        if (strict)
+            goto out;
         log_at(LL_WARN, "app", "knowledge base unavailable (search_knowledge_base is off): %s",
                err->message);
-    free(kb_dir);
+    }
     err_clear(err);
-    const json_t *tools = json_object_get(agent_file_doc(app->agent_file), "tools");
-    if (!(app->tools = tools_new(app->kb, tools, err)))
-        return -1;
-    if (app__train_model(app, err) < 0)
-        return -1;
+    tools = tools_new(kb, json_object_get(agent_file_doc(file), "tools"), err);
+    if (!tools || app__train_model(app, tools, err) < 0)
+        goto out;
+    def = agent_def_new(file, kb, tools);
+    file = NULL;
+    kb = NULL;
+    tools = NULL;
+out:
+    tools_free(tools);
+    kb_free(kb);
+    agent_file_free(file);
+    free(kb_dir);
+    return def;
+}
+
+/* Builds the agent's definition at start. An invalid agent file lists every problem on stderr
+ * and fails with InvalidAgentFile: the host refuses to start. Returns the definition (one
+ * reference) or NULL with err. */
+static struct agent_def *app__load_def(struct app *app, struct err *err)
+{
+    char *problems = NULL;
+    struct agent_def *def = app__build_def(app, 0, &problems, err);
+    if (problems)
+        fputs(problems, stderr);
+    free(problems);
+    return def;
+}
+
+/* Builds the agent that runs def (its reference taken). */
+static void app__open_agent(struct app *app, struct agent_def *def, unsigned redact)
+{
+    const struct config *cfg = app->cfg;
     app->agent = (struct agent){.cfg = cfg, .store = app->store, .model = app->model,
-                                .tools = app->tools, .kb = app->kb, .file = app->agent_file,
                                 .bus = cfg->events ? app->bus : NULL, .redact = redact,
                                 .queue = app->queue, .action_wait_ms = cfg->action_wait_ms,
                                 .hooks = &observe_hooks, .hooks_ud = &app->obs};
     agent_init(&app->agent);
+    agent_def_swap(&app->agent, def);
     app->agent_ready = 1;
-    return 0;
+}
+
+/* The reload counter, parley_agent_reloads_total{result="ok"|"failed"}. */
+static struct metric *reload_metric(void)
+{
+    static const char name[] = "parley_agent_reloads_total";
+    struct metrics_reg *reg = metrics_default();
+    struct metric *m = metrics_find(reg, name);
+    if (!m) {
+        struct err e;
+        m = metrics_define(reg, METRIC_COUNTER, name,
+                           "Agent file reloads (SIGHUP) by result: ok, or failed (old agent kept).",
+                           "result", NULL, 0, &e);
+    }
+    return m;
+}
+
+int app_reload_agent(struct app *app, struct err *err)
+{
+    assert(app->agent_ready); /* only an opened app reloads */
+    int rc = -1;
+    char *problems = NULL;
+    const char *path = app->cfg->agent[0] ? app->cfg->agent : "the shipped demo agent";
+    struct agent_def *def = app__build_def(app, 1, &problems, err);
+    if (!def) {
+        /* every problem on its own log line, then the summary */
+        for (char *line = problems, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+            nl = strchr(line, '\n');
+            if (nl)
+                *nl = '\0';
+            if (*line)
+                log_at(LL_ERROR, "app", "reload of '%s': %s", path, line);
+        }
+        log_at(LL_ERROR, "app", "cannot reload '%s', keeping the running agent: %s", path,
+               err->message);
+        metrics_counter_add(reload_metric(), METRICS_L("failed"), 1);
+        goto out;
+    }
+    agent_def_swap(&app->agent, def);
+    metrics_counter_add(reload_metric(), METRICS_L("ok"), 1);
+    log_at(LL_INFO, "app", "reloaded the agent from '%s'", path);
+    rc = 0;
+out:
+    free(problems);
+    return rc;
 }
 
 /* EMF lines: <data>/logs/emf.log for serve and worker; stdout on Lambda, where CloudWatch reads
@@ -362,14 +486,24 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
     app->cfg = cfg;
     app->role = role;
     app->started_ms = clock_now_ms();
+    /* Fixes this process's start id: Idempotency-Keys record it to recover after a crash. */
+    log_at(LL_DEBUG, "app", "process start id %s", turn_process_id());
     int lambda = is_lambda(role);
     unsigned redact = 0;
+    struct agent_def *def = NULL; /* the agent's definition until the agent takes it */
     if (role == APP_LAMBDA_ANALYTICS) {
         app->analytics = analytics_new();
         return 0;
     }
-    if (!lambda && make_dir(cfg->data, err) < 0)
-        goto fail;
+    /* Data files hold personal data: private to this user, whoever's umask started us. */
+    umask(077);
+    /* On Lambda only the SQLite store needs it (the bootstrap's /tmp/parley). */
+    int local_store = strcmp(cfg->store, "dynamodb") != 0;
+    if (!lambda || local_store) {
+        if (make_dir(cfg->data, err) < 0)
+            goto fail;
+        check_private(cfg->data);
+    }
     if (!(app->store = app_open_store(cfg, err)))
         goto fail;
     app->model = model_new_from_config(cfg->model, cfg, err);
@@ -397,9 +531,9 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
                 " (got '%s')", cfg->redact);
         goto fail;
     }
-    if (app__load_agent_file(app, err) < 0)
+    if (!(def = app__load_def(app, err)))
         goto fail;
-    agent_file_redact(app->agent_file, &redact); /* guardrails.redact wins over PARLEY_REDACT */
+    agent_file_redact(def->file, &redact); /* guardrails.redact wins over PARLEY_REDACT */
     if (open_bus(cfg, lambda, &app->bus, err) < 0)
         goto fail;
     if (!lambda) {
@@ -428,8 +562,10 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
                                 .bus_flush_ms = APP_LAMBDA_BUS_FLUSH_MS,
                                 .keep_executions = !lambda,
                             });
-    if (app__open_agent(app, redact, err) < 0)
-        goto fail;
+    app__open_agent(app, def, redact);
+    def = NULL;
+    if (role == APP_SERVE)
+        reload_metric(); /* listed at 0 before the first SIGHUP */
     if (!lambda) {
         if (trace_init_from_config(cfg, err) < 0)
             goto fail;
@@ -437,9 +573,10 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
     }
     if ((role != APP_LAMBDA_TASK) && open_workflow(app, err) < 0)
         goto fail;
-    assert(app->store && app->model && app->tools && app->agent_ready);
+    assert(app->store && app->model && app->agent_ready);
     return 0;
 fail:
+    agent_def_unref(def);
     app_close(app);
     return -1;
 }
@@ -473,9 +610,6 @@ void app_close(struct app *app)
     bus_free(app->bus); /* delivers every accepted event first */
     analytics_free(app->analytics);
     model_free(app->model);
-    tools_free(app->tools);
-    kb_free(app->kb);
-    agent_file_free(app->agent_file);
     store_free(app->store);
     free(app->web_dir);
     const struct config *cfg = app->cfg;
@@ -483,4 +617,89 @@ void app_close(struct app *app)
     memset(app, 0, sizeof *app);
     app->cfg = cfg;
     app->role = role;
+}
+
+/* ---------------------------------------------------------------- ports for CLI commands */
+
+char *app_port_backend(const struct config *cfg, unsigned port)
+{
+    if (port == APP_PORT_QUEUE)
+        return cfg->queue_prefix[0] ? xasprintf("sqs (queue prefix '%s')", cfg->queue_prefix)
+                                    : xasprintf("sqlite '%s/queue.db'", cfg->data);
+    assert(port == APP_PORT_ARCHIVE);
+    return cfg->archive_bucket[0] ? xasprintf("s3 (bucket '%s')", cfg->archive_bucket)
+                                  : xasprintf("fs '%s/archive'", cfg->data);
+}
+
+int app_open_ports(struct app_ports *p, const struct config *cfg, unsigned want, struct err *err)
+{
+    assert(p && cfg);
+    int rc = -1;
+    memset(p, 0, sizeof *p);
+    if ((want & APP_PORT_QUEUE) && !(want & APP_PORTS_EXISTING)) {
+        if (open_queue(cfg, 0, &p->queue, err) < 0)
+            goto out;
+    } else if ((want & APP_PORT_QUEUE) && cfg->queue_prefix[0]) {
+        if (!(p->queue = queue_sqs_from_config(cfg, err)))
+            goto out;
+    } else if (want & APP_PORT_QUEUE) {
+        if (access(cfg->data, F_OK) != 0) {
+            err_set(err, "NotFound", "no data directory '%s'", cfg->data);
+            goto out;
+        }
+        char *db = xasprintf("%s/queue.db", cfg->data);
+        int exists = access(db, F_OK) == 0;
+        if (exists)
+            p->queue = queue_sqlite_new(db, NULL, err);
+        free(db);
+        if (exists && !p->queue)
+            goto out;
+    }
+    if ((want & APP_PORT_ARCHIVE) && open_archive(cfg, 0, &p->archive, err) < 0)
+        goto out;
+    rc = 0;
+out:
+    if (rc < 0)
+        app_close_ports(p);
+    return rc;
+}
+
+void app_close_ports(struct app_ports *p)
+{
+    queue_free(p->queue);
+    archive_free(p->archive);
+    memset(p, 0, sizeof *p);
+}
+
+static int cli_open_queue(const struct config *cfg, int existing, struct queue **q, char **backend,
+                          struct err *err)
+{
+    struct app_ports p;
+    unsigned want = APP_PORT_QUEUE | (existing ? APP_PORTS_EXISTING : 0);
+    if (app_open_ports(&p, cfg, want, err) < 0)
+        return -1;
+    *q = p.queue;
+    *backend = app_port_backend(cfg, APP_PORT_QUEUE);
+    return 0;
+}
+
+static int cli_open_archive(const struct config *cfg, struct archive **a, char **backend,
+                            struct err *err)
+{
+    struct app_ports p;
+    if (app_open_ports(&p, cfg, APP_PORT_ARCHIVE, err) < 0)
+        return -1;
+    *a = p.archive;
+    *backend = app_port_backend(cfg, APP_PORT_ARCHIVE);
+    return 0;
+}
+
+int app_cli_queue(int argc, char **argv)
+{
+    return queue_cli_main(argc, argv, cli_open_queue);
+}
+
+int app_cli_archive(int argc, char **argv)
+{
+    return archive_cli_main(argc, argv, cli_open_archive);
 }

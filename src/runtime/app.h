@@ -7,8 +7,9 @@
  * loop, the Runtime API event and response shapes).
  *
  * Lifecycle: app_open() -> [app_start_workers()] -> ... -> app_close(). A failed app_open()
- * leaves nothing open. The agent's definition (system prompt, tools) is built in one function of
- * app.c, app__open_agent(), which is where a user-supplied agent file plugs in.
+ * leaves nothing open. The agent's definition (the agent file, its knowledge base, its tool
+ * registry and the offline model's custom intents) is built in one function of app.c,
+ * app__build_def(), at open and again by app_reload_agent() (SIGHUP in `parley serve`).
  */
 #ifndef PARLEY_APP_H
 #define PARLEY_APP_H
@@ -48,9 +49,6 @@ struct app {
     enum app_role role;              /* who opened it */
     struct store *store;             /* sessions, turns, tickets, actions */
     struct model *model;             /* the model provider */
-    struct kb *kb;                   /* knowledge base, NULL when unavailable */
-    struct tools *tools;             /* the tool registry */
-    struct agent_file *agent_file;   /* the agent file (PARLEY_AGENT, or the shipped demo agent) */
     struct workflow_local *workflow; /* the ASL turn workflow (local engine) */
     struct workflow_sfn *sfn;        /* or Step Functions, when PARLEY_STATE_MACHINE_ARN is set */
     struct bus *bus;                 /* agent events (NULL on Lambda without PARLEY_EVENT_BUS) */
@@ -83,6 +81,16 @@ void app_close(struct app *app);
 /* Runs the flush hook (EMF lines, events): the Lambda host calls it after every invocation. */
 void app_flush(struct app *app);
 
+/* Rebuilds the agent's definition from the agent file (PARLEY_AGENT) off to the side and, when
+ * everything in it is valid (file, knowledge base, tools, offline-model training), swaps it in:
+ * turns already running finish with the old definition, turns started after use the new one,
+ * and the old one is freed when its last turn ends. Conversations are untouched. On failure
+ * every problem is logged, the running definition stays, and -1 returns with err
+ * (InvalidAgentFile, or the code of the part that failed). Each outcome counts in
+ * parley_agent_reloads_total{result="ok"|"failed"}. guardrails.redact is read at start only.
+ * One caller at a time (serve's signal loop); safe while turns and workers run. */
+int app_reload_agent(struct app *app, struct err *err);
+
 /* ---- Action workers (serve, worker) ---- */
 
 /* Starts n action worker threads draining AgentActions into the ActionWorker handler. */
@@ -101,5 +109,37 @@ json_t *app_executions(struct app *app, const char *session_id);
  * when it cannot be opened. */
 struct store *app_open_store(const struct config *cfg, struct err *err);
 
+/* ---- Ports for CLI commands ---- */
+
+/* What app_open_ports() opens: any of the ports, plus APP_PORTS_EXISTING. */
+#define APP_PORT_QUEUE 0x1u       /* the action queues (AgentActions and its DLQ) */
+#define APP_PORT_ARCHIVE 0x2u     /* the transcript archive */
+#define APP_PORTS_EXISTING 0x100u /* look, don't create: no local file, directory or queue */
+
+/* The ports one CLI command talks to, opened with the adapter serve would choose. */
+struct app_ports {
+    struct queue *queue;     /* APP_PORT_QUEUE; NULL with APP_PORTS_EXISTING when none exists */
+    struct archive *archive; /* APP_PORT_ARCHIVE */
+};
+
+/* Opens the ports in want the way `parley serve` does: PARLEY_QUEUE_PREFIX selects SQS (else
+ * SQLite in <data>/queue.db, its queues set up), PARLEY_ARCHIVE_BUCKET selects S3 (else files
+ * under <data>/archive). With APP_PORTS_EXISTING a local queue database that does not exist is
+ * left unopened (p->queue NULL) instead of created (a missing data directory is err "NotFound"),
+ * and no queue is set up. Returns 0, or -1 with
+ * err (nothing left open). Release with app_close_ports(). */
+int app_open_ports(struct app_ports *p, const struct config *cfg, unsigned want, struct err *err);
+
+/* Frees what app_open_ports() opened; safe on a zeroed struct. */
+void app_close_ports(struct app_ports *p);
+
+/* Names the backend behind one port (APP_PORT_QUEUE or APP_PORT_ARCHIVE) for people, e.g.
+ * "sqs (queue prefix 'parley-')" or "sqlite './data/queue.db'". Returns a new string. */
+char *app_port_backend(const struct config *cfg, unsigned port);
+
+/* `parley queue ...` and `parley archive ...` (queue_cli.h, archive_cli.h) with their ports opened
+ * by app_open_ports(). Return the exit code. */
+int app_cli_queue(int argc, char **argv);
+int app_cli_archive(int argc, char **argv);
 
 #endif

@@ -6,21 +6,26 @@
  */
 #include "runtime/chat_stream.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent/turn.h"
+#include "base/buf.h"
 #include "base/xmalloc.h"
 #include "base/errcode.h"
 #include "telemetry/trace.h"
 
+/* Bytes of events waiting for a client that stopped reading; past it, further events are dropped
+ * (a turn's own caps keep a live client far below it). */
+#define STREAM_PENDING_MAX (64u * 1024 * 1024)
+
 struct stream {
     pthread_mutex_t lock;  /* guards everything below */
     pthread_cond_t ready;  /* signalled when data is appended or the turn ends */
-    char *buf;             /* bytes not yet sent */
-    size_t len, cap;       /* used / allocated in buf */
-    size_t sent;           /* bytes of buf already handed to the connection */
+    struct buf out;        /* events not yet sent, capped at STREAM_PENDING_MAX */
+    size_t sent;           /* bytes of out already handed to the connection */
     int finished;          /* the turn thread is done producing */
     int refs;              /* 2 while both sides hold the stream */
     struct agent *agent;   /* runs the turn */
@@ -37,6 +42,7 @@ static void live_add(int delta)
 {
     pthread_mutex_lock(&live_lock);
     live_turns += delta;
+    assert(live_turns >= 0); /* every turn thread is counted in before it is counted out */
     if (live_turns == 0)
         pthread_cond_broadcast(&live_zero);
     pthread_mutex_unlock(&live_lock);
@@ -54,13 +60,14 @@ static void stream_unref(struct stream *s)
 {
     pthread_mutex_lock(&s->lock);
     int left = --s->refs;
+    assert(left >= 0); /* the connection and the turn thread drop one reference each */
     pthread_mutex_unlock(&s->lock);
     if (left)
         return;
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->ready);
     json_decref(s->request);
-    free(s->buf);
+    buf_release(&s->out);
     free(s);
 }
 
@@ -68,19 +75,10 @@ static void stream_unref(struct stream *s)
 static void emit(struct stream *s, const char *event, json_t *data)
 {
     char *json = json_dumps(data, JSON_COMPACT);
-    char *frame = xasprintf("event: %s\ndata: %s\n\n", event, json);
-    size_t n = strlen(frame);
     pthread_mutex_lock(&s->lock);
-    if (s->len + n > s->cap) {
-        while (s->len + n > s->cap)
-            s->cap = s->cap ? s->cap * 2 : 4096;
-        s->buf = xrealloc(s->buf, s->cap);
-    }
-    memcpy(s->buf + s->len, frame, n);
-    s->len += n;
+    (void)buf_printf(&s->out, "event: %s\ndata: %s\n\n", event, json);
     pthread_cond_signal(&s->ready);
     pthread_mutex_unlock(&s->lock);
-    free(frame);
     free(json);
     json_decref(data);
 }
@@ -126,16 +124,19 @@ static ssize_t stream_read(void *ud, char *out, size_t max)
 {
     struct stream *s = ud;
     pthread_mutex_lock(&s->lock);
-    while (s->sent == s->len && !s->finished)
+    while (s->sent == s->out.len && !s->finished)
         pthread_cond_wait(&s->ready, &s->lock);
+    assert(s->sent <= s->out.len);
     ssize_t n = -1;
-    if (s->sent < s->len) {
-        size_t avail = s->len - s->sent;
+    if (s->sent < s->out.len) {
+        size_t avail = s->out.len - s->sent;
         size_t take = avail < max ? avail : max;
-        memcpy(out, s->buf + s->sent, take);
+        memcpy(out, s->out.data + s->sent, take);
         s->sent += take;
-        if (s->sent == s->len)
-            s->sent = s->len = 0;
+        if (s->sent == s->out.len) {
+            s->sent = 0;
+            buf_reset(&s->out);
+        }
         n = (ssize_t)take;
     }
     pthread_mutex_unlock(&s->lock);
@@ -153,6 +154,7 @@ int chat_stream_start(struct agent *a, json_t *request, struct trace_ctx *seg,
     struct stream *s = xcalloc(1, sizeof *s);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->ready, NULL);
+    buf_init(&s->out, STREAM_PENDING_MAX);
     s->refs = 2;
     s->agent = a;
     s->request = request;

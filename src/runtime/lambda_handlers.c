@@ -57,7 +57,7 @@ static int lambda_app_init(void *ud, const char *handler, struct err *err)
         return -1;
     if (role != APP_LAMBDA_ANALYTICS)
         log_at(LL_INFO, "lambda", "%s ready (store %s, model %s, events %s, actions %s)", handler,
-               la->app.store->ops->name, la->app.model->ops->name,
+               store_name(la->app.store), model_name(la->app.model),
                la->app.bus ? "eventbridge" : "off", la->app.queue ? "sqs" : "inline");
     return 0;
 }
@@ -254,20 +254,23 @@ const struct lambda_handler lambda_parley_handlers[] = {
 int lambda_parley_main(int argc, char **argv)
 {
     struct lambda_runtime_config cfg = {0};
+    /* `parley lambda ...` or the bootstrap binary itself */
+    const char *self = argc > 0 && strcmp(argv[0], "lambda") == 0 ? "parley lambda" : "bootstrap";
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--handler") == 0 && i + 1 < argc) {
             cfg.handler = argv[++i];
         } else if (strcmp(argv[i], "--once") == 0) {
             cfg.max_invocations = 1;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: bootstrap [--handler NAME] [--once]\n\nServes one Lambda function "
-                   "through the Runtime API at AWS_LAMBDA_RUNTIME_API.\nHandlers:");
+            printf("usage: %s [--handler NAME] [--once]\n\nServes one Lambda function "
+                   "through the Runtime API at AWS_LAMBDA_RUNTIME_API.\nHandlers:",
+                   self);
             for (const struct lambda_handler *h = lambda_parley_handlers; h->name; h++)
                 printf(" %s", h->name);
             printf("\n");
             return 0;
         } else {
-            fprintf(stderr, "bootstrap: unknown option '%s'\n", argv[i]);
+            fprintf(stderr, "%s: unknown option '%s'\n", self, argv[i]);
             return 2;
         }
     }

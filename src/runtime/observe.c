@@ -26,7 +26,7 @@ static struct observe *obs_of(struct agent *a)
 
 static const char *provider_of(const struct agent *a)
 {
-    return a->model && a->model->ops ? a->model->ops->name : "unknown";
+    return a->model ? model_name(a->model) : "unknown";
 }
 
 /* ---------------------------------------------------------------- metrics */
@@ -110,7 +110,7 @@ static void archive_now(struct agent *a, struct archive *archive, const char *si
     char key[ARCHIVE_KEY_MAX + 1];
     char *text = NULL;
     /* The key carries the date the session started (epoch ms in the session header). */
-    if (!doc || STORE_CALL(a->store, session_get, sid, &session, &e) < 0 ||
+    if (!doc || store_session_get(a->store, sid, &session, &e) < 0 ||
         archive_key_for(sid, json_integer_value(json_object_get(session, "createdAt")), key,
                         sizeof key, &e) < 0)
         goto fail;

@@ -12,18 +12,19 @@ LIB_SRCS += src/runtime/observe.c
 LIB_SRCS += src/runtime/analytics.c
 
 # `make lambda`: the deployment package (bootstrap + the shared libraries it needs + the knowledge
-# base) under build/lambda/, zipped as build/lambda/parley.zip.
+# base) under build/lambda/, zipped as build/lambda/parley.zip. `make lambda AGENT=path/agent.yaml`
+# (or AGENT in the environment of `sam build`) also packages that agent file (deploy/package.sh).
 LAMBDA_DIR := $(BUILD)/lambda
 LAMBDA_PKG := $(LAMBDA_DIR)/package
 
 .PHONY: lambda
-lambda: $(LAMBDA_DIR)/bootstrap
-	@deploy/package.sh $(LAMBDA_DIR)/bootstrap $(LAMBDA_PKG) $(LAMBDA_DIR)/parley.zip
+lambda: $(LAMBDA_DIR)/bootstrap $(BUILD)/parley
+	@AGENT="$(AGENT)" PARLEY_CLI=$(BUILD)/parley deploy/package.sh $(LAMBDA_DIR)/bootstrap $(LAMBDA_PKG) $(LAMBDA_DIR)/parley.zip
 
 $(LAMBDA_DIR)/bootstrap: $(BUILD)/src/runtime/lambda_main.o $(BUILD)/libparley.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # SAM's `BuildMethod: makefile` runs `make build-<LogicalId>` with ARTIFACTS_DIR set.
-build-%: $(LAMBDA_DIR)/bootstrap
-	deploy/package.sh $(LAMBDA_DIR)/bootstrap $(ARTIFACTS_DIR)
+build-%: $(LAMBDA_DIR)/bootstrap $(BUILD)/parley
+	AGENT="$(AGENT)" PARLEY_CLI=$(BUILD)/parley deploy/package.sh $(LAMBDA_DIR)/bootstrap $(ARTIFACTS_DIR)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/rand.h"
@@ -60,25 +61,29 @@ static char *read_file(const char *path, struct err *err)
         err_set(err, "InvalidConfig", "cannot read state machine '%s'", path);
         return NULL;
     }
-    size_t cap = 65536, len = 0;
-    char *buf = xmalloc(cap);
-    size_t n;
-    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (len + 1 == cap) {
-            if (cap >= SFN_MAX_DEFINITION_BYTES * 2) {
-                fclose(f);
-                free(buf);
-                err_set(err, "InvalidConfig", "state machine '%s' is too large", path);
-                return NULL;
-            }
-            cap *= 2;
-            buf = xrealloc(buf, cap);
+    /* Twice the definition cap, so that the parser, not this reader, reports a definition that
+     * is only a little too large; one byte more tells "too large" from "exactly the cap". */
+    const size_t max = (size_t)SFN_MAX_DEFINITION_BYTES * 2;
+    struct buf b;
+    buf_init(&b, max + 1);
+    char *text = NULL;
+    for (;;) {
+        if (b.len > max) {
+            err_set(err, "InvalidConfig", "state machine '%s' is too large", path);
+            goto out;
         }
+        if (buf_reserve(&b, 65536) < 0)
+            (void)buf_reserve(&b, 1); /* cannot fail: len <= max */
+        size_t n = fread(b.data + b.len, 1, b.cap - b.len - 1, f);
+        buf_commit(&b, n);
+        if (n == 0)
+            break;
     }
+    text = buf_take(&b, NULL);
+out:
     fclose(f);
-    buf[len] = '\0';
-    return buf;
+    buf_release(&b);
+    return text;
 }
 
 struct workflow_local *workflow_local_new(struct agent *a, const char *asl_path, struct err *err)
@@ -140,6 +145,8 @@ json_t *workflow_local_run(struct agent *a, json_t *state, struct err *err)
     }
     int64_t started = clock_now_ms(), t0 = clock_mono_us();
     int rc = sfn_run(w->machine, state, &opts, &res);
+    /* A successful execution has an output; a failed one has no output to leak. */
+    assert(rc != 0 || (res.status == SFN_SUCCEEDED) == (res.output != NULL));
     if (a->hooks && a->hooks->on_execution) {
         struct trace_ctx *seg = agent_trace_current();
         json_t *rec = json_pack("{s:s, s:O, s:s, s:I, s:f, s:o}", "executionId", exec_id,

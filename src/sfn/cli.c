@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/buf.h"
 #include "base/xmalloc.h"
 #include "sfn/sfn.h"
 #include "sfn/sfn_cli.h"
@@ -43,40 +44,39 @@ static char *slurp(const char *path)
         fprintf(stderr, "parley sfn: cannot open '%s': %s\n", path, strerror(errno));
         return NULL;
     }
-    size_t cap = 4096, len = 0;
-    char *buf = xmalloc(cap);
+    struct buf b;
+    buf_init(&b, CLI_MAX_FILE + 1); /* one byte over the cap tells "too large" from "exactly" */
+    char *text = NULL;
+    int ok = 1;
     for (;;) {
-        if (len + 1 >= cap) {
-            if (cap > CLI_MAX_FILE) {
-                fprintf(stderr, "parley sfn: '%s' is larger than %d bytes\n", path, CLI_MAX_FILE);
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            cap *= 2;
-            buf = xrealloc(buf, cap);
+        if (b.len > CLI_MAX_FILE) {
+            fprintf(stderr, "parley sfn: '%s' is larger than %d bytes\n", path, CLI_MAX_FILE);
+            ok = 0;
+            break;
         }
-        size_t n = fread(buf + len, 1, cap - len - 1, f);
-        len += n;
+        if (buf_reserve(&b, 4096) < 0)
+            (void)buf_reserve(&b, 1); /* cannot fail: len <= CLI_MAX_FILE */
+        size_t room = b.cap - b.len - 1;
+        size_t n = fread(b.data + b.len, 1, room, f);
+        buf_commit(&b, n);
         if (n == 0) {
             if (ferror(f)) {
                 fprintf(stderr, "parley sfn: cannot read '%s': %s\n", path, strerror(errno));
-                free(buf);
-                buf = NULL;
+                ok = 0;
             }
             break;
         }
     }
-    if (buf)
-        buf[len] = '\0';
     if (f != stdin)
         fclose(f);
-    if (buf && strlen(buf) != len) {
+    if (ok && strlen(buf_str(&b)) != b.len) {
         fprintf(stderr, "parley sfn: '%s' contains a NUL byte\n", path);
-        free(buf);
-        buf = NULL;
+        ok = 0;
     }
-    return buf;
+    if (ok)
+        text = buf_take(&b, NULL);
+    buf_release(&b);
+    return text;
 }
 
 static void print_problems(const char *path, const struct sfn_problem_list *pl, FILE *out)

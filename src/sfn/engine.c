@@ -38,7 +38,7 @@ struct exec {
     size_t limit;
     long max_transitions, transitions;
     int64_t vclock, start_ms, deadline_ms;
-    uint64_t rng;
+    struct rand_seeded rng; /* MathRandom, UUID and jitter: repeatable under o->seed */
     json_t *input;
     json_t *history;
     long last_id;
@@ -493,10 +493,8 @@ static int finish(struct exec *x, const struct sfn__state *s, json_t *raw, json_
     }
     rc = 0;
 out:
-    if (sel)
-        json_decref(sel);
-    if (rp)
-        json_decref(rp);
+    json_decref(sel);
+    json_decref(rp);
     return rc;
 }
 
@@ -522,8 +520,7 @@ static int resolve_secs(const struct sfn__state *s, struct jsonpath *p, json_t *
     if (!p)
         return 0;
     if (jsonpath_eval(p, in, &v) != 0 || !json_is_integer(v) || json_integer_value(v) < 1) {
-        if (v)
-            json_decref(v);
+        json_decref(v);
         return failf(f, "States.Runtime",
                      "An error occurred while executing the state '%s'. %s '%s' must point to a "
                      "positive integer",
@@ -708,14 +705,10 @@ static int task_attempt(struct exec *x, const struct sfn__state *s, json_t *raw,
                      task_resource(&tr, payload_details("output", result)));
     rc = finish(x, s, raw, result, ctx, out, f);
 out:
-    if (eff)
-        json_decref(eff);
-    if (params)
-        json_decref(params);
-    if (result)
-        json_decref(result);
-    if (ctx)
-        json_decref(ctx);
+    json_decref(eff);
+    json_decref(params);
+    json_decref(result);
+    json_decref(ctx);
     return rc;
 }
 
@@ -855,14 +848,10 @@ static int parallel_attempt(struct exec *x, const struct sfn__state *s, json_t *
         simple_event(x, "ParallelStateSucceeded", NULL, NULL);
     rc = finish(x, s, raw, results, ctx, out, f);
 out:
-    if (eff)
-        json_decref(eff);
-    if (params)
-        json_decref(params);
-    if (results)
-        json_decref(results);
-    if (ctx)
-        json_decref(ctx);
+    json_decref(eff);
+    json_decref(params);
+    json_decref(results);
+    json_decref(ctx);
     return rc;
 }
 
@@ -877,8 +866,7 @@ static int map_items(struct exec *x, const struct sfn__state *s, json_t *eff, lo
         json_t *ictx = jsonpath_is_context(s->items_path) ? build_ctx(x, s, retry, NULL, NULL, 0)
                                                           : NULL;
         int r = jsonpath_eval(s->items_path, ictx ? ictx : eff, items);
-        if (ictx)
-            json_decref(ictx);
+        json_decref(ictx);
         if (r != 0)
             return failf(f, "States.Runtime",
                          "An error occurred while executing the state '%s'. Invalid path '%s': "
@@ -911,8 +899,7 @@ static json_t *limit_at(const struct jsonpath *p, json_t *eff, int is_int, doubl
     if (jsonpath_eval(p, eff, &v) == 0 && (is_int ? json_is_integer(v) : json_is_number(v)) &&
         json_number_value(v) >= 0 && json_number_value(v) <= max)
         return v;
-    if (v)
-        json_decref(v);
+    json_decref(v);
     return NULL;
 }
 
@@ -1079,12 +1066,9 @@ static int map_attempt(struct exec *x, const struct sfn__state *s, json_t *raw, 
         simple_event(x, "MapStateSucceeded", NULL, NULL);
     rc = finish(x, s, raw, results, NULL, out, f);
 out:
-    if (eff)
-        json_decref(eff);
-    if (items)
-        json_decref(items);
-    if (results)
-        json_decref(results);
+    json_decref(eff);
+    json_decref(items);
+    json_decref(results);
     return rc;
 }
 
@@ -1120,7 +1104,7 @@ static int with_retry(struct exec *x, const struct sfn__state *s, attempt_fn fn,
             if (r->max_delay_s > 0 && d > r->max_delay_s)
                 d = r->max_delay_s;
             if (r->jitter_full)
-                d = d * (double)(sfn__rand(&x->rng) % 1000001) / 1e6;
+                d = d * (double)(rand_seeded_next(&x->rng) % 1000001) / 1e6;
             counts[i]++;
             retries++;
             fail_release(f);
@@ -1199,12 +1183,9 @@ static int run_pass(struct exec *x, const struct sfn__state *s, json_t *in, json
     *next = s->next;
     rc = 0;
 out:
-    if (ctx)
-        json_decref(ctx);
-    if (eff)
-        json_decref(eff);
-    if (params)
-        json_decref(params);
+    json_decref(ctx);
+    json_decref(eff);
+    json_decref(params);
     return rc;
 }
 
@@ -1240,8 +1221,7 @@ static int run_choice(struct exec *x, const struct sfn__state *s, json_t *in, js
     *next = target;
     rc = 0;
 out:
-    if (eff)
-        json_decref(eff);
+    json_decref(eff);
     return rc;
 }
 
@@ -1261,8 +1241,7 @@ static int wait_duration(struct exec *x, const struct sfn__state *s, json_t *eff
     } else if (s->seconds_path) {
         if (jsonpath_eval(s->seconds_path, eff, &v) != 0 || !json_is_integer(v) ||
             json_integer_value(v) < 0 || json_integer_value(v) > 99999999) {
-            if (v)
-                json_decref(v);
+            json_decref(v);
             return failf(f, "States.Runtime",
                          "An error occurred while executing the state '%s'. The SecondsPath "
                          "parameter does not reference a valid non-negative integer: '%s'",
@@ -1272,8 +1251,7 @@ static int wait_duration(struct exec *x, const struct sfn__state *s, json_t *eff
         json_decref(v);
     } else if (s->timestamp_path) {
         if (jsonpath_eval(s->timestamp_path, eff, &v) != 0 || ts_of(v, &sec, &ns) < 0) {
-            if (v)
-                json_decref(v);
+            json_decref(v);
             return failf(f, "States.Runtime",
                          "An error occurred while executing the state '%s'. The TimestampPath "
                          "parameter does not reference a valid ISO-8601 extended offset "
@@ -1304,8 +1282,7 @@ static int run_wait(struct exec *x, const struct sfn__state *s, json_t *in, json
     *next = s->next;
     rc = 0;
 out:
-    if (eff)
-        json_decref(eff);
+    json_decref(eff);
     return rc;
 }
 
@@ -1318,8 +1295,7 @@ static int run_succeed(struct exec *x, const struct sfn__state *s, json_t *in, j
     (void)next;
     if (input_path(s, in, &eff, f) == 0 && output_path(s, eff, out, f) == 0)
         rc = 0;
-    if (eff)
-        json_decref(eff);
+    json_decref(eff);
     return rc;
 }
 
@@ -1334,8 +1310,7 @@ static int fail_value(struct exec *x, const struct sfn__state *s, const struct s
         json_t *ctx = jsonpath_is_context(src->path) ? build_ctx(x, s, 0, NULL, NULL, 0) : NULL;
         if (jsonpath_eval(src->path, ctx ? ctx : in, &v) != 0)
             v = NULL;
-        if (ctx)
-            json_decref(ctx);
+        json_decref(ctx);
     } else if (src->fn) {
         struct err e = {0};
         struct sfn__env env = {.input = in, .ctx = NULL, .rng = &x->rng};
@@ -1354,8 +1329,7 @@ static int fail_value(struct exec *x, const struct sfn__state *s, const struct s
         *val = xstrdup(json_string_value(v));
         rc = 0;
     }
-    if (v)
-        json_decref(v);
+    json_decref(v);
     return rc;
 }
 
@@ -1523,7 +1497,8 @@ int sfn_run(const struct sfn_machine *m, json_t *input, const struct sfn_run_opt
         }
     }
     x.start_ms = now_ms(&x);
-    x.rng = x.o->seed ? x.o->seed : (uint64_t)x.start_ms ^ (uint64_t)(uintptr_t)&x;
+    rand_seeded_init(&x.rng,
+                     x.o->seed ? x.o->seed : (uint64_t)x.start_ms ^ (uint64_t)(uintptr_t)&x);
     if (m->timeout_s)
         x.deadline_ms = x.start_ms + (int64_t)m->timeout_s * 1000;
     if (x.o->want_history) {

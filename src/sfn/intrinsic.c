@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/xmalloc.h"
 #include "sfn/sfn_int.h"
 
@@ -17,6 +18,7 @@
 #define INTR_MAX_NEST 32
 #define INTR_MAX_STR 10000 /* AWS: Base64 and Hash inputs are capped at 10,000 characters */
 #define INTR_MAX_RANGE 1000
+#define INTR_MAX_FORMAT (64 * 1024 * 1024) /* bytes of a States.Format result */
 
 enum arg_kind { A_LIT, A_PATH, A_FN };
 struct arg {
@@ -76,8 +78,9 @@ static int f_format(const struct sfn__intrinsic *f, json_t **v, const struct sfn
         return fail(err, "States.Format", "%s", "the first argument must be a string");
     const char *t = f->args[0].kind == A_LIT ? f->args[0].raw : json_string_value(v[0]);
     int escapes = f->args[0].kind == A_LIT;
-    size_t cap = 64, len = 0, used = 1;
-    char *buf = xmalloc(cap);
+    size_t used = 1;
+    struct buf b;
+    buf_init(&b, INTR_MAX_FORMAT);
     int rc = -1;
     for (const char *p = t; *p; p++) {
         const char *piece = p;
@@ -105,23 +108,21 @@ static int f_format(const struct sfn__intrinsic *f, json_t **v, const struct sfn
             fail(err, "States.Format", "%s", "unescaped '{' or '}' in the template");
             goto out;
         }
-        if (len + plen + 1 > cap) {
-            while (len + plen + 1 > cap)
-                cap *= 2;
-            buf = xrealloc(buf, cap);
-        }
-        memcpy(buf + len, piece, plen);
-        len += plen;
+        int added = buf_add(&b, piece, plen);
         free(dump);
+        if (added < 0) {
+            fail(err, "States.Format", "%s", "the result is larger than 64 MiB");
+            goto out;
+        }
     }
     if (used != f->nargs) {
         fail(err, "States.Format", "%s", "the template has fewer '{}' placeholders than arguments");
         goto out;
     }
-    *out = json_stringn(buf, len);
+    *out = json_stringn(buf_str(&b), b.len);
     rc = 0;
 out:
-    free(buf);
+    buf_release(&b);
     return rc;
 }
 
@@ -377,10 +378,11 @@ static int f_math_random(const struct sfn__intrinsic *f, json_t **v, const struc
     if (f->nargs == 3) {
         if (get_int(v[2], &seed) < 0)
             return fail(err, "States.MathRandom", "%s", "the seed must be an integer");
-        uint64_t st = (uint64_t)seed;
-        r = sfn__rand(&st);
+        struct rand_seeded st;
+        rand_seeded_init(&st, (uint64_t)seed);
+        r = rand_seeded_next(&st);
     } else {
-        r = sfn__rand(env->rng);
+        r = rand_seeded_next(env->rng);
     }
     *out = json_integer((json_int_t)(a + (long long)(r % (uint64_t)(b - a))));
     return 0;
@@ -500,29 +502,25 @@ static int parse_arg(struct pcur *c, struct arg *a, int nest)
     char ch = c->s[c->i];
     if (ch == '\'') {
         size_t st = ++c->i;
-        size_t cap = 16, len = 0;
-        char *un = xmalloc(cap);
+        struct buf un;
+        buf_init(&un, strlen(c->s + st)); /* the literal is never longer than what is left */
         while (c->s[c->i] && c->s[c->i] != '\'') {
             char x = c->s[c->i];
             if (x == '\\' && c->s[c->i + 1]) {
                 c->i++;
                 x = c->s[c->i];
             }
-            if (len + 2 > cap) {
-                cap *= 2;
-                un = xrealloc(un, cap);
-            }
-            un[len++] = x;
+            buf_add_char(&un, x);
             c->i++;
         }
         if (c->s[c->i] != '\'') {
-            free(un);
+            buf_release(&un);
             return pbad(c, "unterminated string literal");
         }
         a->kind = A_LIT;
         a->raw = xstrndup(c->s + st, c->i - st);
-        a->lit = json_stringn(un, len);
-        free(un);
+        a->lit = json_stringn(buf_str(&un), un.len);
+        buf_release(&un);
         c->i++;
         if (!a->lit)
             return pbad(c, "string literal is not valid UTF-8");

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/xmalloc.h"
 
 #define JP_MAX_SEGS 256
@@ -72,12 +73,12 @@ static void skip_ws(struct cur *c)
 static int read_quoted(struct cur *c, char **out)
 {
     char q = c->s[c->i++];
-    size_t cap = 16, len = 0;
-    char *buf = xmalloc(cap);
+    struct buf name;
+    buf_init(&name, strlen(c->s + c->i)); /* a name is never longer than what is left */
     for (;;) {
         char ch = c->s[c->i];
         if (ch == '\0') {
-            free(buf);
+            buf_release(&name);
             return bad(c, "unterminated quoted name");
         }
         c->i++;
@@ -85,14 +86,9 @@ static int read_quoted(struct cur *c, char **out)
             break;
         if (ch == '\\' && c->s[c->i] != '\0')
             ch = c->s[c->i++];
-        if (len + 2 > cap) {
-            cap *= 2;
-            buf = xrealloc(buf, cap);
-        }
-        buf[len++] = ch;
+        buf_add_char(&name, ch);
     }
-    buf[len] = '\0';
-    *out = buf;
+    *out = buf_take(&name, NULL);
     return 0;
 }
 

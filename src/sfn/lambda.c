@@ -85,11 +85,12 @@ static int invoke(const struct sfn_lambda_table *t, const char *name, const char
 
 static void request_id(char out[37])
 {
-    static _Thread_local uint64_t st;
-    if (!st) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        st = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&st;
+    /* Request ids need uniqueness, not secrecy: one sequence per thread, seeded once. */
+    static _Thread_local struct rand_seeded st;
+    static _Thread_local int seeded;
+    if (!seeded) {
+        rand_seeded_init(&st, rand_u64());
+        seeded = 1;
     }
     sfn__uuid(&st, out);
 }

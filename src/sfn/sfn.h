@@ -61,11 +61,14 @@ size_t sfn_machine_state_count(const struct sfn_machine *m);
 
 /* ---- running ---- */
 
-/* Task callback. input is borrowed and must not be modified (it is the effective input after
- * InputPath and Parameters). On success set *output to a new reference and return 0. On failure
- * return -1 with err->code = the error name ("States.TaskFailed", "Lambda.ServiceException",
- * "ModelThrottled", ...) and err->message = the cause. Called from the thread that called
- * sfn_run(). */
+/* Task callback. input is borrowed and must not be modified at any depth (it is the effective
+ * input after InputPath and Parameters; it may share values with the state's raw input, which the
+ * engine keeps for Retry, Catch, ResultPath and the history). The output may share values with
+ * the input: the engine never modifies either, and passes the output on to the next state as it
+ * is (after ResultSelector, ResultPath and OutputPath), without copying it. On success set
+ * *output to a new reference and return 0. On failure return -1 with err->code = the error name
+ * ("States.TaskFailed", "Lambda.ServiceException", "ModelThrottled", ...) and err->message = the
+ * cause. Called from the thread that called sfn_run(). */
 typedef int (*sfn_task_fn)(void *ud, const char *resource, json_t *input, json_t **output,
                            struct err *err);
 

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "base/rand.h"
 #include "sfn/jsonpath.h"
 #include "sfn/sfn.h"
 
@@ -18,11 +19,11 @@
 struct sfn__env {
     json_t *input;   /* borrowed: `$` */
     json_t *ctx;     /* borrowed: `$$` (may be NULL: treated as {}) */
-    uint64_t *rng;   /* per-execution random state */
+    struct rand_seeded *rng; /* per-execution random state */
 };
 
-uint64_t sfn__rand(uint64_t *state);
-void sfn__uuid(uint64_t *rng, char out[37]);
+/* Writes a version-4 UUID drawn from rng (repeatable under a fixed seed) into out[37]. */
+void sfn__uuid(struct rand_seeded *rng, char out[37]);
 
 /* ---- intrinsic functions (intrinsic.c) ---- */
 struct sfn__intrinsic;

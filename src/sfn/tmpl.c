@@ -10,6 +10,21 @@
 
 #define TMPL_MAX_DEPTH 512
 
+/* Frees t's members (keys and sub-templates) and leaves it with none. */
+static void free_kids(struct sfn__tmpl *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->keys)
+            free(t->keys[i]);
+        sfn__tmpl_free(t->kids[i]);
+    }
+    free(t->keys);
+    free(t->kids);
+    t->keys = NULL;
+    t->kids = NULL;
+    t->n = 0;
+}
+
 void sfn__tmpl_free(struct sfn__tmpl *t)
 {
     if (!t)
@@ -18,13 +33,7 @@ void sfn__tmpl_free(struct sfn__tmpl *t)
         json_decref(t->value);
     jsonpath_free(t->path);
     sfn__intrinsic_free(t->fn);
-    for (size_t i = 0; i < t->n; i++) {
-        if (t->keys)
-            free(t->keys[i]);
-        sfn__tmpl_free(t->kids[i]);
-    }
-    free(t->keys);
-    free(t->kids);
+    free_kids(t);
     free(t);
 }
 
@@ -135,16 +144,7 @@ static struct sfn__tmpl *compile(json_t *j, const char *where, struct sfn_proble
     }
     if (!dynamic) {
         /* fully static: keep one shared constant */
-        for (size_t i = 0; i < t->n; i++) {
-            if (t->keys)
-                free(t->keys[i]);
-            sfn__tmpl_free(t->kids[i]);
-        }
-        free(t->keys);
-        free(t->kids);
-        t->keys = NULL;
-        t->kids = NULL;
-        t->n = 0;
+        free_kids(t);
         t->kind = TM_CONST;
         t->value = json_deep_copy(j);
     }

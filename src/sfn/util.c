@@ -231,18 +231,9 @@ int sfn__error_matches(const struct sfn__errlist *l, const char *error)
 
 /* ---- random ---- */
 
-uint64_t sfn__rand(uint64_t *s)
+void sfn__uuid(struct rand_seeded *rng, char out[37])
 {
-    /* splitmix64: tiny, fast, and good enough for MathRandom, UUIDs and jitter */
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-void sfn__uuid(uint64_t *rng, char out[37])
-{
-    uint64_t a = sfn__rand(rng), b = sfn__rand(rng);
+    uint64_t a = rand_seeded_next(rng), b = rand_seeded_next(rng);
     a = (a & 0xffffffffffff0fffULL) | 0x4000ULL;            /* version 4 */
     b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL; /* variant 10 */
     snprintf(out, 37, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(a >> 32),

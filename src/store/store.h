@@ -15,11 +15,26 @@
 #ifndef PARLEY_STORE_H
 #define PARLEY_STORE_H
 
+#include <assert.h>
+
 #include <jansson.h>
 
 #include "base/err.h"
 
 struct store;
+
+/* A process's claim on an Idempotency-Key (idem_claim). Strings are borrowed. */
+struct store_idem_claim {
+    const char *key;        /* the Idempotency-Key */
+    const char *hash;       /* hash of the request body */
+    const char *owner;      /* the claiming process (at most 300 bytes; opaque to the store) */
+    long long now_ms;       /* the caller's clock, epoch milliseconds */
+    long long lease_until_ms; /* a running claim may be taken over from then on */
+    long long expires_ms;   /* the key is forgotten from then on */
+    /* Returns 1 when owner (a running key's recorded owner) is known to be gone; may be NULL. */
+    int (*owner_gone)(const char *owner, void *ctx);
+    void *ctx; /* for owner_gone */
+};
 
 struct store_ops {
     const char *name; /* "sqlite", "dynamodb" */
@@ -89,6 +104,22 @@ struct store_ops {
     int (*idem_finish)(struct store *s, const char *key, const json_t *response, struct err *err);
     /* Releases a claimed key whose request failed, so a retry runs it again. */
     int (*idem_abort)(struct store *s, const char *key, struct err *err);
+    /* Crash-safe idem_begin: claims c->key for c->owner under a lease ending at
+     * c->lease_until_ms; the key (running or done) is forgotten at c->expires_ms. Returns 0 when
+     * the caller should run the request: the key is new, its earlier claim expired, or it is
+     * still running under a lease that ended before c->now_ms or an owner c->owner_gone reports
+     * gone (a crashed process); *taken_over is then 1. A takeover is a conditional write, so of
+     * two concurrent retries one wins and the other gets "Conflict". Otherwise as idem_begin. */
+    int (*idem_claim)(struct store *s, const struct store_idem_claim *c, json_t **response,
+                      int *taken_over, struct err *err);
+
+    /* Erases a session (the customer's right to erasure): its header, turns, actions and the
+     * Idempotency-Keys whose response named it are deleted; its tickets keep their number,
+     * status, priority and dates but lose every personal field (user "erased", title and
+     * description "[erased]", email ""). The deletion leaves no copy in the store's files
+     * (SQLite: secure_delete, then a WAL checkpoint with truncation). NotFound when the session
+     * does not exist; "NotImplemented" from an adapter that cannot erase yet (DynamoDB). */
+    int (*session_erase)(struct store *s, const char *session_id, struct err *err);
 
     void (*free)(struct store *s);
 };
@@ -97,8 +128,148 @@ struct store {
     const struct store_ops *ops; /* the adapter */
 };
 
-#define STORE_CALL(s, fn, ...) ((s)->ops->fn((s), __VA_ARGS__))
+/* ---- Calls through the port ----------------------------------------------------------------- */
 
+/* Each wrapper calls the adapter's op of the same name (contracts above). s and the out-pointers
+ * must not be NULL (asserted: a NULL there is our bug). Ids and payloads may come from a request,
+ * so they are not asserted: the adapter answers for them with an error value. */
+
+static inline int store_session_get(struct store *s, const char *session_id, json_t **out,
+                                    struct err *err)
+{
+    assert(s);
+    assert(out);
+    return s->ops->session_get(s, session_id, out, err);
+}
+
+static inline int store_history_recent(struct store *s, const char *session_id, int max_turns,
+                                       json_t **out, struct err *err)
+{
+    assert(s);
+    assert(out);
+    return s->ops->history_recent(s, session_id, max_turns, out, err);
+}
+
+static inline int store_transcript(struct store *s, const char *session_id, json_t **out,
+                                   struct err *err)
+{
+    assert(s);
+    assert(out);
+    return s->ops->transcript(s, session_id, out, err);
+}
+
+static inline int store_turn_save(struct store *s, const json_t *turn, int *turn_no,
+                                  struct err *err)
+{
+    assert(s);
+    assert(turn_no);
+    return s->ops->turn_save(s, turn, turn_no, err);
+}
+
+static inline int store_ticket_create(struct store *s, const json_t *fields, json_t **out,
+                                      struct err *err)
+{
+    assert(s);
+    assert(out);
+    return s->ops->ticket_create(s, fields, out, err);
+}
+
+static inline int store_ticket_get(struct store *s, const char *ticket_id, json_t **out,
+                                   struct err *err)
+{
+    assert(s);
+    assert(out);
+    return s->ops->ticket_get(s, ticket_id, out, err);
+}
+
+static inline int store_tickets_list(struct store *s, const char *user_id, int limit, json_t **out,
+                                     struct err *err)
+{
+    assert(s);
+    assert(out);
+    return s->ops->tickets_list(s, user_id, limit, out, err);
+}
+
+static inline int store_order_get(struct store *s, const char *order_id, json_t **out,
+                                  struct err *err)
+{
+    assert(s);
+    assert(out);
+    return s->ops->order_get(s, order_id, out, err);
+}
+
+static inline int store_session_set_status(struct store *s, const char *session_id,
+                                           const char *status, const char *reason, struct err *err)
+{
+    assert(s);
+    return s->ops->session_set_status(s, session_id, status, reason, err);
+}
+
+static inline int store_sessions_list(struct store *s, const char *status, int limit, json_t **out,
+                                      struct err *err)
+{
+    assert(s);
+    assert(out);
+    return s->ops->sessions_list(s, status, limit, out, err);
+}
+
+static inline int store_action_put(struct store *s, const json_t *action, struct err *err)
+{
+    assert(s);
+    return s->ops->action_put(s, action, err);
+}
+
+static inline int store_action_get(struct store *s, const char *action_id, json_t **out,
+                                   struct err *err)
+{
+    assert(s);
+    assert(out);
+    return s->ops->action_get(s, action_id, out, err);
+}
+
+static inline int store_idem_begin(struct store *s, const char *key, const char *hash,
+                                   json_t **response, struct err *err)
+{
+    assert(s);
+    assert(response);
+    return s->ops->idem_begin(s, key, hash, response, err);
+}
+
+static inline int store_idem_finish(struct store *s, const char *key, const json_t *response,
+                                    struct err *err)
+{
+    assert(s);
+    return s->ops->idem_finish(s, key, response, err);
+}
+
+static inline int store_idem_abort(struct store *s, const char *key, struct err *err)
+{
+    assert(s);
+    return s->ops->idem_abort(s, key, err);
+}
+
+static inline int store_idem_claim(struct store *s, const struct store_idem_claim *c,
+                                   json_t **response, int *taken_over, struct err *err)
+{
+    assert(s);
+    assert(c && response && taken_over);
+    return s->ops->idem_claim(s, c, response, taken_over, err);
+}
+
+static inline int store_session_erase(struct store *s, const char *session_id, struct err *err)
+{
+    assert(s);
+    return s->ops->session_erase(s, session_id, err);
+}
+
+/* The adapter's name ("sqlite", "dynamodb"), for logs and the CLI. */
+static inline const char *store_name(const struct store *s)
+{
+    assert(s);
+    return s->ops->name;
+}
+
+/* Frees the store; NULL is a no-op. */
 static inline void store_free(struct store *s)
 {
     if (s)

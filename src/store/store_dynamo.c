@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "agent/guard.h"
 #include "base/clock.h"
 #include "base/config.h"
 #include "base/log.h"
@@ -346,7 +347,8 @@ static json_t *object_or_empty(const json_t *v)
     return json_is_object(v) ? json_deep_copy(v) : json_object();
 }
 
-static int dy_turn_save(struct store *base, const json_t *turn, int *turn_no, struct err *err)
+static int dy_turn_save_clean(struct store *base, const json_t *turn, int *turn_no,
+                              struct err *err)
 {
     struct store_dynamo *s = (struct store_dynamo *)base;
     const char *id = json_string_value(json_object_get(turn, "sessionId"));
@@ -610,7 +612,8 @@ static int ticket_by_key(struct store_dynamo *s, const char *key, json_t **out, 
     return 1;
 }
 
-static int dy_ticket_create(struct store *base, const json_t *f, json_t **out, struct err *err)
+static int dy_ticket_create_clean(struct store *base, const json_t *f, json_t **out,
+                                  struct err *err)
 {
     struct store_dynamo *s = (struct store_dynamo *)base;
     const char *key = json_string_value(json_object_get(f, "idempotencyKey"));
@@ -780,7 +783,7 @@ static int dy_order_get(struct store *base, const char *order_id, json_t **out, 
     return 0;
 }
 
-static int dy_action_put(struct store *base, const json_t *a, struct err *err)
+static int dy_action_put_clean(struct store *base, const json_t *a, struct err *err)
 {
     struct store_dynamo *s = (struct store_dynamo *)base;
     const char *id = json_string_value(json_object_get(a, "id"));
@@ -842,42 +845,99 @@ static json_t *idem_key(const char *key)
     return k;
 }
 
-static int dy_idem_begin(struct store *base, const char *key, const char *hash, json_t **response,
-                         struct err *err)
+/* Decides on a running key read back after a failed claim: takes it over (conditional on the
+ * owner and lease read) when its lease ended or its owner is gone. Returns 0 when taken over, -1
+ * with err ("Conflict" when it stays with its owner or another retry won). */
+static int dy_idem_takeover(struct store_dynamo *s, const struct store_idem_claim *k,
+                            const json_t *old, struct err *err)
+{
+    const char *old_owner = item_str(old, "owner");
+    long long lease = (long long)item_int(old, "leaseUntil");
+    int has_lease = json_object_get(old, "leaseUntil") != NULL;
+    int gone = (has_lease && lease <= k->now_ms) ||
+               (k->owner_gone && old_owner && old_owner[0] && k->owner_gone(old_owner, k->ctx) == 1);
+    if (!gone)
+        return err_set(err, "Conflict", "a request with this Idempotency-Key is still running");
+    json_t *values = json_pack("{s:o, s:o, s:o, s:o}", ":running", av_s("running"), ":o",
+                               av_s(k->owner), ":l", av_n(k->lease_until_ms), ":e",
+                               av_n(k->expires_ms / 1000));
+    const char *cond;
+    if (old_owner) {
+        json_object_set_new(values, ":oo", av_s(old_owner));
+        json_object_set_new(values, ":ol", av_n(lease));
+        cond = "#s = :running AND #o = :oo AND #l = :ol";
+    } else {
+        cond = "#s = :running AND attribute_not_exists(#o)";
+    }
+    json_t *req = json_pack("{s:s, s:o, s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:o}", "TableName",
+                            s->ent, "Key", idem_key(k->key), "UpdateExpression",
+                            "SET #o = :o, #l = :l, #e = :e", "ConditionExpression", cond,
+                            "ExpressionAttributeNames", "#s", "state", "#o", "owner", "#l",
+                            "leaseUntil", "#e", "expiresAt", "ExpressionAttributeValues", values);
+    if (ddb(s, "UpdateItem", req, NULL, NULL, err) == 0)
+        return 0;
+    if (strcmp(err->code, "ConditionalCheckFailedException") == 0)
+        return err_set(err, "Conflict", "a request with this Idempotency-Key is still running");
+    return store_error(err, "take over idempotency key");
+}
+
+static int dy_idem_claim(struct store *base, const struct store_idem_claim *k, json_t **response,
+                         int *taken_over, struct err *err)
 {
     struct store_dynamo *s = (struct store_dynamo *)base;
-    json_t *item = idem_key(key);
-    json_object_set_new(item, "hash", av_s(hash));
+    *taken_over = 0;
+    json_t *item = idem_key(k->key);
+    json_object_set_new(item, "hash", av_s(k->hash));
     json_object_set_new(item, "state", av_s("running"));
-    json_object_set_new(item, "expiresAt", av_n(clock_now_ms() / 1000 + DDB_IDEM_TTL_S));
-    json_t *req = json_pack("{s:s, s:o, s:s}", "TableName", s->ent, "Item", item,
-                            "ConditionExpression", "attribute_not_exists(pk)");
+    json_object_set_new(item, "owner", av_s(k->owner));
+    json_object_set_new(item, "leaseUntil", av_n(k->lease_until_ms));
+    json_object_set_new(item, "expiresAt", av_n(k->expires_ms / 1000)); /* the table's TTL */
+    /* New, or expired but not yet removed by TTL (which runs late): claim it. */
+    json_t *req = json_pack("{s:s, s:o, s:s, s:{s:s}, s:{s:o}}", "TableName", s->ent, "Item", item,
+                            "ConditionExpression", "attribute_not_exists(pk) OR #e <= :now",
+                            "ExpressionAttributeNames", "#e", "expiresAt",
+                            "ExpressionAttributeValues", ":now", av_n(k->now_ms / 1000));
     if (ddb(s, "PutItem", req, NULL, NULL, err) == 0)
         return 0;
     if (strcmp(err->code, "ConditionalCheckFailedException") != 0)
         return store_error(err, "claim idempotency key");
     json_t *old = NULL;
-    if (get_item(s, s->ent, idem_key(key), &old, err) < 0)
+    if (get_item(s, s->ent, idem_key(k->key), &old, err) < 0)
         return -1;
     int rc = -1;
     const char *old_hash = item_str(old, "hash");
     const char *state = item_str(old, "state");
     const char *text = item_str(old, "response");
-    if (!old || (state && strcmp(state, "done") != 0 && old_hash && strcmp(old_hash, hash) == 0))
+    if (!old)
         err_set(err, "Conflict", "a request with this Idempotency-Key is still running");
-    else if (!old_hash || strcmp(old_hash, hash) != 0)
+    else if (!old_hash || strcmp(old_hash, k->hash) != 0)
         err_set(err, "IdempotencyMismatch",
                 "this Idempotency-Key was used with a different request body");
+    else if (!state || strcmp(state, "done") != 0)
+        rc = dy_idem_takeover(s, k, old, err);
     else if (!text || !(*response = json_loads(text, 0, NULL)))
         err_set(err, "StoreError", "stored response for this Idempotency-Key is malformed");
     else
         rc = 1;
     json_decref(old);
+    *taken_over = rc == 0;
     return rc;
 }
 
-static int dy_idem_finish(struct store *base, const char *key, const json_t *response,
-                          struct err *err)
+/* The seed's contract: no owner, a lease and an expiry of a day. */
+static int dy_idem_begin(struct store *base, const char *key, const char *hash, json_t **response,
+                         struct err *err)
+{
+    long long now = clock_now_ms();
+    struct store_idem_claim k = {.key = key, .hash = hash, .owner = "", .now_ms = now,
+                                 .lease_until_ms = now + DDB_IDEM_TTL_S * 1000LL,
+                                 .expires_ms = now + DDB_IDEM_TTL_S * 1000LL};
+    int taken_over;
+    return dy_idem_claim(base, &k, response, &taken_over, err);
+}
+
+static int dy_idem_finish_clean(struct store *base, const char *key, const json_t *response,
+                                struct err *err)
 {
     struct store_dynamo *s = (struct store_dynamo *)base;
     char *text = json_dumps(response, JSON_COMPACT);
@@ -902,6 +962,63 @@ static int dy_idem_abort(struct store *base, const char *key, struct err *err)
         strcmp(err->code, "ConditionalCheckFailedException") == 0)
         return 0; /* a finished key stays */
     return store_error(err, "release idempotency key");
+}
+
+/* ---------------------------------------------------------------- erasure */
+
+/* Not yet: erasure over DynamoDB (TransactWriteItems over the session's items) is issue 15's
+ * next step. */
+static int dy_session_erase(struct store *base, const char *session_id, struct err *err)
+{
+    (void)base;
+    return err_set(err, "NotImplemented",
+                   "erasing session '%.64s' is not supported by the DynamoDB store yet",
+                   session_id);
+}
+
+/* ---------------------------------------------------------------- no card number at rest */
+
+/* What is written passes through guard_mask_cards_json first (a copy; the caller's value is
+ * untouched): a card number in a message, an operator's note, a tool's input or result, a ticket
+ * or a stored response is kept only as "[card ending 1111]". */
+static json_t *masked(const json_t *v)
+{
+    json_t *copy = json_deep_copy(v);
+    guard_mask_cards_json(copy);
+    return copy;
+}
+
+static int dy_turn_save(struct store *base, const json_t *turn, int *turn_no, struct err *err)
+{
+    json_t *m = masked(turn);
+    int rc = dy_turn_save_clean(base, m, turn_no, err);
+    json_decref(m);
+    return rc;
+}
+
+static int dy_ticket_create(struct store *base, const json_t *f, json_t **out, struct err *err)
+{
+    json_t *m = masked(f);
+    int rc = dy_ticket_create_clean(base, m, out, err);
+    json_decref(m);
+    return rc;
+}
+
+static int dy_action_put(struct store *base, const json_t *a, struct err *err)
+{
+    json_t *m = masked(a);
+    int rc = dy_action_put_clean(base, m, err);
+    json_decref(m);
+    return rc;
+}
+
+static int dy_idem_finish(struct store *base, const char *key, const json_t *response,
+                          struct err *err)
+{
+    json_t *m = masked(response);
+    int rc = dy_idem_finish_clean(base, key, m, err);
+    json_decref(m);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -932,6 +1049,8 @@ static const struct store_ops dynamo_ops = {
     .idem_begin = dy_idem_begin,
     .idem_finish = dy_idem_finish,
     .idem_abort = dy_idem_abort,
+    .idem_claim = dy_idem_claim,
+    .session_erase = dy_session_erase,
     .free = dy_free,
 };
 

@@ -6,12 +6,14 @@
  */
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/sqlpool.h"
 #include "base/xmalloc.h"
+#include "agent/guard.h"
 #include "store/store.h"
 
 /* ---------------------------------------------------------------- statements */
@@ -37,6 +39,15 @@ enum stmt_id {
     Q_IDEM_GET,
     Q_IDEM_FINISH,
     Q_IDEM_ABORT,
+    Q_IDEM_TAKEOVER,
+    Q_IDEM_PURGE,
+    Q_ERASE_TURNS,
+    Q_ERASE_SESSION,
+    Q_ERASE_ACTIONS,
+    Q_ERASE_IDEM,
+    Q_ERASE_TICKETS,
+    Q_SECURE_DELETE,
+    Q_WAL_TRUNCATE,
     Q_BEGIN,
     Q_COMMIT,
     Q_ROLLBACK,
@@ -80,11 +91,33 @@ static const char *const stmt_sql[Q_COUNT] = {
     [Q_SESSIONS_LIST] = "SELECT session_id, user_id, status, created_at, last_activity, turns"
                         " FROM sessions WHERE ?1 IS NULL OR status = ?1"
                         " ORDER BY last_activity DESC LIMIT ?2",
-    [Q_IDEM_CLAIM] = "INSERT INTO idempotency (idem_key, request_hash, state, response, created_at)"
-                     " VALUES (?1, ?2, 'running', NULL, ?3) ON CONFLICT (idem_key) DO NOTHING",
-    [Q_IDEM_GET] = "SELECT request_hash, state, response FROM idempotency WHERE idem_key = ?1",
-    [Q_IDEM_FINISH] = "UPDATE idempotency SET state = 'done', response = ?2 WHERE idem_key = ?1",
-    [Q_IDEM_ABORT] = "DELETE FROM idempotency WHERE idem_key = ?1 AND state = 'running'",
+    /* A new key, or one whose earlier claim expired, is (re)claimed; a live one stays. */
+    [Q_IDEM_CLAIM] = "INSERT INTO idem_keys (idem_key, request_hash, state, response, owner,"
+                     " lease_until, expires_at, created_at)"
+                     " VALUES (?1, ?2, 'running', NULL, ?3, ?4, ?5, ?6) ON CONFLICT (idem_key)"
+                     " DO UPDATE SET request_hash = excluded.request_hash, state = 'running',"
+                     " response = NULL, owner = excluded.owner, lease_until = excluded.lease_until,"
+                     " expires_at = excluded.expires_at, created_at = excluded.created_at"
+                     " WHERE idem_keys.expires_at <= ?6",
+    [Q_IDEM_GET] = "SELECT request_hash, state, response, owner, lease_until FROM idem_keys"
+                   " WHERE idem_key = ?1",
+    [Q_IDEM_FINISH] = "UPDATE idem_keys SET state = 'done', response = ?2, session_id = ?3"
+                      " WHERE idem_key = ?1",
+    [Q_IDEM_ABORT] = "DELETE FROM idem_keys WHERE idem_key = ?1 AND state = 'running'",
+    /* Takes a running key over from the owner and lease read a moment ago, if still theirs. */
+    [Q_IDEM_TAKEOVER] = "UPDATE idem_keys SET owner = ?2, lease_until = ?3, expires_at = ?4"
+                        " WHERE idem_key = ?1 AND state = 'running' AND owner = ?5"
+                        " AND lease_until = ?6",
+    [Q_IDEM_PURGE] = "DELETE FROM idem_keys WHERE expires_at <= ?1",
+    [Q_ERASE_TURNS] = "DELETE FROM conversations WHERE session_id = ?1",
+    [Q_ERASE_SESSION] = "DELETE FROM sessions WHERE session_id = ?1",
+    [Q_ERASE_ACTIONS] = "DELETE FROM actions WHERE session_id = ?1",
+    [Q_ERASE_IDEM] = "DELETE FROM idem_keys WHERE session_id = ?1",
+    /* Tickets keep their number, status, priority, dates and session; not who or what. */
+    [Q_ERASE_TICKETS] = "UPDATE tickets SET user_id = 'erased', title = '[erased]',"
+                        " description = '[erased]', email = '' WHERE session_id = ?1",
+    [Q_SECURE_DELETE] = "PRAGMA secure_delete = ON",
+    [Q_WAL_TRUNCATE] = "PRAGMA wal_checkpoint(TRUNCATE)",
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
@@ -108,6 +141,14 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS idempotency ("
     " idem_key TEXT PRIMARY KEY, request_hash TEXT NOT NULL, state TEXT NOT NULL,"
     " response TEXT, created_at INTEGER NOT NULL) WITHOUT ROWID;"
+    /* Idempotency keys with their owner (a process), lease and expiry; the table above is the
+     * seed's, without them, and no longer written. */
+    "CREATE TABLE IF NOT EXISTS idem_keys ("
+    " idem_key TEXT PRIMARY KEY, request_hash TEXT NOT NULL, state TEXT NOT NULL,"
+    " response TEXT, owner TEXT NOT NULL, lease_until INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL, created_at INTEGER NOT NULL, session_id TEXT) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS idem_keys_by_expiry ON idem_keys (expires_at);"
+    "CREATE INDEX IF NOT EXISTS idem_keys_by_session ON idem_keys (session_id);"
     "CREATE TABLE IF NOT EXISTS actions ("
     " action_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, user_id TEXT NOT NULL,"
     " tool TEXT NOT NULL, input TEXT NOT NULL, status TEXT NOT NULL, result TEXT,"
@@ -140,7 +181,11 @@ static const char schema_sql[] =
 struct store_sqlite {
     struct store base;     /* must be first */
     struct sqlpool *pool;  /* connections with their prepared statements */
+    atomic_uint idem_claims; /* counts claims; every SQ_IDEM_PURGE_EVERY-th purges expired keys */
 };
+
+#define SQ_IDEM_PURGE_EVERY 256u
+#define SQ_IDEM_DEFAULT_MS (24LL * 3600 * 1000) /* idem_begin: lease and expiry, no owner */
 
 static void bind_text(sqlite3_stmt *st, int i, const char *v)
 {
@@ -269,7 +314,8 @@ static char *dump_or(const json_t *v, const char *fallback)
     return v ? json_dumps(v, JSON_COMPACT) : xstrdup(fallback);
 }
 
-static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, struct err *err)
+static int sq_turn_save_clean(struct store *base, const json_t *turn, int *turn_no,
+                              struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
     const char *id = json_string_value(json_object_get(turn, "sessionId"));
@@ -435,7 +481,8 @@ static int ticket_read(struct sqlpool_conn *c, long long seq, json_t **out, stru
     return rc;
 }
 
-static int sq_ticket_create(struct store *base, const json_t *f, json_t **out, struct err *err)
+static int sq_ticket_create_clean(struct store *base, const json_t *f, json_t **out,
+                                  struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
     struct sqlpool_conn *c = sqlpool_acquire(s->pool);
@@ -478,7 +525,7 @@ out:
     return rc;
 }
 
-static int sq_action_put(struct store *base, const json_t *a, struct err *err)
+static int sq_action_put_clean(struct store *base, const json_t *a, struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
     struct sqlpool_conn *c = sqlpool_acquire(s->pool);
@@ -670,32 +717,51 @@ out:
 
 /* ---------------------------------------------------------------- idempotency */
 
-static int sq_idem_begin(struct store *base, const char *key, const char *hash, json_t **response,
-                         struct err *err)
+/* Steps a statement that changes rows; returns the number changed or -1 with err. */
+static int step_changes(struct sqlpool_conn *c, sqlite3_stmt *st, const char *what,
+                        struct err *err)
+{
+    int step = sqlite3_step(st);
+    int changed = sqlite3_changes(c->db);
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE)
+        return sqlpool_fail(c, err, what);
+    return changed;
+}
+
+static int sq_idem_claim(struct store *base, const struct store_idem_claim *k, json_t **response,
+                         int *taken_over, struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
     struct sqlpool_conn *c = sqlpool_acquire(s->pool);
-    int rc = -1;
-    sqlite3_stmt *st = sqlpool_stmt(c, Q_IDEM_CLAIM, err);
-    if (!st)
-        goto out;
-    bind_text(st, 1, key);
-    bind_text(st, 2, hash);
-    sqlite3_bind_int64(st, 3, clock_now_ms());
-    int step = sqlite3_step(st);
-    int claimed = sqlite3_changes(c->db) > 0;
-    sqlite3_reset(st);
-    if (step != SQLITE_DONE) {
-        sqlpool_fail(c, err, "claim idempotency key");
-        goto out;
+    int rc = -1, changed;
+    char *owner = NULL;
+    *taken_over = 0;
+    sqlite3_stmt *st;
+    if (atomic_fetch_add(&s->idem_claims, 1) % SQ_IDEM_PURGE_EVERY == 0) {
+        if (!(st = sqlpool_stmt(c, Q_IDEM_PURGE, err)))
+            goto out;
+        sqlite3_bind_int64(st, 1, k->now_ms);
+        if (step_changes(c, st, "purge expired idempotency keys", err) < 0)
+            goto out;
     }
-    if (claimed) {
+    if (!(st = sqlpool_stmt(c, Q_IDEM_CLAIM, err)))
+        goto out;
+    bind_text(st, 1, k->key);
+    bind_text(st, 2, k->hash);
+    bind_text(st, 3, k->owner);
+    sqlite3_bind_int64(st, 4, k->lease_until_ms);
+    sqlite3_bind_int64(st, 5, k->expires_ms);
+    sqlite3_bind_int64(st, 6, k->now_ms);
+    if ((changed = step_changes(c, st, "claim idempotency key", err)) < 0)
+        goto out;
+    if (changed > 0) {
         rc = 0;
         goto out;
     }
     if (!(st = sqlpool_stmt(c, Q_IDEM_GET, err)))
         goto out;
-    bind_text(st, 1, key);
+    bind_text(st, 1, k->key);
     if (sqlite3_step(st) != SQLITE_ROW) {
         sqlite3_reset(st);
         err_set(err, "Conflict", "a request with this Idempotency-Key is still running");
@@ -704,24 +770,66 @@ static int sq_idem_begin(struct store *base, const char *key, const char *hash, 
     const char *old_hash = (const char *)sqlite3_column_text(st, 0);
     const char *state = (const char *)sqlite3_column_text(st, 1);
     const char *text = (const char *)sqlite3_column_text(st, 2);
-    if (!old_hash || strcmp(old_hash, hash) != 0) {
+    const char *old_owner = (const char *)sqlite3_column_text(st, 3);
+    long long lease_until = sqlite3_column_int64(st, 4);
+    int running = !state || strcmp(state, "done") != 0 || !text;
+    if (!old_hash || strcmp(old_hash, k->hash) != 0) {
         err_set(err, "IdempotencyMismatch",
                 "this Idempotency-Key was used with a different request body");
-    } else if (!state || strcmp(state, "done") != 0 || !text) {
-        err_set(err, "Conflict", "a request with this Idempotency-Key is still running");
+    } else if (running) {
+        owner = xstrdup(old_owner ? old_owner : "");
+        rc = 2; /* decided below, after the statement is reset */
     } else if (!(*response = json_loads(text, 0, NULL))) {
         err_set(err, "StoreError", "stored response for this Idempotency-Key is malformed");
     } else {
         rc = 1;
     }
     sqlite3_reset(st);
+    if (rc != 2)
+        goto out;
+    rc = -1;
+    int gone = lease_until <= k->now_ms || (k->owner_gone && owner[0] &&
+                                            k->owner_gone(owner, k->ctx) == 1);
+    if (!gone) {
+        err_set(err, "Conflict", "a request with this Idempotency-Key is still running");
+        goto out;
+    }
+    if (!(st = sqlpool_stmt(c, Q_IDEM_TAKEOVER, err)))
+        goto out;
+    bind_text(st, 1, k->key);
+    bind_text(st, 2, k->owner);
+    sqlite3_bind_int64(st, 3, k->lease_until_ms);
+    sqlite3_bind_int64(st, 4, k->expires_ms);
+    bind_text(st, 5, owner);
+    sqlite3_bind_int64(st, 6, lease_until);
+    if ((changed = step_changes(c, st, "take over idempotency key", err)) < 0)
+        goto out;
+    if (changed == 0) {
+        err_set(err, "Conflict", "a request with this Idempotency-Key is still running");
+        goto out;
+    }
+    *taken_over = 1;
+    rc = 0;
 out:
+    free(owner);
     sqlpool_release(s->pool, c);
     return rc;
 }
 
+/* The seed's contract: no owner, a lease and an expiry of a day. */
+static int sq_idem_begin(struct store *base, const char *key, const char *hash, json_t **response,
+                         struct err *err)
+{
+    long long now = clock_now_ms();
+    struct store_idem_claim k = {.key = key, .hash = hash, .owner = "", .now_ms = now,
+                                 .lease_until_ms = now + SQ_IDEM_DEFAULT_MS,
+                                 .expires_ms = now + SQ_IDEM_DEFAULT_MS};
+    int taken_over;
+    return sq_idem_claim(base, &k, response, &taken_over, err);
+}
+
 static int idem_exec(struct store *base, enum stmt_id q, const char *key, const char *text,
-                     struct err *err)
+                     const char *session_id, struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
     struct sqlpool_conn *c = sqlpool_acquire(s->pool);
@@ -731,6 +839,8 @@ static int idem_exec(struct store *base, enum stmt_id q, const char *key, const 
         bind_text(st, 1, key);
         if (text)
             bind_text(st, 2, text);
+        if (session_id)
+            bind_text(st, 3, session_id);
         int step = sqlite3_step(st);
         sqlite3_reset(st);
         rc = step == SQLITE_DONE ? 0 : sqlpool_fail(c, err, "update idempotency key");
@@ -739,18 +849,120 @@ static int idem_exec(struct store *base, enum stmt_id q, const char *key, const 
     return rc;
 }
 
-static int sq_idem_finish(struct store *base, const char *key, const json_t *response,
-                          struct err *err)
+static int sq_idem_finish_clean(struct store *base, const char *key, const json_t *response,
+                                struct err *err)
 {
     char *text = json_dumps(response, JSON_COMPACT);
-    int rc = idem_exec(base, Q_IDEM_FINISH, key, text, err);
+    /* The session the response names, so that erasing it also forgets this key. */
+    const char *sid = json_string_value(json_object_get(response, "sessionId"));
+    int rc = idem_exec(base, Q_IDEM_FINISH, key, text, sid ? sid : "", err);
     free(text);
     return rc;
 }
 
 static int sq_idem_abort(struct store *base, const char *key, struct err *err)
 {
-    return idem_exec(base, Q_IDEM_ABORT, key, NULL, err);
+    return idem_exec(base, Q_IDEM_ABORT, key, NULL, NULL, err);
+}
+
+/* ---------------------------------------------------------------- erasure */
+
+/* Runs a PRAGMA statement q that may return rows. Returns 0 or -1 with err. */
+static int run_pragma(struct sqlpool_conn *c, enum stmt_id q, struct err *err)
+{
+    sqlite3_stmt *st = sqlpool_stmt(c, q, err);
+    if (!st)
+        return -1;
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        ;
+    sqlite3_reset(st);
+    return step == SQLITE_DONE ? 0 : sqlpool_fail(c, err, stmt_sql[q]);
+}
+
+static int sq_session_erase(struct store *base, const char *session_id, struct err *err)
+{
+    static const enum stmt_id steps[] = {Q_ERASE_TURNS, Q_ERASE_ACTIONS, Q_ERASE_IDEM,
+                                         Q_ERASE_TICKETS, Q_ERASE_SESSION};
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
+    int rc = -1, in_tx = 0, changed = 0;
+    /* Freed pages are zeroed, so deleted rows do not linger in the file. */
+    if (run_pragma(c, Q_SECURE_DELETE, err) < 0 || sqlpool_exec(c, Q_BEGIN, err) < 0)
+        goto out;
+    in_tx = 1;
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        sqlite3_stmt *st = sqlpool_stmt(c, steps[i], err);
+        if (!st)
+            goto out;
+        bind_text(st, 1, session_id);
+        if ((changed = step_changes(c, st, "erase session", err)) < 0)
+            goto out;
+    }
+    if (changed == 0) { /* the last step: the session row itself */
+        err_set(err, "NotFound", "session '%s' not found", session_id);
+        goto out;
+    }
+    if (sqlpool_exec(c, Q_COMMIT, err) < 0)
+        goto out;
+    in_tx = 0;
+    /* The old row images live on in the WAL until a checkpoint: copy back and truncate it. */
+    struct err ck = {0};
+    if (run_pragma(c, Q_WAL_TRUNCATE, &ck) < 0)
+        log_at(LL_WARN, "store", "cannot truncate the WAL after an erasure: %s", ck.message);
+    rc = 0;
+out:
+    if (in_tx) {
+        struct err rb = {0};
+        sqlpool_exec(c, Q_ROLLBACK, &rb);
+    }
+    sqlpool_release(s->pool, c);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- no card number at rest */
+
+/* What is written passes through guard_mask_cards_json first (a copy; the caller's value is
+ * untouched): a card number in a message, an operator's note, a tool's input or result, a ticket
+ * or a stored response is kept only as "[card ending 1111]". */
+static json_t *masked(const json_t *v)
+{
+    json_t *copy = json_deep_copy(v);
+    guard_mask_cards_json(copy);
+    return copy;
+}
+
+static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, struct err *err)
+{
+    json_t *m = masked(turn);
+    int rc = sq_turn_save_clean(base, m, turn_no, err);
+    json_decref(m);
+    return rc;
+}
+
+static int sq_ticket_create(struct store *base, const json_t *f, json_t **out, struct err *err)
+{
+    json_t *m = masked(f);
+    int rc = sq_ticket_create_clean(base, m, out, err);
+    json_decref(m);
+    return rc;
+}
+
+static int sq_action_put(struct store *base, const json_t *a, struct err *err)
+{
+    json_t *m = masked(a);
+    int rc = sq_action_put_clean(base, m, err);
+    json_decref(m);
+    return rc;
+}
+
+static int sq_idem_finish(struct store *base, const char *key, const json_t *response,
+                          struct err *err)
+{
+    json_t *m = masked(response);
+    int rc = sq_idem_finish_clean(base, key, m, err);
+    json_decref(m);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -779,6 +991,8 @@ static const struct store_ops sqlite_ops = {
     .idem_begin = sq_idem_begin,
     .idem_finish = sq_idem_finish,
     .idem_abort = sq_idem_abort,
+    .idem_claim = sq_idem_claim,
+    .session_erase = sq_session_erase,
     .free = sq_free,
 };
 

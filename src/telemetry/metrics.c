@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/utf8.h"
@@ -196,42 +197,12 @@ static int series_matches(const struct metric_series *s, uint64_t h, const char 
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Growable text buffer for rendering                                                         */
+/* Rendering helpers                                                                          */
 /* ------------------------------------------------------------------------------------------ */
 
-struct sbuf {
-    char *p;
-    size_t len, cap;
-};
-
-static void sb_reserve(struct sbuf *b, size_t more)
-{
-    if (b->len + more + 1 <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + more + 1)
-        cap *= 2;
-    b->p = xrealloc(b->p, cap);
-    b->cap = cap;
-}
-
-static void sb_put(struct sbuf *b, const char *s, size_t n)
-{
-    sb_reserve(b, n);
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(struct sbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
-static void sb_putc(struct sbuf *b, char c)
-{
-    sb_put(b, &c, 1);
-}
+/* The most bytes one Prometheus rendering may reach: METRICS_MAX_SERIES series of a few hundred
+ * bytes for each of a few hundred metrics stays far below it. */
+#define METRICS_RENDER_MAX (64u * 1024 * 1024)
 
 /* Writes v as the shortest decimal that reads back as the same double. */
 static void fmt_double(char *buf, size_t n, double v)
@@ -260,20 +231,6 @@ static void fmt_double(char *buf, size_t n, double v)
             prec = digits > 17 ? 17 : digits;
     }
     snprintf(buf, n, "%.*g", prec, v);
-}
-
-static void sb_double(struct sbuf *b, double v)
-{
-    char tmp[40];
-    fmt_double(tmp, sizeof tmp, v);
-    sb_puts(b, tmp);
-}
-
-static void sb_u64(struct sbuf *b, uint64_t v)
-{
-    char tmp[24];
-    snprintf(tmp, sizeof tmp, "%" PRIu64, v);
-    sb_puts(b, tmp);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -722,43 +679,43 @@ double metrics_window_rate(struct metrics_reg *reg, int64_t now_ms)
 /* Prometheus text format                                                                     */
 /* ------------------------------------------------------------------------------------------ */
 
-static void put_escaped(struct sbuf *b, const char *s, int quote)
+static void put_escaped(struct buf *b, const char *s, int quote)
 {
     for (; *s; s++) {
         if (*s == '\\')
-            sb_puts(b, "\\\\");
+            buf_add_str(b, "\\\\");
         else if (*s == '\n')
-            sb_puts(b, "\\n");
+            buf_add_str(b, "\\n");
         else if (quote && *s == '"')
-            sb_puts(b, "\\\"");
+            buf_add_str(b, "\\\"");
         else
-            sb_putc(b, *s);
+            buf_add_char(b, *s);
     }
 }
 
 /* Writes {a="x",b="y"[,le="..."]} or nothing when there are no labels at all. */
-static void put_labels(struct sbuf *b, const struct metric *m, const struct metric_series *s,
+static void put_labels(struct buf *b, const struct metric *m, const struct metric_series *s,
                        const char *le)
 {
     if (m->nlabels == 0 && !le)
         return;
-    sb_putc(b, '{');
+    buf_add_char(b, '{');
     for (size_t i = 0; i < m->nlabels; i++) {
         if (i)
-            sb_putc(b, ',');
-        sb_puts(b, m->labels[i]);
-        sb_puts(b, "=\"");
+            buf_add_char(b, ',');
+        buf_add_str(b, m->labels[i]);
+        buf_add_str(b, "=\"");
         put_escaped(b, s->values[i], 1);
-        sb_putc(b, '"');
+        buf_add_char(b, '"');
     }
     if (le) {
         if (m->nlabels)
-            sb_putc(b, ',');
-        sb_puts(b, "le=\"");
-        sb_puts(b, le);
-        sb_putc(b, '"');
+            buf_add_char(b, ',');
+        buf_add_str(b, "le=\"");
+        buf_add_str(b, le);
+        buf_add_char(b, '"');
     }
-    sb_putc(b, '}');
+    buf_add_char(b, '}');
 }
 
 static int cmp_series(const void *a, const void *b)
@@ -773,18 +730,30 @@ static int cmp_series(const void *a, const void *b)
     return 0;
 }
 
-static void render_metric(struct sbuf *b, struct metric *m)
+/* Writes one sample line: NAME[SUFFIX]{labels[,le]} VALUE. */
+static void put_sample(struct buf *b, const struct metric *m, const struct metric_series *s,
+                       const char *suffix, const char *le, const char *value)
+{
+    buf_add_str(b, m->name);
+    buf_add_str(b, suffix);
+    put_labels(b, m, s, le);
+    buf_add_char(b, ' ');
+    buf_add_str(b, value);
+    buf_add_char(b, '\n');
+}
+
+static void render_metric(struct buf *b, struct metric *m)
 {
     static const char *const type_names[] = {"counter", "gauge", "histogram"};
-    sb_puts(b, "# HELP ");
-    sb_puts(b, m->name);
-    sb_putc(b, ' ');
+    buf_add_str(b, "# HELP ");
+    buf_add_str(b, m->name);
+    buf_add_char(b, ' ');
     put_escaped(b, m->help, 0);
-    sb_puts(b, "\n# TYPE ");
-    sb_puts(b, m->name);
-    sb_putc(b, ' ');
-    sb_puts(b, type_names[m->type]);
-    sb_putc(b, '\n');
+    buf_add_str(b, "\n# TYPE ");
+    buf_add_str(b, m->name);
+    buf_add_char(b, ' ');
+    buf_add_str(b, type_names[m->type]);
+    buf_add_char(b, '\n');
 
     size_t n = atomic_load_explicit(&m->nseries, memory_order_acquire);
     struct metric_series **sorted = xmalloc((n ? n : 1) * sizeof *sorted);
@@ -792,19 +761,15 @@ static void render_metric(struct sbuf *b, struct metric *m)
     qsort(sorted, n, sizeof *sorted, cmp_series);
     for (size_t k = 0; k < n; k++) {
         struct metric_series *s = sorted[k];
+        char v[40];
         if (m->type == METRIC_COUNTER) {
-            sb_puts(b, m->name);
-            put_labels(b, m, s, NULL);
-            sb_putc(b, ' ');
-            sb_u64(b, cell_sum(s, CELL_COUNT));
-            sb_putc(b, '\n');
+            snprintf(v, sizeof v, "%" PRIu64, cell_sum(s, CELL_COUNT));
+            put_sample(b, m, s, "", NULL, v);
         } else if (m->type == METRIC_GAUGE) {
-            sb_puts(b, m->name);
-            put_labels(b, m, s, NULL);
-            sb_putc(b, ' ');
-            sb_double(b, bits_to_double(
-                             atomic_load_explicit(&s->cells[CELL_BITS], memory_order_relaxed)));
-            sb_putc(b, '\n');
+            fmt_double(v, sizeof v,
+                       bits_to_double(
+                           atomic_load_explicit(&s->cells[CELL_BITS], memory_order_relaxed)));
+            put_sample(b, m, s, "", NULL, v);
         } else {
             /* Read each bucket once and derive +Inf and _count from the same reads, so the
              * output is self-consistent even while other threads record. */
@@ -816,25 +781,13 @@ static void render_metric(struct sbuf *b, struct metric *m)
                 else
                     snprintf(le, sizeof le, "+Inf");
                 cum += cell_sum(s, CELL_BUCKETS + i);
-                sb_puts(b, m->name);
-                sb_puts(b, "_bucket");
-                put_labels(b, m, s, le);
-                sb_putc(b, ' ');
-                sb_u64(b, cum);
-                sb_putc(b, '\n');
+                snprintf(v, sizeof v, "%" PRIu64, cum);
+                put_sample(b, m, s, "_bucket", le, v);
             }
-            sb_puts(b, m->name);
-            sb_puts(b, "_sum");
-            put_labels(b, m, s, NULL);
-            sb_putc(b, ' ');
-            sb_double(b, bits_sum(s));
-            sb_putc(b, '\n');
-            sb_puts(b, m->name);
-            sb_puts(b, "_count");
-            put_labels(b, m, s, NULL);
-            sb_putc(b, ' ');
-            sb_u64(b, cum);
-            sb_putc(b, '\n');
+            fmt_double(v, sizeof v, bits_sum(s));
+            put_sample(b, m, s, "_sum", NULL, v);
+            snprintf(v, sizeof v, "%" PRIu64, cum);
+            put_sample(b, m, s, "_count", NULL, v);
         }
     }
     free(sorted);
@@ -842,9 +795,8 @@ static void render_metric(struct sbuf *b, struct metric *m)
 
 int metrics_reg_render(struct metrics_reg *reg, char **out, size_t *len)
 {
-    struct sbuf b = {0};
-    sb_reserve(&b, 0);
-    b.p[0] = '\0';
+    struct buf b;
+    buf_init(&b, METRICS_RENDER_MAX);
     if (reg) {
         if (reg->std.error_rate)
             metrics_gauge_set(reg->std.error_rate, NULL,
@@ -857,9 +809,7 @@ int metrics_reg_render(struct metrics_reg *reg, char **out, size_t *len)
         for (struct metric *m = head; m; m = m->next)
             render_metric(&b, m);
     }
-    *out = b.p;
-    if (len)
-        *len = b.len;
+    *out = buf_take(&b, len);
     return 0;
 }
 

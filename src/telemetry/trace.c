@@ -87,28 +87,13 @@ static struct {
 /* Ids                                                                                        */
 /* ------------------------------------------------------------------------------------------ */
 
-static _Thread_local uint64_t prng_state;
-
-/* splitmix64 seeded from the kernel once per thread: segment ids need uniqueness, not
- * secrecy, and a syscall per subsegment would cost more than the rest of it. */
-static uint64_t prng_next(void)
-{
-    if (prng_state == 0) {
-        if (rand_bytes(&prng_state, sizeof prng_state) < 0 || prng_state == 0)
-            prng_state = (uint64_t)clock_mono_us() * 0x9E3779B97F4A7C15ULL ^
-                         (uint64_t)(uintptr_t)&prng_state;
-    }
-    uint64_t z = (prng_state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
+/* Segment ids need uniqueness, not secrecy, and a syscall per subsegment would cost more than
+ * the rest of it: they come from base's fast per-thread PRNG. */
 void trace_seg_id_new(char out[TRACE_SEG_ID_LEN + 1])
 {
     uint64_t v;
     do
-        v = prng_next();
+        v = rand_u64();
     while (v == 0);
     snprintf(out, TRACE_SEG_ID_LEN + 1, "%016llx", (unsigned long long)v);
 }
@@ -117,7 +102,7 @@ void trace_id_new(char out[TRACE_ID_LEN + 1])
 {
     uint8_t r[12];
     if (rand_bytes(r, sizeof r) < 0) {
-        uint64_t a = prng_next(), b = prng_next();
+        uint64_t a = rand_u64(), b = rand_u64();
         memcpy(r, &a, 8);
         memcpy(r + 8, &b, 4);
     }
@@ -398,6 +383,7 @@ struct trace_ctx *trace_sub_begin(struct trace_ctx *parent, const char *name, co
     parent->kids[parent->nkids++] = c;
     r->nsubs++;
     r->refs++;
+    assert(r->nsubs <= TRACE_MAX_SUBSEGMENTS && r->refs > 1); /* the segment holds one too */
 out:
     pthread_mutex_unlock(&r->lock);
     return c;
@@ -459,6 +445,7 @@ void trace_sub_end(struct trace_ctx *sub, const struct err *e)
             sub->end_us = sub->start_us;
         set_error_locked(sub, e);
     }
+    assert(r->refs > 0); /* one reference per open segment and subsegment */
     int last = --r->refs == 0;
     pthread_mutex_unlock(&r->lock);
     if (last)
@@ -632,6 +619,7 @@ static void store_put_locked(const char *trace_id, char *doc)
         seg_store.cap = TRACE_STORE_DEFAULT;
         seg_store.ring = xcalloc(seg_store.cap, sizeof *seg_store.ring);
     }
+    assert(seg_store.next < seg_store.cap && seg_store.count <= seg_store.cap);
     struct stored *s = &seg_store.ring[seg_store.next];
     if (s->doc)
         free(s->doc);
@@ -695,6 +683,7 @@ void trace_end(struct trace_ctx *seg, int http_status)
         for (size_t i = 0; i < c->nkids; i++) {
             if (!c->kids[i]->end_us)
                 c->kids[i]->end_us = seg->end_us;
+            assert(sp < sizeof stack / sizeof stack[0]); /* nsubs <= TRACE_MAX_SUBSEGMENTS */
             stack[sp++] = c->kids[i];
         }
     }
@@ -710,6 +699,7 @@ void trace_end(struct trace_ctx *seg, int http_status)
     char trace_id[TRACE_ID_LEN + 1];
     memcpy(trace_id, r->trace_id, sizeof trace_id);
     int sampled = r->sampled;
+    assert(r->refs > 0);
     int last = --r->refs == 0;
     pthread_mutex_unlock(&r->lock);
 

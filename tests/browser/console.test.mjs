@@ -38,4 +38,24 @@ export const tests = [
         ok(await page.locator('#app').isHidden(), 'signing out hides the console');
         ok(await page.evaluate(() => sessionStorage.getItem('parley.operatorToken')) === null, 'signing out forgets the token');
     }],
+    ['console: a one-turn session says "1 turn"', async () => {
+        const first = await apiCall('/chat', { method: 'POST', body: { message: 'hello' } });
+        ok(first.status === 200 && first.json && first.json.sessionId, 'a one-turn session exists', first.status);
+        const sid = first.json.sessionId;
+        const page = await newPage({ allow: AUTH_ERRORS });
+        await page.goto(`${BASE}/console`);
+        await page.waitForSelector('body[data-auth]:not([data-auth="checking"])');
+        if (await page.locator('body[data-auth="ok"]').count() === 0) {
+            await page.getByLabel('Operator token').fill(TOKEN);
+            await page.getByRole('button', { name: 'Sign in' }).click();
+            await page.waitForSelector('body[data-auth="ok"]');
+        }
+        const row = page.locator(`#session-list li[data-session-id="${sid}"]`);
+        await row.waitFor();
+        ok(/\b1 turn\b(?!s)/.test(await row.textContent()), 'the list row says "1 turn"', await row.textContent());
+        await row.locator('button').first().click();
+        await page.waitForFunction(() => /· 1 turn/.test(document.querySelector('#session-head .head-meta')?.textContent || ''));
+        const head = await page.locator('#session-head .head-meta').textContent();
+        ok(/· 1 turn ·/.test(head) && !/1 turns/.test(head), 'the session head says "1 turn", not "1 turns"', head);
+    }],
 ];

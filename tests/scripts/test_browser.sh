@@ -41,6 +41,7 @@ trap cleanup EXIT
 
 token="browser-test-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 mkdir -p "$tmp/data"
+PARLEY_RATE_LIMIT_PER_MIN=0 PARLEY_SESSION_RATE_LIMIT_PER_MIN=0 \
 PARLEY_OPERATOR_TOKEN="$token" PARLEY_LOG_LEVEL=info "$bin" serve --port 0 --bind 127.0.0.1 \
     --data "$tmp/data" >"$tmp/server.log" 2>&1 &
 server_pid=$!

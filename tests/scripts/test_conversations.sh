@@ -73,6 +73,8 @@ if grep -q 'model replay miss' "$tmp/replay.log"; then not_ok "--replay: a repla
 # 3. over HTTP against parley serve
 token="conversations-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 mkdir -p "$tmp/data"
+# the scenarios send turns faster than a customer would: no rate limits on this server
+PARLEY_RATE_LIMIT_PER_MIN=0 PARLEY_SESSION_RATE_LIMIT_PER_MIN=0 \
 PARLEY_OPERATOR_TOKEN="$token" "$bin" serve --port 0 --bind 127.0.0.1 --data "$tmp/data" \
     >"$tmp/server.log" 2>&1 &
 server_pid=$!

@@ -32,7 +32,7 @@ static void put_action(const char *id, const char *user, const char *status, jso
     if (result)
         json_object_set_new(a, "result", result);
     struct err e;
-    CHECK(STORE_CALL(st, action_put, a, &e) == 0);
+    CHECK(store_action_put(st, a, &e) == 0);
     json_decref(a);
 }
 

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "archive/archive.h"
-#include "archive/archive_cli.h"
+#include "runtime/app.h"
 #include "base/clock.h"
 #include "base/xmalloc.h"
 #include "check.h"
@@ -59,7 +59,7 @@ static int run_cli(const char *first, ...)
     int saved_out = dup(1), saved_err = dup(2);
     dup2(ofd, 1);
     dup2(efd, 2);
-    int rc = archive_cli_main(argc, argv);
+    int rc = app_cli_archive(argc, argv);
     fflush(stdout);
     fflush(stderr);
     dup2(saved_out, 1);

@@ -137,7 +137,7 @@ static void test_delete_and_errors(void)
 
 static void run_suite(void)
 {
-    printf("# archive adapter: %s\n", ar->ops->name);
+    printf("# archive adapter: %s\n", archive_name(ar));
     RUN(test_put_get_overwrite);
     RUN(test_list);
     RUN(test_delete_and_errors);

@@ -112,11 +112,11 @@ static void test_seed_conversation(void)
     struct store *st = store_dynamo_from_env(&e);
     CHECK(st != NULL);
     json_t *t = NULL;
-    CHECK(st && ticket && STORE_CALL(st, ticket_get, ticket, &t, &e) == 0);
+    CHECK(st && ticket && store_ticket_get(st, ticket, &t, &e) == 0);
     CHECK_STR(json_string_value(json_object_get(t, "email")), "jane.doe@example.com");
     json_decref(t);
     json_t *sess = NULL;
-    CHECK(st && STORE_CALL(st, session_get, sid, &sess, &e) == 0);
+    CHECK(st && store_session_get(st, sid, &sess, &e) == 0);
     CHECK_INT(json_integer_value(json_object_get(sess, "turns")), 2);
     json_t *created = json_object_get(sess, "createdAt");
     char key[ARCHIVE_KEY_MAX + 1];

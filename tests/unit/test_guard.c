@@ -168,6 +168,33 @@ static void test_noise_does_not_crash(void)
     }
 }
 
+/* guard_mask_cards: Luhn-valid card numbers in any grouping keep only their last four digits;
+ * everything else (emails, phones, order numbers, Luhn failures) is left as it was. */
+static void test_mask_cards(void)
+{
+    size_t n = 9;
+    char *m = guard_mask_cards("card 4111 1111 1111 1111, or 5500-0000-0000-0004 and "
+                               "378282246310005; jo@example.com +44 20 7946 0958 order 1042 "
+                               "4111 1111 1111 1112",
+                               &n);
+    CHECK_STR(m, "card [card ending 1111], or [card ending 0004] and [card ending 0005]; "
+                 "jo@example.com +44 20 7946 0958 order 1042 4111 1111 1111 1112");
+    CHECK_INT(n, 3);
+    free(m);
+    CHECK(guard_mask_cards(NULL, &n) == NULL);
+    CHECK_INT(n, 0);
+    json_t *v = json_pack("{s:[{s:s, s:s}], s:{s:s}}", "messages", "role", "user", "content",
+                          "pay with 4111111111111111", "input", "note", "4111111111111111");
+    CHECK_INT(guard_mask_cards_json(v), 2);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(v, "messages"), 0),
+                                                "content")),
+              "pay with [card ending 1111]");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(v, "input"), "note")),
+              "[card ending 1111]");
+    json_decref(v);
+    CHECK_INT(guard_mask_cards_json(NULL), 0);
+}
+
 int main(void)
 {
     RUN(test_table);
@@ -176,5 +203,6 @@ int main(void)
     RUN(test_json_deep);
     RUN(test_kinds_parse);
     RUN(test_noise_does_not_crash);
+    RUN(test_mask_cards);
     return check_summary();
 }

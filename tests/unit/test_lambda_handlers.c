@@ -270,11 +270,11 @@ static void test_action_worker(void)
     struct store *st = store_sqlite_new(db, 1, &e);
     free(db);
     json_t *a = NULL;
-    CHECK(st && STORE_CALL(st, action_get, "toolu_lambda_1", &a, &e) == 0);
+    CHECK(st && store_action_get(st, "toolu_lambda_1", &a, &e) == 0);
     CHECK_STR(json_string_value(json_object_get(a, "status")), "succeeded");
     json_decref(a);
     json_t *list = NULL;
-    CHECK(st && STORE_CALL(st, tickets_list, "u-worker", 10, &list, &e) == 0);
+    CHECK(st && store_tickets_list(st, "u-worker", 10, &list, &e) == 0);
     CHECK_INT(json_array_size(list), 1);
     json_decref(list);
     store_free(st);

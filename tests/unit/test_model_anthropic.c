@@ -270,7 +270,7 @@ static void test_by_name_env(void)
     struct err e = {0};
     struct model *m = model_new_by_name("anthropic", &e);
     CHECK(m != NULL);
-    CHECK_STR(m->ops->name, "anthropic");
+    CHECK_STR(model_name(m), "anthropic");
     json_t *req = json_pack("{s:[{s:s, s:s}]}", "messages", "role", "user", "content", "hi");
     json_t *r = model_invoke(m, req, NULL, NULL, &e);
     CHECK(r != NULL);

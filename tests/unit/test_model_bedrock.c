@@ -15,9 +15,10 @@
 #include "check.h"
 #include "fakes/fake_http.h"
 #include "http/sigv4.h"
-#include "model/providers.h"
+#include "model/providers_int.h"
 
 #define SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+#define CLAUDE35 "anthropic.claude-3-5-sonnet-20241022-v2:0" /* the id the signatures below were made for */
 
 static time_t fixed_clock(void)
 {
@@ -84,7 +85,7 @@ static void test_invoke_exact_request(void)
                    "\"I can help. What's your email?\"}],\"stop_reason\":\"end_turn\","
                    "\"stop_sequence\":null,\"usage\":{\"input_tokens\":40,\"output_tokens\":9}}",
                    (size_t)-1, 0);
-    struct model *m = new_model(&f, NULL, 2000);
+    struct model *m = new_model(&f, CLAUDE35, 2000); /* an explicit id: the default moved on */
     CHECK(m != NULL);
     json_t *req = seed_request();
     struct err e = {0};
@@ -198,7 +199,7 @@ static void test_throttling_errors_timeout(void)
 
 /* ---- Event-stream frames -------------------------------------------------------------------- */
 
-struct buf {
+struct frame_buf {
     unsigned char *p;
     size_t len;
 };
@@ -224,8 +225,8 @@ static size_t put_str_header(unsigned char *p, const char *name, const char *val
 }
 
 /* Appends one frame: string headers :message-type, :event-type or :exception-type, then payload. */
-static void add_frame(struct buf *b, const char *mtype, const char *etype_name, const char *etype,
-                      const char *payload)
+static void add_frame(struct frame_buf *b, const char *mtype, const char *etype_name,
+                      const char *etype, const char *payload)
 {
     unsigned char h[256];
     size_t hl = put_str_header(h, ":message-type", mtype);
@@ -244,7 +245,7 @@ static void add_frame(struct buf *b, const char *mtype, const char *etype_name, 
     b->len += total;
 }
 
-static void add_chunk(struct buf *b, const char *event_json)
+static void add_chunk(struct frame_buf *b, const char *event_json)
 {
     size_t n = strlen(event_json);
     unsigned char *enc = xmalloc(4 * ((n + 2) / 3) + 1);
@@ -272,7 +273,7 @@ static int count_frame(void *ud, const struct model__evstream_msg *m)
 static void test_evstream_decoder(void)
 {
     CHECK_INT(model__crc32(0, "123456789", 9), 0xCBF43926UL); /* the CRC-32 check value */
-    struct buf b = {0};
+    struct frame_buf b = {0};
     add_chunk(&b, "{\"type\":\"ping\"}");
     add_frame(&b, "event", ":event-type", "chunk", "{\"bytes\":\"e30=\"}");
     /* Byte by byte: "need more" until each frame is whole. */
@@ -313,7 +314,7 @@ static void test_streaming(void)
 {
     struct fake_http f;
     CHECK_INT(fake_http_start(&f), 0);
-    struct buf b = {0};
+    struct frame_buf b = {0};
     add_chunk(&b, "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_bdrk_s\",\"type\":"
                   "\"message\",\"role\":\"assistant\",\"model\":\"claude-3-5-sonnet-20241022\","
                   "\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":31,"
@@ -331,7 +332,7 @@ static void test_streaming(void)
                   "{\"inputTokenCount\":31,\"outputTokenCount\":5}}");
     fake_http_push(&f, 200, "Content-Type: application/vnd.amazon.eventstream\n",
                    (const char *)b.p, b.len, 0);
-    struct model *m = new_model(&f, NULL, 2000);
+    struct model *m = new_model(&f, CLAUDE35, 2000);
     json_t *req = seed_request();
     struct err e = {0};
     struct deltas d = {0};
@@ -354,7 +355,7 @@ static void test_streaming(void)
     free(b.p);
 
     /* An exception frame in the middle of the stream. */
-    struct buf x = {0};
+    struct frame_buf x = {0};
     add_chunk(&x, "{\"type\":\"message_start\",\"message\":{\"id\":\"m2\"}}");
     add_frame(&x, "exception", ":exception-type", "throttlingException",
               "{\"message\":\"Too many tokens, please wait before trying again.\"}");

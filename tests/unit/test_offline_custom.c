@@ -614,8 +614,9 @@ static void test_accuracy(void)
            tb, acc_b);
     printf("# custom held-out accuracy: %zu/%zu = %.1f%%\n", rc, tc,
            tc ? 100.0 * (double)rc / (double)tc : 0.0);
-    /* the embedded utterances are the file's: the documented 91.4% */
-    CHECK(acc_a > 91.35 && acc_a < 91.45);
+    /* the embedded utterances are the file's: the documented 91.6% (91.4% before issue 16's
+     * account_compromised intent, whose 8 held-out examples all pass) */
+    CHECK(acc_a > 91.55 && acc_a < 91.65);
     /* no noticeable degradation: at most one point */
     CHECK(acc_b >= acc_a - 1.0);
     /* 3 of 4 examples per tool is little to learn from; recorded, and bounded below */

@@ -742,7 +742,7 @@ static void test_hostile_history(void)
 int main(void)
 {
     model = model_offline_new();
-    CHECK_STR(model->ops->name, "offline");
+    CHECK_STR(model_name(model), "offline");
     RUN(test_response_shape);
     RUN(test_bad_requests);
     RUN(test_seed_login_flow);

@@ -11,7 +11,7 @@
 #include "base/xmalloc.h"
 #include "check.h"
 #include "queue/queue.h"
-#include "queue/queue_cli.h"
+#include "runtime/app.h"
 
 static char dir[64];
 
@@ -35,7 +35,7 @@ static int run_cli(char **out, ...)
     int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
     dup2(fd, STDOUT_FILENO);
     close(fd);
-    int rc = queue_cli_main(argc, argv);
+    int rc = app_cli_queue(argc, argv);
     fflush(stdout);
     dup2(saved, STDOUT_FILENO);
     close(saved);

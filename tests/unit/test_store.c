@@ -22,7 +22,7 @@ static int save(const char *sid, int is_new, int k, int *turn_no, struct err *e)
     json_t *turn = json_pack("{s:s, s:s, s:b, s:[o,o], s:{s:i}, s:{}}", "sessionId", sid,
                              "userId", "u-1", "isNew", is_new, "messages", msg("user", u, k),
                              msg("assistant", a, k), "context", "k", k, "metadata");
-    int rc = STORE_CALL(st, turn_save, turn, turn_no, e);
+    int rc = store_turn_save(st, turn, turn_no, e);
     json_decref(turn);
     return rc;
 }
@@ -38,18 +38,18 @@ static void test_turns_and_window(void)
         CHECK_INT(turn, k);
     }
     json_t *w = NULL;
-    CHECK(STORE_CALL(st, history_recent, "s1", 2, &w, &e) == 0);
+    CHECK(store_history_recent(st, "s1", 2, &w, &e) == 0);
     CHECK_INT(json_array_size(w), 4);
     CHECK_STR(json_string_value(json_object_get(json_array_get(w, 0), "content")), "user 4");
     CHECK_STR(json_string_value(json_object_get(json_array_get(w, 3), "content")), "assistant 5");
     json_decref(w);
     json_t *all = NULL;
-    CHECK(STORE_CALL(st, transcript, "s1", &all, &e) == 0);
+    CHECK(store_transcript(st, "s1", &all, &e) == 0);
     CHECK_INT(json_array_size(all), 10);
     CHECK_STR(json_string_value(json_object_get(json_array_get(all, 0), "content")), "user 1");
     json_decref(all);
     json_t *s = NULL;
-    CHECK(STORE_CALL(st, session_get, "s1", &s, &e) == 0);
+    CHECK(store_session_get(st, "s1", &s, &e) == 0);
     CHECK_INT(json_integer_value(json_object_get(s, "turns")), 5);
     CHECK_STR(json_string_value(json_object_get(s, "userId")), "u-1");
     CHECK_STR(json_string_value(json_object_get(s, "status")), "active");
@@ -67,12 +67,12 @@ static void test_session_errors(void)
     CHECK(save("never", 0, 1, &turn, &e) < 0);
     CHECK_STR(e.code, "NotFound");
     json_t *s = NULL;
-    CHECK(STORE_CALL(st, session_get, "never", &s, &e) < 0);
+    CHECK(store_session_get(st, "never", &s, &e) < 0);
     CHECK_STR(e.code, "NotFound");
     CHECK(s == NULL);
     /* The failed turn left nothing behind. */
     json_t *all = NULL;
-    CHECK(STORE_CALL(st, transcript, "never", &all, &e) == 0);
+    CHECK(store_transcript(st, "never", &all, &e) == 0);
     CHECK_INT(json_array_size(all), 0);
     json_decref(all);
 }
@@ -84,15 +84,15 @@ static void test_tickets(void)
                           "title", "Cannot log in", "description", "locked out", "priority",
                           "high", "email", "jane@example.com");
     json_t *t1 = NULL, *t2 = NULL;
-    CHECK(STORE_CALL(st, ticket_create, f, &t1, &e) == 0);
-    CHECK(STORE_CALL(st, ticket_create, f, &t2, &e) == 0);
+    CHECK(store_ticket_create(st, f, &t1, &e) == 0);
+    CHECK(store_ticket_create(st, f, &t2, &e) == 0);
     json_decref(f);
     const char *id1 = json_string_value(json_object_get(t1, "id"));
     const char *id2 = json_string_value(json_object_get(t2, "id"));
     CHECK(id1 && strlen(id1) == 10 && strncmp(id1, "TKT-", 4) == 0);
     CHECK(id1 && id2 && strcmp(id1, id2) != 0);
     json_t *g = NULL;
-    CHECK(STORE_CALL(st, ticket_get, id2, &g, &e) == 0);
+    CHECK(store_ticket_get(st, id2, &g, &e) == 0);
     CHECK_STR(json_string_value(json_object_get(g, "email")), "jane@example.com");
     CHECK_STR(json_string_value(json_object_get(g, "status")), "open");
     CHECK_STR(json_string_value(json_object_get(g, "sessionId")), "s1");
@@ -101,12 +101,12 @@ static void test_tickets(void)
     /* Lower-case prefix is accepted; malformed and unknown ids are NotFound. */
     char lower[16];
     snprintf(lower, sizeof lower, "tkt-%s", id1 + 4);
-    CHECK(STORE_CALL(st, ticket_get, lower, &g, &e) == 0);
+    CHECK(store_ticket_get(st, lower, &g, &e) == 0);
     json_decref(g);
     const char *bad[] = {"TKT-", "TKT-12x", "42", "TKT-999999", "TKT-1234567890123"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         g = NULL;
-        CHECK(STORE_CALL(st, ticket_get, bad[i], &g, &e) < 0);
+        CHECK(store_ticket_get(st, bad[i], &g, &e) < 0);
         CHECK_STR(e.code, "NotFound");
         CHECK(strstr(e.message, bad[i]) != NULL);
     }
@@ -118,12 +118,12 @@ static void test_tickets(void)
                           "u-1", "title", "Refund", "description", "twice", "priority", "low",
                           "email", "a@example.com", "idempotencyKey", "s1:toolu_1");
     json_t *k1 = NULL, *k2 = NULL;
-    CHECK(STORE_CALL(st, ticket_create, k, &k1, &e) == 0);
-    CHECK(STORE_CALL(st, ticket_create, k, &k2, &e) == 0);
+    CHECK(store_ticket_create(st, k, &k1, &e) == 0);
+    CHECK(store_ticket_create(st, k, &k2, &e) == 0);
     CHECK_STR(json_string_value(json_object_get(k1, "id")),
               json_string_value(json_object_get(k2, "id")));
     json_t *mine = NULL;
-    CHECK(STORE_CALL(st, tickets_list, "u-1", 100, &mine, &e) == 0);
+    CHECK(store_tickets_list(st, "u-1", 100, &mine, &e) == 0);
     CHECK_INT(json_array_size(mine), 3);
     json_decref(mine);
     json_decref(k);
@@ -137,39 +137,39 @@ static void test_actions_and_idempotency(void)
     json_t *a = json_pack("{s:s, s:s, s:s, s:s, s:{s:s}, s:s}", "id", "toolu_9", "sessionId",
                           "s1", "userId", "u-1", "tool", "get_ticket_status", "input",
                           "ticket_id", "TKT-000001", "status", "pending");
-    CHECK(STORE_CALL(st, action_put, a, &e) == 0);
+    CHECK(store_action_put(st, a, &e) == 0);
     json_t *g = NULL;
-    CHECK(STORE_CALL(st, action_get, "toolu_9", &g, &e) == 0);
+    CHECK(store_action_get(st, "toolu_9", &g, &e) == 0);
     CHECK_STR(json_string_value(json_object_get(g, "status")), "pending");
     json_decref(g);
     json_object_set_new(a, "status", json_string("succeeded"));
     json_object_set_new(a, "result", json_pack("{s:s}", "ticketId", "TKT-000001"));
-    CHECK(STORE_CALL(st, action_put, a, &e) == 0);
-    CHECK(STORE_CALL(st, action_get, "toolu_9", &g, &e) == 0);
+    CHECK(store_action_put(st, a, &e) == 0);
+    CHECK(store_action_get(st, "toolu_9", &g, &e) == 0);
     CHECK_STR(json_string_value(json_object_get(g, "status")), "succeeded");
     CHECK_STR(json_string_value(json_object_get(json_object_get(g, "result"), "ticketId")),
               "TKT-000001");
     json_decref(g);
     json_decref(a);
-    CHECK(STORE_CALL(st, action_get, "nope", &g, &e) < 0);
+    CHECK(store_action_get(st, "nope", &g, &e) < 0);
     CHECK_STR(e.code, "NotFound");
 
     json_t *resp = NULL;
-    CHECK_INT(STORE_CALL(st, idem_begin, "k-1", "h1", &resp, &e), 0);
-    CHECK_INT(STORE_CALL(st, idem_begin, "k-1", "h1", &resp, &e), -1);
+    CHECK_INT(store_idem_begin(st, "k-1", "h1", &resp, &e), 0);
+    CHECK_INT(store_idem_begin(st, "k-1", "h1", &resp, &e), -1);
     CHECK_STR(e.code, "Conflict");
     json_t *r = json_pack("{s:s}", "reply", "hi");
-    CHECK(STORE_CALL(st, idem_finish, "k-1", r, &e) == 0);
+    CHECK(store_idem_finish(st, "k-1", r, &e) == 0);
     json_decref(r);
-    CHECK_INT(STORE_CALL(st, idem_begin, "k-1", "h1", &resp, &e), 1);
+    CHECK_INT(store_idem_begin(st, "k-1", "h1", &resp, &e), 1);
     CHECK_STR(json_string_value(json_object_get(resp, "reply")), "hi");
     json_decref(resp);
-    CHECK_INT(STORE_CALL(st, idem_begin, "k-1", "h2", &resp, &e), -1);
+    CHECK_INT(store_idem_begin(st, "k-1", "h2", &resp, &e), -1);
     CHECK_STR(e.code, "IdempotencyMismatch");
     /* An aborted claim can be claimed again. */
-    CHECK_INT(STORE_CALL(st, idem_begin, "k-2", "h", &resp, &e), 0);
-    CHECK(STORE_CALL(st, idem_abort, "k-2", &e) == 0);
-    CHECK_INT(STORE_CALL(st, idem_begin, "k-2", "h", &resp, &e), 0);
+    CHECK_INT(store_idem_begin(st, "k-2", "h", &resp, &e), 0);
+    CHECK(store_idem_abort(st, "k-2", &e) == 0);
+    CHECK_INT(store_idem_begin(st, "k-2", "h", &resp, &e), 0);
 }
 
 static void test_reopen_keeps_data(void)
@@ -181,7 +181,7 @@ static void test_reopen_keeps_data(void)
     st = store_sqlite_new(path, 2, &e);
     CHECK(st != NULL);
     json_t *s = NULL;
-    CHECK(STORE_CALL(st, session_get, "s1", &s, &e) == 0);
+    CHECK(store_session_get(st, "s1", &s, &e) == 0);
     CHECK_INT(json_integer_value(json_object_get(s, "turns")), 5);
     json_decref(s);
 }

@@ -44,7 +44,7 @@ static int save(const char *id, int is_new, int k, int *turn_no, struct err *e)
                              "sessionId", id, "userId", "u-1", "isNew", is_new, "messages",
                              msg("user", u, k), msg("assistant", a, k), "context", "k", k,
                              "mix", k, 0.25, 1, "metadata", "via", "test");
-    int rc = STORE_CALL(st, turn_save, turn, turn_no, e);
+    int rc = store_turn_save(st, turn, turn_no, e);
     json_decref(turn);
     return rc;
 }
@@ -61,25 +61,25 @@ static void test_turns_and_window(void)
         CHECK_INT(turn, k);
     }
     json_t *w = NULL;
-    CHECK(STORE_CALL(st, history_recent, s1, 2, &w, &e) == 0);
+    CHECK(store_history_recent(st, s1, 2, &w, &e) == 0);
     CHECK_INT(json_array_size(w), 4);
     CHECK_STR(json_string_value(json_object_get(json_array_get(w, 0), "content")), "user 4");
     CHECK_STR(json_string_value(json_object_get(json_array_get(w, 3), "content")), "assistant 5");
     CHECK_INT(json_integer_value(json_object_get(json_array_get(w, 3), "timestamp")), 5);
     json_decref(w);
     w = NULL;
-    CHECK(STORE_CALL(st, history_recent, s1, 50, &w, &e) == 0);
+    CHECK(store_history_recent(st, s1, 50, &w, &e) == 0);
     CHECK_INT(json_array_size(w), 10);
     json_decref(w);
     json_t *all = NULL;
-    CHECK(STORE_CALL(st, transcript, s1, &all, &e) == 0);
+    CHECK(store_transcript(st, s1, &all, &e) == 0);
     CHECK_INT(json_array_size(all), 10);
     CHECK_STR(json_string_value(json_object_get(json_array_get(all, 0), "content")), "user 1");
     CHECK_STR(json_string_value(json_object_get(json_array_get(all, 9), "content")),
               "assistant 5");
     json_decref(all);
     json_t *s = NULL;
-    CHECK(STORE_CALL(st, session_get, s1, &s, &e) == 0);
+    CHECK(store_session_get(st, s1, &s, &e) == 0);
     CHECK_INT(json_integer_value(json_object_get(s, "turns")), 5);
     CHECK_STR(json_string_value(json_object_get(s, "userId")), "u-1");
     CHECK_STR(json_string_value(json_object_get(s, "status")), "active");
@@ -109,24 +109,24 @@ static void test_session_errors(void)
     CHECK(save(never, 0, 1, &turn, &e) < 0);
     CHECK_STR(e.code, "NotFound");
     json_t *s = NULL;
-    CHECK(STORE_CALL(st, session_get, never, &s, &e) < 0);
+    CHECK(store_session_get(st, never, &s, &e) < 0);
     CHECK_STR(e.code, "NotFound");
     CHECK(s == NULL);
     /* The failed turns left nothing behind: s2 still has its one turn. */
     json_t *all = NULL;
-    CHECK(STORE_CALL(st, transcript, never, &all, &e) == 0);
+    CHECK(store_transcript(st, never, &all, &e) == 0);
     CHECK_INT(json_array_size(all), 0);
     json_decref(all);
     all = NULL;
-    CHECK(STORE_CALL(st, transcript, s2, &all, &e) == 0);
+    CHECK(store_transcript(st, s2, &all, &e) == 0);
     CHECK_INT(json_array_size(all), 2);
     json_decref(all);
-    CHECK(STORE_CALL(st, session_get, s2, &s, &e) == 0);
+    CHECK(store_session_get(st, s2, &s, &e) == 0);
     CHECK_INT(json_integer_value(json_object_get(s, "turns")), 1);
     json_decref(s);
     /* A turn without a session id is refused. */
     json_t *bad = json_pack("{s:s, s:[]}", "userId", "u", "messages");
-    CHECK(STORE_CALL(st, turn_save, bad, &turn, &e) < 0);
+    CHECK(store_turn_save(st, bad, &turn, &e) < 0);
     CHECK_STR(e.code, "StoreError");
     json_decref(bad);
 }
@@ -140,16 +140,16 @@ static void test_operator_item(void)
     json_t *op = json_pack("{s:s, s:s, s:b, s:b, s:[{s:s, s:s}], s:{s:s}}", "sessionId", s3,
                            "userId", "u-1", "isNew", 0, "noTurn", 1, "messages", "role",
                            "operator", "content", "hello from a human", "context", "k", "ignored");
-    CHECK(STORE_CALL(st, turn_save, op, &turn, &e) == 0);
+    CHECK(store_turn_save(st, op, &turn, &e) == 0);
     CHECK_INT(turn, 1);
     json_decref(op);
     json_t *s = NULL;
-    CHECK(STORE_CALL(st, session_get, s3, &s, &e) == 0);
+    CHECK(store_session_get(st, s3, &s, &e) == 0);
     CHECK_INT(json_integer_value(json_object_get(s, "turns")), 1);
     CHECK_INT(json_integer_value(json_object_get(json_object_get(s, "context"), "k")), 1);
     json_decref(s);
     json_t *all = NULL;
-    CHECK(STORE_CALL(st, transcript, s3, &all, &e) == 0);
+    CHECK(store_transcript(st, s3, &all, &e) == 0);
     CHECK_INT(json_array_size(all), 3);
     CHECK_STR(json_string_value(json_object_get(json_array_get(all, 2), "role")), "operator");
     json_decref(all);
@@ -170,8 +170,8 @@ static void test_tickets(void)
     struct err e;
     json_t *f = ticket_fields("u-1", "Cannot log in", NULL);
     json_t *t1 = NULL, *t2 = NULL;
-    CHECK(STORE_CALL(st, ticket_create, f, &t1, &e) == 0);
-    CHECK(STORE_CALL(st, ticket_create, f, &t2, &e) == 0);
+    CHECK(store_ticket_create(st, f, &t1, &e) == 0);
+    CHECK(store_ticket_create(st, f, &t2, &e) == 0);
     json_decref(f);
     const char *id1 = json_string_value(json_object_get(t1, "id"));
     const char *id2 = json_string_value(json_object_get(t2, "id"));
@@ -182,7 +182,7 @@ static void test_tickets(void)
     const char *created = json_string_value(json_object_get(t1, "createdAt"));
     CHECK(created && strlen(created) >= 20 && created[4] == '-' && created[10] == 'T');
     json_t *g = NULL;
-    CHECK(STORE_CALL(st, ticket_get, id2, &g, &e) == 0);
+    CHECK(store_ticket_get(st, id2, &g, &e) == 0);
     CHECK_STR(json_string_value(json_object_get(g, "email")), "jane@example.com");
     CHECK_STR(json_string_value(json_object_get(g, "status")), "open");
     CHECK_STR(json_string_value(json_object_get(g, "sessionId")), sid("s1"));
@@ -192,13 +192,13 @@ static void test_tickets(void)
     g = NULL;
     char lower[16];
     snprintf(lower, sizeof lower, "tkt-%s", id1 + 4);
-    CHECK(STORE_CALL(st, ticket_get, lower, &g, &e) == 0);
+    CHECK(store_ticket_get(st, lower, &g, &e) == 0);
     CHECK_STR(json_string_value(json_object_get(g, "id")), id1);
     json_decref(g);
     const char *bad[] = {"TKT-", "TKT-12x", "42", "TKT-999999", "TKT-1234567890123"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         g = NULL;
-        CHECK(STORE_CALL(st, ticket_get, bad[i], &g, &e) < 0);
+        CHECK(store_ticket_get(st, bad[i], &g, &e) < 0);
         CHECK_STR(e.code, "NotFound");
         CHECK(strstr(e.message, bad[i]) != NULL);
     }
@@ -214,9 +214,9 @@ static void test_idempotency_and_lists(void)
     snprintf(key, sizeof key, "%s-action-7", prefix);
     json_t *f = ticket_fields(user, "first", key);
     json_t *a = NULL, *b = NULL;
-    CHECK(STORE_CALL(st, ticket_create, f, &a, &e) == 0);
+    CHECK(store_ticket_create(st, f, &a, &e) == 0);
     json_object_set_new(f, "title", json_string("redelivered"));
-    CHECK(STORE_CALL(st, ticket_create, f, &b, &e) == 0);
+    CHECK(store_ticket_create(st, f, &b, &e) == 0);
     CHECK_STR(json_string_value(json_object_get(a, "id")),
               json_string_value(json_object_get(b, "id")));
     CHECK_STR(json_string_value(json_object_get(b, "title")), "first");
@@ -224,23 +224,23 @@ static void test_idempotency_and_lists(void)
     json_decref(b);
     json_t *c = NULL;
     f = ticket_fields(user, "second", NULL);
-    CHECK(STORE_CALL(st, ticket_create, f, &c, &e) == 0);
+    CHECK(store_ticket_create(st, f, &c, &e) == 0);
     json_decref(f);
     json_t *list = NULL;
-    CHECK(STORE_CALL(st, tickets_list, user, 10, &list, &e) == 0);
+    CHECK(store_tickets_list(st, user, 10, &list, &e) == 0);
     CHECK_INT(json_array_size(list), 2);
     CHECK_STR(json_string_value(json_object_get(json_array_get(list, 0), "title")), "second");
     CHECK_STR(json_string_value(json_object_get(json_array_get(list, 1), "id")),
               json_string_value(json_object_get(a, "id")));
     json_decref(list);
     list = NULL;
-    CHECK(STORE_CALL(st, tickets_list, user, 1, &list, &e) == 0);
+    CHECK(store_tickets_list(st, user, 1, &list, &e) == 0);
     CHECK_INT(json_array_size(list), 1);
     CHECK_STR(json_string_value(json_object_get(json_array_get(list, 0), "id")),
               json_string_value(json_object_get(c, "id")));
     json_decref(list);
     list = NULL;
-    CHECK(STORE_CALL(st, tickets_list, "nobody-at-all", 10, &list, &e) == 0);
+    CHECK(store_tickets_list(st, "nobody-at-all", 10, &list, &e) == 0);
     CHECK_INT(json_array_size(list), 0);
     json_decref(list);
     json_decref(a);
@@ -251,7 +251,7 @@ static void test_orders(void)
 {
     struct err e;
     json_t *o = NULL;
-    CHECK(STORE_CALL(st, order_get, "1043", &o, &e) == 0);
+    CHECK(store_order_get(st, "1043", &o, &e) == 0);
     CHECK_STR(json_string_value(json_object_get(o, "userId")), "demo");
     CHECK_STR(json_string_value(json_object_get(o, "status")), "processing");
     CHECK_INT(json_array_size(json_object_get(o, "items")), 2);
@@ -265,12 +265,12 @@ static void test_orders(void)
               2);
     json_decref(o);
     o = NULL;
-    CHECK(STORE_CALL(st, order_get, "1044", &o, &e) == 0);
+    CHECK(store_order_get(st, "1044", &o, &e) == 0);
     CHECK(json_is_real(json_object_get(o, "total")) &&
           json_real_value(json_object_get(o, "total")) == 129.0);
     json_decref(o);
     o = NULL;
-    CHECK(STORE_CALL(st, order_get, "9999", &o, &e) < 0);
+    CHECK(store_order_get(st, "9999", &o, &e) < 0);
     CHECK_STR(e.code, "NotFound");
     CHECK(strstr(e.message, "9999") != NULL);
 }
@@ -281,7 +281,7 @@ static int clock_past_last_activity(void *ud)
     (void)ud;
     json_t *list = NULL;
     struct err e;
-    if (STORE_CALL(st, sessions_list, NULL, 1000, &list, &e) < 0)
+    if (store_sessions_list(st, NULL, 1000, &list, &e) < 0)
         return 0;
     long long newest = 0;
     size_t i;
@@ -304,17 +304,17 @@ static void test_status_and_list(void)
      * clock has passed the most recent activity recorded so far. */
     CHECK(check_wait(clock_past_last_activity, NULL, 5000));
     CHECK(save(s4, 1, 1, &turn, &e) == 0);
-    CHECK(STORE_CALL(st, session_set_status, s4, "handoff", "customer asked", &e) == 0);
+    CHECK(store_session_set_status(st, s4, "handoff", "customer asked", &e) == 0);
     json_t *s = NULL;
-    CHECK(STORE_CALL(st, session_get, s4, &s, &e) == 0);
+    CHECK(store_session_get(st, s4, &s, &e) == 0);
     CHECK_STR(json_string_value(json_object_get(s, "status")), "handoff");
     CHECK_STR(json_string_value(json_object_get(json_object_get(s, "metadata"), "statusReason")),
               "customer asked");
     json_decref(s);
-    CHECK(STORE_CALL(st, session_set_status, sid("ghost"), "closed", "x", &e) < 0);
+    CHECK(store_session_set_status(st, sid("ghost"), "closed", "x", &e) < 0);
     CHECK_STR(e.code, "NotFound");
     json_t *list = NULL;
-    CHECK(STORE_CALL(st, sessions_list, "handoff", 100, &list, &e) == 0);
+    CHECK(store_sessions_list(st, "handoff", 100, &list, &e) == 0);
     int found = 0;
     size_t i;
     json_t *row;
@@ -326,7 +326,7 @@ static void test_status_and_list(void)
     json_decref(list);
     /* Most recently active first: s4 was written last. */
     list = NULL;
-    CHECK(STORE_CALL(st, sessions_list, NULL, 2, &list, &e) == 0);
+    CHECK(store_sessions_list(st, NULL, 2, &list, &e) == 0);
     CHECK_INT(json_array_size(list), 2);
     CHECK_STR(json_string_value(json_object_get(json_array_get(list, 0), "sessionId")), s4);
     CHECK(json_integer_value(json_object_get(json_array_get(list, 0), "lastActivity")) >=
@@ -342,9 +342,9 @@ static void test_actions(void)
     json_t *a = json_pack("{s:s, s:s, s:s, s:s, s:{s:s}, s:s}", "id", id, "sessionId", sid("s1"),
                           "userId", "u-1", "tool", "create_support_ticket", "input", "title",
                           "x", "status", "pending");
-    CHECK(STORE_CALL(st, action_put, a, &e) == 0);
+    CHECK(store_action_put(st, a, &e) == 0);
     json_t *g = NULL;
-    CHECK(STORE_CALL(st, action_get, id, &g, &e) == 0);
+    CHECK(store_action_get(st, id, &g, &e) == 0);
     CHECK_STR(json_string_value(json_object_get(g, "status")), "pending");
     CHECK(json_is_null(json_object_get(g, "result")));
     CHECK_STR(json_string_value(json_object_get(json_object_get(g, "input"), "title")), "x");
@@ -352,9 +352,9 @@ static void test_actions(void)
     json_decref(g);
     json_object_set_new(a, "status", json_string("succeeded"));
     json_object_set_new(a, "result", json_pack("{s:s}", "ticketId", "TKT-000001"));
-    CHECK(STORE_CALL(st, action_put, a, &e) == 0);
+    CHECK(store_action_put(st, a, &e) == 0);
     g = NULL;
-    CHECK(STORE_CALL(st, action_get, id, &g, &e) == 0);
+    CHECK(store_action_get(st, id, &g, &e) == 0);
     CHECK_STR(json_string_value(json_object_get(g, "status")), "succeeded");
     CHECK_STR(json_string_value(json_object_get(json_object_get(g, "result"), "ticketId")),
               "TKT-000001");
@@ -362,7 +362,7 @@ static void test_actions(void)
     json_decref(g);
     json_decref(a);
     g = NULL;
-    CHECK(STORE_CALL(st, action_get, "no-such-action", &g, &e) < 0);
+    CHECK(store_action_get(st, "no-such-action", &g, &e) < 0);
     CHECK_STR(e.code, "NotFound");
 }
 
@@ -375,18 +375,18 @@ static void test_turn_status(void)
     json_t *t = json_pack("{s:s, s:s, s:b, s:[], s:{}, s:{s:s}, s:s}", "sessionId", s5, "userId",
                           "u-1", "isNew", 0, "messages", "context", "metadata", "via", "t",
                           "status", "handoff");
-    CHECK(STORE_CALL(st, turn_save, t, &turn, &e) == 0);
+    CHECK(store_turn_save(st, t, &turn, &e) == 0);
     CHECK_INT(turn, 2);
     json_decref(t);
     json_t *g = NULL;
-    CHECK(STORE_CALL(st, session_get, s5, &g, &e) == 0);
+    CHECK(store_session_get(st, s5, &g, &e) == 0);
     CHECK_STR(json_string_value(json_object_get(g, "status")), "handoff");
     CHECK(json_object_get(json_object_get(g, "metadata"), "statusReason") != NULL);
     json_decref(g);
     /* An empty status leaves it as it is. */
     CHECK(save(s5, 0, 3, &turn, &e) == 0);
     g = NULL;
-    CHECK(STORE_CALL(st, session_get, s5, &g, &e) == 0);
+    CHECK(store_session_get(st, s5, &g, &e) == 0);
     CHECK_STR(json_string_value(json_object_get(g, "status")), "handoff");
     json_decref(g);
 }
@@ -395,7 +395,7 @@ static void test_all_tickets(void)
 {
     struct err e;
     json_t *list = NULL;
-    CHECK(STORE_CALL(st, tickets_list, NULL, 3, &list, &e) == 0);
+    CHECK(store_tickets_list(st, NULL, 3, &list, &e) == 0);
     CHECK_INT(json_array_size(list), 3);
     long long prev = -1;
     size_t i;
@@ -414,26 +414,147 @@ static void test_idempotency_keys(void)
     char key[64];
     snprintf(key, sizeof key, "%s-idem-1", prefix);
     json_t *resp = NULL;
-    CHECK_INT(STORE_CALL(st, idem_begin, key, "hash-a", &resp, &e), 0);
-    CHECK_INT(STORE_CALL(st, idem_begin, key, "hash-a", &resp, &e), -1);
+    CHECK_INT(store_idem_begin(st, key, "hash-a", &resp, &e), 0);
+    CHECK_INT(store_idem_begin(st, key, "hash-a", &resp, &e), -1);
     CHECK_STR(e.code, "Conflict");
-    CHECK_INT(STORE_CALL(st, idem_begin, key, "hash-b", &resp, &e), -1);
+    CHECK_INT(store_idem_begin(st, key, "hash-b", &resp, &e), -1);
     CHECK_STR(e.code, "IdempotencyMismatch");
     json_t *answer = json_pack("{s:s, s:i}", "reply", "done", "turn", 1);
-    CHECK_INT(STORE_CALL(st, idem_finish, key, answer, &e), 0);
-    CHECK_INT(STORE_CALL(st, idem_begin, key, "hash-a", &resp, &e), 1);
+    CHECK_INT(store_idem_finish(st, key, answer, &e), 0);
+    CHECK_INT(store_idem_begin(st, key, "hash-a", &resp, &e), 1);
     CHECK(json_equal(resp, answer));
     json_decref(resp);
     json_decref(answer);
     /* Aborting a finished key keeps it; aborting a running one frees it for a retry. */
-    CHECK_INT(STORE_CALL(st, idem_abort, key, &e), 0);
+    CHECK_INT(store_idem_abort(st, key, &e), 0);
     resp = NULL;
-    CHECK_INT(STORE_CALL(st, idem_begin, key, "hash-a", &resp, &e), 1);
+    CHECK_INT(store_idem_begin(st, key, "hash-a", &resp, &e), 1);
     json_decref(resp);
     snprintf(key, sizeof key, "%s-idem-2", prefix);
-    CHECK_INT(STORE_CALL(st, idem_begin, key, "h", &resp, &e), 0);
-    CHECK_INT(STORE_CALL(st, idem_abort, key, &e), 0);
-    CHECK_INT(STORE_CALL(st, idem_begin, key, "h", &resp, &e), 0);
+    CHECK_INT(store_idem_begin(st, key, "h", &resp, &e), 0);
+    CHECK_INT(store_idem_abort(st, key, &e), 0);
+    CHECK_INT(store_idem_begin(st, key, "h", &resp, &e), 0);
+}
+
+static int gone_if_dead(const char *owner, void *ctx)
+{
+    (void)ctx;
+    return strcmp(owner, "dead-process") == 0;
+}
+
+/* idem_claim: a key records its owner and lease; a retry takes over a key whose owner is gone or
+ * whose lease ended (once: the next retry finds it running again), and an expired key is new. */
+static void test_idempotency_recovery(void)
+{
+    struct err e;
+    char key[64];
+    json_t *resp = NULL;
+    int taken = -1;
+    long long now = 1700000000000LL;
+    struct store_idem_claim c = {.hash = "h", .owner = "dead-process", .now_ms = now,
+                                 .lease_until_ms = now + 60000, .expires_ms = now + 3600000,
+                                 .owner_gone = gone_if_dead};
+    /* Owner gone: taken over at once, well inside its lease. */
+    snprintf(key, sizeof key, "%s-rec-1", prefix);
+    c.key = key;
+    CHECK_INT(store_idem_claim(st, &c, &resp, &taken, &e), 0);
+    CHECK_INT(taken, 0);
+    c.owner = "live-process";
+    c.now_ms = now + 1000;
+    c.lease_until_ms = now + 61000;
+    CHECK_INT(store_idem_claim(st, &c, &resp, &taken, &e), 0);
+    CHECK_INT(taken, 1);
+    /* The new owner is alive and within its lease: the next retry waits. */
+    c.owner = "third-process";
+    c.now_ms = now + 2000;
+    CHECK_INT(store_idem_claim(st, &c, &resp, &taken, &e), -1);
+    CHECK_STR(e.code, "Conflict");
+    /* A different body is still refused, running or not. */
+    c.hash = "other";
+    CHECK_INT(store_idem_claim(st, &c, &resp, &taken, &e), -1);
+    CHECK_STR(e.code, "IdempotencyMismatch");
+    c.hash = "h";
+    /* Lease ended: taken over, and the takeover's owner finishes it. */
+    c.now_ms = now + 61000;
+    c.lease_until_ms = now + 121000;
+    CHECK_INT(store_idem_claim(st, &c, &resp, &taken, &e), 0);
+    CHECK_INT(taken, 1);
+    json_t *answer = json_pack("{s:s}", "reply", "TKT-000001");
+    CHECK_INT(store_idem_finish(st, key, answer, &e), 0);
+    /* A finished key replays even for a gone owner, until it expires. */
+    c.owner = "dead-process";
+    c.now_ms = now + 3599000;
+    CHECK_INT(store_idem_claim(st, &c, &resp, &taken, &e), 1);
+    CHECK(json_equal(resp, answer));
+    json_decref(resp);
+    resp = NULL;
+    /* Expired: the key is new again (any body). */
+    c.hash = "new-body";
+    c.owner = "live-process";
+    c.now_ms = now + 3600000;
+    c.lease_until_ms = c.now_ms + 60000;
+    c.expires_ms = c.now_ms + 3600000;
+    CHECK_INT(store_idem_claim(st, &c, &resp, &taken, &e), 0);
+    CHECK_INT(taken, 0);
+    CHECK(resp == NULL);
+    json_decref(answer);
+    /* A key claimed by idem_begin (no owner) is not taken over before its lease. */
+    snprintf(key, sizeof key, "%s-rec-2", prefix);
+    CHECK_INT(store_idem_begin(st, key, "h", &resp, &e), 0);
+    c.key = key;
+    c.hash = "h";
+    c.now_ms = clock_now_ms();
+    CHECK_INT(store_idem_claim(st, &c, &resp, &taken, &e), -1);
+    CHECK_STR(e.code, "Conflict");
+}
+
+/* session_erase: the session, its turns and actions are gone and its tickets keep only their
+ * number and status (SQLite); DynamoDB says NotImplemented for now. */
+static void test_session_erase(void)
+{
+    struct err e;
+    char sid[64], tkey[80];
+    snprintf(sid, sizeof sid, "%s-erase", prefix);
+    json_t *turn = json_pack("{s:s, s:s, s:b, s:[{s:s, s:s}], s:{}}", "sessionId", sid, "userId",
+                             "erin", "isNew", 1, "messages", "role", "user", "content",
+                             "mail me at erin@example.com", "context");
+    int n = 0;
+    CHECK_INT(store_turn_save(st, turn, &n, &e), 0);
+    json_decref(turn);
+    snprintf(tkey, sizeof tkey, "%s:call_1", sid);
+    json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "sessionId", sid, "userId",
+                          "erin", "title", "Erin cannot log in", "description",
+                          "erin@example.com locked out", "priority", "high", "email",
+                          "erin@example.com", "idempotencyKey", tkey);
+    json_t *ticket = NULL;
+    CHECK_INT(store_ticket_create(st, f, &ticket, &e), 0);
+    json_decref(f);
+    char tid[32] = "";
+    snprintf(tid, sizeof tid, "%s", json_string_value(json_object_get(ticket, "id")));
+    json_decref(ticket);
+    int rc = store_session_erase(st, sid, &e);
+    if (strcmp(st->ops->name, "dynamodb") == 0) {
+        CHECK_INT(rc, -1);
+        CHECK_STR(e.code, "NotImplemented");
+        return;
+    }
+    CHECK_INT(rc, 0);
+    json_t *out = NULL;
+    CHECK_INT(store_session_get(st, sid, &out, &e), -1);
+    CHECK_STR(e.code, "NotFound");
+    CHECK_INT(store_transcript(st, sid, &out, &e), 0);
+    CHECK_INT(json_array_size(out), 0);
+    json_decref(out);
+    out = NULL;
+    CHECK_INT(store_ticket_get(st, tid, &out, &e), 0);
+    CHECK_STR(json_string_value(json_object_get(out, "id")), tid);
+    CHECK_STR(json_string_value(json_object_get(out, "status")), "open");
+    char *text = json_dumps(out, JSON_COMPACT);
+    CHECK(text && strstr(text, "erin") == NULL);
+    free(text);
+    json_decref(out);
+    CHECK_INT(store_session_erase(st, sid, &e), -1);
+    CHECK_STR(e.code, "NotFound");
 }
 
 #define CONC_THREADS 4
@@ -475,11 +596,11 @@ static void test_concurrent_turns(void)
         CHECK_INT(failures[i], 0);
     }
     json_t *g = NULL;
-    CHECK(STORE_CALL(st, session_get, conc_id, &g, &e) == 0);
+    CHECK(store_session_get(st, conc_id, &g, &e) == 0);
     CHECK_INT(json_integer_value(json_object_get(g, "turns")), 1 + CONC_THREADS * CONC_TURNS);
     json_decref(g);
     json_t *all = NULL;
-    CHECK(STORE_CALL(st, transcript, conc_id, &all, &e) == 0);
+    CHECK(store_transcript(st, conc_id, &all, &e) == 0);
     CHECK_INT(json_array_size(all), 2 * (1 + CONC_THREADS * CONC_TURNS));
     json_decref(all);
 }
@@ -487,7 +608,7 @@ static void test_concurrent_turns(void)
 static void run_suite(const char *name)
 {
     snprintf(prefix, sizeof prefix, "%s%lld", name, (long long)(clock_now_ms() % 100000000));
-    printf("# store adapter: %s\n", st->ops->name);
+    printf("# store adapter: %s\n", store_name(st));
     RUN(test_turns_and_window);
     RUN(test_session_errors);
     RUN(test_operator_item);
@@ -499,6 +620,8 @@ static void run_suite(const char *name)
     RUN(test_turn_status);
     RUN(test_all_tickets);
     RUN(test_idempotency_keys);
+    RUN(test_idempotency_recovery);
+    RUN(test_session_erase);
     RUN(test_concurrent_turns);
 }
 

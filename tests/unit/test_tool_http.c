@@ -706,7 +706,7 @@ static void test_confirm_flow(void)
 
     /* The transcript shows the questions and both answers. */
     json_t *hist = NULL;
-    CHECK(STORE_CALL(store, history_recent, session, 20, &hist, &e) == 0);
+    CHECK(store_history_recent(store, session, 20, &hist, &e) == 0);
     CHECK(dump_has(hist, "Before I go ahead"));
     CHECK(dump_has(hist, "toolu_A_confirmed"));
     CHECK(dump_has(hist, "cancelled"));
@@ -798,7 +798,7 @@ static void test_async_goes_through_the_queue(void)
         CHECK_STR(fake_header(r, "Idempotency-Key"), "s-async:tu_slow");
     }
     json_t *rec = NULL;
-    CHECK(STORE_CALL(store, action_get, "tu_slow", &rec, &e) == 0);
+    CHECK(store_action_get(store, "tu_slow", &rec, &e) == 0);
     CHECK_STR(json_string_value(json_object_get(rec, "status")), "succeeded");
     json_decref(rec);
     json_decref(res);
