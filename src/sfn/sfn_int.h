@@ -62,6 +62,8 @@ struct sfn__valsrc {
 };
 
 /* ---- Choice rules ---- */
+/* X-macro lists keep their rows as written. */
+/* clang-format off */
 enum sfn__op {
 #define SFN_CHOICE_OPS(X)                                                                          \
     X(StringEquals) X(StringLessThan) X(StringGreaterThan) X(StringLessThanEquals)                 \
@@ -75,6 +77,7 @@ enum sfn__op {
 #undef X
     OP_AND, OP_OR, OP_NOT
 };
+/* clang-format on */
 
 struct sfn__rule {
     enum sfn__op op;
@@ -109,6 +112,7 @@ struct sfn__catcher {
 /* ---- state types: the one list (STYLE rule 16). Each row is (enum suffix, ASL name, function
  * suffix); parse.c compiles a type with compile_<fn>() and engine.c runs it with run_<fn>(), both
  * through tables indexed by enum sfn__type built from this list. ---- */
+/* clang-format off */
 #define SFN_STATE_TYPES(X)                                                                         \
     X(TASK, Task, task) X(PASS, Pass, pass) X(CHOICE, Choice, choice) X(WAIT, Wait, wait)          \
     X(SUCCEED, Succeed, succeed) X(FAIL, Fail, fail) X(PARALLEL, Parallel, parallel)               \
@@ -119,6 +123,7 @@ enum sfn__type {
 #undef X
     ST__COUNT /* number of state types, not a type */
 };
+/* clang-format on */
 /* Returns the ASL name of a state type ("Task", ...); t must be below ST__COUNT. */
 const char *sfn__type_name(enum sfn__type t);
 /* Returns the type whose ASL name is name, or -1 when none is (name may be NULL). */
