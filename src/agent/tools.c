@@ -52,6 +52,10 @@ static json_t *tool_create_ticket(const struct tool_ctx *ctx, const json_t *inpu
     json_t *fields = json_deep_copy(input);
     json_object_set_new(fields, "sessionId", json_string(ctx->session_id));
     json_object_set_new(fields, "userId", json_string(ctx->user_id));
+    /* A verified email (the customer's token) wins over whatever the model passed, so a prompt
+     * cannot open a ticket in someone else's name. */
+    if (ctx->email && ctx->email[0])
+        json_object_set_new(fields, "email", json_string(ctx->email));
     if (ctx->idempotency_key)
         json_object_set_new(fields, "idempotencyKey", json_string(ctx->idempotency_key));
     json_t *ticket = NULL;

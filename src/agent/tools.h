@@ -21,6 +21,7 @@
 #define PARLEY_TOOLS_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "base/err.h"
 #include "store/store.h"
@@ -34,6 +35,9 @@ struct tool_ctx {
     const char *session_id; /* the session the call belongs to */
     const char *user_id;    /* the customer the tool acts for */
     const char *idempotency_key; /* makes effects happen once per action (NULL: none) */
+    int64_t deadline_ms;    /* the turn's deadline, wall clock (clock_now_ms); 0: none. HTTP and
+                             * MCP tools wait at most min(their timeout_ms, deadline - now) */
+    const char *email;      /* the customer's verified email (a token's claim); NULL: none */
 };
 
 #define TOOLS_MAX 128              /* tools in one registry */
