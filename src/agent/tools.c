@@ -332,6 +332,7 @@ struct tools {
     struct aws_client *aws;       /* shared by lambda tools (NULL until one exists) */
     struct tool_mcp_server *mcp[TOOLS_MCP_SERVERS_MAX]; /* servers the mcp tools borrow */
     size_t n_mcp;                 /* number of servers */
+    int mcp_down;                 /* optional MCP servers that could not be reached */
 };
 
 void tools_free(struct tools *t)
@@ -635,7 +636,9 @@ static int add_mcp(struct tools *t, const json_t *e, const char *where, struct e
     if (tool_mcp_server_list(s, where, &listed, &lerr) < 0) {
         if (json_is_true(opt)) {
             log_at(LL_WARN, "tools", "%s; the server is optional, so its tools are left out "
-                   "until the agent is reloaded", lerr.message);
+                   "until the agent is reloaded (retried in the background by `parley serve`)",
+                   lerr.message);
+            t->mcp_down++;
             rc = 0;
         } else {
             err_set(err, lerr.code, "%s (start it, or set \"optional\": true)", lerr.message);
@@ -788,4 +791,9 @@ json_t *tools_run(const struct tools *t, const struct tool_ctx *ctx, const char 
         r = NULL;
     }
     return r;
+}
+
+int tools_mcp_down(const struct tools *t)
+{
+    return t ? t->mcp_down : 0;
 }

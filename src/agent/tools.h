@@ -90,4 +90,9 @@ json_t *tools_describe(const struct tools *t);
  * async 1 (they have always used the queue). Returns 0, or -1 for an unknown name (both 0). */
 int tools_policy(const struct tools *t, const char *name, int *confirm, int *async);
 
+/* The number of "optional": true MCP servers that could not be reached when the registry was
+ * built (their tools are absent). `parley serve` retries them by rebuilding the agent (a reload)
+ * with backoff until this is 0. NULL: 0. */
+int tools_mcp_down(const struct tools *t);
+
 #endif

@@ -6,7 +6,9 @@
  *   failed ToolTimeout action and a reply;
  * - a verified email (the token's `email` claim) is the email of a ticket, whatever address the
  *   customer or the model typed; without the claim the typed one is kept;
- * - a pending confirmation is part of GET /sessions/{id}, so a reloaded page can ask again.
+ * - a pending confirmation is part of GET /sessions/{id}, so a reloaded page can ask again;
+ * - an optional MCP server that is down at start is retried in the background and its tools
+ *   appear without a restart.
  */
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -112,6 +114,44 @@ static void test_confirmation_in_session(void)
     r = e2e_http(s, "GET", path, NULL);
     CHECK_INT(r.status, 200);
     CHECK(r.body && strstr(r.body, "\"confirmation\"") == NULL);
+    e2e_resp_free(&r);
+}
+
+/* ---------------------------------------------------------------- optional MCP retried */
+
+static char late_script[160]; /* the MCP server's script: absent at start */
+
+static int retried(void *ud)
+{
+    const struct e2e_server *s = ud;
+    char log[300], line[1024];
+    snprintf(log, sizeof log, "%s/server.log", s->dir);
+    FILE *f = fopen(log, "r");
+    int found = 0;
+    while (f && fgets(line, sizeof line, f))
+        found |= strstr(line, "optional MCP server is reachable now") != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+static void test_optional_mcp_retried(void)
+{
+    const struct e2e_server *s = &srv;
+    struct e2e_resp r = chat(s, NULL, "how many brake pads are in stock", NULL);
+    CHECK_INT(r.status, 200);
+    const char *tool = e2e_str(&r, "actions.0.tool");
+    CHECK(!tool || strcmp(tool, "late__slow") != 0); /* not there yet */
+    e2e_resp_free(&r);
+    /* The server comes up: the script appears. */
+    char src_path[300], cmd[800];
+    snprintf(src_path, sizeof src_path, "%s/tests/fakes/mcp_tools_server.py", src());
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", src_path, late_script);
+    CHECK_INT(system(cmd), 0);
+    CHECK(check_wait(retried, (void *)s, 30000));
+    r = chat(s, NULL, "how many brake pads are in stock", NULL);
+    CHECK_INT(r.status, 200);
+    CHECK_STR(e2e_str(&r, "actions.0.tool"), "late__slow");
     e2e_resp_free(&r);
 }
 
@@ -232,6 +272,35 @@ int main(void)
     if (check_require("server (agent file) starts", e2e_start_env(&srv, data, env) == 0)) {
         RUN(test_mcp_cancelled_at_deadline);
         RUN(test_confirmation_in_session);
+        CHECK_INT(e2e_stop(&srv), 0);
+    }
+    /* An optional MCP server whose script does not exist yet. */
+    snprintf(late_script, sizeof late_script, "%s/late_mcp.py", dir);
+    snprintf(agent, sizeof agent, "%s/late.yaml", dir);
+    f = fopen(agent, "w");
+    if (!check_require("the late agent file", f != NULL))
+        return check_summary();
+    fprintf(f,
+            "name: Late\ninstructions: Help the customer.\n"
+            "tools:\n  builtin: [escalate_to_human]\n"
+            "  mcp:\n"
+            "    - name: late\n"
+            "      command: [python3, '%s', slow]\n"
+            "      optional: true\n"
+            "      tools:\n"
+            "        slow:\n"
+            "          examples: [how many brake pads are in stock, is this part in stock, "
+            "check the stock level, do you have chains in stock]\n",
+            late_script);
+    fclose(f);
+    const char *env_late[] = {"PARLEY_MODEL=offline", e_agent, "PARLEY_TURN_TIMEOUT_MS=1000",
+                              "PARLEY_MCP_RETRY_MS=100", "PARLEY_RATE_LIMIT_PER_MIN=0",
+                              "PARLEY_SESSION_RATE_LIMIT_PER_MIN=0", NULL};
+    snprintf(e_agent, sizeof e_agent, "PARLEY_AGENT=%s", agent);
+    snprintf(data, sizeof data, "%s/late", dir);
+    if (check_require("server (optional MCP down) starts",
+                      e2e_start_env(&srv, data, env_late) == 0)) {
+        RUN(test_optional_mcp_retried);
         CHECK_INT(e2e_stop(&srv), 0);
     }
     const char *env_jwt[] = {"PARLEY_USER_JWT_SECRET=k3y", "PARLEY_RATE_LIMIT_PER_MIN=0",
