@@ -279,6 +279,7 @@ function renderTranscript(session) {
     state.seenActions.clear();
     const calls = new Map(); // toolUseId -> {tool, input}
     let chips = [];
+    let lastAssistant = null; // the question a pending confirmation belongs under
     for (const m of session.messages || []) {
         if (m.role === 'user') {
             addMessage('user', m.content, { time: m.timestamp });
@@ -290,6 +291,7 @@ function renderTranscript(session) {
                 const li = addMessage('assistant', m.content, { time: m.timestamp });
                 for (const a of chips) addChip(li, a);
                 chips = [];
+                lastAssistant = li;
             }
         } else if (m.role === 'tool') {
             const call = calls.get(m.toolUseId) || {};
@@ -306,6 +308,11 @@ function renderTranscript(session) {
     if (chips.length) {
         const li = addMessage('assistant', '');
         for (const a of chips) addChip(li, a);
+        lastAssistant = li;
+    }
+    // A confirmation still waiting for the customer (the page was reloaded): ask again.
+    if (session.confirmation && typeof session.confirmation === 'object') {
+        showConfirmation(lastAssistant || addMessage('assistant', ''), session.confirmation);
     }
     state.status = 'active';
     setStatus(session.status);

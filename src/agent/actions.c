@@ -59,11 +59,23 @@ static void wait_slice(struct agent *a, unsigned long seen, int slice_ms)
 /* ---------------------------------------------------------------- running one action */
 
 /* Runs a tool for the session; returns the action record {"id","tool","input","status",
- * "result"}. Sets *transient when the failure is worth retrying (the store was unavailable). */
-static json_t *run_action(struct agent *a, const char *id, const char *sid, const char *uid,
-                          const char *name, const json_t *input, const char *key, int *transient)
+ * "result"}. turn is the workflow state (or the queued message) the call comes from: its
+ * "deadlineMs" (the turn's deadline, absent for queued actions, which outlive their turn) and
+ * "email" (the customer's verified email) go to the tool. Sets *transient when the failure is
+ * worth retrying (the store was unavailable). */
+static json_t *run_action(struct agent *a, const json_t *turn, const char *id, const char *sid,
+                          const char *uid, const char *name, const json_t *input, const char *key,
+                          int *transient)
 {
-    struct tool_ctx ctx = {a->store, agent_kb(a), sid, uid, key};
+    struct tool_ctx ctx = {
+        .store = a->store,
+        .kb = agent_kb(a),
+        .session_id = sid,
+        .user_id = uid,
+        .idempotency_key = key,
+        .deadline_ms = (int64_t)json_integer_value(json_object_get(turn, "deadlineMs")),
+        .email = agent__str(turn, "email"),
+    };
     struct err terr;
     err_clear(&terr);
     int64_t t0 = clock_mono_us();
@@ -144,6 +156,9 @@ static int enqueue(struct agent *a, const json_t *event, const char *id, const c
     char *key = xasprintf("%s:%s", sid, id);
     json_t *msg = json_pack("{s:s, s:s, s:s, s:s, s:O, s:s}", "actionId", id, "sessionId", sid,
                             "userId", uid, "tool", name, "input", input, "idempotencyKey", key);
+    const char *email = agent__str(event, "email");
+    if (email)
+        json_object_set_new(msg, "email", json_string(email)); /* verified: the worker uses it */
     char *body = json_dumps(msg, JSON_COMPACT);
     char message_id[37];
     /* The queue hop joins the turn's trace: the worker continues it from AWSTraceHeader, the
@@ -303,7 +318,7 @@ int agent__confirm_resume(struct agent *a, json_t *event, struct err *err)
     } else {
         /* The key of the action the customer confirmed, so a retried turn acts once. */
         char *key = xasprintf("%s:%s", sid, orig ? orig : id);
-        action = run_action(a, id, sid, uid, tool, input, key, NULL);
+        action = run_action(a, event, id, sid, uid, tool, input, key, NULL);
         free(key);
     }
     if (agent__observer && agent__observer->on_tool)
@@ -365,7 +380,7 @@ json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err)
         } else if (!a->queue || !async) {
             /* Inline. Custom tools get the action's key, as queued ones do. */
             char *key = async ? NULL : xasprintf("%s:%s", sid, id);
-            action = run_action(a, id, sid, uid, name, input, key, NULL);
+            action = run_action(a, event, id, sid, uid, name, input, key, NULL);
             free(key);
         } else if (enqueue(a, event, id, name, input, err) < 0) {
             json_decref(held);
@@ -453,7 +468,7 @@ static int work_one(struct agent *a, const char *body)
     }
     json_decref(rec);
     int transient = 0;
-    json_t *action = run_action(a, id, sid, uid, tool, input, key, &transient);
+    json_t *action = run_action(a, msg, id, sid, uid, tool, input, key, &transient);
     if (transient) {
         json_decref(action);
         goto out;

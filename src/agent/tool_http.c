@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "base/clock.h"
 #include "base/xmalloc.h"
 #include "http/client.h"
 #include "http/sigv4.h"
@@ -367,6 +368,19 @@ json_t *tool_http_run(const struct tool_http *h, const struct tool_ctx *ctx, con
     for (size_t i = 0; i < h->n_headers; i++)
         lines[n++] = h->headers[i];
     int may_retry = idempotent_method(h->method) || (ctx && ctx->idempotency_key);
+    long timeout = h->timeout_ms;
+    if (ctx && ctx->deadline_ms > 0) {
+        int64_t left = ctx->deadline_ms - clock_now_ms();
+        if (left <= 0) {
+            err_set(err, "ToolTimeout", "tool '%s': %s %s not called, the turn's time limit has "
+                    "passed", h->name, h->method, h->shown_url);
+            goto out;
+        }
+        if (left < timeout) {
+            timeout = (long)left; /* the turn's deadline bounds the call: no attempt after it */
+            may_retry = 0;
+        }
+    }
     struct http_client_request req = {
         .method = h->method,
         .url = url,
@@ -374,7 +388,7 @@ json_t *tool_http_run(const struct tool_http *h, const struct tool_ctx *ctx, con
         .n_headers = n,
         .body = body,
         .body_len = body_len,
-        .timeout_ms = h->timeout_ms,
+        .timeout_ms = timeout,
         .max_retries = may_retry ? h->retries : 0,
     };
     struct err herr;
@@ -383,7 +397,7 @@ json_t *tool_http_run(const struct tool_http *h, const struct tool_ctx *ctx, con
         /* The client's own message carries the expanded url: say it again without secrets. */
         if (strcmp(herr.code, "HttpTimeout") == 0)
             err_set(err, "ToolTimeout", "tool '%s': %s %s did not answer within %ld ms",
-                    h->name, h->method, h->shown_url, h->timeout_ms);
+                    h->name, h->method, h->shown_url, timeout);
         else if (strcmp(herr.code, "HttpTooLarge") == 0)
             err_set(err, "ToolTooLarge", "tool '%s': the reply of %s %s is over %u bytes",
                     h->name, h->method, h->shown_url, TOOL_HTTP_REPLY_MAX);

@@ -54,7 +54,9 @@ void tool_http_free(struct tool_http *h);
  * with *is_error = 1 and err set. Other failures return NULL with err: "ToolTimeout",
  * "ToolTooLarge" (reply over 1 MB), "ToolBadReply" (not JSON), "ToolUnreachable" or
  * "InvalidInput" (a url field missing). Retries 429, 5xx and timeouts only for GET/PUT/DELETE or
- * when an Idempotency-Key is sent. */
+ * when an Idempotency-Key is sent. A call is bounded by timeout_ms and by ctx->deadline_ms (the
+ * turn's deadline: the smaller wins, and a call cut by the deadline is not retried; past the
+ * deadline it is not made, "ToolTimeout"). */
 json_t *tool_http_run(const struct tool_http *h, const struct tool_ctx *ctx, const json_t *input,
                       int *is_error, struct err *err);
 

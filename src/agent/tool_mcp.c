@@ -8,12 +8,14 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/xmalloc.h"
 #include "mcp/mcp.h"
 
 struct tool_mcp_server {
     struct mcp_client *client; /* owned */
     char *name;                /* the entry's name */
+    long call_timeout_ms;      /* the entry's timeout_ms, or the client's default */
 };
 
 struct tool_mcp {
@@ -37,6 +39,8 @@ struct tool_mcp_server *tool_mcp_server_new(const json_t *entry, const char *whe
     struct tool_mcp_server *s = xcalloc(1, sizeof *s);
     s->client = c;
     s->name = xstrdup(mcp_client_name(c));
+    json_int_t ms = json_integer_value(json_object_get(entry, "timeout_ms"));
+    s->call_timeout_ms = ms > 0 ? (long)ms : TOOL_MCP_CALL_TIMEOUT_DEFAULT_MS;
     return s;
 }
 
@@ -158,14 +162,32 @@ json_t *tool_mcp_run(const struct tool_mcp *m, const struct tool_ctx *ctx, const
                      int *is_error, struct err *err)
 {
     json_t *out = NULL, *res = NULL;
-    long timeout = m->timeout_ms;
-    (void)ctx; /* MCP tools act through the server; the session is not sent */
+    long timeout = m->timeout_ms > 0 ? m->timeout_ms : m->server->call_timeout_ms;
+    int cut = 0; /* the turn's deadline, not the tool's own limit, bounds this call */
     struct err e;
     err_clear(&e);
     *is_error = 0;
+    /* MCP tools act through the server; the session is not sent, only the turn's deadline
+     * is honoured. */
+    if (ctx && ctx->deadline_ms > 0) {
+        int64_t left = ctx->deadline_ms - clock_now_ms();
+        if (left <= 0) {
+            err_set(err, "ToolTimeout", "tool '%s' (MCP server '%s'): not called, the turn's "
+                    "time limit has passed", m->public_name, m->server->name);
+            goto out;
+        }
+        if (left < timeout) {
+            timeout = (long)left;
+            cut = 1;
+        }
+    }
     if (mcp_call_tool(m->server->client, m->tool, input, timeout, &res, &e) < 0) {
-        err_set(err, tool_code(e.code), "tool '%s' (MCP server '%s'): %s", m->public_name,
-                m->server->name, e.message);
+        if (cut && strcmp(e.code, "McpTimeout") == 0)
+            err_set(err, "ToolTimeout", "tool '%s' (MCP server '%s'): cancelled at the turn's "
+                    "time limit after %ld ms", m->public_name, m->server->name, timeout);
+        else
+            err_set(err, tool_code(e.code), "tool '%s' (MCP server '%s'): %s", m->public_name,
+                    m->server->name, e.message);
         goto out;
     }
     out = tool_mcp_result(res, m->public_name, is_error, err);

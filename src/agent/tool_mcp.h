@@ -20,6 +20,7 @@
 #include "base/err.h"
 
 #define TOOL_MCP_TEXT_MAX (1u << 20) /* bytes of text content passed to the model */
+#define TOOL_MCP_CALL_TIMEOUT_DEFAULT_MS 60000L /* a call without timeout_ms (the client's own) */
 
 struct tool_mcp_server;
 struct tool_mcp;
@@ -55,7 +56,9 @@ struct tool_mcp *tool_mcp_new(struct tool_mcp_server *s, const char *tool, const
 void tool_mcp_free(struct tool_mcp *m);
 
 /* Calls the tool with input (an object, already validated), bounded by the tool's timeout_ms
- * (on expiry the client sends notifications/cancelled and the call fails). Returns
+ * and by ctx->deadline_ms (the turn's deadline; the smaller wins; a call whose deadline has
+ * already passed is not made). On expiry the client sends notifications/cancelled and the call
+ * fails with "ToolTimeout". Returns
  * the result (new reference) with *is_error = 0; for a result with isError true, returns
  * {"error":{"code":"ToolFailed","message":text,"details":structuredContent?}} with *is_error = 1
  * and err "ToolFailed". Other failures return NULL with err: "ToolTimeout" (no reply in time),

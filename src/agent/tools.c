@@ -52,6 +52,10 @@ static json_t *tool_create_ticket(const struct tool_ctx *ctx, const json_t *inpu
     json_t *fields = json_deep_copy(input);
     json_object_set_new(fields, "sessionId", json_string(ctx->session_id));
     json_object_set_new(fields, "userId", json_string(ctx->user_id));
+    /* A verified email (the customer's token) wins over whatever the model passed, so a prompt
+     * cannot open a ticket in someone else's name. */
+    if (ctx->email && ctx->email[0])
+        json_object_set_new(fields, "email", json_string(ctx->email));
     if (ctx->idempotency_key)
         json_object_set_new(fields, "idempotencyKey", json_string(ctx->idempotency_key));
     json_t *ticket = NULL;
@@ -328,6 +332,7 @@ struct tools {
     struct aws_client *aws;       /* shared by lambda tools (NULL until one exists) */
     struct tool_mcp_server *mcp[TOOLS_MCP_SERVERS_MAX]; /* servers the mcp tools borrow */
     size_t n_mcp;                 /* number of servers */
+    int mcp_down;                 /* optional MCP servers that could not be reached */
 };
 
 void tools_free(struct tools *t)
@@ -631,7 +636,9 @@ static int add_mcp(struct tools *t, const json_t *e, const char *where, struct e
     if (tool_mcp_server_list(s, where, &listed, &lerr) < 0) {
         if (json_is_true(opt)) {
             log_at(LL_WARN, "tools", "%s; the server is optional, so its tools are left out "
-                   "until the agent is reloaded", lerr.message);
+                   "until the agent is reloaded (retried in the background by `parley serve`)",
+                   lerr.message);
+            t->mcp_down++;
             rc = 0;
         } else {
             err_set(err, lerr.code, "%s (start it, or set \"optional\": true)", lerr.message);
@@ -784,4 +791,9 @@ json_t *tools_run(const struct tools *t, const struct tool_ctx *ctx, const char 
         r = NULL;
     }
     return r;
+}
+
+int tools_mcp_down(const struct tools *t)
+{
+    return t ? t->mcp_down : 0;
 }

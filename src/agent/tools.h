@@ -21,6 +21,7 @@
 #define PARLEY_TOOLS_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "base/err.h"
 #include "store/store.h"
@@ -34,6 +35,9 @@ struct tool_ctx {
     const char *session_id; /* the session the call belongs to */
     const char *user_id;    /* the customer the tool acts for */
     const char *idempotency_key; /* makes effects happen once per action (NULL: none) */
+    int64_t deadline_ms;    /* the turn's deadline, wall clock (clock_now_ms); 0: none. HTTP and
+                             * MCP tools wait at most min(their timeout_ms, deadline - now) */
+    const char *email;      /* the customer's verified email (a token's claim); NULL: none */
 };
 
 #define TOOLS_MAX 128              /* tools in one registry */
@@ -85,5 +89,10 @@ json_t *tools_describe(const struct tools *t);
  * the call goes through the AgentActions queue (when there is one). Built-ins report confirm 0 and
  * async 1 (they have always used the queue). Returns 0, or -1 for an unknown name (both 0). */
 int tools_policy(const struct tools *t, const char *name, int *confirm, int *async);
+
+/* The number of "optional": true MCP servers that could not be reached when the registry was
+ * built (their tools are absent). `parley serve` retries them by rebuilding the agent (a reload)
+ * with backoff until this is 0. NULL: 0. */
+int tools_mcp_down(const struct tools *t);
 
 #endif

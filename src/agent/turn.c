@@ -254,6 +254,14 @@ static json_t *run_turn(struct agent *a, const json_t *request, const char *new_
         free(user);
     }
     json_object_set_new(state, "sessionId", json_string(sid));
+    /* The deadline of the turn's tool calls (wall clock: a Step Functions workflow may run the
+     * actions in another process) and the customer's verified email, for the tools. */
+    if (a->cfg && a->cfg->turn_timeout_ms > 0)
+        json_object_set_new(state, "deadlineMs",
+                            json_integer((json_int_t)(clock_now_ms() + a->cfg->turn_timeout_ms)));
+    const char *email = json_string_value(json_object_get(request, "email"));
+    if (email && email[0])
+        json_object_set_new(state, "email", json_string(email));
     /* A card number never reaches the model or the store: only its last four digits do. */
     json_t *message = json_deep_copy(json_object_get(request, "message"));
     guard_mask_cards_json(message);

@@ -63,6 +63,12 @@ static const struct setting settings[] = {
      "action worker threads in `parley serve` (0: run `parley worker` separately)"},
     {"PARLEY_ACTION_WAIT_MS", ST_INT, F(action_wait_ms), "10000", 0, 600000, NULL,
      "how long a turn waits for its queued actions before reporting them pending"},
+    {"PARLEY_MCP_RETRY_MS", ST_INT, F(mcp_retry_ms), "2000", 10, 3600000, NULL,
+     "first delay before an optional MCP server that was down is retried (then doubling, "
+     "capped at 60 s or this value)"},
+    {"PARLEY_TURN_TIMEOUT_MS", ST_INT, F(turn_timeout_ms), "60000", 100, 3600000, NULL,
+     "time limit of one turn's tool calls: an HTTP or MCP tool call is cut off at the turn's "
+     "deadline (an MCP call is cancelled) and the model answers with what it has"},
     {"PARLEY_ACTION_VISIBILITY_S", ST_INT, F(action_visibility_s), "30", 1, 43200, NULL,
      "visibility timeout of a received action; a worker that dies is retried after it"},
     {"PARLEY_ARCHIVE_DELAY_MS", ST_INT, F(archive_delay_ms), "2000", 0, 3600000, NULL,

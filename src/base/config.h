@@ -32,6 +32,8 @@ struct config {
     char *redact;            /* PARLEY_REDACT: PII kinds redacted from events, logs, archives */
     int workers;             /* PARLEY_WORKERS: action worker threads in `parley serve` */
     int action_wait_ms;      /* PARLEY_ACTION_WAIT_MS: how long a turn waits for its actions */
+    int mcp_retry_ms;        /* PARLEY_MCP_RETRY_MS: first retry delay of a down optional MCP */
+    int turn_timeout_ms;     /* PARLEY_TURN_TIMEOUT_MS: deadline of a turn's tool calls */
     int action_visibility_s; /* PARLEY_ACTION_VISIBILITY_S: queue visibility timeout */
     int archive_delay_ms;    /* PARLEY_ARCHIVE_DELAY_MS: bound on transcript archiving delay */
     char *xray_daemon;       /* PARLEY_XRAY_DAEMON: host:port of an X-Ray daemon (empty: off) */

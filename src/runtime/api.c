@@ -279,6 +279,8 @@ static void request_set_user(json_t *request, const struct caller *c)
     const char *sid = json_string_value(json_object_get(request, "sessionId"));
     if (c->user[0]) {
         json_object_set_new(request, "userId", json_string(c->user));
+        if (c->email[0]) /* verified: only a token sets it (a body field is refused) */
+            json_object_set_new(request, "email", json_string(c->email));
     } else if (sid) {
         char *guest = xasprintf("guest:%s", sid);
         json_object_set_new(request, "userId", json_string(guest));
@@ -393,6 +395,17 @@ static void handle_session(struct api *api, const char *id, struct http_request 
         reply_error(resp, "NotFound", "session not found");
         return;
     }
+    /* A pending confirmation, so a reloaded chat page can ask again (Yes/No). */
+    json_t *session = NULL;
+    if (store_session_get(a->store, id, &session, &e) == 0) {
+        json_t *p = json_object_get(json_object_get(session, "context"), "pendingConfirmation");
+        if (json_is_object(p))
+            json_object_set_new(doc, "confirmation",
+                                json_pack("{s:O?, s:O?, s:O?}", "tool", json_object_get(p, "tool"),
+                                          "input", json_object_get(p, "input"), "prompt",
+                                          json_object_get(p, "prompt")));
+    }
+    json_decref(session);
     reply_json(resp, 200, doc);
 }
 

@@ -19,6 +19,7 @@
 #include "agent/tools.h"
 #include "agent/turn.h"
 #include "base/asset.h"
+#include "base/backoff.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
@@ -425,9 +426,12 @@ static struct metric *reload_metric(void)
     return m;
 }
 
+static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER; /* one rebuild at a time */
+
 int app_reload_agent(struct app *app, struct err *err)
 {
     assert(app->agent_ready); /* only an opened app reloads */
+    pthread_mutex_lock(&reload_lock);
     int rc = -1;
     char *problems = NULL;
     const char *path = app->cfg->agent[0] ? app->cfg->agent : "the shipped demo agent";
@@ -452,7 +456,72 @@ int app_reload_agent(struct app *app, struct err *err)
     rc = 0;
 out:
     free(problems);
+    pthread_mutex_unlock(&reload_lock);
     return rc;
+}
+
+/* ---------------------------------------------------------------- optional MCP servers */
+
+#define MCP_RETRY_MAX_MS 60000L /* cap on the delay between two retries */
+
+/* Optional MCP servers the current definition could not reach. */
+static int mcp_down_now(struct app *app)
+{
+    struct agent_def *d = agent_def_get(&app->agent);
+    int n = d ? tools_mcp_down(d->tools) : 0;
+    agent_def_unref(d);
+    return n;
+}
+
+/* One retry: rebuilds the definition and swaps it in when it reaches more optional MCP servers
+ * than the running one (the same path as a reload). Returns the servers still down. */
+static int mcp_retry_once(struct app *app)
+{
+    pthread_mutex_lock(&reload_lock);
+    int before = mcp_down_now(app), after = before;
+    char *problems = NULL;
+    struct err e;
+    err_clear(&e);
+    struct agent_def *def = before > 0 ? app__build_def(app, 1, &problems, &e) : NULL;
+    if (def && (after = tools_mcp_down(def->tools)) < before) {
+        agent_def_swap(&app->agent, def);
+        metrics_counter_add(reload_metric(), METRICS_L("ok"), 1);
+        log_at(LL_INFO, "app", "an optional MCP server is reachable now: reloaded the agent "
+               "(%d still down)", after);
+    } else {
+        agent_def_unref(def); /* nothing gained, or the file no longer builds: keep running */
+        after = before;
+    }
+    free(problems);
+    pthread_mutex_unlock(&reload_lock);
+    return after;
+}
+
+static void *mcp_retry_main(void *arg)
+{
+    struct app *app = arg;
+    long base = app->cfg->mcp_retry_ms > 0 ? app->cfg->mcp_retry_ms : 2000;
+    struct backoff b = {base, base > MCP_RETRY_MAX_MS ? base : MCP_RETRY_MAX_MS,
+                        BACKOFF_JITTER_EQUAL};
+    for (int attempt = 1; !app->stopping; attempt++) {
+        int64_t until = clock_mono_ms() + backoff_delay_ms(&b, attempt);
+        while (!app->stopping && clock_mono_ms() < until)
+            backoff_sleep_ms(until - clock_mono_ms() < 50 ? until - clock_mono_ms() : 50);
+        if (app->stopping || mcp_retry_once(app) == 0)
+            break;
+    }
+    return NULL;
+}
+
+/* Starts the retry thread when the agent left optional MCP servers out (serve only). */
+static void start_mcp_retry(struct app *app)
+{
+    if (mcp_down_now(app) == 0)
+        return;
+    if (pthread_create(&app->mcp_retry, NULL, mcp_retry_main, app) == 0)
+        app->mcp_retry_on = 1;
+    else
+        log_at(LL_WARN, "app", "cannot start the optional MCP retry; reload to retry");
 }
 
 /* EMF lines: <data>/logs/emf.log for serve and worker; stdout on Lambda, where CloudWatch reads
@@ -564,8 +633,10 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
                             });
     app__open_agent(app, def, redact);
     def = NULL;
-    if (role == APP_SERVE)
+    if (role == APP_SERVE) {
         reload_metric(); /* listed at 0 before the first SIGHUP */
+        start_mcp_retry(app);
+    }
     if (!lambda) {
         if (trace_init_from_config(cfg, err) < 0)
             goto fail;
@@ -592,6 +663,9 @@ void app_flush(struct app *app)
 void app_close(struct app *app)
 {
     app->stopping = 1;
+    if (app->mcp_retry_on)
+        pthread_join(app->mcp_retry, NULL);
+    app->mcp_retry_on = 0;
     for (int i = 0; i < app->nworkers; i++)
         pthread_join(app->workers[i], NULL);
     free(app->workers);

@@ -66,6 +66,8 @@ struct app {
     struct agent agent;              /* the handlers' context */
     char *web_dir;                   /* the static web pages (serve) */
     long long started_ms;            /* when the app opened */
+    pthread_t mcp_retry;             /* retries optional MCP servers that were down (serve) */
+    int mcp_retry_on;                /* mcp_retry was started */
 };
 
 /* ---- Opening and closing ---- */
@@ -88,7 +90,10 @@ void app_flush(struct app *app);
  * every problem is logged, the running definition stays, and -1 returns with err
  * (InvalidAgentFile, or the code of the part that failed). Each outcome counts in
  * parley_agent_reloads_total{result="ok"|"failed"}. guardrails.redact is read at start only.
- * One caller at a time (serve's signal loop); safe while turns and workers run. */
+ * Safe while turns and workers run; reloads are serialised (serve's signal loop and the
+ * optional-MCP retry below). In `parley serve`, an "optional": true MCP server that was down when
+ * the agent was built is retried in the background with backoff (PARLEY_MCP_RETRY_MS): a rebuild
+ * that reaches more of them is swapped in exactly like a reload, until none is down. */
 int app_reload_agent(struct app *app, struct err *err);
 
 /* ---- Action workers (serve, worker) ---- */

@@ -2,7 +2,8 @@
 // $PARLEY_BIN, the offline model) on an agent file with a `confirm: true` HTTP tool whose backend
 // is a small Node server on 127.0.0.1. The page's title and greeting come from GET /agent; a held
 // tool call shows what will be done with Yes / No buttons, reachable by keyboard and labelled for
-// screen readers; "No" cancels without a call, "Yes" makes exactly one call to the backend.
+// screen readers; a page reload shows the pending question again (GET /sessions/{id}
+// "confirmation"); "No" cancels without a call, "Yes" makes exactly one call to the backend.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -126,6 +127,17 @@ export const tests = [
             const held = (await page.locator('.msg-assistant').last().locator('.chip').allTextContents()).join(' | ');
             ok(/waiting for your confirmation/.test(held) && !/done/.test(held), 'the held action\'s chip says it waits', held);
             await shot(page, 'agent-confirmation');
+
+            // A reload (GET /sessions/{id} carries the pending confirmation) shows the buttons again.
+            await page.reload();
+            await page.waitForSelector('body[data-ready="true"]');
+            await page.waitForFunction(() => document.querySelectorAll('.confirm').length === 1);
+            const again = page.getByRole('group', { name: 'Confirm: book repair' });
+            ok(await again.count() === 1 && (await again.textContent()).includes('AB123456'),
+                'after a reload the confirmation is asked again with its arguments');
+            ok(await page.evaluate(() => document.activeElement && document.activeElement.textContent) === 'Yes',
+                'after a reload the Yes button has the focus again');
+            ok(backend.calls.length === 0, 'a reload does not run the action', backend.calls.length);
 
             // "No" (keyboard: Tab to it, Enter) cancels: no call, the buttons go away.
             const cancelled = await replyAfter(page, async () => {

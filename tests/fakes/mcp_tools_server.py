@@ -3,9 +3,13 @@
 mcp kind). MODE "ok" lists echo (structuredContent), plain (text and an image), fail (isError),
 weird (an inputSchema with anyOf, which our schema compiler refuses), a.b and forget (drops
 "plain" from the list and announces notifications/tools/list_changed). MODE "collide" lists a.b
-and a_b, whose public names are the same. A call to a tool not listed is a JSON-RPC error.
+and a_b, whose public names are the same. MODE "slow" lists echo and slow, which never answers
+(a tool that sleeps past any deadline): each notifications/cancelled the server receives is
+appended as one JSON line {"cancelled": requestId, "reason"} to the file named by the
+MCP_TOOLS_RECORD environment variable. A call to a tool not listed is a JSON-RPC error.
 """
 import json
+import os
 import sys
 
 mode = sys.argv[1] if len(sys.argv) > 1 else "ok"
@@ -21,6 +25,12 @@ def tool(name, schema=None, desc=None):
 
 if mode == "collide":
     tools = [tool("a.b", desc="dotted"), tool("a_b", desc="underscored")]
+elif mode == "slow":
+    tools = [
+        tool("echo", {"type": "object", "properties": {"msg": {"type": "string"}},
+                      "required": ["msg"]}, "Echo the message back."),
+        tool("slow", desc="Look up the stock level (slow)."),
+    ]
 else:
     tools = [
         tool("echo", {"type": "object", "properties": {"msg": {"type": "string"}},
@@ -47,6 +57,10 @@ for line in sys.stdin:
     msg = json.loads(line)
     mid, method, params = msg.get("id"), msg.get("method"), msg.get("params") or {}
     if mid is None:
+        if method == "notifications/cancelled" and os.environ.get("MCP_TOOLS_RECORD"):
+            with open(os.environ["MCP_TOOLS_RECORD"], "a") as rec:
+                rec.write(json.dumps({"cancelled": params.get("requestId"),
+                                      "reason": params.get("reason")}) + "\n")
         continue
     if method == "initialize":
         send({"jsonrpc": "2.0", "id": mid, "result": {
@@ -61,6 +75,8 @@ for line in sys.stdin:
             send({"jsonrpc": "2.0", "id": mid,
                   "error": {"code": -32602, "message": "Unknown tool: %s" % name}})
             continue
+        if name == "slow":
+            continue  # never answers: the caller's deadline has to cancel it
         if name == "echo":
             res = {"content": text("echo " + args.get("msg", "")),
                    "structuredContent": {"echo": args.get("msg")}}

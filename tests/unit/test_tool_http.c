@@ -15,6 +15,7 @@
 #include "agent/tool_openapi.h"
 #include "agent/tools.h"
 #include "agent/turn.h"
+#include "base/clock.h"
 #include "base/xmalloc.h"
 #include "queue/queue.h"
 #include "runtime/workflow_local.h"
@@ -40,8 +41,9 @@ static struct tools *one_tool(const char *entry_fmt, struct err *e)
     return t;
 }
 
-static const struct tool_ctx ctx_key = {NULL, NULL, "sess-1", "user-1", "sess-1:toolu_1"};
-static const struct tool_ctx ctx_nokey = {NULL, NULL, "sess-1", "user-1", NULL};
+static const struct tool_ctx ctx_key = {.session_id = "sess-1", .user_id = "user-1",
+                                        .idempotency_key = "sess-1:toolu_1"};
+static const struct tool_ctx ctx_nokey = {.session_id = "sess-1", .user_id = "user-1"};
 
 static void reset(void)
 {
@@ -255,6 +257,38 @@ static void test_errors_are_results_not_crashes(void)
     r = tools_call(t, &ctx_nokey, "gone", in, &is_error, &e);
     CHECK(r == NULL);
     CHECK_STR(e.code, "ToolUnreachable");
+    json_decref(in);
+    tools_free(t);
+}
+
+/* The turn's deadline cuts a call short of the tool's own timeout_ms, and none is made past it. */
+static void test_turn_deadline(void)
+{
+    reset();
+    struct err e;
+    struct tools *t = one_tool(
+        "{\"name\":\"lookup\",\"description\":\"Look up.\",\"input_schema\":{\"type\":\"object\"},"
+        "\"url\":\"%s/lookup\",\"method\":\"GET\",\"timeout_ms\":5000,\"retries\":2}",
+        &e);
+    json_t *in = json_object();
+    int is_error = 0;
+    struct tool_ctx ctx = {.session_id = "sess-1", .user_id = "user-1",
+                           .deadline_ms = clock_now_ms() + 300};
+    fake_http_push(&srv, 200, NULL, "{}", (size_t)-1, 2500);
+    int64_t t0 = clock_mono_ms();
+    json_t *r = tools_call(t, &ctx, "lookup", in, &is_error, &e);
+    int64_t took = clock_mono_ms() - t0;
+    CHECK(r == NULL);
+    CHECK_STR(e.code, "ToolTimeout");
+    CHECK(took < 2000); /* neither the 5000 ms timeout nor a retry */
+    CHECK_INT(fake_http_count(&srv), 1);
+    /* Past the deadline: not called at all. */
+    ctx.deadline_ms = clock_now_ms() - 1;
+    r = tools_call(t, &ctx, "lookup", in, &is_error, &e);
+    CHECK(r == NULL);
+    CHECK_STR(e.code, "ToolTimeout");
+    CHECK(strstr(e.message, "time limit") != NULL);
+    CHECK_INT(fake_http_count(&srv), 1);
     json_decref(in);
     tools_free(t);
 }
@@ -830,6 +864,7 @@ int main(void)
     RUN(test_idempotency_key_stable_across_retry);
     RUN(test_signature_verifies);
     RUN(test_errors_are_results_not_crashes);
+    RUN(test_turn_deadline);
     RUN(test_missing_url_field_and_bad_entries);
     RUN(test_registry_kinds_and_policy);
     RUN(test_openapi_conversion);

@@ -4,7 +4,8 @@
  * schema compiled (an unsupported one skipped), structuredContent preferred over text, isError as
  * an is_error result, a tool the server dropped after list_changed failing cleanly, the per-tool
  * policy map, a server that is down (an error naming it, or nothing when optional), collisions
- * named both ways; then OpenAPI specs in YAML and the agent file's new MCP keys.
+ * named both ways, a call cut at the turn's deadline; then OpenAPI specs in YAML and the agent
+ * file's new MCP keys.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "agent/agent_file.h"
 #include "agent/tool_mcp.h"
 #include "agent/tools.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "check.h"
 
@@ -158,6 +160,44 @@ static void test_server_down(void)
     t = tools_new(NULL, sec, &e);
     CHECK(t != NULL);
     CHECK_INT(t ? json_array_size(tools_specs(t)) : 99, 0);
+    CHECK_INT(tools_mcp_down(t), 1); /* what `parley serve` retries */
+    tools_free(t);
+    json_decref(sec);
+}
+
+/* The turn's deadline: a tool that never answers is cancelled at it (not at its 30 s timeout),
+ * and past it no call is made. */
+static void test_turn_deadline(void)
+{
+    json_t *sec = section("stock", "slow", "{\"timeout_ms\": 30000}", NULL);
+    struct err e;
+    err_clear(&e);
+    struct tools *t = tools_new(NULL, sec, &e);
+    CHECK(t != NULL);
+    CHECK_INT(tools_mcp_down(t), 0);
+    json_t *in = json_object();
+    int is_error = 0;
+    struct tool_ctx ctx = {.session_id = "s1", .user_id = "u1",
+                           .deadline_ms = clock_now_ms() + 300};
+    int64_t t0 = clock_mono_ms();
+    json_t *r = t ? tools_call(t, &ctx, "stock__slow", in, &is_error, &e) : NULL;
+    int64_t took = clock_mono_ms() - t0;
+    CHECK(r == NULL);
+    CHECK_STR(e.code, "ToolTimeout");
+    CHECK(strstr(e.message, "time limit") != NULL);
+    CHECK(took >= 250 && took < 5000);
+    /* The server still answers the next call (the cancelled one did not wedge it). */
+    ctx.deadline_ms = 0;
+    json_t *in2 = json_pack("{s:s}", "msg", "hi");
+    r = t ? tools_call(t, &ctx, "stock__echo", in2, &is_error, &e) : NULL;
+    CHECK(r != NULL && !is_error);
+    json_decref(r);
+    json_decref(in2);
+    ctx.deadline_ms = clock_now_ms() - 1;
+    r = t ? tools_call(t, &ctx, "stock__slow", in, &is_error, &e) : NULL;
+    CHECK(r == NULL);
+    CHECK(strstr(e.message, "not called") != NULL);
+    json_decref(in);
     tools_free(t);
     json_decref(sec);
 }
@@ -319,6 +359,7 @@ int main(void)
         return 1;
     RUN(test_tools_registered_and_called);
     RUN(test_server_down);
+    RUN(test_turn_deadline);
     RUN(test_collisions);
     RUN(test_result_mapping);
     RUN(test_openapi_yaml);
