@@ -445,13 +445,20 @@ static int work_one(struct agent *a, const char *body)
     json_t *rec = NULL;
     struct err e;
     err_clear(&e);
-    if (store_action_get(a->store, id, &rec, &e) == 0 &&
-        strcmp(agent__str(rec, "status"), "pending") != 0) {
+    int got = store_action_get(a->store, id, &rec, &e);
+    if (got == 0 && strcmp(agent__str(rec, "status"), "pending") != 0) {
         json_decref(rec); /* a redelivery of a finished action: nothing to do again */
         rc = 0;
         goto out;
     }
     json_decref(rec);
+    if (got < 0 && strcmp(e.code, "NotFound") == 0) {
+        /* ActionExecutor records every action before queueing it, so a missing record means
+         * its session was erased (an SQS queue cannot drop the message by content): drop it. */
+        log_at(LL_INFO, "worker", "dropped action '%s': its session was erased", id);
+        rc = 0;
+        goto out;
+    }
     int transient = 0;
     json_t *action = run_action(a, id, sid, uid, tool, input, key, &transient);
     if (transient) {
