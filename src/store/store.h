@@ -115,8 +115,8 @@ struct store_ops {
 
     /* Erases a session (the customer's right to erasure): its header, turns, actions and the
      * Idempotency-Keys whose response named it are deleted; its tickets keep their number,
-     * status, priority and dates but lose every personal field (user "erased", title and
-     * description "[erased]", email ""). The deletion leaves no copy in the store's files
+     * status, priority and dates but lose every personal field and the session (user and
+     * sessionId "erased", title and description "[erased]", email "", no idempotency key). The deletion leaves no copy in the store's files
      * (SQLite: secure_delete, then a WAL checkpoint with truncation). NotFound when the session
      * does not exist; "NotImplemented" from an adapter that cannot erase yet (DynamoDB). */
     int (*session_erase)(struct store *s, const char *session_id, struct err *err);

@@ -113,9 +113,11 @@ static const char *const stmt_sql[Q_COUNT] = {
     [Q_ERASE_SESSION] = "DELETE FROM sessions WHERE session_id = ?1",
     [Q_ERASE_ACTIONS] = "DELETE FROM actions WHERE session_id = ?1",
     [Q_ERASE_IDEM] = "DELETE FROM idem_keys WHERE session_id = ?1",
-    /* Tickets keep their number, status, priority, dates and session; not who or what. */
+    /* Tickets keep their number, status, priority and dates; not who, what, or which session
+     * (the session id and the idempotency key that holds it go too). */
     [Q_ERASE_TICKETS] = "UPDATE tickets SET user_id = 'erased', title = '[erased]',"
-                        " description = '[erased]', email = '' WHERE session_id = ?1",
+                        " description = '[erased]', email = '', session_id = 'erased',"
+                        " idempotency_key = NULL WHERE session_id = ?1",
     [Q_SECURE_DELETE] = "PRAGMA secure_delete = ON",
     [Q_WAL_TRUNCATE] = "PRAGMA wal_checkpoint(TRUNCATE)",
     [Q_BEGIN] = "BEGIN IMMEDIATE",

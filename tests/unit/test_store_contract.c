@@ -551,6 +551,7 @@ static void test_session_erase(void)
     CHECK_STR(json_string_value(json_object_get(out, "status")), "open");
     char *text = json_dumps(out, JSON_COMPACT);
     CHECK(text && strstr(text, "erin") == NULL);
+    CHECK(text && strstr(text, sid) == NULL); /* nor the session it came from */
     free(text);
     json_decref(out);
     CHECK_INT(store_session_erase(st, sid, &e), -1);
