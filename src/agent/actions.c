@@ -467,12 +467,19 @@ static int work_one(struct agent *a, const char *body)
     }
     json_object_set_new(action, "sessionId", json_string(sid));
     json_object_set_new(action, "userId", json_string(uid));
-    if (store_action_put(a->store, action, &e) == 0) {
+    json_t *still = NULL;
+    err_clear(&e);
+    if (store_action_get(a->store, id, &still, &e) < 0 && strcmp(e.code, "NotFound") == 0) {
+        /* Erased while it ran: its result is not written back. */
+        log_at(LL_INFO, "worker", "dropped the result of action '%s': its session was erased", id);
+        rc = 0;
+    } else if (store_action_put(a->store, action, &e) == 0) {
         rc = 0;
         agent_actions_notify(a);
     } else {
         log_at(LL_WARN, "worker", "cannot record action '%s': %s", id, e.message);
     }
+    json_decref(still);
     json_decref(action);
 out:
     json_decref(msg);
