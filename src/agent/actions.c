@@ -426,6 +426,18 @@ json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err)
 
 /* ---------------------------------------------------------------- ActionWorker */
 
+/* 1 when the store erased session sid (its tombstone exists); 0 otherwise or when unknown. */
+static int erased_session(struct agent *a, const char *sid)
+{
+    int erased = 0;
+    struct err e;
+    err_clear(&e);
+    if (store_session_erased(a->store, sid, &erased, &e) < 0)
+        log_at(LL_WARN, "worker", "cannot tell whether session '%s' was erased: %s", sid,
+               e.message);
+    return erased;
+}
+
 /* Handles one queued message. Returns 0 when it is done with (delete it), -1 to retry it. */
 static int work_one(struct agent *a, const char *body)
 {
@@ -452,9 +464,9 @@ static int work_one(struct agent *a, const char *body)
         goto out;
     }
     json_decref(rec);
-    if (got < 0 && strcmp(e.code, "NotFound") == 0) {
-        /* ActionExecutor records every action before queueing it, so a missing record means
-         * its session was erased (an SQS queue cannot drop the message by content): drop it. */
+    if (got < 0 && strcmp(e.code, "NotFound") == 0 && erased_session(a, sid)) {
+        /* Its session was erased while it was queued (an SQS queue cannot drop the message by
+         * content): drop it. */
         log_at(LL_INFO, "worker", "dropped action '%s': its session was erased", id);
         rc = 0;
         goto out;
@@ -469,7 +481,8 @@ static int work_one(struct agent *a, const char *body)
     json_object_set_new(action, "userId", json_string(uid));
     json_t *still = NULL;
     err_clear(&e);
-    if (store_action_get(a->store, id, &still, &e) < 0 && strcmp(e.code, "NotFound") == 0) {
+    if (store_action_get(a->store, id, &still, &e) < 0 && strcmp(e.code, "NotFound") == 0 &&
+        erased_session(a, sid)) {
         /* Erased while it ran: its result is not written back. */
         log_at(LL_INFO, "worker", "dropped the result of action '%s': its session was erased", id);
         rc = 0;

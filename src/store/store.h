@@ -122,6 +122,11 @@ struct store_ops {
      * session does not exist. */
     int (*session_erase)(struct store *s, const char *session_id, struct err *err);
 
+    /* Sets *erased to 1 when session_erase erased this session id, else 0. The store keeps only
+     * a tombstone of each erased id (store__erased_tag: its SHA-256, never the id), so that a
+     * queued action of an erased session can be told from one whose record was never written. */
+    int (*session_erased)(struct store *s, const char *session_id, int *erased, struct err *err);
+
     void (*free)(struct store *s);
 };
 
@@ -263,6 +268,13 @@ static inline int store_session_erase(struct store *s, const char *session_id, s
     return s->ops->session_erase(s, session_id, err);
 }
 
+static inline int store_session_erased(struct store *s, const char *session_id, int *erased,
+                                       struct err *err)
+{
+    assert(s && erased);
+    return s->ops->session_erased(s, session_id, erased, err);
+}
+
 /* The adapter's name ("sqlite", "dynamodb"), for logs and the CLI. */
 static inline const char *store_name(const struct store *s)
 {
@@ -280,5 +292,11 @@ static inline void store_free(struct store *s)
 /* The embedded adapter: SQLite in WAL mode at path, with pool_size connections. Returns NULL with
  * err ("StoreError", naming the path and SQLite's message) when the database cannot be opened. */
 struct store *store_sqlite_new(const char *path, int pool_size, struct err *err);
+
+/* ---- Shared by adapters ---- */
+
+/* Writes the tombstone tag of an erased session id into tag[65]: the lowercase hex SHA-256 of
+ * the id (session ids are random, so the tag does not give the id back). */
+void store__erased_tag(const char *session_id, char tag[65]);
 
 #endif

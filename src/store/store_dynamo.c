@@ -1071,20 +1071,31 @@ static int dy_session_erase(struct store *base, const char *session_id, struct e
 {
     struct store_dynamo *s = (struct store_dynamo *)base;
     int rc = -1;
-    json_t *header = NULL, *turns = json_array(), *keys = json_array();
+    json_t *req = NULL, *header = NULL, *turns = json_array(), *keys = json_array();
     if (get_item(s, s->conv, header_key(session_id), &header, err) < 0)
         goto out;
     if (!header) {
         err_set(err, "NotFound", "session '%s' not found", session_id);
         goto out;
     }
+    /* The tombstone first: from now on the worker drops the session's queued actions. */
+    char tag[65];
+    store__erased_tag(session_id, tag);
+    char *tpk = xasprintf("ERASED#%s", tag);
+    req = json_pack("{s:s, s:{s:o, s:o, s:o}}", "TableName", s->ent, "Item", "pk", av_s(tpk),
+                    "sk", av_s("#"), "erasedAt", av_n(clock_now_ms()));
+    free(tpk);
+    if (ddb(s, "PutItem", req, NULL, NULL, err) < 0) {
+        store_error(err, "record erasure");
+        goto out;
+    }
     if (erase_entities(s, session_id, err) < 0)
         goto out;
-    json_t *req = json_pack("{s:s, s:s, s:{s:s}, s:{s:o, s:o}, s:s, s:b}", "TableName", s->conv,
-                            "KeyConditionExpression", "sessionId = :s AND #ts > :z",
-                            "ExpressionAttributeNames", "#ts", "timestamp",
-                            "ExpressionAttributeValues", ":s", av_s(session_id), ":z", av_n(0),
-                            "ProjectionExpression", "sessionId, #ts", "ConsistentRead", 1);
+    req = json_pack("{s:s, s:s, s:{s:s}, s:{s:o, s:o}, s:s, s:b}", "TableName", s->conv,
+                    "KeyConditionExpression", "sessionId = :s AND #ts > :z",
+                    "ExpressionAttributeNames", "#ts", "timestamp",
+                    "ExpressionAttributeValues", ":s", av_s(session_id), ":z", av_n(0),
+                    "ProjectionExpression", "sessionId, #ts", "ConsistentRead", 1);
     int q = query_all(s, "Query", req, 0, turns, err);
     json_decref(req);
     if (q < 0)
@@ -1107,6 +1118,22 @@ out:
     json_decref(header);
     json_decref(turns);
     json_decref(keys);
+    return rc;
+}
+
+static int dy_session_erased(struct store *base, const char *session_id, int *erased,
+                             struct err *err)
+{
+    struct store_dynamo *s = (struct store_dynamo *)base;
+    char tag[65];
+    store__erased_tag(session_id ? session_id : "", tag);
+    char *pk = xasprintf("ERASED#%s", tag);
+    json_t *item = NULL;
+    int rc = get_item(s, s->ent, ent_key(pk, "#"), &item, err);
+    free(pk);
+    if (rc == 0)
+        *erased = item != NULL;
+    json_decref(item);
     return rc;
 }
 
@@ -1185,6 +1212,7 @@ static const struct store_ops dynamo_ops = {
     .idem_abort = dy_idem_abort,
     .idem_claim = dy_idem_claim,
     .session_erase = dy_session_erase,
+    .session_erased = dy_session_erased,
     .free = dy_free,
 };
 

@@ -125,9 +125,9 @@ static json_t *new_turn(const char *sid, const char *uid)
                      "isNew", 1, "messages", "role", "user", "content", "hello", "context");
 }
 
-/* An action whose record is gone (its session was erased while the message was queued, as on
- * SQS) is dropped: not run, not retried, and no record of it is written back. A recorded one
- * still runs (the control). */
+/* An action of an erased session (erased while the message was queued, as on SQS) is dropped:
+ * not run, not retried, and no record of it is written back. A recorded one, and one never
+ * recorded whose session was never erased, still run (the controls). */
 static void test_worker_drops_actions_of_erased_sessions(void)
 {
     struct err e = {0};
@@ -141,22 +141,37 @@ static void test_worker_drops_actions_of_erased_sessions(void)
         goto out;
     struct agent a = {.cfg = &cfg, .store = store, .tools = t};
     agent_init(&a);
-    json_t *turn = new_turn("s-live", "u1");
-    int no = 0;
-    CHECK_INT(store_turn_save(store, turn, &no, &e), 0);
-    json_decref(turn);
-    json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:{}, s:s}", "id", "act-live", "sessionId",
-                            "s-live", "userId", "u1", "tool", "no_such_tool", "input", "status",
-                            "pending");
-    CHECK_INT(store_action_put(store, rec, &e), 0);
-    json_decref(rec);
-    const char *bodies[2] = {
+    const char *live[] = {"s-live", "s-gone"};
+    for (int i = 0; i < 2; i++) {
+        json_t *turn = new_turn(live[i], "u1");
+        int no = 0;
+        CHECK_INT(store_turn_save(store, turn, &no, &e), 0);
+        json_decref(turn);
+        char aid[32];
+        snprintf(aid, sizeof aid, "act-%s", live[i] + 2);
+        json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:{}, s:s}", "id", aid, "sessionId",
+                                live[i], "userId", "u1", "tool", "no_such_tool", "input",
+                                "status", "pending");
+        CHECK_INT(store_action_put(store, rec, &e), 0);
+        json_decref(rec);
+    }
+    int erased = -1;
+    CHECK_INT(store_session_erased(store, "s-gone", &erased, &e), 0);
+    CHECK_INT(erased, 0);
+    CHECK_INT(store_session_erase(store, "s-gone", &e), 0);
+    CHECK_INT(store_session_erased(store, "s-gone", &erased, &e), 0);
+    CHECK_INT(erased, 1);
+    const char *bodies[3] = {
         "{\"actionId\":\"act-live\",\"sessionId\":\"s-live\",\"userId\":\"u1\",\"tool\":"
         "\"no_such_tool\",\"input\":{},\"idempotencyKey\":\"s-live:act-live\"}",
         "{\"actionId\":\"act-gone\",\"sessionId\":\"s-gone\",\"userId\":\"u1\",\"tool\":"
-        "\"no_such_tool\",\"input\":{},\"idempotencyKey\":\"s-gone:act-gone\"}"};
-    json_t *event = json_pack("{s:[{s:s, s:s}, {s:s, s:s}]}", "Records", "messageId", "m1",
-                              "body", bodies[0], "messageId", "m2", "body", bodies[1]);
+        "\"no_such_tool\",\"input\":{},\"idempotencyKey\":\"s-gone:act-gone\"}",
+        /* Never recorded and never erased (a hand-written event): it runs. */
+        "{\"actionId\":\"act-norec\",\"sessionId\":\"s-never\",\"userId\":\"u1\",\"tool\":"
+        "\"no_such_tool\",\"input\":{},\"idempotencyKey\":\"s-never:act-norec\"}"};
+    json_t *event = json_pack("{s:[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}]}", "Records", "messageId",
+                              "m1", "body", bodies[0], "messageId", "m2", "body", bodies[1],
+                              "messageId", "m3", "body", bodies[2]);
     json_t *res = agent_action_worker(&a, event, &e);
     CHECK(res != NULL);
     CHECK_INT(json_array_size(json_object_get(res, "batchItemFailures")), 0);
@@ -167,6 +182,10 @@ static void test_worker_drops_actions_of_erased_sessions(void)
     got = NULL;
     CHECK_INT(store_action_get(store, "act-gone", &got, &e), -1); /* dropped, not recreated */
     CHECK_STR(e.code, "NotFound");
+    json_decref(got);
+    got = NULL;
+    CHECK_INT(store_action_get(store, "act-norec", &got, &e), 0);
+    CHECK_STR(json_string_value(json_object_get(got, "status")), "failed"); /* it ran */
     json_decref(got);
     json_decref(res);
     json_decref(event);

@@ -534,6 +534,11 @@ static void test_session_erase(void)
     json_decref(ticket);
     int rc = store_session_erase(st, sid, &e);
     CHECK_INT(rc, 0);
+    int erased = -1;
+    CHECK_INT(store_session_erased(st, sid, &erased, &e), 0);
+    CHECK_INT(erased, 1); /* the tombstone */
+    CHECK_INT(store_session_erased(st, tkey, &erased, &e), 0);
+    CHECK_INT(erased, 0);
     json_t *out = NULL;
     CHECK_INT(store_session_get(st, sid, &out, &e), -1);
     CHECK_STR(e.code, "NotFound");
