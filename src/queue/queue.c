@@ -355,8 +355,7 @@ int queue_setup_agent(struct queue *q, struct err *err)
     return ensure_missing(q, QUEUE_AGENT_ACTIONS, &actions, err);
 }
 
-int queue_erase_session(struct queue *q, const char *session_id, long long *erased,
-                        struct err *err)
+int queue_erase_session(struct queue *q, const char *session_id, long long *erased, struct err *err)
 {
     static const char *const names[] = {QUEUE_AGENT_ACTIONS, QUEUE_AGENT_ACTIONS_DLQ};
     int rc = -1;

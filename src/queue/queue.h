@@ -149,8 +149,8 @@ struct queue_ops {
      * files (SQLite: secure_delete, then a WAL checkpoint with truncation). *erased (may be NULL)
      * gets how many, or -1 from an adapter that cannot select messages by content (SQS): it
      * deletes nothing and succeeds, and consumers must drop such messages themselves. */
-    int (*erase_matching)(struct queue *q, const char *queue, const char *needle,
-                          long long *erased, struct err *err);
+    int (*erase_matching)(struct queue *q, const char *queue, const char *needle, long long *erased,
+                          struct err *err);
 
     void (*free)(struct queue *q);
 };

@@ -805,15 +805,14 @@ int app_cli_forget(int argc, char **argv)
     struct app_ports ports = {0};
     json_t *ids = NULL;
     int rc = 1;
-    if (config_load(&cfg, &err) < 0 ||
-        (data && config_set(&cfg, "PARLEY_DATA", data, &err) < 0)) {
+    if (config_load(&cfg, &err) < 0 || (data && config_set(&cfg, "PARLEY_DATA", data, &err) < 0)) {
         fprintf(stderr, "parley forget: %s\n", err.message);
         rc = 2;
         goto out;
     }
     if (!(store = app_open_store(&cfg, &err)) ||
-        app_open_ports(&ports, &cfg, APP_PORT_QUEUE | APP_PORT_ARCHIVE | APP_PORTS_EXISTING,
-                       &err) < 0 ||
+        app_open_ports(&ports, &cfg, APP_PORT_QUEUE | APP_PORT_ARCHIVE | APP_PORTS_EXISTING, &err) <
+            0 ||
         app_erase_user(store, ports.queue, ports.archive, user, &ids, &err) < 0) {
         fprintf(stderr, "parley forget: %s: %s\n", err.code, err.message);
         goto out;

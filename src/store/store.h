@@ -116,10 +116,10 @@ struct store_ops {
     /* Erases a session (the customer's right to erasure): its header, turns, actions and the
      * Idempotency-Keys whose response named it are deleted; its tickets keep their number,
      * status, priority and dates but lose every personal field and the session (user and
-     * sessionId "erased", title and description "[erased]", email "", no idempotency key). The deletion leaves no copy in the store's files
-     * (SQLite: secure_delete, then a WAL checkpoint with truncation; DynamoDB: BatchWriteItem
-     * deletes, the session header last, so a failed erasure can be repeated). NotFound when the
-     * session does not exist. */
+     * sessionId "erased", title and description "[erased]", email "", no idempotency key). The
+     * deletion leaves no copy in the store's files (SQLite: secure_delete, then a WAL checkpoint
+     * with truncation; DynamoDB: BatchWriteItem deletes, the session header last, so a failed
+     * erasure can be repeated). NotFound when the session does not exist. */
     int (*session_erase)(struct store *s, const char *session_id, struct err *err);
 
     /* Sets *erased to 1 when session_erase erased this session id, else 0. The store keeps only

@@ -951,8 +951,7 @@ static int dy_idem_finish_clean(struct store *base, const char *key, const json_
                             "ExpressionAttributeNames", "#s", "state", "#r", "response",
                             "ExpressionAttributeValues", ":s", av_s("done"), ":r", av_s(text));
     if (sid && sid[0])
-        json_object_set_new(json_object_get(req, "ExpressionAttributeValues"), ":sid",
-                            av_s(sid));
+        json_object_set_new(json_object_get(req, "ExpressionAttributeValues"), ":sid", av_s(sid));
     free(text);
     if (ddb(s, "UpdateItem", req, NULL, NULL, err) < 0)
         return store_error(err, "finish idempotency key");
@@ -974,8 +973,8 @@ static int dy_idem_abort(struct store *base, const char *key, struct err *err)
 
 /* ---------------------------------------------------------------- erasure */
 
-#define DDB_BATCH_MAX 25     /* BatchWriteItem's limit on requests per call */
-#define DDB_BATCH_TRIES 6    /* calls per batch while DynamoDB leaves items unprocessed */
+#define DDB_BATCH_MAX 25  /* BatchWriteItem's limit on requests per call */
+#define DDB_BATCH_TRIES 6 /* calls per batch while DynamoDB leaves items unprocessed */
 
 /* Deletes the items with the given keys (borrowed array of Key objects) from table with
  * BatchWriteItem, 25 at a time, resubmitting UnprocessedItems with backoff. Returns 0, or -1
@@ -983,8 +982,7 @@ static int dy_idem_abort(struct store *base, const char *key, struct err *err)
 static int batch_delete(struct store_dynamo *s, const char *table, const json_t *keys,
                         struct err *err)
 {
-    static const struct backoff bo = {.base_ms = 50, .max_ms = 2000,
-                                      .jitter = BACKOFF_JITTER_FULL};
+    static const struct backoff bo = {.base_ms = 50, .max_ms = 2000, .jitter = BACKOFF_JITTER_FULL};
     size_t n = json_array_size(keys);
     for (size_t from = 0; from < n; from += DDB_BATCH_MAX) {
         json_t *reqs = json_array();
@@ -1082,8 +1080,8 @@ static int dy_session_erase(struct store *base, const char *session_id, struct e
     char tag[65];
     store__erased_tag(session_id, tag);
     char *tpk = xasprintf("ERASED#%s", tag);
-    req = json_pack("{s:s, s:{s:o, s:o, s:o}}", "TableName", s->ent, "Item", "pk", av_s(tpk),
-                    "sk", av_s("#"), "erasedAt", av_n(clock_now_ms()));
+    req = json_pack("{s:s, s:{s:o, s:o, s:o}}", "TableName", s->ent, "Item", "pk", av_s(tpk), "sk",
+                    av_s("#"), "erasedAt", av_n(clock_now_ms()));
     free(tpk);
     if (ddb(s, "PutItem", req, NULL, NULL, err) < 0) {
         store_error(err, "record erasure");
@@ -1093,9 +1091,9 @@ static int dy_session_erase(struct store *base, const char *session_id, struct e
         goto out;
     req = json_pack("{s:s, s:s, s:{s:s}, s:{s:o, s:o}, s:s, s:b}", "TableName", s->conv,
                     "KeyConditionExpression", "sessionId = :s AND #ts > :z",
-                    "ExpressionAttributeNames", "#ts", "timestamp",
-                    "ExpressionAttributeValues", ":s", av_s(session_id), ":z", av_n(0),
-                    "ProjectionExpression", "sessionId, #ts", "ConsistentRead", 1);
+                    "ExpressionAttributeNames", "#ts", "timestamp", "ExpressionAttributeValues",
+                    ":s", av_s(session_id), ":z", av_n(0), "ProjectionExpression", "sessionId, #ts",
+                    "ConsistentRead", 1);
     int q = query_all(s, "Query", req, 0, turns, err);
     json_decref(req);
     if (q < 0)
@@ -1103,9 +1101,9 @@ static int dy_session_erase(struct store *base, const char *session_id, struct e
     size_t i;
     json_t *it;
     json_array_foreach(turns, i, it)
-        json_array_append_new(keys, json_pack("{s:O, s:O}", "sessionId",
-                                              json_object_get(it, "sessionId"), "timestamp",
-                                              json_object_get(it, "timestamp")));
+        json_array_append_new(keys,
+                              json_pack("{s:O, s:O}", "sessionId", json_object_get(it, "sessionId"),
+                                        "timestamp", json_object_get(it, "timestamp")));
     if (batch_delete(s, s->conv, keys, err) < 0)
         goto out;
     req = json_pack("{s:s, s:o}", "TableName", s->conv, "Key", header_key(session_id));
