@@ -441,6 +441,18 @@ json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err)
 
 /* ---------------------------------------------------------------- ActionWorker */
 
+/* 1 when the store erased session sid (its tombstone exists); 0 otherwise or when unknown. */
+static int erased_session(struct agent *a, const char *sid)
+{
+    int erased = 0;
+    struct err e;
+    err_clear(&e);
+    if (store_session_erased(a->store, sid, &erased, &e) < 0)
+        log_at(LL_WARN, "worker", "cannot tell whether session '%s' was erased: %s", sid,
+               e.message);
+    return erased;
+}
+
 /* Handles one queued message. Returns 0 when it is done with (delete it), -1 to retry it. */
 static int work_one(struct agent *a, const char *body)
 {
@@ -460,13 +472,20 @@ static int work_one(struct agent *a, const char *body)
     json_t *rec = NULL;
     struct err e;
     err_clear(&e);
-    if (store_action_get(a->store, id, &rec, &e) == 0 &&
-        strcmp(agent__str(rec, "status"), "pending") != 0) {
+    int got = store_action_get(a->store, id, &rec, &e);
+    if (got == 0 && strcmp(agent__str(rec, "status"), "pending") != 0) {
         json_decref(rec); /* a redelivery of a finished action: nothing to do again */
         rc = 0;
         goto out;
     }
     json_decref(rec);
+    if (got < 0 && strcmp(e.code, "NotFound") == 0 && erased_session(a, sid)) {
+        /* Its session was erased while it was queued (an SQS queue cannot drop the message by
+         * content): drop it. */
+        log_at(LL_INFO, "worker", "dropped action '%s': its session was erased", id);
+        rc = 0;
+        goto out;
+    }
     int transient = 0;
     json_t *action = run_action(a, msg, id, sid, uid, tool, input, key, &transient);
     if (transient) {
@@ -475,12 +494,20 @@ static int work_one(struct agent *a, const char *body)
     }
     json_object_set_new(action, "sessionId", json_string(sid));
     json_object_set_new(action, "userId", json_string(uid));
-    if (store_action_put(a->store, action, &e) == 0) {
+    json_t *still = NULL;
+    err_clear(&e);
+    if (store_action_get(a->store, id, &still, &e) < 0 && strcmp(e.code, "NotFound") == 0 &&
+        erased_session(a, sid)) {
+        /* Erased while it ran: its result is not written back. */
+        log_at(LL_INFO, "worker", "dropped the result of action '%s': its session was erased", id);
+        rc = 0;
+    } else if (store_action_put(a->store, action, &e) == 0) {
         rc = 0;
         agent_actions_notify(a);
     } else {
         log_at(LL_WARN, "worker", "cannot record action '%s': %s", id, e.message);
     }
+    json_decref(still);
     json_decref(action);
 out:
     json_decref(msg);

@@ -354,3 +354,38 @@ int queue_setup_agent(struct queue *q, struct err *err)
         return -1;
     return ensure_missing(q, QUEUE_AGENT_ACTIONS, &actions, err);
 }
+
+int queue_erase_session(struct queue *q, const char *session_id, long long *erased, struct err *err)
+{
+    static const char *const names[] = {QUEUE_AGENT_ACTIONS, QUEUE_AGENT_ACTIONS_DLQ};
+    int rc = -1;
+    long long total = 0;
+    char *needle = xasprintf("\"sessionId\":\"%s\"", session_id ? session_id : "");
+    if (!session_id || !session_id[0] || strlen(needle) > QUEUE_NEEDLE_MAX) {
+        err_set(err, "InvalidParameterValue", "cannot erase the actions of session '%.80s'",
+                session_id ? session_id : "");
+        goto out;
+    }
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        long long n = 0;
+        struct err e;
+        err_clear(&e);
+        if (queue_erase_matching(q, names[i], needle, &n, &e) < 0) {
+            if (strcmp(e.code, "QueueDoesNotExist") == 0)
+                continue;
+            *err = e;
+            goto out;
+        }
+        if (n < 0) { /* the adapter cannot select by content */
+            total = -1;
+            break;
+        }
+        total += n;
+    }
+    if (erased)
+        *erased = total;
+    rc = 0;
+out:
+    free(needle);
+    return rc;
+}

@@ -55,6 +55,7 @@
 #define QUEUE_NAME_MAX 80            /* [A-Za-z0-9_-]{1,80} */
 #define QUEUE_RECEIPT_MAX 1024       /* receipt handle length */
 #define QUEUE_MAX_RECEIVE_DEFAULT 3  /* maxReceiveCount when a redrive policy gives none */
+#define QUEUE_NEEDLE_MAX 1024        /* erase_matching's needle, in bytes */
 
 /* The seed's queues. */
 #define QUEUE_AGENT_ACTIONS "AgentActions"
@@ -143,6 +144,14 @@ struct queue_ops {
     int (*redrive)(struct queue *q, const char *dlq, const char *source, long long max,
                    long long *moved, struct err *err);
 
+    /* Deletes every message of the queue (visible, in flight or delayed) whose body contains
+     * needle (1..QUEUE_NEEDLE_MAX bytes), for erasure: the adapter leaves no copy of them in its
+     * files (SQLite: secure_delete, then a WAL checkpoint with truncation). *erased (may be NULL)
+     * gets how many, or -1 from an adapter that cannot select messages by content (SQS): it
+     * deletes nothing and succeeds, and consumers must drop such messages themselves. */
+    int (*erase_matching)(struct queue *q, const char *queue, const char *needle, long long *erased,
+                          struct err *err);
+
     void (*free)(struct queue *q);
 };
 
@@ -223,6 +232,13 @@ static inline int queue_redrive(struct queue *q, const char *dlq, const char *so
     return q->ops->redrive(q, dlq, source, max, moved, err);
 }
 
+static inline int queue_erase_matching(struct queue *q, const char *name, const char *needle,
+                                       long long *erased, struct err *err)
+{
+    assert(q);
+    return q->ops->erase_matching(q, name, needle, erased, err);
+}
+
 /* The adapter's name ("sqlite", "sqs"), for logs and the CLI. */
 static inline const char *queue_name(const struct queue *q)
 {
@@ -251,6 +267,14 @@ struct queue *queue_sqlite_new(const char *db_path, const struct queue_config *c
 /* Creates AgentActions-DLQ and AgentActions (visibility 30 s, redrive to the DLQ after 3
  * receives) when they are missing; leaves existing queues untouched. */
 int queue_setup_agent(struct queue *q, struct err *err);
+
+/* Erases the queued actions of a session: every message of AgentActions and AgentActions-DLQ
+ * whose body names it ("sessionId":"<id>", as ActionExecutor writes it). *erased (may be NULL)
+ * gets how many, or -1 when the adapter cannot select by content (SQS: the worker drops actions
+ * of erased sessions instead). A queue that does not exist counts as empty. Returns 0, or -1
+ * with err. */
+int queue_erase_session(struct queue *q, const char *session_id, long long *erased,
+                        struct err *err);
 
 /* Checks a queue name: 1..80 characters of [A-Za-z0-9_-]. */
 int queue__check_name(const char *name, struct err *err);

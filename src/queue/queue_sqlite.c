@@ -38,6 +38,9 @@ enum stmt_id {
     Q_SET_VISIBLE,
     Q_COUNTS,
     Q_PURGE,
+    Q_ERASE_MATCHING,
+    Q_SECURE_DELETE,
+    Q_WAL_TRUNCATE,
     Q_PEEK,
     Q_MOVE_BACK,
     Q_BEGIN,
@@ -75,6 +78,9 @@ static const char *const stmt_sql[Q_COUNT] = {
                  " COALESCE(SUM(visible_at > ?2 AND receive_count = 0), 0)"
                  " FROM messages WHERE queue = ?1",
     [Q_PURGE] = "DELETE FROM messages WHERE queue = ?1",
+    [Q_ERASE_MATCHING] = "DELETE FROM messages WHERE queue = ?1 AND instr(body, ?2) > 0",
+    [Q_SECURE_DELETE] = "PRAGMA secure_delete = ON",
+    [Q_WAL_TRUNCATE] = "PRAGMA wal_checkpoint(TRUNCATE)",
     [Q_PEEK] = "SELECT message_id, body, md5, attrs, attrs_md5, sent_at, receive_count,"
                " first_receive_at, source_queue, visible_at FROM messages WHERE queue = ?1"
                " ORDER BY seq LIMIT ?2",
@@ -757,6 +763,60 @@ out:
     return rc;
 }
 
+/* Steps a pragma statement to its end. Returns 0, or -1 with err. */
+static int run_pragma(struct sqlpool_conn *c, enum stmt_id q, struct err *err)
+{
+    sqlite3_stmt *st = sqlpool_stmt(c, q, err);
+    if (!st)
+        return -1;
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        ;
+    sqlite3_reset(st);
+    return step == SQLITE_DONE ? 0 : sqlpool_fail(c, err, stmt_sql[q]);
+}
+
+static int sq_erase_matching(struct queue *base, const char *name, const char *needle,
+                             long long *erased, struct err *err)
+{
+    struct queue_sqlite *s = (struct queue_sqlite *)base;
+    if (!needle || !needle[0] || strlen(needle) > QUEUE_NEEDLE_MAX)
+        return err_set(err, "InvalidParameterValue", "erase needs a needle of 1..%d bytes",
+                       QUEUE_NEEDLE_MAX);
+    struct qinfo qi;
+    if (queue_lookup(s, name, &qi, err) < 0)
+        return -1;
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
+    int rc = -1;
+    /* Freed pages are zeroed on this connection from now on, so erased bodies do not linger. */
+    if (run_pragma(c, Q_SECURE_DELETE, err) < 0)
+        goto out;
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_ERASE_MATCHING, err);
+    if (!st)
+        goto out;
+    bind_text(st, 1, name);
+    bind_text(st, 2, needle);
+    pthread_mutex_lock(&s->wlock);
+    int step = sqlite3_step(st);
+    long long n = sqlite3_changes64(c->db);
+    pthread_mutex_unlock(&s->wlock);
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE) {
+        sqlpool_fail(c, err, "erase messages");
+        goto out;
+    }
+    /* The old page images live on in the WAL until a checkpoint: copy back and truncate it. */
+    struct err ck = {0};
+    if (run_pragma(c, Q_WAL_TRUNCATE, &ck) < 0)
+        log_at(LL_WARN, "queue", "cannot truncate the WAL after an erasure: %s", ck.message);
+    if (erased)
+        *erased = n;
+    rc = 0;
+out:
+    sqlpool_release(s->pool, c);
+    return rc;
+}
+
 static int sq_peek(struct queue *base, const char *name, int max, json_t **out, struct err *err)
 {
     struct queue_sqlite *s = (struct queue_sqlite *)base;
@@ -939,6 +999,7 @@ static const struct queue_ops sqlite_ops = {
     .change_visibility = sq_change_visibility,
     .counts = sq_counts,
     .purge = sq_purge,
+    .erase_matching = sq_erase_matching,
     .peek = sq_peek,
     .redrive = sq_redrive,
     .free = sq_free,

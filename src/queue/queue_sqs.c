@@ -461,6 +461,21 @@ static int sq_purge(struct queue *base, const char *name, long long *purged, str
     return 0;
 }
 
+/* SQS cannot delete by content, and receiving every message to look would disturb the
+ * consumers: nothing is deleted, *erased is -1, and the worker drops the actions of erased
+ * sessions when they arrive. The queue must still exist. */
+static int sq_erase_matching(struct queue *base, const char *name, const char *needle,
+                             long long *erased, struct err *err)
+{
+    struct queue_sqs *q = (struct queue_sqs *)base;
+    (void)needle;
+    if (!queue_url(q, name, err))
+        return -1;
+    if (erased)
+        *erased = -1;
+    return 0;
+}
+
 static int sq_peek(struct queue *base, const char *name, int max, json_t **out, struct err *err)
 {
     struct queue_sqs *q = (struct queue_sqs *)base;
@@ -585,6 +600,7 @@ static const struct queue_ops sqs_ops = {
     .change_visibility = sq_change_visibility,
     .counts = sq_counts,
     .purge = sq_purge,
+    .erase_matching = sq_erase_matching,
     .peek = sq_peek,
     .redrive = sq_redrive,
     .free = sq_free,

@@ -624,33 +624,42 @@ static void handle_release(struct agent *a, const char *id, struct http_response
     reply_json(resp, 200, json_pack("{s:s, s:s}", "sessionId", id, "status", "active"));
 }
 
-/* DELETE /sessions/{id} (operator): erases the session from the store (turns, actions,
- * idempotency records; tickets anonymised) and its archived transcript, then emits
- * conversation_erased. 204, or 404 for an unknown session. */
+/* DELETE /sessions/{id} (operator): erases the session's queued actions, its store records
+ * (turns, actions, idempotency records; tickets anonymised) and its archived transcript
+ * (app_erase_session), then emits conversation_erased. 204, or 404 for an unknown session. */
 static void handle_erase(struct app *rt, const char *id, struct http_response *resp)
 {
     struct agent *a = &rt->agent;
     struct err e;
     err_clear(&e);
-    json_t *session = NULL;
-    if (!turn_session_id_valid(id) || store_session_get(a->store, id, &session, &e) < 0) {
-        reply_error(resp, "NotFound", "session not found");
+    if (app_erase_session(a->store, rt->queue, rt->archive, id, &e) < 0) {
+        if (strcmp(e.code, "NotFound") == 0)
+            reply_error(resp, "NotFound", "session not found");
+        else
+            reply_err(resp, &e);
         return;
     }
-    json_int_t created = json_integer_value(json_object_get(session, "createdAt"));
-    json_decref(session);
-    if (store_session_erase(a->store, id, &e) < 0) {
+    agent_emit(a, "conversation_erased", json_pack("{s:s}", "sessionId", id));
+    resp->status = 204;
+}
+
+/* DELETE /users/{id} (operator): erases every session of the user as DELETE /sessions/{id}
+ * does, one conversation_erased each. 204, also for a user without sessions. */
+static void handle_user_erase(struct app *rt, const char *id, struct http_response *resp)
+{
+    struct agent *a = &rt->agent;
+    struct err e;
+    err_clear(&e);
+    json_t *ids = NULL;
+    if (app_erase_user(a->store, rt->queue, rt->archive, id, &ids, &e) < 0) {
         reply_err(resp, &e);
         return;
     }
-    char key[ARCHIVE_KEY_MAX + 1];
-    struct err ae;
-    err_clear(&ae);
-    if (rt->archive && archive_key_for(id, created, key, sizeof key, &ae) == 0 &&
-        archive_delete(rt->archive, key, &ae) < 0)
-        log_at(LL_WARN, "api", "cannot erase the archived transcript of '%s': %s", id,
-               ae.message);
-    agent_emit(a, "conversation_erased", json_pack("{s:s}", "sessionId", id));
+    size_t i;
+    json_t *sid;
+    json_array_foreach(ids, i, sid)
+        agent_emit(a, "conversation_erased", json_pack("{s:O}", "sessionId", sid));
+    json_decref(ids);
     resp->status = 204;
 }
 
@@ -819,11 +828,10 @@ static void handle_agent(struct agent *a, struct http_response *resp)
 
 /* ---------------------------------------------------------------- routing */
 
-enum route_id { R_CHAT, R_HEALTH, R_SESSIONS, R_SESSION, R_SESSION_ERASE, R_SESSION_MESSAGES,
-                R_SESSION_RELEASE,
-                R_SESSION_EXECUTIONS, R_SESSION_SCENARIO, R_TICKET, R_TICKETS, R_ANALYTICS,
-                R_METRICS, R_TRACE, R_QUEUE_STATS, R_QUEUE_REDRIVE, R_AGENT, R_PAGE_CHAT,
-                R_PAGE_CONSOLE, R_STATIC };
+enum route_id { R_CHAT, R_HEALTH, R_SESSIONS, R_SESSION, R_SESSION_ERASE, R_USER_ERASE,
+                R_SESSION_MESSAGES, R_SESSION_RELEASE, R_SESSION_EXECUTIONS, R_SESSION_SCENARIO,
+                R_TICKET, R_TICKETS, R_ANALYTICS, R_METRICS, R_TRACE, R_QUEUE_STATS,
+                R_QUEUE_REDRIVE, R_AGENT, R_PAGE_CHAT, R_PAGE_CONSOLE, R_STATIC };
 
 struct route {
     enum route_id id;    /* which handler */
@@ -839,6 +847,7 @@ static const struct route routes[] = {
     {R_SESSIONS, "/sessions", "GET", 1},
     {R_SESSION, "/sessions/*", "GET", 0},
     {R_SESSION_ERASE, "/sessions/*", "DELETE", 1},
+    {R_USER_ERASE, "/users/*", "DELETE", 1},
     {R_SESSION_MESSAGES, "/sessions/*/messages", "POST", 1},
     {R_SESSION_RELEASE, "/sessions/*/release", "POST", 1},
     {R_SESSION_EXECUTIONS, "/sessions/*/executions", "GET", 1},
@@ -1007,6 +1016,9 @@ static void dispatch(struct api *api, struct http_request *req, struct http_resp
         break;
     case R_SESSION_ERASE:
         handle_erase(rt, id, resp);
+        break;
+    case R_USER_ERASE:
+        handle_user_erase(rt, id, resp);
         break;
     case R_SESSION_MESSAGES:
         handle_operator_message(a, id, req, resp);

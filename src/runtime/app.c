@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
@@ -776,4 +777,142 @@ int app_cli_queue(int argc, char **argv)
 int app_cli_archive(int argc, char **argv)
 {
     return archive_cli_main(argc, argv, cli_open_archive);
+}
+
+/* ---------------------------------------------------------------- erasure */
+
+int app_erase_session(struct store *store, struct queue *queue, struct archive *archive,
+                      const char *session_id, struct err *err)
+{
+    assert(store);
+    int rc = -1;
+    json_t *session = NULL;
+    if (!turn_session_id_valid(session_id)) {
+        err_set(err, "NotFound", "session not found");
+        goto out;
+    }
+    if (store_session_get(store, session_id, &session, err) < 0)
+        goto out;
+    /* The queue first: once the store forgets the session, a retry could not find it again. */
+    long long dropped = 0;
+    if (queue && queue_erase_session(queue, session_id, &dropped, err) < 0)
+        goto out;
+    if (store_session_erase(store, session_id, err) < 0)
+        goto out;
+    char key[ARCHIVE_KEY_MAX + 1];
+    struct err ae;
+    err_clear(&ae);
+    json_int_t created = json_integer_value(json_object_get(session, "createdAt"));
+    if (archive && archive_key_for(session_id, created, key, sizeof key, &ae) == 0 &&
+        archive_delete(archive, key, &ae) < 0)
+        log_at(LL_WARN, "app", "cannot erase the archived transcript of '%s': %s", session_id,
+               ae.message);
+    log_at(LL_INFO, "app", "erased session '%s' (%lld queued actions%s)", session_id,
+           dropped < 0 ? 0 : dropped, dropped < 0 ? "; the worker drops in-flight ones" : "");
+    rc = 0;
+out:
+    json_decref(session);
+    return rc;
+}
+
+int app_erase_user(struct store *store, struct queue *queue, struct archive *archive,
+                   const char *user_id, json_t **erased, struct err *err)
+{
+    assert(store && erased);
+    int rc = -1;
+    json_t *all = NULL, *ids = json_array();
+    *erased = NULL;
+    if (!user_id || !user_id[0] || strlen(user_id) > 256) {
+        err_set(err, "InvalidRequest", "a user id is 1..256 bytes");
+        goto out;
+    }
+    if (store_sessions_list(store, NULL, APP_ERASE_USER_MAX + 1, &all, err) < 0)
+        goto out;
+    if (json_array_size(all) > APP_ERASE_USER_MAX) {
+        err_set(err, "InvalidRequest", "more than %d sessions to look at: erase them one by one",
+                APP_ERASE_USER_MAX);
+        goto out;
+    }
+    size_t i;
+    json_t *s;
+    json_array_foreach(all, i, s) {
+        const char *uid = json_string_value(json_object_get(s, "userId"));
+        const char *sid = json_string_value(json_object_get(s, "sessionId"));
+        if (!uid || !sid || strcmp(uid, user_id) != 0)
+            continue;
+        struct err e;
+        err_clear(&e);
+        if (app_erase_session(store, queue, archive, sid, &e) < 0) {
+            if (strcmp(e.code, "NotFound") == 0)
+                continue; /* erased meanwhile */
+            *err = e;
+            goto out;
+        }
+        json_array_append_new(ids, json_string(sid));
+    }
+    *erased = json_incref(ids);
+    rc = 0;
+out:
+    json_decref(ids);
+    json_decref(all);
+    return rc;
+}
+
+static void forget_usage(FILE *out)
+{
+    fprintf(out, "usage: parley forget --user ID [--data DIR]\n\n"
+                 "Erases every session of the user: its turns, actions, queued actions,\n"
+                 "idempotency records and archived transcript; its tickets keep their number and\n"
+                 "status but lose every personal field. Uses the store and ports `parley serve`\n"
+                 "would open (PARLEY_STORE, PARLEY_QUEUE_PREFIX, PARLEY_ARCHIVE_BUCKET).\n"
+                 "Exit status: 0 done (also when the user has no sessions), 1 failed, 2 usage.\n");
+}
+
+int app_cli_forget(int argc, char **argv)
+{
+    const char *user = NULL, *data = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            forget_usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc) {
+            user = argv[++i];
+        } else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) {
+            data = argv[++i];
+        } else {
+            forget_usage(stderr);
+            return 2;
+        }
+    }
+    if (!user) {
+        forget_usage(stderr);
+        return 2;
+    }
+    struct config cfg;
+    struct err err = {0};
+    struct store *store = NULL;
+    struct app_ports ports = {0};
+    json_t *ids = NULL;
+    int rc = 1;
+    if (config_load(&cfg, &err) < 0 || (data && config_set(&cfg, "PARLEY_DATA", data, &err) < 0)) {
+        fprintf(stderr, "parley forget: %s\n", err.message);
+        rc = 2;
+        goto out;
+    }
+    if (!(store = app_open_store(&cfg, &err)) ||
+        app_open_ports(&ports, &cfg, APP_PORT_QUEUE | APP_PORT_ARCHIVE | APP_PORTS_EXISTING, &err) <
+            0 ||
+        app_erase_user(store, ports.queue, ports.archive, user, &ids, &err) < 0) {
+        fprintf(stderr, "parley forget: %s: %s\n", err.code, err.message);
+        goto out;
+    }
+    printf("erased %zu session%s of user '%s'\n", json_array_size(ids),
+           json_array_size(ids) == 1 ? "" : "s", user);
+    rc = 0;
+out:
+    json_decref(ids);
+    app_close_ports(&ports);
+    store_free(store);
+    config_release(&cfg);
+    return rc;
 }

@@ -142,6 +142,30 @@ void app_close_ports(struct app_ports *p);
  * "sqs (queue prefix 'parley-')" or "sqlite './data/queue.db'". Returns a new string. */
 char *app_port_backend(const struct config *cfg, unsigned port);
 
+/* ---- Erasure (the customer's right to erasure) ---- */
+
+#define APP_ERASE_USER_MAX 10000 /* sessions one user erasure looks at */
+
+/* Erases one session everywhere it is kept: its queued actions (queue may be NULL; see
+ * queue_erase_session), then the store's records (store_session_erase), then its archived
+ * transcript (archive may be NULL; a failure there is logged, not returned). Emits nothing: the
+ * caller announces conversation_erased. Returns 0, or -1 with err ("NotFound" for an unknown or
+ * malformed session id; the queue's or store's code otherwise, with nothing erased from the
+ * store, so a retry finishes the job). */
+int app_erase_session(struct store *store, struct queue *queue, struct archive *archive,
+                      const char *session_id, struct err *err);
+
+/* Erases every session of user_id as app_erase_session does. *erased gets a new array of the
+ * erased session ids (possibly empty: a user without sessions is not an error). Looks at up to
+ * APP_ERASE_USER_MAX sessions ("InvalidRequest" beyond, before erasing any). Returns 0, or -1
+ * with err; sessions erased before a failure stay erased and *erased is then NULL. */
+int app_erase_user(struct store *store, struct queue *queue, struct archive *archive,
+                   const char *user_id, json_t **erased, struct err *err);
+
+/* `parley forget --user ID [--data DIR]`: app_erase_user with the store and ports serve would
+ * open. Returns the exit code (0 done, 1 failed, 2 usage). */
+int app_cli_forget(int argc, char **argv);
+
 /* `parley queue ...` and `parley archive ...` (queue_cli.h, archive_cli.h) with their ports opened
  * by app_open_ports(). Return the exit code. */
 int app_cli_queue(int argc, char **argv);

@@ -115,11 +115,17 @@ struct store_ops {
 
     /* Erases a session (the customer's right to erasure): its header, turns, actions and the
      * Idempotency-Keys whose response named it are deleted; its tickets keep their number,
-     * status, priority and dates but lose every personal field (user "erased", title and
-     * description "[erased]", email ""). The deletion leaves no copy in the store's files
-     * (SQLite: secure_delete, then a WAL checkpoint with truncation). NotFound when the session
-     * does not exist; "NotImplemented" from an adapter that cannot erase yet (DynamoDB). */
+     * status, priority and dates but lose every personal field and the session (user and
+     * sessionId "erased", title and description "[erased]", email "", no idempotency key). The
+     * deletion leaves no copy in the store's files (SQLite: secure_delete, then a WAL checkpoint
+     * with truncation; DynamoDB: BatchWriteItem deletes, the session header last, so a failed
+     * erasure can be repeated). NotFound when the session does not exist. */
     int (*session_erase)(struct store *s, const char *session_id, struct err *err);
+
+    /* Sets *erased to 1 when session_erase erased this session id, else 0. The store keeps only
+     * a tombstone of each erased id (store__erased_tag: its SHA-256, never the id), so that a
+     * queued action of an erased session can be told from one whose record was never written. */
+    int (*session_erased)(struct store *s, const char *session_id, int *erased, struct err *err);
 
     void (*free)(struct store *s);
 };
@@ -262,6 +268,13 @@ static inline int store_session_erase(struct store *s, const char *session_id, s
     return s->ops->session_erase(s, session_id, err);
 }
 
+static inline int store_session_erased(struct store *s, const char *session_id, int *erased,
+                                       struct err *err)
+{
+    assert(s && erased);
+    return s->ops->session_erased(s, session_id, erased, err);
+}
+
 /* The adapter's name ("sqlite", "dynamodb"), for logs and the CLI. */
 static inline const char *store_name(const struct store *s)
 {
@@ -279,5 +292,11 @@ static inline void store_free(struct store *s)
 /* The embedded adapter: SQLite in WAL mode at path, with pool_size connections. Returns NULL with
  * err ("StoreError", naming the path and SQLite's message) when the database cannot be opened. */
 struct store *store_sqlite_new(const char *path, int pool_size, struct err *err);
+
+/* ---- Shared by adapters ---- */
+
+/* Writes the tombstone tag of an erased session id into tag[65]: the lowercase hex SHA-256 of
+ * the id (session ids are random, so the tag does not give the id back). */
+void store__erased_tag(const char *session_id, char tag[65]);
 
 #endif

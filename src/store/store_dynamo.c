@@ -12,6 +12,7 @@
 
 #include "agent/guard.h"
 #include "base/clock.h"
+#include "base/backoff.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
@@ -941,10 +942,16 @@ static int dy_idem_finish_clean(struct store *base, const char *key, const json_
 {
     struct store_dynamo *s = (struct store_dynamo *)base;
     char *text = json_dumps(response, JSON_COMPACT);
+    /* The session the response names, so that erasing it also forgets this key. */
+    const char *sid = json_string_value(json_object_get(response, "sessionId"));
     json_t *req = json_pack("{s:s, s:o, s:s, s:{s:s, s:s}, s:{s:o, s:o}}", "TableName", s->ent,
-                            "Key", idem_key(key), "UpdateExpression", "SET #s = :s, #r = :r",
+                            "Key", idem_key(key), "UpdateExpression",
+                            sid && sid[0] ? "SET #s = :s, #r = :r, sessionId = :sid"
+                                          : "SET #s = :s, #r = :r",
                             "ExpressionAttributeNames", "#s", "state", "#r", "response",
                             "ExpressionAttributeValues", ":s", av_s("done"), ":r", av_s(text));
+    if (sid && sid[0])
+        json_object_set_new(json_object_get(req, "ExpressionAttributeValues"), ":sid", av_s(sid));
     free(text);
     if (ddb(s, "UpdateItem", req, NULL, NULL, err) < 0)
         return store_error(err, "finish idempotency key");
@@ -966,14 +973,166 @@ static int dy_idem_abort(struct store *base, const char *key, struct err *err)
 
 /* ---------------------------------------------------------------- erasure */
 
-/* Not yet: erasure over DynamoDB (TransactWriteItems over the session's items) is issue 15's
- * next step. */
+#define DDB_BATCH_MAX 25  /* BatchWriteItem's limit on requests per call */
+#define DDB_BATCH_TRIES 6 /* calls per batch while DynamoDB leaves items unprocessed */
+
+/* Deletes the items with the given keys (borrowed array of Key objects) from table with
+ * BatchWriteItem, 25 at a time, resubmitting UnprocessedItems with backoff. Returns 0, or -1
+ * with err ("StoreError" when items stay unprocessed). */
+static int batch_delete(struct store_dynamo *s, const char *table, const json_t *keys,
+                        struct err *err)
+{
+    static const struct backoff bo = {.base_ms = 50, .max_ms = 2000, .jitter = BACKOFF_JITTER_FULL};
+    size_t n = json_array_size(keys);
+    for (size_t from = 0; from < n; from += DDB_BATCH_MAX) {
+        json_t *reqs = json_array();
+        for (size_t i = from; i < n && i < from + DDB_BATCH_MAX; i++)
+            json_array_append_new(reqs, json_pack("{s:{s:O}}", "DeleteRequest", "Key",
+                                                  json_array_get(keys, i)));
+        json_t *items = json_pack("{s:o}", table, reqs);
+        int tries = 0;
+        while (items && json_object_size(items) > 0) {
+            if (tries == DDB_BATCH_TRIES) {
+                json_decref(items);
+                return err_set(err, "StoreError", "BatchWriteItem left items unprocessed");
+            }
+            if (tries > 0)
+                backoff_sleep_ms(backoff_delay_ms(&bo, tries));
+            tries++;
+            json_t *resp = NULL;
+            if (ddb(s, "BatchWriteItem", json_pack("{s:O}", "RequestItems", items), &resp, NULL,
+                    err) < 0) {
+                json_decref(items);
+                return store_error(err, "BatchWriteItem");
+            }
+            json_decref(items);
+            json_t *left = json_object_get(resp, "UnprocessedItems");
+            items = json_is_object(left) ? json_incref(left) : NULL;
+            json_decref(resp);
+        }
+        json_decref(items);
+    }
+    return 0;
+}
+
+/* Anonymises one ticket item (the ticket itself or its copy in a user's list): it keeps its
+ * number, status, priority and dates. */
+static int anonymise_ticket(struct store_dynamo *s, const json_t *it, struct err *err)
+{
+    json_t *req = json_pack(
+        "{s:s, s:{s:O, s:O}, s:s, s:{s:o, s:o}}", "TableName", s->ent, "Key", "pk",
+        json_object_get(it, "pk"), "sk", json_object_get(it, "sk"), "UpdateExpression",
+        "SET userId = :e, sessionId = :e, title = :x, description = :x REMOVE email",
+        "ExpressionAttributeValues", ":e", av_s("erased"), ":x", av_s("[erased]"));
+    if (ddb(s, "UpdateItem", req, NULL, NULL, err) < 0)
+        return store_error(err, "anonymise ticket");
+    return 0;
+}
+
+/* The entity items of the session: its tickets are anonymised, the copies in its user's ticket
+ * list, its actions, the idempotency keys whose response named it and the ticket keys derived
+ * from it ("IDEMPOTENCY#<sessionId>:<toolUseId>") are deleted. A Scan: erasure is rare. */
+static int erase_entities(struct store_dynamo *s, const char *sid, struct err *err)
+{
+    char *ik = xasprintf("IDEMPOTENCY#%s:", sid);
+    json_t *req = json_pack("{s:s, s:s, s:s, s:{s:o, s:o}, s:b}", "TableName", s->ent,
+                            "FilterExpression", "sessionId = :s OR begins_with(pk, :k)",
+                            "ProjectionExpression", "pk, sk", "ExpressionAttributeValues", ":s",
+                            av_s(sid), ":k", av_s(ik), "ConsistentRead", 1);
+    free(ik);
+    json_t *items = json_array(), *doomed = json_array();
+    int rc = query_all(s, "Scan", req, 0, items, err);
+    json_decref(req);
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it) {
+        if (rc < 0)
+            break;
+        const char *pk = item_str(it, "pk");
+        const char *sk = item_str(it, "sk");
+        if (pk && sk && strncmp(pk, "TICKET#", 7) == 0 && strcmp(sk, "#") == 0)
+            rc = anonymise_ticket(s, it, err);
+        else
+            json_array_append_new(doomed, json_pack("{s:O, s:O}", "pk", json_object_get(it, "pk"),
+                                                    "sk", json_object_get(it, "sk")));
+    }
+    if (rc == 0)
+        rc = batch_delete(s, s->ent, doomed, err);
+    json_decref(doomed);
+    json_decref(items);
+    return rc;
+}
+
+/* Erasure: the entity items first, then the turns, then the session header last, so that a
+ * failure part-way leaves the session findable and a retry finishes the job. */
 static int dy_session_erase(struct store *base, const char *session_id, struct err *err)
 {
-    (void)base;
-    return err_set(err, "NotImplemented",
-                   "erasing session '%.64s' is not supported by the DynamoDB store yet",
-                   session_id);
+    struct store_dynamo *s = (struct store_dynamo *)base;
+    int rc = -1;
+    json_t *req = NULL, *header = NULL, *turns = json_array(), *keys = json_array();
+    if (get_item(s, s->conv, header_key(session_id), &header, err) < 0)
+        goto out;
+    if (!header) {
+        err_set(err, "NotFound", "session '%s' not found", session_id);
+        goto out;
+    }
+    /* The tombstone first: from now on the worker drops the session's queued actions. */
+    char tag[65];
+    store__erased_tag(session_id, tag);
+    char *tpk = xasprintf("ERASED#%s", tag);
+    req = json_pack("{s:s, s:{s:o, s:o, s:o}}", "TableName", s->ent, "Item", "pk", av_s(tpk), "sk",
+                    av_s("#"), "erasedAt", av_n(clock_now_ms()));
+    free(tpk);
+    if (ddb(s, "PutItem", req, NULL, NULL, err) < 0) {
+        store_error(err, "record erasure");
+        goto out;
+    }
+    if (erase_entities(s, session_id, err) < 0)
+        goto out;
+    req = json_pack("{s:s, s:s, s:{s:s}, s:{s:o, s:o}, s:s, s:b}", "TableName", s->conv,
+                    "KeyConditionExpression", "sessionId = :s AND #ts > :z",
+                    "ExpressionAttributeNames", "#ts", "timestamp", "ExpressionAttributeValues",
+                    ":s", av_s(session_id), ":z", av_n(0), "ProjectionExpression", "sessionId, #ts",
+                    "ConsistentRead", 1);
+    int q = query_all(s, "Query", req, 0, turns, err);
+    json_decref(req);
+    if (q < 0)
+        goto out;
+    size_t i;
+    json_t *it;
+    json_array_foreach(turns, i, it)
+        json_array_append_new(keys,
+                              json_pack("{s:O, s:O}", "sessionId", json_object_get(it, "sessionId"),
+                                        "timestamp", json_object_get(it, "timestamp")));
+    if (batch_delete(s, s->conv, keys, err) < 0)
+        goto out;
+    req = json_pack("{s:s, s:o}", "TableName", s->conv, "Key", header_key(session_id));
+    if (ddb(s, "DeleteItem", req, NULL, NULL, err) < 0) {
+        store_error(err, "delete session");
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(header);
+    json_decref(turns);
+    json_decref(keys);
+    return rc;
+}
+
+static int dy_session_erased(struct store *base, const char *session_id, int *erased,
+                             struct err *err)
+{
+    struct store_dynamo *s = (struct store_dynamo *)base;
+    char tag[65];
+    store__erased_tag(session_id ? session_id : "", tag);
+    char *pk = xasprintf("ERASED#%s", tag);
+    json_t *item = NULL;
+    int rc = get_item(s, s->ent, ent_key(pk, "#"), &item, err);
+    free(pk);
+    if (rc == 0)
+        *erased = item != NULL;
+    json_decref(item);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- no card number at rest */
@@ -1051,6 +1210,7 @@ static const struct store_ops dynamo_ops = {
     .idem_abort = dy_idem_abort,
     .idem_claim = dy_idem_claim,
     .session_erase = dy_session_erase,
+    .session_erased = dy_session_erased,
     .free = dy_free,
 };
 

@@ -4,6 +4,7 @@
  * Each pooled connection keeps its prepared statements, so a turn does no SQL parsing. A turn's
  * writes run in one BEGIN IMMEDIATE transaction; readers never block the writer (WAL).
  */
+#include <openssl/evp.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <stdatomic.h>
@@ -46,6 +47,8 @@ enum stmt_id {
     Q_ERASE_ACTIONS,
     Q_ERASE_IDEM,
     Q_ERASE_TICKETS,
+    Q_ERASE_MARK,
+    Q_ERASED_GET,
     Q_SECURE_DELETE,
     Q_WAL_TRUNCATE,
     Q_BEGIN,
@@ -113,9 +116,13 @@ static const char *const stmt_sql[Q_COUNT] = {
     [Q_ERASE_SESSION] = "DELETE FROM sessions WHERE session_id = ?1",
     [Q_ERASE_ACTIONS] = "DELETE FROM actions WHERE session_id = ?1",
     [Q_ERASE_IDEM] = "DELETE FROM idem_keys WHERE session_id = ?1",
-    /* Tickets keep their number, status, priority, dates and session; not who or what. */
+    /* Tickets keep their number, status, priority and dates; not who, what, or which session
+     * (the session id and the idempotency key that holds it go too). */
     [Q_ERASE_TICKETS] = "UPDATE tickets SET user_id = 'erased', title = '[erased]',"
-                        " description = '[erased]', email = '' WHERE session_id = ?1",
+                        " description = '[erased]', email = '', session_id = 'erased',"
+                        " idempotency_key = NULL WHERE session_id = ?1",
+    [Q_ERASE_MARK] = "INSERT OR IGNORE INTO erased_sessions (tag, erased_at) VALUES (?1, ?2)",
+    [Q_ERASED_GET] = "SELECT 1 FROM erased_sessions WHERE tag = ?1",
     [Q_SECURE_DELETE] = "PRAGMA secure_delete = ON",
     [Q_WAL_TRUNCATE] = "PRAGMA wal_checkpoint(TRUNCATE)",
     [Q_BEGIN] = "BEGIN IMMEDIATE",
@@ -154,6 +161,9 @@ static const char schema_sql[] =
     " tool TEXT NOT NULL, input TEXT NOT NULL, status TEXT NOT NULL, result TEXT,"
     " updated_at INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS tickets_by_user ON tickets (user_id, seq);"
+    /* Tombstones of erased sessions: SHA-256 of the id (store__erased_tag), never the id. */
+    "CREATE TABLE IF NOT EXISTS erased_sessions (tag TEXT PRIMARY KEY, erased_at INTEGER NOT NULL)"
+    " WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS sessions_by_activity ON sessions (last_activity);"
     "CREATE TABLE IF NOT EXISTS orders ("
     " order_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, status TEXT NOT NULL, items TEXT NOT NULL,"
@@ -903,6 +913,15 @@ static int sq_session_erase(struct store *base, const char *session_id, struct e
         err_set(err, "NotFound", "session '%s' not found", session_id);
         goto out;
     }
+    char tag[65];
+    store__erased_tag(session_id, tag);
+    sqlite3_stmt *mark = sqlpool_stmt(c, Q_ERASE_MARK, err);
+    if (!mark)
+        goto out;
+    bind_text(mark, 1, tag);
+    sqlite3_bind_int64(mark, 2, clock_now_ms());
+    if (step_changes(c, mark, "record erasure", err) < 0)
+        goto out;
     if (sqlpool_exec(c, Q_COMMIT, err) < 0)
         goto out;
     in_tx = 0;
@@ -918,6 +937,44 @@ out:
     }
     sqlpool_release(s->pool, c);
     return rc;
+}
+
+static int sq_session_erased(struct store *base, const char *session_id, int *erased,
+                             struct err *err)
+{
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
+    int rc = -1;
+    char tag[65];
+    store__erased_tag(session_id ? session_id : "", tag);
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_ERASED_GET, err);
+    if (!st)
+        goto out;
+    bind_text(st, 1, tag);
+    int step = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        sqlpool_fail(c, err, "look up erasure");
+        goto out;
+    }
+    *erased = step == SQLITE_ROW;
+    rc = 0;
+out:
+    sqlpool_release(s->pool, c);
+    return rc;
+}
+
+void store__erased_tag(const char *session_id, char tag[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    static const char hex[] = "0123456789abcdef";
+    EVP_Digest(session_id, strlen(session_id), md, &n, EVP_sha256(), NULL);
+    for (unsigned int i = 0; i < n && i < 32; i++) {
+        tag[2 * i] = hex[md[i] >> 4];
+        tag[2 * i + 1] = hex[md[i] & 15];
+    }
+    tag[64] = '\0';
 }
 
 /* ---------------------------------------------------------------- no card number at rest */
@@ -993,6 +1050,7 @@ static const struct store_ops sqlite_ops = {
     .idem_abort = sq_idem_abort,
     .idem_claim = sq_idem_claim,
     .session_erase = sq_session_erase,
+    .session_erased = sq_session_erased,
     .free = sq_free,
 };
 

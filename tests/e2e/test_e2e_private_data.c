@@ -220,24 +220,33 @@ static int transcript_archived(void *ud)
 }
 
 static int email_hits;
+static const char *scan_needle = "erase.me@example.com"; /* what scan_email looks for */
+static const char *scan_base;  /* with scan_skip_logs: the data directory scanned */
+static int scan_skip_logs;     /* 1: files under <data>/logs/ (and the captured stderr) skipped */
 
 static int scan_email(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)ftw;
     if (flag != FTW_F || !S_ISREG(st->st_mode))
         return 0;
+    if (scan_skip_logs && scan_base) {
+        size_t bl = strlen(scan_base);
+        if (strncmp(path, scan_base, bl) == 0 &&
+            (strncmp(path + bl, "/logs/", 6) == 0 || strcmp(path + bl, "/server.log") == 0))
+            return 0;
+    }
     FILE *f = fopen(path, "rb");
     if (!f)
         return 0;
     char *buf = malloc((size_t)st->st_size + 1);
     size_t n = fread(buf, 1, (size_t)st->st_size, f);
     fclose(f);
-    const char *needle = "erase.me@example.com";
+    const char *needle = scan_needle;
     size_t len = strlen(needle);
     for (size_t i = 0; i + len <= n; i++)
         if (memcmp(buf + i, needle, len) == 0) {
             email_hits++;
-            fprintf(stderr, "# email in %s\n", path);
+            fprintf(stderr, "# '%s' in %s\n", needle, path);
             break;
         }
     free(buf);
@@ -280,7 +289,6 @@ static void test_erase_session(void)
         e2e_http_ex(&srv, "DELETE", path, NULL, 0, NULL, "Authorization: Bearer ops-token");
     CHECK_INT(d2.status, 404);
     CHECK_INT(transcript_archived(NULL), 0); /* the archived transcript is gone too */
-    e2e_resp_free(&a);
     e2e_resp_free(&u);
     e2e_resp_free(&d);
     e2e_resp_free(&g);
@@ -289,6 +297,93 @@ static void test_erase_session(void)
     email_hits = 0;
     nftw(dir, scan_email, 16, FTW_PHYS);
     CHECK_INT(email_hits, 0);
+    /* The session id is in no file either, except the logs (ids, never personal data). */
+    char sid_copy[80];
+    snprintf(sid_copy, sizeof sid_copy, "%s", sid ? sid : "no-session-id");
+    scan_needle = sid_copy;
+    scan_base = dir;
+    scan_skip_logs = 1;
+    email_hits = 0;
+    nftw(dir, scan_email, 16, FTW_PHYS);
+    CHECK_INT(email_hits, 0);
+    scan_needle = "erase.me@example.com";
+    scan_skip_logs = 0;
+    e2e_resp_free(&a);
+}
+
+/* Starts a chat for user uid and returns its session id in sid (empty on failure). */
+static void chat_as(const struct e2e_server *srv, const char *uid, char *sid, size_t len)
+{
+    char body[200];
+    snprintf(body, sizeof body, "{\"message\":\"hello, where is my order?\",\"userId\":\"%s\"}",
+             uid);
+    struct e2e_resp r = e2e_http(srv, "POST", "/chat", body);
+    CHECK_INT(r.status, 200);
+    const char *s = json_string_value(json_object_get(r.json, "sessionId"));
+    snprintf(sid, len, "%s", s ? s : "");
+    e2e_resp_free(&r);
+}
+
+static long session_status(const struct e2e_server *srv, const char *sid)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/sessions/%s", sid[0] ? sid : "x");
+    struct e2e_resp r =
+        e2e_http_ex(srv, "GET", path, NULL, 0, NULL, "Authorization: Bearer ops-token");
+    long st = r.status;
+    e2e_resp_free(&r);
+    return st;
+}
+
+/* DELETE /users/{id} erases every session of the user and nobody else's (204, also for a user
+ * without sessions); `parley forget --user ID` does the same from the command line (exit 0). */
+static void test_erase_user(void)
+{
+    char dir[256];
+    CHECK_INT(e2e_tmpdir(dir, sizeof dir), 0);
+    struct e2e_server srv;
+    const char *env[] = {"PARLEY_OPERATOR_TOKEN=ops-token", NULL};
+    CHECK_INT(e2e_start_env(&srv, dir, env), 0);
+    char a1[80], a2[80], b1[80], c1[80];
+    chat_as(&srv, "alice-1", a1, sizeof a1);
+    chat_as(&srv, "alice-1", a2, sizeof a2);
+    chat_as(&srv, "bob-2", b1, sizeof b1);
+    chat_as(&srv, "carol-3", c1, sizeof c1);
+    CHECK(strcmp(a1, a2) != 0);
+    CHECK_INT(session_status(&srv, a1), 200);
+    struct e2e_resp u = e2e_http(&srv, "DELETE", "/users/alice-1", NULL);
+    CHECK_INT(u.status, 401);
+    CHECK_INT(session_status(&srv, a1), 200); /* refused: nothing erased */
+    struct e2e_resp d = e2e_http_ex(&srv, "DELETE", "/users/alice-1", NULL, 0, NULL,
+                                    "Authorization: Bearer ops-token");
+    CHECK_INT(d.status, 204);
+    CHECK_INT(session_status(&srv, a1), 404);
+    CHECK_INT(session_status(&srv, a2), 404);
+    CHECK_INT(session_status(&srv, b1), 200);
+    struct e2e_resp n = e2e_http_ex(&srv, "DELETE", "/users/nobody-9", NULL, 0, NULL,
+                                    "Authorization: Bearer ops-token");
+    CHECK_INT(n.status, 204);
+    /* The CLI, on the same data directory while the server runs. */
+    char cmd[700], out[256] = "";
+    snprintf(cmd, sizeof cmd, "'%s' forget --user bob-2 --data '%s' 2>/dev/null",
+             getenv("PARLEY_BIN") ? getenv("PARLEY_BIN") : "build/san/parley", dir);
+    FILE *p = popen(cmd, "r");
+    CHECK(p != NULL);
+    if (p) {
+        size_t got = fread(out, 1, sizeof out - 1, p);
+        out[got] = '\0';
+        CHECK_INT(pclose(p), 0);
+    }
+    CHECK(strstr(out, "erased 1 session of user 'bob-2'") != NULL);
+    CHECK_INT(session_status(&srv, b1), 404);
+    CHECK_INT(session_status(&srv, c1), 200);
+    snprintf(cmd, sizeof cmd, "'%s' forget --data '%s' >/dev/null 2>&1",
+             getenv("PARLEY_BIN") ? getenv("PARLEY_BIN") : "build/san/parley", dir);
+    CHECK_INT(WEXITSTATUS(system(cmd)), 2); /* --user is required */
+    e2e_resp_free(&u);
+    e2e_resp_free(&d);
+    e2e_resp_free(&n);
+    CHECK_INT(e2e_stop(&srv), 0);
 }
 
 int main(void)
@@ -297,6 +392,7 @@ int main(void)
     RUN(test_no_card_at_rest);
     RUN(test_nested_data_dir_and_modes);
     RUN(test_erase_session);
+    RUN(test_erase_user);
     curl_global_cleanup();
     return check_summary();
 }

@@ -228,6 +228,22 @@ static void test_delay_and_purge(void)
     CHECK_INT(c.visible + c.in_flight + c.delayed, 0);
 }
 
+/* SQS cannot select messages by content: erasing a session's actions deletes nothing and says
+ * so (-1), leaving the worker to drop them; a missing queue is still an error. */
+static void test_erase_cannot_select(void)
+{
+    struct err e = {0};
+    char id[37];
+    CHECK(queue_send(q, QUEUE_AGENT_ACTIONS, "{\"sessionId\":\"s-sqs\"}", NULL, 0, id, &e) == 0);
+    long long n = 0;
+    CHECK_INT(queue_erase_session(q, "s-sqs", &n, &e), 0);
+    CHECK_INT(n, -1);
+    CHECK_INT(queue_erase_matching(q, "NoSuchQueue", "x", &n, &e), -1);
+    long long purged = 0;
+    CHECK(queue_purge(q, QUEUE_AGENT_ACTIONS, &purged, &e) == 0);
+    CHECK_INT(purged, 1); /* the message was left alone */
+}
+
 static void test_errors(void)
 {
     struct err e;
@@ -261,6 +277,7 @@ static void run_suite(void)
     RUN(test_visibility);
     RUN(test_dead_letter_and_redrive);
     RUN(test_delay_and_purge);
+    RUN(test_erase_cannot_select);
     RUN(test_errors);
 }
 

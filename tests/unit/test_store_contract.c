@@ -509,7 +509,7 @@ static void test_idempotency_recovery(void)
 }
 
 /* session_erase: the session, its turns and actions are gone and its tickets keep only their
- * number and status (SQLite); DynamoDB says NotImplemented for now. */
+ * number and status, on both adapters. */
 static void test_session_erase(void)
 {
     struct err e;
@@ -533,12 +533,12 @@ static void test_session_erase(void)
     snprintf(tid, sizeof tid, "%s", json_string_value(json_object_get(ticket, "id")));
     json_decref(ticket);
     int rc = store_session_erase(st, sid, &e);
-    if (strcmp(st->ops->name, "dynamodb") == 0) {
-        CHECK_INT(rc, -1);
-        CHECK_STR(e.code, "NotImplemented");
-        return;
-    }
     CHECK_INT(rc, 0);
+    int erased = -1;
+    CHECK_INT(store_session_erased(st, sid, &erased, &e), 0);
+    CHECK_INT(erased, 1); /* the tombstone */
+    CHECK_INT(store_session_erased(st, tkey, &erased, &e), 0);
+    CHECK_INT(erased, 0);
     json_t *out = NULL;
     CHECK_INT(store_session_get(st, sid, &out, &e), -1);
     CHECK_STR(e.code, "NotFound");
@@ -551,6 +551,7 @@ static void test_session_erase(void)
     CHECK_STR(json_string_value(json_object_get(out, "status")), "open");
     char *text = json_dumps(out, JSON_COMPACT);
     CHECK(text && strstr(text, "erin") == NULL);
+    CHECK(text && strstr(text, sid) == NULL); /* nor the session it came from */
     free(text);
     json_decref(out);
     CHECK_INT(store_session_erase(st, sid, &e), -1);
