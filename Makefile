@@ -1,7 +1,8 @@
 # Parley - one plain Makefile (STYLE rule 22). Sources are listed in src/<module>/<module>.mk.
 #   make            release build: build/parley
 #   make run        install missing Debian packages, build, start `parley serve`
-#   make test       install missing packages, build with ASan+UBSan into build/san, run every test
+#   make test       install missing packages, check formatting, build with ASan+UBSan into
+#                   build/san, run every test
 #   make bench      build and run the load benchmark (see bench/README.md)
 #   make format     rewrite the C sources and headers with .clang-format
 #   make format-check  fail (clang-format --dry-run -Werror) if any source differs from .clang-format
@@ -71,6 +72,7 @@ run: deps
 
 test: deps
 	@scripts/install-test-deps.sh
+	$(MAKE) format-check
 	$(MAKE) SAN=1 BUILD=build/san tests
 	tests/run.sh build/san
 

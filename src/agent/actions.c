@@ -97,15 +97,15 @@ static json_t *run_action(struct agent *a, const json_t *turn, const char *id, c
         action = json_pack("{s:s, s:s, s:O, s:s, s:o}", "id", id, "tool", name, "input", input,
                            "status", "failed", "result", result);
         agent_emit(a, BUS_ACTION_FAILED,
-                   json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s}}", "sessionId", sid, "actionId",
-                             id, "tool", name, "status", "failed", "error", "code", terr.code,
+                   json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s}}", "sessionId", sid, "actionId", id,
+                             "tool", name, "status", "failed", "error", "code", terr.code,
                              "message", terr.message));
     } else {
         action = json_pack("{s:s, s:s, s:O, s:s, s:o}", "id", id, "tool", name, "input", input,
                            "status", "succeeded", "result", result);
         agent_emit(a, BUS_ACTION_EXECUTED,
-                   json_pack("{s:s, s:s, s:s, s:s}", "sessionId", sid, "actionId", id, "tool",
-                             name, "status", "succeeded"));
+                   json_pack("{s:s, s:s, s:s, s:s}", "sessionId", sid, "actionId", id, "tool", name,
+                             "status", "succeeded"));
     }
     return action;
 }
@@ -133,8 +133,7 @@ static json_t *tool_result_block(const json_t *action)
         text = json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY);
     }
     json_t *block = json_pack("{s:s, s:O, s:s, s:b}", "type", "tool_result", "tool_use_id",
-                              json_object_get(action, "id"), "content", text, "is_error",
-                              is_error);
+                              json_object_get(action, "id"), "content", text, "is_error", is_error);
     free(text);
     return block;
 }
@@ -167,8 +166,8 @@ static int enqueue(struct agent *a, const json_t *event, const char *id, const c
     char th[TRACE_HEADER_MAX];
     json_t *attrs = NULL;
     if (trace_header_format(hop, 1, th, sizeof th) > 0)
-        attrs = json_pack("{s:{s:s, s:s}}", "AWSTraceHeader", "DataType", "String",
-                          "StringValue", th);
+        attrs = json_pack("{s:{s:s, s:s}}", "AWSTraceHeader", "DataType", "String", "StringValue",
+                          th);
     rc = queue_send(a->queue, QUEUE_AGENT_ACTIONS, body, attrs, 0, message_id, err);
     trace_sub_end(hop, rc < 0 ? err : NULL);
     json_decref(attrs);
@@ -247,11 +246,13 @@ static void hold_for_confirmation(json_t *out, const json_t *action)
 /* 1 for an explicit yes, -1 for a no, 0 for anything else. */
 static int confirm_answer(const char *message)
 {
-    static const char *const yes[] = {"yes", "y", "yeah", "yep", "yup", "sure", "ok", "okay",
-                                      "confirm", "confirmed", "i confirm", "go ahead", "do it",
-                                      "please do", "proceed", "approve", "approved"};
-    static const char *const no[] = {"no", "n", "nope", "cancel", "dont", "do not", "stop",
-                                     "decline", "never mind", "nevermind", "dont do it"};
+    static const char *const yes[] = {"yes",       "y",        "yeah",  "yep",       "yup",
+                                      "sure",      "ok",       "okay",  "confirm",   "confirmed",
+                                      "i confirm", "go ahead", "do it", "please do", "proceed",
+                                      "approve",   "approved"};
+    static const char *const no[] = {"no",         "n",         "nope",      "cancel",
+                                     "dont",       "do not",    "stop",      "decline",
+                                     "never mind", "nevermind", "dont do it"};
     char norm[128];
     size_t n = 0;
     for (const char *p = message; *p && n + 1 < sizeof norm; p++) {
@@ -308,8 +309,8 @@ int agent__confirm_resume(struct agent *a, json_t *event, struct err *err)
                            "status", "declined", "result", "declined", 1);
     } else if (tools_validate(agent_tools(a), tool, input, &verr) < 0) {
         action = json_pack("{s:s, s:s, s:O, s:s, s:{s:{s:s, s:s}}}", "id", id, "tool", tool,
-                           "input", input, "status", "failed", "result", "error", "code",
-                           verr.code, "message", verr.message);
+                           "input", input, "status", "failed", "result", "error", "code", verr.code,
+                           "message", verr.message);
     } else if (async && a->queue) {
         if (enqueue(a, event, id, tool, input, err) < 0)
             goto out;
@@ -367,9 +368,9 @@ json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err)
         } else if (confirm) {
             /* Not run: the customer is asked first (one confirmation at a time). */
             if (held)
-                action = json_pack("{s:s, s:s, s:O, s:s, s:{s:{s:s, s:s}}}", "id", id, "tool",
-                                   name, "input", input, "status", "failed", "result", "error",
-                                   "code", "ConfirmationBusy", "message",
+                action = json_pack("{s:s, s:s, s:O, s:s, s:{s:{s:s, s:s}}}", "id", id, "tool", name,
+                                   "input", input, "status", "failed", "result", "error", "code",
+                                   "ConfirmationBusy", "message",
                                    "not run: another action is waiting for the customer's "
                                    "confirmation; ask again after it");
             else {
@@ -387,8 +388,8 @@ json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err)
             json_decref(batch);
             return NULL; /* the store or queue is down: Retry/Catch in the workflow decide */
         } else {
-            action = json_pack("{s:s, s:s, s:O, s:s, s:n}", "id", id, "tool", name, "input",
-                               input, "status", "pending", "result");
+            action = json_pack("{s:s, s:s, s:O, s:s, s:n}", "id", id, "tool", name, "input", input,
+                               "status", "pending", "result");
             pending++;
         }
         json_array_append_new(batch, action);
@@ -526,10 +527,10 @@ json_t *agent_action_worker(struct agent *a, json_t *event, struct err *err)
     json_t *r;
     json_array_foreach(records, i, r) {
         if (work_one(a, agent__str(r, "body")) < 0)
-            json_array_append_new(failures, json_pack("{s:s}", "itemIdentifier",
-                                                      agent__str(r, "messageId")
-                                                          ? agent__str(r, "messageId")
-                                                          : ""));
+            json_array_append_new(failures,
+                                  json_pack("{s:s}", "itemIdentifier",
+                                            agent__str(r, "messageId") ? agent__str(r, "messageId")
+                                                                       : ""));
     }
     return json_pack("{s:o}", "batchItemFailures", failures);
 }

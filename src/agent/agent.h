@@ -57,8 +57,7 @@ struct agent_hooks {
      * "durationMs","retries","error"?}]}. */
     void (*on_execution)(struct agent *a, const json_t *execution);
     /* When turn_run ends: the response (NULL on failure), the error, the duration. */
-    void (*on_turn)(struct agent *a, const json_t *response, const struct err *err,
-                    double seconds);
+    void (*on_turn)(struct agent *a, const json_t *response, const struct err *err, double seconds);
     /* By HandleError with the failed state, error name and cause (may be ""). */
     void (*on_error)(struct agent *a, const json_t *state, const char *error, const char *cause);
     /* By the host when a unit of work ends (the Lambda host: after every invocation, before
@@ -93,25 +92,25 @@ struct agent_def {
 };
 
 struct agent {
-    const struct config *cfg; /* settings (borrowed) */
-    struct store *store;      /* session/ticket store (borrowed) */
-    struct model *model;      /* model port (borrowed) */
-    struct tools *tools;      /* tool registry (borrowed) */
-    const struct kb *kb;      /* knowledge base (borrowed, may be NULL) */
-    struct bus *bus;          /* agent events (borrowed, may be NULL) */
-    struct queue *queue;      /* the AgentActions queue (borrowed; NULL: actions run inline) */
-    int action_wait_ms;       /* how long ExecuteAction waits for queued results */
-    pthread_mutex_t action_lock;      /* guards action_generation */
-    pthread_cond_t action_done;       /* broadcast when a worker records a result */
-    unsigned long action_generation;  /* bumped by agent_actions_notify */
+    const struct config *cfg;    /* settings (borrowed) */
+    struct store *store;         /* session/ticket store (borrowed) */
+    struct model *model;         /* model port (borrowed) */
+    struct tools *tools;         /* tool registry (borrowed) */
+    const struct kb *kb;         /* knowledge base (borrowed, may be NULL) */
+    struct bus *bus;             /* agent events (borrowed, may be NULL) */
+    struct queue *queue;         /* the AgentActions queue (borrowed; NULL: actions run inline) */
+    int action_wait_ms;          /* how long ExecuteAction waits for queued results */
+    pthread_mutex_t action_lock; /* guards action_generation */
+    pthread_cond_t action_done;  /* broadcast when a worker records a result */
+    unsigned long action_generation; /* bumped by agent_actions_notify */
     const struct agent_hooks *hooks; /* observers of the agent's work (borrowed; may be NULL) */
     void *hooks_ud;                  /* the hooks' own state (runtime/observe.c's struct observe) */
-    unsigned redact;          /* guard kinds redacted from events, logs and archives */
+    unsigned redact;                 /* guard kinds redacted from events, logs and archives */
     /* Runs the turn workflow (statemachine/agent.asl.json) from the request handler's state to
      * SaveConversation's output; NULL with err when the execution failed. The local runtime runs
      * it with the ASL engine (runtime/workflow_local.c); on AWS it is Step Functions. */
     json_t *(*workflow)(struct agent *a, json_t *state, struct err *err);
-    void *workflow_ud; /* the workflow's own state */
+    void *workflow_ud;             /* the workflow's own state */
     const struct agent_file *file; /* the agent file (borrowed; NULL: the shipped demo agent) */
     /* The reloadable definition (hosts that reload: serve, worker). When set it wins over the
      * tools/kb/file fields above, which stay for hosts and tests that build an agent by hand.
@@ -197,8 +196,8 @@ void agent_emit(struct agent *a, const char *detail_type, json_t *detail);
 /* Callbacks a streaming request installs on its own thread before running a turn. The handlers
  * call them from the thread that runs the turn; the ASL engine runs every Task on that thread. */
 struct agent_observer {
-    void (*on_text)(void *ud, const char *delta);      /* reply text as the model writes it */
-    void (*on_tool)(void *ud, const json_t *action);    /* {"id","tool","input","status",...} */
+    void (*on_text)(void *ud, const char *delta);    /* reply text as the model writes it */
+    void (*on_tool)(void *ud, const json_t *action); /* {"id","tool","input","status",...} */
     void *ud;
 };
 

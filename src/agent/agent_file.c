@@ -43,7 +43,7 @@ struct agent_file {
 
 /* The built-in tools of the registry (src/agent/tools.c), by name. */
 static const char *const builtin_names[] = {
-    "create_support_ticket", "get_ticket_status",  "list_my_tickets",   "lookup_order",
+    "create_support_ticket", "get_ticket_status", "list_my_tickets",   "lookup_order",
     "search_knowledge_base", "escalate_to_human", "get_action_status",
 };
 #define NBUILTIN (sizeof builtin_names / sizeof builtin_names[0])
@@ -60,7 +60,7 @@ static const char *const template_names[] = {"today", "weekday", "now", "busines
 #define STR "{\"type\":\"string\"}"
 #define STRMAP "{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}}"
 #define EXAMPLES                                                                                   \
-    "{\"type\":\"array\",\"maxItems\":200,\"items\":{\"type\":\"string\",\"minLength\":1,"      \
+    "{\"type\":\"array\",\"maxItems\":200,\"items\":{\"type\":\"string\",\"minLength\":1,"         \
     "\"maxLength\":500}}"
 #define POLICY "\"confirm\":{\"type\":\"boolean\"},\"async\":{\"type\":\"boolean\"},"
 #define TOOLNAME "{\"type\":\"string\",\"minLength\":1,\"maxLength\":64}"
@@ -198,9 +198,11 @@ static long count_nodes(const json_t *v)
     const char *k;
     json_t *c;
     if (json_is_array(v))
-        json_array_foreach(v, i, c) n += count_nodes(c);
+        json_array_foreach(v, i, c)
+            n += count_nodes(c);
     else if (json_is_object(v))
-        json_object_foreach((json_t *)v, k, c) n += count_nodes(c);
+        json_object_foreach((json_t *)v, k, c)
+            n += count_nodes(c);
     return n;
 }
 
@@ -685,11 +687,11 @@ out:
  * ---------------------------------------------------------------------------------------------- */
 
 struct load {
-    struct probs *p;   /* problems */
-    json_t *doc;       /* the document being resolved */
-    json_t *shown;     /* its masked twin */
-    const char *dir;   /* the agent file's directory */
-    json_t *names;     /* tool name -> location, across kinds */
+    struct probs *p; /* problems */
+    json_t *doc;     /* the document being resolved */
+    json_t *shown;   /* its masked twin */
+    const char *dir; /* the agent file's directory */
+    json_t *names;   /* tool name -> location, across kinds */
 };
 
 /* Expands ${VAR} in the string dpar[key] (reported at loc), and writes the masked twin into
@@ -910,8 +912,10 @@ static void check_templates(struct load *L, const char *text, const char *loc)
             if (strlen(template_names[i]) == n && strncmp(c + 2, template_names[i], n) == 0)
                 known = 1;
         if (!known)
-            prob(L->p, loc, "unknown template {{%.*s}} (known: today, weekday, now, "
-                            "business_hours, agent_name)", (int)n, c + 2);
+            prob(L->p, loc,
+                 "unknown template {{%.*s}} (known: today, weekday, now, "
+                 "business_hours, agent_name)",
+                 (int)n, c + 2);
         c = close + 2;
     }
 }
@@ -1002,8 +1006,9 @@ static void resolve_tools(struct load *L)
                 int has_cmd = json_object_get(t, "command") != NULL;
                 int has_url = json_object_get(t, "url") != NULL;
                 if (has_cmd == has_url)
-                    prob(L->p, base, "an MCP server needs exactly one of \"command\" (stdio) or "
-                                     "\"url\" (Streamable HTTP)");
+                    prob(L->p, base,
+                         "an MCP server needs exactly one of \"command\" (stdio) or "
+                         "\"url\" (Streamable HTTP)");
             }
             if (k == 3) { /* openapi: operations become tools; the spec is a file */
                 json_t *op;
@@ -1078,8 +1083,10 @@ static void compile_guardrails(struct agent_file *f, struct probs *p)
     }
     json_t *redact = json_object_get(g, "redact");
     if (json_is_array(redact)) {
-        static const struct { const char *name; unsigned kind; } kinds[] = {
-            {"email", GUARD_EMAIL}, {"phone", GUARD_PHONE}, {"card", GUARD_CARD}};
+        static const struct {
+            const char *name;
+            unsigned kind;
+        } kinds[] = {{"email", GUARD_EMAIL}, {"phone", GUARD_PHONE}, {"card", GUARD_CARD}};
         f->has_redact = 1;
         json_array_foreach(redact, i, t)
             for (j = 0; j < 3; j++)
@@ -1122,8 +1129,8 @@ struct agent_file *agent_file_load_report(const char *path, char **problems, str
         dir = xstrdup("/");
     }
     f->shown = json_deep_copy(f->doc);
-    L = (struct load){.p = &p, .doc = f->doc, .shown = f->shown, .dir = dir,
-                      .names = json_object()};
+    L = (struct load){
+        .p = &p, .doc = f->doc, .shown = f->shown, .dir = dir, .names = json_object()};
     resolve_doc(&L);
     json_decref(L.names);
     compile_guardrails(f, &p);
@@ -1267,8 +1274,8 @@ static void show_kind(json_t *out, const json_t *list, const char *kind)
     json_t *t;
     json_array_foreach(list, i, t) {
         json_t *e = json_pack("{s:s}", "kind", kind);
-        const char *keys[] = {"name", "description", "input_schema", "url", "command", "spec",
-                              "operations", "function_arn", "confirm", "async"};
+        const char *keys[] = {"name", "description", "input_schema", "url",     "command",
+                              "spec", "operations",  "function_arn", "confirm", "async"};
         for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
             if (json_object_get(t, keys[k]))
                 json_object_set(e, keys[k], json_object_get(t, keys[k]));
@@ -1285,7 +1292,8 @@ json_t *agent_file_show(const struct agent_file *f, const json_t *builtin_specs)
     json_t *spec, *n;
     json_array_foreach(builtin_specs, i, spec) {
         int on = !json_is_array(only);
-        json_array_foreach(only, j, n) on = on || json_equal(n, json_object_get(spec, "name"));
+        json_array_foreach(only, j, n)
+            on = on || json_equal(n, json_object_get(spec, "name"));
         if (!on)
             continue;
         json_t *e = json_deep_copy(spec);

@@ -295,10 +295,11 @@ static char *redact_text(const char *in, unsigned kinds, int card_tail, size_t *
             token = "[EMAIL]";
         } else {
             unsigned char c = (unsigned char)in[i];
-            int may_start =
-                (isdigit(c) || ((c == '+' || c == '(') && i + 1 < n &&
-                                (isdigit((unsigned char)in[i + 1]) || in[i + 1] == '('))) &&
-                (left_boundary_ok(in, i) || (hits && copied + 1 == i && in[copied] == ' '));
+            int may_start = (isdigit(c) ||
+                             ((c == '+' || c == '(') && i + 1 < n &&
+                              (isdigit((unsigned char)in[i + 1]) || in[i + 1] == '('))) &&
+                            (left_boundary_ok(in, i) ||
+                             (hits && copied + 1 == i && in[copied] == ' '));
             if (may_start && (kinds & GUARD_CARD) && isdigit(c)) {
                 end = card_at(in, n, i);
                 token = "[CARD]";
@@ -370,11 +371,13 @@ static size_t redact_json(json_t *v, unsigned kinds, int card_tail, int depth)
     if (json_is_array(v)) {
         size_t i;
         json_t *x;
-        json_array_foreach(v, i, x) total += redact_json(x, kinds, card_tail, depth + 1);
+        json_array_foreach(v, i, x)
+            total += redact_json(x, kinds, card_tail, depth + 1);
     } else if (json_is_object(v)) {
         const char *k;
         json_t *x;
-        json_object_foreach(v, k, x) total += redact_json(x, kinds, card_tail, depth + 1);
+        json_object_foreach(v, k, x)
+            total += redact_json(x, kinds, card_tail, depth + 1);
     }
     return total;
 }

@@ -195,11 +195,12 @@ json_t *agent_load_context(struct agent *a, json_t *event, struct err *err)
     agent__append_message(out, "user", json_string(message));
     json_object_set_new(out, "requiresAction", json_false());
     json_object_set_new(out, "iterations", json_integer(0));
-    json_object_set_new(out, "maxIterations", json_integer(agent_file_limit(
-                                 file_of(a), "tool_iterations", a->cfg->max_tool_iterations)));
+    json_object_set_new(out, "maxIterations",
+                        json_integer(agent_file_limit(file_of(a), "tool_iterations",
+                                                      a->cfg->max_tool_iterations)));
     json_object_set_new(out, "actions", json_array());
-    json_object_set_new(out, "usage", json_pack("{s:i, s:i}", "input_tokens", 0,
-                                                "output_tokens", 0));
+    json_object_set_new(out, "usage",
+                        json_pack("{s:i, s:i}", "input_tokens", 0, "output_tokens", 0));
     json_object_set_new(out, "operatorMessages", unseen_operator_messages(out));
     if (strcmp(agent__str(out, "status") ? agent__str(out, "status") : "", "handoff") == 0)
         json_object_set_new(out, "reply", json_string(agent_handoff_ack));
@@ -224,8 +225,8 @@ static void push_api_message(json_t *messages, const json_t *msg)
         return;
     if (strcmp(role, "operator") == 0 && json_is_string(content)) {
         char *text = xasprintf("[Human support agent] %s", json_string_value(content));
-        json_array_append_new(messages, json_pack("{s:s, s:s}", "role", "assistant", "content",
-                                                  text));
+        json_array_append_new(messages,
+                              json_pack("{s:s, s:s}", "role", "assistant", "content", text));
         free(text);
     } else if (strcmp(role, "user") == 0 || strcmp(role, "assistant") == 0) {
         json_array_append_new(messages, json_pack("{s:s, s:O}", "role", role, "content", content));
@@ -238,10 +239,12 @@ static json_t *build_request(const struct tools *tools, const json_t *event, con
     json_t *messages = json_array();
     size_t i;
     json_t *m;
-    json_array_foreach(json_object_get(event, "history"), i, m) push_api_message(messages, m);
-    json_array_foreach(json_object_get(event, "newMessages"), i, m) push_api_message(messages, m);
-    return json_pack("{s:s, s:o, s:O, s:i}", "system", system, "messages", messages,
-                     "tools", tools_specs(tools), "max_tokens", max_tokens);
+    json_array_foreach(json_object_get(event, "history"), i, m)
+        push_api_message(messages, m);
+    json_array_foreach(json_object_get(event, "newMessages"), i, m)
+        push_api_message(messages, m);
+    return json_pack("{s:s, s:o, s:O, s:i}", "system", system, "messages", messages, "tools",
+                     tools_specs(tools), "max_tokens", max_tokens);
 }
 
 /* Checks that a model response has the Messages-API shape we rely on. */
@@ -258,9 +261,8 @@ static int response_valid(const json_t *resp, struct err *err)
             return err_set(err, "ModelBadResponse", "content block %zu has no type", i);
         if (strcmp(type, "text") == 0 && !json_is_string(json_object_get(b, "text")))
             return err_set(err, "ModelBadResponse", "text block %zu has no text", i);
-        if (strcmp(type, "tool_use") == 0 &&
-            (!agent__str(b, "id") || !agent__str(b, "name") ||
-             !json_is_object(json_object_get(b, "input"))))
+        if (strcmp(type, "tool_use") == 0 && (!agent__str(b, "id") || !agent__str(b, "name") ||
+                                              !json_is_object(json_object_get(b, "input"))))
             return err_set(err, "ModelBadResponse", "tool_use block %zu needs id, name, input", i);
     }
     if (!agent__str(resp, "stop_reason"))
@@ -287,8 +289,8 @@ const char agent_token_cap_reply[] =
 static json_t *canned_reply(json_t *event, const char *reply, const char *stop)
 {
     json_t *out = agent__state_next(event);
-    agent__append_message(out, "assistant", json_pack("[{s:s, s:s}]", "type", "text", "text",
-                                                      reply));
+    agent__append_message(out, "assistant",
+                          json_pack("[{s:s, s:s}]", "type", "text", "text", reply));
     json_object_set_new(out, "reply", json_string(reply));
     json_object_set_new(out, "requiresAction", json_false());
     json_object_set_new(out, "stopReason", json_string(stop));
@@ -322,7 +324,8 @@ json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
     free(system);
     struct trace_ctx *sub = trace_sub_begin(current_trace, model_name(a->model), "remote");
     int64_t t0 = clock_mono_us();
-    json_t *resp = model_invoke(a->model, request, agent__observer ? observe_text : NULL, NULL, err);
+    json_t *resp = model_invoke(a->model, request, agent__observer ? observe_text : NULL, NULL,
+                                err);
     double seconds = (double)(clock_mono_us() - t0) / 1e6;
     trace_sub_end(sub, resp ? NULL : err);
     if (a->hooks && a->hooks->on_model) {
@@ -348,7 +351,8 @@ json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
         if (strcmp(type, "tool_use") == 0) {
             has_tool_use = 1;
         } else if (strcmp(type, "text") == 0) {
-            char *joined = xasprintf("%s%s%s", reply, reply[0] ? "\n\n" : "", agent__str(b, "text"));
+            char *joined = xasprintf("%s%s%s", reply, reply[0] ? "\n\n" : "",
+                                     agent__str(b, "text"));
             free(reply);
             reply = joined;
         }
@@ -418,8 +422,8 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
                              json_object_get(event, "sessionId"), "userId",
                              json_object_get(event, "userId"), "isNew",
                              json_is_true(json_object_get(event, "isNew")), "messages",
-                             json_object_get(event, "newMessages"), "context", context,
-                             "metadata", metadata, "status", handed_off(event) ? "handoff" : "");
+                             json_object_get(event, "newMessages"), "context", context, "metadata",
+                             metadata, "status", handed_off(event) ? "handoff" : "");
     int turn_no = 0;
     struct trace_ctx *sub = trace_sub_begin(current_trace, "store.turn_save", NULL);
     int rc = store_turn_save(a->store, turn, &turn_no, err);
@@ -445,8 +449,8 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
                                       "input", json_object_get(held, "input"), "prompt",
                                       json_object_get(held, "prompt")));
     const char *status = agent__str(event, "status");
-    json_object_set_new(resp, "status", json_string(handed_off(event) ? "handoff"
-                                                                      : (status ? status : "active")));
+    json_object_set_new(resp, "status",
+                        json_string(handed_off(event) ? "handoff" : (status ? status : "active")));
     return resp;
 }
 
@@ -488,8 +492,9 @@ json_t *agent_handle_error(struct agent *a, json_t *event, struct err *err)
     if (!json_is_array(msgs)) {
         /* LoadContext never ran to its end: start the turn's messages with the user's. */
         json_object_set_new(out, "newMessages", json_array());
-        agent__append_message(out, "user", json_string(agent__str(out, "message") ? agent__str(out, "message")
-                                                                          : ""));
+        agent__append_message(out, "user",
+                              json_string(agent__str(out, "message") ? agent__str(out, "message")
+                                                                     : ""));
         msgs = json_object_get(out, "newMessages");
     }
     /* A tool_use must never be saved without its tool_result: answer each with an error. */
@@ -500,24 +505,25 @@ json_t *agent_handle_error(struct agent *a, json_t *event, struct err *err)
         json_t *b;
         json_array_foreach(json_object_get(last, "content"), i, b) {
             if (strcmp(agent__str(b, "type"), "tool_use") == 0)
-                json_array_append_new(results, json_pack("{s:s, s:O, s:s, s:b}", "type",
-                                                         "tool_result", "tool_use_id",
-                                                         json_object_get(b, "id"), "content",
-                                                         "the action was not run", "is_error", 1));
+                json_array_append_new(results,
+                                      json_pack("{s:s, s:O, s:s, s:b}", "type", "tool_result",
+                                                "tool_use_id", json_object_get(b, "id"), "content",
+                                                "the action was not run", "is_error", 1));
         }
         agent__append_message(out, "user", results);
     }
-    agent__append_message(out, "assistant", json_pack("[{s:s, s:s}]", "type", "text", "text",
-                                               agent_apology));
+    agent__append_message(out, "assistant",
+                          json_pack("[{s:s, s:s}]", "type", "text", "text", agent_apology));
     json_object_set_new(out, "reply", json_string(agent_apology));
     json_object_set_new(out, "requiresAction", json_false());
     if (!json_object_get(out, "actions"))
         json_object_set_new(out, "actions", json_array());
     if (!json_object_get(out, "usage"))
-        json_object_set_new(out, "usage", json_pack("{s:i, s:i}", "input_tokens", 0,
-                                                    "output_tokens", 0));
-    json_object_set_new(out, "failure", json_pack("{s:s, s:s}", "code", name ? name : "States.Runtime",
-                                                  "message", cause ? cause : ""));
+        json_object_set_new(out, "usage",
+                            json_pack("{s:i, s:i}", "input_tokens", 0, "output_tokens", 0));
+    json_object_set_new(out, "failure",
+                        json_pack("{s:s, s:s}", "code", name ? name : "States.Runtime", "message",
+                                  cause ? cause : ""));
     return out;
 }
 

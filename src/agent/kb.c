@@ -551,8 +551,7 @@ static void rerank(const struct kb *kb, const char *query, const struct toks *q,
     free(title_boost);
 }
 
-int kb_search(const struct kb *kb, const char *query, size_t k, struct kb_hit *out,
-              struct err *err)
+int kb_search(const struct kb *kb, const char *query, size_t k, struct kb_hit *out, struct err *err)
 {
     if (!query)
         return err_set(err, "InvalidQuery", "query is missing");
@@ -629,10 +628,10 @@ json_t *kb_search_json(const struct kb *kb, const char *query, size_t k, struct 
     for (int i = 0; i < n; i++) {
         /* rounded so the JSON is stable across platforms' last-bit differences */
         double score = round(hits[i].score * 10000.0) / 10000.0;
-        json_array_append_new(results, json_pack("{s:s, s:s, s:s, s:s, s:f}", "article",
-                                                 hits[i].article, "title", hits[i].title,
-                                                 "section", hits[i].section, "passage",
-                                                 hits[i].passage, "score", score));
+        json_array_append_new(results,
+                              json_pack("{s:s, s:s, s:s, s:s, s:f}", "article", hits[i].article,
+                                        "title", hits[i].title, "section", hits[i].section,
+                                        "passage", hits[i].passage, "score", score));
     }
     return json_pack("{s:o}", "results", results);
 }

@@ -27,15 +27,15 @@
 #include "base/err.h"
 
 #define KB_DEFAULT_DIR "kb"
-#define KB_MAX_FILES 1000               /* articles per knowledge base */
-#define KB_MAX_FILE_BYTES (256 * 1024)  /* bytes per article */
-#define KB_MAX_DEPTH 4                  /* subdirectory levels searched below the root */
-#define KB_MAX_QUERY 1000               /* bytes per query */
-#define KB_MAX_RESULTS 20               /* largest k kb_search accepts */
+#define KB_MAX_FILES 1000              /* articles per knowledge base */
+#define KB_MAX_FILE_BYTES (256 * 1024) /* bytes per article */
+#define KB_MAX_DEPTH 4                 /* subdirectory levels searched below the root */
+#define KB_MAX_QUERY 1000              /* bytes per query */
+#define KB_MAX_RESULTS 20              /* largest k kb_search accepts */
 #define KB_K1 1.2
 #define KB_B 0.75
-#define KB_TITLE_BOOST 0.25     /* per query word in the article's title */
-#define KB_PROCEDURE_BOOST 1.3  /* how-questions: sections that describe a procedure */
+#define KB_TITLE_BOOST 0.25    /* per query word in the article's title */
+#define KB_PROCEDURE_BOOST 1.3 /* how-questions: sections that describe a procedure */
 
 struct kb;
 

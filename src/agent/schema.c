@@ -63,20 +63,20 @@ struct prop {
 };
 
 struct snode {
-    int reject_all;            /* the boolean schema false */
-    unsigned types;            /* T_* bits; 0 = any type */
-    struct prop *props;        /* properties */
+    int reject_all;     /* the boolean schema false */
+    unsigned types;     /* T_* bits; 0 = any type */
+    struct prop *props; /* properties */
     size_t nprops;
-    char **required;           /* required property names */
+    char **required; /* required property names */
     size_t nrequired;
-    int addl_forbidden;        /* additionalProperties: false */
-    struct snode *addl;        /* additionalProperties: schema */
-    json_t *enum_values;       /* owned array, or NULL */
-    json_t *const_value;       /* owned, or NULL (has_const tells a null const apart) */
+    int addl_forbidden;  /* additionalProperties: false */
+    struct snode *addl;  /* additionalProperties: schema */
+    json_t *enum_values; /* owned array, or NULL */
+    json_t *const_value; /* owned, or NULL (has_const tells a null const apart) */
     int has_const;
-    regex_t re;                /* compiled pattern */
-    char *pattern;             /* pattern as written, or NULL */
-    long min_len, max_len;     /* -1 when absent */
+    regex_t re;            /* compiled pattern */
+    char *pattern;         /* pattern as written, or NULL */
+    long min_len, max_len; /* -1 when absent */
     int has_min, has_max, min_excl, max_excl;
     double min, max;
     double multiple_of;        /* 0 when absent */
@@ -191,7 +191,7 @@ static char *translate_regex(const char *src)
         } else if (ch == '[') {
             /* A bracket expression: POSIX has no escapes inside, so rebuild it. */
             struct buf body;
-    buf_init(&body, SCHEMA_TEXT_MAX);
+            buf_init(&body, SCHEMA_TEXT_MAX);
             int neg = 0, rbracket = 0, hyphen = 0;
             size_t j = i + 1;
             if (j < n && src[j] == '^') {
@@ -269,7 +269,8 @@ static int compile_sub(struct cctx *c, const json_t *v, const char *kw, const ch
                        struct snode **out)
 {
     size_t len = strlen(c->where);
-    snprintf(c->where + len, sizeof c->where - len, "/%s%s%s", kw, name ? "/" : "", name ? name : "");
+    snprintf(c->where + len, sizeof c->where - len, "/%s%s%s", kw, name ? "/" : "",
+             name ? name : "");
     int rc = compile_node(c, v, depth + 1, out);
     if (rc == 0)
         c->where[len] = '\0';
@@ -343,8 +344,7 @@ static int kw_properties(struct cctx *c, const char *kw, const json_t *v, const 
     if (!json_is_object(v))
         return bad(c, kw, "must be an object mapping names to schemas");
     n->props = xcalloc(json_object_size(v) + 1, sizeof *n->props);
-    json_object_foreach((json_t *)v, name, sub)
-    {
+    json_object_foreach((json_t *)v, name, sub) {
         struct prop *p = &n->props[n->nprops++];
         p->name = xstrdup(name);
         if (compile_sub(c, sub, "properties", name, depth, &p->schema) < 0)
@@ -353,8 +353,8 @@ static int kw_properties(struct cctx *c, const char *kw, const json_t *v, const 
     return 0;
 }
 
-static int kw_required(struct cctx *c, const char *kw, const json_t *v, const json_t *js,
-                       int depth, struct snode *n)
+static int kw_required(struct cctx *c, const char *kw, const json_t *v, const json_t *js, int depth,
+                       struct snode *n)
 {
     size_t i;
     const json_t *x;
@@ -362,8 +362,7 @@ static int kw_required(struct cctx *c, const char *kw, const json_t *v, const js
     if (!json_is_array(v))
         return bad(c, kw, "must be an array of property names");
     n->required = xcalloc(json_array_size(v) + 1, sizeof *n->required);
-    json_array_foreach(v, i, x)
-    {
+    json_array_foreach(v, i, x) {
         if (!json_is_string(x))
             return bad(c, kw, "must be an array of property names (item %zu is not a string)", i);
         n->required[n->nrequired++] = xstrdup(json_string_value(x));
@@ -414,8 +413,8 @@ static int kw_const(struct cctx *c, const char *kw, const json_t *v, const json_
     return 0;
 }
 
-static int kw_pattern(struct cctx *c, const char *kw, const json_t *v, const json_t *js,
-                      int depth, struct snode *n)
+static int kw_pattern(struct cctx *c, const char *kw, const json_t *v, const json_t *js, int depth,
+                      struct snode *n)
 {
     (void)js, (void)depth;
     if (!json_is_string(v))
@@ -471,15 +470,15 @@ static int kw_max_items(struct cctx *c, const char *kw, const json_t *v, const j
     return count_kw(c, kw, v, &n->max_items);
 }
 
-static int kw_minimum(struct cctx *c, const char *kw, const json_t *v, const json_t *js,
-                      int depth, struct snode *n)
+static int kw_minimum(struct cctx *c, const char *kw, const json_t *v, const json_t *js, int depth,
+                      struct snode *n)
 {
     (void)js, (void)depth;
     return compile_bound(c, kw, v, &n->has_min, &n->min);
 }
 
-static int kw_maximum(struct cctx *c, const char *kw, const json_t *v, const json_t *js,
-                      int depth, struct snode *n)
+static int kw_maximum(struct cctx *c, const char *kw, const json_t *v, const json_t *js, int depth,
+                      struct snode *n)
 {
     (void)js, (void)depth;
     return compile_bound(c, kw, v, &n->has_max, &n->max);
@@ -560,29 +559,61 @@ static const struct {
     const char *name;
     keyword_fn fn;
 } keywords[] = {
-    {"title", kw_annotation}, {"description", kw_annotation}, {"default", kw_annotation},
-    {"examples", kw_annotation}, {"$schema", kw_annotation}, {"$id", kw_annotation},
-    {"$comment", kw_annotation}, {"readOnly", kw_annotation}, {"writeOnly", kw_annotation},
+    {"title", kw_annotation},
+    {"description", kw_annotation},
+    {"default", kw_annotation},
+    {"examples", kw_annotation},
+    {"$schema", kw_annotation},
+    {"$id", kw_annotation},
+    {"$comment", kw_annotation},
+    {"readOnly", kw_annotation},
+    {"writeOnly", kw_annotation},
     {"deprecated", kw_annotation},
-    {"$ref", kw_unsupported}, {"$defs", kw_unsupported}, {"definitions", kw_unsupported},
-    {"anyOf", kw_unsupported}, {"oneOf", kw_unsupported}, {"allOf", kw_unsupported},
-    {"not", kw_unsupported}, {"if", kw_unsupported}, {"then", kw_unsupported},
-    {"else", kw_unsupported}, {"patternProperties", kw_unsupported},
-    {"dependencies", kw_unsupported}, {"dependentRequired", kw_unsupported},
-    {"dependentSchemas", kw_unsupported}, {"propertyNames", kw_unsupported},
-    {"contains", kw_unsupported}, {"prefixItems", kw_unsupported},
-    {"additionalItems", kw_unsupported}, {"unevaluatedProperties", kw_unsupported},
-    {"unevaluatedItems", kw_unsupported}, {"minProperties", kw_unsupported},
-    {"maxProperties", kw_unsupported}, {"minContains", kw_unsupported},
-    {"maxContains", kw_unsupported}, {"contentMediaType", kw_unsupported},
+    {"$ref", kw_unsupported},
+    {"$defs", kw_unsupported},
+    {"definitions", kw_unsupported},
+    {"anyOf", kw_unsupported},
+    {"oneOf", kw_unsupported},
+    {"allOf", kw_unsupported},
+    {"not", kw_unsupported},
+    {"if", kw_unsupported},
+    {"then", kw_unsupported},
+    {"else", kw_unsupported},
+    {"patternProperties", kw_unsupported},
+    {"dependencies", kw_unsupported},
+    {"dependentRequired", kw_unsupported},
+    {"dependentSchemas", kw_unsupported},
+    {"propertyNames", kw_unsupported},
+    {"contains", kw_unsupported},
+    {"prefixItems", kw_unsupported},
+    {"additionalItems", kw_unsupported},
+    {"unevaluatedProperties", kw_unsupported},
+    {"unevaluatedItems", kw_unsupported},
+    {"minProperties", kw_unsupported},
+    {"maxProperties", kw_unsupported},
+    {"minContains", kw_unsupported},
+    {"maxContains", kw_unsupported},
+    {"contentMediaType", kw_unsupported},
     {"contentEncoding", kw_unsupported},
-    {"type", kw_type}, {"properties", kw_properties}, {"required", kw_required},
-    {"additionalProperties", kw_additional_properties}, {"items", kw_items},
-    {"enum", kw_enum}, {"const", kw_const}, {"pattern", kw_pattern},
-    {"minLength", kw_min_length}, {"maxLength", kw_max_length}, {"minItems", kw_min_items},
-    {"maxItems", kw_max_items}, {"minimum", kw_minimum}, {"maximum", kw_maximum},
-    {"exclusiveMinimum", kw_exclusive}, {"exclusiveMaximum", kw_exclusive},
-    {"multipleOf", kw_multiple_of}, {"uniqueItems", kw_unique_items}, {"format", kw_format},
+    {"type", kw_type},
+    {"properties", kw_properties},
+    {"required", kw_required},
+    {"additionalProperties", kw_additional_properties},
+    {"items", kw_items},
+    {"enum", kw_enum},
+    {"const", kw_const},
+    {"pattern", kw_pattern},
+    {"minLength", kw_min_length},
+    {"maxLength", kw_max_length},
+    {"minItems", kw_min_items},
+    {"maxItems", kw_max_items},
+    {"minimum", kw_minimum},
+    {"maximum", kw_maximum},
+    {"exclusiveMinimum", kw_exclusive},
+    {"exclusiveMaximum", kw_exclusive},
+    {"multipleOf", kw_multiple_of},
+    {"uniqueItems", kw_unique_items},
+    {"format", kw_format},
 };
 
 static int compile_keyword(struct cctx *c, const char *kw, const json_t *v, const json_t *js,
@@ -616,8 +647,7 @@ static int compile_node(struct cctx *c, const json_t *js, int depth, struct snod
     }
     const char *kw;
     const json_t *v;
-    json_object_foreach((json_t *)js, kw, v)
-    {
+    json_object_foreach((json_t *)js, kw, v) {
         if (strcmp(kw, "minimum") == 0 || strcmp(kw, "maximum") == 0)
             continue;
         if (compile_keyword(c, kw, v, js, depth, n) < 0)
@@ -802,7 +832,7 @@ static const char *format_says(enum format f)
  * ---------------------------------------------------------------------------------------------- */
 
 struct vctx {
-    struct buf out;    /* the report */
+    struct buf out;  /* the report */
     int count;       /* violations found */
     char path[1024]; /* JSON Pointer of the current value */
 };
@@ -950,14 +980,14 @@ static void check_string(struct vctx *v, const struct snode *n, const json_t *x)
                   n->max_len == 1 ? "" : "s", chars);
     if (n->pattern && regexec(&n->re, s, 0, NULL, 0) != 0) {
         struct buf got;
-    buf_init(&got, SCHEMA_TEXT_MAX);
+        buf_init(&got, SCHEMA_TEXT_MAX);
         add_json_short(&got, x);
         violation(v, "must match the pattern %s (got %s)", n->pattern, buf_str(&got));
         buf_release(&got);
     }
     if (n->format != FMT_NONE && !format_ok(n->format, s)) {
         struct buf got;
-    buf_init(&got, SCHEMA_TEXT_MAX);
+        buf_init(&got, SCHEMA_TEXT_MAX);
         add_json_short(&got, x);
         violation(v, "must be %s (got %s)", format_says(n->format), buf_str(&got));
         buf_release(&got);
@@ -1015,15 +1045,14 @@ static void check_object(struct vctx *v, const struct snode *n, const json_t *x,
     }
     const char *key;
     const json_t *val;
-    json_object_foreach((json_t *)x, key, val)
-    {
+    json_object_foreach((json_t *)x, key, val) {
         const struct snode *ps = prop_schema(n, key);
         size_t old = path_push(v, key);
         if (ps) {
             validate_node(v, ps, val, depth + 1);
         } else if (n->addl_forbidden) {
             struct buf allowed;
-    buf_init(&allowed, SCHEMA_TEXT_MAX);
+            buf_init(&allowed, SCHEMA_TEXT_MAX);
             for (size_t i = 0; i < n->nprops; i++) {
                 if (i)
                     buf_add_str(&allowed, ", ");
@@ -1073,18 +1102,16 @@ static void check_enum(struct vctx *v, const struct snode *n, const json_t *x)
 {
     size_t i;
     const json_t *e;
-    json_array_foreach(n->enum_values, i, e)
-    {
+    json_array_foreach(n->enum_values, i, e) {
         /* Compare numbers by value: 1 and 1.0 are the same JSON Schema number. */
-        if (json_equal((json_t *)e, (json_t *)x) ||
-            (json_is_number(e) && json_is_number(x) && json_number_value(e) == json_number_value(x)))
+        if (json_equal((json_t *)e, (json_t *)x) || (json_is_number(e) && json_is_number(x) &&
+                                                     json_number_value(e) == json_number_value(x)))
             return;
     }
     struct buf want, got;
     buf_init(&want, SCHEMA_TEXT_MAX);
     buf_init(&got, SCHEMA_TEXT_MAX);
-    json_array_foreach(n->enum_values, i, e)
-    {
+    json_array_foreach(n->enum_values, i, e) {
         if (i)
             buf_add_str(&want, ", ");
         add_json_short(&want, e);
@@ -1115,8 +1142,8 @@ static void validate_node(struct vctx *v, const struct snode *n, const json_t *x
         !(json_is_number(n->const_value) && json_is_number(x) &&
           json_number_value(n->const_value) == json_number_value(x))) {
         struct buf want, got;
-    buf_init(&want, SCHEMA_TEXT_MAX);
-    buf_init(&got, SCHEMA_TEXT_MAX);
+        buf_init(&want, SCHEMA_TEXT_MAX);
+        buf_init(&got, SCHEMA_TEXT_MAX);
         add_json_short(&want, n->const_value);
         add_json_short(&got, x);
         violation(v, "must be %s (got %s)", buf_str(&want), buf_str(&got));
@@ -1147,7 +1174,7 @@ int schema_check(const struct schema *s, const json_t *instance, char **message)
     validate_node(&v, s->root, instance, 0);
     if (v.count > SCHEMA_MAX_VIOLATIONS)
         buf_printf(&v.out, "; and %d more violation%s", v.count - SCHEMA_MAX_VIOLATIONS,
-                  v.count - SCHEMA_MAX_VIOLATIONS == 1 ? "" : "s");
+                   v.count - SCHEMA_MAX_VIOLATIONS == 1 ? "" : "s");
     if (v.count && message)
         *message = buf_take(&v.out, NULL);
     else

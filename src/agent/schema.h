@@ -25,9 +25,9 @@
 
 #include "base/err.h"
 
-#define SCHEMA_MAX_DEPTH 32       /* nesting of subschemas in a schema */
-#define SCHEMA_MAX_VIOLATIONS 50  /* violations listed in one report; the rest are counted */
-#define SCHEMA_INSTANCE_DEPTH 64  /* deeper instance values are reported, not descended */
+#define SCHEMA_MAX_DEPTH 32      /* nesting of subschemas in a schema */
+#define SCHEMA_MAX_VIOLATIONS 50 /* violations listed in one report; the rest are counted */
+#define SCHEMA_INSTANCE_DEPTH 64 /* deeper instance values are reported, not descended */
 
 struct schema;
 

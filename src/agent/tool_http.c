@@ -20,15 +20,15 @@
 #include "http/sigv4.h"
 
 struct tool_http {
-    char *name;          /* the tool's name, for messages */
-    char *url;           /* url template, ${VAR} expanded */
-    char *shown_url;     /* the url as written, without its query: what messages show */
-    char *method;        /* upper-case method */
-    char **headers;      /* "Name: value" lines, expanded */
-    size_t n_headers;    /* number of lines */
-    json_t *query;       /* names always sent as query parameters (array, may be empty) */
-    long timeout_ms;     /* per attempt */
-    int retries;         /* retries after the first attempt */
+    char *name;                 /* the tool's name, for messages */
+    char *url;                  /* url template, ${VAR} expanded */
+    char *shown_url;            /* the url as written, without its query: what messages show */
+    char *method;               /* upper-case method */
+    char **headers;             /* "Name: value" lines, expanded */
+    size_t n_headers;           /* number of lines */
+    json_t *query;              /* names always sent as query parameters (array, may be empty) */
+    long timeout_ms;            /* per attempt */
+    int retries;                /* retries after the first attempt */
     struct http_client *client; /* borrowed */
 };
 
@@ -57,8 +57,7 @@ char *tool_http_expand_env(const char *s, const char *where, struct err *err)
             snprintf(name, sizeof name, "%.*s", (int)(end - p - 2), p + 2);
             piece = getenv(name);
             if (!piece) {
-                err_set(err, "ToolConfig", "%s: environment variable '%s' is not set", where,
-                        name);
+                err_set(err, "ToolConfig", "%s: environment variable '%s' is not set", where, name);
                 free(out);
                 return NULL;
             }
@@ -149,8 +148,7 @@ static int int_key(const json_t *entry, const char *key, long lo, long hi, long 
     return 0;
 }
 
-static int load_headers(struct tool_http *h, const json_t *hdrs, const char *where,
-                        struct err *err)
+static int load_headers(struct tool_http *h, const json_t *hdrs, const char *where, struct err *err)
 {
     if (!hdrs)
         return 0;
@@ -178,8 +176,8 @@ static int load_headers(struct tool_http *h, const json_t *hdrs, const char *whe
     return 0;
 }
 
-struct tool_http *tool_http_new(const json_t *entry, const char *where,
-                                struct http_client *client, struct err *err)
+struct tool_http *tool_http_new(const json_t *entry, const char *where, struct http_client *client,
+                                struct err *err)
 {
     struct tool_http *h = xcalloc(1, sizeof *h);
     const char *name = json_string_value(json_object_get(entry, "name"));
@@ -344,8 +342,8 @@ json_t *tool_http_run(const struct tool_http *h, const struct tool_ctx *ctx, con
         goto out;
     url = add_query(h, url, rest, !body_method(h->method));
     if (strlen(url) > TOOL_HTTP_URL_MAX) {
-        err_set(err, "InvalidInput", "tool '%s': the url for this input is over %d bytes",
-                h->name, TOOL_HTTP_URL_MAX);
+        err_set(err, "InvalidInput", "tool '%s': the url for this input is over %d bytes", h->name,
+                TOOL_HTTP_URL_MAX);
         goto out;
     }
     if (body_method(h->method))
@@ -372,8 +370,10 @@ json_t *tool_http_run(const struct tool_http *h, const struct tool_ctx *ctx, con
     if (ctx && ctx->deadline_ms > 0) {
         int64_t left = ctx->deadline_ms - clock_now_ms();
         if (left <= 0) {
-            err_set(err, "ToolTimeout", "tool '%s': %s %s not called, the turn's time limit has "
-                    "passed", h->name, h->method, h->shown_url);
+            err_set(err, "ToolTimeout",
+                    "tool '%s': %s %s not called, the turn's time limit has "
+                    "passed",
+                    h->name, h->method, h->shown_url);
             goto out;
         }
         if (left < timeout) {
@@ -396,11 +396,11 @@ json_t *tool_http_run(const struct tool_http *h, const struct tool_ctx *ctx, con
     if (http_client_do(h->client, &req, &resp, &herr) < 0) {
         /* The client's own message carries the expanded url: say it again without secrets. */
         if (strcmp(herr.code, "HttpTimeout") == 0)
-            err_set(err, "ToolTimeout", "tool '%s': %s %s did not answer within %ld ms",
-                    h->name, h->method, h->shown_url, timeout);
+            err_set(err, "ToolTimeout", "tool '%s': %s %s did not answer within %ld ms", h->name,
+                    h->method, h->shown_url, timeout);
         else if (strcmp(herr.code, "HttpTooLarge") == 0)
-            err_set(err, "ToolTooLarge", "tool '%s': the reply of %s %s is over %u bytes",
-                    h->name, h->method, h->shown_url, TOOL_HTTP_REPLY_MAX);
+            err_set(err, "ToolTooLarge", "tool '%s': the reply of %s %s is over %u bytes", h->name,
+                    h->method, h->shown_url, TOOL_HTTP_REPLY_MAX);
         else
             err_set(err, "ToolUnreachable", "tool '%s': cannot reach %s %s (%s)", h->name,
                     h->method, h->shown_url, herr.code);

@@ -19,14 +19,14 @@
 #include "agent/tools.h"
 #include "base/err.h"
 
-#define TOOL_HTTP_REPLY_MAX (1u << 20)      /* bytes in a reply: more is "ToolTooLarge" */
-#define TOOL_HTTP_TIMEOUT_DEFAULT_MS 10000  /* per attempt, when timeout_ms is absent */
-#define TOOL_HTTP_TIMEOUT_MAX_MS 120000     /* largest timeout_ms accepted */
-#define TOOL_HTTP_RETRIES_DEFAULT 2         /* retries when "retries" is absent */
-#define TOOL_HTTP_RETRIES_MAX 5             /* largest "retries" accepted */
-#define TOOL_HTTP_ERROR_BODY_MAX 2000       /* bytes of an error reply shown to the model */
-#define TOOL_HTTP_HEADERS_MAX 32            /* entries in "headers" */
-#define TOOL_HTTP_URL_MAX 4096              /* bytes in a url, expanded or filled */
+#define TOOL_HTTP_REPLY_MAX (1u << 20)     /* bytes in a reply: more is "ToolTooLarge" */
+#define TOOL_HTTP_TIMEOUT_DEFAULT_MS 10000 /* per attempt, when timeout_ms is absent */
+#define TOOL_HTTP_TIMEOUT_MAX_MS 120000    /* largest timeout_ms accepted */
+#define TOOL_HTTP_RETRIES_DEFAULT 2        /* retries when "retries" is absent */
+#define TOOL_HTTP_RETRIES_MAX 5            /* largest "retries" accepted */
+#define TOOL_HTTP_ERROR_BODY_MAX 2000      /* bytes of an error reply shown to the model */
+#define TOOL_HTTP_HEADERS_MAX 32           /* entries in "headers" */
+#define TOOL_HTTP_URL_MAX 4096             /* bytes in a url, expanded or filled */
 
 struct tool_http;
 struct http_client;
@@ -40,8 +40,8 @@ struct http_client;
  * from the environment (an unset variable is an error). where names the entry in messages
  * ("/tools/http/0"). client is borrowed and must outlive the tool. Returns the tool, or NULL
  * with err "ToolConfig". */
-struct tool_http *tool_http_new(const json_t *entry, const char *where,
-                                struct http_client *client, struct err *err);
+struct tool_http *tool_http_new(const json_t *entry, const char *where, struct http_client *client,
+                                struct err *err);
 
 /* Frees the tool; NULL is a no-op. */
 void tool_http_free(struct tool_http *h);

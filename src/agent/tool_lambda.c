@@ -29,8 +29,8 @@ struct tool_lambda *tool_lambda_new(const json_t *entry, const char *where, stru
                     arn[i]) != NULL;
     if (!ok) {
         err_set(err, "ToolConfig",
-                "%s/function_arn: must be a Lambda function name or ARN of 1..%d characters",
-                where, TOOL_LAMBDA_ARN_MAX);
+                "%s/function_arn: must be a Lambda function name or ARN of 1..%d characters", where,
+                TOOL_LAMBDA_ARN_MAX);
         return NULL;
     }
     struct tool_lambda *l = xcalloc(1, sizeof *l);

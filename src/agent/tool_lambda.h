@@ -13,8 +13,8 @@
 #include "agent/tools.h"
 #include "base/err.h"
 
-#define TOOL_LAMBDA_ARN_MAX 256         /* bytes in function_arn */
-#define TOOL_LAMBDA_TIMEOUT_MS 30000    /* per invocation */
+#define TOOL_LAMBDA_ARN_MAX 256      /* bytes in function_arn */
+#define TOOL_LAMBDA_TIMEOUT_MS 30000 /* per invocation */
 
 struct tool_lambda;
 struct aws_client;
@@ -28,11 +28,11 @@ struct tool_lambda *tool_lambda_new(const json_t *entry, const char *where, stru
 /* Frees the tool; NULL is a no-op. */
 void tool_lambda_free(struct tool_lambda *l);
 
-/* Invokes the function with input (the tool's input, exactly) as its event. Returns the function's JSON reply (new reference) with *is_error 0.
- * When the function failed (X-Amz-Function-Error), returns {"error":{"code":"ToolFunctionError",
- * "message","functionError","payload"}} with *is_error = 1 and err set. Other failures return
- * NULL with err: "ToolBadReply" (not JSON), "ToolTimeout", "ToolFailed" (the Lambda service
- * refused: its code is in the message). */
+/* Invokes the function with input (the tool's input, exactly) as its event. Returns the function's
+ * JSON reply (new reference) with *is_error 0. When the function failed (X-Amz-Function-Error),
+ * returns {"error":{"code":"ToolFunctionError", "message","functionError","payload"}} with
+ * *is_error = 1 and err set. Other failures return NULL with err: "ToolBadReply" (not JSON),
+ * "ToolTimeout", "ToolFailed" (the Lambda service refused: its code is in the message). */
 json_t *tool_lambda_run(const struct tool_lambda *l, const struct tool_ctx *ctx,
                         const json_t *input, int *is_error, struct err *err);
 

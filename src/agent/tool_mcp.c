@@ -172,8 +172,10 @@ json_t *tool_mcp_run(const struct tool_mcp *m, const struct tool_ctx *ctx, const
     if (ctx && ctx->deadline_ms > 0) {
         int64_t left = ctx->deadline_ms - clock_now_ms();
         if (left <= 0) {
-            err_set(err, "ToolTimeout", "tool '%s' (MCP server '%s'): not called, the turn's "
-                    "time limit has passed", m->public_name, m->server->name);
+            err_set(err, "ToolTimeout",
+                    "tool '%s' (MCP server '%s'): not called, the turn's "
+                    "time limit has passed",
+                    m->public_name, m->server->name);
             goto out;
         }
         if (left < timeout) {
@@ -183,8 +185,10 @@ json_t *tool_mcp_run(const struct tool_mcp *m, const struct tool_ctx *ctx, const
     }
     if (mcp_call_tool(m->server->client, m->tool, input, timeout, &res, &e) < 0) {
         if (cut && strcmp(e.code, "McpTimeout") == 0)
-            err_set(err, "ToolTimeout", "tool '%s' (MCP server '%s'): cancelled at the turn's "
-                    "time limit after %ld ms", m->public_name, m->server->name, timeout);
+            err_set(err, "ToolTimeout",
+                    "tool '%s' (MCP server '%s'): cancelled at the turn's "
+                    "time limit after %ld ms",
+                    m->public_name, m->server->name, timeout);
         else
             err_set(err, tool_code(e.code), "tool '%s' (MCP server '%s'): %s", m->public_name,
                     m->server->name, e.message);

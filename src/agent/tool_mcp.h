@@ -19,7 +19,7 @@
 #include "agent/tools.h"
 #include "base/err.h"
 
-#define TOOL_MCP_TEXT_MAX (1u << 20) /* bytes of text content passed to the model */
+#define TOOL_MCP_TEXT_MAX (1u << 20)            /* bytes of text content passed to the model */
 #define TOOL_MCP_CALL_TIMEOUT_DEFAULT_MS 60000L /* a call without timeout_ms (the client's own) */
 
 struct tool_mcp_server;

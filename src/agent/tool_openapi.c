@@ -13,8 +13,9 @@
 
 static const char *const op_methods[] = {"get", "put", "post", "delete", "patch"};
 
-/* Keywords of OpenAPI's schema dialect that the tool validator does not know; they only annotate. */
-static const char *const dropped[] = {"example",      "readOnly", "writeOnly",     "xml",
+/* Keywords of OpenAPI's schema dialect that the tool validator does not know; they only annotate.
+ */
+static const char *const dropped[] = {"example",      "readOnly",   "writeOnly",     "xml",
                                       "externalDocs", "deprecated", "discriminator", "nullable"};
 
 /* Entry keys copied onto every generated tool. */
@@ -86,8 +87,8 @@ static json_t *resolve(const json_t *doc, const json_t *node, int depth, const c
     if (ref) {
         const json_t *target = follow(doc, ref);
         if (!target) {
-            err_set(err, "ToolConfig", "%s: $ref '%s' is not a local reference that exists",
-                    where, ref);
+            err_set(err, "ToolConfig", "%s: $ref '%s' is not a local reference that exists", where,
+                    ref);
             return NULL;
         }
         if (depth >= TOOL_OPENAPI_REF_DEPTH) {
@@ -180,8 +181,9 @@ static int add_body(const json_t *doc, const json_t *body, json_t *props, json_t
     if (!b)
         return -1;
     int rc = -1;
-    json_t *schema = json_object_get(
-        json_object_get(json_object_get(b, "content"), "application/json"), "schema");
+    json_t *schema = json_object_get(json_object_get(json_object_get(b, "content"),
+                                                     "application/json"),
+                                     "schema");
     if (!schema) {
         err_set(err, "ToolConfig", "%s: the requestBody has no application/json schema", where);
         goto out;
@@ -189,8 +191,7 @@ static int add_body(const json_t *doc, const json_t *body, json_t *props, json_t
     json_t *bprops = json_object_get(schema, "properties");
     const char *type = json_string_value(json_object_get(schema, "type"));
     if (!json_is_object(bprops) && !(type && strcmp(type, "object") == 0)) {
-        err_set(err, "ToolConfig", "%s: only JSON object request bodies become tool inputs",
-                where);
+        err_set(err, "ToolConfig", "%s: only JSON object request bodies become tool inputs", where);
         goto out;
     }
     const char *k;
@@ -203,7 +204,8 @@ static int add_body(const json_t *doc, const json_t *body, json_t *props, json_t
         json_object_set(props, k, v);
     }
     size_t i;
-    json_array_foreach(json_object_get(schema, "required"), i, v) json_array_append(required, v);
+    json_array_foreach(json_object_get(schema, "required"), i, v)
+        json_array_append(required, v);
     *closed = json_is_false(json_object_get(schema, "additionalProperties"));
     rc = 0;
 out:
@@ -315,8 +317,8 @@ json_t *tool_openapi_convert(const json_t *doc, const json_t *entry, const char 
             size_t i;
             json_t *w;
             int selected = !wanted;
-            json_array_foreach(wanted, i, w) selected |= json_is_string(w) &&
-                                                         strcmp(json_string_value(w), id) == 0;
+            json_array_foreach(wanted, i, w)
+                selected |= json_is_string(w) && strcmp(json_string_value(w), id) == 0;
             if (!selected)
                 continue;
             json_t *tool = convert_op(doc, path, op_methods[m], item, op, trimmed, entry, where,
@@ -391,8 +393,7 @@ json_t *tool_openapi_entries(const json_t *entry, const char *where, struct err 
         return NULL;
     json_error_t jerr;
     if (!yaml && !(doc = json_load_file(spec, 0, &jerr))) {
-        err_set(err, "ToolConfig", "%s/spec: '%s' line %d: %s", where, spec, jerr.line,
-                jerr.text);
+        err_set(err, "ToolConfig", "%s/spec: '%s' line %d: %s", where, spec, jerr.line, jerr.text);
         return NULL;
     }
     json_t *out = tool_openapi_convert(doc, entry, where, err);

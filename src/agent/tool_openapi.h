@@ -17,8 +17,8 @@
 
 #include "base/err.h"
 
-#define TOOL_OPENAPI_REF_DEPTH 16         /* nested $ref resolutions in one schema */
-#define TOOL_OPENAPI_FILE_MAX (4u << 20)  /* bytes in a spec file */
+#define TOOL_OPENAPI_REF_DEPTH 16        /* nested $ref resolutions in one schema */
+#define TOOL_OPENAPI_FILE_MAX (4u << 20) /* bytes in a spec file */
 
 /* Converts doc (a parsed OpenAPI document, borrowed) for the entry {"base_url", "operations":
  * [operationId...]} (borrowed; "operations" absent = every operation). Returns a new array of

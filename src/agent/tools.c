@@ -42,9 +42,8 @@ static void not_found(struct err *err, const char *what, const char *id)
 static json_t *ticket_view(const json_t *t)
 {
     return json_pack("{s:O, s:O, s:O, s:O, s:O}", "ticketId", json_object_get(t, "id"), "status",
-                     json_object_get(t, "status"), "title", json_object_get(t, "title"),
-                     "priority", json_object_get(t, "priority"), "createdAt",
-                     json_object_get(t, "createdAt"));
+                     json_object_get(t, "status"), "title", json_object_get(t, "title"), "priority",
+                     json_object_get(t, "priority"), "createdAt", json_object_get(t, "createdAt"));
 }
 
 static json_t *tool_create_ticket(const struct tool_ctx *ctx, const json_t *input, struct err *err)
@@ -98,7 +97,8 @@ static json_t *tool_list_tickets(const struct tool_ctx *ctx, const json_t *input
     json_t *views = json_array();
     size_t i;
     json_t *t;
-    json_array_foreach(list, i, t) json_array_append_new(views, ticket_view(t));
+    json_array_foreach(list, i, t)
+        json_array_append_new(views, ticket_view(t));
     json_decref(list);
     return json_pack("{s:o, s:i}", "tickets", views, "count", (int)json_array_size(views));
 }
@@ -142,7 +142,8 @@ static json_t *tool_lookup_order(const struct tool_ctx *ctx, const json_t *input
     money_fixed(order, "total");
     size_t i;
     json_t *item;
-    json_array_foreach(json_object_get(order, "items"), i, item) money_fixed(item, "price");
+    json_array_foreach(json_object_get(order, "items"), i, item)
+        money_fixed(item, "price");
     return order;
 }
 
@@ -182,10 +183,9 @@ static json_t *tool_action_status(const struct tool_ctx *ctx, const json_t *inpu
         not_found(err, "action", id);
         return NULL;
     }
-    json_t *out = json_pack("{s:O, s:O, s:O, s:O}", "actionId", json_object_get(rec, "id"),
-                            "tool", json_object_get(rec, "tool"), "status",
-                            json_object_get(rec, "status"), "result",
-                            json_object_get(rec, "result"));
+    json_t *out = json_pack("{s:O, s:O, s:O, s:O}", "actionId", json_object_get(rec, "id"), "tool",
+                            json_object_get(rec, "tool"), "status", json_object_get(rec, "status"),
+                            "result", json_object_get(rec, "result"));
     json_decref(rec);
     return out;
 }
@@ -256,8 +256,8 @@ static const struct tool_def defs[] = {
 /* One kind of tool: how its tools run and are freed. ud is the tool's own state. */
 struct tool_kind {
     const char *name; /* "builtin", "http", "lambda" */
-    json_t *(*run)(const void *ud, const struct tool_ctx *ctx, const json_t *input,
-                   int *is_error, struct err *err);
+    json_t *(*run)(const void *ud, const struct tool_ctx *ctx, const json_t *input, int *is_error,
+                   struct err *err);
     void (*free)(void *ud);
 };
 
@@ -314,25 +314,25 @@ static const struct tool_kind kind_mcp = {"mcp", mcp_run, mcp_free};
 /* ---------------------------------------------------------------- registry */
 
 struct tool {
-    char *name;                    /* the name the model uses */
-    char *where;                   /* where it comes from, for messages ("/tools/http/0") */
-    struct schema *schema;         /* compiled input schema */
-    const struct tool_kind *kind;  /* how it runs */
-    void *ud;                      /* the kind's state for this tool (owned via kind->free) */
-    int confirm;                   /* ask the customer first */
-    int async;                     /* through the AgentActions queue */
+    char *name;                   /* the name the model uses */
+    char *where;                  /* where it comes from, for messages ("/tools/http/0") */
+    struct schema *schema;        /* compiled input schema */
+    const struct tool_kind *kind; /* how it runs */
+    void *ud;                     /* the kind's state for this tool (owned via kind->free) */
+    int confirm;                  /* ask the customer first */
+    int async;                    /* through the AgentActions queue */
 };
 
 struct tools {
-    struct tool list[TOOLS_MAX];  /* registered tools, in the order offered */
-    size_t n;                     /* number of tools */
-    json_t *specs;                /* what the model sees */
-    json_t *examples;             /* tools with example utterances */
-    struct http_client *http;     /* shared by http tools (NULL until one exists) */
-    struct aws_client *aws;       /* shared by lambda tools (NULL until one exists) */
+    struct tool list[TOOLS_MAX]; /* registered tools, in the order offered */
+    size_t n;                    /* number of tools */
+    json_t *specs;               /* what the model sees */
+    json_t *examples;            /* tools with example utterances */
+    struct http_client *http;    /* shared by http tools (NULL until one exists) */
+    struct aws_client *aws;      /* shared by lambda tools (NULL until one exists) */
     struct tool_mcp_server *mcp[TOOLS_MCP_SERVERS_MAX]; /* servers the mcp tools borrow */
-    size_t n_mcp;                 /* number of servers */
-    int mcp_down;                 /* optional MCP servers that could not be reached */
+    size_t n_mcp;                                       /* number of servers */
+    int mcp_down; /* optional MCP servers that could not be reached */
 };
 
 void tools_free(struct tools *t)
@@ -413,8 +413,7 @@ static int add_tool(struct tools *t, const char *where, const char *name, const 
     if (json_array_size(examples))
         json_array_append_new(t->examples,
                               json_pack("{s:s, s:s, s:O, s:O}", "name", name, "description",
-                                        description, "input_schema", schema, "examples",
-                                        examples));
+                                        description, "input_schema", schema, "examples", examples));
     return 0;
 }
 
@@ -461,7 +460,8 @@ static int add_builtins(struct tools *t, const struct kb *kb, const json_t *sel,
     }
     for (size_t d = 0; d < NDEFS; d++) {
         int on = !sel || json_is_true(sel);
-        json_array_foreach(sel, i, v) on |= strcmp(defs[d].name, json_string_value(v)) == 0;
+        json_array_foreach(sel, i, v)
+            on |= strcmp(defs[d].name, json_string_value(v)) == 0;
         if (!on || (defs[d].needs_kb && !kb))
             continue;
         json_error_t jerr;
@@ -516,8 +516,8 @@ static int add_lambda(struct tools *t, const json_t *e, const char *where, struc
         return -1;
     return add_tool(t, where, json_string_value(json_object_get(e, "name")),
                     json_string_value(json_object_get(e, "description")),
-                    json_object_get(e, "input_schema"), &kind_lambda, l, confirm, async,
-                    examples, err);
+                    json_object_get(e, "input_schema"), &kind_lambda, l, confirm, async, examples,
+                    err);
 }
 
 static int add_openapi(struct tools *t, const json_t *e, const char *where, struct err *err)
@@ -585,17 +585,18 @@ static int add_mcp_tool(struct tools *t, struct tool_mcp_server *s, const json_t
     if (other) {
         err_set(err, "DuplicateTool",
                 "%s: tool '%s' of MCP server '%s' would be offered as '%s', which the tool from "
-                "%s already is; rename the server", where, tool ? tool : "", server, pub,
-                other->where);
+                "%s already is; rename the server",
+                where, tool ? tool : "", server, pub, other->where);
         goto out;
     }
     struct err serr;
     err_clear(&serr);
     struct schema *probe = json_is_object(schema) ? schema_compile(schema, &serr) : NULL;
     if (!probe) {
-        log_at(LL_WARN, "tools", "skipping tool '%s' of MCP server '%s': its inputSchema is not "
-               "supported (%s)", tool ? tool : "", server,
-               json_is_object(schema) ? serr.message : "not an object");
+        log_at(LL_WARN, "tools",
+               "skipping tool '%s' of MCP server '%s': its inputSchema is not "
+               "supported (%s)",
+               tool ? tool : "", server, json_is_object(schema) ? serr.message : "not an object");
         rc = 0;
         goto out;
     }
@@ -635,7 +636,8 @@ static int add_mcp(struct tools *t, const json_t *e, const char *where, struct e
     err_clear(&lerr);
     if (tool_mcp_server_list(s, where, &listed, &lerr) < 0) {
         if (json_is_true(opt)) {
-            log_at(LL_WARN, "tools", "%s; the server is optional, so its tools are left out "
+            log_at(LL_WARN, "tools",
+                   "%s; the server is optional, so its tools are left out "
                    "until the agent is reloaded (retried in the background by `parley serve`)",
                    lerr.message);
             t->mcp_down++;

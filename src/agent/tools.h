@@ -30,20 +30,20 @@ struct kb;
 struct tools;
 
 struct tool_ctx {
-    struct store *store;    /* where effects go (borrowed) */
-    const struct kb *kb;    /* knowledge base (borrowed; NULL: search unavailable) */
-    const char *session_id; /* the session the call belongs to */
-    const char *user_id;    /* the customer the tool acts for */
+    struct store *store;         /* where effects go (borrowed) */
+    const struct kb *kb;         /* knowledge base (borrowed; NULL: search unavailable) */
+    const char *session_id;      /* the session the call belongs to */
+    const char *user_id;         /* the customer the tool acts for */
     const char *idempotency_key; /* makes effects happen once per action (NULL: none) */
-    int64_t deadline_ms;    /* the turn's deadline, wall clock (clock_now_ms); 0: none. HTTP and
-                             * MCP tools wait at most min(their timeout_ms, deadline - now) */
-    const char *email;      /* the customer's verified email (a token's claim); NULL: none */
+    int64_t deadline_ms; /* the turn's deadline, wall clock (clock_now_ms); 0: none. HTTP and
+                          * MCP tools wait at most min(their timeout_ms, deadline - now) */
+    const char *email;   /* the customer's verified email (a token's claim); NULL: none */
 };
 
-#define TOOLS_MAX 128              /* tools in one registry */
-#define TOOLS_EXAMPLES_MAX 100     /* example utterances of one tool */
+#define TOOLS_MAX 128               /* tools in one registry */
+#define TOOLS_EXAMPLES_MAX 100      /* example utterances of one tool */
 #define TOOLS_EXAMPLE_MAX_BYTES 500 /* bytes in one example utterance */
-#define TOOLS_MCP_SERVERS_MAX 32   /* entries in tools.mcp */
+#define TOOLS_MCP_SERVERS_MAX 32    /* entries in tools.mcp */
 
 /* Builds the registry. kb may be NULL, in which case search_knowledge_base is not offered.
  * tools_section is the agent document's `tools` object (borrowed, nothing kept): "builtin" (an

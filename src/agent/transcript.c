@@ -45,16 +45,16 @@ json_t *transcript_render(const json_t *messages)
                 (void)buf_printf(&text, "%s%s", buf_str(&text)[0] ? "\n\n" : "",
                                  json_string_value(json_object_get(b, "text")));
             } else if (type && strcmp(type, "tool_use") == 0) {
-                json_array_append_new(tool_uses, json_pack("{s:O, s:O, s:O}", "id",
-                                                           json_object_get(b, "id"), "tool",
-                                                           json_object_get(b, "name"), "input",
-                                                           json_object_get(b, "input")));
+                json_array_append_new(tool_uses,
+                                      json_pack("{s:O, s:O, s:O}", "id", json_object_get(b, "id"),
+                                                "tool", json_object_get(b, "name"), "input",
+                                                json_object_get(b, "input")));
             } else if (type && strcmp(type, "tool_result") == 0) {
-                json_array_append_new(
-                    out, json_pack("{s:s, s:O, s:s, s:O, s:b}", "role", "tool", "content",
-                                   json_object_get(b, "content"), "timestamp", ts, "toolUseId",
-                                   json_object_get(b, "tool_use_id"), "isError",
-                                   json_is_true(json_object_get(b, "is_error"))));
+                json_array_append_new(out, json_pack("{s:s, s:O, s:s, s:O, s:b}", "role", "tool",
+                                                     "content", json_object_get(b, "content"),
+                                                     "timestamp", ts, "toolUseId",
+                                                     json_object_get(b, "tool_use_id"), "isError",
+                                                     json_is_true(json_object_get(b, "is_error"))));
             }
         }
         if (buf_str(&text)[0] || json_array_size(tool_uses)) {

@@ -49,7 +49,8 @@ json_t *turn_parse_request(const char *body, size_t len, struct err *err)
         return NULL;
     }
     json_error_t jerr;
-    json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL,
+                             &jerr);
     if (!req) {
         err_set(err, "MalformedJson", "request body is not valid JSON: %s at line %d column %d",
                 jerr.text, jerr.line, jerr.column);
@@ -289,8 +290,8 @@ json_t *turn_run(struct agent *a, const json_t *request, struct err *err)
 #define TURN_HOST_MAX 255
 
 static pthread_once_t turn_owner_once = PTHREAD_ONCE_INIT;
-static char turn_start_id[33];                    /* 128 random bits, hex */
-static char turn_owner[33 + TURN_HOST_MAX + 32];  /* "<start id> <host> <pid>" */
+static char turn_start_id[33];                   /* 128 random bits, hex */
+static char turn_owner[33 + TURN_HOST_MAX + 32]; /* "<start id> <host> <pid>" */
 
 static void turn_owner_init(void)
 {
@@ -380,8 +381,11 @@ json_t *turn_run_idempotent(struct agent *a, const char *key, const char *body, 
     long long now = clock_now_ms();
     int ttl_h = a->cfg && a->cfg->idempotency_ttl_h > 0 ? a->cfg->idempotency_ttl_h : 24;
     int lease_s = a->cfg && a->cfg->idempotency_lease_s > 0 ? a->cfg->idempotency_lease_s : 300;
-    struct store_idem_claim claim_req = {.key = key, .hash = hash, .owner = turn_owner,
-                                         .now_ms = now, .lease_until_ms = now + lease_s * 1000LL,
+    struct store_idem_claim claim_req = {.key = key,
+                                         .hash = hash,
+                                         .owner = turn_owner,
+                                         .now_ms = now,
+                                         .lease_until_ms = now + lease_s * 1000LL,
                                          .expires_ms = now + ttl_h * 3600000LL,
                                          .owner_gone = owner_gone};
     int taken_over = 0;

@@ -16,8 +16,8 @@
 
 static int key_byte_ok(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
 }
 
 int archive_key_for(const char *session_id, int64_t created_at_ms, char *buf, size_t len,
@@ -34,11 +34,11 @@ int archive_key_for(const char *session_id, int64_t created_at_ms, char *buf, si
     for (size_t i = 0; i < n; i++)
         if (!key_byte_ok((unsigned char)session_id[i]))
             return err_set(err, "InvalidKey",
-                           "session id '%.*s' holds byte 0x%02x outside [A-Za-z0-9._-]",
-                           (int)n, session_id, (unsigned char)session_id[i]);
+                           "session id '%.*s' holds byte 0x%02x outside [A-Za-z0-9._-]", (int)n,
+                           session_id, (unsigned char)session_id[i]);
     if (created_at_ms < 0 || created_at_ms > ARCHIVE_TIME_MAX_MS)
-        return err_set(err, "InvalidArgument",
-                       "session start %lld ms is outside 1970..9999", (long long)created_at_ms);
+        return err_set(err, "InvalidArgument", "session start %lld ms is outside 1970..9999",
+                       (long long)created_at_ms);
 
     time_t secs = (time_t)(created_at_ms / 1000);
     struct tm tm;
@@ -85,14 +85,14 @@ static int check_path(const char *what, const char *key, int is_prefix, struct e
                 return err_set(err, "InvalidKey", "%s '%s' has an empty component", what, key);
         } else {
             if (key[start] == '.')
-                return err_set(err, "InvalidKey", "%s '%s' has a component starting with '.'",
-                               what, key);
+                return err_set(err, "InvalidKey", "%s '%s' has a component starting with '.'", what,
+                               key);
             if (clen > ARCHIVE_COMPONENT_MAX)
                 return err_set(err, "InvalidKey", "%s '%s' has a component longer than %d bytes",
                                what, key, ARCHIVE_COMPONENT_MAX);
             if (++depth > ARCHIVE_DEPTH_MAX)
-                return err_set(err, "InvalidKey", "%s '%s' has more than %d components", what,
-                               key, ARCHIVE_DEPTH_MAX);
+                return err_set(err, "InvalidKey", "%s '%s' has more than %d components", what, key,
+                               ARCHIVE_DEPTH_MAX);
         }
         start = i + 1;
     }

@@ -79,8 +79,7 @@ struct archive_ops {
     /* Stores len bytes at key, replacing any object there (in either tier) atomically: readers
      * see the old bytes or the new ones, never a mix. Durable on return. TooLarge past
      * ARCHIVE_OBJECT_MAX. */
-    int (*put)(struct archive *a, const char *key, const void *bytes, size_t len,
-               struct err *err);
+    int (*put)(struct archive *a, const char *key, const void *bytes, size_t len, struct err *err);
 
     /* Reads the object at key from either tier, decompressing the cold tier. *out is a new
      * buffer owned by the caller (free()), NUL-terminated after *out_len bytes. NotFound when no

@@ -169,8 +169,7 @@ static int cmd_list(struct archive *a, const char *prefix)
         json_t *objs = json_object_get(page, "objects");
         size_t i;
         json_t *obj;
-        json_array_foreach(objs, i, obj)
-        {
+        json_array_foreach(objs, i, obj) {
             char when[32];
             clock_iso8601(json_integer_value(json_object_get(obj, "lastModified")), when,
                           sizeof when);
@@ -215,7 +214,9 @@ int archive_cli_main(int argc, char **argv, archive_cli_open_fn open_archive)
     }
     if (o.nargs < want_min || o.nargs > want_max) {
         fprintf(stderr, "parley archive: '%s' takes %s\n", o.sub,
-                want_min ? "one KEY" : want_max ? "at most one PREFIX" : "no arguments");
+                want_min   ? "one KEY"
+                : want_max ? "at most one PREFIX"
+                           : "no arguments");
         return 2;
     }
 

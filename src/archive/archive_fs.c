@@ -34,7 +34,7 @@
 #include "base/xmalloc.h"
 
 #define FS_IO_CHUNK (64u << 10)
-#define FS_SCAN_MAX (1u << 22)   /* objects one list or lifecycle pass may hold in memory */
+#define FS_SCAN_MAX (1u << 22)    /* objects one list or lifecycle pass may hold in memory */
 #define FS_GZ_OVERHEAD (1u << 20) /* a cold file may exceed its content by this much */
 #define FS_MKDIR_RETRIES 8        /* a concurrent delete may prune a directory we just made */
 #define FS_BATCH_OPEN 64          /* temporary files a batch put holds open at once */
@@ -251,7 +251,7 @@ static int fill_bytes(int fd, void *ctx, const char *tmp_path, struct err *err)
 }
 
 struct gzip_src {
-    int in_fd;          /* the hot object, read from its current offset */
+    int in_fd;           /* the hot object, read from its current offset */
     const char *in_path; /* for messages */
 };
 
@@ -293,9 +293,9 @@ static int fill_gzip(int fd, void *ctx, const char *tmp_path, struct err *err)
             }
         } while (z.avail_out == 0);
     } while (flush != Z_FINISH);
-    rc = zrc == Z_STREAM_END ? 0
-                             : err_set(err, "ArchiveError", "gzip stream of '%s' did not end",
-                                       src->in_path);
+    rc = zrc == Z_STREAM_END
+             ? 0
+             : err_set(err, "ArchiveError", "gzip stream of '%s' did not end", src->in_path);
 out:
     deflateEnd(&z);
     free(in);
@@ -321,8 +321,7 @@ static int write_object(const char *tier, const char *key, const char *final_pat
 /* ---------------------------------------------------------------- reading */
 
 /* Reads a whole hot file. Returns 0, 1 when it does not exist, or -1 with err set. */
-static int read_hot(const char *path, const char *key, char **out, size_t *out_len,
-                    struct err *err)
+static int read_hot(const char *path, const char *key, char **out, size_t *out_len, struct err *err)
 {
     int rc = -1;
     char *buf = NULL;
@@ -691,10 +690,10 @@ static int fs_put(struct archive *a, const char *key, const void *bytes, size_t 
 
 /* One object of a batch on its way to durable: the state fs_put_many keeps between phases. */
 struct fs_pending_put {
-    char *path; /* final path, owned */
-    char *dir;  /* its directory, owned */
-    char *tmp;  /* temporary file beside it, owned; NULL once renamed or removed */
-    int fd;     /* open temporary file, or -1 */
+    char *path;     /* final path, owned */
+    char *dir;      /* its directory, owned */
+    char *tmp;      /* temporary file beside it, owned; NULL once renamed or removed */
+    int fd;         /* open temporary file, or -1 */
     struct stat st; /* the file's identity, for drop_cold */
 };
 
@@ -836,8 +835,7 @@ static size_t fs_put_many(struct archive *a, struct archive_put_item *items, siz
     return failed;
 }
 
-static int fs_get(struct archive *a, const char *key, char **out, size_t *out_len,
-                  struct err *err)
+static int fs_get(struct archive *a, const char *key, char **out, size_t *out_len, struct err *err)
 {
     struct archive_fs *fs = fs_of(a);
     if (archive_key_check(key, err) != 0)
@@ -887,11 +885,10 @@ static int fs_list(struct archive *a, const char *prefix, const char *start_afte
             truncated = 1;
             break;
         }
-        json_array_append_new(
-            objects, json_pack("{s:s, s:I, s:I, s:s}", "key", s.v[i].key, "size",
-                               (json_int_t)s.v[i].size, "lastModified",
-                               (json_int_t)s.v[i].mtime_ms, "storageClass",
-                               s.v[i].cold ? "GLACIER" : "STANDARD"));
+        json_array_append_new(objects, json_pack("{s:s, s:I, s:I, s:s}", "key", s.v[i].key, "size",
+                                                 (json_int_t)s.v[i].size, "lastModified",
+                                                 (json_int_t)s.v[i].mtime_ms, "storageClass",
+                                                 s.v[i].cold ? "GLACIER" : "STANDARD"));
         listed++;
     }
     *out = json_pack("{s:o, s:b}", "objects", objects, "isTruncated", truncated);
@@ -934,8 +931,7 @@ static int fs_del(struct archive *a, const char *key, struct err *err)
 /* Moves one hot object to the cold tier unless it changed since the scan. Returns 0 when moved,
  * 1 when skipped (gone, modified after the cutoff, or its cold copy dropped by a concurrent put of
  * the same version), -1 with err on failure. */
-static int move_to_cold(struct archive_fs *fs, const char *key, int64_t cutoff_ms,
-                        struct err *err)
+static int move_to_cold(struct archive_fs *fs, const char *key, int64_t cutoff_ms, struct err *err)
 {
     int rc = -1, fd = -1;
     char *hot_path = xasprintf("%s/%s", fs->hot, key);
@@ -1008,8 +1004,7 @@ out:
 }
 
 static int fs_lifecycle(struct archive *a, int days, int64_t now_ms,
-                        struct archive_lifecycle_stats *stats, json_t *moved_keys,
-                        struct err *err)
+                        struct archive_lifecycle_stats *stats, json_t *moved_keys, struct err *err)
 {
     struct archive_fs *fs = fs_of(a);
     struct archive_lifecycle_stats local = {0};

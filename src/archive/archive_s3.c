@@ -54,8 +54,8 @@ static int fail(struct err *err, const char *what, const char *key)
     if (strcmp(code, "HttpTooLarge") == 0)
         return err_set(err, "TooLarge", "'%s' is larger than %u bytes", key ? key : "",
                        ARCHIVE_OBJECT_MAX);
-    return err_set(err, "ArchiveError", "S3 %s '%s' failed: %s: %.600s", what, key ? key : "",
-                   code, msg);
+    return err_set(err, "ArchiveError", "S3 %s '%s' failed: %s: %.600s", what, key ? key : "", code,
+                   msg);
 }
 
 /* ---------------------------------------------------------------- objects */
@@ -176,8 +176,8 @@ static int64_t parse_iso_ms(const char *s)
     return ms;
 }
 
-static int s3_list(struct archive *base, const char *prefix, const char *start_after,
-                   int max_keys, json_t **out, struct err *err)
+static int s3_list(struct archive *base, const char *prefix, const char *start_after, int max_keys,
+                   json_t **out, struct err *err)
 {
     struct archive_s3 *s = (struct archive_s3 *)base;
     if (archive_prefix_check(prefix ? prefix : "", err) < 0)
@@ -235,8 +235,7 @@ static int s3_list(struct archive *base, const char *prefix, const char *start_a
 }
 
 static int s3_lifecycle(struct archive *base, int days, int64_t now_ms,
-                        struct archive_lifecycle_stats *stats, json_t *moved_keys,
-                        struct err *err)
+                        struct archive_lifecycle_stats *stats, json_t *moved_keys, struct err *err)
 {
     (void)moved_keys;
     memset(stats, 0, sizeof *stats);
@@ -308,8 +307,8 @@ struct archive *archive_s3_new(const struct archive_s3_config *cfg, struct err *
         char code[ERR_CODE_MAX], msg[ERR_MSG_MAX];
         snprintf(code, sizeof code, "%s", err->code);
         snprintf(msg, sizeof msg, "%s", err->message);
-        err_set(err, "ArchiveError", "bucket '%.200s' is not usable: %s: %.600s", cfg->bucket,
-                code, msg);
+        err_set(err, "ArchiveError", "bucket '%.200s' is not usable: %s: %.600s", cfg->bucket, code,
+                msg);
         s3_free(&s->base);
         return NULL;
     }

@@ -17,19 +17,19 @@
 #include "base/log.h"
 #include "base/xmalloc.h"
 
-#define ARCHIVER_BATCH_MAX 256         /* entries taken per pass when not flushing, and per put */
+#define ARCHIVER_BATCH_MAX 256          /* entries taken per pass when not flushing, and per put */
 #define ARCHIVER_BATCH_BYTES (8u << 20) /* document bytes one archive_put_many may carry */
-#define ARCHIVER_GATHER_MAX_MS 1000    /* longest an entry may be written before its due time */
-#define ARCHIVER_BACKOFF_MIN_MS 100    /* first retry delay (or max_delay when longer) */
-#define ARCHIVER_BACKOFF_MAX_MS 60000  /* longest retry delay */
+#define ARCHIVER_GATHER_MAX_MS 1000     /* longest an entry may be written before its due time */
+#define ARCHIVER_BACKOFF_MIN_MS 100     /* first retry delay (or max_delay when longer) */
+#define ARCHIVER_BACKOFF_MAX_MS 60000   /* longest retry delay */
 
 struct pending {
-    struct pending *hnext;      /* hash chain */
+    struct pending *hnext;       /* hash chain */
     struct pending *prev, *next; /* due list, earliest first */
-    char *session_id;           /* owned */
-    char *key;                  /* owned: archive key computed at the first mark */
-    int64_t due_ms;             /* monotonic time the worker should write it */
-    int attempts;               /* failed attempts so far */
+    char *session_id;            /* owned */
+    char *key;                   /* owned: archive key computed at the first mark */
+    int64_t due_ms;              /* monotonic time the worker should write it */
+    int attempts;                /* failed attempts so far */
 };
 
 struct archiver {
@@ -39,8 +39,8 @@ struct archiver {
     int max_delay_ms;
 
     pthread_mutex_t mu;
-    pthread_cond_t work;     /* signalled on mark, flush and stop */
-    pthread_cond_t done;     /* signalled when a flush round ends */
+    pthread_cond_t work; /* signalled on mark, flush and stop */
+    pthread_cond_t done; /* signalled when a flush round ends */
     pthread_t thread;
 
     struct archiver_hooks hooks; /* guarded by mu; copied per pass */
@@ -49,10 +49,10 @@ struct archiver {
     size_t count;                /* pending entries */
     struct pending *head, *tail; /* due list */
 
-    uint64_t flush_req;    /* flush rounds requested */
-    uint64_t flush_done;   /* flush rounds finished */
-    size_t flush_failed;   /* failures of the last finished round */
-    int stopping;          /* archiver_stop has begun; marks are refused */
+    uint64_t flush_req;  /* flush rounds requested */
+    uint64_t flush_done; /* flush rounds finished */
+    size_t flush_failed; /* failures of the last finished round */
+    int stopping;        /* archiver_stop has begun; marks are refused */
     struct archiver_stats stats;
 };
 
@@ -198,8 +198,8 @@ static int prepare_one(struct archiver *ar, const struct archiver_hooks *hooks,
     json_t *doc = ar->fetch(ar->ud, p->session_id, &err);
     if (!doc) {
         if (strcmp(err.code, "NotFound") == 0) {
-            log_at(LL_INFO, "archive", "session '%s' is gone; not archiving it: %s",
-                   p->session_id, err.message);
+            log_at(LL_INFO, "archive", "session '%s' is gone; not archiving it: %s", p->session_id,
+                   err.message);
             return 1;
         }
         log_at(LL_WARN, "archive", "cannot fetch session '%s' for the archive (attempt %d): %s",
@@ -211,8 +211,7 @@ static int prepare_one(struct archiver *ar, const struct archiver_hooks *hooks,
     *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     if (!*text) {
-        log_at(LL_WARN, "archive", "cannot serialise session '%s' for the archive",
-               p->session_id);
+        log_at(LL_WARN, "archive", "cannot serialise session '%s' for the archive", p->session_id);
         return -1;
     }
     return 0;
@@ -227,15 +226,15 @@ struct pass {
 
 /* Stores the n prepared documents with one archive_put_many, runs on_archived for each stored
  * one and moves the failed ones to pass->retry. Frees the texts and the stored entries. */
-static void store_batch(struct archiver *ar, const struct archiver_hooks *hooks,
-                        struct prepared *v, struct archive_put_item *items, size_t n,
-                        struct pass *pass)
+static void store_batch(struct archiver *ar, const struct archiver_hooks *hooks, struct prepared *v,
+                        struct archive_put_item *items, size_t n, struct pass *pass)
 {
     if (n == 0)
         return;
     for (size_t i = 0; i < n; i++)
-        items[i] = (struct archive_put_item){
-            .key = v[i].p->key, .bytes = v[i].text, .len = v[i].len};
+        items[i] = (struct archive_put_item){.key = v[i].p->key,
+                                             .bytes = v[i].text,
+                                             .len = v[i].len};
     archive_put_many(ar->archive, items, n);
     for (size_t i = 0; i < n; i++) {
         struct pending *p = v[i].p;
@@ -258,8 +257,8 @@ static void store_batch(struct archiver *ar, const struct archiver_hooks *hooks,
 /* Archives every entry of batch (a list linked by next, owned): prepares documents and stores
  * them in groups of at most ARCHIVER_BATCH_MAX entries or ARCHIVER_BATCH_BYTES bytes, so a
  * group shares its directory fsyncs. Called without mu. */
-static void run_pass(struct archiver *ar, const struct archiver_hooks *hooks,
-                     struct pending *batch, struct pass *pass)
+static void run_pass(struct archiver *ar, const struct archiver_hooks *hooks, struct pending *batch,
+                     struct pass *pass)
 {
     struct prepared *v = xcalloc(ARCHIVER_BATCH_MAX, sizeof *v);
     struct archive_put_item *items = xcalloc(ARCHIVER_BATCH_MAX, sizeof *items);

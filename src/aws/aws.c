@@ -183,13 +183,24 @@ void aws_parse_error(const struct http_client_response *resp, char code[96], cha
 
 int aws_error_is_throttling(const char *code)
 {
-    static const char *const names[] = {
-        "ThrottlingException", "Throttling", "ThrottledException", "RequestThrottledException",
-        "TooManyRequestsException", "ProvisionedThroughputExceededException",
-        "TransactionInProgressException", "RequestLimitExceeded", "BandwidthLimitExceeded",
-        "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
-        "EC2ThrottledException", "ServiceUnavailable", "ServiceUnavailableException",
-        "InternalServerException", "ModelNotReadyException"};
+    static const char *const names[] = {"ThrottlingException",
+                                        "Throttling",
+                                        "ThrottledException",
+                                        "RequestThrottledException",
+                                        "TooManyRequestsException",
+                                        "ProvisionedThroughputExceededException",
+                                        "TransactionInProgressException",
+                                        "RequestLimitExceeded",
+                                        "BandwidthLimitExceeded",
+                                        "LimitExceededException",
+                                        "RequestThrottled",
+                                        "SlowDown",
+                                        "PriorRequestNotComplete",
+                                        "EC2ThrottledException",
+                                        "ServiceUnavailable",
+                                        "ServiceUnavailableException",
+                                        "InternalServerException",
+                                        "ModelNotReadyException"};
     for (size_t i = 0; code && i < sizeof names / sizeof names[0]; i++)
         if (strcmp(code, names[i]) == 0)
             return 1;
@@ -280,8 +291,9 @@ int aws_call(struct aws_client *c, const struct aws_request *r, struct aws_respo
         goto out;
     }
     if (!c->cfg.access_key_id || !c->cfg.secret_access_key) {
-        err_set(err, "AwsConfig", "no AWS credentials: set AWS_ACCESS_KEY_ID and "
-                                  "AWS_SECRET_ACCESS_KEY");
+        err_set(err, "AwsConfig",
+                "no AWS credentials: set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY");
         goto out;
     }
     endpoint = aws_endpoint(&c->cfg, r->service, err);
@@ -319,8 +331,8 @@ int aws_call(struct aws_client *c, const struct aws_request *r, struct aws_respo
     struct sigv4_credentials cred = {c->cfg.access_key_id, c->cfg.secret_access_key,
                                      c->cfg.session_token};
     struct sigv4_options o;
-    sigv4_options_for_service(&o, c->cfg.region ? c->cfg.region : "us-east-1",
-                              svc->signing_name, c->cfg.clock ? c->cfg.clock() : time(NULL));
+    sigv4_options_for_service(&o, c->cfg.region ? c->cfg.region : "us-east-1", svc->signing_name,
+                              c->cfg.clock ? c->cfg.clock() : time(NULL));
     int signed_ok = sigv4_sign(&sreq, &cred, &o, &s, err);
     for (size_t i = 0; i < nsh; i++)
         free(names[i]);
@@ -333,8 +345,7 @@ int aws_call(struct aws_client *c, const struct aws_request *r, struct aws_respo
         lines[n_lines++] = xstrdup(r->headers[i]);
     for (size_t i = 0; i < s.n_add; i++)
         lines[n_lines++] = xasprintf("%s: %s", s.add[i].name, s.add[i].value);
-    url = r->query && *r->query ? xasprintf("%s%s?%s", endpoint, r->path ? r->path : "/",
-                                            r->query)
+    url = r->query && *r->query ? xasprintf("%s%s?%s", endpoint, r->path ? r->path : "/", r->query)
                                 : xasprintf("%s%s", endpoint, r->path ? r->path : "/");
     struct http_client_request hreq = {.method = sreq.method,
                                        .url = url,

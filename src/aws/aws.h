@@ -72,25 +72,25 @@ void aws_client_free(struct aws_client *c);
 const struct aws_config *aws_client_config(const struct aws_client *c);
 
 struct aws_request {
-    const char *service;             /* table key, e.g. "dynamodb" */
-    const char *method;              /* "POST" */
-    const char *path;                /* wire path, percent-encoded; NULL = "/" */
-    const char *query;               /* raw query without '?', or NULL */
-    const char *const *headers;      /* "Name: value" lines, signed and sent */
-    size_t n_headers;                /* number of header lines */
-    const void *body;                /* body or NULL */
-    size_t body_len;                 /* body length */
-    long timeout_ms;                 /* 0 = the HTTP client's */
-    int max_retries;                 /* -1 = the HTTP client's */
-    http_client_data_fn on_data;     /* stream a 2xx body here; may be NULL */
-    void *ud;                        /* for on_data */
+    const char *service;         /* table key, e.g. "dynamodb" */
+    const char *method;          /* "POST" */
+    const char *path;            /* wire path, percent-encoded; NULL = "/" */
+    const char *query;           /* raw query without '?', or NULL */
+    const char *const *headers;  /* "Name: value" lines, signed and sent */
+    size_t n_headers;            /* number of header lines */
+    const void *body;            /* body or NULL */
+    size_t body_len;             /* body length */
+    long timeout_ms;             /* 0 = the HTTP client's */
+    int max_retries;             /* -1 = the HTTP client's */
+    http_client_data_fn on_data; /* stream a 2xx body here; may be NULL */
+    void *ud;                    /* for on_data */
 };
 
 struct aws_response {
-    long status;                  /* HTTP status */
+    long status;                      /* HTTP status */
     struct http_client_response http; /* headers and body of the last attempt */
-    char error_code[96];          /* AWS error code, "" on success */
-    char *error_message;          /* AWS error message or NULL, owned */
+    char error_code[96];              /* AWS error code, "" on success */
+    char *error_message;              /* AWS error message or NULL, owned */
 };
 
 /* Performs r. Returns 0 on a 2xx status. Otherwise returns -1 with err: the AWS error code

@@ -15,10 +15,10 @@
 #include <stddef.h>
 
 struct buf {
-    char *data;   /* NULL until the first append; NUL-terminated after it */
-    size_t len;   /* bytes held, not counting the terminating NUL */
-    size_t cap;   /* bytes allocated, including room for the NUL */
-    size_t max;   /* the most bytes len may reach (the "toobig" cap) */
+    char *data; /* NULL until the first append; NUL-terminated after it */
+    size_t len; /* bytes held, not counting the terminating NUL */
+    size_t cap; /* bytes allocated, including room for the NUL */
+    size_t max; /* the most bytes len may reach (the "toobig" cap) */
 };
 
 /* ---- Lifecycle ------------------------------------------------------------------------------ */

@@ -26,7 +26,8 @@ struct setting {
 static const struct setting settings[] = {
     {"PARLEY_PORT", ST_INT, F(port), "8080", 0, 65535, NULL,
      "HTTP port of `parley serve` (0 picks a free port)"},
-    {"PARLEY_BIND", ST_STRING, F(bind), "127.0.0.1", 0, 0, NULL, "address `parley serve` listens on"},
+    {"PARLEY_BIND", ST_STRING, F(bind), "127.0.0.1", 0, 0, NULL,
+     "address `parley serve` listens on"},
     {"PARLEY_DATA", ST_STRING, F(data), "./data", 0, 0, NULL,
      "data directory (SQLite store, archive, logs)"},
     {"PARLEY_MODEL", ST_ENUM, F(model), "offline", 0, 0, "offline|bedrock|anthropic|openai",
@@ -43,7 +44,8 @@ static const struct setting settings[] = {
      "model tokens (input + output) one turn may use; past it the turn ends with what it has"},
     {"PARLEY_MAX_CONNECTIONS", ST_INT, F(max_connections), "512", 1, 65536, NULL,
      "concurrent HTTP connections"},
-    {"PARLEY_STORE_POOL", ST_INT, F(store_pool), "8", 1, 256, NULL, "SQLite connections in the pool"},
+    {"PARLEY_STORE_POOL", ST_INT, F(store_pool), "8", 1, 256, NULL,
+     "SQLite connections in the pool"},
     {"PARLEY_OPERATOR_TOKEN", ST_STRING, F(operator_token), "", 0, 0, NULL,
      "bearer token for operator APIs (empty: operator APIs disabled)"},
     {"PARLEY_URL", ST_STRING, F(url), "http://127.0.0.1:8080", 0, 0, NULL,
@@ -179,7 +181,8 @@ static int apply(struct config *c, const struct setting *s, const char *value, s
         errno = 0;
         long v = strtol(value, &end, 10);
         if (errno || end == value || *end != '\0')
-            return err_set(err, "InvalidConfig", "%s must be an integer (got '%s')", s->name, value);
+            return err_set(err, "InvalidConfig", "%s must be an integer (got '%s')", s->name,
+                           value);
         if (v < s->min || v > s->max)
             return err_set(err, "InvalidConfig", "%s must be between %ld and %ld (got %ld)",
                            s->name, s->min, s->max, v);
@@ -187,8 +190,8 @@ static int apply(struct config *c, const struct setting *s, const char *value, s
         return 0;
     }
     if (s->type == ST_ENUM && !choice_ok(s->choices, value))
-        return err_set(err, "InvalidConfig", "%s must be one of %s (got '%s')", s->name,
-                       s->choices, value);
+        return err_set(err, "InvalidConfig", "%s must be one of %s (got '%s')", s->name, s->choices,
+                       value);
     char **slot = (char **)(base + s->offset);
     free(*slot);
     *slot = xstrdup(value);

@@ -55,24 +55,24 @@ struct config {
     char *model_record;      /* PARLEY_MODEL_RECORD: save model traffic to this directory */
     char *model_replay;      /* PARLEY_MODEL_REPLAY: answer model calls from this directory */
     char *anthropic_api_key; /* ANTHROPIC_API_KEY */
-    char *anthropic_base_url;/* ANTHROPIC_BASE_URL (empty: the public API) */
-    char *openai_api_key;    /* OPENAI_API_KEY */
-    char *openai_base_url;   /* OPENAI_BASE_URL (empty: the public API) */
+    char *anthropic_base_url;   /* ANTHROPIC_BASE_URL (empty: the public API) */
+    char *openai_api_key;       /* OPENAI_API_KEY */
+    char *openai_base_url;      /* OPENAI_BASE_URL (empty: the public API) */
     char *dynamo_conversations; /* PARLEY_DYNAMO_CONVERSATIONS: table (empty: Conversations) */
-    char *dynamo_entities;   /* PARLEY_DYNAMO_ENTITIES: table (empty: ParleyEntities) */
-    int dynamo_create;       /* PARLEY_DYNAMO_CREATE: 1 creates missing tables */
-    int demo_orders;         /* PARLEY_DEMO_ORDERS: 1 seeds the demo orders */
-    int conversation_ttl_days; /* PARLEY_CONVERSATION_TTL_DAYS: DynamoDB TTL (0: none) */
-    char *aws_xray_daemon;   /* AWS_XRAY_DAEMON_ADDRESS: set by Lambda; used when PARLEY_XRAY_DAEMON
-                              * is empty */
-    char *agent;             /* PARLEY_AGENT: agent file (empty: the shipped demo agent) */
-    char *user_jwt_secret;   /* PARLEY_USER_JWT_SECRET: HS256 key of customer tokens */
+    char *dynamo_entities;      /* PARLEY_DYNAMO_ENTITIES: table (empty: ParleyEntities) */
+    int dynamo_create;          /* PARLEY_DYNAMO_CREATE: 1 creates missing tables */
+    int demo_orders;            /* PARLEY_DEMO_ORDERS: 1 seeds the demo orders */
+    int conversation_ttl_days;  /* PARLEY_CONVERSATION_TTL_DAYS: DynamoDB TTL (0: none) */
+    char *aws_xray_daemon; /* AWS_XRAY_DAEMON_ADDRESS: set by Lambda; used when PARLEY_XRAY_DAEMON
+                            * is empty */
+    char *agent;           /* PARLEY_AGENT: agent file (empty: the shipped demo agent) */
+    char *user_jwt_secret; /* PARLEY_USER_JWT_SECRET: HS256 key of customer tokens */
     char *user_jwt_public_key; /* PARLEY_USER_JWT_PUBLIC_KEY: PEM text or path (RS256/ES256) */
-    int insecure_demo;       /* PARLEY_INSECURE_DEMO: 1 allows demo mode off loopback */
-    int rate_limit_per_min;  /* PARLEY_RATE_LIMIT_PER_MIN: POST /chat per client address (0 off) */
+    int insecure_demo;         /* PARLEY_INSECURE_DEMO: 1 allows demo mode off loopback */
+    int rate_limit_per_min; /* PARLEY_RATE_LIMIT_PER_MIN: POST /chat per client address (0 off) */
     int session_rate_limit_per_min; /* PARLEY_SESSION_RATE_LIMIT_PER_MIN: per session (0 off) */
-    char *trusted_proxies;   /* PARLEY_TRUSTED_PROXIES: CIDRs trusted for X-Forwarded-For */
-    char *allowed_origins;   /* PARLEY_ALLOWED_ORIGINS: CORS origins, comma-separated */
+    char *trusted_proxies;          /* PARLEY_TRUSTED_PROXIES: CIDRs trusted for X-Forwarded-For */
+    char *allowed_origins;          /* PARLEY_ALLOWED_ORIGINS: CORS origins, comma-separated */
 };
 
 /* Fills c with defaults, then applies the environment. Returns 0, or -1 with err naming the

@@ -2,8 +2,8 @@
  * err.h - errors as values.
  *
  * A fallible function returns -1 (or NULL) and fills the caller's struct err with a stable code
- * (for example "InvalidRequest", "States.Timeout", "NotFound") and a human message that says exactly
- * what is wrong. The HTTP layer maps codes to statuses (see http/api.c).
+ * (for example "InvalidRequest", "States.Timeout", "NotFound") and a human message that says
+ * exactly what is wrong. The HTTP layer maps codes to statuses (see http/api.c).
  */
 #ifndef PARLEY_ERR_H
 #define PARLEY_ERR_H

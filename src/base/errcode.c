@@ -4,10 +4,10 @@
 #include <string.h>
 
 struct row {
-    const char *name;        /* the code as struct err carries it */
-    int status;              /* HTTP status */
-    enum errcode_class cls;  /* who is to blame */
-    int retryable;           /* 1: the same call may succeed later */
+    const char *name;       /* the code as struct err carries it */
+    int status;             /* HTTP status */
+    enum errcode_class cls; /* who is to blame */
+    int retryable;          /* 1: the same call may succeed later */
 };
 
 static const struct row rows[ERRCODE__COUNT] = {
@@ -49,8 +49,9 @@ static int has_prefix(const char *s, const char *p)
 
 enum errcode_class errcode_class_of(const char *name)
 {
-    static const char *const client[] = {"Invalid",   "Validation", "NotFound",       "Unauthorized",
-                                         "Forbidden", "Conflict",   "PayloadTooLarge"};
+    static const char *const client[] = {"Invalid",        "Validation", "NotFound",
+                                         "Unauthorized",   "Forbidden",  "Conflict",
+                                         "PayloadTooLarge"};
     int i = errcode_find(name);
     if (i >= 0)
         return rows[i].cls;

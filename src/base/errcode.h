@@ -49,13 +49,13 @@ enum errcode_class {
     X(States_IntrinsicFailure, "States.IntrinsicFailure", 500, ERRCODE_SERVER, 0)                  \
     X(States_ResultPathMatchFailure, "States.ResultPathMatchFailure", 500, ERRCODE_SERVER, 0)      \
     X(WorkflowError, "WorkflowError", 500, ERRCODE_SERVER, 0)                                      \
-    X(ExecutionLimitExceeded, "ExecutionLimitExceeded", 503, ERRCODE_SERVER, 1)                  \
+    X(ExecutionLimitExceeded, "ExecutionLimitExceeded", 503, ERRCODE_SERVER, 1)                    \
     X(ThrottlingException, "ThrottlingException", 503, ERRCODE_THROTTLE, 1)                        \
     X(InvalidPath, "InvalidPath", 500, ERRCODE_CLIENT, 0)                                          \
     X(InvalidIntrinsic, "InvalidIntrinsic", 500, ERRCODE_CLIENT, 0)                                \
     X(InvalidMockConfig, "InvalidMockConfig", 500, ERRCODE_CLIENT, 0)                              \
     /* store */                                                                                    \
-    X(StoreBusy, "StoreBusy", 503, ERRCODE_SERVER, 1)                                            \
+    X(StoreBusy, "StoreBusy", 503, ERRCODE_SERVER, 1)                                              \
     X(StoreError, "StoreError", 500, ERRCODE_SERVER, 0)                                            \
     X(InvalidKey, "InvalidKey", 500, ERRCODE_CLIENT, 0)                                            \
     X(InvalidQuery, "InvalidQuery", 500, ERRCODE_CLIENT, 0)                                        \
@@ -72,10 +72,10 @@ enum errcode_class {
     X(ArchiveCold, "ArchiveCold", 500, ERRCODE_SERVER, 0)                                          \
     X(ArchiveCorrupt, "ArchiveCorrupt", 500, ERRCODE_SERVER, 0)                                    \
     X(ArchiverError, "ArchiverError", 500, ERRCODE_SERVER, 0)                                      \
-    X(ArchiverFull, "ArchiverFull", 500, ERRCODE_SERVER, 1)                                      \
+    X(ArchiverFull, "ArchiverFull", 500, ERRCODE_SERVER, 1)                                        \
     X(ArchiverStopped, "ArchiverStopped", 500, ERRCODE_SERVER, 0)                                  \
     /* bus */                                                                                      \
-    X(BusFull, "BusFull", 500, ERRCODE_SERVER, 1)                                                \
+    X(BusFull, "BusFull", 500, ERRCODE_SERVER, 1)                                                  \
     X(BusClosed, "BusClosed", 500, ERRCODE_SERVER, 0)                                              \
     X(InvalidEvent, "InvalidEvent", 500, ERRCODE_CLIENT, 0)                                        \
     X(InvalidEventPattern, "InvalidEventPattern", 500, ERRCODE_CLIENT, 0)                          \
@@ -102,7 +102,8 @@ enum errcode_class {
     X(Runtime_HandlerNotFound, "Runtime.HandlerNotFound", 500, ERRCODE_SERVER, 0)                  \
     X(Runtime_InvalidEvent, "Runtime.InvalidEvent", 500, ERRCODE_SERVER, 0)                        \
     X(Function_ResponseSizeTooLarge, "Function.ResponseSizeTooLarge", 500, ERRCODE_SERVER, 0)      \
-    X(Lambda_ResourceNotFoundException, "Lambda.ResourceNotFoundException", 500, ERRCODE_SERVER, 0) \
+    X(Lambda_ResourceNotFoundException, "Lambda.ResourceNotFoundException", 500, ERRCODE_SERVER,   \
+      0)                                                                                           \
     /* base: settings, telemetry, files */                                                         \
     X(InvalidConfig, "InvalidConfig", 500, ERRCODE_CLIENT, 0)                                      \
     X(InvalidArgument, "InvalidArgument", 500, ERRCODE_CLIENT, 0)                                  \

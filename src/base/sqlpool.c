@@ -9,14 +9,14 @@
 #include "base/xmalloc.h"
 
 struct sqlpool {
-    struct sqlpool_conn *conns;    /* size connections */
-    int size;                      /* number of connections */
+    struct sqlpool_conn *conns;     /* size connections */
+    int size;                       /* number of connections */
     struct sqlpool_conn *free_list; /* idle connections */
-    pthread_mutex_t lock;          /* guards free_list */
-    pthread_cond_t avail;          /* signalled when a connection returns */
-    const char *const *sql;        /* the statement table */
-    int nsql;                      /* statements in it */
-    char err_code[ERR_CODE_MAX];   /* code of this pool's errors */
+    pthread_mutex_t lock;           /* guards free_list */
+    pthread_cond_t avail;           /* signalled when a connection returns */
+    const char *const *sql;         /* the statement table */
+    int nsql;                       /* statements in it */
+    char err_code[ERR_CODE_MAX];    /* code of this pool's errors */
 };
 
 int sqlpool_fail(const struct sqlpool_conn *c, struct err *err, const char *what)

@@ -18,10 +18,10 @@
 struct sqlpool;
 
 struct sqlpool_conn {
-    sqlite3 *db;                     /* the connection */
-    sqlite3_stmt **stmt;             /* prepared statements by index, NULL until first use */
-    const struct sqlpool *pool;      /* the owning pool */
-    struct sqlpool_conn *next_free;  /* free-list link */
+    sqlite3 *db;                    /* the connection */
+    sqlite3_stmt **stmt;            /* prepared statements by index, NULL until first use */
+    const struct sqlpool *pool;     /* the owning pool */
+    struct sqlpool_conn *next_free; /* free-list link */
 };
 
 /* Opens size connections to path. sql[0..nsql) is the statement table (borrowed; must outlive the

@@ -7,27 +7,27 @@
 /* ---- Stop words (closed sets, STYLE rule 16) ------------------------------------------------ */
 
 static const char *const stop_search[] = {
-    "a",     "about", "after", "again", "all",   "also",  "am",    "an",    "and",   "any",
-    "are",   "as",    "at",    "be",    "been",  "but",   "by",    "can",   "could", "did",
-    "do",    "does",  "for",   "from",  "get",   "got",   "had",   "has",   "have",  "he",
-    "her",   "here",  "him",   "his",   "how",   "i",     "if",    "in",    "into",  "is",
-    "it",    "its",   "just",  "me",    "more",  "most",  "my",    "no",    "not",   "of",
-    "on",    "or",    "our",   "out",   "please", "she",  "should", "so",   "some",  "than",
-    "that",  "the",   "their", "them",  "then",  "there", "these", "they",  "this",  "those",
-    "to",    "too",   "up",    "us",    "very",  "was",   "we",    "were",  "what",  "when",
-    "where", "which", "who",   "why",   "will",  "with",  "would", "you",   "your",  "yours",
-    "s",     "t",     "don",   "cant",  "im",     "want",  "need",  "like",  "help",  "tell",
+    "a",     "about", "after", "again", "all",    "also",  "am",     "an",   "and",   "any",
+    "are",   "as",    "at",    "be",    "been",   "but",   "by",     "can",  "could", "did",
+    "do",    "does",  "for",   "from",  "get",    "got",   "had",    "has",  "have",  "he",
+    "her",   "here",  "him",   "his",   "how",    "i",     "if",     "in",   "into",  "is",
+    "it",    "its",   "just",  "me",    "more",   "most",  "my",     "no",   "not",   "of",
+    "on",    "or",    "our",   "out",   "please", "she",   "should", "so",   "some",  "than",
+    "that",  "the",   "their", "them",  "then",   "there", "these",  "they", "this",  "those",
+    "to",    "too",   "up",    "us",    "very",   "was",   "we",     "were", "what",  "when",
+    "where", "which", "who",   "why",   "will",   "with",  "would",  "you",  "your",  "yours",
+    "s",     "t",     "don",   "cant",  "im",     "want",  "need",   "like", "help",  "tell",
     NULL,
 };
 
 static const char *const stop_model[] = {
-    "a",    "an",   "the",  "to",    "of",   "and",   "or",     "it",    "its",  "this",
-    "that", "is",   "am",   "are",   "be",   "been",  "was",    "were",  "i",    "me",
-    "my",   "mine", "we",   "our",   "us",   "please", "just",  "so",    "very", "really",
-    "some", "any",  "on",   "at",    "for",  "from",  "by",     "with",  "in",   "into",
-    "as",   "do",   "does", "did",   "there", "then", "than",   "also",  "too",  "would",
-    "could", "should", "will", "shall", "have", "has", "had",   "kindly", "im",  "currently", "about",
-    NULL,
+    "a",    "an",   "the",    "to",     "of",    "and",       "or",     "it",     "its",
+    "this", "that", "is",     "am",     "are",   "be",        "been",   "was",    "were",
+    "i",    "me",   "my",     "mine",   "we",    "our",       "us",     "please", "just",
+    "so",   "very", "really", "some",   "any",   "on",        "at",     "for",    "from",
+    "by",   "with", "in",     "into",   "as",    "do",        "does",   "did",    "there",
+    "then", "than", "also",   "too",    "would", "could",     "should", "will",   "shall",
+    "have", "has",  "had",    "kindly", "im",    "currently", "about",  NULL,
 };
 
 int text_is_stop(const char *w, enum text_flavour flavour)

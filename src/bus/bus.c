@@ -49,8 +49,8 @@ json_t *bus_event_new(const char *detail_type, json_t *detail)
     if (!detail)
         detail = json_object();
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[], s:o}", "version", "0", "id", id,
-                     "detail-type", detail_type ? detail_type : "", "source", BUS_SOURCE,
-                     "account", env_or("PARLEY_ACCOUNT_ID", NULL, "000000000000"), "time", when,
-                     "region", env_or("AWS_REGION", "AWS_DEFAULT_REGION", "local"), "resources",
-                     "detail", detail);
+                     "detail-type", detail_type ? detail_type : "", "source", BUS_SOURCE, "account",
+                     env_or("PARLEY_ACCOUNT_ID", NULL, "000000000000"), "time", when, "region",
+                     env_or("AWS_REGION", "AWS_DEFAULT_REGION", "local"), "resources", "detail",
+                     detail);
 }

@@ -50,7 +50,6 @@ int bus_event_name_known(const char *detail_type);
  * {}). Returns a new reference owned by the caller. */
 json_t *bus_event_new(const char *detail_type, json_t *detail);
 
-
 /* ---- the port ---- */
 
 struct bus;

@@ -26,17 +26,17 @@ struct entry {
 };
 
 struct bus_eb {
-    struct bus base;          /* must be first */
-    struct aws_client *aws;   /* signed calls */
-    char *bus_name;           /* EventBusName */
+    struct bus base;        /* must be first */
+    struct aws_client *aws; /* signed calls */
+    char *bus_name;         /* EventBusName */
     int put_wait_ms, max_attempts, backoff_ms;
     pthread_mutex_t mu;
-    pthread_cond_t changed;   /* ring or in-flight count changed */
-    struct entry *ring;       /* queue_cap slots */
-    size_t cap, head, count;  /* ring state */
-    size_t in_flight;         /* entries taken by the sender and not yet accounted */
-    int closing;              /* bus_free started */
-    struct bus_stats stats;   /* guarded by mu */
+    pthread_cond_t changed;  /* ring or in-flight count changed */
+    struct entry *ring;      /* queue_cap slots */
+    size_t cap, head, count; /* ring state */
+    size_t in_flight;        /* entries taken by the sender and not yet accounted */
+    int closing;             /* bus_free started */
+    struct bus_stats stats;  /* guarded by mu */
     pthread_t thread;
 };
 
@@ -138,7 +138,8 @@ static size_t send_batch(struct bus_eb *b, struct entry *batch, size_t n)
         pending[i] = 1;
     size_t left = n;
     /* Resends wait backoff_ms, then twice that, and so on (no jitter, capped). */
-    struct backoff bo = {.base_ms = b->backoff_ms, .max_ms = RESEND_BACKOFF_MAX_MS,
+    struct backoff bo = {.base_ms = b->backoff_ms,
+                         .max_ms = RESEND_BACKOFF_MAX_MS,
                          .jitter = BACKOFF_JITTER_NONE};
     for (int attempt = 1; left > 0 && attempt <= b->max_attempts; attempt++) {
         if (attempt > 1)

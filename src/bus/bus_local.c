@@ -121,8 +121,7 @@ static int check_keys(const json_t *obj, const char *const *allowed, const char 
 {
     const char *k;
     const json_t *v;
-    json_object_foreach((json_t *)obj, k, v)
-    {
+    json_object_foreach((json_t *)obj, k, v) {
         int ok = 0;
         (void)v;
         for (size_t i = 0; allowed[i]; i++)
@@ -195,11 +194,13 @@ static int parse_target(const json_t *t, const char *origin, const char *where, 
             return -1;
         const char *url = json_string_value(json_object_get(t, "url"));
         if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
-            return cfg_fail(e, origin, where, "a webhook target needs \"url\" (http:// or https://)");
+            return cfg_fail(e, origin, where,
+                            "a webhook target needs \"url\" (http:// or https://)");
         const json_t *ma = json_object_get(t, "maxAttempts"), *to = json_object_get(t, "timeoutMs");
         out->max_attempts = 3;
         out->timeout_ms = 5000;
-        if (ma && (!json_is_integer(ma) || json_integer_value(ma) < 1 || json_integer_value(ma) > 10))
+        if (ma &&
+            (!json_is_integer(ma) || json_integer_value(ma) < 1 || json_integer_value(ma) > 10))
             return cfg_fail(e, origin, where, "maxAttempts must be an integer from 1 to 10");
         if (to && (!json_is_integer(to) || json_integer_value(to) < 100 ||
                    json_integer_value(to) > 60000))
@@ -239,8 +240,7 @@ static int parse_rules(const json_t *doc, const char *origin, struct rule **rule
     struct rule *rs = xcalloc(json_array_size(arr) + 1, sizeof *rs);
     size_t n = 0, i;
     const json_t *r;
-    json_array_foreach(arr, i, r)
-    {
+    json_array_foreach(arr, i, r) {
         char where[160];
         snprintf(where, sizeof where, "rules[%zu]", i);
         if (!json_is_object(r)) {
@@ -285,8 +285,7 @@ static int parse_rules(const json_t *doc, const char *origin, struct rule **rule
         rule->targets = xcalloc(json_array_size(ts), sizeof *rule->targets);
         size_t j;
         const json_t *t;
-        json_array_foreach(ts, j, t)
-        {
+        json_array_foreach(ts, j, t) {
             char twhere[200];
             snprintf(twhere, sizeof twhere, "%s: targets[%zu]", where, j);
             rule->ntargets++;
@@ -395,8 +394,8 @@ static int deliver_webhook(const struct bus_local *b, const struct target *t, co
     if (http_client_do(b->http, &req, &resp, &e) == 0 && resp.status >= 200 && resp.status < 300)
         rc = 0;
     if (rc < 0)
-        log_at(LL_WARN, "bus", "webhook '%s' failed after %d attempt(s): %s", t->url,
-               resp.attempts, err_is_set(&e) ? e.message : "HTTP error status");
+        log_at(LL_WARN, "bus", "webhook '%s' failed after %d attempt(s): %s", t->url, resp.attempts,
+               err_is_set(&e) ? e.message : "HTTP error status");
     http_client_response_release(&resp);
     return rc;
 }
@@ -652,7 +651,7 @@ struct bus *bus_local_new(const struct bus_local_config *cfg, struct err *e)
     b->logs_dir = xasprintf("%s/logs", cfg->data_dir);
     b->cap = cfg->queue_cap ? cfg->queue_cap : DEFAULT_QUEUE_CAP;
     b->ring = xcalloc(b->cap, sizeof *b->ring);
-    b->put_wait_ms = cfg->put_wait_ms == 0 ? DEFAULT_PUT_WAIT_MS
+    b->put_wait_ms = cfg->put_wait_ms == 0  ? DEFAULT_PUT_WAIT_MS
                      : cfg->put_wait_ms < 0 ? 0
                                             : cfg->put_wait_ms;
     b->backoff_ms = cfg->webhook_backoff_ms > 0 ? cfg->webhook_backoff_ms : DEFAULT_BACKOFF_MS;

@@ -2,9 +2,9 @@
  * pattern.c - compiling and matching EventBridge event patterns (see pattern.h).
  *
  * Compilation turns the pattern JSON into a tree of nodes (objects: fields ANDed, $or groups) whose
- * leaves are lists of conditions (ORed). Matching walks the event alongside the tree; an event array
- * met where the pattern expects an object is tried element by element, so two fields can only match
- * inside the same array element (the guide's array semantics).
+ * leaves are lists of conditions (ORed). Matching walks the event alongside the tree; an event
+ * array met where the pattern expects an object is tried element by element, so two fields can only
+ * match inside the same array element (the guide's array semantics).
  */
 #include "bus/pattern.h"
 
@@ -18,28 +18,28 @@
 
 #include "base/xmalloc.h"
 
-#define EVENT_MAX_DEPTH 64     /* deeper event values never match */
-#define NUMERIC_LIMIT 5.0e9    /* numeric matching works within +-5.0e9 */
-#define NUMERIC_SCALE 1.0e6    /* six digits to the right of the decimal point */
+#define EVENT_MAX_DEPTH 64  /* deeper event values never match */
+#define NUMERIC_LIMIT 5.0e9 /* numeric matching works within +-5.0e9 */
+#define NUMERIC_SCALE 1.0e6 /* six digits to the right of the decimal point */
 
 /* ------------------------------------------------------------------------------------------------
  * Compiled form
  * ---------------------------------------------------------------------------------------------- */
 
 enum cond_kind {
-    COND_EXACT,          /* value */
-    COND_PREFIX,         /* strs[0], ignore_case */
-    COND_SUFFIX,         /* strs[0], ignore_case */
-    COND_EQUALS_IC,      /* strs[0] (folded) */
-    COND_WILDCARD,       /* wilds[0] */
-    COND_NUMERIC,        /* lo/hi */
-    COND_EXISTS,         /* exists */
-    COND_CIDR,           /* family, addr, bits */
-    COND_NOT_VALUES,     /* anything-but: strs or nums */
-    COND_NOT_PREFIX,     /* anything-but prefix: strs[0] */
-    COND_NOT_SUFFIX,     /* anything-but suffix: strs[0] */
-    COND_NOT_EQUALS_IC,  /* anything-but equals-ignore-case: strs (folded) */
-    COND_NOT_WILDCARD,   /* anything-but wildcard: wilds */
+    COND_EXACT,         /* value */
+    COND_PREFIX,        /* strs[0], ignore_case */
+    COND_SUFFIX,        /* strs[0], ignore_case */
+    COND_EQUALS_IC,     /* strs[0] (folded) */
+    COND_WILDCARD,      /* wilds[0] */
+    COND_NUMERIC,       /* lo/hi */
+    COND_EXISTS,        /* exists */
+    COND_CIDR,          /* family, addr, bits */
+    COND_NOT_VALUES,    /* anything-but: strs or nums */
+    COND_NOT_PREFIX,    /* anything-but prefix: strs[0] */
+    COND_NOT_SUFFIX,    /* anything-but suffix: strs[0] */
+    COND_NOT_EQUALS_IC, /* anything-but equals-ignore-case: strs (folded) */
+    COND_NOT_WILDCARD,  /* anything-but wildcard: wilds */
 };
 
 struct pstr {
@@ -55,13 +55,13 @@ struct wild {
 
 struct cond {
     enum cond_kind kind;
-    int ignore_case;     /* prefix/suffix with equals-ignore-case */
-    json_t *value;       /* COND_EXACT: owned deep copy */
-    struct pstr *strs;   /* string operands */
+    int ignore_case;   /* prefix/suffix with equals-ignore-case */
+    json_t *value;     /* COND_EXACT: owned deep copy */
+    struct pstr *strs; /* string operands */
     size_t nstrs;
-    int64_t *nums;       /* anything-but numbers, scaled by NUMERIC_SCALE */
+    int64_t *nums; /* anything-but numbers, scaled by NUMERIC_SCALE */
     size_t nnums;
-    struct wild *wilds;  /* wildcard operands */
+    struct wild *wilds; /* wildcard operands */
     size_t nwilds;
     int has_lo, lo_incl; /* numeric lower bound */
     int has_hi, hi_incl; /* numeric upper bound */
@@ -333,7 +333,8 @@ static int numeric_in_range(double v)
     return v >= -NUMERIC_LIMIT && v <= NUMERIC_LIMIT;
 }
 
-/* Validates a wildcard string (no consecutive '*', '\' escapes only '*' and '\') and compiles it. */
+/* Validates a wildcard string (no consecutive '*', '\' escapes only '*' and '\') and compiles it.
+ */
 static int compile_wild(struct cctx *c, const json_t *s, struct wild *w)
 {
     const char *p = json_string_value(s);
@@ -349,8 +350,9 @@ static int compile_wild(struct cctx *c, const json_t *s, struct wild *w)
             w->star[w->len++] = 1;
         } else if (p[i] == '\\') {
             if (i + 1 >= n || (p[i + 1] != '*' && p[i + 1] != '\\'))
-                return fail(c, "Invalid escape character at pos %zu: a backslash may only escape "
-                               "'*' or '\\' in a wildcard",
+                return fail(c,
+                            "Invalid escape character at pos %zu: a backslash may only escape "
+                            "'*' or '\\' in a wildcard",
                             i);
             w->bytes[w->len] = (unsigned char)p[++i];
             w->star[w->len++] = 0;
@@ -368,8 +370,9 @@ static int compile_numeric(struct cctx *c, const json_t *arr, struct cond *k)
     if (n == 0)
         return fail(c, "Value of numeric must be an array.");
     if (n % 2 != 0 || n > 4)
-        return fail(c, "numeric expects operator/value pairs, at most a lower and an upper bound "
-                       "(got %zu elements)",
+        return fail(c,
+                    "numeric expects operator/value pairs, at most a lower and an upper bound "
+                    "(got %zu elements)",
                     n);
     k->kind = COND_NUMERIC;
     for (size_t i = 0; i < n; i += 2) {
@@ -459,8 +462,7 @@ static int compile_strs(struct cctx *c, const char *what, const json_t *v, int f
     k->strs = xcalloc(json_array_size(v), sizeof *k->strs);
     size_t i;
     const json_t *s;
-    json_array_foreach(v, i, s)
-    {
+    json_array_foreach(v, i, s) {
         if (!json_is_string(s))
             return fail(c, "Inside %s list, %s is not supported; use strings", what, type_name(s));
         pstr_set(&k->strs[k->nstrs++], s, fold);
@@ -506,11 +508,11 @@ static int compile_anything_but(struct cctx *c, const json_t *v, struct cond *k)
         if (json_is_string(json_array_get(v, 0)))
             return compile_strs(c, "anything-but", v, 0, 1, k);
         k->nums = xcalloc(n, sizeof *k->nums);
-        json_array_foreach(v, i, x)
-        {
+        json_array_foreach(v, i, x) {
             if (!json_is_number(x))
-                return fail(c, "Inside anything-but list, %s is not supported; the list must hold "
-                               "only strings or only numbers",
+                return fail(c,
+                            "Inside anything-but list, %s is not supported; the list must hold "
+                            "only strings or only numbers",
                             type_name(x));
             k->nums[k->nnums++] = scale(json_number_value(x));
         }
@@ -607,8 +609,7 @@ static int compile_leaf(struct cctx *c, const json_t *arr, struct field *f)
     if (n == 0)
         return fail(c, "Empty arrays are not allowed");
     f->conds = xcalloc(n, sizeof *f->conds);
-    json_array_foreach(arr, i, v)
-    {
+    json_array_foreach(arr, i, v) {
         struct cond *k = &f->conds[f->nconds++];
         if (json_is_object(v)) {
             if (compile_op(c, v, k) < 0)
@@ -625,8 +626,9 @@ static int compile_leaf(struct cctx *c, const json_t *arr, struct field *f)
 
 static int is_operator_name(const char *k)
 {
-    static const char *const ops[] = {"prefix",  "suffix", "equals-ignore-case", "wildcard",
-                                      "anything-but", "numeric", "exists", "cidr"};
+    static const char *const ops[] = {"prefix",   "suffix",       "equals-ignore-case",
+                                      "wildcard", "anything-but", "numeric",
+                                      "exists",   "cidr"};
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         if (strcmp(k, ops[i]) == 0)
             return 1;
@@ -641,14 +643,12 @@ static int is_or_group(const char *key, const json_t *v)
     const json_t *x;
     if (strcmp(key, "$or") != 0 || !json_is_array(v) || json_array_size(v) < 2)
         return 0;
-    json_array_foreach(v, i, x)
-    {
+    json_array_foreach(v, i, x) {
         const char *k;
         const json_t *y;
         if (!json_is_object(x))
             return 0;
-        json_object_foreach((json_t *)x, k, y)
-        {
+        json_object_foreach((json_t *)x, k, y) {
             (void)y;
             if (is_operator_name(k))
                 return 0;
@@ -672,8 +672,7 @@ static int compile_node(struct cctx *c, const json_t *obj, int depth, struct nod
     n->ors = xcalloc(nkeys, sizeof *n->ors);
     const char *key;
     const json_t *v;
-    json_object_foreach((json_t *)obj, key, v)
-    {
+    json_object_foreach((json_t *)obj, key, v) {
         size_t plen = strlen(c->path);
         snprintf(c->path + plen, sizeof c->path - plen, "%s%s", plen ? "." : "", key);
         int rc = 0;
@@ -896,8 +895,7 @@ static int leaf_any(const struct cond *k, const json_t *v, int depth)
     if (json_is_array(v)) {
         size_t i;
         const json_t *x;
-        json_array_foreach(v, i, x)
-        {
+        json_array_foreach(v, i, x) {
             if (leaf_any(k, x, depth + 1))
                 return 1;
         }
@@ -913,8 +911,7 @@ static int has_leaf(const json_t *v, int depth)
     if (json_is_array(v)) {
         size_t i;
         const json_t *x;
-        json_array_foreach(v, i, x)
-        {
+        json_array_foreach(v, i, x) {
             if (has_leaf(x, depth + 1))
                 return 1;
         }
@@ -941,8 +938,7 @@ static int node_match(const struct node *n, const json_t *v, int depth)
     if (json_is_array(v) && json_array_size(v) > 0) {
         size_t i;
         const json_t *x;
-        json_array_foreach(v, i, x)
-        {
+        json_array_foreach(v, i, x) {
             if (node_match(n, x, depth + 1))
                 return 1;
         }

@@ -2,11 +2,12 @@
  * pattern.h - EventBridge event patterns: compile once, match many events.
  *
  * A pattern is the JSON object of the Amazon EventBridge user guide ("Amazon EventBridge event
- * patterns", "Content filtering in Amazon EventBridge event patterns"): fields are ANDed, the values
- * of a field are ORed, nested objects follow the event's nesting, and an event array matches when
- * any of its elements does. Supported matchers: exact values (string, number, true, false, null),
- * prefix, suffix (both also with equals-ignore-case), equals-ignore-case, wildcard, anything-but
- * (value, list, prefix, suffix, equals-ignore-case, wildcard), numeric, exists, cidr and $or.
+ * patterns", "Content filtering in Amazon EventBridge event patterns"): fields are ANDed, the
+ * values of a field are ORed, nested objects follow the event's nesting, and an event array matches
+ * when any of its elements does. Supported matchers: exact values (string, number, true, false,
+ * null), prefix, suffix (both also with equals-ignore-case), equals-ignore-case, wildcard,
+ * anything-but (value, list, prefix, suffix, equals-ignore-case, wildcard), numeric, exists, cidr
+ * and $or.
  *
  * Deviations, all documented here: exact number matching compares jansson values (integer vs real
  * never equal, so 300 != 300.0 as in the guide, but 300.0 == 3.0e2, which EventBridge would tell

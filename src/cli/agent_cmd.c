@@ -124,7 +124,9 @@ static int files(const char *path)
     doc = yaml ? agent_file_parse_yaml(path, text, len, &e) : json_loadb(text, len, 0, &je);
     if (!json_is_object(doc)) {
         fprintf(stderr, "parley agent files: '%s' is not an agent file: %s\n", path,
-                yaml ? e.message : doc ? "not an object" : je.text);
+                yaml  ? e.message
+                : doc ? "not an object"
+                      : je.text);
         goto out;
     }
     size_t i;

@@ -45,7 +45,9 @@ static int parse_flags(int argc, char **argv, struct config *cfg)
 {
     static const struct {
         const char *flag, *setting;
-    } flags[] = {{"--port", "PARLEY_PORT"}, {"--bind", "PARLEY_BIND"}, {"--data", "PARLEY_DATA"},
+    } flags[] = {{"--port", "PARLEY_PORT"},
+                 {"--bind", "PARLEY_BIND"},
+                 {"--data", "PARLEY_DATA"},
                  {"--agent", "PARLEY_AGENT"} /* issue 11 */};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -128,8 +130,9 @@ int cli_serve(int argc, char **argv)
                    cfg.bind);
             goto out;
         }
-        log_at(LL_WARN, "serve", "demo mode: customers are not verified (a body userId is "
-                                 "trusted); set PARLEY_USER_JWT_SECRET before facing users");
+        log_at(LL_WARN, "serve",
+               "demo mode: customers are not verified (a body userId is "
+               "trusted); set PARLEY_USER_JWT_SECRET before facing users");
     }
     server = http_server_start(cfg.bind, cfg.port, cfg.max_connections, API_MAX_BODY, api_handle,
                                api, &e);
@@ -137,9 +140,8 @@ int cli_serve(int argc, char **argv)
         log_at(LL_ERROR, "serve", "%s", e.message);
         goto out;
     }
-    log_at(LL_INFO, "serve", "listening on http://%s:%d (data '%s', store %s, model %s)",
-           cfg.bind, http_server_port(server), cfg.data, store_name(rt.store),
-           model_name(rt.model));
+    log_at(LL_INFO, "serve", "listening on http://%s:%d (data '%s', store %s, model %s)", cfg.bind,
+           http_server_port(server), cfg.data, store_name(rt.store), model_name(rt.model));
     int sig = 0;
     while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) {
         log_at(LL_INFO, "serve", "received SIGHUP, reloading the agent file");
@@ -161,11 +163,12 @@ out:
 
 static void worker_usage(FILE *out)
 {
-    fprintf(out, "usage: parley worker [--data DIR] [--threads N]\n\n"
-                 "Drains the AgentActions queue of the data directory DIR (shared with a running\n"
-                 "`parley serve`, which may run with PARLEY_WORKERS=0): each queued tool call runs\n"
-                 "once and its result is stored for the waiting turn. SIGHUP reloads the agent\n"
-                 "file (its tools); SIGINT/SIGTERM stop.\n");
+    fprintf(out,
+            "usage: parley worker [--data DIR] [--threads N]\n\n"
+            "Drains the AgentActions queue of the data directory DIR (shared with a running\n"
+            "`parley serve`, which may run with PARLEY_WORKERS=0): each queued tool call runs\n"
+            "once and its result is stored for the waiting turn. SIGHUP reloads the agent\n"
+            "file (its tools); SIGINT/SIGTERM stop.\n");
 }
 
 int cli_worker(int argc, char **argv)
@@ -192,8 +195,9 @@ int cli_worker(int argc, char **argv)
                    atoi(argv[i + 1]) <= 64) {
             threads = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--threads") == 0) {
-            fprintf(stderr, "parley worker: --threads must be a number of threads from 1 to 64 "
-                            "(got '%s')\n",
+            fprintf(stderr,
+                    "parley worker: --threads must be a number of threads from 1 to 64 "
+                    "(got '%s')\n",
                     i + 1 < argc ? argv[i + 1] : "nothing");
             config_release(&cfg);
             return 2;

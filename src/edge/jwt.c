@@ -112,8 +112,9 @@ struct jwt_verifier *jwt_verifier_new(const unsigned char *secret, size_t secret
         bio = BIO_new_mem_buf(pem, -1);
         v->pkey = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
         if (!v->pkey) {
-            err_set(err, "InvalidConfig",
-                    "PARLEY_USER_JWT_PUBLIC_KEY is not a PEM public key (-----BEGIN PUBLIC KEY-----)");
+            err_set(
+                err, "InvalidConfig",
+                "PARLEY_USER_JWT_PUBLIC_KEY is not a PEM public key (-----BEGIN PUBLIC KEY-----)");
             goto fail;
         }
         int type = EVP_PKEY_get_base_id(v->pkey);
@@ -267,8 +268,7 @@ static int check_times(const json_t *claims, int64_t now_s, struct err *err)
     return 0;
 }
 
-json_t *jwt_verify(const struct jwt_verifier *v, const char *token, int64_t now_s,
-                   struct err *err)
+json_t *jwt_verify(const struct jwt_verifier *v, const char *token, int64_t now_s, struct err *err)
 {
     json_t *header = NULL, *claims = NULL;
     unsigned char *sig = NULL;
@@ -344,8 +344,10 @@ int jwt_identity(const json_t *claims, struct jwt_identity *id, struct err *err)
     if (email) {
         size_t m = json_is_string(email) ? json_string_length(email) : 0;
         if (!json_is_string(email) || m > JWT_EMAIL_MAX || strlen(json_string_value(email)) != m)
-            return err_set(err, "Unauthorized", "the token's 'email' must be a string of at most "
-                                                "%d bytes", JWT_EMAIL_MAX);
+            return err_set(err, "Unauthorized",
+                           "the token's 'email' must be a string of at most "
+                           "%d bytes",
+                           JWT_EMAIL_MAX);
         memcpy(id->email, json_string_value(email), m);
     }
     return 0;

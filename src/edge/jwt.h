@@ -20,10 +20,10 @@
 
 #include "base/err.h"
 
-#define JWT_MAX_TOKEN 8192   /* bytes in a token; longer ones are refused unread */
-#define JWT_LEEWAY_S 60      /* clock skew allowed on exp, nbf and iat */
-#define JWT_SUB_MAX 128      /* bytes in `sub` (the userId) */
-#define JWT_EMAIL_MAX 254    /* bytes in the `email` claim */
+#define JWT_MAX_TOKEN 8192 /* bytes in a token; longer ones are refused unread */
+#define JWT_LEEWAY_S 60    /* clock skew allowed on exp, nbf and iat */
+#define JWT_SUB_MAX 128    /* bytes in `sub` (the userId) */
+#define JWT_EMAIL_MAX 254  /* bytes in the `email` claim */
 
 struct jwt_verifier;
 
@@ -49,8 +49,7 @@ void jwt_verifier_free(struct jwt_verifier *v);
 
 /* Verifies token (NUL-terminated) at now_s (Unix seconds): signature, `exp` (required), `nbf`
  * and `iat`. Returns the claims (new reference) or NULL with err "Unauthorized". */
-json_t *jwt_verify(const struct jwt_verifier *v, const char *token, int64_t now_s,
-                   struct err *err);
+json_t *jwt_verify(const struct jwt_verifier *v, const char *token, int64_t now_s, struct err *err);
 
 /* Takes the identity from verified claims: `sub` must be a non-empty string of at most
  * JWT_SUB_MAX bytes without NUL and not starting with "guest:" (reserved for anonymous sessions);

@@ -14,9 +14,9 @@
 
 #include "base/err.h"
 
-#define RATELIMIT_KEY_MAX 64    /* bytes of a key kept (longer keys are cut) */
+#define RATELIMIT_KEY_MAX 64     /* bytes of a key kept (longer keys are cut) */
 #define RATELIMIT_PROXIES_MAX 64 /* CIDRs in PARLEY_TRUSTED_PROXIES */
-#define RATELIMIT_ADDR_MAX 46   /* bytes of a textual address, with the NUL */
+#define RATELIMIT_ADDR_MAX 46    /* bytes of a textual address, with the NUL */
 
 struct ratelimit;
 struct ratelimit_proxies;

@@ -162,16 +162,16 @@ static long retry_after_ms(const struct http_client_response *r)
 /* ---- One attempt ---------------------------------------------------------------------------- */
 
 struct xfer {
-    CURL *h;                     /* the easy handle */
+    CURL *h; /* the easy handle */
     const struct http_client_request *req;
-    struct http_client_response *resp;  /* filled */
-    size_t cap;                  /* body cap */
-    struct buf body;             /* the buffered body; moved to resp->body after the attempt */
-    size_t header_bytes;         /* header bytes seen, capped */
-    int too_large;               /* the cap was hit */
-    int aborted;                 /* on_data asked to stop */
-    int streaming;               /* decided at the first body byte */
-    int decided;                 /* streaming decided */
+    struct http_client_response *resp; /* filled */
+    size_t cap;                        /* body cap */
+    struct buf body;     /* the buffered body; moved to resp->body after the attempt */
+    size_t header_bytes; /* header bytes seen, capped */
+    int too_large;       /* the cap was hit */
+    int aborted;         /* on_data asked to stop */
+    int streaming;       /* decided at the first body byte */
+    int decided;         /* streaming decided */
 };
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
@@ -260,8 +260,8 @@ static CURLcode attempt(struct http_client *c, CURL *h, const struct http_client
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L); /* send the path we signed */
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->cfg.connect_timeout_ms);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms
-                                                                 : c->cfg.timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+                     req->timeout_ms > 0 ? req->timeout_ms : c->cfg.timeout_ms);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
@@ -270,8 +270,7 @@ static CURLcode attempt(struct http_client *c, CURL *h, const struct http_client
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, ""); /* gzip etc. when offered */
     const char *m = req->method ? req->method : "GET";
-    if (req->body || strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 ||
-        strcmp(m, "PATCH") == 0) {
+    if (req->body || strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
         if (strcmp(m, "POST") != 0)

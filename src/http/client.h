@@ -34,13 +34,13 @@ struct http_client_header {
 };
 
 struct http_client_response {
-    long status;                 /* HTTP status of the last attempt */
-    char *body;                  /* NUL-terminated body (not the streamed part), owned */
-    size_t body_len;             /* bytes in body */
+    long status;                        /* HTTP status of the last attempt */
+    char *body;                         /* NUL-terminated body (not the streamed part), owned */
+    size_t body_len;                    /* bytes in body */
     struct http_client_header *headers; /* response headers of the last attempt, owned */
-    size_t n_headers;            /* number of headers */
-    int attempts;                /* attempts made, >= 1 */
-    size_t streamed;             /* bytes handed to on_data */
+    size_t n_headers;                   /* number of headers */
+    int attempts;                       /* attempts made, >= 1 */
+    size_t streamed;                    /* bytes handed to on_data */
 };
 
 /* Receives response body bytes of a 2xx response as they arrive. Return 0 to go on, -1 to stop
@@ -52,18 +52,18 @@ typedef int (*http_client_data_fn)(void *ud, const char *data, size_t len);
 typedef int (*http_client_retry_fn)(void *ud, const struct http_client_response *resp);
 
 struct http_client_request {
-    const char *method;          /* "GET", "POST", "PUT", "DELETE", "HEAD" */
-    const char *url;             /* absolute URL; the path is sent exactly as given */
-    const char *const *headers;  /* "Name: value" lines */
-    size_t n_headers;            /* number of header lines */
-    const void *body;            /* request body or NULL */
-    size_t body_len;             /* body length */
-    long timeout_ms;             /* 0 = the client's */
-    int max_retries;             /* -1 = the client's, 0 = no retry, n = n retries */
-    http_client_data_fn on_data;        /* stream 2xx bodies here instead of buffering; may be NULL */
-    void *ud;                    /* passed to on_data */
-    http_client_retry_fn retry_if;      /* NULL = default rule */
-    void *retry_ud;              /* passed to retry_if */
+    const char *method;            /* "GET", "POST", "PUT", "DELETE", "HEAD" */
+    const char *url;               /* absolute URL; the path is sent exactly as given */
+    const char *const *headers;    /* "Name: value" lines */
+    size_t n_headers;              /* number of header lines */
+    const void *body;              /* request body or NULL */
+    size_t body_len;               /* body length */
+    long timeout_ms;               /* 0 = the client's */
+    int max_retries;               /* -1 = the client's, 0 = no retry, n = n retries */
+    http_client_data_fn on_data;   /* stream 2xx bodies here instead of buffering; may be NULL */
+    void *ud;                      /* passed to on_data */
+    http_client_retry_fn retry_if; /* NULL = default rule */
+    void *retry_ud;                /* passed to retry_if */
 };
 
 /* ---- Lifecycle ------------------------------------------------------------------------------ */
@@ -77,9 +77,9 @@ void http_client_free(struct http_client *c);
 /* ---- Calls ---------------------------------------------------------------------------------- */
 
 /* Performs req with retries. Returns 0 when a response arrived (whatever its status; after
- * retries, the last one) and fills resp (release with http_client_response_release). Returns -1 with err
- * "HttpTimeout", "HttpConnect", "HttpTooLarge", "HttpAborted" or "HttpError" when no usable
- * response arrived; resp then holds what was received (possibly nothing) and must still be
+ * retries, the last one) and fills resp (release with http_client_response_release). Returns -1
+ * with err "HttpTimeout", "HttpConnect", "HttpTooLarge", "HttpAborted" or "HttpError" when no
+ * usable response arrived; resp then holds what was received (possibly nothing) and must still be
  * released. Streaming calls are never retried once a byte reached on_data. */
 int http_client_do(struct http_client *c, const struct http_client_request *req,
                    struct http_client_response *resp, struct err *err);

@@ -18,12 +18,12 @@
 #define HTTP_MAX_HEADERS 16
 
 struct http_request {
-    const char *method;   /* "GET", "POST", ... */
-    const char *path;     /* URL path without the query */
-    char *body;           /* NUL-terminated request body (owned by the server) */
-    size_t body_len;      /* bytes in body */
-    int body_too_large;   /* 1 when the body exceeded the server's cap (body is then empty) */
-    void *conn;           /* the libmicrohttpd connection, for header lookups */
+    const char *method; /* "GET", "POST", ... */
+    const char *path;   /* URL path without the query */
+    char *body;         /* NUL-terminated request body (owned by the server) */
+    size_t body_len;    /* bytes in body */
+    int body_too_large; /* 1 when the body exceeded the server's cap (body is then empty) */
+    void *conn;         /* the libmicrohttpd connection, for header lookups */
 };
 
 /* Produces the next piece of a streamed body into buf (at most max bytes). Returns the number of
@@ -31,16 +31,16 @@ struct http_request {
 typedef ssize_t (*http_stream_fn)(void *ud, char *buf, size_t max);
 
 struct http_response {
-    int status;                                /* HTTP status */
-    const char *content_type;                  /* static string */
-    char *body;                                /* owned; freed by the server */
-    size_t body_len;                           /* bytes in body */
+    int status;                                 /* HTTP status */
+    const char *content_type;                   /* static string */
+    char *body;                                 /* owned; freed by the server */
+    size_t body_len;                            /* bytes in body */
     const char *header_names[HTTP_MAX_HEADERS]; /* static names */
-    char *header_values[HTTP_MAX_HEADERS];     /* owned values */
-    int nheaders;                              /* headers in use */
-    http_stream_fn stream_fn;                  /* when set, the body is streamed */
-    void *stream_ud;                           /* passed to stream_fn */
-    void (*stream_free)(void *ud);             /* frees stream_ud when the stream ends */
+    char *header_values[HTTP_MAX_HEADERS];      /* owned values */
+    int nheaders;                               /* headers in use */
+    http_stream_fn stream_fn;                   /* when set, the body is streamed */
+    void *stream_ud;                            /* passed to stream_fn */
+    void (*stream_free)(void *ud);              /* frees stream_ud when the stream ends */
 };
 
 typedef void (*http_handler_fn)(void *ud, struct http_request *req, struct http_response *resp);

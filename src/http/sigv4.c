@@ -27,8 +27,8 @@
 
 static int is_unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
 }
 
 static void encode_into(struct buf *b, const char *s, size_t n, int keep_slash)
@@ -402,8 +402,8 @@ static char *canonical_request(const struct sigv4_request *r, const struct sigv4
 }
 
 /* Step 2: the string to sign over the canonical request. Returns a heap string. */
-static char *string_to_sign(const char *amz_date, const char *date8,
-                            const struct sigv4_options *o, const char *creq)
+static char *string_to_sign(const char *amz_date, const char *date8, const struct sigv4_options *o,
+                            const char *creq)
 {
     struct buf sts;
     buf_init(&sts, SIGV4_TEXT_MAX);
@@ -474,10 +474,11 @@ int sigv4_sign(const struct sigv4_request *r, const struct sigv4_credentials *cr
 
     memset(out, 0, sizeof *out);
     if (!r || !r->method || !cred || !cred->access_key_id || !*cred->access_key_id ||
-        !cred->secret_access_key || !*cred->secret_access_key || !o || !o->region ||
-        !*o->region || !o->service || !*o->service) {
-        err_set(err, "InvalidArgument", "cannot sign: method, credentials, region and service "
-                                        "are required");
+        !cred->secret_access_key || !*cred->secret_access_key || !o || !o->region || !*o->region ||
+        !o->service || !*o->service) {
+        err_set(err, "InvalidArgument",
+                "cannot sign: method, credentials, region and service "
+                "are required");
         goto out;
     }
     sigv4_amz_date(o->now, out->amz_date);
@@ -494,8 +495,8 @@ int sigv4_sign(const struct sigv4_request *r, const struct sigv4_credentials *cr
     out->string_to_sign = string_to_sign(out->amz_date, date8, o, out->canonical_request);
     signature(cred->secret_access_key, date8, o, out->string_to_sign, out->signature);
     out->signed_headers = buf_take(&sh, NULL);
-    out->authorization =
-        authorization(cred->access_key_id, date8, o, out->signed_headers, out->signature);
+    out->authorization = authorization(cred->access_key_id, date8, o, out->signed_headers,
+                                       out->signature);
     out->add[out->n_add++] = (struct sigv4_header){"Authorization", out->authorization};
     out->add[out->n_add++] = (struct sigv4_header){"X-Amz-Date", out->amz_date};
     if (cred->session_token && *cred->session_token) {

@@ -29,14 +29,14 @@
 struct mcp_client;
 
 struct mcp_server_config {
-    const char *name;               /* server name, used in messages and tool names */
-    const char *const *argv;        /* stdio: NULL-terminated command line (argv[0] via PATH) */
-    const char *const *env;         /* stdio: NULL-terminated "NAME=value" added to our env */
-    const char *url;                /* Streamable HTTP: the MCP endpoint URL */
-    const char *const *headers;     /* HTTP: NULL-terminated "Name: value" lines */
-    long init_timeout_ms;           /* start + initialize limit; 0 = 10000 */
-    long call_timeout_ms;           /* default per-request limit; 0 = 60000 */
-    size_t max_message_bytes;       /* cap on one incoming message; 0 = 4 MiB */
+    const char *name;           /* server name, used in messages and tool names */
+    const char *const *argv;    /* stdio: NULL-terminated command line (argv[0] via PATH) */
+    const char *const *env;     /* stdio: NULL-terminated "NAME=value" added to our env */
+    const char *url;            /* Streamable HTTP: the MCP endpoint URL */
+    const char *const *headers; /* HTTP: NULL-terminated "Name: value" lines */
+    long init_timeout_ms;       /* start + initialize limit; 0 = 10000 */
+    long call_timeout_ms;       /* default per-request limit; 0 = 60000 */
+    size_t max_message_bytes;   /* cap on one incoming message; 0 = 4 MiB */
 };
 
 /* The protocol versions we speak, newest first; we offer the first. */

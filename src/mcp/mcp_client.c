@@ -21,12 +21,12 @@
 #define INIT_TIMEOUT_MS 10000
 #define CALL_TIMEOUT_MS 60000
 #define MESSAGE_MAX (4u << 20)
-#define LIST_PAGES_MAX 100   /* tools/list pages followed before giving up */
-#define TOOLS_MAX 1000       /* tools one server may offer */
-#define CANCELLED_RING 32    /* ids of given-up requests whose late replies are dropped */
+#define LIST_PAGES_MAX 100 /* tools/list pages followed before giving up */
+#define TOOLS_MAX 1000     /* tools one server may offer */
+#define CANCELLED_RING 32  /* ids of given-up requests whose late replies are dropped */
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_MAX_MS 5000
-#define ARGV_MAX 256         /* entries in argv, env and headers */
+#define ARGV_MAX 256 /* entries in argv, env and headers */
 #define PUBLIC_NAME_MAX 64
 
 /* The versions we accept in an initialize result, newest first. */
@@ -34,10 +34,10 @@ static const char *const versions[] = {MCP_PROTOCOL_VERSION, "2025-06-18", "2025
 
 /* One request waiting for its reply. */
 struct pending {
-    long long id;          /* JSON-RPC id */
-    int done;              /* reply or failure arrived */
-    json_t *reply;         /* the reply message, owned; NULL on failure */
-    struct err err;        /* the failure when reply is NULL */
+    long long id;   /* JSON-RPC id */
+    int done;       /* reply or failure arrived */
+    json_t *reply;  /* the reply message, owned; NULL on failure */
+    struct err err; /* the failure when reply is NULL */
     struct pending *next;
 };
 
@@ -48,32 +48,32 @@ struct pending {
  * session clears ready and the call re-initializes once.
  */
 struct mcp_client {
-    char *name;                         /* server name */
-    char **argv, **env, **headers;      /* copies of the configuration, NULL-terminated */
-    char *url;                          /* HTTP endpoint or NULL */
-    long init_timeout_ms;               /* start + initialize limit */
-    long call_timeout_ms;               /* default request limit */
-    size_t max_message_bytes;           /* cap on one incoming message */
+    char *name;                          /* server name */
+    char **argv, **env, **headers;       /* copies of the configuration, NULL-terminated */
+    char *url;                           /* HTTP endpoint or NULL */
+    long init_timeout_ms;                /* start + initialize limit */
+    long call_timeout_ms;                /* default request limit */
+    size_t max_message_bytes;            /* cap on one incoming message */
     const struct mcp_transport_ops *ops; /* stdio or http */
-    void *t;                            /* transport state */
+    void *t;                             /* transport state */
 
-    pthread_mutex_t life_mu;            /* serialises start, initialize and restart */
-    int started;                        /* the transport has been started */
-    int ready;                          /* initialize completed on this connection */
-    int starts;                         /* successful starts, for tests and logs */
-    int crashes;                        /* consecutive deaths without a good call since */
-    int64_t next_start_ms;              /* monotonic time before which no restart happens */
+    pthread_mutex_t life_mu; /* serialises start, initialize and restart */
+    int started;             /* the transport has been started */
+    int ready;               /* initialize completed on this connection */
+    int starts;              /* successful starts, for tests and logs */
+    int crashes;             /* consecutive deaths without a good call since */
+    int64_t next_start_ms;   /* monotonic time before which no restart happens */
 
-    pthread_mutex_t mu;                 /* guards everything below */
-    pthread_cond_t cv;                  /* signalled when a pending request is done */
-    long long next_id;                  /* last id used */
-    struct pending *pending;            /* requests waiting for replies */
+    pthread_mutex_t mu;                  /* guards everything below */
+    pthread_cond_t cv;                   /* signalled when a pending request is done */
+    long long next_id;                   /* last id used */
+    struct pending *pending;             /* requests waiting for replies */
     long long cancelled[CANCELLED_RING]; /* ids given up on */
-    size_t n_cancelled;                 /* ring write position */
-    char version[16];                   /* agreed protocol version */
-    json_t *tools;                      /* cached tools array or NULL */
-    unsigned tools_gen;                 /* bumped by list_changed and by (re)initialize */
-    unsigned cache_gen;                 /* tools_gen the cache was fetched at */
+    size_t n_cancelled;                  /* ring write position */
+    char version[16];                    /* agreed protocol version */
+    json_t *tools;                       /* cached tools array or NULL */
+    unsigned tools_gen;                  /* bumped by list_changed and by (re)initialize */
+    unsigned cache_gen;                  /* tools_gen the cache was fetched at */
 };
 
 /* ---- Small helpers -------------------------------------------------------------------------- */
@@ -209,8 +209,7 @@ static char **pairs_from_object(const json_t *o, const char *sep, const char *wh
     json_t *v;
     json_object_foreach((json_t *)o, k, v) {
         if (!json_is_string(v)) {
-            err_set(err, "McpConfig", "MCP server '%s': %s '%s' is not a string", server, what,
-                    k);
+            err_set(err, "McpConfig", "MCP server '%s': %s '%s' is not a string", server, what, k);
             strv_free(out);
             return NULL;
         }
@@ -242,8 +241,7 @@ struct mcp_client *mcp_client_from_json(const json_t *entry, struct err *err)
         for (size_t i = 0; i < n; i++) {
             const char *a = json_string_value(json_array_get(cmd, i));
             if (!a) {
-                err_set(err, "McpConfig", "MCP server '%s': command[%zu] is not a string", name,
-                        i);
+                err_set(err, "McpConfig", "MCP server '%s': command[%zu] is not a string", name, i);
                 goto out;
             }
             argv[i] = xstrdup(a);
@@ -322,8 +320,9 @@ char *mcp__answer(const json_t *msg)
     if (strcmp(method, "ping") == 0)
         json_object_set_new(r, "result", json_object());
     else
-        json_object_set_new(r, "error", json_pack("{s:i, s:s}", "code", -32601, "message",
-                                                  "method not supported by this client"));
+        json_object_set_new(r, "error",
+                            json_pack("{s:i, s:s}", "code", -32601, "message",
+                                      "method not supported by this client"));
     char *s = json_dumps(r, JSON_COMPACT);
     json_decref(r);
     return s;
@@ -394,8 +393,7 @@ static long long on_reply(struct mcp_client *c, json_t *msg)
     pthread_mutex_unlock(&c->mu);
     if (!p && !cancelled)
         mcp__fail_all(c, "McpProtocol",
-                      "server '%s' answered id %lld, which no request is waiting for", c->name,
-                      id);
+                      "server '%s' answered id %lld, which no request is waiting for", c->name, id);
     return got;
 }
 
@@ -403,8 +401,7 @@ static long long on_reply(struct mcp_client *c, json_t *msg)
 static long long dispatch_one(struct mcp_client *c, json_t *msg, char **answer)
 {
     long long got = -1;
-    if (!json_is_object(msg) ||
-        !json_is_string(json_object_get(msg, "jsonrpc")) ||
+    if (!json_is_object(msg) || !json_is_string(json_object_get(msg, "jsonrpc")) ||
         strcmp(json_string_value(json_object_get(msg, "jsonrpc")), "2.0") != 0) {
         mcp__fail_all(c, "McpProtocol", "server '%s' sent something that is not JSON-RPC 2.0",
                       c->name);
@@ -498,8 +495,8 @@ static int rpc(struct mcp_client *c, const char *method, const json_t *params, i
     p->next = c->pending;
     c->pending = p;
     pthread_mutex_unlock(&c->mu);
-    json_t *msg = json_pack("{s:s, s:I, s:s}", "jsonrpc", "2.0", "id", (json_int_t)p->id,
-                            "method", method);
+    json_t *msg = json_pack("{s:s, s:I, s:s}", "jsonrpc", "2.0", "id", (json_int_t)p->id, "method",
+                            method);
     if (params)
         json_object_set(msg, "params", (json_t *)params);
     char *text = json_dumps(msg, JSON_COMPACT);
@@ -541,8 +538,8 @@ static int rpc(struct mcp_client *c, const char *method, const json_t *params, i
             *err = p->err;
     } else if (json_object_get(p->reply, "error")) {
         const json_t *e = json_object_get(p->reply, "error");
-        err_set(err, "McpToolError", "server '%s' answered %s with error %lld: %s", c->name,
-                method, (long long)json_integer_value(json_object_get(e, "code")),
+        err_set(err, "McpToolError", "server '%s' answered %s with error %lld: %s", c->name, method,
+                (long long)json_integer_value(json_object_get(e, "code")),
                 json_string_value(json_object_get(e, "message")));
     } else if (!json_is_object(json_object_get(p->reply, "result"))) {
         err_set(err, "McpProtocol", "server '%s' answered %s with a result that is not an object",
@@ -631,9 +628,9 @@ static int ensure_ready(struct mcp_client *c, int64_t deadline, struct err *err)
     int64_t init_deadline = clock_mono_ms() + c->init_timeout_ms;
     if (init_deadline > deadline)
         init_deadline = deadline;
-    json_t *params = json_pack("{s:s, s:{}, s:{s:s, s:s}}", "protocolVersion",
-                               MCP_PROTOCOL_VERSION, "capabilities", "clientInfo", "name",
-                               "parley", "version", PARLEY_VERSION);
+    json_t *params = json_pack("{s:s, s:{}, s:{s:s, s:s}}", "protocolVersion", MCP_PROTOCOL_VERSION,
+                               "capabilities", "clientInfo", "name", "parley", "version",
+                               PARLEY_VERSION);
     int r = rpc(c, "initialize", params, init_deadline, &res, err);
     json_decref(params);
     if (r != 0 || accept_init(c, res, err) != 0)
@@ -655,8 +652,8 @@ out:
 }
 
 /* Runs one request on a ready connection, re-initializing once when the session is gone. */
-static int request(struct mcp_client *c, const char *method, const json_t *params,
-                   long timeout_ms, json_t **result, struct err *err)
+static int request(struct mcp_client *c, const char *method, const json_t *params, long timeout_ms,
+                   json_t **result, struct err *err)
 {
     int rc = -1;
     int64_t deadline = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : c->call_timeout_ms);
@@ -701,8 +698,8 @@ static int add_tool(struct mcp_client *c, json_t *out, const json_t *t, size_t i
     json_t *seen;
     json_array_foreach(out, j, seen) {
         if (strcmp(json_string_value(json_object_get(seen, "name")), name) == 0) {
-            log_at(LL_WARN, "mcp", "server '%s' lists tool '%s' twice; keeping the first",
-                   c->name, name);
+            log_at(LL_WARN, "mcp", "server '%s' lists tool '%s' twice; keeping the first", c->name,
+                   name);
             return 0;
         }
     }
@@ -734,8 +731,8 @@ int mcp_list_tools(struct mcp_client *c, json_t **tools_out, struct err *err)
     unsigned gen = 0;
     for (int page = 0;; page++) {
         if (page == LIST_PAGES_MAX) {
-            err_set(err, "McpProtocol", "server '%s' sent more than %d tools/list pages",
-                    c->name, LIST_PAGES_MAX);
+            err_set(err, "McpProtocol", "server '%s' sent more than %d tools/list pages", c->name,
+                    LIST_PAGES_MAX);
             goto out;
         }
         json_t *params = cursor ? json_pack("{s:s}", "cursor", cursor) : json_object();
@@ -799,8 +796,10 @@ int mcp_call_tool(struct mcp_client *c, const char *tool, const json_t *args, lo
     json_t *res = NULL, *params = NULL;
     *result_out = NULL;
     if (!tool || !tool[0] || (args && !json_is_object(args))) {
-        err_set(err, "InvalidRequest", "server '%s': a tool call needs a tool name and an "
-                "object of arguments", c->name);
+        err_set(err, "InvalidRequest",
+                "server '%s': a tool call needs a tool name and an "
+                "object of arguments",
+                c->name);
         goto out;
     }
     params = json_pack("{s:s, s:o}", "name", tool, "arguments",
@@ -821,8 +820,10 @@ int mcp_call_tool(struct mcp_client *c, const char *tool, const json_t *args, lo
         goto out;
     }
     if (sc && !json_is_object(sc)) {
-        err_set(err, "McpProtocol", "server '%s': tools/call '%s' structuredContent is not an "
-                "object", c->name, tool);
+        err_set(err, "McpProtocol",
+                "server '%s': tools/call '%s' structuredContent is not an "
+                "object",
+                c->name, tool);
         goto out;
     }
     json_t *r = json_deep_copy(res);

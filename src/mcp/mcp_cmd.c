@@ -19,23 +19,24 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: parley mcp tools [OPTIONS] URL | -- COMMAND [ARGS...]\n"
-            "       parley mcp call  [OPTIONS] URL TOOL [ARGS_JSON]\n"
-            "       parley mcp call  [OPTIONS] TOOL [ARGS_JSON] -- COMMAND [ARGS...]\n"
-            "       parley mcp ping  [OPTIONS] URL | -- COMMAND [ARGS...]\n\n"
-            "Connects to one MCP server (protocol " MCP_PROTOCOL_VERSION
-            ", also 2025-06-18 and 2025-03-26), over\n"
-            "Streamable HTTP when given a URL, or over stdio by starting COMMAND after `--`.\n"
-            "  tools   initialize and print the tool list (name, description, inputSchema) as JSON\n"
-            "  call    call TOOL with ARGS_JSON (an object, default {}) and print the result JSON\n"
-            "  ping    initialize and ping\n\n"
-            "Options:\n"
-            "  --timeout MS         limit for the call (default 60000)\n"
-            "  --header 'N: value'  extra HTTP header (repeatable)\n"
-            "  --name NAME          server name used in messages (default \"server\")\n\n"
-            "Exit status: 0 success, 1 protocol/transport failure or a result with isError true\n"
-            "(the reason on stderr), 2 usage error.\n");
+    fprintf(
+        out,
+        "usage: parley mcp tools [OPTIONS] URL | -- COMMAND [ARGS...]\n"
+        "       parley mcp call  [OPTIONS] URL TOOL [ARGS_JSON]\n"
+        "       parley mcp call  [OPTIONS] TOOL [ARGS_JSON] -- COMMAND [ARGS...]\n"
+        "       parley mcp ping  [OPTIONS] URL | -- COMMAND [ARGS...]\n\n"
+        "Connects to one MCP server (protocol " MCP_PROTOCOL_VERSION
+        ", also 2025-06-18 and 2025-03-26), over\n"
+        "Streamable HTTP when given a URL, or over stdio by starting COMMAND after `--`.\n"
+        "  tools   initialize and print the tool list (name, description, inputSchema) as JSON\n"
+        "  call    call TOOL with ARGS_JSON (an object, default {}) and print the result JSON\n"
+        "  ping    initialize and ping\n\n"
+        "Options:\n"
+        "  --timeout MS         limit for the call (default 60000)\n"
+        "  --header 'N: value'  extra HTTP header (repeatable)\n"
+        "  --name NAME          server name used in messages (default \"server\")\n\n"
+        "Exit status: 0 success, 1 protocol/transport failure or a result with isError true\n"
+        "(the reason on stderr), 2 usage error.\n");
 }
 
 static int fail(const char *code, const char *msg)
@@ -79,7 +80,8 @@ int mcp_cmd_main(int argc, char **argv)
             break;
         }
         if ((strcmp(a, "--timeout") == 0 || strcmp(a, "--header") == 0 ||
-             strcmp(a, "--name") == 0) && i + 1 >= argc) {
+             strcmp(a, "--name") == 0) &&
+            i + 1 >= argc) {
             fprintf(stderr, "parley mcp: %s needs a value\n", a);
             goto out;
         }

@@ -38,13 +38,13 @@ struct http_t {
 struct sink {
     struct http_t *h;
     struct http_client_response *resp; /* the response in progress (headers arrive first) */
-    int mode;               /* 0 undecided, 1 JSON body, 2 SSE stream */
-    char *buf;              /* JSON body */
-    size_t len, buf_cap;    /* bytes used and allocated */
-    struct mcp__sse sse;    /* stream parser; keeps last_id and retry_ms across resumptions */
-    long long want;         /* id of the reply we wait for, -1 for none */
-    int got;                /* that reply was delivered */
-    struct err err;         /* what went wrong inside a callback */
+    int mode;                          /* 0 undecided, 1 JSON body, 2 SSE stream */
+    char *buf;                         /* JSON body */
+    size_t len, buf_cap;               /* bytes used and allocated */
+    struct mcp__sse sse; /* stream parser; keeps last_id and retry_ms across resumptions */
+    long long want;      /* id of the reply we wait for, -1 for none */
+    int got;             /* that reply was delivered */
+    struct err err;      /* what went wrong inside a callback */
 };
 
 /* ---- Receiving ------------------------------------------------------------------------------ */
@@ -164,8 +164,7 @@ static void transport_error(struct http_t *h, const struct sink *s, const struct
     else if (strcmp(herr->code, "HttpTimeout") == 0)
         err_set(err, "McpTimeout", "server '%s' did not answer in time", mcp__name(h->c));
     else if (strcmp(herr->code, "HttpTooLarge") == 0)
-        err_set(err, "McpProtocol", "server '%s' sent a reply over the size cap",
-                mcp__name(h->c));
+        err_set(err, "McpProtocol", "server '%s' sent a reply over the size cap", mcp__name(h->c));
     else
         err_set(err, "McpUnavailable", "cannot reach server '%s': %s", mcp__name(h->c),
                 herr->message);
@@ -183,20 +182,19 @@ static int check_status(struct http_t *h, const struct http_client_response *res
         free(h->session);
         h->session = NULL;
         pthread_mutex_unlock(&h->mu);
-        err_set(err, "McpUnavailable", "server '%s' no longer knows our session",
-                mcp__name(h->c));
+        err_set(err, "McpUnavailable", "server '%s' no longer knows our session", mcp__name(h->c));
         return MCP__SESSION_GONE;
     }
-    return err_set(err, st >= 500 || st == 401 || st == 403 || st == 404 ? "McpUnavailable"
-                                                                         : "McpProtocol",
+    return err_set(err,
+                   st >= 500 || st == 401 || st == 403 || st == 404 ? "McpUnavailable"
+                                                                    : "McpProtocol",
                    "server '%s' answered HTTP %ld: %.200s", mcp__name(h->c), st,
                    resp->body ? resp->body : "");
 }
 
 /* ---- Transport ops -------------------------------------------------------------------------- */
 
-static void *http_create(struct mcp_client *c, const struct mcp_server_config *cfg,
-                         struct err *err)
+static void *http_create(struct mcp_client *c, const struct mcp_server_config *cfg, struct err *err)
 {
     (void)err;
     struct http_t *h = xcalloc(1, sizeof *h);
@@ -268,15 +266,19 @@ static int http_send(void *t, const char *msg, long long id, long long deadline,
         goto out;
     }
     if (s.mode != 2) {
-        err_set(err, "McpProtocol", "server '%s' answered HTTP %ld without the reply to request "
-                "%lld", mcp__name(h->c), resp.status, id);
+        err_set(err, "McpProtocol",
+                "server '%s' answered HTTP %ld without the reply to request "
+                "%lld",
+                mcp__name(h->c), resp.status, id);
         goto out;
     }
     /* The stream ended before our reply: resume it where it broke. */
     for (int n = 0; !s.got; n++) {
         if (!s.sse.last_id[0] || n == RESUMES_MAX) {
-            err_set(err, "McpProtocol", "server '%s' closed the stream before the reply to "
-                    "request %lld and gave no event id to resume from", mcp__name(h->c), id);
+            err_set(err, "McpProtocol",
+                    "server '%s' closed the stream before the reply to "
+                    "request %lld and gave no event id to resume from",
+                    mcp__name(h->c), id);
             goto out;
         }
         long wait = s.sse.retry_ms >= 0 ? s.sse.retry_ms : RESUME_DEFAULT_MS;
@@ -301,8 +303,10 @@ static int http_send(void *t, const char *msg, long long id, long long deadline,
             goto out;
         }
         if (resp.status == 405) {
-            err_set(err, "McpProtocol", "server '%s' closed the stream before the reply and does "
-                    "not allow resuming it (GET answered 405)", mcp__name(h->c));
+            err_set(err, "McpProtocol",
+                    "server '%s' closed the stream before the reply and does "
+                    "not allow resuming it (GET answered 405)",
+                    mcp__name(h->c));
             goto out;
         }
         if (check_status(h, &resp, had_session, err) != 0)
@@ -345,8 +349,12 @@ static void http_stop(void *t)
         lines[n++] = line;
         for (size_t i = 0; h->headers[i] && n < HEADERS_MAX; i++)
             lines[n++] = h->headers[i];
-        struct http_client_request req = {.method = "DELETE", .url = h->url, .headers = lines,
-                                          .n_headers = n, .timeout_ms = 2000, .max_retries = 0};
+        struct http_client_request req = {.method = "DELETE",
+                                          .url = h->url,
+                                          .headers = lines,
+                                          .n_headers = n,
+                                          .timeout_ms = 2000,
+                                          .max_retries = 0};
         struct http_client_response resp;
         struct err e = {0};
         http_client_do(h->hc, &req, &resp, &e);

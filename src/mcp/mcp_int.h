@@ -64,17 +64,17 @@ const char *mcp__name(const struct mcp_client *c);
 typedef int (*mcp__sse_event_fn)(void *ud, const char *event, const char *data, size_t len);
 
 struct mcp__sse {
-    char *line;            /* the current, incomplete line */
-    size_t line_len;       /* bytes in line */
-    size_t line_cap;       /* bytes allocated */
-    char *data;            /* data of the current event */
-    size_t data_len;       /* bytes in data */
-    size_t data_cap;       /* bytes allocated */
-    char event[64];        /* event type of the current event ("" = message) */
-    char last_id[256];     /* the last event id seen ("" = none) */
-    long retry_ms;         /* the last retry value seen, -1 = none */
-    int after_cr;          /* the previous chunk ended with '\r' */
-    size_t cap;            /* cap on one line and one event's data */
+    char *line;        /* the current, incomplete line */
+    size_t line_len;   /* bytes in line */
+    size_t line_cap;   /* bytes allocated */
+    char *data;        /* data of the current event */
+    size_t data_len;   /* bytes in data */
+    size_t data_cap;   /* bytes allocated */
+    char event[64];    /* event type of the current event ("" = message) */
+    char last_id[256]; /* the last event id seen ("" = none) */
+    long retry_ms;     /* the last retry value seen, -1 = none */
+    int after_cr;      /* the previous chunk ended with '\r' */
+    size_t cap;        /* cap on one line and one event's data */
     mcp__sse_event_fn on_event;
     void *ud;
 };

@@ -29,8 +29,7 @@ void mcp__sse_release(struct mcp__sse *p)
 }
 
 /* Appends n bytes to a growing buffer; returns -1 when it would pass cap. */
-static int append(char **buf, size_t *len, size_t *cap_alloc, size_t cap, const char *s,
-                  size_t n)
+static int append(char **buf, size_t *len, size_t *cap_alloc, size_t cap, const char *s, size_t n)
 {
     if (*len + n > cap)
         return -1;

@@ -24,25 +24,25 @@
 extern char **environ;
 
 #define READ_CHUNK 65536
-#define POLL_MS 100          /* how often the reader looks at the stop flag */
-#define EXIT_GRACE_MS 2000   /* wait after closing stdin before SIGTERM */
-#define TERM_GRACE_MS 1000   /* wait after SIGTERM before SIGKILL */
+#define POLL_MS 100        /* how often the reader looks at the stop flag */
+#define EXIT_GRACE_MS 2000 /* wait after closing stdin before SIGTERM */
+#define TERM_GRACE_MS 1000 /* wait after SIGTERM before SIGKILL */
 
 struct stdio_t {
-    struct mcp_client *c;      /* owner, for dispatch */
-    char **argv;               /* borrowed from the config copy below */
-    char **envp;               /* environ plus the configured variables, owned */
-    size_t cap;                /* line cap */
-    pthread_mutex_t mu;        /* guards the fields below */
-    pthread_mutex_t wmu;       /* one writer at a time */
-    pid_t pid;                 /* child or 0 */
-    int reaped;                /* waitpid has collected the child */
-    int status;                /* its wait status */
-    int in_fd;                 /* child's stdin (we write), -1 when closed */
-    int out_fd;                /* child's stdout (we read) */
-    int dead;                  /* the child's stdout ended */
-    int stopping;              /* stop() asks the reader to leave */
-    int has_reader;            /* reader thread was started */
+    struct mcp_client *c; /* owner, for dispatch */
+    char **argv;          /* borrowed from the config copy below */
+    char **envp;          /* environ plus the configured variables, owned */
+    size_t cap;           /* line cap */
+    pthread_mutex_t mu;   /* guards the fields below */
+    pthread_mutex_t wmu;  /* one writer at a time */
+    pid_t pid;            /* child or 0 */
+    int reaped;           /* waitpid has collected the child */
+    int status;           /* its wait status */
+    int in_fd;            /* child's stdin (we write), -1 when closed */
+    int out_fd;           /* child's stdout (we read) */
+    int dead;             /* the child's stdout ended */
+    int stopping;         /* stop() asks the reader to leave */
+    int has_reader;       /* reader thread was started */
     pthread_t reader;
 };
 
@@ -188,8 +188,7 @@ static int write_all(struct stdio_t *s, const char *data, size_t len, long long 
         if (n < 0 && errno == EAGAIN) {
             long long left = deadline - clock_mono_ms();
             if (left <= 0) {
-                err_set(err, "McpTimeout", "server '%s' does not read its stdin",
-                        mcp__name(s->c));
+                err_set(err, "McpTimeout", "server '%s' does not read its stdin", mcp__name(s->c));
                 goto out;
             }
             struct pollfd pfd = {fd, POLLOUT, 0};
@@ -284,8 +283,7 @@ out:
     return rc;
 }
 
-static int stdio_send(void *t, const char *msg, long long id, long long deadline,
-                      struct err *err)
+static int stdio_send(void *t, const char *msg, long long id, long long deadline, struct err *err)
 {
     (void)id;
     struct stdio_t *s = t;
@@ -370,8 +368,8 @@ static void stdio_stop(void *t)
     s->out_fd = -1;
     if (s->pid > 0 && s->reaped)
         log_at(LL_INFO, "mcp", "server '%s' (pid %d) ended with status %d", mcp__name(s->c),
-               (int)s->pid, WIFEXITED(s->status) ? WEXITSTATUS(s->status) : 128 +
-               WTERMSIG(s->status));
+               (int)s->pid,
+               WIFEXITED(s->status) ? WEXITSTATUS(s->status) : 128 + WTERMSIG(s->status));
     s->pid = 0;
     s->dead = 1;
 }

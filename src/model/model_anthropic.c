@@ -11,10 +11,10 @@
 #include "model/providers_int.h"
 
 struct anthropic_model {
-    struct model base;         /* must be first */
-    struct model__http h;      /* URL, client, limits (model__http_init) */
-    char *api_key;             /* may be NULL */
-    char *model_id;            /* "claude-..." */
+    struct model base;    /* must be first */
+    struct model__http h; /* URL, client, limits (model__http_init) */
+    char *api_key;        /* may be NULL */
+    char *model_id;       /* "claude-..." */
 };
 
 struct sse_ctx {

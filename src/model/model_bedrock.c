@@ -36,8 +36,7 @@ static json_t *blocks_to_converse(const json_t *content)
     }
     size_t i;
     json_t *b;
-    json_array_foreach(content, i, b)
-    {
+    json_array_foreach(content, i, b) {
         const char *t = json_string_value(json_object_get(b, "type"));
         if (!t)
             continue;
@@ -45,10 +44,11 @@ static json_t *blocks_to_converse(const json_t *content)
             json_array_append_new(out, json_pack("{s:O}", "text", json_object_get(b, "text")));
         } else if (strcmp(t, "tool_use") == 0) {
             json_t *in = json_object_get(b, "input");
-            json_array_append_new(
-                out, json_pack("{s:{s:O, s:O, s:o}}", "toolUse", "toolUseId",
-                               json_object_get(b, "id"), "name", json_object_get(b, "name"),
-                               "input", json_is_object(in) ? json_incref(in) : json_object()));
+            json_array_append_new(out,
+                                  json_pack("{s:{s:O, s:O, s:o}}", "toolUse", "toolUseId",
+                                            json_object_get(b, "id"), "name",
+                                            json_object_get(b, "name"), "input",
+                                            json_is_object(in) ? json_incref(in) : json_object()));
         } else if (strcmp(t, "tool_result") == 0) {
             json_t *c = json_object_get(b, "content");
             json_t *parts = json_array();
@@ -57,11 +57,10 @@ static json_t *blocks_to_converse(const json_t *content)
             } else if (json_is_array(c)) {
                 size_t k;
                 json_t *x;
-                json_array_foreach(c, k, x)
-                {
+                json_array_foreach(c, k, x) {
                     if (json_is_string(json_object_get(x, "text")))
-                        json_array_append_new(parts,
-                                              json_pack("{s:O}", "text", json_object_get(x, "text")));
+                        json_array_append_new(parts, json_pack("{s:O}", "text",
+                                                               json_object_get(x, "text")));
                 }
             }
             if (json_array_size(parts) == 0)
@@ -81,11 +80,10 @@ static json_t *to_converse(const json_t *req, int max_tokens)
     json_t *msgs = json_array();
     size_t i;
     json_t *m;
-    json_array_foreach(json_object_get(req, "messages"), i, m)
-    {
-        json_array_append_new(msgs, json_pack("{s:O, s:o}", "role", json_object_get(m, "role"),
-                                              "content",
-                                              blocks_to_converse(json_object_get(m, "content"))));
+    json_array_foreach(json_object_get(req, "messages"), i, m) {
+        json_array_append_new(msgs,
+                              json_pack("{s:O, s:o}", "role", json_object_get(m, "role"), "content",
+                                        blocks_to_converse(json_object_get(m, "content"))));
     }
     json_object_set_new(out, "messages", msgs);
     const char *sys = json_string_value(json_object_get(req, "system"));
@@ -100,8 +98,7 @@ static json_t *to_converse(const json_t *req, int max_tokens)
     if (json_array_size(tools) > 0) {
         json_t *specs = json_array();
         json_t *t;
-        json_array_foreach(tools, i, t)
-        {
+        json_array_foreach(tools, i, t) {
             json_t *schema = json_object_get(t, "input_schema");
             json_t *spec = json_pack("{s:O, s:{s:o}}", "name", json_object_get(t, "name"),
                                      "inputSchema", "json",
@@ -128,7 +125,7 @@ static const char *stop_from_converse(const char *s)
         return "stop_sequence";
     if (strcmp(s, "content_filtered") == 0)
         return "refusal"; /* settled into a polite decline by model__check_response */
-    return "end_turn"; /* end_turn, guardrail_intervened (its text is the guardrail's message) */
+    return "end_turn";    /* end_turn, guardrail_intervened (its text is the guardrail's message) */
 }
 
 static json_t *from_converse(const json_t *r, const char *model_id, struct err *err)
@@ -137,15 +134,15 @@ static json_t *from_converse(const json_t *r, const char *model_id, struct err *
     json_t *content = json_object_get(msg, "content");
     const char *stop = stop_from_converse(json_string_value(json_object_get(r, "stopReason")));
     if (!json_is_array(content) || !stop) {
-        err_set(err, "ModelBadResponse", "bedrock: Converse response lacks output.message or "
-                                         "stopReason");
+        err_set(err, "ModelBadResponse",
+                "bedrock: Converse response lacks output.message or "
+                "stopReason");
         return NULL;
     }
     json_t *blocks = json_array();
     size_t i;
     json_t *b;
-    json_array_foreach(content, i, b)
-    {
+    json_array_foreach(content, i, b) {
         json_t *tu = json_object_get(b, "toolUse");
         if (json_is_string(json_object_get(b, "text"))) {
             json_array_append_new(blocks, json_pack("{s:s, s:O}", "type", "text", "text",
@@ -163,8 +160,7 @@ static json_t *from_converse(const json_t *r, const char *model_id, struct err *
     json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:{s:I, s:I}}", "id", "msg_converse",
                             "type", "message", "role", "assistant", "model", model_id, "content",
                             blocks, "stop_reason", stop, "usage", "input_tokens",
-                            json_integer_value(json_object_get(u, "inputTokens")),
-                            "output_tokens",
+                            json_integer_value(json_object_get(u, "inputTokens")), "output_tokens",
                             json_integer_value(json_object_get(u, "outputTokens")));
     if (model__check_response(out, model_id, err) != 0) {
         json_decref(out);
@@ -187,9 +183,10 @@ static int on_frame(void *ud, const struct model__evstream_msg *m)
         const char *ex = m->exception_type[0] ? m->exception_type : "unknown";
         char msg[256] = "";
         json_t *j = json_loadb((const char *)m->payload, m->payload_len, 0, NULL);
-        snprintf(msg, sizeof msg, "%s", json_string_value(json_object_get(j, "message"))
-                                            ? json_string_value(json_object_get(j, "message"))
-                                            : "");
+        snprintf(msg, sizeof msg, "%s",
+                 json_string_value(json_object_get(j, "message"))
+                     ? json_string_value(json_object_get(j, "message"))
+                     : "");
         json_decref(j);
         int throttled = strcmp(ex, "throttlingException") == 0 ||
                         strcmp(ex, "ThrottlingException") == 0 ||
@@ -219,8 +216,9 @@ static int on_frame(void *ud, const struct model__evstream_msg *m)
     json_t *ev = len >= 0 ? json_loadb((const char *)raw, (size_t)len, 0, NULL) : NULL;
     free(raw);
     if (!ev)
-        return err_set(&c->stream.failure, "ModelBadResponse", "bedrock chunk is not base64 "
-                                                               "JSON");
+        return err_set(&c->stream.failure, "ModelBadResponse",
+                       "bedrock chunk is not base64 "
+                       "JSON");
     int rc = model__stream_event(&c->stream, ev);
     json_decref(ev);
     return rc;
@@ -331,8 +329,7 @@ static json_t *bedrock_invoke(struct model *mb, const json_t *request, model_del
             /* Converse without streaming: hand the whole text over as one delta. */
             size_t i;
             json_t *b;
-            json_array_foreach(json_object_get(out, "content"), i, b)
-            {
+            json_array_foreach(json_object_get(out, "content"), i, b) {
                 const char *t = json_string_value(json_object_get(b, "text"));
                 if (t && *t)
                     on_delta(ud, t);
@@ -376,8 +373,9 @@ struct model *model_bedrock_new(const struct model_provider_config *cfg, struct 
         }
     } else if (aws_config_from_env(&ac, err) != 0) {
         aws_config_release(&ac);
-        err_set(err, "ModelConfig", "bedrock: no AWS region: set AWS_REGION or "
-                                    "AWS_DEFAULT_REGION");
+        err_set(err, "ModelConfig",
+                "bedrock: no AWS region: set AWS_REGION or "
+                "AWS_DEFAULT_REGION");
         return NULL;
     }
     if (cfg->base_url && *cfg->base_url) {

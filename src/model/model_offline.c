@@ -136,8 +136,7 @@ static json_t *offline_invoke(struct model *m, const json_t *request, model_delt
                                                  tid, "name", reply.tool, "input", reply.input));
         out_tokens = estimate_tokens(reply.tool) + estimate_json_tokens(reply.input);
     } else {
-        json_array_append_new(content, json_pack("{s:s, s:s}", "type", "text", "text",
-                                                 reply.text));
+        json_array_append_new(content, json_pack("{s:s, s:s}", "type", "text", "text", reply.text));
         out_tokens = estimate_tokens(reply.text);
         if (on_delta)
             stream_words(reply.text, on_delta, ud);
@@ -147,9 +146,9 @@ static json_t *offline_invoke(struct model *m, const json_t *request, model_delt
                        estimate_json_tokens(json_object_get(request, "tools"));
     resp = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:n, s:{s:I, s:I}}", "id", id, "type",
                      "message", "role", "assistant", "model", OFFLINE_MODEL_NAME, "content",
-                     content, "stop_reason", reply.tool ? "tool_use" : "end_turn",
-                     "stop_sequence", "usage", "input_tokens", (json_int_t)in_tokens,
-                     "output_tokens", (json_int_t)out_tokens);
+                     content, "stop_reason", reply.tool ? "tool_use" : "end_turn", "stop_sequence",
+                     "usage", "input_tokens", (json_int_t)in_tokens, "output_tokens",
+                     (json_int_t)out_tokens);
 out:
     free(dump);
     offline_reply_release(&reply); /* before the unref: reply.tool may point into custom */

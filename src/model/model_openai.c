@@ -13,10 +13,10 @@
 #include "model/providers_int.h"
 
 struct openai_model {
-    struct model base;        /* must be first */
-    struct model__http h;      /* URL, client, limits (model__http_init) */
-    char *api_key;            /* may be NULL */
-    char *model_id;           /* "gpt-4.1-mini", "llama3.1", ... */
+    struct model base;    /* must be first */
+    struct model__http h; /* URL, client, limits (model__http_init) */
+    char *api_key;        /* may be NULL */
+    char *model_id;       /* "gpt-4.1-mini", "llama3.1", ... */
 };
 
 /* ---- Request translation -------------------------------------------------------------------- */
@@ -33,8 +33,7 @@ static char *text_of(const json_t *content)
     buf_init(&acc, OPENAI_TEXT_MAX);
     size_t i;
     json_t *b;
-    json_array_foreach(content, i, b)
-    {
+    json_array_foreach(content, i, b) {
         const char *t = json_string_value(json_object_get(b, "text"));
         if (t && json_is_string(json_object_get(b, "type")) &&
             strcmp(json_string_value(json_object_get(b, "type")), "text") == 0)
@@ -51,8 +50,7 @@ static json_t *to_chat(const json_t *req, const char *model_id, int max_tokens, 
         json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "system", "content", sys));
     size_t i;
     json_t *m;
-    json_array_foreach(json_object_get(req, "messages"), i, m)
-    {
+    json_array_foreach(json_object_get(req, "messages"), i, m) {
         const char *role = json_string_value(json_object_get(m, "role"));
         json_t *content = json_object_get(m, "content");
         if (!role)
@@ -61,25 +59,23 @@ static json_t *to_chat(const json_t *req, const char *model_id, int max_tokens, 
             json_t *calls = json_array();
             size_t k;
             json_t *b;
-            json_array_foreach(content, k, b)
-            {
+            json_array_foreach(content, k, b) {
                 const char *t = json_string_value(json_object_get(b, "type"));
                 if (t && strcmp(t, "tool_use") == 0) {
                     json_t *in = json_object_get(b, "input");
                     char *args = json_is_object(in) ? json_dumps(in, JSON_COMPACT) : NULL;
-                    json_array_append_new(
-                        calls, json_pack("{s:O, s:s, s:{s:O, s:s}}", "id", json_object_get(b, "id"),
-                                         "type", "function", "function", "name",
-                                         json_object_get(b, "name"), "arguments",
-                                         args ? args : "{}"));
+                    json_array_append_new(calls,
+                                          json_pack("{s:O, s:s, s:{s:O, s:s}}", "id",
+                                                    json_object_get(b, "id"), "type", "function",
+                                                    "function", "name", json_object_get(b, "name"),
+                                                    "arguments", args ? args : "{}"));
                     free(args);
                 }
             }
             char *text = text_of(content);
             json_t *am = json_pack("{s:s}", "role", "assistant");
-            json_object_set_new(am, "content", *text || !json_array_size(calls)
-                                                   ? json_string(text)
-                                                   : json_null());
+            json_object_set_new(am, "content",
+                                *text || !json_array_size(calls) ? json_string(text) : json_null());
             if (json_array_size(calls))
                 json_object_set_new(am, "tool_calls", calls);
             else
@@ -91,15 +87,13 @@ static json_t *to_chat(const json_t *req, const char *model_id, int max_tokens, 
         /* user: tool results first (as "tool" messages), then any text. */
         size_t k;
         json_t *b;
-        json_array_foreach(content, k, b)
-        {
+        json_array_foreach(content, k, b) {
             const char *t = json_string_value(json_object_get(b, "type"));
             if (t && strcmp(t, "tool_result") == 0) {
                 char *rt = text_of(json_object_get(b, "content"));
-                json_array_append_new(msgs, json_pack("{s:s, s:O, s:s}", "role", "tool",
-                                                      "tool_call_id",
-                                                      json_object_get(b, "tool_use_id"),
-                                                      "content", rt));
+                json_array_append_new(msgs,
+                                      json_pack("{s:s, s:O, s:s}", "role", "tool", "tool_call_id",
+                                                json_object_get(b, "tool_use_id"), "content", rt));
                 free(rt);
             }
         }
@@ -115,14 +109,14 @@ static json_t *to_chat(const json_t *req, const char *model_id, int max_tokens, 
     if (json_array_size(tools) > 0) {
         json_t *fns = json_array();
         json_t *t;
-        json_array_foreach(tools, i, t)
-        {
+        json_array_foreach(tools, i, t) {
             json_t *fn = json_pack("{s:O}", "name", json_object_get(t, "name"));
             if (json_is_string(json_object_get(t, "description")))
                 json_object_set(fn, "description", json_object_get(t, "description"));
             json_t *schema = json_object_get(t, "input_schema");
-            json_object_set_new(fn, "parameters", schema ? json_incref(schema)
-                                                         : json_pack("{s:s}", "type", "object"));
+            json_object_set_new(fn, "parameters",
+                                schema ? json_incref(schema)
+                                       : json_pack("{s:s}", "type", "object"));
             json_array_append_new(fns, json_pack("{s:s, s:o}", "type", "function", "function", fn));
         }
         json_object_set_new(out, "tools", fns);
@@ -159,16 +153,16 @@ static json_t *build_response(const char *id, const char *model, const char *tex
         json_array_append_new(content, json_pack("{s:s, s:s}", "type", "text", "text", text));
     size_t i;
     json_t *c;
-    json_array_foreach(calls, i, c)
-    {
+    json_array_foreach(calls, i, c) {
         json_t *fn = json_object_get(c, "function");
         const char *args = json_string_value(json_object_get(fn, "arguments"));
         json_t *input = args && *args ? json_loads(args, 0, NULL) : json_object();
         if (!json_is_object(input) || !json_is_string(json_object_get(fn, "name"))) {
             json_decref(input);
             json_decref(content);
-            err_set(err, "ModelBadResponse", "openai: tool call %zu has no name or its arguments "
-                                             "are not a JSON object",
+            err_set(err, "ModelBadResponse",
+                    "openai: tool call %zu has no name or its arguments "
+                    "are not a JSON object",
                     i);
             return NULL;
         }
@@ -189,8 +183,7 @@ static json_t *build_response(const char *id, const char *model, const char *tex
         stop = "tool_use";
     json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:{s:I, s:I}}", "id",
                             id ? id : "chatcmpl", "type", "message", "role", "assistant", "model",
-                            model, "content", content, "stop_reason", stop, "usage",
-                            "input_tokens",
+                            model, "content", content, "stop_reason", stop, "usage", "input_tokens",
                             json_integer_value(json_object_get(usage, "prompt_tokens")),
                             "output_tokens",
                             json_integer_value(json_object_get(usage, "completion_tokens")));
@@ -204,12 +197,12 @@ static json_t *build_response(const char *id, const char *model, const char *tex
 /* ---- Streaming ------------------------------------------------------------------------------ */
 
 struct chunk_ctx {
-    struct buf text;     /* accumulated content, capped at OPENAI_TEXT_MAX */
-    json_t *calls;       /* array indexed by tool call index: {id, function:{name, arguments}} */
-    char *finish;        /* finish_reason */
-    char *id;            /* chunk id */
-    json_t *usage;       /* last usage seen */
-    int done;            /* [DONE] seen */
+    struct buf text; /* accumulated content, capped at OPENAI_TEXT_MAX */
+    json_t *calls;   /* array indexed by tool call index: {id, function:{name, arguments}} */
+    char *finish;    /* finish_reason */
+    char *id;        /* chunk id */
+    json_t *usage;   /* last usage seen */
+    int done;        /* [DONE] seen */
     model_delta_fn on_delta;
     void *ud;
     struct err failure;
@@ -260,8 +253,7 @@ static int on_chunk(void *ud, const char *event, const char *data)
     }
     size_t i;
     json_t *tc;
-    json_array_foreach(json_object_get(d, "tool_calls"), i, tc)
-    {
+    json_array_foreach(json_object_get(d, "tool_calls"), i, tc) {
         json_t *ix = json_object_get(tc, "index");
         size_t idx = json_is_integer(ix) ? (size_t)json_integer_value(ix) : i;
         if (idx > 64)

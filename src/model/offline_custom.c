@@ -26,8 +26,8 @@
 
 /* Tools of the built-in demo store; a custom tool may not take their names. */
 static const char *const builtin_tools[] = {
-    "create_support_ticket", "get_ticket_status",     "list_my_tickets",   "lookup_order",
-    "search_knowledge_base", "escalate_to_human",     "get_action_status", NULL,
+    "create_support_ticket", "get_ticket_status", "list_my_tickets",   "lookup_order",
+    "search_knowledge_base", "escalate_to_human", "get_action_status", NULL,
 };
 
 enum kind { K_ENUM, K_INTEGER, K_NUMBER, K_EMAIL, K_DATE, K_PATTERN, K_STRING };
@@ -36,12 +36,12 @@ struct slot {
     const char *name;     /* property name (points into the tool's schema copy) */
     const json_t *schema; /* the property's schema (borrowed from the copy) */
     enum kind kind;
-    regex_t re;           /* compiled pattern when kind is K_PATTERN */
+    regex_t re; /* compiled pattern when kind is K_PATTERN */
 };
 
 struct tool {
-    char *name;                                 /* owned */
-    json_t *schema;                             /* owned deep copy of input_schema */
+    char *name;     /* owned */
+    json_t *schema; /* owned deep copy of input_schema */
     size_t n_slots;
     struct slot slots[OFFLINE_CUSTOM_MAX_REQUIRED]; /* required properties in "required" order */
 };
@@ -50,7 +50,7 @@ struct offline_custom {
     atomic_int refs;
     struct offline_nb *nb; /* retrained classifier, owned */
     size_t n_tools;
-    struct tool *tools;    /* [n_tools] */
+    struct tool *tools; /* [n_tools] */
 };
 
 /* ------------------------------------------------------------------------------------------------
@@ -163,8 +163,7 @@ static int slot_init(struct slot *s, const char *tool, const char *name, const j
         } else if (pattern) {
             /* a pattern the model cannot read leaves a plain string (see the header) */
             char ere[MAX_PATTERN * 4];
-            if (strlen(pattern) <= MAX_PATTERN &&
-                pattern_to_ere(pattern, ere, sizeof ere) == 0 &&
+            if (strlen(pattern) <= MAX_PATTERN && pattern_to_ere(pattern, ere, sizeof ere) == 0 &&
                 regcomp(&s->re, ere, REG_EXTENDED) == 0)
                 s->kind = K_PATTERN;
         }
@@ -201,11 +200,13 @@ static int tool_init(struct tool *t, const json_t *entry, struct err *err)
         const json_t *ps = json_object_get(props, pname ? pname : "");
         if (!pname || !json_is_object(ps))
             return err_set(err, "ToolExamplesInvalid",
-                           "tool '%s': required property %zu is not described in properties",
-                           name, i);
+                           "tool '%s': required property %zu is not described in properties", name,
+                           i);
         if (t->n_slots >= OFFLINE_CUSTOM_MAX_REQUIRED)
-            return err_set(err, "ToolExamplesInvalid", "tool '%s' has more than %d required "
-                           "properties", name, OFFLINE_CUSTOM_MAX_REQUIRED);
+            return err_set(err, "ToolExamplesInvalid",
+                           "tool '%s' has more than %d required "
+                           "properties",
+                           name, OFFLINE_CUSTOM_MAX_REQUIRED);
         /* the key string lives in the copied schema */
         const char *key = NULL;
         const json_t *v;
@@ -265,8 +266,7 @@ int offline_custom_data(const json_t *tool_examples, struct offline_nb_data *d, 
             continue;
         const char *name = json_string_value(json_object_get(entry, "name"));
         for (size_t k = 0; k < i; k++)
-            if (strcmp(json_string_value(json_object_get(json_array_get(tool_examples, k),
-                                                         "name")),
+            if (strcmp(json_string_value(json_object_get(json_array_get(tool_examples, k), "name")),
                        name) == 0) {
                 err_set(err, "ToolExamplesInvalid", "tool '%s' appears twice", name);
                 goto out;
@@ -281,8 +281,10 @@ int offline_custom_data(const json_t *tool_examples, struct offline_nb_data *d, 
         json_array_foreach(json_object_get(entry, "examples"), k, ex) {
             const char *text = json_string_value(ex);
             if (!text || !text[0] || strlen(text) > MAX_EXAMPLE) {
-                err_set(err, "ToolExamplesInvalid", "tool '%s': example %zu is not a string of "
-                        "1 to %d bytes", name, k, MAX_EXAMPLE);
+                err_set(err, "ToolExamplesInvalid",
+                        "tool '%s': example %zu is not a string of "
+                        "1 to %d bytes",
+                        name, k, MAX_EXAMPLE);
                 goto out;
             }
             if (offline_nb_data_add(d, name, text, err) != 0)

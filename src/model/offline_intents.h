@@ -14,11 +14,11 @@
 struct offline_nb;
 
 struct offline_intent {
-    const char *name;   /* an intent of the model, or "unknown"; static storage for the built-in
-                           model, owned by the model otherwise */
-    const char *best;   /* the best intent even when name is "unknown" ("unknown" if none) */
-    double confidence;  /* posterior probability of best, 0..1 */
-    double coverage;    /* share of the utterance's words the vocabulary knows, 0..1 */
+    const char *name;  /* an intent of the model, or "unknown"; static storage for the built-in
+                          model, owned by the model otherwise */
+    const char *best;  /* the best intent even when name is "unknown" ("unknown" if none) */
+    double confidence; /* posterior probability of best, 0..1 */
+    double coverage;   /* share of the utterance's words the vocabulary knows, 0..1 */
 };
 
 /* Classifies text (NUL-terminated; only the first OFFLINE_TEXT_MAX_INPUT bytes count) with the

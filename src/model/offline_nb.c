@@ -37,8 +37,8 @@ int offline_nb_data_read(struct offline_nb_data *d, const char *path, struct err
         lineno++;
         size_t len = strlen(line);
         if (len > DATA_MAX_LINE && line[len - 1] != '\n') {
-            err_set(err, "IntentDataInvalid", "'%s' line %zu is longer than %d bytes", path,
-                    lineno, DATA_MAX_LINE);
+            err_set(err, "IntentDataInvalid", "'%s' line %zu is longer than %d bytes", path, lineno,
+                    DATA_MAX_LINE);
             goto out;
         }
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
@@ -115,13 +115,13 @@ void offline_nb_data_release(struct offline_nb_data *d)
  * --------------------------------------------------------------------------------------------- */
 
 struct vocab_entry {
-    char *feature;      /* owned */
-    unsigned *counts;   /* [n_classes] utterances of each class holding the feature */
+    char *feature;    /* owned */
+    unsigned *counts; /* [n_classes] utterances of each class holding the feature */
 };
 
 struct vocab {
-    size_t n, cap;              /* entries used / hash slots (power of two) */
-    struct vocab_entry *slots;  /* open addressing, feature NULL = empty */
+    size_t n, cap;             /* entries used / hash slots (power of two) */
+    struct vocab_entry *slots; /* open addressing, feature NULL = empty */
 };
 
 static uint64_t fnv1a(const char *s)
@@ -170,7 +170,8 @@ static int cmp_str(const void *a, const void *b)
 
 static int cmp_entry(const void *a, const void *b)
 {
-    return strcmp(((const struct vocab_entry *)a)->feature, ((const struct vocab_entry *)b)->feature);
+    return strcmp(((const struct vocab_entry *)a)->feature,
+                  ((const struct vocab_entry *)b)->feature);
 }
 
 struct offline_nb *offline_nb_train(const struct offline_nb_data *d, int (*keep)(size_t, void *),

@@ -17,28 +17,28 @@
 #include "base/err.h"
 
 struct offline_nb {
-    size_t n_classes;               /* number of intents */
-    const char *const *classes;     /* [n_classes] intent names */
-    const double *log_prior;        /* [n_classes] */
-    size_t n_features;              /* vocabulary size */
-    const char *const *features;    /* [n_features] sorted by strcmp */
-    const float *log_lik;           /* [n_features * n_classes], row per feature */
-    int owned;                      /* 1 when offline_nb_train allocated the tables */
+    size_t n_classes;            /* number of intents */
+    const char *const *classes;  /* [n_classes] intent names */
+    const double *log_prior;     /* [n_classes] */
+    size_t n_features;           /* vocabulary size */
+    const char *const *features; /* [n_features] sorted by strcmp */
+    const float *log_lik;        /* [n_features * n_classes], row per feature */
+    int owned;                   /* 1 when offline_nb_train allocated the tables */
 };
 
 struct offline_nb_guess {
-    int cls;              /* index into classes, or -1 when there is no evidence at all */
-    double confidence;    /* posterior probability of cls, 0..1 */
-    double runner_up;     /* posterior of the second best class */
-    size_t known;         /* how many of the utterance's unigrams the vocabulary knows */
-    size_t unigrams;      /* how many unigrams the utterance has after normalisation */
+    int cls;           /* index into classes, or -1 when there is no evidence at all */
+    double confidence; /* posterior probability of cls, 0..1 */
+    double runner_up;  /* posterior of the second best class */
+    size_t known;      /* how many of the utterance's unigrams the vocabulary knows */
+    size_t unigrams;   /* how many unigrams the utterance has after normalisation */
 };
 
 /* A labelled data set read from a TSV file. */
 struct offline_nb_data {
-    size_t n;         /* number of examples */
-    char **labels;    /* [n] owned */
-    char **texts;     /* [n] owned */
+    size_t n;      /* number of examples */
+    char **labels; /* [n] owned */
+    char **texts;  /* [n] owned */
 };
 
 /* One labelled utterance in static storage. */
@@ -84,15 +84,16 @@ void offline_nb_free(struct offline_nb *nb);
 int offline_nb_write_c(const struct offline_nb *nb, FILE *out, const char *symbol);
 
 /* Writes d's examples as C defining `const struct offline_nb_example <symbol>[]` and
- * `const size_t <symbol>_count`, to be appended to offline_nb_write_c's output. Returns 0 or -1 on a
- * write error. */
+ * `const size_t <symbol>_count`, to be appended to offline_nb_write_c's output. Returns 0 or -1 on
+ * a write error. */
 int offline_nb_data_write_c(const struct offline_nb_data *d, FILE *out, const char *symbol);
 
 /* ---- prediction ---- */
 
 /* Classifies text (NUL-terminated, only the first OFFLINE_TEXT_MAX_INPUT bytes are read) and fills
  * out. Never fails. */
-void offline_nb_predict(const struct offline_nb *nb, const char *text, struct offline_nb_guess *out);
+void offline_nb_predict(const struct offline_nb *nb, const char *text,
+                        struct offline_nb_guess *out);
 
 /* Returns the index of class name, or -1. */
 int offline_nb_class_index(const struct offline_nb *nb, const char *name);

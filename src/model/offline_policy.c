@@ -31,7 +31,7 @@
 #define MAX_LISTED 10
 
 #define SUPPORT_CONTACT                                                                            \
-    "support@parleydemo.example or +31 10 000 0000 (Monday to Friday 8:00-20:00, Saturday "         \
+    "support@parleydemo.example or +31 10 000 0000 (Monday to Friday 8:00-20:00, Saturday "        \
     "10:00-16:00 CET)"
 
 /* ------------------------------------------------------------------------------------------------
@@ -65,16 +65,16 @@ static const struct {
  * --------------------------------------------------------------------------------------------- */
 
 struct ctx {
-    const json_t *msgs;      /* the request's messages array (borrowed) */
-    size_t start, n;         /* the window: msgs[start..n) */
-    unsigned offered;        /* bit per enum tool listed in the request's tools */
-    size_t user_idx;         /* index of the last user message */
-    char *user;              /* its text (owned) */
-    char *prev;              /* text of the assistant message before it (owned, "" if none) */
+    const json_t *msgs; /* the request's messages array (borrowed) */
+    size_t start, n;    /* the window: msgs[start..n) */
+    unsigned offered;   /* bit per enum tool listed in the request's tools */
+    size_t user_idx;    /* index of the last user message */
+    char *user;         /* its text (owned) */
+    char *prev;         /* text of the assistant message before it (owned, "" if none) */
     struct offline_intent intent;
     struct offline_slots slots;
     const struct offline_custom *custom; /* custom tools and their classifier, or NULL */
-    const json_t *tools;     /* the request's tools array (borrowed) */
+    const json_t *tools;                 /* the request's tools array (borrowed) */
 };
 
 static int offered(const struct ctx *c, enum tool t)
@@ -217,13 +217,25 @@ static void earlier_email(const struct ctx *c, char *out, size_t cap)
 /* Returns 1 when intent names a problem worth a ticket. */
 static int is_issue_intent(const char *intent)
 {
-    static const char *const issues[] = {"login_problem", "account_locked", "account_compromised",
+    static const char *const issues[] = {"login_problem",
+                                         "account_locked",
+                                         "account_compromised",
                                          "two_factor",
-                                         "password_reset", "report_problem", "complaint",
-                                         "billing_question", "order_status", "refund_request",
-                                         "return_item", "update_payment", "change_email",
-                                         "delete_account", "product_question", "shipping_info",
-                                         "cancel_subscription", "unknown", NULL};
+                                         "password_reset",
+                                         "report_problem",
+                                         "complaint",
+                                         "billing_question",
+                                         "order_status",
+                                         "refund_request",
+                                         "return_item",
+                                         "update_payment",
+                                         "change_email",
+                                         "delete_account",
+                                         "product_question",
+                                         "shipping_info",
+                                         "cancel_subscription",
+                                         "unknown",
+                                         NULL};
     for (int i = 0; issues[i]; i++)
         if (strcmp(intent, issues[i]) == 0)
             return 1;
@@ -320,7 +332,8 @@ static int cannot_say(const struct ctx *c)
  * Reply helpers
  * --------------------------------------------------------------------------------------------- */
 
-static void say(struct offline_reply *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(struct offline_reply *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void say(struct offline_reply *out, const char *fmt, ...)
 {
@@ -390,7 +403,8 @@ static char *squash(const char *s)
 static int is_access_intent(const char *intent)
 {
     return strcmp(intent, "login_problem") == 0 || strcmp(intent, "account_locked") == 0 ||
-           strcmp(intent, "account_compromised") == 0 || strcmp(intent, "two_factor") == 0 || strcmp(intent, "password_reset") == 0;
+           strcmp(intent, "account_compromised") == 0 || strcmp(intent, "two_factor") == 0 ||
+           strcmp(intent, "password_reset") == 0;
 }
 
 static char *ticket_title(const char *intent, const char *report)
@@ -467,11 +481,11 @@ static void create_ticket(struct ctx *c, struct offline_reply *out, const char *
     char *quote = clip(flat, MAX_QUOTE);
     struct offline_slots s;
     offline_slots_extract(report, &s);
-    char *desc = s.date[0] ? xasprintf("Customer reported: \"%s\" (date mentioned: %s). Contact "
-                                       "email: %s.",
-                                       quote, s.date, email)
-                           : xasprintf("Customer reported: \"%s\". Contact email: %s.", quote,
-                                       email);
+    char *desc = s.date[0]
+                     ? xasprintf("Customer reported: \"%s\" (date mentioned: %s). Contact "
+                                 "email: %s.",
+                                 quote, s.date, email)
+                     : xasprintf("Customer reported: \"%s\". Contact email: %s.", quote, email);
     char *title = ticket_title(intent, report);
     json_t *input = json_pack("{s:s, s:s, s:s, s:s}", "title", title, "description", desc,
                               "priority", ticket_priority(c, intent, ri), "email", email);
@@ -591,10 +605,11 @@ static void fallback(struct ctx *c, struct offline_reply *out)
                          "The assistant could not resolve two consecutive messages; the last was");
         return;
     }
-    say(out, OFFLINE_MARK_FALLBACK ", so I only understand a limited set of requests. I can help "
-             "with sign-in problems and support tickets, ticket status, order tracking, and "
-             "questions about passwords, refunds, returns, shipping, billing and subscriptions. "
-             "I can also connect you with a person. Could you rephrase your question?");
+    say(out, OFFLINE_MARK_FALLBACK
+        ", so I only understand a limited set of requests. I can help "
+        "with sign-in problems and support tickets, ticket status, order tracking, and "
+        "questions about passwords, refunds, returns, shipping, billing and subscriptions. "
+        "I can also connect you with a person. Could you rephrase your question?");
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -602,9 +617,18 @@ static void fallback(struct ctx *c, struct offline_reply *out)
  * --------------------------------------------------------------------------------------------- */
 
 static const char *const kb_intents[] = {
-    "password_reset",    "two_factor",     "shipping_info",       "refund_request",
-    "return_item",       "billing_question", "cancel_subscription", "update_payment",
-    "change_email",      "delete_account", "product_question",    "contact_hours",
+    "password_reset",
+    "two_factor",
+    "shipping_info",
+    "refund_request",
+    "return_item",
+    "billing_question",
+    "cancel_subscription",
+    "update_payment",
+    "change_email",
+    "delete_account",
+    "product_question",
+    "contact_hours",
     NULL,
 };
 
@@ -645,8 +669,9 @@ static void by_intent(struct ctx *c, struct offline_reply *out)
     } else if (strcmp(in, "thanks") == 0) {
         say(out, "You're welcome! Is there anything else I can help you with?");
     } else if (strcmp(in, "bot_identity") == 0) {
-        say(out, "I'm the Parley Demo Store's offline assistant: a deterministic intent-and-slot "
-                 "engine, not a language model and not a person. %s",
+        say(out,
+            "I'm the Parley Demo Store's offline assistant: a deterministic intent-and-slot "
+            "engine, not a language model and not a person. %s",
             CAPABILITIES);
     } else if (strcmp(in, "capabilities") == 0) {
         say(out, "%s What would you like to do?", CAPABILITIES);
@@ -725,10 +750,11 @@ static int overrides_pending(const struct ctx *c, const struct offline_intent *i
 {
     if (offline_custom_find(c->custom, it->name) >= 0)
         return 1;
-    static const char *const strong[] = {"human_agent", "goodbye",       "greeting",
-                                         "ticket_status", "list_tickets", "order_status",
-                                         "complaint",   "bot_identity",  "capabilities",
-                                         NULL};
+    static const char *const strong[] = {"human_agent",  "goodbye",
+                                         "greeting",     "ticket_status",
+                                         "list_tickets", "order_status",
+                                         "complaint",    "bot_identity",
+                                         "capabilities", NULL};
     return in_list(it->name, strong) || in_list(it->name, kb_intents);
 }
 
@@ -789,8 +815,8 @@ static void cannot_give_order(struct offline_reply *out)
     say(out, "No problem. I can only look an order up by its number, but you can see all your "
              "orders and their status under Account, then Orders, on our website, and every "
              "order confirmation email has the number. When you find it, just " ORDER_LATER
-             ". If you can't find it, a support agent can look for the order another way. "
-             OFFLINE_OFFER_HUMAN "?");
+             ". If you can't find it, a support agent can look for the order another "
+             "way. " OFFLINE_OFFER_HUMAN "?");
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -952,8 +978,9 @@ static int fill_pending(struct ctx *c, struct offline_reply *out)
                    offered(c, T_ESCALATE)) {
             handled = 0;
         } else {
-            say(out, OFFLINE_MARK_REASK " an email address there. To open the ticket, "
-                     OFFLINE_ASK_EMAIL "? (For example jane.doe@example.com.)");
+            say(out,
+                OFFLINE_MARK_REASK " an email address there. To open the ticket, " OFFLINE_ASK_EMAIL
+                                   "? (For example jane.doe@example.com.)");
         }
         free(report);
         return handled;
@@ -994,7 +1021,7 @@ static int fill_pending(struct ctx *c, struct offline_reply *out)
             return 0;
         } else {
             say(out, OFFLINE_MARK_REASK " a ticket number there. Which ticket should I check? "
-                     "Ticket numbers look like TKT-000042.");
+                                        "Ticket numbers look like TKT-000042.");
         }
         return 1;
     }
@@ -1013,8 +1040,9 @@ static int fill_pending(struct ctx *c, struct offline_reply *out)
                    unresolved_streak(c) + 1 >= OFFLINE_UNRESOLVED_BEFORE_HANDOFF) {
             return 0;
         } else {
-            say(out, OFFLINE_MARK_REASK " an order number there. What's your order number? "
-                     "It's in your order confirmation email (for example 1042).");
+            say(out,
+                OFFLINE_MARK_REASK " an order number there. What's your order number? "
+                                   "It's in your order confirmation email (for example 1042).");
         }
         return 1;
     }
@@ -1082,8 +1110,9 @@ static char *error_message(const char *text, const json_t *parsed)
         /* "NotFound: order 7 not found" -> "order 7 not found" */
         const char *colon = strstr(msg, ": ");
         size_t code_len = colon ? (size_t)(colon - msg) : 0;
-        if (code_len > 0 && code_len < 40 && strspn(msg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
-                                                          "opqrstuvwxyz0123456789._") == code_len)
+        if (code_len > 0 && code_len < 40 &&
+            strspn(msg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
+                        "opqrstuvwxyz0123456789._") == code_len)
             msg = colon + 2;
     }
     char *flat = squash(msg[0] ? msg : "no details were given");
@@ -1127,27 +1156,26 @@ static char *sum_create_ticket(const json_t *input, const json_t *r, int is_erro
     if (id)
         buf_printf(&s, "I've opened ticket %s for you", id);
     else
-        buf_printf(&s, "I've opened a support ticket for you (the system didn't return its number)");
+        buf_printf(&s,
+                   "I've opened a support ticket for you (the system didn't return its number)");
     if (prio)
         buf_printf(&s, " with %s priority", prio);
     buf_printf(&s, ".");
     if (email)
         buf_printf(&s, " Our support team will contact you at %s, usually within one business day.",
-             email);
+                   email);
     if (id)
         buf_printf(&s, " You can ask me about %s at any time.", id);
     return buf_take(&s, NULL);
 }
 
-static char *sum_ticket_status(const json_t *input, const json_t *r, int is_error,
-                               const char *text)
+static char *sum_ticket_status(const json_t *input, const json_t *r, int is_error, const char *text)
 {
     const char *asked = str_field(input, "ticket_id", NULL);
     if (is_error) {
         char *msg = error_message(text, r);
         /* "ticket TKT-000099 not found" only repeats what the sentence already says */
-        char *why = strcasestr(msg, "not found") ? xstrdup("")
-                                                  : xasprintf(" (%s)", msg);
+        char *why = strcasestr(msg, "not found") ? xstrdup("") : xasprintf(" (%s)", msg);
         char *s = xasprintf("I couldn't find %s%s%s. Please check the number: ticket numbers "
                             "look like TKT-000042, and I can only see tickets opened from your "
                             "account.",
@@ -1213,15 +1241,13 @@ static char *sum_list_tickets(const json_t *r, int is_error, const char *text)
     return buf_take(&s, NULL);
 }
 
-static char *sum_lookup_order(const json_t *input, const json_t *r, int is_error,
-                              const char *text)
+static char *sum_lookup_order(const json_t *input, const json_t *r, int is_error, const char *text)
 {
     const char *asked = str_field(input, "order_id", NULL);
     if (is_error) {
         char *msg = error_message(text, r);
         /* "order 1045 not found" only repeats what the sentence already says */
-        char *why = strcasestr(msg, "not found") ? xstrdup("")
-                                                  : xasprintf(" (%s)", msg);
+        char *why = strcasestr(msg, "not found") ? xstrdup("") : xasprintf(" (%s)", msg);
         char *s = xasprintf("I couldn't find order %s%s. Please check the number: it's in your "
                             "order confirmation email, and I can only see orders placed from your "
                             "account.",
@@ -1252,7 +1278,7 @@ static char *sum_lookup_order(const json_t *input, const json_t *r, int is_error
                 q = json_object_get(it, "qty");
             if (json_is_integer(q) && json_integer_value(q) > 1)
                 buf_printf(&s, "%s %lld x %s", i ? "," : "", (long long)json_integer_value(q),
-                     name ? name : "item");
+                           name ? name : "item");
             else
                 buf_printf(&s, "%s %s", i ? "," : "", name ? name : "item");
         }
@@ -1280,9 +1306,10 @@ static char *sum_search_kb(const json_t *r, int is_error, const char *text)
 {
     if (is_error) {
         char *msg = error_message(text, r);
-        char *s = xasprintf("I'm sorry, I couldn't search our help articles just now (%s). "
-                            OFFLINE_OFFER_TICKET " instead?",
-                            msg);
+        char *s = xasprintf(
+            "I'm sorry, I couldn't search our help articles just now (%s). " OFFLINE_OFFER_TICKET
+            " instead?",
+            msg);
         free(msg);
         return s;
     }
@@ -1290,8 +1317,9 @@ static char *sum_search_kb(const json_t *r, int is_error, const char *text)
     const json_t *top = json_array_get(results, 0);
     const char *passage = str_field(top, "passage", "text");
     if (!passage)
-        return xstrdup("I couldn't find anything about that in our help articles. "
-                       OFFLINE_OFFER_TICKET " so our team can answer you?");
+        return xstrdup(
+            "I couldn't find anything about that in our help articles. " OFFLINE_OFFER_TICKET
+            " so our team can answer you?");
     const char *title = str_field(top, "title", NULL);
     const char *article = str_field(top, "article", "source");
     char *cut = clip(passage, MAX_PASSAGE);

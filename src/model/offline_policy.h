@@ -10,14 +10,15 @@
  * restart, a different server, or a conversation that began on another model.
  *
  * Flows: greetings, goodbyes, thanks; access problems and problem reports -> ask for the e-mail
- * address -> create_support_ticket; ticket status -> ask for the id if missing -> get_ticket_status;
- * list_my_tickets; order questions -> ask for the order number if missing -> lookup_order; how-to
- * and policy questions -> search_knowledge_base, answered from the best passage with its source;
- * requests for a person and complaints -> escalate_to_human; an honest fallback, and escalation on
- * the second consecutive message it cannot resolve. A tool that the request does not offer is
- * never called; the reply says what it cannot do instead. Custom tools with examples (see
- * offline_custom.h) are intents of their own: their required properties are asked one at a time,
- * recognised later by the exact question, and the tool is called when all are filled.
+ * address -> create_support_ticket; ticket status -> ask for the id if missing ->
+ * get_ticket_status; list_my_tickets; order questions -> ask for the order number if missing ->
+ * lookup_order; how-to and policy questions -> search_knowledge_base, answered from the best
+ * passage with its source; requests for a person and complaints -> escalate_to_human; an honest
+ * fallback, and escalation on the second consecutive message it cannot resolve. A tool that the
+ * request does not offer is never called; the reply says what it cannot do instead. Custom tools
+ * with examples (see offline_custom.h) are intents of their own: their required properties are
+ * asked one at a time, recognised later by the exact question, and the tool is called when all are
+ * filled.
  */
 #ifndef PARLEY_OFFLINE_POLICY_H
 #define PARLEY_OFFLINE_POLICY_H

@@ -37,7 +37,8 @@ static const char *find_word(const char *s, const char *word)
     return NULL;
 }
 
-/* Reads 1..MAX_ID_DIGITS digits at p into out; returns the number read (0 when none or too many). */
+/* Reads 1..MAX_ID_DIGITS digits at p into out; returns the number read (0 when none or too many).
+ */
 static size_t read_digits(const char *p, char *out, size_t cap)
 {
     size_t n = 0;
@@ -256,9 +257,9 @@ static void find_priority(const char *s, char *out, size_t cap)
  * Dates
  * --------------------------------------------------------------------------------------------- */
 
-static const char *const month_names[] = {"january", "february", "march",     "april",
-                                          "may",     "june",     "july",      "august",
-                                          "september", "october", "november", "december"};
+static const char *const month_names[] = {"january",   "february", "march",    "april",
+                                          "may",       "june",     "july",     "august",
+                                          "september", "october",  "november", "december"};
 
 /* Returns 1..12 when p starts a month name or its 3-letter (or "sept") abbreviation followed by a
  * non-letter, with *len its length; else -1. */
@@ -345,10 +346,10 @@ static void find_date(const char *s, char *out, size_t cap)
             }
         }
     }
-    static const char *const relative[] = {"today", "yesterday", "tomorrow", "last week",
-                                           "last month", "this morning", "last night",
-                                           "monday", "tuesday", "wednesday", "thursday",
-                                           "friday", "saturday", "sunday", NULL};
+    static const char *const relative[] = {"today",      "yesterday",    "tomorrow",   "last week",
+                                           "last month", "this morning", "last night", "monday",
+                                           "tuesday",    "wednesday",    "thursday",   "friday",
+                                           "saturday",   "sunday",       NULL};
     for (int i = 0; relative[i]; i++)
         if (find_word(s, relative[i])) {
             snprintf(out, cap, "%s", relative[i]);

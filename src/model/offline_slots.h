@@ -13,12 +13,12 @@
 #define OFFLINE_SLOTS_MAX_INPUT 8192
 
 struct offline_slots {
-    char email[256];     /* first e-mail address, domain lower-cased; "" when none */
-    char ticket_id[16];  /* "TKT-000042" from "TKT-000042", "tkt-42", "ticket 42", "ticket #42" */
-    char order_id[24];   /* digits only: "1042" from "order 1042", "#1042", "ORD-1042" */
-    char priority[8];    /* "low" | "medium" | "high" | "urgent"; "" when not stated */
-    char date[32];       /* "2024-05-01", "--05-01" (no year), or a relative word such as
-                            "yesterday"; "" when none */
+    char email[256];    /* first e-mail address, domain lower-cased; "" when none */
+    char ticket_id[16]; /* "TKT-000042" from "TKT-000042", "tkt-42", "ticket 42", "ticket #42" */
+    char order_id[24];  /* digits only: "1042" from "order 1042", "#1042", "ORD-1042" */
+    char priority[8];   /* "low" | "medium" | "high" | "urgent"; "" when not stated */
+    char date[32];      /* "2024-05-01", "--05-01" (no year), or a relative word such as
+                           "yesterday"; "" when none */
 };
 
 /* Fills out with the slots found in text (NUL-terminated, any bytes). Never fails; absent slots

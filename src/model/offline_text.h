@@ -20,9 +20,9 @@
 #define OFFLINE_TEXT_MAX_TOKENS 256
 
 struct offline_features {
-    size_t n;       /* number of features in items */
+    size_t n;          /* number of features in items */
     size_t n_unigrams; /* items[0..n_unigrams) are unigrams, the rest bigrams */
-    char **items;   /* owned strings; may repeat */
+    char **items;      /* owned strings; may repeat */
 };
 
 /* ---- features ---- */

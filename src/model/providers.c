@@ -126,13 +126,11 @@ static void settle_stop(json_t *resp)
     json_t *kept = json_array();
     size_t i, last_text = (size_t)-1;
     json_t *b;
-    json_array_foreach(content, i, b)
-    {
+    json_array_foreach(content, i, b) {
         if (strcmp(json_string_value(json_object_get(b, "type")), "text") == 0)
             last_text = i;
     }
-    json_array_foreach(content, i, b)
-    {
+    json_array_foreach(content, i, b) {
         if (strcmp(json_string_value(json_object_get(b, "type")), "text") != 0)
             continue; /* a tool_use cut by the limit is not safe to run */
         const char *t = json_string_value(json_object_get(b, "text"));
@@ -141,7 +139,8 @@ static void settle_stop(json_t *resp)
             json_array_append_new(kept, json_pack("{s:s, s:s%}", "type", "text", "text", t, keep));
     }
     if (json_array_size(kept) == 0)
-        json_array_append_new(kept, json_pack("{s:s, s:s}", "type", "text", "text", MODEL_CUT_TEXT));
+        json_array_append_new(kept,
+                              json_pack("{s:s, s:s}", "type", "text", "text", MODEL_CUT_TEXT));
     json_object_set_new(resp, "content", kept);
 }
 
@@ -154,17 +153,15 @@ int model__check_response(json_t *resp, const char *model_id, struct err *err)
         return err_set(err, "ModelBadResponse", "model response has no content array");
     size_t i;
     json_t *b;
-    json_array_foreach(content, i, b)
-    {
+    json_array_foreach(content, i, b) {
         const char *t = json_string_value(json_object_get(b, "type"));
         if (!t)
             return err_set(err, "ModelBadResponse", "content block %zu has no type", i);
         if (strcmp(t, "text") == 0 && !json_is_string(json_object_get(b, "text")))
             return err_set(err, "ModelBadResponse", "text block %zu has no text", i);
-        if (strcmp(t, "tool_use") == 0 &&
-            (!json_is_string(json_object_get(b, "id")) ||
-             !json_is_string(json_object_get(b, "name")) ||
-             !json_is_object(json_object_get(b, "input"))))
+        if (strcmp(t, "tool_use") == 0 && (!json_is_string(json_object_get(b, "id")) ||
+                                           !json_is_string(json_object_get(b, "name")) ||
+                                           !json_is_object(json_object_get(b, "input"))))
             return err_set(err, "ModelBadResponse", "tool_use block %zu lacks id, name or input",
                            i);
     }
@@ -252,8 +249,8 @@ int model__stream_event(struct model__stream *s, const json_t *ev)
     } else if (strcmp(type, "content_block_start") == 0) {
         json_t *idx = json_object_get(ev, "index");
         json_t *b = json_object_get(ev, "content_block");
-        if (!json_is_integer(idx) || json_integer_value(idx) != (json_int_t)json_array_size(content) ||
-            !json_is_object(b))
+        if (!json_is_integer(idx) ||
+            json_integer_value(idx) != (json_int_t)json_array_size(content) || !json_is_object(b))
             return err_set(&s->failure, "ModelBadResponse", "content_block_start out of order");
         json_t *copy = json_deep_copy(b);
         if (json_is_string(json_object_get(copy, "type")) &&
@@ -445,13 +442,28 @@ static int evstream_headers(const unsigned char *h, size_t n, struct model__evst
         unsigned char type = h[i++];
         size_t vlen;
         switch (type) {
-        case 0: case 1: vlen = 0; break;                 /* bool true/false */
-        case 2: vlen = 1; break;                         /* byte */
-        case 3: vlen = 2; break;                         /* short */
-        case 4: vlen = 4; break;                         /* int */
-        case 5: case 8: vlen = 8; break;                 /* long, timestamp */
-        case 9: vlen = 16; break;                        /* uuid */
-        case 6: case 7:                                  /* bytes, string */
+        case 0:
+        case 1:
+            vlen = 0;
+            break; /* bool true/false */
+        case 2:
+            vlen = 1;
+            break; /* byte */
+        case 3:
+            vlen = 2;
+            break; /* short */
+        case 4:
+            vlen = 4;
+            break; /* int */
+        case 5:
+        case 8:
+            vlen = 8;
+            break; /* long, timestamp */
+        case 9:
+            vlen = 16;
+            break; /* uuid */
+        case 6:
+        case 7: /* bytes, string */
             if (i + 2 > n)
                 return -1;
             vlen = (size_t)h[i] << 8 | h[i + 1];

@@ -25,16 +25,16 @@
 /* ---- Configuration -------------------------------------------------------------------------- */
 
 struct model_provider_config {
-    const char *model_id;          /* NULL = the provider's default */
-    long timeout_ms;               /* per attempt; 0 = 60000 */
-    int max_retries;               /* -1 = none; 0 = MODEL_MAX_CALLS - 1 (also the cap) */
-    int max_tokens;                /* used when a request has none; 0 = 1024 */
-    const char *api_key;           /* anthropic, openai (NULL = none, for local servers) */
-    const char *base_url;          /* anthropic/openai API base; bedrock endpoint override */
-    const struct aws_config *aws;  /* bedrock: region, credentials, clock; NULL = from env */
-    long backoff_base_ms;          /* 0 = 250 */
-    long backoff_max_ms;           /* 0 = 8000 */
-    size_t max_response_bytes;     /* 0 = 8 MiB */
+    const char *model_id;         /* NULL = the provider's default */
+    long timeout_ms;              /* per attempt; 0 = 60000 */
+    int max_retries;              /* -1 = none; 0 = MODEL_MAX_CALLS - 1 (also the cap) */
+    int max_tokens;               /* used when a request has none; 0 = 1024 */
+    const char *api_key;          /* anthropic, openai (NULL = none, for local servers) */
+    const char *base_url;         /* anthropic/openai API base; bedrock endpoint override */
+    const struct aws_config *aws; /* bedrock: region, credentials, clock; NULL = from env */
+    long backoff_base_ms;         /* 0 = 250 */
+    long backoff_max_ms;          /* 0 = 8000 */
+    size_t max_response_bytes;    /* 0 = 8 MiB */
 };
 
 /* Defaults when PARLEY_MODEL_ID is empty: Claude Sonnet 4.5 (on Bedrock through the global
@@ -52,11 +52,11 @@ struct model_provider_config {
 
 /* What the turn gets instead of a refusal (Anthropic/Bedrock "refusal", OpenAI
  * "content_filter", Bedrock Converse "content_filtered"). */
-#define MODEL_DECLINE_TEXT                                                                       \
-    "I'm sorry, but I can't help with that request. If you'd like, I can connect you with a "   \
+#define MODEL_DECLINE_TEXT                                                                         \
+    "I'm sorry, but I can't help with that request. If you'd like, I can connect you with a "      \
     "member of our support team who can take a closer look."
 /* What the turn gets when the model ran out of tokens before writing one full sentence. */
-#define MODEL_CUT_TEXT                                                                           \
+#define MODEL_CUT_TEXT                                                                             \
     "I'm sorry, my answer ran too long. Could you ask me that again, one part at a time?"
 
 /* ---- Constructors --------------------------------------------------------------------------- */

@@ -481,24 +481,25 @@ static int collect(const char *path, int depth, json_t *files, struct err *err)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: parley test [PATH...] [--trials K] [--jobs N] [--junit FILE] [--json FILE]\n"
-            "                   [--record DIR | --replay DIR] [--url URL] [--agent FILE]\n\n"
-            "Runs conversation scenarios (JSON or YAML files; directories are searched for *.json,\n"
-            "*.yaml, *.yml; default tests/conversations) against the configured agent and model,\n"
-            "in-process on a throwaway data directory, or against a running server (--url).\n"
-            "Each scenario runs K trials (default 1) in fresh sessions and passes only when every\n"
-            "trial passes (pass^k). Exit 0: all passed; 1: some failed; 2: usage or file error.\n\n"
-            "  --trials K      trials per scenario (1..%d)\n"
-            "  --jobs N        scenarios run in parallel (1..%d, default 1)\n"
-            "  --junit FILE    write JUnit XML (one testcase per scenario)\n"
-            "  --json FILE     write the full result as JSON\n"
-            "  --record DIR    save every model request/response pair to DIR\n"
-            "  --replay DIR    answer every model call from DIR (a miss fails the turn)\n"
-            "  --url URL       run against a running `parley serve`\n"
-            "  --agent FILE    the agent file (PARLEY_AGENT)\n"
-            "See docs/testing-your-agent.md.\n",
-            PTEST_TRIALS_MAX, PTEST_JOBS_MAX);
+    fprintf(
+        out,
+        "usage: parley test [PATH...] [--trials K] [--jobs N] [--junit FILE] [--json FILE]\n"
+        "                   [--record DIR | --replay DIR] [--url URL] [--agent FILE]\n\n"
+        "Runs conversation scenarios (JSON or YAML files; directories are searched for *.json,\n"
+        "*.yaml, *.yml; default tests/conversations) against the configured agent and model,\n"
+        "in-process on a throwaway data directory, or against a running server (--url).\n"
+        "Each scenario runs K trials (default 1) in fresh sessions and passes only when every\n"
+        "trial passes (pass^k). Exit 0: all passed; 1: some failed; 2: usage or file error.\n\n"
+        "  --trials K      trials per scenario (1..%d)\n"
+        "  --jobs N        scenarios run in parallel (1..%d, default 1)\n"
+        "  --junit FILE    write JUnit XML (one testcase per scenario)\n"
+        "  --json FILE     write the full result as JSON\n"
+        "  --record DIR    save every model request/response pair to DIR\n"
+        "  --replay DIR    answer every model call from DIR (a miss fails the turn)\n"
+        "  --url URL       run against a running `parley serve`\n"
+        "  --agent FILE    the agent file (PARLEY_AGENT)\n"
+        "See docs/testing-your-agent.md.\n",
+        PTEST_TRIALS_MAX, PTEST_JOBS_MAX);
 }
 
 static int int_arg(const char *s, int lo, int hi, int *out)

@@ -43,8 +43,8 @@ static int check_text(const char *what, const char *s, size_t len, struct err *e
     for (size_t i = 0; i < len; i++) {
         if (p[i] < 0x20 && p[i] != '\t' && p[i] != '\n' && p[i] != '\r')
             return err_set(err, "InvalidParameterValue",
-                           "%s holds control character 0x%02x at byte %zu, which SQS rejects",
-                           what, p[i], i);
+                           "%s holds control character 0x%02x at byte %zu, which SQS rejects", what,
+                           p[i], i);
         if (p[i] == 0xEF && i + 2 < len && p[i + 1] == 0xBF &&
             (p[i + 2] == 0xBE || p[i + 2] == 0xBF))
             return err_set(err, "InvalidParameterValue",
@@ -152,8 +152,7 @@ static int check_attr_value(const char *name, const json_t *v, size_t *bytes, st
                        "message attribute '%s' must be an object with DataType and a value", name);
     const char *key;
     json_t *field;
-    json_object_foreach((json_t *)v, key, field)
-    {
+    json_object_foreach((json_t *)v, key, field) {
         if (strcmp(key, "DataType") != 0 && strcmp(key, "StringValue") != 0 &&
             strcmp(key, "BinaryValue") != 0)
             return err_set(err, "InvalidAttributeValue",
@@ -225,15 +224,14 @@ int queue__check_message(const char *body, const json_t *attributes, struct err 
     size_t bytes = len;
     const char *name;
     json_t *v;
-    json_object_foreach((json_t *)attributes, name, v)
-    {
+    json_object_foreach((json_t *)attributes, name, v) {
         if (check_attr_name(name, err) < 0 || check_attr_value(name, v, &bytes, err) < 0)
             return -1;
     }
     if (bytes > QUEUE_BODY_MAX)
         return err_set(err, "InvalidParameterValue",
-                       "message body and attributes total %zu bytes, more than %d (256 KiB)",
-                       bytes, QUEUE_BODY_MAX);
+                       "message body and attributes total %zu bytes, more than %d (256 KiB)", bytes,
+                       QUEUE_BODY_MAX);
     return 0;
 }
 
@@ -287,7 +285,8 @@ void queue__md5_attributes(const json_t *attributes, char hex[33])
     size_t k = 0;
     const char *name;
     json_t *v;
-    json_object_foreach((json_t *)attributes, name, v) names[k++] = name;
+    json_object_foreach((json_t *)attributes, name, v)
+        names[k++] = name;
     qsort(names, k, sizeof *names, cmp_str);
 
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();

@@ -118,13 +118,12 @@ struct queue_ops {
                    json_t **out, struct err *err);
 
     /* Deletes the message the receipt handle names (see the file comment for stale handles). */
-    int (*delete_message)(struct queue *q, const char *queue, const char *receipt,
-                          struct err *err);
+    int (*delete_message)(struct queue *q, const char *queue, const char *receipt, struct err *err);
 
     /* Makes an in-flight message visible again timeout_s (0..43200) seconds from now; 0 makes it
      * visible at once. */
-    int (*change_visibility)(struct queue *q, const char *queue, const char *receipt,
-                             int timeout_s, struct err *err);
+    int (*change_visibility)(struct queue *q, const char *queue, const char *receipt, int timeout_s,
+                             struct err *err);
 
     /* Fills *out with the queue's approximate counts. */
     int (*counts)(struct queue *q, const char *queue, struct queue_counts *out, struct err *err);
@@ -211,8 +210,7 @@ static inline int queue_counts(struct queue *q, const char *name, struct queue_c
     return q->ops->counts(q, name, out, err);
 }
 
-static inline int queue_purge(struct queue *q, const char *name, long long *purged,
-                              struct err *err)
+static inline int queue_purge(struct queue *q, const char *name, long long *purged, struct err *err)
 {
     assert(q);
     return q->ops->purge(q, name, purged, err);
@@ -225,8 +223,8 @@ static inline int queue_peek(struct queue *q, const char *name, int max, json_t 
     return q->ops->peek(q, name, max, out, err);
 }
 
-static inline int queue_redrive(struct queue *q, const char *dlq, const char *source,
-                                long long max, long long *moved, struct err *err)
+static inline int queue_redrive(struct queue *q, const char *dlq, const char *source, long long max,
+                                long long *moved, struct err *err)
 {
     assert(q);
     return q->ops->redrive(q, dlq, source, max, moved, err);

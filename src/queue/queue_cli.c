@@ -121,8 +121,7 @@ static int cmd_stats(struct queue *q, const struct opts *o)
         goto out;
     size_t i;
     json_t *info;
-    json_array_foreach(list, i, info)
-    {
+    json_array_foreach(list, i, info) {
         const char *name = json_string_value(json_object_get(info, "name"));
         json_t *row = counts_json(q, name, &err);
         if (!row)
@@ -147,8 +146,7 @@ static int cmd_stats(struct queue *q, const struct opts *o)
     } else {
         printf("%-32s %10s %10s %10s  %s\n", "QUEUE", "VISIBLE", "IN-FLIGHT", "DELAYED",
                "DLQ (MAX RECEIVES, DEPTH)");
-        json_array_foreach(json_object_get(out, "queues"), i, info)
-        {
+        json_array_foreach(json_object_get(out, "queues"), i, info) {
             json_t *dlq = json_object_get(info, "dlq");
             char dlq_text[160] = "-";
             if (json_is_object(dlq))
@@ -197,8 +195,7 @@ static json_t *dlq_names(struct queue *q, const struct opts *o, struct err *err)
     json_t *seen = json_object();
     size_t i;
     json_t *info;
-    json_array_foreach(list, i, info)
-    {
+    json_array_foreach(list, i, info) {
         const char *t = json_string_value(
             json_object_get(json_object_get(info, "redrivePolicy"), "deadLetterTarget"));
         if (t && !json_object_get(seen, t)) {
@@ -240,15 +237,13 @@ static int cmd_dlq_list(struct queue *q, const struct opts *o)
         goto out;
     size_t i;
     json_t *name;
-    json_array_foreach(names, i, name)
-    {
+    json_array_foreach(names, i, name) {
         json_t *msgs = NULL;
         if (queue_peek(q, json_string_value(name), (int)max, &msgs, &err) < 0)
             goto out;
         size_t k;
         json_t *m;
-        json_array_foreach(msgs, k, m)
-        {
+        json_array_foreach(msgs, k, m) {
             json_object_set(m, "Queue", name);
             json_array_append(json_object_get(out, "messages"), m);
         }
@@ -260,8 +255,7 @@ static int cmd_dlq_list(struct queue *q, const struct opts *o)
         printf("%-20s %-36s %-20s %8s %-24s %s\n", "DLQ", "MESSAGE-ID", "SOURCE", "RECEIVES",
                "SENT", "BODY");
         json_t *m;
-        json_array_foreach(json_object_get(out, "messages"), i, m)
-        {
+        json_array_foreach(json_object_get(out, "messages"), i, m) {
             json_t *a = json_object_get(m, "Attributes");
             const char *src = json_string_value(json_object_get(m, "SourceQueue"));
             char sent[32];
@@ -287,8 +281,8 @@ static int cmd_dlq_redrive(struct queue *q, const struct opts *o)
 {
     struct err err = {0};
     int rc = 1;
-    json_t *names = dlq_names(q, o, &err), *out = json_pack("{s:[], s:I}", "dlqs", "moved",
-                                                            (json_int_t)0);
+    json_t *names = dlq_names(q, o, &err),
+           *out = json_pack("{s:[], s:I}", "dlqs", "moved", (json_int_t)0);
     long long total = 0, left = o->max < 0 ? 0 : o->max;
     if (!names)
         goto out;
@@ -299,8 +293,7 @@ static int cmd_dlq_redrive(struct queue *q, const struct opts *o)
     }
     size_t i;
     json_t *name;
-    json_array_foreach(names, i, name)
-    {
+    json_array_foreach(names, i, name) {
         long long moved = 0;
         if (queue_redrive(q, json_string_value(name), o->to, left, &moved, &err) < 0)
             goto out;

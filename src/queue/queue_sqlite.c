@@ -107,16 +107,16 @@ static const char schema_sql[] =
 /* ---------------------------------------------------------------- handle and pool */
 
 struct queue_sqlite {
-    struct queue base;        /* must be first */
-    char *path;               /* database file */
-    int64_t (*now_ms)(void *);  /* wall clock */
-    void *clock_ctx;          /* its argument */
-    int poll_ms;              /* long-poll re-check period */
-    struct sqlpool *pool;     /* connections with their prepared statements */
-    pthread_mutex_t lock;     /* guards generation */
-    pthread_cond_t changed;   /* generation moved: a message may have become visible */
-    unsigned long generation; /* bumped by every same-process send or reveal */
-    pthread_mutex_t wlock;    /* serialises this process's write transactions */
+    struct queue base;         /* must be first */
+    char *path;                /* database file */
+    int64_t (*now_ms)(void *); /* wall clock */
+    void *clock_ctx;           /* its argument */
+    int poll_ms;               /* long-poll re-check period */
+    struct sqlpool *pool;      /* connections with their prepared statements */
+    pthread_mutex_t lock;      /* guards generation */
+    pthread_cond_t changed;    /* generation moved: a message may have become visible */
+    unsigned long generation;  /* bumped by every same-process send or reveal */
+    pthread_mutex_t wlock;     /* serialises this process's write transactions */
 };
 
 static int64_t default_now(void *ctx)
@@ -181,10 +181,10 @@ static int tx_end(struct queue_sqlite *s, struct sqlpool_conn *c, int ok, struct
 /* ---------------------------------------------------------------- queues */
 
 struct qinfo {
-    int visibility_s;  /* default visibility timeout */
-    int delay_s;       /* default delay */
+    int visibility_s;             /* default visibility timeout */
+    int delay_s;                  /* default delay */
     char dlq[QUEUE_NAME_MAX + 1]; /* "" without a redrive policy */
-    int max_receive;   /* maxReceiveCount */
+    int max_receive;              /* maxReceiveCount */
 };
 
 /* Reads a queue's settings; QueueDoesNotExist when it is missing. */
@@ -261,8 +261,8 @@ static int sq_ensure(struct queue *base, const char *name, const struct queue_at
         sqlite3_bind_int(st, 2, visibility_s);
         sqlite3_bind_int(st, 3, a->delay_s);
         bind_text(st, 4, a->dead_letter_target);
-        sqlite3_bind_int(st, 5, a->max_receive_count ? a->max_receive_count
-                                                     : QUEUE_MAX_RECEIVE_DEFAULT);
+        sqlite3_bind_int(st, 5,
+                         a->max_receive_count ? a->max_receive_count : QUEUE_MAX_RECEIVE_DEFAULT);
         sqlite3_bind_int64(st, 6, s->now_ms(s->clock_ctx));
         int step = sqlite3_step(st);
         sqlite3_reset(st);
@@ -292,8 +292,8 @@ static int sq_list(struct queue *base, json_t **out, struct err *err)
         const char *dlq = (const char *)sqlite3_column_text(st, 3);
         if (dlq)
             json_object_set_new(q, "redrivePolicy",
-                                json_pack("{s:s, s:i}", "deadLetterTarget", dlq,
-                                          "maxReceiveCount", sqlite3_column_int(st, 4)));
+                                json_pack("{s:s, s:i}", "deadLetterTarget", dlq, "maxReceiveCount",
+                                          sqlite3_column_int(st, 4)));
         json_array_append_new(arr, q);
     }
     sqlite3_reset(st);
@@ -313,8 +313,7 @@ out:
 /* ---------------------------------------------------------------- messages */
 
 /* Reads the queue's settings outside a transaction, for argument checks. */
-static int queue_lookup(struct queue_sqlite *s, const char *name, struct qinfo *qi,
-                        struct err *err)
+static int queue_lookup(struct queue_sqlite *s, const char *name, struct qinfo *qi, struct err *err)
 {
     if (queue__check_name(name, err) < 0)
         return -1;
@@ -324,8 +323,8 @@ static int queue_lookup(struct queue_sqlite *s, const char *name, struct qinfo *
     return rc;
 }
 
-static int sq_send(struct queue *base, const char *name, const char *body,
-                   const json_t *attributes, int delay_s, char message_id[37], struct err *err)
+static int sq_send(struct queue *base, const char *name, const char *body, const json_t *attributes,
+                   int delay_s, char message_id[37], struct err *err)
 {
     struct queue_sqlite *s = (struct queue_sqlite *)base;
     struct qinfo qi;
@@ -395,8 +394,9 @@ static json_t *message_json(sqlite3_stmt *st, int col, const char *receipt)
         json_object_set_new(m, "ReceiptHandle", json_string(receipt));
     json_object_set_new(m, "MD5OfBody",
                         json_string((const char *)sqlite3_column_text(st, col + 2)));
-    json_object_set_new(m, "Body", json_stringn((const char *)sqlite3_column_text(st, col + 1),
-                                                (size_t)sqlite3_column_bytes(st, col + 1)));
+    json_object_set_new(m, "Body",
+                        json_stringn((const char *)sqlite3_column_text(st, col + 1),
+                                     (size_t)sqlite3_column_bytes(st, col + 1)));
     json_t *a = json_object();
     set_decimal(a, "ApproximateReceiveCount", sqlite3_column_int64(st, col + 6));
     set_decimal(a, "SentTimestamp", sqlite3_column_int64(st, col + 5));
@@ -445,8 +445,8 @@ static int receipt_parse(const char *receipt, long long *seq, const char **token
 #define RECEIVE_MOVE_CAP 1000 /* DLQ moves one receive may do before answering */
 
 /* One receive attempt without waiting: appends delivered messages to out. */
-static int receive_once(struct queue_sqlite *s, const char *name, int max, int vis_s,
-                        json_t *out, struct err *err)
+static int receive_once(struct queue_sqlite *s, const char *name, int max, int vis_s, json_t *out,
+                        struct err *err)
 {
     struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     int rc = -1, ok = 0, moved = 0;
@@ -544,8 +544,8 @@ end:
     if (tx_end(s, c, ok, err) == 0 && ok)
         rc = 0;
     if (moved && rc == 0)
-        log_at(LL_INFO, "queue", "moved %d messages of '%s' to dead-letter queue '%s'", moved,
-               name, qi.dlq);
+        log_at(LL_INFO, "queue", "moved %d messages of '%s' to dead-letter queue '%s'", moved, name,
+               qi.dlq);
 out:
     sqlpool_release(s->pool, c);
     return rc;
@@ -870,7 +870,7 @@ static int redrive_batch(struct queue_sqlite *s, struct sqlpool_conn *c, const c
         "SELECT seq, source_queue FROM messages WHERE queue = ?1 AND seq > ?3"
         " AND visible_at <= ?2 ORDER BY seq LIMIT ?4";
     struct pick {
-        long long seq;                    /* row */
+        long long seq;                   /* row */
         char target[QUEUE_NAME_MAX + 1]; /* where it goes, "" when unknown */
     } *rows = xcalloc((size_t)limit, sizeof *rows);
     int ok = 0, seen = 0;
@@ -897,7 +897,9 @@ static int redrive_batch(struct queue_sqlite *s, struct sqlpool_conn *c, const c
             const char *orig = (const char *)sqlite3_column_text(pick, 1);
             rows[n].seq = sqlite3_column_int64(pick, 0);
             snprintf(rows[n].target, sizeof rows[n].target, "%s",
-                     source ? source : orig ? orig : "");
+                     source ? source
+                     : orig ? orig
+                            : "");
             n++;
         }
         sqlite3_reset(pick);
@@ -960,8 +962,8 @@ static int sq_redrive(struct queue *base, const char *dlq, const char *source, l
      * them and reports done when it reaches the end, so the loop always ends. */
     while (!done && (max == 0 || n < max)) {
         long long want = max == 0 ? REDRIVE_BATCH : max - n;
-        if (redrive_batch(s, c, dlq, source, want < REDRIVE_BATCH ? (int)want : REDRIVE_BATCH,
-                          &n, &done, err) < 0) {
+        if (redrive_batch(s, c, dlq, source, want < REDRIVE_BATCH ? (int)want : REDRIVE_BATCH, &n,
+                          &done, err) < 0) {
             rc = -1;
             break;
         }
@@ -1005,8 +1007,7 @@ static const struct queue_ops sqlite_ops = {
     .free = sq_free,
 };
 
-struct queue *queue_sqlite_new(const char *db_path, const struct queue_config *cfg,
-                               struct err *err)
+struct queue *queue_sqlite_new(const char *db_path, const struct queue_config *cfg, struct err *err)
 {
     static const struct queue_config defaults = {0};
     if (!cfg)

@@ -21,20 +21,20 @@ struct url_entry {
 };
 
 struct queue_sqs {
-    struct queue base;       /* must be first */
-    struct aws_client *aws;  /* signed calls */
-    char *prefix;            /* physical name prefix */
-    pthread_mutex_t mu;      /* guards urls */
-    struct url_entry *urls;  /* name -> URL cache */
+    struct queue base;      /* must be first */
+    struct aws_client *aws; /* signed calls */
+    char *prefix;           /* physical name prefix */
+    pthread_mutex_t mu;     /* guards urls */
+    struct url_entry *urls; /* name -> URL cache */
 };
 
 /* ---------------------------------------------------------------- calls */
 
 /* SQS error codes the port keeps as they are; everything else becomes QueueError. */
 static const char *const kept_codes[] = {
-    "QueueDoesNotExist",   "ReceiptHandleIsInvalid", "MessageNotInflight",
-    "InvalidParameterValue", "InvalidAttributeName", "InvalidAttributeValue",
-    "InvalidMessageContents", "PurgeQueueInProgress", "QueueDeletedRecently",
+    "QueueDoesNotExist",      "ReceiptHandleIsInvalid", "MessageNotInflight",
+    "InvalidParameterValue",  "InvalidAttributeName",   "InvalidAttributeValue",
+    "InvalidMessageContents", "PurgeQueueInProgress",   "QueueDeletedRecently",
 };
 
 static int map_error(struct err *err, const char *action)
@@ -168,9 +168,10 @@ static int sq_ensure(struct queue *base, const char *name, const struct queue_at
         return -1;
     json_t *a = json_object();
     if (attrs) {
-        if (attrs->visibility_timeout_s < 0 || attrs->visibility_timeout_s > QUEUE_VISIBILITY_MAX_S ||
-            attrs->delay_s < 0 || attrs->delay_s > QUEUE_DELAY_MAX_S ||
-            attrs->max_receive_count < 0 || attrs->max_receive_count > 1000) {
+        if (attrs->visibility_timeout_s < 0 ||
+            attrs->visibility_timeout_s > QUEUE_VISIBILITY_MAX_S || attrs->delay_s < 0 ||
+            attrs->delay_s > QUEUE_DELAY_MAX_S || attrs->max_receive_count < 0 ||
+            attrs->max_receive_count > 1000) {
             json_decref(a);
             return err_set(err, "InvalidAttributeValue", "queue attributes out of range");
         }
@@ -215,8 +216,8 @@ static int sq_ensure(struct queue *base, const char *name, const struct queue_at
     json_t *out = NULL;
     int rc = sqs(q, "CreateQueue", req, 0, &out, err);
     json_decref(out);
-    if (rc < 0 && attrs && (strstr(err->message, "QueueAlreadyExists") ||
-                            strstr(err->message, "QueueNameExists"))) {
+    if (rc < 0 && attrs &&
+        (strstr(err->message, "QueueAlreadyExists") || strstr(err->message, "QueueNameExists"))) {
         /* It exists with other attributes: change them. */
         const char *url = queue_url(q, name, err);
         rc = url ? sqs(q, "SetQueueAttributes",
@@ -251,11 +252,12 @@ static int sq_list(struct queue *base, json_t **out, struct err *err)
             json_t *row = json_pack(
                 "{s:s, s:i, s:i}", "name", name, "visibilityTimeout",
                 atoi(or_default(json_string_value(json_object_get(a, "VisibilityTimeout")), "30")),
-                "delaySeconds", atoi(or_default(json_string_value(json_object_get(a, "DelaySeconds")), "0")));
-            json_t *rp = json_loads(or_default(json_string_value(json_object_get(a, "RedrivePolicy")), ""),
-                                    0, NULL);
-            char *dlq = rp ? name_of_arn(q, json_string_value(json_object_get(
-                                                rp, "deadLetterTargetArn")))
+                "delaySeconds",
+                atoi(or_default(json_string_value(json_object_get(a, "DelaySeconds")), "0")));
+            json_t *rp = json_loads(
+                or_default(json_string_value(json_object_get(a, "RedrivePolicy")), ""), 0, NULL);
+            char *dlq = rp ? name_of_arn(q, json_string_value(
+                                                json_object_get(rp, "deadLetterTargetArn")))
                            : NULL;
             if (dlq) {
                 json_t *mrc = json_object_get(rp, "maxReceiveCount");
@@ -296,8 +298,8 @@ static int sq_list(struct queue *base, json_t **out, struct err *err)
 
 /* ---------------------------------------------------------------- messages */
 
-static int sq_send(struct queue *base, const char *name, const char *body,
-                   const json_t *attributes, int delay_s, char message_id[37], struct err *err)
+static int sq_send(struct queue *base, const char *name, const char *body, const json_t *attributes,
+                   int delay_s, char message_id[37], struct err *err)
 {
     struct queue_sqs *q = (struct queue_sqs *)base;
     if (queue__check_message(body, attributes, err) < 0)
@@ -326,8 +328,9 @@ static int sq_send(struct queue *base, const char *name, const char *body,
 static json_t *port_message(const json_t *m, int keep_receipt)
 {
     json_t *o = json_object();
-    static const char *const fields[] = {"MessageId", "ReceiptHandle", "MD5OfBody", "Body",
-                                         "MD5OfMessageAttributes", "MessageAttributes"};
+    static const char *const fields[] = {
+        "MessageId", "ReceiptHandle",          "MD5OfBody",
+        "Body",      "MD5OfMessageAttributes", "MessageAttributes"};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         json_t *v = json_object_get(m, fields[i]);
         if (v && (keep_receipt || i != 1))
@@ -346,8 +349,8 @@ static json_t *port_message(const json_t *m, int keep_receipt)
 }
 
 /* Receives raw SQS messages (new array) from url. */
-static json_t *receive_raw(struct queue_sqs *q, const char *url, int max, int visibility,
-                           int wait, struct err *err)
+static json_t *receive_raw(struct queue_sqs *q, const char *url, int max, int visibility, int wait,
+                           struct err *err)
 {
     json_t *req = json_pack("{s:s, s:i, s:i, s:[s], s:[s], s:[s]}", "QueueUrl", url,
                             "MaxNumberOfMessages", max, "WaitTimeSeconds", wait, "AttributeNames",
@@ -384,7 +387,8 @@ static int sq_receive(struct queue *base, const char *name, const struct queue_r
     json_t *list = json_array();
     size_t i;
     json_t *m;
-    json_array_foreach(raw, i, m) json_array_append_new(list, port_message(m, 1));
+    json_array_foreach(raw, i, m)
+        json_array_append_new(list, port_message(m, 1));
     json_decref(raw);
     *out = list;
     return 0;
@@ -398,8 +402,8 @@ static int sq_delete(struct queue *base, const char *name, const char *receipt, 
         return -1;
     if (!receipt || !*receipt || strlen(receipt) > QUEUE_RECEIPT_MAX)
         return err_set(err, "ReceiptHandleIsInvalid", "receipt handle is empty or too long");
-    return sqs(q, "DeleteMessage", json_pack("{s:s, s:s}", "QueueUrl", url, "ReceiptHandle", receipt),
-               0, NULL, err);
+    return sqs(q, "DeleteMessage",
+               json_pack("{s:s, s:s}", "QueueUrl", url, "ReceiptHandle", receipt), 0, NULL, err);
 }
 
 static int sq_change_visibility(struct queue *base, const char *name, const char *receipt,
@@ -426,8 +430,7 @@ static long long attr_ll(const json_t *a, const char *name)
     return v ? atoll(v) : 0;
 }
 
-static int sq_counts(struct queue *base, const char *name, struct queue_counts *c,
-                     struct err *err)
+static int sq_counts(struct queue *base, const char *name, struct queue_counts *c, struct err *err)
 {
     struct queue_sqs *q = (struct queue_sqs *)base;
     const char *url = queue_url(q, name, err);
@@ -503,9 +506,9 @@ static int sq_peek(struct queue *base, const char *name, int max, json_t **out, 
             json_object_set_new(seen, id, json_true());
             json_t *pm = port_message(m, 0);
             json_object_set_new(pm, "Visible", json_true());
-            char *src = name_of_arn(q, json_string_value(json_object_get(
-                                           json_object_get(m, "Attributes"),
-                                           "DeadLetterQueueSourceArn")));
+            char *src = name_of_arn(q, json_string_value(
+                                           json_object_get(json_object_get(m, "Attributes"),
+                                                           "DeadLetterQueueSourceArn")));
             if (src)
                 json_object_set_new(pm, "SourceQueue", json_string(src));
             free(src);
@@ -545,18 +548,19 @@ static int sq_redrive(struct queue *base, const char *dlq, const char *source, l
         size_t i;
         json_t *m;
         json_array_foreach(raw, i, m) {
-            char *dest = source ? xstrdup(source)
-                                : name_of_arn(q, json_string_value(json_object_get(
-                                                     json_object_get(m, "Attributes"),
-                                                     "DeadLetterQueueSourceArn")));
+            char *dest = source
+                             ? xstrdup(source)
+                             : name_of_arn(q, json_string_value(
+                                                  json_object_get(json_object_get(m, "Attributes"),
+                                                                  "DeadLetterQueueSourceArn")));
             const char *body = json_string_value(json_object_get(m, "Body"));
             char id[37];
             struct err e2;
             if (dest && body &&
                 sq_send(base, dest, body, json_object_get(m, "MessageAttributes"), 0, id, &e2) ==
                     0 &&
-                sq_delete(base, dlq, json_string_value(json_object_get(m, "ReceiptHandle")),
-                          &e2) == 0) {
+                sq_delete(base, dlq, json_string_value(json_object_get(m, "ReceiptHandle")), &e2) ==
+                    0) {
                 n++;
             } else {
                 log_at(LL_WARN, "queue", "message '%s' of '%s' stays: %s",

@@ -69,8 +69,10 @@ void analytics_fold(struct analytics *an, const json_t *event)
     const json_t *detail = json_object_get(event, "detail");
     static const struct {
         const char *type, *counter;
-    } simple[] = {{"conversation_started", "conversations"}, {"message_received", "turns"},
-                  {"error_occurred", "errors"}, {"handoff_requested", "handoffs"},
+    } simple[] = {{"conversation_started", "conversations"},
+                  {"message_received", "turns"},
+                  {"error_occurred", "errors"},
+                  {"handoff_requested", "handoffs"},
                   {"conversation_archived", "archived"}};
     if (!type)
         return;
@@ -79,8 +81,8 @@ void analytics_fold(struct analytics *an, const json_t *event)
     pthread_mutex_lock(&an->lock);
     json_t *h = json_object_get(an->hours, key);
     if (!h) {
-        h = json_pack("{s:i, s:i, s:{}, s:i, s:i, s:i}", "conversations", 0, "turns", 0,
-                      "actions", "errors", 0, "handoffs", 0, "archived", 0);
+        h = json_pack("{s:i, s:i, s:{}, s:i, s:i, s:i}", "conversations", 0, "turns", 0, "actions",
+                      "errors", 0, "handoffs", 0, "archived", 0);
         json_object_set_new(an->hours, key, h);
         trim(an->hours);
     }
@@ -111,7 +113,8 @@ json_t *analytics_report(struct analytics *an)
     json_t *keys = json_array();
     const char *key;
     json_t *v;
-    json_object_foreach(an->hours, key, v) json_array_append_new(keys, json_string(key));
+    json_object_foreach(an->hours, key, v)
+        json_array_append_new(keys, json_string(key));
     /* Oldest first: sort the hour keys (ISO strings sort chronologically). */
     size_t n = json_array_size(keys);
     for (size_t i = 1; i < n; i++)
@@ -133,18 +136,17 @@ json_t *analytics_report(struct analytics *an)
         const char *counters[] = {"conversations", "turns", "errors", "handoffs", "archived"};
         for (size_t c = 0; c < 5; c++)
             json_object_set_new(totals, counters[c],
-                                json_integer(json_integer_value(json_object_get(totals,
-                                                                                counters[c])) +
-                                             json_integer_value(json_object_get(h, counters[c]))));
+                                json_integer(
+                                    json_integer_value(json_object_get(totals, counters[c])) +
+                                    json_integer_value(json_object_get(h, counters[c]))));
         const char *tool;
         json_t *per;
         json_object_foreach(json_object_get(h, "actions"), tool, per) {
             json_int_t add = json_integer_value(json_object_get(per, "succeeded")) +
                              json_integer_value(json_object_get(per, "failed"));
             json_object_set_new(totals, "actions",
-                                json_integer(json_integer_value(json_object_get(totals,
-                                                                                "actions")) +
-                                             add));
+                                json_integer(
+                                    json_integer_value(json_object_get(totals, "actions")) + add));
         }
         json_array_append_new(hours, h);
     }

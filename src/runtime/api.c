@@ -35,13 +35,13 @@
 #define API_MAX_ORIGIN_LEN 200 /* bytes in one origin */
 
 struct api {
-    struct app *rt;          /* the wired application (borrowed) */
-    struct jwt_verifier *jwt; /* customer-token verifier (NULL: local demo mode) */
-    struct ratelimit *by_addr;    /* POST /chat per client address (NULL: off) */
-    struct ratelimit *by_session; /* POST /chat per session (NULL: off) */
+    struct app *rt;                    /* the wired application (borrowed) */
+    struct jwt_verifier *jwt;          /* customer-token verifier (NULL: local demo mode) */
+    struct ratelimit *by_addr;         /* POST /chat per client address (NULL: off) */
+    struct ratelimit *by_session;      /* POST /chat per session (NULL: off) */
     struct ratelimit_proxies *proxies; /* PARLEY_TRUSTED_PROXIES */
-    char *origins[API_MAX_ORIGINS]; /* PARLEY_ALLOWED_ORIGINS (owned) */
-    int norigins;                   /* origins in use */
+    char *origins[API_MAX_ORIGINS];    /* PARLEY_ALLOWED_ORIGINS (owned) */
+    int norigins;                      /* origins in use */
 };
 
 #define API_RATE_KEYS 10000 /* buckets kept per limiter (idle ones are evicted first) */
@@ -70,8 +70,10 @@ static char *load_pem(const char *setting, struct err *err)
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
         if (buf_add(&b, chunk, n) < 0) {
-            err_set(err, "InvalidConfig", "PARLEY_USER_JWT_PUBLIC_KEY file '%.200s' is over %d "
-                                          "bytes", setting, API_MAX_PEM);
+            err_set(err, "InvalidConfig",
+                    "PARLEY_USER_JWT_PUBLIC_KEY file '%.200s' is over %d "
+                    "bytes",
+                    setting, API_MAX_PEM);
             goto out;
         }
     }
@@ -98,7 +100,9 @@ static int parse_origins(struct api *api, const char *list, struct err *err)
         if (z > a) {
             const char *o = s + a;
             size_t len = z - a;
-            size_t scheme = strncmp(o, "https://", 8) == 0 ? 8 : strncmp(o, "http://", 7) == 0 ? 7 : 0;
+            size_t scheme = strncmp(o, "https://", 8) == 0  ? 8
+                            : strncmp(o, "http://", 7) == 0 ? 7
+                                                            : 0;
             if (!scheme || len <= scheme || len > API_MAX_ORIGIN_LEN ||
                 memchr(o + scheme, '/', len - scheme) || api->norigins >= API_MAX_ORIGINS)
                 return err_set(err, "InvalidConfig",
@@ -164,7 +168,6 @@ int api_demo_mode(const struct api *api)
 
 /* ---------------------------------------------------------------- responses */
 
-
 /* Reals print with 16 significant digits: enough for X-Ray's epoch seconds to the microsecond,
  * and short of the 17th digit that turns 0.359 into 0.35899999999999999. */
 static void reply_json(struct http_response *resp, int status, json_t *body)
@@ -211,7 +214,7 @@ static int caller_identify(struct api *api, struct http_request *req, const char
 {
     memset(c, 0, sizeof *c);
     if (is_operator(&api->rt->agent, req)) {
-        c->operator = 1;
+        c->operator= 1;
         return 0;
     }
     if (!api->jwt) {
@@ -222,8 +225,9 @@ static int caller_identify(struct api *api, struct http_request *req, const char
     const char *auth = http_request_header(req, "Authorization");
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
         if (claimed)
-            return err_set(err, "Unauthorized", "a userId needs a valid customer token "
-                                                "(Authorization: Bearer <JWT>)");
+            return err_set(err, "Unauthorized",
+                           "a userId needs a valid customer token "
+                           "(Authorization: Bearer <JWT>)");
         return 0;
     }
     struct jwt_identity id;
@@ -267,8 +271,8 @@ static int is_json_type(const char *ct)
     while (*ct == ' ')
         ct++;
     size_t n = strlen("application/json");
-    return strncasecmp(ct, "application/json", n) == 0 && (ct[n] == '\0' || ct[n] == ';' ||
-                                                           ct[n] == ' ');
+    return strncasecmp(ct, "application/json", n) == 0 &&
+           (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
 /* Puts the caller's identity into a parsed /chat request: the verified `sub` (or the trusted
@@ -332,8 +336,8 @@ static void handle_chat(struct api *api, struct http_request *req, struct http_r
         return;
     }
     struct caller c;
-    if (caller_identify(api, req, json_string_value(json_object_get(request, "userId")), &c,
-                        &e) < 0) {
+    if (caller_identify(api, req, json_string_value(json_object_get(request, "userId")), &c, &e) <
+        0) {
         json_decref(request);
         reply_unauthorized(resp, &e);
         return;
@@ -447,7 +451,8 @@ static void handle_ticket_list(struct agent *a, struct http_response *resp)
     }
     size_t i;
     json_t *t;
-    json_array_foreach(list, i, t) json_object_del(t, "userId");
+    json_array_foreach(list, i, t)
+        json_object_del(t, "userId");
     reply_json(resp, 200, json_pack("{s:o}", "tickets", list));
 }
 
@@ -485,9 +490,10 @@ static int require_operator(struct agent *a, struct http_request *req, struct ht
     }
     if (!is_operator(a, req)) {
         http_response_header(resp, "WWW-Authenticate", "Bearer realm=\"parley-operator\"");
-        reply_error(resp, "Unauthorized", auth ? "the operator token is not valid"
-                                               : "an operator token is required "
-                                                 "(Authorization: Bearer ...)");
+        reply_error(resp, "Unauthorized",
+                    auth ? "the operator token is not valid"
+                         : "an operator token is required "
+                           "(Authorization: Bearer ...)");
         return 0;
     }
     return 1;
@@ -513,21 +519,22 @@ static void handle_ticket(struct api *api, const char *id, struct http_request *
     if (store_ticket_get(a->store, id, &ticket, &e) == 0)
         owner = json_string_value(json_object_get(ticket, "sessionId"));
     /* Beyond the session id, the caller must be allowed to see that session (its customer). */
-    int allowed = owner && (c.operator || (sid && strcmp(sid, owner) == 0));
+    int allowed = owner && (c.operator||(sid && strcmp(sid, owner) == 0));
     if (allowed && !c.operator) {
         struct err se;
         err_clear(&se);
         allowed = store_session_get(a->store, owner, &session, &se) == 0 &&
-                  caller_may_see(&c, owner,
-                                 json_string_value(json_object_get(session, "userId")));
+                  caller_may_see(&c, owner, json_string_value(json_object_get(session, "userId")));
         json_decref(session);
     }
     if (!allowed) {
         json_decref(ticket);
         if (!err_is_set(&e) || strcmp(e.code, "NotFound") == 0) {
             char msg[160];
-            snprintf(msg, sizeof msg, "ticket '%.80s' not found (ask with ?sessionId= of the "
-                                      "session that opened it)", id);
+            snprintf(msg, sizeof msg,
+                     "ticket '%.80s' not found (ask with ?sessionId= of the "
+                     "session that opened it)",
+                     id);
             reply_error(resp, "NotFound", msg);
         } else {
             reply_err(resp, &e);
@@ -581,8 +588,7 @@ static void handle_operator_message(struct agent *a, const char *id, struct http
     } else if (name && (!json_is_string(name) || json_string_length(name) == 0 ||
                         json_string_length(name) > 64)) {
         reply_error(resp, "InvalidRequest", "'name' must be a string of 1 to 64 bytes");
-    } else if (!turn_session_id_valid(id) ||
-               store_session_get(a->store, id, &session, &e) < 0) {
+    } else if (!turn_session_id_valid(id) || store_session_get(a->store, id, &session, &e) < 0) {
         reply_error(resp, "NotFound", "session not found");
     } else {
         json_int_t now = clock_now_ms();
@@ -599,8 +605,8 @@ static void handle_operator_message(struct agent *a, const char *id, struct http
         } else {
             char ts[40];
             clock_iso8601(now, ts, sizeof ts);
-            json_t *out = json_pack("{s:s, s:{s:s, s:O, s:s}}", "sessionId", id, "message",
-                                    "role", "operator", "content", content, "timestamp", ts);
+            json_t *out = json_pack("{s:s, s:{s:s, s:O, s:s}}", "sessionId", id, "message", "role",
+                                    "operator", "content", content, "timestamp", ts);
             if (name)
                 json_object_set(json_object_get(out, "message"), "name", name);
             reply_json(resp, 201, out);
@@ -703,10 +709,15 @@ static const struct {
     const char *ext;
     const char *type;
 } content_types[] = {
-    {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
-    {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
-    {".svg", "image/svg+xml"}, {".png", "image/png"}, {".ico", "image/x-icon"},
-    {".json", "application/json"}, {".txt", "text/plain; charset=utf-8"},
+    {".html", "text/html; charset=utf-8"},
+    {".js", "text/javascript; charset=utf-8"},
+    {".mjs", "text/javascript; charset=utf-8"},
+    {".css", "text/css; charset=utf-8"},
+    {".svg", "image/svg+xml"},
+    {".png", "image/png"},
+    {".ico", "image/x-icon"},
+    {".json", "application/json"},
+    {".txt", "text/plain; charset=utf-8"},
 };
 
 /* Serves web/<name>: names are one path segment of [A-Za-z0-9._-] not starting with '.', and the
@@ -790,10 +801,10 @@ static void handle_queue_stats(struct app *rt, struct http_response *resp)
             reply_err(resp, &e);
             return;
         }
-        json_array_append_new(queues, json_pack("{s:s, s:I, s:I, s:I}", "name", names[i],
-                                                "visible", (json_int_t)c.visible, "inFlight",
-                                                (json_int_t)c.in_flight, "delayed",
-                                                (json_int_t)c.delayed));
+        json_array_append_new(queues,
+                              json_pack("{s:s, s:I, s:I, s:I}", "name", names[i], "visible",
+                                        (json_int_t)c.visible, "inFlight", (json_int_t)c.in_flight,
+                                        "delayed", (json_int_t)c.delayed));
     }
     reply_json(resp, 200, json_pack("{s:o}", "queues", queues));
 }
@@ -828,10 +839,29 @@ static void handle_agent(struct agent *a, struct http_response *resp)
 
 /* ---------------------------------------------------------------- routing */
 
-enum route_id { R_CHAT, R_HEALTH, R_SESSIONS, R_SESSION, R_SESSION_ERASE, R_USER_ERASE,
-                R_SESSION_MESSAGES, R_SESSION_RELEASE, R_SESSION_EXECUTIONS, R_SESSION_SCENARIO,
-                R_TICKET, R_TICKETS, R_ANALYTICS, R_METRICS, R_TRACE, R_QUEUE_STATS,
-                R_QUEUE_REDRIVE, R_AGENT, R_PAGE_CHAT, R_PAGE_CONSOLE, R_STATIC };
+enum route_id {
+    R_CHAT,
+    R_HEALTH,
+    R_SESSIONS,
+    R_SESSION,
+    R_SESSION_ERASE,
+    R_USER_ERASE,
+    R_SESSION_MESSAGES,
+    R_SESSION_RELEASE,
+    R_SESSION_EXECUTIONS,
+    R_SESSION_SCENARIO,
+    R_TICKET,
+    R_TICKETS,
+    R_ANALYTICS,
+    R_METRICS,
+    R_TRACE,
+    R_QUEUE_STATS,
+    R_QUEUE_REDRIVE,
+    R_AGENT,
+    R_PAGE_CHAT,
+    R_PAGE_CONSOLE,
+    R_STATIC
+};
 
 struct route {
     enum route_id id;    /* which handler */
@@ -941,8 +971,7 @@ void api_handle(void *ud, struct http_request *req, struct http_response *resp)
     struct err terr;
     err_clear(&terr);
     struct trace_ctx *seg = trace_begin("parley", header, &terr);
-    trace_set_request(seg, req->method, req->path, http_request_header(req, "User-Agent"),
-                      NULL);
+    trace_set_request(seg, req->method, req->path, http_request_header(req, "User-Agent"), NULL);
     /* Formatted now: a streamed turn ends (and frees) the segment on its own thread. */
     char th[256];
     size_t thn = trace_header_format(seg, 0, th, sizeof th);
@@ -1002,8 +1031,9 @@ static void dispatch(struct api *api, struct http_request *req, struct http_resp
         handle_chat(api, req, resp);
         break;
     case R_HEALTH:
-        reply_json(resp, 200, json_pack("{s:s, s:s, s:s}", "status", "ok", "store",
-                                        store_name(a->store), "model", model_name(a->model)));
+        reply_json(resp, 200,
+                   json_pack("{s:s, s:s, s:s}", "status", "ok", "store", store_name(a->store),
+                             "model", model_name(a->model)));
         break;
     case R_AGENT:
         handle_agent(a, resp);

@@ -33,5 +33,4 @@ int api_demo_mode(const struct api *api);
 /* The http_handler_fn of the API; ud is the struct api. */
 void api_handle(void *ud, struct http_request *req, struct http_response *resp);
 
-
 #endif

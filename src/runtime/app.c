@@ -45,7 +45,6 @@
 #include "runtime/workflow_local.h"
 #include "store/store.h"
 
-
 static int is_lambda(enum app_role role)
 {
     return role == APP_LAMBDA_REQUEST || role == APP_LAMBDA_TASK || role == APP_LAMBDA_ANALYTICS;
@@ -94,9 +93,10 @@ int app_work_once(struct app *app, int wait_s, struct err *err)
     agent_def_enter(&app->agent); /* the batch runs with one definition, even across a reload */
     json_array_foreach(msgs, i, m) {
         const char *mid = json_string_value(json_object_get(m, "MessageId"));
-        const char *th = json_string_value(json_object_get(
-            json_object_get(json_object_get(m, "MessageAttributes"), "AWSTraceHeader"),
-            "StringValue"));
+        const char *th = json_string_value(
+            json_object_get(json_object_get(json_object_get(m, "MessageAttributes"),
+                                            "AWSTraceHeader"),
+                            "StringValue"));
         json_t *event = json_pack("{s:[{s:O, s:O, s:O, s:s}]}", "Records", "messageId",
                                   json_object_get(m, "MessageId"), "receiptHandle",
                                   json_object_get(m, "ReceiptHandle"), "body",
@@ -111,9 +111,9 @@ int app_work_once(struct app *app, int wait_s, struct err *err)
         trace_end(seg, resp ? 200 : 500);
         int failed = !resp || json_array_size(json_object_get(resp, "batchItemFailures")) > 0;
         struct err derr;
-        if (!failed && queue_delete(app->queue, QUEUE_AGENT_ACTIONS,
-                                    json_string_value(json_object_get(m, "ReceiptHandle")),
-                                    &derr) < 0)
+        if (!failed &&
+            queue_delete(app->queue, QUEUE_AGENT_ACTIONS,
+                         json_string_value(json_object_get(m, "ReceiptHandle")), &derr) < 0)
             log_at(LL_WARN, "worker", "cannot delete message '%s': %s", mid, derr.message);
         json_decref(resp);
         json_decref(event);
@@ -197,8 +197,7 @@ static int open_queue(const struct config *cfg, int lambda, struct queue **out, 
     return q ? 0 : -1;
 }
 
-static int open_archive(const struct config *cfg, int lambda, struct archive **out,
-                        struct err *err)
+static int open_archive(const struct config *cfg, int lambda, struct archive **out, struct err *err)
 {
     if (cfg->archive_bucket[0]) {
         *out = archive_s3_from_config(cfg, err);
@@ -293,8 +292,9 @@ static void check_private(const char *dir)
 {
     struct stat st;
     if (stat(dir, &st) == 0 && (st.st_mode & 077))
-        log_at(LL_WARN, "app", "data directory '%s' is readable by others (mode %03o); chmod 700 it",
-               dir, (unsigned)(st.st_mode & 0777));
+        log_at(LL_WARN, "app",
+               "data directory '%s' is readable by others (mode %03o); chmod 700 it", dir,
+               (unsigned)(st.st_mode & 0777));
     DIR *d = opendir(dir);
     struct dirent *e;
     while (d && (e = readdir(d)) != NULL) {
@@ -317,8 +317,8 @@ static void check_private(const char *dir)
 static char *app__kb_dir(const struct app *app, const struct agent_file *file)
 {
     const struct config *cfg = app->cfg;
-    const json_t *kdirs =
-        json_object_get(json_object_get(agent_file_doc(file), "knowledge"), "dirs");
+    const json_t *kdirs = json_object_get(json_object_get(agent_file_doc(file), "knowledge"),
+                                          "dirs");
     const char *file_kb = json_string_value(json_array_get(kdirs, 0));
     int kb_default = strcmp(cfg->kb_dir, "kb") == 0;
     if (!kb_default)
@@ -355,8 +355,8 @@ static struct agent_def *app__build_def(struct app *app, int strict, char **prob
     struct tools *tools = NULL;
     char *kb_dir = NULL;
     *problems = NULL;
-    struct agent_file *file =
-        agent_file_load_report(cfg->agent[0] ? cfg->agent : NULL, problems, err);
+    struct agent_file *file = agent_file_load_report(cfg->agent[0] ? cfg->agent : NULL, problems,
+                                                     err);
     if (!file) {
         if (*problems)
             err_set(err, "InvalidAgentFile", "the agent file is invalid (problems listed above)");
@@ -403,10 +403,15 @@ static struct agent_def *app__load_def(struct app *app, struct err *err)
 static void app__open_agent(struct app *app, struct agent_def *def, unsigned redact)
 {
     const struct config *cfg = app->cfg;
-    app->agent = (struct agent){.cfg = cfg, .store = app->store, .model = app->model,
-                                .bus = cfg->events ? app->bus : NULL, .redact = redact,
-                                .queue = app->queue, .action_wait_ms = cfg->action_wait_ms,
-                                .hooks = &observe_hooks, .hooks_ud = &app->obs};
+    app->agent = (struct agent){.cfg = cfg,
+                                .store = app->store,
+                                .model = app->model,
+                                .bus = cfg->events ? app->bus : NULL,
+                                .redact = redact,
+                                .queue = app->queue,
+                                .action_wait_ms = cfg->action_wait_ms,
+                                .hooks = &observe_hooks,
+                                .hooks_ud = &app->obs};
     agent_init(&app->agent);
     agent_def_swap(&app->agent, def);
     app->agent_ready = 1;
@@ -487,8 +492,10 @@ static int mcp_retry_once(struct app *app)
     if (def && (after = tools_mcp_down(def->tools)) < before) {
         agent_def_swap(&app->agent, def);
         metrics_counter_add(reload_metric(), METRICS_L("ok"), 1);
-        log_at(LL_INFO, "app", "an optional MCP server is reachable now: reloaded the agent "
-               "(%d still down)", after);
+        log_at(LL_INFO, "app",
+               "an optional MCP server is reachable now: reloaded the agent "
+               "(%d still down)",
+               after);
     } else {
         agent_def_unref(def); /* nothing gained, or the file no longer builds: keep running */
         after = before;
@@ -585,7 +592,8 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
     }
     /* ---- issue 12: model record/replay (PARLEY_MODEL_RECORD / PARLEY_MODEL_REPLAY) ---- */
     if (cfg->model_record[0] && cfg->model_replay[0]) {
-        err_set(err, "InvalidConfig", "PARLEY_MODEL_RECORD and PARLEY_MODEL_REPLAY exclude each other");
+        err_set(err, "InvalidConfig",
+                "PARLEY_MODEL_RECORD and PARLEY_MODEL_REPLAY exclude each other");
         goto fail;
     }
     if (cfg->model_record[0] || cfg->model_replay[0]) {
@@ -597,8 +605,10 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
     }
     /* ---- end issue 12 ---- */
     if (guard_kinds_parse(cfg->redact, &redact) < 0) {
-        err_set(err, "InvalidConfig", "PARLEY_REDACT must be all, none or a list of email,phone,card"
-                " (got '%s')", cfg->redact);
+        err_set(err, "InvalidConfig",
+                "PARLEY_REDACT must be all, none or a list of email,phone,card"
+                " (got '%s')",
+                cfg->redact);
         goto fail;
     }
     if (!(def = app__load_def(app, err)))
@@ -614,8 +624,8 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
         open_archive(cfg, lambda, &app->archive, err) < 0)
         goto fail;
     if (!lambda && cfg->archive) {
-        app->archiver = archiver_start(app->archive, fetch_transcript, app,
-                                       cfg->archive_delay_ms, err);
+        app->archiver = archiver_start(app->archive, fetch_transcript, app, cfg->archive_delay_ms,
+                                       err);
         if (!app->archiver)
             goto fail;
         archiver_set_hooks(app->archiver, &(struct archiver_hooks){.redact = guard_redact_json,

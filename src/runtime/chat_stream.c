@@ -109,8 +109,9 @@ static void *turn_thread(void *arg)
     if (out)
         emit(s, "done", out);
     else
-        emit(s, "error", json_pack("{s:{s:s, s:s}}", "error", "code",
-                                   e.code[0] ? e.code : "InternalError", "message", e.message));
+        emit(s, "error",
+             json_pack("{s:{s:s, s:s}}", "error", "code", e.code[0] ? e.code : "InternalError",
+                       "message", e.message));
     pthread_mutex_lock(&s->lock);
     s->finished = 1;
     pthread_cond_signal(&s->ready);

@@ -50,8 +50,8 @@ struct runtime {
 };
 
 /* Posts body to base + path. Returns 0 when the API answered 2xx, else -1 with err. */
-static int post(struct runtime *rt, const char *path, const char *const *headers,
-                size_t n_headers, const char *body, size_t len, struct err *err)
+static int post(struct runtime *rt, const char *path, const char *const *headers, size_t n_headers,
+                const char *body, size_t len, struct err *err)
 {
     char *url = xasprintf("%s%s", rt->base, path);
     struct http_client_request req = {.method = "POST",
@@ -198,8 +198,8 @@ out:
 
 /* ---------------------------------------------------------------- the loop */
 
-int lambda_runtime_run(const struct lambda_handler_table *t, const struct lambda_runtime_config *cfg,
-                       struct err *err)
+int lambda_runtime_run(const struct lambda_handler_table *t,
+                       const struct lambda_runtime_config *cfg, struct err *err)
 {
     /* Not settings: the Lambda service sets these two for the process it starts (the custom
      * runtime contract), and they are read here only. */
@@ -214,8 +214,8 @@ int lambda_runtime_run(const struct lambda_handler_table *t, const struct lambda
                                     .max_idle_handles = 2};
     struct runtime rt = {.http = http_client_new(&hc),
                          .base = xasprintf("http://%s/" LAMBDA_API_VERSION "/runtime", api),
-                         .post_timeout_ms =
-                             cfg && cfg->post_timeout_ms > 0 ? cfg->post_timeout_ms : 10000};
+                         .post_timeout_ms = cfg && cfg->post_timeout_ms > 0 ? cfg->post_timeout_ms
+                                                                            : 10000};
     int rc = -1;
     char *next_url = xasprintf("%s/invocation/next", rt.base);
 

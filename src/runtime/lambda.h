@@ -20,8 +20,10 @@
 
 #include "base/err.h"
 
-#define LAMBDA_EVENT_MAX (6u << 20)    /* bytes of an event (the synchronous invocation limit) */
-#define LAMBDA_RESPONSE_MAX (6u << 20) /* bytes of a response; larger ones are reported as errors */
+#define LAMBDA_EVENT_MAX (6u << 20) /* bytes of an event (the synchronous invocation limit) */
+#define LAMBDA_RESPONSE_MAX                                                                        \
+    (6u << 20) /* bytes of a response; larger ones are reported as errors                          \
+                */
 
 /* ---- Types ---------------------------------------------------------------------------------- */
 
@@ -53,10 +55,10 @@ struct lambda_handler_table {
 };
 
 struct lambda_runtime_config {
-    const char *api;         /* "host:port"; NULL = AWS_LAMBDA_RUNTIME_API */
-    const char *handler;     /* NULL = _HANDLER */
-    long max_invocations;    /* stop after this many (tests); 0 = run forever */
-    long post_timeout_ms;    /* limit on each response/error post; 0 = 10000 */
+    const char *api;      /* "host:port"; NULL = AWS_LAMBDA_RUNTIME_API */
+    const char *handler;  /* NULL = _HANDLER */
+    long max_invocations; /* stop after this many (tests); 0 = run forever */
+    long post_timeout_ms; /* limit on each response/error post; 0 = 10000 */
 };
 
 /* ---- The loop ------------------------------------------------------------------------------- */
@@ -66,8 +68,8 @@ struct lambda_runtime_config {
  * a failing init is reported to /runtime/init/error and returns -1 with err ("HandlerNotFound",
  * or init's error). A handler error is reported and the loop goes on; an invocation that arrives
  * past its deadline is reported as "Runtime.DeadlineExceeded" without running the handler. */
-int lambda_runtime_run(const struct lambda_handler_table *t, const struct lambda_runtime_config *cfg,
-                       struct err *err);
+int lambda_runtime_run(const struct lambda_handler_table *t,
+                       const struct lambda_runtime_config *cfg, struct err *err);
 
 /* Milliseconds left before the invocation's deadline (negative once passed); INT64_MAX when the
  * invocation has no deadline. */

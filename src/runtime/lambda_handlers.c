@@ -71,7 +71,6 @@ static void lambda_app_close(struct lambda_app *la)
 
 /* ---------------------------------------------------------------- RequestHandler */
 
-
 /* Builds a proxy response around body (stolen). */
 static json_t *proxy_response(int status, json_t *body)
 {
@@ -169,8 +168,8 @@ static json_t *h_request(void *ud, const struct lambda_context *ctx, const json_
     json_t *reply = turn_run_idempotent(&app->agent, event_header(event, "Idempotency-Key"),
                                         text ? text : "", len, req, &replayed, &e);
     json_decref(req);
-    resp = reply ? proxy_response(200, reply) : proxy_error(e.code[0] ? e.code : "InternalError",
-                                                            e.message);
+    resp = reply ? proxy_response(200, reply)
+                 : proxy_error(e.code[0] ? e.code : "InternalError", e.message);
 out:
     free(decoded);
     app_flush(app);
@@ -197,7 +196,7 @@ static json_t *run_agent_handler(struct lambda_app *la, const char *name, const 
 }
 
 #define TASK(fn, name)                                                                             \
-    static json_t *fn(void *ud, const struct lambda_context *ctx, const json_t *event,           \
+    static json_t *fn(void *ud, const struct lambda_context *ctx, const json_t *event,             \
                       struct err *err)                                                             \
     {                                                                                              \
         (void)ctx;                                                                                 \
@@ -244,10 +243,14 @@ static json_t *h_analytics(void *ud, const struct lambda_context *ctx, const jso
 /* ---------------------------------------------------------------- the table and main */
 
 const struct lambda_handler lambda_parley_handlers[] = {
-    {"RequestHandler", h_request},  {"LoadContext", h_load_context},
-    {"BedrockInference", h_inference}, {"ActionExecutor", h_executor},
-    {"ActionWorker", h_worker},     {"SaveConversation", h_save},
-    {"HandleError", h_handle_error}, {"Analytics", h_analytics},
+    {"RequestHandler", h_request},
+    {"LoadContext", h_load_context},
+    {"BedrockInference", h_inference},
+    {"ActionExecutor", h_executor},
+    {"ActionWorker", h_worker},
+    {"SaveConversation", h_save},
+    {"HandleError", h_handle_error},
+    {"Analytics", h_analytics},
     {NULL, NULL},
 };
 

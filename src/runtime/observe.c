@@ -65,8 +65,7 @@ static void on_model(struct agent *a, double seconds, long long in, long long ou
     pthread_mutex_unlock(&o->lock);
 }
 
-static void on_turn(struct agent *a, const json_t *response, const struct err *err,
-                    double seconds)
+static void on_turn(struct agent *a, const json_t *response, const struct err *err, double seconds)
 {
     struct observe *o = obs_of(a);
     metrics_turn(seconds);
@@ -118,8 +117,7 @@ static void archive_now(struct agent *a, struct archive *archive, const char *si
     text = json_dumps(doc, JSON_COMPACT);
     if (archive_put(archive, key, text, strlen(text), &e) < 0)
         goto fail;
-    agent_emit(a, BUS_CONVERSATION_ARCHIVED,
-               json_pack("{s:s, s:s}", "sessionId", sid, "key", key));
+    agent_emit(a, BUS_CONVERSATION_ARCHIVED, json_pack("{s:s, s:s}", "sessionId", sid, "key", key));
     goto out;
 fail:
     log_at(LL_WARN, "observe", "transcript of '%s' not archived: %s", sid, e.message);
@@ -186,10 +184,8 @@ void observe_flush(struct observe *o, const char *provider)
     int write = o->cfg.emf && o->cfg.per_invocation && !o->turn_written &&
                 (o->model_calls || o->tools || o->errors);
     struct metrics_emf_value vals[] = {
-        {"ModelLatency", "Milliseconds", o->model_ms},
-        {"TokensIn", "Count", (double)o->tokens_in},
-        {"TokensOut", "Count", (double)o->tokens_out},
-        {"ToolCount", "Count", (double)o->tools},
+        {"ModelLatency", "Milliseconds", o->model_ms}, {"TokensIn", "Count", (double)o->tokens_in},
+        {"TokensOut", "Count", (double)o->tokens_out}, {"ToolCount", "Count", (double)o->tools},
         {"Errors", "Count", (double)o->errors},
     };
     o->model_ms = 0;
@@ -201,7 +197,8 @@ void observe_flush(struct observe *o, const char *provider)
         /* A workflow Task measured model calls or tools without a turn line: one line with the
          * same namespace and dimensions as a turn's, without TurnLatency. */
         struct metrics_emf_dim dims[] = {{"Service", "parley"},
-                                         {"Provider", provider && *provider ? provider : "unknown"}};
+                                         {"Provider",
+                                          provider && *provider ? provider : "unknown"}};
         char *line = NULL;
         struct err e;
         err_clear(&e);

@@ -19,9 +19,9 @@
 #include "telemetry/trace.h"
 
 struct binding {
-    struct agent *agent;   /* the agent the handler runs for */
-    agent_handler_fn fn;   /* the seed handler */
-    const char *name;      /* its function name (the trace subsegment and path node) */
+    struct agent *agent; /* the agent the handler runs for */
+    agent_handler_fn fn; /* the seed handler */
+    const char *name;    /* its function name (the trace subsegment and path node) */
 };
 
 struct workflow_local {
@@ -109,7 +109,7 @@ struct workflow_local *workflow_local_new(struct agent *a, const char *asl_path,
     for (size_t i = 0; i < n; i++) {
         w->bindings[i] = (struct binding){a, agent_handlers[i].fn, agent_handlers[i].name};
         w->lambdas[i] = (struct sfn_lambda_handler){agent_handlers[i].name, call_bound,
-                                                   &w->bindings[i]};
+                                                    &w->bindings[i]};
     }
     w->table = (struct sfn_lambda_table){w->lambdas, n};
     log_at(LL_DEBUG, "workflow", "compiled '%s' (%zu states)", asl_path,
@@ -153,14 +153,14 @@ json_t *workflow_local_run(struct agent *a, json_t *state, struct err *err)
                                 "sessionId", json_object_get(state, "sessionId"), "status",
                                 rc == 0 ? sfn_status_name(res.status) : "FAILED", "startedAt",
                                 (json_int_t)started, "durationMs",
-                                (double)(clock_mono_us() - t0) / 1000.0, "path",
-                                json_incref(path));
+                                (double)(clock_mono_us() - t0) / 1000.0, "path", json_incref(path));
         if (seg)
             json_object_set_new(rec, "traceId", json_string(trace_id_of(seg)));
         if (rc == 0 && res.status == SFN_SUCCEEDED)
             json_object_set(rec, "turn", json_object_get(res.output, "turn"));
         else
-            json_object_set_new(rec, "error", json_string(res.error ? res.error : "States.Runtime"));
+            json_object_set_new(rec, "error",
+                                json_string(res.error ? res.error : "States.Runtime"));
         a->hooks->on_execution(a, rec);
         json_decref(rec);
     }

@@ -74,8 +74,8 @@ static json_t *outcome(const json_t *doc, struct err *err)
         return out;
     }
     if (status && strcmp(status, "TIMED_OUT") == 0) {
-        err_set(err, "States.Timeout", "the turn's execution timed out%s%s",
-                cause ? ": " : "", cause ? cause : "");
+        err_set(err, "States.Timeout", "the turn's execution timed out%s%s", cause ? ": " : "",
+                cause ? cause : "");
         return NULL;
     }
     if (status && strcmp(status, "FAILED") == 0) {

@@ -132,10 +132,11 @@ static int run_args_parse(int argc, char **argv, struct run_args *a)
 {
     for (int i = 2; i < argc; i++) {
         const char *o = argv[i];
-        const char **slot = !strcmp(o, "--input") ? &a->input
-                          : !strcmp(o, "--mock-config") ? &a->mock
-                          : !strcmp(o, "--test-case") ? &a->test_case
-                          : !strcmp(o, "--state-machine") ? &a->sm : NULL;
+        const char **slot = !strcmp(o, "--input")           ? &a->input
+                            : !strcmp(o, "--mock-config")   ? &a->mock
+                            : !strcmp(o, "--test-case")     ? &a->test_case
+                            : !strcmp(o, "--state-machine") ? &a->sm
+                                                            : NULL;
         if (slot) {
             if (i + 1 >= argc)
                 return usage("an option is missing its value");
@@ -219,8 +220,10 @@ static int cmd_run(int argc, char **argv)
             goto out;
         }
     }
-    struct sfn_run_opts o = {.virtual_clock = 1, .want_history = a.history,
-                             .state_machine_name = sm, .mock = mc};
+    struct sfn_run_opts o = {.virtual_clock = 1,
+                             .want_history = a.history,
+                             .state_machine_name = sm,
+                             .mock = mc};
     struct sfn_result r = {0};
     long n = a.repeat ? a.repeat : 1;
     struct timespec t0, t1;
@@ -233,8 +236,7 @@ static int cmd_run(int argc, char **argv)
     json_t *j = sfn_result_to_json(&r);
     if (a.repeat) {
         double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-        json_object_set_new(j, "executionsPerSecond",
-                            json_real(secs > 0 ? (double)n / secs : 0.0));
+        json_object_set_new(j, "executionsPerSecond", json_real(secs > 0 ? (double)n / secs : 0.0));
     }
     char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
     puts(s);

@@ -47,7 +47,7 @@ struct exec {
     struct mock_count *mc;
     size_t nmc;
     json_t *sized; /* last value measured within the limit (a reference held, so its address
-                     * cannot be reused by another value while it is remembered) */
+                    * cannot be reused by another value while it is remembered) */
     int timed_out;
     long last_retries; /* Retry attempts of the state that ran last (for on_state) */
 };
@@ -160,7 +160,8 @@ static json_t *payload_details(const char *field, json_t *v)
 static void state_event(struct exec *x, const struct sfn__state *s, int entered, json_t *v)
 {
     char type[48];
-    snprintf(type, sizeof type, "%sState%s", sfn__type_name(s->type), entered ? "Entered" : "Exited");
+    snprintf(type, sizeof type, "%sState%s", sfn__type_name(s->type),
+             entered ? "Entered" : "Exited");
     json_t *d = payload_details(entered ? "input" : "output", v);
     json_object_set_new(d, "name", json_string(s->name));
     event(x, type, entered ? "stateEnteredEventDetails" : "stateExitedEventDetails", d);
@@ -196,8 +197,8 @@ static void init_ctx(struct exec *x)
     char *role = role_arn(x);
     sfn__format_iso(x->start_ms, start_iso);
     x->ctx_exec = json_pack("{s:s, s:O, s:s, s:s, s:s, s:i}", "Id", exec_arn, "Input", x->input,
-                            "Name", name, "RoleArn", role, "StartTime", start_iso,
-                            "RedriveCount", 0);
+                            "Name", name, "RoleArn", role, "StartTime", start_iso, "RedriveCount",
+                            0);
     x->ctx_sm = json_pack("{s:s, s:s}", "Id", sm_arn, "Name", sm);
     free(sm_arn);
     free(exec_arn);
@@ -214,8 +215,9 @@ static json_t *build_ctx(struct exec *x, const struct sfn__state *s, long retry,
     json_t *ctx = json_object();
     json_object_set(ctx, "Execution", x->ctx_exec);
     json_object_set(ctx, "StateMachine", x->ctx_sm);
-    json_object_set_new(ctx, "State", json_pack("{s:s, s:s, s:I}", "EnteredTime", ts, "Name",
-                                                s->name, "RetryCount", (json_int_t)retry));
+    json_object_set_new(ctx, "State",
+                        json_pack("{s:s, s:s, s:I}", "EnteredTime", ts, "Name", s->name,
+                                  "RetryCount", (json_int_t)retry));
     if (token)
         json_object_set_new(ctx, "Task", json_pack("{s:s}", "Token", token));
     if (item_value)
@@ -417,41 +419,67 @@ static int rule_eval(struct lazy_ctx *l, const struct sfn__rule *r, json_t *in, 
     int32_t n1, n2;
     int c;
     switch (r->op) {
-    case OP_IsNull: t = json_is_null(v) == want; break;
-    case OP_IsPresent: t = want; break;
-    case OP_IsNumeric: t = json_is_number(v) == want; break;
-    case OP_IsString: t = json_is_string(v) == want; break;
-    case OP_IsBoolean: t = json_is_boolean(v) == want; break;
-    case OP_IsTimestamp: t = (ts_of(v, &s1, &n1) == 0) == want; break;
-    case OP_BooleanEquals: t = json_is_boolean(v) && json_is_boolean(o) && json_equal(v, o); break;
+    case OP_IsNull:
+        t = json_is_null(v) == want;
+        break;
+    case OP_IsPresent:
+        t = want;
+        break;
+    case OP_IsNumeric:
+        t = json_is_number(v) == want;
+        break;
+    case OP_IsString:
+        t = json_is_string(v) == want;
+        break;
+    case OP_IsBoolean:
+        t = json_is_boolean(v) == want;
+        break;
+    case OP_IsTimestamp:
+        t = (ts_of(v, &s1, &n1) == 0) == want;
+        break;
+    case OP_BooleanEquals:
+        t = json_is_boolean(v) && json_is_boolean(o) && json_equal(v, o);
+        break;
     case OP_StringMatches:
         t = json_is_string(v) && json_is_string(o) &&
             glob(json_string_value(o), json_string_value(v));
         break;
-    case OP_StringEquals: case OP_StringLessThan: case OP_StringGreaterThan:
-    case OP_StringLessThanEquals: case OP_StringGreaterThanEquals:
+    case OP_StringEquals:
+    case OP_StringLessThan:
+    case OP_StringGreaterThan:
+    case OP_StringLessThanEquals:
+    case OP_StringGreaterThanEquals:
         if (json_is_string(v) && json_is_string(o)) {
             c = strcmp(json_string_value(v), json_string_value(o));
-            t = r->op == OP_StringEquals ? c == 0 : r->op == OP_StringLessThan ? c < 0
-              : r->op == OP_StringGreaterThan ? c > 0 : r->op == OP_StringLessThanEquals ? c <= 0
-              : c >= 0;
+            t = r->op == OP_StringEquals           ? c == 0
+                : r->op == OP_StringLessThan       ? c < 0
+                : r->op == OP_StringGreaterThan    ? c > 0
+                : r->op == OP_StringLessThanEquals ? c <= 0
+                                                   : c >= 0;
         }
         break;
-    case OP_NumericEquals: case OP_NumericLessThan: case OP_NumericGreaterThan:
-    case OP_NumericLessThanEquals: case OP_NumericGreaterThanEquals:
+    case OP_NumericEquals:
+    case OP_NumericLessThan:
+    case OP_NumericGreaterThan:
+    case OP_NumericLessThanEquals:
+    case OP_NumericGreaterThanEquals:
         if (json_is_number(v) && json_is_number(o)) {
             c = num_cmp(v, o);
-            t = r->op == OP_NumericEquals ? c == 0 : r->op == OP_NumericLessThan ? c < 0
-              : r->op == OP_NumericGreaterThan ? c > 0 : r->op == OP_NumericLessThanEquals ? c <= 0
-              : c >= 0;
+            t = r->op == OP_NumericEquals           ? c == 0
+                : r->op == OP_NumericLessThan       ? c < 0
+                : r->op == OP_NumericGreaterThan    ? c > 0
+                : r->op == OP_NumericLessThanEquals ? c <= 0
+                                                    : c >= 0;
         }
         break;
     default: /* Timestamp comparisons */
         if (ts_of(v, &s1, &n1) == 0 && ts_of(o, &s2, &n2) == 0) {
             c = s1 < s2 ? -1 : s1 > s2 ? 1 : n1 < n2 ? -1 : n1 > n2;
-            t = r->op == OP_TimestampEquals ? c == 0 : r->op == OP_TimestampLessThan ? c < 0
-              : r->op == OP_TimestampGreaterThan ? c > 0
-              : r->op == OP_TimestampLessThanEquals ? c <= 0 : c >= 0;
+            t = r->op == OP_TimestampEquals           ? c == 0
+                : r->op == OP_TimestampLessThan       ? c < 0
+                : r->op == OP_TimestampGreaterThan    ? c > 0
+                : r->op == OP_TimestampLessThanEquals ? c <= 0
+                                                      : c >= 0;
         }
         break;
     }
@@ -799,8 +827,7 @@ static void branches_finish(struct exec *x, const struct branches *b)
         json_t *ev = k[j].ev;
         long prev = (long)json_integer_value(json_object_get(ev, "previousEventId"));
         if (prev > b->base_id && prev <= b->base_id + (long)n)
-            json_object_set_new(ev, "previousEventId",
-                                json_integer(new_id[prev - b->base_id - 1]));
+            json_object_set_new(ev, "previousEventId", json_integer(new_id[prev - b->base_id - 1]));
         json_object_set_new(ev, "id", json_integer(b->base_id + 1 + (long)j));
         json_array_set(x->history, b->first + j, ev);
     }
@@ -886,9 +913,9 @@ static int map_items(struct exec *x, const struct sfn__state *s, json_t *eff, lo
 
 /* A Map's failure tolerance and concurrency, each fixed or read by path from eff. */
 struct map_limits {
-    long tol_count;  /* -1: unset */
-    double tol_pct;  /* -1: unset */
-    long max_conc;   /* 0: no limit */
+    long tol_count; /* -1: unset */
+    double tol_pct; /* -1: unset */
+    long max_conc;  /* 0: no limit */
 };
 
 /* Reads a limit by path: an integer (is_int) or any number, from 0 to max. Returns it (new ref),
@@ -903,8 +930,7 @@ static json_t *limit_at(const struct jsonpath *p, json_t *eff, int is_int, doubl
     return NULL;
 }
 
-static int map_limits(const struct sfn__state *s, json_t *eff, struct map_limits *l,
-                      struct fail *f)
+static int map_limits(const struct sfn__state *s, json_t *eff, struct map_limits *l, struct fail *f)
 {
     json_t *v = NULL;
     l->tol_count = s->tolerated_count;
@@ -912,25 +938,28 @@ static int map_limits(const struct sfn__state *s, json_t *eff, struct map_limits
     l->max_conc = s->max_concurrency;
     if (s->tolerated_count_path) {
         if (!(v = limit_at(s->tolerated_count_path, eff, 1, HUGE_VAL)))
-            return failf(f, "States.Runtime", "State '%s': ToleratedFailureCountPath '%s' must "
-                         "point to a non-negative integer", s->name,
-                         jsonpath_text(s->tolerated_count_path));
+            return failf(f, "States.Runtime",
+                         "State '%s': ToleratedFailureCountPath '%s' must "
+                         "point to a non-negative integer",
+                         s->name, jsonpath_text(s->tolerated_count_path));
         l->tol_count = (long)json_integer_value(v);
         json_decref(v);
     }
     if (s->tolerated_pct_path) {
         if (!(v = limit_at(s->tolerated_pct_path, eff, 0, 100)))
-            return failf(f, "States.Runtime", "State '%s': ToleratedFailurePercentagePath '%s' "
-                         "must point to a number from 0 to 100", s->name,
-                         jsonpath_text(s->tolerated_pct_path));
+            return failf(f, "States.Runtime",
+                         "State '%s': ToleratedFailurePercentagePath '%s' "
+                         "must point to a number from 0 to 100",
+                         s->name, jsonpath_text(s->tolerated_pct_path));
         l->tol_pct = json_number_value(v);
         json_decref(v);
     }
     if (s->max_concurrency_path) {
         if (!(v = limit_at(s->max_concurrency_path, eff, 1, HUGE_VAL)))
-            return failf(f, "States.Runtime", "State '%s': MaxConcurrencyPath '%s' must point to "
-                         "a non-negative integer", s->name,
-                         jsonpath_text(s->max_concurrency_path));
+            return failf(f, "States.Runtime",
+                         "State '%s': MaxConcurrencyPath '%s' must point to "
+                         "a non-negative integer",
+                         s->name, jsonpath_text(s->max_concurrency_path));
         l->max_conc = json_integer_value(v) > LONG_MAX ? LONG_MAX : (long)json_integer_value(v);
         json_decref(v);
     }
@@ -967,8 +996,8 @@ static void map_iteration_event(struct exec *x, const struct sfn__state *s, cons
                                 const char *key, size_t i)
 {
     if (x->history)
-        simple_event(x, type, key, json_pack("{s:s, s:I}", "name", s->name, "index",
-                                             (json_int_t)i));
+        simple_event(x, type, key,
+                     json_pack("{s:s, s:I}", "name", s->name, "index", (json_int_t)i));
 }
 
 /* The iterations of one Map attempt. Returns 0 with *results (new ref; a tolerated failure is
@@ -981,9 +1010,9 @@ static int map_iterate(struct exec *x, const struct sfn__state *s, json_t *eff, 
     size_t n = json_array_size(items), failures = 0;
     int tolerant = l->tol_count >= 0 || l->tol_pct >= 0, rc = -1;
     /* slots[k]: when concurrency slot k frees up; none when every iteration starts at once */
-    size_t nslots =
-        x->o->virtual_clock && l->max_conc > 0 && (size_t)l->max_conc < n ? (size_t)l->max_conc
-                                                                          : 0;
+    size_t nslots = x->o->virtual_clock && l->max_conc > 0 && (size_t)l->max_conc < n
+                        ? (size_t)l->max_conc
+                        : 0;
     int64_t *slots = nslots ? xmalloc(nslots * sizeof *slots) : NULL;
     for (size_t k = 0; k < nslots; k++)
         slots[k] = br->start;
@@ -1007,8 +1036,8 @@ static int map_iterate(struct exec *x, const struct sfn__state *s, json_t *eff, 
         if (r < 0)
             map_iteration_event(x, s, "MapIterationFailed", "mapIterationFailedEventDetails", i);
         else
-            map_iteration_event(x, s, "MapIterationSucceeded",
-                                "mapIterationSucceededEventDetails", i);
+            map_iteration_event(x, s, "MapIterationSucceeded", "mapIterationSucceededEventDetails",
+                                i);
         int64_t end = branch_end(x, br);
         if (nslots)
             slots[slot] = end;
@@ -1019,8 +1048,8 @@ static int map_iterate(struct exec *x, const struct sfn__state *s, json_t *eff, 
         if (x->timed_out || !tolerant || (f->error && !strcmp(f->error, "States.Runtime")))
             goto out;
         failures++;
-        json_array_append_new(*results, json_pack("{s:s?, s:s?}", "Error", f->error, "Cause",
-                                                  f->cause));
+        json_array_append_new(*results,
+                              json_pack("{s:s?, s:s?}", "Error", f->error, "Cause", f->cause));
         fail_release(f);
     }
     if (map_over_threshold(l, failures, n)) {
@@ -1142,8 +1171,8 @@ static int with_retry(struct exec *x, const struct sfn__state *s, attempt_fn fn,
  * Each runs state s on input in (borrowed). It returns 0 with *out (new ref) and *next (the state
  * entered next; -1 at the end of the graph), or -1 with f. */
 
-static int run_task(struct exec *x, const struct sfn__state *s, json_t *in, json_t **out,
-                    int *next, struct fail *f)
+static int run_task(struct exec *x, const struct sfn__state *s, json_t *in, json_t **out, int *next,
+                    struct fail *f)
 {
     return with_retry(x, s, task_attempt, in, out, next, f);
 }
@@ -1154,14 +1183,14 @@ static int run_parallel(struct exec *x, const struct sfn__state *s, json_t *in, 
     return with_retry(x, s, parallel_attempt, in, out, next, f);
 }
 
-static int run_map(struct exec *x, const struct sfn__state *s, json_t *in, json_t **out,
-                   int *next, struct fail *f)
+static int run_map(struct exec *x, const struct sfn__state *s, json_t *in, json_t **out, int *next,
+                   struct fail *f)
 {
     return with_retry(x, s, map_attempt, in, out, next, f);
 }
 
-static int run_pass(struct exec *x, const struct sfn__state *s, json_t *in, json_t **out,
-                    int *next, struct fail *f)
+static int run_pass(struct exec *x, const struct sfn__state *s, json_t *in, json_t **out, int *next,
+                    struct fail *f)
 {
     json_t *eff = NULL, *params = NULL, *ctx = NULL;
     int rc = -1;
@@ -1264,8 +1293,8 @@ static int wait_duration(struct exec *x, const struct sfn__state *s, json_t *eff
     return 0;
 }
 
-static int run_wait(struct exec *x, const struct sfn__state *s, json_t *in, json_t **out,
-                    int *next, struct fail *f)
+static int run_wait(struct exec *x, const struct sfn__state *s, json_t *in, json_t **out, int *next,
+                    struct fail *f)
 {
     json_t *eff = NULL;
     int64_t wait = 0;
@@ -1334,8 +1363,8 @@ static int fail_value(struct exec *x, const struct sfn__state *s, const struct s
 }
 
 /* A Fail state always fails: with Error/Cause, or what ErrorPath/CausePath select. */
-static int run_fail(struct exec *x, const struct sfn__state *s, json_t *in, json_t **out,
-                    int *next, struct fail *f)
+static int run_fail(struct exec *x, const struct sfn__state *s, json_t *in, json_t **out, int *next,
+                    struct fail *f)
 {
     char *err = s->fail_error ? xstrdup(s->fail_error) : NULL;
     char *cause = s->fail_cause ? xstrdup(s->fail_cause) : NULL;

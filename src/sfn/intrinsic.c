@@ -23,8 +23,8 @@
 enum arg_kind { A_LIT, A_PATH, A_FN };
 struct arg {
     enum arg_kind kind;
-    json_t *lit;          /* A_LIT */
-    char *raw;            /* A_LIT string: text as written (escapes kept), for States.Format */
+    json_t *lit; /* A_LIT */
+    char *raw;   /* A_LIT string: text as written (escapes kept), for States.Format */
     struct jsonpath *path;
     struct sfn__intrinsic *fn;
 };
@@ -133,8 +133,7 @@ static int f_string_to_json(const struct sfn__intrinsic *f, json_t **v, const st
     if (!json_is_string(v[0]))
         return fail(err, "States.StringToJson", "%s", "the argument must be a string");
     json_error_t je;
-    json_t *j = json_loadb(json_string_value(v[0]), json_string_length(v[0]),
-                           JSON_DECODE_ANY, &je);
+    json_t *j = json_loadb(json_string_value(v[0]), json_string_length(v[0]), JSON_DECODE_ANY, &je);
     if (!j)
         return fail(err, "States.StringToJson", "the string is not valid JSON (%s)", je.text);
     *out = j;
@@ -162,8 +161,8 @@ static int f_array(const struct sfn__intrinsic *f, json_t **v, const struct sfn_
     return 0;
 }
 
-static int f_array_partition(const struct sfn__intrinsic *f, json_t **v,
-                             const struct sfn__env *env, json_t **out, struct err *err)
+static int f_array_partition(const struct sfn__intrinsic *f, json_t **v, const struct sfn__env *env,
+                             json_t **out, struct err *err)
 {
     (void)f, (void)env;
     long long n;
@@ -186,8 +185,8 @@ static int f_array_partition(const struct sfn__intrinsic *f, json_t **v,
     return 0;
 }
 
-static int f_array_contains(const struct sfn__intrinsic *f, json_t **v,
-                            const struct sfn__env *env, json_t **out, struct err *err)
+static int f_array_contains(const struct sfn__intrinsic *f, json_t **v, const struct sfn__env *env,
+                            json_t **out, struct err *err)
 {
     (void)f, (void)env;
     if (!json_is_array(v[0]))
@@ -224,8 +223,8 @@ static int f_array_range(const struct sfn__intrinsic *f, json_t **v, const struc
     return 0;
 }
 
-static int f_array_get_item(const struct sfn__intrinsic *f, json_t **v,
-                            const struct sfn__env *env, json_t **out, struct err *err)
+static int f_array_get_item(const struct sfn__intrinsic *f, json_t **v, const struct sfn__env *env,
+                            json_t **out, struct err *err)
 {
     (void)f, (void)env;
     long long i;
@@ -323,9 +322,12 @@ static int f_hash(const struct sfn__intrinsic *f, json_t **v, const struct sfn__
                   json_t **out, struct err *err)
 {
     (void)f, (void)env;
-    static const struct { const char *name; const char *ossl; } algs[] = {
-        {"MD5", "MD5"}, {"SHA-1", "SHA1"}, {"SHA-256", "SHA256"}, {"SHA-384", "SHA384"},
-        {"SHA-512", "SHA512"},
+    static const struct {
+        const char *name;
+        const char *ossl;
+    } algs[] = {
+        {"MD5", "MD5"},        {"SHA-1", "SHA1"},     {"SHA-256", "SHA256"},
+        {"SHA-384", "SHA384"}, {"SHA-512", "SHA512"},
     };
     if (!json_is_string(v[0]))
         return fail(err, "States.Hash", "%s", "the data must be a string");
@@ -338,8 +340,10 @@ static int f_hash(const struct sfn__intrinsic *f, json_t **v, const struct sfn__
         if (!strcmp(algs[i].name, json_string_value(v[1])))
             md = EVP_get_digestbyname(algs[i].ossl);
     if (!md)
-        return fail(err, "States.Hash", "unsupported algorithm '%s' (use MD5, SHA-1, SHA-256, "
-                    "SHA-384 or SHA-512)", json_string_value(v[1]));
+        return fail(err, "States.Hash",
+                    "unsupported algorithm '%s' (use MD5, SHA-1, SHA-256, "
+                    "SHA-384 or SHA-512)",
+                    json_string_value(v[1]));
     unsigned char dig[EVP_MAX_MD_SIZE];
     unsigned int dl = 0;
     if (!EVP_Digest(json_string_value(v[0]), json_string_length(v[0]), dig, &dl, md, NULL))
@@ -641,7 +645,10 @@ static struct sfn__intrinsic *parse_call(struct pcur *c, int nest)
     }
     if (fn->nargs < def->min || fn->nargs > def->max) {
         err_set(c->err, "InvalidIntrinsic", "%s takes %zu%s argument(s), got %zu", def->name,
-                def->min, def->max == def->min ? "" : def->max > 3 ? " or more" : " to 3",
+                def->min,
+                def->max == def->min ? ""
+                : def->max > 3       ? " or more"
+                                     : " to 3",
                 fn->nargs);
         goto fail;
     }
@@ -674,7 +681,6 @@ int sfn__intrinsic_uses_context(const struct sfn__intrinsic *fn)
 {
     return fn->uses_context;
 }
-
 
 int sfn__intrinsic_eval(const struct sfn__intrinsic *fn, const struct sfn__env *env, json_t **out,
                         struct err *err)

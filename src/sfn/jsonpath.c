@@ -17,31 +17,39 @@
 #define JP_MAX_SEGS 256
 #define JP_MAX_DEPTH 4096 /* recursion cap for deep scan on programmatically built inputs */
 
-enum seg_kind { SEG_FIELD, SEG_INDEX, SEG_WILD, SEG_DEEP, SEG_UNION_IDX, SEG_UNION_NAMES,
-                SEG_SLICE, SEG_FILTER };
+enum seg_kind {
+    SEG_FIELD,
+    SEG_INDEX,
+    SEG_WILD,
+    SEG_DEEP,
+    SEG_UNION_IDX,
+    SEG_UNION_NAMES,
+    SEG_SLICE,
+    SEG_FILTER
+};
 enum filt_op { F_EXISTS, F_EQ, F_NE, F_LT, F_LE, F_GT, F_GE };
 
 struct filter {
     struct jsonpath *lhs; /* relative path from @ (compiled as `$...`) */
     enum filt_op op;
-    json_t *rhs;          /* literal; NULL for F_EXISTS */
+    json_t *rhs; /* literal; NULL for F_EXISTS */
 };
 
 struct seg {
     enum seg_kind kind;
-    char *name;          /* SEG_FIELD, SEG_DEEP (NULL = any) */
-    long index;          /* SEG_INDEX */
-    long *idx;           /* SEG_UNION_IDX */
-    char **names;        /* SEG_UNION_NAMES */
-    size_t n;            /* count for unions */
-    long start, end;     /* SEG_SLICE; has_start/has_end */
+    char *name;      /* SEG_FIELD, SEG_DEEP (NULL = any) */
+    long index;      /* SEG_INDEX */
+    long *idx;       /* SEG_UNION_IDX */
+    char **names;    /* SEG_UNION_NAMES */
+    size_t n;        /* count for unions */
+    long start, end; /* SEG_SLICE; has_start/has_end */
     int has_start, has_end;
-    struct filter filt;  /* SEG_FILTER */
+    struct filter filt; /* SEG_FILTER */
 };
 
 struct jsonpath {
     char *text;
-    int context;  /* 1 for `$$` */
+    int context; /* 1 for `$$` */
     int definite;
     size_t nsegs;
     struct seg *segs;
@@ -59,8 +67,8 @@ struct cur {
 
 static int bad(struct cur *c, const char *what)
 {
-    return err_set(c->err, "InvalidPath", "invalid JSONPath '%s': %s at offset %zu", c->text,
-                   what, c->i);
+    return err_set(c->err, "InvalidPath", "invalid JSONPath '%s': %s at offset %zu", c->text, what,
+                   c->i);
 }
 
 static void skip_ws(struct cur *c)
@@ -163,7 +171,10 @@ static int parse_filter(struct cur *c, struct seg *sg)
     if (!sg->filt.lhs)
         return -1;
     skip_ws(c);
-    static const struct { const char *tok; enum filt_op op; } ops[] = {
+    static const struct {
+        const char *tok;
+        enum filt_op op;
+    } ops[] = {
         {"==", F_EQ}, {"!=", F_NE}, {"<=", F_LE}, {">=", F_GE}, {"<", F_LT}, {">", F_GT},
     };
     sg->filt.op = F_EXISTS;
@@ -412,10 +423,22 @@ fail:
     return NULL;
 }
 
-const char *jsonpath_text(const struct jsonpath *p) { return p->text; }
-int jsonpath_is_context(const struct jsonpath *p) { return p->context; }
-int jsonpath_is_definite(const struct jsonpath *p) { return p->definite; }
-int jsonpath_is_root(const struct jsonpath *p) { return p->nsegs == 0; }
+const char *jsonpath_text(const struct jsonpath *p)
+{
+    return p->text;
+}
+int jsonpath_is_context(const struct jsonpath *p)
+{
+    return p->context;
+}
+int jsonpath_is_definite(const struct jsonpath *p)
+{
+    return p->definite;
+}
+int jsonpath_is_root(const struct jsonpath *p)
+{
+    return p->nsegs == 0;
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* evaluate                                                                                   */
@@ -447,13 +470,27 @@ static int filter_match(const struct filter *f, json_t *node)
         return 0;
     int ok = 0, r = 0;
     switch (f->op) {
-    case F_EXISTS: ok = 1; break;
-    case F_EQ: ok = cmp_json(v, f->rhs, &r) == 0 ? r == 0 : json_equal(v, f->rhs); break;
-    case F_NE: ok = cmp_json(v, f->rhs, &r) == 0 ? r != 0 : !json_equal(v, f->rhs); break;
-    case F_LT: ok = cmp_json(v, f->rhs, &r) == 0 && r < 0; break;
-    case F_LE: ok = cmp_json(v, f->rhs, &r) == 0 && r <= 0; break;
-    case F_GT: ok = cmp_json(v, f->rhs, &r) == 0 && r > 0; break;
-    case F_GE: ok = cmp_json(v, f->rhs, &r) == 0 && r >= 0; break;
+    case F_EXISTS:
+        ok = 1;
+        break;
+    case F_EQ:
+        ok = cmp_json(v, f->rhs, &r) == 0 ? r == 0 : json_equal(v, f->rhs);
+        break;
+    case F_NE:
+        ok = cmp_json(v, f->rhs, &r) == 0 ? r != 0 : !json_equal(v, f->rhs);
+        break;
+    case F_LT:
+        ok = cmp_json(v, f->rhs, &r) == 0 && r < 0;
+        break;
+    case F_LE:
+        ok = cmp_json(v, f->rhs, &r) == 0 && r <= 0;
+        break;
+    case F_GT:
+        ok = cmp_json(v, f->rhs, &r) == 0 && r > 0;
+        break;
+    case F_GE:
+        ok = cmp_json(v, f->rhs, &r) == 0 && r >= 0;
+        break;
     }
     json_decref(v);
     return ok;
@@ -473,7 +510,8 @@ static void deep(const struct jsonpath *p, size_t si, json_t *node, json_t *acc,
             if (!sg->name || !strcmp(k, sg->name))
                 walk(p, si + 1, v, acc, depth + 1);
         }
-        json_object_foreach(node, k, v) deep(p, si, v, acc, depth + 1);
+        json_object_foreach(node, k, v)
+            deep(p, si, v, acc, depth + 1);
     } else if (json_is_array(node)) {
         size_t i;
         json_t *v;
@@ -481,7 +519,8 @@ static void deep(const struct jsonpath *p, size_t si, json_t *node, json_t *acc,
             if (!sg->name)
                 walk(p, si + 1, v, acc, depth + 1);
         }
-        json_array_foreach(node, i, v) deep(p, si, v, acc, depth + 1);
+        json_array_foreach(node, i, v)
+            deep(p, si, v, acc, depth + 1);
     }
 }
 
@@ -509,10 +548,12 @@ static void walk(const struct jsonpath *p, size_t si, json_t *node, json_t *acc,
         break;
     case SEG_WILD:
         if (json_is_array(node)) {
-            json_array_foreach(node, i, v) walk(p, si + 1, v, acc, depth);
+            json_array_foreach(node, i, v)
+                walk(p, si + 1, v, acc, depth);
         } else if (json_is_object(node)) {
             const char *k;
-            json_object_foreach(node, k, v) walk(p, si + 1, v, acc, depth);
+            json_object_foreach(node, k, v)
+                walk(p, si + 1, v, acc, depth);
         }
         break;
     case SEG_DEEP:
@@ -643,8 +684,7 @@ json_t *jsonpath_set(const struct jsonpath *p, json_t *doc, json_t *value, struc
 {
     if (p->nsegs > 0 && !json_is_object(doc) && !json_is_array(doc)) {
         err_set(err, "States.ResultPathMatchFailure",
-                "Unable to apply ResultPath \"%s\" to input: the input is not an object",
-                p->text);
+                "Unable to apply ResultPath \"%s\" to input: the input is not an object", p->text);
         return NULL;
     }
     return set_at(p, 0, doc, value, err);

@@ -95,8 +95,7 @@ static void request_id(char out[37])
     sfn__uuid(&st, out);
 }
 
-int sfn_lambda_task(void *ud, const char *resource, json_t *input, json_t **output,
-                    struct err *err)
+int sfn_lambda_task(void *ud, const char *resource, json_t *input, json_t **output, struct err *err)
 {
     const struct sfn_lambda_table *t = ud;
     char name[256];
@@ -130,7 +129,6 @@ int sfn_lambda_task(void *ud, const char *resource, json_t *input, json_t **outp
     if (sfn_lambda_function_name(resource, name, sizeof name) < 0 ||
         (strncmp(resource, "arn:aws:lambda:", 15) && strncmp(resource, "${", 2)))
         return err_set(err, "States.Runtime",
-                       "resource '%s' is not a Lambda function this runtime can resolve",
-                       resource);
+                       "resource '%s' is not a Lambda function this runtime can resolve", resource);
     return invoke(t, name, resource, input, output, err);
 }

@@ -11,7 +11,7 @@
 
 struct mentry {
     long lo, hi;
-    json_t *ret;  /* Return value, or NULL for a Throw */
+    json_t *ret; /* Return value, or NULL for a Throw */
     char *error, *cause;
 };
 
@@ -103,8 +103,8 @@ static int load_resp(struct mresp *r, const char *name, json_t *v, struct err *e
         json_t *ret = json_object_get(x, "Return"), *thr = json_object_get(x, "Throw");
         if (!json_is_object(x) || (!ret == !thr) || json_object_size(x) != 1)
             return err_set(err, "InvalidMockConfig",
-                           "MockedResponses.%s.%s must hold exactly one of Return and Throw",
-                           name, k);
+                           "MockedResponses.%s.%s must hold exactly one of Return and Throw", name,
+                           k);
         if (ret) {
             e->ret = json_incref(ret);
         } else {
@@ -163,8 +163,7 @@ struct sfn_mock *sfn_mock_parse(const char *text, struct err *err)
         json_object_foreach(tcs, k, v) {
             if (!json_is_object(v)) {
                 err_set(err, "InvalidMockConfig",
-                        "StateMachines.%s.TestCases.%s must map state names to responses", smk,
-                        k);
+                        "StateMachines.%s.TestCases.%s must map state names to responses", smk, k);
                 goto fail;
             }
             m->cases = xrealloc(m->cases, (m->ncases + 1) * sizeof *m->cases);
@@ -201,8 +200,8 @@ fail:
     return NULL;
 }
 
-const struct sfn_mock_case *sfn_mock_find(const struct sfn_mock *m, const char *sm,
-                                          const char *tc, struct err *err)
+const struct sfn_mock_case *sfn_mock_find(const struct sfn_mock *m, const char *sm, const char *tc,
+                                          struct err *err)
 {
     int sm_seen = 0;
     for (size_t i = 0; i < m->ncases; i++) {
@@ -215,8 +214,10 @@ const struct sfn_mock_case *sfn_mock_find(const struct sfn_mock *m, const char *
     if (!sm_seen)
         err_set(err, "NotFound", "the mock configuration has no state machine '%s'", sm);
     else
-        err_set(err, "NotFound", "state machine '%s' has no test case '%s' in the mock "
-                "configuration", sm, tc);
+        err_set(err, "NotFound",
+                "state machine '%s' has no test case '%s' in the mock "
+                "configuration",
+                sm, tc);
     return NULL;
 }
 

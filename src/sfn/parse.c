@@ -24,27 +24,50 @@ static const struct {
     const char *name;
     unsigned types;
 } fields[] = {
-    {"Type", ALL_T}, {"Comment", ALL_T}, {"QueryLanguage", ALL_T},
-    {"Next", NEXT_T}, {"End", NEXT_T},
-    {"InputPath", IO_T}, {"OutputPath", IO_T},
-    {"Parameters", RES_T | B(ST_PASS)}, {"ResultPath", RES_T | B(ST_PASS)},
-    {"ResultSelector", RES_T}, {"Retry", RES_T}, {"Catch", RES_T},
+    {"Type", ALL_T},
+    {"Comment", ALL_T},
+    {"QueryLanguage", ALL_T},
+    {"Next", NEXT_T},
+    {"End", NEXT_T},
+    {"InputPath", IO_T},
+    {"OutputPath", IO_T},
+    {"Parameters", RES_T | B(ST_PASS)},
+    {"ResultPath", RES_T | B(ST_PASS)},
+    {"ResultSelector", RES_T},
+    {"Retry", RES_T},
+    {"Catch", RES_T},
     {"Result", B(ST_PASS)},
-    {"Resource", B(ST_TASK)}, {"TimeoutSeconds", B(ST_TASK)}, {"TimeoutSecondsPath", B(ST_TASK)},
-    {"HeartbeatSeconds", B(ST_TASK)}, {"HeartbeatSecondsPath", B(ST_TASK)},
+    {"Resource", B(ST_TASK)},
+    {"TimeoutSeconds", B(ST_TASK)},
+    {"TimeoutSecondsPath", B(ST_TASK)},
+    {"HeartbeatSeconds", B(ST_TASK)},
+    {"HeartbeatSecondsPath", B(ST_TASK)},
     {"Credentials", B(ST_TASK)},
-    {"Choices", B(ST_CHOICE)}, {"Default", B(ST_CHOICE)},
-    {"Seconds", B(ST_WAIT)}, {"SecondsPath", B(ST_WAIT)}, {"Timestamp", B(ST_WAIT)},
+    {"Choices", B(ST_CHOICE)},
+    {"Default", B(ST_CHOICE)},
+    {"Seconds", B(ST_WAIT)},
+    {"SecondsPath", B(ST_WAIT)},
+    {"Timestamp", B(ST_WAIT)},
     {"TimestampPath", B(ST_WAIT)},
-    {"Error", B(ST_FAIL)}, {"ErrorPath", B(ST_FAIL)}, {"Cause", B(ST_FAIL)},
+    {"Error", B(ST_FAIL)},
+    {"ErrorPath", B(ST_FAIL)},
+    {"Cause", B(ST_FAIL)},
     {"CausePath", B(ST_FAIL)},
     {"Branches", B(ST_PARALLEL)},
-    {"Iterator", B(ST_MAP)}, {"ItemProcessor", B(ST_MAP)}, {"ItemsPath", B(ST_MAP)},
-    {"ItemSelector", B(ST_MAP)}, {"MaxConcurrency", B(ST_MAP)},
-    {"MaxConcurrencyPath", B(ST_MAP)}, {"ToleratedFailureCount", B(ST_MAP)},
-    {"ToleratedFailureCountPath", B(ST_MAP)}, {"ToleratedFailurePercentage", B(ST_MAP)},
-    {"ToleratedFailurePercentagePath", B(ST_MAP)}, {"Label", B(ST_MAP)},
-    {"ItemReader", B(ST_MAP)}, {"ResultWriter", B(ST_MAP)}, {"ItemBatcher", B(ST_MAP)},
+    {"Iterator", B(ST_MAP)},
+    {"ItemProcessor", B(ST_MAP)},
+    {"ItemsPath", B(ST_MAP)},
+    {"ItemSelector", B(ST_MAP)},
+    {"MaxConcurrency", B(ST_MAP)},
+    {"MaxConcurrencyPath", B(ST_MAP)},
+    {"ToleratedFailureCount", B(ST_MAP)},
+    {"ToleratedFailureCountPath", B(ST_MAP)},
+    {"ToleratedFailurePercentage", B(ST_MAP)},
+    {"ToleratedFailurePercentagePath", B(ST_MAP)},
+    {"Label", B(ST_MAP)},
+    {"ItemReader", B(ST_MAP)},
+    {"ResultWriter", B(ST_MAP)},
+    {"ItemBatcher", B(ST_MAP)},
 };
 
 static const char *op_names[] = {
@@ -158,8 +181,8 @@ static char *at(const char *where, const char *field)
 }
 
 /* Compiles an optional path field. null is allowed when *is_null is not NULL. */
-static void path_field(struct pctx *c, json_t *st, const char *where, const char *field,
-                       int flags, struct jsonpath **out, int *is_null)
+static void path_field(struct pctx *c, json_t *st, const char *where, const char *field, int flags,
+                       struct jsonpath **out, int *is_null)
 {
     json_t *v = json_object_get(st, field);
     if (!v)
@@ -168,8 +191,7 @@ static void path_field(struct pctx *c, json_t *st, const char *where, const char
     if (json_is_null(v) && is_null) {
         *is_null = 1;
     } else if (!json_is_string(v)) {
-        sfn__problem_add(c->pl, w, "%s must be a string%s", field,
-                         is_null ? " or null" : "");
+        sfn__problem_add(c->pl, w, "%s must be a string%s", field, is_null ? " or null" : "");
     } else {
         struct err e = {0};
         *out = jsonpath_compile(json_string_value(v), flags, &e);
@@ -198,8 +220,7 @@ static int int_field(struct pctx *c, json_t *st, const char *where, const char *
     return rc;
 }
 
-static void exclusive(struct pctx *c, json_t *st, const char *where, const char *a,
-                      const char *b)
+static void exclusive(struct pctx *c, json_t *st, const char *where, const char *a, const char *b)
 {
     if (json_object_get(st, a) && json_object_get(st, b))
         sfn__problem_add(c->pl, where, "%s and %s cannot both be set", a, b);
@@ -308,8 +329,7 @@ static void compile_retry(struct pctx *c, json_t *v, const char *where, struct s
         json_object_foreach(r, k, x) {
             if (strcmp(k, "ErrorEquals") && strcmp(k, "IntervalSeconds") &&
                 strcmp(k, "MaxAttempts") && strcmp(k, "BackoffRate") &&
-                strcmp(k, "MaxDelaySeconds") && strcmp(k, "JitterStrategy") &&
-                strcmp(k, "Comment"))
+                strcmp(k, "MaxDelaySeconds") && strcmp(k, "JitterStrategy") && strcmp(k, "Comment"))
                 sfn__problem_add(c->pl, w, "unknown field '%s' in a retrier", k);
         }
         errlist(c, json_object_get(r, "ErrorEquals"), w, &rt->errors, 0);
@@ -412,8 +432,8 @@ static void compile_operand(struct pctx *c, const char *k, json_t *v, const char
         struct err e = {0};
         if (!json_is_string(v))
             sfn__problem_add(c->pl, w, "%s must be a path string", k);
-        else if (!(out->operand_path =
-                       jsonpath_compile(json_string_value(v), JSONPATH_REFERENCE, &e)))
+        else if (!(out->operand_path = jsonpath_compile(json_string_value(v), JSONPATH_REFERENCE,
+                                                        &e)))
             sfn__problem_add(c->pl, w, "%s", e.message);
         return;
     }
@@ -433,7 +453,7 @@ static void compile_operand(struct pctx *c, const char *k, json_t *v, const char
     if (!ok)
         sfn__problem_add(c->pl, w, "%s needs %s", k,
                          !strncmp(tn, "Is", 2) || !strcmp(tn, "BooleanEquals") ? "a boolean"
-                         : !strncmp(tn, "Numeric", 7)                         ? "a number"
+                         : !strncmp(tn, "Numeric", 7)                          ? "a number"
                          : !strncmp(tn, "Timestamp", 9)
                              ? "an RFC 3339 timestamp string such as \"2016-03-14T01:59:00Z\""
                              : "a string");
@@ -529,8 +549,8 @@ static void compile_rule(struct pctx *c, json_t *r, const char *where, struct sf
 /* ------------------------------------------------------------------------------------------ */
 /* states and graphs                                                                          */
 
-static struct sfn__graph *compile_graph(struct pctx *c, json_t *obj, const char *where,
-                                        int depth, int is_processor);
+static struct sfn__graph *compile_graph(struct pctx *c, json_t *obj, const char *where, int depth,
+                                        int is_processor);
 
 static int tmpl_uses_ctx(const struct sfn__tmpl *t)
 {
@@ -591,8 +611,7 @@ static void check_fields(struct pctx *c, json_t *st, const char *where, enum sfn
     }
     json_t *ql = json_object_get(st, "QueryLanguage");
     if (ql && !(json_is_string(ql) && !strcmp(json_string_value(ql), "JSONPath")))
-        sfn__problem_add(c->pl, where,
-                         "QueryLanguage %s is not supported yet (only JSONPath is)",
+        sfn__problem_add(c->pl, where, "QueryLanguage %s is not supported yet (only JSONPath is)",
                          json_is_string(ql) ? json_string_value(ql) : "(not a string)");
 }
 
@@ -691,8 +710,7 @@ static void compile_task(struct pctx *c, json_t *st, const char *where, struct s
     int_field(c, st, where, "TimeoutSeconds", 1, &s->timeout_s);
     int_field(c, st, where, "HeartbeatSeconds", 1, &s->heartbeat_s);
     path_field(c, st, where, "TimeoutSecondsPath", JSONPATH_REFERENCE, &s->timeout_path, NULL);
-    path_field(c, st, where, "HeartbeatSecondsPath", JSONPATH_REFERENCE, &s->heartbeat_path,
-               NULL);
+    path_field(c, st, where, "HeartbeatSecondsPath", JSONPATH_REFERENCE, &s->heartbeat_path, NULL);
     if (s->timeout_s && s->heartbeat_s && s->heartbeat_s >= s->timeout_s)
         sfn__problem_add(c->pl, where, "HeartbeatSeconds must be smaller than TimeoutSeconds");
 }
@@ -833,8 +851,7 @@ static void compile_parallel(struct pctx *c, json_t *st, const char *where, stru
 }
 
 /* Map's MaxConcurrency and ToleratedFailure* fields (each a value or a ...Path). */
-static void compile_map_limits(struct pctx *c, json_t *st, const char *where,
-                               struct sfn__state *s)
+static void compile_map_limits(struct pctx *c, json_t *st, const char *where, struct sfn__state *s)
 {
     int_field(c, st, where, "MaxConcurrency", 0, &s->max_concurrency);
     int_field(c, st, where, "ToleratedFailureCount", 0, &s->tolerated_count);
@@ -998,7 +1015,7 @@ static struct sfn__graph *compile_graph(struct pctx *c, json_t *obj, const char 
         json_t *mode = json_object_get(pc, "Mode");
         if (!json_is_object(pc) ||
             (mode && !(json_is_string(mode) && (!strcmp(json_string_value(mode), "INLINE") ||
-                                                 !strcmp(json_string_value(mode), "DISTRIBUTED")))))
+                                                !strcmp(json_string_value(mode), "DISTRIBUTED")))))
             sfn__problem_add(c->pl, where,
                              "ProcessorConfig.Mode must be \"INLINE\" or \"DISTRIBUTED\"");
     }
@@ -1102,8 +1119,8 @@ struct sfn_machine *sfn_machine_parse_ex(const char *text, struct sfn_problem_li
         sfn__problem_add(pl, "/Version", "Version must be a string");
     m = xcalloc(1, sizeof *m);
     json_t *to = json_object_get(doc, "TimeoutSeconds");
-    if (to && (!json_is_integer(to) || json_integer_value(to) < 1 ||
-               json_integer_value(to) > 99999999))
+    if (to &&
+        (!json_is_integer(to) || json_integer_value(to) < 1 || json_integer_value(to) > 99999999))
         sfn__problem_add(pl, "/TimeoutSeconds", "TimeoutSeconds must be a positive integer");
     else if (to)
         m->timeout_s = (long)json_integer_value(to);
@@ -1118,8 +1135,7 @@ done:
         m = NULL;
         size_t cap = ERR_MSG_MAX, off = 0;
         char msg[ERR_MSG_MAX];
-        off += (size_t)snprintf(msg, cap, "%zu problem%s: ", pl->count,
-                                pl->count == 1 ? "" : "s");
+        off += (size_t)snprintf(msg, cap, "%zu problem%s: ", pl->count, pl->count == 1 ? "" : "s");
         for (size_t i = 0; i < pl->count && off < cap; i++)
             off += (size_t)snprintf(msg + off, cap - off, "%s%s: %s", i ? "; " : "",
                                     pl->items[i].where[0] ? pl->items[i].where : "/",

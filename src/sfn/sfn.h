@@ -72,7 +72,7 @@ size_t sfn_machine_state_count(const struct sfn_machine *m);
 typedef int (*sfn_task_fn)(void *ud, const char *resource, json_t *input, json_t **output,
                            struct err *err);
 
-typedef int64_t (*sfn_now_fn)(void *ud);             /* milliseconds since the Unix epoch */
+typedef int64_t (*sfn_now_fn)(void *ud);            /* milliseconds since the Unix epoch */
 typedef void (*sfn_sleep_fn)(void *ud, int64_t ms); /* block for ms milliseconds */
 
 /* What on_state reports when a state ends (pointers valid during the call only). */
@@ -88,24 +88,24 @@ struct sfn_state_report {
 };
 
 struct sfn_run_opts {
-    sfn_task_fn task;      /* NULL: a Task returns its effective input unchanged */
+    sfn_task_fn task; /* NULL: a Task returns its effective input unchanged */
     void *task_ud;
-    sfn_now_fn now;        /* NULL: the real clock (CLOCK_REALTIME) */
-    sfn_sleep_fn sleep;    /* NULL: nanosleep */
+    sfn_now_fn now;     /* NULL: the real clock (CLOCK_REALTIME) */
+    sfn_sleep_fn sleep; /* NULL: nanosleep */
     void *clock_ud;
-    int virtual_clock;     /* 1: Wait and Retry advance a per-execution clock, never sleep,
-                              and Parallel branches / Map iterations overlap in time as on AWS
-                              (they still run one after another; docs/sfn.md) */
-    int64_t start_ms;      /* virtual clock start (0: the real time at start) */
-    int want_history;      /* 1: fill sfn_result.history with AWS-shaped events */
+    int virtual_clock;              /* 1: Wait and Retry advance a per-execution clock, never sleep,
+                                       and Parallel branches / Map iterations overlap in time as on AWS
+                                       (they still run one after another; docs/sfn.md) */
+    int64_t start_ms;               /* virtual clock start (0: the real time at start) */
+    int want_history;               /* 1: fill sfn_result.history with AWS-shaped events */
     const char *execution_name;     /* $$.Execution.Name (default: a UUID) */
     const char *state_machine_name; /* $$.StateMachine.Name (default "StateMachine") */
     const char *region;             /* for ARNs (default "us-east-1") */
     const char *account;            /* for ARNs (default "123456789012") */
     const struct sfn_mock_case *mock; /* mocked Task responses (sfn_mock.h); NULL: none */
-    uint64_t seed;         /* seeds MathRandom/UUID/jitter; 0: seeded from the clock */
-    size_t payload_limit;  /* bytes; 0: SFN_PAYLOAD_LIMIT */
-    long max_transitions;  /* state entries; 0: SFN_MAX_TRANSITIONS */
+    uint64_t seed;                    /* seeds MathRandom/UUID/jitter; 0: seeded from the clock */
+    size_t payload_limit;             /* bytes; 0: SFN_PAYLOAD_LIMIT */
+    long max_transitions;             /* state entries; 0: SFN_MAX_TRANSITIONS */
     /* Called on the running thread as each state ends, branch states included; NULL: none.
      * Much cheaper than want_history: nothing is serialised. */
     void (*on_state)(void *ud, const struct sfn_state_report *r);

@@ -17,8 +17,8 @@
 
 /* ---- evaluation environment for templates and intrinsics ---- */
 struct sfn__env {
-    json_t *input;   /* borrowed: `$` */
-    json_t *ctx;     /* borrowed: `$$` (may be NULL: treated as {}) */
+    json_t *input;           /* borrowed: `$` */
+    json_t *ctx;             /* borrowed: `$$` (may be NULL: treated as {}) */
     struct rand_seeded *rng; /* per-execution random state */
 };
 
@@ -32,18 +32,18 @@ void sfn__intrinsic_free(struct sfn__intrinsic *fn);
 int sfn__intrinsic_uses_context(const struct sfn__intrinsic *fn);
 /* Returns 0 with *out (new ref), or -1 with err code States.IntrinsicFailure (or
  * States.Runtime / States.ParameterPathFailure when a path argument is missing). */
-int sfn__intrinsic_eval(const struct sfn__intrinsic *fn, const struct sfn__env *env,
-                        json_t **out, struct err *err);
+int sfn__intrinsic_eval(const struct sfn__intrinsic *fn, const struct sfn__env *env, json_t **out,
+                        struct err *err);
 
 /* ---- payload templates (tmpl.c) ---- */
 enum sfn__tmpl_kind { TM_CONST, TM_OBJECT, TM_ARRAY, TM_PATH, TM_INTRINSIC };
 struct sfn__tmpl {
     enum sfn__tmpl_kind kind;
-    json_t *value;                  /* TM_CONST */
-    struct jsonpath *path;          /* TM_PATH */
-    struct sfn__intrinsic *fn;      /* TM_INTRINSIC */
-    size_t n;                       /* TM_OBJECT/TM_ARRAY children */
-    char **keys;                    /* TM_OBJECT output keys (".$" stripped) */
+    json_t *value;             /* TM_CONST */
+    struct jsonpath *path;     /* TM_PATH */
+    struct sfn__intrinsic *fn; /* TM_INTRINSIC */
+    size_t n;                  /* TM_OBJECT/TM_ARRAY children */
+    char **keys;               /* TM_OBJECT output keys (".$" stripped) */
     struct sfn__tmpl **kids;
     int uses_context;
 };
@@ -81,12 +81,12 @@ enum sfn__op {
 
 struct sfn__rule {
     enum sfn__op op;
-    struct jsonpath *var;      /* Variable */
-    json_t *operand;           /* literal operand (owned) */
+    struct jsonpath *var;          /* Variable */
+    json_t *operand;               /* literal operand (owned) */
     struct jsonpath *operand_path; /* ...Path variant */
-    struct sfn__rule *kids;    /* And/Or/Not */
+    struct sfn__rule *kids;        /* And/Or/Not */
     size_t nkids;
-    int next;                  /* top-level rules: target state index */
+    int next; /* top-level rules: target state index */
 };
 
 /* ---- Retry / Catch ---- */
@@ -96,11 +96,11 @@ struct sfn__errlist {
 };
 struct sfn__retrier {
     struct sfn__errlist errors;
-    double interval_s;   /* IntervalSeconds, default 1 */
-    long max_attempts;   /* default 3 */
-    double backoff;      /* BackoffRate, default 2.0 */
-    double max_delay_s;  /* MaxDelaySeconds; 0: none */
-    int jitter_full;     /* JitterStrategy FULL */
+    double interval_s;  /* IntervalSeconds, default 1 */
+    long max_attempts;  /* default 3 */
+    double backoff;     /* BackoffRate, default 2.0 */
+    double max_delay_s; /* MaxDelaySeconds; 0: none */
+    int jitter_full;    /* JitterStrategy FULL */
 };
 struct sfn__catcher {
     struct sfn__errlist errors;
@@ -134,19 +134,19 @@ struct sfn__graph;
 struct sfn__state {
     char *name;
     enum sfn__type type;
-    int next;                        /* index of Next in the graph; -1 when End */
-    struct jsonpath *input_path;     /* NULL + input_path_null: {} ; NULL: $ */
+    int next;                    /* index of Next in the graph; -1 when End */
+    struct jsonpath *input_path; /* NULL + input_path_null: {} ; NULL: $ */
     int input_path_null;
     struct jsonpath *output_path;
     int output_path_null;
     struct jsonpath *result_path;
     int result_path_null;
-    struct sfn__tmpl *parameters;    /* Parameters / ItemSelector */
+    struct sfn__tmpl *parameters; /* Parameters / ItemSelector */
     struct sfn__tmpl *result_selector;
-    json_t *result;                  /* Pass Result (owned) */
-    char *resource;                  /* Task */
-    int resource_is_lambda_arn;      /* arn:aws:lambda:...:function:... (history event names) */
-    long timeout_s;                  /* 0: none */
+    json_t *result;             /* Pass Result (owned) */
+    char *resource;             /* Task */
+    int resource_is_lambda_arn; /* arn:aws:lambda:...:function:... (history event names) */
+    long timeout_s;             /* 0: none */
     struct jsonpath *timeout_path;
     long heartbeat_s;
     struct jsonpath *heartbeat_path;
@@ -154,24 +154,24 @@ struct sfn__state {
     size_t nretry;
     struct sfn__catcher *catch_;
     size_t ncatch;
-    struct sfn__rule *rules;         /* Choice */
+    struct sfn__rule *rules; /* Choice */
     size_t nrules;
-    int default_next;                /* -1: none */
-    long wait_seconds;               /* Wait: -1 when unused */
-    int64_t wait_ts_ms;              /* Wait Timestamp; INT64_MIN when unused */
+    int default_next;   /* -1: none */
+    long wait_seconds;  /* Wait: -1 when unused */
+    int64_t wait_ts_ms; /* Wait Timestamp; INT64_MIN when unused */
     struct jsonpath *seconds_path, *timestamp_path;
-    char *fail_error, *fail_cause;   /* Fail */
+    char *fail_error, *fail_cause; /* Fail */
     struct sfn__valsrc error_src, cause_src;
-    struct sfn__graph **branches;    /* Parallel */
+    struct sfn__graph **branches; /* Parallel */
     size_t nbranches;
-    struct sfn__graph *processor;    /* Map */
+    struct sfn__graph *processor; /* Map */
     struct jsonpath *items_path;
-    long max_concurrency;            /* 0: no limit */
+    long max_concurrency; /* 0: no limit */
     struct jsonpath *max_concurrency_path;
-    long tolerated_count;            /* -1: unset */
-    double tolerated_pct;            /* -1: unset */
+    long tolerated_count; /* -1: unset */
+    double tolerated_pct; /* -1: unset */
     struct jsonpath *tolerated_count_path, *tolerated_pct_path;
-    int uses_context;                /* some template/intrinsic reads `$$` */
+    int uses_context; /* some template/intrinsic reads `$$` */
 };
 
 struct sfn__graph {

@@ -75,9 +75,9 @@ static int64_t days_from_civil(int64_t y, int m, int d)
 int sfn__parse_timestamp(const char *s, int64_t *sec, int32_t *nsec)
 {
     int Y, M, D, h, mi, se;
-    if (strlen(s) < 20 || digits(s, 4, &Y) || s[4] != '-' || digits(s + 5, 2, &M) ||
-        s[7] != '-' || digits(s + 8, 2, &D) || s[10] != 'T' || digits(s + 11, 2, &h) ||
-        s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &se))
+    if (strlen(s) < 20 || digits(s, 4, &Y) || s[4] != '-' || digits(s + 5, 2, &M) || s[7] != '-' ||
+        digits(s + 8, 2, &D) || s[10] != 'T' || digits(s + 11, 2, &h) || s[13] != ':' ||
+        digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &se))
         return -1;
     static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     if (M < 1 || M > 12 || D < 1 || D > mdays[M - 1] || h > 23 || mi > 59 || se > 60)
@@ -140,8 +140,7 @@ static size_t str_size(const char *s, size_t len)
     size_t n = 2;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' ||
-            c == '\f')
+        if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f')
             n += 2;
         else if (c < 0x20)
             n += 6;
@@ -234,7 +233,7 @@ int sfn__error_matches(const struct sfn__errlist *l, const char *error)
 void sfn__uuid(struct rand_seeded *rng, char out[37])
 {
     uint64_t a = rand_seeded_next(rng), b = rand_seeded_next(rng);
-    a = (a & 0xffffffffffff0fffULL) | 0x4000ULL;            /* version 4 */
+    a = (a & 0xffffffffffff0fffULL) | 0x4000ULL;             /* version 4 */
     b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL; /* variant 10 */
     snprintf(out, 37, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(a >> 32),
              (unsigned)((a >> 16) & 0xffff), (unsigned)(a & 0xffff), (unsigned)(b >> 48),

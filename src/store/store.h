@@ -25,12 +25,12 @@ struct store;
 
 /* A process's claim on an Idempotency-Key (idem_claim). Strings are borrowed. */
 struct store_idem_claim {
-    const char *key;        /* the Idempotency-Key */
-    const char *hash;       /* hash of the request body */
-    const char *owner;      /* the claiming process (at most 300 bytes; opaque to the store) */
-    long long now_ms;       /* the caller's clock, epoch milliseconds */
+    const char *key;          /* the Idempotency-Key */
+    const char *hash;         /* hash of the request body */
+    const char *owner;        /* the claiming process (at most 300 bytes; opaque to the store) */
+    long long now_ms;         /* the caller's clock, epoch milliseconds */
     long long lease_until_ms; /* a running claim may be taken over from then on */
-    long long expires_ms;   /* the key is forgotten from then on */
+    long long expires_ms;     /* the key is forgotten from then on */
     /* Returns 1 when owner (a running key's recorded owner) is known to be gone; may be NULL. */
     int (*owner_gone)(const char *owner, void *ctx);
     void *ctx; /* for owner_gone */

@@ -23,11 +23,11 @@
 #define DDB_TABLE_WAIT_MS 5000 /* how long a created table may take to become ACTIVE */
 
 struct store_dynamo {
-    struct store base;         /* must be first */
-    struct aws_client *aws;    /* signed calls */
-    char *conv;                /* Conversations table */
-    char *ent;                 /* Entities table */
-    int ttl_days;              /* 0 = no expiry */
+    struct store base;      /* must be first */
+    struct aws_client *aws; /* signed calls */
+    char *conv;             /* Conversations table */
+    char *ent;              /* Entities table */
+    int ttl_days;           /* 0 = no expiry */
 };
 
 /* ---------------------------------------------------------------- JSON <-> attribute values */
@@ -68,14 +68,16 @@ static json_t *av_of(const json_t *v)
         json_t *l = json_array();
         size_t i;
         json_t *x;
-        json_array_foreach(v, i, x) json_array_append_new(l, av_of(x));
+        json_array_foreach(v, i, x)
+            json_array_append_new(l, av_of(x));
         return json_pack("{s:o}", "L", l);
     }
     case JSON_OBJECT: {
         json_t *m = json_object();
         const char *k;
         json_t *x;
-        json_object_foreach((json_t *)v, k, x) json_object_set_new(m, k, av_of(x));
+        json_object_foreach((json_t *)v, k, x)
+            json_object_set_new(m, k, av_of(x));
         return json_pack("{s:o}", "M", m);
     }
     default:
@@ -103,14 +105,16 @@ static json_t *json_of(const json_t *av)
         json_t *a = json_array();
         size_t i;
         json_t *e;
-        json_array_foreach(x, i, e) json_array_append_new(a, json_of(e));
+        json_array_foreach(x, i, e)
+            json_array_append_new(a, json_of(e));
         return a;
     }
     if ((x = json_object_get(av, "M"))) {
         json_t *o = json_object();
         const char *k;
         json_t *e;
-        json_object_foreach((json_t *)x, k, e) json_object_set_new(o, k, json_of(e));
+        json_object_foreach((json_t *)x, k, e)
+            json_object_set_new(o, k, json_of(e));
         return o;
     }
     return json_null();
@@ -348,8 +352,7 @@ static json_t *object_or_empty(const json_t *v)
     return json_is_object(v) ? json_deep_copy(v) : json_object();
 }
 
-static int dy_turn_save_clean(struct store *base, const json_t *turn, int *turn_no,
-                              struct err *err)
+static int dy_turn_save_clean(struct store *base, const json_t *turn, int *turn_no, struct err *err)
 {
     struct store_dynamo *s = (struct store_dynamo *)base;
     const char *id = json_string_value(json_object_get(turn, "sessionId"));
@@ -389,21 +392,21 @@ static int dy_turn_save_clean(struct store *base, const json_t *turn, int *turn_
         /* Sort keys must be unique and increasing within a session, even within one ms. */
         long long ts = now > last_ts ? now : last_ts + 1;
 
-        json_t *item = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "sessionId",
-                                 av_s(id), "timestamp", av_n(ts), "turn", av_n(turns), "userId",
-                                 av_s(user), "messages", av_of(messages), "context", av_of(ctx), "lastActivity", av_n(ts), "metadata", av_of(meta));
+        json_t *item = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "sessionId", av_s(id),
+                                 "timestamp", av_n(ts), "turn", av_n(turns), "userId", av_s(user),
+                                 "messages", av_of(messages), "context", av_of(ctx), "lastActivity",
+                                 av_n(ts), "metadata", av_of(meta));
         add_expiry(s, item);
         json_t *put_turn = json_pack("{s:{s:s, s:o, s:s}}", "Put", "TableName", s->conv, "Item",
                                      item, "ConditionExpression",
                                      "attribute_not_exists(sessionId)");
         json_t *first;
         if (is_new) {
-            json_t *h = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:O, s:o}",
-                                  "sessionId", av_s(id), "timestamp", av_n(0), "userId",
-                                  av_s(user), "status", av_s(status ? status : "active"),
-                                  "createdAt", av_n(now), "lastActivity", av_n(ts), "turns",
-                                  av_n(turns), "context", json_object_get(item, "context"),
-                                  "metadata", av_of(hdr_meta));
+            json_t *h = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:O, s:o}", "sessionId",
+                                  av_s(id), "timestamp", av_n(0), "userId", av_s(user), "status",
+                                  av_s(status ? status : "active"), "createdAt", av_n(now),
+                                  "lastActivity", av_n(ts), "turns", av_n(turns), "context",
+                                  json_object_get(item, "context"), "metadata", av_of(hdr_meta));
             json_object_set_new(h, "kind", av_s("session"));
             json_object_set_new(h, "lastTimestamp", av_n(ts));
             add_expiry(s, h);
@@ -437,8 +440,8 @@ static int dy_turn_save_clean(struct store *base, const json_t *turn, int *turn_
                 json_object_set_new(names, "#ex", json_string("expiresAt"));
                 json_object_set(values, ":ex", json_object_get(item, "expiresAt"));
             }
-            first = json_pack("{s:{s:s, s:o, s:s, s:s, s:o, s:o}}", "Update", "TableName",
-                              s->conv, "Key", header_key(id), "UpdateExpression", update,
+            first = json_pack("{s:{s:s, s:o, s:s, s:s, s:o, s:o}}", "Update", "TableName", s->conv,
+                              "Key", header_key(id), "UpdateExpression", update,
                               "ConditionExpression", "#lt = :old", "ExpressionAttributeNames",
                               names, "ExpressionAttributeValues", values);
         }
@@ -477,12 +480,13 @@ static int dy_session_set_status(struct store *base, const char *id, const char 
                                  const char *reason, struct err *err)
 {
     struct store_dynamo *s = (struct store_dynamo *)base;
-    json_t *req = json_pack(
-        "{s:s, s:o, s:s, s:s, s:{s:s, s:s, s:s}, s:{s:o, s:o}}", "TableName", s->conv, "Key",
-        header_key(id), "UpdateExpression", "SET #st = :st, #md.#sr = :sr", "ConditionExpression",
-        "attribute_exists(sessionId)", "ExpressionAttributeNames", "#st", "status", "#md",
-        "metadata", "#sr", "statusReason", "ExpressionAttributeValues", ":st", av_s(status), ":sr",
-        av_s(reason ? reason : ""));
+    json_t *req = json_pack("{s:s, s:o, s:s, s:s, s:{s:s, s:s, s:s}, s:{s:o, s:o}}", "TableName",
+                            s->conv, "Key", header_key(id), "UpdateExpression",
+                            "SET #st = :st, #md.#sr = :sr", "ConditionExpression",
+                            "attribute_exists(sessionId)", "ExpressionAttributeNames", "#st",
+                            "status", "#md", "metadata", "#sr", "statusReason",
+                            "ExpressionAttributeValues", ":st", av_s(status), ":sr",
+                            av_s(reason ? reason : ""));
     if (ddb(s, "UpdateItem", req, NULL, NULL, err) == 0)
         return 0;
     if (strcmp(err->code, "ConditionalCheckFailedException") == 0)
@@ -501,14 +505,14 @@ static int dy_sessions_list(struct store *base, const char *status, int limit, j
                             struct err *err)
 {
     struct store_dynamo *s = (struct store_dynamo *)base;
-    json_t *req = json_pack(
-        "{s:s, s:s, s:s, s:{s:s, s:s}, s:{s:o}}", "TableName", s->conv, "FilterExpression",
-        status ? "#ts = :z AND #st = :st" : "#ts = :z", "ProjectionExpression",
-        "sessionId, userId, #st, createdAt, lastActivity, turns", "ExpressionAttributeNames",
-        "#ts", "timestamp", "#st", "status", "ExpressionAttributeValues", ":z", av_n(0));
+    json_t *req = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:{s:o}}", "TableName", s->conv,
+                            "FilterExpression", status ? "#ts = :z AND #st = :st" : "#ts = :z",
+                            "ProjectionExpression",
+                            "sessionId, userId, #st, createdAt, lastActivity, turns",
+                            "ExpressionAttributeNames", "#ts", "timestamp", "#st", "status",
+                            "ExpressionAttributeValues", ":z", av_n(0));
     if (status)
-        json_object_set_new(json_object_get(req, "ExpressionAttributeValues"), ":st",
-                            av_s(status));
+        json_object_set_new(json_object_get(req, "ExpressionAttributeValues"), ":st", av_s(status));
     json_t *items = json_array();
     int rc = query_all(s, "Scan", req, 0, items, err);
     json_decref(req);
@@ -524,8 +528,8 @@ static int dy_sessions_list(struct store *base, const char *status, int limit, j
                             item_str(it, "sessionId") ? item_str(it, "sessionId") : "", "userId",
                             item_str(it, "userId") ? item_str(it, "userId") : "", "status",
                             item_str(it, "status") ? item_str(it, "status") : "", "createdAt",
-                            item_int(it, "createdAt"), "lastActivity",
-                            item_int(it, "lastActivity"), "turns", item_int(it, "turns"));
+                            item_int(it, "createdAt"), "lastActivity", item_int(it, "lastActivity"),
+                            "turns", item_int(it, "turns"));
     }
     qsort(rows, n, sizeof *rows, by_activity_desc);
     json_t *list = json_array();
@@ -565,11 +569,12 @@ static json_t *ticket_of_item(const json_t *it)
     char id[32], created[32];
     snprintf(id, sizeof id, "TKT-%06lld", (long long)item_int(it, "seq"));
     clock_iso8601(item_int(it, "createdAt"), created, sizeof created);
-    static const char *const fields[] = {"title", "description", "priority", "email",
-                                         "status", "sessionId", "userId"};
+    static const char *const fields[] = {"title",  "description", "priority", "email",
+                                         "status", "sessionId",   "userId"};
     json_t *t = json_pack("{s:s}", "id", id);
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        json_object_set_new(t, fields[i], json_string(item_str(it, fields[i]) ? item_str(it, fields[i]) : ""));
+        json_object_set_new(t, fields[i],
+                            json_string(item_str(it, fields[i]) ? item_str(it, fields[i]) : ""));
     json_object_set_new(t, "createdAt", json_string(created));
     return t;
 }
@@ -640,10 +645,9 @@ static int dy_ticket_create_clean(struct store *base, const json_t *f, json_t **
     snprintf(pk, sizeof pk, "TICKET#%lld", seq);
     snprintf(sk, sizeof sk, "%012lld", seq);
     json_t *item = json_pack("{s:o, s:o, s:o, s:o, s:o}", "pk", av_s(pk), "sk", av_s("#"), "seq",
-                             av_n(seq), "status", av_s("open"), "createdAt",
-                             av_n(clock_now_ms()));
-    static const char *const fields[] = {"sessionId", "userId", "title", "description",
-                                         "priority", "email"};
+                             av_n(seq), "status", av_s("open"), "createdAt", av_n(clock_now_ms()));
+    static const char *const fields[] = {"sessionId",   "userId",   "title",
+                                         "description", "priority", "email"};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         json_object_set_new(item, fields[i],
                             av_s(json_string_value(json_object_get(f, fields[i]))));
@@ -655,8 +659,7 @@ static int dy_ticket_create_clean(struct store *base, const json_t *f, json_t **
     free(list_pk);
     json_t *items = json_pack("[{s:{s:s, s:o, s:s}}, {s:{s:s, s:o}}]", "Put", "TableName", s->ent,
                               "Item", json_deep_copy(item), "ConditionExpression",
-                              "attribute_not_exists(pk)", "Put", "TableName", s->ent, "Item",
-                              copy);
+                              "attribute_not_exists(pk)", "Put", "TableName", s->ent, "Item", copy);
     if (key) {
         char *kpk = xasprintf("IDEMPOTENCY#%s", key);
         json_array_append_new(items, json_pack("{s:{s:s, s:{s:o, s:o, s:o}, s:s}}", "Put",
@@ -735,9 +738,8 @@ static int dy_tickets_list(struct store *base, const char *user, int limit, json
         return all_tickets(s, limit, out, err);
     char *pk = xasprintf("USER#%s#TICKETS", user);
     json_t *req = json_pack("{s:s, s:s, s:{s:o}, s:b, s:i, s:b}", "TableName", s->ent,
-                            "KeyConditionExpression", "pk = :p", "ExpressionAttributeValues",
-                            ":p", av_s(pk), "ScanIndexForward", 0, "Limit", limit,
-                            "ConsistentRead", 1);
+                            "KeyConditionExpression", "pk = :p", "ExpressionAttributeValues", ":p",
+                            av_s(pk), "ScanIndexForward", 0, "Limit", limit, "ConsistentRead", 1);
     free(pk);
     json_t *items = json_array();
     int rc = query_all(s, "Query", req, (size_t)limit, items, err);
@@ -825,7 +827,9 @@ static int dy_action_get(struct store *base, const char *id, json_t **out, struc
     json_t *o = json_object();
     static const char *const fields[] = {"id", "sessionId", "userId", "tool", "status"};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        json_object_set_new(o, fields[i], json_string(item_str(item, fields[i]) ? item_str(item, fields[i]) : ""));
+        json_object_set_new(o, fields[i],
+                            json_string(item_str(item, fields[i]) ? item_str(item, fields[i])
+                                                                  : ""));
     json_object_set_new(o, "input", item_value(item, "input"));
     json_object_set_new(o, "result", item_value(item, "result"));
     json_object_set_new(o, "updatedAt", json_integer(item_int(item, "updatedAt")));
@@ -855,8 +859,8 @@ static int dy_idem_takeover(struct store_dynamo *s, const struct store_idem_clai
     const char *old_owner = item_str(old, "owner");
     long long lease = (long long)item_int(old, "leaseUntil");
     int has_lease = json_object_get(old, "leaseUntil") != NULL;
-    int gone = (has_lease && lease <= k->now_ms) ||
-               (k->owner_gone && old_owner && old_owner[0] && k->owner_gone(old_owner, k->ctx) == 1);
+    int gone = (has_lease && lease <= k->now_ms) || (k->owner_gone && old_owner && old_owner[0] &&
+                                                     k->owner_gone(old_owner, k->ctx) == 1);
     if (!gone)
         return err_set(err, "Conflict", "a request with this Idempotency-Key is still running");
     json_t *values = json_pack("{s:o, s:o, s:o, s:o}", ":running", av_s("running"), ":o",
@@ -930,7 +934,10 @@ static int dy_idem_begin(struct store *base, const char *key, const char *hash, 
                          struct err *err)
 {
     long long now = clock_now_ms();
-    struct store_idem_claim k = {.key = key, .hash = hash, .owner = "", .now_ms = now,
+    struct store_idem_claim k = {.key = key,
+                                 .hash = hash,
+                                 .owner = "",
+                                 .now_ms = now,
                                  .lease_until_ms = now + DDB_IDEM_TTL_S * 1000LL,
                                  .expires_ms = now + DDB_IDEM_TTL_S * 1000LL};
     int taken_over;
@@ -963,8 +970,8 @@ static int dy_idem_abort(struct store *base, const char *key, struct err *err)
     struct store_dynamo *s = (struct store_dynamo *)base;
     json_t *req = json_pack("{s:s, s:o, s:s, s:{s:s}, s:{s:o}}", "TableName", s->ent, "Key",
                             idem_key(key), "ConditionExpression", "#s = :running",
-                            "ExpressionAttributeNames", "#s", "state",
-                            "ExpressionAttributeValues", ":running", av_s("running"));
+                            "ExpressionAttributeNames", "#s", "state", "ExpressionAttributeValues",
+                            ":running", av_s("running"));
     if (ddb(s, "DeleteItem", req, NULL, NULL, err) == 0 ||
         strcmp(err->code, "ConditionalCheckFailedException") == 0)
         return 0; /* a finished key stays */
@@ -1245,9 +1252,9 @@ static int seed_orders(struct store_dynamo *s, struct err *err)
     int rc = 0;
     json_array_foreach(orders, i, o) {
         char *pk = xasprintf("ORDER#%s", json_string_value(json_object_get(o, "orderId")));
-        json_t *req = json_pack("{s:s, s:{s:o, s:o, s:o}, s:s}", "TableName", s->ent, "Item",
-                                "pk", av_s(pk), "sk", av_s("#"), "doc", av_of(o),
-                                "ConditionExpression", "attribute_not_exists(pk)");
+        json_t *req = json_pack("{s:s, s:{s:o, s:o, s:o}, s:s}", "TableName", s->ent, "Item", "pk",
+                                av_s(pk), "sk", av_s("#"), "doc", av_of(o), "ConditionExpression",
+                                "attribute_not_exists(pk)");
         free(pk);
         if (ddb(s, "PutItem", req, NULL, NULL, err) < 0 &&
             strcmp(err->code, "ConditionalCheckFailedException") != 0) {
@@ -1281,8 +1288,8 @@ static int ensure_table(struct store_dynamo *s, const char *table, const char *h
                 "{s:s, s:[{s:s, s:s}, {s:s, s:s}], s:[{s:s, s:s}, {s:s, s:s}], s:s}", "TableName",
                 table, "AttributeDefinitions", "AttributeName", hash, "AttributeType", hash_type,
                 "AttributeName", range, "AttributeType", range_type, "KeySchema", "AttributeName",
-                hash, "KeyType", "HASH", "AttributeName", range, "KeyType", "RANGE",
-                "BillingMode", "PAY_PER_REQUEST");
+                hash, "KeyType", "HASH", "AttributeName", range, "KeyType", "RANGE", "BillingMode",
+                "PAY_PER_REQUEST");
             if (ddb(s, "CreateTable", req, NULL, NULL, err) < 0 &&
                 strcmp(err->code, "ResourceInUseException") != 0)
                 return store_error(err, "create table");
@@ -1310,8 +1317,7 @@ struct store *store_dynamo_new(const struct store_dynamo_config *cfg, struct err
     s->conv = xstrdup(cfg->conversations_table ? cfg->conversations_table : "Conversations");
     s->ent = xstrdup(cfg->entities_table ? cfg->entities_table : "ParleyEntities");
     s->ttl_days = cfg->ttl_days > 0 ? cfg->ttl_days : 0;
-    if (ensure_table(s, s->conv, "sessionId", "S", "timestamp", "N", cfg->create_tables, err) <
-            0 ||
+    if (ensure_table(s, s->conv, "sessionId", "S", "timestamp", "N", cfg->create_tables, err) < 0 ||
         ensure_table(s, s->ent, "pk", "S", "sk", "S", cfg->create_tables, err) < 0 ||
         (cfg->seed_demo_orders && seed_orders(s, err) < 0)) {
         dy_free(&s->base);

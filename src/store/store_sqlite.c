@@ -189,8 +189,8 @@ static const char schema_sql[] =
 /* ---------------------------------------------------------------- pool */
 
 struct store_sqlite {
-    struct store base;     /* must be first */
-    struct sqlpool *pool;  /* connections with their prepared statements */
+    struct store base;       /* must be first */
+    struct sqlpool *pool;    /* connections with their prepared statements */
     atomic_uint idem_claims; /* counts claims; every SQ_IDEM_PURGE_EVERY-th purges expired keys */
 };
 
@@ -324,8 +324,7 @@ static char *dump_or(const json_t *v, const char *fallback)
     return v ? json_dumps(v, JSON_COMPACT) : xstrdup(fallback);
 }
 
-static int sq_turn_save_clean(struct store *base, const json_t *turn, int *turn_no,
-                              struct err *err)
+static int sq_turn_save_clean(struct store *base, const json_t *turn, int *turn_no, struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
     const char *id = json_string_value(json_object_get(turn, "sessionId"));
@@ -501,7 +500,7 @@ static int sq_ticket_create_clean(struct store *base, const json_t *f, json_t **
     sqlite3_stmt *st = sqlpool_stmt(c, Q_TICKET_INSERT, err);
     if (!st)
         goto out;
-    static const char *const fields[] = {"sessionId", "userId",   "title",
+    static const char *const fields[] = {"sessionId",   "userId",   "title",
                                          "description", "priority", "email"};
     for (int i = 0; i < 6; i++)
         bind_text(st, i + 1, json_string_value(json_object_get(f, fields[i])));
@@ -652,8 +651,8 @@ static json_t *order_row(sqlite3_stmt *st, const char *id)
     return json_pack("{s:s, s:s, s:s, s:o, s:f, s:o, s:s}", "orderId",
                      (const char *)sqlite3_column_text(st, 0), "userId",
                      (const char *)sqlite3_column_text(st, 1), "status",
-                     (const char *)sqlite3_column_text(st, 2), "items", column_json(st, 3),
-                     "total", sqlite3_column_double(st, 4), "shipping", shipping, "createdAt",
+                     (const char *)sqlite3_column_text(st, 2), "items", column_json(st, 3), "total",
+                     sqlite3_column_double(st, 4), "shipping", shipping, "createdAt",
                      (const char *)sqlite3_column_text(st, 8));
 }
 
@@ -703,14 +702,14 @@ static int sq_sessions_list(struct store *base, const char *status, int limit, j
     sqlite3_bind_int(st, 2, limit);
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(
-            list, json_pack("{s:s, s:s, s:s, s:I, s:I, s:i}", "sessionId",
-                            (const char *)sqlite3_column_text(st, 0), "userId",
-                            (const char *)sqlite3_column_text(st, 1), "status",
-                            (const char *)sqlite3_column_text(st, 2), "createdAt",
-                            (json_int_t)sqlite3_column_int64(st, 3), "lastActivity",
-                            (json_int_t)sqlite3_column_int64(st, 4), "turns",
-                            sqlite3_column_int(st, 5)));
+        json_array_append_new(list,
+                              json_pack("{s:s, s:s, s:s, s:I, s:I, s:i}", "sessionId",
+                                        (const char *)sqlite3_column_text(st, 0), "userId",
+                                        (const char *)sqlite3_column_text(st, 1), "status",
+                                        (const char *)sqlite3_column_text(st, 2), "createdAt",
+                                        (json_int_t)sqlite3_column_int64(st, 3), "lastActivity",
+                                        (json_int_t)sqlite3_column_int64(st, 4), "turns",
+                                        sqlite3_column_int(st, 5)));
     sqlite3_reset(st);
     if (step != SQLITE_DONE)
         sqlpool_fail(c, err, "list sessions");
@@ -728,8 +727,7 @@ out:
 /* ---------------------------------------------------------------- idempotency */
 
 /* Steps a statement that changes rows; returns the number changed or -1 with err. */
-static int step_changes(struct sqlpool_conn *c, sqlite3_stmt *st, const char *what,
-                        struct err *err)
+static int step_changes(struct sqlpool_conn *c, sqlite3_stmt *st, const char *what, struct err *err)
 {
     int step = sqlite3_step(st);
     int changed = sqlite3_changes(c->db);
@@ -798,8 +796,8 @@ static int sq_idem_claim(struct store *base, const struct store_idem_claim *k, j
     if (rc != 2)
         goto out;
     rc = -1;
-    int gone = lease_until <= k->now_ms || (k->owner_gone && owner[0] &&
-                                            k->owner_gone(owner, k->ctx) == 1);
+    int gone = lease_until <= k->now_ms ||
+               (k->owner_gone && owner[0] && k->owner_gone(owner, k->ctx) == 1);
     if (!gone) {
         err_set(err, "Conflict", "a request with this Idempotency-Key is still running");
         goto out;
@@ -831,7 +829,10 @@ static int sq_idem_begin(struct store *base, const char *key, const char *hash, 
                          struct err *err)
 {
     long long now = clock_now_ms();
-    struct store_idem_claim k = {.key = key, .hash = hash, .owner = "", .now_ms = now,
+    struct store_idem_claim k = {.key = key,
+                                 .hash = hash,
+                                 .owner = "",
+                                 .now_ms = now,
                                  .lease_until_ms = now + SQ_IDEM_DEFAULT_MS,
                                  .expires_ms = now + SQ_IDEM_DEFAULT_MS};
     int taken_over;

@@ -26,11 +26,11 @@
 /* ------------------------------------------------------------------------------------------ */
 
 struct metric_series {
-    struct metric *m;                   /* owning metric */
-    uint64_t hash;                      /* hash of the label values */
-    char *values[METRICS_MAX_LABELS];   /* normalized label values, owned */
-    size_t stride;                      /* words per shard, a whole number of cache lines */
-    _Atomic uint64_t *cells;            /* METRICS_STRIPES shards, 64-byte aligned, owned */
+    struct metric *m;                 /* owning metric */
+    uint64_t hash;                    /* hash of the label values */
+    char *values[METRICS_MAX_LABELS]; /* normalized label values, owned */
+    size_t stride;                    /* words per shard, a whole number of cache lines */
+    _Atomic uint64_t *cells;          /* METRICS_STRIPES shards, 64-byte aligned, owned */
 };
 
 /* A series keeps METRICS_STRIPES shards on separate cache lines; each thread adds into its own
@@ -44,36 +44,36 @@ struct metric_series {
 #define CELL_BUCKETS 2
 
 struct metric {
-    struct metric *next;                          /* registry list, in definition order */
+    struct metric *next; /* registry list, in definition order */
     enum metric_type type;
-    char *name;                                   /* owned */
-    char *help;                                   /* owned */
+    char *name; /* owned */
+    char *help; /* owned */
     size_t nlabels;
-    char *labels[METRICS_MAX_LABELS];             /* owned label names */
+    char *labels[METRICS_MAX_LABELS]; /* owned label names */
     size_t nbounds;
-    double bounds[METRICS_MAX_BUCKETS];           /* finite histogram bounds */
-    pthread_mutex_t lock;                         /* serializes series creation */
-    _Atomic(struct metric_series *) table[TABLE_SIZE]; /* lookup; published with release */
+    double bounds[METRICS_MAX_BUCKETS];                 /* finite histogram bounds */
+    pthread_mutex_t lock;                               /* serializes series creation */
+    _Atomic(struct metric_series *) table[TABLE_SIZE];  /* lookup; published with release */
     struct metric_series *list[METRICS_MAX_SERIES + 1]; /* creation order, +1 for overflow */
-    _Atomic size_t nseries;                       /* entries of list published */
-    struct metric_series *overflow;               /* the "_overflow" series, under lock */
+    _Atomic size_t nseries;                             /* entries of list published */
+    struct metric_series *overflow;                     /* the "_overflow" series, under lock */
 };
 
 struct window_slot {
-    _Atomic int64_t sec;      /* epoch second this slot counts, or 0 */
-    _Atomic uint32_t turns;   /* turns noted in that second */
-    _Atomic uint32_t errors;  /* errors noted in that second */
+    _Atomic int64_t sec;     /* epoch second this slot counts, or 0 */
+    _Atomic uint32_t turns;  /* turns noted in that second */
+    _Atomic uint32_t errors; /* errors noted in that second */
 };
 
 struct metrics_std {
-    struct metric *turns, *turn_dur, *model_lat, *tool_dur, *actions, *errors, *tokens,
-        *conv_dur, *queue, *dlq, *http, *error_rate;
+    struct metric *turns, *turn_dur, *model_lat, *tool_dur, *actions, *errors, *tokens, *conv_dur,
+        *queue, *dlq, *http, *error_rate;
 };
 
 struct metrics_reg {
-    pthread_mutex_t lock;          /* guards the metric list and window resets */
-    struct metric *head, *tail;    /* metrics in definition order */
-    struct metrics_std std;        /* Parley's metrics (default registry only) */
+    pthread_mutex_t lock;       /* guards the metric list and window resets */
+    struct metric *head, *tail; /* metrics in definition order */
+    struct metrics_std std;     /* Parley's metrics (default registry only) */
     struct window_slot window[METRICS_ERROR_WINDOW_SEC];
 };
 
@@ -799,8 +799,7 @@ int metrics_reg_render(struct metrics_reg *reg, char **out, size_t *len)
     buf_init(&b, METRICS_RENDER_MAX);
     if (reg) {
         if (reg->std.error_rate)
-            metrics_gauge_set(reg->std.error_rate, NULL,
-                              metrics_window_rate(reg, clock_now_ms()));
+            metrics_gauge_set(reg->std.error_rate, NULL, metrics_window_rate(reg, clock_now_ms()));
         pthread_mutex_lock(&reg->lock);
         struct metric *head = reg->head;
         pthread_mutex_unlock(&reg->lock);
@@ -859,16 +858,16 @@ static struct metrics_reg *create_default(void)
     s->errors = must_define(reg, METRIC_COUNTER, METRIC_ERRORS_TOTAL,
                             "Turn-level errors by code; error rate = errors / turns.", "code", 0);
     s->tokens = must_define(reg, METRIC_COUNTER, METRIC_TOKENS_TOTAL,
-                            "Model tokens, direction in (prompt) or out (completion).",
-                            "direction", 0);
+                            "Model tokens, direction in (prompt) or out (completion).", "direction",
+                            0);
     s->conv_dur = must_define(reg, METRIC_HISTOGRAM, METRIC_CONVERSATION_DURATION,
                               "Time from a conversation's first to its latest activity, observed "
                               "at each turn.",
                               NULL, 2);
     s->queue = must_define(reg, METRIC_GAUGE, METRIC_QUEUE_DEPTH,
                            "Actions waiting in the action queue.", NULL, 0);
-    s->dlq = must_define(reg, METRIC_GAUGE, METRIC_DLQ_DEPTH,
-                         "Actions in the dead-letter queue.", NULL, 0);
+    s->dlq = must_define(reg, METRIC_GAUGE, METRIC_DLQ_DEPTH, "Actions in the dead-letter queue.",
+                         NULL, 0);
     s->http = must_define(reg, METRIC_COUNTER, METRIC_HTTP_REQUESTS_TOTAL,
                           "HTTP requests by route pattern and status.", "route,status", 0);
     s->error_rate = must_define(reg, METRIC_GAUGE, METRIC_ERROR_RATE,
@@ -959,13 +958,33 @@ void metrics_http_request(const char *route, int status)
 /* ------------------------------------------------------------------------------------------ */
 
 static const char *const emf_units[] = {
-    "Seconds",          "Microseconds",     "Milliseconds",     "Bytes",
-    "Kilobytes",        "Megabytes",        "Gigabytes",        "Terabytes",
-    "Bits",             "Kilobits",         "Megabits",         "Gigabits",
-    "Terabits",         "Percent",          "Count",            "Bytes/Second",
-    "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second", "Terabytes/Second",
-    "Bits/Second",      "Kilobits/Second",  "Megabits/Second",  "Gigabits/Second",
-    "Terabits/Second",  "Count/Second",     "None",
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
 };
 
 static int emf_unit_known(const char *u)
@@ -1028,8 +1047,10 @@ int metrics_emf_line(const char *ns, const struct metrics_emf_dim *dims, size_t 
     json_object_set_new(directive, "Metrics", json_incref(mdefs));
     for (size_t i = 0; i < ndims; i++) {
         if (!emf_name_ok(dims[i].key, 255) || !emf_name_ok(dims[i].value, 1024)) {
-            err_set(err, "InvalidMetric", "EMF dimension %zu needs a 1..255 character key and a "
-                    "1..1024 character value", i);
+            err_set(err, "InvalidMetric",
+                    "EMF dimension %zu needs a 1..255 character key and a "
+                    "1..1024 character value",
+                    i);
             goto out;
         }
         if (emf_put(root, dims[i].key, json_string(dims[i].value), err) < 0)
@@ -1048,8 +1069,7 @@ int metrics_emf_line(const char *ns, const struct metrics_emf_dim *dims, size_t 
             goto out;
         }
         if (!isfinite(vals[i].value)) {
-            err_set(err, "InvalidMetric", "EMF metric '%s' is not a finite number",
-                    vals[i].name);
+            err_set(err, "InvalidMetric", "EMF metric '%s' is not a finite number", vals[i].name);
             goto out;
         }
         if (emf_put(root, vals[i].name, json_real(vals[i].value), err) < 0)
@@ -1086,12 +1106,9 @@ int metrics_emf_turn(FILE *f, const struct metrics_turn_emf *t)
         {"Provider", t->provider && *t->provider ? t->provider : "unknown"},
     };
     struct metrics_emf_value vals[] = {
-        {"TurnLatency", "Milliseconds", t->turn_ms},
-        {"ModelLatency", "Milliseconds", t->model_ms},
-        {"TokensIn", "Count", (double)t->tokens_in},
-        {"TokensOut", "Count", (double)t->tokens_out},
-        {"ToolCount", "Count", (double)t->tools},
-        {"Errors", "Count", t->error ? 1 : 0},
+        {"TurnLatency", "Milliseconds", t->turn_ms}, {"ModelLatency", "Milliseconds", t->model_ms},
+        {"TokensIn", "Count", (double)t->tokens_in}, {"TokensOut", "Count", (double)t->tokens_out},
+        {"ToolCount", "Count", (double)t->tools},    {"Errors", "Count", t->error ? 1 : 0},
     };
     struct metrics_emf_dim props[2];
     size_t nprops = 0;
@@ -1109,7 +1126,9 @@ int metrics_emf_turn(FILE *f, const struct metrics_turn_emf *t)
      * stdio buffer and is flushed when full and when it is closed, which saves a write per turn. */
     flockfile(f);
     int rc = (fputs(line, f) < 0 || putc_unlocked('\n', f) == EOF ||
-              (f == stdout && fflush(f) != 0)) ? -1 : 0;
+              (f == stdout && fflush(f) != 0))
+                 ? -1
+                 : 0;
     funlockfile(f);
     free(line);
     return rc;

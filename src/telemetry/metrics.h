@@ -27,11 +27,11 @@
 /* ---- Names of the metrics Parley records ---- */
 #define METRIC_TURNS_TOTAL "parley_turns_total"
 #define METRIC_TURN_DURATION "parley_turn_duration_seconds"
-#define METRIC_MODEL_LATENCY "parley_model_latency_seconds"      /* label provider */
-#define METRIC_TOOL_DURATION "parley_tool_duration_seconds"      /* label tool */
-#define METRIC_ACTIONS_TOTAL "parley_actions_total"              /* labels tool, status */
-#define METRIC_ERRORS_TOTAL "parley_errors_total"                /* label code */
-#define METRIC_TOKENS_TOTAL "parley_tokens_total"                /* label direction=in|out */
+#define METRIC_MODEL_LATENCY "parley_model_latency_seconds" /* label provider */
+#define METRIC_TOOL_DURATION "parley_tool_duration_seconds" /* label tool */
+#define METRIC_ACTIONS_TOTAL "parley_actions_total"         /* labels tool, status */
+#define METRIC_ERRORS_TOTAL "parley_errors_total"           /* label code */
+#define METRIC_TOKENS_TOTAL "parley_tokens_total"           /* label direction=in|out */
 #define METRIC_CONVERSATION_DURATION "parley_conversation_duration_seconds"
 #define METRIC_QUEUE_DEPTH "parley_queue_depth"
 #define METRIC_DLQ_DEPTH "parley_dlq_depth"
@@ -42,15 +42,15 @@
 #define METRICS_PROMETHEUS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 /* ---- Limits ---- */
-#define METRICS_MAX_LABELS 4          /* label names per metric */
-#define METRICS_MAX_SERIES 256        /* label-value combinations per metric */
-#define METRICS_MAX_BUCKETS 32        /* finite histogram bounds */
-#define METRICS_LABEL_VALUE_MAX 128   /* bytes per label value */
-#define METRICS_ERROR_WINDOW_SEC 300  /* the parley_error_rate window */
+#define METRICS_MAX_LABELS 4         /* label names per metric */
+#define METRICS_MAX_SERIES 256       /* label-value combinations per metric */
+#define METRICS_MAX_BUCKETS 32       /* finite histogram bounds */
+#define METRICS_LABEL_VALUE_MAX 128  /* bytes per label value */
+#define METRICS_ERROR_WINDOW_SEC 300 /* the parley_error_rate window */
 
-struct metrics_reg;    /* a registry: owns its metrics */
-struct metric;         /* one metric family, owned by its registry */
-struct metric_series;  /* one label combination of a metric, owned by the metric */
+struct metrics_reg;   /* a registry: owns its metrics */
+struct metric;        /* one metric family, owned by its registry */
+struct metric_series; /* one label combination of a metric, owned by the metric */
 
 enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM };
 
@@ -162,8 +162,7 @@ void metrics_http_request(const char *route, int status);
 /* The parley_error_rate window, exposed with an explicit clock for tests: note turns and errors
  * at now_ms, and read errors/turns over the METRICS_ERROR_WINDOW_SEC seconds ending at now_ms
  * (0 when there were no turns). */
-void metrics_window_note(struct metrics_reg *reg, int64_t now_ms, unsigned turns,
-                         unsigned errors);
+void metrics_window_note(struct metrics_reg *reg, int64_t now_ms, unsigned turns, unsigned errors);
 double metrics_window_rate(struct metrics_reg *reg, int64_t now_ms);
 
 /* ---- CloudWatch Embedded Metric Format ---- */
@@ -196,12 +195,12 @@ int metrics_emf_line(const char *ns, const struct metrics_emf_dim *dims, size_t 
 
 /* What one turn measured, for metrics_emf_turn(). Strings may be NULL. */
 struct metrics_turn_emf {
-    double turn_ms;     /* whole turn */
-    double model_ms;    /* sum of model calls */
-    uint64_t tokens_in; /* prompt tokens */
-    uint64_t tokens_out;/* completion tokens */
-    unsigned tools;     /* tool calls run */
-    int error;          /* 1 if the turn failed */
+    double turn_ms;         /* whole turn */
+    double model_ms;        /* sum of model calls */
+    uint64_t tokens_in;     /* prompt tokens */
+    uint64_t tokens_out;    /* completion tokens */
+    unsigned tools;         /* tool calls run */
+    int error;              /* 1 if the turn failed */
     const char *provider;   /* dimension Provider, e.g. "offline" */
     const char *session_id; /* property, not a dimension */
     const char *trace_id;   /* property, not a dimension */

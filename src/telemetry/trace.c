@@ -39,33 +39,33 @@ enum { F_ERROR = 1, F_FAULT = 2, F_THROTTLE = 4 };
 struct trace_root;
 
 struct trace_ctx {
-    struct trace_root *root;          /* the tree this context belongs to */
-    char id[TRACE_SEG_ID_LEN + 1];    /* segment or subsegment id */
-    char *name;                       /* sanitized, owned */
-    char *ns;                         /* "remote", "aws" or NULL, owned */
-    int64_t start_us, end_us;         /* epoch microseconds; end_us 0 while open */
-    int released;                     /* trace_sub_end() dropped the caller's reference */
-    unsigned flags;                   /* F_ERROR | F_FAULT | F_THROTTLE */
-    char *cause_type, *cause_msg;     /* the recorded error, owned, or NULL */
+    struct trace_root *root;       /* the tree this context belongs to */
+    char id[TRACE_SEG_ID_LEN + 1]; /* segment or subsegment id */
+    char *name;                    /* sanitized, owned */
+    char *ns;                      /* "remote", "aws" or NULL, owned */
+    int64_t start_us, end_us;      /* epoch microseconds; end_us 0 while open */
+    int released;                  /* trace_sub_end() dropped the caller's reference */
+    unsigned flags;                /* F_ERROR | F_FAULT | F_THROTTLE */
+    char *cause_type, *cause_msg;  /* the recorded error, owned, or NULL */
     char cause_id[TRACE_SEG_ID_LEN + 1];
-    json_t *annotations;              /* object or NULL, owned */
-    struct trace_ctx **kids;          /* subsegments in start order, owned */
+    json_t *annotations;     /* object or NULL, owned */
+    struct trace_ctx **kids; /* subsegments in start order, owned */
     size_t nkids, capkids;
 };
 
 struct trace_root {
-    pthread_mutex_t lock;             /* guards the whole tree */
-    int refs;                         /* caller's reference + one per open subsegment */
-    int ended;                        /* trace_end() ran */
+    pthread_mutex_t lock; /* guards the whole tree */
+    int refs;             /* caller's reference + one per open subsegment */
+    int ended;            /* trace_end() ran */
     char trace_id[TRACE_ID_LEN + 1];
     char parent_id[TRACE_SEG_ID_LEN + 1]; /* upstream parent, "" when none */
     int sampled;
     char lineage[TRACE_LINEAGE_MAX + 1];
-    int64_t real0_us, mono0_us;       /* wall and monotonic clocks at trace_begin */
-    json_t *request;                  /* http.request object or NULL, owned */
-    int status;                       /* http.response.status, 0 when none */
-    size_t nsubs, dropped;            /* subsegments begun, and refused over the cap */
-    struct trace_ctx seg;             /* the segment itself */
+    int64_t real0_us, mono0_us; /* wall and monotonic clocks at trace_begin */
+    json_t *request;            /* http.request object or NULL, owned */
+    int status;                 /* http.response.status, 0 when none */
+    size_t nsubs, dropped;      /* subsegments begun, and refused over the cap */
+    struct trace_ctx seg;       /* the segment itself */
 };
 
 struct stored {
@@ -76,11 +76,11 @@ struct stored {
 /* The process's finished segments and their export: one per process, like the X-Ray daemon a
  * process talks to. */
 static struct {
-    pthread_mutex_t lock;         /* guards every member */
-    struct stored *ring;          /* the last cap finished segments, for the console */
-    size_t cap, next, count;      /* ring size, next slot, slots used */
-    int fd;                       /* connected UDP socket to the daemon, or -1 */
-    unsigned long sent, failed;   /* datagrams sent and send failures */
+    pthread_mutex_t lock;       /* guards every member */
+    struct stored *ring;        /* the last cap finished segments, for the console */
+    size_t cap, next, count;    /* ring size, next slot, slots used */
+    int fd;                     /* connected UDP socket to the daemon, or -1 */
+    unsigned long sent, failed; /* datagrams sent and send failures */
 } seg_store = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, 0, -1, 0, 0};
 
 /* ------------------------------------------------------------------------------------------ */
@@ -460,7 +460,10 @@ void trace_set_request(struct trace_ctx *seg, const char *method, const char *ur
     json_t *req = json_object();
     const struct {
         const char *key, *val;
-    } f[] = {{"method", method}, {"url", url}, {"user_agent", user_agent}, {"client_ip", client_ip}};
+    } f[] = {{"method", method},
+             {"url", url},
+             {"user_agent", user_agent},
+             {"client_ip", client_ip}};
     for (size_t i = 0; i < 4; i++) {
         if (!f[i].val)
             continue;
@@ -598,8 +601,8 @@ size_t trace_header_format(const struct trace_ctx *c, int parent, char *buf, siz
     const struct trace_root *r = c->root;
     int n;
     if (parent)
-        n = snprintf(buf, len, "Root=%s;Parent=%s;Sampled=%d%s%s", r->trace_id, c->id,
-                     r->sampled, r->lineage[0] ? ";Lineage=" : "", r->lineage);
+        n = snprintf(buf, len, "Root=%s;Parent=%s;Sampled=%d%s%s", r->trace_id, c->id, r->sampled,
+                     r->lineage[0] ? ";Lineage=" : "", r->lineage);
     else
         n = snprintf(buf, len, "Root=%s;Sampled=%d", r->trace_id, r->sampled);
     if (n < 0 || (size_t)n >= len) {
@@ -832,7 +835,8 @@ int trace_export_configure(const char *addr, struct err *err)
                 "X-Ray daemon address '%.100s' is not host:port or udp:host:port", addr);
         goto out;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_DGRAM,
                              .ai_flags = AI_NUMERICSERV};
     int gai = getaddrinfo(host, port, &hints, &res);
     if (gai != 0) {
