@@ -7,7 +7,6 @@ LIB_SRCS += src/agent/tools.c
 LIB_SRCS += src/agent/turn.c
 LIB_SRCS += src/agent/transcript.c
 LIB_SRCS += src/agent/schema.c
-LIB_SRCS += src/agent/guard.c
 LIB_SRCS += src/agent/kb.c
 LIB_SRCS += src/agent/tool_http.c
 LIB_SRCS += src/agent/tool_lambda.c

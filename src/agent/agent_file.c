@@ -18,7 +18,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#include "agent/guard.h"
+#include "base/guard.h"
 #include "agent/schema.h"
 #include "base/log.h"
 #include "base/xmalloc.h"

@@ -8,7 +8,7 @@
 #include "agent/agent.h"
 #include "agent/agent_file.h"
 #include "agent/agent_int.h"
-#include "agent/guard.h"
+#include "base/guard.h"
 #include "agent/tools.h"
 #include "base/clock.h"
 #include "base/log.h"

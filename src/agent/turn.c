@@ -19,7 +19,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "agent/guard.h"
+#include "base/guard.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/rand.h"

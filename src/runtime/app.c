@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "agent/agent_file.h"
-#include "agent/guard.h"
+#include "base/guard.h"
 #include "agent/kb.h"
 #include "agent/tools.h"
 #include "agent/turn.h"

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/guard.h"
+#include "base/guard.h"
 #include "agent/transcript.h"
 #include "archive/archive.h"
 #include "archive/archiver.h"

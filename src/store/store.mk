@@ -2,3 +2,4 @@
 # One source per line, so additions from parallel branches merge without conflicts.
 LIB_SRCS += src/store/store_dynamo.c
 LIB_SRCS += src/store/store_sqlite.c
+LIB_SRCS += src/store/store.c

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "agent/guard.h"
 #include "base/clock.h"
 #include "base/backoff.h"
 #include "base/config.h"
@@ -352,7 +351,7 @@ static json_t *object_or_empty(const json_t *v)
     return json_is_object(v) ? json_deep_copy(v) : json_object();
 }
 
-static int dy_turn_save_clean(struct store *base, const json_t *turn, int *turn_no, struct err *err)
+static int dy_turn_save(struct store *base, const json_t *turn, int *turn_no, struct err *err)
 {
     struct store_dynamo *s = (struct store_dynamo *)base;
     const char *id = json_string_value(json_object_get(turn, "sessionId"));
@@ -618,8 +617,7 @@ static int ticket_by_key(struct store_dynamo *s, const char *key, json_t **out, 
     return 1;
 }
 
-static int dy_ticket_create_clean(struct store *base, const json_t *f, json_t **out,
-                                  struct err *err)
+static int dy_ticket_create(struct store *base, const json_t *f, json_t **out, struct err *err)
 {
     struct store_dynamo *s = (struct store_dynamo *)base;
     const char *key = json_string_value(json_object_get(f, "idempotencyKey"));
@@ -786,7 +784,7 @@ static int dy_order_get(struct store *base, const char *order_id, json_t **out, 
     return 0;
 }
 
-static int dy_action_put_clean(struct store *base, const json_t *a, struct err *err)
+static int dy_action_put(struct store *base, const json_t *a, struct err *err)
 {
     struct store_dynamo *s = (struct store_dynamo *)base;
     const char *id = json_string_value(json_object_get(a, "id"));
@@ -944,8 +942,8 @@ static int dy_idem_begin(struct store *base, const char *key, const char *hash, 
     return dy_idem_claim(base, &k, response, &taken_over, err);
 }
 
-static int dy_idem_finish_clean(struct store *base, const char *key, const json_t *response,
-                                struct err *err)
+static int dy_idem_finish(struct store *base, const char *key, const json_t *response,
+                          struct err *err)
 {
     struct store_dynamo *s = (struct store_dynamo *)base;
     char *text = json_dumps(response, JSON_COMPACT);
@@ -1139,51 +1137,6 @@ static int dy_session_erased(struct store *base, const char *session_id, int *er
     if (rc == 0)
         *erased = item != NULL;
     json_decref(item);
-    return rc;
-}
-
-/* ---------------------------------------------------------------- no card number at rest */
-
-/* What is written passes through guard_mask_cards_json first (a copy; the caller's value is
- * untouched): a card number in a message, an operator's note, a tool's input or result, a ticket
- * or a stored response is kept only as "[card ending 1111]". */
-static json_t *masked(const json_t *v)
-{
-    json_t *copy = json_deep_copy(v);
-    guard_mask_cards_json(copy);
-    return copy;
-}
-
-static int dy_turn_save(struct store *base, const json_t *turn, int *turn_no, struct err *err)
-{
-    json_t *m = masked(turn);
-    int rc = dy_turn_save_clean(base, m, turn_no, err);
-    json_decref(m);
-    return rc;
-}
-
-static int dy_ticket_create(struct store *base, const json_t *f, json_t **out, struct err *err)
-{
-    json_t *m = masked(f);
-    int rc = dy_ticket_create_clean(base, m, out, err);
-    json_decref(m);
-    return rc;
-}
-
-static int dy_action_put(struct store *base, const json_t *a, struct err *err)
-{
-    json_t *m = masked(a);
-    int rc = dy_action_put_clean(base, m, err);
-    json_decref(m);
-    return rc;
-}
-
-static int dy_idem_finish(struct store *base, const char *key, const json_t *response,
-                          struct err *err)
-{
-    json_t *m = masked(response);
-    int rc = dy_idem_finish_clean(base, key, m, err);
-    json_decref(m);
     return rc;
 }
 

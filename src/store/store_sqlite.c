@@ -14,7 +14,6 @@
 #include "base/log.h"
 #include "base/sqlpool.h"
 #include "base/xmalloc.h"
-#include "agent/guard.h"
 #include "store/store.h"
 
 /* ---------------------------------------------------------------- statements */
@@ -324,7 +323,7 @@ static char *dump_or(const json_t *v, const char *fallback)
     return v ? json_dumps(v, JSON_COMPACT) : xstrdup(fallback);
 }
 
-static int sq_turn_save_clean(struct store *base, const json_t *turn, int *turn_no, struct err *err)
+static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
     const char *id = json_string_value(json_object_get(turn, "sessionId"));
@@ -490,8 +489,7 @@ static int ticket_read(struct sqlpool_conn *c, long long seq, json_t **out, stru
     return rc;
 }
 
-static int sq_ticket_create_clean(struct store *base, const json_t *f, json_t **out,
-                                  struct err *err)
+static int sq_ticket_create(struct store *base, const json_t *f, json_t **out, struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
     struct sqlpool_conn *c = sqlpool_acquire(s->pool);
@@ -534,7 +532,7 @@ out:
     return rc;
 }
 
-static int sq_action_put_clean(struct store *base, const json_t *a, struct err *err)
+static int sq_action_put(struct store *base, const json_t *a, struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
     struct sqlpool_conn *c = sqlpool_acquire(s->pool);
@@ -860,8 +858,8 @@ static int idem_exec(struct store *base, enum stmt_id q, const char *key, const 
     return rc;
 }
 
-static int sq_idem_finish_clean(struct store *base, const char *key, const json_t *response,
-                                struct err *err)
+static int sq_idem_finish(struct store *base, const char *key, const json_t *response,
+                          struct err *err)
 {
     char *text = json_dumps(response, JSON_COMPACT);
     /* The session the response names, so that erasing it also forgets this key. */
@@ -976,51 +974,6 @@ void store__erased_tag(const char *session_id, char tag[65])
         tag[2 * i + 1] = hex[md[i] & 15];
     }
     tag[64] = '\0';
-}
-
-/* ---------------------------------------------------------------- no card number at rest */
-
-/* What is written passes through guard_mask_cards_json first (a copy; the caller's value is
- * untouched): a card number in a message, an operator's note, a tool's input or result, a ticket
- * or a stored response is kept only as "[card ending 1111]". */
-static json_t *masked(const json_t *v)
-{
-    json_t *copy = json_deep_copy(v);
-    guard_mask_cards_json(copy);
-    return copy;
-}
-
-static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, struct err *err)
-{
-    json_t *m = masked(turn);
-    int rc = sq_turn_save_clean(base, m, turn_no, err);
-    json_decref(m);
-    return rc;
-}
-
-static int sq_ticket_create(struct store *base, const json_t *f, json_t **out, struct err *err)
-{
-    json_t *m = masked(f);
-    int rc = sq_ticket_create_clean(base, m, out, err);
-    json_decref(m);
-    return rc;
-}
-
-static int sq_action_put(struct store *base, const json_t *a, struct err *err)
-{
-    json_t *m = masked(a);
-    int rc = sq_action_put_clean(base, m, err);
-    json_decref(m);
-    return rc;
-}
-
-static int sq_idem_finish(struct store *base, const char *key, const json_t *response,
-                          struct err *err)
-{
-    json_t *m = masked(response);
-    int rc = sq_idem_finish_clean(base, key, m, err);
-    json_decref(m);
-    return rc;
 }
 
 /* ---------------------------------------------------------------- lifecycle */

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/guard.h"
+#include "base/guard.h"
 #include "archive/archive.h"
 #include "archive/archiver.h"
 #include "base/clock.h"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/guard.h"
+#include "base/guard.h"
 #include "check.h"
 
 struct tcase {

@@ -5,7 +5,7 @@
  * position that may start a number (a digit, '+' or '(' not glued to a preceding word), a card
  * number is tried, then a phone number. Anything that matches is replaced by its token.
  */
-#include "agent/guard.h"
+#include "base/guard.h"
 
 #include <ctype.h>
 #include <stdlib.h>

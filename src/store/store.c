@@ -1,0 +1,55 @@
+/*
+ * store.c - what the store port does the same way for every adapter: no card number reaches an
+ * adapter's write (PCI DSS: none at rest, in the SQLite WAL or in DynamoDB). See store.h.
+ */
+#include "store/store.h"
+
+#include <assert.h>
+
+#include "base/guard.h"
+
+/* A copy of v with every Luhn-valid card number replaced by "[card ending NNNN]". */
+static json_t *masked(const json_t *v)
+{
+    json_t *copy = json_deep_copy(v);
+    guard_mask_cards_json(copy);
+    return copy;
+}
+
+int store_turn_save(struct store *s, const json_t *turn, int *turn_no, struct err *err)
+{
+    assert(s);
+    assert(turn_no);
+    json_t *m = masked(turn);
+    int rc = s->ops->turn_save(s, m, turn_no, err);
+    json_decref(m);
+    return rc;
+}
+
+int store_ticket_create(struct store *s, const json_t *fields, json_t **out, struct err *err)
+{
+    assert(s);
+    assert(out);
+    json_t *m = masked(fields);
+    int rc = s->ops->ticket_create(s, m, out, err);
+    json_decref(m);
+    return rc;
+}
+
+int store_action_put(struct store *s, const json_t *action, struct err *err)
+{
+    assert(s);
+    json_t *m = masked(action);
+    int rc = s->ops->action_put(s, m, err);
+    json_decref(m);
+    return rc;
+}
+
+int store_idem_finish(struct store *s, const char *key, const json_t *response, struct err *err)
+{
+    assert(s);
+    json_t *m = masked(response);
+    int rc = s->ops->idem_finish(s, key, m, err);
+    json_decref(m);
+    return rc;
+}
