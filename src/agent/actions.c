@@ -75,6 +75,7 @@ static json_t *run_action(struct agent *a, const json_t *turn, const char *id, c
         .idempotency_key = key,
         .deadline_ms = (int64_t)json_integer_value(json_object_get(turn, "deadlineMs")),
         .email = agent__str(turn, "email"),
+        .signing_secret = a->cfg ? a->cfg->tool_signing_secret : NULL,
     };
     struct err terr;
     err_clear(&terr);

@@ -355,7 +355,7 @@ json_t *tool_http_run(const struct tool_http *h, const struct tool_ctx *ctx, con
         lines[n++] = hdr_key = xasprintf("Idempotency-Key: %s", ctx->idempotency_key);
     if (ctx && ctx->session_id)
         lines[n++] = hdr_sess = xasprintf("X-Parley-Session: %s", ctx->session_id);
-    const char *secret = getenv("PARLEY_TOOL_SIGNING_SECRET");
+    const char *secret = ctx ? ctx->signing_secret : NULL;
     if (secret && secret[0]) {
         char ts[32], sig[65];
         snprintf(ts, sizeof ts, "%lld", (long long)time(NULL));

@@ -35,9 +35,11 @@ struct tool_ctx {
     const char *session_id;      /* the session the call belongs to */
     const char *user_id;         /* the customer the tool acts for */
     const char *idempotency_key; /* makes effects happen once per action (NULL: none) */
-    int64_t deadline_ms; /* the turn's deadline, wall clock (clock_now_ms); 0: none. HTTP and
-                          * MCP tools wait at most min(their timeout_ms, deadline - now) */
-    const char *email;   /* the customer's verified email (a token's claim); NULL: none */
+    int64_t deadline_ms;        /* the turn's deadline, wall clock (clock_now_ms); 0: none. HTTP and
+                                 * MCP tools wait at most min(their timeout_ms, deadline - now) */
+    const char *email;          /* the customer's verified email (a token's claim); NULL: none */
+    const char *signing_secret; /* PARLEY_TOOL_SIGNING_SECRET: HTTP tools sign their calls with
+                                 * it (NULL or empty: unsigned) */
 };
 
 #define TOOLS_MAX 128               /* tools in one registry */

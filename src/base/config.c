@@ -115,6 +115,9 @@ static const struct setting settings[] = {
      "save every model request/response pair to this directory (docs/testing-your-agent.md)"},
     {"PARLEY_MODEL_REPLAY", ST_STRING, F(model_replay), "", 0, 0, NULL,
      "answer every model call from this recording directory; never call the provider"},
+    {"PARLEY_TOOL_SIGNING_SECRET", ST_STRING, F(tool_signing_secret), "", 0, 0, NULL,
+     "secret that signs every HTTP tool call (X-Parley-Timestamp, X-Parley-Signature: "
+     "HMAC-SHA256, docs/agent-file.md); empty: unsigned"},
     {"ANTHROPIC_API_KEY", ST_STRING, F(anthropic_api_key), "", 0, 0, NULL,
      "API key of PARLEY_MODEL=anthropic"},
     {"ANTHROPIC_BASE_URL", ST_STRING, F(anthropic_base_url), "", 0, 0, NULL,

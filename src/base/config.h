@@ -52,9 +52,10 @@ struct config {
     int model_timeout_ms;    /* PARLEY_MODEL_TIMEOUT_MS: one model call (0: 60000) */
     int model_max_retries;   /* PARLEY_MODEL_MAX_RETRIES: -1 unset (2), 0 none, else that many */
     int max_tokens;          /* PARLEY_MAX_TOKENS: completion tokens per call (0: 1024) */
-    char *model_record;      /* PARLEY_MODEL_RECORD: save model traffic to this directory */
-    char *model_replay;      /* PARLEY_MODEL_REPLAY: answer model calls from this directory */
-    char *anthropic_api_key; /* ANTHROPIC_API_KEY */
+    char *tool_signing_secret;  /* PARLEY_TOOL_SIGNING_SECRET: signs HTTP tool calls (empty: no) */
+    char *model_record;         /* PARLEY_MODEL_RECORD: save model traffic to this directory */
+    char *model_replay;         /* PARLEY_MODEL_REPLAY: answer model calls from this directory */
+    char *anthropic_api_key;    /* ANTHROPIC_API_KEY */
     char *anthropic_base_url;   /* ANTHROPIC_BASE_URL (empty: the public API) */
     char *openai_api_key;       /* OPENAI_API_KEY */
     char *openai_base_url;      /* OPENAI_BASE_URL (empty: the public API) */

@@ -133,7 +133,7 @@ static void round_trip(enum provider p)
     const char *env[] = {e_model, e_url, e_agent, "ANTHROPIC_API_KEY=test-key",
                          "OPENAI_API_KEY=test-key", "AWS_REGION=us-east-1",
                          "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret",
-                         NULL};
+                         "PARLEY_TOOL_SIGNING_SECRET=whsec_e2e", NULL};
     struct e2e_server srv;
     if (e2e_start_env(&srv, data, env) != 0) {
         CHECK(0);
@@ -158,6 +158,10 @@ static void round_trip(enum provider p)
     CHECK_STR(breq ? breq->method : "", "GET");
     CHECK_STR(breq ? breq->target : "", "/bikes/VB1234/warranty");
     CHECK_STR(header_of(breq, "X-Parley-Session"), sid);
+    /* the setting reaches the call: it is signed (test_tool_http verifies the HMAC itself) */
+    const char *sig = header_of(breq, "X-Parley-Signature");
+    CHECK(strncmp(sig, "v1=", 3) == 0 && strlen(sig) == 3 + 64);
+    CHECK(strlen(header_of(breq, "X-Parley-Timestamp")) > 0);
 
     /* both model calls carry the file's instructions and the tool with its schema */
     CHECK_INT(fake_http_count(&model), 2);

@@ -160,7 +160,8 @@ static void test_idempotency_key_stable_across_retry(void)
 static void test_signature_verifies(void)
 {
     reset();
-    setenv("PARLEY_TOOL_SIGNING_SECRET", "whsec_test", 1);
+    struct tool_ctx signed_ctx = ctx_key;
+    signed_ctx.signing_secret = "whsec_test";
     struct err e;
     struct tools *t = one_tool(
         "{\"name\":\"notify\",\"description\":\"Notify.\",\"input_schema\":{\"type\":\"object\"},"
@@ -169,7 +170,7 @@ static void test_signature_verifies(void)
     fake_http_push(&srv, 200, NULL, "{}", (size_t)-1, 0);
     json_t *in = json_pack("{s:s}", "text", "h\xc3\xa9llo");
     int is_error;
-    json_t *r = tools_call(t, &ctx_key, "notify", in, &is_error, &e);
+    json_t *r = tools_call(t, &signed_ctx, "notify", in, &is_error, &e);
     CHECK(r != NULL);
     const struct fake_request *q = fake_http_request(&srv, 0);
     const char *ts = fake_header(q, "X-Parley-Timestamp");
@@ -189,7 +190,6 @@ static void test_signature_verifies(void)
         CHECK_STR(sig, want);
         free(msg);
     }
-    unsetenv("PARLEY_TOOL_SIGNING_SECRET");
     json_decref(r);
     json_decref(in);
     tools_free(t);
@@ -856,7 +856,6 @@ int main(void)
 {
     xmalloc_init();
     snprintf(src_dir, sizeof src_dir, "%s", getenv("PARLEY_SRC") ? getenv("PARLEY_SRC") : ".");
-    unsetenv("PARLEY_TOOL_SIGNING_SECRET");
     if (fake_http_start(&srv) < 0)
         return 1;
     RUN(test_post_body_path_and_secret_headers);
