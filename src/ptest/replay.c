@@ -115,14 +115,19 @@ int ptest_replay_main(int argc, char **argv)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
-        } else if (argv[i][0] != '-' && !sid) {
-            sid = argv[i];
-        } else if (v && strcmp(argv[i], "--data") == 0) {
-            data = argv[++i];
-        } else if (v && strcmp(argv[i], "--agent") == 0) {
-            o.agent = argv[++i];
-        } else if (v && strcmp(argv[i], "--model") == 0) {
-            o.model = argv[++i];
+        } else if (strcmp(argv[i], "--data") == 0 || strcmp(argv[i], "--agent") == 0 ||
+                   strcmp(argv[i], "--model") == 0) {
+            if (!v) {
+                fprintf(stderr, "parley replay: %s needs a value\n", argv[i]);
+                usage(stderr);
+                return 2;
+            }
+            const char **slot = strcmp(argv[i], "--data") == 0    ? &data
+                                : strcmp(argv[i], "--agent") == 0 ? &o.agent
+                                                                  : &o.model;
+            *slot = argv[++i];
+        } else if (!sid && (argv[i][0] != '-' || turn_session_id_valid(argv[i]))) {
+            sid = argv[i]; /* an id may begin with '-': ids are [A-Za-z0-9_-]{1,64} */
         } else {
             fprintf(stderr, "parley replay: unexpected argument '%s'\n", argv[i]);
             usage(stderr);

@@ -83,7 +83,7 @@ int main(void)
     /* The archived transcript: list the bucket through the S3 endpoint. */
     char cmd[512];
     snprintf(cmd, sizeof cmd, "curl -s '%s/conversation-logs-000000000000?list-type=2' "
-             "-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' | grep -c '%s.json' > %s/s3.txt",
+             "-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' | grep -c -e '%s.json' > %s/s3.txt",
              s3, sid, d1);
     int listed = system(cmd) == 0;
     char s3txt[128];

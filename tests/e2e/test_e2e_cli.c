@@ -70,6 +70,18 @@ static void test_refusals(void)
     snprintf(env_cmd, sizeof env_cmd, "version");
     CHECK_INT(run_parley(env_cmd, NULL, out, sizeof out), 0);
     CHECK(strncmp(out, "parley ", 7) == 0);
+    /* Session ids may begin with '-' ([A-Za-z0-9_-]): `replay` takes one as the id, not as an
+     * unknown option; an option without its value is a usage error. */
+    char dir[] = "/tmp/parley-cli-data-XXXXXX";
+    if (check_require("a temporary directory", mkdtemp(dir) != NULL)) {
+        char args[256];
+        snprintf(args, sizeof args, "replay -abcDEF123 --data '%s'", dir);
+        CHECK_INT(run_parley(args, NULL, out, sizeof out), 1);
+        CHECK(strstr(out, "session '-abcDEF123' not found") != NULL);
+        rmdir(dir);
+    }
+    CHECK_INT(run_parley("replay --data", NULL, out, sizeof out), 2);
+    CHECK(strstr(out, "--data needs a value") != NULL);
 }
 
 /* Runs `env ENV timeout 30 parley ARGS` (a serve that started anyway is killed, and fails). */
