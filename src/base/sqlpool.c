@@ -61,7 +61,9 @@ int sqlpool_exec(struct sqlpool_conn *c, int q, struct err *err)
     sqlite3_stmt *st = sqlpool_stmt(c, q, err);
     if (!st)
         return -1;
-    int rc = sqlite3_step(st);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) /* a PRAGMA may answer rows: they are skipped */
+        ;
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return sqlpool_fail(c, err, c->pool->sql[q]);

@@ -43,7 +43,8 @@ void sqlpool_release(struct sqlpool *p, struct sqlpool_conn *c);
  * when it cannot be prepared. */
 sqlite3_stmt *sqlpool_stmt(struct sqlpool_conn *c, int q, struct err *err);
 
-/* Runs statement q (no parameters) to completion. Returns 0 or -1 with err. */
+/* Runs statement q (no parameters) to completion, skipping any rows it answers (PRAGMAs such as
+ * wal_checkpoint do). Returns 0 or -1 with err. */
 int sqlpool_exec(struct sqlpool_conn *c, int q, struct err *err);
 
 /* Fills err with the pool's code, "<what> failed: <SQLite message>"; returns -1. */

@@ -763,19 +763,6 @@ out:
     return rc;
 }
 
-/* Steps a pragma statement to its end. Returns 0, or -1 with err. */
-static int run_pragma(struct sqlpool_conn *c, enum stmt_id q, struct err *err)
-{
-    sqlite3_stmt *st = sqlpool_stmt(c, q, err);
-    if (!st)
-        return -1;
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW)
-        ;
-    sqlite3_reset(st);
-    return step == SQLITE_DONE ? 0 : sqlpool_fail(c, err, stmt_sql[q]);
-}
-
 static int sq_erase_matching(struct queue *base, const char *name, const char *needle,
                              long long *erased, struct err *err)
 {
@@ -789,7 +776,7 @@ static int sq_erase_matching(struct queue *base, const char *name, const char *n
     struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     int rc = -1;
     /* Freed pages are zeroed on this connection from now on, so erased bodies do not linger. */
-    if (run_pragma(c, Q_SECURE_DELETE, err) < 0)
+    if (sqlpool_exec(c, Q_SECURE_DELETE, err) < 0)
         goto out;
     sqlite3_stmt *st = sqlpool_stmt(c, Q_ERASE_MATCHING, err);
     if (!st)
@@ -807,7 +794,7 @@ static int sq_erase_matching(struct queue *base, const char *name, const char *n
     }
     /* The old page images live on in the WAL until a checkpoint: copy back and truncate it. */
     struct err ck = {0};
-    if (run_pragma(c, Q_WAL_TRUNCATE, &ck) < 0)
+    if (sqlpool_exec(c, Q_WAL_TRUNCATE, &ck) < 0)
         log_at(LL_WARN, "queue", "cannot truncate the WAL after an erasure: %s", ck.message);
     if (erased)
         *erased = n;

@@ -876,19 +876,6 @@ static int sq_idem_abort(struct store *base, const char *key, struct err *err)
 
 /* ---------------------------------------------------------------- erasure */
 
-/* Runs a PRAGMA statement q that may return rows. Returns 0 or -1 with err. */
-static int run_pragma(struct sqlpool_conn *c, enum stmt_id q, struct err *err)
-{
-    sqlite3_stmt *st = sqlpool_stmt(c, q, err);
-    if (!st)
-        return -1;
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW)
-        ;
-    sqlite3_reset(st);
-    return step == SQLITE_DONE ? 0 : sqlpool_fail(c, err, stmt_sql[q]);
-}
-
 static int sq_session_erase(struct store *base, const char *session_id, struct err *err)
 {
     static const enum stmt_id steps[] = {Q_ERASE_TURNS, Q_ERASE_ACTIONS, Q_ERASE_IDEM,
@@ -897,7 +884,7 @@ static int sq_session_erase(struct store *base, const char *session_id, struct e
     struct sqlpool_conn *c = sqlpool_acquire(s->pool);
     int rc = -1, in_tx = 0, changed = 0;
     /* Freed pages are zeroed, so deleted rows do not linger in the file. */
-    if (run_pragma(c, Q_SECURE_DELETE, err) < 0 || sqlpool_exec(c, Q_BEGIN, err) < 0)
+    if (sqlpool_exec(c, Q_SECURE_DELETE, err) < 0 || sqlpool_exec(c, Q_BEGIN, err) < 0)
         goto out;
     in_tx = 1;
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
@@ -926,7 +913,7 @@ static int sq_session_erase(struct store *base, const char *session_id, struct e
     in_tx = 0;
     /* The old row images live on in the WAL until a checkpoint: copy back and truncate it. */
     struct err ck = {0};
-    if (run_pragma(c, Q_WAL_TRUNCATE, &ck) < 0)
+    if (sqlpool_exec(c, Q_WAL_TRUNCATE, &ck) < 0)
         log_at(LL_WARN, "store", "cannot truncate the WAL after an erasure: %s", ck.message);
     rc = 0;
 out:
