@@ -101,3 +101,24 @@ void text_stem(char *w, enum text_flavour flavour)
     if (len > 4 && w[len - 1] == 'e')
         w[len - 1] = '\0';
 }
+
+const char *text_list_next(const char **cursor, size_t *len)
+{
+    const char *s = *cursor;
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        size_t a = 0, z = n;
+        while (a < z && s[a] == ' ')
+            a++;
+        while (z > a && s[z - 1] == ' ')
+            z--;
+        *cursor = s[n] == ',' ? s + n + 1 : s + n;
+        if (z > a) {
+            *len = z - a;
+            return s + a;
+        }
+        s = *cursor;
+    }
+    *cursor = s;
+    return NULL;
+}

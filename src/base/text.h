@@ -32,6 +32,12 @@ size_t text_next_word(const char **p, char w[TEXT_WORD_MAX]);
 /* Returns 1 when w (lower-case, NUL-terminated) is a stop word of the flavour, else 0. */
 int text_is_stop(const char *w, enum text_flavour flavour);
 
+/* The next item of a comma-separated list (settings such as PARLEY_TRUSTED_PROXIES): *cursor
+ * points into the list and is advanced past the item and its comma. Returns the item, trimmed of
+ * spaces, with its length in *len (not NUL-terminated; borrowed from the list), skipping empty
+ * items; NULL when the list is exhausted. */
+const char *text_list_next(const char **cursor, size_t *len);
+
 /* ---- Stemming ------------------------------------------------------------------------------- */
 
 /* Stems w (lower-case ASCII, NUL-terminated) in place, only ever shortening it: -ies/-ied ->

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/text.h"
 #include "base/xmalloc.h"
 
 #define NBUCKETS_MIN 64
@@ -177,46 +178,36 @@ static int parse_v4(const char *s, uint32_t *out)
 struct ratelimit_proxies *ratelimit_proxies_parse(const char *list, struct err *err)
 {
     struct ratelimit_proxies *p = xcalloc(1, sizeof *p);
-    const char *s = list ? list : "";
-    while (*s) {
-        size_t n = strcspn(s, ",");
+    const char *cursor = list ? list : "", *s = NULL;
+    size_t len = 0;
+    while ((s = text_list_next(&cursor, &len)) != NULL) {
         char item[64];
-        size_t a = 0, z = n;
-        while (a < z && s[a] == ' ')
-            a++;
-        while (z > a && s[z - 1] == ' ')
-            z--;
-        if (z > a) {
-            if (z - a >= sizeof item || p->n >= RATELIMIT_PROXIES_MAX)
+        if (len >= sizeof item || p->n >= RATELIMIT_PROXIES_MAX)
+            goto bad;
+        memcpy(item, s, len);
+        item[len] = '\0';
+        char *slash = strchr(item, '/');
+        long bits = 32;
+        if (slash) {
+            char *end = NULL;
+            *slash = '\0';
+            bits = strtol(slash + 1, &end, 10);
+            if (end == slash + 1 || *end || bits < 0 || bits > 32)
                 goto bad;
-            memcpy(item, s + a, z - a);
-            item[z - a] = '\0';
-            char *slash = strchr(item, '/');
-            long bits = 32;
-            if (slash) {
-                char *end = NULL;
-                *slash = '\0';
-                bits = strtol(slash + 1, &end, 10);
-                if (end == slash + 1 || *end || bits < 0 || bits > 32)
-                    goto bad;
-            }
-            uint32_t addr;
-            if (parse_v4(item, &addr) < 0)
-                goto bad;
-            uint32_t mask = bits == 0 ? 0 : 0xffffffffu << (32 - bits);
-            p->cidrs[p->n].net = addr & mask;
-            p->cidrs[p->n].mask = mask;
-            p->n++;
         }
-        s += n;
-        if (*s == ',')
-            s++;
+        uint32_t addr;
+        if (parse_v4(item, &addr) < 0)
+            goto bad;
+        uint32_t mask = bits == 0 ? 0 : 0xffffffffu << (32 - bits);
+        p->cidrs[p->n].net = addr & mask;
+        p->cidrs[p->n].mask = mask;
+        p->n++;
     }
     return p;
 bad:
     err_set(err, "InvalidConfig",
             "PARLEY_TRUSTED_PROXIES entry '%.*s' is not an IPv4 address or CIDR (at most %d)",
-            (int)(strcspn(s, ",") > 60 ? 60 : strcspn(s, ",")), s, RATELIMIT_PROXIES_MAX);
+            (int)(len > 60 ? 60 : len), s, RATELIMIT_PROXIES_MAX);
     free(p);
     return NULL;
 }

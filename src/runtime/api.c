@@ -27,6 +27,7 @@
 #include "base/buf.h"
 #include "base/errcode.h"
 #include "base/log.h"
+#include "base/text.h"
 #include "base/xmalloc.h"
 
 /* ---------------------------------------------------------------- the API object */
@@ -89,31 +90,17 @@ out:
 /* Parses PARLEY_ALLOWED_ORIGINS: comma-separated "scheme://host[:port]" with no path. */
 static int parse_origins(struct api *api, const char *list, struct err *err)
 {
-    const char *s = list ? list : "";
-    while (*s) {
-        size_t n = strcspn(s, ",");
-        size_t a = 0, z = n;
-        while (a < z && s[a] == ' ')
-            a++;
-        while (z > a && s[z - 1] == ' ')
-            z--;
-        if (z > a) {
-            const char *o = s + a;
-            size_t len = z - a;
-            size_t scheme = strncmp(o, "https://", 8) == 0  ? 8
-                            : strncmp(o, "http://", 7) == 0 ? 7
-                                                            : 0;
-            if (!scheme || len <= scheme || len > API_MAX_ORIGIN_LEN ||
-                memchr(o + scheme, '/', len - scheme) || api->norigins >= API_MAX_ORIGINS)
-                return err_set(err, "InvalidConfig",
-                               "PARLEY_ALLOWED_ORIGINS entry '%.*s' is not an origin like "
-                               "https://shop.example.com (at most %d)",
-                               (int)(len > 80 ? 80 : len), o, API_MAX_ORIGINS);
-            api->origins[api->norigins++] = xstrndup(o, len);
-        }
-        s += n;
-        if (*s == ',')
-            s++;
+    const char *cursor = list ? list : "", *o;
+    size_t len;
+    while ((o = text_list_next(&cursor, &len)) != NULL) {
+        size_t scheme = strncmp(o, "https://", 8) == 0 ? 8 : strncmp(o, "http://", 7) == 0 ? 7 : 0;
+        if (!scheme || len <= scheme || len > API_MAX_ORIGIN_LEN ||
+            memchr(o + scheme, '/', len - scheme) || api->norigins >= API_MAX_ORIGINS)
+            return err_set(err, "InvalidConfig",
+                           "PARLEY_ALLOWED_ORIGINS entry '%.*s' is not an origin like "
+                           "https://shop.example.com (at most %d)",
+                           (int)(len > 80 ? 80 : len), o, API_MAX_ORIGINS);
+        api->origins[api->norigins++] = xstrndup(o, len);
     }
     return 0;
 }

@@ -105,6 +105,29 @@ static void test_next_word_cuts_long_words(void)
     CHECK_STR(w, "b");
 }
 
+/* Comma lists: items trimmed of spaces, empty ones skipped, the cursor left at the end. */
+static void test_list_items(void)
+{
+    const char *cur = " a.example , ,b/24,  ,c ", *item;
+    size_t len = 0;
+    const char *want[] = {"a.example", "b/24", "c"};
+    size_t n = 0;
+    while ((item = text_list_next(&cur, &len)) != NULL) {
+        CHECK(n < 3);
+        if (n < 3) {
+            CHECK_INT((long)len, (long)strlen(want[n]));
+            CHECK(strncmp(item, want[n], len) == 0);
+        }
+        n++;
+    }
+    CHECK_INT((long)n, 3);
+    CHECK_INT(*cur, '\0');
+    cur = "";
+    CHECK(text_list_next(&cur, &len) == NULL);
+    cur = " , ,";
+    CHECK(text_list_next(&cur, &len) == NULL);
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -112,5 +135,6 @@ int main(void)
     RUN(test_stop_words_per_flavour);
     RUN(test_next_word);
     RUN(test_next_word_cuts_long_words);
+    RUN(test_list_items);
     return check_summary();
 }
