@@ -49,6 +49,33 @@ static inline int e2e_tmpdir(char *out, size_t len)
 
 /* Starts parley on dir (created if needed) with extra environment "K=V" strings (NULL-ended).
  * Returns 0 when the server is listening. */
+/* Runs `$PARLEY_BIN ARGS` with stdin_text on its standard input (NULL: empty) and stdout and
+ * stderr captured into out (cap bytes, NUL-terminated). Returns the exit code, -1 when it could
+ * not run or did not exit. */
+static inline int e2e_run_parley(const char *args, const char *stdin_text, char *out, size_t cap)
+{
+    char in_path[] = "/tmp/parley-e2e-in-XXXXXX", out_path[] = "/tmp/parley-e2e-out-XXXXXX";
+    int ifd = mkstemp(in_path), ofd = mkstemp(out_path);
+    if (ifd < 0 || ofd < 0)
+        return -1;
+    if (stdin_text && write(ifd, stdin_text, strlen(stdin_text)) < 0)
+        return -1;
+    close(ifd);
+    close(ofd);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' %s < '%s' > '%s' 2>&1", getenv("PARLEY_BIN"), args, in_path,
+             out_path);
+    int st = system(cmd);
+    FILE *f = fopen(out_path, "r");
+    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
+    out[n] = '\0';
+    if (f)
+        fclose(f);
+    unlink(in_path);
+    unlink(out_path);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 static inline int e2e_start_env(struct e2e_server *s, const char *dir, const char *const *env)
 {
     const char *bin = getenv("PARLEY_BIN");

@@ -9,36 +9,11 @@
 #include "e2e/e2e.h"
 #include "fakes/fake_http.h"
 
-/* Runs `parley ARGS` with stdin from a file; returns the exit code and fills out. */
-static int run_parley(const char *args, const char *stdin_text, char *out, size_t cap)
-{
-    char in_path[] = "/tmp/parley-chat-in-XXXXXX", out_path[] = "/tmp/parley-chat-out-XXXXXX";
-    int ifd = mkstemp(in_path), ofd = mkstemp(out_path);
-    if (ifd < 0 || ofd < 0)
-        return -1;
-    if (stdin_text && write(ifd, stdin_text, strlen(stdin_text)) < 0)
-        return -1;
-    close(ifd);
-    close(ofd);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' %s < '%s' > '%s' 2>&1", getenv("PARLEY_BIN"), args, in_path,
-             out_path);
-    int st = system(cmd);
-    FILE *f = fopen(out_path, "r");
-    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
-    out[n] = '\0';
-    if (f)
-        fclose(f);
-    unlink(in_path);
-    unlink(out_path);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static char out[1 << 16];
 
 static void test_server_down(void)
 {
-    int rc = run_parley("chat --url http://127.0.0.1:1", "hello\n", out, sizeof out);
+    int rc = e2e_run_parley("chat --url http://127.0.0.1:1", "hello\n", out, sizeof out);
     CHECK_INT(rc, 1);
     CHECK(strstr(out, "no Parley server at http://127.0.0.1:1") != NULL);
     CHECK(strstr(out, "Connected") == NULL);
@@ -62,7 +37,7 @@ static void test_stream_from_fake(void)
         (size_t)-1, 0);
     char args[160];
     snprintf(args, sizeof args, "chat --url %s", f.base_url);
-    int rc = run_parley(args, "help me\n", out, sizeof out);
+    int rc = e2e_run_parley(args, "help me\n", out, sizeof out);
     CHECK_INT(rc, 0);
     CHECK(strstr(out, "Connected to") != NULL);
     CHECK(strstr(out, "agent> Your ticket \n  [create_support_ticket succeeded "
@@ -101,7 +76,7 @@ static void test_against_serve(void)
     }
     char args[300];
     snprintf(args, sizeof args, "chat --url %s", srv.url);
-    int rc = run_parley(args,
+    int rc = e2e_run_parley(args,
                         "I can't log into my account\nIt's jane.doe@example.com\n/history\n/quit\n"
                         "never sent\n",
                         out, sizeof out);
@@ -124,7 +99,7 @@ static void test_against_serve(void)
     CHECK_INT(r.status, 201);
     e2e_resp_free(&r);
     snprintf(args, sizeof args, "chat --url %s --session %s", srv.url, session);
-    rc = run_parley(args, "thanks\n/history\n", out, sizeof out);
+    rc = e2e_run_parley(args, "thanks\n/history\n", out, sizeof out);
     CHECK_INT(rc, 0);
     const char *shown = strstr(out, "Sam (operator)> Hi, Sam from support here.\n");
     CHECK(shown != NULL);
@@ -138,7 +113,7 @@ static void test_against_serve(void)
 
     /* /new starts another session. */
     snprintf(args, sizeof args, "chat --url %s", srv.url);
-    rc = run_parley(args, "hello\n/new\nhello again\n", out, sizeof out);
+    rc = e2e_run_parley(args, "hello\n/new\nhello again\n", out, sizeof out);
     CHECK_INT(rc, 0);
     char first[64];
     snprintf(first, sizeof first, "%s", session_in(out));

@@ -11,31 +11,6 @@
 #include "check.h"
 #include "e2e/e2e.h"
 
-/* Runs `parley ARGS` with stdin from a file (or /dev/null); returns the exit code and fills out. */
-static int run_parley(const char *args, const char *stdin_text, char *out, size_t cap)
-{
-    char in_path[] = "/tmp/parley-cli-in-XXXXXX", out_path[] = "/tmp/parley-cli-out-XXXXXX";
-    int ifd = mkstemp(in_path), ofd = mkstemp(out_path);
-    if (ifd < 0 || ofd < 0)
-        return -1;
-    if (stdin_text && write(ifd, stdin_text, strlen(stdin_text)) < 0)
-        return -1;
-    close(ifd);
-    close(ofd);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' %s < '%s' > '%s' 2>&1", getenv("PARLEY_BIN"), args, in_path,
-             out_path);
-    int st = system(cmd);
-    FILE *f = fopen(out_path, "r");
-    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
-    out[n] = '\0';
-    if (f)
-        fclose(f);
-    unlink(in_path);
-    unlink(out_path);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static char out[1 << 16];
 
 static void test_help_everywhere(void)
@@ -43,14 +18,14 @@ static void test_help_everywhere(void)
     const char *cmds[] = {"--help", "serve --help", "chat --help", "worker --help",
                           "queue --help", "archive --help", "sfn --help", "lambda --help"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
-        int rc = run_parley(cmds[i], NULL, out, sizeof out);
+        int rc = e2e_run_parley(cmds[i], NULL, out, sizeof out);
         if (rc != 0 || !strcasestr(out, "usage"))
             fprintf(stderr, "parley %s: rc %d\n%s\n", cmds[i], rc, out);
         CHECK_INT(rc, 0);
         CHECK(strcasestr(out, "usage") != NULL);
     }
     /* The top-level help lists every command and every setting. */
-    run_parley("--help", NULL, out, sizeof out);
+    e2e_run_parley("--help", NULL, out, sizeof out);
     const char *must[] = {"serve", "chat", "worker", "queue", "archive", "sfn", "lambda",
                           "PARLEY_PORT", "PARLEY_DATA", "PARLEY_MODEL", "PARLEY_OPERATOR_TOKEN",
                           "PARLEY_STORE", "PARLEY_WORKERS", "PARLEY_REDACT"};
@@ -60,15 +35,15 @@ static void test_help_everywhere(void)
 
 static void test_refusals(void)
 {
-    CHECK_INT(run_parley("frobnicate", NULL, out, sizeof out), 2);
+    CHECK_INT(e2e_run_parley("frobnicate", NULL, out, sizeof out), 2);
     CHECK(strstr(out, "unknown command 'frobnicate'") != NULL);
-    CHECK_INT(run_parley("serve --bogus", NULL, out, sizeof out), 2);
+    CHECK_INT(e2e_run_parley("serve --bogus", NULL, out, sizeof out), 2);
     CHECK(strstr(out, "--bogus") != NULL);
-    CHECK_INT(run_parley("serve --port 99999", NULL, out, sizeof out), 2);
+    CHECK_INT(e2e_run_parley("serve --port 99999", NULL, out, sizeof out), 2);
     CHECK(strstr(out, "PARLEY_PORT") != NULL);
     char env_cmd[256];
     snprintf(env_cmd, sizeof env_cmd, "version");
-    CHECK_INT(run_parley(env_cmd, NULL, out, sizeof out), 0);
+    CHECK_INT(e2e_run_parley(env_cmd, NULL, out, sizeof out), 0);
     CHECK(strncmp(out, "parley ", 7) == 0);
     /* Session ids may begin with '-' ([A-Za-z0-9_-]): `replay` takes one as the id, not as an
      * unknown option; an option without its value is a usage error. */
@@ -76,11 +51,11 @@ static void test_refusals(void)
     if (check_require("a temporary directory", mkdtemp(dir) != NULL)) {
         char args[256];
         snprintf(args, sizeof args, "replay -abcDEF123 --data '%s'", dir);
-        CHECK_INT(run_parley(args, NULL, out, sizeof out), 1);
+        CHECK_INT(e2e_run_parley(args, NULL, out, sizeof out), 1);
         CHECK(strstr(out, "session '-abcDEF123' not found") != NULL);
         rmdir(dir);
     }
-    CHECK_INT(run_parley("replay --data", NULL, out, sizeof out), 2);
+    CHECK_INT(e2e_run_parley("replay --data", NULL, out, sizeof out), 2);
     CHECK(strstr(out, "--data needs a value") != NULL);
 }
 
@@ -149,7 +124,7 @@ static void test_chat_conversation(void)
     }
     char args[160];
     snprintf(args, sizeof args, "chat --url %s", srv.url);
-    int rc = run_parley(args, "I can't log into my account\nIt's jane.doe@example.com\n\n", out,
+    int rc = e2e_run_parley(args, "I can't log into my account\nIt's jane.doe@example.com\n\n", out,
                         sizeof out);
     CHECK_INT(rc, 0);
     CHECK(strstr(out, "(session ") != NULL);
@@ -158,7 +133,7 @@ static void test_chat_conversation(void)
     CHECK(strstr(out, "TKT-") != NULL);
     /* A server that is not there: a clear message and a failing exit code. */
     e2e_stop(&srv);
-    rc = run_parley(args, "hello\n\n", out, sizeof out);
+    rc = e2e_run_parley(args, "hello\n\n", out, sizeof out);
     CHECK_INT(rc, 1);
     CHECK(strstr(out, "cannot reach") != NULL);
     e2e_rmdir(dir);

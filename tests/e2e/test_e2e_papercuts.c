@@ -7,35 +7,14 @@
 #include "check.h"
 #include "e2e/e2e.h"
 
-/* Runs `parley ARGS` (stdin from /dev/null); returns the exit code and fills out. */
-static int run_parley(const char *args, char *out, size_t cap)
-{
-    char out_path[] = "/tmp/parley-cuts-out-XXXXXX";
-    int ofd = mkstemp(out_path);
-    if (ofd < 0)
-        return -1;
-    close(ofd);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' %s < /dev/null > '%s' 2>&1", getenv("PARLEY_BIN"), args,
-             out_path);
-    int st = system(cmd);
-    FILE *f = fopen(out_path, "r");
-    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
-    out[n] = '\0';
-    if (f)
-        fclose(f);
-    unlink(out_path);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static char out[1 << 14];
 
 static void test_command_line(void)
 {
-    int rc = run_parley("worker --threads 0", out, sizeof out);
+    int rc = e2e_run_parley("worker --threads 0", NULL, out, sizeof out);
     CHECK_INT(rc, 2);
     CHECK(strstr(out, "--threads must be a number of threads from 1 to 64 (got '0')") != NULL);
-    rc = run_parley("lambda --help", out, sizeof out);
+    rc = e2e_run_parley("lambda --help", NULL, out, sizeof out);
     CHECK_INT(rc, 0);
     CHECK(strstr(out, "usage: parley lambda [--handler NAME]") != NULL);
     CHECK(strstr(out, "usage: bootstrap") == NULL);
