@@ -1,0 +1,60 @@
+/*
+ * sched.h - the turn scheduler of `parley serve`: a small fixed set of threads, each an event loop
+ * that runs tasks on fibers. A task is ordinary blocking-style code (a chat turn, the ASL workflow
+ * it drives, its model and tool calls); where it would wait on the network, a timer or another
+ * thread, it calls one of the waits below, which park the fiber and let the thread run other
+ * tasks until the wait is over. Off a fiber (the CLI, `parley sfn run`, Lambda, queue workers)
+ * the same waits simply block the calling thread, so callers need not know where they run.
+ *
+ * Contract: sched_submit() is thread-safe; a task runs start to end on one scheduler thread (it
+ * never migrates); waits may be called from any thread. sched_stop() refuses new tasks and waits
+ * for the running ones (bounded by grace_ms), then frees the scheduler.
+ */
+#ifndef PARLEY_SCHED_H
+#define PARLEY_SCHED_H
+
+#include <stddef.h>
+
+#include "base/err.h"
+
+struct sched;
+struct sched_event;
+
+typedef void (*sched_fn)(void *ud);
+
+/* Starts nthreads (>= 1) scheduler threads whose fibers get stack_size bytes of stack (0 = the
+ * default). Returns the scheduler or NULL with err. */
+struct sched *sched_start(int nthreads, size_t stack_size, struct err *err);
+
+/* Refuses new tasks, waits up to grace_ms for running tasks to finish, stops the threads and
+ * frees s. Returns the number of tasks still running when the grace ran out (0 = clean). NULL is
+ * a no-op returning 0. */
+int sched_stop(struct sched *s, int grace_ms);
+
+/* Runs fn(ud) as a task. Returns 0, or -1 when the scheduler is stopping (fn is then not run and
+ * ud stays the caller's). Thread-safe. */
+int sched_submit(struct sched *s, sched_fn fn, void *ud);
+
+/* Tasks submitted and not yet finished. */
+int sched_pending(const struct sched *s);
+
+/* 1 when called from a task on a scheduler fiber, else 0. */
+int sched_in_task(void);
+
+/* Waits until fd is ready for events (POLLIN, POLLOUT) or timeout_ms passes (< 0 = no limit).
+ * Returns the ready events (poll revents, > 0), 0 on timeout, -1 on error (errno set). */
+int sched_wait_fd(int fd, short events, int timeout_ms);
+
+/* Sleeps ms milliseconds (nothing when ms <= 0). */
+void sched_sleep_ms(long ms);
+
+/* An event one side waits on and any thread signals. A signal before the wait is not lost: the
+ * event stays set until sched_event_wait() consumes it. */
+struct sched_event *sched_event_new(void);
+void sched_event_free(struct sched_event *ev);
+void sched_event_signal(struct sched_event *ev);
+/* Returns 1 when the event was signalled (and clears it), 0 when timeout_ms passed (< 0 = no
+ * limit). */
+int sched_event_wait(struct sched_event *ev, int timeout_ms);
+
+#endif
