@@ -5,6 +5,7 @@
 #include "store/store_dynamo.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,8 @@ struct store_dynamo {
     char *conv;             /* Conversations table */
     char *ent;              /* Entities table */
     int ttl_days;           /* 0 = no expiry */
+    atomic_int no_transact; /* 1 once the service answered UnknownOperationException for
+                               TransactWriteItems: ordered conditional writes from then on */
 };
 
 /* ---------------------------------------------------------------- JSON <-> attribute values */
@@ -151,21 +154,23 @@ static json_t *av_n(long long n)
 
 /* ---------------------------------------------------------------- calls */
 
-/* Copies an AWS failure into a store error: throttling becomes StoreBusy. */
+/* Copies an AWS failure into a store error: throttling becomes StoreBusy. The message of a
+ * failed ddb() call already names the DynamoDB operation and the AWS error code. */
 static int store_error(struct err *err, const char *what)
 {
     char code[ERR_CODE_MAX], msg[ERR_MSG_MAX];
     snprintf(code, sizeof code, "%s", err->code);
     snprintf(msg, sizeof msg, "%s", err->message);
     if (aws_error_is_throttling(code))
-        return err_set(err, "StoreBusy", "%s: DynamoDB is throttling (%s): %s", what, code, msg);
-    return err_set(err, "StoreError", "%s failed: %s: %s", what, code, msg);
+        return err_set(err, "StoreBusy", "%s: DynamoDB is throttling: %s", what, msg);
+    return err_set(err, "StoreError", "%s failed: %s", what, msg);
 }
 
 /* Calls DynamoDB operation op with req (stolen). On success returns 0 and, when out is not NULL,
  * the parsed response body (new reference). On failure returns -1 with err holding the AWS error
- * code and message, and *reasons (when not NULL) the CancellationReasons of a cancelled
- * transaction (new reference or NULL). */
+ * code and a message naming the operation ("DynamoDB PutItem: <code>: <message>", also when
+ * the service sent no message), and *reasons (when not NULL) the CancellationReasons of a
+ * cancelled transaction (new reference or NULL). */
 static int ddb(struct store_dynamo *s, const char *op, json_t *req, json_t **out, json_t **reasons,
                struct err *err)
 {
@@ -199,6 +204,12 @@ static int ddb(struct store_dynamo *s, const char *op, json_t *req, json_t **out
         if (json_is_array(cr))
             *reasons = json_incref(cr);
         json_decref(doc);
+    }
+    if (rc < 0 && strncmp(err->message, "DynamoDB ", 9) != 0) {
+        char code[ERR_CODE_MAX], msg[ERR_MSG_MAX];
+        snprintf(code, sizeof code, "%s", err->code[0] ? err->code : "StoreError");
+        snprintf(msg, sizeof msg, "%s", err->message[0] ? err->message : "no message");
+        err_set(err, code, "DynamoDB %s: %s: %.700s", op, code, msg);
     }
     aws_response_release(&resp);
     free(target);
@@ -265,6 +276,138 @@ static void add_expiry(struct store_dynamo *s, json_t *item)
     if (s->ttl_days > 0)
         json_object_set_new(item, "expiresAt",
                             av_n(clock_now_ms() / 1000 + (long long)s->ttl_days * 86400));
+}
+
+/* ---------------------------------------------------------------- transactions */
+
+/* The write kinds of a TransactWriteItems item and the single-item operation of each. */
+static const struct {
+    const char *kind;
+    const char *op;
+} write_ops[] = {{"Put", "PutItem"}, {"Update", "UpdateItem"}, {"Delete", "DeleteItem"}};
+
+/* Returns the primary key of the item a transaction write touches (new reference): the key
+ * attributes of its table (store_dynamo.h) taken from Put's Item or Update/Delete's Key. */
+static json_t *write_key(const struct store_dynamo *s, const char *kind, const json_t *w)
+{
+    const char *table = json_string_value(json_object_get(w, "TableName"));
+    int conv = table && strcmp(table, s->conv) == 0;
+    const json_t *src = json_object_get(w, strcmp(kind, "Put") == 0 ? "Item" : "Key");
+    const char *hash = conv ? "sessionId" : "pk", *range = conv ? "timestamp" : "sk";
+    json_t *key = json_object();
+    if (json_object_get(src, hash))
+        json_object_set(key, hash, json_object_get(src, hash));
+    if (json_object_get(src, range))
+        json_object_set(key, range, json_object_get(src, range));
+    return key;
+}
+
+/* Puts back what a failed ordered transaction changed: items[0..done) in reverse order, each to
+ * its snapshot in before (or deleted when it did not exist). Failures are logged, not returned:
+ * the caller reports the write that failed. */
+static void undo_writes(struct store_dynamo *s, const json_t *items, const json_t *keys,
+                        const json_t *before, size_t done)
+{
+    for (size_t j = done; j-- > 0;) {
+        const json_t *it = json_array_get(items, j);
+        const char *kind = json_object_iter_key(json_object_iter((json_t *)it));
+        const char *table = json_string_value(
+            json_object_get(json_object_iter_value(json_object_iter((json_t *)it)), "TableName"));
+        const json_t *old = json_array_get(before, j);
+        struct err e2 = {0};
+        int rc = json_is_null(old)
+                     ? ddb(s, "DeleteItem",
+                           json_pack("{s:s, s:O}", "TableName", table, "Key",
+                                     json_array_get(keys, j)),
+                           NULL, NULL, &e2)
+                     : ddb(s, "PutItem", json_pack("{s:s, s:O}", "TableName", table, "Item", old),
+                           NULL, NULL, &e2);
+        if (rc < 0)
+            log_at(LL_WARN, "store", "cannot undo write %zu (%s) of a failed transaction: %s", j,
+                   kind ? kind : "?", e2.message);
+    }
+}
+
+/* The fallback of TransactWriteItems for services without it (plain dynalite, some emulators):
+ * applies the writes of items one by one in order, each with its own ConditionExpression. When
+ * write i fails, the writes before it are undone from snapshots taken just before them
+ * (GetItem), and a failed condition is reported as DynamoDB reports a cancelled transaction:
+ * code "TransactionCanceledException" and *reasons with "ConditionalCheckFailed" at i (new
+ * reference). Unlike a transaction, readers may see the first writes before the last one lands,
+ * and a crash between writes leaves them applied; store_dynamo.h states the consequences. */
+static int transact_ordered(struct store_dynamo *s, const json_t *items, json_t **reasons,
+                            struct err *err)
+{
+    json_t *keys = json_array(), *before = json_array();
+    size_t n = json_array_size(items), i;
+    int rc = -1;
+    for (i = 0; i < n; i++) {
+        json_t *it = json_array_get(items, i);
+        const char *kind = json_object_iter_key(json_object_iter(it));
+        const json_t *w = json_object_iter_value(json_object_iter(it));
+        const char *op = NULL;
+        for (size_t k = 0; kind && k < sizeof write_ops / sizeof write_ops[0]; k++)
+            if (strcmp(kind, write_ops[k].kind) == 0)
+                op = write_ops[k].op;
+        const char *table = json_string_value(json_object_get(w, "TableName"));
+        if (!op || !table || json_object_size(it) != 1) {
+            err_set(err, "StoreError", "transaction write %zu is not a Put, Update or Delete", i);
+            break;
+        }
+        json_t *key = write_key(s, kind, w), *old = NULL;
+        json_array_append_new(keys, key);
+        if (get_item(s, table, json_incref(key), &old, err) < 0)
+            break;
+        json_array_append_new(before, old ? old : json_null());
+        json_t *req = json_deep_copy(w);
+        json_object_del(req, "ReturnValuesOnConditionCheckFailure");
+        if (ddb(s, op, req, NULL, NULL, err) == 0)
+            continue;
+        if (strcmp(err->code, "ConditionalCheckFailedException") == 0 && reasons) {
+            *reasons = json_array();
+            for (size_t k = 0; k < n; k++)
+                json_array_append_new(*reasons, json_pack("{s:s}", "Code",
+                                                          k == i ? "ConditionalCheckFailed"
+                                                                 : "None"));
+            err_set(err, "TransactionCanceledException",
+                    "DynamoDB %s (write %zu of a TransactWriteItems done as ordered conditional "
+                    "writes): the conditional request failed",
+                    op, i);
+        }
+        break;
+    }
+    if (i == n)
+        rc = 0;
+    else
+        undo_writes(s, items, keys, before, i);
+    json_decref(keys);
+    json_decref(before);
+    return rc;
+}
+
+/* Writes items (a TransactWriteItems list, stolen) atomically with TransactWriteItems, or, once
+ * the service answered UnknownOperationException for it, with transact_ordered (remembered for
+ * the store's life). Returns as ddb(), *reasons (when not NULL) set as there. */
+static int transact(struct store_dynamo *s, json_t *items, json_t **reasons, struct err *err)
+{
+    int rc;
+    if (reasons)
+        *reasons = NULL;
+    if (!atomic_load(&s->no_transact)) {
+        rc = ddb(s, "TransactWriteItems", json_pack("{s:O}", "TransactItems", items), NULL,
+                 reasons, err);
+        if (rc == 0 || strcmp(err->code, "UnknownOperationException") != 0)
+            goto out;
+        if (!atomic_exchange(&s->no_transact, 1))
+            log_at(LL_WARN, "store",
+                   "%s; falling back to ordered conditional writes (see store_dynamo.h)",
+                   err->message);
+        err_clear(err);
+    }
+    rc = transact_ordered(s, items, reasons, err);
+out:
+    json_decref(items);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- sessions and turns */
@@ -445,9 +588,8 @@ static int dy_turn_save(struct store *base, const json_t *turn, int *turn_no, st
                               names, "ExpressionAttributeValues", values);
         }
         json_decref(hdr);
-        json_t *req = json_pack("{s:[o,o]}", "TransactItems", first, put_turn);
         json_t *reasons = NULL;
-        if (ddb(s, "TransactWriteItems", req, NULL, &reasons, err) == 0) {
+        if (transact(s, json_pack("[o,o]", first, put_turn), &reasons, err) == 0) {
             *turn_no = (int)turns;
             rc = 0;
             goto out;
@@ -667,8 +809,7 @@ static int dy_ticket_create(struct store *base, const json_t *f, json_t **out, s
         free(kpk);
     }
     json_t *reasons = NULL;
-    int rc = ddb(s, "TransactWriteItems", json_pack("{s:o}", "TransactItems", items), NULL,
-                 &reasons, err);
+    int rc = transact(s, items, &reasons, err);
     if (rc < 0 && key && strcmp(err->code, "TransactionCanceledException") == 0 &&
         reason_is(reasons, 2, "ConditionalCheckFailed")) {
         /* A concurrent call with the same key won: its ticket is the answer. */
@@ -1220,12 +1361,32 @@ static int seed_orders(struct store_dynamo *s, struct err *err)
     return rc;
 }
 
-/* Makes sure table exists (creating it when asked) and is ACTIVE. */
+/* Turns on the table's TTL on "expiresAt", the attribute every expiring item carries
+ * (conversation items with ttl_days > 0, idempotency keys always). A service without
+ * UpdateTimeToLive (dynalite) gets a warning: items then stay until deleted. */
+static int enable_ttl(struct store_dynamo *s, const char *table, struct err *err)
+{
+    json_t *req = json_pack("{s:s, s:{s:s, s:b}}", "TableName", table, "TimeToLiveSpecification",
+                            "AttributeName", "expiresAt", "Enabled", 1);
+    if (ddb(s, "UpdateTimeToLive", req, NULL, NULL, err) == 0) {
+        log_at(LL_INFO, "store", "enabled TTL on 'expiresAt' of DynamoDB table '%s'", table);
+        return 0;
+    }
+    if (strcmp(err->code, "UnknownOperationException") != 0)
+        return store_error(err, "enable TTL");
+    log_at(LL_WARN, "store", "cannot enable TTL on table '%s' (%s); expired items stay", table,
+           err->message);
+    err_clear(err);
+    return 0;
+}
+
+/* Makes sure table exists (creating it when asked, with TTL on) and is ACTIVE. */
 static int ensure_table(struct store_dynamo *s, const char *table, const char *hash,
                         const char *hash_type, const char *range, const char *range_type,
                         int create, struct err *err)
 {
     int64_t until = clock_mono_ms() + DDB_TABLE_WAIT_MS;
+    int created = 0;
     for (int round = 0;; round++) {
         json_t *resp = NULL;
         if (ddb(s, "DescribeTable", json_pack("{s:s}", "TableName", table), &resp, NULL, err) ==
@@ -1235,7 +1396,7 @@ static int ensure_table(struct store_dynamo *s, const char *table, const char *h
             int active = st && strcmp(st, "ACTIVE") == 0;
             json_decref(resp);
             if (active)
-                return 0;
+                return created ? enable_ttl(s, table, err) : 0;
         } else if (strcmp(err->code, "ResourceNotFoundException") == 0 && create && round == 0) {
             json_t *req = json_pack(
                 "{s:s, s:[{s:s, s:s}, {s:s, s:s}], s:[{s:s, s:s}, {s:s, s:s}], s:s}", "TableName",
@@ -1243,10 +1404,11 @@ static int ensure_table(struct store_dynamo *s, const char *table, const char *h
                 "AttributeName", range, "AttributeType", range_type, "KeySchema", "AttributeName",
                 hash, "KeyType", "HASH", "AttributeName", range, "KeyType", "RANGE", "BillingMode",
                 "PAY_PER_REQUEST");
-            if (ddb(s, "CreateTable", req, NULL, NULL, err) < 0 &&
-                strcmp(err->code, "ResourceInUseException") != 0)
+            created = ddb(s, "CreateTable", req, NULL, NULL, err) == 0;
+            if (!created && strcmp(err->code, "ResourceInUseException") != 0)
                 return store_error(err, "create table");
-            log_at(LL_INFO, "store", "created DynamoDB table '%s'", table);
+            if (created)
+                log_at(LL_INFO, "store", "created DynamoDB table '%s'", table);
         } else {
             char code[ERR_CODE_MAX], msg[ERR_MSG_MAX];
             snprintf(code, sizeof code, "%s", err->code);

@@ -18,8 +18,19 @@
  *                  requests ("IDEM#<key>", a conditional put; they expire after a day).
  * JSON values map to attribute values one to one (string S, number N, bool BOOL, null NULL,
  * array L, object M). Optional expiry: items carry "expiresAt" (epoch seconds, the table's TTL
- * attribute) when ttl_days > 0. Throttling left after aws_call's retries surfaces as "StoreBusy"
- * (the workflow retries it); other AWS failures as "StoreError" naming the AWS error code.
+ * attribute) when ttl_days > 0; tables store_dynamo_new creates get TTL enabled on "expiresAt"
+ * (UpdateTimeToLive; a service without it, such as dynalite, gets a warning). Throttling left
+ * after aws_call's retries surfaces as "StoreBusy" (the workflow retries it); other AWS failures
+ * as "StoreError" whose message names the DynamoDB operation and the AWS error code
+ * ("DynamoDB UpdateItem: ValidationException: ...").
+ * Without TransactWriteItems (the service answers UnknownOperationException, as plain dynalite
+ * does; remembered for the store's life) a transaction's writes run one by one in order, each with
+ * its own condition, and a failed write undoes the earlier ones from snapshots. The trade-off:
+ * conditions still decide every race (a lost turn-save race retries; a duplicate idempotency key
+ * still yields the first ticket), but readers may see a session header a turn ahead of its turn
+ * item for a moment, and a crash between the writes leaves the header counting a turn that was
+ * never acknowledged (turn numbers then skip one; no acknowledged turn is lost). Use DynamoDB
+ * itself (or an emulator with transactions) in production.
  * sessions_list and tickets_list(NULL) scan (operator views, O(table)).
  */
 #ifndef PARLEY_STORE_DYNAMO_H

@@ -1,8 +1,13 @@
 // ddb-proxy.js - dynalite (the DynamoDB emulator) on 127.0.0.1, behind a small proxy that adds
-// the TransactWriteItems operation dynalite lacks.
+// the TransactWriteItems and UpdateTimeToLive operations dynalite lacks.
 //
-// Usage: node ddb-proxy.js  -> prints "PORT <n>" once both listen; stops on SIGTERM/SIGINT or when
-// its parent process is gone. Every request goes through one queue, so a transaction's writes are never seen
+// Usage: node ddb-proxy.js [--plain] -> prints "PORT <n>" once both listen; stops on
+// SIGTERM/SIGINT or when its parent process is gone. With --plain every DynamoDB call goes to
+// dynalite as it is (TransactWriteItems and UpdateTimeToLive answer UnknownOperationException
+// without a message, as plain dynalite does).
+// Test hooks (not DynamoDB): GET /__calls answers the operations called so far, in order, as
+// [{"op":"PutItem","body":{...}}]; POST /__fail?op=X&type=Y makes the next call of X answer
+// 400 {"__type":"...#Y"} with no message. Every request goes through one queue, so a transaction's writes are never seen
 // half done. A transaction snapshots each item (GetItem), applies each write with its own
 // condition through dynalite, and on the first failure restores the snapshots and answers
 // TransactionCanceledException with CancellationReasons, one per item, as DynamoDB documents.
@@ -19,6 +24,9 @@ const AUTH = {
 };
 
 let backendPort = 0;
+const plain = process.argv.includes('--plain');
+const calls = [];
+const failNext = new Map();
 
 function send(target, headers, body) {
   return new Promise((resolve, reject) => {
@@ -122,7 +130,35 @@ const proxy = http.createServer((req, res) => {
   req.on('end', () => serialize(async () => {
     const body = Buffer.concat(chunks);
     const target = req.headers['x-amz-target'] || '';
-    if (target === 'DynamoDB_20120810.TransactWriteItems') {
+    const url = new URL(req.url, 'http://127.0.0.1');
+    if (url.pathname === '/__calls') {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(calls));
+      return;
+    }
+    if (url.pathname === '/__fail') {
+      failNext.set(url.searchParams.get('op'), url.searchParams.get('type'));
+      res.writeHead(204);
+      res.end();
+      return;
+    }
+    const op = target.replace(/^DynamoDB_20120810\./, '');
+    let logged = null;
+    try { logged = JSON.parse(body.toString() || '{}'); } catch (e) { logged = null; }
+    calls.push({ op, body: logged });
+    if (failNext.has(op)) {
+      const type = failNext.get(op);
+      failNext.delete(op);
+      res.writeHead(400, { 'Content-Type': 'application/x-amz-json-1.0' });
+      res.end(JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#' + type }));
+      return;
+    }
+    if (!plain && op === 'UpdateTimeToLive' && logged && logged.TimeToLiveSpecification) {
+      res.writeHead(200, { 'Content-Type': 'application/x-amz-json-1.0' });
+      res.end(JSON.stringify({ TimeToLiveSpecification: logged.TimeToLiveSpecification }));
+      return;
+    }
+    if (!plain && target === 'DynamoDB_20120810.TransactWriteItems') {
       if (!req.headers.authorization) {
         res.writeHead(400, { 'Content-Type': 'application/x-amz-json-1.0' });
         res.end(JSON.stringify({ __type: 'com.amazon.coral.service#MissingAuthenticationTokenException',
