@@ -13,6 +13,7 @@
 #include "base/xmalloc.h"
 
 #define SQS_PEEK_ROUNDS 20 /* receive calls one peek may make */
+#define SQS_TRACE_ATTRIBUTE "AWSTraceHeader" /* the X-Ray system attribute of a message */
 
 struct url_entry {
     char *name;             /* port name */
@@ -313,8 +314,19 @@ static int sq_send(struct queue *base, const char *name, const char *body, const
     json_t *req = json_pack("{s:s, s:s}", "QueueUrl", url, "MessageBody", body);
     if (delay_s >= 0)
         json_object_set_new(req, "DelaySeconds", json_integer(delay_s));
-    if (attributes && json_object_size(attributes) > 0)
-        json_object_set_new(req, "MessageAttributes", json_deep_copy(attributes));
+    /* The trace header travels as SQS's own AWSTraceHeader system attribute, which X-Ray reads;
+     * every other attribute is a message attribute. */
+    const json_t *trace = attributes ? json_object_get(attributes, SQS_TRACE_ATTRIBUTE) : NULL;
+    json_t *plain = attributes ? json_deep_copy(attributes) : json_object();
+    json_object_del(plain, SQS_TRACE_ATTRIBUTE);
+    if (json_object_size(plain) > 0)
+        json_object_set_new(req, "MessageAttributes", plain);
+    else
+        json_decref(plain);
+    if (trace)
+        json_object_set_new(req, "MessageSystemAttributes",
+                            json_pack("{s:{s:s, s:O}}", SQS_TRACE_ATTRIBUTE, "DataType", "String",
+                                      "StringValue", json_object_get(trace, "StringValue")));
     json_t *out = NULL;
     if (sqs(q, "SendMessage", req, 0, &out, err) < 0)
         return -1;
@@ -345,6 +357,16 @@ static json_t *port_message(const json_t *m, int keep_receipt)
             json_object_set(attrs, keep[i], v);
     }
     json_object_set_new(o, "Attributes", attrs);
+    /* The port carries the trace header as a message attribute (what queue_send took). */
+    const char *th = json_string_value(
+        json_object_get(json_object_get(m, "Attributes"), SQS_TRACE_ATTRIBUTE));
+    if (th) {
+        json_t *ma = json_object_get(o, "MessageAttributes");
+        ma = json_is_object(ma) ? json_deep_copy(ma) : json_object();
+        json_object_set_new(ma, SQS_TRACE_ATTRIBUTE,
+                            json_pack("{s:s, s:s}", "DataType", "String", "StringValue", th));
+        json_object_set_new(o, "MessageAttributes", ma);
+    }
     return o;
 }
 
@@ -556,8 +578,9 @@ static int sq_redrive(struct queue *base, const char *dlq, const char *source, l
             const char *body = json_string_value(json_object_get(m, "Body"));
             char id[37];
             struct err e2;
+            json_t *pm = port_message(m, 0); /* keeps the trace header with the message */
             if (dest && body &&
-                sq_send(base, dest, body, json_object_get(m, "MessageAttributes"), 0, id, &e2) ==
+                sq_send(base, dest, body, json_object_get(pm, "MessageAttributes"), 0, id, &e2) ==
                     0 &&
                 sq_delete(base, dlq, json_string_value(json_object_get(m, "ReceiptHandle")), &e2) ==
                     0) {
@@ -567,6 +590,7 @@ static int sq_redrive(struct queue *base, const char *dlq, const char *source, l
                        json_string_value(json_object_get(m, "MessageId")), dlq,
                        dest ? "it could not be moved" : "its source queue is unknown");
             }
+            json_decref(pm);
             free(dest);
         }
         json_decref(raw);

@@ -10,7 +10,10 @@
  * receive; redrive moves messages one by one (receive, send to the source named by
  * DeadLetterQueueSourceArn or the given one, delete) so that max and *moved are exact; purge
  * reports the approximate count it removed (PurgeQueue answers no number). Errors keep SQS's
- * codes; anything else is "QueueError" naming the AWS code.
+ * codes; anything else is "QueueError" naming the AWS code. The port's "AWSTraceHeader"
+ * attribute travels as SQS's AWSTraceHeader system attribute (SendMessage's
+ * MessageSystemAttributes, which X-Ray joins) and comes back from the received message's
+ * Attributes as that port attribute again (MD5OfMessageAttributes covers the others only).
  */
 #ifndef PARLEY_QUEUE_SQS_H
 #define PARLEY_QUEUE_SQS_H

@@ -12,6 +12,7 @@
 
 #include "base/xmalloc.h"
 #include "check.h"
+#include "peer.h"
 #include "queue/queue.h"
 #include "queue/queue_sqs.h"
 
@@ -302,6 +303,50 @@ static void run_local(void)
     free(cmd);
 }
 
+/* The trace header goes out as SQS's AWSTraceHeader system attribute (what X-Ray joins), not as
+ * a message attribute, and comes back from Attributes.AWSTraceHeader as the port's
+ * AWSTraceHeader attribute, also after a DLQ redrive. Needs sqs-server.mjs --trace, which records
+ * the calls and answers the system attribute fauxqs ignores. */
+static void test_trace_header_is_a_system_attribute(void)
+{
+    const char *th = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    json_t *attrs = json_pack("{s:{s:s, s:s}, s:{s:s, s:s}}", "AWSTraceHeader", "DataType",
+                              "String", "StringValue", th, "tool", "DataType", "String",
+                              "StringValue", "lookup_order");
+    struct err e;
+    char id[37];
+    CHECK(queue_send(q, QUEUE_AGENT_ACTIONS, "{\"a\":1}", attrs, -1, id, &e) == 0);
+    json_decref(attrs);
+    json_t *calls = peer_hook(getenv("PARLEY_TEST_SQS"), "/__calls", 0);
+    const json_t *send = peer_last_call(calls, "SendMessage");
+    const json_t *sys = json_object_get(json_object_get(send, "MessageSystemAttributes"),
+                                        "AWSTraceHeader");
+    CHECK_STR(json_string_value(json_object_get(sys, "DataType")), "String");
+    CHECK_STR(json_string_value(json_object_get(sys, "StringValue")), th);
+    CHECK(json_object_get(json_object_get(send, "MessageAttributes"), "AWSTraceHeader") == NULL);
+    CHECK(json_object_get(json_object_get(send, "MessageAttributes"), "tool") != NULL);
+    json_decref(calls);
+    json_t *got = recv1(QUEUE_AGENT_ACTIONS, 30, &e);
+    CHECK_INT(json_array_size(got), 1);
+    calls = peer_hook(getenv("PARLEY_TEST_SQS"), "/__calls", 0);
+    const json_t *rcv = peer_last_call(calls, "ReceiveMessage");
+    const json_t *names = json_object_get(rcv, "MessageSystemAttributeNames");
+    int asks = 0;
+    for (size_t i = 0; i < json_array_size(names); i++) {
+        const char *n = json_string_value(json_array_get(names, i));
+        asks |= n && (strcmp(n, "All") == 0 || strcmp(n, "AWSTraceHeader") == 0);
+    }
+    CHECK(asks);
+    json_decref(calls);
+    const json_t *m = json_array_get(got, 0);
+    CHECK_STR(json_string_value(json_object_get(
+                  json_object_get(json_object_get(m, "MessageAttributes"), "AWSTraceHeader"),
+                  "StringValue")),
+              th);
+    CHECK(queue_delete(q, QUEUE_AGENT_ACTIONS, mstr(m, "ReceiptHandle"), &e) == 0);
+    json_decref(got);
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -323,6 +368,8 @@ int main(void)
         check_require("sqs adapter opens", q != NULL);
         if (q)
             run_suite();
+        if (q && getenv("PARLEY_TEST_SQS_TRACE"))
+            RUN(test_trace_header_is_a_system_attribute);
         queue_free(q);
     }
     return check_summary();

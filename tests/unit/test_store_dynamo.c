@@ -6,45 +6,22 @@
  * PARLEY_TEST_DYNAMODB_PLAIN=1 it is started with --plain), reading the operations it saw from
  * its /__calls hook and injecting failures with /__fail. Without the emulator it runs nothing.
  */
-#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "base/buf.h"
 #include "base/xmalloc.h"
 #include "check.h"
+#include "peer.h"
 #include "store/store_dynamo.h"
 
 static const char *endpoint;
 static int plain;
 static char prefix[32];
 
-static size_t on_body(char *p, size_t size, size_t n, void *ud)
-{
-    buf_add(ud, p, size * n);
-    return size * n;
-}
-
-/* Calls the proxy's test hook path (GET, or POST when post) and returns the parsed answer (new
- * reference; NULL for an empty or failed answer). */
 static json_t *hook(const char *path, int post)
 {
-    struct buf b;
-    buf_init(&b, 1 << 24);
-    char *url = xasprintf("%s%s", endpoint, path);
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    if (post)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_cleanup(c);
-    free(url);
-    json_t *j = rc == CURLE_OK && b.len ? json_loadb(b.data, b.len, 0, NULL) : NULL;
-    buf_release(&b);
-    return j;
+    return peer_hook(endpoint, path, post);
 }
 
 /* Counts the calls of op seen by the proxy from index from on. */
