@@ -116,7 +116,10 @@ function subVariables(str) {
 
 {
   const problems = [];
-  const known = (name) => pseudo.has(name) || name in parameters || name in resources;
+  // SAM's generated resources of an API are referenced as <Api>.Stage and <Api>.Deployment.
+  const samRef = (name) => /^(.+)\.(Stage|Deployment)$/.test(name) &&
+    (resources[name.replace(/\.(Stage|Deployment)$/, '')] || {}).Type === 'AWS::Serverless::Api';
+  const known = (name) => pseudo.has(name) || name in parameters || name in resources || samRef(name);
   walk(doc, (node, where) => {
     if ('Ref' in node && Object.keys(node).length === 1) {
       if (typeof node.Ref !== 'string' || !known(node.Ref))
@@ -372,13 +375,27 @@ const functions = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::S
   if (!alarms.some((a) => a.includes('"ExtendedStatistic":"p99"'))) problems.push('no p99 latency alarm');
   const api = byType('AWS::Serverless::Api')[0];
   const ap = api && api[1].Properties;
-  if (!ap || !ap.Models || !(ap.MethodSettings || []).some((m) => m.ThrottlingRateLimit !== undefined))
-    problems.push('API has no model or no throttling');
+  if (!ap || !(ap.MethodSettings || []).some((m) => m.ThrottlingRateLimit !== undefined))
+    problems.push('API has no stage throttling');
+  const usage = byType('AWS::ApiGateway::UsagePlan')[0];
+  if (!usage || !usage[1].Properties.Throttle || usage[1].Properties.Throttle.RateLimit === undefined)
+    problems.push('no usage plan with throttling');
+  // The request model is in the inline OpenAPI document, validated by API Gateway.
+  const doc = ap && ap.DefinitionBody;
+  const post = doc && doc.paths && doc.paths['/chat'] && doc.paths['/chat'].post;
+  const validator = post && doc['x-amazon-apigateway-request-validators'] &&
+    doc['x-amazon-apigateway-request-validators'][post['x-amazon-apigateway-request-validator']];
+  const ref = post && post.requestBody && post.requestBody.content &&
+    post.requestBody.content['application/json'] && post.requestBody.content['application/json'].schema &&
+    post.requestBody.content['application/json'].schema.$ref;
+  const schema = ref && doc.components && doc.components.schemas &&
+    doc.components.schemas[ref.replace('#/components/schemas/', '')];
+  if (!validator || !validator.validateRequestBody || !schema || !(schema.required || []).includes('message'))
+    problems.push('POST /chat has no validated request model in the DefinitionBody');
   const rh = functions.find(([, r]) => r.Properties.Handler === 'RequestHandler');
   const chat = rh && Object.values(rh[1].Properties.Events || {}).find((e) => e.Type === 'Api');
-  if (!chat || chat.Properties.Path !== '/chat' || chat.Properties.Method.toLowerCase() !== 'post' ||
-    !chat.Properties.RequestModel || !chat.Properties.RequestModel.ValidateBody)
-    problems.push('RequestHandler is not POST /chat with a validated request model');
+  if (!chat || chat.Properties.Path !== '/chat' || chat.Properties.Method.toLowerCase() !== 'post')
+    problems.push('RequestHandler is not POST /chat');
   record('production shape: tables, queue + DLQ, bucket, bus and rules, API validation, alarms, dashboard', problems);
 }
 

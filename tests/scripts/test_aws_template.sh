@@ -2,7 +2,8 @@
 # test_aws_template.sh - deploy/template.yaml checked offline by tests/aws/check-template.js:
 # YAML with CloudFormation tags, references, the CloudFormation/SAM resource specification
 # (@aws-cdk/aws-service-spec), handlers in the build, the ASL through asl-validator, and the
-# production shape issue 6 asks for; then the same checker must reject a broken copy.
+# production shape issue 6 asks for; then the same checker must reject a broken copy; then
+# cfn-lint, when installed, must report nothing.
 set -u
 . "$(dirname "$0")/../aws/lib.sh"
 aws_npm_ready
@@ -31,6 +32,19 @@ else
     echo "$out" | sed 's/^/#   /'
     echo "not ok - the checker accepted a broken template"
     f=$((f + 1))
+fi
+# cfn-lint (with the SAM translator) must find nothing at all, warnings included, when installed.
+if command -v cfn-lint >/dev/null 2>&1; then
+    if lint=$(cfn-lint "$PARLEY_SRC/deploy/template.yaml" 2>&1); then
+        echo "ok - cfn-lint finds nothing in deploy/template.yaml"
+        p=$((p + 1))
+    else
+        echo "$lint" | sed 's/^/#   /'
+        echo "not ok - cfn-lint finds problems in deploy/template.yaml"
+        f=$((f + 1))
+    fi
+else
+    echo "# cfn-lint is not installed: its check is skipped"
 fi
 echo "# $p passed, $f failed"
 [ "$f" -eq 0 ] && [ "$rc" -eq 0 ]
