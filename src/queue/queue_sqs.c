@@ -12,7 +12,7 @@
 #include "base/log.h"
 #include "base/xmalloc.h"
 
-#define SQS_PEEK_ROUNDS 20 /* receive calls one peek may make */
+#define SQS_PEEK_ROUNDS 20                   /* receive calls one peek may make */
 #define SQS_TRACE_ATTRIBUTE "AWSTraceHeader" /* the X-Ray system attribute of a message */
 
 struct url_entry {

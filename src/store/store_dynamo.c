@@ -366,9 +366,9 @@ static int transact_ordered(struct store_dynamo *s, const json_t *items, json_t 
         if (strcmp(err->code, "ConditionalCheckFailedException") == 0 && reasons) {
             *reasons = json_array();
             for (size_t k = 0; k < n; k++)
-                json_array_append_new(*reasons, json_pack("{s:s}", "Code",
-                                                          k == i ? "ConditionalCheckFailed"
-                                                                 : "None"));
+                json_array_append_new(*reasons,
+                                      json_pack("{s:s}", "Code",
+                                                k == i ? "ConditionalCheckFailed" : "None"));
             err_set(err, "TransactionCanceledException",
                     "DynamoDB %s (write %zu of a TransactWriteItems done as ordered conditional "
                     "writes): the conditional request failed",
@@ -394,8 +394,8 @@ static int transact(struct store_dynamo *s, json_t *items, json_t **reasons, str
     if (reasons)
         *reasons = NULL;
     if (!atomic_load(&s->no_transact)) {
-        rc = ddb(s, "TransactWriteItems", json_pack("{s:O}", "TransactItems", items), NULL,
-                 reasons, err);
+        rc = ddb(s, "TransactWriteItems", json_pack("{s:O}", "TransactItems", items), NULL, reasons,
+                 err);
         if (rc == 0 || strcmp(err->code, "UnknownOperationException") != 0)
             goto out;
         if (!atomic_exchange(&s->no_transact, 1))
