@@ -135,6 +135,8 @@ struct bus_local_config {
     int put_wait_ms;        /* how long a put may wait for room; 0 = 50 ms, negative = none */
     int webhook_backoff_ms; /* least wait before the first webhook retry (up to twice it with
                              * jitter), doubled each retry, at most 10 s; 0 = 200 ms */
+    long long log_max_bytes; /* rotate a log target's file past this size; 0 = never */
+    int log_files;           /* rotated files kept per log target (logfile.h); 0 = 5 */
 };
 
 /*

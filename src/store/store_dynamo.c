@@ -1221,6 +1221,19 @@ static int seed_orders(struct store_dynamo *s, struct err *err)
 }
 
 /* Makes sure table exists (creating it when asked) and is ACTIVE. */
+
+/* Turns on DynamoDB TTL on "expiresAt" for a table this store created, so that the expiry the
+ * store writes (PARLEY_CONVERSATION_TTL_DAYS, PARLEY_RETENTION_DAYS) is acted on. A failure only
+ * warns: the table works, its items are just kept. */
+static void enable_ttl(struct store_dynamo *s, const char *table)
+{
+    struct err e = {0};
+    json_t *req = json_pack("{s:s, s:{s:b, s:s}}", "TableName", table, "TimeToLiveSpecification",
+                            "Enabled", 1, "AttributeName", "expiresAt");
+    if (ddb(s, "UpdateTimeToLive", req, NULL, NULL, &e) < 0)
+        log_at(LL_WARN, "store", "cannot enable TTL on DynamoDB table '%s': %s", table, e.message);
+}
+
 static int ensure_table(struct store_dynamo *s, const char *table, const char *hash,
                         const char *hash_type, const char *range, const char *range_type,
                         int create, struct err *err)
@@ -1247,6 +1260,7 @@ static int ensure_table(struct store_dynamo *s, const char *table, const char *h
                 strcmp(err->code, "ResourceInUseException") != 0)
                 return store_error(err, "create table");
             log_at(LL_INFO, "store", "created DynamoDB table '%s'", table);
+            enable_ttl(s, table);
         } else {
             char code[ERR_CODE_MAX], msg[ERR_MSG_MAX];
             snprintf(code, sizeof code, "%s", err->code);
@@ -1280,6 +1294,12 @@ struct store *store_dynamo_new(const struct store_dynamo_config *cfg, struct err
     return &s->base;
 }
 
+int store_dynamo_ttl_days(const struct config *c)
+{
+    int conv = c->conversation_ttl_days, keep = c->retention_days;
+    return keep > 0 && (conv == 0 || keep < conv) ? keep : conv;
+}
+
 struct store *store_dynamo_from_config(const struct config *c, struct err *err)
 {
     struct aws_config aws;
@@ -1291,7 +1311,7 @@ struct store *store_dynamo_from_config(const struct config *c, struct err *err)
         .entities_table = c->dynamo_entities[0] ? c->dynamo_entities : NULL,
         .create_tables = c->dynamo_create,
         .seed_demo_orders = c->demo_orders,
-        .ttl_days = c->conversation_ttl_days};
+        .ttl_days = store_dynamo_ttl_days(c)};
     struct store *s = store_dynamo_new(&cfg, err);
     aws_config_release(&aws);
     return s;
