@@ -107,20 +107,26 @@ int logfile_write(struct logfile *f, const void *data, size_t len)
         log_at(LL_ERROR, "logfile", "%s", e.message);
         goto out;
     }
-    if (f->max_bytes > 0 && f->size > 0 && f->size + (long long)len > f->max_bytes) {
-        /* Cut after the last newline so that no line spans two files. */
-        size_t head = len;
+    while (f->max_bytes > 0 && f->size + (long long)len > f->max_bytes) {
+        /* Write the whole lines that fit, then rotate; a line never spans two files. */
+        long long room = f->max_bytes - f->size;
+        size_t head = room > 0 ? (size_t)room : 0;
         while (head > 0 && p[head - 1] != '\n')
             head--;
-        if (head > 0 || f->size >= f->max_bytes) {
-            if (write_all(f, p, head) < 0)
-                goto out;
-            p += head;
-            len -= head;
-            if (rotate(f, &e) < 0) {
-                log_at(LL_ERROR, "logfile", "%s", e.message);
-                goto out;
-            }
+        if (head == 0 && f->size == 0) {
+            /* One line longer than the limit, into an empty file: it goes in whole. */
+            const char *nl = memchr(p, '\n', len);
+            head = nl ? (size_t)(nl - p) + 1 : len;
+        }
+        if (write_all(f, p, head) < 0)
+            goto out;
+        p += head;
+        len -= head;
+        if (len == 0)
+            break;
+        if (rotate(f, &e) < 0) {
+            log_at(LL_ERROR, "logfile", "%s", e.message);
+            goto out;
         }
     }
     rc = write_all(f, p, len);
