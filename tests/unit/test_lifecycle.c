@@ -11,12 +11,14 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/config.h"
 #include "base/logfile.h"
 #include "base/sqlpool.h"
 #include "base/xmalloc.h"
 #include "check.h"
 #include "runtime/retention.h"
 #include "store/store.h"
+#include "store/store_dynamo.h"
 
 static char dir[64] = "/tmp/parley-lifecycle-XXXXXX";
 
@@ -246,6 +248,22 @@ out:
     free(path);
 }
 
+/* DynamoDB's expiry: the smaller of PARLEY_RETENTION_DAYS and PARLEY_CONVERSATION_TTL_DAYS
+ * that is set, 0 when neither is. */
+static void test_dynamo_ttl_days(void)
+{
+    struct config c = {0};
+    CHECK_INT(store_dynamo_ttl_days(&c), 0);
+    c.retention_days = 30;
+    CHECK_INT(store_dynamo_ttl_days(&c), 30);
+    c.conversation_ttl_days = 10;
+    CHECK_INT(store_dynamo_ttl_days(&c), 10);
+    c.conversation_ttl_days = 40;
+    CHECK_INT(store_dynamo_ttl_days(&c), 30);
+    c.retention_days = 0;
+    CHECK_INT(store_dynamo_ttl_days(&c), 40);
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -255,6 +273,7 @@ int main(void)
     RUN(test_reopen_and_stream);
     RUN(test_checkpoints);
     RUN(test_retention);
+    RUN(test_dynamo_ttl_days);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
