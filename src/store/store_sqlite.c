@@ -688,6 +688,18 @@ out:
     return rc;
 }
 
+/* Ends a listing: returns c to the pool, then hands list over as *out (rc 0) or frees it. */
+static int list_done(struct store_sqlite *s, struct sqlpool_conn *c, int rc, json_t *list,
+                     json_t **out)
+{
+    sqlpool_release(s->pool, c);
+    if (rc == 0)
+        *out = list;
+    else
+        json_decref(list);
+    return rc;
+}
+
 static int sq_sessions_list(struct store *base, const char *status, int limit, json_t **out,
                             struct err *err)
 {
@@ -712,17 +724,9 @@ static int sq_sessions_list(struct store *base, const char *status, int limit, j
                                         (json_int_t)sqlite3_column_int64(st, 4), "turns",
                                         sqlite3_column_int(st, 5)));
     sqlite3_reset(st);
-    if (step != SQLITE_DONE)
-        sqlpool_fail(c, err, "list sessions");
-    else
-        rc = 0;
+    rc = step == SQLITE_DONE ? 0 : sqlpool_fail(c, err, "list sessions");
 out:
-    sqlpool_release(s->pool, c);
-    if (rc == 0)
-        *out = list;
-    else
-        json_decref(list);
-    return rc;
+    return list_done(s, c, rc, list, out);
 }
 
 static int sq_sessions_idle(struct store *base, long long before_ms, int limit, json_t **out,
@@ -741,17 +745,9 @@ static int sq_sessions_idle(struct store *base, long long before_ms, int limit, 
     while ((step = sqlite3_step(st)) == SQLITE_ROW)
         json_array_append_new(ids, json_string((const char *)sqlite3_column_text(st, 0)));
     sqlite3_reset(st);
-    if (step != SQLITE_DONE)
-        sqlpool_fail(c, err, "list idle sessions");
-    else
-        rc = 0;
+    rc = step == SQLITE_DONE ? 0 : sqlpool_fail(c, err, "list idle sessions");
 out:
-    sqlpool_release(s->pool, c);
-    if (rc == 0)
-        *out = ids;
-    else
-        json_decref(ids);
-    return rc;
+    return list_done(s, c, rc, ids, out);
 }
 
 /* ---------------------------------------------------------------- idempotency */
