@@ -462,8 +462,10 @@ json_t *turn_run_idempotent(struct agent *a, const char *key, const char *body, 
         out = saved_answer(a, sid, &e3);
         if (out) {
             err_clear(err);
-            log_at(LL_INFO, "turn", "Idempotency-Key '%.64s': answered from the turn saved before "
-                   "a crash", key);
+            log_at(LL_INFO, "turn",
+                   "Idempotency-Key '%.64s': answered from the turn saved before "
+                   "a crash",
+                   key);
         }
     }
     struct err e2;

@@ -45,12 +45,12 @@ enum target_type { TARGET_LOG, TARGET_WEBHOOK, TARGET_ANALYTICS };
 
 struct target {
     enum target_type type;
-    char *log_group;  /* log: as configured */
-    char *log_path;   /* log: <data>/logs/<file>.log */
+    char *log_group;     /* log: as configured */
+    char *log_path;      /* log: <data>/logs/<file>.log */
     struct logfile *log; /* log: opened on first use, rotated by size (logfile.h) */
-    char *url;        /* webhook */
-    int max_attempts; /* webhook */
-    long timeout_ms;  /* webhook */
+    char *url;           /* webhook */
+    int max_attempts;    /* webhook */
+    long timeout_ms;     /* webhook */
 };
 
 struct rule {

@@ -145,7 +145,8 @@ int cli_serve(int argc, char **argv)
            http_server_port(server), cfg.data, store_name(rt.store), model_name(rt.model));
     int sig = 0;
     while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) {
-        log_at(LL_INFO, "serve", "received SIGHUP, reopening the log files and reloading the agent file");
+        log_at(LL_INFO, "serve",
+               "received SIGHUP, reopening the log files and reloading the agent file");
         logfile_reopen_all(); /* after an external logrotate moved them */
         err_clear(&e);
         app_reload_agent(&rt, &e); /* logs its outcome; a failure keeps the running agent */

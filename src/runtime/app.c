@@ -236,8 +236,7 @@ static int open_bus(const struct config *cfg, int lambda, struct bus **out, stru
         return 0;
     } else {
         struct bus_local_config bcfg = {.data_dir = cfg->data,
-                                        .rules_path = cfg->event_rules[0] ? cfg->event_rules
-                                                                          : NULL,
+                                        .rules_path = cfg->event_rules[0] ? cfg->event_rules : NULL,
                                         .log_max_bytes = cfg_log_max_bytes(cfg),
                                         .log_files = cfg->log_files};
         *out = bus_local_new(&bcfg, err);
@@ -589,8 +588,8 @@ static int start_retention(struct app *app, struct err *err)
     if (idle_ms <= 0)
         return 0;
     app->retention = retention_start(app->store, app->queue, app->archive, idle_ms,
-                                     cfg->retention_test_s > 0 ? 1000 : 60000,
-                                     on_retention_erased, app, err);
+                                     cfg->retention_test_s > 0 ? 1000 : 60000, on_retention_erased,
+                                     app, err);
     return app->retention ? 0 : -1;
 }
 

@@ -15,17 +15,17 @@
 #include "store/store.h"
 
 struct retention {
-    struct store *store;          /* borrowed */
-    struct queue *queue;          /* borrowed, may be NULL */
-    struct archive *archive;      /* borrowed, may be NULL */
-    long long max_idle_ms;        /* sessions idle longer are erased */
-    int interval_ms;              /* between sweeps */
+    struct store *store;           /* borrowed */
+    struct queue *queue;           /* borrowed, may be NULL */
+    struct archive *archive;       /* borrowed, may be NULL */
+    long long max_idle_ms;         /* sessions idle longer are erased */
+    int interval_ms;               /* between sweeps */
     retention_erased_fn on_erased; /* may be NULL */
-    void *ctx;                    /* for on_erased */
-    pthread_t thread;             /* the sweep thread */
-    pthread_mutex_t lock;         /* guards stop */
-    pthread_cond_t wake;          /* signalled by retention_stop */
-    int stop;                     /* set to end the thread */
+    void *ctx;                     /* for on_erased */
+    pthread_t thread;              /* the sweep thread */
+    pthread_mutex_t lock;          /* guards stop */
+    pthread_cond_t wake;           /* signalled by retention_stop */
+    int stop;                      /* set to end the thread */
 };
 
 int retention_sweep(struct store *store, struct queue *queue, struct archive *archive,
@@ -67,8 +67,8 @@ static void sweep_all(struct retention *r)
         struct err e;
         err_clear(&e);
         long long before = (long long)clock_now_ms() - r->max_idle_ms;
-        if (retention_sweep(r->store, r->queue, r->archive, before, r->on_erased, r->ctx, &n,
-                            &e) < 0) {
+        if (retention_sweep(r->store, r->queue, r->archive, before, r->on_erased, r->ctx, &n, &e) <
+            0) {
             log_at(LL_WARN, "retention", "cannot sweep idle sessions: %s: %s", e.code, e.message);
             break;
         }
@@ -96,8 +96,8 @@ static void *retention_main(void *arg)
     return NULL;
 }
 
-struct retention *retention_start(struct store *store, struct queue *queue,
-                                  struct archive *archive, long long max_idle_ms, int interval_ms,
+struct retention *retention_start(struct store *store, struct queue *queue, struct archive *archive,
+                                  long long max_idle_ms, int interval_ms,
                                   retention_erased_fn on_erased, void *ctx, struct err *err)
 {
     struct retention *r = xcalloc(1, sizeof *r);

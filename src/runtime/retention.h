@@ -32,8 +32,8 @@ int retention_sweep(struct store *store, struct queue *queue, struct archive *ar
 /* Starts the sweep thread: every interval_ms it runs passes with before = now - max_idle_ms until
  * a pass erases nothing. The pointers are borrowed and must outlive retention_stop(). Returns the
  * sweeper, or NULL with err ("InternalError") when the thread cannot start. */
-struct retention *retention_start(struct store *store, struct queue *queue,
-                                  struct archive *archive, long long max_idle_ms, int interval_ms,
+struct retention *retention_start(struct store *store, struct queue *queue, struct archive *archive,
+                                  long long max_idle_ms, int interval_ms,
                                   retention_erased_fn on_erased, void *ctx, struct err *err);
 
 /* Stops the thread (waits for a running pass) and frees the sweeper; NULL is a no-op. */

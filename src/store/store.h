@@ -253,8 +253,8 @@ static inline int store_idem_claim(struct store *s, const struct store_idem_clai
     return s->ops->idem_claim(s, c, response, taken_over, err);
 }
 
-static inline int store_sessions_idle(struct store *s, long long before_ms, int limit,
-                                      json_t **out, struct err *err)
+static inline int store_sessions_idle(struct store *s, long long before_ms, int limit, json_t **out,
+                                      struct err *err)
 {
     assert(s && out);
     if (!s->ops->sessions_idle)
