@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "base/guard.h"
+#include "base/buf.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/rand.h"
@@ -357,6 +358,54 @@ static void key_session_id(const char *key, const char *hash, char out[23])
     out[22] = '\0';
 }
 
+/* The text of the last assistant message in msgs ("" when none): content as a string or as
+ * blocks, whose "text" blocks are joined. */
+static char *last_assistant_text(const json_t *msgs)
+{
+    for (size_t i = json_array_size(msgs); i-- > 0;) {
+        const json_t *m = json_array_get(msgs, i);
+        const char *role = json_string_value(json_object_get(m, "role"));
+        if (!role || strcmp(role, "assistant") != 0)
+            continue;
+        const json_t *c = json_object_get(m, "content");
+        if (json_is_string(c))
+            return xstrdup(json_string_value(c));
+        struct buf b;
+        buf_init(&b, 1 << 20);
+        size_t j;
+        const json_t *blk;
+        json_array_foreach(c, j, blk) {
+            const char *t = json_string_value(json_object_get(blk, "text"));
+            if (t)
+                buf_add_str(&b, t);
+        }
+        return buf_take(&b, NULL);
+    }
+    return xstrdup("");
+}
+
+/* The answer of a turn the store saved under a key whose run died before it marked the key done
+ * (the crash window between the two writes): its session's header and last reply, so the retry
+ * gets the reply (with any ticket number in it) instead of running the turn again. NULL with err
+ * when the session cannot be read. */
+static json_t *saved_answer(struct agent *a, const char *sid, struct err *err)
+{
+    json_t *session = NULL, *msgs = NULL, *out = NULL;
+    if (store_session_get(a->store, sid, &session, err) < 0 ||
+        store_history_recent(a->store, sid, 1, &msgs, err) < 0)
+        goto done;
+    char *reply = last_assistant_text(msgs);
+    const char *status = json_string_value(json_object_get(session, "status"));
+    out = json_pack("{s:s, s:I, s:s, s:[], s:s}", "sessionId", sid, "turn",
+                    json_integer_value(json_object_get(session, "turns")), "reply", reply,
+                    "actions", "status", status ? status : "active");
+    free(reply);
+done:
+    json_decref(session);
+    json_decref(msgs);
+    return out;
+}
+
 json_t *turn_run_idempotent(struct agent *a, const char *key, const char *body, size_t len,
                             const json_t *request, int *replayed, struct err *err)
 {
@@ -405,6 +454,20 @@ json_t *turn_run_idempotent(struct agent *a, const char *key, const char *body, 
     char sid[23];
     key_session_id(key, hash, sid);
     json_t *out = run_turn(a, request, sid, err);
+    if (!out && taken_over && strcmp(err->code, "Conflict") == 0 &&
+        !json_object_get(request, "sessionId")) {
+        /* The crashed run saved this key's new session but died before finishing the key. */
+        struct err e3;
+        err_clear(&e3);
+        out = saved_answer(a, sid, &e3);
+        if (out) {
+            err_clear(err);
+            log_at(LL_INFO, "turn",
+                   "Idempotency-Key '%.64s': answered from the turn saved before "
+                   "a crash",
+                   key);
+        }
+    }
     struct err e2;
     if (!out) {
         if (store_idem_abort(a->store, key, &e2) < 0)

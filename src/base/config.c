@@ -154,6 +154,22 @@ static const struct setting settings[] = {
     {"PARLEY_ALLOWED_ORIGINS", ST_STRING, F(allowed_origins), "", 0, 0, NULL,
      "comma list of web origins (https://shop.example.com) allowed to call the API from a "
      "browser (CORS); empty: none"},
+    /* issue 15 (data lifecycle): */
+    {"PARLEY_RETENTION_DAYS", ST_INT, F(retention_days), "0", 0, 36500, NULL,
+     "erase sessions idle longer than this many days (0: keep): a background sweep of the "
+     "SQLite store, or DynamoDB TTL on expiresAt (docs/data-lifecycle.md)"},
+    {"PARLEY_RETENTION_TEST_S", ST_INT, F(retention_test_s), "0", 0, 86400, NULL,
+     "tests only: retention in seconds instead of days, swept every second (0: off)"},
+    {"PARLEY_CHECKPOINT_MS", ST_INT, F(checkpoint_ms), "1000", 0, 3600000, NULL,
+     "SQLite WAL checkpoint interval of the store and queue (PASSIVE; TRUNCATE when idle; "
+     "0: only SQLite's own at commit)"},
+    {"PARLEY_LOG_MAX_MB", ST_INT, F(log_max_mb), "100", 0, 1000000, NULL,
+     "rotate a log file of <data>/logs (events, emf.log) past this size (0: never)"},
+    {"PARLEY_LOG_FILES", ST_INT, F(log_files), "5", 1, 1000, NULL,
+     "rotated files kept per log (name.1 the newest)"},
+    {"PARLEY_DB_KEY", ST_STRING, F(db_key), "", 0, 0, NULL,
+     "encrypt the SQLite store with SQLCipher; refused at start in this build (Debian 12's "
+     "SQLCipher 3.4.1 is SQLite 3.15.2, see docs/data-lifecycle.md)"},
     {"AWS_XRAY_DAEMON_ADDRESS", ST_STRING, F(aws_xray_daemon), "", 0, 0, NULL,
      "X-Ray daemon address Lambda sets; used when PARLEY_XRAY_DAEMON is empty"},
 };

@@ -2,9 +2,12 @@
 #include "base/sqlpool.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 
@@ -17,7 +20,23 @@ struct sqlpool {
     const char *const *sql;         /* the statement table */
     int nsql;                       /* statements in it */
     char err_code[ERR_CODE_MAX];    /* code of this pool's errors */
+    char *path;                     /* the database file (for log lines) */
+    atomic_long uses;               /* acquisitions; the checkpoint thread reads it for idleness */
+    int ck_ms;                      /* checkpoint interval (0: no thread) */
+    pthread_t ck_thread;            /* the checkpoint thread, when ck_on */
+    int ck_on;                      /* ck_thread runs */
+    int ck_stop;                    /* set under lock to stop ck_thread */
+    pthread_cond_t ck_wake;         /* wakes ck_thread to stop */
+    atomic_long ck_passive;         /* passive checkpoints the thread ran */
+    atomic_long ck_truncated;       /* truncating checkpoints the thread ran */
 };
+
+static atomic_int checkpoint_ms; /* sqlpool_set_checkpoint_ms */
+
+void sqlpool_set_checkpoint_ms(int ms)
+{
+    atomic_store(&checkpoint_ms, ms < 0 ? 0 : ms);
+}
 
 int sqlpool_fail(const struct sqlpool_conn *c, struct err *err, const char *what)
 {
@@ -32,6 +51,7 @@ struct sqlpool_conn *sqlpool_acquire(struct sqlpool *p)
     struct sqlpool_conn *c = p->free_list;
     p->free_list = c->next_free;
     pthread_mutex_unlock(&p->lock);
+    atomic_fetch_add(&p->uses, 1);
     return c;
 }
 
@@ -83,8 +103,9 @@ static int conn_open(struct sqlpool *p, struct sqlpool_conn *c, const char *path
     }
     sqlite3_busy_timeout(c->db, 10000);
     char *msg = NULL;
-    const char *setup = schema ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                               : "PRAGMA synchronous=NORMAL;";
+    char setup[160];
+    snprintf(setup, sizeof setup, "%sPRAGMA synchronous=NORMAL; PRAGMA journal_size_limit=%lld;",
+             schema ? "PRAGMA journal_mode=WAL; " : "", SQLPOOL_WAL_LIMIT);
     if (sqlite3_exec(c->db, setup, NULL, NULL, &msg) != SQLITE_OK ||
         (schema && sqlite3_exec(c->db, schema, NULL, NULL, &msg) != SQLITE_OK)) {
         err_set(err, p->err_code, "cannot initialise '%s': %s", path,
@@ -93,6 +114,57 @@ static int conn_open(struct sqlpool *p, struct sqlpool_conn *c, const char *path
         return -1;
     }
     return 0;
+}
+
+/* ---------------------------------------------------------------- checkpoints */
+
+int sqlpool_checkpoint(struct sqlpool *p, int truncate, int *wal_frames, struct err *err)
+{
+    struct sqlpool_conn *c = sqlpool_acquire(p);
+    int log = 0, done = 0;
+    int mode = truncate ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE;
+    int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, mode, &log, &done);
+    int out = 0;
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+        out = sqlpool_fail(c, err, truncate ? "wal_checkpoint(TRUNCATE)" : "wal_checkpoint");
+    sqlpool_release(p, c);
+    if (wal_frames)
+        *wal_frames = log;
+    return out;
+}
+
+void sqlpool_checkpoint_counts(const struct sqlpool *p, long *passive, long *truncated)
+{
+    *passive = atomic_load(&p->ck_passive);
+    *truncated = atomic_load(&p->ck_truncated);
+}
+
+/* The checkpoint thread: every ck_ms a PASSIVE checkpoint, or a TRUNCATE one when nothing but
+ * this thread used the pool since the last tick. Stops when ck_stop is set. */
+static void *checkpoint_main(void *arg)
+{
+    struct sqlpool *p = arg;
+    long seen = atomic_load(&p->uses);
+    pthread_mutex_lock(&p->lock);
+    while (!p->ck_stop) {
+        struct timespec until;
+        clock_deadline_in(&until, p->ck_ms);
+        pthread_cond_timedwait(&p->ck_wake, &p->lock, &until);
+        if (p->ck_stop)
+            break;
+        pthread_mutex_unlock(&p->lock);
+        long now = atomic_load(&p->uses);
+        int idle = now == seen;
+        struct err e = {0};
+        if (sqlpool_checkpoint(p, idle, NULL, &e) < 0)
+            log_at(LL_WARN, "sqlpool", "cannot checkpoint '%s': %s", p->path, e.message);
+        else
+            atomic_fetch_add(idle ? &p->ck_truncated : &p->ck_passive, 1);
+        seen = atomic_load(&p->uses); /* our own acquisition does not count as use */
+        pthread_mutex_lock(&p->lock);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
 }
 
 /* SQLite's memory statistics take a global lock on every allocation, which all request threads
@@ -111,10 +183,12 @@ struct sqlpool *sqlpool_open(const char *path, int size, const char *const *sql,
     p->size = size < 1 ? 1 : size;
     p->sql = sql;
     p->nsql = nsql;
+    p->path = xstrdup(path);
     snprintf(p->err_code, sizeof p->err_code, "%s", err_code);
     p->conns = xcalloc((size_t)p->size, sizeof *p->conns);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->avail, NULL);
+    pthread_cond_init(&p->ck_wake, NULL);
     for (int i = 0; i < p->size; i++) {
         if (conn_open(p, &p->conns[i], path, i == 0 ? schema : NULL, err) < 0) {
             sqlpool_close(p);
@@ -122,6 +196,13 @@ struct sqlpool *sqlpool_open(const char *path, int size, const char *const *sql,
         }
         p->conns[i].next_free = p->free_list;
         p->free_list = &p->conns[i];
+    }
+    p->ck_ms = schema ? atomic_load(&checkpoint_ms) : 0;
+    if (p->ck_ms > 0) {
+        if (pthread_create(&p->ck_thread, NULL, checkpoint_main, p) == 0)
+            p->ck_on = 1;
+        else
+            log_at(LL_WARN, "sqlpool", "cannot start the checkpoint thread of '%s'", path);
     }
     log_at(LL_DEBUG, "sqlpool", "opened '%s' with %d connections", path, p->size);
     return p;
@@ -131,6 +212,16 @@ void sqlpool_close(struct sqlpool *p)
 {
     if (!p)
         return;
+    if (p->ck_on) {
+        pthread_mutex_lock(&p->lock);
+        p->ck_stop = 1;
+        pthread_cond_signal(&p->ck_wake);
+        pthread_mutex_unlock(&p->lock);
+        pthread_join(p->ck_thread, NULL);
+        struct err e = {0};
+        if (sqlpool_checkpoint(p, 1, NULL, &e) < 0)
+            log_at(LL_WARN, "sqlpool", "cannot checkpoint '%s' at close: %s", p->path, e.message);
+    }
     for (int i = 0; i < p->size; i++) {
         struct sqlpool_conn *c = &p->conns[i];
         for (int q = 0; c->stmt && q < p->nsql; q++)
@@ -140,6 +231,8 @@ void sqlpool_close(struct sqlpool *p)
     }
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->avail);
+    pthread_cond_destroy(&p->ck_wake);
+    free(p->path);
     free(p->conns);
     free(p);
 }

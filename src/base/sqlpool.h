@@ -7,6 +7,12 @@
  * are identified by their index in the table of SQL given to sqlpool_open(); sqlpool_stmt()
  * prepares one on first use (SQLITE_PREPARE_PERSISTENT) and returns it reset and cleared, so a hot
  * path does no SQL parsing. Errors carry the pool's error code ("StoreError", "QueueError").
+ *
+ * Bounded WAL: every connection sets journal_size_limit (SQLPOOL_WAL_LIMIT) so a reset WAL
+ * shrinks back, and a pool opened with a schema while sqlpool_set_checkpoint_ms() is positive runs
+ * a checkpoint thread: a PASSIVE checkpoint every interval (it never blocks writers, and keeps up
+ * where the auto-checkpoint at commit is starved by readers), and a TRUNCATE checkpoint when no
+ * connection was used during the last interval (idle).
  */
 #ifndef PARLEY_SQLPOOL_H
 #define PARLEY_SQLPOOL_H
@@ -30,7 +36,24 @@ struct sqlpool_conn {
 struct sqlpool *sqlpool_open(const char *path, int size, const char *const *sql, int nsql,
                              const char *schema, const char *err_code, struct err *err);
 
-/* Closes every connection; NULL is a no-op. No connection may be out. */
+/* The size a WAL file is truncated back to after a checkpoint reset it (journal_size_limit). */
+#define SQLPOOL_WAL_LIMIT (64LL * 1024 * 1024)
+
+/* Sets the checkpoint interval of the pools opened from now on (ms; 0, the default, starts no
+ * checkpoint thread). Process-wide, like the log threshold: app_open sets it from
+ * PARLEY_CHECKPOINT_MS before it opens the store and the queue. */
+void sqlpool_set_checkpoint_ms(int ms);
+
+/* Runs one checkpoint now on an idle connection (waiting for one): PASSIVE, or TRUNCATE when
+ * truncate is set. *wal_frames (may be NULL) gets the WAL's size in frames before it. Returns 0,
+ * or -1 with err; SQLITE_BUSY (a TRUNCATE that readers kept from finishing) is not an error. */
+int sqlpool_checkpoint(struct sqlpool *p, int truncate, int *wal_frames, struct err *err);
+
+/* Counts the checkpoints the pool's thread ran (passive, truncate); for tests and metrics. */
+void sqlpool_checkpoint_counts(const struct sqlpool *p, long *passive, long *truncated);
+
+/* Stops the checkpoint thread (after a last TRUNCATE), then closes every connection; NULL is a
+ * no-op. No connection may be out. */
 void sqlpool_close(struct sqlpool *p);
 
 /* Takes an idle connection, waiting for one when all are out; never fails. */

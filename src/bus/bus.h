@@ -129,12 +129,14 @@ static inline void bus_free(struct bus *b)
 /* ---- the local adapter (bus_local.c) ---- */
 
 struct bus_local_config {
-    const char *data_dir;   /* log targets write <data_dir>/logs/<group>.log; required */
-    const char *rules_path; /* rules file; NULL = default rules (below) */
-    size_t queue_cap;       /* queued events at most; 0 = 4096 */
-    int put_wait_ms;        /* how long a put may wait for room; 0 = 50 ms, negative = none */
-    int webhook_backoff_ms; /* least wait before the first webhook retry (up to twice it with
-                             * jitter), doubled each retry, at most 10 s; 0 = 200 ms */
+    const char *data_dir;    /* log targets write <data_dir>/logs/<group>.log; required */
+    const char *rules_path;  /* rules file; NULL = default rules (below) */
+    size_t queue_cap;        /* queued events at most; 0 = 4096 */
+    int put_wait_ms;         /* how long a put may wait for room; 0 = 50 ms, negative = none */
+    int webhook_backoff_ms;  /* least wait before the first webhook retry (up to twice it with
+                              * jitter), doubled each retry, at most 10 s; 0 = 200 ms */
+    long long log_max_bytes; /* rotate a log target's file past this size; 0 = never */
+    int log_files;           /* rotated files kept per log target (logfile.h); 0 = 5 */
 };
 
 /*

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/logfile.h"
 #include "base/xmalloc.h"
 #include "bus/pattern.h"
 #include "http/client.h"
@@ -44,12 +45,12 @@ enum target_type { TARGET_LOG, TARGET_WEBHOOK, TARGET_ANALYTICS };
 
 struct target {
     enum target_type type;
-    char *log_group;  /* log: as configured */
-    char *log_path;   /* log: <data>/logs/<file>.log */
-    int fd;           /* log: open for append, or -1 until first use */
-    char *url;        /* webhook */
-    int max_attempts; /* webhook */
-    long timeout_ms;  /* webhook */
+    char *log_group;     /* log: as configured */
+    char *log_path;      /* log: <data>/logs/<file>.log */
+    struct logfile *log; /* log: opened on first use, rotated by size (logfile.h) */
+    char *url;           /* webhook */
+    int max_attempts;    /* webhook */
+    long timeout_ms;     /* webhook */
 };
 
 struct rule {
@@ -64,6 +65,8 @@ struct bus_local {
     struct rule *rules;
     size_t nrules;
     char *logs_dir;
+    long long log_max_bytes; /* bus_local_config */
+    int log_files;           /* bus_local_config */
     int put_wait_ms;
     int backoff_ms;
     struct http_client *http; /* webhook deliveries; shared by nothing else */
@@ -92,8 +95,7 @@ static void rules_free(struct rule *rules, size_t n)
             free(t->log_group);
             free(t->log_path);
             free(t->url);
-            if (t->fd >= 0)
-                close(t->fd);
+            logfile_free(t->log);
         }
         free(rules[i].targets);
     }
@@ -169,7 +171,6 @@ static int parse_target(const json_t *t, const char *origin, const char *where, 
     static const char *const log_keys[] = {"type", "logGroup", NULL};
     static const char *const hook_keys[] = {"type", "url", "maxAttempts", "timeoutMs", NULL};
     static const char *const an_keys[] = {"type", NULL};
-    out->fd = -1;
     if (!json_is_object(t))
         return cfg_fail(e, origin, where, "a target must be an object");
     const char *type = json_string_value(json_object_get(t, "type"));
@@ -340,28 +341,18 @@ static int mkdir_p(const char *path)
     return rc;
 }
 
-static int deliver_log(struct target *t, const char *line, size_t len)
+static int deliver_log(struct bus_local *b, struct target *t, const char *line, size_t len)
 {
-    if (t->fd < 0) {
-        t->fd = open(t->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (t->fd < 0) {
-            log_at(LL_ERROR, "bus", "cannot open '%s': %s", t->log_path, strerror(errno));
+    if (!t->log) {
+        struct err e = {0};
+        t->log = logfile_open(t->log_path, b->log_max_bytes, b->log_files, &e);
+        if (!t->log) {
+            log_at(LL_ERROR, "bus", "%s", e.message);
             return -1;
         }
     }
     /* One write per line, so concurrent appenders never interleave inside a line. */
-    size_t off = 0;
-    while (off < len) {
-        ssize_t n = write(t->fd, line + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            log_at(LL_ERROR, "bus", "cannot append to '%s': %s", t->log_path, strerror(errno));
-            return -1;
-        }
-        off += (size_t)n;
-    }
-    return 0;
+    return logfile_write(t->log, line, len);
 }
 
 /* The webhook retry rule: 408, 429 and every 5xx are worth another attempt. */
@@ -429,7 +420,7 @@ static void route(struct bus_local *b, json_t *event)
                 free(dump);
             }
             if (t->type == TARGET_LOG)
-                rc = deliver_log(t, text, len + 1);
+                rc = deliver_log(b, t, text, len + 1);
             else if (t->type == TARGET_WEBHOOK)
                 rc = deliver_webhook(b, t, text, len);
             else if (sink)
@@ -649,6 +640,8 @@ struct bus *bus_local_new(const struct bus_local_config *cfg, struct err *e)
     b->rules = rules;
     b->nrules = nrules;
     b->logs_dir = xasprintf("%s/logs", cfg->data_dir);
+    b->log_max_bytes = cfg->log_max_bytes;
+    b->log_files = cfg->log_files > 0 ? cfg->log_files : 5;
     b->cap = cfg->queue_cap ? cfg->queue_cap : DEFAULT_QUEUE_CAP;
     b->ring = xcalloc(b->cap, sizeof *b->ring);
     b->put_wait_ms = cfg->put_wait_ms == 0  ? DEFAULT_PUT_WAIT_MS

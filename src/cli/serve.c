@@ -14,6 +14,7 @@
 
 #include "base/config.h"
 #include "base/log.h"
+#include "base/logfile.h"
 #include "cli/cli.h"
 #include "http/server.h"
 #include "runtime/api.h"
@@ -144,7 +145,9 @@ int cli_serve(int argc, char **argv)
            http_server_port(server), cfg.data, store_name(rt.store), model_name(rt.model));
     int sig = 0;
     while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) {
-        log_at(LL_INFO, "serve", "received SIGHUP, reloading the agent file");
+        log_at(LL_INFO, "serve",
+               "received SIGHUP, reopening the log files and reloading the agent file");
+        logfile_reopen_all(); /* after an external logrotate moved them */
         err_clear(&e);
         app_reload_agent(&rt, &e); /* logs its outcome; a failure keeps the running agent */
     }
@@ -225,6 +228,7 @@ int cli_worker(int argc, char **argv)
         free(backend);
         int sig = 0;
         while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) {
+            logfile_reopen_all();
             err_clear(&e); /* the tools of a reloaded agent, as `parley serve` does */
             app_reload_agent(&rt, &e);
         }

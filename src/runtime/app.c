@@ -23,6 +23,7 @@
 #include "base/backoff.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/logfile.h"
 #include "base/xmalloc.h"
 #include "agent/transcript.h"
 #include "archive/archive.h"
@@ -41,7 +42,9 @@
 #include "telemetry/trace.h"
 #include "model/model_record.h"
 #include "model/providers.h"
+#include "base/sqlpool.h"
 #include "runtime/analytics.h"
+#include "runtime/retention.h"
 #include "runtime/workflow_local.h"
 #include "store/store.h"
 
@@ -171,6 +174,12 @@ struct store *app_open_store(const struct config *cfg, struct err *err)
     return s;
 }
 
+/* PARLEY_LOG_MAX_MB in bytes (0: never rotate). */
+static long long cfg_log_max_bytes(const struct config *cfg)
+{
+    return cfg->log_max_mb * 1048576LL;
+}
+
 /* On Lambda (lambda != 0) only the AWS adapters open: without PARLEY_QUEUE_PREFIX actions run
  * inline, without PARLEY_ARCHIVE_BUCKET nothing is archived, without PARLEY_EVENT_BUS events are
  * off (a function has no data directory of its own). Those leave *out NULL and return 0. */
@@ -227,8 +236,9 @@ static int open_bus(const struct config *cfg, int lambda, struct bus **out, stru
         return 0;
     } else {
         struct bus_local_config bcfg = {.data_dir = cfg->data,
-                                        .rules_path = cfg->event_rules[0] ? cfg->event_rules
-                                                                          : NULL};
+                                        .rules_path = cfg->event_rules[0] ? cfg->event_rules : NULL,
+                                        .log_max_bytes = cfg_log_max_bytes(cfg),
+                                        .log_files = cfg->log_files};
         *out = bus_local_new(&bcfg, err);
     }
     return *out ? 0 : -1;
@@ -543,17 +553,44 @@ static void open_emf(struct app *app)
         return;
     }
     char *logs = xasprintf("%s/logs", app->cfg->data);
-    mkdir(logs, 0755);
+    mkdir(logs, 0700);
     char *emf_path = xasprintf("%s/emf.log", logs);
-    app->emf = fopen(emf_path, "a");
+    struct err e = {0};
+    struct logfile *lf = logfile_open(emf_path, cfg_log_max_bytes(app->cfg), app->cfg->log_files,
+                                      &e);
+    app->emf = lf ? logfile_stream(lf) : NULL;
     if (app->emf) {
         setvbuf(app->emf, NULL, _IOFBF, 1 << 16);
         app->emf_owned = 1;
     } else {
+        logfile_free(lf);
         log_at(LL_WARN, "app", "cannot open '%s'; EMF lines are off", emf_path);
     }
     free(emf_path);
     free(logs);
+}
+
+/* Announces a session the retention sweep erased, as DELETE /sessions/{id} does. */
+static void on_retention_erased(const char *session_id, void *ctx)
+{
+    struct app *app = ctx;
+    agent_emit(&app->agent, "conversation_erased",
+               json_pack("{s:s, s:s}", "sessionId", session_id, "reason", "retention"));
+}
+
+/* PARLEY_RETENTION_DAYS (or the tests' PARLEY_RETENTION_TEST_S) over the SQLite store: the sweep
+ * runs every minute (every second under the test setting). Off when neither is set. */
+static int start_retention(struct app *app, struct err *err)
+{
+    const struct config *cfg = app->cfg;
+    long long idle_ms = cfg->retention_test_s > 0 ? cfg->retention_test_s * 1000LL
+                                                  : cfg->retention_days * 86400000LL;
+    if (idle_ms <= 0)
+        return 0;
+    app->retention = retention_start(app->store, app->queue, app->archive, idle_ms,
+                                     cfg->retention_test_s > 0 ? 1000 : 60000, on_retention_erased,
+                                     app, err);
+    return app->retention ? 0 : -1;
 }
 
 int app_open(struct app *app, const struct config *cfg, enum app_role role, struct err *err)
@@ -581,6 +618,17 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
             goto fail;
         check_private(cfg->data);
     }
+    if (cfg->db_key[0]) {
+        /* SQLCipher in Debian 12 (libsqlcipher 3.4.1) is built on SQLite 3.15.2, which lacks what
+         * the store and queue use: upsert (3.24), RETURNING (3.35), built-in JSON (3.38). */
+        err_set(err, "InvalidConfig",
+                "PARLEY_DB_KEY is set, but this build cannot encrypt the SQLite store: the only "
+                "SQLCipher packaged (libsqlcipher 3.4.1) is SQLite 3.15.2, without the upsert, "
+                "RETURNING and JSON functions the store needs; unset PARLEY_DB_KEY and encrypt "
+                "the volume instead (docs/data-lifecycle.md)");
+        goto fail;
+    }
+    sqlpool_set_checkpoint_ms(cfg->checkpoint_ms);
     if (!(app->store = app_open_store(cfg, err)))
         goto fail;
     app->model = model_new_from_config(cfg->model, cfg, err);
@@ -647,6 +695,8 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
     if (role == APP_SERVE) {
         reload_metric(); /* listed at 0 before the first SIGHUP */
         start_mcp_retry(app);
+        if (local_store && start_retention(app, err) < 0)
+            goto fail;
     }
     if (!lambda) {
         if (trace_init_from_config(cfg, err) < 0)
@@ -674,6 +724,8 @@ void app_flush(struct app *app)
 void app_close(struct app *app)
 {
     app->stopping = 1;
+    retention_stop(app->retention);
+    app->retention = NULL;
     if (app->mcp_retry_on)
         pthread_join(app->mcp_retry, NULL);
     app->mcp_retry_on = 0;

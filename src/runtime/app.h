@@ -32,6 +32,7 @@ struct kb;
 struct tools;
 struct workflow_local;
 struct workflow_sfn;
+struct retention;
 
 /* Which host opens the app; it decides the defaults the settings leave open. */
 enum app_role {
@@ -68,6 +69,7 @@ struct app {
     long long started_ms;            /* when the app opened */
     pthread_t mcp_retry;             /* retries optional MCP servers that were down (serve) */
     int mcp_retry_on;                /* mcp_retry was started */
+    struct retention *retention;     /* the idle-session sweep (serve, SQLite store) or NULL */
 };
 
 /* ---- Opening and closing ---- */

@@ -128,6 +128,14 @@ struct store_ops {
     int (*session_erased)(struct store *s, const char *session_id, int *erased, struct err *err);
 
     void (*free)(struct store *s);
+
+    /* ---- issue 15: retention ---- */
+    /* Ids of up to limit sessions whose last activity is before before_ms (epoch ms), oldest
+     * first: *out gets a new array of strings (possibly empty). The retention sweep erases them
+     * with session_erase. NULL in an adapter whose backend expires sessions itself (DynamoDB's
+     * TTL on expiresAt); store_sessions_idle then fails with "NotImplemented". */
+    int (*sessions_idle)(struct store *s, long long before_ms, int limit, json_t **out,
+                         struct err *err);
 };
 
 struct store {
@@ -243,6 +251,16 @@ static inline int store_idem_claim(struct store *s, const struct store_idem_clai
     assert(s);
     assert(c && response && taken_over);
     return s->ops->idem_claim(s, c, response, taken_over, err);
+}
+
+static inline int store_sessions_idle(struct store *s, long long before_ms, int limit, json_t **out,
+                                      struct err *err)
+{
+    assert(s && out);
+    if (!s->ops->sessions_idle)
+        return err_set(err, "NotImplemented", "the %s store expires idle sessions itself",
+                       s->ops->name);
+    return s->ops->sessions_idle(s, before_ms, limit, out, err);
 }
 
 static inline int store_session_erase(struct store *s, const char *session_id, struct err *err)

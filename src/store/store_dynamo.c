@@ -1442,6 +1442,12 @@ struct store *store_dynamo_new(const struct store_dynamo_config *cfg, struct err
     return &s->base;
 }
 
+int store_dynamo_ttl_days(const struct config *c)
+{
+    int conv = c->conversation_ttl_days, keep = c->retention_days;
+    return keep > 0 && (conv == 0 || keep < conv) ? keep : conv;
+}
+
 struct store *store_dynamo_from_config(const struct config *c, struct err *err)
 {
     struct aws_config aws;
@@ -1453,7 +1459,7 @@ struct store *store_dynamo_from_config(const struct config *c, struct err *err)
         .entities_table = c->dynamo_entities[0] ? c->dynamo_entities : NULL,
         .create_tables = c->dynamo_create,
         .seed_demo_orders = c->demo_orders,
-        .ttl_days = c->conversation_ttl_days};
+        .ttl_days = store_dynamo_ttl_days(c)};
     struct store *s = store_dynamo_new(&cfg, err);
     aws_config_release(&aws);
     return s;

@@ -56,6 +56,10 @@ struct store *store_dynamo_new(const struct store_dynamo_config *cfg, struct err
 
 struct config;
 
+/* The expiry in days items get (expiresAt, the table's TTL attribute): the smaller of
+ * PARLEY_CONVERSATION_TTL_DAYS and PARLEY_RETENTION_DAYS that is set, or 0 (kept). */
+int store_dynamo_ttl_days(const struct config *c);
+
 /* Opens the adapter from the settings table (base/config.h): PARLEY_DYNAMO_CONVERSATIONS,
  * PARLEY_DYNAMO_ENTITIES, PARLEY_DYNAMO_CREATE (1 = create missing tables), PARLEY_DEMO_ORDERS
  * (0 = do not seed demo orders; default 1) and PARLEY_CONVERSATION_TTL_DAYS (default 0), plus the

@@ -32,6 +32,7 @@ enum stmt_id {
     Q_ORDER_GET,
     Q_SESSION_STATUS,
     Q_SESSIONS_LIST,
+    Q_SESSIONS_IDLE,
     Q_TICKET_BY_KEY,
     Q_ACTION_PUT,
     Q_ACTION_GET,
@@ -90,6 +91,8 @@ static const char *const stmt_sql[Q_COUNT] = {
     [Q_SESSION_STATUS] = "UPDATE sessions SET status = ?2,"
                          " metadata = json_set(metadata, '$.statusReason', ?3)"
                          " WHERE session_id = ?1",
+    [Q_SESSIONS_IDLE] = "SELECT session_id FROM sessions WHERE last_activity < ?1"
+                        " ORDER BY last_activity LIMIT ?2",
     [Q_SESSIONS_LIST] = "SELECT session_id, user_id, status, created_at, last_activity, turns"
                         " FROM sessions WHERE ?1 IS NULL OR status = ?1"
                         " ORDER BY last_activity DESC LIMIT ?2",
@@ -685,6 +688,18 @@ out:
     return rc;
 }
 
+/* Ends a listing: returns c to the pool, then hands list over as *out (rc 0) or frees it. */
+static int list_done(struct store_sqlite *s, struct sqlpool_conn *c, int rc, json_t *list,
+                     json_t **out)
+{
+    sqlpool_release(s->pool, c);
+    if (rc == 0)
+        *out = list;
+    else
+        json_decref(list);
+    return rc;
+}
+
 static int sq_sessions_list(struct store *base, const char *status, int limit, json_t **out,
                             struct err *err)
 {
@@ -709,17 +724,30 @@ static int sq_sessions_list(struct store *base, const char *status, int limit, j
                                         (json_int_t)sqlite3_column_int64(st, 4), "turns",
                                         sqlite3_column_int(st, 5)));
     sqlite3_reset(st);
-    if (step != SQLITE_DONE)
-        sqlpool_fail(c, err, "list sessions");
-    else
-        rc = 0;
+    rc = step == SQLITE_DONE ? 0 : sqlpool_fail(c, err, "list sessions");
 out:
-    sqlpool_release(s->pool, c);
-    if (rc == 0)
-        *out = list;
-    else
-        json_decref(list);
-    return rc;
+    return list_done(s, c, rc, list, out);
+}
+
+static int sq_sessions_idle(struct store *base, long long before_ms, int limit, json_t **out,
+                            struct err *err)
+{
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
+    int rc = -1;
+    json_t *ids = json_array();
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_SESSIONS_IDLE, err);
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, before_ms);
+    sqlite3_bind_int(st, 2, limit);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(ids, json_string((const char *)sqlite3_column_text(st, 0)));
+    sqlite3_reset(st);
+    rc = step == SQLITE_DONE ? 0 : sqlpool_fail(c, err, "list idle sessions");
+out:
+    return list_done(s, c, rc, ids, out);
 }
 
 /* ---------------------------------------------------------------- idempotency */
@@ -993,6 +1021,7 @@ static const struct store_ops sqlite_ops = {
     .session_erase = sq_session_erase,
     .session_erased = sq_session_erased,
     .free = sq_free,
+    .sessions_idle = sq_sessions_idle,
 };
 
 struct store *store_sqlite_new(const char *path, int pool_size, struct err *err)
