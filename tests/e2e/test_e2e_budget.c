@@ -3,7 +3,8 @@
  * with PARLEY_SESSION_TOKEN_BUDGET=1 a session's second turn is answered politely and handed to a
  * human without a model call (parley_model_latency_seconds_count stays put); after a restart with
  * PARLEY_DAILY_TOKEN_BUDGET=1 a new session is refused at once, because the day's spend lives in
- * the store; /metrics shows the spend and the refusals.
+ * the store; /metrics shows the spend and the refusals. GET /analytics, kept in the store too,
+ * still counts the first server's turns after the restart.
  */
 #include "check.h"
 #include "e2e/e2e.h"
@@ -34,6 +35,16 @@ static double model_calls(void)
 {
     double v = metric("parley_model_latency_seconds_count{provider=\"offline\"} ");
     return v < 0 ? 0 : v;
+}
+
+/* totals.turns of GET /analytics. */
+static long long analytics_turns(void)
+{
+    struct e2e_resp r = e2e_http_ex(&srv, "GET", "/analytics", NULL, -1, NULL, AUTH);
+    CHECK_INT(r.status, 200);
+    long long n = json_integer_value(json_object_get(json_object_get(r.json, "totals"), "turns"));
+    e2e_resp_free(&r);
+    return n;
 }
 
 static struct e2e_resp chat(const char *session, const char *message)
@@ -87,6 +98,8 @@ static void test_daily_budget_survives_restart(void)
                                       "PARLEY_DAILY_TOKEN_BUDGET=1", NULL};
     if (!check_require("server restarts", e2e_start_env(&srv, dir, env) == 0))
         return;
+    CHECK_INT(analytics_turns(), 3); /* the three turns before the restart (the bus delivered
+                                       them before the first server exited) */
     struct e2e_resp r = chat(NULL, "Where is my order 1042?");
     CHECK_INT(r.status, 200);
     CHECK(strstr(e2e_str(&r, "reply") ? e2e_str(&r, "reply") : "", "human agent") != NULL);
