@@ -342,8 +342,7 @@ json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
     if (denied)
         return canned_reply(event, denied, "denied_topic");
     /* A spent token budget hands the session to a human without calling the model. */
-    const struct budget_limits limits = {a->cfg->session_token_budget,
-                                         a->cfg->daily_token_budget};
+    const struct budget_limits limits = {a->cfg->session_token_budget, a->cfg->daily_token_budget};
     enum budget_verdict verdict = BUDGET_OK;
     if (budget_check(a->store, &limits, agent__str(event, "sessionId"), clock_now_ms(), &verdict,
                      err) < 0)

@@ -567,7 +567,7 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
     log_at(LL_DEBUG, "app", "process start id %s", turn_process_id());
     int lambda = is_lambda(role);
     unsigned redact = 0;
-    struct agent_def *def = NULL; /* the agent's definition until the agent takes it */
+    struct agent_def *def = NULL;       /* the agent's definition until the agent takes it */
     if (role == APP_LAMBDA_ANALYTICS) { /* the counters live in the store */
         if (strcmp(cfg->store, "dynamodb") != 0 && make_dir(cfg->data, err) < 0)
             goto fail;

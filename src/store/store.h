@@ -133,9 +133,9 @@ struct store_ops {
      * adds from any number of processes all count. Sets *value to the counter after the add and
      * its expiry to expires_ms (epoch ms; 0 = never). An expired counter reads as absent and may
      * be deleted (SQLite: every 256th add purges; DynamoDB: the table's TTL on "expiresAt",
-     * in whole seconds); callers put the period a counter covers in its group or name, so an add never
-     * needs to revive an expired one. group and name are at most STORE_COUNTER_NAME_MAX bytes,
-     * else "InvalidRequest". */
+     * in whole seconds); callers put the period a counter covers in its group or name, so an add
+     * never needs to revive an expired one. group and name are at most STORE_COUNTER_NAME_MAX
+     * bytes, else "InvalidRequest". */
     int (*counter_add)(struct store *s, const char *group, const char *name, long long delta,
                        long long expires_ms, long long *value, struct err *err);
 

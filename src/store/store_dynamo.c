@@ -1182,8 +1182,8 @@ static int dy_counter_add(struct store *base, const char *group, const char *nam
     return 0;
 }
 
-static int dy_counter_get(struct store *base, const char *group, const char *name,
-                          long long *value, struct err *err)
+static int dy_counter_get(struct store *base, const char *group, const char *name, long long *value,
+                          struct err *err)
 {
     struct store_dynamo *s = (struct store_dynamo *)base;
     char *pk = counter_pk(group);

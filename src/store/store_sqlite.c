@@ -208,9 +208,9 @@ static const char schema_sql[] =
 /* ---------------------------------------------------------------- pool */
 
 struct store_sqlite {
-    struct store base;       /* must be first */
-    struct sqlpool *pool;    /* connections with their prepared statements */
-    atomic_uint idem_claims; /* counts claims; every SQ_IDEM_PURGE_EVERY-th purges expired keys */
+    struct store base;        /* must be first */
+    struct sqlpool *pool;     /* connections with their prepared statements */
+    atomic_uint idem_claims;  /* counts claims; every SQ_IDEM_PURGE_EVERY-th purges expired keys */
     atomic_uint counter_adds; /* counts adds; every SQ_IDEM_PURGE_EVERY-th purges expired ones */
 };
 
@@ -1023,8 +1023,8 @@ out:
     return rc;
 }
 
-static int sq_counter_get(struct store *base, const char *group, const char *name,
-                          long long *value, struct err *err)
+static int sq_counter_get(struct store *base, const char *group, const char *name, long long *value,
+                          struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
     struct sqlpool_conn *c = sqlpool_acquire(s->pool);

@@ -37,7 +37,7 @@
 #define METRIC_DLQ_DEPTH "parley_dlq_depth"
 #define METRIC_HTTP_REQUESTS_TOTAL "parley_http_requests_total" /* labels route, status */
 #define METRIC_ERROR_RATE "parley_error_rate"
-#define METRIC_BUDGET_TODAY "parley_budget_tokens_today"          /* whole server, UTC day */
+#define METRIC_BUDGET_TODAY "parley_budget_tokens_today"      /* whole server, UTC day */
 #define METRIC_BUDGET_REFUSALS "parley_budget_refusals_total" /* label scope=session|daily */
 
 /* The Content-Type of metrics_render_prometheus() output. */
