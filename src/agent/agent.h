@@ -63,6 +63,10 @@ struct agent_hooks {
     /* By the host when a unit of work ends (the Lambda host: after every invocation, before
      * Lambda may freeze the process): write out what is buffered (EMF lines, events). */
     void (*flush)(struct agent *a);
+    /* After the token budgets (agent/budget.h) were consulted: the server's model tokens of the
+     * UTC day after a model call (-1 when unknown), and the scope of a refusal ("session",
+     * "daily") when the turn was answered without a model call, else NULL. */
+    void (*on_budget)(struct agent *a, long long server_today, const char *refused_scope);
 };
 
 /* Calls hook `name` of a's hooks with the arguments after a (at least one), when both are set. */
@@ -212,6 +216,10 @@ struct trace_ctx *agent_trace_current(void);
 
 /* The reply when a turn has used PARLEY_TURN_TOKEN_CAP model tokens. */
 extern const char agent_token_cap_reply[];
+
+/* The reply when a token budget (PARLEY_SESSION_TOKEN_BUDGET, PARLEY_DAILY_TOKEN_BUDGET) is spent:
+ * the session goes to a human, without a model call. */
+extern const char agent_budget_reply[];
 
 /* The reply a customer gets when a turn fails. */
 extern const char agent_apology[];

@@ -13,3 +13,4 @@ LIB_SRCS += src/agent/tool_lambda.c
 LIB_SRCS += src/agent/tool_openapi.c
 LIB_SRCS += src/agent/agent_file.c
 LIB_SRCS += src/agent/tool_mcp.c
+LIB_SRCS += src/agent/budget.c

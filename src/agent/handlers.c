@@ -8,6 +8,7 @@
 #include "agent/agent.h"
 #include "agent/agent_file.h"
 #include "agent/agent_int.h"
+#include "agent/budget.h"
 #include "base/guard.h"
 #include "agent/tools.h"
 #include "base/clock.h"
@@ -285,6 +286,10 @@ const char agent_token_cap_reply[] =
     "I've done as much as I can in this reply. Tell me what you'd like me to do next, or ask for a "
     "human agent.";
 
+const char agent_budget_reply[] =
+    "I'm sorry, I can't answer any more questions automatically today. I've passed your "
+    "conversation to our support team, and a human agent will reply here.";
+
 /* Ends the turn with a fixed reply and no model call (the turn's caps and guardrails). */
 static json_t *canned_reply(json_t *event, const char *reply, const char *stop)
 {
@@ -295,6 +300,24 @@ static json_t *canned_reply(json_t *event, const char *reply, const char *stop)
     json_object_set_new(out, "requiresAction", json_false());
     json_object_set_new(out, "stopReason", json_string(stop));
     return out;
+}
+
+/* Counts a model call's tokens against the day's budgets. The reply is already paid for, so a
+ * store failure is logged and the turn goes on. */
+static void spend_budget(struct agent *a, const struct budget_limits *limits, const json_t *event,
+                         const json_t *usage)
+{
+    long long tokens = json_integer_value(json_object_get(usage, "input_tokens")) +
+                       json_integer_value(json_object_get(usage, "output_tokens"));
+    long long today = -1;
+    struct err e = {0};
+    if (budget_spend(a->store, limits, agent__str(event, "sessionId"), tokens, clock_now_ms(),
+                     &today, &e) < 0) {
+        log_at(LL_WARN, "agent", "cannot count %lld tokens against the budget: %s: %s", tokens,
+               e.code, e.message);
+        today = -1;
+    }
+    AGENT_HOOK(a, on_budget, today, NULL);
 }
 
 json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
@@ -318,6 +341,18 @@ json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
                              : NULL;
     if (denied)
         return canned_reply(event, denied, "denied_topic");
+    /* A spent token budget hands the session to a human without calling the model. */
+    const struct budget_limits limits = {a->cfg->session_token_budget, a->cfg->daily_token_budget};
+    enum budget_verdict verdict = BUDGET_OK;
+    if (budget_check(a->store, &limits, agent__str(event, "sessionId"), clock_now_ms(), &verdict,
+                     err) < 0)
+        return NULL;
+    if (verdict != BUDGET_OK) {
+        AGENT_HOOK(a, on_budget, -1, budget_scope(verdict));
+        log_at(LL_INFO, "agent", "token budget (%s) spent: session '%s' handed to a human",
+               budget_scope(verdict), agent__str(event, "sessionId"));
+        return canned_reply(event, agent_budget_reply, "token_budget");
+    }
     char *system = agent_file_render_instructions(file, clock_now_ms());
     json_t *request = build_request(agent_tools(a), event, system,
                                     (int)agent_file_limit(file, "reply_tokens", 1024));
@@ -336,6 +371,7 @@ json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
     json_decref(request);
     if (!resp)
         return NULL;
+    spend_budget(a, &limits, event, json_object_get(resp, "usage"));
     if (response_valid(resp, err) < 0) {
         json_decref(resp);
         return NULL;
@@ -377,6 +413,9 @@ static int handed_off(const json_t *event)
 {
     size_t i;
     json_t *act;
+    const char *stop = agent__str(event, "stopReason");
+    if (stop && strcmp(stop, "token_budget") == 0) /* a spent budget hands over (budget.h) */
+        return 1;
     json_array_foreach(json_object_get(event, "actions"), i, act) {
         if (strcmp(agent__str(act, "tool"), "escalate_to_human") == 0 &&
             strcmp(agent__str(act, "status"), "succeeded") == 0)
@@ -400,6 +439,10 @@ static void emit_turn_events(struct agent *a, const json_t *event, int turn_no)
                          json_object_get(event, "status")));
     size_t i;
     json_t *act;
+    const char *stop = agent__str(event, "stopReason");
+    if (stop && strcmp(stop, "token_budget") == 0)
+        agent_emit(a, BUS_HANDOFF_REQUESTED,
+                   json_pack("{s:s, s:s}", "sessionId", sid, "reason", "token budget spent"));
     json_array_foreach(json_object_get(event, "actions"), i, act) {
         if (strcmp(agent__str(act, "tool"), "escalate_to_human") == 0 &&
             strcmp(agent__str(act, "status"), "succeeded") == 0)

@@ -170,6 +170,12 @@ static const struct setting settings[] = {
     {"PARLEY_DB_KEY", ST_STRING, F(db_key), "", 0, 0, NULL,
      "encrypt the SQLite store with SQLCipher; refused at start in this build (Debian 12's "
      "SQLCipher 3.4.1 is SQLite 3.15.2, see docs/data-lifecycle.md)"},
+    {"PARLEY_SESSION_TOKEN_BUDGET", ST_INT, F(session_token_budget), "0", 0, 2000000000, NULL,
+     "model tokens (in + out) one session may use per UTC day; past it the customer is handed "
+     "to a human without a model call (0: off)"},
+    {"PARLEY_DAILY_TOKEN_BUDGET", ST_INT, F(daily_token_budget), "0", 0, 2000000000, NULL,
+     "model tokens (in + out) the whole server may use per UTC day, counted in the store; past "
+     "it every customer is handed to a human without a model call (0: off)"},
     {"AWS_XRAY_DAEMON_ADDRESS", ST_STRING, F(aws_xray_daemon), "", 0, 0, NULL,
      "X-Ray daemon address Lambda sets; used when PARLEY_XRAY_DAEMON is empty"},
 };

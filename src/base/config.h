@@ -80,6 +80,8 @@ struct config {
     int log_max_mb;       /* PARLEY_LOG_MAX_MB: rotate logs past this size (0: never) */
     int log_files;        /* PARLEY_LOG_FILES: rotated files kept per log */
     char *db_key;         /* PARLEY_DB_KEY: SQLCipher key (refused: see data-lifecycle.md) */
+    int session_token_budget; /* PARLEY_SESSION_TOKEN_BUDGET: tokens per session per day (0 off) */
+    int daily_token_budget;   /* PARLEY_DAILY_TOKEN_BUDGET: tokens per server per day (0 off) */
 };
 
 /* Fills c with defaults, then applies the environment. Returns 0, or -1 with err naming the

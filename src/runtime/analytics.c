@@ -1,39 +1,35 @@
-/* analytics.c - per-hour counters folded from agent events; see analytics.h. */
+/* analytics.c - per-hour counters folded from agent events into the store; see analytics.h. */
 #include "runtime/analytics.h"
 
-#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/log.h"
 #include "base/xmalloc.h"
+#include "store/store.h"
 
-#define HOURS 48
+#define GROUP "analytics"
+#define KEEP_MS ((ANALYTICS_HOURS + 1) * 3600LL * 1000)
+
+static const char *const counters[] = {"conversations", "turns", "errors", "handoffs", "archived"};
+#define NCOUNTERS (sizeof counters / sizeof counters[0])
 
 struct analytics {
-    pthread_mutex_t lock; /* guards hours */
-    json_t *hours;        /* object: "YYYY-MM-DDTHH:00:00Z" -> counters */
+    struct store *store; /* holds the counters (borrowed) */
 };
 
-struct analytics *analytics_new(void)
+struct analytics *analytics_new(struct store *store)
 {
     struct analytics *an = xcalloc(1, sizeof *an);
-    pthread_mutex_init(&an->lock, NULL);
-    an->hours = json_object();
+    an->store = store;
     return an;
 }
 
 void analytics_free(struct analytics *an)
 {
-    if (!an)
-        return;
-    json_decref(an->hours);
-    pthread_mutex_destroy(&an->lock);
     free(an);
-}
-
-static void bump(json_t *obj, const char *key)
-{
-    json_object_set_new(obj, key, json_integer(json_integer_value(json_object_get(obj, key)) + 1));
 }
 
 /* The hour bucket of an event time "2026-11-25T03:40:00Z" (or now when missing). */
@@ -49,18 +45,12 @@ static void hour_key(const char *time_str, char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:00:00Z", &tm);
 }
 
-/* Drops the oldest buckets beyond HOURS (keys sort chronologically). */
-static void trim(json_t *hours)
+static void add(struct analytics *an, const char *name)
 {
-    while (json_object_size(hours) > HOURS) {
-        const char *oldest = NULL, *key;
-        json_t *v;
-        json_object_foreach(hours, key, v) {
-            if (!oldest || strcmp(key, oldest) < 0)
-                oldest = key;
-        }
-        json_object_del(hours, oldest);
-    }
+    struct err e = {0};
+    long long v = 0;
+    if (store_counter_add(an->store, GROUP, name, 1, clock_now_ms() + KEEP_MS, &v, &e) < 0)
+        log_at(LL_WARN, "analytics", "cannot count '%s': %s: %s", name, e.code, e.message);
 }
 
 void analytics_fold(struct analytics *an, const json_t *event)
@@ -78,28 +68,19 @@ void analytics_fold(struct analytics *an, const json_t *event)
         return;
     char key[32];
     hour_key(json_string_value(json_object_get(event, "time")), key);
-    pthread_mutex_lock(&an->lock);
-    json_t *h = json_object_get(an->hours, key);
-    if (!h) {
-        h = json_pack("{s:i, s:i, s:{}, s:i, s:i, s:i}", "conversations", 0, "turns", 0, "actions",
-                      "errors", 0, "handoffs", 0, "archived", 0);
-        json_object_set_new(an->hours, key, h);
-        trim(an->hours);
-    }
     for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++)
-        if (strcmp(type, simple[i].type) == 0)
-            bump(h, simple[i].counter);
+        if (strcmp(type, simple[i].type) == 0) {
+            char *name = xasprintf("%s|%s", key, simple[i].counter);
+            add(an, name);
+            free(name);
+        }
     if (strcmp(type, "action_executed") == 0 || strcmp(type, "action_failed") == 0) {
         const char *tool = json_string_value(json_object_get(detail, "tool"));
-        json_t *actions = json_object_get(h, "actions");
-        json_t *per = json_object_get(actions, tool ? tool : "unknown");
-        if (!per) {
-            per = json_object();
-            json_object_set_new(actions, tool ? tool : "unknown", per);
-        }
-        bump(per, strcmp(type, "action_executed") == 0 ? "succeeded" : "failed");
+        char *name = xasprintf("%s|actions|%.200s|%s", key, tool ? tool : "unknown",
+                               strcmp(type, "action_executed") == 0 ? "succeeded" : "failed");
+        add(an, name);
+        free(name);
     }
-    pthread_mutex_unlock(&an->lock);
 }
 
 void analytics_sink(void *ud, const json_t *event)
@@ -107,50 +88,87 @@ void analytics_sink(void *ud, const json_t *event)
     analytics_fold(ud, event);
 }
 
-json_t *analytics_report(struct analytics *an)
+/* The bucket of hour in hours, created with every counter at 0. Borrowed. */
+static json_t *bucket(json_t *hours, const char *hour)
 {
-    pthread_mutex_lock(&an->lock);
-    json_t *keys = json_array();
-    const char *key;
+    json_t *h = json_object_get(hours, hour);
+    if (!h) {
+        h = json_pack("{s:s, s:{}}", "hour", hour, "actions");
+        for (size_t c = 0; c < NCOUNTERS; c++)
+            json_object_set_new(h, counters[c], json_integer(0));
+        json_object_set_new(hours, hour, h);
+    }
+    return h;
+}
+
+static int by_hour(const void *a, const void *b)
+{
+    return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "hour")),
+                  json_string_value(json_object_get(*(json_t *const *)b, "hour")));
+}
+
+json_t *analytics_report(struct analytics *an, struct err *err)
+{
+    json_t *all = NULL;
+    if (store_counters_list(an->store, GROUP, &all, err) < 0)
+        return NULL;
+    json_t *hours = json_object(); /* hour -> bucket */
+    const char *name;
     json_t *v;
-    json_object_foreach(an->hours, key, v)
-        json_array_append_new(keys, json_string(key));
-    /* Oldest first: sort the hour keys (ISO strings sort chronologically). */
-    size_t n = json_array_size(keys);
-    for (size_t i = 1; i < n; i++)
-        for (size_t k = i; k > 0 && strcmp(json_string_value(json_array_get(keys, k - 1)),
-                                           json_string_value(json_array_get(keys, k))) > 0;
-             k--) {
-            json_t *a = json_incref(json_array_get(keys, k - 1));
-            json_array_set(keys, k - 1, json_array_get(keys, k));
-            json_array_set_new(keys, k, a);
+    json_object_foreach(all, name, v) {
+        const char *bar = strchr(name, '|');
+        if (!bar || bar - name >= 32)
+            continue;
+        char hour[32];
+        snprintf(hour, sizeof hour, "%.*s", (int)(bar - name), name);
+        json_t *h = bucket(hours, hour);
+        const char *what = bar + 1;
+        if (strncmp(what, "actions|", 8) == 0) {
+            const char *tool = what + 8, *st = strrchr(tool, '|');
+            if (!st || st == tool)
+                continue;
+            char *t = xasprintf("%.*s", (int)(st - tool), tool);
+            json_t *per = json_object_get(json_object_get(h, "actions"), t);
+            if (!per) {
+                per = json_object();
+                json_object_set_new(json_object_get(h, "actions"), t, per);
+            }
+            json_object_set(per, st + 1, v);
+            free(t);
+        } else if (json_object_get(h, what)) {
+            json_object_set(h, what, v);
         }
-    json_t *hours = json_array();
-    json_t *totals = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i}", "conversations", 0, "turns", 0,
-                               "actions", 0, "errors", 0, "handoffs", 0, "archived", 0);
-    size_t i;
-    json_t *k;
-    json_array_foreach(keys, i, k) {
-        json_t *h = json_deep_copy(json_object_get(an->hours, json_string_value(k)));
-        json_object_set(h, "hour", k);
-        const char *counters[] = {"conversations", "turns", "errors", "handoffs", "archived"};
-        for (size_t c = 0; c < 5; c++)
+    }
+    json_decref(all);
+    /* Oldest first, the newest ANALYTICS_HOURS only (ISO hours sort chronologically). */
+    size_t n = json_object_size(hours), k = 0;
+    json_t **list = xcalloc(n ? n : 1, sizeof *list);
+    json_object_foreach(hours, name, v)
+        list[k++] = v;
+    qsort(list, n, sizeof *list, by_hour);
+    size_t first = n > ANALYTICS_HOURS ? n - ANALYTICS_HOURS : 0;
+    json_t *out = json_array();
+    json_t *totals = json_pack("{s:i}", "actions", 0);
+    for (size_t c = 0; c < NCOUNTERS; c++)
+        json_object_set_new(totals, counters[c], json_integer(0));
+    for (size_t i = first; i < n; i++) {
+        for (size_t c = 0; c < NCOUNTERS; c++)
             json_object_set_new(totals, counters[c],
                                 json_integer(
                                     json_integer_value(json_object_get(totals, counters[c])) +
-                                    json_integer_value(json_object_get(h, counters[c]))));
+                                    json_integer_value(json_object_get(list[i], counters[c]))));
         const char *tool;
         json_t *per;
-        json_object_foreach(json_object_get(h, "actions"), tool, per) {
-            json_int_t add = json_integer_value(json_object_get(per, "succeeded")) +
+        json_object_foreach(json_object_get(list[i], "actions"), tool, per) {
+            json_int_t sum = json_integer_value(json_object_get(per, "succeeded")) +
                              json_integer_value(json_object_get(per, "failed"));
             json_object_set_new(totals, "actions",
                                 json_integer(
-                                    json_integer_value(json_object_get(totals, "actions")) + add));
+                                    json_integer_value(json_object_get(totals, "actions")) + sum));
         }
-        json_array_append_new(hours, h);
+        json_array_append(out, list[i]);
     }
-    pthread_mutex_unlock(&an->lock);
-    json_decref(keys);
-    return json_pack("{s:o, s:o}", "totals", totals, "hours", hours);
+    free(list);
+    json_decref(hours);
+    return json_pack("{s:o, s:o}", "totals", totals, "hours", out);
 }

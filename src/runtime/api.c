@@ -1049,9 +1049,16 @@ static void dispatch(struct api *api, struct http_request *req, struct http_resp
     case R_TICKETS:
         handle_ticket_list(a, resp);
         break;
-    case R_ANALYTICS:
-        reply_json(resp, 200, analytics_report(rt->analytics));
+    case R_ANALYTICS: {
+        struct err e;
+        err_clear(&e);
+        json_t *report = analytics_report(rt->analytics, &e);
+        if (report)
+            reply_json(resp, 200, report);
+        else
+            reply_err(resp, &e);
         break;
+    }
     case R_SESSION_SCENARIO:
         handle_session_scenario(a, id, resp);
         break;

@@ -604,9 +604,13 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
     log_at(LL_DEBUG, "app", "process start id %s", turn_process_id());
     int lambda = is_lambda(role);
     unsigned redact = 0;
-    struct agent_def *def = NULL; /* the agent's definition until the agent takes it */
-    if (role == APP_LAMBDA_ANALYTICS) {
-        app->analytics = analytics_new();
+    struct agent_def *def = NULL;       /* the agent's definition until the agent takes it */
+    if (role == APP_LAMBDA_ANALYTICS) { /* the counters live in the store */
+        if (strcmp(cfg->store, "dynamodb") != 0 && make_dir(cfg->data, err) < 0)
+            goto fail;
+        if (!(app->store = app_open_store(cfg, err)))
+            goto fail;
+        app->analytics = analytics_new(app->store);
         return 0;
     }
     /* Data files hold personal data: private to this user, whoever's umask started us. */
@@ -665,7 +669,7 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
     if (open_bus(cfg, lambda, &app->bus, err) < 0)
         goto fail;
     if (!lambda) {
-        app->analytics = analytics_new();
+        app->analytics = analytics_new(app->store);
         bus_set_analytics_sink(app->bus, analytics_sink, app->analytics);
     }
     if (open_queue(cfg, lambda, &app->queue, err) < 0 ||

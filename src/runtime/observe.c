@@ -224,6 +224,12 @@ static void on_flush(struct agent *a)
     observe_flush(obs_of(a), provider_of(a));
 }
 
+static void on_budget(struct agent *a, long long server_today, const char *refused_scope)
+{
+    (void)a;
+    metrics_budget((double)server_today, refused_scope);
+}
+
 /* ---------------------------------------------------------------- the table */
 
 const struct agent_hooks observe_hooks = {
@@ -234,6 +240,7 @@ const struct agent_hooks observe_hooks = {
     .on_turn = on_turn,
     .on_error = on_error,
     .flush = on_flush,
+    .on_budget = on_budget,
 };
 
 void observe_init(struct observe *o, const struct observe_config *cfg)

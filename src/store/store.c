@@ -1,10 +1,12 @@
 /*
  * store.c - what the store port does the same way for every adapter: no card number reaches an
- * adapter's write (PCI DSS: none at rest, in the SQLite WAL or in DynamoDB). See store.h.
+ * adapter's write (PCI DSS: none at rest, in the SQLite WAL or in DynamoDB), and counter names
+ * are checked before any adapter sees them. See store.h.
  */
 #include "store/store.h"
 
 #include <assert.h>
+#include <string.h>
 
 #include "base/guard.h"
 
@@ -52,4 +54,41 @@ int store_idem_finish(struct store *s, const char *key, const json_t *response, 
     int rc = s->ops->idem_finish(s, key, m, err);
     json_decref(m);
     return rc;
+}
+
+/* Returns 0 when what (a counter's group or name) is usable, else -1 with "InvalidRequest". */
+static int counter_name_ok(const char *what, const char *v, struct err *err)
+{
+    if (!v || !v[0])
+        return err_set(err, "InvalidRequest", "counter %s is empty", what);
+    if (strlen(v) > STORE_COUNTER_NAME_MAX)
+        return err_set(err, "InvalidRequest", "counter %s is longer than %d bytes", what,
+                       STORE_COUNTER_NAME_MAX);
+    return 0;
+}
+
+int store_counter_add(struct store *s, const char *group, const char *name, long long delta,
+                      long long expires_ms, long long *value, struct err *err)
+{
+    assert(s && value);
+    if (counter_name_ok("group", group, err) < 0 || counter_name_ok("name", name, err) < 0)
+        return -1;
+    return s->ops->counter_add(s, group, name, delta, expires_ms, value, err);
+}
+
+int store_counter_get(struct store *s, const char *group, const char *name, long long *value,
+                      struct err *err)
+{
+    assert(s && value);
+    if (counter_name_ok("group", group, err) < 0 || counter_name_ok("name", name, err) < 0)
+        return -1;
+    return s->ops->counter_get(s, group, name, value, err);
+}
+
+int store_counters_list(struct store *s, const char *group, json_t **out, struct err *err)
+{
+    assert(s && out);
+    if (counter_name_ok("group", group, err) < 0)
+        return -1;
+    return s->ops->counters_list(s, group, out, err);
 }

@@ -8,7 +8,9 @@
  * touches only the last N turn items, so a turn costs O(window), not O(history).
  *
  * All payloads cross the port as jansson values so that the SQLite and DynamoDB adapters share one
- * contract. Every function returns 0 or -1 with err set; codes: "NotFound", "Conflict",
+ * contract. Counters (counter_add/get, counters_list) are named integers in groups that survive
+ * restarts: the token budgets (agent/budget.h) and the per-hour analytics (runtime/analytics.h).
+ * Every function returns 0 or -1 with err set; codes: "NotFound", "Conflict",
  * "StoreError". Objects returned through out-parameters are new references owned by the caller.
  * Adapters are thread-safe.
  */
@@ -126,6 +128,23 @@ struct store_ops {
      * a tombstone of each erased id (store__erased_tag: its SHA-256, never the id), so that a
      * queued action of an erased session can be told from one whose record was never written. */
     int (*session_erased)(struct store *s, const char *session_id, int *erased, struct err *err);
+
+    /* Adds delta to counter name of group (a missing counter starts at 0) atomically: concurrent
+     * adds from any number of processes all count. Sets *value to the counter after the add and
+     * its expiry to expires_ms (epoch ms; 0 = never). An expired counter reads as absent and may
+     * be deleted (SQLite: every 256th add purges; DynamoDB: the table's TTL on "expiresAt",
+     * in whole seconds); callers put the period a counter covers in its group or name, so an add
+     * never needs to revive an expired one. group and name are at most STORE_COUNTER_NAME_MAX
+     * bytes, else "InvalidRequest". */
+    int (*counter_add)(struct store *s, const char *group, const char *name, long long delta,
+                       long long expires_ms, long long *value, struct err *err);
+
+    /* Sets *value to the counter (0 when absent or expired). */
+    int (*counter_get)(struct store *s, const char *group, const char *name, long long *value,
+                       struct err *err);
+
+    /* Every unexpired counter of group as a new object {"name": value, ...}. */
+    int (*counters_list)(struct store *s, const char *group, json_t **out, struct err *err);
 
     void (*free)(struct store *s);
 
@@ -275,6 +294,16 @@ static inline int store_session_erased(struct store *s, const char *session_id, 
     assert(s && erased);
     return s->ops->session_erased(s, session_id, erased, err);
 }
+
+#define STORE_COUNTER_NAME_MAX 512 /* bytes of a counter's group or name */
+
+/* The counter calls check group and name (non-empty, at most STORE_COUNTER_NAME_MAX bytes, else
+ * "InvalidRequest" naming which) before the adapter sees them (store.c). */
+int store_counter_add(struct store *s, const char *group, const char *name, long long delta,
+                      long long expires_ms, long long *value, struct err *err);
+int store_counter_get(struct store *s, const char *group, const char *name, long long *value,
+                      struct err *err);
+int store_counters_list(struct store *s, const char *group, json_t **out, struct err *err);
 
 /* The adapter's name ("sqlite", "dynamodb"), for logs and the CLI. */
 static inline const char *store_name(const struct store *s)

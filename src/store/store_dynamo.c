@@ -1283,6 +1283,87 @@ static int dy_session_erased(struct store *base, const char *session_id, int *er
 
 /* ---------------------------------------------------------------- lifecycle */
 
+/* ---------------------------------------------------------------- counters */
+
+/* A counter is the item pk "COUNTER#<group>", sk <name> with its value in "n" and its expiry in
+ * "expiresAt" (epoch seconds, rounded up: the table's TTL attribute). */
+static char *counter_pk(const char *group)
+{
+    return xasprintf("COUNTER#%s", group);
+}
+
+/* Returns 1 when a counter item is expired at now_ms (TTL deletes lag behind by up to days). */
+static int counter_expired(const json_t *item, long long now_ms)
+{
+    long long at = item_int(item, "expiresAt");
+    return at > 0 && at * 1000 <= now_ms;
+}
+
+static int dy_counter_add(struct store *base, const char *group, const char *name, long long delta,
+                          long long expires_ms, long long *value, struct err *err)
+{
+    struct store_dynamo *s = (struct store_dynamo *)base;
+    char *pk = counter_pk(group);
+    json_t *values = json_pack("{s:o}", ":d", av_n(delta));
+    const char *update = "ADD #n :d";
+    if (expires_ms > 0) {
+        json_object_set_new(values, ":e", av_n((expires_ms + 999) / 1000));
+        update = "ADD #n :d SET expiresAt = :e";
+    }
+    json_t *resp = NULL;
+    json_t *req = json_pack("{s:s, s:o, s:s, s:{s:s}, s:o, s:s}", "TableName", s->ent, "Key",
+                            ent_key(pk, name), "UpdateExpression", update,
+                            "ExpressionAttributeNames", "#n", "n", "ExpressionAttributeValues",
+                            values, "ReturnValues", "UPDATED_NEW");
+    free(pk);
+    if (ddb(s, "UpdateItem", req, &resp, NULL, err) < 0)
+        return store_error(err, "add to counter");
+    *value = item_int(json_object_get(resp, "Attributes"), "n");
+    json_decref(resp);
+    return 0;
+}
+
+static int dy_counter_get(struct store *base, const char *group, const char *name, long long *value,
+                          struct err *err)
+{
+    struct store_dynamo *s = (struct store_dynamo *)base;
+    char *pk = counter_pk(group);
+    json_t *item = NULL;
+    int rc = get_item(s, s->ent, ent_key(pk, name), &item, err);
+    free(pk);
+    if (rc < 0)
+        return -1;
+    *value = item && !counter_expired(item, clock_now_ms()) ? item_int(item, "n") : 0;
+    json_decref(item);
+    return 0;
+}
+
+static int dy_counters_list(struct store *base, const char *group, json_t **out, struct err *err)
+{
+    struct store_dynamo *s = (struct store_dynamo *)base;
+    char *pk = counter_pk(group);
+    json_t *req = json_pack("{s:s, s:s, s:{s:o}, s:b}", "TableName", s->ent,
+                            "KeyConditionExpression", "pk = :p", "ExpressionAttributeValues", ":p",
+                            av_s(pk), "ConsistentRead", 1);
+    free(pk);
+    json_t *items = json_array();
+    int rc = query_all(s, "Query", req, 0, items, err);
+    json_decref(req);
+    if (rc == 0) {
+        long long now = clock_now_ms();
+        *out = json_object();
+        size_t i;
+        json_t *it;
+        json_array_foreach(items, i, it) {
+            const char *name = item_str(it, "sk");
+            if (name && !counter_expired(it, now))
+                json_object_set_new(*out, name, json_integer(item_int(it, "n")));
+        }
+    }
+    json_decref(items);
+    return rc;
+}
+
 static void dy_free(struct store *base)
 {
     struct store_dynamo *s = (struct store_dynamo *)base;
@@ -1312,6 +1393,9 @@ static const struct store_ops dynamo_ops = {
     .idem_claim = dy_idem_claim,
     .session_erase = dy_session_erase,
     .session_erased = dy_session_erased,
+    .counter_add = dy_counter_add,
+    .counter_get = dy_counter_get,
+    .counters_list = dy_counters_list,
     .free = dy_free,
 };
 

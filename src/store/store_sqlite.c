@@ -51,6 +51,10 @@ enum stmt_id {
     Q_ERASED_GET,
     Q_SECURE_DELETE,
     Q_WAL_TRUNCATE,
+    Q_COUNTER_ADD,
+    Q_COUNTER_GET,
+    Q_COUNTERS_LIST,
+    Q_COUNTER_PURGE,
     Q_BEGIN,
     Q_COMMIT,
     Q_ROLLBACK,
@@ -127,6 +131,17 @@ static const char *const stmt_sql[Q_COUNT] = {
     [Q_ERASED_GET] = "SELECT 1 FROM erased_sessions WHERE tag = ?1",
     [Q_SECURE_DELETE] = "PRAGMA secure_delete = ON",
     [Q_WAL_TRUNCATE] = "PRAGMA wal_checkpoint(TRUNCATE)",
+    /* An expired counter that was not purged yet restarts from the delta (reads never see it). */
+    [Q_COUNTER_ADD] = "INSERT INTO counters (grp, name, value, expires_at) VALUES (?1, ?2, ?3, ?4)"
+                      " ON CONFLICT (grp, name) DO UPDATE SET value = CASE"
+                      " WHEN counters.expires_at > 0 AND counters.expires_at <= ?5"
+                      " THEN excluded.value ELSE counters.value + excluded.value END,"
+                      " expires_at = excluded.expires_at RETURNING value",
+    [Q_COUNTER_GET] = "SELECT value FROM counters WHERE grp = ?1 AND name = ?2"
+                      " AND (expires_at = 0 OR expires_at > ?3)",
+    [Q_COUNTERS_LIST] = "SELECT name, value FROM counters WHERE grp = ?1"
+                        " AND (expires_at = 0 OR expires_at > ?2)",
+    [Q_COUNTER_PURGE] = "DELETE FROM counters WHERE expires_at > 0 AND expires_at <= ?1",
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
@@ -167,6 +182,11 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS erased_sessions (tag TEXT PRIMARY KEY, erased_at INTEGER NOT NULL)"
     " WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS sessions_by_activity ON sessions (last_activity);"
+    /* Counters (budgets, analytics): store.h counter_add. */
+    "CREATE TABLE IF NOT EXISTS counters ("
+    " grp TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+    " PRIMARY KEY (grp, name)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS counters_by_expiry ON counters (expires_at);"
     "CREATE TABLE IF NOT EXISTS orders ("
     " order_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, status TEXT NOT NULL, items TEXT NOT NULL,"
     " total REAL NOT NULL, carrier TEXT, tracking TEXT, eta TEXT, created_at TEXT NOT NULL);"
@@ -191,9 +211,10 @@ static const char schema_sql[] =
 /* ---------------------------------------------------------------- pool */
 
 struct store_sqlite {
-    struct store base;       /* must be first */
-    struct sqlpool *pool;    /* connections with their prepared statements */
-    atomic_uint idem_claims; /* counts claims; every SQ_IDEM_PURGE_EVERY-th purges expired keys */
+    struct store base;        /* must be first */
+    struct sqlpool *pool;     /* connections with their prepared statements */
+    atomic_uint idem_claims;  /* counts claims; every SQ_IDEM_PURGE_EVERY-th purges expired keys */
+    atomic_uint counter_adds; /* counts adds; every SQ_IDEM_PURGE_EVERY-th purges expired ones */
 };
 
 #define SQ_IDEM_PURGE_EVERY 256u
@@ -991,6 +1012,98 @@ void store__erased_tag(const char *session_id, char tag[65])
     tag[64] = '\0';
 }
 
+/* ---------------------------------------------------------------- counters */
+
+static int sq_counter_add(struct store *base, const char *group, const char *name, long long delta,
+                          long long expires_ms, long long *value, struct err *err)
+{
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
+    int rc = -1;
+    long long now = clock_now_ms();
+    sqlite3_stmt *st;
+    if (atomic_fetch_add(&s->counter_adds, 1) % SQ_IDEM_PURGE_EVERY == 0) {
+        if (!(st = sqlpool_stmt(c, Q_COUNTER_PURGE, err)))
+            goto out;
+        sqlite3_bind_int64(st, 1, now);
+        if (step_changes(c, st, "purge expired counters", err) < 0)
+            goto out;
+    }
+    if (!(st = sqlpool_stmt(c, Q_COUNTER_ADD, err)))
+        goto out;
+    bind_text(st, 1, group);
+    bind_text(st, 2, name);
+    sqlite3_bind_int64(st, 3, delta);
+    sqlite3_bind_int64(st, 4, expires_ms > 0 ? expires_ms : 0);
+    sqlite3_bind_int64(st, 5, now);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        *value = sqlite3_column_int64(st, 0);
+        step = sqlite3_step(st);
+    }
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE)
+        sqlpool_fail(c, err, "add to counter");
+    else
+        rc = 0;
+out:
+    sqlpool_release(s->pool, c);
+    return rc;
+}
+
+static int sq_counter_get(struct store *base, const char *group, const char *name, long long *value,
+                          struct err *err)
+{
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
+    int rc = -1;
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_COUNTER_GET, err);
+    if (!st)
+        goto out;
+    bind_text(st, 1, group);
+    bind_text(st, 2, name);
+    sqlite3_bind_int64(st, 3, clock_now_ms());
+    int step = sqlite3_step(st);
+    *value = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        sqlpool_fail(c, err, "read counter");
+    else
+        rc = 0;
+out:
+    sqlpool_release(s->pool, c);
+    return rc;
+}
+
+static int sq_counters_list(struct store *base, const char *group, json_t **out, struct err *err)
+{
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
+    int rc = -1;
+    json_t *list = json_object();
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_COUNTERS_LIST, err);
+    if (!st)
+        goto out;
+    bind_text(st, 1, group);
+    sqlite3_bind_int64(st, 2, clock_now_ms());
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        json_object_set_new(list, (const char *)sqlite3_column_text(st, 0),
+                            json_integer(sqlite3_column_int64(st, 1)));
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE)
+        sqlpool_fail(c, err, "list counters");
+    else
+        rc = 0;
+out:
+    sqlpool_release(s->pool, c);
+    if (rc == 0)
+        *out = list;
+    else
+        json_decref(list);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- lifecycle */
 
 static void sq_free(struct store *base)
@@ -1020,6 +1133,9 @@ static const struct store_ops sqlite_ops = {
     .idem_claim = sq_idem_claim,
     .session_erase = sq_session_erase,
     .session_erased = sq_session_erased,
+    .counter_add = sq_counter_add,
+    .counter_get = sq_counter_get,
+    .counters_list = sq_counters_list,
     .free = sq_free,
     .sessions_idle = sq_sessions_idle,
 };

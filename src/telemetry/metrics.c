@@ -67,7 +67,7 @@ struct window_slot {
 
 struct metrics_std {
     struct metric *turns, *turn_dur, *model_lat, *tool_dur, *actions, *errors, *tokens, *conv_dur,
-        *queue, *dlq, *http, *error_rate;
+        *queue, *dlq, *http, *error_rate, *budget_today, *budget_refusals;
 };
 
 struct metrics_reg {
@@ -872,6 +872,14 @@ static struct metrics_reg *create_default(void)
                           "HTTP requests by route pattern and status.", "route,status", 0);
     s->error_rate = must_define(reg, METRIC_GAUGE, METRIC_ERROR_RATE,
                                 "Errors per turn over the last 5 minutes.", NULL, 0);
+    s->budget_today = must_define(reg, METRIC_GAUGE, METRIC_BUDGET_TODAY,
+                                  "Model tokens the whole server used this UTC day (the store's "
+                                  "budget counter, so it survives restarts).",
+                                  NULL, 0);
+    s->budget_refusals = must_define(reg, METRIC_COUNTER, METRIC_BUDGET_REFUSALS,
+                                     "Turns answered without a model call because a token budget "
+                                     "was spent, by scope (session or daily).",
+                                     "scope", 0);
     return reg;
 }
 
@@ -937,6 +945,15 @@ void metrics_tokens(uint64_t in, uint64_t out)
 void metrics_conversation_duration(double seconds)
 {
     metrics_observe(metrics_default()->std.conv_dur, NULL, seconds);
+}
+
+void metrics_budget(double tokens_today, const char *refused_scope)
+{
+    struct metrics_reg *r = metrics_default();
+    if (tokens_today >= 0)
+        metrics_gauge_set(r->std.budget_today, NULL, tokens_today);
+    if (refused_scope)
+        metrics_counter_add(r->std.budget_refusals, METRICS_L(refused_scope), 1);
 }
 
 void metrics_queue_depths(double queue, double dlq)

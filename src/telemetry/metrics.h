@@ -37,6 +37,8 @@
 #define METRIC_DLQ_DEPTH "parley_dlq_depth"
 #define METRIC_HTTP_REQUESTS_TOTAL "parley_http_requests_total" /* labels route, status */
 #define METRIC_ERROR_RATE "parley_error_rate"
+#define METRIC_BUDGET_TODAY "parley_budget_tokens_today"      /* whole server, UTC day */
+#define METRIC_BUDGET_REFUSALS "parley_budget_refusals_total" /* label scope=session|daily */
 
 /* The Content-Type of metrics_render_prometheus() output. */
 #define METRICS_PROMETHEUS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -153,6 +155,10 @@ void metrics_action(const char *tool, const char *status, double seconds);
 void metrics_tokens(uint64_t in, uint64_t out);
 /* Time from the conversation's first to its latest activity, observed once per turn. */
 void metrics_conversation_duration(double seconds);
+/* Token budgets (agent/budget.h): sets parley_budget_tokens_today to the server's model tokens
+ * of the UTC day as the store counts them (tokens_today < 0 leaves it), and when refused_scope is
+ * not NULL ("session" or "daily") counts a turn refused for it in parley_budget_refusals_total. */
+void metrics_budget(double tokens_today, const char *refused_scope);
 /* Sets parley_queue_depth and parley_dlq_depth. */
 void metrics_queue_depths(double queue, double dlq);
 /* One HTTP request: parley_http_requests_total{route,status}. Pass the route pattern

@@ -9,6 +9,7 @@
  */
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "aws/aws.h"
@@ -606,6 +607,82 @@ static void test_concurrent_turns(void)
     json_decref(all);
 }
 
+/* Counters: adds accumulate and report the new value, groups keep names apart, expired counters
+ * read as absent, bad names are refused, and concurrent adds all count. */
+#define CTR_THREADS 4
+#define CTR_ADDS 25
+
+static char ctr_group[96]; /* the group the threads share, set before they start */
+
+static void *ctr_main(void *arg)
+{
+    int *failures = arg;
+    for (int i = 0; i < CTR_ADDS; i++) {
+        struct err e;
+        long long v = 0;
+        if (store_counter_add(st, ctr_group, "shared", 2, 0, &v, &e) < 0 || v < 2)
+            (*failures)++;
+    }
+    return NULL;
+}
+
+static void test_counters(void)
+{
+    struct err e;
+    long long v = -1;
+    char g1[96], g2[96];
+    snprintf(g1, sizeof g1, "%s-budget", prefix);
+    snprintf(g2, sizeof g2, "%s-other", prefix);
+    long long later = clock_now_ms() + 3600 * 1000;
+    CHECK(store_counter_get(st, g1, "s-1", &v, &e) == 0);
+    CHECK_INT(v, 0);
+    CHECK(store_counter_add(st, g1, "s-1", 120, later, &v, &e) == 0);
+    CHECK_INT(v, 120);
+    CHECK(store_counter_add(st, g1, "s-1", 30, later, &v, &e) == 0);
+    CHECK_INT(v, 150);
+    CHECK(store_counter_add(st, g1, "server", 7, 0, &v, &e) == 0);
+    CHECK_INT(v, 7);
+    CHECK(store_counter_add(st, g2, "s-1", 1, later, &v, &e) == 0);
+    CHECK_INT(v, 1);
+    CHECK(store_counter_get(st, g1, "s-1", &v, &e) == 0);
+    CHECK_INT(v, 150);
+    /* Expired in the past: reads as absent, and is not listed. */
+    CHECK(store_counter_add(st, g1, "gone", 5, clock_now_ms() - 3600 * 1000, &v, &e) == 0);
+    CHECK(store_counter_get(st, g1, "gone", &v, &e) == 0);
+    CHECK_INT(v, 0);
+    json_t *all = NULL;
+    CHECK(store_counters_list(st, g1, &all, &e) == 0);
+    CHECK_INT(json_object_size(all), 2);
+    CHECK_INT(json_integer_value(json_object_get(all, "s-1")), 150);
+    CHECK_INT(json_integer_value(json_object_get(all, "server")), 7);
+    CHECK(json_object_get(all, "gone") == NULL);
+    json_decref(all);
+    CHECK(store_counters_list(st, "no-such-group-ever", &all, &e) == 0);
+    CHECK_INT(json_object_size(all), 0);
+    json_decref(all);
+    CHECK(store_counter_add(st, g1, "", 1, 0, &v, &e) == -1);
+    CHECK_STR(e.code, "InvalidRequest");
+    CHECK(strstr(e.message, "name") != NULL);
+    char *long_name = xcalloc(1, STORE_COUNTER_NAME_MAX + 2);
+    memset(long_name, 'x', STORE_COUNTER_NAME_MAX + 1);
+    CHECK(store_counter_get(st, long_name, "n", &v, &e) == -1);
+    CHECK_STR(e.code, "InvalidRequest");
+    CHECK(strstr(e.message, "group") != NULL);
+    free(long_name);
+
+    snprintf(ctr_group, sizeof ctr_group, "%s-conc", prefix);
+    pthread_t th[CTR_THREADS];
+    int failures[CTR_THREADS] = {0};
+    for (int i = 0; i < CTR_THREADS; i++)
+        pthread_create(&th[i], NULL, ctr_main, &failures[i]);
+    for (int i = 0; i < CTR_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_INT(failures[i], 0);
+    }
+    CHECK(store_counter_get(st, ctr_group, "shared", &v, &e) == 0);
+    CHECK_INT(v, 2 * CTR_THREADS * CTR_ADDS);
+}
+
 static void run_suite(const char *name)
 {
     snprintf(prefix, sizeof prefix, "%s%lld", name, (long long)(clock_now_ms() % 100000000));
@@ -624,6 +701,7 @@ static void run_suite(const char *name)
     RUN(test_idempotency_recovery);
     RUN(test_session_erase);
     RUN(test_concurrent_turns);
+    RUN(test_counters);
 }
 
 static void test_dynamo_missing_table(void)
