@@ -691,6 +691,10 @@ static void handle_session_list(struct agent *a, struct http_request *req,
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 #define API_MAX_STATIC (2 * 1024 * 1024)
+#define API_CACHE_PAGE "no-cache" /* our pages: revalidated on every load */
+/* The widget is fetched by other sites' pages on every load: cached a while, shared caches too,
+ * and loadable under their Cross-Origin-Embedder-Policy. */
+#define API_CACHE_WIDGET "public, max-age=300"
 
 static const struct {
     const char *ext;
@@ -708,8 +712,10 @@ static const struct {
 };
 
 /* Serves web/<name>: names are one path segment of [A-Za-z0-9._-] not starting with '.', and the
- * extension must be a known type, so nothing outside web/ can be reached. */
-static void serve_static(const struct app *rt, const char *name, struct http_response *resp)
+ * extension must be a known type, so nothing outside web/ can be reached. cache is the
+ * Cache-Control value (API_CACHE_PAGE for our own pages). */
+static void serve_static(const struct app *rt, const char *name, const char *cache,
+                         struct http_response *resp)
 {
     size_t n = strlen(name);
     const char *type = NULL;
@@ -746,7 +752,7 @@ static void serve_static(const struct app *rt, const char *name, struct http_res
     http_response_header(resp, "Content-Security-Policy", API_CSP);
     http_response_header(resp, "X-Content-Type-Options", "nosniff");
     http_response_header(resp, "Referrer-Policy", "no-referrer");
-    http_response_header(resp, "Cache-Control", "no-cache");
+    http_response_header(resp, "Cache-Control", cache);
 }
 
 /* ---------------------------------------------------------------- telemetry and queue */
@@ -808,9 +814,10 @@ static void handle_queue_redrive(struct app *rt, struct http_response *resp)
     reply_json(resp, 200, json_pack("{s:I}", "moved", (json_int_t)moved));
 }
 
-/* GET /agent: the public face of the running agent, {"name","greeting"} from its agent file
- * (greeting null when the file has none); nothing else of the file (no secrets). Holds the
- * definition for the read, so a concurrent reload cannot free it. */
+/* GET /agent: the public face of the running agent, {"name","greeting","brand":{"name","color"}}
+ * from its agent file (greeting and color null when the file has none; the brand name defaults to
+ * the agent's name); nothing else of the file (no secrets). Holds the definition for the read, so
+ * a concurrent reload cannot free it. */
 static void handle_agent(struct agent *a, struct http_response *resp)
 {
     struct agent_def *d = agent_def_get(a);
@@ -818,9 +825,15 @@ static void handle_agent(struct agent *a, struct http_response *resp)
     const json_t *doc = agent_file_doc(f ? f : agent_file_default());
     const char *name = json_string_value(json_object_get(doc, "name"));
     const char *greeting = json_string_value(json_object_get(doc, "greeting"));
+    const json_t *brand = json_object_get(doc, "brand");
+    const char *bname = json_string_value(json_object_get(brand, "name"));
+    const char *color = json_string_value(json_object_get(brand, "color"));
+    if (!name)
+        name = "";
     reply_json(resp, 200,
-               json_pack("{s:s, s:o}", "name", name ? name : "", "greeting",
-                         greeting ? json_string(greeting) : json_null()));
+               json_pack("{s:s, s:o, s:{s:s, s:o}}", "name", name, "greeting",
+                         greeting ? json_string(greeting) : json_null(), "brand", "name",
+                         bname ? bname : name, "color", color ? json_string(color) : json_null()));
     agent_def_unref(d);
 }
 
@@ -847,7 +860,8 @@ enum route_id {
     R_AGENT,
     R_PAGE_CHAT,
     R_PAGE_CONSOLE,
-    R_STATIC
+    R_STATIC,
+    R_WIDGET
 };
 
 struct route {
@@ -879,6 +893,7 @@ static const struct route routes[] = {
     {R_PAGE_CHAT, "/", "GET", 0},
     {R_PAGE_CONSOLE, "/console", "GET", 0},
     {R_STATIC, "/static/*", "GET", 0},
+    {R_WIDGET, "/widget.js", "GET", 0},
 };
 
 /* Matches path against pattern; the '*' segment (non-empty, no '/') is copied to id. */
@@ -1071,13 +1086,18 @@ static void dispatch(struct api *api, struct http_request *req, struct http_resp
         handle_queue_redrive(rt, resp);
         break;
     case R_PAGE_CHAT:
-        serve_static(rt, "index.html", resp);
+        serve_static(rt, "index.html", API_CACHE_PAGE, resp);
         break;
     case R_PAGE_CONSOLE:
-        serve_static(rt, "console.html", resp);
+        serve_static(rt, "console.html", API_CACHE_PAGE, resp);
         break;
     case R_STATIC:
-        serve_static(rt, id, resp);
+        serve_static(rt, id, API_CACHE_PAGE, resp);
+        break;
+    case R_WIDGET:
+        serve_static(rt, "widget.js", API_CACHE_WIDGET, resp);
+        if (resp->status == 200)
+            http_response_header(resp, "Cross-Origin-Resource-Policy", "cross-origin");
         break;
     }
 }
