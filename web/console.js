@@ -330,7 +330,7 @@ function renderTranscript(x) {
             continue;
         }
         items.push(h('li', { class: `entry entry-${m.role}` },
-            h('span', { class: 'role', text: m.role === 'operator' ? 'operator' : m.role }),
+            h('span', { class: 'role', text: m.role === 'operator' && m.name ? `operator · ${m.name}` : m.role }),
             h('span', { class: 'when', text: clockTime(m.timestamp) }),
             h('div', { class: 'content', text: m.content })));
     }

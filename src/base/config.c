@@ -154,6 +154,9 @@ static const struct setting settings[] = {
     {"PARLEY_ALLOWED_ORIGINS", ST_STRING, F(allowed_origins), "", 0, 0, NULL,
      "comma list of web origins (https://shop.example.com) allowed to call the API from a "
      "browser (CORS); empty: none"},
+    {"PARLEY_OPERATORS_FILE", ST_STRING, F(operators_file), "", 0, 0, NULL,
+     "JSON array of named operators {name, token_sha256, role agent|admin}, each signing in "
+     "with their own token (beside PARLEY_OPERATOR_TOKEN; empty: none)"},
     {"AWS_XRAY_DAEMON_ADDRESS", ST_STRING, F(aws_xray_daemon), "", 0, 0, NULL,
      "X-Ray daemon address Lambda sets; used when PARLEY_XRAY_DAEMON is empty"},
 };

@@ -74,6 +74,7 @@ struct config {
     int session_rate_limit_per_min; /* PARLEY_SESSION_RATE_LIMIT_PER_MIN: per session (0 off) */
     char *trusted_proxies;          /* PARLEY_TRUSTED_PROXIES: CIDRs trusted for X-Forwarded-For */
     char *allowed_origins;          /* PARLEY_ALLOWED_ORIGINS: CORS origins, comma-separated */
+    char *operators_file;           /* PARLEY_OPERATORS_FILE: named operators (JSON) */
 };
 
 /* Fills c with defaults, then applies the environment. Returns 0, or -1 with err naming the

@@ -19,6 +19,7 @@
 #include "archive/archive.h"
 #include "runtime/analytics.h"
 #include "runtime/chat_stream.h"
+#include "runtime/operators.h"
 #include "runtime/app.h"
 #include "queue/queue.h"
 #include "telemetry/metrics.h"
@@ -43,6 +44,7 @@ struct api {
     struct ratelimit_proxies *proxies; /* PARLEY_TRUSTED_PROXIES */
     char *origins[API_MAX_ORIGINS];    /* PARLEY_ALLOWED_ORIGINS (owned) */
     int norigins;                      /* origins in use */
+    struct operators *operators;       /* PARLEY_OPERATORS_FILE (NULL: none) */
 };
 
 #define API_RATE_KEYS 10000 /* buckets kept per limiter (idle ones are evicted first) */
@@ -120,6 +122,11 @@ struct api *api_new(struct app *rt, struct err *err)
     }
     if (parse_origins(api, rt->cfg->allowed_origins, err) < 0)
         goto fail;
+    if (rt->cfg->operators_file && rt->cfg->operators_file[0]) {
+        api->operators = operators_load(rt->cfg->operators_file, err);
+        if (!api->operators)
+            goto fail;
+    }
     api->proxies = ratelimit_proxies_parse(rt->cfg->trusted_proxies, err);
     if (!api->proxies)
         goto fail;
@@ -143,6 +150,7 @@ void api_free(struct api *api)
     ratelimit_free(api->by_addr);
     ratelimit_free(api->by_session);
     ratelimit_proxies_free(api->proxies);
+    operators_free(api->operators);
     for (int i = 0; i < api->norigins; i++)
         free(api->origins[i]);
     free(api);
@@ -181,7 +189,8 @@ static void reply_err(struct http_response *resp, const struct err *e)
                 e->message[0] ? e->message : "internal error");
 }
 
-static int is_operator(const struct agent *a, const struct http_request *req);
+static int is_operator(const struct api *api, const struct http_request *req,
+                       struct operator_id *who);
 
 /* ---------------------------------------------------------------- customer identity */
 
@@ -200,7 +209,8 @@ static int caller_identify(struct api *api, struct http_request *req, const char
                            struct caller *c, struct err *err)
 {
     memset(c, 0, sizeof *c);
-    if (is_operator(&api->rt->agent, req)) {
+    struct operator_id who;
+    if (is_operator(api, req, &who)) {
         c->operator= 1;
         return 0;
     }
@@ -455,27 +465,40 @@ static int token_equal(const char *a, const char *b)
     return CRYPTO_memcmp(da, db, sizeof da) == 0;
 }
 
-/* Returns 1 when the request carries the operator token; otherwise answers 401 and returns 0. */
-/* 1 when the request carries the configured operator token. */
-static int is_operator(const struct agent *a, const struct http_request *req)
+/* 1 when the request carries the operator token or a named operator's token (PARLEY_OPERATORS_FILE),
+ * with who filled: the named operator, or "operator" with role admin for the shared token. */
+static int is_operator(const struct api *api, const struct http_request *req,
+                       struct operator_id *who)
 {
-    const char *token = a->cfg->operator_token;
+    const char *token = api->rt->cfg->operator_token;
     const char *auth = http_request_header(req, "Authorization");
-    return token && token[0] && auth && strncasecmp(auth, "Bearer ", 7) == 0 &&
-           token_equal(auth + 7, token);
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
+        return 0;
+    if (operators_find(api->operators, auth + 7, who) == 0)
+        return 1;
+    if (token && token[0] && token_equal(auth + 7, token)) {
+        snprintf(who->name, sizeof who->name, "operator");
+        who->role = OPERATOR_ADMIN;
+        return 1;
+    }
+    return 0;
 }
 
-static int require_operator(struct agent *a, struct http_request *req, struct http_response *resp)
+/* Returns 1 when the request comes from an operator (who filled); otherwise answers 401 and
+ * returns 0. */
+static int require_operator(const struct api *api, struct http_request *req,
+                            struct http_response *resp, struct operator_id *who)
 {
-    const char *token = a->cfg->operator_token;
+    const char *token = api->rt->cfg->operator_token;
     const char *auth = http_request_header(req, "Authorization");
-    if (!token || !token[0]) {
+    if ((!token || !token[0]) && !api->operators) {
         http_response_header(resp, "WWW-Authenticate", "Bearer realm=\"parley-operator\"");
         reply_error(resp, "Unauthorized",
-                    "operator APIs are disabled: start the server with PARLEY_OPERATOR_TOKEN set");
+                    "operator APIs are disabled: start the server with PARLEY_OPERATOR_TOKEN or "
+                    "PARLEY_OPERATORS_FILE set");
         return 0;
     }
-    if (!is_operator(a, req)) {
+    if (!is_operator(api, req, who)) {
         http_response_header(resp, "WWW-Authenticate", "Bearer realm=\"parley-operator\"");
         reply_error(resp, "Unauthorized",
                     auth ? "the operator token is not valid"
@@ -555,8 +578,10 @@ static json_t *parse_json_body(struct http_request *req, struct http_response *r
     return body;
 }
 
-static void handle_operator_message(struct agent *a, const char *id, struct http_request *req,
-                                    struct http_response *resp)
+/* POST /sessions/{id}/messages (operator): a named operator's message carries their name (a
+ * body "name" is ignored); with the shared token only, the body's optional "name" is used. */
+static void handle_operator_message(struct agent *a, const char *id, const struct operator_id *who,
+                                    struct http_request *req, struct http_response *resp)
 {
     json_t *body = parse_json_body(req, resp);
     if (!body)
@@ -581,6 +606,9 @@ static void handle_operator_message(struct agent *a, const char *id, struct http
         json_int_t now = clock_now_ms();
         json_t *msg = json_pack("{s:s, s:O, s:I}", "role", "operator", "content", content,
                                 "timestamp", now);
+        json_t *signed_in = who ? json_string(who->name) : NULL;
+        if (signed_in)
+            name = signed_in;
         if (name)
             json_object_set(msg, "name", name);
         json_t *turn = json_pack("{s:s, s:O, s:b, s:[O], s:b}", "sessionId", id, "userId",
@@ -598,6 +626,7 @@ static void handle_operator_message(struct agent *a, const char *id, struct http
                 json_object_set(json_object_get(out, "message"), "name", name);
             reply_json(resp, 201, out);
         }
+        json_decref(signed_in);
         json_decref(turn);
         json_decref(msg);
     }
@@ -1026,7 +1055,8 @@ static void dispatch(struct api *api, struct http_request *req, struct http_resp
         return;
     }
     *route_name = r->pattern;
-    if (r->operator_only && !require_operator(a, req, resp))
+    struct operator_id who = {.name = "", .role = OPERATOR_AGENT};
+    if (r->operator_only && !require_operator(api, req, resp, &who))
         return;
     switch (r->id) {
     case R_CHAT:
@@ -1053,7 +1083,7 @@ static void dispatch(struct api *api, struct http_request *req, struct http_resp
         handle_user_erase(rt, id, resp);
         break;
     case R_SESSION_MESSAGES:
-        handle_operator_message(a, id, req, resp);
+        handle_operator_message(a, id, api->operators ? &who : NULL, req, resp);
         break;
     case R_SESSION_RELEASE:
         handle_release(a, id, resp);

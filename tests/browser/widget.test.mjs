@@ -122,6 +122,7 @@ export const tests = [
             await shot(page, 'widget-phone');
             await page.setViewportSize({ width: 1280, height: 860 });
         } finally {
+            host.closeAllConnections();
             await new Promise((resolve) => host.close(resolve));
         }
     }],
@@ -144,6 +145,7 @@ export const tests = [
             ok(await alert.isVisible(), 'sending fails with the alert shown');
             await shot(page, 'widget-refused');
         } finally {
+            host.closeAllConnections();
             await new Promise((resolve) => host.close(resolve));
         }
     }],
