@@ -890,7 +890,8 @@ enum route_id {
     R_PAGE_CHAT,
     R_PAGE_CONSOLE,
     R_STATIC,
-    R_WIDGET
+    R_WIDGET,
+    R_AUDIT
 };
 
 struct route {
@@ -923,6 +924,81 @@ static const struct route routes[] = {
     {R_PAGE_CONSOLE, "/console", "GET", 0},
     {R_STATIC, "/static/*", "GET", 0},
     {R_WIDGET, "/widget.js", "GET", 0},
+    {R_AUDIT, "/audit", "GET", 1},
+};
+
+/* ---------------------------------------------------------------- audit log */
+
+#define API_AUDIT_PAGE 50       /* GET /audit entries per page by default */
+#define API_AUDIT_PAGE_MAX 1000 /* and at most */
+
+/* Records a successful operator action in the store's audit log: who (name, role), when (ISO
+ * 8601), what, and the session only as store__erased_tag (its SHA-256), so the log holds no
+ * personal data and an erasure leaves nothing to erase there; a user id (erase_user) is not
+ * recorded at all, as a hash of a guessable id would give it away. A failure to record is logged
+ * (the action itself has already happened). */
+static void audit_record(struct api *api, const struct operator_id *who, const char *action,
+                         const char *session_id)
+{
+    char at[40], tag[65];
+    clock_iso8601(clock_now_ms(), at, sizeof at);
+    json_t *entry = json_pack("{s:s, s:s, s:s, s:s}", "at", at, "operator", who->name, "role",
+                              operators_role_name(who->role), "action", action);
+    if (session_id) {
+        store__erased_tag(session_id, tag);
+        json_object_set_new(entry, "subject", json_string(tag));
+    }
+    struct err e;
+    err_clear(&e);
+    if (store_audit_append(api->rt->agent.store, entry, &e) < 0)
+        log_at(LL_ERROR, "api", "cannot record '%s' by '%s' in the audit log: %s", action,
+               who->name, e.message);
+    json_decref(entry);
+}
+
+/* GET /audit?limit=N&before=CURSOR (admin): the audit log newest first, {"entries", "next"}. */
+static void handle_audit(struct api *api, const struct operator_id *who, struct http_request *req,
+                         struct http_response *resp)
+{
+    if (who->role != OPERATOR_ADMIN) {
+        reply_error(resp, "Forbidden", "the audit log is for operators with role admin");
+        return;
+    }
+    const char *lim = http_request_query(req, "limit");
+    const char *before = http_request_query(req, "before");
+    char *end = NULL;
+    long limit = lim ? strtol(lim, &end, 10) : API_AUDIT_PAGE;
+    if (lim && (end == lim || *end || limit < 1 || limit > API_AUDIT_PAGE_MAX)) {
+        reply_error(resp, "InvalidRequest", "'limit' must be an integer from 1 to 1000");
+        return;
+    }
+    if (before && (!before[0] || strlen(before) > 64 ||
+                   strspn(before, "0123456789abcdef#") != strlen(before))) {
+        reply_error(resp, "InvalidRequest", "'before' must be the 'next' of an earlier page");
+        return;
+    }
+    json_t *list = NULL;
+    char *next = NULL;
+    struct err e;
+    err_clear(&e);
+    if (store_audit_list(api->rt->agent.store, before, (int)limit, &list, &next, &e) < 0) {
+        reply_err(resp, &e);
+        return;
+    }
+    reply_json(resp, 200,
+               json_pack("{s:o, s:o}", "entries", list, "next",
+                         next ? json_string(next) : json_null()));
+    free(next);
+}
+
+/* The operator actions the audit log records, by route. */
+static const struct {
+    enum route_id id;
+    const char *action;
+} audited[] = {
+    {R_SESSION_MESSAGES, "message"},    {R_SESSION_RELEASE, "release"},
+    {R_QUEUE_REDRIVE, "redrive"},       {R_SESSION_ERASE, "erase_session"},
+    {R_USER_ERASE, "erase_user"},
 };
 
 /* Matches path against pattern; the '*' segment (non-empty, no '/') is copied to id. */
@@ -1124,10 +1200,17 @@ static void dispatch(struct api *api, struct http_request *req, struct http_resp
     case R_STATIC:
         serve_static(rt, id, API_CACHE_PAGE, resp);
         break;
+    case R_AUDIT:
+        handle_audit(api, &who, req, resp);
+        break;
     case R_WIDGET:
         serve_static(rt, "widget.js", API_CACHE_WIDGET, resp);
         if (resp->status == 200)
             http_response_header(resp, "Cross-Origin-Resource-Policy", "cross-origin");
         break;
     }
+    for (size_t i = 0; i < sizeof audited / sizeof audited[0]; i++)
+        if (audited[i].id == r->id && resp->status >= 200 && resp->status < 300)
+            audit_record(api, &who, audited[i].action,
+                         strncmp(r->pattern, "/sessions/", 10) == 0 ? id : NULL);
 }
