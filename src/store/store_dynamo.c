@@ -5,6 +5,7 @@
 #include "store/store_dynamo.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1143,13 +1144,16 @@ static int dy_session_erased(struct store *base, const char *session_id, int *er
 
 /* ---------------------------------------------------------------- audit log */
 
-/* Audit entries are items pk "AUDIT", sk "<ms, 16 digits>#<random>", so a Query in reverse is
- * newest first; the put is conditional, so an entry is never overwritten. */
+/* Audit entries are items pk "AUDIT", sk "<ms, 16 digits><this process's sequence, 6 digits>#
+ * <random>", so a Query in reverse is newest first (entries of one process in the order they
+ * were made); the put is conditional, so an entry is never overwritten. */
 static int dy_audit_append(struct store *base, const json_t *entry, struct err *err)
 {
+    static atomic_uint seq;
     struct store_dynamo *s = (struct store_dynamo *)base;
     char sk[64];
-    snprintf(sk, sizeof sk, "%016lld#%016" PRIx64, (long long)clock_now_ms(), rand_u64());
+    snprintf(sk, sizeof sk, "%016lld%06u#%016" PRIx64, (long long)clock_now_ms(),
+             atomic_fetch_add(&seq, 1) % 1000000u, rand_u64());
     char *text = json_dumps(entry, JSON_COMPACT);
     json_t *req = json_pack("{s:s, s:{s:o, s:o, s:o}, s:s}", "TableName", s->ent, "Item", "pk",
                             av_s("AUDIT"), "sk", av_s(sk), "entry", av_s(text),
