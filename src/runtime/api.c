@@ -465,8 +465,9 @@ static int token_equal(const char *a, const char *b)
     return CRYPTO_memcmp(da, db, sizeof da) == 0;
 }
 
-/* 1 when the request carries the operator token or a named operator's token (PARLEY_OPERATORS_FILE),
- * with who filled: the named operator, or "operator" with role admin for the shared token. */
+/* 1 when the request carries the operator token or a named operator's token
+ * (PARLEY_OPERATORS_FILE), with who filled: the named operator, or "operator" with role admin for
+ * the shared token. */
 static int is_operator(const struct api *api, const struct http_request *req,
                        struct operator_id *who)
 {
@@ -996,8 +997,8 @@ static const struct {
     enum route_id id;
     const char *action;
 } audited[] = {
-    {R_SESSION_MESSAGES, "message"},    {R_SESSION_RELEASE, "release"},
-    {R_QUEUE_REDRIVE, "redrive"},       {R_SESSION_ERASE, "erase_session"},
+    {R_SESSION_MESSAGES, "message"}, {R_SESSION_RELEASE, "release"},
+    {R_QUEUE_REDRIVE, "redrive"},    {R_SESSION_ERASE, "erase_session"},
     {R_USER_ERASE, "erase_user"},
 };
 

@@ -64,7 +64,8 @@ static int parse_entry(const struct operators *ops, size_t i, const json_t *e, c
                            where, i, who, key);
     }
     size_t nlen = name ? strlen(name) : 0;
-    if (!name || nlen == 0 || nlen > OPERATORS_NAME_MAX || strlen(name) != json_string_length(json_object_get(e, "name")))
+    if (!name || nlen == 0 || nlen > OPERATORS_NAME_MAX ||
+        strlen(name) != json_string_length(json_object_get(e, "name")))
         return err_set(err, "InvalidConfig",
                        "%.200s: entry %zu: \"name\" must be a string of 1 to %d bytes", where, i,
                        OPERATORS_NAME_MAX);
@@ -107,8 +108,7 @@ struct operators *operators_parse(const char *text, size_t len, const char *wher
                 je.text);
         goto fail;
     }
-    if (!json_is_array(doc) || json_array_size(doc) == 0 ||
-        json_array_size(doc) > OPERATORS_MAX) {
+    if (!json_is_array(doc) || json_array_size(doc) == 0 || json_array_size(doc) > OPERATORS_MAX) {
         err_set(err, "InvalidConfig",
                 "%.200s: must be a JSON array of 1 to %d operators "
                 "({\"name\", \"token_sha256\", \"role\"})",
