@@ -635,16 +635,19 @@ static void handle_operator_message(struct agent *a, const char *id, const struc
     json_decref(body);
 }
 
-static void handle_release(struct agent *a, const char *id, struct http_response *resp)
+/* POST /sessions/{id}/release and /takeover (operator): sets the session's status (active: the
+ * agent answers again; handoff: an operator has it and the agent stays silent). 200, or 404. */
+static void handle_set_status(struct agent *a, const char *id, const char *status,
+                              const char *reason, struct http_response *resp)
 {
     struct err e;
     err_clear(&e);
     if (!turn_session_id_valid(id) ||
-        store_session_set_status(a->store, id, "active", "released by operator", &e) < 0) {
+        store_session_set_status(a->store, id, status, reason, &e) < 0) {
         reply_error(resp, "NotFound", "session not found");
         return;
     }
-    reply_json(resp, 200, json_pack("{s:s, s:s}", "sessionId", id, "status", "active"));
+    reply_json(resp, 200, json_pack("{s:s, s:s}", "sessionId", id, "status", status));
 }
 
 /* DELETE /sessions/{id} (operator): erases the session's queued actions, its store records
@@ -878,6 +881,7 @@ enum route_id {
     R_USER_ERASE,
     R_SESSION_MESSAGES,
     R_SESSION_RELEASE,
+    R_SESSION_TAKEOVER,
     R_SESSION_EXECUTIONS,
     R_SESSION_SCENARIO,
     R_TICKET,
@@ -912,6 +916,7 @@ static const struct route routes[] = {
     {R_USER_ERASE, "/users/*", "DELETE", 1},
     {R_SESSION_MESSAGES, "/sessions/*/messages", "POST", 1},
     {R_SESSION_RELEASE, "/sessions/*/release", "POST", 1},
+    {R_SESSION_TAKEOVER, "/sessions/*/takeover", "POST", 1},
     {R_SESSION_EXECUTIONS, "/sessions/*/executions", "GET", 1},
     {R_SESSION_SCENARIO, "/sessions/*/scenario", "GET", 1},
     {R_METRICS, "/metrics", "GET", 1},
@@ -997,9 +1002,9 @@ static const struct {
     enum route_id id;
     const char *action;
 } audited[] = {
-    {R_SESSION_MESSAGES, "message"}, {R_SESSION_RELEASE, "release"},
-    {R_QUEUE_REDRIVE, "redrive"},    {R_SESSION_ERASE, "erase_session"},
-    {R_USER_ERASE, "erase_user"},
+    {R_SESSION_MESSAGES, "message"},    {R_SESSION_RELEASE, "release"},
+    {R_SESSION_TAKEOVER, "takeover"},   {R_QUEUE_REDRIVE, "redrive"},
+    {R_SESSION_ERASE, "erase_session"}, {R_USER_ERASE, "erase_user"},
 };
 
 /* Matches path against pattern; the '*' segment (non-empty, no '/') is copied to id. */
@@ -1163,7 +1168,10 @@ static void dispatch(struct api *api, struct http_request *req, struct http_resp
         handle_operator_message(a, id, api->operators ? &who : NULL, req, resp);
         break;
     case R_SESSION_RELEASE:
-        handle_release(a, id, resp);
+        handle_set_status(a, id, "active", "released by operator", resp);
+        break;
+    case R_SESSION_TAKEOVER:
+        handle_set_status(a, id, "handoff", "taken over by operator", resp);
         break;
     case R_TICKET:
         handle_ticket(api, id, req, resp);

@@ -1,7 +1,7 @@
 /*
  * test_e2e_operators.c - named operators against the real binary (issue 14): PARLEY_OPERATORS_FILE
  * beside PARLEY_OPERATOR_TOKEN, each operator signing in with their own token; operator messages
- * carry the signed-in name; messages, releases, redrives and erasures land in the append-only
+ * carry the signed-in name; messages, takeovers, releases, redrives and erasures land in the append-only
  * audit log (GET /audit: 401 without or with a bad token, 403 for role agent, newest first,
  * paginated) with the operator's name, an ISO 8601 time and the session only as its SHA-256.
  */
@@ -93,9 +93,20 @@ static void test_roles_and_audit(void)
     CHECK_INT(r.status, 404);
     e2e_resp_free(&r);
 
+    /* Alice takes the session over: the agent stays silent until Bob releases it. */
+    snprintf(path, sizeof path, "/sessions/%s/takeover", sid);
+    r = call("POST", path, NULL, ALICE);
+    CHECK_INT(r.status, 200);
+    CHECK_STR(e2e_str(&r, "status"), "handoff");
+    e2e_resp_free(&r);
+    snprintf(path, sizeof path, "/sessions/%s", sid);
+    r = call("GET", path, NULL, ALICE);
+    CHECK_STR(e2e_str(&r, "status"), "handoff");
+    e2e_resp_free(&r);
     snprintf(path, sizeof path, "/sessions/%s/release", sid);
     r = call("POST", path, NULL, BOB);
     CHECK_INT(r.status, 200);
+    CHECK_STR(e2e_str(&r, "status"), "active");
     e2e_resp_free(&r);
     r = call("POST", "/queue/dlq/redrive", NULL, BOB);
     CHECK_INT(r.status, 200);
@@ -112,16 +123,17 @@ static void test_roles_and_audit(void)
     r = call("GET", "/audit", NULL, ALICE);
     CHECK_INT(r.status, 200);
     json_t *entries = json_object_get(r.json, "entries");
-    CHECK_INT((int)json_array_size(entries), 5);
-    const char *want[5][4] = {{"erase_user", "operator", "admin", NULL},
+    CHECK_INT((int)json_array_size(entries), 6);
+    const char *want[6][4] = {{"erase_user", "operator", "admin", NULL},
                               {"erase_session", "Alice", "admin", tag},
                               {"redrive", "Bob", "agent", NULL},
                               {"release", "Bob", "agent", tag},
+                              {"takeover", "Alice", "admin", tag},
                               {"message", "Bob", "agent", tag}};
     regex_t iso;
     regcomp(&iso, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?Z$",
             REG_EXTENDED | REG_NOSUB);
-    for (size_t i = 0; i < 5 && i < json_array_size(entries); i++) {
+    for (size_t i = 0; i < 6 && i < json_array_size(entries); i++) {
         CHECK_STR(entry_str(entries, i, "action"), want[i][0]);
         CHECK_STR(entry_str(entries, i, "operator"), want[i][1]);
         CHECK_STR(entry_str(entries, i, "role"), want[i][2]);
@@ -135,15 +147,16 @@ static void test_roles_and_audit(void)
     CHECK(json_is_null(json_object_get(r.json, "next")));
     e2e_resp_free(&r);
 
-    /* Pages of two: 2 + 2 + 1, following "next". */
+    /* Pages of two: 2 + 2 + 2, following "next". */
     char url[200] = "/audit?limit=2";
-    const char *order[] = {"erase_user", "erase_session", "redrive", "release", "message"};
+    const char *order[] = {"erase_user", "erase_session", "redrive",
+                           "release",    "takeover",      "message"};
     int seen = 0;
     for (int page = 0; page < 4; page++) {
         r = call("GET", url, NULL, ALICE);
         CHECK_INT(r.status, 200);
         entries = json_object_get(r.json, "entries");
-        for (size_t i = 0; i < json_array_size(entries) && seen < 5; i++, seen++)
+        for (size_t i = 0; i < json_array_size(entries) && seen < 6; i++, seen++)
             CHECK_STR(entry_str(entries, i, "action"), order[seen]);
         const char *next = json_string_value(json_object_get(r.json, "next"));
         if (next)
@@ -152,7 +165,7 @@ static void test_roles_and_audit(void)
         if (!next)
             break;
     }
-    CHECK_INT(seen, 5);
+    CHECK_INT(seen, 6);
     r = call("GET", "/audit?limit=0", NULL, ALICE);
     CHECK_INT(r.status, 400);
     CHECK_STR(e2e_str(&r, "error.code"), "InvalidRequest");
@@ -180,7 +193,7 @@ static void test_append_only(void)
     sqlite3_free(msg);
     sqlite3_stmt *st = NULL;
     sqlite3_prepare_v2(db, "SELECT count(*) FROM audit_log", -1, &st, NULL);
-    CHECK(st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 5);
+    CHECK(st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 6);
     sqlite3_finalize(st);
     sqlite3_close(db);
 }
