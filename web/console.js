@@ -258,7 +258,8 @@ function buildSessionView(id) {
         replyInput,
         h('div', { class: 'reply-actions' },
             h('button', { type: 'submit', id: 'reply-send' }, 'Send reply'),
-            h('button', { type: 'button', id: 'release', class: 'ghost', onclick: () => release(id) }, 'Release to the agent'),
+            h('button', { type: 'button', id: 'takeover', class: 'ghost', onclick: () => setStatus(id, 'takeover') }, 'Take over'),
+            h('button', { type: 'button', id: 'release', class: 'ghost', onclick: () => setStatus(id, 'release') }, 'Release to the agent'),
             h('button', { type: 'button', id: 'save-test', class: 'ghost', title: 'Download a parley test scenario built from this transcript', onclick: () => saveAsTest(id) }, 'Save as test')),
         note);
     view.replaceChildren(
@@ -294,6 +295,8 @@ function renderSessionHead(x) {
     $('session-view').classList.toggle('handoff', x.status === 'handoff');
     $('release').disabled = x.status !== 'handoff';
     $('release').title = x.status === 'handoff' ? '' : 'Only a session in handoff can be released';
+    $('takeover').disabled = x.status === 'handoff';
+    $('takeover').title = x.status === 'handoff' ? 'An operator has this session already' : '';
 }
 
 function jsonBlock(value) {
@@ -330,7 +333,7 @@ function renderTranscript(x) {
             continue;
         }
         items.push(h('li', { class: `entry entry-${m.role}` },
-            h('span', { class: 'role', text: m.role === 'operator' ? 'operator' : m.role }),
+            h('span', { class: 'role', text: m.role === 'operator' && m.name ? `operator · ${m.name}` : m.role }),
             h('span', { class: 'when', text: clockTime(m.timestamp) }),
             h('div', { class: 'content', text: m.content })));
     }
@@ -395,16 +398,19 @@ async function sendReply(id) {
     }
 }
 
-async function release(id) {
+// Take over (the agent stays silent, an operator answers) or release (the agent answers again).
+async function setStatus(id, verb) {
     const note = $('reply-note');
-    $('release').disabled = true;
+    const button = $(verb);
+    button.disabled = true;
     try {
-        await api(`/sessions/${encodeURIComponent(id)}/release`, { method: 'POST' });
-        note.textContent = 'Released: the agent answers this customer again.';
+        await api(`/sessions/${encodeURIComponent(id)}/${verb}`, { method: 'POST' });
+        note.textContent = verb === 'release' ? 'Released: the agent answers this customer again.'
+            : 'Taken over: the agent stays silent until you release the session.';
         await Promise.all([refreshSessionView(), guarded('sessions', loadSessions)]);
     } catch (err) {
-        note.textContent = `Not released: ${err.message}`;
-        $('release').disabled = false;
+        note.textContent = `${verb === 'release' ? 'Not released' : 'Not taken over'}: ${err.message}`;
+        button.disabled = false;
     }
 }
 

@@ -176,6 +176,9 @@ static const struct setting settings[] = {
     {"PARLEY_DAILY_TOKEN_BUDGET", ST_INT, F(daily_token_budget), "0", 0, 2000000000, NULL,
      "model tokens (in + out) the whole server may use per UTC day, counted in the store; past "
      "it every customer is handed to a human without a model call (0: off)"},
+    {"PARLEY_OPERATORS_FILE", ST_STRING, F(operators_file), "", 0, 0, NULL,
+     "JSON array of named operators {name, token_sha256, role agent|admin}, each signing in "
+     "with their own token (beside PARLEY_OPERATOR_TOKEN; empty: none)"},
     {"AWS_XRAY_DAEMON_ADDRESS", ST_STRING, F(aws_xray_daemon), "", 0, 0, NULL,
      "X-Ray daemon address Lambda sets; used when PARLEY_XRAY_DAEMON is empty"},
 };

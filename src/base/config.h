@@ -82,6 +82,7 @@ struct config {
     char *db_key;         /* PARLEY_DB_KEY: SQLCipher key (refused: see data-lifecycle.md) */
     int session_token_budget; /* PARLEY_SESSION_TOKEN_BUDGET: tokens per session per day (0 off) */
     int daily_token_budget;   /* PARLEY_DAILY_TOKEN_BUDGET: tokens per server per day (0 off) */
+    char *operators_file;           /* PARLEY_OPERATORS_FILE: named operators (JSON) */
 };
 
 /* Fills c with defaults, then applies the environment. Returns 0, or -1 with err naming the

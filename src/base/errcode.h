@@ -27,6 +27,7 @@ enum errcode_class {
     X(MalformedJson, "MalformedJson", 400, ERRCODE_CLIENT, 0)                                      \
     X(InvalidUtf8, "InvalidUtf8", 400, ERRCODE_CLIENT, 0)                                          \
     X(Unauthorized, "Unauthorized", 401, ERRCODE_CLIENT, 0)                                        \
+    X(Forbidden, "Forbidden", 403, ERRCODE_CLIENT, 0)                                              \
     X(NotFound, "NotFound", 404, ERRCODE_CLIENT, 0)                                                \
     X(MethodNotAllowed, "MethodNotAllowed", 405, ERRCODE_CLIENT, 0)                                \
     X(Conflict, "Conflict", 409, ERRCODE_CLIENT, 0)                                                \

@@ -19,6 +19,7 @@
 #include "archive/archive.h"
 #include "runtime/analytics.h"
 #include "runtime/chat_stream.h"
+#include "runtime/operators.h"
 #include "runtime/app.h"
 #include "queue/queue.h"
 #include "telemetry/metrics.h"
@@ -43,6 +44,7 @@ struct api {
     struct ratelimit_proxies *proxies; /* PARLEY_TRUSTED_PROXIES */
     char *origins[API_MAX_ORIGINS];    /* PARLEY_ALLOWED_ORIGINS (owned) */
     int norigins;                      /* origins in use */
+    struct operators *operators;       /* PARLEY_OPERATORS_FILE (NULL: none) */
 };
 
 #define API_RATE_KEYS 10000 /* buckets kept per limiter (idle ones are evicted first) */
@@ -120,6 +122,11 @@ struct api *api_new(struct app *rt, struct err *err)
     }
     if (parse_origins(api, rt->cfg->allowed_origins, err) < 0)
         goto fail;
+    if (rt->cfg->operators_file && rt->cfg->operators_file[0]) {
+        api->operators = operators_load(rt->cfg->operators_file, err);
+        if (!api->operators)
+            goto fail;
+    }
     api->proxies = ratelimit_proxies_parse(rt->cfg->trusted_proxies, err);
     if (!api->proxies)
         goto fail;
@@ -143,6 +150,7 @@ void api_free(struct api *api)
     ratelimit_free(api->by_addr);
     ratelimit_free(api->by_session);
     ratelimit_proxies_free(api->proxies);
+    operators_free(api->operators);
     for (int i = 0; i < api->norigins; i++)
         free(api->origins[i]);
     free(api);
@@ -181,7 +189,8 @@ static void reply_err(struct http_response *resp, const struct err *e)
                 e->message[0] ? e->message : "internal error");
 }
 
-static int is_operator(const struct agent *a, const struct http_request *req);
+static int is_operator(const struct api *api, const struct http_request *req,
+                       struct operator_id *who);
 
 /* ---------------------------------------------------------------- customer identity */
 
@@ -200,7 +209,8 @@ static int caller_identify(struct api *api, struct http_request *req, const char
                            struct caller *c, struct err *err)
 {
     memset(c, 0, sizeof *c);
-    if (is_operator(&api->rt->agent, req)) {
+    struct operator_id who;
+    if (is_operator(api, req, &who)) {
         c->operator= 1;
         return 0;
     }
@@ -455,27 +465,41 @@ static int token_equal(const char *a, const char *b)
     return CRYPTO_memcmp(da, db, sizeof da) == 0;
 }
 
-/* Returns 1 when the request carries the operator token; otherwise answers 401 and returns 0. */
-/* 1 when the request carries the configured operator token. */
-static int is_operator(const struct agent *a, const struct http_request *req)
+/* 1 when the request carries the operator token or a named operator's token
+ * (PARLEY_OPERATORS_FILE), with who filled: the named operator, or "operator" with role admin for
+ * the shared token. */
+static int is_operator(const struct api *api, const struct http_request *req,
+                       struct operator_id *who)
 {
-    const char *token = a->cfg->operator_token;
+    const char *token = api->rt->cfg->operator_token;
     const char *auth = http_request_header(req, "Authorization");
-    return token && token[0] && auth && strncasecmp(auth, "Bearer ", 7) == 0 &&
-           token_equal(auth + 7, token);
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
+        return 0;
+    if (operators_find(api->operators, auth + 7, who) == 0)
+        return 1;
+    if (token && token[0] && token_equal(auth + 7, token)) {
+        snprintf(who->name, sizeof who->name, "operator");
+        who->role = OPERATOR_ADMIN;
+        return 1;
+    }
+    return 0;
 }
 
-static int require_operator(struct agent *a, struct http_request *req, struct http_response *resp)
+/* Returns 1 when the request comes from an operator (who filled); otherwise answers 401 and
+ * returns 0. */
+static int require_operator(const struct api *api, struct http_request *req,
+                            struct http_response *resp, struct operator_id *who)
 {
-    const char *token = a->cfg->operator_token;
+    const char *token = api->rt->cfg->operator_token;
     const char *auth = http_request_header(req, "Authorization");
-    if (!token || !token[0]) {
+    if ((!token || !token[0]) && !api->operators) {
         http_response_header(resp, "WWW-Authenticate", "Bearer realm=\"parley-operator\"");
         reply_error(resp, "Unauthorized",
-                    "operator APIs are disabled: start the server with PARLEY_OPERATOR_TOKEN set");
+                    "operator APIs are disabled: start the server with PARLEY_OPERATOR_TOKEN or "
+                    "PARLEY_OPERATORS_FILE set");
         return 0;
     }
-    if (!is_operator(a, req)) {
+    if (!is_operator(api, req, who)) {
         http_response_header(resp, "WWW-Authenticate", "Bearer realm=\"parley-operator\"");
         reply_error(resp, "Unauthorized",
                     auth ? "the operator token is not valid"
@@ -555,8 +579,10 @@ static json_t *parse_json_body(struct http_request *req, struct http_response *r
     return body;
 }
 
-static void handle_operator_message(struct agent *a, const char *id, struct http_request *req,
-                                    struct http_response *resp)
+/* POST /sessions/{id}/messages (operator): a named operator's message carries their name (a
+ * body "name" is ignored); with the shared token only, the body's optional "name" is used. */
+static void handle_operator_message(struct agent *a, const char *id, const struct operator_id *who,
+                                    struct http_request *req, struct http_response *resp)
 {
     json_t *body = parse_json_body(req, resp);
     if (!body)
@@ -581,6 +607,9 @@ static void handle_operator_message(struct agent *a, const char *id, struct http
         json_int_t now = clock_now_ms();
         json_t *msg = json_pack("{s:s, s:O, s:I}", "role", "operator", "content", content,
                                 "timestamp", now);
+        json_t *signed_in = who ? json_string(who->name) : NULL;
+        if (signed_in)
+            name = signed_in;
         if (name)
             json_object_set(msg, "name", name);
         json_t *turn = json_pack("{s:s, s:O, s:b, s:[O], s:b}", "sessionId", id, "userId",
@@ -598,6 +627,7 @@ static void handle_operator_message(struct agent *a, const char *id, struct http
                 json_object_set(json_object_get(out, "message"), "name", name);
             reply_json(resp, 201, out);
         }
+        json_decref(signed_in);
         json_decref(turn);
         json_decref(msg);
     }
@@ -605,16 +635,19 @@ static void handle_operator_message(struct agent *a, const char *id, struct http
     json_decref(body);
 }
 
-static void handle_release(struct agent *a, const char *id, struct http_response *resp)
+/* POST /sessions/{id}/release and /takeover (operator): sets the session's status (active: the
+ * agent answers again; handoff: an operator has it and the agent stays silent). 200, or 404. */
+static void handle_set_status(struct agent *a, const char *id, const char *status,
+                              const char *reason, struct http_response *resp)
 {
     struct err e;
     err_clear(&e);
     if (!turn_session_id_valid(id) ||
-        store_session_set_status(a->store, id, "active", "released by operator", &e) < 0) {
+        store_session_set_status(a->store, id, status, reason, &e) < 0) {
         reply_error(resp, "NotFound", "session not found");
         return;
     }
-    reply_json(resp, 200, json_pack("{s:s, s:s}", "sessionId", id, "status", "active"));
+    reply_json(resp, 200, json_pack("{s:s, s:s}", "sessionId", id, "status", status));
 }
 
 /* DELETE /sessions/{id} (operator): erases the session's queued actions, its store records
@@ -691,6 +724,10 @@ static void handle_session_list(struct agent *a, struct http_request *req,
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 #define API_MAX_STATIC (2 * 1024 * 1024)
+#define API_CACHE_PAGE "no-cache" /* our pages: revalidated on every load */
+/* The widget is fetched by other sites' pages on every load: cached a while, shared caches too,
+ * and loadable under their Cross-Origin-Embedder-Policy. */
+#define API_CACHE_WIDGET "public, max-age=300"
 
 static const struct {
     const char *ext;
@@ -708,8 +745,10 @@ static const struct {
 };
 
 /* Serves web/<name>: names are one path segment of [A-Za-z0-9._-] not starting with '.', and the
- * extension must be a known type, so nothing outside web/ can be reached. */
-static void serve_static(const struct app *rt, const char *name, struct http_response *resp)
+ * extension must be a known type, so nothing outside web/ can be reached. cache is the
+ * Cache-Control value (API_CACHE_PAGE for our own pages). */
+static void serve_static(const struct app *rt, const char *name, const char *cache,
+                         struct http_response *resp)
 {
     size_t n = strlen(name);
     const char *type = NULL;
@@ -746,7 +785,7 @@ static void serve_static(const struct app *rt, const char *name, struct http_res
     http_response_header(resp, "Content-Security-Policy", API_CSP);
     http_response_header(resp, "X-Content-Type-Options", "nosniff");
     http_response_header(resp, "Referrer-Policy", "no-referrer");
-    http_response_header(resp, "Cache-Control", "no-cache");
+    http_response_header(resp, "Cache-Control", cache);
 }
 
 /* ---------------------------------------------------------------- telemetry and queue */
@@ -808,9 +847,10 @@ static void handle_queue_redrive(struct app *rt, struct http_response *resp)
     reply_json(resp, 200, json_pack("{s:I}", "moved", (json_int_t)moved));
 }
 
-/* GET /agent: the public face of the running agent, {"name","greeting"} from its agent file
- * (greeting null when the file has none); nothing else of the file (no secrets). Holds the
- * definition for the read, so a concurrent reload cannot free it. */
+/* GET /agent: the public face of the running agent, {"name","greeting","brand":{"name","color"}}
+ * from its agent file (greeting and color null when the file has none; the brand name defaults to
+ * the agent's name); nothing else of the file (no secrets). Holds the definition for the read, so
+ * a concurrent reload cannot free it. */
 static void handle_agent(struct agent *a, struct http_response *resp)
 {
     struct agent_def *d = agent_def_get(a);
@@ -818,9 +858,15 @@ static void handle_agent(struct agent *a, struct http_response *resp)
     const json_t *doc = agent_file_doc(f ? f : agent_file_default());
     const char *name = json_string_value(json_object_get(doc, "name"));
     const char *greeting = json_string_value(json_object_get(doc, "greeting"));
+    const json_t *brand = json_object_get(doc, "brand");
+    const char *bname = json_string_value(json_object_get(brand, "name"));
+    const char *color = json_string_value(json_object_get(brand, "color"));
+    if (!name)
+        name = "";
     reply_json(resp, 200,
-               json_pack("{s:s, s:o}", "name", name ? name : "", "greeting",
-                         greeting ? json_string(greeting) : json_null()));
+               json_pack("{s:s, s:o, s:{s:s, s:o}}", "name", name, "greeting",
+                         greeting ? json_string(greeting) : json_null(), "brand", "name",
+                         bname ? bname : name, "color", color ? json_string(color) : json_null()));
     agent_def_unref(d);
 }
 
@@ -835,6 +881,7 @@ enum route_id {
     R_USER_ERASE,
     R_SESSION_MESSAGES,
     R_SESSION_RELEASE,
+    R_SESSION_TAKEOVER,
     R_SESSION_EXECUTIONS,
     R_SESSION_SCENARIO,
     R_TICKET,
@@ -847,7 +894,9 @@ enum route_id {
     R_AGENT,
     R_PAGE_CHAT,
     R_PAGE_CONSOLE,
-    R_STATIC
+    R_STATIC,
+    R_WIDGET,
+    R_AUDIT
 };
 
 struct route {
@@ -867,6 +916,7 @@ static const struct route routes[] = {
     {R_USER_ERASE, "/users/*", "DELETE", 1},
     {R_SESSION_MESSAGES, "/sessions/*/messages", "POST", 1},
     {R_SESSION_RELEASE, "/sessions/*/release", "POST", 1},
+    {R_SESSION_TAKEOVER, "/sessions/*/takeover", "POST", 1},
     {R_SESSION_EXECUTIONS, "/sessions/*/executions", "GET", 1},
     {R_SESSION_SCENARIO, "/sessions/*/scenario", "GET", 1},
     {R_METRICS, "/metrics", "GET", 1},
@@ -879,6 +929,82 @@ static const struct route routes[] = {
     {R_PAGE_CHAT, "/", "GET", 0},
     {R_PAGE_CONSOLE, "/console", "GET", 0},
     {R_STATIC, "/static/*", "GET", 0},
+    {R_WIDGET, "/widget.js", "GET", 0},
+    {R_AUDIT, "/audit", "GET", 1},
+};
+
+/* ---------------------------------------------------------------- audit log */
+
+#define API_AUDIT_PAGE 50       /* GET /audit entries per page by default */
+#define API_AUDIT_PAGE_MAX 1000 /* and at most */
+
+/* Records a successful operator action in the store's audit log: who (name, role), when (ISO
+ * 8601), what, and the session only as store__erased_tag (its SHA-256), so the log holds no
+ * personal data and an erasure leaves nothing to erase there; a user id (erase_user) is not
+ * recorded at all, as a hash of a guessable id would give it away. A failure to record is logged
+ * (the action itself has already happened). */
+static void audit_record(struct api *api, const struct operator_id *who, const char *action,
+                         const char *session_id)
+{
+    char at[40], tag[65];
+    clock_iso8601(clock_now_ms(), at, sizeof at);
+    json_t *entry = json_pack("{s:s, s:s, s:s, s:s}", "at", at, "operator", who->name, "role",
+                              operators_role_name(who->role), "action", action);
+    if (session_id) {
+        store__erased_tag(session_id, tag);
+        json_object_set_new(entry, "subject", json_string(tag));
+    }
+    struct err e;
+    err_clear(&e);
+    if (store_audit_append(api->rt->agent.store, entry, &e) < 0)
+        log_at(LL_ERROR, "api", "cannot record '%s' by '%s' in the audit log: %s", action,
+               who->name, e.message);
+    json_decref(entry);
+}
+
+/* GET /audit?limit=N&before=CURSOR (admin): the audit log newest first, {"entries", "next"}. */
+static void handle_audit(struct api *api, const struct operator_id *who, struct http_request *req,
+                         struct http_response *resp)
+{
+    if (who->role != OPERATOR_ADMIN) {
+        reply_error(resp, "Forbidden", "the audit log is for operators with role admin");
+        return;
+    }
+    const char *lim = http_request_query(req, "limit");
+    const char *before = http_request_query(req, "before");
+    char *end = NULL;
+    long limit = lim ? strtol(lim, &end, 10) : API_AUDIT_PAGE;
+    if (lim && (end == lim || *end || limit < 1 || limit > API_AUDIT_PAGE_MAX)) {
+        reply_error(resp, "InvalidRequest", "'limit' must be an integer from 1 to 1000");
+        return;
+    }
+    if (before && (!before[0] || strlen(before) > 64 ||
+                   strspn(before, "0123456789abcdef#") != strlen(before))) {
+        reply_error(resp, "InvalidRequest", "'before' must be the 'next' of an earlier page");
+        return;
+    }
+    json_t *list = NULL;
+    char *next = NULL;
+    struct err e;
+    err_clear(&e);
+    if (store_audit_list(api->rt->agent.store, before, (int)limit, &list, &next, &e) < 0) {
+        reply_err(resp, &e);
+        return;
+    }
+    reply_json(resp, 200,
+               json_pack("{s:o, s:o}", "entries", list, "next",
+                         next ? json_string(next) : json_null()));
+    free(next);
+}
+
+/* The operator actions the audit log records, by route. */
+static const struct {
+    enum route_id id;
+    const char *action;
+} audited[] = {
+    {R_SESSION_MESSAGES, "message"},    {R_SESSION_RELEASE, "release"},
+    {R_SESSION_TAKEOVER, "takeover"},   {R_QUEUE_REDRIVE, "redrive"},
+    {R_SESSION_ERASE, "erase_session"}, {R_USER_ERASE, "erase_user"},
 };
 
 /* Matches path against pattern; the '*' segment (non-empty, no '/') is copied to id. */
@@ -1011,7 +1137,8 @@ static void dispatch(struct api *api, struct http_request *req, struct http_resp
         return;
     }
     *route_name = r->pattern;
-    if (r->operator_only && !require_operator(a, req, resp))
+    struct operator_id who = {.name = "", .role = OPERATOR_AGENT};
+    if (r->operator_only && !require_operator(api, req, resp, &who))
         return;
     switch (r->id) {
     case R_CHAT:
@@ -1038,10 +1165,13 @@ static void dispatch(struct api *api, struct http_request *req, struct http_resp
         handle_user_erase(rt, id, resp);
         break;
     case R_SESSION_MESSAGES:
-        handle_operator_message(a, id, req, resp);
+        handle_operator_message(a, id, api->operators ? &who : NULL, req, resp);
         break;
     case R_SESSION_RELEASE:
-        handle_release(a, id, resp);
+        handle_set_status(a, id, "active", "released by operator", resp);
+        break;
+    case R_SESSION_TAKEOVER:
+        handle_set_status(a, id, "handoff", "taken over by operator", resp);
         break;
     case R_TICKET:
         handle_ticket(api, id, req, resp);
@@ -1078,13 +1208,25 @@ static void dispatch(struct api *api, struct http_request *req, struct http_resp
         handle_queue_redrive(rt, resp);
         break;
     case R_PAGE_CHAT:
-        serve_static(rt, "index.html", resp);
+        serve_static(rt, "index.html", API_CACHE_PAGE, resp);
         break;
     case R_PAGE_CONSOLE:
-        serve_static(rt, "console.html", resp);
+        serve_static(rt, "console.html", API_CACHE_PAGE, resp);
         break;
     case R_STATIC:
-        serve_static(rt, id, resp);
+        serve_static(rt, id, API_CACHE_PAGE, resp);
+        break;
+    case R_AUDIT:
+        handle_audit(api, &who, req, resp);
+        break;
+    case R_WIDGET:
+        serve_static(rt, "widget.js", API_CACHE_WIDGET, resp);
+        if (resp->status == 200)
+            http_response_header(resp, "Cross-Origin-Resource-Policy", "cross-origin");
         break;
     }
+    for (size_t i = 0; i < sizeof audited / sizeof audited[0]; i++)
+        if (audited[i].id == r->id && resp->status >= 200 && resp->status < 300)
+            audit_record(api, &who, audited[i].action,
+                         strncmp(r->pattern, "/sessions/", 10) == 0 ? id : NULL);
 }

@@ -11,6 +11,7 @@ LIB_SRCS += src/runtime/app.c
 LIB_SRCS += src/runtime/observe.c
 LIB_SRCS += src/runtime/analytics.c
 LIB_SRCS += src/runtime/retention.c
+LIB_SRCS += src/runtime/operators.c
 
 # `make lambda`: the deployment package (bootstrap + the shared libraries it needs + the knowledge
 # base) under build/lambda/, zipped as build/lambda/parley.zip. `make lambda AGENT=path/agent.yaml`

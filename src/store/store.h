@@ -145,6 +145,15 @@ struct store_ops {
 
     /* Every unexpired counter of group as a new object {"name": value, ...}. */
     int (*counters_list)(struct store *s, const char *group, json_t **out, struct err *err);
+    /* Appends entry (a JSON object: "at" ISO 8601, "operator", "role", "action", "subject") to
+     * the append-only audit log of operator actions; nothing can update or delete an entry
+     * (SQLite: triggers refuse; DynamoDB: a conditional put that never overwrites). */
+    int (*audit_append)(struct store *s, const json_t *entry, struct err *err);
+    /* Lists up to limit (1..1000) audit entries newest first, older than the cursor before
+     * (NULL: from the newest). *out is a new array of the entries, each with its cursor as "id";
+     * *next a new string, the cursor of the next page, or NULL on the last page. */
+    int (*audit_list)(struct store *s, const char *before, int limit, json_t **out, char **next,
+                      struct err *err);
 
     void (*free)(struct store *s);
 
@@ -304,6 +313,16 @@ int store_counter_add(struct store *s, const char *group, const char *name, long
 int store_counter_get(struct store *s, const char *group, const char *name, long long *value,
                       struct err *err);
 int store_counters_list(struct store *s, const char *group, json_t **out, struct err *err);
+static inline int store_audit_append(struct store *s, const json_t *entry, struct err *err)
+{
+    return s->ops->audit_append(s, entry, err);
+}
+
+static inline int store_audit_list(struct store *s, const char *before, int limit, json_t **out,
+                                   char **next, struct err *err)
+{
+    return s->ops->audit_list(s, before, limit, out, next, err);
+}
 
 /* The adapter's name ("sqlite", "dynamodb"), for logs and the CLI. */
 static inline const char *store_name(const struct store *s)

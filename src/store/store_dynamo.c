@@ -15,6 +15,7 @@
 #include "base/backoff.h"
 #include "base/config.h"
 #include "base/log.h"
+#include "base/rand.h"
 #include "base/xmalloc.h"
 
 #define DDB_TARGET_PREFIX "X-Amz-Target: DynamoDB_20120810."
@@ -1281,6 +1282,61 @@ static int dy_session_erased(struct store *base, const char *session_id, int *er
     return rc;
 }
 
+/* ---------------------------------------------------------------- audit log */
+
+/* Audit entries are items pk "AUDIT", sk "<ms, 16 digits><this process's sequence, 6 digits>#
+ * <random>", so a Query in reverse is newest first (entries of one process in the order they
+ * were made); the put is conditional, so an entry is never overwritten. */
+static int dy_audit_append(struct store *base, const json_t *entry, struct err *err)
+{
+    static atomic_uint seq;
+    struct store_dynamo *s = (struct store_dynamo *)base;
+    char sk[64];
+    snprintf(sk, sizeof sk, "%016lld%06u#%016" PRIx64, (long long)clock_now_ms(),
+             atomic_fetch_add(&seq, 1) % 1000000u, rand_u64());
+    char *text = json_dumps(entry, JSON_COMPACT);
+    json_t *req = json_pack("{s:s, s:{s:o, s:o, s:o}, s:s}", "TableName", s->ent, "Item", "pk",
+                            av_s("AUDIT"), "sk", av_s(sk), "entry", av_s(text),
+                            "ConditionExpression", "attribute_not_exists(pk)");
+    free(text);
+    if (ddb(s, "PutItem", req, NULL, NULL, err) < 0)
+        return store_error(err, "append to the audit log");
+    return 0;
+}
+
+static int dy_audit_list(struct store *base, const char *before, int limit, json_t **out,
+                         char **next, struct err *err)
+{
+    struct store_dynamo *s = (struct store_dynamo *)base;
+    json_t *resp = NULL;
+    *next = NULL;
+    json_t *req = json_pack("{s:s, s:s, s:{s:o, s:o}, s:b, s:i}", "TableName", s->ent,
+                            "KeyConditionExpression", "pk = :p AND sk < :b",
+                            "ExpressionAttributeValues", ":p", av_s("AUDIT"), ":b",
+                            av_s(before ? before : "~"), "ScanIndexForward", 0, "Limit", limit);
+    if (ddb(s, "Query", req, &resp, NULL, err) < 0)
+        return store_error(err, "read the audit log");
+    json_t *list = json_array();
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(resp, "Items"), i, it) {
+        const char *text = item_str(it, "entry");
+        json_t *e = text ? json_loads(text, 0, NULL) : NULL;
+        if (!json_is_object(e)) {
+            json_decref(e);
+            e = json_object();
+        }
+        json_object_set_new(e, "id", json_string(item_str(it, "sk") ? item_str(it, "sk") : ""));
+        json_array_append_new(list, e);
+    }
+    if (json_object_get(resp, "LastEvaluatedKey") && json_array_size(list) > 0)
+        *next = xstrdup(json_string_value(
+            json_object_get(json_array_get(list, json_array_size(list) - 1), "id")));
+    json_decref(resp);
+    *out = list;
+    return 0;
+}
+
 /* ---------------------------------------------------------------- lifecycle */
 
 /* ---------------------------------------------------------------- counters */
@@ -1396,6 +1452,8 @@ static const struct store_ops dynamo_ops = {
     .counter_add = dy_counter_add,
     .counter_get = dy_counter_get,
     .counters_list = dy_counters_list,
+    .audit_append = dy_audit_append,
+    .audit_list = dy_audit_list,
     .free = dy_free,
 };
 

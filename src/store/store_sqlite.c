@@ -58,6 +58,8 @@ enum stmt_id {
     Q_BEGIN,
     Q_COMMIT,
     Q_ROLLBACK,
+    Q_AUDIT_APPEND,
+    Q_AUDIT_LIST,
     Q_COUNT
 };
 
@@ -145,6 +147,8 @@ static const char *const stmt_sql[Q_COUNT] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
+    [Q_AUDIT_APPEND] = "INSERT INTO audit_log (entry) VALUES (?1)",
+    [Q_AUDIT_LIST] = "SELECT seq, entry FROM audit_log WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2",
 };
 
 static const char schema_sql[] =
@@ -187,6 +191,13 @@ static const char schema_sql[] =
     " grp TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
     " PRIMARY KEY (grp, name)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS counters_by_expiry ON counters (expires_at);"
+    /* The operators' audit log: append-only, the triggers refuse any change. */
+    "CREATE TABLE IF NOT EXISTS audit_log (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " entry TEXT NOT NULL);"
+    "CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log"
+    " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log"
+    " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
     "CREATE TABLE IF NOT EXISTS orders ("
     " order_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, status TEXT NOT NULL, items TEXT NOT NULL,"
     " total REAL NOT NULL, carrier TEXT, tracking TEXT, eta TEXT, created_at TEXT NOT NULL);"
@@ -999,6 +1010,73 @@ out:
     return rc;
 }
 
+/* ---------------------------------------------------------------- audit log */
+
+static int sq_audit_append(struct store *base, const json_t *entry, struct err *err)
+{
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
+    int rc = -1;
+    char *text = json_dumps(entry, JSON_COMPACT);
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_AUDIT_APPEND, err);
+    if (!st)
+        goto out;
+    bind_text(st, 1, text);
+    int step = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE) {
+        sqlpool_fail(c, err, "append to the audit log");
+        goto out;
+    }
+    rc = 0;
+out:
+    free(text);
+    sqlpool_release(s->pool, c);
+    return rc;
+}
+
+static int sq_audit_list(struct store *base, const char *before, int limit, json_t **out,
+                         char **next, struct err *err)
+{
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
+    int rc = -1, step;
+    json_t *list = json_array();
+    long long last = 0;
+    *next = NULL;
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_AUDIT_LIST, err);
+    if (!st)
+        goto out;
+    sqlite3_bind_int64(st, 1, before ? strtoll(before, NULL, 10) : INT64_MAX);
+    sqlite3_bind_int(st, 2, limit + 1);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        last = sqlite3_column_int64(st, 0);
+        if ((int)json_array_size(list) == limit) {
+            json_t *prev = json_object_get(json_array_get(list, (size_t)limit - 1), "id");
+            *next = xstrdup(json_string_value(prev));
+            break;
+        }
+        json_t *e = column_json(st, 1);
+        json_object_set_new(e, "id", json_sprintf("%lld", last));
+        json_array_append_new(list, e);
+    }
+    sqlite3_reset(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        sqlpool_fail(c, err, "read the audit log");
+        goto out;
+    }
+    *out = json_incref(list);
+    rc = 0;
+out:
+    if (rc < 0) {
+        free(*next);
+        *next = NULL;
+    }
+    json_decref(list);
+    sqlpool_release(s->pool, c);
+    return rc;
+}
+
 void store__erased_tag(const char *session_id, char tag[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -1136,6 +1214,8 @@ static const struct store_ops sqlite_ops = {
     .counter_add = sq_counter_add,
     .counter_get = sq_counter_get,
     .counters_list = sq_counters_list,
+    .audit_append = sq_audit_append,
+    .audit_list = sq_audit_list,
     .free = sq_free,
     .sessions_idle = sq_sessions_idle,
 };

@@ -118,7 +118,10 @@ static void test_sighup_reload(void)
     CHECK_INT(r.status, 200);
     CHECK_STR(e2e_str(&r, "name"), "Alpha");
     CHECK_STR(e2e_str(&r, "greeting"), "Hi from Alpha.");
-    CHECK_INT(json_object_size(r.json), 2); /* nothing else of the file */
+    /* Without a brand in the file, the widget's brand is the agent's name and the default colour. */
+    CHECK_STR(e2e_str(&r, "brand.name"), "Alpha");
+    CHECK(json_is_null(json_object_get(json_object_get(r.json, "brand"), "color")));
+    CHECK_INT(json_object_size(r.json), 3); /* name, greeting, brand: nothing else of the file */
     e2e_resp_free(&r);
 
     /* Turn 1 starts with Alpha and is held at its first model call. */

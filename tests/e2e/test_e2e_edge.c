@@ -151,6 +151,44 @@ static void test_cors(void)
     free(r.body.data);
 }
 
+/* GET /widget.js: the embeddable widget as JavaScript, cacheable and loadable by other sites'
+ * pages; GET /agent: the public name, greeting and brand of the agent file (the demo's). */
+static void test_widget(void)
+{
+    const char *other = "Origin: http://evil.example";
+    struct hresp r = request("GET", "/widget.js", NULL, other, NULL);
+    CHECK_INT(r.status, 200);
+    CHECK(has_header(&r, "Content-Type: text/javascript; charset=utf-8"));
+    CHECK(has_header(&r, "Cache-Control: public, max-age=300"));
+    CHECK(has_header(&r, "Cross-Origin-Resource-Policy: cross-origin"));
+    CHECK(has_header(&r, "X-Content-Type-Options: nosniff"));
+    CHECK(strstr(r.body.data, "attachShadow") != NULL);
+    CHECK(strstr(r.body.data, "text/event-stream") != NULL);
+    free(r.body.data);
+    r = request("DELETE", "/widget.js", NULL, NULL, NULL);
+    CHECK_INT(r.status, 405);
+    CHECK(has_header(&r, "Allow: GET"));
+    CHECK(strstr(r.body.data, "\"MethodNotAllowed\"") != NULL);
+    free(r.body.data);
+    /* Our own pages are still revalidated on every load. */
+    r = request("GET", "/static/chat.js", NULL, NULL, NULL);
+    CHECK(has_header(&r, "Cache-Control: no-cache"));
+    free(r.body.data);
+
+    r = request("GET", "/agent", NULL, "Origin: https://a.example", NULL);
+    CHECK_INT(r.status, 200);
+    CHECK(has_header(&r, "Access-Control-Allow-Origin: https://a.example\r\n"));
+    json_t *j = json_loads(r.body.data, 0, NULL);
+    CHECK_STR(json_string_value(json_object_get(j, "name")), "Parley Demo Store");
+    json_t *brand = json_object_get(j, "brand");
+    CHECK_STR(json_string_value(json_object_get(brand, "name")), "Parley Demo Store");
+    CHECK_STR(json_string_value(json_object_get(brand, "color")), "#2458d3");
+    CHECK(json_object_size(j) == 3);   /* name, greeting, brand: nothing else of the file */
+    CHECK(json_object_size(brand) == 2);
+    json_decref(j);
+    free(r.body.data);
+}
+
 /* Sends raw bytes on a new connection; returns the status of the first response line (0 when the
  * connection closed or timed out without one) and copies the response head to out. */
 static int raw_status(const char *bytes, char *out, size_t cap)
@@ -226,6 +264,7 @@ int main(void)
     if (check_require("server starts", e2e_start_env(&srv, dir, env) == 0)) {
         RUN(test_rate_limits);
         RUN(test_cors);
+        RUN(test_widget);
         RUN(test_framing);
         CHECK_INT(e2e_stop(&srv), 0);
     }

@@ -39,9 +39,13 @@ trap cleanup EXIT
     fail "npm ci failed in tests/browser"
 }
 
+# The widget test serves a host page on this port: as http://127.0.0.1:PORT it is an allowed origin,
+# as http://localhost:PORT it is not.
+widget_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 token="browser-test-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 mkdir -p "$tmp/data"
 PARLEY_RATE_LIMIT_PER_MIN=0 PARLEY_SESSION_RATE_LIMIT_PER_MIN=0 \
+PARLEY_ALLOWED_ORIGINS="http://127.0.0.1:$widget_port" \
 PARLEY_OPERATOR_TOKEN="$token" PARLEY_LOG_LEVEL=info "$bin" serve --port 0 --bind 127.0.0.1 \
     --data "$tmp/data" >"$tmp/server.log" 2>&1 &
 server_pid=$!
@@ -62,6 +66,7 @@ url="http://127.0.0.1:$port"
 rm -rf "$artifacts"
 mkdir -p "$artifacts"
 (cd "$here" && PARLEY_URL="$url" PARLEY_OPERATOR_TOKEN="$token" PARLEY_ARTIFACTS="$artifacts" \
+    PARLEY_WIDGET_PORT="$widget_port" \
     PARLEY_CHROMIUM="$chromium_bin" node run.mjs) | tee "$tmp/results.txt"
 rc=${PIPESTATUS[0]}
 

@@ -681,6 +681,37 @@ static void test_counters(void)
     }
     CHECK(store_counter_get(st, ctr_group, "shared", &v, &e) == 0);
     CHECK_INT(v, 2 * CTR_THREADS * CTR_ADDS);
+/* The audit log: appended entries come back newest first, page by page, each with its cursor. */
+static void test_audit_log(void)
+{
+    struct err e;
+    err_clear(&e);
+    const char *actions[] = {"message", "release", "erase_session"};
+    for (int i = 0; i < 3; i++) {
+        json_t *entry = json_pack("{s:s, s:s, s:s, s:s}", "at", "2026-12-05T03:00:00.000Z",
+                                  "operator", prefix, "role", "agent", "action", actions[i]);
+        CHECK_INT(store_audit_append(st, entry, &e), 0);
+        json_decref(entry);
+    }
+    json_t *page = NULL;
+    char *next = NULL;
+    CHECK_INT(store_audit_list(st, NULL, 2, &page, &next, &e), 0);
+    CHECK_INT((int)json_array_size(page), 2);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(page, 0), "action")),
+              "erase_session");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(page, 1), "action")), "release");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(page, 1), "operator")), prefix);
+    CHECK(json_string_value(json_object_get(json_array_get(page, 0), "id")) != NULL);
+    CHECK(next != NULL);
+    json_decref(page);
+    page = NULL;
+    char *after = NULL;
+    CHECK_INT(store_audit_list(st, next ? next : "", 1, &page, &after, &e), 0);
+    CHECK_INT((int)json_array_size(page), 1);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(page, 0), "action")), "message");
+    json_decref(page);
+    free(next);
+    free(after);
 }
 
 static void run_suite(const char *name)
@@ -702,6 +733,7 @@ static void run_suite(const char *name)
     RUN(test_session_erase);
     RUN(test_concurrent_turns);
     RUN(test_counters);
+    RUN(test_audit_log);
 }
 
 static void test_dynamo_missing_table(void)
