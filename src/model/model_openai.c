@@ -194,6 +194,36 @@ static json_t *build_response(const char *id, const char *model, const char *tex
     return out;
 }
 
+/* Parses a (non-streaming) Chat Completions response body into a checked Messages-API response
+ * (new reference), or returns NULL with err "ModelBadResponse". */
+static json_t *from_chat(const char *body, size_t len, const char *model_id, struct err *err)
+{
+    json_error_t je;
+    json_t *out = NULL;
+    json_t *r = json_loadb(body, len, 0, &je);
+    if (!r) {
+        err_set(err, "ModelBadResponse", "openai: response is not JSON: %s", je.text);
+        goto out;
+    }
+    json_t *ch = json_array_get(json_object_get(r, "choices"), 0);
+    json_t *msg = json_object_get(ch, "message");
+    if (!json_is_object(msg)) {
+        err_set(err, "ModelBadResponse", "openai: response has no choices[0].message");
+        goto out;
+    }
+    const char *model = json_string_value(json_object_get(r, "model"));
+    out = build_response(json_string_value(json_object_get(r, "id")), model ? model : model_id,
+                         json_string_value(json_object_get(msg, "content")),
+                         json_object_get(msg, "tool_calls"),
+                         json_is_string(json_object_get(msg, "refusal"))
+                             ? "content_filter" /* the model declined (structured outputs) */
+                             : json_string_value(json_object_get(ch, "finish_reason")),
+                         json_object_get(r, "usage"), err);
+out:
+    json_decref(r);
+    return out;
+}
+
 /* ---- Streaming ------------------------------------------------------------------------------ */
 
 struct chunk_ctx {
@@ -355,28 +385,7 @@ static json_t *openai_invoke(struct model *mb, const json_t *request, model_delt
         model__stream_refusal(out, on_delta, ud);
         goto out;
     }
-    json_error_t je;
-    json_t *r = json_loadb(resp.body ? resp.body : "", resp.body_len, 0, &je);
-    if (!r) {
-        err_set(err, "ModelBadResponse", "openai: response is not JSON: %s", je.text);
-        goto out;
-    }
-    json_t *ch = json_array_get(json_object_get(r, "choices"), 0);
-    json_t *msg = json_object_get(ch, "message");
-    if (!json_is_object(msg)) {
-        err_set(err, "ModelBadResponse", "openai: response has no choices[0].message");
-        json_decref(r);
-        goto out;
-    }
-    const char *model = json_string_value(json_object_get(r, "model"));
-    out = build_response(json_string_value(json_object_get(r, "id")), model ? model : m->model_id,
-                         json_string_value(json_object_get(msg, "content")),
-                         json_object_get(msg, "tool_calls"),
-                         json_is_string(json_object_get(msg, "refusal"))
-                             ? "content_filter" /* the model declined (structured outputs) */
-                             : json_string_value(json_object_get(ch, "finish_reason")),
-                         json_object_get(r, "usage"), err);
-    json_decref(r);
+    out = from_chat(resp.body ? resp.body : "", resp.body_len, m->model_id, err);
 out:
     buf_release(&cc.text);
     json_decref(cc.calls);
