@@ -432,14 +432,16 @@ static size_t read_bound(const char *src, size_t i, size_t n, unsigned long *max
     size_t j = i + 1;
     unsigned long lo = 0, hi = 0;
     int has_hi = 0, digits = 0;
-    while (j < n && src[j] >= '0' && src[j] <= '9' && lo <= SCHEMA_PATTERN_MAX_BOUND)
-        lo = lo * 10 + (unsigned long)(src[j++] - '0'), digits++;
+    for (; j < n && src[j] >= '0' && src[j] <= '9'; j++, digits++)
+        if (lo <= SCHEMA_PATTERN_MAX_BOUND) /* saturates above the cap */
+            lo = lo * 10 + (unsigned long)(src[j] - '0');
     if (!digits)
         return i;
     if (j < n && src[j] == ',') {
         j++;
-        while (j < n && src[j] >= '0' && src[j] <= '9' && hi <= SCHEMA_PATTERN_MAX_BOUND)
-            hi = hi * 10 + (unsigned long)(src[j++] - '0'), has_hi = 1;
+        for (; j < n && src[j] >= '0' && src[j] <= '9'; j++, has_hi = 1)
+            if (hi <= SCHEMA_PATTERN_MAX_BOUND)
+                hi = hi * 10 + (unsigned long)(src[j] - '0');
     } else {
         hi = lo, has_hi = 1;
     }
