@@ -17,8 +17,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (fn) {
         struct rand_seeded rng;
         rand_seeded_init(&rng, 42);
-        struct sfn__env env = {
-            .input = json_loads(INPUT, 0, NULL), .ctx = json_loads(CTX, 0, NULL), .rng = &rng};
+        struct sfn__env env = {.input = json_loads(INPUT, 0, NULL),
+                               .ctx = json_loads(CTX, 0, NULL),
+                               .rng = &rng};
         json_t *out = NULL;
         if (sfn__intrinsic_eval(fn, &env, &out, &e) == 0)
             json_decref(out);

@@ -29,9 +29,9 @@
 
 #include "base/err.h"
 
-#define SCHEMA_MAX_DEPTH 32      /* nesting of subschemas in a schema */
-#define SCHEMA_MAX_VIOLATIONS 50 /* violations listed in one report; the rest are counted */
-#define SCHEMA_INSTANCE_DEPTH 64 /* deeper instance values are reported, not descended */
+#define SCHEMA_MAX_DEPTH 32           /* nesting of subschemas in a schema */
+#define SCHEMA_MAX_VIOLATIONS 50      /* violations listed in one report; the rest are counted */
+#define SCHEMA_INSTANCE_DEPTH 64      /* deeper instance values are reported, not descended */
 #define SCHEMA_PATTERN_MAX_BOUND 1000 /* largest n or m in a pattern's {n,m} */
 #define SCHEMA_PATTERN_MAX_COST 2000  /* pattern size once its repetitions are expanded */
 

@@ -265,8 +265,8 @@ static size_t put_frame(unsigned char *f, const char *type, const char *payload)
     hdr[h++] = 7, hdr[h++] = 0, hdr[h++] = (unsigned char)tl;
     memcpy(hdr + h, type, tl), h += tl;
     size_t total = 16 + h + pl;
-    unsigned char pre[8] = {0, 0, (unsigned char)(total >> 8), (unsigned char)total,
-                            0, 0, 0, (unsigned char)h};
+    unsigned char pre[8] = {
+        0, 0, (unsigned char)(total >> 8), (unsigned char)total, 0, 0, 0, (unsigned char)h};
     memcpy(f, pre, 8);
     unsigned long crc = model__crc32(0, f, 8);
     for (int k = 0; k < 4; k++)
@@ -340,7 +340,8 @@ static void mcp_sse_split_everywhere(void)
         struct buf part;
         buf_init(&part, 4096);
         mcp__sse_init(&p, 4096, collect_mcp, &part);
-        differ += mcp__sse_feed(&p, s, cut, &e) != 0 || mcp__sse_feed(&p, s + cut, n - cut, &e) != 0 ||
+        differ += mcp__sse_feed(&p, s, cut, &e) != 0 ||
+                  mcp__sse_feed(&p, s + cut, n - cut, &e) != 0 ||
                   strcmp(buf_str(&part), buf_str(&whole)) != 0;
         mcp__sse_release(&p);
         buf_release(&part);

@@ -36,8 +36,8 @@ static void choice_two_operators_is_reported_without_leak(void)
  * with e set. */
 static int compile_pattern(const char *pattern, struct err *e)
 {
-    json_t *s = json_pack("{s:s, s:{s:{s:s, s:s}}}", "type", "object", "properties", "code",
-                          "type", "string", "pattern", pattern);
+    json_t *s = json_pack("{s:s, s:{s:{s:s, s:s}}}", "type", "object", "properties", "code", "type",
+                          "string", "pattern", pattern);
     struct schema *c = schema_compile(s, e);
     int rc = c ? 0 : -1;
     schema_free(c);
@@ -68,7 +68,8 @@ static void ordinary_patterns_still_compile_and_match(void)
 {
     static const char *const good[] = {
         "^[0-9]{16}$", "^T-\\d+$", "^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[a-z]{2,}$",
-        "^.{1,500}$",  "a+?b*?",   "^(ORD|INV)-[0-9]{4,8}(-[A-Z]{2})?$", "^[{}]+$"};
+        "^.{1,500}$",  "a+?b*?",   "^(ORD|INV)-[0-9]{4,8}(-[A-Z]{2})?$",
+        "^[{}]+$"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         struct err e = {0};
         CHECK_INT(compile_pattern(good[i], &e), 0);
