@@ -4,12 +4,6 @@
 #include "../src/model/model_anthropic.c"
 #include "fuzz.h"
 
-static void on_delta(void *ud, const char *text)
-{
-    size_t *n = ud;
-    *n += strlen(text);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
@@ -17,10 +11,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t deltas = 0;
     struct sse_ctx sc;
     struct model__sse sse = {.fn = on_sse, .ud = &sc};
-    model__stream_init(&sc.stream, on_delta, &deltas);
-    size_t n = size - 1, cut = data[0] % size;
-    if (cut > n)
-        cut = n;
+    model__stream_init(&sc.stream, fuzz_count_delta, &deltas);
+    size_t n = size - 1, cut = fuzz_cut(data[0], size - 1);
     const char *rest = (const char *)data + 1;
     if (model__sse_feed(&sse, rest, cut) == 0 && model__sse_feed(&sse, rest + cut, n - cut) == 0 &&
         !err_is_set(&sc.stream.failure)) {

@@ -5,12 +5,6 @@
 #include "../src/model/model_bedrock.c"
 #include "fuzz.h"
 
-static void on_delta(void *ud, const char *text)
-{
-    size_t *n = ud;
-    *n += strlen(text);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
@@ -27,12 +21,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     struct stream_ctx sc;
     memset(&sc, 0, sizeof sc);
-    model__stream_init(&sc.stream, on_delta, &deltas);
+    model__stream_init(&sc.stream, fuzz_count_delta, &deltas);
     sc.dec.fn = on_frame;
     sc.dec.ud = &sc;
-    size_t cut = (size_t)(data[0] >> 1) % size;
-    if (cut > n)
-        cut = n;
+    size_t cut = fuzz_cut(data[0] >> 1, n);
     if (on_data(&sc, rest, cut) == 0 && on_data(&sc, rest + cut, n - cut) == 0)
         json_decref(model__stream_finish(&sc.stream, &e));
     model__stream_release(&sc.stream);

@@ -17,11 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     size_t seen = 0;
     struct model__evstream d = {.fn = on_msg, .ud = &seen};
-    size_t cut = data[0] % size; /* of the rest: 0..size-1 */
     const uint8_t *rest = data + 1;
-    size_t n = size - 1;
-    if (cut > n)
-        cut = n;
+    size_t n = size - 1, cut = fuzz_cut(data[0], n);
     (void)model__evstream_feed(&d, rest, 0);
     (void)model__evstream_feed(&d, rest, cut);
     (void)model__evstream_feed(&d, rest + cut, n - cut);

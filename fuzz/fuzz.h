@@ -27,4 +27,17 @@ static inline char *fuzz_cstr(const uint8_t *data, size_t size)
     return s;
 }
 
+/* A model_delta_fn for the provider targets: adds the text's length to *(size_t *)ud. */
+static inline void fuzz_count_delta(void *ud, const char *text)
+{
+    *(size_t *)ud += strlen(text);
+}
+
+/* Where the provider and stream targets cut the rest of an input (the bytes after the selector
+ * byte sel, n of them) in two feeds: a position in 0..n picked by sel. */
+static inline size_t fuzz_cut(uint8_t sel, size_t n)
+{
+    return (size_t)sel % (n + 1);
+}
+
 #endif

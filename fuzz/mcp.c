@@ -49,9 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct err e = {0};
     struct mcp__sse p;
     mcp__sse_init(&p, 64 * 1024, on_event, c);
-    size_t cut = (size_t)(data[0] >> 1) % size;
-    if (cut > n)
-        cut = n;
+    size_t cut = fuzz_cut(data[0] >> 1, n);
     if (mcp__sse_feed(&p, rest, cut, &e) == 0)
         (void)mcp__sse_feed(&p, rest + cut, n - cut, &e);
     mcp__sse_release(&p);

@@ -4,12 +4,6 @@
 #include "../src/model/model_openai.c"
 #include "fuzz.h"
 
-static void on_delta(void *ud, const char *text)
-{
-    size_t *n = ud;
-    *n += strlen(text);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
@@ -21,21 +15,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_decref(from_chat(rest, n, "gpt-fuzz", &e));
         return 0;
     }
-    struct chunk_ctx cc = {.calls = json_array(), .on_delta = on_delta, .ud = &deltas};
+    struct chunk_ctx cc = {.calls = json_array(), .on_delta = fuzz_count_delta, .ud = &deltas};
     buf_init(&cc.text, OPENAI_TEXT_MAX);
     struct model__sse sse = {.fn = on_chunk, .ud = &cc};
-    size_t cut = (size_t)(data[0] >> 1) % size;
-    if (cut > n)
-        cut = n;
+    size_t cut = fuzz_cut(data[0] >> 1, n);
     if (model__sse_feed(&sse, rest, cut) == 0 && model__sse_feed(&sse, rest + cut, n - cut) == 0 &&
         !err_is_set(&cc.failure) && cc.finish)
         json_decref(build_response(cc.id, "gpt-fuzz", buf_str(&cc.text), cc.calls, cc.finish,
                                    cc.usage, &e));
-    buf_release(&cc.text);
-    json_decref(cc.calls);
-    free(cc.finish);
-    free(cc.id);
-    json_decref(cc.usage);
+    chunk_ctx_release(&cc);
     model__sse_release(&sse);
     return 0;
 }

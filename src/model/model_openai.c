@@ -238,6 +238,16 @@ struct chunk_ctx {
     struct err failure;
 };
 
+/* Frees what the context owns. */
+static void chunk_ctx_release(struct chunk_ctx *c)
+{
+    buf_release(&c->text);
+    json_decref(c->calls);
+    free(c->finish);
+    free(c->id);
+    json_decref(c->usage);
+}
+
 static void append_str(json_t *obj, const char *key, const char *more)
 {
     const char *old = json_string_value(json_object_get(obj, key));
@@ -387,11 +397,7 @@ static json_t *openai_invoke(struct model *mb, const json_t *request, model_delt
     }
     out = from_chat(resp.body ? resp.body : "", resp.body_len, m->model_id, err);
 out:
-    buf_release(&cc.text);
-    json_decref(cc.calls);
-    free(cc.finish);
-    free(cc.id);
-    json_decref(cc.usage);
+    chunk_ctx_release(&cc);
     model__sse_release(&sse);
     http_client_response_release(&resp);
     free(body);
