@@ -94,4 +94,32 @@ format:
 format-check:
 	$(CLANG_FORMAT) --dry-run -Werror $(FORMAT_SRCS)
 
+# Fuzzing (fuzz/README.md). Every build links each fuzz/<target>.c with fuzz/replay.c into
+# $(BUILD)/fuzz/replay_<target>, which `make test` runs over fuzz/corpus/<target>/;
+# `make fuzz FUZZ_SECONDS=N` builds the libFuzzer binaries with clang into build/fuzz and runs
+# each target for N seconds, failing on any finding.
+FUZZ_TARGETS := $(filter-out replay,$(basename $(notdir $(wildcard fuzz/*.c))))
+FUZZ_SECONDS ?= 60
+FORMAT_SRCS  += $(wildcard fuzz/*.c fuzz/*.h)
+ifeq ($(FUZZ),1)
+CFLAGS  += -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+           -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+.PHONY: fuzz fuzz-bins
+tests: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
+fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+
+$(BUILD)/fuzz/replay_%: fuzz/%.c fuzz/replay.c fuzz/fuzz.h $(BUILD)/libparley.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Ifuzz $(LDFLAGS) -o $@ $< fuzz/replay.c $(BUILD)/libparley.a $(LDLIBS)
+
+$(BUILD)/fuzz/fuzz_%: fuzz/%.c fuzz/fuzz.h $(BUILD)/libparley.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Ifuzz -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(BUILD)/libparley.a $(LDLIBS)
+
+fuzz:
+	$(MAKE) CC=clang BUILD=build/fuzz FUZZ=1 fuzz-bins
+	scripts/fuzz.sh build/fuzz $(FUZZ_SECONDS)
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

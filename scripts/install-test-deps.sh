@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/install-test-deps.sh - what `make test` needs beyond the build: Node.js and npm for the
 # test peers (AWS emulators, asl-validator, signers, MCP servers), Debian's Chromium for the browser
-# tests, Python 3 for the small stdlib-only test servers and clang-format for `make format-check`.
+# tests, Python 3 for the small stdlib-only test servers, clang-format for `make format-check` and
+# clang (libFuzzer) for `make fuzz`.
 # Idempotent; installs only what is missing and says what it installs.
 set -eu
 missing=""
@@ -10,6 +11,7 @@ command -v npm >/dev/null 2>&1 || missing="$missing npm"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 command -v clang-format >/dev/null 2>&1 || missing="$missing clang-format"
+command -v clang >/dev/null 2>&1 || missing="$missing clang"
 if [ -z "$missing" ]; then
     exit 0
 fi

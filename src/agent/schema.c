@@ -413,12 +413,129 @@ static int kw_const(struct cctx *c, const char *kw, const json_t *v, const json_
     return 0;
 }
 
+/* Returns the index just past the bracket expression that opens at src[i] ('['). */
+static size_t skip_bracket(const char *src, size_t i, size_t n)
+{
+    size_t j = i + 1;
+    if (j < n && src[j] == '^')
+        j++;
+    while (j < n && src[j] != ']')
+        j += src[j] == '\\' && j + 1 < n ? 2 : 1;
+    return j < n ? j + 1 : n;
+}
+
+/* Reads a `{n}`, `{n,}` or `{n,m}` bound at src[i]. Returns the index past it and sets *max to the
+ * copies regcomp makes (m, or n + 1 when open), or returns i when src[i] starts no bound (then
+ * '{' is a literal). */
+static size_t read_bound(const char *src, size_t i, size_t n, unsigned long *max, int *too_big)
+{
+    size_t j = i + 1;
+    unsigned long lo = 0, hi = 0;
+    int has_hi = 0, digits = 0;
+    for (; j < n && src[j] >= '0' && src[j] <= '9'; j++, digits++)
+        if (lo <= SCHEMA_PATTERN_MAX_BOUND) /* saturates above the cap */
+            lo = lo * 10 + (unsigned long)(src[j] - '0');
+    if (!digits)
+        return i;
+    if (j < n && src[j] == ',') {
+        j++;
+        for (; j < n && src[j] >= '0' && src[j] <= '9'; j++, has_hi = 1)
+            if (hi <= SCHEMA_PATTERN_MAX_BOUND)
+                hi = hi * 10 + (unsigned long)(src[j] - '0');
+    } else {
+        hi = lo, has_hi = 1;
+    }
+    if (j >= n || src[j] != '}')
+        return i;
+    *too_big = lo > SCHEMA_PATTERN_MAX_BOUND || hi > SCHEMA_PATTERN_MAX_BOUND;
+    *max = has_hi ? (hi > lo ? hi : lo) : lo + 1;
+    if (*max == 0)
+        *max = 1;
+    return j + 1;
+}
+
+/* Checks that the ECMA pattern src compiles to a bounded automaton (see schema.h). Returns 0, or
+ * -1 with the reason in why. Walks the pattern once, keeping per group the expanded size so far
+ * and the size of the last atom, to which a quantifier applies. */
+static int pattern_check(const char *src, char *why, size_t len)
+{
+    enum { MAX_GROUPS = 32 };
+    unsigned long size[MAX_GROUPS + 1] = {0}, last[MAX_GROUPS + 1] = {0};
+    int depth = 0, after_quant = 0;
+    size_t i = 0, n = strlen(src);
+    while (i < n) {
+        char ch = src[i];
+        unsigned long mult = 0; /* set when src[i] is a quantifier */
+        int too_big = 0;
+        size_t next = i + 1;
+        if (ch == '*' || ch == '?') {
+            mult = 1;
+        } else if (ch == '+') {
+            mult = 2; /* regcomp copies the atom: a+ is aa* */
+        } else if (ch == '{') {
+            next = read_bound(src, i, n, &mult, &too_big);
+            if (next == i) {
+                next = i + 1, mult = 0;
+            } else if (too_big) {
+                snprintf(why, len, "repetition bound above %d at offset %zu",
+                         SCHEMA_PATTERN_MAX_BOUND, i);
+                return -1;
+            }
+        }
+        if (mult && last[depth]) {
+            if (after_quant && !(ch == '?' && after_quant == 1)) {
+                snprintf(why, len, "stacked quantifiers at offset %zu", i);
+                return -1;
+            }
+            size[depth] += last[depth] * (mult - 1);
+            after_quant = ch == '?' && after_quant ? 2 : 1; /* `*?` is lazy; no third one */
+            i = next;
+        } else {
+            unsigned long atom = 1;
+            after_quant = 0;
+            if (ch == '\\' && i + 1 < n) {
+                if (src[i + 1] >= '1' && src[i + 1] <= '9') {
+                    snprintf(why, len, "backreference at offset %zu is not supported", i);
+                    return -1;
+                }
+                next = i + 2;
+            } else if (ch == '[') {
+                next = skip_bracket(src, i, n);
+            } else if (ch == '(') {
+                if (depth == MAX_GROUPS) {
+                    snprintf(why, len, "groups nested deeper than %d", MAX_GROUPS);
+                    return -1;
+                }
+                depth++;
+                size[depth] = last[depth] = 0;
+                i = next;
+                continue;
+            } else if (ch == ')' && depth > 0) {
+                atom = size[depth] ? size[depth] : 1;
+                depth--;
+            }
+            size[depth] += atom;
+            last[depth] = atom;
+            i = next;
+        }
+        if (size[depth] > SCHEMA_PATTERN_MAX_COST) {
+            snprintf(why, len, "expands to more than %d elements (nested or large repetitions)",
+                     SCHEMA_PATTERN_MAX_COST);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int kw_pattern(struct cctx *c, const char *kw, const json_t *v, const json_t *js, int depth,
                       struct snode *n)
 {
     (void)js, (void)depth;
     if (!json_is_string(v))
         return bad(c, kw, "must be a string (a regular expression)");
+    char why[160];
+    if (pattern_check(json_string_value(v), why, sizeof why) < 0)
+        return bad(c, kw, "pattern '%.200s' is too complex: %s", json_string_value(v), why);
     char *ere = translate_regex(json_string_value(v));
     int rc = regcomp(&n->re, ere, REG_EXTENDED | REG_NOSUB);
     free(ere);

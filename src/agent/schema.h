@@ -10,7 +10,11 @@
  * formats are annotations and ignored), boolean schemas, and the annotations title, description,
  * default, examples, $schema, $id, $comment. Keywords that would change validation but are not
  * supported ($ref, anyOf, oneOf, allOf, not, if, patternProperties, ...) are rejected at compile
- * time rather than silently ignored.
+ * time rather than silently ignored. A pattern whose compiled form could grow too large is
+ * rejected too (a clear error naming the schema path, never a slow regcomp): repetition bounds
+ * above SCHEMA_PATTERN_MAX_BOUND, quantifiers stacked directly on a quantifier (`a**`, `a{2}{3}`,
+ * a lazy `?` aside), nested repetitions whose product exceeds SCHEMA_PATTERN_MAX_COST, and
+ * backreferences (which POSIX matches by backtracking).
  *
  * Violations are reported all at once, each prefixed by the JSON Pointer of the offending value,
  * for example `/priority: must be one of "low", "medium", "high", "urgent" (got "critical");
@@ -25,9 +29,11 @@
 
 #include "base/err.h"
 
-#define SCHEMA_MAX_DEPTH 32      /* nesting of subschemas in a schema */
-#define SCHEMA_MAX_VIOLATIONS 50 /* violations listed in one report; the rest are counted */
-#define SCHEMA_INSTANCE_DEPTH 64 /* deeper instance values are reported, not descended */
+#define SCHEMA_MAX_DEPTH 32           /* nesting of subschemas in a schema */
+#define SCHEMA_MAX_VIOLATIONS 50      /* violations listed in one report; the rest are counted */
+#define SCHEMA_INSTANCE_DEPTH 64      /* deeper instance values are reported, not descended */
+#define SCHEMA_PATTERN_MAX_BOUND 1000 /* largest n or m in a pattern's {n,m} */
+#define SCHEMA_PATTERN_MAX_COST 2000  /* pattern size once its repetitions are expanded */
 
 struct schema;
 

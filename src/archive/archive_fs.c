@@ -30,6 +30,7 @@
 
 #include "archive/archive.h"
 #include "base/buf.h"
+#include "base/fault.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 
@@ -91,6 +92,13 @@ static int fsync_dir_if_present(const char *dir, struct err *err)
 static int write_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;
+    int injected = fault_check(FAULT_ARCHIVE);
+    if (injected) { /* a partial write, then the error */
+        if (len > 1 && write(fd, p, len / 2) < 0)
+            return -1;
+        errno = injected;
+        return -1;
+    }
     while (len > 0) {
         ssize_t w = write(fd, p, len);
         if (w < 0 && errno == EINTR)

@@ -17,3 +17,4 @@ LIB_SRCS += src/base/backoff.c
 LIB_SRCS += src/base/text.c
 LIB_SRCS += src/base/guard.c
 LIB_SRCS += src/base/sched.c
+LIB_SRCS += src/base/fault.c

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "base/clock.h"
+#include "base/fault.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 
@@ -66,6 +67,12 @@ void sqlpool_release(struct sqlpool *p, struct sqlpool_conn *c)
 
 sqlite3_stmt *sqlpool_stmt(struct sqlpool_conn *c, int q, struct err *err)
 {
+    int injected = fault_check(FAULT_SQL);
+    if (injected) {
+        err_set(err, c->pool->err_code, "prepare failed: %s (injected fault)",
+                sqlite3_errstr(injected));
+        return NULL;
+    }
     if (!c->stmt[q] && sqlite3_prepare_v3(c->db, c->pool->sql[q], -1, SQLITE_PREPARE_PERSISTENT,
                                           &c->stmt[q], NULL) != SQLITE_OK) {
         sqlpool_fail(c, err, "prepare");

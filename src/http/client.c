@@ -15,6 +15,7 @@
 
 #include "base/backoff.h"
 #include "base/buf.h"
+#include "base/fault.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 
@@ -280,7 +281,8 @@ static CURLcode attempt(struct http_client *c, CURL *h, const struct http_client
     } else if (strcmp(m, "GET") != 0) {
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m);
     }
-    CURLcode cc = curl_easy_perform(h);
+    int injected = fault_check(FAULT_HTTP); /* a test's reset or truncated body */
+    CURLcode cc = injected ? (CURLcode)injected : curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
     if (x->body.data) /* a body that never started stays NULL */
         resp->body = buf_take(&x->body, &resp->body_len);

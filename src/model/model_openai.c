@@ -194,6 +194,36 @@ static json_t *build_response(const char *id, const char *model, const char *tex
     return out;
 }
 
+/* Parses a (non-streaming) Chat Completions response body into a checked Messages-API response
+ * (new reference), or returns NULL with err "ModelBadResponse". */
+static json_t *from_chat(const char *body, size_t len, const char *model_id, struct err *err)
+{
+    json_error_t je;
+    json_t *out = NULL;
+    json_t *r = json_loadb(body, len, 0, &je);
+    if (!r) {
+        err_set(err, "ModelBadResponse", "openai: response is not JSON: %s", je.text);
+        goto out;
+    }
+    json_t *ch = json_array_get(json_object_get(r, "choices"), 0);
+    json_t *msg = json_object_get(ch, "message");
+    if (!json_is_object(msg)) {
+        err_set(err, "ModelBadResponse", "openai: response has no choices[0].message");
+        goto out;
+    }
+    const char *model = json_string_value(json_object_get(r, "model"));
+    out = build_response(json_string_value(json_object_get(r, "id")), model ? model : model_id,
+                         json_string_value(json_object_get(msg, "content")),
+                         json_object_get(msg, "tool_calls"),
+                         json_is_string(json_object_get(msg, "refusal"))
+                             ? "content_filter" /* the model declined (structured outputs) */
+                             : json_string_value(json_object_get(ch, "finish_reason")),
+                         json_object_get(r, "usage"), err);
+out:
+    json_decref(r);
+    return out;
+}
+
 /* ---- Streaming ------------------------------------------------------------------------------ */
 
 struct chunk_ctx {
@@ -207,6 +237,16 @@ struct chunk_ctx {
     void *ud;
     struct err failure;
 };
+
+/* Frees what the context owns. */
+static void chunk_ctx_release(struct chunk_ctx *c)
+{
+    buf_release(&c->text);
+    json_decref(c->calls);
+    free(c->finish);
+    free(c->id);
+    json_decref(c->usage);
+}
 
 static void append_str(json_t *obj, const char *key, const char *more)
 {
@@ -355,34 +395,9 @@ static json_t *openai_invoke(struct model *mb, const json_t *request, model_delt
         model__stream_refusal(out, on_delta, ud);
         goto out;
     }
-    json_error_t je;
-    json_t *r = json_loadb(resp.body ? resp.body : "", resp.body_len, 0, &je);
-    if (!r) {
-        err_set(err, "ModelBadResponse", "openai: response is not JSON: %s", je.text);
-        goto out;
-    }
-    json_t *ch = json_array_get(json_object_get(r, "choices"), 0);
-    json_t *msg = json_object_get(ch, "message");
-    if (!json_is_object(msg)) {
-        err_set(err, "ModelBadResponse", "openai: response has no choices[0].message");
-        json_decref(r);
-        goto out;
-    }
-    const char *model = json_string_value(json_object_get(r, "model"));
-    out = build_response(json_string_value(json_object_get(r, "id")), model ? model : m->model_id,
-                         json_string_value(json_object_get(msg, "content")),
-                         json_object_get(msg, "tool_calls"),
-                         json_is_string(json_object_get(msg, "refusal"))
-                             ? "content_filter" /* the model declined (structured outputs) */
-                             : json_string_value(json_object_get(ch, "finish_reason")),
-                         json_object_get(r, "usage"), err);
-    json_decref(r);
+    out = from_chat(resp.body ? resp.body : "", resp.body_len, m->model_id, err);
 out:
-    buf_release(&cc.text);
-    json_decref(cc.calls);
-    free(cc.finish);
-    free(cc.id);
-    json_decref(cc.usage);
+    chunk_ctx_release(&cc);
     model__sse_release(&sse);
     http_client_response_release(&resp);
     free(body);

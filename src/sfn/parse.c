@@ -480,6 +480,11 @@ static void compile_rule(struct pctx *c, json_t *r, const char *where, struct sf
     json_object_foreach(r, k, v) {
         if (!strcmp(k, "Variable") || !strcmp(k, "Comment") || !strcmp(k, "Next"))
             continue;
+        int is_op = !strcmp(k, "And") || !strcmp(k, "Or") || !strcmp(k, "Not") || find_op(k) >= 0;
+        if (is_op && nops > 0) {
+            nops++; /* reported below; only the first operator is compiled (no leaked operand) */
+            continue;
+        }
         char *w = at(where, k);
         if (!strcmp(k, "And") || !strcmp(k, "Or")) {
             nops++;
