@@ -34,47 +34,78 @@ struct model_offline {
  * Hashing and token estimates
  * --------------------------------------------------------------------------------------------- */
 
-static uint64_t fnv1a(const char *s, uint64_t h)
+
+/* Estimates tokens the way BPE tokenisers roughly behave on English: a run of letters or digits
+ * costs one token per four characters (rounded up), every other visible character one token,
+ * whitespace nothing. It is an estimate, documented as such in the usage it fills. The count runs
+ * over bytes as they come (a run may span two chunks), so a JSON value is counted straight from
+ * json_dump_callback without building its text. */
+struct token_count {
+    size_t tokens; /* tokens of the finished runs and symbols */
+    size_t run;    /* letters or digits in the current run */
+};
+
+static void count_bytes(struct token_count *t, const char *s, size_t len)
 {
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (isalnum(c) || c >= 0x80) {
+            t->run++;
+            continue;
+        }
+        t->tokens += (t->run + 3) / 4;
+        t->run = 0;
+        if (!isspace(c))
+            t->tokens++;
     }
-    return h;
 }
 
-/* Estimates the tokens of text the way BPE tokenisers roughly behave on English: a run of letters
- * or digits costs one token per four characters (rounded up), every other visible character one
- * token, whitespace nothing. It is an estimate, documented as such in the usage it fills. */
+/* The count, closing the last run. */
+static size_t count_done(struct token_count *t)
+{
+    t->tokens += (t->run + 3) / 4;
+    t->run = 0;
+    return t->tokens;
+}
+
 static size_t estimate_tokens(const char *s)
 {
-    size_t tokens = 0;
-    while (*s) {
-        unsigned char c = (unsigned char)*s;
-        if (isalnum(c) || c >= 0x80) {
-            size_t run = 0;
-            while (*s && (isalnum((unsigned char)*s) || (unsigned char)*s >= 0x80)) {
-                s++;
-                run++;
-            }
-            tokens += (run + 3) / 4;
-        } else {
-            if (!isspace(c))
-                tokens++;
-            s++;
-        }
-    }
-    return tokens;
+    struct token_count t = {0, 0};
+    count_bytes(&t, s, strlen(s));
+    return count_done(&t);
+}
+
+static int count_chunk(const char *buf, size_t len, void *ud)
+{
+    count_bytes(ud, buf, len);
+    return 0;
 }
 
 static size_t estimate_json_tokens(const json_t *j)
 {
     if (!j)
         return 0;
-    char *dump = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
-    size_t n = dump ? estimate_tokens(dump) : 0;
-    free(dump);
-    return n;
+    struct token_count t = {0, 0};
+    json_dump_callback(j, count_chunk, &t, JSON_COMPACT | JSON_ENCODE_ANY);
+    return count_done(&t);
+}
+
+/* FNV-1a, continued over len bytes (a json_dump_callback chunk: the request's compact,
+ * key-sorted text is hashed without building it). */
+static int hash_chunk(const char *buf, size_t len, void *ud)
+{
+    uint64_t *h = ud;
+    for (size_t i = 0; i < len; i++) {
+        *h ^= (unsigned char)buf[i];
+        *h *= 1099511628211ULL;
+    }
+    return 0;
+}
+
+static uint64_t fnv1a(const char *s, uint64_t h)
+{
+    hash_chunk(s, strlen(s), &h);
+    return h;
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -111,7 +142,6 @@ static json_t *offline_invoke(struct model *m, const json_t *request, model_delt
     struct model_offline *mo = (struct model_offline *)m;
     json_t *resp = NULL;
     struct offline_reply reply = {0};
-    char *dump = NULL;
     pthread_mutex_lock(&mo->mu);
     struct offline_custom *custom = mo->custom ? offline_custom_ref(mo->custom) : NULL;
     pthread_mutex_unlock(&mo->mu);
@@ -122,8 +152,8 @@ static json_t *offline_invoke(struct model *m, const json_t *request, model_delt
     if (offline_policy_decide(request, custom, &reply, err) != 0)
         goto out;
 
-    dump = json_dumps(request, JSON_COMPACT | JSON_SORT_KEYS);
-    uint64_t h = fnv1a(dump ? dump : "", 1469598103934665603ULL);
+    uint64_t h = 1469598103934665603ULL;
+    json_dump_callback(request, hash_chunk, &h, JSON_COMPACT | JSON_SORT_KEYS);
     char id[40];
     snprintf(id, sizeof id, "msg_offline_%016" PRIx64, h);
 
@@ -150,7 +180,6 @@ static json_t *offline_invoke(struct model *m, const json_t *request, model_delt
                      "usage", "input_tokens", (json_int_t)in_tokens, "output_tokens",
                      (json_int_t)out_tokens);
 out:
-    free(dump);
     offline_reply_release(&reply); /* before the unref: reply.tool may point into custom */
     offline_custom_unref(custom);
     return resp;
