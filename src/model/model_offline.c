@@ -102,6 +102,65 @@ static int hash_chunk(const char *buf, size_t len, void *ud)
     return 0;
 }
 
+/* Hash and token count of a request in one serialisation: the hash runs over every byte of the
+ * request's compact, key-sorted text, the count over the values of "system", "messages" and
+ * "tools" (a count does not depend on key order: every run of letters ends at a quote). */
+struct request_pass {
+    uint64_t hash;             /* FNV-1a so far */
+    struct token_count tokens; /* of the counted values */
+    int counting;              /* 1 while a counted value is being dumped */
+};
+
+static int pass_chunk(const char *buf, size_t len, void *ud)
+{
+    struct request_pass *rp = ud;
+    hash_chunk(buf, len, &rp->hash);
+    if (rp->counting)
+        count_bytes(&rp->tokens, buf, len);
+    return 0;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Fills *h with FNV-1a of json_dumps(request, JSON_COMPACT | JSON_SORT_KEYS) (the same bytes, fed
+ * key by key) and returns the estimated input tokens. */
+static size_t request_hash_tokens(const json_t *request, uint64_t *h)
+{
+    struct request_pass rp = {1469598103934665603ULL, {0, 0}, 0};
+    size_t n = json_object_size(request), i = 0;
+    const char **keys = xmalloc((n ? n : 1) * sizeof *keys);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)request, k, v)
+        keys[i++] = k;
+    qsort(keys, n, sizeof *keys, key_cmp);
+    size_t in_tokens = 0;
+    pass_chunk("{", 1, &rp);
+    for (i = 0; i < n; i++) {
+        json_t *name = json_string(keys[i]);
+        if (i)
+            pass_chunk(",", 1, &rp);
+        json_dump_callback(name, pass_chunk, &rp, JSON_ENCODE_ANY);
+        json_decref(name);
+        pass_chunk(":", 1, &rp);
+        rp.counting = strcmp(keys[i], "system") == 0 || strcmp(keys[i], "messages") == 0 ||
+                      strcmp(keys[i], "tools") == 0;
+        json_dump_callback(json_object_get(request, keys[i]), pass_chunk, &rp,
+                           JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        if (rp.counting)
+            in_tokens += count_done(&rp.tokens);
+        rp.tokens.tokens = 0;
+        rp.counting = 0;
+    }
+    pass_chunk("}", 1, &rp);
+    free(keys);
+    *h = rp.hash;
+    return in_tokens;
+}
+
 static uint64_t fnv1a(const char *s, uint64_t h)
 {
     hash_chunk(s, strlen(s), &h);
@@ -152,8 +211,8 @@ static json_t *offline_invoke(struct model *m, const json_t *request, model_delt
     if (offline_policy_decide(request, custom, &reply, err) != 0)
         goto out;
 
-    uint64_t h = 1469598103934665603ULL;
-    json_dump_callback(request, hash_chunk, &h, JSON_COMPACT | JSON_SORT_KEYS);
+    uint64_t h;
+    size_t in_tokens = request_hash_tokens(request, &h);
     char id[40];
     snprintf(id, sizeof id, "msg_offline_%016" PRIx64, h);
 
@@ -171,9 +230,6 @@ static json_t *offline_invoke(struct model *m, const json_t *request, model_delt
         if (on_delta)
             stream_words(reply.text, on_delta, ud);
     }
-    size_t in_tokens = estimate_json_tokens(json_object_get(request, "system")) +
-                       estimate_json_tokens(json_object_get(request, "messages")) +
-                       estimate_json_tokens(json_object_get(request, "tools"));
     resp = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:n, s:{s:I, s:I}}", "id", id, "type",
                      "message", "role", "assistant", "model", OFFLINE_MODEL_NAME, "content",
                      content, "stop_reason", reply.tool ? "tool_use" : "end_turn", "stop_sequence",
