@@ -18,7 +18,8 @@
 
 #include "base/err.h"
 
-#define SQLPOOL_BUSY_MS 10000 /* how long a statement waits for another writer before SQLITE_BUSY */
+/* How long a statement waits for another writer before it fails with SQLITE_BUSY. */
+#define SQLPOOL_BUSY_MS 10000
 
 struct sqlpool;
 

@@ -137,10 +137,10 @@ struct re_copy {
 };
 
 struct text_re {
-    char *pattern;         /* as compiled */
-    int cflags;            /* regcomp() flags */
-    pthread_mutex_t lock;  /* guards idle and copies */
-    struct re_copy *idle;  /* copies no thread is using */
+    char *pattern;          /* as compiled */
+    int cflags;             /* regcomp() flags */
+    pthread_mutex_t lock;   /* guards idle and copies */
+    struct re_copy *idle;   /* copies no thread is using */
     struct re_copy *copies; /* every copy (linked through all) */
 };
 

@@ -34,7 +34,6 @@ struct model_offline {
  * Hashing and token estimates
  * --------------------------------------------------------------------------------------------- */
 
-
 /* Estimates tokens the way BPE tokenisers roughly behave on English: a run of letters or digits
  * costs one token per four characters (rounded up), every other visible character one token,
  * whitespace nothing. It is an estimate, documented as such in the usage it fills. The count runs

@@ -298,8 +298,8 @@ static pthread_once_t phrase_once = PTHREAD_ONCE_INIT;
 static void phrase_compile(void)
 {
     for (int i = 0; i < P_COUNT; i++) {
-        phrase_re[i] =
-            text_re_new(phrase_patterns[i], REG_EXTENDED | REG_ICASE | REG_NOSUB, NULL, 0);
+        phrase_re[i] = text_re_new(phrase_patterns[i], REG_EXTENDED | REG_ICASE | REG_NOSUB, NULL,
+                                   0);
         if (!phrase_re[i])
             abort(); /* a pattern of ours that does not compile is our bug */
     }
