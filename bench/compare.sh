@@ -6,7 +6,8 @@
 # a burst of load elsewhere on the machine does not decide the figure. Beside turns/s it reports
 # the servers' CPU time (user + system, from /proc) per turn, which other load on a shared
 # machine disturbs far less than throughput.
-# Settings: BENCH_CLIENTS (default 8), BENCH_SECONDS (default 5 a round), BENCH_ROUNDS (default 5).
+# Settings: BENCH_CLIENTS (default 8), BENCH_SECONDS (default 5 a round), BENCH_ROUNDS (default 5),
+# BENCH_MODE (a loadgen mode: chat, the default, new or cont).
 set -eu
 # Rate limits off: one client address sends every request here (as in bench/run.sh).
 export PARLEY_RATE_LIMIT_PER_MIN=0 PARLEY_SESSION_RATE_LIMIT_PER_MIN=0
@@ -15,6 +16,7 @@ b=${2:?usage: bench/compare.sh BUILD_A BUILD_B}
 clients=${BENCH_CLIENTS:-8}
 seconds=${BENCH_SECONDS:-5}
 rounds=${BENCH_ROUNDS:-5}
+mode=${BENCH_MODE:-chat}
 dir_a=$(mktemp -d /tmp/parley-cmp-XXXXXX)
 dir_b=$(mktemp -d /tmp/parley-cmp-XXXXXX)
 pids=()
@@ -49,7 +51,7 @@ cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 round() {
     local c0 line c1
     c0=$(cpu "$3")
-    line=$("$1/bench/loadgen" chat "$2" "$clients" "$seconds")
+    line=$("$1/bench/loadgen" "$mode" "$2" "$clients" "$seconds")
     c1=$(cpu "$3")
     echo "$line" | awk -v d=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" '{
         printf "%s %.3f\n", $2, ($5 > 0 ? d * 1000 / hz / $5 : 0) }'

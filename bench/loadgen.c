@@ -2,6 +2,10 @@
  * loadgen.c - the load benchmark's client and baselines.
  *
  *   loadgen chat URL CLIENTS SECONDS     the seed's sample conversation (2 turns a session)
+ *   loadgen new URL CLIENTS SECONDS      new-session turns only: every request opens a session
+ *   loadgen cont URL CLIENTS SECONDS     continuing-session turns only: each client keeps a
+ *                                        session (opened untimed) and asks questions on it,
+ *                                        starting a fresh one every CONT_TURNS turns
  *   loadgen health URL CLIENTS SECONDS   GET /health on the same server: a trivial HTTP 200
  *   loadgen sqlite DIR SECONDS           a bare SQLite commit loop (WAL, synchronous=NORMAL)
  * Each prints one line: `name ops/s p50_ms p99_ms ops`. Clients are threads with one keep-alive
@@ -18,9 +22,26 @@
 #include "base/clock.h"
 #include "base/xmalloc.h"
 
+/* What a client thread sends. */
+enum mode {
+    M_HEALTH, /* GET /health */
+    M_CHAT,   /* the two-turn sample conversation, both turns timed */
+    M_NEW,    /* the first turn of a new session, timed */
+    M_CONT,   /* a question on an existing session, timed */
+};
+
+#define CONT_TURNS 20 /* continuing turns per session before a client opens a new one */
+
+/* Continuing-session questions the offline model answers from the knowledge base, no action. */
+static const char *const cont_questions[] = {
+    "{\"sessionId\":\"%s\",\"message\":\"How do I reset my password?\"}",
+    "{\"sessionId\":\"%s\",\"message\":\"What is your refund policy?\"}",
+    "{\"sessionId\":\"%s\",\"message\":\"How long does shipping take?\"}",
+};
+
 struct worker {
     const char *url;     /* server base URL */
-    int chat;            /* 1: conversation, 0: /health */
+    enum mode mode;      /* what to send */
     int64_t deadline_us; /* stop time */
     double *lat_ms;      /* latencies of completed operations */
     size_t n, cap;       /* used / allocated in lat_ms */
@@ -51,8 +72,17 @@ static void record(struct worker *w, double ms)
     w->lat_ms[w->n++] = ms;
 }
 
-/* Performs one request; returns the parsed JSON body on 200 (new ref) or NULL. */
+static json_t *request_timed(CURL *c, struct worker *w, const char *path, const char *body,
+                             int timed);
+
+/* Performs one timed request; returns the parsed JSON body on 200 (new ref) or NULL. */
 static json_t *request(CURL *c, struct worker *w, const char *path, const char *body)
+{
+    return request_timed(c, w, path, body, 1);
+}
+
+static json_t *request_timed(CURL *c, struct worker *w, const char *path, const char *body,
+                             int timed)
 {
     char url[256];
     snprintf(url, sizeof url, "%s%s", w->url, path);
@@ -70,7 +100,8 @@ static json_t *request(CURL *c, struct worker *w, const char *path, const char *
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     json_t *out = NULL;
     if (cc == CURLE_OK && status == 200 && s.data) {
-        record(w, (double)(clock_mono_us() - t0) / 1000.0);
+        if (timed)
+            record(w, (double)(clock_mono_us() - t0) / 1000.0);
         out = json_loads(s.data, 0, NULL);
     } else {
         w->errors++;
@@ -87,9 +118,40 @@ static void *run_worker(void *arg)
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    char *cont_sid = NULL; /* M_CONT: the session this client continues */
+    int turns = 0;    /* M_CONT: continuing turns on it so far */
     while (clock_mono_us() < w->deadline_us) {
-        if (!w->chat) {
+        if (w->mode == M_HEALTH) {
             json_decref(request(c, w, "/health", NULL));
+            continue;
+        }
+        if (w->mode == M_NEW) {
+            json_t *r = request(c, w, "/chat", "{\"message\":\"I can't log into my account\"}");
+            if (r && !json_string_value(json_object_get(r, "sessionId")))
+                w->errors++;
+            json_decref(r);
+            continue;
+        }
+        if (w->mode == M_CONT) {
+            if (!cont_sid || turns == CONT_TURNS) {
+                free(cont_sid);
+                cont_sid = NULL;
+                turns = 0;
+                json_t *r = request_timed(c, w, "/chat",
+                                          "{\"message\":\"Hi, I have a question\"}", 0);
+                const char *id = json_string_value(json_object_get(r, "sessionId"));
+                if (id)
+                    cont_sid = xstrdup(id);
+                json_decref(r);
+                continue;
+            }
+            char body[512];
+            snprintf(body, sizeof body, cont_questions[turns % 3], cont_sid);
+            json_t *r = request(c, w, "/chat", body);
+            if (r && !json_string_value(json_object_get(r, "reply")))
+                w->errors++;
+            json_decref(r);
+            turns++;
             continue;
         }
         json_t *r = request(c, w, "/chat", "{\"message\":\"I can't log into my account\"}");
@@ -105,6 +167,7 @@ static void *run_worker(void *arg)
         }
         json_decref(r);
     }
+    free(cont_sid);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     return NULL;
@@ -123,7 +186,7 @@ static void report(const char *name, double *lat, size_t n, double seconds, int 
     printf("%s %.1f %.3f %.3f %zu %d\n", name, (double)n / seconds, p50, p99, n, errors);
 }
 
-static int run_http(const char *name, const char *url, int clients, int seconds, int chat)
+static int run_http(const char *name, const char *url, int clients, int seconds, enum mode mode)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     struct worker *w = xcalloc((size_t)clients, sizeof *w);
@@ -131,7 +194,7 @@ static int run_http(const char *name, const char *url, int clients, int seconds,
     int64_t start = clock_mono_us();
     for (int i = 0; i < clients; i++) {
         w[i].url = url;
-        w[i].chat = chat;
+        w[i].mode = mode;
         w[i].deadline_us = start + (int64_t)seconds * 1000000;
         pthread_create(&t[i], NULL, run_worker, &w[i]);
     }
@@ -198,11 +261,19 @@ int main(int argc, char **argv)
     xmalloc_init();
     if (argc == 4 && strcmp(argv[1], "sqlite") == 0)
         return run_sqlite(argv[2], atoi(argv[3]));
-    if (argc == 5 && (strcmp(argv[1], "chat") == 0 || strcmp(argv[1], "health") == 0)) {
-        int chat = strcmp(argv[1], "chat") == 0;
-        return run_http(chat ? "chat_turn" : "http_health", argv[2], atoi(argv[3]),
-                        atoi(argv[4]), chat);
-    }
-    fprintf(stderr, "usage: loadgen chat|health URL CLIENTS SECONDS | loadgen sqlite DIR SECONDS\n");
+    static const struct {
+        const char *arg, *name;
+        enum mode mode;
+    } modes[] = {
+        {"chat", "chat_turn", M_CHAT},
+        {"health", "http_health", M_HEALTH},
+        {"new", "new_turn", M_NEW},
+        {"cont", "cont_turn", M_CONT},
+    };
+    for (size_t i = 0; argc == 5 && i < sizeof modes / sizeof modes[0]; i++)
+        if (strcmp(argv[1], modes[i].arg) == 0)
+            return run_http(modes[i].name, argv[2], atoi(argv[3]), atoi(argv[4]), modes[i].mode);
+    fprintf(stderr, "usage: loadgen chat|health|new|cont URL CLIENTS SECONDS | "
+                    "loadgen sqlite DIR SECONDS\n");
     return 2;
 }

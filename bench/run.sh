@@ -4,14 +4,19 @@
 #   chat_turn      turns/s and latency of the seed's sample conversation (CLIENTS concurrent)
 #   http_health    a trivial HTTP 200 from the same server (the HTTP ceiling)
 #   sqlite_commit  a bare SQLite commit loop (the storage ceiling)
-# and prints the ratios. Then it measures what archiving, events and EMF lines cost: the same
+#   new_turn       new-session turns only (TURN_CLIENTS concurrent)
+#   cont_turn      continuing-session turns only (knowledge-base questions on open sessions)
+# and prints the ratios (issue 13's targets: new_turn >= 0.3x sqlite_commit, cont_turn >= 0.8x
+# new_turn, p99 <= 5 ms at 32 connections). Then it measures what archiving, events and EMF lines cost: the same
 # conversation against a second server with them switched off, alternating the two servers over
 # ROUNDS rounds and comparing the medians, so that a burst of load elsewhere on the machine
 # does not decide the figure.
-# Settings: BENCH_CLIENTS (default 8), BENCH_SECONDS (default 10), BENCH_ROUNDS (default 3).
+# Settings: BENCH_CLIENTS (default 8), BENCH_TURN_CLIENTS (default 32), BENCH_SECONDS (default 10),
+# BENCH_ROUNDS (default 3).
 set -eu
 build=${1:-build}
 clients=${BENCH_CLIENTS:-8}
+turn_clients=${BENCH_TURN_CLIENTS:-32}
 seconds=${BENCH_SECONDS:-10}
 rounds=${BENCH_ROUNDS:-3}
 dir=$(mktemp -d /tmp/parley-bench-XXXXXX)
@@ -47,13 +52,17 @@ printf '%-14s %12s %10s %10s %10s %7s\n' name ops/s p50_ms p99_ms ops errors
 chat=$("$build/bench/loadgen" chat "$url" "$clients" "$seconds")
 health=$("$build/bench/loadgen" health "$url" "$clients" "$seconds")
 commit=$("$build/bench/loadgen" sqlite "$dir" "$seconds")
-for line in "$chat" "$health" "$commit"; do
+new=$("$build/bench/loadgen" new "$url" "$turn_clients" "$seconds")
+cont=$("$build/bench/loadgen" cont "$url" "$turn_clients" "$seconds")
+for line in "$chat" "$health" "$commit" "$new" "$cont"; do
     # shellcheck disable=SC2086
     printf '%-14s %12s %10s %10s %10s %7s\n' $line
 done
 rate() { echo "$1" | awk '{print $2}'; }
 awk -v c="$(rate "$chat")" -v h="$(rate "$health")" -v s="$(rate "$commit")" 'BEGIN {
     printf "chat turns/s vs trivial HTTP 200: %.3f   vs bare SQLite commits: %.3f\n", c / h, c / s }'
+awk -v n="$(rate "$new")" -v k="$(rate "$cont")" -v s="$(rate "$commit")" -v c="$turn_clients" 'BEGIN {
+    printf "new-session turns vs bare SQLite commits: %.3f (target >= 0.3)   continuing vs new: %.3f (target >= 0.8), %d clients\n", n / s, k / n, c }'
 
 # What archive + events + EMF cost: alternate the two servers, compare the medians.
 on=() off=()

@@ -23,12 +23,13 @@
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "base/asset.h"
+#include "base/text.h"
 
 /* One denied topic, its patterns compiled once. */
 struct topic {
-    regex_t *re;       /* compiled patterns */
-    size_t nre;        /* how many */
-    const char *reply; /* canned reply (borrowed from doc) */
+    struct text_re **re; /* compiled patterns (a copy per concurrent turn each) */
+    size_t nre;          /* how many */
+    const char *reply;   /* canned reply (borrowed from doc) */
 };
 
 struct agent_file {
@@ -1072,11 +1073,11 @@ static void compile_guardrails(struct agent_file *f, struct probs *p)
         json_array_foreach(pats, j, pat) {
             if (!json_is_string(pat))
                 continue;
-            int rc = regcomp(&tp->re[tp->nre], json_string_value(pat),
-                             REG_EXTENDED | REG_ICASE | REG_NOSUB);
-            if (rc != 0) {
-                char why[128], loc[96];
-                regerror(rc, &tp->re[tp->nre], why, sizeof why);
+            char why[128] = "";
+            tp->re[tp->nre] = text_re_new(json_string_value(pat),
+                                          REG_EXTENDED | REG_ICASE | REG_NOSUB, why, sizeof why);
+            if (!tp->re[tp->nre]) {
+                char loc[96];
                 snprintf(loc, sizeof loc, "/guardrails/denied_topics/%zu/patterns/%zu", i, j);
                 prob(p, loc, "pattern does not compile: %s", why);
                 continue;
@@ -1190,7 +1191,7 @@ void agent_file_free(struct agent_file *f)
         return;
     for (size_t i = 0; i < f->ntopics; i++) {
         for (size_t j = 0; j < f->topics[i].nre; j++)
-            regfree(&f->topics[i].re[j]);
+            text_re_free(f->topics[i].re[j]);
         free(f->topics[i].re);
     }
     free(f->topics);
@@ -1257,7 +1258,7 @@ const char *agent_file_denied_reply(const struct agent_file *f, const char *text
 {
     for (size_t i = 0; f && text && i < f->ntopics; i++)
         for (size_t j = 0; j < f->topics[i].nre; j++)
-            if (regexec(&f->topics[i].re[j], text, 0, NULL, 0) == 0)
+            if (text_re_exec(f->topics[i].re[j], text, 0, NULL, 0) == 0)
                 return f->topics[i].reply;
     return NULL;
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/text.h"
 #include "base/xmalloc.h"
 
 /* ------------------------------------------------------------------------------------------------
@@ -74,7 +75,7 @@ struct snode {
     json_t *enum_values; /* owned array, or NULL */
     json_t *const_value; /* owned, or NULL (has_const tells a null const apart) */
     int has_const;
-    regex_t re;            /* compiled pattern */
+    struct text_re *re;    /* compiled pattern (a copy per concurrent validator) */
     char *pattern;         /* pattern as written, or NULL */
     long min_len, max_len; /* -1 when absent */
     int has_min, has_max, min_excl, max_excl;
@@ -105,10 +106,8 @@ static void snode_free(struct snode *n)
     snode_free(n->addl);
     json_decref(n->enum_values);
     json_decref(n->const_value);
-    if (n->pattern) {
-        regfree(&n->re);
-        free(n->pattern);
-    }
+    text_re_free(n->re);
+    free(n->pattern);
     snode_free(n->items);
     free(n);
 }
@@ -537,14 +536,11 @@ static int kw_pattern(struct cctx *c, const char *kw, const json_t *v, const jso
     if (pattern_check(json_string_value(v), why, sizeof why) < 0)
         return bad(c, kw, "pattern '%.200s' is too complex: %s", json_string_value(v), why);
     char *ere = translate_regex(json_string_value(v));
-    int rc = regcomp(&n->re, ere, REG_EXTENDED | REG_NOSUB);
+    char msg[256] = "";
+    n->re = text_re_new(ere, REG_EXTENDED | REG_NOSUB, msg, sizeof msg);
     free(ere);
-    if (rc != 0) {
-        char msg[256];
-        regerror(rc, &n->re, msg, sizeof msg);
-        regfree(&n->re);
+    if (!n->re)
         return bad(c, kw, "cannot compile '%s': %s", json_string_value(v), msg);
-    }
     n->pattern = xstrdup(json_string_value(v));
     return 0;
 }
@@ -1095,7 +1091,7 @@ static void check_string(struct vctx *v, const struct snode *n, const json_t *x)
     if (n->max_len >= 0 && chars > (size_t)n->max_len)
         violation(v, "must be at most %ld character%s long (got %zu)", n->max_len,
                   n->max_len == 1 ? "" : "s", chars);
-    if (n->pattern && regexec(&n->re, s, 0, NULL, 0) != 0) {
+    if (n->pattern && text_re_exec(n->re, s, 0, NULL, 0) != 0) {
         struct buf got;
         buf_init(&got, SCHEMA_TEXT_MAX);
         add_json_short(&got, x);

@@ -18,6 +18,7 @@ struct sqlpool {
     struct sqlpool_conn *free_list; /* idle connections */
     pthread_mutex_t lock;           /* guards free_list */
     pthread_cond_t avail;           /* signalled when a connection returns */
+    pthread_cond_t tx_end;          /* broadcast when a connection returns (its transaction over) */
     const char *const *sql;         /* the statement table */
     int nsql;                       /* statements in it */
     char err_code[ERR_CODE_MAX];    /* code of this pool's errors */
@@ -62,6 +63,7 @@ void sqlpool_release(struct sqlpool *p, struct sqlpool_conn *c)
     c->next_free = p->free_list;
     p->free_list = c;
     pthread_cond_signal(&p->avail);
+    pthread_cond_broadcast(&p->tx_end);
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -97,6 +99,32 @@ int sqlpool_exec(struct sqlpool_conn *c, int q, struct err *err)
     return 0;
 }
 
+/* SQLite's busy handler: another connection holds the write lock. SQLite's own busy timeout sleeps
+ * 1, 2, 5, 10 ... 100 ms between tries, far longer than a transaction of ours takes, so request
+ * threads sat asleep with the lock free. Instead the waiter sleeps on the pool's tx_end condition,
+ * which every connection returning to the pool (its transaction committed or rolled back)
+ * broadcasts, and retries at once; a short timed wait covers writers in other processes (the
+ * worker, the CLI). Gives up (SQLITE_BUSY) after SQLPOOL_BUSY_MS. */
+static int conn_busy(void *ud, int tries)
+{
+    struct sqlpool_conn *c = ud;
+    struct sqlpool *p = (struct sqlpool *)c->pool;
+    int64_t now = clock_mono_ms();
+    if (tries == 0)
+        c->busy_since_ms = now;
+    if (now - c->busy_since_ms >= SQLPOOL_BUSY_MS)
+        return 0;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 2000000L; /* 2 ms */
+    until.tv_sec += until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&p->lock);
+    pthread_cond_timedwait(&p->tx_end, &p->lock, &until);
+    pthread_mutex_unlock(&p->lock);
+    return 1;
+}
+
 static int conn_open(struct sqlpool *p, struct sqlpool_conn *c, const char *path,
                      const char *schema, struct err *err)
 {
@@ -108,7 +136,7 @@ static int conn_open(struct sqlpool *p, struct sqlpool_conn *c, const char *path
                 c->db ? sqlite3_errmsg(c->db) : "out of memory");
         return -1;
     }
-    sqlite3_busy_timeout(c->db, 10000);
+    sqlite3_busy_handler(c->db, conn_busy, c);
     char *msg = NULL;
     char setup[160];
     snprintf(setup, sizeof setup, "%sPRAGMA synchronous=NORMAL; PRAGMA journal_size_limit=%lld;",
@@ -196,6 +224,7 @@ struct sqlpool *sqlpool_open(const char *path, int size, const char *const *sql,
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->avail, NULL);
     pthread_cond_init(&p->ck_wake, NULL);
+    pthread_cond_init(&p->tx_end, NULL);
     for (int i = 0; i < p->size; i++) {
         if (conn_open(p, &p->conns[i], path, i == 0 ? schema : NULL, err) < 0) {
             sqlpool_close(p);
@@ -240,6 +269,7 @@ void sqlpool_close(struct sqlpool *p)
     pthread_cond_destroy(&p->avail);
     pthread_cond_destroy(&p->ck_wake);
     free(p->path);
+    pthread_cond_destroy(&p->tx_end);
     free(p->conns);
     free(p);
 }

@@ -2,7 +2,8 @@
  * sqlpool.h - a small pool of SQLite connections to one database file, each with its own lazily
  * prepared statements, shared by the embedded adapters (store, queue).
  *
- * The pool opens every connection in WAL mode with synchronous=NORMAL and a busy timeout, runs the
+ * The pool opens every connection in WAL mode with synchronous=NORMAL and a busy handler that waits
+ * for a transaction of the pool to end (not a fixed sleep, see sqlpool.c), runs the
  * schema once on the first connection, and hands connections out one thread at a time. Statements
  * are identified by their index in the table of SQL given to sqlpool_open(); sqlpool_stmt()
  * prepares one on first use (SQLITE_PREPARE_PERSISTENT) and returns it reset and cleared, so a hot
@@ -19,7 +20,12 @@
 
 #include <sqlite3.h>
 
+#include <stdint.h>
+
 #include "base/err.h"
+
+/* How long a statement waits for another writer before it fails with SQLITE_BUSY. */
+#define SQLPOOL_BUSY_MS 10000
 
 struct sqlpool;
 
@@ -28,6 +34,7 @@ struct sqlpool_conn {
     sqlite3_stmt **stmt;            /* prepared statements by index, NULL until first use */
     const struct sqlpool *pool;     /* the owning pool */
     struct sqlpool_conn *next_free; /* free-list link */
+    int64_t busy_since_ms;          /* when the current wait for the write lock began */
 };
 
 /* Opens size connections to path. sql[0..nsql) is the statement table (borrowed; must outlive the

@@ -2,7 +2,12 @@
 #include "base/text.h"
 
 #include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "base/xmalloc.h"
 
 /* ---- Stop words (closed sets, STYLE rule 16) ------------------------------------------------ */
 
@@ -121,4 +126,86 @@ const char *text_list_next(const char **cursor, size_t *len)
     }
     *cursor = s;
     return NULL;
+}
+
+/* ---- Shared regular expressions ------------------------------------------------------------ */
+
+struct re_copy {
+    regex_t re;           /* one compiled copy of the pattern */
+    struct re_copy *next; /* free-list link while idle */
+    struct re_copy *all;  /* every copy, for text_re_free */
+};
+
+struct text_re {
+    char *pattern;          /* as compiled */
+    int cflags;             /* regcomp() flags */
+    pthread_mutex_t lock;   /* guards idle and copies */
+    struct re_copy *idle;   /* copies no thread is using */
+    struct re_copy *copies; /* every copy (linked through all) */
+};
+
+struct text_re *text_re_new(const char *pattern, int cflags, char *why, size_t why_len)
+{
+    struct re_copy *c = xcalloc(1, sizeof *c);
+    int rc = regcomp(&c->re, pattern, cflags);
+    if (rc != 0) {
+        if (why && why_len)
+            regerror(rc, &c->re, why, why_len);
+        free(c);
+        return NULL;
+    }
+    struct text_re *r = xcalloc(1, sizeof *r);
+    r->pattern = xstrdup(pattern);
+    r->cflags = cflags;
+    pthread_mutex_init(&r->lock, NULL);
+    r->idle = r->copies = c;
+    return r;
+}
+
+/* Takes an idle copy, or compiles a new one when every copy is in use. */
+static struct re_copy *re_take(struct text_re *r)
+{
+    pthread_mutex_lock(&r->lock);
+    struct re_copy *c = r->idle;
+    if (c)
+        r->idle = c->next;
+    pthread_mutex_unlock(&r->lock);
+    if (c)
+        return c;
+    c = xcalloc(1, sizeof *c);
+    if (regcomp(&c->re, r->pattern, r->cflags) != 0) {
+        /* The same pattern compiled in text_re_new: only memory can run out here (rule 14). */
+        fprintf(stderr, "text_re: cannot compile a copy of '%s'\n", r->pattern);
+        abort();
+    }
+    pthread_mutex_lock(&r->lock);
+    c->all = r->copies;
+    r->copies = c;
+    pthread_mutex_unlock(&r->lock);
+    return c;
+}
+
+int text_re_exec(struct text_re *r, const char *s, size_t nmatch, regmatch_t *m, int eflags)
+{
+    struct re_copy *c = re_take(r);
+    int rc = regexec(&c->re, s, nmatch, m, eflags);
+    pthread_mutex_lock(&r->lock);
+    c->next = r->idle;
+    r->idle = c;
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+void text_re_free(struct text_re *r)
+{
+    if (!r)
+        return;
+    for (struct re_copy *c = r->copies, *next; c; c = next) {
+        next = c->all;
+        regfree(&c->re);
+        free(c);
+    }
+    pthread_mutex_destroy(&r->lock);
+    free(r->pattern);
+    free(r);
 }

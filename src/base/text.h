@@ -7,10 +7,17 @@
  * undoubles a final consonant pair that was not left by a suffix), and both are frozen by tests
  * and the offline model's trained weights. So each rule set is one named flavour here rather
  * than a second copy upstairs. Input is ASCII-lower-cased; other bytes pass through untouched.
+ *
+ * It also holds the shared regular expressions of the text classifiers (text_re): glibc's
+ * regexec() locks the regex_t it runs, so one compiled pattern matched by every request thread
+ * lets one thread classify at a time. A text_re keeps a small free list of compiled copies
+ * instead: a match borrows an idle copy (compiling another one when all are in use) and gives
+ * it back, so there are at most as many copies as threads ever matched it at once.
  */
 #ifndef PARLEY_TEXT_H
 #define PARLEY_TEXT_H
 
+#include <regex.h>
 #include <stddef.h>
 
 enum text_flavour {
@@ -37,6 +44,22 @@ int text_is_stop(const char *w, enum text_flavour flavour);
  * spaces, with its length in *len (not NUL-terminated; borrowed from the list), skipping empty
  * items; NULL when the list is exhausted. */
 const char *text_list_next(const char **cursor, size_t *len);
+
+/* ---- Shared regular expressions ------------------------------------------------------------ */
+
+struct text_re;
+
+/* Compiles pattern with regcomp() flags cflags. Returns a new text_re owned by the caller
+ * (text_re_free), or NULL when the pattern does not compile, with regerror()'s message in
+ * why[why_len] (why may be NULL). */
+struct text_re *text_re_new(const char *pattern, int cflags, char *why, size_t why_len);
+
+/* regexec() of s against the pattern, on a copy no other thread is using: returns 0 on a match,
+ * REG_NOMATCH otherwise; m[0..nmatch) as regexec fills it. Thread-safe. */
+int text_re_exec(struct text_re *re, const char *s, size_t nmatch, regmatch_t *m, int eflags);
+
+/* Frees re and every copy; NULL is a no-op. No match may be running. */
+void text_re_free(struct text_re *re);
 
 /* ---- Stemming ------------------------------------------------------------------------------- */
 

@@ -34,47 +34,136 @@ struct model_offline {
  * Hashing and token estimates
  * --------------------------------------------------------------------------------------------- */
 
-static uint64_t fnv1a(const char *s, uint64_t h)
+/* Estimates tokens the way BPE tokenisers roughly behave on English: a run of letters or digits
+ * costs one token per four characters (rounded up), every other visible character one token,
+ * whitespace nothing. It is an estimate, documented as such in the usage it fills. The count runs
+ * over bytes as they come (a run may span two chunks), so a JSON value is counted straight from
+ * json_dump_callback without building its text. */
+struct token_count {
+    size_t tokens; /* tokens of the finished runs and symbols */
+    size_t run;    /* letters or digits in the current run */
+};
+
+static void count_bytes(struct token_count *t, const char *s, size_t len)
 {
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (isalnum(c) || c >= 0x80) {
+            t->run++;
+            continue;
+        }
+        t->tokens += (t->run + 3) / 4;
+        t->run = 0;
+        if (!isspace(c))
+            t->tokens++;
     }
-    return h;
 }
 
-/* Estimates the tokens of text the way BPE tokenisers roughly behave on English: a run of letters
- * or digits costs one token per four characters (rounded up), every other visible character one
- * token, whitespace nothing. It is an estimate, documented as such in the usage it fills. */
+/* The count, closing the last run. */
+static size_t count_done(struct token_count *t)
+{
+    t->tokens += (t->run + 3) / 4;
+    t->run = 0;
+    return t->tokens;
+}
+
 static size_t estimate_tokens(const char *s)
 {
-    size_t tokens = 0;
-    while (*s) {
-        unsigned char c = (unsigned char)*s;
-        if (isalnum(c) || c >= 0x80) {
-            size_t run = 0;
-            while (*s && (isalnum((unsigned char)*s) || (unsigned char)*s >= 0x80)) {
-                s++;
-                run++;
-            }
-            tokens += (run + 3) / 4;
-        } else {
-            if (!isspace(c))
-                tokens++;
-            s++;
-        }
-    }
-    return tokens;
+    struct token_count t = {0, 0};
+    count_bytes(&t, s, strlen(s));
+    return count_done(&t);
+}
+
+static int count_chunk(const char *buf, size_t len, void *ud)
+{
+    count_bytes(ud, buf, len);
+    return 0;
 }
 
 static size_t estimate_json_tokens(const json_t *j)
 {
     if (!j)
         return 0;
-    char *dump = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
-    size_t n = dump ? estimate_tokens(dump) : 0;
-    free(dump);
-    return n;
+    struct token_count t = {0, 0};
+    json_dump_callback(j, count_chunk, &t, JSON_COMPACT | JSON_ENCODE_ANY);
+    return count_done(&t);
+}
+
+/* FNV-1a, continued over len bytes (a json_dump_callback chunk: the request's compact,
+ * key-sorted text is hashed without building it). */
+static int hash_chunk(const char *buf, size_t len, void *ud)
+{
+    uint64_t *h = ud;
+    for (size_t i = 0; i < len; i++) {
+        *h ^= (unsigned char)buf[i];
+        *h *= 1099511628211ULL;
+    }
+    return 0;
+}
+
+/* Hash and token count of a request in one serialisation: the hash runs over every byte of the
+ * request's compact, key-sorted text, the count over the values of "system", "messages" and
+ * "tools" (a count does not depend on key order: every run of letters ends at a quote). */
+struct request_pass {
+    uint64_t hash;             /* FNV-1a so far */
+    struct token_count tokens; /* of the counted values */
+    int counting;              /* 1 while a counted value is being dumped */
+};
+
+static int pass_chunk(const char *buf, size_t len, void *ud)
+{
+    struct request_pass *rp = ud;
+    hash_chunk(buf, len, &rp->hash);
+    if (rp->counting)
+        count_bytes(&rp->tokens, buf, len);
+    return 0;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Fills *h with FNV-1a of json_dumps(request, JSON_COMPACT | JSON_SORT_KEYS) (the same bytes, fed
+ * key by key) and returns the estimated input tokens. */
+static size_t request_hash_tokens(const json_t *request, uint64_t *h)
+{
+    struct request_pass rp = {1469598103934665603ULL, {0, 0}, 0};
+    size_t n = json_object_size(request), i = 0;
+    const char **keys = xmalloc((n ? n : 1) * sizeof *keys);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)request, k, v)
+        keys[i++] = k;
+    qsort(keys, n, sizeof *keys, key_cmp);
+    size_t in_tokens = 0;
+    pass_chunk("{", 1, &rp);
+    for (i = 0; i < n; i++) {
+        json_t *name = json_string(keys[i]);
+        if (i)
+            pass_chunk(",", 1, &rp);
+        json_dump_callback(name, pass_chunk, &rp, JSON_ENCODE_ANY);
+        json_decref(name);
+        pass_chunk(":", 1, &rp);
+        rp.counting = strcmp(keys[i], "system") == 0 || strcmp(keys[i], "messages") == 0 ||
+                      strcmp(keys[i], "tools") == 0;
+        json_dump_callback(json_object_get(request, keys[i]), pass_chunk, &rp,
+                           JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        if (rp.counting)
+            in_tokens += count_done(&rp.tokens);
+        rp.tokens.tokens = 0;
+        rp.counting = 0;
+    }
+    pass_chunk("}", 1, &rp);
+    free(keys);
+    *h = rp.hash;
+    return in_tokens;
+}
+
+static uint64_t fnv1a(const char *s, uint64_t h)
+{
+    hash_chunk(s, strlen(s), &h);
+    return h;
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -111,7 +200,6 @@ static json_t *offline_invoke(struct model *m, const json_t *request, model_delt
     struct model_offline *mo = (struct model_offline *)m;
     json_t *resp = NULL;
     struct offline_reply reply = {0};
-    char *dump = NULL;
     pthread_mutex_lock(&mo->mu);
     struct offline_custom *custom = mo->custom ? offline_custom_ref(mo->custom) : NULL;
     pthread_mutex_unlock(&mo->mu);
@@ -122,8 +210,8 @@ static json_t *offline_invoke(struct model *m, const json_t *request, model_delt
     if (offline_policy_decide(request, custom, &reply, err) != 0)
         goto out;
 
-    dump = json_dumps(request, JSON_COMPACT | JSON_SORT_KEYS);
-    uint64_t h = fnv1a(dump ? dump : "", 1469598103934665603ULL);
+    uint64_t h;
+    size_t in_tokens = request_hash_tokens(request, &h);
     char id[40];
     snprintf(id, sizeof id, "msg_offline_%016" PRIx64, h);
 
@@ -141,16 +229,12 @@ static json_t *offline_invoke(struct model *m, const json_t *request, model_delt
         if (on_delta)
             stream_words(reply.text, on_delta, ud);
     }
-    size_t in_tokens = estimate_json_tokens(json_object_get(request, "system")) +
-                       estimate_json_tokens(json_object_get(request, "messages")) +
-                       estimate_json_tokens(json_object_get(request, "tools"));
     resp = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:n, s:{s:I, s:I}}", "id", id, "type",
                      "message", "role", "assistant", "model", OFFLINE_MODEL_NAME, "content",
                      content, "stop_reason", reply.tool ? "tool_use" : "end_turn", "stop_sequence",
                      "usage", "input_tokens", (json_int_t)in_tokens, "output_tokens",
                      (json_int_t)out_tokens);
 out:
-    free(dump);
     offline_reply_release(&reply); /* before the unref: reply.tool may point into custom */
     offline_custom_unref(custom);
     return resp;

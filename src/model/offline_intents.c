@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <regex.h>
 
+#include "base/text.h"
+
 #include "model/offline_nb.h"
 
 /* Cue phrases decided before the classifier. Its features drop articles and plurals, so "open a
@@ -23,14 +25,17 @@ static const struct {
 
 #define NCUES (sizeof cues / sizeof cues[0])
 
-static regex_t cue_re[NCUES];
+/* Compiled once, matched by every request thread at once (text_re keeps a copy per thread). */
+static struct text_re *cue_re[NCUES];
 static pthread_once_t cue_once = PTHREAD_ONCE_INIT;
 
 static void cue_compile(void)
 {
-    for (size_t i = 0; i < NCUES; i++)
-        if (regcomp(&cue_re[i], cues[i].pattern, REG_EXTENDED | REG_ICASE | REG_NOSUB) != 0)
+    for (size_t i = 0; i < NCUES; i++) {
+        cue_re[i] = text_re_new(cues[i].pattern, REG_EXTENDED | REG_ICASE | REG_NOSUB, NULL, 0);
+        if (!cue_re[i])
             abort(); /* a pattern of ours that does not compile is our bug */
+    }
 }
 
 void offline_intents_classify(const char *text, struct offline_intent *out)
@@ -45,7 +50,7 @@ void offline_intents_classify_with(const struct offline_nb *nb, const char *text
         nb = &offline_intents_model;
     pthread_once(&cue_once, cue_compile);
     for (size_t i = 0; i < NCUES; i++) {
-        if (regexec(&cue_re[i], text, 0, NULL, 0) == 0) {
+        if (text_re_exec(cue_re[i], text, 0, NULL, 0) == 0) {
             out->name = out->best = cues[i].intent;
             out->confidence = 1.0;
             out->coverage = 1.0;

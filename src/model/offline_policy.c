@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/text.h"
 #include "base/xmalloc.h"
 #include "model/offline_custom.h"
 #include "model/offline_intents.h"
@@ -290,14 +291,18 @@ static const char *const phrase_patterns[P_COUNT] = {
                "all (good|sorted|set|done)|i'?m (good|fine|done|all set))([^a-z]|$)",
 };
 
-static regex_t phrase_re[P_COUNT];
+/* Compiled once, matched by every request thread at once (text_re keeps a copy per thread). */
+static struct text_re *phrase_re[P_COUNT];
 static pthread_once_t phrase_once = PTHREAD_ONCE_INIT;
 
 static void phrase_compile(void)
 {
-    for (int i = 0; i < P_COUNT; i++)
-        if (regcomp(&phrase_re[i], phrase_patterns[i], REG_EXTENDED | REG_ICASE | REG_NOSUB) != 0)
+    for (int i = 0; i < P_COUNT; i++) {
+        phrase_re[i] = text_re_new(phrase_patterns[i], REG_EXTENDED | REG_ICASE | REG_NOSUB, NULL,
+                                   0);
+        if (!phrase_re[i])
             abort(); /* a pattern of ours that does not compile is our bug */
+    }
 }
 
 /* 1 when text says phrase p; a typographic apostrophe counts as a plain one. */
@@ -315,7 +320,7 @@ static int says(const char *text, enum phrase p)
         }
     }
     plain[o] = '\0';
-    int hit = regexec(&phrase_re[p], plain, 0, NULL, 0) == 0;
+    int hit = text_re_exec(phrase_re[p], plain, 0, NULL, 0) == 0;
     free(plain);
     return hit;
 }

@@ -5,6 +5,7 @@
  * offered, streaming and determinism.
  */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -678,6 +679,33 @@ static void test_determinism(void)
     json_decref(req);
 }
 
+/* The id is FNV-1a of the request's compact, key-sorted JSON and the input tokens count the
+ * system prompt, messages and tools, whichever way the model serialises them internally. The
+ * token figure was taken from the build that still counted json_dumps() strings. */
+static void test_id_and_usage_are_stable(void)
+{
+    json_t *req = request_new();
+    add_user(req, "I can't log into my account");
+    add_assistant_text(req, "I'm sorry. To do that, " OFFLINE_ASK_EMAIL "?");
+    add_user(req, "It's jane.doe@example.com \"quoted\" \u00e9t\u00e9\n");
+    json_object_set_new(req, "max_tokens", json_integer(512));
+    char *dump = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *c = dump; *c; c++) {
+        h ^= (unsigned char)*c;
+        h *= 1099511628211ULL;
+    }
+    char want[40];
+    snprintf(want, sizeof want, "msg_offline_%016llx", (unsigned long long)h);
+    json_t *r = invoke(req);
+    CHECK_STR(json_string_value(json_object_get(r, "id")), want);
+    CHECK_INT((long)json_integer_value(json_object_get(json_object_get(r, "usage"), "input_tokens")),
+              414);
+    free(dump);
+    json_decref(r);
+    json_decref(req);
+}
+
 static void *thread_main(void *arg)
 {
     int *ok = arg;
@@ -764,6 +792,7 @@ int main(void)
     RUN(test_determinism);
     RUN(test_threads);
     RUN(test_hostile_history);
+    RUN(test_id_and_usage_are_stable);
     model_free(model);
     model_free(NULL);
     return check_summary();

@@ -1,6 +1,7 @@
 /* test_text.c - shared word splitting, stop words and both stemmer flavours. The vectors were
  * produced by the knowledge base's and the offline model's stemmers before they were merged,
  * so these pin the merged stemmer to exactly their old output. */
+#include <pthread.h>
 #include <string.h>
 
 #include "base/text.h"
@@ -128,6 +129,57 @@ static void test_list_items(void)
     CHECK(text_list_next(&cur, &len) == NULL);
 }
 
+/* Shared patterns: matches, captures, flags, a bad pattern's message. */
+static void test_re_basics(void)
+{
+    char why[128] = "";
+    CHECK(text_re_new("(unclosed", REG_EXTENDED, why, sizeof why) == NULL);
+    CHECK(why[0] != '\0');
+    struct text_re *re = text_re_new("tkt-([0-9]+)", REG_EXTENDED | REG_ICASE, NULL, 0);
+    CHECK(re != NULL);
+    regmatch_t m[2];
+    CHECK_INT(text_re_exec(re, "see TKT-0042 please", 2, m, 0), 0);
+    CHECK_INT((long)m[1].rm_so, 8);
+    CHECK_INT((long)m[1].rm_eo, 12);
+    CHECK_INT(text_re_exec(re, "no ticket here", 0, NULL, 0), REG_NOMATCH);
+    text_re_free(re);
+    text_re_free(NULL);
+}
+
+struct re_job {
+    struct text_re *re; /* shared by every thread */
+    int wrong;          /* answers that differ from the expected one */
+};
+
+static void *re_thread(void *arg)
+{
+    struct re_job *j = arg;
+    for (int i = 0; i < 2000; i++) {
+        int hit = text_re_exec(j->re, i % 2 ? "open a ticket" : "close the door", 0, NULL, 0) == 0;
+        j->wrong += hit != (i % 2);
+    }
+    return NULL;
+}
+
+/* Many threads on one pattern at once (each on its own copy; ASan/TSan see any sharing). */
+static void test_re_threads(void)
+{
+    struct text_re *re = text_re_new("(^|[^a-z])open (a|an) ticket", REG_EXTENDED | REG_NOSUB,
+                                     NULL, 0);
+    CHECK(re != NULL);
+    pthread_t t[8];
+    struct re_job j[8];
+    for (int i = 0; i < 8; i++) {
+        j[i] = (struct re_job){re, 0};
+        pthread_create(&t[i], NULL, re_thread, &j[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_INT(j[i].wrong, 0);
+    }
+    text_re_free(re);
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -136,5 +188,7 @@ int main(void)
     RUN(test_next_word);
     RUN(test_next_word_cuts_long_words);
     RUN(test_list_items);
+    RUN(test_re_basics);
+    RUN(test_re_threads);
     return check_summary();
 }
