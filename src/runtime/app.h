@@ -32,6 +32,7 @@ struct kb;
 struct tools;
 struct workflow_local;
 struct workflow_sfn;
+struct sched;
 
 /* Which host opens the app; it decides the defaults the settings leave open. */
 enum app_role {
@@ -66,6 +67,7 @@ struct app {
     struct agent agent;              /* the handlers' context */
     char *web_dir;                   /* the static web pages (serve) */
     long long started_ms;            /* when the app opened */
+    struct sched *sched;             /* runs chat turns (serve: set by the host; else NULL) */
     pthread_t mcp_retry;             /* retries optional MCP servers that were down (serve) */
     int mcp_retry_on;                /* mcp_retry was started */
 };
