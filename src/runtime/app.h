@@ -15,6 +15,7 @@
 #define PARLEY_APP_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include "agent/agent.h"
@@ -62,7 +63,7 @@ struct app {
     struct observe obs;              /* the agent hooks' state */
     pthread_t *workers;              /* action worker threads */
     int nworkers;                    /* threads in workers */
-    volatile int stopping;           /* set to stop the workers */
+    atomic_int stopping;             /* set to stop the workers (read by their threads) */
     int agent_ready;                 /* agent_init ran */
     struct agent agent;              /* the handlers' context */
     char *web_dir;                   /* the static web pages (serve) */
