@@ -29,11 +29,11 @@ struct config {
     int idle_timeout_s;      /* PARLEY_IDLE_TIMEOUT_S: idle keep-alive timeout */
     int max_connections_per_ip; /* PARLEY_MAX_CONNECTIONS_PER_IP: per address (0: no cap) */
     int shutdown_grace_ms;      /* PARLEY_SHUTDOWN_GRACE_MS: in-flight turns finish within it */
-    int store_pool;          /* PARLEY_STORE_POOL: SQLite connections */
-    char *operator_token;    /* PARLEY_OPERATOR_TOKEN: bearer token for operator APIs */
-    char *url;               /* PARLEY_URL: server URL used by `parley chat` */
-    char *statemachine;      /* PARLEY_STATEMACHINE: ASL definition of the turn workflow */
-    char *kb_dir;            /* PARLEY_KB_DIR: knowledge-base articles */
+    int store_pool;             /* PARLEY_STORE_POOL: SQLite connections */
+    char *operator_token;       /* PARLEY_OPERATOR_TOKEN: bearer token for operator APIs */
+    char *url;                  /* PARLEY_URL: server URL used by `parley chat` */
+    char *statemachine;         /* PARLEY_STATEMACHINE: ASL definition of the turn workflow */
+    char *kb_dir;               /* PARLEY_KB_DIR: knowledge-base articles */
     char *event_rules;       /* PARLEY_EVENT_RULES: EventBridge-style rules file (empty: default) */
     char *redact;            /* PARLEY_REDACT: PII kinds redacted from events, logs, archives */
     int workers;             /* PARLEY_WORKERS: action worker threads in `parley serve` */

@@ -31,8 +31,8 @@
 
 /* One per connection (libmicrohttpd's socket context), on the server's list while it is open. */
 struct conn_track {
-    int fd;                        /* the connection's socket */
-    long long deadline_ms;         /* monotonic deadline of the request being read; 0: none */
+    int fd;                         /* the connection's socket */
+    long long deadline_ms;          /* monotonic deadline of the request being read; 0: none */
     struct conn_track *prev, *next; /* the server's list */
 };
 
@@ -223,8 +223,7 @@ static void stream_done(void *cls)
 
 /* Turns a handler's response into a libmicrohttpd response for conn and releases resp. Returns
  * NULL when libmicrohttpd refuses (resp is released all the same). */
-static struct MHD_Response *response_build(struct MHD_Connection *conn,
-                                           struct http_response *resp)
+static struct MHD_Response *response_build(struct MHD_Connection *conn, struct http_response *resp)
 {
     struct MHD_Response *mr;
     if (resp->stream_fn) {
@@ -320,8 +319,8 @@ static enum MHD_Result refuse_early(struct MHD_Connection *conn, const char *cod
 {
     char body[300];
     int status = errcode_status(code);
-    int n = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
-                     code, msg);
+    int n = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
+                     msg);
     struct MHD_Response *mr = MHD_create_response_from_buffer((size_t)n, body,
                                                               MHD_RESPMEM_MUST_COPY);
     if (!mr)
@@ -640,14 +639,16 @@ struct http_server *http_server_start(const struct http_server_options *o, struc
                        : o->max_connections > 4096 ? 4096
                                                    : (unsigned)o->max_connections;
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-    s->daemon = MHD_start_daemon(
-        flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads > 0 ? o->threads : 1),
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)o->max_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)o->idle_timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE, backlog,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+    s->daemon = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, s,
+                                 MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_THREAD_POOL_SIZE,
+                                 (unsigned)(o->threads > 0 ? o->threads : 1),
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections,
+                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)o->max_per_ip,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->idle_timeout_s,
+                                 MHD_OPTION_LISTEN_BACKLOG_SIZE, backlog,
+                                 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
     if (!s->daemon) {
         err_set(err, "HttpError", "cannot listen on %s:%d (address in use or not permitted)",
                 o->bind, o->port);

@@ -66,14 +66,14 @@ struct sched;
 typedef int (*http_defer_fn)(void *ud, const struct http_request *req);
 
 struct http_server_options {
-    const char *bind;      /* IPv4 address to listen on */
-    int port;              /* port (0 picks a free one) */
-    int threads;           /* epoll threads (>= 1) */
-    int max_connections;   /* concurrent connections in all */
-    int max_per_ip;        /* concurrent connections per client address (0: no cap) */
-    size_t max_body;       /* request body cap in bytes (413 above it) */
-    int request_timeout_s; /* headers + body deadline from the request's start */
-    int idle_timeout_s;    /* idle keep-alive timeout */
+    const char *bind;        /* IPv4 address to listen on */
+    int port;                /* port (0 picks a free one) */
+    int threads;             /* epoll threads (>= 1) */
+    int max_connections;     /* concurrent connections in all */
+    int max_per_ip;          /* concurrent connections per client address (0: no cap) */
+    size_t max_body;         /* request body cap in bytes (413 above it) */
+    int request_timeout_s;   /* headers + body deadline from the request's start */
+    int idle_timeout_s;      /* idle keep-alive timeout */
     http_handler_fn handler; /* the application */
     void *ud;                /* passed to handler and defer */
     http_defer_fn defer;     /* NULL: every request inline */

@@ -24,15 +24,15 @@
 #define STREAM_PENDING_MAX (64u * 1024 * 1024)
 
 struct stream {
-    pthread_mutex_t lock;  /* guards everything below */
+    pthread_mutex_t lock;   /* guards everything below */
     struct http_wake *wake; /* wakes the connection when data is appended or the turn ends */
-    struct buf out;        /* events not yet sent, capped at STREAM_PENDING_MAX */
-    size_t sent;           /* bytes of out already handed to the connection */
-    int finished;          /* the turn thread is done producing */
-    int refs;              /* 2 while both sides hold the stream */
-    struct agent *agent;   /* runs the turn */
-    json_t *request;       /* the validated request (owned) */
-    struct trace_ctx *seg; /* the request's trace segment, ended when the turn ends */
+    struct buf out;         /* events not yet sent, capped at STREAM_PENDING_MAX */
+    size_t sent;            /* bytes of out already handed to the connection */
+    int finished;           /* the turn thread is done producing */
+    int refs;               /* 2 while both sides hold the stream */
+    struct agent *agent;    /* runs the turn */
+    json_t *request;        /* the validated request (owned) */
+    struct trace_ctx *seg;  /* the request's trace segment, ended when the turn ends */
 };
 
 /* Turn tasks still running, so shutdown can wait for them before freeing what they use. */
@@ -148,8 +148,8 @@ static void stream_release(void *ud)
     stream_unref(ud);
 }
 
-int chat_stream_start(struct agent *a, struct sched *sched, json_t *request,
-                      struct trace_ctx *seg, struct http_response *resp, struct err *err)
+int chat_stream_start(struct agent *a, struct sched *sched, json_t *request, struct trace_ctx *seg,
+                      struct http_response *resp, struct err *err)
 {
     struct stream *s = xcalloc(1, sizeof *s);
     pthread_mutex_init(&s->lock, NULL);

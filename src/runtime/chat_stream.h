@@ -21,8 +21,8 @@ struct trace_ctx;
  * to stream it. On success the stream takes over seg (the request's trace segment) and ends it
  * when the turn ends. Returns 0, or -1 with err "ServiceUnavailable" when the scheduler is
  * stopping (seg untouched, the request reference stays the caller's). */
-int chat_stream_start(struct agent *a, struct sched *sched, json_t *request,
-                      struct trace_ctx *seg, struct http_response *resp, struct err *err);
+int chat_stream_start(struct agent *a, struct sched *sched, json_t *request, struct trace_ctx *seg,
+                      struct http_response *resp, struct err *err);
 
 /* Waits until every streaming turn task has finished (call after the HTTP server stopped and
  * before freeing the agent's store and model). */
