@@ -4,6 +4,8 @@
 #   make test       install missing packages, check formatting, build with ASan+UBSan into
 #                   build/san, run every test
 #   make bench      build and run the load benchmark (see bench/README.md)
+#   make tsan       build with ThreadSanitizer into build/tsan and run the concurrency tests
+#   make bench-concurrency  parley vs nginx over a slow model stand-in (bench/concurrency)
 #   make format     rewrite the C sources and headers with .clang-format
 #   make format-check  fail (clang-format --dry-run -Werror) if any source differs from .clang-format
 
@@ -15,7 +17,10 @@ SAN     ?= 0
 WARN    := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow -Werror
 CFLAGS  := -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -I$(BUILD)/gen -MMD -MP -pthread
 LDLIBS  := -lmicrohttpd -ljansson -lyaml -lsqlite3 -lcurl -lcrypto -lz -lpthread -lm
-ifeq ($(SAN),1)
+ifeq ($(TSAN),1)
+CFLAGS  += -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=thread
+else ifeq ($(SAN),1)
 CFLAGS  += -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
 else
@@ -35,7 +40,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 E2E_BINS  := $(E2E_SRCS:tests/e2e/%.c=$(BUILD)/tests/%)
 BENCH_BINS := $(BUILD)/bench/loadgen
 
-.PHONY: all run test tests deps bench clean format format-check
+.PHONY: all run test tests deps bench clean format format-check tsan bench-concurrency
 all: $(BUILD)/parley
 
 $(BUILD)/libparley.a: $(LIB_OBJS)
@@ -81,6 +86,19 @@ bench: deps
 	$(MAKE) all $(BENCH_BINS)
 	bench/run.sh $(BUILD)
 	bench/sfn/run.sh
+
+# The concurrency tests under ThreadSanitizer; tests/tsan.supp holds only explained library
+# false positives.
+TSAN_TESTS := test_e2e_concurrency test_e2e_chat
+tsan:
+	$(MAKE) TSAN=1 BUILD=build/tsan build/tsan/parley $(TSAN_TESTS:%=build/tsan/tests/%)
+	@set -e; for t in $(TSAN_TESTS); do \
+	    TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=0" \
+	    PARLEY_BIN=$(CURDIR)/build/tsan/parley PARLEY_SRC=$(CURDIR) build/tsan/tests/$$t; done
+
+bench-concurrency: deps
+	$(MAKE) all
+	bench/concurrency/run.sh $(BUILD)
 
 clean:
 	rm -rf build

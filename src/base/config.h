@@ -23,11 +23,17 @@ struct config {
     int max_tool_iterations; /* PARLEY_MAX_TOOL_ITERATIONS: model/tool round trips per turn */
     int turn_token_cap;      /* PARLEY_TURN_TOKEN_CAP: model tokens (in + out) one turn may use */
     int max_connections;     /* PARLEY_MAX_CONNECTIONS: concurrent HTTP connections */
-    int store_pool;          /* PARLEY_STORE_POOL: SQLite connections */
-    char *operator_token;    /* PARLEY_OPERATOR_TOKEN: bearer token for operator APIs */
-    char *url;               /* PARLEY_URL: server URL used by `parley chat` */
-    char *statemachine;      /* PARLEY_STATEMACHINE: ASL definition of the turn workflow */
-    char *kb_dir;            /* PARLEY_KB_DIR: knowledge-base articles */
+    int http_threads;        /* PARLEY_HTTP_THREADS: epoll threads of the HTTP server */
+    int sched_threads;       /* PARLEY_SCHED_THREADS: scheduler threads running turns */
+    int request_timeout_s;   /* PARLEY_REQUEST_TIMEOUT_S: header + body deadline */
+    int idle_timeout_s;      /* PARLEY_IDLE_TIMEOUT_S: idle keep-alive timeout */
+    int max_connections_per_ip; /* PARLEY_MAX_CONNECTIONS_PER_IP: per address (0: no cap) */
+    int shutdown_grace_ms;      /* PARLEY_SHUTDOWN_GRACE_MS: in-flight turns finish within it */
+    int store_pool;             /* PARLEY_STORE_POOL: SQLite connections */
+    char *operator_token;       /* PARLEY_OPERATOR_TOKEN: bearer token for operator APIs */
+    char *url;                  /* PARLEY_URL: server URL used by `parley chat` */
+    char *statemachine;         /* PARLEY_STATEMACHINE: ASL definition of the turn workflow */
+    char *kb_dir;               /* PARLEY_KB_DIR: knowledge-base articles */
     char *event_rules;       /* PARLEY_EVENT_RULES: EventBridge-style rules file (empty: default) */
     char *redact;            /* PARLEY_REDACT: PII kinds redacted from events, logs, archives */
     int workers;             /* PARLEY_WORKERS: action worker threads in `parley serve` */

@@ -35,7 +35,9 @@ enum errcode_class {
     X(PayloadTooLarge, "PayloadTooLarge", 413, ERRCODE_CLIENT, 0)                                  \
     X(UnsupportedMediaType, "UnsupportedMediaType", 415, ERRCODE_CLIENT, 0)                        \
     X(IdempotencyMismatch, "IdempotencyMismatch", 422, ERRCODE_CLIENT, 0)                          \
+    X(RequestTimeout, "RequestTimeout", 408, ERRCODE_CLIENT, 0)                                    \
     X(TooManyRequests, "TooManyRequests", 429, ERRCODE_THROTTLE, 1)                                \
+    X(ServiceUnavailable, "ServiceUnavailable", 503, ERRCODE_SERVER, 1)                            \
     /* model port */                                                                               \
     X(ModelThrottled, "ModelThrottled", 503, ERRCODE_THROTTLE, 1)                                  \
     X(ModelTimeout, "ModelTimeout", 504, ERRCODE_SERVER, 1)                                        \

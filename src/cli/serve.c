@@ -1,18 +1,19 @@
 /*
- * serve.c - `parley serve`: the local runtime. Opens the store, the model and the HTTP API, then
- * waits for signals on the main thread (sigwait: no handler runs anything): SIGHUP reloads the
- * agent file (app_reload_agent), SIGINT/SIGTERM shut down cleanly (in-flight requests finish
- * first).
+ * serve.c - `parley serve`: the local runtime. Opens the store, the model, the turn scheduler and
+ * the HTTP API, then waits for signals on the main thread (sigwait: no handler runs anything):
+ * SIGHUP reloads the agent file (app_reload_agent), SIGINT/SIGTERM shut down gracefully: new
+ * turns get 503 while in-flight turns finish, for at most PARLEY_SHUTDOWN_GRACE_MS.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/config.h"
+#include "base/sched.h"
 #include "base/log.h"
 #include "base/logfile.h"
 #include "cli/cli.h"
@@ -135,8 +136,27 @@ int cli_serve(int argc, char **argv)
                "demo mode: customers are not verified (a body userId is "
                "trusted); set PARLEY_USER_JWT_SECRET before facing users");
     }
-    server = http_server_start(cfg.bind, cfg.port, cfg.max_connections, API_MAX_BODY, api_handle,
-                               api, &e);
+    http_raise_nofile();
+    rt.sched = sched_start(cfg.sched_threads, 0, &e);
+    if (!rt.sched) {
+        log_at(LL_ERROR, "serve", "%s", e.message);
+        goto out;
+    }
+    struct http_server_options opts = {
+        .bind = cfg.bind,
+        .port = cfg.port,
+        .threads = cfg.http_threads,
+        .max_connections = cfg.max_connections,
+        .max_per_ip = cfg.max_connections_per_ip,
+        .max_body = API_MAX_BODY,
+        .request_timeout_s = cfg.request_timeout_s,
+        .idle_timeout_s = cfg.idle_timeout_s,
+        .handler = api_handle,
+        .ud = api,
+        .defer = api_would_wait,
+        .sched = rt.sched,
+    };
+    server = http_server_start(&opts, &e);
     if (!server) {
         log_at(LL_ERROR, "serve", "%s", e.message);
         goto out;
@@ -151,9 +171,24 @@ int cli_serve(int argc, char **argv)
         err_clear(&e);
         app_reload_agent(&rt, &e); /* logs its outcome; a failure keeps the running agent */
     }
-    log_at(LL_INFO, "serve", "received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    log_at(LL_INFO, "serve", "received %s, shutting down (%d turns in flight)",
+           sig == SIGINT ? "SIGINT" : "SIGTERM", sched_pending(rt.sched));
     rc = 0;
 out:
+    if (server)
+        http_server_quiesce(server);
+    if (rt.sched) {
+        int left = sched_stop(rt.sched, cfg.shutdown_grace_ms);
+        if (left > 0) {
+            /* Their tasks still use the app: freeing it under them would crash. Their turns were
+             * not acknowledged (each is one store transaction), so exiting loses nothing. */
+            log_at(LL_ERROR, "serve",
+                   "%d turns still running after PARLEY_SHUTDOWN_GRACE_MS=%d; exiting without them",
+                   left, cfg.shutdown_grace_ms);
+            _exit(1);
+        }
+        rt.sched = NULL;
+    }
     http_server_stop(server);
     chat_stream_drain();
     api_free(api);

@@ -1,33 +1,84 @@
 /*
- * server.c - libmicrohttpd glue: per-request context allocated on the first access-handler call,
- * body read into a capped buffer, freed in the request-completed callback (STYLE rule 7).
+ * server.c - libmicrohttpd glue: a pool of epoll threads, a per-request context allocated on the
+ * first access-handler call, the body read into a capped buffer, the context freed in the
+ * request-completed callback (STYLE rule 7). Deferred requests suspend their connection and run
+ * as scheduler tasks; streams suspend while they have nothing to send; a reaper thread enforces
+ * the request deadline that libmicrohttpd's own timeout (reset by every byte) does not.
  */
 #include "http/server.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 
-#include "base/log.h"
 #include "base/buf.h"
+#include "base/clock.h"
+#include "base/errcode.h"
+#include "base/log.h"
+#include "base/sched.h"
 #include "base/xmalloc.h"
+
+#define REAPER_TICK_MS 200 /* how often the reaper looks for requests past their deadline */
+
+/* One per connection (libmicrohttpd's socket context), on the server's list while it is open. */
+struct conn_track {
+    int fd;                         /* the connection's socket */
+    long long deadline_ms;          /* monotonic deadline of the request being read; 0: none */
+    struct conn_track *prev, *next; /* the server's list */
+};
 
 struct http_server {
     struct MHD_Daemon *daemon; /* the libmicrohttpd daemon */
     http_handler_fn handler;   /* the application */
-    void *ud;                  /* passed to handler */
+    void *ud;                  /* passed to handler and defer */
+    http_defer_fn defer;       /* which requests run as tasks (NULL: none) */
+    struct sched *sched;       /* runs them (borrowed) */
     size_t max_body;           /* body cap in bytes */
     int port;                  /* bound port */
+    long long request_ms;      /* PARLEY_REQUEST_TIMEOUT_S in ms */
+    long long idle_ms;         /* PARLEY_IDLE_TIMEOUT_S in ms */
+    atomic_int stopping;       /* http_server_quiesce() was called */
+    atomic_int in_flight;      /* deferred requests submitted and not finished */
+    pthread_mutex_t lock;      /* guards conns and reaper_stop */
+    pthread_cond_t reaper_cv;  /* wakes the reaper to stop */
+    struct conn_track *conns;  /* open connections */
+    int reaper_stop;           /* 1: the reaper exits */
+    pthread_t reaper;          /* the deadline reaper */
+    int reaper_on;             /* reaper was started */
 };
 
+/* Lifecycle of a request: READING (headers, body) -> on the final access-handler call either
+ * answered inline, or RUNNING (deferred: connection suspended, handler on a scheduler task) ->
+ * READY (the task left its response in `ready` and resumed the connection) -> queued on the
+ * next access-handler call. */
+enum req_state { RS_READING, RS_RUNNING, RS_READY };
+
 struct req_ctx {
-    struct http_request req; /* what the handler sees */
-    struct buf body;         /* the request body, capped at max_body; req.body points into it */
+    struct http_request req;     /* what the handler sees */
+    struct buf body;             /* the request body, capped at max_body; req.body points in it */
+    struct http_server *s;       /* the server */
+    struct MHD_Connection *conn; /* the connection */
+    atomic_int state;            /* enum req_state */
+    struct MHD_Response *ready;  /* a deferred request's response, queued on resume */
+    unsigned ready_status;       /* its status */
+};
+
+/* The wake handle of a streamed response (see http_response_wake()). */
+struct http_wake {
+    pthread_mutex_t lock;        /* guards everything below */
+    struct MHD_Connection *conn; /* the streaming connection; NULL before it streams and after */
+    int suspended;               /* conn is suspended waiting for data */
+    int pending;                 /* a signal arrived while conn was not suspended */
+    int refs;                    /* the server's stream and the producer */
 };
 
 const char *http_request_header(const struct http_request *req, const char *name)
@@ -67,6 +118,7 @@ static void response_release(struct http_response *r)
     free(r->body);
     for (int i = 0; i < r->nheaders; i++)
         free(r->header_values[i]);
+    http_wake_unref(r->wake);
 }
 
 /* Appends upload bytes; a body past the cap is dropped whole and flagged. */
@@ -82,26 +134,134 @@ static void append_body(struct req_ctx *ctx, const char *data, size_t n)
     ctx->req.body_len = ctx->body.len;
 }
 
+/* ---------------------------------------------------------------- streams */
+
+struct http_wake *http_response_wake(struct http_response *resp)
+{
+    if (!resp->wake) {
+        resp->wake = xcalloc(1, sizeof *resp->wake);
+        pthread_mutex_init(&resp->wake->lock, NULL);
+        resp->wake->refs = 1; /* the server's, handed to the stream when it is queued */
+    }
+    pthread_mutex_lock(&resp->wake->lock);
+    resp->wake->refs++;
+    pthread_mutex_unlock(&resp->wake->lock);
+    return resp->wake;
+}
+
+void http_wake_signal(struct http_wake *w)
+{
+    pthread_mutex_lock(&w->lock);
+    if (w->conn && w->suspended) {
+        w->suspended = 0;
+        MHD_resume_connection(w->conn);
+    } else {
+        w->pending = 1;
+    }
+    pthread_mutex_unlock(&w->lock);
+}
+
+void http_wake_unref(struct http_wake *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    int left = --w->refs;
+    pthread_mutex_unlock(&w->lock);
+    if (left)
+        return;
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
+
 struct stream_state {
-    http_stream_fn fn;
-    void *ud;
-    void (*free_fn)(void *ud);
+    http_stream_fn fn;         /* the producer's reader */
+    void *ud;                  /* its state */
+    void (*free_fn)(void *ud); /* frees ud */
+    struct http_wake *wake;    /* the server's reference, or NULL (a stream that never waits) */
 };
 
+/* Called on an event thread when the connection can take more. With nothing to send it suspends
+ * the connection, unless a signal came in meanwhile (then it asks the producer again). */
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
     struct stream_state *st = cls;
-    ssize_t n = st->fn(st->ud, buf, max);
-    return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : n;
+    for (;;) {
+        ssize_t n = st->fn(st->ud, buf, max);
+        if (n < 0)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        if (n > 0 || !st->wake)
+            return n;
+        struct http_wake *w = st->wake;
+        pthread_mutex_lock(&w->lock);
+        int again = w->pending;
+        w->pending = 0;
+        if (!again && w->conn) {
+            w->suspended = 1;
+            MHD_suspend_connection(w->conn);
+        }
+        pthread_mutex_unlock(&w->lock);
+        if (!again)
+            return 0;
+    }
 }
 
 static void stream_done(void *cls)
 {
     struct stream_state *st = cls;
+    if (st->wake) {
+        pthread_mutex_lock(&st->wake->lock);
+        st->wake->conn = NULL; /* later signals are no-ops */
+        pthread_mutex_unlock(&st->wake->lock);
+        http_wake_unref(st->wake);
+    }
     if (st->free_fn)
         st->free_fn(st->ud);
     free(st);
+}
+
+/* Turns a handler's response into a libmicrohttpd response for conn and releases resp. Returns
+ * NULL when libmicrohttpd refuses (resp is released all the same). */
+static struct MHD_Response *response_build(struct MHD_Connection *conn, struct http_response *resp)
+{
+    struct MHD_Response *mr;
+    if (resp->stream_fn) {
+        struct stream_state *st = xcalloc(1, sizeof *st);
+        st->fn = resp->stream_fn;
+        st->ud = resp->stream_ud;
+        st->free_fn = resp->stream_free;
+        st->wake = resp->wake; /* the server's reference moves to the stream */
+        resp->wake = NULL;
+        if (st->wake) {
+            pthread_mutex_lock(&st->wake->lock);
+            st->wake->conn = conn;
+            pthread_mutex_unlock(&st->wake->lock);
+        }
+        mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_reader, st,
+                                               stream_done);
+        if (!mr)
+            stream_done(st);
+    } else {
+        mr = MHD_create_response_from_buffer(resp->body_len, resp->body, MHD_RESPMEM_MUST_COPY);
+    }
+    if (mr) {
+        if (resp->content_type)
+            MHD_add_response_header(mr, "Content-Type", resp->content_type);
+        for (int i = 0; i < resp->nheaders; i++)
+            MHD_add_response_header(mr, resp->header_names[i], resp->header_values[i]);
+    }
+    response_release(resp);
+    return mr;
+}
+
+/* Fills resp with a JSON error of code (a row of base/errcode.h). */
+static void response_error(struct http_response *resp, const char *code, const char *msg)
+{
+    resp->status = errcode_status(code);
+    resp->content_type = "application/json";
+    resp->body = xasprintf("{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, msg);
+    resp->body_len = strlen(resp->body);
 }
 
 /* ---------------------------------------------------------------- framing */
@@ -153,12 +313,14 @@ static int framing_status(struct MHD_Connection *conn, char *msg, size_t cap)
     return 0;
 }
 
-/* Answers a framing error as a JSON error and closes the connection (the body is not read). */
-static enum MHD_Result refuse_framing(struct MHD_Connection *conn, int status, const char *msg)
+/* Answers a request before its body as a JSON error with code (a row of base/errcode.h) and
+ * closes the connection (the body is not read, no 100 Continue is sent). */
+static enum MHD_Result refuse_early(struct MHD_Connection *conn, const char *code, const char *msg)
 {
     char body[300];
-    int n = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
-                     status == 501 ? "NotImplemented" : "InvalidRequest", msg);
+    int status = errcode_status(code);
+    int n = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
+                     msg);
     struct MHD_Response *mr = MHD_create_response_from_buffer((size_t)n, body,
                                                               MHD_RESPMEM_MUST_COPY);
     if (!mr)
@@ -169,6 +331,163 @@ static enum MHD_Result refuse_framing(struct MHD_Connection *conn, int status, c
     MHD_destroy_response(mr);
     log_at(LL_INFO, "http", "refused a request: %s", msg);
     return ret;
+}
+
+/* ---------------------------------------------------------------- connections and deadlines */
+
+static struct conn_track *conn_track_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(
+        conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
+/* Sets the deadline of conn's request to ms from now (0: none). */
+static void conn_deadline(struct http_server *s, struct MHD_Connection *conn, long long ms)
+{
+    struct conn_track *t = conn_track_of(conn);
+    if (!t)
+        return;
+    pthread_mutex_lock(&s->lock);
+    t->deadline_ms = ms ? (long long)(clock_mono_us() / 1000) + ms : 0;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* libmicrohttpd calls it before it closes a socket, so the reaper (same lock) never touches a
+ * descriptor number that was reused. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct http_server *s = cls;
+    struct conn_track *t = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info = MHD_get_connection_info(
+            conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        t = xcalloc(1, sizeof *t);
+        t->fd = info ? info->connect_fd : -1;
+        pthread_mutex_lock(&s->lock);
+        t->deadline_ms = (long long)(clock_mono_us() / 1000) + s->request_ms;
+        t->next = s->conns;
+        if (s->conns)
+            s->conns->prev = t;
+        s->conns = t;
+        pthread_mutex_unlock(&s->lock);
+        *socket_context = t;
+        return;
+    }
+    if (!t)
+        return;
+    pthread_mutex_lock(&s->lock);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        s->conns = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    pthread_mutex_unlock(&s->lock);
+    free(t);
+    *socket_context = NULL;
+}
+
+/* Answers 408 on a connection whose request missed its deadline and shuts the socket down; the
+ * event thread then sees the end of the stream and closes it. Called with s->lock held. The
+ * answer is written here because libmicrohttpd has no response to send while it still reads
+ * headers (it writes nothing on the socket then). */
+static void reap(struct http_server *s, struct conn_track *t)
+{
+    char body[200], head[300];
+    int bn = snprintf(body, sizeof body,
+                      "{\"error\":{\"code\":\"RequestTimeout\",\"message\":\"the request's "
+                      "headers and body did not arrive within %lld s\"}}",
+                      s->request_ms / 1000);
+    int hn = snprintf(head, sizeof head,
+                      "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+                      "Connection: close\r\nContent-Length: %d\r\n\r\n",
+                      bn);
+    if (send(t->fd, head, (size_t)hn, MSG_NOSIGNAL | MSG_DONTWAIT) == hn)
+        (void)send(t->fd, body, (size_t)bn, MSG_NOSIGNAL | MSG_DONTWAIT);
+    shutdown(t->fd, SHUT_RDWR);
+    t->deadline_ms = 0;
+    log_at(LL_INFO, "http", "closed a connection whose request took over %lld s (408)",
+           s->request_ms / 1000);
+}
+
+static void *reaper_main(void *arg)
+{
+    struct http_server *s = arg;
+    pthread_mutex_lock(&s->lock);
+    while (!s->reaper_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += REAPER_TICK_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->reaper_cv, &s->lock, &until);
+        long long now = (long long)(clock_mono_us() / 1000);
+        for (struct conn_track *t = s->conns; t && !s->reaper_stop; t = t->next)
+            if (t->deadline_ms && now >= t->deadline_ms && t->fd >= 0)
+                reap(s, t);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- requests */
+
+/* Queues resp (released) on conn. */
+static enum MHD_Result queue_response(struct MHD_Connection *conn, struct http_response *resp)
+{
+    int status = resp->status;
+    struct MHD_Response *mr = response_build(conn, resp);
+    if (!mr)
+        return MHD_NO;
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, mr);
+    MHD_destroy_response(mr);
+    return ret;
+}
+
+/* A deferred request's task: the handler on a scheduler thread, then the response handed back. */
+static void deferred_run(void *arg)
+{
+    struct req_ctx *ctx = arg;
+    struct http_response resp = {.status = 500, .content_type = "application/json"};
+    ctx->s->handler(ctx->s->ud, &ctx->req, &resp);
+    http_request_finish(&ctx->req, &resp);
+}
+
+void http_request_finish(struct http_request *req, struct http_response *resp)
+{
+    struct req_ctx *ctx = (struct req_ctx *)(void *)req; /* req is the context's first member */
+    struct http_server *s = ctx->s;
+    struct MHD_Connection *conn = ctx->conn;
+    int status = resp->status;
+    ctx->ready = response_build(conn, resp);
+    ctx->ready_status = (unsigned)status;
+    atomic_store(&ctx->state, RS_READY);
+    atomic_fetch_sub(&s->in_flight, 1);
+    /* From here the event thread may complete and free ctx: touch nothing of it. */
+    MHD_resume_connection(conn);
+}
+
+/* The final access-handler call of a request that would wait: suspends the connection and runs
+ * the handler as a task; while stopping (or when the scheduler refuses) answers 503. */
+static enum MHD_Result defer_request(struct http_server *s, struct req_ctx *ctx)
+{
+    struct http_response resp = {0};
+    if (atomic_load(&s->stopping)) {
+        response_error(&resp, "ServiceUnavailable", "the server is shutting down");
+        return queue_response(ctx->conn, &resp);
+    }
+    atomic_store(&ctx->state, RS_RUNNING);
+    atomic_fetch_add(&s->in_flight, 1);
+    MHD_suspend_connection(ctx->conn); /* before the task exists: it may finish at once */
+    if (sched_submit(s->sched, deferred_run, ctx) < 0) {
+        response_error(&resp, "ServiceUnavailable", "the server is shutting down");
+        http_request_finish(&ctx->req, &resp);
+    }
+    return MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -182,7 +501,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         char msg[200];
         int bad = framing_status(conn, msg, sizeof msg);
         if (bad)
-            return refuse_framing(conn, bad, msg);
+            return refuse_early(conn, bad == 501 ? "NotImplemented" : "InvalidRequest", msg);
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > s->max_body) {
+            snprintf(msg, sizeof msg, "request body is larger than %zu bytes", s->max_body);
+            return refuse_early(conn, "PayloadTooLarge", msg);
+        }
         ctx = xcalloc(1, sizeof *ctx);
         buf_init(&ctx->body, s->max_body);
         buf_add(&ctx->body, "", 0); /* handlers always see a string, "" when empty */
@@ -190,6 +514,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         ctx->req.method = method;
         ctx->req.path = url;
         ctx->req.conn = conn;
+        ctx->s = s;
+        ctx->conn = conn;
         *con_cls = ctx;
         return MHD_YES;
     }
@@ -198,42 +524,39 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_size = 0;
         return MHD_YES;
     }
+    int state = atomic_load(&ctx->state);
+    if (state == RS_READY) {
+        struct MHD_Response *mr = ctx->ready;
+        ctx->ready = NULL;
+        if (!mr)
+            return MHD_NO;
+        enum MHD_Result ret = MHD_queue_response(conn, ctx->ready_status, mr);
+        MHD_destroy_response(mr);
+        return ret;
+    }
+    if (state == RS_RUNNING) /* not expected: the connection stays suspended until READY */
+        return MHD_YES;
+    conn_deadline(s, conn, 0); /* the request is in: no more deadline while it is handled */
+    if (s->defer && s->sched && s->defer(s->ud, &ctx->req))
+        return defer_request(s, ctx);
     struct http_response resp = {.status = 500, .content_type = "application/json"};
     s->handler(s->ud, &ctx->req, &resp);
-    struct MHD_Response *mr;
-    if (resp.stream_fn) {
-        struct stream_state *st = xmalloc(sizeof *st);
-        st->fn = resp.stream_fn;
-        st->ud = resp.stream_ud;
-        st->free_fn = resp.stream_free;
-        mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_reader, st,
-                                               stream_done);
-    } else {
-        mr = MHD_create_response_from_buffer(resp.body_len, resp.body, MHD_RESPMEM_MUST_COPY);
-    }
-    if (!mr) {
-        response_release(&resp);
-        return MHD_NO;
-    }
-    if (resp.content_type)
-        MHD_add_response_header(mr, "Content-Type", resp.content_type);
-    for (int i = 0; i < resp.nheaders; i++)
-        MHD_add_response_header(mr, resp.header_names[i], resp.header_values[i]);
-    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp.status, mr);
-    MHD_destroy_response(mr);
-    response_release(&resp);
-    return ret;
+    return queue_response(conn, &resp);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
-    (void)toe;
+    struct http_server *s = cls;
+    /* A kept-alive connection has the idle timeout to start its next request and the request
+     * timeout to finish it. */
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        conn_deadline(s, conn, s->idle_ms + s->request_ms);
     struct req_ctx *ctx = *con_cls;
     if (!ctx)
         return;
+    if (ctx->ready)
+        MHD_destroy_response(ctx->ready);
     buf_release(&ctx->body);
     free(ctx);
     *con_cls = NULL;
@@ -250,38 +573,96 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_at(LL_DEBUG, "http", "libmicrohttpd: %s", line);
 }
 
-struct http_server *http_server_start(const char *bind, int port, int max_connections,
-                                      size_t max_body, http_handler_fn handler, void *ud,
-                                      struct err *err)
+/* ---------------------------------------------------------------- the server */
+
+long http_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return -1;
+    long before = (long)rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            rl.rlim_cur = (rlim_t)before;
+    }
+    if ((long)rl.rlim_cur != before)
+        log_at(LL_INFO, "http", "raised the open-file limit from %ld to %ld (RLIMIT_NOFILE)",
+               before, (long)rl.rlim_cur);
+    else
+        log_at(LL_INFO, "http", "open-file limit %ld (RLIMIT_NOFILE)", before);
+    return (long)rl.rlim_cur;
+}
+
+static void server_free(struct http_server *s)
+{
+    if (s->reaper_on) {
+        pthread_mutex_lock(&s->lock);
+        s->reaper_stop = 1;
+        pthread_cond_signal(&s->reaper_cv);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->reaper, NULL);
+    }
+    if (s->daemon)
+        MHD_stop_daemon(s->daemon); /* closes every connection: their tracks are freed */
+    while (s->conns) {
+        struct conn_track *t = s->conns;
+        s->conns = t->next;
+        free(t);
+    }
+    pthread_cond_destroy(&s->reaper_cv);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+struct http_server *http_server_start(const struct http_server_options *o, struct err *err)
 {
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
-    addr.sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, bind, &addr.sin_addr) != 1) {
-        err_set(err, "HttpError", "cannot listen on '%s': not an IPv4 address", bind);
+    addr.sin_port = htons((uint16_t)o->port);
+    if (inet_pton(AF_INET, o->bind, &addr.sin_addr) != 1) {
+        err_set(err, "HttpError", "cannot listen on '%s': not an IPv4 address", o->bind);
         return NULL;
     }
     struct http_server *s = xcalloc(1, sizeof *s);
-    s->handler = handler;
-    s->ud = ud;
-    s->max_body = max_body;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
-    s->daemon = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s,
-                                 MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_NOTIFY_COMPLETED,
-                                 on_completed, s, MHD_OPTION_CONNECTION_LIMIT,
-                                 (unsigned)max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-                                 (unsigned)120, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-                                 MHD_OPTION_END);
+    s->handler = o->handler;
+    s->ud = o->ud;
+    s->defer = o->defer;
+    s->sched = o->sched;
+    s->max_body = o->max_body;
+    s->request_ms = (long long)o->request_timeout_s * 1000;
+    s->idle_ms = (long long)o->idle_timeout_s * 1000;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->reaper_cv, NULL);
+    unsigned backlog = o->max_connections < 128    ? 128
+                       : o->max_connections > 4096 ? 4096
+                                                   : (unsigned)o->max_connections;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    s->daemon = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, s,
+                                 MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_THREAD_POOL_SIZE,
+                                 (unsigned)(o->threads > 0 ? o->threads : 1),
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections,
+                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)o->max_per_ip,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->idle_timeout_s,
+                                 MHD_OPTION_LISTEN_BACKLOG_SIZE, backlog,
+                                 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
     if (!s->daemon) {
-        err_set(err, "HttpError", "cannot listen on %s:%d (address in use or not permitted)", bind,
-                port);
-        free(s);
+        err_set(err, "HttpError", "cannot listen on %s:%d (address in use or not permitted)",
+                o->bind, o->port);
+        server_free(s);
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info ? info->port : port;
+    s->port = info ? info->port : o->port;
+    if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0) {
+        err_set(err, "HttpError", "cannot start the request-deadline thread");
+        server_free(s);
+        return NULL;
+    }
+    s->reaper_on = 1;
     return s;
 }
 
@@ -290,10 +671,19 @@ int http_server_port(const struct http_server *s)
     return s->port;
 }
 
+void http_server_quiesce(struct http_server *s)
+{
+    atomic_store(&s->stopping, 1);
+}
+
+int http_server_in_flight(const struct http_server *s)
+{
+    return atomic_load(&((struct http_server *)s)->in_flight);
+}
+
 void http_server_stop(struct http_server *s)
 {
     if (!s)
         return;
-    MHD_stop_daemon(s->daemon);
-    free(s);
+    server_free(s);
 }

@@ -348,7 +348,7 @@ static void handle_chat(struct api *api, struct http_request *req, struct http_r
     const char *accept = http_request_header(req, "Accept");
     if (accept && strstr(accept, "text/event-stream")) {
         json_t *stolen = request;
-        if (chat_stream_start(a, stolen, agent_trace_current(), resp, &e) < 0) {
+        if (chat_stream_start(a, api->rt->sched, stolen, agent_trace_current(), resp, &e) < 0) {
             json_decref(stolen);
             reply_err(resp, &e);
         }
@@ -1073,6 +1073,12 @@ static void cors_headers(const struct api *api, struct http_request *req,
         return;
     http_response_header(resp, "Access-Control-Allow-Origin", origin);
     http_response_header(resp, "Access-Control-Expose-Headers", "Retry-After");
+}
+
+int api_would_wait(void *ud, const struct http_request *req)
+{
+    (void)ud;
+    return strcmp(req->path, "/chat") == 0 && strcmp(req->method, "POST") == 0;
 }
 
 /* Every request: an X-Ray segment (continuing the caller's X-Amzn-Trace-Id), the route's

@@ -30,6 +30,11 @@ void api_free(struct api *api);
  * verified. */
 int api_demo_mode(const struct api *api);
 
+/* The http_defer_fn of the API: 1 for the requests that would wait (POST /chat: a turn and its
+ * model and tool calls), which the server runs as scheduler tasks; every other route is cheap
+ * (health, metrics, static pages, a session's transcript) and runs inline. */
+int api_would_wait(void *ud, const struct http_request *req);
+
 /* The http_handler_fn of the API; ud is the struct api. */
 void api_handle(void *ud, struct http_request *req, struct http_response *resp);
 

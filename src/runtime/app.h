@@ -15,6 +15,7 @@
 #define PARLEY_APP_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include "agent/agent.h"
@@ -33,6 +34,7 @@ struct tools;
 struct workflow_local;
 struct workflow_sfn;
 struct retention;
+struct sched;
 
 /* Which host opens the app; it decides the defaults the settings leave open. */
 enum app_role {
@@ -62,11 +64,12 @@ struct app {
     struct observe obs;              /* the agent hooks' state */
     pthread_t *workers;              /* action worker threads */
     int nworkers;                    /* threads in workers */
-    volatile int stopping;           /* set to stop the workers */
+    atomic_int stopping;             /* set to stop the workers (read by their threads) */
     int agent_ready;                 /* agent_init ran */
     struct agent agent;              /* the handlers' context */
     char *web_dir;                   /* the static web pages (serve) */
     long long started_ms;            /* when the app opened */
+    struct sched *sched;             /* runs chat turns (serve: set by the host; else NULL) */
     pthread_t mcp_retry;             /* retries optional MCP servers that were down (serve) */
     int mcp_retry_on;                /* mcp_retry was started */
     struct retention *retention;     /* the idle-session sweep (serve, SQLite store) or NULL */

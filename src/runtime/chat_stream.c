@@ -1,8 +1,9 @@
 /*
- * chat_stream.c - Server-Sent Events for a streaming turn. A turn thread produces events into a
- * buffer; the connection's thread (libmicrohttpd, thread per connection) drains it, blocking on a
- * condition variable until there is something to send. The stream owns itself: whichever side
- * finishes last (turn thread or connection) frees it.
+ * chat_stream.c - Server-Sent Events for a streaming turn. The turn runs as a scheduler task and
+ * produces events into a buffer; the connection's event thread drains it without blocking, and
+ * while the buffer is empty the server suspends the connection until the task wakes it
+ * (http_wake_signal). The stream owns itself: whichever side finishes last (turn task or
+ * connection) frees it.
  */
 #include "runtime/chat_stream.h"
 
@@ -13,6 +14,7 @@
 
 #include "agent/turn.h"
 #include "base/buf.h"
+#include "base/sched.h"
 #include "base/xmalloc.h"
 #include "base/errcode.h"
 #include "telemetry/trace.h"
@@ -22,18 +24,18 @@
 #define STREAM_PENDING_MAX (64u * 1024 * 1024)
 
 struct stream {
-    pthread_mutex_t lock;  /* guards everything below */
-    pthread_cond_t ready;  /* signalled when data is appended or the turn ends */
-    struct buf out;        /* events not yet sent, capped at STREAM_PENDING_MAX */
-    size_t sent;           /* bytes of out already handed to the connection */
-    int finished;          /* the turn thread is done producing */
-    int refs;              /* 2 while both sides hold the stream */
-    struct agent *agent;   /* runs the turn */
-    json_t *request;       /* the validated request (owned) */
-    struct trace_ctx *seg; /* the request's trace segment, ended when the turn ends */
+    pthread_mutex_t lock;   /* guards everything below */
+    struct http_wake *wake; /* wakes the connection when data is appended or the turn ends */
+    struct buf out;         /* events not yet sent, capped at STREAM_PENDING_MAX */
+    size_t sent;            /* bytes of out already handed to the connection */
+    int finished;           /* the turn thread is done producing */
+    int refs;               /* 2 while both sides hold the stream */
+    struct agent *agent;    /* runs the turn */
+    json_t *request;        /* the validated request (owned) */
+    struct trace_ctx *seg;  /* the request's trace segment, ended when the turn ends */
 };
 
-/* Turn threads still running, so shutdown can wait for them before freeing what they use. */
+/* Turn tasks still running, so shutdown can wait for them before freeing what they use. */
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t live_zero = PTHREAD_COND_INITIALIZER;
 static int live_turns;
@@ -65,7 +67,7 @@ static void stream_unref(struct stream *s)
     if (left)
         return;
     pthread_mutex_destroy(&s->lock);
-    pthread_cond_destroy(&s->ready);
+    http_wake_unref(s->wake);
     json_decref(s->request);
     buf_release(&s->out);
     free(s);
@@ -77,8 +79,8 @@ static void emit(struct stream *s, const char *event, json_t *data)
     char *json = json_dumps(data, JSON_COMPACT);
     pthread_mutex_lock(&s->lock);
     (void)buf_printf(&s->out, "event: %s\ndata: %s\n\n", event, json);
-    pthread_cond_signal(&s->ready);
     pthread_mutex_unlock(&s->lock);
+    http_wake_signal(s->wake);
     free(json);
     json_decref(data);
 }
@@ -93,7 +95,7 @@ static void on_tool(void *ud, const json_t *action)
     emit(ud, "action", json_deep_copy(action));
 }
 
-static void *turn_thread(void *arg)
+static void turn_task(void *arg)
 {
     struct stream *s = arg;
     struct agent_observer obs = {on_text, on_tool, s};
@@ -114,21 +116,18 @@ static void *turn_thread(void *arg)
                        "message", e.message));
     pthread_mutex_lock(&s->lock);
     s->finished = 1;
-    pthread_cond_signal(&s->ready);
     pthread_mutex_unlock(&s->lock);
+    http_wake_signal(s->wake);
     stream_unref(s);
     live_add(-1);
-    return NULL;
 }
 
 static ssize_t stream_read(void *ud, char *out, size_t max)
 {
     struct stream *s = ud;
     pthread_mutex_lock(&s->lock);
-    while (s->sent == s->out.len && !s->finished)
-        pthread_cond_wait(&s->ready, &s->lock);
     assert(s->sent <= s->out.len);
-    ssize_t n = -1;
+    ssize_t n = s->finished ? -1 : 0; /* 0: nothing yet, the server waits for the wake */
     if (s->sent < s->out.len) {
         size_t avail = s->out.len - s->sent;
         size_t take = avail < max ? avail : max;
@@ -149,30 +148,24 @@ static void stream_release(void *ud)
     stream_unref(ud);
 }
 
-int chat_stream_start(struct agent *a, json_t *request, struct trace_ctx *seg,
+int chat_stream_start(struct agent *a, struct sched *sched, json_t *request, struct trace_ctx *seg,
                       struct http_response *resp, struct err *err)
 {
     struct stream *s = xcalloc(1, sizeof *s);
     pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->ready, NULL);
     buf_init(&s->out, STREAM_PENDING_MAX);
     s->refs = 2;
     s->agent = a;
     s->request = request;
     s->seg = seg;
-    pthread_t t;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    s->wake = http_response_wake(resp);
     live_add(1);
-    int rc = pthread_create(&t, &attr, turn_thread, s);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) {
+    if (!sched || sched_submit(sched, turn_task, s) < 0) {
         live_add(-1);
         s->request = NULL;
         s->refs = 1;
         stream_unref(s);
-        return err_set(err, "InternalError", "cannot start the turn thread");
+        return err_set(err, "ServiceUnavailable", "the server is shutting down");
     }
     resp->status = 200;
     resp->content_type = "text/event-stream";
