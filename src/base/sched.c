@@ -724,6 +724,60 @@ int sched_event_wait(struct sched_event *ev, int timeout_ms)
     return 0;
 }
 
+/* ---- A lock held across waits -------------------------------------------------------------- */
+
+struct sched_mutex {
+    pthread_mutex_t mu;      /* guards held and waiters; never held across a wait */
+    int held;                /* someone owns the lock */
+    int waiters;             /* tasks or threads waiting for it */
+    struct sched_event *ev;  /* signalled on unlock when someone waits */
+};
+
+struct sched_mutex *sched_mutex_new(void)
+{
+    struct sched_mutex *m = xcalloc(1, sizeof *m);
+    pthread_mutex_init(&m->mu, NULL);
+    m->ev = sched_event_new();
+    return m;
+}
+
+void sched_mutex_free(struct sched_mutex *m)
+{
+    if (!m)
+        return;
+    assert(!m->held);
+    sched_event_free(m->ev);
+    pthread_mutex_destroy(&m->mu);
+    free(m);
+}
+
+void sched_mutex_lock(struct sched_mutex *m)
+{
+    pthread_mutex_lock(&m->mu);
+    while (m->held) {
+        m->waiters++;
+        pthread_mutex_unlock(&m->mu);
+        /* A signal meant for another waiter may wake us instead: we then find the lock taken
+         * and wait again; the bounded wait covers a signal consumed by a waiter that lost. */
+        sched_event_wait(m->ev, 100);
+        pthread_mutex_lock(&m->mu);
+        m->waiters--;
+    }
+    m->held = 1;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void sched_mutex_unlock(struct sched_mutex *m)
+{
+    pthread_mutex_lock(&m->mu);
+    assert(m->held);
+    m->held = 0;
+    int wake = m->waiters > 0;
+    pthread_mutex_unlock(&m->mu);
+    if (wake)
+        sched_event_signal(m->ev);
+}
+
 /* ---- Task-local storage and the mutex rule -------------------------------------------------- */
 
 static struct locals *cur_locals(void)

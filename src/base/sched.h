@@ -66,6 +66,17 @@ void sched_event_signal(struct sched_event *ev);
  * limit). */
 int sched_event_wait(struct sched_event *ev, int timeout_ms);
 
+/* ---- A lock held across waits ------------------------------------------------------------- */
+
+/* A mutual-exclusion lock whose owner may wait (park) while holding it, and whose waiters park
+ * too: for sections that must stay exclusive across a network exchange (starting an MCP server,
+ * writing one message to a pipe). Fair enough, not strictly FIFO. */
+struct sched_mutex;
+struct sched_mutex *sched_mutex_new(void);
+void sched_mutex_free(struct sched_mutex *m); /* NULL is a no-op; must be unlocked */
+void sched_mutex_lock(struct sched_mutex *m);
+void sched_mutex_unlock(struct sched_mutex *m);
+
 /* ---- Task-local storage -------------------------------------------------------------------- */
 
 /* Task-local slots, keyed by the address of any static object of the caller's module. */

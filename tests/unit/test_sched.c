@@ -330,6 +330,40 @@ static void test_waits_off_a_fiber_block(void)
     CHECK(sched_local_get(&key_b) == NULL);
 }
 
+/* ---- A lock held across waits ------------------------------------------------------------- */
+
+static struct sched_mutex *shared_lock;
+static int shared_count; /* read, park, write: a lost update shows a broken lock */
+
+static void locked_increment(void *ud)
+{
+    (void)ud;
+    sched_mutex_lock(shared_lock);
+    int v = shared_count;
+    sched_sleep_ms(1);
+    shared_count = v + 1;
+    sched_mutex_unlock(shared_lock);
+    atomic_fetch_add(&finished, 1);
+}
+
+static void test_sched_mutex_excludes_across_parks(void)
+{
+    reset();
+    shared_lock = sched_mutex_new();
+    shared_count = 0;
+    struct err err = {0};
+    struct sched *s = sched_start(2, 0, &err);
+    if (!check_require("scheduler started", s != NULL))
+        return;
+    enum { N = 200 };
+    for (int i = 0; i < N; i++)
+        CHECK_INT(sched_submit(s, locked_increment, NULL), 0);
+    locked_increment(NULL); /* a plain thread contends too */
+    CHECK_INT(sched_stop(s, 120000), 0);
+    CHECK_INT(shared_count, N + 1);
+    sched_mutex_free(shared_lock);
+}
+
 /* ---- The mutex rule ------------------------------------------------------------------------- */
 
 static void hold_and_park(void *ud)
@@ -372,6 +406,7 @@ int main(void)
     RUN(test_submits_from_foreign_threads);
     RUN(test_stop_with_grace_leaves_parked_tasks_running);
     RUN(test_waits_off_a_fiber_block);
+    RUN(test_sched_mutex_excludes_across_parks);
     RUN(test_parking_while_holding_aborts);
     return check_summary();
 }
