@@ -542,15 +542,13 @@ const struct agent_handler agent_handlers[] = {
 void agent_init(struct agent *a)
 {
     pthread_mutex_init(&a->action_lock, NULL);
-    pthread_cond_init(&a->action_done, NULL);
-    a->action_generation = 0;
+    a->action_waiters = NULL;
     pthread_mutex_init(&a->def_lock, NULL);
 }
 
 void agent_release(struct agent *a)
 {
     pthread_mutex_destroy(&a->action_lock);
-    pthread_cond_destroy(&a->action_done);
     agent_def_unref(atomic_exchange(&a->def, NULL));
     pthread_mutex_destroy(&a->def_lock);
 }

@@ -198,6 +198,7 @@ struct tool_def {
     const char *schema;      /* JSON Schema of the input */
     tool_fn run;             /* the implementation */
     int needs_kb;            /* offered only with a knowledge base */
+    int read_only;           /* changes nothing: runs inline in the turn, never through the queue */
 };
 
 static const struct tool_def defs[] = {
@@ -211,42 +212,42 @@ static const struct tool_def defs[] = {
      "\"email\":{\"type\":\"string\",\"maxLength\":254,\"format\":\"email\"}},"
      "\"required\":[\"title\",\"description\",\"priority\",\"email\"],"
      "\"additionalProperties\":false}",
-     tool_create_ticket, 0},
+     tool_create_ticket, 0, 0},
     {"get_ticket_status",
      "Look up the status of one of the customer's support tickets by its id (like TKT-000042).",
      "{\"type\":\"object\",\"properties\":{"
      "\"ticket_id\":{\"type\":\"string\",\"pattern\":\"^[Tt][Kk][Tt]-[0-9]{1,12}$\"}},"
      "\"required\":[\"ticket_id\"],\"additionalProperties\":false}",
-     tool_ticket_status, 0},
+     tool_ticket_status, 0, 1},
     {"list_my_tickets", "List the customer's support tickets, newest first.",
      "{\"type\":\"object\",\"properties\":{},\"additionalProperties\":false}", tool_list_tickets,
-     0},
+     0, 1},
     {"lookup_order",
      "Look up one of the customer's orders by its order number: status, items and shipping.",
      "{\"type\":\"object\",\"properties\":{"
      "\"order_id\":{\"type\":\"string\",\"pattern\":\"^(#|ORD-|ord-)?[0-9]{1,12}$\"}},"
      "\"required\":[\"order_id\"],\"additionalProperties\":false}",
-     tool_lookup_order, 0},
+     tool_lookup_order, 0, 1},
     {"search_knowledge_base",
      "Search the help-center articles (account access, passwords, billing, refunds, shipping, "
      "returns, ...) and return the best passages with their source article.",
      "{\"type\":\"object\",\"properties\":{"
      "\"query\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":1000}},"
      "\"required\":[\"query\"],\"additionalProperties\":false}",
-     tool_search_kb, 1},
+     tool_search_kb, 1, 1},
     {"escalate_to_human",
      "Hand the conversation to a human support agent. Use when the customer asks for a person or "
      "when you cannot resolve the problem.",
      "{\"type\":\"object\",\"properties\":{"
      "\"reason\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":1000}},"
      "\"required\":[\"reason\"],\"additionalProperties\":false}",
-     tool_escalate, 0},
+     tool_escalate, 0, 0},
     {"get_action_status",
      "Check on an action that was still running (pending) when you last replied, by its id.",
      "{\"type\":\"object\",\"properties\":{"
      "\"action_id\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":128}},"
      "\"required\":[\"action_id\"],\"additionalProperties\":false}",
-     tool_action_status, 0},
+     tool_action_status, 0, 1},
 };
 
 #define NDEFS (sizeof defs / sizeof defs[0])
@@ -469,7 +470,7 @@ static int add_builtins(struct tools *t, const struct kb *kb, const json_t *sel,
         char where[96];
         snprintf(where, sizeof where, "builtin '%s'", defs[d].name);
         int rc = add_tool(t, where, defs[d].name, defs[d].description, schema, &kind_builtin,
-                          (void *)&defs[d], 0, 1, NULL, err);
+                          (void *)&defs[d], 0, !defs[d].read_only, NULL, err);
         json_decref(schema);
         if (rc < 0)
             return -1;

@@ -143,7 +143,16 @@ static void test_release_returns_to_agent(void)
     CHECK_STR(e2e_str(&r, "actions.0.tool"), "get_ticket_status");
     CHECK(strstr(e2e_str(&r, "reply"), "human agent will reply") == NULL);
     e2e_resp_free(&r);
-    /* The turn's trace holds the request segment and the worker's, joined through the queue
+    /* get_ticket_status is read-only and ran inline; creating a ticket goes through the queue. */
+    r = chat("create a ticket");
+    e2e_resp_free(&r);
+    r = chat("The checkout page shows an error when I pay");
+    e2e_resp_free(&r);
+    r = chat("pat@example.com");
+    CHECK_STR(e2e_str(&r, "actions.0.tool"), "create_support_ticket");
+    CHECK_STR(e2e_str(&r, "actions.0.status"), "succeeded");
+    e2e_resp_free(&r);
+    /* That turn's trace holds the request segment and the worker's, joined through the queue
      * message's AWSTraceHeader, with the store and model subsegments. */
     snprintf(path, sizeof path, "/sessions/%s/executions", sid);
     r = e2e_http_ex(&srv, "GET", path, NULL, 0, NULL, TOKEN_HEADER);
