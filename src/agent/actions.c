@@ -338,8 +338,9 @@ int agent__confirm_resume(struct agent *a, json_t *event, struct err *err)
         action = run_action(a, event, id, sid, uid, tool, input, key, NULL);
         free(key);
     }
-    if (agent__observer && agent__observer->on_tool)
-        agent__observer->on_tool(agent__observer->ud, action);
+    const struct agent_observer *obs = agent__observer();
+    if (obs && obs->on_tool)
+        obs->on_tool(obs->ud, action);
     json_array_append(agent__array(event, "actions"), action);
     agent__append_message(event, "user", json_pack("[o]", tool_result_block(action)));
     rc = 0;
@@ -453,8 +454,9 @@ json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err)
     json_t *results = json_array();
     json_array_foreach(batch, i, b) {
         json_array_append_new(results, tool_result_block(b));
-        if (agent__observer && agent__observer->on_tool)
-            agent__observer->on_tool(agent__observer->ud, b);
+        const struct agent_observer *obs = agent__observer();
+        if (obs && obs->on_tool)
+            obs->on_tool(obs->ud, b);
         json_array_append(actions, b);
     }
     json_decref(batch);

@@ -201,7 +201,8 @@ struct agent_observer {
     void *ud;
 };
 
-/* Sets (or clears, with NULL) the observer of turns run by the calling thread. */
+/* Sets (or clears, with NULL) the observer of turns run by the calling task (or thread, off a
+ * scheduler fiber): task-local, see base/sched.h. */
 void agent_observer_set(const struct agent_observer *o);
 
 /* The trace segment of the request the calling thread serves (NULL: not traced). Handlers hang
