@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "base/log.h"
+#include "base/sched.h"
 #include "base/xmalloc.h"
 
 struct sqlpool {
@@ -32,11 +33,13 @@ struct sqlpool_conn *sqlpool_acquire(struct sqlpool *p)
     struct sqlpool_conn *c = p->free_list;
     p->free_list = c->next_free;
     pthread_mutex_unlock(&p->lock);
+    sched_hold_begin(); /* a task holding a connection must not park (the mutex rule) */
     return c;
 }
 
 void sqlpool_release(struct sqlpool *p, struct sqlpool_conn *c)
 {
+    sched_hold_end();
     pthread_mutex_lock(&p->lock);
     c->next_free = p->free_list;
     p->free_list = c;

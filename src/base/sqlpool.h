@@ -33,7 +33,8 @@ struct sqlpool *sqlpool_open(const char *path, int size, const char *const *sql,
 /* Closes every connection; NULL is a no-op. No connection may be out. */
 void sqlpool_close(struct sqlpool *p);
 
-/* Takes an idle connection, waiting for one when all are out; never fails. */
+/* Takes an idle connection, waiting for one when all are out; never fails. Until the matching
+ * sqlpool_release() the caller must not park (sched_hold_begin: a wait there aborts). */
 struct sqlpool_conn *sqlpool_acquire(struct sqlpool *p);
 
 /* Returns a connection taken with sqlpool_acquire. */
