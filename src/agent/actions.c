@@ -38,8 +38,8 @@
  * action's result signals ev. Lives on the waiting call's stack, linked into a->action_waiters
  * from before the action is re-read until the wait is over. */
 struct agent_action_wait {
-    const char *id;             /* the action id (borrowed from the batch) */
-    struct sched_event *ev;     /* the waiting call's event, shared by its actions */
+    const char *id;         /* the action id (borrowed from the batch) */
+    struct sched_event *ev; /* the waiting call's event, shared by its actions */
     struct agent_action_wait *next;
 };
 

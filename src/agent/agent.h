@@ -100,7 +100,7 @@ struct agent {
     struct bus *bus;             /* agent events (borrowed, may be NULL) */
     struct queue *queue;         /* the AgentActions queue (borrowed; NULL: actions run inline) */
     int action_wait_ms;          /* how long ExecuteAction waits for queued results */
-    pthread_mutex_t action_lock;           /* guards action_waiters; never held across a wait */
+    pthread_mutex_t action_lock; /* guards action_waiters; never held across a wait */
     struct agent_action_wait *action_waiters; /* ExecuteAction calls waiting, by action id */
     const struct agent_hooks *hooks; /* observers of the agent's work (borrowed; may be NULL) */
     void *hooks_ud;                  /* the hooks' own state (runtime/observe.c's struct observe) */

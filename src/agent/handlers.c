@@ -188,7 +188,8 @@ json_t *agent_load_context(struct agent *a, json_t *event, struct err *err)
     if (json_is_true(json_object_get(event, "isNew")))
         history = json_array();
     else {
-        struct trace_ctx *sub = trace_sub_begin(agent_trace_current(), "store.history_recent", NULL);
+        struct trace_ctx *sub = trace_sub_begin(agent_trace_current(), "store.history_recent",
+                                                NULL);
         int rc = store_history_recent(a->store, id, a->cfg->history_turns, &history, err);
         trace_sub_end(sub, rc < 0 ? err : NULL);
         if (rc < 0)

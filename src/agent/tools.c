@@ -220,8 +220,8 @@ static const struct tool_def defs[] = {
      "\"required\":[\"ticket_id\"],\"additionalProperties\":false}",
      tool_ticket_status, 0, 1},
     {"list_my_tickets", "List the customer's support tickets, newest first.",
-     "{\"type\":\"object\",\"properties\":{},\"additionalProperties\":false}", tool_list_tickets,
-     0, 1},
+     "{\"type\":\"object\",\"properties\":{},\"additionalProperties\":false}", tool_list_tickets, 0,
+     1},
     {"lookup_order",
      "Look up one of the customer's orders by its order number: status, items and shipping.",
      "{\"type\":\"object\",\"properties\":{"

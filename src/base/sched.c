@@ -54,22 +54,22 @@ struct locals {
  * eventfd from any other thread). A done fiber is freed by its loop after it switched away.
  */
 struct fiber {
-    ucontext_t uc;          /* saved registers while not running */
-    void *stack;            /* mmap'd: guard page + stack_size */
-    size_t map_len;         /* bytes mapped */
-    sched_fn fn;            /* the task */
-    void *ud;               /* its argument */
-    struct loop *loop;      /* the loop it lives on, for good */
-    struct fiber *next;     /* ready or remote list link */
-    struct fiber *ev_next;  /* event waiter list link (under the event's mutex) */
-    atomic_int waiting;     /* 1 while parked and not yet claimed by a waker */
-    enum wake why;          /* what woke it */
-    int revents;            /* poll events for WAKE_FD */
-    int64_t deadline;       /* monotonic ms of its timer */
-    long heap_at;           /* index in the timer heap, -1 if none */
-    int done;               /* the task returned */
-    struct locals locals;   /* task-local storage */
-    void *asan_fake;        /* ASan's fake stack while switched away */
+    ucontext_t uc;         /* saved registers while not running */
+    void *stack;           /* mmap'd: guard page + stack_size */
+    size_t map_len;        /* bytes mapped */
+    sched_fn fn;           /* the task */
+    void *ud;              /* its argument */
+    struct loop *loop;     /* the loop it lives on, for good */
+    struct fiber *next;    /* ready or remote list link */
+    struct fiber *ev_next; /* event waiter list link (under the event's mutex) */
+    atomic_int waiting;    /* 1 while parked and not yet claimed by a waker */
+    enum wake why;         /* what woke it */
+    int revents;           /* poll events for WAKE_FD */
+    int64_t deadline;      /* monotonic ms of its timer */
+    long heap_at;          /* index in the timer heap, -1 if none */
+    int done;              /* the task returned */
+    struct locals locals;  /* task-local storage */
+    void *asan_fake;       /* ASan's fake stack while switched away */
 };
 
 struct task {
@@ -93,9 +93,9 @@ struct loop {
     long n_heap, cap_heap;
     void **stacks; /* spare stacks of stack_size (loop thread only) */
     int n_stacks;
-    int live;           /* fibers alive on this loop (loop thread only) */
-    ucontext_t uc;      /* the loop's own context */
-    struct fiber *cur;  /* running fiber */
+    int live;                 /* fibers alive on this loop (loop thread only) */
+    ucontext_t uc;            /* the loop's own context */
+    struct fiber *cur;        /* running fiber */
     const void *stack_bottom; /* the thread's stack, for ASan's switch annotations */
     size_t stack_size_asan;
 };
@@ -727,10 +727,10 @@ int sched_event_wait(struct sched_event *ev, int timeout_ms)
 /* ---- A lock held across waits -------------------------------------------------------------- */
 
 struct sched_mutex {
-    pthread_mutex_t mu;      /* guards held and waiters; never held across a wait */
-    int held;                /* someone owns the lock */
-    int waiters;             /* tasks or threads waiting for it */
-    struct sched_event *ev;  /* signalled on unlock when someone waits */
+    pthread_mutex_t mu;     /* guards held and waiters; never held across a wait */
+    int held;               /* someone owns the lock */
+    int waiters;            /* tasks or threads waiting for it */
+    struct sched_event *ev; /* signalled on unlock when someone waits */
 };
 
 struct sched_mutex *sched_mutex_new(void)

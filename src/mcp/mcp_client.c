@@ -35,10 +35,10 @@ static const char *const versions[] = {MCP_PROTOCOL_VERSION, "2025-06-18", "2025
 
 /* One request waiting for its reply. */
 struct pending {
-    long long id;   /* JSON-RPC id */
-    int done;       /* reply or failure arrived */
-    json_t *reply;  /* the reply message, owned; NULL on failure */
-    struct err err; /* the failure when reply is NULL */
+    long long id;           /* JSON-RPC id */
+    int done;               /* reply or failure arrived */
+    json_t *reply;          /* the reply message, owned; NULL on failure */
+    struct err err;         /* the failure when reply is NULL */
     struct sched_event *ev; /* signalled when done is set; the caller parks on it */
     struct pending *next;
 };
@@ -60,11 +60,11 @@ struct mcp_client {
     void *t;                             /* transport state */
 
     struct sched_mutex *life; /* serialises start, initialize and restart (held across waits) */
-    int started;             /* the transport has been started */
-    int ready;               /* initialize completed on this connection */
-    int starts;              /* successful starts, for tests and logs */
-    int crashes;             /* consecutive deaths without a good call since */
-    int64_t next_start_ms;   /* monotonic time before which no restart happens */
+    int started;              /* the transport has been started */
+    int ready;                /* initialize completed on this connection */
+    int starts;               /* successful starts, for tests and logs */
+    int crashes;              /* consecutive deaths without a good call since */
+    int64_t next_start_ms;    /* monotonic time before which no restart happens */
 
     pthread_mutex_t mu;                  /* guards everything below */
     long long next_id;                   /* last id used */

@@ -30,20 +30,20 @@ extern char **environ;
 #define TERM_GRACE_MS 1000 /* wait after SIGTERM before SIGKILL */
 
 struct stdio_t {
-    struct mcp_client *c; /* owner, for dispatch */
-    char **argv;          /* borrowed from the config copy below */
-    char **envp;          /* environ plus the configured variables, owned */
-    size_t cap;           /* line cap */
-    pthread_mutex_t mu;   /* guards the fields below */
+    struct mcp_client *c;    /* owner, for dispatch */
+    char **argv;             /* borrowed from the config copy below */
+    char **envp;             /* environ plus the configured variables, owned */
+    size_t cap;              /* line cap */
+    pthread_mutex_t mu;      /* guards the fields below */
     struct sched_mutex *wmu; /* one writer at a time (held while a full pipe drains) */
-    pid_t pid;            /* child or 0 */
-    int reaped;           /* waitpid has collected the child */
-    int status;           /* its wait status */
-    int in_fd;            /* child's stdin (we write), -1 when closed */
-    int out_fd;           /* child's stdout (we read) */
-    int dead;             /* the child's stdout ended */
-    int stopping;         /* stop() asks the reader to leave */
-    int has_reader;       /* reader thread was started */
+    pid_t pid;               /* child or 0 */
+    int reaped;              /* waitpid has collected the child */
+    int status;              /* its wait status */
+    int in_fd;               /* child's stdin (we write), -1 when closed */
+    int out_fd;              /* child's stdout (we read) */
+    int dead;                /* the child's stdout ended */
+    int stopping;            /* stop() asks the reader to leave */
+    int has_reader;          /* reader thread was started */
     pthread_t reader;
 };
 
