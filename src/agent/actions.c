@@ -17,7 +17,6 @@
  * Without a queue (a->queue NULL) actions run inline, in the turn's thread.
  */
 #include <ctype.h>
-#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -26,33 +25,49 @@
 #include "agent/tools.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/sched.h"
 #include "base/xmalloc.h"
 #include "queue/queue.h"
 #include "telemetry/trace.h"
 
+#define OTHER_PROCESS_MS 50 /* re-read the store this often for workers in other processes */
+
 /* ---------------------------------------------------------------- waiting for results */
 
-void agent_actions_notify(struct agent *a)
+/* One ExecuteAction call's registration for one queued action: the worker that records the
+ * action's result signals ev. Lives on the waiting call's stack, linked into a->action_waiters
+ * from before the action is re-read until the wait is over. */
+struct agent_action_wait {
+    const char *id;         /* the action id (borrowed from the batch) */
+    struct sched_event *ev; /* the waiting call's event, shared by its actions */
+    struct agent_action_wait *next;
+};
+
+void agent_actions_notify(struct agent *a, const char *action_id)
 {
     pthread_mutex_lock(&a->action_lock);
-    a->action_generation++;
-    pthread_cond_broadcast(&a->action_done);
+    for (struct agent_action_wait *w = a->action_waiters; w; w = w->next)
+        if (strcmp(w->id, action_id) == 0)
+            sched_event_signal(w->ev);
     pthread_mutex_unlock(&a->action_lock);
 }
 
-/* Waits until a worker in this process reports a result or slice_ms pass (workers in other
- * processes are noticed by the caller re-reading the store). */
-static void wait_slice(struct agent *a, unsigned long seen, int slice_ms)
+static void waits_add(struct agent *a, struct agent_action_wait *w)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += (long)slice_ms * 1000000L;
-    until.tv_sec += until.tv_nsec / 1000000000L;
-    until.tv_nsec %= 1000000000L;
     pthread_mutex_lock(&a->action_lock);
-    while (a->action_generation == seen &&
-           pthread_cond_timedwait(&a->action_done, &a->action_lock, &until) != ETIMEDOUT)
-        ;
+    w->next = a->action_waiters;
+    a->action_waiters = w;
+    pthread_mutex_unlock(&a->action_lock);
+}
+
+static void waits_remove(struct agent *a, struct agent_action_wait *w)
+{
+    pthread_mutex_lock(&a->action_lock);
+    for (struct agent_action_wait **p = &a->action_waiters; *p; p = &(*p)->next)
+        if (*p == w) {
+            *p = w->next;
+            break;
+        }
     pthread_mutex_unlock(&a->action_lock);
 }
 
@@ -323,8 +338,9 @@ int agent__confirm_resume(struct agent *a, json_t *event, struct err *err)
         action = run_action(a, event, id, sid, uid, tool, input, key, NULL);
         free(key);
     }
-    if (agent__observer && agent__observer->on_tool)
-        agent__observer->on_tool(agent__observer->ud, action);
+    const struct agent_observer *obs = agent__observer();
+    if (obs && obs->on_tool)
+        obs->on_tool(obs->ud, action);
     json_array_append(agent__array(event, "actions"), action);
     agent__append_message(event, "user", json_pack("[o]", tool_result_block(action)));
     rc = 0;
@@ -395,11 +411,20 @@ json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err)
         }
         json_array_append_new(batch, action);
     }
+    /* Register every queued action before re-reading the store, so a result recorded in between
+     * still signals the event (a signal before the wait is not lost). Workers in other processes
+     * are noticed by re-reading the store every OTHER_PROCESS_MS. */
+    struct sched_event *ev = pending ? sched_event_new() : NULL;
+    size_t n_waits = 0;
+    struct agent_action_wait *waits = pending ? xcalloc((size_t)pending, sizeof *waits) : NULL;
+    json_array_foreach(batch, i, b) {
+        if (ev && strcmp(agent__str(b, "status"), "pending") == 0 && n_waits < (size_t)pending) {
+            waits[n_waits] = (struct agent_action_wait){agent__str(b, "id"), ev, NULL};
+            waits_add(a, &waits[n_waits++]);
+        }
+    }
     int64_t deadline = clock_mono_ms() + a->action_wait_ms;
     while (pending > 0) {
-        pthread_mutex_lock(&a->action_lock);
-        unsigned long seen = a->action_generation;
-        pthread_mutex_unlock(&a->action_lock);
         pending = 0;
         json_array_foreach(batch, i, b) {
             if (strcmp(agent__str(b, "status"), "pending") != 0)
@@ -418,15 +443,20 @@ json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err)
         int64_t left = deadline - clock_mono_ms();
         if (pending == 0 || left <= 0)
             break;
-        wait_slice(a, seen, left < 50 ? (int)left : 50);
+        sched_event_wait(ev, left < OTHER_PROCESS_MS ? (int)left : OTHER_PROCESS_MS);
     }
+    for (size_t k = 0; k < n_waits; k++)
+        waits_remove(a, &waits[k]);
+    free(waits);
+    sched_event_free(ev);
     json_t *out = agent__state_next(event);
     json_t *actions = agent__array(out, "actions");
     json_t *results = json_array();
     json_array_foreach(batch, i, b) {
         json_array_append_new(results, tool_result_block(b));
-        if (agent__observer && agent__observer->on_tool)
-            agent__observer->on_tool(agent__observer->ud, b);
+        const struct agent_observer *obs = agent__observer();
+        if (obs && obs->on_tool)
+            obs->on_tool(obs->ud, b);
         json_array_append(actions, b);
     }
     json_decref(batch);
@@ -505,7 +535,7 @@ static int work_one(struct agent *a, const char *body)
         rc = 0;
     } else if (store_action_put(a->store, action, &e) == 0) {
         rc = 0;
-        agent_actions_notify(a);
+        agent_actions_notify(a, id);
     } else {
         log_at(LL_WARN, "worker", "cannot record action '%s': %s", id, e.message);
     }

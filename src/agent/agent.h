@@ -104,9 +104,8 @@ struct agent {
     struct bus *bus;             /* agent events (borrowed, may be NULL) */
     struct queue *queue;         /* the AgentActions queue (borrowed; NULL: actions run inline) */
     int action_wait_ms;          /* how long ExecuteAction waits for queued results */
-    pthread_mutex_t action_lock; /* guards action_generation */
-    pthread_cond_t action_done;  /* broadcast when a worker records a result */
-    unsigned long action_generation; /* bumped by agent_actions_notify */
+    pthread_mutex_t action_lock; /* guards action_waiters; never held across a wait */
+    struct agent_action_wait *action_waiters; /* ExecuteAction calls waiting, by action id */
     const struct agent_hooks *hooks; /* observers of the agent's work (borrowed; may be NULL) */
     void *hooks_ud;                  /* the hooks' own state (runtime/observe.c's struct observe) */
     unsigned redact;                 /* guard kinds redacted from events, logs and archives */
@@ -146,8 +145,9 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
  * {"batchItemFailures":[{"itemIdentifier"}]} out (see actions.c). */
 json_t *agent_action_worker(struct agent *a, json_t *event, struct err *err);
 
-/* Wakes ExecuteAction calls waiting in this process: a worker recorded a result. */
-void agent_actions_notify(struct agent *a);
+/* Wakes the ExecuteAction call in this process waiting for action action_id (a worker recorded
+ * its result); nothing when none waits. Any thread. */
+void agent_actions_notify(struct agent *a, const char *action_id);
 
 /* Initialises and releases the waiting machinery and the definition lock of a (call around the
  * agent's life); agent_release also drops a's reference to its definition. */
@@ -205,7 +205,8 @@ struct agent_observer {
     void *ud;
 };
 
-/* Sets (or clears, with NULL) the observer of turns run by the calling thread. */
+/* Sets (or clears, with NULL) the observer of turns run by the calling task (or thread, off a
+ * scheduler fiber): task-local, see base/sched.h. */
 void agent_observer_set(const struct agent_observer *o);
 
 /* The trace segment of the request the calling thread serves (NULL: not traced). Handlers hang

@@ -30,7 +30,7 @@ void agent__append_message(json_t *event, const char *role, json_t *content);
  * leaves it pending. Returns 0, or -1 with err when a queued call could not be sent. */
 int agent__confirm_resume(struct agent *a, json_t *event, struct err *err);
 
-/* The calling thread's turn observer, or NULL. */
-extern _Thread_local const struct agent_observer *agent__observer;
+/* The running turn's observer (task-local, see agent_observer_set), or NULL. */
+const struct agent_observer *agent__observer(void);
 
 #endif

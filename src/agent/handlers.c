@@ -13,6 +13,7 @@
 #include "agent/tools.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/sched.h"
 #include "base/xmalloc.h"
 #include "telemetry/trace.h"
 
@@ -25,23 +26,28 @@ static const struct agent_file *file_of(const struct agent *a)
 
 /* ---------------------------------------------------------------- helpers */
 
-_Thread_local const struct agent_observer *agent__observer;
-
-static _Thread_local struct trace_ctx *current_trace;
+/* The turn's observer and trace segment are task-local (base/sched.h): a turn parked on its
+ * model call must find its own when it resumes, whatever ran on the thread meanwhile. */
+static const char observer_key, trace_key;
 
 void agent_trace_set(struct trace_ctx *seg)
 {
-    current_trace = seg;
+    sched_local_set(&trace_key, seg);
 }
 
 struct trace_ctx *agent_trace_current(void)
 {
-    return current_trace;
+    return sched_local_get(&trace_key);
 }
 
 void agent_observer_set(const struct agent_observer *o)
 {
-    agent__observer = o;
+    sched_local_set(&observer_key, (void *)o);
+}
+
+const struct agent_observer *agent__observer(void)
+{
+    return sched_local_get(&observer_key);
 }
 
 void agent_emit(struct agent *a, const char *detail_type, json_t *detail)
@@ -62,8 +68,9 @@ void agent_emit(struct agent *a, const char *detail_type, json_t *detail)
 static void observe_text(void *ud, const char *delta)
 {
     (void)ud;
-    if (agent__observer && agent__observer->on_text)
-        agent__observer->on_text(agent__observer->ud, delta);
+    const struct agent_observer *obs = agent__observer();
+    if (obs && obs->on_text)
+        obs->on_text(obs->ud, delta);
 }
 
 const char *agent__str(const json_t *o, const char *key)
@@ -182,7 +189,8 @@ json_t *agent_load_context(struct agent *a, json_t *event, struct err *err)
     if (json_is_true(json_object_get(event, "isNew")))
         history = json_array();
     else {
-        struct trace_ctx *sub = trace_sub_begin(current_trace, "store.history_recent", NULL);
+        struct trace_ctx *sub = trace_sub_begin(agent_trace_current(), "store.history_recent",
+                                                NULL);
         int rc = store_history_recent(a->store, id, a->cfg->history_turns, &history, err);
         trace_sub_end(sub, rc < 0 ? err : NULL);
         if (rc < 0)
@@ -357,9 +365,9 @@ json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
     json_t *request = build_request(agent_tools(a), event, system,
                                     (int)agent_file_limit(file, "reply_tokens", 1024));
     free(system);
-    struct trace_ctx *sub = trace_sub_begin(current_trace, model_name(a->model), "remote");
+    struct trace_ctx *sub = trace_sub_begin(agent_trace_current(), model_name(a->model), "remote");
     int64_t t0 = clock_mono_us();
-    json_t *resp = model_invoke(a->model, request, agent__observer ? observe_text : NULL, NULL,
+    json_t *resp = model_invoke(a->model, request, agent__observer() ? observe_text : NULL, NULL,
                                 err);
     double seconds = (double)(clock_mono_us() - t0) / 1e6;
     trace_sub_end(sub, resp ? NULL : err);
@@ -468,7 +476,7 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
                              json_object_get(event, "newMessages"), "context", context, "metadata",
                              metadata, "status", handed_off(event) ? "handoff" : "");
     int turn_no = 0;
-    struct trace_ctx *sub = trace_sub_begin(current_trace, "store.turn_save", NULL);
+    struct trace_ctx *sub = trace_sub_begin(agent_trace_current(), "store.turn_save", NULL);
     int rc = store_turn_save(a->store, turn, &turn_no, err);
     trace_sub_end(sub, rc < 0 ? err : NULL);
     json_decref(turn);
@@ -585,15 +593,13 @@ const struct agent_handler agent_handlers[] = {
 void agent_init(struct agent *a)
 {
     pthread_mutex_init(&a->action_lock, NULL);
-    pthread_cond_init(&a->action_done, NULL);
-    a->action_generation = 0;
+    a->action_waiters = NULL;
     pthread_mutex_init(&a->def_lock, NULL);
 }
 
 void agent_release(struct agent *a)
 {
     pthread_mutex_destroy(&a->action_lock);
-    pthread_cond_destroy(&a->action_done);
     agent_def_unref(atomic_exchange(&a->def, NULL));
     pthread_mutex_destroy(&a->def_lock);
 }

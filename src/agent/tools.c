@@ -198,7 +198,7 @@ struct tool_def {
     const char *schema;      /* JSON Schema of the input */
     tool_fn run;             /* the implementation */
     int needs_kb;            /* offered only with a knowledge base */
-    int read_only;           /* changes nothing: runs inline in the turn, not through the queue */
+    int read_only;           /* changes nothing: runs inline in the turn, never through the queue */
 };
 
 static const struct tool_def defs[] = {

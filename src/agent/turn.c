@@ -25,6 +25,7 @@
 #include "base/log.h"
 #include "base/rand.h"
 #include "base/utf8.h"
+#include "base/sched.h"
 #include "base/xmalloc.h"
 
 int turn_session_id_valid(const char *id)
@@ -115,8 +116,8 @@ bad:
 
 /* ---------------------------------------------------------------- the definition */
 
-/* The definition the calling thread entered (agent_def_enter), or NULL. */
-static _Thread_local struct agent_def *entered;
+/* The definition the running turn entered (agent_def_enter) is task-local (base/sched.h). */
+static const char entered_key;
 
 struct agent_def *agent_def_new(struct agent_file *file, struct kb *kb, struct tools *tools)
 {
@@ -162,20 +163,21 @@ void agent_def_swap(struct agent *a, struct agent_def *d)
 
 void agent_def_enter(struct agent *a)
 {
-    assert(!entered); /* calls do not nest */
-    entered = agent_def_get(a);
+    assert(!sched_local_get(&entered_key)); /* calls do not nest */
+    sched_local_set(&entered_key, agent_def_get(a));
 }
 
 void agent_def_leave(void)
 {
-    struct agent_def *d = entered;
-    entered = NULL;
+    struct agent_def *d = sched_local_get(&entered_key);
+    sched_local_set(&entered_key, NULL);
     agent_def_unref(d);
 }
 
 /* The definition the turn on this thread runs with: the entered one, else a's current one. */
 static const struct agent_def *def_of(const struct agent *a)
 {
+    const struct agent_def *entered = sched_local_get(&entered_key);
     return entered ? entered : atomic_load(&((struct agent *)a)->def);
 }
 

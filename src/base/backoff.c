@@ -2,7 +2,6 @@
 #include "base/backoff.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <string.h>
 
 #include "base/rand.h"
@@ -89,13 +88,4 @@ long backoff_wait_ms(const struct backoff *b, int attempt, long retry_after_ms)
     if (retry_after_ms > wait)
         wait = retry_after_ms > b->max_ms ? b->max_ms : retry_after_ms;
     return wait;
-}
-
-void backoff_sleep_ms(long ms)
-{
-    if (ms <= 0)
-        return;
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
 }

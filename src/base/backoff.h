@@ -1,7 +1,8 @@
 /*
  * backoff.h - how long to wait before retrying: exponential growth from a base, a cap, jitter
  * drawn from rand_u64(), and a server's Retry-After (delta-seconds or HTTP-date, RFC 9110 10.2.3)
- * taking precedence. Every retry loop in Parley asks this module instead of growing its own.
+ * taking precedence. Every retry loop in Parley asks this module instead of growing its own, and
+ * waits with sched_sleep_ms() (base/sched.h), which parks a task instead of blocking its thread.
  */
 #ifndef PARLEY_BACKOFF_H
 #define PARLEY_BACKOFF_H
@@ -35,8 +36,5 @@ long backoff_retry_after_ms(const char *value, time_t now);
  * retry_after_ms (ignored when < 0) capped at max_ms if that is longer. A server may slow us
  * down but never make us retry sooner than our own backoff. */
 long backoff_wait_ms(const struct backoff *b, int attempt, long retry_after_ms);
-
-/* Sleeps ms milliseconds (nothing when ms <= 0), resuming after signals. */
-void backoff_sleep_ms(long ms);
 
 #endif

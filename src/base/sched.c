@@ -1,90 +1,531 @@
 /*
- * sched.c - PLACEHOLDER implementation of sched.h: one detached thread per task, waits that
- * block the calling thread. Same contract as the fiber scheduler that replaces it; it exists so
- * that callers can be written against the interface first.
+ * sched.c - the turn scheduler (see sched.h): N threads, each an epoll event loop that runs tasks
+ * on ucontext fibers. A wait on a fiber registers what it waits for (an fd in the loop's epoll, a
+ * deadline in the loop's timer heap, a place on an event's waiter list), switches back to the loop
+ * and is resumed by whichever of those fires first. Off a fiber the waits block the thread.
  */
 #include "base/sched.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
 
-#include "base/backoff.h"
+#include "base/clock.h"
+#include "base/log.h"
 #include "base/xmalloc.h"
 
-struct sched {
-    pthread_mutex_t lock; /* guards the fields below */
-    pthread_cond_t idle;  /* signalled when running drops to 0 */
-    int running;          /* tasks started and not finished */
-    int stopping;         /* sched_stop() called */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define SCHED_ASAN 1
+#define STACK_DEFAULT (1024 * 1024) /* ASan's redzones make frames much bigger */
+#else
+#define SCHED_ASAN 0
+#define STACK_DEFAULT (256 * 1024)
+#endif
+
+#define STACKS_KEPT 64 /* finished fibers' stacks a loop keeps for reuse */
+#define EVENTS_MAX 64  /* epoll events taken per loop turn */
+
+enum wake { WAKE_NONE, WAKE_FD, WAKE_TIMER, WAKE_EVENT };
+
+/* Task-local slots and the hold depth of the mutex rule; one per fiber, one per plain thread. */
+struct locals {
+    const void *keys[SCHED_LOCALS_MAX];
+    void *vals[SCHED_LOCALS_MAX];
+    int hold; /* sched_hold_begin() depth */
+};
+
+/*
+ * Fiber lifecycle: created by the loop that took its task from the inbox; runnable (on the
+ * loop's ready list) -> running -> either parked (waiting == 1, registered with an fd, a timer
+ * and/or an event) or done. Exactly one waker wins the waiting 1 -> 0 exchange and puts the fiber
+ * back on its loop's ready list (directly on the loop thread, through the loop's remote list and
+ * eventfd from any other thread). A done fiber is freed by its loop after it switched away.
+ */
+struct fiber {
+    ucontext_t uc;         /* saved registers while not running */
+    void *stack;           /* mmap'd: guard page + stack_size */
+    size_t map_len;        /* bytes mapped */
+    sched_fn fn;           /* the task */
+    void *ud;              /* its argument */
+    struct loop *loop;     /* the loop it lives on, for good */
+    struct fiber *next;    /* ready or remote list link */
+    struct fiber *ev_next; /* event waiter list link (under the event's mutex) */
+    atomic_int waiting;    /* 1 while parked and not yet claimed by a waker */
+    enum wake why;         /* what woke it */
+    int revents;           /* poll events for WAKE_FD */
+    int64_t deadline;      /* monotonic ms of its timer */
+    long heap_at;          /* index in the timer heap, -1 if none */
+    int done;              /* the task returned */
+    struct locals locals;  /* task-local storage */
+    void *asan_fake;       /* ASan's fake stack while switched away */
 };
 
 struct task {
-    struct sched *s;
     sched_fn fn;
     void *ud;
+    struct task *next;
 };
 
-static __thread int in_task;
+struct loop {
+    struct sched *s;
+    pthread_t th;
+    int epfd;                /* epoll set of parked fds and the eventfd */
+    int evfd;                /* eventfd: wakes the loop from other threads */
+    pthread_mutex_t mu;      /* guards inbox, inbox_tail and remote */
+    struct task *inbox;      /* submitted tasks not yet started */
+    struct task *inbox_tail; /* last of inbox */
+    struct fiber *remote;    /* fibers woken from other threads */
+    struct fiber *ready;     /* runnable fibers (loop thread only) */
+    struct fiber *ready_tail;
+    struct fiber **heap; /* timer min-heap by deadline (loop thread only) */
+    long n_heap, cap_heap;
+    void **stacks; /* spare stacks of stack_size (loop thread only) */
+    int n_stacks;
+    int live;                 /* fibers alive on this loop (loop thread only) */
+    ucontext_t uc;            /* the loop's own context */
+    struct fiber *cur;        /* running fiber */
+    const void *stack_bottom; /* the thread's stack, for ASan's switch annotations */
+    size_t stack_size_asan;
+};
+
+struct sched {
+    struct loop *loops;
+    int n_loops;
+    size_t stack_size;
+    atomic_uint next_loop; /* round robin for submits */
+    pthread_mutex_t mu;    /* guards pending, stopping, exiting and detached */
+    pthread_cond_t idle;   /* pending dropped to 0 */
+    int pending;           /* submitted and not finished */
+    atomic_int stopping;   /* refusing submits */
+    atomic_int exiting;    /* loops leave once they have nothing alive */
+    int detached;          /* sched_stop() gave up waiting: the last loop out frees s */
+    int loops_left;        /* loops still running, when detached */
+};
+
+static __thread struct loop *cur_loop; /* the loop this thread runs, NULL elsewhere */
+static __thread struct locals thread_locals;
+
+static void sched_free(struct sched *s);
+
+/* ---- ASan fiber annotations ----------------------------------------------------------------- */
+
+static void switch_start(void **fake, const void *bottom, size_t size)
+{
+#if SCHED_ASAN
+    __sanitizer_start_switch_fiber(fake, bottom, size);
+#else
+    (void)fake, (void)bottom, (void)size;
+#endif
+}
+
+static void switch_finish(void *fake, const void **bottom, size_t *size)
+{
+#if SCHED_ASAN
+    __sanitizer_finish_switch_fiber(fake, bottom, size);
+#else
+    (void)fake, (void)bottom, (void)size;
+#endif
+}
+
+/* ---- Stacks --------------------------------------------------------------------------------- */
+
+static void *stack_get(struct loop *l, size_t *map_len)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    *map_len = l->s->stack_size + page;
+    if (l->n_stacks > 0)
+        return l->stacks[--l->n_stacks];
+    void *m = mmap(NULL, *map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+                   -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    if (mprotect(m, page, PROT_NONE) != 0) { /* the guard page: an overflow faults */
+        munmap(m, *map_len);
+        return NULL;
+    }
+    return m;
+}
+
+static void stack_put(struct loop *l, void *m, size_t map_len)
+{
+    if (l->n_stacks < STACKS_KEPT)
+        l->stacks[l->n_stacks++] = m;
+    else
+        munmap(m, map_len);
+}
+
+/* ---- Timer heap (loop thread only) ---------------------------------------------------------- */
+
+static void heap_swap(struct loop *l, long a, long b)
+{
+    struct fiber *t = l->heap[a];
+    l->heap[a] = l->heap[b];
+    l->heap[b] = t;
+    l->heap[a]->heap_at = a;
+    l->heap[b]->heap_at = b;
+}
+
+static void heap_fix(struct loop *l, long i)
+{
+    while (i > 0 && l->heap[(i - 1) / 2]->deadline > l->heap[i]->deadline) {
+        heap_swap(l, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+    for (;;) {
+        long c = 2 * i + 1, m = i;
+        if (c < l->n_heap && l->heap[c]->deadline < l->heap[m]->deadline)
+            m = c;
+        if (c + 1 < l->n_heap && l->heap[c + 1]->deadline < l->heap[m]->deadline)
+            m = c + 1;
+        if (m == i)
+            break;
+        heap_swap(l, i, m);
+        i = m;
+    }
+}
+
+static void heap_add(struct loop *l, struct fiber *f)
+{
+    if (l->n_heap == l->cap_heap) {
+        l->cap_heap = l->cap_heap ? l->cap_heap * 2 : 64;
+        l->heap = xrealloc(l->heap, (size_t)l->cap_heap * sizeof *l->heap);
+    }
+    f->heap_at = l->n_heap;
+    l->heap[l->n_heap++] = f;
+    heap_fix(l, f->heap_at);
+}
+
+static void heap_remove(struct loop *l, struct fiber *f)
+{
+    long i = f->heap_at;
+    if (i < 0)
+        return;
+    f->heap_at = -1;
+    if (--l->n_heap == i)
+        return;
+    l->heap[i] = l->heap[l->n_heap];
+    l->heap[i]->heap_at = i;
+    heap_fix(l, i);
+}
+
+/* ---- Running and parking -------------------------------------------------------------------- */
+
+static void ready_push(struct loop *l, struct fiber *f)
+{
+    f->next = NULL;
+    if (l->ready_tail)
+        l->ready_tail->next = f;
+    else
+        l->ready = f;
+    l->ready_tail = f;
+}
+
+static void loop_poke(struct loop *l)
+{
+    uint64_t one = 1;
+    ssize_t w = write(l->evfd, &one, sizeof one);
+    (void)w; /* EAGAIN: the counter is already non-zero, the loop will wake */
+}
+
+/* Claims parked fiber f for waking with reason why. Returns 1 if this caller won (and f is
+ * queued to run), 0 if another waker got there first. Any thread. */
+static int fiber_wake(struct fiber *f, enum wake why, int revents)
+{
+    if (atomic_exchange(&f->waiting, 0) != 1)
+        return 0;
+    f->why = why;
+    f->revents = revents;
+    struct loop *l = f->loop;
+    if (cur_loop == l) {
+        ready_push(l, f);
+    } else {
+        pthread_mutex_lock(&l->mu);
+        f->next = l->remote;
+        l->remote = f;
+        pthread_mutex_unlock(&l->mu);
+        loop_poke(l);
+    }
+    return 1;
+}
+
+/* Parks the running fiber until a waker claims it; timeout_ms >= 0 arms its timer. Returns what
+ * woke it. The caller registered the fiber with its fd or event before. */
+static enum wake fiber_park(struct fiber *f, int timeout_ms)
+{
+    struct loop *l = f->loop;
+    assert(f->locals.hold == 0 && "a task parked while holding a lock (see sched.h)");
+    if (timeout_ms >= 0) {
+        f->deadline = clock_mono_ms() + timeout_ms;
+        heap_add(l, f);
+    }
+    switch_start(&f->asan_fake, l->stack_bottom, l->stack_size_asan);
+    swapcontext(&f->uc, &l->uc);
+    switch_finish(f->asan_fake, &l->stack_bottom, &l->stack_size_asan);
+    heap_remove(l, f);
+    return f->why;
+}
+
+static void fiber_main(void)
+{
+    struct loop *l = cur_loop;
+    struct fiber *f = l->cur;
+    switch_finish(NULL, &l->stack_bottom, &l->stack_size_asan);
+    f->fn(f->ud);
+    f->done = 1;
+    switch_start(NULL, l->stack_bottom, l->stack_size_asan); /* this stack is finished */
+    swapcontext(&f->uc, &l->uc);
+    abort(); /* not reached: a done fiber is never resumed */
+}
+
+static void task_done(struct sched *s)
+{
+    pthread_mutex_lock(&s->mu);
+    if (--s->pending == 0)
+        pthread_cond_broadcast(&s->idle);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void fiber_start(struct loop *l, struct task *t)
+{
+    struct fiber *f = xcalloc(1, sizeof *f);
+    f->stack = stack_get(l, &f->map_len);
+    if (!f->stack) {
+        /* Out of address space or map count: run the task on the loop's own stack rather than
+         * drop it; its waits then block this loop (logged, as it is a capacity problem). */
+        log_at(LL_ERROR, "sched", "cannot map a fiber stack: %s; running the task unparked",
+               strerror(errno));
+        free(f);
+        t->fn(t->ud);
+        task_done(l->s);
+        return;
+    }
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    f->fn = t->fn;
+    f->ud = t->ud;
+    f->loop = l;
+    f->heap_at = -1;
+    getcontext(&f->uc);
+    f->uc.uc_stack.ss_sp = (char *)f->stack + page;
+    f->uc.uc_stack.ss_size = l->s->stack_size;
+    f->uc.uc_link = NULL;
+    makecontext(&f->uc, fiber_main, 0);
+    l->live++;
+    ready_push(l, f);
+}
+
+static void fiber_run(struct loop *l, struct fiber *f)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    void *fake = NULL;
+    l->cur = f;
+    switch_start(&fake, (char *)f->stack + page, l->s->stack_size);
+    swapcontext(&l->uc, &f->uc);
+    switch_finish(fake, NULL, NULL);
+    l->cur = NULL;
+    if (f->done) {
+        stack_put(l, f->stack, f->map_len);
+        free(f);
+        l->live--;
+        task_done(l->s);
+    }
+}
+
+/* ---- The loop ------------------------------------------------------------------------------- */
+
+static int loop_timeout(struct loop *l)
+{
+    if (l->ready)
+        return 0;
+    if (l->n_heap == 0)
+        return -1;
+    int64_t d = l->heap[0]->deadline - clock_mono_ms();
+    return d < 0 ? 0 : (d > 60000 ? 60000 : (int)d);
+}
+
+static void loop_take_inbox(struct loop *l)
+{
+    pthread_mutex_lock(&l->mu);
+    struct task *t = l->inbox;
+    struct fiber *r = l->remote;
+    l->inbox = l->inbox_tail = NULL;
+    l->remote = NULL;
+    pthread_mutex_unlock(&l->mu);
+    while (r) {
+        struct fiber *n = r->next;
+        ready_push(l, r);
+        r = n;
+    }
+    while (t) {
+        struct task *n = t->next;
+        fiber_start(l, t);
+        free(t);
+        t = n;
+    }
+}
+
+static void *loop_main(void *arg)
+{
+    struct loop *l = arg;
+    struct sched *s = l->s;
+    cur_loop = l;
+    struct epoll_event evs[EVENTS_MAX];
+    for (;;) {
+        loop_take_inbox(l);
+        while (l->ready) {
+            struct fiber *f = l->ready;
+            l->ready = f->next;
+            if (!l->ready)
+                l->ready_tail = NULL;
+            fiber_run(l, f);
+        }
+        if (atomic_load(&s->exiting) && l->live == 0) {
+            pthread_mutex_lock(&l->mu);
+            int empty = !l->inbox && !l->remote;
+            pthread_mutex_unlock(&l->mu);
+            if (empty)
+                break;
+        }
+        int n = epoll_wait(l->epfd, evs, EVENTS_MAX, loop_timeout(l));
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.ptr == l) {
+                uint64_t v;
+                ssize_t r = read(l->evfd, &v, sizeof v);
+                (void)r;
+                continue;
+            }
+            unsigned e = evs[i].events;
+            int rev = ((e & EPOLLIN) ? POLLIN : 0) | ((e & EPOLLOUT) ? POLLOUT : 0) |
+                      ((e & EPOLLERR) ? POLLERR : 0) | ((e & EPOLLHUP) ? POLLHUP : 0) |
+                      ((e & EPOLLPRI) ? POLLPRI : 0);
+            fiber_wake(evs[i].data.ptr, WAKE_FD, rev);
+        }
+        int64_t now = clock_mono_ms();
+        while (l->n_heap > 0 && l->heap[0]->deadline <= now) {
+            struct fiber *f = l->heap[0];
+            heap_remove(l, f);
+            fiber_wake(f, WAKE_TIMER, 0);
+        }
+    }
+    cur_loop = NULL;
+    int last = 0;
+    pthread_mutex_lock(&s->mu);
+    if (s->detached)
+        last = --s->loops_left == 0;
+    pthread_mutex_unlock(&s->mu);
+    if (last)
+        sched_free(s);
+    return NULL;
+}
+
+/* ---- Lifecycle ------------------------------------------------------------------------------ */
+
+static void sched_free(struct sched *s)
+{
+    for (int i = 0; i < s->n_loops; i++) {
+        struct loop *l = &s->loops[i];
+        size_t len = s->stack_size + (size_t)sysconf(_SC_PAGESIZE);
+        for (int k = 0; k < l->n_stacks; k++)
+            munmap(l->stacks[k], len);
+        free(l->stacks);
+        free(l->heap);
+        close(l->epfd);
+        close(l->evfd);
+        pthread_mutex_destroy(&l->mu);
+    }
+    free(s->loops);
+    pthread_cond_destroy(&s->idle);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
 
 struct sched *sched_start(int nthreads, size_t stack_size, struct err *err)
 {
-    (void)stack_size;
     if (nthreads < 1) {
         err_set(err, "InvalidArgument", "sched_start: nthreads must be at least 1");
         return NULL;
     }
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
     struct sched *s = xcalloc(1, sizeof *s);
-    pthread_mutex_init(&s->lock, NULL);
+    s->stack_size = stack_size ? (stack_size + page - 1) / page * page : STACK_DEFAULT;
+    s->loops = xcalloc((size_t)nthreads, sizeof *s->loops);
+    pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->idle, NULL);
+    int started = 0;
+    for (int i = 0; i < nthreads; i++) {
+        struct loop *l = &s->loops[i];
+        l->s = s;
+        pthread_mutex_init(&l->mu, NULL);
+        l->stacks = xcalloc(STACKS_KEPT, sizeof *l->stacks);
+        l->epfd = epoll_create1(EPOLL_CLOEXEC);
+        l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        s->n_loops++;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l};
+        if (l->epfd < 0 || l->evfd < 0 || epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev) != 0) {
+            err_set(err, "InternalError", "sched_start: cannot create an event loop: %s",
+                    strerror(errno));
+            goto fail;
+        }
+    }
+    for (; started < nthreads; started++)
+        if (pthread_create(&s->loops[started].th, NULL, loop_main, &s->loops[started]) != 0) {
+            err_set(err, "InternalError", "sched_start: cannot start a thread");
+            goto fail;
+        }
     return s;
-}
-
-static void *task_main(void *arg)
-{
-    struct task *t = arg;
-    struct sched *s = t->s;
-    in_task = 1;
-    t->fn(t->ud);
-    free(t);
-    pthread_mutex_lock(&s->lock);
-    if (--s->running == 0)
-        pthread_cond_broadcast(&s->idle);
-    pthread_mutex_unlock(&s->lock);
+fail:
+    atomic_store(&s->exiting, 1);
+    for (int i = 0; i < started; i++) {
+        loop_poke(&s->loops[i]);
+        pthread_join(s->loops[i].th, NULL);
+    }
+    sched_free(s);
     return NULL;
 }
 
 int sched_submit(struct sched *s, sched_fn fn, void *ud)
 {
-    int rc = -1;
-    pthread_mutex_lock(&s->lock);
-    if (!s->stopping) {
-        struct task *t = xcalloc(1, sizeof *t);
-        *t = (struct task){s, fn, ud};
-        pthread_t th;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&th, &attr, task_main, t) == 0) {
-            s->running++;
-            rc = 0;
-        } else {
-            free(t);
-        }
-        pthread_attr_destroy(&attr);
-    }
-    pthread_mutex_unlock(&s->lock);
-    return rc;
+    if (atomic_load(&s->stopping))
+        return -1;
+    pthread_mutex_lock(&s->mu);
+    int refused = atomic_load(&s->stopping);
+    if (!refused)
+        s->pending++;
+    pthread_mutex_unlock(&s->mu);
+    if (refused)
+        return -1;
+    struct task *t = xcalloc(1, sizeof *t);
+    t->fn = fn;
+    t->ud = ud;
+    struct loop *l = &s->loops[atomic_fetch_add(&s->next_loop, 1) % (unsigned)s->n_loops];
+    pthread_mutex_lock(&l->mu);
+    if (l->inbox_tail)
+        l->inbox_tail->next = t;
+    else
+        l->inbox = t;
+    l->inbox_tail = t;
+    pthread_mutex_unlock(&l->mu);
+    loop_poke(l);
+    return 0;
 }
 
 int sched_pending(const struct sched *s)
 {
     struct sched *m = (struct sched *)s;
-    pthread_mutex_lock(&m->lock);
-    int n = m->running;
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_lock(&m->mu);
+    int n = m->pending;
+    pthread_mutex_unlock(&m->mu);
     return n;
 }
 
@@ -92,6 +533,7 @@ int sched_stop(struct sched *s, int grace_ms)
 {
     if (!s)
         return 0;
+    assert(!cur_loop && "sched_stop() from a scheduler thread");
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += grace_ms / 1000;
@@ -100,49 +542,100 @@ int sched_stop(struct sched *s, int grace_ms)
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
-    pthread_mutex_lock(&s->lock);
-    s->stopping = 1;
-    while (s->running > 0 && pthread_cond_timedwait(&s->idle, &s->lock, &until) != ETIMEDOUT) {
+    pthread_mutex_lock(&s->mu);
+    atomic_store(&s->stopping, 1);
+    while (s->pending > 0 && pthread_cond_timedwait(&s->idle, &s->mu, &until) != ETIMEDOUT) {
     }
-    int left = s->running;
-    pthread_mutex_unlock(&s->lock);
-    if (left == 0) {
-        pthread_cond_destroy(&s->idle);
-        pthread_mutex_destroy(&s->lock);
-        free(s);
+    int left = s->pending;
+    if (left > 0) { /* the loops finish their tasks on their own; the last one out frees s */
+        s->detached = 1;
+        s->loops_left = s->n_loops;
     }
+    atomic_store(&s->exiting, 1);
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < s->n_loops; i++) {
+        pthread_t th = s->loops[i].th;
+        loop_poke(&s->loops[i]);
+        if (left > 0)
+            pthread_detach(th);
+        else
+            pthread_join(th, NULL);
+    }
+    if (left == 0)
+        sched_free(s);
+    else
+        log_at(LL_WARN, "sched", "%d task(s) still running after %d ms of grace", left, grace_ms);
     return left;
+}
+
+/* ---- Waits ---------------------------------------------------------------------------------- */
+
+static struct fiber *cur_fiber(void)
+{
+    return cur_loop ? cur_loop->cur : NULL;
 }
 
 int sched_in_task(void)
 {
-    return in_task;
+    return cur_fiber() != NULL;
 }
 
 int sched_wait_fd(int fd, short events, int timeout_ms)
 {
-    struct pollfd p = {.fd = fd, .events = events};
-    int rc;
-    while ((rc = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR) {
+    struct fiber *f = cur_fiber();
+    if (!f) {
+        assert(thread_locals.hold == 0 && "a wait while holding a lock (see sched.h)");
+        struct pollfd p = {.fd = fd, .events = events};
+        int rc;
+        while ((rc = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR) {
+        }
+        return rc > 0 ? p.revents : rc;
     }
-    return rc > 0 ? p.revents : rc;
+    struct epoll_event ev = {.events = EPOLLONESHOT | ((events & POLLIN) ? EPOLLIN : 0) |
+                                       ((events & POLLOUT) ? EPOLLOUT : 0) |
+                                       ((events & POLLPRI) ? EPOLLPRI : 0),
+                             .data.ptr = f};
+    atomic_store(&f->waiting, 1);
+    if (epoll_ctl(f->loop->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        atomic_store(&f->waiting, 0);
+        if (errno == EPERM) /* a regular file: always ready */
+            return events & (POLLIN | POLLOUT);
+        return -1;
+    }
+    enum wake why = fiber_park(f, timeout_ms);
+    epoll_ctl(f->loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+    return why == WAKE_FD ? f->revents : 0;
 }
 
 void sched_sleep_ms(long ms)
 {
-    backoff_sleep_ms(ms);
+    if (ms <= 0)
+        return;
+    struct fiber *f = cur_fiber();
+    if (!f) {
+        assert(thread_locals.hold == 0 && "a wait while holding a lock (see sched.h)");
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        }
+        return;
+    }
+    atomic_store(&f->waiting, 1);
+    fiber_park(f, ms > 0x7fffffffL ? 0x7fffffff : (int)ms);
 }
 
+/* ---- Events --------------------------------------------------------------------------------- */
+
 struct sched_event {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int set;
+    pthread_mutex_t mu;    /* guards the fields below */
+    pthread_cond_t cond;   /* off-fiber waiters */
+    int set;               /* signalled and not consumed */
+    struct fiber *waiters; /* parked fibers, in order of arrival (linked by ev_next) */
 };
 
 struct sched_event *sched_event_new(void)
 {
     struct sched_event *ev = xcalloc(1, sizeof *ev);
-    pthread_mutex_init(&ev->lock, NULL);
+    pthread_mutex_init(&ev->mu, NULL);
     pthread_cond_init(&ev->cond, NULL);
     return ev;
 }
@@ -152,20 +645,32 @@ void sched_event_free(struct sched_event *ev)
     if (!ev)
         return;
     pthread_cond_destroy(&ev->cond);
-    pthread_mutex_destroy(&ev->lock);
+    pthread_mutex_destroy(&ev->mu);
     free(ev);
 }
 
 void sched_event_signal(struct sched_event *ev)
 {
-    pthread_mutex_lock(&ev->lock);
-    ev->set = 1;
-    pthread_cond_broadcast(&ev->cond);
-    pthread_mutex_unlock(&ev->lock);
+    pthread_mutex_lock(&ev->mu);
+    int handed = 0;
+    /* Hand the signal to the first parked fiber whose claim succeeds; one that lost its claim
+     * to its timer is leaving the list on its own. Claims happen under ev->mu, so a fiber on the
+     * list cannot have finished its wait yet. */
+    while (ev->waiters && !handed) {
+        struct fiber *f = ev->waiters;
+        ev->waiters = f->ev_next;
+        handed = fiber_wake(f, WAKE_EVENT, 0);
+    }
+    if (!handed) {
+        ev->set = 1;
+        pthread_cond_broadcast(&ev->cond);
+    }
+    pthread_mutex_unlock(&ev->mu);
 }
 
-int sched_event_wait(struct sched_event *ev, int timeout_ms)
+static int event_wait_thread(struct sched_event *ev, int timeout_ms)
 {
+    assert(thread_locals.hold == 0 && "a wait while holding a lock (see sched.h)");
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     if (timeout_ms >= 0) {
@@ -176,13 +681,147 @@ int sched_event_wait(struct sched_event *ev, int timeout_ms)
             until.tv_nsec -= 1000000000L;
         }
     }
-    pthread_mutex_lock(&ev->lock);
+    pthread_mutex_lock(&ev->mu);
     int rc = 0;
     while (!ev->set && rc != ETIMEDOUT)
-        rc = timeout_ms < 0 ? pthread_cond_wait(&ev->cond, &ev->lock)
-                            : pthread_cond_timedwait(&ev->cond, &ev->lock, &until);
+        rc = timeout_ms < 0 ? pthread_cond_wait(&ev->cond, &ev->mu)
+                            : pthread_cond_timedwait(&ev->cond, &ev->mu, &until);
     int got = ev->set;
     ev->set = 0;
-    pthread_mutex_unlock(&ev->lock);
+    pthread_mutex_unlock(&ev->mu);
     return got;
+}
+
+int sched_event_wait(struct sched_event *ev, int timeout_ms)
+{
+    struct fiber *f = cur_fiber();
+    if (!f)
+        return event_wait_thread(ev, timeout_ms);
+    pthread_mutex_lock(&ev->mu);
+    if (ev->set || timeout_ms == 0) {
+        int got = ev->set;
+        ev->set = 0;
+        pthread_mutex_unlock(&ev->mu);
+        return got;
+    }
+    struct fiber **tail = &ev->waiters;
+    while (*tail)
+        tail = &(*tail)->ev_next;
+    f->ev_next = NULL;
+    *tail = f;
+    atomic_store(&f->waiting, 1);
+    pthread_mutex_unlock(&ev->mu);
+    enum wake why = fiber_park(f, timeout_ms);
+    if (why == WAKE_EVENT)
+        return 1;
+    pthread_mutex_lock(&ev->mu); /* timed out: leave the list if the signaller did not take us */
+    for (struct fiber **p = &ev->waiters; *p; p = &(*p)->ev_next)
+        if (*p == f) {
+            *p = f->ev_next;
+            break;
+        }
+    pthread_mutex_unlock(&ev->mu);
+    return 0;
+}
+
+/* ---- A lock held across waits -------------------------------------------------------------- */
+
+struct sched_mutex {
+    pthread_mutex_t mu;     /* guards held and waiters; never held across a wait */
+    int held;               /* someone owns the lock */
+    int waiters;            /* tasks or threads waiting for it */
+    struct sched_event *ev; /* signalled on unlock when someone waits */
+};
+
+struct sched_mutex *sched_mutex_new(void)
+{
+    struct sched_mutex *m = xcalloc(1, sizeof *m);
+    pthread_mutex_init(&m->mu, NULL);
+    m->ev = sched_event_new();
+    return m;
+}
+
+void sched_mutex_free(struct sched_mutex *m)
+{
+    if (!m)
+        return;
+    assert(!m->held);
+    sched_event_free(m->ev);
+    pthread_mutex_destroy(&m->mu);
+    free(m);
+}
+
+void sched_mutex_lock(struct sched_mutex *m)
+{
+    pthread_mutex_lock(&m->mu);
+    while (m->held) {
+        m->waiters++;
+        pthread_mutex_unlock(&m->mu);
+        /* A signal meant for another waiter may wake us instead: we then find the lock taken
+         * and wait again; the bounded wait covers a signal consumed by a waiter that lost. */
+        sched_event_wait(m->ev, 100);
+        pthread_mutex_lock(&m->mu);
+        m->waiters--;
+    }
+    m->held = 1;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void sched_mutex_unlock(struct sched_mutex *m)
+{
+    pthread_mutex_lock(&m->mu);
+    assert(m->held);
+    m->held = 0;
+    int wake = m->waiters > 0;
+    pthread_mutex_unlock(&m->mu);
+    if (wake)
+        sched_event_signal(m->ev);
+}
+
+/* ---- Task-local storage and the mutex rule -------------------------------------------------- */
+
+static struct locals *cur_locals(void)
+{
+    struct fiber *f = cur_fiber();
+    return f ? &f->locals : &thread_locals;
+}
+
+void *sched_local_get(const void *key)
+{
+    struct locals *lc = cur_locals();
+    for (int i = 0; i < SCHED_LOCALS_MAX; i++)
+        if (lc->keys[i] == key)
+            return lc->vals[i];
+    return NULL;
+}
+
+void sched_local_set(const void *key, void *value)
+{
+    struct locals *lc = cur_locals();
+    int free_at = -1;
+    for (int i = 0; i < SCHED_LOCALS_MAX; i++) {
+        if (lc->keys[i] == key) {
+            lc->vals[i] = value;
+            return;
+        }
+        if (!lc->keys[i] && free_at < 0)
+            free_at = i;
+    }
+    assert(free_at >= 0 && "more than SCHED_LOCALS_MAX task-local keys");
+    if (free_at >= 0 && value) {
+        lc->keys[free_at] = key;
+        lc->vals[free_at] = value;
+    }
+}
+
+void sched_hold_begin(void)
+{
+    cur_locals()->hold++;
+}
+
+void sched_hold_end(void)
+{
+    struct locals *lc = cur_locals();
+    assert(lc->hold > 0);
+    lc->hold--;
 }

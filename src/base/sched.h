@@ -9,6 +9,15 @@
  * Contract: sched_submit() is thread-safe; a task runs start to end on one scheduler thread (it
  * never migrates); waits may be called from any thread. sched_stop() refuses new tasks and waits
  * for the running ones (bounded by grace_ms), then frees the scheduler.
+ *
+ * The mutex rule: never hold a pthread mutex across a wait. A parked task leaves its thread to
+ * other tasks; one of them taking the same mutex would block the whole thread (or deadlock it).
+ * Code that must not park while it holds a lock brackets the section with sched_hold_begin() /
+ * sched_hold_end(); a wait inside such a section aborts (an assert on our bug, STYLE rule 14).
+ *
+ * Task-local storage: state a task carries across a wait lives in sched_local_get/set slots, not in
+ * _Thread_local variables (another task may run on the thread while this one is parked). Off a
+ * fiber the slots are per thread.
  */
 #ifndef PARLEY_SCHED_H
 #define PARLEY_SCHED_H
@@ -56,5 +65,36 @@ void sched_event_signal(struct sched_event *ev);
 /* Returns 1 when the event was signalled (and clears it), 0 when timeout_ms passed (< 0 = no
  * limit). */
 int sched_event_wait(struct sched_event *ev, int timeout_ms);
+
+/* ---- A lock held across waits ------------------------------------------------------------- */
+
+/* A mutual-exclusion lock whose owner may wait (park) while holding it, and whose waiters park
+ * too: for sections that must stay exclusive across a network exchange (starting an MCP server,
+ * writing one message to a pipe). Fair enough, not strictly FIFO. */
+struct sched_mutex;
+struct sched_mutex *sched_mutex_new(void);
+void sched_mutex_free(struct sched_mutex *m); /* NULL is a no-op; must be unlocked */
+void sched_mutex_lock(struct sched_mutex *m);
+void sched_mutex_unlock(struct sched_mutex *m);
+
+/* ---- Task-local storage -------------------------------------------------------------------- */
+
+/* Task-local slots, keyed by the address of any static object of the caller's module. */
+#define SCHED_LOCALS_MAX 16
+
+/* Returns the value stored under key for the running task (or, off a fiber, for the calling
+ * thread), NULL if none. */
+void *sched_local_get(const void *key);
+
+/* Stores value under key for the running task (or thread); NULL clears the slot. More than
+ * SCHED_LOCALS_MAX distinct keys is our bug (assert). */
+void sched_local_set(const void *key, void *value);
+
+/* ---- The mutex rule ------------------------------------------------------------------------ */
+
+/* Marks the start and end of a section that holds a lock, in which no wait may park. Nestable;
+ * per task (or per thread off a fiber). */
+void sched_hold_begin(void);
+void sched_hold_end(void);
 
 #endif

@@ -10,6 +10,7 @@
 #include "base/clock.h"
 #include "base/fault.h"
 #include "base/log.h"
+#include "base/sched.h"
 #include "base/xmalloc.h"
 
 struct sqlpool {
@@ -54,11 +55,13 @@ struct sqlpool_conn *sqlpool_acquire(struct sqlpool *p)
     p->free_list = c->next_free;
     pthread_mutex_unlock(&p->lock);
     atomic_fetch_add(&p->uses, 1);
+    sched_hold_begin(); /* a task holding a connection must not park (the mutex rule) */
     return c;
 }
 
 void sqlpool_release(struct sqlpool *p, struct sqlpool_conn *c)
 {
+    sched_hold_end();
     pthread_mutex_lock(&p->lock);
     c->next_free = p->free_list;
     p->free_list = c;

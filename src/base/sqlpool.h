@@ -63,7 +63,8 @@ void sqlpool_checkpoint_counts(const struct sqlpool *p, long *passive, long *tru
  * no-op. No connection may be out. */
 void sqlpool_close(struct sqlpool *p);
 
-/* Takes an idle connection, waiting for one when all are out; never fails. */
+/* Takes an idle connection, waiting for one when all are out; never fails. Until the matching
+ * sqlpool_release() the caller must not park (sched_hold_begin: a wait there aborts). */
 struct sqlpool_conn *sqlpool_acquire(struct sqlpool *p);
 
 /* Returns a connection taken with sqlpool_acquire. */

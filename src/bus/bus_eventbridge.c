@@ -15,6 +15,7 @@
 #include "base/backoff.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/sched.h"
 #include "base/xmalloc.h"
 
 /* The longest wait between resends; doubling stops there. */
@@ -143,7 +144,7 @@ static size_t send_batch(struct bus_eb *b, struct entry *batch, size_t n)
                          .jitter = BACKOFF_JITTER_NONE};
     for (int attempt = 1; left > 0 && attempt <= b->max_attempts; attempt++) {
         if (attempt > 1)
-            backoff_sleep_ms(backoff_delay_ms(&bo, attempt - 1));
+            sched_sleep_ms(backoff_delay_ms(&bo, attempt - 1));
         json_t *entries = json_array();
         size_t *index = xcalloc(left, sizeof *index);
         size_t k = 0;

@@ -1,32 +1,53 @@
 /*
- * client.c - the libcurl client (see client.h): a mutex-guarded stack of idle easy handles,
- * per-attempt transfer state and the retry loop (delays from base/backoff).
+ * client.c - the libcurl client (see client.h): a mutex-guarded stack of idle connections (an easy
+ * handle with the multi handle that keeps its connection cache), per-attempt transfer state and
+ * the retry loop (delays from base/backoff). A transfer is driven through curl's multi socket
+ * interface: the connection's sockets sit in a private epoll set, and the calling task parks on
+ * that one fd (and curl's timeout) with sched_wait_fd(), so a task waiting on a provider holds no
+ * thread. Nothing is shared between two transfers in flight (no CURLSH): a connection belongs to
+ * one call at a time.
  */
 #include "http/client.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
 #include "base/backoff.h"
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/fault.h"
 #include "base/log.h"
+#include "base/sched.h"
 #include "base/xmalloc.h"
 
 #define HEADER_BYTES_MAX (64 * 1024)
 #define HEADERS_MAX 128
+#define WAIT_SLICE_MS 1000 /* longest park without curl's timer, a safety net */
+
+/* One transfer's worth of libcurl: the easy handle, the multi that runs it and owns its cached
+ * connections, and the epoll set of the sockets curl asked us to watch. */
+struct conn {
+    CURLM *m;         /* the multi handle, one transfer at a time */
+    CURL *h;          /* the easy handle, reset between calls */
+    int epfd;         /* epoll set of curl's sockets */
+    int64_t deadline; /* monotonic ms when curl wants its timeout action, -1 = none */
+};
 
 struct http_client {
     struct http_client_config cfg; /* defaults resolved */
-    pthread_mutex_t mu;            /* guards idle */
-    CURL **idle;                   /* idle handles, keep their connections open */
-    size_t n_idle;                 /* handles in idle */
+    pthread_mutex_t mu;            /* guards idle; never held across a wait */
+    struct conn **idle;            /* idle connections, keep their connections open */
+    size_t n_idle;                 /* connections in idle */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -34,6 +55,102 @@ static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static void global_init(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* ---- Connections -------------------------------------------------------------------------- */
+
+/* curl's socket callback: mirrors what curl wants to know about socket fd into the epoll set. */
+static int on_socket(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp)
+{
+    (void)e, (void)sockp;
+    struct conn *k = ud;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(k->epfd, EPOLL_CTL_DEL, fd, NULL); /* may be closed already */
+        return 0;
+    }
+    struct epoll_event ev = {.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) |
+                                       ((what & CURL_POLL_OUT) ? EPOLLOUT : 0),
+                             .data.fd = fd};
+    if (epoll_ctl(k->epfd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT)
+        epoll_ctl(k->epfd, EPOLL_CTL_ADD, fd, &ev);
+    return 0;
+}
+
+/* curl's timer callback: when to call it back without socket activity. */
+static int on_timer(CURLM *m, long timeout_ms, void *ud)
+{
+    (void)m;
+    struct conn *k = ud;
+    k->deadline = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;
+    return 0;
+}
+
+static void conn_free(struct conn *k)
+{
+    if (!k)
+        return;
+    curl_easy_cleanup(k->h);
+    curl_multi_cleanup(k->m);
+    close(k->epfd);
+    free(k);
+}
+
+static struct conn *conn_new(void)
+{
+    struct conn *k = xcalloc(1, sizeof *k);
+    k->m = curl_multi_init();
+    k->h = curl_easy_init();
+    k->epfd = epoll_create1(EPOLL_CLOEXEC);
+    k->deadline = -1;
+    if (!k->m || !k->h || k->epfd < 0) {
+        log_at(LL_ERROR, "http", "cannot create a curl transfer: %s", strerror(errno));
+        abort(); /* out of memory or descriptors at the bottom of every call: our OOM policy */
+    }
+    curl_multi_setopt(k->m, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(k->m, CURLMOPT_SOCKETDATA, k);
+    curl_multi_setopt(k->m, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(k->m, CURLMOPT_TIMERDATA, k);
+    return k;
+}
+
+/* Runs the transfer set up on k->h to its end, parking the task (or blocking the thread) on the
+ * sockets and curl's timer. Returns the transfer's curl code. */
+static CURLcode conn_perform(struct conn *k)
+{
+    CURLcode cc = CURLE_OK;
+    int running = 0;
+    k->deadline = -1;
+    if (curl_multi_add_handle(k->m, k->h) != CURLM_OK)
+        return CURLE_FAILED_INIT;
+    curl_multi_socket_action(k->m, CURL_SOCKET_TIMEOUT, 0, &running);
+    while (running > 0) {
+        int64_t now = clock_mono_ms();
+        long wait = k->deadline < 0 ? WAIT_SLICE_MS : (long)(k->deadline - now);
+        if (wait < 0)
+            wait = 0;
+        if (wait > WAIT_SLICE_MS)
+            wait = WAIT_SLICE_MS;
+        int r = sched_wait_fd(k->epfd, POLLIN, (int)wait);
+        struct epoll_event evs[8];
+        int n = r > 0 ? epoll_wait(k->epfd, evs, 8, 0) : 0;
+        for (int i = 0; i < n; i++) {
+            int mask = ((evs[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
+                       ((evs[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+                       ((evs[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
+            curl_multi_socket_action(k->m, evs[i].data.fd, mask, &running);
+        }
+        if (n <= 0 || (k->deadline >= 0 && clock_mono_ms() >= k->deadline)) {
+            k->deadline = -1; /* curl re-arms its timer if it still needs one */
+            curl_multi_socket_action(k->m, CURL_SOCKET_TIMEOUT, 0, &running);
+        }
+    }
+    int left;
+    CURLMsg *msg;
+    while ((msg = curl_multi_info_read(k->m, &left)))
+        if (msg->msg == CURLMSG_DONE && msg->easy_handle == k->h)
+            cc = msg->data.result;
+    curl_multi_remove_handle(k->m, k->h);
+    return cc;
 }
 
 /* ---- Lifecycle ------------------------------------------------------------------------------ */
@@ -70,38 +187,37 @@ void http_client_free(struct http_client *c)
     if (!c)
         return;
     for (size_t i = 0; i < c->n_idle; i++)
-        curl_easy_cleanup(c->idle[i]);
+        conn_free(c->idle[i]);
     free(c->idle);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
 
-static CURL *handle_get(struct http_client *c)
+static struct conn *conn_get(struct http_client *c)
 {
-    CURL *h = NULL;
+    struct conn *k = NULL;
     pthread_mutex_lock(&c->mu);
     if (c->n_idle > 0)
-        h = c->idle[--c->n_idle];
+        k = c->idle[--c->n_idle];
     pthread_mutex_unlock(&c->mu);
-    if (!h)
-        h = curl_easy_init();
+    if (!k)
+        k = conn_new();
     else
-        curl_easy_reset(h); /* keeps live connections */
-    return h;
+        curl_easy_reset(k->h); /* the multi keeps the live connections */
+    return k;
 }
 
-static void handle_put(struct http_client *c, CURL *h)
+static void conn_put(struct http_client *c, struct conn *k)
 {
-    if (!h)
+    if (!k)
         return;
     pthread_mutex_lock(&c->mu);
     if (c->n_idle < c->cfg.max_idle_handles) {
-        c->idle[c->n_idle++] = h;
-        h = NULL;
+        c->idle[c->n_idle++] = k;
+        k = NULL;
     }
     pthread_mutex_unlock(&c->mu);
-    if (h)
-        curl_easy_cleanup(h);
+    conn_free(k);
 }
 
 /* ---- Responses ------------------------------------------------------------------------------ */
@@ -235,9 +351,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 }
 
 /* Runs one attempt. Returns the curl code; resp holds status, headers and body. */
-static CURLcode attempt(struct http_client *c, CURL *h, const struct http_client_request *req,
-                        struct http_client_response *resp, struct xfer *x)
+static CURLcode attempt(struct http_client *c, struct conn *k,
+                        const struct http_client_request *req, struct http_client_response *resp,
+                        struct xfer *x)
 {
+    CURL *h = k->h;
     struct curl_slist *hl = NULL;
     for (size_t i = 0; i < req->n_headers; i++)
         if (req->headers[i])
@@ -282,7 +400,7 @@ static CURLcode attempt(struct http_client *c, CURL *h, const struct http_client
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m);
     }
     int injected = fault_check(FAULT_HTTP); /* a test's reset or truncated body */
-    CURLcode cc = injected ? (CURLcode)injected : curl_easy_perform(h);
+    CURLcode cc = injected ? (CURLcode)injected : conn_perform(k);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
     if (x->body.data) /* a body that never started stays NULL */
         resp->body = buf_take(&x->body, &resp->body_len);
@@ -309,7 +427,7 @@ int http_client_do(struct http_client *c, const struct http_client_request *req,
         return -1;
     }
     int retries = req->max_retries < 0 ? c->cfg.max_retries : req->max_retries;
-    CURL *h = handle_get(c);
+    struct conn *k = conn_get(c);
     struct backoff bo = {.base_ms = c->cfg.backoff_base_ms,
                          .max_ms = c->cfg.backoff_max_ms,
                          .jitter = BACKOFF_JITTER_EQUAL};
@@ -321,7 +439,7 @@ int http_client_do(struct http_client *c, const struct http_client_request *req,
         resp->body_len = 0;
         resp->status = 0;
         resp->attempts = n + 1;
-        CURLcode cc = attempt(c, h, req, resp, &x);
+        CURLcode cc = attempt(c, k, req, resp, &x);
         int can_retry = n < retries && resp->streamed == 0;
         if (cc == CURLE_OK) {
             int again = req->retry_if ? req->retry_if(req->retry_ud, resp)
@@ -334,7 +452,7 @@ int http_client_do(struct http_client *c, const struct http_client_request *req,
             long wait = backoff_wait_ms(&bo, n + 1, retry_after_ms(resp));
             log_at(LL_INFO, "http", "retrying '%s' after status %ld in %ld ms", req->url,
                    resp->status, wait);
-            backoff_sleep_ms(wait);
+            sched_sleep_ms(wait);
             continue;
         }
         if (x.too_large) {
@@ -350,7 +468,7 @@ int http_client_do(struct http_client *c, const struct http_client_request *req,
             long wait = backoff_delay_ms(&bo, n + 1);
             log_at(LL_INFO, "http", "retrying '%s' after %s in %ld ms", req->url,
                    curl_easy_strerror(cc), wait);
-            backoff_sleep_ms(wait);
+            sched_sleep_ms(wait);
             continue;
         }
         if (cc == CURLE_OPERATION_TIMEDOUT)
@@ -363,6 +481,6 @@ int http_client_do(struct http_client *c, const struct http_client_request *req,
                     curl_easy_strerror(cc));
         break;
     }
-    handle_put(c, h);
+    conn_put(c, k);
     return rc;
 }

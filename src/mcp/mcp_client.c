@@ -13,6 +13,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/sched.h"
 #include "base/xmalloc.h"
 #include "cli/cli.h"
 #include "mcp/mcp.h"
@@ -34,10 +35,11 @@ static const char *const versions[] = {MCP_PROTOCOL_VERSION, "2025-06-18", "2025
 
 /* One request waiting for its reply. */
 struct pending {
-    long long id;   /* JSON-RPC id */
-    int done;       /* reply or failure arrived */
-    json_t *reply;  /* the reply message, owned; NULL on failure */
-    struct err err; /* the failure when reply is NULL */
+    long long id;           /* JSON-RPC id */
+    int done;               /* reply or failure arrived */
+    json_t *reply;          /* the reply message, owned; NULL on failure */
+    struct err err;         /* the failure when reply is NULL */
+    struct sched_event *ev; /* signalled when done is set; the caller parks on it */
     struct pending *next;
 };
 
@@ -57,15 +59,14 @@ struct mcp_client {
     const struct mcp_transport_ops *ops; /* stdio or http */
     void *t;                             /* transport state */
 
-    pthread_mutex_t life_mu; /* serialises start, initialize and restart */
-    int started;             /* the transport has been started */
-    int ready;               /* initialize completed on this connection */
-    int starts;              /* successful starts, for tests and logs */
-    int crashes;             /* consecutive deaths without a good call since */
-    int64_t next_start_ms;   /* monotonic time before which no restart happens */
+    struct sched_mutex *life; /* serialises start, initialize and restart (held across waits) */
+    int started;              /* the transport has been started */
+    int ready;                /* initialize completed on this connection */
+    int starts;               /* successful starts, for tests and logs */
+    int crashes;              /* consecutive deaths without a good call since */
+    int64_t next_start_ms;    /* monotonic time before which no restart happens */
 
     pthread_mutex_t mu;                  /* guards everything below */
-    pthread_cond_t cv;                   /* signalled when a pending request is done */
     long long next_id;                   /* last id used */
     struct pending *pending;             /* requests waiting for replies */
     long long cancelled[CANCELLED_RING]; /* ids given up on */
@@ -94,19 +95,6 @@ static void strv_free(char **v)
     for (size_t i = 0; v && v[i]; i++)
         free(v[i]);
     free(v);
-}
-
-static void deadline_ts(int64_t deadline_ms, struct timespec *ts)
-{
-    ts->tv_sec = (time_t)(deadline_ms / 1000);
-    ts->tv_nsec = (long)(deadline_ms % 1000) * 1000000L;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    while (ms > 0 && nanosleep(&ts, &ts) != 0) {
-    }
 }
 
 const char *mcp__name(const struct mcp_client *c)
@@ -148,13 +136,8 @@ struct mcp_client *mcp_client_new(const struct mcp_server_config *cfg, struct er
     c->call_timeout_ms = cfg->call_timeout_ms > 0 ? cfg->call_timeout_ms : CALL_TIMEOUT_MS;
     c->max_message_bytes = cfg->max_message_bytes ? cfg->max_message_bytes : MESSAGE_MAX;
     c->ops = has_url ? &mcp__http_ops : &mcp__stdio_ops;
-    pthread_mutex_init(&c->life_mu, NULL);
+    c->life = sched_mutex_new();
     pthread_mutex_init(&c->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->cv, &ca);
-    pthread_condattr_destroy(&ca);
     struct mcp_server_config copy = *cfg;
     copy.max_message_bytes = c->max_message_bytes;
     c->t = c->ops->create(c, &copy, err);
@@ -179,13 +162,13 @@ void mcp_client_free(struct mcp_client *c)
     while (p) {
         struct pending *next = p->next;
         json_decref(p->reply);
+        sched_event_free(p->ev);
         free(p);
         p = next;
     }
     json_decref(c->tools);
-    pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
-    pthread_mutex_destroy(&c->life_mu);
+    sched_mutex_free(c->life);
     strv_free(c->argv);
     strv_free(c->env);
     strv_free(c->headers);
@@ -304,8 +287,8 @@ void mcp__fail_all(struct mcp_client *c, const char *code, const char *fmt, ...)
         p->done = 1;
         failed++;
         err_set(&p->err, code, "%s", msg);
+        sched_event_signal(p->ev);
     }
-    pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
     log_at(failed ? LL_WARN : LL_DEBUG, "mcp", "%s (%d request(s) failed)", msg, failed);
 }
@@ -388,7 +371,7 @@ static long long on_reply(struct mcp_client *c, json_t *msg)
             err_set(&p->err, "McpProtocol", "server '%s' sent a bad reply to request %lld: %s",
                     c->name, id, why);
         got = id;
-        pthread_cond_broadcast(&c->cv);
+        sched_event_signal(p->ev);
     }
     pthread_mutex_unlock(&c->mu);
     if (!p && !cancelled)
@@ -455,6 +438,7 @@ static void pending_remove(struct mcp_client *c, struct pending *p)
     if (*pp)
         *pp = p->next;
     json_decref(p->reply);
+    sched_event_free(p->ev);
     free(p);
 }
 
@@ -490,6 +474,7 @@ static int rpc(struct mcp_client *c, const char *method, const json_t *params, i
     int rc = -1;
     *result = NULL;
     struct pending *p = xcalloc(1, sizeof *p);
+    p->ev = sched_event_new();
     pthread_mutex_lock(&c->mu);
     p->id = ++c->next_id;
     p->next = c->pending;
@@ -519,10 +504,12 @@ static int rpc(struct mcp_client *c, const char *method, const json_t *params, i
         rc = src;
         goto out;
     }
-    struct timespec ts;
-    deadline_ts(deadline, &ts);
-    while (!p->done && clock_mono_ms() < deadline)
-        pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+    /* Park on this request's own event (never on c->mu: the mutex rule of base/sched.h). */
+    for (int64_t left; !p->done && (left = deadline - clock_mono_ms()) > 0;) {
+        pthread_mutex_unlock(&c->mu);
+        sched_event_wait(p->ev, left > INT32_MAX ? INT32_MAX : (int)left);
+        pthread_mutex_lock(&c->mu);
+    }
     if (!p->done) {
         long long id = p->id;
         c->cancelled[c->n_cancelled++ % CANCELLED_RING] = id;
@@ -588,7 +575,7 @@ static int ensure_ready(struct mcp_client *c, int64_t deadline, struct err *err)
 {
     int rc = -1;
     json_t *res = NULL;
-    pthread_mutex_lock(&c->life_mu);
+    sched_mutex_lock(c->life);
     int alive = c->started && c->ops->alive(c->t);
     if (c->ready && alive) {
         rc = 0;
@@ -616,7 +603,7 @@ static int ensure_ready(struct mcp_client *c, int64_t deadline, struct err *err)
                     c->name, (long long)(c->next_start_ms - now));
             goto out;
         }
-        sleep_ms(c->next_start_ms - now);
+        sched_sleep_ms((long)(c->next_start_ms - now));
     }
     if (c->ops->start(c->t, err) != 0) {
         c->crashes++;
@@ -646,7 +633,7 @@ out:
         c->ops->stop(c->t);
         c->started = 0;
     }
-    pthread_mutex_unlock(&c->life_mu);
+    sched_mutex_unlock(c->life);
     json_decref(res);
     return rc;
 }
@@ -664,15 +651,15 @@ static int request(struct mcp_client *c, const char *method, const json_t *param
         if (rc != MCP__SESSION_GONE)
             break;
         log_at(LL_INFO, "mcp", "server '%s' forgot our session; initializing again", c->name);
-        pthread_mutex_lock(&c->life_mu);
+        sched_mutex_lock(c->life);
         c->ready = 0;
-        pthread_mutex_unlock(&c->life_mu);
+        sched_mutex_unlock(c->life);
         rc = -1;
     }
     if (rc == 0) {
-        pthread_mutex_lock(&c->life_mu);
+        sched_mutex_lock(c->life);
         c->crashes = 0;
-        pthread_mutex_unlock(&c->life_mu);
+        sched_mutex_unlock(c->life);
     }
 out:
     return rc;
@@ -851,9 +838,9 @@ const char *mcp_client_protocol_version(struct mcp_client *c)
 
 int mcp_client_starts(struct mcp_client *c)
 {
-    pthread_mutex_lock(&c->life_mu);
+    sched_mutex_lock(c->life);
     int n = c->starts;
-    pthread_mutex_unlock(&c->life_mu);
+    sched_mutex_unlock(c->life);
     return n;
 }
 

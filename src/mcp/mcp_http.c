@@ -15,6 +15,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/sched.h"
 #include "base/xmalloc.h"
 #include "http/client.h"
 #include "mcp/mcp_int.h"
@@ -287,8 +288,7 @@ static int http_send(void *t, const char *msg, long long id, long long deadline,
                     mcp__name(h->c), id);
             goto out;
         }
-        struct timespec ts = {wait / 1000, (wait % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
+        sched_sleep_ms(wait);
         char last[sizeof s.sse.last_id];
         snprintf(last, sizeof last, "%s", s.sse.last_id);
         log_at(LL_INFO, "mcp", "resuming the stream of server '%s' after event '%s'",

@@ -18,6 +18,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/sched.h"
 #include "base/xmalloc.h"
 #include "mcp/mcp_int.h"
 
@@ -29,20 +30,20 @@ extern char **environ;
 #define TERM_GRACE_MS 1000 /* wait after SIGTERM before SIGKILL */
 
 struct stdio_t {
-    struct mcp_client *c; /* owner, for dispatch */
-    char **argv;          /* borrowed from the config copy below */
-    char **envp;          /* environ plus the configured variables, owned */
-    size_t cap;           /* line cap */
-    pthread_mutex_t mu;   /* guards the fields below */
-    pthread_mutex_t wmu;  /* one writer at a time */
-    pid_t pid;            /* child or 0 */
-    int reaped;           /* waitpid has collected the child */
-    int status;           /* its wait status */
-    int in_fd;            /* child's stdin (we write), -1 when closed */
-    int out_fd;           /* child's stdout (we read) */
-    int dead;             /* the child's stdout ended */
-    int stopping;         /* stop() asks the reader to leave */
-    int has_reader;       /* reader thread was started */
+    struct mcp_client *c;    /* owner, for dispatch */
+    char **argv;             /* borrowed from the config copy below */
+    char **envp;             /* environ plus the configured variables, owned */
+    size_t cap;              /* line cap */
+    pthread_mutex_t mu;      /* guards the fields below */
+    struct sched_mutex *wmu; /* one writer at a time (held while a full pipe drains) */
+    pid_t pid;               /* child or 0 */
+    int reaped;              /* waitpid has collected the child */
+    int status;              /* its wait status */
+    int in_fd;               /* child's stdin (we write), -1 when closed */
+    int out_fd;              /* child's stdout (we read) */
+    int dead;                /* the child's stdout ended */
+    int stopping;            /* stop() asks the reader to leave */
+    int has_reader;          /* reader thread was started */
     pthread_t reader;
 };
 
@@ -168,7 +169,7 @@ static int write_all(struct stdio_t *s, const char *data, size_t len, long long 
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    pthread_mutex_lock(&s->wmu);
+    sched_mutex_lock(s->wmu);
     pthread_mutex_lock(&s->mu);
     int fd = s->dead ? -1 : s->in_fd;
     pthread_mutex_unlock(&s->mu);
@@ -191,8 +192,7 @@ static int write_all(struct stdio_t *s, const char *data, size_t len, long long 
                 err_set(err, "McpTimeout", "server '%s' does not read its stdin", mcp__name(s->c));
                 goto out;
             }
-            struct pollfd pfd = {fd, POLLOUT, 0};
-            poll(&pfd, 1, left > 1000 ? 1000 : (int)left);
+            sched_wait_fd(fd, POLLOUT, left > 1000 ? 1000 : (int)left);
             continue;
         }
         err_set(err, "McpUnavailable", "cannot write to server '%s': %s", mcp__name(s->c),
@@ -201,7 +201,7 @@ static int write_all(struct stdio_t *s, const char *data, size_t len, long long 
     }
     rc = 0;
 out:
-    pthread_mutex_unlock(&s->wmu);
+    sched_mutex_unlock(s->wmu);
     if (rc != 0) {
         /* Swallow a SIGPIPE raised by our failed write before unblocking. */
         struct timespec zero = {0, 0};
@@ -232,7 +232,7 @@ static void *stdio_create(struct mcp_client *c, const struct mcp_server_config *
     s->cap = cfg->max_message_bytes;
     s->in_fd = s->out_fd = -1;
     pthread_mutex_init(&s->mu, NULL);
-    pthread_mutex_init(&s->wmu, NULL);
+    s->wmu = sched_mutex_new();
     return s;
 }
 
@@ -333,21 +333,20 @@ static int wait_exit(struct stdio_t *s, long ms)
         pthread_mutex_unlock(&s->mu);
         if (gone || clock_mono_ms() >= end)
             return gone;
-        struct timespec ts = {0, 10 * 1000000L};
-        nanosleep(&ts, NULL);
+        sched_sleep_ms(10);
     }
 }
 
 static void stdio_stop(void *t)
 {
     struct stdio_t *s = t;
-    pthread_mutex_lock(&s->wmu);
+    sched_mutex_lock(s->wmu);
     pthread_mutex_lock(&s->mu);
     if (s->in_fd >= 0)
         close(s->in_fd); /* EOF on its stdin: the polite way to ask a stdio server to leave */
     s->in_fd = -1;
     pthread_mutex_unlock(&s->mu);
-    pthread_mutex_unlock(&s->wmu);
+    sched_mutex_unlock(s->wmu);
     if (s->pid > 0 && !wait_exit(s, EXIT_GRACE_MS)) {
         kill(s->pid, SIGTERM);
         if (!wait_exit(s, TERM_GRACE_MS)) {
@@ -386,7 +385,7 @@ static void stdio_destroy(void *t)
         free(s->envp[i]);
     free(s->envp);
     pthread_mutex_destroy(&s->mu);
-    pthread_mutex_destroy(&s->wmu);
+    sched_mutex_free(s->wmu);
     free(s);
 }
 

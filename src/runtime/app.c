@@ -24,6 +24,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/logfile.h"
+#include "base/sched.h"
 #include "base/xmalloc.h"
 #include "agent/transcript.h"
 #include "archive/archive.h"
@@ -524,7 +525,7 @@ static void *mcp_retry_main(void *arg)
     for (int attempt = 1; !app->stopping; attempt++) {
         int64_t until = clock_mono_ms() + backoff_delay_ms(&b, attempt);
         while (!app->stopping && clock_mono_ms() < until)
-            backoff_sleep_ms(until - clock_mono_ms() < 50 ? until - clock_mono_ms() : 50);
+            sched_sleep_ms(until - clock_mono_ms() < 50 ? until - clock_mono_ms() : 50);
         if (app->stopping || mcp_retry_once(app) == 0)
             break;
     }

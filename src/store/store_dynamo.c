@@ -16,6 +16,7 @@
 #include "base/config.h"
 #include "base/log.h"
 #include "base/rand.h"
+#include "base/sched.h"
 #include "base/xmalloc.h"
 
 #define DDB_TARGET_PREFIX "X-Amz-Target: DynamoDB_20120810."
@@ -1144,7 +1145,7 @@ static int batch_delete(struct store_dynamo *s, const char *table, const json_t 
                 return err_set(err, "StoreError", "BatchWriteItem left items unprocessed");
             }
             if (tries > 0)
-                backoff_sleep_ms(backoff_delay_ms(&bo, tries));
+                sched_sleep_ms(backoff_delay_ms(&bo, tries));
             tries++;
             json_t *resp = NULL;
             if (ddb(s, "BatchWriteItem", json_pack("{s:O}", "RequestItems", items), &resp, NULL,

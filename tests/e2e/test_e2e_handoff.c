@@ -143,8 +143,17 @@ static void test_release_returns_to_agent(void)
     CHECK_STR(e2e_str(&r, "actions.0.tool"), "get_ticket_status");
     CHECK(strstr(e2e_str(&r, "reply"), "human agent will reply") == NULL);
     e2e_resp_free(&r);
-    /* The turn's trace holds the request segment with the store and model subsegments; its
-     * get_ticket_status is read-only, so it ran inline: no worker segment, no queue message. */
+    /* get_ticket_status is read-only and ran inline; creating a ticket goes through the queue. */
+    r = chat("create a ticket");
+    e2e_resp_free(&r);
+    r = chat("The checkout page shows an error when I pay");
+    e2e_resp_free(&r);
+    r = chat("pat@example.com");
+    CHECK_STR(e2e_str(&r, "actions.0.tool"), "create_support_ticket");
+    CHECK_STR(e2e_str(&r, "actions.0.status"), "succeeded");
+    e2e_resp_free(&r);
+    /* That turn's trace holds the request segment and the worker's, joined through the queue
+     * message's AWSTraceHeader, with the store and model subsegments. */
     snprintf(path, sizeof path, "/sessions/%s/executions", sid);
     r = e2e_http_ex(&srv, "GET", path, NULL, 0, NULL, TOKEN_HEADER);
     json_t *xs = json_object_get(r.json, "executions");
@@ -155,10 +164,10 @@ static void test_release_returns_to_agent(void)
     e2e_resp_free(&r);
     r = e2e_http_ex(&srv, "GET", tpath, NULL, 0, NULL, TOKEN_HEADER);
     CHECK_INT(r.status, 200);
-    CHECK(json_array_size(json_object_get(r.json, "segments")) >= 1);
-    CHECK(strstr(r.body, "parley-worker") == NULL);
+    CHECK(json_array_size(json_object_get(r.json, "segments")) >= 2);
+    CHECK(strstr(r.body, "parley-worker") != NULL);
     CHECK(strstr(r.body, "store.turn_save") != NULL);
-    CHECK(strstr(r.body, "AgentActions") == NULL);
+    CHECK(strstr(r.body, "AgentActions") != NULL);
     e2e_resp_free(&r);
     /* The actions ran on the server's worker threads and were counted there. */
     r = e2e_http_ex(&srv, "GET", "/metrics", NULL, 0, NULL, TOKEN_HEADER);

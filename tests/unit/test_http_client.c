@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #include "base/clock.h"
+#include "base/sched.h"
 #include "base/xmalloc.h"
 #include "check.h"
 #include "fakes/fake_http.h"
@@ -291,6 +293,62 @@ static void test_backoff_bounds(void)
     CHECK(!http_client_retryable_status(404));
 }
 
+/* ---- Inside scheduler tasks ---------------------------------------------------------------- */
+
+struct in_task {
+    struct http_client *c;
+    const char *url;
+    int ok; /* the call returned 200 with the scripted body */
+};
+
+static atomic_int in_flight, most_in_flight;
+
+static void call_task(void *ud)
+{
+    struct in_task *t = ud;
+    int n = atomic_fetch_add(&in_flight, 1) + 1;
+    int m = atomic_load(&most_in_flight);
+    while (n > m && !atomic_compare_exchange_weak(&most_in_flight, &m, n)) {
+    }
+    struct http_client_request req = {.method = "GET", .url = t->url, .max_retries = 0};
+    struct http_client_response resp;
+    struct err e = {0};
+    t->ok = http_client_do(t->c, &req, &resp, &e) == 0 && resp.status == 200 && resp.body &&
+            strcmp(resp.body, "slow") == 0;
+    atomic_fetch_sub(&in_flight, 1);
+    http_client_response_release(&resp);
+}
+
+/* Eight slow calls on ONE scheduler thread: each parks on its sockets, so all are in flight at
+ * once (a blocking call would hold the thread and let one through at a time). */
+static void test_calls_park_inside_tasks(void)
+{
+    struct fake_http f;
+    CHECK_INT(fake_http_start(&f), 0);
+    enum { N = 8 };
+    for (int i = 0; i < N; i++)
+        fake_http_push(&f, 200, NULL, "slow", (size_t)-1, 400);
+    struct http_client_config cfg = fast_cfg();
+    cfg.timeout_ms = 60000;
+    struct http_client *c = http_client_new(&cfg);
+    struct err err = {0};
+    struct sched *s = sched_start(1, 0, &err);
+    struct in_task ts[N];
+    for (int i = 0; s && i < N; i++) {
+        ts[i] = (struct in_task){c, f.base_url, 0};
+        CHECK_INT(sched_submit(s, call_task, &ts[i]), 0);
+    }
+    CHECK_INT(sched_stop(s, 120000), 0);
+    int ok = 0;
+    for (int i = 0; i < N; i++)
+        ok += ts[i].ok;
+    CHECK_INT(ok, N);
+    CHECK_INT(atomic_load(&most_in_flight), N);
+    CHECK_INT(fake_http_count(&f), N);
+    http_client_free(c);
+    fake_http_stop(&f);
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -303,5 +361,6 @@ int main(void)
     RUN(test_streaming);
     RUN(test_connect_refused);
     RUN(test_backoff_bounds);
+    RUN(test_calls_park_inside_tasks);
     return check_summary();
 }

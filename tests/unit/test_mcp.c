@@ -6,10 +6,12 @@
  * SSE parser, Streamable HTTP sessions and resumption, and the public tool names.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/sched.h"
 #include "base/xmalloc.h"
 #include "check.h"
 #include "fakes/fake_http.h"
@@ -186,6 +188,49 @@ static void test_timeout_sends_cancelled(void)
     CHECK(t != NULL && t[0] >= '1' && t[0] <= '9');
     json_decref(res);
     mcp_client_free(c);
+}
+
+/* An MCP call inside a scheduler task parks: on ONE scheduler thread, a task submitted after a
+ * call to the slow tool runs to its end while that call is still waiting for its reply. */
+struct parked_call {
+    struct mcp_client *c;
+    atomic_int call_done; /* the slow call returned */
+    int rc;               /* what it returned */
+    char code[128];       /* its error code */
+    int other_first;      /* the second task finished while the call was still waiting */
+};
+
+static void slow_call_task(void *ud)
+{
+    struct parked_call *pc = ud;
+    struct err err = {0};
+    json_t *res = NULL;
+    pc->rc = mcp_call_tool(pc->c, "slow", NULL, 1500, &res, &err);
+    snprintf(pc->code, sizeof pc->code, "%s", err.code);
+    json_decref(res);
+    atomic_store(&pc->call_done, 1);
+}
+
+static void other_task(void *ud)
+{
+    struct parked_call *pc = ud;
+    sched_sleep_ms(50);
+    pc->other_first = !atomic_load(&pc->call_done);
+}
+
+static void test_call_parks_inside_a_task(void)
+{
+    struct err err = {0};
+    struct parked_call pc = {.c = scripted("ok", 0, &err)};
+    CHECK_INT(mcp_ping(pc.c, 5000, &err), 0);
+    struct sched *s = sched_start(1, 0, &err);
+    CHECK_INT(sched_submit(s, slow_call_task, &pc), 0);
+    CHECK_INT(sched_submit(s, other_task, &pc), 0);
+    CHECK_INT(sched_stop(s, 60000), 0);
+    CHECK_INT(pc.rc, -1);
+    CHECK_STR(pc.code, "McpTimeout");
+    CHECK_INT(pc.other_first, 1);
+    mcp_client_free(pc.c);
 }
 
 static void test_crash_restarts(void)
@@ -565,6 +610,7 @@ int main(void)
     RUN(test_crash_restarts);
     RUN(test_command_missing);
     RUN(test_concurrent_calls_matched_by_id);
+    RUN(test_call_parks_inside_a_task);
     RUN(test_from_json);
     RUN(test_public_names);
     RUN(test_sse_parser);

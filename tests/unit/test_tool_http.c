@@ -4,6 +4,8 @@
  * timeouts, error replies), OpenAPI conversion (tests/cases/openapi), Lambda Invoke with SigV4,
  * the registry's kinds and policy, and the "confirm" flow driven through the turn workflow.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -763,21 +765,71 @@ out:
 
 /* ---------------------------------------------------------------- async policy */
 
+/* A store, an AgentActions queue and a tool registry (from a JSON tools section) in a fresh
+ * directory, for the queued-action tests. */
+struct queued {
+    char dir[64];
+    struct config cfg;
+    struct store *store;
+    struct queue *q;
+    struct tools *t;
+};
+
+/* Returns 0 when everything opened (the checks count a failure), -1 otherwise; either way
+ * queued_close() releases what opened. */
+static int queued_open(struct queued *qd, const char *tools_json)
+{
+    struct err e;
+    err_clear(&e);
+    memset(qd, 0, sizeof *qd);
+    config_load(&qd->cfg, &e);
+    snprintf(qd->dir, sizeof qd->dir, "/tmp/parley-toolq-XXXXXX");
+    if (!mkdtemp(qd->dir)) {
+        qd->dir[0] = '\0';
+        return -1;
+    }
+    char path[128], qpath[128];
+    snprintf(path, sizeof path, "%s/t.db", qd->dir);
+    snprintf(qpath, sizeof qpath, "%s/q.db", qd->dir);
+    qd->store = store_sqlite_new(path, 2, &e);
+    qd->q = queue_sqlite_new(qpath, NULL, &e);
+    json_t *section = json_loads(tools_json, 0, NULL);
+    qd->t = tools_new(NULL, section, &e);
+    json_decref(section);
+    CHECK(qd->store && qd->q && qd->t);
+    if (!qd->store || !qd->q || !qd->t)
+        return -1;
+    CHECK(queue_ensure(qd->q, QUEUE_AGENT_ACTIONS, NULL, &e) == 0);
+    return 0;
+}
+
+static void queued_close(struct queued *qd)
+{
+    tools_free(qd->t);
+    queue_free(qd->q);
+    store_free(qd->store);
+    config_release(&qd->cfg);
+    if (!qd->dir[0])
+        return;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", qd->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", qd->dir);
+}
+
+/* The SQS-shaped event the worker takes for one received queue message. */
+static json_t *sqs_event_of(const json_t *m)
+{
+    return json_pack("{s:[{s:O, s:O, s:O}]}", "Records", "messageId",
+                     json_object_get(m, "MessageId"), "receiptHandle",
+                     json_object_get(m, "ReceiptHandle"), "body", json_object_get(m, "Body"));
+}
+
 static void test_async_goes_through_the_queue(void)
 {
     reset();
     struct err e;
     err_clear(&e);
-    struct config cfg;
-    config_load(&cfg, &e);
-    char dir[64] = "/tmp/parley-toolasync-XXXXXX";
-    if (!mkdtemp(dir))
-        return;
-    char path[128], qpath[128];
-    snprintf(path, sizeof path, "%s/t.db", dir);
-    snprintf(qpath, sizeof qpath, "%s/q.db", dir);
-    struct store *store = store_sqlite_new(path, 2, &e);
-    struct queue *q = queue_sqlite_new(qpath, NULL, &e);
     char text[2048];
     snprintf(text, sizeof text,
              "{\"builtin\":false,\"http\":[{\"name\":\"slow_job\",\"description\":\"Slow.\","
@@ -785,15 +837,13 @@ static void test_async_goes_through_the_queue(void)
              "{\"name\":\"quick\",\"description\":\"Quick.\",\"input_schema\":{\"type\":"
              "\"object\"},\"url\":\"%s/quick\"}]}",
              srv.base_url, srv.base_url);
-    json_t *section = json_loads(text, 0, NULL);
-    struct tools *t = tools_new(NULL, section, &e);
-    json_decref(section);
-    CHECK(store && q && t);
-    if (!store || !q || !t)
+    struct queued qd;
+    if (queued_open(&qd, text) < 0)
         goto out;
-    CHECK(queue_ensure(q, QUEUE_AGENT_ACTIONS, NULL, &e) == 0);
-    struct agent a = {.cfg = &cfg, .store = store, .model = &model.base, .tools = t, .queue = q,
-                      .action_wait_ms = 0};
+    struct store *store = qd.store;
+    struct queue *q = qd.q;
+    struct agent a = {.cfg = &qd.cfg, .store = store, .model = &model.base, .tools = qd.t,
+                      .queue = q, .action_wait_ms = 0};
     agent_init(&a);
     fake_http_push(&srv, 200, NULL, "{\"quick\":1}", (size_t)-1, 0);
     json_t *event = json_pack(
@@ -818,10 +868,7 @@ static void test_async_goes_through_the_queue(void)
     CHECK(queue_receive(q, QUEUE_AGENT_ACTIONS, &opts, &msgs, &e) == 0);
     CHECK_INT(json_array_size(msgs), 1);
     json_t *m = json_array_get(msgs, 0);
-    json_t *sqs = json_pack("{s:[{s:O, s:O, s:O}]}", "Records", "messageId",
-                            json_object_get(m, "MessageId"), "receiptHandle",
-                            json_object_get(m, "ReceiptHandle"), "body",
-                            json_object_get(m, "Body"));
+    json_t *sqs = sqs_event_of(m);
     fake_http_push(&srv, 200, NULL, "{\"slow\":1}", (size_t)-1, 0);
     json_t *res = agent_action_worker(&a, sqs, &e);
     CHECK_INT(json_array_size(json_object_get(res, "batchItemFailures")), 0);
@@ -842,14 +889,107 @@ static void test_async_goes_through_the_queue(void)
     json_decref(event);
     agent_release(&a);
 out:
-    tools_free(t);
-    queue_free(q);
-    store_free(store);
-    config_release(&cfg);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", dir);
+    queued_close(&qd);
+}
+
+/* ---------------------------------------------------------------- read-only tools, action waits */
+
+struct exec_call {
+    struct agent *a;
+    json_t *event;
+    json_t *out;         /* ExecuteAction's answer */
+    atomic_int returned; /* the call is over */
+};
+
+static void *exec_main(void *arg)
+{
+    struct exec_call *x = arg;
+    struct err e;
+    err_clear(&e);
+    x->out = agent_action_executor(x->a, x->event, &e);
+    atomic_store(&x->returned, 1);
+    return NULL;
+}
+
+/* A read-only built-in runs inline (no queue message); a queued action's waiter is woken by the
+ * worker recording its result (the status it returns is the worker's, long before its wait
+ * limit of 120 s). */
+static void test_read_only_inline_and_action_wait_wakes(void)
+{
+    reset();
+    struct err e;
+    err_clear(&e);
+    char text[1024];
+    snprintf(text, sizeof text,
+             "{\"http\":[{\"name\":\"slow_job\",\"description\":\"Slow.\","
+             "\"input_schema\":{\"type\":\"object\"},\"url\":\"%s/slow\",\"async\":true}]}",
+             srv.base_url);
+    struct queued qd;
+    if (queued_open(&qd, text) < 0)
+        goto out;
+    struct tools *t = qd.t;
+    struct queue *q = qd.q;
+    int confirm = 0, async = 1;
+    CHECK_INT(tools_policy(t, "lookup_order", &confirm, &async), 0);
+    CHECK_INT(async, 0);
+    CHECK_INT(tools_policy(t, "create_support_ticket", &confirm, &async), 0);
+    CHECK_INT(async, 1);
+    struct agent a = {.cfg = &qd.cfg, .store = qd.store, .model = &model.base, .tools = t,
+                      .queue = q, .action_wait_ms = 120000};
+    agent_init(&a);
+    /* Read-only: answered in the call, nothing queued. */
+    json_t *ev1 = json_pack(
+        "{s:s, s:s, s:[{s:s, s:[{s:s, s:s, s:s, s:{s:s}}]}], s:i, s:i}", "sessionId", "s-ro",
+        "userId", "u1", "newMessages", "role", "assistant", "content", "type", "tool_use", "id",
+        "tu_order", "name", "lookup_order", "input", "order_id", "ORD-1", "iterations", 0,
+        "maxIterations", 5);
+    json_t *out1 = agent_action_executor(&a, ev1, &e);
+    CHECK(out1 != NULL);
+    const char *st = json_string_value(
+        json_object_get(json_array_get(json_object_get(out1, "actions"), 0), "status"));
+    CHECK(st && strcmp(st, "pending") != 0);
+    json_t *msgs = NULL;
+    struct queue_receive_opts opts = {.max_messages = 10};
+    CHECK(queue_receive(q, QUEUE_AGENT_ACTIONS, &opts, &msgs, &e) == 0);
+    CHECK_INT(json_array_size(msgs), 0);
+    json_decref(msgs);
+    msgs = NULL;
+    /* Queued: the executor waits until the worker below records the result. */
+    struct exec_call x = {.a = &a};
+    x.event = json_pack("{s:s, s:s, s:[{s:s, s:[{s:s, s:s, s:s, s:{}}]}], s:i, s:i}",
+                        "sessionId", "s-wait", "userId", "u1", "newMessages", "role", "assistant",
+                        "content", "type", "tool_use", "id", "tu_wait", "name", "slow_job",
+                        "input", "iterations", 0, "maxIterations", 5);
+    pthread_t th;
+    check_require("executor thread", pthread_create(&th, NULL, exec_main, &x) == 0);
+    for (int k = 0; k < 3000 && json_array_size(msgs) == 0; k++) {
+        json_decref(msgs);
+        msgs = NULL;
+        if (queue_receive(q, QUEUE_AGENT_ACTIONS, &opts, &msgs, &e) != 0 ||
+            json_array_size(msgs) == 0)
+            usleep(10000);
+    }
+    CHECK_INT(json_array_size(msgs), 1);
+    CHECK_INT(atomic_load(&x.returned), 0); /* still waiting for the worker */
+    json_t *m = json_array_get(msgs, 0);
+    json_t *sqs = sqs_event_of(m);
+    fake_http_push(&srv, 200, NULL, "{\"slow\":2}", (size_t)-1, 0);
+    json_t *res = agent_action_worker(&a, sqs, &e);
+    CHECK_INT(json_array_size(json_object_get(res, "batchItemFailures")), 0);
+    pthread_join(th, NULL);
+    CHECK_STR(json_string_value(
+                  json_object_get(json_array_get(json_object_get(x.out, "actions"), 0), "status")),
+              "succeeded");
+    json_decref(res);
+    json_decref(sqs);
+    json_decref(msgs);
+    json_decref(x.out);
+    json_decref(x.event);
+    json_decref(out1);
+    json_decref(ev1);
+    agent_release(&a);
+out:
+    queued_close(&qd);
 }
 
 int main(void)
@@ -870,6 +1010,7 @@ int main(void)
     RUN(test_lambda_invoke);
     RUN(test_confirm_flow);
     RUN(test_async_goes_through_the_queue);
+    RUN(test_read_only_inline_and_action_wait_wakes);
     fake_http_stop(&srv);
     return check_summary();
 }

@@ -1,0 +1,412 @@
+/* test_sched.c - the fiber scheduler: thousands of tasks parked on timers, events and fds on two
+ * threads, submits from foreign threads, stop with grace, waits off a fiber, task-local storage
+ * and the mutex rule. No timing assertions: parking is proven by how many tasks wait at once. */
+#include "base/sched.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/xmalloc.h"
+#include "check.h"
+
+static atomic_int inside;    /* tasks currently parked in a wait */
+static atomic_int most;      /* high-water mark of inside */
+static atomic_int finished;  /* tasks that ran to the end */
+static atomic_int wrong;     /* tasks that saw a wrong result */
+
+static void reset(void)
+{
+    atomic_store(&inside, 0);
+    atomic_store(&most, 0);
+    atomic_store(&finished, 0);
+    atomic_store(&wrong, 0);
+}
+
+static void enter(void)
+{
+    int n = atomic_fetch_add(&inside, 1) + 1;
+    int m = atomic_load(&most);
+    while (n > m && !atomic_compare_exchange_weak(&most, &m, n)) {
+    }
+}
+
+static void leave(void)
+{
+    atomic_fetch_sub(&inside, 1);
+}
+
+/* Waits (bounded) until `finished` reaches n. */
+static void wait_finished(int n)
+{
+    for (int i = 0; i < 6000 && atomic_load(&finished) < n; i++)
+        usleep(10000);
+}
+
+/* ---- Timers --------------------------------------------------------------------------------- */
+
+static int key_a, key_b;
+
+static void sleeper(void *ud)
+{
+    long ms = (long)(intptr_t)ud;
+    if (!sched_in_task())
+        atomic_fetch_add(&wrong, 1);
+    sched_local_set(&key_a, ud);
+    enter();
+    sched_sleep_ms(ms);
+    leave();
+    if (sched_local_get(&key_a) != ud || sched_local_get(&key_b) != NULL)
+        atomic_fetch_add(&wrong, 1); /* another task's slot leaked into ours across the park */
+    atomic_fetch_add(&finished, 1);
+}
+
+static void test_thousands_of_sleeps_on_two_threads(void)
+{
+    reset();
+    struct err err = {0};
+    struct sched *s = sched_start(2, 0, &err);
+    if (!check_require("scheduler started", s != NULL))
+        return;
+    enum { N = 3000 };
+    for (int i = 0; i < N; i++)
+        CHECK_INT(sched_submit(s, sleeper, (void *)(intptr_t)(200 + i % 50)), 0);
+    CHECK_INT(sched_stop(s, 120000), 0);
+    CHECK_INT(atomic_load(&finished), N);
+    CHECK_INT(atomic_load(&wrong), 0);
+    /* With blocking sleeps two threads could hold at most two tasks asleep at once. */
+    CHECK(atomic_load(&most) > N / 2);
+}
+
+/* ---- Events --------------------------------------------------------------------------------- */
+
+struct ev_case {
+    struct sched_event *ev;
+    int got; /* what sched_event_wait returned */
+};
+
+static void event_waiter(void *ud)
+{
+    struct ev_case *c = ud;
+    enter();
+    c->got = sched_event_wait(c->ev, 120000);
+    leave();
+    atomic_fetch_add(&finished, 1);
+}
+
+static void test_events_signalled_from_a_foreign_thread(void)
+{
+    reset();
+    struct err err = {0};
+    struct sched *s = sched_start(2, 0, &err);
+    if (!check_require("scheduler started", s != NULL))
+        return;
+    enum { N = 2000 };
+    struct ev_case *cs = xcalloc(N, sizeof *cs);
+    for (int i = 0; i < N; i++) {
+        cs[i].ev = sched_event_new();
+        cs[i].got = -1;
+        if (i % 10 == 0)
+            sched_event_signal(cs[i].ev); /* before the wait: must not be lost */
+        CHECK_INT(sched_submit(s, event_waiter, &cs[i]), 0);
+    }
+    for (int i = 0; i < 3000 && atomic_load(&inside) < N - N / 10; i++)
+        usleep(10000);
+    CHECK(atomic_load(&inside) >= N - N / 10); /* all unsignalled ones parked at once */
+    for (int i = 0; i < N; i++)
+        if (i % 10 != 0)
+            sched_event_signal(cs[i].ev);
+    CHECK_INT(sched_stop(s, 120000), 0);
+    int ones = 0;
+    for (int i = 0; i < N; i++) {
+        ones += cs[i].got == 1;
+        sched_event_free(cs[i].ev);
+    }
+    CHECK_INT(ones, N);
+    free(cs);
+}
+
+static void event_timeout_task(void *ud)
+{
+    struct ev_case *c = ud;
+    c->got = sched_event_wait(c->ev, 30);
+    int again = sched_event_wait(c->ev, 0);
+    if (again != 0)
+        atomic_fetch_add(&wrong, 1);
+    atomic_fetch_add(&finished, 1);
+}
+
+static void test_event_wait_times_out_in_a_task(void)
+{
+    reset();
+    struct err err = {0};
+    struct sched *s = sched_start(1, 0, &err);
+    if (!check_require("scheduler started", s != NULL))
+        return;
+    struct ev_case c = {sched_event_new(), -1};
+    CHECK_INT(sched_submit(s, event_timeout_task, &c), 0);
+    CHECK_INT(sched_stop(s, 60000), 0);
+    CHECK_INT(c.got, 0);
+    CHECK_INT(atomic_load(&wrong), 0);
+    sched_event_signal(c.ev); /* a late signal stays set for the next wait */
+    CHECK_INT(sched_event_wait(c.ev, 0), 1);
+    sched_event_free(c.ev);
+}
+
+/* ---- File descriptors ----------------------------------------------------------------------- */
+
+struct fd_case {
+    int fds[2]; /* a pipe: the task waits on fds[0] */
+    int got;    /* revents */
+    char byte;  /* what it read */
+};
+
+static void fd_waiter(void *ud)
+{
+    struct fd_case *c = ud;
+    enter();
+    c->got = sched_wait_fd(c->fds[0], POLLIN, 120000);
+    leave();
+    if (c->got > 0 && read(c->fds[0], &c->byte, 1) != 1)
+        c->byte = 0;
+    atomic_fetch_add(&finished, 1);
+}
+
+static void fd_timeout_task(void *ud)
+{
+    struct fd_case *c = ud;
+    c->got = sched_wait_fd(c->fds[0], POLLIN, 20);
+    atomic_fetch_add(&finished, 1);
+}
+
+static void test_fds_parked_and_woken(void)
+{
+    reset();
+    struct err err = {0};
+    struct sched *s = sched_start(2, 0, &err);
+    if (!check_require("scheduler started", s != NULL))
+        return;
+    enum { N = 300 };
+    struct fd_case *cs = xcalloc(N + 1, sizeof *cs);
+    for (int i = 0; i <= N; i++)
+        check_require("pipe", pipe(cs[i].fds) == 0);
+    for (int i = 0; i < N; i++)
+        CHECK_INT(sched_submit(s, fd_waiter, &cs[i]), 0);
+    CHECK_INT(sched_submit(s, fd_timeout_task, &cs[N]), 0);
+    for (int i = 0; i < 3000 && atomic_load(&inside) < N; i++)
+        usleep(10000);
+    CHECK_INT(atomic_load(&inside), N);
+    for (int i = 0; i < N; i++) {
+        char b = (char)('a' + i % 26);
+        CHECK_INT(write(cs[i].fds[1], &b, 1), 1);
+    }
+    CHECK_INT(sched_stop(s, 120000), 0);
+    int good = 0;
+    for (int i = 0; i < N; i++)
+        good += (cs[i].got & POLLIN) && cs[i].byte == (char)('a' + i % 26);
+    CHECK_INT(good, N);
+    CHECK_INT(cs[N].got, 0); /* nothing written: timed out */
+    for (int i = 0; i <= N; i++) {
+        close(cs[i].fds[0]);
+        close(cs[i].fds[1]);
+    }
+    free(cs);
+}
+
+/* ---- Foreign submitters and stop ------------------------------------------------------------ */
+
+static void quick(void *ud)
+{
+    (void)ud;
+    sched_sleep_ms(1);
+    atomic_fetch_add(&finished, 1);
+}
+
+static void *submitter(void *arg)
+{
+    struct sched *s = arg;
+    for (int i = 0; i < 500; i++)
+        if (sched_submit(s, quick, NULL) != 0)
+            atomic_fetch_add(&wrong, 1);
+    return NULL;
+}
+
+static void test_submits_from_foreign_threads(void)
+{
+    reset();
+    struct err err = {0};
+    struct sched *s = sched_start(2, 64 * 1024 * 16, &err);
+    if (!check_require("scheduler started", s != NULL))
+        return;
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        check_require("thread", pthread_create(&th[i], NULL, submitter, s) == 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    CHECK_INT(sched_stop(s, 120000), 0);
+    CHECK_INT(atomic_load(&finished), 2000);
+    CHECK_INT(atomic_load(&wrong), 0);
+}
+
+static void test_stop_with_grace_leaves_parked_tasks_running(void)
+{
+    reset();
+    struct err err = {0};
+    CHECK(sched_start(0, 0, &err) == NULL);
+    CHECK_STR(err.code, "InvalidArgument");
+    struct sched *s = sched_start(2, 0, &err);
+    if (!check_require("scheduler started", s != NULL))
+        return;
+    enum { N = 50 };
+    struct ev_case cs[N];
+    for (int i = 0; i < N; i++) {
+        cs[i] = (struct ev_case){sched_event_new(), -1};
+        CHECK_INT(sched_submit(s, event_waiter, &cs[i]), 0);
+    }
+    for (int i = 0; i < 3000 && atomic_load(&inside) < N; i++)
+        usleep(10000);
+    CHECK_INT(sched_stop(s, 50), N); /* the grace runs out with all of them parked */
+    for (int i = 0; i < N; i++)
+        sched_event_signal(cs[i].ev);
+    wait_finished(N); /* the loops finish them, then free the scheduler themselves */
+    CHECK_INT(atomic_load(&finished), N);
+    usleep(200000); /* let the last loop thread free the scheduler before the leak check */
+    int ones = 0;
+    for (int i = 0; i < N; i++) {
+        ones += cs[i].got == 1;
+        sched_event_free(cs[i].ev);
+    }
+    CHECK_INT(ones, N);
+    CHECK_INT(sched_stop(NULL, 0), 0);
+}
+
+/* ---- Off a fiber ---------------------------------------------------------------------------- */
+
+struct signal_later {
+    struct sched_event *ev;
+    int fd;
+};
+
+static void *signal_later_main(void *arg)
+{
+    struct signal_later *sl = arg;
+    usleep(20000);
+    sched_event_signal(sl->ev);
+    CHECK_INT(write(sl->fd, "x", 1), 1);
+    return NULL;
+}
+
+static void test_waits_off_a_fiber_block(void)
+{
+    CHECK_INT(sched_in_task(), 0);
+    int64_t t0 = clock_mono_us();
+    sched_sleep_ms(20);
+    CHECK(clock_mono_us() - t0 >= 20000);
+    t0 = clock_mono_us();
+    sched_sleep_ms(-5);
+    CHECK(clock_mono_us() - t0 < 20000);
+    struct sched_event *ev = sched_event_new();
+    CHECK_INT(sched_event_wait(ev, 10), 0);
+    int fds[2];
+    check_require("pipe", pipe(fds) == 0);
+    CHECK_INT(sched_wait_fd(fds[0], POLLIN, 10), 0);
+    struct signal_later sl = {ev, fds[1]};
+    pthread_t th;
+    check_require("thread", pthread_create(&th, NULL, signal_later_main, &sl) == 0);
+    CHECK_INT(sched_event_wait(ev, 60000), 1);
+    CHECK(sched_wait_fd(fds[0], POLLIN, 60000) & POLLIN);
+    pthread_join(th, NULL);
+    close(fds[0]);
+    close(fds[1]);
+    sched_event_free(ev);
+    sched_local_set(&key_b, &key_a); /* per thread off a fiber */
+    CHECK(sched_local_get(&key_b) == &key_a);
+    sched_local_set(&key_b, NULL);
+    CHECK(sched_local_get(&key_b) == NULL);
+}
+
+/* ---- A lock held across waits ------------------------------------------------------------- */
+
+static struct sched_mutex *shared_lock;
+static int shared_count; /* read, park, write: a lost update shows a broken lock */
+
+static void locked_increment(void *ud)
+{
+    (void)ud;
+    sched_mutex_lock(shared_lock);
+    int v = shared_count;
+    sched_sleep_ms(1);
+    shared_count = v + 1;
+    sched_mutex_unlock(shared_lock);
+    atomic_fetch_add(&finished, 1);
+}
+
+static void test_sched_mutex_excludes_across_parks(void)
+{
+    reset();
+    shared_lock = sched_mutex_new();
+    shared_count = 0;
+    struct err err = {0};
+    struct sched *s = sched_start(2, 0, &err);
+    if (!check_require("scheduler started", s != NULL))
+        return;
+    enum { N = 200 };
+    for (int i = 0; i < N; i++)
+        CHECK_INT(sched_submit(s, locked_increment, NULL), 0);
+    locked_increment(NULL); /* a plain thread contends too */
+    CHECK_INT(sched_stop(s, 120000), 0);
+    CHECK_INT(shared_count, N + 1);
+    sched_mutex_free(shared_lock);
+}
+
+/* ---- The mutex rule ------------------------------------------------------------------------- */
+
+static void hold_and_park(void *ud)
+{
+    (void)ud;
+    sched_hold_begin();
+    sched_sleep_ms(1); /* our bug: aborts */
+    sched_hold_end();
+}
+
+static void test_parking_while_holding_aborts(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct err err = {0};
+        struct sched *s = sched_start(1, 0, &err);
+        sched_submit(s, hold_and_park, NULL);
+        sched_stop(s, 5000);
+        _exit(0);
+    }
+    if (!check_require("fork", pid > 0))
+        return;
+    int st = 0;
+    waitpid(pid, &st, 0);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+    /* Balanced sections are fine. */
+    sched_hold_begin();
+    sched_hold_end();
+    sched_sleep_ms(1);
+    CHECK_INT(sched_in_task(), 0);
+}
+
+int main(void)
+{
+    xmalloc_init();
+    RUN(test_thousands_of_sleeps_on_two_threads);
+    RUN(test_events_signalled_from_a_foreign_thread);
+    RUN(test_event_wait_times_out_in_a_task);
+    RUN(test_fds_parked_and_woken);
+    RUN(test_submits_from_foreign_threads);
+    RUN(test_stop_with_grace_leaves_parked_tasks_running);
+    RUN(test_waits_off_a_fiber_block);
+    RUN(test_sched_mutex_excludes_across_parks);
+    RUN(test_parking_while_holding_aborts);
+    return check_summary();
+}
