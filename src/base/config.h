@@ -80,15 +80,15 @@ struct config {
     int session_rate_limit_per_min; /* PARLEY_SESSION_RATE_LIMIT_PER_MIN: per session (0 off) */
     char *trusted_proxies;          /* PARLEY_TRUSTED_PROXIES: CIDRs trusted for X-Forwarded-For */
     char *allowed_origins;          /* PARLEY_ALLOWED_ORIGINS: CORS origins, comma-separated */
-    int retention_days;   /* PARLEY_RETENTION_DAYS: erase sessions idle longer (0: keep) */
-    int retention_test_s; /* PARLEY_RETENTION_TEST_S: tests only, retention in seconds */
-    int checkpoint_ms;    /* PARLEY_CHECKPOINT_MS: WAL checkpoint interval (0: none of ours) */
-    int log_max_mb;       /* PARLEY_LOG_MAX_MB: rotate logs past this size (0: never) */
-    int log_files;        /* PARLEY_LOG_FILES: rotated files kept per log */
-    char *db_key;         /* PARLEY_DB_KEY: SQLCipher key (refused: see data-lifecycle.md) */
+    int retention_days;       /* PARLEY_RETENTION_DAYS: erase sessions idle longer (0: keep) */
+    int retention_test_s;     /* PARLEY_RETENTION_TEST_S: tests only, retention in seconds */
+    int checkpoint_ms;        /* PARLEY_CHECKPOINT_MS: WAL checkpoint interval (0: none of ours) */
+    int log_max_mb;           /* PARLEY_LOG_MAX_MB: rotate logs past this size (0: never) */
+    int log_files;            /* PARLEY_LOG_FILES: rotated files kept per log */
+    char *db_key;             /* PARLEY_DB_KEY: SQLCipher key (refused: see data-lifecycle.md) */
     int session_token_budget; /* PARLEY_SESSION_TOKEN_BUDGET: tokens per session per day (0 off) */
     int daily_token_budget;   /* PARLEY_DAILY_TOKEN_BUDGET: tokens per server per day (0 off) */
-    char *operators_file;           /* PARLEY_OPERATORS_FILE: named operators (JSON) */
+    char *operators_file;     /* PARLEY_OPERATORS_FILE: named operators (JSON) */
 };
 
 /* Fills c with defaults, then applies the environment. Returns 0, or -1 with err naming the
