@@ -681,6 +681,8 @@ static void test_counters(void)
     }
     CHECK(store_counter_get(st, ctr_group, "shared", &v, &e) == 0);
     CHECK_INT(v, 2 * CTR_THREADS * CTR_ADDS);
+}
+
 /* The audit log: appended entries come back newest first, page by page, each with its cursor. */
 static void test_audit_log(void)
 {
