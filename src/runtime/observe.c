@@ -29,14 +29,65 @@ static const char *provider_of(const struct agent *a)
     return a->model ? model_name(a->model) : "unknown";
 }
 
+/* ---------------------------------------------------------------- EMF lines */
+
+/* Writes one EMF line (namespace "Parley", the dimensions Service="parley" and dims, then vals)
+ * to the configured stream. Failures are logged, never fatal: a metric must not fail a turn. */
+static void emf_write(struct observe *o, const struct metrics_emf_dim *dims, size_t ndims,
+                      const struct metrics_emf_value *vals, size_t nvals)
+{
+    struct metrics_emf_dim all[4] = {{"Service", "parley"}};
+    assert(ndims < sizeof all / sizeof *all); /* our own call sites */
+    for (size_t i = 0; i < ndims; i++)
+        all[i + 1] = dims[i];
+    char *line = NULL;
+    struct err e;
+    err_clear(&e);
+    if (metrics_emf_line("Parley", all, ndims + 1, vals, nvals, NULL, 0, clock_now_ms(), &line,
+                         &e) < 0) {
+        log_at(LL_WARN, "observe", "cannot build an EMF line: %s", e.message);
+        return;
+    }
+    flockfile(o->cfg.emf);
+    if (fputs(line, o->cfg.emf) < 0 || putc_unlocked('\n', o->cfg.emf) == EOF)
+        log_at(LL_WARN, "observe", "cannot write an EMF line");
+    funlockfile(o->cfg.emf);
+    free(line);
+}
+
+/* 1 when every event gets its own EMF line: a per-invocation host (Lambda) has no GET /metrics,
+ * so these lines carry what serve's Prometheus families carry (model calls by provider, actions
+ * by tool and status, errors by code, budgets, conversation duration). */
+static int emf_per_event(const struct observe *o)
+{
+    return o->cfg.emf && o->cfg.per_invocation;
+}
+
+/* A value that is not a usable dimension (empty, too long) is written as "_invalid", as the
+ * Prometheus registry does, so the line is never refused. */
+static const char *dim_value(const char *v)
+{
+    return v && *v && strlen(v) <= METRICS_LABEL_VALUE_MAX ? v : "_invalid";
+}
+
 /* ---------------------------------------------------------------- metrics */
+
+/* A turn-level error by code: parley_errors_total{code}, and on Lambda an Errors line with the
+ * dimension Code. */
+static void note_error(struct observe *o, const char *code)
+{
+    metrics_error(code);
+    if (emf_per_event(o))
+        emf_write(o, &(struct metrics_emf_dim){"Code", dim_value(code)}, 1,
+                  &(struct metrics_emf_value){"Errors", "Count", 1}, 1);
+}
 
 static void on_error(struct agent *a, const json_t *state, const char *error, const char *cause)
 {
     (void)state;
     (void)cause;
     struct observe *o = obs_of(a);
-    metrics_error(error);
+    note_error(o, error);
     pthread_mutex_lock(&o->lock);
     o->errors++;
     pthread_mutex_unlock(&o->lock);
@@ -45,7 +96,14 @@ static void on_error(struct agent *a, const json_t *state, const char *error, co
 static void on_tool(struct agent *a, const char *tool, int ok, double seconds)
 {
     struct observe *o = obs_of(a);
-    metrics_action(tool, ok ? "succeeded" : "failed", seconds);
+    const char *status = ok ? "succeeded" : "failed";
+    metrics_action(tool, status, seconds);
+    if (emf_per_event(o)) {
+        struct metrics_emf_dim dims[] = {{"Tool", dim_value(tool)}, {"Status", status}};
+        struct metrics_emf_value vals[] = {{"ToolCalls", "Count", 1},
+                                           {"ToolLatency", "Milliseconds", seconds * 1000.0}};
+        emf_write(o, dims, 2, vals, 2);
+    }
     pthread_mutex_lock(&o->lock);
     o->tools++;
     pthread_mutex_unlock(&o->lock);
@@ -57,6 +115,12 @@ static void on_model(struct agent *a, double seconds, long long in, long long ou
     uint64_t tin = (uint64_t)(in > 0 ? in : 0), tout = (uint64_t)(out > 0 ? out : 0);
     metrics_model_latency(provider_of(a), seconds);
     metrics_tokens(tin, tout);
+    if (emf_per_event(o)) {
+        /* Per call; the invocation's token and latency sums go on the turn or flush line. */
+        struct metrics_emf_value vals[] = {{"ModelCalls", "Count", 1},
+                                           {"ModelCallLatency", "Milliseconds", seconds * 1000.0}};
+        emf_write(o, &(struct metrics_emf_dim){"Provider", dim_value(provider_of(a))}, 1, vals, 2);
+    }
     pthread_mutex_lock(&o->lock);
     o->model_ms += seconds * 1000.0;
     o->tokens_in += tin;
@@ -70,7 +134,7 @@ static void on_turn(struct agent *a, const json_t *response, const struct err *e
     struct observe *o = obs_of(a);
     metrics_turn(seconds);
     if (!response)
-        metrics_error(err && err->code[0] ? err->code : "InternalError");
+        note_error(o, err && err->code[0] ? err->code : "InternalError");
     if (!o->cfg.emf)
         return;
     struct trace_ctx *seg = agent_trace_current();
@@ -133,8 +197,13 @@ static void on_saved(struct agent *a, const json_t *state, int turn_no)
     struct observe *o = obs_of(a);
     json_int_t created = json_integer_value(json_object_get(state, "createdAt"));
     const char *sid = json_string_value(json_object_get(state, "sessionId"));
-    if (created > 0)
-        metrics_conversation_duration((double)(clock_now_ms() - created) / 1000.0);
+    if (created > 0) {
+        double seconds = (double)(clock_now_ms() - created) / 1000.0;
+        metrics_conversation_duration(seconds);
+        if (emf_per_event(o))
+            emf_write(o, NULL, 0,
+                      &(struct metrics_emf_value){"ConversationDuration", "Seconds", seconds}, 1);
+    }
     if (!sid)
         return;
     struct err e;
@@ -196,22 +265,10 @@ void observe_flush(struct observe *o, const char *provider)
     if (write) {
         /* A workflow Task measured model calls or tools without a turn line: one line with the
          * same namespace and dimensions as a turn's, without TurnLatency. */
-        struct metrics_emf_dim dims[] = {{"Service", "parley"},
-                                         {"Provider",
-                                          provider && *provider ? provider : "unknown"}};
-        char *line = NULL;
-        struct err e;
-        err_clear(&e);
-        if (metrics_emf_line("Parley", dims, 2, vals, sizeof vals / sizeof *vals, NULL, 0,
-                             clock_now_ms(), &line, &e) < 0) {
-            log_at(LL_WARN, "observe", "cannot build an EMF line: %s", e.message);
-        } else {
-            flockfile(o->cfg.emf);
-            if (fputs(line, o->cfg.emf) < 0 || putc_unlocked('\n', o->cfg.emf) == EOF)
-                log_at(LL_WARN, "observe", "cannot write an EMF line");
-            funlockfile(o->cfg.emf);
-        }
-        free(line);
+        emf_write(o,
+                  &(struct metrics_emf_dim){"Provider",
+                                            provider && *provider ? provider : "unknown"},
+                  1, vals, sizeof vals / sizeof *vals);
     }
     if (o->cfg.emf)
         fflush(o->cfg.emf);
@@ -226,8 +283,17 @@ static void on_flush(struct agent *a)
 
 static void on_budget(struct agent *a, long long server_today, const char *refused_scope)
 {
-    (void)a;
+    struct observe *o = obs_of(a);
     metrics_budget((double)server_today, refused_scope);
+    if (!emf_per_event(o))
+        return;
+    if (server_today >= 0)
+        emf_write(o, NULL, 0,
+                  &(struct metrics_emf_value){"BudgetTokensToday", "Count", (double)server_today},
+                  1);
+    if (refused_scope)
+        emf_write(o, &(struct metrics_emf_dim){"Scope", refused_scope}, 1,
+                  &(struct metrics_emf_value){"BudgetRefusals", "Count", 1}, 1);
 }
 
 /* ---------------------------------------------------------------- the table */

@@ -10,6 +10,20 @@
  * mode the model and tool figures of the invocation are written as one EMF line (when no turn
  * line carried them), and the bus is flushed, because Lambda may freeze the process once the
  * response is posted.
+ *
+ * Every hook records into the process-wide Prometheus registry (GET /metrics on serve). A
+ * per-invocation host has no GET /metrics, so there each hook also writes its own EMF line
+ * (namespace "Parley", dimension Service="parley" plus the one named), the same figures as
+ * serve's families:
+ *   model call     {Provider}      ModelCalls, ModelCallLatency (ms)  parley_model_latency_seconds
+ *   tool run       {Tool, Status}  ToolCalls, ToolLatency (ms)        parley_actions_total,
+ *                                                                     parley_tool_duration_seconds
+ *   turn error     {Code}          Errors                             parley_errors_total
+ *   budget         {} / {Scope}    BudgetTokensToday / BudgetRefusals parley_budget_*
+ *   saved turn     {}              ConversationDuration (s) parley_conversation_duration_seconds
+ * and a turn line {Provider} (TurnLatency, ModelLatency, TokensIn, TokensOut, ToolCount, Errors)
+ * carries parley_turns_total, parley_turn_duration_seconds and parley_tokens_total; serve writes
+ * that turn line too (to <data>/logs/emf.log).
  */
 #ifndef PARLEY_OBSERVE_H
 #define PARLEY_OBSERVE_H

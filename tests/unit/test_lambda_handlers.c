@@ -359,6 +359,21 @@ static void emf_names(const json_t *doc, char *out, size_t cap)
     }
 }
 
+/* The line among lines that has member key, or NULL (borrowed); two such lines fail the check. */
+static json_t *emf_line_with(json_t *lines, const char *key)
+{
+    json_t *found = NULL;
+    size_t i;
+    json_t *doc;
+    json_array_foreach(lines, i, doc) {
+        if (json_object_get(doc, key)) {
+            CHECK(found == NULL);
+            found = doc;
+        }
+    }
+    return found;
+}
+
 /* RequestHandler: one turn line per invocation on stdout with the turn's figures, and the
  * process's turn metrics move. */
 static void test_emf_request(void)
@@ -420,8 +435,8 @@ static void test_emf_task(void)
     CHECK(strstr(path, "/response") != NULL);
     CHECK_INT(metrics_hist_count(lat, METRICS_L("offline"), NULL), calls + 1);
     CHECK(metrics_value(tok, METRICS_L("in")) > tin);
-    CHECK_INT(json_array_size(lines), 1);
-    json_t *doc = json_array_get(lines, 0);
+    /* The invocation's sums; the model call's own lines are checked by test_emf_sfn_turn. */
+    json_t *doc = emf_line_with(lines, "ToolCount");
     char names[256];
     emf_names(doc, names, sizeof names);
     CHECK_STR(names, "ModelLatency,TokensIn,TokensOut,ToolCount,Errors");
@@ -438,6 +453,86 @@ static void test_emf_task(void)
     lines = capture_end();
     CHECK(strstr(path, "/response") != NULL);
     CHECK_INT(json_array_size(lines), 0);
+    json_decref(lines);
+    json_decref(out);
+}
+
+/* Runs Task function name on state (stolen) with stdout captured; returns its output and sets
+ * *lines to the EMF lines it wrote. */
+static json_t *emf_task(const char *name, json_t *state, json_t **lines)
+{
+    char *text = json_dumps(state, JSON_COMPACT);
+    json_decref(state);
+    const char *path;
+    int rc;
+    capture_begin();
+    json_t *out = invoke(name, text ? text : "{}", &path, &rc);
+    *lines = capture_end();
+    free(text);
+    CHECK(strstr(path, "/response") != NULL);
+    return out;
+}
+
+/* A chat turn in the Step Functions shape, one function per state as the seed deploys it: the
+ * model call, the tool run and the saved turn each write the EMF line serve's /metrics families
+ * carry (parley_model_latency_seconds{provider}, parley_actions_total{tool,status},
+ * parley_conversation_duration_seconds), with their dimensions, and the registry moves too. */
+static void test_emf_sfn_turn(void)
+{
+    reset_api();
+    struct metric *acts = metrics_find(metrics_default(), METRIC_ACTIONS_TOTAL);
+    double looked = metrics_value(acts, METRICS_L("lookup_order", "succeeded"));
+    json_t *lines;
+    json_t *state = emf_task("LoadContext",
+                             json_pack("{s:s, s:s, s:s, s:b, s:s, s:{}, s:i, s:I}",
+                                       "sessionId", "Emf5", "userId", "demo", "message",
+                                       "where is order 1042?", "isNew", 1, "status", "active",
+                                       "context", "turns", 0, "createdAt",
+                                       (json_int_t)clock_now_ms() - 5000),
+                             &lines);
+    json_decref(lines);
+    /* BedrockInference: the offline model asks for lookup_order. */
+    state = emf_task("BedrockInference", state, &lines);
+    CHECK(json_is_true(json_object_get(state, "requiresAction")));
+    json_t *doc = emf_line_with(lines, "ModelCalls");
+    char names[256];
+    emf_names(doc, names, sizeof names);
+    CHECK_STR(names, "ModelCalls,ModelCallLatency");
+    CHECK_STR(json_string_value(json_object_get(doc, "Service")), "parley");
+    CHECK_STR(json_string_value(json_object_get(doc, "Provider")), "offline");
+    CHECK(json_number_value(json_object_get(doc, "ModelCalls")) == 1);
+    CHECK(json_number_value(json_object_get(doc, "ModelCallLatency")) >= 0);
+    json_decref(lines);
+    /* ActionExecutor: the tool's own line, by tool and outcome. */
+    state = emf_task("ActionExecutor", state, &lines);
+    doc = emf_line_with(lines, "ToolCalls");
+    emf_names(doc, names, sizeof names);
+    CHECK_STR(names, "ToolCalls,ToolLatency");
+    CHECK_STR(json_string_value(json_object_get(doc, "Tool")), "lookup_order");
+    CHECK_STR(json_string_value(json_object_get(doc, "Status")), "succeeded");
+    CHECK(json_number_value(json_object_get(doc, "ToolCalls")) == 1);
+    json_t *dims = json_array_get(
+        json_object_get(json_array_get(json_object_get(json_object_get(doc, "_aws"),
+                                                       "CloudWatchMetrics"),
+                                       0),
+                        "Dimensions"),
+        0);
+    CHECK_INT(json_array_size(dims), 3);
+    CHECK_STR(json_string_value(json_array_get(dims, 1)), "Tool");
+    CHECK(metrics_value(acts, METRICS_L("lookup_order", "succeeded")) == looked + 1);
+    /* The invocation's sums still come as one line. */
+    doc = emf_line_with(lines, "ToolCount");
+    CHECK(json_number_value(json_object_get(doc, "ToolCount")) == 1);
+    json_decref(lines);
+    /* The answer, then SaveConversation: the conversation's duration so far. */
+    state = emf_task("BedrockInference", state, &lines);
+    CHECK(emf_line_with(lines, "ModelCalls") != NULL);
+    json_decref(lines);
+    json_t *out = emf_task("SaveConversation", state, &lines);
+    doc = emf_line_with(lines, "ConversationDuration");
+    CHECK(doc != NULL);
+    /* The request handler's state says when the conversation started (5 s ago). */
+    CHECK(json_number_value(json_object_get(doc, "ConversationDuration")) >= 5);
     json_decref(lines);
     json_decref(out);
 }
@@ -529,6 +624,7 @@ int main(void)
     RUN(test_analytics);
     RUN(test_emf_request);
     RUN(test_emf_task);
+    RUN(test_emf_sfn_turn);
     RUN(test_host_errors);
     RUN(test_emf_analytics);
     RUN(test_init_error);

@@ -2,6 +2,9 @@
  * capped, one EMF line per turn in serve mode (figures of the turn only), and in per-invocation
  * mode (Lambda) the model and tool figures carried by the turn line or written at flush. */
 #include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
 
 #include "check.h"
 #include "runtime/observe.h"
@@ -21,6 +24,65 @@ static json_t *read_lines(FILE *f)
             json_array_append_new(out, d);
     }
     return out;
+}
+
+/* Keeps the lines that carry an invocation's sums (ToolCount); the per-event lines of a
+ * per-invocation host are checked by test_per_event_lines. Takes lines, returns a new array. */
+static json_t *summary_lines(json_t *lines)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *d;
+    json_array_foreach(lines, i, d)
+        if (json_object_get(d, "ToolCount"))
+            json_array_append(out, d);
+    json_decref(lines);
+    return out;
+}
+
+/* The one line declaring metric `name`, or NULL (borrowed from lines). A second line declaring
+ * it fails the check. */
+static json_t *line_with(json_t *lines, const char *name)
+{
+    json_t *found = NULL;
+    size_t i;
+    json_t *d;
+    json_array_foreach(lines, i, d) {
+        json_t *ms = json_object_get(
+            json_array_get(json_object_get(json_object_get(d, "_aws"), "CloudWatchMetrics"), 0),
+            "Metrics");
+        size_t j;
+        json_t *m;
+        json_array_foreach(ms, j, m) {
+            if (strcmp(json_string_value(json_object_get(m, "Name")), name) == 0) {
+                CHECK(found == NULL);
+                found = d;
+            }
+        }
+    }
+    return found;
+}
+
+/* The dimension keys of an EMF line, as "A,B". */
+static void dims_of(const json_t *d, char *out, size_t cap)
+{
+    out[0] = '\0';
+    json_t *set = json_array_get(
+        json_object_get(
+            json_array_get(json_object_get(json_object_get(d, "_aws"), "CloudWatchMetrics"), 0),
+            "Dimensions"),
+        0);
+    size_t i;
+    json_t *k;
+    json_array_foreach(set, i, k) {
+        size_t n = strlen(out);
+        snprintf(out + n, cap - n, "%s%s", n ? "," : "", json_string_value(k));
+    }
+}
+
+static double num(const json_t *d, const char *key)
+{
+    return json_number_value(json_object_get(d, key));
 }
 
 static void setup(struct agent *a, struct model *m, struct observe *o)
@@ -100,7 +162,7 @@ static void test_per_invocation(void)
     a.hooks->flush(&a);
     /* Invocation 3: nothing measured, nothing written. */
     a.hooks->flush(&a);
-    json_t *lines = read_lines(f);
+    json_t *lines = summary_lines(read_lines(f));
     CHECK_INT(json_array_size(lines), 2);
     json_t *t = json_array_get(lines, 0), *x = json_array_get(lines, 1);
     CHECK(json_number_value(json_object_get(t, "ModelLatency")) == 100.0);
@@ -116,11 +178,113 @@ static void test_per_invocation(void)
     fclose(f);
 }
 
+/* Lambda has no GET /metrics: each hook writes its own EMF line with the figures serve's
+ * Prometheus families carry, and the registry moves the same way in both modes. */
+static void test_per_event_lines(void)
+{
+    struct metrics_reg *r = metrics_default();
+    struct metric *lat = metrics_find(r, METRIC_MODEL_LATENCY);
+    struct metric *acts = metrics_find(r, METRIC_ACTIONS_TOTAL);
+    struct metric *errs = metrics_find(r, METRIC_ERRORS_TOTAL);
+    struct metric *refusals = metrics_find(r, METRIC_BUDGET_REFUSALS);
+    for (int lambda = 0; lambda <= 1; lambda++) {
+        FILE *f = tmpfile();
+        struct observe o;
+        struct model m;
+        struct agent a;
+        observe_init(&o, &(struct observe_config){.emf = f, .per_invocation = lambda});
+        setup(&a, &m, &o);
+        uint64_t calls = metrics_hist_count(lat, METRICS_L("fakeprov"), NULL);
+        double ok = metrics_value(acts, METRICS_L("lookup_order", "succeeded"));
+        double bad = metrics_value(acts, METRICS_L("create_support_ticket", "failed"));
+        double timeouts = metrics_value(errs, METRICS_L("States.Timeout"));
+        double daily = metrics_value(refusals, METRICS_L("daily"));
+        a.hooks->on_model(&a, 0.25, 10, 20);
+        a.hooks->on_tool(&a, "lookup_order", 1, 0.05);
+        a.hooks->on_tool(&a, "create_support_ticket", 0, 0.5);
+        a.hooks->on_error(&a, NULL, "States.Timeout", "");
+        a.hooks->on_budget(&a, 1234, NULL);
+        a.hooks->on_budget(&a, -1, "daily");
+        json_t *state = json_pack("{s:s, s:I}", "sessionId", "S1", "createdAt",
+                                  (json_int_t)(clock_now_ms() - 90000));
+        a.hooks->on_saved(&a, state, 1);
+        json_decref(state);
+        a.hooks->flush(&a);
+        /* The same Prometheus figures in both modes. */
+        CHECK_INT(metrics_hist_count(lat, METRICS_L("fakeprov"), NULL), calls + 1);
+        CHECK(metrics_value(acts, METRICS_L("lookup_order", "succeeded")) == ok + 1);
+        CHECK(metrics_value(acts, METRICS_L("create_support_ticket", "failed")) == bad + 1);
+        CHECK(metrics_value(errs, METRICS_L("States.Timeout")) == timeouts + 1);
+        CHECK(metrics_value(refusals, METRICS_L("daily")) == daily + 1);
+        json_t *lines = read_lines(f);
+        char dims[128];
+        if (!lambda) {
+            /* Serve: GET /metrics carries these; emf.log gets turn lines only. */
+            CHECK_INT(json_array_size(lines), 0);
+        } else {
+            json_t *d = line_with(lines, "ModelCalls");
+            dims_of(d, dims, sizeof dims);
+            CHECK_STR(dims, "Service,Provider");
+            CHECK_STR(json_string_value(json_object_get(d, "Provider")), "fakeprov");
+            CHECK(num(d, "ModelCalls") == 1 && num(d, "ModelCallLatency") == 250.0);
+            /* Two tool lines, one per run, with the tool and its outcome as dimensions. */
+            int tools = 0;
+            size_t i;
+            json_t *x;
+            json_array_foreach(lines, i, x) {
+                if (!json_object_get(x, "ToolCalls"))
+                    continue;
+                tools++;
+                dims_of(x, dims, sizeof dims);
+                CHECK_STR(dims, "Service,Tool,Status");
+                const char *tool = json_string_value(json_object_get(x, "Tool"));
+                const char *status = json_string_value(json_object_get(x, "Status"));
+                CHECK(tool && status);
+                if (tool && strcmp(tool, "lookup_order") == 0) {
+                    CHECK_STR(status, "succeeded");
+                    CHECK(num(x, "ToolLatency") == 50.0);
+                } else {
+                    CHECK_STR(tool, "create_support_ticket");
+                    CHECK_STR(status, "failed");
+                    CHECK(num(x, "ToolLatency") == 500.0);
+                }
+            }
+            CHECK_INT(tools, 2);
+            /* Errors by code (the invocation's sum line has Errors too, by Provider). */
+            int coded = 0;
+            json_array_foreach(lines, i, x) {
+                if (json_object_get(x, "Code")) {
+                    coded++;
+                    CHECK_STR(json_string_value(json_object_get(x, "Code")), "States.Timeout");
+                    CHECK(num(x, "Errors") == 1);
+                }
+            }
+            CHECK_INT(coded, 1);
+            d = line_with(lines, "BudgetTokensToday");
+            CHECK(num(d, "BudgetTokensToday") == 1234);
+            d = line_with(lines, "BudgetRefusals");
+            dims_of(d, dims, sizeof dims);
+            CHECK_STR(dims, "Service,Scope");
+            CHECK_STR(json_string_value(json_object_get(d, "Scope")), "daily");
+            d = line_with(lines, "ConversationDuration");
+            CHECK(num(d, "ConversationDuration") >= 90 && num(d, "ConversationDuration") < 3600);
+            /* And the invocation's sums, as before. */
+            d = line_with(lines, "ToolCount");
+            CHECK(num(d, "ToolCount") == 2 && num(d, "TokensIn") == 10);
+            CHECK_INT(json_array_size(lines), 8);
+        }
+        json_decref(lines);
+        observe_release(&o);
+        fclose(f);
+    }
+}
+
 int main(void)
 {
     RUN(test_executions);
     RUN(test_serve_turn_line);
     RUN(test_per_invocation);
+    RUN(test_per_event_lines);
     metrics_shutdown();
     return check_summary();
 }
