@@ -16,9 +16,10 @@
  * Every function opens the same app (app.h) with its role and installs the same observer
  * (observe.h): turn, model and tool metrics, and CloudWatch EMF lines on stdout, flushed with the
  * events after every invocation. Adapters come from the settings table: PARLEY_STORE ("dynamodb",
- * the default on Lambda, or "sqlite" under PARLEY_DATA), PARLEY_STATE_MACHINE_ARN (RequestHandler),
- * PARLEY_EVENT_BUS (EventBridge bus name; events are off without it), PARLEY_QUEUE_PREFIX (SQS
- * queues
+ * as the template sets it, or the setting's default "sqlite" under PARLEY_DATA, which the package's
+ * launcher defaults to /tmp/parley and which is created when missing), PARLEY_STATE_MACHINE_ARN
+ * (RequestHandler), PARLEY_EVENT_BUS (EventBridge bus name; events are off without it),
+ * PARLEY_QUEUE_PREFIX (SQS queues
  * "<prefix>AgentActions"; without it ActionExecutor runs actions inline), PARLEY_ARCHIVE_BUCKET
  * (SaveConversation writes the session's transcript to S3 after each turn, redacted as
  * PARLEY_REDACT says), PARLEY_MODEL and the AWS variables. Events and EMF
