@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "base/config.h"
 #include "base/xmalloc.h"
 #include "http/sigv4.h"
 
@@ -42,8 +43,8 @@ const struct aws_service *aws_service_find(const char *key)
 
 static char *env_dup(const char *name)
 {
-    const char *v = getenv(name);
-    return v && *v ? xstrdup(v) : NULL;
+    const char *v = config_env(name);
+    return v ? xstrdup(v) : NULL;
 }
 
 int aws_config_from_env(struct aws_config *c, struct err *err)
@@ -106,8 +107,8 @@ char *aws_endpoint(const struct aws_config *c, const char *service_key, struct e
     }
     char name[96];
     snprintf(name, sizeof name, "AWS_ENDPOINT_URL_%s", s->env_suffix);
-    const char *v = getenv(name);
-    if (v && *v)
+    const char *v = config_env(name);
+    if (v)
         return strip_slash(xstrdup(v));
     if (c->endpoint_url && *c->endpoint_url)
         return strip_slash(xstrdup(c->endpoint_url));

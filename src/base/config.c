@@ -1,6 +1,7 @@
 /* config.c - the settings table and its loader; see config.h. */
 #include "base/config.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
@@ -9,7 +10,10 @@
 
 #include "base/xmalloc.h"
 
-enum setting_type { ST_INT, ST_STRING, ST_ENUM };
+/* ST_ENV: a variable whose meaning belongs to the AWS SDKs, the Lambda runtime or libcurl; it has
+ * no field in struct config and is read where it is used, through config_env(). A name ending in
+ * "<SERVICE>" stands for every name with the part before it as prefix. */
+enum setting_type { ST_INT, ST_STRING, ST_ENUM, ST_ENV };
 
 struct setting {
     const char *name;       /* environment variable */
@@ -194,6 +198,28 @@ static const struct setting settings[] = {
      "with their own token (beside PARLEY_OPERATOR_TOKEN; empty: none)"},
     {"AWS_XRAY_DAEMON_ADDRESS", ST_STRING, F(aws_xray_daemon), "", 0, 0, NULL,
      "X-Ray daemon address Lambda sets; used when PARLEY_XRAY_DAEMON is empty"},
+    /* Standard variables (ST_ENV), read through config_env(): */
+    {"AWS_REGION", ST_ENV, 0, "", 0, 0, NULL,
+     "AWS region of every AWS adapter (Lambda sets it; also the region of event envelopes)"},
+    {"AWS_DEFAULT_REGION", ST_ENV, 0, "", 0, 0, NULL, "used when AWS_REGION is empty"},
+    {"AWS_ACCESS_KEY_ID", ST_ENV, 0, "", 0, 0, NULL,
+     "AWS credentials, with AWS_SECRET_ACCESS_KEY (Lambda sets them from the function's role)"},
+    {"AWS_SECRET_ACCESS_KEY", ST_ENV, 0, "", 0, 0, NULL, "the secret of AWS_ACCESS_KEY_ID"},
+    {"AWS_SESSION_TOKEN", ST_ENV, 0, "", 0, 0, NULL, "session token of temporary credentials"},
+    {"AWS_ENDPOINT_URL", ST_ENV, 0, "", 0, 0, NULL,
+     "one endpoint for every AWS service, e.g. an emulator (empty: the regional endpoints)"},
+    {"AWS_ENDPOINT_URL_<SERVICE>", ST_ENV, 0, "", 0, 0, NULL,
+     "endpoint of one service, before AWS_ENDPOINT_URL: SERVICE is DYNAMODB, SQS, S3, "
+     "EVENTBRIDGE, SFN, BEDROCK_RUNTIME, LAMBDA, XRAY, CLOUDWATCH, CLOUDWATCH_LOGS or STS"},
+    {"PARLEY_ACCOUNT_ID", ST_ENV, 0, "000000000000", 0, 0, NULL,
+     "AWS account id in the envelopes of events on the local bus"},
+    {"AWS_LAMBDA_RUNTIME_API", ST_ENV, 0, "", 0, 0, NULL,
+     "host:port of the Lambda Runtime API `parley lambda` serves (Lambda sets it)"},
+    {"_HANDLER", ST_ENV, 0, "", 0, 0, NULL,
+     "the function `parley lambda` serves without --handler (Lambda sets it from Handler)"},
+    {"CURL_CA_BUNDLE", ST_ENV, 0, "", 0, 0, NULL,
+     "CA certificates for outbound HTTPS (the Lambda launcher sets it; empty: libcurl's own)"},
+    {"SSL_CERT_FILE", ST_ENV, 0, "", 0, 0, NULL, "used when CURL_CA_BUNDLE is empty"},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -241,9 +267,13 @@ static int apply(struct config *c, const struct setting *s, const char *value, s
 
 int config_set(struct config *c, const char *name, const char *value, struct err *err)
 {
-    for (size_t i = 0; i < NSETTINGS; i++)
-        if (strcmp(settings[i].name, name) == 0)
-            return apply(c, &settings[i], value, err);
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        if (strcmp(settings[i].name, name) != 0)
+            continue;
+        if (settings[i].type == ST_ENV)
+            return err_set(err, "InvalidConfig", "%s is read from the environment only", name);
+        return apply(c, &settings[i], value, err);
+    }
     return err_set(err, "InvalidConfig", "unknown setting '%s'", name);
 }
 
@@ -251,20 +281,49 @@ int config_load(struct config *c, struct err *err)
 {
     memset(c, 0, sizeof *c);
     for (size_t i = 0; i < NSETTINGS; i++)
-        if (apply(c, &settings[i], settings[i].def, err) < 0)
+        if (settings[i].type != ST_ENV && apply(c, &settings[i], settings[i].def, err) < 0)
             return -1;
     for (size_t i = 0; i < NSETTINGS; i++) {
-        const char *v = getenv(settings[i].name);
+        const char *v = settings[i].type != ST_ENV ? getenv(settings[i].name) : NULL;
         if (v && apply(c, &settings[i], v, err) < 0)
             return -1;
     }
     return 0;
 }
 
+/* The ST_ENV row that name is, or NULL. */
+static const struct setting *env_row(const char *name)
+{
+    static const char pattern[] = "<SERVICE>";
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        if (s->type != ST_ENV)
+            continue;
+        size_t n = strlen(s->name), p = sizeof pattern - 1;
+        if (n > p && strcmp(s->name + n - p, pattern) == 0) {
+            if (strncmp(name, s->name, n - p) == 0 && name[n - p] != '\0')
+                return s;
+        } else if (strcmp(s->name, name) == 0) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+const char *config_env(const char *name)
+{
+    const struct setting *s = env_row(name);
+    assert(s != NULL); /* reading a variable the table does not list is our bug */
+    const char *v = getenv(name);
+    if (v && *v)
+        return v;
+    return s && s->def[0] ? s->def : NULL;
+}
+
 void config_release(struct config *c)
 {
     for (size_t i = 0; i < NSETTINGS; i++) {
-        if (settings[i].type == ST_INT)
+        if (settings[i].type == ST_INT || settings[i].type == ST_ENV)
             continue;
         char **slot = (char **)((char *)c + settings[i].offset);
         free(*slot);

@@ -100,6 +100,12 @@ int config_set(struct config *c, const char *name, const char *value, struct err
 
 void config_release(struct config *c);
 
+/* The value of a standard variable the table lists as read where it is used (AWS_REGION,
+ * AWS_ENDPOINT_URL_<SERVICE>, AWS_LAMBDA_RUNTIME_API, CURL_CA_BUNDLE, ...): the environment's
+ * when set and not empty, else the row's default, else NULL. Borrowed from the environment or
+ * the table. A name the table does not list is our bug and asserts. */
+const char *config_env(const char *name);
+
 /* Prints the settings table (name, default, help) for --help. */
 void config_print_help(FILE *out);
 

@@ -1,6 +1,7 @@
 /* bus.c - the EventBridge event envelope shared by every bus adapter (see bus.h). */
 #include "bus/bus.h"
 
+#include "base/config.h"
 #include "base/rand.h"
 
 #include <stdio.h>
@@ -30,11 +31,11 @@ int bus_event_name_known(const char *detail_type)
  * docs/architecture.md). */
 static const char *env_or(const char *a, const char *b, const char *def)
 {
-    const char *v = a ? getenv(a) : NULL;
-    if (v && *v)
+    const char *v = a ? config_env(a) : NULL;
+    if (v)
         return v;
-    v = b ? getenv(b) : NULL;
-    return v && *v ? v : def;
+    v = b ? config_env(b) : NULL;
+    return v ? v : def;
 }
 
 json_t *bus_event_new(const char *detail_type, json_t *detail)

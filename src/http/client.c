@@ -24,6 +24,7 @@
 
 #include "base/backoff.h"
 #include "base/buf.h"
+#include "base/config.h"
 #include "base/clock.h"
 #include "base/fault.h"
 #include "base/log.h"
@@ -371,10 +372,10 @@ static CURLcode attempt(struct http_client *c, struct conn *k,
     curl_easy_setopt(h, CURLOPT_URL, req->url);
     /* A CA bundle named the way curl and OpenSSL tools read it: Debian's libcurl looks in its own
      * path, which Amazon Linux (the Lambda runtime) does not have. */
-    const char *ca = getenv("CURL_CA_BUNDLE");
-    if (!ca || !*ca)
-        ca = getenv("SSL_CERT_FILE");
-    if (ca && *ca)
+    const char *ca = config_env("CURL_CA_BUNDLE");
+    if (!ca)
+        ca = config_env("SSL_CERT_FILE");
+    if (ca)
         curl_easy_setopt(h, CURLOPT_CAINFO, ca);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L); /* send the path we signed */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/config.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "http/client.h"
@@ -201,10 +202,10 @@ out:
 int lambda_runtime_run(const struct lambda_handler_table *t,
                        const struct lambda_runtime_config *cfg, struct err *err)
 {
-    /* Not settings: the Lambda service sets these two for the process it starts (the custom
-     * runtime contract), and they are read here only. */
-    const char *api = cfg && cfg->api ? cfg->api : getenv("AWS_LAMBDA_RUNTIME_API");
-    const char *name = cfg && cfg->handler ? cfg->handler : getenv("_HANDLER");
+    /* The Lambda service sets these two for the process it starts (the custom runtime
+     * contract); they are rows of the settings table, read here only. */
+    const char *api = cfg && cfg->api ? cfg->api : config_env("AWS_LAMBDA_RUNTIME_API");
+    const char *name = cfg && cfg->handler ? cfg->handler : config_env("_HANDLER");
     long max = cfg ? cfg->max_invocations : 0;
     if (!api || !*api)
         return err_set(err, "RuntimeApiError", "AWS_LAMBDA_RUNTIME_API is not set");

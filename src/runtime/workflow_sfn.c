@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/config.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "runtime/lambda.h"
@@ -27,9 +28,9 @@ struct workflow_sfn *workflow_sfn_new(const struct workflow_sfn_config *cfg, str
     struct aws_config c;
     aws_config_copy(&c, cfg->aws);
     /* StartSyncExecution lives on its own host unless the environment points elsewhere. */
-    /* AWS_ENDPOINT_URL_SFN belongs to the AWS SDK's endpoint chain (aws.h reads it), not to the
-     * settings table: here only its absence is checked. */
-    if (!c.endpoint_url && !getenv("AWS_ENDPOINT_URL_SFN") && c.region) {
+    /* AWS_ENDPOINT_URL_SFN belongs to the AWS SDK's endpoint chain (aws.h reads it): here only
+     * its absence is checked. */
+    if (!c.endpoint_url && !config_env("AWS_ENDPOINT_URL_SFN") && c.region) {
         const char *cn = strncmp(c.region, "cn-", 3) == 0 ? ".cn" : "";
         c.endpoint_url = xasprintf("https://sync-states.%s.amazonaws.com%s", c.region, cn);
     }

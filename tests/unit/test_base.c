@@ -143,7 +143,7 @@ static void test_config_adapter_settings(void)
     unsetenv("PARLEY_DYNAMO_ENTITIES");
     unsetenv("AWS_XRAY_DAEMON_ADDRESS");
     /* --help lists them. */
-    char buf[16384] = "";
+    char buf[32768] = "";
     FILE *f = fmemopen(buf, sizeof buf - 1, "w");
     config_print_help(f);
     fclose(f);
@@ -152,12 +152,45 @@ static void test_config_adapter_settings(void)
     CHECK(strstr(buf, "PARLEY_DYNAMO_CONVERSATIONS") != NULL);
 }
 
+/* The standard variables (AWS, Lambda, CA bundle) are rows too, read through config_env(): the
+ * environment's value when not empty, else the row's default; a service's endpoint matches the
+ * AWS_ENDPOINT_URL_<SERVICE> row; config_set refuses them; --help lists them. */
+static void test_config_env(void)
+{
+    setenv("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:9324", 1);
+    setenv("AWS_REGION", "", 1);
+    unsetenv("PARLEY_ACCOUNT_ID");
+    CHECK_STR(config_env("AWS_ENDPOINT_URL_SQS"), "http://127.0.0.1:9324");
+    CHECK(config_env("AWS_REGION") == NULL); /* empty is unset */
+    CHECK_STR(config_env("PARLEY_ACCOUNT_ID"), "000000000000");
+    setenv("PARLEY_ACCOUNT_ID", "123456789012", 1);
+    CHECK_STR(config_env("PARLEY_ACCOUNT_ID"), "123456789012");
+    unsetenv("PARLEY_ACCOUNT_ID");
+    unsetenv("AWS_ENDPOINT_URL_SQS");
+    unsetenv("AWS_REGION");
+    struct config c;
+    struct err e;
+    CHECK(config_load(&c, &e) == 0);
+    CHECK(config_set(&c, "AWS_REGION", "eu-west-1", &e) < 0);
+    CHECK(strstr(e.message, "AWS_REGION is read from the environment only") != NULL);
+    config_release(&c);
+    char buf[32768] = "";
+    FILE *f = fmemopen(buf, sizeof buf - 1, "w");
+    config_print_help(f);
+    fclose(f);
+    CHECK(strstr(buf, "\n  AWS_REGION ") != NULL);
+    CHECK(strstr(buf, "\n  AWS_ENDPOINT_URL_<SERVICE> ") != NULL);
+    CHECK(strstr(buf, "\n  AWS_LAMBDA_RUNTIME_API ") != NULL);
+    CHECK(strstr(buf, "\n  CURL_CA_BUNDLE ") != NULL);
+}
+
 int main(void)
 {
     xmalloc_init();
     RUN(test_config_defaults_and_env);
     RUN(test_config_rejects_bad_values);
     RUN(test_config_adapter_settings);
+    RUN(test_config_env);
     RUN(test_utf8);
     RUN(test_random_ids);
     RUN(test_clock);
