@@ -9,13 +9,7 @@
 # The package is built around $PARLEY_BIN (the CLI binary, so the launcher can run `agent
 # validate` and `serve`); the layout is the same as with the Lambda bootstrap binary.
 set -u
-src=${PARLEY_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${PARLEY_BIN:-$src/build/san/parley}
-pass=0 fail=0
-check() { # check NAME COMMAND...
-    local name=$1; shift
-    if "$@"; then echo "ok - $name"; pass=$((pass + 1)); else echo "not ok - $name"; fail=$((fail + 1)); fi
-}
+. "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/parley-lambda-agent.XXXXXX")
 server_pid=""
 cleanup() {
@@ -111,5 +105,4 @@ check "the refusal names the path" bash -c "grep -q \"'../elsewhere'\" <<<\"\$1\
 # The template hands PARLEY_AGENT to every function.
 check "template globals set PARLEY_AGENT from AgentFile" grep -q '^        PARLEY_AGENT: !Ref AgentFile$' "$src/deploy/template.yaml"
 
-echo "# $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+check_summary

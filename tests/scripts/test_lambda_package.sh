@@ -11,13 +11,7 @@
 # stdout is checked: EMF documents only, with the model call's, the tool run's and the saved
 # turn's lines and their dimensions; Analytics writes its Events line.
 set -u
-src=${PARLEY_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${PARLEY_BIN:-$src/build/san/parley}
-pass=0 fail=0
-check() { # check NAME COMMAND...
-    local name=$1; shift
-    if "$@"; then echo "ok - $name"; pass=$((pass + 1)); else echo "not ok - $name"; fail=$((fail + 1)); fi
-}
+. "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/parley-lambda-pkg.XXXXXX")
 api_pid=""
 cleanup() {
@@ -109,5 +103,4 @@ invoke Analytics '{"version":"0","id":"e1","detail-type":"handoff_requested","so
 check "Analytics answers" ok_invocation
 check "an Events line by EventType" emf_has '.Events == 1 and .EventType == "handoff_requested"'
 
-echo "# $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+check_summary

@@ -4,13 +4,7 @@
 # AWS, Lambda and CA variables included, issue 16); and no source file reads a variable with
 # getenv() outside config.c, except the ones named below with why.
 set -u
-src=${PARLEY_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${PARLEY_BIN:-$src/build/san/parley}
-pass=0 fail=0
-check() { # check NAME COMMAND...
-    local name=$1; shift
-    if "$@"; then echo "ok - $name"; pass=$((pass + 1)); else echo "not ok - $name"; fail=$((fail + 1)); fi
-}
+. "$(dirname "$0")/lib.sh"
 [ -x "$bin" ] || { echo "not ok - no parley binary at $bin"; echo "# 0 passed, 1 failed"; exit 1; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/parley-settings.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -41,5 +35,4 @@ stray=$(grep -rn --include='*.c' 'getenv(' "$src/src" | sed "s|^$src/||" | grep 
 check "no getenv() outside the settings table" test -z "$stray"
 [ -z "$stray" ] || printf '#   %s\n' "$stray"
 
-echo "# $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+check_summary

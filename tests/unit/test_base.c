@@ -115,6 +115,15 @@ static void test_err(void)
     CHECK_INT(err_set(NULL, "X", "y"), -1);
 }
 
+/* What --help prints of the settings, into buf (NUL-terminated). */
+static void help_text(char *buf, size_t cap)
+{
+    memset(buf, 0, cap);
+    FILE *f = fmemopen(buf, cap - 1, "w");
+    config_print_help(f);
+    fclose(f);
+}
+
 /* The settings that adapters used to read with getenv are rows of the table, with bounds. */
 static void test_config_adapter_settings(void)
 {
@@ -143,10 +152,8 @@ static void test_config_adapter_settings(void)
     unsetenv("PARLEY_DYNAMO_ENTITIES");
     unsetenv("AWS_XRAY_DAEMON_ADDRESS");
     /* --help lists them. */
-    char buf[32768] = "";
-    FILE *f = fmemopen(buf, sizeof buf - 1, "w");
-    config_print_help(f);
-    fclose(f);
+    static char buf[32768];
+    help_text(buf, sizeof buf);
     CHECK(strstr(buf, "ANTHROPIC_API_KEY") != NULL);
     CHECK(strstr(buf, "PARLEY_WORKFLOW_TIMEOUT_MS") != NULL);
     CHECK(strstr(buf, "PARLEY_DYNAMO_CONVERSATIONS") != NULL);
@@ -174,10 +181,8 @@ static void test_config_env(void)
     CHECK(config_set(&c, "AWS_REGION", "eu-west-1", &e) < 0);
     CHECK(strstr(e.message, "AWS_REGION is read from the environment only") != NULL);
     config_release(&c);
-    char buf[32768] = "";
-    FILE *f = fmemopen(buf, sizeof buf - 1, "w");
-    config_print_help(f);
-    fclose(f);
+    static char buf[32768];
+    help_text(buf, sizeof buf);
     CHECK(strstr(buf, "\n  AWS_REGION ") != NULL);
     CHECK(strstr(buf, "\n  AWS_ENDPOINT_URL_<SERVICE> ") != NULL);
     CHECK(strstr(buf, "\n  AWS_LAMBDA_RUNTIME_API ") != NULL);
