@@ -719,10 +719,79 @@ static void task_failed_event(struct exec *x, const struct task_res *tr, const s
                  tr->lambda_ev ? "lambdaFunctionFailedEventDetails" : "taskFailedEventDetails", d);
 }
 
+static int fan_enabled(const struct exec *x);
+
+/* A Task callback running on a fiber of its own, so that the Task's TimeoutSeconds can end the
+ * wait for it (sfn_run_opts.interrupt_timed_out_tasks). Shared by the waiting state and the
+ * callback's fiber, both on one thread; whichever lets go last frees it. */
+struct call {
+    int refs;                 /* 2 while both hold it */
+    sfn_task_fn fn;           /* the caller's callback and its ud */
+    void *ud;
+    char *resource;           /* owned copies: the state may be gone when a late call returns */
+    json_t *params;           /* a reference held */
+    json_t *result;           /* set by the callback */
+    struct err err;           /* set by the callback on failure */
+    int rc;                   /* the callback's return */
+    struct sched_event *done; /* signalled when the callback returned */
+};
+
+static void call_unref(struct call *c)
+{
+    if (--c->refs > 0)
+        return;
+    free(c->resource);
+    json_decref(c->params);
+    if (c->result)
+        json_decref(c->result);
+    sched_event_free(c->done);
+    free(c);
+}
+
+static void call_fiber(void *ud)
+{
+    struct call *c = ud;
+    c->rc = c->fn(c->ud, c->resource, c->params, &c->result, &c->err);
+    sched_event_signal(c->done);
+    call_unref(c);
+}
+
+/* Runs the caller's task function for params, waiting at most timeout_s seconds (0: no limit)
+ * when the callback can be left running on its own fiber. Returns what the function returned,
+ * or -2 when the wait ran out (the callback goes on, and its late result is dropped). */
+static int task_fn_call(struct exec *x, const struct sfn__state *s, json_t *params,
+                        long timeout_s, json_t **result, struct err *e)
+{
+    if (!timeout_s || !x->o->interrupt_timed_out_tasks || !fan_enabled(x))
+        return x->o->task(x->o->task_ud, s->resource, params, result, e);
+    struct call *c = xcalloc(1, sizeof *c);
+    c->refs = 2;
+    c->fn = x->o->task;
+    c->ud = x->o->task_ud;
+    c->resource = xstrdup(s->resource);
+    c->params = json_incref(params);
+    c->done = sched_event_new();
+    if (sched_spawn(call_fiber, c) < 0) {
+        call_unref(c);
+        call_unref(c);
+        return x->o->task(x->o->task_ud, s->resource, params, result, e);
+    }
+    int rc = -2;
+    if (sched_event_wait(c->done, (int)(timeout_s > INT_MAX / 1000 ? INT_MAX : timeout_s * 1000))) {
+        rc = c->rc;
+        *result = c->result;
+        c->result = NULL;
+        *e = c->err;
+    }
+    call_unref(c);
+    return rc;
+}
+
 /* Calls the task: its mock when one answers, else the caller's task function, else the input
- * comes back. Returns 1 with *result (new ref), or -1 with f. */
-static int task_call(struct exec *x, const struct sfn__state *s, json_t *params, json_t **result,
-                     struct fail *f)
+ * comes back. Returns 1 with *result (new ref), -1 with f, or -2 (f untouched) when the task's
+ * timeout_s ran out while its callback was still running. */
+static int task_call(struct exec *x, const struct sfn__state *s, json_t *params, long timeout_s,
+                     json_t **result, struct fail *f)
 {
     if (x->o->mock) {
         char *me = NULL, *mc = NULL;
@@ -744,7 +813,10 @@ static int task_call(struct exec *x, const struct sfn__state *s, json_t *params,
     }
     struct err e = {0};
     *result = NULL;
-    if (x->o->task(x->o->task_ud, s->resource, params, result, &e) < 0 || !*result) {
+    int rc = task_fn_call(x, s, params, timeout_s, result, &e);
+    if (rc == -2)
+        return -2;
+    if (rc < 0 || !*result) {
         if (*result)
             json_decref(*result);
         *result = NULL;
@@ -785,8 +857,8 @@ static int task_attempt(struct exec *x, const struct sfn__state *s, json_t *raw,
         tick(x); /* ...Started */
     }
     int64_t t0 = now_ms(x);
-    int got = task_call(x, s, params, &result, f);
-    if (got == 1 && timeout && now_ms(x) - t0 > timeout * 1000) {
+    int got = task_call(x, s, params, timeout, &result, f);
+    if (got == -2 || (got == 1 && timeout && now_ms(x) - t0 > timeout * 1000)) {
         json_decref(result);
         result = NULL;
         failf(f, "States.Timeout", "Task '%s' did not complete within %ld seconds", s->name,
@@ -943,7 +1015,6 @@ static int parallel_branches(struct exec *x, const struct sfn__state *s, json_t 
     return 0;
 }
 
-static int fan_enabled(const struct exec *x);
 static int parallel_fan(struct exec *x, const struct sfn__state *s, json_t *params,
                         json_t **results, struct fail *f);
 

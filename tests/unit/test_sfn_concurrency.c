@@ -80,15 +80,19 @@ struct job {
     json_t *input;
     struct sfn_run_opts opts;
     struct sfn_result res;
-    pthread_t thread; /* where sfn_run was called */
+    pthread_t thread;    /* where sfn_run was called */
+    int64_t returned_at; /* when sfn_run returned */
     struct sched_event *done;
 };
+
+static int interrupt_timeouts; /* sfn_run_opts.interrupt_timed_out_tasks for run_def */
 
 static void job_task(void *ud)
 {
     struct job *j = ud;
     j->thread = pthread_self();
     sfn_run(j->m, j->input, &j->opts, &j->res);
+    j->returned_at = mono_us();
     sched_event_signal(j->done);
 }
 
@@ -104,6 +108,7 @@ static void run_def(struct job *j, const char *def, const char *input, int in_ta
     j->input = json_loads(input, 0, NULL);
     j->opts.task = task_cb;
     j->opts.want_history = history;
+    j->opts.interrupt_timed_out_tasks = interrupt_timeouts;
     rec_reset();
     if (!in_task) {
         j->thread = pthread_self();
@@ -248,6 +253,50 @@ static void test_parallel_failure_stops_siblings(void)
     job_release(&j);
 }
 
+/* A Task whose callback parks longer than its TimeoutSeconds. */
+static const char *slow_task =
+    "{\"StartAt\":\"T\",\"States\":{\"T\":{\"Type\":\"Task\",\"Resource\":\"" FN
+    "slow\",\"TimeoutSeconds\":1,\"Catch\":[{\"ErrorEquals\":[\"States.Timeout\"],"
+    "\"ResultPath\":\"$.caught\",\"Next\":\"C\"}],\"End\":true},"
+    "\"C\":{\"Type\":\"Pass\",\"End\":true}}}";
+
+static void test_task_timeout_interrupts_a_parked_callback(void)
+{
+    struct job j;
+    interrupt_timeouts = 1;
+    run_def(&j, slow_task, "{\"ms\":2500}", 1, 1);
+    interrupt_timeouts = 0;
+    CHECK_INT(j.res.status, SFN_SUCCEEDED); /* States.Timeout, caught by the Catch */
+    CHECK_STR(json_string_value(json_object_get(json_object_get(j.res.output, "caught"), "Error")),
+              "States.Timeout");
+    CHECK_INT(rec.n, 1);
+    CHECK(rec.end[0] > j.returned_at); /* the execution went on while the callback was parked */
+    size_t n = json_array_size(j.res.history);
+    int timed_out_event = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(json_string_value(json_object_get(json_array_get(j.res.history, i), "type")),
+                    "LambdaFunctionTimedOut"))
+            timed_out_event = 1;
+    CHECK(timed_out_event);
+    job_release(&j);
+
+    /* without the option the timeout is found when the callback returns: the same error, later */
+    run_def(&j, slow_task, "{\"ms\":1300}", 1, 0);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(j.res.output, "caught"), "Error")),
+              "States.Timeout");
+    CHECK(rec.end[0] <= j.returned_at);
+    job_release(&j);
+
+    /* a callback that answers in time is not affected by the option */
+    interrupt_timeouts = 1;
+    run_def(&j, slow_task, "{\"ms\":10,\"v\":3}", 1, 0);
+    interrupt_timeouts = 0;
+    char *out = json_dumps(j.res.output, JSON_COMPACT);
+    CHECK_STR(out, "{\"r\":\"slow\",\"v\":3}");
+    free(out);
+    job_release(&j);
+}
+
 /* ---- sched_spawn ---- */
 
 static int spawn_key;
@@ -321,5 +370,6 @@ int main(void)
     RUN(test_map_respects_max_concurrency);
     RUN(test_map_tolerated_failure_keeps_order);
     RUN(test_parallel_failure_stops_siblings);
+    RUN(test_task_timeout_interrupts_a_parked_callback);
     return check_summary();
 }
