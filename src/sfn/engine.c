@@ -46,8 +46,8 @@ struct exec {
     struct rand_seeded rng; /* MathRandom, UUID and jitter: repeatable under o->seed */
     json_t *input;
     json_t *history;
-    long last_id; /* id of the last history event, counted whether or not the history is kept */
-    long prev_id; /* previousEventId of the next event: the event before it on the same branch */
+    long last_id;    /* id of the last history event, counted whether or not the history is kept */
+    long prev_id;    /* previousEventId of the next event: the event before it on the same branch */
     long entered_id; /* id of the Entered event of the state running now (0: none yet) */
     json_t *ctx_exec, *ctx_sm; /* shared parts of the context object, built once */
     struct mock_count *mc;
@@ -55,7 +55,7 @@ struct exec {
     json_t *sized; /* last value measured within the limit (a reference held, so its address
                     * cannot be reused by another value while it is remembered) */
     int timed_out;
-    const int *stop; /* a concurrent branch: set when a sibling failed, so it ends early */
+    const int *stop;   /* a concurrent branch: set when a sibling failed, so it ends early */
     long last_retries; /* Retry attempts of the state that ran last (for on_state) */
 };
 
@@ -184,9 +184,10 @@ static char *dump(json_t *v)
 }
 
 /* Counts one history event without recording it (the history is off). Events are counted the
- * way AWS numbers an execution history (docs: "Viewing executions", event ids): ExecutionStarted
- * is #1, then each event of each state (Entered, TaskScheduled, TaskStarted, TaskSucceeded, ...,
- * Exited) takes the next id, so runtime-error causes name the same ids with or without history. */
+ * way AWS numbers an execution history ("Events are numbered sequentially, starting at one",
+ * API reference, HistoryEvent): ExecutionStarted is #1, then each event of each state (Entered,
+ * TaskScheduled, TaskStarted, TaskSucceeded, ..., Exited) takes the next id, so runtime-error
+ * causes name the same ids with or without history. */
 static void tick(struct exec *x)
 {
     x->prev_id = ++x->root->last_id;
@@ -617,8 +618,8 @@ static void resource_kind(const char *res, char *type, size_t tcap, char *name, 
     snprintf(name, ncap, "%s", res);
 }
 
-static int resolve_secs(struct exec *x, const struct sfn__state *s, struct jsonpath *p,
-                        json_t *in, long *out, const char *field, struct fail *f)
+static int resolve_secs(struct exec *x, const struct sfn__state *s, struct jsonpath *p, json_t *in,
+                        long *out, const char *field, struct fail *f)
 {
     json_t *v = NULL;
     if (!p)
@@ -725,8 +726,8 @@ static int fan_enabled(const struct exec *x);
  * wait for it (sfn_run_opts.interrupt_timed_out_tasks). Shared by the waiting state and the
  * callback's fiber, both on one thread; whichever lets go last frees it. */
 struct call {
-    int refs;                 /* 2 while both hold it */
-    sfn_task_fn fn;           /* the caller's callback and its ud */
+    int refs;       /* 2 while both hold it */
+    sfn_task_fn fn; /* the caller's callback and its ud */
     void *ud;
     char *resource;           /* owned copies: the state may be gone when a late call returns */
     json_t *params;           /* a reference held */
@@ -759,8 +760,8 @@ static void call_fiber(void *ud)
 /* Runs the caller's task function for params, waiting at most timeout_s seconds (0: no limit)
  * when the callback can be left running on its own fiber. Returns what the function returned,
  * or -2 when the wait ran out (the callback goes on, and its late result is dropped). */
-static int task_fn_call(struct exec *x, const struct sfn__state *s, json_t *params,
-                        long timeout_s, json_t **result, struct err *e)
+static int task_fn_call(struct exec *x, const struct sfn__state *s, json_t *params, long timeout_s,
+                        json_t **result, struct err *e)
 {
     if (!timeout_s || !x->o->interrupt_timed_out_tasks || !fan_enabled(x))
         return x->o->task(x->o->task_ud, s->resource, params, result, e);
@@ -863,11 +864,10 @@ static int task_attempt(struct exec *x, const struct sfn__state *s, json_t *raw,
         result = NULL;
         failf(f, "States.Timeout", "Task '%s' did not complete within %ld seconds", s->name,
               timeout);
-        EVENT(x,
-              simple_event(x, tr.lambda_ev ? "LambdaFunctionTimedOut" : "TaskTimedOut",
-                         tr.lambda_ev ? "lambdaFunctionTimedOutEventDetails"
-                                      : "taskTimedOutEventDetails",
-                         json_pack("{s:s, s:s}", "error", f->error, "cause", f->cause)));
+        EVENT(x, simple_event(x, tr.lambda_ev ? "LambdaFunctionTimedOut" : "TaskTimedOut",
+                              tr.lambda_ev ? "lambdaFunctionTimedOutEventDetails"
+                                           : "taskTimedOutEventDetails",
+                              json_pack("{s:s, s:s}", "error", f->error, "cause", f->cause)));
         goto out;
     }
     if (got == -1) {
@@ -1295,8 +1295,8 @@ static void fan_one(struct fan *fn, struct exec *cx, size_t i)
         if (r < 0)
             map_iteration_event(cx, s, "MapIterationFailed", "mapIterationFailedEventDetails", i);
         else
-            map_iteration_event(cx, s, "MapIterationSucceeded",
-                                "mapIterationSucceededEventDetails", i);
+            map_iteration_event(cx, s, "MapIterationSucceeded", "mapIterationSucceededEventDetails",
+                                i);
     }
     if (r == 0)
         return;

@@ -182,10 +182,10 @@ static void test_parallel_sequential_outside_a_task(void)
     job_release(&j);
 }
 
-static const char *map_def =
-    "{\"StartAt\":\"M\",\"States\":{\"M\":{\"Type\":\"Map\",\"ItemsPath\":\"$.items\",%s"
-    "\"ItemProcessor\":{\"StartAt\":\"T\",\"States\":{\"T\":{\"Type\":\"Task\","
-    "\"Resource\":\"" FN "item\",\"End\":true}}},\"End\":true}}}";
+static const char
+    *map_def = "{\"StartAt\":\"M\",\"States\":{\"M\":{\"Type\":\"Map\",\"ItemsPath\":\"$.items\",%s"
+               "\"ItemProcessor\":{\"StartAt\":\"T\",\"States\":{\"T\":{\"Type\":\"Task\","
+               "\"Resource\":\"" FN "item\",\"End\":true}}},\"End\":true}}}";
 
 static void map_with(struct job *j, const char *extra, const char *input)
 {
@@ -209,7 +209,8 @@ static void test_map_respects_max_concurrency(void)
     free(out);
     job_release(&j);
 
-    map_with(&j, "", "{\"items\":[{\"v\":0,\"ms\":200},{\"v\":1,\"ms\":200},{\"v\":2,\"ms\":200}]}");
+    map_with(&j, "",
+             "{\"items\":[{\"v\":0,\"ms\":200},{\"v\":1,\"ms\":200},{\"v\":2,\"ms\":200}]}");
     CHECK_INT(j.res.status, SFN_SUCCEEDED);
     CHECK_INT(rec.max_in_flight, 3); /* no MaxConcurrency: every item at once */
     job_release(&j);
@@ -218,8 +219,9 @@ static void test_map_respects_max_concurrency(void)
 static void test_map_tolerated_failure_keeps_order(void)
 {
     struct job j;
-    map_with(&j, "\"ToleratedFailureCount\":1,",
-             "{\"items\":[{\"v\":0,\"ms\":200},{\"v\":1,\"ms\":10,\"fail\":true},{\"v\":2,\"ms\":50}]}");
+    map_with(
+        &j, "\"ToleratedFailureCount\":1,",
+        "{\"items\":[{\"v\":0,\"ms\":200},{\"v\":1,\"ms\":10,\"fail\":true},{\"v\":2,\"ms\":50}]}");
     CHECK_INT(j.res.status, SFN_SUCCEEDED);
     char *out = json_dumps(j.res.output, JSON_COMPACT);
     CHECK_STR(out, "[{\"r\":\"item\",\"v\":0},{\"Error\":\"Boom\",\"Cause\":\"item 1 failed\"},"
@@ -239,13 +241,14 @@ static void test_map_tolerated_failure_keeps_order(void)
 static void test_parallel_failure_stops_siblings(void)
 {
     struct job j;
-    run_def(&j,
-            "{\"StartAt\":\"P\",\"States\":{\"P\":{\"Type\":\"Parallel\",\"End\":true,\"Branches\":["
-            "{\"StartAt\":\"F\",\"States\":{\"F\":{\"Type\":\"Fail\",\"Error\":\"E1\","
-            "\"Cause\":\"first\"}}},"
-            "{\"StartAt\":\"W\",\"States\":{\"W\":{\"Type\":\"Wait\",\"Seconds\":1,\"Next\":\"T\"},"
-            "\"T\":{\"Type\":\"Task\",\"Resource\":\"" FN "late\",\"End\":true}}}]}}}",
-            "{\"ms\":1}", 1, 1);
+    run_def(
+        &j,
+        "{\"StartAt\":\"P\",\"States\":{\"P\":{\"Type\":\"Parallel\",\"End\":true,\"Branches\":["
+        "{\"StartAt\":\"F\",\"States\":{\"F\":{\"Type\":\"Fail\",\"Error\":\"E1\","
+        "\"Cause\":\"first\"}}},"
+        "{\"StartAt\":\"W\",\"States\":{\"W\":{\"Type\":\"Wait\",\"Seconds\":1,\"Next\":\"T\"},"
+        "\"T\":{\"Type\":\"Task\",\"Resource\":\"" FN "late\",\"End\":true}}}]}}}",
+        "{\"ms\":1}", 1, 1);
     CHECK_INT(j.res.status, SFN_FAILED);
     CHECK_STR(j.res.error, "E1");
     CHECK_STR(j.res.cause, "first");
@@ -254,11 +257,11 @@ static void test_parallel_failure_stops_siblings(void)
 }
 
 /* A Task whose callback parks longer than its TimeoutSeconds. */
-static const char *slow_task =
-    "{\"StartAt\":\"T\",\"States\":{\"T\":{\"Type\":\"Task\",\"Resource\":\"" FN
-    "slow\",\"TimeoutSeconds\":1,\"Catch\":[{\"ErrorEquals\":[\"States.Timeout\"],"
-    "\"ResultPath\":\"$.caught\",\"Next\":\"C\"}],\"End\":true},"
-    "\"C\":{\"Type\":\"Pass\",\"End\":true}}}";
+static const char
+    *slow_task = "{\"StartAt\":\"T\",\"States\":{\"T\":{\"Type\":\"Task\",\"Resource\":\"" FN
+                 "slow\",\"TimeoutSeconds\":1,\"Catch\":[{\"ErrorEquals\":[\"States.Timeout\"],"
+                 "\"ResultPath\":\"$.caught\",\"Next\":\"C\"}],\"End\":true},"
+                 "\"C\":{\"Type\":\"Pass\",\"End\":true}}}";
 
 static void test_task_timeout_interrupts_a_parked_callback(void)
 {
