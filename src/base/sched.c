@@ -297,7 +297,9 @@ static void task_done(struct sched *s)
     pthread_mutex_unlock(&s->mu);
 }
 
-static void fiber_start(struct loop *l, struct task *t)
+/* Starts task t on a new fiber of loop l (the loop's thread only). Returns the fiber, or NULL
+ * when no stack could be mapped and the task already ran to its end unparked. */
+static struct fiber *fiber_start(struct loop *l, struct task *t)
 {
     struct fiber *f = xcalloc(1, sizeof *f);
     f->stack = stack_get(l, &f->map_len);
@@ -309,7 +311,7 @@ static void fiber_start(struct loop *l, struct task *t)
         free(f);
         t->fn(t->ud);
         task_done(l->s);
-        return;
+        return NULL;
     }
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     f->fn = t->fn;
@@ -323,6 +325,7 @@ static void fiber_start(struct loop *l, struct task *t)
     makecontext(&f->uc, fiber_main, 0);
     l->live++;
     ready_push(l, f);
+    return f;
 }
 
 static void fiber_run(struct loop *l, struct fiber *f)
@@ -578,6 +581,24 @@ static struct fiber *cur_fiber(void)
 int sched_in_task(void)
 {
     return cur_fiber() != NULL;
+}
+
+int sched_spawn(sched_fn fn, void *ud)
+{
+    struct fiber *parent = cur_fiber();
+    if (!parent)
+        return -1;
+    struct loop *l = parent->loop;
+    pthread_mutex_lock(&l->s->mu);
+    l->s->pending++; /* counted like a submitted task, so sched_stop() waits for it too */
+    pthread_mutex_unlock(&l->s->mu);
+    struct task t = {.fn = fn, .ud = ud};
+    struct fiber *f = fiber_start(l, &t);
+    if (f) { /* the child sees the parent's task-local slots as they are now */
+        memcpy(f->locals.keys, parent->locals.keys, sizeof f->locals.keys);
+        memcpy(f->locals.vals, parent->locals.vals, sizeof f->locals.vals);
+    }
+    return 0;
 }
 
 int sched_wait_fd(int fd, short events, int timeout_ms)

@@ -50,6 +50,13 @@ int sched_pending(const struct sched *s);
 /* 1 when called from a task on a scheduler fiber, else 0. */
 int sched_in_task(void);
 
+/* From a task: runs fn(ud) as another task on the calling task's own thread (so it never runs
+ * at the same time as the caller, only while the caller is parked), starting with a copy of the
+ * caller's task-local slots. It is counted by sched_pending() and waited for by sched_stop(),
+ * and is started even while the scheduler is stopping (it finishes work already under way).
+ * Returns 0, or -1 off a fiber (fn is then not run). Join with a sched_event. */
+int sched_spawn(sched_fn fn, void *ud);
+
 /* Waits until fd is ready for events (POLLIN, POLLOUT) or timeout_ms passes (< 0 = no limit).
  * Returns the ready events (poll revents, > 0), 0 on timeout, -1 on error (errno set). */
 int sched_wait_fd(int fd, short events, int timeout_ms);

@@ -19,12 +19,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/sched.h"
 #include "base/xmalloc.h"
 #include "sfn/sfn_int.h"
 
 struct fail {
     char *error; /* heap; NULL when the error has no name (a Fail state without Error) */
     char *cause; /* heap or NULL */
+    long at_id;  /* the "(entered at the event id #N)" the cause names; 0: none */
 };
 
 struct mock_count {
@@ -33,6 +35,9 @@ struct mock_count {
 };
 
 struct exec {
+    struct exec *root; /* the execution's own exec; a branch running concurrently (on its own
+                        * fiber) has a copy whose root points here: event ids, transitions, the
+                        * mock counters and the timeout are the execution's, shared by all */
     const struct sfn_machine *m;
     const struct sfn_run_opts *o;
     size_t limit;
@@ -41,14 +46,16 @@ struct exec {
     struct rand_seeded rng; /* MathRandom, UUID and jitter: repeatable under o->seed */
     json_t *input;
     json_t *history;
-    long last_id;
-    long prev_id; /* previousEventId of the next event: the event before it on the same branch */
+    long last_id;    /* id of the last history event, counted whether or not the history is kept */
+    long prev_id;    /* previousEventId of the next event: the event before it on the same branch */
+    long entered_id; /* id of the Entered event of the state running now (0: none yet) */
     json_t *ctx_exec, *ctx_sm; /* shared parts of the context object, built once */
     struct mock_count *mc;
     size_t nmc;
     json_t *sized; /* last value measured within the limit (a reference held, so its address
                     * cannot be reused by another value while it is remembered) */
     int timed_out;
+    const int *stop;   /* a concurrent branch: set when a sibling failed, so it ends early */
     long last_retries; /* Retry attempts of the state that ran last (for on_state) */
 };
 
@@ -80,6 +87,56 @@ static void fail_release(struct fail *f)
     free(f->error);
     free(f->cause);
     f->error = f->cause = NULL;
+    f->at_id = 0;
+}
+
+/* The cause prefix AWS gives the runtime errors of a state: "An error occurred while executing
+ * the state 'X' (entered at the event id #N). " then what went wrong, where N is the id of the
+ * state's Entered event in the execution history (events counted as in struct exec). */
+#define AT_FMT "An error occurred while executing the state '%s' (entered at the event id #%ld). "
+
+static int fail_state(struct exec *x, const struct sfn__state *s, struct fail *f, const char *error,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int fail_state(struct exec *x, const struct sfn__state *s, struct fail *f, const char *error,
+                      const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *what = xvasprintf(fmt, ap);
+    va_end(ap);
+    failf(f, error, AT_FMT "%s", s->name, x->entered_id, what);
+    f->at_id = x->entered_id;
+    free(what);
+    return -1;
+}
+
+/* A template or intrinsic failure of state s: a States.Runtime one gets the state prefix. */
+static int fail_err_at(struct exec *x, const struct sfn__state *s, struct fail *f,
+                       const struct err *e)
+{
+    if (!strcmp(e->code, "States.Runtime"))
+        return fail_state(x, s, f, e->code, "%s", e->message);
+    return fail_err(f, e);
+}
+
+/* When the history renumbers the events from old_first on (see branches_finish), the id a
+ * cause names follows: new_id[i] is the new id of event old_first + i, of n. */
+static void fail_renumber(struct fail *f, long old_first, const long *new_id, size_t n)
+{
+    if (!f || !f->cause || f->at_id < old_first || f->at_id >= old_first + (long)n)
+        return;
+    char from[48], to[48];
+    long nid = new_id[f->at_id - old_first];
+    snprintf(from, sizeof from, "(entered at the event id #%ld)", f->at_id);
+    snprintf(to, sizeof to, "(entered at the event id #%ld)", nid);
+    char *at = strstr(f->cause, from);
+    if (at) {
+        char *c = xasprintf("%.*s%s%s", (int)(at - f->cause), f->cause, to, at + strlen(from));
+        free(f->cause);
+        f->cause = c;
+    }
+    f->at_id = nid;
 }
 
 static int64_t now_ms(struct exec *x)
@@ -102,7 +159,7 @@ static void sleep_ms(struct exec *x, int64_t ms)
         int64_t left = x->deadline_ms - now_ms(x);
         if (ms > left) {
             ms = left > 0 ? left : 0;
-            x->timed_out = 1;
+            x->root->timed_out = 1;
         }
     }
     if (x->o->virtual_clock) {
@@ -110,17 +167,15 @@ static void sleep_ms(struct exec *x, int64_t ms)
     } else if (x->o->sleep) {
         x->o->sleep(x->o->clock_ud, ms);
     } else {
-        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-        while (nanosleep(&ts, &ts) != 0)
-            ;
+        sched_sleep_ms((long)ms); /* parks inside a scheduler task, else blocks the thread */
     }
 }
 
 static int check_deadline(struct exec *x)
 {
     if (x->deadline_ms && now_ms(x) >= x->deadline_ms)
-        x->timed_out = 1;
-    return x->timed_out;
+        x->root->timed_out = 1;
+    return x->root->timed_out;
 }
 
 static char *dump(json_t *v)
@@ -128,8 +183,28 @@ static char *dump(json_t *v)
     return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
-/* Appends one AWS-shaped history event; details is stolen. Callers check x->history first so
- * no details are built when history is off. */
+/* Counts one history event without recording it (the history is off). Events are counted the
+ * way AWS numbers an execution history ("Events are numbered sequentially, starting at one",
+ * API reference, HistoryEvent): ExecutionStarted is #1, then each event of each state (Entered,
+ * TaskScheduled, TaskStarted, TaskSucceeded, ..., Exited) takes the next id, so runtime-error
+ * causes name the same ids with or without history. */
+static void tick(struct exec *x)
+{
+    x->prev_id = ++x->root->last_id;
+}
+
+/* Records one event when the history is on (details, an expression, is built only then), else
+ * only counts it. */
+#define EVENT(x, call)                                                                             \
+    do {                                                                                           \
+        if ((x)->history)                                                                          \
+            call;                                                                                  \
+        else                                                                                       \
+            tick(x);                                                                               \
+    } while (0)
+
+/* Appends one AWS-shaped history event; details is stolen. Callers go through EVENT() so no
+ * details are built when history is off, and the event is counted either way. */
 static void event(struct exec *x, const char *type, const char *key, json_t *details)
 {
     char ts[32];
@@ -137,9 +212,9 @@ static void event(struct exec *x, const char *type, const char *key, json_t *det
     json_t *e = json_object();
     json_object_set_new(e, "timestamp", json_string(ts));
     json_object_set_new(e, "type", json_string(type));
-    json_object_set_new(e, "id", json_integer(++x->last_id));
+    json_object_set_new(e, "id", json_integer(++x->root->last_id));
     json_object_set_new(e, "previousEventId", json_integer(x->prev_id));
-    x->prev_id = x->last_id;
+    x->prev_id = x->root->last_id;
     if (key)
         json_object_set_new(e, key, details);
     else if (details)
@@ -248,8 +323,8 @@ static int check_size(struct exec *x, json_t *v, const char *what, const struct 
 
 /* InputPath and OutputPath: null gives {}, absent passes v through, a path that selects nothing
  * is States.Runtime naming the path and the value ("input" or "output"). */
-static int select_path(const struct sfn__state *s, const struct jsonpath *path, int path_null,
-                       const char *what, json_t *v, json_t **out, struct fail *f)
+static int select_path(struct exec *x, const struct sfn__state *s, const struct jsonpath *path,
+                       int path_null, const char *field, json_t *v, json_t **out, struct fail *f)
 {
     if (path_null) {
         *out = json_object();
@@ -261,24 +336,26 @@ static int select_path(const struct sfn__state *s, const struct jsonpath *path, 
     }
     if (jsonpath_eval(path, v, out) != 0) {
         char *d = dump(v);
-        failf(f, "States.Runtime",
-              "An error occurred while executing the state '%s'. Invalid path '%s' : No results "
-              "for path: %s in the %s '%.400s'",
-              s->name, jsonpath_text(path), jsonpath_text(path), what, d);
+        fail_state(x, s, f, "States.Runtime",
+                   "The JSONPath '%s' specified for the field '%s' could not be found in the "
+                   "input '%.400s'",
+                   jsonpath_text(path), field, d);
         free(d);
         return -1;
     }
     return 0;
 }
 
-static int input_path(const struct sfn__state *s, json_t *in, json_t **out, struct fail *f)
+static int input_path(struct exec *x, const struct sfn__state *s, json_t *in, json_t **out,
+                      struct fail *f)
 {
-    return select_path(s, s->input_path, s->input_path_null, "input", in, out, f);
+    return select_path(x, s, s->input_path, s->input_path_null, "InputPath", in, out, f);
 }
 
-static int output_path(const struct sfn__state *s, json_t *v, json_t **out, struct fail *f)
+static int output_path(struct exec *x, const struct sfn__state *s, json_t *v, json_t **out,
+                       struct fail *f)
 {
-    return select_path(s, s->output_path, s->output_path_null, "output", v, out, f);
+    return select_path(x, s, s->output_path, s->output_path_null, "OutputPath", v, out, f);
 }
 
 static int result_path(const struct sfn__state *s, struct jsonpath *rp, int rp_null, json_t *raw,
@@ -398,18 +475,18 @@ static int rule_eval(struct lazy_ctx *l, const struct sfn__rule *r, json_t *in, 
             *res = !json_is_true(r->operand);
             return 0;
         }
-        return failf(f, "States.Runtime",
-                     "An error occurred while executing the state '%s'. Invalid path '%s': The "
-                     "choice state's condition path references an invalid value.",
-                     l->s->name, jsonpath_text(r->var));
+        return fail_state(l->x, l->s, f, "States.Runtime",
+                          "Invalid path '%s': The choice state's condition path references an "
+                          "invalid value.",
+                          jsonpath_text(r->var));
     }
     if (r->operand_path) {
         if (path_value(l, r->operand_path, in, &o) != 0) {
             json_decref(v);
-            return failf(f, "States.Runtime",
-                         "An error occurred while executing the state '%s'. Invalid path '%s': "
-                         "The choice state's condition path references an invalid value.",
-                         l->s->name, jsonpath_text(r->operand_path));
+            return fail_state(l->x, l->s, f, "States.Runtime",
+                              "Invalid path '%s': The choice state's condition path references "
+                              "an invalid value.",
+                              jsonpath_text(r->operand_path));
         }
     } else {
         o = json_incref(r->operand);
@@ -505,14 +582,14 @@ static int finish(struct exec *x, const struct sfn__state *s, json_t *raw, json_
         struct err e = {0};
         struct sfn__env env = {.input = result, .ctx = ctx, .rng = &x->rng};
         if (sfn__tmpl_eval(s->result_selector, &env, "States.Runtime", &sel, &e) < 0) {
-            fail_err(f, &e);
+            fail_err_at(x, s, f, &e);
             goto out;
         }
         result = sel;
     }
     if (result_path(s, s->result_path, s->result_path_null, raw, result, &rp, f) < 0)
         goto out;
-    if (output_path(s, rp, out, f) < 0)
+    if (output_path(x, s, rp, out, f) < 0)
         goto out;
     if (check_size(x, *out, "output", s, f) < 0) {
         json_decref(*out);
@@ -541,18 +618,16 @@ static void resource_kind(const char *res, char *type, size_t tcap, char *name, 
     snprintf(name, ncap, "%s", res);
 }
 
-static int resolve_secs(const struct sfn__state *s, struct jsonpath *p, json_t *in, long *out,
-                        const char *field, struct fail *f)
+static int resolve_secs(struct exec *x, const struct sfn__state *s, struct jsonpath *p, json_t *in,
+                        long *out, const char *field, struct fail *f)
 {
     json_t *v = NULL;
     if (!p)
         return 0;
     if (jsonpath_eval(p, in, &v) != 0 || !json_is_integer(v) || json_integer_value(v) < 1) {
         json_decref(v);
-        return failf(f, "States.Runtime",
-                     "An error occurred while executing the state '%s'. %s '%s' must point to a "
-                     "positive integer",
-                     s->name, field, jsonpath_text(p));
+        return fail_state(x, s, f, "States.Runtime", "%s '%s' must point to a positive integer",
+                          field, jsonpath_text(p));
     }
     *out = (long)json_integer_value(v);
     json_decref(v);
@@ -561,17 +636,18 @@ static int resolve_secs(const struct sfn__state *s, struct jsonpath *p, json_t *
 
 static long *mock_counter(struct exec *x, const struct sfn__state *s)
 {
-    for (size_t i = 0; i < x->nmc; i++)
-        if (x->mc[i].state == s)
-            return &x->mc[i].n;
-    x->mc = xrealloc(x->mc, (x->nmc + 1) * sizeof *x->mc);
-    x->mc[x->nmc].state = s;
-    x->mc[x->nmc].n = 0;
-    return &x->mc[x->nmc++].n;
+    for (size_t i = 0; i < x->root->nmc; i++)
+        if (x->root->mc[i].state == s)
+            return &x->root->mc[i].n;
+    x->root->mc = xrealloc(x->root->mc, (x->root->nmc + 1) * sizeof *x->root->mc);
+    x->root->mc[x->root->nmc].state = s;
+    x->root->mc[x->root->nmc].n = 0;
+    return &x->root->mc[x->root->nmc++].n;
 }
 
 /* Parameters over the effective input (a new reference in *params, the input itself when the
- * state has none); a path that selects nothing is States.ParameterPathFailure. */
+ * state has none); a path that selects nothing is States.Runtime, as on AWS (which never
+ * raises States.ParameterPathFailure for it, and never lets a Catch take it). */
 static int apply_parameters(struct exec *x, const struct sfn__state *s, json_t *eff, json_t *ctx,
                             json_t **params, struct fail *f)
 {
@@ -581,8 +657,8 @@ static int apply_parameters(struct exec *x, const struct sfn__state *s, json_t *
     }
     struct err e = {0};
     struct sfn__env env = {.input = eff, .ctx = ctx, .rng = &x->rng};
-    if (sfn__tmpl_eval(s->parameters, &env, "States.ParameterPathFailure", params, &e) < 0) {
-        fail_err(f, &e);
+    if (sfn__tmpl_eval(s->parameters, &env, "States.Runtime", params, &e) < 0) {
+        fail_err_at(x, s, f, &e);
         return -1;
     }
     return 0;
@@ -644,10 +720,79 @@ static void task_failed_event(struct exec *x, const struct task_res *tr, const s
                  tr->lambda_ev ? "lambdaFunctionFailedEventDetails" : "taskFailedEventDetails", d);
 }
 
+static int fan_enabled(const struct exec *x);
+
+/* A Task callback running on a fiber of its own, so that the Task's TimeoutSeconds can end the
+ * wait for it (sfn_run_opts.interrupt_timed_out_tasks). Shared by the waiting state and the
+ * callback's fiber, both on one thread; whichever lets go last frees it. */
+struct call {
+    int refs;       /* 2 while both hold it */
+    sfn_task_fn fn; /* the caller's callback and its ud */
+    void *ud;
+    char *resource;           /* owned copies: the state may be gone when a late call returns */
+    json_t *params;           /* a reference held */
+    json_t *result;           /* set by the callback */
+    struct err err;           /* set by the callback on failure */
+    int rc;                   /* the callback's return */
+    struct sched_event *done; /* signalled when the callback returned */
+};
+
+static void call_unref(struct call *c)
+{
+    if (--c->refs > 0)
+        return;
+    free(c->resource);
+    json_decref(c->params);
+    if (c->result)
+        json_decref(c->result);
+    sched_event_free(c->done);
+    free(c);
+}
+
+static void call_fiber(void *ud)
+{
+    struct call *c = ud;
+    c->rc = c->fn(c->ud, c->resource, c->params, &c->result, &c->err);
+    sched_event_signal(c->done);
+    call_unref(c);
+}
+
+/* Runs the caller's task function for params, waiting at most timeout_s seconds (0: no limit)
+ * when the callback can be left running on its own fiber. Returns what the function returned,
+ * or -2 when the wait ran out (the callback goes on, and its late result is dropped). */
+static int task_fn_call(struct exec *x, const struct sfn__state *s, json_t *params, long timeout_s,
+                        json_t **result, struct err *e)
+{
+    if (!timeout_s || !x->o->interrupt_timed_out_tasks || !fan_enabled(x))
+        return x->o->task(x->o->task_ud, s->resource, params, result, e);
+    struct call *c = xcalloc(1, sizeof *c);
+    c->refs = 2;
+    c->fn = x->o->task;
+    c->ud = x->o->task_ud;
+    c->resource = xstrdup(s->resource);
+    c->params = json_incref(params);
+    c->done = sched_event_new();
+    if (sched_spawn(call_fiber, c) < 0) {
+        call_unref(c);
+        call_unref(c);
+        return x->o->task(x->o->task_ud, s->resource, params, result, e);
+    }
+    int rc = -2;
+    if (sched_event_wait(c->done, (int)(timeout_s > INT_MAX / 1000 ? INT_MAX : timeout_s * 1000))) {
+        rc = c->rc;
+        *result = c->result;
+        c->result = NULL;
+        *e = c->err;
+    }
+    call_unref(c);
+    return rc;
+}
+
 /* Calls the task: its mock when one answers, else the caller's task function, else the input
- * comes back. Returns 1 with *result (new ref), or -1 with f. */
-static int task_call(struct exec *x, const struct sfn__state *s, json_t *params, json_t **result,
-                     struct fail *f)
+ * comes back. Returns 1 with *result (new ref), -1 with f, or -2 (f untouched) when the task's
+ * timeout_s ran out while its callback was still running. */
+static int task_call(struct exec *x, const struct sfn__state *s, json_t *params, long timeout_s,
+                     json_t **result, struct fail *f)
 {
     if (x->o->mock) {
         char *me = NULL, *mc = NULL;
@@ -669,7 +814,10 @@ static int task_call(struct exec *x, const struct sfn__state *s, json_t *params,
     }
     struct err e = {0};
     *result = NULL;
-    if (x->o->task(x->o->task_ud, s->resource, params, result, &e) < 0 || !*result) {
+    int rc = task_fn_call(x, s, params, timeout_s, result, &e);
+    if (rc == -2)
+        return -2;
+    if (rc < 0 || !*result) {
         if (*result)
             json_decref(*result);
         *result = NULL;
@@ -687,7 +835,7 @@ static int task_attempt(struct exec *x, const struct sfn__state *s, json_t *raw,
     json_t *eff = NULL, *params = NULL, *result = NULL, *ctx = NULL;
     int rc = -1;
     char token[37] = "";
-    if (input_path(s, raw, &eff, f) < 0)
+    if (input_path(x, s, raw, &eff, f) < 0)
         goto out;
     if (s->uses_context) {
         sfn__uuid(&x->rng, token);
@@ -698,39 +846,40 @@ static int task_attempt(struct exec *x, const struct sfn__state *s, json_t *raw,
     if (check_size(x, params, "input", s, f) < 0)
         goto out;
     long timeout = s->timeout_s, heartbeat = s->heartbeat_s;
-    if (resolve_secs(s, s->timeout_path, raw, &timeout, "TimeoutSecondsPath", f) < 0 ||
-        resolve_secs(s, s->heartbeat_path, raw, &heartbeat, "HeartbeatSecondsPath", f) < 0)
+    if (resolve_secs(x, s, s->timeout_path, raw, &timeout, "TimeoutSecondsPath", f) < 0 ||
+        resolve_secs(x, s, s->heartbeat_path, raw, &heartbeat, "HeartbeatSecondsPath", f) < 0)
         goto out;
     struct task_res tr = {.lambda_ev = s->resource_is_lambda_arn};
     resource_kind(s->resource, tr.type, sizeof tr.type, tr.name, sizeof tr.name);
-    if (x->history)
+    if (x->history) {
         task_start_events(x, s, &tr, params, timeout, heartbeat);
+    } else {
+        tick(x); /* ...Scheduled */
+        tick(x); /* ...Started */
+    }
     int64_t t0 = now_ms(x);
-    int got = task_call(x, s, params, &result, f);
-    if (got == 1 && timeout && now_ms(x) - t0 > timeout * 1000) {
+    int got = task_call(x, s, params, timeout, &result, f);
+    if (got == -2 || (got == 1 && timeout && now_ms(x) - t0 > timeout * 1000)) {
         json_decref(result);
         result = NULL;
         failf(f, "States.Timeout", "Task '%s' did not complete within %ld seconds", s->name,
               timeout);
-        if (x->history)
-            simple_event(x, tr.lambda_ev ? "LambdaFunctionTimedOut" : "TaskTimedOut",
-                         tr.lambda_ev ? "lambdaFunctionTimedOutEventDetails"
-                                      : "taskTimedOutEventDetails",
-                         json_pack("{s:s, s:s}", "error", f->error, "cause", f->cause));
+        EVENT(x, simple_event(x, tr.lambda_ev ? "LambdaFunctionTimedOut" : "TaskTimedOut",
+                              tr.lambda_ev ? "lambdaFunctionTimedOutEventDetails"
+                                           : "taskTimedOutEventDetails",
+                              json_pack("{s:s, s:s}", "error", f->error, "cause", f->cause)));
         goto out;
     }
     if (got == -1) {
-        if (x->history)
-            task_failed_event(x, &tr, f);
+        EVENT(x, task_failed_event(x, &tr, f));
         goto out;
     }
     if (check_size(x, result, "result", s, f) < 0)
         goto out;
-    if (x->history)
-        simple_event(x, tr.lambda_ev ? "LambdaFunctionSucceeded" : "TaskSucceeded",
-                     tr.lambda_ev ? "lambdaFunctionSucceededEventDetails"
-                                  : "taskSucceededEventDetails",
-                     task_resource(&tr, payload_details("output", result)));
+    EVENT(x, simple_event(x, tr.lambda_ev ? "LambdaFunctionSucceeded" : "TaskSucceeded",
+                          tr.lambda_ev ? "lambdaFunctionSucceededEventDetails"
+                                       : "taskSucceededEventDetails",
+                          task_resource(&tr, payload_details("output", result))));
     rc = finish(x, s, raw, result, ctx, out, f);
 out:
     json_decref(eff);
@@ -766,7 +915,7 @@ struct branches {
 static void branches_init(struct exec *x, struct branches *b)
 {
     b->first = x->history ? json_array_size(x->history) : 0;
-    b->base_id = x->last_id;
+    b->base_id = x->root->last_id;
     b->start = b->end = x->vclock;
 }
 
@@ -804,7 +953,7 @@ static int ev_cmp(const void *a, const void *b)
 /* Ends the branches: the clock moves to the latest branch end, and the branches' events are
  * ordered by time (timestamps have a fixed width, so text order is time order), renumbered, and
  * their previousEventId references follow the renumbering. */
-static void branches_finish(struct exec *x, const struct branches *b)
+static void branches_finish(struct exec *x, const struct branches *b, struct fail *f)
 {
     if (!x->o->virtual_clock)
         return;
@@ -833,27 +982,20 @@ static void branches_finish(struct exec *x, const struct branches *b)
     }
     for (size_t j = 0; j < n; j++)
         json_decref(k[j].ev);
-    x->prev_id = x->last_id;
+    fail_renumber(f, b->base_id + 1, new_id, n);
+    x->prev_id = x->root->last_id;
     free(k);
     free(new_id);
 }
 
-static int parallel_attempt(struct exec *x, const struct sfn__state *s, json_t *raw, long retry,
-                            json_t **out, struct fail *f)
+/* Parallel branches one after another (on the virtual clock, as if they overlapped). Returns 0
+ * with *results (new ref, in branch order), or -1 with f. */
+static int parallel_branches(struct exec *x, const struct sfn__state *s, json_t *params,
+                             json_t **results, struct fail *f)
 {
-    json_t *eff = NULL, *params = NULL, *results = NULL, *ctx = NULL;
-    int rc = -1;
-    if (input_path(s, raw, &eff, f) < 0)
-        goto out;
-    if (s->uses_context)
-        ctx = build_ctx(x, s, retry, NULL, NULL, 0);
-    if (apply_parameters(x, s, eff, ctx, &params, f) < 0)
-        goto out;
-    if (x->history)
-        simple_event(x, "ParallelStateStarted", NULL, NULL);
     struct branches br;
     branches_init(x, &br);
-    results = json_array();
+    *results = json_array();
     for (size_t i = 0; i < s->nbranches; i++) {
         json_t *bo = NULL;
         branch_start(x, &br, br.start);
@@ -862,17 +1004,40 @@ static int parallel_attempt(struct exec *x, const struct sfn__state *s, json_t *
         if (r < 0) {
             /* The branches after this one never run; the state fails once the branches that
              * ran have ended, so no event of theirs is dated after the failure. */
-            branches_finish(x, &br);
-            if (x->history)
-                simple_event(x, "ParallelStateFailed", "executionFailedEventDetails",
-                             json_pack("{s:s?, s:s?}", "error", f->error, "cause", f->cause));
-            goto out;
+            branches_finish(x, &br, f);
+            json_decref(*results);
+            *results = NULL;
+            return -1;
         }
-        json_array_append_new(results, bo);
+        json_array_append_new(*results, bo);
     }
-    branches_finish(x, &br);
-    if (x->history)
-        simple_event(x, "ParallelStateSucceeded", NULL, NULL);
+    branches_finish(x, &br, NULL);
+    return 0;
+}
+
+static int parallel_fan(struct exec *x, const struct sfn__state *s, json_t *params,
+                        json_t **results, struct fail *f);
+
+static int parallel_attempt(struct exec *x, const struct sfn__state *s, json_t *raw, long retry,
+                            json_t **out, struct fail *f)
+{
+    json_t *eff = NULL, *params = NULL, *results = NULL, *ctx = NULL;
+    int rc = -1;
+    if (input_path(x, s, raw, &eff, f) < 0)
+        goto out;
+    if (s->uses_context)
+        ctx = build_ctx(x, s, retry, NULL, NULL, 0);
+    if (apply_parameters(x, s, eff, ctx, &params, f) < 0)
+        goto out;
+    EVENT(x, simple_event(x, "ParallelStateStarted", NULL, NULL));
+    int r = fan_enabled(x) ? parallel_fan(x, s, params, &results, f)
+                           : parallel_branches(x, s, params, &results, f);
+    if (r < 0) {
+        EVENT(x, simple_event(x, "ParallelStateFailed", "executionFailedEventDetails",
+                              json_pack("{s:s?, s:s?}", "error", f->error, "cause", f->cause)));
+        goto out;
+    }
+    EVENT(x, simple_event(x, "ParallelStateSucceeded", NULL, NULL));
     rc = finish(x, s, raw, results, ctx, out, f);
 out:
     json_decref(eff);
@@ -895,19 +1060,17 @@ static int map_items(struct exec *x, const struct sfn__state *s, json_t *eff, lo
         int r = jsonpath_eval(s->items_path, ictx ? ictx : eff, items);
         json_decref(ictx);
         if (r != 0)
-            return failf(f, "States.Runtime",
-                         "An error occurred while executing the state '%s'. Invalid path '%s': "
-                         "The ItemsPath path references an invalid value.",
-                         s->name, jsonpath_text(s->items_path));
+            return fail_state(x, s, f, "States.Runtime",
+                              "Invalid path '%s': The ItemsPath path references an invalid value.",
+                              jsonpath_text(s->items_path));
     } else {
         *items = json_incref(eff);
     }
     if (!json_is_array(*items))
-        return failf(f, "States.Runtime",
-                     "An error occurred while executing the state '%s'. The ItemsPath '%s' must "
-                     "reference a JSON array, not %s",
-                     s->name, s->items_path ? jsonpath_text(s->items_path) : "$",
-                     json_is_object(*items) ? "an object" : "a scalar");
+        return fail_state(x, s, f, "States.Runtime",
+                          "The ItemsPath '%s' must reference a JSON array, not %s",
+                          s->items_path ? jsonpath_text(s->items_path) : "$",
+                          json_is_object(*items) ? "an object" : "a scalar");
     return 0;
 }
 
@@ -930,7 +1093,8 @@ static json_t *limit_at(const struct jsonpath *p, json_t *eff, int is_int, doubl
     return NULL;
 }
 
-static int map_limits(const struct sfn__state *s, json_t *eff, struct map_limits *l, struct fail *f)
+static int map_limits(struct exec *x, const struct sfn__state *s, json_t *eff, struct map_limits *l,
+                      struct fail *f)
 {
     json_t *v = NULL;
     l->tol_count = s->tolerated_count;
@@ -938,28 +1102,27 @@ static int map_limits(const struct sfn__state *s, json_t *eff, struct map_limits
     l->max_conc = s->max_concurrency;
     if (s->tolerated_count_path) {
         if (!(v = limit_at(s->tolerated_count_path, eff, 1, HUGE_VAL)))
-            return failf(f, "States.Runtime",
-                         "State '%s': ToleratedFailureCountPath '%s' must "
-                         "point to a non-negative integer",
-                         s->name, jsonpath_text(s->tolerated_count_path));
+            return fail_state(x, s, f, "States.Runtime",
+                              "ToleratedFailureCountPath '%s' must point to a non-negative "
+                              "integer",
+                              jsonpath_text(s->tolerated_count_path));
         l->tol_count = (long)json_integer_value(v);
         json_decref(v);
     }
     if (s->tolerated_pct_path) {
         if (!(v = limit_at(s->tolerated_pct_path, eff, 0, 100)))
-            return failf(f, "States.Runtime",
-                         "State '%s': ToleratedFailurePercentagePath '%s' "
-                         "must point to a number from 0 to 100",
-                         s->name, jsonpath_text(s->tolerated_pct_path));
+            return fail_state(x, s, f, "States.Runtime",
+                              "ToleratedFailurePercentagePath '%s' must point to a number from 0 "
+                              "to 100",
+                              jsonpath_text(s->tolerated_pct_path));
         l->tol_pct = json_number_value(v);
         json_decref(v);
     }
     if (s->max_concurrency_path) {
         if (!(v = limit_at(s->max_concurrency_path, eff, 1, HUGE_VAL)))
-            return failf(f, "States.Runtime",
-                         "State '%s': MaxConcurrencyPath '%s' must point to "
-                         "a non-negative integer",
-                         s->name, jsonpath_text(s->max_concurrency_path));
+            return fail_state(x, s, f, "States.Runtime",
+                              "MaxConcurrencyPath '%s' must point to a non-negative integer",
+                              jsonpath_text(s->max_concurrency_path));
         l->max_conc = json_integer_value(v) > LONG_MAX ? LONG_MAX : (long)json_integer_value(v);
         json_decref(v);
     }
@@ -985,19 +1148,18 @@ static int map_item_input(struct exec *x, const struct sfn__state *s, json_t *ef
     struct err e = {0};
     json_t *ctx = build_ctx(x, s, retry, NULL, item, (long)i);
     struct sfn__env env = {.input = eff, .ctx = ctx, .rng = &x->rng};
-    int r = sfn__tmpl_eval(s->parameters, &env, "States.ParameterPathFailure", iin, &e);
+    int r = sfn__tmpl_eval(s->parameters, &env, "States.Runtime", iin, &e);
     json_decref(ctx);
     if (r < 0)
-        return fail_err(f, &e);
+        return fail_err_at(x, s, f, &e);
     return 0;
 }
 
 static void map_iteration_event(struct exec *x, const struct sfn__state *s, const char *type,
                                 const char *key, size_t i)
 {
-    if (x->history)
-        simple_event(x, type, key,
-                     json_pack("{s:s, s:I}", "name", s->name, "index", (json_int_t)i));
+    EVENT(x, simple_event(x, type, key,
+                          json_pack("{s:s, s:I}", "name", s->name, "index", (json_int_t)i)));
 }
 
 /* The iterations of one Map attempt. Returns 0 with *results (new ref; a tolerated failure is
@@ -1045,7 +1207,7 @@ static int map_iterate(struct exec *x, const struct sfn__state *s, json_t *eff, 
             json_array_append_new(*results, io);
             continue;
         }
-        if (x->timed_out || !tolerant || (f->error && !strcmp(f->error, "States.Runtime")))
+        if (x->root->timed_out || !tolerant || (f->error && !strcmp(f->error, "States.Runtime")))
             goto out;
         failures++;
         json_array_append_new(*results,
@@ -1069,30 +1231,232 @@ out:
     return rc;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* branches on fibers: real-clock concurrency inside a scheduler task                         */
+
+/*
+ * When an execution on the real clock runs inside a scheduler task (`parley serve` turns), the
+ * branches of a Parallel and the iterations of a Map run as tasks of their own on the calling
+ * task's thread (sched_spawn), so a branch that waits (a Wait, a Retry back-off, a Task whose
+ * callback parks on the network) lets the others run: their time overlaps as on AWS. Only one
+ * of them runs at any moment, so Task callbacks still run on the thread that called sfn_run().
+ *
+ * Each worker runs with its own copy of struct exec (its position in the history, its random
+ * state, its Entered event); what belongs to the whole execution is reached through x->root.
+ * Results keep branch and item order. The first failure (in time) stops the others between
+ * states, and is the one reported.
+ */
+
+#define SFN_FAN_MAP_MAX 40 /* AWS: an inline Map runs at most 40 iterations at a time */
+
+/* One Parallel or Map attempt running its branches concurrently. Lives on the stack of the
+ * state's own fiber, which waits for every worker before it returns. */
+struct fan {
+    struct exec *x;             /* the state's exec */
+    const struct sfn__state *s; /* the Parallel or Map state */
+    json_t *input;              /* Parallel: every branch's input; Map: the effective input */
+    json_t *items;              /* Map: the items; NULL for a Parallel */
+    long retry;                 /* the attempt's retry count ($$.State.RetryCount) */
+    size_t n, next;             /* branches or items; the next one to start */
+    json_t **out;               /* per index: the result (new ref), or NULL */
+    struct fail *fails;         /* per index: the failure */
+    int *how;                   /* per index: 0 ok, 1 failed, 2 its ItemSelector failed */
+    size_t culprit;             /* the index whose failure stopped the fan (n: none) */
+    long failures;              /* failures so far, stopped branches not counted */
+    int tolerant;               /* Map failures are tolerated (counted, then checked) */
+    int stop;                   /* a failure ends the state: start nothing, stop between states */
+    int running;                /* workers not yet done */
+    struct sched_event *done;   /* signalled by the last worker */
+};
+
+/* Whether this execution runs its branches concurrently. */
+static int fan_enabled(const struct exec *x)
+{
+    return !x->o->virtual_clock && sched_in_task();
+}
+
+/* Runs index i of the fan on the worker's exec cx. */
+static void fan_one(struct fan *fn, struct exec *cx, size_t i)
+{
+    const struct sfn__state *s = fn->s;
+    struct fail *f = &fn->fails[i];
+    json_t *iin = NULL;
+    int r;
+    cx->prev_id = fn->x->prev_id; /* every branch chains from the ...StateStarted event */
+    if (!fn->items) {
+        r = run_graph(cx, s->branches[i], fn->input, &fn->out[i], f);
+    } else if (map_item_input(cx, s, fn->input, fn->retry, json_array_get(fn->items, i), i, &iin,
+                              f) < 0) {
+        r = -2;
+    } else {
+        map_iteration_event(cx, s, "MapIterationStarted", "mapIterationStartedEventDetails", i);
+        r = run_graph(cx, s->processor, iin, &fn->out[i], f);
+        json_decref(iin);
+        if (r < 0)
+            map_iteration_event(cx, s, "MapIterationFailed", "mapIterationFailedEventDetails", i);
+        else
+            map_iteration_event(cx, s, "MapIterationSucceeded", "mapIterationSucceededEventDetails",
+                                i);
+    }
+    if (r == 0)
+        return;
+    fn->how[i] = r == -2 ? 2 : 1;
+    if (fn->stop)
+        return; /* stopped because of a sibling, or failed after it: the first failure counts */
+    fn->failures++;
+    if (!fn->tolerant || r == -2 || (f->error && !strcmp(f->error, "States.Runtime")) ||
+        cx->root->timed_out) {
+        fn->stop = 1;
+        fn->culprit = i;
+    }
+}
+
+/* A worker: takes the next index until none is left or the fan stops. */
+static void fan_worker(void *ud)
+{
+    struct fan *fn = ud;
+    struct exec cx = *fn->x;
+    cx.sized = NULL;
+    cx.stop = &fn->stop;
+    rand_seeded_init(&cx.rng, rand_seeded_next(&fn->x->rng));
+    while (!fn->stop && fn->next < fn->n)
+        fan_one(fn, &cx, fn->next++);
+    if (cx.sized)
+        json_decref(cx.sized);
+    if (--fn->running == 0)
+        sched_event_signal(fn->done);
+}
+
+/* Runs the fan with up to workers branches at a time and waits for all of them. The outcome is
+ * in fn->out / fn->how / fn->fails; the caller releases it with fan_release(). */
+static void fan_run(struct fan *fn, size_t workers)
+{
+    struct exec *x = fn->x;
+    fn->out = xcalloc(fn->n ? fn->n : 1, sizeof *fn->out);
+    fn->fails = xcalloc(fn->n ? fn->n : 1, sizeof *fn->fails);
+    fn->how = xcalloc(fn->n ? fn->n : 1, sizeof *fn->how);
+    fn->culprit = fn->n;
+    if (!x->ctx_exec)
+        init_ctx(x); /* built once here, so no worker builds (and leaks) its own */
+    if (workers > fn->n)
+        workers = fn->n;
+    if (workers == 0)
+        return;
+    fn->done = sched_event_new();
+    fn->running = (int)workers;
+    for (size_t w = 0; w < workers; w++)
+        if (sched_spawn(fan_worker, fn) < 0)
+            fan_worker(fn); /* not reached inside a task (fan_enabled); runs it inline */
+    sched_event_wait(fn->done, -1);
+    sched_event_free(fn->done);
+    x->prev_id = x->root->last_id; /* the state goes on from the last event a branch added */
+}
+
+static void fan_release(struct fan *fn)
+{
+    for (size_t i = 0; fn->out && i < fn->n; i++) {
+        if (fn->out[i])
+            json_decref(fn->out[i]);
+        fail_release(&fn->fails[i]);
+    }
+    free(fn->out);
+    free(fn->fails);
+    free(fn->how);
+}
+
+/* Parallel branches on fibers. Returns 0 with *results (new ref, in branch order), or -1 with f
+ * (the first branch failure). */
+static int parallel_fan(struct exec *x, const struct sfn__state *s, json_t *params,
+                        json_t **results, struct fail *f)
+{
+    struct fan fn = {.x = x, .s = s, .input = params, .n = s->nbranches};
+    fan_run(&fn, fn.n);
+    size_t bad = fn.culprit;
+    int rc = -1;
+    if (bad < fn.n) {
+        *f = fn.fails[bad];
+        memset(&fn.fails[bad], 0, sizeof fn.fails[bad]);
+    } else {
+        *results = json_array();
+        for (size_t i = 0; i < fn.n; i++) {
+            json_array_append_new(*results, fn.out[i]);
+            fn.out[i] = NULL;
+        }
+        rc = 0;
+    }
+    fan_release(&fn);
+    return rc;
+}
+
+/* Map iterations on fibers, at most max_conc at a time (0: AWS's inline limit). Returns as
+ * map_iterate does. */
+static int map_fan(struct exec *x, const struct sfn__state *s, json_t *eff, long retry,
+                   json_t *items, const struct map_limits *l, json_t **results, struct fail *f)
+{
+    struct fan fn = {.x = x,
+                     .s = s,
+                     .input = eff,
+                     .items = items,
+                     .retry = retry,
+                     .n = json_array_size(items),
+                     .tolerant = l->tol_count >= 0 || l->tol_pct >= 0};
+    size_t workers = l->max_conc > 0 && l->max_conc < SFN_FAN_MAP_MAX ? (size_t)l->max_conc
+                                                                      : SFN_FAN_MAP_MAX;
+    fan_run(&fn, workers);
+    size_t bad = fn.culprit;
+    int rc = -1;
+    if (bad < fn.n) {
+        rc = fn.how[bad] == 2 ? -2 : -1;
+        *f = fn.fails[bad];
+        memset(&fn.fails[bad], 0, sizeof fn.fails[bad]);
+    } else if (map_over_threshold(l, (size_t)fn.failures, fn.n)) {
+        failf(f, "States.ExceedToleratedFailureThreshold",
+              "The number of failed items (%ld of %zu) exceeds the tolerated failure threshold "
+              "of Map state '%s'",
+              fn.failures, fn.n, s->name);
+    } else {
+        *results = json_array();
+        for (size_t i = 0; i < fn.n; i++) {
+            json_t *v = fn.out[i];
+            fn.out[i] = NULL;
+            if (fn.how[i])
+                v = json_pack("{s:s?, s:s?}", "Error", fn.fails[i].error, "Cause",
+                              fn.fails[i].cause);
+            json_array_append_new(*results, v);
+        }
+        rc = 0;
+    }
+    fan_release(&fn);
+    return rc;
+}
+
 static int map_attempt(struct exec *x, const struct sfn__state *s, json_t *raw, long retry,
                        json_t **out, struct fail *f)
 {
     json_t *eff = NULL, *items = NULL, *results = NULL;
     struct map_limits l;
     int rc = -1;
-    if (input_path(s, raw, &eff, f) < 0 || map_items(x, s, eff, retry, &items, f) < 0 ||
-        map_limits(s, eff, &l, f) < 0)
+    if (input_path(x, s, raw, &eff, f) < 0 || map_items(x, s, eff, retry, &items, f) < 0 ||
+        map_limits(x, s, eff, &l, f) < 0)
         goto out;
-    if (x->history)
-        simple_event(x, "MapStateStarted", "mapStateStartedEventDetails",
-                     json_pack("{s:I}", "length", (json_int_t)json_array_size(items)));
-    struct branches br;
-    branches_init(x, &br);
-    int r = map_iterate(x, s, eff, retry, items, &l, &br, &results, f);
-    branches_finish(x, &br);
+    EVENT(x, simple_event(x, "MapStateStarted", "mapStateStartedEventDetails",
+                          json_pack("{s:I}", "length", (json_int_t)json_array_size(items))));
+    int r;
+    if (fan_enabled(x)) {
+        r = map_fan(x, s, eff, retry, items, &l, &results, f);
+    } else {
+        struct branches br;
+        branches_init(x, &br);
+        r = map_iterate(x, s, eff, retry, items, &l, &br, &results, f);
+        branches_finish(x, &br, r < 0 ? f : NULL);
+    }
     if (r < 0) {
         /* a failed ItemSelector fails the state without a MapStateFailed event */
-        if (x->history && r == -1)
-            simple_event(x, "MapStateFailed", NULL, NULL);
+        if (r == -1)
+            EVENT(x, simple_event(x, "MapStateFailed", NULL, NULL));
         goto out;
     }
-    if (x->history)
-        simple_event(x, "MapStateSucceeded", NULL, NULL);
+    EVENT(x, simple_event(x, "MapStateSucceeded", NULL, NULL));
     rc = finish(x, s, raw, results, NULL, out, f);
 out:
     json_decref(eff);
@@ -1119,7 +1483,7 @@ static int with_retry(struct exec *x, const struct sfn__state *s, attempt_fn fn,
             return 0;
         }
         assert(*out == NULL); /* a failed attempt leaves no output behind */
-        if (x->timed_out || !f->error)
+        if (x->root->timed_out || !f->error)
             break;
         size_t i;
         for (i = 0; i < s->nretry; i++)
@@ -1146,7 +1510,7 @@ static int with_retry(struct exec *x, const struct sfn__state *s, attempt_fn fn,
         }
         break;
     }
-    if (x->timed_out || !f->error)
+    if (x->root->timed_out || !f->error)
         return -1;
     for (size_t i = 0; i < s->ncatch; i++) {
         const struct sfn__catcher *c = &s->catch_[i];
@@ -1194,15 +1558,15 @@ static int run_pass(struct exec *x, const struct sfn__state *s, json_t *in, json
 {
     json_t *eff = NULL, *params = NULL, *ctx = NULL;
     int rc = -1;
-    if (input_path(s, in, &eff, f) < 0)
+    if (input_path(x, s, in, &eff, f) < 0)
         goto out;
     if (s->parameters) {
         struct err e = {0};
         if (s->uses_context)
             ctx = build_ctx(x, s, 0, NULL, NULL, 0);
         struct sfn__env env = {.input = eff, .ctx = ctx, .rng = &x->rng};
-        if (sfn__tmpl_eval(s->parameters, &env, "States.ParameterPathFailure", &params, &e) < 0) {
-            fail_err(f, &e);
+        if (sfn__tmpl_eval(s->parameters, &env, "States.Runtime", &params, &e) < 0) {
+            fail_err_at(x, s, f, &e);
             goto out;
         }
     }
@@ -1223,7 +1587,7 @@ static int run_choice(struct exec *x, const struct sfn__state *s, json_t *in, js
 {
     json_t *eff = NULL;
     int rc = -1;
-    if (input_path(s, in, &eff, f) < 0)
+    if (input_path(x, s, in, &eff, f) < 0)
         goto out;
     struct lazy_ctx l = {.x = x, .s = s};
     int target = -1, r = 0;
@@ -1245,7 +1609,7 @@ static int run_choice(struct exec *x, const struct sfn__state *s, json_t *in, js
               "No Matches! (Choice state '%s' matched no rule and has no Default)", s->name);
         goto out;
     }
-    if (output_path(s, eff, out, f) < 0)
+    if (output_path(x, s, eff, out, f) < 0)
         goto out;
     *next = target;
     rc = 0;
@@ -1271,21 +1635,20 @@ static int wait_duration(struct exec *x, const struct sfn__state *s, json_t *eff
         if (jsonpath_eval(s->seconds_path, eff, &v) != 0 || !json_is_integer(v) ||
             json_integer_value(v) < 0 || json_integer_value(v) > 99999999) {
             json_decref(v);
-            return failf(f, "States.Runtime",
-                         "An error occurred while executing the state '%s'. The SecondsPath "
-                         "parameter does not reference a valid non-negative integer: '%s'",
-                         s->name, jsonpath_text(s->seconds_path));
+            return fail_state(x, s, f, "States.Runtime",
+                              "The SecondsPath parameter does not reference a valid non-negative "
+                              "integer: '%s'",
+                              jsonpath_text(s->seconds_path));
         }
         *wait = (int64_t)json_integer_value(v) * 1000;
         json_decref(v);
     } else if (s->timestamp_path) {
         if (jsonpath_eval(s->timestamp_path, eff, &v) != 0 || ts_of(v, &sec, &ns) < 0) {
             json_decref(v);
-            return failf(f, "States.Runtime",
-                         "An error occurred while executing the state '%s'. The TimestampPath "
-                         "parameter does not reference a valid ISO-8601 extended offset "
-                         "date-time format string: '%s'",
-                         s->name, jsonpath_text(s->timestamp_path));
+            return fail_state(x, s, f, "States.Runtime",
+                              "The TimestampPath parameter does not reference a valid ISO-8601 "
+                              "extended offset date-time format string: '%s'",
+                              jsonpath_text(s->timestamp_path));
         }
         json_decref(v);
         *wait = sec * 1000 + ns / 1000000 - now_ms(x);
@@ -1299,14 +1662,14 @@ static int run_wait(struct exec *x, const struct sfn__state *s, json_t *in, json
     json_t *eff = NULL;
     int64_t wait = 0;
     int rc = -1;
-    if (input_path(s, in, &eff, f) < 0 || wait_duration(x, s, eff, &wait, f) < 0)
+    if (input_path(x, s, in, &eff, f) < 0 || wait_duration(x, s, eff, &wait, f) < 0)
         goto out;
     sleep_ms(x, wait);
     if (check_deadline(x)) {
         failf(f, "States.Timeout", "The execution timed out in Wait state '%s'", s->name);
         goto out;
     }
-    if (output_path(s, eff, out, f) < 0)
+    if (output_path(x, s, eff, out, f) < 0)
         goto out;
     *next = s->next;
     rc = 0;
@@ -1322,7 +1685,7 @@ static int run_succeed(struct exec *x, const struct sfn__state *s, json_t *in, j
     int rc = -1;
     (void)x;
     (void)next;
-    if (input_path(s, in, &eff, f) == 0 && output_path(s, eff, out, f) == 0)
+    if (input_path(x, s, in, &eff, f) == 0 && output_path(x, s, eff, out, f) == 0)
         rc = 0;
     json_decref(eff);
     return rc;
@@ -1344,15 +1707,12 @@ static int fail_value(struct exec *x, const struct sfn__state *s, const struct s
         struct err e = {0};
         struct sfn__env env = {.input = in, .ctx = NULL, .rng = &x->rng};
         if (sfn__intrinsic_eval(src->fn, &env, &v, &e) < 0)
-            return fail_err(f, &e);
+            return fail_err_at(x, s, f, &e);
     } else {
         return 0;
     }
     if (!json_is_string(v)) {
-        failf(f, "States.Runtime",
-              "An error occurred while executing the state '%s'. The %s field does not "
-              "reference a string",
-              s->name, field);
+        fail_state(x, s, f, "States.Runtime", "The %s field does not reference a string", field);
     } else {
         free(*val);
         *val = xstrdup(json_string_value(v));
@@ -1400,14 +1760,16 @@ static int run_state(struct exec *x, const struct sfn__state *s, json_t *in, jso
     assert((unsigned)s->type < ST__COUNT && run_by_type[s->type]);
     assert(in && *out == NULL && !f->error && !f->cause);
     *next = -1;
-    if (x->history)
-        state_event(x, s, 1, in);
+    EVENT(x, state_event(x, s, 1, in));
+    long outer = x->entered_id; /* the enclosing Parallel/Map state's, inside a branch */
+    x->entered_id = x->root->last_id;
     int rc = run_by_type[s->type](x, s, in, out, next, f);
+    x->entered_id = outer;
     /* a state that succeeds leaves an output; only End states and Succeed end a graph */
     assert(rc < 0 || *out);
     assert(rc < 0 || s->next < 0 || *next >= 0);
-    if (rc == 0 && x->history)
-        state_event(x, s, 0, *out);
+    if (rc == 0)
+        EVENT(x, state_event(x, s, 0, *out));
     return rc;
 }
 
@@ -1421,7 +1783,11 @@ static int run_graph(struct exec *x, const struct sfn__graph *g, json_t *input, 
             json_decref(in);
             return failf(f, "States.Timeout", "The execution exceeded its TimeoutSeconds");
         }
-        if (++x->transitions > x->max_transitions) {
+        if (x->stop && *x->stop) {
+            json_decref(in);
+            return failf(f, "States.BranchFailed", "a sibling branch failed");
+        }
+        if (++x->root->transitions > x->max_transitions) {
             json_decref(in);
             return failf(f, "States.Runtime",
                          "The execution exceeded the limit of %ld state transitions",
@@ -1511,6 +1877,7 @@ int sfn_run(const struct sfn_machine *m, json_t *input, const struct sfn_run_opt
     }
     struct exec x = {0};
     struct fail f = {0};
+    x.root = &x;
     x.m = m;
     x.o = opts ? opts : &defaults;
     x.limit = x.o->payload_limit ? x.o->payload_limit : SFN_PAYLOAD_LIMIT;
@@ -1537,6 +1904,8 @@ int sfn_run(const struct sfn_machine *m, json_t *input, const struct sfn_run_opt
         json_object_set_new(d, "roleArn", json_string(role));
         free(role);
         event(&x, "ExecutionStarted", "executionStartedEventDetails", d);
+    } else {
+        tick(&x); /* ExecutionStarted is #1 */
     }
     json_t *result = NULL;
     out->status = SFN_FAILED;

@@ -35,6 +35,7 @@ struct sfn__intrinsic {
     struct arg *args;
     size_t nargs;
     int uses_context;
+    char *text; /* the whole call as written (top-level calls only; NULL for nested ones) */
 };
 
 typedef int (*impl_fn)(const struct sfn__intrinsic *f, json_t **v, const struct sfn__env *env,
@@ -52,6 +53,7 @@ static int fail(struct err *err, const char *fn, const char *fmt, const char *de
     return err_set(err, "States.IntrinsicFailure", "Invalid arguments in %s: %s", fn, msg);
 }
 
+/* An integer argument: an integer, or a number with no fraction. Returns 0 with *out, or -1. */
 static int get_int(json_t *v, long long *out)
 {
     if (json_is_integer(v)) {
@@ -66,6 +68,22 @@ static int get_int(json_t *v, long long *out)
         }
     }
     return -1;
+}
+
+/* A number argument of the math and range functions, which AWS rounds to the nearest integer
+ * when it has a fraction ("If you specify a non-integer value ... Step Functions will round it
+ * off to the nearest integer", intrinsic-functions.html; halves go away from zero). Objects,
+ * arrays, strings, booleans and null are not numbers. Returns 0 with *out, or -1. */
+static int get_rounded(json_t *v, long long *out)
+{
+    if (json_is_real(v)) {
+        double d = round(json_real_value(v));
+        if (fabs(d) >= 9e15)
+            return -1;
+        *out = (long long)d;
+        return 0;
+    }
+    return get_int(v, out);
 }
 
 /* ---- implementations ---- */
@@ -168,7 +186,7 @@ static int f_array_partition(const struct sfn__intrinsic *f, json_t **v, const s
     long long n;
     if (!json_is_array(v[0]))
         return fail(err, "States.ArrayPartition", "%s", "the first argument must be an array");
-    if (get_int(v[1], &n) < 0 || n <= 0)
+    if (get_rounded(v[1], &n) < 0 || n <= 0)
         return fail(err, "States.ArrayPartition", "%s",
                     "the chunk size must be a positive integer");
     json_t *res = json_array(), *chunk = NULL;
@@ -209,7 +227,7 @@ static int f_array_range(const struct sfn__intrinsic *f, json_t **v, const struc
 {
     (void)f, (void)env;
     long long a, b, s;
-    if (get_int(v[0], &a) < 0 || get_int(v[1], &b) < 0 || get_int(v[2], &s) < 0)
+    if (get_rounded(v[0], &a) < 0 || get_rounded(v[1], &b) < 0 || get_rounded(v[2], &s) < 0)
         return fail(err, "States.ArrayRange", "%s", "start, end and step must be integers");
     if (s == 0)
         return fail(err, "States.ArrayRange", "%s", "the step must not be 0");
@@ -374,7 +392,7 @@ static int f_math_random(const struct sfn__intrinsic *f, json_t **v, const struc
                          json_t **out, struct err *err)
 {
     long long a, b, seed;
-    if (get_int(v[0], &a) < 0 || get_int(v[1], &b) < 0)
+    if (get_rounded(v[0], &a) < 0 || get_rounded(v[1], &b) < 0)
         return fail(err, "States.MathRandom", "%s", "start and end must be integers");
     if (b <= a)
         return fail(err, "States.MathRandom", "%s", "end must be greater than start");
@@ -397,8 +415,8 @@ static int f_math_add(const struct sfn__intrinsic *f, json_t **v, const struct s
 {
     (void)f, (void)env;
     long long a, b;
-    if (get_int(v[0], &a) < 0 || get_int(v[1], &b) < 0)
-        return fail(err, "States.MathAdd", "%s", "both arguments must be integers");
+    if (get_rounded(v[0], &a) < 0 || get_rounded(v[1], &b) < 0)
+        return fail(err, "States.MathAdd", "%s", "both arguments must be numbers");
     if (a < -2147483648LL || a > 2147483647LL || b < -2147483648LL || b > 2147483647LL)
         return fail(err, "States.MathAdd", "%s",
                     "arguments must lie in the 32-bit signed integer range");
@@ -497,6 +515,7 @@ void sfn__intrinsic_free(struct sfn__intrinsic *fn)
     for (size_t i = 0; i < fn->nargs; i++)
         arg_release(&fn->args[i]);
     free(fn->args);
+    free(fn->text);
     free(fn);
 }
 
@@ -674,6 +693,7 @@ struct sfn__intrinsic *sfn__intrinsic_compile(const char *text, struct err *err)
         sfn__intrinsic_free(fn);
         return NULL;
     }
+    fn->text = xstrdup(text);
     return fn;
 }
 
@@ -682,8 +702,8 @@ int sfn__intrinsic_uses_context(const struct sfn__intrinsic *fn)
     return fn->uses_context;
 }
 
-int sfn__intrinsic_eval(const struct sfn__intrinsic *fn, const struct sfn__env *env, json_t **out,
-                        struct err *err)
+static int eval_call(const struct sfn__intrinsic *fn, const struct sfn__env *env, json_t **out,
+                     struct err *err)
 {
     json_t *stackv[8];
     json_t **v = fn->nargs <= 8 ? stackv : xcalloc(fn->nargs, sizeof *v);
@@ -694,7 +714,7 @@ int sfn__intrinsic_eval(const struct sfn__intrinsic *fn, const struct sfn__env *
         if (a->kind == A_LIT) {
             v[got] = json_incref(a->lit);
         } else if (a->kind == A_FN) {
-            if (sfn__intrinsic_eval(a->fn, env, &v[got], err) < 0)
+            if (eval_call(a->fn, env, &v[got], err) < 0)
                 goto out;
         } else {
             json_t *root = jsonpath_is_context(a->path) ? env->ctx : env->input;
@@ -705,9 +725,13 @@ int sfn__intrinsic_eval(const struct sfn__intrinsic *fn, const struct sfn__env *
             if (empty)
                 json_decref(empty);
             if (r != 0) {
-                err_set(err, "States.IntrinsicFailure",
-                        "Invalid arguments in %s: the path '%s' matched nothing in the input",
-                        fn->def->name, jsonpath_text(a->path));
+                /* AWS: a missing path argument is States.Runtime, never caught */
+                char *d = json_dumps(root, JSON_COMPACT | JSON_ENCODE_ANY);
+                err_set(err, "States.Runtime",
+                        "The JsonPath argument for the field '%s' could not be found in the input "
+                        "'%.400s'",
+                        jsonpath_text(a->path), d ? d : "{}");
+                free(d);
                 goto out;
             }
         }
@@ -718,5 +742,19 @@ out:
         json_decref(v[i]);
     if (v != stackv)
         free(v);
+    return rc;
+}
+
+int sfn__intrinsic_eval(const struct sfn__intrinsic *fn, const struct sfn__env *env, json_t **out,
+                        struct err *err)
+{
+    int rc = eval_call(fn, env, out, err);
+    if (rc < 0 && fn->text && !strcmp(err->code, "States.Runtime")) {
+        /* as AWS words it, naming the whole expression, not the inner call that failed */
+        char inner[ERR_MSG_MAX];
+        snprintf(inner, sizeof inner, "%s", err->message);
+        err_set(err, "States.Runtime", "The function '%s' had the following error: %s", fn->text,
+                inner);
+    }
     return rc;
 }

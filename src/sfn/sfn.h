@@ -68,7 +68,9 @@ size_t sfn_machine_state_count(const struct sfn_machine *m);
  * is (after ResultSelector, ResultPath and OutputPath), without copying it. On success set
  * *output to a new reference and return 0. On failure return -1 with err->code = the error name
  * ("States.TaskFailed", "Lambda.ServiceException", "ModelThrottled", ...) and err->message = the
- * cause. Called from the thread that called sfn_run(). */
+ * cause. Called from the thread that called sfn_run(): inside a scheduler task, Parallel branches
+ * and Map iterations run as tasks of their own on that thread (sched_spawn), so callbacks of
+ * different branches may be parked at the same time, and one runs only while the others wait. */
 typedef int (*sfn_task_fn)(void *ud, const char *resource, json_t *input, json_t **output,
                            struct err *err);
 
@@ -91,11 +93,12 @@ struct sfn_run_opts {
     sfn_task_fn task; /* NULL: a Task returns its effective input unchanged */
     void *task_ud;
     sfn_now_fn now;     /* NULL: the real clock (CLOCK_REALTIME) */
-    sfn_sleep_fn sleep; /* NULL: nanosleep */
+    sfn_sleep_fn sleep; /* NULL: sched_sleep_ms (parks inside a scheduler task, else blocks) */
     void *clock_ud;
     int virtual_clock;              /* 1: Wait and Retry advance a per-execution clock, never sleep,
                                        and Parallel branches / Map iterations overlap in time as on AWS
-                                       (they still run one after another; docs/sfn.md) */
+                                       (they still run one after another; docs/sfn.md). 0 inside a
+                                       scheduler task: they run concurrently on fibers */
     int64_t start_ms;               /* virtual clock start (0: the real time at start) */
     int want_history;               /* 1: fill sfn_result.history with AWS-shaped events */
     const char *execution_name;     /* $$.Execution.Name (default: a UUID) */
@@ -110,6 +113,12 @@ struct sfn_run_opts {
      * Much cheaper than want_history: nothing is serialised. */
     void (*on_state)(void *ud, const struct sfn_state_report *r);
     void *state_ud;
+    /* 1: inside a scheduler task on the real clock, a Task with TimeoutSeconds (or
+     * TimeoutSecondsPath) runs its callback on a fiber of its own and fails with States.Timeout
+     * when the time runs out, while the callback is still parked; the callback goes on and its
+     * result is dropped. The callback's task_ud must then stay valid until every callback has
+     * returned (sched_stop() waits for them). 0: a timeout is checked when the callback returns. */
+    int interrupt_timed_out_tasks;
 };
 
 enum sfn_status { SFN_SUCCEEDED, SFN_FAILED, SFN_TIMED_OUT };

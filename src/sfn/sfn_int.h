@@ -30,8 +30,9 @@ struct sfn__intrinsic;
 struct sfn__intrinsic *sfn__intrinsic_compile(const char *text, struct err *err);
 void sfn__intrinsic_free(struct sfn__intrinsic *fn);
 int sfn__intrinsic_uses_context(const struct sfn__intrinsic *fn);
-/* Returns 0 with *out (new ref), or -1 with err code States.IntrinsicFailure (or
- * States.Runtime / States.ParameterPathFailure when a path argument is missing). */
+/* Returns 0 with *out (new ref), or -1 with err code States.IntrinsicFailure (a bad argument), or
+ * States.Runtime when a path argument selects nothing ("The function '<the whole call>' had the
+ * following error: ...", as AWS words it). */
 int sfn__intrinsic_eval(const struct sfn__intrinsic *fn, const struct sfn__env *env, json_t **out,
                         struct err *err);
 

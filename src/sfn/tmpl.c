@@ -162,6 +162,31 @@ struct sfn__tmpl *sfn__tmpl_compile(json_t *j, const char *where, struct sfn_pro
     return t;
 }
 
+/* Evaluates a path of a template found under key (NULL at the top, where the error names the
+ * path itself as the field). A path that selects nothing fails with path_error, worded as AWS
+ * words it: the field is "key.$". */
+static int eval_path(const struct sfn__tmpl *t, const struct sfn__env *env, const char *key,
+                     const char *path_error, json_t **out, struct err *err)
+{
+    json_t *root = jsonpath_is_context(t->path) ? env->ctx : env->input;
+    json_t *empty = NULL;
+    if (!root)
+        root = empty = json_object();
+    int r = jsonpath_eval(t->path, root, out);
+    if (r != 0) {
+        char *dump = json_dumps(root, JSON_COMPACT | JSON_ENCODE_ANY);
+        err_set(err, path_error,
+                "The JSONPath '%s' specified for the field '%s%s' could not be found in the input "
+                "'%.400s'",
+                jsonpath_text(t->path), key ? key : jsonpath_text(t->path), key ? ".$" : "",
+                dump ? dump : "{}");
+        free(dump);
+    }
+    if (empty)
+        json_decref(empty);
+    return r != 0 ? -1 : 0;
+}
+
 int sfn__tmpl_eval(const struct sfn__tmpl *t, const struct sfn__env *env, const char *path_error,
                    json_t **out, struct err *err)
 {
@@ -169,33 +194,18 @@ int sfn__tmpl_eval(const struct sfn__tmpl *t, const struct sfn__env *env, const 
     case TM_CONST:
         *out = json_incref(t->value);
         return 0;
-    case TM_PATH: {
-        json_t *root = jsonpath_is_context(t->path) ? env->ctx : env->input;
-        json_t *empty = NULL;
-        if (!root)
-            root = empty = json_object();
-        int r = jsonpath_eval(t->path, root, out);
-        if (empty)
-            json_decref(empty);
-        if (r != 0) {
-            char *dump = json_dumps(root == env->input ? env->input : env->ctx,
-                                    JSON_COMPACT | JSON_ENCODE_ANY);
-            err_set(err, path_error,
-                    "The JsonPath argument for the field '%s' could not be found in the input "
-                    "'%.400s'",
-                    jsonpath_text(t->path), dump ? dump : "{}");
-            free(dump);
-            return -1;
-        }
-        return 0;
-    }
+    case TM_PATH:
+        return eval_path(t, env, NULL, path_error, out, err);
     case TM_INTRINSIC:
         return sfn__intrinsic_eval(t->fn, env, out, err);
     case TM_OBJECT: {
         json_t *o = json_object();
         for (size_t i = 0; i < t->n; i++) {
             json_t *v;
-            if (sfn__tmpl_eval(t->kids[i], env, path_error, &v, err) < 0) {
+            int r = t->kids[i]->kind == TM_PATH
+                        ? eval_path(t->kids[i], env, t->keys[i], path_error, &v, err)
+                        : sfn__tmpl_eval(t->kids[i], env, path_error, &v, err);
+            if (r < 0) {
                 json_decref(o);
                 return -1;
             }

@@ -3,8 +3,11 @@
  * (read at run time from $PARLEY_SRC). Each file holds {"cases": [...]}; a case gives a
  * definition (or definition_text), input, optional mocks (AWS MockedResponses entries keyed by
  * state name) and either "invalid" (substrings every one of which must appear among the
- * validation problems) or "expect" {status, output, error, cause_contains, history_types}.
- * Every history produced is also checked to be well formed (history_valid).
+ * validation problems) or "expect" {status, output, error, cause, cause_contains, history_types}.
+ * Every history produced is also checked to be well formed (history_valid). A case that gives
+ * an exact "cause" runs a second time with the history flipped on or off: the cause must not
+ * change (the event counter is the same either way), and an "(entered at the event id #N)" it
+ * names must be a StateEntered event in the history (entered_id_valid).
  * Every case cites the AWS documentation page that fixes its expectation in "doc".
  */
 #include <dirent.h>
@@ -48,6 +51,21 @@ static int history_valid(const char *name, json_t *h)
             return fail_case(name, "history event %s: timestamp %s goes back", at, ts);
         last_ts = ts;
     }
+    return 1;
+}
+
+/* The "(entered at the event id #N)" of a cause names event N of the history, and that event is
+ * a state's Entered event (AWS: the id of the event that entered the failing state). */
+static int entered_id_valid(const char *name, const char *cause, json_t *h)
+{
+    const char *at = cause ? strstr(cause, "(entered at the event id #") : NULL;
+    if (!at)
+        return 1;
+    long id = strtol(at + strlen("(entered at the event id #"), NULL, 10);
+    json_t *ev = id > 0 ? json_array_get(h, (size_t)id - 1) : NULL;
+    const char *t = json_string_value(json_object_get(ev, "type"));
+    if (!t || strlen(t) < 12 || strcmp(t + strlen(t) - 12, "StateEntered"))
+        return fail_case(name, "cause names event %s, which is a %s", at, t ? t : "missing event");
     return 1;
 }
 
@@ -199,6 +217,21 @@ static int run_case(json_t *c)
                                 : !r.error || strcmp(r.error, json_string_value(ee))))
         ok = fail_case(name, "error %s, expected %s", r.error,
                        json_is_null(ee) ? "null" : json_string_value(ee));
+    const char *want_cause = json_string_value(json_object_get(expect, "cause"));
+    if (want_cause && (!r.cause || strcmp(r.cause, want_cause)))
+        ok = fail_case(name, "cause '%s', expected '%s'", r.cause, want_cause);
+    if (want_cause) {
+        struct sfn_run_opts o2 = o;
+        struct sfn_result r2;
+        o2.want_history = !o.want_history;
+        sfn_run(m, input ? input : empty, &o2, &r2);
+        if (!r2.cause || !r.cause || strcmp(r.cause, r2.cause))
+            ok = fail_case(name, "cause changes with the history on/off: '%s' vs '%s'", r.cause,
+                           r2.cause);
+        if (!entered_id_valid(name, r.cause, r.history ? r.history : r2.history))
+            ok = 0;
+        sfn_result_release(&r2);
+    }
     const char *cc = json_string_value(json_object_get(expect, "cause_contains"));
     if (cc && (!r.cause || !strstr(r.cause, cc)))
         ok = fail_case(name, "cause '%s' lacks '%s'", r.cause, cc);
