@@ -77,6 +77,7 @@ struct snode {
     int has_const;
     struct text_re *re;    /* compiled pattern (a copy per concurrent validator) */
     char *pattern;         /* pattern as written, or NULL */
+    size_t pattern_max;    /* longest string (bytes) matched against it (SCHEMA_PATTERN_MAX_WORK) */
     long min_len, max_len; /* -1 when absent */
     int has_min, has_max, min_excl, max_excl;
     double min, max;
@@ -423,7 +424,7 @@ static size_t skip_bracket(const char *src, size_t i, size_t n)
     return j < n ? j + 1 : n;
 }
 
-/* Reads a `{n}`, `{n,}` or `{n,m}` bound at src[i]. Returns the index past it and sets *max to the
+/* Reads a `{n}`, `{n,}`, `{n,m}` or `{,m}` bound at src[i]. Returns the index past it and sets *max to the
  * copies regcomp makes (m, or n + 1 when open), or returns i when src[i] starts no bound (then
  * '{' is a literal). */
 static size_t read_bound(const char *src, size_t i, size_t n, unsigned long *max, int *too_big)
@@ -434,7 +435,7 @@ static size_t read_bound(const char *src, size_t i, size_t n, unsigned long *max
     for (; j < n && src[j] >= '0' && src[j] <= '9'; j++, digits++)
         if (lo <= SCHEMA_PATTERN_MAX_BOUND) /* saturates above the cap */
             lo = lo * 10 + (unsigned long)(src[j] - '0');
-    if (!digits)
+    if (!digits && !(j < n && src[j] == ',')) /* glibc reads `{,m}` as `{0,m}` */
         return i;
     if (j < n && src[j] == ',') {
         j++;
@@ -453,10 +454,10 @@ static size_t read_bound(const char *src, size_t i, size_t n, unsigned long *max
     return j + 1;
 }
 
-/* Checks that the ECMA pattern src compiles to a bounded automaton (see schema.h). Returns 0, or
- * -1 with the reason in why. Walks the pattern once, keeping per group the expanded size so far
- * and the size of the last atom, to which a quantifier applies. */
-static int pattern_check(const char *src, char *why, size_t len)
+/* Checks that the ECMA pattern src compiles to a bounded automaton (see schema.h). Returns its
+ * expanded size (> 0), or -1 with the reason in why. Walks the pattern once, keeping per group the
+ * expanded size so far and the size of the last atom, to which a quantifier applies. */
+static long pattern_check(const char *src, char *why, size_t len)
 {
     enum { MAX_GROUPS = 32 };
     unsigned long size[MAX_GROUPS + 1] = {0}, last[MAX_GROUPS + 1] = {0};
@@ -518,12 +519,12 @@ static int pattern_check(const char *src, char *why, size_t len)
             i = next;
         }
         if (size[depth] > SCHEMA_PATTERN_MAX_COST) {
-            snprintf(why, len, "expands to more than %d elements (nested or large repetitions)",
+            snprintf(why, len, "expands to more than %d elements (long, nested or large repetitions)",
                      SCHEMA_PATTERN_MAX_COST);
             return -1;
         }
     }
-    return 0;
+    return size[0] ? (long)size[0] : 1;
 }
 
 static int kw_pattern(struct cctx *c, const char *kw, const json_t *v, const json_t *js, int depth,
@@ -533,8 +534,12 @@ static int kw_pattern(struct cctx *c, const char *kw, const json_t *v, const jso
     if (!json_is_string(v))
         return bad(c, kw, "must be a string (a regular expression)");
     char why[160];
-    if (pattern_check(json_string_value(v), why, sizeof why) < 0)
+    long cost = pattern_check(json_string_value(v), why, sizeof why);
+    if (cost < 0)
         return bad(c, kw, "pattern '%.200s' is too complex: %s", json_string_value(v), why);
+    /* glibc's regexec builds its automaton's states while it reads: its work grows with the
+     * string's length times the square of the pattern's size (measured: see schema.h). */
+    n->pattern_max = SCHEMA_PATTERN_MAX_WORK / ((unsigned long long)cost * (unsigned long long)cost);
     char *ere = translate_regex(json_string_value(v));
     char msg[256] = "";
     n->re = text_re_new(ere, REG_EXTENDED | REG_NOSUB, msg, sizeof msg);
@@ -1091,7 +1096,10 @@ static void check_string(struct vctx *v, const struct snode *n, const json_t *x)
     if (n->max_len >= 0 && chars > (size_t)n->max_len)
         violation(v, "must be at most %ld character%s long (got %zu)", n->max_len,
                   n->max_len == 1 ? "" : "s", chars);
-    if (n->pattern && text_re_exec(n->re, s, 0, NULL, 0) != 0) {
+    if (n->pattern && json_string_length(x) > n->pattern_max) {
+        violation(v, "is too long to match against the pattern %s (%zu bytes; at most %zu for "
+                     "this pattern)", n->pattern, json_string_length(x), n->pattern_max);
+    } else if (n->pattern && text_re_exec(n->re, s, 0, NULL, 0) != 0) {
         struct buf got;
         buf_init(&got, SCHEMA_TEXT_MAX);
         add_json_short(&got, x);

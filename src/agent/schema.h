@@ -14,7 +14,11 @@
  * rejected too (a clear error naming the schema path, never a slow regcomp): repetition bounds
  * above SCHEMA_PATTERN_MAX_BOUND, quantifiers stacked directly on a quantifier (`a**`, `a{2}{3}`,
  * a lazy `?` aside), nested repetitions whose product exceeds SCHEMA_PATTERN_MAX_COST, and
- * backreferences (which POSIX matches by backtracking).
+ * backreferences (which POSIX matches by backtracking). Matching is time-boxed by its size: glibc's
+ * regexec builds automaton states as it reads, so its work grows with the string's length times
+ * the square of the pattern's expanded size; a string longer than SCHEMA_PATTERN_MAX_WORK / size²
+ * bytes is reported as a violation ("is too long to match against the pattern") and never matched.
+ * Ordinary patterns (an email, `^.{1,500}$`) allow strings far longer than their own limits.
  *
  * Violations are reported all at once, each prefixed by the JSON Pointer of the offending value,
  * for example `/priority: must be one of "low", "medium", "high", "urgent" (got "critical");
@@ -33,7 +37,8 @@
 #define SCHEMA_MAX_VIOLATIONS 50      /* violations listed in one report; the rest are counted */
 #define SCHEMA_INSTANCE_DEPTH 64      /* deeper instance values are reported, not descended */
 #define SCHEMA_PATTERN_MAX_BOUND 1000 /* largest n or m in a pattern's {n,m} */
-#define SCHEMA_PATTERN_MAX_COST 2000  /* pattern size once its repetitions are expanded */
+#define SCHEMA_PATTERN_MAX_COST 1000  /* pattern size once its repetitions are expanded */
+#define SCHEMA_PATTERN_MAX_WORK 250000000ULL /* string bytes x size^2 matched (about 1 s ASan) */
 
 struct schema;
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "agent/schema.h"
+#include "base/xmalloc.h"
 #include "check.h"
 #include "model/providers_int.h"
 #include "sfn/sfn.h"
@@ -54,6 +55,8 @@ static void complex_patterns_are_rejected_naming_the_path(void)
         "x{99999}",                              /* one huge bound */
         "(a{1,50}){1,50}",                       /* product above the cap */
         "(a)\\1",                                /* backreference */
+        "1{,12001}",                             /* glibc's {,m}: a timeout of the long run */
+        "(x{,40}){,40}",                         /* {,m} counted like {0,m} */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct err e = {0};
@@ -85,6 +88,65 @@ static void ordinary_patterns_still_compile_and_match(void)
     json_decref(no);
     schema_free(c);
     json_decref(s);
+}
+
+/* Validates a string of n copies of unit (cut to n bytes) against a compiled pattern; returns the
+ * report (caller frees) or NULL when it matches. */
+static char *check_long(const char *pattern, const char *unit, size_t n)
+{
+    json_t *s = json_pack("{s:s, s:s}", "type", "string", "pattern", pattern);
+    struct err e = {0};
+    struct schema *c = schema_compile(s, &e);
+    CHECK(c != NULL);
+    char *text = xmalloc(n + 1);
+    for (size_t i = 0; i < n; i++)
+        text[i] = unit[i % strlen(unit)];
+    text[n] = '\0';
+    json_t *x = json_string(text);
+    char *msg = NULL;
+    if (c)
+        (void)schema_check(c, x, &msg);
+    json_decref(x);
+    free(text);
+    schema_free(c);
+    json_decref(s);
+    return msg;
+}
+
+/* The timeout of the long schema run: patterns inside the size cap made glibc's regexec take tens
+ * of seconds on a 3000-byte string (its automaton states grow with the pattern's alternatives).
+ * Matching is now bounded by length x size^2: the long string is a violation without a match. */
+static void slow_regexec_is_time_boxed_by_length(void)
+{
+    char *msg = check_long("((.?){30}){30}x", "a", 3000); /* size 901: at most 307 bytes */
+    CHECK(msg && strstr(msg, "is too long to match against the pattern") &&
+          strstr(msg, "3000 bytes; at most 307"));
+    free(msg);
+    msg = check_long("([ab]?[bc]?[ca]?){300}$", "abc", 3000);
+    CHECK(msg && strstr(msg, "is too long to match"));
+    free(msg);
+    /* Short strings are still matched against the same pattern. */
+    msg = check_long("^([ab]?[bc]?[ca]?){300}$", "abc", 12);
+    CHECK(msg == NULL);
+    free(msg);
+    msg = check_long("^([ab]?[bc]?[ca]?){300}$", "abd", 12);
+    CHECK(msg && strstr(msg, "must match the pattern"));
+    free(msg);
+    /* Ordinary patterns keep their full reach: 500 characters against ^.{1,500}$ match, and an
+     * email pattern checks a long string by matching it. */
+    msg = check_long("^.{1,500}$", "xy", 500);
+    CHECK(msg == NULL);
+    free(msg);
+    msg = check_long("^.{1,500}$", "xy", 501);
+    CHECK(msg && strstr(msg, "must match the pattern"));
+    free(msg);
+    msg = check_long("^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[a-z]{2,}$", "a", 100000);
+    CHECK(msg && strstr(msg, "must match the pattern"));
+    free(msg);
+    /* Above the size cap the pattern is rejected at compile time. */
+    struct err e = {0};
+    CHECK_INT(compile_pattern("^(.?){1000}$", &e), -1);
+    CHECK(strstr(e.message, "expands to more than 1000 elements") != NULL);
 }
 
 static int count_msg(void *ud, const struct model__evstream_msg *m)
@@ -138,6 +200,7 @@ int main(void)
     RUN(choice_two_operators_is_reported_without_leak);
     RUN(complex_patterns_are_rejected_naming_the_path);
     RUN(ordinary_patterns_still_compile_and_match);
+    RUN(slow_regexec_is_time_boxed_by_length);
     RUN(evstream_zero_bytes_then_a_frame);
     return check_summary();
 }
