@@ -266,48 +266,66 @@ static void response_error(struct http_response *resp, const char *code, const c
 
 /* ---------------------------------------------------------------- framing */
 
-struct header_count {
-    const char *name; /* header to count (case-insensitive) */
-    int n;            /* occurrences */
-    const char *last; /* its last value */
+struct header_scan {
+    int cl, te;             /* Content-Length and Transfer-Encoding headers seen */
+    const char *cl_value;   /* the last Content-Length value */
+    const char *te_value;   /* the last Transfer-Encoding value */
+    const char *bad_name;   /* the first header name that is not a token, or NULL */
 };
 
-static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                    const char *value)
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
 {
     (void)kind;
-    struct header_count *c = cls;
-    if (key && strcasecmp(key, c->name) == 0) {
-        c->n++;
-        c->last = value;
+    struct header_scan *h = cls;
+    if (!key)
+        return MHD_YES;
+    /* libmicrohttpd keeps "Content-Length : 5" under the name "Content-Length " and a folded
+     * line inside the previous value; a proxy may read either as framing. */
+    if (!h->bad_name && (!key[0] || key[strcspn(key, " \t\r\n\v\f")]))
+        h->bad_name = key;
+    if (strcasecmp(key, "Content-Length") == 0) {
+        h->cl++;
+        h->cl_value = value ? value : "";
+    } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        h->te++;
+        h->te_value = value ? value : "";
     }
     return MHD_YES;
 }
 
 /* libmicrohttpd 0.9.75 serves a request with two Content-Length headers, or Content-Length with
- * Transfer-Encoding, by the first one, and waits on unknown transfer codings: behind a proxy that
- * reads the other one, that is request smuggling. Such requests are refused before their body:
- * returns 0 (fine) or the status (400, 501) with a message in msg. */
+ * Transfer-Encoding, by the first one, ignores a Content-Length written with a space before its
+ * colon, and waits on unknown transfer codings: behind a proxy that reads the other one, that is
+ * request smuggling. Such requests are refused before their body: returns 0 (fine) or the status
+ * (400, 501) with a message in msg. */
 static int framing_status(struct MHD_Connection *conn, char *msg, size_t cap)
 {
-    struct header_count cl = {"Content-Length", 0, NULL}, te = {"Transfer-Encoding", 0, NULL};
-    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &cl);
-    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &te);
-    if (cl.n > 1) {
-        snprintf(msg, cap, "the request has %d Content-Length headers", cl.n);
+    struct header_scan h = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header, &h);
+    if (h.bad_name) {
+        snprintf(msg, cap, "header name '%.60s' is not a token (no spaces, not empty)", h.bad_name);
         return 400;
     }
-    if (cl.n && te.n) {
+    if (h.cl > 1) {
+        snprintf(msg, cap, "the request has %d Content-Length headers", h.cl);
+        return 400;
+    }
+    if (h.cl && (!h.cl_value[0] || h.cl_value[strspn(h.cl_value, "0123456789")] ||
+                 strlen(h.cl_value) > 18)) {
+        snprintf(msg, cap, "Content-Length '%.40s' is not a decimal number of bytes", h.cl_value);
+        return 400;
+    }
+    if (h.cl && h.te) {
         snprintf(msg, cap, "the request has both Content-Length and Transfer-Encoding");
         return 400;
     }
-    if (te.n > 1) {
-        snprintf(msg, cap, "the request has %d Transfer-Encoding headers", te.n);
+    if (h.te > 1) {
+        snprintf(msg, cap, "the request has %d Transfer-Encoding headers", h.te);
         return 400;
     }
-    if (te.n && strcasecmp(te.last ? te.last : "", "chunked") != 0) {
-        snprintf(msg, cap, "transfer coding '%.60s' is not supported (only chunked)",
-                 te.last ? te.last : "");
+    if (h.te && strcasecmp(h.te_value, "chunked") != 0) {
+        snprintf(msg, cap, "transfer coding '%.60s' is not supported (only chunked)", h.te_value);
         return 501;
     }
     return 0;
@@ -317,10 +335,19 @@ static int framing_status(struct MHD_Connection *conn, char *msg, size_t cap)
  * closes the connection (the body is not read, no 100 Continue is sent). */
 static enum MHD_Result refuse_early(struct MHD_Connection *conn, const char *code, const char *msg)
 {
+    /* msg quotes header text from the client: anything but printable ASCII, a quote or a
+     * backslash becomes '?', so the body stays valid JSON (and the log line one line). */
+    char safe[200];
+    size_t k = 0;
+    for (; msg[k] && k + 1 < sizeof safe; k++) {
+        unsigned char ch = (unsigned char)msg[k];
+        safe[k] = ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\' ? '?' : (char)ch;
+    }
+    safe[k] = '\0';
     char body[300];
     int status = errcode_status(code);
     int n = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
-                     msg);
+                     safe);
     struct MHD_Response *mr = MHD_create_response_from_buffer((size_t)n, body,
                                                               MHD_RESPMEM_MUST_COPY);
     if (!mr)
@@ -329,7 +356,7 @@ static enum MHD_Result refuse_early(struct MHD_Connection *conn, const char *cod
     MHD_add_response_header(mr, "Connection", "close");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, mr);
     MHD_destroy_response(mr);
-    log_at(LL_INFO, "http", "refused a request: %s", msg);
+    log_at(LL_INFO, "http", "refused a request: %s", safe);
     return ret;
 }
 
