@@ -5,7 +5,9 @@
 // Server-Sent Events stream, GET /agent for the brand name and colour, GET /sessions/{id} to bring
 // the conversation back after a reload (the session id is kept in localStorage). A verified
 // customer's token comes from the script's data-user-token attribute or Parley.identify(token) and
-// is sent as Authorization: Bearer. Any failure to reach the server shows an error state.
+// is sent as Authorization: Bearer. While a person has the conversation (status "handoff") their
+// replies arrive without the customer typing: the widget polls GET /sessions/{id}. Any failure to
+// reach the server shows an error state.
 (() => {
     'use strict';
     if (window.Parley && window.Parley.widget) return; // included twice: keep the first
@@ -249,13 +251,14 @@ textarea { flex: 1; min-width: 0; resize: none; height: 2.6em; padding: 7px 10px
             if (streamError) throw new Error(streamError);
             if (!final) throw new Error('the reply stopped before it was complete');
             if (final.sessionId) remember(final.sessionId);
-            for (const m of final.operatorMessages || []) addMessage('operator', m.content, m.name);
+            for (const m of final.operatorMessages || []) addOperator(m);
             if (!reply && final.reply) reply = addMessage('assistant', '');
             if (reply) {
                 reply.querySelector('.bubble').textContent = final.reply || '';
                 reply.classList.remove('streaming');
                 reply.removeAttribute('aria-busy');
             }
+            setStatus(final.status);
             setState('ready');
         } catch (e) {
             if (reply) reply.remove();
@@ -305,8 +308,57 @@ textarea { flex: 1; min-width: 0; resize: none; height: 2.6em; padding: 7px 10px
         const session = await resp.json();
         for (const m of session.messages || []) {
             if (m.role === 'user' || (m.role === 'assistant' && m.content)) addMessage(m.role, m.content);
-            else if (m.role === 'operator') addMessage('operator', m.content, m.name);
+            else if (m.role === 'operator') addOperator(m);
         }
+        setStatus(session.status);
+    }
+
+    // ------------------------------------------------------------------ operator replies
+
+    const POLL_MS = 2000;
+    const seenOperator = new Set(); // keys of the operator messages on screen
+    let status = 'active'; // the session's status: 'active' | 'handoff' | 'closed'
+    let pollTimer = null;
+
+    // Shows an operator message unless it is on screen already (a reply's operatorMessages and a
+    // later poll carry the same message).
+    function addOperator(m) {
+        const when = Date.parse(m.timestamp || '');
+        const key = `${Number.isNaN(when) ? m.timestamp || '' : when}|${m.content}`;
+        if (seenOperator.has(key)) return;
+        seenOperator.add(key);
+        addMessage('operator', m.content, m.name);
+    }
+
+    function stopPolling() {
+        clearTimeout(pollTimer);
+        pollTimer = null;
+    }
+
+    function setStatus(next) {
+        status = next || 'active';
+        if (status !== 'handoff') stopPolling();
+        else if (!pollTimer) pollTimer = setTimeout(poll, POLL_MS);
+    }
+
+    async function poll() {
+        pollTimer = null;
+        const polled = sessionId;
+        if (!polled || status !== 'handoff') return;
+        if (!sendBtn.disabled) { // a turn in flight brings its own operatorMessages
+            try {
+                const resp = await fetch(`${SERVER}/sessions/${encodeURIComponent(polled)}`,
+                    { headers: headers(), cache: 'no-store' });
+                if (resp.ok && polled === sessionId) {
+                    const session = await resp.json();
+                    for (const m of session.messages || []) if (m.role === 'operator') addOperator(m);
+                    status = session.status || 'active';
+                }
+            } catch {
+                // a missed poll is retried on the next tick; sending still reports errors
+            }
+        }
+        if (status === 'handoff' && !pollTimer && polled === sessionId) pollTimer = setTimeout(poll, POLL_MS);
     }
 
     async function start() {
@@ -329,6 +381,9 @@ textarea { flex: 1; min-width: 0; resize: none; height: 2.6em; padding: 7px 10px
             if (t === token) return;
             token = t;
             remember(null);
+            stopPolling();
+            status = 'active';
+            seenOperator.clear();
             list.replaceChildren();
             hint.hidden = false;
         },

@@ -2,7 +2,7 @@
 // tests/scripts/test_browser.sh) and ends with "# N passed, M failed".
 import { launch, close, run, summary, ok } from './harness.mjs';
 
-const files = ['server', 'chat', 'console', 'handoff', 'fixtures', 'live', 'agent', 'savetest', 'widget', 'operators'];
+const files = ['server', 'chat', 'console', 'handoff', 'fixtures', 'live', 'agent', 'savetest', 'widget', 'widget_identity', 'operators'];
 const only = process.env.PARLEY_BROWSER_ONLY ? process.env.PARLEY_BROWSER_ONLY.split(',') : null;
 
 try {

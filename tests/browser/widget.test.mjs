@@ -32,10 +32,10 @@ function startHost() {
     });
 }
 
-const widget = (page) => page.locator('#parley-widget');
+export const widget = (page) => page.locator('#parley-widget');
 
 // Sends text through the widget and waits until the reply is complete; returns its text.
-async function say(page, text) {
+export async function say(page, text) {
     const replies = widget(page).locator('li.assistant');
     const before = await replies.count();
     await widget(page).getByLabel('Your message').fill(text);

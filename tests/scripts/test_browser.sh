@@ -3,6 +3,8 @@
 # `$PARLEY_BIN serve` on a free port with an operator token and a fresh data directory, installs
 # playwright-core with `npm ci` (lock file committed) and runs tests/browser/run.mjs against it.
 # Screenshots of each step go to build/browser-artifacts/. Ends with "# N passed, M failed".
+# A second server runs with PARLEY_USER_JWT_SECRET (verified customers) for the widget's
+# data-user-token and Parley.identify() tests.
 #   PARLEY_BROWSER_ONLY=chat,handoff   run only these test files
 set -u
 src=${PARLEY_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -25,11 +27,14 @@ chromium_bin=${PARLEY_CHROMIUM:-/usr/bin/chromium}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/parley-browser.XXXXXX")
 server_pid=""
+jwt_pid=""
 cleanup() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill "$server_pid" 2>/dev/null
-        wait "$server_pid" 2>/dev/null
-    fi
+    for pid in "$server_pid" "$jwt_pid"; do
+        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null
+            wait "$pid" 2>/dev/null
+        fi
+    done
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -50,50 +55,77 @@ PARLEY_OPERATOR_TOKEN="$token" PARLEY_LOG_LEVEL=info "$bin" serve --port 0 --bin
     --data "$tmp/data" >"$tmp/server.log" 2>&1 &
 server_pid=$!
 
-port=""
-for _ in $(seq 1 100); do
-    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$tmp/server.log" | head -n 1)
-    [ -n "$port" ] && break
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-done
+# The verified-customer server: identity only from Authorization: Bearer <HS256 JWT>.
+jwt_secret="browser-jwt-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+mkdir -p "$tmp/jwt-data"
+PARLEY_RATE_LIMIT_PER_MIN=0 PARLEY_SESSION_RATE_LIMIT_PER_MIN=0 PARLEY_USER_JWT_SECRET="$jwt_secret" \
+PARLEY_ALLOWED_ORIGINS="http://127.0.0.1:$widget_port" \
+PARLEY_OPERATOR_TOKEN="$token" PARLEY_LOG_LEVEL=info "$bin" serve --port 0 --bind 127.0.0.1 \
+    --data "$tmp/jwt-data" >"$tmp/jwt-server.log" 2>&1 &
+jwt_pid=$!
+
+# Prints the port a server reported in its log, or nothing when it did not start.
+server_port() {
+    local log=$1 pid=$2 p=""
+    for _ in $(seq 1 100); do
+        p=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$log" | head -n 1)
+        [ -n "$p" ] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "$p"
+}
+port=$(server_port "$tmp/server.log" "$server_pid")
 if [ -z "$port" ]; then
     tail -n 30 "$tmp/server.log"
     fail "parley serve did not report its port"
 fi
 url="http://127.0.0.1:$port"
+jwt_port=$(server_port "$tmp/jwt-server.log" "$jwt_pid")
+if [ -z "$jwt_port" ]; then
+    tail -n 30 "$tmp/jwt-server.log"
+    fail "parley serve (PARLEY_USER_JWT_SECRET) did not report its port"
+fi
 
 rm -rf "$artifacts"
 mkdir -p "$artifacts"
 (cd "$here" && PARLEY_URL="$url" PARLEY_OPERATOR_TOKEN="$token" PARLEY_ARTIFACTS="$artifacts" \
-    PARLEY_WIDGET_PORT="$widget_port" \
+    PARLEY_WIDGET_PORT="$widget_port" PARLEY_JWT_URL="http://127.0.0.1:$jwt_port" \
+    PARLEY_JWT_SECRET="$jwt_secret" \
     PARLEY_CHROMIUM="$chromium_bin" node run.mjs) | tee "$tmp/results.txt"
 rc=${PIPESTATUS[0]}
 
-# The server must survive the suite and stop cleanly (sanitizer reports fail the run).
+# Each server must survive the suite and stop cleanly (sanitizer reports fail the run).
 extra_pass=0 extra_fail=0
-if kill -0 "$server_pid" 2>/dev/null; then
-    echo "# precondition holds: the server is still running after the suite"
-    kill -TERM "$server_pid"
-    wait "$server_pid"
-    code=$?
-    server_pid=""
-    if [ "$code" -eq 0 ]; then
-        echo "ok - server: exits 0 on SIGTERM"; extra_pass=$((extra_pass + 1))
+# check_server NAME PID LOG: stops the server with SIGTERM and counts its exit and its log.
+check_server() {
+    local name=$1 pid=$2 log=$3 code
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "# precondition holds: the $name is still running after the suite"
+        kill -TERM "$pid"
+        wait "$pid"
+        code=$?
+        if [ "$code" -eq 0 ]; then
+            echo "ok - $name: exits 0 on SIGTERM"; extra_pass=$((extra_pass + 1))
+        else
+            echo "not ok - $name: exit status $code on SIGTERM"; extra_fail=$((extra_fail + 1))
+        fi
     else
-        echo "not ok - server: exit status $code on SIGTERM"; extra_fail=$((extra_fail + 1))
+        echo "not ok - $name: died during the suite"; extra_fail=$((extra_fail + 1))
     fi
-else
-    echo "not ok - server: died during the suite"; extra_fail=$((extra_fail + 1))
-fi
-if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$tmp/server.log"; then
-    echo "not ok - server: sanitizer report in the server log"
-    grep -E -A12 'AddressSanitizer|LeakSanitizer|runtime error:' "$tmp/server.log" | head -n 40 | sed 's/^/#   /'
-    extra_fail=$((extra_fail + 1))
-else
-    echo "ok - server: no sanitizer report"; extra_pass=$((extra_pass + 1))
-fi
-cp "$tmp/server.log" "$artifacts/server.log" 2>/dev/null
+    if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$log"; then
+        echo "not ok - $name: sanitizer report in its log"
+        grep -E -A12 'AddressSanitizer|LeakSanitizer|runtime error:' "$log" | head -n 40 | sed 's/^/#   /'
+        extra_fail=$((extra_fail + 1))
+    else
+        echo "ok - $name: no sanitizer report"; extra_pass=$((extra_pass + 1))
+    fi
+    cp "$log" "$artifacts/" 2>/dev/null
+}
+check_server server "$server_pid" "$tmp/server.log"
+server_pid=""
+check_server "jwt server" "$jwt_pid" "$tmp/jwt-server.log"
+jwt_pid=""
 
 line=$(grep -E '^# [0-9]+ passed, [0-9]+ failed' "$tmp/results.txt" | tail -n 1)
 p=$(echo "$line" | sed -E 's/^# ([0-9]+) passed.*/\1/')
