@@ -424,9 +424,9 @@ static size_t skip_bracket(const char *src, size_t i, size_t n)
     return j < n ? j + 1 : n;
 }
 
-/* Reads a `{n}`, `{n,}`, `{n,m}` or `{,m}` bound at src[i]. Returns the index past it and sets *max to the
- * copies regcomp makes (m, or n + 1 when open), or returns i when src[i] starts no bound (then
- * '{' is a literal). */
+/* Reads a `{n}`, `{n,}`, `{n,m}` or `{,m}` bound at src[i]. Returns the index past it and sets *max
+ * to the copies regcomp makes (m, or n + 1 when open), or returns i when src[i] starts no bound
+ * (then '{' is a literal). */
 static size_t read_bound(const char *src, size_t i, size_t n, unsigned long *max, int *too_big)
 {
     size_t j = i + 1;
@@ -519,7 +519,8 @@ static long pattern_check(const char *src, char *why, size_t len)
             i = next;
         }
         if (size[depth] > SCHEMA_PATTERN_MAX_COST) {
-            snprintf(why, len, "expands to more than %d elements (long, nested or large repetitions)",
+            snprintf(why, len,
+                     "expands to more than %d elements (long, nested or large repetitions)",
                      SCHEMA_PATTERN_MAX_COST);
             return -1;
         }
@@ -539,7 +540,8 @@ static int kw_pattern(struct cctx *c, const char *kw, const json_t *v, const jso
         return bad(c, kw, "pattern '%.200s' is too complex: %s", json_string_value(v), why);
     /* glibc's regexec builds its automaton's states while it reads: its work grows with the
      * string's length times the square of the pattern's size (measured: see schema.h). */
-    n->pattern_max = SCHEMA_PATTERN_MAX_WORK / ((unsigned long long)cost * (unsigned long long)cost);
+    n->pattern_max = SCHEMA_PATTERN_MAX_WORK /
+                     ((unsigned long long)cost * (unsigned long long)cost);
     char *ere = translate_regex(json_string_value(v));
     char msg[256] = "";
     n->re = text_re_new(ere, REG_EXTENDED | REG_NOSUB, msg, sizeof msg);
@@ -1097,8 +1099,10 @@ static void check_string(struct vctx *v, const struct snode *n, const json_t *x)
         violation(v, "must be at most %ld character%s long (got %zu)", n->max_len,
                   n->max_len == 1 ? "" : "s", chars);
     if (n->pattern && json_string_length(x) > n->pattern_max) {
-        violation(v, "is too long to match against the pattern %s (%zu bytes; at most %zu for "
-                     "this pattern)", n->pattern, json_string_length(x), n->pattern_max);
+        violation(v,
+                  "is too long to match against the pattern %s (%zu bytes; at most %zu for "
+                  "this pattern)",
+                  n->pattern, json_string_length(x), n->pattern_max);
     } else if (n->pattern && text_re_exec(n->re, s, 0, NULL, 0) != 0) {
         struct buf got;
         buf_init(&got, SCHEMA_TEXT_MAX);

@@ -267,10 +267,10 @@ static void response_error(struct http_response *resp, const char *code, const c
 /* ---------------------------------------------------------------- framing */
 
 struct header_scan {
-    int cl, te;             /* Content-Length and Transfer-Encoding headers seen */
-    const char *cl_value;   /* the last Content-Length value */
-    const char *te_value;   /* the last Transfer-Encoding value */
-    const char *bad_name;   /* the first header name that is not a token, or NULL */
+    int cl, te;           /* Content-Length and Transfer-Encoding headers seen */
+    const char *cl_value; /* the last Content-Length value */
+    const char *te_value; /* the last Transfer-Encoding value */
+    const char *bad_name; /* the first header name that is not a token, or NULL */
 };
 
 static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
