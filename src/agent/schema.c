@@ -528,6 +528,32 @@ static long pattern_check(const char *src, char *why, size_t len)
     return size[0] ? (long)size[0] : 1;
 }
 
+/* 1 when every match of the ECMA pattern src must start at the string's start: it begins with
+ * `^` and has no `|` outside groups and brackets (a branch could start anywhere). */
+static int anchored_at_start(const char *src)
+{
+    size_t i = 0, n = strlen(src);
+    int depth = 0;
+    if (n == 0 || src[0] != '^')
+        return 0;
+    while (i < n) {
+        if (src[i] == '\\') {
+            i += 2;
+        } else if (src[i] == '[') {
+            i = skip_bracket(src, i, n);
+        } else {
+            if (src[i] == '(')
+                depth++;
+            else if (src[i] == ')' && depth > 0)
+                depth--;
+            else if (src[i] == '|' && depth == 0)
+                return 0;
+            i++;
+        }
+    }
+    return 1;
+}
+
 static int kw_pattern(struct cctx *c, const char *kw, const json_t *v, const json_t *js, int depth,
                       struct snode *n)
 {
@@ -539,9 +565,15 @@ static int kw_pattern(struct cctx *c, const char *kw, const json_t *v, const jso
     if (cost < 0)
         return bad(c, kw, "pattern '%.200s' is too complex: %s", json_string_value(v), why);
     /* glibc's regexec builds its automaton's states while it reads: its work grows with the
-     * string's length times the square of the pattern's size (measured: see schema.h). */
-    n->pattern_max = SCHEMA_PATTERN_MAX_WORK /
-                     ((unsigned long long)cost * (unsigned long long)cost);
+     * string's length times the square of the pattern's size, and with the square of the length
+     * when every start is tried (measured: see schema.h). */
+    unsigned long long sq = (unsigned long long)cost * (unsigned long long)cost;
+    n->pattern_max = SCHEMA_PATTERN_MAX_WORK / sq;
+    if (!anchored_at_start(json_string_value(v))) {
+        size_t un = (size_t)(sqrt((double)SCHEMA_PATTERN_MAX_WORK2) / (double)cost);
+        if (un < n->pattern_max)
+            n->pattern_max = un;
+    }
     char *ere = translate_regex(json_string_value(v));
     char msg[256] = "";
     n->re = text_re_new(ere, REG_EXTENDED | REG_NOSUB, msg, sizeof msg);

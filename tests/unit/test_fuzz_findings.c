@@ -118,9 +118,9 @@ static char *check_long(const char *pattern, const char *unit, size_t n)
  * Matching is now bounded by length x size^2: the long string is a violation without a match. */
 static void slow_regexec_is_time_boxed_by_length(void)
 {
-    char *msg = check_long("((.?){30}){30}x", "a", 3000); /* size 901: at most 307 bytes */
+    char *msg = check_long("((.?){30}){30}x", "a", 3000); /* size 901, unanchored: at most 60 bytes */
     CHECK(msg && strstr(msg, "is too long to match against the pattern") &&
-          strstr(msg, "3000 bytes; at most 307"));
+          strstr(msg, "3000 bytes; at most 60"));
     free(msg);
     msg = check_long("([ab]?[bc]?[ca]?){300}$", "abc", 3000);
     CHECK(msg && strstr(msg, "is too long to match"));
@@ -132,16 +132,27 @@ static void slow_regexec_is_time_boxed_by_length(void)
     msg = check_long("^([ab]?[bc]?[ca]?){300}$", "abd", 12);
     CHECK(msg && strstr(msg, "must match the pattern"));
     free(msg);
-    /* Ordinary patterns keep their full reach: 500 characters against ^.{1,500}$ match, and an
-     * email pattern checks a long string by matching it. */
-    msg = check_long("^.{1,500}$", "xy", 500);
+    /* The timeout of the second long run: unanchored, every start was tried (length squared). */
+    msg = check_long("([ab]?[bc]?[ca]?){300}$", "abc", 200);
+    CHECK(msg && strstr(msg, "200 bytes; at most 60"));
+    free(msg);
+    /* Ordinary patterns keep their reach: 300 characters against ^.{1,300}$ match, an anchored
+     * email pattern checks a long string by matching it, an unanchored ticket number is found in
+     * 5000 bytes. */
+    msg = check_long("^.{1,300}$", "xy", 300);
     CHECK(msg == NULL);
     free(msg);
-    msg = check_long("^.{1,500}$", "xy", 501);
+    msg = check_long("^.{1,300}$", "xy", 301);
     CHECK(msg && strstr(msg, "must match the pattern"));
     free(msg);
     msg = check_long("^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[a-z]{2,}$", "a", 100000);
     CHECK(msg && strstr(msg, "must match the pattern"));
+    free(msg);
+    msg = check_long("TKT-[0-9]{6}", "see TKT-123456 ", 5000);
+    CHECK(msg == NULL);
+    free(msg);
+    msg = check_long("TKT-[0-9]{6}", "see TKT-123456 ", 6000);
+    CHECK(msg && strstr(msg, "is too long to match"));
     free(msg);
     /* Above the size cap the pattern is rejected at compile time. */
     struct err e = {0};
