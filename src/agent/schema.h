@@ -20,7 +20,7 @@
  * with a top-level `|`) is tried from every start, which squares the length too. A string longer
  * than SCHEMA_PATTERN_MAX_WORK / size² bytes, or for an unanchored pattern than
  * sqrt(SCHEMA_PATTERN_MAX_WORK2) / size, is reported as a violation ("is too long to match against
- * the pattern") and never matched. Ordinary patterns keep room: `^.{1,300}$` up to 396 bytes,
+ * the pattern") and never matched. Ordinary patterns keep room: `^.{1,300}$` up to 1096 bytes,
  * an anchored email pattern up to 800 KB, an unanchored `TKT-[0-9]{6}` up to 5 KB.
  *
  * Violations are reported all at once, each prefixed by the JSON Pointer of the offending value,
