@@ -44,6 +44,7 @@ struct passage {
     size_t article; /* index into kb->articles */
     char *section;  /* nearest sub-heading, "" if none */
     char *text;     /* paragraph text */
+    char *section_words; /* the section's stemmed words (stemmed_words) */
 };
 
 struct kb {
@@ -142,8 +143,9 @@ static char *fts_query(const struct buf *q)
     return buf_take(&b, NULL);
 }
 
-/* The stemmed words of title, each followed by a space and the whole led by one: " refund ". */
-static char *title_words(const char *title)
+/* The words of a heading without stop words, stemmed, each followed by a space and the whole led
+ * by one: " refund polic ". Returns a new string owned by the caller. */
+static char *stemmed_words(const char *title)
 {
     struct buf b;
     buf_init(&b, 2 * strlen(title) + 2);
@@ -183,6 +185,7 @@ static void add_passage(struct kb *kb, size_t article, const char *section, cons
     p->article = article;
     p->section = xstrdup(section);
     p->text = xstrdup(text);
+    p->section_words = stemmed_words(section);
 }
 
 /* 1 when line starts a Markdown list item: "- ", "* ", "1. " or "1) " (a wrapped line that merely
@@ -451,7 +454,7 @@ struct kb *kb_load(const char *dir, struct err *err)
         kb->articles[ai].name = xstrdup(nl.v[i]);
         kb->articles[ai].title = xstrdup(nl.v[i]);
         parse_article(kb, ai, raw);
-        kb->articles[ai].title_words = title_words(kb->articles[ai].title);
+        kb->articles[ai].title_words = stemmed_words(kb->articles[ai].title);
         free(raw);
     }
     if (kb->n_passages == 0) {
@@ -487,6 +490,7 @@ void kb_free(struct kb *kb)
     for (size_t i = 0; i < kb->n_passages; i++) {
         free(kb->passages[i].section);
         free(kb->passages[i].text);
+        free(kb->passages[i].section_words);
     }
     free(kb->passages);
     free(kb);
@@ -526,34 +530,56 @@ static int is_procedural(const char *section)
     return n > 4 && strncasecmp(section + n - 3, "ing", 3) == 0;
 }
 
-/* Re-ranks the BM25 scores with two signals a passage's own words miss: the article's title (a
+/* Counts the words (n = 1) or the pairs of neighbouring words (n = 2) of the stemmed query sq
+ * (" a b c ") that occur as such in the stemmed words of a heading (" x a b "). */
+static size_t count_in(const char *heading, const char *sq, int n)
+{
+    size_t hits = 0;
+    /* w is the space before a word of sq, end the space after the n-th word from there */
+    for (const char *w = sq; w && w[1]; w = strchr(w + 1, ' ')) {
+        const char *end = w;
+        for (int i = 0; i < n && end; i++)
+            end = strchr(end + 1, ' ');
+        if (!end)
+            break;
+        char needle[2 * TEXT_WORD_MAX + 4];
+        snprintf(needle, sizeof needle, "%.*s", (int)(end - w + 1), w);
+        hits += strstr(heading, needle) != NULL;
+    }
+    return hits;
+}
+
+/* Re-ranks the BM25 scores with signals a passage's own words miss: the article's title (a
  * query word in "Refunds" makes every passage of that article more likely the answer than a
- * passage about refunds elsewhere), and, for how-questions, sections that describe a procedure.
- * Words are compared stemmed by base/text's stemmer. */
+ * passage about refunds elsewhere), two neighbouring query words that are neighbours in the
+ * section heading too ("password reset email" and "The reset email did not arrive"), and, for
+ * how-questions, sections that describe a procedure. Words are compared without stop words and
+ * stemmed by base/text's stemmer. */
 static void rerank(const struct kb *kb, const char *query, const struct buf *q, double *score)
 {
-    double *title_boost = xcalloc(kb->n_articles, sizeof *title_boost);
-    for (size_t a = 0; a < kb->n_articles; a++) {
-        size_t hits = 0;
-        for (const char *s = buf_str(q); s < buf_str(q) + q->len; s += strlen(s) + 1) {
-            char w[TEXT_WORD_MAX + 2];
-            snprintf(w, sizeof w, " %s", s);
-            text_stem(w + 1);
-            strcat(w, " ");
-            hits += strstr(kb->articles[a].title_words, w) != NULL;
-        }
-        title_boost[a] = 1.0 + KB_TITLE_BOOST * (double)hits;
+    struct buf sqb; /* the query words stemmed: " a b c " */
+    buf_init(&sqb, q->len + 2);
+    buf_add_char(&sqb, ' ');
+    for (const char *w = buf_str(q); w < buf_str(q) + q->len; w += strlen(w) + 1) {
+        char st[TEXT_WORD_MAX];
+        snprintf(st, sizeof st, "%s", w);
+        text_stem(st);
+        buf_printf(&sqb, "%s ", st);
     }
+    char *sq = buf_take(&sqb, NULL);
     int how = is_how_question(query);
     for (size_t i = 0; i < kb->n_passages; i++) {
         if (score[i] <= 0)
             continue;
         const struct passage *p = &kb->passages[i];
-        score[i] *= title_boost[p->article];
+        score[i] *= 1.0 + KB_TITLE_BOOST * (double)count_in(kb->articles[p->article].title_words,
+                                                             sq, 1);
+        if (count_in(p->section_words, sq, 2) > 0)
+            score[i] *= KB_HEADING_PAIR_BOOST;
         if (how && is_procedural(p->section))
             score[i] *= KB_PROCEDURE_BOOST;
     }
-    free(title_boost);
+    free(sq);
 }
 
 /* Scores every passage matching match into score[] (0 for the others). Returns 0 or -1 with err. */

@@ -18,8 +18,10 @@
  * phrases), each quoted and OR-ed, so no FTS5 syntax in it ever reaches SQLite. Ranking is FTS5's
  * bm25() (k1 = 1.2, b = 0.75) with the column weights, then re-ranked: each query word in the
  * article's title (compared stemmed by base/text's stemmer) multiplies its passages' scores by
- * 1 + KB_TITLE_BOOST, and for how-questions a section that describes a procedure ("How to ...",
- * "Changing ...") by KB_PROCEDURE_BOOST. Each hit carries FTS5's snippet() of its passage with the
+ * 1 + KB_TITLE_BOOST, two neighbouring query words that are neighbours in the section heading
+ * ("password reset email", "The reset email did not arrive") by KB_HEADING_PAIR_BOOST, and for
+ * how-questions a section that describes a procedure ("How to ...", "Changing ...") by
+ * KB_PROCEDURE_BOOST. Each hit carries FTS5's snippet() of its passage with the
  * matched words between KB_MARK_OPEN and KB_MARK_CLOSE.
  *
  * A loaded kb is immutable; searches run on a small pool of connections to the index (a search
@@ -43,6 +45,7 @@
 #define KB_WEIGHT_SECTION 2.0  /* bm25() weight of the section heading column */
 #define KB_TITLE_BOOST 0.25    /* per query word in the article's title */
 #define KB_PROCEDURE_BOOST 1.3 /* how-questions: sections that describe a procedure */
+#define KB_HEADING_PAIR_BOOST 1.3 /* two neighbouring query words neighbours in the heading */
 #define KB_SNIPPET_TOKENS 24   /* words in a snippet */
 #define KB_SNIPPET_MAX 512     /* bytes of a snippet, with its NUL */
 #define KB_MARK_OPEN "**"      /* snippet: before a matched word (Markdown bold) */
