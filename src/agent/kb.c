@@ -1,29 +1,24 @@
 /*
- * kb.c - Markdown knowledge base indexed in SQLite FTS5; see kb.h for the format, the ranking and
- * the thread-safety contract. The articles and passages live here; the FTS5 table holds a copy of
- * their text in a private in-memory database that only answers which passages match and how well.
+ * kb.c - the knowledge base's index and search: the passages kb_md.c reads, in an SQLite FTS5
+ * table of a private in-memory database, searched with customer text made safe for FTS5 and
+ * re-ranked; see kb.h for the ranking and the thread-safety contract.
  */
 #include "agent/kb.h"
 
 #include <ctype.h>
-#include <dirent.h>
-#include <errno.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/kb_md.h"
 #include "base/buf.h"
 #include "base/sqlpool.h"
 #include "base/text.h"
-#include "base/utf8.h"
 #include "base/xmalloc.h"
 
-/* Paragraphs shorter than this join the next paragraph of their section. */
-#define MIN_PASSAGE_CHARS 80
 /* Words per query that count. */
 #define MAX_QUERY_TERMS 64
 /* Connections to the index: searches beyond this many at once wait for one (a search takes well
@@ -34,24 +29,10 @@
  * Types
  * --------------------------------------------------------------------------------------------- */
 
-struct article {
-    char *name;        /* path relative to the kb root */
-    char *title;       /* first "# " heading or the name */
-    char *title_words; /* the title's stemmed words, each followed by a space: " pay method " */
-};
-
-struct passage {
-    size_t article; /* index into kb->articles */
-    char *section;  /* nearest sub-heading, "" if none */
-    char *text;     /* paragraph text */
-    char *section_words; /* the section's stemmed words (stemmed_words) */
-};
-
 struct kb {
-    struct article *articles;
-    size_t n_articles, cap_articles;
-    struct passage *passages; /* passage i is row i of the FTS5 table */
-    size_t n_passages, cap_passages;
+    struct kb_md md;       /* the articles and passages; passage i is row i of the FTS5 table */
+    char **title_words;    /* per article: its title's stemmed words (stemmed_words) */
+    char **section_words;  /* per passage: its section heading's stemmed words */
     struct sqlpool *index; /* the FTS5 table's private in-memory database */
 };
 
@@ -111,8 +92,8 @@ static size_t query_words(const char *query, struct buf *q)
     size_t n = 0;
     while (n < MAX_QUERY_TERMS && text_next_word(&p, w) > 0) {
         int login = is_login_word(w) ||
-                    (is_login_verb(prev) && (strcmp(w, "in") == 0 || strcmp(w, "on") == 0 ||
-                                             strcmp(w, "into") == 0));
+                    (is_login_verb(prev) &&
+                     (strcmp(w, "in") == 0 || strcmp(w, "on") == 0 || strcmp(w, "into") == 0));
         int email = strcmp(prev, "e") == 0 && strcmp(w, "mail") == 0;
         snprintf(prev, sizeof prev, "%s", w);
         if (login)
@@ -162,156 +143,6 @@ static char *stemmed_words(const char *title)
 }
 
 /* ------------------------------------------------------------------------------------------------
- * Markdown parsing
- * --------------------------------------------------------------------------------------------- */
-
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        s[--n] = '\0';
-    return s;
-}
-
-static void add_passage(struct kb *kb, size_t article, const char *section, const char *text)
-{
-    if (kb->n_passages == kb->cap_passages) {
-        kb->cap_passages = kb->cap_passages ? kb->cap_passages * 2 : 64;
-        kb->passages = xrealloc(kb->passages, kb->cap_passages * sizeof kb->passages[0]);
-    }
-    struct passage *p = &kb->passages[kb->n_passages++];
-    p->article = article;
-    p->section = xstrdup(section);
-    p->text = xstrdup(text);
-    p->section_words = stemmed_words(section);
-}
-
-/* 1 when line starts a Markdown list item: "- ", "* ", "1. " or "1) " (a wrapped line that merely
- * starts with a number, like "16:00 on Saturdays", is not one). */
-static int is_list_item(const char *line)
-{
-    if ((line[0] == '-' || line[0] == '*') && line[1] == ' ')
-        return 1;
-    size_t d = 0;
-    while (d < 9 && isdigit((unsigned char)line[d]))
-        d++;
-    return d > 0 && (line[d] == '.' || line[d] == ')') && line[d + 1] == ' ';
-}
-
-/* Appends line to the paragraph buffer, joining wrapped lines with a space and list items with a
- * newline. */
-static void para_append(struct buf *para, const char *line)
-{
-    if (para->len > 0)
-        buf_add_char(para, is_list_item(line) ? '\n' : ' ');
-    buf_add_str(para, line);
-}
-
-/* Splits one article's text (NUL-terminated, modified in place) into passages. */
-static void parse_article(struct kb *kb, size_t ai, char *text)
-{
-    char *section = xstrdup("");
-    struct buf para; /* joins lines, each in place of its '\n': never longer than text */
-    buf_init(&para, strlen(text) + 1);
-    int in_code = 0;
-    char *line = text;
-    while (line) {
-        char *nl = strchr(line, '\n');
-        if (nl)
-            *nl = '\0';
-        char *t = trim(line);
-        line = nl ? nl + 1 : NULL;
-        int fence = strncmp(t, "```", 3) == 0;
-        if (fence) {
-            in_code = !in_code;
-            continue;
-        }
-        int heading = !in_code && t[0] == '#';
-        int blank = t[0] == '\0';
-        /* a paragraph ends at a blank line or a heading; short ones wait for the next */
-        if ((heading || blank) && para.len > 0 && (heading || para.len >= MIN_PASSAGE_CHARS)) {
-            add_passage(kb, ai, section, buf_str(&para));
-            buf_reset(&para);
-        }
-        if (heading) {
-            const char *h = t;
-            int level = 0;
-            while (*h == '#') {
-                h++;
-                level++;
-            }
-            h = trim((char *)h);
-            if (level == 1) {
-                if (strcmp(kb->articles[ai].title, kb->articles[ai].name) == 0) {
-                    free(kb->articles[ai].title);
-                    kb->articles[ai].title = xstrdup(h);
-                }
-            } else {
-                free(section);
-                section = xstrdup(h);
-            }
-            continue;
-        }
-        if (!blank)
-            para_append(&para, t);
-    }
-    if (para.len > 0)
-        add_passage(kb, ai, section, buf_str(&para));
-    buf_release(&para);
-    free(section);
-}
-
-static int read_file(const char *path, char **out, size_t *len, struct err *err)
-{
-    int rc = -1;
-    char *buf = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        err_set(err, "KbLoadFailed", "cannot open '%s': %s", path, strerror(errno));
-        goto out;
-    }
-    buf = xmalloc(KB_MAX_FILE_BYTES + 1);
-    size_t n = fread(buf, 1, KB_MAX_FILE_BYTES + 1, f);
-    if (ferror(f)) {
-        err_set(err, "KbLoadFailed", "cannot read '%s'", path);
-        goto out;
-    }
-    if (n > KB_MAX_FILE_BYTES) {
-        err_set(err, "KbLoadFailed", "'%s' is larger than %d bytes", path, KB_MAX_FILE_BYTES);
-        goto out;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    buf = NULL;
-    rc = 0;
-out:
-    if (f)
-        fclose(f);
-    free(buf);
-    return rc;
-}
-
-/* Fails with a message naming path and the line of the first byte that is not UTF-8 text (an
- * invalid sequence, or a NUL that would silently end the article). Returns 0 or -1. */
-static int check_text(const char *path, const char *raw, size_t len, struct err *err)
-{
-    long bad = utf8_invalid_at(raw, len);
-    const char *nul = memchr(raw, '\0', len);
-    if (nul && (bad < 0 || nul - raw < bad))
-        bad = nul - raw;
-    if (bad < 0)
-        return 0;
-    int line = 1;
-    for (long i = 0; i < bad; i++)
-        line += raw[i] == '\n';
-    return err_set(err, "KbLoadFailed", "'%s' line %d: %s", path, line,
-                   raw[bad] == '\0' ? "NUL byte in the text" : "not valid UTF-8");
-}
-
-/* ------------------------------------------------------------------------------------------------
  * Index
  * --------------------------------------------------------------------------------------------- */
 
@@ -332,13 +163,13 @@ static int index_build(struct kb *kb, struct err *err)
     c = sqlpool_acquire(kb->index);
     if (sqlpool_exec(c, Q_CREATE, err) != 0 || sqlpool_exec(c, Q_BEGIN, err) != 0)
         goto out;
-    for (size_t i = 0; i < kb->n_passages; i++) {
-        const struct passage *p = &kb->passages[i];
+    for (size_t i = 0; i < kb->md.n_passages; i++) {
+        const struct kb_md_passage *p = &kb->md.passages[i];
         sqlite3_stmt *st = sqlpool_stmt(c, Q_INSERT, err);
         if (!st)
             goto out;
         sqlite3_bind_int64(st, 1, (sqlite3_int64)i);
-        sqlite3_bind_text(st, 2, kb->articles[p->article].title, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, kb->md.articles[p->article].title, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, p->section, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, p->text, -1, SQLITE_STATIC);
         int step = sqlite3_step(st);
@@ -361,117 +192,22 @@ out:
  * Loading
  * --------------------------------------------------------------------------------------------- */
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-struct name_list {
-    size_t n, cap;
-    char **v; /* relative paths */
-};
-
-static void names_push(struct name_list *nl, char *name)
-{
-    if (nl->n == nl->cap) {
-        nl->cap = nl->cap ? nl->cap * 2 : 32;
-        nl->v = xrealloc(nl->v, nl->cap * sizeof nl->v[0]);
-    }
-    nl->v[nl->n++] = name;
-}
-
-/* Collects *.md paths under root/rel (rel "" for the root). */
-static int collect(const char *root, const char *rel, int depth, struct name_list *nl,
-                   struct err *err)
-{
-    int rc = -1;
-    char *dirpath = rel[0] ? xasprintf("%s/%s", root, rel) : xstrdup(root);
-    DIR *d = opendir(dirpath);
-    if (!d) {
-        err_set(err, "KbLoadFailed", "cannot open knowledge base directory '%s': %s", dirpath,
-                strerror(errno));
-        goto out;
-    }
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        char *relname = rel[0] ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
-        char *full = xasprintf("%s/%s", root, relname);
-        struct stat st;
-        int ok = stat(full, &st) == 0;
-        free(full);
-        size_t l = strlen(de->d_name);
-        if (ok && S_ISDIR(st.st_mode) && depth < KB_MAX_DEPTH) {
-            int sub = collect(root, relname, depth + 1, nl, err);
-            free(relname);
-            if (sub != 0)
-                goto out;
-        } else if (ok && S_ISREG(st.st_mode) && l > 3 && strcmp(de->d_name + l - 3, ".md") == 0) {
-            if (nl->n >= KB_MAX_FILES) {
-                free(relname);
-                err_set(err, "KbLoadFailed", "'%s' holds more than %d articles", root,
-                        KB_MAX_FILES);
-                goto out;
-            }
-            names_push(nl, relname);
-        } else {
-            free(relname);
-        }
-    }
-    rc = 0;
-out:
-    if (d)
-        closedir(d);
-    free(dirpath);
-    return rc;
-}
-
 struct kb *kb_load(const char *dir, struct err *err)
 {
     struct kb *kb = xcalloc(1, sizeof *kb);
-    struct name_list nl = {0};
-    const char *root = dir ? dir : KB_DEFAULT_DIR;
-    int ok = 0;
-    if (collect(root, "", 0, &nl, err) != 0)
-        goto out;
-    if (nl.n > 1)
-        qsort(nl.v, nl.n, sizeof nl.v[0], cmp_str);
-    kb->articles = xcalloc(nl.n + 1, sizeof kb->articles[0]);
-    for (size_t i = 0; i < nl.n; i++) {
-        char *path = xasprintf("%s/%s", root, nl.v[i]);
-        char *raw = NULL;
-        size_t len = 0;
-        int rrc = read_file(path, &raw, &len, err);
-        if (rrc == 0)
-            rrc = check_text(path, raw, len, err);
-        free(path);
-        if (rrc != 0) {
-            free(raw);
-            goto out;
-        }
-        size_t ai = kb->n_articles++;
-        kb->articles[ai].name = xstrdup(nl.v[i]);
-        kb->articles[ai].title = xstrdup(nl.v[i]);
-        parse_article(kb, ai, raw);
-        kb->articles[ai].title_words = stemmed_words(kb->articles[ai].title);
-        free(raw);
+    if (kb_md_load(&kb->md, dir ? dir : KB_DEFAULT_DIR, err) != 0) {
+        free(kb);
+        return NULL;
     }
-    if (kb->n_passages == 0) {
-        err_set(err, "KbEmpty", "knowledge base directory '%s' holds no *.md article with text",
-                root);
-        goto out;
-    }
-    if (index_build(kb, err) != 0)
-        goto out;
-    ok = 1;
-out:
-    for (size_t i = 0; i < nl.n; i++)
-        free(nl.v[i]);
-    free(nl.v);
-    if (!ok) {
+    kb->title_words = xcalloc(kb->md.n_articles, sizeof *kb->title_words);
+    for (size_t i = 0; i < kb->md.n_articles; i++)
+        kb->title_words[i] = stemmed_words(kb->md.articles[i].title);
+    kb->section_words = xcalloc(kb->md.n_passages, sizeof *kb->section_words);
+    for (size_t i = 0; i < kb->md.n_passages; i++)
+        kb->section_words[i] = stemmed_words(kb->md.passages[i].section);
+    if (index_build(kb, err) != 0) {
         kb_free(kb);
-        kb = NULL;
+        return NULL;
     }
     return kb;
 }
@@ -481,29 +217,24 @@ void kb_free(struct kb *kb)
     if (!kb)
         return;
     sqlpool_close(kb->index);
-    for (size_t i = 0; i < kb->n_articles; i++) {
-        free(kb->articles[i].name);
-        free(kb->articles[i].title);
-        free(kb->articles[i].title_words);
-    }
-    free(kb->articles);
-    for (size_t i = 0; i < kb->n_passages; i++) {
-        free(kb->passages[i].section);
-        free(kb->passages[i].text);
-        free(kb->passages[i].section_words);
-    }
-    free(kb->passages);
+    for (size_t i = 0; i < kb->md.n_articles; i++)
+        free(kb->title_words[i]);
+    free(kb->title_words);
+    for (size_t i = 0; i < kb->md.n_passages; i++)
+        free(kb->section_words[i]);
+    free(kb->section_words);
+    kb_md_release(&kb->md);
     free(kb);
 }
 
 size_t kb_article_count(const struct kb *kb)
 {
-    return kb->n_articles;
+    return kb->md.n_articles;
 }
 
 size_t kb_passage_count(const struct kb *kb)
 {
-    return kb->n_passages;
+    return kb->md.n_passages;
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -568,13 +299,12 @@ static void rerank(const struct kb *kb, const char *query, const struct buf *q, 
     }
     char *sq = buf_take(&sqb, NULL);
     int how = is_how_question(query);
-    for (size_t i = 0; i < kb->n_passages; i++) {
+    for (size_t i = 0; i < kb->md.n_passages; i++) {
         if (score[i] <= 0)
             continue;
-        const struct passage *p = &kb->passages[i];
-        score[i] *= 1.0 + KB_TITLE_BOOST * (double)count_in(kb->articles[p->article].title_words,
-                                                             sq, 1);
-        if (count_in(p->section_words, sq, 2) > 0)
+        const struct kb_md_passage *p = &kb->md.passages[i];
+        score[i] *= 1.0 + KB_TITLE_BOOST * (double)count_in(kb->title_words[p->article], sq, 1);
+        if (count_in(kb->section_words[i], sq, 2) > 0)
             score[i] *= KB_HEADING_PAIR_BOOST;
         if (how && is_procedural(p->section))
             score[i] *= KB_PROCEDURE_BOOST;
@@ -633,7 +363,7 @@ static int index_snippet(struct sqlpool_conn *c, const char *match, size_t row, 
 static size_t top_k(const struct kb *kb, const double *score, size_t k, struct kb_hit *out)
 {
     size_t found = 0;
-    for (size_t i = 0; i < kb->n_passages; i++) {
+    for (size_t i = 0; i < kb->md.n_passages; i++) {
         if (score[i] <= 0)
             continue;
         /* insertion into out[0..found), strictly greater moves ahead: ties keep file order */
@@ -644,9 +374,9 @@ static size_t top_k(const struct kb *kb, const double *score, size_t k, struct k
             continue;
         size_t last = found < k ? found : k - 1;
         memmove(&out[pos + 1], &out[pos], (last - pos) * sizeof out[0]);
-        const struct passage *p = &kb->passages[i];
-        out[pos].article = kb->articles[p->article].name;
-        out[pos].title = kb->articles[p->article].title;
+        const struct kb_md_passage *p = &kb->md.passages[i];
+        out[pos].article = kb->md.articles[p->article].name;
+        out[pos].title = kb->md.articles[p->article].title;
         out[pos].section = p->section;
         out[pos].passage = p->text;
         out[pos].snippet[0] = '\0';
@@ -685,9 +415,9 @@ int kb_search(const struct kb *kb, const char *query, size_t k, struct kb_hit *o
         goto out;
     }
     match = fts_query(&q);
-    score = xcalloc(kb->n_passages, sizeof *score);
+    score = xcalloc(kb->md.n_passages, sizeof *score);
     c = sqlpool_acquire(kb->index);
-    if (index_match(c, match, score, kb->n_passages, err) != 0)
+    if (index_match(c, match, score, kb->md.n_passages, err) != 0)
         goto out;
     rerank(kb, query, &q, score);
     size_t found = top_k(kb, score, k, out);
@@ -715,10 +445,10 @@ json_t *kb_search_json(const struct kb *kb, const char *query, size_t k, struct 
     for (int i = 0; i < n; i++) {
         /* rounded so the JSON is stable across platforms' last-bit differences */
         double score = round(hits[i].score * 10000.0) / 10000.0;
-        json_array_append_new(
-            results, json_pack("{s:s, s:s, s:s, s:s, s:s, s:f}", "article", hits[i].article,
-                               "title", hits[i].title, "section", hits[i].section, "passage",
-                               hits[i].passage, "snippet", hits[i].snippet, "score", score));
+        json_array_append_new(results, json_pack("{s:s, s:s, s:s, s:s, s:s, s:f}", "article",
+                                                 hits[i].article, "title", hits[i].title, "section",
+                                                 hits[i].section, "passage", hits[i].passage,
+                                                 "snippet", hits[i].snippet, "score", score));
     }
     out = json_pack("{s:o}", "results", results);
 done:

@@ -41,15 +41,15 @@
 #define KB_MAX_DEPTH 4                 /* subdirectory levels searched below the root */
 #define KB_MAX_QUERY 1000              /* bytes per query */
 #define KB_MAX_RESULTS 20              /* largest k kb_search accepts */
-#define KB_WEIGHT_TITLE 1.0    /* bm25() weight of the title column (body: 1) */
-#define KB_WEIGHT_SECTION 2.0  /* bm25() weight of the section heading column */
-#define KB_TITLE_BOOST 0.25    /* per query word in the article's title */
-#define KB_PROCEDURE_BOOST 1.3 /* how-questions: sections that describe a procedure */
-#define KB_HEADING_PAIR_BOOST 1.3 /* two neighbouring query words neighbours in the heading */
-#define KB_SNIPPET_TOKENS 24   /* words in a snippet */
-#define KB_SNIPPET_MAX 512     /* bytes of a snippet, with its NUL */
-#define KB_MARK_OPEN "**"      /* snippet: before a matched word (Markdown bold) */
-#define KB_MARK_CLOSE "**"     /* snippet: after a matched word */
+#define KB_WEIGHT_TITLE 1.0            /* bm25() weight of the title column (body: 1) */
+#define KB_WEIGHT_SECTION 2.0          /* bm25() weight of the section heading column */
+#define KB_TITLE_BOOST 0.25            /* per query word in the article's title */
+#define KB_PROCEDURE_BOOST 1.3         /* how-questions: sections that describe a procedure */
+#define KB_HEADING_PAIR_BOOST 1.3      /* two neighbouring query words neighbours in the heading */
+#define KB_SNIPPET_TOKENS 24           /* words in a snippet */
+#define KB_SNIPPET_MAX 512             /* bytes of a snippet, with its NUL */
+#define KB_MARK_OPEN "**"              /* snippet: before a matched word (Markdown bold) */
+#define KB_MARK_CLOSE "**"             /* snippet: after a matched word */
 
 struct kb;
 
