@@ -1,7 +1,7 @@
 /*
  * kb_search.c - knowledge-base search throughput: loads a kb directory and runs a fixed set of
  * customer questions, first on one thread, then on eight at once, printing searches per second.
- * Built and run by hand (see bench/README.md, "Knowledge base"); not part of make test.
+ * Built with `make build/bench/kb_search` (see bench/README.md); not part of make bench or test.
  */
 #include <pthread.h>
 #include <stdio.h>
