@@ -4,6 +4,7 @@
  * and concurrent searches agree.
  */
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "agent/kb.h"
+#include "base/fault.h"
 #include "check.h"
 
 static struct kb *kb;
@@ -491,6 +493,33 @@ static void test_snippets(void)
     json_decref(j);
 }
 
+/* SQLite failing under the index (fault injection at sqlpool_stmt) is an error value, never a
+ * crash: "KbSearchFailed" at search, "KbLoadFailed" at load; the kb works again afterwards. */
+static void test_sql_faults(void)
+{
+    struct kb_hit hits[3];
+    struct err err = {{0}, {0}};
+    fault_arm(FAULT_SQL, 1, SQLITE_IOERR, 0);
+    CHECK_INT(kb_search(kb, "refund policy", 3, hits, &err), -1);
+    CHECK_STR(err.code, "KbSearchFailed");
+    CHECK(strstr(err.message, "injected") != NULL);
+    fault_arm(FAULT_SQL, 2, SQLITE_BUSY, 0); /* the first snippet */
+    CHECK_INT(kb_search(kb, "refund policy", 3, hits, &err), -1);
+    CHECK_STR(err.code, "KbSearchFailed");
+    fault_disarm_all();
+    CHECK(kb_search(kb, "refund policy", 3, hits, &err) > 0);
+
+    const char *src = getenv("PARLEY_SRC");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/kb", src ? src : ".");
+    fault_arm(FAULT_SQL, 3, SQLITE_FULL, 0); /* an INSERT of the index */
+    struct kb *k = kb_load(dir, &err);
+    fault_disarm_all();
+    CHECK(k == NULL);
+    CHECK_STR(err.code, "KbLoadFailed");
+    kb_free(k);
+}
+
 int main(void)
 {
     const char *src = getenv("PARLEY_SRC");
@@ -513,6 +542,7 @@ int main(void)
     RUN(test_concurrent_reads);
     RUN(test_query_syntax);
     RUN(test_snippets);
+    RUN(test_sql_faults);
     kb_free(kb);
     return check_summary();
 }
