@@ -42,6 +42,11 @@ enum { Q_CREATE, Q_BEGIN, Q_INSERT, Q_COMMIT, Q_MATCH, Q_SNIPPET, Q_COUNT };
 
 #define KB__STR(x) #x
 #define KB_STR(x) KB__STR(x)
+/* The ranking and the passage window, as SQL. */
+#define RANK_SQL "bm25(passage, " KB_STR(KB_WEIGHT_TITLE) ", " KB_STR(KB_WEIGHT_SECTION) ", 1.0)"
+#define SNIPPET_SQL                                                                                \
+    "snippet(passage, 2, '" KB_MARK_OPEN "', '" KB_MARK_CLOSE                                      \
+    "', '...', " KB_STR(KB_SNIPPET_TOKENS) ")"
 
 static const char *const index_sql[Q_COUNT] = {
     [Q_CREATE] = "CREATE VIRTUAL TABLE passage USING fts5(title, section, body, "
@@ -49,11 +54,8 @@ static const char *const index_sql[Q_COUNT] = {
     [Q_BEGIN] = "BEGIN",
     [Q_INSERT] = "INSERT INTO passage(rowid, title, section, body) VALUES (?1, ?2, ?3, ?4)",
     [Q_COMMIT] = "COMMIT",
-    [Q_MATCH] = "SELECT rowid, bm25(passage, " KB_STR(KB_WEIGHT_TITLE) ", " KB_STR(
-        KB_WEIGHT_SECTION) ", 1.0) FROM passage WHERE passage MATCH ?1",
-    [Q_SNIPPET] = "SELECT snippet(passage, 2, '" KB_MARK_OPEN "', '" KB_MARK_CLOSE
-                  "', '...', " KB_STR(KB_SNIPPET_TOKENS) ") FROM passage "
-                                                         "WHERE passage MATCH ?1 AND rowid = ?2",
+    [Q_MATCH] = "SELECT rowid, " RANK_SQL " FROM passage WHERE passage MATCH ?1",
+    [Q_SNIPPET] = "SELECT " SNIPPET_SQL " FROM passage WHERE passage MATCH ?1 AND rowid = ?2",
 };
 
 /* ------------------------------------------------------------------------------------------------
