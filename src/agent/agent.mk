@@ -8,6 +8,7 @@ LIB_SRCS += src/agent/turn.c
 LIB_SRCS += src/agent/transcript.c
 LIB_SRCS += src/agent/schema.c
 LIB_SRCS += src/agent/kb.c
+LIB_SRCS += src/agent/kb_md.c
 LIB_SRCS += src/agent/tool_http.c
 LIB_SRCS += src/agent/tool_lambda.c
 LIB_SRCS += src/agent/tool_openapi.c

@@ -96,6 +96,7 @@ enum errcode_class {
     X(InvalidSchema, "InvalidSchema", 500, ERRCODE_CLIENT, 0)                                      \
     X(KbEmpty, "KbEmpty", 500, ERRCODE_SERVER, 0)                                                  \
     X(KbLoadFailed, "KbLoadFailed", 500, ERRCODE_SERVER, 0)                                        \
+    X(KbSearchFailed, "KbSearchFailed", 500, ERRCODE_SERVER, 0)                                    \
     X(IntentDataInvalid, "IntentDataInvalid", 500, ERRCODE_SERVER, 0)                              \
     /* Lambda host */                                                                              \
     X(HandlerNotFound, "HandlerNotFound", 500, ERRCODE_SERVER, 0)                                  \

@@ -72,36 +72,29 @@ static int ends_with(const char *w, size_t len, const char *suf)
     return len >= sl && memcmp(w + len - sl, suf, sl) == 0;
 }
 
-/* Drops one letter of a final double consonant other than l, s, z when w has >= min letters. */
-static void undouble(char *w, size_t min)
+/* Drops one letter of a final double consonant other than l, s, z ("shipp" -> "ship"). */
+static void undouble(char *w)
 {
     size_t len = strlen(w);
-    if (len >= min && w[len - 1] == w[len - 2] && !strchr("aeioulsz", w[len - 1]))
+    if (len >= 3 && w[len - 1] == w[len - 2] && !strchr("aeioulsz", w[len - 1]))
         w[len - 1] = '\0';
 }
 
-void text_stem(char *w, enum text_flavour flavour)
+void text_stem(char *w)
 {
-    /* The model undoubles only what -ing/-ed left ("shipp"), from 3 letters; search undoubles
-     * any final pair from 4 letters ("staff" -> "staf" too). */
-    int model = flavour == TEXT_FOR_MODEL;
     size_t len = strlen(w);
     if (len > 4 && (ends_with(w, len, "ies") || ends_with(w, len, "ied"))) {
         strcpy(w + len - 3, "y");
     } else if (len > 5 && ends_with(w, len, "ing")) {
         w[len - 3] = '\0';
-        if (model)
-            undouble(w, 3);
+        undouble(w);
     } else if (len > 4 && ends_with(w, len, "ed") && !ends_with(w, len, "eed")) {
         w[len - 2] = '\0';
-        if (model)
-            undouble(w, 3);
+        undouble(w);
     } else if (len > 3 && w[len - 1] == 's' && !ends_with(w, len, "ss") &&
                !ends_with(w, len, "us") && !ends_with(w, len, "is")) {
         w[len - 1] = '\0';
     }
-    if (!model)
-        undouble(w, 4);
     len = strlen(w);
     if (len > 4 && w[len - 1] == 'e')
         w[len - 1] = '\0';

@@ -1,12 +1,12 @@
 /*
  * text.h - the word-level text helpers shared by the knowledge base's search (src/agent/kb.c)
  * and the offline model's features (src/model/offline_text.c): splitting text into lower-case
- * words, the stop-word lists and the light English suffix stemmer.
+ * words, the stop-word lists and the one light English suffix stemmer.
  *
- * The two users grew slightly different rules (different stop words; the search stemmer also
- * undoubles a final consonant pair that was not left by a suffix), and both are frozen by tests
- * and the offline model's trained weights. So each rule set is one named flavour here rather
- * than a second copy upstairs. Input is ASCII-lower-cased; other bytes pass through untouched.
+ * The knowledge base's index stems with SQLite FTS5's porter tokenizer; outside it (the title
+ * re-ranking) kb uses this stemmer, the offline model's, whose rules its trained weights freeze.
+ * The two users keep different stop-word lists (one named flavour each rather than a second copy
+ * upstairs). Input is ASCII-lower-cased; other bytes pass through untouched.
  *
  * It also holds the shared regular expressions of the text classifiers (text_re): glibc's
  * regexec() locks the regex_t it runs, so one compiled pattern matched by every request thread
@@ -21,7 +21,7 @@
 #include <stddef.h>
 
 enum text_flavour {
-    TEXT_FOR_SEARCH, /* knowledge-base retrieval (BM25 terms) */
+    TEXT_FOR_SEARCH, /* knowledge-base queries */
     TEXT_FOR_MODEL,  /* offline intent classifier features */
 };
 
@@ -67,6 +67,6 @@ void text_re_free(struct text_re *re);
  * -y, -ing, -ed (not -eed), plural -s (not -ss/-us/-is), a final double consonant left over
  * ("shipp" -> "ship", keeping ll/ss/zz), then a final -e on words over 4 letters.
  * ("refunds", "refunded", "refunding" -> "refund"; "invoices" -> "invoic".) */
-void text_stem(char *w, enum text_flavour flavour);
+void text_stem(char *w);
 
 #endif

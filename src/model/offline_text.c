@@ -202,7 +202,7 @@ static const char *synonym_of(const char *w)
 
 void offline_text_stem(char *w)
 {
-    text_stem(w, TEXT_FOR_MODEL);
+    text_stem(w);
 }
 
 /* ------------------------------------------------------------------------------------------------

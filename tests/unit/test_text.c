@@ -1,6 +1,7 @@
-/* test_text.c - shared word splitting, stop words and both stemmer flavours. The vectors were
- * produced by the knowledge base's and the offline model's stemmers before they were merged,
- * so these pin the merged stemmer to exactly their old output. */
+/* test_text.c - shared word splitting, stop words and the one stemmer. The vectors were produced
+ * by the offline model's stemmer before it moved here (its trained weights depend on them), so
+ * these pin the stemmer to exactly its old output. (The knowledge base's own variant, which also
+ * undoubled "staff" -> "staf", went when kb moved to FTS5's porter tokenizer, issue 16.) */
 #include <pthread.h>
 #include <string.h>
 
@@ -9,38 +10,38 @@
 #include "check.h"
 
 static const struct {
-    const char *word, *search, *model;
+    const char *word, *model;
 } vectors[] = {
-    {"refunds", "refund", "refund"},
-    {"refunded", "refund", "refund"},
-    {"refunding", "refund", "refund"},
-    {"invoices", "invoic", "invoic"},
-    {"shipped", "ship", "ship"},
-    {"shipping", "ship", "ship"},
-    {"added", "add", "ad"},
-    {"adding", "add", "ad"},
-    {"staff", "staf", "staff"},
-    {"bills", "bill", "bill"},
-    {"policies", "policy", "policy"},
-    {"carried", "carry", "carry"},
-    {"agreed", "agreed", "agreed"},
-    {"status", "status", "status"},
-    {"analysis", "analysis", "analysis"},
-    {"glass", "glass", "glass"},
-    {"address", "address", "address"},
-    {"cancelled", "cancell", "cancell"},
-    {"running", "run", "run"},
-    {"tries", "try", "try"},
-    {"size", "size", "size"},
-    {"sizes", "size", "size"},
-    {"updated", "updat", "updat"},
-    {"emails", "email", "email"},
-    {"login", "login", "login"},
-    {"boxes", "boxe", "boxe"},
-    {"fizzing", "fizz", "fizz"},
-    {"pass", "pass", "pass"},
-    {"stopped", "stop", "stop"},
-    {"ties", "tie", "tie"},
+    {"refunds", "refund"},
+    {"refunded", "refund"},
+    {"refunding", "refund"},
+    {"invoices", "invoic"},
+    {"shipped", "ship"},
+    {"shipping", "ship"},
+    {"added", "ad"},
+    {"adding", "ad"},
+    {"staff", "staff"},
+    {"bills", "bill"},
+    {"policies", "policy"},
+    {"carried", "carry"},
+    {"agreed", "agreed"},
+    {"status", "status"},
+    {"analysis", "analysis"},
+    {"glass", "glass"},
+    {"address", "address"},
+    {"cancelled", "cancell"},
+    {"running", "run"},
+    {"tries", "try"},
+    {"size", "size"},
+    {"sizes", "size"},
+    {"updated", "updat"},
+    {"emails", "email"},
+    {"login", "login"},
+    {"boxes", "boxe"},
+    {"fizzing", "fizz"},
+    {"pass", "pass"},
+    {"stopped", "stop"},
+    {"ties", "tie"},
 };
 
 static void test_stem_vectors(void)
@@ -48,16 +49,11 @@ static void test_stem_vectors(void)
     for (size_t i = 0; i < sizeof vectors / sizeof vectors[0]; i++) {
         char w[TEXT_WORD_MAX];
         strcpy(w, vectors[i].word);
-        text_stem(w, TEXT_FOR_SEARCH);
-        CHECK_STR(w, vectors[i].search);
-        strcpy(w, vectors[i].word);
-        text_stem(w, TEXT_FOR_MODEL);
+        text_stem(w);
         CHECK_STR(w, vectors[i].model);
     }
     char empty[1] = "";
-    text_stem(empty, TEXT_FOR_SEARCH);
-    CHECK_STR(empty, "");
-    text_stem(empty, TEXT_FOR_MODEL);
+    text_stem(empty);
     CHECK_STR(empty, "");
 }
 
