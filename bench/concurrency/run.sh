@@ -4,11 +4,13 @@
 # 2000), nginx reverse-proxying to it (the anchor: the event-driven limit for a request that waits
 # on an upstream) and a release `parley serve` using the stand-in as its model
 # (ANTHROPIC_BASE_URL), then drives each with wrk (new-session POST /chat, chat.lua) at every
-# connection count of BENCH_CONNS (default "1000 4000 10000"), plain and SSE. Per run it prints
-# turns/s, p50, p99, socket errors and non-2xx answers, and for parley the server memory per
-# in-flight turn (RSS sampled mid-run minus RSS at idle, over the connections: wrk is closed-loop,
-# so every connection holds one turn), then the ratios to nginx of the same run.
-# Settings: BENCH_CONNS, BENCH_SECONDS (default 15), BENCH_LATENCY_MS, BENCH_THREADS (wrk, 2).
+# connection count of BENCH_CONNS (default "1000 4000 10000"), plain (json) and SSE, nginx and
+# parley back to back. Per run it prints turns/s, p50, p99, socket errors and non-2xx answers, and
+# for parley the server's RSS at idle and at its peak during the run (sampled every 0.5 s) and
+# the memory per in-flight turn, (peak - idle) / connections (wrk is closed-loop: every connection
+# holds one turn), then the ratios to nginx of the same run.
+# Settings: BENCH_CONNS, BENCH_SECONDS (default 15), BENCH_LATENCY_MS, BENCH_THREADS (wrk, 2),
+# BENCH_MODES (default "json sse"), BENCH_PARLEY_ENV (extra VAR=value settings for parley).
 set -eu
 build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,11 +18,18 @@ conns=${BENCH_CONNS:-1000 4000 10000}
 seconds=${BENCH_SECONDS:-15}
 latency=${BENCH_LATENCY_MS:-2000}
 wthreads=${BENCH_THREADS:-2}
+modes=${BENCH_MODES:-json sse}
+"$here/install-deps.sh"
 dir=$(mktemp -d /tmp/parley-bconc-XXXXXX)
 pids=()
+# Stops everything this script started. Runs under set +e: a failed kill or a wait's non-zero
+# status (a process ended by our signal) must not end the cleanup early, which left parley
+# running and holding the caller's output open (the hang after the last wrk run).
 cleanup() {
-    [ -f "$dir/nginx/nginx.pid" ] && kill "$(cat "$dir/nginx/nginx.pid")" 2>/dev/null || true
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    set +e
+    [ -f "$dir/nginx/nginx.pid" ] && kill "$(cat "$dir/nginx/nginx.pid")" 2>/dev/null
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
     rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -43,34 +52,42 @@ nginx -c "$dir/nginx.conf" -p "$dir/nginx" -e "$dir/nginx/error.log"
 
 # parley
 mkdir -p "$dir/data"
+# shellcheck disable=SC2086
 env PARLEY_MODEL=anthropic ANTHROPIC_API_KEY=bench ANTHROPIC_BASE_URL="http://127.0.0.1:$stub" \
     PARLEY_RATE_LIMIT_PER_MIN=0 PARLEY_SESSION_RATE_LIMIT_PER_MIN=0 \
-    PARLEY_MAX_CONNECTIONS_PER_IP=0 PARLEY_MAX_CONNECTIONS=20000 \
+    PARLEY_MAX_CONNECTIONS_PER_IP=0 PARLEY_MAX_CONNECTIONS=20000 ${BENCH_PARLEY_ENV:-} \
     "$build/parley" serve --port 0 --data "$dir/data" 2>"$dir/parley.log" &
 ppid=$!
 pids+=($ppid)
+pport=
 for _ in $(seq 200); do
     pport=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$dir/parley.log")
     [ -n "$pport" ] && break
     sleep 0.1
 done
 [ -n "$pport" ] || { echo "parley did not start; log:"; cat "$dir/parley.log"; exit 1; }
+grep -h "open-file limit" "$dir/parley.log" | sed 's/^[^ ]* [^ ]* /parley: /' || true
 
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
-# drive NAME PORT CONNS SSE: runs wrk, sets tps p50 p99 errs non2xx (and rss_mid for parley)
+# drive NAME PORT CONNS SSE: runs wrk, sets tps p50 p99 errs non2xx (and rss_peak for parley)
 drive() {
     local name=$1 port=$2 c=$3 sse=$4 out="$dir/wrk-$1-$3-$4.txt"
     WRK_SSE=$sse wrk -t"$wthreads" -c"$c" -d"${seconds}s" --timeout 30s --latency \
         -s "$here/chat.lua" "http://127.0.0.1:$port/chat" >"$out" 2>&1 &
     local w=$!
-    rss_mid=0
+    rss_peak=0
     if [ "$name" = parley ]; then
-        sleep $((seconds / 2))
-        rss_mid=$(rss_kb "$ppid")
+        while kill -0 "$w" 2>/dev/null; do
+            local r
+            r=$(rss_kb "$ppid")
+            [ "${r:-0}" -gt "$rss_peak" ] && rss_peak=$r
+            sleep 0.5
+        done
     fi
     wait "$w" || true
     tps=$(awk '/^Requests\/sec/ {print $2}' "$out")
+    tps=${tps:-0}
     p50=$(awk '$1=="50%" {print $2}' "$out")
     p99=$(awk '$1=="99%" {print $2}' "$out")
     errs=$(awk '/Socket errors/ {gsub(",", ""); print $4+$6+$8+$10}' "$out")
@@ -79,26 +96,38 @@ drive() {
     non2xx=${non2xx:-0}
 }
 
-# seconds of a wrk latency figure (1.23s, 456.78ms, 12us)
-to_s() { echo "$1" | awk '/ms$/ {sub("ms",""); print $1/1000; next} /us$/ {sub("us",""); print $1/1e6; next} /s$/ {sub("s",""); print $1+0; next} {print 0}'; }
+# seconds of a wrk latency figure (1.23s, 456.78ms, 12us, 1.02m)
+to_s() { echo "$1" | awk '/ms$/ {sub("ms",""); print $1/1000; next} /us$/ {sub("us",""); print $1/1e6; next} /m$/ {sub("m",""); print $1*60; next} /s$/ {sub("s",""); print $1+0; next} {print 0}'; }
 
-printf '%-6s %-4s %6s %-7s %9s %8s %8s %7s %7s %10s\n' server mode conns "" turns/s p50 p99 sockerr non2xx KB/turn
+fmt='%-6s %-4s %6s %9s %8s %8s %8s %7s %8s %8s %8s\n'
+# shellcheck disable=SC2059
+printf "$fmt" server mode conns turns/s p50 p99 sockerr non2xx idleMB peakMB KB/turn
 for c in $conns; do
-    for sse in 0 1; do
-        mode=$([ "$sse" = 1 ] && echo sse || echo json)
+    for mode in $modes; do
+        sse=$([ "$mode" = sse ] && echo 1 || echo 0)
         drive nginx "$nport" "$c" "$sse"
         n_tps=$tps n_p99=$p99
-        printf '%-6s %-4s %6s %-7s %9s %8s %8s %7s %7s %10s\n' nginx "$mode" "$c" "" "$tps" "$p50" "$p99" "$errs" "$non2xx" -
-        sleep 2
+        # shellcheck disable=SC2059
+        printf "$fmt" nginx "$mode" "$c" "$tps" "$p50" "$p99" "$errs" "$non2xx" - - -
+        sleep 3
         idle=$(rss_kb "$ppid")
         drive parley "$pport" "$c" "$sse"
-        per=$(awk -v a="$rss_mid" -v b="$idle" -v c="$c" 'BEGIN {printf "%.1f", (a-b)/c}')
-        printf '%-6s %-4s %6s %-7s %9s %8s %8s %7s %7s %10s\n' parley "$mode" "$c" "" "$tps" "$p50" "$p99" "$errs" "$non2xx" "$per"
+        per=$(awk -v a="$rss_peak" -v b="$idle" -v c="$c" 'BEGIN {printf "%.1f", (a-b)/c}')
+        # shellcheck disable=SC2059
+        printf "$fmt" parley "$mode" "$c" "$tps" "$p50" "$p99" "$errs" "$non2xx" \
+            "$((idle / 1024))" "$((rss_peak / 1024))" "$per"
         awk -v a="$tps" -v b="$n_tps" -v p="$(to_s "$p99")" -v q="$(to_s "$n_p99")" -v c="$c" -v m="$mode" \
-            'BEGIN {printf "ratio  %-4s %6s         turns/s %.2fx nginx, p99 %.2fx nginx\n", m, c, (b>0?a/b:0), (q>0?p/q:0)}'
-        sleep 2
+            'BEGIN {printf "ratio  %-4s %6s turns/s %.2fx nginx, p99 %.2fx nginx\n", m, c, (b>0?a/b:0), (q>0?p/q:0)}'
+        sleep 3
     done
 done
 if grep -q "Sanitizer\|ERROR" "$dir/parley.log"; then
-    echo "parley logged errors:"; grep "Sanitizer\|ERROR" "$dir/parley.log" | head -n 20
+    echo "parley logged errors:"
+    grep "Sanitizer\|ERROR" "$dir/parley.log" | head -n 20
+fi
+n=$(grep -c " WARN " "$dir/parley.log" || true)
+if [ "${n:-0}" -gt 1 ]; then
+    echo "parley logged $n warnings, the most frequent:"
+    grep " WARN " "$dir/parley.log" | cut -d' ' -f3- | sed "s/'[^']*'/'…'/g" | cut -c1-140 |
+        sort | uniq -c | sort -rn | head -n 5
 fi
