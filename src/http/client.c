@@ -2,10 +2,11 @@
  * client.c - the libcurl client (see client.h): a mutex-guarded stack of idle connections (an easy
  * handle with the multi handle that keeps its connection cache), per-attempt transfer state and
  * the retry loop (delays from base/backoff). A transfer is driven through curl's multi socket
- * interface: the connection's sockets sit in a private epoll set, and the calling task parks on
- * that one fd (and curl's timeout) with sched_wait_fd(), so a task waiting on a provider holds no
- * thread. Nothing is shared between two transfers in flight (no CURLSH): a connection belongs to
- * one call at a time.
+ * interface: the calling task parks with sched_wait_fd() on the one socket curl watches (the
+ * usual case) or, while curl watches several at once (happy eyeballs, the resolver), on a private
+ * epoll set of them, and on curl's timeout, so a task waiting on a provider holds no thread and
+ * no descriptor beyond its socket. Nothing is shared between two transfers in flight (no CURLSH):
+ * a connection belongs to one call at a time.
  */
 #include "http/client.h"
 
@@ -35,13 +36,24 @@
 #define HEADERS_MAX 128
 #define WAIT_SLICE_MS 1000 /* longest park without curl's timer, a safety net */
 
+/* A socket curl asked us to watch, and for what (CURL_POLL_IN/OUT/INOUT). */
+struct sock {
+    int fd;
+    int what;
+};
+
 /* One transfer's worth of libcurl: the easy handle, the multi that runs it and owns its cached
- * connections, and the epoll set of the sockets curl asked us to watch. */
+ * connections, and the sockets curl asked us to watch. At 10,000 turns in flight a descriptor per
+ * turn matters (RLIMIT_NOFILE), so the epoll set of those sockets exists only once curl watched
+ * two at the same time; with one the task waits on the socket itself. */
 struct conn {
-    CURLM *m;         /* the multi handle, one transfer at a time */
-    CURL *h;          /* the easy handle, reset between calls */
-    int epfd;         /* epoll set of curl's sockets */
-    int64_t deadline; /* monotonic ms when curl wants its timeout action, -1 = none */
+    CURLM *m;           /* the multi handle, one transfer at a time */
+    CURL *h;            /* the easy handle, reset between calls */
+    struct sock *socks; /* the sockets curl watches */
+    size_t n_socks;     /* entries in socks */
+    size_t cap_socks;   /* allocated entries */
+    int epfd;           /* epoll set mirroring socks, -1 until two were watched at once */
+    int64_t deadline;   /* monotonic ms when curl wants its timeout action, -1 = none */
 };
 
 struct http_client {
@@ -60,20 +72,62 @@ static void global_init(void)
 
 /* ---- Connections -------------------------------------------------------------------------- */
 
-/* curl's socket callback: mirrors what curl wants to know about socket fd into the epoll set. */
+/* epoll events for curl's interest what. */
+static uint32_t epoll_events(int what)
+{
+    return ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
+}
+
+/* Adds or updates fd in the epoll set (when there is one). */
+static void epoll_mirror(struct conn *k, int fd, int what)
+{
+    if (k->epfd < 0)
+        return;
+    struct epoll_event ev = {.events = epoll_events(what), .data.fd = fd};
+    if (epoll_ctl(k->epfd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT)
+        epoll_ctl(k->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* curl's socket callback: records what curl wants to know about socket fd (and mirrors it into
+ * the epoll set when there is one). */
 static int on_socket(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp)
 {
     (void)e, (void)sockp;
     struct conn *k = ud;
+    size_t i = 0;
+    while (i < k->n_socks && k->socks[i].fd != fd)
+        i++;
     if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(k->epfd, EPOLL_CTL_DEL, fd, NULL); /* may be closed already */
+        if (i < k->n_socks)
+            k->socks[i] = k->socks[--k->n_socks];
+        if (k->epfd >= 0)
+            epoll_ctl(k->epfd, EPOLL_CTL_DEL, fd, NULL); /* may be closed already */
         return 0;
     }
-    struct epoll_event ev = {.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) |
-                                       ((what & CURL_POLL_OUT) ? EPOLLOUT : 0),
-                             .data.fd = fd};
-    if (epoll_ctl(k->epfd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT)
-        epoll_ctl(k->epfd, EPOLL_CTL_ADD, fd, &ev);
+    if (i == k->n_socks) {
+        if (k->n_socks == k->cap_socks) {
+            k->cap_socks = k->cap_socks ? 2 * k->cap_socks : 2;
+            k->socks = xrealloc(k->socks, k->cap_socks * sizeof *k->socks);
+        }
+        k->socks[k->n_socks++].fd = fd;
+    }
+    k->socks[i].what = what;
+    epoll_mirror(k, fd, what);
+    return 0;
+}
+
+/* Creates the epoll set of curl's sockets when curl watches several at once. Returns 0 or -1. */
+static int conn_epoll(struct conn *k)
+{
+    if (k->epfd >= 0)
+        return 0;
+    k->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (k->epfd < 0) {
+        log_at(LL_WARN, "http", "cannot create an epoll set: %s", strerror(errno));
+        return -1;
+    }
+    for (size_t i = 0; i < k->n_socks; i++)
+        epoll_mirror(k, k->socks[i].fd, k->socks[i].what);
     return 0;
 }
 
@@ -92,7 +146,9 @@ static void conn_free(struct conn *k)
         return;
     curl_easy_cleanup(k->h);
     curl_multi_cleanup(k->m);
-    close(k->epfd);
+    if (k->epfd >= 0)
+        close(k->epfd);
+    free(k->socks);
     free(k);
 }
 
@@ -101,9 +157,9 @@ static struct conn *conn_new(void)
     struct conn *k = xcalloc(1, sizeof *k);
     k->m = curl_multi_init();
     k->h = curl_easy_init();
-    k->epfd = epoll_create1(EPOLL_CLOEXEC);
+    k->epfd = -1;
     k->deadline = -1;
-    if (!k->m || !k->h || k->epfd < 0) {
+    if (!k->m || !k->h) {
         log_at(LL_ERROR, "http", "cannot create a curl transfer: %s", strerror(errno));
         abort(); /* out of memory or descriptors at the bottom of every call: our OOM policy */
     }
@@ -131,14 +187,33 @@ static CURLcode conn_perform(struct conn *k)
             wait = 0;
         if (wait > WAIT_SLICE_MS)
             wait = WAIT_SLICE_MS;
-        int r = sched_wait_fd(k->epfd, POLLIN, (int)wait);
-        struct epoll_event evs[8];
-        int n = r > 0 ? epoll_wait(k->epfd, evs, 8, 0) : 0;
-        for (int i = 0; i < n; i++) {
-            int mask = ((evs[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
-                       ((evs[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
-                       ((evs[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
-            curl_multi_socket_action(k->m, evs[i].data.fd, mask, &running);
+        int n = 0;
+        if (k->n_socks == 1) { /* the usual case: wait on the socket itself */
+            struct sock one = k->socks[0];
+            short events = (short)(((one.what & CURL_POLL_IN) ? POLLIN : 0) |
+                                   ((one.what & CURL_POLL_OUT) ? POLLOUT : 0));
+            int r = sched_wait_fd(one.fd, events, (int)wait);
+            if (r > 0) {
+                int mask = ((r & POLLIN) ? CURL_CSELECT_IN : 0) |
+                           ((r & POLLOUT) ? CURL_CSELECT_OUT : 0) |
+                           ((r & (POLLERR | POLLHUP)) ? CURL_CSELECT_ERR : 0);
+                curl_multi_socket_action(k->m, one.fd, mask, &running);
+                n = 1;
+            } else if (r < 0) {
+                sched_sleep_ms(wait); /* not expected: keep to curl's timer rather than spin */
+            }
+        } else if (k->n_socks > 1 && conn_epoll(k) == 0) {
+            int r = sched_wait_fd(k->epfd, POLLIN, (int)wait);
+            struct epoll_event evs[8];
+            n = r > 0 ? epoll_wait(k->epfd, evs, 8, 0) : 0;
+            for (int i = 0; i < n; i++) {
+                int mask = ((evs[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
+                           ((evs[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+                           ((evs[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
+                curl_multi_socket_action(k->m, evs[i].data.fd, mask, &running);
+            }
+        } else { /* no socket yet (or no epoll set): only curl's timer */
+            sched_sleep_ms(wait);
         }
         if (n <= 0 || (k->deadline >= 0 && clock_mono_ms() >= k->deadline)) {
             k->deadline = -1; /* curl re-arms its timer if it still needs one */

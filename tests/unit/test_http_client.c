@@ -1,8 +1,11 @@
 /*
  * test_http_client.c - the libcurl client against the scripted fake server: exact request
  * shape, retries on 429/5xx with Retry-After, no retry on 4xx, timeouts, the size cap,
- * streaming, connection refused, and the backoff bounds.
+ * streaming, connection refused, the backoff bounds, and calls parked on a scheduler (each on
+ * its one socket, without a descriptor of its own beyond it).
  */
+#include <dirent.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -349,6 +352,80 @@ static void test_calls_park_inside_tasks(void)
     fake_http_stop(&f);
 }
 
+/* Open descriptors of this process. */
+static int count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+static atomic_int sampling, fds_peak;
+
+static void *sample_fds(void *ud)
+{
+    (void)ud;
+    while (atomic_load(&sampling)) {
+        int n = count_fds();
+        if (n > atomic_load(&fds_peak))
+            atomic_store(&fds_peak, n);
+        struct timespec ts = {0, 5000000L};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+/* Sixteen slow calls parked at once on one scheduler thread, half through "localhost" (curl's
+ * resolver, maybe ::1 refused before 127.0.0.1): all answer, and while they wait each costs its
+ * client socket, the socket pair libcurl's multi handle keeps for curl_multi_wakeup() and the
+ * fake server's accepted socket, no epoll set of its own (at 10,000 turns in flight every
+ * descriptor per turn counts against RLIMIT_NOFILE). */
+static void test_parked_calls_no_epoll_set_each(void)
+{
+    struct fake_http f;
+    CHECK_INT(fake_http_start(&f), 0);
+    enum { N = 16 };
+    for (int i = 0; i < N; i++)
+        fake_http_push(&f, 200, NULL, "slow", (size_t)-1, 600);
+    char local[80];
+    snprintf(local, sizeof local, "http://localhost:%u", (unsigned)f.port);
+    struct http_client_config cfg = fast_cfg();
+    cfg.timeout_ms = 60000;
+    struct http_client *c = http_client_new(&cfg);
+    struct err err = {0};
+    struct sched *s = sched_start(1, 0, &err);
+    int before = count_fds();
+    atomic_store(&sampling, 1);
+    atomic_store(&fds_peak, before);
+    pthread_t th;
+    CHECK_INT(pthread_create(&th, NULL, sample_fds, NULL), 0);
+    struct in_task ts[N];
+    for (int i = 0; s && i < N; i++) {
+        ts[i] = (struct in_task){c, i % 2 ? local : f.base_url, 0};
+        CHECK_INT(sched_submit(s, call_task, &ts[i]), 0);
+    }
+    CHECK_INT(sched_stop(s, 120000), 0);
+    atomic_store(&sampling, 0);
+    pthread_join(th, NULL);
+    int ok = 0;
+    for (int i = 0; i < N; i++)
+        ok += ts[i].ok;
+    CHECK_INT(ok, N);
+    CHECK_INT(fake_http_count(&f), N);
+    int grew = atomic_load(&fds_peak) - before;
+    CHECK(grew >= N);         /* the sampler saw the calls in flight */
+    CHECK(grew <= 4 * N + 4); /* 4 per call (see above), a little slack */
+    if (grew > 4 * N + 4)
+        printf("# descriptors grew by %d for %d parked calls\n", grew, N);
+    http_client_free(c);
+    fake_http_stop(&f);
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -362,5 +439,6 @@ int main(void)
     RUN(test_connect_refused);
     RUN(test_backoff_bounds);
     RUN(test_calls_park_inside_tasks);
+    RUN(test_parked_calls_no_epoll_set_each);
     return check_summary();
 }
