@@ -7,6 +7,12 @@
  * epoll set of them, and on curl's timeout, so a task waiting on a provider holds no thread and
  * no descriptor beyond its socket. Nothing is shared between two transfers in flight (no CURLSH):
  * a connection belongs to one call at a time.
+ *
+ * A call in progress costs descriptors (its socket and the socket pair of its multi handle), and
+ * a process serving thousands of turns would run out of them (EMFILE: a failed connect, or a
+ * multi handle that cannot be created): calls in progress are capped process-wide at a sixth of
+ * RLIMIT_NOFILE (read at the first call, after `parley serve` raised it), and a call over the
+ * cap waits, parked, for one to finish (see slot_take).
  */
 #include "http/client.h"
 
@@ -18,6 +24,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,6 +75,61 @@ static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static void global_init(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* ---- The process-wide cap on calls in progress ---------------------------------------------- */
+
+#define SLOTS_MIN 8    /* the cap however low the open-file limit */
+#define SLOTS_SHARE 6  /* a call may take 1 of every SLOTS_SHARE descriptors */
+#define SLOT_WAIT_MS 1000 /* a waiter looks again at least this often */
+
+static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t slots_mu = PTHREAD_MUTEX_INITIALIZER; /* guards slots_used, slots_warned */
+static long slots_max;                                       /* set once by slots_init */
+static long slots_used;                                      /* calls in progress */
+static int slots_warned;                                     /* the cap was logged */
+static struct sched_event *slot_freed;                       /* signalled by slot_give */
+
+static void slots_init(void)
+{
+    struct rlimit rl;
+    long fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                   ? (long)rl.rlim_cur
+                   : 1L << 20;
+    slots_max = fds / SLOTS_SHARE < SLOTS_MIN ? SLOTS_MIN : fds / SLOTS_SHARE;
+    slot_freed = sched_event_new();
+}
+
+/* Takes a place among the calls in progress, waiting (parked on a fiber) while all are taken.
+ * The event wakes one waiter per freed place; a waiter that loses the place to a newcomer waits
+ * again, and the timeout is a safety net, not the mechanism. */
+static void slot_take(void)
+{
+    pthread_once(&slots_once, slots_init);
+    for (;;) {
+        pthread_mutex_lock(&slots_mu);
+        int got = slots_used < slots_max;
+        slots_used += got;
+        int warn = !got && !slots_warned;
+        slots_warned |= warn;
+        pthread_mutex_unlock(&slots_mu);
+        if (got)
+            return;
+        if (warn)
+            log_at(LL_WARN, "http",
+                   "%ld outbound calls in progress, the cap for this open-file limit "
+                   "(RLIMIT_NOFILE / %d): further calls wait for one to finish",
+                   slots_max, SLOTS_SHARE);
+        sched_event_wait(slot_freed, SLOT_WAIT_MS);
+    }
+}
+
+static void slot_give(void)
+{
+    pthread_mutex_lock(&slots_mu);
+    slots_used--;
+    pthread_mutex_unlock(&slots_mu);
+    sched_event_signal(slot_freed);
 }
 
 /* ---- Connections -------------------------------------------------------------------------- */
@@ -503,6 +565,7 @@ int http_client_do(struct http_client *c, const struct http_client_request *req,
         return -1;
     }
     int retries = req->max_retries < 0 ? c->cfg.max_retries : req->max_retries;
+    slot_take();
     struct conn *k = conn_get(c);
     struct backoff bo = {.base_ms = c->cfg.backoff_base_ms,
                          .max_ms = c->cfg.backoff_max_ms,
@@ -558,5 +621,6 @@ int http_client_do(struct http_client *c, const struct http_client_request *req,
         break;
     }
     conn_put(c, k);
+    slot_give();
     return rc;
 }
