@@ -36,6 +36,7 @@
 
 #define STACKS_KEPT 64 /* finished fibers' stacks a loop keeps for reuse */
 #define EVENTS_MAX 64  /* epoll events taken per loop turn */
+#define START_MAX 32   /* new tasks a loop starts per turn, after the woken ones */
 
 enum wake { WAKE_NONE, WAKE_FD, WAKE_TIMER, WAKE_EVENT };
 
@@ -94,6 +95,7 @@ struct loop {
     void **stacks; /* spare stacks of stack_size (loop thread only) */
     int n_stacks;
     int live;                 /* fibers alive on this loop (loop thread only) */
+    int backlog;              /* tasks left in the inbox by the last take (loop thread only) */
     ucontext_t uc;            /* the loop's own context */
     struct fiber *cur;        /* running fiber */
     const void *stack_bottom; /* the thread's stack, for ASan's switch annotations */
@@ -349,7 +351,7 @@ static void fiber_run(struct loop *l, struct fiber *f)
 
 static int loop_timeout(struct loop *l)
 {
-    if (l->ready)
+    if (l->ready || l->backlog)
         return 0;
     if (l->n_heap == 0)
         return -1;
@@ -357,12 +359,26 @@ static int loop_timeout(struct loop *l)
     return d < 0 ? 0 : (d > 60000 ? 60000 : (int)d);
 }
 
+/* Queues the fibers other threads woke and starts at most START_MAX new tasks, in submit order.
+ * A loop turn runs every woken fiber, so under more load than the CPU carries the turns already
+ * started (a turn back from its model call) go before new ones: started turns finish at the rate
+ * the CPU allows and the rest wait in the inbox without a fiber, instead of thousands of turns
+ * all starting at once and all finishing late together (with a stack and state each). */
 static void loop_take_inbox(struct loop *l)
 {
     pthread_mutex_lock(&l->mu);
-    struct task *t = l->inbox;
+    struct task *t = l->inbox, *last = NULL;
+    int taken = 0;
+    for (struct task *p = t; p && taken < START_MAX; p = p->next, taken++)
+        last = p;
+    if (last) {
+        l->inbox = last->next;
+        last->next = NULL;
+        if (!l->inbox)
+            l->inbox_tail = NULL;
+    }
+    l->backlog = l->inbox != NULL;
     struct fiber *r = l->remote;
-    l->inbox = l->inbox_tail = NULL;
     l->remote = NULL;
     pthread_mutex_unlock(&l->mu);
     while (r) {

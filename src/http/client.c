@@ -10,7 +10,7 @@
  *
  * A call in progress costs descriptors (its socket and the socket pair of its multi handle), and
  * a process serving thousands of turns would run out of them (EMFILE: a failed connect, or a
- * multi handle that cannot be created): calls in progress are capped process-wide at a sixth of
+ * multi handle that cannot be created): calls in progress are capped process-wide at a tenth of
  * RLIMIT_NOFILE (read at the first call, after `parley serve` raised it), and a call over the
  * cap waits, parked, for one to finish (see slot_take).
  */
@@ -80,7 +80,7 @@ static void global_init(void)
 /* ---- The process-wide cap on calls in progress ---------------------------------------------- */
 
 #define SLOTS_MIN 8    /* the cap however low the open-file limit */
-#define SLOTS_SHARE 6  /* a call may take 1 of every SLOTS_SHARE descriptors */
+#define SLOTS_SHARE 10 /* calls in progress: one per SLOTS_SHARE descriptors */
 #define SLOT_WAIT_MS 1000 /* a waiter looks again at least this often */
 
 static pthread_once_t slots_once = PTHREAD_ONCE_INIT;

@@ -35,13 +35,13 @@ static void call_task(void *ud)
 }
 
 /* 32 slow calls (the fake server's whole script) on two scheduler threads with an open-file
- * limit of 72 (a cap of 12 calls): uncapped they would need about 128 descriptors (client socket,
+ * limit of 80 (a cap of 8 calls): uncapped they would need about 128 descriptors (client socket,
  * the multi handle's socket pair and the fake server's accepted socket each). */
 static void test_calls_over_the_cap_wait(void)
 {
     struct rlimit rl;
     CHECK_INT(getrlimit(RLIMIT_NOFILE, &rl), 0);
-    rl.rlim_cur = 72;
+    rl.rlim_cur = 80;
     CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
     struct fake_http f;
     CHECK_INT(fake_http_start(&f), 0);

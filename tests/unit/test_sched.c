@@ -79,8 +79,12 @@ static void test_thousands_of_sleeps_on_two_threads(void)
     CHECK_INT(sched_stop(s, 120000), 0);
     CHECK_INT(atomic_load(&finished), N);
     CHECK_INT(atomic_load(&wrong), 0);
-    /* With blocking sleeps two threads could hold at most two tasks asleep at once. */
-    CHECK(atomic_load(&most) > N / 2);
+    /* With blocking sleeps two threads could hold at most two tasks asleep at once. A loop
+     * starts at most START_MAX new tasks per turn (woken ones first), so under ASan on a loaded
+     * machine the first sleepers wake before the last ones start: about 1,100-1,600 of the 3,000
+     * are asleep together there, all of them when starting is fast. */
+    CHECK(atomic_load(&most) > N / 10);
+    printf("# most asleep at once: %d of %d\n", atomic_load(&most), N);
 }
 
 /* ---- Events --------------------------------------------------------------------------------- */
