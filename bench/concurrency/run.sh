@@ -6,9 +6,10 @@
 # (ANTHROPIC_BASE_URL), then drives each with wrk (new-session POST /chat, chat.lua) at every
 # connection count of BENCH_CONNS (default "1000 4000 10000"), plain (json) and SSE, nginx and
 # parley back to back. Per run it prints turns/s, p50, p99, socket errors and non-2xx answers, and
-# for parley the server's RSS at idle and at its peak during the run (sampled every 0.5 s) and
+# for parley (a fresh server per run) the server's RSS at idle and at its peak during the run (sampled every 0.5 s) and
 # the memory per in-flight turn, (peak - idle) / connections (wrk is closed-loop: every connection
-# holds one turn), then the ratios to nginx of the same run.
+# holds one turn), its CPU time (user + system) per completed turn, then the ratios to nginx of the
+# same run.
 # Settings: BENCH_CONNS, BENCH_SECONDS (default 15), BENCH_LATENCY_MS, BENCH_THREADS (wrk, 2),
 # BENCH_MODES (default "json sse"), BENCH_PARLEY_ENV (extra VAR=value settings for parley).
 set -eu
@@ -28,7 +29,9 @@ pids=()
 cleanup() {
     set +e
     [ -f "$dir/nginx/nginx.pid" ] && kill "$(cat "$dir/nginx/nginx.pid")" 2>/dev/null
+    [ -n "${ppid:-}" ] && kill "$ppid" 2>/dev/null
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    [ -n "${ppid:-}" ] && wait "$ppid" 2>/dev/null
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
     rm -rf "$dir"
 }
@@ -50,25 +53,50 @@ sed -e "s|@DIR@|$dir/nginx|g" -e "s|@PORT@|$nport|g" -e "s|@UPSTREAM@|$stub|g" \
     "$here/nginx.conf.in" >"$dir/nginx.conf"
 nginx -c "$dir/nginx.conf" -p "$dir/nginx" -e "$dir/nginx/error.log"
 
-# parley
-mkdir -p "$dir/data"
-# shellcheck disable=SC2086
-env PARLEY_MODEL=anthropic ANTHROPIC_API_KEY=bench ANTHROPIC_BASE_URL="http://127.0.0.1:$stub" \
-    PARLEY_RATE_LIMIT_PER_MIN=0 PARLEY_SESSION_RATE_LIMIT_PER_MIN=0 \
-    PARLEY_MAX_CONNECTIONS_PER_IP=0 PARLEY_MAX_CONNECTIONS=20000 ${BENCH_PARLEY_ENV:-} \
-    "$build/parley" serve --port 0 --data "$dir/data" 2>"$dir/parley.log" &
-ppid=$!
-pids+=($ppid)
-pport=
-for _ in $(seq 200); do
-    pport=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$dir/parley.log")
-    [ -n "$pport" ] && break
-    sleep 0.1
-done
-[ -n "$pport" ] || { echo "parley did not start; log:"; cat "$dir/parley.log"; exit 1; }
+# parley: a fresh server (and data directory) for every run. A turn whose client went away still
+# runs to its end (it is saved), so a run that leaves thousands of turns in flight would sit in
+# front of the next one.
+ppid=
+start_parley() {
+    rm -rf "$dir/data" && mkdir -p "$dir/data"
+    # shellcheck disable=SC2086
+    env PARLEY_MODEL=anthropic ANTHROPIC_API_KEY=bench ANTHROPIC_BASE_URL="http://127.0.0.1:$stub" \
+        PARLEY_RATE_LIMIT_PER_MIN=0 PARLEY_SESSION_RATE_LIMIT_PER_MIN=0 \
+        PARLEY_MAX_CONNECTIONS_PER_IP=0 PARLEY_MAX_CONNECTIONS=20000 PARLEY_SHUTDOWN_GRACE_MS=1000 \
+        ${BENCH_PARLEY_ENV:-} "$build/parley" serve --port 0 --data "$dir/data" 2>"$dir/parley.log" &
+    ppid=$!
+    pport=
+    for _ in $(seq 200); do
+        pport=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$dir/parley.log")
+        [ -n "$pport" ] && break
+        sleep 0.1
+    done
+    [ -n "$pport" ] || { echo "parley did not start; log:"; cat "$dir/parley.log"; exit 1; }
+}
+# Stops parley and reports what its log says beyond the usual startup lines.
+stop_parley() {
+    kill "$ppid" 2>/dev/null || true
+    wait "$ppid" 2>/dev/null || true
+    ppid=
+    if grep -q "Sanitizer\|ERROR" "$dir/parley.log"; then
+        echo "parley logged errors:"
+        grep "Sanitizer\|ERROR" "$dir/parley.log" | head -n 5
+    fi
+    local n
+    n=$(grep " WARN " "$dir/parley.log" | grep -vc "demo mode\|readable by others" || true)
+    if [ "${n:-0}" -gt 0 ]; then
+        echo "parley logged $n more warnings, the most frequent:"
+        grep " WARN " "$dir/parley.log" | cut -d' ' -f3- | sed "s/'[^']*'/'…'/g" | cut -c1-140 |
+            sort | uniq -c | sort -rn | head -n 3
+    fi
+}
+start_parley
 grep -h "open-file limit" "$dir/parley.log" | sed 's/^[^ ]* [^ ]* /parley: /' || true
+stop_parley
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+hz=$(getconf CLK_TCK)
 
 # drive NAME PORT CONNS SSE: runs wrk, sets tps p50 p99 errs non2xx (and rss_peak for parley)
 drive() {
@@ -77,6 +105,8 @@ drive() {
         -s "$here/chat.lua" "http://127.0.0.1:$port/chat" >"$out" 2>&1 &
     local w=$!
     rss_peak=0
+    local c0
+    c0=$(cpu_ticks "$ppid")
     if [ "$name" = parley ]; then
         while kill -0 "$w" 2>/dev/null; do
             local r
@@ -86,6 +116,8 @@ drive() {
         done
     fi
     wait "$w" || true
+    cpu_ms=$(awk -v t="$(($(cpu_ticks "$ppid") - c0))" -v hz="$hz" -v n="$(awk '/requests in/ {print $1}' "$out")" \
+        'BEGIN {printf "%.2f", (n>0 ? t*1000/hz/n : 0)}')
     tps=$(awk '/^Requests\/sec/ {print $2}' "$out")
     tps=${tps:-0}
     p50=$(awk '$1=="50%" {print $2}' "$out")
@@ -99,35 +131,27 @@ drive() {
 # seconds of a wrk latency figure (1.23s, 456.78ms, 12us, 1.02m)
 to_s() { echo "$1" | awk '/ms$/ {sub("ms",""); print $1/1000; next} /us$/ {sub("us",""); print $1/1e6; next} /m$/ {sub("m",""); print $1*60; next} /s$/ {sub("s",""); print $1+0; next} {print 0}'; }
 
-fmt='%-6s %-4s %6s %9s %8s %8s %8s %7s %8s %8s %8s\n'
+fmt='%-6s %-4s %6s %9s %8s %8s %8s %7s %8s %8s %8s %8s\n'
 # shellcheck disable=SC2059
-printf "$fmt" server mode conns turns/s p50 p99 sockerr non2xx idleMB peakMB KB/turn
+printf "$fmt" server mode conns turns/s p50 p99 sockerr non2xx idleMB peakMB KB/turn cpu_ms
 for c in $conns; do
     for mode in $modes; do
         sse=$([ "$mode" = sse ] && echo 1 || echo 0)
         drive nginx "$nport" "$c" "$sse"
         n_tps=$tps n_p99=$p99
         # shellcheck disable=SC2059
-        printf "$fmt" nginx "$mode" "$c" "$tps" "$p50" "$p99" "$errs" "$non2xx" - - -
-        sleep 3
+        printf "$fmt" nginx "$mode" "$c" "$tps" "$p50" "$p99" "$errs" "$non2xx" - - - -
+        start_parley
+        sleep 1
         idle=$(rss_kb "$ppid")
         drive parley "$pport" "$c" "$sse"
         per=$(awk -v a="$rss_peak" -v b="$idle" -v c="$c" 'BEGIN {printf "%.1f", (a-b)/c}')
         # shellcheck disable=SC2059
         printf "$fmt" parley "$mode" "$c" "$tps" "$p50" "$p99" "$errs" "$non2xx" \
-            "$((idle / 1024))" "$((rss_peak / 1024))" "$per"
+            "$((idle / 1024))" "$((rss_peak / 1024))" "$per" "$cpu_ms"
         awk -v a="$tps" -v b="$n_tps" -v p="$(to_s "$p99")" -v q="$(to_s "$n_p99")" -v c="$c" -v m="$mode" \
             'BEGIN {printf "ratio  %-4s %6s turns/s %.2fx nginx, p99 %.2fx nginx\n", m, c, (b>0?a/b:0), (q>0?p/q:0)}'
+        stop_parley
         sleep 3
     done
 done
-if grep -q "Sanitizer\|ERROR" "$dir/parley.log"; then
-    echo "parley logged errors:"
-    grep "Sanitizer\|ERROR" "$dir/parley.log" | head -n 20
-fi
-n=$(grep -c " WARN " "$dir/parley.log" || true)
-if [ "${n:-0}" -gt 1 ]; then
-    echo "parley logged $n warnings, the most frequent:"
-    grep " WARN " "$dir/parley.log" | cut -d' ' -f3- | sed "s/'[^']*'/'…'/g" | cut -c1-140 |
-        sort | uniq -c | sort -rn | head -n 5
-fi

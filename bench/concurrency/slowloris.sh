@@ -4,7 +4,8 @@
 # Starts stub.js (BENCH_LATENCY_MS, default 2000) and a release `parley serve` with its default
 # connection settings (per-address cap, connection limit, request deadline), then measures with
 # wrk from 127.0.0.1 - GET /health (BENCH_HEALTH_CONNS, 50) and new-session POST /chat
-# (BENCH_CHAT_CONNS, 100), BENCH_SECONDS (10) each - first idle, then while slow_clients.py holds
+# (BENCH_CHAT_CONNS, 50), BENCH_SECONDS (10) each (both under the default per-address cap of 64:
+# they come from one address too) - first idle, then while slow_clients.py holds
 # BENCH_SLOW connections from 127.0.0.2 (re-opening every one the server closes), and prints both
 # p99s and their ratio. BENCH_PARLEY_ENV adds VAR=value settings for parley.
 set -eu
@@ -14,7 +15,7 @@ slow=${BENCH_SLOW:-600}
 seconds=${BENCH_SECONDS:-10}
 latency=${BENCH_LATENCY_MS:-2000}
 hconns=${BENCH_HEALTH_CONNS:-50}
-cconns=${BENCH_CHAT_CONNS:-100}
+cconns=${BENCH_CHAT_CONNS:-50}
 "$here/install-deps.sh"
 dir=$(mktemp -d /tmp/parley-bslow-XXXXXX)
 pids=()
