@@ -58,7 +58,7 @@ nginx -c "$dir/nginx.conf" -p "$dir/nginx" -e "$dir/nginx/error.log"
 # front of the next one.
 ppid=
 start_parley() {
-    rm -rf "$dir/data" && mkdir -p "$dir/data"
+    rm -rf "$dir/data" "$dir/parley.log" && mkdir -p "$dir/data"
     # shellcheck disable=SC2086
     env PARLEY_MODEL=anthropic ANTHROPIC_API_KEY=bench ANTHROPIC_BASE_URL="http://127.0.0.1:$stub" \
         PARLEY_RATE_LIMIT_PER_MIN=0 PARLEY_SESSION_RATE_LIMIT_PER_MIN=0 \
@@ -67,7 +67,7 @@ start_parley() {
     ppid=$!
     pport=
     for _ in $(seq 200); do
-        pport=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$dir/parley.log")
+        pport=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$dir/parley.log" 2>/dev/null)
         [ -n "$pport" ] && break
         sleep 0.1
     done
@@ -95,7 +95,7 @@ grep -h "open-file limit" "$dir/parley.log" | sed 's/^[^ ]* [^ ]* /parley: /' ||
 stop_parley
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+cpu_ticks() { if [ -n "$1" ]; then awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; else echo 0; fi; }
 hz=$(getconf CLK_TCK)
 
 # drive NAME PORT CONNS SSE: runs wrk, sets tps p50 p99 errs non2xx (and rss_peak for parley)
@@ -106,7 +106,7 @@ drive() {
     local w=$!
     rss_peak=0
     local c0
-    c0=$(cpu_ticks "$ppid")
+    c0=$(cpu_ticks "${ppid:-}")
     if [ "$name" = parley ]; then
         while kill -0 "$w" 2>/dev/null; do
             local r
@@ -116,7 +116,7 @@ drive() {
         done
     fi
     wait "$w" || true
-    cpu_ms=$(awk -v t="$(($(cpu_ticks "$ppid") - c0))" -v hz="$hz" -v n="$(awk '/requests in/ {print $1}' "$out")" \
+    cpu_ms=$(awk -v t="$(($(cpu_ticks "${ppid:-}") - c0))" -v hz="$hz" -v n="$(awk '/requests in/ {print $1}' "$out")" \
         'BEGIN {printf "%.2f", (n>0 ? t*1000/hz/n : 0)}')
     tps=$(awk '/^Requests\/sec/ {print $2}' "$out")
     tps=${tps:-0}
