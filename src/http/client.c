@@ -79,8 +79,8 @@ static void global_init(void)
 
 /* ---- The process-wide cap on calls in progress ---------------------------------------------- */
 
-#define SLOTS_MIN 8    /* the cap however low the open-file limit */
-#define SLOTS_SHARE 10 /* calls in progress: one per SLOTS_SHARE descriptors */
+#define SLOTS_MIN 8       /* the cap however low the open-file limit */
+#define SLOTS_SHARE 10    /* calls in progress: one per SLOTS_SHARE descriptors */
 #define SLOT_WAIT_MS 1000 /* a waiter looks again at least this often */
 
 static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
