@@ -2,7 +2,8 @@
 # scripts/install-test-deps.sh - what `make test` needs beyond the build: Node.js and npm for the
 # test peers (AWS emulators, asl-validator, signers, MCP servers), Debian's Chromium for the browser
 # tests, Python 3 for the small stdlib-only test servers, clang-format for `make format-check` and
-# clang (libFuzzer) for `make fuzz`.
+# clang (libFuzzer) for `make fuzz`, and wrk and nginx-light for bench/concurrency (the load
+# generator and the anchor).
 # Idempotent; installs only what is missing and says what it installs.
 set -eu
 missing=""
@@ -12,6 +13,8 @@ command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 command -v clang-format >/dev/null 2>&1 || missing="$missing clang-format"
 command -v clang >/dev/null 2>&1 || missing="$missing clang"
+command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
+command -v nginx >/dev/null 2>&1 || missing="$missing nginx-light"
 if [ -z "$missing" ]; then
     exit 0
 fi

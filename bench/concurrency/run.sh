@@ -20,7 +20,7 @@ seconds=${BENCH_SECONDS:-15}
 latency=${BENCH_LATENCY_MS:-2000}
 wthreads=${BENCH_THREADS:-2}
 modes=${BENCH_MODES:-json sse}
-"$here/install-deps.sh"
+"$here/../../scripts/install-test-deps.sh" # wrk, nginx-light, node, python3
 dir=$(mktemp -d /tmp/parley-bconc-XXXXXX)
 pids=()
 # Stops everything this script started. Runs under set +e: a failed kill or a wait's non-zero

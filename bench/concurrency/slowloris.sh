@@ -16,7 +16,7 @@ seconds=${BENCH_SECONDS:-10}
 latency=${BENCH_LATENCY_MS:-2000}
 hconns=${BENCH_HEALTH_CONNS:-50}
 cconns=${BENCH_CHAT_CONNS:-50}
-"$here/install-deps.sh"
+"$here/../../scripts/install-test-deps.sh" # wrk, nginx-light, node, python3
 dir=$(mktemp -d /tmp/parley-bslow-XXXXXX)
 pids=()
 cleanup() {
