@@ -216,7 +216,7 @@ static int open_archive(const struct config *cfg, int lambda, struct archive **o
         return 0;
     } else {
         char *root = xasprintf("%s/archive", cfg->data);
-        *out = archive_fs_new(root, err);
+        *out = archive_fs_new_packed(root, err);
         free(root);
     }
     return *out ? 0 : -1;

@@ -202,9 +202,10 @@ static int archived_files;
 
 static int count_archived(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-    (void)path;
     (void)st;
-    if (flag == FTW_F && strstr(path, "/archive/") && path[ftw->base] != '.')
+    /* An object file, or a day's pack (archive_fs_new_packed); not a temporary file. */
+    if (flag == FTW_F && strstr(path, "/archive/") &&
+        (path[ftw->base] != '.' || strcmp(path + ftw->base, ".pack") == 0))
         archived_files++;
     return 0;
 }
