@@ -18,7 +18,7 @@ static const struct cli_command commands[] = {
     {"chat", "talk to a running server from the terminal", cli_chat},
     {"worker", "run queued actions from the data directory's AgentActions queue", cli_worker},
     {"queue", "inspect the action queue and its dead-letter queue, redrive", app_cli_queue},
-    {"forget", "erase every session of a user (--user ID): the right to erasure", app_cli_forget},
+    {"forget", "erase every session of a user (--user ID) or idle for DAYS (--older-than DAYS)", app_cli_forget},
     {"archive", "read the transcript archive and apply its lifecycle (cold tier)", app_cli_archive},
     {"sfn", "validate and run Amazon States Language state machines", cli_sfn},
     {"agent", "validate an agent file or show the resolved agent", cli_agent},
