@@ -156,7 +156,7 @@ static json_t *run_action(struct agent *a, const json_t *turn, const char *id, c
     return action;
 }
 
-#define INLINE_TRIES 3       /* runs of an inline action whose store failed transiently */
+#define INLINE_TRIES 3      /* runs of an inline action whose store failed transiently */
 #define INLINE_PAUSE_MS 20L /* first pause between them, doubled each time */
 
 /* run_action for an action run inline, in the turn: a transient store failure (BUSY, a lost

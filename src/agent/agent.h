@@ -145,7 +145,6 @@ json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err);
 json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err);
 #define AGENT_KEY_DONE "idempotencyKeyDone"
 
-
 /* The AgentActions consumer: SQS event {"Records":[{"messageId","receiptHandle","body"}]} in,
  * {"batchItemFailures":[{"itemIdentifier"}]} out (see actions.c). */
 json_t *agent_action_worker(struct agent *a, json_t *event, struct err *err);

@@ -496,7 +496,7 @@ struct fs_scan {
     const char *start_after; /* and sorting after this, when not NULL */
     const char *dir_rel;     /* while a pack is read: its directory's key prefix ("" or "a/") */
     size_t dir_rel_len;
-    int overflow;            /* set when more than FS_SCAN_MAX objects matched */
+    int overflow; /* set when more than FS_SCAN_MAX objects matched */
 };
 
 /* Adds one object to s when its key matches; returns 0, or -1 past FS_SCAN_MAX. */

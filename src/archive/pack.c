@@ -186,9 +186,8 @@ static int scan_fd(int fd, const char *path, uint64_t off, found_fn fn, void *ud
         }
         size_t name_len = (size_t)get_le(h + 5, 2);
         uint64_t data_len = get_le(h + 7, 4);
-        if (r == 1 || memcmp(h, pack_magic, 4) != 0 || name_len == 0 ||
-            name_len > PACK_NAME_MAX || data_len > PACK_DATA_MAX ||
-            off + PACK_HEADER + name_len + data_len > size) {
+        if (r == 1 || memcmp(h, pack_magic, 4) != 0 || name_len == 0 || name_len > PACK_NAME_MAX ||
+            data_len > PACK_DATA_MAX || off + PACK_HEADER + name_len + data_len > size) {
             *torn = 1;
             break;
         }
@@ -296,8 +295,7 @@ int pack_get(const char *path, const char *name, char **out, size_t *out_len, in
 /* Opens the pack at path and locks it exclusively, making sure the locked file is still the one
  * at path (a rewrite may have replaced it). create: make it (0600) when missing, setting
  * *created. Returns the fd, -2 when it does not exist (and !create), or -1 with err. */
-static int open_locked(const char *path, int create, int *created, struct stat *st,
-                       struct err *err)
+static int open_locked(const char *path, int create, int *created, struct stat *st, struct err *err)
 {
     if (created)
         *created = 0;
@@ -426,8 +424,8 @@ struct cur_list {
     size_t records; /* every whole record, superseded ones included */
 };
 
-static int collect_found(void *ud, const struct pack_found *f, const char *name,
-                         const char *data, size_t len)
+static int collect_found(void *ud, const struct pack_found *f, const char *name, const char *data,
+                         size_t len)
 {
     (void)data;
     (void)len;
@@ -482,10 +480,10 @@ static void cur_release(struct cur_list *l)
 
 struct rewrite_ctx {
     struct cur_list *cur;
-    size_t next;      /* index in cur of the next current record, in file order */
+    size_t next; /* index in cur of the next current record, in file order */
     pack_keep_fn keep;
     void *ud;
-    int out_fd;       /* the temporary file */
+    int out_fd; /* the temporary file */
     const char *tmp;
     size_t kept, dropped;
     struct err *err;
@@ -525,8 +523,7 @@ static int rewrite_found(void *ud, const struct pack_found *f, const char *name,
     return 0;
 }
 
-int pack_rewrite(const char *path, pack_keep_fn keep, void *ud, size_t *dropped,
-                 struct err *err)
+int pack_rewrite(const char *path, pack_keep_fn keep, void *ud, size_t *dropped, struct err *err)
 {
     int rc = -1, torn = 0;
     struct stat st;

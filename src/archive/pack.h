@@ -19,16 +19,16 @@
 
 #include "base/err.h"
 
-#define PACK_HEADER 23         /* bytes of a record header */
-#define PACK_NAME_MAX 255      /* bytes of a record name */
+#define PACK_HEADER 23            /* bytes of a record header */
+#define PACK_NAME_MAX 255         /* bytes of a record name */
 #define PACK_DATA_MAX (64u << 20) /* bytes of a record's data (ARCHIVE_OBJECT_MAX) */
 
 /* One record to append. Strings and bytes are borrowed. */
 struct pack_rec {
-    const char *name;  /* 1..PACK_NAME_MAX bytes, NUL-terminated */
-    const void *data;  /* len bytes (may be NULL when len is 0) */
-    size_t len;        /* at most PACK_DATA_MAX */
-    int64_t mtime_ms;  /* last-modified time */
+    const char *name; /* 1..PACK_NAME_MAX bytes, NUL-terminated */
+    const void *data; /* len bytes (may be NULL when len is 0) */
+    size_t len;       /* at most PACK_DATA_MAX */
+    int64_t mtime_ms; /* last-modified time */
 };
 
 /* Called for each whole record of a scan, in file order (superseded ones included): name is
@@ -63,8 +63,7 @@ int pack_append(const char *path, const struct pack_rec *recs, size_t n, pack_af
  * returns 1, dropping superseded records. A pack left empty is removed. Sets *dropped (may be
  * NULL) to the names keep dropped. Returns 0 (also when the pack does not exist), or -1 with err;
  * on error the pack is unchanged. */
-int pack_rewrite(const char *path, pack_keep_fn keep, void *ud, size_t *dropped,
-                 struct err *err);
+int pack_rewrite(const char *path, pack_keep_fn keep, void *ud, size_t *dropped, struct err *err);
 
 /* ---------------------------------------------------------------- reading */
 

@@ -977,7 +977,8 @@ int app_cli_forget(int argc, char **argv)
         errno = 0;
         days = strtol(older, &end, 10);
         if (errno != 0 || end == older || *end != '\0' || days < 0 || days > 36500) {
-            fprintf(stderr, "parley forget: --older-than '%s' is not a number of days in 0..36500\n",
+            fprintf(stderr,
+                    "parley forget: --older-than '%s' is not a number of days in 0..36500\n",
                     older);
             return 2;
         }
@@ -1002,7 +1003,8 @@ int app_cli_forget(int argc, char **argv)
         app_open_ports(&ports, &cfg, APP_PORT_QUEUE | APP_PORT_ARCHIVE | APP_PORTS_EXISTING, &err) <
             0 ||
         (user && app_erase_user(store, ports.queue, ports.archive, user, &ids, &err) < 0) ||
-        (older && forget_idle(store, &ports, clock_now_ms() - days * 86400000LL, &idle, &err) < 0)) {
+        (older &&
+         forget_idle(store, &ports, clock_now_ms() - days * 86400000LL, &idle, &err) < 0)) {
         fprintf(stderr, "parley forget: %s: %s\n", err.code, err.message);
         goto out;
     }

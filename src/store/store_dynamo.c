@@ -414,8 +414,7 @@ out:
 
 /* ---------------------------------------------------------------- sessions and turns */
 
-static json_t *idem_finish_request(struct store_dynamo *s, const char *key,
-                                   const json_t *response);
+static json_t *idem_finish_request(struct store_dynamo *s, const char *key, const json_t *response);
 
 static int dy_session_get(struct store *base, const char *id, json_t **out, struct err *err)
 {
@@ -601,8 +600,8 @@ static int dy_turn_save(struct store *base, const json_t *turn, int *turn_no, st
              * first; store.h). */
             json_t *resp = json_copy(json_object_get(idem, "response"));
             json_object_set_new(resp, "turn", json_integer(turns));
-            json_array_append_new(writes,
-                                  json_pack("{s:o}", "Update", idem_finish_request(s, idem_k, resp)));
+            json_array_append_new(writes, json_pack("{s:o}", "Update",
+                                                    idem_finish_request(s, idem_k, resp)));
             json_decref(resp);
         }
         json_t *reasons = NULL;
