@@ -801,9 +801,16 @@ static size_t packed_put_many(struct archive_fs *fs, struct archive_put_item *it
         }
         struct err e = {0};
         struct packed_done done = {fs, items, idx, m};
-        int rc = make_parents(fs->hot, items[i].key, &e);
-        if (rc == 0)
-            rc = pack_append(packs[i], recs, m, drop_older_copies, &done, &e);
+        int rc = -1;
+        for (int attempt = 0; attempt < FS_MKDIR_RETRIES; attempt++) {
+            err_clear(&e);
+            rc = make_parents(fs->hot, items[i].key, &e);
+            if (rc == 0)
+                rc = pack_append(packs[i], recs, m, drop_older_copies, &done, &e);
+            /* A concurrent delete of the directory's last object may prune it: make it again. */
+            if (rc == 0 || !e.message[0] || !strstr(e.message, strerror(ENOENT)))
+                break;
+        }
         for (size_t k = 0; k < m; k++) {
             items[idx[k]].rc = rc;
             if (rc != 0)

@@ -2,9 +2,9 @@
  * pack.c - append-only pack files of named records (see pack.h): appends under flock with one
  * fdatasync, reads that stop at a torn tail, and rewrites that drop records for good.
  *
- * A process remembers, per pack inode, where the last whole record it appended or checked ends,
- * so an append checks only what other processes added since (normally nothing) instead of the
- * whole file.
+ * A process remembers, per pack inode, where the last record it appended ends and the file's
+ * size and mtime then: an append to a pack nobody else touched since skips checking it; any other
+ * pack is checked from the start.
  */
 #include "archive/pack.h"
 
@@ -33,35 +33,45 @@ static const unsigned char pack_magic[4] = {'P', 'K', 'v', '1'};
 static struct {
     dev_t dev;
     ino_t ino;
-    uint64_t end; /* bytes of whole records from the start */
+    uint64_t end;          /* bytes of whole records from the start */
+    struct timespec mtime; /* the file's mtime when end was recorded */
 } tails[PACK_TAILS];
 static unsigned tails_next;
 static pthread_mutex_t tails_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* The remembered end of the pack st, or 0 (check from the start). */
+/* The remembered end of the pack st when nobody changed the file since (same inode, size and
+ * mtime), else 0: check from the start. (An inode number alone could be a reused one.) */
 static uint64_t tail_get(const struct stat *st)
 {
     uint64_t end = 0;
     pthread_mutex_lock(&tails_lock);
     for (unsigned i = 0; i < PACK_TAILS; i++)
-        if (tails[i].ino == st->st_ino && tails[i].dev == st->st_dev && tails[i].end > 0)
+        if (tails[i].ino == st->st_ino && tails[i].dev == st->st_dev &&
+            tails[i].end == (uint64_t)st->st_size &&
+            tails[i].mtime.tv_sec == st->st_mtim.tv_sec &&
+            tails[i].mtime.tv_nsec == st->st_mtim.tv_nsec)
             end = tails[i].end;
     pthread_mutex_unlock(&tails_lock);
-    return end <= (uint64_t)st->st_size ? end : 0;
+    return end;
 }
 
-static void tail_set(const struct stat *st, uint64_t end)
+/* Remembers that the pack open as fd ends its whole records at end. */
+static void tail_set(int fd, uint64_t end)
 {
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return;
     pthread_mutex_lock(&tails_lock);
     unsigned slot = tails_next;
     for (unsigned i = 0; i < PACK_TAILS; i++)
-        if (tails[i].ino == st->st_ino && tails[i].dev == st->st_dev)
+        if (tails[i].ino == st.st_ino && tails[i].dev == st.st_dev)
             slot = i;
     if (slot == tails_next)
         tails_next = (tails_next + 1) % PACK_TAILS;
-    tails[slot].dev = st->st_dev;
-    tails[slot].ino = st->st_ino;
+    tails[slot].dev = st.st_dev;
+    tails[slot].ino = st.st_ino;
     tails[slot].end = end;
+    tails[slot].mtime = st.st_mtim;
     pthread_mutex_unlock(&tails_lock);
 }
 
@@ -399,7 +409,7 @@ int pack_append(const char *path, const struct pack_rec *recs, size_t n, pack_af
     }
     if (created && fsync_dir_of(path, err) != 0)
         goto out;
-    tail_set(&st, end + total);
+    tail_set(fd, end + total);
     if (after)
         after(ud);
     rc = 0;
