@@ -47,8 +47,7 @@ static uint64_t tail_get(const struct stat *st)
     pthread_mutex_lock(&tails_lock);
     for (unsigned i = 0; i < PACK_TAILS; i++)
         if (tails[i].ino == st->st_ino && tails[i].dev == st->st_dev &&
-            tails[i].end == (uint64_t)st->st_size &&
-            tails[i].mtime.tv_sec == st->st_mtim.tv_sec &&
+            tails[i].end == (uint64_t)st->st_size && tails[i].mtime.tv_sec == st->st_mtim.tv_sec &&
             tails[i].mtime.tv_nsec == st->st_mtim.tv_nsec)
             end = tails[i].end;
     pthread_mutex_unlock(&tails_lock);
