@@ -3,7 +3,7 @@
  *
  * ActionExecutor validates each tool_use against its schema (an invalid call goes straight back
  * to the model as an error result), records the action as pending, and sends it to the
- * AgentActions queue with an idempotency key (sessionId:toolUseId). It then waits, up to
+ * AgentActions queue with an idempotency key (action_key below). It then waits, up to
  * PARLEY_ACTION_WAIT_MS, for the workers to record results; whatever is still running is
  * reported to the model as pending with its id, and get_action_status answers later.
  *
@@ -17,6 +17,7 @@
  * Without a queue (a->queue NULL) actions run inline, in the turn's thread.
  */
 #include <ctype.h>
+#include <openssl/sha.h>
 #include <string.h>
 #include <time.h>
 
@@ -69,6 +70,35 @@ static void waits_remove(struct agent *a, struct agent_action_wait *w)
             break;
         }
     pthread_mutex_unlock(&a->action_lock);
+}
+
+/* ---------------------------------------------------------------- action keys */
+
+/* The idempotency key of the call at position pos (0-based, among the tool_use blocks of the
+ * model's reply) in the iteration'th tool round of the turn in event, to tool name:
+ *   "<sessionId>:t<turn>:<message hash>:<iteration>.<pos>:<tool>"
+ * Why these parts: a retried turn (after a fault, a crash, or a client retry with the same
+ * Idempotency-Key) gets new tool-use ids from the model, but it runs for the same session at the
+ * same turn number (an unsaved turn does not count) with the same customer message, and asks for
+ * the same tools in the same order; so it maps to the same key and a ticket the first run created
+ * is found, not created again. Two calls in one turn differ by round or position, and a new turn
+ * by its number; a new message sent at the same turn number (after a turn that failed) differs by
+ * the message hash (first 8 bytes of SHA-256 of the masked message). The input is left out on
+ * purpose: a model may word a retried call differently. New string. */
+static char *action_key(const json_t *event, size_t pos, const char *tool)
+{
+    json_t *msg = json_object_get(event, "message");
+    char *text = msg ? json_dumps(msg, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS) : NULL;
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)(text ? text : ""), text ? strlen(text) : 0, d);
+    free(text);
+    char hash[17];
+    for (int i = 0; i < 8; i++)
+        snprintf(hash + 2 * i, 3, "%02x", d[i]);
+    json_int_t turn = json_integer_value(json_object_get(event, "turns")) + 1;
+    json_int_t round = json_integer_value(json_object_get(event, "iterations"));
+    return xasprintf("%s:t%lld:%s:%lld.%zu:%s", agent__str(event, "sessionId"), (long long)turn,
+                     hash, (long long)round, pos, tool ? tool : "");
 }
 
 /* ---------------------------------------------------------------- running one action */
@@ -126,6 +156,28 @@ static json_t *run_action(struct agent *a, const json_t *turn, const char *id, c
     return action;
 }
 
+#define INLINE_TRIES 3      /* runs of an inline action whose store failed transiently */
+#define INLINE_PAUSE_MS 20L /* first pause between them, doubled each time */
+
+/* run_action for an action run inline, in the turn: a transient store failure (BUSY, a lost
+ * write) is retried in place, which is safe because the action's key makes its effect happen
+ * once (a ticket whose insert committed before the failure is found on the next run). After
+ * INLINE_TRIES the failure goes to the model as the action's result, as any tool error does. */
+static json_t *run_inline(struct agent *a, const json_t *turn, const char *id, const char *sid,
+                          const char *uid, const char *name, const json_t *input, const char *key)
+{
+    for (int k = 0; k < INLINE_TRIES; k++) {
+        int transient = 0;
+        json_t *action = run_action(a, turn, id, sid, uid, name, input, key, &transient);
+        if (!transient)
+            return action;
+        json_decref(action);
+        log_at(LL_INFO, "agent", "tool '%s' met a transient store failure; running it again", name);
+        sched_sleep_ms(INLINE_PAUSE_MS << k);
+    }
+    return run_action(a, turn, id, sid, uid, name, input, key, NULL);
+}
+
 /* The tool_result block the model sees for an action record. */
 static json_t *tool_result_block(const json_t *action)
 {
@@ -156,9 +208,10 @@ static json_t *tool_result_block(const json_t *action)
 
 /* ---------------------------------------------------------------- ActionExecutor */
 
-/* Records the action as pending and sends it to the queue. Returns 0, or -1 with err. */
+/* Records the action as pending and sends it to the queue with key (borrowed) as its idempotency
+ * key. Returns 0, or -1 with err. */
 static int enqueue(struct agent *a, const json_t *event, const char *id, const char *name,
-                   const json_t *input, struct err *err)
+                   const json_t *input, const char *key, struct err *err)
 {
     const char *sid = agent__str(event, "sessionId");
     const char *uid = agent__str(event, "userId");
@@ -168,7 +221,6 @@ static int enqueue(struct agent *a, const json_t *event, const char *id, const c
     json_decref(record);
     if (rc < 0)
         return -1;
-    char *key = xasprintf("%s:%s", sid, id);
     json_t *msg = json_pack("{s:s, s:s, s:s, s:s, s:O, s:s}", "actionId", id, "sessionId", sid,
                             "userId", uid, "tool", name, "input", input, "idempotencyKey", key);
     const char *email = agent__str(event, "email");
@@ -188,7 +240,6 @@ static int enqueue(struct agent *a, const json_t *event, const char *id, const c
     trace_sub_end(hop, rc < 0 ? err : NULL);
     json_decref(attrs);
     free(body);
-    free(key);
     json_decref(msg);
     return rc;
 }
@@ -328,14 +379,17 @@ int agent__confirm_resume(struct agent *a, json_t *event, struct err *err)
                            "input", input, "status", "failed", "result", "error", "code", verr.code,
                            "message", verr.message);
     } else if (async && a->queue) {
-        if (enqueue(a, event, id, tool, input, err) < 0)
+        char *key = xasprintf("%s:%s", sid, orig ? orig : id);
+        int sent = enqueue(a, event, id, tool, input, key, err);
+        free(key);
+        if (sent < 0)
             goto out;
         action = json_pack("{s:s, s:s, s:O, s:s, s:n}", "id", id, "tool", tool, "input", input,
                            "status", "pending", "result");
     } else {
         /* The key of the action the customer confirmed, so a retried turn acts once. */
         char *key = xasprintf("%s:%s", sid, orig ? orig : id);
-        action = run_action(a, event, id, sid, uid, tool, input, key, NULL);
+        action = run_inline(a, event, id, sid, uid, tool, input, key);
         free(key);
     }
     const struct agent_observer *obs = agent__observer();
@@ -367,9 +421,11 @@ json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err)
     size_t i;
     json_t *b;
     int pending = 0;
+    size_t pos = 0; /* the call's position among the reply's tool_use blocks */
     json_array_foreach(json_object_get(last, "content"), i, b) {
         if (strcmp(agent__str(b, "type"), "tool_use") != 0)
             continue;
+        size_t call_pos = pos++;
         const char *id = agent__str(b, "id");
         const char *name = agent__str(b, "name");
         const json_t *input = json_object_get(b, "input");
@@ -396,15 +452,19 @@ json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err)
                 held = json_incref(action);
             }
         } else if (!a->queue || !async) {
-            /* Inline. Custom tools get the action's key, as queued ones do. */
-            char *key = async ? NULL : xasprintf("%s:%s", sid, id);
-            action = run_action(a, event, id, sid, uid, name, input, key, NULL);
+            /* Inline: the action gets its key, as a queued one does. */
+            char *key = action_key(event, call_pos, name);
+            action = run_inline(a, event, id, sid, uid, name, input, key);
             free(key);
-        } else if (enqueue(a, event, id, name, input, err) < 0) {
-            json_decref(held);
-            json_decref(batch);
-            return NULL; /* the store or queue is down: Retry/Catch in the workflow decide */
         } else {
+            char *key = action_key(event, call_pos, name);
+            int sent = enqueue(a, event, id, name, input, key, err);
+            free(key);
+            if (sent < 0) {
+                json_decref(held);
+                json_decref(batch);
+                return NULL; /* the store or queue is down: Retry/Catch in the workflow decide */
+            }
             action = json_pack("{s:s, s:s, s:O, s:s, s:n}", "id", id, "tool", name, "input", input,
                                "status", "pending", "result");
             pending++;

@@ -139,7 +139,11 @@ agent_handler_fn agent_handler_find(const char *name);
 json_t *agent_load_context(struct agent *a, json_t *event, struct err *err);
 json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err);
 json_t *agent_action_executor(struct agent *a, json_t *event, struct err *err);
+/* SaveConversation. When the event carries "idempotencyKey" (a turn run under an
+ * Idempotency-Key), the key is marked done with the answer in the turn's own store transaction,
+ * and the answer carries AGENT_KEY_DONE: true, which turn_run_idempotent removes. */
 json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err);
+#define AGENT_KEY_DONE "idempotencyKeyDone"
 
 /* The AgentActions consumer: SQS event {"Records":[{"messageId","receiptHandle","body"}]} in,
  * {"batchItemFailures":[{"itemIdentifier"}]} out (see actions.c). */

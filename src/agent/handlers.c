@@ -475,19 +475,12 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
                              json_is_true(json_object_get(event, "isNew")), "messages",
                              json_object_get(event, "newMessages"), "context", context, "metadata",
                              metadata, "status", handed_off(event) ? "handoff" : "");
-    int turn_no = 0;
-    struct trace_ctx *sub = trace_sub_begin(agent_trace_current(), "store.turn_save", NULL);
-    int rc = store_turn_save(a->store, turn, &turn_no, err);
-    trace_sub_end(sub, rc < 0 ? err : NULL);
-    json_decref(turn);
-    if (rc < 0)
-        return NULL;
+    /* The answer is built before the save: under an Idempotency-Key it is stored as the key's
+     * response in the turn's own transaction (store.h), its "turn" filled in by the store. */
     const char *reply = agent__str(event, "reply");
     json_t *actions = json_object_get(event, "actions");
-    emit_turn_events(a, event, turn_no);
-    AGENT_HOOK(a, on_saved, event, turn_no);
     json_t *resp = json_pack("{s:O, s:i, s:s, s:o}", "sessionId",
-                             json_object_get(event, "sessionId"), "turn", turn_no, "reply",
+                             json_object_get(event, "sessionId"), "turn", 0, "reply",
                              reply ? reply : "", "actions",
                              actions ? json_incref(actions) : json_array());
     json_t *ops = json_object_get(event, "operatorMessages");
@@ -502,6 +495,24 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
     const char *status = agent__str(event, "status");
     json_object_set_new(resp, "status",
                         json_string(handed_off(event) ? "handoff" : (status ? status : "active")));
+    const char *key = agent__str(event, "idempotencyKey");
+    if (key)
+        json_object_set_new(turn, "idempotency",
+                            json_pack("{s:s, s:O}", "key", key, "response", resp));
+    int turn_no = 0;
+    struct trace_ctx *sub = trace_sub_begin(agent_trace_current(), "store.turn_save", NULL);
+    int rc = store_turn_save(a->store, turn, &turn_no, err);
+    trace_sub_end(sub, rc < 0 ? err : NULL);
+    json_decref(turn);
+    if (rc < 0) {
+        json_decref(resp);
+        return NULL;
+    }
+    emit_turn_events(a, event, turn_no);
+    AGENT_HOOK(a, on_saved, event, turn_no);
+    json_object_set_new(resp, "turn", json_integer(turn_no));
+    if (key) /* tells turn_run_idempotent the key is done; it removes the mark */
+        json_object_set_new(resp, AGENT_KEY_DONE, json_true());
     return resp;
 }
 

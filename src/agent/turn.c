@@ -224,9 +224,10 @@ static int open_session(struct agent *a, json_t *state, const char *sid, const c
 }
 
 /* turn_run, with new_sid (22 characters, or NULL for a random one) as the id of a session the
- * turn creates. */
+ * turn creates, and idem_key (or NULL) the Idempotency-Key it runs under: SaveConversation
+ * finishes the key in the turn's transaction. */
 static json_t *run_turn(struct agent *a, const json_t *request, const char *new_sid,
-                        struct err *err)
+                        const char *idem_key, struct err *err)
 {
     const char *sid = json_string_value(json_object_get(request, "sessionId"));
     const char *uid = json_string_value(json_object_get(request, "userId"));
@@ -258,6 +259,8 @@ static json_t *run_turn(struct agent *a, const json_t *request, const char *new_
         free(user);
     }
     json_object_set_new(state, "sessionId", json_string(sid));
+    if (idem_key)
+        json_object_set_new(state, "idempotencyKey", json_string(idem_key));
     /* The deadline of the turn's tool calls (wall clock: a Step Functions workflow may run the
      * actions in another process) and the customer's verified email, for the tools. */
     if (a->cfg && a->cfg->turn_timeout_ms > 0)
@@ -285,7 +288,7 @@ done:
 
 json_t *turn_run(struct agent *a, const json_t *request, struct err *err)
 {
-    return run_turn(a, request, NULL, err);
+    return run_turn(a, request, NULL, NULL, err);
 }
 
 /* ---------------------------------------------------------------- idempotency keys */
@@ -455,7 +458,7 @@ json_t *turn_run_idempotent(struct agent *a, const char *key, const char *body, 
      * a ticket the crashed run created is found, not created again. */
     char sid[23];
     key_session_id(key, hash, sid);
-    json_t *out = run_turn(a, request, sid, err);
+    json_t *out = run_turn(a, request, sid, key, err);
     if (!out && taken_over && strcmp(err->code, "Conflict") == 0 &&
         !json_object_get(request, "sessionId")) {
         /* The crashed run saved this key's new session but died before finishing the key. */
@@ -476,7 +479,11 @@ json_t *turn_run_idempotent(struct agent *a, const char *key, const char *body, 
             log_at(LL_WARN, "turn", "cannot release Idempotency-Key: %s", e2.message);
         return NULL;
     }
-    if (store_idem_finish(a->store, key, out, &e2) < 0)
+    /* Normally SaveConversation finished the key with the turn; an answer that did not come
+     * through it (one read back after a crash) finishes it here. */
+    int done = json_is_true(json_object_get(out, AGENT_KEY_DONE));
+    json_object_del(out, AGENT_KEY_DONE);
+    if (!done && store_idem_finish(a->store, key, out, &e2) < 0)
         log_at(LL_WARN, "turn", "cannot store the response of an Idempotency-Key: %s", e2.message);
     return out;
 }

@@ -182,4 +182,11 @@ static inline void archive_free(struct archive *a)
  * archive owned by the caller (archive_free), or NULL with err "ArchiveError" naming the path. */
 struct archive *archive_fs_new(const char *root_dir, struct err *err);
 
+/* As archive_fs_new, but puts go to one pack file per key directory (one per day of
+ * transcripts: `<root_dir>/hot/{yyyy}/{mm}/{dd}/.pack`, pack.h) instead of one file per object:
+ * appended under a lock and fdatasynced, a torn tail skipped on read and cut off by the next
+ * writer. Delete rewrites the pack without the object. Objects written per file before (an older
+ * archive) stay readable, listable, deletable and movable to the cold tier. */
+struct archive *archive_fs_new_packed(const char *root_dir, struct err *err);
+
 #endif

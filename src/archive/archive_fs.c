@@ -14,6 +14,14 @@
  * is still in place, and puts the claimed file back otherwise: a put removes a cold copy only while
  * its own hot file is still there, lifecycle removes a hot file only while its cold copy is still
  * there. Either way a copy of the newest version survives.
+ *
+ * Packed (archive_fs_new_packed, what `parley serve` uses): put appends the object to the pack of
+ * its key's directory, `<root>/hot/<dir>/.pack` (pack.h: one file per day of transcripts), and
+ * then, with the pack still locked, removes a per-object hot file or cold copy of the key. Reads
+ * look in the pack, then at a per-object hot file (archives written before packing), then in the
+ * cold tier, in every mode. Delete rewrites the pack without the key; lifecycle moves a pack's old
+ * objects to the cold tier and rewrites the pack without them, under the pack's lock, so a put of
+ * the same key waits for it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -29,7 +37,9 @@
 #include <zlib.h>
 
 #include "archive/archive.h"
+#include "archive/pack.h"
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/fault.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
@@ -45,6 +55,7 @@ struct archive_fs {
     char *root;          /* as given */
     char *hot;           /* <root>/hot */
     char *cold;          /* <root>/cold */
+    int packed;          /* 1: puts go to the pack of the key's directory */
 };
 
 static atomic_uint fs_claim_seq; /* makes lifecycle claim names unique within the process */
@@ -87,28 +98,6 @@ static int fsync_dir_if_present(const char *dir, struct err *err)
     if (rc != 0 && err)
         *err = local;
     return rc;
-}
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    int injected = fault_check(FAULT_ARCHIVE);
-    if (injected) { /* a partial write, then the error */
-        if (len > 1 && write(fd, p, len / 2) < 0)
-            return -1;
-        errno = injected;
-        return -1;
-    }
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
 }
 
 /* Returns bytes read (0 at end of file) or -1 with errno set. */
@@ -253,15 +242,28 @@ struct bytes_src {
 static int fill_bytes(int fd, void *ctx, const char *tmp_path, struct err *err)
 {
     struct bytes_src *src = ctx;
-    if (write_all(fd, src->bytes, src->len) != 0)
+    if (pack_write_all(fd, src->bytes, src->len) != 0)
         return io_error(err, "write", tmp_path);
     return 0;
 }
 
 struct gzip_src {
-    int in_fd;           /* the hot object, read from its current offset */
+    int in_fd;           /* the hot object, read from its current offset (when mem is NULL) */
     const char *in_path; /* for messages */
+    const char *mem;     /* or the object's bytes in memory */
+    size_t mem_len, mem_off;
 };
+
+/* Reads the next bytes of src into buf: as read_some. */
+static ssize_t gzip_src_read(struct gzip_src *src, unsigned char *buf, size_t len)
+{
+    if (!src->mem)
+        return read_some(src->in_fd, buf, len);
+    size_t n = src->mem_len - src->mem_off < len ? src->mem_len - src->mem_off : len;
+    memcpy(buf, src->mem + src->mem_off, n);
+    src->mem_off += n;
+    return (ssize_t)n;
+}
 
 /* Compresses src->in_fd into fd in the gzip format (zlib windowBits 15 + 16). */
 static int fill_gzip(int fd, void *ctx, const char *tmp_path, struct err *err)
@@ -279,7 +281,7 @@ static int fill_gzip(int fd, void *ctx, const char *tmp_path, struct err *err)
         return -1;
     }
     do {
-        ssize_t r = read_some(src->in_fd, in, FS_IO_CHUNK);
+        ssize_t r = gzip_src_read(src, in, FS_IO_CHUNK);
         if (r < 0) {
             io_error(err, "read", src->in_path);
             goto out;
@@ -295,7 +297,7 @@ static int fill_gzip(int fd, void *ctx, const char *tmp_path, struct err *err)
                 err_set(err, "ArchiveError", "gzip compression of '%s' failed", src->in_path);
                 goto out;
             }
-            if (write_all(fd, out, FS_IO_CHUNK - z.avail_out) != 0) {
+            if (pack_write_all(fd, out, FS_IO_CHUNK - z.avail_out) != 0) {
                 io_error(err, "write", tmp_path);
                 goto out;
             }
@@ -483,6 +485,8 @@ struct fs_entry {
     int64_t size;     /* content bytes */
     int64_t mtime_ms; /* last modified */
     int cold;         /* 1 for the cold tier */
+    int packed;       /* 1 for a record of a hot pack */
+    size_t order;     /* scan order: a pack's later record of a key supersedes an earlier one */
 };
 
 struct fs_scan {
@@ -490,7 +494,47 @@ struct fs_scan {
     size_t n, cap;
     const char *prefix;      /* keep keys starting with this */
     const char *start_after; /* and sorting after this, when not NULL */
+    const char *dir_rel;     /* while a pack is read: its directory's key prefix ("" or "a/") */
+    size_t dir_rel_len;
+    int overflow; /* set when more than FS_SCAN_MAX objects matched */
 };
+
+/* Adds one object to s when its key matches; returns 0, or -1 past FS_SCAN_MAX. */
+static int scan_add(struct fs_scan *s, const char *key, size_t len, int64_t size, int64_t mtime_ms,
+                    int cold, int packed)
+{
+    if (len > ARCHIVE_KEY_MAX || archive_key_check(key, NULL) != 0 ||
+        strncmp(key, s->prefix, strlen(s->prefix)) != 0 ||
+        (s->start_after && strcmp(key, s->start_after) <= 0))
+        return 0;
+    if (s->n == FS_SCAN_MAX) {
+        s->overflow = 1;
+        return -1;
+    }
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 64;
+        s->v = xrealloc(s->v, s->cap * sizeof *s->v);
+    }
+    struct fs_entry *e = &s->v[s->n];
+    *e = (struct fs_entry){xstrndup(key, len), size, mtime_ms, cold, packed, s->n};
+    s->n++;
+    return 0;
+}
+
+/* pack_scan's visitor for scan_dir: every record of the pack, as key dir_rel + name. */
+static int scan_pack_record(void *ud, const char *name, const char *data, size_t len,
+                            int64_t mtime_ms)
+{
+    (void)data;
+    struct fs_scan *s = ud;
+    char key[ARCHIVE_KEY_MAX + PACK_NAME_MAX + 8];
+    size_t nl = strlen(name);
+    if (s->dir_rel_len + nl >= sizeof key)
+        return 0;
+    memcpy(key, s->dir_rel, s->dir_rel_len);
+    memcpy(key + s->dir_rel_len, name, nl + 1);
+    return scan_add(s, key, s->dir_rel_len + nl, (int64_t)len, mtime_ms, 0, 1) == 0 ? 0 : 2;
+}
 
 static void scan_release(struct fs_scan *s)
 {
@@ -550,6 +594,23 @@ static int scan_dir(const char *tier, int cold, char *rel, size_t rel_len, int d
         }
         const char *name = de->d_name;
         size_t nlen = strlen(name);
+        if (!cold && strcmp(name, ".pack") == 0) {
+            char *pack = xasprintf("%s/.pack", dir_path);
+            rel[rel_len] = '\0';
+            s->dir_rel = rel;
+            s->dir_rel_len = rel_len;
+            int scanned = pack_scan(pack, scan_pack_record, s, err);
+            free(pack);
+            if (scanned == 2 || s->overflow) {
+                err_set(err, "ArchiveError",
+                        "more than %u objects match prefix '%s'; narrow the prefix", FS_SCAN_MAX,
+                        s->prefix);
+                goto out;
+            }
+            if (scanned < 0)
+                goto out;
+            continue;
+        }
         if (name[0] == '.' || nlen > ARCHIVE_COMPONENT_MAX + 3 ||
             rel_len + nlen + 1 > ARCHIVE_KEY_MAX + 3)
             continue;
@@ -573,30 +634,18 @@ static int scan_dir(const char *tier, int cold, char *rel, size_t rel_len, int d
             len -= 3;
         }
         rel[len] = '\0';
-        if (len > ARCHIVE_KEY_MAX || archive_key_check(rel, NULL) != 0 ||
-            strncmp(rel, s->prefix, strlen(s->prefix)) != 0 ||
-            (s->start_after && strcmp(rel, s->start_after) <= 0))
-            continue;
-        if (s->n == FS_SCAN_MAX) {
+        int64_t size = (int64_t)st.st_size;
+        if (cold) {
+            char *p = xasprintf("%s/%s.gz", tier, rel);
+            size = gzip_isize(p, (int64_t)st.st_size);
+            free(p);
+        }
+        int64_t mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+        if (scan_add(s, rel, len, size, mtime_ms, cold, 0) != 0) {
             err_set(err, "ArchiveError",
                     "more than %u objects match prefix '%s'; narrow the prefix", FS_SCAN_MAX,
                     s->prefix);
             goto out;
-        }
-        if (s->n == s->cap) {
-            s->cap = s->cap ? s->cap * 2 : 64;
-            s->v = xrealloc(s->v, s->cap * sizeof *s->v);
-        }
-        struct fs_entry *e = &s->v[s->n++];
-        e->key = xstrndup(rel, len);
-        e->mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
-        e->cold = cold;
-        if (cold) {
-            char *p = xasprintf("%s/%s.gz", tier, e->key);
-            e->size = gzip_isize(p, (int64_t)st.st_size);
-            free(p);
-        } else {
-            e->size = (int64_t)st.st_size;
         }
     }
     rc = 0;
@@ -614,12 +663,17 @@ static int scan_tier(const char *tier, int cold, struct fs_scan *s, struct err *
     return scan_dir(tier, cold, rel, 0, 0, s, err);
 }
 
-/* By key, the hot copy first. */
+/* By key, the hot copy first, and among hot copies the one scanned last (a pack's newest
+ * record) first: the first entry of each key is its current version. */
 static int entry_cmp(const void *a, const void *b)
 {
     const struct fs_entry *x = a, *y = b;
     int c = strcmp(x->key, y->key);
-    return c ? c : x->cold - y->cold;
+    if (c)
+        return c;
+    if (x->cold != y->cold)
+        return x->cold - y->cold;
+    return x->order < y->order ? 1 : x->order > y->order ? -1 : 0;
 }
 
 /* ---------------------------------------------------------------- the operations */
@@ -680,10 +734,115 @@ out:
     free(cold_dir);
 }
 
+/* ---------------------------------------------------------------- packs */
+
+static int remove_durable(const char *tier, const char *path, struct err *err);
+
+/* The pack of key's directory: `<hot>/<dir>/.pack` (`<hot>/.pack` for a key without one). New
+ * string. */
+static char *pack_of(const struct archive_fs *fs, const char *key)
+{
+    const char *slash = strrchr(key, '/');
+    return slash ? xasprintf("%s/%.*s/.pack", fs->hot, (int)(slash - key), key)
+                 : xasprintf("%s/.pack", fs->hot);
+}
+
+/* What a packed put does with the pack still locked once its records are durable: the keys'
+ * per-object hot files and cold copies are older versions, removed (best effort: the pack is read
+ * first anyway). */
+struct packed_done {
+    struct archive_fs *fs;
+    struct archive_put_item *items;
+    const size_t *idx; /* the items of this pack */
+    size_t n;
+};
+
+static void drop_older_copies(void *ud)
+{
+    struct packed_done *d = ud;
+    for (size_t i = 0; i < d->n; i++) {
+        const char *key = d->items[d->idx[i]].key;
+        char *hot_path = xasprintf("%s/%s", d->fs->hot, key);
+        char *cold_path = xasprintf("%s/%s.gz", d->fs->cold, key);
+        struct err ignored;
+        if (access(hot_path, F_OK) == 0)
+            remove_durable(d->fs->hot, hot_path, &ignored);
+        if (access(cold_path, F_OK) == 0)
+            remove_durable(d->fs->cold, cold_path, &ignored);
+        free(hot_path);
+        free(cold_path);
+    }
+}
+
+/* put_many in packed mode: the items of each pack go in one append (one fdatasync). */
+static size_t packed_put_many(struct archive_fs *fs, struct archive_put_item *items, size_t n)
+{
+    char **packs = xcalloc(n ? n : 1, sizeof *packs);
+    size_t *idx = xcalloc(n ? n : 1, sizeof *idx);
+    struct pack_rec *recs = xcalloc(n ? n : 1, sizeof *recs);
+    int64_t now_ms = clock_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        err_clear(&items[i].err);
+        items[i].rc = -1;
+        if (put_check(items[i].key, items[i].bytes, items[i].len, &items[i].err) == 0)
+            packs[i] = pack_of(fs, items[i].key);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!packs[i] || items[i].rc == 0 || items[i].err.code[0])
+            continue;
+        size_t m = 0;
+        for (size_t j = i; j < n; j++) {
+            if (!packs[j] || items[j].err.code[0] || strcmp(packs[j], packs[i]) != 0)
+                continue;
+            idx[m] = j;
+            recs[m] = (struct pack_rec){base_of(items[j].key), items[j].bytes, items[j].len,
+                                        now_ms};
+            m++;
+        }
+        struct err e = {0};
+        struct packed_done done = {fs, items, idx, m};
+        int rc = -1;
+        for (int attempt = 0; attempt < FS_MKDIR_RETRIES; attempt++) {
+            err_clear(&e);
+            rc = make_parents(fs->hot, items[i].key, &e);
+            if (rc == 0)
+                rc = pack_append(packs[i], recs, m, drop_older_copies, &done, &e);
+            /* A concurrent delete of the directory's last object may prune it: make it again. */
+            if (rc == 0 || !e.message[0] || !strstr(e.message, strerror(ENOENT)))
+                break;
+        }
+        for (size_t k = 0; k < m; k++) {
+            items[idx[k]].rc = rc;
+            if (rc != 0)
+                items[idx[k]].err = e;
+            else
+                items[idx[k]].err.code[0] = '\0';
+            free(packs[idx[k]]);
+            packs[idx[k]] = NULL;
+        }
+    }
+    size_t failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        failed += items[i].rc != 0;
+        free(packs[i]);
+    }
+    free(packs);
+    free(idx);
+    free(recs);
+    return failed;
+}
+
 static int fs_put(struct archive *a, const char *key, const void *bytes, size_t len,
                   struct err *err)
 {
     struct archive_fs *fs = fs_of(a);
+    if (fs->packed) {
+        struct archive_put_item it = {.key = key, .bytes = bytes, .len = len};
+        if (packed_put_many(fs, &it, 1) == 0)
+            return 0;
+        *err = it.err;
+        return -1;
+    }
     if (put_check(key, bytes, len, err) != 0)
         return -1;
     char *hot_path = xasprintf("%s/%s", fs->hot, key);
@@ -733,7 +892,7 @@ static int batch_open(struct archive_fs *fs, struct archive_put_item *it, struct
         *made = NULL;
         err_clear(&it->err);
     }
-    if (write_all(b->fd, it->bytes ? it->bytes : "", it->len) != 0)
+    if (pack_write_all(b->fd, it->bytes ? it->bytes : "", it->len) != 0)
         return io_error(&it->err, "write", b->tmp);
     return 0;
 }
@@ -835,6 +994,8 @@ static void put_group(struct archive_fs *fs, struct archive_put_item *items, siz
 static size_t fs_put_many(struct archive *a, struct archive_put_item *items, size_t n)
 {
     struct archive_fs *fs = fs_of(a);
+    if (fs->packed)
+        return packed_put_many(fs, items, n);
     size_t failed = 0;
     for (size_t at = 0; at < n; at += FS_BATCH_OPEN)
         put_group(fs, items + at, n - at < FS_BATCH_OPEN ? n - at : FS_BATCH_OPEN);
@@ -848,8 +1009,13 @@ static int fs_get(struct archive *a, const char *key, char **out, size_t *out_le
     struct archive_fs *fs = fs_of(a);
     if (archive_key_check(key, err) != 0)
         return -1;
-    char *path = xasprintf("%s/%s", fs->hot, key);
-    int rc = read_hot(path, key, out, out_len, err);
+    char *path = pack_of(fs, key);
+    int rc = pack_get(path, base_of(key), out, out_len, NULL, err);
+    free(path);
+    if (rc != 1)
+        return rc;
+    path = xasprintf("%s/%s", fs->hot, key);
+    rc = read_hot(path, key, out, out_len, err);
     free(path);
     if (rc != 1)
         return rc;
@@ -921,6 +1087,14 @@ static int remove_durable(const char *tier, const char *path, struct err *err)
     return rc;
 }
 
+/* pack_rewrite's keep for delete: every record but the one named ud. */
+static int keep_other(void *ud, const char *name, const char *data, size_t len, int64_t mtime_ms,
+                      struct err *err)
+{
+    (void)data, (void)len, (void)mtime_ms, (void)err;
+    return strcmp(name, (const char *)ud) != 0;
+}
+
 static int fs_del(struct archive *a, const char *key, struct err *err)
 {
     struct archive_fs *fs = fs_of(a);
@@ -928,9 +1102,16 @@ static int fs_del(struct archive *a, const char *key, struct err *err)
         return -1;
     char *hot_path = xasprintf("%s/%s", fs->hot, key);
     char *cold_path = xasprintf("%s/%s.gz", fs->cold, key);
-    int rc = remove_durable(fs->hot, hot_path, err);
+    char *pack = pack_of(fs, key);
+    /* The pack is rewritten without the key: its bytes leave the file (erasure). */
+    int rc = pack_rewrite(pack, keep_other, (void *)base_of(key), NULL, err);
+    if (rc == 0)
+        rc = remove_durable(fs->hot, hot_path, err);
     if (rc == 0)
         rc = remove_durable(fs->cold, cold_path, err);
+    if (rc == 0)
+        prune_parents(fs->hot, pack);
+    free(pack);
     free(hot_path);
     free(cold_path);
     return rc;
@@ -966,7 +1147,7 @@ static int move_to_cold(struct archive_fs *fs, const char *key, int64_t cutoff_m
         rc = 1;
         goto out;
     }
-    struct gzip_src src = {fd, hot_path};
+    struct gzip_src src = {.in_fd = fd, .in_path = hot_path};
     struct timespec times[2] = {st.st_atim, st.st_mtim};
     if (write_object(fs->cold, key, cold_path, fill_gzip, &src, times, &cold_st, err) != 0)
         goto out;
@@ -1011,6 +1192,45 @@ out:
     return rc;
 }
 
+/* What lifecycle's pack rewrite needs to move a pack's old objects to the cold tier. */
+struct pack_move {
+    struct archive_fs *fs;
+    const char *dir; /* the pack's key prefix ("" or ending with '/') */
+    int64_t cutoff_ms;
+    struct archive_lifecycle_stats *stats;
+    json_t *moved_keys; /* or NULL */
+};
+
+/* pack_rewrite's keep for lifecycle: an object last modified before the cutoff gets a durable
+ * cold copy (with its time) and leaves the pack; one whose copy fails stays and is counted. */
+static int move_old_record(void *ud, const char *name, const char *data, size_t len,
+                           int64_t mtime_ms, struct err *err)
+{
+    (void)err;
+    struct pack_move *mv = ud;
+    if (mtime_ms >= mv->cutoff_ms)
+        return 1;
+    char *key = xasprintf("%s%s", mv->dir, name);
+    char *cold_path = xasprintf("%s/%s.gz", mv->fs->cold, key);
+    struct gzip_src src = {.in_fd = -1, .in_path = key, .mem = data, .mem_len = len};
+    struct timespec t = {(time_t)(mtime_ms / 1000), (long)(mtime_ms % 1000) * 1000000L};
+    struct timespec times[2] = {t, t};
+    struct err werr = {0};
+    int keep = 1;
+    if (write_object(mv->fs->cold, key, cold_path, fill_gzip, &src, times, NULL, &werr) == 0) {
+        keep = 0;
+        mv->stats->moved++;
+        if (mv->moved_keys)
+            json_array_append_new(mv->moved_keys, json_string(key));
+    } else {
+        mv->stats->failed++;
+        log_at(LL_WARN, "archive", "cannot move '%s' to the cold tier: %s", key, werr.message);
+    }
+    free(key);
+    free(cold_path);
+    return keep;
+}
+
 static int fs_lifecycle(struct archive *a, int days, int64_t now_ms,
                         struct archive_lifecycle_stats *stats, json_t *moved_keys, struct err *err)
 {
@@ -1024,13 +1244,27 @@ static int fs_lifecycle(struct archive *a, int days, int64_t now_ms,
     int64_t cutoff_ms = now_ms - (int64_t)days * 86400000;
 
     struct fs_scan s = {.prefix = ""};
+    json_t *packs = json_array(); /* the packs seen, as paths */
     int rc = scan_tier(fs->hot, 0, &s, err);
     if (rc != 0)
         goto out;
     if (s.n > 1)
         qsort(s.v, s.n, sizeof *s.v, entry_cmp);
     for (size_t i = 0; i < s.n; i++) {
+        if (i > 0 && strcmp(s.v[i].key, s.v[i - 1].key) == 0)
+            continue; /* an older record of a pack, or a copy the pack supersedes */
         stats->scanned++;
+        if (s.v[i].packed) {
+            /* Moved below, a pack at a time (after every key of the pack was seen). */
+            char *pack = pack_of(fs, s.v[i].key);
+            int seen = 0;
+            for (size_t k = 0; k < json_array_size(packs) && !seen; k++)
+                seen = strcmp(json_string_value(json_array_get(packs, k)), pack) == 0;
+            if (!seen)
+                json_array_append_new(packs, json_string(pack));
+            free(pack);
+            continue;
+        }
         if (s.v[i].mtime_ms >= cutoff_ms)
             continue;
         struct err merr = {0};
@@ -1045,7 +1279,22 @@ static int fs_lifecycle(struct archive *a, int days, int64_t now_ms,
                    merr.message);
         }
     }
+    for (size_t k = 0; k < json_array_size(packs); k++) {
+        const char *pack = json_string_value(json_array_get(packs, k));
+        size_t hot_len = strlen(fs->hot);
+        /* The key prefix of the pack's objects: its directory under hot/, with a '/'. */
+        char *dir = xstrndup(pack + hot_len + 1, strlen(pack) - hot_len - 1 - strlen(".pack"));
+        struct pack_move mv = {fs, dir, cutoff_ms, stats, moved_keys};
+        struct err perr = {0};
+        if (pack_rewrite(pack, move_old_record, &mv, NULL, &perr) != 0)
+            log_at(LL_WARN, "archive", "cannot move the old objects of pack '%s': %s", pack,
+                   perr.message);
+        else
+            prune_parents(fs->hot, pack);
+        free(dir);
+    }
 out:
+    json_decref(packs);
     scan_release(&s);
     return rc;
 }
@@ -1098,7 +1347,19 @@ out:
     return rc;
 }
 
+static struct archive *fs_new(const char *root_dir, int packed, struct err *err);
+
 struct archive *archive_fs_new(const char *root_dir, struct err *err)
+{
+    return fs_new(root_dir, 0, err);
+}
+
+struct archive *archive_fs_new_packed(const char *root_dir, struct err *err)
+{
+    return fs_new(root_dir, 1, err);
+}
+
+static struct archive *fs_new(const char *root_dir, int packed, struct err *err)
 {
     if (!root_dir || !root_dir[0]) {
         err_set(err, "ArchiveError", "archive root directory is empty");
@@ -1110,6 +1371,7 @@ struct archive *archive_fs_new(const char *root_dir, struct err *err)
     }
     struct archive_fs *fs = xcalloc(1, sizeof *fs);
     fs->base.ops = &fs_ops;
+    fs->packed = packed;
     fs->root = xstrdup(root_dir);
     size_t n = strlen(fs->root);
     while (n > 1 && fs->root[n - 1] == '/')

@@ -216,7 +216,7 @@ static int open_archive(const struct config *cfg, int lambda, struct archive **o
         return 0;
     } else {
         char *root = xasprintf("%s/archive", cfg->data);
-        *out = archive_fs_new(root, err);
+        *out = archive_fs_new_packed(root, err);
         free(root);
     }
     return *out ? 0 : -1;
@@ -927,23 +927,44 @@ out:
 
 static void forget_usage(FILE *out)
 {
-    fprintf(out, "usage: parley forget --user ID [--data DIR]\n\n"
-                 "Erases every session of the user: its turns, actions, queued actions,\n"
-                 "idempotency records and archived transcript; its tickets keep their number and\n"
-                 "status but lose every personal field. Uses the store and ports `parley serve`\n"
-                 "would open (PARLEY_STORE, PARLEY_QUEUE_PREFIX, PARLEY_ARCHIVE_BUCKET).\n"
-                 "Exit status: 0 done (also when the user has no sessions), 1 failed, 2 usage.\n");
+    fprintf(out, "usage: parley forget (--user ID | --older-than DAYS) [--data DIR]\n\n"
+                 "Erases every session of the user (--user), or every session idle for more than\n"
+                 "DAYS days (--older-than, 0..36500; the local store only: DynamoDB expires idle\n"
+                 "sessions by TTL): its turns, actions, queued actions, idempotency records and\n"
+                 "archived transcript; its tickets keep their number and status but lose every\n"
+                 "personal field. Uses the store and ports `parley serve` would open\n"
+                 "(PARLEY_STORE, PARLEY_QUEUE_PREFIX, PARLEY_ARCHIVE_BUCKET).\n"
+                 "Exit status: 0 done (also when nothing matched), 1 failed, 2 usage.\n");
+}
+
+/* Erases, batch by batch, every session idle since before before_ms; *count gets how many.
+ * Returns 0, or -1 with err (those erased before the failure stay erased). */
+static int forget_idle(struct store *store, const struct app_ports *ports, long long before_ms,
+                       int *count, struct err *err)
+{
+    int n = 0;
+    *count = 0;
+    do {
+        if (retention_sweep(store, ports->queue, ports->archive, before_ms, NULL, NULL, &n, err) <
+            0)
+            return -1;
+        *count += n;
+    } while (n > 0);
+    return 0;
 }
 
 int app_cli_forget(int argc, char **argv)
 {
-    const char *user = NULL, *data = NULL;
+    const char *user = NULL, *data = NULL, *older = NULL;
+    long days = -1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             forget_usage(stdout);
             return 0;
         } else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc) {
             user = argv[++i];
+        } else if (strcmp(argv[i], "--older-than") == 0 && i + 1 < argc) {
+            older = argv[++i];
         } else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) {
             data = argv[++i];
         } else {
@@ -951,7 +972,18 @@ int app_cli_forget(int argc, char **argv)
             return 2;
         }
     }
-    if (!user) {
+    if (older) {
+        char *end = NULL;
+        errno = 0;
+        days = strtol(older, &end, 10);
+        if (errno != 0 || end == older || *end != '\0' || days < 0 || days > 36500) {
+            fprintf(stderr,
+                    "parley forget: --older-than '%s' is not a number of days in 0..36500\n",
+                    older);
+            return 2;
+        }
+    }
+    if (!user == !older) {
         forget_usage(stderr);
         return 2;
     }
@@ -966,15 +998,22 @@ int app_cli_forget(int argc, char **argv)
         rc = 2;
         goto out;
     }
+    int idle = 0;
     if (!(store = app_open_store(&cfg, &err)) ||
         app_open_ports(&ports, &cfg, APP_PORT_QUEUE | APP_PORT_ARCHIVE | APP_PORTS_EXISTING, &err) <
             0 ||
-        app_erase_user(store, ports.queue, ports.archive, user, &ids, &err) < 0) {
+        (user && app_erase_user(store, ports.queue, ports.archive, user, &ids, &err) < 0) ||
+        (older &&
+         forget_idle(store, &ports, clock_now_ms() - days * 86400000LL, &idle, &err) < 0)) {
         fprintf(stderr, "parley forget: %s: %s\n", err.code, err.message);
         goto out;
     }
-    printf("erased %zu session%s of user '%s'\n", json_array_size(ids),
-           json_array_size(ids) == 1 ? "" : "s", user);
+    if (user)
+        printf("erased %zu session%s of user '%s'\n", json_array_size(ids),
+               json_array_size(ids) == 1 ? "" : "s", user);
+    else
+        printf("erased %d session%s idle for more than %ld day%s\n", idle, idle == 1 ? "" : "s",
+               days, days == 1 ? "" : "s");
     rc = 0;
 out:
     json_decref(ids);

@@ -58,7 +58,11 @@ struct store_ops {
      * session's new status)}. Creates the session when isNew
      * (Conflict if it exists; NotFound if !isNew and it does not). Sets *turn_no to the session's
      * turn count, incremented unless noTurn (an operator's message is stored as an item of its
-     * own without counting as a customer turn; its context is then left unchanged). */
+     * own without counting as a customer turn; its context is then left unchanged).
+     * "idempotency"?: {"key","response"} marks that Idempotency-Key done with response (its
+     * "turn" set to the saved turn count) in the same transaction as the turn (on DynamoDB without
+     * transactions: written right after the turn, and undone with it on failure), so no crash
+     * leaves a saved turn under a running key. */
     int (*turn_save)(struct store *s, const json_t *turn, int *turn_no, struct err *err);
 
     /* Creates a ticket from {"sessionId","userId","title","description","priority","email",

@@ -414,6 +414,8 @@ out:
 
 /* ---------------------------------------------------------------- sessions and turns */
 
+static json_t *idem_finish_request(struct store_dynamo *s, const char *key, const json_t *response);
+
 static int dy_session_get(struct store *base, const char *id, json_t **out, struct err *err)
 {
     struct store_dynamo *s = (struct store_dynamo *)base;
@@ -590,8 +592,20 @@ static int dy_turn_save(struct store *base, const json_t *turn, int *turn_no, st
                               names, "ExpressionAttributeValues", values);
         }
         json_decref(hdr);
+        json_t *writes = json_pack("[o,o]", first, put_turn);
+        const json_t *idem = json_object_get(turn, "idempotency");
+        const char *idem_k = json_string_value(json_object_get(idem, "key"));
+        if (idem_k && json_is_object(json_object_get(idem, "response"))) {
+            /* The key is done in the same transaction (last, so ordered writes save the turn
+             * first; store.h). */
+            json_t *resp = json_copy(json_object_get(idem, "response"));
+            json_object_set_new(resp, "turn", json_integer(turns));
+            json_array_append_new(writes, json_pack("{s:o}", "Update",
+                                                    idem_finish_request(s, idem_k, resp)));
+            json_decref(resp);
+        }
         json_t *reasons = NULL;
-        if (transact(s, json_pack("[o,o]", first, put_turn), &reasons, err) == 0) {
+        if (transact(s, writes, &reasons, err) == 0) {
             *turn_no = (int)turns;
             rc = 0;
             goto out;
@@ -1085,12 +1099,11 @@ static int dy_idem_begin(struct store *base, const char *key, const char *hash, 
     return dy_idem_claim(base, &k, response, &taken_over, err);
 }
 
-static int dy_idem_finish(struct store *base, const char *key, const json_t *response,
-                          struct err *err)
+/* The UpdateItem request (new reference) that marks key done with response; the session the
+ * response names is recorded so that erasing it also forgets the key. */
+static json_t *idem_finish_request(struct store_dynamo *s, const char *key, const json_t *response)
 {
-    struct store_dynamo *s = (struct store_dynamo *)base;
     char *text = json_dumps(response, JSON_COMPACT);
-    /* The session the response names, so that erasing it also forgets this key. */
     const char *sid = json_string_value(json_object_get(response, "sessionId"));
     json_t *req = json_pack("{s:s, s:o, s:s, s:{s:s, s:s}, s:{s:o, s:o}}", "TableName", s->ent,
                             "Key", idem_key(key), "UpdateExpression",
@@ -1101,7 +1114,14 @@ static int dy_idem_finish(struct store *base, const char *key, const json_t *res
     if (sid && sid[0])
         json_object_set_new(json_object_get(req, "ExpressionAttributeValues"), ":sid", av_s(sid));
     free(text);
-    if (ddb(s, "UpdateItem", req, NULL, NULL, err) < 0)
+    return req;
+}
+
+static int dy_idem_finish(struct store *base, const char *key, const json_t *response,
+                          struct err *err)
+{
+    struct store_dynamo *s = (struct store_dynamo *)base;
+    if (ddb(s, "UpdateItem", idem_finish_request(s, key, response), NULL, NULL, err) < 0)
         return store_error(err, "finish idempotency key");
     return 0;
 }

@@ -358,6 +358,32 @@ static char *dump_or(const json_t *v, const char *fallback)
     return v ? json_dumps(v, JSON_COMPACT) : xstrdup(fallback);
 }
 
+/* Marks the turn's Idempotency-Key done inside the turn's open transaction on c: idem =
+ * {"key","response"}, the response stored with "turn" set to turns (store.h). Returns 0, or -1
+ * with err (the caller rolls back). */
+static int finish_key_in_turn(struct sqlpool_conn *c, const json_t *idem, const char *sid,
+                              int turns, struct err *err)
+{
+    const char *key = json_string_value(json_object_get(idem, "key"));
+    const json_t *response = json_object_get(idem, "response");
+    if (!key || !json_is_object(response))
+        return err_set(err, "StoreError", "a turn's idempotency needs a key and a response");
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_IDEM_FINISH, err);
+    if (!st)
+        return -1;
+    json_t *resp = json_copy((json_t *)response);
+    json_object_set_new(resp, "turn", json_integer(turns));
+    char *text = json_dumps(resp, JSON_COMPACT);
+    json_decref(resp);
+    bind_text(st, 1, key);
+    bind_text(st, 2, text);
+    bind_text(st, 3, sid);
+    int step = sqlite3_step(st);
+    sqlite3_reset(st);
+    free(text);
+    return step == SQLITE_DONE ? 0 : sqlpool_fail(c, err, "finish idempotency key");
+}
+
 static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
@@ -457,6 +483,9 @@ static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, st
             goto out;
         }
     }
+    if (json_object_get(turn, "idempotency") &&
+        finish_key_in_turn(c, json_object_get(turn, "idempotency"), id, turns, err) < 0)
+        goto out;
     if (sqlpool_exec(c, Q_COMMIT, err) < 0)
         goto out;
     in_tx = 0;

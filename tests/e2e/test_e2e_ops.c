@@ -424,16 +424,38 @@ int main(void)
     e2e_resp_free(&r);
     check_record("server exits 0 on SIGTERM", e2e_stop(&srv) == 0);
 
-    char hot[256], found[512];
+    /* serve packs a day's transcripts into one file (hot/{yyyy}/{mm}/{dd}/.pack): the key is
+     * found with `parley archive list` and the document read with `parley archive get`. */
+    char cmd[512], key[256] = "", lpath_[160], gpath[160];
+    snprintf(cmd, sizeof cmd, "'%s' archive list --data '%s' > '%s/list.json'",
+             getenv("PARLEY_BIN"), dir, dir);
+    check_record("archive list runs", system(cmd) == 0);
+    snprintf(lpath_, sizeof lpath_, "%s/list.json", dir);
+    char *listed = slurp(lpath_);
+    const char *at = listed ? strstr(listed, sid) : NULL;
+    if (at) {
+        const char *q = at;
+        while (q > listed && q[-1] != '"')
+            q--;
+        const char *end = strchr(at, '"');
+        if (end && (size_t)(end - q) < sizeof key)
+            snprintf(key, sizeof key, "%.*s", (int)(end - q), q);
+    }
+    free(listed);
+    char hot[256], pack[512];
     snprintf(hot, sizeof hot, "%s/archive/hot", dir);
-    find_file(hot, sid, found, sizeof found);
-    char *doc = found[0] ? slurp(found) : NULL;
+    find_file(hot, ".pack", pack, sizeof pack);
+    check_record("transcripts are packed, one file per day (no file per session)",
+                 pack[0] != '\0' && strstr(pack, "/archive/hot/") != NULL);
+    snprintf(cmd, sizeof cmd, "'%s' archive get '%s' --data '%s' > '%s/hot.json'",
+             getenv("PARLEY_BIN"), key, dir, dir);
+    snprintf(gpath, sizeof gpath, "%s/hot.json", dir);
+    char *doc = key[0] && system(cmd) == 0 ? slurp(gpath) : NULL;
     check_record("transcript archived on shutdown", doc != NULL);
     regex_t re;
-    regcomp(&re, "/archive/hot/[0-9]{4}/[0-9]{2}/[0-9]{2}/[A-Za-z0-9_-]+\\.json$",
-            REG_EXTENDED | REG_NOSUB);
+    regcomp(&re, "^[0-9]{4}/[0-9]{2}/[0-9]{2}/[A-Za-z0-9_-]+\\.json$", REG_EXTENDED | REG_NOSUB);
     check_record("archive key is {yyyy}/{mm}/{dd}/{sessionId}.json",
-                 regexec(&re, found, 0, NULL, 0) == 0);
+                 regexec(&re, key, 0, NULL, 0) == 0);
     regfree(&re);
     check_record("archived transcript is redacted",
                  doc && strstr(doc, "[EMAIL]") && strstr(doc, "[PHONE]") &&
@@ -442,9 +464,6 @@ int main(void)
                  doc && strstr(doc, "I can't log into my account"));
 
     /* Lifecycle: --days 0 moves everything to the cold tier; reading still works. */
-    char cmd[512], key[256];
-    const char *k = strstr(found, "/archive/hot/");
-    snprintf(key, sizeof key, "%s", k ? k + strlen("/archive/hot/") : "");
     snprintf(cmd, sizeof cmd, "'%s' archive lifecycle --days 0 --data '%s' > '%s/lc.json'",
              getenv("PARLEY_BIN"), dir, dir);
     check_record("archive lifecycle runs", system(cmd) == 0);
@@ -455,7 +474,6 @@ int main(void)
                  strstr(cfound, ".json.gz") != NULL);
     snprintf(cmd, sizeof cmd, "'%s' archive get '%s' --data '%s' > '%s/got.json'",
              getenv("PARLEY_BIN"), key, dir, dir);
-    char gpath[160];
     snprintf(gpath, sizeof gpath, "%s/got.json", dir);
     int got = system(cmd) == 0;
     char *back = slurp(gpath);

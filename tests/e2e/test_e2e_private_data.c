@@ -202,9 +202,10 @@ static int archived_files;
 
 static int count_archived(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-    (void)path;
     (void)st;
-    if (flag == FTW_F && strstr(path, "/archive/") && path[ftw->base] != '.')
+    /* An object file, or a day's pack (archive_fs_new_packed); not a temporary file. */
+    if (flag == FTW_F && strstr(path, "/archive/") &&
+        (path[ftw->base] != '.' || strcmp(path + ftw->base, ".pack") == 0))
         archived_files++;
     return 0;
 }
@@ -336,7 +337,8 @@ static long session_status(const struct e2e_server *srv, const char *sid)
 }
 
 /* DELETE /users/{id} erases every session of the user and nobody else's (204, also for a user
- * without sessions); `parley forget --user ID` does the same from the command line (exit 0). */
+ * without sessions); `parley forget --user ID` does the same from the command line (exit 0), and
+ * `parley forget --older-than DAYS` erases the sessions idle longer than DAYS. */
 static void test_erase_user(void)
 {
     char dir[256];
@@ -379,7 +381,31 @@ static void test_erase_user(void)
     CHECK_INT(session_status(&srv, c1), 200);
     snprintf(cmd, sizeof cmd, "'%s' forget --data '%s' >/dev/null 2>&1",
              getenv("PARLEY_BIN") ? getenv("PARLEY_BIN") : "build/san/parley", dir);
-    CHECK_INT(WEXITSTATUS(system(cmd)), 2); /* --user is required */
+    CHECK_INT(WEXITSTATUS(system(cmd)), 2); /* --user or --older-than is required */
+    /* `parley forget --older-than DAYS`: sessions idle longer go; a day keeps carol's. */
+    static const struct {
+        const char *days, *says;
+        int carol;
+    } older[] = {{"1", "erased 0 sessions idle for more than 1 day", 200},
+                 {"0", "erased 1 session idle for more than 0 days", 404}};
+    for (size_t k = 0; k < sizeof older / sizeof older[0]; k++) {
+        snprintf(cmd, sizeof cmd, "'%s' forget --older-than %s --data '%s' 2>/dev/null",
+                 getenv("PARLEY_BIN") ? getenv("PARLEY_BIN") : "build/san/parley", older[k].days,
+                 dir);
+        out[0] = '\0';
+        p = popen(cmd, "r");
+        CHECK(p != NULL);
+        if (p) {
+            size_t got = fread(out, 1, sizeof out - 1, p);
+            out[got] = '\0';
+            CHECK_INT(pclose(p), 0);
+        }
+        CHECK(strstr(out, older[k].says) != NULL);
+        CHECK_INT(session_status(&srv, c1), older[k].carol);
+    }
+    snprintf(cmd, sizeof cmd, "'%s' forget --older-than -1 --data '%s' >/dev/null 2>&1",
+             getenv("PARLEY_BIN") ? getenv("PARLEY_BIN") : "build/san/parley", dir);
+    CHECK_INT(WEXITSTATUS(system(cmd)), 2);
     e2e_resp_free(&u);
     e2e_resp_free(&d);
     e2e_resp_free(&n);

@@ -7,7 +7,10 @@
 # directory. Then, after a last kill and restart:
 #   - no acknowledged turn is lost: every acknowledged session answers GET /sessions/{id};
 #   - no key is stuck: every key, retried once more, answers 200 with the same session;
-#   - no ticket is duplicated: no session holds two tickets.
+#   - no ticket is duplicated: no session holds two tickets;
+#   - the customer gets the ticket's number: the answer to every ticket-opening turn's key names
+#     its session's ticket (the action's key survives the retry, so the ticket the killed run
+#     created is found and its number reaches the reply).
 set -u
 src=${PARLEY_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 bin=${PARLEY_BIN:-$src/build/san/parley}
@@ -115,6 +118,7 @@ while IFS='|' read -r key sid body; do
     code=$(curl -s -o "$tmp/again" -w '%{http_code}' --max-time 30 -X POST \
         -H 'Content-Type: application/json' -H "Idempotency-Key: $key" --data "$body" "$url/chat")
     { [ "$code" = 200 ] && grep -q "\"sessionId\":\"$sid\"" "$tmp/again"; } || stuck=$((stuck + 1))
+    case $key in *-b) cp "$tmp/again" "$tmp/answer.$sid" ;; esac
 done <"$tmp/acked"
 [ "$lost" = 0 ] && ok "no acknowledged turn lost" || not_ok "$lost acknowledged sessions lost"
 [ "$stuck" = 0 ] && ok "no Idempotency-Key stuck after restart" || not_ok "$stuck keys stuck or changed"
@@ -127,5 +131,16 @@ tickets=$(sqlite3 "$data/parley.db" "SELECT count(*) FROM tickets")
 echo "# $tickets tickets"
 [ "$dups" = 0 ] && [ "$tickets" -gt 0 ] && ok "no duplicate ticket ($tickets tickets)" ||
     not_ok "$dups sessions with duplicate tickets ($tickets tickets)"
+unnamed=0 opened=0
+for f in "$tmp"/answer.*; do
+    [ -e "$f" ] || continue
+    sid=${f##*/answer.}
+    seq=$(sqlite3 "$data/parley.db" "SELECT seq FROM tickets WHERE session_id = '$sid'")
+    [ -n "$seq" ] || continue
+    opened=$((opened + 1))
+    grep -q "$(printf 'TKT-%06d' "$seq")" "$f" || unnamed=$((unnamed + 1))
+done
+[ "$unnamed" = 0 ] && [ "$opened" -gt 0 ] && ok "every answer names its ticket ($opened tickets)" ||
+    not_ok "$unnamed of $opened answers do not name their session's ticket"
 echo "# $passed passed, $failed failed"
 [ "$failed" = 0 ]

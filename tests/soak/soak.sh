@@ -4,7 +4,8 @@
 # bench/loadgen for SOAK_MINUTES (default 10) per mode, once with the WAL checkpoint thread on
 # (PARLEY_CHECKPOINT_MS=1000) and once off (0: SQLite's auto-checkpoint at commit only). Every
 # SOAK_STEP seconds (default 30) it prints turns so far, the data directory's size and its parts
-# (database + WAL, queue + WAL, logs, archive), and at the end the growth per 1,000 turns.
+# (database + WAL, queue + WAL, logs, archive, and the archive's file count), and at the end the
+# growth per 1,000 turns and the archive's files.
 # Settings: SOAK_MINUTES, SOAK_STEP, SOAK_CLIENTS (default 8), SOAK_MODES (default "on off"),
 # PARLEY_LOG_MAX_MB (passed through; default 100).
 set -eu
@@ -18,6 +19,7 @@ dir=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; [ -n "$dir" ] && rm -rf "$dir"' EXIT
 
 size() { du -sb "$@" 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
+files() { find "$@" -type f 2>/dev/null | wc -l; }
 
 for mode in $modes; do
     ck=1000
@@ -35,7 +37,8 @@ for mode in $modes; do
     [ -n "$port" ] || { echo "soak: server did not start" >&2; cat "$dir/server.log" >&2; exit 1; }
     start=$(size "$dir")
     echo "# checkpoints $mode (PARLEY_CHECKPOINT_MS=$ck), $clients clients, ${minutes} min"
-    printf '%8s %9s %12s %12s %12s %10s %10s\n' elapsed turns data_bytes db+wal queue+wal logs archive
+    printf '%8s %9s %12s %12s %12s %10s %10s %9s\n' elapsed turns data_bytes db+wal queue+wal logs \
+        archive arch_files
     turns=0
     elapsed=0
     end=$((minutes * 60))
@@ -43,15 +46,16 @@ for mode in $modes; do
         out=$("$build/bench/loadgen" chat "http://127.0.0.1:$port" "$clients" "$step")
         turns=$((turns + $(echo "$out" | awk '{print $5}')))
         elapsed=$((elapsed + step))
-        printf '%8s %9s %12s %12s %12s %10s %10s\n' "${elapsed}s" "$turns" "$(size "$dir")" \
+        printf '%8s %9s %12s %12s %12s %10s %10s %9s\n' "${elapsed}s" "$turns" "$(size "$dir")" \
             "$(size "$dir"/parley.db*)" "$(size "$dir"/queue.db*)" "$(size "$dir/logs")" \
-            "$(size "$dir/archive")"
+            "$(size "$dir/archive")" "$(files "$dir/archive")"
     done
     sleep 3 # idle: the checkpoint thread truncates the WAL
     idle=$(size "$dir")
-    awk -v s="$start" -v e="$idle" -v t="$turns" -v m="$mode" -v w="$(size "$dir"/parley.db-wal)" 'BEGIN {
-        printf "checkpoints %s: %d turns, data dir %+d bytes after 3 s idle (WAL %d bytes): %.0f bytes per 1,000 turns\n",
-            m, t, e - s, w, t ? (e - s) * 1000.0 / t : 0 }'
+    awk -v s="$start" -v e="$idle" -v t="$turns" -v m="$mode" -v w="$(size "$dir"/parley.db-wal)" \
+        -v a="$(size "$dir/archive")" -v f="$(files "$dir/archive")" 'BEGIN {
+        printf "checkpoints %s: %d turns, data dir %+d bytes after 3 s idle (WAL %d bytes): %.0f bytes per 1,000 turns; archive %d bytes in %d files (%.0f bytes per 1,000 turns)\n",
+            m, t, e - s, w, t ? (e - s) * 1000.0 / t : 0, a, f, t ? a * 1000.0 / t : 0 }'
     kill "$pid"
     wait "$pid" 2>/dev/null || true
     pid=

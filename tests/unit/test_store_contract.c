@@ -509,6 +509,50 @@ static void test_idempotency_recovery(void)
     CHECK_STR(e.code, "Conflict");
 }
 
+/* turn_save with "idempotency": the key is done with the turn (its response's "turn" filled in),
+ * and a save that fails leaves the key running, so no crash or failure splits the two. */
+static void test_turn_finishes_key(void)
+{
+    struct err e;
+    char key[64], key2[64];
+    json_t *resp = NULL;
+    int taken = -1, turn_no = 0;
+    long long now = clock_now_ms();
+    snprintf(key, sizeof key, "%s-tk-1", prefix);
+    struct store_idem_claim c = {.key = key, .hash = "h", .owner = "live-process", .now_ms = now,
+                                 .lease_until_ms = now + 60000, .expires_ms = now + 3600000,
+                                 .owner_gone = gone_if_dead};
+    CHECK_INT(store_idem_claim(st, &c, &resp, &taken, &e), 0);
+    const char *id = sid("tk");
+    json_t *turn = json_pack("{s:s, s:s, s:b, s:[o], s:{s:s, s:{s:s, s:s}}}", "sessionId", id,
+                             "userId", "u-1", "isNew", 1, "messages", msg("user", "hi", 1),
+                             "idempotency", "key", key, "response", "sessionId", id, "reply",
+                             "card 4111 1111 1111 1111 noted");
+    CHECK_INT(store_turn_save(st, turn, &turn_no, &e), 0);
+    CHECK_INT(turn_no, 1);
+    /* Replayed at once, with the turn number, as a finished key (and no card number at rest). */
+    c.owner = "third-process";
+    CHECK_INT(store_idem_claim(st, &c, &resp, &taken, &e), 1);
+    CHECK_INT(json_integer_value(json_object_get(resp, "turn")), 1);
+    CHECK_STR(json_string_value(json_object_get(resp, "sessionId")), id);
+    CHECK(strstr(json_string_value(json_object_get(resp, "reply")), "4111 1111") == NULL);
+    json_decref(resp);
+    resp = NULL;
+    /* A save that fails (the session exists: Conflict) leaves its key running. */
+    snprintf(key2, sizeof key2, "%s-tk-2", prefix);
+    c.key = key2;
+    c.owner = "live-process";
+    CHECK_INT(store_idem_claim(st, &c, &resp, &taken, &e), 0);
+    json_object_set_new(json_object_get(turn, "idempotency"), "key", json_string(key2));
+    CHECK_INT(store_turn_save(st, turn, &turn_no, &e), -1);
+    CHECK_STR(e.code, "Conflict");
+    c.owner = "third-process";
+    CHECK_INT(store_idem_claim(st, &c, &resp, &taken, &e), -1);
+    CHECK_STR(e.code, "Conflict"); /* still running under its live owner, not done */
+    CHECK(resp == NULL);
+    json_decref(turn);
+}
+
 /* session_erase: the session, its turns and actions are gone and its tickets keep only their
  * number and status, on both adapters. */
 static void test_session_erase(void)
@@ -732,6 +776,7 @@ static void run_suite(const char *name)
     RUN(test_all_tickets);
     RUN(test_idempotency_keys);
     RUN(test_idempotency_recovery);
+    RUN(test_turn_finishes_key);
     RUN(test_session_erase);
     RUN(test_concurrent_turns);
     RUN(test_counters);

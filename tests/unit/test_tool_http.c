@@ -860,7 +860,8 @@ static void test_async_goes_through_the_queue(void)
     const struct fake_request *r = fake_http_request(&srv, 0);
     if (r) {
         CHECK_STR(r->target, "/quick");
-        CHECK_STR(fake_header(r, "Idempotency-Key"), "s-async:tu_quick");
+        /* session : turn : SHA-256 prefix of the (here absent) message : round.position : tool */
+        CHECK_STR(fake_header(r, "Idempotency-Key"), "s-async:t1:e3b0c44298fc1c14:0.1:quick");
     }
     /* The worker takes the queued call and runs it with the same key. */
     json_t *msgs = NULL;
@@ -876,7 +877,29 @@ static void test_async_goes_through_the_queue(void)
     r = fake_http_request(&srv, 1);
     if (r) {
         CHECK_STR(r->target, "/slow");
-        CHECK_STR(fake_header(r, "Idempotency-Key"), "s-async:tu_slow");
+        CHECK_STR(fake_header(r, "Idempotency-Key"), "s-async:t1:e3b0c44298fc1c14:0.0:slow_job");
+    }
+    /* A retried turn (the model answers with new tool-use ids) sends the same key; the same call
+     * for another customer message, or at the next turn, does not. */
+    json_t *content = json_object_get(json_array_get(json_object_get(event, "newMessages"), 0),
+                                      "content");
+    json_object_set_new(json_array_get(content, 0), "id", json_string("tu_slow2"));
+    json_object_set_new(json_array_get(content, 1), "id", json_string("tu_quick2"));
+    static const char *const expect[] = {"s-async:t1:e3b0c44298fc1c14:0.1:quick",
+                                         "s-async:t1:5aa762ae383fbb72:0.1:quick",
+                                         "s-async:t3:5aa762ae383fbb72:0.1:quick"};
+    for (int k = 0; k < 3; k++) {
+        if (k == 1)
+            json_object_set_new(event, "message", json_string("hello"));
+        if (k == 2)
+            json_object_set_new(event, "turns", json_integer(2));
+        fake_http_push(&srv, 200, NULL, "{\"quick\":1}", (size_t)-1, 0);
+        json_t *again = agent_action_executor(&a, event, &e);
+        CHECK(again != NULL);
+        r = fake_http_request(&srv, (size_t)(2 + k));
+        if (r)
+            CHECK_STR(fake_header(r, "Idempotency-Key"), expect[k]);
+        json_decref(again);
     }
     json_t *rec = NULL;
     CHECK(store_action_get(store, "tu_slow", &rec, &e) == 0);
