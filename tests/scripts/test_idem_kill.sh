@@ -3,7 +3,8 @@
 # (4) clients each send their share of IDEM_KILL_TURNS (default 60; the issue's run sets 1000)
 # turns, two-turn conversations that open a ticket, every turn under its own Idempotency-Key and
 # retried with the same key until it gets 200,
-# while `parley serve` is killed with SIGKILL 0.5-2 s after each start and restarted on the same data
+# while `parley serve` is killed with SIGKILL 0.2-0.8 s after each start (short enough
+# that even a fast machine sees several kills during the run) and restarted on the same data
 # directory. Then, after a last kill and restart:
 #   - no acknowledged turn is lost: every acknowledged session answers GET /sessions/{id};
 #   - no key is stuck: every key, retried once more, answers 200 with the same session;
@@ -92,7 +93,7 @@ done
 kills=0
 running() { for p in "${client_pids[@]}"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
 while running; do
-    sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.2f", 0.5 + (r % 150) / 100 }')"
+    sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.2f", 0.2 + (r % 60) / 100 }')"
     running || break
     kill -9 "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
