@@ -7,7 +7,9 @@
 # the servers' CPU time (user + system, from /proc) per turn, which other load on a shared
 # machine disturbs far less than throughput.
 # Settings: BENCH_CLIENTS (default 8), BENCH_SECONDS (default 5 a round), BENCH_ROUNDS (default 5),
-# BENCH_MODE (a loadgen mode: chat, the default, new or cont).
+# BENCH_MODE (a loadgen mode: chat, the default, new or cont), BENCH_ENV_A / BENCH_ENV_B (extra
+# VAR=value settings for one server, e.g. the same build twice with BENCH_ENV_B="PARLEY_ARCHIVE=0
+# PARLEY_EVENTS=0 PARLEY_EMF=0" to price observability).
 set -eu
 # Rate limits off: one client address sends every request here (as in bench/run.sh).
 export PARLEY_RATE_LIMIT_PER_MIN=0 PARLEY_SESSION_RATE_LIMIT_PER_MIN=0
@@ -22,9 +24,9 @@ dir_b=$(mktemp -d /tmp/parley-cmp-XXXXXX)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$dir_a" "$dir_b"' EXIT
 
-# start BUILD DIR: starts that build's server on a free port; sets $port.
+# start BUILD DIR [VAR=value...]: starts that build's server on a free port; sets $port.
 start() {
-    "$1/parley" serve --port 0 --data "$2" 2>"$2/server.log" &
+    env ${3:-} "$1/parley" serve --port 0 --data "$2" 2>"$2/server.log" &
     pids+=($!)
     port=
     for _ in $(seq 200); do
@@ -37,10 +39,10 @@ start() {
     exit 1
 }
 
-start "$a" "$dir_a"
+start "$a" "$dir_a" "${BENCH_ENV_A:-}"
 url_a="http://127.0.0.1:$port"
 pid_a=${pids[-1]}
-start "$b" "$dir_b"
+start "$b" "$dir_b" "${BENCH_ENV_B:-}"
 url_b="http://127.0.0.1:$port"
 pid_b=${pids[-1]}
 

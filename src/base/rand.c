@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -23,12 +24,35 @@ int rand_bytes(void *buf, size_t n)
     return 0;
 }
 
+/* Kernel bytes fetched ahead for ids, per thread: one getrandom() serves ID_POOL / 16 ids
+ * (a syscall is costly on a VM). Bytes are handed out once and wiped as they go. Taken within
+ * one call, never across a scheduler wait, so a thread-local is right here. Not for a child
+ * between fork() and exec() (Parley creates no ids there). */
+#define ID_POOL 512
+static _Thread_local uint8_t id_pool[ID_POOL];
+static _Thread_local size_t id_pool_left;
+
+/* Fills out with 16 bytes from the pool, refilling it from the kernel. Returns 0 or -1. */
+static int id_bytes(uint8_t out[16])
+{
+    if (id_pool_left < 16) {
+        if (rand_bytes(id_pool, sizeof id_pool) < 0)
+            return -1;
+        id_pool_left = sizeof id_pool;
+    }
+    uint8_t *p = id_pool + (sizeof id_pool - id_pool_left);
+    memcpy(out, p, 16);
+    memset(p, 0, 16);
+    id_pool_left -= 16;
+    return 0;
+}
+
 int rand_id128(char out[23])
 {
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     uint8_t raw[17];
-    if (rand_bytes(raw, 16) < 0)
+    if (id_bytes(raw) < 0)
         return -1;
     raw[16] = 0;
     /* 22 characters of 6 bits each cover 132 bits; the last 4 come from the zero pad. */
@@ -45,7 +69,7 @@ int rand_id128(char out[23])
 int rand_uuid4(char out[37])
 {
     uint8_t b[16];
-    if (rand_bytes(b, sizeof b) < 0)
+    if (id_bytes(b) < 0)
         return -1;
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);

@@ -1,6 +1,7 @@
 /*
  * rand.h - the one random source. Identifiers that must not be guessable (session ids, UUIDs)
- * come straight from the kernel CSPRNG (getrandom); cheap numbers that only need to be spread
+ * come from the kernel CSPRNG (getrandom, fetched 512 bytes ahead per thread and handed out
+ * once); cheap numbers that only need to be spread
  * out, such as retry jitter, come from a fast per-thread PRNG (xoshiro256**) that seeds itself
  * from getrandom on first use in each thread. Sequences that must repeat from a caller's seed
  * (the ASL engine's States.MathRandom and States.UUID under a fixed seed) come from a seeded

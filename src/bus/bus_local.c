@@ -82,7 +82,9 @@ struct bus_local {
     pthread_t worker;
     bus_analytics_fn sink; /* under mu */
     void *sink_ud;
-    struct bus_stats st; /* under mu */
+    struct timespec sink_due; /* when the sink wants its NULL call (CLOCK_REALTIME); */
+    int sink_pending;         /* ... valid when this is set; both worker only */
+    struct bus_stats st;      /* under mu */
 };
 
 static void rules_free(struct rule *rules, size_t n)
@@ -392,6 +394,33 @@ static int deliver_webhook(const struct bus_local *b, const struct target *t, co
 }
 
 /* Delivers one event to every matching rule's targets. Runs on the worker, outside the lock. */
+static void deadline_after(struct timespec *ts, long ms);
+
+/* The sink asked for a NULL call after ms (0 = none): keeps the earliest. Worker only. */
+static void sink_asked(struct bus_local *b, int ms)
+{
+    struct timespec due;
+    if (ms <= 0)
+        return;
+    deadline_after(&due, ms);
+    if (!b->sink_pending || due.tv_sec < b->sink_due.tv_sec ||
+        (due.tv_sec == b->sink_due.tv_sec && due.tv_nsec < b->sink_due.tv_nsec))
+        b->sink_due = due;
+    b->sink_pending = 1;
+}
+
+/* Makes the sink's NULL call (mu not held). Worker only. */
+static void sink_tick(struct bus_local *b)
+{
+    pthread_mutex_lock(&b->mu);
+    bus_analytics_fn sink = b->sink;
+    void *sink_ud = b->sink_ud;
+    pthread_mutex_unlock(&b->mu);
+    b->sink_pending = 0;
+    if (sink)
+        sink_asked(b, sink(sink_ud, NULL));
+}
+
 static void route(struct bus_local *b, json_t *event)
 {
     char *text = NULL;
@@ -424,7 +453,7 @@ static void route(struct bus_local *b, json_t *event)
             else if (t->type == TARGET_WEBHOOK)
                 rc = deliver_webhook(b, t, text, len);
             else if (sink)
-                sink(sink_ud, event);
+                sink_asked(b, sink(sink_ud, event));
             if (rc == 0)
                 ok++;
             else {
@@ -452,8 +481,15 @@ static void *worker_main(void *arg)
     struct bus_local *b = arg;
     pthread_mutex_lock(&b->mu);
     for (;;) {
-        while (b->count == 0 && !b->closing)
-            pthread_cond_wait(&b->not_empty, &b->mu);
+        while (b->count == 0 && !b->closing) {
+            if (!b->sink_pending) {
+                pthread_cond_wait(&b->not_empty, &b->mu);
+            } else if (pthread_cond_timedwait(&b->not_empty, &b->mu, &b->sink_due) == ETIMEDOUT) {
+                pthread_mutex_unlock(&b->mu);
+                sink_tick(b);
+                pthread_mutex_lock(&b->mu);
+            }
+        }
         if (b->count == 0 && b->closing)
             break;
         json_t *ev = b->ring[b->head];
@@ -470,6 +506,10 @@ static void *worker_main(void *arg)
         if (b->count == 0)
             pthread_cond_broadcast(&b->idle);
     }
+    pthread_mutex_unlock(&b->mu);
+    if (b->sink_pending)
+        sink_tick(b); /* the last batch before the bus goes */
+    pthread_mutex_lock(&b->mu);
     pthread_cond_broadcast(&b->idle);
     pthread_mutex_unlock(&b->mu);
     return NULL;

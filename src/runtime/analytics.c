@@ -1,6 +1,7 @@
 /* analytics.c - per-hour counters folded from agent events into the store; see analytics.h. */
 #include "runtime/analytics.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -16,20 +17,64 @@
 static const char *const counters[] = {"conversations", "turns", "errors", "handoffs", "archived"};
 #define NCOUNTERS (sizeof counters / sizeof counters[0])
 
-struct analytics {
-    struct store *store; /* holds the counters (borrowed) */
+/* Distinct counters held before a write is forced (an hour has about a dozen). */
+#define PENDING_MAX 64
+
+struct pending {
+    char *name; /* owned */
+    long long delta;
 };
 
-struct analytics *analytics_new(struct store *store)
+struct analytics {
+    struct store *store; /* holds the counters (borrowed) */
+    int flush_ms;        /* 0: every fold writes at once */
+    pthread_mutex_t mu;  /* guards what follows; never held across a store call */
+    struct pending pend[PENDING_MAX];
+    size_t npend;
+};
+
+struct analytics *analytics_new(struct store *store, int flush_ms)
 {
     struct analytics *an = xcalloc(1, sizeof *an);
     an->store = store;
+    an->flush_ms = flush_ms > 0 ? flush_ms : 0;
+    pthread_mutex_init(&an->mu, NULL);
     return an;
 }
 
 void analytics_free(struct analytics *an)
 {
+    if (!an)
+        return;
+    analytics_flush(an);
+    pthread_mutex_destroy(&an->mu);
     free(an);
+}
+
+/* Writes the batch taken out of an (owned; emptied). A store failure loses those counts with a
+ * warning: a count is written at most once, never retried. */
+static void write_batch(struct analytics *an, struct pending *batch, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct err e = {0};
+        long long v = 0;
+        if (store_counter_add(an->store, GROUP, batch[i].name, batch[i].delta,
+                              clock_now_ms() + KEEP_MS, &v, &e) < 0)
+            log_at(LL_WARN, "analytics", "cannot count %lld x '%s': %s: %s", batch[i].delta,
+                   batch[i].name, e.code, e.message);
+        free(batch[i].name);
+    }
+}
+
+void analytics_flush(struct analytics *an)
+{
+    struct pending batch[PENDING_MAX];
+    pthread_mutex_lock(&an->mu);
+    size_t n = an->npend;
+    memcpy(batch, an->pend, n * sizeof *batch);
+    an->npend = 0;
+    pthread_mutex_unlock(&an->mu);
+    write_batch(an, batch, n);
 }
 
 /* The hour bucket of an event time "2026-11-25T03:40:00Z" (or now when missing). */
@@ -45,12 +90,28 @@ static void hour_key(const char *time_str, char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:00:00Z", &tm);
 }
 
-static void add(struct analytics *an, const char *name)
+/* Counts one for name (owned): into the batch, or straight to the store when not batching or
+ * when the batch has no room for another counter. */
+static void add(struct analytics *an, char *name)
 {
-    struct err e = {0};
-    long long v = 0;
-    if (store_counter_add(an->store, GROUP, name, 1, clock_now_ms() + KEEP_MS, &v, &e) < 0)
-        log_at(LL_WARN, "analytics", "cannot count '%s': %s: %s", name, e.code, e.message);
+    struct pending one = {name, 1};
+    if (an->flush_ms > 0) {
+        pthread_mutex_lock(&an->mu);
+        for (size_t i = 0; i < an->npend; i++)
+            if (strcmp(an->pend[i].name, name) == 0) {
+                an->pend[i].delta++;
+                pthread_mutex_unlock(&an->mu);
+                free(name);
+                return;
+            }
+        if (an->npend < PENDING_MAX) {
+            an->pend[an->npend++] = one;
+            pthread_mutex_unlock(&an->mu);
+            return;
+        }
+        pthread_mutex_unlock(&an->mu);
+    }
+    write_batch(an, &one, 1);
 }
 
 void analytics_fold(struct analytics *an, const json_t *event)
@@ -69,23 +130,26 @@ void analytics_fold(struct analytics *an, const json_t *event)
     char key[32];
     hour_key(json_string_value(json_object_get(event, "time")), key);
     for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++)
-        if (strcmp(type, simple[i].type) == 0) {
-            char *name = xasprintf("%s|%s", key, simple[i].counter);
-            add(an, name);
-            free(name);
-        }
+        if (strcmp(type, simple[i].type) == 0)
+            add(an, xasprintf("%s|%s", key, simple[i].counter));
     if (strcmp(type, "action_executed") == 0 || strcmp(type, "action_failed") == 0) {
         const char *tool = json_string_value(json_object_get(detail, "tool"));
-        char *name = xasprintf("%s|actions|%.200s|%s", key, tool ? tool : "unknown",
-                               strcmp(type, "action_executed") == 0 ? "succeeded" : "failed");
-        add(an, name);
-        free(name);
+        add(an, xasprintf("%s|actions|%.200s|%s", key, tool ? tool : "unknown",
+                          strcmp(type, "action_executed") == 0 ? "succeeded" : "failed"));
     }
 }
 
-void analytics_sink(void *ud, const json_t *event)
+int analytics_sink(void *ud, const json_t *event)
 {
-    analytics_fold(ud, event);
+    struct analytics *an = ud;
+    if (event)
+        analytics_fold(an, event);
+    else
+        analytics_flush(an);
+    pthread_mutex_lock(&an->mu);
+    int held = an->npend > 0;
+    pthread_mutex_unlock(&an->mu);
+    return held ? an->flush_ms : 0;
 }
 
 /* The bucket of hour in hours, created with every counter at 0. Borrowed. */
@@ -110,6 +174,7 @@ static int by_hour(const void *a, const void *b)
 json_t *analytics_report(struct analytics *an, struct err *err)
 {
     json_t *all = NULL;
+    analytics_flush(an); /* what this process has batched, so a report is up to date */
     if (store_counters_list(an->store, GROUP, &all, err) < 0)
         return NULL;
     json_t *hours = json_object(); /* hour -> bucket */

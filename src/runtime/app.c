@@ -611,7 +611,7 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
             goto fail;
         if (!(app->store = app_open_store(cfg, err)))
             goto fail;
-        app->analytics = analytics_new(app->store);
+        app->analytics = analytics_new(app->store, 0); /* one event an invocation */
         return 0;
     }
     /* Data files hold personal data: private to this user, whoever's umask started us. */
@@ -670,7 +670,7 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
     if (open_bus(cfg, lambda, &app->bus, err) < 0)
         goto fail;
     if (!lambda) {
-        app->analytics = analytics_new(app->store);
+        app->analytics = analytics_new(app->store, APP_ANALYTICS_FLUSH_MS);
         bus_set_analytics_sink(app->bus, analytics_sink, app->analytics);
     }
     if (open_queue(cfg, lambda, &app->queue, err) < 0 ||

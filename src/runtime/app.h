@@ -46,6 +46,7 @@ enum app_role {
 };
 
 #define APP_LAMBDA_BUS_FLUSH_MS 2000 /* how long a Lambda invocation waits for its events */
+#define APP_ANALYTICS_FLUSH_MS 1000  /* serve: analytics counts batched for at most this long */
 
 struct app {
     const struct config *cfg;        /* settings (borrowed; outlives the app) */

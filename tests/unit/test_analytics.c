@@ -1,6 +1,8 @@
 /* test_analytics.c - folding agent events into per-hour counters kept in a real SQLite store, and
  * what a reopened store (a restart) still reports. */
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "base/xmalloc.h"
 #include "store/store.h"
@@ -39,7 +41,7 @@ static json_t *event_at(const char *type, const char *time, json_t *detail)
 static void test_folding(void)
 {
     st = open_store("fold.db");
-    struct analytics *an = analytics_new(st);
+    struct analytics *an = analytics_new(st, 0);
     const char *h1 = "2026-11-25T03:10:00Z", *h2 = "2026-11-25T04:59:59Z";
     json_t *evs[] = {
         event_at("conversation_started", h1, json_object()),
@@ -78,7 +80,7 @@ static void test_folding(void)
 
     /* Reopened (a restart): the same report. */
     st = open_store("fold.db");
-    an = analytics_new(st);
+    an = analytics_new(st, 0);
     r = report(an);
     t = json_object_get(r, "totals");
     CHECK_INT(json_integer_value(json_object_get(t, "turns")), 2);
@@ -99,7 +101,7 @@ static void test_folding(void)
 static void test_keeps_48_hours(void)
 {
     st = open_store("hours.db");
-    struct analytics *an = analytics_new(st);
+    struct analytics *an = analytics_new(st, 0);
     for (int h = 0; h < 60; h++) {
         char t[32];
         snprintf(t, sizeof t, "2026-11-%02dT%02d:30:00Z", 1 + h / 24, h % 24);
@@ -118,6 +120,86 @@ static void test_keeps_48_hours(void)
     store_free(st);
 }
 
+/* What the store holds for counter name of group "analytics" (0 when absent). */
+static long long stored(const char *name)
+{
+    json_t *all = NULL;
+    struct err e;
+    CHECK_INT(store_counters_list(st, "analytics", &all, &e), 0);
+    long long v = json_integer_value(json_object_get(all, name));
+    json_decref(all);
+    return v;
+}
+
+/* Batching: counts wait in memory (not one store write per event), a report and free write
+ * them, and a counter past the batch's room is written at once. */
+static void test_batching(void)
+{
+    st = open_store("batch.db");
+    struct analytics *an = analytics_new(st, 60000);
+    const char *h = "2026-11-25T05:10:00Z";
+    for (int i = 0; i < 5; i++) {
+        json_t *ev = event_at("message_received", h, json_object());
+        analytics_fold(an, ev);
+        json_decref(ev);
+    }
+    CHECK_INT(stored("2026-11-25T05:00:00Z|turns"), 0); /* held, not written */
+    json_t *r = report(an);                              /* a report writes what is held */
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(r, "totals"), "turns")), 5);
+    json_decref(r);
+    CHECK_INT(stored("2026-11-25T05:00:00Z|turns"), 5);
+    /* 70 distinct counters: the batch holds 64, the rest go straight through. */
+    for (int k = 0; k < 70; k++) {
+        char t[32];
+        snprintf(t, sizeof t, "2026-10-%02dT%02d:00:00Z", 1 + k / 24, k % 24);
+        json_t *ev = event_at("handoff_requested", t, json_object());
+        analytics_fold(an, ev);
+        json_decref(ev);
+    }
+    CHECK_INT(stored("2026-10-03T21:00:00Z|handoffs"), 1); /* the 70th, written through */
+    CHECK_INT(stored("2026-10-01T00:00:00Z|handoffs"), 0); /* the 1st, still held */
+    json_t *ev = event_at("message_received", h, json_object());
+    analytics_fold(an, ev);
+    json_decref(ev);
+    analytics_free(an); /* writes the rest */
+    CHECK_INT(stored("2026-10-01T00:00:00Z|handoffs"), 1);
+    CHECK_INT(stored("2026-11-25T05:00:00Z|turns"), 6);
+    store_free(st);
+}
+
+/* Through the local bus: the sink asks for a later call, and the bus makes it while idle, so
+ * batched counts reach the store with no report and no more events. */
+static void test_bus_writes_batch_when_idle(void)
+{
+    st = open_store("busbatch.db");
+    struct analytics *an = analytics_new(st, 100);
+    char *logs = xasprintf("%s/buslogs", dir);
+    struct err e;
+    struct bus *bus = bus_local_new(&(struct bus_local_config){.data_dir = logs}, &e);
+    CHECK(bus != NULL);
+    if (!bus) {
+        free(logs);
+        analytics_free(an);
+        store_free(st);
+        return;
+    }
+    bus_set_analytics_sink(bus, analytics_sink, an);
+    for (int i = 0; i < 3; i++) {
+        json_t *ev = event_at("message_received", "2026-11-25T06:00:00Z", json_object());
+        CHECK_INT(bus_put(bus, ev, &e), 0);
+        json_decref(ev);
+    }
+    CHECK_INT(bus_flush(bus, 5000), 0);
+    long long v = 0;
+    for (int i = 0; i < 500 && (v = stored("2026-11-25T06:00:00Z|turns")) < 3; i++)
+        usleep(10000);
+    CHECK_INT(v, 3);
+    bus_free(bus);
+    analytics_free(an);
+    store_free(st);
+    free(logs);
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -125,6 +207,8 @@ int main(void)
         return check_summary();
     RUN(test_folding);
     RUN(test_keeps_48_hours);
+    RUN(test_batching);
+    RUN(test_bus_writes_batch_when_idle);
     char *cmd = xasprintf("rm -rf %s", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "cannot remove %s\n", dir);

@@ -68,6 +68,11 @@ static void test_utf8(void)
     CHECK_INT(utf8_length("caf\xc3\xa9\xf0\x9f\x98\x80"), 5);
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
 static void test_random_ids(void)
 {
     char a[23], b[23], u[37];
@@ -92,6 +97,17 @@ static void test_random_ids(void)
     for (int i = 0; i < 256; i++)
         distinct += seen[i];
     CHECK_INT(distinct, 64);
+    /* Ids come 32 to a kernel fetch: across many refills, none repeats. */
+    enum { N = 3000 };
+    char(*ids)[23] = calloc(N, sizeof *ids);
+    for (int i = 0; i < N; i++)
+        CHECK(rand_id128(ids[i]) == 0);
+    qsort(ids, N, sizeof *ids, cmp_id);
+    int repeats = 0;
+    for (int i = 1; i < N; i++)
+        repeats += strcmp(ids[i - 1], ids[i]) == 0;
+    CHECK_INT(repeats, 0);
+    free(ids);
 }
 
 static void test_clock(void)

@@ -152,13 +152,14 @@ struct sink_log {
     char last[64];
 };
 
-static void sink_fn(void *ud, const json_t *event)
+static int sink_fn(void *ud, const json_t *event)
 {
     struct sink_log *s = ud;
     pthread_mutex_lock(&s->mu);
     s->n++;
     snprintf(s->last, sizeof s->last, "%s", json_string_value(json_object_get(event, "detail-type")));
     pthread_mutex_unlock(&s->mu);
+    return 0;
 }
 
 static void test_routing_rules_file(void)
@@ -276,11 +277,12 @@ static void test_default_rules_and_flush_on_free(void)
 
 /* ---- overflow ---- */
 
-static void slow_sink(void *ud, const json_t *event)
+static int slow_sink(void *ud, const json_t *event)
 {
     (void)event;
     (void)ud;
     usleep(20000);
+    return 0;
 }
 
 static void test_overflow_counts_drops(void)
