@@ -69,11 +69,15 @@ static const char *const stmt_sql[Q_COUNT] = {
     [Q_HISTORY] = "SELECT messages FROM conversations WHERE session_id = ?1"
                   " ORDER BY timestamp DESC LIMIT ?2",
     [Q_TRANSCRIPT] = "SELECT messages FROM conversations WHERE session_id = ?1 ORDER BY timestamp",
+    /* A new session with its first turn in one row: ?3 created, ?4 the turn's sort key. */
     [Q_SESSION_INSERT] = "INSERT INTO sessions (session_id, user_id, status, created_at,"
                          " last_activity, turns, last_ts, context, metadata)"
-                         " VALUES (?1, ?2, 'active', ?3, ?3, 0, 0, '{}', '{}')",
-    [Q_SESSION_TOUCH] = "UPDATE sessions SET turns = ?2, last_ts = ?3, last_activity = ?3,"
-                        " context = ?4, metadata = ?5 WHERE session_id = ?1",
+                         " VALUES (?1, ?2, 'active', ?3, ?4, ?5, ?4, ?6, ?7)",
+    /* The next turn: its sort key is now (?2) or one past the last one, whichever is later, so
+     * keys stay unique and increasing within a millisecond; no read before the write. */
+    [Q_SESSION_TOUCH] = "UPDATE sessions SET turns = turns + 1, last_ts = MAX(?2, last_ts + 1),"
+                        " last_activity = MAX(?2, last_ts + 1), context = ?3, metadata = ?4"
+                        " WHERE session_id = ?1 RETURNING turns, last_ts",
     [Q_TURN_INSERT] = "INSERT INTO conversations (session_id, timestamp, turn, user_id, messages,"
                       " context, last_activity, metadata) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?2, ?7)",
     [Q_TICKET_INSERT] = "INSERT INTO tickets (session_id, user_id, title, description, priority,"
@@ -87,8 +91,9 @@ static const char *const stmt_sql[Q_COUNT] = {
                      " updated_at FROM actions WHERE action_id = ?1",
     [Q_TICKET_GET] = "SELECT seq, session_id, user_id, title, description, priority, email, status,"
                      " created_at FROM tickets WHERE seq = ?1",
-    [Q_SESSION_TOUCH_NOTURN] = "UPDATE sessions SET last_ts = ?2, last_activity = ?2"
-                               " WHERE session_id = ?1",
+    [Q_SESSION_TOUCH_NOTURN] = "UPDATE sessions SET last_ts = MAX(?2, last_ts + 1),"
+                               " last_activity = MAX(?2, last_ts + 1)"
+                               " WHERE session_id = ?1 RETURNING turns, last_ts",
     [Q_TICKETS_LIST] = "SELECT seq, session_id, user_id, title, description, priority, email,"
                        " status, created_at FROM tickets WHERE ?1 IS NULL OR user_id = ?1"
                        " ORDER BY seq DESC LIMIT ?2",
@@ -384,6 +389,60 @@ static int finish_key_in_turn(struct sqlpool_conn *c, const json_t *idem, const 
     return step == SQLITE_DONE ? 0 : sqlpool_fail(c, err, "finish idempotency key");
 }
 
+/* Inserts a new session already holding its first turn (sort key now; turns 1, or 0 for a
+ * noTurn item, whose session keeps an empty context and metadata as before it had a turn), inside
+ * the turn's transaction on c. Returns 0, or -1 with err: Conflict when the session exists. */
+static int session_create(struct sqlpool_conn *c, const char *id, const char *user, int64_t now,
+                          int no_turn, const char *ctx_text, const char *meta_text,
+                          struct err *err)
+{
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_SESSION_INSERT, err);
+    if (!st)
+        return -1;
+    bind_text(st, 1, id);
+    bind_text(st, 2, user);
+    sqlite3_bind_int64(st, 3, now);
+    sqlite3_bind_int64(st, 4, now);
+    sqlite3_bind_int(st, 5, no_turn ? 0 : 1);
+    bind_text(st, 6, no_turn ? "{}" : ctx_text);
+    bind_text(st, 7, no_turn ? "{}" : meta_text);
+    int step = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (step == SQLITE_CONSTRAINT)
+        return err_set(err, "Conflict", "session '%s' already exists", id);
+    return step == SQLITE_DONE ? 0 : sqlpool_fail(c, err, "create session");
+}
+
+/* Advances an existing session by one turn (or, for noTurn, only its clock) in one UPDATE that
+ * answers the new turn count and the turn's sort key, inside the turn's transaction on c.
+ * Returns 0 with *turns and *ts, or -1 with err: NotFound when there is no such session. */
+static int session_advance(struct sqlpool_conn *c, const char *id, int64_t now, int no_turn,
+                           const char *ctx_text, const char *meta_text, int *turns, int64_t *ts,
+                           struct err *err)
+{
+    sqlite3_stmt *st = sqlpool_stmt(c, no_turn ? Q_SESSION_TOUCH_NOTURN : Q_SESSION_TOUCH, err);
+    if (!st)
+        return -1;
+    bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, now);
+    if (!no_turn) {
+        bind_text(st, 3, ctx_text);
+        bind_text(st, 4, meta_text);
+    }
+    int step = sqlite3_step(st), found = step == SQLITE_ROW;
+    if (found) {
+        *turns = sqlite3_column_int(st, 0);
+        *ts = sqlite3_column_int64(st, 1);
+        step = sqlite3_step(st);
+    }
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE)
+        return sqlpool_fail(c, err, "update session");
+    if (!found)
+        return err_set(err, "NotFound", "session '%s' not found", id);
+    return 0;
+}
+
 static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
@@ -405,37 +464,15 @@ static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, st
     if (sqlpool_exec(c, Q_BEGIN, err) < 0)
         goto out;
     in_tx = 1;
+    int turns = 0;
+    int64_t ts = now;
     sqlite3_stmt *st;
-    if (is_new) {
-        if (!(st = sqlpool_stmt(c, Q_SESSION_INSERT, err)))
-            goto out;
-        bind_text(st, 1, id);
-        bind_text(st, 2, user);
-        sqlite3_bind_int64(st, 3, now);
-        int step = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (step == SQLITE_CONSTRAINT) {
-            err_set(err, "Conflict", "session '%s' already exists", id);
-            goto out;
-        }
-        if (step != SQLITE_DONE) {
-            sqlpool_fail(c, err, "create session");
-            goto out;
-        }
-    }
-    if (!(st = sqlpool_stmt(c, Q_SESSION_GET, err)))
+    if (is_new && session_create(c, id, user, now, no_turn, ctx_text, meta_text, err) < 0)
         goto out;
-    bind_text(st, 1, id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_reset(st);
-        err_set(err, "NotFound", "session '%s' not found", id);
+    if (is_new)
+        turns = no_turn ? 0 : 1;
+    else if (session_advance(c, id, now, no_turn, ctx_text, meta_text, &turns, &ts, err) < 0)
         goto out;
-    }
-    int turns = sqlite3_column_int(st, 4) + (no_turn ? 0 : 1);
-    int64_t last_ts = sqlite3_column_int64(st, 5);
-    sqlite3_reset(st);
-    /* Sort keys must be unique and increasing within a session, even within one millisecond. */
-    int64_t ts = now > last_ts ? now : last_ts + 1;
 
     if (!(st = sqlpool_stmt(c, Q_TURN_INSERT, err)))
         goto out;
@@ -450,23 +487,6 @@ static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, st
     sqlite3_reset(st);
     if (step != SQLITE_DONE) {
         sqlpool_fail(c, err, "insert turn");
-        goto out;
-    }
-    if (!(st = sqlpool_stmt(c, no_turn ? Q_SESSION_TOUCH_NOTURN : Q_SESSION_TOUCH, err)))
-        goto out;
-    bind_text(st, 1, id);
-    if (no_turn) {
-        sqlite3_bind_int64(st, 2, ts);
-    } else {
-        sqlite3_bind_int(st, 2, turns);
-        sqlite3_bind_int64(st, 3, ts);
-        bind_text(st, 4, ctx_text);
-        bind_text(st, 5, meta_text);
-    }
-    step = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (step != SQLITE_DONE) {
-        sqlpool_fail(c, err, "update session");
         goto out;
     }
     const char *status = json_string_value(json_object_get(turn, "status"));

@@ -98,6 +98,45 @@ static void test_turns_and_window(void)
     json_decref(s);
 }
 
+/* Turns saved back to back, many within one millisecond, keep their order and count; the first
+ * one already holds the new session's context and clock (no separate create then update). */
+static void test_turns_back_to_back(void)
+{
+    struct err e;
+    int turn = 0;
+    const char *s9 = sid("s9");
+    CHECK(save(s9, 1, 1, &turn, &e) == 0);
+    CHECK_INT(turn, 1);
+    json_t *s = NULL;
+    CHECK(store_session_get(st, s9, &s, &e) == 0);
+    CHECK_INT(json_integer_value(json_object_get(s, "turns")), 1);
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(s, "context"), "k")), 1);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(s, "metadata"), "via")), "test");
+    long long created = json_integer_value(json_object_get(s, "createdAt"));
+    CHECK(json_integer_value(json_object_get(s, "lastActivity")) >= created);
+    json_decref(s);
+    for (int k = 2; k <= 30; k++) {
+        CHECK(save(s9, 0, k, &turn, &e) == 0);
+        CHECK_INT(turn, k);
+    }
+    json_t *all = NULL;
+    CHECK(store_transcript(st, s9, &all, &e) == 0);
+    CHECK_INT(json_array_size(all), 60);
+    for (int k = 1; k <= 30; k++) {
+        char want[32];
+        snprintf(want, sizeof want, "user %d", k);
+        CHECK_STR(json_string_value(json_object_get(json_array_get(all, 2 * (k - 1)), "content")),
+                  want);
+    }
+    json_decref(all);
+    s = NULL;
+    CHECK(store_session_get(st, s9, &s, &e) == 0);
+    CHECK_INT(json_integer_value(json_object_get(s, "turns")), 30);
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(s, "context"), "k")), 30);
+    CHECK_INT(json_integer_value(json_object_get(s, "createdAt")), created);
+    json_decref(s);
+}
+
 static void test_session_errors(void)
 {
     struct err e;
@@ -766,6 +805,7 @@ static void run_suite(const char *name)
     printf("# store adapter: %s\n", store_name(st));
     RUN(test_turns_and_window);
     RUN(test_session_errors);
+    RUN(test_turns_back_to_back);
     RUN(test_operator_item);
     RUN(test_tickets);
     RUN(test_idempotency_and_lists);

@@ -1,0 +1,185 @@
+/*
+ * test_sqlpool.c - the SQLite connection pool (base/sqlpool.h): every connection gets the pool's
+ * settings (WAL, synchronous=NORMAL, the memory map, temp_store=MEMORY), connections see each
+ * other's commits through the memory map, a cached statement is prepared once and survives a
+ * schema change made by another connection (SQLITE_SCHEMA), and the fault site fails a statement
+ * with the pool's error code.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/fault.h"
+#include "base/sqlpool.h"
+#include "check.h"
+
+enum { Q_PUT, Q_COUNT_ROWS, Q_GET, Q_N };
+
+static const char *const sql[Q_N] = {
+    [Q_PUT] = "INSERT INTO t (k, v) VALUES (?1, ?2)",
+    [Q_COUNT_ROWS] = "SELECT count(*) FROM t",
+    [Q_GET] = "SELECT * FROM t WHERE k = ?1",
+};
+
+static char dir[64];
+static char path[96];
+
+/* The single integer or text a PRAGMA answers on db, as text in out. */
+static void pragma(sqlite3 *db, const char *name, char *out, size_t n)
+{
+    char q[64];
+    sqlite3_stmt *st = NULL;
+    snprintf(q, sizeof q, "PRAGMA %s", name);
+    out[0] = '\0';
+    if (sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        snprintf(out, n, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+}
+
+static long long count_rows(struct sqlpool_conn *c)
+{
+    struct err e = {0};
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_COUNT_ROWS, &e);
+    long long n = -1;
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    if (st)
+        sqlite3_reset(st);
+    return n;
+}
+
+static void test_settings_on_every_connection(void)
+{
+    struct err e = {0};
+    struct sqlpool *p = sqlpool_open(path, 3, sql, Q_N, "CREATE TABLE IF NOT EXISTS t (k, v);",
+                                     "StoreError", &e);
+    CHECK(p != NULL);
+    if (!p)
+        return;
+    struct sqlpool_conn *c[3];
+    for (int i = 0; i < 3; i++)
+        c[i] = sqlpool_acquire(p);
+    CHECK(c[0] != c[1] && c[1] != c[2] && c[0] != c[2]);
+    char want_mmap[32], v[64];
+    snprintf(want_mmap, sizeof want_mmap, "%lld", SQLPOOL_MMAP_SIZE);
+    for (int i = 0; i < 3; i++) {
+        pragma(c[i]->db, "mmap_size", v, sizeof v);
+        CHECK_STR(v, want_mmap);
+        pragma(c[i]->db, "temp_store", v, sizeof v);
+        CHECK_STR(v, "2"); /* MEMORY */
+        pragma(c[i]->db, "synchronous", v, sizeof v);
+        CHECK_STR(v, "1"); /* NORMAL */
+        pragma(c[i]->db, "journal_mode", v, sizeof v);
+        CHECK_STR(v, "wal");
+    }
+    for (int i = 0; i < 3; i++)
+        sqlpool_release(p, c[i]);
+    sqlpool_close(p);
+}
+
+/* A commit on one connection is seen by the others, whose page caches and maps held the old
+ * pages; both ways, and across a checkpoint that moves the pages from the WAL into the file. */
+static void test_connections_see_each_others_commits(void)
+{
+    struct err e = {0};
+    struct sqlpool *p = sqlpool_open(path, 2, sql, Q_N, "CREATE TABLE IF NOT EXISTS t (k, v);",
+                                     "StoreError", &e);
+    CHECK(p != NULL);
+    if (!p)
+        return;
+    struct sqlpool_conn *a = sqlpool_acquire(p), *b = sqlpool_acquire(p);
+    long long base = count_rows(b);
+    CHECK(base >= 0);
+    CHECK(sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK);
+    for (int i = 0; i < 500; i++) {
+        sqlite3_stmt *st = sqlpool_stmt(a, Q_PUT, &e);
+        sqlite3_bind_int(st, 1, 100000 + i);
+        sqlite3_bind_text(st, 2, "a value long enough to fill a few pages of the table", -1,
+                          SQLITE_STATIC);
+        CHECK(sqlite3_step(st) == SQLITE_DONE);
+    }
+    CHECK(count_rows(b) == base); /* not committed yet */
+    CHECK(sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK_INT(count_rows(b), base + 500);
+    CHECK(sqlite3_exec(b->db, "DELETE FROM t WHERE k >= 100250", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK_INT(count_rows(a), base + 250);
+    sqlpool_release(p, b);
+    sqlpool_release(p, a);
+    int frames = -1;
+    CHECK(sqlpool_checkpoint(p, 0, &frames, &e) == 0); /* PASSIVE: answers the WAL's size */
+    CHECK(frames > 0);
+    CHECK(sqlpool_checkpoint(p, 1, NULL, &e) == 0);
+    a = sqlpool_acquire(p);
+    CHECK_INT(count_rows(a), base + 250);
+    sqlpool_release(p, a);
+    sqlpool_close(p);
+}
+
+/* The statement is prepared once per connection and kept; when another connection changes the
+ * schema, the kept statement is prepared again by SQLite (SQLITE_SCHEMA) and answers the new
+ * columns. */
+static void test_statement_cache_survives_schema_change(void)
+{
+    struct err e = {0};
+    struct sqlpool *p = sqlpool_open(path, 2, sql, Q_N, "CREATE TABLE IF NOT EXISTS t (k, v);",
+                                     "StoreError", &e);
+    CHECK(p != NULL);
+    if (!p)
+        return;
+    struct sqlpool_conn *a = sqlpool_acquire(p), *b = sqlpool_acquire(p);
+    sqlite3_stmt *first = sqlpool_stmt(a, Q_GET, &e);
+    CHECK(first != NULL);
+    sqlite3_bind_int(first, 1, 100000);
+    CHECK(sqlite3_step(first) == SQLITE_ROW);
+    CHECK_INT(sqlite3_column_count(first), 2);
+    CHECK(sqlpool_stmt(a, Q_GET, &e) == first); /* cached, reset */
+    CHECK(sqlite3_exec(b->db, "ALTER TABLE t ADD COLUMN w DEFAULT 'new'", NULL, NULL, NULL) ==
+          SQLITE_OK);
+    sqlite3_stmt *again = sqlpool_stmt(a, Q_GET, &e);
+    CHECK(again == first);
+    sqlite3_bind_int(again, 1, 100000);
+    CHECK(sqlite3_step(again) == SQLITE_ROW);
+    CHECK_INT(sqlite3_column_count(again), 3);
+    CHECK_STR((const char *)sqlite3_column_text(again, 2), "new");
+    sqlite3_reset(again);
+    sqlpool_release(p, b);
+    sqlpool_release(p, a);
+    sqlpool_close(p);
+}
+
+/* FAULT_SQL fails the armed statement with the pool's code and says it was injected; the next
+ * one runs. */
+static void test_fault_site(void)
+{
+    struct err e = {0};
+    struct sqlpool *p = sqlpool_open(path, 1, sql, Q_N, NULL, "QueueError", &e);
+    CHECK(p != NULL);
+    if (!p)
+        return;
+    struct sqlpool_conn *c = sqlpool_acquire(p);
+    fault_arm(FAULT_SQL, 1, SQLITE_IOERR, 0);
+    CHECK(sqlpool_stmt(c, Q_COUNT_ROWS, &e) == NULL);
+    CHECK_STR(e.code, "QueueError");
+    CHECK(strstr(e.message, "injected") != NULL);
+    CHECK(count_rows(c) >= 250);
+    fault_disarm_all();
+    sqlpool_release(p, c);
+    sqlpool_close(p);
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/parley-sqlpool-XXXXXX");
+    if (!mkdtemp(dir))
+        return 1;
+    snprintf(path, sizeof path, "%s/pool.db", dir);
+    RUN(test_settings_on_every_connection);
+    RUN(test_connections_see_each_others_commits);
+    RUN(test_statement_cache_survives_schema_change);
+    RUN(test_fault_site);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", dir);
+    return check_summary();
+}
