@@ -144,8 +144,8 @@ static int conn_open(struct sqlpool *p, struct sqlpool_conn *c, const char *path
     char setup[256];
     snprintf(setup, sizeof setup,
              "%sPRAGMA synchronous=NORMAL; PRAGMA journal_size_limit=%lld;"
-             " PRAGMA mmap_size=%lld; PRAGMA temp_store=MEMORY;",
-             schema ? "PRAGMA journal_mode=WAL; " : "", SQLPOOL_WAL_LIMIT, SQLPOOL_MMAP_SIZE);
+             " PRAGMA temp_store=MEMORY;",
+             schema ? "PRAGMA journal_mode=WAL; " : "", SQLPOOL_WAL_LIMIT);
     if (sqlite3_exec(c->db, setup, NULL, NULL, &msg) != SQLITE_OK ||
         (schema && sqlite3_exec(c->db, schema, NULL, NULL, &msg) != SQLITE_OK)) {
         err_set(err, p->err_code, "cannot initialise '%s': %s", path,
