@@ -140,6 +140,9 @@ static int conn_open(struct sqlpool *p, struct sqlpool_conn *c, const char *path
         return -1;
     }
     sqlite3_busy_handler(c->db, conn_busy, c);
+    /* With the checkpoint thread on, a commit checkpoints only as a backstop (the thread fell
+     * behind), so request threads do not pay for copying pages back and syncing the file. */
+    sqlite3_wal_autocheckpoint(c->db, p->ck_ms > 0 ? SQLPOOL_COMMIT_CHECKPOINT_FRAMES : 1000);
     char *msg = NULL;
     char setup[256];
     snprintf(setup, sizeof setup,
@@ -230,6 +233,7 @@ struct sqlpool *sqlpool_open(const char *path, int size, const char *const *sql,
     pthread_cond_init(&p->avail, NULL);
     pthread_cond_init(&p->ck_wake, NULL);
     pthread_cond_init(&p->tx_end, NULL);
+    p->ck_ms = schema ? atomic_load(&checkpoint_ms) : 0;
     for (int i = 0; i < p->size; i++) {
         if (conn_open(p, &p->conns[i], path, i == 0 ? schema : NULL, err) < 0) {
             sqlpool_close(p);
@@ -238,12 +242,13 @@ struct sqlpool *sqlpool_open(const char *path, int size, const char *const *sql,
         p->conns[i].next_free = p->free_list;
         p->free_list = &p->conns[i];
     }
-    p->ck_ms = schema ? atomic_load(&checkpoint_ms) : 0;
     if (p->ck_ms > 0) {
         if (pthread_create(&p->ck_thread, NULL, checkpoint_main, p) == 0)
             p->ck_on = 1;
         else
             log_at(LL_WARN, "sqlpool", "cannot start the checkpoint thread of '%s'", path);
+        for (int i = 0; !p->ck_on && i < p->size; i++) /* no thread: commits checkpoint again */
+            sqlite3_wal_autocheckpoint(p->conns[i].db, 1000);
     }
     log_at(LL_DEBUG, "sqlpool", "opened '%s' with %d connections", path, p->size);
     return p;

@@ -17,7 +17,9 @@
  * shrinks back, and a pool opened with a schema while sqlpool_set_checkpoint_ms() is positive runs
  * a checkpoint thread: a PASSIVE checkpoint every interval (it never blocks writers, and keeps up
  * where the auto-checkpoint at commit is starved by readers), and a TRUNCATE checkpoint when no
- * connection was used during the last interval (idle).
+ * connection was used during the last interval (idle). While the thread runs, SQLite's own
+ * checkpoint at commit waits for SQLPOOL_COMMIT_CHECKPOINT_FRAMES WAL frames instead of 1,000: it
+ * is only a backstop, so a request thread seldom pays for a checkpoint (its copy and its syncs).
  */
 #ifndef PARLEY_SQLPOOL_H
 #define PARLEY_SQLPOOL_H
@@ -49,6 +51,10 @@ struct sqlpool *sqlpool_open(const char *path, int size, const char *const *sql,
 
 /* The size a WAL file is truncated back to after a checkpoint reset it (journal_size_limit). */
 #define SQLPOOL_WAL_LIMIT (64LL * 1024 * 1024)
+
+/* The WAL size (frames) at which a commit checkpoints while the checkpoint thread runs
+ * (wal_autocheckpoint; SQLite's default, kept without the thread, is 1000). */
+#define SQLPOOL_COMMIT_CHECKPOINT_FRAMES 16000
 
 /* Sets the checkpoint interval of the pools opened from now on (ms; 0, the default, starts no
  * checkpoint thread). Process-wide, like the log threshold: app_open sets it from

@@ -2,8 +2,9 @@
  * test_sqlpool.c - the SQLite connection pool (base/sqlpool.h): every connection gets the pool's
  * settings (WAL, synchronous=NORMAL, temp_store=MEMORY, no memory map), connections see each
  * other's commits, a cached statement is prepared once and survives a
- * schema change made by another connection (SQLITE_SCHEMA), and the fault site fails a statement
- * with the pool's error code.
+ * schema change made by another connection (SQLITE_SCHEMA), the fault site fails a statement
+ * with the pool's error code, and with the checkpoint thread on a commit checkpoints only as a
+ * backstop.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +166,45 @@ static void test_fault_site(void)
     sqlpool_close(p);
 }
 
+/* With the checkpoint thread on, commits leave the WAL to it: 1,500 one-page commits (more than
+ * SQLite's 1,000-frame checkpoint at commit) are all still in the WAL when the thread's interval
+ * has not come yet. Without the thread, a commit checkpoints at 1,000 frames as SQLite does. */
+static void test_commit_checkpoint_is_a_backstop(void)
+{
+    for (int with_thread = 1; with_thread >= 0; with_thread--) {
+        char *p_path = sqlite3_mprintf("%s/ck%d.db", dir, with_thread);
+        struct err e = {0};
+        sqlpool_set_checkpoint_ms(with_thread ? 3600000 : 0);
+        struct sqlpool *p = sqlpool_open(p_path, 1, sql, Q_N,
+                                         "CREATE TABLE IF NOT EXISTS t (k, v);", "StoreError", &e);
+        sqlpool_set_checkpoint_ms(0);
+        CHECK(p != NULL);
+        if (!p) {
+            sqlite3_free(p_path);
+            continue;
+        }
+        struct sqlpool_conn *c = sqlpool_acquire(p);
+        for (int i = 0; i < 1500; i++) {
+            sqlite3_stmt *st = sqlpool_stmt(c, Q_PUT, &e);
+            sqlite3_bind_int(st, 1, i);
+            sqlite3_bind_text(st, 2, "v", -1, SQLITE_STATIC);
+            CHECK(sqlite3_step(st) == SQLITE_DONE);
+        }
+        char v[64];
+        pragma(c->db, "wal_autocheckpoint", v, sizeof v);
+        CHECK_INT(atoi(v), with_thread ? SQLPOOL_COMMIT_CHECKPOINT_FRAMES : 1000);
+        sqlpool_release(p, c);
+        int frames = -1;
+        CHECK(sqlpool_checkpoint(p, 0, &frames, &e) == 0);
+        if (with_thread)
+            CHECK(frames >= 1500); /* every commit's frame is still there */
+        else
+            CHECK(frames < 1500); /* a commit checkpointed and the WAL restarted */
+        sqlpool_close(p);
+        sqlite3_free(p_path);
+    }
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/parley-sqlpool-XXXXXX");
@@ -175,6 +215,7 @@ int main(void)
     RUN(test_connections_see_each_others_commits);
     RUN(test_statement_cache_survives_schema_change);
     RUN(test_fault_site);
+    RUN(test_commit_checkpoint_is_a_backstop);
     char cmd[160];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
