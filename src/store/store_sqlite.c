@@ -393,8 +393,7 @@ static int finish_key_in_turn(struct sqlpool_conn *c, const json_t *idem, const 
  * noTurn item, whose session keeps an empty context and metadata as before it had a turn), inside
  * the turn's transaction on c. Returns 0, or -1 with err: Conflict when the session exists. */
 static int session_create(struct sqlpool_conn *c, const char *id, const char *user, int64_t now,
-                          int no_turn, const char *ctx_text, const char *meta_text,
-                          struct err *err)
+                          int no_turn, const char *ctx_text, const char *meta_text, struct err *err)
 {
     sqlite3_stmt *st = sqlpool_stmt(c, Q_SESSION_INSERT, err);
     if (!st)

@@ -49,12 +49,33 @@ static long long count_rows(struct sqlpool_conn *c)
     return n;
 }
 
-static void test_settings_on_every_connection(void)
+static const char schema[] = "CREATE TABLE IF NOT EXISTS t (k, v);";
+
+/* Opens a pool of size on file with the test's statements; checks that it opened. */
+static struct sqlpool *open_pool(const char *file, int size, const char *with_schema,
+                                 const char *code)
 {
     struct err e = {0};
-    struct sqlpool *p = sqlpool_open(path, 3, sql, Q_N, "CREATE TABLE IF NOT EXISTS t (k, v);",
-                                     "StoreError", &e);
+    struct sqlpool *p = sqlpool_open(file, size, sql, Q_N, with_schema, code, &e);
     CHECK(p != NULL);
+    return p;
+}
+
+/* Inserts rows k = from .. from + n - 1 on c, each checked. */
+static void put_rows(struct sqlpool_conn *c, int from, int n, const char *v)
+{
+    struct err e = {0};
+    for (int i = 0; i < n; i++) {
+        sqlite3_stmt *st = sqlpool_stmt(c, Q_PUT, &e);
+        sqlite3_bind_int(st, 1, from + i);
+        sqlite3_bind_text(st, 2, v, -1, SQLITE_STATIC);
+        CHECK(sqlite3_step(st) == SQLITE_DONE);
+    }
+}
+
+static void test_settings_on_every_connection(void)
+{
+    struct sqlpool *p = open_pool(path, 3, schema, "StoreError");
     if (!p)
         return;
     struct sqlpool_conn *c[3];
@@ -77,26 +98,19 @@ static void test_settings_on_every_connection(void)
     sqlpool_close(p);
 }
 
-/* A commit on one connection is seen by the others, whose page caches held the old pages; both ways, and across a checkpoint that moves the pages from the WAL into the file. */
+/* A commit on one connection is seen by the others, whose page caches held the old pages; both
+ * ways, and across a checkpoint that moves the pages from the WAL into the file. */
 static void test_connections_see_each_others_commits(void)
 {
     struct err e = {0};
-    struct sqlpool *p = sqlpool_open(path, 2, sql, Q_N, "CREATE TABLE IF NOT EXISTS t (k, v);",
-                                     "StoreError", &e);
-    CHECK(p != NULL);
+    struct sqlpool *p = open_pool(path, 2, schema, "StoreError");
     if (!p)
         return;
     struct sqlpool_conn *a = sqlpool_acquire(p), *b = sqlpool_acquire(p);
     long long base = count_rows(b);
     CHECK(base >= 0);
     CHECK(sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK);
-    for (int i = 0; i < 500; i++) {
-        sqlite3_stmt *st = sqlpool_stmt(a, Q_PUT, &e);
-        sqlite3_bind_int(st, 1, 100000 + i);
-        sqlite3_bind_text(st, 2, "a value long enough to fill a few pages of the table", -1,
-                          SQLITE_STATIC);
-        CHECK(sqlite3_step(st) == SQLITE_DONE);
-    }
+    put_rows(a, 100000, 500, "a value long enough to fill a few pages of the table");
     CHECK(count_rows(b) == base); /* not committed yet */
     CHECK(sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
     CHECK_INT(count_rows(b), base + 500);
@@ -120,9 +134,7 @@ static void test_connections_see_each_others_commits(void)
 static void test_statement_cache_survives_schema_change(void)
 {
     struct err e = {0};
-    struct sqlpool *p = sqlpool_open(path, 2, sql, Q_N, "CREATE TABLE IF NOT EXISTS t (k, v);",
-                                     "StoreError", &e);
-    CHECK(p != NULL);
+    struct sqlpool *p = open_pool(path, 2, schema, "StoreError");
     if (!p)
         return;
     struct sqlpool_conn *a = sqlpool_acquire(p), *b = sqlpool_acquire(p);
@@ -151,8 +163,7 @@ static void test_statement_cache_survives_schema_change(void)
 static void test_fault_site(void)
 {
     struct err e = {0};
-    struct sqlpool *p = sqlpool_open(path, 1, sql, Q_N, NULL, "QueueError", &e);
-    CHECK(p != NULL);
+    struct sqlpool *p = open_pool(path, 1, NULL, "QueueError");
     if (!p)
         return;
     struct sqlpool_conn *c = sqlpool_acquire(p);
@@ -175,21 +186,14 @@ static void test_commit_checkpoint_is_a_backstop(void)
         char *p_path = sqlite3_mprintf("%s/ck%d.db", dir, with_thread);
         struct err e = {0};
         sqlpool_set_checkpoint_ms(with_thread ? 3600000 : 0);
-        struct sqlpool *p = sqlpool_open(p_path, 1, sql, Q_N,
-                                         "CREATE TABLE IF NOT EXISTS t (k, v);", "StoreError", &e);
+        struct sqlpool *p = open_pool(p_path, 1, schema, "StoreError");
         sqlpool_set_checkpoint_ms(0);
-        CHECK(p != NULL);
         if (!p) {
             sqlite3_free(p_path);
             continue;
         }
         struct sqlpool_conn *c = sqlpool_acquire(p);
-        for (int i = 0; i < 1500; i++) {
-            sqlite3_stmt *st = sqlpool_stmt(c, Q_PUT, &e);
-            sqlite3_bind_int(st, 1, i);
-            sqlite3_bind_text(st, 2, "v", -1, SQLITE_STATIC);
-            CHECK(sqlite3_step(st) == SQLITE_DONE);
-        }
+        put_rows(c, 0, 1500, "v"); /* 1,500 commits */
         char v[64];
         pragma(c->db, "wal_autocheckpoint", v, sizeof v);
         CHECK_INT(atoi(v), with_thread ? SQLPOOL_COMMIT_CHECKPOINT_FRAMES : 1000);
