@@ -14,8 +14,11 @@
 #include "base/xmalloc.h"
 
 struct sqlpool {
-    struct sqlpool_conn *conns;     /* size connections */
-    int size;                       /* number of connections */
+    struct sqlpool_conn *conns;     /* size readers, then the writer */
+    int size;                       /* number of reading connections */
+    struct sqlpool_conn *writer;    /* conns[size]: the one connection that writes */
+    int writer_out;                 /* the writer is taken (guarded by lock) */
+    pthread_cond_t writer_free;     /* signalled when the writer returns */
     struct sqlpool_conn *free_list; /* idle connections */
     pthread_mutex_t lock;           /* guards free_list */
     pthread_cond_t avail;           /* signalled when a connection returns */
@@ -59,13 +62,30 @@ struct sqlpool_conn *sqlpool_acquire(struct sqlpool *p)
     return c;
 }
 
+struct sqlpool_conn *sqlpool_acquire_writer(struct sqlpool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    while (p->writer_out)
+        pthread_cond_wait(&p->writer_free, &p->lock);
+    p->writer_out = 1;
+    pthread_mutex_unlock(&p->lock);
+    atomic_fetch_add(&p->uses, 1);
+    sched_hold_begin();
+    return p->writer;
+}
+
 void sqlpool_release(struct sqlpool *p, struct sqlpool_conn *c)
 {
     sched_hold_end();
     pthread_mutex_lock(&p->lock);
-    c->next_free = p->free_list;
-    p->free_list = c;
-    pthread_cond_signal(&p->avail);
+    if (c == p->writer) {
+        p->writer_out = 0;
+        pthread_cond_signal(&p->writer_free);
+    } else {
+        c->next_free = p->free_list;
+        p->free_list = c;
+        pthread_cond_signal(&p->avail);
+    }
     pthread_cond_broadcast(&p->tx_end);
     pthread_mutex_unlock(&p->lock);
 }
@@ -228,29 +248,34 @@ struct sqlpool *sqlpool_open(const char *path, int size, const char *const *sql,
     p->nsql = nsql;
     p->path = xstrdup(path);
     snprintf(p->err_code, sizeof p->err_code, "%s", err_code);
-    p->conns = xcalloc((size_t)p->size, sizeof *p->conns);
+    p->conns = xcalloc((size_t)p->size + 1, sizeof *p->conns);
+    p->writer = &p->conns[p->size];
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->avail, NULL);
     pthread_cond_init(&p->ck_wake, NULL);
     pthread_cond_init(&p->tx_end, NULL);
+    pthread_cond_init(&p->writer_free, NULL);
     p->ck_ms = schema ? atomic_load(&checkpoint_ms) : 0;
-    for (int i = 0; i < p->size; i++) {
+    for (int i = 0; i <= p->size; i++) {
         if (conn_open(p, &p->conns[i], path, i == 0 ? schema : NULL, err) < 0) {
             sqlpool_close(p);
             return NULL;
         }
-        p->conns[i].next_free = p->free_list;
-        p->free_list = &p->conns[i];
+        if (i < p->size) {
+            p->conns[i].next_free = p->free_list;
+            p->free_list = &p->conns[i];
+        }
     }
     if (p->ck_ms > 0) {
         if (pthread_create(&p->ck_thread, NULL, checkpoint_main, p) == 0)
             p->ck_on = 1;
         else
             log_at(LL_WARN, "sqlpool", "cannot start the checkpoint thread of '%s'", path);
-        for (int i = 0; !p->ck_on && i < p->size; i++) /* no thread: commits checkpoint again */
+        for (int i = 0; !p->ck_on && i <= p->size; i++) /* no thread: commits checkpoint again */
             sqlite3_wal_autocheckpoint(p->conns[i].db, 1000);
     }
-    log_at(LL_DEBUG, "sqlpool", "opened '%s' with %d connections", path, p->size);
+    log_at(LL_DEBUG, "sqlpool", "opened '%s' with %d reading connections and a writer", path,
+           p->size);
     return p;
 }
 
@@ -268,7 +293,7 @@ void sqlpool_close(struct sqlpool *p)
         if (sqlpool_checkpoint(p, 1, NULL, &e) < 0)
             log_at(LL_WARN, "sqlpool", "cannot checkpoint '%s' at close: %s", p->path, e.message);
     }
-    for (int i = 0; i < p->size; i++) {
+    for (int i = 0; i <= p->size; i++) {
         struct sqlpool_conn *c = &p->conns[i];
         for (int q = 0; c->stmt && q < p->nsql; q++)
             sqlite3_finalize(c->stmt[q]);
@@ -280,6 +305,7 @@ void sqlpool_close(struct sqlpool *p)
     pthread_cond_destroy(&p->ck_wake);
     free(p->path);
     pthread_cond_destroy(&p->tx_end);
+    pthread_cond_destroy(&p->writer_free);
     free(p->conns);
     free(p);
 }

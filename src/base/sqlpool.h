@@ -4,7 +4,9 @@
  *
  * The pool opens every connection in WAL mode with synchronous=NORMAL and a busy handler that waits
  * for a transaction of the pool to end (not a fixed sleep, see sqlpool.c), runs the
- * schema once on the first connection, and hands connections out one thread at a time. Statements
+ * schema once on the first connection, and hands connections out one thread at a time: any of
+ * the size readers, or the one writer, which every write of the process takes
+ * (sqlpool_acquire_writer). Statements
  * are identified by their index in the table of SQL given to sqlpool_open(); sqlpool_stmt()
  * prepares one on first use (SQLITE_PREPARE_PERSISTENT) and returns it reset and cleared, so a hot
  * path does no SQL parsing. Errors carry the pool's error code ("StoreError", "QueueError").
@@ -43,9 +45,9 @@ struct sqlpool_conn {
     int64_t busy_since_ms;          /* when the current wait for the write lock began */
 };
 
-/* Opens size connections to path. sql[0..nsql) is the statement table (borrowed; must outlive the
- * pool); schema runs once on the first connection. Returns the pool, or NULL with err (code
- * err_code) naming the path and SQLite's message. */
+/* Opens size reading connections and one writing connection to path. sql[0..nsql) is the statement
+ * table (borrowed; must outlive the pool); schema runs once on the first connection. Returns the
+ * pool, or NULL with err (code err_code) naming the path and SQLite's message. */
 struct sqlpool *sqlpool_open(const char *path, int size, const char *const *sql, int nsql,
                              const char *schema, const char *err_code, struct err *err);
 
@@ -73,11 +75,18 @@ void sqlpool_checkpoint_counts(const struct sqlpool *p, long *passive, long *tru
  * no-op. No connection may be out. */
 void sqlpool_close(struct sqlpool *p);
 
-/* Takes an idle connection, waiting for one when all are out; never fails. Until the matching
- * sqlpool_release() the caller must not park (sched_hold_begin: a wait there aborts). */
+/* Takes an idle reading connection, waiting for one when all are out; never fails. Until the
+ * matching sqlpool_release() the caller must not park (sched_hold_begin: a wait there aborts). */
 struct sqlpool_conn *sqlpool_acquire(struct sqlpool *p);
 
-/* Returns a connection taken with sqlpool_acquire. */
+/* Takes the pool's one writing connection, waiting while another thread has it; never fails. Every
+ * write of this process goes through it: SQLite lets one connection write at a time anyway, so
+ * writers queue here instead of failing BEGIN with SQLITE_BUSY and retrying their locks, and the
+ * writer's page cache stays warm (no other connection of the process changes pages under it).
+ * Same rules as sqlpool_acquire; released with sqlpool_release. */
+struct sqlpool_conn *sqlpool_acquire_writer(struct sqlpool *p);
+
+/* Returns a connection taken with sqlpool_acquire or sqlpool_acquire_writer. */
 void sqlpool_release(struct sqlpool *p, struct sqlpool_conn *c);
 
 /* The statement at index q, prepared on first use, reset and with bindings cleared; NULL with err

@@ -2,7 +2,8 @@
  * store_sqlite.c - the embedded store adapter: SQLite in WAL mode behind a small connection pool.
  *
  * Each pooled connection keeps its prepared statements, so a turn does no SQL parsing. A turn's
- * writes run in one BEGIN IMMEDIATE transaction; readers never block the writer (WAL).
+ * writes run in one BEGIN IMMEDIATE transaction; readers never block the writer (WAL). Every write
+ * takes the pool's one writing connection (sqlpool_acquire_writer), reads any other.
  */
 #include <openssl/evp.h>
 #include <sqlite3.h>
@@ -456,7 +457,7 @@ static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, st
     char *msgs_text = json_dumps(messages, JSON_COMPACT);
     char *ctx_text = dump_or(json_object_get(turn, "context"), "{}");
     char *meta_text = dump_or(json_object_get(turn, "metadata"), "{}");
-    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
+    struct sqlpool_conn *c = sqlpool_acquire_writer(s->pool);
     int rc = -1, in_tx = 0;
     int64_t now = clock_now_ms();
 
@@ -575,7 +576,7 @@ static int ticket_read(struct sqlpool_conn *c, long long seq, json_t **out, stru
 static int sq_ticket_create(struct store *base, const json_t *f, json_t **out, struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
-    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
+    struct sqlpool_conn *c = sqlpool_acquire_writer(s->pool);
     int rc = -1;
     const char *key = json_string_value(json_object_get(f, "idempotencyKey"));
     sqlite3_stmt *st = sqlpool_stmt(c, Q_TICKET_INSERT, err);
@@ -618,7 +619,7 @@ out:
 static int sq_action_put(struct store *base, const json_t *a, struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
-    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
+    struct sqlpool_conn *c = sqlpool_acquire_writer(s->pool);
     int rc = -1;
     char *input = dump_or(json_object_get(a, "input"), "{}");
     char *result = dump_or(json_object_get(a, "result"), "null");
@@ -747,7 +748,7 @@ static int sq_session_set_status(struct store *base, const char *id, const char 
                                  const char *reason, struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
-    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
+    struct sqlpool_conn *c = sqlpool_acquire_writer(s->pool);
     int rc = -1;
     sqlite3_stmt *st = sqlpool_stmt(c, Q_SESSION_STATUS, err);
     if (!st)
@@ -847,7 +848,7 @@ static int sq_idem_claim(struct store *base, const struct store_idem_claim *k, j
                          int *taken_over, struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
-    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
+    struct sqlpool_conn *c = sqlpool_acquire_writer(s->pool);
     int rc = -1, changed;
     char *owner = NULL;
     *taken_over = 0;
@@ -949,7 +950,7 @@ static int idem_exec(struct store *base, enum stmt_id q, const char *key, const 
                      const char *session_id, struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
-    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
+    struct sqlpool_conn *c = sqlpool_acquire_writer(s->pool);
     int rc = -1;
     sqlite3_stmt *st = sqlpool_stmt(c, q, err);
     if (st) {
@@ -989,7 +990,7 @@ static int sq_session_erase(struct store *base, const char *session_id, struct e
     static const enum stmt_id steps[] = {Q_ERASE_TURNS, Q_ERASE_ACTIONS, Q_ERASE_IDEM,
                                          Q_ERASE_TICKETS, Q_ERASE_SESSION};
     struct store_sqlite *s = (struct store_sqlite *)base;
-    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
+    struct sqlpool_conn *c = sqlpool_acquire_writer(s->pool);
     int rc = -1, in_tx = 0, changed = 0;
     /* Freed pages are zeroed, so deleted rows do not linger in the file. */
     if (sqlpool_exec(c, Q_SECURE_DELETE, err) < 0 || sqlpool_exec(c, Q_BEGIN, err) < 0)
@@ -1063,7 +1064,7 @@ out:
 static int sq_audit_append(struct store *base, const json_t *entry, struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
-    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
+    struct sqlpool_conn *c = sqlpool_acquire_writer(s->pool);
     int rc = -1;
     char *text = json_dumps(entry, JSON_COMPACT);
     sqlite3_stmt *st = sqlpool_stmt(c, Q_AUDIT_APPEND, err);
@@ -1144,7 +1145,7 @@ static int sq_counter_add(struct store *base, const char *group, const char *nam
                           long long expires_ms, long long *value, struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
-    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
+    struct sqlpool_conn *c = sqlpool_acquire_writer(s->pool);
     int rc = -1;
     long long now = clock_now_ms();
     sqlite3_stmt *st;

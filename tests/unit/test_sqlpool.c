@@ -3,9 +3,10 @@
  * settings (WAL, synchronous=NORMAL, temp_store=MEMORY, no memory map), connections see each
  * other's commits, a cached statement is prepared once and survives a
  * schema change made by another connection (SQLITE_SCHEMA), the fault site fails a statement
- * with the pool's error code, and with the checkpoint thread on a commit checkpoints only as a
- * backstop.
+ * with the pool's error code, with the checkpoint thread on a commit checkpoints only as a
+ * backstop, and threads writing at once queue for the one writing connection.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -209,6 +210,58 @@ static void test_commit_checkpoint_is_a_backstop(void)
     }
 }
 
+/* Writers queue for the one writing connection: it is none of the readers, and threads that
+ * all write at once each get it in turn, none failing with SQLITE_BUSY. */
+struct writer_arg {
+    struct sqlpool *p;
+    int from;   /* first key this thread inserts */
+    int failed; /* inserts that did not finish */
+};
+
+static void *writer_main(void *ud)
+{
+    struct writer_arg *w = ud;
+    struct err e = {0};
+    for (int i = 0; i < 100; i++) {
+        struct sqlpool_conn *c = sqlpool_acquire_writer(w->p);
+        sqlite3_stmt *st = sqlpool_stmt(c, Q_PUT, &e);
+        sqlite3_bind_int(st, 1, w->from + i);
+        sqlite3_bind_text(st, 2, "w", -1, SQLITE_STATIC);
+        if (!st || sqlite3_step(st) != SQLITE_DONE)
+            w->failed++;
+        sqlpool_release(w->p, c);
+    }
+    return NULL;
+}
+
+static void test_one_writer(void)
+{
+    struct sqlpool *p = open_pool(path, 2, schema, "StoreError");
+    if (!p)
+        return;
+    struct sqlpool_conn *r1 = sqlpool_acquire(p), *r2 = sqlpool_acquire(p);
+    struct sqlpool_conn *w = sqlpool_acquire_writer(p);
+    CHECK(w != r1 && w != r2);
+    long long before = count_rows(r1);
+    sqlpool_release(p, w);
+    sqlpool_release(p, r2);
+    sqlpool_release(p, r1);
+    struct writer_arg args[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (struct writer_arg){.p = p, .from = 200000 + 1000 * i};
+        CHECK(pthread_create(&th[i], NULL, writer_main, &args[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_INT(args[i].failed, 0);
+    }
+    r1 = sqlpool_acquire(p);
+    CHECK_INT(count_rows(r1), before + 400);
+    sqlpool_release(p, r1);
+    sqlpool_close(p);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/parley-sqlpool-XXXXXX");
@@ -220,6 +273,7 @@ int main(void)
     RUN(test_statement_cache_survives_schema_change);
     RUN(test_fault_site);
     RUN(test_commit_checkpoint_is_a_backstop);
+    RUN(test_one_writer);
     char cmd[160];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
