@@ -62,7 +62,7 @@ static const struct setting settings[] = {
     {"PARLEY_SHUTDOWN_GRACE_MS", ST_INT, F(shutdown_grace_ms), "10000", 0, 600000, NULL,
      "on SIGTERM/SIGINT, how long in-flight turns may take to finish (new ones get 503)"},
     {"PARLEY_STORE_POOL", ST_INT, F(store_pool), "8", 1, 256, NULL,
-     "SQLite connections in the pool"},
+     "SQLite reading connections in the pool (writes share one more)"},
     {"PARLEY_OPERATOR_TOKEN", ST_STRING, F(operator_token), "", 0, 0, NULL,
      "bearer token for operator APIs (empty: operator APIs disabled)"},
     {"PARLEY_URL", ST_STRING, F(url), "http://127.0.0.1:8080", 0, 0, NULL,
