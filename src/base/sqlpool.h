@@ -5,8 +5,8 @@
  * The pool opens every connection in WAL mode with synchronous=NORMAL and a busy handler that waits
  * for a transaction of the pool to end (not a fixed sleep, see sqlpool.c), runs the
  * schema once on the first connection, and hands connections out one thread at a time: any of
- * the size readers, or the one writer, which every write of the process takes
- * (sqlpool_acquire_writer). Statements
+ * the size readers, or the one writer (sqlpool_acquire_writer), which the store takes for every
+ * write. Statements
  * are identified by their index in the table of SQL given to sqlpool_open(); sqlpool_stmt()
  * prepares one on first use (SQLITE_PREPARE_PERSISTENT) and returns it reset and cleared, so a hot
  * path does no SQL parsing. Errors carry the pool's error code ("StoreError", "QueueError").
@@ -79,11 +79,12 @@ void sqlpool_close(struct sqlpool *p);
  * matching sqlpool_release() the caller must not park (sched_hold_begin: a wait there aborts). */
 struct sqlpool_conn *sqlpool_acquire(struct sqlpool *p);
 
-/* Takes the pool's one writing connection, waiting while another thread has it; never fails. Every
- * write of this process goes through it: SQLite lets one connection write at a time anyway, so
- * writers queue here instead of failing BEGIN with SQLITE_BUSY and retrying their locks, and the
- * writer's page cache stays warm (no other connection of the process changes pages under it).
- * Same rules as sqlpool_acquire; released with sqlpool_release. */
+/* Takes the pool's one writing connection, waiting while another thread has it; never fails. A
+ * pool whose every write goes through it (the store's) gains twice: SQLite lets one connection
+ * write at a time anyway, so writers queue here instead of failing BEGIN with SQLITE_BUSY and
+ * retrying their locks, and the writer's page cache stays warm (no other connection of the
+ * process changes pages under it). Same rules as sqlpool_acquire; released with
+ * sqlpool_release. */
 struct sqlpool_conn *sqlpool_acquire_writer(struct sqlpool *p);
 
 /* Returns a connection taken with sqlpool_acquire or sqlpool_acquire_writer. */
