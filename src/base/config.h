@@ -19,6 +19,7 @@ struct config {
     char *model;             /* PARLEY_MODEL: offline|bedrock|anthropic|openai */
     char *log_level;         /* PARLEY_LOG_LEVEL */
     int history_turns;       /* PARLEY_HISTORY_TURNS: turns of history loaded per turn */
+    int history_cache_sessions; /* PARLEY_HISTORY_CACHE_SESSIONS: windows kept parsed (LRU) */
     int context_tokens;      /* PARLEY_CONTEXT_TOKENS: token budget for the prompt window */
     int max_tool_iterations; /* PARLEY_MAX_TOOL_ITERATIONS: model/tool round trips per turn */
     int turn_token_cap;      /* PARLEY_TURN_TOKEN_CAP: model tokens (in + out) one turn may use */
