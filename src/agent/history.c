@@ -4,7 +4,6 @@
  */
 #include "agent/history.h"
 
-#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -96,6 +95,7 @@ struct history_cache {
 };
 
 #define HISTORY_BUCKETS_MIN 64
+#define HISTORY_ALL (-1LL) /* a since_ms before every stored item (timestamps are epoch ms) */
 
 /* FNV-1a of the session id. */
 static size_t hash_of(const char *s)
@@ -246,7 +246,8 @@ static int cache_get(struct history_cache *c, const char *sid, int max_turns, st
 }
 
 /* Stores rows (references taken) as sid's entry, the most recently read, and evicts the least
- * recently read entries beyond max_sessions. Counts the read as a hit or a miss. */
+ * recently read entries beyond max_sessions; no rows (the session is gone) removes the entry.
+ * Counts the read as a hit or a miss. */
 static void cache_put(struct history_cache *c, const char *sid, int max_turns,
                       const struct rows *rows, int hit, int reload, size_t max_sessions)
 {
@@ -259,6 +260,12 @@ static void cache_put(struct history_cache *c, const char *sid, int max_turns,
         c->st.reloads++;
     struct hentry **p = slot_of(c, sid);
     struct hentry *e = *p;
+    if (!rows->n) {
+        if (e)
+            entry_remove(c, e);
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
     if (e) {
         rows_release(&e->rows);
         lru_unlink(c, e);
@@ -376,13 +383,12 @@ int history_window_load(struct history_cache *c, struct store *s, const char *si
         }
     }
     if (!hit) {
-        if (store_history_since(s, sid, LLONG_MIN, max_turns, &items, err) < 0 ||
-            rows_append(&rs, items, LLONG_MIN, err) < 0)
+        if (store_history_since(s, sid, HISTORY_ALL, max_turns, &items, err) < 0 ||
+            rows_append(&rs, items, HISTORY_ALL, err) < 0)
             goto out;
     }
     rows_keep_last(&rs, max_turns);
-    if (rs.n)
-        cache_put(c, sid, max_turns, &rs, hit, reload, max_sessions);
+    cache_put(c, sid, max_turns, &rs, hit, reload, max_sessions);
     window_fill(w, &rs);
     rc = 0;
 out:
