@@ -498,6 +498,8 @@ static int dy_history_since(struct store *base, const char *id, long long since_
         *out = json_array();
         return 0;
     }
+    if (since_ms < 1) /* the session header is the item at timestamp 0: never a turn */
+        since_ms = 1;
     json_t *req = json_pack("{s:s, s:s, s:{s:s}, s:{s:o, s:o}, s:s, s:b, s:b, s:i}", "TableName",
                             s->conv, "KeyConditionExpression", "sessionId = :s AND #ts >= :z",
                             "ExpressionAttributeNames", "#ts", "timestamp",
