@@ -44,19 +44,45 @@ struct token_count {
     size_t run;    /* letters or digits in the current run */
 };
 
-static void count_bytes(struct token_count *t, const char *s, size_t len)
+#define FNV_PRIME 1099511628211ULL
+
+/* The one byte loop: continues FNV-1a in *hp over s and, when t is not NULL, the count in *t. It
+ * runs over locals: through the pointers every byte would be a store and a reload (a char may
+ * alias them). */
+static void scan_bytes(uint64_t *hp, struct token_count *t, const char *s, size_t len)
 {
+    uint64_t h = *hp;
+    if (!t) {
+        for (size_t i = 0; i < len; i++) {
+            h ^= (unsigned char)s[i];
+            h *= FNV_PRIME;
+        }
+        *hp = h;
+        return;
+    }
+    size_t tokens = t->tokens, run = t->run;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
+        h ^= c;
+        h *= FNV_PRIME;
         if (isalnum(c) || c >= 0x80) {
-            t->run++;
+            run++;
             continue;
         }
-        t->tokens += (t->run + 3) / 4;
-        t->run = 0;
+        tokens += (run + 3) / 4;
+        run = 0;
         if (!isspace(c))
-            t->tokens++;
+            tokens++;
     }
+    *hp = h;
+    t->tokens = tokens;
+    t->run = run;
+}
+
+static void count_bytes(struct token_count *t, const char *s, size_t len)
+{
+    uint64_t unused = 0;
+    scan_bytes(&unused, t, s, len);
 }
 
 /* The count, closing the last run. */
@@ -92,11 +118,7 @@ static size_t estimate_json_tokens(const json_t *j)
 /* FNV-1a, continued over len bytes. */
 static int hash_chunk(const char *buf, size_t len, void *ud)
 {
-    uint64_t *h = ud;
-    for (size_t i = 0; i < len; i++) {
-        *h ^= (unsigned char)buf[i];
-        *h *= 1099511628211ULL;
-    }
+    scan_bytes(ud, NULL, buf, len);
     return 0;
 }
 
@@ -114,9 +136,7 @@ struct request_pass {
 
 static void pass_bytes(struct request_pass *rp, const char *s, size_t len)
 {
-    hash_chunk(s, len, &rp->hash);
-    if (rp->counting)
-        count_bytes(&rp->tokens, s, len);
+    scan_bytes(&rp->hash, rp->counting ? &rp->tokens : NULL, s, len);
 }
 
 static int pass_chunk(const char *buf, size_t len, void *ud)
