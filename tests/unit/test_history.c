@@ -4,6 +4,7 @@
  * entry is dropped; erased by another writer: the read finds its newest turn gone and reloads),
  * and the LRU keeps at most the bound.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -177,6 +178,59 @@ static void test_lru_bound(void)
     history_cache_free(c);
 }
 
+/* Threads share one cache with a bound smaller than their sessions, so entries are evicted and
+ * refilled under them; each thread saves and reads its own session and must always get the
+ * store's window (TSan runs this too: make tsan). */
+struct worker {
+    struct history_cache *c;
+    char id[16];
+    int ok;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    w->ok = 1;
+    for (int k = 1; k <= 30; k++) {
+        if (save(st, w->id, k == 1, k) < 0)
+            w->ok = 0;
+        struct history_window win;
+        struct err e;
+        json_t *want = NULL;
+        if (history_window_load(w->c, st, w->id, 4, 2, &win, &e) < 0 ||
+            store_history_recent(st, w->id, 4, &want, &e) < 0) {
+            w->ok = 0;
+            break;
+        }
+        if (!json_equal(win.messages, want) || win.n != json_array_size(want))
+            w->ok = 0;
+        json_decref(want);
+        history_window_release(&win);
+    }
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    struct history_cache *c = history_cache_new();
+    struct worker w[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        w[i].c = c;
+        snprintf(w[i].id, sizeof w[i].id, "h-t%d", i);
+        CHECK(pthread_create(&th[i], NULL, worker_main, &w[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(w[i].ok);
+    }
+    struct history_stats s;
+    history_cache_stats(c, &s);
+    CHECK(s.sessions <= 2);
+    CHECK_INT(s.hits + s.misses, 120);
+    history_cache_free(c);
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -192,6 +246,7 @@ int main(void)
         RUN(test_other_writer);
         RUN(test_erase_drops);
         RUN(test_lru_bound);
+        RUN(test_threads);
     }
     store_free(st);
     store_free(other);
