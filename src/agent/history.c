@@ -17,11 +17,11 @@
 /* One stored turn item, parsed: immutable once made, shared by the cache and the readers that
  * hold it (reference-counted). */
 struct hrow {
-    atomic_int refs;   /* holders */
-    long long ts;      /* the item's timestamp (ms; strictly increasing within a session) */
-    json_t *messages;  /* its messages (one reference) */
-    size_t n;          /* json_array_size(messages) */
-    size_t tokens[];   /* history_message_tokens() of each message */
+    atomic_int refs;  /* holders */
+    long long ts;     /* the item's timestamp (ms; strictly increasing within a session) */
+    json_t *messages; /* its messages (one reference) */
+    size_t n;         /* json_array_size(messages) */
+    size_t tokens[];  /* history_message_tokens() of each message */
 };
 
 size_t history_message_tokens(const json_t *m)
@@ -79,19 +79,19 @@ static void rows_release(struct rows *rs)
 
 /* A session's cached window. */
 struct hentry {
-    char *sid;                    /* the session id (own copy) */
-    int max_turns;                /* the window it was read for */
-    struct rows rows;             /* its items, oldest first; never empty */
-    struct hentry *chain;         /* next in its bucket */
-    struct hentry *prev, *next;   /* LRU list: head is the most recently read */
+    char *sid;                  /* the session id (own copy) */
+    int max_turns;              /* the window it was read for */
+    struct rows rows;           /* its items, oldest first; never empty */
+    struct hentry *chain;       /* next in its bucket */
+    struct hentry *prev, *next; /* LRU list: head is the most recently read */
 };
 
 struct history_cache {
-    pthread_mutex_t mu;          /* guards everything below; never held across a store call */
-    struct hentry **buckets;     /* chained by hash of the session id */
-    size_t nbuckets;             /* a power of two */
-    struct hentry *head, *tail;  /* LRU order */
-    struct history_stats st;     /* counts; st.sessions is the number of entries */
+    pthread_mutex_t mu;         /* guards everything below; never held across a store call */
+    struct hentry **buckets;    /* chained by hash of the session id */
+    size_t nbuckets;            /* a power of two */
+    struct hentry *head, *tail; /* LRU order */
+    struct history_stats st;    /* counts; st.sessions is the number of entries */
 };
 
 #define HISTORY_BUCKETS_MIN 64
@@ -341,8 +341,8 @@ static void window_fill(struct history_window *w, const struct rows *rs)
 }
 
 /* The window straight from the store, estimates counted here. */
-static int load_uncached(struct store *s, const char *sid, int max_turns,
-                         struct history_window *w, struct err *err)
+static int load_uncached(struct store *s, const char *sid, int max_turns, struct history_window *w,
+                         struct err *err)
 {
     json_t *msgs = NULL;
     if (store_history_recent(s, sid, max_turns, &msgs, err) < 0)

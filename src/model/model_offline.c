@@ -161,14 +161,31 @@ static void pass_string(struct request_pass *rp, const char *s, size_t len)
         char esc[6] = {'\\', 0, '0', '0', hex[c >> 4], hex[c & 15]};
         size_t n = 2;
         switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default: esc[1] = 'u'; n = 6; break;
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            esc[1] = 'u';
+            n = 6;
+            break;
         }
         pass_bytes(rp, esc, n);
     }
@@ -208,8 +225,8 @@ static int pass_value(struct request_pass *rp, const json_t *v, int depth, int t
             pass_string(rp, keys[i], strlen(keys[i]));
             pass_bytes(rp, ":", 1);
             if (top) { /* the request: count the prompt's values, not its envelope */
-                rp->counting = strcmp(keys[i], "system") == 0 ||
-                               strcmp(keys[i], "messages") == 0 || strcmp(keys[i], "tools") == 0;
+                rp->counting = strcmp(keys[i], "system") == 0 || strcmp(keys[i], "messages") == 0 ||
+                               strcmp(keys[i], "tools") == 0;
                 rp->tokens.run = 0;
             }
             rc = pass_value(rp, json_object_get(v, keys[i]), depth + 1, 0);

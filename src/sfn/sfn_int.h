@@ -200,13 +200,13 @@ size_t sfn__json_size(const json_t *v, size_t cap);
  * carrying a conversation's history from state to state) is not walked again whole at every
  * check. Values are never modified, so a size stays true while its value lives; each entry holds
  * a reference, so its address cannot be reused by another value while it is remembered. */
-#define SFN_SIZE_MEMO 8          /* containers remembered (the least recently used goes first) */
+#define SFN_SIZE_MEMO 8         /* containers remembered (the least recently used goes first) */
 #define SFN_SIZE_MEMO_MIN 4096u /* bytes from which a container is remembered */
 struct sfn__size_memo {
-    json_t *v[SFN_SIZE_MEMO];            /* remembered containers (references held), or NULL */
-    size_t n[SFN_SIZE_MEMO];             /* their sizes */
-    unsigned long used[SFN_SIZE_MEMO];   /* tick of their last use */
-    unsigned long tick;                  /* counts uses */
+    json_t *v[SFN_SIZE_MEMO];          /* remembered containers (references held), or NULL */
+    size_t n[SFN_SIZE_MEMO];           /* their sizes */
+    unsigned long used[SFN_SIZE_MEMO]; /* tick of their last use */
+    unsigned long tick;                /* counts uses */
 };
 /* sfn__json_size, taking remembered sizes from m and remembering the large containers below
  * v's top (m may be NULL). */

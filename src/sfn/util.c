@@ -156,7 +156,7 @@ static size_t size_rec(const json_t *v, size_t acc, size_t cap, int depth,
 /* A container's size: remembered in m, or measured (and remembered when large and below the
  * top). */
 static size_t size_container(const json_t *v, size_t acc, size_t cap, int depth,
-                            struct sfn__size_memo *m)
+                             struct sfn__size_memo *m)
 {
     if (m && depth > 0)
         for (unsigned i = 0; i < SFN_SIZE_MEMO; i++)
@@ -200,8 +200,7 @@ static size_t size_container(const json_t *v, size_t acc, size_t cap, int depth,
     return acc;
 }
 
-static size_t size_rec(const json_t *v, size_t acc, size_t cap, int depth,
-                       struct sfn__size_memo *m)
+static size_t size_rec(const json_t *v, size_t acc, size_t cap, int depth, struct sfn__size_memo *m)
 {
     if (acc > cap || depth > 10000)
         return cap + 1;

@@ -56,8 +56,8 @@ struct store_ops {
      * item (agent/history.h) asks only whether it is still there and what came after it. An
      * unknown session gives an empty array. NULL in an adapter without it (callers then use
      * history_recent). */
-    int (*history_since)(struct store *s, const char *session_id, long long since_ms,
-                         int max_turns, json_t **out, struct err *err);
+    int (*history_since)(struct store *s, const char *session_id, long long since_ms, int max_turns,
+                         json_t **out, struct err *err);
 
     /* Every message of the session, oldest first (for the transcript). */
     int (*transcript)(struct store *s, const char *session_id, json_t **out, struct err *err);

@@ -490,8 +490,8 @@ static int dy_history_recent(struct store *base, const char *id, int max_turns, 
 
 /* One Query, newest first: the item at since_ms comes with its messages too (DynamoDB has no
  * per-item projection), which store.h allows. */
-static int dy_history_since(struct store *base, const char *id, long long since_ms,
-                            int max_turns, json_t **out, struct err *err)
+static int dy_history_since(struct store *base, const char *id, long long since_ms, int max_turns,
+                            json_t **out, struct err *err)
 {
     struct store_dynamo *s = (struct store_dynamo *)base;
     if (max_turns <= 0) {
@@ -526,8 +526,8 @@ static int dy_history_since(struct store *base, const char *id, long long since_
             json_decref(items);
             return err_set(err, "StoreError", "stored turn of '%s' holds malformed messages", id);
         }
-        json_array_append_new(rows, json_pack("{s:I, s:o}", "timestamp", item_int(item, "timestamp"),
-                                              "messages", msgs));
+        json_array_append_new(rows, json_pack("{s:I, s:o}", "timestamp",
+                                              item_int(item, "timestamp"), "messages", msgs));
     }
     json_decref(items);
     *out = rows;

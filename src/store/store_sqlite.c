@@ -353,8 +353,8 @@ static int sq_history_recent(struct store *base, const char *id, int max_turns, 
     return read_turns((struct store_sqlite *)base, Q_HISTORY, id, max_turns, out, err);
 }
 
-static int sq_history_since(struct store *base, const char *id, long long since_ms,
-                            int max_turns, json_t **out, struct err *err)
+static int sq_history_since(struct store *base, const char *id, long long since_ms, int max_turns,
+                            json_t **out, struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
     struct sqlpool_conn *c = sqlpool_acquire(s->pool);
