@@ -679,6 +679,19 @@ static void test_determinism(void)
     json_decref(req);
 }
 
+/* The message id the model must give req: FNV-1a of its compact, key-sorted JSON text. */
+static void expected_id(const json_t *req, char want[40])
+{
+    char *dump = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *c = dump; *c; c++) {
+        h ^= (unsigned char)*c;
+        h *= 1099511628211ULL;
+    }
+    free(dump);
+    snprintf(want, 40, "msg_offline_%016llx", (unsigned long long)h);
+}
+
 /* The id is FNV-1a of the request's compact, key-sorted JSON and the input tokens count the
  * system prompt, messages and tools, whichever way the model serialises them internally. The
  * token figure was taken from the build that still counted json_dumps() strings. */
@@ -689,19 +702,12 @@ static void test_id_and_usage_are_stable(void)
     add_assistant_text(req, "I'm sorry. To do that, " OFFLINE_ASK_EMAIL "?");
     add_user(req, "It's jane.doe@example.com \"quoted\" \u00e9t\u00e9\n");
     json_object_set_new(req, "max_tokens", json_integer(512));
-    char *dump = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *c = dump; *c; c++) {
-        h ^= (unsigned char)*c;
-        h *= 1099511628211ULL;
-    }
     char want[40];
-    snprintf(want, sizeof want, "msg_offline_%016llx", (unsigned long long)h);
+    expected_id(req, want);
     json_t *r = invoke(req);
     CHECK_STR(json_string_value(json_object_get(r, "id")), want);
     CHECK_INT((long)json_integer_value(json_object_get(json_object_get(r, "usage"), "input_tokens")),
               414);
-    free(dump);
     json_decref(r);
     json_decref(req);
 }
@@ -760,14 +766,8 @@ static void test_id_and_usage_match_the_dump(void)
                                     "{\"status\": \"shipped\"}", "is_error", 0));
     add_user(req, "and my ticket?");
     json_object_set_new(req, "metadata", json_pack("{s:s}", "note", "not counted: \"x\""));
-    char *dump = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *c = dump; *c; c++) {
-        h ^= (unsigned char)*c;
-        h *= 1099511628211ULL;
-    }
     char want[40];
-    snprintf(want, sizeof want, "msg_offline_%016llx", (unsigned long long)h);
+    expected_id(req, want);
     size_t tokens = 0;
     const char *counted[] = {"system", "messages", "tools"};
     for (int i = 0; i < 3; i++) {
@@ -780,7 +780,6 @@ static void test_id_and_usage_match_the_dump(void)
     CHECK_STR(json_string_value(json_object_get(r, "id")), want);
     CHECK_INT((long)json_integer_value(json_object_get(json_object_get(r, "usage"), "input_tokens")),
               (long)tokens);
-    free(dump);
     json_decref(r);
     json_decref(req);
 }
