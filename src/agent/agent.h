@@ -7,7 +7,8 @@
  *
  * The workflow state (one JSON object) carries:
  *   sessionId, userId, message, isNew          - from the request handler
- *   history       messages of recent turns, oldest first (LoadContext)
+ *   history       messages of recent turns, oldest first (LoadContext; the messages are shared
+ *                 with the history cache and other turns of the session: read them only)
  *   newMessages   messages produced by this turn: the user message, assistant replies,
  *                 tool results; each {"role","content","timestamp"(ms)}
  *   requiresAction  true when the model's last reply asked for tools (CheckForActions reads it)
