@@ -7,7 +7,8 @@
  *
  * The workflow state (one JSON object) carries:
  *   sessionId, userId, message, isNew          - from the request handler
- *   history       messages of recent turns, oldest first (LoadContext)
+ *   history       messages of recent turns, oldest first (LoadContext; the messages are shared
+ *                 with the history cache and other turns of the session: read them only)
  *   newMessages   messages produced by this turn: the user message, assistant replies,
  *                 tool results; each {"role","content","timestamp"(ms)}
  *   requiresAction  true when the model's last reply asked for tools (CheckForActions reads it)
@@ -120,6 +121,10 @@ struct agent {
      * Read only through agent_def_get/enter, under def_lock. */
     _Atomic(struct agent_def *) def;
     pthread_mutex_t def_lock; /* guards def (agent_init creates it) */
+    /* Sessions' recent windows kept parsed between turns (agent/history.h); agent_init makes it
+     * and registers it as the store's on_erase; NULL (an agent built without agent_init) reads
+     * the store each turn. */
+    struct history_cache *history;
 };
 
 typedef json_t *(*agent_handler_fn)(struct agent *a, json_t *event, struct err *err);
@@ -153,8 +158,9 @@ json_t *agent_action_worker(struct agent *a, json_t *event, struct err *err);
  * its result); nothing when none waits. Any thread. */
 void agent_actions_notify(struct agent *a, const char *action_id);
 
-/* Initialises and releases the waiting machinery and the definition lock of a (call around the
- * agent's life); agent_release also drops a's reference to its definition. */
+/* Initialises and releases the waiting machinery, the definition lock and the history cache of
+ * a (call around the agent's life; a->store, when set, is set before agent_init and gets the
+ * cache as its on_erase); agent_release also drops a's reference to its definition. */
 void agent_init(struct agent *a);
 void agent_release(struct agent *a);
 

@@ -6,6 +6,7 @@ LIB_SRCS += src/agent/actions.c
 LIB_SRCS += src/agent/tools.c
 LIB_SRCS += src/agent/turn.c
 LIB_SRCS += src/agent/transcript.c
+LIB_SRCS += src/agent/history.c
 LIB_SRCS += src/agent/schema.c
 LIB_SRCS += src/agent/kb.c
 LIB_SRCS += src/agent/kb_md.c

@@ -9,6 +9,7 @@
 #include "agent/agent_file.h"
 #include "agent/agent_int.h"
 #include "agent/budget.h"
+#include "agent/history.h"
 #include "base/guard.h"
 #include "agent/tools.h"
 #include "base/clock.h"
@@ -109,15 +110,6 @@ void agent__append_message(json_t *event, const char *role, json_t *content)
                                     "timestamp", (json_int_t)clock_now_ms()));
 }
 
-/* Rough token estimate of a message: four characters a token, as providers document. */
-static size_t message_tokens(const json_t *m)
-{
-    char *text = json_dumps(json_object_get(m, "content"), JSON_COMPACT | JSON_ENCODE_ANY);
-    size_t n = text ? strlen(text) / 4 + 4 : 4;
-    free(text);
-    return n;
-}
-
 /* A message that begins a turn: a user message whose content is plain text. Dropping older
  * messages only ever cuts before such a message, so a tool_use never loses its tool_result. */
 static int starts_turn(const json_t *m)
@@ -126,12 +118,14 @@ static int starts_turn(const json_t *m)
            json_is_string(json_object_get(m, "content"));
 }
 
-/* Drops the oldest messages of history until it fits budget tokens; returns the count dropped. */
-static size_t trim_to_budget(json_t *history, size_t budget)
+/* Drops the oldest messages of the window until it fits budget tokens (each message costing its
+ * estimate, history_message_tokens); returns the count dropped. */
+static size_t trim_to_budget(struct history_window *w, size_t budget)
 {
-    size_t total = 0, n = json_array_size(history);
+    json_t *history = w->messages;
+    size_t total = 0, n = w->n;
     for (size_t i = 0; i < n; i++)
-        total += message_tokens(json_array_get(history, i));
+        total += w->tokens[i];
     size_t cut = 0;
     while (total > budget && cut < n) {
         /* Drop one whole turn: the message at cut and everything up to the next turn start. */
@@ -139,11 +133,16 @@ static size_t trim_to_budget(json_t *history, size_t budget)
         while (end < n && !starts_turn(json_array_get(history, end)))
             end++;
         for (size_t i = cut; i < end; i++)
-            total -= message_tokens(json_array_get(history, i));
+            total -= w->tokens[i];
         cut = end;
     }
-    for (size_t i = 0; i < cut; i++)
-        json_array_remove(history, 0);
+    if (cut) { /* one new array rather than cut shifts of the old one */
+        json_t *kept = json_array();
+        for (size_t i = cut; i < n; i++)
+            json_array_append(kept, json_array_get(history, i));
+        json_decref(history);
+        w->messages = kept;
+    }
     return cut;
 }
 
@@ -185,20 +184,21 @@ json_t *agent_load_context(struct agent *a, json_t *event, struct err *err)
         err_set(err, "InvalidRequest", "LoadContext needs sessionId and message");
         return NULL;
     }
-    json_t *history = NULL;
-    if (json_is_true(json_object_get(event, "isNew")))
-        history = json_array();
-    else {
+    struct history_window w = {json_array(), NULL, 0};
+    if (!json_is_true(json_object_get(event, "isNew"))) {
+        json_decref(w.messages);
         struct trace_ctx *sub = trace_sub_begin(agent_trace_current(), "store.history_recent",
                                                 NULL);
-        int rc = store_history_recent(a->store, id, a->cfg->history_turns, &history, err);
+        int rc = history_window_load(a->history, a->store, id, a->cfg->history_turns,
+                                     (size_t)a->cfg->history_cache_sessions, &w, err);
         trace_sub_end(sub, rc < 0 ? err : NULL);
         if (rc < 0)
             return NULL;
     }
     json_t *out = agent__state_next(event);
-    size_t dropped = trim_to_budget(history, (size_t)a->cfg->context_tokens);
-    json_object_set_new(out, "history", history);
+    size_t dropped = trim_to_budget(&w, (size_t)a->cfg->context_tokens);
+    json_object_set(out, "history", w.messages);
+    history_window_release(&w);
     json_object_set_new(out, "historyDropped", json_integer((json_int_t)dropped));
     json_object_set_new(out, "newMessages", json_array());
     agent__append_message(out, "user", json_string(message));
@@ -606,6 +606,11 @@ void agent_init(struct agent *a)
     pthread_mutex_init(&a->action_lock, NULL);
     a->action_waiters = NULL;
     pthread_mutex_init(&a->def_lock, NULL);
+    a->history = history_cache_new();
+    if (a->store) {
+        a->store->on_erase = history_cache_on_erase;
+        a->store->on_erase_ud = a->history;
+    }
 }
 
 void agent_release(struct agent *a)
@@ -613,6 +618,12 @@ void agent_release(struct agent *a)
     pthread_mutex_destroy(&a->action_lock);
     agent_def_unref(atomic_exchange(&a->def, NULL));
     pthread_mutex_destroy(&a->def_lock);
+    if (a->store && a->store->on_erase_ud == a->history) {
+        a->store->on_erase = NULL;
+        a->store->on_erase_ud = NULL;
+    }
+    history_cache_free(a->history);
+    a->history = NULL;
 }
 
 agent_handler_fn agent_handler_find(const char *name)

@@ -40,6 +40,8 @@ static const struct setting settings[] = {
      "log threshold (stderr)"},
     {"PARLEY_HISTORY_TURNS", ST_INT, F(history_turns), "20", 1, 1000, NULL,
      "most recent turns loaded into the prompt window"},
+    {"PARLEY_HISTORY_CACHE_SESSIONS", ST_INT, F(history_cache_sessions), "256", 0, 1000000, NULL,
+     "sessions whose recent window is kept parsed between turns (LRU; 0 = off)"},
     {"PARLEY_CONTEXT_TOKENS", ST_INT, F(context_tokens), "8000", 256, 1000000, NULL,
      "token budget for the prompt's message window (older turns are dropped)"},
     {"PARLEY_MAX_TOOL_ITERATIONS", ST_INT, F(max_tool_iterations), "5", 1, 50, NULL,

@@ -13,20 +13,21 @@
 #include "base/err.h"
 
 struct config {
-    int port;                /* PARLEY_PORT: HTTP port */
-    char *bind;              /* PARLEY_BIND: listen address */
-    char *data;              /* PARLEY_DATA: data directory */
-    char *model;             /* PARLEY_MODEL: offline|bedrock|anthropic|openai */
-    char *log_level;         /* PARLEY_LOG_LEVEL */
-    int history_turns;       /* PARLEY_HISTORY_TURNS: turns of history loaded per turn */
-    int context_tokens;      /* PARLEY_CONTEXT_TOKENS: token budget for the prompt window */
-    int max_tool_iterations; /* PARLEY_MAX_TOOL_ITERATIONS: model/tool round trips per turn */
-    int turn_token_cap;      /* PARLEY_TURN_TOKEN_CAP: model tokens (in + out) one turn may use */
-    int max_connections;     /* PARLEY_MAX_CONNECTIONS: concurrent HTTP connections */
-    int http_threads;        /* PARLEY_HTTP_THREADS: epoll threads of the HTTP server */
-    int sched_threads;       /* PARLEY_SCHED_THREADS: scheduler threads running turns */
-    int request_timeout_s;   /* PARLEY_REQUEST_TIMEOUT_S: header + body deadline */
-    int idle_timeout_s;      /* PARLEY_IDLE_TIMEOUT_S: idle keep-alive timeout */
+    int port;                   /* PARLEY_PORT: HTTP port */
+    char *bind;                 /* PARLEY_BIND: listen address */
+    char *data;                 /* PARLEY_DATA: data directory */
+    char *model;                /* PARLEY_MODEL: offline|bedrock|anthropic|openai */
+    char *log_level;            /* PARLEY_LOG_LEVEL */
+    int history_turns;          /* PARLEY_HISTORY_TURNS: turns of history loaded per turn */
+    int history_cache_sessions; /* PARLEY_HISTORY_CACHE_SESSIONS: windows kept parsed (LRU) */
+    int context_tokens;         /* PARLEY_CONTEXT_TOKENS: token budget for the prompt window */
+    int max_tool_iterations;    /* PARLEY_MAX_TOOL_ITERATIONS: model/tool round trips per turn */
+    int turn_token_cap;    /* PARLEY_TURN_TOKEN_CAP: model tokens (in + out) one turn may use */
+    int max_connections;   /* PARLEY_MAX_CONNECTIONS: concurrent HTTP connections */
+    int http_threads;      /* PARLEY_HTTP_THREADS: epoll threads of the HTTP server */
+    int sched_threads;     /* PARLEY_SCHED_THREADS: scheduler threads running turns */
+    int request_timeout_s; /* PARLEY_REQUEST_TIMEOUT_S: header + body deadline */
+    int idle_timeout_s;    /* PARLEY_IDLE_TIMEOUT_S: idle keep-alive timeout */
     int max_connections_per_ip; /* PARLEY_MAX_CONNECTIONS_PER_IP: per address (0: no cap) */
     int shutdown_grace_ms;      /* PARLEY_SHUTDOWN_GRACE_MS: in-flight turns finish within it */
     int store_pool;             /* PARLEY_STORE_POOL: SQLite connections */

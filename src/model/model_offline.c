@@ -44,19 +44,45 @@ struct token_count {
     size_t run;    /* letters or digits in the current run */
 };
 
-static void count_bytes(struct token_count *t, const char *s, size_t len)
+#define FNV_PRIME 1099511628211ULL
+
+/* The one byte loop: continues FNV-1a in *hp over s and, when t is not NULL, the count in *t. It
+ * runs over locals: through the pointers every byte would be a store and a reload (a char may
+ * alias them). */
+static void scan_bytes(uint64_t *hp, struct token_count *t, const char *s, size_t len)
 {
+    uint64_t h = *hp;
+    if (!t) {
+        for (size_t i = 0; i < len; i++) {
+            h ^= (unsigned char)s[i];
+            h *= FNV_PRIME;
+        }
+        *hp = h;
+        return;
+    }
+    size_t tokens = t->tokens, run = t->run;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
+        h ^= c;
+        h *= FNV_PRIME;
         if (isalnum(c) || c >= 0x80) {
-            t->run++;
+            run++;
             continue;
         }
-        t->tokens += (t->run + 3) / 4;
-        t->run = 0;
+        tokens += (run + 3) / 4;
+        run = 0;
         if (!isspace(c))
-            t->tokens++;
+            tokens++;
     }
+    *hp = h;
+    t->tokens = tokens;
+    t->run = run;
+}
+
+static void count_bytes(struct token_count *t, const char *s, size_t len)
+{
+    uint64_t unused = 0;
+    scan_bytes(&unused, t, s, len);
 }
 
 /* The count, closing the last run. */
@@ -89,34 +115,82 @@ static size_t estimate_json_tokens(const json_t *j)
     return count_done(&t);
 }
 
-/* FNV-1a, continued over len bytes (a json_dump_callback chunk: the request's compact,
- * key-sorted text is hashed without building it). */
+/* FNV-1a, continued over len bytes. */
 static int hash_chunk(const char *buf, size_t len, void *ud)
 {
-    uint64_t *h = ud;
-    for (size_t i = 0; i < len; i++) {
-        *h ^= (unsigned char)buf[i];
-        *h *= 1099511628211ULL;
-    }
+    scan_bytes(ud, NULL, buf, len);
     return 0;
 }
 
-/* Hash and token count of a request in one serialisation: the hash runs over every byte of the
- * request's compact, key-sorted text, the count over the values of "system", "messages" and
- * "tools" (a count does not depend on key order: every run of letters ends at a quote). */
+/* Hash and token count of a request in one walk over its values: the hash runs over every byte
+ * of the request's compact, key-sorted JSON text (json_dumps with JSON_COMPACT | JSON_SORT_KEYS),
+ * the count over the text of the values of "system", "messages" and "tools". The walk emits the
+ * bytes jansson would write, straight into the hash and the count, without building the text,
+ * sorting through the library or a callback per piece (test_offline_model holds it to
+ * json_dumps). */
 struct request_pass {
     uint64_t hash;             /* FNV-1a so far */
     struct token_count tokens; /* of the counted values */
-    int counting;              /* 1 while a counted value is being dumped */
+    int counting;              /* 1 while a counted value is walked */
 };
+
+static void pass_bytes(struct request_pass *rp, const char *s, size_t len)
+{
+    scan_bytes(&rp->hash, rp->counting ? &rp->tokens : NULL, s, len);
+}
 
 static int pass_chunk(const char *buf, size_t len, void *ud)
 {
-    struct request_pass *rp = ud;
-    hash_chunk(buf, len, &rp->hash);
-    if (rp->counting)
-        count_bytes(&rp->tokens, buf, len);
+    pass_bytes(ud, buf, len);
     return 0;
+}
+
+/* A JSON string as jansson escapes it: quotes, backslash and the C escapes by name, other
+ * control characters as \u00XX, everything else (UTF-8 included) as is. */
+static void pass_string(struct request_pass *rp, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    pass_bytes(rp, "\"", 1);
+    size_t run = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        pass_bytes(rp, s + run, i - run);
+        run = i + 1;
+        char esc[6] = {'\\', 0, '0', '0', hex[c >> 4], hex[c & 15]};
+        size_t n = 2;
+        switch (c) {
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            esc[1] = 'u';
+            n = 6;
+            break;
+        }
+        pass_bytes(rp, esc, n);
+    }
+    pass_bytes(rp, s + run, len - run);
+    pass_bytes(rp, "\"", 1);
 }
 
 static int key_cmp(const void *a, const void *b)
@@ -124,40 +198,94 @@ static int key_cmp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Fills *h with FNV-1a of json_dumps(request, JSON_COMPACT | JSON_SORT_KEYS) (the same bytes, fed
- * key by key) and returns the estimated input tokens. */
+#define PASS_KEYS_ON_STACK 16
+#define PASS_DEPTH_MAX 2048 /* deeper than any request jansson would dump */
+
+/* Walks v; counting applies below top, where only the three counted values count. Returns 0, or
+ * -1 past PASS_DEPTH_MAX. */
+static int pass_value(struct request_pass *rp, const json_t *v, int depth, int top)
+{
+    if (depth > PASS_DEPTH_MAX)
+        return -1;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        size_t n = json_object_size(v), i = 0;
+        const char *stack_keys[PASS_KEYS_ON_STACK];
+        const char **keys = n <= PASS_KEYS_ON_STACK ? stack_keys : xmalloc(n * sizeof *keys);
+        const char *k;
+        json_t *x;
+        json_object_foreach((json_t *)v, k, x)
+            keys[i++] = k;
+        qsort(keys, n, sizeof *keys, key_cmp);
+        int rc = 0;
+        pass_bytes(rp, "{", 1);
+        for (i = 0; i < n && rc == 0; i++) {
+            if (i)
+                pass_bytes(rp, ",", 1);
+            pass_string(rp, keys[i], strlen(keys[i]));
+            pass_bytes(rp, ":", 1);
+            if (top) { /* the request: count the prompt's values, not its envelope */
+                rp->counting = strcmp(keys[i], "system") == 0 || strcmp(keys[i], "messages") == 0 ||
+                               strcmp(keys[i], "tools") == 0;
+                rp->tokens.run = 0;
+            }
+            rc = pass_value(rp, json_object_get(v, keys[i]), depth + 1, 0);
+            if (top) {
+                count_done(&rp->tokens); /* a counted value's last run ends with it */
+                rp->counting = 0;
+            }
+        }
+        pass_bytes(rp, "}", 1);
+        if (keys != stack_keys)
+            free(keys);
+        return rc;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *x;
+        pass_bytes(rp, "[", 1);
+        json_array_foreach(v, i, x) {
+            if (i)
+                pass_bytes(rp, ",", 1);
+            if (pass_value(rp, x, depth + 1, 0) < 0)
+                return -1;
+        }
+        pass_bytes(rp, "]", 1);
+        return 0;
+    }
+    case JSON_STRING:
+        pass_string(rp, json_string_value(v), json_string_length(v));
+        return 0;
+    case JSON_INTEGER: {
+        char num[32];
+        int len = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        pass_bytes(rp, num, (size_t)len);
+        return 0;
+    }
+    case JSON_TRUE:
+        pass_bytes(rp, "true", 4);
+        return 0;
+    case JSON_FALSE:
+        pass_bytes(rp, "false", 5);
+        return 0;
+    case JSON_NULL:
+        pass_bytes(rp, "null", 4);
+        return 0;
+    case JSON_REAL: /* rare in a request: jansson's own text of the number */
+        json_dump_callback(v, pass_chunk, rp, JSON_COMPACT | JSON_ENCODE_ANY);
+        return 0;
+    }
+    return 0;
+}
+
+/* Fills *h with FNV-1a of json_dumps(request, JSON_COMPACT | JSON_SORT_KEYS) and returns the
+ * estimated input tokens. */
 static size_t request_hash_tokens(const json_t *request, uint64_t *h)
 {
     struct request_pass rp = {1469598103934665603ULL, {0, 0}, 0};
-    size_t n = json_object_size(request), i = 0;
-    const char **keys = xmalloc((n ? n : 1) * sizeof *keys);
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)request, k, v)
-        keys[i++] = k;
-    qsort(keys, n, sizeof *keys, key_cmp);
-    size_t in_tokens = 0;
-    pass_chunk("{", 1, &rp);
-    for (i = 0; i < n; i++) {
-        json_t *name = json_string(keys[i]);
-        if (i)
-            pass_chunk(",", 1, &rp);
-        json_dump_callback(name, pass_chunk, &rp, JSON_ENCODE_ANY);
-        json_decref(name);
-        pass_chunk(":", 1, &rp);
-        rp.counting = strcmp(keys[i], "system") == 0 || strcmp(keys[i], "messages") == 0 ||
-                      strcmp(keys[i], "tools") == 0;
-        json_dump_callback(json_object_get(request, keys[i]), pass_chunk, &rp,
-                           JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-        if (rp.counting)
-            in_tokens += count_done(&rp.tokens);
-        rp.tokens.tokens = 0;
-        rp.counting = 0;
-    }
-    pass_chunk("}", 1, &rp);
-    free(keys);
+    (void)pass_value(&rp, request, 0, 1);
     *h = rp.hash;
-    return in_tokens;
+    return rp.tokens.tokens;
 }
 
 static uint64_t fnv1a(const char *s, uint64_t h)

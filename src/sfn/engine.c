@@ -54,6 +54,7 @@ struct exec {
     size_t nmc;
     json_t *sized; /* last value measured within the limit (a reference held, so its address
                     * cannot be reused by another value while it is remembered) */
+    struct sfn__size_memo sizes; /* large containers measured (the history a state carries) */
     int timed_out;
     const int *stop;   /* a concurrent branch: set when a sibling failed, so it ends early */
     long last_retries; /* Retry attempts of the state that ran last (for on_state) */
@@ -307,7 +308,7 @@ static int check_size(struct exec *x, json_t *v, const char *what, const struct 
 {
     if (v == x->sized)
         return 0; /* values are never modified, so a value measured once keeps its size */
-    size_t n = sfn__json_size(v, x->limit);
+    size_t n = sfn__json_size_memo(v, x->limit, &x->sizes);
     if (n <= x->limit) {
         if (x->sized)
             json_decref(x->sized);
@@ -1317,12 +1318,14 @@ static void fan_worker(void *ud)
     struct fan *fn = ud;
     struct exec cx = *fn->x;
     cx.sized = NULL;
+    memset(&cx.sizes, 0, sizeof cx.sizes); /* the branch's own (the copy holds no references) */
     cx.stop = &fn->stop;
     rand_seeded_init(&cx.rng, rand_seeded_next(&fn->x->rng));
     while (!fn->stop && fn->next < fn->n)
         fan_one(fn, &cx, fn->next++);
     if (cx.sized)
         json_decref(cx.sized);
+    sfn__size_memo_release(&cx.sizes);
     if (--fn->running == 0)
         sched_event_signal(fn->done);
 }
@@ -1941,6 +1944,7 @@ int sfn_run(const struct sfn_machine *m, json_t *input, const struct sfn_run_opt
     out->transitions = x.transitions;
     if (x.sized)
         json_decref(x.sized);
+    sfn__size_memo_release(&x.sizes);
     if (x.ctx_exec)
         json_decref(x.ctx_exec);
     if (x.ctx_sm)

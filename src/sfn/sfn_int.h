@@ -196,6 +196,23 @@ int sfn__parse_timestamp(const char *s, int64_t *sec, int32_t *nsec);
 void sfn__format_iso(int64_t ms, char out[32]);
 /* Compact JSON size of v in bytes, counting stops once it passes cap. */
 size_t sfn__json_size(const json_t *v, size_t cap);
+/* Sizes of large containers measured before, so that a value which keeps them (a workflow state
+ * carrying a conversation's history from state to state) is not walked again whole at every
+ * check. Values are never modified, so a size stays true while its value lives; each entry holds
+ * a reference, so its address cannot be reused by another value while it is remembered. */
+#define SFN_SIZE_MEMO 8         /* containers remembered (the least recently used goes first) */
+#define SFN_SIZE_MEMO_MIN 4096u /* bytes from which a container is remembered */
+struct sfn__size_memo {
+    json_t *v[SFN_SIZE_MEMO];          /* remembered containers (references held), or NULL */
+    size_t n[SFN_SIZE_MEMO];           /* their sizes */
+    unsigned long used[SFN_SIZE_MEMO]; /* tick of their last use */
+    unsigned long tick;                /* counts uses */
+};
+/* sfn__json_size, taking remembered sizes from m and remembering the large containers below
+ * v's top (m may be NULL). */
+size_t sfn__json_size_memo(const json_t *v, size_t cap, struct sfn__size_memo *m);
+/* Drops m's references; m is empty afterwards. */
+void sfn__size_memo_release(struct sfn__size_memo *m);
 int sfn__error_matches(const struct sfn__errlist *l, const char *error);
 
 /* ---- mock lookup (mock.c) ---- */

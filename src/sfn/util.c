@@ -150,37 +150,65 @@ static size_t str_size(const char *s, size_t len)
     return n;
 }
 
-static size_t size_rec(const json_t *v, size_t acc, size_t cap, int depth)
+static size_t size_rec(const json_t *v, size_t acc, size_t cap, int depth,
+                       struct sfn__size_memo *m);
+
+/* A container's size: remembered in m, or measured (and remembered when large and below the
+ * top). */
+static size_t size_container(const json_t *v, size_t acc, size_t cap, int depth,
+                             struct sfn__size_memo *m)
 {
-    if (acc > cap || depth > 10000)
-        return cap + 1;
-    char buf[64];
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: {
+    if (m && depth > 0)
+        for (unsigned i = 0; i < SFN_SIZE_MEMO; i++)
+            if (m->v[i] == v) {
+                m->used[i] = ++m->tick;
+                return acc + m->n[i];
+            }
+    size_t start = acc;
+    if (json_is_object(v)) {
         const char *k;
         json_t *x;
         size_t n = 0;
         acc += 2;
         json_object_foreach((json_t *)v, k, x) {
             acc += (n++ ? 1 : 0) + str_size(k, strlen(k)) + 1;
-            acc = size_rec(x, acc, cap, depth + 1);
+            acc = size_rec(x, acc, cap, depth + 1, m);
             if (acc > cap)
                 return acc;
         }
-        return acc;
-    }
-    case JSON_ARRAY: {
+    } else {
         size_t i;
         json_t *x;
         acc += 2;
         json_array_foreach((json_t *)v, i, x) {
             acc += i ? 1 : 0;
-            acc = size_rec(x, acc, cap, depth + 1);
+            acc = size_rec(x, acc, cap, depth + 1, m);
             if (acc > cap)
                 return acc;
         }
-        return acc;
     }
+    if (m && depth > 0 && acc - start >= SFN_SIZE_MEMO_MIN) {
+        unsigned slot = 0; /* an empty slot, else the least recently used */
+        for (unsigned i = 1; i < SFN_SIZE_MEMO && m->v[slot]; i++)
+            if (!m->v[i] || m->used[i] < m->used[slot])
+                slot = i;
+        json_decref(m->v[slot]);
+        m->used[slot] = ++m->tick;
+        m->v[slot] = json_incref((json_t *)v);
+        m->n[slot] = acc - start;
+    }
+    return acc;
+}
+
+static size_t size_rec(const json_t *v, size_t acc, size_t cap, int depth, struct sfn__size_memo *m)
+{
+    if (acc > cap || depth > 10000)
+        return cap + 1;
+    char buf[64];
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+    case JSON_ARRAY:
+        return size_container(v, acc, cap, depth, m);
     case JSON_STRING:
         return acc + str_size(json_string_value(v), json_string_length(v));
     case JSON_INTEGER: {
@@ -207,7 +235,22 @@ static size_t size_rec(const json_t *v, size_t acc, size_t cap, int depth)
 
 size_t sfn__json_size(const json_t *v, size_t cap)
 {
-    return size_rec(v, 0, cap, 0);
+    return size_rec(v, 0, cap, 0, NULL);
+}
+
+size_t sfn__json_size_memo(const json_t *v, size_t cap, struct sfn__size_memo *m)
+{
+    return size_rec(v, 0, cap, 0, m);
+}
+
+void sfn__size_memo_release(struct sfn__size_memo *m)
+{
+    for (unsigned i = 0; i < SFN_SIZE_MEMO; i++) {
+        json_decref(m->v[i]);
+        m->v[i] = NULL;
+        m->used[i] = 0;
+    }
+    m->tick = 0;
 }
 
 /* ---- error names ---- */

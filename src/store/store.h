@@ -50,6 +50,15 @@ struct store_ops {
     int (*history_recent)(struct store *s, const char *session_id, int max_turns, json_t **out,
                           struct err *err);
 
+    /* The turn items of the session whose timestamp is at least since_ms, the newest max_turns
+     * of them, oldest first: [{"timestamp"(ms), "messages": [...]}]. The item whose timestamp is
+     * exactly since_ms may come without "messages": a caller that holds the window up to that
+     * item (agent/history.h) asks only whether it is still there and what came after it. An
+     * unknown session gives an empty array. NULL in an adapter without it (callers then use
+     * history_recent). */
+    int (*history_since)(struct store *s, const char *session_id, long long since_ms, int max_turns,
+                         json_t **out, struct err *err);
+
     /* Every message of the session, oldest first (for the transcript). */
     int (*transcript)(struct store *s, const char *session_id, json_t **out, struct err *err);
 
@@ -172,6 +181,10 @@ struct store_ops {
 
 struct store {
     const struct store_ops *ops; /* the adapter */
+    /* Told of each session store_session_erase erased, after it did (the agent's history cache
+     * drops its copy, agent/history.h); NULL for none. Set before the store is shared. */
+    void (*on_erase)(void *ud, const char *session_id);
+    void *on_erase_ud; /* for on_erase */
 };
 
 /* ---- Calls through the port ----------------------------------------------------------------- */
@@ -194,6 +207,22 @@ static inline int store_history_recent(struct store *s, const char *session_id, 
     assert(s);
     assert(out);
     return s->ops->history_recent(s, session_id, max_turns, out, err);
+}
+
+/* Returns 1 when the adapter has history_since. */
+static inline int store_has_history_since(const struct store *s)
+{
+    assert(s);
+    return s->ops->history_since != NULL;
+}
+
+static inline int store_history_since(struct store *s, const char *session_id, long long since_ms,
+                                      int max_turns, json_t **out, struct err *err)
+{
+    assert(s);
+    assert(out);
+    assert(s->ops->history_since);
+    return s->ops->history_since(s, session_id, since_ms, max_turns, out, err);
 }
 
 static inline int store_transcript(struct store *s, const char *session_id, json_t **out,
@@ -298,7 +327,10 @@ static inline int store_sessions_idle(struct store *s, long long before_ms, int 
 static inline int store_session_erase(struct store *s, const char *session_id, struct err *err)
 {
     assert(s);
-    return s->ops->session_erase(s, session_id, err);
+    int rc = s->ops->session_erase(s, session_id, err);
+    if (rc == 0 && s->on_erase)
+        s->on_erase(s->on_erase_ud, session_id);
+    return rc;
 }
 
 static inline int store_session_erased(struct store *s, const char *session_id, int *erased,

@@ -488,6 +488,52 @@ static int dy_history_recent(struct store *base, const char *id, int max_turns, 
     return read_turns((struct store_dynamo *)base, id, 1, max_turns, out, err);
 }
 
+/* One Query, newest first: the item at since_ms comes with its messages too (DynamoDB has no
+ * per-item projection), which store.h allows. */
+static int dy_history_since(struct store *base, const char *id, long long since_ms, int max_turns,
+                            json_t **out, struct err *err)
+{
+    struct store_dynamo *s = (struct store_dynamo *)base;
+    if (max_turns <= 0) {
+        *out = json_array();
+        return 0;
+    }
+    if (since_ms < 1) /* the session header is the item at timestamp 0: never a turn */
+        since_ms = 1;
+    json_t *req = json_pack("{s:s, s:s, s:{s:s}, s:{s:o, s:o}, s:s, s:b, s:b, s:i}", "TableName",
+                            s->conv, "KeyConditionExpression", "sessionId = :s AND #ts >= :z",
+                            "ExpressionAttributeNames", "#ts", "timestamp",
+                            "ExpressionAttributeValues", ":s", av_s(id), ":z", av_n(since_ms),
+                            "ProjectionExpression", "messages, #ts", "ScanIndexForward", 0,
+                            "ConsistentRead", 1, "Limit", max_turns);
+    json_t *items = json_array();
+    int rc = query_all(s, "Query", req, (size_t)max_turns, items, err);
+    json_decref(req);
+    if (rc < 0) {
+        json_decref(items);
+        return -1;
+    }
+    json_t *rows = json_array();
+    size_t n = json_array_size(items);
+    if (n > (size_t)max_turns)
+        n = (size_t)max_turns;
+    for (size_t k = 0; k < n; k++) {
+        json_t *item = json_array_get(items, n - 1 - k);
+        json_t *msgs = item_value(item, "messages");
+        if (!json_is_array(msgs)) {
+            json_decref(msgs);
+            json_decref(rows);
+            json_decref(items);
+            return err_set(err, "StoreError", "stored turn of '%s' holds malformed messages", id);
+        }
+        json_array_append_new(rows, json_pack("{s:I, s:o}", "timestamp",
+                                              item_int(item, "timestamp"), "messages", msgs));
+    }
+    json_decref(items);
+    *out = rows;
+    return 0;
+}
+
 static int dy_transcript(struct store *base, const char *id, json_t **out, struct err *err)
 {
     return read_turns((struct store_dynamo *)base, id, 0, 0, out, err);
@@ -1454,6 +1500,7 @@ static const struct store_ops dynamo_ops = {
     .name = "dynamodb",
     .session_get = dy_session_get,
     .history_recent = dy_history_recent,
+    .history_since = dy_history_since,
     .transcript = dy_transcript,
     .turn_save = dy_turn_save,
     .ticket_create = dy_ticket_create,

@@ -23,6 +23,7 @@ enum stmt_id {
     Q_SESSION_GET,
     Q_HISTORY,
     Q_TRANSCRIPT,
+    Q_HISTORY_SINCE,
     Q_SESSION_INSERT,
     Q_SESSION_TOUCH,
     Q_TURN_INSERT,
@@ -70,6 +71,10 @@ static const char *const stmt_sql[Q_COUNT] = {
     [Q_HISTORY] = "SELECT messages FROM conversations WHERE session_id = ?1"
                   " ORDER BY timestamp DESC LIMIT ?2",
     [Q_TRANSCRIPT] = "SELECT messages FROM conversations WHERE session_id = ?1 ORDER BY timestamp",
+    /* the item at ?2 comes without its messages: the caller holds them (store.h) */
+    [Q_HISTORY_SINCE] = "SELECT timestamp, CASE WHEN timestamp = ?2 THEN NULL ELSE messages END"
+                        " FROM conversations WHERE session_id = ?1 AND timestamp >= ?2"
+                        " ORDER BY timestamp DESC LIMIT ?3",
     /* A new session with its first turn in one row: ?3 created, ?4 the turn's sort key. */
     [Q_SESSION_INSERT] = "INSERT INTO sessions (session_id, user_id, status, created_at,"
                          " last_activity, turns, last_ts, context, metadata)"
@@ -352,6 +357,48 @@ static int sq_history_recent(struct store *base, const char *id, int max_turns, 
                              struct err *err)
 {
     return read_turns((struct store_sqlite *)base, Q_HISTORY, id, max_turns, out, err);
+}
+
+static int sq_history_since(struct store *base, const char *id, long long since_ms, int max_turns,
+                            json_t **out, struct err *err)
+{
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
+    json_t *rows = json_array();
+    int rc = -1, step;
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_HISTORY_SINCE, err);
+    if (!st)
+        goto out;
+    bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, since_ms);
+    sqlite3_bind_int(st, 3, max_turns);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *row = json_pack("{s:I}", "timestamp", (json_int_t)sqlite3_column_int64(st, 0));
+        const char *text = (const char *)sqlite3_column_text(st, 1);
+        if (text) {
+            json_t *msgs = json_loads(text, 0, NULL);
+            if (!json_is_array(msgs)) {
+                json_decref(msgs);
+                json_decref(row);
+                err_set(err, "StoreError", "stored turn holds malformed messages");
+                goto out;
+            }
+            json_object_set_new(row, "messages", msgs);
+        }
+        json_array_insert_new(rows, 0, row); /* read newest first; the answer is oldest first */
+    }
+    if (step != SQLITE_DONE) {
+        sqlpool_fail(c, err, "read messages");
+        goto out;
+    }
+    *out = json_incref(rows);
+    rc = 0;
+out:
+    if (st)
+        sqlite3_reset(st);
+    sqlpool_release(s->pool, c);
+    json_decref(rows);
+    return rc;
 }
 
 static int sq_transcript(struct store *base, const char *id, json_t **out, struct err *err)
@@ -1244,6 +1291,7 @@ static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .session_get = sq_session_get,
     .history_recent = sq_history_recent,
+    .history_since = sq_history_since,
     .transcript = sq_transcript,
     .turn_save = sq_turn_save,
     .ticket_create = sq_ticket_create,

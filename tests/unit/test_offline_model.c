@@ -679,6 +679,19 @@ static void test_determinism(void)
     json_decref(req);
 }
 
+/* The message id the model must give req: FNV-1a of its compact, key-sorted JSON text. */
+static void expected_id(const json_t *req, char want[40])
+{
+    char *dump = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *c = dump; *c; c++) {
+        h ^= (unsigned char)*c;
+        h *= 1099511628211ULL;
+    }
+    free(dump);
+    snprintf(want, 40, "msg_offline_%016llx", (unsigned long long)h);
+}
+
 /* The id is FNV-1a of the request's compact, key-sorted JSON and the input tokens count the
  * system prompt, messages and tools, whichever way the model serialises them internally. The
  * token figure was taken from the build that still counted json_dumps() strings. */
@@ -689,19 +702,84 @@ static void test_id_and_usage_are_stable(void)
     add_assistant_text(req, "I'm sorry. To do that, " OFFLINE_ASK_EMAIL "?");
     add_user(req, "It's jane.doe@example.com \"quoted\" \u00e9t\u00e9\n");
     json_object_set_new(req, "max_tokens", json_integer(512));
-    char *dump = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *c = dump; *c; c++) {
-        h ^= (unsigned char)*c;
-        h *= 1099511628211ULL;
-    }
     char want[40];
-    snprintf(want, sizeof want, "msg_offline_%016llx", (unsigned long long)h);
+    expected_id(req, want);
     json_t *r = invoke(req);
     CHECK_STR(json_string_value(json_object_get(r, "id")), want);
     CHECK_INT((long)json_integer_value(json_object_get(json_object_get(r, "usage"), "input_tokens")),
               414);
-    free(dump);
+    json_decref(r);
+    json_decref(req);
+}
+
+/* The documented estimate, over text: a run of letters, digits or UTF-8 bytes costs a token
+ * per four (rounded up), every other visible character one, whitespace nothing. */
+static size_t tokens_of_text(const char *s)
+{
+    size_t tokens = 0, run = 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c >= 0x80) {
+            run++;
+            continue;
+        }
+        tokens += (run + 3) / 4;
+        run = 0;
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != '\v' && c != '\f')
+            tokens++;
+    }
+    return tokens + (run + 3) / 4;
+}
+
+/* The model walks the request without json_dumps; whatever the request holds (every escape, a
+ * NUL, UTF-8, numbers, literals, objects with more keys than fit its stack, deep nesting), the
+ * id is still FNV-1a of json_dumps(request, JSON_COMPACT | JSON_SORT_KEYS) and the input tokens
+ * the estimate over the dumped system, messages and tools. */
+static void test_id_and_usage_match_the_dump(void)
+{
+    json_t *req = request_new();
+    add_user(req, "Where is my order? \"ORD-1\" \\ tab\t nl\n cr\r bs\b ff\f \x01\x1f\x7f "
+                  "\u00e9t\u00e9 \xe2\x80\xa8 / end");
+    json_array_append_new(json_object_get(req, "messages"),
+                          json_pack("{s:s, s:s#}", "role", "user", "content", "nul\0inside", 10));
+    json_t *wide = json_object(); /* more keys than the walk keeps on its stack */
+    for (int i = 40; i > 0; i--) {
+        char k[16];
+        snprintf(k, sizeof k, "k%02d", i);
+        json_object_set_new(wide, k, i % 3 ? json_integer(-i * 1000003LL) : json_true());
+    }
+    json_object_set_new(wide, "z", json_null());
+    json_object_set_new(wide, "f", json_false());
+    json_object_set_new(wide, "r", json_real(0.1));
+    json_t *deep = json_string("bottom");
+    for (int i = 0; i < 50; i++)
+        deep = json_pack("{s:[o]}", "d", deep);
+    json_object_set_new(wide, "deep", deep);
+    json_array_append_new(json_object_get(req, "messages"),
+                          json_pack("{s:s, s:[{s:s, s:s, s:s, s:o}]}", "role", "assistant",
+                                    "content", "type", "tool_use", "id", "toolu_1", "name",
+                                    "lookup_order", "input", wide));
+    json_array_append_new(json_object_get(req, "messages"),
+                          json_pack("{s:s, s:[{s:s, s:s, s:s, s:b}]}", "role", "user", "content",
+                                    "type", "tool_result", "tool_use_id", "toolu_1", "content",
+                                    "{\"status\": \"shipped\"}", "is_error", 0));
+    add_user(req, "and my ticket?");
+    json_object_set_new(req, "metadata", json_pack("{s:s}", "note", "not counted: \"x\""));
+    char want[40];
+    expected_id(req, want);
+    size_t tokens = 0;
+    const char *counted[] = {"system", "messages", "tools"};
+    for (int i = 0; i < 3; i++) {
+        char *part = json_dumps(json_object_get(req, counted[i]),
+                                JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        tokens += tokens_of_text(part);
+        free(part);
+    }
+    json_t *r = invoke(req);
+    CHECK_STR(json_string_value(json_object_get(r, "id")), want);
+    CHECK_INT((long)json_integer_value(json_object_get(json_object_get(r, "usage"), "input_tokens")),
+              (long)tokens);
     json_decref(r);
     json_decref(req);
 }
@@ -793,6 +871,7 @@ int main(void)
     RUN(test_threads);
     RUN(test_hostile_history);
     RUN(test_id_and_usage_are_stable);
+    RUN(test_id_and_usage_match_the_dump);
     model_free(model);
     model_free(NULL);
     return check_summary();

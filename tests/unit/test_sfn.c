@@ -10,6 +10,7 @@
 #include "check.h"
 #include "sfn/sfn.h"
 #include "sfn/sfn_cli.h"
+#include "sfn/sfn_int.h"
 #include "sfn/sfn_lambda.h"
 #include "sfn/sfn_mock.h"
 
@@ -502,6 +503,39 @@ static void test_on_state_reports(void)
     sfn_machine_free(m);
 }
 
+/* The payload check remembers the sizes of large containers a state carries from state to state
+ * (the history): with remembered parts the size is still the compact text's, and a value over
+ * the limit is still over it. */
+static void test_size_memo(void)
+{
+    struct sfn__size_memo m = {0};
+    json_t *big = json_array();
+    for (int i = 0; i < 300; i++)
+        json_array_append_new(big, json_pack("{s:s, s:i}", "text", "some words, \"quoted\"\n",
+                                             "n", i - 150));
+    size_t cap = 1u << 20;
+    for (int round = 0; round < 12; round++) {
+        json_t *state = json_pack("{s:O, s:i, s:[O, {s:O}]}", "history", big, "round", round,
+                                  "nested", big, "deeper", big);
+        char *text = json_dumps(state, JSON_COMPACT);
+        CHECK_INT(sfn__json_size_memo(state, cap, &m), strlen(text));
+        CHECK_INT(sfn__json_size(state, cap), strlen(text));
+        free(text);
+        json_decref(state);
+    }
+    int remembered = 0;
+    for (int i = 0; i < SFN_SIZE_MEMO; i++)
+        remembered += m.v[i] == big;
+    CHECK_INT(remembered, 1);
+    size_t one = sfn__json_size(big, cap);
+    json_t *two = json_pack("{s:O, s:O}", "a", big, "b", big);
+    CHECK(sfn__json_size_memo(two, one + 10, &m) > one + 10);
+    json_decref(two);
+    sfn__size_memo_release(&m);
+    CHECK(m.v[0] == NULL);
+    json_decref(big);
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -516,5 +550,6 @@ int main(void)
     RUN(test_mock_from_c);
     RUN(test_cli);
     RUN(test_on_state_reports);
+    RUN(test_size_memo);
     return check_summary();
 }

@@ -137,6 +137,57 @@ static void test_turns_back_to_back(void)
     json_decref(s);
 }
 
+/* history_since: the items from a timestamp on, newest max_turns, oldest first; the item at the
+ * timestamp itself only has to be there (the caller holds its messages). */
+static void test_history_since(void)
+{
+    struct err e;
+    int turn = 0;
+    const char *s1 = sid("since");
+    CHECK(save(s1, 1, 1, &turn, &e) == 0);
+    for (int k = 2; k <= 4; k++)
+        CHECK(save(s1, 0, k, &turn, &e) == 0);
+    json_t *all = NULL;
+    CHECK(store_history_since(st, s1, -1, 10, &all, &e) == 0);
+    CHECK_INT(json_array_size(all), 4);
+    long long ts[4] = {0};
+    for (size_t i = 0; i < 4; i++) {
+        json_t *row = json_array_get(all, i);
+        ts[i] = (long long)json_integer_value(json_object_get(row, "timestamp"));
+        json_t *m = json_array_get(json_object_get(row, "messages"), 0);
+        char want[16];
+        snprintf(want, sizeof want, "user %zu", i + 1);
+        CHECK_STR(json_string_value(json_object_get(m, "content")), want);
+        CHECK(i == 0 || ts[i] > ts[i - 1]);
+    }
+    json_decref(all);
+    json_t *tail = NULL; /* from the second item on: it (messages optional), then two newer */
+    CHECK(store_history_since(st, s1, ts[1], 10, &tail, &e) == 0);
+    CHECK_INT(json_array_size(tail), 3);
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(tail, 0), "timestamp")), ts[1]);
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(tail, 2), "timestamp")), ts[3]);
+    CHECK_STR(json_string_value(json_object_get(
+                  json_array_get(json_object_get(json_array_get(tail, 2), "messages"), 1),
+                  "content")),
+              "assistant 4");
+    json_decref(tail);
+    json_t *last2 = NULL; /* the limit keeps the newest */
+    CHECK(store_history_since(st, s1, -1, 2, &last2, &e) == 0);
+    CHECK_INT(json_array_size(last2), 2);
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(last2, 0), "timestamp")), ts[2]);
+    json_decref(last2);
+    json_t *none = NULL;
+    CHECK(store_history_since(st, sid("since-unknown"), -1, 10, &none, &e) == 0);
+    CHECK_INT(json_array_size(none), 0);
+    json_decref(none);
+    /* Erased: the newest item is gone, which is how a cache holding it learns of the erasure. */
+    CHECK(store_session_erase(st, s1, &e) == 0);
+    json_t *gone = NULL;
+    CHECK(store_history_since(st, s1, ts[3], 10, &gone, &e) == 0);
+    CHECK_INT(json_array_size(gone), 0);
+    json_decref(gone);
+}
+
 static void test_session_errors(void)
 {
     struct err e;
@@ -804,6 +855,7 @@ static void run_suite(const char *name)
     snprintf(prefix, sizeof prefix, "%s%lld", name, (long long)(clock_now_ms() % 100000000));
     printf("# store adapter: %s\n", store_name(st));
     RUN(test_turns_and_window);
+    RUN(test_history_since);
     RUN(test_session_errors);
     RUN(test_turns_back_to_back);
     RUN(test_operator_item);

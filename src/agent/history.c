@@ -1,0 +1,407 @@
+/*
+ * history.c - the recent window of a session's conversation, kept parsed between turns in a
+ * bounded LRU cache validated against the store on every read. See history.h.
+ */
+#include "agent/history.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/xmalloc.h"
+
+/* ---------------------------------------------------------------- rows */
+
+/* One stored turn item, parsed: immutable once made, shared by the cache and the readers that
+ * hold it (reference-counted). */
+struct hrow {
+    atomic_int refs;  /* holders */
+    long long ts;     /* the item's timestamp (ms; strictly increasing within a session) */
+    json_t *messages; /* its messages (one reference) */
+    size_t n;         /* json_array_size(messages) */
+    size_t tokens[];  /* history_message_tokens() of each message */
+};
+
+size_t history_message_tokens(const json_t *m)
+{
+    char *text = json_dumps(json_object_get(m, "content"), JSON_COMPACT | JSON_ENCODE_ANY);
+    size_t n = text ? strlen(text) / 4 + 4 : 4;
+    free(text);
+    return n;
+}
+
+/* A row of ts holding messages (a reference taken), its estimates counted; one reference. */
+static struct hrow *row_new(long long ts, json_t *messages)
+{
+    size_t n = json_array_size(messages);
+    struct hrow *r = xmalloc(sizeof *r + n * sizeof r->tokens[0]);
+    atomic_init(&r->refs, 1);
+    r->ts = ts;
+    r->messages = json_incref(messages);
+    r->n = n;
+    for (size_t i = 0; i < n; i++)
+        r->tokens[i] = history_message_tokens(json_array_get(messages, i));
+    return r;
+}
+
+static struct hrow *row_ref(struct hrow *r)
+{
+    atomic_fetch_add(&r->refs, 1);
+    return r;
+}
+
+static void row_unref(struct hrow *r)
+{
+    if (r && atomic_fetch_sub(&r->refs, 1) == 1) {
+        json_decref(r->messages);
+        free(r);
+    }
+}
+
+/* A run of rows, oldest first, each holding one reference. */
+struct rows {
+    struct hrow **v;
+    size_t n;
+};
+
+static void rows_release(struct rows *rs)
+{
+    for (size_t i = 0; i < rs->n; i++)
+        row_unref(rs->v[i]);
+    free(rs->v);
+    rs->v = NULL;
+    rs->n = 0;
+}
+
+/* ---------------------------------------------------------------- the table */
+
+/* A session's cached window. */
+struct hentry {
+    char *sid;                  /* the session id (own copy) */
+    int max_turns;              /* the window it was read for */
+    struct rows rows;           /* its items, oldest first; never empty */
+    struct hentry *chain;       /* next in its bucket */
+    struct hentry *prev, *next; /* LRU list: head is the most recently read */
+};
+
+struct history_cache {
+    pthread_mutex_t mu;         /* guards everything below; never held across a store call */
+    struct hentry **buckets;    /* chained by hash of the session id */
+    size_t nbuckets;            /* a power of two */
+    struct hentry *head, *tail; /* LRU order */
+    struct history_stats st;    /* counts; st.sessions is the number of entries */
+};
+
+#define HISTORY_BUCKETS_MIN 64
+#define HISTORY_ALL (-1LL) /* a since_ms before every stored item (timestamps are epoch ms) */
+
+/* FNV-1a of the session id. */
+static size_t hash_of(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return (size_t)h;
+}
+
+struct history_cache *history_cache_new(void)
+{
+    struct history_cache *c = xcalloc(1, sizeof *c);
+    pthread_mutex_init(&c->mu, NULL);
+    c->nbuckets = HISTORY_BUCKETS_MIN;
+    c->buckets = xcalloc(c->nbuckets, sizeof *c->buckets);
+    return c;
+}
+
+static void entry_free(struct hentry *e)
+{
+    rows_release(&e->rows);
+    free(e->sid);
+    free(e);
+}
+
+void history_cache_free(struct history_cache *c)
+{
+    if (!c)
+        return;
+    for (struct hentry *e = c->head, *next; e; e = next) {
+        next = e->next;
+        entry_free(e);
+    }
+    free(c->buckets);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+/* The bucket slot holding sid's entry, or the empty slot at its chain's end. Under c->mu. */
+static struct hentry **slot_of(struct history_cache *c, const char *sid)
+{
+    struct hentry **p = &c->buckets[hash_of(sid) & (c->nbuckets - 1)];
+    while (*p && strcmp((*p)->sid, sid) != 0)
+        p = &(*p)->chain;
+    return p;
+}
+
+static void lru_unlink(struct history_cache *c, struct hentry *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        c->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        c->tail = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void lru_push_head(struct history_cache *c, struct hentry *e)
+{
+    e->prev = NULL;
+    e->next = c->head;
+    if (c->head)
+        c->head->prev = e;
+    c->head = e;
+    if (!c->tail)
+        c->tail = e;
+}
+
+/* Unlinks e from its bucket and the LRU list and frees it. Under c->mu. */
+static void entry_remove(struct history_cache *c, struct hentry *e)
+{
+    struct hentry **p = slot_of(c, e->sid);
+    *p = e->chain;
+    lru_unlink(c, e);
+    entry_free(e);
+    c->st.sessions--;
+}
+
+/* Doubles the buckets once the entries outnumber them. Under c->mu. */
+static void maybe_grow(struct history_cache *c)
+{
+    if (c->st.sessions <= c->nbuckets)
+        return;
+    size_t n = c->nbuckets * 2;
+    struct hentry **b = xcalloc(n, sizeof *b);
+    for (size_t i = 0; i < c->nbuckets; i++) {
+        for (struct hentry *e = c->buckets[i], *next; e; e = next) {
+            next = e->chain;
+            size_t k = hash_of(e->sid) & (n - 1);
+            e->chain = b[k];
+            b[k] = e;
+        }
+    }
+    free(c->buckets);
+    c->buckets = b;
+    c->nbuckets = n;
+}
+
+void history_cache_drop(struct history_cache *c, const char *session_id)
+{
+    if (!c || !session_id)
+        return;
+    pthread_mutex_lock(&c->mu);
+    struct hentry *e = *slot_of(c, session_id);
+    if (e) {
+        entry_remove(c, e);
+        c->st.drops++;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+void history_cache_on_erase(void *ud, const char *session_id)
+{
+    history_cache_drop(ud, session_id);
+}
+
+void history_cache_stats(struct history_cache *c, struct history_stats *st)
+{
+    pthread_mutex_lock(&c->mu);
+    *st = c->st;
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Copies sid's entry's rows (references taken) into *out when it was read for max_turns, and
+ * marks it most recently read. Returns 1 when found, else 0. */
+static int cache_get(struct history_cache *c, const char *sid, int max_turns, struct rows *out)
+{
+    int found = 0;
+    pthread_mutex_lock(&c->mu);
+    struct hentry *e = *slot_of(c, sid);
+    if (e && e->max_turns == max_turns) {
+        out->v = xmalloc(e->rows.n * sizeof *out->v);
+        for (size_t i = 0; i < e->rows.n; i++)
+            out->v[i] = row_ref(e->rows.v[i]);
+        out->n = e->rows.n;
+        lru_unlink(c, e);
+        lru_push_head(c, e);
+        found = 1;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return found;
+}
+
+/* Stores rows (references taken) as sid's entry, the most recently read, and evicts the least
+ * recently read entries beyond max_sessions; no rows (the session is gone) removes the entry.
+ * Counts the read as a hit or a miss. */
+static void cache_put(struct history_cache *c, const char *sid, int max_turns,
+                      const struct rows *rows, int hit, int reload, size_t max_sessions)
+{
+    pthread_mutex_lock(&c->mu);
+    if (hit)
+        c->st.hits++;
+    else
+        c->st.misses++;
+    if (reload)
+        c->st.reloads++;
+    struct hentry **p = slot_of(c, sid);
+    struct hentry *e = *p;
+    if (!rows->n) {
+        if (e)
+            entry_remove(c, e);
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
+    if (e) {
+        rows_release(&e->rows);
+        lru_unlink(c, e);
+    } else {
+        e = xcalloc(1, sizeof *e);
+        e->sid = xstrdup(sid);
+        *p = e;
+        c->st.sessions++;
+    }
+    e->max_turns = max_turns;
+    e->rows.v = xmalloc(rows->n * sizeof *e->rows.v);
+    for (size_t i = 0; i < rows->n; i++)
+        e->rows.v[i] = row_ref(rows->v[i]);
+    e->rows.n = rows->n;
+    lru_push_head(c, e);
+    while (c->st.sessions > max_sessions && c->tail) {
+        entry_remove(c, c->tail);
+        c->st.evictions++;
+    }
+    maybe_grow(c);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* ---------------------------------------------------------------- loading */
+
+/* Appends the items of store rows (history_since's answer, oldest first) to rs, skipping any
+ * item not newer than after (the one the caller holds). Returns 0, or -1 with err when an item
+ * has no messages where it must. */
+static int rows_append(struct rows *rs, const json_t *items, long long after, struct err *err)
+{
+    size_t n = json_array_size(items), i;
+    rs->v = xrealloc(rs->v, (rs->n + n + 1) * sizeof *rs->v);
+    for (i = 0; i < n; i++) {
+        const json_t *it = json_array_get(items, i);
+        long long ts = (long long)json_integer_value(json_object_get(it, "timestamp"));
+        if (ts <= after)
+            continue;
+        json_t *msgs = json_object_get(it, "messages");
+        if (!json_is_array(msgs))
+            return err_set(err, "StoreError", "stored turn holds no messages");
+        rs->v[rs->n++] = row_new(ts, msgs);
+    }
+    return 0;
+}
+
+/* Keeps the newest max_turns rows of rs. */
+static void rows_keep_last(struct rows *rs, int max_turns)
+{
+    size_t keep = max_turns > 0 ? (size_t)max_turns : 0;
+    if (rs->n <= keep)
+        return;
+    size_t cut = rs->n - keep;
+    for (size_t i = 0; i < cut; i++)
+        row_unref(rs->v[i]);
+    memmove(rs->v, rs->v + cut, keep * sizeof *rs->v);
+    rs->n = keep;
+}
+
+/* Fills w from rows. */
+static void window_fill(struct history_window *w, const struct rows *rs)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < rs->n; i++)
+        total += rs->v[i]->n;
+    w->messages = json_array();
+    w->tokens = xmalloc((total ? total : 1) * sizeof *w->tokens);
+    w->n = 0;
+    for (size_t i = 0; i < rs->n; i++) {
+        json_array_extend(w->messages, rs->v[i]->messages);
+        memcpy(w->tokens + w->n, rs->v[i]->tokens, rs->v[i]->n * sizeof *w->tokens);
+        w->n += rs->v[i]->n;
+    }
+}
+
+/* The window straight from the store, estimates counted here. */
+static int load_uncached(struct store *s, const char *sid, int max_turns, struct history_window *w,
+                         struct err *err)
+{
+    json_t *msgs = NULL;
+    if (store_history_recent(s, sid, max_turns, &msgs, err) < 0)
+        return -1;
+    w->messages = msgs;
+    w->n = json_array_size(msgs);
+    w->tokens = xmalloc((w->n ? w->n : 1) * sizeof *w->tokens);
+    for (size_t i = 0; i < w->n; i++)
+        w->tokens[i] = history_message_tokens(json_array_get(msgs, i));
+    return 0;
+}
+
+int history_window_load(struct history_cache *c, struct store *s, const char *sid, int max_turns,
+                        size_t max_sessions, struct history_window *w, struct err *err)
+{
+    w->messages = NULL;
+    w->tokens = NULL;
+    w->n = 0;
+    if (!c || !max_sessions || !sid || !store_has_history_since(s))
+        return load_uncached(s, sid, max_turns, w, err);
+    int rc = -1, hit = 0, reload = 0;
+    struct rows rs = {NULL, 0};
+    json_t *items = NULL;
+    if (cache_get(c, sid, max_turns, &rs)) {
+        long long newest = rs.v[rs.n - 1]->ts;
+        if (store_history_since(s, sid, newest, max_turns, &items, err) < 0)
+            goto out;
+        const json_t *first = json_array_get(items, 0);
+        if (first && json_integer_value(json_object_get(first, "timestamp")) == newest) {
+            if (rows_append(&rs, items, newest, err) < 0)
+                goto out;
+            hit = 1;
+        } else { /* the newest item held is gone (erased) or more turns came than a window */
+            rows_release(&rs);
+            json_decref(items);
+            items = NULL;
+            reload = 1;
+        }
+    }
+    if (!hit) {
+        if (store_history_since(s, sid, HISTORY_ALL, max_turns, &items, err) < 0 ||
+            rows_append(&rs, items, HISTORY_ALL, err) < 0)
+            goto out;
+    }
+    rows_keep_last(&rs, max_turns);
+    cache_put(c, sid, max_turns, &rs, hit, reload, max_sessions);
+    window_fill(w, &rs);
+    rc = 0;
+out:
+    json_decref(items);
+    rows_release(&rs);
+    return rc;
+}
+
+void history_window_release(struct history_window *w)
+{
+    json_decref(w->messages);
+    free(w->tokens);
+    w->messages = NULL;
+    w->tokens = NULL;
+    w->n = 0;
+}

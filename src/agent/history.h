@@ -1,0 +1,80 @@
+/*
+ * history.h - the recent window of a session's conversation as LoadContext needs it: the
+ * messages of the last turns with a token estimate per message, kept parsed between turns.
+ *
+ * Reading the window from the store parses every stored turn of it again on each turn, and the
+ * window grows to PARLEY_HISTORY_TURNS turns with their tool results. A history cache keeps each
+ * session's window (its turns' messages, parsed, each with its estimate) in a bounded LRU, and a
+ * later read asks the store only for the turns saved after the newest one it holds
+ * (store_history_since). The store stays the truth: a read that does not find the newest held
+ * turn still stored (the session was erased, here or by another process) reloads the whole
+ * window, and turns another writer saved are read like the cache's own. A cached window is
+ * never served stale. Erasure through the store drops the session's entry at once (store.h,
+ * on_erase), so erased text does not stay in memory either. Thread-safe; one mutex guards the
+ * table and is never held across a store call.
+ */
+#ifndef PARLEY_HISTORY_H
+#define PARLEY_HISTORY_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "base/err.h"
+#include "store/store.h"
+
+struct history_cache;
+
+/* A loaded window. */
+struct history_window {
+    json_t *messages; /* oldest first (own array; its messages are shared: read them only) */
+    size_t *tokens;   /* per message, history_message_tokens() of it */
+    size_t n;         /* messages */
+};
+
+/* Counts of a cache's work since it was made (for tests and logs). */
+struct history_stats {
+    size_t sessions;         /* entries held now */
+    unsigned long hits;      /* reads that used an entry (and read only newer turns) */
+    unsigned long misses;    /* reads that loaded the whole window */
+    unsigned long reloads;   /* of the misses: an entry whose newest turn was gone */
+    unsigned long evictions; /* entries dropped for the bound */
+    unsigned long drops;     /* entries dropped by history_cache_drop (erasure) */
+};
+
+/* ---- The cache ---- */
+
+/* A new empty cache. Never fails (allocation aborts by policy). */
+struct history_cache *history_cache_new(void);
+
+/* Frees the cache and every entry; NULL is a no-op. */
+void history_cache_free(struct history_cache *c);
+
+/* Forgets session_id's entry, if any (erasure). */
+void history_cache_drop(struct history_cache *c, const char *session_id);
+
+/* Drops session_id's entry from the cache ud (a struct history_cache *): the store's on_erase. */
+void history_cache_on_erase(void *ud, const char *session_id);
+
+/* Fills *st with the cache's counts. */
+void history_cache_stats(struct history_cache *c, struct history_stats *st);
+
+/* ---- Loading a window ---- */
+
+/* Loads the messages of the last max_turns turns of session_id into *w (which the caller
+ * releases with history_window_release): through cache c, keeping at most max_sessions entries
+ * (the least recently read go first), or straight from the store when c is NULL, max_sessions
+ * is 0 or the adapter has no history_since. Returns 0, or -1 with the store's err (*w is then
+ * empty). */
+int history_window_load(struct history_cache *c, struct store *s, const char *session_id,
+                        int max_turns, size_t max_sessions, struct history_window *w,
+                        struct err *err);
+
+/* Releases what a window holds; the struct may be loaded again. */
+void history_window_release(struct history_window *w);
+
+/* The rough token estimate LoadContext budgets the window with: four characters a token over
+ * the message's compact "content" text, plus 4. */
+size_t history_message_tokens(const json_t *m);
+
+#endif

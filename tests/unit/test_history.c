@@ -1,0 +1,259 @@
+/*
+ * test_history.c - the history cache (agent/history.h): a cached window is the store's window,
+ * turns saved by another writer are seen, an erased session is never served (erased here: the
+ * entry is dropped; erased by another writer: the read finds its newest turn gone and reloads),
+ * and the LRU keeps at most the bound.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/history.h"
+#include "base/xmalloc.h"
+#include "check.h"
+#include "store/store.h"
+
+static struct store *st, *other; /* two handles on one database: this process and another */
+
+/* Saves one turn of session id through s: a question, a tool call and its result, an answer. */
+static int save(struct store *s, const char *id, int is_new, int k)
+{
+    char q[64], a[64], r[64];
+    snprintf(q, sizeof q, "question %d \"quoted\"\n", k);
+    snprintf(a, sizeof a, "answer %d", k);
+    snprintf(r, sizeof r, "result %d", k);
+    json_t *turn = json_pack(
+        "{s:s, s:s, s:b, s:[{s:s, s:s}, {s:s, s:[{s:s, s:s, s:s, s:{}}]},"
+        " {s:s, s:[{s:s, s:s, s:s}]}, {s:s, s:[{s:s, s:s}]}], s:{}, s:{}}",
+        "sessionId", id, "userId", "u-1", "isNew", is_new, "messages", "role", "user", "content",
+        q, "role", "assistant", "content", "type", "tool_use", "id", "t1", "name", "kb", "input",
+        "role", "user", "content", "type", "tool_result", "tool_use_id", "t1", "content", r,
+        "role", "assistant", "content", "type", "text", "text", a, "context", "metadata");
+    struct err e;
+    int no = 0;
+    int rc = store_turn_save(s, turn, &no, &e);
+    json_decref(turn);
+    return rc;
+}
+
+/* Loads id's window of max_turns through c and checks it against the store's own window and
+ * estimates; returns its message count (or -1 when the load failed). */
+static int load_same(struct history_cache *c, const char *id, int max_turns, size_t bound)
+{
+    struct history_window w;
+    struct err e;
+    if (history_window_load(c, st, id, max_turns, bound, &w, &e) < 0)
+        return -1;
+    json_t *want = NULL;
+    CHECK(store_history_recent(st, id, max_turns, &want, &e) == 0);
+    CHECK(json_equal(w.messages, want));
+    CHECK_INT(w.n, json_array_size(want));
+    for (size_t i = 0; i < w.n && i < json_array_size(want); i++)
+        CHECK_INT(w.tokens[i], history_message_tokens(json_array_get(want, i)));
+    json_decref(want);
+    int n = (int)w.n;
+    history_window_release(&w);
+    return n;
+}
+
+static void test_window_and_hits(void)
+{
+    struct history_cache *c = history_cache_new();
+    struct history_stats s;
+    CHECK(save(st, "h-a", 1, 1) == 0);
+    CHECK_INT(load_same(c, "h-a", 3, 8), 4);
+    for (int k = 2; k <= 5; k++) {
+        CHECK(save(st, "h-a", 0, k) == 0);
+        CHECK_INT(load_same(c, "h-a", 3, 8), 4 * (k < 3 ? k : 3));
+    }
+    history_cache_stats(c, &s);
+    CHECK_INT(s.misses, 1);
+    CHECK_INT(s.hits, 4);
+    CHECK_INT(s.sessions, 1);
+    /* An operator's item (noTurn) is an item of the window like a turn. */
+    json_t *op = json_pack("{s:s, s:s, s:b, s:b, s:[{s:s, s:s}], s:{}, s:{}}", "sessionId", "h-a",
+                           "userId", "u-1", "isNew", 0, "noTurn", 1, "messages", "role",
+                           "operator", "content", "a human here", "context", "metadata");
+    struct err e;
+    int no = 0;
+    CHECK(store_turn_save(st, op, &no, &e) == 0);
+    json_decref(op);
+    CHECK_INT(load_same(c, "h-a", 3, 8), 9);
+    /* Another window size is another read. */
+    CHECK_INT(load_same(c, "h-a", 10, 8), 21);
+    history_cache_stats(c, &s);
+    CHECK_INT(s.misses, 2);
+    /* An unknown session: an empty window, nothing kept. */
+    CHECK_INT(load_same(c, "h-none", 3, 8), 0);
+    history_cache_stats(c, &s);
+    CHECK_INT(s.sessions, 1);
+    history_cache_free(c);
+}
+
+static void test_other_writer(void)
+{
+    struct history_cache *c = history_cache_new();
+    struct history_stats s;
+    CHECK(save(st, "h-b", 1, 1) == 0);
+    CHECK_INT(load_same(c, "h-b", 3, 8), 4);
+    CHECK(save(other, "h-b", 0, 2) == 0); /* a turn this cache never saw */
+    CHECK_INT(load_same(c, "h-b", 3, 8), 8);
+    /* More turns than the window while the cache was not looking: the whole window again. */
+    for (int k = 3; k <= 7; k++)
+        CHECK(save(other, "h-b", 0, k) == 0);
+    CHECK_INT(load_same(c, "h-b", 3, 8), 12);
+    history_cache_stats(c, &s);
+    CHECK_INT(s.reloads, 1);
+    /* Erased by another writer (no hook here): the newest turn held is gone, so the cache
+     * reloads and serves what the store has, nothing. */
+    struct err e;
+    CHECK(store_session_erase(other, "h-b", &e) == 0);
+    CHECK_INT(load_same(c, "h-b", 3, 8), 0);
+    history_cache_stats(c, &s);
+    CHECK_INT(s.reloads, 2);
+    CHECK_INT(s.sessions, 0);
+    history_cache_free(c);
+}
+
+static void test_erase_drops(void)
+{
+    struct history_cache *c = history_cache_new();
+    struct history_stats s;
+    st->on_erase = history_cache_on_erase;
+    st->on_erase_ud = c;
+    CHECK(save(st, "h-c", 1, 1) == 0);
+    CHECK(save(st, "h-d", 1, 1) == 0);
+    CHECK_INT(load_same(c, "h-c", 3, 8), 4);
+    CHECK_INT(load_same(c, "h-d", 3, 8), 4);
+    struct err e;
+    CHECK(store_session_erase(st, "h-c", &e) == 0);
+    history_cache_stats(c, &s);
+    CHECK_INT(s.drops, 1);
+    CHECK_INT(s.sessions, 1); /* h-d stays */
+    CHECK_INT(load_same(c, "h-c", 3, 8), 0);
+    CHECK_INT(load_same(c, "h-d", 3, 8), 4);
+    history_cache_stats(c, &s);
+    CHECK_INT(s.hits, 1);
+    st->on_erase = NULL;
+    st->on_erase_ud = NULL;
+    history_cache_free(c);
+}
+
+static void test_lru_bound(void)
+{
+    struct history_cache *c = history_cache_new();
+    struct history_stats s;
+    char id[16];
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof id, "h-l%d", i);
+        CHECK(save(st, id, 1, i) == 0);
+        CHECK_INT(load_same(c, id, 3, 3), 4);
+        if (i == 2)
+            CHECK_INT(load_same(c, "h-l0", 3, 3), 4); /* read again: the most recent now */
+    }
+    history_cache_stats(c, &s);
+    CHECK_INT(s.sessions, 3);
+    CHECK_INT(s.evictions, 2);
+    /* l0 (read again) and l3, l4 stayed; l1 and l2 went. */
+    unsigned long hits = s.hits;
+    CHECK_INT(load_same(c, "h-l0", 3, 3), 4);
+    CHECK_INT(load_same(c, "h-l4", 3, 3), 4);
+    history_cache_stats(c, &s);
+    CHECK_INT(s.hits, hits + 2);
+    CHECK_INT(load_same(c, "h-l1", 3, 3), 4);
+    history_cache_stats(c, &s);
+    CHECK_INT(s.hits, hits + 2);
+    CHECK_INT(s.sessions, 3);
+    /* Many sessions: the table grows and the bound still holds. */
+    for (int i = 0; i < 200; i++) {
+        snprintf(id, sizeof id, "h-m%d", i);
+        CHECK(save(st, id, 1, i) == 0);
+        CHECK_INT(load_same(c, id, 3, 150), 4);
+    }
+    history_cache_stats(c, &s);
+    CHECK_INT(s.sessions, 150);
+    /* Bound 0: the cache is off, the window still right. */
+    CHECK_INT(load_same(c, "h-m199", 3, 0), 4);
+    history_cache_free(c);
+}
+
+/* Threads share one cache with a bound smaller than their sessions, so entries are evicted and
+ * refilled under them; each thread saves and reads its own session and must always get the
+ * store's window (TSan runs this too: make tsan). */
+struct worker {
+    struct history_cache *c;
+    char id[16];
+    int ok;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    w->ok = 1;
+    for (int k = 1; k <= 30; k++) {
+        if (save(st, w->id, k == 1, k) < 0)
+            w->ok = 0;
+        struct history_window win;
+        struct err e;
+        json_t *want = NULL;
+        if (history_window_load(w->c, st, w->id, 4, 2, &win, &e) < 0 ||
+            store_history_recent(st, w->id, 4, &want, &e) < 0) {
+            w->ok = 0;
+            break;
+        }
+        if (!json_equal(win.messages, want) || win.n != json_array_size(want))
+            w->ok = 0;
+        json_decref(want);
+        history_window_release(&win);
+    }
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    struct history_cache *c = history_cache_new();
+    struct worker w[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        w[i].c = c;
+        snprintf(w[i].id, sizeof w[i].id, "h-t%d", i);
+        CHECK(pthread_create(&th[i], NULL, worker_main, &w[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(w[i].ok);
+    }
+    struct history_stats s;
+    history_cache_stats(c, &s);
+    CHECK(s.sessions <= 2);
+    CHECK_INT(s.hits + s.misses, 120);
+    history_cache_free(c);
+}
+
+int main(void)
+{
+    xmalloc_init();
+    char dir[] = "/tmp/parley-history-XXXXXX";
+    if (!check_require("a temporary directory", mkdtemp(dir) != NULL))
+        return check_summary();
+    char *path = xasprintf("%s/t.db", dir);
+    struct err e;
+    st = store_sqlite_new(path, 2, &e);
+    other = store_sqlite_new(path, 2, &e);
+    if (check_require("two store handles", st && other)) {
+        RUN(test_window_and_hits);
+        RUN(test_other_writer);
+        RUN(test_erase_drops);
+        RUN(test_lru_bound);
+        RUN(test_threads);
+    }
+    store_free(st);
+    store_free(other);
+    free(path);
+    char *cmd = xasprintf("rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", dir);
+    free(cmd);
+    return check_summary();
+}
