@@ -262,12 +262,28 @@ static int fiber_wake(struct fiber *f, enum wake why, int revents)
     return 1;
 }
 
+/* Gives the kernel back the pages of f's stack below the frame at frame, which the parked fiber
+ * no longer uses: a turn goes deep (SQLite, JSON, the ASL engine) before it parks on its model
+ * call, and without this those pages stay resident for the seconds it waits, at every turn in
+ * flight. The page right under the frame is kept for what runs below it until the switch
+ * (fiber_park's callees, swapcontext). Resuming costs a page fault for each page the fiber
+ * touches again, which only a fiber that goes deep again pays. */
+static void stack_release_below(struct fiber *f, const void *frame)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = (uintptr_t)f->stack + page; /* the stack's lowest byte, above the guard */
+    uintptr_t keep = ((uintptr_t)frame & ~(page - 1)) - page;
+    if (keep > lo && madvise((void *)lo, keep - lo, MADV_DONTNEED) != 0)
+        log_at(LL_DEBUG, "sched", "cannot release parked stack pages: %s", strerror(errno));
+}
+
 /* Parks the running fiber until a waker claims it; timeout_ms >= 0 arms its timer. Returns what
  * woke it. The caller registered the fiber with its fd or event before. */
 static enum wake fiber_park(struct fiber *f, int timeout_ms)
 {
     struct loop *l = f->loop;
     assert(f->locals.hold == 0 && "a task parked while holding a lock (see sched.h)");
+    stack_release_below(f, __builtin_frame_address(0));
     if (timeout_ms >= 0) {
         f->deadline = clock_mono_ms() + timeout_ms;
         heap_add(l, f);

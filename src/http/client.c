@@ -526,6 +526,8 @@ static CURLcode attempt(struct http_client *c, struct conn *k,
     curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, ""); /* gzip etc. when offered */
+    if (c->cfg.recv_buffer_bytes > 0)
+        curl_easy_setopt(h, CURLOPT_BUFFERSIZE, c->cfg.recv_buffer_bytes);
     const char *m = req->method ? req->method : "GET";
     if (req->body || strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);

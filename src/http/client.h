@@ -29,6 +29,9 @@ struct http_client_config {
     long backoff_base_ms;      /* first backoff; 0 = 200 */
     long backoff_max_ms;       /* cap on any one wait, Retry-After included; 0 = 5000 */
     size_t max_idle_handles;   /* handles kept for reuse; 0 = 8 */
+    long recv_buffer_bytes;    /* curl's receive buffer (1024..); 0 = curl's 16 KiB. It is held
+                                  for a whole call: a client with thousands of small-answer calls
+                                  in flight (the model providers) sets it small */
 };
 
 struct http_client_header {

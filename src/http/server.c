@@ -28,6 +28,12 @@
 #include "base/xmalloc.h"
 
 #define REAPER_TICK_MS 200 /* how often the reaper looks for requests past their deadline */
+/* libmicrohttpd's memory pool per connection (its default is 32 KiB): the request line, headers
+ * and read buffer, then the response headers and the write buffer of a streamed body. It is held
+ * for as long as the connection lives, by every held connection; 16 KiB still takes 8 KiB of
+ * request headers (nginx's default line cap), and a larger block is answered 431. A body is
+ * streamed through the read buffer in pieces, so it needs no room here. */
+#define CONN_POOL_BYTES (16 * 1024)
 
 /* One per connection (libmicrohttpd's socket context), on the server's list while it is open. */
 struct conn_track {
@@ -674,6 +680,7 @@ struct http_server *http_server_start(const struct http_server_options *o, struc
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections,
                                  MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)o->max_per_ip,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->idle_timeout_s,
+                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL_BYTES,
                                  MHD_OPTION_LISTEN_BACKLOG_SIZE, backlog,
                                  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
     if (!s->daemon) {
