@@ -692,6 +692,13 @@ int sched_spawn(sched_fn fn, void *ud)
     return 0;
 }
 
+/* epoll's one-shot events for poll events. */
+static uint32_t epoll_oneshot(short events)
+{
+    return EPOLLONESHOT | ((events & POLLIN) ? EPOLLIN : 0) | ((events & POLLOUT) ? EPOLLOUT : 0) |
+           ((events & POLLPRI) ? EPOLLPRI : 0);
+}
+
 int sched_wait_fd(int fd, short events, int timeout_ms)
 {
     struct fiber *f = cur_fiber();
@@ -703,10 +710,7 @@ int sched_wait_fd(int fd, short events, int timeout_ms)
         }
         return rc > 0 ? p.revents : rc;
     }
-    struct epoll_event ev = {.events = EPOLLONESHOT | ((events & POLLIN) ? EPOLLIN : 0) |
-                                       ((events & POLLOUT) ? EPOLLOUT : 0) |
-                                       ((events & POLLPRI) ? EPOLLPRI : 0),
-                             .data.ptr = f};
+    struct epoll_event ev = {.events = epoll_oneshot(events), .data.ptr = f};
     atomic_store(&f->waiting, 1);
     if (epoll_ctl(f->loop->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         atomic_store(&f->waiting, 0);
@@ -780,6 +784,29 @@ void sched_event_signal(struct sched_event *ev)
     pthread_mutex_unlock(&ev->mu);
 }
 
+/* Puts f last on ev's waiter list (ev->mu held). */
+static void event_join(struct sched_event *ev, struct fiber *f)
+{
+    struct fiber **tail = &ev->waiters;
+    while (*tail)
+        tail = &(*tail)->ev_next;
+    f->ev_next = NULL;
+    *tail = f;
+}
+
+/* Takes f off ev's waiter list if the signaller did not take it (after a wait that something
+ * else ended). */
+static void event_leave(struct sched_event *ev, struct fiber *f)
+{
+    pthread_mutex_lock(&ev->mu);
+    for (struct fiber **p = &ev->waiters; *p; p = &(*p)->ev_next)
+        if (*p == f) {
+            *p = f->ev_next;
+            break;
+        }
+    pthread_mutex_unlock(&ev->mu);
+}
+
 static int event_wait_thread(struct sched_event *ev, int timeout_ms)
 {
     assert(thread_locals.hold == 0 && "a wait while holding a lock (see sched.h)");
@@ -816,24 +843,55 @@ int sched_event_wait(struct sched_event *ev, int timeout_ms)
         pthread_mutex_unlock(&ev->mu);
         return got;
     }
-    struct fiber **tail = &ev->waiters;
-    while (*tail)
-        tail = &(*tail)->ev_next;
-    f->ev_next = NULL;
-    *tail = f;
+    event_join(ev, f);
     atomic_store(&f->waiting, 1);
     pthread_mutex_unlock(&ev->mu);
     enum wake why = fiber_park(f, timeout_ms);
     if (why == WAKE_EVENT)
         return 1;
-    pthread_mutex_lock(&ev->mu); /* timed out: leave the list if the signaller did not take us */
-    for (struct fiber **p = &ev->waiters; *p; p = &(*p)->ev_next)
-        if (*p == f) {
-            *p = f->ev_next;
-            break;
-        }
-    pthread_mutex_unlock(&ev->mu);
+    event_leave(ev, f);
     return 0;
+}
+
+int sched_wait_fd_event(int fd, short events, struct sched_event *ev, int timeout_ms,
+                        int *signalled)
+{
+    struct fiber *f = cur_fiber();
+    *signalled = 0;
+    pthread_mutex_lock(&ev->mu);
+    if (ev->set) {
+        ev->set = 0;
+        pthread_mutex_unlock(&ev->mu);
+        *signalled = 1;
+        return 0;
+    }
+    if (!f) {
+        pthread_mutex_unlock(&ev->mu);
+        return sched_wait_fd(fd, events, timeout_ms);
+    }
+    event_join(ev, f);
+    atomic_store(&f->waiting, 1);
+    pthread_mutex_unlock(&ev->mu);
+    struct epoll_event ee = {.events = epoll_oneshot(events), .data.ptr = f};
+    if (epoll_ctl(f->loop->epfd, EPOLL_CTL_ADD, fd, &ee) != 0) {
+        int e = errno;
+        if (atomic_exchange(&f->waiting, 0) == 1) { /* nobody claimed us: leave and say why */
+            event_leave(ev, f);
+            errno = e;
+            return e == EPERM ? (events & (POLLIN | POLLOUT)) : -1;
+        }
+        fiber_park(f, -1); /* the signal claimed us and queued our run: take it */
+        *signalled = 1;
+        return 0;
+    }
+    enum wake why = fiber_park(f, timeout_ms);
+    epoll_ctl(f->loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+    if (why == WAKE_EVENT) {
+        *signalled = 1;
+        return 0;
+    }
+    event_leave(ev, f);
+    return why == WAKE_FD ? f->revents : 0;
 }
 
 /* ---- A lock held across waits -------------------------------------------------------------- */
