@@ -1,6 +1,7 @@
 /* test_sched.c - the fiber scheduler: thousands of tasks parked on timers, events and fds on two
  * threads, submits from foreign threads, stop with grace, waits off a fiber, task-local storage,
- * the mutex rule, and a parked fiber's unused stack pages given back. No timing assertions:
+ * the mutex rule, a wait on a socket or an event, and a parked fiber's unused stack pages given
+ * back. No timing assertions:
  * parking is proven by how many tasks wait at once. */
 #include "base/sched.h"
 
@@ -403,6 +404,67 @@ static void test_parking_while_holding_aborts(void)
     CHECK_INT(sched_in_task(), 0);
 }
 
+/* ---- A socket or an event ------------------------------------------------------------------ */
+
+struct fe_case {
+    int fd;                 /* read end of a pipe */
+    struct sched_event *ev; /* the event */
+    int timeout_ms;
+    int rc, sig; /* what the wait returned */
+};
+
+static void fd_event_task(void *ud)
+{
+    struct fe_case *c = ud;
+    enter();
+    c->rc = sched_wait_fd_event(c->fd, POLLIN, c->ev, c->timeout_ms, &c->sig);
+    leave();
+    atomic_fetch_add(&finished, 1);
+}
+
+/* sched_wait_fd_event on one thread: ended by the event, by the fd, by the timeout, and by a
+ * signal that came before the wait. */
+static void test_wait_fd_or_event(void)
+{
+    reset();
+    struct err err = {0};
+    struct sched *s = sched_start(1, 0, &err);
+    if (!check_require("scheduler started", s != NULL))
+        return;
+    int p[4][2];
+    struct fe_case cs[4];
+    for (int i = 0; i < 4; i++) {
+        CHECK_INT(pipe(p[i]), 0);
+        cs[i] = (struct fe_case){
+            .fd = p[i][0], .ev = sched_event_new(), .timeout_ms = 60000, .rc = -2, .sig = -1};
+    }
+    cs[2].timeout_ms = 50;        /* ends by its timeout */
+    sched_event_signal(cs[3].ev); /* signalled before the wait */
+    for (int i = 0; i < 4; i++)
+        CHECK_INT(sched_submit(s, fd_event_task, &cs[i]), 0);
+    for (int i = 0; i < 6000 && atomic_load(&finished) < 2; i++) /* 2 and 3 end on their own */
+        usleep(10000);
+    for (int i = 0; i < 6000 && atomic_load(&inside) < 2; i++)
+        usleep(10000);
+    CHECK_INT(atomic_load(&inside), 2); /* 0 and 1 parked */
+    sched_event_signal(cs[0].ev);
+    CHECK_INT((int)write(p[1][1], "x", 1), 1);
+    CHECK_INT(sched_stop(s, 120000), 0);
+    CHECK_INT(cs[0].rc, 0);
+    CHECK_INT(cs[0].sig, 1);
+    CHECK(cs[1].rc > 0 && (cs[1].rc & POLLIN));
+    CHECK_INT(cs[1].sig, 0);
+    CHECK_INT(cs[2].rc, 0);
+    CHECK_INT(cs[2].sig, 0);
+    CHECK_INT(cs[3].rc, 0);
+    CHECK_INT(cs[3].sig, 1);
+    for (int i = 0; i < 4; i++) {
+        close(p[i][0]);
+        close(p[i][1]);
+        sched_event_free(cs[i].ev);
+    }
+}
+
 /* ---- Parked stacks -------------------------------------------------------------------------- */
 
 #define DEEP_BYTES (96 * 1024) /* how deep the task goes before it parks */
@@ -514,6 +576,7 @@ int main(void)
     RUN(test_waits_off_a_fiber_block);
     RUN(test_sched_mutex_excludes_across_parks);
     RUN(test_parking_while_holding_aborts);
+    RUN(test_wait_fd_or_event);
     RUN(test_parked_stack_pages_are_released);
     return check_summary();
 }
