@@ -1,18 +1,18 @@
 /*
- * client.c - the libcurl client (see client.h): a mutex-guarded stack of idle connections (an easy
- * handle with the multi handle that keeps its connection cache), per-attempt transfer state and
- * the retry loop (delays from base/backoff). A transfer is driven through curl's multi socket
- * interface: the calling task parks with sched_wait_fd() on the one socket curl watches (the
- * usual case) or, while curl watches several at once (happy eyeballs, the resolver), on a private
- * epoll set of them, and on curl's timeout, so a task waiting on a provider holds no thread and
- * no descriptor beyond its socket. Nothing is shared between two transfers in flight (no CURLSH):
- * a connection belongs to one call at a time.
+ * client.c - the libcurl client (see client.h): a mutex-guarded stack of idle easy handles,
+ * per-attempt transfer state and the retry loop (delays from base/backoff). A transfer is driven
+ * through curl's multi socket interface: on a scheduler thread every task's calls share the
+ * thread's one multi handle (its connection cache too), off one each easy handle has its own. The
+ * calling task parks with sched_wait_fd_event() on the one socket curl watches for its transfer
+ * (the usual case) or, while curl watches several at once (happy eyeballs, the resolver), on a
+ * private epoll set of them, on curl's timeout, and on its wake event: another task's curl call
+ * may run our transfer, and then records its end and wakes us. Streamed bytes reach on_data in
+ * the calling task, outside curl.
  *
- * A call in progress costs descriptors (its socket and the socket pair of its multi handle), and
- * a process serving thousands of turns would run out of them (EMFILE: a failed connect, or a
- * multi handle that cannot be created): calls in progress are capped process-wide at a tenth of
- * RLIMIT_NOFILE (read at the first call, after `parley serve` raised it), and a call over the
- * cap waits, parked, for one to finish (see slot_take).
+ * A call in progress costs a descriptor (its socket), and a process serving thousands of turns
+ * would run out of them (EMFILE: a failed connect): calls in progress are capped process-wide at
+ * a tenth of RLIMIT_NOFILE (read at the first call, after `parley serve` raised it), and a call
+ * over the cap waits, parked, for one to finish (see slot_take).
  */
 #include "http/client.h"
 
