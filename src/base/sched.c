@@ -34,9 +34,10 @@
 #define STACK_DEFAULT (256 * 1024)
 #endif
 
-#define STACKS_KEPT 64 /* finished fibers' stacks a loop keeps for reuse */
-#define EVENTS_MAX 64  /* epoll events taken per loop turn */
-#define START_MAX 32   /* new tasks a loop starts per turn, after the woken ones */
+#define STACKS_KEPT 64       /* finished fibers' stacks a loop keeps for reuse */
+#define EVENTS_MAX 64        /* epoll events taken per loop turn */
+#define START_MAX 32         /* new tasks a loop starts per turn, after the woken ones */
+#define RELEASE_AFTER_MS 100 /* a fiber parked this long gives back its unused stack pages */
 
 enum wake { WAKE_NONE, WAKE_FD, WAKE_TIMER, WAKE_EVENT };
 
@@ -55,22 +56,26 @@ struct locals {
  * eventfd from any other thread). A done fiber is freed by its loop after it switched away.
  */
 struct fiber {
-    ucontext_t uc;         /* saved registers while not running */
-    void *stack;           /* mmap'd: guard page + stack_size */
-    size_t map_len;        /* bytes mapped */
-    sched_fn fn;           /* the task */
-    void *ud;              /* its argument */
-    struct loop *loop;     /* the loop it lives on, for good */
-    struct fiber *next;    /* ready or remote list link */
-    struct fiber *ev_next; /* event waiter list link (under the event's mutex) */
-    atomic_int waiting;    /* 1 while parked and not yet claimed by a waker */
-    enum wake why;         /* what woke it */
-    int revents;           /* poll events for WAKE_FD */
-    int64_t deadline;      /* monotonic ms of its timer */
-    long heap_at;          /* index in the timer heap, -1 if none */
-    int done;              /* the task returned */
-    struct locals locals;  /* task-local storage */
-    void *asan_fake;       /* ASan's fake stack while switched away */
+    ucontext_t uc;                   /* saved registers while not running */
+    void *stack;                     /* mmap'd: guard page + stack_size */
+    size_t map_len;                  /* bytes mapped */
+    sched_fn fn;                     /* the task */
+    void *ud;                        /* its argument */
+    struct loop *loop;               /* the loop it lives on, for good */
+    struct fiber *next;              /* ready or remote list link */
+    struct fiber *ev_next;           /* event waiter list link (under the event's mutex) */
+    atomic_int waiting;              /* 1 while parked and not yet claimed by a waker */
+    enum wake why;                   /* what woke it */
+    int revents;                     /* poll events for WAKE_FD */
+    int64_t deadline;                /* monotonic ms of its timer */
+    long heap_at;                    /* index in the timer heap, -1 if none */
+    int done;                        /* the task returned */
+    uintptr_t park_frame;            /* the frame it parked in (fiber_park's) */
+    int64_t parked_ms;               /* monotonic ms when it parked, for the release list */
+    struct fiber *pk_prev, *pk_next; /* the loop's release list, in order of parking */
+    int on_pk;                       /* on that list */
+    struct locals locals;            /* task-local storage */
+    void *asan_fake;                 /* ASan's fake stack while switched away */
 };
 
 struct task {
@@ -96,6 +101,8 @@ struct loop {
     int n_stacks;
     int live;                 /* fibers alive on this loop (loop thread only) */
     int backlog;              /* tasks left in the inbox by the last take (loop thread only) */
+    struct fiber *pk_head;    /* parked fibers whose stack pages are not yet given back */
+    struct fiber *pk_tail;    /* (loop thread only), oldest first */
     ucontext_t uc;            /* the loop's own context */
     struct fiber *cur;        /* running fiber */
     const void *stack_bottom; /* the thread's stack, for ASan's switch annotations */
@@ -262,20 +269,83 @@ static int fiber_wake(struct fiber *f, enum wake why, int revents)
     return 1;
 }
 
+/* ---- Parked stacks ---------------------------------------------------------------------------
+ *
+ * A turn goes deep (SQLite, JSON, the ASL engine) before it parks on its model call, and without
+ * this the pages it touched below the frame it parks in stay resident for the seconds it waits,
+ * at every turn in flight. A fiber still parked RELEASE_AFTER_MS after it parked gets those pages
+ * given back (madvise MADV_DONTNEED), by its loop: short waits (a connect, a quick event) pay
+ * nothing, and a long one pays one madvise (each one a TLB shootdown on this kind of VM, so not
+ * at every park). The page right under the parked frame is kept. Resuming costs a page fault for
+ * each page the fiber touches again. */
+
+static void pk_unlink(struct loop *l, struct fiber *f)
+{
+    if (!f->on_pk)
+        return;
+    if (f->pk_prev)
+        f->pk_prev->pk_next = f->pk_next;
+    else
+        l->pk_head = f->pk_next;
+    if (f->pk_next)
+        f->pk_next->pk_prev = f->pk_prev;
+    else
+        l->pk_tail = f->pk_prev;
+    f->pk_prev = f->pk_next = NULL;
+    f->on_pk = 0;
+}
+
+static void pk_append(struct loop *l, struct fiber *f)
+{
+    f->pk_prev = l->pk_tail;
+    f->pk_next = NULL;
+    if (l->pk_tail)
+        l->pk_tail->pk_next = f;
+    else
+        l->pk_head = f;
+    l->pk_tail = f;
+    f->on_pk = 1;
+}
+
+/* Gives back the pages of parked (not running) fiber f's stack below the page under its frame. */
+static void stack_release(struct fiber *f)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = (uintptr_t)f->stack + page; /* the stack's lowest byte, above the guard */
+    uintptr_t keep = (f->park_frame & ~(page - 1)) - page;
+    if (keep > lo && madvise((void *)lo, keep - lo, MADV_DONTNEED) != 0)
+        log_at(LL_DEBUG, "sched", "cannot release parked stack pages: %s", strerror(errno));
+}
+
+/* Releases the stacks of the fibers parked for RELEASE_AFTER_MS by now (loop thread only). */
+static void stacks_release_due(struct loop *l, int64_t now)
+{
+    while (l->pk_head && now - l->pk_head->parked_ms >= RELEASE_AFTER_MS) {
+        struct fiber *f = l->pk_head;
+        pk_unlink(l, f);
+        stack_release(f);
+    }
+}
+
 /* Parks the running fiber until a waker claims it; timeout_ms >= 0 arms its timer. Returns what
  * woke it. The caller registered the fiber with its fd or event before. */
 static enum wake fiber_park(struct fiber *f, int timeout_ms)
 {
     struct loop *l = f->loop;
     assert(f->locals.hold == 0 && "a task parked while holding a lock (see sched.h)");
+    int64_t now = clock_mono_ms();
     if (timeout_ms >= 0) {
-        f->deadline = clock_mono_ms() + timeout_ms;
+        f->deadline = now + timeout_ms;
         heap_add(l, f);
     }
+    f->park_frame = (uintptr_t)__builtin_frame_address(0);
+    f->parked_ms = now;
+    pk_append(l, f);
     switch_start(&f->asan_fake, l->stack_bottom, l->stack_size_asan);
     swapcontext(&f->uc, &l->uc);
     switch_finish(f->asan_fake, &l->stack_bottom, &l->stack_size_asan);
     heap_remove(l, f);
+    pk_unlink(l, f);
     return f->why;
 }
 
@@ -353,10 +423,14 @@ static int loop_timeout(struct loop *l)
 {
     if (l->ready || l->backlog)
         return 0;
-    if (l->n_heap == 0)
+    if (l->n_heap == 0 && !l->pk_head)
         return -1;
-    int64_t d = l->heap[0]->deadline - clock_mono_ms();
-    return d < 0 ? 0 : (d > 60000 ? 60000 : (int)d);
+    int64_t now = clock_mono_ms(), d = 60000;
+    if (l->n_heap > 0 && l->heap[0]->deadline - now < d)
+        d = l->heap[0]->deadline - now;
+    if (l->pk_head && l->pk_head->parked_ms + RELEASE_AFTER_MS - now < d)
+        d = l->pk_head->parked_ms + RELEASE_AFTER_MS - now;
+    return d < 0 ? 0 : (int)d;
 }
 
 /* Queues the fibers other threads woke and starts at most START_MAX new tasks, in submit order.
@@ -436,6 +510,7 @@ static void *loop_main(void *arg)
             heap_remove(l, f);
             fiber_wake(f, WAKE_TIMER, 0);
         }
+        stacks_release_due(l, now);
     }
     cur_loop = NULL;
     int last = 0;
@@ -617,6 +692,13 @@ int sched_spawn(sched_fn fn, void *ud)
     return 0;
 }
 
+/* epoll's one-shot events for poll events. */
+static uint32_t epoll_oneshot(short events)
+{
+    return EPOLLONESHOT | ((events & POLLIN) ? EPOLLIN : 0) | ((events & POLLOUT) ? EPOLLOUT : 0) |
+           ((events & POLLPRI) ? EPOLLPRI : 0);
+}
+
 int sched_wait_fd(int fd, short events, int timeout_ms)
 {
     struct fiber *f = cur_fiber();
@@ -628,10 +710,7 @@ int sched_wait_fd(int fd, short events, int timeout_ms)
         }
         return rc > 0 ? p.revents : rc;
     }
-    struct epoll_event ev = {.events = EPOLLONESHOT | ((events & POLLIN) ? EPOLLIN : 0) |
-                                       ((events & POLLOUT) ? EPOLLOUT : 0) |
-                                       ((events & POLLPRI) ? EPOLLPRI : 0),
-                             .data.ptr = f};
+    struct epoll_event ev = {.events = epoll_oneshot(events), .data.ptr = f};
     atomic_store(&f->waiting, 1);
     if (epoll_ctl(f->loop->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         atomic_store(&f->waiting, 0);
@@ -705,6 +784,29 @@ void sched_event_signal(struct sched_event *ev)
     pthread_mutex_unlock(&ev->mu);
 }
 
+/* Puts f last on ev's waiter list (ev->mu held). */
+static void event_join(struct sched_event *ev, struct fiber *f)
+{
+    struct fiber **tail = &ev->waiters;
+    while (*tail)
+        tail = &(*tail)->ev_next;
+    f->ev_next = NULL;
+    *tail = f;
+}
+
+/* Takes f off ev's waiter list if the signaller did not take it (after a wait that something
+ * else ended). */
+static void event_leave(struct sched_event *ev, struct fiber *f)
+{
+    pthread_mutex_lock(&ev->mu);
+    for (struct fiber **p = &ev->waiters; *p; p = &(*p)->ev_next)
+        if (*p == f) {
+            *p = f->ev_next;
+            break;
+        }
+    pthread_mutex_unlock(&ev->mu);
+}
+
 static int event_wait_thread(struct sched_event *ev, int timeout_ms)
 {
     assert(thread_locals.hold == 0 && "a wait while holding a lock (see sched.h)");
@@ -741,24 +843,55 @@ int sched_event_wait(struct sched_event *ev, int timeout_ms)
         pthread_mutex_unlock(&ev->mu);
         return got;
     }
-    struct fiber **tail = &ev->waiters;
-    while (*tail)
-        tail = &(*tail)->ev_next;
-    f->ev_next = NULL;
-    *tail = f;
+    event_join(ev, f);
     atomic_store(&f->waiting, 1);
     pthread_mutex_unlock(&ev->mu);
     enum wake why = fiber_park(f, timeout_ms);
     if (why == WAKE_EVENT)
         return 1;
-    pthread_mutex_lock(&ev->mu); /* timed out: leave the list if the signaller did not take us */
-    for (struct fiber **p = &ev->waiters; *p; p = &(*p)->ev_next)
-        if (*p == f) {
-            *p = f->ev_next;
-            break;
-        }
-    pthread_mutex_unlock(&ev->mu);
+    event_leave(ev, f);
     return 0;
+}
+
+int sched_wait_fd_event(int fd, short events, struct sched_event *ev, int timeout_ms,
+                        int *signalled)
+{
+    struct fiber *f = cur_fiber();
+    *signalled = 0;
+    pthread_mutex_lock(&ev->mu);
+    if (ev->set) {
+        ev->set = 0;
+        pthread_mutex_unlock(&ev->mu);
+        *signalled = 1;
+        return 0;
+    }
+    if (!f) {
+        pthread_mutex_unlock(&ev->mu);
+        return sched_wait_fd(fd, events, timeout_ms);
+    }
+    event_join(ev, f);
+    atomic_store(&f->waiting, 1);
+    pthread_mutex_unlock(&ev->mu);
+    struct epoll_event ee = {.events = epoll_oneshot(events), .data.ptr = f};
+    if (epoll_ctl(f->loop->epfd, EPOLL_CTL_ADD, fd, &ee) != 0) {
+        int e = errno;
+        if (atomic_exchange(&f->waiting, 0) == 1) { /* nobody claimed us: leave and say why */
+            event_leave(ev, f);
+            errno = e;
+            return e == EPERM ? (events & (POLLIN | POLLOUT)) : -1;
+        }
+        fiber_park(f, -1); /* the signal claimed us and queued our run: take it */
+        *signalled = 1;
+        return 0;
+    }
+    enum wake why = fiber_park(f, timeout_ms);
+    epoll_ctl(f->loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+    if (why == WAKE_EVENT) {
+        *signalled = 1;
+        return 0;
+    }
+    event_leave(ev, f);
+    return why == WAKE_FD ? f->revents : 0;
 }
 
 /* ---- A lock held across waits -------------------------------------------------------------- */

@@ -73,6 +73,13 @@ void sched_event_signal(struct sched_event *ev);
  * limit). */
 int sched_event_wait(struct sched_event *ev, int timeout_ms);
 
+/* Waits until fd is ready for events, ev is signalled, or timeout_ms passes (< 0 = no limit),
+ * whichever comes first. Returns the ready events of fd (> 0); 0 on timeout or when ev was
+ * signalled (then *signalled is 1 and the signal is consumed); -1 on error (errno set). Off a
+ * fiber ev is looked at only before the wait (a signal during it stays set for the next one). */
+int sched_wait_fd_event(int fd, short events, struct sched_event *ev, int timeout_ms,
+                        int *signalled);
+
 /* ---- A lock held across waits ------------------------------------------------------------- */
 
 /* A mutual-exclusion lock whose owner may wait (park) while holding it, and whose waiters park

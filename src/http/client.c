@@ -1,18 +1,18 @@
 /*
- * client.c - the libcurl client (see client.h): a mutex-guarded stack of idle connections (an easy
- * handle with the multi handle that keeps its connection cache), per-attempt transfer state and
- * the retry loop (delays from base/backoff). A transfer is driven through curl's multi socket
- * interface: the calling task parks with sched_wait_fd() on the one socket curl watches (the
- * usual case) or, while curl watches several at once (happy eyeballs, the resolver), on a private
- * epoll set of them, and on curl's timeout, so a task waiting on a provider holds no thread and
- * no descriptor beyond its socket. Nothing is shared between two transfers in flight (no CURLSH):
- * a connection belongs to one call at a time.
+ * client.c - the libcurl client (see client.h): a mutex-guarded stack of idle easy handles,
+ * per-attempt transfer state and the retry loop (delays from base/backoff). A transfer is driven
+ * through curl's multi socket interface: on a scheduler thread every task's calls share the
+ * thread's one multi handle (its connection cache too), off one each easy handle has its own. The
+ * calling task parks with sched_wait_fd_event() on the one socket curl watches for its transfer
+ * (the usual case) or, while curl watches several at once (happy eyeballs, the resolver), on a
+ * private epoll set of them, on curl's timeout, and on its wake event: another task's curl call
+ * may run our transfer, and then records its end and wakes us. Streamed bytes reach on_data in
+ * the calling task, outside curl.
  *
- * A call in progress costs descriptors (its socket and the socket pair of its multi handle), and
- * a process serving thousands of turns would run out of them (EMFILE: a failed connect, or a
- * multi handle that cannot be created): calls in progress are capped process-wide at a tenth of
- * RLIMIT_NOFILE (read at the first call, after `parley serve` raised it), and a call over the
- * cap waits, parked, for one to finish (see slot_take).
+ * A call in progress costs a descriptor (its socket), and a process serving thousands of turns
+ * would run out of them (EMFILE: a failed connect): calls in progress are capped process-wide at
+ * a tenth of RLIMIT_NOFILE (read at the first call, after `parley serve` raised it), and a call
+ * over the cap waits, parked, for one to finish (see slot_take).
  */
 #include "http/client.h"
 
@@ -49,18 +49,34 @@ struct sock {
     int what;
 };
 
-/* One transfer's worth of libcurl: the easy handle, the multi that runs it and owns its cached
- * connections, and the sockets curl asked us to watch. At 10,000 turns in flight a descriptor per
- * turn matters (RLIMIT_NOFILE), so the epoll set of those sockets exists only once curl watched
- * two at the same time; with one the task waits on the socket itself. */
+/* What runs transfers: a multi handle and the deadline its timer asked for. A scheduler thread
+ * has one, shared by the calls of all its tasks (a multi handle's socket hash alone is 29 KiB and
+ * it holds a socket pair: per call in flight that was most of the memory of a held turn); off a
+ * scheduler thread each connection handle has its own. */
+struct driver {
+    CURLM *m;         /* the multi handle */
+    int64_t deadline; /* monotonic ms when curl wants its timeout action, -1 = none */
+};
+
+struct xfer;
+
+/* One call's worth of libcurl: the easy handle, the sockets curl asked us to watch for it, and
+ * how its transfer ended. On a shared multi another task's curl call may run this transfer (an
+ * expired timer of ours, say): it then records the end here and signals `wake`, and keeps
+ * streamed bytes for us (struct xfer), so our callbacks run in our own task. At 10,000 turns in
+ * flight a descriptor per turn matters (RLIMIT_NOFILE), so the epoll set of the sockets exists
+ * only once curl watched two at the same time; with one the task waits on the socket itself. */
 struct conn {
-    CURLM *m;           /* the multi handle, one transfer at a time */
-    CURL *h;            /* the easy handle, reset between calls */
-    struct sock *socks; /* the sockets curl watches */
-    size_t n_socks;     /* entries in socks */
-    size_t cap_socks;   /* allocated entries */
-    int epfd;           /* epoll set mirroring socks, -1 until two were watched at once */
-    int64_t deadline;   /* monotonic ms when curl wants its timeout action, -1 = none */
+    CURL *h;                  /* the easy handle, reset between calls */
+    struct driver *own;       /* its own multi, off a scheduler thread (created on first use) */
+    struct sched_event *wake; /* signalled when another task ran our transfer */
+    struct xfer *x;           /* the attempt in progress */
+    int done;                 /* the transfer ended (result holds its code) */
+    CURLcode result;          /* its curl code */
+    struct sock *socks;       /* the sockets curl watches */
+    size_t n_socks;           /* entries in socks */
+    size_t cap_socks;         /* allocated entries */
+    int epfd;                 /* epoll set mirroring socks, -1 until two were watched at once */
 };
 
 struct http_client {
@@ -134,6 +150,8 @@ static void slot_give(void)
 
 /* ---- Connections -------------------------------------------------------------------------- */
 
+static _Thread_local struct conn *driving; /* whose task is inside curl on this thread */
+
 /* epoll events for curl's interest what. */
 static uint32_t epoll_events(int what)
 {
@@ -150,12 +168,15 @@ static void epoll_mirror(struct conn *k, int fd, int what)
         epoll_ctl(k->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
-/* curl's socket callback: records what curl wants to know about socket fd (and mirrors it into
- * the epoll set when there is one). */
+/* curl's socket callback: records what curl wants to know about socket fd for transfer e (and
+ * mirrors it into that call's epoll set when there is one). */
 static int on_socket(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp)
 {
-    (void)e, (void)sockp;
-    struct conn *k = ud;
+    (void)ud, (void)sockp;
+    struct conn *k = NULL;
+    curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&k);
+    if (!k) /* curl's own handle closing a cached connection */
+        return 0;
     size_t i = 0;
     while (i < k->n_socks && k->socks[i].fd != fd)
         i++;
@@ -197,9 +218,62 @@ static int conn_epoll(struct conn *k)
 static int on_timer(CURLM *m, long timeout_ms, void *ud)
 {
     (void)m;
-    struct conn *k = ud;
-    k->deadline = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;
+    struct driver *d = ud;
+    d->deadline = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;
     return 0;
+}
+
+static struct driver *driver_new(void)
+{
+    struct driver *d = xcalloc(1, sizeof *d);
+    d->m = curl_multi_init();
+    d->deadline = -1;
+    if (!d->m) {
+        log_at(LL_ERROR, "http", "cannot create a curl multi handle: %s", strerror(errno));
+        abort(); /* out of memory or descriptors at the bottom of every call: our OOM policy */
+    }
+    curl_multi_setopt(d->m, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(d->m, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(d->m, CURLMOPT_TIMERDATA, d);
+    return d;
+}
+
+static void driver_free(void *p)
+{
+    struct driver *d = p;
+    if (!d)
+        return;
+    curl_multi_cleanup(d->m);
+    free(d);
+}
+
+static pthread_once_t shared_once = PTHREAD_ONCE_INIT;
+static pthread_key_t shared_key; /* a scheduler thread's driver, freed when the thread ends */
+
+static void shared_key_init(void)
+{
+    pthread_key_create(&shared_key, driver_free);
+}
+
+/* The driver for k's next transfer: its thread's shared one inside a scheduler task, else k's
+ * own. */
+static struct driver *driver_for(struct conn *k)
+{
+    if (!sched_in_task()) {
+        if (!k->own)
+            k->own = driver_new();
+        return k->own;
+    }
+    pthread_once(&shared_once, shared_key_init);
+    struct driver *d = pthread_getspecific(shared_key);
+    if (!d) {
+        /* Its connection cache keeps curl's default size (4 per transfer added): a smaller cap
+         * under thousands of calls in flight made every finished call scan the whole cache for
+         * the oldest idle connection to close (4% of the CPU at 1,000 connections). */
+        d = driver_new();
+        pthread_setspecific(shared_key, d);
+    }
+    return d;
 }
 
 static void conn_free(struct conn *k)
@@ -207,7 +281,8 @@ static void conn_free(struct conn *k)
     if (!k)
         return;
     curl_easy_cleanup(k->h);
-    curl_multi_cleanup(k->m);
+    driver_free(k->own);
+    sched_event_free(k->wake);
     if (k->epfd >= 0)
         close(k->epfd);
     free(k->socks);
@@ -217,78 +292,113 @@ static void conn_free(struct conn *k)
 static struct conn *conn_new(void)
 {
     struct conn *k = xcalloc(1, sizeof *k);
-    k->m = curl_multi_init();
     k->h = curl_easy_init();
     k->epfd = -1;
-    k->deadline = -1;
-    if (!k->m || !k->h) {
+    k->wake = sched_event_new();
+    if (!k->h) {
         log_at(LL_ERROR, "http", "cannot create a curl transfer: %s", strerror(errno));
-        abort(); /* out of memory or descriptors at the bottom of every call: our OOM policy */
+        abort(); /* out of memory at the bottom of every call: our OOM policy */
     }
-    curl_multi_setopt(k->m, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(k->m, CURLMOPT_SOCKETDATA, k);
-    curl_multi_setopt(k->m, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(k->m, CURLMOPT_TIMERDATA, k);
     return k;
 }
 
+static int deliver_pending(struct xfer *x);
+
+/* Runs curl on d for socket fd (or its timer), as k's task, then records the end of every
+ * transfer that ended and wakes the tasks of those that are not k's. Nothing in it may park:
+ * another task of this thread would enter curl on the same multi (sched_hold_begin). */
+static void drive(struct driver *d, struct conn *k, curl_socket_t fd, int mask)
+{
+    int running = 0, left = 0;
+    struct conn *was = driving;
+    driving = k;
+    sched_hold_begin();
+    if (fd == CURL_SOCKET_TIMEOUT)
+        d->deadline = -1; /* curl re-arms its timer if it still needs one */
+    curl_multi_socket_action(d->m, fd, mask, &running);
+    CURLMsg *msg;
+    while ((msg = curl_multi_info_read(d->m, &left))) {
+        struct conn *o = NULL;
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&o);
+        if (!o)
+            continue;
+        o->done = 1;
+        o->result = msg->data.result;
+        if (o != k)
+            sched_event_signal(o->wake);
+    }
+    sched_hold_end();
+    driving = was;
+}
+
 /* Runs the transfer set up on k->h to its end, parking the task (or blocking the thread) on the
- * sockets and curl's timer. Returns the transfer's curl code. */
+ * sockets, curl's timer and k's wake event. Returns the transfer's curl code. */
 static CURLcode conn_perform(struct conn *k)
 {
-    CURLcode cc = CURLE_OK;
-    int running = 0;
-    k->deadline = -1;
-    if (curl_multi_add_handle(k->m, k->h) != CURLM_OK)
+    struct driver *d = driver_for(k);
+    k->done = 0;
+    k->result = CURLE_OK;
+    curl_easy_setopt(k->h, CURLOPT_PRIVATE, (void *)k);
+    sched_hold_begin();
+    CURLMcode mc = curl_multi_add_handle(d->m, k->h);
+    sched_hold_end();
+    if (mc != CURLM_OK)
         return CURLE_FAILED_INIT;
-    curl_multi_socket_action(k->m, CURL_SOCKET_TIMEOUT, 0, &running);
-    while (running > 0) {
+    drive(d, k, CURL_SOCKET_TIMEOUT, 0);
+    while (!k->done) {
+        if (deliver_pending(k->x) != 0) { /* the receiver stopped: end the transfer */
+            k->result = CURLE_WRITE_ERROR;
+            break;
+        }
         int64_t now = clock_mono_ms();
-        long wait = k->deadline < 0 ? WAIT_SLICE_MS : (long)(k->deadline - now);
+        long wait = d->deadline < 0 ? WAIT_SLICE_MS : (long)(d->deadline - now);
         if (wait < 0)
             wait = 0;
         if (wait > WAIT_SLICE_MS)
             wait = WAIT_SLICE_MS;
-        int n = 0;
+        int n = 0, signalled = 0;
         if (k->n_socks == 1) { /* the usual case: wait on the socket itself */
             struct sock one = k->socks[0];
             short events = (short)(((one.what & CURL_POLL_IN) ? POLLIN : 0) |
                                    ((one.what & CURL_POLL_OUT) ? POLLOUT : 0));
-            int r = sched_wait_fd(one.fd, events, (int)wait);
+            int r = sched_wait_fd_event(one.fd, events, k->wake, (int)wait, &signalled);
             if (r > 0) {
                 int mask = ((r & POLLIN) ? CURL_CSELECT_IN : 0) |
                            ((r & POLLOUT) ? CURL_CSELECT_OUT : 0) |
                            ((r & (POLLERR | POLLHUP)) ? CURL_CSELECT_ERR : 0);
-                curl_multi_socket_action(k->m, one.fd, mask, &running);
+                drive(d, k, one.fd, mask);
                 n = 1;
             } else if (r < 0) {
                 sched_sleep_ms(wait); /* not expected: keep to curl's timer rather than spin */
             }
         } else if (k->n_socks > 1 && conn_epoll(k) == 0) {
-            int r = sched_wait_fd(k->epfd, POLLIN, (int)wait);
+            int r = sched_wait_fd_event(k->epfd, POLLIN, k->wake, (int)wait, &signalled);
             struct epoll_event evs[8];
             n = r > 0 ? epoll_wait(k->epfd, evs, 8, 0) : 0;
             for (int i = 0; i < n; i++) {
                 int mask = ((evs[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
                            ((evs[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
                            ((evs[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
-                curl_multi_socket_action(k->m, evs[i].data.fd, mask, &running);
+                drive(d, k, evs[i].data.fd, mask);
             }
-        } else { /* no socket yet (or no epoll set): only curl's timer */
-            sched_sleep_ms(wait);
+        } else { /* no socket yet (or no epoll set): curl's timer or our wake */
+            signalled = sched_event_wait(k->wake, (int)wait);
         }
-        if (n <= 0 || (k->deadline >= 0 && clock_mono_ms() >= k->deadline)) {
-            k->deadline = -1; /* curl re-arms its timer if it still needs one */
-            curl_multi_socket_action(k->m, CURL_SOCKET_TIMEOUT, 0, &running);
-        }
+        if (k->done || signalled)
+            continue;
+        if (n <= 0 || (d->deadline >= 0 && clock_mono_ms() >= d->deadline))
+            drive(d, k, CURL_SOCKET_TIMEOUT, 0);
     }
-    int left;
-    CURLMsg *msg;
-    while ((msg = curl_multi_info_read(k->m, &left)))
-        if (msg->msg == CURLMSG_DONE && msg->easy_handle == k->h)
-            cc = msg->data.result;
-    curl_multi_remove_handle(k->m, k->h);
-    return cc;
+    if (k->done && deliver_pending(k->x) != 0 && k->result == CURLE_OK)
+        k->result = CURLE_WRITE_ERROR; /* the last bytes, kept by another task */
+    sched_hold_begin();
+    curl_multi_remove_handle(d->m, k->h);
+    sched_hold_end();
+    k->n_socks = 0;
+    sched_event_wait(k->wake, 0); /* a signal that came with the end is consumed here */
+    return k->result;
 }
 
 /* ---- Lifecycle ------------------------------------------------------------------------------ */
@@ -427,6 +537,8 @@ struct xfer {
     int aborted;         /* on_data asked to stop */
     int streaming;       /* decided at the first body byte */
     int decided;         /* streaming decided */
+    struct buf pending;  /* streamed bytes not yet handed to on_data */
+    struct conn *k;      /* the call's connection handle */
 };
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
@@ -469,16 +581,20 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
         x->streaming = x->req->on_data && status >= 200 && status < 300;
         x->decided = 1;
     }
-    if (x->body.len + r->streamed + n > x->cap) {
+    if (x->body.len + r->streamed + x->pending.len + n > x->cap) {
         x->too_large = 1;
         return 0;
     }
     if (x->streaming) {
-        r->streamed += n;
-        if (x->req->on_data(x->req->ud, data, n) != 0) {
-            x->aborted = 1;
+        /* on_data runs outside curl, in the call's own task (conn_perform hands the bytes over
+         * after curl returns): it may make a call of its own (an MCP answer mid-stream), and on
+         * a shared multi the task running curl now may be another one (then wake ours). */
+        if (buf_add(&x->pending, data, n) < 0) {
+            x->too_large = 1;
             return 0;
         }
+        if (!driving || driving->x != x)
+            sched_event_signal(x->k->wake);
         return n;
     }
     if (buf_add(&x->body, data, n) < 0) {
@@ -486,6 +602,21 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
         return 0;
     }
     return n;
+}
+
+/* Hands the streamed bytes kept for x to its receiver, outside curl. Returns 0, or -1 when the
+ * receiver stopped the transfer (x->aborted). */
+static int deliver_pending(struct xfer *x)
+{
+    if (!x || x->pending.len == 0 || x->aborted)
+        return x && x->aborted ? -1 : 0;
+    size_t n = x->pending.len;
+    x->resp->streamed += n;
+    int rc = x->req->on_data(x->req->ud, x->pending.data, n);
+    buf_reset(&x->pending);
+    if (rc != 0)
+        x->aborted = 1;
+    return rc != 0 ? -1 : 0;
 }
 
 /* Runs one attempt. Returns the curl code; resp holds status, headers and body. */
@@ -504,7 +635,10 @@ static CURLcode attempt(struct http_client *c, struct conn *k,
     x->req = req;
     x->resp = resp;
     x->cap = c->cfg.max_response_bytes;
+    x->k = k;
     buf_init(&x->body, x->cap);
+    buf_init(&x->pending, x->cap);
+    k->x = x;
 
     curl_easy_setopt(h, CURLOPT_URL, req->url);
     /* A CA bundle named the way curl and OpenSSL tools read it: Debian's libcurl looks in its own
@@ -526,6 +660,8 @@ static CURLcode attempt(struct http_client *c, struct conn *k,
     curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, ""); /* gzip etc. when offered */
+    if (c->cfg.recv_buffer_bytes > 0)
+        curl_easy_setopt(h, CURLOPT_BUFFERSIZE, c->cfg.recv_buffer_bytes);
     const char *m = req->method ? req->method : "GET";
     if (req->body || strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
@@ -543,6 +679,8 @@ static CURLcode attempt(struct http_client *c, struct conn *k,
     if (x->body.data) /* a body that never started stays NULL */
         resp->body = buf_take(&x->body, &resp->body_len);
     curl_slist_free_all(hl);
+    buf_release(&x->pending);
+    k->x = NULL;
     return cc;
 }
 

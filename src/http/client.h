@@ -4,11 +4,13 @@
  * exponential backoff on 429, 5xx, timeouts and dropped connections (honouring Retry-After in
  * seconds or as an HTTP-date; delays come from base/backoff).
  *
- * One struct http_client is shared by every thread; each call borrows a connection (an easy
- * handle and the multi handle caching its connections) from its idle pool, so connections to the
- * same host are reused, and gives it back after the call. Inside a scheduler task (base/sched.h)
- * a call parks the task while it waits on the network; elsewhere it blocks the calling thread.
- * Callbacks (on_data, retry_if) run on the calling task.
+ * One struct http_client is shared by every thread; each call borrows an easy handle from its
+ * idle pool and gives it back after the call. Inside a scheduler task (base/sched.h) the call runs
+ * on its thread's shared multi handle, whose connection cache lets calls to the same host reuse
+ * connections, and parks the task while it waits on the network; elsewhere the easy handle's own
+ * multi handle caches its connections and the call blocks the calling thread. Callbacks
+ * (on_data, retry_if) run on the calling task, outside libcurl, so they may make calls of their
+ * own.
  */
 #ifndef PARLEY_HTTP_CLIENT_H
 #define PARLEY_HTTP_CLIENT_H
@@ -29,6 +31,9 @@ struct http_client_config {
     long backoff_base_ms;      /* first backoff; 0 = 200 */
     long backoff_max_ms;       /* cap on any one wait, Retry-After included; 0 = 5000 */
     size_t max_idle_handles;   /* handles kept for reuse; 0 = 8 */
+    long recv_buffer_bytes;    /* curl's receive buffer (1024..); 0 = curl's 16 KiB. It is held
+                                  for a whole call: a client with thousands of small-answer calls
+                                  in flight (the model providers) sets it small */
 };
 
 struct http_client_header {

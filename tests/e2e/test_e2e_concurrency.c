@@ -2,8 +2,9 @@
  * test_e2e_concurrency.c - the event-driven `parley serve` (issue 13) under concurrent clients:
  * turns on one session are serialised (no lost update), SSE streams interleave without mixing,
  * a client that disconnects mid-turn leaks nothing, slow-header connections from one address do
- * not lock others out and get 408, the per-address cap, an early 413 (no 100 Continue), and a
- * shutdown with turns in flight that is clean. Leaks are checked by ASan at the server's exit.
+ * not lock others out and get 408, the per-address cap, an early 413 (no 100 Continue), a
+ * shutdown with turns in flight that is clean, and 300 turns held at once on a slow model stand-in
+ * (resumed in batches). Leaks are checked by ASan at the server's exit.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -161,7 +162,8 @@ static void test_sse_streams_interleave(void)
     pthread_t th[N];
     for (int i = 0; i < N; i++) {
         args[i] = (struct turn_arg){"{\"message\":\"I can't log into my account\"}",
-                                    "Accept: text/event-stream", {0}};
+                                    "Accept: text/event-stream",
+                                    {0}};
         pthread_create(&th[i], NULL, turn_thread, &args[i]);
     }
     char sids[N][80];
@@ -317,7 +319,8 @@ static void test_shutdown_with_turns_in_flight(void)
     pthread_t th[N];
     for (int i = 0; i < N; i++) {
         args[i] = (struct turn_arg){"{\"message\":\"where is my order?\"}",
-                                    i % 2 ? "Accept: text/event-stream" : NULL, {0}};
+                                    i % 2 ? "Accept: text/event-stream" : NULL,
+                                    {0}};
         pthread_create(&th[i], NULL, turn_thread, &args[i]);
     }
     e2e_sleep_ms(50);
@@ -337,6 +340,143 @@ static void test_shutdown_with_turns_in_flight(void)
     CHECK(system(cmd) == 0);
     CHECK(log_clean(dir));
     e2e_rmdir(dir);
+}
+
+/* ---------------------------------------------------------------- many held turns */
+
+/* Starts bench/concurrency/stub.js (the Anthropic-shaped model stand-in) answering after
+ * latency_ms, its stdout on *out (kept open while it runs). Returns its pid and sets *port, or -1.
+ */
+static pid_t stub_start(int latency_ms, int *port, FILE **out)
+{
+    const char *src = getenv("PARLEY_SRC");
+    char script[512], lat[32];
+    snprintf(script, sizeof script, "%s/bench/concurrency/stub.js", src ? src : ".");
+    snprintf(lat, sizeof lat, "%d", latency_ms);
+    int pfd[2];
+    if (pipe(pfd) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pfd[1], 1);
+        close(pfd[0]);
+        close(pfd[1]);
+        setenv("STUB_LATENCY_MS", lat, 1);
+        setenv("STUB_PORT", "0", 1);
+        execlp("node", "node", script, (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    *out = fdopen(pfd[0], "r");
+    char line[64] = "";
+    *port = 0;
+    if (*out && fgets(line, sizeof line, *out) && strncmp(line, "port ", 5) == 0)
+        *port = atoi(line + 5);
+    if (*port <= 0) {
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+        return -1;
+    }
+    return pid;
+}
+
+/* More turns held at once than the server resumes one by one (RESUME_BATCH_FROM, 256, in
+ * src/http/server.c), each waiting on a model that answers after 1.5 s, half of them streamed:
+ * every one is answered 200 with its own well-framed reply, the server says it resumed in
+ * batches, and it stops cleanly with no sanitizer report. */
+static void test_many_held_turns_resume_in_batches(void)
+{
+    enum { HELD = 300 };
+    int port = 0;
+    FILE *stub_out = NULL;
+    pid_t stub = stub_start(1500, &port, &stub_out);
+    if (!check_require("model stand-in (node bench/concurrency/stub.js) starts", stub > 0))
+        return;
+    char dir[64], base[128];
+    snprintf(base, sizeof base, "ANTHROPIC_BASE_URL=http://127.0.0.1:%d", port);
+    const char *env[] = {"PARLEY_MODEL=anthropic", "ANTHROPIC_API_KEY=test", base,
+                         "PARLEY_MAX_CONNECTIONS_PER_IP=0", NULL};
+    struct e2e_server s2;
+    if (!check_require("server starts",
+                       e2e_tmpdir(dir, sizeof dir) == 0 && e2e_start_env(&s2, dir, env) == 0)) {
+        kill(stub, SIGTERM);
+        waitpid(stub, NULL, 0);
+        fclose(stub_out);
+        return;
+    }
+    char url[128];
+    snprintf(url, sizeof url, "%s/chat", s2.url);
+    struct curl_slist *json_h = curl_slist_append(NULL, "Content-Type: application/json");
+    struct curl_slist *sse_h = curl_slist_append(NULL, "Content-Type: application/json");
+    sse_h = curl_slist_append(sse_h, "Accept: text/event-stream");
+    CURLM *m = curl_multi_init();
+    static CURL *hs[HELD];
+    static struct e2e_buf bufs[HELD];
+    for (int i = 0; i < HELD; i++) {
+        bufs[i] = (struct e2e_buf){0};
+        hs[i] = curl_easy_init();
+        curl_easy_setopt(hs[i], CURLOPT_URL, url);
+        curl_easy_setopt(hs[i], CURLOPT_POSTFIELDS, "{\"message\":\"where is my order?\"}");
+        curl_easy_setopt(hs[i], CURLOPT_HTTPHEADER, i % 2 ? sse_h : json_h);
+        curl_easy_setopt(hs[i], CURLOPT_WRITEFUNCTION, e2e_on_data);
+        curl_easy_setopt(hs[i], CURLOPT_WRITEDATA, &bufs[i]);
+        curl_easy_setopt(hs[i], CURLOPT_TIMEOUT, 300L);
+        curl_multi_add_handle(m, hs[i]);
+    }
+    int running = HELD;
+    static CURLcode results[HELD];
+    for (int spins = 0; running > 0 && spins < 400; spins++) {
+        curl_multi_perform(m, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left)))
+            for (int i = 0; i < HELD; i++)
+                if (msg->msg == CURLMSG_DONE && hs[i] == msg->easy_handle)
+                    results[i] = msg->data.result;
+        curl_multi_poll(m, NULL, 0, 1000, NULL);
+    }
+    int good = 0;
+    for (int i = 0; i < HELD; i++) {
+        long st = 0;
+        curl_easy_getinfo(hs[i], CURLINFO_RESPONSE_CODE, &st);
+        const char *reply = NULL;
+        json_t *j = NULL;
+        char deltas[4096] = "";
+        int bad = 0;
+        if (i % 2) {
+            bad = !bufs[i].data || sse_parse(bufs[i].data, deltas, sizeof deltas, &j);
+            reply = json_string_value(json_object_get(j, "reply"));
+            bad |= !reply || strcmp(deltas, reply) != 0;
+        } else {
+            j = bufs[i].data ? json_loads(bufs[i].data, 0, NULL) : NULL;
+            reply = json_string_value(json_object_get(j, "reply"));
+        }
+        if (st == 200 && !bad && reply && strstr(reply, "Thanks for reaching out"))
+            good++;
+        else if (good + 3 > i)
+            fprintf(stderr, "held turn %d: status %ld (%s) body '%.300s'\n", i, st,
+                    curl_easy_strerror(results[i]), bufs[i].data ? bufs[i].data : "");
+        json_decref(j);
+        curl_multi_remove_handle(m, hs[i]);
+        curl_easy_cleanup(hs[i]);
+        free(bufs[i].data);
+    }
+    curl_multi_cleanup(m);
+    curl_slist_free_all(json_h);
+    curl_slist_free_all(sse_h);
+    CHECK_INT(good, HELD);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "grep -q 'resuming connections in batches' '%s/server.log'", dir);
+    CHECK(system(cmd) == 0);
+    CHECK_INT(e2e_stop(&s2), 0);
+    CHECK(log_clean(dir));
+    kill(stub, SIGTERM);
+    waitpid(stub, NULL, 0);
+    fclose(stub_out);
+    if (good == HELD)
+        e2e_rmdir(dir);
+    else
+        fprintf(stderr, "# server log kept in %s\n", dir);
 }
 
 int main(void)
@@ -359,6 +499,7 @@ int main(void)
     e2e_rmdir(dir);
     RUN(test_per_ip_cap);
     RUN(test_shutdown_with_turns_in_flight);
+    RUN(test_many_held_turns_resume_in_batches);
     curl_global_cleanup();
     return check_summary();
 }

@@ -2,7 +2,7 @@
  * test_http_client.c - the libcurl client against the scripted fake server: exact request
  * shape, retries on 429/5xx with Retry-After, no retry on 4xx, timeouts, the size cap,
  * streaming, connection refused, the backoff bounds, and calls parked on a scheduler (each on
- * its one socket, without a descriptor of its own beyond it).
+ * its one socket, without a descriptor of its own beyond it, sharing the thread's multi handle).
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -41,12 +41,12 @@ static void test_post_exact_request(void)
     char *url = xasprintf("%s/model/a.b-v2%%3A0/invoke?x=1", f.base_url);
     const char *hdrs[] = {"Content-Type: application/json", "X-Api-Key: k1"};
     struct http_client_request req = {.method = "POST",
-                               .url = url,
-                               .headers = hdrs,
-                               .n_headers = 2,
-                               .body = "{\"a\":1}",
-                               .body_len = 7,
-                               .max_retries = -1};
+                                      .url = url,
+                                      .headers = hdrs,
+                                      .n_headers = 2,
+                                      .body = "{\"a\":1}",
+                                      .body_len = 7,
+                                      .max_retries = -1};
     struct http_client_response resp;
     struct err e = {0};
     CHECK_INT(http_client_do(c, &req, &resp, &e), 0);
@@ -164,8 +164,10 @@ static void test_timeout(void)
     fake_http_push(&f, 200, NULL, "late", (size_t)-1, 700);
     struct http_client_config cfg = fast_cfg();
     struct http_client *c = http_client_new(&cfg);
-    struct http_client_request req = {
-        .method = "GET", .url = f.base_url, .timeout_ms = 150, .max_retries = 1};
+    struct http_client_request req = {.method = "GET",
+                                      .url = f.base_url,
+                                      .timeout_ms = 150,
+                                      .max_retries = 1};
     struct http_client_response resp;
     struct err e = {0};
     int64_t t0 = clock_mono_ms();
@@ -232,9 +234,13 @@ static void test_streaming(void)
     struct http_client_config cfg = fast_cfg();
     struct http_client *c = http_client_new(&cfg);
     struct sink s = {0};
-    struct http_client_request req = {
-        .method = "POST", .url = f.base_url, .body = "{}", .body_len = 2, .max_retries = -1,
-        .on_data = on_data, .ud = &s};
+    struct http_client_request req = {.method = "POST",
+                                      .url = f.base_url,
+                                      .body = "{}",
+                                      .body_len = 2,
+                                      .max_retries = -1,
+                                      .on_data = on_data,
+                                      .ud = &s};
     struct http_client_response resp;
     struct err e = {0};
     CHECK_INT(http_client_do(c, &req, &resp, &e), 0);
@@ -426,6 +432,96 @@ static void test_parked_calls_no_epoll_set_each(void)
     fake_http_stop(&f);
 }
 
+/* ---- One multi handle per scheduler thread ------------------------------------------------- */
+
+static int stream_key; /* task-local: the stream task's own state */
+
+struct stream_task {
+    struct http_client *c;
+    const char *url;
+    char buf[128]; /* what on_data received */
+    size_t len;
+    int foreign; /* on_data ran in another task */
+    int ok;      /* the call returned 200 */
+};
+
+static int stream_on_data(void *ud, const char *data, size_t len)
+{
+    struct stream_task *t = ud;
+    if (sched_local_get(&stream_key) != t)
+        t->foreign = 1;
+    if (t->len + len < sizeof t->buf) {
+        memcpy(t->buf + t->len, data, len);
+        t->len += len;
+        t->buf[t->len] = '\0';
+    }
+    return 0;
+}
+
+static void stream_task_run(void *ud)
+{
+    struct stream_task *t = ud;
+    sched_local_set(&stream_key, t);
+    struct http_client_request req = {.method = "POST",
+                                      .url = t->url,
+                                      .body = "{}",
+                                      .body_len = 2,
+                                      .max_retries = 0,
+                                      .on_data = stream_on_data,
+                                      .ud = t};
+    struct http_client_response resp;
+    struct err e = {0};
+    t->ok = http_client_do(t->c, &req, &resp, &e) == 0 && resp.status == 200;
+    http_client_response_release(&resp);
+}
+
+/* Sixteen streamed calls parked at once on one scheduler thread share its one multi handle: each
+ * gets exactly its own stream, on_data always runs in the call's own task (its task-local state;
+ * whichever task ran curl), and a call in flight costs its socket and the server's, not a socket
+ * pair of its own (the thread's multi has one). */
+static void test_tasks_share_one_multi(void)
+{
+    struct fake_http f;
+    CHECK_INT(fake_http_start(&f), 0);
+    enum { N = 16 };
+    for (int i = 0; i < N; i++)
+        fake_http_push(&f, 200, "Content-Type: text/event-stream\n", "data: a\n\ndata: b\n\n",
+                       (size_t)-1, 300 + 20 * i);
+    struct http_client_config cfg = fast_cfg();
+    cfg.timeout_ms = 60000;
+    struct http_client *c = http_client_new(&cfg);
+    struct err err = {0};
+    struct sched *s = sched_start(1, 0, &err);
+    int before = count_fds();
+    atomic_store(&sampling, 1);
+    atomic_store(&fds_peak, before);
+    pthread_t th;
+    CHECK_INT(pthread_create(&th, NULL, sample_fds, NULL), 0);
+    static struct stream_task ts[N];
+    for (int i = 0; s && i < N; i++) {
+        ts[i] = (struct stream_task){.c = c, .url = f.base_url};
+        CHECK_INT(sched_submit(s, stream_task_run, &ts[i]), 0);
+    }
+    CHECK_INT(sched_stop(s, 120000), 0);
+    atomic_store(&sampling, 0);
+    pthread_join(th, NULL);
+    int ok = 0, foreign = 0;
+    for (int i = 0; i < N; i++) {
+        ok += ts[i].ok && strcmp(ts[i].buf, "data: a\n\ndata: b\n\n") == 0;
+        foreign += ts[i].foreign;
+    }
+    CHECK_INT(ok, N);
+    CHECK_INT(foreign, 0);
+    CHECK_INT(fake_http_count(&f), N);
+    int grew = atomic_load(&fds_peak) - before;
+    CHECK(grew >= N);         /* the sampler saw the calls in flight */
+    CHECK(grew <= 2 * N + 4); /* 2 per call, the thread's socket pair and a little slack */
+    if (grew > 2 * N + 4)
+        printf("# descriptors grew by %d for %d parked calls\n", grew, N);
+    http_client_free(c);
+    fake_http_stop(&f);
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -440,5 +536,6 @@ int main(void)
     RUN(test_backoff_bounds);
     RUN(test_calls_park_inside_tasks);
     RUN(test_parked_calls_no_epoll_set_each);
+    RUN(test_tasks_share_one_multi);
     return check_summary();
 }

@@ -1,13 +1,17 @@
 /* test_sched.c - the fiber scheduler: thousands of tasks parked on timers, events and fds on two
- * threads, submits from foreign threads, stop with grace, waits off a fiber, task-local storage
- * and the mutex rule. No timing assertions: parking is proven by how many tasks wait at once. */
+ * threads, submits from foreign threads, stop with grace, waits off a fiber, task-local storage,
+ * the mutex rule, a wait on a socket or an event, and a parked fiber's unused stack pages given
+ * back. No timing assertions:
+ * parking is proven by how many tasks wait at once. */
 #include "base/sched.h"
 
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,10 +19,10 @@
 #include "base/xmalloc.h"
 #include "check.h"
 
-static atomic_int inside;    /* tasks currently parked in a wait */
-static atomic_int most;      /* high-water mark of inside */
-static atomic_int finished;  /* tasks that ran to the end */
-static atomic_int wrong;     /* tasks that saw a wrong result */
+static atomic_int inside;   /* tasks currently parked in a wait */
+static atomic_int most;     /* high-water mark of inside */
+static atomic_int finished; /* tasks that ran to the end */
+static atomic_int wrong;    /* tasks that saw a wrong result */
 
 static void reset(void)
 {
@@ -400,6 +404,166 @@ static void test_parking_while_holding_aborts(void)
     CHECK_INT(sched_in_task(), 0);
 }
 
+/* ---- A socket or an event ------------------------------------------------------------------ */
+
+struct fe_case {
+    int fd;                 /* read end of a pipe */
+    struct sched_event *ev; /* the event */
+    int timeout_ms;
+    int rc, sig; /* what the wait returned */
+};
+
+static void fd_event_task(void *ud)
+{
+    struct fe_case *c = ud;
+    enter();
+    c->rc = sched_wait_fd_event(c->fd, POLLIN, c->ev, c->timeout_ms, &c->sig);
+    leave();
+    atomic_fetch_add(&finished, 1);
+}
+
+/* sched_wait_fd_event on one thread: ended by the event, by the fd, by the timeout, and by a
+ * signal that came before the wait. */
+static void test_wait_fd_or_event(void)
+{
+    reset();
+    struct err err = {0};
+    struct sched *s = sched_start(1, 0, &err);
+    if (!check_require("scheduler started", s != NULL))
+        return;
+    int p[4][2];
+    struct fe_case cs[4];
+    for (int i = 0; i < 4; i++) {
+        CHECK_INT(pipe(p[i]), 0);
+        cs[i] = (struct fe_case){
+            .fd = p[i][0], .ev = sched_event_new(), .timeout_ms = 60000, .rc = -2, .sig = -1};
+    }
+    cs[2].timeout_ms = 50;        /* ends by its timeout */
+    sched_event_signal(cs[3].ev); /* signalled before the wait */
+    for (int i = 0; i < 4; i++)
+        CHECK_INT(sched_submit(s, fd_event_task, &cs[i]), 0);
+    for (int i = 0; i < 6000 && atomic_load(&finished) < 2; i++) /* 2 and 3 end on their own */
+        usleep(10000);
+    for (int i = 0; i < 6000 && atomic_load(&inside) < 2; i++)
+        usleep(10000);
+    CHECK_INT(atomic_load(&inside), 2); /* 0 and 1 parked */
+    sched_event_signal(cs[0].ev);
+    CHECK_INT((int)write(p[1][1], "x", 1), 1);
+    CHECK_INT(sched_stop(s, 120000), 0);
+    CHECK_INT(cs[0].rc, 0);
+    CHECK_INT(cs[0].sig, 1);
+    CHECK(cs[1].rc > 0 && (cs[1].rc & POLLIN));
+    CHECK_INT(cs[1].sig, 0);
+    CHECK_INT(cs[2].rc, 0);
+    CHECK_INT(cs[2].sig, 0);
+    CHECK_INT(cs[3].rc, 0);
+    CHECK_INT(cs[3].sig, 1);
+    for (int i = 0; i < 4; i++) {
+        close(p[i][0]);
+        close(p[i][1]);
+        sched_event_free(cs[i].ev);
+    }
+}
+
+/* ---- Parked stacks -------------------------------------------------------------------------- */
+
+#define DEEP_BYTES (96 * 1024) /* how deep the task goes before it parks */
+#define NEAR_BYTES (16 * 1024) /* the top of that region, where the parking frames lie */
+
+static uintptr_t deep_lo, deep_hi;  /* pages below the parking frames (set by the task) */
+static struct sched_event *deep_go; /* lets the parked task go on */
+static atomic_int deep_parked;      /* the task is about to park */
+static atomic_int deep_before;      /* resident pages of the region before the park */
+static atomic_int deep_after;       /* resident pages after it resumed and went deep again */
+static atomic_int deep_ok;          /* its data and its live frame were right after the park */
+
+/* Resident pages in [lo, hi), -1 on error. */
+static int resident_pages(uintptr_t lo, uintptr_t hi)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    size_t n = (hi - lo) / (size_t)page;
+    unsigned char vec[64];
+    if (n == 0 || n > sizeof vec || mincore((void *)lo, hi - lo, vec) != 0)
+        return -1;
+    int r = 0;
+    for (size_t i = 0; i < n; i++)
+        r += vec[i] & 1;
+    return r;
+}
+
+/* Writes a pattern over DEEP_BYTES of the real stack (alloca: never ASan's fake stack), records
+ * the whole pages of it below its top NEAR_BYTES when record is set, and returns a checksum read
+ * back from it. */
+__attribute__((noinline)) static unsigned go_deep(unsigned seed, int record)
+{
+    volatile unsigned char *buf = __builtin_alloca(DEEP_BYTES);
+    for (size_t i = 0; i < DEEP_BYTES; i++)
+        buf[i] = (unsigned char)(seed + i * 7);
+    if (record) {
+        uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+        deep_lo = ((uintptr_t)buf + page - 1) & ~(page - 1);
+        deep_hi = ((uintptr_t)buf + DEEP_BYTES - NEAR_BYTES) & ~(page - 1);
+    }
+    unsigned sum = 0;
+    for (size_t i = 0; i < DEEP_BYTES; i += 61)
+        sum = sum * 31 + buf[i];
+    return sum;
+}
+
+static void deep_then_park(void *ud)
+{
+    (void)ud;
+    unsigned char live[512]; /* in the frame that parks: must survive the park */
+    for (size_t i = 0; i < sizeof live; i++)
+        live[i] = (unsigned char)(i * 13 + 1);
+    unsigned first = go_deep(5, 1);
+    atomic_store(&deep_before, resident_pages(deep_lo, deep_hi));
+    atomic_store(&deep_parked, 1);
+    int got = sched_event_wait(deep_go, 120000);
+    unsigned again = go_deep(5, 0);
+    atomic_store(&deep_after, resident_pages(deep_lo, deep_hi));
+    int ok = got == 1 && first == again;
+    for (size_t i = 0; i < sizeof live; i++)
+        ok &= live[i] == (unsigned char)(i * 13 + 1);
+    atomic_store(&deep_ok, ok);
+    atomic_fetch_add(&finished, 1);
+}
+
+static int deep_released(void *ud)
+{
+    (void)ud;
+    return resident_pages(deep_lo, deep_hi) == 0;
+}
+
+static int deep_is_parked(void *ud)
+{
+    (void)ud;
+    return atomic_load(&deep_parked);
+}
+
+static void test_parked_stack_pages_are_released(void)
+{
+    reset();
+    struct err err = {0};
+    struct sched *s = sched_start(1, 0, &err);
+    if (!check_require("scheduler started", s != NULL))
+        return;
+    deep_go = sched_event_new();
+    CHECK_INT(sched_submit(s, deep_then_park, NULL), 0);
+    CHECK(check_wait(deep_is_parked, NULL, 60000));
+    int pages = (int)((deep_hi - deep_lo) / (uintptr_t)sysconf(_SC_PAGESIZE));
+    CHECK(pages >= 16);
+    CHECK_INT(atomic_load(&deep_before), pages); /* it really went deep */
+    /* Parked on the event: the pages below its frame are gone (the park follows the flag). */
+    CHECK(check_wait(deep_released, NULL, 60000));
+    sched_event_signal(deep_go);
+    CHECK_INT(sched_stop(s, 120000), 0);
+    CHECK_INT(atomic_load(&finished), 1);
+    CHECK_INT(atomic_load(&deep_ok), 1);        /* the same data written and read again */
+    CHECK_INT(atomic_load(&deep_after), pages); /* and touched again after the resume */
+    sched_event_free(deep_go);
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -412,5 +576,7 @@ int main(void)
     RUN(test_waits_off_a_fiber_block);
     RUN(test_sched_mutex_excludes_across_parks);
     RUN(test_parking_while_holding_aborts);
+    RUN(test_wait_fd_or_event);
+    RUN(test_parked_stack_pages_are_released);
     return check_summary();
 }
