@@ -115,13 +115,6 @@ static size_t estimate_json_tokens(const json_t *j)
     return count_done(&t);
 }
 
-/* FNV-1a, continued over len bytes. */
-static int hash_chunk(const char *buf, size_t len, void *ud)
-{
-    scan_bytes(ud, NULL, buf, len);
-    return 0;
-}
-
 /* Hash and token count of a request in one walk over its values: the hash runs over every byte
  * of the request's compact, key-sorted JSON text (json_dumps with JSON_COMPACT | JSON_SORT_KEYS),
  * the count over the text of the values of "system", "messages" and "tools". The walk emits the
@@ -290,7 +283,7 @@ static size_t request_hash_tokens(const json_t *request, uint64_t *h)
 
 static uint64_t fnv1a(const char *s, uint64_t h)
 {
-    hash_chunk(s, strlen(s), &h);
+    scan_bytes(&h, NULL, s, strlen(s));
     return h;
 }
 
