@@ -36,6 +36,9 @@ cleanup() {
     rm -rf "$dir"
 }
 trap cleanup EXIT
+# The open-file limit nginx gets from worker_rlimit_nofile (65536), for parley too: raised when
+# this runs as root, else whatever the hard limit is.
+ulimit -Hn 65536 2>/dev/null || true
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

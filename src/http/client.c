@@ -11,8 +11,10 @@
  *
  * A call in progress costs a descriptor (its socket), and a process serving thousands of turns
  * would run out of them (EMFILE: a failed connect): calls in progress are capped process-wide at
- * a tenth of RLIMIT_NOFILE (read at the first call, after `parley serve` raised it), and a call
- * over the cap waits, parked, for one to finish (see slot_take).
+ * a third of RLIMIT_NOFILE (read at the first call, after `parley serve` raised it): a turn's
+ * call and the client connection that waits on it take two, the third is left for the store,
+ * logs and the connections that have no call out. A call over the cap waits, parked, for one to
+ * finish (see slot_take).
  */
 #include "http/client.h"
 
@@ -96,7 +98,7 @@ static void global_init(void)
 /* ---- The process-wide cap on calls in progress ---------------------------------------------- */
 
 #define SLOTS_MIN 8       /* the cap however low the open-file limit */
-#define SLOTS_SHARE 10    /* calls in progress: one per SLOTS_SHARE descriptors */
+#define SLOTS_SHARE 3     /* calls in progress: one per SLOTS_SHARE descriptors */
 #define SLOT_WAIT_MS 1000 /* a waiter looks again at least this often */
 
 static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
