@@ -34,7 +34,15 @@
 #define STACK_DEFAULT (256 * 1024)
 #endif
 
-#define STACKS_KEPT 64       /* finished fibers' stacks a loop keeps for reuse */
+/* Finished fibers' stacks a loop keeps for reuse: up to STACKS_CACHED, trimmed back to
+ * STACKS_KEPT once no stack has gone in or out for STACKS_TRIM_MS. Turns finish in bursts (a
+ * thousand model replies arriving in the same few ms) and start at START_MAX a loop turn, so with
+ * only STACKS_KEPT a burst unmapped most stacks and the next starts mapped them again: at 4,000
+ * held turns munmap's TLB shootdowns were 6% of the CPU. A kept stack holds only the pages its
+ * fiber touched (~20 KB), so the cache costs at most ~20 MB a loop, and only after a burst. */
+#define STACKS_KEPT 64
+#define STACKS_CACHED 1024
+#define STACKS_TRIM_MS 1000
 #define EVENTS_MAX 64        /* epoll events taken per loop turn */
 #define START_MAX 32         /* new tasks a loop starts per turn, after the woken ones */
 #define RELEASE_AFTER_MS 100 /* a fiber parked this long gives back its unused stack pages */
@@ -99,6 +107,7 @@ struct loop {
     long n_heap, cap_heap;
     void **stacks; /* spare stacks of stack_size (loop thread only) */
     int n_stacks;
+    int64_t stacks_ms;        /* when a stack last went in or out of the cache (loop thread only) */
     int live;                 /* fibers alive on this loop (loop thread only) */
     int backlog;              /* tasks left in the inbox by the last take (loop thread only) */
     struct fiber *pk_head;    /* parked fibers whose stack pages are not yet given back */
@@ -154,8 +163,10 @@ static void *stack_get(struct loop *l, size_t *map_len)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     *map_len = l->s->stack_size + page;
-    if (l->n_stacks > 0)
+    if (l->n_stacks > 0) {
+        l->stacks_ms = clock_mono_ms();
         return l->stacks[--l->n_stacks];
+    }
     void *m = mmap(NULL, *map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
                    -1, 0);
     if (m == MAP_FAILED)
@@ -169,10 +180,22 @@ static void *stack_get(struct loop *l, size_t *map_len)
 
 static void stack_put(struct loop *l, void *m, size_t map_len)
 {
-    if (l->n_stacks < STACKS_KEPT)
+    if (l->n_stacks < STACKS_CACHED) {
         l->stacks[l->n_stacks++] = m;
-    else
+        l->stacks_ms = clock_mono_ms();
+    } else {
         munmap(m, map_len);
+    }
+}
+
+/* Unmaps the cached stacks beyond STACKS_KEPT once the cache has been still for STACKS_TRIM_MS. */
+static void stacks_trim_due(struct loop *l, int64_t now)
+{
+    if (l->n_stacks <= STACKS_KEPT || now - l->stacks_ms < STACKS_TRIM_MS)
+        return;
+    size_t len = l->s->stack_size + (size_t)sysconf(_SC_PAGESIZE);
+    while (l->n_stacks > STACKS_KEPT)
+        munmap(l->stacks[--l->n_stacks], len);
 }
 
 /* ---- Timer heap (loop thread only) ---------------------------------------------------------- */
@@ -423,13 +446,16 @@ static int loop_timeout(struct loop *l)
 {
     if (l->ready || l->backlog)
         return 0;
-    if (l->n_heap == 0 && !l->pk_head)
+    int trim = l->n_stacks > STACKS_KEPT;
+    if (l->n_heap == 0 && !l->pk_head && !trim)
         return -1;
     int64_t now = clock_mono_ms(), d = 60000;
     if (l->n_heap > 0 && l->heap[0]->deadline - now < d)
         d = l->heap[0]->deadline - now;
     if (l->pk_head && l->pk_head->parked_ms + RELEASE_AFTER_MS - now < d)
         d = l->pk_head->parked_ms + RELEASE_AFTER_MS - now;
+    if (trim && l->stacks_ms + STACKS_TRIM_MS - now < d)
+        d = l->stacks_ms + STACKS_TRIM_MS - now;
     return d < 0 ? 0 : (int)d;
 }
 
@@ -511,6 +537,7 @@ static void *loop_main(void *arg)
             fiber_wake(f, WAKE_TIMER, 0);
         }
         stacks_release_due(l, now);
+        stacks_trim_due(l, now);
     }
     cur_loop = NULL;
     int last = 0;
@@ -561,7 +588,7 @@ struct sched *sched_start(int nthreads, size_t stack_size, struct err *err)
         struct loop *l = &s->loops[i];
         l->s = s;
         pthread_mutex_init(&l->mu, NULL);
-        l->stacks = xcalloc(STACKS_KEPT, sizeof *l->stacks);
+        l->stacks = xcalloc(STACKS_CACHED, sizeof *l->stacks);
         l->epfd = epoll_create1(EPOLL_CLOEXEC);
         l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         s->n_loops++;

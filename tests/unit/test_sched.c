@@ -1,7 +1,7 @@
 /* test_sched.c - the fiber scheduler: thousands of tasks parked on timers, events and fds on two
  * threads, submits from foreign threads, stop with grace, waits off a fiber, task-local storage,
  * the mutex rule, a wait on a socket or an event, and a parked fiber's unused stack pages given
- * back. No timing assertions:
+ * back, the stack cache kept over a burst and trimmed after. No timing assertions:
  * parking is proven by how many tasks wait at once. */
 #include "base/sched.h"
 
@@ -10,7 +10,9 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -564,6 +566,65 @@ static void test_parked_stack_pages_are_released(void)
     sched_event_free(deep_go);
 }
 
+/* ---- The stack cache ------------------------------------------------------------------------ */
+
+enum { CACHE_STACK_PAGES = 77 }; /* a stack size nothing else in the process maps */
+
+/* Mappings of exactly one fiber stack (the guard page is a mapping of its own). */
+static int stack_mappings(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return -1;
+    size_t want = (size_t)CACHE_STACK_PAGES * (size_t)sysconf(_SC_PAGESIZE);
+    unsigned long lo, hi;
+    char perms[8], line[512];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && hi - lo == want &&
+            strcmp(perms, "rw-p") == 0)
+            n++;
+    fclose(f);
+    return n;
+}
+
+static int all_finished(void *ud)
+{
+    return atomic_load(&finished) == (int)(intptr_t)ud;
+}
+
+static int cache_trimmed(void *ud)
+{
+    (void)ud;
+    return stack_mappings() <= 64; /* STACKS_KEPT */
+}
+
+/* A burst of finished fibers keeps its stacks (up to the cache's bound) for the next starts, and
+ * the cache goes back to its floor once it has been still for a while. */
+static void test_stack_cache_keeps_a_burst_then_trims(void)
+{
+    reset();
+    struct err err = {0};
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    struct sched *s = sched_start(1, CACHE_STACK_PAGES * page, &err);
+    if (!check_require("scheduler started", s != NULL))
+        return;
+    enum { N = 400 };
+    for (int i = 0; i < N; i++)
+        CHECK_INT(sched_submit(s, sleeper, (void *)(intptr_t)300), 0);
+    CHECK(check_wait(all_finished, (void *)(intptr_t)N, 120000));
+    int most_parked = atomic_load(&most);
+    int kept = stack_mappings();
+    printf("# %d asleep at once; %d stacks kept after the burst\n", most_parked, kept);
+    CHECK(most_parked > 64);
+    CHECK(kept > 64);              /* more than the floor survived the burst */
+    CHECK(kept <= most_parked);    /* and no more than were ever in use */
+    CHECK(check_wait(cache_trimmed, NULL, 30000)); /* then back to the floor */
+    CHECK_INT(sched_stop(s, 120000), 0);
+    CHECK_INT(atomic_load(&wrong), 0);
+    CHECK_INT(stack_mappings(), 0); /* stop unmaps the rest */
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -578,5 +639,6 @@ int main(void)
     RUN(test_parking_while_holding_aborts);
     RUN(test_wait_fd_or_event);
     RUN(test_parked_stack_pages_are_released);
+    RUN(test_stack_cache_keeps_a_burst_then_trims);
     return check_summary();
 }
