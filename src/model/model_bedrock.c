@@ -256,7 +256,7 @@ static json_t *bedrock_invoke(struct model *mb, const json_t *request, model_del
         goto out;
     }
     if (m->anthropic) {
-        body_json = json_deep_copy(request);
+        body_json = json_copy((json_t *)request); /* only top-level members change */
         json_object_del(body_json, "model");
         json_object_del(body_json, "stream");
         json_object_set_new(body_json, "anthropic_version", json_string("bedrock-2023-05-31"));

@@ -45,9 +45,12 @@ static void test_text_and_request_shape(void)
                    (size_t)-1, 0);
     struct model *m = new_model(&f, 2000, 2);
     json_t *req = sample_request();
+    json_t *before = json_deep_copy(req);
     struct err e = {0};
     json_t *r = model_invoke(m, req, NULL, NULL, &e);
     CHECK(r != NULL);
+    CHECK(json_equal(req, before)); /* the caller's request is left as it was (no "model" added) */
+    json_decref(before);
     CHECK_STR(json_string_value(json_object_get(r, "stop_reason")), "end_turn");
     CHECK_STR(json_string_value(
                   json_object_get(json_array_get(json_object_get(r, "content"), 0), "text")),
