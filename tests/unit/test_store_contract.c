@@ -874,8 +874,7 @@ static void test_turn_counters(void)
 
     /* A malformed counter is refused before the turn is written. */
     t = counted_turn(id, 0, g, 5);
-    json_object_set_new(json_array_get(json_object_get(t, "counters"), 1), "name",
-                        json_string(""));
+    json_object_set_new(json_array_get(json_object_get(t, "counters"), 1), "name", json_string(""));
     CHECK_INT(store_turn_save(st, t, &turn, &e), -1);
     CHECK_STR(e.code, "InvalidRequest");
     json_decref(t);
