@@ -554,7 +554,7 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
         json_decref(resp);
         return NULL;
     }
-    if (counters) {
+    if (counting > 0) { /* saved: the tab's tokens are in the counters now */
         tab->unsaved -= counting;
         AGENT_HOOK(a, on_budget, counted[0], NULL);
     }
