@@ -65,8 +65,9 @@ struct agent_hooks {
      * Lambda may freeze the process): write out what is buffered (EMF lines, events). */
     void (*flush)(struct agent *a);
     /* After the token budgets (agent/budget.h) were consulted: the server's model tokens of the
-     * UTC day after a model call (-1 when unknown), and the scope of a refusal ("session",
-     * "daily") when the turn was answered without a model call, else NULL. */
+     * UTC day after a spend was written (a turn's save, or a model call's own write; -1 when
+     * unknown), and the scope of a refusal ("session", "daily") when the turn was answered
+     * without a model call, else NULL. */
     void (*on_budget)(struct agent *a, long long server_today, const char *refused_scope);
 };
 

@@ -33,4 +33,15 @@ int agent__confirm_resume(struct agent *a, json_t *event, struct err *err);
 /* The running turn's observer (task-local, see agent_observer_set), or NULL. */
 const struct agent_observer *agent__observer(void);
 
+struct budget_tab;
+
+/* The budget tab of the turn running on this task (agent/budget.h; task-local, set by turn.c
+ * around the workflow, NULL off a turn: a handler run on its own then spends at once). */
+void agent__budget_tab_set(struct budget_tab *tab);
+struct budget_tab *agent__budget_tab(void);
+
+/* Spends what tab still holds (the turn ended without a save counting it) against the budgets
+ * of session_id and empties it. A store failure is logged (the replies are paid for). */
+void agent__budget_settle(struct agent *a, const char *session_id, struct budget_tab *tab);
+
 #endif

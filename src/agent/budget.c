@@ -27,8 +27,16 @@ static void session_name(const char *session_id, char *out, size_t n)
 int budget_check(struct store *s, const struct budget_limits *l, const char *session_id,
                  long long now_ms, enum budget_verdict *verdict, struct err *err)
 {
+    return budget_check_turn(s, l, session_id, NULL, now_ms, verdict, err);
+}
+
+int budget_check_turn(struct store *s, const struct budget_limits *l, const char *session_id,
+                      const struct budget_tab *tab, long long now_ms, enum budget_verdict *verdict,
+                      struct err *err)
+{
     char group[32], name[STORE_COUNTER_NAME_MAX + 1];
     long long expires, used = 0;
+    long long unsaved = tab && tab->unsaved > 0 ? tab->unsaved : 0;
     *verdict = BUDGET_OK;
     if (l->session_tokens <= 0 && l->daily_tokens <= 0)
         return 0;
@@ -36,7 +44,7 @@ int budget_check(struct store *s, const struct budget_limits *l, const char *ses
     if (l->daily_tokens > 0) {
         if (store_counter_get(s, group, "server", &used, err) < 0)
             return -1;
-        if (used >= l->daily_tokens) {
+        if (used + unsaved >= l->daily_tokens) {
             *verdict = BUDGET_DAILY;
             return 0;
         }
@@ -45,10 +53,31 @@ int budget_check(struct store *s, const struct budget_limits *l, const char *ses
         session_name(session_id, name, sizeof name);
         if (store_counter_get(s, group, name, &used, err) < 0)
             return -1;
-        if (used >= l->session_tokens)
+        if (used + unsaved >= l->session_tokens)
             *verdict = BUDGET_SESSION;
     }
     return 0;
+}
+
+json_t *budget_counters(const struct budget_limits *l, const char *session_id, long long tokens,
+                        long long now_ms)
+{
+    char group[32], name[STORE_COUNTER_NAME_MAX + 1];
+    long long expires;
+    if (tokens <= 0)
+        return NULL;
+    day_group(now_ms, group, &expires);
+    json_t *adds = json_array();
+    json_array_append_new(adds,
+                          json_pack("{s:s, s:s, s:I, s:I}", "group", group, "name", "server",
+                                    "delta", (json_int_t)tokens, "expiresAt", (json_int_t)expires));
+    if (l->session_tokens > 0) {
+        session_name(session_id, name, sizeof name);
+        json_array_append_new(adds, json_pack("{s:s, s:s, s:I, s:I}", "group", group, "name", name,
+                                              "delta", (json_int_t)tokens, "expiresAt",
+                                              (json_int_t)expires));
+    }
+    return adds;
 }
 
 int budget_spend(struct store *s, const struct budget_limits *l, const char *session_id,

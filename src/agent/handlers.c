@@ -29,7 +29,7 @@ static const struct agent_file *file_of(const struct agent *a)
 
 /* The turn's observer and trace segment are task-local (base/sched.h): a turn parked on its
  * model call must find its own when it resumes, whatever ran on the thread meanwhile. */
-static const char observer_key, trace_key;
+static const char observer_key, trace_key, budget_key;
 
 void agent_trace_set(struct trace_ctx *seg)
 {
@@ -49,6 +49,16 @@ void agent_observer_set(const struct agent_observer *o)
 const struct agent_observer *agent__observer(void)
 {
     return sched_local_get(&observer_key);
+}
+
+void agent__budget_tab_set(struct budget_tab *tab)
+{
+    sched_local_set(&budget_key, tab);
+}
+
+struct budget_tab *agent__budget_tab(void)
+{
+    return sched_local_get(&budget_key);
 }
 
 void agent_emit(struct agent *a, const char *detail_type, json_t *detail)
@@ -310,22 +320,37 @@ static json_t *canned_reply(json_t *event, const char *reply, const char *stop)
     return out;
 }
 
-/* Counts a model call's tokens against the day's budgets. The reply is already paid for, so a
- * store failure is logged and the turn goes on. */
-static void spend_budget(struct agent *a, const struct budget_limits *limits, const json_t *event,
-                         const json_t *usage)
+/* The budget limits of the agent's settings (off without settings). */
+static struct budget_limits limits_of(const struct agent *a)
 {
-    long long tokens = json_integer_value(json_object_get(usage, "input_tokens")) +
-                       json_integer_value(json_object_get(usage, "output_tokens"));
+    if (!a->cfg)
+        return (struct budget_limits){0, 0};
+    return (struct budget_limits){a->cfg->session_token_budget, a->cfg->daily_token_budget};
+}
+
+/* Counts tokens of session_id against the day's budgets with store writes of their own (a model
+ * call off a turn, or what a turn's save did not count). The reply is already paid for, so a
+ * store failure is logged and the turn goes on. */
+static void spend_budget(struct agent *a, const char *session_id, long long tokens)
+{
     long long today = -1;
     struct err e = {0};
-    if (budget_spend(a->store, limits, agent__str(event, "sessionId"), tokens, clock_now_ms(),
-                     &today, &e) < 0) {
+    if (tokens <= 0)
+        return;
+    const struct budget_limits limits = limits_of(a);
+    if (budget_spend(a->store, &limits, session_id, tokens, clock_now_ms(), &today, &e) < 0) {
         log_at(LL_WARN, "agent", "cannot count %lld tokens against the budget: %s: %s", tokens,
                e.code, e.message);
         today = -1;
     }
     AGENT_HOOK(a, on_budget, today, NULL);
+}
+
+void agent__budget_settle(struct agent *a, const char *session_id, struct budget_tab *tab)
+{
+    long long tokens = tab->unsaved;
+    tab->unsaved = 0;
+    spend_budget(a, session_id, tokens);
 }
 
 json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
@@ -350,10 +375,11 @@ json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
     if (denied)
         return canned_reply(event, denied, "denied_topic");
     /* A spent token budget hands the session to a human without calling the model. */
-    const struct budget_limits limits = {a->cfg->session_token_budget, a->cfg->daily_token_budget};
+    const struct budget_limits limits = limits_of(a);
+    struct budget_tab *tab = agent__budget_tab();
     enum budget_verdict verdict = BUDGET_OK;
-    if (budget_check(a->store, &limits, agent__str(event, "sessionId"), clock_now_ms(), &verdict,
-                     err) < 0)
+    if (budget_check_turn(a->store, &limits, agent__str(event, "sessionId"), tab, clock_now_ms(),
+                          &verdict, err) < 0)
         return NULL;
     if (verdict != BUDGET_OK) {
         AGENT_HOOK(a, on_budget, -1, budget_scope(verdict));
@@ -379,7 +405,15 @@ json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
     json_decref(request);
     if (!resp)
         return NULL;
-    spend_budget(a, &limits, event, json_object_get(resp, "usage"));
+    /* The call is paid for whatever comes next: on the turn's tab, counted by its save (or when
+     * it ends unsaved), else at once (budget.h). */
+    const json_t *usage = json_object_get(resp, "usage");
+    long long spent = json_integer_value(json_object_get(usage, "input_tokens")) +
+                      json_integer_value(json_object_get(usage, "output_tokens"));
+    if (tab && spent > 0)
+        tab->unsaved += spent;
+    else
+        spend_budget(a, agent__str(event, "sessionId"), spent);
     if (response_valid(resp, err) < 0) {
         json_decref(resp);
         return NULL;
@@ -499,14 +533,30 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
     if (key)
         json_object_set_new(turn, "idempotency",
                             json_pack("{s:s, s:O}", "key", key, "response", resp));
+    /* The tokens of the turn's model calls count in the turn's own transaction (budget.h); a
+     * failed save leaves them on the tab for a retry or the turn's end. */
+    const struct budget_limits limits = limits_of(a);
+    struct budget_tab *tab = agent__budget_tab();
+    long long counting = tab ? tab->unsaved : 0;
+    long long counted[2] = {-1, -1};
+    json_t *counters = budget_counters(&limits, agent__str(event, "sessionId"), counting,
+                                       clock_now_ms());
+    if (counters) {
+        assert(json_array_size(counters) <= sizeof counted / sizeof counted[0]);
+        json_object_set_new(turn, "counters", counters);
+    }
     int turn_no = 0;
     struct trace_ctx *sub = trace_sub_begin(agent_trace_current(), "store.turn_save", NULL);
-    int rc = store_turn_save(a->store, turn, &turn_no, err);
+    int rc = store_turn_save_counted(a->store, turn, &turn_no, counted, err);
     trace_sub_end(sub, rc < 0 ? err : NULL);
     json_decref(turn);
     if (rc < 0) {
         json_decref(resp);
         return NULL;
+    }
+    if (counting > 0) { /* saved: the tab's tokens are in the counters now */
+        tab->unsaved -= counting;
+        AGENT_HOOK(a, on_budget, counted[0], NULL);
     }
     emit_turn_events(a, event, turn_no);
     AGENT_HOOK(a, on_saved, event, turn_no);

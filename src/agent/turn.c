@@ -5,6 +5,8 @@
 #include "agent/turn.h"
 
 #include "agent/agent_file.h"
+#include "agent/agent_int.h"
+#include "agent/budget.h"
 #include "agent/kb.h"
 #include "agent/tools.h"
 
@@ -278,7 +280,13 @@ static json_t *run_turn(struct agent *a, const json_t *request, const char *new_
         err_set(err, "InternalError", "no turn workflow is configured");
         goto done;
     }
+    /* The turn's model calls put their tokens on its tab, which its save counts; what no save
+     * counted is spent here (agent/budget.h). */
+    struct budget_tab tab = {0};
+    agent__budget_tab_set(&tab);
     out = a->workflow(a, state, err);
+    agent__budget_tab_set(NULL);
+    agent__budget_settle(a, sid, &tab);
 done:
     json_decref(state);
     AGENT_HOOK(a, on_turn, out, err, (double)(clock_mono_us() - t0) / 1e6);

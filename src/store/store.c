@@ -20,12 +20,7 @@ static json_t *masked(const json_t *v)
 
 int store_turn_save(struct store *s, const json_t *turn, int *turn_no, struct err *err)
 {
-    assert(s);
-    assert(turn_no);
-    json_t *m = masked(turn);
-    int rc = s->ops->turn_save(s, m, turn_no, err);
-    json_decref(m);
-    return rc;
+    return store_turn_save_counted(s, turn, turn_no, NULL, err);
 }
 
 int store_ticket_create(struct store *s, const json_t *fields, json_t **out, struct err *err)
@@ -65,6 +60,42 @@ static int counter_name_ok(const char *what, const char *v, struct err *err)
         return err_set(err, "InvalidRequest", "counter %s is longer than %d bytes", what,
                        STORE_COUNTER_NAME_MAX);
     return 0;
+}
+
+/* Returns 0 when the turn's "counters" (if any) are well formed, else -1 with "InvalidRequest". */
+static int turn_counters_ok(const json_t *turn, struct err *err)
+{
+    const json_t *list = json_object_get(turn, "counters");
+    size_t i;
+    const json_t *c;
+    if (!list)
+        return 0;
+    if (!json_is_array(list))
+        return err_set(err, "InvalidRequest", "a turn's counters must be an array");
+    json_array_foreach(list, i, c) {
+        if (counter_name_ok("group", json_string_value(json_object_get(c, "group")), err) < 0 ||
+            counter_name_ok("name", json_string_value(json_object_get(c, "name")), err) < 0)
+            return -1;
+        if (!json_is_integer(json_object_get(c, "delta")))
+            return err_set(err, "InvalidRequest", "counter %zu of the turn has no integer delta",
+                           i);
+    }
+    return 0;
+}
+
+int store_turn_save_counted(struct store *s, const json_t *turn, int *turn_no, long long *counted,
+                            struct err *err)
+{
+    assert(s);
+    assert(turn_no);
+    if (turn_counters_ok(turn, err) < 0)
+        return -1;
+    json_t *m = masked(turn);
+    if (json_object_get(turn, "counters")) /* names as given: a counter is not customer text */
+        json_object_set(m, "counters", json_object_get(turn, "counters"));
+    int rc = s->ops->turn_save(s, m, turn_no, counted, err);
+    json_decref(m);
+    return rc;
 }
 
 int store_counter_add(struct store *s, const char *group, const char *name, long long delta,

@@ -71,8 +71,14 @@ struct store_ops {
      * "idempotency"?: {"key","response"} marks that Idempotency-Key done with response (its
      * "turn" set to the saved turn count) in the same transaction as the turn (on DynamoDB without
      * transactions: written right after the turn, and undone with it on failure), so no crash
-     * leaves a saved turn under a running key. */
-    int (*turn_save)(struct store *s, const json_t *turn, int *turn_no, struct err *err);
+     * leaves a saved turn under a running key.
+     * "counters"?: [{"group","name","delta","expiresAt"(ms, 0 = never)}] are added as counter_add
+     * adds them, in the same transaction as the turn (the token budgets of the turn's model
+     * calls, agent/budget.h): they count exactly when the turn is saved. counted, when not NULL,
+     * has one slot per counter and gets each counter's value after the add, or -1 where the
+     * adapter cannot tell (DynamoDB's TransactWriteItems answers no values). */
+    int (*turn_save)(struct store *s, const json_t *turn, int *turn_no, long long *counted,
+                     struct err *err);
 
     /* Creates a ticket from {"sessionId","userId","title","description","priority","email",
      * "idempotencyKey"?}; returns it as in ticket_get. A key seen before returns the ticket it
@@ -238,6 +244,12 @@ static inline int store_transcript(struct store *s, const char *session_id, json
  * note, a tool's input or result, a ticket or a stored response is kept only as
  * "[card ending 1111]" (store.c). */
 int store_turn_save(struct store *s, const json_t *turn, int *turn_no, struct err *err);
+
+/* store_turn_save for a turn that carries "counters": counted gets their values (turn_save
+ * above). The counters' groups and names are checked as store_counter_add checks them
+ * ("InvalidRequest"), and so are their deltas (integers). */
+int store_turn_save_counted(struct store *s, const json_t *turn, int *turn_no, long long *counted,
+                            struct err *err);
 
 int store_ticket_create(struct store *s, const json_t *fields, json_t **out, struct err *err);
 

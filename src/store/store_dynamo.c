@@ -544,7 +544,11 @@ static json_t *object_or_empty(const json_t *v)
     return json_is_object(v) ? json_deep_copy(v) : json_object();
 }
 
-static int dy_turn_save(struct store *base, const json_t *turn, int *turn_no, struct err *err)
+static json_t *counter_update(const struct store_dynamo *s, const char *group, const char *name,
+                              long long delta, long long expires_ms);
+
+static int dy_turn_save(struct store *base, const json_t *turn, int *turn_no, long long *counted,
+                        struct err *err)
 {
     struct store_dynamo *s = (struct store_dynamo *)base;
     const char *id = json_string_value(json_object_get(turn, "sessionId"));
@@ -650,9 +654,22 @@ static int dy_turn_save(struct store *base, const json_t *turn, int *turn_no, st
                                                     idem_finish_request(s, idem_k, resp)));
             json_decref(resp);
         }
+        /* The turn's counters (the budgets of its model calls) count exactly when it is saved:
+         * last, so that ordered writes have saved the turn before they add. */
+        size_t i;
+        const json_t *ct;
+        json_array_foreach(json_object_get(turn, "counters"), i, ct) {
+            json_t *up = counter_update(s, json_string_value(json_object_get(ct, "group")),
+                                        json_string_value(json_object_get(ct, "name")),
+                                        json_integer_value(json_object_get(ct, "delta")),
+                                        json_integer_value(json_object_get(ct, "expiresAt")));
+            json_array_append_new(writes, json_pack("{s:o}", "Update", up));
+        }
         json_t *reasons = NULL;
         if (transact(s, writes, &reasons, err) == 0) {
             *turn_no = (int)turns;
+            for (i = 0; counted && i < json_array_size(json_object_get(turn, "counters")); i++)
+                counted[i] = -1; /* a transaction answers no values */
             rc = 0;
             goto out;
         }
@@ -1422,10 +1439,11 @@ static int counter_expired(const json_t *item, long long now_ms)
     return at > 0 && at * 1000 <= now_ms;
 }
 
-static int dy_counter_add(struct store *base, const char *group, const char *name, long long delta,
-                          long long expires_ms, long long *value, struct err *err)
+/* The UpdateItem request (without ReturnValues; new) that adds delta to counter name of group,
+ * as counter_add does: for UpdateItem itself and as an Update of a turn's transaction. */
+static json_t *counter_update(const struct store_dynamo *s, const char *group, const char *name,
+                              long long delta, long long expires_ms)
 {
-    struct store_dynamo *s = (struct store_dynamo *)base;
     char *pk = counter_pk(group);
     json_t *values = json_pack("{s:o}", ":d", av_n(delta));
     const char *update = "ADD #n :d";
@@ -1433,12 +1451,21 @@ static int dy_counter_add(struct store *base, const char *group, const char *nam
         json_object_set_new(values, ":e", av_n((expires_ms + 999) / 1000));
         update = "ADD #n :d SET expiresAt = :e";
     }
-    json_t *resp = NULL;
-    json_t *req = json_pack("{s:s, s:o, s:s, s:{s:s}, s:o, s:s}", "TableName", s->ent, "Key",
+    json_t *req = json_pack("{s:s, s:o, s:s, s:{s:s}, s:o}", "TableName", s->ent, "Key",
                             ent_key(pk, name), "UpdateExpression", update,
                             "ExpressionAttributeNames", "#n", "n", "ExpressionAttributeValues",
-                            values, "ReturnValues", "UPDATED_NEW");
+                            values);
     free(pk);
+    return req;
+}
+
+static int dy_counter_add(struct store *base, const char *group, const char *name, long long delta,
+                          long long expires_ms, long long *value, struct err *err)
+{
+    struct store_dynamo *s = (struct store_dynamo *)base;
+    json_t *resp = NULL;
+    json_t *req = counter_update(s, group, name, delta, expires_ms);
+    json_object_set_new(req, "ReturnValues", json_string("UPDATED_NEW"));
     if (ddb(s, "UpdateItem", req, &resp, NULL, err) < 0)
         return store_error(err, "add to counter");
     *value = item_int(json_object_get(resp, "Attributes"), "n");

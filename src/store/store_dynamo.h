@@ -15,7 +15,9 @@
  *                  counter ("COUNTER"/"ticket", UpdateItem ADD), idempotency keys
  *                  ("IDEMPOTENCY#<key>", conditional put in the ticket's transaction), orders
  *                  ("ORDER#<id>"), action records ("ACTION#<id>") and the keys of idempotent
- *                  requests ("IDEM#<key>", a conditional put; they expire after a day).
+ *                  requests ("IDEM#<key>", a conditional put; they expire after a day), and
+ *                  the counters of store.h ("COUNTER#<group>"/name, UpdateItem ADD; a turn's
+ *                  budget counters are Updates at the end of its TransactWriteItems).
  * JSON values map to attribute values one to one (string S, number N, bool BOOL, null NULL,
  * array L, object M). Optional expiry: items carry "expiresAt" (epoch seconds, the table's TTL
  * attribute) when ttl_days > 0; tables store_dynamo_new creates get TTL enabled on "expiresAt"
@@ -29,7 +31,9 @@
  * conditions still decide every race (a lost turn-save race retries; a duplicate idempotency key
  * still yields the first ticket), but readers may see a session header a turn ahead of its turn
  * item for a moment, and a crash between the writes leaves the header counting a turn that was
- * never acknowledged (turn numbers then skip one; no acknowledged turn is lost). Use DynamoDB
+ * never acknowledged (turn numbers then skip one; no acknowledged turn is lost); a turn's counter
+ * adds come last, and the undo of one (only when a later one fails) puts back its snapshot,
+ * which drops an add another process made in between. Use DynamoDB
  * itself (or an emulator with transactions) in production.
  * sessions_list and tickets_list(NULL) scan (operator views, O(table)).
  */

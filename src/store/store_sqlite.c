@@ -490,7 +490,32 @@ static int session_advance(struct sqlpool_conn *c, const char *id, int64_t now, 
     return 0;
 }
 
-static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, struct err *err)
+static int counter_add_on(struct store_sqlite *s, struct sqlpool_conn *c, const char *group,
+                          const char *name, long long delta, long long expires_ms, long long *value,
+                          struct err *err);
+
+/* Adds the turn's counters (store.h turn_save; checked by store.c) inside its transaction on c,
+ * each value into counted[i] when counted is not NULL. Returns 0, or -1 with err. */
+static int turn_counters_add(struct store_sqlite *s, struct sqlpool_conn *c, const json_t *list,
+                             long long *counted, struct err *err)
+{
+    size_t i;
+    const json_t *ct;
+    json_array_foreach(list, i, ct) {
+        long long v = 0;
+        if (counter_add_on(s, c, json_string_value(json_object_get(ct, "group")),
+                           json_string_value(json_object_get(ct, "name")),
+                           json_integer_value(json_object_get(ct, "delta")),
+                           json_integer_value(json_object_get(ct, "expiresAt")), &v, err) < 0)
+            return -1;
+        if (counted)
+            counted[i] = v;
+    }
+    return 0;
+}
+
+static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, long long *counted,
+                        struct err *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
     const char *id = json_string_value(json_object_get(turn, "sessionId"));
@@ -552,6 +577,8 @@ static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, st
     }
     if (json_object_get(turn, "idempotency") &&
         finish_key_in_turn(c, json_object_get(turn, "idempotency"), id, turns, err) < 0)
+        goto out;
+    if (turn_counters_add(s, c, json_object_get(turn, "counters"), counted, err) < 0)
         goto out;
     if (sqlpool_exec(c, Q_COMMIT, err) < 0)
         goto out;
@@ -1188,23 +1215,24 @@ void store__erased_tag(const char *session_id, char tag[65])
 
 /* ---------------------------------------------------------------- counters */
 
-static int sq_counter_add(struct store *base, const char *group, const char *name, long long delta,
-                          long long expires_ms, long long *value, struct err *err)
+/* Adds delta to counter name of group on c (the writer, inside or outside a transaction), as
+ * store.h counter_add; every SQ_IDEM_PURGE_EVERY-th add of the store first purges expired
+ * counters. Returns 0 with *value, or -1 with err. */
+static int counter_add_on(struct store_sqlite *s, struct sqlpool_conn *c, const char *group,
+                          const char *name, long long delta, long long expires_ms, long long *value,
+                          struct err *err)
 {
-    struct store_sqlite *s = (struct store_sqlite *)base;
-    struct sqlpool_conn *c = sqlpool_acquire_writer(s->pool);
-    int rc = -1;
     long long now = clock_now_ms();
     sqlite3_stmt *st;
     if (atomic_fetch_add(&s->counter_adds, 1) % SQ_IDEM_PURGE_EVERY == 0) {
         if (!(st = sqlpool_stmt(c, Q_COUNTER_PURGE, err)))
-            goto out;
+            return -1;
         sqlite3_bind_int64(st, 1, now);
         if (step_changes(c, st, "purge expired counters", err) < 0)
-            goto out;
+            return -1;
     }
     if (!(st = sqlpool_stmt(c, Q_COUNTER_ADD, err)))
-        goto out;
+        return -1;
     bind_text(st, 1, group);
     bind_text(st, 2, name);
     sqlite3_bind_int64(st, 3, delta);
@@ -1217,10 +1245,16 @@ static int sq_counter_add(struct store *base, const char *group, const char *nam
     }
     sqlite3_reset(st);
     if (step != SQLITE_DONE)
-        sqlpool_fail(c, err, "add to counter");
-    else
-        rc = 0;
-out:
+        return sqlpool_fail(c, err, "add to counter");
+    return 0;
+}
+
+static int sq_counter_add(struct store *base, const char *group, const char *name, long long delta,
+                          long long expires_ms, long long *value, struct err *err)
+{
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    struct sqlpool_conn *c = sqlpool_acquire_writer(s->pool);
+    int rc = counter_add_on(s, c, group, name, delta, expires_ms, value, err);
     sqlpool_release(s->pool, c);
     return rc;
 }

@@ -1,5 +1,6 @@
 /* test_budget.c - token budgets per session and per server per UTC day over a real SQLite store
- * (agent/budget.h): refusal at the cap, scopes, day rollover, and state that survives reopening. */
+ * (agent/budget.h): refusal at the cap, scopes, day rollover, state that survives reopening, and
+ * a turn's tab (its unsaved tokens in the check, the counters its save adds). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,6 +81,61 @@ static void test_off(void)
     store_free(s);
 }
 
+/* A turn's tab: the check counts its unsaved tokens as spent by the session and the server, and
+ * the counters a save adds are those budget_spend would write, on the day of the save. */
+static void test_tab(void)
+{
+    struct err e;
+    struct store *s = store_sqlite_new(db, 1, &e);
+    CHECK(s != NULL);
+    struct budget_limits l = {.session_tokens = 100, .daily_tokens = 1000};
+    struct budget_tab tab = {.unsaved = 0};
+    enum budget_verdict v = BUDGET_DAILY;
+    CHECK(budget_check_turn(s, &l, "t-1", &tab, noon, &v, &e) == 0);
+    CHECK_INT(v, BUDGET_OK);
+    tab.unsaved = 99;
+    CHECK(budget_check_turn(s, &l, "t-1", &tab, noon, &v, &e) == 0);
+    CHECK_INT(v, BUDGET_OK);
+    tab.unsaved = 100;
+    CHECK(budget_check_turn(s, &l, "t-1", &tab, noon, &v, &e) == 0);
+    CHECK_INT(v, BUDGET_SESSION);
+    /* The server has 255 from the tests above: 745 more on the tab reach the daily cap. */
+    struct budget_limits daily = {.daily_tokens = 1000};
+    tab.unsaved = 745;
+    CHECK(budget_check_turn(s, &daily, "t-2", &tab, noon, &v, &e) == 0);
+    CHECK_INT(v, BUDGET_DAILY);
+    CHECK(budget_check_turn(s, &daily, "t-2", NULL, noon, &v, &e) == 0);
+    CHECK_INT(v, BUDGET_OK);
+
+    json_t *c = budget_counters(&l, "t-1", 42, noon);
+    CHECK_INT(json_array_size(c), 2);
+    json_t *server = json_array_get(c, 0), *session = json_array_get(c, 1);
+    CHECK(strncmp(json_string_value(json_object_get(server, "group")), "budget-", 7) == 0);
+    CHECK_STR(json_string_value(json_object_get(server, "name")), "server");
+    CHECK_STR(json_string_value(json_object_get(session, "name")), "session:t-1");
+    CHECK_INT(json_integer_value(json_object_get(session, "delta")), 42);
+    CHECK_INT(json_integer_value(json_object_get(server, "expiresAt")), noon / DAY * DAY + 2 * DAY);
+    /* Saved as a turn's counters, they read back as budget_spend's would. */
+    json_t *turn = json_pack("{s:s, s:s, s:b, s:[], s:O}", "sessionId", "t-1", "userId", "u",
+                             "isNew", 1, "messages", "counters", c);
+    int no = 0;
+    CHECK(store_turn_save(s, turn, &no, &e) == 0);
+    json_decref(turn);
+    json_decref(c);
+    CHECK(budget_check(s, &l, "t-1", noon, &v, &e) == 0);
+    CHECK_INT(v, BUDGET_OK); /* 42 < 100 */
+    tab.unsaved = 58;
+    CHECK(budget_check_turn(s, &l, "t-1", &tab, noon, &v, &e) == 0);
+    CHECK_INT(v, BUDGET_SESSION); /* 42 saved + 58 on the tab */
+    /* Without the session budget only the server's counter is added; nothing to spend, none. */
+    struct budget_limits off = {0};
+    c = budget_counters(&off, "t-1", 7, noon);
+    CHECK_INT(json_array_size(c), 1);
+    json_decref(c);
+    CHECK(budget_counters(&l, "t-1", 0, noon) == NULL);
+    store_free(s);
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -89,6 +145,7 @@ int main(void)
     noon = clock_now_ms() / DAY * DAY + 10 * 3600 * 1000;
     RUN(test_session_and_daily);
     RUN(test_off);
+    RUN(test_tab);
     char *cmd = xasprintf("rm -rf %s", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "cannot remove %s\n", dir);

@@ -536,6 +536,23 @@ static void test_size_memo(void)
     json_decref(big);
 }
 
+/* The payload size of a string is its compact JSON text's: every control character, the quote,
+ * the backslash, DEL and UTF-8 escaped (or not) as jansson writes them. */
+static void test_size_escapes(void)
+{
+    char raw[64];
+    size_t n = 0;
+    for (int c = 1; c < 0x20; c++)
+        raw[n++] = (char)c;
+    const char tail[] = "\"\\\x7f\xc3\xa9 plain";
+    memcpy(raw + n, tail, sizeof tail);
+    json_t *v = json_pack("{s:s, s:[s]}", "k\n", raw, "a", "\t\"x\"");
+    char *text = json_dumps(v, JSON_COMPACT);
+    CHECK_INT(sfn__json_size(v, 1u << 20), strlen(text));
+    free(text);
+    json_decref(v);
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -551,5 +568,6 @@ int main(void)
     RUN(test_cli);
     RUN(test_on_state_reports);
     RUN(test_size_memo);
+    RUN(test_size_escapes);
     return check_summary();
 }

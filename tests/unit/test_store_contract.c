@@ -1,7 +1,8 @@
 /*
  * test_store_contract.c - one behavioural suite for every store adapter (store.h): turns and the
  * recent window, transcripts, session errors, operator (noTurn) items, tickets and idempotency
- * keys, ticket lists, orders, session status and lists, action records.
+ * keys, ticket lists, orders, session status and lists, action records, counters (also those
+ * a turn adds in its own transaction).
  *
  * Always runs against SQLite. With PARLEY_TEST_DYNAMODB=http://127.0.0.1:PORT (set by
  * tests/scripts/test_aws_store.sh, which starts dynalite there) it runs the same suite against the
@@ -817,6 +818,74 @@ static void test_counters(void)
     CHECK_INT(v, 2 * CTR_THREADS * CTR_ADDS);
 }
 
+/* A turn's counters (store.h turn_save "counters"): added with the turn and reported, never
+ * added by a save that fails (the turn is not saved either), and checked before anything is
+ * written. */
+static json_t *counted_turn(const char *id, int is_new, const char *group, long long delta)
+{
+    long long later = clock_now_ms() + 3600 * 1000;
+    return json_pack("{s:s, s:s, s:b, s:[o], s:[{s:s, s:s, s:I, s:I}, {s:s, s:s, s:I, s:I}]}",
+                     "sessionId", id, "userId", "u-1", "isNew", is_new, "messages",
+                     msg("user", "hi", 1), "counters", "group", group, "name", "server", "delta",
+                     (json_int_t)delta, "expiresAt", (json_int_t)later, "group", group, "name", id,
+                     "delta", (json_int_t)delta, "expiresAt", (json_int_t)later);
+}
+
+static void test_turn_counters(void)
+{
+    struct err e;
+    char g[96];
+    snprintf(g, sizeof g, "%s-turn-budget", prefix);
+    const char *id = sid("counted");
+    long long counted[2] = {-2, -2}, v = 0;
+    int turn = 0;
+    json_t *t = counted_turn(id, 1, g, 25);
+    CHECK_INT(store_turn_save_counted(st, t, &turn, counted, &e), 0);
+    json_decref(t);
+    CHECK_INT(turn, 1);
+    /* SQLite reports the values after the add; DynamoDB's transaction answers none (-1). */
+    CHECK(counted[0] == 25 || counted[0] == -1);
+    CHECK(counted[1] == 25 || counted[1] == -1);
+    CHECK(store_counter_get(st, g, "server", &v, &e) == 0);
+    CHECK_INT(v, 25);
+    CHECK(store_counter_get(st, g, id, &v, &e) == 0);
+    CHECK_INT(v, 25);
+    t = counted_turn(id, 0, g, 10);
+    CHECK_INT(store_turn_save_counted(st, t, &turn, counted, &e), 0);
+    json_decref(t);
+    CHECK_INT(turn, 2);
+    CHECK(counted[0] == 35 || counted[0] == -1);
+    CHECK(store_counter_get(st, g, "server", &v, &e) == 0);
+    CHECK_INT(v, 35);
+
+    /* Failed saves add nothing: a new session that exists, a continuing one that does not. */
+    t = counted_turn(id, 1, g, 1000);
+    CHECK_INT(store_turn_save_counted(st, t, &turn, NULL, &e), -1);
+    CHECK_STR(e.code, "Conflict");
+    json_decref(t);
+    t = counted_turn(sid("counted-none"), 0, g, 1000);
+    CHECK_INT(store_turn_save_counted(st, t, &turn, NULL, &e), -1);
+    CHECK_STR(e.code, "NotFound");
+    json_decref(t);
+    CHECK(store_counter_get(st, g, "server", &v, &e) == 0);
+    CHECK_INT(v, 35);
+    CHECK(store_counter_get(st, g, id, &v, &e) == 0);
+    CHECK_INT(v, 35);
+
+    /* A malformed counter is refused before the turn is written. */
+    t = counted_turn(id, 0, g, 5);
+    json_object_set_new(json_array_get(json_object_get(t, "counters"), 1), "name", json_string(""));
+    CHECK_INT(store_turn_save(st, t, &turn, &e), -1);
+    CHECK_STR(e.code, "InvalidRequest");
+    json_decref(t);
+    json_t *hdr = NULL;
+    CHECK(store_session_get(st, id, &hdr, &e) == 0);
+    CHECK_INT(json_integer_value(json_object_get(hdr, "turns")), 2);
+    json_decref(hdr);
+    CHECK(store_counter_get(st, g, "server", &v, &e) == 0);
+    CHECK_INT(v, 35);
+}
+
 /* The audit log: appended entries come back newest first, page by page, each with its cursor. */
 static void test_audit_log(void)
 {
@@ -872,6 +941,7 @@ static void run_suite(const char *name)
     RUN(test_session_erase);
     RUN(test_concurrent_turns);
     RUN(test_counters);
+    RUN(test_turn_counters);
     RUN(test_audit_log);
 }
 

@@ -2,8 +2,9 @@
  * test_store_dynamo.c - what the DynamoDB adapter does beyond the store contract: errors name the
  * failing DynamoDB operation, tables it creates get TTL on "expiresAt", and without
  * TransactWriteItems (plain dynalite) turns and tickets go through ordered conditional writes
- * that undo themselves on failure. Runs against tests/aws/ddb-proxy.js (PARLEY_TEST_DYNAMODB; with
- * PARLEY_TEST_DYNAMODB_PLAIN=1 it is started with --plain), reading the operations it saw from
+ * that undo themselves on failure; a turn's counters ride in its transaction. Runs against
+ * tests/aws/ddb-proxy.js (PARLEY_TEST_DYNAMODB; with PARLEY_TEST_DYNAMODB_PLAIN=1 it is started
+ * with --plain), reading the operations it saw from
  * its /__calls hook and injecting failures with /__fail. Without the emulator it runs nothing.
  */
 #include <stdlib.h>
@@ -184,6 +185,68 @@ static void test_fallback_undoes_a_failed_turn(void)
     CHECK_INT(turn, 2);
 }
 
+/* A turn's counters (the token budgets of its model calls) are Updates of the turn's own
+ * TransactWriteItems, not calls of their own; without transactions they come after the turn's
+ * writes, and a failed one undoes the turn, so a retry counts them once. */
+static json_t *counted_turn(const char *id, int is_new, const char *group)
+{
+    return json_pack("{s:s, s:s, s:b, s:[{s:s, s:s}], s:[{s:s, s:s, s:i, s:i}, {s:s, s:s, s:i, "
+                     "s:i}]}",
+                     "sessionId", id, "userId", "u-1", "isNew", is_new, "messages", "role", "user",
+                     "content", "hi", "counters", "group", group, "name", "server", "delta", 9,
+                     "expiresAt", 0, "group", group, "name", id, "delta", 9, "expiresAt", 0);
+}
+
+static void test_turn_counters_ride_with_the_turn(void)
+{
+    struct err e;
+    char id[64], group[80];
+    int turn = 0;
+    long long v = 0, counted[2] = {0, 0};
+    snprintf(id, sizeof id, "%s-counted", prefix);
+    snprintf(group, sizeof group, "%s-budget", prefix);
+    size_t from = calls_now();
+    json_t *t = counted_turn(id, 1, group);
+    if (plain) /* the first counter add fails: the turn's writes before it are undone */
+        json_decref(hook("/__fail?op=UpdateItem&type=ValidationException", 1));
+    int rc = store_turn_save_counted(st, t, &turn, counted, &e);
+    if (plain) {
+        CHECK_INT(rc, -1);
+        json_t *hdr = NULL;
+        CHECK(store_session_get(st, id, &hdr, &e) < 0);
+        CHECK_STR(e.code, "NotFound");
+        json_decref(hdr);
+        CHECK(store_counter_get(st, group, "server", &v, &e) == 0);
+        CHECK_INT(v, 0);
+        rc = store_turn_save_counted(st, t, &turn, counted, &e);
+    }
+    json_decref(t);
+    CHECK_INT(rc, 0);
+    CHECK_INT(turn, 1);
+    CHECK_INT(counted[0], -1); /* a transaction answers no values */
+    CHECK(store_counter_get(st, group, "server", &v, &e) == 0);
+    CHECK_INT(v, 9);
+    CHECK(store_counter_get(st, group, id, &v, &e) == 0);
+    CHECK_INT(v, 9);
+    json_t *calls = hook("/__calls", 0);
+    if (!plain) {
+        CHECK_INT(count_calls(calls, from, "TransactWriteItems"), 1);
+        CHECK_INT(count_calls(calls, from, "UpdateItem"), 0);
+        size_t i;
+        json_t *c;
+        json_array_foreach(calls, i, c) {
+            if (i >= from &&
+                strcmp(json_string_value(json_object_get(c, "op")), "TransactWriteItems") == 0)
+                CHECK_INT(json_array_size(
+                              json_object_get(json_object_get(c, "body"), "TransactItems")),
+                          4);
+        }
+    } else {
+        CHECK(count_calls(calls, from, "UpdateItem") >= 3); /* the failed one and two adds */
+    }
+    json_decref(calls);
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -209,6 +272,7 @@ int main(void)
     if (st) {
         RUN(test_created_tables_get_ttl);
         RUN(test_errors_name_the_operation);
+        RUN(test_turn_counters_ride_with_the_turn);
         if (plain) {
             RUN(test_fallback_writes);
             RUN(test_fallback_undoes_a_failed_turn);

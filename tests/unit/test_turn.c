@@ -1,13 +1,16 @@
 /*
  * test_turn.c - request validation and the turn workflow (LoadContext → model → ExecuteAction →
- * SaveConversation) driven with a scripted model port, so each path is exercised exactly.
+ * SaveConversation) driven with a scripted model port, so each path is exercised exactly; and
+ * the token budgets a turn spends (in its save's transaction, or when it ends unsaved).
  */
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/tools.h"
 #include "agent/turn.h"
 #include "runtime/workflow_local.h"
+#include "base/clock.h"
 #include "base/xmalloc.h"
 #include "check.h"
 
@@ -337,6 +340,153 @@ static void test_unknown_session(void)
     CHECK_INT((long long)model.next, 0); /* the model was never called */
 }
 
+/* ---------------------------------------------------------------- token budgets */
+
+/* The SQLite store with two ops watched: counter_add counts its calls (a turn's spend written
+ * with store transactions of its own), and turn_save fails its next fail_saves calls with
+ * fail_code, as a store that is down or busy would. */
+static struct store_ops spy_ops;
+static const struct store_ops *real_ops;
+static int spy_counter_adds, spy_saves, fail_saves;
+static const char *fail_code = "StoreError";
+
+static int spy_counter_add(struct store *s, const char *group, const char *name, long long delta,
+                           long long expires_ms, long long *value, struct err *err)
+{
+    spy_counter_adds++;
+    return real_ops->counter_add(s, group, name, delta, expires_ms, value, err);
+}
+
+static int spy_turn_save(struct store *s, const json_t *turn, int *turn_no, long long *counted,
+                         struct err *err)
+{
+    spy_saves++;
+    if (fail_saves > 0) {
+        fail_saves--;
+        return err_set(err, fail_code, "injected save failure");
+    }
+    return real_ops->turn_save(s, turn, turn_no, counted, err);
+}
+
+/* The day's spend of name ("server", "session:<id>") in the budget counters. */
+static long long spent(const char *name)
+{
+    char group[32];
+    time_t t = (time_t)(clock_now_ms() / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(group, sizeof group, "budget-%Y-%m-%d", &tm);
+    long long v = -1;
+    struct err e;
+    CHECK(store_counter_get(store, group, name, &v, &e) == 0);
+    return v;
+}
+
+static long long session_spent(const char *sid)
+{
+    char name[96];
+    snprintf(name, sizeof name, "session:%s", sid);
+    return spent(name);
+}
+
+/* A turn's model calls are counted by its save, in the save's transaction: the spend is there
+ * after the turn, and no counter was written on its own. */
+static void test_budget_counted_with_the_turn(void)
+{
+    struct err e;
+    cfg.session_token_budget = 1000;
+    long long server0 = spent("server");
+    json_t *input = json_pack("{s:s}", "ticket_id", "TKT-000001");
+    script(json_pack("[o, o]", tool_reply("tb1", "get_ticket_status", input),
+                     text_reply("Here it is.")));
+    spy_counter_adds = spy_saves = 0;
+    json_t *out = chat(NULL, "status please", &e);
+    CHECK(out != NULL);
+    CHECK_INT((long long)model.next, 2);
+    CHECK_INT(spy_counter_adds, 0);
+    CHECK_INT(spy_saves, 1);
+    CHECK_INT(session_spent(json_string_value(json_object_get(out, "sessionId"))), 10 + 15);
+    CHECK_INT(spent("server") - server0, 10 + 15);
+    json_decref(out);
+    cfg.session_token_budget = 0;
+}
+
+/* The check before the turn's second model call sees the first call's tokens, which no store
+ * write holds yet: a session budget of 10 lets the first call (10 tokens) run, not the second. */
+static void test_budget_check_sees_the_turn(void)
+{
+    struct err e;
+    cfg.session_token_budget = 10;
+    json_t *input = json_pack("{s:s}", "ticket_id", "TKT-000001");
+    script(json_pack("[o, o]", tool_reply("tb2", "get_ticket_status", input), text_reply("never")));
+    json_t *out = chat(NULL, "status please", &e);
+    CHECK(out != NULL);
+    CHECK_INT((long long)model.next, 1);
+    CHECK_STR(json_string_value(json_object_get(out, "reply")), agent_budget_reply);
+    CHECK_STR(json_string_value(json_object_get(out, "status")), "handoff");
+    CHECK_INT(session_spent(json_string_value(json_object_get(out, "sessionId"))), 10);
+    json_decref(out);
+    cfg.session_token_budget = 0;
+}
+
+/* A turn that ends without saving still spends its tokens, once: a save that keeps failing ends
+ * the turn with an error and the tokens are written when it ends; a call whose reply is
+ * malformed is paid for and counted by the HandleError path's save; a save retried after
+ * StoreBusy counts them once. */
+static void test_budget_failure_paths(void)
+{
+    struct err e;
+    cfg.session_token_budget = 1000;
+    long long server0 = spent("server");
+    script(json_pack("[o]", text_reply("lost reply")));
+    fail_saves = 1;
+    fail_code = "StoreError";
+    spy_counter_adds = spy_saves = 0;
+    err_clear(&e);
+    json_t *out = chat(NULL, "hello", &e);
+    CHECK(out == NULL);
+    CHECK_STR(e.code, "StoreError");
+    CHECK_INT(spy_saves, 1);
+    CHECK_INT(spy_counter_adds, 2); /* the server's and the session's spend, at the turn's end */
+    CHECK_INT(spent("server") - server0, 15);
+
+    /* The next turn counts only its own tokens. */
+    script(json_pack("[o]", text_reply("first")));
+    out = chat(NULL, "hello", &e);
+    CHECK(out != NULL);
+    char sid[64];
+    snprintf(sid, sizeof sid, "%s", json_string_value(json_object_get(out, "sessionId")));
+    json_decref(out);
+    CHECK_INT(spent("server") - server0, 30);
+    CHECK_INT(session_spent(sid), 15);
+
+    /* A malformed reply (no content) still used tokens: HandleError answers, its save counts. */
+    script(json_pack("[{s:s, s:{s:i, s:i}}]", "stop_reason", "end_turn", "usage", "input_tokens", 4,
+                     "output_tokens", 2));
+    spy_counter_adds = 0;
+    out = chat(sid, "again", &e);
+    CHECK(out != NULL);
+    CHECK_STR(json_string_value(json_object_get(out, "reply")), agent_apology);
+    json_decref(out);
+    CHECK_INT(spy_counter_adds, 0);
+    CHECK_INT(session_spent(sid), 15 + 6);
+
+    /* A busy store: the workflow retries the save, and the retry that lands counts them once. */
+    script(json_pack("[o]", text_reply("after a retry")));
+    fail_saves = 1;
+    fail_code = "StoreBusy";
+    spy_counter_adds = spy_saves = 0;
+    out = chat(sid, "once more", &e);
+    CHECK(out != NULL);
+    json_decref(out);
+    CHECK_INT(spy_saves, 2);
+    CHECK_INT(spy_counter_adds, 0);
+    CHECK_INT(session_spent(sid), 15 + 6 + 15);
+    CHECK_INT(spent("server") - server0, 15 + 15 + 6 + 15);
+    fail_saves = 0;
+    cfg.session_token_budget = 0;
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -348,6 +498,11 @@ int main(void)
     char path[128];
     snprintf(path, sizeof path, "%s/t.db", dir);
     store = store_sqlite_new(path, 2, &e);
+    real_ops = store->ops;
+    spy_ops = *real_ops;
+    spy_ops.counter_add = spy_counter_add;
+    spy_ops.turn_save = spy_turn_save;
+    store->ops = &spy_ops;
     model.base.ops = &scripted_ops;
     struct tools *tools = tools_new(NULL, NULL, &e);
     static const struct agent_hooks hooks = {.on_error = count_error};
@@ -372,6 +527,9 @@ int main(void)
     RUN(test_history_window_and_budget);
     RUN(test_token_cap_ends_turn);
     RUN(test_unknown_session);
+    RUN(test_budget_counted_with_the_turn);
+    RUN(test_budget_check_sees_the_turn);
+    RUN(test_budget_failure_paths);
     json_decref(model.replies);
     json_decref(model.last_req);
     workflow_local_free(wf);
