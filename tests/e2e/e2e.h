@@ -3,7 +3,8 @@
  *
  * e2e_start() runs `$PARLEY_BIN serve --port 0 --data DIR` with its log in DIR/server.log, waits
  * for the "listening on" line and returns the base URL; e2e_stop() sends SIGTERM and returns the
- * exit status. e2e_http() performs one request with libcurl.
+ * exit status. e2e_http() performs one request with libcurl; e2e_multi_run() drives many at once
+ * until each has finished or a deadline has passed.
  */
 #ifndef PARLEY_E2E_H
 #define PARLEY_E2E_H
@@ -21,10 +22,10 @@
 #include <unistd.h>
 
 struct e2e_server {
-    pid_t pid;        /* the parley process */
-    char dir[256];    /* its data directory */
-    char url[64];     /* http://127.0.0.1:PORT */
-    int port;         /* bound port */
+    pid_t pid;     /* the parley process */
+    char dir[256]; /* its data directory */
+    char url[64];  /* http://127.0.0.1:PORT */
+    int port;      /* bound port */
 };
 
 struct e2e_resp {
@@ -208,6 +209,53 @@ static inline void e2e_resp_free(struct e2e_resp *r)
     free(r->body);
     json_decref(r->json);
     memset(r, 0, sizeof *r);
+}
+
+/* The result e2e_multi_run() gives a transfer still running at its deadline: not a CURLcode. */
+#define E2E_UNFINISHED (-1)
+
+static inline long long e2e_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs the n transfers hs[0..n) (already added to m) until every one has finished or timeout_ms
+ * has passed, however often m wakes meanwhile (each socket event of any transfer wakes it, so
+ * hundreds of streams wake it thousands of times: a bound on wake-ups is no bound on time).
+ * results[i] is the CURLcode of a finished transfer and E2E_UNFINISHED for one still running at
+ * the deadline, never CURLE_OK: a stream whose headers came but whose body had not is not a
+ * complete empty answer. *wakeups (NULL: not wanted) is set to the number of polls. Returns the
+ * number of transfers left unfinished. */
+static inline int e2e_multi_run(CURLM *m, CURL *const *hs, int n, long timeout_ms, int *results,
+                                long *wakeups)
+{
+    for (int i = 0; i < n; i++)
+        results[i] = E2E_UNFINISHED;
+    long long deadline = e2e_now_ms() + timeout_ms;
+    long polls = 0;
+    int running = n;
+    for (;;) {
+        curl_multi_perform(m, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left)))
+            for (int i = 0; i < n; i++)
+                if (msg->msg == CURLMSG_DONE && hs[i] == msg->easy_handle)
+                    results[i] = (int)msg->data.result;
+        long long remaining = deadline - e2e_now_ms();
+        if (running == 0 || remaining <= 0)
+            break;
+        curl_multi_poll(m, NULL, 0, remaining < 1000 ? (int)remaining : 1000, NULL);
+        polls++;
+    }
+    if (wakeups)
+        *wakeups = polls;
+    int unfinished = 0;
+    for (int i = 0; i < n; i++)
+        unfinished += results[i] == E2E_UNFINISHED;
+    return unfinished;
 }
 
 /* Returns the string at a dotted path in the response JSON (e.g. "error.code"), or "". */

@@ -3,12 +3,14 @@
  * turns on one session are serialised (no lost update), SSE streams interleave without mixing,
  * a client that disconnects mid-turn leaks nothing, slow-header connections from one address do
  * not lock others out and get 408, the per-address cap, an early 413 (no 100 Continue), a
- * shutdown with turns in flight that is clean, and 300 turns held at once on a slow model stand-in
- * (resumed in batches). Leaks are checked by ASan at the server's exit.
+ * shutdown with turns in flight that is clean, a client that waits by time rather than by wake-ups
+ * (a stream unfinished at its deadline is not an empty answer), and 300 turns held at once on a
+ * slow model stand-in (resumed in batches). Leaks are checked by ASan at the server's exit.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 
 #include "check.h"
@@ -380,83 +382,198 @@ static pid_t stub_start(int latency_ms, int *port, FILE **out)
     return pid;
 }
 
-/* More turns held at once than the server resumes one by one (RESUME_BATCH_FROM, 256, in
- * src/http/server.c), each waiting on a model that answers after 1.5 s, half of them streamed:
- * every one is answered 200 with its own well-framed reply, the server says it resumed in
- * batches, and it stops cleanly with no sanitizer report. */
-static void test_many_held_turns_resume_in_batches(void)
+/* A model stand-in and a server that uses it. */
+struct slow_model {
+    pid_t stub;            /* the stand-in's process */
+    FILE *stub_out;        /* its stdout */
+    struct e2e_server srv; /* parley serve on it */
+    char dir[64];          /* the server's data directory */
+    char url[128];         /* the server's /chat URL */
+};
+
+/* Starts a stand-in answering after latency_ms and a server on it; returns 0 or -1 (nothing left
+ * running). */
+static int slow_model_start(struct slow_model *sm, int latency_ms)
 {
-    enum { HELD = 300 };
     int port = 0;
-    FILE *stub_out = NULL;
-    pid_t stub = stub_start(1500, &port, &stub_out);
-    if (!check_require("model stand-in (node bench/concurrency/stub.js) starts", stub > 0))
-        return;
-    char dir[64], base[128];
+    sm->stub = stub_start(latency_ms, &port, &sm->stub_out);
+    if (sm->stub <= 0)
+        return -1;
+    char base[128];
     snprintf(base, sizeof base, "ANTHROPIC_BASE_URL=http://127.0.0.1:%d", port);
     const char *env[] = {"PARLEY_MODEL=anthropic", "ANTHROPIC_API_KEY=test", base,
                          "PARLEY_MAX_CONNECTIONS_PER_IP=0", NULL};
-    struct e2e_server s2;
-    if (!check_require("server starts",
-                       e2e_tmpdir(dir, sizeof dir) == 0 && e2e_start_env(&s2, dir, env) == 0)) {
-        kill(stub, SIGTERM);
-        waitpid(stub, NULL, 0);
-        fclose(stub_out);
-        return;
+    if (e2e_tmpdir(sm->dir, sizeof sm->dir) != 0 || e2e_start_env(&sm->srv, sm->dir, env) != 0) {
+        kill(sm->stub, SIGTERM);
+        waitpid(sm->stub, NULL, 0);
+        fclose(sm->stub_out);
+        return -1;
     }
-    char url[128];
-    snprintf(url, sizeof url, "%s/chat", s2.url);
+    snprintf(sm->url, sizeof sm->url, "%s/chat", sm->srv.url);
+    return 0;
+}
+
+/* Stops the stand-in (the server is stopped by the test, which checks how it exits); removes the
+ * data directory unless keep, then says where it is. */
+static void slow_model_stop(struct slow_model *sm, int keep)
+{
+    kill(sm->stub, SIGTERM);
+    waitpid(sm->stub, NULL, 0);
+    fclose(sm->stub_out);
+    if (keep)
+        fprintf(stderr, "# server log kept in %s\n", sm->dir);
+    else
+        e2e_rmdir(sm->dir);
+}
+
+/* A POST /chat transfer to url writing into *b; streamed (SSE) when sse. */
+static CURL *chat_transfer(const char *url, struct curl_slist *headers, struct e2e_buf *b)
+{
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{\"message\":\"where is my order?\"}");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, e2e_on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 300L);
+    return c;
+}
+
+/* 1 when a finished transfer (result) got 200 and the stand-in's reply: a whole SSE stream
+ * whose deltas add up to the done event's reply when sse, else the JSON answer. */
+static int chat_answer_whole(CURL *c, int result, const struct e2e_buf *b, int sse)
+{
+    long st = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+    const char *reply = NULL;
+    json_t *j = NULL;
+    char deltas[4096] = "";
+    int bad = result != CURLE_OK || !b->data;
+    if (!bad && sse) {
+        bad = sse_parse(b->data, deltas, sizeof deltas, &j);
+        reply = json_string_value(json_object_get(j, "reply"));
+        bad |= !reply || strcmp(deltas, reply) != 0;
+    } else if (!bad) {
+        j = json_loads(b->data, 0, NULL);
+        reply = json_string_value(json_object_get(j, "reply"));
+    }
+    int ok = st == 200 && !bad && reply && strstr(reply, "Thanks for reaching out");
+    json_decref(j);
+    return ok;
+}
+
+struct waker {
+    CURLM *m;        /* the multi handle to wake */
+    atomic_int stop; /* 1: the waker returns */
+};
+
+/* Wakes the multi handle's poll every millisecond, as the socket events of hundreds of other
+ * transfers would. */
+static void *waker_main(void *arg)
+{
+    struct waker *w = arg;
+    while (!atomic_load(&w->stop)) {
+        curl_multi_wakeup(w->m);
+        e2e_sleep_ms(1);
+    }
+    return NULL;
+}
+
+/* Issue 13's "empty SSE answers" under ThreadSanitizer were the client's: the held-turns test
+ * polled its multi handle at most 400 times, every socket event of 300 transfers woke it, and a
+ * transfer cut off there kept CURLE_OK, so a stream whose 200 headers had come but whose first
+ * event (seconds later under TSan) had not read as a complete empty answer. Pinned here without
+ * TSan: a stream still running at the client's deadline is reported unfinished, never OK; and a
+ * client woken every millisecond (far past 400 wake-ups) still waits for a streamed and a plain
+ * turn on a 2 s model, which arrive whole. */
+static void test_streams_outlast_client_wakeups(void)
+{
+    struct slow_model sm;
+    if (!check_require("model stand-in and server start", slow_model_start(&sm, 2000) == 0))
+        return;
+    struct curl_slist *json_h = curl_slist_append(NULL, "Content-Type: application/json");
+    struct curl_slist *sse_h = curl_slist_append(NULL, "Content-Type: application/json");
+    sse_h = curl_slist_append(sse_h, "Accept: text/event-stream");
+    CURLM *m = curl_multi_init();
+    struct e2e_buf bufs[2] = {{0}};
+    CURL *hs[2];
+    int results[2];
+    hs[0] = chat_transfer(sm.url, sse_h, &bufs[0]);
+    curl_multi_add_handle(m, hs[0]);
+    CHECK_INT(e2e_multi_run(m, hs, 1, 300, results, NULL), 1);
+    CHECK_INT(results[0], E2E_UNFINISHED);
+    curl_multi_remove_handle(m, hs[0]);
+    curl_easy_cleanup(hs[0]);
+    free(bufs[0].data);
+    bufs[0] = (struct e2e_buf){0};
+
+    struct waker w = {.m = m};
+    pthread_t th;
+    int waking = pthread_create(&th, NULL, waker_main, &w) == 0;
+    check_require("waker thread starts", waking);
+    hs[0] = chat_transfer(sm.url, sse_h, &bufs[0]);
+    hs[1] = chat_transfer(sm.url, json_h, &bufs[1]);
+    curl_multi_add_handle(m, hs[0]);
+    curl_multi_add_handle(m, hs[1]);
+    long wakeups = 0;
+    CHECK_INT(e2e_multi_run(m, hs, 2, 120000, results, &wakeups), 0);
+    atomic_store(&w.stop, 1);
+    if (waking)
+        pthread_join(th, NULL);
+    CHECK(wakeups > 400); /* the old loop's bound: it had given up on both turns by then */
+    CHECK(chat_answer_whole(hs[0], results[0], &bufs[0], 1));
+    CHECK(chat_answer_whole(hs[1], results[1], &bufs[1], 0));
+    for (int i = 0; i < 2; i++) {
+        curl_multi_remove_handle(m, hs[i]);
+        curl_easy_cleanup(hs[i]);
+        free(bufs[i].data);
+    }
+    curl_multi_cleanup(m);
+    curl_slist_free_all(json_h);
+    curl_slist_free_all(sse_h);
+    CHECK_INT(e2e_stop(&sm.srv), 0);
+    int clean = log_clean(sm.dir);
+    CHECK(clean);
+    slow_model_stop(&sm, !clean);
+}
+
+/* More turns held at once than the server resumes one by one (RESUME_BATCH_FROM, 256, in
+ * src/http/server.c), each waiting on a model that answers after 1.5 s, half of them streamed:
+ * every one is answered 200 with its own well-framed reply, the server says it resumed in
+ * batches, and it stops cleanly with no sanitizer report. The client waits up to 240 s in all
+ * (not a number of wake-ups), and a turn unfinished by then fails as such. */
+static void test_many_held_turns_resume_in_batches(void)
+{
+    enum { HELD = 300 };
+    struct slow_model sm;
+    if (!check_require("model stand-in and server start", slow_model_start(&sm, 1500) == 0))
+        return;
     struct curl_slist *json_h = curl_slist_append(NULL, "Content-Type: application/json");
     struct curl_slist *sse_h = curl_slist_append(NULL, "Content-Type: application/json");
     sse_h = curl_slist_append(sse_h, "Accept: text/event-stream");
     CURLM *m = curl_multi_init();
     static CURL *hs[HELD];
     static struct e2e_buf bufs[HELD];
+    static int results[HELD];
     for (int i = 0; i < HELD; i++) {
         bufs[i] = (struct e2e_buf){0};
-        hs[i] = curl_easy_init();
-        curl_easy_setopt(hs[i], CURLOPT_URL, url);
-        curl_easy_setopt(hs[i], CURLOPT_POSTFIELDS, "{\"message\":\"where is my order?\"}");
-        curl_easy_setopt(hs[i], CURLOPT_HTTPHEADER, i % 2 ? sse_h : json_h);
-        curl_easy_setopt(hs[i], CURLOPT_WRITEFUNCTION, e2e_on_data);
-        curl_easy_setopt(hs[i], CURLOPT_WRITEDATA, &bufs[i]);
-        curl_easy_setopt(hs[i], CURLOPT_TIMEOUT, 300L);
+        hs[i] = chat_transfer(sm.url, i % 2 ? sse_h : json_h, &bufs[i]);
         curl_multi_add_handle(m, hs[i]);
     }
-    int running = HELD;
-    static CURLcode results[HELD];
-    for (int spins = 0; running > 0 && spins < 400; spins++) {
-        curl_multi_perform(m, &running);
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(m, &left)))
-            for (int i = 0; i < HELD; i++)
-                if (msg->msg == CURLMSG_DONE && hs[i] == msg->easy_handle)
-                    results[i] = msg->data.result;
-        curl_multi_poll(m, NULL, 0, 1000, NULL);
-    }
+    int unfinished = e2e_multi_run(m, hs, HELD, 240000, results, NULL);
+    CHECK_INT(unfinished, 0);
     int good = 0;
     for (int i = 0; i < HELD; i++) {
-        long st = 0;
-        curl_easy_getinfo(hs[i], CURLINFO_RESPONSE_CODE, &st);
-        const char *reply = NULL;
-        json_t *j = NULL;
-        char deltas[4096] = "";
-        int bad = 0;
-        if (i % 2) {
-            bad = !bufs[i].data || sse_parse(bufs[i].data, deltas, sizeof deltas, &j);
-            reply = json_string_value(json_object_get(j, "reply"));
-            bad |= !reply || strcmp(deltas, reply) != 0;
-        } else {
-            j = bufs[i].data ? json_loads(bufs[i].data, 0, NULL) : NULL;
-            reply = json_string_value(json_object_get(j, "reply"));
-        }
-        if (st == 200 && !bad && reply && strstr(reply, "Thanks for reaching out"))
+        if (chat_answer_whole(hs[i], results[i], &bufs[i], i % 2)) {
             good++;
-        else if (good + 3 > i)
+        } else if (good + 3 > i) {
+            long st = 0;
+            curl_easy_getinfo(hs[i], CURLINFO_RESPONSE_CODE, &st);
             fprintf(stderr, "held turn %d: status %ld (%s) body '%.300s'\n", i, st,
-                    curl_easy_strerror(results[i]), bufs[i].data ? bufs[i].data : "");
-        json_decref(j);
+                    results[i] == E2E_UNFINISHED ? "unfinished at the deadline"
+                                                 : curl_easy_strerror((CURLcode)results[i]),
+                    bufs[i].data ? bufs[i].data : "");
+        }
         curl_multi_remove_handle(m, hs[i]);
         curl_easy_cleanup(hs[i]);
         free(bufs[i].data);
@@ -466,17 +583,12 @@ static void test_many_held_turns_resume_in_batches(void)
     curl_slist_free_all(sse_h);
     CHECK_INT(good, HELD);
     char cmd[300];
-    snprintf(cmd, sizeof cmd, "grep -q 'resuming connections in batches' '%s/server.log'", dir);
+    snprintf(cmd, sizeof cmd, "grep -q 'resuming connections in batches' '%s/server.log'", sm.dir);
     CHECK(system(cmd) == 0);
-    CHECK_INT(e2e_stop(&s2), 0);
-    CHECK(log_clean(dir));
-    kill(stub, SIGTERM);
-    waitpid(stub, NULL, 0);
-    fclose(stub_out);
-    if (good == HELD)
-        e2e_rmdir(dir);
-    else
-        fprintf(stderr, "# server log kept in %s\n", dir);
+    CHECK_INT(e2e_stop(&sm.srv), 0);
+    int clean = log_clean(sm.dir);
+    CHECK(clean);
+    slow_model_stop(&sm, good != HELD || !clean);
 }
 
 int main(void)
@@ -499,6 +611,7 @@ int main(void)
     e2e_rmdir(dir);
     RUN(test_per_ip_cap);
     RUN(test_shutdown_with_turns_in_flight);
+    RUN(test_streams_outlast_client_wakeups);
     RUN(test_many_held_turns_resume_in_batches);
     curl_global_cleanup();
     return check_summary();
