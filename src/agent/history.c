@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/dlist.h"
 #include "base/xmalloc.h"
 
 /* ---------------------------------------------------------------- rows */
@@ -79,19 +80,19 @@ static void rows_release(struct rows *rs)
 
 /* A session's cached window. */
 struct hentry {
-    char *sid;                  /* the session id (own copy) */
-    int max_turns;              /* the window it was read for */
-    struct rows rows;           /* its items, oldest first; never empty */
-    struct hentry *chain;       /* next in its bucket */
-    struct hentry *prev, *next; /* LRU list: head is the most recently read */
+    char *sid;            /* the session id (own copy) */
+    int max_turns;        /* the window it was read for */
+    struct rows rows;     /* its items, oldest first; never empty */
+    struct hentry *chain; /* next in its bucket */
+    struct dlist lru;     /* on the cache's LRU list */
 };
 
 struct history_cache {
-    pthread_mutex_t mu;         /* guards everything below; never held across a store call */
-    struct hentry **buckets;    /* chained by hash of the session id */
-    size_t nbuckets;            /* a power of two */
-    struct hentry *head, *tail; /* LRU order */
-    struct history_stats st;    /* counts; st.sessions is the number of entries */
+    pthread_mutex_t mu;      /* guards everything below; never held across a store call */
+    struct hentry **buckets; /* chained by hash of the session id */
+    size_t nbuckets;         /* a power of two */
+    struct dlist lru;        /* the entries, the most recently read first */
+    struct history_stats st; /* counts; st.sessions is the number of entries */
 };
 
 #define HISTORY_BUCKETS_MIN 64
@@ -114,6 +115,7 @@ struct history_cache *history_cache_new(void)
     pthread_mutex_init(&c->mu, NULL);
     c->nbuckets = HISTORY_BUCKETS_MIN;
     c->buckets = xcalloc(c->nbuckets, sizeof *c->buckets);
+    dlist_init(&c->lru);
     return c;
 }
 
@@ -128,10 +130,9 @@ void history_cache_free(struct history_cache *c)
 {
     if (!c)
         return;
-    for (struct hentry *e = c->head, *next; e; e = next) {
-        next = e->next;
-        entry_free(e);
-    }
+    struct dlist *n, *next;
+    dlist_foreach_safe(n, next, &c->lru)
+        entry_free(dlist_entry(n, struct hentry, lru));
     free(c->buckets);
     pthread_mutex_destroy(&c->mu);
     free(c);
@@ -146,36 +147,12 @@ static struct hentry **slot_of(struct history_cache *c, const char *sid)
     return p;
 }
 
-static void lru_unlink(struct history_cache *c, struct hentry *e)
-{
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        c->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        c->tail = e->prev;
-    e->prev = e->next = NULL;
-}
-
-static void lru_push_head(struct history_cache *c, struct hentry *e)
-{
-    e->prev = NULL;
-    e->next = c->head;
-    if (c->head)
-        c->head->prev = e;
-    c->head = e;
-    if (!c->tail)
-        c->tail = e;
-}
-
 /* Unlinks e from its bucket and the LRU list and frees it. Under c->mu. */
 static void entry_remove(struct history_cache *c, struct hentry *e)
 {
     struct hentry **p = slot_of(c, e->sid);
     *p = e->chain;
-    lru_unlink(c, e);
+    dlist_unlink(&e->lru);
     entry_free(e);
     c->st.sessions--;
 }
@@ -237,8 +214,7 @@ static int cache_get(struct history_cache *c, const char *sid, int max_turns, st
         for (size_t i = 0; i < e->rows.n; i++)
             out->v[i] = row_ref(e->rows.v[i]);
         out->n = e->rows.n;
-        lru_unlink(c, e);
-        lru_push_head(c, e);
+        dlist_move_head(&c->lru, &e->lru);
         found = 1;
     }
     pthread_mutex_unlock(&c->mu);
@@ -268,7 +244,6 @@ static void cache_put(struct history_cache *c, const char *sid, int max_turns,
     }
     if (e) {
         rows_release(&e->rows);
-        lru_unlink(c, e);
     } else {
         e = xcalloc(1, sizeof *e);
         e->sid = xstrdup(sid);
@@ -280,9 +255,9 @@ static void cache_put(struct history_cache *c, const char *sid, int max_turns,
     for (size_t i = 0; i < rows->n; i++)
         e->rows.v[i] = row_ref(rows->v[i]);
     e->rows.n = rows->n;
-    lru_push_head(c, e);
-    while (c->st.sessions > max_sessions && c->tail) {
-        entry_remove(c, c->tail);
+    dlist_move_head(&c->lru, &e->lru);
+    while (c->st.sessions > max_sessions && !dlist_is_empty(&c->lru)) {
+        entry_remove(c, dlist_entry(dlist_last(&c->lru), struct hentry, lru));
         c->st.evictions++;
     }
     maybe_grow(c);

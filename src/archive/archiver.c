@@ -14,6 +14,7 @@
 
 #include "archive/archiver.h"
 #include "base/clock.h"
+#include "base/dlist.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 
@@ -24,12 +25,12 @@
 #define ARCHIVER_BACKOFF_MAX_MS 60000   /* longest retry delay */
 
 struct pending {
-    struct pending *hnext;       /* hash chain */
-    struct pending *prev, *next; /* due list, earliest first */
-    char *session_id;            /* owned */
-    char *key;                   /* owned: archive key computed at the first mark */
-    int64_t due_ms;              /* monotonic time the worker should write it */
-    int attempts;                /* failed attempts so far */
+    struct pending *hnext; /* hash chain */
+    struct dlist link;     /* on the due list, earliest first, or on a pass's list */
+    char *session_id;      /* owned */
+    char *key;             /* owned: archive key computed at the first mark */
+    int64_t due_ms;        /* monotonic time the worker should write it */
+    int attempts;          /* failed attempts so far */
 };
 
 struct archiver {
@@ -47,7 +48,7 @@ struct archiver {
     struct pending **buckets;    /* hash table of pending entries */
     size_t nbuckets;             /* power of two */
     size_t count;                /* pending entries */
-    struct pending *head, *tail; /* due list */
+    struct dlist due;            /* pending entries, earliest due first */
 
     uint64_t flush_req;  /* flush rounds requested */
     uint64_t flush_done; /* flush rounds finished */
@@ -98,35 +99,25 @@ static void grow(struct archiver *ar)
     ar->nbuckets = n;
 }
 
-static void list_unlink(struct archiver *ar, struct pending *p)
+static struct pending *pending_of(struct dlist *link)
 {
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        ar->head = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
-    else
-        ar->tail = p->prev;
-    p->prev = p->next = NULL;
+    return dlist_entry(link, struct pending, link);
 }
 
-/* Inserts p in due order, scanning from the tail (where nearly every entry belongs). */
+/* The entry due first, or NULL. */
+static struct pending *due_first(struct archiver *ar)
+{
+    return pending_of(dlist_first(&ar->due));
+}
+
+/* Inserts p in due order, after the entries due no later, scanning from the tail (where nearly
+ * every entry belongs). */
 static void list_insert(struct archiver *ar, struct pending *p)
 {
-    struct pending *after = ar->tail;
-    while (after && after->due_ms > p->due_ms)
-        after = after->prev;
-    p->prev = after;
-    p->next = after ? after->next : ar->head;
-    if (p->next)
-        p->next->prev = p;
-    else
-        ar->tail = p;
-    if (after)
-        after->next = p;
-    else
-        ar->head = p;
+    struct dlist *after = dlist_last(&ar->due);
+    while (after && pending_of(after)->due_ms > p->due_ms)
+        after = dlist_prev(&ar->due, after);
+    dlist_insert_after(after ? after : &ar->due, &p->link);
 }
 
 static void add(struct archiver *ar, struct pending *p)
@@ -149,7 +140,7 @@ static void take(struct archiver *ar, struct pending *p)
             break;
         }
     p->hnext = NULL;
-    list_unlink(ar, p);
+    dlist_unlink(&p->link);
     ar->count--;
 }
 
@@ -219,7 +210,7 @@ static int prepare_one(struct archiver *ar, const struct archiver_hooks *hooks,
 
 /* What one pass did, merged into the stats under mu. */
 struct pass {
-    struct pending *retry; /* failed entries, owned, to requeue */
+    struct dlist retry; /* failed entries, owned, to requeue (the last failed first) */
     size_t failed;
     uint64_t written, skipped;
 };
@@ -242,8 +233,7 @@ static void store_batch(struct archiver *ar, const struct archiver_hooks *hooks,
             log_at(LL_WARN, "archive", "cannot store session '%s' at '%s' (attempt %d): %s",
                    p->session_id, p->key, p->attempts + 1, items[i].err.message);
             pass->failed++;
-            p->next = pass->retry;
-            pass->retry = p;
+            dlist_push_head(&pass->retry, &p->link);
         } else {
             if (hooks->on_archived)
                 hooks->on_archived(ar->ud, p->session_id, p->key);
@@ -254,25 +244,23 @@ static void store_batch(struct archiver *ar, const struct archiver_hooks *hooks,
     }
 }
 
-/* Archives every entry of batch (a list linked by next, owned): prepares documents and stores
+/* Archives every entry of batch (a list of them, owned, emptied): prepares documents and stores
  * them in groups of at most ARCHIVER_BATCH_MAX entries or ARCHIVER_BATCH_BYTES bytes, so a
  * group shares its directory fsyncs. Called without mu. */
-static void run_pass(struct archiver *ar, const struct archiver_hooks *hooks, struct pending *batch,
+static void run_pass(struct archiver *ar, const struct archiver_hooks *hooks, struct dlist *batch,
                      struct pass *pass)
 {
     struct prepared *v = xcalloc(ARCHIVER_BATCH_MAX, sizeof *v);
     struct archive_put_item *items = xcalloc(ARCHIVER_BATCH_MAX, sizeof *items);
     size_t n = 0, bytes = 0;
-    while (batch) {
-        struct pending *p = batch;
-        batch = p->next;
-        p->next = NULL;
+    while (!dlist_is_empty(batch)) {
+        struct pending *p = pending_of(dlist_first(batch));
+        dlist_unlink(&p->link);
         char *text = NULL;
         int rc = prepare_one(ar, hooks, p, &text);
         if (rc < 0) {
             pass->failed++;
-            p->next = pass->retry;
-            pass->retry = p;
+            dlist_push_head(&pass->retry, &p->link);
             continue;
         }
         if (rc > 0) {
@@ -319,17 +307,17 @@ static void *worker_main(void *arg)
     for (;;) {
         int64_t now = clock_mono_ms();
         uint64_t round = 0;
-        struct pending *batch = NULL, **batch_tail = &batch;
         size_t limit = ARCHIVER_BATCH_MAX;
+        struct pending *first = due_first(ar);
         if (ar->flush_req > ar->flush_done) {
             round = ar->flush_req;
             limit = SIZE_MAX;
-        } else if (!(ar->head && ar->head->due_ms <= now)) {
+        } else if (!(first && first->due_ms <= now)) {
             if (ar->stopping)
                 break;
-            if (ar->head) {
+            if (first) {
                 struct timespec ts;
-                int64_t wake = ar->head->due_ms;
+                int64_t wake = first->due_ms;
                 ts.tv_sec = (time_t)(wake / 1000);
                 ts.tv_nsec = (long)(wake % 1000) * 1000000;
                 pthread_cond_timedwait(&ar->work, &ar->mu, &ts);
@@ -341,25 +329,26 @@ static void *worker_main(void *arg)
         /* Take the due entries (all of them in a flush round), earliest first, and those due
          * within the gather window: they ride along in this pass's batch, a little early. */
         int64_t upto = now + gather_ms(ar);
-        while (ar->head && limit > 0 && (round || ar->head->due_ms <= upto)) {
-            struct pending *p = ar->head;
+        struct dlist batch;
+        dlist_init(&batch);
+        for (struct pending *p = first; p && limit > 0 && (round || p->due_ms <= upto);
+             p = due_first(ar)) {
             take(ar, p);
-            *batch_tail = p;
-            batch_tail = &p->next;
+            dlist_push_tail(&batch, &p->link);
             limit--;
         }
         struct archiver_hooks hooks = ar->hooks;
         pthread_mutex_unlock(&ar->mu);
 
         struct pass pass = {0};
-        run_pass(ar, &hooks, batch, &pass);
+        dlist_init(&pass.retry);
+        run_pass(ar, &hooks, &batch, &pass);
 
         pthread_mutex_lock(&ar->mu);
         now = clock_mono_ms();
-        while (pass.retry) {
-            struct pending *p = pass.retry;
-            pass.retry = p->next;
-            p->next = NULL;
+        while (!dlist_is_empty(&pass.retry)) {
+            struct pending *p = pending_of(dlist_first(&pass.retry));
+            dlist_unlink(&p->link);
             requeue(ar, p, now);
         }
         ar->stats.written += pass.written;
@@ -396,6 +385,7 @@ struct archiver *archiver_start(struct archive *archive, archiver_fetch_fn fetch
     ar->max_delay_ms = max_delay_ms;
     ar->nbuckets = 64;
     ar->buckets = xcalloc(ar->nbuckets, sizeof *ar->buckets);
+    dlist_init(&ar->due);
     pthread_mutex_init(&ar->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -446,7 +436,7 @@ int archiver_mark(struct archiver *ar, const char *session_id, int64_t created_a
         ar->stats.coalesced++;
         if (p->due_ms > due) {
             /* A failed entry waiting out its backoff: the new mark retries it sooner. */
-            list_unlink(ar, p);
+            dlist_unlink(&p->link);
             p->due_ms = due;
             list_insert(ar, p);
             pthread_cond_signal(&ar->work);
@@ -461,9 +451,9 @@ int archiver_mark(struct archiver *ar, const char *session_id, int64_t created_a
         p->session_id = xstrdup(session_id);
         p->key = xstrdup(key);
         p->due_ms = due;
-        int was_empty = ar->head == NULL;
+        int was_empty = dlist_is_empty(&ar->due);
         add(ar, p);
-        if (was_empty || ar->head == p)
+        if (was_empty || due_first(ar) == p)
             pthread_cond_signal(&ar->work);
     }
     ar->stats.marks++;
@@ -505,12 +495,12 @@ size_t archiver_stop(struct archiver *ar)
     pthread_join(ar->thread, NULL);
 
     size_t lost = ar->count;
-    for (struct pending *p = ar->head; p;) {
-        struct pending *next = p->next;
+    struct dlist *n, *next;
+    dlist_foreach_safe(n, next, &ar->due) {
+        struct pending *p = pending_of(n);
         log_at(LL_ERROR, "archive", "session '%s' was not archived at shutdown after %d attempts",
                p->session_id, p->attempts);
         pending_free(p);
-        p = next;
     }
     pthread_cond_destroy(&ar->work);
     pthread_cond_destroy(&ar->done);

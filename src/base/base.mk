@@ -1,5 +1,5 @@
 # src/base/base.mk - the ground floor: allocation, errors, logging, clock, randomness, UTF-8,
-#  config, SQLite pool.
+#  config, SQLite pool, intrusive lists.
 # One source per line, so additions from parallel branches merge without conflicts.
 LIB_SRCS += src/base/xmalloc.c
 LIB_SRCS += src/base/err.c
@@ -18,3 +18,4 @@ LIB_SRCS += src/base/text.c
 LIB_SRCS += src/base/guard.c
 LIB_SRCS += src/base/sched.c
 LIB_SRCS += src/base/fault.c
+LIB_SRCS += src/base/dlist.c
