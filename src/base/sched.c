@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/dlist.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 
@@ -64,26 +65,25 @@ struct locals {
  * eventfd from any other thread). A done fiber is freed by its loop after it switched away.
  */
 struct fiber {
-    ucontext_t uc;                   /* saved registers while not running */
-    void *stack;                     /* mmap'd: guard page + stack_size */
-    size_t map_len;                  /* bytes mapped */
-    sched_fn fn;                     /* the task */
-    void *ud;                        /* its argument */
-    struct loop *loop;               /* the loop it lives on, for good */
-    struct fiber *next;              /* ready or remote list link */
-    struct fiber *ev_next;           /* event waiter list link (under the event's mutex) */
-    atomic_int waiting;              /* 1 while parked and not yet claimed by a waker */
-    enum wake why;                   /* what woke it */
-    int revents;                     /* poll events for WAKE_FD */
-    int64_t deadline;                /* monotonic ms of its timer */
-    long heap_at;                    /* index in the timer heap, -1 if none */
-    int done;                        /* the task returned */
-    uintptr_t park_frame;            /* the frame it parked in (fiber_park's) */
-    int64_t parked_ms;               /* monotonic ms when it parked, for the release list */
-    struct fiber *pk_prev, *pk_next; /* the loop's release list, in order of parking */
-    int on_pk;                       /* on that list */
-    struct locals locals;            /* task-local storage */
-    void *asan_fake;                 /* ASan's fake stack while switched away */
+    ucontext_t uc;         /* saved registers while not running */
+    void *stack;           /* mmap'd: guard page + stack_size */
+    size_t map_len;        /* bytes mapped */
+    sched_fn fn;           /* the task */
+    void *ud;              /* its argument */
+    struct loop *loop;     /* the loop it lives on, for good */
+    struct fiber *next;    /* ready or remote list link */
+    struct fiber *ev_next; /* event waiter list link (under the event's mutex) */
+    atomic_int waiting;    /* 1 while parked and not yet claimed by a waker */
+    enum wake why;         /* what woke it */
+    int revents;           /* poll events for WAKE_FD */
+    int64_t deadline;      /* monotonic ms of its timer */
+    long heap_at;          /* index in the timer heap, -1 if none */
+    int done;              /* the task returned */
+    uintptr_t park_frame;  /* the frame it parked in (fiber_park's) */
+    int64_t parked_ms;     /* monotonic ms when it parked, for the release list */
+    struct dlist pk;       /* on the loop's release list while parked */
+    struct locals locals;  /* task-local storage */
+    void *asan_fake;       /* ASan's fake stack while switched away */
 };
 
 struct task {
@@ -110,8 +110,8 @@ struct loop {
     int64_t stacks_ms;        /* when a stack last went in or out of the cache (loop thread only) */
     int live;                 /* fibers alive on this loop (loop thread only) */
     int backlog;              /* tasks left in the inbox by the last take (loop thread only) */
-    struct fiber *pk_head;    /* parked fibers whose stack pages are not yet given back */
-    struct fiber *pk_tail;    /* (loop thread only), oldest first */
+    struct dlist pk;          /* parked fibers with stack pages not yet given back, oldest first
+                                 (loop thread only) */
     ucontext_t uc;            /* the loop's own context */
     struct fiber *cur;        /* running fiber */
     const void *stack_bottom; /* the thread's stack, for ASan's switch annotations */
@@ -302,32 +302,10 @@ static int fiber_wake(struct fiber *f, enum wake why, int revents)
  * at every park). The page right under the parked frame is kept. Resuming costs a page fault for
  * each page the fiber touches again. */
 
-static void pk_unlink(struct loop *l, struct fiber *f)
+/* The fiber parked longest ago whose stack is not yet released, or NULL. */
+static struct fiber *pk_first(struct loop *l)
 {
-    if (!f->on_pk)
-        return;
-    if (f->pk_prev)
-        f->pk_prev->pk_next = f->pk_next;
-    else
-        l->pk_head = f->pk_next;
-    if (f->pk_next)
-        f->pk_next->pk_prev = f->pk_prev;
-    else
-        l->pk_tail = f->pk_prev;
-    f->pk_prev = f->pk_next = NULL;
-    f->on_pk = 0;
-}
-
-static void pk_append(struct loop *l, struct fiber *f)
-{
-    f->pk_prev = l->pk_tail;
-    f->pk_next = NULL;
-    if (l->pk_tail)
-        l->pk_tail->pk_next = f;
-    else
-        l->pk_head = f;
-    l->pk_tail = f;
-    f->on_pk = 1;
+    return dlist_entry(dlist_first(&l->pk), struct fiber, pk);
 }
 
 /* Gives back the pages of parked (not running) fiber f's stack below the page under its frame. */
@@ -343,9 +321,9 @@ static void stack_release(struct fiber *f)
 /* Releases the stacks of the fibers parked for RELEASE_AFTER_MS by now (loop thread only). */
 static void stacks_release_due(struct loop *l, int64_t now)
 {
-    while (l->pk_head && now - l->pk_head->parked_ms >= RELEASE_AFTER_MS) {
-        struct fiber *f = l->pk_head;
-        pk_unlink(l, f);
+    for (struct fiber *f = pk_first(l); f && now - f->parked_ms >= RELEASE_AFTER_MS;
+         f = pk_first(l)) {
+        dlist_unlink(&f->pk);
         stack_release(f);
     }
 }
@@ -363,12 +341,12 @@ static enum wake fiber_park(struct fiber *f, int timeout_ms)
     }
     f->park_frame = (uintptr_t)__builtin_frame_address(0);
     f->parked_ms = now;
-    pk_append(l, f);
+    dlist_push_tail(&l->pk, &f->pk);
     switch_start(&f->asan_fake, l->stack_bottom, l->stack_size_asan);
     swapcontext(&f->uc, &l->uc);
     switch_finish(f->asan_fake, &l->stack_bottom, &l->stack_size_asan);
     heap_remove(l, f);
-    pk_unlink(l, f);
+    dlist_unlink(&f->pk); /* unless stacks_release_due took it off already */
     return f->why;
 }
 
@@ -447,13 +425,14 @@ static int loop_timeout(struct loop *l)
     if (l->ready || l->backlog)
         return 0;
     int trim = l->n_stacks > STACKS_KEPT;
-    if (l->n_heap == 0 && !l->pk_head && !trim)
+    struct fiber *pk = pk_first(l);
+    if (l->n_heap == 0 && !pk && !trim)
         return -1;
     int64_t now = clock_mono_ms(), d = 60000;
     if (l->n_heap > 0 && l->heap[0]->deadline - now < d)
         d = l->heap[0]->deadline - now;
-    if (l->pk_head && l->pk_head->parked_ms + RELEASE_AFTER_MS - now < d)
-        d = l->pk_head->parked_ms + RELEASE_AFTER_MS - now;
+    if (pk && pk->parked_ms + RELEASE_AFTER_MS - now < d)
+        d = pk->parked_ms + RELEASE_AFTER_MS - now;
     if (trim && l->stacks_ms + STACKS_TRIM_MS - now < d)
         d = l->stacks_ms + STACKS_TRIM_MS - now;
     return d < 0 ? 0 : (int)d;
@@ -587,6 +566,7 @@ struct sched *sched_start(int nthreads, size_t stack_size, struct err *err)
     for (int i = 0; i < nthreads; i++) {
         struct loop *l = &s->loops[i];
         l->s = s;
+        dlist_init(&l->pk);
         pthread_mutex_init(&l->mu, NULL);
         l->stacks = xcalloc(STACKS_CACHED, sizeof *l->stacks);
         l->epfd = epoll_create1(EPOLL_CLOEXEC);

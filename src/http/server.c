@@ -23,6 +23,7 @@
 
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/dlist.h"
 #include "base/errcode.h"
 #include "base/log.h"
 #include "base/sched.h"
@@ -52,9 +53,9 @@
 
 /* One per connection (libmicrohttpd's socket context), on the server's list while it is open. */
 struct conn_track {
-    int fd;                         /* the connection's socket */
-    long long deadline_ms;          /* monotonic deadline of the request being read; 0: none */
-    struct conn_track *prev, *next; /* the server's list */
+    int fd;                /* the connection's socket */
+    long long deadline_ms; /* monotonic deadline of the request being read; 0: none */
+    struct dlist link;     /* on the server's list */
 };
 
 struct http_server {
@@ -71,7 +72,7 @@ struct http_server {
     atomic_int in_flight;             /* deferred requests submitted and not finished */
     pthread_mutex_t lock;             /* guards conns and reaper_stop */
     pthread_cond_t reaper_cv;         /* wakes the reaper to stop */
-    struct conn_track *conns;         /* open connections */
+    struct dlist conns;               /* open connections (struct conn_track) */
     int reaper_stop;                  /* 1: the reaper exits */
     pthread_t reaper;                 /* the deadline reaper */
     int reaper_on;                    /* reaper was started */
@@ -504,10 +505,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         t->fd = info ? info->connect_fd : -1;
         pthread_mutex_lock(&s->lock);
         t->deadline_ms = (long long)(clock_mono_us() / 1000) + s->request_ms;
-        t->next = s->conns;
-        if (s->conns)
-            s->conns->prev = t;
-        s->conns = t;
+        dlist_push_head(&s->conns, &t->link);
         pthread_mutex_unlock(&s->lock);
         *socket_context = t;
         return;
@@ -515,12 +513,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     if (!t)
         return;
     pthread_mutex_lock(&s->lock);
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        s->conns = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
+    dlist_unlink(&t->link);
     pthread_mutex_unlock(&s->lock);
     free(t);
     *socket_context = NULL;
@@ -563,9 +556,14 @@ static void *reaper_main(void *arg)
         }
         pthread_cond_timedwait(&s->reaper_cv, &s->lock, &until);
         long long now = (long long)(clock_mono_us() / 1000);
-        for (struct conn_track *t = s->conns; t && !s->reaper_stop; t = t->next)
+        struct dlist *n;
+        dlist_foreach(n, &s->conns) {
+            struct conn_track *t = dlist_entry(n, struct conn_track, link);
+            if (s->reaper_stop)
+                break;
             if (t->deadline_ms && now >= t->deadline_ms && t->fd >= 0)
                 reap(s, t);
+        }
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;
@@ -750,11 +748,9 @@ static void server_free(struct http_server *s)
     }
     if (s->daemon)
         MHD_stop_daemon(s->daemon); /* closes every connection: their tracks are freed */
-    while (s->conns) {
-        struct conn_track *t = s->conns;
-        s->conns = t->next;
-        free(t);
-    }
+    struct dlist *n, *next;
+    dlist_foreach_safe(n, next, &s->conns)
+        free(dlist_entry(n, struct conn_track, link));
     pthread_cond_destroy(&s->reaper_cv);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->resume_cv);
@@ -774,6 +770,7 @@ struct http_server *http_server_start(const struct http_server_options *o, struc
         return NULL;
     }
     struct http_server *s = xcalloc(1, sizeof *s);
+    dlist_init(&s->conns);
     s->handler = o->handler;
     s->ud = o->ud;
     s->defer = o->defer;
