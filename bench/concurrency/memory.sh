@@ -23,37 +23,11 @@ hold=${BENCH_HOLD_MS:-20000}
 settle=${BENCH_SETTLE_S:-8}
 stack_kb=${BENCH_STACK_KB:-256}
 "$here/../../scripts/install-test-deps.sh" # wrk, node, python3
-dir=$(mktemp -d /tmp/parley-bmem-XXXXXX)
-pids=()
-cleanup() {
-    set +e
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-STUB_LATENCY_MS=$hold node "$here/stub.js" >"$dir/stub.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do grep -q '^port ' "$dir/stub.log" && break; sleep 0.1; done
-stub=$(sed -n 's/^port //p' "$dir/stub.log")
-
-mkdir -p "$dir/data"
-# shellcheck disable=SC2086
-env PARLEY_MODEL=anthropic ANTHROPIC_API_KEY=bench ANTHROPIC_BASE_URL="http://127.0.0.1:$stub" \
-    PARLEY_RATE_LIMIT_PER_MIN=0 PARLEY_SESSION_RATE_LIMIT_PER_MIN=0 \
-    PARLEY_MAX_CONNECTIONS_PER_IP=0 PARLEY_MAX_CONNECTIONS=20000 PARLEY_SHUTDOWN_GRACE_MS=1000 \
-    ${BENCH_PARLEY_ENV:-} "$build/parley" serve --port 0 --data "$dir/data" 2>"$dir/parley.log" &
-ppid=$!
-pids+=("$ppid")
-pport=
-for _ in $(seq 200); do
-    pport=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$dir/parley.log")
-    [ -n "$pport" ] && break
-    sleep 0.1
-done
-[ -n "$pport" ] || { echo "parley did not start; log:"; cat "$dir/parley.log"; exit 1; }
+# shellcheck source=bench/concurrency/lib.sh
+. "$here/lib.sh"
+bench_init parley-bmem
+stub_start "$hold"
+parley_start PARLEY_MAX_CONNECTIONS_PER_IP=0 PARLEY_MAX_CONNECTIONS=20000 PARLEY_SHUTDOWN_GRACE_MS=1000
 
 # classify SMAPS: prints "kind kB" lines for each kind of mapping (see the top of this file)
 classify() {

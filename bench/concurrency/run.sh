@@ -21,6 +21,8 @@ latency=${BENCH_LATENCY_MS:-2000}
 wthreads=${BENCH_THREADS:-2}
 modes=${BENCH_MODES:-json sse}
 "$here/../../scripts/install-test-deps.sh" # wrk, nginx-light, node, python3
+# shellcheck source=bench/concurrency/lib.sh
+. "$here/lib.sh" # free_port, stub_start
 dir=$(mktemp -d /tmp/parley-bconc-XXXXXX)
 pids=()
 # Stops everything this script started. Runs under set +e: a failed kill or a wait's non-zero
@@ -41,13 +43,8 @@ trap cleanup EXIT
 ulimit -Hn 65536 2>/dev/null || true
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
 # the stand-in
-STUB_LATENCY_MS=$latency node "$here/stub.js" >"$dir/stub.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do grep -q '^port ' "$dir/stub.log" && break; sleep 0.1; done
-stub=$(sed -n 's/^port //p' "$dir/stub.log")
+stub_start "$latency"
 
 # the anchor
 nport=$(free_port)

@@ -17,35 +17,11 @@ latency=${BENCH_LATENCY_MS:-2000}
 hconns=${BENCH_HEALTH_CONNS:-50}
 cconns=${BENCH_CHAT_CONNS:-50}
 "$here/../../scripts/install-test-deps.sh" # wrk, nginx-light, node, python3
-dir=$(mktemp -d /tmp/parley-bslow-XXXXXX)
-pids=()
-cleanup() {
-    set +e
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-STUB_LATENCY_MS=$latency node "$here/stub.js" >"$dir/stub.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do grep -q '^port ' "$dir/stub.log" && break; sleep 0.1; done
-stub=$(sed -n 's/^port //p' "$dir/stub.log")
-
-mkdir -p "$dir/data"
-# shellcheck disable=SC2086
-env PARLEY_MODEL=anthropic ANTHROPIC_API_KEY=bench ANTHROPIC_BASE_URL="http://127.0.0.1:$stub" \
-    PARLEY_RATE_LIMIT_PER_MIN=0 PARLEY_SESSION_RATE_LIMIT_PER_MIN=0 ${BENCH_PARLEY_ENV:-} \
-    "$build/parley" serve --port 0 --data "$dir/data" 2>"$dir/parley.log" &
-pids+=($!)
-pport=
-for _ in $(seq 200); do
-    pport=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$dir/parley.log")
-    [ -n "$pport" ] && break
-    sleep 0.1
-done
-[ -n "$pport" ] || { echo "parley did not start; log:"; cat "$dir/parley.log"; exit 1; }
+# shellcheck source=bench/concurrency/lib.sh
+. "$here/lib.sh"
+bench_init parley-bslow
+stub_start "$latency"
+parley_start
 
 # measure NAME PATH CONNS: wrk from 127.0.0.1; sets p99 (seconds), tps and errs
 measure() {
