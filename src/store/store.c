@@ -1,12 +1,15 @@
 /*
  * store.c - what the store port does the same way for every adapter: no card number reaches an
  * adapter's write (PCI DSS: none at rest, in the SQLite WAL or in DynamoDB), and counter names
- * are checked before any adapter sees them. See store.h.
+ * are checked before any adapter sees them; and the form of a ticket id, which both adapters
+ * write and parse. See store.h.
  */
 #include "store/store.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/guard.h"
 
@@ -122,4 +125,26 @@ int store_counters_list(struct store *s, const char *group, json_t **out, struct
     if (counter_name_ok("group", group, err) < 0)
         return -1;
     return s->ops->counters_list(s, group, out, err);
+}
+
+long long store__ticket_seq(const char *id)
+{
+    if (strncasecmp(id, "TKT-", 4) != 0)
+        return -1;
+    const char *p = id + 4;
+    size_t n = strlen(p);
+    if (n == 0 || n > 12)
+        return -1;
+    long long v = 0;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        v = v * 10 + (*p - '0');
+    }
+    return v;
+}
+
+void store__ticket_id(long long seq, char id[STORE_TICKET_ID_MAX])
+{
+    snprintf(id, STORE_TICKET_ID_MAX, "TKT-%06lld", seq);
 }

@@ -396,4 +396,14 @@ struct store *store_sqlite_new(const char *path, int pool_size, struct err *err)
  * the id (session ids are random, so the tag does not give the id back). */
 void store__erased_tag(const char *session_id, char tag[65]);
 
+/* The number of a ticket id: "TKT-000042" (the prefix in any case, 1 to 12 digits) gives 42.
+ * Returns -1 when id has another form (the adapters answer NotFound for it). */
+long long store__ticket_seq(const char *id);
+
+#define STORE_TICKET_ID_MAX 32 /* bytes of a ticket id with its NUL, and more */
+
+/* Writes the id of ticket number seq (>= 0) into id[STORE_TICKET_ID_MAX]: "TKT-" and at least six
+ * digits ("TKT-000042"), the form store__ticket_seq reads back. */
+void store__ticket_id(long long seq, char id[STORE_TICKET_ID_MAX]);
+
 #endif

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "base/clock.h"
 #include "base/backoff.h"
@@ -766,28 +765,10 @@ static int dy_sessions_list(struct store *base, const char *status, int limit, j
 
 /* ---------------------------------------------------------------- tickets */
 
-/* Parses "TKT-000042" (case-insensitive prefix, 1..12 digits) into 42; -1 when malformed. */
-static long long ticket_seq(const char *id)
-{
-    if (strncasecmp(id, "TKT-", 4) != 0)
-        return -1;
-    const char *p = id + 4;
-    size_t n = strlen(p);
-    if (n == 0 || n > 12)
-        return -1;
-    long long v = 0;
-    for (; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return -1;
-        v = v * 10 + (*p - '0');
-    }
-    return v;
-}
-
 static json_t *ticket_of_item(const json_t *it)
 {
-    char id[32], created[32];
-    snprintf(id, sizeof id, "TKT-%06lld", (long long)item_int(it, "seq"));
+    char id[STORE_TICKET_ID_MAX], created[32];
+    store__ticket_id(item_int(it, "seq"), id);
     clock_iso8601(item_int(it, "createdAt"), created, sizeof created);
     static const char *const fields[] = {"title",  "description", "priority", "email",
                                          "status", "sessionId",   "userId"};
@@ -816,7 +797,7 @@ static int ticket_read(struct store_dynamo *s, long long seq, const char *id, js
 
 static int dy_ticket_get(struct store *base, const char *id, json_t **out, struct err *err)
 {
-    long long seq = ticket_seq(id);
+    long long seq = store__ticket_seq(id);
     if (seq < 0)
         return err_set(err, "NotFound", "ticket '%s' not found", id);
     return ticket_read((struct store_dynamo *)base, seq, id, out, err);

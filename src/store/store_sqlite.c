@@ -599,24 +599,6 @@ out:
 
 /* ---------------------------------------------------------------- tickets */
 
-/* Parses "TKT-000042" (case-insensitive prefix, 1..12 digits) into 42; returns -1 if malformed. */
-static long long ticket_seq(const char *id)
-{
-    if (strncasecmp(id, "TKT-", 4) != 0)
-        return -1;
-    const char *p = id + 4;
-    size_t n = strlen(p);
-    if (n == 0 || n > 12)
-        return -1;
-    long long v = 0;
-    for (; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return -1;
-        v = v * 10 + (*p - '0');
-    }
-    return v;
-}
-
 static int ticket_read(struct sqlpool_conn *c, long long seq, json_t **out, struct err *err)
 {
     sqlite3_stmt *st = sqlpool_stmt(c, Q_TICKET_GET, err);
@@ -626,8 +608,8 @@ static int ticket_read(struct sqlpool_conn *c, long long seq, json_t **out, stru
     int step = sqlite3_step(st);
     int rc = -1;
     if (step == SQLITE_ROW) {
-        char id[32], created[32];
-        snprintf(id, sizeof id, "TKT-%06lld", (long long)sqlite3_column_int64(st, 0));
+        char id[STORE_TICKET_ID_MAX], created[32];
+        store__ticket_id(sqlite3_column_int64(st, 0), id);
         clock_iso8601(sqlite3_column_int64(st, 8), created, sizeof created);
         *out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", id, "title",
                          (const char *)sqlite3_column_text(st, 3), "description",
@@ -741,7 +723,7 @@ static int sq_action_get(struct store *base, const char *id, json_t **out, struc
 
 static int sq_ticket_get(struct store *base, const char *id, json_t **out, struct err *err)
 {
-    long long seq = ticket_seq(id);
+    long long seq = store__ticket_seq(id);
     if (seq < 0)
         return err_set(err, "NotFound", "ticket '%s' not found", id);
     struct store_sqlite *s = (struct store_sqlite *)base;

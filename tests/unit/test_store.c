@@ -131,6 +131,24 @@ static void test_tickets(void)
     json_decref(k2);
 }
 
+/* The ticket id form both adapters share: parsed and written by store.c. */
+static void test_ticket_id_form(void)
+{
+    char id[STORE_TICKET_ID_MAX];
+    CHECK_INT(store__ticket_seq("TKT-000042"), 42);
+    CHECK_INT(store__ticket_seq("tkt-7"), 7);
+    CHECK_INT(store__ticket_seq("TKT-999999999999"), 999999999999LL); /* 12 digits */
+    const char *bad[] = {"TKT-", "TKT-1234567890123", "TKT-12x", "TKT--1", "TK-1", "42", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK_INT(store__ticket_seq(bad[i]), -1);
+    store__ticket_id(42, id);
+    CHECK_STR(id, "TKT-000042");
+    store__ticket_id(1234567, id); /* past six digits: all of them */
+    CHECK_STR(id, "TKT-1234567");
+    store__ticket_id(999999999999LL, id);
+    CHECK_INT(store__ticket_seq(id), 999999999999LL);
+}
+
 static void test_actions_and_idempotency(void)
 {
     struct err e;
@@ -209,6 +227,7 @@ int main(void)
     RUN(test_turns_and_window);
     RUN(test_session_errors);
     RUN(test_tickets);
+    RUN(test_ticket_id_form);
     RUN(test_actions_and_idempotency);
     RUN(test_reopen_keeps_data);
     RUN(test_open_failure);
