@@ -6,11 +6,11 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/dlist.h"
+#include "base/hash.h"
 #include "base/xmalloc.h"
 
 /* ---------------------------------------------------------------- rows */
@@ -98,17 +98,6 @@ struct history_cache {
 #define HISTORY_BUCKETS_MIN 64
 #define HISTORY_ALL (-1LL) /* a since_ms before every stored item (timestamps are epoch ms) */
 
-/* FNV-1a of the session id. */
-static size_t hash_of(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return (size_t)h;
-}
-
 struct history_cache *history_cache_new(void)
 {
     struct history_cache *c = xcalloc(1, sizeof *c);
@@ -141,7 +130,7 @@ void history_cache_free(struct history_cache *c)
 /* The bucket slot holding sid's entry, or the empty slot at its chain's end. Under c->mu. */
 static struct hentry **slot_of(struct history_cache *c, const char *sid)
 {
-    struct hentry **p = &c->buckets[hash_of(sid) & (c->nbuckets - 1)];
+    struct hentry **p = &c->buckets[hash_str(sid) & (c->nbuckets - 1)];
     while (*p && strcmp((*p)->sid, sid) != 0)
         p = &(*p)->chain;
     return p;
@@ -167,7 +156,7 @@ static void maybe_grow(struct history_cache *c)
     for (size_t i = 0; i < c->nbuckets; i++) {
         for (struct hentry *e = c->buckets[i], *next; e; e = next) {
             next = e->chain;
-            size_t k = hash_of(e->sid) & (n - 1);
+            size_t k = hash_str(e->sid) & (n - 1);
             e->chain = b[k];
             b[k] = e;
         }

@@ -15,6 +15,7 @@
 #include "archive/archiver.h"
 #include "base/clock.h"
 #include "base/dlist.h"
+#include "base/hash.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 
@@ -58,14 +59,6 @@ struct archiver {
 };
 
 /* ---------------------------------------------------------------- pending entries */
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
 
 static struct pending **bucket_of(struct archiver *ar, const char *session_id)
 {

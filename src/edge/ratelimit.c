@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "base/text.h"
 #include "base/xmalloc.h"
 
@@ -31,14 +32,6 @@ struct ratelimit {
     size_t nslots;         /* chains */
     struct bucket **slots; /* the table */
 };
-
-static uint64_t hash_key(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
 
 struct ratelimit *ratelimit_new(int per_min, size_t max_keys)
 {
@@ -113,14 +106,14 @@ int ratelimit_take(struct ratelimit *rl, const char *key, int64_t now_ms)
     snprintf(k, sizeof k, "%s", key ? key : "");
     int wait_s = 0;
     pthread_mutex_lock(&rl->mu);
-    size_t slot = hash_key(k) & (rl->nslots - 1);
+    size_t slot = hash_str(k) & (rl->nslots - 1);
     struct bucket *b = rl->slots[slot];
     while (b && strcmp(b->key, k) != 0)
         b = b->next;
     if (!b) {
         if (rl->count >= rl->max_keys) {
             evict(rl, now_ms);
-            slot = hash_key(k) & (rl->nslots - 1);
+            slot = hash_str(k) & (rl->nslots - 1);
         }
         b = xcalloc(1, sizeof *b);
         memcpy(b->key, k, sizeof b->key);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "base/xmalloc.h"
 #include "model/offline_text.h"
 
@@ -124,16 +125,6 @@ struct vocab {
     struct vocab_entry *slots; /* open addressing, feature NULL = empty */
 };
 
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 static struct vocab_entry *vocab_get(struct vocab *v, const char *feature, size_t n_classes)
 {
     if (2 * (v->n + 1) > v->cap) {
@@ -142,7 +133,7 @@ static struct vocab_entry *vocab_get(struct vocab *v, const char *feature, size_
         for (size_t i = 0; i < v->cap; i++) {
             if (!v->slots[i].feature)
                 continue;
-            size_t j = fnv1a(v->slots[i].feature) & (ncap - 1);
+            size_t j = hash_str(v->slots[i].feature) & (ncap - 1);
             while (ns[j].feature)
                 j = (j + 1) & (ncap - 1);
             ns[j] = v->slots[i];
@@ -151,7 +142,7 @@ static struct vocab_entry *vocab_get(struct vocab *v, const char *feature, size_
         v->slots = ns;
         v->cap = ncap;
     }
-    size_t j = fnv1a(feature) & (v->cap - 1);
+    size_t j = hash_str(feature) & (v->cap - 1);
     while (v->slots[j].feature) {
         if (strcmp(v->slots[j].feature, feature) == 0)
             return &v->slots[j];

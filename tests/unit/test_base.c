@@ -1,8 +1,10 @@
-/* test_base.c - config table, UTF-8 validation, random ids, clock formatting, errors. */
+/* test_base.c - config table, UTF-8 validation, random ids, clock formatting, errors, the string
+ * hash. */
 #include <stdlib.h>
 
 #include "base/clock.h"
 #include "base/config.h"
+#include "base/hash.h"
 #include "base/rand.h"
 #include "base/utf8.h"
 #include "base/xmalloc.h"
@@ -205,6 +207,17 @@ static void test_config_env(void)
     CHECK(strstr(buf, "\n  CURL_CA_BUNDLE ") != NULL);
 }
 
+/* hash_str is 64-bit FNV-1a from HASH_STR_BASIS (values from an independent Python loop), and
+ * takes bytes past 0x7f unsigned. */
+static void test_hash_str(void)
+{
+    CHECK(hash_str("") == 1469598103934665603ULL);
+    CHECK(hash_str("a") == 0x44bd8ad473cd9906ULL);
+    CHECK(hash_str("foobar") == 0x88fad7c0a8ff07f2ULL);
+    CHECK(hash_str("\xff") == 0x44bd24d473ccebb4ULL);
+    CHECK(hash_str("ab") != hash_str("ba"));
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -216,5 +229,6 @@ int main(void)
     RUN(test_random_ids);
     RUN(test_clock);
     RUN(test_err);
+    RUN(test_hash_str);
     return check_summary();
 }
