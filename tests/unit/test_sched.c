@@ -570,20 +570,26 @@ static void test_parked_stack_pages_are_released(void)
 
 enum { CACHE_STACK_PAGES = 77 }; /* a stack size nothing else in the process maps */
 
-/* Mappings of exactly one fiber stack (the guard page is a mapping of its own). */
+/* Mappings of exactly one fiber stack: read-write, of the stack size, right above its guard page
+ * (a PROT_NONE mapping of its own). The guard tells them from a sanitizer's own mappings that
+ * happen to have the same size (TSan's do, depending on what ran before). */
 static int stack_mappings(void)
 {
     FILE *f = fopen("/proc/self/maps", "r");
     if (!f)
         return -1;
-    size_t want = (size_t)CACHE_STACK_PAGES * (size_t)sysconf(_SC_PAGESIZE);
-    unsigned long lo, hi;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t want = (size_t)CACHE_STACK_PAGES * page;
+    unsigned long lo, hi, guard_end = 0;
     char perms[8], line[512];
     int n = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && hi - lo == want &&
-            strcmp(perms, "rw-p") == 0)
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3)
+            continue;
+        if (hi - lo == want && strcmp(perms, "rw-p") == 0 && guard_end == lo)
             n++;
+        guard_end = hi - lo == page && strcmp(perms, "---p") == 0 ? hi : 0;
+    }
     fclose(f);
     return n;
 }
