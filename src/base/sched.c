@@ -80,6 +80,7 @@ struct fiber {
     long heap_at;          /* index in the timer heap, -1 if none */
     int done;              /* the task returned */
     uintptr_t park_frame;  /* the frame it parked in (fiber_park's) */
+    uintptr_t released_at; /* park_frame of its last release, 0: none */
     int64_t parked_ms;     /* monotonic ms when it parked, for the release list */
     struct dlist pk;       /* on the loop's release list while parked */
     struct locals locals;  /* task-local storage */
@@ -300,7 +301,14 @@ static int fiber_wake(struct fiber *f, enum wake why, int revents)
  * given back (madvise MADV_DONTNEED), by its loop: short waits (a connect, a quick event) pay
  * nothing, and a long one pays one madvise (each one a TLB shootdown on this kind of VM, so not
  * at every park). The page right under the parked frame is kept. Resuming costs a page fault for
- * each page the fiber touches again. */
+ * each page the fiber touches again.
+ *
+ * A fiber parks again in the same frame when it waits in a loop: a model call's task wakes on
+ * each of curl's timers and socket events and parks where it was, and released every time it paid
+ * 2.7 madvise calls (and TLB shootdowns) per turn for the few pages curl touched in between.
+ * So a fiber's stack is released once per parking frame: a park in the frame of its last release
+ * is left as it is, a park in any other frame (deeper or not) releases again. What the fiber
+ * touched between two parks in one frame stays resident until it parks elsewhere or ends. */
 
 /* The fiber parked longest ago whose stack is not yet released, or NULL. */
 static struct fiber *pk_first(struct loop *l)
@@ -311,6 +319,9 @@ static struct fiber *pk_first(struct loop *l)
 /* Gives back the pages of parked (not running) fiber f's stack below the page under its frame. */
 static void stack_release(struct fiber *f)
 {
+    if (f->park_frame == f->released_at)
+        return; /* see "Parked stacks": once per parking frame */
+    f->released_at = f->park_frame;
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t lo = (uintptr_t)f->stack + page; /* the stack's lowest byte, above the guard */
     uintptr_t keep = (f->park_frame & ~(page - 1)) - page;

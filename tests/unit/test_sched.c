@@ -512,6 +512,16 @@ __attribute__((noinline)) static unsigned go_deep(unsigned seed, int record)
     return sum;
 }
 
+/* Parks on deep_go from a frame of its own (below deep_then_park's). */
+__attribute__((noinline)) static int park_elsewhere(void)
+{
+    volatile char pad[256];
+    pad[0] = 1;
+    atomic_store(&deep_parked, 3);
+    int got = sched_event_wait(deep_go, 120000);
+    return got + pad[0] - 1;
+}
+
 static void deep_then_park(void *ud)
 {
     (void)ud;
@@ -524,7 +534,12 @@ static void deep_then_park(void *ud)
     int got = sched_event_wait(deep_go, 120000);
     unsigned again = go_deep(5, 0);
     atomic_store(&deep_after, resident_pages(deep_lo, deep_hi));
-    int ok = got == 1 && first == again;
+    /* Parks again in the same frame: released once per parking frame, so the pages stay. */
+    atomic_store(&deep_parked, 2);
+    got += sched_event_wait(deep_go, 120000);
+    /* And then in another frame: released again. */
+    got += park_elsewhere();
+    int ok = got == 3 && first == again;
     for (size_t i = 0; i < sizeof live; i++)
         ok &= live[i] == (unsigned char)(i * 13 + 1);
     atomic_store(&deep_ok, ok);
@@ -539,8 +554,7 @@ static int deep_released(void *ud)
 
 static int deep_is_parked(void *ud)
 {
-    (void)ud;
-    return atomic_load(&deep_parked);
+    return atomic_load(&deep_parked) == (int)(intptr_t)ud;
 }
 
 static void test_parked_stack_pages_are_released(void)
@@ -552,11 +566,20 @@ static void test_parked_stack_pages_are_released(void)
         return;
     deep_go = sched_event_new();
     CHECK_INT(sched_submit(s, deep_then_park, NULL), 0);
-    CHECK(check_wait(deep_is_parked, NULL, 60000));
+    CHECK(check_wait(deep_is_parked, (void *)1, 60000));
     int pages = (int)((deep_hi - deep_lo) / (uintptr_t)sysconf(_SC_PAGESIZE));
     CHECK(pages >= 16);
     CHECK_INT(atomic_load(&deep_before), pages); /* it really went deep */
     /* Parked on the event: the pages below its frame are gone (the park follows the flag). */
+    CHECK(check_wait(deep_released, NULL, 60000));
+    sched_event_signal(deep_go);
+    /* Touched again and parked in the same frame: kept (a release would take 100 ms). */
+    CHECK(check_wait(deep_is_parked, (void *)2, 60000));
+    usleep(500 * 1000);
+    CHECK_INT(resident_pages(deep_lo, deep_hi), pages);
+    sched_event_signal(deep_go);
+    /* Parked in another frame: released. */
+    CHECK(check_wait(deep_is_parked, (void *)3, 60000));
     CHECK(check_wait(deep_released, NULL, 60000));
     sched_event_signal(deep_go);
     CHECK_INT(sched_stop(s, 120000), 0);
