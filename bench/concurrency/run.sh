@@ -22,24 +22,18 @@ wthreads=${BENCH_THREADS:-2}
 modes=${BENCH_MODES:-json sse}
 "$here/../../scripts/install-test-deps.sh" # wrk, nginx-light, node, python3
 # shellcheck source=bench/concurrency/lib.sh
-. "$here/lib.sh" # free_port, stub_start
-dir=$(mktemp -d /tmp/parley-bconc-XXXXXX)
-pids=()
-# Stops everything this script started. Runs under set +e: a failed kill or a wait's non-zero
-# status (a process ended by our signal) must not end the cleanup early, which left parley
-# running and holding the caller's output open (the hang after the last wrk run).
+. "$here/lib.sh" # bench_init, bench_cleanup, free_port, stub_start, parley_start
+bench_init parley-bconc
+# Stops nginx, then everything else this script started (bench_cleanup: under set +e, so a failed
+# kill cannot end it early and leave parley holding the caller's output open).
 cleanup() {
     set +e
     [ -f "$dir/nginx/nginx.pid" ] && kill "$(cat "$dir/nginx/nginx.pid")" 2>/dev/null
-    [ -n "${ppid:-}" ] && kill "$ppid" 2>/dev/null
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-    [ -n "${ppid:-}" ] && wait "$ppid" 2>/dev/null
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-    rm -rf "$dir"
+    bench_cleanup
 }
 trap cleanup EXIT
 # The open-file limit nginx gets from worker_rlimit_nofile (65536), for parley too: raised when
-# this runs as root, else whatever the hard limit is.
+# this runs as root with the right to, else whatever the hard limit is.
 ulimit -Hn 65536 2>/dev/null || true
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -56,22 +50,8 @@ nginx -c "$dir/nginx.conf" -p "$dir/nginx" -e "$dir/nginx/error.log"
 # parley: a fresh server (and data directory) for every run. A turn whose client went away still
 # runs to its end (it is saved), so a run that leaves thousands of turns in flight would sit in
 # front of the next one.
-ppid=
 start_parley() {
-    rm -rf "$dir/data" "$dir/parley.log" && mkdir -p "$dir/data"
-    # shellcheck disable=SC2086
-    env PARLEY_MODEL=anthropic ANTHROPIC_API_KEY=bench ANTHROPIC_BASE_URL="http://127.0.0.1:$stub" \
-        PARLEY_RATE_LIMIT_PER_MIN=0 PARLEY_SESSION_RATE_LIMIT_PER_MIN=0 \
-        PARLEY_MAX_CONNECTIONS_PER_IP=0 PARLEY_MAX_CONNECTIONS=20000 PARLEY_SHUTDOWN_GRACE_MS=1000 \
-        ${BENCH_PARLEY_ENV:-} "$build/parley" serve --port 0 --data "$dir/data" 2>"$dir/parley.log" &
-    ppid=$!
-    pport=
-    for _ in $(seq 200); do
-        pport=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$dir/parley.log" 2>/dev/null)
-        [ -n "$pport" ] && break
-        sleep 0.1
-    done
-    [ -n "$pport" ] || { echo "parley did not start; log:"; cat "$dir/parley.log"; exit 1; }
+    parley_start PARLEY_MAX_CONNECTIONS_PER_IP=0 PARLEY_MAX_CONNECTIONS=20000 PARLEY_SHUTDOWN_GRACE_MS=1000
 }
 # Stops parley and reports what its log says beyond the usual startup lines.
 stop_parley() {
