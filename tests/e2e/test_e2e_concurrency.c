@@ -426,6 +426,30 @@ static void slow_model_stop(struct slow_model *sm, int keep)
         e2e_rmdir(sm->dir);
 }
 
+/* Stops sm's server (it must stop cleanly, with a clean log) and its stand-in; the data directory
+ * is kept for a look when failed or the log is not clean. */
+static void slow_model_finish(struct slow_model *sm, int failed)
+{
+    CHECK_INT(e2e_stop(&sm->srv), 0);
+    int clean = log_clean(sm->dir);
+    CHECK(clean);
+    slow_model_stop(sm, failed || !clean);
+}
+
+/* Frees the n transfers of hs (taking them off m) with their buffers, m and both header lists. */
+static void transfers_free(CURLM *m, CURL **hs, struct e2e_buf *bufs, int n,
+                           struct curl_slist *json_h, struct curl_slist *sse_h)
+{
+    for (int i = 0; i < n; i++) {
+        curl_multi_remove_handle(m, hs[i]);
+        curl_easy_cleanup(hs[i]);
+        free(bufs[i].data);
+    }
+    curl_multi_cleanup(m);
+    curl_slist_free_all(json_h);
+    curl_slist_free_all(sse_h);
+}
+
 /* A POST /chat transfer to url writing into *b; streamed (SSE) when sse. */
 static CURL *chat_transfer(const char *url, struct curl_slist *headers, struct e2e_buf *b)
 {
@@ -523,18 +547,8 @@ static void test_streams_outlast_client_wakeups(void)
     CHECK(wakeups > 400); /* the old loop's bound: it had given up on both turns by then */
     CHECK(chat_answer_whole(hs[0], results[0], &bufs[0], 1));
     CHECK(chat_answer_whole(hs[1], results[1], &bufs[1], 0));
-    for (int i = 0; i < 2; i++) {
-        curl_multi_remove_handle(m, hs[i]);
-        curl_easy_cleanup(hs[i]);
-        free(bufs[i].data);
-    }
-    curl_multi_cleanup(m);
-    curl_slist_free_all(json_h);
-    curl_slist_free_all(sse_h);
-    CHECK_INT(e2e_stop(&sm.srv), 0);
-    int clean = log_clean(sm.dir);
-    CHECK(clean);
-    slow_model_stop(&sm, !clean);
+    transfers_free(m, hs, bufs, 2, json_h, sse_h);
+    slow_model_finish(&sm, 0);
 }
 
 /* More turns held at once than the server resumes one by one (RESUME_BATCH_FROM, 256, in
@@ -574,21 +588,13 @@ static void test_many_held_turns_resume_in_batches(void)
                                                  : curl_easy_strerror((CURLcode)results[i]),
                     bufs[i].data ? bufs[i].data : "");
         }
-        curl_multi_remove_handle(m, hs[i]);
-        curl_easy_cleanup(hs[i]);
-        free(bufs[i].data);
     }
-    curl_multi_cleanup(m);
-    curl_slist_free_all(json_h);
-    curl_slist_free_all(sse_h);
+    transfers_free(m, hs, bufs, HELD, json_h, sse_h);
     CHECK_INT(good, HELD);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "grep -q 'resuming connections in batches' '%s/server.log'", sm.dir);
     CHECK(system(cmd) == 0);
-    CHECK_INT(e2e_stop(&sm.srv), 0);
-    int clean = log_clean(sm.dir);
-    CHECK(clean);
-    slow_model_stop(&sm, good != HELD || !clean);
+    slow_model_finish(&sm, good != HELD);
 }
 
 int main(void)
