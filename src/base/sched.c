@@ -189,14 +189,19 @@ static void stack_put(struct loop *l, void *m, size_t map_len)
     }
 }
 
+/* Unmaps the loop's cached stacks beyond the first keep. */
+static void stacks_unmap(struct loop *l, int keep)
+{
+    size_t len = l->s->stack_size + (size_t)sysconf(_SC_PAGESIZE);
+    while (l->n_stacks > keep)
+        munmap(l->stacks[--l->n_stacks], len);
+}
+
 /* Unmaps the cached stacks beyond STACKS_KEPT once the cache has been still for STACKS_TRIM_MS. */
 static void stacks_trim_due(struct loop *l, int64_t now)
 {
-    if (l->n_stacks <= STACKS_KEPT || now - l->stacks_ms < STACKS_TRIM_MS)
-        return;
-    size_t len = l->s->stack_size + (size_t)sysconf(_SC_PAGESIZE);
-    while (l->n_stacks > STACKS_KEPT)
-        munmap(l->stacks[--l->n_stacks], len);
+    if (l->n_stacks > STACKS_KEPT && now - l->stacks_ms >= STACKS_TRIM_MS)
+        stacks_unmap(l, STACKS_KEPT);
 }
 
 /* ---- Timer heap (loop thread only) ---------------------------------------------------------- */
@@ -546,9 +551,7 @@ static void sched_free(struct sched *s)
 {
     for (int i = 0; i < s->n_loops; i++) {
         struct loop *l = &s->loops[i];
-        size_t len = s->stack_size + (size_t)sysconf(_SC_PAGESIZE);
-        for (int k = 0; k < l->n_stacks; k++)
-            munmap(l->stacks[k], len);
+        stacks_unmap(l, 0);
         free(l->stacks);
         free(l->heap);
         close(l->epfd);
