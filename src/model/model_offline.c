@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "base/xmalloc.h"
 #include "model/model.h"
 #include "model/offline_custom.h"
@@ -44,8 +45,6 @@ struct token_count {
     size_t run;    /* letters or digits in the current run */
 };
 
-#define FNV_PRIME 1099511628211ULL
-
 /* The one byte loop: continues FNV-1a in *hp over s and, when t is not NULL, the count in *t. It
  * runs over locals: through the pointers every byte would be a store and a reload (a char may
  * alias them). */
@@ -55,7 +54,7 @@ static void scan_bytes(uint64_t *hp, struct token_count *t, const char *s, size_
     if (!t) {
         for (size_t i = 0; i < len; i++) {
             h ^= (unsigned char)s[i];
-            h *= FNV_PRIME;
+            h *= HASH_FNV_PRIME;
         }
         *hp = h;
         return;
@@ -64,7 +63,7 @@ static void scan_bytes(uint64_t *hp, struct token_count *t, const char *s, size_
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         h ^= c;
-        h *= FNV_PRIME;
+        h *= HASH_FNV_PRIME;
         if (isalnum(c) || c >= 0x80) {
             run++;
             continue;
@@ -275,7 +274,7 @@ static int pass_value(struct request_pass *rp, const json_t *v, int depth, int t
  * estimated input tokens. */
 static size_t request_hash_tokens(const json_t *request, uint64_t *h)
 {
-    struct request_pass rp = {1469598103934665603ULL, {0, 0}, 0};
+    struct request_pass rp = {HASH_STR_BASIS, {0, 0}, 0};
     (void)pass_value(&rp, request, 0, 1);
     *h = rp.hash;
     return rp.tokens.tokens;

@@ -13,6 +13,7 @@
 
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/hash.h"
 #include "base/log.h"
 #include "base/utf8.h"
 #include "base/xmalloc.h"
@@ -173,14 +174,14 @@ static const char *normalize_value(const char *v)
 
 static uint64_t hash_values(const char *const *vals, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    uint64_t h = HASH_STR_BASIS; /* FNV-1a over the values, a separator after each */
     for (size_t i = 0; i < n; i++) {
         for (const unsigned char *p = (const unsigned char *)vals[i]; *p; p++) {
             h ^= *p;
-            h *= 1099511628211ULL;
+            h *= HASH_FNV_PRIME;
         }
         h ^= 0xff; /* separator: ("ab","c") differs from ("a","bc") */
-        h *= 1099511628211ULL;
+        h *= HASH_FNV_PRIME;
     }
     return h;
 }
