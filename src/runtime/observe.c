@@ -15,6 +15,7 @@
 #include "archive/archiver.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/xmalloc.h"
 #include "telemetry/metrics.h"
 #include "telemetry/trace.h"
 
@@ -218,28 +219,47 @@ static void on_saved(struct agent *a, const json_t *state, int turn_no)
 
 /* ---------------------------------------------------------------- executions */
 
+/* An execution record kept for the console, as its compact JSON text: a parsed record (its path
+ * and turn as jansson trees) took ~10x the memory, and the 2,000 kept were tens of MB. */
+struct observe_record {
+    char *session_id; /* the record's sessionId ("" none) */
+    char *json;       /* the record */
+};
+
 static void on_execution(struct agent *a, const json_t *execution)
 {
     struct observe *o = obs_of(a);
     if (!o->cfg.keep_executions)
         return;
+    const char *sid = json_string_value(json_object_get(execution, "sessionId"));
+    struct observe_record rec = {xstrdup(sid ? sid : ""), json_dumps(execution, JSON_COMPACT)};
+    if (!rec.json) { /* a NaN or infinite real: not a record this module builds */
+        free(rec.session_id);
+        return;
+    }
     pthread_mutex_lock(&o->lock);
-    json_array_append(o->executions, (json_t *)execution);
-    if (json_array_size(o->executions) > OBSERVE_EXECUTIONS)
-        json_array_remove(o->executions, 0);
+    struct observe_record old = o->executions[o->next_execution];
+    o->executions[o->next_execution] = rec;
+    o->next_execution = (o->next_execution + 1) % OBSERVE_EXECUTIONS;
+    if (o->n_executions < OBSERVE_EXECUTIONS)
+        o->n_executions++;
     pthread_mutex_unlock(&o->lock);
+    free(old.session_id);
+    free(old.json);
 }
 
 json_t *observe_executions(struct observe *o, const char *session_id)
 {
     json_t *out = json_array();
     pthread_mutex_lock(&o->lock);
-    size_t i;
-    json_t *x;
-    json_array_foreach(o->executions, i, x) {
-        const char *sid = json_string_value(json_object_get(x, "sessionId"));
-        if (sid && strcmp(sid, session_id) == 0)
-            json_array_append_new(out, json_deep_copy(x));
+    size_t first = o->n_executions < OBSERVE_EXECUTIONS ? 0 : o->next_execution;
+    for (size_t k = 0; k < o->n_executions; k++) {
+        const struct observe_record *r = &o->executions[(first + k) % OBSERVE_EXECUTIONS];
+        if (strcmp(r->session_id, session_id) != 0)
+            continue;
+        json_t *x = json_loads(r->json, 0, NULL);
+        if (x)
+            json_array_append_new(out, x);
     }
     pthread_mutex_unlock(&o->lock);
     return out;
@@ -314,7 +334,7 @@ void observe_init(struct observe *o, const struct observe_config *cfg)
     memset(o, 0, sizeof *o);
     o->cfg = *cfg;
     pthread_mutex_init(&o->lock, NULL);
-    o->executions = json_array();
+    o->executions = xcalloc(OBSERVE_EXECUTIONS, sizeof *o->executions);
 }
 
 void observe_release(struct observe *o)
@@ -322,6 +342,10 @@ void observe_release(struct observe *o)
     if (!o->executions)
         return; /* never initialised */
     pthread_mutex_destroy(&o->lock);
-    json_decref(o->executions);
+    for (size_t i = 0; i < OBSERVE_EXECUTIONS; i++) {
+        free(o->executions[i].session_id);
+        free(o->executions[i].json);
+    }
+    free(o->executions);
     o->executions = NULL;
 }

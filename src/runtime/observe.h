@@ -37,6 +37,7 @@
 
 struct archive;
 struct archiver;
+struct observe_record;
 
 #define OBSERVE_EXECUTIONS 2000 /* execution records kept for the console */
 
@@ -52,16 +53,19 @@ struct observe_config {
 };
 
 struct observe {
-    struct observe_config cfg; /* as given to observe_init */
-    pthread_mutex_t lock;      /* guards what follows */
-    json_t *executions;        /* the last OBSERVE_EXECUTIONS execution records */
-    double model_ms;           /* per-invocation: model time so far */
-    uint64_t tokens_in;        /* per-invocation: prompt tokens */
-    uint64_t tokens_out;       /* per-invocation: completion tokens */
-    unsigned model_calls;      /* per-invocation: model calls */
-    unsigned tools;            /* per-invocation: tool runs */
-    unsigned errors;           /* per-invocation: HandleError failures */
-    int turn_written;          /* per-invocation: a turn line already carried the figures */
+    struct observe_config cfg;         /* as given to observe_init */
+    pthread_mutex_t lock;              /* guards what follows */
+    struct observe_record *executions; /* ring of the last OBSERVE_EXECUTIONS execution records,
+                                          serialised (NULL: not initialised) */
+    size_t n_executions;               /* records in the ring */
+    size_t next_execution;             /* the slot the next record goes to */
+    double model_ms;                   /* per-invocation: model time so far */
+    uint64_t tokens_in;                /* per-invocation: prompt tokens */
+    uint64_t tokens_out;               /* per-invocation: completion tokens */
+    unsigned model_calls;              /* per-invocation: model calls */
+    unsigned tools;                    /* per-invocation: tool runs */
+    unsigned errors;                   /* per-invocation: HandleError failures */
+    int turn_written;                  /* per-invocation: a turn line already carried the figures */
 };
 
 /* The ops table every host installs (hooks_ud: a struct observe). */
