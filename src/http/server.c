@@ -39,13 +39,17 @@
 /* Resuming a connection makes libmicrohttpd walk the whole list of its event thread's suspended
  * connections on its next turn (0.9.75, resume_suspended_connections), which at thousands of held
  * turns was a tenth of the server's CPU when every finished turn and every streamed chunk resumed
- * its connection on its own. With at least RESUME_BATCH_FROM requests in flight, resumes are
- * queued and done together by the resumer thread, so the walk is paid once per batch; fewer
- * requests in flight are resumed at once (no added latency). A batch gathers for
- * in_flight / RESUME_WALK_PER_MS ms, at least RESUME_BATCH_MS and at most RESUME_BATCH_MAX_MS:
- * the walk's length grows with the suspended connections, so a fixed period made its cost grow
- * with them too (8.5% of the CPU at 4,000 held turns with 2 ms); this keeps it near
- * RESUME_WALK_PER_MS connections visited per ms, at most RESUME_BATCH_MAX_MS added to a turn. */
+ * its connection on its own. With at least RESUME_BATCH_FROM connections suspended (held turns
+ * and streams waiting for their next chunk), resumes are queued and done together by the resumer
+ * thread, so the walk is paid once per batch; with fewer, a connection is resumed at once (no
+ * added latency). A batch gathers for suspended / RESUME_WALK_PER_MS ms, at least RESUME_BATCH_MS
+ * and at most RESUME_BATCH_MAX_MS: the walk's length grows with the suspended connections, so a
+ * fixed period made its cost grow with them too (8.5% of the CPU at 4,000 held turns with 2 ms);
+ * this keeps it near RESUME_WALK_PER_MS connections visited per ms, at most RESUME_BATCH_MAX_MS
+ * added to a turn. The count is of suspended connections, not of requests whose handler runs: a
+ * streamed turn's handler returns at once and its stream then suspends between chunks, so
+ * counting requests left 4,000 held streams resumed one by one (a walk per chunk, 9% of the CPU).
+ */
 #define RESUME_BATCH_FROM 256
 #define RESUME_BATCH_MS 2
 #define RESUME_BATCH_MAX_MS 20
@@ -70,6 +74,7 @@ struct http_server {
     long long idle_ms;                /* PARLEY_IDLE_TIMEOUT_S in ms */
     atomic_int stopping;              /* http_server_quiesce() was called */
     atomic_int in_flight;             /* deferred requests submitted and not finished */
+    atomic_int suspended;             /* connections suspended and not yet resumed */
     pthread_mutex_t lock;             /* guards conns and reaper_stop */
     pthread_cond_t reaper_cv;         /* wakes the reaper to stop */
     struct dlist conns;               /* open connections (struct conn_track) */
@@ -167,19 +172,19 @@ static void append_body(struct req_ctx *ctx, const char *data, size_t n)
 
 /* ---------------------------------------------------------------- resumes */
 
-/* Resumes suspended connection conn of server s: at once, or with many requests in flight
+/* Resumes suspended connection conn of server s: at once, or with many connections suspended
  * through the resumer's next batch (see RESUME_BATCH_FROM). Any thread. */
 static void conn_resume(struct http_server *s, struct MHD_Connection *conn)
 {
-    int in_flight = atomic_load(&s->in_flight);
-    if (in_flight < RESUME_BATCH_FROM) {
+    int suspended = atomic_fetch_sub(&s->suspended, 1);
+    if (suspended < RESUME_BATCH_FROM) {
         MHD_resume_connection(conn);
         return;
     }
     if (!atomic_exchange(&s->batching_said, 1))
         log_at(LL_INFO, "http",
-               "%d requests in flight: resuming connections in batches every %d-%d ms", in_flight,
-               RESUME_BATCH_MS, RESUME_BATCH_MAX_MS);
+               "%d connections suspended: resuming connections in batches every %d-%d ms",
+               suspended, RESUME_BATCH_MS, RESUME_BATCH_MAX_MS);
     pthread_mutex_lock(&s->resume_lock);
     int now = !s->resumer_on || s->resume_stop;
     if (!now) {
@@ -196,11 +201,11 @@ static void conn_resume(struct http_server *s, struct MHD_Connection *conn)
         MHD_resume_connection(conn);
 }
 
-/* The gathering time of a batch with in_flight requests in flight, in ms (see RESUME_WALK_PER_MS).
- */
-static long resume_gather_ms(int in_flight)
+/* The gathering time of a batch with `suspended` connections suspended, in ms (see
+ * RESUME_WALK_PER_MS). */
+static long resume_gather_ms(int suspended)
 {
-    long ms = in_flight / RESUME_WALK_PER_MS;
+    long ms = suspended / RESUME_WALK_PER_MS;
     return ms < RESUME_BATCH_MS       ? RESUME_BATCH_MS
            : ms > RESUME_BATCH_MAX_MS ? RESUME_BATCH_MAX_MS
                                       : ms;
@@ -222,7 +227,7 @@ static void *resumer_main(void *arg)
             break; /* stopping, and nothing left */
         if (!s->resume_stop) {
             pthread_mutex_unlock(&s->resume_lock);
-            struct timespec gather = {0, resume_gather_ms(atomic_load(&s->in_flight)) * 1000000L};
+            struct timespec gather = {0, resume_gather_ms(atomic_load(&s->suspended)) * 1000000L};
             nanosleep(&gather, NULL);
             pthread_mutex_lock(&s->resume_lock);
         }
@@ -308,6 +313,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
         w->pending = 0;
         if (!again && w->conn) {
             w->suspended = 1;
+            atomic_fetch_add(&w->s->suspended, 1);
             MHD_suspend_connection(w->conn);
         }
         pthread_mutex_unlock(&w->lock);
@@ -618,6 +624,7 @@ static enum MHD_Result defer_request(struct http_server *s, struct req_ctx *ctx)
     }
     atomic_store(&ctx->state, RS_RUNNING);
     atomic_fetch_add(&s->in_flight, 1);
+    atomic_fetch_add(&s->suspended, 1);
     MHD_suspend_connection(ctx->conn); /* before the task exists: it may finish at once */
     if (sched_submit(s->sched, deferred_run, ctx) < 0) {
         response_error(&resp, "ServiceUnavailable", "the server is shutting down");

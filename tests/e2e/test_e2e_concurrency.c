@@ -597,6 +597,40 @@ static void test_many_held_turns_resume_in_batches(void)
     slow_model_finish(&sm, good != HELD);
 }
 
+/* As many held streams, and nothing else: a streamed turn's handler returns at once and its stream
+ * suspends between chunks, so what decides batching is the suspended connections, not the
+ * requests whose handler runs (counting those, streams were resumed one by one, each resume a
+ * walk of every suspended connection). Every stream is answered whole and the server says it
+ * resumed in batches. */
+static void test_held_streams_resume_in_batches(void)
+{
+    enum { HELD = 300 };
+    struct slow_model sm;
+    if (!check_require("model stand-in and server start", slow_model_start(&sm, 1500) == 0))
+        return;
+    struct curl_slist *sse_h = curl_slist_append(NULL, "Content-Type: application/json");
+    sse_h = curl_slist_append(sse_h, "Accept: text/event-stream");
+    CURLM *m = curl_multi_init();
+    static CURL *hs[HELD];
+    static struct e2e_buf bufs[HELD];
+    static int results[HELD];
+    for (int i = 0; i < HELD; i++) {
+        bufs[i] = (struct e2e_buf){0};
+        hs[i] = chat_transfer(sm.url, sse_h, &bufs[i]);
+        curl_multi_add_handle(m, hs[i]);
+    }
+    CHECK_INT(e2e_multi_run(m, hs, HELD, 240000, results, NULL), 0);
+    int good = 0;
+    for (int i = 0; i < HELD; i++)
+        good += chat_answer_whole(hs[i], results[i], &bufs[i], 1);
+    transfers_free(m, hs, bufs, HELD, NULL, sse_h);
+    CHECK_INT(good, HELD);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "grep -q 'connections suspended: resuming connections in batches' '%s/server.log'", sm.dir);
+    CHECK(system(cmd) == 0);
+    slow_model_finish(&sm, good != HELD);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -618,6 +652,7 @@ int main(void)
     RUN(test_per_ip_cap);
     RUN(test_shutdown_with_turns_in_flight);
     RUN(test_streams_outlast_client_wakeups);
+    RUN(test_held_streams_resume_in_batches);
     RUN(test_many_held_turns_resume_in_batches);
     curl_global_cleanup();
     return check_summary();
