@@ -552,11 +552,12 @@ static void test_streams_outlast_client_wakeups(void)
 }
 
 /* More turns held at once than the server resumes one by one (RESUME_BATCH_FROM, 256, in
- * src/http/server.c), each waiting on a model that answers after 1.5 s, half of them streamed:
- * every one is answered 200 with its own well-framed reply, the server says it resumed in
- * batches, and it stops cleanly with no sanitizer report. The client waits up to 240 s in all
- * (not a number of wake-ups), and a turn unfinished by then fails as such. */
-static void test_many_held_turns_resume_in_batches(void)
+ * src/http/server.c), each waiting on a model that answers after 1.5 s, streamed when `streamed`
+ * says so for its index: every one is answered 200 with its own well-framed reply, the server says
+ * it resumed in batches because that many connections were suspended, and it stops cleanly with
+ * no sanitizer report. The client waits up to 240 s in all (not a number of wake-ups), and a turn
+ * unfinished by then fails as such. */
+static void held_turns_resume_in_batches(int (*streamed)(int i))
 {
     enum { HELD = 300 };
     struct slow_model sm;
@@ -571,14 +572,14 @@ static void test_many_held_turns_resume_in_batches(void)
     static int results[HELD];
     for (int i = 0; i < HELD; i++) {
         bufs[i] = (struct e2e_buf){0};
-        hs[i] = chat_transfer(sm.url, i % 2 ? sse_h : json_h, &bufs[i]);
+        hs[i] = chat_transfer(sm.url, streamed(i) ? sse_h : json_h, &bufs[i]);
         curl_multi_add_handle(m, hs[i]);
     }
     int unfinished = e2e_multi_run(m, hs, HELD, 240000, results, NULL);
     CHECK_INT(unfinished, 0);
     int good = 0;
     for (int i = 0; i < HELD; i++) {
-        if (chat_answer_whole(hs[i], results[i], &bufs[i], i % 2)) {
+        if (chat_answer_whole(hs[i], results[i], &bufs[i], streamed(i))) {
             good++;
         } else if (good + 3 > i) {
             long st = 0;
@@ -592,43 +593,37 @@ static void test_many_held_turns_resume_in_batches(void)
     transfers_free(m, hs, bufs, HELD, json_h, sse_h);
     CHECK_INT(good, HELD);
     char cmd[300];
-    snprintf(cmd, sizeof cmd, "grep -q 'resuming connections in batches' '%s/server.log'", sm.dir);
+    snprintf(cmd, sizeof cmd,
+             "grep -q 'connections suspended: resuming connections in batches' '%s/server.log'",
+             sm.dir);
     CHECK(system(cmd) == 0);
     slow_model_finish(&sm, good != HELD);
 }
 
-/* As many held streams, and nothing else: a streamed turn's handler returns at once and its stream
- * suspends between chunks, so what decides batching is the suspended connections, not the
- * requests whose handler runs (counting those, streams were resumed one by one, each resume a
- * walk of every suspended connection). Every stream is answered whole and the server says it
- * resumed in batches. */
+static int odd_index(int i)
+{
+    return i % 2;
+}
+
+static int every_index(int i)
+{
+    (void)i;
+    return 1;
+}
+
+/* Half of the held turns streamed. */
+static void test_many_held_turns_resume_in_batches(void)
+{
+    held_turns_resume_in_batches(odd_index);
+}
+
+/* Held streams and nothing else: a streamed turn's handler returns at once and its stream suspends
+ * between chunks, so what decides batching is the suspended connections, not the requests whose
+ * handler runs (counting those, streams were resumed one by one, each resume a walk of every
+ * suspended connection). */
 static void test_held_streams_resume_in_batches(void)
 {
-    enum { HELD = 300 };
-    struct slow_model sm;
-    if (!check_require("model stand-in and server start", slow_model_start(&sm, 1500) == 0))
-        return;
-    struct curl_slist *sse_h = curl_slist_append(NULL, "Content-Type: application/json");
-    sse_h = curl_slist_append(sse_h, "Accept: text/event-stream");
-    CURLM *m = curl_multi_init();
-    static CURL *hs[HELD];
-    static struct e2e_buf bufs[HELD];
-    static int results[HELD];
-    for (int i = 0; i < HELD; i++) {
-        bufs[i] = (struct e2e_buf){0};
-        hs[i] = chat_transfer(sm.url, sse_h, &bufs[i]);
-        curl_multi_add_handle(m, hs[i]);
-    }
-    CHECK_INT(e2e_multi_run(m, hs, HELD, 240000, results, NULL), 0);
-    int good = 0;
-    for (int i = 0; i < HELD; i++)
-        good += chat_answer_whole(hs[i], results[i], &bufs[i], 1);
-    transfers_free(m, hs, bufs, HELD, NULL, sse_h);
-    CHECK_INT(good, HELD);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "grep -q 'connections suspended: resuming connections in batches' '%s/server.log'", sm.dir);
-    CHECK(system(cmd) == 0);
-    slow_model_finish(&sm, good != HELD);
+    held_turns_resume_in_batches(every_index);
 }
 
 int main(void)
