@@ -32,10 +32,12 @@
 #define REAPER_TICK_MS 200 /* how often the reaper looks for requests past their deadline */
 /* libmicrohttpd's memory pool per connection (its default is 32 KiB): the request line, headers
  * and read buffer, then the response headers and the write buffer of a streamed body. It is held
- * for as long as the connection lives, by every held connection; 16 KiB still takes 8 KiB of
- * request headers (nginx's default line cap), and a larger block is answered 431. A body is
- * streamed through the read buffer in pieces, so it needs no room here. */
-#define CONN_POOL_BYTES (16 * 1024)
+ * for as long as the connection lives, by every held connection (and libmicrohttpd zeroes all of
+ * it between requests, so all of it is resident). 12 KiB takes a header block of 8 KiB (a JWT at
+ * its 8 KiB cap and the usual headers; test_e2e_edge checks it; blocks up to about 11.5 KiB
+ * pass), and a larger block is answered 431. A body is streamed through the read buffer in
+ * pieces, so it needs no room here. */
+#define CONN_POOL_BYTES (12 * 1024)
 /* Resuming a connection makes libmicrohttpd walk the whole list of its event thread's suspended
  * connections on its next turn (0.9.75, resume_suspended_connections), which at thousands of held
  * turns was a tenth of the server's CPU when every finished turn and every streamed chunk resumed

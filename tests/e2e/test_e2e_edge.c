@@ -300,6 +300,33 @@ static void test_framing(void)
     free(r.body.data);
 }
 
+/* The request header block a connection takes (docs/architecture.md: 8 KiB, the size of a
+ * JWT at its cap in Authorization plus the usual headers; a larger block is answered 431). */
+static void test_header_block(void)
+{
+    enum { CAP = 32 * 1024, BLOCK = 8 * 1024 };
+    static char out[16 * 1024];
+    char *req = malloc(CAP), *pad = malloc(CAP);
+    const char *head = "POST /chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       "Content-Length: 19\r\nX-Forwarded-For: 192.0.2.79\r\n"
+                       "Connection: close\r\nX-Pad: ";
+    /* The block, from the request line to the blank line, is exactly BLOCK bytes. */
+    size_t n = BLOCK - strlen(head) - strlen("\r\n\r\n");
+    memset(pad, 'a', n);
+    pad[n] = '\0';
+    snprintf(req, CAP, "%s%s\r\n\r\n{\"message\":\"hello\"}", head, pad);
+    CHECK_INT((int)(strstr(req, "\r\n\r\n") + 4 - req), BLOCK);
+    CHECK_INT(raw_status(req, out, sizeof out), 200);
+    CHECK(strstr(out, "\"sessionId\"") != NULL);
+    /* Twice that is refused before the handler runs. */
+    memset(pad, 'a', 2 * BLOCK);
+    pad[2 * BLOCK] = '\0';
+    snprintf(req, CAP, "%s%s\r\n\r\n{\"message\":\"hello\"}", head, pad);
+    CHECK_INT(raw_status(req, out, sizeof out), 431);
+    free(req);
+    free(pad);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -313,6 +340,7 @@ int main(void)
         RUN(test_cors);
         RUN(test_widget);
         RUN(test_framing);
+        RUN(test_header_block);
         CHECK_INT(e2e_stop(&srv), 0);
     }
     e2e_rmdir(dir);
