@@ -50,9 +50,10 @@
  * this keeps it near RESUME_WALK_PER_MS connections visited per ms, at most RESUME_BATCH_MAX_MS
  * added to a turn (or a streamed chunk). Each visit is a cache miss, about 230 ns on the 2-core
  * VM: at 500 a ms the walk was still 6.6% (json) and 9.3% (SSE) of the samples at 4,000
- * connections, at 150 it is 3.7% (SSE), for up to 27 ms more per turn there, 50 at 7,500 and up. The count is of suspended connections, not of requests whose handler runs: a
- * streamed turn's handler returns at once and its stream then suspends between chunks, so
- * counting requests left 4,000 held streams resumed one by one (a walk per chunk, 9% of the CPU).
+ * connections, at 150 it is 3.7% (SSE), for up to 27 ms more per turn there, 50 at 7,500 and up.
+ * The count is of suspended connections, not of requests whose handler runs: a streamed turn's
+ * handler returns at once and its stream then suspends between chunks, so counting requests left
+ * 4,000 held streams resumed one by one (a walk per chunk, 9% of the CPU).
  */
 #define RESUME_BATCH_FROM 256
 #define RESUME_BATCH_MS 2

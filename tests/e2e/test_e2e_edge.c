@@ -33,8 +33,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 }
 
 /* One request with up to two extra headers (NULL for none); keeps the response headers. */
-static struct hresp request(const char *method, const char *path, const char *body,
-                            const char *h1, const char *h2)
+static struct hresp request(const char *method, const char *path, const char *body, const char *h1,
+                            const char *h2)
 {
     struct hresp r = {0};
     CURL *c = curl_easy_init();
@@ -183,7 +183,7 @@ static void test_widget(void)
     json_t *brand = json_object_get(j, "brand");
     CHECK_STR(json_string_value(json_object_get(brand, "name")), "Parley Demo Store");
     CHECK_STR(json_string_value(json_object_get(brand, "color")), "#2458d3");
-    CHECK(json_object_size(j) == 3);   /* name, greeting, brand: nothing else of the file */
+    CHECK(json_object_size(j) == 3); /* name, greeting, brand: nothing else of the file */
     CHECK(json_object_size(brand) == 2);
     json_decref(j);
     free(r.body.data);
@@ -225,17 +225,23 @@ static void test_framing(void)
     const char *hdr = "POST /chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
     char req[600];
     /* Two Content-Length headers, conflicting or not. */
-    snprintf(req, sizeof req, "%sContent-Length: 19\r\nContent-Length: 5\r\n\r\n"
-                              "{\"message\":\"hello\"}", hdr);
+    snprintf(req, sizeof req,
+             "%sContent-Length: 19\r\nContent-Length: 5\r\n\r\n"
+             "{\"message\":\"hello\"}",
+             hdr);
     CHECK_INT(raw_status(req, out, sizeof out), 400);
     CHECK(strstr(out, "\"code\":\"InvalidRequest\"") && strstr(out, "2 Content-Length"));
     CHECK(strcasestr(out, "Connection: close") != NULL);
-    snprintf(req, sizeof req, "%sContent-Length: 19\r\nContent-Length: 19\r\n\r\n"
-                              "{\"message\":\"hello\"}", hdr);
+    snprintf(req, sizeof req,
+             "%sContent-Length: 19\r\nContent-Length: 19\r\n\r\n"
+             "{\"message\":\"hello\"}",
+             hdr);
     CHECK_INT(raw_status(req, out, sizeof out), 400);
     /* Content-Length with Transfer-Encoding. */
-    snprintf(req, sizeof req, "%sContent-Length: 19\r\nTransfer-Encoding: chunked\r\n\r\n"
-                              "13\r\n{\"message\":\"hello\"}\r\n0\r\n\r\n", hdr);
+    snprintf(req, sizeof req,
+             "%sContent-Length: 19\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "13\r\n{\"message\":\"hello\"}\r\n0\r\n\r\n",
+             hdr);
     CHECK_INT(raw_status(req, out, sizeof out), 400);
     CHECK(strstr(out, "both Content-Length and Transfer-Encoding") != NULL);
     /* Unknown transfer codings. */
@@ -245,24 +251,32 @@ static void test_framing(void)
     snprintf(req, sizeof req, "%sTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", hdr);
     CHECK_INT(raw_status(req, out, sizeof out), 501);
     /* Plain chunked and plain Content-Length still work. */
-    snprintf(req, sizeof req, "%sTransfer-Encoding: chunked\r\nX-Forwarded-For: 192.0.2.77\r\n"
-                              "Connection: close\r\n\r\n13\r\n{\"message\":\"hello\"}\r\n"
-                              "0\r\n\r\n", hdr);
+    snprintf(req, sizeof req,
+             "%sTransfer-Encoding: chunked\r\nX-Forwarded-For: 192.0.2.77\r\n"
+             "Connection: close\r\n\r\n13\r\n{\"message\":\"hello\"}\r\n"
+             "0\r\n\r\n",
+             hdr);
     CHECK_INT(raw_status(req, out, sizeof out), 200);
-    snprintf(req, sizeof req, "%sContent-Length: 19\r\nX-Forwarded-For: 192.0.2.77\r\n"
-                              "Connection: close\r\n\r\n{\"message\":\"hello\"}", hdr);
+    snprintf(req, sizeof req,
+             "%sContent-Length: 19\r\nX-Forwarded-For: 192.0.2.77\r\n"
+             "Connection: close\r\n\r\n{\"message\":\"hello\"}",
+             hdr);
     CHECK_INT(raw_status(req, out, sizeof out), 200);
     /* A space before the colon: libmicrohttpd keeps the header under the name "Content-Length "
      * and would not frame the body by it; a proxy might. Obsolete line folding likewise. */
     snprintf(req, sizeof req, "%sContent-Length : 19\r\n\r\n{\"message\":\"hello\"}", hdr);
     CHECK_INT(raw_status(req, out, sizeof out), 400);
     CHECK(strstr(out, "header name 'Content-Length ' is not a token") != NULL);
-    snprintf(req, sizeof req, "%sTransfer-Encoding : chunked\r\nContent-Length: 19\r\n\r\n"
-                              "{\"message\":\"hello\"}", hdr);
+    snprintf(req, sizeof req,
+             "%sTransfer-Encoding : chunked\r\nContent-Length: 19\r\n\r\n"
+             "{\"message\":\"hello\"}",
+             hdr);
     CHECK_INT(raw_status(req, out, sizeof out), 400);
     CHECK(strstr(out, "\"code\":\"InvalidRequest\"") != NULL);
-    snprintf(req, sizeof req, "%sContent-Length: 19\r\n Transfer-Encoding: chunked\r\n\r\n"
-                              "{\"message\":\"hello\"}", hdr);
+    snprintf(req, sizeof req,
+             "%sContent-Length: 19\r\n Transfer-Encoding: chunked\r\n\r\n"
+             "{\"message\":\"hello\"}",
+             hdr);
     CHECK_INT(raw_status(req, out, sizeof out), 400);
     /* A quote in a refused header stays valid JSON in the error body. */
     snprintf(req, sizeof req, "%sTransfer-Encoding: x\"y\\z\r\n\r\n", hdr);
@@ -334,7 +348,8 @@ int main(void)
         return check_summary();
     const char *env[] = {"PARLEY_RATE_LIMIT_PER_MIN=3", "PARLEY_SESSION_RATE_LIMIT_PER_MIN=2",
                          "PARLEY_TRUSTED_PROXIES=127.0.0.1/32",
-                         "PARLEY_ALLOWED_ORIGINS=https://a.example, http://shop.example:8081", NULL};
+                         "PARLEY_ALLOWED_ORIGINS=https://a.example, http://shop.example:8081",
+                         NULL};
     if (check_require("server starts", e2e_start_env(&srv, dir, env) == 0)) {
         RUN(test_rate_limits);
         RUN(test_cors);
