@@ -72,12 +72,13 @@ struct bus_local {
     struct http_client *http; /* webhook deliveries; shared by nothing else */
 
     pthread_mutex_t mu;
-    pthread_cond_t not_empty; /* signalled on put and on close */
+    pthread_cond_t not_empty; /* signalled on put while the worker is asleep, on flush and close */
     pthread_cond_t not_full;  /* signalled when the worker pops */
     pthread_cond_t idle;      /* signalled when the ring is empty and the worker idle */
     json_t **ring;            /* cap slots, count used from head */
     size_t cap, head, count;
     int busy;    /* the worker is delivering an event */
+    int asleep;  /* the worker waits for a put's signal (it lingers otherwise: see BUS_LINGER_MS) */
     int closing; /* bus_free() has begun */
     pthread_t worker;
     bus_analytics_fn sink; /* under mu */
@@ -476,12 +477,19 @@ static void route(struct bus_local *b, json_t *event)
  * Queue and worker
  * ---------------------------------------------------------------------------------------------- */
 
+/* Once the ring is drained the worker lingers this long before it sleeps: events put meanwhile
+ * wait for the linger's end (or a flush) instead of each waking the worker, so under load it
+ * wakes about 1000 / BUS_LINGER_MS times a second rather than once an event (signal and wake
+ * were 3.9% of the server's CPU at 4,000 connections, three events a turn). */
+#define BUS_LINGER_MS 5
+
 static void *worker_main(void *arg)
 {
     struct bus_local *b = arg;
     pthread_mutex_lock(&b->mu);
     for (;;) {
         while (b->count == 0 && !b->closing) {
+            b->asleep = 1;
             if (!b->sink_pending) {
                 pthread_cond_wait(&b->not_empty, &b->mu);
             } else if (pthread_cond_timedwait(&b->not_empty, &b->mu, &b->sink_due) == ETIMEDOUT) {
@@ -490,6 +498,7 @@ static void *worker_main(void *arg)
                 pthread_mutex_lock(&b->mu);
             }
         }
+        b->asleep = 0;
         if (b->count == 0 && b->closing)
             break;
         json_t *ev = b->ring[b->head];
@@ -503,8 +512,14 @@ static void *worker_main(void *arg)
         json_decref(ev);
         pthread_mutex_lock(&b->mu);
         b->busy = 0;
-        if (b->count == 0)
+        if (b->count == 0) {
             pthread_cond_broadcast(&b->idle);
+            if (!b->closing) {
+                struct timespec linger;
+                deadline_after(&linger, BUS_LINGER_MS);
+                pthread_cond_timedwait(&b->not_empty, &b->mu, &linger);
+            }
+        }
     }
     pthread_mutex_unlock(&b->mu);
     if (b->sink_pending)
@@ -558,7 +573,8 @@ static int local_put(struct bus *base, const json_t *event, struct err *e)
         copy = NULL;
         b->count++;
         b->st.accepted++;
-        pthread_cond_signal(&b->not_empty);
+        if (b->asleep || b->count == b->cap / 2)
+            pthread_cond_signal(&b->not_empty);
         rc = 0;
     }
     pthread_mutex_unlock(&b->mu);
@@ -574,6 +590,8 @@ static int local_flush(struct bus *base, int timeout_ms)
     if (timeout_ms >= 0)
         deadline_after(&dl, timeout_ms);
     pthread_mutex_lock(&b->mu);
+    if (b->count > 0)
+        pthread_cond_signal(&b->not_empty); /* end the worker's linger now */
     while ((b->count > 0 || b->busy) && rc == 0) {
         if (timeout_ms < 0)
             pthread_cond_wait(&b->idle, &b->mu);

@@ -157,7 +157,8 @@ static int sink_fn(void *ud, const json_t *event)
     struct sink_log *s = ud;
     pthread_mutex_lock(&s->mu);
     s->n++;
-    snprintf(s->last, sizeof s->last, "%s", json_string_value(json_object_get(event, "detail-type")));
+    snprintf(s->last, sizeof s->last, "%s",
+             json_string_value(json_object_get(event, "detail-type")));
     pthread_mutex_unlock(&s->mu);
     return 0;
 }
@@ -193,8 +194,8 @@ static void test_routing_rules_file(void)
     const struct {
         const char *type;
         int latency;
-    } evs[] = {{"conversation_started", 0}, {"action_executed", 20},  {"action_executed", 1500},
-               {"action_failed", 30},       {"error_occurred", 0},    {"conversation_archived", 0}};
+    } evs[] = {{"conversation_started", 0}, {"action_executed", 20}, {"action_executed", 1500},
+               {"action_failed", 30},       {"error_occurred", 0},   {"conversation_archived", 0}};
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++) {
         json_t *ev = bus_event_new(evs[i].type, json_pack("{s:i}", "latency_ms", evs[i].latency));
         CHECK_INT(bus_put(bus, ev, &e), 0);
@@ -211,8 +212,8 @@ static void test_routing_rules_file(void)
     CHECK_INT(json_array_size(all), 6);
     CHECK_STR(json_string_value(json_object_get(json_array_get(all, 2), "detail-type")),
               "action_executed");
-    CHECK_INT(json_integer_value(json_object_get(
-                  json_object_get(json_array_get(all, 2), "detail"), "latency_ms")),
+    CHECK_INT(json_integer_value(
+                  json_object_get(json_object_get(json_array_get(all, 2), "detail"), "latency_ms")),
               1500);
     json_decref(all);
     snprintf(path, sizeof path, "%s/logs/parley_alerts.log", dir);
@@ -294,8 +295,10 @@ static void test_overflow_counts_drops(void)
     snprintf(rules, sizeof rules, "%s/rules.json", dir);
     write_file(rules, "{\"rules\": [{\"name\": \"a\", \"eventPattern\": {\"source\": "
                       "[\"parley.agent\"]}, \"targets\": [{\"type\": \"analytics\"}]}]}");
-    struct bus_local_config cfg = {
-        .data_dir = dir, .rules_path = rules, .queue_cap = 4, .put_wait_ms = -1};
+    struct bus_local_config cfg = {.data_dir = dir,
+                                   .rules_path = rules,
+                                   .queue_cap = 4,
+                                   .put_wait_ms = -1};
     struct err e;
     struct bus *bus = bus_local_new(&cfg, &e);
     CHECK(bus != NULL);
@@ -359,8 +362,65 @@ static void test_flush_timeout(void)
         bus_put(bus, ev, &e);
         json_decref(ev);
     }
-    CHECK_INT(bus_flush(bus, 10), -1);   /* 10 x 20 ms cannot finish in 10 ms */
+    CHECK_INT(bus_flush(bus, 10), -1); /* 10 x 20 ms cannot finish in 10 ms */
     CHECK_INT(bus_flush(bus, 5000), 0);
+    bus_free(bus);
+}
+
+/* ---- the worker's linger ---- */
+
+static int sink_count(struct sink_log *sl)
+{
+    pthread_mutex_lock(&sl->mu);
+    int n = sl->n;
+    pthread_mutex_unlock(&sl->mu);
+    return n;
+}
+
+/* Waits up to 5 s for the sink to have seen n events; returns whether it did. */
+static int sink_reaches(struct sink_log *sl, int n)
+{
+    for (int i = 0; i < 500 && sink_count(sl) < n; i++)
+        usleep(10000);
+    return sink_count(sl) >= n;
+}
+
+/* After draining the ring the worker lingers before it sleeps, and a put during the linger does
+ * not wake it: such an event must still be delivered at the linger's end without another put or
+ * a flush, and a flush must not wait for the linger. */
+static void test_linger_delivers(void)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/linger", tmpdir);
+    mkdir(dir, 0755);
+    struct bus_local_config cfg = {.data_dir = dir};
+    struct err e;
+    struct bus *bus = bus_local_new(&cfg, &e);
+    CHECK(bus != NULL);
+    if (!bus)
+        return;
+    struct sink_log sl = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    bus_set_analytics_sink(bus, sink_fn, &sl);
+    for (int round = 0; round < 20; round++) {
+        json_t *ev = bus_event_new(BUS_MESSAGE_RECEIVED, json_pack("{s:i}", "n", round));
+        CHECK(bus_put(bus, ev, &e) == 0);
+        json_decref(ev);
+        /* Delivered at once, or just after: the next put lands in (or after) the linger. */
+        CHECK(sink_reaches(&sl, 2 * round + 1));
+        ev = bus_event_new(BUS_MESSAGE_RECEIVED, json_pack("{s:i}", "n", round));
+        CHECK(bus_put(bus, ev, &e) == 0);
+        json_decref(ev);
+        if (round % 2 == 0) {
+            CHECK(sink_reaches(&sl, 2 * round + 2)); /* left to the linger's end */
+        } else {
+            CHECK_INT(bus_flush(bus, 5000), 0); /* or taken by a flush */
+            CHECK_INT(sink_count(&sl), 2 * round + 2);
+        }
+    }
+    struct bus_stats st;
+    bus_stats(bus, &st);
+    CHECK_INT((int)st.accepted, 40);
+    CHECK_INT((int)st.queued, 0);
     bus_free(bus);
 }
 
@@ -373,6 +433,7 @@ int main(void)
     RUN(test_default_rules_and_flush_on_free);
     RUN(test_overflow_counts_drops);
     RUN(test_flush_timeout);
+    RUN(test_linger_delivers);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
