@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/log.h"
 #include "base/logfile.h"
 #include "base/xmalloc.h"
@@ -48,6 +49,8 @@ struct target {
     char *log_group;     /* log: as configured */
     char *log_path;      /* log: <data>/logs/<file>.log */
     struct logfile *log; /* log: opened on first use, rotated by size (logfile.h) */
+    struct buf pending;  /* log: whole lines routed and not yet written (see logs_write) */
+    size_t n_pending;    /* log: the events those lines are */
     char *url;           /* webhook */
     int max_attempts;    /* webhook */
     long timeout_ms;     /* webhook */
@@ -99,6 +102,7 @@ static void rules_free(struct rule *rules, size_t n)
             free(t->log_path);
             free(t->url);
             logfile_free(t->log);
+            buf_release(&t->pending);
         }
         free(rules[i].targets);
     }
@@ -344,18 +348,60 @@ static int mkdir_p(const char *path)
     return rc;
 }
 
+/* Lines a log target gathers before it writes them anyway (an event is at most 256 KiB). */
+#define BUS_LOG_PENDING (1024 * 1024)
+
+/* Writes the lines log target t gathered (one write of whole lines, so concurrent appenders
+ * never interleave inside a line). Returns 0, or -1 when they could not be written: they are
+ * then counted failed instead of delivered. Worker thread only. */
+static int log_write_pending(struct bus_local *b, struct target *t)
+{
+    if (t->pending.len == 0)
+        return 0;
+    int rc = -1;
+    struct err e = {0};
+    if (!t->log)
+        t->log = logfile_open(t->log_path, b->log_max_bytes, b->log_files, &e);
+    if (!t->log)
+        log_at(LL_ERROR, "bus", "%s", e.message);
+    else
+        rc = logfile_write(t->log, t->pending.data, t->pending.len);
+    if (rc < 0) {
+        log_at(LL_ERROR, "bus", "could not write %zu event(s) to log group %s", t->n_pending,
+               t->log_group);
+        pthread_mutex_lock(&b->mu);
+        b->st.delivered -= t->n_pending;
+        b->st.failed += t->n_pending;
+        pthread_mutex_unlock(&b->mu);
+    }
+    buf_reset(&t->pending);
+    t->n_pending = 0;
+    return rc;
+}
+
+/* Writes what every log target gathered: when the ring is drained, and before the bus goes.
+ * Under load the worker routes a linger's worth of events between two of these, so the events
+ * log costs one write a batch instead of one an event. */
+static void logs_write(struct bus_local *b)
+{
+    for (size_t i = 0; i < b->nrules; i++)
+        for (size_t j = 0; j < b->rules[i].ntargets; j++)
+            if (b->rules[i].targets[j].type == TARGET_LOG)
+                log_write_pending(b, &b->rules[i].targets[j]);
+}
+
+/* Adds one event's line to log target t; the worker writes it with logs_write. */
 static int deliver_log(struct bus_local *b, struct target *t, const char *line, size_t len)
 {
-    if (!t->log) {
-        struct err e = {0};
-        t->log = logfile_open(t->log_path, b->log_max_bytes, b->log_files, &e);
-        if (!t->log) {
-            log_at(LL_ERROR, "bus", "%s", e.message);
+    if (t->pending.max == 0)
+        buf_init(&t->pending, BUS_LOG_PENDING);
+    if (buf_add(&t->pending, line, len) < 0) {
+        log_write_pending(b, t); /* full: write what is there first (a failure counted there) */
+        if (buf_add(&t->pending, line, len) < 0)
             return -1;
-        }
     }
-    /* One write per line, so concurrent appenders never interleave inside a line. */
-    return logfile_write(t->log, line, len);
+    t->n_pending++;
+    return 0;
 }
 
 /* The webhook retry rule: 408, 429 and every 5xx are worth another attempt. */
@@ -511,6 +557,11 @@ static void *worker_main(void *arg)
         route(b, ev);
         json_decref(ev);
         pthread_mutex_lock(&b->mu);
+        if (b->count == 0) { /* drained: write what the log targets gathered, still busy */
+            pthread_mutex_unlock(&b->mu);
+            logs_write(b);
+            pthread_mutex_lock(&b->mu);
+        }
         b->busy = 0;
         if (b->count == 0) {
             pthread_cond_broadcast(&b->idle);
@@ -522,6 +573,7 @@ static void *worker_main(void *arg)
         }
     }
     pthread_mutex_unlock(&b->mu);
+    logs_write(b); /* nothing is left after a drain; kept for a future early exit */
     if (b->sink_pending)
         sink_tick(b); /* the last batch before the bus goes */
     pthread_mutex_lock(&b->mu);

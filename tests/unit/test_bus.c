@@ -424,6 +424,41 @@ static void test_linger_delivers(void)
     bus_free(bus);
 }
 
+/* A log target whose file cannot be written: its events count as failed, not delivered (they are
+ * written a batch at a time, so the count is settled when the batch is), while the analytics
+ * target of the same default rule still gets every one. */
+static void test_unwritable_log_counts_failed(void)
+{
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/unwritable", tmpdir);
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/logs", dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/logs/parley_events.log", dir);
+    mkdir(path, 0755); /* a directory where the log file should be */
+    struct bus_local_config cfg = {.data_dir = dir};
+    struct err e;
+    struct bus *bus = bus_local_new(&cfg, &e);
+    CHECK(bus != NULL);
+    if (!bus)
+        return;
+    struct sink_log sl = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    bus_set_analytics_sink(bus, sink_fn, &sl);
+    for (int i = 0; i < 30; i++) {
+        json_t *ev = bus_event_new(BUS_MESSAGE_RECEIVED, json_pack("{s:i}", "n", i));
+        CHECK(bus_put(bus, ev, &e) == 0);
+        json_decref(ev);
+    }
+    CHECK_INT(bus_flush(bus, 5000), 0);
+    struct bus_stats st;
+    bus_stats(bus, &st);
+    CHECK_INT((int)st.accepted, 30);
+    CHECK_INT((int)st.failed, 30);    /* the log target's */
+    CHECK_INT((int)st.delivered, 30); /* the analytics target's */
+    CHECK_INT(sink_count(&sl), 30);
+    bus_free(bus);
+}
+
 int main(void)
 {
     make_tmpdir();
@@ -434,6 +469,7 @@ int main(void)
     RUN(test_overflow_counts_drops);
     RUN(test_flush_timeout);
     RUN(test_linger_delivers);
+    RUN(test_unwritable_log_counts_failed);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
