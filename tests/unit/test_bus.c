@@ -241,27 +241,44 @@ static void test_routing_rules_file(void)
     bus_free(NULL);
 }
 
-static void test_default_rules_and_flush_on_free(void)
+/* A bus with the default rules over <tmpdir>/<name> (made if missing), its analytics sink
+ * counting into sl; NULL (the CHECK failed) if it cannot start. */
+static struct bus *default_bus(const char *name, struct sink_log *sl)
 {
-    char dir[512], path[700];
-    snprintf(dir, sizeof dir, "%s/defaults", tmpdir);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/%s", tmpdir, name);
     mkdir(dir, 0755);
     struct bus_local_config cfg = {.data_dir = dir};
     struct err e;
     struct bus *bus = bus_local_new(&cfg, &e);
     CHECK(bus != NULL);
+    if (bus)
+        bus_set_analytics_sink(bus, sink_fn, sl);
+    return bus;
+}
+
+/* Puts one message_received event whose detail is {"n": n}; returns bus_put's result. */
+static int put_numbered(struct bus *bus, int n)
+{
+    struct err e;
+    json_t *ev = bus_event_new(BUS_MESSAGE_RECEIVED, json_pack("{s:i}", "n", n));
+    int rc = bus_put(bus, ev, &e);
+    json_decref(ev);
+    return rc;
+}
+
+static void test_default_rules_and_flush_on_free(void)
+{
+    char path[700];
+    struct sink_log sl = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct bus *bus = default_bus("defaults", &sl);
     if (!bus)
         return;
-    struct sink_log sl = {.mu = PTHREAD_MUTEX_INITIALIZER};
-    bus_set_analytics_sink(bus, sink_fn, &sl);
     int accepted = 0;
-    for (int i = 0; i < 500; i++) {
-        json_t *ev = bus_event_new(BUS_MESSAGE_RECEIVED, json_pack("{s:i}", "n", i));
-        accepted += bus_put(bus, ev, &e) == 0;
-        json_decref(ev);
-    }
+    for (int i = 0; i < 500; i++)
+        accepted += put_numbered(bus, i) == 0;
     bus_free(bus); /* no flush: free must deliver everything accepted */
-    snprintf(path, sizeof path, "%s/logs/parley_events.log", dir);
+    snprintf(path, sizeof path, "%s/defaults/logs/parley_events.log", tmpdir);
     json_t *lines = read_json_lines(path);
     CHECK_INT(accepted, 500);
     CHECK_INT(json_array_size(lines), 500);
@@ -390,26 +407,15 @@ static int sink_reaches(struct sink_log *sl, int n)
  * a flush, and a flush must not wait for the linger. */
 static void test_linger_delivers(void)
 {
-    char dir[512];
-    snprintf(dir, sizeof dir, "%s/linger", tmpdir);
-    mkdir(dir, 0755);
-    struct bus_local_config cfg = {.data_dir = dir};
-    struct err e;
-    struct bus *bus = bus_local_new(&cfg, &e);
-    CHECK(bus != NULL);
+    struct sink_log sl = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct bus *bus = default_bus("linger", &sl);
     if (!bus)
         return;
-    struct sink_log sl = {.mu = PTHREAD_MUTEX_INITIALIZER};
-    bus_set_analytics_sink(bus, sink_fn, &sl);
     for (int round = 0; round < 20; round++) {
-        json_t *ev = bus_event_new(BUS_MESSAGE_RECEIVED, json_pack("{s:i}", "n", round));
-        CHECK(bus_put(bus, ev, &e) == 0);
-        json_decref(ev);
+        CHECK_INT(put_numbered(bus, 2 * round), 0);
         /* Delivered at once, or just after: the next put lands in (or after) the linger. */
         CHECK(sink_reaches(&sl, 2 * round + 1));
-        ev = bus_event_new(BUS_MESSAGE_RECEIVED, json_pack("{s:i}", "n", round));
-        CHECK(bus_put(bus, ev, &e) == 0);
-        json_decref(ev);
+        CHECK_INT(put_numbered(bus, 2 * round + 1), 0);
         if (round % 2 == 0) {
             CHECK(sink_reaches(&sl, 2 * round + 2)); /* left to the linger's end */
         } else {
@@ -429,26 +435,19 @@ static void test_linger_delivers(void)
  * target of the same default rule still gets every one. */
 static void test_unwritable_log_counts_failed(void)
 {
-    char dir[512], path[700];
-    snprintf(dir, sizeof dir, "%s/unwritable", tmpdir);
-    mkdir(dir, 0755);
-    snprintf(path, sizeof path, "%s/logs", dir);
+    char path[700];
+    snprintf(path, sizeof path, "%s/unwritable", tmpdir);
     mkdir(path, 0755);
-    snprintf(path, sizeof path, "%s/logs/parley_events.log", dir);
+    snprintf(path, sizeof path, "%s/unwritable/logs", tmpdir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/unwritable/logs/parley_events.log", tmpdir);
     mkdir(path, 0755); /* a directory where the log file should be */
-    struct bus_local_config cfg = {.data_dir = dir};
-    struct err e;
-    struct bus *bus = bus_local_new(&cfg, &e);
-    CHECK(bus != NULL);
+    struct sink_log sl = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct bus *bus = default_bus("unwritable", &sl);
     if (!bus)
         return;
-    struct sink_log sl = {.mu = PTHREAD_MUTEX_INITIALIZER};
-    bus_set_analytics_sink(bus, sink_fn, &sl);
-    for (int i = 0; i < 30; i++) {
-        json_t *ev = bus_event_new(BUS_MESSAGE_RECEIVED, json_pack("{s:i}", "n", i));
-        CHECK(bus_put(bus, ev, &e) == 0);
-        json_decref(ev);
-    }
+    for (int i = 0; i < 30; i++)
+        CHECK_INT(put_numbered(bus, i), 0);
     CHECK_INT(bus_flush(bus, 5000), 0);
     struct bus_stats st;
     bus_stats(bus, &st);
