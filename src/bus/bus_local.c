@@ -4,8 +4,10 @@
  *
  * Lifecycle: bus_local_new() loads and validates the rules, opens nothing yet, and starts the
  * worker. bus_put() copies the event into the ring (waiting briefly for room). The worker pops
- * one event at a time and delivers it to every matching rule's targets outside the lock.
- * bus_free() marks the bus closed, lets the worker drain the ring, joins it, then frees.
+ * one event at a time and delivers it to every matching rule's targets outside the lock; log
+ * targets gather their lines and write them once the ring is drained, and the worker then
+ * lingers (BUS_LINGER_MS) before it sleeps. bus_free() marks the bus closed, lets the worker
+ * drain the ring, joins it, then frees.
  */
 #include "bus/bus.h"
 
@@ -352,12 +354,12 @@ static int mkdir_p(const char *path)
 #define BUS_LOG_PENDING (1024 * 1024)
 
 /* Writes the lines log target t gathered (one write of whole lines, so concurrent appenders
- * never interleave inside a line). Returns 0, or -1 when they could not be written: they are
- * then counted failed instead of delivered. Worker thread only. */
-static int log_write_pending(struct bus_local *b, struct target *t)
+ * never interleave inside a line). Lines that could not be written are counted failed instead of
+ * delivered. Worker thread only. */
+static void log_write_pending(struct bus_local *b, struct target *t)
 {
     if (t->pending.len == 0)
-        return 0;
+        return;
     int rc = -1;
     struct err e = {0};
     if (!t->log)
@@ -376,10 +378,9 @@ static int log_write_pending(struct bus_local *b, struct target *t)
     }
     buf_reset(&t->pending);
     t->n_pending = 0;
-    return rc;
 }
 
-/* Writes what every log target gathered: when the ring is drained, and before the bus goes.
+/* Writes what every log target gathered, each time the worker has drained the ring.
  * Under load the worker routes a linger's worth of events between two of these, so the events
  * log costs one write a batch instead of one an event. */
 static void logs_write(struct bus_local *b)
@@ -573,7 +574,6 @@ static void *worker_main(void *arg)
         }
     }
     pthread_mutex_unlock(&b->mu);
-    logs_write(b); /* nothing is left after a drain; kept for a future early exit */
     if (b->sink_pending)
         sink_tick(b); /* the last batch before the bus goes */
     pthread_mutex_lock(&b->mu);

@@ -478,8 +478,8 @@ static int step_changes(struct sqlpool_conn *c, sqlite3_stmt *st, const char *wh
     return changed;
 }
 
-/* Advances an existing session by one turn (or, for noTurn, only its clock) in one UPDATE that
- * answers the new turn count and the turn's sort key, inside the turn's transaction on c.
+/* Advances an existing session by one turn (or, for noTurn, only its clock) with one UPDATE, then
+ * reads back the new turn count and the turn's sort key, inside the turn's transaction on c.
  * Returns 0 with *turns and *ts, or -1 with err: NotFound when there is no such session. */
 static int session_advance(struct sqlpool_conn *c, const char *id, int64_t now, int no_turn,
                            const char *ctx_text, const char *meta_text, int *turns, int64_t *ts,
