@@ -2,8 +2,8 @@
  * client.c - the libcurl client (see client.h): a mutex-guarded stack of idle easy handles,
  * per-attempt transfer state and the retry loop (delays from base/backoff). A transfer is driven
  * through curl's multi socket interface: on a scheduler thread every task's calls share the
- * thread's one multi handle (its connection cache too), off one each easy handle has its own. The
- * calling task parks with sched_wait_fd_event() on the one socket curl watches for its transfer
+ * thread's few multi handles (and their connection caches), off one each easy handle has its own.
+ * The calling task parks with sched_wait_fd_event() on the one socket curl watches for its transfer
  * (the usual case) or, while curl watches several at once (happy eyeballs, the resolver), on a
  * private epoll set of them, on curl's timeout, and on its wake event: another task's curl call
  * may run our transfer, and then records its end and wakes us. Streamed bytes reach on_data in
@@ -51,13 +51,31 @@ struct sock {
     int what;
 };
 
-/* What runs transfers: a multi handle and the deadline its timer asked for. A scheduler thread
- * has one, shared by the calls of all its tasks (a multi handle's socket hash alone is 29 KiB and
- * it holds a socket pair: per call in flight that was most of the memory of a held turn); off a
- * scheduler thread each connection handle has its own. */
+/* What runs transfers: a multi handle and the deadline its timer asked for. On a scheduler
+ * thread the calls of all its tasks share a few (a multi handle's socket hash alone is 29 KiB and
+ * it holds a socket pair: per call in flight that was most of the memory of a held turn), each
+ * carrying at most DRIVER_CALLS_MAX calls at once; off a scheduler thread each connection handle
+ * has its own. */
 struct driver {
     CURLM *m;         /* the multi handle */
     int64_t deadline; /* monotonic ms when curl wants its timeout action, -1 = none */
+    int calls;        /* transfers added to m and not yet removed */
+};
+
+/* Calls one shared multi handle carries at once. libcurl (7.88) walks every connection of a
+ * multi handle's cache, the busy ones included, when a transfer is removed (it looks for the
+ * one the transfer last used, to close it if it was connect-only) and when a new transfer looks
+ * for an idle connection to the same host: with one multi handle per thread those walks grew
+ * with the calls in flight (libcurl was 13.7% of the CPU samples at 4,000 connections, 5.3%
+ * with handles of 64). A thread opens another multi
+ * handle when those it has are full, and a call takes the first with room, so calls keep
+ * reusing the same handles' kept-alive connections. */
+#define DRIVER_CALLS_MAX 64
+
+/* A scheduler thread's shared multi handles. */
+struct drivers {
+    struct driver **v; /* in order of creation */
+    size_t n;          /* entries in v */
 };
 
 struct xfer;
@@ -249,16 +267,25 @@ static void driver_free(void *p)
     free(d);
 }
 
+static void drivers_free(void *p)
+{
+    struct drivers *ds = p;
+    for (size_t i = 0; i < ds->n; i++)
+        driver_free(ds->v[i]);
+    free(ds->v);
+    free(ds);
+}
+
 static pthread_once_t shared_once = PTHREAD_ONCE_INIT;
-static pthread_key_t shared_key; /* a scheduler thread's driver, freed when the thread ends */
+static pthread_key_t shared_key; /* a scheduler thread's drivers, freed when the thread ends */
 
 static void shared_key_init(void)
 {
-    pthread_key_create(&shared_key, driver_free);
+    pthread_key_create(&shared_key, drivers_free);
 }
 
-/* The driver for k's next transfer: its thread's shared one inside a scheduler task, else k's
- * own. */
+/* The driver for k's next transfer: inside a scheduler task the first of its thread's shared
+ * ones with room for another call (a new one when all are full), else k's own. */
 static struct driver *driver_for(struct conn *k)
 {
     if (!sched_in_task()) {
@@ -267,15 +294,20 @@ static struct driver *driver_for(struct conn *k)
         return k->own;
     }
     pthread_once(&shared_once, shared_key_init);
-    struct driver *d = pthread_getspecific(shared_key);
-    if (!d) {
-        /* Its connection cache keeps curl's default size (4 per transfer added): a smaller cap
-         * under thousands of calls in flight made every finished call scan the whole cache for
-         * the oldest idle connection to close (4% of the CPU at 1,000 connections). */
-        d = driver_new();
-        pthread_setspecific(shared_key, d);
+    struct drivers *ds = pthread_getspecific(shared_key);
+    if (!ds) {
+        ds = xcalloc(1, sizeof *ds);
+        pthread_setspecific(shared_key, ds);
     }
-    return d;
+    for (size_t i = 0; i < ds->n; i++)
+        if (ds->v[i]->calls < DRIVER_CALLS_MAX)
+            return ds->v[i];
+    /* Each connection cache keeps curl's default size (4 per transfer added): a smaller cap
+     * under thousands of calls in flight made every finished call scan the whole cache for the
+     * oldest idle connection to close (4% of the CPU at 1,000 connections). */
+    ds->v = xrealloc(ds->v, (ds->n + 1) * sizeof *ds->v);
+    ds->v[ds->n] = driver_new();
+    return ds->v[ds->n++];
 }
 
 static void conn_free(struct conn *k)
@@ -348,6 +380,7 @@ static CURLcode conn_perform(struct conn *k)
     sched_hold_end();
     if (mc != CURLM_OK)
         return CURLE_FAILED_INIT;
+    d->calls++;
     drive(d, k, CURL_SOCKET_TIMEOUT, 0);
     while (!k->done) {
         if (deliver_pending(k->x) != 0) { /* the receiver stopped: end the transfer */
@@ -398,6 +431,7 @@ static CURLcode conn_perform(struct conn *k)
     sched_hold_begin();
     curl_multi_remove_handle(d->m, k->h);
     sched_hold_end();
+    d->calls--;
     k->n_socks = 0;
     sched_event_wait(k->wake, 0); /* a signal that came with the end is consumed here */
     return k->result;

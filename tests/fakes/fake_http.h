@@ -4,8 +4,10 @@
  * The test queues responses with fake_http_push() (status, headers, body, delay); each incoming
  * request takes the next one and is recorded (method, raw request target with the query, headers,
  * body) for the test to assert afterwards with fake_http_request(). When the script runs out, the
- * server answers 599 "script exhausted". A delay sleeps before answering, so a client with a
- * shorter timeout sees a timeout. Header-only (static inline) so any test can include it.
+ * server answers 599 "script exhausted", or the reply set with fake_http_repeat(). A delay sleeps
+ * before answering, so a client with a shorter timeout sees a timeout. The server counts the
+ * connections it accepted (fake_http_connections), so a test can tell kept-alive connections
+ * reused from new ones. Header-only (static inline) so any test can include it.
  */
 #ifndef PARLEY_FAKE_HTTP_H
 #define PARLEY_FAKE_HTTP_H
@@ -51,7 +53,23 @@ struct fake_http {
     size_t n_script, next_script;
     struct fake_request rec[FAKE_MAX_RECORDS];
     size_t n_rec;
+    struct fake_reply repeat; /* the reply once the script ran out (fake_http_repeat) */
+    int has_repeat;           /* repeat is set */
+    size_t n_conns;           /* connections accepted */
 };
+
+static inline void fake__notify_conn(void *cls, struct MHD_Connection *con, void **socket_ctx,
+                                     enum MHD_ConnectionNotificationCode code)
+{
+    (void)con;
+    (void)socket_ctx;
+    struct fake_http *f = cls;
+    if (code != MHD_CONNECTION_NOTIFY_STARTED)
+        return;
+    pthread_mutex_lock(&f->mu);
+    f->n_conns++;
+    pthread_mutex_unlock(&f->mu);
+}
 
 /* Per-connection context: created in the URI log callback, freed in the completed callback. */
 struct fake_ctx {
@@ -144,6 +162,8 @@ static inline enum MHD_Result fake__access(void *cls, struct MHD_Connection *con
     }
     if (f->next_script < f->n_script)
         rep = f->script[f->next_script++];
+    else if (f->has_repeat)
+        rep = f->repeat;
     pthread_mutex_unlock(&f->mu);
     if (rep.delay_ms > 0) {
         struct timespec ts = {rep.delay_ms / 1000, (rep.delay_ms % 1000) * 1000000L};
@@ -193,6 +213,7 @@ static inline int fake_http_start(struct fake_http *f)
                             0, NULL, NULL, fake__access, f, MHD_OPTION_SOCK_ADDR, &sa,
                             MHD_OPTION_URI_LOG_CALLBACK, fake__uri_log, f,
                             MHD_OPTION_NOTIFY_COMPLETED, fake__completed, f,
+                            MHD_OPTION_NOTIFY_CONNECTION, fake__notify_conn, f,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
     if (!f->d)
         return -1;
@@ -224,7 +245,28 @@ static inline void fake_http_push(struct fake_http *f, int status, const char *h
     pthread_mutex_unlock(&f->mu);
 }
 
-/* Returns the number of requests received so far. */
+/* Answers every request after the script with status and body (copied), after delay_ms; a
+ * second call replaces the first. */
+static inline void fake_http_repeat(struct fake_http *f, int status, const char *body,
+                                    long delay_ms)
+{
+    pthread_mutex_lock(&f->mu);
+    free(f->repeat.body);
+    f->repeat = (struct fake_reply){status, NULL, strdup(body), strlen(body), delay_ms};
+    f->has_repeat = 1;
+    pthread_mutex_unlock(&f->mu);
+}
+
+/* Returns the number of connections accepted so far. */
+static inline size_t fake_http_connections(struct fake_http *f)
+{
+    pthread_mutex_lock(&f->mu);
+    size_t n = f->n_conns;
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}
+
+/* Returns the number of requests received so far (recorded ones: at most FAKE_MAX_RECORDS). */
 static inline size_t fake_http_count(struct fake_http *f)
 {
     pthread_mutex_lock(&f->mu);
@@ -270,6 +312,8 @@ static inline void fake_http_stop(struct fake_http *f)
             free(r->hdr_value[j]);
         }
     }
+    free(f->repeat.body);
+    f->repeat.body = NULL;
     f->n_script = f->n_rec = 0;
     pthread_mutex_destroy(&f->mu);
 }

@@ -307,7 +307,8 @@ static void test_backoff_bounds(void)
 struct in_task {
     struct http_client *c;
     const char *url;
-    int ok; /* the call returned 200 with the scripted body */
+    int ok;          /* the call returned 200 with the scripted body */
+    atomic_int done; /* the call returned (ok is set) */
 };
 
 static atomic_int in_flight, most_in_flight;
@@ -326,6 +327,7 @@ static void call_task(void *ud)
             strcmp(resp.body, "slow") == 0;
     atomic_fetch_sub(&in_flight, 1);
     http_client_response_release(&resp);
+    atomic_store(&t->done, 1);
 }
 
 /* Eight slow calls on ONE scheduler thread: each parks on its sockets, so all are in flight at
@@ -344,7 +346,7 @@ static void test_calls_park_inside_tasks(void)
     struct sched *s = sched_start(1, 0, &err);
     struct in_task ts[N];
     for (int i = 0; s && i < N; i++) {
-        ts[i] = (struct in_task){c, f.base_url, 0};
+        ts[i] = (struct in_task){.c = c, .url = f.base_url};
         CHECK_INT(sched_submit(s, call_task, &ts[i]), 0);
     }
     CHECK_INT(sched_stop(s, 120000), 0);
@@ -412,7 +414,7 @@ static void test_parked_calls_no_epoll_set_each(void)
     CHECK_INT(pthread_create(&th, NULL, sample_fds, NULL), 0);
     struct in_task ts[N];
     for (int i = 0; s && i < N; i++) {
-        ts[i] = (struct in_task){c, i % 2 ? local : f.base_url, 0};
+        ts[i] = (struct in_task){.c = c, .url = i % 2 ? local : f.base_url};
         CHECK_INT(sched_submit(s, call_task, &ts[i]), 0);
     }
     CHECK_INT(sched_stop(s, 120000), 0);
@@ -432,7 +434,63 @@ static void test_parked_calls_no_epoll_set_each(void)
     fake_http_stop(&f);
 }
 
-/* ---- One multi handle per scheduler thread ------------------------------------------------- */
+/* Submits n calls to url on s and waits until they all returned; returns how many answered
+ * "slow". */
+static int call_wave(struct sched *s, struct http_client *c, const char *url, struct in_task *ts,
+                     int n)
+{
+    for (int i = 0; i < n; i++) {
+        ts[i] = (struct in_task){.c = c, .url = url};
+        CHECK_INT(sched_submit(s, call_task, &ts[i]), 0);
+    }
+    int ok = 0, left = n;
+    for (int waited = 0; left && waited < 60000; waited += 10) {
+        struct timespec ts10 = {0, 10000000L};
+        nanosleep(&ts10, NULL);
+        ok = left = 0;
+        for (int i = 0; i < n; i++) {
+            int v = atomic_load(&ts[i].done) ? ts[i].ok : -1;
+            ok += v == 1;
+            left += v < 0;
+        }
+    }
+    return ok;
+}
+
+/* 150 slow calls at once on one scheduler thread, more than one shared multi handle carries
+ * (DRIVER_CALLS_MAX, 64): all are in flight together and answer, each on a connection of its
+ * own; a second wave reuses connections the first left open, spread over the thread's multi
+ * handles. */
+static void test_calls_over_one_multi(void)
+{
+    struct fake_http f;
+    CHECK_INT(fake_http_start(&f), 0);
+    fake_http_repeat(&f, 200, "slow", 400);
+    enum { N = 150 };
+    struct http_client_config cfg = fast_cfg();
+    cfg.timeout_ms = 60000;
+    struct http_client *c = http_client_new(&cfg);
+    static struct in_task ts[N];
+    struct err err = {0};
+    struct sched *s = sched_start(1, 0,
+                                  &err); /* its thread keeps the multi handles between waves */
+    CHECK(s != NULL);
+    atomic_store(&most_in_flight, 0);
+    CHECK_INT(s ? call_wave(s, c, f.base_url, ts, N) : 0, N);
+    CHECK_INT(atomic_load(&most_in_flight), N);
+    size_t first = fake_http_connections(&f);
+    CHECK_INT((int)first, N);
+    CHECK_INT(s ? call_wave(s, c, f.base_url, ts, N) : 0, N);
+    CHECK_INT(sched_stop(s, 120000), 0);
+    size_t second = fake_http_connections(&f) - first;
+    CHECK(second < N / 2); /* most calls reused a kept-alive connection */
+    if (second >= N / 2)
+        printf("# the second wave opened %zu connections for %d calls\n", second, N);
+    http_client_free(c);
+    fake_http_stop(&f);
+}
+
+/* ---- Tasks sharing a thread's multi handles ------------------------------------------------- */
 
 static int stream_key; /* task-local: the stream task's own state */
 
@@ -537,5 +595,6 @@ int main(void)
     RUN(test_calls_park_inside_tasks);
     RUN(test_parked_calls_no_epoll_set_each);
     RUN(test_tasks_share_one_multi);
+    RUN(test_calls_over_one_multi);
     return check_summary();
 }
