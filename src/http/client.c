@@ -67,9 +67,9 @@ struct driver {
  * one the transfer last used, to close it if it was connect-only) and when a new transfer looks
  * for an idle connection to the same host: with one multi handle per thread those walks grew
  * with the calls in flight (libcurl was 13.7% of the CPU samples at 4,000 connections, 5.3%
- * with handles of 64). A thread opens another multi
- * handle when those it has are full, and a call takes the first with room, so calls keep
- * reusing the same handles' kept-alive connections. */
+ * with handles of 64). A thread opens another multi handle when those it has are full, and a
+ * call takes the first with room, so calls keep reusing the same handles' kept-alive
+ * connections. */
 #define DRIVER_CALLS_MAX 64
 
 /* A scheduler thread's shared multi handles. */
