@@ -830,6 +830,10 @@ void sched_event_free(struct sched_event *ev)
 {
     if (!ev)
         return;
+    /* The signal that woke the last waiter may still be leaving sched_event_signal (its fiber can
+     * run on another thread before the signaller unlocks mu): let it leave first. */
+    pthread_mutex_lock(&ev->mu);
+    pthread_mutex_unlock(&ev->mu);
     pthread_cond_destroy(&ev->cond);
     pthread_mutex_destroy(&ev->mu);
     free(ev);

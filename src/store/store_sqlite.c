@@ -2,10 +2,13 @@
  * store_sqlite.c - the embedded store adapter: SQLite in WAL mode behind a small connection pool.
  *
  * Each pooled connection keeps its prepared statements, so a turn does no SQL parsing. A turn's
- * writes run in one BEGIN IMMEDIATE transaction; readers never block the writer (WAL). Every write
- * takes the pool's one writing connection (sqlpool_acquire_writer), reads any other.
+ * writes run in one BEGIN IMMEDIATE transaction, or, saved from a scheduler task, in a savepoint
+ * of the committer thread's group commit (see "Group commit" below); readers never block the
+ * writer (WAL). Every write takes the pool's one writing connection (sqlpool_acquire_writer),
+ * reads any other.
  */
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <stdatomic.h>
@@ -13,6 +16,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/sched.h"
 #include "base/sqlpool.h"
 #include "base/xmalloc.h"
 #include "store/store.h"
@@ -62,6 +66,9 @@ enum stmt_id {
     Q_BEGIN,
     Q_COMMIT,
     Q_ROLLBACK,
+    Q_SAVEPOINT,
+    Q_RELEASE,
+    Q_ROLLBACK_TO,
     Q_AUDIT_APPEND,
     Q_AUDIT_LIST,
     Q_COUNT
@@ -165,6 +172,9 @@ static const char *const stmt_sql[Q_COUNT] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
+    [Q_SAVEPOINT] = "SAVEPOINT turn",
+    [Q_RELEASE] = "RELEASE turn",
+    [Q_ROLLBACK_TO] = "ROLLBACK TO turn",
     [Q_AUDIT_APPEND] = "INSERT INTO audit_log (entry) VALUES (?1)",
     [Q_AUDIT_LIST] = "SELECT seq, entry FROM audit_log WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2",
 };
@@ -239,9 +249,12 @@ static const char schema_sql[] =
 
 /* ---------------------------------------------------------------- pool */
 
+struct committer;
+
 struct store_sqlite {
-    struct store base;        /* must be first */
-    struct sqlpool *pool;     /* connections with their prepared statements */
+    struct store base;           /* must be first */
+    struct sqlpool *pool;        /* connections with their prepared statements */
+    struct committer *committer; /* group commit of turns saved from tasks (turn_save_grouped) */
     atomic_uint idem_claims;  /* counts claims; every SQ_IDEM_PURGE_EVERY-th purges expired keys */
     atomic_uint counter_adds; /* counts adds; every SQ_IDEM_PURGE_EVERY-th purges expired ones */
 };
@@ -537,86 +550,277 @@ static int turn_counters_add(struct store_sqlite *s, struct sqlpool_conn *c, con
     return 0;
 }
 
-static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, long long *counted,
-                        struct err *err)
+/* A turn's rows as turn_write needs them: the texts are dumped before the writer is taken. */
+struct turn_rows {
+    const json_t *turn; /* the item (borrowed) */
+    const char *id;     /* its sessionId */
+    const char *user;   /* its userId */
+    int is_new;         /* the turn opens the session */
+    int no_turn;        /* a noTurn item */
+    char *msgs_text;    /* owned: the messages, compact JSON */
+    char *ctx_text;     /* owned: the context, or "{}" */
+    char *meta_text;    /* owned: the metadata, or "{}" */
+};
+
+static int turn_rows_init(struct turn_rows *r, const json_t *turn, struct err *err)
 {
-    struct store_sqlite *s = (struct store_sqlite *)base;
-    const char *id = json_string_value(json_object_get(turn, "sessionId"));
-    const char *user = json_string_value(json_object_get(turn, "userId"));
-    int is_new = json_is_true(json_object_get(turn, "isNew"));
-    int no_turn = json_is_true(json_object_get(turn, "noTurn"));
+    memset(r, 0, sizeof *r);
+    r->turn = turn;
+    r->id = json_string_value(json_object_get(turn, "sessionId"));
+    r->user = json_string_value(json_object_get(turn, "userId"));
+    r->is_new = json_is_true(json_object_get(turn, "isNew"));
+    r->no_turn = json_is_true(json_object_get(turn, "noTurn"));
     const json_t *messages = json_object_get(turn, "messages");
-    if (!id || !user || !json_is_array(messages))
+    if (!r->id || !r->user || !json_is_array(messages))
         return err_set(err, "StoreError", "turn needs sessionId, userId and messages");
+    r->msgs_text = json_dumps(messages, JSON_COMPACT);
+    r->ctx_text = dump_or(json_object_get(turn, "context"), "{}");
+    r->meta_text = dump_or(json_object_get(turn, "metadata"), "{}");
+    return 0;
+}
 
-    char *msgs_text = json_dumps(messages, JSON_COMPACT);
-    char *ctx_text = dump_or(json_object_get(turn, "context"), "{}");
-    char *meta_text = dump_or(json_object_get(turn, "metadata"), "{}");
-    struct sqlpool_conn *c = sqlpool_acquire_writer(s->pool);
-    int rc = -1, in_tx = 0;
+static void turn_rows_release(struct turn_rows *r)
+{
+    free(r->msgs_text);
+    free(r->ctx_text);
+    free(r->meta_text);
+}
+
+/* Writes a turn's rows on c inside the open transaction: the session (created or advanced), the
+ * conversation item, the status, the idempotency key and the counters. Returns 0 with *turn_no,
+ * or -1 with err (the caller rolls back). */
+static int turn_write(struct store_sqlite *s, struct sqlpool_conn *c, const struct turn_rows *r,
+                      int *turn_no, long long *counted, struct err *err)
+{
     int64_t now = clock_now_ms();
-
-    if (sqlpool_exec(c, Q_BEGIN, err) < 0)
-        goto out;
-    in_tx = 1;
     int turns = 0;
     int64_t ts = now;
     sqlite3_stmt *st;
-    if (is_new && session_create(c, id, user, now, no_turn, ctx_text, meta_text, err) < 0)
-        goto out;
-    if (is_new)
-        turns = no_turn ? 0 : 1;
-    else if (session_advance(c, id, now, no_turn, ctx_text, meta_text, &turns, &ts, err) < 0)
-        goto out;
-
+    if (r->is_new) {
+        if (session_create(c, r->id, r->user, now, r->no_turn, r->ctx_text, r->meta_text, err) < 0)
+            return -1;
+        turns = r->no_turn ? 0 : 1;
+    } else if (session_advance(c, r->id, now, r->no_turn, r->ctx_text, r->meta_text, &turns, &ts,
+                               err) < 0) {
+        return -1;
+    }
     if (!(st = sqlpool_stmt(c, Q_TURN_INSERT, err)))
-        goto out;
-    bind_text(st, 1, id);
+        return -1;
+    bind_text(st, 1, r->id);
     sqlite3_bind_int64(st, 2, ts);
     sqlite3_bind_int(st, 3, turns);
-    bind_text(st, 4, user);
-    bind_text(st, 5, msgs_text);
-    bind_text(st, 6, ctx_text);
-    bind_text(st, 7, meta_text);
+    bind_text(st, 4, r->user);
+    bind_text(st, 5, r->msgs_text);
+    bind_text(st, 6, r->ctx_text);
+    bind_text(st, 7, r->meta_text);
     int step = sqlite3_step(st);
     sqlite3_reset(st);
-    if (step != SQLITE_DONE) {
-        sqlpool_fail(c, err, "insert turn");
-        goto out;
-    }
-    const char *status = json_string_value(json_object_get(turn, "status"));
+    if (step != SQLITE_DONE)
+        return sqlpool_fail(c, err, "insert turn");
+    const char *status = json_string_value(json_object_get(r->turn, "status"));
     if (status && status[0]) {
         if (!(st = sqlpool_stmt(c, Q_SESSION_STATUS, err)))
-            goto out;
-        bind_text(st, 1, id);
+            return -1;
+        bind_text(st, 1, r->id);
         bind_text(st, 2, status);
         bind_text(st, 3, "set by the turn");
         step = sqlite3_step(st);
         sqlite3_reset(st);
-        if (step != SQLITE_DONE) {
-            sqlpool_fail(c, err, "update session status");
-            goto out;
-        }
+        if (step != SQLITE_DONE)
+            return sqlpool_fail(c, err, "update session status");
     }
-    if (json_object_get(turn, "idempotency") &&
-        finish_key_in_turn(c, json_object_get(turn, "idempotency"), id, turns, err) < 0)
-        goto out;
-    if (turn_counters_add(s, c, json_object_get(turn, "counters"), counted, err) < 0)
-        goto out;
-    if (sqlpool_exec(c, Q_COMMIT, err) < 0)
-        goto out;
-    in_tx = 0;
+    const json_t *idem = json_object_get(r->turn, "idempotency");
+    if (idem && finish_key_in_turn(c, idem, r->id, turns, err) < 0)
+        return -1;
+    if (turn_counters_add(s, c, json_object_get(r->turn, "counters"), counted, err) < 0)
+        return -1;
     *turn_no = turns;
-    rc = 0;
-out:
-    if (in_tx) {
+    return 0;
+}
+
+/* A turn saved alone: its own transaction on the writer. */
+static int turn_save_alone(struct store_sqlite *s, const struct turn_rows *r, int *turn_no,
+                           long long *counted, struct err *err)
+{
+    struct sqlpool_conn *c = sqlpool_acquire_writer(s->pool);
+    int rc = -1;
+    if (sqlpool_exec(c, Q_BEGIN, err) < 0)
+        goto out;
+    if (turn_write(s, c, r, turn_no, counted, err) < 0 || sqlpool_exec(c, Q_COMMIT, err) < 0) {
         struct err ignored;
         sqlpool_exec(c, Q_ROLLBACK, &ignored);
+        goto out;
+    }
+    rc = 0;
+out:
+    sqlpool_release(s->pool, c);
+    return rc;
+}
+
+/* ---- Group commit ----
+ *
+ * Turns saved from scheduler tasks (`parley serve`) go to the committer thread instead of taking
+ * the writer themselves: the task queues a job and parks on its event, and the committer writes
+ * every job queued so far in one transaction, each inside its own savepoint, and commits once.
+ * One commit then carries many turns: its fixed cost and the WAL frames of pages the turns share
+ * (the ends of the sessions table and of its activity index, the counters) are paid once per
+ * batch, and no event thread blocks on the writer. A job that fails is rolled back to its
+ * savepoint and answers its own error; the others go on. When SQLite ends the whole transaction
+ * (an I/O error, a full disk), or the commit fails, every job of the batch written so far fails
+ * with that error: none of them was stored. Batches form on their own under load (jobs queue
+ * while the committer writes); a lone turn waits only for the hand-over. Off a task (the CLI,
+ * Lambda, queue workers, tests) a turn keeps its own transaction. */
+
+#define COMMIT_BATCH_MAX 256 /* jobs in one transaction */
+
+struct turn_job {
+    const struct turn_rows *rows; /* what to write (the caller's) */
+    long long *counted;           /* the caller's */
+    int turn_no;                  /* out */
+    int rc;                       /* out: 0, or -1 with err */
+    struct err err;               /* out */
+    struct sched_event *done;     /* signalled when rc is final */
+    struct turn_job *next;        /* queue link */
+};
+
+struct committer {
+    pthread_mutex_t mu;     /* guards everything below */
+    pthread_cond_t work;    /* signalled on a new job and on stop */
+    pthread_t thread;       /* the committer */
+    int started;            /* thread runs */
+    int stopping;           /* sq_free: finish the queue, then end */
+    struct turn_job *head;  /* queued jobs, oldest first */
+    struct turn_job **tail; /* where the next job goes */
+};
+
+/* Fails every job of list up to (not including) stop that had been written, with e. */
+static void jobs_fail_written(struct turn_job *list, struct turn_job *stop, const struct err *e)
+{
+    for (struct turn_job *j = list; j != stop; j = j->next)
+        if (j->rc == 0) {
+            j->rc = -1;
+            j->err = *e;
+        }
+}
+
+/* Writes and commits one batch of jobs (a list of at most COMMIT_BATCH_MAX), then signals each. */
+static void commit_batch(struct store_sqlite *s, struct turn_job *list)
+{
+    struct sqlpool_conn *c = sqlpool_acquire_writer(s->pool);
+    struct err tx_err = {0};
+    int open = sqlpool_exec(c, Q_BEGIN, &tx_err) == 0;
+    for (struct turn_job *j = list; j; j = j->next) {
+        if (!open) {
+            j->rc = -1;
+            j->err = tx_err;
+            continue;
+        }
+        j->rc = sqlpool_exec(c, Q_SAVEPOINT, &j->err);
+        if (j->rc == 0)
+            j->rc = turn_write(s, c, j->rows, &j->turn_no, j->counted, &j->err);
+        if (j->rc == 0)
+            j->rc = sqlpool_exec(c, Q_RELEASE, &j->err);
+        if (j->rc == 0)
+            continue;
+        if (sqlite3_get_autocommit(c->db)) { /* SQLite ended the transaction: all is lost */
+            open = 0;
+            tx_err = j->err;
+            jobs_fail_written(list, j, &tx_err);
+            continue;
+        }
+        struct err ignored;
+        if (sqlpool_exec(c, Q_ROLLBACK_TO, &ignored) < 0 ||
+            sqlpool_exec(c, Q_RELEASE, &ignored) < 0) {
+            open = 0; /* the savepoint cannot be undone: give the whole batch up */
+            tx_err = j->err;
+            jobs_fail_written(list, j, &tx_err);
+            sqlpool_exec(c, Q_ROLLBACK, &ignored);
+        }
+    }
+    if (open && sqlpool_exec(c, Q_COMMIT, &tx_err) < 0) {
+        struct err ignored;
+        sqlpool_exec(c, Q_ROLLBACK, &ignored);
+        jobs_fail_written(list, NULL, &tx_err);
     }
     sqlpool_release(s->pool, c);
-    free(msgs_text);
-    free(ctx_text);
-    free(meta_text);
+    for (struct turn_job *j = list, *next; j; j = next) {
+        next = j->next; /* the job is the waiter's once signalled */
+        sched_event_signal(j->done);
+    }
+}
+
+static void *committer_main(void *arg)
+{
+    struct store_sqlite *s = arg;
+    struct committer *q = s->committer;
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        while (!q->head && !q->stopping)
+            pthread_cond_wait(&q->work, &q->mu);
+        if (!q->head)
+            break;
+        struct turn_job *list = q->head, *last = list;
+        for (int n = 1; n < COMMIT_BATCH_MAX && last->next; n++)
+            last = last->next;
+        q->head = last->next;
+        if (!q->head)
+            q->tail = &q->head;
+        last->next = NULL;
+        pthread_mutex_unlock(&q->mu);
+        commit_batch(s, list);
+        pthread_mutex_lock(&q->mu);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+/* Queues r's job for the committer (starting it on first use) and waits for its answer. Returns
+ * 0 with *turn_no, or -1 with err; -1 with *started 0 when the thread cannot start (the caller
+ * then saves alone). */
+static int turn_save_grouped(struct store_sqlite *s, const struct turn_rows *r, int *turn_no,
+                             long long *counted, struct err *err, int *started)
+{
+    struct committer *q = s->committer;
+    struct turn_job j = {.rows = r, .counted = counted, .done = sched_event_new()};
+    pthread_mutex_lock(&q->mu);
+    if (!q->started && !q->stopping && pthread_create(&q->thread, NULL, committer_main, s) == 0) {
+        q->started = 1;
+        pthread_setname_np(q->thread, "committer"); /* for top -H, perf and /proc; best effort */
+    }
+    *started = q->started;
+    if (q->started) {
+        *q->tail = &j;
+        q->tail = &j.next;
+        pthread_cond_signal(&q->work);
+    }
+    pthread_mutex_unlock(&q->mu);
+    if (*started)
+        while (!sched_event_wait(j.done, 60000)) {
+        }
+    sched_event_free(j.done);
+    if (!*started)
+        return -1;
+    if (j.rc == 0)
+        *turn_no = j.turn_no;
+    else
+        *err = j.err;
+    return j.rc;
+}
+
+static int sq_turn_save(struct store *base, const json_t *turn, int *turn_no, long long *counted,
+                        struct err *err)
+{
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    struct turn_rows r;
+    int rc = -1, started = 0;
+    if (turn_rows_init(&r, turn, err) < 0)
+        goto out;
+    if (sched_in_task())
+        rc = turn_save_grouped(s, &r, turn_no, counted, err, &started);
+    if (!started)
+        rc = turn_save_alone(s, &r, turn_no, counted, err);
+out:
+    turn_rows_release(&r);
     return rc;
 }
 
@@ -1315,6 +1519,17 @@ out:
 static void sq_free(struct store *base)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
+    struct committer *q = s->committer;
+    pthread_mutex_lock(&q->mu);
+    q->stopping = 1;
+    pthread_cond_signal(&q->work);
+    int started = q->started;
+    pthread_mutex_unlock(&q->mu);
+    if (started)
+        pthread_join(q->thread, NULL); /* it finishes the queue first */
+    pthread_cond_destroy(&q->work);
+    pthread_mutex_destroy(&q->mu);
+    free(q);
     sqlpool_close(s->pool);
     free(s);
 }
@@ -1358,5 +1573,9 @@ struct store *store_sqlite_new(const char *path, int pool_size, struct err *err)
     struct store_sqlite *s = xcalloc(1, sizeof *s);
     s->base.ops = &sqlite_ops;
     s->pool = pool;
+    s->committer = xcalloc(1, sizeof *s->committer);
+    pthread_mutex_init(&s->committer->mu, NULL);
+    pthread_cond_init(&s->committer->work, NULL);
+    s->committer->tail = &s->committer->head;
     return &s->base;
 }

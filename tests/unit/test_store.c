@@ -1,7 +1,12 @@
-/* test_store.c - the SQLite store adapter: turns, windows, transcripts, tickets, errors. */
+/* test_store.c - the SQLite store adapter: turns, windows, transcripts, tickets, errors, and the
+ * group commit of turns saved from scheduler tasks. */
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
+#include "base/fault.h"
+#include "base/sched.h"
 #include "base/xmalloc.h"
 #include "check.h"
 #include "store/store.h"
@@ -19,8 +24,8 @@ static int save(const char *sid, int is_new, int k, int *turn_no, struct err *e)
     char u[32], a[32];
     snprintf(u, sizeof u, "user %d", k);
     snprintf(a, sizeof a, "assistant %d", k);
-    json_t *turn = json_pack("{s:s, s:s, s:b, s:[o,o], s:{s:i}, s:{}}", "sessionId", sid,
-                             "userId", "u-1", "isNew", is_new, "messages", msg("user", u, k),
+    json_t *turn = json_pack("{s:s, s:s, s:b, s:[o,o], s:{s:i}, s:{}}", "sessionId", sid, "userId",
+                             "u-1", "isNew", is_new, "messages", msg("user", u, k),
                              msg("assistant", a, k), "context", "k", k, "metadata");
     int rc = store_turn_save(st, turn, turn_no, e);
     json_decref(turn);
@@ -81,8 +86,8 @@ static void test_tickets(void)
 {
     struct err e;
     json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "sessionId", "s1", "userId", "u-1",
-                          "title", "Cannot log in", "description", "locked out", "priority",
-                          "high", "email", "jane@example.com");
+                          "title", "Cannot log in", "description", "locked out", "priority", "high",
+                          "email", "jane@example.com");
     json_t *t1 = NULL, *t2 = NULL;
     CHECK(store_ticket_create(st, f, &t1, &e) == 0);
     CHECK(store_ticket_create(st, f, &t2, &e) == 0);
@@ -114,9 +119,9 @@ static void test_tickets(void)
     json_decref(t2);
 
     /* The same idempotency key twice: one ticket, returned both times. */
-    json_t *k = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "sessionId", "s1", "userId",
-                          "u-1", "title", "Refund", "description", "twice", "priority", "low",
-                          "email", "a@example.com", "idempotencyKey", "s1:toolu_1");
+    json_t *k = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "sessionId", "s1", "userId", "u-1",
+                          "title", "Refund", "description", "twice", "priority", "low", "email",
+                          "a@example.com", "idempotencyKey", "s1:toolu_1");
     json_t *k1 = NULL, *k2 = NULL;
     CHECK(store_ticket_create(st, k, &k1, &e) == 0);
     CHECK(store_ticket_create(st, k, &k2, &e) == 0);
@@ -152,9 +157,9 @@ static void test_ticket_id_form(void)
 static void test_actions_and_idempotency(void)
 {
     struct err e;
-    json_t *a = json_pack("{s:s, s:s, s:s, s:s, s:{s:s}, s:s}", "id", "toolu_9", "sessionId",
-                          "s1", "userId", "u-1", "tool", "get_ticket_status", "input",
-                          "ticket_id", "TKT-000001", "status", "pending");
+    json_t *a = json_pack("{s:s, s:s, s:s, s:s, s:{s:s}, s:s}", "id", "toolu_9", "sessionId", "s1",
+                          "userId", "u-1", "tool", "get_ticket_status", "input", "ticket_id",
+                          "TKT-000001", "status", "pending");
     CHECK(store_action_put(st, a, &e) == 0);
     json_t *g = NULL;
     CHECK(store_action_get(st, "toolu_9", &g, &e) == 0);
@@ -213,6 +218,109 @@ static void test_open_failure(void)
     CHECK(strstr(e.message, "/nonexistent-dir/x/y.db") != NULL);
 }
 
+/* ---- Group commit: turns saved from scheduler tasks ---- */
+
+struct save_task {
+    char sid[16];
+    int is_new;
+    int rc, turn;
+    struct err e;
+};
+
+static void save_task_run(void *ud)
+{
+    struct save_task *t = ud;
+    t->rc = save(t->sid, t->is_new, 1, &t->turn, &t->e);
+}
+
+/* Runs the n saves as tasks on two scheduler threads, all at once, until every one returned. */
+static void run_saves(struct save_task *ts, int n)
+{
+    struct err e;
+    struct sched *s = sched_start(2, 0, &e);
+    CHECK(s != NULL);
+    for (int i = 0; s && i < n; i++)
+        CHECK_INT(sched_submit(s, save_task_run, &ts[i]), 0);
+    CHECK_INT(sched_stop(s, 60000), 0);
+}
+
+static long long session_turns(const char *sid)
+{
+    struct err e;
+    json_t *s = NULL;
+    if (store_session_get(st, sid, &s, &e) < 0)
+        return -1;
+    long long n = json_integer_value(json_object_get(s, "turns"));
+    json_decref(s);
+    return n;
+}
+
+/* 48 new sessions saved at once from tasks, then one wave mixing 16 turns on one session, 16 on
+ * sessions of their own and 16 that create sessions that exist (Conflict): every save answers
+ * its own result, a failed one in a batch leaves the others stored, and the 16 turns on one
+ * session get the turn numbers 2..17, each once (no lost update). */
+static void test_group_commit_in_tasks(void)
+{
+    enum { N = 48, W = 16 };
+    static struct save_task ts[N];
+    for (int i = 0; i < N; i++)
+        ts[i] = (struct save_task){.is_new = 1, .rc = -2};
+    for (int i = 0; i < N; i++)
+        snprintf(ts[i].sid, sizeof ts[i].sid, "g%d", i);
+    run_saves(ts, N);
+    for (int i = 0; i < N; i++) {
+        CHECK_INT(ts[i].rc, 0);
+        CHECK_INT(ts[i].turn, 1);
+    }
+    for (int i = 0; i < N; i++) {
+        ts[i] = (struct save_task){.is_new = i >= 2 * W, .rc = -2};
+        snprintf(ts[i].sid, sizeof ts[i].sid, "g%d", i < W ? 0 : i - W + 1);
+    }
+    run_saves(ts, N);
+    int seen[W + 2] = {0};
+    for (int i = 0; i < W; i++) {
+        CHECK_INT(ts[i].rc, 0);
+        if (ts[i].turn >= 2 && ts[i].turn <= W + 1)
+            seen[ts[i].turn]++;
+    }
+    for (int t = 2; t <= W + 1; t++)
+        CHECK_INT(seen[t], 1);
+    CHECK_INT(session_turns("g0"), W + 1);
+    for (int i = W; i < 2 * W; i++) {
+        CHECK_INT(ts[i].rc, 0);
+        CHECK_INT(ts[i].turn, 2);
+        CHECK_INT(session_turns(ts[i].sid), 2);
+    }
+    for (int i = 2 * W; i < N; i++) {
+        CHECK_INT(ts[i].rc, -1);
+        CHECK_STR(ts[i].e.code, "Conflict");
+        CHECK_INT(session_turns(ts[i].sid), 1);
+    }
+}
+
+/* One save from a task, with the SQL statement nth of its batch failing: BEGIN (1), SAVEPOINT
+ * (2), the session's INSERT (3), the turn's INSERT (4), RELEASE (5), COMMIT (6). Each fails the
+ * save with StoreError and stores nothing. */
+static void test_group_commit_faults(void)
+{
+    for (int nth = 1; nth <= 6; nth++) {
+        struct save_task t = {.is_new = 1, .rc = -2};
+        snprintf(t.sid, sizeof t.sid, "f%d", nth);
+        fault_arm(FAULT_SQL, nth, SQLITE_IOERR, 0);
+        run_saves(&t, 1);
+        CHECK_INT(fault_injected(FAULT_SQL), 1);
+        fault_disarm_all();
+        CHECK_INT(t.rc, -1);
+        CHECK_STR(t.e.code, "StoreError");
+        CHECK_INT(session_turns(t.sid), -1);
+    }
+    /* and the store goes on */
+    struct save_task t = {.sid = "f-after", .is_new = 1, .rc = -2};
+    run_saves(&t, 1);
+    CHECK_INT(t.rc, 0);
+    CHECK_INT(session_turns("f-after"), 1);
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -231,6 +339,8 @@ int main(void)
     RUN(test_actions_and_idempotency);
     RUN(test_reopen_keeps_data);
     RUN(test_open_failure);
+    RUN(test_group_commit_in_tasks);
+    RUN(test_group_commit_faults);
     store_free(st);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dbdir);
