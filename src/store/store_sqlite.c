@@ -715,13 +715,15 @@ static void commit_batch(struct store_sqlite *s, struct turn_job *list)
             j->err = tx_err;
             continue;
         }
-        j->rc = sqlpool_exec(c, Q_SAVEPOINT, &j->err);
+        int saved = (j->rc = sqlpool_exec(c, Q_SAVEPOINT, &j->err)) == 0;
         if (j->rc == 0)
             j->rc = turn_write(s, c, j->rows, &j->turn_no, j->counted, &j->err);
         if (j->rc == 0)
             j->rc = sqlpool_exec(c, Q_RELEASE, &j->err);
         if (j->rc == 0)
             continue;
+        if (!saved && !sqlite3_get_autocommit(c->db))
+            continue; /* no savepoint: nothing of this job was written, the others go on */
         if (sqlite3_get_autocommit(c->db)) { /* SQLite ended the transaction: all is lost */
             open = 0;
             tx_err = j->err;
@@ -795,8 +797,7 @@ static int turn_save_grouped(struct store_sqlite *s, const struct turn_rows *r, 
     }
     pthread_mutex_unlock(&q->mu);
     if (*started)
-        while (!sched_event_wait(j.done, 60000)) {
-        }
+        sched_event_wait(j.done, -1);
     sched_event_free(j.done);
     if (!*started)
         return -1;
