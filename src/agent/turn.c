@@ -225,7 +225,7 @@ static int open_session(struct agent *a, json_t *state, const char *sid, const c
     return 0;
 }
 
-/* turn_run, with new_sid (22 characters, or NULL for a random one) as the id of a session the
+/* turn_run, with new_sid (22 characters, or NULL for a fresh rand_id_timed one) as the id of a session the
  * turn creates, and idem_key (or NULL) the Idempotency-Key it runs under: SaveConversation
  * finishes the key in the turn's transaction. */
 static json_t *run_turn(struct agent *a, const json_t *request, const char *new_sid,
@@ -245,7 +245,7 @@ static json_t *run_turn(struct agent *a, const json_t *request, const char *new_
     } else {
         if (new_sid) {
             snprintf(fresh, sizeof fresh, "%s", new_sid);
-        } else if (rand_id128(fresh) < 0) {
+        } else if (rand_id_timed(fresh) < 0) {
             err_set(err, "InternalError", "cannot draw a random session id");
             goto done;
         }

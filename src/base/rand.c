@@ -66,6 +66,28 @@ int rand_id128(char out[23])
     return 0;
 }
 
+int rand_id_timed(char out[23])
+{
+    static const char sorted[] = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    for (int i = 7; i >= 0; i--, ms >>= 6)
+        out[i] = sorted[ms & 0x3f];
+    uint8_t raw[16];
+    if (id_bytes(raw) < 0)
+        return -1;
+    /* 14 characters of 6 bits: the first 84 of the 128 bits. */
+    for (int i = 0, bit = 0; i < 14; i++, bit += 6) {
+        int byte = bit / 8, shift = bit % 8;
+        unsigned v = (unsigned)raw[byte] << 8 | raw[byte + 1];
+        out[8 + i] = sorted[(v >> (10 - shift)) & 0x3f];
+    }
+    memset(raw, 0, sizeof raw);
+    out[22] = '\0';
+    return 0;
+}
+
 int rand_uuid4(char out[37])
 {
     uint8_t b[16];

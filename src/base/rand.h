@@ -23,6 +23,15 @@ int rand_bytes(void *buf, size_t n);
  * Returns 0 or -1. The alphabet matches the session-id pattern [A-Za-z0-9_-]. */
 int rand_id128(char out[23]);
 
+/* Writes a time-ordered id as 22 characters plus NUL into out[23], for keys of rows that are
+ * inserted as they are made (session ids): 8 characters of the wall clock's milliseconds since
+ * the epoch (48 bits), then 14 characters of 84 random bits from the kernel CSPRNG. The alphabet
+ * is rand_id128's in ASCII order ("-0-9A-Z_a-z"), so ids made later sort later (bytewise, as
+ * SQLite's BINARY collation compares): a B-tree keyed by them grows at its right edge and a
+ * commit writes a few pages instead of one random leaf per row. Still unguessable: an id made in
+ * a known millisecond leaves 2^84 candidates. Returns 0 or -1. */
+int rand_id_timed(char out[23]);
+
 /* Writes a random RFC 4122 version-4 UUID (36 chars + NUL) into out[37]. Returns 0 or -1. */
 int rand_uuid4(char out[37]);
 

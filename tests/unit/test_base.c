@@ -112,6 +112,54 @@ static void test_random_ids(void)
     free(ids);
 }
 
+/* rand_id_timed: the session-id pattern, the clock in the first 8 characters (decoded back to
+ * the milliseconds of the call), ids of later milliseconds sort later, and the random part spreads
+ * and does not repeat. */
+static void test_timed_ids(void)
+{
+    static const char sorted[] = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+    for (int i = 1; i < 64; i++)
+        CHECK(sorted[i - 1] < sorted[i]); /* the alphabet is in byte order */
+    char a[23], b[23];
+    int64_t before = clock_now_ms();
+    CHECK(rand_id_timed(a) == 0);
+    int64_t after = clock_now_ms();
+    CHECK_INT(strlen(a), 22);
+    int64_t ms = 0;
+    for (int i = 0; i < 22; i++) {
+        const char *at = strchr(sorted, a[i]);
+        CHECK(at != NULL && a[i] != '\0');
+        if (i < 8 && at)
+            ms = ms << 6 | (at - sorted);
+    }
+    CHECK(ms >= before && ms <= after);
+    /* A later millisecond sorts later, whatever the random part. */
+    struct timespec pause = {0, 2000000};
+    nanosleep(&pause, NULL);
+    CHECK(rand_id_timed(b) == 0);
+    CHECK(strcmp(a, b) < 0);
+    CHECK(memcmp(a, b, 8) < 0);
+    /* The random part: every character of the alphabet shows up and no id repeats. */
+    enum { N = 3000 };
+    char(*ids)[23] = calloc(N, sizeof *ids);
+    int seen[256] = {0};
+    for (int i = 0; i < N; i++) {
+        CHECK(rand_id_timed(ids[i]) == 0);
+        for (int k = 8; k < 21; k++)
+            seen[(unsigned char)ids[i][k]] = 1;
+    }
+    int distinct = 0;
+    for (int i = 0; i < 256; i++)
+        distinct += seen[i];
+    CHECK_INT(distinct, 64);
+    qsort(ids, N, sizeof *ids, cmp_id);
+    int repeats = 0;
+    for (int i = 1; i < N; i++)
+        repeats += strcmp(ids[i - 1], ids[i]) == 0;
+    CHECK_INT(repeats, 0);
+    free(ids);
+}
+
 static void test_clock(void)
 {
     char buf[40];
@@ -227,6 +275,7 @@ int main(void)
     RUN(test_config_env);
     RUN(test_utf8);
     RUN(test_random_ids);
+    RUN(test_timed_ids);
     RUN(test_clock);
     RUN(test_err);
     RUN(test_hash_str);
