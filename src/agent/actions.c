@@ -25,6 +25,7 @@
 #include "agent/agent_int.h"
 #include "agent/tools.h"
 #include "base/clock.h"
+#include "base/jsontext.h"
 #include "base/log.h"
 #include "base/sched.h"
 #include "base/xmalloc.h"
@@ -198,7 +199,7 @@ static json_t *tool_result_block(const json_t *action)
                          "is still running; check it later with get_action_status.\"}",
                          agent__str(action, "id"));
     } else {
-        text = json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY);
+        text = jsontext_dump(result);
     }
     json_t *block = json_pack("{s:s, s:O, s:s, s:b}", "type", "tool_result", "tool_use_id",
                               json_object_get(action, "id"), "content", text, "is_error", is_error);
@@ -226,7 +227,7 @@ static int enqueue(struct agent *a, const json_t *event, const char *id, const c
     const char *email = agent__str(event, "email");
     if (email)
         json_object_set_new(msg, "email", json_string(email)); /* verified: the worker uses it */
-    char *body = json_dumps(msg, JSON_COMPACT);
+    char *body = jsontext_dump(msg);
     char message_id[37];
     /* The queue hop joins the turn's trace: the worker continues it from AWSTraceHeader, the
      * system attribute SQS itself uses for X-Ray. */
@@ -266,7 +267,7 @@ static char *confirm_prompt(const char *tool, const json_t *input)
     json_t *v;
     json_object_foreach((json_t *)input, k, v) {
         char *text = json_is_string(v) ? xasprintf("\"%s\"", json_string_value(v))
-                                       : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+                                       : jsontext_dump(v);
         char *next = xasprintf("%s%s%s: %s", args, args[0] ? ", " : "", k, text ? text : "");
         free(text);
         free(args);

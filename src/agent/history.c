@@ -11,6 +11,7 @@
 
 #include "base/dlist.h"
 #include "base/hash.h"
+#include "base/jsontext.h"
 #include "base/xmalloc.h"
 
 /* ---------------------------------------------------------------- rows */
@@ -27,7 +28,7 @@ struct hrow {
 
 size_t history_message_tokens(const json_t *m)
 {
-    char *text = json_dumps(json_object_get(m, "content"), JSON_COMPACT | JSON_ENCODE_ANY);
+    char *text = jsontext_dump(json_object_get(m, "content"));
     size_t n = text ? strlen(text) / 4 + 4 : 4;
     free(text);
     return n;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/jsontext.h"
 #include "base/text.h"
 #include "base/xmalloc.h"
 
@@ -128,7 +129,7 @@ void schema_free(struct schema *s)
 /* Appends v as short JSON (long values are cut with "..."). */
 static void add_json_short(struct buf *b, const json_t *v)
 {
-    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    char *s = jsontext_dump(v);
     if (!s) {
         buf_add_str(b, "?");
         return;

@@ -15,6 +15,7 @@
 #include <openssl/hmac.h>
 
 #include "base/clock.h"
+#include "base/jsontext.h"
 #include "base/xmalloc.h"
 #include "http/client.h"
 #include "http/sigv4.h"
@@ -101,7 +102,7 @@ static char *value_text(const json_t *v)
 {
     if (json_is_string(v))
         return xstrdup(json_string_value(v));
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *s = jsontext_dump(v);
     return s ? s : xstrdup("");
 }
 
@@ -347,7 +348,7 @@ json_t *tool_http_run(const struct tool_http *h, const struct tool_ctx *ctx, con
         goto out;
     }
     if (body_method(h->method))
-        body = json_dumps(rest, JSON_COMPACT);
+        body = jsontext_dump(rest);
     size_t body_len = body ? strlen(body) : 0;
     size_t n = 0;
     lines[n++] = "Content-Type: application/json";

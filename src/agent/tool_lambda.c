@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "aws/aws.h"
+#include "base/jsontext.h"
 #include "base/xmalloc.h"
 #include "http/sigv4.h"
 
@@ -58,7 +59,7 @@ json_t *tool_lambda_run(const struct tool_lambda *l, const struct tool_ctx *ctx,
 {
     (void)ctx;
     json_t *result = NULL;
-    char *body = json_dumps(input, JSON_COMPACT);
+    char *body = jsontext_dump(input);
     const char *headers[] = {"Content-Type: application/json",
                              "X-Amz-Invocation-Type: RequestResponse"};
     struct aws_request r = {

@@ -225,9 +225,9 @@ static int open_session(struct agent *a, json_t *state, const char *sid, const c
     return 0;
 }
 
-/* turn_run, with new_sid (22 characters, or NULL for a fresh rand_id_timed one) as the id of a session the
- * turn creates, and idem_key (or NULL) the Idempotency-Key it runs under: SaveConversation
- * finishes the key in the turn's transaction. */
+/* turn_run, with new_sid (22 characters, or NULL for a fresh rand_id_timed one) as the id of a
+ * session the turn creates, and idem_key (or NULL) the Idempotency-Key it runs under:
+ * SaveConversation finishes the key in the turn's transaction. */
 static json_t *run_turn(struct agent *a, const json_t *request, const char *new_sid,
                         const char *idem_key, struct err *err)
 {

@@ -16,6 +16,7 @@
 #include "base/clock.h"
 #include "base/dlist.h"
 #include "base/hash.h"
+#include "base/jsontext.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 
@@ -192,7 +193,7 @@ static int prepare_one(struct archiver *ar, const struct archiver_hooks *hooks,
     }
     if (hooks->redact)
         hooks->redact(doc, hooks->redact_kinds);
-    *text = json_dumps(doc, JSON_COMPACT);
+    *text = jsontext_dump(doc);
     json_decref(doc);
     if (!*text) {
         log_at(LL_WARN, "archive", "cannot serialise session '%s' for the archive", p->session_id);

@@ -19,3 +19,4 @@ LIB_SRCS += src/base/guard.c
 LIB_SRCS += src/base/sched.c
 LIB_SRCS += src/base/fault.c
 LIB_SRCS += src/base/dlist.c
+LIB_SRCS += src/base/jsontext.c

@@ -14,6 +14,7 @@
 
 #include "base/backoff.h"
 #include "base/clock.h"
+#include "base/jsontext.h"
 #include "base/log.h"
 #include "base/sched.h"
 #include "base/xmalloc.h"
@@ -62,7 +63,7 @@ static json_t *entry_of(struct bus_eb *b, const json_t *event, struct err *e)
         err_set(e, "InvalidEvent", "an event needs 'source' and 'detail-type'");
         return NULL;
     }
-    char *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+    char *text = detail ? jsontext_dump(detail) : NULL;
     json_t *entry = json_pack("{s:s, s:s, s:s, s:s}", "Source", source, "DetailType", type,
                               "Detail", text ? text : "{}", "EventBusName", b->bus_name);
     free(text);
@@ -89,7 +90,7 @@ static int eb_put(struct bus *base, const json_t *event, struct err *e)
     json_t *doc = entry_of(b, event, e);
     if (!doc)
         return -1;
-    char *text = json_dumps(doc, JSON_COMPACT);
+    char *text = jsontext_dump(doc);
     size_t bytes = strlen(text);
     free(text);
     if (bytes > BUS_EB_REQUEST_MAX) {
@@ -154,7 +155,7 @@ static size_t send_batch(struct bus_eb *b, struct entry *batch, size_t n)
                 index[k++] = i;
             }
         json_t *req = json_pack("{s:o}", "Entries", entries);
-        char *body = json_dumps(req, JSON_COMPACT);
+        char *body = jsontext_dump(req);
         json_decref(req);
         const char *headers[] = {"Content-Type: application/x-amz-json-1.1",
                                  "X-Amz-Target: AWSEvents.PutEvents"};

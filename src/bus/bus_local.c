@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/jsontext.h"
 #include "base/log.h"
 #include "base/logfile.h"
 #include "base/xmalloc.h"
@@ -488,7 +489,7 @@ static void route(struct bus_local *b, json_t *event)
             struct target *t = &r->targets[j];
             int rc = 0;
             if (t->type != TARGET_ANALYTICS && !text) {
-                char *dump = json_dumps(event, JSON_COMPACT);
+                char *dump = jsontext_dump(event);
                 len = dump ? strlen(dump) : 0;
                 text = xmalloc(len + 2);
                 memcpy(text, dump ? dump : "", len);

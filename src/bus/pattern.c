@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/jsontext.h"
 #include "base/xmalloc.h"
 
 #define EVENT_MAX_DEPTH 64  /* deeper event values never match */
@@ -716,7 +717,7 @@ struct pattern *pattern_compile(const json_t *pattern, struct err *e)
              pattern ? type_name(pattern) : "nothing");
         return NULL;
     }
-    char *text = json_dumps(pattern, JSON_COMPACT);
+    char *text = jsontext_dump(pattern);
     size_t chars = text ? utf8_chars(text) : 0;
     free(text);
     if (chars > PATTERN_MAX_CHARS) {

@@ -11,6 +11,7 @@
 
 #include "base/buf.h"
 #include "base/config.h"
+#include "base/jsontext.h"
 #include "base/xmalloc.h"
 #include "cli/cli.h"
 #include "http/client.h"
@@ -39,7 +40,7 @@ static void end_text_line(struct turn_view *v)
 
 static void print_action(const json_t *a)
 {
-    char *input = json_dumps(json_object_get(a, "input"), JSON_COMPACT);
+    char *input = jsontext_dump(json_object_get(a, "input"));
     const char *tool = json_string_value(json_object_get(a, "tool"));
     const char *status = json_string_value(json_object_get(a, "status"));
     printf("  [%s %s %s]\n", tool ? tool : "?", status ? status : "?", input ? input : "");
@@ -178,7 +179,7 @@ static json_t *send_message(struct http_client *http, const char *url, const cha
         json_object_set_new(req, "sessionId", json_string(session));
     if (user)
         json_object_set_new(req, "userId", json_string(user));
-    char *payload = json_dumps(req, JSON_COMPACT);
+    char *payload = jsontext_dump(req);
     json_decref(req);
     char *endpoint = xasprintf("%s/chat", url);
     struct turn_view v;
@@ -259,8 +260,7 @@ static void show_history(struct http_client *http, const char *url, const char *
     json_array_foreach(json_object_get(doc, "messages"), i, m) {
         const char *role = json_string_value(json_object_get(m, "role"));
         json_t *c = json_object_get(m, "content");
-        char *text = json_is_string(c) ? xstrdup(json_string_value(c))
-                                       : json_dumps(c, JSON_COMPACT);
+        char *text = json_is_string(c) ? xstrdup(json_string_value(c)) : jsontext_dump(c);
         role = role ? role : "?";
         if (strcmp(role, "operator") == 0)
             print_operator(m);

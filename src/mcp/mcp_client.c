@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "base/clock.h"
+#include "base/jsontext.h"
 #include "base/log.h"
 #include "base/sched.h"
 #include "base/xmalloc.h"
@@ -306,7 +307,7 @@ char *mcp__answer(const json_t *msg)
         json_object_set_new(r, "error",
                             json_pack("{s:i, s:s}", "code", -32601, "message",
                                       "method not supported by this client"));
-    char *s = json_dumps(r, JSON_COMPACT);
+    char *s = jsontext_dump(r);
     json_decref(r);
     return s;
 }
@@ -320,7 +321,7 @@ static void on_notification(struct mcp_client *c, const char *method, const json
         pthread_mutex_unlock(&c->mu);
         log_at(LL_INFO, "mcp", "server '%s' changed its tool list", c->name);
     } else if (strcmp(method, "notifications/message") == 0) {
-        char *s = json_dumps(json_object_get(msg, "params"), JSON_COMPACT);
+        char *s = jsontext_dump(json_object_get(msg, "params"));
         log_at(LL_DEBUG, "mcp", "server '%s' says %s", c->name, s ? s : "");
         free(s);
     }
@@ -447,7 +448,7 @@ static void send_cancelled(struct mcp_client *c, long long id, const char *reaso
     json_t *n = json_pack("{s:s, s:s, s:{s:I, s:s}}", "jsonrpc", "2.0", "method",
                           "notifications/cancelled", "params", "requestId", (json_int_t)id,
                           "reason", reason);
-    char *s = json_dumps(n, JSON_COMPACT);
+    char *s = jsontext_dump(n);
     struct err e = {0};
     if (c->ops->send(c->t, s, -1, clock_mono_ms() + 2000, &e) != 0)
         log_at(LL_INFO, "mcp", "cannot cancel request %lld on '%s': %s", id, c->name, e.message);
@@ -459,7 +460,7 @@ static void send_cancelled(struct mcp_client *c, long long id, const char *reaso
 static int notify(struct mcp_client *c, const char *method, int64_t deadline, struct err *err)
 {
     json_t *n = json_pack("{s:s, s:s}", "jsonrpc", "2.0", "method", method);
-    char *s = json_dumps(n, JSON_COMPACT);
+    char *s = jsontext_dump(n);
     int rc = c->ops->send(c->t, s, -1, deadline, err);
     free(s);
     json_decref(n);
@@ -484,7 +485,7 @@ static int rpc(struct mcp_client *c, const char *method, const json_t *params, i
                             method);
     if (params)
         json_object_set(msg, "params", (json_t *)params);
-    char *text = json_dumps(msg, JSON_COMPACT);
+    char *text = jsontext_dump(msg);
     json_decref(msg);
     struct err serr = {0};
     int src = c->ops->send(c->t, text, p->id, deadline, &serr);

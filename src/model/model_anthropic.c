@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/jsontext.h"
 #include "base/xmalloc.h"
 #include "http/client.h"
 #include "model/providers_int.h"
@@ -68,7 +69,7 @@ static json_t *anthropic_invoke(struct model *mb, const json_t *request, model_d
         json_object_del(req, "tools");
     if (on_delta)
         json_object_set_new(req, "stream", json_true());
-    body = json_dumps(req, JSON_COMPACT);
+    body = jsontext_dump(req);
     json_decref(req);
 
     const char *hdrs[5];

@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 
 #include "aws/aws.h"
+#include "base/jsontext.h"
 #include "base/xmalloc.h"
 #include "http/sigv4.h"
 #include "model/providers_int.h"
@@ -270,7 +271,7 @@ static json_t *bedrock_invoke(struct model *mb, const json_t *request, model_del
         body_json = to_converse(request, m->max_tokens);
         path = xasprintf("/model/%s/converse", m->enc_id);
     }
-    body = json_dumps(body_json, JSON_COMPACT);
+    body = jsontext_dump(body_json);
     const char *hdrs[] = {"Content-Type: application/json",
                           stream ? "Accept: application/vnd.amazon.eventstream"
                                  : "Accept: application/json"};

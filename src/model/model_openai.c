@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/jsontext.h"
 #include "base/xmalloc.h"
 #include "http/client.h"
 #include "model/providers_int.h"
@@ -63,7 +64,7 @@ static json_t *to_chat(const json_t *req, const char *model_id, int max_tokens, 
                 const char *t = json_string_value(json_object_get(b, "type"));
                 if (t && strcmp(t, "tool_use") == 0) {
                     json_t *in = json_object_get(b, "input");
-                    char *args = json_is_object(in) ? json_dumps(in, JSON_COMPACT) : NULL;
+                    char *args = json_is_object(in) ? jsontext_dump(in) : NULL;
                     json_array_append_new(calls,
                                           json_pack("{s:O, s:s, s:{s:O, s:s}}", "id",
                                                     json_object_get(b, "id"), "type", "function",
@@ -343,7 +344,7 @@ static json_t *openai_invoke(struct model *mb, const json_t *request, model_delt
         goto out;
     }
     json_t *req = to_chat(request, m->model_id, m->h.max_tokens, on_delta != NULL);
-    body = json_dumps(req, JSON_COMPACT);
+    body = jsontext_dump(req);
     json_decref(req);
     const char *hdrs[3];
     size_t nh = 0;

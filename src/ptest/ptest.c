@@ -17,6 +17,7 @@
 
 #include "base/clock.h"
 #include "base/config.h"
+#include "base/jsontext.h"
 #include "base/log.h"
 #include "base/rand.h"
 #include "http/client.h"
@@ -162,7 +163,7 @@ static int run_trial(struct ptest_target *t, const json_t *sc, int trial, struct
                 json_object_set_new(body, "sessionId", json_string(ss->sid));
             if (ss->user)
                 json_object_set_new(body, "userId", json_string(ss->user));
-            char *raw = json_dumps(body, JSON_COMPACT);
+            char *raw = jsontext_dump(body);
             json_decref(body);
             char missed[ERR_MSG_MAX];
             model_record_take_miss(missed, sizeof missed); /* forget an earlier trial's */
@@ -307,14 +308,14 @@ static void describe_failure(FILE *out, const struct result *res, const char *in
         fprintf(out, ", error %s: %s\n", json_string_value(json_object_get(e, "code")) ?: "?",
                 json_string_value(json_object_get(e, "message")) ?: "?");
     } else {
-        char *body = json_dumps(f->got, JSON_COMPACT);
+        char *body = jsontext_dump(f->got);
         fprintf(out, ", body %.*s\n", REPLY_EXCERPT, body ? body : "");
         free(body);
     }
     size_t i;
     json_t *a;
     json_array_foreach(json_object_get(f->got, "actions"), i, a) {
-        char *in = json_dumps(json_object_get(a, "input"), JSON_COMPACT);
+        char *in = jsontext_dump(json_object_get(a, "input"));
         fprintf(out, "%s  action: %s (%s) input %.200s\n", indent,
                 json_string_value(json_object_get(a, "tool")),
                 json_string_value(json_object_get(a, "status")), in ? in : "{}");

@@ -9,6 +9,7 @@
 #include "agent/transcript.h"
 #include "agent/turn.h"
 #include "base/config.h"
+#include "base/jsontext.h"
 #include "ptest/ptest.h"
 #include "ptest/ptest_int.h"
 #include "ptest/scenario.h"
@@ -159,7 +160,7 @@ int ptest_replay_main(int argc, char **argv)
             json_object_set_new(body, "sessionId", json_string(new_sid));
         if (user && *user)
             json_object_set_new(body, "userId", json_string(user));
-        char *raw = json_dumps(body, JSON_COMPACT);
+        char *raw = jsontext_dump(body);
         json_decref(body);
         long status = 0;
         json_t *resp = ptest__target_chat(&t, raw, &status);

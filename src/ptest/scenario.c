@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "agent/agent_file.h"
+#include "base/jsontext.h"
 
 /* ------------------------------------------------------------------------------------------------
  * Validation: every key of the file is known and of the right shape
@@ -441,7 +442,7 @@ static void fail(struct judge *j, const char *fmt, ...)
 
 static char *dump(const json_t *v)
 {
-    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    char *s = v ? jsontext_dump(v) : NULL;
     return s ? s : strdup("(missing)");
 }
 

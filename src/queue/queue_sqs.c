@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/config.h"
+#include "base/jsontext.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 
@@ -61,7 +62,7 @@ static const char *or_default(const char *s, const char *fallback)
 static int sqs(struct queue_sqs *q, const char *action, json_t *req, long timeout_ms, json_t **out,
                struct err *err)
 {
-    char *body = json_dumps(req, JSON_COMPACT);
+    char *body = jsontext_dump(req);
     json_decref(req);
     char *target = xasprintf("X-Amz-Target: AmazonSQS.%s", action);
     const char *headers[] = {"Content-Type: application/x-amz-json-1.0", target};
@@ -196,7 +197,7 @@ static int sq_ensure(struct queue *base, const char *name, const struct queue_at
             json_t *rp = json_pack("{s:s, s:i}", "deadLetterTargetArn", arn, "maxReceiveCount",
                                    attrs->max_receive_count ? attrs->max_receive_count
                                                             : QUEUE_MAX_RECEIVE_DEFAULT);
-            char *rps = json_dumps(rp, JSON_COMPACT);
+            char *rps = jsontext_dump(rp);
             json_object_set_new(a, "RedrivePolicy", json_string(rps));
             free(rps);
             json_decref(rp);

@@ -14,6 +14,7 @@
 
 #include "agent/turn.h"
 #include "base/buf.h"
+#include "base/jsontext.h"
 #include "base/sched.h"
 #include "base/xmalloc.h"
 #include "base/errcode.h"
@@ -76,7 +77,7 @@ static void stream_unref(struct stream *s)
 /* Appends one SSE event (data is compact JSON, so it holds no newline). */
 static void emit(struct stream *s, const char *event, json_t *data)
 {
-    char *json = json_dumps(data, JSON_COMPACT);
+    char *json = jsontext_dump(data);
     pthread_mutex_lock(&s->lock);
     (void)buf_printf(&s->out, "event: %s\ndata: %s\n\n", event, json);
     pthread_mutex_unlock(&s->lock);

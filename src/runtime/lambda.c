@@ -12,6 +12,7 @@
 
 #include "base/clock.h"
 #include "base/config.h"
+#include "base/jsontext.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "http/client.h"
@@ -85,7 +86,7 @@ static int post_error(struct runtime *rt, const char *path, const char *type, co
 {
     json_t *doc = json_pack("{s:s, s:s, s:[]}", "errorMessage", message, "errorType", type,
                             "stackTrace");
-    char *body = json_dumps(doc, JSON_COMPACT);
+    char *body = jsontext_dump(doc);
     json_decref(doc);
     char *hdr = xasprintf("Lambda-Runtime-Function-Error-Type: %s", type);
     const char *headers[] = {"Content-Type: application/json", hdr};
@@ -177,7 +178,7 @@ static int invoke(struct runtime *rt, const struct lambda_handler_table *t,
         rc = post_error(rt, path, herr.code, herr.message, err);
         goto out;
     }
-    char *body = json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *body = jsontext_dump(result);
     size_t len = strlen(body);
     if (len > LAMBDA_RESPONSE_MAX) {
         char msg[160];

@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "base/config.h"
 #include "base/errcode.h"
+#include "base/jsontext.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "runtime/analytics.h"
@@ -74,7 +75,7 @@ static void lambda_app_close(struct lambda_app *la)
 /* Builds a proxy response around body (stolen). */
 static json_t *proxy_response(int status, json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text = jsontext_dump(body);
     json_decref(body);
     json_t *r = json_pack("{s:i, s:{s:s, s:s}, s:s, s:b}", "statusCode", status, "headers",
                           "Content-Type", "application/json", "Cache-Control", "no-store", "body",

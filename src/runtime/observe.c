@@ -14,6 +14,7 @@
 #include "archive/archive.h"
 #include "archive/archiver.h"
 #include "base/clock.h"
+#include "base/jsontext.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "telemetry/metrics.h"
@@ -179,7 +180,7 @@ static void archive_now(struct agent *a, struct archive *archive, const char *si
                         sizeof key, &e) < 0)
         goto fail;
     guard_redact_json(doc, a->redact);
-    text = json_dumps(doc, JSON_COMPACT);
+    text = jsontext_dump(doc);
     if (archive_put(archive, key, text, strlen(text), &e) < 0)
         goto fail;
     agent_emit(a, BUS_CONVERSATION_ARCHIVED, json_pack("{s:s, s:s}", "sessionId", sid, "key", key));
@@ -232,7 +233,7 @@ static void on_execution(struct agent *a, const json_t *execution)
     if (!o->cfg.keep_executions)
         return;
     const char *sid = json_string_value(json_object_get(execution, "sessionId"));
-    struct observe_record rec = {xstrdup(sid ? sid : ""), json_dumps(execution, JSON_COMPACT)};
+    struct observe_record rec = {xstrdup(sid ? sid : ""), jsontext_dump(execution)};
     if (!rec.json) { /* a NaN or infinite real: not a record this module builds */
         free(rec.session_id);
         return;

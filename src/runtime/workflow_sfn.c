@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/config.h"
+#include "base/jsontext.h"
 #include "base/log.h"
 #include "base/xmalloc.h"
 #include "runtime/lambda.h"
@@ -104,7 +105,7 @@ json_t *workflow_sfn_run(struct agent *a, json_t *state, struct err *err)
         if (left - w->margin_ms < timeout)
             timeout = (long)(left - w->margin_ms);
     }
-    char *input = json_dumps(state, JSON_COMPACT);
+    char *input = jsontext_dump(state);
     if (strlen(input) > WORKFLOW_SFN_INPUT_MAX) {
         err_set(err, "WorkflowError", "the turn's state is %zu bytes; Step Functions takes %d",
                 strlen(input), WORKFLOW_SFN_INPUT_MAX);
@@ -118,7 +119,7 @@ json_t *workflow_sfn_run(struct agent *a, json_t *state, struct err *err)
     const char *trace = getenv("_X_AMZN_TRACE_ID");
     if (trace && *trace)
         json_object_set_new(req, "traceHeader", json_string(trace));
-    char *body = json_dumps(req, JSON_COMPACT);
+    char *body = jsontext_dump(req);
     json_decref(req);
     const char *headers[] = {"Content-Type: application/x-amz-json-1.0",
                              "X-Amz-Target: AWSStepFunctions.StartSyncExecution"};

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/jsontext.h"
 #include "base/sched.h"
 #include "base/xmalloc.h"
 #include "sfn/sfn_int.h"
@@ -181,7 +182,7 @@ static int check_deadline(struct exec *x)
 
 static char *dump(json_t *v)
 {
-    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    return jsontext_dump(v);
 }
 
 /* Counts one history event without recording it (the history is off). Events are counted the

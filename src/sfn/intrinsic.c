@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/jsontext.h"
 #include "base/xmalloc.h"
 #include "sfn/sfn_int.h"
 
@@ -117,7 +118,7 @@ static int f_format(const struct sfn__intrinsic *f, json_t **v, const struct sfn
                 piece = json_string_value(a);
                 plen = json_string_length(a);
             } else {
-                dump = json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY);
+                dump = jsontext_dump(a);
                 piece = dump;
                 plen = strlen(dump);
             }
@@ -162,7 +163,7 @@ static int f_json_to_string(const struct sfn__intrinsic *f, json_t **v, const st
                             json_t **out, struct err *err)
 {
     (void)f, (void)env, (void)err;
-    char *s = json_dumps(v[0], JSON_COMPACT | JSON_ENCODE_ANY);
+    char *s = jsontext_dump(v[0]);
     *out = json_string(s);
     free(s);
     return 0;
@@ -726,7 +727,7 @@ static int eval_call(const struct sfn__intrinsic *fn, const struct sfn__env *env
                 json_decref(empty);
             if (r != 0) {
                 /* AWS: a missing path argument is States.Runtime, never caught */
-                char *d = json_dumps(root, JSON_COMPACT | JSON_ENCODE_ANY);
+                char *d = jsontext_dump(root);
                 err_set(err, "States.Runtime",
                         "The JsonPath argument for the field '%s' could not be found in the input "
                         "'%.400s'",

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/jsontext.h"
 #include "base/xmalloc.h"
 #include "sfn/sfn_int.h"
 #include "sfn/sfn_lambda.h"
@@ -73,7 +74,7 @@ static int invoke(const struct sfn_lambda_table *t, const char *name, const char
         json_t *cause = json_pack("{s:s, s:s}", "errorMessage",
                                   he.message[0] ? he.message : "the handler returned no result",
                                   "errorType", type);
-        char *cs = json_dumps(cause, JSON_COMPACT);
+        char *cs = jsontext_dump(cause);
         err_set(err, type, "%s", cs);
         free(cs);
         json_decref(cause);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/jsontext.h"
 #include "base/xmalloc.h"
 #include "sfn/sfn_int.h"
 
@@ -174,7 +175,7 @@ static int eval_path(const struct sfn__tmpl *t, const struct sfn__env *env, cons
         root = empty = json_object();
     int r = jsonpath_eval(t->path, root, out);
     if (r != 0) {
-        char *dump = json_dumps(root, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *dump = jsontext_dump(root);
         err_set(err, path_error,
                 "The JSONPath '%s' specified for the field '%s%s' could not be found in the input "
                 "'%.400s'",

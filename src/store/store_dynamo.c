@@ -13,6 +13,7 @@
 #include "base/clock.h"
 #include "base/backoff.h"
 #include "base/config.h"
+#include "base/jsontext.h"
 #include "base/log.h"
 #include "base/rand.h"
 #include "base/sched.h"
@@ -175,7 +176,7 @@ static int store_error(struct err *err, const char *what)
 static int ddb(struct store_dynamo *s, const char *op, json_t *req, json_t **out, json_t **reasons,
                struct err *err)
 {
-    char *body = json_dumps(req, JSON_COMPACT);
+    char *body = jsontext_dump(req);
     json_decref(req);
     char *target = xasprintf(DDB_TARGET_PREFIX "%s", op);
     const char *headers[] = {"Content-Type: application/x-amz-json-1.0", target};
@@ -1147,7 +1148,7 @@ static int dy_idem_begin(struct store *base, const char *key, const char *hash, 
  * response names is recorded so that erasing it also forgets the key. */
 static json_t *idem_finish_request(struct store_dynamo *s, const char *key, const json_t *response)
 {
-    char *text = json_dumps(response, JSON_COMPACT);
+    char *text = jsontext_dump(response);
     const char *sid = json_string_value(json_object_get(response, "sessionId"));
     json_t *req = json_pack("{s:s, s:o, s:s, s:{s:s, s:s}, s:{s:o, s:o}}", "TableName", s->ent,
                             "Key", idem_key(key), "UpdateExpression",
@@ -1359,7 +1360,7 @@ static int dy_audit_append(struct store *base, const json_t *entry, struct err *
     char sk[64];
     snprintf(sk, sizeof sk, "%016lld%06u#%016" PRIx64, (long long)clock_now_ms(),
              atomic_fetch_add(&seq, 1) % 1000000u, rand_u64());
-    char *text = json_dumps(entry, JSON_COMPACT);
+    char *text = jsontext_dump(entry);
     json_t *req = json_pack("{s:s, s:{s:o, s:o, s:o}, s:s}", "TableName", s->ent, "Item", "pk",
                             av_s("AUDIT"), "sk", av_s(sk), "entry", av_s(text),
                             "ConditionExpression", "attribute_not_exists(pk)");

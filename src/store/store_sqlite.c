@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/jsontext.h"
 #include "base/log.h"
 #include "base/sched.h"
 #include "base/sqlpool.h"
@@ -428,7 +429,7 @@ static int sq_transcript(struct store *base, const char *id, json_t **out, struc
 
 static char *dump_or(const json_t *v, const char *fallback)
 {
-    return v ? json_dumps(v, JSON_COMPACT) : xstrdup(fallback);
+    return v ? jsontext_dump(v) : xstrdup(fallback);
 }
 
 /* Marks the turn's Idempotency-Key done inside the turn's open transaction on c: idem =
@@ -446,7 +447,7 @@ static int finish_key_in_turn(struct sqlpool_conn *c, const json_t *idem, const 
         return -1;
     json_t *resp = json_copy((json_t *)response);
     json_object_set_new(resp, "turn", json_integer(turns));
-    char *text = json_dumps(resp, JSON_COMPACT);
+    char *text = jsontext_dump(resp);
     json_decref(resp);
     bind_text(st, 1, key);
     bind_text(st, 2, text);
@@ -573,7 +574,7 @@ static int turn_rows_init(struct turn_rows *r, const json_t *turn, struct err *e
     const json_t *messages = json_object_get(turn, "messages");
     if (!r->id || !r->user || !json_is_array(messages))
         return err_set(err, "StoreError", "turn needs sessionId, userId and messages");
-    r->msgs_text = json_dumps(messages, JSON_COMPACT);
+    r->msgs_text = jsontext_dump(messages);
     r->ctx_text = dump_or(json_object_get(turn, "context"), "{}");
     r->meta_text = dump_or(json_object_get(turn, "metadata"), "{}");
     return 0;
@@ -1243,7 +1244,7 @@ static int idem_exec(struct store *base, enum stmt_id q, const char *key, const 
 static int sq_idem_finish(struct store *base, const char *key, const json_t *response,
                           struct err *err)
 {
-    char *text = json_dumps(response, JSON_COMPACT);
+    char *text = jsontext_dump(response);
     /* The session the response names, so that erasing it also forgets this key. */
     const char *sid = json_string_value(json_object_get(response, "sessionId"));
     int rc = idem_exec(base, Q_IDEM_FINISH, key, text, sid ? sid : "", err);
@@ -1339,7 +1340,7 @@ static int sq_audit_append(struct store *base, const json_t *entry, struct err *
     struct store_sqlite *s = (struct store_sqlite *)base;
     struct sqlpool_conn *c = sqlpool_acquire_writer(s->pool);
     int rc = -1;
-    char *text = json_dumps(entry, JSON_COMPACT);
+    char *text = jsontext_dump(entry);
     sqlite3_stmt *st = sqlpool_stmt(c, Q_AUDIT_APPEND, err);
     if (!st)
         goto out;

@@ -14,6 +14,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/hash.h"
+#include "base/jsontext.h"
 #include "base/log.h"
 #include "base/utf8.h"
 #include "base/xmalloc.h"
@@ -1102,7 +1103,7 @@ int metrics_emf_line(const char *ns, const struct metrics_emf_dim *dims, size_t 
         if (emf_put(root, props[i].key, json_string(props[i].value), err) < 0)
             goto out;
     }
-    *out = json_dumps(root, JSON_COMPACT);
+    *out = jsontext_dump(root);
     if (!*out) {
         err_set(err, "InvalidMetric", "EMF document could not be encoded (invalid UTF-8?)");
         goto out;

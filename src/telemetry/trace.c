@@ -20,6 +20,7 @@
 #include "base/clock.h"
 #include "base/config.h"
 #include "base/errcode.h"
+#include "base/jsontext.h"
 #include "base/log.h"
 #include "base/rand.h"
 #include "base/utf8.h"
@@ -691,12 +692,12 @@ void trace_end(struct trace_ctx *seg, int http_status)
         }
     }
     json_t *full = ctx_json(seg, 1);
-    char *doc = json_dumps(full, JSON_COMPACT);
+    char *doc = jsontext_dump(full);
     json_decref(full);
     if (!doc || strlen(doc) > TRACE_UDP_MAX) {
         free(doc);
         json_t *small = ctx_json(seg, 0);
-        doc = json_dumps(small, JSON_COMPACT);
+        doc = jsontext_dump(small);
         json_decref(small);
     }
     char trace_id[TRACE_ID_LEN + 1];

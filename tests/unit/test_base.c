@@ -60,13 +60,13 @@ static void test_utf8(void)
 {
     CHECK_INT(utf8_invalid_at("plain", 5), -1);
     CHECK_INT(utf8_invalid_at("caf\xc3\xa9", 5), -1);
-    CHECK_INT(utf8_invalid_at("\xf0\x9f\x98\x80", 4), -1);     /* emoji */
-    CHECK_INT(utf8_invalid_at("ab\xc3", 3), 2);                 /* truncated */
-    CHECK_INT(utf8_invalid_at("\xc0\x80", 2), 0);               /* overlong NUL */
-    CHECK_INT(utf8_invalid_at("\xe0\x80\xaf", 3), 0);           /* overlong */
-    CHECK_INT(utf8_invalid_at("x\xed\xa0\x80", 4), 1);          /* surrogate */
-    CHECK_INT(utf8_invalid_at("\xf4\x90\x80\x80", 4), 0);       /* above U+10FFFF */
-    CHECK_INT(utf8_invalid_at("\x80", 1), 0);                   /* lone continuation */
+    CHECK_INT(utf8_invalid_at("\xf0\x9f\x98\x80", 4), -1); /* emoji */
+    CHECK_INT(utf8_invalid_at("ab\xc3", 3), 2);            /* truncated */
+    CHECK_INT(utf8_invalid_at("\xc0\x80", 2), 0);          /* overlong NUL */
+    CHECK_INT(utf8_invalid_at("\xe0\x80\xaf", 3), 0);      /* overlong */
+    CHECK_INT(utf8_invalid_at("x\xed\xa0\x80", 4), 1);     /* surrogate */
+    CHECK_INT(utf8_invalid_at("\xf4\x90\x80\x80", 4), 0);  /* above U+10FFFF */
+    CHECK_INT(utf8_invalid_at("\x80", 1), 0);              /* lone continuation */
     CHECK_INT(utf8_length("caf\xc3\xa9\xf0\x9f\x98\x80"), 5);
 }
 

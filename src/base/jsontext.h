@@ -1,0 +1,33 @@
+/*
+ * jsontext.h - compact JSON text of a jansson value, for the paths that serialise on every turn
+ * (stored rows, event and EMF lines, trace segments, execution records, model requests).
+ *
+ * The text is byte for byte what json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) gives (members in
+ * insertion order, "%.17g" reals with ".0" on integral ones and no '+' or leading zeros in the
+ * exponent, only '"', '\\' and control characters escaped, as \uXXXX with upper-case hex where
+ * no short form exists); tests/unit/test_jsontext.c compares the two on many documents.
+ * It is cheaper because it writes into one struct buf: jansson 2.14's dump formats every
+ * container's address with snprintf into a hash table of the containers being dumped (its cycle
+ * check) and grows its string buffer through a callback per token. A value cannot hold a cycle
+ * here: the callers build their documents with json_object_set/json_array_append, which refuse
+ * one; nesting deeper than JSONTEXT_DEPTH_MAX is refused instead.
+ */
+#ifndef PARLEY_JSONTEXT_H
+#define PARLEY_JSONTEXT_H
+
+#include <jansson.h>
+
+#include "base/buf.h"
+
+/* Deepest nesting written (jansson's parser accepts 2048 by default). */
+#define JSONTEXT_DEPTH_MAX 2048
+
+/* Appends v's compact text to b. Returns 0, or -1 when v is NULL, holds a real that is not
+ * finite, nests deeper than JSONTEXT_DEPTH_MAX or the text would pass b's cap; b keeps what was
+ * appended before the call either way (its length is restored on failure). */
+int jsontext_add(struct buf *b, const json_t *v);
+
+/* v's compact text as a new string (free() it), or NULL where jsontext_add fails. */
+char *jsontext_dump(const json_t *v);
+
+#endif

@@ -1,0 +1,207 @@
+/* test_jsontext.c - jsontext_dump writes what json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)
+ * writes, on hand-picked values (every escape, reals at the edges of "%.17g", the integer
+ * extremes, keys with escapes, empty and nested containers) and on thousands of generated
+ * documents; and it refuses what it promises to refuse. */
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/jsontext.h"
+#include "base/rand.h"
+#include "check.h"
+
+/* 1 when jsontext_dump(v) equals jansson's compact text of v (printed to stderr otherwise). */
+static int same_as_jansson(const json_t *v)
+{
+    char *ours = jsontext_dump(v);
+    char *theirs = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    int same = ours && theirs && strcmp(ours, theirs) == 0;
+    if (!same)
+        fprintf(stderr, "jsontext: %s\njansson:  %s\n", ours ? ours : "(null)",
+                theirs ? theirs : "(null)");
+    free(ours);
+    free(theirs);
+    return same;
+}
+
+static void test_strings(void)
+{
+    /* Every byte from 1 to 0x7f, then bytes of multi-byte UTF-8, then an embedded NUL. */
+    char all[128];
+    for (int i = 1; i < 128; i++)
+        all[i - 1] = (char)i;
+    all[127] = '\0';
+    json_t *v = json_string(all);
+    CHECK(same_as_jansson(v));
+    json_decref(v);
+    v = json_string("caf\xc3\xa9 \xf0\x9f\x98\x80 \xe2\x80\xa8 / \\ \"q\"");
+    CHECK(same_as_jansson(v));
+    json_decref(v);
+    v = json_stringn("a\0b", 3);
+    CHECK(same_as_jansson(v));
+    char *t = jsontext_dump(v);
+    CHECK(t && strcmp(t, "\"a\\u0000b\"") == 0);
+    free(t);
+    json_decref(v);
+    v = json_string("");
+    CHECK(same_as_jansson(v));
+    json_decref(v);
+    /* Keys are escaped like strings, and members keep their insertion order. */
+    v = json_object();
+    json_object_set_new(v, "z\n\"key\"", json_integer(1));
+    json_object_set_new(v, "a", json_true());
+    json_object_set_new(v, "\x01", json_null());
+    CHECK(same_as_jansson(v));
+    t = jsontext_dump(v);
+    CHECK(t && strcmp(t, "{\"z\\n\\\"key\\\"\":1,\"a\":true,\"\\u0001\":null}") == 0);
+    free(t);
+    json_decref(v);
+}
+
+static void test_numbers(void)
+{
+    const double reals[] = {0.0,
+                            -0.0,
+                            1.0,
+                            -1.0,
+                            0.1,
+                            1.5,
+                            1e20,
+                            1e21,
+                            1e-5,
+                            1e-7,
+                            1.5e300,
+                            -2e-300,
+                            DBL_MAX,
+                            DBL_MIN,
+                            5e-324,
+                            1e16,
+                            1e17,
+                            123456789.125,
+                            2.5e-10,
+                            100.0,
+                            3.141592653589793,
+                            1.0 / 3.0,
+                            4503599627370496.5};
+    for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++) {
+        json_t *v = json_real(reals[i]);
+        CHECK(same_as_jansson(v));
+        json_decref(v);
+    }
+    const json_int_t ints[] = {0, 1, -1, 9, 10, -10, 1234567890123LL, INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        json_t *v = json_integer(ints[i]);
+        CHECK(same_as_jansson(v));
+        json_decref(v);
+    }
+    json_t *v = json_pack("[b, b, n, {}, [], [[]], {s:{}}]", 1, 0, "e");
+    CHECK(same_as_jansson(v));
+    char *t = jsontext_dump(v);
+    CHECK(t && strcmp(t, "[true,false,null,{},[],[[]],{\"e\":{}}]") == 0);
+    free(t);
+    json_decref(v);
+}
+
+/* A random document of depth at most depth, from the seeded generator r. */
+static json_t *random_value(struct rand_seeded *r, int depth)
+{
+    uint64_t x = rand_seeded_next(r);
+    int kind = (int)(x % (depth > 0 ? 9 : 6));
+    switch (kind) {
+    case 0:
+        return json_integer((json_int_t)rand_seeded_next(r) >> (x >> 8) % 64);
+    case 1: {
+        double d;
+        uint64_t bits = rand_seeded_next(r);
+        memcpy(&d, &bits, sizeof d);
+        if (!isfinite(d))
+            d = (double)(int64_t)bits / 7.0;
+        return json_real(d);
+    }
+    case 2: {
+        char s[40];
+        size_t n = (x >> 8) % sizeof s;
+        for (size_t i = 0; i < n; i++) {
+            s[i] = (char)(rand_seeded_next(r) % 128); /* ASCII, control characters too */
+            if (s[i] == '\0')
+                s[i] = 'x';
+        }
+        return json_stringn(s, n);
+    }
+    case 3:
+        return json_true();
+    case 4:
+        return json_false();
+    case 5:
+        return json_null();
+    case 6:
+    case 7: {
+        json_t *o = json_object();
+        int n = (int)((x >> 8) % 6);
+        for (int i = 0; i < n; i++) {
+            char key[16];
+            snprintf(key, sizeof key, "k%d\t%u", i, (unsigned)(rand_seeded_next(r) % 100));
+            json_object_set_new(o, key, random_value(r, depth - 1));
+        }
+        return o;
+    }
+    default: {
+        json_t *a = json_array();
+        int n = (int)((x >> 8) % 6);
+        for (int i = 0; i < n; i++)
+            json_array_append_new(a, random_value(r, depth - 1));
+        return a;
+    }
+    }
+}
+
+static void test_generated(void)
+{
+    struct rand_seeded r;
+    rand_seeded_init(&r, 20261206);
+    int differ = 0;
+    for (int i = 0; i < 3000; i++) {
+        json_t *v = random_value(&r, 5);
+        differ += !same_as_jansson(v);
+        json_decref(v);
+    }
+    CHECK(differ == 0);
+}
+
+static void test_refusals(void)
+{
+    CHECK(jsontext_dump(NULL) == NULL);
+    /* Deeper than the limit: refused. */
+    json_t *root = json_array(), *at = root;
+    for (int i = 0; i < JSONTEXT_DEPTH_MAX + 2; i++) {
+        json_t *next = json_array();
+        json_array_append_new(at, next);
+        at = next;
+    }
+    CHECK(jsontext_dump(root) == NULL);
+    json_decref(root);
+    /* Past the buffer's cap: -1, and what the buffer held before stays. */
+    struct buf b;
+    buf_init(&b, 16);
+    CHECK(buf_add_str(&b, "[1,") == 0);
+    json_t *v = json_pack("{s:s}", "key", "a value too long for sixteen bytes");
+    CHECK(jsontext_add(&b, v) == -1);
+    CHECK(strcmp(buf_str(&b), "[1,") == 0);
+    json_decref(v);
+    v = json_pack("{s:i}", "k", 2);
+    CHECK(jsontext_add(&b, v) == 0);
+    CHECK(strcmp(buf_str(&b), "[1,{\"k\":2}") == 0);
+    json_decref(v);
+    buf_release(&b);
+}
+
+int main(void)
+{
+    RUN(test_strings);
+    RUN(test_numbers);
+    RUN(test_generated);
+    RUN(test_refusals);
+    return check_summary();
+}
