@@ -200,16 +200,21 @@ size_t sfn__json_size(const json_t *v, size_t cap);
  * carrying a conversation's history from state to state) is not walked again whole at every
  * check. Values are never modified, so a size stays true while its value lives; each entry holds
  * a reference, so its address cannot be reused by another value while it is remembered. */
-#define SFN_SIZE_MEMO 8         /* containers remembered (the least recently used goes first) */
-#define SFN_SIZE_MEMO_MIN 4096u /* bytes from which a container is remembered */
+#define SFN_SIZE_MEMO_MIN 256u  /* bytes from which a container is remembered */
+#define SFN_SIZE_MEMO_MAX 8192u /* containers remembered at most (then no more are added) */
+/* The sizes of the containers an execution measured, by address (open addressing); each
+ * remembered container is referenced, so its address is not reused while the memo lives. Values
+ * are never changed once a state produced them, so a size stays right. */
 struct sfn__size_memo {
-    json_t *v[SFN_SIZE_MEMO];          /* remembered containers (references held), or NULL */
-    size_t n[SFN_SIZE_MEMO];           /* their sizes */
-    unsigned long used[SFN_SIZE_MEMO]; /* tick of their last use */
-    unsigned long tick;                /* counts uses */
+    struct sfn__size_slot {
+        json_t *v; /* a remembered container (reference held), or NULL */
+        size_t n;  /* its size */
+    } * slot;      /* cap entries; NULL until the first container is remembered */
+    unsigned cap;  /* a power of two, or 0 */
+    unsigned count;
 };
-/* sfn__json_size, taking remembered sizes from m and remembering the large containers below
- * v's top (m may be NULL). */
+/* sfn__json_size, taking remembered sizes from m and remembering the containers below v's top
+ * from SFN_SIZE_MEMO_MIN bytes (m may be NULL). */
 size_t sfn__json_size_memo(const json_t *v, size_t cap, struct sfn__size_memo *m);
 /* Drops m's references; m is empty afterwards. */
 void sfn__size_memo_release(struct sfn__size_memo *m);

@@ -153,17 +153,50 @@ static size_t str_size(const char *s, size_t len)
 static size_t size_rec(const json_t *v, size_t acc, size_t cap, int depth,
                        struct sfn__size_memo *m);
 
-/* A container's size: remembered in m, or measured (and remembered when large and below the
- * top). */
+static unsigned memo_hash(const json_t *v, unsigned cap)
+{
+    uint64_t h = (uint64_t)(uintptr_t)v * 0x9E3779B97F4A7C15ull;
+    return (unsigned)(h >> 32) & (cap - 1);
+}
+
+/* The slot of v in m: where it is, or the empty slot where it would go (m->cap > 0). */
+static struct sfn__size_slot *memo_slot(const struct sfn__size_memo *m, const json_t *v)
+{
+    unsigned i = memo_hash(v, m->cap);
+    while (m->slot[i].v && m->slot[i].v != v)
+        i = (i + 1) & (m->cap - 1);
+    return &m->slot[i];
+}
+
+static void memo_put(struct sfn__size_memo *m, const json_t *v, size_t n)
+{
+    if (m->count >= SFN_SIZE_MEMO_MAX)
+        return;
+    if ((m->count + 1) * 2 > m->cap) { /* at most half full */
+        struct sfn__size_memo grown = {xcalloc(m->cap ? m->cap * 2 : 64, sizeof *grown.slot),
+                                       m->cap ? m->cap * 2 : 64, m->count};
+        for (unsigned i = 0; i < m->cap; i++)
+            if (m->slot[i].v)
+                *memo_slot(&grown, m->slot[i].v) = m->slot[i];
+        free(m->slot);
+        *m = grown;
+    }
+    struct sfn__size_slot *s = memo_slot(m, v);
+    assert(!s->v);
+    *s = (struct sfn__size_slot){json_incref((json_t *)v), n};
+    m->count++;
+}
+
+/* A container's size: remembered in m, or measured (and remembered when large enough and below
+ * the top). */
 static size_t size_container(const json_t *v, size_t acc, size_t cap, int depth,
                              struct sfn__size_memo *m)
 {
-    if (m && depth > 0)
-        for (unsigned i = 0; i < SFN_SIZE_MEMO; i++)
-            if (m->v[i] == v) {
-                m->used[i] = ++m->tick;
-                return acc + m->n[i];
-            }
+    if (m && depth > 0 && m->cap) {
+        const struct sfn__size_slot *s = memo_slot(m, v);
+        if (s->v)
+            return acc + s->n;
+    }
     size_t start = acc;
     if (json_is_object(v)) {
         const char *k;
@@ -187,16 +220,8 @@ static size_t size_container(const json_t *v, size_t acc, size_t cap, int depth,
                 return acc;
         }
     }
-    if (m && depth > 0 && acc - start >= SFN_SIZE_MEMO_MIN) {
-        unsigned slot = 0; /* an empty slot, else the least recently used */
-        for (unsigned i = 1; i < SFN_SIZE_MEMO && m->v[slot]; i++)
-            if (!m->v[i] || m->used[i] < m->used[slot])
-                slot = i;
-        json_decref(m->v[slot]);
-        m->used[slot] = ++m->tick;
-        m->v[slot] = json_incref((json_t *)v);
-        m->n[slot] = acc - start;
-    }
+    if (m && depth > 0 && acc - start >= SFN_SIZE_MEMO_MIN)
+        memo_put(m, v, acc - start);
     return acc;
 }
 
@@ -245,12 +270,10 @@ size_t sfn__json_size_memo(const json_t *v, size_t cap, struct sfn__size_memo *m
 
 void sfn__size_memo_release(struct sfn__size_memo *m)
 {
-    for (unsigned i = 0; i < SFN_SIZE_MEMO; i++) {
-        json_decref(m->v[i]);
-        m->v[i] = NULL;
-        m->used[i] = 0;
-    }
-    m->tick = 0;
+    for (unsigned i = 0; i < m->cap; i++)
+        json_decref(m->slot[i].v);
+    free(m->slot);
+    *m = (struct sfn__size_memo){0};
 }
 
 /* ---- error names ---- */

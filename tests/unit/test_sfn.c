@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/xmalloc.h"
+#include "base/jsontext.h"
 #include "check.h"
 #include "sfn/sfn.h"
 #include "sfn/sfn_cli.h"
@@ -65,8 +66,10 @@ static json_t *h_save(void *ud, json_t *ev, struct err *err)
 }
 
 static const struct sfn_lambda_handler handlers[] = {
-    {"LoadContext", h_load, NULL},       {"BedrockInference", h_model, NULL},
-    {"ActionExecutor", h_action, NULL},  {"SaveConversation", h_save, NULL},
+    {"LoadContext", h_load, NULL},
+    {"BedrockInference", h_model, NULL},
+    {"ActionExecutor", h_action, NULL},
+    {"SaveConversation", h_save, NULL},
 };
 static const struct sfn_lambda_table table = {handlers, 4};
 
@@ -88,8 +91,10 @@ static void test_seed_workflow(void)
         fprintf(stderr, "%s\n", e.message);
         return;
     }
-    struct sfn_run_opts o = {.task = sfn_lambda_task, .task_ud = (void *)&table,
-                             .want_history = 1, .virtual_clock = 1};
+    struct sfn_run_opts o = {.task = sfn_lambda_task,
+                             .task_ud = (void *)&table,
+                             .want_history = 1,
+                             .virtual_clock = 1};
     json_t *in = J("{\"wantAction\":true}");
     struct sfn_result r;
     CHECK_INT(sfn_run(m, in, &o, &r), 0);
@@ -124,13 +129,15 @@ static void test_seed_workflow(void)
     sfn_machine_free(m);
 }
 
-
 static void test_lambda_names(void)
 {
     char b[64];
-    CHECK_INT(sfn_lambda_function_name("arn:aws:lambda:us-east-1:1:function:LoadContext", b, sizeof b), 0);
+    CHECK_INT(sfn_lambda_function_name("arn:aws:lambda:us-east-1:1:function:LoadContext", b,
+                                       sizeof b),
+              0);
     CHECK_STR(b, "LoadContext");
-    CHECK_INT(sfn_lambda_function_name("arn:aws:lambda:us-east-1:1:function:Fn:prod", b, sizeof b), 0);
+    CHECK_INT(sfn_lambda_function_name("arn:aws:lambda:us-east-1:1:function:Fn:prod", b, sizeof b),
+              0);
     CHECK_STR(b, "Fn");
     CHECK_INT(sfn_lambda_function_name("${LoadContextFunctionArn}", b, sizeof b), 0);
     CHECK_STR(b, "LoadContext");
@@ -158,7 +165,8 @@ static void test_lambda_invoke_shape_and_errors(void)
     struct err e = {0};
     struct sfn_machine *m = sfn_machine_parse(def, &e);
     CHECK(m != NULL);
-    struct sfn_run_opts o = {.task = sfn_lambda_task, .task_ud = (void *)&table,
+    struct sfn_run_opts o = {.task = sfn_lambda_task,
+                             .task_ud = (void *)&table,
                              .virtual_clock = 1};
     json_t *in = J("{\"x\":1}");
     struct sfn_result r;
@@ -167,11 +175,11 @@ static void test_lambda_invoke_shape_and_errors(void)
     CHECK_STR(json_string_value(json_object_get(r.output, "ExecutedVersion")), "$LATEST");
     CHECK_INT(json_integer_value(json_object_get(r.output, "StatusCode")), 200);
     CHECK(json_is_true(json_object_get(json_object_get(r.output, "Payload"), "acted")));
-    CHECK_INT(json_integer_value(json_object_get(json_object_get(r.output, "SdkHttpMetadata"),
-                                                 "HttpStatusCode")),
+    CHECK_INT(json_integer_value(
+                  json_object_get(json_object_get(r.output, "SdkHttpMetadata"), "HttpStatusCode")),
               200);
-    CHECK(json_is_string(json_object_get(json_object_get(r.output, "SdkResponseMetadata"),
-                                         "RequestId")));
+    CHECK(json_is_string(
+        json_object_get(json_object_get(r.output, "SdkResponseMetadata"), "RequestId")));
     sfn_result_release(&r);
     json_decref(in);
     /* handler error: retried twice, then caught by its own errorType */
@@ -182,13 +190,15 @@ static void test_lambda_invoke_shape_and_errors(void)
     CHECK_INT(action_calls, 3);
     json_t *err = json_object_get(r.output, "err");
     CHECK_STR(json_string_value(json_object_get(err, "Error")), "ActionFailed");
-    CHECK(strstr(json_string_value(json_object_get(err, "Cause")), "\"errorType\":\"ActionFailed\""));
+    CHECK(
+        strstr(json_string_value(json_object_get(err, "Cause")), "\"errorType\":\"ActionFailed\""));
     sfn_result_release(&r);
     json_decref(in);
     sfn_machine_free(m);
     /* unknown function */
     m = sfn_machine_parse("{\"StartAt\":\"T\",\"States\":{\"T\":{\"Type\":\"Task\",\"Resource\":"
-                          "\"${MissingFunctionArn}\",\"End\":true}}}", &e);
+                          "\"${MissingFunctionArn}\",\"End\":true}}}",
+                          &e);
     in = J("{}");
     sfn_run(m, in, &o, &r);
     CHECK_STR(r.error, "Lambda.ResourceNotFoundException");
@@ -204,7 +214,8 @@ static void test_problems_listed(void)
     struct err e = {0};
     struct sfn_machine *m = sfn_machine_parse_ex(
         "{\"StartAt\":\"A\",\"States\":{\"A\":{\"Type\":\"Pass\",\"Next\":\"Nope\"},"
-        "\"B\":{\"Type\":\"Wait\",\"End\":true}}}", &pl, &e);
+        "\"B\":{\"Type\":\"Wait\",\"End\":true}}}",
+        &pl, &e);
     CHECK(m == NULL);
     CHECK_STR(e.code, "States.InvalidDefinition");
     CHECK(pl.count >= 3);
@@ -213,18 +224,24 @@ static void test_problems_listed(void)
     CHECK(strstr(e.message, "exactly one of Seconds") != NULL);
     sfn_problem_list_release(&pl);
     CHECK(sfn_machine_parse("{\"QueryLanguage\":\"JSONata\",\"StartAt\":\"A\",\"States\":{\"A\":"
-                            "{\"Type\":\"Succeed\"}}}", &e) == NULL);
+                            "{\"Type\":\"Succeed\"}}}",
+                            &e) == NULL);
     CHECK(strstr(e.message, "not supported yet") != NULL);
     CHECK(sfn_machine_parse(NULL, &e) == NULL);
 }
 
 /* the same machine run from several threads at once must give each its own correct result */
-struct thr { const struct sfn_machine *m; int ok; };
+struct thr {
+    const struct sfn_machine *m;
+    int ok;
+};
 static void *thr_main(void *p)
 {
     struct thr *t = p;
-    struct sfn_run_opts o = {.task = sfn_lambda_task, .task_ud = (void *)&table,
-                             .virtual_clock = 1, .want_history = 1};
+    struct sfn_run_opts o = {.task = sfn_lambda_task,
+                             .task_ud = (void *)&table,
+                             .virtual_clock = 1,
+                             .want_history = 1};
     t->ok = 1;
     for (int i = 0; i < 200; i++) {
         json_t *in = json_pack("{s:b, s:i}", "wantAction", i % 2, "n", i);
@@ -259,14 +276,24 @@ static void test_threads_share_machine(void)
 /* Wait and Retry go through the injected clock and sleep hooks. */
 static int64_t fake_now;
 static int64_t slept;
-static int64_t clk_now(void *ud) { (void)ud; return fake_now; }
-static void clk_sleep(void *ud, int64_t ms) { (void)ud; slept += ms; fake_now += ms; }
+static int64_t clk_now(void *ud)
+{
+    (void)ud;
+    return fake_now;
+}
+static void clk_sleep(void *ud, int64_t ms)
+{
+    (void)ud;
+    slept += ms;
+    fake_now += ms;
+}
 
 static void test_injected_clock(void)
 {
     struct err e = {0};
     struct sfn_machine *m = sfn_machine_parse(
-        "{\"StartAt\":\"W\",\"States\":{\"W\":{\"Type\":\"Wait\",\"Seconds\":3600,\"End\":true}}}", &e);
+        "{\"StartAt\":\"W\",\"States\":{\"W\":{\"Type\":\"Wait\",\"Seconds\":3600,\"End\":true}}}",
+        &e);
     struct sfn_run_opts o = {.now = clk_now, .sleep = clk_sleep};
     fake_now = 1000000;
     slept = 0;
@@ -347,8 +374,11 @@ static void test_task_timeout_after_return(void)
         const char *inputs[] = {"{\"t\":2}", "{\"t\":4}"};
         for (int k = 0; k < 2; k++) {
             for (int virt = 0; virt < 2; virt++) {
-                struct sfn_run_opts o = {.now = clk_now, .sleep = clk_sleep, .task = slow_task,
-                                         .virtual_clock = virt, .start_ms = 1704067200000LL};
+                struct sfn_run_opts o = {.now = clk_now,
+                                         .sleep = clk_sleep,
+                                         .task = slow_task,
+                                         .virtual_clock = virt,
+                                         .start_ms = 1704067200000LL};
                 json_t *in = J(inputs[k]);
                 struct sfn_result r;
                 sfn_run(m, in, &o, &r);
@@ -378,7 +408,9 @@ static void test_mock_from_c(void)
     CHECK(strstr(e.message, "no test case 'Nope'") != NULL);
     const struct sfn_mock_case *mc = sfn_mock_find(mk, "Seed", "Throttle", &e);
     struct sfn_machine *m = sfn_machine_parse(SEED, &e);
-    struct sfn_run_opts o = {.mock = mc, .task = sfn_lambda_task, .task_ud = (void *)&table,
+    struct sfn_run_opts o = {.mock = mc,
+                             .task = sfn_lambda_task,
+                             .task_ud = (void *)&table,
                              .virtual_clock = 1};
     json_t *in = J("{}");
     struct sfn_result r;
@@ -389,8 +421,8 @@ static void test_mock_from_c(void)
     json_decref(in);
     sfn_machine_free(m);
     sfn_mock_free(mk);
-    CHECK(sfn_mock_parse("{\"StateMachines\":{}, \"MockedResponses\":{\"x\":{\"zero\":{}}}}", &e)
-          == NULL);
+    CHECK(sfn_mock_parse("{\"StateMachines\":{}, \"MockedResponses\":{\"x\":{\"zero\":{}}}}", &e) ==
+          NULL);
     CHECK(strstr(e.message, "invocation key 'zero'") != NULL);
     CHECK(sfn_mock_parse("{not json", &e) == NULL);
 }
@@ -427,7 +459,8 @@ static void test_cli(void)
     write_file(def, SEED);
     write_file(bad, "{\"StartAt\":\"A\",\"States\":{\"A\":{\"Type\":\"Pass\"}}}");
     write_file(mock, "{\"StateMachines\":{\"Seed\":{\"TestCases\":{\"Act\":{\"CallBedrock\":\"R\"},"
-                     "\"Fail\":{\"CallBedrock\":\"R\",\"SaveAndReturn\":\"F\"}}}},\"MockedResponses\":{\"R\":{\"0\":"
+                     "\"Fail\":{\"CallBedrock\":\"R\",\"SaveAndReturn\":\"F\"}}}},"
+                     "\"MockedResponses\":{\"R\":{\"0\":"
                      "{\"Return\":{\"requiresAction\":true}}},\"F\":{\"0\":{\"Throw\":{\"Error\":"
                      "\"Boom\",\"Cause\":\"c\"}}}}}");
     write_file(in, "{\"requiresAction\":false}");
@@ -437,9 +470,11 @@ static void test_cli(void)
     CHECK_INT(cli(2, "sfn", "frobnicate"), 2);
     CHECK_INT(cli(5, "sfn", "run", def, "--input", in), 0);
     CHECK_INT(cli(7, "sfn", "run", def, "--mock-config", mock, "--test-case", "Act"), 0);
-    CHECK_INT(cli(8, "sfn", "run", def, "--mock-config", mock, "--test-case", "Fail", "--history"), 1);
+    CHECK_INT(cli(8, "sfn", "run", def, "--mock-config", mock, "--test-case", "Fail", "--history"),
+              1);
     CHECK_INT(cli(9, "sfn", "run", def, "--mock-config", mock, "--test-case", "Act",
-                  "--state-machine", "Other"), 1);
+                  "--state-machine", "Other"),
+              1);
     CHECK_INT(cli(7, "sfn", "run", def, "--input", in, "--repeat", "50"), 0);
     CHECK_INT(cli(3, "sfn", "run", def), 1); /* identity tasks: $.requiresAction is missing */
     CHECK_INT(cli(5, "sfn", "run", def, "--repeat", "0"), 2);
@@ -465,25 +500,27 @@ static int flaky_task(void *ud, const char *resource, json_t *input, json_t **ou
 
 static void record_state(void *ud, const struct sfn_state_report *r)
 {
-    json_array_append_new(ud, json_pack("{s:s, s:s, s:s?, s:i}", "name", r->name, "type",
-                                        r->type, "next", r->next, "retries", (int)r->retries));
+    json_array_append_new(ud, json_pack("{s:s, s:s, s:s?, s:i}", "name", r->name, "type", r->type,
+                                        "next", r->next, "retries", (int)r->retries));
 }
 
 static void test_on_state_reports(void)
 {
-    const char *def =
-        "{\"StartAt\":\"T\",\"States\":{"
-        "\"T\":{\"Type\":\"Task\",\"Resource\":\"arn:aws:lambda:us-east-1:1:function:F\","
-        "\"Retry\":[{\"ErrorEquals\":[\"Flaky\"],\"IntervalSeconds\":1}],\"Next\":\"C\"},"
-        "\"C\":{\"Type\":\"Choice\",\"Choices\":[{\"Variable\":\"$.x\",\"NumericEquals\":1,"
-        "\"Next\":\"Yes\"}],\"Default\":\"No\"},"
-        "\"Yes\":{\"Type\":\"Succeed\"},\"No\":{\"Type\":\"Fail\"}}}";
+    const char
+        *def = "{\"StartAt\":\"T\",\"States\":{"
+               "\"T\":{\"Type\":\"Task\",\"Resource\":\"arn:aws:lambda:us-east-1:1:function:F\","
+               "\"Retry\":[{\"ErrorEquals\":[\"Flaky\"],\"IntervalSeconds\":1}],\"Next\":\"C\"},"
+               "\"C\":{\"Type\":\"Choice\",\"Choices\":[{\"Variable\":\"$.x\",\"NumericEquals\":1,"
+               "\"Next\":\"Yes\"}],\"Default\":\"No\"},"
+               "\"Yes\":{\"Type\":\"Succeed\"},\"No\":{\"Type\":\"Fail\"}}}";
     struct err e;
     struct sfn_machine *m = sfn_machine_parse(def, &e);
     CHECK(m != NULL);
     json_t *seen = json_array();
     flaky_calls = 0;
-    struct sfn_run_opts o = {.task = flaky_task, .virtual_clock = 1, .on_state = record_state,
+    struct sfn_run_opts o = {.task = flaky_task,
+                             .virtual_clock = 1,
+                             .on_state = record_state,
                              .state_ud = seen};
     json_t *in = json_pack("{s:i}", "x", 1);
     struct sfn_result r = {0};
@@ -511,8 +548,8 @@ static void test_size_memo(void)
     struct sfn__size_memo m = {0};
     json_t *big = json_array();
     for (int i = 0; i < 300; i++)
-        json_array_append_new(big, json_pack("{s:s, s:i}", "text", "some words, \"quoted\"\n",
-                                             "n", i - 150));
+        json_array_append_new(big, json_pack("{s:s, s:i}", "text", "some words, \"quoted\"\n", "n",
+                                             i - 150));
     size_t cap = 1u << 20;
     for (int round = 0; round < 12; round++) {
         json_t *state = json_pack("{s:O, s:i, s:[O, {s:O}]}", "history", big, "round", round,
@@ -524,16 +561,48 @@ static void test_size_memo(void)
         json_decref(state);
     }
     int remembered = 0;
-    for (int i = 0; i < SFN_SIZE_MEMO; i++)
-        remembered += m.v[i] == big;
+    for (unsigned i = 0; i < m.cap; i++)
+        remembered += m.slot[i].v == big;
     CHECK_INT(remembered, 1);
     size_t one = sfn__json_size(big, cap);
     json_t *two = json_pack("{s:O, s:O}", "a", big, "b", big);
     CHECK(sfn__json_size_memo(two, one + 10, &m) > one + 10);
     json_decref(two);
     sfn__size_memo_release(&m);
-    CHECK(m.v[0] == NULL);
+    CHECK(m.slot == NULL && m.count == 0);
     json_decref(big);
+
+    /* A window of messages each under a few KB, carried in a new array at every state (as a
+     * handler that appends a message copies the array): the messages are measured once, then
+     * only the new array and the new message are. */
+    json_t *msgs[40];
+    for (int i = 0; i < 40; i++) {
+        char text[600];
+        memset(text, 'a' + i % 26, sizeof text - 1);
+        text[sizeof text - 1] = '\0';
+        msgs[i] = json_pack("{s:s, s:[{s:s, s:s}]}", "role", "user", "content", "type", "text",
+                            "text", text);
+    }
+    for (int n = 30; n <= 40; n++) {
+        json_t *window = json_array();
+        for (int i = 0; i < n; i++)
+            json_array_append(window, msgs[i]);
+        json_t *state = json_pack("{s:o, s:i}", "messages", window, "n", n);
+        char *text = jsontext_dump(state);
+        CHECK_INT(sfn__json_size_memo(state, cap, &m), strlen(text));
+        free(text);
+        json_decref(state);
+    }
+    /* 40 messages, their content arrays and text blocks, and the 11 windows (all >= 256 B). */
+    CHECK_INT(m.count, 40 * 3 + 11);
+    int held = 0;
+    for (unsigned i = 0; i < m.cap; i++)
+        for (int k = 0; k < 40; k++)
+            held += m.slot[i].v == msgs[k];
+    CHECK_INT(held, 40);
+    sfn__size_memo_release(&m);
+    for (int i = 0; i < 40; i++)
+        json_decref(msgs[i]);
 }
 
 /* The payload size of a string is its compact JSON text's: every control character, the quote,
