@@ -354,6 +354,38 @@ char *guard_redact_text(const char *in, unsigned kinds)
     return guard_redact_text_count(in, kinds, NULL);
 }
 
+/* 1 when s holds at least 13 digits, the fewest a card number has: a string with fewer cannot
+ * hold one, so looking for cards in it (and copying it to do so) is skipped. */
+static int card_digits(const char *s)
+{
+    int digits = 0;
+    for (; *s; s++)
+        if ((unsigned)(*s - '0') < 10 && ++digits >= 13)
+            return 1;
+    return 0;
+}
+
+/* 1 when a string inside v (to GUARD_JSON_DEPTH levels, as redact_json looks) has the digits
+ * of a card number. */
+static int cards_possible(const json_t *v, int depth)
+{
+    if (!v || depth > GUARD_JSON_DEPTH)
+        return 0;
+    if (json_is_string(v))
+        return card_digits(json_string_value(v));
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if (cards_possible(json_array_get(v, i), depth + 1))
+                return 1;
+    } else if (json_is_object(v)) {
+        json_t *o = (json_t *)v; /* the iterators take a non-const object; nothing is changed */
+        for (void *it = json_object_iter(o); it; it = json_object_iter_next(o, it))
+            if (cards_possible(json_object_iter_value(it), depth + 1))
+                return 1;
+    }
+    return 0;
+}
+
 static size_t redact_json(json_t *v, unsigned kinds, int card_tail, int depth)
 {
     size_t total = 0;
@@ -361,6 +393,8 @@ static size_t redact_json(json_t *v, unsigned kinds, int card_tail, int depth)
         return 0;
     if (json_is_string(v)) {
         size_t hits = 0;
+        if (kinds == GUARD_CARD && !card_digits(json_string_value(v)))
+            return 0;
         /* Strings with NUL bytes are redacted up to the first NUL, which is where C text ends. */
         char *r = redact_text(json_string_value(v), kinds, card_tail, &hits);
         if (hits)
@@ -390,6 +424,11 @@ size_t guard_redact_json(json_t *value, unsigned kinds)
 size_t guard_mask_cards_json(json_t *value)
 {
     return redact_json(value, GUARD_CARD, 1, 0);
+}
+
+int guard_cards_possible_json(const json_t *v)
+{
+    return cards_possible(v, 0);
 }
 
 int guard_kinds_parse(const char *spec, unsigned *out)

@@ -13,9 +13,12 @@
 
 #include "base/guard.h"
 
-/* A copy of v with every Luhn-valid card number replaced by "[card ending NNNN]". */
+/* v with every Luhn-valid card number replaced by "[card ending NNNN]": a masked copy, or v
+ * itself (a new reference, unchanged) when no string in it has the digits of a card. */
 static json_t *masked(const json_t *v)
 {
+    if (!guard_cards_possible_json(v))
+        return json_incref((json_t *)v);
     json_t *copy = json_deep_copy(v);
     guard_mask_cards_json(copy);
     return copy;
@@ -94,7 +97,8 @@ int store_turn_save_counted(struct store *s, const json_t *turn, int *turn_no, l
     if (turn_counters_ok(turn, err) < 0)
         return -1;
     json_t *m = masked(turn);
-    if (json_object_get(turn, "counters")) /* names as given: a counter is not customer text */
+    /* Counter names as given (a counter is not customer text); a copy only: m may be turn. */
+    if (m != turn && json_object_get(turn, "counters"))
         json_object_set(m, "counters", json_object_get(turn, "counters"));
     int rc = s->ops->turn_save(s, m, turn_no, counted, err);
     json_decref(m);

@@ -90,8 +90,8 @@ static void test_table(void)
 static void test_count_and_null(void)
 {
     size_t n = 99;
-    char *r = guard_redact_text_count("x@y.io and 4111111111111111 and +44 20 7946 0958",
-                                      GUARD_ALL, &n);
+    char *r = guard_redact_text_count("x@y.io and 4111111111111111 and +44 20 7946 0958", GUARD_ALL,
+                                      &n);
     CHECK_STR(r, "[EMAIL] and [CARD] and [PHONE]");
     CHECK_INT(n, 3);
     free(r);
@@ -103,10 +103,9 @@ static void test_count_and_null(void)
 
 static void test_json_in_place(void)
 {
-    json_t *doc = json_pack("{s:s, s:[s, {s:s, s:i}], s:s}", "email", "ana@example.com",
-                            "messages", "call me at 555-123-4567", "text",
-                            "card 4111 1111 1111 1111", "order", 1042, "ana@example.com",
-                            "key is not redacted");
+    json_t *doc = json_pack("{s:s, s:[s, {s:s, s:i}], s:s}", "email", "ana@example.com", "messages",
+                            "call me at 555-123-4567", "text", "card 4111 1111 1111 1111", "order",
+                            1042, "ana@example.com", "key is not redacted");
     size_t n = guard_redact_json(doc, GUARD_ALL);
     CHECK_INT(n, 3);
     CHECK_STR(json_string_value(json_object_get(doc, "email")), "[EMAIL]");
@@ -186,13 +185,41 @@ static void test_mask_cards(void)
     json_t *v = json_pack("{s:[{s:s, s:s}], s:{s:s}}", "messages", "role", "user", "content",
                           "pay with 4111111111111111", "input", "note", "4111111111111111");
     CHECK_INT(guard_mask_cards_json(v), 2);
-    CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(v, "messages"), 0),
-                                                "content")),
+    CHECK_STR(json_string_value(
+                  json_object_get(json_array_get(json_object_get(v, "messages"), 0), "content")),
               "pay with [card ending 1111]");
     CHECK_STR(json_string_value(json_object_get(json_object_get(v, "input"), "note")),
               "[card ending 1111]");
     json_decref(v);
     CHECK_INT(guard_mask_cards_json(NULL), 0);
+}
+
+/* guard_cards_possible_json: 1 exactly when a string has the 13 digits a card needs, wherever it
+ * sits (guard_mask_cards_json's reach); a value without is left alone by the masking. */
+static void test_cards_possible(void)
+{
+    CHECK_INT(guard_cards_possible_json(NULL), 0);
+    json_t *v = json_pack("{s:s, s:[s, i, {s:s}], s:s}", "a", "order 1042 on 2026-12-06", "b",
+                          "call +44 20 7946 0958", 4111111111111111LL, "c", "12 digits 1234 5678",
+                          "d", "9012");
+    CHECK_INT(guard_cards_possible_json(v), 0); /* 12 digits in one string at most; numbers too */
+    char *before = json_dumps(v, JSON_COMPACT);
+    CHECK_INT(guard_mask_cards_json(v), 0);
+    char *after = json_dumps(v, JSON_COMPACT);
+    CHECK_STR(after, before);
+    free(before);
+    free(after);
+    /* Thirteen digits deep inside: possible (and a Luhn-valid one is masked there). */
+    json_object_set_new(json_array_get(json_object_get(v, "b"), 2), "e",
+                        json_string("ref 4111 1111 1111 1111"));
+    CHECK_INT(guard_cards_possible_json(v), 1);
+    CHECK_INT(guard_mask_cards_json(v), 1);
+    json_decref(v);
+    /* Thirteen digits that are no card: possible, nothing masked. */
+    v = json_pack("[s]", "1234567890123");
+    CHECK_INT(guard_cards_possible_json(v), 1);
+    CHECK_INT(guard_mask_cards_json(v), 0);
+    json_decref(v);
 }
 
 int main(void)
@@ -204,5 +231,6 @@ int main(void)
     RUN(test_kinds_parse);
     RUN(test_noise_does_not_crash);
     RUN(test_mask_cards);
+    RUN(test_cards_possible);
     return check_summary();
 }
