@@ -7,9 +7,8 @@
 
 /* The text of a string's bytes, quoted: '"' and '\\' and the control characters escaped. Bytes
  * from 0x20 up are copied as they are (jansson's constructors hold valid UTF-8). */
-static int add_string(struct buf *b, const char *s, size_t n)
+size_t jsontext_string_size(const char *s, size_t n)
 {
-    static const char hex[] = "0123456789ABCDEF";
     size_t out = n + 2;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -18,7 +17,13 @@ static int add_string(struct buf *b, const char *s, size_t n)
         else if (c < 0x20)
             out += 5;
     }
-    if (buf_reserve(b, out) < 0)
+    return out;
+}
+
+static int add_string(struct buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (buf_reserve(b, jsontext_string_size(s, n)) < 0)
         return -1;
     char *o = b->data + b->len, *start = o;
     *o++ = '"';

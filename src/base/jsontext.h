@@ -27,6 +27,10 @@
  * appended before the call either way (its length is restored on failure). */
 int jsontext_add(struct buf *b, const json_t *v);
 
+/* The length of the text jsontext_add writes for the n bytes at s: quotes, and each '"', '\\' and
+ * control character escaped (two bytes for the short forms, six for \u00XX). */
+size_t jsontext_string_size(const char *s, size_t n);
+
 /* v's compact text as a new string (free() it), or NULL where jsontext_add fails. */
 char *jsontext_dump(const json_t *v);
 

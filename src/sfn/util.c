@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/jsontext.h"
 #include "base/xmalloc.h"
 #include "sfn/sfn_int.h"
 
@@ -135,21 +136,6 @@ void sfn__format_iso(int64_t ms, char out[32])
 
 /* ---- payload size ---- */
 
-static size_t str_size(const char *s, size_t len)
-{
-    size_t n = 2;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f')
-            n += 2;
-        else if (c < 0x20)
-            n += 6;
-        else
-            n += 1;
-    }
-    return n;
-}
-
 static size_t size_rec(const json_t *v, size_t acc, size_t cap, int depth,
                        struct sfn__size_memo *m);
 
@@ -204,7 +190,7 @@ static size_t size_container(const json_t *v, size_t acc, size_t cap, int depth,
         size_t n = 0;
         acc += 2;
         json_object_foreach((json_t *)v, k, x) {
-            acc += (n++ ? 1 : 0) + str_size(k, strlen(k)) + 1;
+            acc += (n++ ? 1 : 0) + jsontext_string_size(k, strlen(k)) + 1;
             acc = size_rec(x, acc, cap, depth + 1, m);
             if (acc > cap)
                 return acc;
@@ -235,7 +221,7 @@ static size_t size_rec(const json_t *v, size_t acc, size_t cap, int depth, struc
     case JSON_ARRAY:
         return size_container(v, acc, cap, depth, m);
     case JSON_STRING:
-        return acc + str_size(json_string_value(v), json_string_length(v));
+        return acc + jsontext_string_size(json_string_value(v), json_string_length(v));
     case JSON_INTEGER: {
         json_int_t i = json_integer_value(v);
         unsigned long long u = i < 0 ? 0ULL - (unsigned long long)i : (unsigned long long)i;

@@ -75,6 +75,16 @@ static int cmp_id(const void *a, const void *b)
     return strcmp(a, b);
 }
 
+/* How many of the n ids repeat one before it (sorts them). */
+static int repeats(char (*ids)[23], int n)
+{
+    qsort(ids, (size_t)n, sizeof *ids, cmp_id);
+    int r = 0;
+    for (int i = 1; i < n; i++)
+        r += strcmp(ids[i - 1], ids[i]) == 0;
+    return r;
+}
+
 static void test_random_ids(void)
 {
     char a[23], b[23], u[37];
@@ -104,11 +114,7 @@ static void test_random_ids(void)
     char(*ids)[23] = calloc(N, sizeof *ids);
     for (int i = 0; i < N; i++)
         CHECK(rand_id128(ids[i]) == 0);
-    qsort(ids, N, sizeof *ids, cmp_id);
-    int repeats = 0;
-    for (int i = 1; i < N; i++)
-        repeats += strcmp(ids[i - 1], ids[i]) == 0;
-    CHECK_INT(repeats, 0);
+    CHECK_INT(repeats(ids, N), 0);
     free(ids);
 }
 
@@ -152,11 +158,7 @@ static void test_timed_ids(void)
     for (int i = 0; i < 256; i++)
         distinct += seen[i];
     CHECK_INT(distinct, 64);
-    qsort(ids, N, sizeof *ids, cmp_id);
-    int repeats = 0;
-    for (int i = 1; i < N; i++)
-        repeats += strcmp(ids[i - 1], ids[i]) == 0;
-    CHECK_INT(repeats, 0);
+    CHECK_INT(repeats(ids, N), 0);
     free(ids);
 }
 
