@@ -5,8 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The text of a string's bytes, quoted: '"' and '\\' and the control characters escaped. Bytes
- * from 0x20 up are copied as they are (jansson's constructors hold valid UTF-8). */
 size_t jsontext_string_size(const char *s, size_t n)
 {
     size_t out = n + 2;
@@ -20,6 +18,8 @@ size_t jsontext_string_size(const char *s, size_t n)
     return out;
 }
 
+/* The text of a string's bytes, quoted: '"' and '\\' and the control characters escaped. Bytes
+ * from 0x20 up are copied as they are (jansson's constructors hold valid UTF-8). */
 static int add_string(struct buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";

@@ -8,6 +8,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "base/clock.h"
+
 int rand_bytes(void *buf, size_t n)
 {
     uint8_t *p = buf;
@@ -47,21 +49,28 @@ static int id_bytes(uint8_t out[16])
     return 0;
 }
 
+/* Writes n characters of alphabet (64 of them) into out, each from the next 6 bits of raw's
+ * nraw bytes, most significant bit first; bits past the end read as 0. */
+static void encode6(const uint8_t *raw, size_t nraw, const char *alphabet, char *out, int n)
+{
+    for (int i = 0, bit = 0; i < n; i++, bit += 6) {
+        size_t byte = (size_t)bit / 8;
+        int shift = bit % 8;
+        unsigned v = (unsigned)(byte < nraw ? raw[byte] : 0) << 8 |
+                     (byte + 1 < nraw ? raw[byte + 1] : 0);
+        out[i] = alphabet[(v >> (10 - shift)) & 0x3f];
+    }
+}
+
 int rand_id128(char out[23])
 {
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    uint8_t raw[17];
+    uint8_t raw[16];
     if (id_bytes(raw) < 0)
         return -1;
-    raw[16] = 0;
-    /* 22 characters of 6 bits each cover 132 bits; the last 4 come from the zero pad. */
-    int bit = 0;
-    for (int i = 0; i < 22; i++, bit += 6) {
-        int byte = bit / 8, shift = bit % 8;
-        unsigned v = ((unsigned)raw[byte] << 8 | (byte + 1 < 17 ? raw[byte + 1] : 0));
-        out[i] = alphabet[(v >> (10 - shift)) & 0x3f];
-    }
+    /* 22 characters of 6 bits each cover 132 bits; the last 4 are zero. */
+    encode6(raw, sizeof raw, alphabet, out, 22);
     out[22] = '\0';
     return 0;
 }
@@ -69,20 +78,13 @@ int rand_id128(char out[23])
 int rand_id_timed(char out[23])
 {
     static const char sorted[] = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    uint64_t ms = (uint64_t)clock_now_ms();
     for (int i = 7; i >= 0; i--, ms >>= 6)
         out[i] = sorted[ms & 0x3f];
     uint8_t raw[16];
     if (id_bytes(raw) < 0)
         return -1;
-    /* 14 characters of 6 bits: the first 84 of the 128 bits. */
-    for (int i = 0, bit = 0; i < 14; i++, bit += 6) {
-        int byte = bit / 8, shift = bit % 8;
-        unsigned v = (unsigned)raw[byte] << 8 | raw[byte + 1];
-        out[8 + i] = sorted[(v >> (10 - shift)) & 0x3f];
-    }
+    encode6(raw, sizeof raw, sorted, out + 8, 14); /* the first 84 of the 128 bits */
     memset(raw, 0, sizeof raw);
     out[22] = '\0';
     return 0;

@@ -159,8 +159,8 @@ static void memo_put(struct sfn__size_memo *m, const json_t *v, size_t n)
     if (m->count >= SFN_SIZE_MEMO_MAX)
         return;
     if ((m->count + 1) * 2 > m->cap) { /* at most half full */
-        struct sfn__size_memo grown = {xcalloc(m->cap ? m->cap * 2 : 64, sizeof *grown.slot),
-                                       m->cap ? m->cap * 2 : 64, m->count};
+        unsigned cap = m->cap ? m->cap * 2 : 64;
+        struct sfn__size_memo grown = {xcalloc(cap, sizeof *grown.slot), cap, m->count};
         for (unsigned i = 0; i < m->cap; i++)
             if (m->slot[i].v)
                 *memo_slot(&grown, m->slot[i].v) = m->slot[i];
