@@ -61,6 +61,10 @@
 #define EVENTS_MAX 64        /* epoll events taken per loop turn */
 #define START_MAX 32         /* new tasks a loop starts per turn, after the woken ones */
 #define RELEASE_AFTER_MS 100 /* a fiber parked this long gives back its unused stack pages */
+/* Bytes of a parked fiber's stack in use below switch_to_loop's frame address: that function's
+ * own frame, a return address and _setjmp() or swapcontext() (x86-64: ~64; kept generous for
+ * instrumented builds). Pages below are given back. */
+#define PARK_SLACK 512
 
 enum wake { WAKE_NONE, WAKE_FD, WAKE_TIMER, WAKE_EVENT };
 
@@ -79,10 +83,11 @@ struct locals {
  * eventfd from any other thread). A done fiber is freed by its loop after it switched away.
  */
 struct fiber {
-    ucontext_t uc; /* its first context (SCHED_JMP), or its registers while switched away */
 #if SCHED_JMP
     jmp_buf jb;  /* its registers while switched away, once started */
-    int started; /* entered once (by setcontext) */
+    int started; /* entered once (by setcontext, on its loop's first_uc) */
+#else
+    ucontext_t uc; /* its registers while switched away */
 #endif
     void *stack;           /* mmap'd: guard page + stack_size */
     size_t map_len;        /* bytes mapped */
@@ -97,7 +102,7 @@ struct fiber {
     int64_t deadline;      /* monotonic ms of its timer */
     long heap_at;          /* index in the timer heap, -1 if none */
     int done;              /* the task returned */
-    uintptr_t park_frame;  /* the frame it parked in (fiber_park's) */
+    uintptr_t park_frame;  /* its lowest frame when it last switched away (switch_to_loop's) */
     uintptr_t released_at; /* park_frame of its last release, 0: none */
     int64_t parked_ms;     /* monotonic ms when it parked, for the release list */
     struct dlist pk;       /* on the loop's release list while parked */
@@ -132,7 +137,8 @@ struct loop {
     struct dlist pk;   /* parked fibers with stack pages not yet given back, oldest first
                           (loop thread only) */
 #if SCHED_JMP
-    jmp_buf jb; /* the loop's registers while a fiber runs */
+    jmp_buf jb;          /* the loop's registers while a fiber runs */
+    ucontext_t first_uc; /* the context a fiber is first entered on (~1 KB, so not per fiber) */
 #else
     ucontext_t uc; /* the loop's own context */
 #endif
@@ -327,8 +333,9 @@ static int fiber_wake(struct fiber *f, enum wake why, int revents)
  * at every turn in flight. A fiber still parked RELEASE_AFTER_MS after it parked gets those pages
  * given back (madvise MADV_DONTNEED), by its loop: short waits (a connect, a quick event) pay
  * nothing, and a long one pays one madvise (each one a TLB shootdown on this kind of VM, so not
- * at every park). The page right under the parked frame is kept. Resuming costs a page fault for
- * each page the fiber touches again.
+ * at every park). Pages wholly below the lowest frame in use (switch_to_loop's, less PARK_SLACK)
+ * go; a model call parks ~10.8 KB deep, so this keeps 3 pages where keeping one more page under
+ * the frame kept 4. Resuming costs a page fault for each page the fiber touches again.
  *
  * A fiber parks again in the same frame when it waits in a loop: a model call's task wakes on
  * each of curl's timers and socket events and parks where it was, and released every time it paid
@@ -343,7 +350,7 @@ static struct fiber *pk_first(struct loop *l)
     return dlist_entry(dlist_first(&l->pk), struct fiber, pk);
 }
 
-/* Gives back the pages of parked (not running) fiber f's stack below the page under its frame. */
+/* Gives back the pages of parked (not running) fiber f's stack below its lowest frame. */
 static void stack_release(struct fiber *f)
 {
     if (f->park_frame == f->released_at)
@@ -351,7 +358,7 @@ static void stack_release(struct fiber *f)
     f->released_at = f->park_frame;
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t lo = (uintptr_t)f->stack + page; /* the stack's lowest byte, above the guard */
-    uintptr_t keep = (f->park_frame & ~(page - 1)) - page;
+    uintptr_t keep = (f->park_frame - PARK_SLACK) & ~(page - 1);
     if (keep > lo && madvise((void *)lo, keep - lo, MADV_DONTNEED) != 0)
         log_at(LL_DEBUG, "sched", "cannot release parked stack pages: %s", strerror(errno));
 }
@@ -369,12 +376,26 @@ static void stacks_release_due(struct loop *l, int64_t now)
 /* Switches from the running fiber f back to its loop; returns when the loop runs f again. */
 static __attribute__((noinline)) void switch_to_loop(struct loop *l, struct fiber *f)
 {
+    f->park_frame = (uintptr_t)__builtin_frame_address(0);
 #if SCHED_JMP
     if (_setjmp(f->jb) == 0)
         _longjmp(l->jb, 1);
 #else
     swapcontext(&f->uc, &l->uc);
 #endif
+}
+
+static void fiber_main(void);
+
+/* Makes uc the context that enters fiber f of loop l at fiber_main, on f's stack. */
+static void first_context(struct loop *l, struct fiber *f, ucontext_t *uc)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    getcontext(uc);
+    uc->uc_stack.ss_sp = (char *)f->stack + page;
+    uc->uc_stack.ss_size = l->s->stack_size;
+    uc->uc_link = NULL;
+    makecontext(uc, fiber_main, 0);
 }
 
 /* Switches from loop l to fiber f; returns when f switches back (parked or done). */
@@ -385,7 +406,8 @@ static __attribute__((noinline)) void switch_to_fiber(struct loop *l, struct fib
         if (f->started)
             _longjmp(f->jb, 1);
         f->started = 1;
-        setcontext(&f->uc);
+        first_context(l, f, &l->first_uc);
+        setcontext(&l->first_uc);
         abort(); /* setcontext does not return unless it failed */
     }
 #else
@@ -404,7 +426,6 @@ static enum wake fiber_park(struct fiber *f, int timeout_ms)
         f->deadline = now + timeout_ms;
         heap_add(l, f);
     }
-    f->park_frame = (uintptr_t)__builtin_frame_address(0);
     f->parked_ms = now;
     dlist_push_tail(&l->pk, &f->pk);
     switch_start(&f->asan_fake, l->stack_bottom, l->stack_size_asan);
@@ -451,16 +472,13 @@ static struct fiber *fiber_start(struct loop *l, struct task *t)
         task_done(l->s);
         return NULL;
     }
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
     f->fn = t->fn;
     f->ud = t->ud;
     f->loop = l;
     f->heap_at = -1;
-    getcontext(&f->uc);
-    f->uc.uc_stack.ss_sp = (char *)f->stack + page;
-    f->uc.uc_stack.ss_size = l->s->stack_size;
-    f->uc.uc_link = NULL;
-    makecontext(&f->uc, fiber_main, 0);
+#if !SCHED_JMP
+    first_context(l, f, &f->uc);
+#endif
     l->live++;
     ready_push(l, f);
     return f;

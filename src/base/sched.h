@@ -26,6 +26,12 @@
 
 #include "base/err.h"
 
+/* Marks a function that runs before or beside a task's wait, never across it: kept out of line,
+ * its locals do not widen the frames that stay resident while the task is parked (see "Parked
+ * stacks" in sched.c). Inlined into api_handle, the HTTP routes' other handlers made its frame
+ * 4 KB, all of it held by every turn waiting on its model. */
+#define SCHED_OUT_OF_LINE __attribute__((noinline))
+
 struct sched;
 struct sched_event;
 

@@ -28,6 +28,7 @@
 #include "base/buf.h"
 #include "base/errcode.h"
 #include "base/log.h"
+#include "base/sched.h"
 #include "base/text.h"
 #include "base/xmalloc.h"
 
@@ -304,18 +305,22 @@ static int within_limit(struct ratelimit *rl, const char *key, const char *what,
     return 0;
 }
 
-static void handle_chat(struct api *api, struct http_request *req, struct http_response *resp)
+/* POST /chat's checks before its turn runs: the address's rate limit, the body's size and type,
+ * the caller, the session's rate limit. Returns the request (its userId set to the caller's), or
+ * NULL with resp answered. Out of line (see SCHED_OUT_OF_LINE): none of this is live while the turn
+ * waits. */
+static SCHED_OUT_OF_LINE json_t *chat_admit(struct api *api, struct http_request *req,
+                                            struct http_response *resp)
 {
-    struct agent *a = &api->rt->agent;
     char peer[RATELIMIT_ADDR_MAX], client[RATELIMIT_ADDR_MAX];
     http_request_peer(req, peer, sizeof peer);
     ratelimit_client_address(api->proxies, peer, http_request_header(req, "X-Forwarded-For"),
                              client);
     if (!within_limit(api->by_addr, client, "from this address", resp))
-        return;
+        return NULL;
     if (req->body_too_large) {
         reply_error(resp, "PayloadTooLarge", "request body is larger than 65536 bytes");
-        return;
+        return NULL;
     }
     const char *ct = http_request_header(req, "Content-Type");
     if (!is_json_type(ct)) {
@@ -323,28 +328,39 @@ static void handle_chat(struct api *api, struct http_request *req, struct http_r
         snprintf(msg, sizeof msg, "Content-Type must be application/json (got '%.100s')",
                  ct ? ct : "none");
         reply_error(resp, "UnsupportedMediaType", msg);
-        return;
+        return NULL;
     }
     struct err e;
     err_clear(&e);
     json_t *request = turn_parse_request(req->body, req->body_len, &e);
     if (!request) {
         reply_err(resp, &e);
-        return;
+        return NULL;
     }
     struct caller c;
     if (caller_identify(api, req, json_string_value(json_object_get(request, "userId")), &c, &e) <
         0) {
         json_decref(request);
         reply_unauthorized(resp, &e);
-        return;
+        return NULL;
     }
     request_set_user(request, &c);
     const char *sid = json_string_value(json_object_get(request, "sessionId"));
     if (sid && !within_limit(api->by_session, sid, "in this session", resp)) {
         json_decref(request);
-        return;
+        return NULL;
     }
+    return request;
+}
+
+static void handle_chat(struct api *api, struct http_request *req, struct http_response *resp)
+{
+    struct agent *a = &api->rt->agent;
+    json_t *request = chat_admit(api, req, resp);
+    if (!request)
+        return;
+    struct err e;
+    err_clear(&e);
     const char *accept = http_request_header(req, "Accept");
     if (accept && strstr(accept, "text/event-stream")) {
         json_t *stolen = request;
@@ -1028,6 +1044,9 @@ static int path_match(const char *pattern, const char *path, char *id, size_t ca
 
 static void dispatch(struct api *api, struct http_request *req, struct http_response *resp,
                      const char **route_name);
+static SCHED_OUT_OF_LINE void route_run(struct api *api, enum route_id rid, const char *id,
+                                        const struct operator_id *who, struct http_request *req,
+                                        struct http_response *resp);
 
 /* ---------------------------------------------------------------- CORS */
 
@@ -1087,9 +1106,7 @@ void api_handle(void *ud, struct http_request *req, struct http_response *resp)
 {
     struct api *api = ud;
     const char *header = http_request_header(req, "X-Amzn-Trace-Id");
-    struct err terr;
-    err_clear(&terr);
-    struct trace_ctx *seg = trace_begin("parley", header, &terr);
+    struct trace_ctx *seg = trace_begin("parley", header, NULL); /* a bad header is logged */
     trace_set_request(seg, req->method, req->path, http_request_header(req, "User-Agent"), NULL);
     /* Formatted now: a streamed turn ends (and frees) the segment on its own thread. */
     char th[256];
@@ -1110,11 +1127,25 @@ void api_handle(void *ud, struct http_request *req, struct http_response *resp)
     metrics_http_request(route, resp->status);
 }
 
+/* 405 when the path has a route for another method (allowed), else 404. */
+static SCHED_OUT_OF_LINE void reply_no_route(struct http_request *req, const char *allowed,
+                                             struct http_response *resp)
+{
+    char msg[200];
+    if (allowed) {
+        snprintf(msg, sizeof msg, "%.120s allows %s only (got %.10s)", req->path, allowed,
+                 req->method);
+        http_response_header(resp, "Allow", allowed);
+        reply_error(resp, "MethodNotAllowed", msg);
+    } else {
+        snprintf(msg, sizeof msg, "no route for %.10s %.120s", req->method, req->path);
+        reply_error(resp, "NotFound", msg);
+    }
+}
+
 static void dispatch(struct api *api, struct http_request *req, struct http_response *resp,
                      const char **route_name)
 {
-    struct app *rt = api->rt;
-    struct agent *a = &rt->agent;
     char id[128] = "";
     const struct route *r = NULL;
     const char *allowed = NULL;
@@ -1128,28 +1159,34 @@ static void dispatch(struct api *api, struct http_request *req, struct http_resp
             break;
         }
     }
-    if (!r && allowed) {
-        char msg[200];
-        snprintf(msg, sizeof msg, "%.120s allows %s only (got %.10s)", req->path, allowed,
-                 req->method);
-        http_response_header(resp, "Allow", allowed);
-        reply_error(resp, "MethodNotAllowed", msg);
-        return;
-    }
     if (!r) {
-        char msg[200];
-        snprintf(msg, sizeof msg, "no route for %.10s %.120s", req->method, req->path);
-        reply_error(resp, "NotFound", msg);
+        reply_no_route(req, allowed, resp);
         return;
     }
     *route_name = r->pattern;
     struct operator_id who = {.name = "", .role = OPERATOR_AGENT};
     if (r->operator_only && !require_operator(api, req, resp, &who))
         return;
-    switch (r->id) {
-    case R_CHAT:
+    if (r->id == R_CHAT)
         handle_chat(api, req, resp);
-        break;
+    else
+        route_run(api, r->id, id, &who, req, resp);
+    for (size_t i = 0; i < sizeof audited / sizeof audited[0]; i++)
+        if (audited[i].id == r->id && resp->status >= 200 && resp->status < 300)
+            audit_record(api, &who, audited[i].action,
+                         strncmp(r->pattern, "/sessions/", 10) == 0 ? id : NULL);
+}
+
+/* Every route but POST /chat (out of line: see SCHED_OUT_OF_LINE). */
+static SCHED_OUT_OF_LINE void route_run(struct api *api, enum route_id rid, const char *id,
+                                        const struct operator_id *who, struct http_request *req,
+                                        struct http_response *resp)
+{
+    struct app *rt = api->rt;
+    struct agent *a = &rt->agent;
+    switch (rid) {
+    case R_CHAT:
+        break; /* dispatch runs it */
     case R_HEALTH:
         reply_json(resp, 200,
                    json_pack("{s:s, s:s, s:s}", "status", "ok", "store", store_name(a->store),
@@ -1171,7 +1208,7 @@ static void dispatch(struct api *api, struct http_request *req, struct http_resp
         handle_user_erase(rt, id, resp);
         break;
     case R_SESSION_MESSAGES:
-        handle_operator_message(a, id, api->operators ? &who : NULL, req, resp);
+        handle_operator_message(a, id, api->operators ? who : NULL, req, resp);
         break;
     case R_SESSION_RELEASE:
         handle_set_status(a, id, "active", "released by operator", resp);
@@ -1223,7 +1260,7 @@ static void dispatch(struct api *api, struct http_request *req, struct http_resp
         serve_static(rt, id, API_CACHE_PAGE, resp);
         break;
     case R_AUDIT:
-        handle_audit(api, &who, req, resp);
+        handle_audit(api, who, req, resp);
         break;
     case R_WIDGET:
         serve_static(rt, "widget.js", API_CACHE_WIDGET, resp);
@@ -1231,8 +1268,4 @@ static void dispatch(struct api *api, struct http_request *req, struct http_resp
             http_response_header(resp, "Cross-Origin-Resource-Policy", "cross-origin");
         break;
     }
-    for (size_t i = 0; i < sizeof audited / sizeof audited[0]; i++)
-        if (audited[i].id == r->id && resp->status >= 200 && resp->status < 300)
-            audit_record(api, &who, audited[i].action,
-                         strncmp(r->pattern, "/sessions/", 10) == 0 ? id : NULL);
 }

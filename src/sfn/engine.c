@@ -605,21 +605,6 @@ out:
     return rc;
 }
 
-static void resource_kind(const char *res, char *type, size_t tcap, char *name, size_t ncap)
-{
-    const char *p = !strncmp(res, "arn:aws:states:::", 18) ? res + 18 : NULL;
-    if (p) {
-        const char *colon = strrchr(p, ':');
-        if (colon) {
-            snprintf(type, tcap, "%.*s", (int)(colon - p), p);
-            snprintf(name, ncap, "%s", colon + 1);
-            return;
-        }
-    }
-    snprintf(type, tcap, "%s", "lambda");
-    snprintf(name, ncap, "%s", res);
-}
-
 static int resolve_secs(struct exec *x, const struct sfn__state *s, struct jsonpath *p, json_t *in,
                         long *out, const char *field, struct fail *f)
 {
@@ -666,19 +651,12 @@ static int apply_parameters(struct exec *x, const struct sfn__state *s, json_t *
     return 0;
 }
 
-/* The resource's type and name as Task history events show them. */
-struct task_res {
-    char type[64];
-    char name[256];
-    int lambda_ev; /* Lambda-shaped events (LambdaFunction...) instead of Task... */
-};
-
 /* LambdaFunctionScheduled/Started, or TaskScheduled/Started, for params. */
-static void task_start_events(struct exec *x, const struct sfn__state *s, const struct task_res *tr,
-                              json_t *params, long timeout, long heartbeat)
+static void task_start_events(struct exec *x, const struct sfn__state *s, json_t *params,
+                              long timeout, long heartbeat)
 {
     char *ps = dump(params);
-    if (tr->lambda_ev) {
+    if (s->resource_is_lambda_arn) {
         json_t *d = json_pack("{s:s, s:s, s:{s:b}}", "resource", s->resource, "input", ps,
                               "inputDetails", "truncated", 0);
         if (timeout)
@@ -686,8 +664,8 @@ static void task_start_events(struct exec *x, const struct sfn__state *s, const 
         simple_event(x, "LambdaFunctionScheduled", "lambdaFunctionScheduledEventDetails", d);
         simple_event(x, "LambdaFunctionStarted", NULL, NULL);
     } else {
-        json_t *d = json_pack("{s:s, s:s, s:s, s:s}", "resourceType", tr->type, "resource",
-                              tr->name, "region", x->o->region ? x->o->region : "us-east-1",
+        json_t *d = json_pack("{s:s, s:s, s:s, s:s}", "resourceType", s->resource_type, "resource",
+                              s->resource_name, "region", x->o->region ? x->o->region : "us-east-1",
                               "parameters", ps);
         if (timeout)
             json_object_set_new(d, "timeoutInSeconds", json_integer(timeout));
@@ -695,31 +673,34 @@ static void task_start_events(struct exec *x, const struct sfn__state *s, const 
             json_object_set_new(d, "heartbeatInSeconds", json_integer(heartbeat));
         simple_event(x, "TaskScheduled", "taskScheduledEventDetails", d);
         simple_event(x, "TaskStarted", "taskStartedEventDetails",
-                     json_pack("{s:s, s:s}", "resourceType", tr->type, "resource", tr->name));
+                     json_pack("{s:s, s:s}", "resourceType", s->resource_type, "resource",
+                               s->resource_name));
     }
     free(ps);
 }
 
 /* Adds the resource's type and name to event details d, unless the events are Lambda-shaped. */
-static json_t *task_resource(const struct task_res *tr, json_t *d)
+static json_t *task_resource(const struct sfn__state *s, json_t *d)
 {
-    if (!tr->lambda_ev) {
-        json_object_set_new(d, "resourceType", json_string(tr->type));
-        json_object_set_new(d, "resource", json_string(tr->name));
+    if (!s->resource_is_lambda_arn) {
+        json_object_set_new(d, "resourceType", json_string(s->resource_type));
+        json_object_set_new(d, "resource", json_string(s->resource_name));
     }
     return d;
 }
 
 /* The task's Failed event: the resource, then the error and the cause when there are. */
-static void task_failed_event(struct exec *x, const struct task_res *tr, const struct fail *f)
+static void task_failed_event(struct exec *x, const struct sfn__state *s, const struct fail *f)
 {
-    json_t *d = task_resource(tr, json_object());
+    json_t *d = task_resource(s, json_object());
     if (f->error)
         json_object_set_new(d, "error", json_string(f->error));
     if (f->cause)
         json_object_set_new(d, "cause", json_string(f->cause));
-    simple_event(x, tr->lambda_ev ? "LambdaFunctionFailed" : "TaskFailed",
-                 tr->lambda_ev ? "lambdaFunctionFailedEventDetails" : "taskFailedEventDetails", d);
+    simple_event(x, s->resource_is_lambda_arn ? "LambdaFunctionFailed" : "TaskFailed",
+                 s->resource_is_lambda_arn ? "lambdaFunctionFailedEventDetails"
+                                           : "taskFailedEventDetails",
+                 d);
 }
 
 static int fan_enabled(const struct exec *x);
@@ -851,10 +832,9 @@ static int task_attempt(struct exec *x, const struct sfn__state *s, json_t *raw,
     if (resolve_secs(x, s, s->timeout_path, raw, &timeout, "TimeoutSecondsPath", f) < 0 ||
         resolve_secs(x, s, s->heartbeat_path, raw, &heartbeat, "HeartbeatSecondsPath", f) < 0)
         goto out;
-    struct task_res tr = {.lambda_ev = s->resource_is_lambda_arn};
-    resource_kind(s->resource, tr.type, sizeof tr.type, tr.name, sizeof tr.name);
+    int lambda_ev = s->resource_is_lambda_arn;
     if (x->history) {
-        task_start_events(x, s, &tr, params, timeout, heartbeat);
+        task_start_events(x, s, params, timeout, heartbeat);
     } else {
         tick(x); /* ...Scheduled */
         tick(x); /* ...Started */
@@ -866,22 +846,22 @@ static int task_attempt(struct exec *x, const struct sfn__state *s, json_t *raw,
         result = NULL;
         failf(f, "States.Timeout", "Task '%s' did not complete within %ld seconds", s->name,
               timeout);
-        EVENT(x, simple_event(x, tr.lambda_ev ? "LambdaFunctionTimedOut" : "TaskTimedOut",
-                              tr.lambda_ev ? "lambdaFunctionTimedOutEventDetails"
-                                           : "taskTimedOutEventDetails",
+        EVENT(x, simple_event(x, lambda_ev ? "LambdaFunctionTimedOut" : "TaskTimedOut",
+                              lambda_ev ? "lambdaFunctionTimedOutEventDetails"
+                                        : "taskTimedOutEventDetails",
                               json_pack("{s:s, s:s}", "error", f->error, "cause", f->cause)));
         goto out;
     }
     if (got == -1) {
-        EVENT(x, task_failed_event(x, &tr, f));
+        EVENT(x, task_failed_event(x, s, f));
         goto out;
     }
     if (check_size(x, result, "result", s, f) < 0)
         goto out;
-    EVENT(x, simple_event(x, tr.lambda_ev ? "LambdaFunctionSucceeded" : "TaskSucceeded",
-                          tr.lambda_ev ? "lambdaFunctionSucceededEventDetails"
-                                       : "taskSucceededEventDetails",
-                          task_resource(&tr, payload_details("output", result))));
+    EVENT(x, simple_event(x, lambda_ev ? "LambdaFunctionSucceeded" : "TaskSucceeded",
+                          lambda_ev ? "lambdaFunctionSucceededEventDetails"
+                                    : "taskSucceededEventDetails",
+                          task_resource(s, payload_details("output", result))));
     rc = finish(x, s, raw, result, ctx, out, f);
 out:
     json_decref(eff);
@@ -1477,14 +1457,18 @@ typedef int (*attempt_fn)(struct exec *x, const struct sfn__state *s, json_t *ra
 static int with_retry(struct exec *x, const struct sfn__state *s, attempt_fn fn, json_t *raw,
                       json_t **out, int *next, struct fail *f)
 {
-    long counts[64] = {0};
+    /* Retries made by each retrier, allocated at the first retry: the attempts run under this
+     * frame, and in `parley serve` a turn's frames stay resident while it waits on its model. */
+    long *counts = NULL;
     long retries = 0;
+    int rc = -1;
     for (;;) {
         x->last_retries = retries;
         assert(*out == NULL && !f->error && !f->cause); /* each attempt starts clean */
         if (fn(x, s, raw, retries, out, f) == 0) {
             *next = s->next;
-            return 0;
+            rc = 0;
+            break;
         }
         assert(*out == NULL); /* a failed attempt leaves no output behind */
         if (x->root->timed_out || !f->error)
@@ -1493,27 +1477,33 @@ static int with_retry(struct exec *x, const struct sfn__state *s, attempt_fn fn,
         for (i = 0; i < s->nretry; i++)
             if (sfn__error_matches(&s->retry[i].errors, f->error))
                 break;
-        if (i < s->nretry && i < 64 && counts[i] < s->retry[i].max_attempts) {
-            const struct sfn__retrier *r = &s->retry[i];
-            /* a retrier never runs past its MaxAttempts, and every retry is counted once */
-            assert(counts[i] >= 0 && counts[i] < r->max_attempts && retries >= counts[i]);
-            double d = r->interval_s * pow(r->backoff, (double)counts[i]);
-            if (r->max_delay_s > 0 && d > r->max_delay_s)
-                d = r->max_delay_s;
-            if (r->jitter_full)
-                d = d * (double)(rand_seeded_next(&x->rng) % 1000001) / 1e6;
-            counts[i]++;
-            retries++;
-            fail_release(f);
-            sleep_ms(x, (int64_t)(d * 1000.0));
-            if (check_deadline(x)) {
-                failf(f, "States.Timeout", "The execution timed out during a Retry back-off");
-                return -1;
-            }
-            continue;
+        if (i == s->nretry)
+            break;
+        if (!counts)
+            counts = xcalloc(s->nretry, sizeof *counts);
+        if (counts[i] >= s->retry[i].max_attempts)
+            break;
+        const struct sfn__retrier *r = &s->retry[i];
+        /* a retrier never runs past its MaxAttempts, and every retry is counted once */
+        assert(counts[i] >= 0 && counts[i] < r->max_attempts && retries >= counts[i]);
+        double d = r->interval_s * pow(r->backoff, (double)counts[i]);
+        if (r->max_delay_s > 0 && d > r->max_delay_s)
+            d = r->max_delay_s;
+        if (r->jitter_full)
+            d = d * (double)(rand_seeded_next(&x->rng) % 1000001) / 1e6;
+        counts[i]++;
+        retries++;
+        fail_release(f);
+        sleep_ms(x, (int64_t)(d * 1000.0));
+        if (check_deadline(x)) {
+            failf(f, "States.Timeout", "The execution timed out during a Retry back-off");
+            free(counts);
+            return -1;
         }
-        break;
     }
+    free(counts);
+    if (rc == 0)
+        return 0;
     if (x->root->timed_out || !f->error)
         return -1;
     for (size_t i = 0; i < s->ncatch; i++) {

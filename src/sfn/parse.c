@@ -118,6 +118,8 @@ static void state_release(struct sfn__state *s)
     if (s->result)
         json_decref(s->result);
     free(s->resource);
+    free(s->resource_type);
+    free(s->resource_name);
     jsonpath_free(s->timeout_path);
     jsonpath_free(s->heartbeat_path);
     for (size_t i = 0; i < s->nretry; i++)
@@ -709,6 +711,10 @@ static void compile_task(struct pctx *c, json_t *st, const char *where, struct s
                              s->resource);
         s->resource_is_lambda_arn = !strncmp(s->resource, "arn:aws:lambda:", 15) ||
                                     !strncmp(s->resource, "${", 2);
+        const char *svc = !strncmp(s->resource, "arn:aws:states:::", 17) ? s->resource + 17 : NULL;
+        const char *colon = svc ? strrchr(svc, ':') : NULL;
+        s->resource_type = colon ? xstrndup(svc, (size_t)(colon - svc)) : xstrdup("lambda");
+        s->resource_name = xstrdup(colon ? colon + 1 : s->resource);
     }
     exclusive(c, st, where, "TimeoutSeconds", "TimeoutSecondsPath");
     exclusive(c, st, where, "HeartbeatSeconds", "HeartbeatSecondsPath");

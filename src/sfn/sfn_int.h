@@ -147,6 +147,9 @@ struct sfn__state {
     json_t *result;             /* Pass Result (owned) */
     char *resource;             /* Task */
     int resource_is_lambda_arn; /* arn:aws:lambda:...:function:... (history event names) */
+    char *resource_type;        /* as Task history events show it: "dynamodb" of */
+    char *resource_name;        /* arn:aws:states:::dynamodb:putItem, name "putItem"; else */
+                                /* "lambda" and the whole Resource */
     long timeout_s;             /* 0: none */
     struct jsonpath *timeout_path;
     long heartbeat_s;

@@ -427,6 +427,62 @@ static void test_mock_from_c(void)
     CHECK(sfn_mock_parse("{not json", &e) == NULL);
 }
 
+/* A Task's Scheduled/Started/Succeeded events name its resource as AWS does: an integration
+ * (arn:aws:states:::SERVICE:API) by type and API, a Lambda ARN as the whole ARN in the Lambda
+ * events. */
+static void test_history_resource_names(void)
+{
+    struct err e = {0};
+    struct sfn_machine *m = sfn_machine_parse(
+        "{\"StartAt\":\"Q\",\"States\":{"
+        "\"Q\":{\"Type\":\"Task\",\"Resource\":\"arn:aws:states:::sqs:sendMessage\","
+        "\"Next\":\"E\"},"
+        "\"E\":{\"Type\":\"Task\","
+        "\"Resource\":\"arn:aws:states:::elasticmapreduce:createCluster.sync\",\"Next\":\"L\"},"
+        "\"L\":{\"Type\":\"Task\","
+        "\"Resource\":\"arn:aws:lambda:us-east-1:123456789012:function:Fn\",\"End\":true}}}",
+        &e);
+    CHECK(m != NULL);
+    struct sfn_run_opts o = {.want_history = 1, .virtual_clock = 1, .region = "eu-west-1"};
+    json_t *in = J("{}");
+    struct sfn_result r;
+    sfn_run(m, in, &o, &r);
+    CHECK_INT(r.status, SFN_SUCCEEDED);
+    const char *want[][3] = {{"TaskScheduled", "sqs", "sendMessage"},
+                             {"TaskStarted", "sqs", "sendMessage"},
+                             {"TaskSucceeded", "sqs", "sendMessage"},
+                             {"TaskScheduled", "elasticmapreduce", "createCluster.sync"}};
+    size_t i, k = 0, lambda = 0;
+    json_t *ev;
+    json_array_foreach(r.history, i, ev) {
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        json_t *d = NULL;
+        const char *key;
+        json_t *v;
+        json_object_foreach(ev, key, v)
+            if (strstr(key, "EventDetails"))
+                d = v;
+        if (k < 4 && strcmp(type, want[k][0]) == 0) {
+            CHECK_STR(json_string_value(json_object_get(d, "resourceType")), want[k][1]);
+            CHECK_STR(json_string_value(json_object_get(d, "resource")), want[k][2]);
+            if (k == 0)
+                CHECK_STR(json_string_value(json_object_get(d, "region")), "eu-west-1");
+            k++;
+        }
+        if (strcmp(type, "LambdaFunctionScheduled") == 0) {
+            CHECK_STR(json_string_value(json_object_get(d, "resource")),
+                      "arn:aws:lambda:us-east-1:123456789012:function:Fn");
+            CHECK(json_object_get(d, "resourceType") == NULL);
+            lambda++;
+        }
+    }
+    CHECK_INT(k, 4);
+    CHECK_INT(lambda, 1);
+    sfn_result_release(&r);
+    json_decref(in);
+    sfn_machine_free(m);
+}
+
 static int write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -634,6 +690,7 @@ int main(void)
     RUN(test_real_clock_branches_sequential);
     RUN(test_task_timeout_after_return);
     RUN(test_mock_from_c);
+    RUN(test_history_resource_names);
     RUN(test_cli);
     RUN(test_on_state_reports);
     RUN(test_size_memo);
