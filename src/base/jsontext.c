@@ -5,6 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/xmalloc.h"
+
+#define JSONTEXT_SLACK_MAX 256 /* unused bytes jsontext_dump leaves at the end of its block */
+
 size_t jsontext_string_size(const char *s, size_t n)
 {
     size_t out = n + 2;
@@ -186,5 +190,10 @@ char *jsontext_dump(const json_t *v)
         buf_release(&b);
         return NULL;
     }
+    /* Doubling leaves up to half the block unused, and some texts are held for seconds (a model
+     * call's request body, at every turn waiting on its model): a realloc in place gives a
+     * larger tail back. */
+    if (b.cap - b.len > JSONTEXT_SLACK_MAX)
+        b.data = xrealloc(b.data, b.len + 1);
     return buf_take(&b, NULL);
 }

@@ -38,6 +38,10 @@
  * pass), and a larger block is answered 431. A body is streamed through the read buffer in
  * pieces, so it needs no room here. */
 #define CONN_POOL_BYTES (12 * 1024)
+/* The buffer libmicrohttpd gives a streamed response for each read of its body, held with the
+ * response for the whole stream. 1 KiB saved 3 KB per held SSE turn but cost 20-50% more CPU per
+ * SSE turn at 4,000 connections (bench/README.md, 2026-12-06), so it stays at 4 KiB. */
+#define STREAM_BLOCK_BYTES 4096
 /* Resuming a connection makes libmicrohttpd walk the whole list of its event thread's suspended
  * connections on its next turn (0.9.75, resume_suspended_connections), which at thousands of held
  * turns was a tenth of the server's CPU when every finished turn and every streamed chunk resumed
@@ -360,8 +364,8 @@ static struct MHD_Response *response_build(struct http_server *s, struct MHD_Con
             st->wake->conn = conn;
             pthread_mutex_unlock(&st->wake->lock);
         }
-        mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_reader, st,
-                                               stream_done);
+        mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK_BYTES, stream_reader,
+                                               st, stream_done);
         if (!mr)
             stream_done(st);
     } else {

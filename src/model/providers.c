@@ -15,9 +15,10 @@
 
 #define SSE_EVENT_MAX (1u << 20)
 /* curl's receive buffer for a model call, held for the whole call (seconds, at every turn in
- * flight): answers are a few KiB and streams come in small events, so 4 KiB costs no extra reads
- * worth counting and saves 12 KiB per call over curl's 16 KiB (bench/README.md, concurrency). */
-#define MODEL_RECV_BUFFER_BYTES 4096
+ * flight): answers are a few KiB and streams come in small events, so 1 KiB (curl's least) costs
+ * a few more reads of an answer and saves 15 KiB per call over curl's 16 KiB (bench/README.md,
+ * concurrency). */
+#define MODEL_RECV_BUFFER_BYTES 1024
 /* Finished model calls' handles kept with their keep-alive connection to the provider: turns
  * finish and start in bursts at thousands of connections, and a call without an idle handle
  * pays a new multi handle, a socket pair and a TCP (and TLS) connect. Each costs 3 descriptors. */
@@ -203,12 +204,18 @@ int model__check_response(json_t *resp, const char *model_id, struct err *err)
 void model__stream_init(struct model__stream *s, model_delta_fn on_delta, void *ud)
 {
     memset(s, 0, sizeof *s);
+    s->on_delta = on_delta;
+    s->ud = ud;
+}
+
+/* The message a stream builds, made at its first event: a call holds nothing for it while it
+ * waits on the provider (or when it does not stream at all). */
+static void stream_begin(struct model__stream *s)
+{
     s->msg = json_pack("{s:s, s:s, s:[], s:n, s:{s:i, s:i}}", "type", "message", "role",
                        "assistant", "content", "stop_reason", "usage", "input_tokens", 0,
                        "output_tokens", 0);
     s->partial = json_object();
-    s->on_delta = on_delta;
-    s->ud = ud;
 }
 
 void model__stream_release(struct model__stream *s)
@@ -243,6 +250,8 @@ static void stream_append(json_t *obj, const char *key, const char *more)
 
 int model__stream_event(struct model__stream *s, const json_t *ev)
 {
+    if (!s->msg)
+        stream_begin(s);
     const char *type = json_string_value(json_object_get(ev, "type"));
     json_t *content = json_object_get(s->msg, "content");
     if (!type)

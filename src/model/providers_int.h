@@ -42,7 +42,7 @@ void model__http_release(struct model__http *h);
 /* Builds a Messages-API response from Anthropic stream events (message_start,
  * content_block_start/delta/stop, message_delta, message_stop, error), forwarding text deltas. */
 struct model__stream {
-    json_t *msg;             /* the message being built */
+    json_t *msg;             /* the message being built (from the first event) */
     json_t *partial;         /* object: block index -> accumulated input_json string */
     model_delta_fn on_delta; /* may be NULL */
     void *ud;                /* for on_delta */
