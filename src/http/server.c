@@ -33,11 +33,11 @@
 /* libmicrohttpd's memory pool per connection (its default is 32 KiB): the request line, headers
  * and read buffer, then the response headers and the write buffer of a streamed body. It is held
  * for as long as the connection lives, by every held connection (and libmicrohttpd zeroes all of
- * it between requests, so all of it is resident). 12 KiB takes a header block of 8 KiB (a JWT at
- * its 8 KiB cap and the usual headers; test_e2e_edge checks it; blocks up to about 11.5 KiB
- * pass), and a larger block is answered 431. A body is streamed through the read buffer in
- * pieces, so it needs no room here. */
-#define CONN_POOL_BYTES (12 * 1024)
+ * it between requests, so all of it is resident). 10 KiB takes a header block of 8 KiB (a JWT at
+ * its 8 KiB cap and the usual headers; test_e2e_edge checks it; blocks up to about 9.5 KiB pass,
+ * json and SSE), and a block of 10 KiB is answered 431. A body is streamed through the read
+ * buffer in pieces, so it needs no room here. */
+#define CONN_POOL_BYTES (10 * 1024)
 /* The buffer libmicrohttpd gives a streamed response for each read of its body, held with the
  * response for the whole stream. 1 KiB saved 3 KB per held SSE turn but cost 20-50% more CPU per
  * SSE turn at 4,000 connections (bench/README.md, 2026-12-06), so it stays at 4 KiB. */

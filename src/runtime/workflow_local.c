@@ -40,18 +40,78 @@ static json_t *call_bound(void *ud, json_t *event, struct err *err)
     return out;
 }
 
-/* Records each state of the execution as it ends: the path the console draws. */
+/* The path the console draws: each state of the execution as it ends. It is kept as C data while
+ * the execution runs, since a turn waits on its model (seconds) with its path so far, and as JSON
+ * each state took ~1.5 KB; path_json() makes the record's "path" at the end. */
+struct path_step {
+    size_t state, type, next, error; /* offsets into the path's text; PATH_NONE: none */
+    int64_t entered_ms, duration_us;
+    long retries;
+};
+#define PATH_NONE ((size_t)-1)
+#define PATH_TEXT_MAX (1u << 20) /* bytes of state names and errors kept for one path */
+
+struct path {
+    struct path_step *steps;
+    size_t n, cap;
+    struct buf text; /* the steps' strings, each NUL-terminated */
+};
+
+/* The offset of a copy of s in p's text, or PATH_NONE for NULL (or when the text is full). */
+static size_t path_text(struct path *p, const char *s)
+{
+    if (!s)
+        return PATH_NONE;
+    size_t at = p->text.len;
+    if (buf_add(&p->text, s, strlen(s) + 1) < 0)
+        return PATH_NONE;
+    return at;
+}
+
 static void on_state(void *ud, const struct sfn_state_report *r)
 {
-    json_t *node = json_pack("{s:s, s:s, s:I, s:f, s:i}", "state", r->name, "type", r->type,
-                             "enteredAt", (json_int_t)r->entered_ms, "durationMs",
-                             (double)r->duration_us / 1000.0, "retries", (int)r->retries);
-    if (r->next)
-        json_object_set_new(node, strcmp(r->type, "Choice") == 0 ? "choice" : "next",
-                            json_string(r->next));
-    if (r->error)
-        json_object_set_new(node, "error", json_string(r->error));
-    json_array_append_new(ud, node);
+    struct path *p = ud;
+    if (p->n == p->cap) {
+        p->cap = p->cap ? 2 * p->cap : 8;
+        p->steps = xrealloc(p->steps, p->cap * sizeof *p->steps);
+    }
+    struct path_step *st = &p->steps[p->n++];
+    st->state = path_text(p, r->name);
+    st->type = path_text(p, r->type);
+    st->next = path_text(p, r->next);
+    st->error = path_text(p, r->error);
+    st->entered_ms = r->entered_ms;
+    st->duration_us = r->duration_us;
+    st->retries = r->retries;
+}
+
+static const char *path_str(const struct path *p, size_t at)
+{
+    return at == PATH_NONE ? NULL : p->text.data + at;
+}
+
+/* The record's "path": [{"state","type","enteredAt","durationMs","retries"[,"next"|"choice"]
+ * [,"error"]}] (new reference). */
+static json_t *path_json(const struct path *p)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < p->n; i++) {
+        const struct path_step *st = &p->steps[i];
+        const char *type = path_str(p, st->type), *next = path_str(p, st->next);
+        const char *error = path_str(p, st->error);
+        json_t *node = json_pack("{s:s, s:s, s:I, s:f, s:i}", "state",
+                                 path_str(p, st->state) ? path_str(p, st->state) : "", "type",
+                                 type ? type : "", "enteredAt", (json_int_t)st->entered_ms,
+                                 "durationMs", (double)st->duration_us / 1000.0, "retries",
+                                 (int)st->retries);
+        if (next)
+            json_object_set_new(node, type && strcmp(type, "Choice") == 0 ? "choice" : "next",
+                                json_string(next));
+        if (error)
+            json_object_set_new(node, "error", json_string(error));
+        json_array_append_new(arr, node);
+    }
+    return arr;
 }
 
 static char *read_file(const char *path, struct err *err)
@@ -138,10 +198,11 @@ json_t *workflow_local_run(struct agent *a, json_t *state, struct err *err)
     char exec_id[37];
     rand_uuid4(exec_id);
     opts.execution_name = exec_id;
-    json_t *path = json_array();
+    struct path path = {0};
+    buf_init(&path.text, PATH_TEXT_MAX);
     if (a->hooks && a->hooks->on_execution) {
         opts.on_state = on_state;
-        opts.state_ud = path;
+        opts.state_ud = &path;
     }
     int64_t started = clock_now_ms(), t0 = clock_mono_us();
     int rc = sfn_run(w->machine, state, &opts, &res);
@@ -153,7 +214,7 @@ json_t *workflow_local_run(struct agent *a, json_t *state, struct err *err)
                                 "sessionId", json_object_get(state, "sessionId"), "status",
                                 rc == 0 ? sfn_status_name(res.status) : "FAILED", "startedAt",
                                 (json_int_t)started, "durationMs",
-                                (double)(clock_mono_us() - t0) / 1000.0, "path", json_incref(path));
+                                (double)(clock_mono_us() - t0) / 1000.0, "path", path_json(&path));
         if (seg)
             json_object_set_new(rec, "traceId", json_string(trace_id_of(seg)));
         if (rc == 0 && res.status == SFN_SUCCEEDED)
@@ -164,7 +225,8 @@ json_t *workflow_local_run(struct agent *a, json_t *state, struct err *err)
         a->hooks->on_execution(a, rec);
         json_decref(rec);
     }
-    json_decref(path);
+    free(path.steps);
+    buf_release(&path.text);
     if (rc == 0 && res.status == SFN_SUCCEEDED) {
         out = json_incref(res.output);
     } else {

@@ -353,6 +353,15 @@ static void test_execution_path(void)
     CHECK_STR(json_string_value(json_object_get(json_array_get(p, 3), "choice")), "ExecuteAction");
     CHECK_STR(json_string_value(json_object_get(json_array_get(p, 7), "choice")), "SaveAndReturn");
     CHECK_STR(json_string_value(json_object_get(json_array_get(p, 1), "type")), "Choice");
+    /* A Task names the state it went on to, when it was entered, how long it took, its retries. */
+    json_t *first = json_array_get(p, 0);
+    CHECK_STR(json_string_value(json_object_get(first, "next")), "CheckHandoff");
+    CHECK_STR(json_string_value(json_object_get(first, "type")), "Task");
+    CHECK(json_integer_value(json_object_get(first, "enteredAt")) > 1700000000000LL);
+    CHECK(json_is_real(json_object_get(first, "durationMs")));
+    CHECK_INT(json_integer_value(json_object_get(first, "retries")), 0);
+    CHECK(json_object_get(first, "error") == NULL);
+    CHECK(json_object_get(json_array_get(p, 8), "next") == NULL); /* the end */
     CHECK(json_string_length(json_object_get(x, "traceId")) == 35);
     e2e_resp_free(&r);
 }
