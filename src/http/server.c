@@ -39,9 +39,10 @@
  * buffer in pieces, so it needs no room here. */
 #define CONN_POOL_BYTES (10 * 1024)
 /* The buffer libmicrohttpd gives a streamed response for each read of its body, held with the
- * response for the whole stream. 1 KiB saved 3 KB per held SSE turn but cost 20-50% more CPU per
- * SSE turn at 4,000 connections (bench/README.md, 2026-12-06), so it stays at 4 KiB. */
-#define STREAM_BLOCK_BYTES 4096
+ * response for the whole stream. A chat stream's events are a few hundred bytes; a longer one (the
+ * final "done") is read in pieces. 4 -> 1 KiB: -4.4 KB per held SSE turn at 4,000 connections, and
+ * CPU per turn within the noise of alternating runs (bench/README.md, 2026-12-06). */
+#define STREAM_BLOCK_BYTES 1024
 /* Resuming a connection makes libmicrohttpd walk the whole list of its event thread's suspended
  * connections on its next turn (0.9.75, resume_suspended_connections), which at thousands of held
  * turns was a tenth of the server's CPU when every finished turn and every streamed chunk resumed
