@@ -334,8 +334,9 @@ static int fiber_wake(struct fiber *f, enum wake why, int revents)
  * given back (madvise MADV_DONTNEED), by its loop: short waits (a connect, a quick event) pay
  * nothing, and a long one pays one madvise (each one a TLB shootdown on this kind of VM, so not
  * at every park). Pages wholly below the lowest frame in use (switch_to_loop's, less PARK_SLACK)
- * go; a model call parks ~10.8 KB deep, so this keeps 3 pages where keeping one more page under
- * the frame kept 4. Resuming costs a page fault for each page the fiber touches again.
+ * go: a model call parks ~7.2 KB deep and keeps 2 pages (keeping one page more, as this did
+ * before, held 4 at the 10.8 KB it then parked at). Resuming costs a page fault for each page the
+ * fiber touches again.
  *
  * A fiber parks again in the same frame when it waits in a loop: a model call's task wakes on
  * each of curl's timers and socket events and parks where it was, and released every time it paid
