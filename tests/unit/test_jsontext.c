@@ -1,7 +1,7 @@
 /* test_jsontext.c - jsontext_dump writes what json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)
  * writes, on hand-picked values (every escape, reals at the edges of "%.17g", the integer
- * extremes, keys with escapes, empty and nested containers) and on thousands of generated
- * documents; and it refuses what it promises to refuse. */
+ * extremes, keys with escapes, empty and nested containers), on thousands of generated
+ * documents and on hundreds of thousands of reals; and it refuses what it promises to refuse. */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -170,6 +170,63 @@ static void test_generated(void)
     CHECK(differ == 0);
 }
 
+/* 1 when the text of the real v is jansson's; counts the mismatches it prints (at most 5). */
+static int real_same(double v, int *shown)
+{
+    json_t *j = json_real(v);
+    char *ours = jsontext_dump(j);
+    char *theirs = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    int same = ours && theirs && strcmp(ours, theirs) == 0;
+    if (!same && (*shown)++ < 5)
+        fprintf(stderr, "real %a: jsontext %s, jansson %s\n", v, ours ? ours : "(null)",
+                theirs ? theirs : "(null)");
+    free(ours);
+    free(theirs);
+    json_decref(j);
+    return same;
+}
+
+/* Reals, where jsontext formats the digits itself (g17 in jsontext.c) and where it falls back to
+ * snprintf: random mantissas over binary exponents -90..90 (both paths and the edges between),
+ * durations as the records make them (microseconds / 1000), exact halves and large integers (the
+ * ties of the 17th digit), powers of ten and their neighbours. */
+static void test_reals(void)
+{
+    struct rand_seeded r;
+    rand_seeded_init(&r, 20261206);
+    int bad = 0, shown = 0;
+    long n = 0;
+    for (int i = 0; i < 200000; i++, n++) {
+        uint64_t m = (rand_seeded_next(&r) >> 11) | (1ull << 52);
+        int e = (int)(rand_seeded_next(&r) % 181) - 90 - 52;
+        double v = ldexp((double)m, e);
+        bad += !real_same(i % 2 ? -v : v, &shown);
+    }
+    for (int i = 0; i < 100000; i++, n++) {
+        uint64_t us = rand_seeded_next(&r) % (i % 3 == 0 ? 1000000ull : 100000000000ull);
+        bad += !real_same((double)us / 1000.0, &shown);
+    }
+    for (int i = 0; i < 50000; i++, n++) {
+        /* an integer of up to 73 bits times 2^k, k >= 0: large integers whose 18th digit may
+         * be a 5 with nothing after it (a tie) */
+        uint64_t m = rand_seeded_next(&r) >> (11 + rand_seeded_next(&r) % 40);
+        int k = (int)(rand_seeded_next(&r) % 21);
+        bad += !real_same(ldexp((double)m, k), &shown);
+        /* and halves: k + 0.5 */
+        bad += !real_same((double)(m >> 12) + 0.5, &shown);
+        n++;
+    }
+    for (int x = -30; x <= 40; x++, n += 3) {
+        double p = pow(10.0, x);
+        bad += !real_same(p, &shown);
+        bad += !real_same(nextafter(p, 0), &shown);
+        bad += !real_same(nextafter(p, INFINITY), &shown);
+    }
+    if (bad)
+        fprintf(stderr, "%d of %ld reals differ\n", bad, n);
+    CHECK_INT(bad, 0);
+}
+
 static void test_refusals(void)
 {
     CHECK(jsontext_dump(NULL) == NULL);
@@ -203,5 +260,6 @@ int main(void)
     RUN(test_numbers);
     RUN(test_generated);
     RUN(test_refusals);
+    RUN(test_reals);
     return check_summary();
 }
