@@ -104,7 +104,7 @@ static int add_integer(struct buf *b, json_int_t v)
  * are round(v * 10^k) for the k that makes them 17, computed in 128 bits (v = m * 2^e with m below
  * 2^53; m * 10^k and the shift stay below 2^127), the tie rounded to even as glibc does in the
  * default rounding mode. Other magnitudes fall back to snprintf. test_jsontext holds the two to
- * the same text over a million doubles, ties and edges included. */
+ * the same text over 400,000 reals, edges included. */
 
 #define G17_POW10_MAX 22 /* 10^22 * 2^53 < 2^127 */
 
