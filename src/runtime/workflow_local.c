@@ -97,10 +97,9 @@ static json_t *path_json(const struct path *p)
     json_t *arr = json_array();
     for (size_t i = 0; i < p->n; i++) {
         const struct path_step *st = &p->steps[i];
-        const char *type = path_str(p, st->type), *next = path_str(p, st->next);
-        const char *error = path_str(p, st->error);
-        json_t *node = json_pack("{s:s, s:s, s:I, s:f, s:i}", "state",
-                                 path_str(p, st->state) ? path_str(p, st->state) : "", "type",
+        const char *state = path_str(p, st->state), *type = path_str(p, st->type);
+        const char *next = path_str(p, st->next), *error = path_str(p, st->error);
+        json_t *node = json_pack("{s:s, s:s, s:I, s:f, s:i}", "state", state ? state : "", "type",
                                  type ? type : "", "enteredAt", (json_int_t)st->entered_ms,
                                  "durationMs", (double)st->duration_us / 1000.0, "retries",
                                  (int)st->retries);
