@@ -53,8 +53,10 @@
  * STACKS_KEPT once no stack has gone in or out for STACKS_TRIM_MS. Turns finish in bursts (a
  * thousand model replies arriving in the same few ms) and start at START_MAX a loop turn, so with
  * only STACKS_KEPT a burst unmapped most stacks and the next starts mapped them again: at 4,000
- * held turns munmap's TLB shootdowns were 6% of the CPU. A kept stack holds only the pages its
- * fiber touched (~20 KB), so the cache costs at most ~20 MB a loop, and only after a burst. */
+ * held turns munmap's TLB shootdowns were 6% of the CPU. The first STACKS_KEPT cached stacks hold
+ * the pages their fibers touched (~20 KB each); the others are given back but their top page when
+ * they go in (one madvise, not an munmap and an mmap): at 4,000 connections the cache stayed a few
+ * hundred stacks deep, ~1.5 KB of every turn's memory. */
 #define STACKS_KEPT 64
 #define STACKS_CACHED 1024
 #define STACKS_TRIM_MS 1000
@@ -64,7 +66,7 @@
 /* Bytes of a parked fiber's stack in use below switch_to_loop's frame address: that function's
  * own frame, a return address and _setjmp() or swapcontext() (x86-64: ~64; kept generous for
  * instrumented builds). Pages below are given back. */
-#define PARK_SLACK 512
+#define PARK_SLACK 256
 
 enum wake { WAKE_NONE, WAKE_FD, WAKE_TIMER, WAKE_EVENT };
 
@@ -209,6 +211,13 @@ static void *stack_get(struct loop *l, size_t *map_len)
 
 static void stack_put(struct loop *l, void *m, size_t map_len)
 {
+    if (l->n_stacks >= STACKS_KEPT && l->n_stacks < STACKS_CACHED) {
+        /* Beyond the first STACKS_KEPT a cached stack keeps only its top page: the ~20 KB its
+         * fiber touched went on holding memory while the cache stayed full under load. */
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        if (madvise((char *)m + page, map_len - 2 * page, MADV_DONTNEED) != 0)
+            log_at(LL_DEBUG, "sched", "cannot release a cached stack's pages: %s", strerror(errno));
+    }
     if (l->n_stacks < STACKS_CACHED) {
         l->stacks[l->n_stacks++] = m;
         l->stacks_ms = clock_mono_ms();
@@ -334,9 +343,11 @@ static int fiber_wake(struct fiber *f, enum wake why, int revents)
  * given back (madvise MADV_DONTNEED), by its loop: short waits (a connect, a quick event) pay
  * nothing, and a long one pays one madvise (each one a TLB shootdown on this kind of VM, so not
  * at every park). Pages wholly below the lowest frame in use (switch_to_loop's, less PARK_SLACK)
- * go: a model call parks ~7.2 KB deep and keeps 2 pages (keeping one page more, as this did
- * before, held 4 at the 10.8 KB it then parked at). Resuming costs a page fault for each page the
- * fiber touches again.
+ * go: a model call parks ~3.4 KB deep (x86-64 release build) and keeps 1 page. The frames on that
+ * path are kept small on purpose: what runs before or after the wait is out of line
+ * (SCHED_OUT_OF_LINE), and an error that must outlive the wait is on the heap, not a 512-byte
+ * struct err in a frame (at 7.2 KB deep a turn kept 2 pages, at 10.8 KB 4). Resuming costs a page
+ * fault for each page the fiber touches again.
  *
  * A fiber parks again in the same frame when it waits in a loop: a model call's task wakes on
  * each of curl's timers and socket events and parks where it was, and released every time it paid

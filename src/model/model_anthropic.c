@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/jsontext.h"
+#include "base/sched.h"
 #include "base/xmalloc.h"
 #include "http/client.h"
 #include "model/providers_int.h"
@@ -20,7 +21,6 @@ struct anthropic_model {
 
 struct sse_ctx {
     struct model__stream stream;
-    int failed;
 };
 
 static int on_sse(void *ud, const char *event, const char *data)
@@ -29,7 +29,7 @@ static int on_sse(void *ud, const char *event, const char *data)
     struct sse_ctx *c = ud;
     json_t *ev = json_loads(data, 0, NULL);
     if (!ev) {
-        err_set(&c->stream.failure, "ModelBadResponse", "malformed stream event");
+        err_set(model__stream_fail(&c->stream), "ModelBadResponse", "malformed stream event");
         return -1;
     }
     int rc = model__stream_event(&c->stream, ev);
@@ -43,21 +43,11 @@ static int on_data(void *ud, const char *data, size_t len)
     return model__sse_feed(p, data, len);
 }
 
-static json_t *anthropic_invoke(struct model *mb, const json_t *request, model_delta_fn on_delta,
-                                void *ud, struct err *err)
+/* The request body: request with the model, max_tokens and stream set (out of line: see
+ * SCHED_OUT_OF_LINE; its locals are not held while the call waits). */
+static SCHED_OUT_OF_LINE char *request_body(const struct anthropic_model *m, const json_t *request,
+                                            int stream)
 {
-    struct anthropic_model *m = (struct anthropic_model *)mb;
-    json_t *out = NULL;
-    char *body = NULL, *key_hdr = NULL;
-    struct http_client_response resp = {0};
-    struct sse_ctx sc;
-    struct model__sse sse = {0};
-    model__stream_init(&sc.stream, on_delta, ud);
-
-    if (!json_is_object(request)) {
-        err_set(err, "ModelError", "anthropic: request is not a JSON object");
-        goto out;
-    }
     /* Only top-level members change: a shallow copy shares the messages and tools (a deep copy of
      * the whole conversation was 3% of the CPU at thousands of turns). */
     json_t *req = json_copy((json_t *)request);
@@ -67,11 +57,63 @@ static json_t *anthropic_invoke(struct model *mb, const json_t *request, model_d
     if (json_is_array(json_object_get(req, "tools")) &&
         json_array_size(json_object_get(req, "tools")) == 0)
         json_object_del(req, "tools");
-    if (on_delta)
+    if (stream)
         json_object_set_new(req, "stream", json_true());
-    body = jsontext_dump(req);
+    char *body = jsontext_dump(req);
     json_decref(req);
+    return body;
+}
 
+/* The message of a finished call (rc and err from http_client_do), or NULL with err: a stream's
+ * own failure, the provider's error mapped, or a reply that is not a message. Out of line, as
+ * request_body. */
+static SCHED_OUT_OF_LINE json_t *reply_message(const struct anthropic_model *m, int rc,
+                                               const struct http_client_response *resp,
+                                               struct model__stream *stream, int streamed,
+                                               struct err *err)
+{
+    if (rc != 0 && strcmp(err->code, "HttpAborted") == 0 && stream->failure) {
+        *err = *stream->failure;
+        return NULL;
+    }
+    if (rc != 0 || resp->status < 200 || resp->status > 299) {
+        struct err herr = *err;
+        json_t *ej = resp->body ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
+        json_t *e = json_object_get(ej, "error");
+        const char *code = json_string_value(json_object_get(e, "type"));
+        const char *msg = json_string_value(json_object_get(e, "message"));
+        model__map_failure("anthropic", rc, &herr, resp->status, code, msg, err);
+        json_decref(ej);
+        return NULL;
+    }
+    if (streamed)
+        return model__stream_finish(stream, err);
+    json_error_t je;
+    json_t *out = json_loadb(resp->body ? resp->body : "", resp->body_len, 0, &je);
+    if (!out) {
+        err_set(err, "ModelBadResponse", "anthropic: response is not JSON: %s", je.text);
+        return NULL;
+    }
+    if (model__check_response(out, m->model_id, err) != 0) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+static json_t *anthropic_invoke(struct model *mb, const json_t *request, model_delta_fn on_delta,
+                                void *ud, struct err *err)
+{
+    struct anthropic_model *m = (struct anthropic_model *)mb;
+    if (!json_is_object(request)) {
+        err_set(err, "ModelError", "anthropic: request is not a JSON object");
+        return NULL;
+    }
+    struct http_client_response resp = {0};
+    struct sse_ctx sc;
+    struct model__sse sse = {0};
+    model__stream_init(&sc.stream, on_delta, ud);
+    char *body = request_body(m, request, on_delta != NULL), *key_hdr = NULL;
     const char *hdrs[5];
     size_t nh = 0;
     hdrs[nh++] = "Content-Type: application/json";
@@ -93,37 +135,8 @@ static json_t *anthropic_invoke(struct model *mb, const json_t *request, model_d
                                      .max_retries = m->h.max_retries,
                                      .on_data = on_delta ? on_data : NULL,
                                      .ud = &sse};
-    struct err herr = {0};
-    int rc = http_client_do(m->h.http, &hr, &resp, &herr);
-    if (rc != 0 && strcmp(herr.code, "HttpAborted") == 0 && err_is_set(&sc.stream.failure)) {
-        *err = sc.stream.failure;
-        goto out;
-    }
-    if (rc != 0 || resp.status < 200 || resp.status > 299) {
-        const char *code = NULL, *msg = NULL;
-        json_t *ej = resp.body ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
-        json_t *e = json_object_get(ej, "error");
-        code = json_string_value(json_object_get(e, "type"));
-        msg = json_string_value(json_object_get(e, "message"));
-        model__map_failure("anthropic", rc, &herr, resp.status, code, msg, err);
-        json_decref(ej);
-        goto out;
-    }
-    if (on_delta) {
-        out = model__stream_finish(&sc.stream, err);
-        goto out;
-    }
-    json_error_t je;
-    out = json_loadb(resp.body ? resp.body : "", resp.body_len, 0, &je);
-    if (!out) {
-        err_set(err, "ModelBadResponse", "anthropic: response is not JSON: %s", je.text);
-        goto out;
-    }
-    if (model__check_response(out, m->model_id, err) != 0) {
-        json_decref(out);
-        out = NULL;
-    }
-out:
+    int rc = http_client_do(m->h.http, &hr, &resp, err);
+    json_t *out = reply_message(m, rc, &resp, &sc.stream, on_delta != NULL, err);
     model__stream_release(&sc.stream);
     model__sse_release(&sse);
     http_client_response_release(&resp);

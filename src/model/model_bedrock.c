@@ -193,7 +193,7 @@ static int on_frame(void *ud, const struct model__evstream_msg *m)
                         strcmp(ex, "ThrottlingException") == 0 ||
                         strcmp(ex, "serviceUnavailableException") == 0 ||
                         strcmp(ex, "modelStreamErrorException") == 0;
-        return err_set(&c->stream.failure, throttled ? "ModelThrottled" : "ModelError",
+        return err_set(model__stream_fail(&c->stream), throttled ? "ModelThrottled" : "ModelError",
                        "bedrock stream %s: %s", ex, msg);
     }
     if (strcmp(m->event_type, "chunk") != 0)
@@ -202,7 +202,8 @@ static int on_frame(void *ud, const struct model__evstream_msg *m)
     const char *b64 = json_string_value(json_object_get(j, "bytes"));
     if (!b64) {
         json_decref(j);
-        return err_set(&c->stream.failure, "ModelBadResponse", "bedrock chunk without bytes");
+        return err_set(model__stream_fail(&c->stream), "ModelBadResponse",
+                       "bedrock chunk without bytes");
     }
     size_t n = strlen(b64);
     unsigned char *raw = xmalloc(n / 4 * 3 + 4);
@@ -217,7 +218,7 @@ static int on_frame(void *ud, const struct model__evstream_msg *m)
     json_t *ev = len >= 0 ? json_loadb((const char *)raw, (size_t)len, 0, NULL) : NULL;
     free(raw);
     if (!ev)
-        return err_set(&c->stream.failure, "ModelBadResponse",
+        return err_set(model__stream_fail(&c->stream), "ModelBadResponse",
                        "bedrock chunk is not base64 "
                        "JSON");
     int rc = model__stream_event(&c->stream, ev);
@@ -229,8 +230,9 @@ static int on_data(void *ud, const char *data, size_t len)
 {
     struct stream_ctx *c = ud;
     if (model__evstream_feed(&c->dec, data, len) != 0) {
-        if (!err_is_set(&c->stream.failure))
-            err_set(&c->stream.failure, "ModelBadResponse", "malformed AWS event-stream frame");
+        if (!c->stream.failure)
+            err_set(model__stream_fail(&c->stream), "ModelBadResponse",
+                    "malformed AWS event-stream frame");
         return -1;
     }
     return 0;
@@ -288,8 +290,8 @@ static json_t *bedrock_invoke(struct model *mb, const json_t *request, model_del
                              .ud = &sc};
     struct err aerr = {0};
     if (aws_call(m->aws, &ar, &resp, &aerr) != 0) {
-        if (err_is_set(&sc.stream.failure)) {
-            *err = sc.stream.failure;
+        if (sc.stream.failure) {
+            *err = *sc.stream.failure;
         } else if (strcmp(aerr.code, "AwsConfig") == 0) {
             err_set(err, "ModelError", "bedrock: %s", aerr.message);
         } else if (resp.status == 0 || strncmp(aerr.code, "Http", 4) == 0) {

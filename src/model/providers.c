@@ -222,7 +222,16 @@ void model__stream_release(struct model__stream *s)
 {
     json_decref(s->msg);
     json_decref(s->partial);
+    free(s->failure);
     s->msg = s->partial = NULL;
+    s->failure = NULL;
+}
+
+struct err *model__stream_fail(struct model__stream *s)
+{
+    if (!s->failure)
+        s->failure = xcalloc(1, sizeof *s->failure);
+    return s->failure;
 }
 
 static void merge_usage(json_t *msg, const json_t *u)
@@ -255,7 +264,7 @@ int model__stream_event(struct model__stream *s, const json_t *ev)
     const char *type = json_string_value(json_object_get(ev, "type"));
     json_t *content = json_object_get(s->msg, "content");
     if (!type)
-        return err_set(&s->failure, "ModelBadResponse", "stream event without a type");
+        return err_set(model__stream_fail(s), "ModelBadResponse", "stream event without a type");
     if (strcmp(type, "message_start") == 0) {
         json_t *m = json_object_get(ev, "message");
         const char *keys[] = {"id", "model"};
@@ -270,7 +279,8 @@ int model__stream_event(struct model__stream *s, const json_t *ev)
         json_t *b = json_object_get(ev, "content_block");
         if (!json_is_integer(idx) ||
             json_integer_value(idx) != (json_int_t)json_array_size(content) || !json_is_object(b))
-            return err_set(&s->failure, "ModelBadResponse", "content_block_start out of order");
+            return err_set(model__stream_fail(s), "ModelBadResponse",
+                           "content_block_start out of order");
         json_t *copy = json_deep_copy(b);
         if (json_is_string(json_object_get(copy, "type")) &&
             strcmp(json_string_value(json_object_get(copy, "type")), "tool_use") == 0)
@@ -283,11 +293,13 @@ int model__stream_event(struct model__stream *s, const json_t *ev)
                                          : NULL;
         const char *dt = json_string_value(json_object_get(d, "type"));
         if (!b || !dt)
-            return err_set(&s->failure, "ModelBadResponse", "content_block_delta for no block");
+            return err_set(model__stream_fail(s), "ModelBadResponse",
+                           "content_block_delta for no block");
         if (strcmp(dt, "text_delta") == 0) {
             const char *t = json_string_value(json_object_get(d, "text"));
             if (!t)
-                return err_set(&s->failure, "ModelBadResponse", "text_delta without text");
+                return err_set(model__stream_fail(s), "ModelBadResponse",
+                               "text_delta without text");
             stream_append(b, "text", t);
             if (s->on_delta && *t)
                 s->on_delta(s->ud, t);
@@ -307,7 +319,7 @@ int model__stream_event(struct model__stream *s, const json_t *ev)
             json_t *input = json_loads(p, 0, NULL);
             if (!json_is_object(input)) {
                 json_decref(input);
-                return err_set(&s->failure, "ModelBadResponse",
+                return err_set(model__stream_fail(s), "ModelBadResponse",
                                "tool input of block %s is not a JSON object", key);
             }
             json_object_set_new(b, "input", input);
@@ -326,7 +338,7 @@ int model__stream_event(struct model__stream *s, const json_t *ev)
         const char *em = json_string_value(json_object_get(e, "message"));
         int throttled = et && (strcmp(et, "overloaded_error") == 0 ||
                                strcmp(et, "rate_limit_error") == 0);
-        return err_set(&s->failure, throttled ? "ModelThrottled" : "ModelError",
+        return err_set(model__stream_fail(s), throttled ? "ModelThrottled" : "ModelError",
                        "stream error %s: %s", et ? et : "?", em ? em : "no message");
     }
     return 0; /* ping and unknown events are ignored */
@@ -334,8 +346,8 @@ int model__stream_event(struct model__stream *s, const json_t *ev)
 
 json_t *model__stream_finish(struct model__stream *s, struct err *err)
 {
-    if (err_is_set(&s->failure)) {
-        *err = s->failure;
+    if (s->failure) {
+        *err = *s->failure;
         return NULL;
     }
     if (!s->done || !json_is_string(json_object_get(s->msg, "stop_reason"))) {

@@ -47,7 +47,7 @@ struct model__stream {
     model_delta_fn on_delta; /* may be NULL */
     void *ud;                /* for on_delta */
     int done;                /* message_stop seen */
-    struct err failure;      /* set by an "error" event or a malformed event */
+    struct err *failure;     /* an "error" event's or a malformed event's; NULL until one */
 };
 
 void model__stream_init(struct model__stream *s, model_delta_fn on_delta, void *ud);
@@ -57,6 +57,9 @@ int model__stream_event(struct model__stream *s, const json_t *ev);
  * "\n\n" MODEL_DECLINE_TEXT to on_delta, so that a streaming client sees the decline. */
 json_t *model__stream_finish(struct model__stream *s, struct err *err);
 void model__stream_release(struct model__stream *s);
+/* The stream's failure to fill in, made at the first (a streaming call's frame holds a pointer,
+ * not an error, while it waits on the provider). */
+struct err *model__stream_fail(struct model__stream *s);
 
 /* Server-Sent Events splitter: feed bytes, get each event's joined data lines. */
 typedef int (*model__sse_fn)(void *ud, const char *event, const char *data);

@@ -3,6 +3,7 @@
  */
 #include "runtime/api.h"
 
+#include <assert.h>
 #include <sys/stat.h>
 
 #include <openssl/crypto.h>
@@ -359,26 +360,28 @@ static void handle_chat(struct api *api, struct http_request *req, struct http_r
     json_t *request = chat_admit(api, req, resp);
     if (!request)
         return;
-    struct err e;
-    err_clear(&e);
+    /* On the heap: this frame is held while the turn waits on its model (see SCHED_OUT_OF_LINE). */
+    struct err *e = xcalloc(1, sizeof *e);
     const char *accept = http_request_header(req, "Accept");
     if (accept && strstr(accept, "text/event-stream")) {
         json_t *stolen = request;
-        if (chat_stream_start(a, api->rt->sched, stolen, agent_trace_current(), resp, &e) < 0) {
+        if (chat_stream_start(a, api->rt->sched, stolen, agent_trace_current(), resp, e) < 0) {
             json_decref(stolen);
-            reply_err(resp, &e);
+            reply_err(resp, e);
         }
+        free(e);
         return;
     }
     /* With an Idempotency-Key the first request runs the turn and a retry gets its response. */
     int replayed = 0;
     json_t *out = turn_run_idempotent(a, http_request_header(req, "Idempotency-Key"), req->body,
-                                      req->body_len, request, &replayed, &e);
+                                      req->body_len, request, &replayed, e);
     json_decref(request);
-    if (!out) {
-        reply_err(resp, &e);
+    if (!out)
+        reply_err(resp, e);
+    free(e);
+    if (!out)
         return;
-    }
     if (replayed)
         http_response_header(resp, "Idempotent-Replayed", "true");
     reply_json(resp, 200, out);
@@ -1023,16 +1026,21 @@ static const struct {
     {R_SESSION_ERASE, "erase_session"}, {R_USER_ERASE, "erase_user"},
 };
 
-/* Matches path against pattern; the '*' segment (non-empty, no '/') is copied to id. */
-static int path_match(const char *pattern, const char *path, char *id, size_t cap)
+#define ROUTE_ID_MAX 128 /* a path's '*' segment is shorter than this */
+
+/* Matches path against pattern; the '*' segment (non-empty, no '/', shorter than ROUTE_ID_MAX) is
+ * copied to id unless id is NULL. */
+static int path_match(const char *pattern, const char *path, char id[ROUTE_ID_MAX])
 {
     while (*pattern && *path) {
         if (*pattern == '*') {
             size_t n = strcspn(path, "/");
-            if (n == 0 || n >= cap)
+            if (n == 0 || n >= ROUTE_ID_MAX)
                 return 0;
-            memcpy(id, path, n);
-            id[n] = '\0';
+            if (id) {
+                memcpy(id, path, n);
+                id[n] = '\0';
+            }
             path += n;
             pattern++;
         } else if (*pattern++ != *path++) {
@@ -1100,6 +1108,14 @@ int api_would_wait(void *ud, const struct http_request *req)
     return strcmp(req->path, "/chat") == 0 && strcmp(req->method, "POST") == 0;
 }
 
+/* Adds seg's X-Amzn-Trace-Id header to resp. Out of line: see SCHED_OUT_OF_LINE. */
+static SCHED_OUT_OF_LINE void trace_header_add(struct trace_ctx *seg, struct http_response *resp)
+{
+    char th[256];
+    if (trace_header_format(seg, 0, th, sizeof th) > 0)
+        http_response_header(resp, "X-Amzn-Trace-Id", th);
+}
+
 /* Every request: an X-Ray segment (continuing the caller's X-Amzn-Trace-Id), the route's
  * counter, and the trace header on the response. */
 void api_handle(void *ud, struct http_request *req, struct http_response *resp)
@@ -1108,9 +1124,8 @@ void api_handle(void *ud, struct http_request *req, struct http_response *resp)
     const char *header = http_request_header(req, "X-Amzn-Trace-Id");
     struct trace_ctx *seg = trace_begin("parley", header, NULL); /* a bad header is logged */
     trace_set_request(seg, req->method, req->path, http_request_header(req, "User-Agent"), NULL);
-    /* Formatted now: a streamed turn ends (and frees) the segment on its own thread. */
-    char th[256];
-    size_t thn = trace_header_format(seg, 0, th, sizeof th);
+    /* Added now: a streamed turn ends (and frees) the segment on its own thread. */
+    trace_header_add(seg, resp);
     agent_trace_set(seg);
     const char *route = "unmatched";
     if (cors_preflight(api, req, resp)) {
@@ -1120,8 +1135,6 @@ void api_handle(void *ud, struct http_request *req, struct http_response *resp)
         cors_headers(api, req, resp);
     }
     agent_trace_set(NULL);
-    if (thn > 0)
-        http_response_header(resp, "X-Amzn-Trace-Id", th);
     if (!resp->stream_fn)
         trace_end(seg, resp->status); /* a stream ends its segment when its turn ends */
     metrics_http_request(route, resp->status);
@@ -1143,14 +1156,30 @@ static SCHED_OUT_OF_LINE void reply_no_route(struct http_request *req, const cha
     }
 }
 
+/* Serves req on route r, any but POST /chat: the operator's check for an operator's route, the
+ * handler, the audit record. Out of line: see SCHED_OUT_OF_LINE. */
+static SCHED_OUT_OF_LINE void route_serve(struct api *api, const struct route *r,
+                                          struct http_request *req, struct http_response *resp)
+{
+    char id[ROUTE_ID_MAX] = "";
+    (void)path_match(r->pattern, req->path, id); /* it matched in dispatch */
+    struct operator_id who = {.name = "", .role = OPERATOR_AGENT};
+    if (r->operator_only && !require_operator(api, req, resp, &who))
+        return;
+    route_run(api, r->id, id, &who, req, resp);
+    for (size_t i = 0; i < sizeof audited / sizeof audited[0]; i++)
+        if (audited[i].id == r->id && resp->status >= 200 && resp->status < 300)
+            audit_record(api, &who, audited[i].action,
+                         strncmp(r->pattern, "/sessions/", 10) == 0 ? id : NULL);
+}
+
 static void dispatch(struct api *api, struct http_request *req, struct http_response *resp,
                      const char **route_name)
 {
-    char id[128] = "";
     const struct route *r = NULL;
     const char *allowed = NULL;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        if (!path_match(routes[i].pattern, req->path, id, sizeof id))
+        if (!path_match(routes[i].pattern, req->path, NULL))
             continue;
         allowed = routes[i].method;
         if (strcmp(req->method, routes[i].method) == 0 ||
@@ -1164,17 +1193,12 @@ static void dispatch(struct api *api, struct http_request *req, struct http_resp
         return;
     }
     *route_name = r->pattern;
-    struct operator_id who = {.name = "", .role = OPERATOR_AGENT};
-    if (r->operator_only && !require_operator(api, req, resp, &who))
-        return;
-    if (r->id == R_CHAT)
+    if (r->id == R_CHAT) {
+        assert(!r->operator_only); /* and not audited: nothing for route_serve to do */
         handle_chat(api, req, resp);
-    else
-        route_run(api, r->id, id, &who, req, resp);
-    for (size_t i = 0; i < sizeof audited / sizeof audited[0]; i++)
-        if (audited[i].id == r->id && resp->status >= 200 && resp->status < 300)
-            audit_record(api, &who, audited[i].action,
-                         strncmp(r->pattern, "/sessions/", 10) == 0 ? id : NULL);
+    } else {
+        route_serve(api, r, req, resp);
+    }
 }
 
 /* Every route but POST /chat (out of line: see SCHED_OUT_OF_LINE). */

@@ -795,21 +795,23 @@ static int task_call(struct exec *x, const struct sfn__state *s, json_t *params,
         *result = json_incref(params);
         return 1;
     }
-    struct err e = {0};
+    /* On the heap: this frame is held while the callback waits (see SCHED_OUT_OF_LINE). */
+    struct err *e = xcalloc(1, sizeof *e);
     *result = NULL;
-    int rc = task_fn_call(x, s, params, timeout_s, result, &e);
-    if (rc == -2)
-        return -2;
-    if (rc < 0 || !*result) {
+    int rc = task_fn_call(x, s, params, timeout_s, result, e);
+    if (rc != -2 && (rc < 0 || !*result)) {
         if (*result)
             json_decref(*result);
         *result = NULL;
-        if (!e.code[0])
-            err_set(&e, "States.TaskFailed", "the task for '%s' returned no result", s->resource);
-        fail_err(f, &e);
-        return -1;
+        if (!e->code[0])
+            err_set(e, "States.TaskFailed", "the task for '%s' returned no result", s->resource);
+        fail_err(f, e);
+        rc = -1;
+    } else if (rc != -2) {
+        rc = 1;
     }
-    return 1;
+    free(e);
+    return rc;
 }
 
 static int task_attempt(struct exec *x, const struct sfn__state *s, json_t *raw, long retry,

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "base/jsontext.h"
+#include "base/sched.h"
 #include "base/xmalloc.h"
 #include "sfn/sfn_int.h"
 #include "sfn/sfn_lambda.h"
@@ -60,26 +61,29 @@ static const struct sfn_lambda_handler *find(const struct sfn_lambda_table *t, c
     return NULL;
 }
 
-static int invoke(const struct sfn_lambda_table *t, const char *name, const char *shown,
-                  json_t *event, json_t **out, struct err *err)
+/* Turns the handler's failure in err into Lambda's: the error named by the handler's code
+ * (Lambda.Unknown when none), the cause its {"errorMessage", "errorType"} document. Out of line:
+ * see SCHED_OUT_OF_LINE; invoke's frame waits on every call a handler makes. */
+static SCHED_OUT_OF_LINE int handler_failed(struct err *err)
 {
-    const struct sfn_lambda_handler *h = find(t, name);
-    if (!h)
-        return err_set(err, "Lambda.ResourceNotFoundException",
-                       "Function not found: %s (no in-process handler named '%s')", shown, name);
-    struct err he = {0};
-    json_t *res = h->fn(h->ud, event, &he);
-    if (!res) {
-        const char *type = he.code[0] ? he.code : "Lambda.Unknown";
-        json_t *cause = json_pack("{s:s, s:s}", "errorMessage",
-                                  he.message[0] ? he.message : "the handler returned no result",
-                                  "errorType", type);
-        char *cs = jsontext_dump(cause);
-        err_set(err, type, "%s", cs);
-        free(cs);
-        json_decref(cause);
-        return -1;
-    }
+    char type[ERR_CODE_MAX];
+    snprintf(type, sizeof type, "%s", err->code[0] ? err->code : "Lambda.Unknown");
+    json_t *cause = json_pack("{s:s, s:s}", "errorMessage",
+                              err->message[0] ? err->message : "the handler returned no result",
+                              "errorType", type);
+    char *cs = jsontext_dump(cause);
+    err_set(err, type, "%s", cs);
+    free(cs);
+    json_decref(cause);
+    return -1;
+}
+
+static int invoke(const struct sfn_lambda_handler *h, json_t *event, json_t **out, struct err *err)
+{
+    err_clear(err);
+    json_t *res = h->fn(h->ud, event, err);
+    if (!res)
+        return handler_failed(err);
     *out = res;
     return 0;
 }
@@ -96,40 +100,69 @@ static void request_id(char out[37])
     sfn__uuid(&st, out);
 }
 
-int sfn_lambda_task(void *ud, const char *resource, json_t *input, json_t **output, struct err *err)
+/* The in-process handler a Task's resource names (lambda:invoke's FunctionName or a function
+ * ARN), or NULL with err. Out of line, as handler_failed. */
+static SCHED_OUT_OF_LINE const struct sfn_lambda_handler *
+resolve(const struct sfn_lambda_table *t, const char *resource, json_t *input, struct err *err)
 {
-    const struct sfn_lambda_table *t = ud;
     char name[256];
+    const char *shown = resource;
     if (!strncmp(resource, "arn:aws:states:::lambda:invoke", 30)) {
         json_t *fn = json_object_get(input, "FunctionName");
-        if (!json_is_string(fn))
-            return err_set(err, "States.Runtime",
-                           "lambda:invoke needs a string FunctionName in its Parameters");
-        if (sfn_lambda_function_name(json_string_value(fn), name, sizeof name) < 0)
-            return err_set(err, "Lambda.ResourceNotFoundException",
-                           "FunctionName '%s' names no Lambda function", json_string_value(fn));
-        json_t *payload = json_object_get(input, "Payload");
-        json_t *empty = payload ? NULL : json_object();
-        json_t *res = NULL;
-        int rc = invoke(t, name, json_string_value(fn), payload ? payload : empty, &res, err);
-        if (empty)
-            json_decref(empty);
-        if (rc < 0)
-            return -1;
-        char rid[37];
-        request_id(rid);
-        *output = json_pack(
-            "{s:s, s:o, s:{s:{s:[s], s:[s], s:[s]}, s:{s:s, s:s, s:s}, s:i}, s:{s:s}, s:i}",
-            "ExecutedVersion", "$LATEST", "Payload", res, "SdkHttpMetadata", "AllHttpHeaders",
-            "X-Amz-Executed-Version", "$LATEST", "x-amzn-RequestId", rid, "Content-Type",
-            "application/json", "HttpHeaders", "X-Amz-Executed-Version", "$LATEST",
-            "x-amzn-RequestId", rid, "Content-Type", "application/json", "HttpStatusCode", 200,
-            "SdkResponseMetadata", "RequestId", rid, "StatusCode", 200);
-        return 0;
+        if (!json_is_string(fn)) {
+            err_set(err, "States.Runtime",
+                    "lambda:invoke needs a string FunctionName in its Parameters");
+            return NULL;
+        }
+        shown = json_string_value(fn);
+        if (sfn_lambda_function_name(shown, name, sizeof name) < 0) {
+            err_set(err, "Lambda.ResourceNotFoundException",
+                    "FunctionName '%s' names no Lambda function", shown);
+            return NULL;
+        }
+    } else if (sfn_lambda_function_name(resource, name, sizeof name) < 0 ||
+               (strncmp(resource, "arn:aws:lambda:", 15) && strncmp(resource, "${", 2))) {
+        err_set(err, "States.Runtime",
+                "resource '%s' is not a Lambda function this runtime can resolve", resource);
+        return NULL;
     }
-    if (sfn_lambda_function_name(resource, name, sizeof name) < 0 ||
-        (strncmp(resource, "arn:aws:lambda:", 15) && strncmp(resource, "${", 2)))
-        return err_set(err, "States.Runtime",
-                       "resource '%s' is not a Lambda function this runtime can resolve", resource);
-    return invoke(t, name, resource, input, output, err);
+    const struct sfn_lambda_handler *h = find(t, name);
+    if (!h)
+        err_set(err, "Lambda.ResourceNotFoundException",
+                "Function not found: %s (no in-process handler named '%s')", shown, name);
+    return h;
+}
+
+/* lambda:invoke's answer around the handler's result res (taken). Out of line, as
+ * handler_failed. */
+static SCHED_OUT_OF_LINE json_t *invoke_answer(json_t *res)
+{
+    char rid[37];
+    request_id(rid);
+    return json_pack(
+        "{s:s, s:o, s:{s:{s:[s], s:[s], s:[s]}, s:{s:s, s:s, s:s}, s:i}, s:{s:s}, s:i}",
+        "ExecutedVersion", "$LATEST", "Payload", res, "SdkHttpMetadata", "AllHttpHeaders",
+        "X-Amz-Executed-Version", "$LATEST", "x-amzn-RequestId", rid, "Content-Type",
+        "application/json", "HttpHeaders", "X-Amz-Executed-Version", "$LATEST", "x-amzn-RequestId",
+        rid, "Content-Type", "application/json", "HttpStatusCode", 200, "SdkResponseMetadata",
+        "RequestId", rid, "StatusCode", 200);
+}
+
+int sfn_lambda_task(void *ud, const char *resource, json_t *input, json_t **output, struct err *err)
+{
+    const struct sfn_lambda_handler *h = resolve(ud, resource, input, err);
+    if (!h)
+        return -1;
+    if (strncmp(resource, "arn:aws:states:::lambda:invoke", 30))
+        return invoke(h, input, output, err);
+    json_t *payload = json_object_get(input, "Payload");
+    json_t *empty = payload ? NULL : json_object();
+    json_t *res = NULL;
+    int rc = invoke(h, payload ? payload : empty, &res, err);
+    if (empty)
+        json_decref(empty);
+    if (rc < 0)
+        return -1;
+    *output = invoke_answer(res);
+    return 0;
 }
