@@ -11,6 +11,7 @@
 
 #include "aws/aws.h"
 #include "base/jsontext.h"
+#include "base/sched.h"
 #include "base/xmalloc.h"
 #include "http/sigv4.h"
 #include "model/providers_int.h"
@@ -240,24 +241,12 @@ static int on_data(void *ud, const char *data, size_t len)
 
 /* ---- Invoke --------------------------------------------------------------------------------- */
 
-static json_t *bedrock_invoke(struct model *mb, const json_t *request, model_delta_fn on_delta,
-                              void *ud, struct err *err)
+/* The request body for request, and in *path the API's path for it. Out of line: see
+ * SCHED_OUT_OF_LINE; its locals are not held while the call waits. */
+static SCHED_OUT_OF_LINE char *request_body(const struct bedrock_model *m, const json_t *request,
+                                            int stream, char **path)
 {
-    struct bedrock_model *m = (struct bedrock_model *)mb;
-    json_t *out = NULL, *body_json = NULL;
-    char *body = NULL, *path = NULL;
-    struct aws_response resp = {0};
-    struct stream_ctx sc;
-    int stream = on_delta && m->anthropic;
-    model__stream_init(&sc.stream, on_delta, ud);
-    memset(&sc.dec, 0, sizeof sc.dec);
-    sc.dec.fn = on_frame;
-    sc.dec.ud = &sc;
-
-    if (!json_is_object(request)) {
-        err_set(err, "ModelError", "bedrock: request is not a JSON object");
-        goto out;
-    }
+    json_t *body_json;
     if (m->anthropic) {
         body_json = json_copy((json_t *)request); /* only top-level members change */
         json_object_del(body_json, "model");
@@ -267,13 +256,94 @@ static json_t *bedrock_invoke(struct model *mb, const json_t *request, model_del
             json_object_set_new(body_json, "max_tokens", json_integer(m->max_tokens));
         if (json_array_size(json_object_get(body_json, "tools")) == 0)
             json_object_del(body_json, "tools");
-        path = xasprintf("/model/%s/%s", m->enc_id,
-                         stream ? "invoke-with-response-stream" : "invoke");
+        *path = xasprintf("/model/%s/%s", m->enc_id,
+                          stream ? "invoke-with-response-stream" : "invoke");
     } else {
         body_json = to_converse(request, m->max_tokens);
-        path = xasprintf("/model/%s/converse", m->enc_id);
+        *path = xasprintf("/model/%s/converse", m->enc_id);
     }
-    body = jsontext_dump(body_json);
+    char *body = jsontext_dump(body_json);
+    json_decref(body_json);
+    return body;
+}
+
+/* The message of a finished call (rc and err from aws_call), or NULL with err: the stream's own
+ * failure, the service's error mapped, or a reply that is not a message. Converse without
+ * streaming hands on_delta the whole text as one delta. Out of line, as request_body. */
+static SCHED_OUT_OF_LINE json_t *reply_message(const struct bedrock_model *m, int rc,
+                                               const struct aws_response *resp,
+                                               struct model__stream *sm, int stream,
+                                               struct err *err)
+{
+    if (rc != 0) {
+        struct err aerr = *err;
+        if (sm->failure) {
+            *err = *sm->failure;
+        } else if (strcmp(aerr.code, "AwsConfig") == 0) {
+            err_set(err, "ModelError", "bedrock: %s", aerr.message);
+        } else if (resp->status == 0 || strncmp(aerr.code, "Http", 4) == 0) {
+            int transport = resp->status == 0 || (strcmp(aerr.code, "HttpTimeout") == 0 ||
+                                                  strcmp(aerr.code, "HttpTooLarge") == 0 ||
+                                                  strcmp(aerr.code, "HttpConnect") == 0 ||
+                                                  strcmp(aerr.code, "HttpError") == 0);
+            model__map_failure("bedrock", transport ? -1 : 0, &aerr, resp->status,
+                               transport ? NULL : aerr.code, resp->error_message, err);
+        } else {
+            model__map_failure("bedrock", 0, &aerr, resp->status, resp->error_code,
+                               resp->error_message, err);
+        }
+        return NULL;
+    }
+    if (stream) {
+        json_t *out = model__stream_finish(sm, err);
+        if (out && !json_object_get(out, "model"))
+            json_object_set_new(out, "model", json_string(m->model_id));
+        return out;
+    }
+    json_error_t je;
+    json_t *r = json_loadb(resp->http.body ? resp->http.body : "", resp->http.body_len, 0, &je);
+    if (!r) {
+        err_set(err, "ModelBadResponse", "bedrock: response is not JSON: %s", je.text);
+        return NULL;
+    }
+    if (m->anthropic) {
+        if (model__check_response(r, m->model_id, err) != 0) {
+            json_decref(r);
+            return NULL;
+        }
+        return r;
+    }
+    json_t *out = from_converse(r, m->model_id, err);
+    json_decref(r);
+    if (out && sm->on_delta) {
+        size_t i;
+        json_t *b;
+        json_array_foreach(json_object_get(out, "content"), i, b) {
+            const char *t = json_string_value(json_object_get(b, "text"));
+            if (t && *t)
+                sm->on_delta(sm->ud, t);
+        }
+    }
+    return out;
+}
+
+static json_t *bedrock_invoke(struct model *mb, const json_t *request, model_delta_fn on_delta,
+                              void *ud, struct err *err)
+{
+    struct bedrock_model *m = (struct bedrock_model *)mb;
+    if (!json_is_object(request)) {
+        err_set(err, "ModelError", "bedrock: request is not a JSON object");
+        return NULL;
+    }
+    struct aws_response resp = {0};
+    struct stream_ctx sc;
+    int stream = on_delta && m->anthropic;
+    model__stream_init(&sc.stream, on_delta, ud);
+    memset(&sc.dec, 0, sizeof sc.dec);
+    sc.dec.fn = on_frame;
+    sc.dec.ud = &sc;
+    char *path = NULL;
+    char *body = request_body(m, request, stream, &path);
     const char *hdrs[] = {"Content-Type: application/json",
                           stream ? "Accept: application/vnd.amazon.eventstream"
                                  : "Accept: application/json"};
@@ -288,62 +358,11 @@ static json_t *bedrock_invoke(struct model *mb, const json_t *request, model_del
                              .max_retries = m->max_retries,
                              .on_data = stream ? on_data : NULL,
                              .ud = &sc};
-    struct err aerr = {0};
-    if (aws_call(m->aws, &ar, &resp, &aerr) != 0) {
-        if (sc.stream.failure) {
-            *err = *sc.stream.failure;
-        } else if (strcmp(aerr.code, "AwsConfig") == 0) {
-            err_set(err, "ModelError", "bedrock: %s", aerr.message);
-        } else if (resp.status == 0 || strncmp(aerr.code, "Http", 4) == 0) {
-            int transport = resp.status == 0 || (strcmp(aerr.code, "HttpTimeout") == 0 ||
-                                                 strcmp(aerr.code, "HttpTooLarge") == 0 ||
-                                                 strcmp(aerr.code, "HttpConnect") == 0 ||
-                                                 strcmp(aerr.code, "HttpError") == 0);
-            model__map_failure("bedrock", transport ? -1 : 0, &aerr, resp.status,
-                               transport ? NULL : aerr.code, resp.error_message, err);
-        } else {
-            model__map_failure("bedrock", 0, &aerr, resp.status, resp.error_code,
-                               resp.error_message, err);
-        }
-        goto out;
-    }
-    if (stream) {
-        out = model__stream_finish(&sc.stream, err);
-        if (out && !json_object_get(out, "model"))
-            json_object_set_new(out, "model", json_string(m->model_id));
-        goto out;
-    }
-    json_error_t je;
-    json_t *r = json_loadb(resp.http.body ? resp.http.body : "", resp.http.body_len, 0, &je);
-    if (!r) {
-        err_set(err, "ModelBadResponse", "bedrock: response is not JSON: %s", je.text);
-        goto out;
-    }
-    if (m->anthropic) {
-        out = r;
-        if (model__check_response(out, m->model_id, err) != 0) {
-            json_decref(out);
-            out = NULL;
-        }
-    } else {
-        out = from_converse(r, m->model_id, err);
-        json_decref(r);
-        if (out && on_delta) {
-            /* Converse without streaming: hand the whole text over as one delta. */
-            size_t i;
-            json_t *b;
-            json_array_foreach(json_object_get(out, "content"), i, b) {
-                const char *t = json_string_value(json_object_get(b, "text"));
-                if (t && *t)
-                    on_delta(ud, t);
-            }
-        }
-    }
-out:
+    int rc = aws_call(m->aws, &ar, &resp, err);
+    json_t *out = reply_message(m, rc, &resp, &sc.stream, stream, err);
     model__stream_release(&sc.stream);
     model__evstream_release(&sc.dec);
     aws_response_release(&resp);
-    json_decref(body_json);
     free(body);
     free(path);
     return out;

@@ -9,6 +9,7 @@
 
 #include "base/buf.h"
 #include "base/jsontext.h"
+#include "base/sched.h"
 #include "base/xmalloc.h"
 #include "http/client.h"
 #include "model/providers_int.h"
@@ -236,7 +237,7 @@ struct chunk_ctx {
     int done;        /* [DONE] seen */
     model_delta_fn on_delta;
     void *ud;
-    struct err failure;
+    struct err *failure; /* a malformed chunk's or an error chunk's; NULL until one */
 };
 
 /* Frees what the context owns. */
@@ -247,6 +248,15 @@ static void chunk_ctx_release(struct chunk_ctx *c)
     free(c->finish);
     free(c->id);
     json_decref(c->usage);
+    free(c->failure);
+}
+
+/* The stream's failure to fill in, made at the first (as model__stream_fail). */
+static struct err *chunk_fail(struct chunk_ctx *c)
+{
+    if (!c->failure)
+        c->failure = xcalloc(1, sizeof *c->failure);
+    return c->failure;
 }
 
 static void append_str(json_t *obj, const char *key, const char *more)
@@ -270,11 +280,11 @@ static int on_chunk(void *ud, const char *event, const char *data)
     }
     json_t *j = json_loads(data, 0, NULL);
     if (!j)
-        return err_set(&c->failure, "ModelBadResponse", "openai: malformed stream chunk");
+        return err_set(chunk_fail(c), "ModelBadResponse", "openai: malformed stream chunk");
     json_t *e = json_object_get(j, "error");
     if (e) {
         const char *msg = json_string_value(json_object_get(e, "message"));
-        err_set(&c->failure, "ModelError", "openai stream error: %s", msg ? msg : "no message");
+        err_set(chunk_fail(c), "ModelError", "openai stream error: %s", msg ? msg : "no message");
         json_decref(j);
         return -1;
     }
@@ -328,24 +338,70 @@ static int on_data(void *ud, const char *data, size_t len)
 
 /* ---- Invoke --------------------------------------------------------------------------------- */
 
+/* The request body (out of line: see SCHED_OUT_OF_LINE; its locals are not held while the call
+ * waits). */
+static SCHED_OUT_OF_LINE char *request_body(const struct openai_model *m, const json_t *request,
+                                            int stream)
+{
+    json_t *req = to_chat(request, m->model_id, m->h.max_tokens, stream);
+    char *body = jsontext_dump(req);
+    json_decref(req);
+    return body;
+}
+
+/* The message of a finished call (rc and err from http_client_do), or NULL with err: the stream's
+ * own failure, the provider's error mapped, or a reply that is not a message. Out of line, as
+ * request_body. */
+static SCHED_OUT_OF_LINE json_t *reply_message(const struct openai_model *m, int rc,
+                                               const struct http_client_response *resp,
+                                               struct chunk_ctx *cc, int streamed, struct err *err)
+{
+    if (rc != 0 && strcmp(err->code, "HttpAborted") == 0 && cc->failure) {
+        *err = *cc->failure;
+        return NULL;
+    }
+    if (rc != 0 || resp->status < 200 || resp->status > 299) {
+        struct err herr = *err;
+        json_t *ej = resp->body ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
+        json_t *e = json_object_get(ej, "error");
+        const char *msg = json_is_string(e) ? json_string_value(e)
+                                            : json_string_value(json_object_get(e, "message"));
+        const char *code = json_string_value(json_object_get(e, "code"));
+        if (!code)
+            code = json_string_value(json_object_get(e, "type"));
+        model__map_failure("openai", rc, &herr, resp->status, code, msg, err);
+        json_decref(ej);
+        return NULL;
+    }
+    if (!streamed)
+        return from_chat(resp->body ? resp->body : "", resp->body_len, m->model_id, err);
+    if (cc->failure) {
+        *err = *cc->failure;
+        return NULL;
+    }
+    if (!cc->finish) {
+        err_set(err, "ModelBadResponse", "openai: stream ended without a finish_reason");
+        return NULL;
+    }
+    json_t *out = build_response(cc->id, m->model_id, buf_str(&cc->text), cc->calls, cc->finish,
+                                 cc->usage, err);
+    model__stream_refusal(out, cc->on_delta, cc->ud);
+    return out;
+}
+
 static json_t *openai_invoke(struct model *mb, const json_t *request, model_delta_fn on_delta,
                              void *ud, struct err *err)
 {
     struct openai_model *m = (struct openai_model *)mb;
-    json_t *out = NULL;
-    char *body = NULL, *auth = NULL;
+    if (!json_is_object(request)) {
+        err_set(err, "ModelError", "openai: request is not a JSON object");
+        return NULL;
+    }
     struct http_client_response resp = {0};
     struct chunk_ctx cc = {.calls = json_array(), .on_delta = on_delta, .ud = ud};
     buf_init(&cc.text, OPENAI_TEXT_MAX);
     struct model__sse sse = {.fn = on_chunk, .ud = &cc};
-
-    if (!json_is_object(request)) {
-        err_set(err, "ModelError", "openai: request is not a JSON object");
-        goto out;
-    }
-    json_t *req = to_chat(request, m->model_id, m->h.max_tokens, on_delta != NULL);
-    body = jsontext_dump(req);
-    json_decref(req);
+    char *body = request_body(m, request, on_delta != NULL), *auth = NULL;
     const char *hdrs[3];
     size_t nh = 0;
     hdrs[nh++] = "Content-Type: application/json";
@@ -364,40 +420,8 @@ static json_t *openai_invoke(struct model *mb, const json_t *request, model_delt
                                      .max_retries = m->h.max_retries,
                                      .on_data = on_delta ? on_data : NULL,
                                      .ud = &sse};
-    struct err herr = {0};
-    int rc = http_client_do(m->h.http, &hr, &resp, &herr);
-    if (rc != 0 && strcmp(herr.code, "HttpAborted") == 0 && err_is_set(&cc.failure)) {
-        *err = cc.failure;
-        goto out;
-    }
-    if (rc != 0 || resp.status < 200 || resp.status > 299) {
-        json_t *ej = resp.body ? json_loadb(resp.body, resp.body_len, 0, NULL) : NULL;
-        json_t *e = json_object_get(ej, "error");
-        const char *msg = json_is_string(e) ? json_string_value(e)
-                                            : json_string_value(json_object_get(e, "message"));
-        const char *code = json_string_value(json_object_get(e, "code"));
-        if (!code)
-            code = json_string_value(json_object_get(e, "type"));
-        model__map_failure("openai", rc, &herr, resp.status, code, msg, err);
-        json_decref(ej);
-        goto out;
-    }
-    if (on_delta) {
-        if (err_is_set(&cc.failure)) {
-            *err = cc.failure;
-            goto out;
-        }
-        if (!cc.finish) {
-            err_set(err, "ModelBadResponse", "openai: stream ended without a finish_reason");
-            goto out;
-        }
-        out = build_response(cc.id, m->model_id, buf_str(&cc.text), cc.calls, cc.finish, cc.usage,
-                             err);
-        model__stream_refusal(out, on_delta, ud);
-        goto out;
-    }
-    out = from_chat(resp.body ? resp.body : "", resp.body_len, m->model_id, err);
-out:
+    int rc = http_client_do(m->h.http, &hr, &resp, err);
+    json_t *out = reply_message(m, rc, &resp, &cc, on_delta != NULL, err);
     chunk_ctx_release(&cc);
     model__sse_release(&sse);
     http_client_response_release(&resp);
