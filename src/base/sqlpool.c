@@ -35,6 +35,7 @@ struct sqlpool {
     pthread_cond_t ck_wake;         /* wakes ck_thread to stop */
     atomic_long ck_passive;         /* passive checkpoints the thread ran */
     atomic_long ck_truncated;       /* truncating checkpoints the thread ran */
+    int writable;                   /* opened with a schema: page caches of SQLPOOL_CACHE_KB */
 };
 
 static atomic_int checkpoint_ms; /* sqlpool_set_checkpoint_ms */
@@ -164,11 +165,13 @@ static int conn_open(struct sqlpool *p, struct sqlpool_conn *c, const char *path
      * behind), so request threads do not pay for copying pages back and syncing the file. */
     sqlite3_wal_autocheckpoint(c->db, p->ck_ms > 0 ? SQLPOOL_COMMIT_CHECKPOINT_FRAMES : 1000);
     char *msg = NULL;
-    char setup[256];
+    char setup[256], cache[64] = "";
+    if (p->writable)
+        snprintf(cache, sizeof cache, " PRAGMA cache_size=-%d;", SQLPOOL_CACHE_KB);
     snprintf(setup, sizeof setup,
              "%sPRAGMA synchronous=NORMAL; PRAGMA journal_size_limit=%lld;"
-             " PRAGMA temp_store=MEMORY;",
-             schema ? "PRAGMA journal_mode=WAL; " : "", SQLPOOL_WAL_LIMIT);
+             " PRAGMA temp_store=MEMORY;%s",
+             schema ? "PRAGMA journal_mode=WAL; " : "", SQLPOOL_WAL_LIMIT, cache);
     if (sqlite3_exec(c->db, setup, NULL, NULL, &msg) != SQLITE_OK ||
         (schema && sqlite3_exec(c->db, schema, NULL, NULL, &msg) != SQLITE_OK)) {
         err_set(err, p->err_code, "cannot initialise '%s': %s", path,
@@ -256,6 +259,7 @@ struct sqlpool *sqlpool_open(const char *path, int size, const char *const *sql,
     pthread_cond_init(&p->tx_end, NULL);
     pthread_cond_init(&p->writer_free, NULL);
     p->ck_ms = schema ? atomic_load(&checkpoint_ms) : 0;
+    p->writable = schema != NULL;
     for (int i = 0; i <= p->size; i++) {
         if (conn_open(p, &p->conns[i], path, i == 0 ? schema : NULL, err) < 0) {
             sqlpool_close(p);

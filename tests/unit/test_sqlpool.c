@@ -93,9 +93,30 @@ static void test_settings_on_every_connection(void)
         CHECK_STR(v, "1"); /* NORMAL */
         pragma(c[i]->db, "journal_mode", v, sizeof v);
         CHECK_STR(v, "wal");
+        pragma(c[i]->db, "cache_size", v, sizeof v);
+        CHECK_INT(atoi(v), -SQLPOOL_CACHE_KB); /* a written database: small caches */
     }
     for (int i = 0; i < 3; i++)
         sqlpool_release(p, c[i]);
+    struct sqlpool_conn *w = sqlpool_acquire_writer(p);
+    pragma(w->db, "cache_size", v, sizeof v);
+    CHECK_INT(atoi(v), -SQLPOOL_CACHE_KB);
+    sqlpool_release(p, w);
+    sqlpool_close(p);
+    /* A pool without a schema (a read-only index) keeps SQLite's default. */
+    p = open_pool(path, 1, NULL, "KbSearchFailed");
+    if (!p)
+        return;
+    struct sqlpool_conn *r = sqlpool_acquire(p);
+    pragma(r->db, "cache_size", v, sizeof v);
+    sqlite3 *plain = NULL;
+    char d[64] = "";
+    if (sqlite3_open(":memory:", &plain) == SQLITE_OK)
+        pragma(plain, "cache_size", d, sizeof d);
+    sqlite3_close(plain);
+    CHECK(d[0] != '\0');
+    CHECK_STR(v, d);
+    sqlpool_release(p, r);
     sqlpool_close(p);
 }
 
