@@ -61,9 +61,9 @@ struct trace_root {
     char trace_id[TRACE_ID_LEN + 1];
     char parent_id[TRACE_SEG_ID_LEN + 1]; /* upstream parent, "" when none */
     int sampled;
-    char lineage[TRACE_LINEAGE_MAX + 1];
+    char *lineage; /* the caller's Lineage, owned, or NULL (every request held 257 bytes) */
     int64_t real0_us, mono0_us; /* wall and monotonic clocks at trace_begin */
-    json_t *request;            /* http.request object or NULL, owned */
+    char *request[4];           /* http.request's method, url, user_agent, client_ip (owned) */
     int status;                 /* http.response.status, 0 when none */
     size_t nsubs, dropped;      /* subsegments begun, and refused over the cap */
     struct trace_ctx seg;       /* the segment itself */
@@ -325,7 +325,9 @@ static void ctx_release(struct trace_ctx *c)
 static void root_free(struct trace_root *r)
 {
     ctx_release(&r->seg);
-    json_decref(r->request);
+    for (size_t i = 0; i < 4; i++)
+        free(r->request[i]);
+    free(r->lineage);
     pthread_mutex_destroy(&r->lock);
     free(r);
 }
@@ -346,7 +348,7 @@ struct trace_ctx *trace_begin(const char *name, const char *header, struct err *
     if (header && *header && trace_header_parse(header, &h, &local) == 0) {
         memcpy(r->trace_id, h.root, sizeof r->trace_id);
         memcpy(r->parent_id, h.parent, sizeof r->parent_id);
-        memcpy(r->lineage, h.lineage, sizeof r->lineage);
+        r->lineage = h.lineage[0] ? xstrdup(h.lineage) : NULL;
         if (h.sampled >= 0)
             r->sampled = h.sampled;
     } else {
@@ -458,23 +460,16 @@ void trace_set_request(struct trace_ctx *seg, const char *method, const char *ur
 {
     if (!seg)
         return;
-    json_t *req = json_object();
-    const struct {
-        const char *key, *val;
-    } f[] = {{"method", method},
-             {"url", url},
-             {"user_agent", user_agent},
-             {"client_ip", client_ip}};
-    for (size_t i = 0; i < 4; i++) {
-        if (!f[i].val)
-            continue;
-        char *v = clean_copy(f[i].val, TRACE_FIELD_MAX);
-        json_object_set_new(req, f[i].key, json_string(v));
-        free(v);
-    }
+    /* C strings until the segment is written: a JSON object of them was ~600 bytes a request. */
+    const char *f[4] = {method, url, user_agent, client_ip};
+    char *v[4];
+    for (size_t i = 0; i < 4; i++)
+        v[i] = f[i] ? clean_copy(f[i], TRACE_FIELD_MAX) : NULL;
     pthread_mutex_lock(&seg->root->lock);
-    json_decref(seg->root->request);
-    seg->root->request = req;
+    for (size_t i = 0; i < 4; i++) {
+        free(seg->root->request[i]);
+        seg->root->request[i] = v[i];
+    }
     pthread_mutex_unlock(&seg->root->lock);
 }
 
@@ -529,10 +524,17 @@ static json_t *ctx_json(const struct trace_ctx *c, int with_subs)
         json_object_set_new(o, "in_progress", json_true());
     if (c->ns)
         json_object_set_new(o, "namespace", json_string(c->ns));
-    if (is_seg && (r->request || r->status)) {
+    int has_request = r->request[0] || r->request[1] || r->request[2] || r->request[3];
+    if (is_seg && (has_request || r->status)) {
         json_t *http = json_object();
-        if (r->request)
-            json_object_set(http, "request", r->request);
+        if (has_request) {
+            static const char *const keys[4] = {"method", "url", "user_agent", "client_ip"};
+            json_t *req = json_object();
+            for (size_t i = 0; i < 4; i++)
+                if (r->request[i])
+                    json_object_set_new(req, keys[i], json_string(r->request[i]));
+            json_object_set_new(http, "request", req);
+        }
         if (r->status)
             json_object_set_new(http, "response", json_pack("{s:i}", "status", r->status));
         json_object_set_new(o, "http", http);
@@ -603,7 +605,7 @@ size_t trace_header_format(const struct trace_ctx *c, int parent, char *buf, siz
     int n;
     if (parent)
         n = snprintf(buf, len, "Root=%s;Parent=%s;Sampled=%d%s%s", r->trace_id, c->id, r->sampled,
-                     r->lineage[0] ? ";Lineage=" : "", r->lineage);
+                     r->lineage ? ";Lineage=" : "", r->lineage ? r->lineage : "");
     else
         n = snprintf(buf, len, "Root=%s;Sampled=%d", r->trace_id, r->sampled);
     if (n < 0 || (size_t)n >= len) {

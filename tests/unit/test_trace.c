@@ -59,11 +59,11 @@ static void test_header_bad(void)
     } bad[] = {
         {"", "no Root"},
         {"Parent=" PARENT ";Sampled=1", "no Root"},
-        {"Root=1-5759e988", "Root must"},                               /* partial */
-        {"Root=1-5759e988-bd862e3fe1be46a99427279", "Root must"},       /* one digit short */
-        {"Root=1-5759e988-bd862e3fe1be46a9942727933", "Root must"},     /* one digit long */
-        {"Root=2-5759e988-bd862e3fe1be46a994272793", "Root must"},      /* version */
-        {"Root=1-5759e98g-bd862e3fe1be46a994272793", "Root must"},      /* not hex */
+        {"Root=1-5759e988", "Root must"},                           /* partial */
+        {"Root=1-5759e988-bd862e3fe1be46a99427279", "Root must"},   /* one digit short */
+        {"Root=1-5759e988-bd862e3fe1be46a9942727933", "Root must"}, /* one digit long */
+        {"Root=2-5759e988-bd862e3fe1be46a994272793", "Root must"},  /* version */
+        {"Root=1-5759e98g-bd862e3fe1be46a994272793", "Root must"},  /* not hex */
         {"Root=1_5759e988-bd862e3fe1be46a994272793", "Root must"},
         {"Root=" ROOT ";Parent=53995c3f42cd8ad", "Parent must"},
         {"Root=" ROOT ";Parent=", "Parent must"},
@@ -83,8 +83,7 @@ static void test_header_bad(void)
         int ok = rc == -1 && !strcmp(e.code, "InvalidTraceHeader") &&
                  strstr(e.message, bad[i].why) && h.root[0] == 0 && h.parent[0] == 0;
         if (!ok)
-            fprintf(stderr, "case %zu '%s': rc %d, message '%s'\n", i, bad[i].value, rc,
-                    e.message);
+            fprintf(stderr, "case %zu '%s': rc %d, message '%s'\n", i, bad[i].value, rc, e.message);
         CHECK(ok);
     }
     /* Too long. */
@@ -145,8 +144,9 @@ static void test_begin_and_propagate(void)
 {
     struct err e;
     err_clear(&e);
-    struct trace_ctx *seg = trace_begin("parley", "Root=" ROOT ";Parent=" PARENT ";Sampled=1;"
-                                                  "Lineage=a87bd80c:1",
+    struct trace_ctx *seg = trace_begin("parley",
+                                        "Root=" ROOT ";Parent=" PARENT ";Sampled=1;"
+                                        "Lineage=a87bd80c:1",
                                         &e);
     CHECK(!err_is_set(&e));
     CHECK_STR(trace_id_of(seg), ROOT);
@@ -232,8 +232,7 @@ static int check_tree(json_t *node, double lo, double hi, int *count, int depth)
     double prev_start = st;
     size_t i;
     json_t *kid;
-    json_array_foreach(json_object_get(node, "subsegments"), i, kid)
-    {
+    json_array_foreach(json_object_get(node, "subsegments"), i, kid) {
         double ks = json_number_value(json_object_get(kid, "start_time"));
         if (ks < prev_start)
             return 0; /* siblings in start order */
@@ -288,8 +287,12 @@ static void test_nesting_timing(void)
           0.0029);
     CHECK(json_object_get(json_array_get(subs, 0), "namespace") == NULL);
     json_t *http = json_object_get(s, "http");
-    CHECK_STR(json_string_value(json_object_get(json_object_get(http, "request"), "method")),
-              "POST");
+    json_t *hreq = json_object_get(http, "request");
+    CHECK_STR(json_string_value(json_object_get(hreq, "method")), "POST");
+    CHECK_STR(json_string_value(json_object_get(hreq, "url")), "http://127.0.0.1/chat");
+    CHECK_STR(json_string_value(json_object_get(hreq, "user_agent")), "curl/8");
+    CHECK_STR(json_string_value(json_object_get(hreq, "client_ip")), "127.0.0.1");
+    CHECK_INT((int)json_object_size(hreq), 4);
     CHECK_INT(json_integer_value(json_object_get(json_object_get(http, "response"), "status")),
               200);
     CHECK_STR(json_string_value(json_object_get(json_object_get(s, "annotations"), "session_id")),
@@ -303,8 +306,7 @@ static json_t *find_sub(json_t *seg, const char *name)
 {
     size_t i;
     json_t *k;
-    json_array_foreach(json_object_get(seg, "subsegments"), i, k)
-    {
+    json_array_foreach(json_object_get(seg, "subsegments"), i, k) {
         if (!strcmp(json_string_value(json_object_get(k, "name")), name))
             return k;
     }
@@ -317,9 +319,8 @@ static void test_error_flags(void)
         const char *code;
         int error, throttle, fault;
     } cases[] = {
-        {"ThrottlingException", 1, 1, 0}, {"TooManyRequests", 1, 1, 0},
-        {"InvalidRequest", 1, 0, 0},      {"ValidationException", 1, 0, 0},
-        {"NotFound", 1, 0, 0},            {"States.Timeout", 0, 0, 1},
+        {"ThrottlingException", 1, 1, 0}, {"TooManyRequests", 1, 1, 0}, {"InvalidRequest", 1, 0, 0},
+        {"ValidationException", 1, 0, 0}, {"NotFound", 1, 0, 0},        {"States.Timeout", 0, 0, 1},
         {"ModelUnavailable", 0, 0, 1},
     };
     struct trace_ctx *seg = trace_begin("parley", NULL, NULL);
@@ -454,8 +455,8 @@ static void test_udp_export(void)
     CHECK(n > 0 && n <= TRACE_UDP_MAX + (long)strlen(DAEMON_HEAD));
     doc = n > 0 ? json_loads(buf + strlen(DAEMON_HEAD), 0, &je) : NULL;
     CHECK(doc && !json_object_get(doc, "subsegments"));
-    CHECK(json_is_true(json_object_get(
-        json_object_get(json_object_get(doc, "metadata"), "parley"), "subsegments_omitted")));
+    CHECK(json_is_true(json_object_get(json_object_get(json_object_get(doc, "metadata"), "parley"),
+                                       "subsegments_omitted")));
     json_decref(doc);
     unsigned long sent, failed;
     trace_export_stats(&sent, &failed);
@@ -474,8 +475,8 @@ static void test_udp_export(void)
     unsetenv("AWS_XRAY_DAEMON_ADDRESS");
 
     /* Bad addresses are refused and leave export off. */
-    static const char *bad[] = {"nonsense", "127.0.0.1:", "127.0.0.1:99999", ":2000",
-                                "127.0.0.1:20x0", "udp:"};
+    static const char *bad[] = {"nonsense", "127.0.0.1:",     "127.0.0.1:99999",
+                                ":2000",    "127.0.0.1:20x0", "udp:"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         err_clear(&e);
         CHECK(trace_export_configure(bad[i], &e) == -1);
@@ -597,9 +598,9 @@ static void test_late_and_caps(void)
     }
     json_t *doc = trace_to_json(seg);
     CHECK_INT(json_array_size(json_object_get(doc, "subsegments")), TRACE_MAX_SUBSEGMENTS);
-    CHECK_INT(json_integer_value(json_object_get(
-                  json_object_get(json_object_get(doc, "metadata"), "parley"),
-                  "dropped_subsegments")),
+    CHECK_INT(json_integer_value(
+                  json_object_get(json_object_get(json_object_get(doc, "metadata"), "parley"),
+                                  "dropped_subsegments")),
               44);
     const char *name = json_string_value(json_object_get(doc, "name"));
     CHECK_STR(name, "bad name____ with a very long tail");
