@@ -592,6 +592,7 @@ static void test_parked_stack_pages_are_released(void)
 /* ---- The stack cache ------------------------------------------------------------------------ */
 
 enum { CACHE_STACK_PAGES = 77 }; /* a stack size nothing else in the process maps */
+enum { KEPT = 16 };              /* STACKS_KEPT in sched.c: cached stacks kept warm */
 
 /* Mappings of exactly one fiber stack: read-write, of the stack size, right above its guard page
  * (a PROT_NONE mapping of its own). The guard tells them from a sanitizer's own mappings that
@@ -657,17 +658,17 @@ static int cache_released(void *ud)
     released_kept = kept;
     released_resident = resident;
     long deep = DEEP_BYTES / sysconf(_SC_PAGESIZE) + 4; /* pages a fiber touched, and its frames */
-    return kept > 64 && resident <= 64 * deep + (kept - 64) * 2L;
+    return kept > KEPT && resident <= KEPT * deep + (kept - KEPT) * 2L;
 }
 
 static int cache_trimmed(void *ud)
 {
     (void)ud;
-    return stack_mappings() <= 64; /* STACKS_KEPT */
+    return stack_mappings() <= KEPT;
 }
 
 /* A burst of finished fibers keeps its stacks (up to the cache's bound) for the next starts, the
- * pages their fibers touched only for the first 64 (STACKS_KEPT) and the top page for the others,
+ * pages their fibers touched only for the first KEPT and the top page for the others,
  * and the cache goes back to its floor once it has been still for a while. */
 static void test_stack_cache_keeps_a_burst_then_trims(void)
 {
@@ -690,11 +691,11 @@ static void test_stack_cache_keeps_a_burst_then_trims(void)
     CHECK(kept > 64);           /* more than the floor survived the burst */
     CHECK(kept <= most_parked); /* and no more than were ever in use */
     /* Each fiber touched more than DEEP_BYTES. After 100 ms in the cache (before the trim) all but
-     * the first 64 hold their top page only. */
+     * the first KEPT hold their top page only. */
     CHECK(check_wait(cache_released, NULL, 30000));
     printf("# then %d stacks cached, %ld pages resident\n", released_kept, released_resident);
-    CHECK(released_kept > 64);
-    CHECK(released_resident >= 64 * (long)(DEEP_BYTES / page));
+    CHECK(released_kept > KEPT);
+    CHECK(released_resident >= KEPT * (long)(DEEP_BYTES / page));
     CHECK(check_wait(cache_trimmed, NULL, 30000)); /* then back to the floor */
     CHECK_INT(sched_stop(s, 120000), 0);
     CHECK_INT(atomic_load(&wrong), 0);
