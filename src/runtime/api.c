@@ -377,14 +377,14 @@ static void handle_chat(struct api *api, struct http_request *req, struct http_r
     json_t *out = turn_run_idempotent(a, http_request_header(req, "Idempotency-Key"), req->body,
                                       req->body_len, request, &replayed, e);
     json_decref(request);
-    if (!out)
+    if (!out) {
         reply_err(resp, e);
+    } else {
+        if (replayed)
+            http_response_header(resp, "Idempotent-Replayed", "true");
+        reply_json(resp, 200, out);
+    }
     free(e);
-    if (!out)
-        return;
-    if (replayed)
-        http_response_header(resp, "Idempotent-Replayed", "true");
-    reply_json(resp, 200, out);
 }
 
 /* GET /sessions/{id}: the transcript, to its own customer (token `sub`, or ?userId= in demo
