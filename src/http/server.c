@@ -39,10 +39,12 @@
  * buffer in pieces, so it needs no room here. */
 #define CONN_POOL_BYTES (10 * 1024)
 /* The buffer libmicrohttpd gives a streamed response for each read of its body, held with the
- * response for the whole stream. A chat stream's events are a few hundred bytes; a longer one (the
- * final "done") is read in pieces. 4 -> 1 KiB: -4.4 KB per held SSE turn at 4,000 connections, and
- * CPU per turn within the noise of alternating runs (bench/README.md, 2026-12-06). */
-#define STREAM_BLOCK_BYTES 1024
+ * response for the whole stream. libmicrohttpd 0.9.75 uses it only without chunked encoding (an
+ * HTTP/1.0 client): a chunked response is read straight into the connection's write buffer (the
+ * reader is asked for up to ~9.7 KB), so for an HTTP/1.1 stream the block is held and never used.
+ * 4 -> 1 KiB was -4.4 KB per held SSE turn at 4,000 connections; 1 KiB -> 256 B another ~0.8 KB,
+ * and an HTTP/1.0 stream is read in 256-byte pieces. */
+#define STREAM_BLOCK_BYTES 256
 /* Resuming a connection makes libmicrohttpd walk the whole list of its event thread's suspended
  * connections on its next turn (0.9.75, resume_suspended_connections), which at thousands of held
  * turns was a tenth of the server's CPU when every finished turn and every streamed chunk resumed

@@ -341,6 +341,39 @@ static void test_header_block(void)
     free(pad);
 }
 
+/* A stream to an HTTP/1.0 client: no chunked encoding, so libmicrohttpd reads it through the
+ * response's own block (256 bytes, smaller than the events), to the end of the connection. */
+static void test_stream_http10(void)
+{
+    static char out[32 * 1024];
+    const char *body = "{\"message\":\"How do I reset my password? Please explain the steps.\"}";
+    char req[1024];
+    snprintf(req, sizeof req,
+             "POST /chat HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\n"
+             "Accept: text/event-stream\r\nX-Forwarded-For: 192.0.2.80\r\n"
+             "Content-Length: %zu\r\n\r\n%s",
+             strlen(body), body);
+    raw_status(req, out, sizeof out);
+    CHECK(strncmp(out, "HTTP/1.", 7) == 0 && atoi(out + 9) == 200);
+    CHECK(raw_closed); /* the end of the stream is the end of the connection */
+    CHECK(strcasestr(out, "Transfer-Encoding: chunked") == NULL);
+    CHECK(strcasestr(out, "Content-Type: text/event-stream") != NULL);
+    const char *events = strstr(out, "\r\n\r\n");
+    CHECK(events != NULL && strlen(events + 4) > 256); /* more than one read of the block */
+    const char *done = strstr(out, "event: done\ndata: ");
+    CHECK(done != NULL);
+    if (!done)
+        return;
+    done += strlen("event: done\ndata: ");
+    const char *end = strstr(done, "\n\n");
+    CHECK(end != NULL && end[2] == '\0'); /* the last event, whole */
+    json_error_t je;
+    json_t *doc = end ? json_loadb(done, (size_t)(end - done), 0, &je) : NULL;
+    CHECK(json_is_string(json_object_get(doc, "sessionId")));
+    CHECK(json_string_length(json_object_get(doc, "reply")) > 0);
+    json_decref(doc);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -356,6 +389,7 @@ int main(void)
         RUN(test_widget);
         RUN(test_framing);
         RUN(test_header_block);
+        RUN(test_stream_http10);
         CHECK_INT(e2e_stop(&srv), 0);
     }
     e2e_rmdir(dir);
