@@ -29,7 +29,7 @@ static int on_sse(void *ud, const char *event, const char *data)
     struct sse_ctx *c = ud;
     json_t *ev = json_loads(data, 0, NULL);
     if (!ev) {
-        err_set(model__stream_fail(&c->stream), "ModelBadResponse", "malformed stream event");
+        err_set(model__failure(&c->stream.failure), "ModelBadResponse", "malformed stream event");
         return -1;
     }
     int rc = model__stream_event(&c->stream, ev);

@@ -194,8 +194,9 @@ static int on_frame(void *ud, const struct model__evstream_msg *m)
                         strcmp(ex, "ThrottlingException") == 0 ||
                         strcmp(ex, "serviceUnavailableException") == 0 ||
                         strcmp(ex, "modelStreamErrorException") == 0;
-        return err_set(model__stream_fail(&c->stream), throttled ? "ModelThrottled" : "ModelError",
-                       "bedrock stream %s: %s", ex, msg);
+        return err_set(model__failure(&c->stream.failure),
+                       throttled ? "ModelThrottled" : "ModelError", "bedrock stream %s: %s", ex,
+                       msg);
     }
     if (strcmp(m->event_type, "chunk") != 0)
         return 0;
@@ -203,7 +204,7 @@ static int on_frame(void *ud, const struct model__evstream_msg *m)
     const char *b64 = json_string_value(json_object_get(j, "bytes"));
     if (!b64) {
         json_decref(j);
-        return err_set(model__stream_fail(&c->stream), "ModelBadResponse",
+        return err_set(model__failure(&c->stream.failure), "ModelBadResponse",
                        "bedrock chunk without bytes");
     }
     size_t n = strlen(b64);
@@ -219,7 +220,7 @@ static int on_frame(void *ud, const struct model__evstream_msg *m)
     json_t *ev = len >= 0 ? json_loadb((const char *)raw, (size_t)len, 0, NULL) : NULL;
     free(raw);
     if (!ev)
-        return err_set(model__stream_fail(&c->stream), "ModelBadResponse",
+        return err_set(model__failure(&c->stream.failure), "ModelBadResponse",
                        "bedrock chunk is not base64 "
                        "JSON");
     int rc = model__stream_event(&c->stream, ev);
@@ -232,7 +233,7 @@ static int on_data(void *ud, const char *data, size_t len)
     struct stream_ctx *c = ud;
     if (model__evstream_feed(&c->dec, data, len) != 0) {
         if (!c->stream.failure)
-            err_set(model__stream_fail(&c->stream), "ModelBadResponse",
+            err_set(model__failure(&c->stream.failure), "ModelBadResponse",
                     "malformed AWS event-stream frame");
         return -1;
     }

@@ -251,14 +251,6 @@ static void chunk_ctx_release(struct chunk_ctx *c)
     free(c->failure);
 }
 
-/* The stream's failure to fill in, made at the first (as model__stream_fail). */
-static struct err *chunk_fail(struct chunk_ctx *c)
-{
-    if (!c->failure)
-        c->failure = xcalloc(1, sizeof *c->failure);
-    return c->failure;
-}
-
 static void append_str(json_t *obj, const char *key, const char *more)
 {
     const char *old = json_string_value(json_object_get(obj, key));
@@ -280,11 +272,13 @@ static int on_chunk(void *ud, const char *event, const char *data)
     }
     json_t *j = json_loads(data, 0, NULL);
     if (!j)
-        return err_set(chunk_fail(c), "ModelBadResponse", "openai: malformed stream chunk");
+        return err_set(model__failure(&c->failure), "ModelBadResponse",
+                       "openai: malformed stream chunk");
     json_t *e = json_object_get(j, "error");
     if (e) {
         const char *msg = json_string_value(json_object_get(e, "message"));
-        err_set(chunk_fail(c), "ModelError", "openai stream error: %s", msg ? msg : "no message");
+        err_set(model__failure(&c->failure), "ModelError", "openai stream error: %s",
+                msg ? msg : "no message");
         json_decref(j);
         return -1;
     }

@@ -227,11 +227,11 @@ void model__stream_release(struct model__stream *s)
     s->failure = NULL;
 }
 
-struct err *model__stream_fail(struct model__stream *s)
+struct err *model__failure(struct err **slot)
 {
-    if (!s->failure)
-        s->failure = xcalloc(1, sizeof *s->failure);
-    return s->failure;
+    if (!*slot)
+        *slot = xcalloc(1, sizeof **slot);
+    return *slot;
 }
 
 static void merge_usage(json_t *msg, const json_t *u)
@@ -264,7 +264,8 @@ int model__stream_event(struct model__stream *s, const json_t *ev)
     const char *type = json_string_value(json_object_get(ev, "type"));
     json_t *content = json_object_get(s->msg, "content");
     if (!type)
-        return err_set(model__stream_fail(s), "ModelBadResponse", "stream event without a type");
+        return err_set(model__failure(&s->failure), "ModelBadResponse",
+                       "stream event without a type");
     if (strcmp(type, "message_start") == 0) {
         json_t *m = json_object_get(ev, "message");
         const char *keys[] = {"id", "model"};
@@ -279,7 +280,7 @@ int model__stream_event(struct model__stream *s, const json_t *ev)
         json_t *b = json_object_get(ev, "content_block");
         if (!json_is_integer(idx) ||
             json_integer_value(idx) != (json_int_t)json_array_size(content) || !json_is_object(b))
-            return err_set(model__stream_fail(s), "ModelBadResponse",
+            return err_set(model__failure(&s->failure), "ModelBadResponse",
                            "content_block_start out of order");
         json_t *copy = json_deep_copy(b);
         if (json_is_string(json_object_get(copy, "type")) &&
@@ -293,12 +294,12 @@ int model__stream_event(struct model__stream *s, const json_t *ev)
                                          : NULL;
         const char *dt = json_string_value(json_object_get(d, "type"));
         if (!b || !dt)
-            return err_set(model__stream_fail(s), "ModelBadResponse",
+            return err_set(model__failure(&s->failure), "ModelBadResponse",
                            "content_block_delta for no block");
         if (strcmp(dt, "text_delta") == 0) {
             const char *t = json_string_value(json_object_get(d, "text"));
             if (!t)
-                return err_set(model__stream_fail(s), "ModelBadResponse",
+                return err_set(model__failure(&s->failure), "ModelBadResponse",
                                "text_delta without text");
             stream_append(b, "text", t);
             if (s->on_delta && *t)
@@ -319,7 +320,7 @@ int model__stream_event(struct model__stream *s, const json_t *ev)
             json_t *input = json_loads(p, 0, NULL);
             if (!json_is_object(input)) {
                 json_decref(input);
-                return err_set(model__stream_fail(s), "ModelBadResponse",
+                return err_set(model__failure(&s->failure), "ModelBadResponse",
                                "tool input of block %s is not a JSON object", key);
             }
             json_object_set_new(b, "input", input);
@@ -338,7 +339,7 @@ int model__stream_event(struct model__stream *s, const json_t *ev)
         const char *em = json_string_value(json_object_get(e, "message"));
         int throttled = et && (strcmp(et, "overloaded_error") == 0 ||
                                strcmp(et, "rate_limit_error") == 0);
-        return err_set(model__stream_fail(s), throttled ? "ModelThrottled" : "ModelError",
+        return err_set(model__failure(&s->failure), throttled ? "ModelThrottled" : "ModelError",
                        "stream error %s: %s", et ? et : "?", em ? em : "no message");
     }
     return 0; /* ping and unknown events are ignored */

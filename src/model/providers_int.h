@@ -57,9 +57,9 @@ int model__stream_event(struct model__stream *s, const json_t *ev);
  * "\n\n" MODEL_DECLINE_TEXT to on_delta, so that a streaming client sees the decline. */
 json_t *model__stream_finish(struct model__stream *s, struct err *err);
 void model__stream_release(struct model__stream *s);
-/* The stream's failure to fill in, made at the first (a streaming call's frame holds a pointer,
- * not an error, while it waits on the provider). */
-struct err *model__stream_fail(struct model__stream *s);
+/* *slot, allocated at the first call: a streamed call's failure to fill in (its frame holds a
+ * pointer, not an error, while it waits on the provider). The owner frees *slot. */
+struct err *model__failure(struct err **slot);
 
 /* Server-Sent Events splitter: feed bytes, get each event's joined data lines. */
 typedef int (*model__sse_fn)(void *ud, const char *event, const char *data);
