@@ -199,15 +199,30 @@ struct spare {
     int64_t put_ms; /* when it went into the cache */
 };
 
+/* Takes the newest cached stack (there is one). */
+static void *stack_pop(struct loop *l)
+{
+    void *m = l->stacks[--l->n_stacks].m;
+    if (l->stacks_released > l->n_stacks)
+        l->stacks_released = l->n_stacks;
+    return m;
+}
+
+/* Gives back the pages of [lo, hi) of a stack no fiber runs on (a parked one's unused part, a
+ * cached one's). */
+static void stack_pages_release(uintptr_t lo, uintptr_t hi)
+{
+    if (hi > lo && madvise((void *)lo, hi - lo, MADV_DONTNEED) != 0)
+        log_at(LL_DEBUG, "sched", "cannot release stack pages: %s", strerror(errno));
+}
+
 static void *stack_get(struct loop *l, size_t *map_len)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     *map_len = l->s->stack_size + page;
     if (l->n_stacks > 0) {
         l->stacks_ms = clock_mono_ms();
-        if (l->stacks_released > l->n_stacks - 1)
-            l->stacks_released = l->n_stacks - 1;
-        return l->stacks[--l->n_stacks].m;
+        return stack_pop(l);
     }
     void *m = mmap(NULL, *map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
                    -1, 0);
@@ -235,9 +250,7 @@ static void stacks_unmap(struct loop *l, int keep)
 {
     size_t len = l->s->stack_size + (size_t)sysconf(_SC_PAGESIZE);
     while (l->n_stacks > keep)
-        munmap(l->stacks[--l->n_stacks].m, len);
-    if (l->stacks_released > l->n_stacks)
-        l->stacks_released = l->n_stacks;
+        munmap(stack_pop(l), len);
 }
 
 /* The first cached stack beyond STACKS_KEPT whose pages are not given back yet, or -1. */
@@ -252,11 +265,11 @@ static int stacks_unreleased(const struct loop *l)
  * shootdown: done at every put, at 4,000 connections they were 7.6% of the CPU samples). */
 static void stacks_cache_release_due(struct loop *l, int64_t now)
 {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE), len = l->s->stack_size + page;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     int i = stacks_unreleased(l);
     for (; i >= 0 && i < l->n_stacks && now - l->stacks[i].put_ms >= RELEASE_AFTER_MS; i++) {
-        if (madvise((char *)l->stacks[i].m + page, len - 2 * page, MADV_DONTNEED) != 0)
-            log_at(LL_DEBUG, "sched", "cannot release a cached stack's pages: %s", strerror(errno));
+        uintptr_t lo = (uintptr_t)l->stacks[i].m + page; /* above the guard */
+        stack_pages_release(lo, lo + l->s->stack_size - page);
         l->stacks_released = i + 1;
     }
 }
@@ -398,8 +411,7 @@ static void stack_release(struct fiber *f)
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t lo = (uintptr_t)f->stack + page; /* the stack's lowest byte, above the guard */
     uintptr_t keep = (f->park_frame - PARK_SLACK) & ~(page - 1);
-    if (keep > lo && madvise((void *)lo, keep - lo, MADV_DONTNEED) != 0)
-        log_at(LL_DEBUG, "sched", "cannot release parked stack pages: %s", strerror(errno));
+    stack_pages_release(lo, keep);
 }
 
 /* Releases the stacks of the fibers parked for RELEASE_AFTER_MS by now (loop thread only). */
