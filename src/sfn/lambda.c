@@ -100,6 +100,14 @@ static void request_id(char out[37])
     sfn__uuid(&st, out);
 }
 
+/* 1 for the lambda:invoke integration (and its .waitForTaskToken form): the function is named by
+ * the input's FunctionName, and the answer wraps the handler's result. */
+static int is_lambda_invoke(const char *resource)
+{
+    static const char prefix[] = "arn:aws:states:::lambda:invoke";
+    return strncmp(resource, prefix, sizeof prefix - 1) == 0;
+}
+
 /* The in-process handler a Task's resource names (lambda:invoke's FunctionName or a function
  * ARN), or NULL with err. Out of line, as handler_failed. */
 static SCHED_OUT_OF_LINE const struct sfn_lambda_handler *
@@ -107,7 +115,7 @@ resolve(const struct sfn_lambda_table *t, const char *resource, json_t *input, s
 {
     char name[256];
     const char *shown = resource;
-    if (!strncmp(resource, "arn:aws:states:::lambda:invoke", 30)) {
+    if (is_lambda_invoke(resource)) {
         json_t *fn = json_object_get(input, "FunctionName");
         if (!json_is_string(fn)) {
             err_set(err, "States.Runtime",
@@ -153,7 +161,7 @@ int sfn_lambda_task(void *ud, const char *resource, json_t *input, json_t **outp
     const struct sfn_lambda_handler *h = resolve(ud, resource, input, err);
     if (!h)
         return -1;
-    if (strncmp(resource, "arn:aws:states:::lambda:invoke", 30))
+    if (!is_lambda_invoke(resource))
         return invoke(h, input, output, err);
     json_t *payload = json_object_get(input, "Payload");
     json_t *empty = payload ? NULL : json_object();
