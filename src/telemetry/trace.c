@@ -54,6 +54,10 @@ struct trace_ctx {
     size_t nkids, capkids;
 };
 
+/* The fields of a segment's http.request, in the order trace_root keeps them. */
+static const char *const request_keys[] = {"method", "url", "user_agent", "client_ip"};
+#define REQUEST_FIELDS (sizeof request_keys / sizeof request_keys[0])
+
 struct trace_root {
     pthread_mutex_t lock; /* guards the whole tree */
     int refs;             /* caller's reference + one per open subsegment */
@@ -62,11 +66,11 @@ struct trace_root {
     char parent_id[TRACE_SEG_ID_LEN + 1]; /* upstream parent, "" when none */
     int sampled;
     char *lineage; /* the caller's Lineage, owned, or NULL (every request held 257 bytes) */
-    int64_t real0_us, mono0_us; /* wall and monotonic clocks at trace_begin */
-    char *request[4];           /* http.request's method, url, user_agent, client_ip (owned) */
-    int status;                 /* http.response.status, 0 when none */
-    size_t nsubs, dropped;      /* subsegments begun, and refused over the cap */
-    struct trace_ctx seg;       /* the segment itself */
+    int64_t real0_us, mono0_us;    /* wall and monotonic clocks at trace_begin */
+    char *request[REQUEST_FIELDS]; /* http.request's fields (request_keys), owned, or NULL */
+    int status;                    /* http.response.status, 0 when none */
+    size_t nsubs, dropped;         /* subsegments begun, and refused over the cap */
+    struct trace_ctx seg;          /* the segment itself */
 };
 
 struct stored {
@@ -325,7 +329,7 @@ static void ctx_release(struct trace_ctx *c)
 static void root_free(struct trace_root *r)
 {
     ctx_release(&r->seg);
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < REQUEST_FIELDS; i++)
         free(r->request[i]);
     free(r->lineage);
     pthread_mutex_destroy(&r->lock);
@@ -461,12 +465,12 @@ void trace_set_request(struct trace_ctx *seg, const char *method, const char *ur
     if (!seg)
         return;
     /* C strings until the segment is written: a JSON object of them was ~600 bytes a request. */
-    const char *f[4] = {method, url, user_agent, client_ip};
-    char *v[4];
-    for (size_t i = 0; i < 4; i++)
+    const char *f[REQUEST_FIELDS] = {method, url, user_agent, client_ip}; /* request_keys' order */
+    char *v[REQUEST_FIELDS];
+    for (size_t i = 0; i < REQUEST_FIELDS; i++)
         v[i] = f[i] ? clean_copy(f[i], TRACE_FIELD_MAX) : NULL;
     pthread_mutex_lock(&seg->root->lock);
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < REQUEST_FIELDS; i++) {
         free(seg->root->request[i]);
         seg->root->request[i] = v[i];
     }
@@ -524,15 +528,16 @@ static json_t *ctx_json(const struct trace_ctx *c, int with_subs)
         json_object_set_new(o, "in_progress", json_true());
     if (c->ns)
         json_object_set_new(o, "namespace", json_string(c->ns));
-    int has_request = r->request[0] || r->request[1] || r->request[2] || r->request[3];
+    int has_request = 0;
+    for (size_t i = 0; i < REQUEST_FIELDS; i++)
+        has_request |= r->request[i] != NULL;
     if (is_seg && (has_request || r->status)) {
         json_t *http = json_object();
         if (has_request) {
-            static const char *const keys[4] = {"method", "url", "user_agent", "client_ip"};
             json_t *req = json_object();
-            for (size_t i = 0; i < 4; i++)
+            for (size_t i = 0; i < REQUEST_FIELDS; i++)
                 if (r->request[i])
-                    json_object_set_new(req, keys[i], json_string(r->request[i]));
+                    json_object_set_new(req, request_keys[i], json_string(r->request[i]));
             json_object_set_new(http, "request", req);
         }
         if (r->status)
