@@ -31,6 +31,10 @@ int jsontext_add(struct buf *b, const json_t *v);
  * control character escaped (two bytes for the short forms, six for \u00XX). */
 size_t jsontext_string_size(const char *s, size_t n);
 
+/* How many bytes at the start of s[0..n) JSON text holds as they are (none is '"', '\\' or a
+ * control character): n when the string needs no escape. Looks at eight bytes a step. */
+size_t jsontext_plain_prefix(const char *s, size_t n);
+
 /* v's compact text as a new string (free() it), or NULL where jsontext_add fails. */
 char *jsontext_dump(const json_t *v);
 

@@ -60,6 +60,38 @@ static void test_strings(void)
     json_decref(v);
 }
 
+/* The escape scan: every byte value at every offset of strings longer and shorter than its
+ * eight-byte step, between bytes that need no escape (ASCII and UTF-8 with the high bit set):
+ * the plain prefix ends exactly at the first '"', '\\' or control character, and the sized text
+ * is the dumped text's length. */
+static void test_plain_prefix(void)
+{
+    static const char fill[] = "ab\xc3\xa9~ 0\xf0\x9f\x98\x80Z}";
+    int wrong = 0;
+    for (size_t len = 1; len <= 19; len++) {
+        for (size_t at = 0; at < len; at++) {
+            for (int c = 0; c < 256; c++) {
+                char s[20];
+                for (size_t i = 0; i < len; i++)
+                    s[i] = fill[i % (sizeof fill - 1)];
+                s[at] = (char)c;
+                int esc = c < 0x20 || c == '"' || c == '\\';
+                if (jsontext_plain_prefix(s, len) != (esc ? at : len))
+                    wrong++;
+            }
+        }
+    }
+    CHECK_INT(wrong, 0);
+    CHECK_INT((long)jsontext_plain_prefix("", 0), 0);
+    const char *mixed = "plain text\t then \"quoted\" \\ and \x01\x1f at the end of a long run";
+    json_t *v = json_string(mixed);
+    char *t = jsontext_dump(v);
+    CHECK(t && jsontext_string_size(mixed, strlen(mixed)) == strlen(t));
+    CHECK(same_as_jansson(v));
+    free(t);
+    json_decref(v);
+}
+
 static void test_numbers(void)
 {
     const double reals[] = {0.0,
@@ -257,6 +289,7 @@ static void test_refusals(void)
 int main(void)
 {
     RUN(test_strings);
+    RUN(test_plain_prefix);
     RUN(test_numbers);
     RUN(test_generated);
     RUN(test_refusals);
