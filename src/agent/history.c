@@ -333,7 +333,9 @@ int history_window_load(struct history_cache *c, struct store *s, const char *si
     json_t *items = NULL;
     if (cache_get(c, sid, max_turns, &rs)) {
         long long newest = rs.v[rs.n - 1]->ts;
-        if (store_history_since(s, sid, newest, max_turns, &items, err) < 0)
+        /* one more than a window: the held newest turn comes back with up to a window of newer
+         * ones (a one-turn window would otherwise never find it and reload every time) */
+        if (store_history_since(s, sid, newest, max_turns + 1, &items, err) < 0)
             goto out;
         const json_t *first = json_array_get(items, 0);
         if (first && json_integer_value(json_object_get(first, "timestamp")) == newest) {

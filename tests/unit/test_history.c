@@ -23,13 +23,14 @@ static int save(struct store *s, const char *id, int is_new, int k)
     snprintf(q, sizeof q, "question %d \"quoted\"\n", k);
     snprintf(a, sizeof a, "answer %d", k);
     snprintf(r, sizeof r, "result %d", k);
-    json_t *turn = json_pack(
-        "{s:s, s:s, s:b, s:[{s:s, s:s}, {s:s, s:[{s:s, s:s, s:s, s:{}}]},"
-        " {s:s, s:[{s:s, s:s, s:s}]}, {s:s, s:[{s:s, s:s}]}], s:{}, s:{}}",
-        "sessionId", id, "userId", "u-1", "isNew", is_new, "messages", "role", "user", "content",
-        q, "role", "assistant", "content", "type", "tool_use", "id", "t1", "name", "kb", "input",
-        "role", "user", "content", "type", "tool_result", "tool_use_id", "t1", "content", r,
-        "role", "assistant", "content", "type", "text", "text", a, "context", "metadata");
+    json_t *turn = json_pack("{s:s, s:s, s:b, s:[{s:s, s:s}, {s:s, s:[{s:s, s:s, s:s, s:{}}]},"
+                             " {s:s, s:[{s:s, s:s, s:s}]}, {s:s, s:[{s:s, s:s}]}], s:{}, s:{}}",
+                             "sessionId", id, "userId", "u-1", "isNew", is_new, "messages", "role",
+                             "user", "content", q, "role", "assistant", "content", "type",
+                             "tool_use", "id", "t1", "name", "kb", "input", "role", "user",
+                             "content", "type", "tool_result", "tool_use_id", "t1", "content", r,
+                             "role", "assistant", "content", "type", "text", "text", a, "context",
+                             "metadata");
     struct err e;
     int no = 0;
     int rc = store_turn_save(s, turn, &no, &e);
@@ -73,8 +74,8 @@ static void test_window_and_hits(void)
     CHECK_INT(s.sessions, 1);
     /* An operator's item (noTurn) is an item of the window like a turn. */
     json_t *op = json_pack("{s:s, s:s, s:b, s:b, s:[{s:s, s:s}], s:{}, s:{}}", "sessionId", "h-a",
-                           "userId", "u-1", "isNew", 0, "noTurn", 1, "messages", "role",
-                           "operator", "content", "a human here", "context", "metadata");
+                           "userId", "u-1", "isNew", 0, "noTurn", 1, "messages", "role", "operator",
+                           "content", "a human here", "context", "metadata");
     struct err e;
     int no = 0;
     CHECK(store_turn_save(st, op, &no, &e) == 0);
@@ -84,10 +85,23 @@ static void test_window_and_hits(void)
     CHECK_INT(load_same(c, "h-a", 10, 8), 21);
     history_cache_stats(c, &s);
     CHECK_INT(s.misses, 2);
+    /* A one-turn window is read through the cache too: the newest turn it holds comes back
+     * with the one saved since. */
+    CHECK(save(st, "h-one", 1, 1) == 0);
+    CHECK_INT(load_same(c, "h-one", 1, 8), 4);
+    history_cache_stats(c, &s);
+    unsigned long hits = s.hits;
+    for (int k = 2; k <= 4; k++) {
+        CHECK(save(st, "h-one", 0, k) == 0);
+        CHECK_INT(load_same(c, "h-one", 1, 8), 4);
+    }
+    history_cache_stats(c, &s);
+    CHECK_INT(s.hits, hits + 3);
+    CHECK_INT(s.misses, 3);
     /* An unknown session: an empty window, nothing kept. */
     CHECK_INT(load_same(c, "h-none", 3, 8), 0);
     history_cache_stats(c, &s);
-    CHECK_INT(s.sessions, 1);
+    CHECK_INT(s.sessions, 2);
     history_cache_free(c);
 }
 
