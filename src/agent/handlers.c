@@ -248,7 +248,12 @@ static void push_api_message(json_t *messages, const json_t *msg)
                               json_pack("{s:s, s:s}", "role", "assistant", "content", text));
         free(text);
     } else if (strcmp(role, "user") == 0 || strcmp(role, "assistant") == 0) {
-        json_array_append_new(messages, json_pack("{s:s, s:O}", "role", role, "content", content));
+        /* built member by member: json_pack parses its format for each of the window's messages,
+         * at every model call of the turn */
+        json_t *m = json_object();
+        json_object_set_new_nocheck(m, "role", json_string_nocheck(role));
+        json_object_set_nocheck(m, "content", content);
+        json_array_append_new(messages, m);
     }
 }
 
