@@ -65,6 +65,13 @@ int sched_in_task(void);
  * Returns 0, or -1 off a fiber (fn is then not run). Join with a sched_event. */
 int sched_spawn(sched_fn fn, void *ud);
 
+/* Runs fn(ud) to its end on a stack its loop keeps for such calls, not on the task's own, and
+ * returns: for synchronous work that goes deep (SQLite, curl's socket action) beside a task's
+ * waits, so the task's stack stays as deep as its own frames while it is parked. fn must not
+ * wait (that aborts, like a wait under sched_hold_begin); it sees the task's local slots. Off a
+ * fiber, or from such a call, fn simply runs in place. */
+void sched_call_deep(sched_fn fn, void *ud);
+
 /* Waits until fd is ready for events (POLLIN, POLLOUT) or timeout_ms passes (< 0 = no limit).
  * Returns the ready events (poll revents, > 0), 0 on timeout, -1 on error (errno set). */
 int sched_wait_fd(int fd, short events, int timeout_ms);

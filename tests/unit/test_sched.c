@@ -589,6 +589,100 @@ static void test_parked_stack_pages_are_released(void)
     sched_event_free(deep_go);
 }
 
+/* ---- Deep calls ----------------------------------------------------------------------------- */
+
+#define DEEP_STACK (512 * 1024) /* the fibers' stack size there */
+
+struct deep_case {
+    uintptr_t task_frame;  /* the task's frame, on its fiber stack */
+    uintptr_t call_frame;  /* the deep call's frame */
+    uintptr_t inner_frame; /* a deep call made from the deep call (runs in place) */
+    unsigned sum;          /* go_deep's checksum there */
+    int saw_local;         /* the call saw the task's local slot */
+    int in_task;           /* sched_in_task() in the call */
+    int fiber_pages;       /* resident pages of the fiber's stack below the task's frame */
+};
+
+static void deep_inner(void *ud)
+{
+    struct deep_case *c = ud;
+    c->inner_frame = (uintptr_t)__builtin_frame_address(0);
+}
+
+static void deep_call(void *ud)
+{
+    struct deep_case *c = ud;
+    c->call_frame = (uintptr_t)__builtin_frame_address(0);
+    c->saw_local = sched_local_get(&key_a) == (void *)&key_b;
+    c->in_task = sched_in_task();
+    c->sum = go_deep(9, 0);
+    sched_call_deep(deep_inner, c);
+}
+
+static void deep_task(void *ud)
+{
+    struct deep_case *c = ud;
+    c->task_frame = (uintptr_t)__builtin_frame_address(0);
+    sched_local_set(&key_a, &key_b);
+    sched_call_deep(deep_call, c);
+    /* The 96 KB went on the loop's stack: the fiber's own pages below its frame stay untouched. */
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t hi = (c->task_frame - NEAR_BYTES) & ~(page - 1);
+    c->fiber_pages = resident_pages(hi - 48 * page, hi);
+    sched_local_set(&key_a, NULL);
+    atomic_fetch_add(&finished, 1);
+}
+
+static void deep_then_wait(void *ud)
+{
+    (void)ud;
+    sched_sleep_ms(1); /* our bug: aborts */
+}
+
+static void deep_task_that_waits(void *ud)
+{
+    sched_call_deep(deep_then_wait, ud);
+}
+
+static void test_deep_calls_run_on_the_loops_stack(void)
+{
+    reset();
+    struct err err = {0};
+    struct sched *s = sched_start(1, DEEP_STACK, &err);
+    if (!check_require("scheduler started", s != NULL))
+        return;
+    struct deep_case c = {0};
+    CHECK_INT(sched_submit(s, deep_task, &c), 0);
+    CHECK_INT(sched_stop(s, 60000), 0);
+    CHECK_INT(atomic_load(&finished), 1);
+    /* not on the fiber's stack, which lies below the task's frame */
+    CHECK(c.call_frame > c.task_frame || c.task_frame - c.call_frame > DEEP_STACK);
+    /* a call from the call ran in place, on the same stack */
+    CHECK(c.inner_frame - c.call_frame < 64 * 1024 || c.call_frame - c.inner_frame < 64 * 1024);
+    CHECK_INT(c.sum, go_deep(9, 0));
+    CHECK_INT(c.saw_local, 1);
+    CHECK_INT(c.in_task, 1);
+    CHECK_INT(c.fiber_pages, 0);
+    /* Off a fiber the call runs in place, on the caller's stack. */
+    struct deep_case here = {0};
+    here.task_frame = (uintptr_t)__builtin_frame_address(0);
+    sched_call_deep(deep_inner, &here);
+    CHECK(here.task_frame - here.inner_frame < 64 * 1024);
+    /* A wait in a deep call is our bug: it aborts. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct sched *t = sched_start(1, 0, &err);
+        sched_submit(t, deep_task_that_waits, NULL);
+        sched_stop(t, 5000);
+        _exit(0);
+    }
+    if (!check_require("fork", pid > 0))
+        return;
+    int st = 0;
+    waitpid(pid, &st, 0);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+}
+
 /* ---- The stack cache ------------------------------------------------------------------------ */
 
 enum { CACHE_STACK_PAGES = 77 }; /* a stack size nothing else in the process maps */
@@ -716,6 +810,7 @@ int main(void)
     RUN(test_parking_while_holding_aborts);
     RUN(test_wait_fd_or_event);
     RUN(test_parked_stack_pages_are_released);
+    RUN(test_deep_calls_run_on_the_loops_stack);
     RUN(test_stack_cache_keeps_a_burst_then_trims);
     return check_summary();
 }
