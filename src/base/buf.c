@@ -52,7 +52,7 @@ int buf_reserve(struct buf *b, size_t n)
         size_t cap = b->cap ? b->cap : 32;
         while (cap < need)
             cap = cap > ((size_t)-1) / 2 ? need : cap * 2;
-        if (cap > b->max + 1)
+        if (cap - 1 > b->max) /* not cap > max + 1: a max of SIZE_MAX (no cap) would wrap */
             cap = b->max + 1;
         b->data = xrealloc(b->data, cap);
         b->cap = cap;

@@ -1,5 +1,6 @@
 /* test_buf.c - the growable buffer: appends, the cap, ownership hand-over, reset, reserve. */
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "base/buf.h"
@@ -122,6 +123,18 @@ static void test_zero_cap_and_empty_append(void)
     buf_release(&b);
 }
 
+/* SIZE_MAX is no cap at all: appends grow the buffer as usual. */
+static void test_no_cap(void)
+{
+    struct buf b;
+    buf_init(&b, SIZE_MAX);
+    for (int i = 0; i < 1000; i++)
+        CHECK_INT(buf_add(&b, "0123456789", 10), 0);
+    CHECK_INT(b.len, 10000);
+    CHECK(b.cap > b.len && strncmp(buf_str(&b) + 9990, "0123456789", 10) == 0);
+    buf_release(&b);
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -132,5 +145,6 @@ int main(void)
     RUN(test_growth_and_binary);
     RUN(test_reserve_commit);
     RUN(test_zero_cap_and_empty_append);
+    RUN(test_no_cap);
     return check_summary();
 }
