@@ -3,6 +3,7 @@
  * SaveConversation. See agent.h for the workflow state they pass along.
  */
 #include <assert.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "agent/agent.h"
@@ -12,6 +13,7 @@
 #include "agent/history.h"
 #include "base/guard.h"
 #include "agent/tools.h"
+#include "base/buf.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/sched.h"
@@ -61,19 +63,35 @@ struct budget_tab *agent__budget_tab(void)
     return sched_local_get(&budget_key);
 }
 
+/* agent_emit's arguments, for the deep stack. */
+struct emit_call {
+    struct agent *a;
+    const char *detail_type;
+    json_t *detail;
+};
+
+static void emit_on_deep_stack(void *ud)
+{
+    struct emit_call *c = ud;
+    guard_redact_json(c->detail, c->a->redact);
+    json_t *event = bus_event_new(c->detail_type, c->detail);
+    struct err e;
+    err_clear(&e);
+    if (bus_put(c->a->bus, event, &e) < 0)
+        log_at(LL_WARN, "agent", "event %s not delivered: %s", c->detail_type, e.message);
+    json_decref(event);
+}
+
+/* Redacting, wrapping and queueing an event goes deep and never waits on the network (both bus
+ * adapters queue for a sender thread): it runs on the loop's deep stack (base/sched.h). */
 void agent_emit(struct agent *a, const char *detail_type, json_t *detail)
 {
     if (!a->bus) {
         json_decref(detail);
         return;
     }
-    guard_redact_json(detail, a->redact);
-    json_t *event = bus_event_new(detail_type, detail);
-    struct err e;
-    err_clear(&e);
-    if (bus_put(a->bus, event, &e) < 0)
-        log_at(LL_WARN, "agent", "event %s not delivered: %s", detail_type, e.message);
-    json_decref(event);
+    struct emit_call c = {a, detail_type, detail};
+    sched_call_deep(emit_on_deep_stack, &c);
 }
 
 static void observe_text(void *ud, const char *delta)
@@ -426,7 +444,8 @@ json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
     json_t *out = agent__state_next(event);
     json_t *content = json_object_get(resp, "content");
     int has_tool_use = 0;
-    char *reply = xstrdup("");
+    struct buf text; /* the text blocks joined by blank lines */
+    buf_init(&text, SIZE_MAX);
     size_t i;
     json_t *b;
     json_array_foreach(content, i, b) {
@@ -434,12 +453,12 @@ json_t *agent_model_inference(struct agent *a, json_t *event, struct err *err)
         if (strcmp(type, "tool_use") == 0) {
             has_tool_use = 1;
         } else if (strcmp(type, "text") == 0) {
-            char *joined = xasprintf("%s%s%s", reply, reply[0] ? "\n\n" : "",
-                                     agent__str(b, "text"));
-            free(reply);
-            reply = joined;
+            if (text.len)
+                buf_add(&text, "\n\n", 2);
+            buf_add_str(&text, agent__str(b, "text"));
         }
     }
+    char *reply = buf_take(&text, NULL);
     const char *stop = agent__str(resp, "stop_reason");
     agent__append_message(out, "assistant", json_incref(content));
     json_object_set_new(out, "requiresAction",

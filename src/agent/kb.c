@@ -174,7 +174,7 @@ static int index_build(struct kb *kb, struct err *err)
         sqlite3_bind_text(st, 2, kb->md.articles[p->article].title, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, p->section, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, p->text, -1, SQLITE_STATIC);
-        int step = sqlite3_step(st);
+        int step = sqlpool_step(st);
         sqlite3_reset(st);
         if (step != SQLITE_DONE) {
             sqlpool_fail(c, err, "indexing a passage");
@@ -323,7 +323,7 @@ static int index_match(struct sqlpool_conn *c, const char *match, double *score,
         return -1;
     sqlite3_bind_text(st, 1, match, -1, SQLITE_STATIC);
     int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((step = sqlpool_step(st)) == SQLITE_ROW) {
         sqlite3_int64 row = sqlite3_column_int64(st, 0);
         if (row >= 0 && (size_t)row < n)
             score[row] = -sqlite3_column_double(st, 1); /* FTS5's bm25() is better when lower */
@@ -344,7 +344,7 @@ static int index_snippet(struct sqlpool_conn *c, const char *match, size_t row, 
         return -1;
     sqlite3_bind_text(st, 1, match, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)row);
-    int step = sqlite3_step(st);
+    int step = sqlpool_step(st);
     const char *text = step == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
     size_t n = text ? strlen(text) : 0;
     if (n >= KB_SNIPPET_MAX) {

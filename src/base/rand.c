@@ -90,6 +90,13 @@ int rand_id_timed(char out[23])
     return 0;
 }
 
+void rand_put_hex(char *out, uint64_t v, int digits)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = digits - 1; i >= 0; i--, v >>= 4)
+        out[i] = hex[v & 15];
+}
+
 int rand_uuid4(char out[37])
 {
     uint8_t b[16];
@@ -97,9 +104,15 @@ int rand_uuid4(char out[37])
         return -1;
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
+    /* 8-4-4-4-12 hex digits */
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *o++ = '-';
+        rand_put_hex(o, b[i], 2);
+        o += 2;
+    }
+    *o = '\0';
     return 0;
 }
 

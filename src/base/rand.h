@@ -32,6 +32,12 @@ int rand_id128(char out[23]);
  * a known millisecond leaves 2^84 candidates. Returns 0 or -1. */
 int rand_id_timed(char out[23]);
 
+/* Writes the low 4 * digits bits of v as that many lower-case hex digits at out (no NUL). Ids
+ * are formatted with it rather than snprintf: they are made deep in a turn (an event, a trace
+ * segment), and vfprintf's ~1.3 KB frame took a turn's stack into a page it did not otherwise
+ * touch (see "Parked stacks" in base/sched.c). */
+void rand_put_hex(char *out, uint64_t v, int digits);
+
 /* Writes a random RFC 4122 version-4 UUID (36 chars + NUL) into out[37]. Returns 0 or -1. */
 int rand_uuid4(char out[37]);
 

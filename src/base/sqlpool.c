@@ -109,13 +109,31 @@ sqlite3_stmt *sqlpool_stmt(struct sqlpool_conn *c, int q, struct err *err)
     return c->stmt[q];
 }
 
+struct step_call {
+    sqlite3_stmt *st;
+    int rc;
+};
+
+static void step_on_deep_stack(void *ud)
+{
+    struct step_call *sc = ud;
+    sc->rc = sqlite3_step(sc->st);
+}
+
+int sqlpool_step(sqlite3_stmt *st)
+{
+    struct step_call sc = {st, SQLITE_ERROR};
+    sched_call_deep(step_on_deep_stack, &sc);
+    return sc.rc;
+}
+
 int sqlpool_exec(struct sqlpool_conn *c, int q, struct err *err)
 {
     sqlite3_stmt *st = sqlpool_stmt(c, q, err);
     if (!st)
         return -1;
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) /* a PRAGMA may answer rows: they are skipped */
+    while ((rc = sqlpool_step(st)) == SQLITE_ROW) /* a PRAGMA may answer rows: they are skipped */
         ;
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)

@@ -103,6 +103,12 @@ void sqlpool_release(struct sqlpool *p, struct sqlpool_conn *c);
  * when it cannot be prepared. */
 sqlite3_stmt *sqlpool_stmt(struct sqlpool_conn *c, int q, struct err *err);
 
+/* sqlite3_step(st), run on the loop's deep stack when called from a scheduler task
+ * (sched_call_deep): a step goes ~5 KB below its caller (more when it commits), pages a parked
+ * turn's stack would otherwise keep or give back with a madvise. Every step of Parley's
+ * statements goes through here. */
+int sqlpool_step(sqlite3_stmt *st);
+
 /* Runs statement q (no parameters) to completion, skipping any rows it answers (PRAGMAs such as
  * wal_checkpoint do). Returns 0 or -1 with err. */
 int sqlpool_exec(struct sqlpool_conn *c, int q, struct err *err);

@@ -338,18 +338,22 @@ static struct conn *conn_new(void)
 
 static int deliver_pending(struct xfer *x);
 
-/* Runs curl on d for socket fd (or its timer), as k's task, then records the end of every
- * transfer that ended and wakes the tasks of those that are not k's. Nothing in it may park:
- * another task of this thread would enter curl on the same multi (sched_hold_begin). */
-static void drive(struct driver *d, struct conn *k, curl_socket_t fd, int mask)
+/* One drive of a driver: its arguments for the deep stack. */
+struct drive_call {
+    struct driver *d;
+    struct conn *k;
+    curl_socket_t fd;
+    int mask;
+};
+
+static void drive_on_deep_stack(void *ud)
 {
+    struct drive_call *dc = ud;
+    struct driver *d = dc->d;
     int running = 0, left = 0;
-    struct conn *was = driving;
-    driving = k;
-    sched_hold_begin();
-    if (fd == CURL_SOCKET_TIMEOUT)
+    if (dc->fd == CURL_SOCKET_TIMEOUT)
         d->deadline = -1; /* curl re-arms its timer if it still needs one */
-    curl_multi_socket_action(d->m, fd, mask, &running);
+    curl_multi_socket_action(d->m, dc->fd, dc->mask, &running);
     CURLMsg *msg;
     while ((msg = curl_multi_info_read(d->m, &left))) {
         struct conn *o = NULL;
@@ -360,9 +364,23 @@ static void drive(struct driver *d, struct conn *k, curl_socket_t fd, int mask)
             continue;
         o->done = 1;
         o->result = msg->data.result;
-        if (o != k)
+        if (o != dc->k)
             sched_event_signal(o->wake);
     }
+}
+
+/* Runs curl on d for socket fd (or its timer), as k's task, then records the end of every
+ * transfer that ended and wakes the tasks of those that are not k's. Nothing in it may park:
+ * another task of this thread would enter curl on the same multi (sched_hold_begin). curl's
+ * socket action goes deep (connecting, reading and parsing a reply, our write callbacks), so it
+ * runs on the loop's deep stack (sched_call_deep), not on the task's. */
+static void drive(struct driver *d, struct conn *k, curl_socket_t fd, int mask)
+{
+    struct conn *was = driving;
+    driving = k;
+    struct drive_call dc = {d, k, fd, mask};
+    sched_hold_begin(); /* off a fiber the call runs in place: still no wait in it */
+    sched_call_deep(drive_on_deep_stack, &dc);
     sched_hold_end();
     driving = was;
 }

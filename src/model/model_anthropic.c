@@ -15,7 +15,7 @@
 struct anthropic_model {
     struct model base;    /* must be first */
     struct model__http h; /* URL, client, limits (model__http_init) */
-    char *api_key;        /* may be NULL */
+    char *key_hdr;        /* "x-api-key: <key>", made once; NULL without a key */
     char *model_id;       /* "claude-..." */
 };
 
@@ -101,6 +101,23 @@ static SCHED_OUT_OF_LINE json_t *reply_message(const struct anthropic_model *m, 
     return out;
 }
 
+/* reply_message's arguments and answer, for the deep stack. */
+struct reply_call {
+    const struct anthropic_model *m;
+    int rc;
+    const struct http_client_response *resp;
+    struct model__stream *ctx;
+    int streamed;
+    struct err *err;
+    json_t *out;
+};
+
+static void reply_on_deep_stack(void *ud)
+{
+    struct reply_call *c = ud;
+    c->out = reply_message(c->m, c->rc, c->resp, c->ctx, c->streamed, c->err);
+}
+
 static json_t *anthropic_invoke(struct model *mb, const json_t *request, model_delta_fn on_delta,
                                 void *ud, struct err *err)
 {
@@ -113,16 +130,14 @@ static json_t *anthropic_invoke(struct model *mb, const json_t *request, model_d
     struct sse_ctx sc;
     struct model__sse sse = {0};
     model__stream_init(&sc.stream, on_delta, ud);
-    char *body = request_body(m, request, on_delta != NULL), *key_hdr = NULL;
+    char *body = request_body(m, request, on_delta != NULL);
     const char *hdrs[5];
     size_t nh = 0;
     hdrs[nh++] = "Content-Type: application/json";
     hdrs[nh++] = "anthropic-version: 2023-06-01";
     hdrs[nh++] = on_delta ? "Accept: text/event-stream" : "Accept: application/json";
-    if (m->api_key && *m->api_key) {
-        key_hdr = xasprintf("x-api-key: %s", m->api_key);
-        hdrs[nh++] = key_hdr;
-    }
+    if (m->key_hdr)
+        hdrs[nh++] = m->key_hdr;
     sse.fn = on_sse;
     sse.ud = &sc;
     struct http_client_request hr = {.method = "POST",
@@ -136,12 +151,13 @@ static json_t *anthropic_invoke(struct model *mb, const json_t *request, model_d
                                      .on_data = on_delta ? on_data : NULL,
                                      .ud = &sse};
     int rc = http_client_do(m->h.http, &hr, &resp, err);
-    json_t *out = reply_message(m, rc, &resp, &sc.stream, on_delta != NULL, err);
+    struct reply_call rcall = {m, rc, &resp, &sc.stream, on_delta != NULL, err, NULL};
+    sched_call_deep(reply_on_deep_stack, &rcall); /* parsing a reply goes deep; see sched.h */
+    json_t *out = rcall.out;
     model__stream_release(&sc.stream);
     model__sse_release(&sse);
     http_client_response_release(&resp);
     free(body);
-    free(key_hdr);
     return out;
 }
 
@@ -149,7 +165,7 @@ static void anthropic_free(struct model *mb)
 {
     struct anthropic_model *m = (struct anthropic_model *)mb;
     model__http_release(&m->h);
-    free(m->api_key);
+    free(m->key_hdr);
     free(m->model_id);
     free(m);
 }
@@ -166,7 +182,7 @@ struct model *model_anthropic_new(const struct model_provider_config *cfg, struc
     struct anthropic_model *m = xcalloc(1, sizeof *m);
     m->base.ops = &anthropic_ops;
     model__http_init(&m->h, cfg, "https://api.anthropic.com", "/v1/messages");
-    m->api_key = cfg->api_key ? xstrdup(cfg->api_key) : NULL;
+    m->key_hdr = cfg->api_key && *cfg->api_key ? xasprintf("x-api-key: %s", cfg->api_key) : NULL;
     m->model_id = xstrdup(cfg->model_id ? cfg->model_id : MODEL_ANTHROPIC_DEFAULT_ID);
     return &m->base;
 }

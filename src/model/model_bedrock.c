@@ -328,6 +328,23 @@ static SCHED_OUT_OF_LINE json_t *reply_message(const struct bedrock_model *m, in
     return out;
 }
 
+/* reply_message's arguments and answer, for the deep stack. */
+struct reply_call {
+    const struct bedrock_model *m;
+    int rc;
+    const struct aws_response *resp;
+    struct model__stream *ctx;
+    int streamed;
+    struct err *err;
+    json_t *out;
+};
+
+static void reply_on_deep_stack(void *ud)
+{
+    struct reply_call *c = ud;
+    c->out = reply_message(c->m, c->rc, c->resp, c->ctx, c->streamed, c->err);
+}
+
 static json_t *bedrock_invoke(struct model *mb, const json_t *request, model_delta_fn on_delta,
                               void *ud, struct err *err)
 {
@@ -360,7 +377,9 @@ static json_t *bedrock_invoke(struct model *mb, const json_t *request, model_del
                              .on_data = stream ? on_data : NULL,
                              .ud = &sc};
     int rc = aws_call(m->aws, &ar, &resp, err);
-    json_t *out = reply_message(m, rc, &resp, &sc.stream, stream, err);
+    struct reply_call rcall = {m, rc, &resp, &sc.stream, stream, err, NULL};
+    sched_call_deep(reply_on_deep_stack, &rcall); /* parsing a reply goes deep; see sched.h */
+    json_t *out = rcall.out;
     model__stream_release(&sc.stream);
     model__evstream_release(&sc.dec);
     aws_response_release(&resp);

@@ -17,7 +17,7 @@
 struct openai_model {
     struct model base;    /* must be first */
     struct model__http h; /* URL, client, limits (model__http_init) */
-    char *api_key;        /* may be NULL */
+    char *auth_hdr;       /* "Authorization: Bearer <key>", made once; NULL without a key */
     char *model_id;       /* "gpt-4.1-mini", "llama3.1", ... */
 };
 
@@ -383,6 +383,23 @@ static SCHED_OUT_OF_LINE json_t *reply_message(const struct openai_model *m, int
     return out;
 }
 
+/* reply_message's arguments and answer, for the deep stack. */
+struct reply_call {
+    const struct openai_model *m;
+    int rc;
+    const struct http_client_response *resp;
+    struct chunk_ctx *ctx;
+    int streamed;
+    struct err *err;
+    json_t *out;
+};
+
+static void reply_on_deep_stack(void *ud)
+{
+    struct reply_call *c = ud;
+    c->out = reply_message(c->m, c->rc, c->resp, c->ctx, c->streamed, c->err);
+}
+
 static json_t *openai_invoke(struct model *mb, const json_t *request, model_delta_fn on_delta,
                              void *ud, struct err *err)
 {
@@ -395,15 +412,13 @@ static json_t *openai_invoke(struct model *mb, const json_t *request, model_delt
     struct chunk_ctx cc = {.calls = json_array(), .on_delta = on_delta, .ud = ud};
     buf_init(&cc.text, OPENAI_TEXT_MAX);
     struct model__sse sse = {.fn = on_chunk, .ud = &cc};
-    char *body = request_body(m, request, on_delta != NULL), *auth = NULL;
+    char *body = request_body(m, request, on_delta != NULL);
     const char *hdrs[3];
     size_t nh = 0;
     hdrs[nh++] = "Content-Type: application/json";
     hdrs[nh++] = on_delta ? "Accept: text/event-stream" : "Accept: application/json";
-    if (m->api_key && *m->api_key) {
-        auth = xasprintf("Authorization: Bearer %s", m->api_key);
-        hdrs[nh++] = auth;
-    }
+    if (m->auth_hdr)
+        hdrs[nh++] = m->auth_hdr;
     struct http_client_request hr = {.method = "POST",
                                      .url = m->h.url,
                                      .headers = hdrs,
@@ -415,12 +430,13 @@ static json_t *openai_invoke(struct model *mb, const json_t *request, model_delt
                                      .on_data = on_delta ? on_data : NULL,
                                      .ud = &sse};
     int rc = http_client_do(m->h.http, &hr, &resp, err);
-    json_t *out = reply_message(m, rc, &resp, &cc, on_delta != NULL, err);
+    struct reply_call rcall = {m, rc, &resp, &cc, on_delta != NULL, err, NULL};
+    sched_call_deep(reply_on_deep_stack, &rcall); /* parsing a reply goes deep; see sched.h */
+    json_t *out = rcall.out;
     chunk_ctx_release(&cc);
     model__sse_release(&sse);
     http_client_response_release(&resp);
     free(body);
-    free(auth);
     return out;
 }
 
@@ -428,7 +444,7 @@ static void openai_free(struct model *mb)
 {
     struct openai_model *m = (struct openai_model *)mb;
     model__http_release(&m->h);
-    free(m->api_key);
+    free(m->auth_hdr);
     free(m->model_id);
     free(m);
 }
@@ -445,7 +461,9 @@ struct model *model_openai_new(const struct model_provider_config *cfg, struct e
     struct openai_model *m = xcalloc(1, sizeof *m);
     m->base.ops = &openai_ops;
     model__http_init(&m->h, cfg, "https://api.openai.com/v1", "/chat/completions");
-    m->api_key = cfg->api_key && *cfg->api_key ? xstrdup(cfg->api_key) : NULL;
+    m->auth_hdr = cfg->api_key && *cfg->api_key
+                      ? xasprintf("Authorization: Bearer %s", cfg->api_key)
+                      : NULL;
     m->model_id = xstrdup(cfg->model_id ? cfg->model_id : MODEL_OPENAI_DEFAULT_ID);
     return &m->base;
 }

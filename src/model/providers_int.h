@@ -68,7 +68,9 @@ struct model__sse {
     model__sse_fn fn;
     void *ud;
 };
-/* Returns 0, or -1 when fn failed or an event exceeded 1 MiB. */
+/* Returns 0, or -1 when fn failed or an event exceeded 1 MiB. In a scheduler task the events are
+ * parsed and handed to fn on the loop's deep stack (sched_call_deep: a streamed reply's parse and
+ * the deltas it forwards go deeper than the frame the call waits in), so fn must not wait. */
 int model__sse_feed(struct model__sse *p, const char *data, size_t len);
 void model__sse_release(struct model__sse *p);
 

@@ -194,7 +194,7 @@ static int queue_get(struct sqlpool_conn *c, const char *name, struct qinfo *out
     if (!st)
         return -1;
     bind_text(st, 1, name);
-    int step = sqlite3_step(st);
+    int step = sqlpool_step(st);
     int rc = -1;
     if (step == SQLITE_ROW) {
         out->visibility_s = sqlite3_column_int(st, 0);
@@ -264,7 +264,7 @@ static int sq_ensure(struct queue *base, const char *name, const struct queue_at
         sqlite3_bind_int(st, 5,
                          a->max_receive_count ? a->max_receive_count : QUEUE_MAX_RECEIVE_DEFAULT);
         sqlite3_bind_int64(st, 6, s->now_ms(s->clock_ctx));
-        int step = sqlite3_step(st);
+        int step = sqlpool_step(st);
         sqlite3_reset(st);
         ok = step == SQLITE_DONE;
         if (!ok)
@@ -285,7 +285,7 @@ static int sq_list(struct queue *base, json_t **out, struct err *err)
     sqlite3_stmt *st = sqlpool_stmt(c, Q_QUEUE_LIST, err);
     if (!st)
         goto out;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((step = sqlpool_step(st)) == SQLITE_ROW) {
         json_t *q = json_pack("{s:s, s:i, s:i}", "name", (const char *)sqlite3_column_text(st, 0),
                               "visibilityTimeout", sqlite3_column_int(st, 1), "delaySeconds",
                               sqlite3_column_int(st, 2));
@@ -360,7 +360,7 @@ static int sq_send(struct queue *base, const char *name, const char *body, const
     sqlite3_bind_int64(st, 8, now + (int64_t)delay_s * 1000);
     /* A single INSERT is its own transaction; the mutex keeps threads off the busy handler. */
     pthread_mutex_lock(&s->wlock);
-    int step = sqlite3_step(st);
+    int step = sqlpool_step(st);
     pthread_mutex_unlock(&s->wlock);
     sqlite3_reset(st);
     if (step != SQLITE_DONE) {
@@ -457,7 +457,7 @@ static int receive_once(struct queue_sqlite *s, const char *name, int max, int v
         goto out;
     bind_text(st, 1, name);
     sqlite3_bind_int64(st, 2, now);
-    int step = sqlite3_step(st);
+    int step = sqlpool_step(st);
     sqlite3_reset(st);
     if (step == SQLITE_DONE) {
         rc = 0;
@@ -484,7 +484,7 @@ static int receive_once(struct queue_sqlite *s, const char *name, int max, int v
         bind_text(st, 1, name);
         sqlite3_bind_int64(st, 2, now);
         sqlite3_bind_int(st, 3, max - (int)json_array_size(out));
-        while ((step = sqlite3_step(st)) == SQLITE_ROW && n < QUEUE_RECEIVE_MAX) {
+        while ((step = sqlpool_step(st)) == SQLITE_ROW && n < QUEUE_RECEIVE_MAX) {
             seqs[n] = sqlite3_column_int64(st, 0);
             counts[n++] = sqlite3_column_int(st, 1);
         }
@@ -504,7 +504,7 @@ static int receive_once(struct queue_sqlite *s, const char *name, int max, int v
                 sqlite3_bind_int64(st, 1, seqs[i]);
                 bind_text(st, 2, qi.dlq);
                 sqlite3_bind_int64(st, 3, now);
-                step = sqlite3_step(st);
+                step = sqlpool_step(st);
                 sqlite3_reset(st);
                 if (step != SQLITE_DONE) {
                     sqlpool_fail(c, err, "move message to the dead-letter queue");
@@ -525,14 +525,14 @@ static int receive_once(struct queue_sqlite *s, const char *name, int max, int v
             sqlite3_bind_int64(st, 2, now);
             sqlite3_bind_int64(st, 3, now + (int64_t)vis_s * 1000);
             bind_text(st, 4, token);
-            step = sqlite3_step(st);
+            step = sqlpool_step(st);
             if (step != SQLITE_ROW) {
                 sqlite3_reset(st);
                 sqlpool_fail(c, err, "mark message received");
                 goto end;
             }
             json_array_append_new(out, message_json(st, 0, receipt));
-            sqlite3_step(st); /* finish the RETURNING statement before reusing it */
+            sqlpool_step(st); /* finish the RETURNING statement before reusing it */
             sqlite3_reset(st);
         }
         moved += moved_now;
@@ -620,7 +620,7 @@ static int sq_delete(struct queue *base, const char *name, const char *receipt, 
     bind_text(st, 2, name);
     bind_text(st, 3, token);
     pthread_mutex_lock(&s->wlock);
-    int step = sqlite3_step(st);
+    int step = sqlpool_step(st);
     int changed = sqlite3_changes(c->db);
     pthread_mutex_unlock(&s->wlock);
     sqlite3_reset(st);
@@ -660,7 +660,7 @@ static int sq_change_visibility(struct queue *base, const char *name, const char
         goto end;
     sqlite3_bind_int64(st, 1, seq);
     bind_text(st, 2, name);
-    int step = sqlite3_step(st);
+    int step = sqlpool_step(st);
     if (step != SQLITE_ROW && step != SQLITE_DONE) {
         sqlite3_reset(st);
         sqlpool_fail(c, err, "read message");
@@ -687,7 +687,7 @@ static int sq_change_visibility(struct queue *base, const char *name, const char
         goto end;
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_int64(st, 2, now + (int64_t)timeout_s * 1000);
-    step = sqlite3_step(st);
+    step = sqlpool_step(st);
     sqlite3_reset(st);
     if (step != SQLITE_DONE) {
         sqlpool_fail(c, err, "change visibility");
@@ -719,7 +719,7 @@ static int sq_counts(struct queue *base, const char *name, struct queue_counts *
         goto out;
     bind_text(st, 1, name);
     sqlite3_bind_int64(st, 2, s->now_ms(s->clock_ctx));
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    if (sqlpool_step(st) != SQLITE_ROW) {
         sqlite3_reset(st);
         sqlpool_fail(c, err, "count messages");
         goto out;
@@ -747,7 +747,7 @@ static int sq_purge(struct queue *base, const char *name, long long *purged, str
         goto out;
     bind_text(st, 1, name);
     pthread_mutex_lock(&s->wlock);
-    int step = sqlite3_step(st);
+    int step = sqlpool_step(st);
     long long n = sqlite3_changes64(c->db);
     pthread_mutex_unlock(&s->wlock);
     sqlite3_reset(st);
@@ -784,7 +784,7 @@ static int sq_erase_matching(struct queue *base, const char *name, const char *n
     bind_text(st, 1, name);
     bind_text(st, 2, needle);
     pthread_mutex_lock(&s->wlock);
-    int step = sqlite3_step(st);
+    int step = sqlpool_step(st);
     long long n = sqlite3_changes64(c->db);
     pthread_mutex_unlock(&s->wlock);
     sqlite3_reset(st);
@@ -821,7 +821,7 @@ static int sq_peek(struct queue *base, const char *name, int max, json_t **out, 
         goto out;
     bind_text(st, 1, name);
     sqlite3_bind_int(st, 2, max);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((step = sqlpool_step(st)) == SQLITE_ROW) {
         json_t *m = message_json(st, 0, NULL);
         const char *src = (const char *)sqlite3_column_text(st, 8);
         if (src)
@@ -880,7 +880,7 @@ static int redrive_batch(struct queue_sqlite *s, struct sqlpool_conn *c, const c
         sqlite3_bind_int64(pick, 2, now);
         sqlite3_bind_int64(pick, 3, after);
         sqlite3_bind_int(pick, 4, limit - seen);
-        while ((step = sqlite3_step(pick)) == SQLITE_ROW && n < limit) {
+        while ((step = sqlpool_step(pick)) == SQLITE_ROW && n < limit) {
             const char *orig = (const char *)sqlite3_column_text(pick, 1);
             rows[n].seq = sqlite3_column_int64(pick, 0);
             snprintf(rows[n].target, sizeof rows[n].target, "%s",
@@ -916,7 +916,7 @@ static int redrive_batch(struct queue_sqlite *s, struct sqlpool_conn *c, const c
             bind_text(st, 2, rows[i].target);
             bind_text(st, 3, id);
             sqlite3_bind_int64(st, 4, now);
-            step = sqlite3_step(st);
+            step = sqlpool_step(st);
             sqlite3_reset(st);
             if (step != SQLITE_DONE) {
                 sqlpool_fail(c, err, "move dead letter back");

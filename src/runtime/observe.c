@@ -16,6 +16,7 @@
 #include "base/clock.h"
 #include "base/jsontext.h"
 #include "base/log.h"
+#include "base/sched.h"
 #include "base/xmalloc.h"
 #include "telemetry/metrics.h"
 #include "telemetry/trace.h"
@@ -166,7 +167,7 @@ static void on_turn(struct agent *a, const json_t *response, const struct err *e
 /* Writes the session's transcript to the archive now (Lambda: the process may be frozen after
  * the response). A failure is logged and never fails the turn: the transcript is in the store and
  * the next turn writes the archive again. */
-static void archive_now(struct agent *a, struct archive *archive, const char *sid)
+static SCHED_OUT_OF_LINE void archive_now(struct agent *a, struct archive *archive, const char *sid)
 {
     struct err e;
     err_clear(&e);
@@ -193,6 +194,23 @@ out:
     json_decref(doc);
 }
 
+/* Scheduling a session's archiving (archiver_mark: a lock and a signal, no wait on the network),
+ * for the deep stack. */
+struct mark_call {
+    struct archiver *archiver;
+    const char *sid;
+    json_int_t created;
+};
+
+static void mark_on_deep_stack(void *ud)
+{
+    struct mark_call *m = ud;
+    struct err e;
+    err_clear(&e);
+    if (archiver_mark(m->archiver, m->sid, m->created, &e) < 0)
+        log_at(LL_WARN, "observe", "cannot schedule archiving of '%s': %s", m->sid, e.message);
+}
+
 static void on_saved(struct agent *a, const json_t *state, int turn_no)
 {
     (void)turn_no;
@@ -208,11 +226,9 @@ static void on_saved(struct agent *a, const json_t *state, int turn_no)
     }
     if (!sid)
         return;
-    struct err e;
-    err_clear(&e);
     if (o->cfg.archiver) {
-        if (archiver_mark(o->cfg.archiver, sid, created, &e) < 0)
-            log_at(LL_WARN, "observe", "cannot schedule archiving of '%s': %s", sid, e.message);
+        struct mark_call m = {o->cfg.archiver, sid, created};
+        sched_call_deep(mark_on_deep_stack, &m); /* its error is a 512-byte frame; see sched.h */
     } else if (o->cfg.archive) {
         archive_now(a, o->cfg.archive, sid);
     }

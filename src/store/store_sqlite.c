@@ -291,7 +291,7 @@ static int get_row(struct store_sqlite *s, enum stmt_id q, const char *key, row_
     sqlite3_stmt *st = sqlpool_stmt(c, q, err);
     if (st) {
         bind_text(st, 1, key);
-        int step = sqlite3_step(st);
+        int step = sqlpool_step(st);
         if (step == SQLITE_ROW) {
             *out = fn(st, key);
             rc = 0;
@@ -329,7 +329,7 @@ static int sq_session_get(struct store *base, const char *id, json_t **out, stru
 static int collect_messages(struct sqlpool_conn *c, sqlite3_stmt *st, json_t *rows, struct err *err)
 {
     int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((step = sqlpool_step(st)) == SQLITE_ROW) {
         const char *text = (const char *)sqlite3_column_text(st, 0);
         json_t *msgs = text ? json_loads(text, 0, NULL) : NULL;
         if (!json_is_array(msgs)) {
@@ -393,7 +393,7 @@ static int sq_history_since(struct store *base, const char *id, long long since_
     bind_text(st, 1, id);
     sqlite3_bind_int64(st, 2, since_ms);
     sqlite3_bind_int(st, 3, max_turns);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((step = sqlpool_step(st)) == SQLITE_ROW) {
         json_t *row = json_pack("{s:I}", "timestamp", (json_int_t)sqlite3_column_int64(st, 0));
         const char *text = (const char *)sqlite3_column_text(st, 1);
         if (text) {
@@ -452,7 +452,7 @@ static int finish_key_in_turn(struct sqlpool_conn *c, const json_t *idem, const 
     bind_text(st, 1, key);
     bind_text(st, 2, text);
     bind_text(st, 3, sid);
-    int step = sqlite3_step(st);
+    int step = sqlpool_step(st);
     sqlite3_reset(st);
     free(text);
     return step == SQLITE_DONE ? 0 : sqlpool_fail(c, err, "finish idempotency key");
@@ -474,7 +474,7 @@ static int session_create(struct sqlpool_conn *c, const char *id, const char *us
     sqlite3_bind_int(st, 5, no_turn ? 0 : 1);
     bind_text(st, 6, no_turn ? "{}" : ctx_text);
     bind_text(st, 7, no_turn ? "{}" : meta_text);
-    int step = sqlite3_step(st);
+    int step = sqlpool_step(st);
     sqlite3_reset(st);
     if (step == SQLITE_CONSTRAINT)
         return err_set(err, "Conflict", "session '%s' already exists", id);
@@ -484,7 +484,7 @@ static int session_create(struct sqlpool_conn *c, const char *id, const char *us
 /* Steps a statement that changes rows; returns the number changed or -1 with err. */
 static int step_changes(struct sqlpool_conn *c, sqlite3_stmt *st, const char *what, struct err *err)
 {
-    int step = sqlite3_step(st);
+    int step = sqlpool_step(st);
     int changed = sqlite3_changes(c->db);
     sqlite3_reset(st);
     if (step != SQLITE_DONE)
@@ -516,7 +516,7 @@ static int session_advance(struct sqlpool_conn *c, const char *id, int64_t now, 
     if (!(st = sqlpool_stmt(c, Q_SESSION_LAST, err)))
         return -1;
     bind_text(st, 1, id);
-    int step = sqlite3_step(st);
+    int step = sqlpool_step(st);
     if (step == SQLITE_ROW) {
         *turns = sqlite3_column_int(st, 0);
         *ts = sqlite3_column_int64(st, 1);
@@ -614,7 +614,7 @@ static int turn_write(struct store_sqlite *s, struct sqlpool_conn *c, const stru
     bind_text(st, 5, r->msgs_text);
     bind_text(st, 6, r->ctx_text);
     bind_text(st, 7, r->meta_text);
-    int step = sqlite3_step(st);
+    int step = sqlpool_step(st);
     sqlite3_reset(st);
     if (step != SQLITE_DONE)
         return sqlpool_fail(c, err, "insert turn");
@@ -625,7 +625,7 @@ static int turn_write(struct store_sqlite *s, struct sqlpool_conn *c, const stru
         bind_text(st, 1, r->id);
         bind_text(st, 2, status);
         bind_text(st, 3, "set by the turn");
-        step = sqlite3_step(st);
+        step = sqlpool_step(st);
         sqlite3_reset(st);
         if (step != SQLITE_DONE)
             return sqlpool_fail(c, err, "update session status");
@@ -834,7 +834,7 @@ static int ticket_read(struct sqlpool_conn *c, long long seq, json_t **out, stru
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, seq);
-    int step = sqlite3_step(st);
+    int step = sqlpool_step(st);
     int rc = -1;
     if (step == SQLITE_ROW) {
         char id[STORE_TICKET_ID_MAX], created[32];
@@ -874,7 +874,7 @@ static int sq_ticket_create(struct store *base, const json_t *f, json_t **out, s
     sqlite3_bind_int64(st, 7, clock_now_ms());
     if (key)
         bind_text(st, 8, key);
-    int step = sqlite3_step(st);
+    int step = sqlpool_step(st);
     int inserted = sqlite3_changes(c->db) > 0;
     sqlite3_reset(st);
     if (step != SQLITE_DONE) {
@@ -887,7 +887,7 @@ static int sq_ticket_create(struct store *base, const json_t *f, json_t **out, s
         if (!(st = sqlpool_stmt(c, Q_TICKET_BY_KEY, err)))
             goto out;
         bind_text(st, 1, key);
-        step = sqlite3_step(st);
+        step = sqlpool_step(st);
         seq = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
         sqlite3_reset(st);
         if (seq < 0) {
@@ -918,7 +918,7 @@ static int sq_action_put(struct store *base, const json_t *a, struct err *err)
     bind_text(st, 6, json_string_value(json_object_get(a, "status")));
     bind_text(st, 7, result);
     sqlite3_bind_int64(st, 8, clock_now_ms());
-    int step = sqlite3_step(st);
+    int step = sqlpool_step(st);
     sqlite3_reset(st);
     if (step != SQLITE_DONE)
         sqlpool_fail(c, err, "record action");
@@ -979,7 +979,7 @@ static int sq_tickets_list(struct store *base, const char *user, int limit, json
     sqlite3_bind_int(st, 2, limit);
     int step;
     json_t *ids = json_array();
-    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+    while ((step = sqlpool_step(st)) == SQLITE_ROW)
         json_array_append_new(ids, json_integer(sqlite3_column_int64(st, 0)));
     sqlite3_reset(st);
     if (step != SQLITE_DONE) {
@@ -1041,7 +1041,7 @@ static int sq_session_set_status(struct store *base, const char *id, const char 
     bind_text(st, 1, id);
     bind_text(st, 2, status);
     bind_text(st, 3, reason ? reason : "");
-    int step = sqlite3_step(st);
+    int step = sqlpool_step(st);
     sqlite3_reset(st);
     if (step != SQLITE_DONE)
         sqlpool_fail(c, err, "update session status");
@@ -1080,7 +1080,7 @@ static int sq_sessions_list(struct store *base, const char *status, int limit, j
         bind_text(st, 1, status);
     sqlite3_bind_int(st, 2, limit);
     int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+    while ((step = sqlpool_step(st)) == SQLITE_ROW)
         json_array_append_new(list,
                               json_pack("{s:s, s:s, s:s, s:I, s:I, s:i}", "sessionId",
                                         (const char *)sqlite3_column_text(st, 0), "userId",
@@ -1108,7 +1108,7 @@ static int sq_sessions_idle(struct store *base, long long before_ms, int limit, 
     sqlite3_bind_int64(st, 1, before_ms);
     sqlite3_bind_int(st, 2, limit);
     int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+    while ((step = sqlpool_step(st)) == SQLITE_ROW)
         json_array_append_new(ids, json_string((const char *)sqlite3_column_text(st, 0)));
     sqlite3_reset(st);
     rc = step == SQLITE_DONE ? 0 : sqlpool_fail(c, err, "list idle sessions");
@@ -1151,7 +1151,7 @@ static int sq_idem_claim(struct store *base, const struct store_idem_claim *k, j
     if (!(st = sqlpool_stmt(c, Q_IDEM_GET, err)))
         goto out;
     bind_text(st, 1, k->key);
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    if (sqlpool_step(st) != SQLITE_ROW) {
         sqlite3_reset(st);
         err_set(err, "Conflict", "a request with this Idempotency-Key is still running");
         goto out;
@@ -1233,7 +1233,7 @@ static int idem_exec(struct store *base, enum stmt_id q, const char *key, const 
             bind_text(st, 2, text);
         if (session_id)
             bind_text(st, 3, session_id);
-        int step = sqlite3_step(st);
+        int step = sqlpool_step(st);
         sqlite3_reset(st);
         rc = step == SQLITE_DONE ? 0 : sqlpool_fail(c, err, "update idempotency key");
     }
@@ -1320,7 +1320,7 @@ static int sq_session_erased(struct store *base, const char *session_id, int *er
     if (!st)
         goto out;
     bind_text(st, 1, tag);
-    int step = sqlite3_step(st);
+    int step = sqlpool_step(st);
     sqlite3_reset(st);
     if (step != SQLITE_ROW && step != SQLITE_DONE) {
         sqlpool_fail(c, err, "look up erasure");
@@ -1345,7 +1345,7 @@ static int sq_audit_append(struct store *base, const json_t *entry, struct err *
     if (!st)
         goto out;
     bind_text(st, 1, text);
-    int step = sqlite3_step(st);
+    int step = sqlpool_step(st);
     sqlite3_reset(st);
     if (step != SQLITE_DONE) {
         sqlpool_fail(c, err, "append to the audit log");
@@ -1372,7 +1372,7 @@ static int sq_audit_list(struct store *base, const char *before, int limit, json
         goto out;
     sqlite3_bind_int64(st, 1, before ? strtoll(before, NULL, 10) : INT64_MAX);
     sqlite3_bind_int(st, 2, limit + 1);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((step = sqlpool_step(st)) == SQLITE_ROW) {
         last = sqlite3_column_int64(st, 0);
         if ((int)json_array_size(list) == limit) {
             json_t *prev = json_object_get(json_array_get(list, (size_t)limit - 1), "id");
@@ -1444,7 +1444,7 @@ static int counter_add_on(struct store_sqlite *s, struct sqlpool_conn *c, const 
         return -1;
     bind_text(st, 1, group);
     bind_text(st, 2, name);
-    int step = sqlite3_step(st);
+    int step = sqlpool_step(st);
     if (step == SQLITE_ROW)
         *value = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
@@ -1475,7 +1475,7 @@ static int sq_counter_get(struct store *base, const char *group, const char *nam
     bind_text(st, 1, group);
     bind_text(st, 2, name);
     sqlite3_bind_int64(st, 3, clock_now_ms());
-    int step = sqlite3_step(st);
+    int step = sqlpool_step(st);
     *value = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_reset(st);
     if (step != SQLITE_ROW && step != SQLITE_DONE)
@@ -1499,7 +1499,7 @@ static int sq_counters_list(struct store *base, const char *group, json_t **out,
     bind_text(st, 1, group);
     sqlite3_bind_int64(st, 2, clock_now_ms());
     int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+    while ((step = sqlpool_step(st)) == SQLITE_ROW)
         json_object_set_new(list, (const char *)sqlite3_column_text(st, 0),
                             json_integer(sqlite3_column_int64(st, 1)));
     sqlite3_reset(st);

@@ -100,7 +100,8 @@ void trace_seg_id_new(char out[TRACE_SEG_ID_LEN + 1])
     do
         v = rand_u64();
     while (v == 0);
-    snprintf(out, TRACE_SEG_ID_LEN + 1, "%016llx", (unsigned long long)v);
+    rand_put_hex(out, v, 16);
+    out[16] = '\0';
 }
 
 void trace_id_new(char out[TRACE_ID_LEN + 1])
@@ -111,10 +112,12 @@ void trace_id_new(char out[TRACE_ID_LEN + 1])
         memcpy(r, &a, 8);
         memcpy(r + 8, &b, 4);
     }
-    int n = snprintf(out, TRACE_ID_LEN + 1, "1-%08x-",
-                     (unsigned)((uint64_t)(clock_now_ms() / 1000) & 0xffffffffu));
+    memcpy(out, "1-", 2);
+    rand_put_hex(out + 2, (uint64_t)(clock_now_ms() / 1000) & 0xffffffffu, 8);
+    out[10] = '-';
     for (size_t i = 0; i < sizeof r; i++)
-        n += snprintf(out + n, (size_t)(TRACE_ID_LEN + 1 - n), "%02x", r[i]);
+        rand_put_hex(out + 11 + 2 * i, r[i], 2);
+    out[TRACE_ID_LEN] = '\0';
 }
 
 static int all_hex(const char *s, size_t n)
