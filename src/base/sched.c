@@ -469,6 +469,18 @@ static void stacks_release_due(struct loop *l, int64_t now)
  * in place, and a wait in a call aborts (the mutex rule's hold), as the call's frames are not the
  * fiber's to keep. */
 
+/* Makes uc the context that enters entry on the stack of map (a guard page, then stack_size
+ * bytes): a fiber's (at fiber_main) or a loop's deep stack (at deep_main). */
+static void entry_context(ucontext_t *uc, void *map, size_t stack_size, void (*entry)(void))
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    getcontext(uc);
+    uc->uc_stack.ss_sp = (char *)map + page;
+    uc->uc_stack.ss_size = stack_size;
+    uc->uc_link = NULL;
+    makecontext(uc, entry, 0);
+}
+
 static void deep_main(void);
 
 /* The deep stack of loop l, mapped at its first use; NULL when it cannot be mapped. */
@@ -481,12 +493,7 @@ static void *deep_stack(struct loop *l)
     if (!l->deep_map)
         return NULL;
 #if !SCHED_JMP
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    getcontext(&l->deep_uc);
-    l->deep_uc.uc_stack.ss_sp = (char *)l->deep_map + page;
-    l->deep_uc.uc_stack.ss_size = l->s->stack_size;
-    l->deep_uc.uc_link = NULL;
-    makecontext(&l->deep_uc, deep_main, 0);
+    entry_context(&l->deep_uc, l->deep_map, l->s->stack_size, deep_main);
 #endif
     return l->deep_map;
 }
@@ -498,13 +505,8 @@ static __attribute__((noinline)) void switch_to_deep(struct loop *l)
     if (_setjmp(l->deep_ret) == 0) {
         if (l->deep_started)
             _longjmp(l->deep_jb, 1);
-        size_t page = (size_t)sysconf(_SC_PAGESIZE);
         l->deep_started = 1;
-        getcontext(&l->first_uc);
-        l->first_uc.uc_stack.ss_sp = (char *)l->deep_map + page;
-        l->first_uc.uc_stack.ss_size = l->s->stack_size;
-        l->first_uc.uc_link = NULL;
-        makecontext(&l->first_uc, deep_main, 0);
+        entry_context(&l->first_uc, l->deep_map, l->s->stack_size, deep_main);
         setcontext(&l->first_uc);
         abort(); /* setcontext does not return unless it failed */
     }
@@ -567,17 +569,6 @@ static __attribute__((noinline)) void switch_to_loop(struct loop *l, struct fibe
 
 static void fiber_main(void);
 
-/* Makes uc the context that enters fiber f of loop l at fiber_main, on f's stack. */
-static void first_context(struct loop *l, struct fiber *f, ucontext_t *uc)
-{
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    getcontext(uc);
-    uc->uc_stack.ss_sp = (char *)f->stack + page;
-    uc->uc_stack.ss_size = l->s->stack_size;
-    uc->uc_link = NULL;
-    makecontext(uc, fiber_main, 0);
-}
-
 /* Switches from loop l to fiber f; returns when f switches back (parked or done). */
 static __attribute__((noinline)) void switch_to_fiber(struct loop *l, struct fiber *f)
 {
@@ -586,7 +577,7 @@ static __attribute__((noinline)) void switch_to_fiber(struct loop *l, struct fib
         if (f->started)
             _longjmp(f->jb, 1);
         f->started = 1;
-        first_context(l, f, &l->first_uc);
+        entry_context(&l->first_uc, f->stack, l->s->stack_size, fiber_main);
         setcontext(&l->first_uc);
         abort(); /* setcontext does not return unless it failed */
     }
@@ -657,7 +648,7 @@ static struct fiber *fiber_start(struct loop *l, struct task *t)
     f->loop = l;
     f->heap_at = -1;
 #if !SCHED_JMP
-    first_context(l, f, &f->uc);
+    entry_context(&f->uc, f->stack, l->s->stack_size, fiber_main);
 #endif
     l->live++;
     ready_push(l, f);
