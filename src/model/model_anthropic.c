@@ -101,21 +101,10 @@ static SCHED_OUT_OF_LINE json_t *reply_message(const struct anthropic_model *m, 
     return out;
 }
 
-/* reply_message's arguments and answer, for the deep stack. */
-struct reply_call {
-    const struct anthropic_model *m;
-    int rc;
-    const struct http_client_response *resp;
-    struct model__stream *ctx;
-    int streamed;
-    struct err *err;
-    json_t *out;
-};
-
-static void reply_on_deep_stack(void *ud)
+/* reply_message, as model__reply runs it on the deep stack. */
+static json_t *read_reply(const struct model__reply_call *c)
 {
-    struct reply_call *c = ud;
-    c->out = reply_message(c->m, c->rc, c->resp, c->ctx, c->streamed, c->err);
+    return reply_message(c->m, c->rc, c->resp, c->ctx, c->streamed, c->err);
 }
 
 static json_t *anthropic_invoke(struct model *mb, const json_t *request, model_delta_fn on_delta,
@@ -151,9 +140,8 @@ static json_t *anthropic_invoke(struct model *mb, const json_t *request, model_d
                                      .on_data = on_delta ? on_data : NULL,
                                      .ud = &sse};
     int rc = http_client_do(m->h.http, &hr, &resp, err);
-    struct reply_call rcall = {m, rc, &resp, &sc.stream, on_delta != NULL, err, NULL};
-    sched_call_deep(reply_on_deep_stack, &rcall); /* parsing a reply goes deep; see sched.h */
-    json_t *out = rcall.out;
+    json_t *out = model__reply(
+        &(struct model__reply_call){m, rc, &resp, &sc.stream, on_delta != NULL, err, read_reply});
     model__stream_release(&sc.stream);
     model__sse_release(&sse);
     http_client_response_release(&resp);

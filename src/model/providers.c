@@ -410,6 +410,25 @@ static int sse_dispatch(struct model__sse *p, char *block)
     return rc;
 }
 
+/* model__reply's call and answer, for the deep stack. */
+struct reply_run {
+    const struct model__reply_call *c;
+    json_t *out;
+};
+
+static void reply_on_deep_stack(void *ud)
+{
+    struct reply_run *r = ud;
+    r->out = r->c->read(r->c);
+}
+
+json_t *model__reply(const struct model__reply_call *c)
+{
+    struct reply_run r = {c, NULL};
+    sched_call_deep(reply_on_deep_stack, &r);
+    return r.out;
+}
+
 /* model__sse_feed's arguments and answer, for the deep stack. */
 struct sse_feed {
     struct model__sse *p;

@@ -61,6 +61,21 @@ void model__stream_release(struct model__stream *s);
  * pointer, not an error, while it waits on the provider). The owner frees *slot. */
 struct err *model__failure(struct err **slot);
 
+/* An adapter's reading of its reply (the status, a streamed or a whole body), which model__reply
+ * runs on the loop's deep stack: parsing a reply goes deeper than the frame the call waited in
+ * (base/sched.h), and it never waits. */
+struct model__reply_call {
+    const void *m;                                      /* the adapter's model */
+    int rc;                                             /* what the HTTP (or AWS) call returned */
+    const void *resp;                                   /* its response */
+    void *ctx;                                          /* the adapter's stream state */
+    int streamed;                                       /* 1 when the reply was streamed */
+    struct err *err;                                    /* the call's error, filled in on failure */
+    json_t *(*read)(const struct model__reply_call *c); /* the adapter's reader */
+};
+/* c->read(c), on the deep stack: the response (new reference) or NULL with *c->err. */
+json_t *model__reply(const struct model__reply_call *c);
+
 /* Server-Sent Events splitter: feed bytes, get each event's joined data lines. */
 typedef int (*model__sse_fn)(void *ud, const char *event, const char *data);
 struct model__sse {
