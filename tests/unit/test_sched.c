@@ -384,21 +384,27 @@ static void hold_and_park(void *ud)
     sched_hold_end();
 }
 
-static void test_parking_while_holding_aborts(void)
+/* 1 when task fn, run on a scheduler in a child process, aborts it (our bug caught). */
+static int task_aborts(sched_fn fn)
 {
     pid_t pid = fork();
     if (pid == 0) {
         struct err err = {0};
         struct sched *s = sched_start(1, 0, &err);
-        sched_submit(s, hold_and_park, NULL);
+        sched_submit(s, fn, NULL);
         sched_stop(s, 5000);
         _exit(0);
     }
     if (!check_require("fork", pid > 0))
-        return;
+        return 0;
     int st = 0;
     waitpid(pid, &st, 0);
-    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+    return WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
+}
+
+static void test_parking_while_holding_aborts(void)
+{
+    CHECK(task_aborts(hold_and_park));
     /* Balanced sections are fine. */
     sched_hold_begin();
     sched_hold_end();
@@ -669,18 +675,7 @@ static void test_deep_calls_run_on_the_loops_stack(void)
     sched_call_deep(deep_inner, &here);
     CHECK(here.task_frame - here.inner_frame < 64 * 1024);
     /* A wait in a deep call is our bug: it aborts. */
-    pid_t pid = fork();
-    if (pid == 0) {
-        struct sched *t = sched_start(1, 0, &err);
-        sched_submit(t, deep_task_that_waits, NULL);
-        sched_stop(t, 5000);
-        _exit(0);
-    }
-    if (!check_require("fork", pid > 0))
-        return;
-    int st = 0;
-    waitpid(pid, &st, 0);
-    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+    CHECK(task_aborts(deep_task_that_waits));
 }
 
 /* ---- The stack cache ------------------------------------------------------------------------ */
