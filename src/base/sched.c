@@ -539,20 +539,20 @@ void sched_call_deep(sched_fn fn, void *ud)
 {
     struct loop *l = cur_loop;
     struct fiber *f = l ? l->cur : NULL;
+    sched_hold_begin(); /* no wait in fn, wherever it runs */
     if (!f || l->deep_fn || !deep_stack(l)) {
         fn(ud); /* off a fiber, already on the deep stack, or no stack for it: in place */
-        return;
+    } else {
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        void *fake = NULL;
+        l->deep_fn = fn;
+        l->deep_ud = ud;
+        switch_start(&fake, (char *)l->deep_map + page, l->s->stack_size);
+        switch_to_deep(l);
+        switch_finish(fake, NULL, NULL);
+        l->deep_fn = NULL;
     }
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    void *fake = NULL;
-    l->deep_fn = fn;
-    l->deep_ud = ud;
-    f->locals.hold++;
-    switch_start(&fake, (char *)l->deep_map + page, l->s->stack_size);
-    switch_to_deep(l);
-    switch_finish(fake, NULL, NULL);
-    f->locals.hold--;
-    l->deep_fn = NULL;
+    sched_hold_end();
 }
 
 /* Switches from the running fiber f back to its loop; returns when the loop runs f again. */

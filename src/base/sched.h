@@ -68,8 +68,8 @@ int sched_spawn(sched_fn fn, void *ud);
 /* Runs fn(ud) to its end on a stack its loop keeps for such calls, not on the task's own, and
  * returns: for synchronous work that goes deep (SQLite, curl's socket action) beside a task's
  * waits, so the task's stack stays as deep as its own frames while it is parked. fn must not
- * wait (that aborts, like a wait under sched_hold_begin); it sees the task's local slots. Off a
- * fiber, or from such a call, fn simply runs in place. */
+ * wait: it runs under sched_hold_begin (a wait aborts), and it sees the task's local slots. Off a
+ * fiber, from such a call, or when the stack cannot be mapped, fn runs in place (still held). */
 void sched_call_deep(sched_fn fn, void *ud);
 
 /* Waits until fd is ready for events (POLLIN, POLLOUT) or timeout_ms passes (< 0 = no limit).

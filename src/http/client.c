@@ -379,9 +379,7 @@ static void drive(struct driver *d, struct conn *k, curl_socket_t fd, int mask)
     struct conn *was = driving;
     driving = k;
     struct drive_call dc = {d, k, fd, mask};
-    sched_hold_begin(); /* off a fiber the call runs in place: still no wait in it */
-    sched_call_deep(drive_on_deep_stack, &dc);
-    sched_hold_end();
+    sched_call_deep(drive_on_deep_stack, &dc); /* under the mutex rule's hold, as above */
     driving = was;
 }
 
