@@ -65,13 +65,15 @@ static SCHED_OUT_OF_LINE char *request_body(const struct anthropic_model *m, con
 }
 
 /* The message of a finished call (rc and err from http_client_do), or NULL with err: a stream's
- * own failure, the provider's error mapped, or a reply that is not a message. Out of line, as
- * request_body. */
-static SCHED_OUT_OF_LINE json_t *reply_message(const struct anthropic_model *m, int rc,
-                                               const struct http_client_response *resp,
-                                               struct model__stream *stream, int streamed,
-                                               struct err *err)
+ * own failure, the provider's error mapped, or a reply that is not a message. Run on the deep
+ * stack by model__reply (c: its arguments). */
+static json_t *reply_message(const struct model__reply_call *c)
 {
+    const struct anthropic_model *m = c->m;
+    const struct http_client_response *resp = c->resp;
+    struct model__stream *stream = c->ctx;
+    int rc = c->rc, streamed = c->streamed;
+    struct err *err = c->err;
     if (rc != 0 && strcmp(err->code, "HttpAborted") == 0 && stream->failure) {
         *err = *stream->failure;
         return NULL;
@@ -99,12 +101,6 @@ static SCHED_OUT_OF_LINE json_t *reply_message(const struct anthropic_model *m, 
         return NULL;
     }
     return out;
-}
-
-/* reply_message, as model__reply runs it on the deep stack. */
-static json_t *read_reply(const struct model__reply_call *c)
-{
-    return reply_message(c->m, c->rc, c->resp, c->ctx, c->streamed, c->err);
 }
 
 static json_t *anthropic_invoke(struct model *mb, const json_t *request, model_delta_fn on_delta,
@@ -140,8 +136,8 @@ static json_t *anthropic_invoke(struct model *mb, const json_t *request, model_d
                                      .on_data = on_delta ? on_data : NULL,
                                      .ud = &sse};
     int rc = http_client_do(m->h.http, &hr, &resp, err);
-    json_t *out = model__reply(
-        &(struct model__reply_call){m, rc, &resp, &sc.stream, on_delta != NULL, err, read_reply});
+    json_t *out = model__reply(&(struct model__reply_call){m, rc, &resp, &sc.stream,
+                                                           on_delta != NULL, err, reply_message});
     model__stream_release(&sc.stream);
     model__sse_release(&sse);
     http_client_response_release(&resp);

@@ -270,12 +270,14 @@ static SCHED_OUT_OF_LINE char *request_body(const struct bedrock_model *m, const
 
 /* The message of a finished call (rc and err from aws_call), or NULL with err: the stream's own
  * failure, the service's error mapped, or a reply that is not a message. Converse without
- * streaming hands on_delta the whole text as one delta. Out of line, as request_body. */
-static SCHED_OUT_OF_LINE json_t *reply_message(const struct bedrock_model *m, int rc,
-                                               const struct aws_response *resp,
-                                               struct model__stream *sm, int stream,
-                                               struct err *err)
+ * streaming hands on_delta the whole text as one delta. Run on the deep stack by model__reply. */
+static json_t *reply_message(const struct model__reply_call *c)
 {
+    const struct bedrock_model *m = c->m;
+    const struct aws_response *resp = c->resp;
+    struct model__stream *sm = c->ctx;
+    int rc = c->rc, stream = c->streamed;
+    struct err *err = c->err;
     if (rc != 0) {
         struct err aerr = *err;
         if (sm->failure) {
@@ -328,12 +330,6 @@ static SCHED_OUT_OF_LINE json_t *reply_message(const struct bedrock_model *m, in
     return out;
 }
 
-/* reply_message, as model__reply runs it on the deep stack. */
-static json_t *read_reply(const struct model__reply_call *c)
-{
-    return reply_message(c->m, c->rc, c->resp, c->ctx, c->streamed, c->err);
-}
-
 static json_t *bedrock_invoke(struct model *mb, const json_t *request, model_delta_fn on_delta,
                               void *ud, struct err *err)
 {
@@ -367,7 +363,7 @@ static json_t *bedrock_invoke(struct model *mb, const json_t *request, model_del
                              .ud = &sc};
     int rc = aws_call(m->aws, &ar, &resp, err);
     json_t *out = model__reply(
-        &(struct model__reply_call){m, rc, &resp, &sc.stream, stream, err, read_reply});
+        &(struct model__reply_call){m, rc, &resp, &sc.stream, stream, err, reply_message});
     model__stream_release(&sc.stream);
     model__evstream_release(&sc.dec);
     aws_response_release(&resp);
