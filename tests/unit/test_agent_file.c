@@ -372,6 +372,25 @@ static void test_expansion_and_masking(void)
     CHECK_INT(kinds, 99);
 }
 
+/* Template edges (the loader refuses unknown and unclosed names): names back to back, a brace
+ * after a name, and single braces before, between and after them are kept as written. */
+static void test_template_edges(void)
+{
+    const char *path = write_tmp("edges.yaml", "name: Edge\n"
+                                               "instructions: \"{ {{agent_name}}{{today}} } "
+                                               "{{weekday}}} end {\"\n");
+    struct err e;
+    err_clear(&e);
+    struct agent_file *f = agent_file_load(path, &e);
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    char *r = agent_file_render_instructions(f, 1796398200000LL);
+    CHECK_STR(r, "{ Edge2026-12-04 } Friday} end {");
+    free(r);
+    agent_file_free(f);
+}
+
 static void test_paths_relative_to_file(void)
 {
     char yp[1024];
@@ -438,6 +457,7 @@ int main(void)
     RUN(test_file_caps);
     run_cases();
     RUN(test_expansion_and_masking);
+    RUN(test_template_edges);
     RUN(test_paths_relative_to_file);
     RUN(test_handlers_apply_the_file);
     return check_summary();
