@@ -228,6 +228,68 @@ static void test_fds_parked_and_woken(void)
     free(cs);
 }
 
+/* One task waits on the same descriptor again and again: a wait ended by its descriptor leaves
+ * it registered and disarmed (sched.c, fd_arm), so a byte arriving while the task sleeps on
+ * something else must not wake it, and a later wait must see the byte; a timed-out wait removes
+ * it (nor may a byte then wake a sleep); a pipe closed and remade with the same numbers is waited
+ * on afresh. Each step records its result in reuse_got (-9: not reached). */
+static int reuse_got[9];
+static long reuse_slept_ms, reuse_slept2_ms;
+
+static void fd_reuse_task(void *ud)
+{
+    (void)ud;
+    int p[2];
+    char b;
+    if (pipe(p) != 0)
+        return;
+    int first = p[0];
+    reuse_got[0] = (int)write(p[1], "a", 1) == 1 && (sched_wait_fd(p[0], POLLIN, 60000) & POLLIN);
+    reuse_got[1] = read(p[0], &b, 1) == 1 && b == 'a';
+    reuse_got[2] = (int)write(p[1], "b", 1) == 1; /* nobody waits: the registration is disarmed */
+    int64_t t0 = clock_mono_ms();
+    sched_sleep_ms(60);
+    reuse_slept_ms = (long)(clock_mono_ms() - t0);
+    reuse_got[3] = (sched_wait_fd(p[0], POLLIN, 60000) & POLLIN) && read(p[0], &b, 1) == 1 &&
+                   b == 'b'; /* re-armed, and the byte that came meanwhile is seen */
+    reuse_got[4] = sched_wait_fd(p[0], POLLIN, 20) == 0; /* nothing: times out, removed */
+    reuse_got[5] = (int)write(p[1], "c", 1) == 1;        /* so this byte wakes nobody */
+    t0 = clock_mono_ms();
+    sched_sleep_ms(60);
+    reuse_slept2_ms = (long)(clock_mono_ms() - t0);
+    reuse_got[5] = reuse_got[5] && (sched_wait_fd(p[0], POLLIN, 60000) & POLLIN) &&
+                   read(p[0], &b, 1) == 1 && b == 'c'; /* added again */
+    close(p[0]);
+    close(p[1]);
+    if (pipe(p) != 0)
+        return;
+    reuse_got[6] = p[0] == first;                        /* the new pipe took the old numbers */
+    reuse_got[7] = sched_wait_fd(p[0], POLLIN, 20) == 0; /* no stale event from the old pipe */
+    reuse_got[8] = (int)write(p[1], "d", 1) == 1 && (sched_wait_fd(p[0], POLLIN, 60000) & POLLIN) &&
+                   read(p[0], &b, 1) == 1 && b == 'd';
+    close(p[0]);
+    close(p[1]);
+}
+
+static void test_fd_waited_on_again(void)
+{
+    struct err err = {0};
+    struct sched *s = sched_start(1, 0, &err);
+    if (!check_require("scheduler started", s != NULL))
+        return;
+    for (int i = 0; i < 9; i++)
+        reuse_got[i] = -9;
+    CHECK_INT(sched_submit(s, fd_reuse_task, NULL), 0);
+    CHECK_INT(sched_stop(s, 120000), 0);
+    for (int i = 0; i < 9; i++)
+        if (reuse_got[i] != 1)
+            printf("# step %d: %d\n", i, reuse_got[i]);
+    for (int i = 0; i < 9; i++)
+        CHECK_INT(reuse_got[i], 1);
+    CHECK(reuse_slept_ms >= 55); /* the bytes written before the sleeps did not end them */
+    CHECK(reuse_slept2_ms >= 55);
+}
+
 /* ---- Foreign submitters and stop ------------------------------------------------------------ */
 
 static void quick(void *ud)
@@ -798,6 +860,7 @@ int main(void)
     RUN(test_events_signalled_from_a_foreign_thread);
     RUN(test_event_wait_times_out_in_a_task);
     RUN(test_fds_parked_and_woken);
+    RUN(test_fd_waited_on_again);
     RUN(test_submits_from_foreign_threads);
     RUN(test_stop_with_grace_leaves_parked_tasks_running);
     RUN(test_waits_off_a_fiber_block);
