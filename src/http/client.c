@@ -37,13 +37,15 @@
 #include "base/config.h"
 #include "base/clock.h"
 #include "base/fault.h"
+#include "base/dlist.h"
 #include "base/log.h"
 #include "base/sched.h"
 #include "base/xmalloc.h"
 
 #define HEADER_BYTES_MAX (64 * 1024)
 #define HEADERS_MAX 128
-#define WAIT_SLICE_MS 1000 /* longest park without curl's timer, a safety net */
+#define WAIT_SLICE_MS 1000 /* the timer keeper's longest park without curl's timer */
+#define IDLE_WAIT_MS 5000  /* any other waiter's longest park: a safety net, not the mechanism */
 
 /* A socket curl asked us to watch, and for what (CURL_POLL_IN/OUT/INOUT). */
 struct sock {
@@ -57,9 +59,12 @@ struct sock {
  * carrying at most DRIVER_CALLS_MAX calls at once; off a scheduler thread each connection handle
  * has its own. */
 struct driver {
-    CURLM *m;         /* the multi handle */
-    int64_t deadline; /* monotonic ms when curl wants its timeout action, -1 = none */
-    int calls;        /* transfers added to m and not yet removed */
+    CURLM *m;             /* the multi handle */
+    int64_t deadline;     /* monotonic ms when curl wants its timeout action, -1 = none */
+    int calls;            /* transfers added to m and not yet removed */
+    struct dlist waiting; /* the conns of those transfers (struct conn.link) */
+    struct conn *keeper;  /* the one whose task runs curl's timer for all of them, or NULL */
+    int64_t keeper_until; /* when the keeper's park ends, -1 while it is not parked */
 };
 
 /* Calls one shared multi handle carries at once. libcurl (7.88) walks every connection of a
@@ -97,6 +102,7 @@ struct conn {
     size_t n_socks;           /* entries in socks */
     size_t cap_socks;         /* allocated entries */
     int epfd;                 /* epoll set mirroring socks, -1 until two were watched at once */
+    struct dlist link;        /* on its driver's waiting list while its transfer is added */
 };
 
 struct http_client {
@@ -197,6 +203,8 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp)
     curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&k);
     if (!k) /* curl's own handle closing a cached connection */
         return 0;
+    if (k != driving) /* another task's curl call changed what k waits on: it looks again */
+        sched_event_signal(k->wake);
     size_t i = 0;
     while (i < k->n_socks && k->socks[i].fd != fd)
         i++;
@@ -248,6 +256,8 @@ static struct driver *driver_new(void)
     struct driver *d = xcalloc(1, sizeof *d);
     d->m = curl_multi_init();
     d->deadline = -1;
+    d->keeper_until = -1;
+    dlist_init(&d->waiting);
     if (!d->m) {
         log_at(LL_ERROR, "http", "cannot create a curl multi handle: %s", strerror(errno));
         abort(); /* out of memory or descriptors at the bottom of every call: our OOM policy */
@@ -381,10 +391,37 @@ static void drive(struct driver *d, struct conn *k, curl_socket_t fd, int mask)
     struct drive_call dc = {d, k, fd, mask};
     sched_call_deep(drive_on_deep_stack, &dc); /* under the mutex rule's hold, as above */
     driving = was;
+    /* curl's timer came nearer than the parked keeper's wake: it must wake for it */
+    if (d->keeper && d->keeper != k && d->keeper_until >= 0 && d->deadline >= 0 &&
+        d->deadline < d->keeper_until)
+        sched_event_signal(d->keeper->wake);
+}
+
+/* Makes the first waiting transfer of d, if any, the keeper of curl's timer (k's is ending). */
+static void keeper_hand_over(struct driver *d, struct conn *k)
+{
+    if (d->keeper != k)
+        return;
+    d->keeper = NULL;
+    d->keeper_until = -1;
+    if (!dlist_is_empty(&d->waiting)) {
+        d->keeper = dlist_entry(d->waiting.next, struct conn, link);
+        sched_event_signal(d->keeper->wake); /* it parked as any waiter: it parks again */
+    }
 }
 
 /* Runs the transfer set up on k->h to its end, parking the task (or blocking the thread) on the
- * sockets, curl's timer and k's wake event. Returns the transfer's curl code. */
+ * sockets and k's wake event. Of the transfers of one multi handle one task, the keeper, also
+ * parks until curl's timer and runs it for all (its end is recorded for each transfer it ends,
+ * and their tasks woken, as for any drive); the others park on their sockets alone. When each
+ * waited for the multi handle's timer, every timer of any of its 64 calls woke all of them: 3.6
+ * of a model call's 5 parks ended by a timeout, each one two epoll_ctl calls and a curl timer
+ * action. The keeper's wake is signalled when curl's timer comes nearer than the keeper's
+ * park (drive), a waiter's when another task's curl call changed its sockets (on_socket), and
+ * the first waiter's when the keeper's transfer ends (keeper_hand_over). A task about to park
+ * takes the timer over from a keeper that is not parked here (one whose receiver makes a call of
+ * its own, say, or one that woke and has not parked again: the loop runs one task at a time, so
+ * that is the task itself). Returns the transfer's curl code. */
 static CURLcode conn_perform(struct conn *k)
 {
     struct driver *d = driver_for(k);
@@ -397,18 +434,25 @@ static CURLcode conn_perform(struct conn *k)
     if (mc != CURLM_OK)
         return CURLE_FAILED_INIT;
     d->calls++;
+    dlist_push_tail(&d->waiting, &k->link);
     drive(d, k, CURL_SOCKET_TIMEOUT, 0);
     while (!k->done) {
         if (deliver_pending(k->x) != 0) { /* the receiver stopped: end the transfer */
             k->result = CURLE_WRITE_ERROR;
             break;
         }
+        if (!d->keeper || d->keeper_until < 0) /* none, or it is busy or parked elsewhere */
+            d->keeper = k;
         int64_t now = clock_mono_ms();
-        long wait = d->deadline < 0 ? WAIT_SLICE_MS : (long)(d->deadline - now);
-        if (wait < 0)
-            wait = 0;
-        if (wait > WAIT_SLICE_MS)
-            wait = WAIT_SLICE_MS;
+        long wait = IDLE_WAIT_MS;
+        if (d->keeper == k) {
+            wait = d->deadline < 0 ? WAIT_SLICE_MS : (long)(d->deadline - now);
+            if (wait < 0)
+                wait = 0;
+            if (wait > WAIT_SLICE_MS)
+                wait = WAIT_SLICE_MS;
+            d->keeper_until = now + wait;
+        }
         int n = 0, signalled = 0;
         if (k->n_socks == 1) { /* the usual case: wait on the socket itself */
             struct sock one = k->socks[0];
@@ -437,11 +481,15 @@ static CURLcode conn_perform(struct conn *k)
         } else { /* no socket yet (or no epoll set): curl's timer or our wake */
             signalled = sched_event_wait(k->wake, (int)wait);
         }
+        if (d->keeper == k)
+            d->keeper_until = -1;
         if (k->done || signalled)
             continue;
         if (n <= 0 || (d->deadline >= 0 && clock_mono_ms() >= d->deadline))
             drive(d, k, CURL_SOCKET_TIMEOUT, 0);
     }
+    dlist_unlink(&k->link);
+    keeper_hand_over(d, k);
     if (k->done && deliver_pending(k->x) != 0 && k->result == CURLE_OK)
         k->result = CURLE_WRITE_ERROR; /* the last bytes, kept by another task */
     sched_hold_begin();
