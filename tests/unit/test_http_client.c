@@ -2,7 +2,8 @@
  * test_http_client.c - the libcurl client against the scripted fake server: exact request
  * shape, retries on 429/5xx with Retry-After, no retry on 4xx, timeouts, the size cap,
  * streaming, connection refused, the backoff bounds, and calls parked on a scheduler (each on
- * its one socket, without a descriptor of its own beyond it, sharing the thread's multi handle).
+ * its one socket, without a descriptor of its own beyond it, sharing the thread's multi handle,
+ * one of them keeping curl's timer for all).
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -580,6 +581,87 @@ static void test_tasks_share_one_multi(void)
     fake_http_stop(&f);
 }
 
+/* ---- curl's timer, kept by one task of a shared multi handle -------------------------------- */
+
+struct timed_task {
+    struct http_client *c;
+    const char *url;
+    long timeout_ms; /* the call's own timeout */
+    int rc;          /* what http_client_do returned */
+    char code[ERR_CODE_MAX]; /* its error code */
+    long took_ms;    /* how long the call took */
+};
+
+static void timed_task_run(void *ud)
+{
+    struct timed_task *t = ud;
+    struct http_client_request req = {
+        .method = "GET", .url = t->url, .timeout_ms = t->timeout_ms, .max_retries = 0};
+    struct http_client_response resp;
+    struct err e = {0};
+    int64_t t0 = clock_mono_ms();
+    t->rc = http_client_do(t->c, &req, &resp, &e);
+    t->took_ms = (long)(clock_mono_ms() - t0);
+    snprintf(t->code, sizeof t->code, "%s", t->rc == 0 ? "" : e.code);
+    http_client_response_release(&resp);
+}
+
+/* Calls a (the first to park, so the keeper of curl's timer) against a server that answers after
+ * a_delay_ms, then, after_ms later, b and c with timeout_ms against one that answers after 3 s:
+ * both must end by their own timeout, which only the keeper's timer action notices. */
+static void keeper_case(long a_delay_ms, long after_ms, long timeout_ms, long within_ms)
+{
+    struct fake_http fa, fb;
+    CHECK_INT(fake_http_start(&fa), 0);
+    CHECK_INT(fake_http_start(&fb), 0);
+    fake_http_repeat(&fa, 200, "a", a_delay_ms);
+    fake_http_repeat(&fb, 200, "late", 3000);
+    struct http_client_config cfg = fast_cfg();
+    cfg.timeout_ms = 60000;
+    struct http_client *c = http_client_new(&cfg);
+    struct err err = {0};
+    struct sched *s = sched_start(1, 0, &err);
+    if (!check_require("scheduler started", s != NULL))
+        return;
+    static struct timed_task ts[3];
+    ts[0] = (struct timed_task){.c = c, .url = fa.base_url, .timeout_ms = 60000};
+    CHECK_INT(sched_submit(s, timed_task_run, &ts[0]), 0);
+    struct timespec park = {0, after_ms * 1000000L}; /* a parks first */
+    nanosleep(&park, NULL);
+    for (int i = 1; i < 3; i++) {
+        ts[i] = (struct timed_task){.c = c, .url = fb.base_url, .timeout_ms = timeout_ms};
+        CHECK_INT(sched_submit(s, timed_task_run, &ts[i]), 0);
+    }
+    CHECK_INT(sched_stop(s, 120000), 0);
+    CHECK_INT(ts[0].rc, 0);
+    for (int i = 1; i < 3; i++) {
+        CHECK_INT(ts[i].rc, -1);
+        CHECK_STR(ts[i].code, "HttpTimeout");
+        CHECK(ts[i].took_ms >= timeout_ms - 10);
+        CHECK(ts[i].took_ms < within_ms);
+        if (ts[i].took_ms >= within_ms)
+            printf("# a %ld ms timeout ended the call after %ld ms\n", timeout_ms, ts[i].took_ms);
+    }
+    http_client_free(c);
+    fake_http_stop(&fa);
+    fake_http_stop(&fb);
+}
+
+/* The keeper (parked for 1 s at most when curl's timer is far; a's first timers, from curl's
+ * connect, are over by 400 ms) is woken when a call added after it brings the timer nearer: the
+ * 100 ms timeouts end their calls long before its next wake (~1 s). */
+static void test_keeper_woken_for_a_nearer_timer(void)
+{
+    keeper_case(2500, 400, 100, 450);
+}
+
+/* The keeper's call ends first (100 ms): the timer passes to a waiting call, so the 600 ms
+ * timeouts still end theirs (the others park on their sockets alone, up to 5 s). */
+static void test_keeper_hands_the_timer_over(void)
+{
+    keeper_case(100, 50, 600, 2500);
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -596,5 +678,7 @@ int main(void)
     RUN(test_parked_calls_no_epoll_set_each);
     RUN(test_tasks_share_one_multi);
     RUN(test_calls_over_one_multi);
+    RUN(test_keeper_woken_for_a_nearer_timer);
+    RUN(test_keeper_hands_the_timer_over);
     return check_summary();
 }
