@@ -2,7 +2,7 @@
 # scripts/install-deps.sh - installs the Debian packages Parley needs to build and test, and only
 # those that are missing. Idempotent; runs as root or through sudo; says what it installs.
 set -eu
-pkgs="gcc make libc6-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libyaml-dev curl"
+pkgs="gcc make libc6-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libyaml-dev libgoogle-perftools-dev curl"
 missing=""
 for p in $pkgs; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
