@@ -126,10 +126,11 @@ struct loop {
     pthread_t th;
     int epfd;                /* epoll set of parked fds and the eventfd */
     int evfd;                /* eventfd: wakes the loop from other threads */
-    pthread_mutex_t mu;      /* guards inbox, inbox_tail and remote */
+    pthread_mutex_t mu;      /* guards inbox, inbox_tail, remote and asleep */
     struct task *inbox;      /* submitted tasks not yet started */
     struct task *inbox_tail; /* last of inbox */
     struct fiber *remote;    /* fibers woken from other threads */
+    int asleep;              /* in epoll_wait with inbox and remote empty: a push pokes it */
     struct fiber *ready;     /* runnable fibers (loop thread only) */
     struct fiber *ready_tail;
     struct fiber **heap; /* timer min-heap by deadline (loop thread only) */
@@ -386,6 +387,18 @@ static void loop_poke(struct loop *l)
     (void)w; /* EAGAIN: the counter is already non-zero, the loop will wake */
 }
 
+/* After a push to l's inbox or remote list (under l->mu): whether the pusher must poke l. A loop
+ * that is not asleep takes both lists before it sleeps again (loop_main looks at them under the
+ * same lock before it goes to sleep), so only a sleeping one needs the eventfd; the first push
+ * to wake it is the one that writes. Under load the loops are seldom asleep: a write a wake from
+ * another thread was ~2 system calls a turn. */
+static int loop_must_poke(struct loop *l)
+{
+    int poke = l->asleep;
+    l->asleep = 0;
+    return poke;
+}
+
 /* Claims parked fiber f for waking with reason why. Returns 1 if this caller won (and f is
  * queued to run), 0 if another waker got there first. Any thread. */
 static int fiber_wake(struct fiber *f, enum wake why, int revents)
@@ -401,8 +414,10 @@ static int fiber_wake(struct fiber *f, enum wake why, int revents)
         pthread_mutex_lock(&l->mu);
         f->next = l->remote;
         l->remote = f;
+        int poke = loop_must_poke(l);
         pthread_mutex_unlock(&l->mu);
-        loop_poke(l);
+        if (poke)
+            loop_poke(l);
     }
     return 1;
 }
@@ -751,7 +766,21 @@ static void *loop_main(void *arg)
             if (empty)
                 break;
         }
-        int n = epoll_wait(l->epfd, evs, EVENTS_MAX, loop_timeout(l));
+        int timeout = loop_timeout(l);
+        if (timeout != 0) { /* going to sleep, unless a push came since the last take */
+            pthread_mutex_lock(&l->mu);
+            if (l->inbox || l->remote)
+                timeout = 0;
+            else
+                l->asleep = 1;
+            pthread_mutex_unlock(&l->mu);
+        }
+        int n = epoll_wait(l->epfd, evs, EVENTS_MAX, timeout);
+        if (timeout != 0) {
+            pthread_mutex_lock(&l->mu);
+            l->asleep = 0;
+            pthread_mutex_unlock(&l->mu);
+        }
         for (int i = 0; i < n; i++) {
             if (evs[i].data.ptr == l) {
                 uint64_t v;
@@ -873,8 +902,10 @@ int sched_submit(struct sched *s, sched_fn fn, void *ud)
     else
         l->inbox = t;
     l->inbox_tail = t;
+    int poke = loop_must_poke(l);
     pthread_mutex_unlock(&l->mu);
-    loop_poke(l);
+    if (poke)
+        loop_poke(l);
     return 0;
 }
 
