@@ -34,8 +34,7 @@ int rand_bytes(void *buf, size_t n)
 static _Thread_local uint8_t id_pool[ID_POOL];
 static _Thread_local size_t id_pool_left;
 
-/* Fills out with 16 bytes from the pool, refilling it from the kernel. Returns 0 or -1. */
-static int id_bytes(uint8_t out[16])
+int rand_id_bytes(uint8_t out[16])
 {
     if (id_pool_left < 16) {
         if (rand_bytes(id_pool, sizeof id_pool) < 0)
@@ -67,7 +66,7 @@ int rand_id128(char out[23])
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     uint8_t raw[16];
-    if (id_bytes(raw) < 0)
+    if (rand_id_bytes(raw) < 0)
         return -1;
     /* 22 characters of 6 bits each cover 132 bits; the last 4 are zero. */
     encode6(raw, sizeof raw, alphabet, out, 22);
@@ -82,7 +81,7 @@ int rand_id_timed(char out[23])
     for (int i = 7; i >= 0; i--, ms >>= 6)
         out[i] = sorted[ms & 0x3f];
     uint8_t raw[16];
-    if (id_bytes(raw) < 0)
+    if (rand_id_bytes(raw) < 0)
         return -1;
     encode6(raw, sizeof raw, sorted, out + 8, 14); /* the first 84 of the 128 bits */
     memset(raw, 0, sizeof raw);
@@ -100,7 +99,7 @@ void rand_put_hex(char *out, uint64_t v, int digits)
 int rand_uuid4(char out[37])
 {
     uint8_t b[16];
-    if (id_bytes(b) < 0)
+    if (rand_id_bytes(b) < 0)
         return -1;
     b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
     b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);

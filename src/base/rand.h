@@ -19,6 +19,12 @@
 /* Fills buf with n random bytes from the kernel CSPRNG. Returns 0, or -1 if the kernel refused. */
 int rand_bytes(void *buf, size_t n);
 
+/* Fills out with 16 bytes of the kernel CSPRNG, served from a per-thread pool that one
+ * getrandom() call refills every 32 ids (a system call is costly on a VM), each byte handed out
+ * once. For identifiers; rand_bytes for keys and anything that must not sit in a pool. Returns 0
+ * or -1 if the kernel refused. */
+int rand_id_bytes(uint8_t out[16]);
+
 /* Writes a 128-bit random id as 22 base64url characters (no padding) plus NUL into out[23].
  * Returns 0 or -1. The alphabet matches the session-id pattern [A-Za-z0-9_-]. */
 int rand_id128(char out[23]);

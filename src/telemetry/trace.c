@@ -106,16 +106,16 @@ void trace_seg_id_new(char out[TRACE_SEG_ID_LEN + 1])
 
 void trace_id_new(char out[TRACE_ID_LEN + 1])
 {
-    uint8_t r[12];
-    if (rand_bytes(r, sizeof r) < 0) {
+    uint8_t r[16]; /* the first 12 are the id's 96 random bits */
+    if (rand_id_bytes(r) < 0) {
         uint64_t a = rand_u64(), b = rand_u64();
         memcpy(r, &a, 8);
-        memcpy(r + 8, &b, 4);
+        memcpy(r + 8, &b, 8);
     }
     memcpy(out, "1-", 2);
     rand_put_hex(out + 2, (uint64_t)(clock_now_ms() / 1000) & 0xffffffffu, 8);
     out[10] = '-';
-    for (size_t i = 0; i < sizeof r; i++)
+    for (size_t i = 0; i < 12; i++)
         rand_put_hex(out + 11 + 2 * i, r[i], 2);
     out[TRACE_ID_LEN] = '\0';
 }

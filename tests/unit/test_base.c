@@ -116,6 +116,19 @@ static void test_random_ids(void)
         CHECK(rand_id128(ids[i]) == 0);
     CHECK_INT(repeats(ids, N), 0);
     free(ids);
+    /* rand_id_bytes: 16 pooled bytes a call, across refills none repeats or comes back zeroed
+     * (the pool wipes what it hands out, so a reuse would show as zeros). */
+    enum { M = 200 };
+    uint8_t raw[M][16], zero[16] = {0};
+    int same = 0, zeroed = 0;
+    for (int i = 0; i < M; i++) {
+        CHECK(rand_id_bytes(raw[i]) == 0);
+        zeroed += memcmp(raw[i], zero, 16) == 0;
+        for (int j = 0; j < i; j++)
+            same += memcmp(raw[i], raw[j], 16) == 0;
+    }
+    CHECK_INT(same, 0);
+    CHECK_INT(zeroed, 0);
 }
 
 /* rand_id_timed: the session-id pattern, the clock in the first 8 characters (decoded back to
