@@ -8,23 +8,13 @@
 #      HTTP layer (status codes, error bodies, GET /sessions and GET /tickets) is covered as well.
 # Each scenario counts once per run; the closing line is "# N passed, M failed" (tests/run.sh).
 set -u
-src=${PARLEY_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${PARLEY_BIN:-$src/build/san/parley}
+. "$(dirname "$0")/lib.sh" # src, bin, work_dir
 min_scenarios=50
 passed=0 failed=0
 ok() { echo "ok - $1"; passed=$((passed + 1)); }
 not_ok() { echo "not ok - $1"; failed=$((failed + 1)); }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/parley-conversations.XXXXXX")
-server_pid=""
-cleanup() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill "$server_pid" 2>/dev/null
-        wait "$server_pid" 2>/dev/null
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+work_dir conversations
 export PARLEY_KB_DIR="$src/kb" PARLEY_STATEMACHINE="$src/statemachine/agent.asl.json"
 
 # Adds the scenario counts of one `parley test` output ("N passed, M failed") to the totals.

@@ -10,16 +10,7 @@
 # validate` and `serve`); the layout is the same as with the Lambda bootstrap binary.
 set -u
 . "$(dirname "$0")/lib.sh"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/parley-lambda-agent.XXXXXX")
-server_pid=""
-cleanup() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill "$server_pid"
-        wait "$server_pid" 2>/dev/null
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+work_dir lambda-agent
 [ -x "$bin" ] || { echo "not ok - no parley binary at $bin"; echo "# 0 passed, 1 failed"; exit 1; }
 
 # An agent with a knowledge directory and an OpenAPI spec beside it.

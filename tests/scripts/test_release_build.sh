@@ -9,16 +9,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 rel=${PARLEY_RELEASE_BIN:-$src/build/parley}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/parley-release.XXXXXX")
-server_pid=""
-cleanup() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill "$server_pid" 2>/dev/null
-        wait "$server_pid" 2>/dev/null
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+work_dir release
 if [ ! -x "$rel" ]; then
     echo "not ok - no release binary at $rel (make all)"
     echo "# 0 passed, 1 failed"
