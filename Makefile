@@ -83,7 +83,7 @@ run: deps
 test: deps
 	@scripts/install-test-deps.sh
 	$(MAKE) format-check
-	$(MAKE) all
+	$(MAKE) BUILD=build all
 	$(MAKE) SAN=1 BUILD=build/san tests
 	tests/run.sh build/san
 

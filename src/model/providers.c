@@ -452,7 +452,6 @@ static void sse_feed_on_deep_stack(void *ud)
     struct model__sse *p = f->p;
     const char *data = f->data;
     size_t len = f->len;
-    f->rc = -1;
     struct buf *b = &p->pending;
     if (!b->data)
         buf_init(b, STREAM_PENDING_MAX); /* the struct was zero-initialised */
