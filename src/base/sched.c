@@ -100,7 +100,9 @@ struct fiber {
     void *ud;              /* its argument */
     struct loop *loop;     /* the loop it lives on, for good */
     struct fiber *next;    /* ready or remote list link */
-    struct fiber *ev_next; /* event waiter list link (under the event's mutex) */
+    struct fiber *ev_next; /* event waiter list links (under the event's mutex) */
+    struct fiber *ev_prev;
+    int ev_listed;         /* on an event's waiter list (under the event's mutex) */
     atomic_int waiting;    /* 1 while parked and not yet claimed by a waker */
     enum wake why;         /* what woke it */
     int revents;           /* poll events for WAKE_FD */
@@ -1062,7 +1064,8 @@ struct sched_event {
     pthread_mutex_t mu;    /* guards the fields below */
     pthread_cond_t cond;   /* off-fiber waiters */
     int set;               /* signalled and not consumed */
-    struct fiber *waiters; /* parked fibers, in order of arrival (linked by ev_next) */
+    struct fiber *waiters; /* parked fibers, in order of arrival (linked by ev_next/ev_prev) */
+    struct fiber *last;    /* the last of them: joining is O(1) with thousands waiting */
 };
 
 struct sched_event *sched_event_new(void)
@@ -1086,6 +1089,46 @@ void sched_event_free(struct sched_event *ev)
     free(ev);
 }
 
+/* Puts f last on ev's waiter list (ev->mu held). */
+static void event_join(struct sched_event *ev, struct fiber *f)
+{
+    assert(!f->ev_listed);
+    f->ev_next = NULL;
+    f->ev_prev = ev->last;
+    if (ev->last)
+        ev->last->ev_next = f;
+    else
+        ev->waiters = f;
+    ev->last = f;
+    f->ev_listed = 1;
+}
+
+/* Takes f off ev's waiter list (ev->mu held); nothing if it is not on it. */
+static void event_unlink(struct sched_event *ev, struct fiber *f)
+{
+    if (!f->ev_listed)
+        return;
+    if (f->ev_prev)
+        f->ev_prev->ev_next = f->ev_next;
+    else
+        ev->waiters = f->ev_next;
+    if (f->ev_next)
+        f->ev_next->ev_prev = f->ev_prev;
+    else
+        ev->last = f->ev_prev;
+    f->ev_next = f->ev_prev = NULL;
+    f->ev_listed = 0;
+}
+
+/* Takes f off ev's waiter list if the signaller did not take it (after a wait that something
+ * else ended). */
+static void event_leave(struct sched_event *ev, struct fiber *f)
+{
+    pthread_mutex_lock(&ev->mu);
+    event_unlink(ev, f);
+    pthread_mutex_unlock(&ev->mu);
+}
+
 void sched_event_signal(struct sched_event *ev)
 {
     pthread_mutex_lock(&ev->mu);
@@ -1095,36 +1138,13 @@ void sched_event_signal(struct sched_event *ev)
      * list cannot have finished its wait yet. */
     while (ev->waiters && !handed) {
         struct fiber *f = ev->waiters;
-        ev->waiters = f->ev_next;
+        event_unlink(ev, f);
         handed = fiber_wake(f, WAKE_EVENT, 0);
     }
     if (!handed) {
         ev->set = 1;
         pthread_cond_broadcast(&ev->cond);
     }
-    pthread_mutex_unlock(&ev->mu);
-}
-
-/* Puts f last on ev's waiter list (ev->mu held). */
-static void event_join(struct sched_event *ev, struct fiber *f)
-{
-    struct fiber **tail = &ev->waiters;
-    while (*tail)
-        tail = &(*tail)->ev_next;
-    f->ev_next = NULL;
-    *tail = f;
-}
-
-/* Takes f off ev's waiter list if the signaller did not take it (after a wait that something
- * else ended). */
-static void event_leave(struct sched_event *ev, struct fiber *f)
-{
-    pthread_mutex_lock(&ev->mu);
-    for (struct fiber **p = &ev->waiters; *p; p = &(*p)->ev_next)
-        if (*p == f) {
-            *p = f->ev_next;
-            break;
-        }
     pthread_mutex_unlock(&ev->mu);
 }
 

@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "base/logfile.h"
 #include "cli/cli.h"
+#include "http/client.h"
 #include "http/server.h"
 #include "runtime/api.h"
 #include "runtime/chat_stream.h"
@@ -136,7 +137,11 @@ int cli_serve(int argc, char **argv)
                "demo mode: customers are not verified (a body userId is "
                "trusted); set PARLEY_USER_JWT_SECRET before facing users");
     }
-    http_raise_nofile();
+    long fds = http_raise_nofile();
+    long calls = http_client_set_fds_aside(cfg.max_connections);
+    if (fds > 0)
+        log_at(LL_INFO, "serve", "outbound calls in progress capped at %ld (%d client connections)",
+               calls, cfg.max_connections);
     rt.sched = sched_start(cfg.sched_threads, 0, &e);
     if (!rt.sched) {
         log_at(LL_ERROR, "serve", "%s", e.message);

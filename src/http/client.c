@@ -11,22 +11,24 @@
  *
  * A call in progress costs a descriptor (its socket), and a process serving thousands of turns
  * would run out of them (EMFILE: a failed connect): calls in progress are capped process-wide at
- * a third of RLIMIT_NOFILE (read at the first call, after `parley serve` raised it): a turn's
- * call and the client connection that waits on it take two, the third is left for the store,
- * logs and the connections that have no call out. A call over the cap waits, parked, for one to
- * finish (see slot_take).
+ * what RLIMIT_NOFILE leaves after a reserve (the store, logs, archive files, the loops) and the
+ * descriptors set aside for the server's client connections (http_client_set_fds_aside; at most
+ * half the limit, since a turn's call and the client connection waiting on it take one each). A
+ * call over the cap waits, parked, for one to finish (see slot_take).
  */
 #include "http/client.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -103,6 +105,7 @@ struct conn {
     size_t cap_socks;         /* allocated entries */
     int epfd;                 /* epoll set mirroring socks, -1 until two were watched at once */
     struct dlist link;        /* on its driver's waiting list while its transfer is added */
+    int keep;                 /* the call may keep its connection for reuse (slot_take) */
 };
 
 struct http_client {
@@ -122,46 +125,83 @@ static void global_init(void)
 /* ---- The process-wide cap on calls in progress ---------------------------------------------- */
 
 #define SLOTS_MIN 8       /* the cap however low the open-file limit */
-#define SLOTS_SHARE 3     /* calls in progress: one per SLOTS_SHARE descriptors */
+#define SLOTS_RESERVE 256 /* descriptors left for the store, logs, archive files, loops */
 #define SLOT_WAIT_MS 1000 /* a waiter looks again at least this often */
 
 static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t slots_mu = PTHREAD_MUTEX_INITIALIZER; /* guards slots_used, slots_warned */
-static long slots_max;                                       /* set once by slots_init */
-static long slots_used;                                      /* calls in progress */
-static int slots_warned;                                     /* the cap was logged */
-static struct sched_event *slot_freed;                       /* signalled by slot_give */
+static pthread_mutex_t slots_mu = PTHREAD_MUTEX_INITIALIZER; /* guards the five below */
+static long slots_max;        /* the cap on calls in progress (slots_set_caps) */
+static long slots_keep;       /* outbound sockets from which a call does not keep its connection */
+static long slots_aside = -1; /* set aside for client connections (-1: half the limit) */
+static long slots_used;       /* calls in progress */
+static atomic_long out_sockets;        /* outbound sockets open: calls in progress and idle ones */
+static int slots_warned;               /* the cap was logged */
+static struct sched_event *slot_freed; /* signalled by slot_give */
 
-static void slots_init(void)
+/* Sets the caps for the current open-file limit (slots_mu held). Of the descriptors left after
+ * the reserve and the client connections' share, calls in progress take at most seven eighths;
+ * the outbound sockets, busy and idle, fifteen sixteenths: a call that starts with that many
+ * open does not keep its connection (slot_take). The last sixteenth covers each multi handle's
+ * socket pair (two per DRIVER_CALLS_MAX calls). Each multi handle keeps its own idle connections:
+ * with ~150 of them, each keeping up to 64, idle ones were a thousand descriptors and more past
+ * the calls in progress at 10,000 connections, until the process ran out. */
+static void slots_set_caps(void)
 {
     struct rlimit rl;
     long fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
                    ? (long)rl.rlim_cur
                    : 1L << 20;
-    slots_max = fds / SLOTS_SHARE < SLOTS_MIN ? SLOTS_MIN : fds / SLOTS_SHARE;
+    long aside = slots_aside < 0 || slots_aside > fds / 2 ? fds / 2 : slots_aside;
+    long left = fds - SLOTS_RESERVE - aside;
+    slots_max = left / 8 * 7 < SLOTS_MIN ? SLOTS_MIN : left / 8 * 7;
+    slots_keep = left / 16 * 15 < SLOTS_MIN ? SLOTS_MIN : left / 16 * 15;
+}
+
+static void slots_init(void)
+{
+    pthread_mutex_lock(&slots_mu);
+    slots_set_caps();
+    pthread_mutex_unlock(&slots_mu);
     slot_freed = sched_event_new();
+}
+
+long http_client_set_fds_aside(long n)
+{
+    pthread_once(&slots_once, slots_init);
+    pthread_mutex_lock(&slots_mu);
+    slots_aside = n < 0 ? 0 : n;
+    slots_set_caps();
+    long cap = slots_max;
+    pthread_mutex_unlock(&slots_mu);
+    sched_event_signal(slot_freed); /* a raised cap: a waiter looks again (and passes it on) */
+    return cap;
 }
 
 /* Takes a place among the calls in progress, waiting (parked on a fiber) while all are taken.
  * The event wakes one waiter per freed place; a waiter that loses the place to a newcomer waits
- * again, and the timeout is a safety net, not the mechanism. */
-static void slot_take(void)
+ * again, and the timeout is a safety net, not the mechanism. Returns 1 when the call may keep its
+ * connection for reuse, 0 when the outbound sockets open are already at slots_keep. */
+static int slot_take(void)
 {
     pthread_once(&slots_once, slots_init);
-    for (;;) {
+    for (int waited = 0;; waited = 1) {
         pthread_mutex_lock(&slots_mu);
         int got = slots_used < slots_max;
         slots_used += got;
+        int more = got && waited && slots_used < slots_max; /* a raised cap: pass it on */
         int warn = !got && !slots_warned;
         slots_warned |= warn;
+        long cap = slots_max, keep = slots_keep;
         pthread_mutex_unlock(&slots_mu);
+        if (more)
+            sched_event_signal(slot_freed);
         if (got)
-            return;
+            return atomic_load(&out_sockets) < keep;
         if (warn)
             log_at(LL_WARN, "http",
                    "%ld outbound calls in progress, the cap for this open-file limit "
-                   "(RLIMIT_NOFILE / %d): further calls wait for one to finish",
-                   slots_max, SLOTS_SHARE);
+                   "(RLIMIT_NOFILE) and connection limit: further calls wait for one to finish",
+                   cap);
         sched_event_wait(slot_freed, SLOT_WAIT_MS);
     }
 }
@@ -253,15 +293,21 @@ static int on_timer(CURLM *m, long timeout_ms, void *ud)
 
 static struct driver *driver_new(void)
 {
+    CURLM *m = curl_multi_init(); /* it makes a socket pair: NULL when descriptors run out */
+    if (!m) {
+        log_at(LL_WARN, "http", "cannot create a curl multi handle: %s", strerror(errno));
+        return NULL;
+    }
     struct driver *d = xcalloc(1, sizeof *d);
-    d->m = curl_multi_init();
+    d->m = m;
     d->deadline = -1;
     d->keeper_until = -1;
     dlist_init(&d->waiting);
-    if (!d->m) {
-        log_at(LL_ERROR, "http", "cannot create a curl multi handle: %s", strerror(errno));
-        abort(); /* out of memory or descriptors at the bottom of every call: our OOM policy */
-    }
+    /* Its connection cache holds at most as many connections as it carries calls: curl's
+     * default (4 per transfer added) let idle connections pile up across the multi handles, a
+     * descriptor each, until the process ran out of them (slots_cap). A finished call past the
+     * cap scans the cache for the oldest idle connection, at most 64 here. */
+    curl_multi_setopt(d->m, CURLMOPT_MAXCONNECTS, (long)DRIVER_CALLS_MAX);
     curl_multi_setopt(d->m, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(d->m, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(d->m, CURLMOPT_TIMERDATA, d);
@@ -312,12 +358,12 @@ static struct driver *driver_for(struct conn *k)
     for (size_t i = 0; i < ds->n; i++)
         if (ds->v[i]->calls < DRIVER_CALLS_MAX)
             return ds->v[i];
-    /* Each connection cache keeps curl's default size (4 per transfer added): a smaller cap
-     * under thousands of calls in flight made every finished call scan the whole cache for the
-     * oldest idle connection to close (4% of the CPU at 1,000 connections). */
+    struct driver *d = driver_new();
+    if (!d)
+        return NULL;
     ds->v = xrealloc(ds->v, (ds->n + 1) * sizeof *ds->v);
-    ds->v[ds->n] = driver_new();
-    return ds->v[ds->n++];
+    ds->v[ds->n++] = d;
+    return d;
 }
 
 static void conn_free(struct conn *k)
@@ -331,6 +377,27 @@ static void conn_free(struct conn *k)
         close(k->epfd);
     free(k->socks);
     free(k);
+}
+
+/* Outbound sockets, counted (out_sockets) as curl opens and closes them (a connection keeps the
+ * close callback of the transfer that opened it, so every close of a counted socket is counted).
+ * attempt sets both on each transfer. */
+static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    (void)ud;
+    (void)purpose;
+    int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (fd < 0)
+        return CURL_SOCKET_BAD; /* curl reports a failed connect (EMFILE and the like) */
+    atomic_fetch_add(&out_sockets, 1);
+    return fd;
+}
+
+static int on_close_socket(void *ud, curl_socket_t fd)
+{
+    (void)ud;
+    atomic_fetch_sub(&out_sockets, 1);
+    return close(fd);
 }
 
 static struct conn *conn_new(void)
@@ -425,6 +492,8 @@ static void keeper_hand_over(struct driver *d, struct conn *k)
 static CURLcode conn_perform(struct conn *k)
 {
     struct driver *d = driver_for(k);
+    if (!d)
+        return CURLE_COULDNT_CONNECT; /* out of descriptors, as a connect would be */
     k->done = 0;
     k->result = CURLE_OK;
     curl_easy_setopt(k->h, CURLOPT_PRIVATE, (void *)k);
@@ -741,6 +810,9 @@ static CURLcode attempt(struct http_client *c, struct conn *k,
     k->x = x;
 
     curl_easy_setopt(h, CURLOPT_URL, req->url);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    curl_easy_setopt(h, CURLOPT_FORBID_REUSE, k->keep ? 0L : 1L);
     /* A CA bundle named the way curl and OpenSSL tools read it: Debian's libcurl looks in its own
      * path, which Amazon Linux (the Lambda runtime) does not have. */
     const char *ca = config_env("CURL_CA_BUNDLE");
@@ -803,8 +875,9 @@ int http_client_do(struct http_client *c, const struct http_client_request *req,
         return -1;
     }
     int retries = req->max_retries < 0 ? c->cfg.max_retries : req->max_retries;
-    slot_take();
+    int keep = slot_take();
     struct conn *k = conn_get(c);
+    k->keep = keep;
     struct backoff bo = {.base_ms = c->cfg.backoff_base_ms,
                          .max_ms = c->cfg.backoff_max_ms,
                          .jitter = BACKOFF_JITTER_EQUAL};

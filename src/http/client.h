@@ -98,6 +98,13 @@ const char *http_client_header(const struct http_client_response *r, const char 
 /* Frees what resp owns and zeroes it. */
 void http_client_response_release(struct http_client_response *resp);
 
+/* Sets aside n descriptors for other uses than outbound calls (a server's client connections:
+ * its connection limit), at most half of RLIMIT_NOFILE, and recomputes the process-wide cap on
+ * calls in progress from the current limit: what is left after a reserve of 256 and the n, less
+ * the multi handles' socket pairs. Returns the cap. Until it is called half the limit is set
+ * aside. */
+long http_client_set_fds_aside(long n);
+
 /* The default retry rule: 1 for 429 and 5xx except 501, else 0. */
 int http_client_retryable_status(long status);
 

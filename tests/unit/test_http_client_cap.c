@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "base/sched.h"
 #include "base/xmalloc.h"
@@ -68,9 +69,91 @@ static void test_calls_over_the_cap_wait(void)
     fake_http_stop(&f);
 }
 
+static atomic_int batch_done; /* calls of calls_at_once's batch that returned */
+
+static void batch_task(void *ud)
+{
+    call_task(ud);
+    atomic_fetch_add(&batch_done, 1);
+}
+
+/* Runs n calls to url at once on s's tasks and waits for them; returns how many answered 200. */
+static int calls_at_once(struct sched *s, struct http_client *c, const char *url, int n)
+{
+    static struct in_task ts[FAKE_MAX_SCRIPT];
+    atomic_store(&batch_done, 0);
+    for (int i = 0; i < n; i++) {
+        ts[i] = (struct in_task){c, url, 0};
+        CHECK_INT(sched_submit(s, batch_task, &ts[i]), 0);
+    }
+    for (int waited = 0; atomic_load(&batch_done) < n && waited < 60000; waited += 5)
+        nanosleep(&(struct timespec){0, 5000000}, NULL);
+    int ok = 0;
+    for (int i = 0; i < n; i++)
+        ok += ts[i].ok;
+    return ok;
+}
+
+/* Idle connections are bounded with the calls: a call that starts while the outbound sockets open
+ * (busy and idle) reach the cap does not keep its connection. At a limit of 80 both caps are 8:
+ * 8 calls at once leave 8 idle connections; the first of 8 calls made one after the other finds 8
+ * open and closes the one it used, the others reuse what is left; so the next 8 at once need one
+ * new connection (9 accepted in all). Kept, they would need none. One scheduler thread: one multi
+ * handle, one connection cache. */
+static void test_idle_connections_past_the_cap_are_closed(void)
+{
+    struct rlimit rl;
+    CHECK_INT(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    rl.rlim_cur = 80;
+    CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    CHECK_INT(http_client_set_fds_aside(0), 8);
+    struct fake_http f;
+    CHECK_INT(fake_http_start(&f), 0);
+    fake_http_repeat(&f, 200, "slow", 200);
+    struct http_client_config cfg = {.timeout_ms = 60000, .max_retries = -1};
+    struct http_client *c = http_client_new(&cfg);
+    struct err err = {0};
+    struct sched *s = sched_start(1, 0, &err);
+    CHECK(s != NULL);
+    if (s) {
+        CHECK_INT(calls_at_once(s, c, f.base_url, 8), 8);
+        CHECK_INT((int)fake_http_connections(&f), 8);
+        for (int i = 0; i < 8; i++)
+            CHECK_INT(calls_at_once(s, c, f.base_url, 1), 1);
+        CHECK_INT((int)fake_http_connections(&f), 8);
+        CHECK_INT(calls_at_once(s, c, f.base_url, 8), 8);
+        CHECK_INT((int)fake_http_connections(&f), 9);
+        CHECK_INT(sched_stop(s, 60000), 0);
+    }
+    http_client_free(c);
+    fake_http_stop(&f);
+}
+
+/* The caps follow the open-file limit and the descriptors set aside for client connections: of
+ * what is left after a reserve of 256 and the aside (at most half the limit), seven eighths. */
+static void test_caps_follow_the_limit_and_the_aside(void)
+{
+    struct rlimit rl;
+    CHECK_INT(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    rlim_t before = rl.rlim_cur;
+    rl.rlim_cur = 2256;
+    CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    CHECK_INT(http_client_set_fds_aside(1000), 1000 / 8 * 7);
+    CHECK_INT(http_client_set_fds_aside(5000), (2256 - 256 - 1128) / 8 * 7); /* half the limit */
+    CHECK_INT(http_client_set_fds_aside(2000), (2256 - 256 - 1128) / 8 * 7);
+    rl.rlim_cur = 400;
+    CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    CHECK_INT(http_client_set_fds_aside(0), (400 - 256) / 8 * 7);
+    CHECK_INT(http_client_set_fds_aside(200), 8); /* nothing left: the floor */
+    rl.rlim_cur = before;
+    CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
+}
+
 int main(void)
 {
     xmalloc_init();
+    RUN(test_caps_follow_the_limit_and_the_aside);
+    RUN(test_idle_connections_past_the_cap_are_closed);
     RUN(test_calls_over_the_cap_wait);
     return check_summary();
 }
