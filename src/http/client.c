@@ -76,7 +76,7 @@ struct driver {
  * with the calls in flight (libcurl was 13.7% of the CPU samples at 4,000 connections, 5.3%
  * with handles of 64). A thread opens another multi handle when those it has are full, and a
  * call takes the first with room, so calls keep reusing the same handles' kept-alive
- * connections. */
+ * connections; the last one is freed when it drains (drivers_drop). */
 #define DRIVER_CALLS_MAX 64
 
 /* A scheduler thread's shared multi handles. */
@@ -139,12 +139,13 @@ static int slots_warned;               /* the cap was logged */
 static struct sched_event *slot_freed; /* signalled by slot_give */
 
 /* Sets the caps for the current open-file limit (slots_mu held). Of the descriptors left after
- * the reserve and the client connections' share, calls in progress take at most seven eighths;
- * the outbound sockets, busy and idle, fifteen sixteenths: a call that starts with that many
- * open does not keep its connection (slot_take). The last sixteenth covers each multi handle's
- * socket pair (two per DRIVER_CALLS_MAX calls). Each multi handle keeps its own idle connections:
- * with ~150 of them, each keeping up to 64, idle ones were a thousand descriptors and more past
- * the calls in progress at 10,000 connections, until the process ran out. */
+ * the reserve and the client connections' share, calls in progress take at most three quarters;
+ * the outbound sockets, busy and idle, seven eighths: a call that starts with that many open
+ * does not keep its connection (slot_take). The last eighth covers each multi handle's socket
+ * pair (two per DRIVER_CALLS_MAX calls) and sockets opened past the mark. Each multi handle keeps
+ * its own idle connections (drivers_drop frees drained ones): at seven eighths and fifteen
+ * sixteenths, with ~150 handles each keeping up to 64, the process still ran out of descriptors
+ * in one 10,000-connection run in three. */
 static void slots_set_caps(void)
 {
     struct rlimit rl;
@@ -153,8 +154,8 @@ static void slots_set_caps(void)
                    : 1L << 20;
     long aside = slots_aside < 0 || slots_aside > fds / 2 ? fds / 2 : slots_aside;
     long left = fds - SLOTS_RESERVE - aside;
-    slots_max = left / 8 * 7 < SLOTS_MIN ? SLOTS_MIN : left / 8 * 7;
-    slots_keep = left / 16 * 15 < SLOTS_MIN ? SLOTS_MIN : left / 16 * 15;
+    slots_max = left / 4 * 3 < SLOTS_MIN ? SLOTS_MIN : left / 4 * 3;
+    slots_keep = left / 8 * 7 < SLOTS_MIN ? SLOTS_MIN : left / 8 * 7;
 }
 
 static void slots_init(void)
@@ -163,6 +164,11 @@ static void slots_init(void)
     slots_set_caps();
     pthread_mutex_unlock(&slots_mu);
     slot_freed = sched_event_new();
+}
+
+long http_client_sockets_open(void)
+{
+    return atomic_load(&out_sockets);
 }
 
 long http_client_set_fds_aside(long n)
@@ -332,6 +338,13 @@ static void drivers_free(void *p)
     free(ds);
 }
 
+static void driver_free_on_deep_stack(void *d)
+{
+    sched_hold_begin(); /* curl closes the cached connections: nothing in it may park */
+    driver_free(d);
+    sched_hold_end();
+}
+
 static pthread_once_t shared_once = PTHREAD_ONCE_INIT;
 static pthread_key_t shared_key; /* a scheduler thread's drivers, freed when the thread ends */
 
@@ -364,6 +377,25 @@ static struct driver *driver_for(struct conn *k)
     ds->v = xrealloc(ds->v, (ds->n + 1) * sizeof *ds->v);
     ds->v[ds->n++] = d;
     return d;
+}
+
+/* Frees d, the calling scheduler thread's multi handle whose last call just ended, when it is
+ * the thread's last handle and the one before it is at most half full: its idle connections are
+ * closed. Calls take the first handle with room, so the last ones drain when the load falls;
+ * kept, their idle connections sat unused (a thousand descriptors and more after the burst of
+ * 10,000 connections at a start) while the first ones opened new connections, until the process
+ * ran out of descriptors. Only the handle whose call ended is looked at, and the half-full rule
+ * keeps a load at the edge of a handle from making and freeing one (and its connections) again
+ * and again: trimming whatever last handle was empty at every call's end reopened a tenth of a
+ * connection per call at 10,000 connections. */
+static void drivers_drop(struct driver *d)
+{
+    struct drivers *ds = pthread_getspecific(shared_key);
+    if (d->calls > 0 || !ds || ds->n < 2 || ds->v[ds->n - 1] != d ||
+        ds->v[ds->n - 2]->calls > DRIVER_CALLS_MAX / 2)
+        return;
+    ds->n--;
+    sched_call_deep(driver_free_on_deep_stack, d);
 }
 
 static void conn_free(struct conn *k)
@@ -567,6 +599,8 @@ static CURLcode conn_perform(struct conn *k)
     d->calls--;
     k->n_socks = 0;
     sched_event_wait(k->wake, 0); /* a signal that came with the end is consumed here */
+    if (d != k->own)
+        drivers_drop(d);
     return k->result;
 }
 

@@ -105,6 +105,10 @@ void http_client_response_release(struct http_client_response *resp);
  * aside. */
 long http_client_set_fds_aside(long n);
 
+/* The outbound sockets open in the process: those of calls in progress and the idle connections
+ * kept for reuse. */
+long http_client_sockets_open(void);
+
 /* The default retry rule: 1 for 429 and 5xx except 501, else 0. */
 int http_client_retryable_status(long status);
 

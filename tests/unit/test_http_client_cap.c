@@ -4,6 +4,7 @@
  * waits for a place) instead of failing to connect or aborting on a multi handle that cannot be
  * created. Its own binary: the cap is read from RLIMIT_NOFILE at the process's first call.
  */
+#include <assert.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -69,6 +70,7 @@ static void test_calls_over_the_cap_wait(void)
     fake_http_stop(&f);
 }
 
+#define BATCH_MAX 96
 static atomic_int batch_done; /* calls of calls_at_once's batch that returned */
 
 static void batch_task(void *ud)
@@ -80,7 +82,8 @@ static void batch_task(void *ud)
 /* Runs n calls to url at once on s's tasks and waits for them; returns how many answered 200. */
 static int calls_at_once(struct sched *s, struct http_client *c, const char *url, int n)
 {
-    static struct in_task ts[FAKE_MAX_SCRIPT];
+    static struct in_task ts[BATCH_MAX];
+    assert(n <= BATCH_MAX);
     atomic_store(&batch_done, 0);
     for (int i = 0; i < n; i++) {
         ts[i] = (struct in_task){c, url, 0};
@@ -95,7 +98,7 @@ static int calls_at_once(struct sched *s, struct http_client *c, const char *url
 }
 
 /* Idle connections are bounded with the calls: a call that starts while the outbound sockets open
- * (busy and idle) reach the cap does not keep its connection. At a limit of 80 both caps are 8:
+ * (busy and idle) reach their mark does not keep its connection. At a limit of 80 both are 8:
  * 8 calls at once leave 8 idle connections; the first of 8 calls made one after the other finds 8
  * open and closes the one it used, the others reuse what is left; so the next 8 at once need one
  * new connection (9 accepted in all). Kept, they would need none. One scheduler thread: one multi
@@ -129,8 +132,54 @@ static void test_idle_connections_past_the_cap_are_closed(void)
     fake_http_stop(&f);
 }
 
+/* A thread's last multi handle (64 calls each) is freed, with its idle connections, when its
+ * last call ends while the one before it is at most half full. 64 calls to a fast server fill
+ * the first handle, 16 to a slow one the second; the fast ones end first, so when the slow ones
+ * end the first handle is empty and the second is freed: 64 sockets stay open (the first's idle
+ * connections) instead of 80. */
+static void test_an_emptied_last_multi_handle_is_freed(void)
+{
+    struct rlimit rl;
+    CHECK_INT(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    rl.rlim_cur = 1024;
+    CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    CHECK(http_client_set_fds_aside(0) >= 80);
+    struct fake_http fast, slow;
+    CHECK_INT(fake_http_start(&fast), 0);
+    CHECK_INT(fake_http_start(&slow), 0);
+    fake_http_repeat(&fast, 200, "slow", 100);
+    fake_http_repeat(&slow, 200, "slow", 600);
+    struct http_client_config cfg = {.timeout_ms = 60000, .max_retries = -1};
+    struct http_client *c = http_client_new(&cfg);
+    struct err err = {0};
+    struct sched *s = sched_start(1, 0, &err);
+    CHECK(s != NULL);
+    if (s) {
+        long before = http_client_sockets_open();
+        static struct in_task ts[80];
+        atomic_store(&batch_done, 0);
+        for (int i = 0; i < 80; i++) {
+            ts[i] = (struct in_task){c, i < 64 ? fast.base_url : slow.base_url, 0};
+            CHECK_INT(sched_submit(s, batch_task, &ts[i]), 0);
+        }
+        for (int waited = 0; atomic_load(&batch_done) < 80 && waited < 60000; waited += 5)
+            nanosleep(&(struct timespec){0, 5000000}, NULL);
+        int ok = 0;
+        for (int i = 0; i < 80; i++)
+            ok += ts[i].ok;
+        CHECK_INT(ok, 80);
+        CHECK_INT((int)fake_http_connections(&fast), 64);
+        CHECK_INT((int)fake_http_connections(&slow), 16);
+        CHECK_INT((int)(http_client_sockets_open() - before), 64);
+        CHECK_INT(sched_stop(s, 60000), 0);
+    }
+    http_client_free(c);
+    fake_http_stop(&fast);
+    fake_http_stop(&slow);
+}
+
 /* The caps follow the open-file limit and the descriptors set aside for client connections: of
- * what is left after a reserve of 256 and the aside (at most half the limit), seven eighths. */
+ * what is left after a reserve of 256 and the aside (at most half the limit), three quarters. */
 static void test_caps_follow_the_limit_and_the_aside(void)
 {
     struct rlimit rl;
@@ -138,12 +187,12 @@ static void test_caps_follow_the_limit_and_the_aside(void)
     rlim_t before = rl.rlim_cur;
     rl.rlim_cur = 2256;
     CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
-    CHECK_INT(http_client_set_fds_aside(1000), 1000 / 8 * 7);
-    CHECK_INT(http_client_set_fds_aside(5000), (2256 - 256 - 1128) / 8 * 7); /* half the limit */
-    CHECK_INT(http_client_set_fds_aside(2000), (2256 - 256 - 1128) / 8 * 7);
+    CHECK_INT(http_client_set_fds_aside(1000), 1000 / 4 * 3);
+    CHECK_INT(http_client_set_fds_aside(5000), (2256 - 256 - 1128) / 4 * 3); /* half the limit */
+    CHECK_INT(http_client_set_fds_aside(2000), (2256 - 256 - 1128) / 4 * 3);
     rl.rlim_cur = 400;
     CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
-    CHECK_INT(http_client_set_fds_aside(0), (400 - 256) / 8 * 7);
+    CHECK_INT(http_client_set_fds_aside(0), (400 - 256) / 4 * 3);
     CHECK_INT(http_client_set_fds_aside(200), 8); /* nothing left: the floor */
     rl.rlim_cur = before;
     CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
@@ -154,6 +203,7 @@ int main(void)
     xmalloc_init();
     RUN(test_caps_follow_the_limit_and_the_aside);
     RUN(test_idle_connections_past_the_cap_are_closed);
+    RUN(test_an_emptied_last_multi_handle_is_freed);
     RUN(test_calls_over_the_cap_wait);
     return check_summary();
 }
