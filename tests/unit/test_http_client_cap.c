@@ -36,22 +36,34 @@ static void call_task(void *ud)
     http_client_response_release(&resp);
 }
 
+/* Sets the soft open-file limit to n. */
+static void set_nofile(rlim_t n)
+{
+    struct rlimit rl;
+    CHECK_INT(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    rl.rlim_cur = n;
+    CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
+}
+
+/* A client whose calls wait up to a minute and are not retried. */
+static struct http_client *patient_client(void)
+{
+    struct http_client_config cfg = {.timeout_ms = 60000, .max_retries = -1};
+    return http_client_new(&cfg);
+}
+
 /* 32 slow calls (the fake server's whole script) on two scheduler threads with an open-file
  * limit of 80 (a cap of 8 calls): uncapped they would need about 128 descriptors (client socket,
  * the multi handle's socket pair and the fake server's accepted socket each). */
 static void test_calls_over_the_cap_wait(void)
 {
-    struct rlimit rl;
-    CHECK_INT(getrlimit(RLIMIT_NOFILE, &rl), 0);
-    rl.rlim_cur = 80;
-    CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    set_nofile(80);
     struct fake_http f;
     CHECK_INT(fake_http_start(&f), 0);
     enum { N = FAKE_MAX_SCRIPT };
     for (int i = 0; i < N; i++)
         fake_http_push(&f, 200, NULL, "slow", (size_t)-1, 300);
-    struct http_client_config cfg = {.timeout_ms = 60000, .max_retries = -1};
-    struct http_client *c = http_client_new(&cfg);
+    struct http_client *c = patient_client();
     struct err err = {0};
     struct sched *s = sched_start(2, 0, &err);
     CHECK(s != NULL);
@@ -79,14 +91,16 @@ static void batch_task(void *ud)
     atomic_fetch_add(&batch_done, 1);
 }
 
-/* Runs n calls to url at once on s's tasks and waits for them; returns how many answered 200. */
-static int calls_at_once(struct sched *s, struct http_client *c, const char *url, int n)
+/* Runs n calls at once on s's tasks, the first n_first to url and the others to then_url, and
+ * waits for them; returns how many answered 200. */
+static int calls_at_once_to(struct sched *s, struct http_client *c, const char *url, int n_first,
+                            const char *then_url, int n)
 {
     static struct in_task ts[BATCH_MAX];
     assert(n <= BATCH_MAX);
     atomic_store(&batch_done, 0);
     for (int i = 0; i < n; i++) {
-        ts[i] = (struct in_task){c, url, 0};
+        ts[i] = (struct in_task){c, i < n_first ? url : then_url, 0};
         CHECK_INT(sched_submit(s, batch_task, &ts[i]), 0);
     }
     for (int waited = 0; atomic_load(&batch_done) < n && waited < 60000; waited += 5)
@@ -97,6 +111,11 @@ static int calls_at_once(struct sched *s, struct http_client *c, const char *url
     return ok;
 }
 
+static int calls_at_once(struct sched *s, struct http_client *c, const char *url, int n)
+{
+    return calls_at_once_to(s, c, url, n, url, n);
+}
+
 /* Idle connections are bounded with the calls: a call that starts while the outbound sockets open
  * (busy and idle) reach their mark does not keep its connection. At a limit of 80 both are 8:
  * 8 calls at once leave 8 idle connections; the first of 8 calls made one after the other finds 8
@@ -105,16 +124,12 @@ static int calls_at_once(struct sched *s, struct http_client *c, const char *url
  * handle, one connection cache. */
 static void test_idle_connections_past_the_cap_are_closed(void)
 {
-    struct rlimit rl;
-    CHECK_INT(getrlimit(RLIMIT_NOFILE, &rl), 0);
-    rl.rlim_cur = 80;
-    CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    set_nofile(80);
     CHECK_INT(http_client_set_fds_aside(0), 8);
     struct fake_http f;
     CHECK_INT(fake_http_start(&f), 0);
     fake_http_repeat(&f, 200, "slow", 200);
-    struct http_client_config cfg = {.timeout_ms = 60000, .max_retries = -1};
-    struct http_client *c = http_client_new(&cfg);
+    struct http_client *c = patient_client();
     struct err err = {0};
     struct sched *s = sched_start(1, 0, &err);
     CHECK(s != NULL);
@@ -139,35 +154,20 @@ static void test_idle_connections_past_the_cap_are_closed(void)
  * connections) instead of 80. */
 static void test_an_emptied_last_multi_handle_is_freed(void)
 {
-    struct rlimit rl;
-    CHECK_INT(getrlimit(RLIMIT_NOFILE, &rl), 0);
-    rl.rlim_cur = 1024;
-    CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    set_nofile(1024);
     CHECK(http_client_set_fds_aside(0) >= 80);
     struct fake_http fast, slow;
     CHECK_INT(fake_http_start(&fast), 0);
     CHECK_INT(fake_http_start(&slow), 0);
     fake_http_repeat(&fast, 200, "slow", 100);
     fake_http_repeat(&slow, 200, "slow", 600);
-    struct http_client_config cfg = {.timeout_ms = 60000, .max_retries = -1};
-    struct http_client *c = http_client_new(&cfg);
+    struct http_client *c = patient_client();
     struct err err = {0};
     struct sched *s = sched_start(1, 0, &err);
     CHECK(s != NULL);
     if (s) {
         long before = http_client_sockets_open();
-        static struct in_task ts[80];
-        atomic_store(&batch_done, 0);
-        for (int i = 0; i < 80; i++) {
-            ts[i] = (struct in_task){c, i < 64 ? fast.base_url : slow.base_url, 0};
-            CHECK_INT(sched_submit(s, batch_task, &ts[i]), 0);
-        }
-        for (int waited = 0; atomic_load(&batch_done) < 80 && waited < 60000; waited += 5)
-            nanosleep(&(struct timespec){0, 5000000}, NULL);
-        int ok = 0;
-        for (int i = 0; i < 80; i++)
-            ok += ts[i].ok;
-        CHECK_INT(ok, 80);
+        CHECK_INT(calls_at_once_to(s, c, fast.base_url, 64, slow.base_url, 80), 80);
         CHECK_INT((int)fake_http_connections(&fast), 64);
         CHECK_INT((int)fake_http_connections(&slow), 16);
         CHECK_INT((int)(http_client_sockets_open() - before), 64);
