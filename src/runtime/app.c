@@ -686,6 +686,12 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
                                                                    .on_archived = on_archived});
     }
     open_emf(app);
+    /* The console's history (execution records, trace segments: ~3 MB once full) is read only
+     * through the operator APIs; without them it is not kept. */
+    int operators = (cfg->operator_token && cfg->operator_token[0]) ||
+                    (cfg->operators_file && cfg->operators_file[0]);
+    if (role == APP_SERVE)
+        trace_store_set_capacity(operators ? TRACE_STORE_DEFAULT : 0);
     observe_init(&app->obs, &(struct observe_config){
                                 .emf = app->emf,
                                 .per_invocation = lambda,
@@ -693,7 +699,7 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
                                 .archive = lambda && cfg->archive ? app->archive : NULL,
                                 .bus = lambda ? app->bus : NULL,
                                 .bus_flush_ms = APP_LAMBDA_BUS_FLUSH_MS,
-                                .keep_executions = !lambda,
+                                .keep_executions = !lambda && operators,
                             });
     app__open_agent(app, def, redact);
     def = NULL;

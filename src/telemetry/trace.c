@@ -86,7 +86,8 @@ static struct {
     size_t cap, next, count;    /* ring size, next slot, slots used */
     int fd;                     /* connected UDP socket to the daemon, or -1 */
     unsigned long sent, failed; /* datagrams sent and send failures */
-} seg_store = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, 0, -1, 0, 0};
+    int off;                    /* capacity 0: nothing is kept */
+} seg_store = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, 0, -1, 0, 0, 0};
 
 /* ------------------------------------------------------------------------------------------ */
 /* Ids                                                                                        */
@@ -629,6 +630,10 @@ size_t trace_header_format(const struct trace_ctx *c, int parent, char *buf, siz
 
 static void store_put_locked(const char *trace_id, char *doc)
 {
+    if (seg_store.off) {
+        free(doc);
+        return;
+    }
     if (!seg_store.ring) {
         seg_store.cap = TRACE_STORE_DEFAULT;
         seg_store.ring = xcalloc(seg_store.cap, sizeof *seg_store.ring);
@@ -701,10 +706,13 @@ void trace_end(struct trace_ctx *seg, int http_status)
             stack[sp++] = c->kids[i];
         }
     }
-    json_t *full = ctx_json(seg, 1);
-    char *doc = jsontext_dump(full);
+    pthread_mutex_lock(&seg_store.lock);
+    int wanted = !seg_store.off || (r->sampled && seg_store.fd >= 0);
+    pthread_mutex_unlock(&seg_store.lock);
+    json_t *full = wanted ? ctx_json(seg, 1) : NULL;
+    char *doc = full ? jsontext_dump(full) : NULL;
     json_decref(full);
-    if (!doc || strlen(doc) > TRACE_UDP_MAX) {
+    if (wanted && (!doc || strlen(doc) > TRACE_UDP_MAX)) {
         free(doc);
         json_t *small = ctx_json(seg, 0);
         doc = jsontext_dump(small);
@@ -764,10 +772,20 @@ size_t trace_store_count(void)
 
 void trace_store_set_capacity(size_t n)
 {
-    if (n < 1)
-        n = 1;
     if (n > TRACE_STORE_MAX)
         n = TRACE_STORE_MAX;
+    pthread_mutex_lock(&seg_store.lock);
+    seg_store.off = n == 0;
+    if (n == 0) { /* drop what is kept; a later capacity starts afresh */
+        for (size_t k = 0; k < seg_store.cap; k++)
+            free(seg_store.ring[k].doc);
+        free(seg_store.ring);
+        seg_store.ring = NULL;
+        seg_store.cap = seg_store.count = seg_store.next = 0;
+        pthread_mutex_unlock(&seg_store.lock);
+        return;
+    }
+    pthread_mutex_unlock(&seg_store.lock);
     struct stored *ring = xcalloc(n, sizeof *ring);
     pthread_mutex_lock(&seg_store.lock);
     /* Walk the old ring oldest first, free the oldest beyond n, copy the rest in order. */
@@ -911,5 +929,6 @@ void trace_shutdown(void)
     seg_store.ring = NULL;
     seg_store.cap = seg_store.next = seg_store.count = 0;
     seg_store.sent = seg_store.failed = 0;
+    seg_store.off = 0;
     pthread_mutex_unlock(&seg_store.lock);
 }

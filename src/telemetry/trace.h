@@ -151,8 +151,9 @@ void trace_export_stats(unsigned long *sent, unsigned long *failed);
 
 /* ---- The trace store (recent segments, for GET /traces/{traceId}) ---- */
 
-/* Sets how many finished segments are kept (1..100000; default TRACE_STORE_DEFAULT), dropping
- * the oldest when shrinking. */
+/* Sets how many finished segments are kept (0..100000; default TRACE_STORE_DEFAULT), dropping
+ * the oldest when shrinking. 0 keeps none (a server whose operator APIs, GET /traces/{id}
+ * among them, are off), and a segment that is not exported either is not rendered at all. */
 void trace_store_set_capacity(size_t n);
 
 /* Returns {"trace_id": id, "segments": [segment documents, oldest first]} as a new reference

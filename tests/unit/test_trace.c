@@ -489,6 +489,43 @@ static void test_udp_export(void)
     trace_shutdown();
 }
 
+/* Capacity 0 keeps no segment (a server without operator APIs: nothing could read them), while
+ * export goes on; with export off as well a segment is not rendered. A capacity again keeps. */
+static void test_store_off(void)
+{
+    trace_shutdown();
+    int port;
+    int fd = udp_listener(&port);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    char addr[64];
+    struct err e;
+    err_clear(&e);
+    snprintf(addr, sizeof addr, "udp:127.0.0.1:%d", port);
+    CHECK(trace_export_configure(addr, &e) == 0);
+    trace_store_set_capacity(0);
+    struct trace_ctx *seg = trace_begin("parley", "Root=" ROOT ";Sampled=1", NULL);
+    trace_end(seg, 200);
+    CHECK_INT(trace_store_count(), 0);
+    CHECK(trace_store_get(ROOT) == NULL);
+    static char buf[70000];
+    long n = udp_recv(fd, buf, sizeof buf, 2000);
+    CHECK(n > (long)strlen(DAEMON_HEAD) && strstr(buf, ROOT) != NULL);
+    CHECK(trace_export_configure(NULL, &e) == 0);
+    trace_end(trace_begin("parley", NULL, NULL), 200);
+    CHECK_INT(trace_store_count(), 0);
+    trace_store_set_capacity(5);
+    seg = trace_begin("parley", "Root=" ROOT, NULL);
+    trace_end(seg, 200);
+    CHECK_INT(trace_store_count(), 1);
+    json_t *t = trace_store_get(ROOT);
+    CHECK(t != NULL);
+    json_decref(t);
+    close(fd);
+    trace_shutdown();
+}
+
 static void test_store_eviction(void)
 {
     trace_shutdown();
@@ -685,6 +722,7 @@ int main(void)
     RUN(test_nesting_timing);
     RUN(test_error_flags);
     RUN(test_udp_export);
+    RUN(test_store_off);
     RUN(test_store_eviction);
     RUN(test_late_and_caps);
     RUN(test_concurrent_subsegments);
