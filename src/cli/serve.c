@@ -137,11 +137,8 @@ int cli_serve(int argc, char **argv)
                "demo mode: customers are not verified (a body userId is "
                "trusted); set PARLEY_USER_JWT_SECRET before facing users");
     }
-    long fds = http_raise_nofile();
-    long calls = http_client_set_fds_aside(cfg.max_connections);
-    if (fds > 0)
-        log_at(LL_INFO, "serve", "outbound calls in progress capped at %ld (%d client connections)",
-               calls, cfg.max_connections);
+    http_raise_nofile();
+    http_client_set_fds_aside(cfg.max_connections); /* logs the cap */
     rt.sched = sched_start(cfg.sched_threads, 0, &e);
     if (!rt.sched) {
         log_at(LL_ERROR, "serve", "%s", e.message);

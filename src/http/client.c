@@ -146,13 +146,15 @@ static struct sched_event *slot_freed; /* signalled by slot_give */
  * its own idle connections (drivers_drop frees drained ones): at seven eighths and fifteen
  * sixteenths, with ~150 handles each keeping up to 64, the process still ran out of descriptors
  * in one 10,000-connection run in three. */
-static void slots_set_caps(void)
+static void slots_set_caps(long *fds_out, long *aside_out)
 {
     struct rlimit rl;
     long fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
                    ? (long)rl.rlim_cur
                    : 1L << 20;
     long aside = slots_aside < 0 || slots_aside > fds / 2 ? fds / 2 : slots_aside;
+    *fds_out = fds;
+    *aside_out = aside;
     long left = fds - SLOTS_RESERVE - aside;
     slots_max = left / 4 * 3 < SLOTS_MIN ? SLOTS_MIN : left / 4 * 3;
     slots_keep = left / 8 * 7 < SLOTS_MIN ? SLOTS_MIN : left / 8 * 7;
@@ -160,8 +162,9 @@ static void slots_set_caps(void)
 
 static void slots_init(void)
 {
+    long fds, aside;
     pthread_mutex_lock(&slots_mu);
-    slots_set_caps();
+    slots_set_caps(&fds, &aside);
     pthread_mutex_unlock(&slots_mu);
     slot_freed = sched_event_new();
 }
@@ -174,12 +177,17 @@ long http_client_sockets_open(void)
 long http_client_set_fds_aside(long n)
 {
     pthread_once(&slots_once, slots_init);
+    long fds, aside;
     pthread_mutex_lock(&slots_mu);
     slots_aside = n < 0 ? 0 : n;
-    slots_set_caps();
+    slots_set_caps(&fds, &aside);
     long cap = slots_max;
     pthread_mutex_unlock(&slots_mu);
     sched_event_signal(slot_freed); /* a raised cap: a waiter looks again (and passes it on) */
+    log_at(LL_INFO, "http",
+           "outbound calls in progress capped at %ld (open-file limit %ld, %ld set aside for "
+           "client connections)",
+           cap, fds, aside);
     return cap;
 }
 
