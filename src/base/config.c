@@ -312,6 +312,12 @@ static const struct setting *env_row(const char *name)
     return NULL;
 }
 
+int config_operator_apis(const struct config *c)
+{
+    return (c->operator_token && c->operator_token[0]) ||
+           (c->operators_file && c->operators_file[0]);
+}
+
 const char *config_env(const char *name)
 {
     const struct setting *s = env_row(name);

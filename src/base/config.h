@@ -101,6 +101,10 @@ int config_set(struct config *c, const char *name, const char *value, struct err
 
 void config_release(struct config *c);
 
+/* 1 when the operator APIs are on: PARLEY_OPERATOR_TOKEN or PARLEY_OPERATORS_FILE is set (not
+ * empty); 0 when they answer 401 to everyone. */
+int config_operator_apis(const struct config *c);
+
 /* The value of a standard variable the table lists as read where it is used (AWS_REGION,
  * AWS_ENDPOINT_URL_<SERVICE>, AWS_LAMBDA_RUNTIME_API, CURL_CA_BUNDLE, ...): the environment's
  * when set and not empty, else the row's default, else NULL. Borrowed from the environment or

@@ -319,7 +319,7 @@ static struct driver *driver_new(void)
     dlist_init(&d->waiting);
     /* Its connection cache holds at most as many connections as it carries calls: curl's
      * default (4 per transfer added) let idle connections pile up across the multi handles, a
-     * descriptor each, until the process ran out of them (slots_cap). A finished call past the
+     * descriptor each, until the process ran out of them (slots_set_caps). A finished call past the
      * cap scans the cache for the oldest idle connection, at most 64 here. */
     curl_multi_setopt(d->m, CURLMOPT_MAXCONNECTS, (long)DRIVER_CALLS_MAX);
     curl_multi_setopt(d->m, CURLMOPT_SOCKETFUNCTION, on_socket);

@@ -509,9 +509,8 @@ static int is_operator(const struct api *api, const struct http_request *req,
 static int require_operator(const struct api *api, struct http_request *req,
                             struct http_response *resp, struct operator_id *who)
 {
-    const char *token = api->rt->cfg->operator_token;
     const char *auth = http_request_header(req, "Authorization");
-    if ((!token || !token[0]) && !api->operators) {
+    if (!config_operator_apis(api->rt->cfg)) { /* a file that failed to load stopped api_new */
         http_response_header(resp, "WWW-Authenticate", "Bearer realm=\"parley-operator\"");
         reply_error(resp, "Unauthorized",
                     "operator APIs are disabled: start the server with PARLEY_OPERATOR_TOKEN or "

@@ -688,8 +688,7 @@ int app_open(struct app *app, const struct config *cfg, enum app_role role, stru
     open_emf(app);
     /* The console's history (execution records, trace segments: ~3 MB once full) is read only
      * through the operator APIs; without them it is not kept. */
-    int operators = (cfg->operator_token && cfg->operator_token[0]) ||
-                    (cfg->operators_file && cfg->operators_file[0]);
+    int operators = config_operator_apis(cfg);
     if (role == APP_SERVE)
         trace_store_set_capacity(operators ? TRACE_STORE_DEFAULT : 0);
     observe_init(&app->obs, &(struct observe_config){
