@@ -180,18 +180,24 @@ const char agent_handoff_ack[] =
     "Thanks, your message has been passed to our support team. A human agent will reply here.";
 
 /* Operator messages in the window that the customer has not been shown yet: those newer than
- * context.lastSeen (the timestamp of the customer's last reply). New array. */
+ * context.lastSeen (the timestamp of the customer's last reply), oldest first. New array. The
+ * window is in timestamp order (a session's items have increasing timestamps, history.h), so
+ * the walk goes back from the newest message and stops at the first one not newer than
+ * lastSeen: a turn reads the few messages since the last reply, not the whole window. */
 static json_t *unseen_operator_messages(const json_t *event)
 {
     json_int_t seen = json_integer_value(
         json_object_get(json_object_get(event, "context"), "lastSeen"));
+    json_t *history = json_object_get(event, "history");
+    size_t from = json_array_size(history);
+    while (from > 0 && json_integer_value(
+                           json_object_get(json_array_get(history, from - 1), "timestamp")) > seen)
+        from--;
     json_t *out = json_array();
-    size_t i;
-    json_t *m;
-    json_array_foreach(json_object_get(event, "history"), i, m) {
+    for (size_t i = from; i < json_array_size(history); i++) {
+        const json_t *m = json_array_get(history, i);
         const char *role = agent__str(m, "role");
-        if (role && strcmp(role, "operator") == 0 &&
-            json_integer_value(json_object_get(m, "timestamp")) > seen) {
+        if (role && strcmp(role, "operator") == 0) {
             char ts[40]; /* ISO 8601 like every other timestamp of the API */
             clock_iso8601(json_integer_value(json_object_get(m, "timestamp")), ts, sizeof ts);
             json_t *seen_m = json_pack("{s:O, s:s}", "content", json_object_get(m, "content"),

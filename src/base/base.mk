@@ -13,6 +13,7 @@ LIB_SRCS += src/base/logfile.c
 LIB_SRCS += src/base/errcode.c
 LIB_SRCS += src/base/asset.c
 LIB_SRCS += src/base/buf.c
+LIB_SRCS += src/base/hash.c
 LIB_SRCS += src/base/backoff.c
 LIB_SRCS += src/base/text.c
 LIB_SRCS += src/base/guard.c

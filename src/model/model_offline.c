@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "base/hash.h"
+#include "base/jsontext.h"
 #include "base/xmalloc.h"
 #include "model/model.h"
 #include "model/offline_custom.h"
@@ -36,59 +37,89 @@ struct model_offline {
  * --------------------------------------------------------------------------------------------- */
 
 /* Estimates tokens the way BPE tokenisers roughly behave on English: a run of letters or digits
- * costs one token per four characters (rounded up), every other visible character one token,
- * whitespace nothing. It is an estimate, documented as such in the usage it fills. The count runs
- * over bytes as they come (a run may span two chunks), so a JSON value is counted straight from
- * json_dump_callback without building its text. */
+ * (or UTF-8 bytes) costs one token per four characters (rounded up), every other visible
+ * character one token, whitespace nothing. It is an estimate, documented as such in the usage it
+ * fills. A run of n costs ceil(n / 4), which is the count of its characters at offsets 0, 4, 8...
+ * in it; so the count needs only the run's length modulo 4 (phase) between bytes, runs may span
+ * the pieces a JSON value is walked in, and eight bytes are classified a step (count_bytes). */
 struct token_count {
-    size_t tokens; /* tokens of the finished runs and symbols */
-    size_t run;    /* letters or digits in the current run */
+    size_t tokens;  /* so far */
+    unsigned phase; /* letters or digits in the current run, modulo 4 (0: none or a multiple) */
 };
 
-/* The one byte loop: continues FNV-1a in *hp over s and, when t is not NULL, the count in *t. It
- * runs over locals: through the pointers every byte would be a store and a reload (a char may
- * alias them). */
-static void scan_bytes(uint64_t *hp, struct token_count *t, const char *s, size_t len)
+/* For each phase and each set of letter-or-digit positions among eight bytes (bit i: byte i):
+ * the tokens those bytes' runs start (low four bits) and the phase after them (high four). */
+static uint8_t phase_step[4][256];
+static pthread_once_t phase_once = PTHREAD_ONCE_INIT; /* model_offline_new fills phase_step */
+
+static void phase_init(void)
 {
-    uint64_t h = *hp;
-    if (!t) {
-        for (size_t i = 0; i < len; i++) {
-            h ^= (unsigned char)s[i];
-            h *= HASH_FNV_PRIME;
+    for (unsigned p = 0; p < 4; p++)
+        for (unsigned m = 0; m < 256; m++) {
+            unsigned ph = p, tokens = 0;
+            for (unsigned b = 0; b < 8; b++) {
+                if (m >> b & 1) {
+                    tokens += ph == 0;
+                    ph = (ph + 1) & 3;
+                } else {
+                    ph = 0;
+                }
+            }
+            phase_step[p][m] = (uint8_t)(tokens | ph << 4);
         }
-        *hp = h;
-        return;
-    }
-    size_t tokens = t->tokens, run = t->run;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        h ^= c;
-        h *= HASH_FNV_PRIME;
-        if (isalnum(c) || c >= 0x80) {
-            run++;
-            continue;
-        }
-        tokens += (run + 3) / 4;
-        run = 0;
-        if (!isspace(c))
-            tokens++;
-    }
-    *hp = h;
-    t->tokens = tokens;
-    t->run = run;
+}
+
+static int is_word_byte(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || c >= 0x80;
+}
+
+#define BYTES(x) (0x0101010101010101ULL * (x)) /* x in each of eight bytes */
+/* High bit of each byte v (all below 0x80) that lies in [lo, hi] (1 <= lo <= hi <= 0x7F): no
+ * sum carries into the next byte. */
+#define IN_RANGE(v, lo, hi) (((v) + BYTES(0x80 - (lo))) & ~((v) + BYTES(0x7F - (hi))) & BYTES(0x80))
+
+/* The high bits of w's eight bytes as an 8-bit mask, byte i to bit i. */
+static inline unsigned byte_mask(uint64_t high_bits)
+{
+    return (unsigned)(((high_bits >> 7) * 0x0102040810204080ULL) >> 56);
 }
 
 static void count_bytes(struct token_count *t, const char *s, size_t len)
 {
-    uint64_t unused = 0;
-    scan_bytes(&unused, t, s, len);
+    size_t tokens = t->tokens;
+    unsigned phase = t->phase;
+    for (; len >= 8; s += 8, len -= 8) {
+        uint64_t w = hash_load_le64(s);
+        uint64_t high = w & BYTES(0x80); /* UTF-8 bytes count as letters */
+        uint64_t v = w & BYTES(0x7F);
+        uint64_t word = high | IN_RANGE(v, '0', '9') | IN_RANGE(v | BYTES(0x20), 'a', 'z');
+        uint64_t space = (IN_RANGE(v, '\t', '\r') | IN_RANGE(v, ' ', ' ')) & ~high;
+        uint64_t symbol = BYTES(0x80) & ~word & ~space;
+        tokens += (size_t)(((symbol >> 7) * BYTES(1)) >> 56); /* the byte sum: symbols */
+        unsigned step = phase_step[phase][byte_mask(word)];
+        tokens += step & 15;
+        phase = step >> 4;
+    }
+    for (; len; s++, len--) {
+        unsigned char c = (unsigned char)*s;
+        if (is_word_byte(c)) {
+            tokens += phase == 0;
+            phase = (phase + 1) & 3;
+            continue;
+        }
+        phase = 0;
+        if (!isspace(c))
+            tokens++;
+    }
+    t->tokens = tokens;
+    t->phase = phase;
 }
 
-/* The count, closing the last run. */
+/* The count; a run in progress is already counted, so the next byte starts afresh. */
 static size_t count_done(struct token_count *t)
 {
-    t->tokens += (t->run + 3) / 4;
-    t->run = 0;
+    t->phase = 0;
     return t->tokens;
 }
 
@@ -114,21 +145,49 @@ static size_t estimate_json_tokens(const json_t *j)
     return count_done(&t);
 }
 
-/* Hash and token count of a request in one walk over its values: the hash runs over every byte
- * of the request's compact, key-sorted JSON text (json_dumps with JSON_COMPACT | JSON_SORT_KEYS),
- * the count over the text of the values of "system", "messages" and "tools". The walk emits the
- * bytes jansson would write, straight into the hash and the count, without building the text,
- * sorting through the library or a callback per piece (test_offline_model holds it to
- * json_dumps). */
+/* Hash and token count of a request in one walk over its values: the hash (hash_stream) runs
+ * over every byte of the request's compact, key-sorted JSON text (json_dumps with JSON_COMPACT |
+ * JSON_SORT_KEYS), the count over the text of the values of "system", "messages" and "tools".
+ * The walk emits the bytes jansson would write, straight into the hash and the count, without
+ * building the text, sorting through the library or a callback per piece (test_offline_model
+ * holds it to json_dumps). */
+#define PASS_BUF 4096 /* bytes gathered before the hash and the count take them */
+
+/* The walk's pieces are mostly a few bytes (quotes, commas, keys): they are gathered in buf and
+ * handed to the hash and the count in blocks, which take eight bytes a step. */
 struct request_pass {
-    uint64_t hash;             /* FNV-1a so far */
+    struct hash_stream hash;   /* of the bytes handed on */
     struct token_count tokens; /* of the counted values */
     int counting;              /* 1 while a counted value is walked */
+    size_t n;                  /* bytes in buf */
+    char buf[PASS_BUF];
 };
 
-static void pass_bytes(struct request_pass *rp, const char *s, size_t len)
+static void pass_take(struct request_pass *rp, const char *s, size_t len)
 {
-    scan_bytes(&rp->hash, rp->counting ? &rp->tokens : NULL, s, len);
+    hash_stream_feed(&rp->hash, s, len);
+    if (rp->counting)
+        count_bytes(&rp->tokens, s, len);
+}
+
+/* Hands on what buf holds: before counting starts or stops, and at the end. */
+static void pass_flush(struct request_pass *rp)
+{
+    pass_take(rp, rp->buf, rp->n);
+    rp->n = 0;
+}
+
+static inline void pass_bytes(struct request_pass *rp, const char *s, size_t len)
+{
+    if (len > PASS_BUF - rp->n) {
+        pass_flush(rp);
+        if (len > PASS_BUF / 2) { /* a long piece goes on as it is */
+            pass_take(rp, s, len);
+            return;
+        }
+    }
+    memcpy(rp->buf + rp->n, s, len);
+    rp->n += len;
 }
 
 static int pass_chunk(const char *buf, size_t len, void *ud)
@@ -144,10 +203,9 @@ static void pass_string(struct request_pass *rp, const char *s, size_t len)
     static const char hex[] = "0123456789ABCDEF";
     pass_bytes(rp, "\"", 1);
     size_t run = 0;
-    for (size_t i = 0; i < len; i++) {
+    for (size_t i = jsontext_plain_prefix(s, len); i < len;
+         i += 1 + jsontext_plain_prefix(s + i + 1, len - i - 1)) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
         pass_bytes(rp, s + run, i - run);
         run = i + 1;
         char esc[6] = {'\\', 0, '0', '0', hex[c >> 4], hex[c & 15]};
@@ -185,9 +243,15 @@ static void pass_string(struct request_pass *rp, const char *s, size_t len)
     pass_bytes(rp, "\"", 1);
 }
 
-static int key_cmp(const void *a, const void *b)
+/* An object's member, sorted by key for the walk. */
+struct member {
+    const char *key;
+    json_t *value;
+};
+
+static int member_cmp(const void *a, const void *b)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    return strcmp(((const struct member *)a)->key, ((const struct member *)b)->key);
 }
 
 #define PASS_KEYS_ON_STACK 16
@@ -202,34 +266,45 @@ static int pass_value(struct request_pass *rp, const json_t *v, int depth, int t
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
         size_t n = json_object_size(v), i = 0;
-        const char *stack_keys[PASS_KEYS_ON_STACK];
-        const char **keys = n <= PASS_KEYS_ON_STACK ? stack_keys : xmalloc(n * sizeof *keys);
+        struct member stack_members[PASS_KEYS_ON_STACK];
+        struct member *ms = n <= PASS_KEYS_ON_STACK ? stack_members : xmalloc(n * sizeof *ms);
         const char *k;
         json_t *x;
         json_object_foreach((json_t *)v, k, x)
-            keys[i++] = k;
-        qsort(keys, n, sizeof *keys, key_cmp);
+            ms[i++] = (struct member){k, x};
+        if (ms == stack_members) /* a few keys: an insertion sort, no calls through qsort */
+            for (size_t a = 1; a < n; a++)
+                for (size_t b = a; b > 0 && strcmp(ms[b - 1].key, ms[b].key) > 0; b--) {
+                    struct member t = ms[b];
+                    ms[b] = ms[b - 1];
+                    ms[b - 1] = t;
+                }
+        else
+            qsort(ms, n, sizeof *ms, member_cmp);
         int rc = 0;
         pass_bytes(rp, "{", 1);
         for (i = 0; i < n && rc == 0; i++) {
             if (i)
                 pass_bytes(rp, ",", 1);
-            pass_string(rp, keys[i], strlen(keys[i]));
+            pass_string(rp, ms[i].key, strlen(ms[i].key));
             pass_bytes(rp, ":", 1);
             if (top) { /* the request: count the prompt's values, not its envelope */
-                rp->counting = strcmp(keys[i], "system") == 0 || strcmp(keys[i], "messages") == 0 ||
-                               strcmp(keys[i], "tools") == 0;
-                rp->tokens.run = 0;
+                pass_flush(rp);
+                rp->counting = strcmp(ms[i].key, "system") == 0 ||
+                               strcmp(ms[i].key, "messages") == 0 ||
+                               strcmp(ms[i].key, "tools") == 0;
+                rp->tokens.phase = 0;
             }
-            rc = pass_value(rp, json_object_get(v, keys[i]), depth + 1, 0);
+            rc = pass_value(rp, ms[i].value, depth + 1, 0);
             if (top) {
+                pass_flush(rp);
                 count_done(&rp->tokens); /* a counted value's last run ends with it */
                 rp->counting = 0;
             }
         }
         pass_bytes(rp, "}", 1);
-        if (keys != stack_keys)
-            free(keys);
+        if (ms != stack_members)
+            free(ms);
         return rc;
     }
     case JSON_ARRAY: {
@@ -270,19 +345,30 @@ static int pass_value(struct request_pass *rp, const json_t *v, int depth, int t
     return 0;
 }
 
-/* Fills *h with FNV-1a of json_dumps(request, JSON_COMPACT | JSON_SORT_KEYS) and returns the
- * estimated input tokens. */
+/* Fills *h with hash_stream of json_dumps(request, JSON_COMPACT | JSON_SORT_KEYS) and returns
+ * the estimated input tokens. */
 static size_t request_hash_tokens(const json_t *request, uint64_t *h)
 {
-    struct request_pass rp = {HASH_STR_BASIS, {0, 0}, 0};
-    (void)pass_value(&rp, request, 0, 1);
-    *h = rp.hash;
-    return rp.tokens.tokens;
+    struct request_pass *rp = xmalloc(sizeof *rp); /* not on a turn's fiber stack */
+    hash_stream_init(&rp->hash);
+    rp->tokens = (struct token_count){0, 0};
+    rp->counting = 0;
+    rp->n = 0;
+    (void)pass_value(rp, request, 0, 1);
+    pass_flush(rp);
+    *h = hash_stream_done(&rp->hash);
+    size_t tokens = rp->tokens.tokens;
+    free(rp);
+    return tokens;
 }
 
+/* FNV-1a of s continued from h: a tool call's id from the request's hash. */
 static uint64_t fnv1a(const char *s, uint64_t h)
 {
-    scan_bytes(&h, NULL, s, strlen(s));
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= HASH_FNV_PRIME;
+    }
     return h;
 }
 
@@ -379,6 +465,7 @@ struct model *model_offline_new(void)
     struct model_offline *mo = xcalloc(1, sizeof *mo);
     mo->base.ops = &offline_ops;
     pthread_mutex_init(&mo->mu, NULL);
+    pthread_once(&phase_once, phase_init); /* the token count's table, before any call */
     return &mo->base;
 }
 

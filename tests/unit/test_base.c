@@ -281,6 +281,55 @@ static void test_hash_str(void)
     CHECK(hash_str("ab") != hash_str("ba"));
 }
 
+static uint64_t stream_of(const void *s, size_t len)
+{
+    struct hash_stream hs;
+    hash_stream_init(&hs);
+    hash_stream_feed(&hs, s, len);
+    return hash_stream_done(&hs);
+}
+
+/* hash_stream: values from an independent Python loop of the algorithm hash.h describes; the
+ * same bytes hash alike however they are cut; one changed, added or missing byte changes it. */
+static void test_hash_stream(void)
+{
+    CHECK(stream_of(NULL, 0) == 0xe320eefb063c63eeULL);
+    CHECK(stream_of("a", 1) == 0x12bad8a9da128d74ULL);
+    const char *req = "{\"max_tokens\":512,\"messages\":[]}";
+    CHECK(stream_of(req, strlen(req)) == 0x93077561ea8fc000ULL);
+    CHECK(stream_of("\xff\xff\xff\xff\xff\xff\xff\xff\xff", 9) == 0xdb9a1bf1776910adULL);
+    CHECK(stream_of("", 1) != stream_of(NULL, 0)); /* a NUL byte counts */
+
+    unsigned char buf[1000];
+    uint64_t x = 88172645463325252ULL;
+    for (size_t i = 0; i < sizeof buf; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        buf[i] = (unsigned char)x;
+    }
+    uint64_t whole = stream_of(buf, sizeof buf);
+    for (size_t cut = 1; cut <= 17; cut++) { /* pieces of 1..17 bytes, then a varying mix */
+        struct hash_stream hs;
+        hash_stream_init(&hs);
+        size_t at = 0, k = 0;
+        while (at < sizeof buf) {
+            size_t n = cut == 17 ? 1 + (k++ * 7) % 19 : cut;
+            n = n > sizeof buf - at ? sizeof buf - at : n;
+            hash_stream_feed(&hs, buf + at, n);
+            if (at == 500)
+                (void)hash_stream_done(&hs); /* a look at the hash midway changes nothing */
+            at += n;
+        }
+        CHECK(hash_stream_done(&hs) == whole);
+    }
+    for (size_t i = 0; i < 100; i++) { /* one flipped bit anywhere in the first 100 bytes */
+        buf[i] ^= 4;
+        CHECK(stream_of(buf, sizeof buf) != whole);
+        buf[i] ^= 4;
+    }
+    CHECK(stream_of(buf, sizeof buf - 1) != whole);
+    CHECK(stream_of(buf, 8) != stream_of(buf, 9));
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -294,5 +343,6 @@ int main(void)
     RUN(test_clock);
     RUN(test_err);
     RUN(test_hash_str);
+    RUN(test_hash_stream);
     return check_summary();
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "check.h"
 #include "model/model.h"
 #include "model/offline_policy.h"
@@ -679,20 +680,18 @@ static void test_determinism(void)
     json_decref(req);
 }
 
-/* The message id the model must give req: FNV-1a of its compact, key-sorted JSON text. */
+/* The message id the model must give req: hash_stream of its compact, key-sorted JSON text. */
 static void expected_id(const json_t *req, char want[40])
 {
     char *dump = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *c = dump; *c; c++) {
-        h ^= (unsigned char)*c;
-        h *= 1099511628211ULL;
-    }
+    struct hash_stream hs;
+    hash_stream_init(&hs);
+    hash_stream_feed(&hs, dump, strlen(dump));
     free(dump);
-    snprintf(want, 40, "msg_offline_%016llx", (unsigned long long)h);
+    snprintf(want, 40, "msg_offline_%016llx", (unsigned long long)hash_stream_done(&hs));
 }
 
-/* The id is FNV-1a of the request's compact, key-sorted JSON and the input tokens count the
+/* The id is hash_stream of the request's compact, key-sorted JSON and the input tokens count the
  * system prompt, messages and tools, whichever way the model serialises them internally. The
  * token figure was taken from the build that still counted json_dumps() strings. */
 static void test_id_and_usage_are_stable(void)
@@ -732,10 +731,26 @@ static size_t tokens_of_text(const char *s)
     return tokens + (run + 3) / 4;
 }
 
+/* The estimated input tokens of req: tokens_of_text over its dumped system, messages and
+ * tools. */
+static size_t expected_tokens(const json_t *req)
+{
+    size_t tokens = 0;
+    const char *counted[] = {"system", "messages", "tools"};
+    for (int i = 0; i < 3; i++) {
+        char *part = json_dumps(json_object_get(req, counted[i]),
+                                JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        if (part)
+            tokens += tokens_of_text(part);
+        free(part);
+    }
+    return tokens;
+}
+
 /* The model walks the request without json_dumps; whatever the request holds (every escape, a
  * NUL, UTF-8, numbers, literals, objects with more keys than fit its stack, deep nesting), the
- * id is still FNV-1a of json_dumps(request, JSON_COMPACT | JSON_SORT_KEYS) and the input tokens
- * the estimate over the dumped system, messages and tools. */
+ * id is still hash_stream of json_dumps(request, JSON_COMPACT | JSON_SORT_KEYS) and the input
+ * tokens the estimate over the dumped system, messages and tools. */
 static void test_id_and_usage_match_the_dump(void)
 {
     json_t *req = request_new();
@@ -768,19 +783,77 @@ static void test_id_and_usage_match_the_dump(void)
     json_object_set_new(req, "metadata", json_pack("{s:s}", "note", "not counted: \"x\""));
     char want[40];
     expected_id(req, want);
-    size_t tokens = 0;
-    const char *counted[] = {"system", "messages", "tools"};
-    for (int i = 0; i < 3; i++) {
-        char *part = json_dumps(json_object_get(req, counted[i]),
-                                JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-        tokens += tokens_of_text(part);
-        free(part);
-    }
     json_t *r = invoke(req);
     CHECK_STR(json_string_value(json_object_get(r, "id")), want);
-    CHECK_INT((long)json_integer_value(json_object_get(json_object_get(r, "usage"), "input_tokens")),
-              (long)tokens);
+    CHECK_INT((long)json_integer_value(
+                  json_object_get(json_object_get(r, "usage"), "input_tokens")),
+              (long)expected_tokens(req));
     json_decref(r);
+    json_decref(req);
+}
+
+/* The count takes eight bytes a step: runs of every length across those steps and across the
+ * pieces the walk feeds (keys, quotes, escapes), over every class of byte, count as the
+ * byte-by-byte estimate does. */
+static void test_usage_over_random_text(void)
+{
+    static const char *const alphabet[] = {"a",    "b",        "c",           "X", "Y",    "Z",
+                                           "0",    "1",        "9",           " ", "\t",   "\n",
+                                           "\v",   "\f",       "\r",          ".", ",",    ":",
+                                           "\"",   "\\",       "/",           "-", "_",    "{",
+                                           "[",    "@",        "`",           "~", "\x01", "\x1f",
+                                           "\x7f", "\xc3\xa9", "\xe2\x80\x94"};
+    const size_t n_alphabet = sizeof alphabet / sizeof alphabet[0];
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    for (int round = 0; round < 300; round++) {
+        json_t *req = request_new();
+        for (int m = 0; m < 1 + round % 4; m++) {
+            char text[400];
+            size_t len = 0;
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            size_t want_len = x % 300;
+            while (len < want_len) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                size_t run = 1 + x % 11; /* runs of one class make words of many lengths */
+                const char *c = alphabet[(x >> 8) % n_alphabet];
+                for (size_t k = 0; k < run && len < want_len; k++) {
+                    memcpy(text + len, c, strlen(c));
+                    len += strlen(c);
+                }
+            }
+            text[len] = 0;
+            add_user(req, text);
+        }
+        CHECK_INT((long)json_array_size(json_object_get(req, "messages")), 1 + round % 4);
+        char want[40];
+        expected_id(req, want);
+        json_t *r = invoke(req);
+        CHECK_STR(json_string_value(json_object_get(r, "id")), want);
+        CHECK_INT((long)json_integer_value(
+                      json_object_get(json_object_get(r, "usage"), "input_tokens")),
+                  (long)expected_tokens(req));
+        json_decref(r);
+        json_decref(req);
+    }
+}
+
+/* The reply's output tokens are the same estimate over its text, whitespace of every kind (raw
+ * in a reply, escaped in a request) included. */
+static void test_output_usage(void)
+{
+    json_t *req = request_new();
+    json_t *r = turn(req, "I forgot my password");
+    json_t *r2 = result(req, r,
+                        "{\"results\":[{\"article\":\"password-reset.md\",\"title\":\"Reset\","
+                        "\"passage\":\"Tabs\\there,\\u000bvertical\\ffeed\\rreturn  and "
+                        "passwords1234567 \\u00e9t\\u00e9.\",\"score\":3.2}]}",
+                        0);
+    CHECK(contains(resp_text(r2), "Tabs\there,\vvertical\ffeed\rreturn"));
+    CHECK_INT((long)json_integer_value(
+                  json_object_get(json_object_get(r2, "usage"), "output_tokens")),
+              (long)tokens_of_text(resp_text(r2)));
+    json_decref(r);
+    json_decref(r2);
     json_decref(req);
 }
 
@@ -872,6 +945,8 @@ int main(void)
     RUN(test_hostile_history);
     RUN(test_id_and_usage_are_stable);
     RUN(test_id_and_usage_match_the_dump);
+    RUN(test_usage_over_random_text);
+    RUN(test_output_usage);
     model_free(model);
     model_free(NULL);
     return check_summary();
