@@ -73,11 +73,16 @@ json_t *transcript_render(const json_t *messages)
 json_t *transcript_document(struct store *store, const char *id, struct err *err)
 {
     json_t *session = NULL, *messages = NULL;
-    if (store_session_get(store, id, &session, err) < 0)
-        return NULL;
-    if (store_transcript(store, id, &messages, err) < 0) {
-        json_decref(session);
-        return NULL;
+    if (store_has_session_transcript(store)) { /* one read: the header matches the messages */
+        if (store_session_transcript(store, id, &session, &messages, err) < 0)
+            return NULL;
+    } else {
+        if (store_session_get(store, id, &session, err) < 0)
+            return NULL;
+        if (store_transcript(store, id, &messages, err) < 0) {
+            json_decref(session);
+            return NULL;
+        }
     }
     char created[40], last[40];
     clock_iso8601(json_integer_value(json_object_get(session, "createdAt")), created,

@@ -62,6 +62,14 @@ struct store_ops {
     /* Every message of the session, oldest first (for the transcript). */
     int (*transcript)(struct store *s, const char *session_id, json_t **out, struct err *err);
 
+    /* The session's header as session_get gives it but without "context", "metadata" and
+     * "lastTimestamp" ({"sessionId","userId","status","createdAt","lastActivity","turns"}), and
+     * every message as transcript gives them, read in one snapshot: the header's turns are the
+     * turns of the messages. NotFound when the session was never created. NULL in an adapter
+     * without it (callers then use session_get and transcript). */
+    int (*session_transcript)(struct store *s, const char *session_id, json_t **header,
+                              json_t **messages, struct err *err);
+
     /* Saves one turn atomically. turn = {"sessionId","userId","isNew": bool,"messages": [...],
      * "context": {...},"metadata": {...}, "noTurn"?: bool, "status"?: string (non-empty: the
      * session's new status)}. Creates the session when isNew
@@ -237,6 +245,23 @@ static inline int store_transcript(struct store *s, const char *session_id, json
     assert(s);
     assert(out);
     return s->ops->transcript(s, session_id, out, err);
+}
+
+/* Returns 1 when the adapter has session_transcript. */
+static inline int store_has_session_transcript(const struct store *s)
+{
+    assert(s);
+    return s->ops->session_transcript != NULL;
+}
+
+static inline int store_session_transcript(struct store *s, const char *session_id, json_t **header,
+                                           json_t **messages, struct err *err)
+{
+    assert(s);
+    assert(header);
+    assert(messages);
+    assert(s->ops->session_transcript);
+    return s->ops->session_transcript(s, session_id, header, messages, err);
 }
 
 /* The four writes below pass what they store through guard_mask_cards_json first (on a copy; the

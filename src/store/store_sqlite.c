@@ -27,6 +27,7 @@
 enum stmt_id {
     Q_SESSION_GET,
     Q_HISTORY,
+    Q_SESSION_TRANSCRIPT,
     Q_TRANSCRIPT,
     Q_HISTORY_SINCE,
     Q_SESSION_INSERT,
@@ -81,6 +82,11 @@ static const char *const stmt_sql[Q_COUNT] = {
     [Q_HISTORY] = "SELECT messages FROM conversations WHERE session_id = ?1"
                   " ORDER BY timestamp DESC LIMIT ?2",
     [Q_TRANSCRIPT] = "SELECT messages FROM conversations WHERE session_id = ?1 ORDER BY timestamp",
+    /* the header and every turn in one statement: one read transaction, one snapshot */
+    [Q_SESSION_TRANSCRIPT] = "SELECT s.user_id, s.status, s.created_at, s.last_activity, s.turns,"
+                             " c.messages FROM sessions s LEFT JOIN conversations c"
+                             " ON c.session_id = s.session_id WHERE s.session_id = ?1"
+                             " ORDER BY c.timestamp",
     /* the item at ?2 comes without its messages: the caller holds them (store.h) */
     [Q_HISTORY_SINCE] = "SELECT timestamp, CASE WHEN timestamp = ?2 THEN NULL ELSE messages END"
                         " FROM conversations WHERE session_id = ?1 AND timestamp >= ?2"
@@ -425,6 +431,58 @@ out:
 static int sq_transcript(struct store *base, const char *id, json_t **out, struct err *err)
 {
     return read_turns((struct store_sqlite *)base, Q_TRANSCRIPT, id, 0, out, err);
+}
+
+static int sq_session_transcript(struct store *base, const char *id, json_t **header,
+                                 json_t **messages, struct err *err)
+{
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    struct sqlpool_conn *c = sqlpool_acquire(s->pool);
+    json_t *head = NULL, *all = json_array();
+    int rc = -1, step;
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_SESSION_TRANSCRIPT, err);
+    if (!st)
+        goto out;
+    bind_text(st, 1, id);
+    while ((step = sqlpool_step(st)) == SQLITE_ROW) {
+        if (!head)
+            head = json_pack("{s:s, s:s, s:s, s:I, s:I, s:i}", "sessionId", id, "userId",
+                             (const char *)sqlite3_column_text(st, 0), "status",
+                             (const char *)sqlite3_column_text(st, 1), "createdAt",
+                             (json_int_t)sqlite3_column_int64(st, 2), "lastActivity",
+                             (json_int_t)sqlite3_column_int64(st, 3), "turns",
+                             sqlite3_column_int(st, 4));
+        const char *text = (const char *)sqlite3_column_text(st, 5);
+        if (!text) /* a session without turns: the join's one row */
+            continue;
+        json_t *msgs = json_loads(text, 0, NULL);
+        if (!json_is_array(msgs)) {
+            json_decref(msgs);
+            err_set(err, "StoreError", "stored turn holds malformed messages");
+            goto out;
+        }
+        json_array_extend(all, msgs);
+        json_decref(msgs);
+    }
+    if (step != SQLITE_DONE) {
+        sqlpool_fail(c, err, "read the transcript");
+        goto out;
+    }
+    if (!head) {
+        err_set(err, "NotFound", "session '%s' not found", id);
+        goto out;
+    }
+    *header = head;
+    *messages = all;
+    head = all = NULL;
+    rc = 0;
+out:
+    if (st)
+        sqlite3_reset(st);
+    sqlpool_release(s->pool, c);
+    json_decref(head);
+    json_decref(all);
+    return rc;
 }
 
 static char *dump_or(const json_t *v, const char *fallback)
@@ -1542,6 +1600,7 @@ static const struct store_ops sqlite_ops = {
     .history_recent = sq_history_recent,
     .history_since = sq_history_since,
     .transcript = sq_transcript,
+    .session_transcript = sq_session_transcript,
     .turn_save = sq_turn_save,
     .ticket_create = sq_ticket_create,
     .ticket_get = sq_ticket_get,

@@ -247,6 +247,52 @@ static void test_operator_item(void)
     json_decref(all);
 }
 
+/* session_transcript, where the adapter has it, answers what session_get and transcript answer,
+ * in one read; an unknown session is NotFound and leaves the out-pointers alone. */
+static void test_session_transcript(void)
+{
+    if (!store_has_session_transcript(st)) {
+        printf("# %s has no session_transcript: transcript_document reads twice\n",
+               store_name(st));
+        return;
+    }
+    struct err e;
+    int turn = 0;
+    const char *st1 = sid("st1");
+    CHECK(save(st1, 1, 1, &turn, &e) == 0);
+    CHECK(save(st1, 0, 2, &turn, &e) == 0);
+    json_t *op = json_pack("{s:s, s:s, s:b, s:b, s:[{s:s, s:s}], s:{}}", "sessionId", st1, "userId",
+                           "u-1", "isNew", 0, "noTurn", 1, "messages", "role", "operator",
+                           "content", "a human here", "context");
+    CHECK(store_turn_save(st, op, &turn, &e) == 0);
+    json_decref(op);
+    CHECK(save(st1, 0, 3, &turn, &e) == 0);
+    json_t *head = NULL, *msgs = NULL, *sess = NULL, *all = NULL;
+    CHECK(store_session_transcript(st, st1, &head, &msgs, &e) == 0);
+    CHECK(store_session_get(st, st1, &sess, &e) == 0);
+    CHECK(store_transcript(st, st1, &all, &e) == 0);
+    const char *keys[] = {"sessionId", "userId", "status", "createdAt", "lastActivity", "turns"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        CHECK(json_object_get(head, keys[i]) != NULL);
+        CHECK(json_equal(json_object_get(head, keys[i]), json_object_get(sess, keys[i])));
+    }
+    CHECK_INT(json_integer_value(json_object_get(head, "turns")), 3);
+    CHECK(json_object_get(head, "context") == NULL);
+    CHECK_INT(json_array_size(msgs), 7);
+    CHECK(json_equal(msgs, all));
+    CHECK_STR(json_string_value(json_object_get(json_array_get(msgs, 4), "role")), "operator");
+    json_decref(head);
+    json_decref(msgs);
+    json_decref(sess);
+    json_decref(all);
+    json_t *untouched = json_object();
+    head = msgs = untouched;
+    CHECK(store_session_transcript(st, sid("never"), &head, &msgs, &e) == -1);
+    CHECK_STR(e.code, "NotFound");
+    CHECK(head == untouched && msgs == untouched);
+    json_decref(untouched);
+}
+
 static json_t *ticket_fields(const char *user, const char *title, const char *key)
 {
     json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "sessionId", sid("s1"), "userId",
@@ -928,6 +974,7 @@ static void run_suite(const char *name)
     RUN(test_session_errors);
     RUN(test_turns_back_to_back);
     RUN(test_operator_item);
+    RUN(test_session_transcript);
     RUN(test_tickets);
     RUN(test_idempotency_and_lists);
     RUN(test_orders);
