@@ -331,17 +331,27 @@ static int sq_session_get(struct store *base, const char *id, json_t **out, stru
                    err);
 }
 
+/* A stored turn's messages column as an array, or NULL with err (StoreError) when it is not
+ * one. */
+static json_t *messages_parse(const char *text, struct err *err)
+{
+    json_t *msgs = json_loads(text, 0, NULL);
+    if (json_is_array(msgs))
+        return msgs;
+    json_decref(msgs);
+    err_set(err, "StoreError", "stored turn holds malformed messages");
+    return NULL;
+}
+
 /* Appends the messages stored in each row of st (already bound) to out, in row order. */
 static int collect_messages(struct sqlpool_conn *c, sqlite3_stmt *st, json_t *rows, struct err *err)
 {
     int step;
     while ((step = sqlpool_step(st)) == SQLITE_ROW) {
         const char *text = (const char *)sqlite3_column_text(st, 0);
-        json_t *msgs = text ? json_loads(text, 0, NULL) : NULL;
-        if (!json_is_array(msgs)) {
-            json_decref(msgs);
-            return err_set(err, "StoreError", "stored turn holds malformed messages");
-        }
+        json_t *msgs = messages_parse(text ? text : "", err);
+        if (!msgs)
+            return -1;
         json_array_append_new(rows, msgs);
     }
     if (step != SQLITE_DONE)
@@ -403,11 +413,9 @@ static int sq_history_since(struct store *base, const char *id, long long since_
         json_t *row = json_pack("{s:I}", "timestamp", (json_int_t)sqlite3_column_int64(st, 0));
         const char *text = (const char *)sqlite3_column_text(st, 1);
         if (text) {
-            json_t *msgs = json_loads(text, 0, NULL);
-            if (!json_is_array(msgs)) {
-                json_decref(msgs);
+            json_t *msgs = messages_parse(text, err);
+            if (!msgs) {
                 json_decref(row);
-                err_set(err, "StoreError", "stored turn holds malformed messages");
                 goto out;
             }
             json_object_set_new(row, "messages", msgs);
@@ -455,12 +463,9 @@ static int sq_session_transcript(struct store *base, const char *id, json_t **he
         const char *text = (const char *)sqlite3_column_text(st, 5);
         if (!text) /* a session without turns: the join's one row */
             continue;
-        json_t *msgs = json_loads(text, 0, NULL);
-        if (!json_is_array(msgs)) {
-            json_decref(msgs);
-            err_set(err, "StoreError", "stored turn holds malformed messages");
+        json_t *msgs = messages_parse(text, err);
+        if (!msgs)
             goto out;
-        }
         json_array_extend(all, msgs);
         json_decref(msgs);
     }

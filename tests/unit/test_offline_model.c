@@ -747,6 +747,18 @@ static size_t expected_tokens(const json_t *req)
     return tokens;
 }
 
+/* Invokes the model on req: its id and input tokens are those of the dumped request. */
+static void check_id_and_usage(const json_t *req)
+{
+    char want[40];
+    expected_id(req, want);
+    json_t *r = invoke(req);
+    CHECK_STR(json_string_value(json_object_get(r, "id")), want);
+    CHECK_INT((long)json_integer_value(json_object_get(json_object_get(r, "usage"), "input_tokens")),
+              (long)expected_tokens(req));
+    json_decref(r);
+}
+
 /* The model walks the request without json_dumps; whatever the request holds (every escape, a
  * NUL, UTF-8, numbers, literals, objects with more keys than fit its stack, deep nesting), the
  * id is still hash_stream of json_dumps(request, JSON_COMPACT | JSON_SORT_KEYS) and the input
@@ -781,14 +793,7 @@ static void test_id_and_usage_match_the_dump(void)
                                     "{\"status\": \"shipped\"}", "is_error", 0));
     add_user(req, "and my ticket?");
     json_object_set_new(req, "metadata", json_pack("{s:s}", "note", "not counted: \"x\""));
-    char want[40];
-    expected_id(req, want);
-    json_t *r = invoke(req);
-    CHECK_STR(json_string_value(json_object_get(r, "id")), want);
-    CHECK_INT((long)json_integer_value(
-                  json_object_get(json_object_get(r, "usage"), "input_tokens")),
-              (long)expected_tokens(req));
-    json_decref(r);
+    check_id_and_usage(req);
     json_decref(req);
 }
 
@@ -825,14 +830,7 @@ static void test_usage_over_random_text(void)
             add_user(req, text);
         }
         CHECK_INT((long)json_array_size(json_object_get(req, "messages")), 1 + round % 4);
-        char want[40];
-        expected_id(req, want);
-        json_t *r = invoke(req);
-        CHECK_STR(json_string_value(json_object_get(r, "id")), want);
-        CHECK_INT((long)json_integer_value(
-                      json_object_get(json_object_get(r, "usage"), "input_tokens")),
-                  (long)expected_tokens(req));
-        json_decref(r);
+        check_id_and_usage(req);
         json_decref(req);
     }
 }
