@@ -3,6 +3,8 @@
  */
 #include "base/hash.h"
 
+#include "base/swar.h"
+
 #define STREAM_MUL 0x9E3779B97F4A7C15ULL /* odd: 2^64 / the golden ratio */
 
 static inline uint64_t mix(uint64_t h, uint64_t w)
@@ -36,7 +38,7 @@ void hash_stream_feed(struct hash_stream *hs, const void *s, size_t len)
     }
     uint64_t h = hs->h;
     for (; len >= 8; p += 8, len -= 8)
-        h = mix(h, hash_load_le64(p));
+        h = mix(h, swar_load_le64(p));
     hs->h = h;
     for (; len; len--) /* npend is 0 here unless the loop above did not run */
         hs->pend |= (uint64_t)*p++ << (8 * hs->npend++);

@@ -13,7 +13,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 /* FNV-1a (64-bit) of the bytes of the NUL-terminated s. Never fails. It starts from
  * HASH_STR_BASIS, which is not the published FNV offset basis (14695981039346656037, a digit
@@ -45,18 +44,6 @@ struct hash_stream {
 };
 
 void hash_stream_init(struct hash_stream *hs);
-
-/* The eight bytes at p as a little-endian word, whatever the host's byte order (for loops that
- * take text eight bytes a step). */
-static inline uint64_t hash_load_le64(const void *p)
-{
-    uint64_t w;
-    memcpy(&w, p, sizeof w);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    w = __builtin_bswap64(w);
-#endif
-    return w;
-}
 
 /* Feeds len bytes of s (s may be NULL when len is 0). */
 void hash_stream_feed(struct hash_stream *hs, const void *s, size_t len);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/swar.h"
 #include "base/xmalloc.h"
 
 #define JSONTEXT_SLACK_MAX 256 /* unused bytes jsontext_dump leaves at the end of its block */
@@ -18,17 +19,15 @@ static int needs_escape(unsigned char c)
 
 size_t jsontext_plain_prefix(const char *s, size_t n)
 {
-    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     size_t i = 0;
     /* Eight bytes a step: a byte below 0x20, or one equal to '"' or '\\' (zero after the xor),
      * sets its high bit in `hit` (the usual has-less-than test; it never misses one, and a word
      * it flags is looked at byte by byte below). */
     for (; i + 8 <= n; i += 8) {
-        uint64_t w, q, b;
-        memcpy(&w, s + i, 8);
-        q = w ^ (ones * '"');
-        b = w ^ (ones * '\\');
-        uint64_t hit = (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
+        uint64_t w = swar_load_le64(s + i);
+        uint64_t q = w ^ SWAR_BYTES('"'), b = w ^ SWAR_BYTES('\\'), ones = SWAR_BYTES(1);
+        uint64_t hit = (((w - SWAR_BYTES(0x20)) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b)) &
+                       SWAR_HIGH;
         if (hit)
             break;
     }

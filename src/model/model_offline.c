@@ -19,6 +19,7 @@
 
 #include "base/hash.h"
 #include "base/jsontext.h"
+#include "base/swar.h"
 #include "base/xmalloc.h"
 #include "model/model.h"
 #include "model/offline_custom.h"
@@ -74,30 +75,18 @@ static int is_word_byte(unsigned char c)
     return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || c >= 0x80;
 }
 
-#define BYTES(x) (0x0101010101010101ULL * (x)) /* x in each of eight bytes */
-/* High bit of each byte v (all below 0x80) that lies in [lo, hi] (1 <= lo <= hi <= 0x7F): no
- * sum carries into the next byte. */
-#define IN_RANGE(v, lo, hi) (((v) + BYTES(0x80 - (lo))) & ~((v) + BYTES(0x7F - (hi))) & BYTES(0x80))
-
-/* The high bits of w's eight bytes as an 8-bit mask, byte i to bit i. */
-static inline unsigned byte_mask(uint64_t high_bits)
-{
-    return (unsigned)(((high_bits >> 7) * 0x0102040810204080ULL) >> 56);
-}
-
 static void count_bytes(struct token_count *t, const char *s, size_t len)
 {
     size_t tokens = t->tokens;
     unsigned phase = t->phase;
     for (; len >= 8; s += 8, len -= 8) {
-        uint64_t w = hash_load_le64(s);
-        uint64_t high = w & BYTES(0x80); /* UTF-8 bytes count as letters */
-        uint64_t v = w & BYTES(0x7F);
-        uint64_t word = high | IN_RANGE(v, '0', '9') | IN_RANGE(v | BYTES(0x20), 'a', 'z');
-        uint64_t space = (IN_RANGE(v, '\t', '\r') | IN_RANGE(v, ' ', ' ')) & ~high;
-        uint64_t symbol = BYTES(0x80) & ~word & ~space;
-        tokens += (size_t)(((symbol >> 7) * BYTES(1)) >> 56); /* the byte sum: symbols */
-        unsigned step = phase_step[phase][byte_mask(word)];
+        uint64_t w = swar_load_le64(s);
+        uint64_t high = w & SWAR_HIGH; /* UTF-8 bytes count as letters */
+        uint64_t v = w & SWAR_BYTES(0x7F);
+        uint64_t word = high | SWAR_IN(v, '0', '9') | SWAR_IN(v | SWAR_BYTES(0x20), 'a', 'z');
+        uint64_t space = (SWAR_IN(v, '\t', '\r') | SWAR_IN(v, ' ', ' ')) & ~high;
+        tokens += SWAR_SUM(SWAR_HIGH & ~word & ~space); /* symbols */
+        unsigned step = phase_step[phase][swar_bits(word)];
         tokens += step & 15;
         phase = step >> 4;
     }

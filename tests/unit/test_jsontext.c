@@ -60,10 +60,21 @@ static void test_strings(void)
     json_decref(v);
 }
 
+/* The text size of a string, byte by byte as JSON escapes it. */
+static size_t string_size_by_bytes(const char *s, size_t n)
+{
+    size_t out = 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out += strchr("\"\\\b\f\n\r\t", c) && c ? 2 : c < 0x20 ? 6 : 1;
+    }
+    return out;
+}
+
 /* The escape scan: every byte value at every offset of strings longer and shorter than its
  * eight-byte step, between bytes that need no escape (ASCII and UTF-8 with the high bit set):
- * the plain prefix ends exactly at the first '"', '\\' or control character, and the sized text
- * is the dumped text's length. */
+ * the plain prefix ends exactly at the first '"', '\\' or control character, the size is the
+ * byte-by-byte escaped size, and the sized text is the dumped text's length. */
 static void test_plain_prefix(void)
 {
     static const char fill[] = "ab\xc3\xa9~ 0\xf0\x9f\x98\x80Z}";
@@ -77,6 +88,8 @@ static void test_plain_prefix(void)
                 s[at] = (char)c;
                 int esc = c < 0x20 || c == '"' || c == '\\';
                 if (jsontext_plain_prefix(s, len) != (esc ? at : len))
+                    wrong++;
+                if (jsontext_string_size(s, len) != string_size_by_bytes(s, len))
                     wrong++;
             }
         }
