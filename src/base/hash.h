@@ -35,7 +35,7 @@ static inline uint64_t hash_str(const char *s)
  * bytes, not on how they were cut (a value walked piece by piece hashes like its text in one
  * piece). It mixes eight bytes (read little-endian) a step: xor, a multiply by an odd constant
  * and a shift back; then the length and a final avalanche. Not FNV-1a, and like hash_str no
- * defence against chosen collisions. Zero-initialise with hash_stream_init; no allocation. */
+ * defence against chosen collisions. Start each with hash_stream_init; no allocation. */
 struct hash_stream {
     uint64_t h;      /* state after the whole words so far */
     uint64_t pend;   /* the bytes of an unfinished word, the first in the low byte */

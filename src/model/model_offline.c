@@ -70,9 +70,15 @@ static void phase_init(void)
         }
 }
 
+/* The byte classes count_bytes's word tests match, one byte at a time (the tail of a piece). */
 static int is_word_byte(unsigned char c)
 {
     return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || c >= 0x80;
+}
+
+static int is_space_byte(unsigned char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
 static void count_bytes(struct token_count *t, const char *s, size_t len)
@@ -98,7 +104,7 @@ static void count_bytes(struct token_count *t, const char *s, size_t len)
             continue;
         }
         phase = 0;
-        if (!isspace(c))
+        if (!is_space_byte(c))
             tokens++;
     }
     t->tokens = tokens;
@@ -282,7 +288,6 @@ static int pass_value(struct request_pass *rp, const json_t *v, int depth, int t
                 rp->counting = strcmp(ms[i].key, "system") == 0 ||
                                strcmp(ms[i].key, "messages") == 0 ||
                                strcmp(ms[i].key, "tools") == 0;
-                rp->tokens.phase = 0;
             }
             rc = pass_value(rp, ms[i].value, depth + 1, 0);
             if (top) {
