@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/sched.h"
 #include "base/xmalloc.h"
+#include "sfn/sfn.h"
 #include "telemetry/trace.h"
 
 /* The agent this turn runs as: its own file, or the shipped demo agent (agent file). */
@@ -147,7 +148,8 @@ static int starts_turn(const json_t *m)
 }
 
 /* Drops the oldest messages of the window until it fits budget tokens (each message costing its
- * estimate, history_message_tokens); returns the count dropped. */
+ * estimate, history_message_tokens); returns the count dropped. The window's per-message arrays
+ * keep step with its messages. */
 static size_t trim_to_budget(struct history_window *w, size_t budget)
 {
     json_t *history = w->messages;
@@ -170,6 +172,9 @@ static size_t trim_to_budget(struct history_window *w, size_t budget)
             json_array_append(kept, json_array_get(history, i));
         json_decref(history);
         w->messages = kept;
+        w->n = n - cut;
+        memmove(w->tokens, w->tokens + cut, w->n * sizeof *w->tokens);
+        memmove(w->bytes, w->bytes + cut, w->n * sizeof *w->bytes);
     }
     return cut;
 }
@@ -218,7 +223,7 @@ json_t *agent_load_context(struct agent *a, json_t *event, struct err *err)
         err_set(err, "InvalidRequest", "LoadContext needs sessionId and message");
         return NULL;
     }
-    struct history_window w = {json_array(), NULL, 0};
+    struct history_window w = {.messages = json_array()};
     if (!json_is_true(json_object_get(event, "isNew"))) {
         json_decref(w.messages);
         struct trace_ctx *sub = trace_sub_begin(agent_trace_current(), "store.history_recent",
@@ -231,6 +236,15 @@ json_t *agent_load_context(struct agent *a, json_t *event, struct err *err)
     }
     json_t *out = agent__state_next(event);
     size_t dropped = trim_to_budget(&w, (size_t)a->cfg->context_tokens);
+    /* The window is the bulk of every state of the turn: the payload check takes its size as
+     * measured when its messages were read, rather than walking it again (nothing modifies it). */
+    if (w.n) {
+        size_t bytes = history_window_json_size(&w);
+#ifdef __SANITIZE_ADDRESS__ /* the checked builds hold every note to a walk (make test) */
+        assert(bytes == sfn_json_size(w.messages));
+#endif
+        sfn_size_note(w.messages, bytes);
+    }
     json_object_set(out, "history", w.messages);
     history_window_release(&w);
     json_object_set_new(out, "historyDropped", json_integer((json_int_t)dropped));

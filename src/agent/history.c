@@ -13,6 +13,7 @@
 #include "base/hash.h"
 #include "base/jsontext.h"
 #include "base/xmalloc.h"
+#include "sfn/sfn.h"
 
 /* ---------------------------------------------------------------- rows */
 
@@ -23,6 +24,7 @@ struct hrow {
     long long ts;     /* the item's timestamp (ms; strictly increasing within a session) */
     json_t *messages; /* its messages (one reference) */
     size_t n;         /* json_array_size(messages) */
+    size_t *bytes;    /* sfn_json_size() of each message: n after tokens, in the same block */
     size_t tokens[];  /* history_message_tokens() of each message */
 };
 
@@ -38,13 +40,17 @@ size_t history_message_tokens(const json_t *m)
 static struct hrow *row_new(long long ts, json_t *messages)
 {
     size_t n = json_array_size(messages);
-    struct hrow *r = xmalloc(sizeof *r + n * sizeof r->tokens[0]);
+    struct hrow *r = xmalloc(sizeof *r + 2 * n * sizeof r->tokens[0]);
     atomic_init(&r->refs, 1);
     r->ts = ts;
     r->messages = json_incref(messages);
     r->n = n;
-    for (size_t i = 0; i < n; i++)
-        r->tokens[i] = history_message_tokens(json_array_get(messages, i));
+    r->bytes = r->tokens + n;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *m = json_array_get(messages, i);
+        r->tokens[i] = history_message_tokens(m);
+        r->bytes[i] = sfn_json_size(m);
+    }
     return r;
 }
 
@@ -297,10 +303,12 @@ static void window_fill(struct history_window *w, const struct rows *rs)
         total += rs->v[i]->n;
     w->messages = json_array();
     w->tokens = xmalloc((total ? total : 1) * sizeof *w->tokens);
+    w->bytes = xmalloc((total ? total : 1) * sizeof *w->bytes);
     w->n = 0;
     for (size_t i = 0; i < rs->n; i++) {
         json_array_extend(w->messages, rs->v[i]->messages);
         memcpy(w->tokens + w->n, rs->v[i]->tokens, rs->v[i]->n * sizeof *w->tokens);
+        memcpy(w->bytes + w->n, rs->v[i]->bytes, rs->v[i]->n * sizeof *w->bytes);
         w->n += rs->v[i]->n;
     }
 }
@@ -315,17 +323,18 @@ static int load_uncached(struct store *s, const char *sid, int max_turns, struct
     w->messages = msgs;
     w->n = json_array_size(msgs);
     w->tokens = xmalloc((w->n ? w->n : 1) * sizeof *w->tokens);
-    for (size_t i = 0; i < w->n; i++)
+    w->bytes = xmalloc((w->n ? w->n : 1) * sizeof *w->bytes);
+    for (size_t i = 0; i < w->n; i++) {
         w->tokens[i] = history_message_tokens(json_array_get(msgs, i));
+        w->bytes[i] = sfn_json_size(json_array_get(msgs, i));
+    }
     return 0;
 }
 
 int history_window_load(struct history_cache *c, struct store *s, const char *sid, int max_turns,
                         size_t max_sessions, struct history_window *w, struct err *err)
 {
-    w->messages = NULL;
-    w->tokens = NULL;
-    w->n = 0;
+    *w = (struct history_window){0};
     if (!c || !max_sessions || !sid || !store_has_history_since(s))
         return load_uncached(s, sid, max_turns, w, err);
     int rc = -1, hit = 0, reload = 0;
@@ -368,7 +377,14 @@ void history_window_release(struct history_window *w)
 {
     json_decref(w->messages);
     free(w->tokens);
-    w->messages = NULL;
-    w->tokens = NULL;
-    w->n = 0;
+    free(w->bytes);
+    *w = (struct history_window){0};
+}
+
+size_t history_window_json_size(const struct history_window *w)
+{
+    size_t n = 2 + (w->n ? w->n - 1 : 0); /* the brackets and the commas */
+    for (size_t i = 0; i < w->n; i++)
+        n += w->bytes[i];
+    return n;
 }

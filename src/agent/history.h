@@ -29,6 +29,7 @@ struct history_cache;
 struct history_window {
     json_t *messages; /* oldest first (own array; its messages are shared: read them only) */
     size_t *tokens;   /* per message, history_message_tokens() of it */
+    size_t *bytes;    /* per message, the bytes of its compact JSON text (sfn_json_size) */
     size_t n;         /* messages */
 };
 
@@ -72,6 +73,10 @@ int history_window_load(struct history_cache *c, struct store *s, const char *se
 
 /* Releases what a window holds; the struct may be loaded again. */
 void history_window_release(struct history_window *w);
+
+/* The bytes of the compact JSON text of w's messages array (sfn_json_size of it), from the
+ * per-message sizes measured when the messages were read. */
+size_t history_window_json_size(const struct history_window *w);
 
 /* The rough token estimate LoadContext budgets the window with: four characters a token over
  * the message's compact "content" text, plus 4. */

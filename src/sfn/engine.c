@@ -743,11 +743,29 @@ static void call_fiber(void *ud)
 /* Runs the caller's task function for params, waiting at most timeout_s seconds (0: no limit)
  * when the callback can be left running on its own fiber. Returns what the function returned,
  * or -2 when the wait ran out (the callback goes on, and its late result is dropped). */
+/* The task-local slot (sched_local) holding the memo of the execution whose Task callback runs
+ * on the task, while it runs directly (not on a fiber of its own, which may outlive the
+ * execution): sfn_size_note's way in. */
+static char size_note_key;
+
+void sfn_size_note(const json_t *v, size_t n)
+{
+    struct sfn__size_memo *m = sched_local_get(&size_note_key);
+    if (m)
+        sfn__size_memo_note(m, v, n);
+}
+
 static int task_fn_call(struct exec *x, const struct sfn__state *s, json_t *params, long timeout_s,
                         json_t **result, struct err *e)
 {
-    if (!timeout_s || !x->o->interrupt_timed_out_tasks || !fan_enabled(x))
-        return x->o->task(x->o->task_ud, s->resource, params, result, e);
+    if (!timeout_s || !x->o->interrupt_timed_out_tasks || !fan_enabled(x)) {
+        /* the callback runs on this task: its sfn_size_note reaches this execution's memo */
+        void *outer = sched_local_get(&size_note_key);
+        sched_local_set(&size_note_key, &x->sizes);
+        int rc = x->o->task(x->o->task_ud, s->resource, params, result, e);
+        sched_local_set(&size_note_key, outer);
+        return rc;
+    }
     struct call *c = xcalloc(1, sizeof *c);
     c->refs = 2;
     c->fn = x->o->task;

@@ -74,6 +74,19 @@ size_t sfn_machine_state_count(const struct sfn_machine *m);
 typedef int (*sfn_task_fn)(void *ud, const char *resource, json_t *input, json_t **output,
                            struct err *err);
 
+/* The bytes of v's compact JSON text (json_dumps with JSON_COMPACT): what the engine's payload
+ * limit (States.DataLimitExceeded) measures. */
+size_t sfn_json_size(const json_t *v);
+
+/* For a Task callback whose output holds a large container it already knows the size of (a
+ * conversation's window, measured once when it was read): tells the execution running the
+ * callback that v, an object or array below the output's top that nobody modifies afterwards,
+ * is n bytes of compact JSON (sfn_json_size), so the payload check counts n instead of walking
+ * v. The execution takes a reference to v for as long as it runs. Does nothing off a Task
+ * callback of sfn_run (on AWS, in a callback on a fiber of its own, in a plain call) or for a
+ * scalar. The caller answers for n: a wrong n makes the payload check wrong. */
+void sfn_size_note(const json_t *v, size_t n);
+
 typedef int64_t (*sfn_now_fn)(void *ud);            /* milliseconds since the Unix epoch */
 typedef void (*sfn_sleep_fn)(void *ud, int64_t ms); /* block for ms milliseconds */
 

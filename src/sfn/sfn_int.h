@@ -219,6 +219,9 @@ struct sfn__size_memo {
 /* sfn__json_size, taking remembered sizes from m and remembering the containers below v's top
  * from SFN_SIZE_MEMO_MIN bytes (m may be NULL). */
 size_t sfn__json_size_memo(const json_t *v, size_t cap, struct sfn__size_memo *m);
+/* Remembers that the container v is n bytes (a reference taken), unless m holds v already or
+ * is full; a scalar is not remembered. */
+void sfn__size_memo_note(struct sfn__size_memo *m, const json_t *v, size_t n);
 /* Drops m's references; m is empty afterwards. */
 void sfn__size_memo_release(struct sfn__size_memo *m);
 int sfn__error_matches(const struct sfn__errlist *l, const char *error);

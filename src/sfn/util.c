@@ -254,6 +254,20 @@ size_t sfn__json_size_memo(const json_t *v, size_t cap, struct sfn__size_memo *m
     return size_rec(v, 0, cap, 0, m);
 }
 
+size_t sfn_json_size(const json_t *v)
+{
+    return size_rec(v, 0, SIZE_MAX / 2, 0, NULL);
+}
+
+void sfn__size_memo_note(struct sfn__size_memo *m, const json_t *v, size_t n)
+{
+    if (!json_is_object(v) && !json_is_array(v))
+        return;
+    if (m->cap && memo_slot(m, v)->v)
+        return;
+    memo_put(m, v, n);
+}
+
 void sfn__size_memo_release(struct sfn__size_memo *m)
 {
     for (unsigned i = 0; i < m->cap; i++)

@@ -12,6 +12,7 @@
 #include "agent/history.h"
 #include "base/xmalloc.h"
 #include "check.h"
+#include "sfn/sfn.h"
 #include "store/store.h"
 
 static struct store *st, *other; /* two handles on one database: this process and another */
@@ -50,8 +51,14 @@ static int load_same(struct history_cache *c, const char *id, int max_turns, siz
     CHECK(store_history_recent(st, id, max_turns, &want, &e) == 0);
     CHECK(json_equal(w.messages, want));
     CHECK_INT(w.n, json_array_size(want));
-    for (size_t i = 0; i < w.n && i < json_array_size(want); i++)
+    for (size_t i = 0; i < w.n && i < json_array_size(want); i++) {
         CHECK_INT(w.tokens[i], history_message_tokens(json_array_get(want, i)));
+        CHECK_INT(w.bytes[i], sfn_json_size(json_array_get(want, i)));
+    }
+    /* the window's size as the payload check would measure it (LoadContext notes it) */
+    char *text = json_dumps(w.messages, JSON_COMPACT);
+    CHECK_INT(history_window_json_size(&w), strlen(text));
+    free(text);
     json_decref(want);
     int n = (int)w.n;
     history_window_release(&w);

@@ -678,6 +678,71 @@ static void test_size_escapes(void)
     json_decref(v);
 }
 
+/* sfn_size_note: the size a Task callback notes for a container of its output is the size the
+ * payload check counts for it (a noted size over the limit fails the state that carries it, and
+ * the next state too when the container rides along), a true note changes nothing, and a note
+ * off a Task callback does nothing. sfn_json_size is the compact text's size. */
+static size_t note_as;  /* the size note_task notes for its "big" array; 0: no note */
+static json_t *note_big; /* the array note_task returns */
+
+static int note_task(void *ud, const char *resource, json_t *input, json_t **output,
+                     struct err *err)
+{
+    (void)ud;
+    (void)err;
+    if (strstr(resource, "function:make")) {
+        if (note_as)
+            sfn_size_note(note_big, note_as);
+        *output = json_pack("{s:O, s:i}", "big", note_big, "n", 1);
+    } else {
+        *output = json_incref(input);
+    }
+    return 0;
+}
+
+static void test_size_note(void)
+{
+    struct err e = {0};
+    struct sfn_machine *m = sfn_machine_parse(
+        "{\"StartAt\":\"Make\",\"States\":{\"Make\":{\"Type\":\"Task\",\"Resource\":"
+        "\"arn:aws:lambda:us-east-1:123456789012:function:make\",\"Next\":\"Pass\"},"
+        "\"Pass\":{\"Type\":\"Task\",\"Resource\":"
+        "\"arn:aws:lambda:us-east-1:123456789012:function:pass\",\"End\":true}}}",
+        &e);
+    CHECK(m != NULL);
+    note_big = json_array();
+    for (int i = 0; i < 40; i++)
+        json_array_append_new(note_big, json_pack("{s:s, s:i}", "text", "a line\t\"q\"", "i", i));
+    char *text = json_dumps(note_big, JSON_COMPACT);
+    size_t real = strlen(text);
+    free(text);
+    CHECK_INT(sfn_json_size(note_big), real);
+    const size_t limit = 4096;
+    CHECK(real < limit / 2);
+    /* off a Task callback: nothing to note into, nothing happens */
+    sfn_size_note(note_big, limit * 2);
+    const size_t notes[] = {0, real, limit * 2};
+    for (int k = 0; k < 3; k++) {
+        note_as = notes[k];
+        struct sfn_run_opts o = {.task = note_task, .payload_limit = limit, .virtual_clock = 1};
+        json_t *in = J("{}");
+        struct sfn_result r;
+        sfn_run(m, in, &o, &r);
+        if (k < 2) {
+            CHECK_INT(r.status, SFN_SUCCEEDED);
+            CHECK(r.output && json_equal(json_object_get(r.output, "big"), note_big));
+        } else { /* the lie is believed: the check counted 8 KiB for the array */
+            CHECK_INT(r.status, SFN_FAILED);
+            CHECK_STR(r.error, "States.DataLimitExceeded");
+        }
+        sfn_result_release(&r);
+        json_decref(in);
+    }
+    CHECK_INT(note_big->refcount, 1); /* each execution let go of what it noted */
+    json_decref(note_big);
+    sfn_machine_free(m);
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -695,5 +760,6 @@ int main(void)
     RUN(test_on_state_reports);
     RUN(test_size_memo);
     RUN(test_size_escapes);
+    RUN(test_size_note);
     return check_summary();
 }

@@ -308,6 +308,20 @@ static void test_history_window_and_budget(void)
             CHECK(strcmp(json_string_value(json_object_get(json_array_get(c, 0), "type")),
                          "tool_result") != 0);
     }
+    /* Budgets that keep part of the window: the kept messages are the newest, and the window's
+     * size LoadContext notes for the payload check is the trimmed window's (the checked builds
+     * assert it against a walk). */
+    int partial = 0;
+    for (int budget = 20; budget <= 120; budget += 20) {
+        cfg.context_tokens = budget;
+        script(json_pack("[o]", text_reply("more")));
+        out = chat(sid, "again", &e);
+        CHECK(out != NULL);
+        json_decref(out);
+        size_t n = json_array_size(json_object_get(model.last_req, "messages"));
+        partial += n > 1 && n < 12;
+    }
+    CHECK(partial > 0);
     cfg.context_tokens = 8000;
 }
 
