@@ -78,9 +78,10 @@ static void emit_on_deep_stack(void *ud)
     json_t *event = bus_event_new(c->detail_type, c->detail);
     struct err e;
     err_clear(&e);
-    if (bus_put(c->a->bus, event, &e) < 0)
+    /* the detail's strings may be the turn's state's (json_pack "O"): shared read-only, which the
+     * bus may read on its thread; redaction above replaced, not changed, the ones it redacted */
+    if (bus_put_new(c->a->bus, event, &e) < 0)
         log_at(LL_WARN, "agent", "event %s not delivered: %s", c->detail_type, e.message);
-    json_decref(event);
 }
 
 /* Redacting, wrapping and queueing an event goes deep and never waits on the network (both bus

@@ -386,18 +386,32 @@ static int cards_possible(const json_t *v, int depth)
     return 0;
 }
 
+/* The redacted text of string v (owned), or NULL when it has nothing to redact; *hits counts. */
+static char *redact_string(const json_t *v, unsigned kinds, int card_tail, size_t *hits)
+{
+    *hits = 0;
+    if (kinds == GUARD_CARD && !card_digits(json_string_value(v)))
+        return NULL;
+    /* Strings with NUL bytes are redacted up to the first NUL, which is where C text ends. */
+    char *r = redact_text(json_string_value(v), kinds, card_tail, hits);
+    if (!*hits) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* Redacts the strings inside v. A string inside a container is replaced there by a new one, so a
+ * string the container shares with other values (json_pack's "O", a copied state) stays as it
+ * is for them; only a string passed as v itself is changed in place. */
 static size_t redact_json(json_t *v, unsigned kinds, int card_tail, int depth)
 {
-    size_t total = 0;
+    size_t total = 0, hits;
     if (!v || depth > GUARD_JSON_DEPTH)
         return 0;
     if (json_is_string(v)) {
-        size_t hits = 0;
-        if (kinds == GUARD_CARD && !card_digits(json_string_value(v)))
-            return 0;
-        /* Strings with NUL bytes are redacted up to the first NUL, which is where C text ends. */
-        char *r = redact_text(json_string_value(v), kinds, card_tail, &hits);
-        if (hits)
+        char *r = redact_string(v, kinds, card_tail, &hits);
+        if (r)
             json_string_set(v, r);
         free(r);
         return hits;
@@ -405,13 +419,31 @@ static size_t redact_json(json_t *v, unsigned kinds, int card_tail, int depth)
     if (json_is_array(v)) {
         size_t i;
         json_t *x;
-        json_array_foreach(v, i, x)
-            total += redact_json(x, kinds, card_tail, depth + 1);
+        json_array_foreach(v, i, x) {
+            if (!json_is_string(x)) {
+                total += redact_json(x, kinds, card_tail, depth + 1);
+                continue;
+            }
+            char *r = redact_string(x, kinds, card_tail, &hits);
+            if (r)
+                json_array_set_new(v, i, json_string(r));
+            free(r);
+            total += hits;
+        }
     } else if (json_is_object(v)) {
         const char *k;
         json_t *x;
-        json_object_foreach(v, k, x)
-            total += redact_json(x, kinds, card_tail, depth + 1);
+        json_object_foreach(v, k, x) {
+            if (!json_is_string(x)) {
+                total += redact_json(x, kinds, card_tail, depth + 1);
+                continue;
+            }
+            char *r = redact_string(x, kinds, card_tail, &hits);
+            if (r) /* the key is there: replacing its value leaves the iteration as it is */
+                json_object_set_new(v, k, json_string(r));
+            free(r);
+            total += hits;
+        }
     }
     return total;
 }

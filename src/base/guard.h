@@ -45,7 +45,9 @@ char *guard_redact_text_count(const char *in, unsigned kinds, size_t *count);
 char *guard_redact_text(const char *in, unsigned kinds);
 
 /* Redacts every string value inside value, in place (object keys are kept), descending at most 64
- * levels. Returns the number of replacements made. NULL is a no-op returning 0. */
+ * levels: a string inside a container is replaced there by a new string, so a string value
+ * shares with others is left as they see it. Returns the number of replacements made. NULL is a
+ * no-op returning 0. */
 size_t guard_redact_json(json_t *value, unsigned kinds);
 
 /* ---- card numbers at entry ---- */
@@ -56,8 +58,9 @@ size_t guard_redact_json(json_t *value, unsigned kinds);
  * "[card ending 1111]", or NULL when in is NULL; *count (when not NULL) gets the number masked. */
 char *guard_mask_cards(const char *in, size_t *count);
 
-/* Masks card numbers in every string value inside value, in place, as guard_mask_cards; at most
- * 64 levels deep. Returns the number masked. NULL is a no-op returning 0. */
+/* Masks card numbers in every string value inside value, in place, as guard_mask_cards (a shared
+ * string is replaced in its container, as guard_redact_json does); at most 64 levels deep.
+ * Returns the number masked. NULL is a no-op returning 0. */
 size_t guard_mask_cards_json(json_t *value);
 
 /* 1 when some string inside value (at most 64 levels deep, as guard_mask_cards_json looks) has

@@ -1,12 +1,12 @@
 /*
  * bus.h - the event bus port (EventBridge semantics) and the event envelope.
  *
- * Handlers build events with bus_event_new() and hand them to bus_put(); the bus routes each event
+ * Handlers build events with bus_event_new() and hand them to bus_put_new(); the bus routes each event
  * to the targets of every rule whose EventBridge event pattern matches it (see bus/pattern.h).
  * Adapters: bus_local.c (in-process: a bounded queue drained by one background thread; targets
  * log, webhook and analytics; rules from a JSON file). The AWS adapter (PutEvents) comes later.
  *
- * Delivery contract (STYLE rule 13): bus_put() returning 0 means the bus accepted the event and
+ * Delivery contract (STYLE rule 13): bus_put_new() returning 0 means the bus accepted the event and
  * will deliver it, even across bus_flush() and bus_free(); returning -1 means it never will.
  *
  * Event names (detail-type) are the closed set BUS_EVENTS below.
@@ -72,7 +72,7 @@ struct bus_stats {
 
 struct bus_ops {
     const char *name; /* "local", "eventbridge" */
-    int (*put)(struct bus *b, const json_t *event, struct err *e);
+    int (*put_new)(struct bus *b, json_t *event, struct err *e); /* takes event's reference */
     int (*flush)(struct bus *b, int timeout_ms);
     void (*set_analytics_sink)(struct bus *b, bus_analytics_fn fn, void *ud);
     void (*stats)(struct bus *b, struct bus_stats *out);
@@ -84,14 +84,22 @@ struct bus {
     const struct bus_ops *ops;
 };
 
-/* Accepts a copy of event (borrowed; the caller keeps and may change its own) for asynchronous
- * delivery. Returns 0, or -1 with e set: "BusFull" when the queue stayed full for the configured
- * wait (the event is counted as dropped and logged), "BusClosed" during bus_free(),
- * "InvalidEvent" when event is not an object. Thread-safe; never blocks longer than the wait. */
-static inline int bus_put(struct bus *b, const json_t *event, struct err *e)
+/* Accepts event for asynchronous delivery, taking the caller's reference whatever the result:
+ * the caller no longer touches event or anything inside it that it does not share read-only
+ * (the bus reads it on another thread). Returns 0, or -1 with e set: "BusFull" when the queue
+ * stayed full for the configured wait (the event is counted as dropped and logged), "BusClosed"
+ * during bus_free(), "InvalidEvent" when event is not an object (NULL included). Thread-safe;
+ * never blocks longer than the wait. */
+static inline int bus_put_new(struct bus *b, json_t *event, struct err *e)
 {
     assert(b);
-    return b->ops->put(b, event, e);
+    return b->ops->put_new(b, event, e);
+}
+
+/* bus_put_new of a deep copy of event (borrowed; the caller keeps and may change its own). */
+static inline int bus_put(struct bus *b, const json_t *event, struct err *e)
+{
+    return bus_put_new(b, json_deep_copy(event), e);
 }
 
 /* Waits until every accepted event has been delivered (or given up). Returns 0, or -1 when

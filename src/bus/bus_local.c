@@ -3,7 +3,7 @@
  * drained by one background thread, and the log, webhook and analytics targets (see bus.h).
  *
  * Lifecycle: bus_local_new() loads and validates the rules, opens nothing yet, and starts the
- * worker. bus_put() copies the event into the ring (waiting briefly for room). The worker pops
+ * worker. bus_put_new() puts the event into the ring (waiting briefly for room). The worker pops
  * one event at a time and delivers it to every matching rule's targets outside the lock; log
  * targets gather their lines and write them once the ring is drained, and the worker then
  * lingers (BUS_LINGER_MS) before it sleeps. bus_free() marks the bus closed, lets the worker
@@ -594,12 +594,14 @@ static void deadline_after(struct timespec *ts, long ms)
     }
 }
 
-static int local_put(struct bus *base, const json_t *event, struct err *e)
+static int local_put_new(struct bus *base, json_t *event, struct err *e)
 {
     struct bus_local *b = (struct bus_local *)base;
-    if (!json_is_object(event))
+    if (!json_is_object(event)) {
+        json_decref(event);
         return err_set(e, "InvalidEvent", "an event must be a JSON object");
-    json_t *copy = json_deep_copy(event);
+    }
+    json_t *copy = event; /* the ring's from here */
     int rc = -1;
     pthread_mutex_lock(&b->mu);
     if (b->count == b->cap && !b->closing && b->put_wait_ms > 0) {
@@ -695,7 +697,7 @@ static void local_free(struct bus *base)
 
 static const struct bus_ops local_ops = {
     .name = "local",
-    .put = local_put,
+    .put_new = local_put_new,
     .flush = local_flush,
     .set_analytics_sink = local_set_sink,
     .stats = local_stats,

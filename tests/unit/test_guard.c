@@ -117,6 +117,24 @@ static void test_json_in_place(void)
     CHECK(json_object_get(doc, "ana@example.com") != NULL);
     CHECK_INT(guard_redact_json(doc, GUARD_ALL), 0); /* idempotent */
     json_decref(doc);
+
+    /* A string the redacted value shares with another (as an event's detail shares the turn's
+     * message) is replaced in the container, not changed under the other holder; a string
+     * passed on its own is changed in place. */
+    json_t *shared = json_string("mail ana@example.com");
+    json_t *state = json_pack("{s:O}", "message", shared);
+    json_t *detail = json_pack("{s:O, s:[O]}", "message", shared, "list", shared);
+    CHECK_INT(guard_redact_json(detail, GUARD_EMAIL), 2);
+    CHECK_STR(json_string_value(json_object_get(detail, "message")), "mail [EMAIL]");
+    CHECK_STR(json_string_value(json_array_get(json_object_get(detail, "list"), 0)),
+              "mail [EMAIL]");
+    CHECK_STR(json_string_value(json_object_get(state, "message")), "mail ana@example.com");
+    CHECK_INT(guard_mask_cards_json(shared), 0);
+    CHECK_INT(guard_redact_json(shared, GUARD_EMAIL), 1);
+    CHECK_STR(json_string_value(shared), "mail [EMAIL]");
+    json_decref(detail);
+    json_decref(state);
+    json_decref(shared);
 }
 
 static void test_json_deep(void)
