@@ -1,10 +1,11 @@
 /*
  * bus.h - the event bus port (EventBridge semantics) and the event envelope.
  *
- * Handlers build events with bus_event_new() and hand them to bus_put_new(); the bus routes each event
- * to the targets of every rule whose EventBridge event pattern matches it (see bus/pattern.h).
- * Adapters: bus_local.c (in-process: a bounded queue drained by one background thread; targets
- * log, webhook and analytics; rules from a JSON file). The AWS adapter (PutEvents) comes later.
+ * Handlers build events with bus_event_new() and hand them to bus_put_new(); the bus routes each
+ * event to the targets of every rule whose EventBridge event pattern matches it (see
+ * bus/pattern.h). Adapters: bus_local.c (in-process: a bounded queue drained by one background
+ * thread; targets log, webhook and analytics; rules from a JSON file) and bus_eventbridge.c
+ * (PutEvents in batches from a sender thread).
  *
  * Delivery contract (STYLE rule 13): bus_put_new() returning 0 means the bus accepted the event and
  * will deliver it, even across bus_flush() and bus_free(); returning -1 means it never will.
@@ -71,7 +72,7 @@ struct bus_stats {
 };
 
 struct bus_ops {
-    const char *name; /* "local", "eventbridge" */
+    const char *name;                                            /* "local", "eventbridge" */
     int (*put_new)(struct bus *b, json_t *event, struct err *e); /* takes event's reference */
     int (*flush)(struct bus *b, int timeout_ms);
     void (*set_analytics_sink)(struct bus *b, bus_analytics_fn fn, void *ud);
