@@ -64,7 +64,13 @@ static inline void model_free(struct model *m)
 }
 
 /* The offline adapter (model_offline.c): a deterministic intent-and-slot engine. Never fails to
- * construct. It only calls tools that the request lists in "tools". */
+ * construct. It only calls tools that the request lists in "tools". Its message ids are
+ * "msg_offline_" and 16 hex digits of hash_stream (base/hash.h) of the request's compact,
+ * key-sorted JSON text (json_dumps with JSON_COMPACT | JSON_SORT_KEYS) in which every string value
+ * of MODEL_OFFLINE_LONG_STRING bytes or more is replaced by the string "#" and 16 hex digits of
+ * hash_stream of its bytes; its input tokens are estimated over the unchanged text of "system",
+ * "messages" and "tools". */
+#define MODEL_OFFLINE_LONG_STRING 256
 struct model *model_offline_new(void);
 
 /* Teaches the offline model m the custom tools of tool_examples (borrowed; an array of {"name",

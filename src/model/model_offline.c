@@ -27,10 +27,13 @@
 
 #define OFFLINE_MODEL_NAME "parley-offline-1"
 
+struct long_strings; /* the long strings measured (below) */
+
 struct model_offline {
     struct model base;             /* first, so a struct model * is a struct model_offline * */
     pthread_mutex_t mu;            /* guards custom */
     struct offline_custom *custom; /* custom tools (one reference), or NULL */
+    struct long_strings *longs;    /* owned */
 };
 
 /* ------------------------------------------------------------------------------------------------
@@ -151,10 +154,11 @@ static size_t estimate_json_tokens(const json_t *j)
 /* The walk's pieces are mostly a few bytes (quotes, commas, keys): they are gathered in buf and
  * handed to the hash and the count in blocks, which take eight bytes a step. */
 struct request_pass {
-    struct hash_stream hash;   /* of the bytes handed on */
-    struct token_count tokens; /* of the counted values */
-    int counting;              /* 1 while a counted value is walked */
-    size_t n;                  /* bytes in buf */
+    struct hash_stream hash;    /* of the bytes handed on */
+    struct token_count tokens;  /* of the counted values */
+    struct long_strings *longs; /* where long strings' measures are kept */
+    int counting;               /* 1 while a counted value is walked */
+    size_t n;                   /* bytes in buf */
     char buf[PASS_BUF];
 };
 
@@ -238,6 +242,96 @@ static void pass_string(struct request_pass *rp, const char *s, size_t len)
     pass_bytes(rp, "\"", 1);
 }
 
+/* Long string values (MODEL_OFFLINE_LONG_STRING bytes or more: tool results, answers, the
+ * system prompt) are measured once. A continuing conversation sends the same ones at every model
+ * call, and they are the very same values each time: the history cache keeps a session's messages
+ * parsed between turns and build_request shares their contents. So each is kept, by address, in a
+ * table of the model's with its digest and its tokens; the table holds a reference to each string
+ * it keeps, so no other value takes that address while the entry lives, and its length is checked
+ * too. Strings are not changed in place (the only json_string_set is guard's, on a string passed
+ * on its own, never a request's). In the text the id hashes, such a string is its digest (below),
+ * which is what lets the walk skip its bytes; its tokens are those of its JSON text as ever (a
+ * string begins and ends with a quote, so the runs it counts are its own). */
+#define LONG_SLOTS 4096 /* a power of two */
+#define LONG_STRIPES 64 /* locks, each over the slots equal to it modulo LONG_STRIPES */
+
+struct long_string {
+    json_t *v;       /* the string (a reference held), or NULL */
+    size_t len;      /* its length */
+    uint64_t digest; /* hash_stream of its bytes */
+    size_t tokens;   /* the estimate over its JSON text, quotes included */
+};
+
+struct long_strings {
+    pthread_mutex_t mu[LONG_STRIPES];
+    struct long_string slot[LONG_SLOTS];
+};
+
+static struct long_strings *long_strings_new(void)
+{
+    struct long_strings *ls = xcalloc(1, sizeof *ls);
+    for (int i = 0; i < LONG_STRIPES; i++)
+        pthread_mutex_init(&ls->mu[i], NULL);
+    return ls;
+}
+
+static void long_strings_free(struct long_strings *ls)
+{
+    if (!ls)
+        return;
+    for (int i = 0; i < LONG_SLOTS; i++)
+        json_decref(ls->slot[i].v);
+    for (int i = 0; i < LONG_STRIPES; i++)
+        pthread_mutex_destroy(&ls->mu[i]);
+    free(ls);
+}
+
+/* The measures of string v (len bytes): from the table, or taken now and kept there (replacing
+ * what the slot held). */
+static struct long_string long_string_of(struct long_strings *ls, json_t *v, size_t len)
+{
+    size_t slot = (size_t)(((uintptr_t)v * 0x9E3779B97F4A7C15ull) >> 40) & (LONG_SLOTS - 1);
+    pthread_mutex_t *mu = &ls->mu[slot % LONG_STRIPES];
+    pthread_mutex_lock(mu);
+    struct long_string e = ls->slot[slot];
+    pthread_mutex_unlock(mu);
+    if (e.v == v && e.len == len)
+        return e;
+    const char *s = json_string_value(v);
+    struct hash_stream h;
+    hash_stream_init(&h);
+    hash_stream_feed(&h, s, len);
+    struct request_pass *tmp = xmalloc(sizeof *tmp); /* counts the string's JSON text alone */
+    hash_stream_init(&tmp->hash);
+    tmp->tokens = (struct token_count){0, 0};
+    tmp->longs = NULL;
+    tmp->counting = 1;
+    tmp->n = 0;
+    pass_string(tmp, s, len);
+    pass_flush(tmp);
+    e = (struct long_string){json_incref(v), len, hash_stream_done(&h), count_done(&tmp->tokens)};
+    free(tmp);
+    pthread_mutex_lock(mu);
+    json_t *old = ls->slot[slot].v;
+    ls->slot[slot] = e;
+    pthread_mutex_unlock(mu);
+    json_decref(old);
+    return e;
+}
+
+/* A long string value: its digest in the hashed text ("#" and 16 hex digits, quoted), its
+ * measured tokens in the count. */
+static void pass_long_string(struct request_pass *rp, json_t *v, size_t len)
+{
+    struct long_string e = long_string_of(rp->longs, v, len);
+    char text[24];
+    int n = snprintf(text, sizeof text, "\"#%016" PRIx64 "\"", e.digest);
+    pass_flush(rp); /* what came before is hashed and counted in its order */
+    hash_stream_feed(&rp->hash, text, (size_t)n);
+    if (rp->counting) /* the byte before a value (':', ',' or '[') ended any run */
+        rp->tokens.tokens += e.tokens;
+}
+
 /* An object's member, sorted by key for the walk. */
 struct member {
     const char *key;
@@ -314,9 +408,14 @@ static int pass_value(struct request_pass *rp, const json_t *v, int depth, int t
         pass_bytes(rp, "]", 1);
         return 0;
     }
-    case JSON_STRING:
-        pass_string(rp, json_string_value(v), json_string_length(v));
+    case JSON_STRING: {
+        size_t len = json_string_length(v);
+        if (len >= MODEL_OFFLINE_LONG_STRING)
+            pass_long_string(rp, (json_t *)v, len);
+        else
+            pass_string(rp, json_string_value(v), len);
         return 0;
+    }
     case JSON_INTEGER: {
         char num[32];
         int len = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
@@ -339,13 +438,14 @@ static int pass_value(struct request_pass *rp, const json_t *v, int depth, int t
     return 0;
 }
 
-/* Fills *h with hash_stream of json_dumps(request, JSON_COMPACT | JSON_SORT_KEYS) and returns
- * the estimated input tokens. */
-static size_t request_hash_tokens(const json_t *request, uint64_t *h)
+/* Fills *h with hash_stream of json_dumps(request, JSON_COMPACT | JSON_SORT_KEYS), each long
+ * string value in it replaced by its digest, and returns the estimated input tokens. */
+static size_t request_hash_tokens(struct long_strings *ls, const json_t *request, uint64_t *h)
 {
     struct request_pass *rp = xmalloc(sizeof *rp); /* not on a turn's fiber stack */
     hash_stream_init(&rp->hash);
     rp->tokens = (struct token_count){0, 0};
+    rp->longs = ls;
     rp->counting = 0;
     rp->n = 0;
     (void)pass_value(rp, request, 0, 1);
@@ -411,7 +511,7 @@ static json_t *offline_invoke(struct model *m, const json_t *request, model_delt
         goto out;
 
     uint64_t h;
-    size_t in_tokens = request_hash_tokens(request, &h);
+    size_t in_tokens = request_hash_tokens(mo->longs, request, &h);
     char id[40];
     snprintf(id, sizeof id, "msg_offline_%016" PRIx64, h);
 
@@ -444,6 +544,7 @@ static void offline_free(struct model *m)
 {
     struct model_offline *mo = (struct model_offline *)m;
     offline_custom_unref(mo->custom);
+    long_strings_free(mo->longs);
     pthread_mutex_destroy(&mo->mu);
     free(mo);
 }
@@ -459,6 +560,7 @@ struct model *model_offline_new(void)
     struct model_offline *mo = xcalloc(1, sizeof *mo);
     mo->base.ops = &offline_ops;
     pthread_mutex_init(&mo->mu, NULL);
+    mo->longs = long_strings_new();
     pthread_once(&phase_once, phase_init); /* the token count's table, before any call */
     return &mo->base;
 }

@@ -680,10 +680,44 @@ static void test_determinism(void)
     json_decref(req);
 }
 
-/* The message id the model must give req: hash_stream of its compact, key-sorted JSON text. */
+/* The message id the model must give req: hash_stream of its compact, key-sorted JSON text, long
+ * strings digested. */
+/* v with every string value of MODEL_OFFLINE_LONG_STRING bytes or more replaced by "#" and 16 hex
+ * digits of hash_stream of its bytes (model.h), written here apart from the model's walk. */
+static json_t *digested(const json_t *v)
+{
+    if (json_is_string(v) && json_string_length(v) >= MODEL_OFFLINE_LONG_STRING) {
+        struct hash_stream hs;
+        hash_stream_init(&hs);
+        hash_stream_feed(&hs, json_string_value(v), json_string_length(v));
+        char text[24];
+        snprintf(text, sizeof text, "#%016llx", (unsigned long long)hash_stream_done(&hs));
+        return json_string(text);
+    }
+    if (json_is_object(v)) {
+        json_t *out = json_object();
+        const char *k;
+        json_t *x;
+        json_object_foreach((json_t *)v, k, x)
+            json_object_set_new(out, k, digested(x));
+        return out;
+    }
+    if (json_is_array(v)) {
+        json_t *out = json_array();
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x)
+            json_array_append_new(out, digested(x));
+        return out;
+    }
+    return json_deep_copy(v);
+}
+
 static void expected_id(const json_t *req, char want[40])
 {
-    char *dump = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
+    json_t *d = digested(req);
+    char *dump = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(d);
     struct hash_stream hs;
     hash_stream_init(&hs);
     hash_stream_feed(&hs, dump, strlen(dump));
@@ -797,6 +831,55 @@ static void test_id_and_usage_match_the_dump(void)
     json_decref(req);
 }
 
+/* Long string values are measured once and kept by address: the id and the tokens are the same
+ * whether a string is met for the first time or again, or as another value of the same text; a
+ * string of MODEL_OFFLINE_LONG_STRING - 1 bytes is hashed as text, one of the limit as its
+ * digest; a kept string whose length changed is measured again. */
+static void test_long_strings(void)
+{
+    char tool_text[1200], at_limit[MODEL_OFFLINE_LONG_STRING + 1],
+        below[MODEL_OFFLINE_LONG_STRING];
+    size_t n = 0;
+    while (n + 40 < sizeof tool_text) {
+        const char piece[] = "{\"passage\":\"caf\xc3\xa9 \\ tab\t 30 days\"},\n";
+        memcpy(tool_text + n, piece, sizeof piece - 1);
+        n += sizeof piece - 1;
+    }
+    tool_text[n] = '\0';
+    memset(at_limit, 'w', sizeof at_limit - 1);
+    at_limit[sizeof at_limit - 1] = '\0';
+    at_limit[100] = ' ';
+    memset(below, 'v', sizeof below - 1);
+    below[sizeof below - 1] = '\0';
+    json_t *req = request_new();
+    add_user(req, "What is your refund policy?");
+    json_array_append_new(json_object_get(req, "messages"),
+                          json_pack("{s:s, s:[{s:s, s:s, s:s, s:b}]}", "role", "user", "content",
+                                    "type", "tool_result", "tool_use_id", "toolu_1", "content",
+                                    tool_text, "is_error", 0));
+    add_assistant_text(req, at_limit);
+    add_user(req, below);
+    check_id_and_usage(req); /* measured */
+    check_id_and_usage(req); /* kept */
+    json_t *copy = json_deep_copy(req); /* the same text at other addresses */
+    json_t *a = invoke(req), *b = invoke(copy);
+    CHECK_STR(json_string_value(json_object_get(a, "id")),
+              json_string_value(json_object_get(b, "id")));
+    CHECK(json_equal(json_object_get(a, "usage"), json_object_get(b, "usage")));
+    json_decref(a);
+    json_decref(b);
+    json_decref(copy);
+    /* a kept string changed in place to another length is measured again */
+    json_t *msgs = json_object_get(req, "messages");
+    json_t *result = json_object_get(
+        json_array_get(json_object_get(json_array_get(msgs, 1), "content"), 0), "content");
+    CHECK(json_string_length(result) >= MODEL_OFFLINE_LONG_STRING);
+    tool_text[n / 2] = '\0';
+    json_string_set(result, tool_text);
+    check_id_and_usage(req);
+    json_decref(req);
+}
+
 /* The count takes eight bytes a step: runs of every length across those steps and across the
  * pieces the walk feeds (keys, quotes, escapes), over every class of byte, count as the
  * byte-by-byte estimate does. */
@@ -855,12 +938,17 @@ static void test_output_usage(void)
     json_decref(req);
 }
 
+static json_t *shared_long; /* a long string every thread's requests hold (test_threads) */
+
 static void *thread_main(void *arg)
 {
     int *ok = arg;
     *ok = 1;
     for (int i = 0; i < 50; i++) {
         json_t *req = request_new();
+        json_array_append_new(json_object_get(req, "messages"),
+                              json_pack("{s:s, s:O}", "role", "user", "content", shared_long));
+        add_assistant_text(req, "Thanks.");
         add_user(req, "I can't log into my account");
         add_assistant_text(req, "To do that, " OFFLINE_ASK_EMAIL "?");
         add_user(req, "jane.doe@example.com");
@@ -877,12 +965,17 @@ static void test_threads(void)
 {
     pthread_t t[4];
     int ok[4];
+    char text[MODEL_OFFLINE_LONG_STRING * 2];
+    memset(text, 'q', sizeof text - 1);
+    text[sizeof text - 1] = '\0';
+    shared_long = json_string(text);
     for (int i = 0; i < 4; i++)
         pthread_create(&t[i], NULL, thread_main, &ok[i]);
     for (int i = 0; i < 4; i++) {
         pthread_join(t[i], NULL);
         CHECK(ok[i]);
     }
+    json_decref(shared_long);
 }
 
 static void test_hostile_history(void)
@@ -943,6 +1036,7 @@ int main(void)
     RUN(test_hostile_history);
     RUN(test_id_and_usage_are_stable);
     RUN(test_id_and_usage_match_the_dump);
+    RUN(test_long_strings);
     RUN(test_usage_over_random_text);
     RUN(test_output_usage);
     model_free(model);
