@@ -27,13 +27,13 @@
 
 #define OFFLINE_MODEL_NAME "parley-offline-1"
 
-struct long_strings; /* the long strings measured (below) */
+struct measures; /* the values measured once (below) */
 
 struct model_offline {
     struct model base;             /* first, so a struct model * is a struct model_offline * */
     pthread_mutex_t mu;            /* guards custom */
     struct offline_custom *custom; /* custom tools (one reference), or NULL */
-    struct long_strings *longs;    /* owned */
+    struct measures *measures;     /* owned */
 };
 
 /* ------------------------------------------------------------------------------------------------
@@ -154,16 +154,18 @@ static size_t estimate_json_tokens(const json_t *j)
 /* The walk's pieces are mostly a few bytes (quotes, commas, keys): they are gathered in buf and
  * handed to the hash and the count in blocks, which take eight bytes a step. */
 struct request_pass {
-    struct hash_stream hash;    /* of the bytes handed on */
-    struct token_count tokens;  /* of the counted values */
-    struct long_strings *longs; /* where long strings' measures are kept */
-    int counting;               /* 1 while a counted value is walked */
-    size_t n;                   /* bytes in buf */
+    struct hash_stream hash;   /* of the bytes handed on */
+    struct token_count tokens; /* of the counted values */
+    struct measures *measures; /* where values measured once are kept (NULL: none) */
+    int counting;              /* 1 while a counted value is walked */
+    size_t bytes;              /* handed on so far */
+    size_t n;                  /* bytes in buf */
     char buf[PASS_BUF];
 };
 
 static void pass_take(struct request_pass *rp, const char *s, size_t len)
 {
+    rp->bytes += len;
     hash_stream_feed(&rp->hash, s, len);
     if (rp->counting)
         count_bytes(&rp->tokens, s, len);
@@ -242,94 +244,157 @@ static void pass_string(struct request_pass *rp, const char *s, size_t len)
     pass_bytes(rp, "\"", 1);
 }
 
-/* Long string values (MODEL_OFFLINE_LONG_STRING bytes or more: tool results, answers, the
- * system prompt) are measured once. A continuing conversation sends the same ones at every model
- * call, and they are the very same values each time: the history cache keeps a session's messages
- * parsed between turns and build_request shares their contents. So each is kept, by address, in a
- * table of the model's with its digest and its tokens; the table holds a reference to each string
- * it keeps, so no other value takes that address while the entry lives, and its length is checked
- * too. Strings are not changed in place (the only json_string_set is guard's, on a string passed
- * on its own, never a request's). In the text the id hashes, such a string is its digest (below),
- * which is what lets the walk skip its bytes; its tokens are those of its JSON text as ever (a
- * string begins and ends with a quote, so the runs it counts are its own). */
-#define LONG_SLOTS 4096 /* a power of two */
-#define LONG_STRIPES 64 /* locks, each over the slots equal to it modulo LONG_STRIPES */
+/* Values measured once. A continuing conversation sends the same contents at every model call,
+ * and they are the very same values each time: the history cache keeps a session's messages
+ * parsed between turns, build_request shares their contents and the tools' definitions are one
+ * immutable value. So the model keeps, by address, the measures of each message's "content" and of
+ * "tools": their bytes, digest and tokens, in a set-associative table of its own that holds a
+ * reference to each value it keeps, so no other value takes that address while the entry lives
+ * (its length or member count is checked too). Other long strings (MODEL_OFFLINE_LONG_STRING
+ * bytes or more: the system prompt, rendered at every call) are measured at every call. Like every
+ * value of a turn's state, they are never changed once made (agent.h; the ASL engine's size memo
+ * counts on the same). In the text the id hashes, such a value of MODEL_OFFLINE_LONG_STRING bytes
+ * or more is its digest (model.h), which is what lets the walk skip it; its tokens are those of its
+ * JSON text as ever (a string begins and ends with a quote, a container with a bracket, so the runs
+ * it counts are its own). */
+#define MEASURED_SETS 1024  /* a power of two; a value goes in the set its address picks */
+#define MEASURED_WAYS 4     /* entries a set holds: the one used longest ago makes room */
+#define MEASURED_STRIPES 64 /* locks, each over the sets equal to it modulo MEASURED_STRIPES */
 
-struct long_string {
-    json_t *v;       /* the string (a reference held), or NULL */
-    size_t len;      /* its length */
-    uint64_t digest; /* hash_stream of its bytes */
-    size_t tokens;   /* the estimate over its JSON text, quotes included */
+struct measured {
+    json_t *v;       /* the value (a reference held), or NULL */
+    size_t check;    /* a string's length, a container's member count */
+    size_t bytes;    /* of its compact, key-sorted JSON text */
+    uint64_t digest; /* hash_stream of a string's bytes, of a container's text */
+    size_t tokens;   /* the estimate over its JSON text */
+    uint64_t used;   /* when it was last found or kept (the set's stripe's clock) */
 };
 
-struct long_strings {
-    pthread_mutex_t mu[LONG_STRIPES];
-    struct long_string slot[LONG_SLOTS];
+struct measures {
+    pthread_mutex_t mu[MEASURED_STRIPES];
+    uint64_t clock[MEASURED_STRIPES]; /* under mu[i] */
+    struct measured slot[MEASURED_SETS * MEASURED_WAYS];
 };
 
-static struct long_strings *long_strings_new(void)
+static struct measures *measures_new(void)
 {
-    struct long_strings *ls = xcalloc(1, sizeof *ls);
-    for (int i = 0; i < LONG_STRIPES; i++)
-        pthread_mutex_init(&ls->mu[i], NULL);
-    return ls;
+    struct measures *ms = xcalloc(1, sizeof *ms);
+    for (int i = 0; i < MEASURED_STRIPES; i++)
+        pthread_mutex_init(&ms->mu[i], NULL);
+    return ms;
 }
 
-static void long_strings_free(struct long_strings *ls)
+static void measures_free(struct measures *ms)
 {
-    if (!ls)
+    if (!ms)
         return;
-    for (int i = 0; i < LONG_SLOTS; i++)
-        json_decref(ls->slot[i].v);
-    for (int i = 0; i < LONG_STRIPES; i++)
-        pthread_mutex_destroy(&ls->mu[i]);
-    free(ls);
+    for (int i = 0; i < MEASURED_SETS * MEASURED_WAYS; i++)
+        json_decref(ms->slot[i].v);
+    for (int i = 0; i < MEASURED_STRIPES; i++)
+        pthread_mutex_destroy(&ms->mu[i]);
+    free(ms);
 }
 
-/* The measures of string v (len bytes): from the table, or taken now and kept there (replacing
- * what the slot held). */
-static struct long_string long_string_of(struct long_strings *ls, json_t *v, size_t len)
+/* Where the walk is in the request: which values it may replace by their digests. */
+enum place {
+    AT_TOP,      /* the request itself */
+    AT_MESSAGES, /* its "messages" array */
+    AT_MESSAGE,  /* one message */
+    AT_ANY,      /* elsewhere: long strings are digested */
+    AT_PLAIN,    /* inside a value measured whole: nothing is replaced */
+};
+
+static int pass_value(struct request_pass *rp, const json_t *v, int depth, enum place at);
+
+static size_t measured_set(const json_t *v)
 {
-    size_t slot = (size_t)(((uintptr_t)v * 0x9E3779B97F4A7C15ull) >> 40) & (LONG_SLOTS - 1);
-    pthread_mutex_t *mu = &ls->mu[slot % LONG_STRIPES];
+    return (size_t)(((uintptr_t)v * 0x9E3779B97F4A7C15ull) >> 40) & (MEASURED_SETS - 1);
+}
+
+static size_t measured_check(const json_t *v)
+{
+    return json_is_string(v) ? json_string_length(v)
+                             : (json_is_object(v) ? json_object_size(v) : json_array_size(v));
+}
+
+/* The measures of v (a string or a container): from the table, or taken now by a walk of its own
+ * and, when keep, kept there. -1 past the walk's depth limit. */
+static int measure(struct request_pass *rp, const json_t *v, int depth, int keep,
+                   struct measured *out)
+{
+    size_t set = measured_set(v), check = measured_check(v);
+    struct measured *ways = &rp->measures->slot[set * MEASURED_WAYS];
+    pthread_mutex_t *mu = &rp->measures->mu[set % MEASURED_STRIPES];
+    uint64_t *clock = &rp->measures->clock[set % MEASURED_STRIPES];
+    if (keep) {
+        pthread_mutex_lock(mu);
+        for (int w = 0; w < MEASURED_WAYS; w++)
+            if (ways[w].v == v && ways[w].check == check) {
+                ways[w].used = ++*clock;
+                *out = ways[w];
+                pthread_mutex_unlock(mu);
+                return 0;
+            }
+        pthread_mutex_unlock(mu);
+    }
+    struct request_pass *own = xmalloc(sizeof *own); /* the value's text alone */
+    hash_stream_init(&own->hash);
+    own->tokens = (struct token_count){0, 0};
+    own->measures = NULL;
+    own->counting = 1;
+    own->bytes = 0;
+    own->n = 0;
+    int rc = pass_value(own, v, depth, AT_PLAIN);
+    pass_flush(own);
+    *out = (struct measured){
+        (json_t *)v, check, own->bytes, hash_stream_done(&own->hash), count_done(&own->tokens), 0};
+    free(own);
+    if (rc < 0)
+        return -1;
+    if (json_is_string(v)) { /* a string's digest is of its bytes */
+        struct hash_stream h;
+        hash_stream_init(&h);
+        hash_stream_feed(&h, json_string_value(v), check);
+        out->digest = hash_stream_done(&h);
+    }
+    if (!keep)
+        return 0;
+    json_incref(out->v);
     pthread_mutex_lock(mu);
-    struct long_string e = ls->slot[slot];
-    pthread_mutex_unlock(mu);
-    if (e.v == v && e.len == len)
-        return e;
-    const char *s = json_string_value(v);
-    struct hash_stream h;
-    hash_stream_init(&h);
-    hash_stream_feed(&h, s, len);
-    struct request_pass *tmp = xmalloc(sizeof *tmp); /* counts the string's JSON text alone */
-    hash_stream_init(&tmp->hash);
-    tmp->tokens = (struct token_count){0, 0};
-    tmp->longs = NULL;
-    tmp->counting = 1;
-    tmp->n = 0;
-    pass_string(tmp, s, len);
-    pass_flush(tmp);
-    e = (struct long_string){json_incref(v), len, hash_stream_done(&h), count_done(&tmp->tokens)};
-    free(tmp);
-    pthread_mutex_lock(mu);
-    json_t *old = ls->slot[slot].v;
-    ls->slot[slot] = e;
+    struct measured *room = &ways[0];
+    for (int w = 1; w < MEASURED_WAYS && room->v; w++)
+        if (!ways[w].v || ways[w].used < room->used)
+            room = &ways[w];
+    json_t *old = room->v;
+    *room = *out;
+    room->used = ++*clock;
     pthread_mutex_unlock(mu);
     json_decref(old);
-    return e;
+    return 0;
 }
 
-/* A long string value: its digest in the hashed text ("#" and 16 hex digits, quoted), its
- * measured tokens in the count. */
-static void pass_long_string(struct request_pass *rp, json_t *v, size_t len)
+/* A value that may stand as its digest: a long one does ("#" and 16 hex digits, quoted, in the
+ * hashed text; its measured tokens in the count), a short one is walked. keep: the value is one
+ * the next calls send again (a message's content, the tools), so its measures are kept. */
+static int pass_measured(struct request_pass *rp, const json_t *v, int depth, int keep)
 {
-    struct long_string e = long_string_of(rp->longs, v, len);
+    if (!json_is_string(v) && !json_is_object(v) && !json_is_array(v))
+        return pass_value(rp, v, depth, AT_PLAIN);
+    if (json_is_string(v) && json_string_length(v) < MODEL_OFFLINE_LONG_STRING)
+        return pass_value(rp, v, depth, AT_PLAIN);
+    struct measured m;
+    if (measure(rp, v, depth, keep, &m) < 0)
+        return -1;
+    if (m.bytes < MODEL_OFFLINE_LONG_STRING) /* a short container: its text as it is */
+        return pass_value(rp, v, depth, AT_PLAIN);
     char text[24];
-    int n = snprintf(text, sizeof text, "\"#%016" PRIx64 "\"", e.digest);
+    int n = snprintf(text, sizeof text, "\"#%016" PRIx64 "\"", m.digest);
     pass_flush(rp); /* what came before is hashed and counted in its order */
     hash_stream_feed(&rp->hash, text, (size_t)n);
+    rp->bytes += (size_t)n;
     if (rp->counting) /* the byte before a value (':', ',' or '[') ended any run */
-        rp->tokens.tokens += e.tokens;
+        rp->tokens.tokens += m.tokens;
+    return 0;
 }
 
 /* An object's member, sorted by key for the walk. */
@@ -346,9 +411,29 @@ static int member_cmp(const void *a, const void *b)
 #define PASS_KEYS_ON_STACK 16
 #define PASS_DEPTH_MAX 2048 /* deeper than any request jansson would dump */
 
-/* Walks v; counting applies below top, where only the three counted values count. Returns 0, or
- * -1 past PASS_DEPTH_MAX. */
-static int pass_value(struct request_pass *rp, const json_t *v, int depth, int top)
+/* Walks the member value x of key k in an object at place at. */
+static int pass_member(struct request_pass *rp, const char *k, const json_t *x, int depth,
+                       enum place at)
+{
+    switch (at) {
+    case AT_TOP:
+        if (strcmp(k, "tools") == 0)
+            return pass_measured(rp, x, depth, 1);
+        return pass_value(rp, x, depth, strcmp(k, "messages") == 0 ? AT_MESSAGES : AT_ANY);
+    case AT_MESSAGE:
+        if (strcmp(k, "content") == 0)
+            return pass_measured(rp, x, depth, 1);
+        return pass_value(rp, x, depth, AT_ANY);
+    case AT_PLAIN:
+        return pass_value(rp, x, depth, AT_PLAIN);
+    default:
+        return pass_value(rp, x, depth, AT_ANY);
+    }
+}
+
+/* Walks v at place at; counting applies below the top, where only the three counted values
+ * count. Returns 0, or -1 past PASS_DEPTH_MAX. */
+static int pass_value(struct request_pass *rp, const json_t *v, int depth, enum place at)
 {
     if (depth > PASS_DEPTH_MAX)
         return -1;
@@ -370,7 +455,7 @@ static int pass_value(struct request_pass *rp, const json_t *v, int depth, int t
                 }
         else
             qsort(ms, n, sizeof *ms, member_cmp);
-        int rc = 0;
+        int rc = 0, top = at == AT_TOP;
         pass_bytes(rp, "{", 1);
         for (i = 0; i < n && rc == 0; i++) {
             if (i)
@@ -383,7 +468,7 @@ static int pass_value(struct request_pass *rp, const json_t *v, int depth, int t
                                strcmp(ms[i].key, "messages") == 0 ||
                                strcmp(ms[i].key, "tools") == 0;
             }
-            rc = pass_value(rp, ms[i].value, depth + 1, 0);
+            rc = pass_member(rp, ms[i].key, ms[i].value, depth + 1, at);
             if (top) {
                 pass_flush(rp);
                 count_done(&rp->tokens); /* a counted value's last run ends with it */
@@ -398,24 +483,22 @@ static int pass_value(struct request_pass *rp, const json_t *v, int depth, int t
     case JSON_ARRAY: {
         size_t i;
         json_t *x;
+        enum place inner = at == AT_MESSAGES ? AT_MESSAGE : at == AT_PLAIN ? AT_PLAIN : AT_ANY;
         pass_bytes(rp, "[", 1);
         json_array_foreach(v, i, x) {
             if (i)
                 pass_bytes(rp, ",", 1);
-            if (pass_value(rp, x, depth + 1, 0) < 0)
+            if (pass_value(rp, x, depth + 1, inner) < 0)
                 return -1;
         }
         pass_bytes(rp, "]", 1);
         return 0;
     }
-    case JSON_STRING: {
-        size_t len = json_string_length(v);
-        if (len >= MODEL_OFFLINE_LONG_STRING)
-            pass_long_string(rp, (json_t *)v, len);
-        else
-            pass_string(rp, json_string_value(v), len);
+    case JSON_STRING:
+        if (at != AT_PLAIN && json_string_length(v) >= MODEL_OFFLINE_LONG_STRING)
+            return pass_measured(rp, v, depth, 0); /* the system prompt: rendered at each call */
+        pass_string(rp, json_string_value(v), json_string_length(v));
         return 0;
-    }
     case JSON_INTEGER: {
         char num[32];
         int len = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
@@ -438,17 +521,18 @@ static int pass_value(struct request_pass *rp, const json_t *v, int depth, int t
     return 0;
 }
 
-/* Fills *h with hash_stream of json_dumps(request, JSON_COMPACT | JSON_SORT_KEYS), each long
- * string value in it replaced by its digest, and returns the estimated input tokens. */
-static size_t request_hash_tokens(struct long_strings *ls, const json_t *request, uint64_t *h)
+/* Fills *h with hash_stream of the request's compact, key-sorted JSON text with its long values
+ * digested (model.h) and returns the estimated input tokens. */
+static size_t request_hash_tokens(struct measures *ms, const json_t *request, uint64_t *h)
 {
     struct request_pass *rp = xmalloc(sizeof *rp); /* not on a turn's fiber stack */
     hash_stream_init(&rp->hash);
     rp->tokens = (struct token_count){0, 0};
-    rp->longs = ls;
+    rp->measures = ms;
     rp->counting = 0;
+    rp->bytes = 0;
     rp->n = 0;
-    (void)pass_value(rp, request, 0, 1);
+    (void)pass_value(rp, request, 0, AT_TOP);
     pass_flush(rp);
     *h = hash_stream_done(&rp->hash);
     size_t tokens = rp->tokens.tokens;
@@ -511,7 +595,7 @@ static json_t *offline_invoke(struct model *m, const json_t *request, model_delt
         goto out;
 
     uint64_t h;
-    size_t in_tokens = request_hash_tokens(mo->longs, request, &h);
+    size_t in_tokens = request_hash_tokens(mo->measures, request, &h);
     char id[40];
     snprintf(id, sizeof id, "msg_offline_%016" PRIx64, h);
 
@@ -544,7 +628,7 @@ static void offline_free(struct model *m)
 {
     struct model_offline *mo = (struct model_offline *)m;
     offline_custom_unref(mo->custom);
-    long_strings_free(mo->longs);
+    measures_free(mo->measures);
     pthread_mutex_destroy(&mo->mu);
     free(mo);
 }
@@ -560,7 +644,7 @@ struct model *model_offline_new(void)
     struct model_offline *mo = xcalloc(1, sizeof *mo);
     mo->base.ops = &offline_ops;
     pthread_mutex_init(&mo->mu, NULL);
-    mo->longs = long_strings_new();
+    mo->measures = measures_new();
     pthread_once(&phase_once, phase_init); /* the token count's table, before any call */
     return &mo->base;
 }

@@ -682,35 +682,83 @@ static void test_determinism(void)
 
 /* The message id the model must give req: hash_stream of its compact, key-sorted JSON text, long
  * strings digested. */
-/* v with every string value of MODEL_OFFLINE_LONG_STRING bytes or more replaced by "#" and 16 hex
- * digits of hash_stream of its bytes (model.h), written here apart from the model's walk. */
-static json_t *digested(const json_t *v)
+/* "#" and 16 hex digits of hash_stream of n bytes at s. */
+static json_t *digest_text(const char *s, size_t n)
 {
-    if (json_is_string(v) && json_string_length(v) >= MODEL_OFFLINE_LONG_STRING) {
-        struct hash_stream hs;
-        hash_stream_init(&hs);
-        hash_stream_feed(&hs, json_string_value(v), json_string_length(v));
-        char text[24];
-        snprintf(text, sizeof text, "#%016llx", (unsigned long long)hash_stream_done(&hs));
-        return json_string(text);
-    }
-    if (json_is_object(v)) {
-        json_t *out = json_object();
-        const char *k;
-        json_t *x;
+    struct hash_stream hs;
+    hash_stream_init(&hs);
+    hash_stream_feed(&hs, s, n);
+    char text[24];
+    snprintf(text, sizeof text, "#%016llx", (unsigned long long)hash_stream_done(&hs));
+    return json_string(text);
+}
+
+/* v with its long strings digested (model.h), written here apart from the model's walk. */
+static json_t *digested_any(const json_t *v)
+{
+    if (json_is_string(v) && json_string_length(v) >= MODEL_OFFLINE_LONG_STRING)
+        return digest_text(json_string_value(v), json_string_length(v));
+    json_t *out = json_is_object(v) ? json_object() : json_is_array(v) ? json_array() : NULL;
+    if (!out)
+        return json_deep_copy(v);
+    const char *k;
+    json_t *x;
+    size_t i;
+    if (json_is_object(v))
         json_object_foreach((json_t *)v, k, x)
-            json_object_set_new(out, k, digested(x));
-        return out;
-    }
-    if (json_is_array(v)) {
-        json_t *out = json_array();
-        size_t i;
-        json_t *x;
+            json_object_set_new(out, k, digested_any(x));
+    else
         json_array_foreach(v, i, x)
-            json_array_append_new(out, digested(x));
+            json_array_append_new(out, digested_any(x));
+    return out;
+}
+
+/* A "content" or "tools" value: a long string or a container of a long text, digested whole. */
+static json_t *digested_whole(const json_t *v)
+{
+    if (json_is_object(v) || json_is_array(v)) {
+        char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+        json_t *out = strlen(text) >= MODEL_OFFLINE_LONG_STRING ? digest_text(text, strlen(text))
+                                                                : json_deep_copy(v);
+        free(text);
         return out;
     }
-    return json_deep_copy(v);
+    return digested_any(v);
+}
+
+/* The request as its id's text shows it (model.h). */
+static json_t *digested(const json_t *req)
+{
+    json_t *out = json_object();
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)req, k, x) {
+        if (strcmp(k, "tools") == 0) {
+            json_object_set_new(out, k, digested_whole(x));
+        } else if (strcmp(k, "messages") == 0 && json_is_array(x)) {
+            json_t *msgs = json_array();
+            size_t i;
+            json_t *m;
+            json_array_foreach(x, i, m) {
+                if (!json_is_object(m)) {
+                    json_array_append_new(msgs, digested_any(m));
+                    continue;
+                }
+                json_t *dm = json_object();
+                const char *mk;
+                json_t *mv;
+                json_object_foreach(m, mk, mv)
+                    json_object_set_new(dm, mk,
+                                        strcmp(mk, "content") == 0 ? digested_whole(mv)
+                                                                   : digested_any(mv));
+                json_array_append_new(msgs, dm);
+            }
+            json_object_set_new(out, k, msgs);
+        } else {
+            json_object_set_new(out, k, digested_any(x));
+        }
+    }
+    return out;
 }
 
 static void expected_id(const json_t *req, char want[40])
@@ -831,10 +879,10 @@ static void test_id_and_usage_match_the_dump(void)
     json_decref(req);
 }
 
-/* Long string values are measured once and kept by address: the id and the tokens are the same
- * whether a string is met for the first time or again, or as another value of the same text; a
- * string of MODEL_OFFLINE_LONG_STRING - 1 bytes is hashed as text, one of the limit as its
- * digest; a kept string whose length changed is measured again. */
+/* Long values are measured once and kept by address: the id and the tokens are the same whether
+ * a value is met for the first time or again, or as another value of the same text; a string of
+ * MODEL_OFFLINE_LONG_STRING - 1 bytes is hashed as text, one of the limit as its digest; a kept
+ * value whose length or member count changed is measured again. */
 static void test_long_strings(void)
 {
     char tool_text[1200], at_limit[MODEL_OFFLINE_LONG_STRING + 1],
@@ -869,13 +917,18 @@ static void test_long_strings(void)
     json_decref(a);
     json_decref(b);
     json_decref(copy);
-    /* a kept string changed in place to another length is measured again */
+    /* a kept value changed in place to another length or member count is measured again (a
+     * turn's values never change; this guards a caller that breaks that) */
     json_t *msgs = json_object_get(req, "messages");
-    json_t *result = json_object_get(
-        json_array_get(json_object_get(json_array_get(msgs, 1), "content"), 0), "content");
-    CHECK(json_string_length(result) >= MODEL_OFFLINE_LONG_STRING);
+    json_t *question = json_object_get(json_array_get(msgs, 3), "content");
+    CHECK(json_string_length(question) >= MODEL_OFFLINE_LONG_STRING - 1);
+    json_string_set(question, tool_text);
+    check_id_and_usage(req);
     tool_text[n / 2] = '\0';
-    json_string_set(result, tool_text);
+    json_string_set(question, tool_text);
+    check_id_and_usage(req);
+    json_t *blocks = json_object_get(json_array_get(msgs, 1), "content");
+    json_array_append_new(blocks, json_pack("{s:s, s:s}", "type", "text", "and one more block"));
     check_id_and_usage(req);
     json_decref(req);
 }
