@@ -599,6 +599,10 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
         json_decref(resp);
         return NULL;
     }
+    /* the session's cached window takes the saved messages as they are on its next read */
+    if (a->cfg->history_cache_sessions > 0)
+        history_cache_saved(a->history, agent__str(event, "sessionId"),
+                            json_object_get(event, "newMessages"));
     if (counting > 0) { /* saved: the tab's tokens are in the counters now */
         tab->unsaved -= counting;
         AGENT_HOOK(a, on_budget, counted[0], NULL);

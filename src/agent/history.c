@@ -85,11 +85,28 @@ static void rows_release(struct rows *rs)
 
 /* ---------------------------------------------------------------- the table */
 
+/* A turn this process saved (history_cache_saved): its messages and the JSON text the store
+ * wrote for them. The next read that meets an item of exactly that text takes these messages
+ * instead of parsing it, so a session's messages keep one set of values from the turn that made
+ * them on (the values later readers measured stay the same ones). */
+struct saved {
+    json_t *messages; /* a reference, or NULL */
+    char *text;       /* jsontext_dump(messages) */
+};
+
+static void saved_release(struct saved *sv)
+{
+    json_decref(sv->messages);
+    free(sv->text);
+    *sv = (struct saved){NULL, NULL};
+}
+
 /* A session's cached window. */
 struct hentry {
     char *sid;            /* the session id (own copy) */
     int max_turns;        /* the window it was read for */
     struct rows rows;     /* its items, oldest first; never empty */
+    struct saved saved;   /* the messages of a turn saved since, not yet read back */
     struct hentry *chain; /* next in its bucket */
     struct dlist lru;     /* on the cache's LRU list */
 };
@@ -118,6 +135,7 @@ struct history_cache *history_cache_new(void)
 static void entry_free(struct hentry *e)
 {
     rows_release(&e->rows);
+    saved_release(&e->saved);
     free(e->sid);
     free(e);
 }
@@ -191,6 +209,27 @@ void history_cache_on_erase(void *ud, const char *session_id)
     history_cache_drop(ud, session_id);
 }
 
+void history_cache_saved(struct history_cache *c, const char *session_id, const json_t *messages)
+{
+    if (!c || !session_id || !json_is_array(messages))
+        return;
+    pthread_mutex_lock(&c->mu);
+    int held = *slot_of(c, session_id) != NULL;
+    pthread_mutex_unlock(&c->mu);
+    if (!held) /* a session not held is read whole next time anyway */
+        return;
+    struct saved sv = {json_incref((json_t *)messages), jsontext_dump(messages)};
+    pthread_mutex_lock(&c->mu);
+    struct hentry *e = *slot_of(c, session_id);
+    if (e) {
+        struct saved old = e->saved;
+        e->saved = sv;
+        sv = old;
+    }
+    pthread_mutex_unlock(&c->mu);
+    saved_release(&sv);
+}
+
 void history_cache_stats(struct history_cache *c, struct history_stats *st)
 {
     pthread_mutex_lock(&c->mu);
@@ -198,9 +237,11 @@ void history_cache_stats(struct history_cache *c, struct history_stats *st)
     pthread_mutex_unlock(&c->mu);
 }
 
-/* Copies sid's entry's rows (references taken) into *out when it was read for max_turns, and
- * marks it most recently read. Returns 1 when found, else 0. */
-static int cache_get(struct history_cache *c, const char *sid, int max_turns, struct rows *out)
+/* Copies sid's entry's rows (references taken) into *out when it was read for max_turns, moves
+ * its saved turn (if any) to *saved, and marks it most recently read. Returns 1 when found,
+ * else 0. */
+static int cache_get(struct history_cache *c, const char *sid, int max_turns, struct rows *out,
+                     struct saved *saved)
 {
     int found = 0;
     pthread_mutex_lock(&c->mu);
@@ -210,6 +251,8 @@ static int cache_get(struct history_cache *c, const char *sid, int max_turns, st
         for (size_t i = 0; i < e->rows.n; i++)
             out->v[i] = row_ref(e->rows.v[i]);
         out->n = e->rows.n;
+        *saved = e->saved;
+        e->saved = (struct saved){NULL, NULL};
         dlist_move_head(&c->lru, &e->lru);
         found = 1;
     }
@@ -262,10 +305,35 @@ static void cache_put(struct history_cache *c, const char *sid, int max_turns,
 
 /* ---------------------------------------------------------------- loading */
 
+/* The messages of a store item: given parsed, the saved turn's when its text is the item's, or
+ * parsed from the item's text. New reference, or NULL with err. */
+static json_t *item_messages(const json_t *it, const struct saved *saved, struct err *err)
+{
+    json_t *msgs = json_object_get(it, "messages");
+    if (json_is_array(msgs))
+        return json_incref(msgs);
+    const json_t *text = json_object_get(it, "messagesText");
+    if (!json_is_string(text)) {
+        err_set(err, "StoreError", "stored turn holds no messages");
+        return NULL;
+    }
+    if (saved && saved->text && strlen(saved->text) == json_string_length(text) &&
+        memcmp(saved->text, json_string_value(text), json_string_length(text)) == 0)
+        return json_incref(saved->messages);
+    msgs = json_loadb(json_string_value(text), json_string_length(text), 0, NULL);
+    if (!json_is_array(msgs)) {
+        json_decref(msgs);
+        err_set(err, "StoreError", "stored turn holds malformed messages");
+        return NULL;
+    }
+    return msgs;
+}
+
 /* Appends the items of store rows (history_since's answer, oldest first) to rs, skipping any
- * item not newer than after (the one the caller holds). Returns 0, or -1 with err when an item
- * has no messages where it must. */
-static int rows_append(struct rows *rs, const json_t *items, long long after, struct err *err)
+ * item not newer than after (the one the caller holds); saved (may be NULL) is a turn this
+ * process saved since. Returns 0, or -1 with err when an item has no messages where it must. */
+static int rows_append(struct rows *rs, const json_t *items, long long after,
+                       const struct saved *saved, struct err *err)
 {
     size_t n = json_array_size(items), i;
     rs->v = xrealloc(rs->v, (rs->n + n + 1) * sizeof *rs->v);
@@ -274,10 +342,11 @@ static int rows_append(struct rows *rs, const json_t *items, long long after, st
         long long ts = (long long)json_integer_value(json_object_get(it, "timestamp"));
         if (ts <= after)
             continue;
-        json_t *msgs = json_object_get(it, "messages");
-        if (!json_is_array(msgs))
-            return err_set(err, "StoreError", "stored turn holds no messages");
+        json_t *msgs = item_messages(it, saved, err);
+        if (!msgs)
+            return -1;
         rs->v[rs->n++] = row_new(ts, msgs);
+        json_decref(msgs);
     }
     return 0;
 }
@@ -339,8 +408,9 @@ int history_window_load(struct history_cache *c, struct store *s, const char *si
         return load_uncached(s, sid, max_turns, w, err);
     int rc = -1, hit = 0, reload = 0;
     struct rows rs = {NULL, 0};
+    struct saved saved = {NULL, NULL};
     json_t *items = NULL;
-    if (cache_get(c, sid, max_turns, &rs)) {
+    if (cache_get(c, sid, max_turns, &rs, &saved)) {
         long long newest = rs.v[rs.n - 1]->ts;
         /* one more than a window: the held newest turn comes back with up to a window of newer
          * ones (a one-turn window would otherwise never find it and reload every time) */
@@ -348,7 +418,7 @@ int history_window_load(struct history_cache *c, struct store *s, const char *si
             goto out;
         const json_t *first = json_array_get(items, 0);
         if (first && json_integer_value(json_object_get(first, "timestamp")) == newest) {
-            if (rows_append(&rs, items, newest, err) < 0)
+            if (rows_append(&rs, items, newest, &saved, err) < 0)
                 goto out;
             hit = 1;
         } else { /* the newest item held is gone (erased) or more turns came than a window */
@@ -360,7 +430,7 @@ int history_window_load(struct history_cache *c, struct store *s, const char *si
     }
     if (!hit) {
         if (store_history_since(s, sid, HISTORY_ALL, max_turns, &items, err) < 0 ||
-            rows_append(&rs, items, HISTORY_ALL, err) < 0)
+            rows_append(&rs, items, HISTORY_ALL, NULL, err) < 0)
             goto out;
     }
     rows_keep_last(&rs, max_turns);
@@ -370,6 +440,7 @@ int history_window_load(struct history_cache *c, struct store *s, const char *si
 out:
     json_decref(items);
     rows_release(&rs);
+    saved_release(&saved);
     return rc;
 }
 

@@ -6,7 +6,8 @@
  * window grows to PARLEY_HISTORY_TURNS turns with their tool results. A history cache keeps each
  * session's window (its turns' messages, parsed, each with its estimate) in a bounded LRU, and a
  * later read asks the store only for the turns saved after the newest one it holds
- * (store_history_since). The store stays the truth: a read that does not find the newest held
+ * (store_history_since); a turn this process saved is taken as it was saved rather than parsed
+ * back (history_cache_saved). The store stays the truth: a read that does not find the newest held
  * turn still stored (the session was erased, here or by another process) reloads the whole
  * window, and turns another writer saved are read like the cache's own. A cached window is
  * never served stale. Erasure through the store drops the session's entry at once (store.h,
@@ -56,6 +57,13 @@ void history_cache_drop(struct history_cache *c, const char *session_id);
 
 /* Drops session_id's entry from the cache ud (a struct history_cache *): the store's on_erase. */
 void history_cache_on_erase(void *ud, const char *session_id);
+
+/* Tells the cache that messages (borrowed; a reference is taken) are the messages of a turn of
+ * session_id this process has just saved. When the cache holds the session, its next read takes
+ * these very values for the stored item whose JSON text is theirs (the store's answer still
+ * decides what is there) instead of parsing that text again. Nothing is kept for a session the
+ * cache does not hold. The messages must not change afterwards (a state's values never do). */
+void history_cache_saved(struct history_cache *c, const char *session_id, const json_t *messages);
 
 /* Fills *st with the cache's counts. */
 void history_cache_stats(struct history_cache *c, struct history_stats *st);

@@ -51,11 +51,13 @@ struct store_ops {
                           struct err *err);
 
     /* The turn items of the session whose timestamp is at least since_ms, the newest max_turns
-     * of them, oldest first: [{"timestamp"(ms), "messages": [...]}]. The item whose timestamp is
-     * exactly since_ms may come without "messages": a caller that holds the window up to that
-     * item (agent/history.h) asks only whether it is still there and what came after it. An
-     * unknown session gives an empty array. NULL in an adapter without it (callers then use
-     * history_recent). */
+     * of them, oldest first: [{"timestamp"(ms), "messages": [...]}], or with "messagesText"
+     * instead of "messages": the messages' JSON text as stored, unparsed (the SQLite adapter's
+     * form; the caller parses it, or finds it is text it already holds parsed). The item whose
+     * timestamp is exactly since_ms may come without either: a caller that holds the window up
+     * to that item (agent/history.h) asks only whether it is still there and what came after
+     * it. An unknown session gives an empty array. NULL in an adapter without it (callers then
+     * use history_recent). */
     int (*history_since)(struct store *s, const char *session_id, long long since_ms, int max_turns,
                          json_t **out, struct err *err);
 

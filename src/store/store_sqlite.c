@@ -412,14 +412,9 @@ static int sq_history_since(struct store *base, const char *id, long long since_
     while ((step = sqlpool_step(st)) == SQLITE_ROW) {
         json_t *row = json_pack("{s:I}", "timestamp", (json_int_t)sqlite3_column_int64(st, 0));
         const char *text = (const char *)sqlite3_column_text(st, 1);
-        if (text) {
-            json_t *msgs = messages_parse(text, err);
-            if (!msgs) {
-                json_decref(row);
-                goto out;
-            }
-            json_object_set_new(row, "messages", msgs);
-        }
+        if (text) /* unparsed: the history cache may hold this text parsed already */
+            json_object_set_new(row, "messagesText",
+                                json_stringn_nocheck(text, (size_t)sqlite3_column_bytes(st, 1)));
         json_array_insert_new(rows, 0, row); /* read newest first; the answer is oldest first */
     }
     if (step != SQLITE_DONE) {

@@ -17,8 +17,16 @@
 
 static struct store *st, *other; /* two handles on one database: this process and another */
 
+static int save_kept(struct store *s, const char *id, int is_new, int k, json_t **messages);
+
 /* Saves one turn of session id through s: a question, a tool call and its result, an answer. */
 static int save(struct store *s, const char *id, int is_new, int k)
+{
+    return save_kept(s, id, is_new, k, NULL);
+}
+
+/* save, and *messages (when not NULL) gets the saved messages array (new reference). */
+static int save_kept(struct store *s, const char *id, int is_new, int k, json_t **messages)
 {
     char q[64], a[64], r[64];
     snprintf(q, sizeof q, "question %d \"quoted\"\n", k);
@@ -35,6 +43,8 @@ static int save(struct store *s, const char *id, int is_new, int k)
     struct err e;
     int no = 0;
     int rc = store_turn_save(s, turn, &no, &e);
+    if (messages)
+        *messages = json_incref(json_object_get(turn, "messages"));
     json_decref(turn);
     return rc;
 }
@@ -252,6 +262,58 @@ static void test_threads(void)
     history_cache_free(c);
 }
 
+/* A turn this process saved (history_cache_saved) is read back as the very values it saved, and
+ * still as the store has it; saved messages whose text the store does not hold are not taken
+ * (the store's are parsed); a session the cache does not hold keeps nothing. */
+static void test_saved_turns(void)
+{
+    struct history_cache *c = history_cache_new();
+    struct history_stats s;
+    json_t *msgs = NULL;
+    CHECK(save(st, "h-s", 1, 1) == 0);
+    CHECK_INT(load_same(c, "h-s", 3, 8), 4);
+    CHECK(save_kept(st, "h-s", 0, 2, &msgs) == 0);
+    history_cache_saved(c, "h-s", msgs);
+    CHECK_INT(load_same(c, "h-s", 3, 8), 8);
+    struct history_window w;
+    struct err e;
+    CHECK(history_window_load(c, st, "h-s", 3, 8, &w, &e) == 0);
+    for (size_t i = 0; i < 4; i++) /* the saved values themselves */
+        CHECK(json_array_get(w.messages, 4 + i) == json_array_get(msgs, i));
+    history_window_release(&w);
+    json_decref(msgs);
+
+    /* saved messages that are not what the store holds are left aside */
+    CHECK(save_kept(st, "h-s", 0, 3, &msgs) == 0);
+    json_t *other_msgs = json_deep_copy(msgs);
+    char *changed = xstrdup(json_string_value(json_object_get(json_array_get(msgs, 0), "content")));
+    changed[0] = 'Q'; /* the same length, another text */
+    json_object_set_new(json_array_get(other_msgs, 0), "content", json_string(changed));
+    free(changed);
+    history_cache_saved(c, "h-s", other_msgs);
+    CHECK_INT(load_same(c, "h-s", 3, 8), 12);
+    CHECK(history_window_load(c, st, "h-s", 3, 8, &w, &e) == 0);
+    CHECK(json_array_get(w.messages, 8) != json_array_get(other_msgs, 0));
+    CHECK(json_array_get(w.messages, 8) != json_array_get(msgs, 0));
+    history_window_release(&w);
+    json_decref(other_msgs);
+    json_decref(msgs);
+
+    /* a session not held keeps nothing (and leaks nothing: the sanitizer build) */
+    CHECK(save_kept(st, "h-s2", 1, 1, &msgs) == 0);
+    history_cache_saved(c, "h-s2", msgs);
+    json_decref(msgs);
+    history_cache_stats(c, &s);
+    CHECK_INT(s.sessions, 1);
+    CHECK_INT(s.misses, 1);
+    /* erased: the entry goes with what it kept */
+    CHECK(save_kept(st, "h-s", 0, 4, &msgs) == 0);
+    history_cache_saved(c, "h-s", msgs);
+    json_decref(msgs);
+    history_cache_drop(c, "h-s");
+    history_cache_free(c);
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -268,6 +330,7 @@ int main(void)
         RUN(test_erase_drops);
         RUN(test_lru_bound);
         RUN(test_threads);
+        RUN(test_saved_turns);
     }
     store_free(st);
     store_free(other);

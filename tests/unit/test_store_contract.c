@@ -138,6 +138,19 @@ static void test_turns_back_to_back(void)
     json_decref(s);
 }
 
+/* An item of history_since's answer: its messages, given parsed or as their JSON text (which
+ * must then parse to an array). New reference, or NULL. */
+static json_t *item_messages(const json_t *row)
+{
+    json_t *msgs = json_object_get(row, "messages");
+    if (msgs)
+        return json_incref(msgs);
+    const char *text = json_string_value(json_object_get(row, "messagesText"));
+    msgs = text ? json_loads(text, 0, NULL) : NULL;
+    CHECK(json_is_array(msgs));
+    return msgs;
+}
+
 /* history_since: the items from a timestamp on, newest max_turns, oldest first; the item at the
  * timestamp itself only has to be there (the caller holds its messages). */
 static void test_history_since(void)
@@ -155,10 +168,12 @@ static void test_history_since(void)
     for (size_t i = 0; i < 4; i++) {
         json_t *row = json_array_get(all, i);
         ts[i] = (long long)json_integer_value(json_object_get(row, "timestamp"));
-        json_t *m = json_array_get(json_object_get(row, "messages"), 0);
+        json_t *msgs = item_messages(row);
+        json_t *m = json_array_get(msgs, 0);
         char want[16];
         snprintf(want, sizeof want, "user %zu", i + 1);
         CHECK_STR(json_string_value(json_object_get(m, "content")), want);
+        json_decref(msgs);
         CHECK(i == 0 || ts[i] > ts[i - 1]);
     }
     json_decref(all);
@@ -167,10 +182,10 @@ static void test_history_since(void)
     CHECK_INT(json_array_size(tail), 3);
     CHECK_INT(json_integer_value(json_object_get(json_array_get(tail, 0), "timestamp")), ts[1]);
     CHECK_INT(json_integer_value(json_object_get(json_array_get(tail, 2), "timestamp")), ts[3]);
-    CHECK_STR(json_string_value(json_object_get(
-                  json_array_get(json_object_get(json_array_get(tail, 2), "messages"), 1),
-                  "content")),
+    json_t *newest = item_messages(json_array_get(tail, 2));
+    CHECK_STR(json_string_value(json_object_get(json_array_get(newest, 1), "content")),
               "assistant 4");
+    json_decref(newest);
     json_decref(tail);
     json_t *last2 = NULL; /* the limit keeps the newest */
     CHECK(store_history_since(st, s1, -1, 2, &last2, &e) == 0);
