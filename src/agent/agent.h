@@ -123,7 +123,8 @@ struct agent {
     _Atomic(struct agent_def *) def;
     pthread_mutex_t def_lock; /* guards def (agent_init creates it) */
     /* Sessions' recent windows kept parsed between turns (agent/history.h); agent_init makes it
-     * and registers it as the store's on_erase; NULL (an agent built without agent_init) reads
+     * and registers the agent as the store's on_erase (an erased session's window goes, and
+     * model_forget); NULL (an agent built without agent_init) reads
      * the store each turn. */
     struct history_cache *history;
 };

@@ -700,6 +700,15 @@ const struct agent_handler agent_handlers[] = {
     {NULL, NULL},
 };
 
+/* The store's on_erase: what the agent keeps of the conversation's text goes with it: its window
+ * at once, and what the model keeps by value rather than by session (model_forget) all together. */
+static void agent_on_erase(void *ud, const char *session_id)
+{
+    struct agent *a = ud;
+    history_cache_drop(a->history, session_id);
+    model_forget(a->model);
+}
+
 void agent_init(struct agent *a)
 {
     pthread_mutex_init(&a->action_lock, NULL);
@@ -707,8 +716,8 @@ void agent_init(struct agent *a)
     pthread_mutex_init(&a->def_lock, NULL);
     a->history = history_cache_new();
     if (a->store) {
-        a->store->on_erase = history_cache_on_erase;
-        a->store->on_erase_ud = a->history;
+        a->store->on_erase = agent_on_erase;
+        a->store->on_erase_ud = a;
     }
 }
 
@@ -717,7 +726,7 @@ void agent_release(struct agent *a)
     pthread_mutex_destroy(&a->action_lock);
     agent_def_unref(atomic_exchange(&a->def, NULL));
     pthread_mutex_destroy(&a->def_lock);
-    if (a->store && a->store->on_erase_ud == a->history) {
+    if (a->store && a->store->on_erase_ud == a) {
         a->store->on_erase = NULL;
         a->store->on_erase_ud = NULL;
     }

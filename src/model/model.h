@@ -36,6 +36,10 @@ struct model_ops {
     json_t *(*invoke)(struct model *m, const json_t *request, model_delta_fn on_delta, void *ud,
                       struct err *err);
     void (*free)(struct model *m);
+    /* Drops whatever the adapter keeps that was derived from past requests' text (the offline
+     * model's measures of their messages), so that an erased conversation's text does not stay
+     * in memory. NULL: the adapter keeps nothing of the kind. */
+    void (*forget)(struct model *m);
 };
 
 struct model {
@@ -54,6 +58,13 @@ static inline const char *model_name(const struct model *m)
 {
     assert(m);
     return m->ops->name;
+}
+
+/* The adapter's forget op, if it has one; NULL is a no-op. Thread-safe. */
+static inline void model_forget(struct model *m)
+{
+    if (m && m->ops->forget)
+        m->ops->forget(m);
 }
 
 /* Frees the model; NULL is a no-op. */

@@ -19,6 +19,7 @@
 
 #include "base/hash.h"
 #include "base/jsontext.h"
+#include "base/ptrmemo.h"
 #include "base/swar.h"
 #include "base/xmalloc.h"
 #include "model/model.h"
@@ -27,13 +28,11 @@
 
 #define OFFLINE_MODEL_NAME "parley-offline-1"
 
-struct measures; /* the values measured once (below) */
-
 struct model_offline {
     struct model base;             /* first, so a struct model * is a struct model_offline * */
     pthread_mutex_t mu;            /* guards custom */
     struct offline_custom *custom; /* custom tools (one reference), or NULL */
-    struct measures *measures;     /* owned */
+    struct ptrmemo *measures;      /* values measured once (owned; below) */
 };
 
 /* ------------------------------------------------------------------------------------------------
@@ -156,7 +155,7 @@ static size_t estimate_json_tokens(const json_t *j)
 struct request_pass {
     struct hash_stream hash;   /* of the bytes handed on */
     struct token_count tokens; /* of the counted values */
-    struct measures *measures; /* where values measured once are kept (NULL: none) */
+    struct ptrmemo *measures;  /* where values measured once are kept (NULL: none) */
     int counting;              /* 1 while a counted value is walked */
     size_t bytes;              /* handed on so far */
     size_t n;                  /* bytes in buf */
@@ -248,52 +247,16 @@ static void pass_string(struct request_pass *rp, const char *s, size_t len)
  * and they are the very same values each time: the history cache keeps a session's messages
  * parsed between turns, build_request shares their contents and the tools' definitions are one
  * immutable value. So the model keeps, by address, the measures of each message's "content" and of
- * "tools": their bytes, digest and tokens, in a set-associative table of its own that holds a
- * reference to each value it keeps, so no other value takes that address while the entry lives
- * (its length or member count is checked too). Other long strings (MODEL_OFFLINE_LONG_STRING
- * bytes or more: the system prompt, rendered at every call) are measured at every call. Like every
- * value of a turn's state, they are never changed once made (agent.h; the ASL engine's size memo
- * counts on the same). In the text the id hashes, such a value of MODEL_OFFLINE_LONG_STRING bytes
- * or more is its digest (model.h), which is what lets the walk skip it; its tokens are those of its
- * JSON text as ever (a string begins and ends with a quote, a container with a bracket, so the runs
- * it counts are its own). */
-#define MEASURED_SETS 1024  /* a power of two; a value goes in the set its address picks */
-#define MEASURED_WAYS 4     /* entries a set holds: the one used longest ago makes room */
-#define MEASURED_STRIPES 64 /* locks, each over the sets equal to it modulo MEASURED_STRIPES */
-
-struct measured {
-    json_t *v;       /* the value (a reference held), or NULL */
-    size_t check;    /* a string's length, a container's member count */
-    size_t bytes;    /* of its compact, key-sorted JSON text */
-    uint64_t digest; /* hash_stream of a string's bytes, of a container's text */
-    size_t tokens;   /* the estimate over its JSON text */
-    uint64_t used;   /* when it was last found or kept (the set's stripe's clock) */
-};
-
-struct measures {
-    pthread_mutex_t mu[MEASURED_STRIPES];
-    uint64_t clock[MEASURED_STRIPES]; /* under mu[i] */
-    struct measured slot[MEASURED_SETS * MEASURED_WAYS];
-};
-
-static struct measures *measures_new(void)
-{
-    struct measures *ms = xcalloc(1, sizeof *ms);
-    for (int i = 0; i < MEASURED_STRIPES; i++)
-        pthread_mutex_init(&ms->mu[i], NULL);
-    return ms;
-}
-
-static void measures_free(struct measures *ms)
-{
-    if (!ms)
-        return;
-    for (int i = 0; i < MEASURED_SETS * MEASURED_WAYS; i++)
-        json_decref(ms->slot[i].v);
-    for (int i = 0; i < MEASURED_STRIPES; i++)
-        pthread_mutex_destroy(&ms->mu[i]);
-    free(ms);
-}
+ * "tools": their bytes, digest and tokens, in a memo of its own (base/ptrmemo.h: it holds a
+ * reference to each value it keeps, so no other value takes that address while the entry lives,
+ * and checks the length or member count too; an erasure empties it, model_forget). Other long
+ * strings (MODEL_OFFLINE_LONG_STRING bytes or more: the system prompt, rendered at every call) are
+ * measured at every call. Like every value of a turn's state, they are never changed once made
+ * (agent.h; the ASL engine's size memo counts on the same). In the text the id hashes, such a value
+ * of MODEL_OFFLINE_LONG_STRING bytes or more is its digest (model.h), which is what lets the walk
+ * skip it; its tokens are those of its JSON text as ever (a string begins and ends with a quote, a
+ * container with a bracket, so the runs it counts are its own). */
+#define MEASURED_SETS 1024 /* of the memo of values measured once (base/ptrmemo.h) */
 
 /* Where the walk is in the request: which values it may replace by their digests. */
 enum place {
@@ -306,36 +269,23 @@ enum place {
 
 static int pass_value(struct request_pass *rp, const json_t *v, int depth, enum place at);
 
-static size_t measured_set(const json_t *v)
-{
-    return (size_t)(((uintptr_t)v * 0x9E3779B97F4A7C15ull) >> 40) & (MEASURED_SETS - 1);
-}
+/* What is known of a value measured whole. */
+struct measured {
+    size_t bytes;    /* of its compact, key-sorted JSON text */
+    uint64_t digest; /* hash_stream of a string's bytes, of a container's text */
+    size_t tokens;   /* the estimate over its JSON text */
+};
 
-static size_t measured_check(const json_t *v)
-{
-    return json_is_string(v) ? json_string_length(v)
-                             : (json_is_object(v) ? json_object_size(v) : json_array_size(v));
-}
-
-/* The measures of v (a string or a container): from the table, or taken now by a walk of its own
+/* The measures of v (a string or a container): from the memo, or taken now by a walk of its own
  * and, when keep, kept there. -1 past the walk's depth limit. */
 static int measure(struct request_pass *rp, const json_t *v, int depth, int keep,
                    struct measured *out)
 {
-    size_t set = measured_set(v), check = measured_check(v);
-    struct measured *ways = &rp->measures->slot[set * MEASURED_WAYS];
-    pthread_mutex_t *mu = &rp->measures->mu[set % MEASURED_STRIPES];
-    uint64_t *clock = &rp->measures->clock[set % MEASURED_STRIPES];
-    if (keep) {
-        pthread_mutex_lock(mu);
-        for (int w = 0; w < MEASURED_WAYS; w++)
-            if (ways[w].v == v && ways[w].check == check) {
-                ways[w].used = ++*clock;
-                *out = ways[w];
-                pthread_mutex_unlock(mu);
-                return 0;
-            }
-        pthread_mutex_unlock(mu);
+    size_t check = ptrmemo_check_of(v);
+    struct ptrmemo_value kept;
+    if (keep && ptrmemo_get(rp->measures, v, check, &kept)) {
+        *out = (struct measured){kept.b, kept.a, kept.c};
+        return 0;
     }
     struct request_pass *own = xmalloc(sizeof *own); /* the value's text alone */
     hash_stream_init(&own->hash);
@@ -346,8 +296,7 @@ static int measure(struct request_pass *rp, const json_t *v, int depth, int keep
     own->n = 0;
     int rc = pass_value(own, v, depth, AT_PLAIN);
     pass_flush(own);
-    *out = (struct measured){
-        (json_t *)v, check, own->bytes, hash_stream_done(&own->hash), count_done(&own->tokens), 0};
+    *out = (struct measured){own->bytes, hash_stream_done(&own->hash), count_done(&own->tokens)};
     free(own);
     if (rc < 0)
         return -1;
@@ -357,19 +306,9 @@ static int measure(struct request_pass *rp, const json_t *v, int depth, int keep
         hash_stream_feed(&h, json_string_value(v), check);
         out->digest = hash_stream_done(&h);
     }
-    if (!keep)
-        return 0;
-    json_incref(out->v);
-    pthread_mutex_lock(mu);
-    struct measured *room = &ways[0];
-    for (int w = 1; w < MEASURED_WAYS && room->v; w++)
-        if (!ways[w].v || ways[w].used < room->used)
-            room = &ways[w];
-    json_t *old = room->v;
-    *room = *out;
-    room->used = ++*clock;
-    pthread_mutex_unlock(mu);
-    json_decref(old);
+    if (keep)
+        ptrmemo_put(rp->measures, v, check,
+                    &(struct ptrmemo_value){NULL, out->digest, out->bytes, out->tokens});
     return 0;
 }
 
@@ -523,7 +462,7 @@ static int pass_value(struct request_pass *rp, const json_t *v, int depth, enum 
 
 /* Fills *h with hash_stream of the request's compact, key-sorted JSON text with its long values
  * digested (model.h) and returns the estimated input tokens. */
-static size_t request_hash_tokens(struct measures *ms, const json_t *request, uint64_t *h)
+static size_t request_hash_tokens(struct ptrmemo *ms, const json_t *request, uint64_t *h)
 {
     struct request_pass *rp = xmalloc(sizeof *rp); /* not on a turn's fiber stack */
     hash_stream_init(&rp->hash);
@@ -628,15 +567,21 @@ static void offline_free(struct model *m)
 {
     struct model_offline *mo = (struct model_offline *)m;
     offline_custom_unref(mo->custom);
-    measures_free(mo->measures);
+    ptrmemo_free(mo->measures);
     pthread_mutex_destroy(&mo->mu);
     free(mo);
+}
+
+static void offline_forget(struct model *m)
+{
+    ptrmemo_clear(((struct model_offline *)m)->measures);
 }
 
 static const struct model_ops offline_ops = {
     .name = "offline",
     .invoke = offline_invoke,
     .free = offline_free,
+    .forget = offline_forget,
 };
 
 struct model *model_offline_new(void)
@@ -644,7 +589,7 @@ struct model *model_offline_new(void)
     struct model_offline *mo = xcalloc(1, sizeof *mo);
     mo->base.ops = &offline_ops;
     pthread_mutex_init(&mo->mu, NULL);
-    mo->measures = measures_new();
+    mo->measures = ptrmemo_new(MEASURED_SETS);
     pthread_once(&phase_once, phase_init); /* the token count's table, before any call */
     return &mo->base;
 }

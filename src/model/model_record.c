@@ -374,10 +374,16 @@ static void record_free(struct model *m)
     free(r);
 }
 
+static void record_forget(struct model *m)
+{
+    model_forget(((struct model_record *)m)->inner);
+}
+
 static const struct model_ops record_ops = {
     .name = "record",
     .invoke = record_invoke,
     .free = record_free,
+    .forget = record_forget,
 };
 
 struct model *model_record_inner(struct model *m)

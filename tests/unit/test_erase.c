@@ -14,6 +14,7 @@
 #include "base/config.h"
 #include "base/xmalloc.h"
 #include "check.h"
+#include "model/model.h"
 #include "queue/queue.h"
 #include "runtime/app.h"
 #include "store/store.h"
@@ -248,6 +249,48 @@ out:
     free(qpath);
 }
 
+/* What the model keeps of messages' text by value (the offline model's measures of long contents)
+ * goes when a session is erased through the store: the agent's on_erase tells the model to forget,
+ * so the memo lets go of the contents it held. */
+static void test_erase_forgets_model_measures(void)
+{
+    struct err e = {0};
+    char *path = xasprintf("%s/forget.db", dir);
+    struct store *store = store_sqlite_new(path, 2, &e);
+    struct config cfg;
+    config_load(&cfg, &e);
+    struct model *m = model_offline_new();
+    CHECK(store != NULL);
+    if (!store)
+        goto out;
+    struct agent a = {.cfg = &cfg, .store = store, .model = m};
+    agent_init(&a);
+    json_t *turn = new_turn("s-forget", "u1");
+    int no = 0;
+    CHECK_INT(store_turn_save(store, turn, &no, &e), 0);
+    json_decref(turn);
+    char text[MODEL_OFFLINE_LONG_STRING * 2];
+    memset(text, 'c', sizeof text - 1);
+    text[sizeof text - 1] = '\0';
+    json_t *content = json_string(text);
+    json_t *req = json_pack("{s:s, s:[{s:s, s:O}], s:[], s:i}", "system", "be brief", "messages",
+                            "role", "user", "content", content, "tools", "max_tokens", 64);
+    json_t *resp = model_invoke(m, req, NULL, NULL, &e);
+    CHECK(resp != NULL);
+    json_decref(resp);
+    json_decref(req);
+    CHECK_INT(content->refcount, 2); /* ours and the model's memo */
+    CHECK_INT(store_session_erase(store, "s-forget", &e), 0);
+    CHECK_INT(content->refcount, 1); /* forgotten */
+    json_decref(content);
+    agent_release(&a);
+out:
+    model_free(m);
+    store_free(store);
+    config_release(&cfg);
+    free(path);
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -256,6 +299,7 @@ int main(void)
     RUN(test_queue_erase_session);
     RUN(test_worker_drops_actions_of_erased_sessions);
     RUN(test_erase_user);
+    RUN(test_erase_forgets_model_measures);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)

@@ -44,7 +44,8 @@ static void scripted_free(struct model *m)
     (void)m;
 }
 
-static const struct model_ops scripted_ops = {"scripted", scripted_invoke, scripted_free};
+static const struct model_ops scripted_ops = {
+    .name = "scripted", .invoke = scripted_invoke, .free = scripted_free};
 
 static json_t *text_reply(const char *text)
 {
