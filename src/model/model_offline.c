@@ -162,6 +162,20 @@ struct request_pass {
     char buf[PASS_BUF];
 };
 
+/* A new walk (on the heap: not on a turn's fiber stack) keeping its measures in measures (may be
+ * NULL), counting from the start or not. */
+static struct request_pass *pass_new(struct ptrmemo *measures, int counting)
+{
+    struct request_pass *rp = xmalloc(sizeof *rp);
+    hash_stream_init(&rp->hash);
+    rp->tokens = (struct token_count){0, 0};
+    rp->measures = measures;
+    rp->counting = counting;
+    rp->bytes = 0;
+    rp->n = 0;
+    return rp;
+}
+
 static void pass_take(struct request_pass *rp, const char *s, size_t len)
 {
     rp->bytes += len;
@@ -287,13 +301,7 @@ static int measure(struct request_pass *rp, const json_t *v, int depth, int keep
         *out = (struct measured){kept.b, kept.a, kept.c};
         return 0;
     }
-    struct request_pass *own = xmalloc(sizeof *own); /* the value's text alone */
-    hash_stream_init(&own->hash);
-    own->tokens = (struct token_count){0, 0};
-    own->measures = NULL;
-    own->counting = 1;
-    own->bytes = 0;
-    own->n = 0;
+    struct request_pass *own = pass_new(NULL, 1); /* the value's text alone */
     int rc = pass_value(own, v, depth, AT_PLAIN);
     pass_flush(own);
     *out = (struct measured){own->bytes, hash_stream_done(&own->hash), count_done(&own->tokens)};
@@ -464,13 +472,7 @@ static int pass_value(struct request_pass *rp, const json_t *v, int depth, enum 
  * digested (model.h) and returns the estimated input tokens. */
 static size_t request_hash_tokens(struct ptrmemo *ms, const json_t *request, uint64_t *h)
 {
-    struct request_pass *rp = xmalloc(sizeof *rp); /* not on a turn's fiber stack */
-    hash_stream_init(&rp->hash);
-    rp->tokens = (struct token_count){0, 0};
-    rp->measures = ms;
-    rp->counting = 0;
-    rp->bytes = 0;
-    rp->n = 0;
+    struct request_pass *rp = pass_new(ms, 0);
     (void)pass_value(rp, request, 0, AT_TOP);
     pass_flush(rp);
     *h = hash_stream_done(&rp->hash);
