@@ -204,11 +204,6 @@ void history_cache_drop(struct history_cache *c, const char *session_id)
     pthread_mutex_unlock(&c->mu);
 }
 
-void history_cache_on_erase(void *ud, const char *session_id)
-{
-    history_cache_drop(ud, session_id);
-}
-
 void history_cache_saved(struct history_cache *c, const char *session_id, const json_t *messages)
 {
     if (!c || !session_id || !json_is_array(messages))
@@ -320,13 +315,7 @@ static json_t *item_messages(const json_t *it, const struct saved *saved, struct
     if (saved && saved->text && strlen(saved->text) == json_string_length(text) &&
         memcmp(saved->text, json_string_value(text), json_string_length(text)) == 0)
         return json_incref(saved->messages);
-    msgs = json_loadb(json_string_value(text), json_string_length(text), 0, NULL);
-    if (!json_is_array(msgs)) {
-        json_decref(msgs);
-        err_set(err, "StoreError", "stored turn holds malformed messages");
-        return NULL;
-    }
-    return msgs;
+    return store_messages_parse(json_string_value(text), json_string_length(text), err);
 }
 
 /* Appends the items of store rows (history_since's answer, oldest first) to rs, skipping any

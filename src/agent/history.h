@@ -10,9 +10,9 @@
  * back (history_cache_saved). The store stays the truth: a read that does not find the newest held
  * turn still stored (the session was erased, here or by another process) reloads the whole
  * window, and turns another writer saved are read like the cache's own. A cached window is
- * never served stale. Erasure through the store drops the session's entry at once (store.h,
- * on_erase), so erased text does not stay in memory either. Thread-safe; one mutex guards the
- * table and is never held across a store call.
+ * never served stale. Erasure through the store drops the session's entry at once (the agent's
+ * on_erase calls history_cache_drop), so erased text does not stay in memory either. Thread-safe;
+ * one mutex guards the table and is never held across a store call.
  */
 #ifndef PARLEY_HISTORY_H
 #define PARLEY_HISTORY_H
@@ -54,9 +54,6 @@ void history_cache_free(struct history_cache *c);
 
 /* Forgets session_id's entry, if any (erasure). */
 void history_cache_drop(struct history_cache *c, const char *session_id);
-
-/* Drops session_id's entry from the cache ud (a struct history_cache *): the store's on_erase. */
-void history_cache_on_erase(void *ud, const char *session_id);
 
 /* Tells the cache that messages (borrowed; a reference is taken) are the messages of a turn of
  * session_id this process has just saved. When the cache holds the session, its next read takes

@@ -24,6 +24,16 @@ static json_t *masked(const json_t *v)
     return copy;
 }
 
+json_t *store_messages_parse(const char *text, size_t len, struct err *err)
+{
+    json_t *msgs = json_loadb(text, len, 0, NULL);
+    if (json_is_array(msgs))
+        return msgs;
+    json_decref(msgs);
+    err_set(err, "StoreError", "stored turn holds malformed messages");
+    return NULL;
+}
+
 int store_turn_save(struct store *s, const json_t *turn, int *turn_no, struct err *err)
 {
     return store_turn_save_counted(s, turn, turn_no, NULL, err);

@@ -266,6 +266,11 @@ static inline int store_session_transcript(struct store *s, const char *session_
     return s->ops->session_transcript(s, session_id, header, messages, err);
 }
 
+/* The messages array of a stored turn's JSON text (len bytes: a SQLite row's messages column, a
+ * history_since item's "messagesText"): a new reference, or NULL with err "StoreError" when the
+ * text is not an array. */
+json_t *store_messages_parse(const char *text, size_t len, struct err *err);
+
 /* The four writes below pass what they store through guard_mask_cards_json first (on a copy; the
  * caller's value is untouched), whatever the adapter: a card number in a message, an operator's
  * note, a tool's input or result, a ticket or a stored response is kept only as

@@ -331,16 +331,12 @@ static int sq_session_get(struct store *base, const char *id, json_t **out, stru
                    err);
 }
 
-/* A stored turn's messages column as an array, or NULL with err (StoreError) when it is not
- * one. */
-static json_t *messages_parse(const char *text, struct err *err)
+/* The messages column (col) of st's current row as an array (store_messages_parse; NULL reads as
+ * empty text, which is not one). */
+static json_t *messages_parse(sqlite3_stmt *st, int col, struct err *err)
 {
-    json_t *msgs = json_loads(text, 0, NULL);
-    if (json_is_array(msgs))
-        return msgs;
-    json_decref(msgs);
-    err_set(err, "StoreError", "stored turn holds malformed messages");
-    return NULL;
+    const char *text = (const char *)sqlite3_column_text(st, col);
+    return store_messages_parse(text ? text : "", (size_t)sqlite3_column_bytes(st, col), err);
 }
 
 /* Appends the messages stored in each row of st (already bound) to out, in row order. */
@@ -348,8 +344,7 @@ static int collect_messages(struct sqlpool_conn *c, sqlite3_stmt *st, json_t *ro
 {
     int step;
     while ((step = sqlpool_step(st)) == SQLITE_ROW) {
-        const char *text = (const char *)sqlite3_column_text(st, 0);
-        json_t *msgs = messages_parse(text ? text : "", err);
+        json_t *msgs = messages_parse(st, 0, err);
         if (!msgs)
             return -1;
         json_array_append_new(rows, msgs);
@@ -455,10 +450,9 @@ static int sq_session_transcript(struct store *base, const char *id, json_t **he
                              (json_int_t)sqlite3_column_int64(st, 2), "lastActivity",
                              (json_int_t)sqlite3_column_int64(st, 3), "turns",
                              sqlite3_column_int(st, 4));
-        const char *text = (const char *)sqlite3_column_text(st, 5);
-        if (!text) /* a session without turns: the join's one row */
+        if (sqlite3_column_type(st, 5) == SQLITE_NULL) /* a session without turns: the join's row */
             continue;
-        json_t *msgs = messages_parse(text, err);
+        json_t *msgs = messages_parse(st, 5, err);
         if (!msgs)
             goto out;
         json_array_extend(all, msgs);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/history.h"
 #include "agent/tools.h"
 #include "base/config.h"
 #include "base/xmalloc.h"
@@ -249,9 +250,9 @@ out:
     free(qpath);
 }
 
-/* What the model keeps of messages' text by value (the offline model's measures of long contents)
- * goes when a session is erased through the store: the agent's on_erase tells the model to forget,
- * so the memo lets go of the contents it held. */
+/* What the agent keeps of a conversation's text goes when the session is erased through the
+ * store: the agent's on_erase drops the session's cached window and tells the model to forget, so
+ * the offline model's memo lets go of the contents it measured. */
 static void test_erase_forgets_model_measures(void)
 {
     struct err e = {0};
@@ -280,8 +281,15 @@ static void test_erase_forgets_model_measures(void)
     json_decref(resp);
     json_decref(req);
     CHECK_INT(content->refcount, 2); /* ours and the model's memo */
+    struct history_window w; /* the session's window held by the agent's cache */
+    CHECK_INT(history_window_load(a.history, store, "s-forget", 3, 8, &w, &e), 0);
+    history_window_release(&w);
     CHECK_INT(store_session_erase(store, "s-forget", &e), 0);
     CHECK_INT(content->refcount, 1); /* forgotten */
+    struct history_stats hs;
+    history_cache_stats(a.history, &hs);
+    CHECK_INT(hs.drops, 1); /* and the window dropped */
+    CHECK_INT(hs.sessions, 0);
     json_decref(content);
     agent_release(&a);
 out:
