@@ -401,9 +401,30 @@ static char *redact_string(const json_t *v, unsigned kinds, int card_tail, size_
     return r;
 }
 
-/* Redacts the strings inside v. A string inside a container is replaced there by a new one, so a
- * string the container shares with other values (json_pack's "O", a copied state) stays as it
- * is for them; only a string passed as v itself is changed in place. */
+static size_t redact_json(json_t *v, unsigned kinds, int card_tail, int depth);
+
+/* Redacts x, a member of a container: a container in place, a string by a replacement that the
+ * caller puts in x's place (returned, a new reference; NULL when nothing was redacted). A string
+ * the container shares with other values (json_pack's "O", a copied state) thus stays as it is
+ * for them. *total counts the replacements. */
+static json_t *redact_member(json_t *x, unsigned kinds, int card_tail, int depth, size_t *total)
+{
+    if (depth > GUARD_JSON_DEPTH) /* as deep as redact_json looks, strings included */
+        return NULL;
+    if (!json_is_string(x)) {
+        *total += redact_json(x, kinds, card_tail, depth);
+        return NULL;
+    }
+    size_t hits;
+    char *r = redact_string(x, kinds, card_tail, &hits);
+    *total += hits;
+    json_t *out = r ? json_string(r) : NULL;
+    free(r);
+    return out;
+}
+
+/* Redacts the strings inside v: the members of a container through redact_member, a string
+ * passed as v itself in place. */
 static size_t redact_json(json_t *v, unsigned kinds, int card_tail, int depth)
 {
     size_t total = 0, hits;
@@ -416,34 +437,17 @@ static size_t redact_json(json_t *v, unsigned kinds, int card_tail, int depth)
         free(r);
         return hits;
     }
+    json_t *x, *r;
     if (json_is_array(v)) {
         size_t i;
-        json_t *x;
-        json_array_foreach(v, i, x) {
-            if (!json_is_string(x)) {
-                total += redact_json(x, kinds, card_tail, depth + 1);
-                continue;
-            }
-            char *r = redact_string(x, kinds, card_tail, &hits);
-            if (r)
-                json_array_set_new(v, i, json_string(r));
-            free(r);
-            total += hits;
-        }
+        json_array_foreach(v, i, x)
+            if ((r = redact_member(x, kinds, card_tail, depth + 1, &total)))
+                json_array_set_new(v, i, r);
     } else if (json_is_object(v)) {
         const char *k;
-        json_t *x;
-        json_object_foreach(v, k, x) {
-            if (!json_is_string(x)) {
-                total += redact_json(x, kinds, card_tail, depth + 1);
-                continue;
-            }
-            char *r = redact_string(x, kinds, card_tail, &hits);
-            if (r) /* the key is there: replacing its value leaves the iteration as it is */
-                json_object_set_new(v, k, json_string(r));
-            free(r);
-            total += hits;
-        }
+        json_object_foreach(v, k, x)
+            if ((r = redact_member(x, kinds, card_tail, depth + 1, &total)))
+                json_object_set_new(v, k, r); /* the key is there: the iteration goes on as it is */
     }
     return total;
 }

@@ -149,6 +149,34 @@ static void test_json_deep(void)
     json_array_append_new(root, json_string("shallow@example.com"));
     CHECK_INT(guard_redact_json(root, GUARD_ALL), 1); /* only within the depth cap */
     json_decref(root);
+
+    /* the cap's edge: a string 64 levels down is redacted, one 65 levels down is not, in an
+     * array or an object alike */
+    for (int obj = 0; obj < 2; obj++) {
+        root = json_array();
+        cur = root;
+        for (int d = 1; d <= 64; d++) { /* cur ends 64 levels down */
+            json_t *next = obj ? json_object() : json_array();
+            if (d == 64) {
+                json_t *s63 = json_string("at64@example.com");
+                if (json_is_object(cur))
+                    json_object_set_new(cur, "s", s63);
+                else
+                    json_array_append_new(cur, s63);
+            }
+            if (json_is_object(cur))
+                json_object_set_new(cur, "n", next);
+            else
+                json_array_append_new(cur, next);
+            cur = next;
+        }
+        if (obj)
+            json_object_set_new(cur, "s", json_string("at65@example.com"));
+        else
+            json_array_append_new(cur, json_string("at65@example.com"));
+        CHECK_INT(guard_redact_json(root, GUARD_ALL), 1);
+        json_decref(root);
+    }
 }
 
 static void test_kinds_parse(void)
