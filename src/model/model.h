@@ -80,8 +80,8 @@ static inline void model_free(struct model *m)
  * key-sorted JSON text (json_dumps with JSON_COMPACT | JSON_SORT_KEYS) in which long values are
  * replaced by their digests: the value of "tools" and each message's "content" when their text
  * is MODEL_OFFLINE_LONG_STRING bytes or more, and every other string value of that many bytes or
- * more, each by the string "#" and 16 hex digits of hash_stream of the container's text or of the
- * string's bytes (inside a replaced value nothing else is replaced). Its input tokens are
+ * more, each by the string "#" and 16 hex digits of hash_stream of the value's own compact,
+ * key-sorted JSON text (inside a replaced value nothing else is replaced). Its input tokens are
  * estimated over the unchanged text of "system", "messages" and "tools". */
 #define MODEL_OFFLINE_LONG_STRING 256
 struct model *model_offline_new(void);

@@ -286,7 +286,7 @@ static int pass_value(struct request_pass *rp, const json_t *v, int depth, enum 
 /* What is known of a value measured whole. */
 struct measured {
     size_t bytes;    /* of its compact, key-sorted JSON text */
-    uint64_t digest; /* hash_stream of a string's bytes, of a container's text */
+    uint64_t digest; /* hash_stream of its text */
     size_t tokens;   /* the estimate over its JSON text */
 };
 
@@ -308,12 +308,6 @@ static int measure(struct request_pass *rp, const json_t *v, int depth, int keep
     free(own);
     if (rc < 0)
         return -1;
-    if (json_is_string(v)) { /* a string's digest is of its bytes */
-        struct hash_stream h;
-        hash_stream_init(&h);
-        hash_stream_feed(&h, json_string_value(v), check);
-        out->digest = hash_stream_done(&h);
-    }
     if (keep)
         ptrmemo_put(rp->measures, v, check,
                     &(struct ptrmemo_value){NULL, out->digest, out->bytes, out->tokens});
@@ -325,9 +319,9 @@ static int measure(struct request_pass *rp, const json_t *v, int depth, int keep
  * the next calls send again (a message's content, the tools), so its measures are kept. */
 static int pass_measured(struct request_pass *rp, const json_t *v, int depth, int keep)
 {
-    if (!json_is_string(v) && !json_is_object(v) && !json_is_array(v))
-        return pass_value(rp, v, depth, AT_PLAIN);
-    if (json_is_string(v) && json_string_length(v) < MODEL_OFFLINE_LONG_STRING)
+    int whole = json_is_object(v) || json_is_array(v) ||
+                (json_is_string(v) && json_string_length(v) >= MODEL_OFFLINE_LONG_STRING);
+    if (!whole)
         return pass_value(rp, v, depth, AT_PLAIN);
     struct measured m;
     if (measure(rp, v, depth, keep, &m) < 0)

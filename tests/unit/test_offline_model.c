@@ -693,11 +693,20 @@ static json_t *digest_text(const char *s, size_t n)
     return json_string(text);
 }
 
+/* The digest string of v: of its compact, key-sorted JSON text. */
+static json_t *digest_of(const json_t *v)
+{
+    char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    json_t *out = digest_text(text, strlen(text));
+    free(text);
+    return out;
+}
+
 /* v with its long strings digested (model.h), written here apart from the model's walk. */
 static json_t *digested_any(const json_t *v)
 {
     if (json_is_string(v) && json_string_length(v) >= MODEL_OFFLINE_LONG_STRING)
-        return digest_text(json_string_value(v), json_string_length(v));
+        return digest_of(v);
     json_t *out = json_is_object(v) ? json_object() : json_is_array(v) ? json_array() : NULL;
     if (!out)
         return json_deep_copy(v);
