@@ -740,9 +740,6 @@ static void call_fiber(void *ud)
     call_unref(c);
 }
 
-/* Runs the caller's task function for params, waiting at most timeout_s seconds (0: no limit)
- * when the callback can be left running on its own fiber. Returns what the function returned,
- * or -2 when the wait ran out (the callback goes on, and its late result is dropped). */
 /* The task-local slot (sched_local) holding the memo of the execution whose Task callback runs
  * on the task, while it runs directly (not on a fiber of its own, which may outlive the
  * execution): sfn_size_note's way in. */
@@ -755,6 +752,9 @@ void sfn_size_note(const json_t *v, size_t n)
         sfn__size_memo_note(m, v, n);
 }
 
+/* Runs the caller's task function for params, waiting at most timeout_s seconds (0: no limit)
+ * when the callback can be left running on its own fiber. Returns what the function returned,
+ * or -2 when the wait ran out (the callback goes on, and its late result is dropped). */
 static int task_fn_call(struct exec *x, const struct sfn__state *s, json_t *params, long timeout_s,
                         json_t **result, struct err *e)
 {
