@@ -63,7 +63,7 @@ struct bus;
 typedef int (*bus_analytics_fn)(void *ud, const json_t *event);
 
 struct bus_stats {
-    uint64_t accepted;  /* events bus_put() accepted */
+    uint64_t accepted;  /* events bus_put_new() accepted */
     uint64_t dropped;   /* events refused because the queue stayed full */
     uint64_t delivered; /* successful target deliveries (an event may have several) */
     uint64_t failed;    /* target deliveries given up after their retries */

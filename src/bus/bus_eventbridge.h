@@ -2,13 +2,13 @@
  * bus_eventbridge.h - the AWS adapter of the bus port (bus.h): Amazon EventBridge PutEvents on a
  * custom event bus, where rules route events to CloudWatch Logs, the Analytics function and SNS.
  *
- * bus_put() copies the event into a bounded queue; one background thread sends queued events in
- * PutEvents batches of at most 10 entries and 256 KiB, and resends entries PutEvents reports as
- * failed (FailedEntryCount, per-entry ErrorCode) with doubling backoff, up to max_attempts; an
- * entry still failing, or refused by the service outright, is counted as failed and logged. Each
- * entry carries the envelope's source, detail-type, detail, resources and time, plus the X-Ray
- * trace header of the invocation that put it. Routing happens in AWS, so the analytics sink is
- * unused and "unmatched" stays 0.
+ * bus_put_new() puts the event's PutEvents entry in a bounded queue; one background thread sends
+ * queued events in PutEvents batches of at most 10 entries and 256 KiB, and resends entries
+ * PutEvents reports as failed (FailedEntryCount, per-entry ErrorCode) with doubling backoff, up to
+ * max_attempts; an entry still failing, or refused by the service outright, is counted as failed
+ * and logged. Each entry carries the envelope's source, detail-type, detail, resources and time,
+ * plus the X-Ray trace header of the invocation that put it. Routing happens in AWS, so the
+ * analytics sink is unused and "unmatched" stays 0.
  */
 #ifndef PARLEY_BUS_EVENTBRIDGE_H
 #define PARLEY_BUS_EVENTBRIDGE_H
