@@ -55,11 +55,13 @@ json_t *bus_event_new(const char *detail_type, json_t *detail);
 
 struct bus;
 
-/* Called on the bus thread for every event routed to an "analytics" target (the event is
- * borrowed for the duration of the call), and with event NULL once a time the sink asked for has
- * come. Returns the milliseconds after which the sink wants that NULL call (it holds work it
- * batched, e.g. counts to write), or 0 for none. The bus makes the NULL call while it idles, and
- * once more before bus_free() returns when one is still due. */
+/* Called for every accepted event routed to an "analytics" target (the event is borrowed for the
+ * duration of the call): by the local bus on the thread that put it, once bus_put_new() has
+ * accepted it, so calls on several threads may overlap and the sink must be thread-safe. Called
+ * on the bus thread with event NULL once a time the sink asked for has come. Returns the
+ * milliseconds after which the sink wants that NULL call (it holds work it batched, e.g. counts
+ * to write), or 0 for none. The bus makes the NULL call while it idles, and once more before
+ * bus_free() returns when one is still due. */
 typedef int (*bus_analytics_fn)(void *ud, const json_t *event);
 
 struct bus_stats {

@@ -3,8 +3,14 @@
  * drained by one background thread, and the log, webhook and analytics targets (see bus.h).
  *
  * Lifecycle: bus_local_new() loads and validates the rules, opens nothing yet, and starts the
- * worker. bus_put_new() puts the event into the ring (waiting briefly for room). The worker pops
- * one event at a time and delivers it to every matching rule's targets outside the lock; log
+ * worker. bus_put_new() does on the caller's thread all that reads the event: it matches the
+ * rules, writes the event's text when a matched log or webhook target wants it, puts the matched
+ * rules and the text into the ring (waiting briefly for room), and once the event is accepted
+ * hands it to the analytics sink and lets it go. The worker never reads an event: one built on a
+ * request's thread cost ~5 us of cache misses to write out on the worker's core against ~0.6 us
+ * where it was built, and its release as much again (new-session turns: the worker was 7.9% of
+ * the CPU samples; with this split the turns cost 8-9% less CPU). The worker pops one entry at a
+ * time and delivers it to every matched rule's log and webhook targets outside the lock; log
  * targets gather their lines and write them once the ring is drained, and the worker then
  * lingers (BUS_LINGER_MS) before it sleeps. bus_free() marks the bus closed, lets the worker
  * drain the ring, joins it, then frees.
@@ -66,6 +72,15 @@ struct rule {
     size_t ntargets;
 };
 
+/* An accepted event as the worker sees it: one allocation, the rules it matched, then its text. */
+struct item {
+    char id[40];        /* the event's id, for the worker's error messages */
+    char *line;         /* inside this allocation: the compact text and a '\n', or NULL */
+    size_t len;         /* bytes of line without the '\n' */
+    size_t nmatched;    /* rules matched */
+    uint16_t matched[]; /* their indices, ascending */
+};
+
 struct bus_local {
     struct bus base;
     struct rule *rules;
@@ -81,7 +96,7 @@ struct bus_local {
     pthread_cond_t not_empty; /* signalled on put while the worker is asleep, on flush and close */
     pthread_cond_t not_full;  /* signalled when the worker pops */
     pthread_cond_t idle;      /* signalled when the ring is empty and the worker idle */
-    json_t **ring;            /* cap slots, count used from head */
+    struct item **ring;       /* cap slots, count used from head */
     size_t cap, head, count;
     int busy;    /* the worker is delivering an event */
     int asleep;  /* the worker waits for a put's signal (it lingers otherwise: see BUS_LINGER_MS) */
@@ -91,6 +106,7 @@ struct bus_local {
     void *sink_ud;
     struct timespec sink_due; /* when the sink wants its NULL call (CLOCK_REALTIME); */
     int sink_pending;         /* ... valid when this is set; both worker only */
+    int sink_asked_ms;        /* under mu: the soonest NULL call a put's sink call asked for */
     struct bus_stats st;      /* under mu */
 };
 
@@ -470,54 +486,30 @@ static void sink_tick(struct bus_local *b)
         sink_asked(b, sink(sink_ud, NULL));
 }
 
-static void route(struct bus_local *b, json_t *event)
+static void route(struct bus_local *b, const struct item *it)
 {
-    char *text = NULL;
-    size_t len = 0;
-    int matched = 0;
     uint64_t ok = 0, failed = 0;
-    pthread_mutex_lock(&b->mu);
-    bus_analytics_fn sink = b->sink;
-    void *sink_ud = b->sink_ud;
-    pthread_mutex_unlock(&b->mu);
-    for (size_t i = 0; i < b->nrules; i++) {
-        struct rule *r = &b->rules[i];
-        if (!pattern_match(r->pattern, event))
-            continue;
-        matched = 1;
+    for (size_t i = 0; i < it->nmatched; i++) {
+        const struct rule *r = &b->rules[it->matched[i]];
         for (size_t j = 0; j < r->ntargets; j++) {
             struct target *t = &r->targets[j];
-            int rc = 0;
-            if (t->type != TARGET_ANALYTICS && !text) {
-                char *dump = jsontext_dump(event);
-                len = dump ? strlen(dump) : 0;
-                text = xmalloc(len + 2);
-                memcpy(text, dump ? dump : "", len);
-                text[len] = '\n';
-                text[len + 1] = '\0';
-                free(dump);
-            }
+            int rc = 0; /* an analytics target took the event in bus_put_new */
             if (t->type == TARGET_LOG)
-                rc = deliver_log(b, t, text, len + 1);
+                rc = deliver_log(b, t, it->line, it->len + 1);
             else if (t->type == TARGET_WEBHOOK)
-                rc = deliver_webhook(b, t, text, len);
-            else if (sink)
-                sink_asked(b, sink(sink_ud, event));
+                rc = deliver_webhook(b, t, it->line, it->len);
             if (rc == 0)
                 ok++;
             else {
                 failed++;
                 log_at(LL_ERROR, "bus", "rule '%s' could not deliver event %s to its %s target",
-                       r->name, json_string_value(json_object_get(event, "id")),
-                       t->type == TARGET_LOG ? "log" : "webhook");
+                       r->name, it->id, t->type == TARGET_LOG ? "log" : "webhook");
             }
         }
     }
-    free(text);
     pthread_mutex_lock(&b->mu);
     b->st.delivered += ok;
     b->st.failed += failed;
-    b->st.unmatched += !matched;
     pthread_mutex_unlock(&b->mu);
 }
 
@@ -531,12 +523,23 @@ static void route(struct bus_local *b, json_t *event)
  * were 3.9% of the server's CPU at 4,000 connections, three events a turn). */
 #define BUS_LINGER_MS 5
 
+/* Takes over the NULL call the puts' sink calls asked for (mu held). Worker only. */
+static void take_sink_request(struct bus_local *b)
+{
+    if (b->sink_asked_ms > 0) {
+        sink_asked(b, b->sink_asked_ms);
+        b->sink_asked_ms = 0;
+    }
+}
+
 static void *worker_main(void *arg)
 {
     struct bus_local *b = arg;
     pthread_mutex_lock(&b->mu);
     for (;;) {
+        take_sink_request(b);
         while (b->count == 0 && !b->closing) {
+            take_sink_request(b);
             b->asleep = 1;
             if (!b->sink_pending) {
                 pthread_cond_wait(&b->not_empty, &b->mu);
@@ -549,15 +552,15 @@ static void *worker_main(void *arg)
         b->asleep = 0;
         if (b->count == 0 && b->closing)
             break;
-        json_t *ev = b->ring[b->head];
+        struct item *it = b->ring[b->head];
         b->ring[b->head] = NULL;
         b->head = (b->head + 1) % b->cap;
         b->count--;
         b->busy = 1;
         pthread_cond_signal(&b->not_full);
         pthread_mutex_unlock(&b->mu);
-        route(b, ev);
-        json_decref(ev);
+        route(b, it);
+        free(it);
         pthread_mutex_lock(&b->mu);
         if (b->count == 0) { /* drained: write what the log targets gathered, still busy */
             pthread_mutex_unlock(&b->mu);
@@ -574,6 +577,7 @@ static void *worker_main(void *arg)
             }
         }
     }
+    take_sink_request(b);
     pthread_mutex_unlock(&b->mu);
     if (b->sink_pending)
         sink_tick(b); /* the last batch before the bus goes */
@@ -594,6 +598,54 @@ static void deadline_after(struct timespec *ts, long ms)
     }
 }
 
+/* The worker's entry for event: the rules it matches (none: NULL) and, when one of them has a log
+ * or webhook target, its text. *analytics is set when one has an analytics target. */
+static struct item *item_new(const struct bus_local *b, const json_t *event, int *analytics)
+{
+    uint16_t first[8]; /* the common case; more are found again below */
+    size_t n = 0;
+    int text = 0;
+    *analytics = 0;
+    for (size_t i = 0; i < b->nrules; i++) {
+        const struct rule *r = &b->rules[i];
+        if (!pattern_match(r->pattern, event))
+            continue;
+        if (n < sizeof first / sizeof first[0])
+            first[n] = (uint16_t)i;
+        n++;
+        for (size_t j = 0; j < r->ntargets; j++) {
+            text |= r->targets[j].type != TARGET_ANALYTICS;
+            *analytics |= r->targets[j].type == TARGET_ANALYTICS;
+        }
+    }
+    if (n == 0)
+        return NULL;
+    char *dump = text ? jsontext_dump(event) : NULL; /* NULL also for a real that is not finite */
+    size_t len = dump ? strlen(dump) : 0;
+    size_t head = sizeof(struct item) + n * sizeof(uint16_t);
+    struct item *it = xmalloc(head + (text ? len + 2 : 0));
+    snprintf(it->id, sizeof it->id, "%s", json_string_value(json_object_get(event, "id")) ?: "");
+    it->line = NULL;
+    it->len = len;
+    it->nmatched = n;
+    if (n <= sizeof first / sizeof first[0]) {
+        memcpy(it->matched, first, n * sizeof first[0]);
+    } else {
+        n = 0;
+        for (size_t i = 0; i < b->nrules; i++)
+            if (pattern_match(b->rules[i].pattern, event))
+                it->matched[n++] = (uint16_t)i;
+    }
+    if (text) {
+        it->line = (char *)it + head;
+        memcpy(it->line, dump ? dump : "", len);
+        it->line[len] = '\n';
+        it->line[len + 1] = '\0';
+    }
+    free(dump);
+    return it;
+}
+
 static int local_put_new(struct bus *base, json_t *event, struct err *e)
 {
     struct bus_local *b = (struct bus_local *)base;
@@ -601,18 +653,25 @@ static int local_put_new(struct bus *base, json_t *event, struct err *e)
         json_decref(event);
         return err_set(e, "InvalidEvent", "an event must be a JSON object");
     }
-    json_t *copy = event; /* the ring's from here */
+    int analytics;
+    struct item *it = item_new(b, event, &analytics);
     int rc = -1;
     pthread_mutex_lock(&b->mu);
-    if (b->count == b->cap && !b->closing && b->put_wait_ms > 0) {
+    if (it && b->count == b->cap && !b->closing && b->put_wait_ms > 0) {
         struct timespec dl;
         deadline_after(&dl, b->put_wait_ms);
         while (b->count == b->cap && !b->closing)
             if (pthread_cond_timedwait(&b->not_full, &b->mu, &dl) == ETIMEDOUT)
                 break;
     }
+    bus_analytics_fn sink = b->sink;
+    void *sink_ud = b->sink_ud;
     if (b->closing) {
         err_set(e, "BusClosed", "the event bus is shutting down");
+    } else if (!it) { /* accepted, with nothing to deliver */
+        b->st.accepted++;
+        b->st.unmatched++;
+        rc = 0;
     } else if (b->count == b->cap) {
         b->st.dropped++;
         uint64_t dropped = b->st.dropped;
@@ -621,11 +680,12 @@ static int local_put_new(struct bus *base, json_t *event, struct err *e)
         if (dropped == 1 || dropped % 1000 == 0)
             log_at(LL_WARN, "bus", "queue full (%zu events): dropped %llu event(s) so far", b->cap,
                    (unsigned long long)dropped);
-        json_decref(copy);
+        free(it);
+        json_decref(event);
         return -1;
     } else {
-        b->ring[(b->head + b->count) % b->cap] = copy;
-        copy = NULL;
+        b->ring[(b->head + b->count) % b->cap] = it;
+        it = NULL;
         b->count++;
         b->st.accepted++;
         if (b->asleep || b->count == b->cap / 2)
@@ -633,7 +693,19 @@ static int local_put_new(struct bus *base, json_t *event, struct err *e)
         rc = 0;
     }
     pthread_mutex_unlock(&b->mu);
-    json_decref(copy);
+    free(it);
+    if (rc == 0 && analytics && sink) { /* accepted: the sink takes it here, the worker never */
+        int ms = sink(sink_ud, event);
+        if (ms > 0) { /* the worker makes the NULL call it asks for */
+            pthread_mutex_lock(&b->mu);
+            if (b->sink_asked_ms == 0 || ms < b->sink_asked_ms)
+                b->sink_asked_ms = ms;
+            if (b->asleep)
+                pthread_cond_signal(&b->not_empty);
+            pthread_mutex_unlock(&b->mu);
+        }
+    }
+    json_decref(event);
     return rc;
 }
 

@@ -17,9 +17,6 @@
 static const char *const counters[] = {"conversations", "turns", "errors", "handoffs", "archived"};
 #define NCOUNTERS (sizeof counters / sizeof counters[0])
 
-/* Distinct counters held before a write is forced (an hour has about a dozen). */
-#define PENDING_MAX 64
-
 struct pending {
     char *name; /* owned */
     long long delta;
@@ -29,8 +26,11 @@ struct analytics {
     struct store *store; /* holds the counters (borrowed) */
     int flush_ms;        /* 0: every fold writes at once */
     pthread_mutex_t mu;  /* guards what follows; never held across a store call */
-    struct pending pend[PENDING_MAX];
-    size_t npend;
+    /* The batch: it grows to the distinct counters of a flush interval (an hour has about a
+     * dozen) and is never written on the folding thread, a request's, where a store call must
+     * not wait. */
+    struct pending *pend;
+    size_t npend, cap;
 };
 
 struct analytics *analytics_new(struct store *store, int flush_ms)
@@ -48,6 +48,7 @@ void analytics_free(struct analytics *an)
         return;
     analytics_flush(an);
     pthread_mutex_destroy(&an->mu);
+    free(an->pend);
     free(an);
 }
 
@@ -68,13 +69,14 @@ static void write_batch(struct analytics *an, struct pending *batch, size_t n)
 
 void analytics_flush(struct analytics *an)
 {
-    struct pending batch[PENDING_MAX];
     pthread_mutex_lock(&an->mu);
+    struct pending *batch = an->pend;
     size_t n = an->npend;
-    memcpy(batch, an->pend, n * sizeof *batch);
-    an->npend = 0;
+    an->pend = NULL;
+    an->npend = an->cap = 0;
     pthread_mutex_unlock(&an->mu);
     write_batch(an, batch, n);
+    free(batch);
 }
 
 /* The hour bucket of an event time "2026-11-25T03:40:00Z" (or now when missing). */
@@ -90,28 +92,28 @@ static void hour_key(const char *time_str, char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:00:00Z", &tm);
 }
 
-/* Counts one for name (owned): into the batch, or straight to the store when not batching or
- * when the batch has no room for another counter. */
+/* Counts one for name (owned): into the batch, or straight to the store when not batching. */
 static void add(struct analytics *an, char *name)
 {
     struct pending one = {name, 1};
-    if (an->flush_ms > 0) {
-        pthread_mutex_lock(&an->mu);
-        for (size_t i = 0; i < an->npend; i++)
-            if (strcmp(an->pend[i].name, name) == 0) {
-                an->pend[i].delta++;
-                pthread_mutex_unlock(&an->mu);
-                free(name);
-                return;
-            }
-        if (an->npend < PENDING_MAX) {
-            an->pend[an->npend++] = one;
+    if (an->flush_ms == 0) {
+        write_batch(an, &one, 1);
+        return;
+    }
+    pthread_mutex_lock(&an->mu);
+    for (size_t i = 0; i < an->npend; i++)
+        if (strcmp(an->pend[i].name, name) == 0) {
+            an->pend[i].delta++;
             pthread_mutex_unlock(&an->mu);
+            free(name);
             return;
         }
-        pthread_mutex_unlock(&an->mu);
+    if (an->npend == an->cap) {
+        an->cap = an->cap ? 2 * an->cap : 16;
+        an->pend = xrealloc(an->pend, an->cap * sizeof *an->pend);
     }
-    write_batch(an, &one, 1);
+    an->pend[an->npend++] = one;
+    pthread_mutex_unlock(&an->mu);
 }
 
 void analytics_fold(struct analytics *an, const json_t *event)

@@ -14,7 +14,9 @@
  * written as one add per counter (at most flush_ms after the first of them when driven by the
  * bus sink below; before every report; at free), instead of one store transaction per event. A
  * process killed with counts in memory loses them (at most flush_ms worth): these are operating
- * statistics, not records. flush_ms 0 writes every fold at once (the Analytics Lambda, one event
+ * statistics, not records. While batching, a fold never calls the store, however many distinct
+ * counters it holds: the local bus folds on the thread that puts an event, a request's, where a
+ * store call must not wait. flush_ms 0 writes every fold at once (the Analytics Lambda, one event
  * per invocation).
  */
 #ifndef PARLEY_ANALYTICS_H
