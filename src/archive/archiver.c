@@ -20,7 +20,6 @@
 #include "base/log.h"
 #include "base/xmalloc.h"
 
-#define ARCHIVER_BATCH_MAX 256          /* entries taken per pass when not flushing, and per put */
 #define ARCHIVER_BATCH_BYTES (8u << 20) /* document bytes one archive_put_many may carry */
 #define ARCHIVER_GATHER_MAX_MS 1000     /* longest an entry may be written before its due time */
 #define ARCHIVER_BACKOFF_MIN_MS 100     /* first retry delay (or max_delay when longer) */
@@ -247,9 +246,15 @@ static void run_pass(struct archiver *ar, const struct archiver_hooks *hooks, st
     struct prepared *v = xcalloc(ARCHIVER_BATCH_MAX, sizeof *v);
     struct archive_put_item *items = xcalloc(ARCHIVER_BATCH_MAX, sizeof *items);
     size_t n = 0, bytes = 0;
+    int begun = 0;   /* the group's fetches_begin was called */
+    int reading = 0; /* ... and succeeded: its end is due */
     while (!dlist_is_empty(batch)) {
         struct pending *p = pending_of(dlist_first(batch));
         dlist_unlink(&p->link);
+        if (!begun && hooks->fetches_begin && hooks->fetches_end) {
+            begun = 1;
+            reading = hooks->fetches_begin(ar->ud) == 0;
+        }
         char *text = NULL;
         int rc = prepare_one(ar, hooks, p, &text);
         if (rc < 0) {
@@ -268,11 +273,16 @@ static void run_pass(struct archiver *ar, const struct archiver_hooks *hooks, st
         bytes += v[n].len;
         n++;
         if (n == ARCHIVER_BATCH_MAX || bytes >= ARCHIVER_BATCH_BYTES) {
+            if (reading)
+                hooks->fetches_end(ar->ud);
+            begun = reading = 0;
             store_batch(ar, hooks, v, items, n, pass);
             n = 0;
             bytes = 0;
         }
     }
+    if (reading)
+        hooks->fetches_end(ar->ud);
     store_batch(ar, hooks, v, items, n, pass);
     free(v);
     free(items);

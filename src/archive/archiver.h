@@ -30,6 +30,7 @@
 
 #define ARCHIVER_DELAY_MAX_MS 3600000 /* max_delay_ms may be 0..this */
 #define ARCHIVER_PENDING_MAX 1000000  /* sessions waiting at once; marks beyond fail */
+#define ARCHIVER_BATCH_MAX 256        /* entries taken per pass when not flushing, and per put */
 
 struct archiver;
 
@@ -45,11 +46,20 @@ typedef size_t (*archiver_redact_fn)(json_t *doc, unsigned kinds);
  * archiver_start. It must not call archiver_flush() or archiver_stop(). */
 typedef void (*archiver_archived_fn)(void *ud, const char *session_id, const char *key);
 
+/* Called on the worker, with the ud given to archiver_start, around each group of fetches of a
+ * pass (up to ARCHIVER_BATCH_MAX documents, ended before they are stored): the app reads the
+ * group in one store snapshot (store_reads_begin). A begin that fails (returns -1) is logged and
+ * has no end; the fetches then stand alone. */
+typedef int (*archiver_fetches_begin_fn)(void *ud);
+typedef void (*archiver_fetches_end_fn)(void *ud);
+
 /* Optional hooks; NULL members are skipped. */
 struct archiver_hooks {
-    archiver_redact_fn redact;        /* PII redaction before the document is written */
-    unsigned redact_kinds;            /* passed to redact */
-    archiver_archived_fn on_archived; /* e.g. emit conversation_archived */
+    archiver_redact_fn redact;               /* PII redaction before the document is written */
+    unsigned redact_kinds;                   /* passed to redact */
+    archiver_archived_fn on_archived;        /* e.g. emit conversation_archived */
+    archiver_fetches_begin_fn fetches_begin; /* with fetches_end: see above */
+    archiver_fetches_end_fn fetches_end;
 };
 
 /* Counters since start. */

@@ -1,6 +1,7 @@
 /* sqlpool.c - pooled SQLite connections with per-connection prepared statements; see sqlpool.h. */
 #include "base/sqlpool.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -50,8 +51,19 @@ int sqlpool_fail(const struct sqlpool_conn *c, struct err *err, const char *what
     return err_set(err, c->pool->err_code, "%s failed: %s", what, sqlite3_errmsg(c->db));
 }
 
+/* The calling thread's pin (sqlpool_pin). */
+static __thread struct {
+    struct sqlpool *pool;      /* pinned pool, or NULL */
+    struct sqlpool_conn *conn; /* its connection, in a read transaction */
+    int depth;                 /* pins of pool not yet unpinned */
+} pin;
+
 struct sqlpool_conn *sqlpool_acquire(struct sqlpool *p)
 {
+    if (pin.pool == p) {
+        sched_hold_begin();
+        return pin.conn;
+    }
     pthread_mutex_lock(&p->lock);
     while (!p->free_list)
         pthread_cond_wait(&p->avail, &p->lock);
@@ -78,6 +90,8 @@ struct sqlpool_conn *sqlpool_acquire_writer(struct sqlpool *p)
 void sqlpool_release(struct sqlpool *p, struct sqlpool_conn *c)
 {
     sched_hold_end();
+    if (pin.pool == p && c == pin.conn)
+        return; /* stays pinned until sqlpool_unpin */
     pthread_mutex_lock(&p->lock);
     if (c == p->writer) {
         p->writer_out = 0;
@@ -89,6 +103,42 @@ void sqlpool_release(struct sqlpool *p, struct sqlpool_conn *c)
     }
     pthread_cond_broadcast(&p->tx_end);
     pthread_mutex_unlock(&p->lock);
+}
+
+int sqlpool_pin(struct sqlpool *p, struct err *err)
+{
+    assert(!pin.pool || pin.pool == p); /* one pool pinned per thread */
+    if (pin.pool == p) {
+        pin.depth++;
+        return 0;
+    }
+    struct sqlpool_conn *c = sqlpool_acquire(p);
+    /* BEGIN, then a read: a deferred transaction takes its snapshot at its first read. */
+    if (sqlite3_exec(c->db, "BEGIN; SELECT 1 FROM sqlite_schema LIMIT 1", NULL, NULL, NULL) !=
+        SQLITE_OK) {
+        sqlpool_fail(c, err, "begin a read transaction");
+        if (!sqlite3_get_autocommit(c->db))
+            sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        sqlpool_release(p, c);
+        return -1;
+    }
+    pin.pool = p;
+    pin.conn = c;
+    pin.depth = 1;
+    return 0;
+}
+
+void sqlpool_unpin(struct sqlpool *p)
+{
+    assert(pin.pool == p && pin.depth > 0);
+    if (--pin.depth > 0)
+        return;
+    struct sqlpool_conn *c = pin.conn;
+    pin.pool = NULL;
+    pin.conn = NULL;
+    if (!sqlite3_get_autocommit(c->db)) /* a failed statement may have ended it already */
+        sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+    sqlpool_release(p, c);
 }
 
 sqlite3_stmt *sqlpool_stmt(struct sqlpool_conn *c, int q, struct err *err)

@@ -99,6 +99,20 @@ struct sqlpool_conn *sqlpool_acquire_writer(struct sqlpool *p);
 /* Returns a connection taken with sqlpool_acquire or sqlpool_acquire_writer. */
 void sqlpool_release(struct sqlpool *p, struct sqlpool_conn *c);
 
+/* Pins a reading connection of p to the calling thread with a read transaction open: until
+ * sqlpool_unpin(), sqlpool_acquire(p) on this thread returns that connection (and
+ * sqlpool_release keeps it pinned), so the thread's reads share one snapshot and one page cache.
+ * A read transaction begun after another connection committed starts with an empty page cache,
+ * and its locks are two fcntl calls: the archiver reads a pass's sessions under one pin instead
+ * of paying that once a session. Keep a pin short (it holds a connection and keeps checkpoints
+ * from passing its snapshot) and make no write through p meanwhile. One pin per thread at a
+ * time; nested pins of the same pool count. Returns 0, or -1 with err when the transaction
+ * cannot begin (nothing is pinned then). */
+int sqlpool_pin(struct sqlpool *p, struct err *err);
+
+/* Ends the calling thread's pin of p (its read transaction) and returns the connection. */
+void sqlpool_unpin(struct sqlpool *p);
+
 /* The statement at index q, prepared on first use, reset and with bindings cleared; NULL with err
  * when it cannot be prepared. */
 sqlite3_stmt *sqlpool_stmt(struct sqlpool_conn *c, int q, struct err *err);

@@ -193,6 +193,14 @@ struct store_ops {
      * TTL on expiresAt); store_sessions_idle then fails with "NotImplemented". */
     int (*sessions_idle)(struct store *s, long long before_ms, int limit, json_t **out,
                          struct err *err);
+
+    /* Until reads_end, the reads the calling thread makes share one snapshot: the SQLite
+     * adapter's one read transaction and page cache (base/sqlpool.h sqlpool_pin), for a batch of
+     * reads such as an archiver pass's. No write on that thread meanwhile. reads_begin returns 0,
+     * or -1 with err (then no reads_end). NULL in an adapter without it (each read stands alone).
+     */
+    int (*reads_begin)(struct store *s, struct err *err);
+    void (*reads_end)(struct store *s);
 };
 
 struct store {
@@ -356,6 +364,19 @@ static inline int store_idem_claim(struct store *s, const struct store_idem_clai
     assert(s);
     assert(c && response && taken_over);
     return s->ops->idem_claim(s, c, response, taken_over, err);
+}
+
+static inline int store_reads_begin(struct store *s, struct err *err)
+{
+    assert(s);
+    return s->ops->reads_begin ? s->ops->reads_begin(s, err) : 0;
+}
+
+static inline void store_reads_end(struct store *s)
+{
+    assert(s);
+    if (s->ops->reads_end)
+        s->ops->reads_end(s);
 }
 
 static inline int store_sessions_idle(struct store *s, long long before_ms, int limit, json_t **out,

@@ -1588,6 +1588,16 @@ static void sq_free(struct store *base)
     free(s);
 }
 
+static int sq_reads_begin(struct store *base, struct err *err)
+{
+    return sqlpool_pin(((struct store_sqlite *)base)->pool, err);
+}
+
+static void sq_reads_end(struct store *base)
+{
+    sqlpool_unpin(((struct store_sqlite *)base)->pool);
+}
+
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .session_get = sq_session_get,
@@ -1617,6 +1627,8 @@ static const struct store_ops sqlite_ops = {
     .audit_list = sq_audit_list,
     .free = sq_free,
     .sessions_idle = sq_sessions_idle,
+    .reads_begin = sq_reads_begin,
+    .reads_end = sq_reads_end,
 };
 
 struct store *store_sqlite_new(const char *path, int pool_size, struct err *err)

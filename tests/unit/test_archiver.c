@@ -1,7 +1,8 @@
 /*
  * test_archiver.c - the background archiver: coalescing, bounded delay, flush and stop, the
  * redaction and on_archived hooks, failures counted and retried, marks while in flight, batches
- * (one put_many per pass, only failed entries retried) and the gather window.
+ * (one put_many per pass, only failed entries retried), the gather window, and a pass's fetches
+ * between the fetches_begin and fetches_end hooks.
  */
 #include <errno.h>
 #include <ftw.h>
@@ -33,6 +34,11 @@ struct fake {
     atomic_int in_fetch;   /* set while fetch runs */
     int archived;          /* on_archived calls */
     char last_archived[600];
+    atomic_int reading;          /* between fetches_begin and fetches_end */
+    atomic_int begins, ends;     /* fetches_begin / fetches_end calls */
+    atomic_int fail_begins;      /* fail this many next fetches_begin calls */
+    atomic_int fetched_reading;  /* fetches made while reading */
+    atomic_int archived_reading; /* on_archived calls made while reading */
 };
 
 static int gate_open(void *ud)
@@ -44,6 +50,8 @@ static json_t *fake_fetch(void *ud, const char *session_id, struct err *err)
 {
     struct fake *f = ud;
     atomic_store(&f->in_fetch, 1);
+    if (atomic_load(&f->reading))
+        atomic_fetch_add(&f->fetched_reading, 1);
     if (atomic_load(&f->hold))
         check_wait(gate_open, f, 10000);
     pthread_mutex_lock(&f->mu);
@@ -69,6 +77,8 @@ static json_t *fake_fetch(void *ud, const char *session_id, struct err *err)
 static void fake_archived(void *ud, const char *session_id, const char *key)
 {
     struct fake *f = ud;
+    if (atomic_load(&f->reading))
+        atomic_fetch_add(&f->archived_reading, 1);
     pthread_mutex_lock(&f->mu);
     f->archived++;
     snprintf(f->last_archived, sizeof f->last_archived, "%s %s", session_id, key);
@@ -459,6 +469,69 @@ out:
     env_release(&e);
 }
 
+static int fake_begin(void *ud)
+{
+    struct fake *f = ud;
+    atomic_fetch_add(&f->begins, 1);
+    if (atomic_load(&f->fail_begins) > 0) {
+        atomic_fetch_sub(&f->fail_begins, 1);
+        return -1;
+    }
+    CHECK(!atomic_exchange(&f->reading, 1)); /* never nested */
+    return 0;
+}
+
+static void fake_end(void *ud)
+{
+    struct fake *f = ud;
+    atomic_fetch_add(&f->ends, 1);
+    CHECK(atomic_exchange(&f->reading, 0)); /* only after a begin that succeeded */
+}
+
+/* A pass's fetches run between fetches_begin and fetches_end (the app's one store snapshot), a
+ * group of ARCHIVER_BATCH_MAX at a time, and each group's end comes before its documents are
+ * stored; a begin that fails leaves the group's fetches to stand alone, with no end. */
+static void test_fetches_in_one_snapshot(void)
+{
+    struct env e;
+    CHECK_INT(env_init(&e), 0);
+    struct err err = {0};
+    struct archiver *ar = archiver_start(&e.flaky.base, fake_fetch, &e.fake, 600000, &err);
+    if (!ar) {
+        CHECK(ar != NULL);
+        goto out;
+    }
+    archiver_set_hooks(ar, &(struct archiver_hooks){.on_archived = fake_archived,
+                                                    .fetches_begin = fake_begin,
+                                                    .fetches_end = fake_end});
+    int n = ARCHIVER_BATCH_MAX + 44; /* two groups */
+    for (int i = 0; i < n; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "sess-%d", i);
+        CHECK_INT(archiver_mark(ar, id, T0_MS, &err), 0);
+    }
+    CHECK_INT(archiver_flush(ar), 0);
+    CHECK_INT(e.fake.calls, n);
+    CHECK_INT(atomic_load(&e.fake.fetched_reading), n);
+    CHECK_INT(atomic_load(&e.fake.begins), 2);
+    CHECK_INT(atomic_load(&e.fake.ends), 2);
+    CHECK_INT(e.fake.archived, n);
+    CHECK_INT(atomic_load(&e.fake.archived_reading), 0);
+
+    atomic_store(&e.fake.fail_begins, 1);
+    CHECK_INT(archiver_mark(ar, "sess-a", T0_MS, &err), 0);
+    CHECK_INT(archiver_mark(ar, "sess-b", T0_MS, &err), 0);
+    CHECK_INT(archiver_flush(ar), 0);
+    CHECK_INT(e.fake.calls, n + 2);                          /* fetched all the same */
+    CHECK_INT(atomic_load(&e.fake.fetched_reading), n);      /* ... outside a snapshot */
+    CHECK_INT(atomic_load(&e.fake.begins), 3);               /* one try a group */
+    CHECK_INT(atomic_load(&e.fake.ends), 2);                 /* no end for it */
+    CHECK_INT(e.fake.archived, n + 2);
+    CHECK_INT(archiver_stop(ar), 0);
+out:
+    env_release(&e);
+}
+
 static void test_failures_counted_and_retried(void)
 {
     struct env e;
@@ -757,6 +830,7 @@ int main(void)
     RUN(test_bounded_delay);
     RUN(test_stop_flushes_everything);
     RUN(test_flush_and_hooks);
+    RUN(test_fetches_in_one_snapshot);
     RUN(test_failures_counted_and_retried);
     RUN(test_retry_on_mark_and_backoff);
     RUN(test_mark_while_in_flight);

@@ -4,7 +4,8 @@
  * other's commits, a cached statement is prepared once and survives a
  * schema change made by another connection (SQLITE_SCHEMA), the fault site fails a statement
  * with the pool's error code, with the checkpoint thread on a commit checkpoints only as a
- * backstop, and threads writing at once queue for the one writing connection.
+ * backstop, threads writing at once queue for the one writing connection, and a pinned thread
+ * reads one snapshot on one connection.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -150,6 +151,56 @@ static void test_connections_see_each_others_commits(void)
     sqlpool_close(p);
 }
 
+/* For test_pin: what another thread's acquire gets. */
+static void *acquire_elsewhere(void *arg)
+{
+    struct sqlpool *p = arg;
+    struct sqlpool_conn *c = sqlpool_acquire(p);
+    sqlpool_release(p, c);
+    return c;
+}
+
+/* A pinned thread's acquires get its one connection, in one read transaction: a commit made
+ * meanwhile stays out of its reads until the last unpin; other threads get other connections. */
+static void test_pin(void)
+{
+    struct err e = {0};
+    struct sqlpool *p = open_pool(path, 2, schema, "StoreError");
+    if (!p)
+        return;
+    struct sqlpool_conn *c = sqlpool_acquire(p);
+    long long base = count_rows(c);
+    sqlpool_release(p, c);
+    CHECK_INT(sqlpool_pin(p, &e), 0);
+    CHECK_INT(sqlpool_pin(p, &e), 0); /* nested: counted */
+    struct sqlpool_conn *a = sqlpool_acquire(p);
+    CHECK_INT(count_rows(a), base);
+    sqlpool_release(p, a);
+    pthread_t t;
+    void *other = NULL;
+    pthread_create(&t, NULL, acquire_elsewhere, p);
+    pthread_join(t, &other);
+    CHECK(other != NULL && other != (void *)a);
+    struct sqlpool_conn *w = sqlpool_acquire_writer(p);
+    put_rows(w, 200000, 3, "after the pin");
+    sqlpool_release(p, w);
+    struct sqlpool_conn *b = sqlpool_acquire(p);
+    CHECK(b == a);                   /* the pinned connection again */
+    CHECK_INT(count_rows(b), base);  /* its snapshot: the commit is not in it */
+    sqlpool_release(p, b);
+    sqlpool_unpin(p);
+    b = sqlpool_acquire(p);
+    CHECK(b == a);
+    CHECK_INT(count_rows(b), base); /* still pinned once */
+    sqlpool_release(p, b);
+    sqlpool_unpin(p);
+    b = sqlpool_acquire(p);
+    CHECK_INT(count_rows(b), base + 3);
+    CHECK(sqlite3_get_autocommit(a->db)); /* the pin's transaction is over */
+    sqlpool_release(p, b);
+    sqlpool_close(p);
+}
+
 /* The statement is prepared once per connection and kept; when another connection changes the
  * schema, the kept statement is prepared again by SQLite (SQLITE_SCHEMA) and answers the new
  * columns. */
@@ -291,6 +342,7 @@ int main(void)
     snprintf(path, sizeof path, "%s/pool.db", dir);
     RUN(test_settings_on_every_connection);
     RUN(test_connections_see_each_others_commits);
+    RUN(test_pin);
     RUN(test_statement_cache_survives_schema_change);
     RUN(test_fault_site);
     RUN(test_commit_checkpoint_is_a_backstop);
