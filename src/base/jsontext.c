@@ -53,7 +53,7 @@ size_t jsontext_string_size(const char *s, size_t n)
 /* The text of a string's bytes, quoted: '"' and '\\' and the control characters escaped. Bytes
  * from 0x20 up are copied as they are (jansson's constructors hold valid UTF-8), a run at a
  * time. */
-static int add_string(struct buf *b, const char *s, size_t n)
+int jsontext_add_string(struct buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
     if (buf_reserve(b, jsontext_string_size(s, n)) < 0)
@@ -111,7 +111,7 @@ static int add1(struct buf *b, char c)
     return 0;
 }
 
-static __attribute__((noinline)) int add_integer(struct buf *b, json_int_t v)
+__attribute__((noinline)) int jsontext_add_integer(struct buf *b, json_int_t v)
 {
     char tmp[24];
     char *p = tmp + sizeof tmp;
@@ -270,9 +270,9 @@ static int g17(double v, char *out)
 
 /* "%.17g", with ".0" added when that reads as an integer, and the exponent without '+' and
  * without leading zeros (1e+20 -> 1e20, 1e-05 -> 1e-5): json_dumps's text of a real. Out of line
- * (like add_integer), so that its buffers do not widen add_value's frame at every level of a
+ * (like jsontext_add_integer), so that its buffers do not widen add_value's frame at every level of a
  * nested value: inlined, they made it 256 bytes a level. */
-static __attribute__((noinline)) int add_real(struct buf *b, double v)
+__attribute__((noinline)) int jsontext_add_real(struct buf *b, double v)
 {
     if (!isfinite(v))
         return -1;
@@ -315,7 +315,7 @@ static int add_value(struct buf *b, const json_t *v, int depth)
             if (!first && add1(b, ',') < 0)
                 return -1;
             first = 0;
-            if (add_string(b, json_object_iter_key(it), json_object_iter_key_len(it)) < 0 ||
+            if (jsontext_add_string(b, json_object_iter_key(it), json_object_iter_key_len(it)) < 0 ||
                 add1(b, ':') < 0 || add_value(b, json_object_iter_value(it), depth + 1) < 0)
                 return -1;
         }
@@ -331,11 +331,11 @@ static int add_value(struct buf *b, const json_t *v, int depth)
         return add1(b, ']');
     }
     case JSON_STRING:
-        return add_string(b, json_string_value(v), json_string_length(v));
+        return jsontext_add_string(b, json_string_value(v), json_string_length(v));
     case JSON_INTEGER:
-        return add_integer(b, json_integer_value(v));
+        return jsontext_add_integer(b, json_integer_value(v));
     case JSON_REAL:
-        return add_real(b, json_real_value(v));
+        return jsontext_add_real(b, json_real_value(v));
     case JSON_TRUE:
         return buf_add(b, "true", 4);
     case JSON_FALSE:

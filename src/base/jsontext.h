@@ -35,6 +35,14 @@ size_t jsontext_string_size(const char *s, size_t n);
  * control character): n when the string needs no escape. Looks at eight bytes a step. */
 size_t jsontext_plain_prefix(const char *s, size_t n);
 
+/* The pieces of jsontext_add, for a writer that knows its document's shape (an EMF line):
+ * the n bytes at s quoted and escaped (valid UTF-8 expected, as a jansson string holds), an
+ * integer, a real as json_dumps writes it ("%.17g", ".0" on an integral value; -1 when not
+ * finite). Each returns 0, or -1 when b's cap is passed. */
+int jsontext_add_string(struct buf *b, const char *s, size_t n);
+int jsontext_add_integer(struct buf *b, json_int_t v);
+int jsontext_add_real(struct buf *b, double v);
+
 /* v's compact text as a new string (free() it), or NULL where jsontext_add fails. */
 char *jsontext_dump(const json_t *v);
 

@@ -800,8 +800,34 @@ static void test_emf_line(void)
     CHECK_STR(json_string_value(json_object_get(root, "Tool")), "create_support_ticket");
     CHECK_STR(json_string_value(json_object_get(root, "traceId")),
               "1-5759e988-bd862e3fe1be46a994272793");
+    /* The line is written as text (no tree): byte for byte what json_dumps(JSON_COMPACT) wrote of
+     * the tree the line used to be built as, members in order, escapes included. */
     json_decref(root);
     free(line);
+    struct metrics_emf_dim odd[] = {{"Service", "parley"}, {"Tool", "create_\"support\"\n_ticket"}};
+    struct metrics_emf_value reals[] = {{"Latency", "Milliseconds", 12.5}, {"Count", NULL, 3},
+                                        {"Big", "Count", 1e21}, {"Small", "Seconds", 1.25e-7},
+                                        {"Neg", "Count", -0.0}};
+    struct metrics_emf_dim odd_props[] = {{"traceId", "1-5759e988-bd862e3fe1be46a994272793"},
+                                          {"x", "\xc3\xa9 \xc3\xbc"}};
+    CHECK(metrics_emf_line("Parley", odd, 2, reals, 5, odd_props, 2, 1700000000123LL, &line, &e) ==
+          0);
+    CHECK_STR(line, "{\"_aws\":{\"Timestamp\":1700000000123,\"CloudWatchMetrics\":[{\"Namespace\":"
+                    "\"Parley\",\"Dimensions\":[[\"Service\",\"Tool\"]],\"Metrics\":[{\"Name\":"
+                    "\"Latency\",\"Unit\":\"Milliseconds\"},{\"Name\":\"Count\",\"Unit\":\"None\"},"
+                    "{\"Name\":\"Big\",\"Unit\":\"Count\"},{\"Name\":\"Small\",\"Unit\":\"Seconds\"},"
+                    "{\"Name\":\"Neg\",\"Unit\":\"Count\"}]}]},\"Service\":\"parley\",\"Tool\":"
+                    "\"create_\\\"support\\\"\\n_ticket\",\"Latency\":12.5,\"Count\":3.0,\"Big\":1e21,"
+                    "\"Small\":1.2499999999999999e-7,\"Neg\":-0.0,\"traceId\":"
+                    "\"1-5759e988-bd862e3fe1be46a994272793\",\"x\":\"\xc3\xa9 \xc3\xbc\"}");
+    free(line);
+    /* A property must be valid UTF-8 too (the tree used to drop such a member silently). */
+    struct metrics_emf_dim bad_prop[] = {{"traceId", "\xc3"}};
+    CHECK(metrics_emf_line("Parley", odd, 2, reals, 1, bad_prop, 1, 1, &line, &e) < 0);
+    CHECK_STR(e.code, "InvalidMetric");
+    /* A property may not repeat a dimension's key. */
+    struct metrics_emf_dim clash_prop[] = {{"Tool", "x"}};
+    CHECK(metrics_emf_line("Parley", odd, 2, reals, 1, clash_prop, 1, 1, &line, &e) < 0);
 
     /* No dimensions: one empty DimensionSet. */
     CHECK(metrics_emf_line("Parley", NULL, 0, vals, 1, NULL, 0, 1, &line, &e) == 0);
