@@ -439,7 +439,7 @@ static void app__open_agent(struct app *app, struct agent_def *def, unsigned red
                                 .redact = redact,
                                 .queue = app->queue,
                                 .action_wait_ms = cfg->action_wait_ms,
-                                .hooks = &observe_hooks,
+                                .hooks = observe_hooks_of(&app->obs),
                                 .hooks_ud = &app->obs};
     agent_init(&app->agent);
     agent_def_swap(&app->agent, def);

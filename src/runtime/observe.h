@@ -4,7 +4,7 @@
  * console shows. `parley serve`/`parley worker` and every Lambda function install observe_hooks
  * with their own struct observe, so a turn is measured the same way wherever it runs.
  *
- * Lifecycle: observe_init() before the agent runs, a->hooks = &observe_hooks and
+ * Lifecycle: observe_init() before the agent runs, a->hooks = observe_hooks_of(o) and
  * a->hooks_ud = the struct observe, then observe_release() after the agent is done. The hooks are
  * thread-safe. The Lambda host calls the flush hook after every invocation: in per-invocation
  * mode the model and tool figures of the invocation are written as one EMF line (when no turn
@@ -70,6 +70,10 @@ struct observe {
 
 /* The ops table every host installs (hooks_ud: a struct observe). */
 extern const struct agent_hooks observe_hooks;
+
+/* The table for o (initialised): observe_hooks, or, when o keeps no execution records, the same
+ * without on_execution, so that no record is built to be dropped. */
+const struct agent_hooks *observe_hooks_of(const struct observe *o);
 
 /* Prepares o to observe with cfg (copied; its pointers stay borrowed). Never fails. */
 void observe_init(struct observe *o, const struct observe_config *cfg);
