@@ -48,7 +48,8 @@ int bus_event_name_known(const char *detail_type);
  * "source":"parley.agent", "account", "time": "YYYY-MM-DDTHH:MM:SSZ" (UTC), "region",
  * "resources": [], "detail"}. account comes from PARLEY_ACCOUNT_ID (default "000000000000"),
  * region from AWS_REGION, then AWS_DEFAULT_REGION (default "local"). Steals detail (NULL gives
- * {}). Returns a new reference owned by the caller. */
+ * {}). Returns a new reference owned by the caller, or NULL when detail_type, the account or the
+ * region is not valid UTF-8 (detail is released then too). */
 json_t *bus_event_new(const char *detail_type, json_t *detail);
 
 /* ---- the port ---- */

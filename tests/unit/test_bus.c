@@ -67,6 +67,17 @@ static void test_envelope(void)
     CHECK(id && strlen(id) == 36 && id[14] == '4' && strchr("89ab", id[19]) && id[8] == '-');
     const char *t = json_string_value(json_object_get(ev, "time"));
     CHECK(t && strlen(t) == 20 && t[4] == '-' && t[10] == 'T' && t[19] == 'Z');
+    /* The members in EventBridge's order (the events log writes them so). */
+    static const char *const order[] = {"version", "id",     "detail-type", "source", "account",
+                                        "time",    "region", "resources",   "detail"};
+    size_t k = 0;
+    int in_order = 1;
+    for (void *it = json_object_iter(ev); it; it = json_object_iter_next(ev, it), k++)
+        in_order &= k < 9 && strcmp(json_object_iter_key(it), order[k]) == 0;
+    CHECK(in_order && k == 9);
+    /* A detail-type that is not UTF-8 gives no event (and the detail is let go: ASan's leak
+     * check). */
+    CHECK(bus_event_new("bad\xc3", json_pack("{s:s}", "tool", "x")) == NULL);
     json_t *ev2 = bus_event_new(BUS_ERROR_OCCURRED, NULL);
     CHECK(strcmp(json_string_value(json_object_get(ev2, "id")), id) != 0);
     CHECK(json_is_object(json_object_get(ev2, "detail")));
