@@ -74,16 +74,26 @@ static void stream_unref(struct stream *s)
     free(s);
 }
 
-/* Appends one SSE event (data is compact JSON, so it holds no newline). */
-static void emit(struct stream *s, const char *event, json_t *data)
+/* Appends one SSE event (data is compact JSON, so it holds no newline); with last, the turn's
+ * final event, the stream is finished in the same step, so that one wake carries both: a wake
+ * for each cost the connection another resume and suspension, and a send, at the end of every
+ * streamed turn. */
+static void emit_event(struct stream *s, const char *event, json_t *data, int last)
 {
     char *json = jsontext_dump(data);
     pthread_mutex_lock(&s->lock);
     (void)buf_printf(&s->out, "event: %s\ndata: %s\n\n", event, json);
+    if (last)
+        s->finished = 1;
     pthread_mutex_unlock(&s->lock);
     http_wake_signal(s->wake);
     free(json);
     json_decref(data);
+}
+
+static void emit(struct stream *s, const char *event, json_t *data)
+{
+    emit_event(s, event, data, 0);
 }
 
 static void on_text(void *ud, const char *delta)
@@ -110,15 +120,12 @@ static void turn_task(void *arg)
     trace_end(s->seg, out ? 200 : errcode_status(e.code[0] ? e.code : "InternalError"));
     s->seg = NULL;
     if (out)
-        emit(s, "done", out);
+        emit_event(s, "done", out, 1);
     else
-        emit(s, "error",
-             json_pack("{s:{s:s, s:s}}", "error", "code", e.code[0] ? e.code : "InternalError",
-                       "message", e.message));
-    pthread_mutex_lock(&s->lock);
-    s->finished = 1;
-    pthread_mutex_unlock(&s->lock);
-    http_wake_signal(s->wake);
+        emit_event(s, "error",
+                   json_pack("{s:{s:s, s:s}}", "error", "code",
+                             e.code[0] ? e.code : "InternalError", "message", e.message),
+                   1);
     stream_unref(s);
     live_add(-1);
 }
