@@ -624,7 +624,8 @@ static struct item *item_new(const struct bus_local *b, const json_t *event, int
     size_t len = dump ? strlen(dump) : 0;
     size_t head = sizeof(struct item) + n * sizeof(uint16_t);
     struct item *it = xmalloc(head + (text ? len + 2 : 0));
-    snprintf(it->id, sizeof it->id, "%s", json_string_value(json_object_get(event, "id")) ?: "");
+    const char *id = json_string_value(json_object_get(event, "id"));
+    snprintf(it->id, sizeof it->id, "%s", id ? id : "");
     it->line = NULL;
     it->len = len;
     it->nmatched = n;

@@ -2,6 +2,7 @@
 #include "runtime/analytics.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -31,6 +32,7 @@ struct analytics {
      * not wait. */
     struct pending *pend;
     size_t npend, cap;
+    uint64_t dropped; /* counts refused with ANALYTICS_PENDING_MAX counters held */
 };
 
 struct analytics *analytics_new(struct store *store, int flush_ms)
@@ -108,6 +110,15 @@ static void add(struct analytics *an, char *name)
             free(name);
             return;
         }
+    if (an->npend == ANALYTICS_PENDING_MAX) { /* not from Parley's own events: a dozen an hour */
+        uint64_t dropped = ++an->dropped;
+        pthread_mutex_unlock(&an->mu);
+        if (dropped == 1 || dropped % 1000 == 0)
+            log_at(LL_WARN, "analytics", "%d distinct counters held: dropped %llu count(s)",
+                   ANALYTICS_PENDING_MAX, (unsigned long long)dropped);
+        free(name);
+        return;
+    }
     if (an->npend == an->cap) {
         an->cap = an->cap ? 2 * an->cap : 16;
         an->pend = xrealloc(an->pend, an->cap * sizeof *an->pend);

@@ -14,10 +14,10 @@
  * written as one add per counter (at most flush_ms after the first of them when driven by the
  * bus sink below; before every report; at free), instead of one store transaction per event. A
  * process killed with counts in memory loses them (at most flush_ms worth): these are operating
- * statistics, not records. While batching, a fold never calls the store, however many distinct
- * counters it holds: the local bus folds on the thread that puts an event, a request's, where a
- * store call must not wait. flush_ms 0 writes every fold at once (the Analytics Lambda, one event
- * per invocation).
+ * statistics, not records. While batching, a fold never calls the store: the local bus folds on
+ * the thread that puts an event, a request's, where a store call must not wait (past
+ * ANALYTICS_PENDING_MAX distinct counters a count is dropped instead). flush_ms 0 writes every fold
+ * at once (the Analytics Lambda, one event per invocation).
  */
 #ifndef PARLEY_ANALYTICS_H
 #define PARLEY_ANALYTICS_H
@@ -25,6 +25,10 @@
 #include <jansson.h>
 
 #define ANALYTICS_HOURS 48 /* hours the report shows */
+
+/* Distinct counters a batch holds at most; a fold past it drops its count with a warning (the
+ * batch is never written on the folding thread). Parley's events make about a dozen an hour. */
+#define ANALYTICS_PENDING_MAX 4096
 
 struct analytics;
 struct store;

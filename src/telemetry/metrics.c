@@ -1023,7 +1023,8 @@ static int emf_name_ok(const char *s, size_t max)
 }
 
 /* The most bytes of one EMF line: 30 dimensions and 100 metrics of the largest names and values
- * the checks below allow stay well under it. */
+ * the checks below allow stay well under it; only a property's value is not capped, and a line
+ * it would take past this is refused. */
 #define EMF_LINE_MAX (1u << 20)
 
 /* Fails with "InvalidMetric" when name is "_aws" or the name of an earlier root member: the
@@ -1066,8 +1067,7 @@ static int emf_check(const char *ns, const struct metrics_emf_dim *dims, size_t 
     for (size_t i = 0; i < nvals; i++) {
         const char *unit = vals[i].unit ? vals[i].unit : "None";
         if (!emf_name_ok(vals[i].name, 255))
-            return err_set(err, "InvalidMetric", "EMF metric %zu needs a 1..255 character name",
-                           i);
+            return err_set(err, "InvalidMetric", "EMF metric %zu needs a 1..255 character name", i);
         if (!emf_unit_known(unit))
             return err_set(err, "InvalidMetric", "EMF metric '%s' has unknown unit '%s'",
                            vals[i].name, unit);
@@ -1140,10 +1140,9 @@ int metrics_emf_line(const char *ns, const struct metrics_emf_dim *dims, size_t 
     for (size_t i = 0; i < nprops && !bad; i++)
         bad = emf_member(&b, props[i].key, props[i].value) < 0;
     bad = bad || buf_add_char(&b, '}') < 0;
-    if (bad) { /* cannot happen within the checked sizes */
+    if (bad) { /* a property's value too long */
         buf_release(&b);
-        return err_set(err, "InvalidMetric", "EMF document is longer than %u bytes",
-                       EMF_LINE_MAX);
+        return err_set(err, "InvalidMetric", "EMF document is longer than %u bytes", EMF_LINE_MAX);
     }
     *out = buf_take(&b, NULL);
     return 0;

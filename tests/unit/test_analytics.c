@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "base/xmalloc.h"
 #include "store/store.h"
 #include "bus/bus.h"
@@ -159,12 +160,34 @@ static void test_batching(void)
     }
     CHECK_INT(stored("2026-10-03T21:00:00Z|handoffs"), 0); /* the 70th, held */
     CHECK_INT(stored("2026-10-01T00:00:00Z|handoffs"), 0); /* the 1st, held */
+    /* Up to the cap: past it a count is dropped (with a warning), still never written here. */
+    enum log_level saved = log_threshold;
+    log_threshold = LL_OFF;
+    for (int k = 70; k < ANALYTICS_PENDING_MAX + 10; k++) {
+        char t[32];
+        snprintf(t, sizeof t, "%04d-01-01T00:00:00Z", 1000 + k);
+        json_t *ev = event_at("handoff_requested", t, json_object());
+        analytics_fold(an, ev);
+        json_decref(ev);
+    }
+    log_threshold = saved;
+    char beyond[64];
+    snprintf(beyond, sizeof beyond, "%04d-01-01T00:00:00Z|handoffs",
+             1000 + ANALYTICS_PENDING_MAX + 5);
+    CHECK_INT(stored(beyond), 0);
+    analytics_flush(an); /* writes what is held, and makes room */
+    CHECK_INT(stored("2026-10-01T00:00:00Z|handoffs"), 1);
+    CHECK_INT(stored("2026-10-03T21:00:00Z|handoffs"), 1);
+    snprintf(beyond, sizeof beyond, "%04d-01-01T00:00:00Z|handoffs",
+             1000 + ANALYTICS_PENDING_MAX - 1); /* the last one held */
+    CHECK_INT(stored(beyond), 1);
+    snprintf(beyond, sizeof beyond, "%04d-01-01T00:00:00Z|handoffs",
+             1000 + ANALYTICS_PENDING_MAX + 5); /* dropped */
+    CHECK_INT(stored(beyond), 0);
     json_t *ev = event_at("message_received", h, json_object());
     analytics_fold(an, ev);
     json_decref(ev);
     analytics_free(an); /* writes the rest */
-    CHECK_INT(stored("2026-10-01T00:00:00Z|handoffs"), 1);
-    CHECK_INT(stored("2026-10-03T21:00:00Z|handoffs"), 1);
     CHECK_INT(stored("2026-11-25T05:00:00Z|turns"), 6);
     store_free(st);
 }

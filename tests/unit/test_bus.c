@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/log.h"
 #include "bus/bus.h"
 #include "check.h"
@@ -501,6 +502,50 @@ static void test_linger_delivers(void)
     bus_free(bus);
 }
 
+/* More rules match than bus_put_new notes on its first pass (8): it finds them again, and each
+ * rule's target gets the event once. */
+static void test_many_rules_match(void)
+{
+    char dir[512], rules[600], path[700];
+    snprintf(dir, sizeof dir, "%s/many", tmpdir);
+    mkdir(dir, 0755);
+    snprintf(rules, sizeof rules, "%s/rules.json", dir);
+    struct buf doc;
+    buf_init(&doc, 1 << 16);
+    buf_add_str(&doc, "{\"rules\": [");
+    for (int i = 0; i < 11; i++)
+        buf_printf(&doc,
+                   "%s{\"name\": \"r%d\", \"eventPattern\": {\"source\": [\"parley.agent\"]}, "
+                   "\"targets\": [{\"type\": \"log\", \"logGroup\": \"/parley/many%d\"}]}",
+                   i ? ", " : "", i, i % 2);
+    buf_add_str(&doc, "]}");
+    write_file(rules, buf_str(&doc));
+    buf_release(&doc);
+    struct bus_local_config cfg = {.data_dir = dir, .rules_path = rules};
+    struct err e;
+    struct bus *bus = bus_local_new(&cfg, &e);
+    CHECK(bus != NULL);
+    if (!bus)
+        return;
+    CHECK_INT(put_numbered(bus, 7), 0);
+    CHECK_INT(bus_flush(bus, 5000), 0);
+    struct bus_stats st;
+    bus_stats(bus, &st);
+    CHECK_INT((int)st.delivered, 11);
+    snprintf(path, sizeof path, "%s/logs/parley_many0.log", dir);
+    json_t *even = read_json_lines(path);
+    snprintf(path, sizeof path, "%s/logs/parley_many1.log", dir);
+    json_t *odd = read_json_lines(path);
+    CHECK_INT(json_array_size(even), 6); /* rules 0, 2, .. 10 */
+    CHECK_INT(json_array_size(odd), 5);
+    CHECK_INT(json_integer_value(json_object_get(
+                  json_object_get(json_array_get(odd, 4), "detail"), "n")),
+              7);
+    json_decref(even);
+    json_decref(odd);
+    bus_free(bus);
+}
+
 /* bus_put_new does all that reads the event, on the caller's thread: the analytics sink has it
  * before the put returns, and the bus keeps no reference to it (the worker, on another core,
  * would pay cache misses for each of its nodes), so what the log gets is the event as it was
@@ -571,6 +616,7 @@ int main(void)
     RUN(test_flush_timeout);
     RUN(test_linger_delivers);
     RUN(test_put_reads_the_event);
+    RUN(test_many_rules_match);
     RUN(test_unwritable_log_counts_failed);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
