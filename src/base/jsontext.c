@@ -270,8 +270,8 @@ static int g17(double v, char *out)
 
 /* "%.17g", with ".0" added when that reads as an integer, and the exponent without '+' and
  * without leading zeros (1e+20 -> 1e20, 1e-05 -> 1e-5): json_dumps's text of a real. Out of line
- * (like jsontext_add_integer), so that its buffers do not widen add_value's frame at every level of a
- * nested value: inlined, they made it 256 bytes a level. */
+ * (like jsontext_add_integer), so that its buffers do not widen add_value's frame at every level of
+ * a nested value: inlined, they made it 256 bytes a level. */
 __attribute__((noinline)) int jsontext_add_real(struct buf *b, double v)
 {
     if (!isfinite(v))
@@ -315,7 +315,8 @@ static int add_value(struct buf *b, const json_t *v, int depth)
             if (!first && add1(b, ',') < 0)
                 return -1;
             first = 0;
-            if (jsontext_add_string(b, json_object_iter_key(it), json_object_iter_key_len(it)) < 0 ||
+            if (jsontext_add_string(b, json_object_iter_key(it), json_object_iter_key_len(it)) <
+                    0 ||
                 add1(b, ':') < 0 || add_value(b, json_object_iter_value(it), depth + 1) < 0)
                 return -1;
         }
