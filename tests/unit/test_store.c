@@ -1,6 +1,7 @@
 /* test_store.c - the SQLite store adapter: turns, windows, transcripts, tickets, errors, and the
  * group commit of turns saved from scheduler tasks. */
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -209,6 +210,85 @@ static void test_reopen_keeps_data(void)
     json_decref(s);
 }
 
+/* The text of the conversations table's CREATE statement in the file at path ("" when none). */
+static void conversations_sql(const char *path, char *out, size_t n)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    out[0] = '\0';
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db,
+                           "SELECT sql FROM sqlite_schema WHERE type = 'table'"
+                           " AND name = 'conversations'",
+                           -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        snprintf(out, n, "%s", (const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
+/* A file made with the conversations table of old (WITHOUT ROWID, keyed by session and time) is
+ * moved to the rowid table when it is opened, every turn kept, and opens unchanged after that. */
+static void test_old_conversations_table_moved(void)
+{
+    char path[128], sql[1024];
+    snprintf(path, sizeof path, "%s/old.db", dbdir);
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db,
+                       "PRAGMA journal_mode=WAL;"
+                       "CREATE TABLE sessions ("
+                       " session_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, status TEXT NOT NULL,"
+                       " created_at INTEGER NOT NULL, last_activity INTEGER NOT NULL,"
+                       " turns INTEGER NOT NULL, last_ts INTEGER NOT NULL, context TEXT NOT NULL,"
+                       " metadata TEXT NOT NULL);"
+                       "CREATE TABLE conversations ("
+                       " session_id TEXT NOT NULL, timestamp INTEGER NOT NULL, turn INTEGER NOT NULL,"
+                       " user_id TEXT NOT NULL, messages TEXT NOT NULL, context TEXT NOT NULL,"
+                       " last_activity INTEGER NOT NULL, metadata TEXT NOT NULL,"
+                       " PRIMARY KEY (session_id, timestamp)) WITHOUT ROWID;"
+                       "INSERT INTO sessions VALUES ('old-1', 'u-1', 'active', 1000, 3000, 2, 3000,"
+                       " '{}', '{}');"
+                       "INSERT INTO conversations VALUES ('old-1', 2000, 1, 'u-1',"
+                       " '[{\"role\":\"user\",\"content\":\"first\",\"timestamp\":2000}]', '{}',"
+                       " 2000, '{}');"
+                       "INSERT INTO conversations VALUES ('old-1', 3000, 2, 'u-1',"
+                       " '[{\"role\":\"user\",\"content\":\"second\",\"timestamp\":3000}]', '{}',"
+                       " 3000, '{}');",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    conversations_sql(path, sql, sizeof sql);
+    CHECK(strstr(sql, "WITHOUT ROWID") != NULL);
+
+    struct err e;
+    struct store *old = store_sqlite_new(path, 2, &e);
+    CHECK(old != NULL);
+    if (!old)
+        return;
+    conversations_sql(path, sql, sizeof sql);
+    CHECK(strstr(sql, "WITHOUT ROWID") == NULL && strstr(sql, "UNIQUE") != NULL);
+    json_t *all = NULL;
+    CHECK(store_transcript(old, "old-1", &all, &e) == 0);
+    CHECK_INT(json_array_size(all), 2);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(all, 1), "content")), "second");
+    json_decref(all);
+    /* Turns go on where they were. */
+    json_t *turn = json_pack("{s:s, s:s, s:b, s:[o], s:{}, s:{}}", "sessionId", "old-1", "userId",
+                             "u-1", "isNew", 0, "messages", msg("user", "third", 4000), "context",
+                             "metadata");
+    int turn_no = 0;
+    CHECK(store_turn_save(old, turn, &turn_no, &e) == 0);
+    CHECK_INT(turn_no, 3);
+    json_decref(turn);
+    store_free(old);
+    old = store_sqlite_new(path, 2, &e); /* a second open finds nothing to move */
+    CHECK(old != NULL);
+    CHECK(old && store_transcript(old, "old-1", &all, &e) == 0);
+    CHECK_INT(json_array_size(all), 3);
+    json_decref(all);
+    store_free(old);
+}
+
 static void test_open_failure(void)
 {
     struct err e;
@@ -338,6 +418,7 @@ int main(void)
     RUN(test_ticket_id_form);
     RUN(test_actions_and_idempotency);
     RUN(test_reopen_keeps_data);
+    RUN(test_old_conversations_table_moved);
     RUN(test_open_failure);
     RUN(test_group_commit_in_tasks);
     RUN(test_group_commit_faults);
