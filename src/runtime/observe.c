@@ -346,27 +346,20 @@ const struct agent_hooks observe_hooks = {
     .on_budget = on_budget,
 };
 
-/* The same without on_execution: where no record is kept, the workflow then neither tracks the
- * path of an execution nor builds its record (2% of a new-session turn's CPU samples). */
-static const struct agent_hooks hooks_without_records = {
-    .on_tool = on_tool,
-    .on_model = on_model,
-    .on_saved = on_saved,
-    .on_turn = on_turn,
-    .on_error = on_error,
-    .flush = on_flush,
-    .on_budget = on_budget,
-};
-
 const struct agent_hooks *observe_hooks_of(const struct observe *o)
 {
-    return o->cfg.keep_executions ? &observe_hooks : &hooks_without_records;
+    return &o->hooks;
 }
 
 void observe_init(struct observe *o, const struct observe_config *cfg)
 {
     memset(o, 0, sizeof *o);
     o->cfg = *cfg;
+    /* Where no record is kept, the table has no on_execution: the workflow then neither tracks
+     * the path of an execution nor builds its record (2% of a new-session turn's CPU samples). */
+    o->hooks = observe_hooks;
+    if (!cfg->keep_executions)
+        o->hooks.on_execution = NULL;
     pthread_mutex_init(&o->lock, NULL);
     o->executions = xcalloc(OBSERVE_EXECUTIONS, sizeof *o->executions);
 }

@@ -54,6 +54,7 @@ struct observe_config {
 
 struct observe {
     struct observe_config cfg;         /* as given to observe_init */
+    struct agent_hooks hooks;          /* observe_hooks, less what cfg keeps nothing of */
     pthread_mutex_t lock;              /* guards what follows */
     struct observe_record *executions; /* ring of the last OBSERVE_EXECUTIONS execution records,
                                           serialised (NULL: not initialised) */
@@ -71,8 +72,8 @@ struct observe {
 /* The ops table every host installs (hooks_ud: a struct observe). */
 extern const struct agent_hooks observe_hooks;
 
-/* The table for o (initialised): observe_hooks, or, when o keeps no execution records, the same
- * without on_execution, so that no record is built to be dropped. */
+/* The table for o (initialised; it lives in o): observe_hooks' members, less on_execution when o
+ * keeps no execution records, so that no record is built to be dropped. */
 const struct agent_hooks *observe_hooks_of(const struct observe *o);
 
 /* Prepares o to observe with cfg (copied; its pointers stay borrowed). Never fails. */

@@ -112,14 +112,18 @@ static void test_executions(void)
               OBSERVE_EXECUTIONS + 3);
     json_decref(odd);
     json_decref(even);
-    CHECK(observe_hooks_of(&o) == &observe_hooks);
+    const struct agent_hooks *h = observe_hooks_of(&o); /* observe_hooks' members, every one */
+    CHECK(h->on_execution == observe_hooks.on_execution && h->on_turn == observe_hooks.on_turn &&
+          h->on_saved == observe_hooks.on_saved && h->on_model == observe_hooks.on_model &&
+          h->on_tool == observe_hooks.on_tool && h->on_error == observe_hooks.on_error &&
+          h->flush == observe_hooks.flush && h->on_budget == observe_hooks.on_budget);
     observe_release(&o);
     observe_release(&o); /* twice is harmless */
 
     /* Keeping none, the table a host installs has no on_execution: the workflow builds no
      * record to be dropped (and tracks no path for it); the other hooks are the same. */
     observe_init(&o, &(struct observe_config){.keep_executions = 0});
-    const struct agent_hooks *h = observe_hooks_of(&o);
+    h = observe_hooks_of(&o);
     CHECK(h->on_execution == NULL);
     CHECK(h->on_turn == observe_hooks.on_turn && h->on_saved == observe_hooks.on_saved &&
           h->on_model == observe_hooks.on_model && h->on_tool == observe_hooks.on_tool &&
