@@ -186,16 +186,20 @@ static const char *const stmt_sql[Q_COUNT] = {
     [Q_AUDIT_LIST] = "SELECT seq, entry FROM audit_log WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2",
 };
 
+/* The conversations table's columns and key, for the schema and conversations_migrate. */
+#define CONVERSATIONS_COLUMNS                                                                      \
+    "(session_id TEXT NOT NULL, timestamp INTEGER NOT NULL, turn INTEGER NOT NULL,"                \
+    " user_id TEXT NOT NULL, messages TEXT NOT NULL, context TEXT NOT NULL,"                       \
+    " last_activity INTEGER NOT NULL, metadata TEXT NOT NULL,"                                     \
+    " UNIQUE (session_id, timestamp))"
+
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS sessions ("
     " session_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, status TEXT NOT NULL,"
     " created_at INTEGER NOT NULL, last_activity INTEGER NOT NULL, turns INTEGER NOT NULL,"
     " last_ts INTEGER NOT NULL, context TEXT NOT NULL, metadata TEXT NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS conversations ("
-    " session_id TEXT NOT NULL, timestamp INTEGER NOT NULL, turn INTEGER NOT NULL,"
-    " user_id TEXT NOT NULL, messages TEXT NOT NULL, context TEXT NOT NULL,"
-    " last_activity INTEGER NOT NULL, metadata TEXT NOT NULL,"
-    " UNIQUE (session_id, timestamp));" /* see conversations_migrate */
+    "CREATE TABLE IF NOT EXISTS conversations " CONVERSATIONS_COLUMNS
+    ";" /* conversations_migrate */
     "CREATE TABLE IF NOT EXISTS tickets ("
     " seq INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL, user_id TEXT NOT NULL,"
     " title TEXT NOT NULL, description TEXT NOT NULL, priority TEXT NOT NULL,"
@@ -1642,11 +1646,7 @@ static int conversations_migrate(struct sqlpool *pool, const char *path, struct 
 {
     static const char move[] =
         "BEGIN IMMEDIATE;"
-        "CREATE TABLE conversations_next ("
-        " session_id TEXT NOT NULL, timestamp INTEGER NOT NULL, turn INTEGER NOT NULL,"
-        " user_id TEXT NOT NULL, messages TEXT NOT NULL, context TEXT NOT NULL,"
-        " last_activity INTEGER NOT NULL, metadata TEXT NOT NULL,"
-        " UNIQUE (session_id, timestamp));"
+        "CREATE TABLE conversations_next " CONVERSATIONS_COLUMNS ";"
         "INSERT INTO conversations_next (session_id, timestamp, turn, user_id, messages, context,"
         " last_activity, metadata) SELECT session_id, timestamp, turn, user_id, messages,"
         " context, last_activity, metadata FROM conversations ORDER BY session_id, timestamp;"
