@@ -38,8 +38,8 @@ static const char *const stop_model[] = {
 int text_is_stop(const char *w, enum text_flavour flavour)
 {
     const char *const *set = flavour == TEXT_FOR_SEARCH ? stop_search : stop_model;
-    for (size_t i = 0; set[i]; i++)
-        if (strcmp(w, set[i]) == 0)
+    for (size_t i = 0; set[i]; i++) /* the first letters first: strcmp only on a likely match */
+        if (set[i][0] == w[0] && strcmp(w, set[i]) == 0)
             return 1;
     return 0;
 }

@@ -190,8 +190,8 @@ static const struct {
 /* Returns the concept word for w (raw or stemmed), or NULL. */
 static const char *synonym_of(const char *w)
 {
-    for (size_t i = 0; i < sizeof synonyms / sizeof synonyms[0]; i++)
-        if (strcmp(w, synonyms[i].from) == 0)
+    for (size_t i = 0; i < sizeof synonyms / sizeof synonyms[0]; i++) /* first letters first */
+        if (synonyms[i].from[0] == w[0] && strcmp(w, synonyms[i].from) == 0)
             return synonyms[i].to;
     return NULL;
 }
