@@ -58,6 +58,17 @@ int sched_pending(const struct sched *s);
 /* 1 when called from a task on a scheduler fiber, else 0. */
 int sched_in_task(void);
 
+/* What a scheduler has done since it started. */
+struct sched_stats {
+    long fibers;  /* tasks started on a fiber */
+    long entries; /* fiber stacks entered through setcontext(): a stack's first task, on a new
+                     mapping or one unmapped since; the tasks after it on the same stack are
+                     entered where the one before it finished, without a system call */
+};
+
+/* Fills *out with s's figures so far. Thread-safe. */
+void sched_stats_get(const struct sched *s, struct sched_stats *out);
+
 /* From a task: runs fn(ud) as another task on the calling task's own thread (so it never runs
  * at the same time as the caller, only while the caller is parked), starting with a copy of the
  * caller's task-local slots. It is counted by sched_pending() and waited for by sched_stop(),

@@ -853,6 +853,52 @@ static void test_stack_cache_keeps_a_burst_then_trims(void)
     CHECK_INT(stack_mappings(), 0); /* stop unmaps the rest */
 }
 
+/* A stack is entered through setcontext() once: the next task on it starts where the last one
+ * finished (sched_stats entries), also on a cached stack whose pages but the top one were given
+ * back, and each task still sees its own locals and goes deep on it. */
+static void test_stacks_entered_once(void)
+{
+    reset();
+    struct err err = {0};
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    struct sched *s = sched_start(1, CACHE_STACK_PAGES * page, &err);
+    if (!check_require("scheduler started", s != NULL))
+        return;
+    enum { N = 100 };
+    struct sched_stats st0, st1, st2;
+    for (int i = 0; i < N; i++)
+        CHECK_INT(sched_submit(s, deep_sleeper, (void *)(intptr_t)50), 0);
+    CHECK(check_wait(all_finished, (void *)(intptr_t)N, 120000));
+    sched_stats_get(s, &st0);
+    CHECK_INT(st0.fibers, N);
+    CHECK(st0.entries >= 1 && st0.entries <= N);
+    /* past RELEASE_AFTER_MS (100), short of STACKS_TRIM_MS (1000): the cache gives pages back */
+    usleep(400 * 1000);
+    reset();
+    for (int i = 0; i < N; i++)
+        CHECK_INT(sched_submit(s, deep_sleeper, (void *)(intptr_t)50), 0);
+    CHECK(check_wait(all_finished, (void *)(intptr_t)N, 120000));
+    sched_stats_get(s, &st1);
+    CHECK_INT(st1.fibers, 2 * N);
+    reset();
+    for (int i = 0; i < N; i++) { /* one at a time: each on the stack the last one left */
+        CHECK_INT(sched_submit(s, sleeper, (void *)(intptr_t)1), 0);
+        wait_finished(i + 1);
+    }
+    sched_stats_get(s, &st2);
+    CHECK_INT(st2.fibers, 3 * N);
+    printf("# stacks entered: %ld for the first burst, %ld for the second, %ld for %d one by one\n",
+           st0.entries, st1.entries - st0.entries, st2.entries - st1.entries, N);
+#if defined(__SANITIZE_THREAD__)
+    CHECK_INT(st2.entries, st2.fibers); /* swapcontext builds enter every fiber's context */
+#else
+    CHECK(st1.entries - st0.entries < N / 2); /* most of the second burst re-entered */
+    CHECK(st2.entries - st1.entries <= 1);
+#endif
+    CHECK_INT(sched_stop(s, 120000), 0);
+    CHECK_INT(atomic_load(&wrong), 0);
+}
+
 int main(void)
 {
     xmalloc_init();
@@ -870,5 +916,6 @@ int main(void)
     RUN(test_parked_stack_pages_are_released);
     RUN(test_deep_calls_run_on_the_loops_stack);
     RUN(test_stack_cache_keeps_a_burst_then_trims);
+    RUN(test_stacks_entered_once);
     return check_summary();
 }
