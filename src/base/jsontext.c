@@ -128,13 +128,14 @@ __attribute__((noinline)) int jsontext_add_integer(struct buf *b, json_int_t v)
 
 /* ---- Reals ------------------------------------------------------------------------------------
  *
- * json_dumps writes a real with "%.17g", and glibc's printf is slow at it (a record of a turn holds
- * a few durations: snprintf was 4.9% of a new turn's CPU samples). g17() writes the same text by
- * exact integer arithmetic for the magnitudes Parley's records hold: the 17 significant digits
- * are round(v * 10^k) for the k that makes them 17, computed in 128 bits (v = m * 2^e with m below
- * 2^53; m * 10^k and the shift stay below 2^127), the tie rounded to even as glibc does in the
- * default rounding mode. Other magnitudes fall back to snprintf. test_jsontext holds the two to
- * the same text over 400,000 reals, edges included. */
+ * json_dumps writes a real with "%.17g" (or "%.<p>g" with JSON_REAL_PRECISION(p)), and glibc's
+ * printf is slow at it (a record of a turn holds a few durations: snprintf was 4.9% of a new turn's
+ * CPU samples). gprec() writes the same text by exact integer arithmetic for the magnitudes
+ * Parley's records hold: the p significant digits are round(v * 10^k) for the k that makes them p,
+ * computed in 128 bits (v = m * 2^e with m below 2^53; m * 10^k and the shift stay below 2^127),
+ * the tie rounded to even as glibc does in the default rounding mode. Other magnitudes fall back
+ * to snprintf. test_jsontext holds the two to the same text over 400,000 reals at 17 digits and
+ * at 16, edges included. */
 
 #define G17_POW10_MAX 22 /* 10^22 * 2^53 < 2^127 */
 
@@ -183,9 +184,9 @@ static int scaled(uint64_t m, int e, int k, unsigned __int128 *q, int *up)
     return 0;
 }
 
-/* Writes snprintf("%.17g", v) for finite v into out (at least 32 bytes); returns its length, or -1
- * when v is outside the exact arithmetic's range. */
-static int g17(double v, char *out)
+/* Writes snprintf("%.*g", prec, v) for finite v and 1 <= prec <= 17 into out (at least 32
+ * bytes); returns its length, or -1 when v is outside the exact arithmetic's range. */
+static int gprec(double v, int prec, char *out)
 {
     char *o = out;
     if (signbit(v)) {
@@ -207,11 +208,11 @@ static int g17(double v, char *out)
     /* The decimal exponent x of v (10^x <= v < 10^(x+1)): estimated, then made exact by the
      * count of the integer part's digits (before rounding: v just under 10^x rounds up to it). */
     int x = (int)floor(log10(v));
-    static const unsigned __int128 lo = (unsigned __int128)10000000000000000ull; /* 10^16 */
+    const unsigned __int128 lo = pow10_u128(prec - 1);
     unsigned __int128 d = 0;
     int up = 0;
     for (int tries = 0;; tries++) {
-        if (tries == 3 || scaled(m, e, 16 - x, &d, &up) < 0)
+        if (tries == 3 || scaled(m, e, prec - 1 - x, &d, &up) < 0)
             return -1;
         if (d >= lo * 10)
             x++;
@@ -221,20 +222,20 @@ static int g17(double v, char *out)
             break;
     }
     d += (unsigned)up;
-    if (d == lo * 10) { /* rounded up to 10^17: 1.0000000000000000 * 10^(x+1) */
+    if (d == lo * 10) { /* rounded up to 10^prec: 1.000... * 10^(x+1) */
         d = lo;
         x++;
     }
     char dig[17];
     uint64_t dd = (uint64_t)d;
-    for (int i = 16; i >= 0; i--) {
+    for (int i = prec - 1; i >= 0; i--) {
         dig[i] = (char)('0' + dd % 10);
         dd /= 10;
     }
-    int n = 17;
+    int n = prec;
     while (n > 1 && dig[n - 1] == '0')
         n--;
-    if (x < -4 || x >= 17) {
+    if (x < -4 || x >= prec) {
         *o++ = dig[0];
         if (n > 1) {
             *o++ = '.';
@@ -268,18 +269,18 @@ static int g17(double v, char *out)
     return (int)(o - out);
 }
 
-/* "%.17g", with ".0" added when that reads as an integer, and the exponent without '+' and
- * without leading zeros (1e+20 -> 1e20, 1e-05 -> 1e-5): json_dumps's text of a real. Out of line
- * (like jsontext_add_integer), so that its buffers do not widen add_value's frame at every level of
- * a nested value: inlined, they made it 256 bytes a level. */
-__attribute__((noinline)) int jsontext_add_real(struct buf *b, double v)
+/* "%.<prec>g", with ".0" added when that reads as an integer, and the exponent without '+' and
+ * without leading zeros (1e+20 -> 1e20, 1e-05 -> 1e-5): json_dumps's text of a real at that
+ * precision. Out of line (like jsontext_add_integer), so that its buffers do not widen add_value's
+ * frame at every level of a nested value: inlined, they made it 256 bytes a level. */
+static __attribute__((noinline)) int add_real_prec(struct buf *b, double v, int prec)
 {
     if (!isfinite(v))
         return -1;
     char tmp[40];
-    int n = g17(v, tmp);
+    int n = gprec(v, prec, tmp);
     if (n < 0)
-        n = snprintf(tmp, sizeof tmp - 3, "%.17g", v);
+        n = snprintf(tmp, sizeof tmp - 3, "%.*g", prec, v);
     if (n < 0 || (size_t)n >= sizeof tmp - 3)
         return -1;
     char *e = strchr(tmp, 'e');
@@ -300,7 +301,12 @@ __attribute__((noinline)) int jsontext_add_real(struct buf *b, double v)
     return buf_add(b, tmp, (size_t)n);
 }
 
-static int add_value(struct buf *b, const json_t *v, int depth)
+int jsontext_add_real(struct buf *b, double v)
+{
+    return add_real_prec(b, v, JSONTEXT_PRECISION);
+}
+
+static int add_value(struct buf *b, const json_t *v, int depth, int prec)
 {
     if (!v || depth > JSONTEXT_DEPTH_MAX)
         return -1;
@@ -317,7 +323,7 @@ static int add_value(struct buf *b, const json_t *v, int depth)
             first = 0;
             if (jsontext_add_string(b, json_object_iter_key(it), json_object_iter_key_len(it)) <
                     0 ||
-                add1(b, ':') < 0 || add_value(b, json_object_iter_value(it), depth + 1) < 0)
+                add1(b, ':') < 0 || add_value(b, json_object_iter_value(it), depth + 1, prec) < 0)
                 return -1;
         }
         return add1(b, '}');
@@ -327,7 +333,8 @@ static int add_value(struct buf *b, const json_t *v, int depth)
             return -1;
         size_t n = json_array_size(v);
         for (size_t i = 0; i < n; i++)
-            if ((i > 0 && add1(b, ',') < 0) || add_value(b, json_array_get(v, i), depth + 1) < 0)
+            if ((i > 0 && add1(b, ',') < 0) ||
+                add_value(b, json_array_get(v, i), depth + 1, prec) < 0)
                 return -1;
         return add1(b, ']');
     }
@@ -336,7 +343,7 @@ static int add_value(struct buf *b, const json_t *v, int depth)
     case JSON_INTEGER:
         return jsontext_add_integer(b, json_integer_value(v));
     case JSON_REAL:
-        return jsontext_add_real(b, json_real_value(v));
+        return add_real_prec(b, json_real_value(v), prec);
     case JSON_TRUE:
         return buf_add(b, "true", 4);
     case JSON_FALSE:
@@ -347,10 +354,12 @@ static int add_value(struct buf *b, const json_t *v, int depth)
     return -1;
 }
 
-int jsontext_add(struct buf *b, const json_t *v)
+int jsontext_add_prec(struct buf *b, const json_t *v, int precision)
 {
     size_t len = b->len;
-    if (add_value(b, v, 0) == 0)
+    if (precision < 1 || precision > JSONTEXT_PRECISION)
+        return -1;
+    if (add_value(b, v, 0, precision) == 0)
         return 0;
     if (b->data) {
         b->len = len;
@@ -359,12 +368,17 @@ int jsontext_add(struct buf *b, const json_t *v)
     return -1;
 }
 
-char *jsontext_dump(const json_t *v)
+int jsontext_add(struct buf *b, const json_t *v)
+{
+    return jsontext_add_prec(b, v, JSONTEXT_PRECISION);
+}
+
+char *jsontext_dump_prec(const json_t *v, int precision)
 {
     struct buf b;
     buf_init(&b, (size_t)-1 / 2);
     (void)buf_reserve(&b, 480); /* most records fit: no regrowth */
-    if (jsontext_add(&b, v) < 0) {
+    if (jsontext_add_prec(&b, v, precision) < 0) {
         buf_release(&b);
         return NULL;
     }
@@ -374,4 +388,9 @@ char *jsontext_dump(const json_t *v)
     if (b.cap - b.len > JSONTEXT_SLACK_MAX)
         b.data = xrealloc(b.data, b.len + 1);
     return buf_take(&b, NULL);
+}
+
+char *jsontext_dump(const json_t *v)
+{
+    return jsontext_dump_prec(v, JSONTEXT_PRECISION);
 }

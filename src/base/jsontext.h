@@ -22,10 +22,18 @@
 /* Deepest nesting written (jansson's parser accepts 2048 by default). */
 #define JSONTEXT_DEPTH_MAX 2048
 
+/* Significant digits of a real: json_dumps's default (JSON_REAL_PRECISION(0)). */
+#define JSONTEXT_PRECISION 17
+
 /* Appends v's compact text to b. Returns 0, or -1 when v is NULL, holds a real that is not
  * finite, nests deeper than JSONTEXT_DEPTH_MAX or the text would pass b's cap; b keeps what was
  * appended before the call either way (its length is restored on failure). */
 int jsontext_add(struct buf *b, const json_t *v);
+
+/* jsontext_add with reals written to precision (1..JSONTEXT_PRECISION) significant digits: the
+ * text of json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(precision)).
+ * -1 for a precision out of that range too. */
+int jsontext_add_prec(struct buf *b, const json_t *v, int precision);
 
 /* The length of the text jsontext_add writes for the n bytes at s: quotes, and each '"', '\\' and
  * control character escaped (two bytes for the short forms, six for \u00XX). */
@@ -45,5 +53,8 @@ int jsontext_add_real(struct buf *b, double v);
 
 /* v's compact text as a new string (free() it), or NULL where jsontext_add fails. */
 char *jsontext_dump(const json_t *v);
+
+/* The same with reals to precision significant digits (jsontext_add_prec). */
+char *jsontext_dump_prec(const json_t *v, int precision);
 
 #endif

@@ -215,26 +215,36 @@ static void test_generated(void)
     CHECK(differ == 0);
 }
 
-/* 1 when the text of the real v is jansson's; counts the mismatches it prints (at most 5). */
-static int real_same(double v, int *shown)
+/* 1 when the text of the real v at prec significant digits is jansson's (jsontext_dump for 17,
+ * jsontext_dump_prec otherwise); counts the mismatches it prints (at most 5). */
+static int real_same_prec(double v, int prec, int *shown)
 {
     json_t *j = json_real(v);
-    char *ours = jsontext_dump(j);
-    char *theirs = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *ours = prec == JSONTEXT_PRECISION ? jsontext_dump(j) : jsontext_dump_prec(j, prec);
+    char *theirs = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY |
+                                     (prec == JSONTEXT_PRECISION ? 0 : JSON_REAL_PRECISION(prec)));
     int same = ours && theirs && strcmp(ours, theirs) == 0;
     if (!same && (*shown)++ < 5)
-        fprintf(stderr, "real %a: jsontext %s, jansson %s\n", v, ours ? ours : "(null)",
-                theirs ? theirs : "(null)");
+        fprintf(stderr, "real %a at %d digits: jsontext %s, jansson %s\n", v, prec,
+                ours ? ours : "(null)", theirs ? theirs : "(null)");
     free(ours);
     free(theirs);
     json_decref(j);
     return same;
 }
 
-/* Reals, where jsontext formats the digits itself (g17 in jsontext.c) and where it falls back to
- * snprintf: random mantissas over binary exponents -90..90 (both paths and the edges between),
- * durations as the records make them (microseconds / 1000), exact halves and large integers (the
- * ties of the 17th digit), powers of ten and their neighbours. */
+/* 1 when v's text at 17 digits and at 16 (the API's responses) are jansson's. */
+static int real_same(double v, int *shown)
+{
+    int same17 = real_same_prec(v, JSONTEXT_PRECISION, shown);
+    return real_same_prec(v, 16, shown) && same17;
+}
+
+/* Reals, where jsontext formats the digits itself (gprec in jsontext.c) and where it falls back
+ * to snprintf, at 17 and 16 digits: random mantissas over binary exponents -90..90 (both paths and
+ * the edges between), durations as the records make them (microseconds / 1000), exact halves and
+ * large integers (the ties of the last digit), powers of ten and their neighbours (at every
+ * precision from 1 to 17 too). */
 static void test_reals(void)
 {
     struct rand_seeded r;
@@ -266,6 +276,10 @@ static void test_reals(void)
         bad += !real_same(p, &shown);
         bad += !real_same(nextafter(p, 0), &shown);
         bad += !real_same(nextafter(p, INFINITY), &shown);
+        for (int prec = 1; prec <= JSONTEXT_PRECISION; prec++, n += 2) {
+            bad += !real_same_prec(p * 1.2345678901234567, prec, &shown);
+            bad += !real_same_prec(p * 9.9999999999999999, prec, &shown);
+        }
     }
     if (bad)
         fprintf(stderr, "%d of %ld reals differ\n", bad, n);
@@ -275,6 +289,10 @@ static void test_reals(void)
 static void test_refusals(void)
 {
     CHECK(jsontext_dump(NULL) == NULL);
+    json_t *real = json_real(0.5); /* a precision out of 1..17 */
+    CHECK(jsontext_dump_prec(real, 0) == NULL);
+    CHECK(jsontext_dump_prec(real, JSONTEXT_PRECISION + 1) == NULL);
+    json_decref(real);
     /* Deeper than the limit: refused. */
     json_t *root = json_array(), *at = root;
     for (int i = 0; i < JSONTEXT_DEPTH_MAX + 2; i++) {
