@@ -176,13 +176,13 @@ struct sched {
     atomic_uint next_loop; /* round robin for submits */
     atomic_long fibers;    /* sched_stats */
     atomic_long entries;
-    pthread_mutex_t mu;    /* guards pending, stopping, exiting and detached */
-    pthread_cond_t idle;   /* pending dropped to 0 */
-    int pending;           /* submitted and not finished */
-    atomic_int stopping;   /* refusing submits */
-    atomic_int exiting;    /* loops leave once they have nothing alive */
-    int detached;          /* sched_stop() gave up waiting: the last loop out frees s */
-    int loops_left;        /* loops still running, when detached */
+    pthread_mutex_t mu;  /* guards pending, stopping, exiting and detached */
+    pthread_cond_t idle; /* pending dropped to 0 */
+    int pending;         /* submitted and not finished */
+    atomic_int stopping; /* refusing submits */
+    atomic_int exiting;  /* loops leave once they have nothing alive */
+    int detached;        /* sched_stop() gave up waiting: the last loop out frees s */
+    int loops_left;      /* loops still running, when detached */
 };
 
 static __thread struct loop *cur_loop; /* the loop this thread runs, NULL elsewhere */
@@ -216,7 +216,7 @@ struct spare {
     void *m;        /* the mapping: guard page + stack_size */
     int64_t put_ms; /* when it went into the cache */
 #if SCHED_JMP
-    int entered;    /* fiber_main waits on it at jb for its next task (fiber_reenter) */
+    int entered; /* fiber_main waits on it at jb for its next task (fiber_reenter) */
     jmp_buf jb;
 #endif
 };
@@ -272,7 +272,8 @@ static void stack_pages_release(uintptr_t lo, uintptr_t hi)
 }
 
 /* A stack of l's: a cached one when there is one (*entered and *jb as stack_pop_entered gives
- * them, when entered is not NULL), else a new mapping (*entered 0); NULL when none can be mapped. */
+ * them, when entered is not NULL), else a new mapping (*entered 0); NULL when none can be mapped.
+ */
 static void *stack_get_entered(struct loop *l, size_t *map_len, int *entered, jmp_buf *jb)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
