@@ -180,6 +180,17 @@ static void test_clock(void)
     char buf[40];
     clock_iso8601(1764041400123LL, buf, sizeof buf);
     CHECK_STR(buf, "2025-11-25T03:30:00.123Z");
+    clock_iso8601(0, buf, sizeof buf);
+    CHECK_STR(buf, "1970-01-01T00:00:00.000Z");
+    clock_iso8601(951868799007LL, buf, sizeof buf); /* the last second of a leap day */
+    CHECK_STR(buf, "2000-02-29T23:59:59.007Z");
+    clock_iso8601(253402300799999LL, buf, sizeof buf); /* the last millisecond of year 9999 */
+    CHECK_STR(buf, "9999-12-31T23:59:59.999Z");
+    clock_iso8601(253402300800000LL, buf, sizeof buf); /* year 10000: printf's wider text */
+    CHECK_STR(buf, "10000-01-01T00:00:00.000Z");
+    char small[12]; /* too small a buffer: cut, still terminated */
+    clock_iso8601(1764041400123LL, small, sizeof small);
+    CHECK_STR(small, "2025-11-25T");
     CHECK(clock_now_ms() > 1700000000000LL);
     int64_t a = clock_mono_us(), b = clock_mono_us();
     CHECK(b >= a);
