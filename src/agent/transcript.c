@@ -14,10 +14,48 @@
  * smaller (the store caps a turn's input and the model's output). */
 #define TRANSCRIPT_TEXT_MAX (64u * 1024 * 1024)
 
+/* An object of n members (keys[i], vals[i]): each value a new reference taken over, the keys
+ * literals. NULL when a value is NULL (the others released), as json_pack gives for a missing
+ * "O": an entry without one of its members is left out of the transcript. Built member by member:
+ * json_pack parses its format and checks every key and string again, for each message of each
+ * archived session. */
+static json_t *entry_new(size_t n, const char *const keys[], json_t *vals[])
+{
+    json_t *o = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!vals[i])
+            goto out;
+    o = json_object();
+    for (size_t i = 0; i < n; i++) {
+        json_object_set_new_nocheck(o, keys[i], vals[i]);
+        vals[i] = NULL;
+    }
+out:
+    for (size_t i = 0; i < n; i++)
+        json_decref(vals[i]);
+    return o;
+}
+
+/* A new reference to v, or NULL. */
+static json_t *ref(json_t *v)
+{
+    return v ? json_incref(v) : NULL;
+}
+
+/* A string member's value: s (valid UTF-8: a stored string, or ASCII) or NULL. */
+static json_t *str(const char *s)
+{
+    return s ? json_string_nocheck(s) : NULL;
+}
+
 /* Renders stored messages as the transcript: role, content (text), timestamp (ISO-8601), with tool
  * calls and results shown as their own entries. */
 json_t *transcript_render(const json_t *messages)
 {
+    static const char *const plain_keys[] = {"role", "content", "timestamp"};
+    static const char *const use_keys[] = {"id", "tool", "input"};
+    static const char *const result_keys[] = {"role", "content", "timestamp", "toolUseId",
+                                              "isError"};
     json_t *out = json_array();
     size_t i;
     json_t *m;
@@ -27,10 +65,10 @@ json_t *transcript_render(const json_t *messages)
         char ts[40];
         clock_iso8601(json_integer_value(json_object_get(m, "timestamp")), ts, sizeof ts);
         if (json_is_string(content)) {
-            json_t *entry = json_pack("{s:s, s:O, s:s}", "role", role, "content", content,
-                                      "timestamp", ts);
-            if (json_is_string(json_object_get(m, "name"))) /* an operator's name */
-                json_object_set(entry, "name", json_object_get(m, "name"));
+            json_t *entry = entry_new(3, plain_keys,
+                                      (json_t *[]){str(role), ref(content), str(ts)});
+            if (entry && json_is_string(json_object_get(m, "name"))) /* an operator's name */
+                json_object_set_nocheck(entry, "name", json_object_get(m, "name"));
             json_array_append_new(out, entry);
             continue;
         }
@@ -42,26 +80,28 @@ json_t *transcript_render(const json_t *messages)
         json_array_foreach(content, k, b) {
             const char *type = json_string_value(json_object_get(b, "type"));
             if (type && strcmp(type, "text") == 0) {
-                (void)buf_printf(&text, "%s%s", buf_str(&text)[0] ? "\n\n" : "",
-                                 json_string_value(json_object_get(b, "text")));
+                const char *t = json_string_value(json_object_get(b, "text"));
+                if (text.len)
+                    (void)buf_add(&text, "\n\n", 2);
+                (void)buf_add_str(&text, t ? t : "(null)");
             } else if (type && strcmp(type, "tool_use") == 0) {
                 json_array_append_new(tool_uses,
-                                      json_pack("{s:O, s:O, s:O}", "id", json_object_get(b, "id"),
-                                                "tool", json_object_get(b, "name"), "input",
-                                                json_object_get(b, "input")));
+                                      entry_new(3, use_keys,
+                                                (json_t *[]){ref(json_object_get(b, "id")),
+                                                             ref(json_object_get(b, "name")),
+                                                             ref(json_object_get(b, "input"))}));
             } else if (type && strcmp(type, "tool_result") == 0) {
-                json_array_append_new(out, json_pack("{s:s, s:O, s:s, s:O, s:b}", "role", "tool",
-                                                     "content", json_object_get(b, "content"),
-                                                     "timestamp", ts, "toolUseId",
-                                                     json_object_get(b, "tool_use_id"), "isError",
-                                                     json_is_true(json_object_get(b, "is_error"))));
+                json_t *vals[] = {json_string_nocheck("tool"), ref(json_object_get(b, "content")),
+                                  str(ts), ref(json_object_get(b, "tool_use_id")),
+                                  json_boolean(json_is_true(json_object_get(b, "is_error")))};
+                json_array_append_new(out, entry_new(5, result_keys, vals));
             }
         }
-        if (buf_str(&text)[0] || json_array_size(tool_uses)) {
-            json_t *entry = json_pack("{s:s, s:s, s:s}", "role", role, "content", buf_str(&text),
-                                      "timestamp", ts);
-            if (json_array_size(tool_uses))
-                json_object_set(entry, "toolUses", tool_uses);
+        if (text.len || json_array_size(tool_uses)) {
+            json_t *entry = entry_new(3, plain_keys,
+                                      (json_t *[]){str(role), str(buf_str(&text)), str(ts)});
+            if (entry && json_array_size(tool_uses))
+                json_object_set_nocheck(entry, "toolUses", tool_uses);
             json_array_append_new(out, entry);
         }
         json_decref(tool_uses);
