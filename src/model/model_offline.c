@@ -513,6 +513,12 @@ static void stream_words(const char *text, model_delta_fn on_delta, void *ud)
  * The port
  * --------------------------------------------------------------------------------------------- */
 
+/* Sets member k of o to the ASCII string v. */
+static void set_str(json_t *o, const char *k, const char *v)
+{
+    json_object_set_new_nocheck(o, k, json_string_nocheck(v));
+}
+
 static json_t *offline_invoke(struct model *m, const json_t *request, model_delta_fn on_delta,
                               void *ud, struct err *err)
 {
@@ -534,25 +540,45 @@ static json_t *offline_invoke(struct model *m, const json_t *request, model_delt
     char id[40];
     snprintf(id, sizeof id, "msg_offline_%016" PRIx64, h);
 
-    json_t *content = json_array();
+    /* The reply, built member by member (json_pack parsed its format and checked each string
+     * again at every call): the ids are ASCII and a tool's name a jansson string's. */
+    json_t *block = json_object();
     size_t out_tokens = 0;
     if (reply.tool) {
         char tid[40];
         snprintf(tid, sizeof tid, "toolu_offline_%016" PRIx64, fnv1a(reply.tool, h));
-        json_array_append_new(content, json_pack("{s:s, s:s, s:s, s:O}", "type", "tool_use", "id",
-                                                 tid, "name", reply.tool, "input", reply.input));
+        set_str(block, "type", "tool_use");
+        set_str(block, "id", tid);
+        set_str(block, "name", reply.tool);
+        json_object_set_nocheck(block, "input", reply.input);
         out_tokens = estimate_tokens(reply.tool) + estimate_json_tokens(reply.input);
     } else {
-        json_array_append_new(content, json_pack("{s:s, s:s}", "type", "text", "text", reply.text));
+        json_t *text = json_string(reply.text); /* checked: NULL leaves the block out, as ever */
+        set_str(block, "type", "text");
+        if (text) {
+            json_object_set_new_nocheck(block, "text", text);
+        } else {
+            json_decref(block);
+            block = NULL;
+        }
         out_tokens = estimate_tokens(reply.text);
         if (on_delta)
             stream_words(reply.text, on_delta, ud);
     }
-    resp = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:n, s:{s:I, s:I}}", "id", id, "type",
-                     "message", "role", "assistant", "model", OFFLINE_MODEL_NAME, "content",
-                     content, "stop_reason", reply.tool ? "tool_use" : "end_turn", "stop_sequence",
-                     "usage", "input_tokens", (json_int_t)in_tokens, "output_tokens",
-                     (json_int_t)out_tokens);
+    json_t *content = json_array(), *usage = json_object();
+    if (block)
+        json_array_append_new(content, block);
+    json_object_set_new_nocheck(usage, "input_tokens", json_integer((json_int_t)in_tokens));
+    json_object_set_new_nocheck(usage, "output_tokens", json_integer((json_int_t)out_tokens));
+    resp = json_object();
+    set_str(resp, "id", id);
+    set_str(resp, "type", "message");
+    set_str(resp, "role", "assistant");
+    set_str(resp, "model", OFFLINE_MODEL_NAME);
+    json_object_set_new_nocheck(resp, "content", content);
+    set_str(resp, "stop_reason", reply.tool ? "tool_use" : "end_turn");
+    json_object_set_new_nocheck(resp, "stop_sequence", json_null());
+    json_object_set_new_nocheck(resp, "usage", usage);
 out:
     offline_reply_release(&reply); /* before the unref: reply.tool may point into custom */
     offline_custom_unref(custom);
