@@ -21,7 +21,8 @@ const char *agent__str(const json_t *o, const char *key);
 /* The array at key in event, created empty when absent (borrowed). */
 json_t *agent__array(json_t *event, const char *key);
 
-/* Appends {"role","content" (stolen),"timestamp": now} to event.newMessages. */
+/* Appends {"role","content" (stolen),"timestamp": now} to event.newMessages; role is an ASCII
+ * literal. A NULL content (a failed constructor's) appends nothing. */
 void agent__append_message(json_t *event, const char *role, json_t *content);
 
 /* Settles the session's pending confirmation (context.pendingConfirmation, see actions.c) with

@@ -135,9 +135,13 @@ json_t *agent__array(json_t *event, const char *key)
 
 void agent__append_message(json_t *event, const char *role, json_t *content)
 {
-    json_array_append_new(agent__array(event, "newMessages"),
-                          json_pack("{s:s, s:o, s:I}", "role", role, "content", content,
-                                    "timestamp", (json_int_t)clock_now_ms()));
+    if (!content) /* as json_pack's "o" had it: no message */
+        return;
+    json_t *m = json_object(); /* member by member: role is one of the callers' literals */
+    json_object_set_new_nocheck(m, "role", json_string_nocheck(role));
+    json_object_set_new_nocheck(m, "content", content);
+    json_object_set_new_nocheck(m, "timestamp", json_integer((json_int_t)clock_now_ms()));
+    json_array_append_new(agent__array(event, "newMessages"), m);
 }
 
 /* A message that begins a turn: a user message whose content is plain text. Dropping older
@@ -515,26 +519,35 @@ static int handed_off(const json_t *event)
  * action_executed / action_failed come from where the action runs (actions.c). */
 static void emit_turn_events(struct agent *a, const json_t *event, int turn_no)
 {
-    const char *sid = agent__str(event, "sessionId");
+    json_t *sid = json_object_get(event, "sessionId");
     if (json_is_true(json_object_get(event, "isNew")))
         agent_emit(a, BUS_CONVERSATION_STARTED,
-                   json_pack("{s:s, s:O}", "sessionId", sid, "userId",
+                   json_pack("{s:O, s:O}", "sessionId", sid, "userId",
                              json_object_get(event, "userId")));
-    agent_emit(a, BUS_MESSAGE_RECEIVED,
-               json_pack("{s:s, s:i, s:O, s:O}", "sessionId", sid, "turn", turn_no, "message",
-                         json_object_get(event, "message"), "status",
-                         json_object_get(event, "status")));
+    /* the turn's event, built member by member (json_pack's format at every turn); its members
+     * are the state's own strings, shared: no copy, no check again */
+    json_t *message = json_object_get(event, "message"), *status = json_object_get(event, "status");
+    if (json_is_string(sid) && message && status) { /* json_pack's "O" left it out without one */
+        json_t *detail = json_object();
+        json_object_set_nocheck(detail, "sessionId", sid);
+        json_object_set_new_nocheck(detail, "turn", json_integer(turn_no));
+        json_object_set_nocheck(detail, "message", message);
+        json_object_set_nocheck(detail, "status", status);
+        agent_emit(a, BUS_MESSAGE_RECEIVED, detail);
+    } else {
+        agent_emit(a, BUS_MESSAGE_RECEIVED, NULL); /* an empty detail, as json_pack's NULL gave */
+    }
     size_t i;
     json_t *act;
     const char *stop = agent__str(event, "stopReason");
     if (stop && strcmp(stop, "token_budget") == 0)
         agent_emit(a, BUS_HANDOFF_REQUESTED,
-                   json_pack("{s:s, s:s}", "sessionId", sid, "reason", "token budget spent"));
+                   json_pack("{s:O, s:s}", "sessionId", sid, "reason", "token budget spent"));
     json_array_foreach(json_object_get(event, "actions"), i, act) {
         if (strcmp(agent__str(act, "tool"), "escalate_to_human") == 0 &&
             strcmp(agent__str(act, "status"), "succeeded") == 0)
             agent_emit(a, BUS_HANDOFF_REQUESTED,
-                       json_pack("{s:s, s:O}", "sessionId", sid, "reason",
+                       json_pack("{s:O, s:O}", "sessionId", sid, "reason",
                                  json_object_get(json_object_get(act, "input"), "reason")));
     }
 }

@@ -497,6 +497,9 @@ int main(void)
     char *log = slurp(lpath);
     check_record("events logged: conversation_started", count_lines_with(log, "\"conversation_started\"") >= 3);
     check_record("events logged: action_executed", count_lines_with(log, "\"action_executed\"") >= 1);
+    check_record("events logged: message_received, with its turn",
+                 count_lines_with(log, "\"message_received\"") >= 3 &&
+                     count_lines_with(log, "\"turn\":1,") >= 1);
     check_record("events logged: conversation_archived", count_lines_with(log, "\"conversation_archived\"") >= 1);
     check_record("events are redacted", log && !strstr(log, "jane.doe@example.com"));
     free(log);
