@@ -104,6 +104,20 @@ static void test_date(void)
     CHECK_STR(s.date, "");
     offline_slots_extract("you may help me", &s);
     CHECK_STR(s.date, "");
+    /* the ISO form's edges: at the start and the end, a space inside as sscanf reads it, and
+     * neither a longer number nor one glued to digits */
+    offline_slots_extract("2023-12-31", &s);
+    CHECK_STR(s.date, "2023-12-31");
+    offline_slots_extract("due 2024- 5-07", &s);
+    CHECK_STR(s.date, "2024-05-07");
+    offline_slots_extract("ref 12024-05-01 and 2024-05-011", &s);
+    CHECK_STR(s.date, "");
+    offline_slots_extract("on 1899-01-02", &s);
+    CHECK_STR(s.date, "");
+    offline_slots_extract("on#1999-01-02", &s);
+    CHECK_STR(s.date, "1999-01-02");
+    offline_slots_extract("2024-0", &s);
+    CHECK_STR(s.date, "");
 }
 
 static void test_bare_number(void)
