@@ -186,11 +186,12 @@ static size_t size_container(const json_t *v, size_t acc, size_t cap, int depth,
     size_t start = acc;
     if (json_is_object(v)) {
         const char *k;
+        size_t klen;
         json_t *x;
         size_t n = 0;
         acc += 2;
-        json_object_foreach((json_t *)v, k, x) {
-            acc += (n++ ? 1 : 0) + jsontext_string_size(k, strlen(k)) + 1;
+        json_object_keylen_foreach((json_t *)v, k, klen, x) {
+            acc += (n++ ? 1 : 0) + jsontext_string_size(k, klen) + 1;
             acc = size_rec(x, acc, cap, depth + 1, m);
             if (acc > cap)
                 return acc;
