@@ -270,9 +270,12 @@ static struct span *find_emails(const char *in, size_t n, size_t *count)
     return v;
 }
 
-/* The redaction loop. card_tail: cards become "[card ending NNNN]" (their last four digits)
- * instead of "[CARD]". */
-static char *redact_text(const char *in, unsigned kinds, int card_tail, size_t *count)
+/* The redaction loop: the redacted copy of in (owned), *count (when not NULL) the replacements.
+ * card_tail: cards become "[card ending NNNN]" (their last four digits) instead of "[CARD]".
+ * !copy_clean: NULL instead of a copy when nothing was replaced (no allocation for a clean
+ * string, the common case of an event's or a transcript's strings). */
+static char *redact_text(const char *in, unsigned kinds, int card_tail, int copy_clean,
+                         size_t *count)
 {
     if (count)
         *count = 0;
@@ -332,21 +335,25 @@ static char *redact_text(const char *in, unsigned kinds, int card_tail, size_t *
         while (i < limit && isalnum((unsigned char)in[i]) && isalnum((unsigned char)in[i - 1]))
             i++;
     }
-    buf_add(&o, in + copied, n - copied);
     free(emails);
     if (count)
         *count = hits;
+    if (!hits && !copy_clean) {
+        buf_release(&o); /* still empty: nothing is added before the first hit */
+        return NULL;
+    }
+    buf_add(&o, in + copied, n - copied);
     return buf_take(&o, NULL);
 }
 
 char *guard_redact_text_count(const char *in, unsigned kinds, size_t *count)
 {
-    return redact_text(in, kinds, 0, count);
+    return redact_text(in, kinds, 0, 1, count);
 }
 
 char *guard_mask_cards(const char *in, size_t *count)
 {
-    return redact_text(in, GUARD_CARD, 1, count);
+    return redact_text(in, GUARD_CARD, 1, 1, count);
 }
 
 char *guard_redact_text(const char *in, unsigned kinds)
@@ -393,12 +400,7 @@ static char *redact_string(const json_t *v, unsigned kinds, int card_tail, size_
     if (kinds == GUARD_CARD && !card_digits(json_string_value(v)))
         return NULL;
     /* Strings with NUL bytes are redacted up to the first NUL, which is where C text ends. */
-    char *r = redact_text(json_string_value(v), kinds, card_tail, hits);
-    if (!*hits) {
-        free(r);
-        return NULL;
-    }
-    return r;
+    return redact_text(json_string_value(v), kinds, card_tail, 0, hits);
 }
 
 static size_t redact_json(json_t *v, unsigned kinds, int card_tail, int depth);
