@@ -267,6 +267,17 @@ static void test_config_env(void)
     unsetenv("PARLEY_ACCOUNT_ID");
     unsetenv("AWS_ENDPOINT_URL_SQS");
     unsetenv("AWS_REGION");
+    /* again, as the per-thread memo of rows answers: the same defaults, the environment still
+     * read at each call, two names of one pattern row */
+    for (int round = 0; round < 3; round++) {
+        CHECK_STR(config_env("PARLEY_ACCOUNT_ID"), "000000000000");
+        CHECK(config_env("AWS_REGION") == NULL);
+        CHECK(config_env("AWS_ENDPOINT_URL_SQS") == NULL);
+        CHECK(config_env("AWS_ENDPOINT_URL_S3") == NULL);
+        setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:4569", 1);
+        CHECK_STR(config_env("AWS_ENDPOINT_URL_S3"), "http://127.0.0.1:4569");
+        unsetenv("AWS_ENDPOINT_URL_S3");
+    }
     struct config c;
     struct err e;
     CHECK(config_load(&c, &e) == 0);
