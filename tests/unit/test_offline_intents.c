@@ -100,6 +100,21 @@ static void test_features(void)
     CHECK_INT(num, 1);
     offline_features_release(&f);
 
+    /* synonyms, raw and stemmed, from both ends of their table and its middle; a word that is
+     * none stays itself */
+    offline_features_build(&f, "hiya chatgpt colours delivered zebra");
+    CHECK_INT(f.n_unigrams, 5);
+    if (f.n_unigrams == 5) {
+        CHECK_STR(f.items[0], "hello");
+        CHECK_STR(f.items[1], "bot");
+        CHECK_STR(f.items[2], "color");
+        CHECK_STR(f.items[3], "arrive");
+        CHECK_STR(f.items[4], "zebra");
+        CHECK_STR(f.items[5], "hello|bot");
+        CHECK_STR(f.items[8], "arrive|zebra");
+    }
+    offline_features_release(&f);
+
     char w[32];
     strcpy(w, "shipping");
     offline_text_stem(w);
