@@ -20,6 +20,7 @@
 #include "base/hash.h"
 #include "base/jsontext.h"
 #include "base/ptrmemo.h"
+#include "base/rand.h"
 #include "base/swar.h"
 #include "base/xmalloc.h"
 #include "model/model.h"
@@ -328,8 +329,10 @@ static int pass_measured(struct request_pass *rp, const json_t *v, int depth, in
         return -1;
     if (m.bytes < MODEL_OFFLINE_LONG_STRING) /* a short container: its text as it is */
         return pass_value(rp, v, depth, AT_PLAIN);
-    char text[24];
-    int n = snprintf(text, sizeof text, "\"#%016" PRIx64 "\"", m.digest);
+    char text[20] = "\"#"; /* "#" and 16 hex digits, quoted: without a format at each value */
+    rand_put_hex(text + 2, m.digest, 16);
+    text[18] = '"';
+    int n = 19;
     pass_flush(rp); /* what came before is hashed and counted in its order */
     hash_stream_feed(&rp->hash, text, (size_t)n);
     rp->bytes += (size_t)n;
