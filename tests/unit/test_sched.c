@@ -821,18 +821,34 @@ static int cache_trimmed(void *ud)
 /* A burst of finished fibers keeps its stacks (up to the cache's bound) for the next starts, the
  * pages their fibers touched only for the first KEPT and the top page for the others,
  * and the cache goes back to its floor once it has been still for a while. */
-static void test_stack_cache_keeps_a_burst_then_trims(void)
+/* A one-thread scheduler whose stacks are CACHE_STACK_PAGES long (the counters reset), or NULL. */
+static struct sched *cache_sched_start(void)
 {
     reset();
     struct err err = {0};
+    struct sched *s = sched_start(1, CACHE_STACK_PAGES * (size_t)sysconf(_SC_PAGESIZE), &err);
+    return check_require("scheduler started", s != NULL) ? s : NULL;
+}
+
+/* Runs n deep sleepers of ms on s at once, waits for them all and checks none went wrong (the
+ * counters reset first). */
+static void deep_burst(struct sched *s, int n, int ms)
+{
+    reset();
+    for (int i = 0; i < n; i++)
+        CHECK_INT(sched_submit(s, deep_sleeper, (void *)(intptr_t)ms), 0);
+    CHECK(check_wait(all_finished, (void *)(intptr_t)n, 120000));
+    CHECK_INT(atomic_load(&wrong), 0);
+}
+
+static void test_stack_cache_keeps_a_burst_then_trims(void)
+{
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    struct sched *s = sched_start(1, CACHE_STACK_PAGES * page, &err);
-    if (!check_require("scheduler started", s != NULL))
+    struct sched *s = cache_sched_start();
+    if (!s)
         return;
     enum { N = 400 };
-    for (int i = 0; i < N; i++)
-        CHECK_INT(sched_submit(s, deep_sleeper, (void *)(intptr_t)300), 0);
-    CHECK(check_wait(all_finished, (void *)(intptr_t)N, 120000));
+    deep_burst(s, N, 300);
     int most_parked = atomic_load(&most);
     long resident = 0;
     int kept = stack_mappings_resident(&resident);
@@ -858,26 +874,18 @@ static void test_stack_cache_keeps_a_burst_then_trims(void)
  * back, and each task still sees its own locals and goes deep on it. */
 static void test_stacks_entered_once(void)
 {
-    reset();
-    struct err err = {0};
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    struct sched *s = sched_start(1, CACHE_STACK_PAGES * page, &err);
-    if (!check_require("scheduler started", s != NULL))
+    struct sched *s = cache_sched_start();
+    if (!s)
         return;
     enum { N = 100 };
     struct sched_stats st0, st1, st2;
-    for (int i = 0; i < N; i++)
-        CHECK_INT(sched_submit(s, deep_sleeper, (void *)(intptr_t)50), 0);
-    CHECK(check_wait(all_finished, (void *)(intptr_t)N, 120000));
+    deep_burst(s, N, 50);
     sched_stats_get(s, &st0);
     CHECK_INT(st0.fibers, N);
     CHECK(st0.entries >= 1 && st0.entries <= N);
     /* past RELEASE_AFTER_MS (100), short of STACKS_TRIM_MS (1000): the cache gives pages back */
     usleep(400 * 1000);
-    reset();
-    for (int i = 0; i < N; i++)
-        CHECK_INT(sched_submit(s, deep_sleeper, (void *)(intptr_t)50), 0);
-    CHECK(check_wait(all_finished, (void *)(intptr_t)N, 120000));
+    deep_burst(s, N, 50);
     sched_stats_get(s, &st1);
     CHECK_INT(st1.fibers, 2 * N);
     reset();
