@@ -151,7 +151,9 @@ struct loop {
 #else
     ucontext_t uc;       /* the loop's own context */
 #endif
-    struct fiber *cur;        /* running fiber */
+    struct fiber *cur;  /* running fiber */
+    atomic_long fibers; /* sched_stats: written by the loop's thread only, read by any */
+    atomic_long entries;
     const void *stack_bottom; /* the thread's stack, for ASan's switch annotations */
     size_t stack_size_asan;
     /* sched_call_deep (loop thread only): */
@@ -174,15 +176,13 @@ struct sched {
     int n_loops;
     size_t stack_size;
     atomic_uint next_loop; /* round robin for submits */
-    atomic_long fibers;    /* sched_stats */
-    atomic_long entries;
-    pthread_mutex_t mu;  /* guards pending, stopping, exiting and detached */
-    pthread_cond_t idle; /* pending dropped to 0 */
-    int pending;         /* submitted and not finished */
-    atomic_int stopping; /* refusing submits */
-    atomic_int exiting;  /* loops leave once they have nothing alive */
-    int detached;        /* sched_stop() gave up waiting: the last loop out frees s */
-    int loops_left;      /* loops still running, when detached */
+    pthread_mutex_t mu;    /* guards pending, stopping, exiting and detached */
+    pthread_cond_t idle;   /* pending dropped to 0 */
+    int pending;           /* submitted and not finished */
+    atomic_int stopping;   /* refusing submits */
+    atomic_int exiting;    /* loops leave once they have nothing alive */
+    int detached;          /* sched_stop() gave up waiting: the last loop out frees s */
+    int loops_left;        /* loops still running, when detached */
 };
 
 static __thread struct loop *cur_loop; /* the loop this thread runs, NULL elsewhere */
@@ -216,7 +216,7 @@ struct spare {
     void *m;        /* the mapping: guard page + stack_size */
     int64_t put_ms; /* when it went into the cache */
 #if SCHED_JMP
-    int entered; /* fiber_main waits on it at jb for its next task (fiber_reenter) */
+    int entered; /* fiber_main waits on it at jb for its next task (fiber_reentry) */
     jmp_buf jb;
 #endif
 };
@@ -237,6 +237,15 @@ static void *stack_pop_entered(struct loop *l, int *entered, jmp_buf *jb)
         *entered = 0;
 #endif
     return sp->m;
+}
+
+/* Adds one to a counter of the calling loop's (sched_stats): only its own thread writes it, so a
+ * plain load and store, kept atomic for the readers, with no read-modify-write shared between
+ * cores at every task. */
+static void count(atomic_long *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
 }
 
 static void *stack_pop(struct loop *l)
@@ -634,7 +643,7 @@ static __attribute__((noinline)) void switch_to_fiber(struct loop *l, struct fib
         if (f->started)
             _longjmp(f->jb, 1);
         f->started = 1;
-        atomic_fetch_add_explicit(&l->s->entries, 1, memory_order_relaxed);
+        count(&l->entries);
         entry_context(&l->first_uc, f->stack, l->s->stack_size, fiber_main);
         setcontext(&l->first_uc);
         abort(); /* setcontext does not return unless it failed */
@@ -733,9 +742,9 @@ static struct fiber *fiber_start(struct loop *l, struct task *t)
     f->heap_at = -1;
 #if !SCHED_JMP
     entry_context(&f->uc, f->stack, l->s->stack_size, fiber_main);
-    atomic_fetch_add_explicit(&l->s->entries, 1, memory_order_relaxed);
+    count(&l->entries);
 #endif
-    atomic_fetch_add_explicit(&l->s->fibers, 1, memory_order_relaxed);
+    count(&l->fibers);
     l->live++;
     ready_push(l, f);
     return f;
@@ -1037,10 +1046,12 @@ static struct fiber *cur_fiber(void)
 
 void sched_stats_get(const struct sched *s, struct sched_stats *out)
 {
-    /* the counters only ever grow; a const scheduler's are read as they are */
-    struct sched *m = (struct sched *)s;
-    out->fibers = atomic_load_explicit(&m->fibers, memory_order_relaxed);
-    out->entries = atomic_load_explicit(&m->entries, memory_order_relaxed);
+    out->fibers = out->entries = 0;
+    for (int i = 0; i < s->n_loops; i++) { /* each loop's own counters, summed as they are now */
+        struct loop *l = &s->loops[i];
+        out->fibers += atomic_load_explicit(&l->fibers, memory_order_relaxed);
+        out->entries += atomic_load_explicit(&l->entries, memory_order_relaxed);
+    }
 }
 
 int sched_in_task(void)
