@@ -237,6 +237,17 @@ static void env_release(struct env *e)
     pthread_mutex_destroy(&e->fake.mu);
 }
 
+/* Sets up e and starts an archiver over it with delay_ms, each failure a failed check; NULL when
+ * the archiver did not start (e is released by the caller either way). */
+static struct archiver *env_start(struct env *e, int delay_ms)
+{
+    CHECK_INT(env_init(e), 0);
+    struct err err = {0};
+    struct archiver *ar = archiver_start(&e->flaky.base, fake_fetch, &e->fake, delay_ms, &err);
+    CHECK(ar != NULL);
+    return ar;
+}
+
 /* The archived document for session id started at T0_MS, or NULL. */
 static json_t *archived_doc(struct env *e, const char *id, int64_t created)
 {
@@ -277,10 +288,8 @@ static int written_reached(void *ud)
 static void test_coalescing(void)
 {
     struct env e;
-    CHECK_INT(env_init(&e), 0);
     struct err err = {0};
-    struct archiver *ar = archiver_start(&e.flaky.base, fake_fetch, &e.fake, 300, &err);
-    CHECK(ar != NULL);
+    struct archiver *ar = env_start(&e, 300);
     if (!ar)
         goto out;
     for (int i = 0; i < 200; i++)
@@ -311,14 +320,11 @@ out:
 static void test_bounded_delay(void)
 {
     struct env e;
-    CHECK_INT(env_init(&e), 0);
     struct err err = {0};
     const int delay = 200;
-    struct archiver *ar = archiver_start(&e.flaky.base, fake_fetch, &e.fake, delay, &err);
-    if (!ar) {
-        CHECK(ar != NULL);
+    struct archiver *ar = env_start(&e, delay);
+    if (!ar)
         goto out;
-    }
     int64_t t0 = clock_mono_ms();
     CHECK_INT(archiver_mark(ar, "sess-d", T0_MS, &err), 0);
     json_t *doc = NULL;
@@ -367,14 +373,11 @@ out:
 static void test_stop_flushes_everything(void)
 {
     struct env e;
-    CHECK_INT(env_init(&e), 0);
     struct err err = {0};
     /* A delay far longer than the test: only the flush in stop can write these. */
-    struct archiver *ar = archiver_start(&e.flaky.base, fake_fetch, &e.fake, 600000, &err);
-    if (!ar) {
-        CHECK(ar != NULL);
+    struct archiver *ar = env_start(&e, 600000);
+    if (!ar)
         goto out;
-    }
     char id[32];
     for (int i = 0; i < 50; i++) {
         snprintf(id, sizeof id, "stop-%02d", i);
@@ -409,13 +412,10 @@ out:
 static void test_flush_and_hooks(void)
 {
     struct env e;
-    CHECK_INT(env_init(&e), 0);
     struct err err = {0};
-    struct archiver *ar = archiver_start(&e.flaky.base, fake_fetch, &e.fake, 600000, &err);
-    if (!ar) {
-        CHECK(ar != NULL);
+    struct archiver *ar = env_start(&e, 600000);
+    if (!ar)
         goto out;
-    }
     struct archiver_hooks hooks = {.redact = test_redact, .redact_kinds = 5,
                                    .on_archived = fake_archived};
     archiver_set_hooks(ar, &hooks);
@@ -494,13 +494,10 @@ static void fake_end(void *ud)
 static void test_fetches_in_one_snapshot(void)
 {
     struct env e;
-    CHECK_INT(env_init(&e), 0);
     struct err err = {0};
-    struct archiver *ar = archiver_start(&e.flaky.base, fake_fetch, &e.fake, 600000, &err);
-    if (!ar) {
-        CHECK(ar != NULL);
+    struct archiver *ar = env_start(&e, 600000);
+    if (!ar)
         goto out;
-    }
     archiver_set_hooks(ar, &(struct archiver_hooks){.on_archived = fake_archived,
                                                     .fetches_begin = fake_begin,
                                                     .fetches_end = fake_end});
@@ -535,13 +532,10 @@ out:
 static void test_failures_counted_and_retried(void)
 {
     struct env e;
-    CHECK_INT(env_init(&e), 0);
     struct err err = {0};
-    struct archiver *ar = archiver_start(&e.flaky.base, fake_fetch, &e.fake, 600000, &err);
-    if (!ar) {
-        CHECK(ar != NULL);
+    struct archiver *ar = env_start(&e, 600000);
+    if (!ar)
         goto out;
-    }
     struct archiver_stats st;
 
     /* A failing fetch: counted, kept, retried by the next flush. */
@@ -593,13 +587,10 @@ out:
 static void test_retry_on_mark_and_backoff(void)
 {
     struct env e;
-    CHECK_INT(env_init(&e), 0);
     struct err err = {0};
-    struct archiver *ar = archiver_start(&e.flaky.base, fake_fetch, &e.fake, 50, &err);
-    if (!ar) {
-        CHECK(ar != NULL);
+    struct archiver *ar = env_start(&e, 50);
+    if (!ar)
         goto out;
-    }
     struct archiver_stats st;
     /* One failure, then the backoff retry writes it with no flush and no new mark. */
     e.fake.fail_fetches = 1;
@@ -646,13 +637,10 @@ static int in_fetch_now(void *ud)
 static void test_mark_while_in_flight(void)
 {
     struct env e;
-    CHECK_INT(env_init(&e), 0);
     struct err err = {0};
-    struct archiver *ar = archiver_start(&e.flaky.base, fake_fetch, &e.fake, 0, &err);
-    if (!ar) {
-        CHECK(ar != NULL);
+    struct archiver *ar = env_start(&e, 0);
+    if (!ar)
         goto out;
-    }
     atomic_store(&e.fake.hold, 1); /* the first fetch waits until the test has marked again */
     CHECK_INT(archiver_mark(ar, "sess-w", T0_MS, &err), 0);
     CHECK(check_wait(in_fetch_now, &e.fake, 3000));
@@ -692,13 +680,10 @@ static void *marker_main(void *arg)
 static void test_concurrent_marks(void)
 {
     struct env e;
-    CHECK_INT(env_init(&e), 0);
     struct err err = {0};
-    struct archiver *ar = archiver_start(&e.flaky.base, fake_fetch, &e.fake, 5, &err);
-    if (!ar) {
-        CHECK(ar != NULL);
+    struct archiver *ar = env_start(&e, 5);
+    if (!ar)
         goto out;
-    }
     pthread_t t[4];
     struct marker m[4];
     for (int i = 0; i < 4; i++) {
@@ -738,13 +723,10 @@ out:
 static void test_batch_retries_only_failures(void)
 {
     struct env e;
-    CHECK_INT(env_init(&e), 0);
     struct err err = {0};
-    struct archiver *ar = archiver_start(&e.flaky.base, fake_fetch, &e.fake, 60000, &err);
-    if (!ar) {
-        CHECK(ar != NULL);
+    struct archiver *ar = env_start(&e, 60000);
+    if (!ar)
         goto out;
-    }
     char id[32];
     for (int i = 0; i < 20; i++) {
         snprintf(id, sizeof id, "batch-%02d", i);
@@ -795,14 +777,11 @@ out:
 static void test_gather_window(void)
 {
     struct env e;
-    CHECK_INT(env_init(&e), 0);
     struct err err = {0};
     const int delay = 400;
-    struct archiver *ar = archiver_start(&e.flaky.base, fake_fetch, &e.fake, delay, &err);
-    if (!ar) {
-        CHECK(ar != NULL);
+    struct archiver *ar = env_start(&e, delay);
+    if (!ar)
         goto out;
-    }
     int64_t t0 = clock_mono_ms();
     CHECK_INT(archiver_mark(ar, "gather-a", T0_MS, &err), 0);
     sleep_ms(50);
