@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "base/xmalloc.h"
 
 /* ST_ENV: a variable whose meaning belongs to the AWS SDKs, the Lambda runtime or libcurl; it has
@@ -332,10 +333,7 @@ static const struct setting *env_row_memo(const char *name)
     size_t len = strlen(name);
     if (len >= ENV_MEMO_NAME)
         return env_row(name);
-    unsigned h = 2166136261u; /* FNV-1a of the name picks the slot */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)name[i]) * 16777619u;
-    unsigned slot = h % ENV_MEMO_SLOTS;
+    size_t slot = hash_str(name) % ENV_MEMO_SLOTS;
     if (memo[slot].row && strcmp(memo[slot].name, name) == 0)
         return memo[slot].row;
     const struct setting *row = env_row(name);

@@ -202,6 +202,12 @@ static int synonym_cmp(const void *a, const void *b)
                   synonyms[*(const unsigned char *)b].from);
 }
 
+/* bsearch's comparison of the word key with the synonym an index names. */
+static int synonym_key_cmp(const void *key, const void *elem)
+{
+    return strcmp(key, synonyms[*(const unsigned char *)elem].from);
+}
+
 static void synonym_order_init(void)
 {
     for (size_t i = 0; i < N_SYNONYMS; i++)
@@ -214,18 +220,8 @@ static const char *synonym_of(const char *w)
 {
     _Static_assert(N_SYNONYMS <= 256, "synonym_order holds bytes");
     pthread_once(&synonym_once, synonym_order_init);
-    size_t lo = 0, hi = N_SYNONYMS;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(w, synonyms[synonym_order[mid]].from);
-        if (c == 0)
-            return synonyms[synonym_order[mid]].to;
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return NULL;
+    const unsigned char *at = bsearch(w, synonym_order, N_SYNONYMS, 1, synonym_key_cmp);
+    return at ? synonyms[*at].to : NULL;
 }
 
 /* ------------------------------------------------------------------------------------------------
