@@ -9,6 +9,7 @@ LIB_SRCS += src/base/rand.c
 LIB_SRCS += src/base/utf8.c
 LIB_SRCS += src/base/config.c
 LIB_SRCS += src/base/sqlpool.c
+LIB_SRCS += src/base/walvfs.c
 LIB_SRCS += src/base/logfile.c
 LIB_SRCS += src/base/errcode.c
 LIB_SRCS += src/base/asset.c

@@ -10,12 +10,14 @@
  *                  written first, so the failure is a partial write.
  *   FAULT_HTTP     the HTTP client's transfer: a CURLcode (CURLE_RECV_ERROR: connection reset,
  *                  CURLE_PARTIAL_FILE: truncated body), returned instead of performing it.
+ *   FAULT_WAL      the WAL shim's joined frame write (base/walvfs.h): an SQLite result code
+ *                  (SQLITE_IOERR_WRITE, SQLITE_FULL), returned instead of writing the frame.
  * Arming is process-wide and meant for tests; it is thread-safe.
  */
 #ifndef PARLEY_FAULT_H
 #define PARLEY_FAULT_H
 
-enum fault_site { FAULT_SQL, FAULT_ARCHIVE, FAULT_HTTP, FAULT_SITES };
+enum fault_site { FAULT_SQL, FAULT_ARCHIVE, FAULT_HTTP, FAULT_WAL, FAULT_SITES };
 
 /* ---- arming (tests) */
 

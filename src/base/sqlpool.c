@@ -11,6 +11,7 @@
 #include "base/clock.h"
 #include "base/fault.h"
 #include "base/log.h"
+#include "base/walvfs.h"
 #include "base/sched.h"
 #include "base/xmalloc.h"
 
@@ -223,7 +224,8 @@ static int conn_open(struct sqlpool *p, struct sqlpool_conn *c, const char *path
     c->pool = p;
     c->stmt = xcalloc((size_t)p->nsql, sizeof *c->stmt);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &c->db, flags, NULL) != SQLITE_OK) {
+    const char *vfs = walvfs_register() == SQLITE_OK ? WALVFS_NAME : NULL;
+    if (sqlite3_open_v2(path, &c->db, flags, vfs) != SQLITE_OK) {
         err_set(err, p->err_code, "cannot open '%s': %s", path,
                 c->db ? sqlite3_errmsg(c->db) : "out of memory");
         return -1;
