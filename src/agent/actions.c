@@ -25,6 +25,7 @@
 #include "agent/agent_int.h"
 #include "agent/tools.h"
 #include "base/clock.h"
+#include "base/jsonb.h"
 #include "base/jsontext.h"
 #include "base/log.h"
 #include "base/sched.h"
@@ -201,8 +202,9 @@ static json_t *tool_result_block(const json_t *action)
     } else {
         text = jsontext_dump(result);
     }
-    json_t *block = json_pack("{s:s, s:O, s:s, s:b}", "type", "tool_result", "tool_use_id",
-                              json_object_get(action, "id"), "content", text, "is_error", is_error);
+    json_t *block = jsonb_object("type", json_string_nocheck("tool_result"), "tool_use_id",
+                                 jsonb_ref(json_object_get(action, "id")), "content",
+                                 jsonb_str(text), "is_error", json_boolean(is_error), NULL);
     free(text);
     return block;
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "base/jsonb.h"
 #include "store/store.h"
 
 #define DAY_MS (24LL * 3600 * 1000)
@@ -69,13 +70,14 @@ json_t *budget_counters(const struct budget_limits *l, const char *session_id, l
     day_group(now_ms, group, &expires);
     json_t *adds = json_array();
     json_array_append_new(adds,
-                          json_pack("{s:s, s:s, s:I, s:I}", "group", group, "name", "server",
-                                    "delta", (json_int_t)tokens, "expiresAt", (json_int_t)expires));
+                          jsonb_object("group", jsonb_str(group), "name",
+                                       json_string_nocheck("server"), "delta", json_integer(tokens),
+                                       "expiresAt", json_integer(expires), NULL));
     if (l->session_tokens > 0) {
         session_name(session_id, name, sizeof name);
-        json_array_append_new(adds, json_pack("{s:s, s:s, s:I, s:I}", "group", group, "name", name,
-                                              "delta", (json_int_t)tokens, "expiresAt",
-                                              (json_int_t)expires));
+        json_array_append_new(adds, jsonb_object("group", jsonb_str(group), "name", jsonb_str(name),
+                                                 "delta", json_integer(tokens), "expiresAt",
+                                                 json_integer(expires), NULL));
     }
     return adds;
 }

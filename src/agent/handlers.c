@@ -15,6 +15,7 @@
 #include "agent/tools.h"
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/jsonb.h"
 #include "base/log.h"
 #include "base/sched.h"
 #include "base/xmalloc.h"
@@ -262,7 +263,8 @@ json_t *agent_load_context(struct agent *a, json_t *event, struct err *err)
                                                       a->cfg->max_tool_iterations)));
     json_object_set_new(out, "actions", json_array());
     json_object_set_new(out, "usage",
-                        json_pack("{s:i, s:i}", "input_tokens", 0, "output_tokens", 0));
+                        jsonb_object("input_tokens", json_integer(0), "output_tokens",
+                                     json_integer(0), NULL));
     json_object_set_new(out, "operatorMessages", unseen_operator_messages(out));
     if (strcmp(agent__str(out, "status") ? agent__str(out, "status") : "", "handoff") == 0)
         json_object_set_new(out, "reply", json_string(agent_handoff_ack));
@@ -310,8 +312,9 @@ static json_t *build_request(const struct tools *tools, const json_t *event, con
         push_api_message(messages, m);
     json_array_foreach(json_object_get(event, "newMessages"), i, m)
         push_api_message(messages, m);
-    return json_pack("{s:s, s:o, s:O, s:i}", "system", system, "messages", messages, "tools",
-                     tools_specs(tools), "max_tokens", max_tokens);
+    return jsonb_object("system", jsonb_str(system), "messages", messages, "tools",
+                        jsonb_ref(tools_specs(tools)), "max_tokens", json_integer(max_tokens),
+                        NULL);
 }
 
 /* Checks that a model response has the Messages-API shape we rely on. */
@@ -522,8 +525,8 @@ static void emit_turn_events(struct agent *a, const json_t *event, int turn_no)
     json_t *sid = json_object_get(event, "sessionId");
     if (json_is_true(json_object_get(event, "isNew")))
         agent_emit(a, BUS_CONVERSATION_STARTED,
-                   json_pack("{s:O, s:O}", "sessionId", sid, "userId",
-                             json_object_get(event, "userId")));
+                   jsonb_object("sessionId", jsonb_ref(sid), "userId",
+                                jsonb_ref(json_object_get(event, "userId")), NULL));
     /* the turn's event, built member by member (json_pack's format at every turn); its members
      * are the state's own strings, shared: no copy, no check again */
     json_t *message = json_object_get(event, "message"), *status = json_object_get(event, "status");
@@ -558,23 +561,22 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
     json_t *context = json_object_get(event, "context");
     context = json_is_object(context) ? json_copy(context) : json_object(); /* sets one member */
     json_object_set_new(context, "lastSeen", json_integer((json_int_t)clock_now_ms()));
-    json_t *metadata = json_pack("{s:O, s:s, s:O}", "usage", json_object_get(event, "usage"),
-                                 "model", model_name(a->model), "iterations",
-                                 json_object_get(event, "iterations"));
-    json_t *turn = json_pack("{s:O, s:O, s:b, s:O, s:o, s:o, s:s}", "sessionId",
-                             json_object_get(event, "sessionId"), "userId",
-                             json_object_get(event, "userId"), "isNew",
-                             json_is_true(json_object_get(event, "isNew")), "messages",
-                             json_object_get(event, "newMessages"), "context", context, "metadata",
-                             metadata, "status", handed_off(event) ? "handoff" : "");
+    json_t *metadata = jsonb_object("usage", jsonb_ref(json_object_get(event, "usage")), "model",
+                                    jsonb_str(model_name(a->model)), "iterations",
+                                    jsonb_ref(json_object_get(event, "iterations")), NULL);
+    json_t *turn = jsonb_object("sessionId", jsonb_ref(json_object_get(event, "sessionId")),
+                                "userId", jsonb_ref(json_object_get(event, "userId")), "isNew",
+                                json_boolean(json_is_true(json_object_get(event, "isNew"))),
+                                "messages", jsonb_ref(json_object_get(event, "newMessages")),
+                                "context", context, "metadata", metadata, "status",
+                                json_string_nocheck(handed_off(event) ? "handoff" : ""), NULL);
     /* The answer is built before the save: under an Idempotency-Key it is stored as the key's
      * response in the turn's own transaction (store.h), its "turn" filled in by the store. */
     const char *reply = agent__str(event, "reply");
     json_t *actions = json_object_get(event, "actions");
-    json_t *resp = json_pack("{s:O, s:i, s:s, s:o}", "sessionId",
-                             json_object_get(event, "sessionId"), "turn", 0, "reply",
-                             reply ? reply : "", "actions",
-                             actions ? json_incref(actions) : json_array());
+    json_t *resp = jsonb_object("sessionId", jsonb_ref(json_object_get(event, "sessionId")), "turn",
+                                json_integer(0), "reply", jsonb_str(reply ? reply : ""), "actions",
+                                actions ? json_incref(actions) : json_array(), NULL);
     json_t *ops = json_object_get(event, "operatorMessages");
     if (json_array_size(ops))
         json_object_set(resp, "operatorMessages", ops);
@@ -590,7 +592,7 @@ json_t *agent_save_conversation(struct agent *a, json_t *event, struct err *err)
     const char *key = agent__str(event, "idempotencyKey");
     if (key)
         json_object_set_new(turn, "idempotency",
-                            json_pack("{s:s, s:O}", "key", key, "response", resp));
+                            jsonb_object("key", jsonb_str(key), "response", jsonb_ref(resp), NULL));
     /* The tokens of the turn's model calls count in the turn's own transaction (budget.h); a
      * failed save leaves them on the tab for a retry or the turn's end. */
     const struct budget_limits limits = limits_of(a);

@@ -15,6 +15,7 @@
 
 #include "agent/kb_md.h"
 #include "base/buf.h"
+#include "base/jsonb.h"
 #include "base/sqlpool.h"
 #include "base/text.h"
 #include "base/xmalloc.h"
@@ -447,12 +448,14 @@ json_t *kb_search_json(const struct kb *kb, const char *query, size_t k, struct 
     for (int i = 0; i < n; i++) {
         /* rounded so the JSON is stable across platforms' last-bit differences */
         double score = round(hits[i].score * 10000.0) / 10000.0;
-        json_array_append_new(results, json_pack("{s:s, s:s, s:s, s:s, s:s, s:f}", "article",
-                                                 hits[i].article, "title", hits[i].title, "section",
-                                                 hits[i].section, "passage", hits[i].passage,
-                                                 "snippet", hits[i].snippet, "score", score));
+        json_array_append_new(results, jsonb_object("article", jsonb_str(hits[i].article), "title",
+                                                    jsonb_str(hits[i].title), "section",
+                                                    jsonb_str(hits[i].section), "passage",
+                                                    jsonb_str(hits[i].passage), "snippet",
+                                                    jsonb_str(hits[i].snippet), "score",
+                                                    json_real(score), NULL));
     }
-    out = json_pack("{s:o}", "results", results);
+    out = jsonb_object("results", results, NULL);
 done:
     free(hits);
     return out;

@@ -22,4 +22,5 @@ LIB_SRCS += src/base/sched.c
 LIB_SRCS += src/base/fault.c
 LIB_SRCS += src/base/dlist.c
 LIB_SRCS += src/base/jsontext.c
+LIB_SRCS += src/base/jsonb.c
 LIB_SRCS += src/base/ptrmemo.c

@@ -14,6 +14,7 @@
 #include "archive/archive.h"
 #include "archive/archiver.h"
 #include "base/clock.h"
+#include "base/jsonb.h"
 #include "base/jsontext.h"
 #include "base/log.h"
 #include "base/sched.h"
@@ -184,7 +185,8 @@ static SCHED_OUT_OF_LINE void archive_now(struct agent *a, struct archive *archi
     text = jsontext_dump(doc);
     if (archive_put(archive, key, text, strlen(text), &e) < 0)
         goto fail;
-    agent_emit(a, BUS_CONVERSATION_ARCHIVED, json_pack("{s:s, s:s}", "sessionId", sid, "key", key));
+    agent_emit(a, BUS_CONVERSATION_ARCHIVED,
+               jsonb_object("sessionId", jsonb_str(sid), "key", jsonb_str(key), NULL));
     goto out;
 fail:
     log_at(LL_WARN, "observe", "transcript of '%s' not archived: %s", sid, e.message);

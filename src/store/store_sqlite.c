@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/jsonb.h"
 #include "base/jsontext.h"
 #include "base/log.h"
 #include "base/sched.h"
@@ -320,13 +321,14 @@ static int get_row(struct store_sqlite *s, enum stmt_id q, const char *key, row_
 
 static json_t *session_row(sqlite3_stmt *st, const char *id)
 {
-    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:i, s:I, s:o, s:o}", "sessionId", id, "userId",
-                     (const char *)sqlite3_column_text(st, 0), "status",
-                     (const char *)sqlite3_column_text(st, 1), "createdAt",
-                     (json_int_t)sqlite3_column_int64(st, 2), "lastActivity",
-                     (json_int_t)sqlite3_column_int64(st, 3), "turns", sqlite3_column_int(st, 4),
-                     "lastTimestamp", (json_int_t)sqlite3_column_int64(st, 5), "context",
-                     column_json(st, 6), "metadata", column_json(st, 7));
+    return jsonb_object("sessionId", jsonb_str(id), "userId",
+                        jsonb_str((const char *)sqlite3_column_text(st, 0)), "status",
+                        jsonb_str((const char *)sqlite3_column_text(st, 1)), "createdAt",
+                        json_integer(sqlite3_column_int64(st, 2)), "lastActivity",
+                        json_integer(sqlite3_column_int64(st, 3)), "turns",
+                        json_integer(sqlite3_column_int(st, 4)), "lastTimestamp",
+                        json_integer(sqlite3_column_int64(st, 5)), "context", column_json(st, 6),
+                        "metadata", column_json(st, 7), NULL);
 }
 
 static int sq_session_get(struct store *base, const char *id, json_t **out, struct err *err)
@@ -448,12 +450,12 @@ static int sq_session_transcript(struct store *base, const char *id, json_t **he
     bind_text(st, 1, id);
     while ((step = sqlpool_step(st)) == SQLITE_ROW) {
         if (!head)
-            head = json_pack("{s:s, s:s, s:s, s:I, s:I, s:i}", "sessionId", id, "userId",
-                             (const char *)sqlite3_column_text(st, 0), "status",
-                             (const char *)sqlite3_column_text(st, 1), "createdAt",
-                             (json_int_t)sqlite3_column_int64(st, 2), "lastActivity",
-                             (json_int_t)sqlite3_column_int64(st, 3), "turns",
-                             sqlite3_column_int(st, 4));
+            head = jsonb_object("sessionId", jsonb_str(id), "userId",
+                                jsonb_str((const char *)sqlite3_column_text(st, 0)), "status",
+                                jsonb_str((const char *)sqlite3_column_text(st, 1)), "createdAt",
+                                json_integer(sqlite3_column_int64(st, 2)), "lastActivity",
+                                json_integer(sqlite3_column_int64(st, 3)), "turns",
+                                json_integer(sqlite3_column_int(st, 4)), NULL);
         if (sqlite3_column_type(st, 5) == SQLITE_NULL) /* a session without turns: the join's row */
             continue;
         json_t *msgs = messages_parse(st, 5, err);
