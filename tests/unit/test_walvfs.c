@@ -91,6 +91,32 @@ static void copy_file(const char *from, const char *to)
     CHECK(system(cmd) == 0);
 }
 
+/* Opens name through the shim in journal mode ("wal" or "delete"), without checkpoints at commit,
+ * with an empty table t. NULL (a failed check) when any of that fails. */
+static sqlite3 *open_table(const char *name, const char *journal)
+{
+    sqlite3 *db = open_db(name, WALVFS_NAME);
+    char sql[64], mode[16];
+    snprintf(sql, sizeof sql, "PRAGMA journal_mode=%s", journal);
+    CHECK(db != NULL);
+    if (db && (strcmp(text_of(db, sql, mode, sizeof mode), journal) != 0 ||
+               exec(db, "PRAGMA wal_autocheckpoint=0;"
+                        " CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)") != SQLITE_OK)) {
+        CHECK(!"journal mode and table");
+        sqlite3_close(db);
+        db = NULL;
+    }
+    return db;
+}
+
+/* Checks that db passes the integrity check and holds n rows in t. */
+static void check_rows(sqlite3 *db, long long n)
+{
+    char ok[16];
+    CHECK_STR(text_of(db, "PRAGMA integrity_check", ok, sizeof ok), "ok");
+    CHECK_INT(scalar(db, "SELECT count(*) FROM t"), n);
+}
+
 /* Every frame of every commit goes out joined; a second connection through the default VFS sees
  * each commit, and the WAL is exactly as long as SQLite's frames make it. */
 static void test_frames_joined_and_readable(void)
@@ -99,15 +125,10 @@ static void test_frames_joined_and_readable(void)
     CHECK_INT(walvfs_register(), SQLITE_OK); /* idempotent */
     CHECK(sqlite3_vfs_find(WALVFS_NAME) != NULL);
     CHECK(sqlite3_vfs_find(NULL) != sqlite3_vfs_find(WALVFS_NAME)); /* not the default */
-    sqlite3 *w = open_db("a.db", WALVFS_NAME), *r = open_db("a.db", NULL);
-    CHECK(w && r);
+    sqlite3 *w = open_table("a.db", "wal"), *r = open_db("a.db", NULL);
+    CHECK(r != NULL);
     if (!w || !r)
         goto out;
-    char mode[16];
-    CHECK_STR(text_of(w, "PRAGMA journal_mode=WAL", mode, sizeof mode), "wal");
-    CHECK_INT(exec(w,
-                   "PRAGMA wal_autocheckpoint=0; CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)"),
-              SQLITE_OK);
     uint64_t before = walvfs_frames_joined();
     CHECK_INT(fill(w, 0, 200), 0);
     uint64_t frames = walvfs_frames_joined() - before;
@@ -134,13 +155,9 @@ out:
  * recovered by SQLite's own VFS with every committed row, and pass the integrity check. */
 static void test_recovered_by_default_vfs(void)
 {
-    sqlite3 *w = open_db("b.db", WALVFS_NAME);
-    CHECK(w != NULL);
+    sqlite3 *w = open_table("b.db", "wal");
     if (!w)
         return;
-    CHECK_INT(exec(w, "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
-                      " CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)"),
-              SQLITE_OK);
     CHECK_INT(fill(w, 0, 300), 0);
     CHECK(file_size("b.db-wal") > 300 * 1000);
     copy_file("b.db", "c.db");
@@ -148,9 +165,7 @@ static void test_recovered_by_default_vfs(void)
     sqlite3_close(w);
     sqlite3 *r = open_db("c.db", NULL);
     CHECK(r != NULL);
-    char ok[16];
-    CHECK_STR(text_of(r, "PRAGMA integrity_check", ok, sizeof ok), "ok");
-    CHECK_INT(scalar(r, "SELECT count(*) FROM t"), 300);
+    check_rows(r, 300);
     CHECK_INT(scalar(r, "SELECT length(v) FROM t WHERE k = 299"), 1299);
     sqlite3_close(r);
 }
@@ -159,14 +174,10 @@ static void test_recovered_by_default_vfs(void)
  * files alone: no frame is joined. */
 static void test_rollback_journal_untouched(void)
 {
-    sqlite3 *w = open_db("d.db", WALVFS_NAME);
-    CHECK(w != NULL);
+    uint64_t before = walvfs_frames_joined();
+    sqlite3 *w = open_table("d.db", "delete");
     if (!w)
         return;
-    char mode[16];
-    CHECK_STR(text_of(w, "PRAGMA journal_mode=DELETE", mode, sizeof mode), "delete");
-    uint64_t before = walvfs_frames_joined();
-    CHECK_INT(exec(w, "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)"), SQLITE_OK);
     CHECK_INT(fill(w, 0, 50), 0);
     CHECK(walvfs_frames_joined() == before);
     CHECK_INT(scalar(w, "SELECT count(*) FROM t"), 50);
@@ -177,12 +188,9 @@ static void test_rollback_journal_untouched(void)
  * before it stay, and the next commit works. */
 static void test_failed_write(void)
 {
-    sqlite3 *w = open_db("e.db", WALVFS_NAME);
-    CHECK(w != NULL);
+    sqlite3 *w = open_table("e.db", "wal");
     if (!w)
         return;
-    CHECK_INT(exec(w, "PRAGMA journal_mode=WAL; CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)"),
-              SQLITE_OK);
     CHECK_INT(fill(w, 0, 10), 0);
     fault_arm(FAULT_WAL, 1, SQLITE_IOERR_WRITE, 0);
     CHECK_INT(exec(w, "BEGIN"), SQLITE_OK);
@@ -196,9 +204,7 @@ static void test_failed_write(void)
     CHECK_INT(scalar(w, "SELECT count(*) FROM t WHERE k = 100"), 0);
     CHECK_INT(fill(w, 10, 20), 0);
     sqlite3 *r = open_db("e.db", NULL);
-    CHECK_INT(scalar(r, "SELECT count(*) FROM t"), 20);
-    char ok[16];
-    CHECK_STR(text_of(r, "PRAGMA integrity_check", ok, sizeof ok), "ok");
+    check_rows(r, 20);
     sqlite3_close(r);
     sqlite3_close(w);
 }
