@@ -138,11 +138,10 @@ void agent__append_message(json_t *event, const char *role, json_t *content)
 {
     if (!content) /* as json_pack's "o" had it: no message */
         return;
-    json_t *m = json_object(); /* member by member: role is one of the callers' literals */
-    json_object_set_new_nocheck(m, "role", json_string_nocheck(role));
-    json_object_set_new_nocheck(m, "content", content);
-    json_object_set_new_nocheck(m, "timestamp", json_integer((json_int_t)clock_now_ms()));
-    json_array_append_new(agent__array(event, "newMessages"), m);
+    json_array_append_new(agent__array(event, "newMessages"), /* role: a callers' literal */
+                          jsonb_object("role", json_string_nocheck(role), "content", content,
+                                       "timestamp", json_integer((json_int_t)clock_now_ms()),
+                                       NULL));
 }
 
 /* A message that begins a turn: a user message whose content is plain text. Dropping older
@@ -527,19 +526,13 @@ static void emit_turn_events(struct agent *a, const json_t *event, int turn_no)
         agent_emit(a, BUS_CONVERSATION_STARTED,
                    jsonb_object("sessionId", jsonb_ref(sid), "userId",
                                 jsonb_ref(json_object_get(event, "userId")), NULL));
-    /* the turn's event, built member by member (json_pack's format at every turn); its members
-     * are the state's own strings, shared: no copy, no check again */
-    json_t *message = json_object_get(event, "message"), *status = json_object_get(event, "status");
-    if (json_is_string(sid) && message && status) { /* json_pack's "O" left it out without one */
-        json_t *detail = json_object();
-        json_object_set_nocheck(detail, "sessionId", sid);
-        json_object_set_new_nocheck(detail, "turn", json_integer(turn_no));
-        json_object_set_nocheck(detail, "message", message);
-        json_object_set_nocheck(detail, "status", status);
-        agent_emit(a, BUS_MESSAGE_RECEIVED, detail);
-    } else {
-        agent_emit(a, BUS_MESSAGE_RECEIVED, NULL); /* an empty detail, as json_pack's NULL gave */
-    }
+    /* the turn's event: its members are the state's own values, shared; without one of them the
+     * detail is NULL (an empty one), as json_pack gave */
+    agent_emit(a, BUS_MESSAGE_RECEIVED,
+               jsonb_object("sessionId", json_is_string(sid) ? jsonb_ref(sid) : NULL, "turn",
+                            json_integer(turn_no), "message",
+                            jsonb_ref(json_object_get(event, "message")), "status",
+                            jsonb_ref(json_object_get(event, "status")), NULL));
     size_t i;
     json_t *act;
     const char *stop = agent__str(event, "stopReason");

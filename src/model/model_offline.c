@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "base/hash.h"
+#include "base/jsonb.h"
 #include "base/jsontext.h"
 #include "base/ptrmemo.h"
 #include "base/rand.h"
@@ -516,12 +517,6 @@ static void stream_words(const char *text, model_delta_fn on_delta, void *ud)
  * The port
  * --------------------------------------------------------------------------------------------- */
 
-/* Sets member k of o to the ASCII string v. */
-static void set_str(json_t *o, const char *k, const char *v)
-{
-    json_object_set_new_nocheck(o, k, json_string_nocheck(v));
-}
-
 static json_t *offline_invoke(struct model *m, const json_t *request, model_delta_fn on_delta,
                               void *ud, struct err *err)
 {
@@ -543,45 +538,36 @@ static json_t *offline_invoke(struct model *m, const json_t *request, model_delt
     char id[40];
     snprintf(id, sizeof id, "msg_offline_%016" PRIx64, h);
 
-    /* The reply, built member by member (json_pack parsed its format and checked each string
-     * again at every call): the ids are ASCII and a tool's name a jansson string's. */
-    json_t *block = json_object();
+    /* The reply, built member by member (base/jsonb.h, json_pack's rules without its format):
+     * the ids are ASCII and a tool's name a jansson string's. A block missing a member (a text
+     * that is not UTF-8) is left out, as json_pack had it. */
+    json_t *block;
     size_t out_tokens = 0;
     if (reply.tool) {
         char tid[40];
         snprintf(tid, sizeof tid, "toolu_offline_%016" PRIx64, fnv1a(reply.tool, h));
-        set_str(block, "type", "tool_use");
-        set_str(block, "id", tid);
-        set_str(block, "name", reply.tool);
-        json_object_set_nocheck(block, "input", reply.input);
+        block = jsonb_object("type", json_string_nocheck("tool_use"), "id",
+                             json_string_nocheck(tid), "name", json_string_nocheck(reply.tool),
+                             "input", jsonb_ref(reply.input), NULL);
         out_tokens = estimate_tokens(reply.tool) + estimate_json_tokens(reply.input);
     } else {
-        json_t *text = json_string(reply.text); /* checked: NULL leaves the block out, as ever */
-        set_str(block, "type", "text");
-        if (text) {
-            json_object_set_new_nocheck(block, "text", text);
-        } else {
-            json_decref(block);
-            block = NULL;
-        }
+        block = jsonb_object("type", json_string_nocheck("text"), "text", jsonb_str(reply.text),
+                             NULL);
         out_tokens = estimate_tokens(reply.text);
         if (on_delta)
             stream_words(reply.text, on_delta, ud);
     }
-    json_t *content = json_array(), *usage = json_object();
+    json_t *content = json_array();
     if (block)
         json_array_append_new(content, block);
-    json_object_set_new_nocheck(usage, "input_tokens", json_integer((json_int_t)in_tokens));
-    json_object_set_new_nocheck(usage, "output_tokens", json_integer((json_int_t)out_tokens));
-    resp = json_object();
-    set_str(resp, "id", id);
-    set_str(resp, "type", "message");
-    set_str(resp, "role", "assistant");
-    set_str(resp, "model", OFFLINE_MODEL_NAME);
-    json_object_set_new_nocheck(resp, "content", content);
-    set_str(resp, "stop_reason", reply.tool ? "tool_use" : "end_turn");
-    json_object_set_new_nocheck(resp, "stop_sequence", json_null());
-    json_object_set_new_nocheck(resp, "usage", usage);
+    resp = jsonb_object("id", json_string_nocheck(id), "type", json_string_nocheck("message"),
+                        "role", json_string_nocheck("assistant"), "model",
+                        json_string_nocheck(OFFLINE_MODEL_NAME), "content", content, "stop_reason",
+                        json_string_nocheck(reply.tool ? "tool_use" : "end_turn"), "stop_sequence",
+                        json_null(), "usage",
+                        jsonb_object("input_tokens", json_integer((json_int_t)in_tokens),
+                                     "output_tokens", json_integer((json_int_t)out_tokens), NULL),
+                        NULL);
 out:
     offline_reply_release(&reply); /* before the unref: reply.tool may point into custom */
     offline_custom_unref(custom);
