@@ -6,6 +6,9 @@
  *   loadgen cont URL CLIENTS SECONDS     continuing-session turns only: each client keeps a
  *                                        session (opened untimed) and asks questions on it,
  *                                        starting a fresh one every CONT_TURNS turns
+ *   loadgen newkb URL CLIENTS SECONDS    new-session turns asking cont's questions: a cont turn's
+ *                                        work without its history (cont's own yardstick; new's
+ *                                        first message needs no tool)
  *   loadgen health URL CLIENTS SECONDS   GET /health on the same server: a trivial HTTP 200
  *   loadgen sqlite DIR SECONDS           a bare SQLite commit loop (WAL, synchronous=NORMAL)
  * Each prints one line: `name ops/s p50_ms p99_ms ops errors`. The clients are keep-alive
@@ -33,22 +36,23 @@ enum mode {
     M_CHAT,   /* the two-turn sample conversation, both turns timed */
     M_NEW,    /* the first turn of a new session, timed */
     M_CONT,   /* a question on an existing session, timed */
+    M_NEWKB,  /* M_CONT's question opening a new session, timed */
 };
 
 #define CONT_TURNS 20 /* continuing turns per session before a client opens a new one */
 
 /* Continuing-session questions the offline model answers from the knowledge base, no action. */
 static const char *const cont_questions[] = {
-    "{\"sessionId\":\"%s\",\"message\":\"How do I reset my password?\"}",
-    "{\"sessionId\":\"%s\",\"message\":\"What is your refund policy?\"}",
-    "{\"sessionId\":\"%s\",\"message\":\"How long does shipping take?\"}",
+    "How do I reset my password?",
+    "What is your refund policy?",
+    "How long does shipping take?",
 };
 
 /* One client: a keep-alive connection (its easy handle) and where it is in its mode's sequence. */
 struct client {
     CURL *easy;
     char *sid;      /* M_CHAT: the session of the second turn; M_CONT: the one continued */
-    int turns;      /* M_CONT: continuing turns on sid so far */
+    int turns;      /* M_CONT: continuing turns on sid so far; M_NEWKB: turns so far */
     int timed;      /* whether the request in flight counts */
     int64_t t0;     /* when it was started */
     char body[512]; /* its body */
@@ -131,7 +135,12 @@ static void start_next(CURLM *m, struct run *r, struct client *c)
             start_request(m, r, c, 0);
             return;
         }
-        snprintf(c->body, sizeof c->body, cont_questions[c->turns % 3], c->sid);
+        snprintf(c->body, sizeof c->body, "{\"sessionId\":\"%s\",\"message\":\"%s\"}", c->sid,
+                 cont_questions[c->turns % 3]);
+        start_request(m, r, c, 1);
+        return;
+    case M_NEWKB:
+        snprintf(c->body, sizeof c->body, "{\"message\":\"%s\"}", cont_questions[c->turns++ % 3]);
         start_request(m, r, c, 1);
         return;
     }
@@ -159,6 +168,10 @@ static void finish(struct run *r, struct client *c, CURLcode res)
         break;
     case M_NEW:
         if (body && !sid)
+            r->errors++;
+        break;
+    case M_NEWKB:
+        if (body && (!sid || !json_string_value(json_object_get(body, "reply"))))
             r->errors++;
         break;
     case M_CHAT:
@@ -358,15 +371,14 @@ int main(int argc, char **argv)
         const char *arg, *name;
         enum mode mode;
     } modes[] = {
-        {"chat", "chat_turn", M_CHAT},
-        {"health", "http_health", M_HEALTH},
-        {"new", "new_turn", M_NEW},
-        {"cont", "cont_turn", M_CONT},
+        {"chat", "chat_turn", M_CHAT},    {"health", "http_health", M_HEALTH},
+        {"new", "new_turn", M_NEW},       {"cont", "cont_turn", M_CONT},
+        {"newkb", "newkb_turn", M_NEWKB},
     };
     for (size_t i = 0; argc == 5 && i < sizeof modes / sizeof modes[0]; i++)
         if (strcmp(argv[1], modes[i].arg) == 0)
             return run_http(modes[i].name, argv[2], atoi(argv[3]), atoi(argv[4]), modes[i].mode);
-    fprintf(stderr, "usage: loadgen chat|health|new|cont URL CLIENTS SECONDS | "
+    fprintf(stderr, "usage: loadgen chat|health|new|cont|newkb URL CLIENTS SECONDS | "
                     "loadgen sqlite DIR SECONDS\n");
     return 2;
 }

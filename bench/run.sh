@@ -6,8 +6,10 @@
 #   sqlite_commit  a bare SQLite commit loop (the storage ceiling)
 #   new_turn       new-session turns only (TURN_CLIENTS concurrent)
 #   cont_turn      continuing-session turns only (knowledge-base questions on open sessions)
+#   newkb_turn     new-session turns asking cont_turn's questions (its work without the history)
 # and prints the ratios (issue 13's targets: new_turn >= 0.3x sqlite_commit, cont_turn >= 0.8x
-# new_turn, p99 <= 5 ms at 32 connections). Then it measures what archiving, events and EMF lines cost: the same
+# new_turn, p99 <= 5 ms at 32 connections), and cont_turn against newkb_turn: what continuing a
+# session costs beyond what is asked (new_turn's question needs no tool call). Then it measures what archiving, events and EMF lines cost: the same
 # conversation against a second server with them switched off, alternating the two servers over
 # ROUNDS rounds and comparing the medians, so that a burst of load elsewhere on the machine
 # does not decide the figure.
@@ -54,7 +56,8 @@ health=$("$build/bench/loadgen" health "$url" "$clients" "$seconds")
 commit=$("$build/bench/loadgen" sqlite "$dir" "$seconds")
 new=$("$build/bench/loadgen" new "$url" "$turn_clients" "$seconds")
 cont=$("$build/bench/loadgen" cont "$url" "$turn_clients" "$seconds")
-for line in "$chat" "$health" "$commit" "$new" "$cont"; do
+newkb=$("$build/bench/loadgen" newkb "$url" "$turn_clients" "$seconds")
+for line in "$chat" "$health" "$commit" "$new" "$cont" "$newkb"; do
     # shellcheck disable=SC2086
     printf '%-14s %12s %10s %10s %10s %7s\n' $line
 done
@@ -63,6 +66,8 @@ awk -v c="$(rate "$chat")" -v h="$(rate "$health")" -v s="$(rate "$commit")" 'BE
     printf "chat turns/s vs trivial HTTP 200: %.3f   vs bare SQLite commits: %.3f\n", c / h, c / s }'
 awk -v n="$(rate "$new")" -v k="$(rate "$cont")" -v s="$(rate "$commit")" -v c="$turn_clients" 'BEGIN {
     printf "new-session turns vs bare SQLite commits: %.3f (target >= 0.3)   continuing vs new: %.3f (target >= 0.8), %d clients\n", n / s, k / n, c }'
+awk -v k="$(rate "$cont")" -v q="$(rate "$newkb")" 'BEGIN {
+    printf "continuing vs new-session turns asking the same questions: %.3f\n", k / q }'
 
 # What archive + events + EMF cost: alternate the two servers, compare the medians.
 on=() off=()
