@@ -2,8 +2,8 @@
 # scripts/install-test-deps.sh - what `make test` needs beyond the build: Node.js and npm for the
 # test peers (AWS emulators, asl-validator, signers, MCP servers), Debian's Chromium for the browser
 # tests, Python 3 for the small stdlib-only test servers, clang-format for `make format-check` and
-# clang (libFuzzer) for `make fuzz`, and wrk and nginx-light for bench/concurrency (the load
-# generator and the anchor).
+# clang (libFuzzer) for `make fuzz`, wrk and nginx-light for bench/concurrency (the load
+# generator and the anchor), and the openssl tool for the test certificates of HTTPS peers.
 # Idempotent; installs only what is missing and says what it installs.
 set -eu
 missing=""
@@ -15,6 +15,7 @@ command -v clang-format >/dev/null 2>&1 || missing="$missing clang-format"
 command -v clang >/dev/null 2>&1 || missing="$missing clang"
 command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
 command -v nginx >/dev/null 2>&1 || missing="$missing nginx-light"
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 if [ -z "$missing" ]; then
     exit 0
 fi

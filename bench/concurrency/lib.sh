@@ -6,7 +6,11 @@
 #                           sets the EXIT trap (bench_cleanup) and raises the open-file limit
 #   bench_cleanup           stops every process in $pids and $ppid and removes $dir
 #   free_port               prints a TCP port of 127.0.0.1 that is free now
-#   stub_start LATENCY_MS   starts stub.js answering after LATENCY_MS; sets $stub to its port
+#   stub_start LATENCY_MS   starts stub.js answering after LATENCY_MS; sets $stub to its port and
+#                           $stub_url to its base URL. With BENCH_UPSTREAM=tls it speaks HTTPS
+#                           (ALPN: HTTP/2 or HTTP/1.1, as a model provider's endpoint does) with a
+#                           self-signed certificate made in $dir ($stub_cert), and parley_start
+#                           trusts it (CURL_CA_BUNDLE)
 #   parley_start [VAR=value ...]  starts BUILD_DIR's `parley serve` ($build) on a free port with
 #                           a fresh $dir/data, the stand-in as its model, no rate limits, then the
 #                           given settings and BENCH_PARLEY_ENV's; sets $ppid and $pport. Its log
@@ -37,17 +41,29 @@ bench_cleanup() {
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 stub_start() {
-    STUB_LATENCY_MS=$1 node "$bench_lib_dir/stub.js" >"$dir/stub.log" 2>&1 &
+    local tls_env=()
+    stub_url=
+    stub_cert=
+    if [ "${BENCH_UPSTREAM:-plain}" = tls ]; then
+        stub_cert="$dir/stub-cert.pem"
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout "$dir/stub-key.pem" -out "$stub_cert" -days 2 -subj /CN=127.0.0.1 \
+            -addext subjectAltName=IP:127.0.0.1 2>/dev/null
+        tls_env=(STUB_TLS_CERT="$stub_cert" STUB_TLS_KEY="$dir/stub-key.pem")
+    fi
+    env STUB_LATENCY_MS="$1" "${tls_env[@]}" node "$bench_lib_dir/stub.js" >"$dir/stub.log" 2>&1 &
     pids+=($!)
     for _ in $(seq 100); do grep -q '^port ' "$dir/stub.log" && break; sleep 0.1; done
     stub=$(sed -n 's/^port //p' "$dir/stub.log")
     [ -n "$stub" ] || { echo "stub.js did not start; log:"; cat "$dir/stub.log"; exit 1; }
+    stub_url="http${stub_cert:+s}://127.0.0.1:$stub"
 }
 
 parley_start() {
     rm -rf "$dir/data" "$dir/parley.log" && mkdir -p "$dir/data"
     # shellcheck disable=SC2086
-    env PARLEY_MODEL=anthropic ANTHROPIC_API_KEY=bench ANTHROPIC_BASE_URL="http://127.0.0.1:$stub" \
+    env PARLEY_MODEL=anthropic ANTHROPIC_API_KEY=bench ANTHROPIC_BASE_URL="$stub_url" \
+        ${stub_cert:+CURL_CA_BUNDLE="$stub_cert"} \
         PARLEY_RATE_LIMIT_PER_MIN=0 PARLEY_SESSION_RATE_LIMIT_PER_MIN=0 "$@" \
         ${BENCH_PARLEY_ENV:-} "$build/parley" serve --port 0 --data "$dir/data" 2>"$dir/parley.log" &
     ppid=$!

@@ -11,7 +11,9 @@
 # holds one turn), its CPU time (user + system) per completed turn, then the ratios to nginx of the
 # same run.
 # Settings: BENCH_CONNS, BENCH_SECONDS (default 15), BENCH_LATENCY_MS, BENCH_THREADS (wrk, 2),
-# BENCH_MODES (default "json sse"), BENCH_PARLEY_ENV (extra VAR=value settings for parley).
+# BENCH_MODES (default "json sse"), BENCH_PARLEY_ENV (extra VAR=value settings for parley),
+# BENCH_UPSTREAM (plain, the default, or tls: the stand-in speaks HTTPS with HTTP/2 or HTTP/1.1
+# by ALPN, as a model provider does; parley then calls it over HTTP/2, nginx over HTTP/1.1).
 set -eu
 build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -43,7 +45,11 @@ stub_start "$latency"
 # the anchor
 nport=$(free_port)
 mkdir -p "$dir/nginx"
+# Over TLS each upstream connection nginx does not keep costs it a handshake: it keeps them all.
+scheme=http keepalive=1024
+[ -n "$stub_cert" ] && scheme=https keepalive=32768
 sed -e "s|@DIR@|$dir/nginx|g" -e "s|@PORT@|$nport|g" -e "s|@UPSTREAM@|$stub|g" \
+    -e "s|@SCHEME@|$scheme|g" -e "s|@KEEPALIVE@|$keepalive|g" \
     "$here/nginx.conf.in" >"$dir/nginx.conf"
 nginx -c "$dir/nginx.conf" -p "$dir/nginx" -e "$dir/nginx/error.log"
 

@@ -1,9 +1,13 @@
 // stub.js - a model stand-in for bench/concurrency: answers every POST in the shape of the
 // Anthropic Messages API after STUB_LATENCY_MS (default 2000), as JSON or, when the request asks
 // for "stream": true, as its SSE events. Listens on 127.0.0.1:STUB_PORT (0: a free port) and
-// prints "port N" once listening. Node's own http module: no dependency.
+// prints "port N" once listening. With STUB_TLS_CERT and STUB_TLS_KEY (PEM files) it speaks HTTPS
+// instead, HTTP/2 or HTTP/1.1 as ALPN chooses (a model provider's endpoint does the same). Node's
+// own http and http2 modules: no dependency.
 'use strict';
+const fs = require('fs');
 const http = require('http');
+const http2 = require('http2');
 const latency = parseInt(process.env.STUB_LATENCY_MS || '2000', 10);
 const text = 'Thanks for reaching out. I can help with that.';
 const message = {
@@ -22,7 +26,8 @@ function sse(res) {
   ev('message_stop', { type: 'message_stop' });
   res.end();
 }
-const server = http.createServer((req, res) => {
+const tls = process.env.STUB_TLS_CERT && process.env.STUB_TLS_KEY;
+function answer(req, res) {
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
@@ -35,7 +40,14 @@ const server = http.createServer((req, res) => {
       res.end(body);
     }, latency);
   });
-});
+}
+const server = tls
+  ? http2.createSecureServer({
+    cert: fs.readFileSync(process.env.STUB_TLS_CERT),
+    key: fs.readFileSync(process.env.STUB_TLS_KEY),
+    allowHTTP1: true,
+  }, answer)
+  : http.createServer(answer);
 server.keepAliveTimeout = 60000;
 server.maxConnections = 100000;
 server.listen(parseInt(process.env.STUB_PORT || '0', 10), '127.0.0.1', () => {

@@ -15,6 +15,15 @@
  * descriptors set aside for the server's client connections (http_client_set_fds_aside; at most
  * half the limit, since a turn's call and the client connection waiting on it take one each). A
  * call over the cap waits, parked, for one to finish (see slot_take).
+ *
+ * HTTP/2: an https origin that answered over HTTP/2 (ALPN; curl's default for https) is noted as
+ * multiplexing (the origin memo), and its calls share connections: every https call waits for a
+ * connection that may multiplex rather than opening its own (CURLOPT_PIPEWAIT, so that a burst
+ * of calls to a fresh origin opens one connection a multi handle, not one a call), and a call to
+ * a multiplexing origin counts against the cap on calls in progress as the share of a descriptor
+ * it holds: one in DRIVER_CALLS_MAX (slot_cost).
+ * Plain http stays HTTP/1.1 (libcurl 7.88 fails every stream after the first on an HTTP/2
+ * connection without TLS, prior knowledge).
  */
 #include "http/client.h"
 
@@ -129,11 +138,11 @@ static void global_init(void)
 #define SLOT_WAIT_MS 1000 /* a waiter looks again at least this often */
 
 static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t slots_mu = PTHREAD_MUTEX_INITIALIZER; /* guards the five below */
+static pthread_mutex_t slots_mu = PTHREAD_MUTEX_INITIALIZER; /* guards the five below, origins */
 static long slots_max;        /* the cap on calls in progress (slots_set_caps) */
 static long slots_keep;       /* outbound sockets from which a call does not keep its connection */
 static long slots_aside = -1; /* set aside for client connections (-1: half the limit) */
-static long slots_used;       /* calls in progress */
+static long slots_used;       /* calls in progress, in shares (slot_cost) */
 static atomic_long out_sockets;        /* outbound sockets open: calls in progress and idle ones */
 static int slots_warned;               /* the cap was logged */
 static struct sched_event *slot_freed; /* signalled by slot_give */
@@ -191,18 +200,101 @@ long http_client_set_fds_aside(long n)
     return cap;
 }
 
-/* Takes a place among the calls in progress, waiting (parked on a fiber) while all are taken.
- * The event wakes one waiter per freed place; a waiter that loses the place to a newcomer waits
- * again, and the timeout is a safety net, not the mechanism. Returns 1 when the call may keep its
- * connection for reuse, 0 when the outbound sockets open are already at slots_keep. */
-static int slot_take(void)
+/* ---- The origin memo: which https origins multiplex ------------------------------------------ */
+
+#define ORIGINS_MAX 64     /* origins remembered; past it the oldest entry is replaced */
+#define ORIGIN_KEY_MAX 256 /* scheme://authority; a longer origin is never remembered */
+
+/* An origin ("https://host:port", as in the URL) and whether its last answer came over HTTP/2. */
+struct origin {
+    char key[ORIGIN_KEY_MAX];
+    int mux;
+};
+
+static struct origin origins[ORIGINS_MAX]; /* guarded by slots_mu */
+static size_t origins_n, origins_next;     /* entries in use; the next one to replace when full */
+
+/* Writes url's origin (scheme://authority) to key; returns its length, or 0 when url is not
+ * https (only TLS connections multiplex here) or its origin does not fit. */
+static size_t origin_key(const char *url, char key[ORIGIN_KEY_MAX])
+{
+    static const char https[] = "https://";
+    if (strncasecmp(url, https, sizeof https - 1) != 0)
+        return 0;
+    size_t n = sizeof https - 1 + strcspn(url + sizeof https - 1, "/?#");
+    if (n >= ORIGIN_KEY_MAX)
+        return 0;
+    memcpy(key, url, n);
+    key[n] = '\0';
+    return n;
+}
+
+/* The memo's entry for key, or NULL (slots_mu held). */
+static struct origin *origin_find(const char *key)
+{
+    for (size_t i = 0; i < origins_n; i++)
+        if (strcasecmp(origins[i].key, key) == 0)
+            return &origins[i];
+    return NULL;
+}
+
+/* 1 when url's origin is https and its last answer came over HTTP/2. */
+static int origin_multiplexes(const char *url)
+{
+    char key[ORIGIN_KEY_MAX];
+    if (!origin_key(url, key))
+        return 0;
+    pthread_mutex_lock(&slots_mu);
+    struct origin *o = origin_find(key);
+    int mux = o && o->mux;
+    pthread_mutex_unlock(&slots_mu);
+    return mux;
+}
+
+/* Notes how url's origin answered: over HTTP/2 (mux 1) or not. */
+static void origin_learn(const char *url, int mux)
+{
+    char key[ORIGIN_KEY_MAX];
+    if (!origin_key(url, key))
+        return;
+    pthread_mutex_lock(&slots_mu);
+    struct origin *o = origin_find(key);
+    if (!o && mux) { /* one that does not multiplex is the default: not worth a place */
+        o = &origins[origins_n < ORIGINS_MAX ? origins_n++ : origins_next];
+        if (origins_n == ORIGINS_MAX)
+            origins_next = (origins_next + 1) % ORIGINS_MAX;
+        memcpy(o->key, key, sizeof key);
+    }
+    if (o)
+        o->mux = mux;
+    pthread_mutex_unlock(&slots_mu);
+}
+
+/* A call's share of a place among the calls in progress: a whole place (SLOT_SHARES shares),
+ * its connection's descriptor, for most; one share for a call to an origin that multiplexes,
+ * since such calls share a connection a multi handle, which carries at most DRIVER_CALLS_MAX. */
+#define SLOT_SHARES DRIVER_CALLS_MAX
+
+static long slot_cost(int mux)
+{
+    return mux ? 1 : SLOT_SHARES;
+}
+
+/* Takes a place among the calls in progress (one share for mux: see slot_cost), waiting
+ * (parked on a fiber) while there is none. The event wakes one waiter per freed place; a waiter
+ * that loses the place to a newcomer waits again, and the timeout is a safety net, not the
+ * mechanism. Returns 1 when the call may keep its connection for reuse (always for mux: its
+ * connection is shared), 0 when the outbound sockets open are already at slots_keep. */
+static int slot_take(int mux)
 {
     pthread_once(&slots_once, slots_init);
+    long cost = slot_cost(mux);
     for (int waited = 0;; waited = 1) {
         pthread_mutex_lock(&slots_mu);
-        int got = slots_used < slots_max;
-        slots_used += got;
-        int more = got && waited && slots_used < slots_max; /* a raised cap: pass it on */
+        long room = slots_max * SLOT_SHARES;
+        int got = slots_used + cost <= room;
+        slots_used += got ? cost : 0;
+        int more = got && waited && slots_used + cost <= room; /* a raised cap: pass it on */
         int warn = !got && !slots_warned;
         slots_warned |= warn;
         long cap = slots_max, keep = slots_keep;
@@ -210,7 +302,7 @@ static int slot_take(void)
         if (more)
             sched_event_signal(slot_freed);
         if (got)
-            return atomic_load(&out_sockets) < keep;
+            return mux || atomic_load(&out_sockets) < keep;
         if (warn)
             log_at(LL_WARN, "http",
                    "%ld outbound calls in progress, the cap for this open-file limit "
@@ -220,10 +312,11 @@ static int slot_take(void)
     }
 }
 
-static void slot_give(void)
+/* Gives back what slot_take(mux) took. */
+static void slot_give(int mux)
 {
     pthread_mutex_lock(&slots_mu);
-    slots_used--;
+    slots_used -= slot_cost(mux);
     pthread_mutex_unlock(&slots_mu);
     sched_event_signal(slot_freed);
 }
@@ -855,6 +948,9 @@ static CURLcode attempt(struct http_client *c, struct conn *k,
     curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
     curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
     curl_easy_setopt(h, CURLOPT_FORBID_REUSE, k->keep ? 0L : 1L);
+    /* an https call waits for a connection that may multiplex (its TLS handshake says) rather
+     * than opening one of its own; curl asks for HTTP/2 over TLS by default */
+    curl_easy_setopt(h, CURLOPT_PIPEWAIT, strncasecmp(req->url, "https://", 8) == 0 ? 1L : 0L);
     /* A CA bundle named the way curl and OpenSSL tools read it: Debian's libcurl looks in its own
      * path, which Amazon Linux (the Lambda runtime) does not have. */
     const char *ca = config_env("CURL_CA_BUNDLE");
@@ -890,6 +986,9 @@ static CURLcode attempt(struct http_client *c, struct conn *k,
     int injected = fault_check(FAULT_HTTP); /* a test's reset or truncated body */
     CURLcode cc = injected ? (CURLcode)injected : conn_perform(k);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+    long version = 0;
+    if (resp->status > 0 && curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &version) == CURLE_OK)
+        origin_learn(req->url, version >= CURL_HTTP_VERSION_2_0);
     if (x->body.data) /* a body that never started stays NULL */
         resp->body = buf_take(&x->body, &resp->body_len);
     curl_slist_free_all(hl);
@@ -917,7 +1016,8 @@ int http_client_do(struct http_client *c, const struct http_client_request *req,
         return -1;
     }
     int retries = req->max_retries < 0 ? c->cfg.max_retries : req->max_retries;
-    int keep = slot_take();
+    int mux = origin_multiplexes(req->url);
+    int keep = slot_take(mux);
     struct conn *k = conn_get(c);
     k->keep = keep;
     struct backoff bo = {.base_ms = c->cfg.backoff_base_ms,
@@ -974,6 +1074,6 @@ int http_client_do(struct http_client *c, const struct http_client_request *req,
         break;
     }
     conn_put(c, k);
-    slot_give();
+    slot_give(mux);
     return rc;
 }
