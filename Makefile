@@ -16,7 +16,7 @@ SAN     ?= 0
 
 WARN    := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow -Werror
 CFLAGS  := -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -I$(BUILD)/gen -MMD -MP -pthread
-LDLIBS  := -lmicrohttpd -ljansson -lyaml -lsqlite3 -lcurl -lcrypto -lz -lpthread -lm
+LDLIBS  := -lmicrohttpd -ljansson -lyaml -lsqlite3 -lcurl -lssl -lcrypto -lz -lpthread -lm
 ifeq ($(TSAN),1)
 CFLAGS  += -O1 -g -fsanitize=thread -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=thread

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/ssl.h>
 
 #include "base/backoff.h"
 #include "base/buf.h"
@@ -115,6 +116,7 @@ struct conn {
     int epfd;                 /* epoll set mirroring socks, -1 until two were watched at once */
     struct dlist link;        /* on its driver's waiting list while its transfer is added */
     int keep;                 /* the call may keep its connection for reuse (slot_take) */
+    int mux;                  /* its place is one share (slot_cost): its origin multiplexes */
 };
 
 struct http_client {
@@ -251,23 +253,77 @@ static int origin_multiplexes(const char *url)
     return mux;
 }
 
-/* Notes how url's origin answered: over HTTP/2 (mux 1) or not. */
-static void origin_learn(const char *url, int mux)
+/* Notes how the origin key answered or connected: over HTTP/2 (mux 1) or not. */
+static void origin_learn_key(const char *key, int mux)
 {
-    char key[ORIGIN_KEY_MAX];
-    if (!origin_key(url, key))
-        return;
     pthread_mutex_lock(&slots_mu);
     struct origin *o = origin_find(key);
     if (!o && mux) { /* one that does not multiplex is the default: not worth a place */
         o = &origins[origins_n < ORIGINS_MAX ? origins_n++ : origins_next];
         if (origins_n == ORIGINS_MAX)
             origins_next = (origins_next + 1) % ORIGINS_MAX;
-        memcpy(o->key, key, sizeof key);
+        snprintf(o->key, sizeof o->key, "%s", key);
     }
+    int news = o && o->mux != mux;
     if (o)
         o->mux = mux;
     pthread_mutex_unlock(&slots_mu);
+    if (news && mux) /* calls waiting for a place may now need only a share */
+        sched_event_signal(slot_freed);
+}
+
+/* Notes how url's origin answered. */
+static void origin_learn(const char *url, int mux)
+{
+    char key[ORIGIN_KEY_MAX];
+    if (origin_key(url, key))
+        origin_learn_key(key, mux);
+}
+
+/* The origin is learnt as soon as a TLS handshake picks HTTP/2 (ALPN), not only from an
+ * answer, which from a slow model comes seconds later: calls of a burst to a fresh origin that
+ * wait for a place then take a share, and those in progress give their place back for a share
+ * (on_prereq). curl makes an SSL_CTX for each connection it opens (CURLOPT_SSL_CTX_FUNCTION
+ * hands it over before the handshake); it carries a copy of its origin's key (ex data, freed
+ * with it) and our info callback. */
+static int ssl_origin_index = -1;
+static pthread_once_t ssl_once = PTHREAD_ONCE_INIT;
+
+static void ssl_origin_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                            void *argp)
+{
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    free(ptr);
+}
+
+static void ssl_once_init(void)
+{
+    ssl_origin_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, ssl_origin_free);
+}
+
+static void on_ssl_info(const SSL *ssl, int where, int ret)
+{
+    (void)ret;
+    if (!(where & SSL_CB_HANDSHAKE_DONE))
+        return;
+    const unsigned char *proto = NULL;
+    unsigned int len = 0;
+    SSL_get0_alpn_selected(ssl, &proto, &len);
+    const char *key = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ssl_origin_index);
+    if (key && len == 2 && memcmp(proto, "h2", 2) == 0)
+        origin_learn_key(key, 1);
+}
+
+static CURLcode on_ssl_ctx(CURL *h, void *ctx, void *ud)
+{
+    (void)h;
+    const char *url = ud;
+    char key[ORIGIN_KEY_MAX];
+    pthread_once(&ssl_once, ssl_once_init);
+    if (ssl_origin_index >= 0 && origin_key(url, key) &&
+        SSL_CTX_set_ex_data(ctx, ssl_origin_index, xstrdup(key)) == 1)
+        SSL_CTX_set_info_callback(ctx, on_ssl_info);
+    return CURLE_OK;
 }
 
 /* A call's share of a place among the calls in progress: a whole place (SLOT_SHARES shares),
@@ -280,16 +336,18 @@ static long slot_cost(int mux)
     return mux ? 1 : SLOT_SHARES;
 }
 
-/* Takes a place among the calls in progress (one share for mux: see slot_cost), waiting
- * (parked on a fiber) while there is none. The event wakes one waiter per freed place; a waiter
- * that loses the place to a newcomer waits again, and the timeout is a safety net, not the
+/* Takes a place among the calls in progress for a call to url (one share when its origin
+ * multiplexes, as *mux then says: see slot_cost), waiting (parked on a fiber) while there is
+ * none. The event wakes one waiter per freed place (or when an origin turns out to multiplex); a
+ * waiter that loses the place to a newcomer waits again, and the timeout is a safety net, not the
  * mechanism. Returns 1 when the call may keep its connection for reuse (always for mux: its
  * connection is shared), 0 when the outbound sockets open are already at slots_keep. */
-static int slot_take(int mux)
+static int slot_take(const char *url, int *mux_out)
 {
     pthread_once(&slots_once, slots_init);
-    long cost = slot_cost(mux);
     for (int waited = 0;; waited = 1) {
+        int mux = *mux_out = origin_multiplexes(url);
+        long cost = slot_cost(mux);
         pthread_mutex_lock(&slots_mu);
         long room = slots_max * SLOT_SHARES;
         int got = slots_used + cost <= room;
@@ -312,12 +370,25 @@ static int slot_take(int mux)
     }
 }
 
-/* Gives back what slot_take(mux) took. */
+/* Gives back what slot_take took (mux as it set it, or as slot_share made it). */
 static void slot_give(int mux)
 {
     pthread_mutex_lock(&slots_mu);
     slots_used -= slot_cost(mux);
     pthread_mutex_unlock(&slots_mu);
+    sched_event_signal(slot_freed);
+}
+
+/* Turns the whole place of a call in progress into a share (*mux 0 -> 1) when its origin has
+ * turned out to multiplex; the rest goes back to the waiters. */
+static void slot_share(const char *url, int *mux)
+{
+    if (*mux || !origin_multiplexes(url))
+        return;
+    pthread_mutex_lock(&slots_mu);
+    slots_used -= slot_cost(0) - slot_cost(1);
+    pthread_mutex_unlock(&slots_mu);
+    *mux = 1;
     sched_event_signal(slot_freed);
 }
 
@@ -923,6 +994,17 @@ static int deliver_pending(struct xfer *x)
     return rc != 0 ? -1 : 0;
 }
 
+/* curl's callback once a transfer has its connection (TLS done), before its request goes: a
+ * call to an origin that turned out to multiplex holds only a share of a place from now on. It
+ * runs inside curl, possibly for another task's curl call, on our thread: no parking. */
+static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_port, int local_port)
+{
+    (void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
+    struct xfer *x = ud;
+    slot_share(x->req->url, &x->k->mux);
+    return CURL_PREREQFUNC_OK;
+}
+
 /* Runs one attempt. Returns the curl code; resp holds status, headers and body. */
 static CURLcode attempt(struct http_client *c, struct conn *k,
                         const struct http_client_request *req, struct http_client_response *resp,
@@ -950,7 +1032,14 @@ static CURLcode attempt(struct http_client *c, struct conn *k,
     curl_easy_setopt(h, CURLOPT_FORBID_REUSE, k->keep ? 0L : 1L);
     /* an https call waits for a connection that may multiplex (its TLS handshake says) rather
      * than opening one of its own; curl asks for HTTP/2 over TLS by default */
-    curl_easy_setopt(h, CURLOPT_PIPEWAIT, strncasecmp(req->url, "https://", 8) == 0 ? 1L : 0L);
+    int https = strncasecmp(req->url, "https://", 8) == 0;
+    curl_easy_setopt(h, CURLOPT_PIPEWAIT, https ? 1L : 0L);
+    if (https) { /* an origin is learnt at the handshake; a call's place shrinks at its start */
+        curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+        curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, (void *)req->url);
+        curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq);
+        curl_easy_setopt(h, CURLOPT_PREREQDATA, x);
+    }
     /* A CA bundle named the way curl and OpenSSL tools read it: Debian's libcurl looks in its own
      * path, which Amazon Linux (the Lambda runtime) does not have. */
     const char *ca = config_env("CURL_CA_BUNDLE");
@@ -1016,10 +1105,11 @@ int http_client_do(struct http_client *c, const struct http_client_request *req,
         return -1;
     }
     int retries = req->max_retries < 0 ? c->cfg.max_retries : req->max_retries;
-    int mux = origin_multiplexes(req->url);
-    int keep = slot_take(mux);
+    int mux;
+    int keep = slot_take(req->url, &mux);
     struct conn *k = conn_get(c);
     k->keep = keep;
+    k->mux = mux;
     struct backoff bo = {.base_ms = c->cfg.backoff_base_ms,
                          .max_ms = c->cfg.backoff_max_ms,
                          .jitter = BACKOFF_JITTER_EQUAL};
@@ -1073,6 +1163,7 @@ int http_client_do(struct http_client *c, const struct http_client_request *req,
                     curl_easy_strerror(cc));
         break;
     }
+    mux = k->mux; /* on_prereq may have made the place a share */
     conn_put(c, k);
     slot_give(mux);
     return rc;

@@ -19,7 +19,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 san=""
 case "$build" in *san*) san="-fsanitize=address,undefined";; esac
 if ! cc -std=c11 -D_GNU_SOURCE -Isrc $san -o "$tmp/sign_cli" "$dir/sign_cli.c" "$build/libparley.a" \
-        -ljansson -lcrypto -lcurl -lmicrohttpd -lsqlite3 -lpthread -lm 2>"$tmp/cc.log"; then
+        -ljansson -lssl -lcrypto -lcurl -lmicrohttpd -lsqlite3 -lpthread -lm 2>"$tmp/cc.log"; then
     cat "$tmp/cc.log"; echo "not ok - build sign_cli"; echo "# 0 passed, 1 failed"; exit 1
 fi
 "$tmp/sign_cli" "$dir/cases.jsonl" >"$tmp/parley.txt" || { echo "not ok - sign_cli failed"; failed=1; }

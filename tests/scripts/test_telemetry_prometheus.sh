@@ -17,7 +17,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 san=""
 case "$build" in *san*) san="-fsanitize=address,undefined";; esac
 if ! cc -std=c11 -D_GNU_SOURCE -Isrc $san -o "$tmp/prom_dump" "$dir/prom_dump.c" "$build/libparley.a" \
-        -ljansson -lcrypto -lcurl -lmicrohttpd -lsqlite3 -lz -lpthread -lm 2>"$tmp/cc.log"; then
+        -ljansson -lssl -lcrypto -lcurl -lmicrohttpd -lsqlite3 -lz -lpthread -lm 2>"$tmp/cc.log"; then
     cat "$tmp/cc.log"; echo "not ok - build prom_dump"; echo "# 0 passed, 1 failed"; exit 1
 fi
 if ! "$tmp/prom_dump" >"$tmp/metrics.txt"; then

@@ -2,8 +2,9 @@
  * test_http_client_h2.c - the client against HTTPS servers on node's own http2 and https
  * modules (tests/fakes/tls_server.mjs, a self-signed certificate made here with openssl): a
  * burst of calls to an origin that speaks HTTP/2 shares one connection instead of opening one a
- * call, and once the origin is known to multiplex its calls are not held to the cap on calls in
- * progress (they take no descriptor each), while an HTTP/1.1-only origin's still are. Its own
+ * call, and once the origin is known to multiplex (from its TLS handshake) its calls are not held
+ * to the cap on calls in progress (they take no descriptor each), while an HTTP/1.1-only origin's
+ * still are. Its own
  * binary: the cap is read from RLIMIT_NOFILE at the process's first call.
  */
 #include <jansson.h>
@@ -58,6 +59,7 @@ static int peer_start(struct tls_peer *p, const char *cert, const char *key, con
     if (!got) {
         kill(p->pid, SIGKILL);
         waitpid(p->pid, NULL, 0);
+        p->pid = 0;
         return -1;
     }
     snprintf(p->url, sizeof p->url, "https://127.0.0.1:%d/", port);
@@ -65,8 +67,11 @@ static int peer_start(struct tls_peer *p, const char *cert, const char *key, con
     return 0;
 }
 
+/* Stops p if it started. */
 static void peer_stop(struct tls_peer *p)
 {
+    if (p->pid <= 0)
+        return;
     kill(p->pid, SIGTERM);
     waitpid(p->pid, NULL, 0);
 }
@@ -129,7 +134,7 @@ static int calls_at_once(struct sched *s, struct http_client *c, const char *url
 }
 
 static char dir[] = "/tmp/parley-h2-XXXXXX";
-static struct tls_peer h2, h1;
+static struct tls_peer h2, h2_fresh, h1;
 static struct sched *s;       /* one scheduler thread: one multi handle */
 static struct http_client *c; /* every test's client */
 
@@ -172,6 +177,26 @@ static void test_multiplexed_calls_pass_the_cap(void)
     CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
 }
 
+/* Still under the cap of 8, an HTTP/2 origin never called before: its first 8 calls take a
+ * whole place each, but its TLS handshake tells it multiplexes, so those calls keep only a share
+ * once their requests go and the 32 others get in without waiting for an answer (which from a
+ * slow model comes seconds later): all 40 open at once on one connection. */
+static void test_a_fresh_origin_is_learnt_at_its_handshake(void)
+{
+    struct rlimit rl;
+    CHECK_INT(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = 80;
+    CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    CHECK_INT(http_client_set_fds_aside(0), 8);
+    CHECK_INT(calls_at_once(s, c, h2_fresh.url, 40), 40);
+    CHECK_INT(peer_stat(&h2_fresh, "maxOpen"), 40);
+    CHECK_INT(peer_stat(&h2_fresh, "connections"), 1);
+    CHECK_INT(peer_stat(&h2_fresh, "http1"), 0);
+    rl.rlim_cur = was;
+    CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -185,24 +210,26 @@ int main(void)
     int made = system(cmd) == 0;
     free(cmd);
     if (check_require("openssl made a certificate", made) &&
-        check_require("tls_server.mjs started (h2)", peer_start(&h2, cert, key, "h2", 300) == 0)) {
-        if (check_require("tls_server.mjs started (h1)",
-                          peer_start(&h1, cert, key, "h1", 300) == 0)) {
-            setenv("CURL_CA_BUNDLE", cert, 1);
-            struct http_client_config cfg = {.timeout_ms = 30000, .max_retries = -1};
-            c = http_client_new(&cfg);
-            struct err err = {0};
-            s = sched_start(1, 0, &err);
-            if (check_require("scheduler started", s != NULL)) {
-                RUN(test_a_burst_shares_one_connection);
-                RUN(test_multiplexed_calls_pass_the_cap);
-                CHECK_INT(sched_stop(s, 60000), 0);
-            }
-            http_client_free(c);
-            peer_stop(&h1);
+        check_require("tls_server.mjs started (h2)", peer_start(&h2, cert, key, "h2", 300) == 0) &&
+        check_require("tls_server.mjs started (h1)", peer_start(&h1, cert, key, "h1", 300) == 0) &&
+        check_require("tls_server.mjs started (a fresh h2)",
+                      peer_start(&h2_fresh, cert, key, "h2", 300) == 0)) {
+        setenv("CURL_CA_BUNDLE", cert, 1);
+        struct http_client_config cfg = {.timeout_ms = 30000, .max_retries = -1};
+        c = http_client_new(&cfg);
+        struct err err = {0};
+        s = sched_start(1, 0, &err);
+        if (check_require("scheduler started", s != NULL)) {
+            RUN(test_a_burst_shares_one_connection);
+            RUN(test_multiplexed_calls_pass_the_cap);
+            RUN(test_a_fresh_origin_is_learnt_at_its_handshake);
+            CHECK_INT(sched_stop(s, 60000), 0);
         }
-        peer_stop(&h2);
+        http_client_free(c);
     }
+    peer_stop(&h2);
+    peer_stop(&h1);
+    peer_stop(&h2_fresh);
     unlink(cert);
     unlink(key);
     rmdir(dir);
