@@ -95,7 +95,7 @@ bench: deps
 
 # The concurrency tests under ThreadSanitizer; tests/tsan.supp holds only explained library
 # false positives.
-TSAN_TESTS := test_sched test_http_client test_http_client_cap test_e2e_concurrency test_e2e_chat test_history test_offline_model test_ptrmemo test_bus
+TSAN_TESTS := test_sched test_http_client test_http_client_cap test_http_client_h2 test_e2e_concurrency test_e2e_chat test_history test_offline_model test_ptrmemo test_bus
 tsan:
 	$(MAKE) TSAN=1 BUILD=build/tsan build/tsan/parley $(TSAN_TESTS:%=build/tsan/tests/%)
 	@set -e; for t in $(TSAN_TESTS); do \
