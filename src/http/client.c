@@ -16,14 +16,14 @@
  * half the limit, since a turn's call and the client connection waiting on it take one each). A
  * call over the cap waits, parked, for one to finish (see slot_take).
  *
- * HTTP/2: an https origin that answered over HTTP/2 (ALPN; curl's default for https) is noted as
- * multiplexing (the origin memo), and its calls share connections: every https call waits for a
- * connection that may multiplex rather than opening its own (CURLOPT_PIPEWAIT, so that a burst
- * of calls to a fresh origin opens one connection a multi handle, not one a call), and a call to
- * a multiplexing origin counts against the cap on calls in progress as the share of a descriptor
- * it holds: one in DRIVER_CALLS_MAX (slot_cost).
- * Plain http stays HTTP/1.1 (libcurl 7.88 fails every stream after the first on an HTTP/2
- * connection without TLS, prior knowledge).
+ * HTTP/2: an https origin whose TLS handshake picked HTTP/2 (ALPN; curl's default for https) or
+ * that answered over it is noted as multiplexing (the origin memo, corrected by every answer),
+ * and its calls share connections: every https call waits for a connection that may multiplex
+ * rather than opening its own (CURLOPT_PIPEWAIT, so that a burst of calls to a fresh origin opens
+ * one connection a multi handle, not one a call), and a call to a multiplexing origin counts
+ * against the cap on calls in progress as the share of a descriptor it holds: one in
+ * DRIVER_CALLS_MAX (slot_cost). Plain http stays HTTP/1.1 (libcurl 7.88 fails every stream after
+ * the first on an HTTP/2 connection without TLS, prior knowledge).
  */
 #include "http/client.h"
 
@@ -320,9 +320,13 @@ static CURLcode on_ssl_ctx(CURL *h, void *ctx, void *ud)
     const char *url = ud;
     char key[ORIGIN_KEY_MAX];
     pthread_once(&ssl_once, ssl_once_init);
-    if (ssl_origin_index >= 0 && origin_key(url, key) &&
-        SSL_CTX_set_ex_data(ctx, ssl_origin_index, xstrdup(key)) == 1)
+    if (ssl_origin_index < 0 || !origin_key(url, key))
+        return CURLE_OK; /* learnt from the answer instead */
+    char *copy = xstrdup(key);
+    if (SSL_CTX_set_ex_data(ctx, ssl_origin_index, copy) == 1)
         SSL_CTX_set_info_callback(ctx, on_ssl_info);
+    else
+        free(copy);
     return CURLE_OK;
 }
 

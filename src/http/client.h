@@ -101,8 +101,9 @@ void http_client_response_release(struct http_client_response *resp);
 /* Sets aside n descriptors for other uses than outbound calls (a server's client connections:
  * its connection limit), at most half of RLIMIT_NOFILE, and recomputes the process-wide cap on
  * calls in progress from the current limit: three quarters of what is left after a reserve of
- * 256 and the n (idle connections stop being kept at seven eighths). Logs the cap and returns
- * it. Until it is called half the limit is set aside. */
+ * 256 and the n (idle connections stop being kept at seven eighths). A call to an https origin
+ * that multiplexes (HTTP/2) counts as a 64th of a call: it shares a connection. Logs the cap and
+ * returns it. Until it is called half the limit is set aside. */
 long http_client_set_fds_aside(long n);
 
 /* The outbound sockets open in the process: those of calls in progress and the idle connections
