@@ -133,6 +133,17 @@ static int calls_at_once(struct sched *s, struct http_client *c, const char *url
     return ok;
 }
 
+/* Sets the soft open-file limit to n; returns the one it replaced. */
+static rlim_t set_nofile(rlim_t n)
+{
+    struct rlimit rl;
+    CHECK_INT(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = n;
+    CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    return was;
+}
+
 static char dir[] = "/tmp/parley-h2-XXXXXX";
 static struct tls_peer h2, h2_fresh, h1;
 static struct sched *s;       /* one scheduler thread: one multi handle */
@@ -157,11 +168,7 @@ static void test_a_burst_shares_one_connection(void)
  * own. */
 static void test_multiplexed_calls_pass_the_cap(void)
 {
-    struct rlimit rl;
-    CHECK_INT(getrlimit(RLIMIT_NOFILE, &rl), 0);
-    rlim_t was = rl.rlim_cur;
-    rl.rlim_cur = 80;
-    CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    rlim_t was = set_nofile(80);
     CHECK_INT(http_client_set_fds_aside(0), 8);
     peer_reset(&h2);
     peer_reset(&h1);
@@ -173,8 +180,7 @@ static void test_multiplexed_calls_pass_the_cap(void)
     long max_open = peer_stat(&h1, "maxOpen");
     CHECK(max_open >= 1 && max_open <= 8);
     CHECK(peer_stat(&h1, "connections") >= max_open);
-    rl.rlim_cur = was;
-    CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    set_nofile(was);
 }
 
 /* Still under the cap of 8, an HTTP/2 origin never called before: its first 8 calls take a
@@ -183,18 +189,13 @@ static void test_multiplexed_calls_pass_the_cap(void)
  * slow model comes seconds later): all 40 open at once on one connection. */
 static void test_a_fresh_origin_is_learnt_at_its_handshake(void)
 {
-    struct rlimit rl;
-    CHECK_INT(getrlimit(RLIMIT_NOFILE, &rl), 0);
-    rlim_t was = rl.rlim_cur;
-    rl.rlim_cur = 80;
-    CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    rlim_t was = set_nofile(80);
     CHECK_INT(http_client_set_fds_aside(0), 8);
     CHECK_INT(calls_at_once(s, c, h2_fresh.url, 40), 40);
     CHECK_INT(peer_stat(&h2_fresh, "maxOpen"), 40);
     CHECK_INT(peer_stat(&h2_fresh, "connections"), 1);
     CHECK_INT(peer_stat(&h2_fresh, "http1"), 0);
-    rl.rlim_cur = was;
-    CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    set_nofile(was);
 }
 
 int main(void)
