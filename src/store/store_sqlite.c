@@ -319,16 +319,34 @@ static int get_row(struct store_sqlite *s, enum stmt_id q, const char *key, row_
     return rc;
 }
 
-static json_t *session_row(sqlite3_stmt *st, const char *id)
+/* A session's header: sessionId (id) and, from st's columns col to col + 4, userId, status,
+ * createdAt, lastActivity and turns, in that order; NULL when id or a text column is NULL (as
+ * json_pack had it). Session reads, transcripts and lists share it. */
+static json_t *session_head(sqlite3_stmt *st, const char *id, int col)
 {
     return jsonb_object("sessionId", jsonb_str(id), "userId",
-                        jsonb_str((const char *)sqlite3_column_text(st, 0)), "status",
-                        jsonb_str((const char *)sqlite3_column_text(st, 1)), "createdAt",
-                        json_integer(sqlite3_column_int64(st, 2)), "lastActivity",
-                        json_integer(sqlite3_column_int64(st, 3)), "turns",
-                        json_integer(sqlite3_column_int(st, 4)), "lastTimestamp",
-                        json_integer(sqlite3_column_int64(st, 5)), "context", column_json(st, 6),
-                        "metadata", column_json(st, 7), NULL);
+                        jsonb_str((const char *)sqlite3_column_text(st, col)), "status",
+                        jsonb_str((const char *)sqlite3_column_text(st, col + 1)), "createdAt",
+                        json_integer(sqlite3_column_int64(st, col + 2)), "lastActivity",
+                        json_integer(sqlite3_column_int64(st, col + 3)), "turns",
+                        json_integer(sqlite3_column_int(st, col + 4)), NULL);
+}
+
+/* Q_SESSION_GET's row: the header, then lastTimestamp, context and metadata. */
+static json_t *session_row(sqlite3_stmt *st, const char *id)
+{
+    json_t *row = session_head(st, id, 0);
+    json_t *context = column_json(st, 6), *metadata = column_json(st, 7);
+    if (!row || !context || !metadata) {
+        json_decref(row);
+        json_decref(context);
+        json_decref(metadata);
+        return NULL;
+    }
+    json_object_set_new_nocheck(row, "lastTimestamp", json_integer(sqlite3_column_int64(st, 5)));
+    json_object_set_new_nocheck(row, "context", context);
+    json_object_set_new_nocheck(row, "metadata", metadata);
+    return row;
 }
 
 static int sq_session_get(struct store *base, const char *id, json_t **out, struct err *err)
@@ -450,12 +468,7 @@ static int sq_session_transcript(struct store *base, const char *id, json_t **he
     bind_text(st, 1, id);
     while ((step = sqlpool_step(st)) == SQLITE_ROW) {
         if (!head)
-            head = jsonb_object("sessionId", jsonb_str(id), "userId",
-                                jsonb_str((const char *)sqlite3_column_text(st, 0)), "status",
-                                jsonb_str((const char *)sqlite3_column_text(st, 1)), "createdAt",
-                                json_integer(sqlite3_column_int64(st, 2)), "lastActivity",
-                                json_integer(sqlite3_column_int64(st, 3)), "turns",
-                                json_integer(sqlite3_column_int(st, 4)), NULL);
+            head = session_head(st, id, 0);
         if (sqlite3_column_type(st, 5) == SQLITE_NULL) /* a session without turns: the join's row */
             continue;
         json_t *msgs = messages_parse(st, 5, err);
@@ -1139,14 +1152,7 @@ static int sq_sessions_list(struct store *base, const char *status, int limit, j
     sqlite3_bind_int(st, 2, limit);
     int step;
     while ((step = sqlpool_step(st)) == SQLITE_ROW)
-        json_array_append_new(list,
-                              json_pack("{s:s, s:s, s:s, s:I, s:I, s:i}", "sessionId",
-                                        (const char *)sqlite3_column_text(st, 0), "userId",
-                                        (const char *)sqlite3_column_text(st, 1), "status",
-                                        (const char *)sqlite3_column_text(st, 2), "createdAt",
-                                        (json_int_t)sqlite3_column_int64(st, 3), "lastActivity",
-                                        (json_int_t)sqlite3_column_int64(st, 4), "turns",
-                                        sqlite3_column_int(st, 5)));
+        json_array_append_new(list, session_head(st, (const char *)sqlite3_column_text(st, 0), 1));
     sqlite3_reset(st);
     rc = step == SQLITE_DONE ? 0 : sqlpool_fail(c, err, "list sessions");
 out:
