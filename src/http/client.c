@@ -240,17 +240,11 @@ static struct origin *origin_find(const char *key)
     return NULL;
 }
 
-/* 1 when url's origin is https and its last answer came over HTTP/2. */
-static int origin_multiplexes(const char *url)
+/* 1 when key (origin_key's, "" for none) multiplexes (slots_mu held). */
+static int origin_mux_locked(const char *key)
 {
-    char key[ORIGIN_KEY_MAX];
-    if (!origin_key(url, key))
-        return 0;
-    pthread_mutex_lock(&slots_mu);
-    struct origin *o = origin_find(key);
-    int mux = o && o->mux;
-    pthread_mutex_unlock(&slots_mu);
-    return mux;
+    struct origin *o = key[0] ? origin_find(key) : NULL;
+    return o && o->mux;
 }
 
 /* Notes how the origin key answered or connected: over HTTP/2 (mux 1) or not. */
@@ -349,10 +343,13 @@ static long slot_cost(int mux)
 static int slot_take(const char *url, int *mux_out)
 {
     pthread_once(&slots_once, slots_init);
+    char key[ORIGIN_KEY_MAX];
+    if (!origin_key(url, key))
+        key[0] = '\0';
     for (int waited = 0;; waited = 1) {
-        int mux = *mux_out = origin_multiplexes(url);
-        long cost = slot_cost(mux);
         pthread_mutex_lock(&slots_mu);
+        int mux = *mux_out = origin_mux_locked(key);
+        long cost = slot_cost(mux);
         long room = slots_max * SLOT_SHARES;
         int got = slots_used + cost <= room;
         slots_used += got ? cost : 0;
@@ -387,13 +384,18 @@ static void slot_give(int mux)
  * turned out to multiplex; the rest goes back to the waiters. */
 static void slot_share(const char *url, int *mux)
 {
-    if (*mux || !origin_multiplexes(url))
+    char key[ORIGIN_KEY_MAX];
+    if (*mux || !origin_key(url, key))
         return;
     pthread_mutex_lock(&slots_mu);
-    slots_used -= slot_cost(0) - slot_cost(1);
+    int now = origin_mux_locked(key);
+    if (now)
+        slots_used -= slot_cost(0) - slot_cost(1);
     pthread_mutex_unlock(&slots_mu);
-    *mux = 1;
-    sched_event_signal(slot_freed);
+    if (now) {
+        *mux = 1;
+        sched_event_signal(slot_freed);
+    }
 }
 
 /* ---- Connections -------------------------------------------------------------------------- */
