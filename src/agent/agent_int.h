@@ -45,4 +45,19 @@ struct budget_tab *agent__budget_tab(void);
  * of session_id and empties it. A store failure is logged (the replies are paid for). */
 void agent__budget_settle(struct agent *a, const char *session_id, struct budget_tab *tab);
 
+/* The window LoadContext gave the running turn, with each message's form in a model request
+ * (history_window.api): every model call of the turn whose event still holds that very window
+ * (the same array; a turn's values never change) takes those forms instead of building them.
+ * Task-local like the budget tab: turn.c sets it around the workflow and releases it; off a turn
+ * (a handler run on its own) there is none and a call builds its request from the event. */
+struct agent__window_memo {
+    json_t *history; /* a reference to the event's "history" array, or NULL */
+    json_t *api;     /* a reference to its forms (same size), or NULL */
+};
+void agent__window_memo_set(struct agent__window_memo *m);
+struct agent__window_memo *agent__window_memo(void);
+
+/* Drops what m holds. */
+void agent__window_memo_release(struct agent__window_memo *m);
+
 #endif

@@ -33,7 +33,7 @@ static const struct agent_file *file_of(const struct agent *a)
 
 /* The turn's observer and trace segment are task-local (base/sched.h): a turn parked on its
  * model call must find its own when it resumes, whatever ran on the thread meanwhile. */
-static const char observer_key, trace_key, budget_key;
+static const char observer_key, trace_key, budget_key, window_key;
 
 void agent_trace_set(struct trace_ctx *seg)
 {
@@ -63,6 +63,23 @@ void agent__budget_tab_set(struct budget_tab *tab)
 struct budget_tab *agent__budget_tab(void)
 {
     return sched_local_get(&budget_key);
+}
+
+void agent__window_memo_set(struct agent__window_memo *m)
+{
+    sched_local_set(&window_key, m);
+}
+
+struct agent__window_memo *agent__window_memo(void)
+{
+    return sched_local_get(&window_key);
+}
+
+void agent__window_memo_release(struct agent__window_memo *m)
+{
+    json_decref(m->history);
+    json_decref(m->api);
+    *m = (struct agent__window_memo){NULL, NULL};
 }
 
 /* agent_emit's arguments, for the deep stack. */
@@ -171,12 +188,16 @@ static size_t trim_to_budget(struct history_window *w, size_t budget)
             total -= w->tokens[i];
         cut = end;
     }
-    if (cut) { /* one new array rather than cut shifts of the old one */
-        json_t *kept = json_array();
-        for (size_t i = cut; i < n; i++)
+    if (cut) { /* new arrays rather than cut shifts of the old ones */
+        json_t *kept = json_array(), *kept_api = json_array();
+        for (size_t i = cut; i < n; i++) {
             json_array_append(kept, json_array_get(history, i));
+            json_array_append(kept_api, json_array_get(w->api, i));
+        }
         json_decref(history);
+        json_decref(w->api);
         w->messages = kept;
+        w->api = kept_api;
         w->n = n - cut;
         memmove(w->tokens, w->tokens + cut, w->n * sizeof *w->tokens);
         memmove(w->bytes, w->bytes + cut, w->n * sizeof *w->bytes);
@@ -251,6 +272,12 @@ json_t *agent_load_context(struct agent *a, json_t *event, struct err *err)
         sfn_size_note(w.messages, bytes);
     }
     json_object_set(out, "history", w.messages);
+    struct agent__window_memo *memo = agent__window_memo();
+    if (memo && w.api) { /* the turn's model calls take the window's request forms */
+        agent__window_memo_release(memo);
+        memo->history = json_incref(w.messages);
+        memo->api = json_incref(w.api);
+    }
     history_window_release(&w);
     json_object_set_new(out, "historyDropped", json_integer((json_int_t)dropped));
     json_object_set_new(out, "newMessages", json_array());
@@ -276,29 +303,15 @@ json_t *agent_load_context(struct agent *a, json_t *event, struct err *err)
 
 /* ---------------------------------------------------------------- BedrockInference */
 
-/* Appends msg (role + content only) to messages. Consecutive messages of one role are kept as
- * they are: the Messages API combines them into one turn, and a model reading the dialogue sees
- * each customer message on its own. What a human agent said is part of the dialogue: the model
- * sees it as the support side's words, marked as such. */
+/* Appends msg's form in a request (history_api_message) to messages. Consecutive messages of one
+ * role are kept as they are: the Messages API combines them into one turn, and a model reading
+ * the dialogue sees each customer message on its own. What a human agent said is part of the
+ * dialogue: the model sees it as the support side's words, marked as such. */
 static void push_api_message(json_t *messages, const json_t *msg)
 {
-    const char *role = agent__str(msg, "role");
-    json_t *content = json_object_get(msg, "content");
-    if (!role || !content)
-        return;
-    if (strcmp(role, "operator") == 0 && json_is_string(content)) {
-        char *text = xasprintf("[Human support agent] %s", json_string_value(content));
-        json_array_append_new(messages,
-                              json_pack("{s:s, s:s}", "role", "assistant", "content", text));
-        free(text);
-    } else if (strcmp(role, "user") == 0 || strcmp(role, "assistant") == 0) {
-        /* built member by member: json_pack parses its format for each of the window's messages,
-         * at every model call of the turn */
-        json_t *m = json_object();
-        json_object_set_new_nocheck(m, "role", json_string_nocheck(role));
-        json_object_set_nocheck(m, "content", content);
-        json_array_append_new(messages, m);
-    }
+    json_t *f = history_api_message(msg);
+    if (f)
+        json_array_append_new(messages, f);
 }
 
 static json_t *build_request(const struct tools *tools, const json_t *event, const char *system,
@@ -307,8 +320,17 @@ static json_t *build_request(const struct tools *tools, const json_t *event, con
     json_t *messages = json_array();
     size_t i;
     json_t *m;
-    json_array_foreach(json_object_get(event, "history"), i, m)
-        push_api_message(messages, m);
+    const json_t *history = json_object_get(event, "history");
+    const struct agent__window_memo *memo = agent__window_memo();
+    if (memo && memo->history && memo->history == history &&
+        json_array_size(memo->api) == json_array_size(history)) { /* LoadContext's window */
+        json_array_foreach(memo->api, i, m)
+            if (json_is_object(m))
+                json_array_append(messages, m);
+    } else {
+        json_array_foreach(history, i, m)
+            push_api_message(messages, m);
+    }
     json_array_foreach(json_object_get(event, "newMessages"), i, m)
         push_api_message(messages, m);
     return jsonb_object("system", jsonb_str(system), "messages", messages, "tools",

@@ -11,6 +11,7 @@
 
 #include "base/dlist.h"
 #include "base/hash.h"
+#include "base/jsonb.h"
 #include "base/jsontext.h"
 #include "base/xmalloc.h"
 #include "sfn/sfn.h"
@@ -23,6 +24,7 @@ struct hrow {
     atomic_int refs;  /* holders */
     long long ts;     /* the item's timestamp (ms; strictly increasing within a session) */
     json_t *messages; /* its messages (one reference) */
+    json_t *api;      /* history_api_message() of each (json null for none; one reference) */
     size_t n;         /* json_array_size(messages) */
     size_t *bytes;    /* sfn_json_size() of each message: n after tokens, in the same block */
     size_t tokens[];  /* history_message_tokens() of each message */
@@ -36,6 +38,41 @@ size_t history_message_tokens(const json_t *m)
     return n;
 }
 
+json_t *history_api_message(const json_t *m)
+{
+    const char *role = json_string_value(json_object_get(m, "role"));
+    json_t *content = json_object_get(m, "content");
+    if (!role || !content)
+        return NULL;
+    if (strcmp(role, "operator") == 0 && json_is_string(content)) {
+        char *text = xasprintf("[Human support agent] %s", json_string_value(content));
+        json_t *out = jsonb_object("role", json_string_nocheck("assistant"), "content",
+                                   jsonb_str(text), NULL);
+        free(text);
+        return out;
+    }
+    if (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0)
+        return NULL;
+    /* built member by member: json_pack would parse its format for each message */
+    json_t *out = json_object();
+    json_object_set_new_nocheck(out, "role", json_string_nocheck(role));
+    json_object_set_nocheck(out, "content", content);
+    return out;
+}
+
+/* history_api_message() of each of messages, json null for none. New array. */
+static json_t *api_forms(const json_t *messages)
+{
+    json_t *api = json_array();
+    size_t i;
+    const json_t *m;
+    json_array_foreach(messages, i, m) {
+        json_t *f = history_api_message(m);
+        json_array_append_new(api, f ? f : json_null());
+    }
+    return api;
+}
+
 /* A row of ts holding messages (a reference taken), its estimates counted; one reference. */
 static struct hrow *row_new(long long ts, json_t *messages)
 {
@@ -44,6 +81,7 @@ static struct hrow *row_new(long long ts, json_t *messages)
     atomic_init(&r->refs, 1);
     r->ts = ts;
     r->messages = json_incref(messages);
+    r->api = api_forms(messages);
     r->n = n;
     r->bytes = r->tokens + n;
     for (size_t i = 0; i < n; i++) {
@@ -64,6 +102,7 @@ static void row_unref(struct hrow *r)
 {
     if (r && atomic_fetch_sub(&r->refs, 1) == 1) {
         json_decref(r->messages);
+        json_decref(r->api);
         free(r);
     }
 }
@@ -360,11 +399,13 @@ static void window_fill(struct history_window *w, const struct rows *rs)
     for (size_t i = 0; i < rs->n; i++)
         total += rs->v[i]->n;
     w->messages = json_array();
+    w->api = json_array();
     w->tokens = xmalloc((total ? total : 1) * sizeof *w->tokens);
     w->bytes = xmalloc((total ? total : 1) * sizeof *w->bytes);
     w->n = 0;
     for (size_t i = 0; i < rs->n; i++) {
         json_array_extend(w->messages, rs->v[i]->messages);
+        json_array_extend(w->api, rs->v[i]->api);
         memcpy(w->tokens + w->n, rs->v[i]->tokens, rs->v[i]->n * sizeof *w->tokens);
         memcpy(w->bytes + w->n, rs->v[i]->bytes, rs->v[i]->n * sizeof *w->bytes);
         w->n += rs->v[i]->n;
@@ -379,6 +420,7 @@ static int load_uncached(struct store *s, const char *sid, int max_turns, struct
     if (store_history_recent(s, sid, max_turns, &msgs, err) < 0)
         return -1;
     w->messages = msgs;
+    w->api = api_forms(msgs);
     w->n = json_array_size(msgs);
     w->tokens = xmalloc((w->n ? w->n : 1) * sizeof *w->tokens);
     w->bytes = xmalloc((w->n ? w->n : 1) * sizeof *w->bytes);
@@ -436,6 +478,7 @@ out:
 void history_window_release(struct history_window *w)
 {
     json_decref(w->messages);
+    json_decref(w->api);
     free(w->tokens);
     free(w->bytes);
     *w = (struct history_window){0};

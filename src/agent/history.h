@@ -29,6 +29,8 @@ struct history_cache;
 /* A loaded window. */
 struct history_window {
     json_t *messages; /* oldest first (own array; its messages are shared: read them only) */
+    json_t *api;      /* per message, history_api_message() of it or null (own array, shared
+                       * values: read them only) */
     size_t *tokens;   /* per message, history_message_tokens() of it */
     size_t *bytes;    /* per message, the bytes of its compact JSON text (sfn_json_size) */
     size_t n;         /* messages */
@@ -43,6 +45,14 @@ struct history_stats {
     unsigned long evictions; /* entries dropped for the bound */
     unsigned long drops;     /* entries dropped by history_cache_drop (erasure) */
 };
+
+/* A stored message as a model request's "messages" carry it (the Messages API): role and content
+ * of a customer's ("user") or the agent's ("assistant") message, the content shared (a reference
+ * to m's); an operator's text as the support side's words ("assistant", marked as a human
+ * agent's). New reference, or NULL for a message that has no place in a request. A window keeps
+ * these forms with its messages (history_window.api), so that the model calls of a session's turns
+ * share one value for each message instead of building it at every call. */
+json_t *history_api_message(const json_t *m);
 
 /* ---- The cache ---- */
 

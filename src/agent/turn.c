@@ -283,8 +283,12 @@ static json_t *run_turn(struct agent *a, const json_t *request, const char *new_
     /* The turn's model calls put their tokens on its tab, which its save counts; what no save
      * counted is spent here (agent/budget.h). */
     struct budget_tab tab = {0};
+    struct agent__window_memo window = {NULL, NULL};
     agent__budget_tab_set(&tab);
+    agent__window_memo_set(&window);
     out = a->workflow(a, state, err);
+    agent__window_memo_set(NULL);
+    agent__window_memo_release(&window);
     agent__budget_tab_set(NULL);
     agent__budget_settle(a, sid, &tab);
 done:

@@ -61,9 +61,18 @@ static int load_same(struct history_cache *c, const char *id, int max_turns, siz
     CHECK(store_history_recent(st, id, max_turns, &want, &e) == 0);
     CHECK(json_equal(w.messages, want));
     CHECK_INT(w.n, json_array_size(want));
+    CHECK_INT(json_array_size(w.api), w.n);
     for (size_t i = 0; i < w.n && i < json_array_size(want); i++) {
         CHECK_INT(w.tokens[i], history_message_tokens(json_array_get(want, i)));
         CHECK_INT(w.bytes[i], sfn_json_size(json_array_get(want, i)));
+        /* each message's request form, its content shared with the message's */
+        json_t *f = history_api_message(json_array_get(want, i));
+        const json_t *got = json_array_get(w.api, i);
+        CHECK(f ? json_equal(got, f) : json_is_null(got));
+        const json_t *m = json_array_get(w.messages, i);
+        if (strcmp(json_string_value(json_object_get(m, "role")), "operator") != 0)
+            CHECK(json_object_get(got, "content") == json_object_get(m, "content"));
+        json_decref(f);
     }
     /* the window's size as the payload check would measure it (LoadContext notes it) */
     char *text = json_dumps(w.messages, JSON_COMPACT);
@@ -119,6 +128,52 @@ static void test_window_and_hits(void)
     CHECK_INT(load_same(c, "h-none", 3, 8), 0);
     history_cache_stats(c, &s);
     CHECK_INT(s.sessions, 2);
+    history_cache_free(c);
+}
+
+/* A stored message's request form (history_api_message). */
+static void test_api_message(void)
+{
+    json_t *m = json_pack("{s:s, s:[{s:s, s:s}], s:I}", "role", "assistant", "content", "type",
+                          "text", "text", "hi", "timestamp", (json_int_t)5);
+    json_t *f = history_api_message(m);
+    CHECK_INT(json_object_size(f), 2);
+    CHECK_STR(json_string_value(json_object_get(f, "role")), "assistant");
+    CHECK(json_object_get(f, "content") == json_object_get(m, "content"));
+    json_decref(f);
+    json_decref(m);
+    m = json_pack("{s:s, s:s, s:s}", "role", "operator", "content", "on it", "name", "Ana");
+    f = history_api_message(m);
+    CHECK_STR(json_string_value(json_object_get(f, "role")), "assistant");
+    CHECK_STR(json_string_value(json_object_get(f, "content")), "[Human support agent] on it");
+    CHECK_INT(json_object_size(f), 2);
+    json_decref(f);
+    json_decref(m);
+    m = json_pack("{s:s, s:s}", "role", "system", "content", "x"); /* no place in a request */
+    CHECK(history_api_message(m) == NULL);
+    json_decref(m);
+    m = json_pack("{s:s}", "role", "user"); /* no content */
+    CHECK(history_api_message(m) == NULL);
+    json_decref(m);
+}
+
+/* The cache keeps the forms with the messages: a later read of the session hands out the very
+ * values the earlier one did for the turns both hold. */
+static void test_api_forms_kept(void)
+{
+    struct history_cache *c = history_cache_new();
+    struct history_window a, b;
+    struct err e;
+    CHECK(save(st, "h-f", 1, 1) == 0);
+    CHECK(history_window_load(c, st, "h-f", 5, 8, &a, &e) == 0);
+    CHECK(save(st, "h-f", 0, 2) == 0);
+    CHECK(history_window_load(c, st, "h-f", 5, 8, &b, &e) == 0);
+    CHECK_INT(a.n, 4);
+    CHECK_INT(b.n, 8);
+    for (size_t i = 0; i < a.n; i++)
+        CHECK(json_array_get(a.api, i) == json_array_get(b.api, i));
+    history_window_release(&a);
+    history_window_release(&b);
     history_cache_free(c);
 }
 
@@ -332,6 +387,8 @@ int main(void)
     other = store_sqlite_new(path, 2, &e);
     if (check_require("two store handles", st && other)) {
         RUN(test_window_and_hits);
+        RUN(test_api_message);
+        RUN(test_api_forms_kept);
         RUN(test_other_writer);
         RUN(test_erase_drops);
         RUN(test_lru_bound);

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/history.h"
 #include "agent/tools.h"
 #include "agent/turn.h"
 #include "runtime/workflow_local.h"
@@ -21,6 +22,7 @@ struct scripted {
     json_t *replies;    /* array of responses, used in order */
     size_t next;        /* index of the next reply */
     json_t *last_req;   /* the last request seen */
+    json_t *seen;       /* when not NULL, every request as handed over (references) */
 };
 
 static json_t *scripted_invoke(struct model *m, const json_t *req, model_delta_fn d, void *ud,
@@ -31,6 +33,8 @@ static json_t *scripted_invoke(struct model *m, const json_t *req, model_delta_f
     struct scripted *s = (struct scripted *)m;
     json_decref(s->last_req);
     s->last_req = json_deep_copy(req);
+    if (s->seen)
+        json_array_append(s->seen, (json_t *)req);
     json_t *r = json_array_get(s->replies, s->next++);
     if (!r) {
         err_set(err, "ModelError", "script exhausted");
@@ -326,6 +330,67 @@ static void test_history_window_and_budget(void)
     cfg.context_tokens = 8000;
 }
 
+/* The history part of the messages of request r: its first n messages. */
+static json_t *req_msg(const json_t *r, size_t i)
+{
+    return json_array_get(json_object_get(r, "messages"), i);
+}
+
+/* The model calls of a continuing session's turns carry each window message as one shared value:
+ * both calls of a tool turn, and the next turn for the messages still in the window (the history
+ * cache keeps the forms with the messages). The values are what the window's messages give. */
+static void window_forms_shared(int cached)
+{
+    struct err e;
+    if (cached)
+        agent.history = history_cache_new();
+    script(json_pack("[o]", text_reply("one")));
+    json_t *out = chat(NULL, "first", &e);
+    char sid[64];
+    snprintf(sid, sizeof sid, "%s", json_string_value(json_object_get(out, "sessionId")));
+    json_decref(out);
+    model.seen = json_array();
+    script(json_pack("[o, o]", tool_reply("t9", "get_ticket_status",
+                                          json_pack("{s:s}", "ticket_id", "TKT-000001")),
+                     text_reply("two")));
+    json_decref(chat(sid, "second", &e));
+    script(json_pack("[o]", text_reply("three")));
+    json_decref(chat(sid, "third", &e));
+    CHECK_INT(json_array_size(model.seen), 3);
+    const json_t *r1 = json_array_get(model.seen, 0), *r2 = json_array_get(model.seen, 1),
+                 *r3 = json_array_get(model.seen, 2);
+    CHECK_INT(json_array_size(json_object_get(r1, "messages")), 3); /* first, one, second */
+    CHECK_INT(json_array_size(json_object_get(r2, "messages")), 5); /* + tool_use, result */
+    CHECK_INT(json_array_size(json_object_get(r3, "messages")), 7); /* + two, third */
+    for (size_t i = 0; i < 2; i++) { /* the window of turn 2, then still in turn 3's */
+        CHECK(req_msg(r1, i) == req_msg(r2, i));
+        CHECK(!cached || req_msg(r1, i) == req_msg(r3, i)); /* without a cache, read anew */
+    }
+    /* What the values say: the stored messages in request form. */
+    json_t *want = NULL;
+    CHECK(store_history_recent(store, sid, 20, &want, &e) == 0);
+    CHECK_INT(json_array_size(want), 8); /* turn 3's two messages came after its calls */
+    for (size_t i = 0; i < 6; i++) {
+        json_t *f = history_api_message(json_array_get(want, i));
+        CHECK(json_equal(req_msg(r3, i), f));
+        CHECK_INT(json_object_size(req_msg(r3, i)), 2); /* role and content, no timestamp */
+        json_decref(f);
+    }
+    json_decref(want);
+    CHECK_STR(json_string_value(json_object_get(req_msg(r1, 0), "content")), "first");
+    CHECK_STR(json_string_value(json_object_get(req_msg(r1, 1), "role")), "assistant");
+    json_decref(model.seen);
+    model.seen = NULL;
+    history_cache_free(agent.history);
+    agent.history = NULL;
+}
+
+static void test_window_forms_shared(void)
+{
+    window_forms_shared(0);
+    window_forms_shared(1);
+}
+
 static void test_token_cap_ends_turn(void)
 {
     struct err e;
@@ -540,6 +605,7 @@ int main(void)
     RUN(test_iteration_cap);
     RUN(test_model_failure_gives_graceful_reply);
     RUN(test_history_window_and_budget);
+    RUN(test_window_forms_shared);
     RUN(test_token_cap_ends_turn);
     RUN(test_unknown_session);
     RUN(test_budget_counted_with_the_turn);
