@@ -942,6 +942,48 @@ static void test_long_strings(void)
     json_decref(req);
 }
 
+/* The history cache hands a session's window to every call as the same message values: those
+ * values in another request, after other messages and before new ones, give that request's own
+ * id and tokens; so do a message with many members, and one content shared by two messages of
+ * different roles. */
+static void test_messages_kept(void)
+{
+    char long_text[600];
+    memset(long_text, 'q', sizeof long_text - 1);
+    long_text[sizeof long_text - 1] = '\0';
+    json_t *a = request_new();
+    add_user(a, "What is your refund policy?");
+    add_assistant_text(a, long_text);
+    json_t *shared = json_string("the same words, said twice");
+    json_array_append_new(json_object_get(a, "messages"),
+                          json_pack("{s:s, s:O}", "role", "user", "content", shared));
+    json_array_append_new(json_object_get(a, "messages"),
+                          json_pack("{s:s, s:O}", "role", "assistant", "content", shared));
+    json_decref(shared);
+    json_t *wide = json_pack("{s:s, s:s}", "role", "user", "content", "many members");
+    for (int i = 0; i < 8; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "x%d", i);
+        json_object_set_new(wide, k, json_integer(i));
+    }
+    json_array_append_new(json_object_get(a, "messages"), wide);
+    check_id_and_usage(a); /* walked and kept */
+    check_id_and_usage(a); /* from the memo */
+    json_t *b = request_new(); /* a later call: a new message first, the same values, one more */
+    add_user(b, "hello again");
+    json_array_extend(json_object_get(b, "messages"), json_object_get(a, "messages"));
+    add_user(b, "and one more \"question\"");
+    check_id_and_usage(b);
+    check_id_and_usage(b);
+    json_t *ra = invoke(a), *rb = invoke(b);
+    CHECK(strcmp(json_string_value(json_object_get(ra, "id")),
+                 json_string_value(json_object_get(rb, "id"))) != 0);
+    json_decref(ra);
+    json_decref(rb);
+    json_decref(a);
+    json_decref(b);
+}
+
 /* The count takes eight bytes a step: runs of every length across those steps and across the
  * pieces the walk feeds (keys, quotes, escapes), over every class of byte, count as the
  * byte-by-byte estimate does. */
@@ -1099,6 +1141,7 @@ int main(void)
     RUN(test_id_and_usage_are_stable);
     RUN(test_id_and_usage_match_the_dump);
     RUN(test_long_strings);
+    RUN(test_messages_kept);
     RUN(test_usage_over_random_text);
     RUN(test_output_usage);
     model_free(model);
