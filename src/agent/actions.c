@@ -199,8 +199,8 @@ static json_t *tool_result_block(const json_t *action)
         text = xasprintf("{\"status\":\"pending\",\"actionId\":\"%s\",\"message\":\"The action "
                          "is still running; check it later with get_action_status.\"}",
                          agent__str(action, "id"));
-    } else {
-        text = jsontext_dump(result);
+    } else { /* a model reads it: 8.74, not 8.7400000000000002 */
+        text = jsontext_dump_prec(result, JSONTEXT_READABLE_PRECISION);
     }
     json_t *block = jsonb_object("type", json_string_nocheck("tool_result"), "tool_use_id",
                                  jsonb_ref(json_object_get(action, "id")), "content",

@@ -25,6 +25,12 @@
 /* Significant digits of a real: json_dumps's default (JSON_REAL_PRECISION(0)). */
 #define JSONTEXT_PRECISION 17
 
+/* Significant digits of a real in text that people or models read (API replies, tool results):
+ * enough for X-Ray's epoch seconds to the microsecond, and short of the 17th digit that turns
+ * 0.359 into 0.35899999999999999 (a knowledge-base score of 8.74 into 8.7400000000000002: more
+ * tokens for a model, and a 16-digit run that looks like a card number to the store's guard). */
+#define JSONTEXT_READABLE_PRECISION 16
+
 /* Appends v's compact text to b. Returns 0, or -1 when v is NULL, holds a real that is not
  * finite, nests deeper than JSONTEXT_DEPTH_MAX or the text would pass b's cap; b keeps what was
  * appended before the call either way (its length is restored on failure). */

@@ -166,11 +166,10 @@ int api_demo_mode(const struct api *api)
 
 /* ---------------------------------------------------------------- responses */
 
-/* Reals print with 16 significant digits: enough for X-Ray's epoch seconds to the microsecond,
- * and short of the 17th digit that turns 0.359 into 0.35899999999999999. The text is jsontext's
+/* Reals print with JSONTEXT_READABLE_PRECISION significant digits. The text is jsontext's
  * (json_dumps's text, without its cycle check's snprintf per container: 2.6% of a continuing
  * turn's CPU samples); a body it cannot write (NULL, nested past JSONTEXT_DEPTH_MAX) is a 500. */
-#define REPLY_REAL_DIGITS 16
+#define REPLY_REAL_DIGITS JSONTEXT_READABLE_PRECISION
 
 static void reply_json(struct http_response *resp, int status, json_t *body)
 {

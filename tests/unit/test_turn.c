@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "agent/history.h"
+#include "agent/kb.h"
 #include "agent/tools.h"
 #include "agent/turn.h"
 #include "runtime/workflow_local.h"
@@ -188,6 +189,50 @@ static void test_tool_loop(void)
     CHECK(strstr(json_string_value(json_object_get(res, "content")), tid) != NULL);
     CHECK_STR(json_string_value(json_object_get(out, "reply")), "Ticket created.");
     json_decref(out);
+}
+
+/* The longest run of digits in s. */
+static size_t longest_digit_run(const char *s)
+{
+    size_t best = 0, run = 0;
+    for (; *s; s++) {
+        run = *s >= '0' && *s <= '9' ? run + 1 : 0;
+        best = run > best ? run : best;
+    }
+    return best;
+}
+
+/* A tool result's numbers reach the model as people write them: a knowledge-base score of
+ * 14.2591, not the 14.259099999999999 of seventeen digits (more tokens, and a run of digits the
+ * store's card guard must then look at). */
+static void test_tool_result_reals_readable(void)
+{
+    struct err e;
+    char dir_kb[512];
+    snprintf(dir_kb, sizeof dir_kb, "%s/kb", getenv("PARLEY_SRC") ? getenv("PARLEY_SRC") : ".");
+    struct kb *kb = kb_load(dir_kb, &e);
+    CHECK(kb != NULL);
+    struct tools *with_kb = tools_new(kb, NULL, &e), *tools = agent.tools;
+    CHECK(with_kb != NULL);
+    agent.tools = with_kb;
+    agent.kb = kb;
+    script(json_pack("[o, o]", tool_reply("tu_r", "search_knowledge_base",
+                                          json_pack("{s:s}", "query", "refund policy")),
+                     text_reply("Here is the policy.")));
+    json_t *out = chat(NULL, "What is your refund policy?", &e);
+    CHECK(out != NULL);
+    json_t *a0 = json_array_get(json_object_get(out, "actions"), 0);
+    CHECK_STR(json_string_value(json_object_get(a0, "status")), "succeeded");
+    json_t *msgs = json_object_get(model.last_req, "messages");
+    json_t *res = json_array_get(json_object_get(json_array_get(msgs, 2), "content"), 0);
+    const char *text = json_string_value(json_object_get(res, "content"));
+    CHECK(text && strstr(text, "\"score\":") != NULL);
+    CHECK(text && longest_digit_run(text) < 13);
+    json_decref(out);
+    agent.tools = tools;
+    agent.kb = NULL;
+    tools_free(with_kb);
+    kb_free(kb);
 }
 
 static void test_invalid_tool_input_goes_back_as_error(void)
@@ -601,6 +646,7 @@ int main(void)
     RUN(test_session_id_pattern);
     RUN(test_text_turn);
     RUN(test_tool_loop);
+    RUN(test_tool_result_reals_readable);
     RUN(test_invalid_tool_input_goes_back_as_error);
     RUN(test_iteration_cap);
     RUN(test_model_failure_gives_graceful_reply);
