@@ -361,14 +361,22 @@ char *guard_redact_text(const char *in, unsigned kinds)
     return guard_redact_text_count(in, kinds, NULL);
 }
 
-/* 1 when s holds at least 13 digits, the fewest a card number has: a string with fewer cannot
- * hold one, so looking for cards in it (and copying it to do so) is skipped. */
+/* 1 when s holds a chain of at least 13 digits, the fewest a card number has, where a chain is
+ * digits joined by nothing or by one space or dash between two digits (card_at's groups): a
+ * string without one cannot hold a card, so looking for cards in it (and copying it to do so) is
+ * skipped. Digits split by anything else (a knowledge-base result's scores, a date and an order
+ * number in one sentence) do not add up. */
 static int card_digits(const char *s)
 {
     int digits = 0;
-    for (; *s; s++)
-        if ((unsigned)(*s - '0') < 10 && ++digits >= 13)
-            return 1;
+    for (; *s; s++) {
+        if ((unsigned)(*s - '0') < 10) {
+            if (++digits >= 13)
+                return 1;
+        } else if (!((*s == ' ' || *s == '-') && digits && (unsigned)(s[1] - '0') < 10)) {
+            digits = 0;
+        }
+    }
     return 0;
 }
 

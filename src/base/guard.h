@@ -64,8 +64,9 @@ char *guard_mask_cards(const char *in, size_t *count);
 size_t guard_mask_cards_json(json_t *value);
 
 /* 1 when some string inside value (at most 64 levels deep, as guard_mask_cards_json looks) has
- * the 13 digits a card number needs, else 0: a value without is stored as it is, not copied to
- * be masked. NULL gives 0. */
+ * the 13 digits a card number needs in one chain (digits joined by nothing or by one space or
+ * dash, as a card's groups are), else 0: a value without is stored as it is, not copied to be
+ * masked. NULL gives 0. */
 int guard_cards_possible_json(const json_t *value);
 
 #endif

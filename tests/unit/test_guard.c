@@ -2,6 +2,7 @@
  * test_guard.c - PII redaction: emails, phone numbers, Luhn-checked card numbers, and the
  * look-alikes that must survive (order numbers, ticket ids, dates, times, IPs, UUIDs).
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -240,8 +241,9 @@ static void test_mask_cards(void)
     CHECK_INT(guard_mask_cards_json(NULL), 0);
 }
 
-/* guard_cards_possible_json: 1 exactly when a string has the 13 digits a card needs, wherever it
- * sits (guard_mask_cards_json's reach); a value without is left alone by the masking. */
+/* guard_cards_possible_json: 1 exactly when a string has the 13 digits a card needs in one chain
+ * of groups (joined by one space or dash), wherever it sits (guard_mask_cards_json's reach); a
+ * value without is left alone by the masking. */
 static void test_cards_possible(void)
 {
     CHECK_INT(guard_cards_possible_json(NULL), 0);
@@ -266,6 +268,54 @@ static void test_cards_possible(void)
     CHECK_INT(guard_cards_possible_json(v), 1);
     CHECK_INT(guard_mask_cards_json(v), 0);
     json_decref(v);
+    /* Digits apart do not add up: a knowledge-base result's scores and figures, a timestamp and
+     * an order in one sentence, groups two spaces apart. Groups one space or dash apart do. */
+    static const struct {
+        const char *s;
+        int possible;
+    } chains[] = {
+        {"{\"score\":14.2591},{\"score\":8.74},{\"score\":8.2784}, at least 10 characters", 0},
+        {"order 1042 placed 2026-11-20T10:15:00Z, total 89.99", 0},
+        {"4111  1111  1111  1111", 0},
+        {"4111 1111 1111 1111", 1},
+        {"4111-1111-1111-1111", 1},
+        {"12 34 56 78 90 12 3", 1},
+        {"1234-5678-9012 3", 1},
+        {"1234-5678-9012 x3", 0},
+        {"1234 -5678 9012 3", 0},
+        {"123456789012 ", 0},
+    };
+    for (size_t i = 0; i < sizeof chains / sizeof chains[0]; i++) {
+        v = json_string(chains[i].s);
+        if (guard_cards_possible_json(v) != chains[i].possible)
+            fprintf(stderr, "case %zu: '%s'\n", i, chains[i].s);
+        CHECK_INT(guard_cards_possible_json(v), chains[i].possible);
+        json_decref(v);
+    }
+    /* Whatever the masking would change, the check calls possible: random strings of digits and
+     * the characters around them, against guard_mask_cards itself. */
+    static const char alphabet[] = "0123456789012345678901234567890123456789  --.a/";
+    uint64_t x = 0x2545F4914F6CDD1DULL;
+    int masked = 0;
+    for (int round = 0; round < 20000; round++) {
+        char text[48];
+        size_t len = 13 + round % 30;
+        for (size_t k = 0; k < len; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            text[k] = alphabet[x % (sizeof alphabet - 1)];
+        }
+        text[len] = '\0';
+        size_t n = 0;
+        char *m = guard_mask_cards(text, &n);
+        v = json_string(text);
+        if (n > 0 && !guard_cards_possible_json(v))
+            fprintf(stderr, "missed: '%s'\n", text);
+        CHECK(n == 0 || guard_cards_possible_json(v));
+        masked += n > 0;
+        json_decref(v);
+        free(m);
+    }
+    CHECK(masked > 10); /* the strings did hold cards */
 }
 
 int main(void)
