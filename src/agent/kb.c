@@ -39,7 +39,7 @@ struct kb {
 
 /* The index's statements (sqlpool's table). Column weights multiply a term's frequency in that
  * column before BM25's saturation: a section heading names what its paragraphs answer. */
-enum { Q_CREATE, Q_BEGIN, Q_INSERT, Q_COMMIT, Q_MATCH, Q_SNIPPET, Q_COUNT };
+enum { Q_CREATE, Q_BEGIN, Q_INSERT, Q_COMMIT, Q_MATCH, Q_SNIPPETS, Q_COUNT };
 
 #define KB__STR(x) #x
 #define KB_STR(x) KB__STR(x)
@@ -56,8 +56,13 @@ static const char *const index_sql[Q_COUNT] = {
     [Q_INSERT] = "INSERT INTO passage(rowid, title, section, body) VALUES (?1, ?2, ?3, ?4)",
     [Q_COMMIT] = "COMMIT",
     [Q_MATCH] = "SELECT rowid, " RANK_SQL " FROM passage WHERE passage MATCH ?1",
-    [Q_SNIPPET] = "SELECT " SNIPPET_SQL " FROM passage WHERE passage MATCH ?1 AND rowid = ?2",
+    /* the hits' snippets in one query: the unary plus keeps the rowids out of FTS5's plan (one
+     * MATCH for the list, not one per rowid), and snippet() runs only for the rows listed */
+    [Q_SNIPPETS] = "SELECT rowid, " SNIPPET_SQL " FROM passage WHERE passage MATCH ?1 AND +rowid IN "
+                   "(?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+                   "?19, ?20, ?21)",
 };
+_Static_assert(KB_MAX_RESULTS == 20, "Q_SNIPPETS lists KB_MAX_RESULTS rowids");
 
 /* ------------------------------------------------------------------------------------------------
  * Words
@@ -335,18 +340,9 @@ static int index_match(struct sqlpool_conn *c, const char *match, double *score,
     return 0;
 }
 
-/* Writes FTS5's snippet of passage row for match into out[KB_SNIPPET_MAX], cut at a character
- * boundary when longer. Returns 0 or -1 with err. */
-static int index_snippet(struct sqlpool_conn *c, const char *match, size_t row, char *out,
-                         struct err *err)
+/* Copies snippet text into out[KB_SNIPPET_MAX], cut at a character boundary when longer. */
+static void snippet_copy(char *out, const char *text)
 {
-    sqlite3_stmt *st = sqlpool_stmt(c, Q_SNIPPET, err);
-    if (!st)
-        return -1;
-    sqlite3_bind_text(st, 1, match, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)row);
-    int step = sqlpool_step(st);
-    const char *text = step == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
     size_t n = text ? strlen(text) : 0;
     if (n >= KB_SNIPPET_MAX) {
         n = KB_SNIPPET_MAX - 1;
@@ -355,9 +351,34 @@ static int index_snippet(struct sqlpool_conn *c, const char *match, size_t row, 
     }
     memcpy(out, text ? text : "", n);
     out[n] = '\0';
+}
+
+/* Fills the snippet of each of the n hits (FTS5's window of its passage around what match found)
+ * with one query. Returns 0, or -1 with err (SQLite failed, or a hit's row did not match). */
+static int index_snippets(struct sqlpool_conn *c, const char *match, struct kb_hit *hits,
+                          size_t n, struct err *err)
+{
+    sqlite3_stmt *st = sqlpool_stmt(c, Q_SNIPPETS, err);
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, match, -1, SQLITE_STATIC);
+    for (size_t i = 0; i < KB_MAX_RESULTS; i++) /* -1: no passage's rowid */
+        sqlite3_bind_int64(st, (int)i + 2, i < n ? (sqlite3_int64)hits[i].row : -1);
+    size_t filled = 0;
+    int step;
+    while ((step = sqlpool_step(st)) == SQLITE_ROW) {
+        sqlite3_int64 row = sqlite3_column_int64(st, 0);
+        for (size_t i = 0; i < n; i++)
+            if ((sqlite3_int64)hits[i].row == row) {
+                snippet_copy(hits[i].snippet, (const char *)sqlite3_column_text(st, 1));
+                filled++;
+            }
+    }
     sqlite3_reset(st);
-    if (step != SQLITE_ROW)
-        return sqlpool_fail(c, err, "making a snippet");
+    if (step != SQLITE_DONE)
+        return sqlpool_fail(c, err, "making snippets");
+    if (filled != n)
+        return err_set(err, "KbSearchFailed", "%zu of %zu hits have no snippet", n - filled, n);
     return 0;
 }
 
@@ -424,9 +445,8 @@ int kb_search(const struct kb *kb, const char *query, size_t k, struct kb_hit *o
         goto out;
     rerank(kb, query, &q, score);
     size_t found = top_k(kb, score, k, out);
-    for (size_t i = 0; i < found; i++)
-        if (index_snippet(c, match, out[i].row, out[i].snippet, err) != 0)
-            goto out;
+    if (found && index_snippets(c, match, out, found, err) != 0)
+        goto out;
     rc = (int)found;
 out:
     if (c)

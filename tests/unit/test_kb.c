@@ -458,9 +458,41 @@ static void test_query_syntax(void)
     CHECK_STR(hits[0].article, "refunds.md");
 }
 
+/* 1 when snippet, its marks and its "..." ends taken away, is a piece of passage. */
+static int snippet_of(const char *snippet, const char *passage)
+{
+    char plain[KB_SNIPPET_MAX];
+    size_t n = 0;
+    const char *s = snippet;
+    if (strncmp(s, "...", 3) == 0)
+        s += 3;
+    while (*s) {
+        if (strncmp(s, KB_MARK_OPEN, strlen(KB_MARK_OPEN)) == 0)
+            s += strlen(KB_MARK_OPEN);
+        else if (strncmp(s, KB_MARK_CLOSE, strlen(KB_MARK_CLOSE)) == 0)
+            s += strlen(KB_MARK_CLOSE);
+        else
+            plain[n++] = *s++;
+    }
+    plain[n] = '\0';
+    if (n >= 3 && strcmp(plain + n - 3, "...") == 0)
+        plain[n - 3] = '\0';
+    return plain[0] && strstr(passage, plain) != NULL;
+}
+
 /* The snippet is a window of the passage with the matched words marked. */
 static void test_snippets(void)
 {
+    /* each hit's snippet is its own passage's, with as many hits as a search gives */
+    static struct kb_hit many[KB_MAX_RESULTS];
+    struct err e = {{0}, {0}};
+    int m = kb_search(kb, "password account order refund shipping email", KB_MAX_RESULTS, many, &e);
+    CHECK(m >= 10);
+    for (int i = 0; i < m; i++) {
+        if (!snippet_of(many[i].snippet, many[i].passage))
+            fprintf(stderr, "hit %d: '%s' is not of '%s'\n", i, many[i].snippet, many[i].passage);
+        CHECK(snippet_of(many[i].snippet, many[i].passage));
+    }
     struct kb_hit hits[3];
     struct err err = {{0}, {0}};
     int n = kb_search(kb, "reset link expired", 3, hits, &err);
