@@ -58,7 +58,8 @@ static const char *const index_sql[Q_COUNT] = {
     [Q_MATCH] = "SELECT rowid, " RANK_SQL " FROM passage WHERE passage MATCH ?1",
     /* the hits' snippets in one query: the unary plus keeps the rowids out of FTS5's plan (one
      * MATCH for the list, not one per rowid), and snippet() runs only for the rows listed */
-    [Q_SNIPPETS] = "SELECT rowid, " SNIPPET_SQL " FROM passage WHERE passage MATCH ?1 AND +rowid IN "
+    [Q_SNIPPETS] = "SELECT rowid, " SNIPPET_SQL
+                   " FROM passage WHERE passage MATCH ?1 AND +rowid IN "
                    "(?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
                    "?19, ?20, ?21)",
 };
@@ -355,8 +356,8 @@ static void snippet_copy(char *out, const char *text)
 
 /* Fills the snippet of each of the n hits (FTS5's window of its passage around what match found)
  * with one query. Returns 0, or -1 with err (SQLite failed, or a hit's row did not match). */
-static int index_snippets(struct sqlpool_conn *c, const char *match, struct kb_hit *hits,
-                          size_t n, struct err *err)
+static int index_snippets(struct sqlpool_conn *c, const char *match, struct kb_hit *hits, size_t n,
+                          struct err *err)
 {
     sqlite3_stmt *st = sqlpool_stmt(c, Q_SNIPPETS, err);
     if (!st)
