@@ -980,8 +980,29 @@ static void test_messages_kept(void)
                  json_string_value(json_object_get(rb, "id"))) != 0);
     json_decref(ra);
     json_decref(rb);
+    /* a's first messages, then others: a turn's second call, a conversation gone another way */
+    json_t *c = request_new();
+    for (size_t i = 0; i < 3; i++)
+        json_array_append(json_object_get(c, "messages"),
+                          json_array_get(json_object_get(a, "messages"), i));
+    add_user(c, "something else entirely");
+    check_id_and_usage(c);
+    check_id_and_usage(a); /* and back */
+    /* the same messages after another max_tokens: another text before them */
+    json_t *d = json_deep_copy(a);
+    json_object_set(d, "messages", json_object_get(a, "messages"));
+    json_object_set_new(d, "max_tokens", json_integer(77));
+    check_id_and_usage(d);
+    /* fewer than were walked */
+    json_t *e = request_new();
+    json_array_append(json_object_get(e, "messages"),
+                      json_array_get(json_object_get(a, "messages"), 0));
+    check_id_and_usage(e);
     json_decref(a);
     json_decref(b);
+    json_decref(c);
+    json_decref(d);
+    json_decref(e);
 }
 
 /* The count takes eight bytes a step: runs of every length across those steps and across the
