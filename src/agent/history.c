@@ -32,10 +32,8 @@ struct hrow {
 
 size_t history_message_tokens(const json_t *m)
 {
-    char *text = jsontext_dump(json_object_get(m, "content"));
-    size_t n = text ? strlen(text) / 4 + 4 : 4;
-    free(text);
-    return n;
+    const json_t *content = json_object_get(m, "content");
+    return content ? sfn_json_size(content) / 4 + 4 : 4; /* measured, not written out */
 }
 
 json_t *history_api_message(const json_t *m)

@@ -131,6 +131,30 @@ static void test_window_and_hits(void)
     history_cache_free(c);
 }
 
+/* The token estimate: a quarter of the content's compact JSON text (as json_dumps writes it:
+ * escapes, UTF-8, reals, nested blocks), plus 4; 4 without a content. */
+static void test_message_tokens(void)
+{
+    json_t *contents = json_pack(
+        "[s, s, s, [{s:s, s:s}, {s:s, s:s, s:s, s:{s:f, s:I, s:b, s:n}}], {}, [], i]", "",
+        "plain words", "quote \" backslash \\ tab\t nl\n \x01 caf\xc3\xa9 \xe2\x80\xa8 end",
+        "type", "text", "text", "hello", "type", "tool_use", "id", "t1", "name", "kb", "input",
+        "score", 8.74, "n", (json_int_t)-12345678901LL, "ok", 1, "none", 42);
+    size_t i;
+    json_t *c;
+    json_array_foreach(contents, i, c) {
+        json_t *m = json_pack("{s:s, s:O}", "role", "user", "content", c);
+        char *text = json_dumps(c, JSON_COMPACT | JSON_ENCODE_ANY);
+        CHECK_INT(history_message_tokens(m), strlen(text) / 4 + 4);
+        free(text);
+        json_decref(m);
+    }
+    json_decref(contents);
+    json_t *m = json_pack("{s:s}", "role", "user");
+    CHECK_INT(history_message_tokens(m), 4);
+    json_decref(m);
+}
+
 /* A stored message's request form (history_api_message). */
 static void test_api_message(void)
 {
@@ -387,6 +411,7 @@ int main(void)
     other = store_sqlite_new(path, 2, &e);
     if (check_require("two store handles", st && other)) {
         RUN(test_window_and_hits);
+        RUN(test_message_tokens);
         RUN(test_api_message);
         RUN(test_api_forms_kept);
         RUN(test_other_writer);
