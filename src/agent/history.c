@@ -4,6 +4,7 @@
  */
 #include "agent/history.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -470,6 +471,71 @@ out:
     json_decref(items);
     rows_release(&rs);
     saved_release(&saved);
+    return rc;
+}
+
+int history_cache_holds(struct history_cache *c, const char *sid)
+{
+    if (!c || !sid)
+        return 0;
+    pthread_mutex_lock(&c->mu);
+    int held = *slot_of(c, sid) != NULL;
+    pthread_mutex_unlock(&c->mu);
+    return held;
+}
+
+/* References to sid's entry's rows into *out (empty when the cache does not hold it), leaving
+ * the LRU order and the saved turn as they are. */
+static void cache_peek(struct history_cache *c, const char *sid, struct rows *out)
+{
+    pthread_mutex_lock(&c->mu);
+    struct hentry *e = *slot_of(c, sid);
+    if (e) {
+        out->v = xmalloc(e->rows.n * sizeof *out->v);
+        for (size_t i = 0; i < e->rows.n; i++)
+            out->v[i] = row_ref(e->rows.v[i]);
+        out->n = e->rows.n;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+int history_transcript(struct history_cache *c, struct store *s, const char *sid,
+                       json_t **messages, struct err *err)
+{
+    *messages = NULL;
+    if (!c || !sid || !store_has_history_since(s))
+        return store_transcript(s, sid, messages, err);
+    json_t *items = NULL;
+    if (store_history_since(s, sid, HISTORY_ALL, INT_MAX, &items, err) < 0)
+        return -1;
+    struct rows held = {NULL, 0};
+    cache_peek(c, sid, &held);
+    json_t *out = json_array();
+    size_t h = 0, i;
+    const json_t *it;
+    int rc = 0;
+    json_array_foreach(items, i, it) { /* both oldest first: one merge by timestamp */
+        long long ts = (long long)json_integer_value(json_object_get(it, "timestamp"));
+        while (h < held.n && held.v[h]->ts < ts)
+            h++;
+        if (h < held.n && held.v[h]->ts == ts) {
+            json_array_extend(out, held.v[h]->messages);
+            continue;
+        }
+        json_t *msgs = item_messages(it, NULL, err);
+        if (!msgs) {
+            rc = -1;
+            break;
+        }
+        json_array_extend(out, msgs);
+        json_decref(msgs);
+    }
+    rows_release(&held);
+    json_decref(items);
+    if (rc < 0)
+        json_decref(out);
+    else
+        *messages = out;
     return rc;
 }
 

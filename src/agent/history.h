@@ -72,6 +72,9 @@ void history_cache_drop(struct history_cache *c, const char *session_id);
  * cache does not hold. The messages must not change afterwards (a state's values never do). */
 void history_cache_saved(struct history_cache *c, const char *session_id, const json_t *messages);
 
+/* 1 when c holds session_id's window (c may be NULL: 0). */
+int history_cache_holds(struct history_cache *c, const char *session_id);
+
 /* Fills *st with the cache's counts. */
 void history_cache_stats(struct history_cache *c, struct history_stats *st);
 
@@ -85,6 +88,16 @@ void history_cache_stats(struct history_cache *c, struct history_stats *st);
 int history_window_load(struct history_cache *c, struct store *s, const char *session_id,
                         int max_turns, size_t max_sessions, struct history_window *w,
                         struct err *err);
+
+/* Every message of session_id, oldest first, as store_transcript gives them (new array in
+ * *messages; its messages may be shared with c: read them only): the store's items from
+ * store_history_since, where an item the cache holds for the session (the same timestamp, read
+ * from the store's own text) gives its messages as held instead of being parsed again. The
+ * entry is left where it is in the LRU order. Straight store_transcript when c is NULL or the
+ * adapter has no history_since. Returns 0, or -1 with the store's err. For a batch of reads in
+ * one snapshot (store_reads_begin) whose header must match the messages, as the archiver's. */
+int history_transcript(struct history_cache *c, struct store *s, const char *session_id,
+                       json_t **messages, struct err *err);
 
 /* Releases what a window holds; the struct may be loaded again. */
 void history_window_release(struct history_window *w);

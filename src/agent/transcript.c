@@ -84,14 +84,21 @@ json_t *transcript_render(const json_t *messages)
 
 json_t *transcript_document(struct store *store, const char *id, struct err *err)
 {
+    return transcript_document_cached(store, NULL, id, err);
+}
+
+json_t *transcript_document_cached(struct store *store, struct history_cache *cache,
+                                   const char *id, struct err *err)
+{
     json_t *session = NULL, *messages = NULL;
-    if (store_has_session_transcript(store)) { /* one read: the header matches the messages */
+    /* one read (the header matches the messages), unless the cache holds the session's turns */
+    if (!history_cache_holds(cache, id) && store_has_session_transcript(store)) {
         if (store_session_transcript(store, id, &session, &messages, err) < 0)
             return NULL;
     } else {
         if (store_session_get(store, id, &session, err) < 0)
             return NULL;
-        if (store_transcript(store, id, &messages, err) < 0) {
+        if (history_transcript(cache, store, id, &messages, err) < 0) {
             json_decref(session);
             return NULL;
         }

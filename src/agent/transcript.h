@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "agent/history.h"
 #include "base/err.h"
 #include "store/store.h"
 
@@ -16,5 +17,12 @@ json_t *transcript_render(const json_t *messages);
 /* {"sessionId","userId","status","createdAt","lastActivity","turns","messages"} (new ref), or
  * NULL with err (NotFound for an unknown session). */
 json_t *transcript_document(struct store *store, const char *id, struct err *err);
+
+/* transcript_document with the messages the history cache holds taken as held rather than parsed
+ * again (history_transcript) when it holds the session; else (or with a NULL cache) just
+ * transcript_document. The header and the messages are then two reads: call it inside
+ * store_reads_begin/end (one snapshot), as the archiver's pass does. */
+json_t *transcript_document_cached(struct store *store, struct history_cache *cache,
+                                   const char *id, struct err *err);
 
 #endif

@@ -64,7 +64,9 @@ json_t *app_executions(struct app *app, const char *session_id)
 static json_t *fetch_transcript(void *ud, const char *session_id, struct err *err)
 {
     struct app *app = ud;
-    return transcript_document(app->store, session_id, err);
+    /* a pass reads in one snapshot (fetches_begin); a continuing session's turns are taken as
+     * the history cache holds them, not parsed again */
+    return transcript_document_cached(app->store, app->agent.history, session_id, err);
 }
 
 /* An archiver pass reads its sessions in one store snapshot: each read alone began a read

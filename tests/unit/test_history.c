@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent/history.h"
+#include "agent/transcript.h"
 #include "base/xmalloc.h"
 #include "check.h"
 #include "sfn/sfn.h"
@@ -153,6 +154,53 @@ static void test_message_tokens(void)
     json_t *m = json_pack("{s:s}", "role", "user");
     CHECK_INT(history_message_tokens(m), 4);
     json_decref(m);
+}
+
+/* A transcript through the cache is the store's: every message of a session longer than the
+ * window, an operator's item among them, the window's turns shared with the cache, the older ones
+ * read from the store; the archive's document likewise. */
+static void test_transcript(void)
+{
+    struct history_cache *c = history_cache_new();
+    struct history_window w;
+    struct err e;
+    for (int k = 1; k <= 5; k++)
+        CHECK(save(st, "h-t", k == 1, k) == 0);
+    json_t *op = json_pack("{s:s, s:s, s:b, s:b, s:[{s:s, s:s}], s:{}, s:{}}", "sessionId", "h-t",
+                           "userId", "u-1", "isNew", 0, "noTurn", 1, "messages", "role", "operator",
+                           "content", "a human here", "context", "metadata");
+    int no = 0;
+    CHECK(store_turn_save(st, op, &no, &e) == 0);
+    json_decref(op);
+    CHECK(save(st, "h-t", 0, 6) == 0);
+    CHECK(!history_cache_holds(c, "h-t"));
+    CHECK(history_window_load(c, st, "h-t", 2, 8, &w, &e) == 0); /* the operator's item, turn 6 */
+    CHECK(history_cache_holds(c, "h-t"));
+    json_t *want = NULL, *got = NULL, *plain = NULL;
+    CHECK(store_transcript(st, "h-t", &want, &e) == 0);
+    CHECK_INT(json_array_size(want), 25);
+    CHECK(history_transcript(c, st, "h-t", &got, &e) == 0);
+    CHECK(json_equal(got, want));
+    /* the held turns' messages are the window's very values */
+    CHECK_INT(w.n, 5);
+    for (size_t i = 0; i < w.n; i++)
+        CHECK(json_array_get(got, 20 + i) == json_array_get(w.messages, i));
+    CHECK(history_transcript(NULL, st, "h-t", &plain, &e) == 0);
+    CHECK(json_equal(plain, want));
+    json_t *doc = transcript_document(st, "h-t", &e);
+    json_t *cached = transcript_document_cached(st, c, "h-t", &e);
+    CHECK(doc && cached && json_equal(doc, cached));
+    json_decref(doc);
+    json_decref(cached);
+    /* an unknown session: the same NotFound */
+    err_clear(&e);
+    CHECK(transcript_document_cached(st, c, "h-none-here", &e) == NULL);
+    CHECK_STR(e.code, "NotFound");
+    json_decref(want);
+    json_decref(got);
+    json_decref(plain);
+    history_window_release(&w);
+    history_cache_free(c);
 }
 
 /* A stored message's request form (history_api_message). */
@@ -412,6 +460,7 @@ int main(void)
     if (check_require("two store handles", st && other)) {
         RUN(test_window_and_hits);
         RUN(test_message_tokens);
+        RUN(test_transcript);
         RUN(test_api_message);
         RUN(test_api_forms_kept);
         RUN(test_other_writer);
