@@ -499,8 +499,8 @@ static void cache_peek(struct history_cache *c, const char *sid, struct rows *ou
     pthread_mutex_unlock(&c->mu);
 }
 
-int history_transcript(struct history_cache *c, struct store *s, const char *sid,
-                       json_t **messages, struct err *err)
+int history_transcript(struct history_cache *c, struct store *s, const char *sid, json_t **messages,
+                       struct err *err)
 {
     *messages = NULL;
     if (!c || !sid || !store_has_history_since(s))

@@ -87,8 +87,8 @@ json_t *transcript_document(struct store *store, const char *id, struct err *err
     return transcript_document_cached(store, NULL, id, err);
 }
 
-json_t *transcript_document_cached(struct store *store, struct history_cache *cache,
-                                   const char *id, struct err *err)
+json_t *transcript_document_cached(struct store *store, struct history_cache *cache, const char *id,
+                                   struct err *err)
 {
     json_t *session = NULL, *messages = NULL;
     /* one read (the header matches the messages), unless the cache holds the session's turns */

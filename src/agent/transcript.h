@@ -22,7 +22,7 @@ json_t *transcript_document(struct store *store, const char *id, struct err *err
  * again (history_transcript) when it holds the session; else (or with a NULL cache) just
  * transcript_document. The header and the messages are then two reads: call it inside
  * store_reads_begin/end (one snapshot), as the archiver's pass does. */
-json_t *transcript_document_cached(struct store *store, struct history_cache *cache,
-                                   const char *id, struct err *err);
+json_t *transcript_document_cached(struct store *store, struct history_cache *cache, const char *id,
+                                   struct err *err);
 
 #endif
