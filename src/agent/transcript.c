@@ -21,6 +21,15 @@ static json_t *str(const char *s)
     return s ? json_string_nocheck(s) : NULL;
 }
 
+/* v for the transcript (a new reference): a container copied, so that the transcript's containers
+ * are its own and a caller may redact it in place (the archive does) without touching the
+ * messages, which the history cache and running turns share; a string shared (redaction replaces
+ * a string in its container, never changes it). */
+static json_t *own(const json_t *v)
+{
+    return json_is_object(v) || json_is_array(v) ? json_deep_copy(v) : jsonb_ref(v);
+}
+
 /* Renders stored messages as the transcript: role, content (text), timestamp (ISO-8601), with tool
  * calls and results shown as their own entries. */
 json_t *transcript_render(const json_t *messages)
@@ -57,13 +66,13 @@ json_t *transcript_render(const json_t *messages)
                 json_array_append_new(tool_uses,
                                       jsonb_object("id", jsonb_ref(json_object_get(b, "id")),
                                                    "tool", jsonb_ref(json_object_get(b, "name")),
-                                                   "input", jsonb_ref(json_object_get(b, "input")),
+                                                   "input", own(json_object_get(b, "input")),
                                                    NULL));
             } else if (type && strcmp(type, "tool_result") == 0) {
                 json_array_append_new(
                     out,
                     jsonb_object("role", json_string_nocheck("tool"), "content",
-                                 jsonb_ref(json_object_get(b, "content")), "timestamp", str(ts),
+                                 own(json_object_get(b, "content")), "timestamp", str(ts),
                                  "toolUseId", jsonb_ref(json_object_get(b, "tool_use_id")),
                                  "isError",
                                  json_boolean(json_is_true(json_object_get(b, "is_error"))), NULL));

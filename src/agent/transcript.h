@@ -11,7 +11,9 @@
 #include "store/store.h"
 
 /* Renders stored messages: {role, content (text), timestamp (ISO-8601)}; tool calls appear as
- * "toolUses" on assistant entries and tool results as role "tool" entries. New array. */
+ * "toolUses" on assistant entries and tool results as role "tool" entries. New array whose
+ * containers are all its own (its strings may be the messages'): it may be redacted in place
+ * (guard_redact_json replaces strings, never changes one) while others read the messages. */
 json_t *transcript_render(const json_t *messages);
 
 /* {"sessionId","userId","status","createdAt","lastActivity","turns","messages"} (new ref), or

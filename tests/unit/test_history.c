@@ -11,6 +11,7 @@
 
 #include "agent/history.h"
 #include "agent/transcript.h"
+#include "base/guard.h"
 #include "base/xmalloc.h"
 #include "check.h"
 #include "sfn/sfn.h"
@@ -191,6 +192,32 @@ static void test_transcript(void)
     json_t *cached = transcript_document_cached(st, c, "h-t", &e);
     CHECK(doc && cached && json_equal(doc, cached));
     json_decref(doc);
+    json_decref(cached);
+    /* The archive redacts its document in place: that must not reach the cache's values (a
+     * tool's input and a result's blocks are containers the messages hold). */
+    json_t *pii = json_pack("{s:s, s:s, s:b, s:[{s:s, s:[{s:s, s:s, s:s, s:{s:s}}]},"
+                            " {s:s, s:[{s:s, s:s, s:[{s:s, s:s}]}]}], s:{}, s:{}}",
+                            "sessionId", "h-t", "userId", "u-1", "isNew", 0, "messages", "role",
+                            "assistant", "content", "type", "tool_use", "id", "t9", "name",
+                            "create_support_ticket", "input", "email", "jo@example.com", "role",
+                            "user", "content", "type", "tool_result", "tool_use_id", "t9",
+                            "content", "type", "text", "text", "mail jo@example.com", "context",
+                            "metadata");
+    CHECK(store_turn_save(st, pii, &no, &e) == 0);
+    json_decref(pii);
+    history_window_release(&w);
+    CHECK(history_window_load(c, st, "h-t", 2, 8, &w, &e) == 0);
+    char *before = json_dumps(w.messages, JSON_COMPACT);
+    CHECK(strstr(before, "jo@example.com") != NULL);
+    cached = transcript_document_cached(st, c, "h-t", &e);
+    CHECK(cached && guard_redact_json(cached, GUARD_ALL) >= 2);
+    char *archived = json_dumps(cached, JSON_COMPACT);
+    CHECK(archived && strstr(archived, "jo@example.com") == NULL);
+    char *after = json_dumps(w.messages, JSON_COMPACT);
+    CHECK_STR(after, before);
+    free(before);
+    free(after);
+    free(archived);
     json_decref(cached);
     /* an unknown session: the same NotFound */
     err_clear(&e);
