@@ -112,6 +112,15 @@ struct rows {
     size_t n;
 };
 
+/* Sets *to to references to from's rows (to holds none before). */
+static void rows_copy(struct rows *to, const struct rows *from)
+{
+    to->v = xmalloc((from->n ? from->n : 1) * sizeof *to->v);
+    for (size_t i = 0; i < from->n; i++)
+        to->v[i] = row_ref(from->v[i]);
+    to->n = from->n;
+}
+
 static void rows_release(struct rows *rs)
 {
     for (size_t i = 0; i < rs->n; i++)
@@ -280,10 +289,7 @@ static int cache_get(struct history_cache *c, const char *sid, int max_turns, st
     pthread_mutex_lock(&c->mu);
     struct hentry *e = *slot_of(c, sid);
     if (e && e->max_turns == max_turns) {
-        out->v = xmalloc(e->rows.n * sizeof *out->v);
-        for (size_t i = 0; i < e->rows.n; i++)
-            out->v[i] = row_ref(e->rows.v[i]);
-        out->n = e->rows.n;
+        rows_copy(out, &e->rows);
         *saved = e->saved;
         e->saved = (struct saved){NULL, NULL};
         dlist_move_head(&c->lru, &e->lru);
@@ -323,10 +329,7 @@ static void cache_put(struct history_cache *c, const char *sid, int max_turns,
         c->st.sessions++;
     }
     e->max_turns = max_turns;
-    e->rows.v = xmalloc(rows->n * sizeof *e->rows.v);
-    for (size_t i = 0; i < rows->n; i++)
-        e->rows.v[i] = row_ref(rows->v[i]);
-    e->rows.n = rows->n;
+    rows_copy(&e->rows, rows);
     dlist_move_head(&c->lru, &e->lru);
     while (c->st.sessions > max_sessions && !dlist_is_empty(&c->lru)) {
         entry_remove(c, dlist_entry(dlist_last(&c->lru), struct hentry, lru));
@@ -490,12 +493,8 @@ static void cache_peek(struct history_cache *c, const char *sid, struct rows *ou
 {
     pthread_mutex_lock(&c->mu);
     struct hentry *e = *slot_of(c, sid);
-    if (e) {
-        out->v = xmalloc(e->rows.n * sizeof *out->v);
-        for (size_t i = 0; i < e->rows.n; i++)
-            out->v[i] = row_ref(e->rows.v[i]);
-        out->n = e->rows.n;
-    }
+    if (e)
+        rows_copy(out, &e->rows);
     pthread_mutex_unlock(&c->mu);
 }
 
