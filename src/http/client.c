@@ -216,14 +216,21 @@ struct origin {
 static struct origin origins[ORIGINS_MAX]; /* guarded by slots_mu */
 static size_t origins_n, origins_next;     /* entries in use; the next one to replace when full */
 
+#define HTTPS_SCHEME "https://"
+
+/* 1 when url is https: only TLS connections multiplex here (HTTP/2 by ALPN). */
+static int url_is_https(const char *url)
+{
+    return strncasecmp(url, HTTPS_SCHEME, sizeof HTTPS_SCHEME - 1) == 0;
+}
+
 /* Writes url's origin (scheme://authority) to key; returns its length, or 0 when url is not
- * https (only TLS connections multiplex here) or its origin does not fit. */
+ * https or its origin does not fit. */
 static size_t origin_key(const char *url, char key[ORIGIN_KEY_MAX])
 {
-    static const char https[] = "https://";
-    if (strncasecmp(url, https, sizeof https - 1) != 0)
+    if (!url_is_https(url))
         return 0;
-    size_t n = sizeof https - 1 + strcspn(url + sizeof https - 1, "/?#");
+    size_t n = sizeof HTTPS_SCHEME - 1 + strcspn(url + sizeof HTTPS_SCHEME - 1, "/?#");
     if (n >= ORIGIN_KEY_MAX)
         return 0;
     memcpy(key, url, n);
@@ -1038,7 +1045,7 @@ static CURLcode attempt(struct http_client *c, struct conn *k,
     curl_easy_setopt(h, CURLOPT_FORBID_REUSE, k->keep ? 0L : 1L);
     /* an https call waits for a connection that may multiplex (its TLS handshake says) rather
      * than opening one of its own; curl asks for HTTP/2 over TLS by default */
-    int https = strncasecmp(req->url, "https://", 8) == 0;
+    int https = url_is_https(req->url);
     curl_easy_setopt(h, CURLOPT_PIPEWAIT, https ? 1L : 0L);
     if (https) { /* an origin is learnt at the handshake; a call's place shrinks at its start */
         curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
